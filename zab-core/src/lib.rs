@@ -1,0 +1,14 @@
+//! zab-core: ZooKeeper's protocol types and the sans-I/O ZAB state machine.
+//!
+//! This crate owns the words of the protocol: [`Zxid`], [`Epoch`], [`ServerId`],
+//! the jute encoding ([`jute`]) with the records that travel both on the client
+//! port and in the transaction log ([`records`], [`txn`]).
+//! It performs no I/O, reads no clock and draws no unseeded randomness: disks,
+//! sockets and timers belong to `zab-storage`, `zab-net` and `zk-server`.
+
+pub mod jute;
+pub mod records;
+pub mod txn;
+pub mod types;
+
+pub use types::{Epoch, ServerId, Zxid};

@@ -1,0 +1,379 @@
+//! Jute records shared by the client protocol and the transaction log:
+//! identities, ACLs, Stat, operation codes and result codes.
+//!
+//! ```text
+//! Id            := ustring(scheme) ustring(id)
+//! ACL           := int(perms) Id
+//! Stat          := long(czxid) long(mzxid) long(ctime) long(mtime) int(version)
+//!                  int(cversion) int(aversion) long(ephemeralOwner) int(dataLength)
+//!                  int(numChildren) long(pzxid)
+//! StatPersisted := long(czxid) long(mzxid) long(ctime) long(mtime) int(version)
+//!                  int(cversion) int(aversion) long(ephemeralOwner) long(pzxid)
+//! ```
+
+use bytes::BufMut;
+
+use crate::jute::{self, JuteError, JuteReader, Record};
+
+/// An identity: an authentication scheme and an id within it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Id {
+    pub scheme: String,
+    pub id: String,
+}
+
+impl Id {
+    pub fn new(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Record for Id {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        jute::write_string(out, &self.scheme);
+        jute::write_string(out, &self.id);
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(Id {
+            scheme: r.read_string()?,
+            id: r.read_string()?,
+        })
+    }
+}
+
+/// Permission bits of an ACL entry.
+pub mod perms {
+    pub const READ: i32 = 1;
+    pub const WRITE: i32 = 2;
+    pub const CREATE: i32 = 4;
+    pub const DELETE: i32 = 8;
+    pub const ADMIN: i32 = 16;
+    pub const ALL: i32 = READ | WRITE | CREATE | DELETE | ADMIN;
+}
+
+/// One ACL entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Acl {
+    pub perms: i32,
+    pub id: Id,
+}
+
+impl Acl {
+    /// `world:anyone` with every permission: ZooKeeper's OPEN_ACL_UNSAFE.
+    pub fn open_unsafe() -> Vec<Acl> {
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("world", "anyone"),
+        }]
+    }
+
+    /// `world:anyone` with read permission: ZooKeeper's READ_ACL_UNSAFE.
+    pub fn read_unsafe() -> Vec<Acl> {
+        vec![Acl {
+            perms: perms::READ,
+            id: Id::new("world", "anyone"),
+        }]
+    }
+}
+
+impl Record for Acl {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        jute::write_i32(out, self.perms);
+        self.id.write(out);
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(Acl {
+            perms: r.read_i32()?,
+            id: Id::read(r)?,
+        })
+    }
+}
+
+/// Minimum encoded size of an ACL (perms + two empty strings), used to bound vector counts.
+pub const ACL_MIN_SIZE: usize = 12;
+
+pub fn write_acls<B: BufMut>(out: &mut B, acls: &[Acl]) {
+    jute::write_vec(out, acls, |o, a| a.write(o));
+}
+
+pub fn read_acls(r: &mut JuteReader<'_>) -> Result<Vec<Acl>, JuteError> {
+    r.read_vec(ACL_MIN_SIZE, Acl::read)
+}
+
+/// The metadata of a znode, as clients see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stat {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub data_length: i32,
+    pub num_children: i32,
+    pub pzxid: i64,
+}
+
+impl Record for Stat {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        out.put_i64(self.czxid);
+        out.put_i64(self.mzxid);
+        out.put_i64(self.ctime);
+        out.put_i64(self.mtime);
+        out.put_i32(self.version);
+        out.put_i32(self.cversion);
+        out.put_i32(self.aversion);
+        out.put_i64(self.ephemeral_owner);
+        out.put_i32(self.data_length);
+        out.put_i32(self.num_children);
+        out.put_i64(self.pzxid);
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(Stat {
+            czxid: r.read_i64()?,
+            mzxid: r.read_i64()?,
+            ctime: r.read_i64()?,
+            mtime: r.read_i64()?,
+            version: r.read_i32()?,
+            cversion: r.read_i32()?,
+            aversion: r.read_i32()?,
+            ephemeral_owner: r.read_i64()?,
+            data_length: r.read_i32()?,
+            num_children: r.read_i32()?,
+            pzxid: r.read_i64()?,
+        })
+    }
+}
+
+/// The metadata of a znode as snapshots keep it (no data length, no child count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StatPersisted {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
+}
+
+impl Record for StatPersisted {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        out.put_i64(self.czxid);
+        out.put_i64(self.mzxid);
+        out.put_i64(self.ctime);
+        out.put_i64(self.mtime);
+        out.put_i32(self.version);
+        out.put_i32(self.cversion);
+        out.put_i32(self.aversion);
+        out.put_i64(self.ephemeral_owner);
+        out.put_i64(self.pzxid);
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(StatPersisted {
+            czxid: r.read_i64()?,
+            mzxid: r.read_i64()?,
+            ctime: r.read_i64()?,
+            mtime: r.read_i64()?,
+            version: r.read_i32()?,
+            cversion: r.read_i32()?,
+            aversion: r.read_i32()?,
+            ephemeral_owner: r.read_i64()?,
+            pzxid: r.read_i64()?,
+        })
+    }
+}
+
+/// Operation codes (ZooKeeper's `ZooDefs.OpCode`), shared by requests and transactions.
+pub mod op {
+    pub const NOTIFICATION: i32 = 0;
+    pub const CREATE: i32 = 1;
+    pub const DELETE: i32 = 2;
+    pub const EXISTS: i32 = 3;
+    pub const GET_DATA: i32 = 4;
+    pub const SET_DATA: i32 = 5;
+    pub const GET_ACL: i32 = 6;
+    pub const SET_ACL: i32 = 7;
+    pub const GET_CHILDREN: i32 = 8;
+    pub const SYNC: i32 = 9;
+    pub const PING: i32 = 11;
+    pub const GET_CHILDREN2: i32 = 12;
+    pub const CHECK: i32 = 13;
+    pub const MULTI: i32 = 14;
+    pub const CREATE2: i32 = 15;
+    pub const RECONFIG: i32 = 16;
+    pub const CHECK_WATCHES: i32 = 17;
+    pub const REMOVE_WATCHES: i32 = 18;
+    pub const CREATE_CONTAINER: i32 = 19;
+    pub const DELETE_CONTAINER: i32 = 20;
+    pub const CREATE_TTL: i32 = 21;
+    pub const MULTI_READ: i32 = 22;
+    pub const AUTH: i32 = 100;
+    pub const SET_WATCHES: i32 = 101;
+    pub const SASL: i32 = 102;
+    pub const GET_EPHEMERALS: i32 = 103;
+    pub const GET_ALL_CHILDREN_NUMBER: i32 = 104;
+    pub const SET_WATCHES2: i32 = 105;
+    pub const ADD_WATCH: i32 = 106;
+    pub const WHO_AM_I: i32 = 107;
+    pub const CREATE_SESSION: i32 = -10;
+    pub const CLOSE_SESSION: i32 = -11;
+    pub const ERROR: i32 = -1;
+
+    /// ZooKeeper's name for an op code, as `cons` and the logs print it.
+    pub fn name(code: i32) -> &'static str {
+        match code {
+            NOTIFICATION => "notification",
+            CREATE => "create",
+            DELETE => "delete",
+            EXISTS => "exists",
+            GET_DATA => "getData",
+            SET_DATA => "setData",
+            GET_ACL => "getACL",
+            SET_ACL => "setACL",
+            GET_CHILDREN => "getChildren",
+            SYNC => "sync",
+            PING => "ping",
+            GET_CHILDREN2 => "getChildren2",
+            CHECK => "check",
+            MULTI => "multi",
+            CREATE2 => "create2",
+            RECONFIG => "reconfig",
+            CHECK_WATCHES => "checkWatches",
+            REMOVE_WATCHES => "removeWatches",
+            CREATE_CONTAINER => "createContainer",
+            DELETE_CONTAINER => "deleteContainer",
+            CREATE_TTL => "createTtl",
+            MULTI_READ => "multiRead",
+            AUTH => "auth",
+            SET_WATCHES => "setWatches",
+            SASL => "sasl",
+            GET_EPHEMERALS => "getEphemerals",
+            GET_ALL_CHILDREN_NUMBER => "getAllChildrenNumber",
+            SET_WATCHES2 => "setWatches2",
+            ADD_WATCH => "addWatch",
+            WHO_AM_I => "whoAmI",
+            CREATE_SESSION => "createSession",
+            CLOSE_SESSION => "closeSession",
+            ERROR => "error",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Result codes (ZooKeeper's `KeeperException.Code`). They are answers, carried
+/// in reply headers and multi results, never Rust errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ErrorCode {
+    Ok = 0,
+    SystemError = -1,
+    RuntimeInconsistency = -2,
+    DataInconsistency = -3,
+    ConnectionLoss = -4,
+    MarshallingError = -5,
+    Unimplemented = -6,
+    OperationTimeout = -7,
+    BadArguments = -8,
+    UnknownSession = -12,
+    NewConfigNoQuorum = -13,
+    ReconfigInProgress = -14,
+    ApiError = -100,
+    NoNode = -101,
+    NoAuth = -102,
+    BadVersion = -103,
+    NoChildrenForEphemerals = -108,
+    NodeExists = -110,
+    NotEmpty = -111,
+    SessionExpired = -112,
+    InvalidCallback = -113,
+    InvalidAcl = -114,
+    AuthFailed = -115,
+    SessionMoved = -118,
+    NotReadOnly = -119,
+    EphemeralOnLocalSession = -120,
+    NoWatcher = -121,
+    ReconfigDisabled = -123,
+    SessionClosedRequireSaslAuth = -124,
+    QuotaExceeded = -125,
+    Throttled = -127,
+}
+
+impl ErrorCode {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    pub fn from_code(c: i32) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        Some(match c {
+            0 => Ok,
+            -1 => SystemError,
+            -2 => RuntimeInconsistency,
+            -3 => DataInconsistency,
+            -4 => ConnectionLoss,
+            -5 => MarshallingError,
+            -6 => Unimplemented,
+            -7 => OperationTimeout,
+            -8 => BadArguments,
+            -12 => UnknownSession,
+            -13 => NewConfigNoQuorum,
+            -14 => ReconfigInProgress,
+            -100 => ApiError,
+            -101 => NoNode,
+            -102 => NoAuth,
+            -103 => BadVersion,
+            -108 => NoChildrenForEphemerals,
+            -110 => NodeExists,
+            -111 => NotEmpty,
+            -112 => SessionExpired,
+            -113 => InvalidCallback,
+            -114 => InvalidAcl,
+            -115 => AuthFailed,
+            -118 => SessionMoved,
+            -119 => NotReadOnly,
+            -120 => EphemeralOnLocalSession,
+            -121 => NoWatcher,
+            -123 => ReconfigDisabled,
+            -124 => SessionClosedRequireSaslAuth,
+            -125 => QuotaExceeded,
+            -127 => Throttled,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn stat_is_68_bytes() {
+        assert_eq!(Stat::default().to_bytes().len(), 68);
+    }
+
+    proptest! {
+        #[test]
+        fn stat_round_trips(a: i64, b: i64, c: i32, d: i32, e: i64) {
+            let s = Stat { czxid: a, mzxid: b, ctime: a ^ b, mtime: e, version: c, cversion: d,
+                aversion: c ^ d, ephemeral_owner: e, data_length: c, num_children: d, pzxid: b };
+            prop_assert_eq!(Stat::from_bytes(&s.to_bytes()).unwrap(), s);
+        }
+
+        #[test]
+        fn acl_round_trips(p: i32, s in "[a-z]{0,8}", i in ".{0,20}") {
+            let a = vec![Acl { perms: p, id: Id::new(&s, &i) }];
+            let mut out = Vec::new();
+            write_acls(&mut out, &a);
+            prop_assert_eq!(read_acls(&mut JuteReader::new(&out)).unwrap(), a);
+        }
+    }
+}
