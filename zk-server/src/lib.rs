@@ -1,1 +1,59 @@
-//! zk-server
+//! zk-server: a ZooKeeper-compatible server.
+//!
+//! Layers, bottom up: [`proto`] (the client protocol's jute records),
+//! [`net`] (frames and connections), [`request`] (a decoded request),
+//! [`core`] (the pipeline: [`prep`] -> [`replicate`] -> apply to the
+//! [`tree`], [`watch`]es, replies), [`fourlw`] (four-letter words),
+//! [`config`] (zoo.cfg).
+
+pub mod auth;
+pub mod config;
+pub mod core;
+pub mod fourlw;
+pub mod net;
+pub mod path;
+pub mod prep;
+pub mod proto;
+pub mod replicate;
+pub mod request;
+pub mod tree;
+pub mod watch;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::replicate::{LocalLog, MemorySink};
+
+/// Exit code when storage makes going on unsafe.
+pub const EXIT_STORAGE: i32 = 3;
+/// Exit code for a configuration that cannot be used.
+pub const EXIT_CONFIG: i32 = 2;
+
+/// A running standalone server.
+pub struct Server {
+    pub local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Bind the client port and start serving in the current tokio runtime.
+    pub async fn start(cfg: Config) -> std::io::Result<Server> {
+        let cfg = Arc::new(cfg);
+        let ip = cfg
+            .client_port_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let listener = TcpListener::bind(SocketAddr::new(ip, cfg.client_port)).await?;
+        let local_addr = listener.local_addr()?;
+        let tree = tree::DataTree::new(cfg.extended_types_enabled);
+        let log = LocalLog::start(MemorySink, tree.last_processed_zxid());
+        let core = core::Core::new(cfg.clone(), tree, Box::new(log), cfg.myid.unwrap_or(0));
+        let (tx, rx) = mpsc::channel(10_000);
+        tokio::spawn(core.run(rx));
+        tokio::spawn(net::accept_loop(listener, cfg, tx));
+        tracing::info!("serving clients on {local_addr}");
+        Ok(Server { local_addr })
+    }
+}

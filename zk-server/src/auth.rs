@@ -1,0 +1,254 @@
+//! Authentication schemes and ACL checks, as ZooKeeper's providers do them:
+//! `world`, `auth`, `digest` (`user:base64(sha1(user:password))`), `ip` (with
+//! CIDR) and a `super` identity configured with a digest.
+
+use base64::Engine;
+use sha1::{Digest, Sha1};
+use std::net::IpAddr;
+use zab_core::records::{Acl, ErrorCode, Id};
+
+/// `user:base64(sha1("user:password"))`, the id a digest ACL names.
+pub fn digest_id(user_password: &str) -> String {
+    let user = user_password.split(':').next().unwrap_or("");
+    let hash = Sha1::digest(user_password.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+/// Whether a scheme's authenticated ids may stand in for an `auth` ACL.
+fn is_authenticated_scheme(scheme: &str) -> bool {
+    // ZooKeeper: digest and sasl say yes; ip and world say no.
+    matches!(scheme, "digest" | "sasl" | "super")
+}
+
+fn valid_ip_id(id: &str) -> bool {
+    let (addr, bits) = match id.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (id, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    match bits {
+        None => true,
+        Some(b) => match b.parse::<u32>() {
+            Ok(n) => n <= if ip.is_ipv4() { 32 } else { 128 },
+            Err(_) => false,
+        },
+    }
+}
+
+/// Whether an ACL id is well formed for its scheme (ZooKeeper's `isValid`).
+pub fn is_valid_id(id: &Id) -> bool {
+    match id.scheme.as_str() {
+        "world" => id.id == "anyone",
+        "digest" => id.id.split(':').count() == 2,
+        "ip" => valid_ip_id(&id.id),
+        "super" => true,
+        _ => false,
+    }
+}
+
+fn ip_matches(client: &str, acl_id: &str) -> bool {
+    let Ok(client) = client.parse::<IpAddr>() else {
+        return false;
+    };
+    let (addr, bits) = match acl_id.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (acl_id, None),
+    };
+    let Ok(net) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    let to_bytes = |ip: IpAddr| match ip {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    };
+    let (c, n) = (to_bytes(client), to_bytes(net));
+    if c.len() != n.len() {
+        return false;
+    }
+    let bits = bits.unwrap_or(c.len() as u32 * 8).min(c.len() as u32 * 8);
+    for i in 0..bits as usize {
+        let mask = 0x80u8 >> (i % 8);
+        if (c[i / 8] & mask) != (n[i / 8] & mask) {
+            return false;
+        }
+    }
+    true
+}
+
+fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
+    match scheme {
+        "ip" => ip_matches(auth_id, acl_id),
+        "digest" | "super" | "sasl" => auth_id == acl_id,
+        _ => false,
+    }
+}
+
+/// ZooKeeper's `checkACL`: does any of `ids` grant any bit of `perm`?
+pub fn check_acl(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), ErrorCode> {
+    if acl.is_empty() || ids.iter().any(|i| i.scheme == "super") {
+        return Ok(());
+    }
+    for a in acl {
+        if a.perms & perm == 0 {
+            continue;
+        }
+        if a.id.scheme == "world" && a.id.id == "anyone" {
+            return Ok(());
+        }
+        if ids
+            .iter()
+            .any(|i| i.scheme == a.id.scheme && matches(&i.scheme, &i.id, &a.id.id))
+        {
+            return Ok(());
+        }
+    }
+    Err(ErrorCode::NoAuth)
+}
+
+/// ZooKeeper's `fixupACL`: refuse empty or malformed ACLs and expand `auth`
+/// into the session's authenticated ids.
+pub fn fixup_acl(acls: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+    let mut uniq: Vec<&Acl> = Vec::new();
+    for a in acls {
+        if !uniq.contains(&a) {
+            uniq.push(a);
+        }
+    }
+    if uniq.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    let mut out = Vec::new();
+    for a in uniq {
+        if a.id.scheme == "world" && a.id.id == "anyone" {
+            out.push(a.clone());
+        } else if a.id.scheme == "auth" {
+            let mut any = false;
+            for cid in ids {
+                if is_authenticated_scheme(&cid.scheme) {
+                    any = true;
+                    out.push(Acl {
+                        perms: a.perms,
+                        id: cid.clone(),
+                    });
+                }
+            }
+            if !any {
+                return Err(ErrorCode::InvalidAcl);
+            }
+        } else if is_valid_id(&a.id) {
+            out.push(a.clone());
+        } else {
+            return Err(ErrorCode::InvalidAcl);
+        }
+    }
+    Ok(out)
+}
+
+/// The outcome of an `auth` packet.
+pub enum AuthOutcome {
+    /// Ids to add to the session.
+    Added(Vec<Id>),
+    /// Unknown scheme or bad credentials: ZooKeeper answers AuthFailed and closes.
+    Failed,
+}
+
+/// Handle `addauth scheme auth`.
+pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> AuthOutcome {
+    match scheme {
+        "digest" => {
+            let Ok(s) = std::str::from_utf8(auth) else {
+                return AuthOutcome::Failed;
+            };
+            let id = digest_id(s);
+            let mut ids = Vec::new();
+            if super_digest == Some(id.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            ids.push(Id::new("digest", &id));
+            AuthOutcome::Added(ids)
+        }
+        _ => AuthOutcome::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zab_core::records::perms;
+
+    #[test]
+    fn digest_matches_zookeeper() {
+        // As ZooKeeper's DigestAuthenticationProvider prints it for super:superpw.
+        assert_eq!(
+            digest_id("super:superpw"),
+            "super:g9oN2HttPfn8MMWJZ2r45Np/LIA="
+        );
+    }
+
+    #[test]
+    fn ip_cidr_matches() {
+        assert!(ip_matches("127.0.0.1", "127.0.0.0/8"));
+        assert!(ip_matches("10.1.2.3", "10.1.2.3"));
+        assert!(!ip_matches("10.1.2.4", "10.1.2.3"));
+        assert!(!ip_matches("192.168.1.1", "127.0.0.0/8"));
+    }
+
+    #[test]
+    fn check_acl_any_bit_grants() {
+        let acl = vec![Acl {
+            perms: perms::READ,
+            id: Id::new("digest", "u:x"),
+        }];
+        assert!(check_acl(
+            &acl,
+            perms::READ | perms::ADMIN,
+            &[Id::new("digest", "u:x")]
+        )
+        .is_ok());
+        assert_eq!(
+            check_acl(&acl, perms::WRITE, &[Id::new("digest", "u:x")]),
+            Err(ErrorCode::NoAuth)
+        );
+        assert!(check_acl(&acl, perms::WRITE, &[Id::new("super", "")]).is_ok());
+    }
+
+    #[test]
+    fn fixup_expands_auth_and_refuses_bad_ids() {
+        let auth = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("auth", ""),
+        }];
+        assert_eq!(
+            fixup_acl(&auth, &[Id::new("ip", "127.0.0.1")]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        let ok = fixup_acl(
+            &auth,
+            &[Id::new("ip", "127.0.0.1"), Id::new("digest", "u:h")],
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            vec![Acl {
+                perms: perms::ALL,
+                id: Id::new("digest", "u:h")
+            }]
+        );
+        assert_eq!(fixup_acl(&[], &[]), Err(ErrorCode::InvalidAcl));
+        let bad = vec![Acl {
+            perms: 1,
+            id: Id::new("digest", "nocolon"),
+        }];
+        assert_eq!(fixup_acl(&bad, &[]), Err(ErrorCode::InvalidAcl));
+        let bad = vec![Acl {
+            perms: 1,
+            id: Id::new("foo", "x"),
+        }];
+        assert_eq!(fixup_acl(&bad, &[]), Err(ErrorCode::InvalidAcl));
+    }
+}

@@ -1,0 +1,437 @@
+//! `zoo.cfg`: ZooKeeper's configuration file, read the way ZooKeeper reads it.
+//!
+//! The file is a Java properties file: `key=value` lines, `#` or `!` comments.
+//! Unknown keys are logged and ignored; a bad value is an error that names the
+//! key and the line. Without `server.N` lines the server runs standalone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: bad value for {key}: {value:?} ({why})")]
+    BadValue {
+        file: String,
+        line: usize,
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Whether a server votes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerType {
+    Participant,
+    Observer,
+}
+
+/// One `server.N=host:quorumPort:electionPort[:type][;[clientAddr:]clientPort]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub id: u64,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub peer_type: PeerType,
+    pub client_addr: Option<String>,
+    pub client_port: Option<u16>,
+}
+
+impl ServerSpec {
+    pub fn parse(id: u64, v: &str) -> Result<ServerSpec, String> {
+        let (main, client) = match v.split_once(';') {
+            Some((m, c)) => (m.trim(), Some(c.trim())),
+            None => (v.trim(), None),
+        };
+        let parts: Vec<&str> = main.split(':').collect();
+        if parts.len() < 3 || parts.len() > 4 {
+            return Err("expected host:quorumPort:electionPort[:participant|observer]".into());
+        }
+        let port = |s: &str, what: &str| {
+            s.parse::<u16>()
+                .map_err(|_| format!("{what} {s:?} is not a port number"))
+        };
+        let peer_type = match parts.get(3).map(|s| s.trim()) {
+            None | Some("participant") => PeerType::Participant,
+            Some("observer") => PeerType::Observer,
+            Some(o) => return Err(format!("unknown server type {o:?}")),
+        };
+        let (client_addr, client_port) = match client {
+            None | Some("") => (None, None),
+            Some(c) => match c.rsplit_once(':') {
+                Some((a, p)) => (Some(a.to_owned()), Some(port(p, "client port")?)),
+                None => (None, Some(port(c, "client port")?)),
+            },
+        };
+        Ok(ServerSpec {
+            id,
+            host: parts[0].to_owned(),
+            quorum_port: port(parts[1], "quorum port")?,
+            election_port: port(parts[2], "election port")?,
+            peer_type,
+            client_addr,
+            client_port,
+        })
+    }
+}
+
+/// Everything the server reads from zoo.cfg, with ZooKeeper's defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub tick_time_ms: u32,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub client_port: u16,
+    pub client_port_address: Option<IpAddr>,
+    pub max_client_cnxns: u32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// Four-letter words allowed; `None` means all (`*`).
+    pub four_letter_whitelist: Option<BTreeSet<String>>,
+    pub jute_max_buffer: usize,
+    pub snap_count: u64,
+    pub pre_alloc_size: u64,
+    pub autopurge_snap_retain_count: u32,
+    pub autopurge_purge_interval_hours: u32,
+    pub extended_types_enabled: bool,
+    pub force_sync: bool,
+    pub super_digest: Option<String>,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u32,
+    pub read_only_mode: bool,
+    pub peer_type: PeerType,
+    pub servers: BTreeMap<u64, ServerSpec>,
+    pub groups: BTreeMap<u64, Vec<u64>>,
+    pub weights: BTreeMap<u64, u64>,
+    pub myid: Option<u64>,
+    /// Where the configuration came from (for `conf`).
+    pub source: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tick_time_ms: 3000,
+            init_limit: 10,
+            sync_limit: 5,
+            data_dir: PathBuf::from("/tmp/zookeeper"),
+            data_log_dir: PathBuf::from("/tmp/zookeeper"),
+            client_port: 2181,
+            client_port_address: None,
+            max_client_cnxns: 60,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 60000,
+            four_letter_whitelist: Some(["srvr".to_string()].into_iter().collect()),
+            jute_max_buffer: 0xfffff,
+            snap_count: 100_000,
+            pre_alloc_size: 64 * 1024 * 1024,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval_hours: 0,
+            extended_types_enabled: false,
+            force_sync: true,
+            super_digest: None,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            read_only_mode: false,
+            peer_type: PeerType::Participant,
+            servers: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            weights: BTreeMap::new(),
+            myid: None,
+            source: None,
+        }
+    }
+}
+
+/// Every four-letter word the server knows.
+pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
+    "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
+    "dump", "isro", "dirs",
+];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut c = Config::parse(&text, &path.display().to_string())?;
+        c.source = Some(path.to_owned());
+        if !c.servers.is_empty() {
+            let myid_path = c.data_dir.join("myid");
+            let s = std::fs::read_to_string(&myid_path).map_err(|source| ConfigError::Read {
+                path: myid_path.clone(),
+                source,
+            })?;
+            let id = s.trim().parse::<u64>().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "{}: myid {:?} is not a number",
+                    myid_path.display(),
+                    s.trim()
+                ))
+            })?;
+            if !c.servers.contains_key(&id) {
+                return Err(ConfigError::Invalid(format!(
+                    "myid {id} has no server.{id} line in {}",
+                    path.display()
+                )));
+            }
+            c.myid = Some(id);
+        }
+        Ok(c)
+    }
+
+    /// Parse the text of a zoo.cfg; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let mut min_to: Option<i32> = None;
+        let mut max_to: Option<i32> = None;
+        let mut data_log_dir: Option<PathBuf> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once(['=', ':']) else {
+                tracing::warn!("{file}:{}: ignoring line without '=': {line:?}", i + 1);
+                continue;
+            };
+            let key = key.trim();
+            let value = value.trim();
+            let bad = |why: &str| ConfigError::BadValue {
+                file: file.to_owned(),
+                line: i + 1,
+                key: key.to_owned(),
+                value: value.to_owned(),
+                why: why.to_owned(),
+            };
+            let num = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| bad("not a non-negative number"))
+            };
+            let boolean = |v: &str| match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" => Ok(true),
+                "false" | "no" => Ok(false),
+                _ => Err(bad("expected true or false")),
+            };
+            match key {
+                "tickTime" => {
+                    c.tick_time_ms = num(value)?
+                        .try_into()
+                        .ok()
+                        .filter(|&t: &u32| t > 0)
+                        .ok_or_else(|| bad("must be a positive number of milliseconds"))?
+                }
+                "initLimit" => {
+                    c.init_limit = num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "syncLimit" => {
+                    c.sync_limit = num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "dataDir" => c.data_dir = PathBuf::from(value),
+                "dataLogDir" => data_log_dir = Some(PathBuf::from(value)),
+                "clientPort" => {
+                    c.client_port = value.parse().map_err(|_| bad("not a port number"))?
+                }
+                "clientPortAddress" => {
+                    c.client_port_address =
+                        Some(value.parse().map_err(|_| bad("not an IP address"))?)
+                }
+                "maxClientCnxns" => {
+                    c.max_client_cnxns = num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "minSessionTimeout" => {
+                    min_to = Some(value.parse().map_err(|_| bad("not a number"))?)
+                }
+                "maxSessionTimeout" => {
+                    max_to = Some(value.parse().map_err(|_| bad("not a number"))?)
+                }
+                "4lw.commands.whitelist" => {
+                    let words: BTreeSet<String> = value
+                        .split(',')
+                        .map(|w| w.trim().to_owned())
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                    if words.contains("*") {
+                        c.four_letter_whitelist = None;
+                    } else {
+                        for w in &words {
+                            if !ALL_FOUR_LETTER_WORDS.contains(&w.as_str()) {
+                                tracing::warn!("{file}:{}: unknown four-letter word {w:?}", i + 1);
+                            }
+                        }
+                        c.four_letter_whitelist = Some(words);
+                    }
+                }
+                "jute.maxbuffer" => {
+                    let v = num(value)?;
+                    if v == 0 || v > i32::MAX as u64 {
+                        return Err(bad("must be between 1 and 2147483647"));
+                    }
+                    c.jute_max_buffer = v as usize
+                }
+                "snapCount" => {
+                    c.snap_count = num(value)?;
+                    if c.snap_count < 2 {
+                        return Err(bad("must be at least 2"));
+                    }
+                }
+                // ZooKeeper's preAllocSize is in kilobytes.
+                "preAllocSize" => c.pre_alloc_size = num(value)? * 1024,
+                "autopurge.snapRetainCount" => {
+                    c.autopurge_snap_retain_count =
+                        num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "autopurge.purgeInterval" => {
+                    c.autopurge_purge_interval_hours =
+                        num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                    c.extended_types_enabled = boolean(value)?
+                }
+                "forceSync" | "zookeeper.forceSync" => c.force_sync = boolean(value)?,
+                "DigestAuthenticationProvider.superDigest"
+                | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                    if !value.contains(':') {
+                        return Err(bad("expected user:base64(sha1(user:password))"));
+                    }
+                    c.super_digest = Some(value.to_owned())
+                }
+                "znode.container.checkIntervalMs" => c.container_check_interval_ms = num(value)?,
+                "znode.container.maxPerMinute" => {
+                    c.container_max_per_minute =
+                        num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "readonlymode.enabled" => c.read_only_mode = boolean(value)?,
+                "peerType" => {
+                    c.peer_type = match value {
+                        "observer" => PeerType::Observer,
+                        "participant" => PeerType::Participant,
+                        _ => return Err(bad("expected observer or participant")),
+                    }
+                }
+                k if k.starts_with("server.") => {
+                    let id = k["server.".len()..]
+                        .parse::<u64>()
+                        .map_err(|_| bad("server id is not a number"))?;
+                    let spec = ServerSpec::parse(id, value).map_err(|e| bad(&e))?;
+                    c.servers.insert(id, spec);
+                }
+                k if k.starts_with("group.") => {
+                    let gid = k["group.".len()..]
+                        .parse::<u64>()
+                        .map_err(|_| bad("group id is not a number"))?;
+                    let members = value
+                        .split(':')
+                        .map(|s| s.trim().parse::<u64>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| bad("expected server ids separated by ':'"))?;
+                    c.groups.insert(gid, members);
+                }
+                k if k.starts_with("weight.") => {
+                    let sid = k["weight.".len()..]
+                        .parse::<u64>()
+                        .map_err(|_| bad("server id is not a number"))?;
+                    c.weights.insert(sid, num(value)?);
+                }
+                // Keys ZooKeeper knows that we accept and do not need.
+                "admin.enableServer"
+                | "admin.serverPort"
+                | "standaloneEnabled"
+                | "reconfigEnabled"
+                | "metricsProvider.className"
+                | "electionAlg"
+                | "quorumListenOnAllIPs"
+                | "globalOutstandingLimit"
+                | "syncEnabled"
+                | "leaderServes"
+                | "cnxTimeout"
+                | "localSessionsEnabled"
+                | "localSessionsUpgradingEnabled"
+                | "dynamicConfigFile"
+                | "skipACL" => {
+                    tracing::info!("{file}:{}: {key} accepted and not used", i + 1)
+                }
+                _ => tracing::warn!("{file}:{}: unknown key {key:?} ignored", i + 1),
+            }
+        }
+        c.data_log_dir = data_log_dir.unwrap_or_else(|| c.data_dir.clone());
+        c.min_session_timeout_ms = min_to.unwrap_or(2 * c.tick_time_ms as i32);
+        c.max_session_timeout_ms = max_to.unwrap_or(20 * c.tick_time_ms as i32);
+        if c.min_session_timeout_ms > c.max_session_timeout_ms {
+            return Err(ConfigError::Invalid(format!(
+                "{file}: minSessionTimeout {} must not be larger than maxSessionTimeout {}",
+                c.min_session_timeout_ms, c.max_session_timeout_ms
+            )));
+        }
+        Ok(c)
+    }
+
+    /// True without `server.N` lines.
+    pub fn is_standalone(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    pub fn four_letter_allowed(&self, word: &str) -> bool {
+        match &self.four_letter_whitelist {
+            None => true,
+            Some(set) => set.contains(word),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_tick_time() {
+        let c = Config::parse("tickTime=2000\ndataDir=/d\nclientPort=2181\n", "zoo.cfg").unwrap();
+        assert_eq!(c.min_session_timeout_ms, 4000);
+        assert_eq!(c.max_session_timeout_ms, 40000);
+        assert_eq!(c.data_log_dir, PathBuf::from("/d"));
+        assert!(c.is_standalone());
+        assert!(c.four_letter_allowed("srvr"));
+        assert!(!c.four_letter_allowed("mntr"));
+    }
+
+    #[test]
+    fn bad_value_names_key_and_line() {
+        let err = Config::parse("# c\ntickTime=2000\nclientPort=abc\n", "zoo.cfg").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("zoo.cfg:3"), "{msg}");
+        assert!(msg.contains("clientPort"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_are_not_fatal() {
+        assert!(Config::parse("fooBar=1\n", "zoo.cfg").is_ok());
+    }
+
+    #[test]
+    fn server_lines_parse_with_type_and_client_address() {
+        let c = Config::parse(
+            "server.1=localhost:2887:3887\nserver.2=h2:2888:3888:observer;127.0.0.1:2182\nserver.3=h3:1:2;2183\n4lw.commands.whitelist=*\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert_eq!(c.servers.len(), 3);
+        assert_eq!(c.servers[&2].peer_type, PeerType::Observer);
+        assert_eq!(c.servers[&2].client_port, Some(2182));
+        assert_eq!(c.servers[&2].client_addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(c.servers[&3].client_port, Some(2183));
+        assert!(c.four_letter_allowed("mntr"));
+    }
+}

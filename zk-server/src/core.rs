@@ -1,0 +1,1207 @@
+//! The server core: one task that owns the data tree, the sessions and the
+//! watches, and runs ZooKeeper's request pipeline over them.
+//!
+//! ```text
+//! connection --Request--> [per-session queue] --write--> prep --> Replicator
+//!                                   |                                  |
+//!                                   +--read--> final (answer now)       | committed up to Z
+//!                                                                      v
+//!                               reply <-- watches <-- apply (final) <--+
+//! ```
+//! Reads are answered at once unless the same session has a write in flight:
+//! a session's replies always come back in the order it sent its requests.
+//! Watch events for a change are queued to every connection before the reply
+//! of the write that caused it, so a client sees the event first.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes};
+use sha1::{Digest, Sha1};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use zab_core::jute::Record;
+use zab_core::records::{perms, ErrorCode, Id, Stat};
+use zab_core::txn::{Txn, TxnBody, TxnHeader};
+use zab_core::Zxid;
+
+use crate::auth::{self, check_acl, AuthOutcome};
+use crate::config::Config;
+use crate::prep::{Prep, PrepCtx};
+use crate::proto::*;
+use crate::replicate::Replicator;
+use crate::request::{Op, Request};
+use crate::tree::{DataTree, EphemeralKind, Trigger, TxnResult};
+use crate::watch::{WatchManager, WatcherKind};
+
+/// What a connection may send the core.
+pub enum CoreMsg {
+    Connect {
+        conn: ConnHandle,
+        req: ConnectRequest,
+    },
+    Request(Request),
+    Closed {
+        conn_id: u64,
+    },
+    Command {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// What the core may send a connection.
+#[derive(Debug)]
+pub enum Out {
+    /// A whole frame, length prefix included.
+    Frame(Bytes),
+    /// Flush what is queued, then close.
+    Close,
+}
+
+/// The core's handle on one client connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub tx: mpsc::Sender<Out>,
+    /// Cancelled to drop the connection at once (a client that stopped reading).
+    pub kill: CancellationToken,
+}
+
+struct Conn {
+    handle: ConnHandle,
+    session_id: i64,
+    established: Instant,
+    received: u64,
+    sent: u64,
+    last_op: &'static str,
+    last_cxid: i32,
+    last_zxid: i64,
+    last_latency_ms: u64,
+    min_latency_ms: u64,
+    max_latency_ms: u64,
+    total_latency_ms: u64,
+}
+
+struct Session {
+    timeout_ms: i32,
+    passwd: [u8; 16],
+    expires_at: Instant,
+    closing: bool,
+    auth: Vec<Id>,
+    conn: Option<u64>,
+    /// Requests waiting behind a write of the same session.
+    queue: VecDeque<(Request, Instant)>,
+    writes_in_flight: u32,
+}
+
+enum Origin {
+    Client { req: Request, received: Instant },
+    CreateSession { conn_id: u64, legacy: bool },
+    Expire,
+    Internal,
+}
+
+struct InFlight {
+    txn: Txn,
+    origin: Origin,
+}
+
+/// Counters behind srvr, stat and mntr.
+#[derive(Default, Clone)]
+pub struct ServerStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub min_latency_ms: u64,
+    pub max_latency_ms: u64,
+    pub total_latency_ms: u64,
+    pub latency_count: u64,
+}
+
+/// Most proposals the pipeline keeps in flight before it stops reading requests.
+const MAX_IN_FLIGHT: usize = 10_000;
+/// Frames queued to one connection before it counts as not reading.
+pub const CONN_QUEUE: usize = 10_000;
+
+pub struct Core {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) tree: DataTree,
+    prep: Prep,
+    pub(crate) watches: WatchManager,
+    sessions: HashMap<i64, Session>,
+    conns: HashMap<u64, Conn>,
+    last_zxid: Zxid,
+    in_flight: VecDeque<InFlight>,
+    replicator: Box<dyn Replicator>,
+    committed: watch::Receiver<Zxid>,
+    next_session_id: i64,
+    secret: [u8; 16],
+    pub(crate) stats: ServerStats,
+    pub(crate) started: Instant,
+    extended_types: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn frame(hdr: &ReplyHeader, body: Option<&dyn Fn(&mut Vec<u8>)>) -> Bytes {
+    let mut out = Vec::with_capacity(64);
+    out.put_i32(0);
+    hdr.write(&mut out);
+    if let Some(b) = body {
+        b(&mut out);
+    }
+    let len = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Bytes::from(out)
+}
+
+/// A reply body, or an error code with no body.
+type Reply = Result<Option<Vec<u8>>, ErrorCode>;
+
+fn body<R: Record>(r: &R) -> Reply {
+    Ok(Some(r.to_bytes()))
+}
+
+impl Core {
+    pub fn new(
+        cfg: Arc<Config>,
+        tree: DataTree,
+        replicator: Box<dyn Replicator>,
+        server_id: u64,
+    ) -> Core {
+        let committed = replicator.committed();
+        let last_zxid = tree.last_processed_zxid();
+        let mut secret = [0u8; 16];
+        let h = Sha1::digest(format!("{:?}{}", SystemTime::now(), std::process::id()).as_bytes());
+        secret.copy_from_slice(&h[..16]);
+        // ZooKeeper's session id layout: server id in the top byte, time below.
+        let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
+        let extended_types = cfg.extended_types_enabled;
+        Core {
+            cfg,
+            tree,
+            prep: Prep::default(),
+            watches: WatchManager::default(),
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            last_zxid,
+            in_flight: VecDeque::new(),
+            replicator,
+            committed,
+            next_session_id,
+            secret,
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            extended_types,
+        }
+    }
+
+    /// Run until the request channel closes.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
+        let tick = Duration::from_millis((self.cfg.tick_time_ms as u64 / 2).clamp(10, 1000));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let container_every = Duration::from_millis(self.cfg.container_check_interval_ms.max(10));
+        let mut containers = tokio::time::interval(container_every);
+        containers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut committed = self.committed.clone();
+        loop {
+            tokio::select! {
+                biased;
+                r = committed.changed() => {
+                    if r.is_err() { break; }
+                    let upto = *committed.borrow_and_update();
+                    self.on_committed(upto);
+                }
+                msg = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
+                    let Some(msg) = msg else { break };
+                    self.on_msg(msg);
+                    // Take what else is waiting, so that its writes share a flush.
+                    for _ in 0..256 {
+                        if self.in_flight.len() >= MAX_IN_FLIGHT { break; }
+                        match rx.try_recv() {
+                            Ok(m) => self.on_msg(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = ticker.tick() => self.expire_sessions(),
+                _ = containers.tick() => self.check_containers(),
+            }
+        }
+    }
+
+    fn on_msg(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect { conn, req } => self.on_connect(conn, req),
+            CoreMsg::Request(r) => self.on_request(r),
+            CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
+            CoreMsg::Command { word, reply } => {
+                let _ = reply.send(crate::fourlw::run(self, &word));
+            }
+        }
+    }
+
+    // ---- connections and sessions ----
+
+    fn send(&mut self, conn_id: u64, f: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        match c.handle.tx.try_send(Out::Frame(f)) {
+            Ok(()) => {
+                c.sent += 1;
+                self.stats.packets_sent += 1;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "closing connection from {}: client is not reading its replies",
+                    c.handle.addr
+                );
+                c.handle.kill.cancel();
+            }
+        }
+    }
+
+    fn close_conn(&mut self, conn_id: u64) {
+        if let Some(c) = self.conns.get(&conn_id) {
+            if c.handle.tx.try_send(Out::Close).is_err() {
+                c.handle.kill.cancel();
+            }
+        }
+    }
+
+    fn on_connect(&mut self, handle: ConnHandle, req: ConnectRequest) {
+        let conn_id = handle.id;
+        self.stats.packets_received += 1;
+        self.conns.insert(
+            conn_id,
+            Conn {
+                handle,
+                session_id: 0,
+                established: Instant::now(),
+                received: 1,
+                sent: 0,
+                last_op: "NA",
+                last_cxid: -1,
+                last_zxid: -1,
+                last_latency_ms: 0,
+                min_latency_ms: 0,
+                max_latency_ms: 0,
+                total_latency_ms: 0,
+            },
+        );
+        let legacy = req.read_only.is_none();
+        if req.last_zxid_seen > self.tree.last_processed_zxid().0 {
+            tracing::info!(
+                "refusing session request for client {} as it has seen zxid 0x{:x} and our last zxid is {}; client must try another server",
+                self.conns[&conn_id].handle.addr,
+                req.last_zxid_seen,
+                self.tree.last_processed_zxid()
+            );
+            self.close_conn(conn_id);
+            return;
+        }
+        let timeout = req.timeout_ms.clamp(
+            self.cfg.min_session_timeout_ms,
+            self.cfg.max_session_timeout_ms,
+        );
+        if req.session_id == 0 {
+            let id = self.next_session_id;
+            self.next_session_id += 1;
+            let passwd = self.password(id);
+            let addr = self.conns[&conn_id].handle.addr;
+            let mut session = Session {
+                timeout_ms: timeout,
+                passwd,
+                expires_at: Instant::now() + Duration::from_millis(timeout as u64),
+                closing: false,
+                auth: vec![Id::new("ip", &addr.ip().to_string())],
+                conn: Some(conn_id),
+                queue: VecDeque::new(),
+                writes_in_flight: 1,
+            };
+            session.auth.dedup();
+            self.sessions.insert(id, session);
+            self.conns.get_mut(&conn_id).unwrap().session_id = id;
+            let zxid = self.next_zxid();
+            let txn = Txn {
+                header: TxnHeader {
+                    client_id: id,
+                    cxid: 0,
+                    zxid,
+                    time: now_ms(),
+                    txn_type: op::CREATE_SESSION,
+                },
+                body: TxnBody::CreateSession {
+                    timeout_ms: timeout,
+                },
+                digest: None,
+            };
+            self.propose(txn, Origin::CreateSession { conn_id, legacy });
+        } else {
+            let valid = self
+                .sessions
+                .get(&req.session_id)
+                .is_some_and(|s| !s.closing && s.passwd[..] == req.passwd[..]);
+            if !valid {
+                tracing::info!(
+                    "invalid session 0x{:x} for client {}, probably expired",
+                    req.session_id,
+                    self.conns[&conn_id].handle.addr
+                );
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: Bytes::from(vec![0u8; 16]),
+                    read_only: if legacy { None } else { Some(false) },
+                };
+                self.send_connect_response(conn_id, &resp);
+                self.close_conn(conn_id);
+                return;
+            }
+            let id = req.session_id;
+            let addr = self.conns[&conn_id].handle.addr;
+            let s = self.sessions.get_mut(&id).unwrap();
+            let old = s.conn.replace(conn_id);
+            s.timeout_ms = timeout;
+            s.expires_at = Instant::now() + Duration::from_millis(timeout as u64);
+            let ip = Id::new("ip", &addr.ip().to_string());
+            if !s.auth.contains(&ip) {
+                s.auth.retain(|i| i.scheme != "ip");
+                s.auth.insert(0, ip);
+            }
+            let passwd = Bytes::copy_from_slice(&s.passwd);
+            self.conns.get_mut(&conn_id).unwrap().session_id = id;
+            // Watches belong to a connection; the client sets them again.
+            self.watches.remove_session(id);
+            if let Some(old) = old.filter(|o| *o != conn_id) {
+                if let Some(c) = self.conns.get_mut(&old) {
+                    c.session_id = 0;
+                }
+                self.close_conn(old);
+            }
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: id,
+                passwd,
+                read_only: if legacy { None } else { Some(false) },
+            };
+            self.send_connect_response(conn_id, &resp);
+        }
+    }
+
+    fn password(&self, session_id: i64) -> [u8; 16] {
+        let mut h = Sha1::new();
+        h.update(session_id.to_be_bytes());
+        h.update(self.secret);
+        let d = h.finalize();
+        let mut p = [0u8; 16];
+        p.copy_from_slice(&d[..16]);
+        p
+    }
+
+    fn send_connect_response(&mut self, conn_id: u64, resp: &ConnectResponse) {
+        let mut out = Vec::with_capacity(48);
+        out.put_i32(0);
+        resp.write(&mut out);
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        self.send(conn_id, Bytes::from(out));
+    }
+
+    fn on_closed(&mut self, conn_id: u64) {
+        let Some(c) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(&c.session_id) {
+            if s.conn == Some(conn_id) {
+                s.conn = None;
+                self.watches.remove_session(c.session_id);
+            }
+        }
+    }
+
+    fn expire_sessions(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<i64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.closing && s.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            tracing::info!("expiring session 0x{id:x}");
+            self.sessions.get_mut(&id).unwrap().closing = true;
+            let zxid = self.next_zxid();
+            let body = self.prep.prep_close_session(&self.tree, id, zxid);
+            let txn = Txn {
+                header: TxnHeader {
+                    client_id: id,
+                    cxid: 0,
+                    zxid,
+                    time: now_ms(),
+                    txn_type: op::CLOSE_SESSION,
+                },
+                body,
+                digest: None,
+            };
+            self.propose(txn, Origin::Expire);
+        }
+    }
+
+    /// ZooKeeper's ContainerManager: delete empty containers that once had a
+    /// child, and TTL nodes without children whose TTL has passed.
+    fn check_containers(&mut self) {
+        let now = now_ms();
+        let mut candidates: Vec<String> = Vec::new();
+        for p in self.tree.containers() {
+            if let Some(n) = self.tree.get(p) {
+                if n.stat.cversion > 0 && n.children.is_empty() {
+                    candidates.push(p.clone());
+                }
+            }
+        }
+        for p in self.tree.ttls() {
+            if let Some(n) = self.tree.get(p) {
+                if let EphemeralKind::Ttl(ttl) = EphemeralKind::of(n.stat.ephemeral_owner, true) {
+                    if n.children.is_empty() && now - n.stat.mtime > ttl {
+                        candidates.push(p.clone());
+                    }
+                }
+            }
+        }
+        candidates.truncate(self.cfg.container_max_per_minute as usize);
+        for path in candidates {
+            let op_ = Op::DeleteContainer { path };
+            let zxid = self.next_zxid();
+            let ctx = PrepCtx {
+                tree: &self.tree,
+                session_id: 0,
+                cxid: 0,
+                zxid,
+                time_ms: now,
+                auth: &[],
+                session_ok: Ok(()),
+                extended_types: self.extended_types,
+            };
+            let txn = self.prep.prep(&ctx, op::DELETE_CONTAINER, &op_);
+            self.propose(txn, Origin::Internal);
+        }
+    }
+
+    // ---- the pipeline ----
+
+    fn next_zxid(&mut self) -> Zxid {
+        self.last_zxid = self.last_zxid.next();
+        self.last_zxid
+    }
+
+    fn propose(&mut self, txn: Txn, origin: Origin) {
+        let bytes = txn.to_bytes();
+        self.replicator.propose(txn.header.zxid, bytes);
+        self.in_flight.push_back(InFlight { txn, origin });
+    }
+
+    fn on_request(&mut self, req: Request) {
+        self.stats.packets_received += 1;
+        let received = Instant::now();
+        let session_id = match self.conns.get_mut(&req.conn_id) {
+            Some(c) => {
+                c.received += 1;
+                c.session_id
+            }
+            None => return,
+        };
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            s.expires_at = received + Duration::from_millis(s.timeout_ms as u64);
+        }
+        let req = Request { session_id, ..req };
+        match &req.op {
+            // Handled at once, outside the pipeline, as ZooKeeper does.
+            Op::Auth(a) => return self.on_auth(&req, a.clone()),
+            Op::Sasl(_) => {
+                tracing::warn!("sasl authentication is not supported; closing the connection");
+                let f = frame(
+                    &ReplyHeader {
+                        xid: req.xid,
+                        zxid: 0,
+                        err: ErrorCode::AuthFailed.code(),
+                    },
+                    None,
+                );
+                self.send(req.conn_id, f);
+                self.close_conn(req.conn_id);
+                return;
+            }
+            _ => {}
+        }
+        match self.sessions.get_mut(&session_id) {
+            Some(s) if s.writes_in_flight > 0 || !s.queue.is_empty() => {
+                s.queue.push_back((req, received));
+                self.drain_session(session_id);
+            }
+            _ => self.process(req, received),
+        }
+    }
+
+    /// Run what a session has queued, in order, as far as its writes allow.
+    fn drain_session(&mut self, session_id: i64) {
+        loop {
+            let Some(s) = self.sessions.get_mut(&session_id) else {
+                return;
+            };
+            let Some((front, _)) = s.queue.front() else {
+                return;
+            };
+            if !front.op.is_write() && s.writes_in_flight > 0 {
+                return;
+            }
+            let (req, received) = s.queue.pop_front().unwrap();
+            self.process(req, received);
+        }
+    }
+
+    fn session_ok(&self, session_id: i64) -> Result<(), ErrorCode> {
+        match self.sessions.get(&session_id) {
+            Some(s) if !s.closing => Ok(()),
+            _ => Err(ErrorCode::SessionExpired),
+        }
+    }
+
+    fn process(&mut self, req: Request, received: Instant) {
+        if req.op.is_write() {
+            let zxid = self.next_zxid();
+            let empty = Vec::new();
+            let auth = self
+                .sessions
+                .get(&req.session_id)
+                .map(|s| &s.auth)
+                .unwrap_or(&empty);
+            let txn = if req.op == Op::CloseSession {
+                let body = self
+                    .prep
+                    .prep_close_session(&self.tree, req.session_id, zxid);
+                Txn {
+                    header: TxnHeader {
+                        client_id: req.session_id,
+                        cxid: req.xid,
+                        zxid,
+                        time: now_ms(),
+                        txn_type: op::CLOSE_SESSION,
+                    },
+                    body,
+                    digest: None,
+                }
+            } else {
+                let ctx = PrepCtx {
+                    tree: &self.tree,
+                    session_id: req.session_id,
+                    cxid: req.xid,
+                    zxid,
+                    time_ms: now_ms(),
+                    auth,
+                    session_ok: self.session_ok(req.session_id),
+                    extended_types: self.extended_types,
+                };
+                self.prep.prep(&ctx, req.op_type, &req.op)
+            };
+            if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                s.writes_in_flight += 1;
+                if req.op == Op::CloseSession {
+                    s.closing = true;
+                }
+            }
+            self.propose(txn, Origin::Client { req, received });
+        } else {
+            let reply = self.read(&req);
+            let zxid = self.tree.last_processed_zxid().0;
+            let xid = if req.op == Op::Ping {
+                xid::PING
+            } else {
+                req.xid
+            };
+            self.finish(&req, received, xid, zxid, reply);
+        }
+    }
+
+    fn finish(&mut self, req: &Request, received: Instant, xid: i32, zxid: i64, reply: Reply) {
+        let (err, b) = match reply {
+            Ok(b) => (0, b),
+            Err(e) => (e.code(), None),
+        };
+        let mut out = Vec::with_capacity(32 + b.as_ref().map_or(0, |v| v.len()));
+        out.put_i32(0);
+        ReplyHeader { xid, zxid, err }.write(&mut out);
+        if let Some(b) = b {
+            out.extend_from_slice(&b);
+        }
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        let latency = received.elapsed().as_millis() as u64;
+        if req.op != Op::Ping {
+            let st = &mut self.stats;
+            if st.latency_count == 0 || latency < st.min_latency_ms {
+                st.min_latency_ms = latency;
+            }
+            st.max_latency_ms = st.max_latency_ms.max(latency);
+            st.total_latency_ms += latency;
+            st.latency_count += 1;
+        }
+        if let Some(c) = self.conns.get_mut(&req.conn_id) {
+            c.last_op = short_op_name(req.op_type);
+            c.last_cxid = req.xid;
+            c.last_zxid = zxid;
+            c.last_latency_ms = latency;
+            if c.received <= 2 || latency < c.min_latency_ms {
+                c.min_latency_ms = latency;
+            }
+            c.max_latency_ms = c.max_latency_ms.max(latency);
+            c.total_latency_ms += latency;
+        }
+        self.send(req.conn_id, Bytes::from(out));
+    }
+
+    fn on_committed(&mut self, upto: Zxid) {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.txn.header.zxid <= upto)
+        {
+            let f = self.in_flight.pop_front().unwrap();
+            self.apply(f);
+        }
+    }
+
+    /// The final stage: apply a committed transaction, fire watches, reply.
+    fn apply(&mut self, f: InFlight) {
+        let mut triggers = Vec::new();
+        let rc = self.tree.apply(&f.txn, &mut triggers);
+        let zxid = f.txn.header.zxid;
+        self.prep.applied(zxid);
+        for t in &triggers {
+            self.deliver(t);
+        }
+        match f.origin {
+            Origin::Client { req, received } => {
+                let session_id = req.session_id;
+                let reply = self.write_reply(&req, &f.txn, rc);
+                self.finish(&req, received, req.xid, zxid.0, reply);
+                if req.op == Op::CloseSession {
+                    self.end_session(session_id);
+                    self.close_conn(req.conn_id);
+                } else if let Some(s) = self.sessions.get_mut(&session_id) {
+                    s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+                    self.drain_session(session_id);
+                }
+            }
+            Origin::CreateSession { conn_id, legacy } => {
+                let session_id = f.txn.header.client_id;
+                let Some(s) = self.sessions.get_mut(&session_id) else {
+                    return;
+                };
+                s.writes_in_flight -= 1;
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: s.timeout_ms,
+                    session_id,
+                    passwd: Bytes::copy_from_slice(&s.passwd),
+                    read_only: if legacy { None } else { Some(false) },
+                };
+                tracing::debug!(
+                    "established session 0x{session_id:x} with timeout {}",
+                    s.timeout_ms
+                );
+                self.send_connect_response(conn_id, &resp);
+                self.drain_session(session_id);
+            }
+            Origin::Expire => {
+                let session_id = f.txn.header.client_id;
+                let conn = self.sessions.get(&session_id).and_then(|s| s.conn);
+                self.end_session(session_id);
+                if let Some(c) = conn {
+                    self.close_conn(c);
+                }
+            }
+            Origin::Internal => {}
+        }
+    }
+
+    fn end_session(&mut self, session_id: i64) {
+        self.sessions.remove(&session_id);
+        self.watches.remove_session(session_id);
+    }
+
+    fn deliver(&mut self, t: &Trigger) {
+        let (acl, parent_acl) = match t {
+            Trigger::Created {
+                acl, parent_acl, ..
+            }
+            | Trigger::Deleted {
+                acl, parent_acl, ..
+            } => (acl.clone(), Some(parent_acl.clone())),
+            Trigger::DataChanged { acl, .. } => (acl.clone(), None),
+        };
+        for (n, use_parent) in self.watches.fire(t) {
+            let Some(s) = self.sessions.get(&n.session_id) else {
+                continue;
+            };
+            let Some(conn) = s.conn else { continue };
+            let decide = if use_parent {
+                parent_acl.as_deref().unwrap_or(&acl)
+            } else {
+                &acl
+            };
+            // A watcher never learns about a node it may not read.
+            if check_acl(decide, perms::READ, &s.auth).is_err() {
+                continue;
+            }
+            self.send_event(conn, n.event_type, &n.path);
+        }
+    }
+
+    fn send_event(&mut self, conn: u64, event_type: i32, path: &str) {
+        let ev = WatcherEvent {
+            event_type,
+            state: keeper_state::SYNC_CONNECTED,
+            path: path.to_owned(),
+        };
+        let f = frame(
+            &ReplyHeader {
+                xid: xid::NOTIFICATION,
+                zxid: -1,
+                err: 0,
+            },
+            Some(&|o: &mut Vec<u8>| ev.write(o)),
+        );
+        self.send(conn, f);
+    }
+
+    fn write_reply(&self, req: &Request, txn: &Txn, rc: TxnResult) -> Reply {
+        if txn.header.txn_type == op::ERROR {
+            return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
+        }
+        if rc.err != 0 {
+            return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
+        }
+        match &req.op {
+            Op::Create { op_type, .. } if *op_type == op::CREATE => {
+                body(&CreateResponse { path: rc.path })
+            }
+            Op::Create { .. } | Op::CreateTtl(_) => body(&Create2Response {
+                path: rc.path,
+                stat: rc.stat.unwrap_or_default(),
+            }),
+            Op::Delete(_) | Op::DeleteContainer { .. } | Op::CloseSession => Ok(None),
+            Op::SetData(_) | Op::SetAcl(_) => body(&StatResponse {
+                stat: rc.stat.unwrap_or_default(),
+            }),
+            Op::Multi(_) => {
+                let results = rc
+                    .multi
+                    .into_iter()
+                    .map(|sub| match sub.txn_type {
+                        op::CHECK => OpResult::Check,
+                        op::CREATE => OpResult::Create { path: sub.path },
+                        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2 {
+                            op_type: sub.txn_type,
+                            path: sub.path,
+                            stat: sub.stat.unwrap_or_default(),
+                        },
+                        op::DELETE | op::DELETE_CONTAINER => OpResult::Delete,
+                        op::SET_DATA => OpResult::SetData {
+                            stat: sub.stat.unwrap_or_default(),
+                        },
+                        _ => OpResult::Error { err: sub.err },
+                    })
+                    .collect();
+                body(&MultiResponse { results })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn on_auth(&mut self, req: &Request, a: AuthPacket) {
+        let outcome = auth::authenticate(&a.scheme, &a.auth, self.cfg.super_digest.as_deref());
+        match outcome {
+            AuthOutcome::Added(ids) => {
+                if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                    for id in ids {
+                        if !s.auth.contains(&id) {
+                            s.auth.push(id);
+                        }
+                    }
+                }
+                let f = frame(
+                    &ReplyHeader {
+                        xid: xid::AUTH,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    None,
+                );
+                self.send(req.conn_id, f);
+            }
+            AuthOutcome::Failed => {
+                tracing::warn!("authentication with scheme {:?} failed", a.scheme);
+                let f = frame(
+                    &ReplyHeader {
+                        xid: xid::AUTH,
+                        zxid: 0,
+                        err: ErrorCode::AuthFailed.code(),
+                    },
+                    None,
+                );
+                self.send(req.conn_id, f);
+                self.close_conn(req.conn_id);
+            }
+        }
+    }
+
+    // ---- reads (the final stage for requests without a transaction) ----
+
+    fn auth_of(&self, session_id: i64) -> &[Id] {
+        self.sessions
+            .get(&session_id)
+            .map(|s| s.auth.as_slice())
+            .unwrap_or(&[])
+    }
+
+    fn get_data(
+        &mut self,
+        session_id: i64,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Bytes, Stat), ErrorCode> {
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(&n.acl, perms::READ, self.auth_of(session_id))?;
+        let out = (n.data.clone(), n.stat());
+        if watch {
+            self.watches.add_data_watch(path, session_id);
+        }
+        Ok(out)
+    }
+
+    fn get_children(
+        &mut self,
+        session_id: i64,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(&n.acl, perms::READ, self.auth_of(session_id))?;
+        let out = (n.children.iter().map(|c| c.to_string()).collect(), n.stat());
+        if watch {
+            self.watches.add_child_watch(path, session_id);
+        }
+        Ok(out)
+    }
+
+    fn read(&mut self, req: &Request) -> Reply {
+        if req.op != Op::Ping {
+            self.session_ok(req.session_id)?;
+        }
+        let sid = req.session_id;
+        match &req.op {
+            Op::Ping => Ok(None),
+            Op::Exists(r) => {
+                if r.path.contains('\0') {
+                    return Err(ErrorCode::BadArguments);
+                }
+                if let Some(n) = self.tree.get(&r.path) {
+                    check_acl(&n.acl, perms::READ, self.auth_of(sid))?;
+                }
+                if r.watch {
+                    self.watches.add_data_watch(&r.path, sid);
+                }
+                let stat = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?.stat();
+                body(&StatResponse { stat })
+            }
+            Op::GetData(r) => {
+                let (data, stat) = self.get_data(sid, &r.path, r.watch)?;
+                body(&GetDataResponse { data, stat })
+            }
+            Op::GetChildren(r) => {
+                let (children, _) = self.get_children(sid, &r.path, r.watch)?;
+                body(&ChildrenResponse { children })
+            }
+            Op::GetChildren2(r) => {
+                let (children, stat) = self.get_children(sid, &r.path, r.watch)?;
+                body(&GetChildren2Response { children, stat })
+            }
+            Op::GetAcl(r) => {
+                let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                let ids = self.auth_of(sid);
+                check_acl(&n.acl, perms::READ | perms::ADMIN, ids)?;
+                let mut acl = n.acl.as_ref().clone();
+                if check_acl(&n.acl, perms::ADMIN, ids).is_err() {
+                    // Without ADMIN a client does not see digest hashes.
+                    for a in &mut acl {
+                        if a.id.scheme == "digest" {
+                            let user = a.id.id.split(':').next().unwrap_or("").to_owned();
+                            a.id.id = format!("{user}:x");
+                        }
+                    }
+                }
+                body(&GetAclResponse {
+                    acl,
+                    stat: n.stat(),
+                })
+            }
+            Op::Sync(r) => body(&PathResponse {
+                path: r.path.clone(),
+            }),
+            Op::GetAllChildrenNumber(r) => {
+                let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&n.acl, perms::READ, self.auth_of(sid))?;
+                body(&IntResponse {
+                    value: self.tree.all_children_number(&r.path),
+                })
+            }
+            Op::GetEphemerals(r) => {
+                let prefix = r.path.trim();
+                let children: Vec<String> = self
+                    .tree
+                    .ephemerals(sid)
+                    .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                body(&ChildrenResponse { children })
+            }
+            Op::MultiRead(m) => {
+                let mut results = Vec::with_capacity(m.ops.len());
+                for o in &m.ops {
+                    let res = match o {
+                        MultiOp::GetChildren(r) => self
+                            .get_children(sid, &r.path, r.watch)
+                            .map(|(children, _)| OpResult::GetChildren { children }),
+                        MultiOp::GetData(r) => self
+                            .get_data(sid, &r.path, r.watch)
+                            .map(|(data, stat)| OpResult::GetData { data, stat }),
+                        // ZooKeeper fails the whole request on other ops.
+                        _ => return Err(ErrorCode::MarshallingError),
+                    };
+                    results.push(res.unwrap_or_else(|e| OpResult::Error { err: e.code() }));
+                }
+                body(&MultiResponse { results })
+            }
+            Op::CheckWatches(r) | Op::RemoveWatches(r) => {
+                let kind = match r.watcher_type {
+                    watcher_type::CHILDREN => WatcherKind::Children,
+                    watcher_type::DATA => WatcherKind::Data,
+                    _ => WatcherKind::Any,
+                };
+                let found = if matches!(req.op, Op::CheckWatches(_)) {
+                    self.watches.contains(&r.path, sid, kind)
+                } else {
+                    self.watches.remove(&r.path, sid, kind)
+                };
+                if found {
+                    Ok(None)
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            }
+            Op::SetWatches(w) => {
+                self.set_watches(req.conn_id, sid, w);
+                Ok(None)
+            }
+            Op::AddWatch(r) => {
+                let recursive = match r.mode {
+                    add_watch_mode::PERSISTENT => false,
+                    add_watch_mode::PERSISTENT_RECURSIVE => true,
+                    _ => return Err(ErrorCode::BadArguments),
+                };
+                self.watches.add_persistent(&r.path, sid, recursive);
+                body(&IntResponse { value: 0 })
+            }
+            Op::WhoAmI => {
+                let client_info = self
+                    .auth_of(sid)
+                    .iter()
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: if id.scheme == "digest" {
+                            id.id.split(':').next().unwrap_or("").to_owned()
+                        } else {
+                            id.id.clone()
+                        },
+                    })
+                    .collect();
+                body(&WhoAmIResponse { client_info })
+            }
+            Op::Unimplemented(_) => Err(ErrorCode::Unimplemented),
+            _ => Err(ErrorCode::Unimplemented),
+        }
+    }
+
+    /// ZooKeeper's `DataTree.setWatches`: re-register watches after a
+    /// reconnect and fire at once what changed since `relative_zxid`.
+    fn set_watches(&mut self, conn: u64, sid: i64, w: &SetWatches2) {
+        let rz = w.relative_zxid;
+        let mut events: Vec<(i32, String)> = Vec::new();
+        for p in &w.data_watches {
+            match self.tree.get(p) {
+                None => events.push((event_type::NODE_DELETED, p.clone())),
+                Some(n) if n.stat.mzxid > rz => {
+                    events.push((event_type::NODE_DATA_CHANGED, p.clone()))
+                }
+                Some(_) => self.watches.add_data_watch(p, sid),
+            }
+        }
+        for p in &w.exist_watches {
+            match self.tree.get(p) {
+                Some(_) => events.push((event_type::NODE_CREATED, p.clone())),
+                None => self.watches.add_data_watch(p, sid),
+            }
+        }
+        for p in &w.child_watches {
+            match self.tree.get(p) {
+                None => events.push((event_type::NODE_DELETED, p.clone())),
+                Some(n) if n.stat.pzxid > rz => {
+                    events.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
+                }
+                Some(_) => self.watches.add_child_watch(p, sid),
+            }
+        }
+        for p in &w.persistent_watches {
+            self.watches.add_persistent(p, sid, false);
+        }
+        for p in &w.persistent_recursive_watches {
+            self.watches.add_persistent(p, sid, true);
+        }
+        for (t, p) in events {
+            self.send_event(conn, t, &p);
+        }
+    }
+
+    // ---- figures for the four-letter words ----
+
+    pub(crate) fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub(crate) fn outstanding(&self) -> usize {
+        self.in_flight.len() + self.sessions.values().map(|s| s.queue.len()).sum::<usize>()
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub(crate) fn reset_stats(&mut self) {
+        self.stats = ServerStats {
+            packets_received: 0,
+            packets_sent: 0,
+            ..Default::default()
+        };
+    }
+
+    pub(crate) fn reset_conn_stats(&mut self) {
+        for c in self.conns.values_mut() {
+            c.received = 0;
+            c.sent = 0;
+            c.min_latency_ms = 0;
+            c.max_latency_ms = 0;
+            c.total_latency_ms = 0;
+            c.last_op = "NA";
+            c.last_cxid = -1;
+            c.last_zxid = -1;
+            c.last_latency_ms = 0;
+        }
+    }
+
+    /// One line per connection, in ZooKeeper's `cons` format.
+    pub(crate) fn connection_lines(&self, brief: bool) -> Vec<String> {
+        let mut ids: Vec<&u64> = self.conns.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|id| {
+                let c = &self.conns[id];
+                let queued = c.handle.tx.max_capacity() - c.handle.tx.capacity();
+                let mut s = format!(
+                    " /{}:{}[1](queued={},recved={},sent={}",
+                    c.handle.addr.ip(),
+                    c.handle.addr.port(),
+                    queued,
+                    c.received,
+                    c.sent
+                );
+                if !brief && c.session_id != 0 {
+                    let timeout = self.sessions.get(&c.session_id).map_or(0, |s| s.timeout_ms);
+                    let avg = if c.received > 1 {
+                        c.total_latency_ms / (c.received - 1).max(1)
+                    } else {
+                        0
+                    };
+                    s.push_str(&format!(
+                        ",sid=0x{:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                        c.session_id,
+                        c.last_op,
+                        now_ms() - c.established.elapsed().as_millis() as i64,
+                        timeout,
+                        c.last_cxid,
+                        c.last_zxid,
+                        now_ms(),
+                        c.last_latency_ms,
+                        c.min_latency_ms,
+                        avg,
+                        c.max_latency_ms
+                    ));
+                }
+                s.push(')');
+                s
+            })
+            .collect()
+    }
+
+    /// Sessions with their ephemerals (dump).
+    pub(crate) fn session_timeouts(&self) -> Vec<(i64, i32)> {
+        let mut v: Vec<(i64, i32)> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// ZooKeeper's short op names, as `cons` shows them in `lop`.
+fn short_op_name(op_type: i32) -> &'static str {
+    match op_type {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => "CREA",
+        op::DELETE | op::DELETE_CONTAINER => "DELE",
+        op::EXISTS => "EXIS",
+        op::GET_DATA => "GETD",
+        op::SET_DATA => "SETD",
+        op::GET_ACL => "GETA",
+        op::SET_ACL => "SETA",
+        op::GET_CHILDREN => "GETC",
+        op::GET_CHILDREN2 => "GETC",
+        op::SYNC => "SYNC",
+        op::PING => "PING",
+        op::MULTI => "MULT",
+        op::MULTI_READ => "MLTR",
+        op::SET_WATCHES | op::SET_WATCHES2 => "SETW",
+        op::CHECK_WATCHES => "CHKW",
+        op::REMOVE_WATCHES => "REMW",
+        op::ADD_WATCH => "ADDW",
+        op::GET_EPHEMERALS => "GETE",
+        op::GET_ALL_CHILDREN_NUMBER => "GETACN",
+        op::WHO_AM_I => "HOMI",
+        op::CLOSE_SESSION => "CLOS",
+        op::RECONFIG => "RECO",
+        _ => "NA",
+    }
+}

@@ -1,0 +1,536 @@
+//! The prep stage (ZooKeeper's `PrepRequestProcessor`): validate a write and
+//! turn it into a transaction, against the tree as it will be once every
+//! transaction already prepared is applied.
+//!
+//! Prepared but not yet applied changes live in `pending` (ZooKeeper's
+//! outstanding changes), so that a second write can be prepared before the
+//! first one commits: this is what lets the log group-commit and the leader
+//! pipeline proposals. A failed write still becomes a transaction (an error
+//! txn that consumes a zxid), exactly as in ZooKeeper, so zxids and replies
+//! match Apache ZooKeeper's field by field.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use zab_core::records::{perms, Acl, ErrorCode, Id, StatPersisted};
+use zab_core::txn::{
+    CreateContainerTxn, CreateTtlTxn, CreateTxn, SetAclTxn, SetDataTxn, SubTxn, Txn, TxnBody,
+    TxnHeader,
+};
+use zab_core::Zxid;
+
+use crate::auth::{check_acl, fixup_acl};
+use crate::path::validate_path;
+use crate::proto::{create_mode, op, CreateRequest, MultiOp};
+use crate::request::Op;
+use crate::tree::{
+    parent_of, DataTree, EphemeralKind, CONFIG_ZOOKEEPER, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
+    PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT,
+};
+
+/// The state of a path once prepared transactions apply (ZooKeeper's `ChangeRecord`).
+#[derive(Clone, Debug)]
+struct ChangeRecord {
+    zxid: i64,
+    /// `None`: the path is deleted.
+    stat: Option<StatPersisted>,
+    child_count: i32,
+    acl: Arc<Vec<Acl>>,
+}
+
+/// What prep needs to know about the request's session.
+pub struct PrepCtx<'a> {
+    pub tree: &'a DataTree,
+    pub session_id: i64,
+    pub cxid: i32,
+    pub zxid: Zxid,
+    pub time_ms: i64,
+    pub auth: &'a [Id],
+    /// `Err(SessionExpired)` when the session is gone or closing.
+    pub session_ok: Result<(), ErrorCode>,
+    pub extended_types: bool,
+}
+
+#[derive(Default, Debug)]
+pub struct Prep {
+    pending: HashMap<String, ChangeRecord>,
+    order: VecDeque<(i64, String)>,
+}
+
+type PResult<T> = Result<T, ErrorCode>;
+
+fn is_special(path: &str) -> bool {
+    matches!(
+        path,
+        ROOT | PROC_ZOOKEEPER | QUOTA_ZOOKEEPER | CONFIG_ZOOKEEPER
+    )
+}
+
+/// ZooKeeper's `getParentPathAndValidate`.
+fn parent_for_delete(path: &str) -> PResult<&str> {
+    if !path.contains('/') || path.contains('\0') || is_special(path) {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(parent_of(path))
+}
+
+/// ZooKeeper's `validatePathForCreate`.
+fn parent_for_create(path: &str) -> PResult<&str> {
+    if !path.contains('/') || path.contains('\0') {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(parent_of(path))
+}
+
+fn valid_path(path: &str) -> PResult<()> {
+    validate_path(path).map_err(|_| ErrorCode::BadArguments)
+}
+
+fn check_version(current: i32, expected: i32) -> PResult<i32> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current + 1)
+}
+
+impl Prep {
+    /// Number of prepared transactions not yet applied (their change records).
+    pub fn outstanding(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Forget the changes of transactions up to `zxid`, now applied to the tree.
+    pub fn applied(&mut self, zxid: Zxid) {
+        while let Some((z, _)) = self.order.front() {
+            if *z > zxid.0 {
+                break;
+            }
+            let (z, path) = self.order.pop_front().unwrap();
+            if self.pending.get(&path).is_some_and(|r| r.zxid == z) {
+                self.pending.remove(&path);
+            }
+        }
+    }
+
+    fn record(&self, tree: &DataTree, path: &str) -> PResult<ChangeRecord> {
+        if let Some(r) = self.pending.get(path) {
+            return if r.stat.is_some() {
+                Ok(r.clone())
+            } else {
+                Err(ErrorCode::NoNode)
+            };
+        }
+        let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+        Ok(ChangeRecord {
+            zxid: -1,
+            stat: Some(n.stat),
+            child_count: n.children.len() as i32,
+            acl: n.acl.clone(),
+        })
+    }
+
+    fn add(&mut self, path: &str, rec: ChangeRecord) {
+        self.order.push_back((rec.zxid, path.to_owned()));
+        self.pending.insert(path.to_owned(), rec);
+    }
+
+    /// Turn a write request into its transaction.
+    pub fn prep(&mut self, ctx: &PrepCtx<'_>, op_type: i32, op_: &Op) -> Txn {
+        let mut txn_type = op_type;
+        let body = match op_ {
+            Op::Multi(m) => self.prep_multi(ctx, &m.ops),
+            _ => match self.prep_one(ctx, op_) {
+                Ok(b) => b,
+                Err(e) => {
+                    txn_type = op::ERROR;
+                    TxnBody::Error { err: e.code() }
+                }
+            },
+        };
+        Txn {
+            header: TxnHeader {
+                client_id: ctx.session_id,
+                cxid: ctx.cxid,
+                zxid: ctx.zxid,
+                time: ctx.time_ms,
+                txn_type,
+            },
+            body,
+            digest: None,
+        }
+    }
+
+    fn prep_multi(&mut self, ctx: &PrepCtx<'_>, ops: &[MultiOp]) -> TxnBody {
+        // Remember what the ops may overwrite, to roll back on failure.
+        let mut saved: Vec<(String, Option<ChangeRecord>)> = Vec::new();
+        for o in ops {
+            for p in [o.path(), parent_of(o.path())] {
+                if !saved.iter().any(|(s, _)| s == p) {
+                    saved.push((p.to_owned(), self.pending.get(p).cloned()));
+                }
+            }
+        }
+        let mut subs = Vec::with_capacity(ops.len());
+        let mut failed = false;
+        for o in ops {
+            if failed {
+                subs.push(SubTxn {
+                    txn_type: op::ERROR,
+                    body: TxnBody::Error {
+                        err: ErrorCode::RuntimeInconsistency.code(),
+                    },
+                });
+                continue;
+            }
+            let as_op = match o {
+                MultiOp::Create { op_type, req } => Op::Create {
+                    op_type: *op_type,
+                    req: req.clone(),
+                },
+                MultiOp::CreateTtl(r) => Op::CreateTtl(r.clone()),
+                MultiOp::Delete(r) => Op::Delete(r.clone()),
+                MultiOp::SetData(r) => Op::SetData(r.clone()),
+                MultiOp::Check(r) => {
+                    match self.prep_check(ctx, &r.path, r.version) {
+                        Ok(b) => subs.push(SubTxn {
+                            txn_type: op::CHECK,
+                            body: b,
+                        }),
+                        Err(e) => {
+                            failed = true;
+                            subs.push(SubTxn {
+                                txn_type: op::ERROR,
+                                body: TxnBody::Error { err: e.code() },
+                            });
+                        }
+                    }
+                    continue;
+                }
+                MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
+                    failed = true;
+                    subs.push(SubTxn {
+                        txn_type: op::ERROR,
+                        body: TxnBody::Error {
+                            err: ErrorCode::BadArguments.code(),
+                        },
+                    });
+                    continue;
+                }
+            };
+            match self.prep_one(ctx, &as_op) {
+                Ok(b) => subs.push(SubTxn {
+                    txn_type: o.op_type(),
+                    body: b,
+                }),
+                Err(e) => {
+                    failed = true;
+                    subs.push(SubTxn {
+                        txn_type: op::ERROR,
+                        body: TxnBody::Error { err: e.code() },
+                    });
+                }
+            }
+        }
+        if failed {
+            let z = ctx.zxid.0;
+            self.order.retain(|(oz, _)| *oz != z);
+            for (p, rec) in saved {
+                match rec {
+                    Some(r) => {
+                        self.pending.insert(p, r);
+                    }
+                    None => {
+                        self.pending.remove(&p);
+                    }
+                }
+            }
+        }
+        TxnBody::Multi(subs)
+    }
+
+    fn prep_check(&mut self, ctx: &PrepCtx<'_>, path: &str, version: i32) -> PResult<TxnBody> {
+        ctx.session_ok?;
+        valid_path(path)?;
+        let rec = self.record(ctx.tree, path)?;
+        check_acl(&rec.acl, perms::READ, ctx.auth)?;
+        let stat = rec.stat.expect("record exists");
+        Ok(TxnBody::CheckVersion {
+            path: path.to_owned(),
+            version: check_version(stat.version, version)?,
+        })
+    }
+
+    fn prep_one(&mut self, ctx: &PrepCtx<'_>, op_: &Op) -> PResult<TxnBody> {
+        let zxid = ctx.zxid.0;
+        match op_ {
+            Op::Create { op_type, req } => self.prep_create(ctx, *op_type, req, -1),
+            Op::CreateTtl(r) => {
+                let req = CreateRequest {
+                    path: r.path.clone(),
+                    data: r.data.clone(),
+                    acl: r.acl.clone(),
+                    flags: r.flags,
+                };
+                self.prep_create(ctx, op::CREATE_TTL, &req, r.ttl)
+            }
+            Op::Delete(r) => {
+                ctx.session_ok?;
+                let path = r.path.as_str();
+                let parent_path = parent_for_delete(path)?;
+                let parent = self.record(ctx.tree, parent_path)?;
+                check_acl(&parent.acl, perms::DELETE, ctx.auth)?;
+                let node = self.record(ctx.tree, path)?;
+                check_version(node.stat.expect("exists").version, r.version)?;
+                if node.child_count > 0 {
+                    return Err(ErrorCode::NotEmpty);
+                }
+                self.record_delete(parent_path, parent, path, zxid);
+                Ok(TxnBody::Delete {
+                    path: path.to_owned(),
+                })
+            }
+            Op::DeleteContainer { path } => {
+                let parent_path = parent_for_delete(path)?;
+                let node = self.record(ctx.tree, path)?;
+                if node.child_count > 0 {
+                    return Err(ErrorCode::NotEmpty);
+                }
+                let owner = node.stat.expect("exists").ephemeral_owner;
+                if EphemeralKind::of(owner, ctx.extended_types) == EphemeralKind::Ephemeral {
+                    return Err(ErrorCode::BadVersion);
+                }
+                let parent = self.record(ctx.tree, parent_path)?;
+                self.record_delete(parent_path, parent, path, zxid);
+                Ok(TxnBody::Delete { path: path.clone() })
+            }
+            Op::SetData(r) => {
+                ctx.session_ok?;
+                valid_path(&r.path)?;
+                let mut node = self.record(ctx.tree, &r.path)?;
+                check_acl(&node.acl, perms::WRITE, ctx.auth)?;
+                let mut stat = node.stat.expect("exists");
+                let version = check_version(stat.version, r.version)?;
+                stat.version = version;
+                stat.mtime = ctx.time_ms;
+                stat.mzxid = zxid;
+                node.stat = Some(stat);
+                node.zxid = zxid;
+                self.add(&r.path, node);
+                Ok(TxnBody::SetData(SetDataTxn {
+                    path: r.path.clone(),
+                    data: r.data.clone().unwrap_or_default(),
+                    version,
+                }))
+            }
+            Op::SetAcl(r) => {
+                ctx.session_ok?;
+                valid_path(&r.path)?;
+                let acl = fixup_acl(&r.acl, ctx.auth)?;
+                let mut node = self.record(ctx.tree, &r.path)?;
+                check_acl(&node.acl, perms::ADMIN, ctx.auth)?;
+                let mut stat = node.stat.expect("exists");
+                let version = check_version(stat.aversion, r.version)?;
+                stat.aversion = version;
+                node.stat = Some(stat);
+                node.zxid = zxid;
+                node.acl = Arc::new(acl.clone());
+                self.add(&r.path, node);
+                Ok(TxnBody::SetAcl(SetAclTxn {
+                    path: r.path.clone(),
+                    acl,
+                    version,
+                }))
+            }
+            // Dynamic reconfiguration is disabled, as in ZooKeeper by default.
+            Op::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            _ => Err(ErrorCode::Unimplemented),
+        }
+    }
+
+    fn record_delete(
+        &mut self,
+        parent_path: &str,
+        mut parent: ChangeRecord,
+        path: &str,
+        zxid: i64,
+    ) {
+        parent.zxid = zxid;
+        parent.child_count -= 1;
+        if let Some(s) = parent.stat.as_mut() {
+            s.pzxid = zxid;
+        }
+        self.add(parent_path, parent);
+        self.add(
+            path,
+            ChangeRecord {
+                zxid,
+                stat: None,
+                child_count: -1,
+                acl: Arc::new(vec![]),
+            },
+        );
+    }
+
+    fn prep_create(
+        &mut self,
+        ctx: &PrepCtx<'_>,
+        op_type: i32,
+        req: &CreateRequest,
+        ttl: i64,
+    ) -> PResult<TxnBody> {
+        let zxid = ctx.zxid.0;
+        let flags = req.flags;
+        if !(create_mode::PERSISTENT..=create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL).contains(&flags)
+        {
+            return Err(ErrorCode::BadArguments);
+        }
+        let is_ttl = matches!(
+            flags,
+            create_mode::PERSISTENT_WITH_TTL | create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL
+        );
+        let sequential = matches!(
+            flags,
+            create_mode::PERSISTENT_SEQUENTIAL
+                | create_mode::EPHEMERAL_SEQUENTIAL
+                | create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL
+        );
+        let ephemeral = matches!(
+            flags,
+            create_mode::EPHEMERAL | create_mode::EPHEMERAL_SEQUENTIAL
+        );
+        let container = flags == create_mode::CONTAINER;
+        // validateCreateRequest
+        if is_ttl && !ctx.extended_types {
+            return Err(ErrorCode::Unimplemented);
+        }
+        if is_ttl {
+            if ttl > MAX_TTL || ttl <= 0 {
+                return Err(ErrorCode::BadArguments);
+            }
+        } else if ttl >= 0 {
+            return Err(ErrorCode::BadArguments);
+        }
+        ctx.session_ok?;
+        let parent_path = parent_for_create(&req.path)?;
+        let acl = fixup_acl(&req.acl, ctx.auth)?;
+        let mut parent = self.record(ctx.tree, parent_path)?;
+        check_acl(&parent.acl, perms::CREATE, ctx.auth)?;
+        let mut pstat = parent.stat.expect("exists");
+        let path = if sequential {
+            format!("{}{:010}", req.path, pstat.cversion)
+        } else {
+            req.path.clone()
+        };
+        valid_path(&path)?;
+        if self.record(ctx.tree, &path).is_ok() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if EphemeralKind::of(pstat.ephemeral_owner, ctx.extended_types) == EphemeralKind::Ephemeral
+        {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let new_cversion = pstat.cversion + 1;
+        let data = req.data.clone().unwrap_or_else(Bytes::new);
+        let body = if op_type == op::CREATE_CONTAINER {
+            TxnBody::CreateContainer(CreateContainerTxn {
+                path: path.clone(),
+                data,
+                acl: acl.clone(),
+                parent_cversion: new_cversion,
+            })
+        } else if op_type == op::CREATE_TTL {
+            TxnBody::CreateTtl(CreateTtlTxn {
+                path: path.clone(),
+                data,
+                acl: acl.clone(),
+                parent_cversion: new_cversion,
+                ttl,
+            })
+        } else {
+            TxnBody::Create(CreateTxn {
+                path: path.clone(),
+                data,
+                acl: acl.clone(),
+                ephemeral,
+                parent_cversion: new_cversion,
+            })
+        };
+        let owner = if container {
+            CONTAINER_EPHEMERAL_OWNER
+        } else if is_ttl {
+            EphemeralKind::ttl_owner(ttl)
+        } else if ephemeral {
+            ctx.session_id
+        } else {
+            0
+        };
+        pstat.cversion = new_cversion;
+        pstat.pzxid = zxid;
+        parent.stat = Some(pstat);
+        parent.child_count += 1;
+        parent.zxid = zxid;
+        self.add(parent_path, parent);
+        self.add(
+            &path,
+            ChangeRecord {
+                zxid,
+                stat: Some(StatPersisted {
+                    czxid: zxid,
+                    mzxid: zxid,
+                    ctime: ctx.time_ms,
+                    mtime: ctx.time_ms,
+                    version: 0,
+                    cversion: 0,
+                    aversion: 0,
+                    ephemeral_owner: owner,
+                    pzxid: zxid,
+                }),
+                child_count: 0,
+                acl: Arc::new(acl),
+            },
+        );
+        Ok(body)
+    }
+
+    /// A session's closing transaction: the ephemerals to delete, as the
+    /// tree will be once prepared transactions apply.
+    pub fn prep_close_session(&mut self, tree: &DataTree, session_id: i64, zxid: Zxid) -> TxnBody {
+        let mut es: std::collections::BTreeSet<String> =
+            tree.ephemerals(session_id).cloned().collect();
+        for (path, rec) in &self.pending {
+            match &rec.stat {
+                None => {
+                    es.remove(path);
+                }
+                Some(s) if s.ephemeral_owner == session_id => {
+                    es.insert(path.clone());
+                }
+                _ => {}
+            }
+        }
+        for p in &es {
+            let parent_path = parent_of(p).to_owned();
+            if let Ok(mut parent) = self.record(tree, &parent_path) {
+                parent.zxid = zxid.0;
+                parent.child_count -= 1;
+                if let Some(s) = parent.stat.as_mut() {
+                    s.pzxid = zxid.0;
+                }
+                self.add(&parent_path, parent);
+            }
+            self.add(
+                p,
+                ChangeRecord {
+                    zxid: zxid.0,
+                    stat: None,
+                    child_count: 0,
+                    acl: Arc::new(vec![]),
+                },
+            );
+        }
+        TxnBody::CloseSession {
+            paths_to_delete: es.into_iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,661 @@
+//! The client protocol's jute records: the handshake, request and reply
+//! headers, and every request and response body. Defined once here and used by
+//! the server, `zk-cli`, the benches and the tests.
+//!
+//! ```text
+//! frame            := int(len) byte{len}                     ; len <= jute.maxbuffer
+//! ConnectRequest   := int(protocolVersion) long(lastZxidSeen) int(timeOut)
+//!                     long(sessionId) buffer(passwd) [boolean(readOnly)]
+//! ConnectResponse  := int(protocolVersion) int(timeOut) long(sessionId)
+//!                     buffer(passwd) [boolean(readOnly)]     ; readOnly only if asked
+//! request          := RequestHeader body                     ; RequestHeader := int(xid) int(type)
+//! reply            := ReplyHeader [body]                     ; ReplyHeader := int(xid) long(zxid) int(err)
+//! multi request    := (MultiHeader op-body)* MultiHeader(-1, true, -1)
+//! multi response   := (MultiHeader result-body)* MultiHeader(-1, true, -1)
+//! MultiHeader      := int(type) boolean(done) int(err)
+//! watch event      := ReplyHeader(xid=-1, zxid=-1, err=0) WatcherEvent
+//! WatcherEvent     := int(type) int(state) ustring(path)
+//! ```
+
+use bytes::{BufMut, Bytes};
+use zab_core::jute::{self, JuteError, JuteReader, Record};
+use zab_core::records::{read_acls, write_acls, Acl, Stat};
+
+pub use zab_core::records::{op, perms, ErrorCode, Id};
+
+/// Special xids of the client protocol.
+pub mod xid {
+    pub const NOTIFICATION: i32 = -1;
+    pub const PING: i32 = -2;
+    pub const AUTH: i32 = -4;
+    pub const SET_WATCHES: i32 = -8;
+}
+
+/// `CreateMode` flags of create requests.
+pub mod create_mode {
+    pub const PERSISTENT: i32 = 0;
+    pub const EPHEMERAL: i32 = 1;
+    pub const PERSISTENT_SEQUENTIAL: i32 = 2;
+    pub const EPHEMERAL_SEQUENTIAL: i32 = 3;
+    pub const CONTAINER: i32 = 4;
+    pub const PERSISTENT_WITH_TTL: i32 = 5;
+    pub const PERSISTENT_SEQUENTIAL_WITH_TTL: i32 = 6;
+}
+
+/// Watched event types (`Watcher.Event.EventType`).
+pub mod event_type {
+    pub const NONE: i32 = -1;
+    pub const NODE_CREATED: i32 = 1;
+    pub const NODE_DELETED: i32 = 2;
+    pub const NODE_DATA_CHANGED: i32 = 3;
+    pub const NODE_CHILDREN_CHANGED: i32 = 4;
+    pub const DATA_WATCH_REMOVED: i32 = 5;
+    pub const CHILD_WATCH_REMOVED: i32 = 6;
+    pub const PERSISTENT_WATCH_REMOVED: i32 = 7;
+}
+
+/// Client states carried in watch events (`Watcher.Event.KeeperState`).
+pub mod keeper_state {
+    pub const DISCONNECTED: i32 = 0;
+    pub const SYNC_CONNECTED: i32 = 3;
+    pub const AUTH_FAILED: i32 = 4;
+    pub const CONNECTED_READ_ONLY: i32 = 5;
+    pub const SASL_AUTHENTICATED: i32 = 6;
+    pub const EXPIRED: i32 = -112;
+    pub const CLOSED: i32 = 7;
+}
+
+/// Watcher types of checkWatches / removeWatches (`Watcher.WatcherType`).
+pub mod watcher_type {
+    pub const CHILDREN: i32 = 1;
+    pub const DATA: i32 = 2;
+    pub const ANY: i32 = 3;
+}
+
+/// addWatch modes (`AddWatchMode`).
+pub mod add_watch_mode {
+    pub const PERSISTENT: i32 = 0;
+    pub const PERSISTENT_RECURSIVE: i32 = 1;
+}
+
+/// Declares a jute record struct with its field codecs, in wire order.
+macro_rules! record {
+    ($(#[$m:meta])* $name:ident { $($field:ident : $ty:ty => $w:expr, $r:expr;)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq, Eq, Default)]
+        pub struct $name { $(pub $field: $ty,)* }
+
+        impl Record for $name {
+            #[allow(unused_variables)]
+            fn write<B: BufMut>(&self, out: &mut B) {
+                $( ($w)(out, &self.$field); )*
+            }
+            #[allow(unused_variables)]
+            fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+                Ok($name { $($field: ($r)(r)?,)* })
+            }
+        }
+    };
+}
+
+// Field codecs used by the record! macro.
+fn w_i32<B: BufMut>(o: &mut B, v: &i32) {
+    o.put_i32(*v)
+}
+fn r_i32(r: &mut JuteReader<'_>) -> Result<i32, JuteError> {
+    r.read_i32()
+}
+fn w_i64<B: BufMut>(o: &mut B, v: &i64) {
+    o.put_i64(*v)
+}
+fn r_i64(r: &mut JuteReader<'_>) -> Result<i64, JuteError> {
+    r.read_i64()
+}
+fn w_bool<B: BufMut>(o: &mut B, v: &bool) {
+    jute::write_bool(o, *v)
+}
+fn r_bool(r: &mut JuteReader<'_>) -> Result<bool, JuteError> {
+    r.read_bool()
+}
+fn w_str<B: BufMut>(o: &mut B, v: &String) {
+    jute::write_string(o, v)
+}
+fn r_str(r: &mut JuteReader<'_>) -> Result<String, JuteError> {
+    r.read_string()
+}
+fn w_opt_str<B: BufMut>(o: &mut B, v: &Option<String>) {
+    jute::write_opt_string(o, v.as_deref())
+}
+fn r_opt_str(r: &mut JuteReader<'_>) -> Result<Option<String>, JuteError> {
+    r.read_opt_string()
+}
+fn w_buf<B: BufMut>(o: &mut B, v: &Bytes) {
+    jute::write_buffer(o, v)
+}
+fn r_buf(r: &mut JuteReader<'_>) -> Result<Bytes, JuteError> {
+    r.read_buffer()
+}
+fn w_opt_buf<B: BufMut>(o: &mut B, v: &Option<Bytes>) {
+    jute::write_opt_buffer(o, v.as_deref())
+}
+fn r_opt_buf(r: &mut JuteReader<'_>) -> Result<Option<Bytes>, JuteError> {
+    r.read_opt_buffer()
+}
+fn w_acls<B: BufMut>(o: &mut B, v: &Vec<Acl>) {
+    write_acls(o, v)
+}
+fn w_strs<B: BufMut>(o: &mut B, v: &Vec<String>) {
+    jute::write_string_vec(o, v)
+}
+fn r_strs(r: &mut JuteReader<'_>) -> Result<Vec<String>, JuteError> {
+    r.read_string_vec()
+}
+fn w_stat<B: BufMut>(o: &mut B, v: &Stat) {
+    v.write(o)
+}
+fn r_stat(r: &mut JuteReader<'_>) -> Result<Stat, JuteError> {
+    Stat::read(r)
+}
+
+/// The handshake a client opens with. `read_only` is `None` for the 44-byte
+/// legacy form (go-zookeeper, node clients), which must get a reply without it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ConnectRequest {
+    pub protocol_version: i32,
+    pub last_zxid_seen: i64,
+    pub timeout_ms: i32,
+    pub session_id: i64,
+    pub passwd: Bytes,
+    pub read_only: Option<bool>,
+}
+
+impl Record for ConnectRequest {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        out.put_i32(self.protocol_version);
+        out.put_i64(self.last_zxid_seen);
+        out.put_i32(self.timeout_ms);
+        out.put_i64(self.session_id);
+        jute::write_buffer(out, &self.passwd);
+        if let Some(ro) = self.read_only {
+            jute::write_bool(out, ro);
+        }
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(ConnectRequest {
+            protocol_version: r.read_i32()?,
+            last_zxid_seen: r.read_i64()?,
+            timeout_ms: r.read_i32()?,
+            session_id: r.read_i64()?,
+            passwd: r.read_buffer()?,
+            read_only: if r.is_empty() {
+                None
+            } else {
+                Some(r.read_bool()?)
+            },
+        })
+    }
+}
+
+/// The server's answer to the handshake; `read_only` mirrors the request's form.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ConnectResponse {
+    pub protocol_version: i32,
+    pub timeout_ms: i32,
+    pub session_id: i64,
+    pub passwd: Bytes,
+    pub read_only: Option<bool>,
+}
+
+impl Record for ConnectResponse {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        out.put_i32(self.protocol_version);
+        out.put_i32(self.timeout_ms);
+        out.put_i64(self.session_id);
+        jute::write_buffer(out, &self.passwd);
+        if let Some(ro) = self.read_only {
+            jute::write_bool(out, ro);
+        }
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(ConnectResponse {
+            protocol_version: r.read_i32()?,
+            timeout_ms: r.read_i32()?,
+            session_id: r.read_i64()?,
+            passwd: r.read_buffer()?,
+            read_only: if r.is_empty() {
+                None
+            } else {
+                Some(r.read_bool()?)
+            },
+        })
+    }
+}
+
+record!(RequestHeader { xid: i32 => w_i32, r_i32; op_type: i32 => w_i32, r_i32; });
+record!(ReplyHeader { xid: i32 => w_i32, r_i32; zxid: i64 => w_i64, r_i64; err: i32 => w_i32, r_i32; });
+record!(MultiHeader { op_type: i32 => w_i32, r_i32; done: bool => w_bool, r_bool; err: i32 => w_i32, r_i32; });
+record!(WatcherEvent { event_type: i32 => w_i32, r_i32; state: i32 => w_i32, r_i32; path: String => w_str, r_str; });
+
+record!(CreateRequest {
+    path: String => w_str, r_str;
+    data: Option<Bytes> => w_opt_buf, r_opt_buf;
+    acl: Vec<Acl> => w_acls, read_acls;
+    flags: i32 => w_i32, r_i32;
+});
+record!(CreateTtlRequest {
+    path: String => w_str, r_str;
+    data: Option<Bytes> => w_opt_buf, r_opt_buf;
+    acl: Vec<Acl> => w_acls, read_acls;
+    flags: i32 => w_i32, r_i32;
+    ttl: i64 => w_i64, r_i64;
+});
+record!(DeleteRequest { path: String => w_str, r_str; version: i32 => w_i32, r_i32; });
+record!(
+    /// exists, getData, getChildren and getChildren2 share this layout.
+    PathWatchRequest { path: String => w_str, r_str; watch: bool => w_bool, r_bool; }
+);
+record!(
+    /// getACL, sync, getAllChildrenNumber, getEphemerals and the body of deleteContainer's record share this layout.
+    PathRequest { path: String => w_str, r_str; }
+);
+record!(SetDataRequest {
+    path: String => w_str, r_str;
+    data: Option<Bytes> => w_opt_buf, r_opt_buf;
+    version: i32 => w_i32, r_i32;
+});
+record!(SetAclRequest {
+    path: String => w_str, r_str;
+    acl: Vec<Acl> => w_acls, read_acls;
+    version: i32 => w_i32, r_i32;
+});
+record!(CheckVersionRequest { path: String => w_str, r_str; version: i32 => w_i32, r_i32; });
+record!(ReconfigRequest {
+    joining_servers: Option<String> => w_opt_str, r_opt_str;
+    leaving_servers: Option<String> => w_opt_str, r_opt_str;
+    new_members: Option<String> => w_opt_str, r_opt_str;
+    cur_config_id: i64 => w_i64, r_i64;
+});
+record!(
+    /// checkWatches and removeWatches.
+    WatchesRequest { path: String => w_str, r_str; watcher_type: i32 => w_i32, r_i32; }
+);
+record!(AuthPacket {
+    auth_type: i32 => w_i32, r_i32;
+    scheme: String => w_str, r_str;
+    auth: Bytes => w_buf, r_buf;
+});
+record!(SetWatches {
+    relative_zxid: i64 => w_i64, r_i64;
+    data_watches: Vec<String> => w_strs, r_strs;
+    exist_watches: Vec<String> => w_strs, r_strs;
+    child_watches: Vec<String> => w_strs, r_strs;
+});
+record!(SetWatches2 {
+    relative_zxid: i64 => w_i64, r_i64;
+    data_watches: Vec<String> => w_strs, r_strs;
+    exist_watches: Vec<String> => w_strs, r_strs;
+    child_watches: Vec<String> => w_strs, r_strs;
+    persistent_watches: Vec<String> => w_strs, r_strs;
+    persistent_recursive_watches: Vec<String> => w_strs, r_strs;
+});
+record!(AddWatchRequest { path: String => w_str, r_str; mode: i32 => w_i32, r_i32; });
+record!(SaslRequest { token: Bytes => w_buf, r_buf; });
+
+record!(CreateResponse { path: String => w_str, r_str; });
+record!(Create2Response { path: String => w_str, r_str; stat: Stat => w_stat, r_stat; });
+record!(
+    /// exists, setData and setACL answer with a Stat alone.
+    StatResponse { stat: Stat => w_stat, r_stat; }
+);
+record!(GetDataResponse { data: Bytes => w_buf, r_buf; stat: Stat => w_stat, r_stat; });
+record!(GetAclResponse { acl: Vec<Acl> => w_acls, read_acls; stat: Stat => w_stat, r_stat; });
+record!(
+    /// getChildren, and getEphemerals (whose field is named `ephemerals`).
+    ChildrenResponse { children: Vec<String> => w_strs, r_strs; }
+);
+record!(GetChildren2Response { children: Vec<String> => w_strs, r_strs; stat: Stat => w_stat, r_stat; });
+record!(
+    /// sync's answer.
+    PathResponse { path: String => w_str, r_str; }
+);
+record!(
+    /// An int alone: ErrorResponse, getAllChildrenNumber's answer.
+    IntResponse { value: i32 => w_i32, r_i32; }
+);
+record!(ClientInfo { auth_scheme: String => w_str, r_str; user: String => w_str, r_str; });
+
+/// whoAmI's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WhoAmIResponse {
+    pub client_info: Vec<ClientInfo>,
+}
+
+impl Record for WhoAmIResponse {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        jute::write_vec(out, &self.client_info, |o, c| c.write(o));
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        Ok(WhoAmIResponse {
+            client_info: r.read_vec(8, ClientInfo::read)?,
+        })
+    }
+}
+
+/// One operation of a multi or multiRead request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MultiOp {
+    Create { op_type: i32, req: CreateRequest },
+    CreateTtl(CreateTtlRequest),
+    Delete(DeleteRequest),
+    SetData(SetDataRequest),
+    Check(CheckVersionRequest),
+    GetChildren(PathWatchRequest),
+    GetData(PathWatchRequest),
+}
+
+impl MultiOp {
+    pub fn op_type(&self) -> i32 {
+        match self {
+            MultiOp::Create { op_type, .. } => *op_type,
+            MultiOp::CreateTtl(_) => op::CREATE_TTL,
+            MultiOp::Delete(_) => op::DELETE,
+            MultiOp::SetData(_) => op::SET_DATA,
+            MultiOp::Check(_) => op::CHECK,
+            MultiOp::GetChildren(_) => op::GET_CHILDREN,
+            MultiOp::GetData(_) => op::GET_DATA,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            MultiOp::Create { req, .. } => &req.path,
+            MultiOp::CreateTtl(r) => &r.path,
+            MultiOp::Delete(r) => &r.path,
+            MultiOp::SetData(r) => &r.path,
+            MultiOp::Check(r) => &r.path,
+            MultiOp::GetChildren(r) | MultiOp::GetData(r) => &r.path,
+        }
+    }
+}
+
+/// A multi (or multiRead) request: its operations in order.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MultiRequest {
+    pub ops: Vec<MultiOp>,
+}
+
+impl Record for MultiRequest {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        for o in &self.ops {
+            MultiHeader {
+                op_type: o.op_type(),
+                done: false,
+                err: -1,
+            }
+            .write(out);
+            match o {
+                MultiOp::Create { req, .. } => req.write(out),
+                MultiOp::CreateTtl(r) => r.write(out),
+                MultiOp::Delete(r) => r.write(out),
+                MultiOp::SetData(r) => r.write(out),
+                MultiOp::Check(r) => r.write(out),
+                MultiOp::GetChildren(r) | MultiOp::GetData(r) => r.write(out),
+            }
+        }
+        MultiHeader {
+            op_type: -1,
+            done: true,
+            err: -1,
+        }
+        .write(out);
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        let mut ops = Vec::new();
+        loop {
+            let h = MultiHeader::read(r)?;
+            if h.done {
+                break;
+            }
+            let o = match h.op_type {
+                op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => MultiOp::Create {
+                    op_type: h.op_type,
+                    req: CreateRequest::read(r)?,
+                },
+                op::CREATE_TTL => MultiOp::CreateTtl(CreateTtlRequest::read(r)?),
+                op::DELETE => MultiOp::Delete(DeleteRequest::read(r)?),
+                op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r)?),
+                op::CHECK => MultiOp::Check(CheckVersionRequest::read(r)?),
+                op::GET_CHILDREN => MultiOp::GetChildren(PathWatchRequest::read(r)?),
+                op::GET_DATA => MultiOp::GetData(PathWatchRequest::read(r)?),
+                other => {
+                    return Err(JuteError::Unknown {
+                        what: "multi operation",
+                        value: other,
+                    })
+                }
+            };
+            ops.push(o);
+        }
+        Ok(MultiRequest { ops })
+    }
+}
+
+/// The result of one operation of a multi or multiRead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpResult {
+    Create {
+        path: String,
+    },
+    Create2 {
+        op_type: i32,
+        path: String,
+        stat: Stat,
+    },
+    Delete,
+    SetData {
+        stat: Stat,
+    },
+    Check,
+    GetChildren {
+        children: Vec<String>,
+    },
+    GetData {
+        data: Bytes,
+        stat: Stat,
+    },
+    Error {
+        err: i32,
+    },
+}
+
+/// A multi response: the per-operation results.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MultiResponse {
+    pub results: Vec<OpResult>,
+}
+
+impl Record for MultiResponse {
+    fn write<B: BufMut>(&self, out: &mut B) {
+        for res in &self.results {
+            let (op_type, err) = match res {
+                OpResult::Create { .. } => (op::CREATE, 0),
+                OpResult::Create2 { op_type, .. } => (*op_type, 0),
+                OpResult::Delete => (op::DELETE, 0),
+                OpResult::SetData { .. } => (op::SET_DATA, 0),
+                OpResult::Check => (op::CHECK, 0),
+                OpResult::GetChildren { .. } => (op::GET_CHILDREN, 0),
+                OpResult::GetData { .. } => (op::GET_DATA, 0),
+                OpResult::Error { err } => (op::ERROR, *err),
+            };
+            MultiHeader {
+                op_type,
+                done: false,
+                err,
+            }
+            .write(out);
+            match res {
+                OpResult::Create { path } => jute::write_string(out, path),
+                OpResult::Create2 { path, stat, .. } => {
+                    jute::write_string(out, path);
+                    stat.write(out);
+                }
+                OpResult::SetData { stat } => stat.write(out),
+                OpResult::GetChildren { children } => jute::write_string_vec(out, children),
+                OpResult::GetData { data, stat } => {
+                    jute::write_buffer(out, data);
+                    stat.write(out);
+                }
+                OpResult::Error { err } => out.put_i32(*err),
+                OpResult::Delete | OpResult::Check => {}
+            }
+        }
+        MultiHeader {
+            op_type: -1,
+            done: true,
+            err: -1,
+        }
+        .write(out);
+    }
+    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
+        let mut results = Vec::new();
+        loop {
+            let h = MultiHeader::read(r)?;
+            if h.done {
+                break;
+            }
+            let res = match h.op_type {
+                op::CREATE => OpResult::Create {
+                    path: r.read_string()?,
+                },
+                op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2 {
+                    op_type: h.op_type,
+                    path: r.read_string()?,
+                    stat: Stat::read(r)?,
+                },
+                op::DELETE | op::DELETE_CONTAINER => OpResult::Delete,
+                op::SET_DATA => OpResult::SetData {
+                    stat: Stat::read(r)?,
+                },
+                op::CHECK => OpResult::Check,
+                op::GET_CHILDREN => OpResult::GetChildren {
+                    children: r.read_string_vec()?,
+                },
+                op::GET_DATA => OpResult::GetData {
+                    data: r.read_buffer()?,
+                    stat: Stat::read(r)?,
+                },
+                op::ERROR => OpResult::Error { err: r.read_i32()? },
+                other => {
+                    return Err(JuteError::Unknown {
+                        what: "multi result",
+                        value: other,
+                    })
+                }
+            };
+            results.push(res);
+        }
+        Ok(MultiResponse { results })
+    }
+}
+
+/// Encode a reply: header, then the body if there is one.
+pub fn encode_reply<R: Record>(hdr: &ReplyHeader, body: Option<&R>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    hdr.write(&mut out);
+    if let Some(b) = body {
+        b.write(&mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn legacy_connect_request_is_44_bytes_and_has_no_read_only() {
+        let req = ConnectRequest {
+            passwd: Bytes::from(vec![0u8; 16]),
+            timeout_ms: 30000,
+            ..Default::default()
+        };
+        let b = req.to_bytes();
+        assert_eq!(b.len(), 44);
+        assert_eq!(ConnectRequest::from_bytes(&b).unwrap().read_only, None);
+        let req45 = ConnectRequest {
+            read_only: Some(false),
+            ..req
+        };
+        assert_eq!(req45.to_bytes().len(), 45);
+        assert_eq!(
+            ConnectRequest::from_bytes(&req45.to_bytes())
+                .unwrap()
+                .read_only,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn multi_request_round_trips() {
+        let m = MultiRequest {
+            ops: vec![
+                MultiOp::Check(CheckVersionRequest {
+                    path: "/a".into(),
+                    version: 2,
+                }),
+                MultiOp::Create {
+                    op_type: op::CREATE2,
+                    req: CreateRequest {
+                        path: "/b".into(),
+                        data: Some(Bytes::from_static(b"x")),
+                        acl: Acl::open_unsafe(),
+                        flags: 0,
+                    },
+                },
+                MultiOp::Delete(DeleteRequest {
+                    path: "/c".into(),
+                    version: -1,
+                }),
+            ],
+        };
+        assert_eq!(MultiRequest::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn multi_response_round_trips() {
+        let m = MultiResponse {
+            results: vec![
+                OpResult::Error { err: 0 },
+                OpResult::Error { err: -101 },
+                OpResult::Create2 {
+                    op_type: op::CREATE2,
+                    path: "/x".into(),
+                    stat: Stat::default(),
+                },
+                OpResult::Delete,
+                OpResult::Check,
+            ],
+        };
+        assert_eq!(MultiResponse::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_any_decoder(b: Vec<u8>) {
+            let _ = ConnectRequest::from_bytes(&b);
+            let _ = MultiRequest::from_bytes(&b);
+            let _ = MultiResponse::from_bytes(&b);
+            let _ = CreateRequest::from_bytes(&b);
+            let _ = SetWatches2::from_bytes(&b);
+            let _ = SetAclRequest::from_bytes(&b);
+            let _ = AuthPacket::from_bytes(&b);
+        }
+
+        #[test]
+        fn create_request_round_trips(path in "/[a-z]{1,10}", data: Vec<u8>, flags in 0..7i32) {
+            let c = CreateRequest { path, data: Some(Bytes::from(data)), acl: Acl::open_unsafe(), flags };
+            prop_assert_eq!(CreateRequest::from_bytes(&c.to_bytes()).unwrap(), c);
+        }
+    }
+}
