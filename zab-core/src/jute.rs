@@ -18,9 +18,17 @@ use bytes::{BufMut, Bytes};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JuteError {
     #[error("record ends early: wanted {wanted} bytes at offset {offset}, {left} left")]
-    UnexpectedEof { offset: usize, wanted: usize, left: usize },
+    UnexpectedEof {
+        offset: usize,
+        wanted: usize,
+        left: usize,
+    },
     #[error("length {len} at offset {offset} is larger than the {left} bytes left")]
-    LengthTooLarge { offset: usize, len: i64, left: usize },
+    LengthTooLarge {
+        offset: usize,
+        len: i64,
+        left: usize,
+    },
     #[error("negative length {len} at offset {offset}")]
     NegativeLength { offset: usize, len: i32 },
     #[error("string at offset {offset} is not utf-8")]

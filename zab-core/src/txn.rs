@@ -320,7 +320,10 @@ mod tests {
             ),
             (op::DELETE, TxnBody::Delete { path: "/a".into() }),
             (op::ERROR, TxnBody::Error { err: -101 }),
-            (op::CREATE_SESSION, TxnBody::CreateSession { timeout_ms: 30000 }),
+            (
+                op::CREATE_SESSION,
+                TxnBody::CreateSession { timeout_ms: 30000 },
+            ),
             (
                 op::MULTI,
                 TxnBody::Multi(vec![
