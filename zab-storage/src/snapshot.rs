@@ -1,0 +1,442 @@
+//! Fuzzy snapshots of the data tree, written and read as a stream.
+//!
+//! ```text
+//! snapshot := header entry* trailer
+//! header   := magic:"ZBSN" version:u32(=1) zxid:i64                     ; 16 bytes
+//! entry    := 0x01 session_id:i64 timeout_ms:i32                       ; a session
+//!           | 0x02 acl_ref:i64 vector<ACL>                             ; an ACL table row
+//!           | 0x03 path:ustring data:buffer acl_ref:i64 StatPersisted  ; a znode
+//! trailer  := 0xff sessions:u64 acls:u64 nodes:u64 digest:u64 crc:u32  ; 37 bytes
+//!
+//! crc      = crc32 of every byte of the file before it
+//! digest   = TreeDigest (crate::digest) of the nodes, as the writer's caller computed it
+//! integers big-endian; ustring, buffer, vector and ACL in jute encoding
+//! file name: snapshot.<zxid in lower-case hex>, written as snapshot.<hex>.tmp first
+//! ```
+//!
+//! Entries may come in any order; the writer's caller normally writes sessions,
+//! then the ACL table, then the nodes parents-first (the order a tree is rebuilt in).
+//!
+//! # Fuzzy snapshots
+//! A snapshot is named by the last zxid applied when it *started*; the tree keeps
+//! changing while it is written, so it may already reflect some later
+//! transactions. Loading therefore replays the log from `zxid + 1`
+//! (`TxnLog::iter_from(zxid.next())`), and applying a transaction whose effect is
+//! already in the tree must be harmless (create of an existing node, delete of a
+//! missing node: ignored; set: same end state). Making replay idempotent is the
+//! data tree's contract, not this module's. The stored digest is computed by the
+//! caller over what it wrote, so it checks the file, not the live tree.
+//!
+//! Loading verifies the crc over the whole file before yielding anything, and
+//! the digest (recomputed over the nodes as they are read) at the end.
+//! [`latest_valid_snapshot`] falls back to older snapshots when the newest is
+//! truncated or fails its crc.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use tracing::{info, warn};
+use zab_core::jute::{self, JuteReader, Record};
+use zab_core::records::{self, Acl, StatPersisted};
+use zab_core::Zxid;
+
+use crate::digest::TreeDigest;
+use crate::error::{Result, StorageError};
+use crate::fsutil::{self, io_err};
+
+/// The file-name prefix of snapshots, as in ZooKeeper.
+pub const SNAPSHOT_PREFIX: &str = "snapshot";
+/// `"ZBSN"`: zab snapshot.
+pub const SNAPSHOT_MAGIC: [u8; 4] = *b"ZBSN";
+pub const SNAPSHOT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 16;
+const TRAILER_LEN: usize = 37;
+const TAG_SESSION: u8 = 0x01;
+const TAG_ACL: u8 = 0x02;
+const TAG_NODE: u8 = 0x03;
+const TAG_END: u8 = 0xff;
+
+/// Writes one snapshot; see the module docs for the format.
+pub struct SnapshotWriter {
+    dir: PathBuf,
+    zxid: Zxid,
+    tmp: PathBuf,
+    out: BufWriter<File>,
+    crc: crc32fast::Hasher,
+    scratch: Vec<u8>,
+    sessions: u64,
+    acls: u64,
+    nodes: u64,
+    finished: bool,
+}
+
+impl SnapshotWriter {
+    /// Start `dir/snapshot.<zxid hex>` (written under a `.tmp` name until `finish`).
+    pub fn create(dir: impl AsRef<Path>, zxid: Zxid) -> Result<SnapshotWriter> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tmp = dir.join(format!(
+            "{}.tmp",
+            fsutil::zxid_file_name(SNAPSHOT_PREFIX, zxid)
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        let mut w = SnapshotWriter {
+            dir,
+            zxid,
+            tmp,
+            out: BufWriter::with_capacity(1 << 20, file),
+            crc: crc32fast::Hasher::new(),
+            scratch: Vec::with_capacity(4096),
+            sessions: 0,
+            acls: 0,
+            nodes: 0,
+            finished: false,
+        };
+        w.scratch.extend_from_slice(&SNAPSHOT_MAGIC);
+        w.scratch.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        w.scratch.extend_from_slice(&zxid.0.to_be_bytes());
+        w.emit()?;
+        Ok(w)
+    }
+
+    pub fn write_session(&mut self, session_id: i64, timeout_ms: i32) -> Result<()> {
+        self.scratch.push(TAG_SESSION);
+        jute::write_i64(&mut self.scratch, session_id);
+        jute::write_i32(&mut self.scratch, timeout_ms);
+        self.sessions += 1;
+        self.emit()
+    }
+
+    pub fn write_acl(&mut self, acl_ref: i64, acls: &[Acl]) -> Result<()> {
+        self.scratch.push(TAG_ACL);
+        jute::write_i64(&mut self.scratch, acl_ref);
+        records::write_acls(&mut self.scratch, acls);
+        self.acls += 1;
+        self.emit()
+    }
+
+    pub fn write_node(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        acl_ref: i64,
+        stat: &StatPersisted,
+    ) -> Result<()> {
+        self.scratch.push(TAG_NODE);
+        jute::write_string(&mut self.scratch, path);
+        jute::write_buffer(&mut self.scratch, data);
+        jute::write_i64(&mut self.scratch, acl_ref);
+        stat.write(&mut self.scratch);
+        self.nodes += 1;
+        self.emit()
+    }
+
+    /// Seal the snapshot: trailer, fsync, rename to `snapshot.<zxid hex>`,
+    /// fsync the directory. Returns the final path.
+    pub fn finish(mut self, digest: u64) -> Result<PathBuf> {
+        self.scratch.push(TAG_END);
+        for v in [self.sessions, self.acls, self.nodes, digest] {
+            self.scratch.extend_from_slice(&v.to_be_bytes());
+        }
+        self.emit()?;
+        let crc = self.crc.clone().finalize();
+        self.out
+            .write_all(&crc.to_be_bytes())
+            .map_err(io_err(&self.tmp))?;
+        self.out.flush().map_err(io_err(&self.tmp))?;
+        fsutil::fdatasync(self.out.get_ref(), &self.tmp)?;
+        let dst = self
+            .dir
+            .join(fsutil::zxid_file_name(SNAPSHOT_PREFIX, self.zxid));
+        fs::rename(&self.tmp, &dst).map_err(io_err(&dst))?;
+        fsutil::fsync_dir(&self.dir)?;
+        self.finished = true;
+        info!(file = %dst.display(), nodes = self.nodes, sessions = self.sessions, "wrote snapshot");
+        Ok(dst)
+    }
+
+    fn emit(&mut self) -> Result<()> {
+        self.crc.update(&self.scratch);
+        let r = self.out.write_all(&self.scratch).map_err(io_err(&self.tmp));
+        self.scratch.clear();
+        r
+    }
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// One entry of a snapshot, borrowed from the mapped file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapEntry<'a> {
+    Session {
+        session_id: i64,
+        timeout_ms: i32,
+    },
+    Acl {
+        acl_ref: i64,
+        acls: Vec<Acl>,
+    },
+    Node {
+        path: &'a str,
+        data: &'a [u8],
+        acl_ref: i64,
+        stat: StatPersisted,
+    },
+}
+
+/// Counts and digest from a snapshot's trailer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotSummary {
+    pub zxid: Zxid,
+    pub sessions: u64,
+    pub acls: u64,
+    pub nodes: u64,
+    pub digest: u64,
+}
+
+/// Reads one snapshot. `open` checks the header and the crc of the whole file;
+/// `next_entry` yields entries and, after the last, checks counts and digest.
+pub struct SnapshotReader {
+    path: PathBuf,
+    map: Mmap,
+    summary: SnapshotSummary,
+    pos: usize,
+    body_end: usize,
+    digest: TreeDigest,
+    seen: [u64; 3],
+    done: bool,
+}
+
+impl SnapshotReader {
+    pub fn open(path: impl AsRef<Path>) -> Result<SnapshotReader> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+            return Err(StorageError::SnapshotTruncated { file: path, len });
+        }
+        // Safety: snapshots are immutable once renamed into place.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
+        Self::from_map(path, map)
+    }
+
+    fn from_map(path: PathBuf, map: Mmap) -> Result<SnapshotReader> {
+        let b = &map[..];
+        if b.len() < HEADER_LEN + TRAILER_LEN {
+            return Err(StorageError::SnapshotTruncated {
+                file: path,
+                len: b.len() as u64,
+            });
+        }
+        if b[0..4] != SNAPSHOT_MAGIC {
+            return Err(StorageError::SnapshotBadHeader {
+                file: path,
+                reason: format!("bad magic {:02x?}", &b[0..4]),
+            });
+        }
+        let version = u32::from_be_bytes(b[4..8].try_into().unwrap());
+        if version != SNAPSHOT_VERSION {
+            return Err(StorageError::SnapshotBadHeader {
+                file: path,
+                reason: format!("unsupported version {version}"),
+            });
+        }
+        let crc_at = b.len() - 4;
+        let expected = u32::from_be_bytes(b[crc_at..].try_into().unwrap());
+        let actual = crc32fast::hash(&b[..crc_at]);
+        if expected != actual {
+            return Err(StorageError::SnapshotChecksumMismatch {
+                file: path,
+                expected,
+                actual,
+            });
+        }
+        let t = b.len() - TRAILER_LEN;
+        if b[t] != TAG_END {
+            return Err(StorageError::SnapshotMalformed {
+                file: path,
+                offset: t as u64,
+                reason: "no end marker before the checksum".into(),
+            });
+        }
+        let u = |i: usize| u64::from_be_bytes(b[t + 1 + 8 * i..t + 9 + 8 * i].try_into().unwrap());
+        let summary = SnapshotSummary {
+            zxid: Zxid(i64::from_be_bytes(b[8..16].try_into().unwrap())),
+            sessions: u(0),
+            acls: u(1),
+            nodes: u(2),
+            digest: u(3),
+        };
+        Ok(SnapshotReader {
+            path,
+            summary,
+            pos: HEADER_LEN,
+            body_end: t,
+            map,
+            digest: TreeDigest::new(),
+            seen: [0; 3],
+            done: false,
+        })
+    }
+
+    /// The zxid the snapshot started at: replay the log after it.
+    pub fn zxid(&self) -> Zxid {
+        self.summary.zxid
+    }
+
+    pub fn summary(&self) -> SnapshotSummary {
+        self.summary
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.summary.sessions + self.summary.acls + self.summary.nodes == 0
+    }
+
+    /// The next entry, or `None` after the last one once counts and digest check out.
+    pub fn next_entry(&mut self) -> Result<Option<SnapEntry<'_>>> {
+        if self.pos >= self.body_end {
+            if !self.done {
+                self.done = true;
+                self.check_end()?;
+            }
+            return Ok(None);
+        }
+        let at = self.pos;
+        let body = &self.map[at..self.body_end];
+        let malformed = |offset: usize, reason: String| StorageError::SnapshotMalformed {
+            file: self.path.clone(),
+            offset: offset as u64,
+            reason,
+        };
+        let mut r = JuteReader::new(&body[1..]);
+        let jute_err = |e: jute::JuteError| malformed(at, e.to_string());
+        let (entry, kind) = match body[0] {
+            TAG_SESSION => {
+                let session_id = r.read_i64().map_err(jute_err)?;
+                let timeout_ms = r.read_i32().map_err(jute_err)?;
+                (
+                    SnapEntry::Session {
+                        session_id,
+                        timeout_ms,
+                    },
+                    0,
+                )
+            }
+            TAG_ACL => {
+                let acl_ref = r.read_i64().map_err(jute_err)?;
+                let acls = records::read_acls(&mut r).map_err(jute_err)?;
+                (SnapEntry::Acl { acl_ref, acls }, 1)
+            }
+            TAG_NODE => {
+                let path_at = at + 1 + r.position();
+                let path = std::str::from_utf8(r.read_buffer_slice().map_err(jute_err)?)
+                    .map_err(|_| malformed(path_at, "node path is not utf-8".into()))?;
+                let data = r.read_buffer_slice().map_err(jute_err)?;
+                let acl_ref = r.read_i64().map_err(jute_err)?;
+                let stat = StatPersisted::read(&mut r).map_err(jute_err)?;
+                self.digest.add(path, data, &stat);
+                (
+                    SnapEntry::Node {
+                        path,
+                        data,
+                        acl_ref,
+                        stat,
+                    },
+                    2,
+                )
+            }
+            tag => return Err(malformed(at, format!("unknown entry tag {tag:#04x}"))),
+        };
+        self.seen[kind] += 1;
+        self.pos = at + 1 + r.position();
+        Ok(Some(entry))
+    }
+
+    fn check_end(&self) -> Result<()> {
+        let s = &self.summary;
+        if self.seen != [s.sessions, s.acls, s.nodes] {
+            return Err(StorageError::SnapshotMalformed {
+                file: self.path.clone(),
+                offset: self.body_end as u64,
+                reason: format!(
+                    "trailer counts {}/{}/{} sessions/acls/nodes, file holds {}/{}/{}",
+                    s.sessions, s.acls, s.nodes, self.seen[0], self.seen[1], self.seen[2]
+                ),
+            });
+        }
+        if self.digest.value() != s.digest {
+            return Err(StorageError::DigestMismatch {
+                file: self.path.clone(),
+                expected: s.digest,
+                actual: self.digest.value(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Every snapshot in `dir`, oldest first (unfinished `.tmp` files excluded).
+pub fn list_snapshots(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>> {
+    fsutil::list_zxid_files(dir, SNAPSHOT_PREFIX)
+}
+
+/// The newest snapshot in `dir` that opens and passes its crc, falling back to
+/// older ones (and logging why) when the newest is truncated or corrupt.
+/// `Ok(None)` if there is no usable snapshot.
+pub fn latest_valid_snapshot(dir: &Path) -> Result<Option<SnapshotReader>> {
+    for (zxid, path) in list_snapshots(dir)?.into_iter().rev() {
+        match SnapshotReader::open(&path) {
+            Ok(r) if r.zxid() == zxid => return Ok(Some(r)),
+            Ok(r) => warn!(file = %path.display(), header = %r.zxid(), "skipping snapshot whose header zxid does not match its name"),
+            Err(e @ StorageError::Io { .. }) => return Err(e),
+            Err(e) => warn!(file = %path.display(), error = %e, "skipping invalid snapshot, trying an older one"),
+        }
+    }
+    Ok(None)
+}
+
+/// ZooKeeper's snapshot trigger: snapshot once more than
+/// `snap_count / 2 + roll` transactions were logged since the last one, where
+/// `roll = random % (snap_count / 2)` is drawn once per snapshot interval so that
+/// the peers of an ensemble do not all snapshot at the same moment. The caller
+/// supplies `random` (from its seeded source) and keeps it until the next snapshot.
+pub fn should_snapshot(txns_since_last: u64, snap_count: u64, random: u64) -> bool {
+    let half = (snap_count / 2).max(1);
+    txns_since_last > half + random % half
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn should_snapshot_fires_between_half_and_full_snap_count() {
+        assert!(!should_snapshot(50_000, 100_000, 0));
+        assert!(should_snapshot(50_001, 100_000, 0));
+        assert!(!should_snapshot(99_999, 100_000, 49_999));
+        assert!(should_snapshot(100_000, 100_000, 49_999));
+        assert!(should_snapshot(2, 0, 7));
+    }
+}
