@@ -182,7 +182,9 @@ impl Core {
         let mut secret = [0u8; 16];
         let h = Sha1::digest(format!("{:?}{}", SystemTime::now(), std::process::id()).as_bytes());
         secret.copy_from_slice(&h[..16]);
-        // ZooKeeper's session id layout: server id in the top byte, time below.
+        // ZooKeeper's session id layout: server id in the top byte (1 when
+        // standalone), time below.
+        let server_id = server_id.max(1);
         let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
         let extended_types = cfg.extended_types_enabled;
         Core {

@@ -27,16 +27,30 @@ fn mode(_core: &Core) -> &'static str {
     "standalone"
 }
 
+/// An average as ZooKeeper prints it: rounded to 4 decimals, Java's double format.
+fn java_avg(total: u64, count: u64) -> String {
+    if count == 0 {
+        return "0.0".into();
+    }
+    let r = ((total as f64 / count as f64) * 10000.0).round() / 10000.0;
+    if r.fract() == 0.0 {
+        format!("{r:.1}")
+    } else {
+        format!("{r}")
+    }
+}
+
+/// ZooKeeper counts the root twice (under "" and "/").
+fn node_count(core: &Core) -> usize {
+    core.tree.node_count() + 1
+}
+
 fn server_stats(core: &Core, out: &mut String) {
     let s = &core.stats;
-    let avg = if s.latency_count == 0 {
-        0.0
-    } else {
-        s.total_latency_ms as f64 / s.latency_count as f64
-    };
+    let avg = java_avg(s.total_latency_ms, s.latency_count);
     let _ = writeln!(
         out,
-        "Latency min/avg/max: {}/{:.4}/{}",
+        "Latency min/avg/max: {}/{}/{}",
         s.min_latency_ms, avg, s.max_latency_ms
     );
     let _ = writeln!(out, "Received: {}", s.packets_received);
@@ -45,7 +59,7 @@ fn server_stats(core: &Core, out: &mut String) {
     let _ = writeln!(out, "Outstanding: {}", core.outstanding());
     let _ = writeln!(out, "Zxid: 0x{:x}", core.tree.last_processed_zxid().0);
     let _ = writeln!(out, "Mode: {}", mode(core));
-    let _ = writeln!(out, "Node count: {}", core.tree.node_count());
+    let _ = writeln!(out, "Node count: {}", node_count(core));
 }
 
 /// Run a four-letter word against the core's state.
@@ -137,17 +151,14 @@ pub fn run(core: &mut Core, word: &str) -> String {
         }
         "mntr" => {
             let s = core.stats.clone();
-            let avg = if s.latency_count == 0 {
-                0.0
-            } else {
-                s.total_latency_ms as f64 / s.latency_count as f64
-            };
+            let avg = java_avg(s.total_latency_ms, s.latency_count);
+            let znodes = node_count(core);
             let mut kv = |k: &str, v: String| {
                 let _ = writeln!(out, "{k}\t{v}");
             };
             kv("zk_version", ZK_VERSION.to_string());
             kv("zk_server_state", mode(core).to_string());
-            kv("zk_avg_latency", format!("{avg:.4}"));
+            kv("zk_avg_latency", avg);
             kv("zk_max_latency", s.max_latency_ms.to_string());
             kv("zk_min_latency", s.min_latency_ms.to_string());
             kv("zk_packets_received", s.packets_received.to_string());
@@ -157,7 +168,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
                 core.connection_count().to_string(),
             );
             kv("zk_outstanding_requests", core.outstanding().to_string());
-            kv("zk_znode_count", core.tree.node_count().to_string());
+            kv("zk_znode_count", znodes.to_string());
             kv("zk_watch_count", core.watches.watch_count().to_string());
             kv(
                 "zk_ephemerals_count",
@@ -192,6 +203,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
                     let _ = writeln!(out, "\t{p}");
                 }
             }
+            out.push('\n');
         }
         "wchp" => {
             for (p, sids) in core.watches.by_path() {
@@ -200,13 +212,19 @@ pub fn run(core: &mut Core, word: &str) -> String {
                     let _ = writeln!(out, "\t0x{s:x}");
                 }
             }
+            out.push('\n');
         }
         "dump" => {
             let sessions = core.session_timeouts();
             out.push_str("SessionTracker dump:\n");
-            let _ = writeln!(out, "Global Sessions({}):", sessions.len());
+            let _ = writeln!(
+                out,
+                "Session Sets ({})/({}):",
+                sessions.len(),
+                sessions.len()
+            );
             for (id, to) in &sessions {
-                let _ = writeln!(out, "0x{id:x}\t{to}ms");
+                let _ = writeln!(out, "1 expire within {to}ms:\n\t0x{id:x}");
             }
             out.push_str("ephemeral nodes dump:\n");
             let mut eph: Vec<(i64, Vec<String>)> = core
