@@ -80,7 +80,10 @@ fn main() {
     // pwrite + fdatasync, three ways of preallocating.
     for (how, name) in [
         (Prealloc::ZeroFilled, "pwrite+fdatasync, zero-filled file"),
-        (Prealloc::Fallocate, "pwrite+fdatasync, posix_fallocate file"),
+        (
+            Prealloc::Fallocate,
+            "pwrite+fdatasync, posix_fallocate file",
+        ),
         (Prealloc::Sparse, "pwrite+fdatasync, sparse file (set_len)"),
     ] {
         let path = tmp.join("pw");

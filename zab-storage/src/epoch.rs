@@ -57,9 +57,18 @@ mod tests {
         write_epoch_file(d.path(), ACCEPTED_EPOCH, Epoch(7)).unwrap();
         write_epoch_file(d.path(), CURRENT_EPOCH, Epoch(6)).unwrap();
         write_epoch_file(d.path(), ACCEPTED_EPOCH, Epoch(8)).unwrap();
-        assert_eq!(read_epoch_file(d.path(), ACCEPTED_EPOCH).unwrap(), Some(Epoch(8)));
-        assert_eq!(read_epoch_file(d.path(), CURRENT_EPOCH).unwrap(), Some(Epoch(6)));
-        assert_eq!(fs::read_to_string(d.path().join(ACCEPTED_EPOCH)).unwrap(), "8");
+        assert_eq!(
+            read_epoch_file(d.path(), ACCEPTED_EPOCH).unwrap(),
+            Some(Epoch(8))
+        );
+        assert_eq!(
+            read_epoch_file(d.path(), CURRENT_EPOCH).unwrap(),
+            Some(Epoch(6))
+        );
+        assert_eq!(
+            fs::read_to_string(d.path().join(ACCEPTED_EPOCH)).unwrap(),
+            "8"
+        );
         assert!(!d.path().join("acceptedEpoch.tmp").exists());
     }
 
@@ -67,7 +76,10 @@ mod tests {
     fn epoch_file_with_a_newline_is_read_and_garbage_is_an_error() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join(CURRENT_EPOCH), "12\n").unwrap();
-        assert_eq!(read_epoch_file(d.path(), CURRENT_EPOCH).unwrap(), Some(Epoch(12)));
+        assert_eq!(
+            read_epoch_file(d.path(), CURRENT_EPOCH).unwrap(),
+            Some(Epoch(12))
+        );
         fs::write(d.path().join(CURRENT_EPOCH), "x1").unwrap();
         let e = read_epoch_file(d.path(), CURRENT_EPOCH).unwrap_err();
         assert!(matches!(e, StorageError::BadEpochFile { .. }), "{e}");

@@ -38,10 +38,14 @@ pub enum StorageError {
         actual: u32,
     },
 
-    #[error("{file}: record at byte offset {offset} has a valid header but an empty payload; {WIPE}")]
+    #[error(
+        "{file}: record at byte offset {offset} has a valid header but an empty payload; {WIPE}"
+    )]
     EmptyRecord { file: PathBuf, offset: u64 },
 
-    #[error("{file}: zxid gap at byte offset {offset}: expected {expected}, found {actual}; {WIPE}")]
+    #[error(
+        "{file}: zxid gap at byte offset {offset}: expected {expected}, found {actual}; {WIPE}"
+    )]
     ZxidGap {
         file: PathBuf,
         offset: u64,

@@ -119,7 +119,11 @@ pub(crate) fn list_zxid_files(dir: &Path, prefix: &str) -> Result<Vec<(zab_core:
     };
     for ent in rd {
         let ent = ent.map_err(io_err(dir))?;
-        if let Some(z) = ent.file_name().to_str().and_then(|n| parse_zxid_file_name(prefix, n)) {
+        if let Some(z) = ent
+            .file_name()
+            .to_str()
+            .and_then(|n| parse_zxid_file_name(prefix, n))
+        {
             out.push((z, ent.path()));
         }
     }

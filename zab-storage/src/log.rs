@@ -144,7 +144,7 @@ impl TxnLog {
     /// Open (creating if needed) the log in `dir` and recover it.
     pub fn open(dir: impl AsRef<Path>, opts: LogOptions) -> Result<(TxnLog, RecoveryInfo)> {
         let dir = dir.as_ref().to_path_buf();
-        assert!(opts.prealloc_bytes >= (FILE_HEADER_LEN + RECORD_HEADER_LEN) as u64 + 1);
+        assert!(opts.prealloc_bytes > (FILE_HEADER_LEN + RECORD_HEADER_LEN) as u64);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let files = fsutil::list_zxid_files(&dir, LOG_PREFIX)?;
         let mut info = RecoveryInfo::default();
@@ -202,9 +202,10 @@ impl TxnLog {
         }
         let rec_len = (RECORD_HEADER_LEN + txn.len()) as u64;
         let fits = self.active_open
-            && self.segments.last().is_some_and(|s| {
-                s.end + self.pending.len() as u64 + rec_len <= s.capacity
-            });
+            && self
+                .segments
+                .last()
+                .is_some_and(|s| s.end + self.pending.len() as u64 + rec_len <= s.capacity);
         if !fits {
             self.write_pending()?;
             self.start_segment(zxid, rec_len)?;
@@ -306,7 +307,11 @@ impl TxnLog {
         // Newest segments first: a crash part way leaves a shorter log, never
         // a hole with newer records behind it.
         let mut removed = false;
-        while self.segments.last().is_some_and(|s| s.header.first_zxid > zxid) {
+        while self
+            .segments
+            .last()
+            .is_some_and(|s| s.header.first_zxid > zxid)
+        {
             let s = self.segments.pop().unwrap();
             drop(s.map);
             fsutil::remove_file(&s.path)?;
@@ -326,7 +331,10 @@ impl TxnLog {
                 last_kept = z;
                 off = next;
             }
-            assert!(off > FILE_HEADER_LEN, "a kept segment keeps its first record");
+            assert!(
+                off > FILE_HEADER_LEN,
+                "a kept segment keeps its first record"
+            );
             if (off as u64) < s.end {
                 fsutil::zero_range(&s.file, off as u64, s.end, &s.path)?;
                 fsutil::fdatasync(&s.file, &s.path)?;
@@ -374,7 +382,10 @@ impl TxnLog {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let s = self.segments.last_mut().expect("pending records have a segment");
+        let s = self
+            .segments
+            .last_mut()
+            .expect("pending records have a segment");
         assert!(s.end + self.pending.len() as u64 <= s.capacity);
         if let Err(e) = fsutil::pwrite_all(&s.file, &self.pending, s.end, &s.path) {
             self.poisoned = true;
@@ -606,7 +617,11 @@ impl<'a> Iterator for LogIter<'a> {
                 self.offset = next;
             }
             match record::decode_record(bytes, self.offset) {
-                Ok(Decoded::Record { zxid, payload, next }) => {
+                Ok(Decoded::Record {
+                    zxid,
+                    payload,
+                    next,
+                }) => {
                     self.offset = next;
                     return Some(Ok(LogEntry { zxid, txn: payload }));
                 }

@@ -61,6 +61,10 @@ pub fn purge(data_dir: &Path, log_dir: &Path, retain_count: usize) -> Result<Pur
     if !purged.logs.is_empty() {
         fsutil::fsync_dir(log_dir)?;
     }
-    info!(snapshots = purged.snapshots.len(), logs = purged.logs.len(), "purged old snapshots and logs");
+    info!(
+        snapshots = purged.snapshots.len(),
+        logs = purged.logs.len(),
+        "purged old snapshots and logs"
+    );
     Ok(purged)
 }

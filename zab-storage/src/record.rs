@@ -67,7 +67,10 @@ impl FileHeader {
 
     pub fn decode(b: &[u8]) -> Result<FileHeader, String> {
         if b.len() < FILE_HEADER_LEN {
-            return Err(format!("file header needs {FILE_HEADER_LEN} bytes, file has {}", b.len()));
+            return Err(format!(
+                "file header needs {FILE_HEADER_LEN} bytes, file has {}",
+                b.len()
+            ));
         }
         if b[0..4] != LOG_MAGIC {
             return Err(format!("bad magic {:02x?}", &b[0..4]));

@@ -409,9 +409,13 @@ pub fn latest_valid_snapshot(dir: &Path) -> Result<Option<SnapshotReader>> {
     for (zxid, path) in list_snapshots(dir)?.into_iter().rev() {
         match SnapshotReader::open(&path) {
             Ok(r) if r.zxid() == zxid => return Ok(Some(r)),
-            Ok(r) => warn!(file = %path.display(), header = %r.zxid(), "skipping snapshot whose header zxid does not match its name"),
+            Ok(r) => {
+                warn!(file = %path.display(), header = %r.zxid(), "skipping snapshot whose header zxid does not match its name")
+            }
             Err(e @ StorageError::Io { .. }) => return Err(e),
-            Err(e) => warn!(file = %path.display(), error = %e, "skipping invalid snapshot, trying an older one"),
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "skipping invalid snapshot, trying an older one")
+            }
         }
     }
     Ok(None)

@@ -17,7 +17,9 @@ fn opts(prealloc: u64) -> LogOptions {
 }
 
 fn payload(z: i64) -> Vec<u8> {
-    format!("txn {z:#x} ").repeat(1 + (z % 5) as usize).into_bytes()
+    format!("txn {z:#x} ")
+        .repeat(1 + (z % 5) as usize)
+        .into_bytes()
 }
 
 /// A log with records 1..=n in one segment; returns the segment path and each
@@ -64,8 +66,8 @@ fn cutting_the_last_record_at_every_byte_offset_recovers_to_the_previous_record(
     for cut in start..end {
         let d = tempfile::tempdir().unwrap();
         copy_with(&seg, d.path(), &original[..cut]);
-        let (mut log, info) = TxnLog::open(d.path(), opts(64 << 10))
-            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        let (mut log, info) =
+            TxnLog::open(d.path(), opts(64 << 10)).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(info.last_zxid, Some(Zxid(2)), "cut at {cut}");
         assert_eq!(info.torn_tail.is_some(), cut > start, "cut at {cut}");
         assert_eq!(zxids(&log, 0), vec![1, 2]);
@@ -97,9 +99,11 @@ fn zeroing_the_last_record_from_every_byte_offset_is_the_end_of_the_log() {
         assert_eq!(zxids(&log, 0), vec![1, 2]);
         // The remains were zeroed on disk.
         drop(log);
-        assert!(fs::read(d.path().join(seg.file_name().unwrap())).unwrap()[start..end]
-            .iter()
-            .all(|&b| b == 0));
+        assert!(
+            fs::read(d.path().join(seg.file_name().unwrap())).unwrap()[start..end]
+                .iter()
+                .all(|&b| b == 0)
+        );
     }
 }
 
@@ -142,7 +146,10 @@ fn a_zero_filled_preallocated_tail_is_the_clean_end() {
     let (log, info) = TxnLog::open(d.path(), opts(64 << 10)).unwrap();
     assert_eq!(info.torn_tail, None);
     assert_eq!(info.records, 5);
-    assert_eq!((log.first_zxid(), log.last_zxid()), (Some(Zxid(1)), Zxid(5)));
+    assert_eq!(
+        (log.first_zxid(), log.last_zxid()),
+        (Some(Zxid(1)), Zxid(5))
+    );
 }
 
 /// A hand-built segment, for layouts `append` refuses to produce.
@@ -326,10 +333,7 @@ fn a_torn_record_in_a_sealed_segment_is_an_error() {
     let first = log.segment_paths()[0].clone();
     drop(log);
     let mut bytes = fs::read(&first).unwrap();
-    let last_start = FILE_HEADER_LEN
-        + 2 * RECORD_HEADER_LEN
-        + payload(1).len()
-        + payload(2).len();
+    let last_start = FILE_HEADER_LEN + 2 * RECORD_HEADER_LEN + payload(1).len() + payload(2).len();
     bytes[last_start + 25..last_start + 40].fill(0);
     fs::write(&first, bytes).unwrap();
     match TxnLog::open(d.path(), opts(8192)) {
@@ -405,7 +409,10 @@ fn a_record_larger_than_the_preallocation_gets_its_own_segment() {
     log.flush().unwrap();
     drop(log);
     let (log, _) = TxnLog::open(d.path(), opts(256)).unwrap();
-    let got: Vec<_> = log.iter_from(Zxid(0)).map(|e| e.unwrap().txn.len()).collect();
+    let got: Vec<_> = log
+        .iter_from(Zxid(0))
+        .map(|e| e.unwrap().txn.len())
+        .collect();
     assert_eq!(got, vec![1000, 1]);
 }
 

@@ -41,7 +41,7 @@ fn write_snapshot(dir: &Path, zxid: i64, nodes: i64) -> Vec<Owned> {
         w.write_session(0x1000 + s, 30_000).unwrap();
         expect.push(Owned::Session(0x1000 + s, 30_000));
     }
-    let acls = vec![
+    let acls = [
         Acl::open_unsafe(),
         vec![Acl {
             perms: 31,
@@ -53,7 +53,11 @@ fn write_snapshot(dir: &Path, zxid: i64, nodes: i64) -> Vec<Owned> {
         expect.push(Owned::Acl(r as i64 + 1, a.clone()));
     }
     for i in 0..nodes {
-        let path = if i == 0 { "/".to_string() } else { format!("/n{i}") };
+        let path = if i == 0 {
+            "/".to_string()
+        } else {
+            format!("/n{i}")
+        };
         let data = vec![i as u8; (i % 40) as usize];
         w.write_node(&path, &data, 1 + i % 2, &stat(i)).unwrap();
         digest.add(&path, &data, &stat(i));
@@ -116,7 +120,10 @@ fn a_corrupted_newest_snapshot_falls_back_to_the_previous_one() {
         SnapshotReader::open(&newest),
         Err(StorageError::SnapshotChecksumMismatch { .. })
     ));
-    assert_eq!(latest_valid_snapshot(d.path()).unwrap().unwrap().zxid(), Zxid(10));
+    assert_eq!(
+        latest_valid_snapshot(d.path()).unwrap().unwrap().zxid(),
+        Zxid(10)
+    );
 
     for cut in [0, 10, good.len() / 2, good.len() - 1] {
         fs::write(&newest, &good[..cut]).unwrap();
@@ -149,7 +156,10 @@ fn an_unfinished_snapshot_leaves_no_file_and_is_never_loaded() {
     let mut w = SnapshotWriter::create(d.path(), Zxid(11)).unwrap();
     w.write_session(1, 2).unwrap();
     assert!(d.path().join("snapshot.b.tmp").exists());
-    assert_eq!(latest_valid_snapshot(d.path()).unwrap().unwrap().zxid(), Zxid(10));
+    assert_eq!(
+        latest_valid_snapshot(d.path()).unwrap().unwrap().zxid(),
+        Zxid(10)
+    );
     drop(w);
     assert!(!d.path().join("snapshot.b.tmp").exists());
 }
