@@ -7,6 +7,7 @@
 //! [`config`] (zoo.cfg).
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod core;
 pub mod fourlw;
