@@ -1,1 +1,423 @@
-//! e2e
+//! End-to-end harness: starts real server processes on 127.0.0.1 and runs real clients at them.
+//!
+//! Two kinds of server can be started, each with its own free port, its own `zoo.cfg` and its
+//! own data and log directories in a temporary directory, so tests run in parallel:
+//!
+//! - [`Kind::Ours`]: the `zk-server` binary of this workspace (`$ZK_SERVER_BIN`, or built once
+//!   per test process into the same target directory as the running test);
+//! - [`Kind::Apache`]: the reference Apache ZooKeeper 3.8 standalone server from the Debian
+//!   `zookeeper` package, run the way `zkServer.sh` would run it but with
+//!   `ZooKeeperServerMain` and without the admin server.
+//!
+//! A server is killed by pid when its [`TestServer`] is dropped; the harness only ever signals
+//! processes it started. Readiness and every other wait is a bounded poll, never a sleep that
+//! orders events.
+//!
+//! The differential tests run one client script against both servers and compare the
+//! normalised JSON lines with [`diff::compare`]. This module leaves the wire format to
+//! [`raw`] and the normalisation rules to [`diff`].
+
+pub mod diff;
+pub mod raw;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// `super:secret`, digested the way `DigestAuthenticationProvider.generateDigest` does it.
+pub const SUPER_DIGEST: &str = "super:lK75jTNcA+U9vtVEw5vB51mj/w4=";
+
+/// How long a server may take to answer `ruok` after it was started. The JVM on a loaded
+/// 2-core CI machine is the slow one.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ours,
+    Apache,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Apache => "apache",
+        }
+    }
+}
+
+/// What goes into the `zoo.cfg` beyond the port and directories.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub extended_types: bool,
+    pub super_digest: bool,
+    /// Extra `key=value` lines.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            extended_types: true,
+            super_digest: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A running server process with its own port and directories.
+pub struct TestServer {
+    pub kind: Kind,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TestServer {
+    pub fn start(kind: Kind, opts: &Options) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("zk-e2e-{}-", kind.name()))
+            .tempdir()
+            .expect("tempdir");
+        let port = free_port();
+        let data_dir = dir.path().join("data");
+        let log_dir = dir.path().join("logs");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let cfg_path = dir.path().join("zoo.cfg");
+        let mut cfg = format!(
+            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+             4lw.commands.whitelist=*\nadmin.enableServer=false\nmaxClientCnxns=0\n",
+            data_dir.display()
+        );
+        if opts.extended_types {
+            cfg.push_str("extendedTypesEnabled=true\n");
+        }
+        if opts.super_digest {
+            cfg.push_str(&format!(
+                "DigestAuthenticationProvider.superDigest={SUPER_DIGEST}\n"
+            ));
+        }
+        for (k, v) in &opts.extra {
+            cfg.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(&cfg_path, &cfg).unwrap();
+        let stdout = std::fs::File::create(log_dir.join("stdout.log")).unwrap();
+        let stderr = std::fs::File::create(log_dir.join("stderr.log")).unwrap();
+        let mut cmd = match kind {
+            Kind::Ours => {
+                let mut c = Command::new(server_binary());
+                c.arg(&cfg_path);
+                c
+            }
+            Kind::Apache => {
+                let mut c = Command::new(java());
+                c.arg(format!("-Dzookeeper.log.dir={}", log_dir.display()))
+                    .arg("-Dzookeeper.admin.enableServer=false")
+                    .arg("-Dzookeeper.4lw.commands.whitelist=*")
+                    .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=info")
+                    .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
+                if opts.extended_types {
+                    c.arg("-Dzookeeper.extendedTypesEnabled=true");
+                }
+                if opts.super_digest {
+                    c.arg(format!(
+                        "-Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+                    ));
+                }
+                c.arg("-cp")
+                    .arg(apache_classpath(true))
+                    .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+                    .arg(&cfg_path);
+                c
+            }
+        };
+        cmd.current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {} server: {e}", kind.name()));
+        let mut server = TestServer {
+            kind,
+            port,
+            dir,
+            child,
+        };
+        server.wait_ready();
+        server
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `127.0.0.1:port`, the connect string of the clients.
+    pub fn hosts(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the {} server exited before it was ready ({status}); its log:\n{}",
+                    self.kind.name(),
+                    self.log_tail()
+                );
+            }
+            if let Ok(reply) = four_letter_word(self.addr(), "ruok") {
+                if reply == "imok" {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the {} server did not answer ruok within {READY_TIMEOUT:?}; its log:\n{}",
+                    self.kind.name(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The last lines of the server's stdout and stderr, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let mut s = String::new();
+        for f in ["stdout.log", "stderr.log"] {
+            let text =
+                std::fs::read_to_string(self.dir.path().join("logs").join(f)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(40);
+            s.push_str(&format!("--- {f}\n{}\n", lines[from..].join("\n")));
+        }
+        s
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Only the process this harness spawned, by its pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the reference server and ours side by side, with the same options.
+pub fn start_pair(opts: &Options) -> (TestServer, TestServer) {
+    let o = opts.clone();
+    let apache = std::thread::spawn(move || TestServer::start(Kind::Apache, &o));
+    let ours = TestServer::start(Kind::Ours, opts);
+    let apache = apache
+        .join()
+        .expect("starting the reference server panicked");
+    (apache, ours)
+}
+
+/// A free port on 127.0.0.1. Ports handed out once in this process are never handed out again,
+/// so parallel tests cannot pick the same one between the probe and the server's bind.
+pub fn free_port() -> u16 {
+    static TAKEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let taken = TAKEN.get_or_init(|| Mutex::new(HashSet::new()));
+    for _ in 0..100 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().unwrap().port();
+        if taken.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+    panic!("no free port found");
+}
+
+/// Sends a four-letter word on a fresh connection and reads the reply until the server closes.
+pub fn four_letter_word(addr: SocketAddr, word: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(word.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// This crate's directory (`tests/`), where `py/`, `c/` and `golden/` live.
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The target directory the running test was built into: test executables live in
+/// `<target>/<profile>/deps/`.
+fn target_dir_and_profile() -> (PathBuf, String) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("exe dir");
+    let profile_dir = deps.parent().expect("profile dir");
+    let profile = profile_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    (profile_dir.parent().unwrap().to_path_buf(), profile)
+}
+
+/// Our server's binary: `$ZK_SERVER_BIN`, or built once per test process.
+pub fn server_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("ZK_SERVER_BIN") {
+            return PathBuf::from(p);
+        }
+        let (target, profile) = target_dir_and_profile();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-p", "zk-server", "--bin", "zk-server"])
+            .env("CARGO_TARGET_DIR", &target);
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build -p zk-server failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target.join(&profile).join("zk-server")
+    })
+    .clone()
+}
+
+pub fn java() -> PathBuf {
+    if let Some(j) = std::env::var_os("JAVA") {
+        return PathBuf::from(j);
+    }
+    if let Some(home) = std::env::var_os("JAVA_HOME") {
+        let p = Path::new(&home).join("bin/java");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from("java")
+}
+
+/// The classpath `zkEnv.sh` builds from the Debian package: `zookeeper.jar`, whose manifest
+/// names its dependencies in `/usr/share/java`. With `logs`, slf4j-simple is added so the
+/// reference server's log lands in its stderr file instead of nowhere.
+pub fn apache_classpath(logs: bool) -> String {
+    if let Ok(cp) = std::env::var("ZK_APACHE_CLASSPATH") {
+        return cp;
+    }
+    let jar = "/usr/share/java/zookeeper.jar";
+    assert!(
+        Path::new(jar).exists(),
+        "{jar} is missing: install the reference server with \
+         `apt-get install zookeeper zookeeper-bin libzookeeper-mt-dev` (see .ci/run)"
+    );
+    let mut cp = jar.to_string();
+    let simple = "/usr/share/java/slf4j-simple.jar";
+    if logs && Path::new(simple).exists() {
+        cp.push(':');
+        cp.push_str(simple);
+    }
+    cp
+}
+
+/// Runs a command to completion with a deadline; kills it (by its pid) if it overruns.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let s = child.wait().unwrap();
+            let stderr = t_err.join().unwrap();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?} ({s}); stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// Runs `tests/py/<script>` with `--hosts` pointing at `server`; returns its stdout lines.
+pub fn run_python(script: &str, server: &TestServer) -> Vec<String> {
+    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+    let mut cmd = Command::new(python);
+    cmd.arg(crate_dir().join("py").join(script))
+        .arg("--hosts")
+        .arg(server.hosts())
+        .current_dir(crate_dir().join("py"));
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{script} against the {} server failed ({}):\n{}\nstdout:\n{}\nserver log:\n{}",
+        server.kind.name(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+        server.log_tail()
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
