@@ -104,3 +104,16 @@ pub enum StorageError {
 
 /// Results of this crate.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// For callers that speak `std::io` (e.g. `zk-server`'s `TxnSink`): I/O errors
+/// keep their kind, everything else is `InvalidData` with this error as source.
+impl From<StorageError> for io::Error {
+    fn from(e: StorageError) -> io::Error {
+        match e {
+            StorageError::Io { source, path } => {
+                io::Error::new(source.kind(), StorageError::Io { path, source })
+            }
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
