@@ -12,3 +12,5 @@ pub mod txn;
 pub mod types;
 
 pub use types::{Epoch, ServerId, Zxid};
+pub mod quorum;
+pub mod wire;
