@@ -48,6 +48,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use tracing::{info, warn};
+use zab_core::jute::{JuteError, Record};
+use zab_core::txn::Txn;
 use zab_core::Zxid;
 
 use crate::error::{Result, StorageError};
@@ -138,6 +140,13 @@ pub struct LogEntry<'a> {
     pub zxid: Zxid,
     /// The serialized `Txn`, borrowed from the mapped segment.
     pub txn: &'a [u8],
+}
+
+impl LogEntry<'_> {
+    /// Decode the transaction (the log itself never needs to).
+    pub fn decode(&self) -> Result<Txn, JuteError> {
+        Txn::from_bytes(self.txn)
+    }
 }
 
 impl TxnLog {
@@ -555,8 +564,7 @@ fn recover_segment(
         warn!(file = %path.display(), offset = off, reason, "dropping torn last write of the log");
         // Zero everything after the last good record, so the next append does
         // not leave old remains behind it.
-        let tail = &bytes[off..];
-        let dirty_to = off + tail.len() - tail.iter().rev().take_while(|&&b| b == 0).count();
+        let dirty_to = off + last_nonzero_end(&bytes[off..]);
         fsutil::zero_range(&file, off as u64, dirty_to as u64, path)?;
         fsutil::fdatasync(&file, path)?;
         info.torn_tail = Some((path.to_path_buf(), off as u64, reason));
@@ -572,6 +580,22 @@ fn recover_segment(
         last_zxid: last,
         dirty: false,
     }))
+}
+
+/// Length of `b` without its trailing zeros, found a chunk at a time (the tail
+/// of a preallocated segment is mostly zeros).
+fn last_nonzero_end(b: &[u8]) -> usize {
+    const CHUNK: usize = 64 << 10;
+    let mut end = b.len();
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        if fsutil::all_zero(&b[start..end]) {
+            end = start;
+        } else {
+            return start + b[start..end].iter().rposition(|&x| x != 0).unwrap() + 1;
+        }
+    }
+    0
 }
 
 fn fault_error(fault: Fault, path: &Path, offset: usize) -> StorageError {

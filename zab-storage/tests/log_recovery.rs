@@ -416,6 +416,51 @@ fn a_record_larger_than_the_preallocation_gets_its_own_segment() {
     assert_eq!(got, vec![1000, 1]);
 }
 
+#[test]
+fn zookeeper_transactions_come_back_byte_for_byte_and_decode() {
+    use zab_core::jute::Record;
+    use zab_core::records::Acl;
+    use zab_core::txn::{CreateTxn, Txn, TxnBody, TxnHeader};
+    let d = tempfile::tempdir().unwrap();
+    let (mut log, _) = TxnLog::open(d.path(), opts(8192)).unwrap();
+    let txns: Vec<Txn> = (1..=3)
+        .map(|c| Txn {
+            header: TxnHeader {
+                client_id: 0x100,
+                cxid: c,
+                zxid: Zxid(0x1_0000_0000 + c as i64),
+                time: 1_700_000_000_000,
+                txn_type: zab_core::records::op::CREATE,
+            },
+            body: TxnBody::Create(CreateTxn {
+                path: format!("/n{c}"),
+                data: bytes::Bytes::from_static(b"hello"),
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_cversion: c,
+            }),
+            digest: None,
+        })
+        .collect();
+    for t in &txns {
+        log.append(t.zxid(), &t.to_bytes()).unwrap();
+    }
+    log.flush().unwrap();
+    drop(log);
+    let (log, _) = TxnLog::open(d.path(), opts(8192)).unwrap();
+    let back: Vec<Txn> = log
+        .iter_from(Zxid(0x1_0000_0002))
+        .map(|e| {
+            let e = e.unwrap();
+            let t = e.decode().unwrap();
+            assert_eq!(e.txn, &t.to_bytes()[..]);
+            assert_eq!(e.zxid, t.zxid());
+            t
+        })
+        .collect();
+    assert_eq!(back, txns[1..]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
