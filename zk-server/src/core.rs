@@ -29,6 +29,7 @@ use zab_core::Zxid;
 
 use crate::auth::{self, check_acl, AuthOutcome};
 use crate::config::Config;
+use crate::persist::{write_snapshot, FuzzySnapshot, SnapshotJob};
 use crate::prep::{Prep, PrepCtx};
 use crate::proto::*;
 use crate::replicate::Replicator;
@@ -138,7 +139,9 @@ pub struct Core {
     replicator: Box<dyn Replicator>,
     committed: watch::Receiver<Zxid>,
     next_session_id: i64,
-    secret: [u8; 16],
+    txns_since_snapshot: u64,
+    snapshot: Option<SnapshotJob>,
+    rng: u64,
     pub(crate) stats: ServerStats,
     pub(crate) started: Instant,
     extended_types: bool,
@@ -151,7 +154,10 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn frame(hdr: &ReplyHeader, body: Option<&dyn Fn(&mut Vec<u8>)>) -> Bytes {
+/// Writes a reply body after the header.
+type BodyWriter<'a> = &'a dyn Fn(&mut Vec<u8>);
+
+fn frame(hdr: &ReplyHeader, body: Option<BodyWriter<'_>>) -> Bytes {
     let mut out = Vec::with_capacity(64);
     out.put_i32(0);
     hdr.write(&mut out);
@@ -174,32 +180,54 @@ impl Core {
     pub fn new(
         cfg: Arc<Config>,
         tree: DataTree,
+        sessions: HashMap<i64, i32>,
         replicator: Box<dyn Replicator>,
         server_id: u64,
     ) -> Core {
         let committed = replicator.committed();
         let last_zxid = tree.last_processed_zxid();
-        let mut secret = [0u8; 16];
-        let h = Sha1::digest(format!("{:?}{}", SystemTime::now(), std::process::id()).as_bytes());
-        secret.copy_from_slice(&h[..16]);
         // ZooKeeper's session id layout: server id in the top byte (1 when
         // standalone), time below.
         let server_id = server_id.max(1);
         let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
         let extended_types = cfg.extended_types_enabled;
+        let now = Instant::now();
+        // Sessions found on disk live on until their timeout passes without
+        // their client coming back, as in ZooKeeper.
+        let sessions = sessions
+            .into_iter()
+            .map(|(id, timeout_ms)| {
+                (
+                    id,
+                    Session {
+                        timeout_ms,
+                        passwd: password(id),
+                        expires_at: now + Duration::from_millis(timeout_ms as u64),
+                        closing: false,
+                        auth: Vec::new(),
+                        conn: None,
+                        queue: VecDeque::new(),
+                        writes_in_flight: 0,
+                    },
+                )
+            })
+            .collect();
+        let rng = (now_ms() as u64) ^ ((server_id) << 32) ^ 0x9e37_79b9_7f4a_7c15;
         Core {
             cfg,
             tree,
             prep: Prep::default(),
             watches: WatchManager::default(),
-            sessions: HashMap::new(),
+            sessions,
             conns: HashMap::new(),
             last_zxid,
             in_flight: VecDeque::new(),
             replicator,
             committed,
             next_session_id,
-            secret,
+            txns_since_snapshot: 0,
+            snapshot: None,
+            rng,
             stats: ServerStats::default(),
             started: Instant::now(),
             extended_types,
@@ -215,6 +243,9 @@ impl Core {
         let mut containers = tokio::time::interval(container_every);
         containers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut committed = self.committed.clone();
+        let purge_hours = self.cfg.autopurge_purge_interval_hours as u64;
+        let mut purge = tokio::time::interval(Duration::from_secs(purge_hours.max(1) * 3600));
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -235,9 +266,12 @@ impl Core {
                         }
                     }
                 }
+                _ = tokio::time::sleep(Duration::from_millis(1)), if self.snapshot.is_some() => {}
                 _ = ticker.tick() => self.expire_sessions(),
                 _ = containers.tick() => self.check_containers(),
+                _ = purge.tick(), if purge_hours > 0 => self.autopurge(),
             }
+            self.snapshot_step();
         }
     }
 
@@ -319,7 +353,7 @@ impl Core {
         if req.session_id == 0 {
             let id = self.next_session_id;
             self.next_session_id += 1;
-            let passwd = self.password(id);
+            let passwd = password(id);
             let addr = self.conns[&conn_id].handle.addr;
             let mut session = Session {
                 timeout_ms: timeout,
@@ -401,16 +435,6 @@ impl Core {
             };
             self.send_connect_response(conn_id, &resp);
         }
-    }
-
-    fn password(&self, session_id: i64) -> [u8; 16] {
-        let mut h = Sha1::new();
-        h.update(session_id.to_be_bytes());
-        h.update(self.secret);
-        let d = h.finalize();
-        let mut p = [0u8; 16];
-        p.copy_from_slice(&d[..16]);
-        p
     }
 
     fn send_connect_response(&mut self, conn_id: u64, resp: &ConnectResponse) {
@@ -690,6 +714,8 @@ impl Core {
         let mut triggers = Vec::new();
         let rc = self.tree.apply(&f.txn, &mut triggers);
         let zxid = f.txn.header.zxid;
+        self.txns_since_snapshot += 1;
+        self.maybe_snapshot();
         self.prep.applied(zxid);
         for t in &triggers {
             self.deliver(t);
@@ -945,7 +971,7 @@ impl Core {
                 let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
                 let ids = self.auth_of(sid);
                 check_acl(&n.acl, perms::READ | perms::ADMIN, ids)?;
-                let mut acl = n.acl.as_ref().clone();
+                let mut acl = n.acl.acl.clone();
                 if check_acl(&n.acl, perms::ADMIN, ids).is_err() {
                     // Without ADMIN a client does not see digest hashes.
                     for a in &mut acl {
@@ -1087,6 +1113,82 @@ impl Core {
         }
     }
 
+    // ---- snapshots and purge ----
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: seeded once per process; only spreads snapshot times.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.snapshot.is_some() || self.cfg.data_dir.as_os_str().is_empty() {
+            return;
+        }
+        let r = self.next_random();
+        if !zab_storage::should_snapshot(self.txns_since_snapshot, self.cfg.snap_count, r) {
+            return;
+        }
+        self.txns_since_snapshot = 0;
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
+        let snap = FuzzySnapshot::start(&self.tree, sessions);
+        let zxid = snap.zxid;
+        // The next transactions go to a new log segment.
+        self.replicator.roll_log();
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let dir = crate::persist::snap_dir(&self.cfg);
+        std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || match write_snapshot(&dir, zxid, rx) {
+                Ok(p) => tracing::info!("snapshot {} written", p.display()),
+                Err(e) => tracing::error!("snapshot at {zxid} failed: {e}"),
+            })
+            .expect("spawn snapshot thread");
+        tracing::info!("taking a snapshot at zxid {zxid}");
+        self.snapshot = Some(SnapshotJob {
+            snap,
+            tx,
+            pending: None,
+        });
+    }
+
+    /// Capture another slice of the tree for the snapshot in progress and
+    /// hand it to the writer, one slice per turn so requests keep flowing.
+    fn snapshot_step(&mut self) {
+        let Some(job) = self.snapshot.as_mut() else {
+            return;
+        };
+        let batch = match job.pending.take() {
+            Some(b) => b,
+            None => job.snap.step(&self.tree, 2048),
+        };
+        match job.tx.try_send(batch) {
+            Ok(()) if job.snap.done() => self.snapshot = None,
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(b)) => job.pending = Some(b),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                tracing::error!("snapshot writer stopped; abandoning the snapshot");
+                self.snapshot = None;
+            }
+        }
+    }
+
+    fn autopurge(&mut self) {
+        let sdir = crate::persist::snap_dir(&self.cfg);
+        let ldir = crate::persist::log_dir(&self.cfg);
+        let keep = self.cfg.autopurge_snap_retain_count.max(3) as usize;
+        tokio::task::spawn_blocking(move || match zab_storage::purge(&sdir, &ldir, keep) {
+            Ok(p) => tracing::info!("autopurge: {p:?}"),
+            Err(e) => tracing::warn!("autopurge failed: {e}"),
+        });
+    }
+
     // ---- figures for the four-letter words ----
 
     pub(crate) fn connection_count(&self) -> usize {
@@ -1177,6 +1279,20 @@ impl Core {
         v.sort();
         v
     }
+}
+
+/// A session's password. Every server of an ensemble must derive the same one
+/// (a client may reconnect anywhere), so it depends on the session id and a
+/// fixed secret only, as in ZooKeeper.
+fn password(session_id: i64) -> [u8; 16] {
+    const SECRET: &[u8] = b"zk-rs session password v1";
+    let mut h = Sha1::new();
+    h.update(session_id.to_be_bytes());
+    h.update(SECRET);
+    let d = h.finalize();
+    let mut p = [0u8; 16];
+    p.copy_from_slice(&d[..16]);
+    p
 }
 
 /// ZooKeeper's short op names, as `cons` shows them in `lop`.

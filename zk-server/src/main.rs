@@ -6,10 +6,39 @@ use clap::Parser;
 use zk_server::config::Config;
 
 #[derive(Parser)]
-#[command(name = "zk-server", version, about = "A ZooKeeper-compatible server")]
+#[command(
+    name = "zk-server",
+    version,
+    about = "A ZooKeeper-compatible server",
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
     /// ZooKeeper's zoo.cfg
-    config: PathBuf,
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Delete old snapshots and the log segments only they need (like zkCleanup.sh).
+    Purge {
+        /// ZooKeeper's zoo.cfg (dataDir and dataLogDir are read from it)
+        config: PathBuf,
+        /// How many snapshots to keep (at least 3)
+        #[arg(short = 'n', long = "count", default_value_t = 3)]
+        count: usize,
+    },
+}
+
+fn load(path: &std::path::Path) -> Config {
+    match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zk-server: {e}");
+            std::process::exit(zk_server::EXIT_CONFIG);
+        }
+    }
 }
 
 fn main() {
@@ -21,13 +50,30 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let cfg = match Config::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("zk-server: {e}");
+    if let Some(Cmd::Purge { config, count }) = args.cmd {
+        let cfg = load(&config);
+        if count < 3 {
+            eprintln!("zk-server purge: count must be at least 3");
             std::process::exit(zk_server::EXIT_CONFIG);
         }
+        let sdir = zk_server::persist::snap_dir(&cfg);
+        let ldir = zk_server::persist::log_dir(&cfg);
+        match zab_storage::purge(&sdir, &ldir, count) {
+            Ok(p) => {
+                println!("{p:?}");
+                return;
+            }
+            Err(e) => {
+                eprintln!("zk-server purge: {e}");
+                std::process::exit(zk_server::EXIT_STORAGE);
+            }
+        }
+    }
+    let Some(config) = args.config else {
+        eprintln!("usage: zk-server <zoo.cfg> | zk-server purge <zoo.cfg> [-n count]");
+        std::process::exit(zk_server::EXIT_CONFIG);
     };
+    let cfg = load(&config);
     if !cfg.is_standalone() {
         tracing::warn!(
             "{} server.N lines found: ensemble mode is not implemented yet, serving standalone",
@@ -41,7 +87,11 @@ fn main() {
     rt.block_on(async move {
         match zk_server::Server::start(cfg).await {
             Ok(_) => std::future::pending::<()>().await,
-            Err(e) => {
+            Err(zk_server::StartError::Recover(e)) => {
+                eprintln!("zk-server: cannot recover the data: {e}");
+                std::process::exit(zk_server::EXIT_STORAGE);
+            }
+            Err(zk_server::StartError::Bind(e)) => {
                 eprintln!("zk-server: cannot bind the client port: {e}");
                 std::process::exit(1);
             }

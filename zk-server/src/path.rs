@@ -34,10 +34,10 @@ pub fn validate_path(path: &str) -> Result<(), String> {
             } else {
                 None
             }
-        } else if (c > '\u{0000}' && c <= '\u{001f}')
-            || (c >= '\u{007f}' && c <= '\u{009F}')
+        } else if ('\u{0001}'..='\u{001f}').contains(&c)
+            || ('\u{007f}'..='\u{009F}').contains(&c)
             || ('\u{e000}'..='\u{f8ff}').contains(&c)
-            || (c >= '\u{fff0}' && c <= '\u{ffff}')
+            || ('\u{fff0}'..='\u{ffff}').contains(&c)
         {
             Some(format!("invalid character @{i}"))
         } else {

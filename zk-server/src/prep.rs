@@ -10,10 +10,8 @@
 //! match Apache ZooKeeper's field by field.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 
-use bytes::Bytes;
-use zab_core::records::{perms, Acl, ErrorCode, Id, StatPersisted};
+use zab_core::records::{perms, ErrorCode, Id, StatPersisted};
 use zab_core::txn::{
     CreateContainerTxn, CreateTtlTxn, CreateTxn, SetAclTxn, SetDataTxn, SubTxn, Txn, TxnBody,
     TxnHeader,
@@ -36,7 +34,7 @@ struct ChangeRecord {
     /// `None`: the path is deleted.
     stat: Option<StatPersisted>,
     child_count: i32,
-    acl: Arc<Vec<Acl>>,
+    acl: crate::tree::AclRef,
 }
 
 /// What prep needs to know about the request's session.
@@ -334,7 +332,7 @@ impl Prep {
                 stat.aversion = version;
                 node.stat = Some(stat);
                 node.zxid = zxid;
-                node.acl = Arc::new(acl.clone());
+                node.acl = crate::tree::detached_acl(acl.clone());
                 self.add(&r.path, node);
                 Ok(TxnBody::SetAcl(SetAclTxn {
                     path: r.path.clone(),
@@ -367,7 +365,7 @@ impl Prep {
                 zxid,
                 stat: None,
                 child_count: -1,
-                acl: Arc::new(vec![]),
+                acl: crate::tree::detached_acl(vec![]),
             },
         );
     }
@@ -431,7 +429,7 @@ impl Prep {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = pstat.cversion + 1;
-        let data = req.data.clone().unwrap_or_else(Bytes::new);
+        let data = req.data.clone().unwrap_or_default();
         let body = if op_type == op::CREATE_CONTAINER {
             TxnBody::CreateContainer(CreateContainerTxn {
                 path: path.clone(),
@@ -487,7 +485,7 @@ impl Prep {
                     pzxid: zxid,
                 }),
                 child_count: 0,
-                acl: Arc::new(acl),
+                acl: crate::tree::detached_acl(acl),
             },
         );
         Ok(body)
@@ -525,7 +523,7 @@ impl Prep {
                     zxid: zxid.0,
                     stat: None,
                     child_count: 0,
-                    acl: Arc::new(vec![]),
+                    acl: crate::tree::detached_acl(vec![]),
                 },
             );
         }

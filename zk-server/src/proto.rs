@@ -98,7 +98,7 @@ macro_rules! record {
     };
 }
 
-// Field codecs used by the record! macro.
+// Field codecs used by the record! macro (it passes `&field`, hence `&String`).
 fn w_i32<B: BufMut>(o: &mut B, v: &i32) {
     o.put_i32(*v)
 }
@@ -117,6 +117,7 @@ fn w_bool<B: BufMut>(o: &mut B, v: &bool) {
 fn r_bool(r: &mut JuteReader<'_>) -> Result<bool, JuteError> {
     r.read_bool()
 }
+#[allow(clippy::ptr_arg)]
 fn w_str<B: BufMut>(o: &mut B, v: &String) {
     jute::write_string(o, v)
 }
@@ -141,9 +142,11 @@ fn w_opt_buf<B: BufMut>(o: &mut B, v: &Option<Bytes>) {
 fn r_opt_buf(r: &mut JuteReader<'_>) -> Result<Option<Bytes>, JuteError> {
     r.read_opt_buffer()
 }
+#[allow(clippy::ptr_arg)]
 fn w_acls<B: BufMut>(o: &mut B, v: &Vec<Acl>) {
     write_acls(o, v)
 }
+#[allow(clippy::ptr_arg)]
 fn w_strs<B: BufMut>(o: &mut B, v: &Vec<String>) {
     jute::write_string_vec(o, v)
 }

@@ -20,6 +20,10 @@ pub trait TxnSink: Send + 'static {
     fn append(&mut self, zxid: Zxid, txn: &[u8]) -> std::io::Result<()>;
     /// Make everything appended durable.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// Start a new log segment (when a snapshot starts).
+    fn roll(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Keeps nothing: the data tree lives only in memory.
@@ -37,40 +41,52 @@ impl TxnSink for MemorySink {
 /// Takes prepared transactions and reports how far they are committed.
 pub trait Replicator: Send {
     fn propose(&mut self, zxid: Zxid, txn: Vec<u8>);
+    /// Start a new log segment after what was proposed so far.
+    fn roll_log(&mut self);
     /// Watch this to learn "committed up to Z".
     fn committed(&self) -> watch::Receiver<Zxid>;
 }
 
 /// Standalone replication: a sync thread with group commit.
+enum SyncCmd {
+    Append(Zxid, Vec<u8>),
+    Roll,
+}
+
 pub struct LocalLog {
-    tx: std_mpsc::Sender<(Zxid, Vec<u8>)>,
+    tx: std_mpsc::Sender<SyncCmd>,
     committed: watch::Receiver<Zxid>,
 }
 
 impl LocalLog {
     pub fn start(mut sink: impl TxnSink, start: Zxid) -> LocalLog {
-        let (tx, rx) = std_mpsc::channel::<(Zxid, Vec<u8>)>();
+        let (tx, rx) = std_mpsc::channel::<SyncCmd>();
         let (ctx, crx) = watch::channel(start);
         thread::Builder::new()
             .name("sync".into())
             .spawn(move || {
+                let mut last = start;
+                let apply = |sink: &mut dyn TxnSink, cmd: SyncCmd, last: &mut Zxid| match cmd {
+                    SyncCmd::Append(z, b) => {
+                        *last = z;
+                        sink.append(z, &b)
+                    }
+                    SyncCmd::Roll => sink.roll(),
+                };
                 while let Ok(first) = rx.recv() {
-                    let mut last = first.0;
-                    let mut res = sink.append(first.0, &first.1);
+                    let mut res = apply(&mut sink, first, &mut last);
                     // Everything that queued up meanwhile shares one flush.
                     while res.is_ok() {
                         match rx.try_recv() {
-                            Ok((z, b)) => {
-                                last = z;
-                                res = sink.append(z, &b);
-                            }
+                            Ok(cmd) => res = apply(&mut sink, cmd, &mut last),
                             Err(_) => break,
                         }
                     }
                     let res = res.and_then(|_| sink.flush());
                     if let Err(e) = res {
                         // Going on would acknowledge writes that are not durable.
-                        eprintln!("fatal: cannot write the transaction log: {e}");
+                        tracing::error!("cannot write the transaction log: {e}");
+                        eprintln!("zk-server: fatal: cannot write the transaction log: {e}");
                         std::process::exit(crate::EXIT_STORAGE);
                     }
                     if ctx.send(last).is_err() {
@@ -86,7 +102,10 @@ impl LocalLog {
 impl Replicator for LocalLog {
     fn propose(&mut self, zxid: Zxid, txn: Vec<u8>) {
         // The pipeline bounds how many proposals are in flight.
-        let _ = self.tx.send((zxid, txn));
+        let _ = self.tx.send(SyncCmd::Append(zxid, txn));
+    }
+    fn roll_log(&mut self) {
+        let _ = self.tx.send(SyncCmd::Roll);
     }
     fn committed(&self) -> watch::Receiver<Zxid> {
         self.committed.clone()

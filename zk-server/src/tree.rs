@@ -15,6 +15,7 @@ use bytes::Bytes;
 use zab_core::records::{Acl, ErrorCode, Stat, StatPersisted};
 use zab_core::txn::{Txn, TxnBody};
 use zab_core::Zxid;
+use zab_storage::TreeDigest;
 
 use crate::proto::{event_type, op};
 
@@ -56,13 +57,13 @@ impl EphemeralKind {
 #[derive(Clone, Debug)]
 pub struct Node {
     pub data: Bytes,
-    pub acl: Arc<Vec<Acl>>,
+    pub acl: AclRef,
     pub stat: StatPersisted,
     pub children: HashSet<Box<str>>,
 }
 
 impl Node {
-    fn new(data: Bytes, acl: Arc<Vec<Acl>>, stat: StatPersisted) -> Node {
+    pub(crate) fn new(data: Bytes, acl: AclRef, stat: StatPersisted) -> Node {
         Node {
             data,
             acl,
@@ -96,19 +97,19 @@ pub enum Trigger {
     /// `path` was created under `parent`.
     Created {
         path: String,
-        acl: Arc<Vec<Acl>>,
+        acl: AclRef,
         parent: String,
-        parent_acl: Arc<Vec<Acl>>,
+        parent_acl: AclRef,
     },
     /// `path` was deleted from `parent`.
     Deleted {
         path: String,
-        acl: Arc<Vec<Acl>>,
+        acl: AclRef,
         parent: String,
-        parent_acl: Arc<Vec<Acl>>,
+        parent_acl: AclRef,
     },
     /// `path`'s data changed.
-    DataChanged { path: String, acl: Arc<Vec<Acl>> },
+    DataChanged { path: String, acl: AclRef },
 }
 
 /// The outcome of applying one transaction (ZooKeeper's `ProcessTxnResult`).
@@ -121,32 +122,75 @@ pub struct TxnResult {
     pub multi: Vec<TxnResult>,
 }
 
-/// Deduplicates ACL lists so that a million nodes share a handful of them.
+/// An interned ACL list with the id snapshots refer to it by.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct AclEntry {
+    pub id: i64,
+    pub acl: Vec<Acl>,
+}
+
+impl std::ops::Deref for AclEntry {
+    type Target = Vec<Acl>;
+    fn deref(&self) -> &Vec<Acl> {
+        &self.acl
+    }
+}
+
+/// A shared ACL list.
+pub type AclRef = Arc<AclEntry>;
+
+/// An ACL list that is not (yet) in the tree's table.
+pub fn detached_acl(acl: Vec<Acl>) -> AclRef {
+    Arc::new(AclEntry { id: -1, acl })
+}
+
+/// Deduplicates ACL lists so that a million nodes share a handful of them
+/// (ZooKeeper's `ReferenceCountedACLCache`).
 #[derive(Default, Debug)]
 struct AclCache {
-    by_value: HashMap<Vec<Acl>, Arc<Vec<Acl>>>,
+    by_value: HashMap<Vec<Acl>, AclRef>,
+    next_id: i64,
 }
 
 impl AclCache {
-    fn intern(&mut self, acl: &[Acl]) -> Arc<Vec<Acl>> {
+    fn intern(&mut self, acl: &[Acl]) -> AclRef {
         if let Some(a) = self.by_value.get(acl) {
             return a.clone();
         }
-        let a = Arc::new(acl.to_vec());
+        self.next_id += 1;
+        let a = Arc::new(AclEntry {
+            id: self.next_id,
+            acl: acl.to_vec(),
+        });
         self.by_value.insert(acl.to_vec(), a.clone());
         a
     }
 
+    /// Add a list with a known id (loading a snapshot).
+    fn insert(&mut self, id: i64, acl: Vec<Acl>) -> AclRef {
+        self.next_id = self.next_id.max(id);
+        let a = Arc::new(AclEntry {
+            id,
+            acl: acl.clone(),
+        });
+        self.by_value.insert(acl, a.clone());
+        a
+    }
+
     /// Drop lists no node uses any more.
-    fn release(&mut self, acl: Arc<Vec<Acl>>) {
+    fn release(&mut self, acl: AclRef) {
         // One reference held by the cache, one by `acl`.
         if Arc::strong_count(&acl) == 2 {
-            self.by_value.remove(acl.as_slice());
+            self.by_value.remove(acl.acl.as_slice());
         }
     }
 
     fn len(&self) -> usize {
         self.by_value.len()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &AclRef> {
+        self.by_value.values()
     }
 }
 
@@ -160,6 +204,7 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     last_processed_zxid: Zxid,
     extended_types: bool,
+    digest: TreeDigest,
 }
 
 pub const ROOT: &str = "/";
@@ -208,6 +253,7 @@ impl DataTree {
             ttls: BTreeSet::new(),
             last_processed_zxid: Zxid::ZERO,
             extended_types,
+            digest: TreeDigest::new(),
         };
         let open = t.acls.intern(&Acl::open_unsafe());
         let read = t.acls.intern(&Acl::read_unsafe());
@@ -228,7 +274,99 @@ impl DataTree {
                 .children
                 .insert(name_of(path).into());
         }
+        for (p, n) in &t.nodes {
+            t.digest.add(p, &n.data, &n.stat);
+        }
         t
+    }
+
+    /// A tree with no nodes at all, to be filled from a snapshot with
+    /// [`DataTree::load_acl`] and [`DataTree::load_node`], then [`DataTree::finish_load`].
+    pub fn empty(extended_types: bool) -> DataTree {
+        DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            last_processed_zxid: Zxid::ZERO,
+            extended_types,
+            digest: TreeDigest::new(),
+        }
+    }
+
+    pub fn load_acl(&mut self, id: i64, acl: Vec<Acl>) {
+        self.acls.insert(id, acl);
+    }
+
+    /// Add a node read from a snapshot. Its ACL id must have been loaded.
+    pub fn load_node(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        acl_id: i64,
+        stat: StatPersisted,
+    ) -> Result<(), String> {
+        let acl = self
+            .acls
+            .entries()
+            .find(|a| a.id == acl_id)
+            .cloned()
+            .ok_or_else(|| format!("node {path} refers to unknown ACL {acl_id}"))?;
+        self.digest.add(path, data, &stat);
+        if let Some(old) = self.nodes.insert(
+            path.to_owned(),
+            Node::new(Bytes::copy_from_slice(data), acl, stat),
+        ) {
+            self.digest.remove(path, &old.data, &old.stat);
+        }
+        Ok(())
+    }
+
+    /// Link children to parents and rebuild the ephemeral, container and TTL
+    /// sets once every node of a snapshot is loaded.
+    pub fn finish_load(&mut self, zxid: Zxid) -> Result<(), String> {
+        let paths: Vec<String> = self.nodes.keys().cloned().collect();
+        for p in &paths {
+            if p == ROOT {
+                continue;
+            }
+            let parent = parent_of(p);
+            let Some(pn) = self.nodes.get_mut(parent) else {
+                return Err(format!("node {p} has no parent {parent}"));
+            };
+            pn.children.insert(name_of(p).into());
+        }
+        for p in paths {
+            let owner = self.nodes[&p].stat.ephemeral_owner;
+            match EphemeralKind::of(owner, self.extended_types) {
+                EphemeralKind::Container => {
+                    self.containers.insert(p);
+                }
+                EphemeralKind::Ttl(_) => {
+                    self.ttls.insert(p);
+                }
+                EphemeralKind::Ephemeral => {
+                    self.ephemerals.entry(owner).or_default().insert(p);
+                }
+                EphemeralKind::Persistent => {}
+            }
+        }
+        if !self.nodes.contains_key(ROOT) {
+            return Err("snapshot has no root node".into());
+        }
+        self.last_processed_zxid = zxid;
+        Ok(())
+    }
+
+    /// The digest of the whole tree, kept up to date on every change.
+    pub fn digest(&self) -> u64 {
+        self.digest.value()
+    }
+
+    /// Every interned ACL list (for snapshots).
+    pub fn acl_entries(&self) -> impl Iterator<Item = &AclRef> {
+        self.acls.entries()
     }
 
     pub fn extended_types(&self) -> bool {
@@ -457,8 +595,18 @@ impl DataTree {
         let acl = self.acls.intern(acl);
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
         if parent.children.contains(name) {
+            // Only possible when replaying the log over a fuzzy snapshot that
+            // already holds this node: bring the parent's cversion and pzxid
+            // up to what the create set, as ZooKeeper does on restore.
+            if parent_cversion > parent.stat.cversion {
+                self.digest.remove(parent_path, &parent.data, &parent.stat);
+                parent.stat.cversion = parent_cversion;
+                parent.stat.pzxid = zxid;
+                self.digest.add(parent_path, &parent.data, &parent.stat);
+            }
             return Err(ErrorCode::NodeExists);
         }
+        self.digest.remove(parent_path, &parent.data, &parent.stat);
         let cversion = if parent_cversion == -1 {
             parent.stat.cversion + 1
         } else {
@@ -471,12 +619,14 @@ impl DataTree {
             parent.stat.pzxid = zxid;
         }
         parent.children.insert(name.into());
+        self.digest.add(parent_path, &parent.data, &parent.stat);
         let parent_acl = parent.acl.clone();
         let node = Node::new(
             data.clone(),
             acl.clone(),
             new_stat(zxid, time, ephemeral_owner),
         );
+        self.digest.add(path, &node.data, &node.stat);
         let stat = node.stat();
         self.nodes.insert(path.to_owned(), node);
         match EphemeralKind::of(ephemeral_owner, self.extended_types) {
@@ -512,12 +662,15 @@ impl DataTree {
         let parent_path = parent_of(path);
         let name = name_of(path);
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        self.digest.remove(parent_path, &parent.data, &parent.stat);
         parent.children.remove(name);
         if zxid > parent.stat.pzxid {
             parent.stat.pzxid = zxid;
         }
+        self.digest.add(parent_path, &parent.data, &parent.stat);
         let parent_acl = parent.acl.clone();
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        self.digest.remove(path, &node.data, &node.stat);
         let owner = node.stat.ephemeral_owner;
         match EphemeralKind::of(owner, self.extended_types) {
             EphemeralKind::Container => {
@@ -558,10 +711,12 @@ impl DataTree {
         triggers: &mut Vec<Trigger>,
     ) -> Result<Stat, ErrorCode> {
         let n = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        self.digest.remove(path, &n.data, &n.stat);
         n.data = data.clone();
         n.stat.mtime = time;
         n.stat.mzxid = zxid;
         n.stat.version = version;
+        self.digest.add(path, &n.data, &n.stat);
         triggers.push(Trigger::DataChanged {
             path: path.to_owned(),
             acl: n.acl.clone(),
@@ -573,7 +728,9 @@ impl DataTree {
         let new = self.acls.intern(acl);
         let n = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
         let old = std::mem::replace(&mut n.acl, new);
+        self.digest.remove(path, &n.data, &n.stat);
         n.stat.aversion = version;
+        self.digest.add(path, &n.data, &n.stat);
         let stat = n.stat();
         self.acls.release(old);
         Ok(stat)

@@ -96,11 +96,12 @@ impl WatchTable {
                 let mut fired_once = Vec::new();
                 for (&s, &mode) in w.iter() {
                     match mode {
-                        WatchMode::PersistentRecursive => {
-                            if ev != event_type::NODE_CHILDREN_CHANGED {
-                                out.insert(s);
-                            }
+                        WatchMode::PersistentRecursive
+                            if ev != event_type::NODE_CHILDREN_CHANGED =>
+                        {
+                            out.insert(s);
                         }
+                        WatchMode::PersistentRecursive => {}
                         _ if !at_parent => {
                             out.insert(s);
                             if mode == WatchMode::Standard {
@@ -315,14 +316,13 @@ impl WatchManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn created(path: &str) -> Trigger {
         Trigger::Created {
             path: path.into(),
-            acl: Arc::new(vec![]),
+            acl: crate::tree::detached_acl(vec![]),
             parent: parent_of(path).into(),
-            parent_acl: Arc::new(vec![]),
+            parent_acl: crate::tree::detached_acl(vec![]),
         }
     }
 
@@ -364,9 +364,9 @@ mod tests {
         w.add_child_watch("/a", 2);
         let t = Trigger::Deleted {
             path: "/a".into(),
-            acl: Arc::new(vec![]),
+            acl: crate::tree::detached_acl(vec![]),
             parent: "/".into(),
-            parent_acl: Arc::new(vec![]),
+            parent_acl: crate::tree::detached_acl(vec![]),
         };
         let ev = w.fire(&t);
         let deleted: Vec<i64> = ev
