@@ -19,6 +19,8 @@
 //! load its entries into the tree (next_entry until None; that also checks the digest);
 //! let (log, info) = TxnLog::open(log_dir, opts)?;       // refuses on corruption
 //! for e in log.iter_from(snap_zxid.next()) { apply e?.txn, tolerating already-applied txns }
+//! if log.last_zxid() < snap_zxid { log.restart_at(snap_zxid)?; }  // log ended before the snapshot
+//! // the log's sync thread now owns `log`: append a batch, flush, report "durable up to Z"
 //! ```
 //!
 //! This crate knows bytes, files and fsync. It does not know the data tree

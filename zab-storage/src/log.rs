@@ -367,6 +367,13 @@ impl TxnLog {
     /// Continue the log after a snapshot at `zxid` received in a SNAP sync: drop
     /// records after `zxid` and make the next append follow `zxid`, even if the
     /// log holds nothing near it. Earlier records stay until `purge`.
+    ///
+    /// Crash-safe order for a SNAP sync: `truncate_to(zxid)` (diverged records
+    /// must not be replayed on top of the new snapshot), then write the snapshot
+    /// (`SnapshotWriter::finish`), then `restart_at(zxid)`. A crash between any
+    /// two steps leaves a snapshot plus a log that is a prefix of history. For
+    /// the same reason, on every start: if the log ends before the loaded
+    /// snapshot's zxid, call `restart_at(snapshot_zxid)` before appending.
     pub fn restart_at(&mut self, zxid: Zxid) -> Result<()> {
         self.check_usable()?;
         if zxid < self.last {
