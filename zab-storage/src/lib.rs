@@ -11,7 +11,7 @@
 //!   [`TreeDigest`] over the nodes; [`latest_valid_snapshot`] falls back past
 //!   corrupt ones; [`should_snapshot`] is ZooKeeper's randomised trigger.
 //! * [`write_epoch_file`] / [`read_epoch_file`]: `acceptedEpoch` and `currentEpoch`.
-//! * [`purge`]: retention of snapshots and the segments they need.
+//! * [`purge()`]: retention of snapshots and the segments they need.
 //!
 //! Restart, in the order the server should do it:
 //! ```text
