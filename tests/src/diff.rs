@@ -4,7 +4,7 @@
 //! that depend on the clock or on how a server numbers its sessions:
 //!
 //! - zxids (`czxid`, `mzxid`, `pzxid`, `zxid`) become relative to the script's base zxid (the
-//!   line `{"op":"base","zxid":N}`; 0 stays 0). Both servers consume one zxid per write,
+//!   line `{"op":"base","zxid":N}`; 0 and negative markers such as -1 stay as they are). Both servers consume one zxid per write,
 //!   including failed writes, session creation and session close, so relative zxids must match.
 //! - session ids (`session_id`, `ephemeralOwner`, `owner`) become `session:<name>` for the
 //!   sessions a script announced with `{"op":"session","name":..,"id":N}`, 0 stays 0, anything
@@ -56,8 +56,8 @@ impl Normaliser {
             Value::Array(a) => Value::Array(a.into_iter().map(|x| self.value(None, x)).collect()),
             Value::Number(ref num) => match (key, num.as_i64()) {
                 (Some("czxid" | "mzxid" | "pzxid" | "zxid"), Some(z)) => {
-                    if z == 0 {
-                        Value::from(0)
+                    if z <= 0 {
+                        Value::from(z)
                     } else {
                         Value::from(format!("base{:+}", z - self.base))
                     }

@@ -55,6 +55,8 @@ impl Kind {
 pub struct Options {
     pub extended_types: bool,
     pub super_digest: bool,
+    /// `4lw.commands.whitelist`.
+    pub four_letter_words: String,
     /// Extra `key=value` lines.
     pub extra: Vec<(String, String)>,
 }
@@ -64,6 +66,7 @@ impl Default for Options {
         Options {
             extended_types: true,
             super_digest: true,
+            four_letter_words: "*".into(),
             extra: Vec::new(),
         }
     }
@@ -91,8 +94,9 @@ impl TestServer {
         let cfg_path = dir.path().join("zoo.cfg");
         let mut cfg = format!(
             "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             4lw.commands.whitelist=*\nadmin.enableServer=false\nmaxClientCnxns=0\n",
-            data_dir.display()
+             4lw.commands.whitelist={}\nadmin.enableServer=false\nmaxClientCnxns=0\n",
+            data_dir.display(),
+            opts.four_letter_words
         );
         if opts.extended_types {
             cfg.push_str("extendedTypesEnabled=true\n");
@@ -118,7 +122,6 @@ impl TestServer {
                 let mut c = Command::new(java());
                 c.arg(format!("-Dzookeeper.log.dir={}", log_dir.display()))
                     .arg("-Dzookeeper.admin.enableServer=false")
-                    .arg("-Dzookeeper.4lw.commands.whitelist=*")
                     .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=info")
                     .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
                 if opts.extended_types {
@@ -149,7 +152,12 @@ impl TestServer {
             dir,
             child,
         };
-        server.wait_ready();
+        let probe = if opts.four_letter_words == "*" || opts.four_letter_words.contains("ruok") {
+            "ruok"
+        } else {
+            "srvr"
+        };
+        server.wait_ready(probe);
         server
     }
 
@@ -162,7 +170,8 @@ impl TestServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn wait_ready(&mut self) {
+    /// Polls with `ruok` (expecting `imok`) or, when `ruok` is not whitelisted, with `srvr`.
+    fn wait_ready(&mut self, probe: &str) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -172,14 +181,14 @@ impl TestServer {
                     self.log_tail()
                 );
             }
-            if let Ok(reply) = four_letter_word(self.addr(), "ruok") {
-                if reply == "imok" {
+            if let Ok(reply) = four_letter_word(self.addr(), probe) {
+                if reply == "imok" || reply.starts_with("Zookeeper version:") {
                     return;
                 }
             }
             if Instant::now() > deadline {
                 panic!(
-                    "the {} server did not answer ruok within {READY_TIMEOUT:?}; its log:\n{}",
+                    "the {} server did not answer {probe} within {READY_TIMEOUT:?}; its log:\n{}",
                     self.kind.name(),
                     self.log_tail()
                 );
