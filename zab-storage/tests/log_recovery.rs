@@ -461,6 +461,33 @@ fn zookeeper_transactions_come_back_byte_for_byte_and_decode() {
     assert_eq!(back, txns[1..]);
 }
 
+#[test]
+fn a_newest_segment_whose_header_never_reached_disk_is_removed() {
+    let d = tempfile::tempdir().unwrap();
+    write_segment(d.path(), 0, &[1, 2]);
+    fs::write(d.path().join("log.3"), vec![0u8; 8192]).unwrap();
+    let (mut log, info) = TxnLog::open(d.path(), opts(8192)).unwrap();
+    assert_eq!(info.removed_empty, vec![d.path().join("log.3")]);
+    log.append(Zxid(3), &payload(3)).unwrap();
+    log.flush().unwrap();
+    assert_eq!(zxids(&log, 0), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_damaged_segment_header_in_front_of_records_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_segment(d.path(), 0, &[1, 2]);
+    let mut b = fs::read(&p).unwrap();
+    b[9] ^= 0xff;
+    fs::write(&p, b).unwrap();
+    match TxnLog::open(d.path(), opts(8192)) {
+        Err(e @ StorageError::BadSegment { .. }) => {
+            assert!(e.to_string().contains("checksum"), "{e}");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
