@@ -1,1 +1,38 @@
-//! placeholder
+//! zab-net: the sockets of a quorum peer.
+//!
+//! This crate owns the two server-to-server ports of a ZooKeeper ensemble and
+//! the framing that travels on them:
+//!
+//! * [`frame`]: 4-byte big-endian length-prefixed frames with a cap
+//!   (election messages after the handshake).
+//! * [`handshake`]: the initial message a server sends on the election port.
+//! * [`quorum_packet`]: the jute `QuorumPacket` record as it travels on the
+//!   quorum port, decoded incrementally with caps (it has no outer length).
+//! * [`election`]: [`ElectionNet`], the election port with ZooKeeper 3.8's
+//!   `QuorumCnxManager` connection rules (one connection per pair, kept by
+//!   the larger sid; a send queue of one message per peer).
+//! * [`quorum`]: the leader-side listener and the learner-side connector of
+//!   the quorum port, each connection a [`PeerConn`] with a bounded outbound
+//!   queue and a read timeout the driver sets.
+//!
+//! It leaves the meaning of messages to `zab-core` (votes, packet types and
+//! their payloads) and the choice of when to send, connect or time out to the
+//! driver in `zk-server`. See `docs/net.md`.
+
+pub mod conn;
+pub mod election;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod quorum;
+pub mod quorum_packet;
+
+pub use conn::{PeerConn, PeerSender};
+pub use election::{ConnInfo, ElectionConfig, ElectionNet};
+pub use error::NetError;
+pub use frame::LengthCodec;
+pub use handshake::{InitialMessage, InitialMessageCodec};
+pub use quorum::{
+    connect_to_leader, LeaderConnectConfig, LearnerConn, QuorumConfig, QuorumListener,
+};
+pub use quorum_packet::{QuorumPacketCodec, RawQuorumPacket};

@@ -1,0 +1,274 @@
+//! One established peer connection on the quorum port: a bounded outbound
+//! queue drained by a writer task, and an inbound stream fed by a reader task
+//! that enforces the read timeout the driver sets.
+//!
+//! The connection knows frames, not protocol: the driver decides what to
+//! send, and sets the read timeout from `initLimit` (while syncing) or
+//! `syncLimit` (while broadcasting) times `tickTime`, as ZooKeeper's
+//! `Learner` and `LearnerHandler` do with `setSoTimeout`. The timeout counts
+//! from when the reader starts waiting for the next whole frame (or from the
+//! last change of the timeout), not while the driver is slow to take frames.
+//!
+//! The end of a connection is reported once on the inbound stream: an error
+//! (read timeout, decode error, i/o error) as `Some(Err(..))`, then `None`; a
+//! clean close (end of stream, or [`PeerConn::close`]) as `None` only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::error::NetError;
+
+/// Queue sizes and the first read timeout of a [`PeerConn`].
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    pub outbound_capacity: usize,
+    pub inbound_capacity: usize,
+    /// `None`: wait for ever (until the driver sets one).
+    pub read_timeout: Option<Duration>,
+}
+
+/// A handle that queues frames on a connection; cheap to clone.
+#[derive(Debug)]
+pub struct PeerSender<T> {
+    tx: mpsc::Sender<T>,
+    cancel: CancellationToken,
+}
+
+impl<T> Clone for PeerSender<T> {
+    fn clone(&self) -> Self {
+        PeerSender {
+            tx: self.tx.clone(),
+            cancel: self.cancel.clone(),
+        }
+    }
+}
+
+impl<T> PeerSender<T> {
+    /// Queue a frame, waiting while the queue is full.
+    pub async fn send(&self, frame: T) -> Result<(), NetError> {
+        if self.cancel.is_cancelled() {
+            return Err(NetError::Closed);
+        }
+        tokio::select! {
+            r = self.tx.send(frame) => r.map_err(|_| NetError::Closed),
+            _ = self.cancel.cancelled() => Err(NetError::Closed),
+        }
+    }
+
+    /// Queue a frame if there is room; a full queue is [`NetError::QueueFull`].
+    pub fn try_send(&self, frame: T) -> Result<(), NetError> {
+        if self.cancel.is_cancelled() {
+            return Err(NetError::Closed);
+        }
+        self.tx.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NetError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => NetError::Closed,
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// An established connection carrying frames of type `T`.
+/// Dropping it closes the connection.
+#[derive(Debug)]
+pub struct PeerConn<T> {
+    peer_addr: SocketAddr,
+    local_addr: SocketAddr,
+    sender: PeerSender<T>,
+    inbound: mpsc::Receiver<Result<T, NetError>>,
+    read_timeout: watch::Sender<Option<Duration>>,
+}
+
+impl<T> PeerConn<T> {
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A clonable handle for queueing frames from other tasks.
+    pub fn sender(&self) -> PeerSender<T> {
+        self.sender.clone()
+    }
+
+    /// See [`PeerSender::send`].
+    pub async fn send(&self, frame: T) -> Result<(), NetError> {
+        self.sender.send(frame).await
+    }
+
+    /// See [`PeerSender::try_send`].
+    pub fn try_send(&self, frame: T) -> Result<(), NetError> {
+        self.sender.try_send(frame)
+    }
+
+    /// The next frame; `Some(Err(..))` once if the connection failed, then `None`.
+    pub async fn recv(&mut self) -> Option<Result<T, NetError>> {
+        self.inbound.recv().await
+    }
+
+    /// Set the read timeout (`None`: no timeout). Applies to the wait in
+    /// progress, restarting it.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) {
+        self.read_timeout.send_replace(timeout);
+    }
+
+    pub fn read_timeout(&self) -> Option<Duration> {
+        *self.read_timeout.borrow()
+    }
+
+    /// Close the connection; queued frames not yet written are dropped.
+    pub fn close(&self) {
+        self.sender.cancel.cancel();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+}
+
+impl<T> Drop for PeerConn<T> {
+    fn drop(&mut self) {
+        self.sender.cancel.cancel();
+    }
+}
+
+/// Start the reader and writer of an established stream. `read_buf` holds
+/// bytes already read past the handshake. The tasks are spawned on `tasks`
+/// and stop when `cancel` fires, the peer closes, or an error occurs.
+pub(crate) fn spawn_conn<T, C>(
+    stream: TcpStream,
+    read_buf: BytesMut,
+    codec: C,
+    limits: &ConnLimits,
+    cancel: CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
+) -> Result<PeerConn<T>, NetError>
+where
+    T: Send + 'static,
+    C: Decoder<Item = T, Error = NetError> + Encoder<T, Error = NetError> + Clone + Send + 'static,
+{
+    let peer_addr = stream.peer_addr()?;
+    let local_addr = stream.local_addr()?;
+    let (rd, wr) = stream.into_split();
+    let mut reader = FramedRead::new(rd, codec.clone());
+    reader.read_buffer_mut().extend_from_slice(&read_buf);
+    let mut writer = FramedWrite::new(wr, codec);
+    let (out_tx, mut out_rx) = mpsc::channel::<T>(limits.outbound_capacity.max(1));
+    let (in_tx, in_rx) = mpsc::channel(limits.inbound_capacity.max(1));
+    let (timeout_tx, mut timeout_rx) = watch::channel(limits.read_timeout);
+    let reported = Arc::new(AtomicBool::new(false));
+
+    // Reports the first failure only; the other task is stopped by `cancel`.
+    let report = {
+        let in_tx = in_tx.clone();
+        let cancel = cancel.clone();
+        let reported = reported.clone();
+        move |e: NetError| {
+            let in_tx = in_tx.clone();
+            let cancel = cancel.clone();
+            let first = !reported.swap(true, Ordering::SeqCst);
+            async move {
+                if first {
+                    debug!(%peer_addr, error = %e, "peer connection failed");
+                    // A full inbound queue must not keep the connection alive.
+                    let _ = in_tx.try_send(Err(e));
+                }
+                cancel.cancel();
+            }
+        }
+    };
+
+    let r_cancel = cancel.clone();
+    let r_report = report.clone();
+    tasks.spawn(async move {
+        loop {
+            let timeout = *timeout_rx.borrow_and_update();
+            let next = async {
+                match timeout {
+                    Some(t) => tokio::time::timeout(t, reader.next()).await.map_err(|_| t),
+                    None => Ok(reader.next().await),
+                }
+            };
+            let frame = tokio::select! {
+                _ = r_cancel.cancelled() => break,
+                _ = timeout_rx.changed() => continue,
+                r = next => r,
+            };
+            match frame {
+                Err(t) => {
+                    r_report(NetError::ReadTimeout {
+                        peer: peer_addr,
+                        timeout: t,
+                    })
+                    .await;
+                    break;
+                }
+                Ok(None) => {
+                    r_cancel.cancel();
+                    break;
+                }
+                Ok(Some(Err(e))) => {
+                    r_report(e).await;
+                    break;
+                }
+                Ok(Some(Ok(f))) => {
+                    tokio::select! {
+                        _ = r_cancel.cancelled() => break,
+                        r = in_tx.send(Ok(f)) => if r.is_err() { r_cancel.cancel(); break; },
+                    }
+                }
+            }
+        }
+    });
+
+    let w_cancel = cancel.clone();
+    tasks.spawn(async move {
+        loop {
+            let first = tokio::select! {
+                _ = w_cancel.cancelled() => break,
+                f = out_rx.recv() => f,
+            };
+            let Some(first) = first else { break };
+            // Write what is queued, then flush once: ZooKeeper's
+            // BufferedOutputStream flushes when its queue runs empty.
+            let batch = async {
+                writer.feed(first).await?;
+                while let Ok(f) = out_rx.try_recv() {
+                    writer.feed(f).await?;
+                }
+                writer.flush().await
+            };
+            let res = tokio::select! {
+                _ = w_cancel.cancelled() => break,
+                r = batch => r,
+            };
+            if let Err(e) = res {
+                report(e).await;
+                break;
+            }
+        }
+    });
+
+    Ok(PeerConn {
+        peer_addr,
+        local_addr,
+        sender: PeerSender { tx: out_tx, cancel },
+        inbound: in_rx,
+        read_timeout: timeout_tx,
+    })
+}

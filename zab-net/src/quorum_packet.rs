@@ -1,0 +1,482 @@
+//! The `QuorumPacket` record as it travels on the quorum port.
+//!
+//! ZooKeeper writes each packet with `BinaryOutputArchive.writeRecord`
+//! straight onto the socket (`Learner.writePacket`, `LearnerHandler`), with
+//! no outer length prefix, so the decoder walks the record itself:
+//!
+//! ```text
+//! QuorumPacket := int(type) long(zxid) buffer(data) vector(authinfo)
+//! buffer       := int(len) byte{len}          ; len = -1: null
+//! vector       := int(count) Id{count}        ; count = -1: null
+//! Id           := ustring(scheme) ustring(id)
+//! ustring      := int(len) utf8{len}          ; len = -1: null, read as ""
+//! ```
+//!
+//! Every length is checked before anything is reserved: the whole encoded
+//! packet may not exceed `max_packet_len` (ZooKeeper's `jute.maxbuffer` plus
+//! `jute.maxbuffer.extrasize`, 2 * 0xfffff by default) and the authinfo
+//! vector may not hold more than `max_auth_entries` ids. Any other negative
+//! length is an error. The packet types and payloads are `zab-core`'s.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use zab_core::records::Id;
+use zab_core::{ServerId, Zxid};
+
+use crate::error::NetError;
+
+/// ZooKeeper's `Leader.FOLLOWERINFO`: the first packet of a follower.
+pub const FOLLOWERINFO: i32 = 11;
+/// ZooKeeper's `Leader.OBSERVERINFO`: the first packet of an observer.
+pub const OBSERVERINFO: i32 = 16;
+
+/// Default cap: `jute.maxbuffer` (0xfffff) + `jute.maxbuffer.extrasize` (the same).
+pub const DEFAULT_MAX_PACKET_LEN: usize = 2 * 0xfffff;
+/// Default cap on authinfo entries (ZooKeeper has none; a session adds one per `addauth`).
+pub const DEFAULT_MAX_AUTH_ENTRIES: usize = 1024;
+
+/// One `QuorumPacket`, undecoded beyond its jute fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawQuorumPacket {
+    pub kind: i32,
+    pub zxid: Zxid,
+    pub data: Option<Bytes>,
+    pub authinfo: Option<Vec<Id>>,
+}
+
+impl RawQuorumPacket {
+    pub fn new(kind: i32, zxid: Zxid, data: Option<Bytes>) -> RawQuorumPacket {
+        RawQuorumPacket {
+            kind,
+            zxid,
+            data,
+            authinfo: None,
+        }
+    }
+
+    /// Size of the encoded record in bytes.
+    pub fn encoded_len(&self) -> usize {
+        let mut n = 4 + 8 + 4 + self.data.as_ref().map_or(0, |d| d.len()) + 4;
+        for id in self.authinfo.iter().flatten() {
+            n += 4 + id.scheme.len() + 4 + id.id.len();
+        }
+        n
+    }
+
+    /// The learner's sid from a FOLLOWERINFO / OBSERVERINFO packet:
+    /// `LearnerInfo := long(sid) int(protocolVersion) long(configVersion)`,
+    /// of which ZooKeeper reads as much as is there (`LearnerHandler.run`).
+    /// `None` when the data is null or shorter than 8 bytes; ZooKeeper then
+    /// makes up a negative id, which is the driver's business.
+    pub fn learner_sid(&self) -> Option<ServerId> {
+        let d = self.data.as_ref()?;
+        let b: [u8; 8] = d.get(..8)?.try_into().ok()?;
+        Some(ServerId(i64::from_be_bytes(b) as u64))
+    }
+}
+
+/// Incremental decoder and encoder of [`RawQuorumPacket`] with caps.
+#[derive(Debug, Clone)]
+pub struct QuorumPacketCodec {
+    max_packet_len: usize,
+    max_auth_entries: usize,
+}
+
+impl Default for QuorumPacketCodec {
+    fn default() -> Self {
+        QuorumPacketCodec::new(DEFAULT_MAX_PACKET_LEN, DEFAULT_MAX_AUTH_ENTRIES)
+    }
+}
+
+/// Where the scan of a partial packet stopped.
+enum Scan {
+    /// The whole packet is there and is this long.
+    Complete(usize),
+    /// At least this many bytes are needed in total (a lower bound).
+    Need(usize),
+}
+
+impl QuorumPacketCodec {
+    pub fn new(max_packet_len: usize, max_auth_entries: usize) -> QuorumPacketCodec {
+        QuorumPacketCodec {
+            max_packet_len,
+            max_auth_entries,
+        }
+    }
+
+    /// Checks a length-prefixed field starting at `pos`; returns where it ends.
+    fn field(
+        &self,
+        src: &[u8],
+        pos: usize,
+        name: &'static str,
+    ) -> Result<Result<usize, usize>, NetError> {
+        if src.len() < pos + 4 {
+            return Ok(Err(pos + 4));
+        }
+        let len = i32::from_be_bytes(src[pos..pos + 4].try_into().expect("4 bytes"));
+        if len == -1 {
+            return Ok(Ok(pos + 4));
+        }
+        if len < 0 {
+            return Err(NetError::NegativeLength {
+                field: name,
+                len: len as i64,
+            });
+        }
+        let end = pos + 4 + len as usize;
+        self.within_cap(end, name)?;
+        Ok(if src.len() < end { Err(end) } else { Ok(end) })
+    }
+
+    fn within_cap(&self, end: usize, name: &'static str) -> Result<(), NetError> {
+        if end > self.max_packet_len {
+            return Err(NetError::TooLarge {
+                field: name,
+                len: end as u64,
+                max: self.max_packet_len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Walks the lengths without copying anything.
+    fn scan(&self, src: &[u8]) -> Result<Scan, NetError> {
+        let mut pos = 12;
+        pos = match self.field(src, pos, "data")? {
+            Ok(end) => end,
+            Err(need) => return Ok(Scan::Need(need)),
+        };
+        if src.len() < pos + 4 {
+            return Ok(Scan::Need(pos + 4));
+        }
+        let count = i32::from_be_bytes(src[pos..pos + 4].try_into().expect("4 bytes"));
+        pos += 4;
+        self.within_cap(pos, "packet")?;
+        if count == -1 {
+            return Ok(Scan::Complete(pos));
+        }
+        if count < 0 {
+            return Err(NetError::NegativeLength {
+                field: "authinfo",
+                len: count as i64,
+            });
+        }
+        if count as usize > self.max_auth_entries {
+            return Err(NetError::TooLarge {
+                field: "authinfo",
+                len: count as u64,
+                max: self.max_auth_entries,
+            });
+        }
+        for _ in 0..count {
+            for name in ["scheme", "id"] {
+                pos = match self.field(src, pos, name)? {
+                    Ok(end) => end,
+                    Err(need) => return Ok(Scan::Need(need)),
+                };
+            }
+        }
+        Ok(Scan::Complete(pos))
+    }
+}
+
+/// Reads fields the scan has already checked.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn i32(&mut self) -> i32 {
+        let v = i32::from_be_bytes(self.0[..4].try_into().expect("scanned"));
+        self.0 = &self.0[4..];
+        v
+    }
+    fn i64(&mut self) -> i64 {
+        let v = i64::from_be_bytes(self.0[..8].try_into().expect("scanned"));
+        self.0 = &self.0[8..];
+        v
+    }
+    fn bytes(&mut self) -> Option<&[u8]> {
+        let len = self.i32();
+        if len < 0 {
+            return None;
+        }
+        let (b, rest) = self.0.split_at(len as usize);
+        self.0 = rest;
+        Some(b)
+    }
+    fn string(&mut self, field: &'static str) -> Result<String, NetError> {
+        match self.bytes() {
+            None => Ok(String::new()),
+            Some(b) => std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|_| NetError::InvalidUtf8 { field }),
+        }
+    }
+}
+
+impl Decoder for QuorumPacketCodec {
+    type Item = RawQuorumPacket;
+    type Error = NetError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RawQuorumPacket>, NetError> {
+        let total = match self.scan(src)? {
+            Scan::Complete(n) => n,
+            Scan::Need(n) => {
+                // `n` has been checked against the cap, or is a small header.
+                if n > src.len() {
+                    src.reserve(n - src.len());
+                }
+                return Ok(None);
+            }
+        };
+        let mut r = Reader(&src[..total]);
+        let kind = r.i32();
+        let zxid = Zxid(r.i64());
+        let data_range = r
+            .bytes()
+            .map(|d| (d.as_ptr() as usize - src.as_ptr() as usize, d.len()));
+        let count = r.i32();
+        let authinfo = if count < 0 {
+            None
+        } else {
+            let mut ids = Vec::new();
+            for _ in 0..count {
+                ids.push(Id {
+                    scheme: r.string("scheme")?,
+                    id: r.string("id")?,
+                });
+            }
+            Some(ids)
+        };
+        let mut whole = src.split_to(total).freeze();
+        let data = data_range.map(|(start, len)| whole.split_off(start).split_to(len));
+        Ok(Some(RawQuorumPacket {
+            kind,
+            zxid,
+            data,
+            authinfo,
+        }))
+    }
+}
+
+impl Encoder<RawQuorumPacket> for QuorumPacketCodec {
+    type Error = NetError;
+
+    fn encode(&mut self, p: RawQuorumPacket, dst: &mut BytesMut) -> Result<(), NetError> {
+        let n = p.encoded_len();
+        self.within_cap(n, "packet")?;
+        if let Some(a) = &p.authinfo {
+            if a.len() > self.max_auth_entries {
+                return Err(NetError::TooLarge {
+                    field: "authinfo",
+                    len: a.len() as u64,
+                    max: self.max_auth_entries,
+                });
+            }
+        }
+        dst.reserve(n);
+        dst.put_i32(p.kind);
+        dst.put_i64(p.zxid.0);
+        match &p.data {
+            None => dst.put_i32(-1),
+            Some(d) => {
+                dst.put_i32(d.len() as i32);
+                dst.put_slice(d);
+            }
+        }
+        match &p.authinfo {
+            None => dst.put_i32(-1),
+            Some(ids) => {
+                dst.put_i32(ids.len() as i32);
+                for id in ids {
+                    for s in [&id.scheme, &id.id] {
+                        dst.put_i32(s.len() as i32);
+                        dst.put_slice(s.as_bytes());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encode(p: &RawQuorumPacket) -> BytesMut {
+        let mut b = BytesMut::new();
+        QuorumPacketCodec::default()
+            .encode(p.clone(), &mut b)
+            .unwrap();
+        b
+    }
+
+    #[test]
+    fn ping_layout_matches_jute() {
+        let p = RawQuorumPacket::new(5, Zxid(0x1_0000_0002), None);
+        let b = encode(&p);
+        let mut want = Vec::new();
+        want.extend_from_slice(&5i32.to_be_bytes());
+        want.extend_from_slice(&0x1_0000_0002i64.to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(&b[..], &want[..]);
+        assert_eq!(p.encoded_len(), want.len());
+    }
+
+    #[test]
+    fn request_with_authinfo_round_trips_in_every_split() {
+        let p = RawQuorumPacket {
+            kind: 1,
+            zxid: Zxid(-1),
+            data: Some(Bytes::from_static(b"payload")),
+            authinfo: Some(vec![Id::new("digest", "u:p"), Id::new("ip", "")]),
+        };
+        let wire = encode(&p);
+        for cut in 0..wire.len() {
+            let mut c = QuorumPacketCodec::default();
+            let mut buf = BytesMut::from(&wire[..cut]);
+            assert!(c.decode(&mut buf).unwrap().is_none(), "cut {cut}");
+            buf.extend_from_slice(&wire[cut..]);
+            assert_eq!(c.decode(&mut buf).unwrap().unwrap(), p);
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn learner_sid_reads_the_first_long() {
+        let mut d = Vec::new();
+        d.extend_from_slice(&3i64.to_be_bytes());
+        d.extend_from_slice(&0x10000i32.to_be_bytes());
+        let p = RawQuorumPacket::new(FOLLOWERINFO, Zxid(0), Some(Bytes::from(d)));
+        assert_eq!(p.learner_sid(), Some(ServerId(3)));
+        assert_eq!(
+            RawQuorumPacket::new(FOLLOWERINFO, Zxid(0), None).learner_sid(),
+            None
+        );
+    }
+
+    #[test]
+    fn oversized_data_is_rejected_before_it_arrives() {
+        let mut c = QuorumPacketCodec::new(1024, 4);
+        let mut buf = BytesMut::new();
+        buf.put_i32(2);
+        buf.put_i64(0);
+        buf.put_i32(i32::MAX);
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(NetError::TooLarge { field: "data", .. })
+        ));
+        assert!(buf.capacity() < 4096);
+    }
+
+    #[test]
+    fn bad_lengths_are_errors() {
+        let mut c = QuorumPacketCodec::new(1024, 4);
+        let head = || {
+            let mut b = BytesMut::new();
+            b.put_i32(2);
+            b.put_i64(0);
+            b
+        };
+        let mut b = head();
+        b.put_i32(-2);
+        assert!(matches!(
+            c.decode(&mut b),
+            Err(NetError::NegativeLength { .. })
+        ));
+        let mut b = head();
+        b.put_i32(-1);
+        b.put_i32(5);
+        assert!(matches!(
+            c.decode(&mut b),
+            Err(NetError::TooLarge {
+                field: "authinfo",
+                ..
+            })
+        ));
+        let mut b = head();
+        b.put_i32(-1);
+        b.put_i32(-7);
+        assert!(matches!(
+            c.decode(&mut b),
+            Err(NetError::NegativeLength { .. })
+        ));
+        let mut b = head();
+        b.put_i32(-1);
+        b.put_i32(1);
+        b.put_i32(2);
+        b.put_slice(&[0xff, 0xfe]);
+        b.put_i32(0);
+        assert!(matches!(
+            c.decode(&mut b),
+            Err(NetError::InvalidUtf8 { .. })
+        ));
+    }
+
+    #[test]
+    fn null_strings_in_authinfo_read_as_empty() {
+        let mut b = BytesMut::new();
+        b.put_i32(1);
+        b.put_i64(0);
+        b.put_i32(-1);
+        b.put_i32(1);
+        b.put_i32(-1);
+        b.put_i32(-1);
+        let p = QuorumPacketCodec::default()
+            .decode(&mut b)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.authinfo, Some(vec![Id::new("", "")]));
+    }
+
+    fn arb_packet() -> impl Strategy<Value = RawQuorumPacket> {
+        let id = ("[a-z]{0,8}", "\\PC{0,8}").prop_map(|(s, i)| Id::new(&s, &i));
+        (
+            any::<i32>(),
+            any::<i64>(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..128)),
+            proptest::option::of(proptest::collection::vec(id, 0..4)),
+        )
+            .prop_map(|(kind, zxid, data, authinfo)| RawQuorumPacket {
+                kind,
+                zxid: Zxid(zxid),
+                data: data.map(Bytes::from),
+                authinfo,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn packets_round_trip_back_to_back(ps in proptest::collection::vec(arb_packet(), 0..6), cut in 0usize..2000) {
+            let mut c = QuorumPacketCodec::default();
+            let mut wire = BytesMut::new();
+            for p in &ps {
+                c.encode(p.clone(), &mut wire).unwrap();
+            }
+            let cut = cut.min(wire.len());
+            let mut buf = BytesMut::from(&wire[..cut]);
+            let mut got = Vec::new();
+            while let Some(p) = c.decode(&mut buf).unwrap() {
+                got.push(p);
+            }
+            buf.extend_from_slice(&wire[cut..]);
+            while let Some(p) = c.decode(&mut buf).unwrap() {
+                got.push(p);
+            }
+            prop_assert_eq!(got, ps);
+            prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut c = QuorumPacketCodec::new(128, 2);
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Ok(Some(_)) = c.decode(&mut buf) {}
+            prop_assert!(buf.capacity() <= 4096);
+        }
+    }
+}
