@@ -170,6 +170,11 @@ pub fn compare(apache: &[Value], ours: &[Value]) -> Vec<String> {
 
 /// Panics with every difference if the two runs differ.
 pub fn assert_same(what: &str, apache: &[Value], ours: &[Value]) {
+    if std::env::var_os("ZK_TESTS_DUMP").is_some() {
+        for (i, (a, o)) in apache.iter().zip(ours).enumerate() {
+            eprintln!("{what} {}\n  apache {a}\n  ours   {o}", i + 1);
+        }
+    }
     let diffs = compare(apache, ours);
     if !diffs.is_empty() {
         let shown: Vec<&String> = diffs.iter().take(80).collect();

@@ -170,7 +170,8 @@ impl TestServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Polls with `ruok` (expecting `imok`) or, when `ruok` is not whitelisted, with `srvr`.
+    /// Polls `srvr` until it reports a version, then checks `ruok` answers `imok` (when
+    /// whitelisted).
     fn wait_ready(&mut self, probe: &str) {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -181,10 +182,15 @@ impl TestServer {
                     self.log_tail()
                 );
             }
-            if let Ok(reply) = four_letter_word(self.addr(), probe) {
-                if reply == "imok" || reply.starts_with("Zookeeper version:") {
-                    return;
-                }
+            // Apache answers `ruok` before its ZooKeeperServer runs (and then drops sessions);
+            // `srvr` prints its version only once it serves requests.
+            let serving = four_letter_word(self.addr(), "srvr")
+                .is_ok_and(|r| r.starts_with("Zookeeper version:"));
+            if serving
+                && (probe != "ruok"
+                    || four_letter_word(self.addr(), "ruok").is_ok_and(|r| r == "imok"))
+            {
+                return;
             }
             if Instant::now() > deadline {
                 panic!(

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! frame           = len:int32 payload[len]
-//! ConnectRequest  = protocolVersion:int timeOut:int lastZxidSeen:long sessionId:long
+//! ConnectRequest  = protocolVersion:int lastZxidSeen:long timeOut:int sessionId:long
 //!                   passwd:buffer [readOnly:bool]
 //! ConnectResponse = protocolVersion:int timeOut:int sessionId:long passwd:buffer [readOnly:bool]
 //! request         = xid:int type:int body
@@ -163,8 +163,8 @@ pub struct Reply {
 pub fn connect_request(timeout_ms: i32, legacy: bool) -> Vec<u8> {
     let mut b = Vec::new();
     put_i32(&mut b, 0);
-    put_i32(&mut b, timeout_ms);
     put_i64(&mut b, 0);
+    put_i32(&mut b, timeout_ms);
     put_i64(&mut b, 0);
     put_buf(&mut b, &[0u8; 16]);
     if !legacy {

@@ -1,0 +1,197 @@
+//! The wire protocol spoken directly (tests/src/raw.rs), against Apache ZooKeeper 3.8 and ours:
+//! handshake shapes (44-byte legacy ConnectRequest vs 45-byte), session timeout clamping,
+//! persistent and persistent-recursive watches (kazoo 2.11 and the C client 3.8 have none),
+//! removeWatches, and opcodes that are illegal outside multi.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zk_tests::raw::{self, RawClient, Reader};
+use zk_tests::{diff, start_pair, TestServer};
+
+const EVENT_WAIT: Duration = Duration::from_secs(5);
+
+fn event_json(e: &raw::WatchEvent) -> Value {
+    json!({"type": e.event_type, "state": e.state, "path": e.path, "zxid": e.zxid})
+}
+
+fn reply_json(step: &str, r: &raw::Reply) -> Value {
+    json!({"step": step, "err": r.err, "zxid": r.zxid, "body_len": r.body.len()})
+}
+
+/// Sends `check` (op 13) outside multi, then a ping, and lists the replies up to the ping's
+/// (or until the server closes the connection).
+fn check_then_ping(c: &mut RawClient, body: &[u8]) -> Vec<Value> {
+    use std::io::Write;
+    let mut p = Vec::new();
+    raw::put_i32(&mut p, 1000);
+    raw::put_i32(&mut p, 13);
+    p.extend_from_slice(body);
+    let mut bytes = raw::frame(&p);
+    let mut ping = Vec::new();
+    raw::put_i32(&mut ping, -2);
+    raw::put_i32(&mut ping, raw::OP_PING);
+    bytes.extend(raw::frame(&ping));
+    c.stream.write_all(&bytes).unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match raw::read_frame(&mut c.stream) {
+            Ok(f) => {
+                let mut r = Reader::new(&f);
+                let (xid, zxid, err) = (r.i32(), r.i64(), r.i32());
+                seen.push(json!({"xid": xid, "zxid": zxid, "err": err, "body_len": r.remaining()}));
+                if xid == -2 {
+                    return seen;
+                }
+            }
+            Err(e) => {
+                seen.push(json!({"closed": e.kind().to_string()}));
+                return seen;
+            }
+        }
+    }
+}
+
+/// Runs the script against one server and returns its JSON lines.
+fn script(s: &TestServer) -> Vec<String> {
+    let mut out: Vec<Value> = Vec::new();
+    let addr = s.addr();
+
+    // Handshakes: the reply mirrors the request's readOnly byte.
+    for (legacy, timeout) in [(true, 30_000), (false, 30_000)] {
+        let c = RawClient::connect_with(addr, legacy)
+            .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", s.kind.name(), s.log_tail()));
+        out.push(
+            json!({"step": format!("handshake legacy={legacy} timeout={timeout}"),
+            "len": c.session.len, "protocol_version": c.session.protocol_version,
+            "timeout": c.session.timeout_ms, "read_only": c.session.read_only,
+            "passwd_len": c.session.passwd.len()}),
+        );
+    }
+
+    let mut w = RawClient::connect(addr).expect("connect watcher");
+    out.push(json!({"op": "session", "name": "w", "id": w.session.session_id}));
+    let mut c = RawClient::connect(addr).expect("connect writer");
+    out.push(json!({"op": "session", "name": "c", "id": c.session.session_id}));
+    let r = c.create("/base", b"", 0).unwrap();
+    out.push(json!({"op": "base", "zxid": r.zxid}));
+
+    // A persistent watch fires on every change of the node and its children list, and stays.
+    out.push(reply_json(
+        "addWatch /pw persistent",
+        &w.add_watch("/pw", raw::ADD_WATCH_PERSISTENT).unwrap(),
+    ));
+    for (step, r) in [
+        ("create /pw", c.create("/pw", b"", 0)),
+        ("set /pw", c.set_data("/pw", b"1", -1)),
+        ("create /pw/c", c.create("/pw/c", b"", 0)),
+        ("set /pw/c", c.set_data("/pw/c", b"1", -1)),
+        ("delete /pw/c", c.delete("/pw/c", -1)),
+        ("delete /pw", c.delete("/pw", -1)),
+        ("create /pw again", c.create("/pw", b"", 0)),
+    ] {
+        out.push(reply_json(step, &r.unwrap()));
+    }
+    w.wait_events(6, EVENT_WAIT).unwrap();
+    out.push(json!({"step": "persistent events",
+        "events": w.events.drain(..).map(|e| event_json(&e)).collect::<Vec<_>>()}));
+
+    // A recursive watch fires for the whole subtree, with no child events.
+    out.push(reply_json(
+        "addWatch /rw recursive",
+        &w.add_watch("/rw", raw::ADD_WATCH_PERSISTENT_RECURSIVE)
+            .unwrap(),
+    ));
+    for (step, r) in [
+        ("create /rw", c.create("/rw", b"", 0)),
+        ("create /rw/a", c.create("/rw/a", b"", 0)),
+        ("create /rw/a/b", c.create("/rw/a/b", b"", 0)),
+        ("set /rw/a/b", c.set_data("/rw/a/b", b"x", -1)),
+        ("delete /rw/a/b", c.delete("/rw/a/b", -1)),
+        ("create /rwx (sibling, not below)", c.create("/rwx", b"", 0)),
+    ] {
+        out.push(reply_json(step, &r.unwrap()));
+    }
+    w.wait_events(5, EVENT_WAIT).unwrap();
+    out.push(json!({"step": "recursive events",
+        "events": w.events.drain(..).map(|e| event_json(&e)).collect::<Vec<_>>()}));
+
+    // A one-shot data watch on the same node as a recursive watch: both fire.
+    out.push(reply_json(
+        "getData /rw/a watch",
+        &w.get_data("/rw/a", true).unwrap(),
+    ));
+    out.push(reply_json(
+        "set /rw/a",
+        &c.set_data("/rw/a", b"y", -1).unwrap(),
+    ));
+    // Apache delivers one event: a connection is one watcher, and a trigger notifies it once.
+    w.wait_events(1, EVENT_WAIT).unwrap();
+    out.push(json!({"step": "one-shot and recursive on one node",
+        "events": w.events.drain(..).map(|e| event_json(&e)).collect::<Vec<_>>()}));
+
+    // removeWatches: the persistent watch goes (type 3 = any); a second removal finds none.
+    out.push(reply_json(
+        "removeWatches /pw any",
+        &w.remove_watches("/pw", 3).unwrap(),
+    ));
+    out.push(reply_json(
+        "removeWatches /pw again",
+        &w.remove_watches("/pw", 3).unwrap(),
+    ));
+    out.push(reply_json(
+        "removeWatches /nowatch data",
+        &w.remove_watches("/nowatch", 2).unwrap(),
+    ));
+    out.push(reply_json("delete /pw", &c.delete("/pw", -1).unwrap()));
+    out.push(reply_json(
+        "set /rw/a (recursive still on)",
+        &c.set_data("/rw/a", b"z", -1).unwrap(),
+    ));
+    w.wait_events(1, EVENT_WAIT).unwrap();
+    out.push(json!({"step": "after removeWatches",
+        "events": w.events.drain(..).map(|e| event_json(&e)).collect::<Vec<_>>()}));
+
+    // An exists on a missing node answers NoNode with an empty body.
+    out.push(reply_json(
+        "exists missing",
+        &c.exists("/missing", false).unwrap(),
+    ));
+    // getData body: data + Stat.
+    let r = c.get_data("/rw/a", false).unwrap();
+    let mut rd = Reader::new(&r.body);
+    let data = rd.buf();
+    let st = rd.stat();
+    out.push(
+        json!({"step": "getData /rw/a", "err": r.err, "data": String::from_utf8_lossy(&data),
+        "stat": {"czxid": st[0], "mzxid": st[1], "ctime": st[2], "mtime": st[3], "version": st[4],
+        "cversion": st[5], "aversion": st[6], "ephemeralOwner": st[7], "dataLength": st[8],
+        "numChildren": st[9], "pzxid": st[10]}, "rest": rd.remaining()}),
+    );
+    // ping: xid -2
+    let p = c.ping().unwrap();
+    out.push(json!({"step": "ping", "xid": p.xid, "err": p.err, "body_len": p.body.len()}));
+    // close: the reply, then the server closes the socket.
+    out.push(reply_json("close w", &w.close().unwrap()));
+    out.push(reply_json("close c", &c.close().unwrap()));
+
+    // check (13) is only legal inside multi. Apache 3.8.0 consumes a zxid and sends no reply
+    // for it (the ping behind it is answered); it runs last, on its own session, so a
+    // difference here does not shift the zxids above.
+    let mut z = RawClient::connect(addr).expect("connect");
+    let mut b = Vec::new();
+    raw::put_str(&mut b, "/rw");
+    raw::put_i32(&mut b, 0);
+    out.push(
+        json!({"step": "check outside multi, then ping", "replies": check_then_ping(&mut z, &b)}),
+    );
+    out.into_iter().map(|v| v.to_string()).collect()
+}
+
+#[test]
+fn raw_protocol_matches_apache() {
+    let (apache, ours) = start_pair(&Default::default());
+    let a = diff::normalise(&script(&apache));
+    let o = diff::normalise(&script(&ours));
+    diff::assert_same("raw protocol", &a, &o);
+}
