@@ -466,21 +466,37 @@ impl Client {
         flags: i32,
         ttl_ms: i64,
     ) -> Result<(String, Stat)> {
-        let frame = if ttl_ms > 0 || is_ttl_mode(flags) {
-            frame(op::CREATE_TTL, |v| {
-                write_create(v, path, data, acl, flags);
-                v.put_i64(ttl_ms);
-            })
+        self.create_nullable(path, Some(data), acl, flags, ttl_ms)
+            .await
+    }
+
+    /// As [`Client::create`], with `None` sending null data (as the Java
+    /// client does for `create(path, null, ...)`; such a node reads back null).
+    pub async fn create_nullable(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        flags: i32,
+        ttl_ms: i64,
+    ) -> Result<(String, Stat)> {
+        let op = if ttl_ms > 0 || is_ttl_mode(flags) {
+            op::CREATE_TTL
+        } else if flags == create_mode::CONTAINER {
+            op::CREATE_CONTAINER
         } else {
-            let op = if flags == create_mode::CONTAINER {
-                op::CREATE_CONTAINER
-            } else {
-                op::CREATE2
-            };
-            frame(op, |v| write_create(v, path, data, acl, flags))
+            op::CREATE2
         };
-        let op = i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
-        let b = self.request(op, frame, path, None).await?;
+        let f = frame(op, |v| {
+            zab_core::jute::write_string(v, path);
+            zab_core::jute::write_opt_buffer(v, data);
+            zab_core::records::write_acls(v, acl);
+            v.put_i32(flags);
+            if op == op::CREATE_TTL {
+                v.put_i64(ttl_ms);
+            }
+        });
+        let b = self.request(op, f, path, None).await?;
         let r = Create2Response::from_bytes(&b)?;
         Ok((r.path, r.stat))
     }
@@ -520,6 +536,26 @@ impl Client {
             .await?;
         let r = GetDataResponse::from_bytes(&b)?;
         Ok((r.data, r.stat))
+    }
+
+    /// As [`Client::get_data`], telling null data (`None`) from empty.
+    pub async fn get_data_nullable(
+        &self,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Option<Bytes>, Stat)> {
+        let w = watch.then(|| (WatchKind::Data, path.to_owned()));
+        let b = self
+            .request(
+                op::GET_DATA,
+                path_watch_frame(op::GET_DATA, path, watch),
+                path,
+                w,
+            )
+            .await?;
+        let mut r = zab_core::jute::JuteReader::new(&b);
+        let data = r.read_opt_buffer()?;
+        Ok((data, Stat::read(&mut r)?))
     }
 
     pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
@@ -782,13 +818,6 @@ fn is_ttl_mode(flags: i32) -> bool {
         || flags == create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL
 }
 
-fn write_create(v: &mut Vec<u8>, path: &str, data: &[u8], acl: &[Acl], flags: i32) {
-    zab_core::jute::write_string(v, path);
-    zab_core::jute::write_buffer(v, data);
-    zab_core::records::write_acls(v, acl);
-    v.put_i32(flags);
-}
-
 fn path_watch_frame(op: i32, path: &str, watch: bool) -> Vec<u8> {
     frame(op, |v| {
         zab_core::jute::write_string(v, path);
@@ -874,7 +903,7 @@ impl Task {
                 Err(_) => tracing::debug!("connect to {host}: timed out"),
             }
             round_failed += 1;
-            if round_failed % self.hosts.len() == 0 {
+            if round_failed.is_multiple_of(self.hosts.len()) {
                 if let Some(d) = deadline {
                     if Instant::now() + backoff >= d {
                         return Err(ClientError::NoServer(self.hosts.join(",")));
@@ -1216,12 +1245,14 @@ impl Task {
                 } else {
                     Err(ReplyError::Code(hdr.err))
                 };
-                let _ = p.reply.send(reply);
                 if p.op == op::CLOSE_SESSION {
+                    // The Closed event comes before close() returns, as in Java.
                     self.set_state(State::Closed);
                     self.emit(WatchedEvent::session(keeper_state::CLOSED)).await;
+                    let _ = p.reply.send(reply);
                     return Ok(false);
                 }
+                let _ = p.reply.send(reply);
                 Ok(true)
             }
         }
