@@ -493,15 +493,17 @@ impl Core {
         let mut candidates: Vec<String> = Vec::new();
         for p in self.tree.containers() {
             if let Some(n) = self.tree.get(p) {
-                if n.stat.cversion > 0 && n.children.is_empty() {
+                if n.persisted().cversion > 0 && n.child_count() == 0 {
                     candidates.push(p.clone());
                 }
             }
         }
         for p in self.tree.ttls() {
             if let Some(n) = self.tree.get(p) {
-                if let EphemeralKind::Ttl(ttl) = EphemeralKind::of(n.stat.ephemeral_owner, true) {
-                    if n.children.is_empty() && now - n.stat.mtime > ttl {
+                if let EphemeralKind::Ttl(ttl) =
+                    EphemeralKind::of(n.persisted().ephemeral_owner, true)
+                {
+                    if n.child_count() == 0 && now - n.persisted().mtime > ttl {
                         candidates.push(p.clone());
                     }
                 }
@@ -912,8 +914,8 @@ impl Core {
         watch: bool,
     ) -> Result<(Bytes, Stat), ErrorCode> {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        check_acl(&n.acl, perms::READ, self.auth_of(session_id))?;
-        let out = (n.data.clone(), n.stat());
+        check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
+        let out = (Bytes::copy_from_slice(n.data()), n.stat());
         if watch {
             self.watches.add_data_watch(path, session_id);
         }
@@ -927,8 +929,8 @@ impl Core {
         watch: bool,
     ) -> Result<(Vec<String>, Stat), ErrorCode> {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        check_acl(&n.acl, perms::READ, self.auth_of(session_id))?;
-        let out = (n.children.iter().map(|c| c.to_string()).collect(), n.stat());
+        check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
+        let out = (n.children().map(str::to_owned).collect(), n.stat());
         if watch {
             self.watches.add_child_watch(path, session_id);
         }
@@ -947,7 +949,7 @@ impl Core {
                     return Err(ErrorCode::BadArguments);
                 }
                 if let Some(n) = self.tree.get(&r.path) {
-                    check_acl(&n.acl, perms::READ, self.auth_of(sid))?;
+                    check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
                 }
                 if r.watch {
                     self.watches.add_data_watch(&r.path, sid);
@@ -970,9 +972,9 @@ impl Core {
             Op::GetAcl(r) => {
                 let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
                 let ids = self.auth_of(sid);
-                check_acl(&n.acl, perms::READ | perms::ADMIN, ids)?;
-                let mut acl = n.acl.acl.clone();
-                if check_acl(&n.acl, perms::ADMIN, ids).is_err() {
+                check_acl(n.acl(), perms::READ | perms::ADMIN, ids)?;
+                let mut acl = n.acl().acl.clone();
+                if check_acl(n.acl(), perms::ADMIN, ids).is_err() {
                     // Without ADMIN a client does not see digest hashes.
                     for a in &mut acl {
                         if a.id.scheme == "digest" {
@@ -991,7 +993,7 @@ impl Core {
             }),
             Op::GetAllChildrenNumber(r) => {
                 let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                check_acl(&n.acl, perms::READ, self.auth_of(sid))?;
+                check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
                 body(&IntResponse {
                     value: self.tree.all_children_number(&r.path),
                 })
@@ -1081,7 +1083,7 @@ impl Core {
         for p in &w.data_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.stat.mzxid > rz => {
+                Some(n) if n.persisted().mzxid > rz => {
                     events.push((event_type::NODE_DATA_CHANGED, p.clone()))
                 }
                 Some(_) => self.watches.add_data_watch(p, sid),
@@ -1096,7 +1098,7 @@ impl Core {
         for p in &w.child_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.stat.pzxid > rz => {
+                Some(n) if n.persisted().pzxid > rz => {
                     events.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
                 }
                 Some(_) => self.watches.add_child_watch(p, sid),

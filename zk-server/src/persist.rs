@@ -123,7 +123,11 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
             (tree, zxid)
         }
     };
-    let (log, info) = TxnLog::open(&ldir, log_options(cfg))?;
+    let (mut log, info) = TxnLog::open(&ldir, log_options(cfg))?;
+    if log.last_zxid() < snapshot_zxid {
+        // The log ends before the snapshot (purged or wiped): continue after it.
+        log.restart_at(snapshot_zxid)?;
+    }
     if let Some((file, offset, why)) = &info.torn_tail {
         tracing::warn!(
             "{}: the last record at byte offset {offset} was torn ({why}); the log ends before it",
@@ -253,7 +257,7 @@ impl FuzzySnapshot {
             // A node deleted since the start is simply not in the snapshot.
             let Some(n) = tree.get(&path) else { continue };
             n_written += 1;
-            for c in &n.children {
+            for c in n.children() {
                 let child = if path == crate::tree::ROOT {
                     format!("/{c}")
                 } else {
@@ -261,18 +265,20 @@ impl FuzzySnapshot {
                 };
                 self.stack.push(child);
             }
-            if self.written_acls.insert(n.acl.id) {
+            let acl = n.acl();
+            if self.written_acls.insert(acl.id) {
                 out.push(SnapItem::Acl {
-                    id: n.acl.id,
-                    acl: n.acl.acl.clone(),
+                    id: acl.id,
+                    acl: acl.acl.clone(),
                 });
             }
-            self.digest.add(&path, &n.data, &n.stat);
+            let stat = n.persisted();
+            self.digest.add(&path, n.data(), &stat);
             out.push(SnapItem::Node {
                 path,
-                data: n.data.clone(),
-                acl_id: n.acl.id,
-                stat: n.stat,
+                data: Bytes::copy_from_slice(n.data()),
+                acl_id: acl.id,
+                stat,
             });
         }
         if self.done() {
@@ -361,11 +367,13 @@ mod tests {
                         Acl::open_unsafe()
                     },
                     ephemeral: k.is_multiple_of(5),
-                    parent_cversion: tree.get("/").unwrap().stat.cversion + 1,
+                    parent_cversion: tree.get("/").unwrap().persisted().cversion + 1,
                 }),
             ),
             0 if tree.get(&child).is_none()
-                && tree.get(&path).is_some_and(|n| n.stat.ephemeral_owner == 0) =>
+                && tree
+                    .get(&path)
+                    .is_some_and(|n| n.persisted().ephemeral_owner == 0) =>
             {
                 txn(
                     zxid,
@@ -375,7 +383,7 @@ mod tests {
                         data: Bytes::new(),
                         acl: Acl::open_unsafe(),
                         ephemeral: false,
-                        parent_cversion: tree.get(&path).unwrap().stat.cversion + 1,
+                        parent_cversion: tree.get(&path).unwrap().persisted().cversion + 1,
                     }),
                 )
             }
@@ -385,7 +393,7 @@ mod tests {
                 TxnBody::SetData(SetDataTxn {
                     path: path.clone(),
                     data: Bytes::from(format!("s{zxid}")),
-                    version: tree.get(&path).unwrap().stat.version + 1,
+                    version: tree.get(&path).unwrap().persisted().version + 1,
                 }),
             ),
             _ if tree.get(&child).is_some() => {
@@ -445,20 +453,20 @@ mod tests {
                 back.apply(t, &mut tr);
             }
             assert_eq!(back.node_count(), live.node_count(), "seed {seed0}");
-            for (p, n) in live.paths() {
+            for (p, n) in live.iter() {
                 let b = back
                     .get(p)
                     .unwrap_or_else(|| panic!("seed {seed0}: {p} missing"));
                 assert_eq!(
-                    (&b.data, b.stat, b.acl.id),
-                    (&n.data, n.stat, n.acl.id),
+                    (b.data(), b.persisted(), b.acl().id),
+                    (n.data(), n.persisted(), n.acl().id),
                     "seed {seed0}: {p} differs"
                 );
             }
             let full = |t: &DataTree| {
                 let mut d = TreeDigest::new();
-                for (p, n) in t.paths() {
-                    d.add(p, &n.data, &n.stat);
+                for (p, n) in t.iter() {
+                    d.add(p, n.data(), &n.persisted());
                 }
                 d.value()
             };

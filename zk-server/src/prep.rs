@@ -122,9 +122,9 @@ impl Prep {
         let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
         Ok(ChangeRecord {
             zxid: -1,
-            stat: Some(n.stat),
-            child_count: n.children.len() as i32,
-            acl: n.acl.clone(),
+            stat: Some(n.persisted()),
+            child_count: n.child_count() as i32,
+            acl: n.acl().clone(),
         })
     }
 

@@ -53,13 +53,46 @@ impl EphemeralKind {
     }
 }
 
-/// One znode.
+/// One znode (the tree's storage; read it through [`NodeRef`]).
 #[derive(Clone, Debug)]
 pub struct Node {
-    pub data: Bytes,
-    pub acl: AclRef,
-    pub stat: StatPersisted,
-    pub children: HashSet<Box<str>>,
+    data: Bytes,
+    acl: AclRef,
+    stat: StatPersisted,
+    children: HashSet<Box<str>>,
+}
+
+/// A read-only view of one znode.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeRef<'a>(&'a Node);
+
+impl<'a> NodeRef<'a> {
+    pub fn data(&self) -> &'a [u8] {
+        &self.0.data
+    }
+
+    pub fn acl(&self) -> &'a AclRef {
+        &self.0.acl
+    }
+
+    /// The Stat as snapshots keep it.
+    pub fn persisted(&self) -> StatPersisted {
+        self.0.stat
+    }
+
+    /// The Stat a client sees.
+    pub fn stat(&self) -> Stat {
+        self.0.stat()
+    }
+
+    pub fn child_count(&self) -> usize {
+        self.0.children.len()
+    }
+
+    /// Child names, in no particular order (as ZooKeeper's).
+    pub fn children(&self) -> impl Iterator<Item = &'a str> {
+        self.0.children.iter().map(|c| &**c)
+    }
 }
 
 impl Node {
@@ -373,8 +406,8 @@ impl DataTree {
         self.extended_types
     }
 
-    pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+    pub fn get(&self, path: &str) -> Option<NodeRef<'_>> {
+        self.nodes.get(path).map(NodeRef)
     }
 
     pub fn node_count(&self) -> usize {
@@ -427,9 +460,9 @@ impl DataTree {
         self.nodes.keys().filter(|k| k.starts_with(&prefix)).count() as i32
     }
 
-    /// Every path in the tree (for `dump` and snapshots).
-    pub fn paths(&self) -> impl Iterator<Item = (&String, &Node)> {
-        self.nodes.iter()
+    /// Every node with its path, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, NodeRef<'_>)> {
+        self.nodes.iter().map(|(p, n)| (p.as_str(), NodeRef(n)))
     }
 
     /// Apply a committed transaction. Returns the result and the watch triggers.
