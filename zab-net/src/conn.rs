@@ -13,6 +13,7 @@
 //! (read timeout, decode error, i/o error) as `Some(Err(..))`, then `None`; a
 //! clean close (end of stream, or [`PeerConn::close`]) as `None` only.
 
+use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, Chain};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
@@ -147,6 +150,17 @@ impl<T> Drop for PeerConn<T> {
     }
 }
 
+/// The read half of a connection, starting with the bytes a handshake
+/// decoder had already read past its message.
+pub(crate) type ReadHalf = Chain<Cursor<BytesMut>, OwnedReadHalf>;
+
+/// Feeding those bytes through the reader (rather than into a new
+/// `FramedRead`'s buffer, which it would not decode before the socket gives
+/// more) keeps a frame that arrived with the handshake from waiting.
+pub(crate) fn prepend(read_buf: BytesMut, rd: OwnedReadHalf) -> ReadHalf {
+    Cursor::new(read_buf).chain(rd)
+}
+
 /// Start the reader and writer of an established stream. `read_buf` holds
 /// bytes already read past the handshake. The tasks are spawned on `tasks`
 /// and stop when `cancel` fires, the peer closes, or an error occurs.
@@ -165,8 +179,7 @@ where
     let peer_addr = stream.peer_addr()?;
     let local_addr = stream.local_addr()?;
     let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, codec.clone());
-    reader.read_buffer_mut().extend_from_slice(&read_buf);
+    let mut reader = FramedRead::new(prepend(read_buf, rd), codec.clone());
     let mut writer = FramedWrite::new(wr, codec);
     let (out_tx, mut out_rx) = mpsc::channel::<T>(limits.outbound_capacity.max(1));
     let (in_tx, in_rx) = mpsc::channel(limits.inbound_capacity.max(1));

@@ -49,6 +49,7 @@ use tracing::{debug, info, warn};
 
 use zab_core::ServerId;
 
+use crate::conn::{prepend, ReadHalf};
 use crate::error::NetError;
 use crate::frame::{LengthCodec, ELECTION_MAX_FRAME_LEN};
 use crate::handshake::{InitialMessage, InitialMessageCodec};
@@ -138,6 +139,8 @@ struct PeerState {
 #[derive(Debug)]
 struct Current {
     id: u64,
+    /// When it was installed; an initial message accepted before that is stale.
+    since: Instant,
     cancel: CancellationToken,
     info: ConnInfo,
 }
@@ -387,12 +390,13 @@ impl Inner {
                     }
                 },
             };
+            let accepted_at = Instant::now();
             let this = self.clone();
             self.tasks.spawn(async move {
                 let _permit = permit;
                 let r = tokio::select! {
                     _ = this.shutdown.cancelled() => return,
-                    r = this.clone().handle_connection(stream) => r,
+                    r = this.clone().handle_connection(stream, accepted_at) => r,
                 };
                 if let Err(e) = r {
                     warn!(%from, error = %e, "election connection refused");
@@ -402,7 +406,11 @@ impl Inner {
     }
 
     /// ZooKeeper's `handleConnection`.
-    async fn handle_connection(self: Arc<Self>, stream: TcpStream) -> Result<(), NetError> {
+    async fn handle_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        accepted_at: Instant,
+    ) -> Result<(), NetError> {
         let from = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let mut framed = Framed::new(stream, InitialMessageCodec);
@@ -430,11 +438,24 @@ impl Inner {
             return Err(NetError::UnknownPeer { sid });
         };
         if sid < self.my_id {
-            // We win: close theirs, drop ours (it may be half-open after a
-            // restart of theirs) and connect ourselves.
-            debug!(%sid, "smaller server identifier connected: connecting back");
+            // We win: close theirs and connect ourselves, first dropping the
+            // connection we have (it may be half-open after a restart of
+            // theirs) unless it was made after this request arrived: then the
+            // request is stale and the connection already answers it.
+            // ZooKeeper always drops it, which makes the pair churn when
+            // both ends dial at once.
             drop(framed);
-            let old = peer.lock().conn.take();
+            let old = {
+                let mut st = peer.lock();
+                match &st.conn {
+                    Some(c) if c.since > accepted_at => {
+                        debug!(%sid, "stale connection request from a smaller server identifier");
+                        return Ok(());
+                    }
+                    _ => st.conn.take(),
+                }
+            };
+            debug!(%sid, "smaller server identifier connected: connecting back");
             if let Some(old) = old {
                 old.cancel.cancel();
             }
@@ -474,6 +495,7 @@ impl Inner {
             }
             st.conn = Some(Current {
                 id,
+                since: Instant::now(),
                 cancel: cancel.clone(),
                 info,
             });
@@ -483,8 +505,7 @@ impl Inner {
 
         let (rd, wr) = stream.into_split();
         let codec = LengthCodec::new(self.cfg.max_message_len).reject_empty();
-        let mut reader = FramedRead::new(rd, codec.clone());
-        reader.read_buffer_mut().extend_from_slice(&read_buf);
+        let reader = FramedRead::new(prepend(read_buf, rd), codec.clone());
         let writer = FramedWrite::new(wr, codec);
         let this = self.clone();
         let peer = peer.clone();
@@ -506,7 +527,7 @@ impl Inner {
     async fn recv_worker(
         &self,
         peer: &Peer,
-        mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, LengthCodec>,
+        mut reader: FramedRead<ReadHalf, LengthCodec>,
         cancel: &CancellationToken,
     ) {
         loop {
