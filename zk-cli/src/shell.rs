@@ -659,6 +659,11 @@ impl Shell {
                     Some(a) => parse_acl(a),
                     None => Acl::open_unsafe(),
                 };
+                if acl.is_empty() {
+                    // The Java client refuses an empty ACL before sending.
+                    eprintln!("KeeperErrorCode = InvalidACL");
+                    return Err(CliError::new("Acl is not valid : null"));
+                }
                 match self
                     .rt
                     .block_on(zk.create_nullable(&path, data.as_deref(), &acl, flags, ttl))
@@ -823,6 +828,10 @@ impl Shell {
                 check_path(&path)?;
                 let acl = parse_acl(&p.args[2]);
                 let version = version_opt(&p)?;
+                if acl.is_empty() {
+                    // The Java client refuses an empty ACL before sending.
+                    return Err(CliError::new("Acl is not valid : null"));
+                }
                 if p.has("R") {
                     let tree = self
                         .rt

@@ -1,0 +1,112 @@
+//! Golden tests of zk-cli: the same command scripts (`tests/golden/cli/*.txt`)
+//! run through Apache ZooKeeper's `zkCli.sh` against the reference server and
+//! through zk-cli against the reference server and against ours; the output,
+//! normalised (times, zxids, session ids, ports, version), must equal the
+//! goldens recorded from `zkCli.sh` (`<script>.out` for stdout, `<script>.err`
+//! for stderr).
+//!
+//! Re-record the goldens from zkCli.sh with `ZK_CLI_BLESS=1 cargo test -p
+//! zk-tests --test cli_golden`.
+
+#[path = "cli_support.rs"]
+mod support;
+
+use std::process::Output;
+
+use support::{diff, golden_dir, normalise, run_zk_cli, run_zkcli_sh};
+use zk_tests::{Kind, Options, TestServer};
+
+/// Scripts in the order they run against one server; each works in its own
+/// subtree and removes it at the end, so they do not disturb each other.
+const SCRIPTS: &[&str] = &["nodes", "watches", "quota", "nulldata"];
+
+fn check(script: &str, who: &str, out: &Output, mismatches: &mut Vec<String>) {
+    let bless = std::env::var_os("ZK_CLI_BLESS").is_some();
+    for (ext, text) in [("out", &out.stdout), ("err", &out.stderr)] {
+        let actual = normalise(&String::from_utf8_lossy(text));
+        let path = golden_dir().join(format!("{script}.{ext}"));
+        if bless {
+            if who == "zkCli.sh/apache" {
+                std::fs::write(&path, &actual).expect("write golden");
+            }
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (record it with ZK_CLI_BLESS=1)", path.display()));
+        if expected != actual {
+            mismatches.push(format!(
+                "{script}.{ext} differs for {who}:\n{}",
+                diff(&expected, &actual)
+            ));
+        }
+    }
+}
+
+fn run_all(
+    server: &TestServer,
+    who: &str,
+    scripts: &[&str],
+    run: fn(&std::path::Path, &str) -> Output,
+) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    for s in scripts {
+        let out = run(&golden_dir().join(format!("{s}.txt")), &server.hosts());
+        check(s, who, &out, &mut mismatches);
+    }
+    mismatches
+}
+
+fn assert_none(mismatches: Vec<String>) {
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// zkCli.sh against Apache ZooKeeper reproduces the goldens (so they stay
+/// true to the reference), and zk-cli against Apache ZooKeeper prints the same.
+#[test]
+fn cli_golden_against_apache() {
+    let opts = Options::default();
+    let o = opts.clone();
+    let other = std::thread::spawn(move || TestServer::start(Kind::Apache, &o));
+    let for_java = TestServer::start(Kind::Apache, &opts);
+    let for_ours = other.join().expect("start the second reference server");
+    // zk-cli is built (or found) before the JVM runs, so both clients run in parallel.
+    let _ = support::cli_binary();
+    let java = std::thread::spawn(move || {
+        let m = run_all(&for_java, "zkCli.sh/apache", SCRIPTS, run_zkcli_sh);
+        drop(for_java);
+        m
+    });
+    let mut mismatches = run_all(&for_ours, "zk-cli/apache", SCRIPTS, run_zk_cli);
+    mismatches.extend(java.join().expect("zkCli.sh run"));
+    assert_none(mismatches);
+}
+
+/// zk-cli against our server prints what zkCli.sh prints against Apache ZooKeeper.
+#[test]
+fn cli_golden_against_ours() {
+    let server = TestServer::start(Kind::Ours, &Options::default());
+    assert_none(run_all(
+        &server,
+        "zk-cli/ours",
+        &["nodes", "watches"],
+        run_zk_cli,
+    ));
+}
+
+/// Quotas: zkCli keeps them client side, but `listquota` shows the usage the
+/// server counts in `zookeeper_stats`, which our server does not maintain yet.
+#[test]
+#[ignore = "our server does not update /zookeeper/quota/<path>/zookeeper_stats yet"]
+fn cli_golden_quota_against_ours() {
+    let server = TestServer::start(Kind::Ours, &Options::default());
+    assert_none(run_all(&server, "zk-cli/ours", &["quota"], run_zk_cli));
+}
+
+/// A node created without data reads back as `null` from Apache ZooKeeper;
+/// our server stores null data as empty.
+#[test]
+#[ignore = "our server does not keep null data apart from empty data yet"]
+fn cli_golden_null_data_against_ours() {
+    let server = TestServer::start(Kind::Ours, &Options::default());
+    assert_none(run_all(&server, "zk-cli/ours", &["nulldata"], run_zk_cli));
+}
