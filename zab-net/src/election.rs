@@ -3,7 +3,7 @@
 //!
 //! What it owns:
 //! * The connection rule. A connecting server first sends its
-//!   [`InitialMessage`]. The connection between `a` and `b` is always the one
+//!   [`crate::InitialMessage`]. The connection between `a` and `b` is always the one
 //!   initiated by `max(a, b)`:
 //!   - an initiator whose target has a larger sid sends its initial message
 //!     and closes (`startConnection`: "have smaller server identifier, so
@@ -52,7 +52,7 @@ use zab_core::ServerId;
 use crate::conn::{prepend, ReadHalf};
 use crate::error::NetError;
 use crate::frame::{LengthCodec, ELECTION_MAX_FRAME_LEN};
-use crate::handshake::{InitialMessage, InitialMessageCodec};
+use crate::handshake::{self, InitialMessageCodec};
 
 /// Limits and timers of the election port.
 #[derive(Debug, Clone)]
@@ -366,8 +366,7 @@ impl Inner {
                 }
             };
         stream.set_nodelay(true)?;
-        let mut hello = BytesMut::new();
-        InitialMessage::v1(self.my_id, &self.my_addr.to_string()).encode(&mut hello);
+        let hello = handshake::v1(self.my_id, &self.my_addr.to_string()).encode();
         stream.write_all(&hello).await?;
         stream.flush().await?;
         Ok(stream)

@@ -37,8 +37,8 @@ pub enum NetError {
     },
     #[error("no packet from {peer} within the read timeout of {timeout:?}")]
     ReadTimeout { peer: SocketAddr, timeout: Duration },
-    #[error("first packet from {peer} has type {kind}, not FOLLOWERINFO or OBSERVERINFO")]
-    UnexpectedFirstPacket { peer: SocketAddr, kind: i32 },
+    #[error("first packet from {peer} has type {packet_type}, not FOLLOWERINFO or OBSERVERINFO")]
+    UnexpectedFirstPacket { peer: SocketAddr, packet_type: i32 },
     #[error("cannot connect to {addr} after {attempts} attempts: {last}")]
     ConnectFailed {
         addr: SocketAddr,

@@ -13,51 +13,27 @@
 //! as does a length outside `1..=2048` or a badly formed address. After the
 //! initial message the connection carries [`crate::frame`] frames.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use zab_core::ServerId;
 
 use crate::error::NetError;
 
-/// `QuorumCnxManager.PROTOCOL_VERSION_V1`: one election address.
-pub const PROTOCOL_VERSION_V1: i64 = -65536;
-/// `QuorumCnxManager.PROTOCOL_VERSION_V2`: `|`-separated election addresses.
-pub const PROTOCOL_VERSION_V2: i64 = -65535;
+pub use zab_core::wire::{
+    InitialMessage, ELECTION_PROTOCOL_V1 as PROTOCOL_VERSION_V1,
+    ELECTION_PROTOCOL_V2 as PROTOCOL_VERSION_V2,
+};
+
 /// `QuorumCnxManager.maxBuffer`: the cap on the address string.
 pub const MAX_ADDRESS_LEN: usize = 2048;
 
-/// What a connecting server says about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitialMessage {
-    /// `None` for the pre-3.5 form, which is only a sid.
-    pub protocol_version: Option<i64>,
-    pub sid: ServerId,
-    /// The election addresses as sent, each `host:port`.
-    pub addresses: Vec<String>,
-}
-
-impl InitialMessage {
-    /// The V1 message ZooKeeper 3.8 sends when multi-address is off.
-    pub fn v1(sid: ServerId, address: &str) -> InitialMessage {
-        InitialMessage {
-            protocol_version: Some(PROTOCOL_VERSION_V1),
-            sid,
-            addresses: vec![address.to_owned()],
-        }
-    }
-
-    pub fn encode(&self, dst: &mut BytesMut) {
-        match self.protocol_version {
-            None => dst.put_i64(self.sid.0 as i64),
-            Some(v) => {
-                let joined = self.addresses.join("|");
-                dst.put_i64(v);
-                dst.put_i64(self.sid.0 as i64);
-                dst.put_i32(joined.len() as i32);
-                dst.put_slice(joined.as_bytes());
-            }
-        }
+/// The V1 message ZooKeeper 3.8 sends when multi-address is off.
+pub fn v1(sid: ServerId, address: &str) -> InitialMessage {
+    InitialMessage {
+        protocol_version: Some(PROTOCOL_VERSION_V1),
+        sid,
+        addresses: vec![address.to_owned()],
     }
 }
 
@@ -84,7 +60,10 @@ fn parse_addresses(s: &str) -> Result<Vec<String>, NetError> {
     Ok(out)
 }
 
-/// Decodes exactly one [`InitialMessage`]; what follows stays in the buffer.
+/// Decodes exactly one [`InitialMessage`] (zab-core's type) off a stream;
+/// what follows stays in the buffer. It finds the message's end itself so
+/// that incomplete input waits, and checks what ZooKeeper's
+/// `InitialMessage.parse` checks.
 #[derive(Debug, Clone, Default)]
 pub struct InitialMessageCodec;
 
@@ -147,7 +126,7 @@ impl Encoder<InitialMessage> for InitialMessageCodec {
     type Error = NetError;
 
     fn encode(&mut self, item: InitialMessage, dst: &mut BytesMut) -> Result<(), NetError> {
-        item.encode(dst);
+        dst.extend_from_slice(&item.encode());
         Ok(())
     }
 }
@@ -163,8 +142,7 @@ mod tests {
 
     #[test]
     fn v1_layout_matches_zookeeper() {
-        let mut b = BytesMut::new();
-        InitialMessage::v1(ServerId(3), "127.0.0.1:3888").encode(&mut b);
+        let b = v1(ServerId(3), "127.0.0.1:3888").encode();
         let mut want = Vec::new();
         want.extend_from_slice(&(-65536i64).to_be_bytes());
         want.extend_from_slice(&3i64.to_be_bytes());
@@ -173,7 +151,7 @@ mod tests {
         assert_eq!(&b[..], &want[..]);
         assert_eq!(
             decode(&want).unwrap().unwrap(),
-            InitialMessage::v1(ServerId(3), "127.0.0.1:3888")
+            v1(ServerId(3), "127.0.0.1:3888")
         );
     }
 
@@ -194,8 +172,7 @@ mod tests {
             sid: ServerId(2),
             addresses: vec!["a:1".into(), "[::1]:3888".into()],
         };
-        let mut b = BytesMut::new();
-        m.encode(&mut b);
+        let b = m.encode();
         assert_eq!(decode(&b).unwrap().unwrap(), m);
     }
 
@@ -227,8 +204,7 @@ mod tests {
 
     #[test]
     fn incomplete_input_waits() {
-        let mut b = BytesMut::new();
-        InitialMessage::v1(ServerId(1), "h:1").encode(&mut b);
+        let b = v1(ServerId(1), "h:1").encode();
         for cut in 0..b.len() {
             assert!(decode(&b[..cut]).unwrap().is_none(), "cut {cut}");
         }
@@ -245,10 +221,9 @@ mod tests {
             let m = if old {
                 InitialMessage { protocol_version: None, sid: ServerId(sid), addresses: vec![] }
             } else {
-                InitialMessage::v1(ServerId(sid), &format!("10.0.0.1:{port}"))
+                v1(ServerId(sid), &format!("10.0.0.1:{port}"))
             };
-            let mut b = BytesMut::new();
-            m.encode(&mut b);
+            let b = m.encode();
             prop_assert_eq!(decode(&b).unwrap().unwrap(), m);
         }
     }

@@ -6,8 +6,8 @@
 //! * [`frame`]: 4-byte big-endian length-prefixed frames with a cap
 //!   (election messages after the handshake).
 //! * [`handshake`]: the initial message a server sends on the election port.
-//! * [`quorum_packet`]: the jute `QuorumPacket` record as it travels on the
-//!   quorum port, decoded incrementally with caps (it has no outer length).
+//! * [`quorum_packet`]: zab-core's jute `QuorumPacket` record as it travels on
+//!   the quorum port, decoded incrementally with caps (it has no outer length).
 //! * [`election`]: [`ElectionNet`], the election port with ZooKeeper 3.8's
 //!   `QuorumCnxManager` connection rules (one connection per pair, kept by
 //!   the larger sid; a send queue of one message per peer).
@@ -35,4 +35,4 @@ pub use handshake::{InitialMessage, InitialMessageCodec};
 pub use quorum::{
     connect_to_leader, LeaderConnectConfig, LearnerConn, QuorumConfig, QuorumListener,
 };
-pub use quorum_packet::{QuorumPacketCodec, RawQuorumPacket};
+pub use quorum_packet::{learner_sid, QuorumPacketCodec, QuorumPacketRecord};

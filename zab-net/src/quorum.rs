@@ -5,7 +5,7 @@
 //! Each accepted connection must open with a FOLLOWERINFO or OBSERVERINFO
 //! packet within `first_packet_timeout` (ZooKeeper: `initLimit * tickTime`);
 //! it is then handed to the driver as a [`LearnerConn`]. Both sides get a
-//! [`PeerConn`] of [`RawQuorumPacket`]s whose read timeout starts at
+//! [`PeerConn`] of [`QuorumPacketRecord`]s whose read timeout starts at
 //! `read_timeout` and is then the driver's to change.
 
 use std::net::SocketAddr;
@@ -25,7 +25,9 @@ use zab_core::ServerId;
 
 use crate::conn::{spawn_conn, ConnLimits, PeerConn};
 use crate::error::NetError;
-use crate::quorum_packet::{QuorumPacketCodec, RawQuorumPacket, FOLLOWERINFO, OBSERVERINFO};
+use crate::quorum_packet::{
+    learner_sid, QuorumPacketCodec, QuorumPacketRecord, FOLLOWERINFO, OBSERVERINFO,
+};
 
 /// Limits of the quorum port, on either side.
 #[derive(Debug, Clone)]
@@ -74,10 +76,10 @@ impl QuorumConfig {
 #[derive(Debug)]
 pub struct LearnerConn {
     /// The FOLLOWERINFO or OBSERVERINFO packet.
-    pub first: RawQuorumPacket,
+    pub first: QuorumPacketRecord,
     /// The sid from the first packet's LearnerInfo, if it has one.
     pub sid: Option<ServerId>,
-    pub conn: PeerConn<RawQuorumPacket>,
+    pub conn: PeerConn<QuorumPacketRecord>,
 }
 
 /// The leader's quorum port. Dropping it stops accepting; established
@@ -177,7 +179,7 @@ async fn accept_loop(
             };
             match accepted {
                 Ok(l) => {
-                    info!(%peer, sid = ?l.sid, kind = l.first.kind, "learner connected");
+                    info!(%peer, sid = ?l.sid, packet_type = l.first.packet_type, "learner connected");
                     tokio::select! {
                         _ = cancel.cancelled() => {}
                         r = tx.send(l) => if r.is_err() { debug!("driver no longer takes learners") },
@@ -208,10 +210,10 @@ async fn accept_learner(stream: TcpStream, cfg: &QuorumConfig) -> Result<Learner
         }
         Ok(Some(r)) => r?,
     };
-    if first.kind != FOLLOWERINFO && first.kind != OBSERVERINFO {
+    if first.packet_type != FOLLOWERINFO && first.packet_type != OBSERVERINFO {
         return Err(NetError::UnexpectedFirstPacket {
             peer,
-            kind: first.kind,
+            packet_type: first.packet_type,
         });
     }
     let parts = framed.into_parts();
@@ -226,7 +228,7 @@ async fn accept_learner(stream: TcpStream, cfg: &QuorumConfig) -> Result<Learner
         &TaskTracker::new(),
     )?;
     Ok(LearnerConn {
-        sid: first.learner_sid(),
+        sid: learner_sid(&first),
         first,
         conn,
     })
@@ -266,7 +268,7 @@ pub async fn connect_to_leader(
     addr: SocketAddr,
     retry: &LeaderConnectConfig,
     cfg: &QuorumConfig,
-) -> Result<PeerConn<RawQuorumPacket>, NetError> {
+) -> Result<PeerConn<QuorumPacketRecord>, NetError> {
     let started = tokio::time::Instant::now();
     let give_up = started + retry.deadline;
     let mut delay = retry.retry_delay;

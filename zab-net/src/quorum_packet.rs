@@ -1,4 +1,5 @@
-//! The `QuorumPacket` record as it travels on the quorum port.
+//! The `QuorumPacket` record as it travels on the quorum port (the record
+//! type and its field encoder are zab-core's [`QuorumPacketRecord`]).
 //!
 //! ZooKeeper writes each packet with `BinaryOutputArchive.writeRecord`
 //! straight onto the socket (`Learner.writePacket`, `LearnerHandler`), with
@@ -10,6 +11,7 @@
 //! vector       := int(count) Id{count}        ; count = -1: null
 //! Id           := ustring(scheme) ustring(id)
 //! ustring      := int(len) utf8{len}          ; len = -1: null, read as ""
+//!                                             ; vector count -1 (null) reads as empty
 //! ```
 //!
 //! Every length is checked before anything is reserved: the whole encoded
@@ -18,65 +20,46 @@
 //! vector may not hold more than `max_auth_entries` ids. Any other negative
 //! length is an error. The packet types and payloads are `zab-core`'s.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
+use zab_core::jute::Record;
 use zab_core::records::Id;
-use zab_core::{ServerId, Zxid};
+use zab_core::ServerId;
 
 use crate::error::NetError;
 
-/// ZooKeeper's `Leader.FOLLOWERINFO`: the first packet of a follower.
-pub const FOLLOWERINFO: i32 = 11;
-/// ZooKeeper's `Leader.OBSERVERINFO`: the first packet of an observer.
-pub const OBSERVERINFO: i32 = 16;
+pub use zab_core::wire::packet_type::{FOLLOWERINFO, OBSERVERINFO};
+pub use zab_core::wire::QuorumPacketRecord;
 
 /// Default cap: `jute.maxbuffer` (0xfffff) + `jute.maxbuffer.extrasize` (the same).
 pub const DEFAULT_MAX_PACKET_LEN: usize = 2 * 0xfffff;
 /// Default cap on authinfo entries (ZooKeeper has none; a session adds one per `addauth`).
 pub const DEFAULT_MAX_AUTH_ENTRIES: usize = 1024;
 
-/// One `QuorumPacket`, undecoded beyond its jute fields.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RawQuorumPacket {
-    pub kind: i32,
-    pub zxid: Zxid,
-    pub data: Option<Bytes>,
-    pub authinfo: Option<Vec<Id>>,
+/// The learner's sid from a FOLLOWERINFO / OBSERVERINFO packet:
+/// `LearnerInfo := long(sid) int(protocolVersion) long(configVersion)`,
+/// of which ZooKeeper reads as much as is there (`LearnerHandler.run`).
+/// `None` when the data is null or shorter than 8 bytes; ZooKeeper then
+/// makes up a negative id, which is the driver's business.
+pub fn learner_sid(p: &QuorumPacketRecord) -> Option<ServerId> {
+    let d = p.data.as_ref()?;
+    let b: [u8; 8] = d.get(..8)?.try_into().ok()?;
+    Some(ServerId(i64::from_be_bytes(b) as u64))
 }
 
-impl RawQuorumPacket {
-    pub fn new(kind: i32, zxid: Zxid, data: Option<Bytes>) -> RawQuorumPacket {
-        RawQuorumPacket {
-            kind,
-            zxid,
-            data,
-            authinfo: None,
-        }
+fn encoded_len(p: &QuorumPacketRecord) -> usize {
+    let mut n = 4 + 8 + 4 + p.data.as_ref().map_or(0, |d| d.len()) + 4;
+    for id in &p.authinfo {
+        n += 4 + id.scheme.len() + 4 + id.id.len();
     }
-
-    /// Size of the encoded record in bytes.
-    pub fn encoded_len(&self) -> usize {
-        let mut n = 4 + 8 + 4 + self.data.as_ref().map_or(0, |d| d.len()) + 4;
-        for id in self.authinfo.iter().flatten() {
-            n += 4 + id.scheme.len() + 4 + id.id.len();
-        }
-        n
-    }
-
-    /// The learner's sid from a FOLLOWERINFO / OBSERVERINFO packet:
-    /// `LearnerInfo := long(sid) int(protocolVersion) long(configVersion)`,
-    /// of which ZooKeeper reads as much as is there (`LearnerHandler.run`).
-    /// `None` when the data is null or shorter than 8 bytes; ZooKeeper then
-    /// makes up a negative id, which is the driver's business.
-    pub fn learner_sid(&self) -> Option<ServerId> {
-        let d = self.data.as_ref()?;
-        let b: [u8; 8] = d.get(..8)?.try_into().ok()?;
-        Some(ServerId(i64::from_be_bytes(b) as u64))
-    }
+    n
 }
 
-/// Incremental decoder and encoder of [`RawQuorumPacket`] with caps.
+/// Incremental decoder and encoder of zab-core's [`QuorumPacketRecord`] with
+/// caps. The encoder is zab-core's `Record::write` (an empty authinfo goes
+/// out as count 0, where ZooKeeper writes -1 for null; ZooKeeper reads both);
+/// a null authinfo is decoded as empty.
 #[derive(Debug, Clone)]
 pub struct QuorumPacketCodec {
     max_packet_len: usize,
@@ -216,10 +199,10 @@ impl Reader<'_> {
 }
 
 impl Decoder for QuorumPacketCodec {
-    type Item = RawQuorumPacket;
+    type Item = QuorumPacketRecord;
     type Error = NetError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RawQuorumPacket>, NetError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<QuorumPacketRecord>, NetError> {
         let total = match self.scan(src)? {
             Scan::Complete(n) => n,
             Scan::Need(n) => {
@@ -231,28 +214,23 @@ impl Decoder for QuorumPacketCodec {
             }
         };
         let mut r = Reader(&src[..total]);
-        let kind = r.i32();
-        let zxid = Zxid(r.i64());
+        let packet_type = r.i32();
+        let zxid = r.i64();
         let data_range = r
             .bytes()
             .map(|d| (d.as_ptr() as usize - src.as_ptr() as usize, d.len()));
         let count = r.i32();
-        let authinfo = if count < 0 {
-            None
-        } else {
-            let mut ids = Vec::new();
-            for _ in 0..count {
-                ids.push(Id {
-                    scheme: r.string("scheme")?,
-                    id: r.string("id")?,
-                });
-            }
-            Some(ids)
-        };
+        let mut authinfo = Vec::new();
+        for _ in 0..count.max(0) {
+            authinfo.push(Id {
+                scheme: r.string("scheme")?,
+                id: r.string("id")?,
+            });
+        }
         let mut whole = src.split_to(total).freeze();
         let data = data_range.map(|(start, len)| whole.split_off(start).split_to(len));
-        Ok(Some(RawQuorumPacket {
-            kind,
+        Ok(Some(QuorumPacketRecord {
+            packet_type,
             zxid,
             data,
             authinfo,
@@ -260,43 +238,21 @@ impl Decoder for QuorumPacketCodec {
     }
 }
 
-impl Encoder<RawQuorumPacket> for QuorumPacketCodec {
+impl Encoder<QuorumPacketRecord> for QuorumPacketCodec {
     type Error = NetError;
 
-    fn encode(&mut self, p: RawQuorumPacket, dst: &mut BytesMut) -> Result<(), NetError> {
-        let n = p.encoded_len();
+    fn encode(&mut self, p: QuorumPacketRecord, dst: &mut BytesMut) -> Result<(), NetError> {
+        let n = encoded_len(&p);
         self.within_cap(n, "packet")?;
-        if let Some(a) = &p.authinfo {
-            if a.len() > self.max_auth_entries {
-                return Err(NetError::TooLarge {
-                    field: "authinfo",
-                    len: a.len() as u64,
-                    max: self.max_auth_entries,
-                });
-            }
+        if p.authinfo.len() > self.max_auth_entries {
+            return Err(NetError::TooLarge {
+                field: "authinfo",
+                len: p.authinfo.len() as u64,
+                max: self.max_auth_entries,
+            });
         }
         dst.reserve(n);
-        dst.put_i32(p.kind);
-        dst.put_i64(p.zxid.0);
-        match &p.data {
-            None => dst.put_i32(-1),
-            Some(d) => {
-                dst.put_i32(d.len() as i32);
-                dst.put_slice(d);
-            }
-        }
-        match &p.authinfo {
-            None => dst.put_i32(-1),
-            Some(ids) => {
-                dst.put_i32(ids.len() as i32);
-                for id in ids {
-                    for s in [&id.scheme, &id.id] {
-                        dst.put_i32(s.len() as i32);
-                        dst.put_slice(s.as_bytes());
-                    }
-                }
-            }
-        }
+        p.write(dst);
         Ok(())
     }
 }
@@ -304,9 +260,19 @@ impl Encoder<RawQuorumPacket> for QuorumPacketCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, Bytes};
     use proptest::prelude::*;
 
-    fn encode(p: &RawQuorumPacket) -> BytesMut {
+    fn pkt(packet_type: i32, zxid: i64, data: Option<Bytes>) -> QuorumPacketRecord {
+        QuorumPacketRecord {
+            packet_type,
+            zxid,
+            data,
+            authinfo: vec![],
+        }
+    }
+
+    fn encode(p: &QuorumPacketRecord) -> BytesMut {
         let mut b = BytesMut::new();
         QuorumPacketCodec::default()
             .encode(p.clone(), &mut b)
@@ -316,25 +282,36 @@ mod tests {
 
     #[test]
     fn ping_layout_matches_jute() {
-        let p = RawQuorumPacket::new(5, Zxid(0x1_0000_0002), None);
+        let p = pkt(5, 0x1_0000_0002, None);
         let b = encode(&p);
         let mut want = Vec::new();
         want.extend_from_slice(&5i32.to_be_bytes());
         want.extend_from_slice(&0x1_0000_0002i64.to_be_bytes());
         want.extend_from_slice(&(-1i32).to_be_bytes());
-        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&0i32.to_be_bytes());
         assert_eq!(&b[..], &want[..]);
-        assert_eq!(p.encoded_len(), want.len());
+        assert_eq!(encoded_len(&p), want.len());
+        // ZooKeeper's own null authinfo (-1) reads as empty.
+        let mut zk = BytesMut::from(&want[..]);
+        zk[16..20].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(
+            QuorumPacketCodec::default()
+                .decode(&mut zk)
+                .unwrap()
+                .unwrap(),
+            p
+        );
     }
 
     #[test]
     fn request_with_authinfo_round_trips_in_every_split() {
-        let p = RawQuorumPacket {
-            kind: 1,
-            zxid: Zxid(-1),
+        let p = QuorumPacketRecord {
+            packet_type: 1,
+            zxid: -1,
             data: Some(Bytes::from_static(b"payload")),
-            authinfo: Some(vec![Id::new("digest", "u:p"), Id::new("ip", "")]),
+            authinfo: vec![Id::new("digest", "u:p"), Id::new("ip", "")],
         };
+        assert_eq!(&encode(&p)[..], &p.to_bytes()[..]);
         let wire = encode(&p);
         for cut in 0..wire.len() {
             let mut c = QuorumPacketCodec::default();
@@ -351,12 +328,9 @@ mod tests {
         let mut d = Vec::new();
         d.extend_from_slice(&3i64.to_be_bytes());
         d.extend_from_slice(&0x10000i32.to_be_bytes());
-        let p = RawQuorumPacket::new(FOLLOWERINFO, Zxid(0), Some(Bytes::from(d)));
-        assert_eq!(p.learner_sid(), Some(ServerId(3)));
-        assert_eq!(
-            RawQuorumPacket::new(FOLLOWERINFO, Zxid(0), None).learner_sid(),
-            None
-        );
+        let p = pkt(FOLLOWERINFO, 0, Some(Bytes::from(d)));
+        assert_eq!(learner_sid(&p), Some(ServerId(3)));
+        assert_eq!(learner_sid(&pkt(FOLLOWERINFO, 0, None)), None);
     }
 
     #[test]
@@ -430,20 +404,20 @@ mod tests {
             .decode(&mut b)
             .unwrap()
             .unwrap();
-        assert_eq!(p.authinfo, Some(vec![Id::new("", "")]));
+        assert_eq!(p.authinfo, vec![Id::new("", "")]);
     }
 
-    fn arb_packet() -> impl Strategy<Value = RawQuorumPacket> {
+    fn arb_packet() -> impl Strategy<Value = QuorumPacketRecord> {
         let id = ("[a-z]{0,8}", "\\PC{0,8}").prop_map(|(s, i)| Id::new(&s, &i));
         (
             any::<i32>(),
             any::<i64>(),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..128)),
-            proptest::option::of(proptest::collection::vec(id, 0..4)),
+            proptest::collection::vec(id, 0..4),
         )
-            .prop_map(|(kind, zxid, data, authinfo)| RawQuorumPacket {
-                kind,
-                zxid: Zxid(zxid),
+            .prop_map(|(packet_type, zxid, data, authinfo)| QuorumPacketRecord {
+                packet_type,
+                zxid,
                 data: data.map(Bytes::from),
                 authinfo,
             })
