@@ -12,6 +12,7 @@ from zkdiff import (
     GetAllChildrenNumber,
     GetEphemerals,
     MultiRead,
+    WhoAmI,
     Session,
     call,
     convert,
@@ -134,6 +135,7 @@ def main():
     step("getAllChildrenNumber /e2e", call, zk, GetAllChildrenNumber("/e2e"))
     step("getAllChildrenNumber /e2e/seq", call, zk, GetAllChildrenNumber("/e2e/seq"))
     step("getAllChildrenNumber missing", call, zk, GetAllChildrenNumber("/e2e/nope"))
+    step("whoAmI", call, zk, WhoAmI(None))
 
     # --- ACLs
     user_acl = make_digest_acl("user", "pw", all=True)
@@ -144,6 +146,7 @@ def main():
     step("create child without auth", zk.create, "/e2e/acl/c", b"")
     step("delete without auth", zk.delete, "/e2e/acl")
     b = Session("b", args.hosts, auth="user:pw")
+    step("whoAmI with digest", call, b.zk, WhoAmI(None))
     step("get with auth", b.zk.get, "/e2e/acl")
     step("set with auth", b.zk.set, "/e2e/acl", b"y")
     ro = [make_acl("world", "anyone", read=True)]
@@ -164,6 +167,7 @@ def main():
     step("create bad ip acl", zk.create, "/e2e/a7", b"", acl=[ACL(31, Id("ip", "not-an-ip"))])
     step("create no-read acl", b.zk.create, "/e2e/hidden", b"h", acl=[user_acl])
     s = Session("super", args.hosts, auth="super:secret")
+    step("whoAmI super", call, s.zk, WhoAmI(None))
     step("get as super", s.zk.get, "/e2e/hidden")
     step("setACL as super", s.zk.set_acls, "/e2e/hidden", OPEN_ACL_UNSAFE)
     step("get after super setACL", zk.get, "/e2e/hidden")

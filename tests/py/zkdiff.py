@@ -236,7 +236,10 @@ class GetAllChildrenNumber(namedtuple("GetAllChildrenNumber", "path")):
         return int_struct.unpack_from(bytes_, offset)[0]
 
 
-class WhoAmI(namedtuple("WhoAmI", "")):
+class WhoAmI(namedtuple("WhoAmI", "unused")):
+    """whoAmI (opcode 107), empty body. The record has a field only because kazoo skips
+    completing requests that are falsy, and an empty namedtuple is."""
+
     type = 107
 
     def serialize(self):
