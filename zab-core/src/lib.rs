@@ -12,5 +12,15 @@ pub mod txn;
 pub mod types;
 
 pub use types::{Epoch, ServerId, Zxid};
+pub mod broadcast;
+pub mod discovery;
+pub mod election;
+pub mod peer;
 pub mod quorum;
+pub mod sync;
 pub mod wire;
+
+pub use election::Vote;
+pub use peer::{Action, Config, Event, Peer, PeerStatus, PersistentState, ZabPhase};
+pub use wire::{Notification, QuorumPacket, ServerState};
+pub mod sim;

@@ -64,7 +64,10 @@ pub struct QuorumMaj {
 }
 
 impl QuorumMaj {
-    pub fn new(voters: impl IntoIterator<Item = ServerId>, observers: impl IntoIterator<Item = ServerId>) -> Self {
+    pub fn new(
+        voters: impl IntoIterator<Item = ServerId>,
+        observers: impl IntoIterator<Item = ServerId>,
+    ) -> Self {
         QuorumMaj {
             voters: dedup_sorted(voters.into_iter().collect()),
             observers: dedup_sorted(observers.into_iter().collect()),
@@ -73,7 +76,10 @@ impl QuorumMaj {
 
     /// Voters `1..=voters`, observers numbered after them.
     pub fn with_counts(voters: u64, observers: u64) -> Self {
-        QuorumMaj::new((1..=voters).map(ServerId), (voters + 1..=voters + observers).map(ServerId))
+        QuorumMaj::new(
+            (1..=voters).map(ServerId),
+            (voters + 1..=voters + observers).map(ServerId),
+        )
     }
 }
 
@@ -187,8 +193,13 @@ impl QuorumVerifier for QuorumHierarchical {
 
 /// Builds a verifier from ZooKeeper's configuration keys: `server.N=host:p1:p2[:participant|:observer][;client]`,
 /// `group.G=1:2:3` and `weight.N=w`. With any `group.` key the view is hierarchical.
-pub fn from_properties(props: &[(&str, &str)]) -> Result<Box<dyn QuorumVerifier>, QuorumConfigError> {
-    let bad = |k: &str, v: &str| QuorumConfigError::BadValue { key: k.to_owned(), value: v.to_owned() };
+pub fn from_properties(
+    props: &[(&str, &str)],
+) -> Result<Box<dyn QuorumVerifier>, QuorumConfigError> {
+    let bad = |k: &str, v: &str| QuorumConfigError::BadValue {
+        key: k.to_owned(),
+        value: v.to_owned(),
+    };
     let mut voters = Vec::new();
     let mut observers = Vec::new();
     let mut groups = Vec::new();
@@ -229,7 +240,9 @@ pub fn from_properties(props: &[(&str, &str)]) -> Result<Box<dyn QuorumVerifier>
             }
         }
     }
-    Ok(Box::new(QuorumHierarchical::new(&groups, &weights, observers)?))
+    Ok(Box::new(QuorumHierarchical::new(
+        &groups, &weights, observers,
+    )?))
 }
 
 #[cfg(test)]

@@ -147,27 +147,76 @@ impl Record for LearnerInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuorumPacket {
     /// A client write forwarded by a learner (opaque request bytes).
-    Request { data: Bytes, authinfo: Vec<Id> },
-    Proposal { zxid: Zxid, data: Bytes },
-    Ack { zxid: Zxid },
-    Commit { zxid: Zxid },
-    Ping { zxid: Zxid, data: Bytes },
-    Revalidate { data: Bytes },
-    Sync { zxid: Zxid },
-    Inform { zxid: Zxid, data: Bytes },
-    CommitAndActivate { zxid: Zxid, data: Bytes },
-    NewLeader { zxid: Zxid, config: Bytes },
-    FollowerInfo { accepted_epoch: Epoch, info: LearnerInfo },
+    Request {
+        data: Bytes,
+        authinfo: Vec<Id>,
+    },
+    Proposal {
+        zxid: Zxid,
+        data: Bytes,
+    },
+    Ack {
+        zxid: Zxid,
+    },
+    Commit {
+        zxid: Zxid,
+    },
+    Ping {
+        zxid: Zxid,
+        data: Bytes,
+    },
+    Revalidate {
+        data: Bytes,
+    },
+    Sync {
+        zxid: Zxid,
+    },
+    Inform {
+        zxid: Zxid,
+        data: Bytes,
+    },
+    CommitAndActivate {
+        zxid: Zxid,
+        data: Bytes,
+    },
+    NewLeader {
+        zxid: Zxid,
+        config: Bytes,
+    },
+    FollowerInfo {
+        accepted_epoch: Epoch,
+        info: LearnerInfo,
+    },
     /// `zxid` is the leader's commit point; ZooKeeper leaders send -1.
-    UpToDate { zxid: Zxid },
-    Diff { zxid: Zxid },
-    Trunc { zxid: Zxid },
-    Snap { zxid: Zxid },
-    ObserverInfo { accepted_epoch: Epoch, info: LearnerInfo },
-    LeaderInfo { epoch: Epoch, protocol_version: i32 },
+    UpToDate {
+        zxid: Zxid,
+    },
+    Diff {
+        zxid: Zxid,
+    },
+    Trunc {
+        zxid: Zxid,
+    },
+    Snap {
+        zxid: Zxid,
+    },
+    ObserverInfo {
+        accepted_epoch: Epoch,
+        info: LearnerInfo,
+    },
+    LeaderInfo {
+        epoch: Epoch,
+        protocol_version: i32,
+    },
     /// `current_epoch` is -1 when a ZooKeeper learner had already accepted the epoch.
-    AckEpoch { last_zxid: Zxid, current_epoch: i64 },
-    InformAndActivate { zxid: Zxid, data: Bytes },
+    AckEpoch {
+        last_zxid: Zxid,
+        current_epoch: i64,
+    },
+    InformAndActivate {
+        zxid: Zxid,
+        data: Bytes,
+    },
 }
 
 fn int_payload(v: i32) -> Option<Bytes> {
@@ -215,7 +264,9 @@ impl QuorumPacket {
             | QuorumPacket::Inform { zxid, data }
             | QuorumPacket::CommitAndActivate { zxid, data }
             | QuorumPacket::InformAndActivate { zxid, data }
-            | QuorumPacket::NewLeader { zxid, config: data } => (zxid.0, Some(data.clone()), vec![]),
+            | QuorumPacket::NewLeader { zxid, config: data } => {
+                (zxid.0, Some(data.clone()), vec![])
+            }
             QuorumPacket::Ack { zxid }
             | QuorumPacket::Commit { zxid }
             | QuorumPacket::Sync { zxid }
@@ -224,13 +275,37 @@ impl QuorumPacket {
             | QuorumPacket::Trunc { zxid }
             | QuorumPacket::Snap { zxid } => (zxid.0, None, vec![]),
             QuorumPacket::Revalidate { data } => (-1, Some(data.clone()), vec![]),
-            QuorumPacket::FollowerInfo { accepted_epoch, info } | QuorumPacket::ObserverInfo { accepted_epoch, info } => {
-                (Zxid::new(*accepted_epoch, 0).0, Some(Bytes::from(info.to_bytes())), vec![])
+            QuorumPacket::FollowerInfo {
+                accepted_epoch,
+                info,
             }
-            QuorumPacket::LeaderInfo { epoch, protocol_version } => (Zxid::new(*epoch, 0).0, int_payload(*protocol_version), vec![]),
-            QuorumPacket::AckEpoch { last_zxid, current_epoch } => (last_zxid.0, int_payload(*current_epoch as i32), vec![]),
+            | QuorumPacket::ObserverInfo {
+                accepted_epoch,
+                info,
+            } => (
+                Zxid::new(*accepted_epoch, 0).0,
+                Some(Bytes::from(info.to_bytes())),
+                vec![],
+            ),
+            QuorumPacket::LeaderInfo {
+                epoch,
+                protocol_version,
+            } => (
+                Zxid::new(*epoch, 0).0,
+                int_payload(*protocol_version),
+                vec![],
+            ),
+            QuorumPacket::AckEpoch {
+                last_zxid,
+                current_epoch,
+            } => (last_zxid.0, int_payload(*current_epoch as i32), vec![]),
         };
-        QuorumPacketRecord { packet_type: self.packet_type(), zxid, data, authinfo }
+        QuorumPacketRecord {
+            packet_type: self.packet_type(),
+            zxid,
+            data,
+            authinfo,
+        }
     }
 
     /// Interprets a decoded record.
@@ -239,7 +314,10 @@ impl QuorumPacket {
         let zxid = Zxid(r.zxid);
         let data = || r.data.clone().unwrap_or_default();
         Ok(match r.packet_type {
-            REQUEST => QuorumPacket::Request { data: data(), authinfo: r.authinfo.clone() },
+            REQUEST => QuorumPacket::Request {
+                data: data(),
+                authinfo: r.authinfo.clone(),
+            },
             PROPOSAL => QuorumPacket::Proposal { zxid, data: data() },
             ACK => QuorumPacket::Ack { zxid },
             COMMIT => QuorumPacket::Commit { zxid },
@@ -248,22 +326,37 @@ impl QuorumPacket {
             SYNC => QuorumPacket::Sync { zxid },
             INFORM => QuorumPacket::Inform { zxid, data: data() },
             COMMITANDACTIVATE => QuorumPacket::CommitAndActivate { zxid, data: data() },
-            NEWLEADER => QuorumPacket::NewLeader { zxid, config: data() },
+            NEWLEADER => QuorumPacket::NewLeader {
+                zxid,
+                config: data(),
+            },
             FOLLOWERINFO | OBSERVERINFO => {
                 let info = LearnerInfo::from_bytes(r.data.as_deref().unwrap_or(&[]))?;
                 let accepted_epoch = zxid.epoch();
                 if r.packet_type == FOLLOWERINFO {
-                    QuorumPacket::FollowerInfo { accepted_epoch, info }
+                    QuorumPacket::FollowerInfo {
+                        accepted_epoch,
+                        info,
+                    }
                 } else {
-                    QuorumPacket::ObserverInfo { accepted_epoch, info }
+                    QuorumPacket::ObserverInfo {
+                        accepted_epoch,
+                        info,
+                    }
                 }
             }
             UPTODATE => QuorumPacket::UpToDate { zxid },
             DIFF => QuorumPacket::Diff { zxid },
             TRUNC => QuorumPacket::Trunc { zxid },
             SNAP => QuorumPacket::Snap { zxid },
-            LEADERINFO => QuorumPacket::LeaderInfo { epoch: zxid.epoch(), protocol_version: read_int_payload(&r.data)? },
-            ACKEPOCH => QuorumPacket::AckEpoch { last_zxid: zxid, current_epoch: read_int_payload(&r.data)? as i64 },
+            LEADERINFO => QuorumPacket::LeaderInfo {
+                epoch: zxid.epoch(),
+                protocol_version: read_int_payload(&r.data)?,
+            },
+            ACKEPOCH => QuorumPacket::AckEpoch {
+                last_zxid: zxid,
+                current_epoch: read_int_payload(&r.data)? as i64,
+            },
             INFORMANDACTIVATE => QuorumPacket::InformAndActivate { zxid, data: data() },
             t => return Err(WireError::UnknownPacketType(t)),
         })
@@ -330,7 +423,10 @@ impl Notification {
     /// Decodes a notification body of any version ZooKeeper 3.8 accepts.
     pub fn decode(b: &[u8]) -> Result<Notification, WireError> {
         if b.len() < 28 {
-            return Err(WireError::ShortNotification { len: b.len(), min: 28 });
+            return Err(WireError::ShortNotification {
+                len: b.len(),
+                min: 28,
+            });
         }
         let mut r = JuteReader::new(b);
         let state = ServerState::from_i32(r.read_i32()?)?;
@@ -388,7 +484,11 @@ impl InitialMessage {
         let mut r = JuteReader::new(b);
         let first = r.read_i64()?;
         if first >= 0 {
-            return Ok(InitialMessage { protocol_version: None, sid: ServerId(first as u64), addresses: vec![] });
+            return Ok(InitialMessage {
+                protocol_version: None,
+                sid: ServerId(first as u64),
+                addresses: vec![],
+            });
         }
         if first != ELECTION_PROTOCOL_V1 && first != ELECTION_PROTOCOL_V2 {
             return Err(WireError::UnknownProtocolVersion(first));
@@ -397,11 +497,22 @@ impl InitialMessage {
         let mut peek = r.clone();
         let len = peek.read_i32()?;
         if len as i64 > MAX_INITIAL_ADDRESS_LEN as i64 {
-            return Err(WireError::AddressTooLong { len: len as usize, max: MAX_INITIAL_ADDRESS_LEN });
+            return Err(WireError::AddressTooLong {
+                len: len as usize,
+                max: MAX_INITIAL_ADDRESS_LEN,
+            });
         }
         let s = r.read_string()?;
-        let addresses = if s.is_empty() { vec![] } else { s.split('|').map(str::to_owned).collect() };
-        Ok(InitialMessage { protocol_version: Some(first), sid, addresses })
+        let addresses = if s.is_empty() {
+            vec![]
+        } else {
+            s.split('|').map(str::to_owned).collect()
+        };
+        Ok(InitialMessage {
+            protocol_version: Some(first),
+            sid,
+            addresses,
+        })
     }
 }
 
@@ -412,7 +523,10 @@ mod tests {
 
     #[test]
     fn leaderinfo_layout_matches_zookeeper() {
-        let p = QuorumPacket::LeaderInfo { epoch: Epoch(5), protocol_version: PROTOCOL_VERSION };
+        let p = QuorumPacket::LeaderInfo {
+            epoch: Epoch(5),
+            protocol_version: PROTOCOL_VERSION,
+        };
         let b = p.encode();
         let mut want = vec![0, 0, 0, 17, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0];
         want.extend_from_slice(&[0, 0, 0, 0]); // empty authinfo
@@ -469,27 +583,56 @@ mod tests {
 
     fn arb_packet() -> impl Strategy<Value = QuorumPacket> {
         prop_oneof![
-            (arb_bytes(), proptest::collection::vec(("[a-z]{0,5}", "[a-z]{0,5}"), 0..3)).prop_map(|(data, ids)| {
-                QuorumPacket::Request { data, authinfo: ids.into_iter().map(|(s, i)| Id::new(&s, &i)).collect() }
-            }),
-            (arb_zxid(), arb_bytes()).prop_map(|(zxid, data)| QuorumPacket::Proposal { zxid, data }),
+            (
+                arb_bytes(),
+                proptest::collection::vec(("[a-z]{0,5}", "[a-z]{0,5}"), 0..3)
+            )
+                .prop_map(|(data, ids)| {
+                    QuorumPacket::Request {
+                        data,
+                        authinfo: ids.into_iter().map(|(s, i)| Id::new(&s, &i)).collect(),
+                    }
+                }),
+            (arb_zxid(), arb_bytes())
+                .prop_map(|(zxid, data)| QuorumPacket::Proposal { zxid, data }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Ack { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Commit { zxid }),
             (arb_zxid(), arb_bytes()).prop_map(|(zxid, data)| QuorumPacket::Ping { zxid, data }),
             arb_bytes().prop_map(|data| QuorumPacket::Revalidate { data }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Sync { zxid }),
             (arb_zxid(), arb_bytes()).prop_map(|(zxid, data)| QuorumPacket::Inform { zxid, data }),
-            (arb_zxid(), arb_bytes()).prop_map(|(zxid, data)| QuorumPacket::CommitAndActivate { zxid, data }),
-            (arb_zxid(), arb_bytes()).prop_map(|(zxid, config)| QuorumPacket::NewLeader { zxid, config }),
-            (arb_epoch32(), arb_info()).prop_map(|(accepted_epoch, info)| QuorumPacket::FollowerInfo { accepted_epoch, info }),
-            (arb_epoch32(), arb_info()).prop_map(|(accepted_epoch, info)| QuorumPacket::ObserverInfo { accepted_epoch, info }),
+            (arb_zxid(), arb_bytes())
+                .prop_map(|(zxid, data)| QuorumPacket::CommitAndActivate { zxid, data }),
+            (arb_zxid(), arb_bytes())
+                .prop_map(|(zxid, config)| QuorumPacket::NewLeader { zxid, config }),
+            (arb_epoch32(), arb_info()).prop_map(|(accepted_epoch, info)| {
+                QuorumPacket::FollowerInfo {
+                    accepted_epoch,
+                    info,
+                }
+            }),
+            (arb_epoch32(), arb_info()).prop_map(|(accepted_epoch, info)| {
+                QuorumPacket::ObserverInfo {
+                    accepted_epoch,
+                    info,
+                }
+            }),
             arb_zxid().prop_map(|zxid| QuorumPacket::UpToDate { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Diff { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Trunc { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Snap { zxid }),
-            (arb_epoch32(), any::<i32>()).prop_map(|(epoch, protocol_version)| QuorumPacket::LeaderInfo { epoch, protocol_version }),
-            (arb_zxid(), any::<i32>()).prop_map(|(last_zxid, e)| QuorumPacket::AckEpoch { last_zxid, current_epoch: e as i64 }),
-            (arb_zxid(), arb_bytes()).prop_map(|(zxid, data)| QuorumPacket::InformAndActivate { zxid, data }),
+            (arb_epoch32(), any::<i32>()).prop_map(|(epoch, protocol_version)| {
+                QuorumPacket::LeaderInfo {
+                    epoch,
+                    protocol_version,
+                }
+            }),
+            (arb_zxid(), any::<i32>()).prop_map(|(last_zxid, e)| QuorumPacket::AckEpoch {
+                last_zxid,
+                current_epoch: e as i64
+            }),
+            (arb_zxid(), arb_bytes())
+                .prop_map(|(zxid, data)| QuorumPacket::InformAndActivate { zxid, data }),
         ]
     }
 

@@ -1,0 +1,342 @@
+//! Broadcast: PROPOSAL / ACK / COMMIT / INFORM, PING, and the liveness timers.
+//!
+//! Owns the steady state of an established epoch. The leader numbers each proposal
+//! `epoch << 32 | counter`, logs it, and sends it to every participant being synced or
+//! synced; a learner logs it and ACKs only once `Persisted` covers it. The leader counts
+//! its own ACK once its own log is durable, commits in zxid order as soon as a quorum
+//! has ACKed (ACKs are cumulative: the channel is FIFO and logs are durable in order),
+//! sends COMMIT to participants and INFORM (with the data) to observers.
+//!
+//! Timers: the leader PINGs every `ping_interval_ticks` and steps down when the
+//! participants it heard from within `sync_limit_ticks` (itself included) are no longer
+//! a quorum; a learner goes back to election after `sync_limit_ticks` (`init_limit_ticks`
+//! before UPTODATE) without a packet from its leader. A leader that does not finish
+//! discovery or synchronisation within `init_limit_ticks` gives up too.
+
+use bytes::Bytes;
+
+use crate::discovery::{HandlerPhase, LeaderPhase};
+use crate::peer::{Action, Peer, Role};
+use crate::sync::LearnerPhase;
+use crate::wire::QuorumPacket;
+use crate::{ServerId, Zxid};
+
+impl Peer {
+    /// A client transaction to replicate (established leader only).
+    pub(crate) fn on_propose(&mut self, data: Bytes) {
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        if l.phase != LeaderPhase::Broadcast {
+            return;
+        }
+        let e = l.epoch.expect("epoch");
+        let last = l.last_proposed;
+        if last.epoch() == e && last.counter() == u32::MAX {
+            // The counter is exhausted: a new epoch is needed (ZooKeeper does the same).
+            self.become_looking();
+            return;
+        }
+        let zxid = if last.epoch() == e {
+            last.next()
+        } else {
+            Zxid::new(e, 1)
+        };
+        l.last_proposed = zxid;
+        for (s, h) in l.handlers.iter() {
+            if !h.observer && h.phase >= HandlerPhase::Syncing {
+                self.out.push(Action::Send {
+                    to: *s,
+                    msg: QuorumPacket::Proposal {
+                        zxid,
+                        data: data.clone(),
+                    },
+                });
+            }
+        }
+        self.log.append(zxid, data.clone());
+        self.out.push(Action::Append(vec![(zxid, data)]));
+    }
+
+    /// ACK: of NEWLEADER (counter 0 of our epoch) or of proposals.
+    pub(crate) fn on_ack(&mut self, from: ServerId, zxid: Zxid) {
+        let l = self.leader_mut();
+        let Some(e) = l.epoch else { return };
+        let Some(h) = l.handlers.get_mut(&from) else {
+            return;
+        };
+        if h.phase == HandlerPhase::Syncing && zxid == Zxid::new(e, 0) {
+            self.on_new_leader_ack(from);
+            return;
+        }
+        if h.phase < HandlerPhase::Synced || h.observer || zxid <= h.acked {
+            return;
+        }
+        h.acked = zxid.min(l.last_proposed);
+        if l.phase == LeaderPhase::Broadcast {
+            self.try_commit();
+        }
+    }
+
+    pub(crate) fn on_leader_persisted(&mut self) {
+        match self.leader_mut().phase {
+            LeaderPhase::Broadcast => self.try_commit(),
+            LeaderPhase::Synchronization => self.maybe_establish(),
+            LeaderPhase::Discovery => {}
+        }
+    }
+
+    /// Commits the longest prefix a quorum has durably acknowledged.
+    pub(crate) fn try_commit(&mut self) {
+        let me = self.cfg.my_id;
+        let quorum = self.cfg.quorum.clone();
+        let durable = self.log.durable;
+        let committed = self.log.committed;
+        let l = self.leader_mut();
+        let mut acks: Vec<(Zxid, ServerId)> = Vec::with_capacity(l.handlers.len() + 1);
+        acks.push((durable.min(l.last_proposed), me));
+        for (s, h) in l.handlers.iter() {
+            if !h.observer && h.phase >= HandlerPhase::Synced && h.acked > committed {
+                acks.push((h.acked, *s));
+            }
+        }
+        acks.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut set: Vec<ServerId> = Vec::with_capacity(acks.len());
+        let mut candidate = committed;
+        for (z, s) in acks {
+            if z <= committed {
+                break;
+            }
+            set.push(s);
+            if quorum.contains_quorum(&set) {
+                candidate = z;
+                break;
+            }
+        }
+        if candidate > committed {
+            self.leader_commit(candidate);
+        }
+    }
+
+    fn leader_commit(&mut self, upto: Zxid) {
+        let old = self.log.committed;
+        let start = self.log.index_after(old);
+        let end = self.log.index_after(upto);
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        for i in start..end {
+            let (z, ref d) = self.log.entries[i];
+            for (s, h) in l.handlers.iter_mut() {
+                if h.phase < HandlerPhase::Syncing || z <= h.commit_sent {
+                    continue;
+                }
+                h.commit_sent = z;
+                let msg = if h.observer {
+                    QuorumPacket::Inform {
+                        zxid: z,
+                        data: d.clone(),
+                    }
+                } else {
+                    QuorumPacket::Commit { zxid: z }
+                };
+                self.out.push(Action::Send { to: *s, msg });
+            }
+        }
+        self.commit_to(upto);
+        self.flush_pending_syncs();
+    }
+
+    /// `processSync`: answer at once if nothing is outstanding, else after the last proposal commits.
+    pub(crate) fn on_sync_request(&mut self, learner: ServerId) {
+        let committed = self.log.committed;
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        if !l.handlers.contains_key(&learner) {
+            return;
+        }
+        l.pending_syncs.push((l.last_proposed, learner));
+        if l.last_proposed <= committed && l.phase == LeaderPhase::Broadcast {
+            self.flush_pending_syncs();
+        }
+    }
+
+    pub(crate) fn flush_pending_syncs(&mut self) {
+        let committed = self.log.committed;
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        let mut i = 0;
+        while i < l.pending_syncs.len() {
+            let (z, s) = l.pending_syncs[i];
+            if z <= committed {
+                l.pending_syncs.remove(i);
+                if l.handlers.contains_key(&s) {
+                    self.out.push(Action::Send {
+                        to: s,
+                        msg: QuorumPacket::Sync { zxid: z },
+                    });
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub(crate) fn on_leader_tick(&mut self) {
+        let tick = self.tick;
+        let me = self.cfg.my_id;
+        let quorum = self.cfg.quorum.clone();
+        let sync_limit = self.cfg.sync_limit_ticks;
+        let ping_every = self.cfg.ping_interval_ticks.max(1);
+        let l = self.leader_mut();
+        if l.phase != LeaderPhase::Broadcast {
+            if tick > l.phase_deadline {
+                self.become_looking();
+            }
+            return;
+        }
+        if tick >= l.next_ping {
+            l.next_ping = tick + ping_every;
+            let zxid = l.last_proposed;
+            let to: Vec<ServerId> = l
+                .handlers
+                .iter()
+                .filter(|(_, h)| h.phase >= HandlerPhase::Syncing)
+                .map(|(s, _)| *s)
+                .collect();
+            for s in to {
+                self.out.push(Action::Send {
+                    to: s,
+                    msg: QuorumPacket::Ping {
+                        zxid,
+                        data: Bytes::new(),
+                    },
+                });
+            }
+        }
+        let l = self.leader_mut();
+        let mut synced: Vec<ServerId> = l
+            .handlers
+            .iter()
+            .filter(|(_, h)| {
+                !h.observer && h.phase >= HandlerPhase::Synced && tick - h.last_heard <= sync_limit
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        synced.push(me);
+        if !quorum.contains_quorum(&synced) {
+            self.become_looking();
+        }
+    }
+
+    // ---- learner side ----
+
+    /// PROPOSAL: log it; in broadcast it is ACKed once durable.
+    pub(crate) fn on_proposal(&mut self, zxid: Zxid, data: Bytes) {
+        let phase = self.learner_mut().phase;
+        if phase < LearnerPhase::Syncing {
+            return;
+        }
+        self.on_sync_proposal(zxid, data);
+    }
+
+    /// COMMIT: queued before UPTODATE, applied after.
+    pub(crate) fn on_commit(&mut self, zxid: Zxid) {
+        let l = self.learner_mut();
+        match l.phase {
+            LearnerPhase::Syncing
+            | LearnerPhase::AwaitNewLeaderAck
+            | LearnerPhase::AwaitUpToDate => {
+                l.pending_commit = l.pending_commit.max(zxid);
+            }
+            LearnerPhase::Broadcast => {
+                if zxid > self.log.last() {
+                    // A commit for something we never logged: this connection is broken.
+                    self.become_looking();
+                    return;
+                }
+                self.commit_to(zxid);
+            }
+            _ => {}
+        }
+    }
+
+    /// INFORM (observers): log and commit in one go.
+    pub(crate) fn on_inform(&mut self, zxid: Zxid, data: Bytes) {
+        let phase = self.learner_mut().phase;
+        if phase < LearnerPhase::Syncing || zxid <= self.log.last() {
+            return;
+        }
+        if !self.check_next(zxid) {
+            return;
+        }
+        self.log.append(zxid, data.clone());
+        self.out.push(Action::Append(vec![(zxid, data)]));
+        if phase == LearnerPhase::Broadcast {
+            self.commit_to(zxid);
+        } else {
+            let l = self.learner_mut();
+            l.pending_commit = l.pending_commit.max(zxid);
+        }
+    }
+
+    pub(crate) fn on_ping(&mut self, zxid: Zxid) {
+        let l = self.learner_mut();
+        let to = l.leader;
+        if l.phase >= LearnerPhase::Syncing {
+            self.out.push(Action::Send {
+                to,
+                msg: QuorumPacket::Ping {
+                    zxid,
+                    data: Bytes::new(),
+                },
+            });
+        }
+    }
+
+    pub(crate) fn on_learner_persisted(&mut self) {
+        match self.learner_mut().phase {
+            LearnerPhase::AwaitNewLeaderAck => self.try_ack_new_leader(),
+            LearnerPhase::AwaitUpToDate | LearnerPhase::Broadcast => self.send_acks(),
+            _ => {}
+        }
+    }
+
+    /// ACK every durable proposal received after NEWLEADER, one ACK per zxid as ZooKeeper leaders expect.
+    pub(crate) fn send_acks(&mut self) {
+        let durable = self.log.durable;
+        let Role::Learning(l) = &mut self.role else {
+            return;
+        };
+        if l.observer || durable <= l.acked {
+            return;
+        }
+        let start = self.log.index_after(l.acked);
+        let end = self.log.index_after(durable);
+        for i in start..end {
+            let zxid = self.log.entries[i].0;
+            self.out.push(Action::Send {
+                to: l.leader,
+                msg: QuorumPacket::Ack { zxid },
+            });
+        }
+        l.acked = durable;
+    }
+
+    pub(crate) fn on_learner_tick(&mut self) {
+        let tick = self.tick;
+        let limit = {
+            let l = self.learner_mut();
+            if l.phase == LearnerPhase::Broadcast {
+                self.cfg.sync_limit_ticks
+            } else {
+                self.cfg.init_limit_ticks
+            }
+        };
+        if tick - self.learner_mut().last_heard > limit {
+            self.become_looking();
+        }
+    }
+}

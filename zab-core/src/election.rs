@@ -1,0 +1,403 @@
+//! FastLeaderElection: choosing a prospective leader by exchanging votes.
+//!
+//! Owns the logical clock (election epoch), the proposal this peer currently backs,
+//! the votes received in this round (`recv_set`) and the votes of peers that have
+//! already settled (`out_of_election`). It decides "lead", "follow" or "observe"; what
+//! happens next (discovery) is [`crate::discovery`]'s business. Sending and timers are
+//! the peer's: notifications leave as [`Action::SendNotification`], time arrives as ticks.
+//!
+//! Votes are ordered by `(peer_epoch, zxid, sid)` (`totalOrderPredicate`); a candidate of
+//! weight 0 (an observer) never wins. A round ends when the votes in `recv_set` that equal
+//! our proposal form a quorum and no better vote arrives within `finalize_wait_ticks`. A
+//! peer that arrives late learns the leader from FOLLOWING/LEADING notifications, once a
+//! quorum of them agree and the leader itself says LEADING (`checkLeader`).
+//!
+//! Deviation from ZooKeeper: while finalizing, ZooKeeper restarts its wait on every
+//! non-better notification; we keep one deadline so that steady resends cannot delay
+//! the decision forever.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::peer::Action;
+use crate::quorum::QuorumVerifier;
+use crate::wire::{Notification, ServerState, NOTIFICATION_VERSION};
+use crate::{Epoch, ServerId, Zxid};
+
+/// A vote: the proposed leader, its last zxid and epoch, in an election round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vote {
+    pub leader: ServerId,
+    pub zxid: Zxid,
+    pub election_epoch: u64,
+    pub peer_epoch: Epoch,
+    pub state: ServerState,
+}
+
+impl Vote {
+    /// ZooKeeper's `Vote.equals`: settled votes compare by leader and epoch only (ZOOKEEPER-1805).
+    fn same_as(&self, o: &Vote) -> bool {
+        if self.state == ServerState::Looking || o.state == ServerState::Looking {
+            self.leader == o.leader
+                && self.zxid == o.zxid
+                && self.election_epoch == o.election_epoch
+                && self.peer_epoch == o.peer_epoch
+        } else {
+            self.leader == o.leader && self.peer_epoch == o.peer_epoch
+        }
+    }
+}
+
+/// The candidate a vote backs, compared as ZooKeeper compares signed longs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub leader: ServerId,
+    pub zxid: Zxid,
+    pub peer_epoch: Epoch,
+}
+
+/// The observer's non-vote (`Long.MIN_VALUE` everywhere).
+pub(crate) const NO_CANDIDATE: Candidate = Candidate {
+    leader: ServerId(i64::MIN as u64),
+    zxid: Zxid(i64::MIN),
+    peer_epoch: Epoch(i64::MIN as u64),
+};
+
+/// What the election needs to know about the peer running it.
+pub(crate) struct ElectionCtx<'a> {
+    pub my_id: ServerId,
+    pub participant: bool,
+    pub last_zxid: Zxid,
+    pub current_epoch: Epoch,
+    pub quorum: &'a dyn QuorumVerifier,
+    pub config: &'a Bytes,
+    pub finalize_wait_ticks: u32,
+    pub min_notification_ticks: u32,
+    pub max_notification_ticks: u32,
+}
+
+impl ElectionCtx<'_> {
+    fn init_candidate(&self) -> Candidate {
+        if self.participant {
+            Candidate {
+                leader: self.my_id,
+                zxid: self.last_zxid,
+                peer_epoch: self.current_epoch,
+            }
+        } else {
+            NO_CANDIDATE
+        }
+    }
+
+    /// `totalOrderPredicate`: is `new` a better leader than `cur`?
+    fn better(&self, new: Candidate, cur: Candidate) -> bool {
+        if self.quorum.weight(new.leader) == 0 {
+            return false;
+        }
+        let n = (new.peer_epoch.0 as i64, new.zxid.0, new.leader.0 as i64);
+        let c = (cur.peer_epoch.0 as i64, cur.zxid.0, cur.leader.0 as i64);
+        n > c
+    }
+}
+
+/// The state of FastLeaderElection across rounds.
+#[derive(Debug)]
+pub(crate) struct Election {
+    pub logical_clock: u64,
+    proposal: Candidate,
+    recv_set: BTreeMap<ServerId, Vote>,
+    out_of_election: BTreeMap<ServerId, Vote>,
+    not_timeout_ticks: u32,
+    idle_ticks: u32,
+    finalize_left: Option<u32>,
+}
+
+impl Election {
+    pub fn new() -> Election {
+        Election {
+            logical_clock: 0,
+            proposal: NO_CANDIDATE,
+            recv_set: BTreeMap::new(),
+            out_of_election: BTreeMap::new(),
+            not_timeout_ticks: 1,
+            idle_ticks: 0,
+            finalize_left: None,
+        }
+    }
+
+    fn vote(&self, state: ServerState) -> Vote {
+        Vote {
+            leader: self.proposal.leader,
+            zxid: self.proposal.zxid,
+            election_epoch: self.logical_clock,
+            peer_epoch: self.proposal.peer_epoch,
+            state,
+        }
+    }
+
+    /// `lookForLeader`'s opening: a new round backing ourselves.
+    pub fn start(&mut self, ctx: &ElectionCtx<'_>, out: &mut Vec<Action>) -> Option<Vote> {
+        self.logical_clock += 1;
+        self.recv_set.clear();
+        self.out_of_election.clear();
+        self.finalize_left = None;
+        self.idle_ticks = 0;
+        self.not_timeout_ticks = ctx.min_notification_ticks.max(1);
+        self.proposal = ctx.init_candidate();
+        self.send_notifications(ctx, out)
+    }
+
+    /// Sends our proposal to every voter; the copy to ourselves is counted at once.
+    fn send_notifications(&mut self, ctx: &ElectionCtx<'_>, out: &mut Vec<Action>) -> Option<Vote> {
+        for v in ctx.quorum.voting_members() {
+            if *v != ctx.my_id {
+                out.push(Action::SendNotification {
+                    to: *v,
+                    n: self.notification(ctx, ServerState::Looking),
+                });
+            }
+        }
+        if ctx.quorum.is_voter(ctx.my_id) {
+            self.recv_set
+                .insert(ctx.my_id, self.vote(ServerState::Looking));
+            return self.tally(ctx);
+        }
+        None
+    }
+
+    fn notification(&self, ctx: &ElectionCtx<'_>, state: ServerState) -> Notification {
+        let v = self.vote(state);
+        notification_of(&v, ctx.config)
+    }
+
+    /// Starts the finalize wait once our proposal has a quorum; decides at once when the wait is 0.
+    fn tally(&mut self, ctx: &ElectionCtx<'_>) -> Option<Vote> {
+        if self.finalize_left.is_some() {
+            return None;
+        }
+        let target = self.vote(ServerState::Looking);
+        let agreeing: Vec<ServerId> = self
+            .recv_set
+            .iter()
+            .filter(|(_, v)| v.same_as(&target))
+            .map(|(s, _)| *s)
+            .collect();
+        if ctx.quorum.contains_quorum(&agreeing) {
+            if ctx.finalize_wait_ticks == 0 {
+                return Some(self.decide(ctx));
+            }
+            self.finalize_left = Some(ctx.finalize_wait_ticks);
+        }
+        None
+    }
+
+    fn decide(&mut self, ctx: &ElectionCtx<'_>) -> Vote {
+        self.finalize_left = None;
+        let state = if self.proposal.leader == ctx.my_id {
+            ServerState::Leading
+        } else if ctx.participant {
+            ServerState::Following
+        } else {
+            ServerState::Observing
+        };
+        self.vote(state)
+    }
+
+    /// A tick while LOOKING: resend after a silence (with exponential backoff), or finish the finalize wait.
+    pub fn on_tick(&mut self, ctx: &ElectionCtx<'_>, out: &mut Vec<Action>) -> Option<Vote> {
+        if let Some(left) = self.finalize_left {
+            if left <= 1 {
+                return Some(self.decide(ctx));
+            }
+            self.finalize_left = Some(left - 1);
+            return None;
+        }
+        self.idle_ticks += 1;
+        if self.idle_ticks >= self.not_timeout_ticks {
+            self.idle_ticks = 0;
+            self.not_timeout_ticks =
+                (self.not_timeout_ticks * 2).min(ctx.max_notification_ticks.max(1));
+            return self.send_notifications(ctx, out);
+        }
+        None
+    }
+
+    /// A notification while LOOKING (`WorkerReceiver` plus the body of `lookForLeader`'s loop).
+    pub fn on_notification(
+        &mut self,
+        ctx: &ElectionCtx<'_>,
+        from: ServerId,
+        n: &Notification,
+        out: &mut Vec<Action>,
+    ) -> Option<Vote> {
+        // WorkerReceiver: a non-voter learns our vote and is otherwise ignored.
+        if !ctx.quorum.is_voter(from) {
+            out.push(Action::SendNotification {
+                to: from,
+                n: self.notification(ctx, ServerState::Looking),
+            });
+            return None;
+        }
+        if n.state == ServerState::Looking && n.election_epoch < self.logical_clock {
+            out.push(Action::SendNotification {
+                to: from,
+                n: self.notification(ctx, ServerState::Looking),
+            });
+        }
+        self.idle_ticks = 0;
+        let cand = Candidate {
+            leader: n.leader,
+            zxid: n.zxid,
+            peer_epoch: n.peer_epoch,
+        };
+        if self.finalize_left.is_some() {
+            if !ctx.better(cand, self.proposal) {
+                return None; // dropped, as ZooKeeper's finalize loop drops it
+            }
+            self.finalize_left = None;
+        }
+        if !ctx.quorum.is_voter(n.leader) {
+            return None;
+        }
+        match n.state {
+            ServerState::Looking => self.on_looking_vote(ctx, from, n, cand, out),
+            ServerState::Observing => None,
+            ServerState::Following | ServerState::Leading => self.on_settled_vote(ctx, from, n),
+        }
+    }
+
+    fn on_looking_vote(
+        &mut self,
+        ctx: &ElectionCtx<'_>,
+        from: ServerId,
+        n: &Notification,
+        cand: Candidate,
+        out: &mut Vec<Action>,
+    ) -> Option<Vote> {
+        if n.election_epoch > self.logical_clock {
+            self.logical_clock = n.election_epoch;
+            self.recv_set.clear();
+            let own = ctx.init_candidate();
+            self.proposal = if ctx.better(cand, own) { cand } else { own };
+            if let Some(v) = self.send_notifications(ctx, out) {
+                return Some(v);
+            }
+        } else if n.election_epoch < self.logical_clock {
+            return None;
+        } else if ctx.better(cand, self.proposal) {
+            self.proposal = cand;
+            if let Some(v) = self.send_notifications(ctx, out) {
+                return Some(v);
+            }
+        }
+        self.recv_set.insert(
+            from,
+            Vote {
+                leader: n.leader,
+                zxid: n.zxid,
+                election_epoch: n.election_epoch,
+                peer_epoch: n.peer_epoch,
+                state: ServerState::Looking,
+            },
+        );
+        self.tally(ctx)
+    }
+
+    /// `receivedFollowingNotification`: join a round already settled, or an established ensemble.
+    fn on_settled_vote(
+        &mut self,
+        ctx: &ElectionCtx<'_>,
+        from: ServerId,
+        n: &Notification,
+    ) -> Option<Vote> {
+        let v = Vote {
+            leader: n.leader,
+            zxid: n.zxid,
+            election_epoch: n.election_epoch,
+            peer_epoch: n.peer_epoch,
+            state: n.state,
+        };
+        if n.election_epoch == self.logical_clock {
+            self.recv_set.insert(from, v);
+            if self.has_quorum_for(ctx, &self.recv_set, &v)
+                && self.check_leader(ctx, &self.recv_set, v.leader, v.election_epoch)
+            {
+                return Some(self.settle(ctx, v));
+            }
+        }
+        self.out_of_election.insert(from, v);
+        if self.has_quorum_for(ctx, &self.out_of_election, &v)
+            && self.check_leader(ctx, &self.out_of_election, v.leader, v.election_epoch)
+        {
+            self.logical_clock = n.election_epoch;
+            return Some(self.settle(ctx, v));
+        }
+        None
+    }
+
+    fn has_quorum_for(
+        &self,
+        ctx: &ElectionCtx<'_>,
+        votes: &BTreeMap<ServerId, Vote>,
+        target: &Vote,
+    ) -> bool {
+        let agreeing: Vec<ServerId> = votes
+            .iter()
+            .filter(|(_, x)| x.same_as(target))
+            .map(|(s, _)| *s)
+            .collect();
+        ctx.quorum.contains_quorum(&agreeing)
+    }
+
+    /// `checkLeader`: someone else leads only if it told us so itself.
+    fn check_leader(
+        &self,
+        ctx: &ElectionCtx<'_>,
+        votes: &BTreeMap<ServerId, Vote>,
+        leader: ServerId,
+        ee: u64,
+    ) -> bool {
+        if leader != ctx.my_id {
+            votes
+                .get(&leader)
+                .is_some_and(|v| v.state == ServerState::Leading)
+        } else {
+            self.logical_clock == ee
+        }
+    }
+
+    fn settle(&mut self, ctx: &ElectionCtx<'_>, v: Vote) -> Vote {
+        self.finalize_left = None;
+        self.proposal = Candidate {
+            leader: v.leader,
+            zxid: v.zxid,
+            peer_epoch: v.peer_epoch,
+        };
+        let state = if v.leader == ctx.my_id {
+            ServerState::Leading
+        } else if ctx.participant {
+            ServerState::Following
+        } else {
+            ServerState::Observing
+        };
+        Vote {
+            state,
+            election_epoch: v.election_epoch,
+            ..v
+        }
+    }
+}
+
+/// The notification that carries `vote` with `vote.state` as the sender's state.
+pub(crate) fn notification_of(vote: &Vote, config: &Bytes) -> Notification {
+    Notification {
+        state: vote.state,
+        leader: vote.leader,
+        zxid: vote.zxid,
+        election_epoch: vote.election_epoch,
+        peer_epoch: vote.peer_epoch,
+        version: NOTIFICATION_VERSION,
+        config: config.clone(),
+    }
+}

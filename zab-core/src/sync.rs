@@ -1,0 +1,385 @@
+//! Synchronisation: DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE.
+//!
+//! Owns the learner's side of the connection ([`LearnerState`]) and the leader's choice
+//! of how to bring one learner to its history (`LearnerHandler.syncFollower`):
+//!
+//! * the learner's last zxid is ours: empty DIFF;
+//! * it is beyond our last: TRUNC to our last;
+//! * it is one of ours (or our window's base): DIFF with the proposals after it;
+//! * it is inside our window but not ours: TRUNC to the entry before it, then DIFF;
+//! * it is older than our window: SNAP at our commit point, then DIFF from there.
+//!
+//! Each proposal of a DIFF is followed by its COMMIT when it is (or, before the epoch is
+//! established, will be) committed; then NEWLEADER. The learner logs what it is sent and,
+//! on NEWLEADER, waits for the log (or installed snapshot) to be durable, persists its
+//! current epoch, and only then ACKs NEWLEADER (ZOOKEEPER-3911, -4643, -4646, -4785).
+//! PROPOSAL and COMMIT that arrive between NEWLEADER and UPTODATE are logged and queued
+//! (ZOOKEEPER-4394, -4685); UPTODATE, which carries the leader's commit point, commits
+//! them. With a quorum of NEWLEADER ACKs (its own counted once its epoch and log are
+//! durable) the leader is established, commits its whole initial history and starts
+//! broadcast ([`crate::broadcast`]).
+
+use bytes::Bytes;
+
+use crate::discovery::{HandlerPhase, LeaderPhase};
+use crate::peer::{Action, Peer, ZabPhase};
+use crate::wire::{QuorumPacket, ServerState};
+use crate::{Epoch, ServerId, Zxid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum LearnerPhase {
+    AwaitLeaderInfo,
+    AwaitAcceptedSave,
+    /// ACKEPOCH sent; waiting for DIFF / TRUNC / SNAP.
+    AwaitSyncMode,
+    Syncing,
+    /// NEWLEADER received; waiting for durability and the current epoch.
+    AwaitNewLeaderAck,
+    /// NEWLEADER acknowledged; waiting for UPTODATE.
+    AwaitUpToDate,
+    Broadcast,
+}
+
+#[derive(Debug)]
+pub(crate) struct LearnerState {
+    pub leader: ServerId,
+    pub observer: bool,
+    pub phase: LearnerPhase,
+    pub new_epoch: Option<Epoch>,
+    pub newleader_zxid: Zxid,
+    /// Our last zxid when NEWLEADER arrived: what its ACK vouches for.
+    pub sync_upto: Zxid,
+    /// Highest COMMIT received before UPTODATE.
+    pub pending_commit: Zxid,
+    pub saving_current_epoch: bool,
+    /// Our last zxid once DIFF / TRUNC / SNAP was applied: held by the leader too.
+    pub synced_from: Zxid,
+    /// Highest proposal acknowledged.
+    pub acked: Zxid,
+    pub last_heard: u64,
+}
+
+impl LearnerState {
+    pub fn new(leader: ServerId, observer: bool, tick: u64) -> LearnerState {
+        LearnerState {
+            leader,
+            observer,
+            phase: LearnerPhase::AwaitLeaderInfo,
+            new_epoch: None,
+            newleader_zxid: Zxid::ZERO,
+            sync_upto: Zxid::ZERO,
+            pending_commit: Zxid::ZERO,
+            saving_current_epoch: false,
+            synced_from: Zxid::ZERO,
+            acked: Zxid::ZERO,
+            last_heard: tick,
+        }
+    }
+
+    pub fn is_broadcasting(&self) -> bool {
+        self.phase == LearnerPhase::Broadcast
+    }
+}
+
+impl Peer {
+    /// `syncFollower`: bring learner `to` to our history, then NEWLEADER.
+    pub(crate) fn sync_learner(&mut self, to: ServerId) {
+        let last = self.log.last();
+        let base = self.log.base;
+        let committed = self.log.committed;
+        let config = self.cfg.config_data.clone();
+        let l = self.leader_mut();
+        let e = l.epoch.expect("epoch chosen");
+        let established = l.phase == LeaderPhase::Broadcast;
+        let Some(h) = l.handlers.get(&to) else { return };
+        let observer = h.observer;
+        let peer_last = h.peer_last;
+        // Before establishment our whole history is about to be committed.
+        let commit_point = if established { committed } else { last };
+        let from = if peer_last == last {
+            self.out.push(Action::Send {
+                to,
+                msg: QuorumPacket::Diff { zxid: last },
+            });
+            last
+        } else if peer_last > last {
+            self.out.push(Action::Send {
+                to,
+                msg: QuorumPacket::Trunc { zxid: last },
+            });
+            last
+        } else if peer_last >= base && self.log.contains(peer_last) {
+            self.out.push(Action::Send {
+                to,
+                msg: QuorumPacket::Diff { zxid: last },
+            });
+            peer_last
+        } else if peer_last > base {
+            let prev = self.log.prev(peer_last);
+            self.out.push(Action::Send {
+                to,
+                msg: QuorumPacket::Trunc { zxid: prev },
+            });
+            prev
+        } else {
+            self.out.push(Action::SendSnapshot {
+                to,
+                zxid: committed,
+            });
+            committed
+        };
+        // Observers are sent only what is committed; later commits reach them as INFORM.
+        let upto = if observer { commit_point } else { last };
+        let start = self.log.index_after(from);
+        for i in start..self.log.entries.len() {
+            let (z, ref d) = self.log.entries[i];
+            if z > upto {
+                break;
+            }
+            self.out.push(Action::Send {
+                to,
+                msg: QuorumPacket::Proposal {
+                    zxid: z,
+                    data: d.clone(),
+                },
+            });
+            if z <= commit_point {
+                self.out.push(Action::Send {
+                    to,
+                    msg: QuorumPacket::Commit { zxid: z },
+                });
+            }
+        }
+        let newleader = Zxid::new(e, 0);
+        self.out.push(Action::Send {
+            to,
+            msg: QuorumPacket::NewLeader {
+                zxid: newleader,
+                config,
+            },
+        });
+        let l = self.leader_mut();
+        let h = l.handlers.get_mut(&to).expect("handler");
+        h.phase = HandlerPhase::Syncing;
+        h.sync_upto = upto;
+        h.commit_sent = commit_point;
+    }
+
+    /// The ACK of NEWLEADER (`waitForNewLeaderAck`).
+    pub(crate) fn on_new_leader_ack(&mut self, from: ServerId) {
+        let committed = self.log.committed;
+        let quorum = self.cfg.quorum.clone();
+        let l = self.leader_mut();
+        let Some(h) = l.handlers.get_mut(&from) else {
+            return;
+        };
+        h.phase = HandlerPhase::Synced;
+        if !h.observer {
+            h.acked = h.sync_upto;
+            if !l.newleader_acked.contains(&from) {
+                l.newleader_acked.push(from);
+            }
+        }
+        if l.phase == LeaderPhase::Broadcast {
+            h.phase = HandlerPhase::UpToDate;
+            self.out.push(Action::Send {
+                to: from,
+                msg: QuorumPacket::UpToDate { zxid: committed },
+            });
+            if quorum.is_voter(from) {
+                self.try_commit();
+            }
+        } else {
+            self.maybe_establish();
+        }
+    }
+
+    pub(crate) fn on_leader_current_epoch_saved(&mut self, e: Epoch) {
+        let l = self.leader_mut();
+        if l.epoch == Some(e) {
+            l.current_saved = true;
+            self.maybe_establish();
+        }
+    }
+
+    /// A quorum acknowledged NEWLEADER, ourselves included once our epoch and log are durable.
+    pub(crate) fn maybe_establish(&mut self) {
+        let me = self.cfg.my_id;
+        let quorum = self.cfg.quorum.clone();
+        let last = self.log.last();
+        let durable = self.log.durable;
+        let l = self.leader_mut();
+        if l.phase != LeaderPhase::Synchronization
+            || !l.current_saved
+            || durable < l.summary.1.max(last)
+        {
+            return;
+        }
+        let mut acked: Vec<ServerId> = l
+            .handlers
+            .iter()
+            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+            .map(|(s, _)| *s)
+            .collect();
+        acked.push(me);
+        if !quorum.contains_quorum(&acked) {
+            return;
+        }
+        let e = l.epoch.expect("epoch");
+        l.phase = LeaderPhase::Broadcast;
+        l.last_proposed = last;
+        l.next_ping = 0;
+        self.vote.peer_epoch = e; // updateElectionVote
+        self.status(ServerState::Leading, ZabPhase::Broadcast, Some(me), e);
+        // The initial history is committed now; its COMMITs already went out with the DIFFs.
+        self.commit_to(last);
+        let committed = self.log.committed;
+        let l = self.leader_mut();
+        let mut uptodate = Vec::new();
+        for (s, h) in l.handlers.iter_mut() {
+            if h.phase == HandlerPhase::Synced {
+                h.phase = HandlerPhase::UpToDate;
+                uptodate.push(*s);
+            }
+        }
+        for s in uptodate {
+            self.out.push(Action::Send {
+                to: s,
+                msg: QuorumPacket::UpToDate { zxid: committed },
+            });
+        }
+        self.flush_pending_syncs();
+    }
+
+    // ---- learner side ----
+
+    fn expect_sync_mode(&mut self) -> bool {
+        self.learner_mut().phase == LearnerPhase::AwaitSyncMode
+    }
+
+    pub(crate) fn on_diff(&mut self, _zxid: Zxid) {
+        if self.expect_sync_mode() {
+            let last = self.log.last();
+            let l = self.learner_mut();
+            l.phase = LearnerPhase::Syncing;
+            l.synced_from = last;
+        }
+    }
+
+    pub(crate) fn on_trunc(&mut self, zxid: Zxid) {
+        if !self.expect_sync_mode() {
+            return;
+        }
+        self.learner_mut().phase = LearnerPhase::Syncing;
+        if zxid < self.log.last() {
+            self.log.truncate(zxid);
+            self.out.push(Action::Truncate { to: zxid });
+        }
+        let last = self.log.last();
+        self.learner_mut().synced_from = last;
+    }
+
+    pub(crate) fn on_snap(&mut self, zxid: Zxid) {
+        if !self.expect_sync_mode() {
+            return;
+        }
+        let l = self.learner_mut();
+        l.phase = LearnerPhase::Syncing;
+        l.synced_from = zxid;
+        self.log.reset_to_snapshot(zxid);
+        self.out.push(Action::InstallSnapshot { zxid });
+    }
+
+    /// A PROPOSAL before UPTODATE: log it (no ACK: the NEWLEADER ACK vouches for it).
+    pub(crate) fn on_sync_proposal(&mut self, zxid: Zxid, data: Bytes) {
+        if !self.check_next(zxid) {
+            return;
+        }
+        self.log.append(zxid, data.clone());
+        self.out.push(Action::Append(vec![(zxid, data)]));
+        if self.learner_mut().phase >= LearnerPhase::AwaitUpToDate {
+            self.send_acks();
+        }
+    }
+
+    /// Continuity: a proposal follows our last zxid, with the next counter within an epoch.
+    pub(crate) fn check_next(&mut self, zxid: Zxid) -> bool {
+        let last = self.log.last();
+        let ok =
+            zxid > last && (zxid.epoch() != last.epoch() || zxid.counter() == last.counter() + 1);
+        if !ok {
+            self.become_looking();
+        }
+        ok
+    }
+
+    /// NEWLEADER (`FollowerProcessNEWLEADER`).
+    pub(crate) fn on_new_leader(&mut self, zxid: Zxid) {
+        let last = self.log.last();
+        let l = self.learner_mut();
+        if l.phase != LearnerPhase::Syncing || Some(zxid.epoch()) != l.new_epoch {
+            return;
+        }
+        l.phase = LearnerPhase::AwaitNewLeaderAck;
+        l.newleader_zxid = zxid;
+        l.sync_upto = last;
+        l.acked = last;
+        self.try_ack_new_leader();
+    }
+
+    /// Persist the synced log, then the current epoch, then ACK.
+    pub(crate) fn try_ack_new_leader(&mut self) {
+        let durable = self.log.durable;
+        let current = self.current_epoch;
+        let l = self.learner_mut();
+        if l.phase != LearnerPhase::AwaitNewLeaderAck || durable < l.sync_upto {
+            return;
+        }
+        let e = l.new_epoch.expect("epoch");
+        if current >= e {
+            self.ack_new_leader();
+        } else if !l.saving_current_epoch {
+            l.saving_current_epoch = true;
+            self.out.push(Action::SaveCurrentEpoch(e));
+        }
+    }
+
+    pub(crate) fn on_learner_current_epoch_saved(&mut self, e: Epoch) {
+        let l = self.learner_mut();
+        if l.phase == LearnerPhase::AwaitNewLeaderAck && l.new_epoch == Some(e) {
+            self.ack_new_leader();
+        }
+    }
+
+    fn ack_new_leader(&mut self) {
+        let l = self.learner_mut();
+        l.phase = LearnerPhase::AwaitUpToDate;
+        let (to, zxid) = (l.leader, l.newleader_zxid);
+        self.out.push(Action::Send {
+            to,
+            msg: QuorumPacket::Ack { zxid },
+        });
+        self.send_acks();
+    }
+
+    /// UPTODATE: the leader is established; commit what it says is committed.
+    pub(crate) fn on_up_to_date(&mut self, zxid: Zxid) {
+        let l = self.learner_mut();
+        if l.phase != LearnerPhase::AwaitUpToDate {
+            return;
+        }
+        l.phase = LearnerPhase::Broadcast;
+        let (leader, e, observer) = (l.leader, l.new_epoch.expect("epoch"), l.observer);
+        // A ZooKeeper leader sends -1: then only the COMMITs and what we already shared count.
+        let upto = l
+            .pending_commit
+            .max(if zxid.0 >= 0 { zxid } else { l.synced_from });
+        self.commit_to(upto);
+        let state = if observer {
+            ServerState::Observing
+        } else {
+            ServerState::Following
+        };
+        self.status(state, ZabPhase::Broadcast, Some(leader), e);
+    }
+}
