@@ -186,22 +186,21 @@ where
     let (timeout_tx, mut timeout_rx) = watch::channel(limits.read_timeout);
     let reported = Arc::new(AtomicBool::new(false));
 
-    // Reports the first failure only; the other task is stopped by `cancel`.
+    // Closes the connection, then reports the first failure only (waiting
+    // for room: the driver either reads it or drops the connection).
     let report = {
         let in_tx = in_tx.clone();
         let cancel = cancel.clone();
         let reported = reported.clone();
         move |e: NetError| {
             let in_tx = in_tx.clone();
-            let cancel = cancel.clone();
             let first = !reported.swap(true, Ordering::SeqCst);
+            cancel.cancel();
             async move {
                 if first {
                     debug!(%peer_addr, error = %e, "peer connection failed");
-                    // A full inbound queue must not keep the connection alive.
-                    let _ = in_tx.try_send(Err(e));
+                    let _ = in_tx.send(Err(e)).await;
                 }
-                cancel.cancel();
             }
         }
     };
@@ -219,7 +218,13 @@ where
             };
             let frame = tokio::select! {
                 _ = r_cancel.cancelled() => break,
-                _ = timeout_rx.changed() => continue,
+                r = timeout_rx.changed() => {
+                    if r.is_err() {
+                        // The PeerConn is gone.
+                        break;
+                    }
+                    continue;
+                }
                 r = next => r,
             };
             match frame {

@@ -536,9 +536,11 @@ impl Inner {
             };
             match frame {
                 Some(Ok(msg)) => {
+                    // A dropped receiver discards messages; the connection
+                    // stays so the pair does not churn.
                     tokio::select! {
                         _ = cancel.cancelled() => break,
-                        r = self.recv_tx.send((peer.sid, msg)) => if r.is_err() { break },
+                        _ = self.recv_tx.send((peer.sid, msg)) => {}
                     }
                 }
                 Some(Err(e)) => {
