@@ -14,12 +14,12 @@ mod complete;
 mod opts;
 mod shell;
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustyline::error::ReadlineError;
-use rustyline::{Config, Editor, ExternalPrinter};
+use rustyline::{Config, Editor};
 
 use crate::complete::ZkHelper;
 use crate::shell::{EventSink, Shell};
@@ -148,9 +148,13 @@ fn main() {
         .build();
     let mut editor: Editor<ZkHelper, rustyline::history::DefaultHistory> =
         Editor::with_config(config).expect("line editor");
-    let mut printer = editor.create_external_printer().expect("external printer");
-    let print: Box<dyn FnMut(String) + Send> = Box::new(move |s: String| {
-        let _ = printer.print(s);
+    // Events are printed as they arrive, straight to stdout, as zkCli does
+    // (rustyline's ExternalPrinter would redraw the line, but it delays
+    // typed-ahead input until the next key press).
+    let print: Box<dyn FnMut(String) + Send> = Box::new(|s: String| {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(s.as_bytes());
+        let _ = out.flush();
     });
     let mut sh = Shell::new(
         rt,

@@ -456,6 +456,12 @@ impl Shell {
                         let p = p.clone();
                         let on = self.print_watches.clone();
                         let mut rx = rx;
+                        // The connection event comes before the next prompt.
+                        while let Ok(ev) = rx.try_recv() {
+                            if on.load(Ordering::Relaxed) {
+                                (p.lock().expect("printer lock"))(event_text(&ev));
+                            }
+                        }
                         self.rt.spawn(async move {
                             while let Some(ev) = rx.recv().await {
                                 if on.load(Ordering::Relaxed) {
