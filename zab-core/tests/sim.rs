@@ -7,7 +7,7 @@
 
 use zab_core::sim::{Sim, SimOptions};
 
-const CHAOS_TICKS: u64 = 150;
+const CHAOS_TICKS: u64 = 400;
 const LIVENESS_TICKS: u64 = 300;
 
 fn run_seed(seed: u64) -> Sim {
@@ -17,9 +17,29 @@ fn run_seed(seed: u64) -> Sim {
 }
 
 fn run_range(from: u64, to: u64) {
+    let mut total = zab_core::sim::SimStats::default();
     for seed in from..to {
-        run_seed(seed);
+        let s = run_seed(seed).stats;
+        total.crashes += s.crashes;
+        total.partitions += s.partitions;
+        total.resets += s.resets;
+        total.lost_packets += s.lost_packets;
+        total.diffs += s.diffs;
+        total.truncs += s.truncs;
+        total.snaps += s.snaps;
+        total.established += s.established;
+        total.proposals += s.proposals;
     }
+    println!("seeds {from}..{to}: {total:?}");
+    // The faults and every sync mode must actually have been exercised.
+    assert!(
+        total.crashes > 0 && total.partitions > 0 && total.resets > 0 && total.lost_packets > 0,
+        "{total:?}"
+    );
+    assert!(
+        total.diffs > 0 && total.truncs > 0 && total.snaps > 0,
+        "{total:?}"
+    );
 }
 
 // 520 seeds in 8 tests so the harness can run them in parallel.
@@ -64,8 +84,9 @@ fn sim_replay() {
     let seed: u64 = seed.parse().expect("ZAB_SEED is a number");
     let sim = run_seed(seed);
     println!(
-        "seed {seed}: {:?}, {} events, {} committed, leaders by epoch {:?}",
+        "seed {seed}: {:?}, {:?}, {} events, {} committed, leaders by epoch {:?}",
         SimOptions::chaos(seed),
+        sim.stats,
         sim.events,
         sim.history.len(),
         sim.leaders

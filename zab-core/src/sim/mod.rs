@@ -174,6 +174,20 @@ struct Conn {
     broken: bool,
 }
 
+/// What happened during a run: evidence that the faults and sync modes were exercised.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub crashes: u64,
+    pub partitions: u64,
+    pub resets: u64,
+    pub lost_packets: u64,
+    pub diffs: u64,
+    pub truncs: u64,
+    pub snaps: u64,
+    pub established: u64,
+    pub proposals: u64,
+}
+
 /// An action executed by a peer, as seen by [`Sim::run_until_action`].
 pub type Seen = (ServerId, Action);
 
@@ -200,6 +214,7 @@ pub struct Sim {
     seen: Option<Seen>,
     /// Count of events fed to peers.
     pub events: u64,
+    pub stats: SimStats,
 }
 
 impl Sim {
@@ -258,6 +273,7 @@ impl Sim {
             watch: None,
             seen: None,
             events: 0,
+            stats: SimStats::default(),
         }
     }
 
@@ -357,6 +373,7 @@ impl Sim {
             return;
         }
         self.note(format!("{} crash {sid}", self.now));
+        self.stats.crashes += 1;
         let n = &mut self.nodes[i];
         n.peer = None;
         n.status = None;
@@ -399,6 +416,7 @@ impl Sim {
     /// Cuts every link between different groups, both ways.
     pub fn partition(&mut self, groups: &[&[u64]]) {
         self.note(format!("{} partition {groups:?}", self.now));
+        self.stats.partitions += 1;
         for (gi, g) in groups.iter().enumerate() {
             for (hi, h) in groups.iter().enumerate() {
                 if gi != hi {
@@ -553,6 +571,7 @@ impl Sim {
             if !keys.is_empty() {
                 let (a, b) = keys[self.rng.below(keys.len() as u64) as usize];
                 self.note(format!("{} reset {a}-{b}", self.now));
+                self.stats.resets += 1;
                 self.break_conn(a, b, true);
             }
         }
@@ -633,6 +652,7 @@ impl Sim {
                 self.now,
                 msg.packet_type()
             ));
+            self.stats.lost_packets += 1;
             self.break_conn(from, to, false);
             return;
         }
@@ -797,7 +817,21 @@ impl Sim {
         let sid = self.nodes[i].sid;
         match a {
             Action::SendNotification { to, n } => self.send_notification(sid, to, n),
-            Action::Send { to, msg } => self.send_quorum(sid, to, msg, None),
+            Action::Send { to, msg } => {
+                match msg {
+                    QuorumPacket::Diff { .. } => self.stats.diffs += 1,
+                    QuorumPacket::Trunc { .. } => self.stats.truncs += 1,
+                    QuorumPacket::Proposal { .. }
+                        if self.nodes[i]
+                            .status
+                            .is_some_and(|s| s.phase == ZabPhase::Broadcast) =>
+                    {
+                        self.stats.proposals += 1
+                    }
+                    _ => {}
+                }
+                self.send_quorum(sid, to, msg, None)
+            }
             Action::SendSnapshot { to, zxid } => {
                 let n = &self.nodes[i];
                 let k = n.mem.partition_point(|e| e.0 <= zxid);
@@ -805,6 +839,7 @@ impl Sim {
                     self.fail(&format!("{sid} snapshots {zxid} beyond what it applied"));
                 }
                 let snap = n.mem[..k].to_vec();
+                self.stats.snaps += 1;
                 self.send_quorum(sid, to, QuorumPacket::Snap { zxid }, Some(snap));
             }
             Action::Append(entries) => {
@@ -864,6 +899,7 @@ impl Sim {
             Action::StateChanged(st) => {
                 self.nodes[i].status = Some(st);
                 if st.state == ServerState::Leading && st.phase == ZabPhase::Broadcast {
+                    self.stats.established += 1;
                     if let Some(other) = self.leaders.insert(st.epoch, sid) {
                         if other != sid {
                             self.fail(&format!(
