@@ -18,7 +18,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("zab-storage-bench-{tag}-{}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("zab-storage-bench-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -106,7 +107,9 @@ fn write_snapshot(dir: &std::path::Path, nodes: &[(String, Vec<u8>, StatPersiste
 fn snapshot(c: &mut Criterion) {
     let nodes: Vec<_> = (0..NODES).map(node).collect();
     let dir = TempDir::new("snap");
-    let bytes = std::fs::metadata(write_snapshot(&dir.0, &nodes)).unwrap().len();
+    let bytes = std::fs::metadata(write_snapshot(&dir.0, &nodes))
+        .unwrap()
+        .len();
     let mut g = c.benchmark_group("snapshot");
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(300))

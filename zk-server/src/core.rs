@@ -51,6 +51,73 @@ pub enum CoreMsg {
         word: String,
         reply: oneshot::Sender<String>,
     },
+    Peer(PeerMsg),
+}
+
+/// The server's place in the ensemble.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Standalone,
+    Looking,
+    Leading,
+    Following,
+    Observing,
+}
+
+impl Role {
+    /// ZooKeeper's name, as `srvr` prints it after `Mode:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Looking => "looking",
+            Role::Leading => "leader",
+            Role::Following => "follower",
+            Role::Observing => "observer",
+        }
+    }
+
+    pub fn serving(self) -> bool {
+        self != Role::Looking
+    }
+
+    pub fn learner(self) -> bool {
+        matches!(self, Role::Following | Role::Observing)
+    }
+}
+
+/// What the peer driver tells the core.
+pub enum PeerMsg {
+    /// The role changed; a leader's first proposal is `Zxid::new(epoch, 1)`.
+    Role { role: Role, epoch: u64 },
+    /// Committed transactions, in zxid order: apply them.
+    Committed(Vec<(Zxid, Bytes)>),
+    /// Leader: a learner forwarded a client request (REQUEST).
+    Remote {
+        from: u64,
+        data: Bytes,
+        auth: Vec<Id>,
+    },
+    /// Leader: a learner reported session activity (PING data).
+    Touch(Bytes),
+    /// Learner: the leader answered the oldest forwarded sync.
+    SyncDone,
+    /// Leader: the whole tree, serialized as a snapshot, for a SNAP sync.
+    Snapshot { reply: oneshot::Sender<Vec<u8>> },
+    /// Learner: the tree after a SNAP or a TRUNC.
+    ReplaceTree {
+        tree: Box<DataTree>,
+        sessions: HashMap<i64, i32>,
+    },
+}
+
+/// What the core asks of the peer driver.
+pub enum DriverMsg {
+    /// Leader: replicate this transaction.
+    Propose(Bytes),
+    /// Learner: a packet for the leader (REQUEST, PING with sessions).
+    Forward(zab_core::wire::QuorumPacket),
+    /// Leader: answer a learner's sync once everything proposed so far is committed.
+    Sync { learner: u64 },
 }
 
 /// What the core may send a connection.
@@ -100,10 +167,18 @@ struct Session {
 }
 
 enum Origin {
-    Client { req: Request, received: Instant },
-    CreateSession { conn_id: u64, legacy: bool },
+    Client {
+        req: Request,
+        received: Instant,
+    },
+    CreateSession {
+        conn_id: u64,
+        legacy: bool,
+    },
     Expire,
     Internal,
+    /// Leader: a request a learner forwarded; the learner answers its client.
+    Remote,
 }
 
 struct InFlight {
@@ -142,6 +217,16 @@ pub struct Core {
     txns_since_snapshot: u64,
     snapshot: Option<SnapshotJob>,
     rng: u64,
+    pub(crate) role: Role,
+    driver: Option<mpsc::Sender<DriverMsg>>,
+    /// Learner: writes forwarded to the leader, by (session, cxid).
+    forwarded: HashMap<(i64, i32), (Request, Instant)>,
+    /// Learner: sessions being created through the leader.
+    connecting: HashMap<i64, (u64, bool)>,
+    /// Learner: syncs forwarded to the leader, oldest first.
+    pending_syncs: VecDeque<(Request, Instant)>,
+    /// Learner: sessions active since the last report to the leader.
+    touched: HashMap<i64, i32>,
     pub(crate) stats: ServerStats,
     pub(crate) started: Instant,
     extended_types: bool,
@@ -228,9 +313,30 @@ impl Core {
             txns_since_snapshot: 0,
             snapshot: None,
             rng,
+            role: Role::Standalone,
+            driver: None,
+            forwarded: HashMap::new(),
+            connecting: HashMap::new(),
+            pending_syncs: VecDeque::new(),
+            touched: HashMap::new(),
             stats: ServerStats::default(),
             started: Instant::now(),
             extended_types,
+        }
+    }
+
+    /// Make this core a member of an ensemble: it starts LOOKING and talks to
+    /// the peer driver through `driver`.
+    pub fn join_ensemble(&mut self, driver: mpsc::Sender<DriverMsg>) {
+        self.role = Role::Looking;
+        self.driver = Some(driver);
+    }
+
+    fn to_driver(&mut self, m: DriverMsg) {
+        if let Some(d) = &self.driver {
+            if d.try_send(m).is_err() {
+                tracing::warn!("peer driver is not keeping up; dropping a message");
+            }
         }
     }
 
@@ -283,6 +389,7 @@ impl Core {
             CoreMsg::Command { word, reply } => {
                 let _ = reply.send(crate::fourlw::run(self, &word));
             }
+            CoreMsg::Peer(m) => self.on_peer(m),
         }
     }
 
@@ -336,6 +443,14 @@ impl Core {
             },
         );
         let legacy = req.read_only.is_none();
+        if !self.role.serving() {
+            tracing::info!(
+                "refusing client {}: this server is not serving (no quorum)",
+                self.conns[&conn_id].handle.addr
+            );
+            self.close_conn(conn_id);
+            return;
+        }
         if req.last_zxid_seen > self.tree.last_processed_zxid().0 {
             tracing::info!(
                 "refusing session request for client {} as it has seen zxid 0x{:x} and our last zxid is {}; client must try another server",
@@ -368,6 +483,13 @@ impl Core {
             session.auth.dedup();
             self.sessions.insert(id, session);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
+            if self.role.learner() {
+                // The leader creates sessions; we answer once its txn commits here.
+                self.connecting.insert(id, (conn_id, legacy));
+                let pkt = request_packet(id, 0, op::CREATE_SESSION, &timeout.to_be_bytes(), &[]);
+                self.to_driver(DriverMsg::Forward(pkt));
+                return;
+            }
             let zxid = self.next_zxid();
             let txn = Txn {
                 header: TxnHeader {
@@ -459,6 +581,25 @@ impl Core {
     }
 
     fn expire_sessions(&mut self) {
+        if self.role.learner() {
+            // Only the leader expires sessions; tell it which ones are alive.
+            if !self.touched.is_empty() {
+                let mut data = Vec::with_capacity(self.touched.len() * 12);
+                for (id, to) in self.touched.drain() {
+                    data.put_i64(id);
+                    data.put_i32(to);
+                }
+                let pkt = zab_core::wire::QuorumPacket::Ping {
+                    zxid: self.tree.last_processed_zxid(),
+                    data: Bytes::from(data),
+                };
+                self.to_driver(DriverMsg::Forward(pkt));
+            }
+            return;
+        }
+        if !matches!(self.role, Role::Standalone | Role::Leading) {
+            return;
+        }
         let now = Instant::now();
         let expired: Vec<i64> = self
             .sessions
@@ -489,6 +630,9 @@ impl Core {
     /// ZooKeeper's ContainerManager: delete empty containers that once had a
     /// child, and TTL nodes without children whose TTL has passed.
     fn check_containers(&mut self) {
+        if !matches!(self.role, Role::Standalone | Role::Leading) {
+            return;
+        }
         let now = now_ms();
         let mut candidates: Vec<String> = Vec::new();
         for p in self.tree.containers() {
@@ -537,7 +681,11 @@ impl Core {
 
     fn propose(&mut self, txn: Txn, origin: Origin) {
         let bytes = txn.to_bytes();
-        self.replicator.propose(txn.header.zxid, bytes);
+        if self.driver.is_some() {
+            self.to_driver(DriverMsg::Propose(Bytes::from(bytes)));
+        } else {
+            self.replicator.propose(txn.header.zxid, bytes);
+        }
         self.in_flight.push_back(InFlight { txn, origin });
     }
 
@@ -553,6 +701,9 @@ impl Core {
         };
         if let Some(s) = self.sessions.get_mut(&session_id) {
             s.expires_at = received + Duration::from_millis(s.timeout_ms as u64);
+            if self.role.learner() {
+                self.touched.insert(session_id, s.timeout_ms);
+            }
         }
         let req = Request { session_id, ..req };
         match &req.op {
@@ -592,7 +743,7 @@ impl Core {
             let Some((front, _)) = s.queue.front() else {
                 return;
             };
-            if !front.op.is_write() && s.writes_in_flight > 0 {
+            if !is_ordered_write(front, self.role) && s.writes_in_flight > 0 {
                 return;
             }
             let (req, received) = s.queue.pop_front().unwrap();
@@ -608,6 +759,28 @@ impl Core {
     }
 
     fn process(&mut self, req: Request, received: Instant) {
+        if self.role.learner() && is_ordered_write(&req, self.role) {
+            let auth = self
+                .sessions
+                .get(&req.session_id)
+                .map(|s| s.auth.clone())
+                .unwrap_or_default();
+            let pkt = request_packet(req.session_id, req.xid, req.op_type, &req.body, &auth);
+            if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                s.writes_in_flight += 1;
+                if req.op == Op::CloseSession {
+                    s.closing = true;
+                }
+            }
+            if matches!(req.op, Op::Sync(_)) {
+                self.pending_syncs.push_back((req, received));
+            } else {
+                self.forwarded
+                    .insert((req.session_id, req.xid), (req, received));
+            }
+            self.to_driver(DriverMsg::Forward(pkt));
+            return;
+        }
         if req.op.is_write() {
             let zxid = self.next_zxid();
             let empty = Vec::new();
@@ -722,17 +895,42 @@ impl Core {
         for t in &triggers {
             self.deliver(t);
         }
+        // Every server learns of sessions from the transactions that
+        // create and close them.
+        let closed_conn = match &f.txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                let id = f.txn.header.client_id;
+                let timeout_ms = *timeout_ms;
+                self.sessions.entry(id).or_insert_with(|| Session {
+                    timeout_ms,
+                    passwd: password(id),
+                    expires_at: Instant::now() + Duration::from_millis(timeout_ms as u64),
+                    closing: false,
+                    auth: Vec::new(),
+                    conn: None,
+                    queue: VecDeque::new(),
+                    writes_in_flight: 0,
+                });
+                None
+            }
+            TxnBody::CloseSession { .. } => {
+                let id = f.txn.header.client_id;
+                let conn = self.sessions.get(&id).and_then(|s| s.conn);
+                self.end_session(id);
+                conn
+            }
+            _ => None,
+        };
         match f.origin {
             Origin::Client { req, received } => {
                 let session_id = req.session_id;
                 let reply = self.write_reply(&req, &f.txn, rc);
                 self.finish(&req, received, req.xid, zxid.0, reply);
-                if req.op == Op::CloseSession {
-                    self.end_session(session_id);
-                    self.close_conn(req.conn_id);
-                } else if let Some(s) = self.sessions.get_mut(&session_id) {
-                    s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
-                    self.drain_session(session_id);
+                if req.op != Op::CloseSession {
+                    if let Some(s) = self.sessions.get_mut(&session_id) {
+                        s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+                        self.drain_session(session_id);
+                    }
                 }
             }
             Origin::CreateSession { conn_id, legacy } => {
@@ -740,7 +938,7 @@ impl Core {
                 let Some(s) = self.sessions.get_mut(&session_id) else {
                     return;
                 };
-                s.writes_in_flight -= 1;
+                s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
                 let resp = ConnectResponse {
                     protocol_version: 0,
                     timeout_ms: s.timeout_ms,
@@ -755,15 +953,10 @@ impl Core {
                 self.send_connect_response(conn_id, &resp);
                 self.drain_session(session_id);
             }
-            Origin::Expire => {
-                let session_id = f.txn.header.client_id;
-                let conn = self.sessions.get(&session_id).and_then(|s| s.conn);
-                self.end_session(session_id);
-                if let Some(c) = conn {
-                    self.close_conn(c);
-                }
-            }
-            Origin::Internal => {}
+            Origin::Expire | Origin::Internal | Origin::Remote => {}
+        }
+        if let Some(c) = closed_conn {
+            self.close_conn(c);
         }
     }
 
@@ -1115,6 +1308,259 @@ impl Core {
         }
     }
 
+    // ---- the ensemble ----
+
+    fn on_peer(&mut self, m: PeerMsg) {
+        match m {
+            PeerMsg::Role { role, epoch } => self.become_role(role, epoch),
+            PeerMsg::Committed(entries) => {
+                for (z, b) in entries {
+                    self.apply_committed(z, b);
+                }
+            }
+            PeerMsg::Remote { from, data, auth } => self.on_remote(from, data, auth),
+            PeerMsg::Touch(data) => {
+                let now = Instant::now();
+                let mut r = zab_core::jute::JuteReader::new(&data);
+                while let (Ok(id), Ok(_to)) = (r.read_i64(), r.read_i32()) {
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        s.expires_at = now + Duration::from_millis(s.timeout_ms as u64);
+                    }
+                }
+            }
+            PeerMsg::SyncDone => {
+                if let Some((req, received)) = self.pending_syncs.pop_front() {
+                    let Op::Sync(r) = &req.op else { return };
+                    let reply = body(&PathResponse {
+                        path: r.path.clone(),
+                    });
+                    let zxid = self.tree.last_processed_zxid().0;
+                    self.finish(&req, received, req.xid, zxid, reply);
+                    if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                        s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+                    }
+                    self.drain_session(req.session_id);
+                }
+            }
+            PeerMsg::Snapshot { reply } => {
+                let _ = reply.send(self.serialize_tree());
+            }
+            PeerMsg::ReplaceTree { tree, sessions } => {
+                self.tree = *tree;
+                self.prep = Prep::default();
+                self.last_zxid = self.tree.last_processed_zxid();
+                let now = Instant::now();
+                self.sessions.retain(|id, _| sessions.contains_key(id));
+                for (id, timeout_ms) in sessions {
+                    self.sessions.entry(id).or_insert_with(|| Session {
+                        timeout_ms,
+                        passwd: password(id),
+                        expires_at: now + Duration::from_millis(timeout_ms as u64),
+                        closing: false,
+                        auth: Vec::new(),
+                        conn: None,
+                        queue: VecDeque::new(),
+                        writes_in_flight: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    fn become_role(&mut self, role: Role, epoch: u64) {
+        tracing::info!("role: {} (epoch {epoch})", role.name());
+        let was = self.role;
+        self.role = role;
+        if was != role || role == Role::Leading {
+            // Clients reconnect (to us or to another server) and re-send
+            // what was not answered; nothing half-done survives a change.
+            let conns: Vec<u64> = self.conns.keys().copied().collect();
+            for c in conns {
+                self.close_conn(c);
+            }
+            self.in_flight.clear();
+            self.forwarded.clear();
+            self.connecting.clear();
+            self.pending_syncs.clear();
+            self.touched.clear();
+            self.prep = Prep::default();
+            let now = Instant::now();
+            for s in self.sessions.values_mut() {
+                s.queue.clear();
+                s.writes_in_flight = 0;
+                s.closing = false;
+                s.conn = None;
+                s.expires_at = now + Duration::from_millis(s.timeout_ms as u64);
+            }
+        }
+        self.last_zxid = if role == Role::Leading {
+            Zxid::new(zab_core::Epoch(epoch), 0)
+        } else {
+            self.tree.last_processed_zxid()
+        };
+    }
+
+    fn apply_committed(&mut self, z: Zxid, data: Bytes) {
+        if z <= self.tree.last_processed_zxid() {
+            // Already in the tree (replayed from our own log at start-up).
+            if self
+                .in_flight
+                .front()
+                .is_some_and(|f| f.txn.header.zxid == z)
+            {
+                self.in_flight.pop_front();
+            }
+            return;
+        }
+        if self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.txn.header.zxid == z)
+        {
+            let f = self.in_flight.pop_front().unwrap();
+            self.apply(f);
+            return;
+        }
+        let txn = match Txn::from_bytes(&data) {
+            Ok(t) => t,
+            Err(e) => {
+                // A committed transaction we cannot read: going on would fork the tree.
+                tracing::error!("committed transaction {z} does not decode: {e}");
+                eprintln!("zk-server: fatal: committed transaction {z} does not decode: {e}");
+                std::process::exit(crate::EXIT_STORAGE);
+            }
+        };
+        let key = (txn.header.client_id, txn.header.cxid);
+        let origin = if txn.header.txn_type == op::CREATE_SESSION {
+            match self.connecting.remove(&txn.header.client_id) {
+                Some((conn_id, legacy)) => Origin::CreateSession { conn_id, legacy },
+                None => Origin::Remote,
+            }
+        } else {
+            match self.forwarded.remove(&key) {
+                Some((req, received)) => Origin::Client { req, received },
+                None => Origin::Remote,
+            }
+        };
+        self.apply(InFlight { txn, origin });
+    }
+
+    /// Leader: a learner's REQUEST (`sessionId cxid type request-bytes`).
+    fn on_remote(&mut self, from: u64, data: Bytes, auth: Vec<Id>) {
+        if self.role != Role::Leading || data.len() < 16 {
+            return;
+        }
+        let session_id = i64::from_be_bytes(data[0..8].try_into().unwrap());
+        let cxid = i32::from_be_bytes(data[8..12].try_into().unwrap());
+        let op_type = i32::from_be_bytes(data[12..16].try_into().unwrap());
+        let body = data.slice(16..);
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            s.expires_at = Instant::now() + Duration::from_millis(s.timeout_ms as u64);
+        }
+        match op_type {
+            op::CREATE_SESSION => {
+                let timeout = if body.len() >= 4 {
+                    i32::from_be_bytes(body[0..4].try_into().unwrap())
+                } else {
+                    self.cfg.min_session_timeout_ms
+                };
+                let zxid = self.next_zxid();
+                let txn = Txn {
+                    header: TxnHeader {
+                        client_id: session_id,
+                        cxid: 0,
+                        zxid,
+                        time: now_ms(),
+                        txn_type: op::CREATE_SESSION,
+                    },
+                    body: TxnBody::CreateSession {
+                        timeout_ms: timeout,
+                    },
+                    digest: None,
+                };
+                self.propose(txn, Origin::Remote);
+            }
+            op::SYNC => self.to_driver(DriverMsg::Sync { learner: from }),
+            _ => {
+                let op_ = match Op::parse(op_type, &body) {
+                    Ok(o) if o.is_write() => o,
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!("learner {from} forwarded a malformed request: {e}");
+                        return;
+                    }
+                };
+                let zxid = self.next_zxid();
+                let txn = if op_ == Op::CloseSession {
+                    if let Some(s) = self.sessions.get_mut(&session_id) {
+                        s.closing = true;
+                    }
+                    let b = self.prep.prep_close_session(&self.tree, session_id, zxid);
+                    Txn {
+                        header: TxnHeader {
+                            client_id: session_id,
+                            cxid,
+                            zxid,
+                            time: now_ms(),
+                            txn_type: op::CLOSE_SESSION,
+                        },
+                        body: b,
+                        digest: None,
+                    }
+                } else {
+                    let ctx = PrepCtx {
+                        tree: &self.tree,
+                        session_id,
+                        cxid,
+                        zxid,
+                        time_ms: now_ms(),
+                        auth: &auth,
+                        session_ok: self.session_ok(session_id),
+                        extended_types: self.extended_types,
+                    };
+                    self.prep.prep(&ctx, op_type, &op_)
+                };
+                self.propose(txn, Origin::Remote);
+            }
+        }
+    }
+
+    /// The whole tree as a snapshot file's bytes (for a SNAP sync).
+    fn serialize_tree(&self) -> Vec<u8> {
+        let sessions: Vec<(i64, i32)> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
+        let dir = crate::persist::snap_dir(&self.cfg).join("transfer");
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::error!("cannot create {}: {e}", dir.display());
+            return Vec::new();
+        }
+        let mut snap = FuzzySnapshot::start(&self.tree, sessions);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let zxid = snap.zxid;
+        let d2 = dir.clone();
+        let writer = std::thread::spawn(move || write_snapshot(&d2, zxid, rx));
+        while !snap.done() {
+            if tx.send(snap.step(&self.tree, 4096)).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let bytes = match writer.join() {
+            Ok(Ok(p)) => std::fs::read(&p).unwrap_or_default(),
+            Ok(Err(e)) => {
+                tracing::error!("cannot serialize the tree for a learner: {e}");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        bytes
+    }
+
     // ---- snapshots and purge ----
 
     fn next_random(&mut self) -> u64 {
@@ -1280,6 +1726,32 @@ impl Core {
             .collect();
         v.sort();
         v
+    }
+}
+
+/// Whether a request must be ordered like a write on this server: writes,
+/// and on a learner also `sync` (answered by the leader).
+fn is_ordered_write(req: &Request, role: Role) -> bool {
+    req.op.is_write() || (role.learner() && matches!(req.op, Op::Sync(_)))
+}
+
+/// A learner's REQUEST packet: `sessionId cxid type request-bytes`, with the
+/// session's identities so that the leader checks ACLs as we would.
+fn request_packet(
+    session_id: i64,
+    cxid: i32,
+    op_type: i32,
+    body: &[u8],
+    auth: &[Id],
+) -> zab_core::wire::QuorumPacket {
+    let mut data = Vec::with_capacity(16 + body.len());
+    data.put_i64(session_id);
+    data.put_i32(cxid);
+    data.put_i32(op_type);
+    data.extend_from_slice(body);
+    zab_core::wire::QuorumPacket::Request {
+        data: Bytes::from(data),
+        authinfo: auth.to_vec(),
     }
 }
 

@@ -23,9 +23,12 @@ fn dir_size(p: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn mode(_core: &Core) -> &'static str {
-    "standalone"
+fn mode(core: &Core) -> &'static str {
+    core.role.name()
 }
+
+/// ZooKeeper's answer from a server without a quorum.
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
 /// An average as ZooKeeper prints it: rounded to 4 decimals, Java's double format.
 fn java_avg(total: u64, count: u64) -> String {
@@ -65,6 +68,14 @@ fn server_stats(core: &Core, out: &mut String) {
 /// Run a four-letter word against the core's state.
 pub fn run(core: &mut Core, word: &str) -> String {
     let mut out = String::new();
+    if !core.role.serving() {
+        match word {
+            "ruok" => return "imok".into(),
+            "isro" => return "null".into(),
+            "envi" | "dirs" => {}
+            _ => return NOT_SERVING.into(),
+        }
+    }
     match word {
         "ruok" => out.push_str("imok"),
         "isro" => out.push_str("rw"),

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod core;
+pub mod ensemble;
 pub mod fourlw;
 pub mod net;
 pub mod path;

@@ -48,6 +48,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     if let Some(Cmd::Purge { config, count }) = args.cmd {
@@ -74,18 +75,17 @@ fn main() {
         std::process::exit(zk_server::EXIT_CONFIG);
     };
     let cfg = load(&config);
-    if !cfg.is_standalone() {
-        tracing::warn!(
-            "{} server.N lines found: ensemble mode is not implemented yet, serving standalone",
-            cfg.servers.len()
-        );
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        match zk_server::Server::start(cfg).await {
+        let started = if cfg.is_standalone() {
+            zk_server::Server::start(cfg).await
+        } else {
+            zk_server::ensemble::start(cfg).await
+        };
+        match started {
             Ok(_) => std::future::pending::<()>().await,
             Err(zk_server::StartError::Recover(e)) => {
                 eprintln!("zk-server: cannot recover the data: {e}");

@@ -111,3 +111,26 @@ impl Replicator for LocalLog {
         self.committed.clone()
     }
 }
+
+/// For an ensemble member: proposals go to the peer driver, and commits come
+/// back from it as transactions, so nothing passes through here.
+pub struct NoReplicator {
+    // Kept so that the core's watch never reports a closed channel.
+    _tx: watch::Sender<Zxid>,
+    rx: watch::Receiver<Zxid>,
+}
+
+impl Default for NoReplicator {
+    fn default() -> Self {
+        let (tx, rx) = watch::channel(Zxid::ZERO);
+        NoReplicator { _tx: tx, rx }
+    }
+}
+
+impl Replicator for NoReplicator {
+    fn propose(&mut self, _: Zxid, _: Vec<u8>) {}
+    fn roll_log(&mut self) {}
+    fn committed(&self) -> watch::Receiver<Zxid> {
+        self.rx.clone()
+    }
+}

@@ -1,0 +1,779 @@
+//! The running peer of an ensemble: drives zab-core's [`Peer`] with real
+//! sockets (zab-net's election and quorum ports), the real log and epoch
+//! files (zab-storage), and this server's request pipeline ([`Core`]).
+//!
+//! ```text
+//!  election port --Notification--+                     +--Send--> quorum connections
+//!  quorum conns  --Received------+--> Peer::step --->--+--Append/Truncate/Save*Epoch--> log, epoch files
+//!  tick (100 ms) ----------------+        ^            +--Commit--> Core (apply, reply)
+//!  Core --Propose/Forward/Sync---+        |            +--StateChanged--> Core role
+//!                                         +-- Persisted / EpochSaved (after fsync)
+//! ```
+//! The driver executes a step's actions in order. Appends are flushed once
+//! per step (group commit) and reported as `Persisted`; the core holds back
+//! every ACK until then. The core's clients are served only while the peer is
+//! an established leader, follower or observer (phase Broadcast).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use zab_core::peer::{Action, Event, Peer, PersistentState, ZabPhase};
+use zab_core::quorum::{QuorumMaj, QuorumVerifier};
+use zab_core::wire::{packet_type, Notification, QuorumPacket, QuorumPacketRecord, ServerState};
+use zab_core::{Epoch, ServerId, Zxid};
+use zab_net::{
+    connect_to_leader, ElectionConfig, ElectionNet, LeaderConnectConfig, PeerConn, QuorumConfig,
+    QuorumListener,
+};
+use zab_storage::{read_epoch_file, write_epoch_file, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
+
+use crate::config::{Config, PeerType};
+use crate::core::{Core, CoreMsg, DriverMsg, PeerMsg, Role};
+use crate::persist::{self, PersistError};
+use crate::tree::DataTree;
+use crate::StartError;
+
+/// The driver's unit of time.
+const TICK_MS: u64 = 100;
+/// Committed proposals kept in memory for DIFF.
+const LOG_WINDOW: usize = 10_000;
+/// Largest quorum packet accepted (a SNAP carries the whole tree).
+const MAX_QUORUM_PACKET: usize = 1 << 30;
+/// Learner connections held while this server's election is still running.
+const MAX_EARLY_LEARNERS: usize = 64;
+
+type Conn = PeerConn<QuorumPacketRecord>;
+
+/// What arrives from quorum connections, tagged with the peer.
+enum Inbound {
+    Packet(ServerId, u64, QuorumPacketRecord),
+    Closed(ServerId, u64),
+    Connected(ServerId, Result<Conn, String>),
+}
+
+/// How many voters the configuration has and what they tolerate.
+pub fn describe_quorum(cfg: &Config) -> String {
+    let voters = cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Participant)
+        .count();
+    let observers = cfg.servers.len() - voters;
+    let quorum = voters / 2 + 1;
+    let tolerated = voters.saturating_sub(quorum);
+    let mut s = format!(
+        "{voters} voters and {observers} observers: a quorum is {quorum} voters, so the ensemble tolerates {tolerated} failed voter(s)"
+    );
+    if voters % 2 == 0 && voters > 0 {
+        s.push_str(&format!(
+            "; warning: an even number of voters tolerates no more failures than {} voters would, and a {}/{} split leaves no majority on either side",
+            voters - 1,
+            voters / 2,
+            voters / 2
+        ));
+    }
+    s
+}
+
+fn verifier(cfg: &Config) -> Arc<dyn QuorumVerifier> {
+    if !cfg.groups.is_empty() {
+        let mut props: Vec<(String, String)> = Vec::new();
+        for (id, s) in &cfg.servers {
+            let t = if s.peer_type == PeerType::Observer {
+                ":observer"
+            } else {
+                ""
+            };
+            props.push((
+                format!("server.{id}"),
+                format!("{}:{}:{}{t}", s.host, s.quorum_port, s.election_port),
+            ));
+        }
+        for (g, m) in &cfg.groups {
+            let members: Vec<String> = m.iter().map(|x| x.to_string()).collect();
+            props.push((format!("group.{g}"), members.join(":")));
+        }
+        for (sid, w) in &cfg.weights {
+            props.push((format!("weight.{sid}"), w.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = props
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match zab_core::quorum::from_properties(&refs) {
+            Ok(v) => return Arc::from(v),
+            Err(e) => {
+                tracing::error!("hierarchical quorum configuration refused ({e}); using majority")
+            }
+        }
+    }
+    let voters = cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Participant)
+        .map(|s| ServerId(s.id));
+    let observers = cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Observer)
+        .map(|s| ServerId(s.id));
+    Arc::new(QuorumMaj::new(voters, observers))
+}
+
+async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| std::io::Error::other(format!("cannot resolve {host}")))
+}
+
+/// Load a tree from one snapshot file.
+fn tree_from_snapshot(
+    cfg: &Config,
+    r: &mut zab_storage::SnapshotReader,
+) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
+    let file = r.path().to_owned();
+    let zxid = r.zxid();
+    let mut tree = DataTree::empty(cfg.extended_types_enabled);
+    let mut sessions = HashMap::new();
+    while let Some(e) = r.next_entry()? {
+        match e {
+            zab_storage::SnapEntry::Session {
+                session_id,
+                timeout_ms,
+            } => {
+                sessions.insert(session_id, timeout_ms);
+            }
+            zab_storage::SnapEntry::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
+            zab_storage::SnapEntry::Node {
+                path,
+                data,
+                acl_ref,
+                stat,
+            } => tree.load_node(path, data, acl_ref, stat).map_err(|why| {
+                PersistError::BadSnapshot {
+                    file: file.clone(),
+                    why,
+                }
+            })?,
+        }
+    }
+    tree.finish_load(zxid)
+        .map_err(|why| PersistError::BadSnapshot { file, why })?;
+    Ok((tree, sessions))
+}
+
+/// Load the tree from the newest snapshot and the log as it is now (after a TRUNC).
+pub fn load_tree(
+    cfg: &Config,
+    log: &TxnLog,
+) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
+    let (mut tree, mut sessions) =
+        match zab_storage::latest_valid_snapshot(&persist::snap_dir(cfg))? {
+            Some(mut r) => tree_from_snapshot(cfg, &mut r)?,
+            None => (DataTree::new(cfg.extended_types_enabled), HashMap::new()),
+        };
+    let mut scratch = Vec::new();
+    for e in log.iter_from(tree.last_processed_zxid().next()) {
+        let e = e?;
+        let txn =
+            <zab_core::txn::Txn as zab_core::jute::Record>::from_bytes(e.txn).map_err(|err| {
+                PersistError::BadTxn {
+                    file: persist::log_dir(cfg),
+                    zxid: e.zxid,
+                    why: err.to_string(),
+                }
+            })?;
+        match &txn.body {
+            zab_core::txn::TxnBody::CreateSession { timeout_ms } => {
+                sessions.insert(txn.header.client_id, *timeout_ms);
+            }
+            zab_core::txn::TxnBody::CloseSession { .. } => {
+                sessions.remove(&txn.header.client_id);
+            }
+            _ => {}
+        }
+        tree.apply(&txn, &mut scratch);
+        scratch.clear();
+    }
+    Ok((tree, sessions))
+}
+
+/// Learner: keep the leader's snapshot as our newest, restart the log after
+/// it, and load the tree from it. The order is crash-safe: the snapshot is
+/// durable before the log forgets what came before it.
+fn install_snapshot(
+    cfg: &Config,
+    log: &mut TxnLog,
+    zxid: Zxid,
+    bytes: &[u8],
+) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
+    use std::io::Write;
+    let dir = persist::snap_dir(cfg);
+    let tmp = dir.join(format!("snapshot.{:x}.tmp", zxid.0));
+    let fin = dir.join(format!("snapshot.{:x}", zxid.0));
+    let io = |source: std::io::Error, path: &std::path::Path| {
+        PersistError::Storage(zab_storage::StorageError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
+        f.write_all(bytes).map_err(|e| io(e, &tmp))?;
+        f.sync_all().map_err(|e| io(e, &tmp))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(|e| io(e, &fin))?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(e, &dir))?;
+    let mut r = zab_storage::SnapshotReader::open(&fin)?;
+    let loaded = tree_from_snapshot(cfg, &mut r)?;
+    log.restart_at(zxid)?;
+    Ok(loaded)
+}
+
+/// Start an ensemble member: recover, bind the ports, run the driver.
+pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
+    let cfg = Arc::new(cfg);
+    let my_id = cfg.myid.expect("ensemble configuration has a myid");
+    let me = cfg.servers[&my_id].clone();
+    tracing::info!("server {my_id}: {}", describe_quorum(&cfg));
+
+    let rec = persist::recover(&cfg)?;
+    let sdir = persist::snap_dir(&cfg);
+    let last = rec.tree.last_processed_zxid();
+    let current = read_epoch_file(&sdir, CURRENT_EPOCH)
+        .map_err(PersistError::from)?
+        .unwrap_or(last.epoch());
+    let accepted = read_epoch_file(&sdir, ACCEPTED_EPOCH)
+        .map_err(PersistError::from)?
+        .unwrap_or(current);
+    let mut recent: Vec<(Zxid, Bytes)> = Vec::new();
+    for e in rec.log.iter_from(rec.snapshot_zxid.next()) {
+        let e = e.map_err(PersistError::from)?;
+        recent.push((e.zxid, Bytes::copy_from_slice(e.txn)));
+        if recent.len() > 2 * LOG_WINDOW {
+            recent.drain(..LOG_WINDOW);
+        }
+    }
+    let base = match recent.first() {
+        Some((z, _)) if recent.len() > LOG_WINDOW => *z,
+        _ => rec.snapshot_zxid,
+    };
+    recent.retain(|(z, _)| *z > base);
+    let state = PersistentState {
+        accepted_epoch: accepted,
+        current_epoch: current,
+        base,
+        recent,
+        last_committed: base,
+    };
+
+    let mut pcfg = zab_core::peer::Config::new(ServerId(my_id), verifier(&cfg));
+    let tick = cfg.tick_time_ms as u64;
+    pcfg.init_limit_ticks = (cfg.init_limit as u64 * tick / TICK_MS).max(1);
+    pcfg.sync_limit_ticks = (cfg.sync_limit as u64 * tick / TICK_MS).max(1);
+    pcfg.ping_interval_ticks = (tick / 2 / TICK_MS).max(1);
+    pcfg.log_window = LOG_WINDOW;
+    let peer = Peer::new(pcfg, state);
+
+    // Ports: election and quorum from server.N, clients from clientPort or server.N's ;port.
+    let election_addr = resolve(&me.host, me.election_port).await?;
+    let quorum_addr = resolve(&me.host, me.quorum_port).await?;
+    let mut election_peers = HashMap::new();
+    let mut quorum_peers = HashMap::new();
+    for (id, s) in &cfg.servers {
+        election_peers.insert(ServerId(*id), resolve(&s.host, s.election_port).await?);
+        quorum_peers.insert(ServerId(*id), resolve(&s.host, s.quorum_port).await?);
+    }
+    let (election, election_rx) = ElectionNet::start(
+        ServerId(my_id),
+        election_addr,
+        election_peers,
+        ElectionConfig::default(),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    let qcfg = QuorumConfig {
+        codec: zab_net::QuorumPacketCodec::new(MAX_QUORUM_PACKET, 64),
+        read_timeout: None,
+        ..QuorumConfig::default()
+    };
+    let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())
+        .await
+        .map_err(std::io::Error::other)?;
+
+    let client_ip = me
+        .client_addr
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .or(cfg.client_port_address)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let client_port = me.client_port.unwrap_or(cfg.client_port);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(client_ip, client_port)).await?;
+    let local_addr = listener.local_addr()?;
+
+    let (core_tx, core_rx) = mpsc::channel(10_000);
+    let (driver_tx, driver_rx) = mpsc::channel(100_000);
+    // The core does not use a local log in an ensemble: the driver replicates.
+    let replicator = crate::replicate::NoReplicator::default();
+    let mut core = Core::new(
+        cfg.clone(),
+        rec.tree,
+        rec.sessions,
+        Box::new(replicator),
+        my_id,
+    );
+    core.join_ensemble(driver_tx);
+    tokio::spawn(core.run(core_rx));
+    tokio::spawn(crate::net::accept_loop(
+        listener,
+        cfg.clone(),
+        core_tx.clone(),
+    ));
+
+    let driver = Driver {
+        cfg: cfg.clone(),
+        my_id: ServerId(my_id),
+        peer,
+        log: rec.log,
+        election,
+        quorum_peers,
+        qcfg,
+        conns: HashMap::new(),
+        next_conn: 1,
+        pending_sends: HashMap::new(),
+        uncommitted: BTreeMap::new(),
+        core: core_tx,
+        role: Role::Looking,
+        status_epoch: 0,
+        expect_snapshot: None,
+        snapshot: None,
+        tree_last: last,
+        early_learners: Vec::new(),
+        _quorum_listener: quorum_listener,
+    };
+    tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
+    tracing::info!("server {my_id}: clients on {local_addr}, quorum port {quorum_addr}, election port {election_addr}");
+    Ok(crate::Server { local_addr })
+}
+
+struct Driver {
+    cfg: Arc<Config>,
+    my_id: ServerId,
+    peer: Peer,
+    log: TxnLog,
+    election: ElectionNet,
+    quorum_peers: HashMap<ServerId, SocketAddr>,
+    qcfg: QuorumConfig,
+    /// Quorum connections by peer, with a generation to tell old ones apart.
+    conns: HashMap<ServerId, (u64, zab_net::PeerSender<QuorumPacketRecord>)>,
+    next_conn: u64,
+    /// Packets for a leader we are still connecting to.
+    pending_sends: HashMap<ServerId, Vec<QuorumPacketRecord>>,
+    /// Logged entries not yet committed, to hand to the core on COMMIT.
+    uncommitted: BTreeMap<Zxid, Bytes>,
+    core: mpsc::Sender<CoreMsg>,
+    role: Role,
+    status_epoch: u64,
+    /// Learner: a SNAP announced, waiting for the snapshot bytes.
+    expect_snapshot: Option<Zxid>,
+    /// Learner: the snapshot received, waiting for the core's InstallSnapshot.
+    snapshot: Option<(Zxid, Bytes)>,
+    /// The last zxid applied to the core's tree (to know when a TRUNC needs a reload).
+    tree_last: Zxid,
+    /// Learners that connected while we were still looking.
+    early_learners: Vec<zab_net::LearnerConn>,
+    _quorum_listener: QuorumListener,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut election_rx: mpsc::Receiver<(ServerId, Bytes)>,
+        mut learners_rx: mpsc::Receiver<zab_net::LearnerConn>,
+        mut core_rx: mpsc::Receiver<DriverMsg>,
+    ) {
+        let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(10_000);
+        let mut ticker = tokio::time::interval(Duration::from_millis(TICK_MS));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.step(Event::Start, &in_tx).await;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.step(Event::Tick, &in_tx).await,
+                Some((from, b)) = election_rx.recv() => match Notification::decode(&b) {
+                    Ok(n) => self.step(Event::Notification { from, n }, &in_tx).await,
+                    Err(e) => tracing::warn!("bad notification from {from}: {e}"),
+                },
+                Some(lc) = learners_rx.recv() => {
+                    let Some(sid) = lc.sid else { continue };
+                    if self.peer.state() == ServerState::Leading {
+                        let first = lc.first;
+                        self.register(sid, lc.conn, &in_tx);
+                        self.on_packet(sid, first, &in_tx).await;
+                    } else {
+                        // A learner may decide faster than we do: keep its
+                        // connection until our election ends.
+                        self.early_learners.retain(|l| l.sid != Some(sid));
+                        if self.early_learners.len() < MAX_EARLY_LEARNERS {
+                            self.early_learners.push(lc);
+                        }
+                    }
+                }
+                Some(m) = in_rx.recv() => match m {
+                    Inbound::Packet(sid, gen, rec) => {
+                        if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
+                            self.on_packet(sid, rec, &in_tx).await;
+                        }
+                    }
+                    Inbound::Closed(sid, gen) => {
+                        if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
+                            self.conns.remove(&sid);
+                            self.step(Event::Disconnected { peer: sid }, &in_tx).await;
+                        }
+                    }
+                    Inbound::Connected(sid, Ok(conn)) => {
+                        self.register(sid, conn, &in_tx);
+                        for p in self.pending_sends.remove(&sid).unwrap_or_default() {
+                            self.send_record(sid, p, &in_tx);
+                        }
+                    }
+                    Inbound::Connected(sid, Err(e)) => {
+                        tracing::info!("cannot reach leader {sid}: {e}");
+                        self.pending_sends.remove(&sid);
+                        self.step(Event::Disconnected { peer: sid }, &in_tx).await;
+                    }
+                },
+                Some(m) = core_rx.recv() => {
+                    let ev = match m {
+                        DriverMsg::Propose(b) => Event::Propose(b),
+                        DriverMsg::Forward(p) => Event::Forward(p),
+                        DriverMsg::Sync { learner } => Event::SyncRequest { learner: ServerId(learner) },
+                    };
+                    self.step(ev, &in_tx).await;
+                }
+                else => break,
+            }
+        }
+    }
+
+    /// Own a quorum connection: its reader feeds `in_tx`.
+    fn register(&mut self, sid: ServerId, mut conn: Conn, in_tx: &mpsc::Sender<Inbound>) {
+        let gen = self.next_conn;
+        self.next_conn += 1;
+        if let Some((_, old)) = self.conns.insert(sid, (gen, conn.sender())) {
+            drop(old);
+        }
+        let tx = in_tx.clone();
+        tokio::spawn(async move {
+            while let Some(r) = conn.recv().await {
+                match r {
+                    Ok(p) => {
+                        if tx.send(Inbound::Packet(sid, gen, p)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!("quorum connection with {sid} failed: {e}");
+                        break;
+                    }
+                }
+            }
+            conn.close();
+            let _ = tx.send(Inbound::Closed(sid, gen)).await;
+        });
+    }
+
+    async fn on_packet(
+        &mut self,
+        sid: ServerId,
+        rec: QuorumPacketRecord,
+        in_tx: &mpsc::Sender<Inbound>,
+    ) {
+        // A SNAP is followed by one more SNAP record carrying the snapshot.
+        if rec.packet_type == packet_type::SNAP {
+            match self.expect_snapshot.take() {
+                None => {
+                    self.expect_snapshot = Some(Zxid(rec.zxid));
+                    return;
+                }
+                Some(z) => {
+                    self.snapshot = Some((z, rec.data.clone().unwrap_or_default()));
+                    let ev = Event::Received {
+                        from: sid,
+                        msg: QuorumPacket::Snap { zxid: z },
+                    };
+                    self.step(ev, in_tx).await;
+                    return;
+                }
+            }
+        }
+        match QuorumPacket::from_record(rec) {
+            Ok(msg) => self.step(Event::Received { from: sid, msg }, in_tx).await,
+            Err(e) => tracing::warn!("bad quorum packet from {sid}: {e}"),
+        }
+    }
+
+    fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord, in_tx: &mpsc::Sender<Inbound>) {
+        match self.conns.get(&to) {
+            Some((gen, s)) => {
+                if s.try_send(p).is_err() {
+                    tracing::warn!("quorum connection with {to} is full or closed; dropping it");
+                    let gen = *gen;
+                    self.conns.remove(&to);
+                    let tx = in_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Inbound::Closed(to, gen)).await;
+                    });
+                }
+            }
+            None => {
+                // A learner's first packets go out once its leader connection is up.
+                if let Some(q) = self.pending_sends.get_mut(&to) {
+                    q.push(p);
+                }
+            }
+        }
+    }
+
+    /// Feed one event and execute what the core asks, in order.
+    async fn step(&mut self, ev: Event, in_tx: &mpsc::Sender<Inbound>) {
+        let mut queue = vec![ev];
+        while let Some(ev) = queue.pop() {
+            let actions = self.peer.step(ev);
+            let mut appended = false;
+            let mut follow_up = Vec::new();
+            for a in actions {
+                match a {
+                    Action::SendNotification { to, n } => {
+                        let b = Bytes::from(n.encode());
+                        if to == self.my_id {
+                            follow_up.push(Event::Notification { from: to, n });
+                        } else if let Err(e) = self.election.send(to, b) {
+                            tracing::debug!("election send to {to}: {e}");
+                        }
+                    }
+                    Action::Send { to, msg } => self.send_record(to, msg.to_record(), in_tx),
+                    Action::SendSnapshot { to, zxid } => {
+                        let (tx, rx) = oneshot::channel();
+                        let _ = self
+                            .core
+                            .send(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
+                            .await;
+                        let bytes = rx.await.unwrap_or_default();
+                        self.send_record(to, QuorumPacket::Snap { zxid }.to_record(), in_tx);
+                        self.send_record(
+                            to,
+                            QuorumPacketRecord {
+                                packet_type: packet_type::SNAP,
+                                zxid: zxid.0,
+                                data: Some(Bytes::from(bytes)),
+                                authinfo: vec![],
+                            },
+                            in_tx,
+                        );
+                    }
+                    Action::Append(entries) => {
+                        for (z, b) in entries {
+                            if let Err(e) = self.log.append(z, &b) {
+                                fatal(&format!("cannot append {z} to the log: {e}"));
+                            }
+                            self.uncommitted.insert(z, b);
+                        }
+                        appended = true;
+                    }
+                    Action::Truncate { to } => {
+                        if let Err(e) = self.log.truncate_to(to) {
+                            fatal(&format!("cannot truncate the log to {to}: {e}"));
+                        }
+                        self.uncommitted.split_off(&to.next());
+                        if self.tree_last > to {
+                            // Our tree holds transactions the leader does not: reload it.
+                            match load_tree(&self.cfg, &self.log) {
+                                Ok((tree, sessions)) => {
+                                    self.tree_last = tree.last_processed_zxid();
+                                    let _ = self
+                                        .core
+                                        .send(CoreMsg::Peer(PeerMsg::ReplaceTree {
+                                            tree: Box::new(tree),
+                                            sessions,
+                                        }))
+                                        .await;
+                                }
+                                Err(e) => {
+                                    fatal(&format!("cannot reload the tree after TRUNC: {e}"))
+                                }
+                            }
+                        }
+                    }
+                    Action::InstallSnapshot { zxid } => {
+                        let Some((z, bytes)) = self.snapshot.take() else {
+                            fatal("InstallSnapshot without a snapshot");
+                        };
+                        debug_assert_eq!(z, zxid);
+                        match install_snapshot(&self.cfg, &mut self.log, zxid, &bytes) {
+                            Ok((tree, sessions)) => {
+                                self.uncommitted.clear();
+                                self.tree_last = tree.last_processed_zxid();
+                                let _ = self
+                                    .core
+                                    .send(CoreMsg::Peer(PeerMsg::ReplaceTree {
+                                        tree: Box::new(tree),
+                                        sessions,
+                                    }))
+                                    .await;
+                                follow_up.push(Event::Persisted { upto: zxid });
+                            }
+                            Err(e) => {
+                                fatal(&format!("cannot install the snapshot from the leader: {e}"))
+                            }
+                        }
+                    }
+                    Action::SaveAcceptedEpoch(e) => {
+                        self.save_epoch(ACCEPTED_EPOCH, e);
+                        follow_up.push(Event::AcceptedEpochSaved(e));
+                    }
+                    Action::SaveCurrentEpoch(e) => {
+                        self.save_epoch(CURRENT_EPOCH, e);
+                        follow_up.push(Event::CurrentEpochSaved(e));
+                    }
+                    Action::Commit { upto } => {
+                        let rest = self.uncommitted.split_off(&upto.next());
+                        let done = std::mem::replace(&mut self.uncommitted, rest);
+                        if let Some((z, _)) = done.iter().next_back() {
+                            self.tree_last = self.tree_last.max(*z);
+                        }
+                        if !done.is_empty() {
+                            let entries: Vec<(Zxid, Bytes)> = done.into_iter().collect();
+                            let _ = self
+                                .core
+                                .send(CoreMsg::Peer(PeerMsg::Committed(entries)))
+                                .await;
+                        }
+                    }
+                    Action::Deliver { from, msg } => {
+                        let m = match msg {
+                            QuorumPacket::Request { data, authinfo } => Some(PeerMsg::Remote {
+                                from: from.0,
+                                data,
+                                auth: authinfo,
+                            }),
+                            QuorumPacket::Ping { data, .. } => Some(PeerMsg::Touch(data)),
+                            QuorumPacket::Sync { .. } => Some(PeerMsg::SyncDone),
+                            _ => None,
+                        };
+                        if let Some(m) = m {
+                            let _ = self.core.send(CoreMsg::Peer(m)).await;
+                        }
+                    }
+                    Action::StateChanged(st) => {
+                        self.on_state(st, in_tx).await;
+                    }
+                }
+            }
+            if appended {
+                if let Err(e) = self.log.flush() {
+                    fatal(&format!("cannot flush the log: {e}"));
+                }
+                follow_up.push(Event::Persisted {
+                    upto: self.log.last_zxid(),
+                });
+            }
+            match self.peer.state() {
+                ServerState::Leading => {
+                    for lc in std::mem::take(&mut self.early_learners) {
+                        let Some(sid) = lc.sid else { continue };
+                        self.register(sid, lc.conn, in_tx);
+                        match QuorumPacket::from_record(lc.first) {
+                            Ok(msg) => follow_up.push(Event::Received { from: sid, msg }),
+                            Err(e) => tracing::warn!("bad first quorum packet from {sid}: {e}"),
+                        }
+                    }
+                }
+                ServerState::Following | ServerState::Observing => self.early_learners.clear(),
+                ServerState::Looking => {}
+            }
+            // Events caused by this step run next, in order.
+            for e in follow_up.into_iter().rev() {
+                queue.push(e);
+            }
+        }
+    }
+
+    fn save_epoch(&self, name: &str, e: Epoch) {
+        if let Err(err) = write_epoch_file(&persist::snap_dir(&self.cfg), name, e) {
+            fatal(&format!("cannot write {name}: {err}"));
+        }
+    }
+
+    async fn on_state(&mut self, st: zab_core::peer::PeerStatus, in_tx: &mpsc::Sender<Inbound>) {
+        tracing::info!(
+            "peer {}: {:?} / {:?}, leader {:?}, epoch {}",
+            self.my_id,
+            st.state,
+            st.phase,
+            st.leader,
+            st.epoch
+        );
+        // Leave old quorum connections behind when we are no longer part of that leadership.
+        match st.state {
+            ServerState::Looking => {
+                self.conns.clear();
+                self.pending_sends.clear();
+            }
+            ServerState::Following | ServerState::Observing => {
+                if let Some(leader) = st.leader {
+                    self.conns.retain(|sid, _| *sid == leader);
+                    if !self.conns.contains_key(&leader)
+                        && !self.pending_sends.contains_key(&leader)
+                    {
+                        self.pending_sends.insert(leader, Vec::new());
+                        let addr = self.quorum_peers.get(&leader).copied();
+                        let qcfg = self.qcfg.clone();
+                        let tx = in_tx.clone();
+                        tokio::spawn(async move {
+                            let r = match addr {
+                                Some(a) => {
+                                    connect_to_leader(a, &LeaderConnectConfig::default(), &qcfg)
+                                        .await
+                                        .map_err(|e| e.to_string())
+                                }
+                                None => Err(format!("no address for server {leader}")),
+                            };
+                            let _ = tx.send(Inbound::Connected(leader, r)).await;
+                        });
+                    }
+                }
+            }
+            ServerState::Leading => {}
+        }
+        let role = match (st.state, st.phase) {
+            (ServerState::Leading, ZabPhase::Broadcast) => Role::Leading,
+            (ServerState::Following, ZabPhase::Broadcast) => Role::Following,
+            (ServerState::Observing, ZabPhase::Broadcast) => Role::Observing,
+            _ => Role::Looking,
+        };
+        if role != self.role || st.epoch.0 != self.status_epoch {
+            self.role = role;
+            self.status_epoch = st.epoch.0;
+            let _ = self
+                .core
+                .send(CoreMsg::Peer(PeerMsg::Role {
+                    role,
+                    epoch: st.epoch.0,
+                }))
+                .await;
+        }
+    }
+}
+
+fn fatal(msg: &str) -> ! {
+    tracing::error!("{msg}");
+    eprintln!("zk-server: fatal: {msg}");
+    std::process::exit(crate::EXIT_STORAGE);
+}
