@@ -18,6 +18,8 @@
 //! [`raw`] and the normalisation rules to [`diff`].
 
 pub mod diff;
+pub mod ensemble;
+pub mod proxy;
 pub mod raw;
 
 use std::collections::HashSet;

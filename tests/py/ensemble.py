@@ -1,0 +1,113 @@
+"""kazoo against an ensemble: writes through each server, reads from each, and a writer that
+keeps writing through server failures.
+
+Modes (one JSON line per result on stdout):
+
+  rw --hosts h1,h2,...     through each server alone: create /e2e/via-<i> = "w<i>"; then from
+                           each server alone: sync and read every /e2e/via-<i>.
+  writer --hosts CS --seconds S --prefix P
+                           with the whole connect string: create P/n<k> for k = 0, 1, ... for S
+                           seconds; each write prints {"ack": k, "t": ...} once acknowledged, or
+                           {"indeterminate": k, "error": ...} when the outcome is unknown
+                           (connection lost, timeout), or {"failed": k, ...} when refused.
+  read --hosts h --prefix P
+                           from server h alone: sync, then {"children": [...]} of P.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    ConnectionLoss,
+    NodeExistsError,
+    OperationTimeoutError,
+    SessionExpiredError,
+    ZookeeperError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+
+
+def emit(**kv):
+    sys.stdout.write(json.dumps(kv, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def client(hosts, timeout=10.0):
+    zk = KazooClient(hosts=hosts, timeout=timeout, connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.2})
+    zk.start(timeout=30)
+    return zk
+
+
+def rw(hosts):
+    hs = hosts.split(",")
+    for i, h in enumerate(hs, 1):
+        zk = client(h)
+        zk.ensure_path("/e2e")
+        zk.create(f"/e2e/via-{i}", f"w{i}".encode())
+        emit(op="create", via=i)
+        zk.stop()
+        zk.close()
+    for j, h in enumerate(hs, 1):
+        zk = client(h)
+        zk.sync("/e2e")
+        for i in range(1, len(hs) + 1):
+            data, st = zk.get(f"/e2e/via-{i}")
+            emit(op="read", at=j, path=f"/e2e/via-{i}", data=data.decode(), czxid=st.czxid)
+        zk.stop()
+        zk.close()
+
+
+def writer(hosts, seconds, prefix):
+    zk = client(hosts, timeout=4.0)
+    zk.ensure_path(prefix)
+    end = time.time() + seconds
+    k = 0
+    while time.time() < end:
+        path = f"{prefix}/n{k}"
+        try:
+            zk.create(path, str(k).encode())
+            emit(ack=k, t=time.time())
+        except NodeExistsError:
+            # An earlier indeterminate attempt of this same k did land.
+            emit(ack=k, t=time.time(), retried=True)
+        except (ConnectionLoss, OperationTimeoutError, KazooTimeoutError, SessionExpiredError) as e:
+            emit(indeterminate=k, error=type(e).__name__, t=time.time())
+            time.sleep(0.02)
+            continue
+        except ZookeeperError as e:
+            emit(failed=k, error=type(e).__name__, t=time.time())
+            time.sleep(0.02)
+            continue
+        k += 1
+    zk.stop()
+    zk.close()
+
+
+def read(hosts, prefix):
+    zk = client(hosts)
+    zk.sync(prefix)
+    emit(children=sorted(zk.get_children(prefix)))
+    zk.stop()
+    zk.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["rw", "writer", "read"])
+    p.add_argument("--hosts", required=True)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--prefix", default="/fo")
+    a = p.parse_args()
+    if a.mode == "rw":
+        rw(a.hosts)
+    elif a.mode == "writer":
+        writer(a.hosts, a.seconds, a.prefix)
+    else:
+        read(a.hosts, a.prefix)
+
+
+if __name__ == "__main__":
+    main()

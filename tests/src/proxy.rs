@@ -1,0 +1,132 @@
+//! A fault-injecting TCP proxy for partition tests between real server processes.
+//!
+//! One [`Proxy`] forwards one directed link (server A dialling server B's port): it listens on
+//! its own port on 127.0.0.1 and copies bytes both ways to the target. [`Proxy::cut`] closes
+//! every connection it carries and refuses new ones (accepted, then closed at once, the way a
+//! dead network looks to a peer that reconnects); [`Proxy::heal`] lets traffic through again.
+//! Because a TCP connection carries both directions, cutting a link between two servers means
+//! cutting both proxies (A->B and B->A): see [`crate::ensemble::Ensemble::partition`].
+//!
+//! Threads, not an async runtime: each connection has two copy threads that end when either
+//! side closes or the proxy cuts it. Every thread stops when the proxy is dropped.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Shared {
+    cut: AtomicBool,
+    stopped: AtomicBool,
+    /// Both ends of every live connection, so a cut can shut them down.
+    live: Mutex<Vec<(TcpStream, TcpStream)>>,
+}
+
+/// One directed link: connections to `port()` are forwarded to `target`.
+pub struct Proxy {
+    port: u16,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// Listens on `127.0.0.1:port` and forwards to `target`.
+    pub fn start(port: u16, target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("proxy cannot bind 127.0.0.1:{port}: {e}"));
+        listener.set_nonblocking(true).unwrap();
+        let shared = Arc::new(Shared {
+            cut: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            live: Mutex::new(Vec::new()),
+        });
+        let s = shared.clone();
+        std::thread::spawn(move || accept_loop(listener, target, s));
+        Proxy { port, shared }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Drop every connection and refuse new ones until [`Proxy::heal`].
+    pub fn cut(&self) {
+        self.shared.cut.store(true, Ordering::SeqCst);
+        for (a, b) in self.shared.live.lock().unwrap().drain(..) {
+            let _ = a.shutdown(Shutdown::Both);
+            let _ = b.shutdown(Shutdown::Both);
+        }
+    }
+
+    pub fn heal(&self) {
+        self.shared.cut.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.shared.cut.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+}
+
+fn accept_loop(listener: TcpListener, target: SocketAddr, s: Arc<Shared>) {
+    while !s.stopped.load(Ordering::SeqCst) {
+        let client = match listener.accept() {
+            Ok((c, _)) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if s.cut.load(Ordering::SeqCst) {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        }
+        let _ = client.set_nonblocking(false);
+        let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        {
+            let mut live = s.live.lock().unwrap();
+            // Forget connections that have ended on their own.
+            live.retain(|(a, _)| a.peer_addr().is_ok());
+            live.push((client.try_clone().unwrap(), server.try_clone().unwrap()));
+        }
+        copy_thread(
+            client.try_clone().unwrap(),
+            server.try_clone().unwrap(),
+            s.clone(),
+        );
+        copy_thread(server, client, s.clone());
+    }
+}
+
+fn copy_thread(mut from: TcpStream, mut to: TcpStream, s: Arc<Shared>) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if s.cut.load(Ordering::SeqCst) {
+                break;
+            }
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if s.cut.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = from.shutdown(Shutdown::Both);
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
