@@ -557,6 +557,28 @@ impl Peer {
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock
     }
+    /// A leader's learners, for monitoring (`mntr`'s zk_followers, zk_synced_followers,
+    /// zk_pending_syncs): empty unless leading.
+    pub fn learners(&self) -> LearnerSummary {
+        let mut s = LearnerSummary::default();
+        if let Role::Leading(l) = &self.role {
+            for h in l.handlers.values() {
+                let synced = matches!(
+                    h.phase,
+                    crate::discovery::HandlerPhase::Synced
+                        | crate::discovery::HandlerPhase::UpToDate
+                );
+                if h.observer {
+                    s.observers += 1;
+                } else {
+                    s.followers += 1;
+                    s.synced_followers += synced as usize;
+                }
+            }
+            s.pending_syncs = l.pending_syncs.len();
+        }
+        s
+    }
     /// The epoch being established or led (leader) or followed (learner).
     pub fn epoch(&self) -> Option<Epoch> {
         match &self.role {
@@ -565,6 +587,15 @@ impl Peer {
             Role::Learning(l) => l.new_epoch,
         }
     }
+}
+
+/// What a leader knows of its learners, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LearnerSummary {
+    pub followers: usize,
+    pub synced_followers: usize,
+    pub observers: usize,
+    pub pending_syncs: usize,
 }
 
 /// Learners known to a leader, by sid.

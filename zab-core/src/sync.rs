@@ -108,6 +108,15 @@ impl Peer {
                 msg: QuorumPacket::Trunc { zxid: last },
             });
             last
+        } else if peer_last == Zxid::ZERO {
+            // An empty learner (new, or its data wiped) gets the state, not the
+            // whole history: a snapshot is bounded by the tree, a DIFF from zero
+            // by everything that ever happened.
+            self.out.push(Action::SendSnapshot {
+                to,
+                zxid: committed,
+            });
+            committed
         } else if peer_last >= base && self.log.contains(peer_last) {
             self.out.push(Action::Send {
                 to,
