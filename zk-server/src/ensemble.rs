@@ -503,6 +503,7 @@ impl Driver {
                     return;
                 }
                 Some(z) => {
+                    tracing::info!("synchronising with leader {sid} by SNAP at {z}");
                     self.snapshot = Some((z, rec.data.clone().unwrap_or_default()));
                     let ev = Event::Received {
                         from: sid,
@@ -514,7 +515,18 @@ impl Driver {
             }
         }
         match QuorumPacket::from_record(rec) {
-            Ok(msg) => self.step(Event::Received { from: sid, msg }, in_tx).await,
+            Ok(msg) => {
+                match &msg {
+                    QuorumPacket::Diff { zxid } => {
+                        tracing::info!("synchronising with leader {sid} by DIFF up to {zxid}")
+                    }
+                    QuorumPacket::Trunc { zxid } => {
+                        tracing::info!("synchronising with leader {sid} by TRUNC to {zxid}")
+                    }
+                    _ => {}
+                }
+                self.step(Event::Received { from: sid, msg }, in_tx).await
+            }
             Err(e) => tracing::warn!("bad quorum packet from {sid}: {e}"),
         }
     }
