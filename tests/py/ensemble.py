@@ -9,7 +9,8 @@ Modes (one JSON line per result on stdout):
                            with the whole connect string: create P/n<k> for k = 0, 1, ... for S
                            seconds; each write prints {"ack": k, "t": ...} once acknowledged, or
                            {"indeterminate": k, "error": ...} when the outcome is unknown
-                           (connection lost, timeout), or {"failed": k, ...} when refused.
+                           (connection lost, timeout), or {"failed": k, ...} when refused;
+                           t0 is when the attempt started.
   read --hosts h --prefix P
                            from server h alone: sync, then {"children": [...]} of P.
 """
@@ -67,12 +68,13 @@ def writer(hosts, seconds, prefix):
     k = 0
     while time.time() < end:
         path = f"{prefix}/n{k}"
+        t0 = time.time()
         try:
             zk.create(path, str(k).encode())
-            emit(ack=k, t=time.time())
+            emit(ack=k, t0=t0, t=time.time())
         except NodeExistsError:
             # An earlier indeterminate attempt of this same k did land.
-            emit(ack=k, t=time.time(), retried=True)
+            emit(ack=k, t0=t0, t=time.time(), retried=True)
         except (ConnectionLoss, OperationTimeoutError, KazooTimeoutError, SessionExpiredError) as e:
             emit(indeterminate=k, error=type(e).__name__, t=time.time())
             time.sleep(0.02)

@@ -302,6 +302,9 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let qcfg = QuorumConfig {
         codec: zab_net::QuorumPacketCodec::new(MAX_QUORUM_PACKET, 64),
         read_timeout: None,
+        // A sync sends up to the whole window (a PROPOSAL and a COMMIT each) at once,
+        // as ZooKeeper's LearnerHandler queues it; the entries are shared `Bytes`.
+        outbound_capacity: 2 * LOG_WINDOW + 1024,
         ..QuorumConfig::default()
     };
     let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())
