@@ -11,6 +11,9 @@ Modes (one JSON line per result on stdout):
                            {"indeterminate": k, "error": ...} when the outcome is unknown
                            (connection lost, timeout), or {"failed": k, ...} when refused;
                            t0 is when the attempt started.
+  try-write --hosts CS --path P
+                           one create of P with a short timeout: {"ok": true} or
+                           {"ok": false, "error": ...} (no connection counts as refused).
   read --hosts h --prefix P
                            from server h alone: sync, then {"children": [...]} of P.
 """
@@ -96,17 +99,37 @@ def read(hosts, prefix):
     zk.close()
 
 
+def try_write(hosts, path):
+    zk = KazooClient(hosts=hosts, timeout=4.0, connection_retry={"max_tries": 3, "delay": 0.1})
+    try:
+        zk.start(timeout=4)
+    except Exception as e:  # no server would take a session
+        emit(ok=False, error="connect: " + type(e).__name__)
+        return
+    try:
+        zk.create(path, b"x", makepath=True)
+        emit(ok=True)
+    except Exception as e:
+        emit(ok=False, error=type(e).__name__)
+    finally:
+        zk.stop()
+        zk.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["rw", "writer", "read"])
+    p.add_argument("mode", choices=["rw", "writer", "read", "try-write"])
     p.add_argument("--hosts", required=True)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--prefix", default="/fo")
+    p.add_argument("--path", default="/x")
     a = p.parse_args()
     if a.mode == "rw":
         rw(a.hosts)
     elif a.mode == "writer":
         writer(a.hosts, a.seconds, a.prefix)
+    elif a.mode == "try-write":
+        try_write(a.hosts, a.path)
     else:
         read(a.hosts, a.prefix)
 

@@ -8,24 +8,6 @@ use zk_tests::ensemble::{Ensemble, Spec};
 
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
-fn run_kazoo(args: &[&str]) -> Vec<serde_json::Value> {
-    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(zk_tests::crate_dir().join("py").join("ensemble.py"))
-        .args(args);
-    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "ensemble.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn seed_tutorial_start_one_two_three() {
     let mut spec = Spec::new(3, 0);
@@ -60,7 +42,7 @@ fn seed_tutorial_start_one_two_three() {
 
     // A write through any server is read back from all.
     let hosts: Vec<String> = ens.ids().iter().map(|i| ens.member(*i).hosts()).collect();
-    let lines = run_kazoo(&["rw", "--hosts", &hosts.join(",")]);
+    let lines = zk_tests::kazoo::run(&["rw", "--hosts", &hosts.join(",")]);
     let reads: Vec<&serde_json::Value> = lines.iter().filter(|l| l["op"] == "read").collect();
     assert_eq!(reads.len(), 9, "{lines:?}");
     for r in reads {

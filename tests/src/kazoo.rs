@@ -1,0 +1,147 @@
+//! kazoo against an ensemble (`tests/py/ensemble.py`): one-shot modes and a writer that runs
+//! in the background while a test breaks servers.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn python() -> std::ffi::OsString {
+    std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+pub fn script() -> std::path::PathBuf {
+    crate::crate_dir().join("py").join("ensemble.py")
+}
+
+/// Seconds since the epoch, the clock the writer's `t` and `t0` use.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The kazoo writer in the background; its JSON lines collected as they come.
+pub struct Writer {
+    child: Child,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(hosts: &str, seconds: f64, prefix: &str) -> Writer {
+        let mut child = Command::new(python())
+            .arg(script())
+            .args(["writer", "--hosts", hosts, "--prefix", prefix])
+            .args(["--seconds", &seconds.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the kazoo writer");
+        let out = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str(&line) {
+                    l2.lock().unwrap().push(v);
+                }
+            }
+        });
+        Writer {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// `(k, started, acknowledged)` of every acknowledged write.
+    pub fn acks(&self) -> Vec<(u64, f64, f64)> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|v| Some((v["ack"].as_u64()?, v["t0"].as_f64()?, v["t"].as_f64()?)))
+            .collect()
+    }
+
+    /// Waits for the writer to finish (bounded) and returns every line.
+    pub fn finish(mut self, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the kazoo writer did not finish within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            self.child.wait().unwrap().success(),
+            "the kazoo writer failed"
+        );
+        self.reader.take().unwrap().join().unwrap();
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Children of `prefix` read through server `hosts` alone after a sync.
+pub fn children(hosts: &str, prefix: &str) -> Vec<String> {
+    let mut cmd = Command::new(python());
+    cmd.arg(script())
+        .args(["read", "--hosts", hosts, "--prefix", prefix]);
+    let out = crate::run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "read through {hosts} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    v["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs one mode of `ensemble.py` to completion; its JSON lines.
+pub fn run(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut cmd = Command::new(python());
+    cmd.arg(script()).args(args);
+    let out = crate::run_with_timeout(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "ensemble.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// One create of `path` through `hosts` with a short timeout: `Err` with kazoo's error when
+/// no server took the session or the write was refused.
+pub fn try_write(hosts: &str, path: &str) -> Result<(), String> {
+    let v = run(&["try-write", "--hosts", hosts, "--path", path]);
+    match v.first() {
+        Some(l) if l["ok"] == true => Ok(()),
+        Some(l) => Err(l["error"].as_str().unwrap_or("?").to_string()),
+        None => Err("no answer".into()),
+    }
+}
