@@ -101,6 +101,8 @@ pub enum PeerMsg {
     Touch(Bytes),
     /// Learner: the leader answered the oldest forwarded sync.
     SyncDone,
+    /// Leader: what is known of the learners (for `mntr`).
+    Learners(zab_core::peer::LearnerSummary),
     /// Leader: the whole tree, serialized as a snapshot, for a SNAP sync.
     Snapshot { reply: oneshot::Sender<Vec<u8>> },
     /// Learner: the tree after a SNAP or a TRUNC.
@@ -197,6 +199,16 @@ pub struct ServerStats {
     pub latency_count: u64,
 }
 
+/// What `srvr`, `mntr` and `conf` show of the ensemble.
+#[derive(Clone, Debug, Default)]
+pub struct EnsembleStats {
+    pub learners: zab_core::peer::LearnerSummary,
+    /// When this server became an established leader.
+    pub leading_since: Option<Instant>,
+    /// Sizes of the transactions proposed while leading: last, min, max (`-1` before any).
+    pub proposal_sizes: Option<(usize, usize, usize)>,
+}
+
 /// Most proposals the pipeline keeps in flight before it stops reading requests.
 const MAX_IN_FLIGHT: usize = 10_000;
 /// Frames queued to one connection before it counts as not reading.
@@ -228,6 +240,7 @@ pub struct Core {
     /// Learner: sessions active since the last report to the leader.
     touched: HashMap<i64, i32>,
     pub(crate) stats: ServerStats,
+    pub(crate) ensemble: EnsembleStats,
     pub(crate) started: Instant,
     extended_types: bool,
 }
@@ -320,6 +333,7 @@ impl Core {
             pending_syncs: VecDeque::new(),
             touched: HashMap::new(),
             stats: ServerStats::default(),
+            ensemble: EnsembleStats::default(),
             started: Instant::now(),
             extended_types,
         }
@@ -682,6 +696,11 @@ impl Core {
     fn propose(&mut self, txn: Txn, origin: Origin) {
         let bytes = txn.to_bytes();
         if self.driver.is_some() {
+            let n = bytes.len();
+            self.ensemble.proposal_sizes = Some(match self.ensemble.proposal_sizes {
+                None => (n, n, n),
+                Some((_, lo, hi)) => (n, lo.min(n), hi.max(n)),
+            });
             self.to_driver(DriverMsg::Propose(Bytes::from(bytes)));
         } else {
             self.replicator.propose(txn.header.zxid, bytes);
@@ -1313,6 +1332,7 @@ impl Core {
     fn on_peer(&mut self, m: PeerMsg) {
         match m {
             PeerMsg::Role { role, epoch } => self.become_role(role, epoch),
+            PeerMsg::Learners(l) => self.ensemble.learners = l,
             PeerMsg::Committed(entries) => {
                 for (z, b) in entries {
                     self.apply_committed(z, b);
@@ -1371,6 +1391,11 @@ impl Core {
         tracing::info!("role: {} (epoch {epoch})", role.name());
         let was = self.role;
         self.role = role;
+        if role != Role::Leading {
+            self.ensemble = EnsembleStats::default();
+        } else if was != Role::Leading {
+            self.ensemble.leading_since = Some(Instant::now());
+        }
         if was != role || role == Role::Leading {
             // Clients reconnect (to us or to another server) and re-send
             // what was not answered; nothing half-done survives a change.
@@ -1641,6 +1666,16 @@ impl Core {
 
     pub(crate) fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// The zxid `srvr` shows: a leader's last issued (`epoch << 32` right after its
+    /// election, as ZooKeeper's), anyone else's last applied.
+    pub(crate) fn zxid_for_stats(&self) -> Zxid {
+        if self.role == Role::Leading {
+            self.last_zxid.max(self.tree.last_processed_zxid())
+        } else {
+            self.tree.last_processed_zxid()
+        }
     }
 
     pub(crate) fn outstanding(&self) -> usize {

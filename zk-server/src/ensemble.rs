@@ -358,6 +358,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         expect_snapshot: None,
         snapshot: None,
         tree_last: last,
+        learners: Default::default(),
         early_learners: Vec::new(),
         _quorum_listener: quorum_listener,
     };
@@ -390,6 +391,8 @@ struct Driver {
     snapshot: Option<(Zxid, Bytes)>,
     /// The last zxid applied to the core's tree (to know when a TRUNC needs a reload).
     tree_last: Zxid,
+    /// What the core was last told of the learners.
+    learners: zab_core::peer::LearnerSummary,
     /// Learners that connected while we were still looking.
     early_learners: Vec<zab_net::LearnerConn>,
     _quorum_listener: QuorumListener,
@@ -698,6 +701,14 @@ impl Driver {
                 follow_up.push(Event::Persisted {
                     upto: self.log.last_zxid(),
                 });
+            }
+            let learners = self.peer.learners();
+            if learners != self.learners {
+                self.learners = learners;
+                let _ = self
+                    .core
+                    .send(CoreMsg::Peer(PeerMsg::Learners(learners)))
+                    .await;
             }
             match self.peer.state() {
                 ServerState::Leading => {

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::core::Core;
+use crate::config::PeerType;
+use crate::core::{Core, Role};
 
 /// The version we report. Clients such as kazoo parse the leading `3.8.x`.
 pub const ZK_VERSION: &str = concat!(
@@ -60,9 +61,54 @@ fn server_stats(core: &Core, out: &mut String) {
     let _ = writeln!(out, "Sent: {}", s.packets_sent);
     let _ = writeln!(out, "Connections: {}", core.connection_count());
     let _ = writeln!(out, "Outstanding: {}", core.outstanding());
-    let _ = writeln!(out, "Zxid: 0x{:x}", core.tree.last_processed_zxid().0);
+    let _ = writeln!(out, "Zxid: 0x{:x}", core.zxid_for_stats().0);
     let _ = writeln!(out, "Mode: {}", mode(core));
     let _ = writeln!(out, "Node count: {}", node_count(core));
+    if core.role == Role::Leading {
+        let _ = writeln!(out, "Proposal sizes last/min/max: {}", proposal_sizes(core));
+    }
+}
+
+/// `last/min/max` of the proposals' sizes, `-1` each before the first.
+fn proposal_sizes(core: &Core) -> String {
+    match core.ensemble.proposal_sizes {
+        Some((l, lo, hi)) => format!("{l}/{lo}/{hi}"),
+        None => "-1/-1/-1".into(),
+    }
+}
+
+/// The ensemble figures of `mntr` (ZooKeeper's QuorumZooKeeperServer and leader gauges).
+fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
+    let state = match core.role {
+        Role::Leading => "leading",
+        Role::Following => "following",
+        Role::Observing => "observing",
+        Role::Standalone | Role::Looking => return,
+    };
+    kv("zk_peer_state", format!("{state} - broadcast"));
+    let voters = core
+        .cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Participant)
+        .count();
+    kv("zk_quorum_size", (voters / 2 + 1).to_string());
+    if core.role == Role::Leading {
+        let l = core.ensemble.learners;
+        kv("zk_learners", (l.followers + l.observers).to_string());
+        // ZooKeeper 3.4's name, which monitoring scripts still parse.
+        kv("zk_followers", (l.followers + l.observers).to_string());
+        kv("zk_synced_followers", l.synced_followers.to_string());
+        kv("zk_synced_non_voting_followers", "0".into());
+        kv("zk_synced_observers", l.observers.to_string());
+        kv("zk_pending_syncs", l.pending_syncs.to_string());
+        let up = core
+            .ensemble
+            .leading_since
+            .map(|t| t.elapsed().as_millis())
+            .unwrap_or(0);
+        kv("zk_leader_uptime", up.to_string());
+    }
 }
 
 /// Run a four-letter word against the core's state.
@@ -122,6 +168,38 @@ pub fn run(core: &mut Core, word: &str) -> String {
             let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout_ms);
             let _ = writeln!(out, "clientPortListenBacklog=-1");
             let _ = writeln!(out, "serverId={}", c.myid.unwrap_or(0));
+            if let Some(me) = c.myid.and_then(|id| c.servers.get(&id)) {
+                let _ = writeln!(out, "initLimit={}", c.init_limit);
+                let _ = writeln!(out, "syncLimit={}", c.sync_limit);
+                let _ = writeln!(out, "electionAlg=3");
+                let _ = writeln!(out, "electionPort={}", me.election_port);
+                let _ = writeln!(out, "quorumPort={}", me.quorum_port);
+                let observer = me.peer_type == PeerType::Observer;
+                let _ = writeln!(out, "peerType={}", observer as u8);
+                out.push_str("membership: \n");
+                for s in c.servers.values() {
+                    let t = match s.peer_type {
+                        PeerType::Participant => "participant",
+                        PeerType::Observer => "observer",
+                    };
+                    let _ = write!(
+                        out,
+                        "server.{}={}:{}:{}:{t}",
+                        s.id, s.host, s.quorum_port, s.election_port
+                    );
+                    match (&s.client_addr, s.client_port) {
+                        (Some(a), Some(p)) => {
+                            let _ = write!(out, ";{a}:{p}");
+                        }
+                        (None, Some(p)) => {
+                            let _ = write!(out, ";0.0.0.0:{p}");
+                        }
+                        _ => {}
+                    }
+                    out.push('\n');
+                }
+                out.push_str("version=0\n");
+            }
         }
         "envi" => {
             out.push_str("Environment:\n");
@@ -194,9 +272,14 @@ pub fn run(core: &mut Core, word: &str) -> String {
             kv("zk_global_sessions", core.session_count().to_string());
             kv("zk_local_sessions", "0".into());
             kv("zk_uptime", core.started.elapsed().as_millis().to_string());
-            kv("zk_last_proposal_size", "-1".into());
-            kv("zk_max_proposal_size", "-1".into());
-            kv("zk_min_proposal_size", "-1".into());
+            let (last, min, max) = match core.ensemble.proposal_sizes {
+                Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
+                None => (-1, -1, -1),
+            };
+            kv("zk_last_proposal_size", last.to_string());
+            kv("zk_max_proposal_size", max.to_string());
+            kv("zk_min_proposal_size", min.to_string());
+            ensemble_mntr(core, &mut kv);
         }
         "wchs" => {
             let _ = writeln!(
