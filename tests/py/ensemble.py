@@ -14,6 +14,8 @@ Modes (one JSON line per result on stdout):
   try-write --hosts CS --path P
                            one create of P with a short timeout: {"ok": true} or
                            {"ok": false, "error": ...} (no connection counts as refused).
+  ro --hosts h --path P    a read-only session (kazoo read_only=True): {"connected": ...,
+                           "data": <P's data>, "write": <error name of a create, or "ok">}.
   read --hosts h --prefix P
                            from server h alone: sync, then {"children": [...]} of P.
 """
@@ -116,9 +118,33 @@ def try_write(hosts, path):
         zk.close()
 
 
+def read_only(hosts, path):
+    zk = KazooClient(hosts=hosts, timeout=4.0, read_only=True,
+                     connection_retry={"max_tries": 3, "delay": 0.1})
+    try:
+        zk.start(timeout=6)
+    except Exception as e:
+        emit(connected=False, error=type(e).__name__)
+        return
+    out = {"connected": True}
+    try:
+        data, _ = zk.get(path)
+        out["data"] = data.decode()
+    except Exception as e:
+        out["data_error"] = type(e).__name__
+    try:
+        zk.create(path + "-new", b"x")
+        out["write"] = "ok"
+    except Exception as e:
+        out["write"] = type(e).__name__
+    emit(**out)
+    zk.stop()
+    zk.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["rw", "writer", "read", "try-write"])
+    p.add_argument("mode", choices=["rw", "writer", "read", "try-write", "ro"])
     p.add_argument("--hosts", required=True)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--prefix", default="/fo")
@@ -128,6 +154,8 @@ def main():
         rw(a.hosts)
     elif a.mode == "writer":
         writer(a.hosts, a.seconds, a.prefix)
+    elif a.mode == "ro":
+        read_only(a.hosts, a.path)
     elif a.mode == "try-write":
         try_write(a.hosts, a.path)
     else:

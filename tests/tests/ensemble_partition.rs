@@ -139,3 +139,36 @@ fn observers_serve_reads_forward_writes_and_do_not_vote() {
     ens.wait_serving(&[1, 3, 4, 5], Duration::from_secs(30));
     try_write(&ens.member(5).hosts(), "/obs/via5").expect("write through observer 5");
 }
+
+#[test]
+fn read_only_mode_serves_reads_without_a_quorum() {
+    let mut ens = Ensemble::new(spec(3, 0).extra("readonlymode.enabled", "true"));
+    ens.start_all();
+    ens.wait_serving(&ens.ids(), Duration::from_secs(30));
+    try_write(&ens.connect_string(), "/ro/a").expect("write with a quorum");
+    assert_eq!(ens.four(1, "isro").as_deref(), Some("rw"));
+
+    ens.kill(2);
+    ens.kill(3);
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(15), || ens.four(1, "isro").as_deref()
+            == Some("ro")),
+        "server 1 alone never went read-only\n{}",
+        ens.logs(&[1])
+    );
+    assert_eq!(ens.mode(1).as_deref(), Some("read-only"));
+
+    // A read-only client reads what the ensemble wrote; its writes are refused.
+    let ro = zk_tests::kazoo::run(&["ro", "--hosts", &ens.member(1).hosts(), "--path", "/ro/a"]);
+    assert_eq!(ro[0]["connected"], true, "{ro:?}");
+    assert_eq!(ro[0]["data"], "x", "{ro:?}");
+    assert_eq!(ro[0]["write"], "NotReadOnlyCallError", "{ro:?}");
+    // A client that did not ask for read-only gets no session.
+    assert!(try_write(&ens.member(1).hosts(), "/ro/b").is_err());
+
+    // With a quorum again, the server is read-write.
+    ens.start(2);
+    ens.wait_serving(&[1, 2], Duration::from_secs(30));
+    assert_eq!(ens.four(1, "isro").as_deref(), Some("rw"));
+    try_write(&ens.member(1).hosts(), "/ro/b").expect("write after the quorum is back");
+}

@@ -156,6 +156,24 @@ struct Conn {
     total_latency_ms: u64,
 }
 
+impl Session {
+    /// A session known from the log, a snapshot or another server's transaction:
+    /// no connection yet; it expires unless its client comes back in time.
+    fn restored(id: i64, timeout_ms: i32, now: Instant) -> Session {
+        Session {
+            timeout_ms,
+            passwd: password(id),
+            expires_at: now + Duration::from_millis(timeout_ms as u64),
+            closing: false,
+            auth: Vec::new(),
+            conn: None,
+            queue: VecDeque::new(),
+            writes_in_flight: 0,
+            local: false,
+        }
+    }
+}
+
 struct Session {
     timeout_ms: i32,
     passwd: [u8; 16],
@@ -166,6 +184,8 @@ struct Session {
     /// Requests waiting behind a write of the same session.
     queue: VecDeque<(Request, Instant)>,
     writes_in_flight: u32,
+    /// Created by this server in read-only mode: known nowhere else, gone with the mode.
+    local: bool,
 }
 
 enum Origin {
@@ -230,6 +250,8 @@ pub struct Core {
     snapshot: Option<SnapshotJob>,
     rng: u64,
     pub(crate) role: Role,
+    /// When the server last lost its quorum (read-only mode starts a grace period later).
+    looking_since: Instant,
     driver: Option<mpsc::Sender<DriverMsg>>,
     /// Learner: writes forwarded to the leader, by (session, cxid).
     forwarded: HashMap<(i64, i32), (Request, Instant)>,
@@ -294,21 +316,7 @@ impl Core {
         // their client coming back, as in ZooKeeper.
         let sessions = sessions
             .into_iter()
-            .map(|(id, timeout_ms)| {
-                (
-                    id,
-                    Session {
-                        timeout_ms,
-                        passwd: password(id),
-                        expires_at: now + Duration::from_millis(timeout_ms as u64),
-                        closing: false,
-                        auth: Vec::new(),
-                        conn: None,
-                        queue: VecDeque::new(),
-                        writes_in_flight: 0,
-                    },
-                )
-            })
+            .map(|(id, timeout_ms)| (id, Session::restored(id, timeout_ms, now)))
             .collect();
         let rng = (now_ms() as u64) ^ ((server_id) << 32) ^ 0x9e37_79b9_7f4a_7c15;
         Core {
@@ -327,6 +335,7 @@ impl Core {
             snapshot: None,
             rng,
             role: Role::Standalone,
+            looking_since: Instant::now(),
             driver: None,
             forwarded: HashMap::new(),
             connecting: HashMap::new(),
@@ -343,7 +352,18 @@ impl Core {
     /// the peer driver through `driver`.
     pub fn join_ensemble(&mut self, driver: mpsc::Sender<DriverMsg>) {
         self.role = Role::Looking;
+        self.looking_since = Instant::now();
         self.driver = Some(driver);
+    }
+
+    /// Read-only mode (`readonlymode.enabled`): a server without a quorum serves reads to
+    /// clients that asked for a read-only session, once ZooKeeper's grace period
+    /// (`max(2000 ms, tickTime)`) has passed since it lost its quorum.
+    pub(crate) fn read_only(&self) -> bool {
+        self.role == Role::Looking
+            && self.cfg.read_only_mode
+            && self.looking_since.elapsed()
+                >= Duration::from_millis(self.cfg.tick_time_ms.max(2000) as u64)
     }
 
     fn to_driver(&mut self, m: DriverMsg) {
@@ -457,7 +477,16 @@ impl Core {
             },
         );
         let legacy = req.read_only.is_none();
-        if !self.role.serving() {
+        let read_only = self.read_only();
+        if read_only && req.read_only != Some(true) {
+            tracing::info!(
+                "refusing session request for not-read-only client {}",
+                self.conns[&conn_id].handle.addr
+            );
+            self.close_conn(conn_id);
+            return;
+        }
+        if !self.role.serving() && !read_only {
             tracing::info!(
                 "refusing client {}: this server is not serving (no quorum)",
                 self.conns[&conn_id].handle.addr
@@ -493,10 +522,26 @@ impl Core {
                 conn: Some(conn_id),
                 queue: VecDeque::new(),
                 writes_in_flight: 1,
+                local: false,
             };
             session.auth.dedup();
+            session.local = read_only;
             self.sessions.insert(id, session);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
+            if read_only {
+                // No quorum to commit a session: it lives here until the mode ends.
+                let s = self.sessions.get_mut(&id).unwrap();
+                s.writes_in_flight = 0;
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: timeout,
+                    session_id: id,
+                    passwd: Bytes::copy_from_slice(&passwd),
+                    read_only: Some(true),
+                };
+                self.send_connect_response(conn_id, &resp);
+                return;
+            }
             if self.role.learner() {
                 // The leader creates sessions; we answer once its txn commits here.
                 self.connecting.insert(id, (conn_id, legacy));
@@ -608,6 +653,24 @@ impl Core {
                     data: Bytes::from(data),
                 };
                 self.to_driver(DriverMsg::Forward(pkt));
+            }
+            return;
+        }
+        if self.role == Role::Looking {
+            // Read-only mode: only its own sessions expire, without a transaction.
+            let now = Instant::now();
+            let expired: Vec<(i64, Option<u64>)> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.local && s.expires_at <= now)
+                .map(|(id, s)| (*id, s.conn))
+                .collect();
+            for (id, conn) in expired {
+                tracing::info!("expiring read-only session 0x{id:x}");
+                self.end_session(id);
+                if let Some(c) = conn {
+                    self.close_conn(c);
+                }
             }
             return;
         }
@@ -778,6 +841,25 @@ impl Core {
     }
 
     fn process(&mut self, req: Request, received: Instant) {
+        if self.role == Role::Looking {
+            // Read-only mode: reads are served below; nothing is written.
+            if req.op == Op::CloseSession {
+                let conn = req.conn_id;
+                let reply = Ok(None);
+                let zxid = self.tree.last_processed_zxid().0;
+                self.finish(&req, received, req.xid, zxid, reply);
+                if self.sessions.get(&req.session_id).is_some_and(|s| s.local) {
+                    self.end_session(req.session_id);
+                }
+                self.close_conn(conn);
+                return;
+            }
+            if is_ordered_write(&req, self.role) {
+                let zxid = self.tree.last_processed_zxid().0;
+                self.finish(&req, received, req.xid, zxid, Err(ErrorCode::NotReadOnly));
+                return;
+            }
+        }
         if self.role.learner() && is_ordered_write(&req, self.role) {
             let auth = self
                 .sessions
@@ -920,16 +1002,9 @@ impl Core {
             TxnBody::CreateSession { timeout_ms } => {
                 let id = f.txn.header.client_id;
                 let timeout_ms = *timeout_ms;
-                self.sessions.entry(id).or_insert_with(|| Session {
-                    timeout_ms,
-                    passwd: password(id),
-                    expires_at: Instant::now() + Duration::from_millis(timeout_ms as u64),
-                    closing: false,
-                    auth: Vec::new(),
-                    conn: None,
-                    queue: VecDeque::new(),
-                    writes_in_flight: 0,
-                });
+                self.sessions
+                    .entry(id)
+                    .or_insert_with(|| Session::restored(id, timeout_ms, Instant::now()));
                 None
             }
             TxnBody::CloseSession { .. } => {
@@ -1372,16 +1447,9 @@ impl Core {
                 let now = Instant::now();
                 self.sessions.retain(|id, _| sessions.contains_key(id));
                 for (id, timeout_ms) in sessions {
-                    self.sessions.entry(id).or_insert_with(|| Session {
-                        timeout_ms,
-                        passwd: password(id),
-                        expires_at: now + Duration::from_millis(timeout_ms as u64),
-                        closing: false,
-                        auth: Vec::new(),
-                        conn: None,
-                        queue: VecDeque::new(),
-                        writes_in_flight: 0,
-                    });
+                    self.sessions
+                        .entry(id)
+                        .or_insert_with(|| Session::restored(id, timeout_ms, now));
                 }
             }
         }
@@ -1391,6 +1459,11 @@ impl Core {
         tracing::info!("role: {} (epoch {epoch})", role.name());
         let was = self.role;
         self.role = role;
+        if role == Role::Looking && was != Role::Looking {
+            self.looking_since = Instant::now();
+        }
+        // Read-only sessions do not outlive the mode.
+        self.sessions.retain(|_, s| !s.local);
         if role != Role::Leading {
             self.ensemble = EnsembleStats::default();
         } else if was != Role::Leading {

@@ -25,7 +25,11 @@ fn dir_size(p: &std::path::Path) -> u64 {
 }
 
 fn mode(core: &Core) -> &'static str {
-    core.role.name()
+    if core.read_only() {
+        "read-only"
+    } else {
+        core.role.name()
+    }
 }
 
 /// ZooKeeper's answer from a server without a quorum.
@@ -114,7 +118,7 @@ fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
 /// Run a four-letter word against the core's state.
 pub fn run(core: &mut Core, word: &str) -> String {
     let mut out = String::new();
-    if !core.role.serving() {
+    if !core.role.serving() && !core.read_only() {
         match word {
             "ruok" => return "imok".into(),
             "isro" => return "null".into(),
@@ -124,7 +128,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
     }
     match word {
         "ruok" => out.push_str("imok"),
-        "isro" => out.push_str("rw"),
+        "isro" => out.push_str(if core.read_only() { "ro" } else { "rw" }),
         "srvr" => {
             let _ = writeln!(out, "Zookeeper version: {ZK_VERSION}");
             server_stats(core, &mut out);
