@@ -386,3 +386,36 @@ pub fn read_frame(s: &mut TcpStream) -> io::Result<Vec<u8>> {
     s.read_exact(&mut buf)?;
     Ok(buf)
 }
+
+impl RawClient {
+    /// Opens a new connection that resumes session `session_id` with `passwd` (a client
+    /// moving to another server); the server's answer is in `session` (an expired or
+    /// invalid session comes back as session id 0).
+    pub fn resume(
+        addr: SocketAddr,
+        session_id: i64,
+        passwd: &[u8],
+        timeout_ms: i32,
+        last_zxid_seen: i64,
+    ) -> io::Result<RawClient> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        let mut b = Vec::new();
+        put_i32(&mut b, 0);
+        put_i64(&mut b, last_zxid_seen);
+        put_i32(&mut b, timeout_ms);
+        put_i64(&mut b, session_id);
+        put_buf(&mut b, passwd);
+        b.push(0);
+        stream.write_all(&frame(&b))?;
+        let payload = read_frame(&mut stream)?;
+        let session = parse_connect_response(&payload);
+        Ok(RawClient {
+            stream,
+            session,
+            xid: 1000,
+            events: Vec::new(),
+        })
+    }
+}

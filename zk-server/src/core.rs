@@ -101,6 +101,11 @@ pub enum PeerMsg {
     Touch(Bytes),
     /// Learner: the leader answered the oldest forwarded sync.
     SyncDone,
+    /// Leader: a learner asks whether a session its client reconnected with is valid
+    /// (REVALIDATE: `sessionId timeout`).
+    Revalidate { from: u64, data: Bytes },
+    /// Learner: the leader's answer to our REVALIDATE (`sessionId valid`).
+    Revalidated(Bytes),
     /// Leader: what is known of the learners (for `mntr`).
     Learners(zab_core::peer::LearnerSummary),
     /// Leader: the whole tree, serialized as a snapshot, for a SNAP sync.
@@ -120,6 +125,11 @@ pub enum DriverMsg {
     Forward(zab_core::wire::QuorumPacket),
     /// Leader: answer a learner's sync once everything proposed so far is committed.
     Sync { learner: u64 },
+    /// Leader: a packet for one learner (the answer to its REVALIDATE).
+    Reply {
+        to: u64,
+        msg: zab_core::wire::QuorumPacket,
+    },
 }
 
 /// What the core may send a connection.
@@ -250,6 +260,8 @@ pub struct Core {
     snapshot: Option<SnapshotJob>,
     rng: u64,
     pub(crate) role: Role,
+    /// This server's id (`myid`; 0 standalone).
+    my_id: u64,
     /// When the server last lost its quorum (read-only mode starts a grace period later).
     looking_since: Instant,
     driver: Option<mpsc::Sender<DriverMsg>>,
@@ -259,6 +271,12 @@ pub struct Core {
     connecting: HashMap<i64, (u64, bool)>,
     /// Learner: syncs forwarded to the leader, oldest first.
     pending_syncs: VecDeque<(Request, Instant)>,
+    /// Leader: the server each session's client is connected to (ZooKeeper's session
+    /// owner); a request for the session from any other server is SessionMoved.
+    owners: HashMap<i64, u64>,
+    /// Learner: reconnects waiting for the leader's REVALIDATE answer:
+    /// session -> (connection, timeout, legacy handshake).
+    revalidating: HashMap<i64, (u64, i32, bool)>,
     /// Learner: sessions active since the last report to the leader.
     touched: HashMap<i64, i32>,
     pub(crate) stats: ServerStats,
@@ -308,6 +326,7 @@ impl Core {
         let last_zxid = tree.last_processed_zxid();
         // ZooKeeper's session id layout: server id in the top byte (1 when
         // standalone), time below.
+        let my_id = server_id;
         let server_id = server_id.max(1);
         let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
         let extended_types = cfg.extended_types_enabled;
@@ -335,12 +354,15 @@ impl Core {
             snapshot: None,
             rng,
             role: Role::Standalone,
+            my_id,
             looking_since: Instant::now(),
             driver: None,
             forwarded: HashMap::new(),
             connecting: HashMap::new(),
             pending_syncs: VecDeque::new(),
             touched: HashMap::new(),
+            owners: HashMap::new(),
+            revalidating: HashMap::new(),
             stats: ServerStats::default(),
             ensemble: EnsembleStats::default(),
             started: Instant::now(),
@@ -563,6 +585,9 @@ impl Core {
                 },
                 digest: None,
             };
+            if self.role == Role::Leading {
+                self.owners.insert(id, self.my_id);
+            }
             self.propose(txn, Origin::CreateSession { conn_id, legacy });
         } else {
             let valid = self
@@ -575,18 +600,33 @@ impl Core {
                     req.session_id,
                     self.conns[&conn_id].handle.addr
                 );
-                let resp = ConnectResponse {
-                    protocol_version: 0,
-                    timeout_ms: 0,
-                    session_id: 0,
-                    passwd: Bytes::from(vec![0u8; 16]),
-                    read_only: if legacy { None } else { Some(false) },
-                };
-                self.send_connect_response(conn_id, &resp);
-                self.close_conn(conn_id);
+                self.refuse_session(conn_id, legacy);
                 return;
             }
             let id = req.session_id;
+            if self.role.learner() {
+                // Only the leader knows whether the session still lives; it also
+                // records that the client is with us now.
+                self.revalidating.insert(id, (conn_id, timeout, legacy));
+                let mut data = Vec::with_capacity(12);
+                data.put_i64(id);
+                data.put_i32(timeout);
+                let msg = zab_core::wire::QuorumPacket::Revalidate {
+                    data: Bytes::from(data),
+                };
+                self.to_driver(DriverMsg::Forward(msg));
+                return;
+            }
+            if self.role == Role::Leading {
+                self.owners.insert(id, self.my_id);
+            }
+            self.finish_reconnect(conn_id, id, timeout, legacy);
+        }
+    }
+
+    /// Attach a validated session to its new connection and answer the handshake.
+    fn finish_reconnect(&mut self, conn_id: u64, id: i64, timeout: i32, legacy: bool) {
+        {
             let addr = self.conns[&conn_id].handle.addr;
             let s = self.sessions.get_mut(&id).unwrap();
             let old = s.conn.replace(conn_id);
@@ -612,10 +652,23 @@ impl Core {
                 timeout_ms: timeout,
                 session_id: id,
                 passwd,
-                read_only: if legacy { None } else { Some(false) },
+                read_only: if legacy { None } else { Some(self.read_only()) },
             };
             self.send_connect_response(conn_id, &resp);
         }
+    }
+
+    /// The answer to a reconnect whose session is gone: ZooKeeper's expired-session reply.
+    fn refuse_session(&mut self, conn_id: u64, legacy: bool) {
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: 0,
+            session_id: 0,
+            passwd: Bytes::from(vec![0u8; 16]),
+            read_only: if legacy { None } else { Some(false) },
+        };
+        self.send_connect_response(conn_id, &resp);
+        self.close_conn(conn_id);
     }
 
     fn send_connect_response(&mut self, conn_id: u64, resp: &ConnectResponse) {
@@ -840,6 +893,23 @@ impl Core {
         }
     }
 
+    /// Leader: may a write for `session_id` come through `server`? The first server to
+    /// ask after an election owns the session (ZooKeeper's `checkSession`); a reconnect
+    /// moves it (REVALIDATE); anyone else gets SessionMoved.
+    fn owner_ok(&mut self, session_id: i64, server: u64) -> Result<(), ErrorCode> {
+        if self.role != Role::Leading || session_id == 0 {
+            return Ok(());
+        }
+        match self.owners.entry(session_id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(server);
+                Ok(())
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() == server => Ok(()),
+            std::collections::hash_map::Entry::Occupied(_) => Err(ErrorCode::SessionMoved),
+        }
+    }
+
     fn process(&mut self, req: Request, received: Instant) {
         if self.role == Role::Looking {
             // Read-only mode: reads are served below; nothing is written.
@@ -883,6 +953,7 @@ impl Core {
             return;
         }
         if req.op.is_write() {
+            let owner_ok = self.owner_ok(req.session_id, self.my_id);
             let zxid = self.next_zxid();
             let empty = Vec::new();
             let auth = self
@@ -906,6 +977,7 @@ impl Core {
                     digest: None,
                 }
             } else {
+                let session_ok = self.session_ok(req.session_id).and(owner_ok);
                 let ctx = PrepCtx {
                     tree: &self.tree,
                     session_id: req.session_id,
@@ -913,7 +985,7 @@ impl Core {
                     zxid,
                     time_ms: now_ms(),
                     auth,
-                    session_ok: self.session_ok(req.session_id),
+                    session_ok,
                     extended_types: self.extended_types,
                 };
                 self.prep.prep(&ctx, req.op_type, &req.op)
@@ -1019,7 +1091,14 @@ impl Core {
             Origin::Client { req, received } => {
                 let session_id = req.session_id;
                 let reply = self.write_reply(&req, &f.txn, rc);
-                self.finish(&req, received, req.xid, zxid.0, reply);
+                if matches!(reply, Err(ErrorCode::SessionMoved)) {
+                    // A connection-level error: ZooKeeper closes the connection
+                    // without an answer, and so do we (ZOOKEEPER-710).
+                    tracing::info!("session 0x{:x} moved to another server", req.session_id);
+                    self.close_conn(req.conn_id);
+                } else {
+                    self.finish(&req, received, req.xid, zxid.0, reply);
+                }
                 if req.op != Op::CloseSession {
                     if let Some(s) = self.sessions.get_mut(&session_id) {
                         s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
@@ -1408,6 +1487,8 @@ impl Core {
         match m {
             PeerMsg::Role { role, epoch } => self.become_role(role, epoch),
             PeerMsg::Learners(l) => self.ensemble.learners = l,
+            PeerMsg::Revalidate { from, data } => self.on_revalidate(from, &data),
+            PeerMsg::Revalidated(data) => self.on_revalidated(&data),
             PeerMsg::Committed(entries) => {
                 for (z, b) in entries {
                     self.apply_committed(z, b);
@@ -1479,6 +1560,8 @@ impl Core {
             self.in_flight.clear();
             self.forwarded.clear();
             self.connecting.clear();
+            self.revalidating.clear();
+            self.owners.clear();
             self.pending_syncs.clear();
             self.touched.clear();
             self.prep = Prep::default();
@@ -1543,6 +1626,57 @@ impl Core {
         self.apply(InFlight { txn, origin });
     }
 
+    /// Leader: a learner's client reconnected with a session (`LearnerHandler`'s
+    /// REVALIDATE): valid if it lives; the learner owns it from now on.
+    fn on_revalidate(&mut self, from: u64, data: &[u8]) {
+        let mut r = zab_core::jute::JuteReader::new(data);
+        let (Ok(id), Ok(timeout)) = (r.read_i64(), r.read_i32()) else {
+            tracing::warn!("learner {from} sent a malformed REVALIDATE");
+            return;
+        };
+        let valid = match self.sessions.get_mut(&id) {
+            Some(s) if !s.closing => {
+                s.expires_at = Instant::now() + Duration::from_millis(timeout.max(0) as u64);
+                true
+            }
+            _ => false,
+        };
+        if valid {
+            self.owners.insert(id, from);
+        }
+        let mut out = Vec::with_capacity(9);
+        out.put_i64(id);
+        out.put_u8(valid as u8);
+        self.to_driver(DriverMsg::Reply {
+            to: from,
+            msg: zab_core::wire::QuorumPacket::Revalidate {
+                data: Bytes::from(out),
+            },
+        });
+    }
+
+    /// Learner: the leader answered a REVALIDATE; finish the reconnect it held.
+    fn on_revalidated(&mut self, data: &[u8]) {
+        if data.len() < 9 {
+            return;
+        }
+        let id = i64::from_be_bytes(data[0..8].try_into().unwrap());
+        let valid = data[8] != 0;
+        let Some((conn_id, timeout, legacy)) = self.revalidating.remove(&id) else {
+            return;
+        };
+        if !self.conns.contains_key(&conn_id) {
+            return;
+        }
+        let known = self.sessions.get(&id).is_some_and(|s| !s.closing);
+        if valid && known {
+            self.finish_reconnect(conn_id, id, timeout, legacy);
+        } else {
+            tracing::info!("session 0x{id:x} is not valid at the leader, probably expired");
+            self.refuse_session(conn_id, legacy);
+        }
+    }
+
     /// Leader: a learner's REQUEST (`sessionId cxid type request-bytes`).
     fn on_remote(&mut self, from: u64, data: Bytes, auth: Vec<Id>) {
         if self.role != Role::Leading || data.len() < 16 {
@@ -1576,6 +1710,7 @@ impl Core {
                     },
                     digest: None,
                 };
+                self.owners.insert(session_id, from);
                 self.propose(txn, Origin::Remote);
             }
             op::SYNC => self.to_driver(DriverMsg::Sync { learner: from }),
@@ -1588,6 +1723,7 @@ impl Core {
                         return;
                     }
                 };
+                let owner_ok = self.owner_ok(session_id, from);
                 let zxid = self.next_zxid();
                 let txn = if op_ == Op::CloseSession {
                     if let Some(s) = self.sessions.get_mut(&session_id) {
@@ -1606,6 +1742,7 @@ impl Core {
                         digest: None,
                     }
                 } else {
+                    let session_ok = self.session_ok(session_id).and(owner_ok);
                     let ctx = PrepCtx {
                         tree: &self.tree,
                         session_id,
@@ -1613,7 +1750,7 @@ impl Core {
                         zxid,
                         time_ms: now_ms(),
                         auth: &auth,
-                        session_ok: self.session_ok(session_id),
+                        session_ok,
                         extended_types: self.extended_types,
                     };
                     self.prep.prep(&ctx, op_type, &op_)

@@ -460,6 +460,7 @@ impl Driver {
                         DriverMsg::Propose(b) => Event::Propose(b),
                         DriverMsg::Forward(p) => Event::Forward(p),
                         DriverMsg::Sync { learner } => Event::SyncRequest { learner: ServerId(learner) },
+                        DriverMsg::Reply { to, msg } => Event::Reply { to: ServerId(to), msg },
                     };
                     self.step(ev, &in_tx).await;
                 }
@@ -683,6 +684,13 @@ impl Driver {
                             }),
                             QuorumPacket::Ping { data, .. } => Some(PeerMsg::Touch(data)),
                             QuorumPacket::Sync { .. } => Some(PeerMsg::SyncDone),
+                            QuorumPacket::Revalidate { data } => {
+                                if self.peer.state() == ServerState::Leading {
+                                    Some(PeerMsg::Revalidate { from: from.0, data })
+                                } else {
+                                    Some(PeerMsg::Revalidated(data))
+                                }
+                            }
                             _ => None,
                         };
                         if let Some(m) = m {
