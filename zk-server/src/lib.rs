@@ -12,6 +12,7 @@ pub mod config;
 pub mod core;
 pub mod ensemble;
 pub mod fourlw;
+pub mod local;
 pub mod net;
 pub mod path;
 pub mod persist;

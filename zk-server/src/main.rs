@@ -29,6 +29,16 @@ enum Cmd {
         #[arg(short = 'n', long = "count", default_value_t = 3)]
         count: usize,
     },
+    /// Run a local ensemble on 127.0.0.1 in the foreground (the seed's configuration:
+    /// server.N=localhost:288(6+N):388(6+N), client ports 2181, 2182, ...).
+    Ensemble {
+        /// How many servers (3, 5 or 7 make sense)
+        #[arg(short = 'n', long = "servers", default_value_t = 3)]
+        servers: usize,
+        /// Where the configurations, myid files and data go
+        #[arg(long, default_value = ".data/ensemble")]
+        dir: PathBuf,
+    },
 }
 
 fn load(path: &std::path::Path) -> Config {
@@ -51,6 +61,13 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(Cmd::Ensemble { servers, dir }) = &args.cmd {
+        if !(1..=9).contains(servers) {
+            eprintln!("zk-server ensemble: between 1 and 9 servers");
+            std::process::exit(zk_server::EXIT_CONFIG);
+        }
+        std::process::exit(zk_server::local::run(dir, *servers));
+    }
     if let Some(Cmd::Purge { config, count }) = args.cmd {
         let cfg = load(&config);
         if count < 3 {
@@ -71,7 +88,7 @@ fn main() {
         }
     }
     let Some(config) = args.config else {
-        eprintln!("usage: zk-server <zoo.cfg> | zk-server purge <zoo.cfg> [-n count]");
+        eprintln!("usage: zk-server <zoo.cfg> | zk-server ensemble [-n servers] | zk-server purge <zoo.cfg> [-n count]");
         std::process::exit(zk_server::EXIT_CONFIG);
     };
     let cfg = load(&config);
