@@ -924,8 +924,12 @@ impl Core {
         match f.origin {
             Origin::Client { req, received } => {
                 let session_id = req.session_id;
-                let reply = self.write_reply(&req, &f.txn, rc);
-                self.finish(&req, received, req.xid, zxid.0, reply);
+                // ZooKeeper 3.8 answers a top-level check that passed with nothing.
+                let silent = matches!(req.op, Op::Check(_)) && f.txn.header.txn_type == op::CHECK;
+                if !silent {
+                    let reply = self.write_reply(&req, &f.txn, rc);
+                    self.finish(&req, received, req.xid, zxid.0, reply);
+                }
                 if req.op != Op::CloseSession {
                     if let Some(s) = self.sessions.get_mut(&session_id) {
                         s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
@@ -1037,7 +1041,6 @@ impl Core {
                         op::CHECK => OpResult::Check,
                         op::CREATE => OpResult::Create { path: sub.path },
                         op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2 {
-                            op_type: sub.txn_type,
                             path: sub.path,
                             stat: sub.stat.unwrap_or_default(),
                         },

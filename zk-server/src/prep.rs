@@ -340,6 +340,7 @@ impl Prep {
                     version,
                 }))
             }
+            Op::Check(r) => self.prep_check(ctx, &r.path, r.version),
             // Dynamic reconfiguration is disabled, as in ZooKeeper by default.
             Op::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
             _ => Err(ErrorCode::Unimplemented),
