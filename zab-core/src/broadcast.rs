@@ -100,7 +100,7 @@ impl Peer {
                 acks.push((h.acked, *s));
             }
         }
-        acks.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        acks.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
         let mut set: Vec<ServerId> = Vec::with_capacity(acks.len());
         let mut candidate = committed;
         for (z, s) in acks {

@@ -159,9 +159,13 @@ impl Peer {
 
     pub(crate) fn on_leader_received(&mut self, from: ServerId, msg: QuorumPacket) {
         let tick = self.tick;
-        if let Some(h) = self.leader_mut().handlers.get_mut(&from) {
-            h.last_heard = tick;
-        }
+        let known = match self.leader_mut().handlers.get_mut(&from) {
+            Some(h) => {
+                h.last_heard = tick;
+                true
+            }
+            None => false,
+        };
         match msg {
             QuorumPacket::FollowerInfo { accepted_epoch, .. } => {
                 self.on_follower_info(from, accepted_epoch, false)
@@ -174,15 +178,13 @@ impl Peer {
                 current_epoch,
             } => self.on_ack_epoch(from, last_zxid, current_epoch),
             QuorumPacket::Ack { zxid } => self.on_ack(from, zxid),
-            QuorumPacket::Request { .. } | QuorumPacket::Revalidate { .. } => {
-                if self.leader_mut().handlers.contains_key(&from) {
-                    self.out.push(crate::peer::Action::Deliver { from, msg });
-                }
+            // For the request pipeline, from connected learners only; a PING matters to
+            // it only when it carries session touches.
+            QuorumPacket::Request { .. } | QuorumPacket::Revalidate { .. } if known => {
+                self.out.push(crate::peer::Action::Deliver { from, msg });
             }
-            QuorumPacket::Ping { ref data, .. } => {
-                if !data.is_empty() && self.leader_mut().handlers.contains_key(&from) {
-                    self.out.push(crate::peer::Action::Deliver { from, msg });
-                }
+            QuorumPacket::Ping { ref data, .. } if known && !data.is_empty() => {
+                self.out.push(crate::peer::Action::Deliver { from, msg });
             }
             _ => {}
         }

@@ -353,10 +353,13 @@ impl Peer {
         }
     }
 
+    /// The epoch file is durable. It may answer a save requested during an earlier sync
+    /// with the same leader (the connection broke and came back): the log synced since
+    /// then is not necessarily durable, so the ACK still waits for it.
     pub(crate) fn on_learner_current_epoch_saved(&mut self, e: Epoch) {
         let l = self.learner_mut();
         if l.phase == LearnerPhase::AwaitNewLeaderAck && l.new_epoch == Some(e) {
-            self.ack_new_leader();
+            self.try_ack_new_leader();
         }
     }
 

@@ -1,23 +1,54 @@
 //! Seeded simulation runs: a fixed set of seeds for CI, replay of one seed, and a soak.
 //!
-//! * `cargo test -p zab-core --test sim` runs the CI seeds.
+//! * `cargo test -p zab-core --test sim` runs the CI seeds (520 of them).
 //! * `ZAB_SEED=123 cargo test -p zab-core --test sim sim_replay -- --nocapture` replays one.
 //! * `ZAB_SOAK_SECS=600 cargo test --release -p zab-core --test sim soak -- --ignored --nocapture`
 //!   runs fresh seeds for that long (`ZAB_SOAK_START` picks the first seed).
+//!
+//! A failing seed, whether an invariant check or the core itself panicked, is reported
+//! with its number, the replay command and the last events before the failure.
 
-use zab_core::sim::{Sim, SimOptions};
+use std::panic::{self, AssertUnwindSafe};
+
+use zab_core::sim::{Sim, SimOptions, SimStats};
 
 const CHAOS_TICKS: u64 = 400;
 const LIVENESS_TICKS: u64 = 300;
 
 fn run_seed(seed: u64) -> Sim {
     let mut sim = Sim::new(seed, SimOptions::chaos(seed));
-    sim.chaos_then_liveness(CHAOS_TICKS, LIVENESS_TICKS);
+    run_reported(&mut sim, |sim| {
+        sim.chaos_then_liveness(CHAOS_TICKS, LIVENESS_TICKS)
+    });
     sim
 }
 
+/// Runs `body`; any panic inside, of an invariant check or of the core itself, is
+/// re-raised naming the seed, how to replay it and (for the core's) the last events.
+fn run_reported(sim: &mut Sim, body: impl FnOnce(&mut Sim)) {
+    let seed = sim.seed;
+    let Err(e) = panic::catch_unwind(AssertUnwindSafe(|| body(sim))) else {
+        return;
+    };
+    let why = e
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| e.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    // An invariant failure already carries the trace.
+    let trace = if why.contains("INVARIANT VIOLATED") {
+        String::new()
+    } else {
+        format!("last events:\n{}", sim.trace())
+    };
+    panic!(
+        "{trace}\nseed {seed} failed at step {}: {why}\nreplay: ZAB_SEED={seed} cargo test -p zab-core --test sim sim_replay -- --nocapture",
+        sim.now
+    );
+}
+
 fn run_range(from: u64, to: u64) {
-    let mut total = zab_core::sim::SimStats::default();
+    let mut total = SimStats::default();
     for seed in from..to {
         let s = run_seed(seed).stats;
         total.crashes += s.crashes;
@@ -99,6 +130,26 @@ fn same_seed_same_run() {
     let b = run_seed(7);
     assert_eq!(a.events, b.events);
     assert_eq!(a.history, b.history);
+}
+
+/// A panic of the core inside a run is reported with its seed and trace, not lost.
+#[test]
+fn a_panicking_run_names_its_seed() {
+    let got = panic::catch_unwind(|| {
+        let mut sim = Sim::new(3, SimOptions::new(3, 0));
+        run_reported(&mut sim, |sim| {
+            sim.start_all();
+            sim.run_ticks(5);
+            // What a broken assert! of the core looks like from here.
+            panic!("log append out of order");
+        });
+    });
+    let e = got.expect_err("the run panics");
+    let msg = e.downcast_ref::<String>().expect("a formatted message");
+    assert!(msg.contains("seed 3 failed at step 50"), "{msg}");
+    assert!(msg.contains("ZAB_SEED=3 cargo test"), "{msg}");
+    assert!(msg.contains("log append out of order"), "{msg}");
+    assert!(msg.contains("3 <- Tick"), "the trace is printed: {msg}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! zk-cli: a shell compatible with Apache ZooKeeper's `zkCli.sh`.
 //!
 //! ```text
-//! zk-cli [-server host:port[,host:port...]] [-timeout ms] [-r] [cmd args...]
+//! zk-cli [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [cmd args...]
 //! ```
 //! With a command, runs it and exits with its status. Without one, reads
 //! commands: interactively with line editing, history and completion when
@@ -78,6 +78,15 @@ fn history_file() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".zkcli_history"))
 }
 
+/// The first connection; only a malformed connect string stops the shell
+/// (zkCli dies of it too).
+fn connect_or_exit(sh: &mut Shell, server: &str) {
+    if let Err(e) = sh.connect(server) {
+        eprintln!("{}", e.message);
+        std::process::exit(e.exit_code);
+    }
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -86,7 +95,7 @@ fn main() {
                 eprintln!("{m}");
             }
             eprintln!(
-                "usage: zk-cli [-server host:port[,host:port...]] [-timeout ms] [-r] [cmd args...]"
+                "usage: zk-cli [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [cmd args...]"
             );
             std::process::exit(2);
         }
@@ -108,7 +117,7 @@ fn main() {
             args.read_only,
             EventSink::Script(Vec::new()),
         );
-        sh.connect(&args.server);
+        connect_or_exit(&mut sh, &args.server);
         if !args.command.is_empty() {
             sh.drain_events();
             sh.process(args.command);
@@ -171,7 +180,7 @@ fn main() {
     if let Some(h) = &hist {
         let _ = editor.load_history(h);
     }
-    sh.connect(&args.server);
+    connect_or_exit(&mut sh, &args.server);
     loop {
         match editor.readline(&sh.prompt()) {
             Ok(line) => {

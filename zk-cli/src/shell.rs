@@ -433,18 +433,28 @@ impl Shell {
         }
     }
 
-    /// Open a session to `host`, replacing the current one.
-    pub fn connect(&mut self, host: &str) {
+    /// Open a session to `host` (`host:port[,host:port...][/chroot]`),
+    /// replacing the current one. As zkCli, the shell does not wait for a
+    /// server: when none of the hosts answers at once, the client keeps
+    /// trying in the background and commands fail with a connection loss
+    /// meanwhile. Fails only for a malformed connect string (zkCli dies of
+    /// the same `IllegalArgumentException`).
+    pub fn connect(&mut self, host: &str) -> CmdResult {
         if let Some(old) = self.client.lock().expect("client lock").take() {
             let _ = self.rt.block_on(old.close());
         }
         self.host = host.to_owned();
+        if let Some(i) = host.find('/') {
+            if host.len() - i > 1 {
+                check_path(&host[i..])?;
+            }
+        }
         let opts = ConnectOptions {
             session_timeout: self.timeout,
             connect_timeout: self.timeout,
             read_only: self.read_only,
         };
-        match self.rt.block_on(Client::connect_with(host, opts)) {
+        match self.rt.block_on(Client::start(host, opts)) {
             Ok((c, rx)) => {
                 *self.client.lock().expect("client lock") = Some(c);
                 match &mut self.sink {
@@ -472,8 +482,9 @@ impl Shell {
                     }
                 }
             }
-            Err(e) => eprintln!("{}", wrap(e, "").message),
+            Err(e) => return Err(wrap(e, "")),
         }
+        Ok(())
     }
 
     /// Run one line typed or piped in: zkCli's `executeLine`.
@@ -571,7 +582,7 @@ impl Shell {
             }
             "connect" => {
                 let h = words.get(1).cloned().unwrap_or_else(|| self.host.clone());
-                self.connect(&h);
+                self.connect(&h)?;
             }
             _ => {}
         }
@@ -942,12 +953,16 @@ impl Shell {
                 };
                 let path = p.args[1].clone();
                 check_path(&path)?;
+                // With -l the watches go from the client even when the
+                // server cannot be asked (Java's `removeAllWatches(.., local)`).
                 self.rt
-                    .block_on(zk.remove_watches(&path, wt))
+                    .block_on(zk.remove_all_watches(&path, wt, p.has("l")))
                     .map_err(|e| wrap(e, &path))?;
             }
             "whoami" => {
-                let infos = self.rt.block_on(zk.whoami()).map_err(|e| wrap(e, ""))?;
+                // Java's whoAmI ignores the reply's error: without a server
+                // zkCli prints the header alone and succeeds.
+                let infos = self.rt.block_on(zk.whoami()).unwrap_or_default();
                 let _ = writeln!(out, "Auth scheme: User");
                 for i in infos {
                     let _ = writeln!(out, "{}: {}", i.auth_scheme, i.user);
@@ -958,7 +973,7 @@ impl Shell {
                 let (data, st) = self
                     .rt
                     .block_on(zk.get_config(p.has("w")))
-                    .map_err(|e| wrap(e, ""))?;
+                    .map_err(|e| wrap(e, "/zookeeper/config"))?;
                 let text = String::from_utf8_lossy(&data).into_owned();
                 if p.has("c") {
                     let _ = writeln!(out, "{}", client_config_str(&text));
@@ -1007,8 +1022,9 @@ impl Shell {
                 let lower = |k: &str| p.value(k).map(str::to_lowercase);
                 let mut new_members = lower("members");
                 if let Some(f) = p.value("file") {
-                    let text = std::fs::read_to_string(f)
-                        .map_err(|e| CliError::new(format!("Error processing {f}{e}")))?;
+                    let text = std::fs::read_to_string(f).map_err(|e| {
+                        CliError::new(format!("Error processing {f}{}", java_io_message(f, &e)))
+                    })?;
                     let lines: Vec<_> = text
                         .lines()
                         .map(str::trim)
@@ -1222,6 +1238,14 @@ fn parse_java_int(s: &str) -> Option<i64> {
         s.parse().ok()?
     };
     Some(if neg { -v } else { v })
+}
+
+/// The message of the `FileNotFoundException` Java throws for `path`: the
+/// path, then the system's reason.
+fn java_io_message(path: &str, e: &std::io::Error) -> String {
+    let reason = e.to_string();
+    let reason = reason.split(" (os error").next().unwrap_or(&reason);
+    format!("{path} ({reason})")
 }
 
 /// `ConfigUtils.getClientConfigStr`: the version and the client addresses.

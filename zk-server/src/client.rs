@@ -12,9 +12,20 @@
 //! watches), and the watch events and session state changes, delivered on one
 //! bounded channel as [`WatchedEvent`]s.
 //!
+//! A connect string may end in a chroot (`host:port/app`), as with the Java
+//! client: every path is prefixed with it on the way out (`/` is the chroot
+//! itself) and stripped from the paths that come back (created paths, sync,
+//! watch events). Like Java, `getEphemerals` and `/zookeeper/config` are not
+//! chrooted.
+//!
+//! [`Client::connect_with`] waits for a session and holds requests made during
+//! a later reconnect until it succeeds. [`Client::start`] behaves as the Java
+//! client: it keeps connecting in the background and fails waiting requests
+//! with a connection loss whenever a round over the hosts fails.
+//!
 //! It leaves to the caller: what to do with events (the channel must be
-//! drained, or the connection task waits for room), retries of operations
-//! that failed with a connection loss, and path chroots.
+//! drained, or the connection task waits for room) and retries of operations
+//! that failed with a connection loss.
 //!
 //! ```text
 //! request frame := int(len) int(xid) int(type) body     ; built once by the caller,
@@ -214,7 +225,18 @@ struct Request {
     frame: Vec<u8>,
     op: i32,
     watch: Option<(WatchKind, String)>,
+    deregister: Option<Deregister>,
     reply: oneshot::Sender<Reply>,
+}
+
+/// What a removeWatches sent by [`Client::remove_all_watches`] removes from
+/// the client's own registry once it is answered (Java's `WatchDeregistration`).
+struct Deregister {
+    server_path: String,
+    client_path: String,
+    watcher_type: i32,
+    /// Remove locally whatever the server answers (a connection loss included).
+    local: bool,
 }
 
 enum Command {
@@ -243,6 +265,35 @@ struct Shared {
 pub struct Client {
     tx: mpsc::Sender<Command>,
     shared: Arc<Shared>,
+    chroot: Chroot,
+}
+
+/// The chroot of a connect string, applied as the Java client applies it.
+#[derive(Clone, Debug, Default)]
+struct Chroot(Option<Arc<str>>);
+
+impl Chroot {
+    /// Java's `prependChroot`: the path the server sees.
+    fn prepend(&self, client_path: &str) -> String {
+        match &self.0 {
+            None => client_path.to_owned(),
+            Some(c) if client_path == "/" => c.to_string(),
+            Some(c) => format!("{c}{client_path}"),
+        }
+    }
+
+    /// Java's `stripChroot`: the path the caller sees. A path outside the
+    /// chroot (the server would have to misbehave) is left as it is.
+    fn strip(&self, server_path: &str) -> String {
+        match &self.0 {
+            Some(c) if server_path == &**c => "/".to_owned(),
+            Some(c) => match server_path.strip_prefix(&**c) {
+                Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                _ => server_path.to_owned(),
+            },
+            None => server_path.to_owned(),
+        }
+    }
 }
 
 /// The current registrations the client would restore after a reconnect.
@@ -284,6 +335,41 @@ impl Watches {
             }
             _ => {}
         }
+    }
+
+    /// Java's `ZKWatchManager.containsWatcher`: whether a removeWatches of
+    /// `wt` on `path` has anything of ours to remove.
+    fn contains(&self, path: &str, wt: i32) -> bool {
+        let child = self.child.contains(path);
+        let data = self.data.contains(path) || self.exist.contains(path);
+        let persistent = self.persistent.contains(path) || self.recursive.contains(path);
+        match wt {
+            watcher_type::CHILDREN => child,
+            watcher_type::DATA => data,
+            _ => child || data || persistent,
+        }
+    }
+
+    /// Remove the watches of `wt` on `path`; returns the removal event type
+    /// of each kind removed (Java's `ZKWatchManager.removeWatcher`).
+    fn remove(&mut self, path: &str, wt: i32) -> Vec<i32> {
+        let mut removed = Vec::new();
+        if wt != watcher_type::DATA && self.child.remove(path) {
+            removed.push(event_type::CHILD_WATCH_REMOVED);
+        }
+        if wt != watcher_type::CHILDREN {
+            let data = self.data.remove(path);
+            if self.exist.remove(path) || data {
+                removed.push(event_type::DATA_WATCH_REMOVED);
+            }
+        }
+        if wt == watcher_type::ANY {
+            let persistent = self.persistent.remove(path);
+            if self.recursive.remove(path) || persistent {
+                removed.push(event_type::PERSISTENT_WATCH_REMOVED);
+            }
+        }
+        removed
     }
 
     fn forget(&mut self, path: &str, wt: i32) {
@@ -337,12 +423,43 @@ fn record_frame<R: Record>(op: i32, r: &R) -> Vec<u8> {
     frame(op, |v| r.write(v))
 }
 
-/// Parse a connect string: `host:port[,host:port...][/chroot]` (a chroot is
-/// refused: this client does not implement one).
+/// The hosts of a connect string `host:port[,host:port...][/chroot]`, each
+/// with a port (2181 when none is given); see [`ConnectString::parse`].
 pub fn parse_connect_string(s: &str) -> Result<Vec<String>> {
-    if s.contains('/') {
-        return Err(ClientError::BadConnectString(s.to_owned()));
+    ConnectString::parse(s).map(|c| c.hosts)
+}
+
+/// A parsed connect string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectString {
+    /// `host:port`, in the order given.
+    pub hosts: Vec<String>,
+    /// Everything from the first `/` on, as Java's `ConnectStringParser`
+    /// takes it; `None` when absent or just `/`.
+    pub chroot: Option<String>,
+}
+
+impl ConnectString {
+    /// Parse `host:port[,host:port...][/chroot]`; a chroot must be a valid
+    /// znode path.
+    pub fn parse(s: &str) -> Result<ConnectString> {
+        let bad = || ClientError::BadConnectString(s.to_owned());
+        let (hosts, chroot) = match s.find('/') {
+            Some(i) if s.len() - i == 1 => (&s[..i], None),
+            Some(i) => {
+                crate::path::validate_path(&s[i..]).map_err(|_| bad())?;
+                (&s[..i], Some(s[i..].to_owned()))
+            }
+            None => (s, None),
+        };
+        Ok(ConnectString {
+            hosts: parse_hosts(hosts).ok_or_else(bad)?,
+            chroot,
+        })
     }
+}
+
+fn parse_hosts(s: &str) -> Option<Vec<String>> {
     let hosts: Vec<String> = s
         .split(',')
         .map(str::trim)
@@ -357,10 +474,7 @@ pub fn parse_connect_string(s: &str) -> Result<Vec<String>> {
             }
         })
         .collect();
-    if hosts.is_empty() {
-        return Err(ClientError::BadConnectString(s.to_owned()));
-    }
-    Ok(hosts)
+    (!hosts.is_empty()).then_some(hosts)
 }
 
 impl Client {
@@ -377,7 +491,41 @@ impl Client {
         connect_string: &str,
         opts: ConnectOptions,
     ) -> Result<(Client, mpsc::Receiver<WatchedEvent>)> {
-        let hosts = parse_connect_string(connect_string)?;
+        let cs = ConnectString::parse(connect_string)?;
+        let (client, mut task, ev_rx) = Client::new_task(cs, opts.clone(), false);
+        let deadline = Instant::now() + opts.connect_timeout;
+        let conn = task.establish(Some(deadline)).await?;
+        tokio::spawn(task.run(Some(conn)));
+        Ok((client, ev_rx))
+    }
+
+    /// Open a session as the Java client does: one attempt at each host of
+    /// `connect_string` in turn, then return, connected or still connecting
+    /// in the background (retrying forever, `opts.connect_timeout` unused).
+    /// Until a connection is up, requests wait for one, and each time a
+    /// round over all hosts fails they fail with
+    /// [`ClientError::ConnectionLoss`]; the same holds while reconnecting
+    /// after a loss. (Java fails them after one failed host; a whole round
+    /// lets a connect string whose first host is down still serve a request.)
+    /// A close while connecting ends the session at once. Only a malformed
+    /// connect string is an error.
+    pub async fn start(
+        connect_string: &str,
+        opts: ConnectOptions,
+    ) -> Result<(Client, mpsc::Receiver<WatchedEvent>)> {
+        let cs = ConnectString::parse(connect_string)?;
+        let (client, mut task, ev_rx) = Client::new_task(cs, opts, true);
+        // A fresh session cannot be expired, so the round only connects or not.
+        let conn = task.try_round().await.ok().flatten();
+        tokio::spawn(task.run(conn));
+        Ok((client, ev_rx))
+    }
+
+    fn new_task(
+        cs: ConnectString,
+        opts: ConnectOptions,
+        fail_while_connecting: bool,
+    ) -> (Client, Task, mpsc::Receiver<WatchedEvent>) {
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let shared = Arc::new(Shared {
@@ -385,8 +533,11 @@ impl Client {
             session_id: AtomicI64::new(0),
             timeout_ms: AtomicI64::new(opts.session_timeout.as_millis() as i64),
         });
-        let mut task = Task {
-            hosts,
+        let chroot = Chroot(cs.chroot.map(Arc::from));
+        let task = Task {
+            hosts: cs.hosts,
+            chroot: chroot.clone(),
+            fail_while_connecting,
             next_host: 0,
             opts: opts.clone(),
             session_id: 0,
@@ -402,10 +553,7 @@ impl Client {
             shared: shared.clone(),
             rx,
         };
-        let deadline = Instant::now() + opts.connect_timeout;
-        let conn = task.establish(Some(deadline)).await?;
-        tokio::spawn(task.run(conn));
-        Ok((Client { tx, shared }, ev_rx))
+        (Client { tx, shared, chroot }, task, ev_rx)
     }
 
     pub fn state(&self) -> State {
@@ -427,12 +575,23 @@ impl Client {
         frame: Vec<u8>,
         watch: Option<(WatchKind, String)>,
     ) -> std::result::Result<Bytes, ReplyError> {
+        self.call_deregistering(op, frame, watch, None).await
+    }
+
+    async fn call_deregistering(
+        &self,
+        op: i32,
+        frame: Vec<u8>,
+        watch: Option<(WatchKind, String)>,
+        deregister: Option<Deregister>,
+    ) -> std::result::Result<Bytes, ReplyError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Request(Request {
                 frame,
                 op,
                 watch,
+                deregister,
                 reply,
             }))
             .await
@@ -441,6 +600,7 @@ impl Client {
             .map_err(|_| ReplyError::Client(ClientError::Closed))?
     }
 
+    /// Send a request; a server error names `path`, the caller's path.
     async fn request(
         &self,
         op: i32,
@@ -452,6 +612,39 @@ impl Client {
             ReplyError::Code(c) => server_error(c, path),
             ReplyError::Client(c) => c,
         })
+    }
+
+    /// A request whose body is just the (chrooted) path.
+    async fn path_request(&self, op: i32, path: &str) -> Result<Bytes> {
+        let f = record_frame(
+            op,
+            &PathRequest {
+                path: self.chroot.prepend(path),
+            },
+        );
+        self.request(op, f, path, None).await
+    }
+
+    /// A read that may leave a watch of `kind` on the (chrooted) path.
+    async fn watch_request(
+        &self,
+        op: i32,
+        path: &str,
+        watch: bool,
+        kind: WatchKind,
+    ) -> std::result::Result<Bytes, ReplyError> {
+        let server_path = self.chroot.prepend(path);
+        let f = path_watch_frame(op, &server_path, watch);
+        self.call(op, f, watch.then_some((kind, server_path))).await
+    }
+
+    async fn watch_read(&self, op: i32, path: &str, watch: bool, kind: WatchKind) -> Result<Bytes> {
+        self.watch_request(op, path, watch, kind)
+            .await
+            .map_err(|e| match e {
+                ReplyError::Code(c) => server_error(c, path),
+                ReplyError::Client(c) => c,
+            })
     }
 
     /// Create a znode; returns the path created (with its sequence suffix)
@@ -487,8 +680,9 @@ impl Client {
         } else {
             op::CREATE2
         };
+        let server_path = self.chroot.prepend(path);
         let f = frame(op, |v| {
-            zab_core::jute::write_string(v, path);
+            zab_core::jute::write_string(v, &server_path);
             zab_core::jute::write_opt_buffer(v, data);
             zab_core::records::write_acls(v, acl);
             v.put_i32(flags);
@@ -498,12 +692,12 @@ impl Client {
         });
         let b = self.request(op, f, path, None).await?;
         let r = Create2Response::from_bytes(&b)?;
-        Ok((r.path, r.stat))
+        Ok((self.chroot.strip(&r.path), r.stat))
     }
 
     pub async fn delete(&self, path: &str, version: i32) -> Result<()> {
         let f = frame(op::DELETE, |v| {
-            zab_core::jute::write_string(v, path);
+            zab_core::jute::write_string(v, &self.chroot.prepend(path));
             v.put_i32(version);
         });
         self.request(op::DELETE, f, path, None).await.map(|_| ())
@@ -512,9 +706,8 @@ impl Client {
     /// The node's Stat, or `None` if it does not exist. With `watch`, a
     /// data watch (node exists) or an exist watch (it does not) is left.
     pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>> {
-        let w = watch.then(|| (WatchKind::Data, path.to_owned()));
         match self
-            .call(op::EXISTS, path_watch_frame(op::EXISTS, path, watch), w)
+            .watch_request(op::EXISTS, path, watch, WatchKind::Data)
             .await
         {
             Ok(b) => Ok(Some(StatResponse::from_bytes(&b)?.stat)),
@@ -525,14 +718,8 @@ impl Client {
     }
 
     pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Bytes, Stat)> {
-        let w = watch.then(|| (WatchKind::Data, path.to_owned()));
         let b = self
-            .request(
-                op::GET_DATA,
-                path_watch_frame(op::GET_DATA, path, watch),
-                path,
-                w,
-            )
+            .watch_read(op::GET_DATA, path, watch, WatchKind::Data)
             .await?;
         let r = GetDataResponse::from_bytes(&b)?;
         Ok((r.data, r.stat))
@@ -544,14 +731,8 @@ impl Client {
         path: &str,
         watch: bool,
     ) -> Result<(Option<Bytes>, Stat)> {
-        let w = watch.then(|| (WatchKind::Data, path.to_owned()));
         let b = self
-            .request(
-                op::GET_DATA,
-                path_watch_frame(op::GET_DATA, path, watch),
-                path,
-                w,
-            )
+            .watch_read(op::GET_DATA, path, watch, WatchKind::Data)
             .await?;
         let mut r = zab_core::jute::JuteReader::new(&b);
         let data = r.read_opt_buffer()?;
@@ -560,7 +741,7 @@ impl Client {
 
     pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
         let f = frame(op::SET_DATA, |v| {
-            zab_core::jute::write_string(v, path);
+            zab_core::jute::write_string(v, &self.chroot.prepend(path));
             zab_core::jute::write_buffer(v, data);
             v.put_i32(version);
         });
@@ -569,13 +750,7 @@ impl Client {
     }
 
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
-        let f = record_frame(
-            op::GET_ACL,
-            &PathRequest {
-                path: path.to_owned(),
-            },
-        );
-        let b = self.request(op::GET_ACL, f, path, None).await?;
+        let b = self.path_request(op::GET_ACL, path).await?;
         let r = GetAclResponse::from_bytes(&b)?;
         Ok((r.acl, r.stat))
     }
@@ -584,7 +759,7 @@ impl Client {
         let f = record_frame(
             op::SET_ACL,
             &SetAclRequest {
-                path: path.to_owned(),
+                path: self.chroot.prepend(path),
                 acl: acl.to_vec(),
                 version,
             },
@@ -594,27 +769,15 @@ impl Client {
     }
 
     pub async fn get_children(&self, path: &str, watch: bool) -> Result<Vec<String>> {
-        let w = watch.then(|| (WatchKind::Child, path.to_owned()));
         let b = self
-            .request(
-                op::GET_CHILDREN,
-                path_watch_frame(op::GET_CHILDREN, path, watch),
-                path,
-                w,
-            )
+            .watch_read(op::GET_CHILDREN, path, watch, WatchKind::Child)
             .await?;
         Ok(ChildrenResponse::from_bytes(&b)?.children)
     }
 
     pub async fn get_children2(&self, path: &str, watch: bool) -> Result<(Vec<String>, Stat)> {
-        let w = watch.then(|| (WatchKind::Child, path.to_owned()));
         let b = self
-            .request(
-                op::GET_CHILDREN2,
-                path_watch_frame(op::GET_CHILDREN2, path, watch),
-                path,
-                w,
-            )
+            .watch_read(op::GET_CHILDREN2, path, watch, WatchKind::Child)
             .await?;
         let r = GetChildren2Response::from_bytes(&b)?;
         Ok((r.children, r.stat))
@@ -622,20 +785,37 @@ impl Client {
 
     /// Returns the path the server synced.
     pub async fn sync(&self, path: &str) -> Result<String> {
-        let f = record_frame(
-            op::SYNC,
-            &PathRequest {
-                path: path.to_owned(),
-            },
-        );
-        let b = self.request(op::SYNC, f, path, None).await?;
-        Ok(crate::proto::PathResponse::from_bytes(&b)?.path)
+        let b = self.path_request(op::SYNC, path).await?;
+        Ok(self
+            .chroot
+            .strip(&crate::proto::PathResponse::from_bytes(&b)?.path))
+    }
+
+    /// The operations with their paths chrooted.
+    fn chroot_ops(&self, mut ops: Vec<MultiOp>) -> Vec<MultiOp> {
+        if self.chroot.0.is_some() {
+            for o in &mut ops {
+                let p = match o {
+                    MultiOp::Create { req, .. } => &mut req.path,
+                    MultiOp::CreateTtl(r) => &mut r.path,
+                    MultiOp::Delete(r) => &mut r.path,
+                    MultiOp::SetData(r) => &mut r.path,
+                    MultiOp::Check(r) => &mut r.path,
+                    MultiOp::GetChildren(r) | MultiOp::GetData(r) => &mut r.path,
+                };
+                *p = self.chroot.prepend(p);
+            }
+        }
+        ops
     }
 
     /// Run `ops` atomically. On failure the error is the first operation's
     /// code that is not a rollback marker, with that operation's path.
     pub async fn multi(&self, ops: Vec<MultiOp>) -> Result<Vec<OpResult>> {
-        let req = MultiRequest { ops };
+        let paths: Vec<String> = ops.iter().map(|o| o.path().to_owned()).collect();
+        let req = MultiRequest {
+            ops: self.chroot_ops(ops),
+        };
         let b = match self
             .call(op::MULTI, record_frame(op::MULTI, &req), None)
             .await
@@ -646,13 +826,19 @@ impl Client {
             Err(ReplyError::Code(c)) => return Err(server_error(c, "")),
             Err(ReplyError::Client(c)) => return Err(c),
         };
-        let results = MultiResponse::from_bytes(&b)?.results;
-        for (i, r) in results.iter().enumerate() {
-            if let OpResult::Error { err } = r {
-                if *err != 0 && *err != ErrorCode::RuntimeInconsistency.code() {
-                    let p = req.ops.get(i).map(|o| o.path()).unwrap_or("");
+        let mut results = MultiResponse::from_bytes(&b)?.results;
+        for (i, r) in results.iter_mut().enumerate() {
+            match r {
+                OpResult::Error { err }
+                    if *err != 0 && *err != ErrorCode::RuntimeInconsistency.code() =>
+                {
+                    let p = paths.get(i).map(String::as_str).unwrap_or("");
                     return Err(server_error(*err, p));
                 }
+                OpResult::Create { path } | OpResult::Create2 { path, .. } => {
+                    *path = self.chroot.strip(path);
+                }
+                _ => {}
             }
         }
         Ok(results)
@@ -661,7 +847,9 @@ impl Client {
     /// Run read operations (getData, getChildren) in one request; each
     /// result may be an error of its own.
     pub async fn multi_read(&self, ops: Vec<MultiOp>) -> Result<Vec<OpResult>> {
-        let req = MultiRequest { ops };
+        let req = MultiRequest {
+            ops: self.chroot_ops(ops),
+        };
         let b = self
             .request(op::MULTI_READ, record_frame(op::MULTI_READ, &req), "", None)
             .await?;
@@ -693,10 +881,11 @@ impl Client {
     /// Add a persistent (or persistent recursive) watch; `mode` is an
     /// [`add_watch_mode`].
     pub async fn add_watch(&self, path: &str, mode: i32) -> Result<()> {
+        let server_path = self.chroot.prepend(path);
         let f = record_frame(
             op::ADD_WATCH,
             &AddWatchRequest {
-                path: path.to_owned(),
+                path: server_path.clone(),
                 mode,
             },
         );
@@ -705,17 +894,20 @@ impl Client {
         } else {
             WatchKind::Persistent
         };
-        self.request(op::ADD_WATCH, f, path, Some((kind, path.to_owned())))
+        self.request(op::ADD_WATCH, f, path, Some((kind, server_path)))
             .await
             .map(|_| ())
     }
 
-    /// Remove this session's watches of `watcher_type` on `path`.
+    /// Remove this session's watches of `watcher_type` on `path`: the
+    /// server's answer, nothing more (no removal events; see
+    /// [`Client::remove_all_watches`] for the Java client's behaviour).
     pub async fn remove_watches(&self, path: &str, watcher_type: i32) -> Result<()> {
+        let server_path = self.chroot.prepend(path);
         let f = record_frame(
             op::REMOVE_WATCHES,
             &WatchesRequest {
-                path: path.to_owned(),
+                path: server_path.clone(),
                 watcher_type,
             },
         );
@@ -723,11 +915,49 @@ impl Client {
         let _ = self
             .tx
             .send(Command::Forget {
-                path: path.to_owned(),
+                path: server_path,
                 watcher_type,
             })
             .await;
         Ok(())
+    }
+
+    /// Java's `removeAllWatches(path, watcherType, local)`: ask the server to
+    /// remove this session's watches of `watcher_type` on `path`, then remove
+    /// them from the client's registry and deliver one `DataWatchRemoved`,
+    /// `ChildWatchRemoved` or `PersistentWatchRemoved` event per kind removed.
+    /// The client must hold such a watch, or the answer is `NoWatcher`. With
+    /// `local`, the watches are removed from the client even when the server
+    /// cannot be asked (no connection) or refuses; the events then carry
+    /// state `Disconnected` after a connection loss, and the call succeeds.
+    pub async fn remove_all_watches(
+        &self,
+        path: &str,
+        watcher_type: i32,
+        local: bool,
+    ) -> Result<()> {
+        let server_path = self.chroot.prepend(path);
+        let f = record_frame(
+            op::REMOVE_WATCHES,
+            &WatchesRequest {
+                path: server_path.clone(),
+                watcher_type,
+            },
+        );
+        let d = Deregister {
+            server_path,
+            client_path: path.to_owned(),
+            watcher_type,
+            local,
+        };
+        match self
+            .call_deregistering(op::REMOVE_WATCHES, f, None, Some(d))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ReplyError::Code(c)) => Err(server_error(c, path)),
+            Err(ReplyError::Client(c)) => Err(c),
+        }
     }
 
     /// Whether the server holds a watch of `watcher_type` on `path` for this session.
@@ -735,7 +965,7 @@ impl Client {
         let f = record_frame(
             op::CHECK_WATCHES,
             &WatchesRequest {
-                path: path.to_owned(),
+                path: self.chroot.prepend(path),
                 watcher_type,
             },
         );
@@ -744,7 +974,9 @@ impl Client {
             .map(|_| ())
     }
 
-    /// This session's ephemeral nodes whose path starts with `prefix`.
+    /// This session's ephemeral nodes whose path starts with `prefix`. As
+    /// with the Java client, a chroot applies neither to the prefix nor to
+    /// the paths returned: both are the server's.
     pub async fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
         let f = record_frame(
             op::GET_EPHEMERALS,
@@ -757,15 +989,7 @@ impl Client {
     }
 
     pub async fn get_all_children_number(&self, path: &str) -> Result<i32> {
-        let f = record_frame(
-            op::GET_ALL_CHILDREN_NUMBER,
-            &PathRequest {
-                path: path.to_owned(),
-            },
-        );
-        let b = self
-            .request(op::GET_ALL_CHILDREN_NUMBER, f, path, None)
-            .await?;
+        let b = self.path_request(op::GET_ALL_CHILDREN_NUMBER, path).await?;
         Ok(IntResponse::from_bytes(&b)?.value)
     }
 
@@ -776,9 +1000,15 @@ impl Client {
         Ok(WhoAmIResponse::from_bytes(&b)?.client_info)
     }
 
-    /// The ensemble configuration: getData of `/zookeeper/config`.
+    /// The ensemble configuration: getData of `/zookeeper/config`, which a
+    /// chroot does not apply to.
     pub async fn get_config(&self, watch: bool) -> Result<(Bytes, Stat)> {
-        self.get_data("/zookeeper/config", watch).await
+        const CONFIG_NODE: &str = "/zookeeper/config";
+        let f = path_watch_frame(op::GET_DATA, CONFIG_NODE, watch);
+        let w = watch.then(|| (WatchKind::Data, CONFIG_NODE.to_owned()));
+        let b = self.request(op::GET_DATA, f, CONFIG_NODE, w).await?;
+        let r = GetDataResponse::from_bytes(&b)?;
+        Ok((r.data, r.stat))
     }
 
     /// Reconfigure the ensemble; returns the new configuration and its Stat.
@@ -840,7 +1070,20 @@ struct Pending {
     xid: i32,
     op: i32,
     watch: Option<(WatchKind, String)>,
+    deregister: Option<Deregister>,
     reply: oneshot::Sender<Reply>,
+}
+
+impl Pending {
+    fn unsent(r: Request) -> Pending {
+        Pending {
+            xid: 0,
+            op: r.op,
+            watch: r.watch,
+            deregister: r.deregister,
+            reply: r.reply,
+        }
+    }
 }
 
 /// A live connection: the socket and its read buffer.
@@ -852,6 +1095,9 @@ struct Conn {
 /// The connection task: owns the socket, the session and the watch registry.
 struct Task {
     hosts: Vec<String>,
+    chroot: Chroot,
+    /// Fail requests waiting for a connection at each failed round ([`Client::start`]).
+    fail_while_connecting: bool,
     next_host: usize,
     opts: ConnectOptions,
     session_id: i64,
@@ -887,30 +1133,76 @@ impl Task {
 
     /// Connect to the next reachable host and handshake, until `deadline`
     /// (or forever when `None`, as the Java client does after a loss).
+    /// Ends early with `Closed` when the client closes or every handle is
+    /// dropped meanwhile.
     async fn establish(&mut self, deadline: Option<Instant>) -> Result<Conn> {
         let mut backoff = Duration::from_millis(10);
-        let mut round_failed = 0usize;
         loop {
+            if let Some(conn) = self.try_round().await? {
+                return Ok(conn);
+            }
+            if self.fail_while_connecting {
+                self.fail_waiting().await?;
+            } else if self.rx.is_closed() && self.rx.is_empty() {
+                return Err(ClientError::Closed);
+            }
+            if let Some(d) = deadline {
+                if Instant::now() + backoff >= d {
+                    return Err(ClientError::NoServer(self.hosts.join(",")));
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// One attempt at each host in turn, from the one after the last tried.
+    /// `Ok(None)` when none answered; an error only when the session expired.
+    async fn try_round(&mut self) -> Result<Option<Conn>> {
+        for _ in 0..self.hosts.len() {
             let host = self.hosts[self.next_host].clone();
             self.next_host = (self.next_host + 1) % self.hosts.len();
             let per_host = Duration::from_millis(
                 (self.negotiated_ms.max(1000) as u64 / self.hosts.len() as u64).max(500),
             );
             match timeout(per_host, self.handshake(&host)).await {
-                Ok(Ok(conn)) => return Ok(conn),
+                Ok(Ok(conn)) => return Ok(Some(conn)),
                 Ok(Err(ClientError::SessionExpired)) => return Err(ClientError::SessionExpired),
                 Ok(Err(e)) => tracing::debug!("connect to {host}: {e}"),
                 Err(_) => tracing::debug!("connect to {host}: timed out"),
             }
-            round_failed += 1;
-            if round_failed.is_multiple_of(self.hosts.len()) {
-                if let Some(d) = deadline {
-                    if Instant::now() + backoff >= d {
-                        return Err(ClientError::NoServer(self.hosts.join(",")));
-                    }
+        }
+        Ok(None)
+    }
+
+    /// A round failed: fail what waits for a connection with a connection
+    /// loss, as the Java client fails its queued packets when an attempt to
+    /// connect fails. A close ends the session here (`Err(Closed)`), as does
+    /// the last handle going away.
+    async fn fail_waiting(&mut self) -> Result<()> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Command::Request(r)) if r.op == op::CLOSE_SESSION => {
+                    self.set_state(State::Closed);
+                    self.emit(WatchedEvent::session(keeper_state::CLOSED)).await;
+                    let _ = r.reply.send(Ok(Bytes::new()));
+                    return Err(ClientError::Closed);
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                Ok(Command::Request(r)) => {
+                    self.complete(
+                        Pending::unsent(r),
+                        Err(ReplyError::Client(ClientError::ConnectionLoss)),
+                    )
+                    .await;
+                }
+                Ok(Command::Auth { reply, .. }) => {
+                    let _ = reply.send(Err(ReplyError::Client(ClientError::ConnectionLoss)));
+                }
+                Ok(Command::Forget { path, watcher_type }) => {
+                    self.watches.forget(&path, watcher_type)
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(ClientError::Closed),
             }
         }
     }
@@ -978,28 +1270,33 @@ impl Task {
         Ok(conn)
     }
 
-    async fn run(mut self, mut conn: Conn) {
+    /// Serve the session; `conn` is `None` when no connection is up yet.
+    async fn run(mut self, mut conn: Option<Conn>) {
         loop {
-            match self.serve(&mut conn).await {
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => match self.establish(None).await {
+                    Ok(c) => c,
+                    Err(ClientError::SessionExpired) => {
+                        self.emit(WatchedEvent::session(keeper_state::EXPIRED))
+                            .await;
+                        self.finish(|| ClientError::SessionExpired).await;
+                        return;
+                    }
+                    Err(ClientError::Closed) => break,
+                    Err(_) => {
+                        self.finish(|| ClientError::ConnectionLoss).await;
+                        return;
+                    }
+                },
+            };
+            match self.serve(&mut c).await {
                 Exit::Done => break,
                 Exit::Lost => {
-                    self.fail_pending(|| ClientError::ConnectionLoss);
+                    self.fail_pending(|| ClientError::ConnectionLoss).await;
                     self.set_state(State::Connecting);
                     self.emit(WatchedEvent::session(keeper_state::DISCONNECTED))
                         .await;
-                    match self.establish(None).await {
-                        Ok(c) => conn = c,
-                        Err(ClientError::SessionExpired) => {
-                            self.emit(WatchedEvent::session(keeper_state::EXPIRED))
-                                .await;
-                            self.finish(|| ClientError::SessionExpired).await;
-                            return;
-                        }
-                        Err(_) => {
-                            self.finish(|| ClientError::ConnectionLoss).await;
-                            return;
-                        }
-                    }
                 }
             }
         }
@@ -1010,12 +1307,13 @@ impl Task {
     /// until all handles are dropped.
     async fn finish(&mut self, err: impl Fn() -> ClientError) {
         self.set_state(State::Closed);
-        self.fail_pending(&err);
+        self.fail_pending(&err).await;
         self.rx.close();
         while let Some(cmd) = self.rx.recv().await {
             match cmd {
                 Command::Request(r) => {
-                    let _ = r.reply.send(Err(ReplyError::Client(err())));
+                    self.complete(Pending::unsent(r), Err(ReplyError::Client(err())))
+                        .await;
                 }
                 Command::Auth { reply, .. } => {
                     let _ = reply.send(Err(ReplyError::Client(err())));
@@ -1025,13 +1323,60 @@ impl Task {
         }
     }
 
-    fn fail_pending(&mut self, err: impl Fn() -> ClientError) {
-        for p in self.pending.drain(..) {
-            let _ = p.reply.send(Err(ReplyError::Client(err())));
+    async fn fail_pending(&mut self, err: impl Fn() -> ClientError) {
+        for p in std::mem::take(&mut self.pending) {
+            self.complete(p, Err(ReplyError::Client(err()))).await;
         }
         for w in self.auth_waiters.drain(..) {
             let _ = w.send(Err(ReplyError::Client(err())));
         }
+    }
+
+    /// Hand a request its outcome, after the watch removal it asked for.
+    async fn complete(&mut self, p: Pending, reply: Reply) {
+        let reply = match p.deregister {
+            Some(d) => self.deregister(d, reply).await,
+            None => reply,
+        };
+        let _ = p.reply.send(reply);
+    }
+
+    /// Java's `ZKWatchManager.removeWatcher` and `ClientCnxn.finishPacket`
+    /// for a removeWatches: check the client holds such a watch, remove it
+    /// when the server agreed (or whatever it said, with `local`), and
+    /// queue one removal event per kind removed.
+    async fn deregister(&mut self, d: Deregister, reply: Reply) -> Reply {
+        let rc = match &reply {
+            Ok(_) => 0,
+            Err(ReplyError::Code(c)) => *c,
+            Err(ReplyError::Client(e)) => e.code().unwrap_or(ErrorCode::ConnectionLoss).code(),
+        };
+        let no_watcher = Err(ReplyError::Code(ErrorCode::NoWatcher.code()));
+        if !self.watches.contains(&d.server_path, d.watcher_type) {
+            return no_watcher;
+        }
+        if rc != 0 && !d.local {
+            return reply;
+        }
+        let removed = self.watches.remove(&d.server_path, d.watcher_type);
+        if removed.is_empty() {
+            return no_watcher;
+        }
+        let state =
+            if rc == ErrorCode::ConnectionLoss.code() || rc == ErrorCode::SessionExpired.code() {
+                keeper_state::DISCONNECTED
+            } else {
+                keeper_state::SYNC_CONNECTED
+            };
+        for event_type in removed {
+            self.emit(WatchedEvent {
+                event_type,
+                state,
+                path: Some(d.client_path.clone()),
+            })
+            .await;
+        }
+        Ok(Bytes::new())
     }
 
     fn take_xid(&mut self) -> i32 {
@@ -1056,6 +1401,7 @@ impl Task {
                     xid: x,
                     op: r.op,
                     watch: r.watch,
+                    deregister: r.deregister,
                     reply: r.reply,
                 });
             }
@@ -1115,7 +1461,7 @@ impl Task {
                     match n {
                         Ok(0) | Err(_) => {
                             if closing {
-                                self.fail_pending(|| ClientError::Closed);
+                                self.fail_pending(|| ClientError::Closed).await;
                                 self.set_state(State::Closed);
                                 self.emit(WatchedEvent::session(keeper_state::CLOSED)).await;
                                 return Exit::Done;
@@ -1189,12 +1535,14 @@ impl Task {
         match hdr.xid {
             xid::NOTIFICATION => {
                 let ev = crate::proto::WatcherEvent::from_bytes(&f)?;
-                let ev = WatchedEvent {
+                let mut ev = WatchedEvent {
                     event_type: ev.event_type,
                     state: ev.state,
                     path: Some(ev.path),
                 };
+                // The registry holds the server's paths; the caller sees its own.
                 self.watches.fired(&ev);
+                ev.path = ev.path.map(|p| self.chroot.strip(&p));
                 self.emit(ev).await;
                 Ok(true)
             }
@@ -1208,7 +1556,7 @@ impl Task {
                     self.set_state(State::AuthFailed);
                     self.emit(WatchedEvent::session(keeper_state::AUTH_FAILED))
                         .await;
-                    self.fail_pending(|| ClientError::AuthFailed);
+                    self.fail_pending(|| ClientError::AuthFailed).await;
                     self.finish(|| ClientError::AuthFailed).await;
                     return Ok(false);
                 }
@@ -1218,7 +1566,7 @@ impl Task {
                 Ok(true)
             }
             x => {
-                let Some(p) = self.pending.pop_front() else {
+                let Some(mut p) = self.pending.pop_front() else {
                     return Err(ClientError::XidMismatch {
                         expected: 0,
                         got: x,
@@ -1226,13 +1574,12 @@ impl Task {
                 };
                 if p.xid != x {
                     let expected = p.xid;
-                    let _ = p
-                        .reply
-                        .send(Err(ReplyError::Client(ClientError::ConnectionLoss)));
+                    self.complete(p, Err(ReplyError::Client(ClientError::ConnectionLoss)))
+                        .await;
                     return Err(ClientError::XidMismatch { expected, got: x });
                 }
                 let ok = hdr.err == 0;
-                if let Some((kind, path)) = p.watch {
+                if let Some((kind, path)) = p.watch.take() {
                     // exists leaves an exist watch on a missing node.
                     if ok {
                         self.watches.add(kind, path);
@@ -1252,7 +1599,7 @@ impl Task {
                     let _ = p.reply.send(reply);
                     return Ok(false);
                 }
-                let _ = p.reply.send(reply);
+                self.complete(p, reply).await;
                 Ok(true)
             }
         }
@@ -1270,4 +1617,99 @@ fn auth_frame(scheme: &str, auth: &[u8]) -> Vec<u8> {
     );
     f[4..8].copy_from_slice(&xid::AUTH.to_be_bytes());
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_strings_parse_as_java_parses_them() {
+        let cs = ConnectString::parse("h1:1,h2/app/x").unwrap();
+        assert_eq!(cs.hosts, vec!["h1:1", "h2:2181"]);
+        assert_eq!(cs.chroot.as_deref(), Some("/app/x"));
+        // "/" alone is no chroot.
+        assert_eq!(ConnectString::parse("h:1/").unwrap().chroot, None);
+        assert_eq!(ConnectString::parse("h:1").unwrap().chroot, None);
+        // A chroot must be a valid path; hosts must be there.
+        assert!(ConnectString::parse("h:1/app/").is_err());
+        assert!(ConnectString::parse("h:1/a//b").is_err());
+        assert!(ConnectString::parse("/app").is_err());
+        assert_eq!(parse_connect_string("h:1/app").unwrap(), vec!["h:1"]);
+    }
+
+    #[test]
+    fn chroot_prefixes_paths_out_and_strips_them_back() {
+        let c = Chroot(Some(Arc::from("/app")));
+        assert_eq!(c.prepend("/"), "/app");
+        assert_eq!(c.prepend("/a/b"), "/app/a/b");
+        assert_eq!(c.strip("/app"), "/");
+        assert_eq!(c.strip("/app/a/b"), "/a/b");
+        // Not under the chroot: left alone rather than cut at a wrong place.
+        assert_eq!(c.strip("/apple"), "/apple");
+        assert_eq!(c.strip("/zookeeper/config"), "/zookeeper/config");
+        let none = Chroot::default();
+        assert_eq!(none.prepend("/a"), "/a");
+        assert_eq!(none.strip("/a"), "/a");
+    }
+
+    #[test]
+    fn watch_removal_by_watcher_type() {
+        let mut w = Watches::default();
+        w.add(WatchKind::Data, "/a".into());
+        w.add(WatchKind::Child, "/a".into());
+        w.add(WatchKind::PersistentRecursive, "/a".into());
+        w.add(WatchKind::Exist, "/b".into());
+        assert!(w.contains("/b", watcher_type::DATA));
+        assert!(!w.contains("/b", watcher_type::CHILDREN));
+        assert_eq!(
+            w.remove("/a", watcher_type::CHILDREN),
+            vec![event_type::CHILD_WATCH_REMOVED]
+        );
+        assert!(!w.contains("/a", watcher_type::CHILDREN));
+        assert_eq!(
+            w.remove("/a", watcher_type::ANY),
+            vec![
+                event_type::DATA_WATCH_REMOVED,
+                event_type::PERSISTENT_WATCH_REMOVED
+            ]
+        );
+        assert!(!w.contains("/a", watcher_type::ANY));
+        assert_eq!(
+            w.remove("/b", watcher_type::DATA),
+            vec![event_type::DATA_WATCH_REMOVED]
+        );
+        assert!(w.is_empty());
+    }
+
+    /// Nothing listens: `start` returns at once, still connecting; a request
+    /// fails with a connection loss once a round fails; a local removal finds
+    /// no watch; close ends the session with a Closed event.
+    #[tokio::test]
+    async fn start_without_a_server() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (c, mut events) = Client::start(&format!("127.0.0.1:{port}"), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(c.state(), State::Connecting);
+        assert!(matches!(
+            c.exists("/x", false).await,
+            Err(ClientError::ConnectionLoss)
+        ));
+        let e = c.remove_all_watches("/x", watcher_type::ANY, true).await;
+        assert_eq!(e.unwrap_err().code(), Some(ErrorCode::NoWatcher));
+        c.close().await.unwrap();
+        assert_eq!(c.state(), State::Closed);
+        assert_eq!(
+            events.recv().await,
+            Some(WatchedEvent::session(keeper_state::CLOSED))
+        );
+        assert!(matches!(
+            c.exists("/x", false).await,
+            Err(ClientError::Closed)
+        ));
+    }
 }

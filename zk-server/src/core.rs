@@ -1090,13 +1090,15 @@ impl Core {
         match f.origin {
             Origin::Client { req, received } => {
                 let session_id = req.session_id;
+                // ZooKeeper 3.8 answers a top-level check that passed with nothing.
+                let silent = matches!(req.op, Op::Check(_)) && f.txn.header.txn_type == op::CHECK;
                 let reply = self.write_reply(&req, &f.txn, rc);
                 if matches!(reply, Err(ErrorCode::SessionMoved)) {
                     // A connection-level error: ZooKeeper closes the connection
                     // without an answer, and so do we (ZOOKEEPER-710).
                     tracing::info!("session 0x{:x} moved to another server", req.session_id);
                     self.close_conn(req.conn_id);
-                } else {
+                } else if !silent {
                     self.finish(&req, received, req.xid, zxid.0, reply);
                 }
                 if req.op != Op::CloseSession {
@@ -1210,7 +1212,6 @@ impl Core {
                         op::CHECK => OpResult::Check,
                         op::CREATE => OpResult::Create { path: sub.path },
                         op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2 {
-                            op_type: sub.txn_type,
                             path: sub.path,
                             stat: sub.stat.unwrap_or_default(),
                         },

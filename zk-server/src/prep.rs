@@ -54,6 +54,10 @@ pub struct PrepCtx<'a> {
 pub struct Prep {
     pending: HashMap<String, ChangeRecord>,
     order: VecDeque<(i64, String)>,
+    /// While a multi is prepared: what each of its changes replaced, in
+    /// order, so that a failed multi leaves no trace (a sequential name
+    /// included) in `pending`.
+    undo: Option<Vec<(String, Option<ChangeRecord>)>>,
 }
 
 type PResult<T> = Result<T, ErrorCode>;
@@ -130,7 +134,10 @@ impl Prep {
 
     fn add(&mut self, path: &str, rec: ChangeRecord) {
         self.order.push_back((rec.zxid, path.to_owned()));
-        self.pending.insert(path.to_owned(), rec);
+        let old = self.pending.insert(path.to_owned(), rec);
+        if let Some(undo) = self.undo.as_mut() {
+            undo.push((path.to_owned(), old));
+        }
     }
 
     /// Turn a write request into its transaction.
@@ -160,15 +167,7 @@ impl Prep {
     }
 
     fn prep_multi(&mut self, ctx: &PrepCtx<'_>, ops: &[MultiOp]) -> TxnBody {
-        // Remember what the ops may overwrite, to roll back on failure.
-        let mut saved: Vec<(String, Option<ChangeRecord>)> = Vec::new();
-        for o in ops {
-            for p in [o.path(), parent_of(o.path())] {
-                if !saved.iter().any(|(s, _)| s == p) {
-                    saved.push((p.to_owned(), self.pending.get(p).cloned()));
-                }
-            }
-        }
+        self.undo = Some(Vec::new());
         let mut subs = Vec::with_capacity(ops.len());
         let mut failed = false;
         for o in ops {
@@ -230,11 +229,13 @@ impl Prep {
                 }
             }
         }
+        let undo = self.undo.take().unwrap_or_default();
         if failed {
+            // ZooKeeper's rollbackPendingChanges: every change of this multi goes.
             let z = ctx.zxid.0;
             self.order.retain(|(oz, _)| *oz != z);
-            for (p, rec) in saved {
-                match rec {
+            for (p, old) in undo.into_iter().rev() {
+                match old {
                     Some(r) => {
                         self.pending.insert(p, r);
                     }
@@ -340,6 +341,7 @@ impl Prep {
                     version,
                 }))
             }
+            Op::Check(r) => self.prep_check(ctx, &r.path, r.version),
             // Dynamic reconfiguration is disabled, as in ZooKeeper by default.
             Op::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
             _ => Err(ErrorCode::Unimplemented),
@@ -530,5 +532,142 @@ impl Prep {
         TxnBody::CloseSession {
             paths_to_delete: es.into_iter().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use zab_core::records::Acl;
+
+    use crate::proto::MultiRequest;
+
+    fn ctx(tree: &DataTree, zxid: i64) -> PrepCtx<'_> {
+        PrepCtx {
+            tree,
+            session_id: 7,
+            cxid: zxid as i32,
+            zxid: Zxid(zxid),
+            time_ms: 1000,
+            auth: &[],
+            session_ok: Ok(()),
+            extended_types: true,
+        }
+    }
+
+    fn create(path: &str, flags: i32) -> CreateRequest {
+        CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"d")),
+            acl: Acl::open_unsafe(),
+            flags,
+        }
+    }
+
+    fn create_op(path: &str, flags: i32) -> Op {
+        Op::Create {
+            op_type: op::CREATE,
+            req: create(path, flags),
+        }
+    }
+
+    fn multi(ops: Vec<MultiOp>) -> Op {
+        Op::Multi(MultiRequest { ops })
+    }
+
+    fn multi_create(path: &str, flags: i32) -> MultiOp {
+        MultiOp::Create {
+            op_type: op::CREATE,
+            req: create(path, flags),
+        }
+    }
+
+    /// The path a prepared create would create, or its error code.
+    fn created(t: &Txn) -> Result<String, i32> {
+        match &t.body {
+            TxnBody::Create(c) => Ok(c.path.clone()),
+            TxnBody::Error { err } => Err(*err),
+            other => panic!("not a create: {other:?}"),
+        }
+    }
+
+    fn sub_errors(t: &Txn) -> Vec<i32> {
+        let TxnBody::Multi(subs) = &t.body else {
+            panic!("not a multi: {:?}", t.body)
+        };
+        subs.iter()
+            .map(|s| match &s.body {
+                TxnBody::Error { err } => *err,
+                _ => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn failed_multi_leaves_no_phantom_sequential_node() {
+        let tree = DataTree::new(true);
+        let mut p = Prep::default();
+        let t = p.prep(&ctx(&tree, 1), op::CREATE, &create_op("/s", 0));
+        assert_eq!(created(&t), Ok("/s".into()));
+        let m = multi(vec![
+            multi_create("/s/n-", create_mode::PERSISTENT_SEQUENTIAL),
+            multi_create("/missing/x", 0),
+        ]);
+        let t = p.prep(&ctx(&tree, 2), op::MULTI, &m);
+        assert_eq!(
+            sub_errors(&t),
+            vec![0, ErrorCode::NoNode.code()],
+            "the multi fails on its second op"
+        );
+        // The name the failed multi took is free again, and /s's cversion is
+        // as it was: the next sequential create gets the same name.
+        let again = create_op("/s/n-", create_mode::PERSISTENT_SEQUENTIAL);
+        let t = p.prep(&ctx(&tree, 3), op::CREATE, &again);
+        assert_eq!(created(&t), Ok("/s/n-0000000000".into()));
+        let t = p.prep(&ctx(&tree, 4), op::CREATE, &again);
+        assert_eq!(created(&t), Ok("/s/n-0000000001".into()));
+    }
+
+    #[test]
+    fn failed_multi_restores_records_of_earlier_transactions() {
+        let tree = DataTree::new(true);
+        let mut p = Prep::default();
+        p.prep(&ctx(&tree, 1), op::CREATE, &create_op("/a", 0));
+        // The multi deletes /a, created by zxid 1 and not applied yet, then
+        // fails: /a must be back as zxid 1 left it.
+        let m = multi(vec![
+            MultiOp::Delete(crate::proto::DeleteRequest {
+                path: "/a".into(),
+                version: -1,
+            }),
+            multi_create("/a/b/c", 0),
+        ]);
+        let t = p.prep(&ctx(&tree, 2), op::MULTI, &m);
+        assert_eq!(sub_errors(&t), vec![0, ErrorCode::NoNode.code()]);
+        let t = p.prep(&ctx(&tree, 3), op::CREATE, &create_op("/a", 0));
+        assert_eq!(created(&t), Err(ErrorCode::NodeExists.code()));
+        let t = p.prep(&ctx(&tree, 4), op::CREATE, &create_op("/a/b", 0));
+        assert_eq!(created(&t), Ok("/a/b".into()));
+        assert_eq!(p.outstanding(), 4, "zxids 1 and 4 each left two records");
+    }
+
+    #[test]
+    fn successful_multi_keeps_its_changes_until_applied() {
+        let tree = DataTree::new(true);
+        let mut p = Prep::default();
+        let m = multi(vec![
+            multi_create("/m", 0),
+            multi_create("/m/q-", create_mode::PERSISTENT_SEQUENTIAL),
+        ]);
+        let t = p.prep(&ctx(&tree, 1), op::MULTI, &m);
+        assert_eq!(sub_errors(&t), vec![0, 0]);
+        let t = p.prep(&ctx(&tree, 2), op::CREATE, &create_op("/m/q-0000000000", 0));
+        assert_eq!(created(&t), Err(ErrorCode::NodeExists.code()));
+        p.applied(Zxid(2));
+        assert_eq!(p.outstanding(), 0);
+        // Not applied to this tree: once forgotten, /m is unknown again.
+        let t = p.prep(&ctx(&tree, 3), op::CREATE, &create_op("/m/x", 0));
+        assert_eq!(created(&t), Err(ErrorCode::NoNode.code()));
     }
 }

@@ -420,10 +420,18 @@ impl Record for MultiRequest {
                 break;
             }
             let o = match h.op_type {
-                op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => MultiOp::Create {
-                    op_type: h.op_type,
-                    req: CreateRequest::read(r)?,
-                },
+                op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
+                    let req = CreateRequest::read(r)?;
+                    // Java's MultiOperationRecord rebuilds each create from its
+                    // flags (`Op.create`): a create2 inside a multi is a plain
+                    // create, answered without a Stat.
+                    let op_type = if req.flags == create_mode::CONTAINER {
+                        op::CREATE_CONTAINER
+                    } else {
+                        op::CREATE
+                    };
+                    MultiOp::Create { op_type, req }
+                }
                 op::CREATE_TTL => MultiOp::CreateTtl(CreateTtlRequest::read(r)?),
                 op::DELETE => MultiOp::Delete(DeleteRequest::read(r)?),
                 op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r)?),
@@ -449,8 +457,9 @@ pub enum OpResult {
     Create {
         path: String,
     },
+    /// The result of a create2, createContainer or createTTL: ZooKeeper's
+    /// `CreateResult(path, stat)`, whose header type is always create2.
     Create2 {
-        op_type: i32,
         path: String,
         stat: Stat,
     },
@@ -482,7 +491,7 @@ impl Record for MultiResponse {
         for res in &self.results {
             let (op_type, err) = match res {
                 OpResult::Create { .. } => (op::CREATE, 0),
-                OpResult::Create2 { op_type, .. } => (*op_type, 0),
+                OpResult::Create2 { .. } => (op::CREATE2, 0),
                 OpResult::Delete => (op::DELETE, 0),
                 OpResult::SetData { .. } => (op::SET_DATA, 0),
                 OpResult::Check => (op::CHECK, 0),
@@ -530,8 +539,8 @@ impl Record for MultiResponse {
                 op::CREATE => OpResult::Create {
                     path: r.read_string()?,
                 },
-                op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2 {
-                    op_type: h.op_type,
+                // Java's MultiResponse knows no other create type.
+                op::CREATE2 => OpResult::Create2 {
                     path: r.read_string()?,
                     stat: Stat::read(r)?,
                 },
@@ -608,7 +617,7 @@ mod tests {
                     version: 2,
                 }),
                 MultiOp::Create {
-                    op_type: op::CREATE2,
+                    op_type: op::CREATE,
                     req: CreateRequest {
                         path: "/b".into(),
                         data: Some(Bytes::from_static(b"x")),
@@ -626,13 +635,39 @@ mod tests {
     }
 
     #[test]
+    fn multi_creates_take_their_type_from_the_flags_as_in_java() {
+        let create = |op_type, flags| MultiOp::Create {
+            op_type,
+            req: CreateRequest {
+                path: "/c".into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags,
+            },
+        };
+        let sent = MultiRequest {
+            ops: vec![
+                create(op::CREATE2, create_mode::PERSISTENT),
+                create(op::CREATE, create_mode::CONTAINER),
+                create(op::CREATE_CONTAINER, create_mode::EPHEMERAL),
+            ],
+        };
+        let got: Vec<i32> = MultiRequest::from_bytes(&sent.to_bytes())
+            .unwrap()
+            .ops
+            .iter()
+            .map(MultiOp::op_type)
+            .collect();
+        assert_eq!(got, vec![op::CREATE, op::CREATE_CONTAINER, op::CREATE]);
+    }
+
+    #[test]
     fn multi_response_round_trips() {
         let m = MultiResponse {
             results: vec![
                 OpResult::Error { err: 0 },
                 OpResult::Error { err: -101 },
                 OpResult::Create2 {
-                    op_type: op::CREATE2,
                     path: "/x".into(),
                     stat: Stat::default(),
                 },

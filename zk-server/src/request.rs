@@ -22,6 +22,9 @@ pub enum Op {
     },
     SetData(SetDataRequest),
     SetAcl(SetAclRequest),
+    /// check outside multi: ZooKeeper 3.8 makes it a transaction and sends no
+    /// reply when it succeeds.
+    Check(CheckVersionRequest),
     Reconfig(ReconfigRequest),
     Multi(MultiRequest),
     CloseSession,
@@ -43,7 +46,7 @@ pub enum Op {
     Ping,
     Auth(AuthPacket),
     Sasl(SaslRequest),
-    /// An op code this server does not serve at top level (check, unknown codes).
+    /// An op code this server does not know.
     Unimplemented(i32),
 }
 
@@ -63,6 +66,7 @@ impl Op {
             },
             op::SET_DATA => Op::SetData(SetDataRequest::read(r)?),
             op::SET_ACL => Op::SetAcl(SetAclRequest::read(r)?),
+            op::CHECK => Op::Check(CheckVersionRequest::read(r)?),
             op::RECONFIG => Op::Reconfig(ReconfigRequest::read(r)?),
             op::MULTI => Op::Multi(MultiRequest::read(r)?),
             op::CLOSE_SESSION => Op::CloseSession,
@@ -108,6 +112,7 @@ impl Op {
                 | Op::DeleteContainer { .. }
                 | Op::SetData(_)
                 | Op::SetAcl(_)
+                | Op::Check(_)
                 | Op::Reconfig(_)
                 | Op::Multi(_)
                 | Op::CloseSession

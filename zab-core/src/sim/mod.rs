@@ -21,6 +21,7 @@
 mod rng;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -134,6 +135,12 @@ pub struct Node {
     pub status: Option<PeerStatus>,
     /// Length of the common prefix of the durable log and the global sequence.
     durable_match: usize,
+    /// While set, no disk write of this server completes ([`Sim::stall_disk`]).
+    pub disk_stalled: bool,
+    /// `mem.len()` when the last NEWLEADER arrived: what its ACK vouches for.
+    newleader_len: Option<usize>,
+    /// The epoch of the last LEADERINFO received: what ACKEPOCH vouches for.
+    leaderinfo_epoch: Option<Epoch>,
 }
 
 impl Node {
@@ -148,6 +155,28 @@ impl Node {
     }
     pub fn committed(&self) -> &[(Zxid, Bytes)] {
         &self.mem[..self.applied]
+    }
+    /// The zxids of the log as the process sees it.
+    pub fn zxids(&self) -> Vec<Zxid> {
+        self.mem.iter().map(|e| e.0).collect()
+    }
+    /// The zxids of the committed prefix.
+    pub fn committed_zxids(&self) -> Vec<Zxid> {
+        self.committed().iter().map(|e| e.0).collect()
+    }
+    /// Whether `z` is in the log and on disk.
+    pub fn is_durable(&self, z: Zxid) -> bool {
+        self.durable().binary_search_by_key(&z, |e| e.0).is_ok()
+    }
+    /// The last zxid on disk, if the on-disk log is the one in memory (no snapshot pending).
+    fn durable_last_of_mem(&self) -> Option<Zxid> {
+        if self.durable_override.is_some() {
+            return None;
+        }
+        Some(match self.durable_len {
+            0 => Zxid::ZERO,
+            k => self.mem[k - 1].0,
+        })
     }
 }
 
@@ -188,6 +217,80 @@ pub struct SimStats {
     pub proposals: u64,
 }
 
+/// How many recent events, actions and notes a failure prints.
+const TRACE_LEN: usize = 400;
+
+/// One line of the trace, kept unformatted: formatting every event costs more than running it.
+#[derive(Debug)]
+enum TraceEntry {
+    Note(String),
+    Event(u64, ServerId, Event),
+    Action(ServerId, Action),
+}
+
+impl fmt::Display for TraceEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceEntry::Note(s) => f.write_str(s),
+            TraceEntry::Event(now, sid, ev) => write!(f, "{now} {sid} <- {}", short_event(ev)),
+            TraceEntry::Action(sid, a) => write!(f, "    {sid} -> {}", short_action(a)),
+        }
+    }
+}
+
+/// An event fed to a peer or an action it returned, kept by [`Sim::record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Fed {
+        at: u64,
+        sid: ServerId,
+        ev: Event,
+    },
+    Did {
+        at: u64,
+        sid: ServerId,
+        action: Action,
+    },
+}
+
+impl Record {
+    pub fn sid(&self) -> ServerId {
+        match self {
+            Record::Fed { sid, .. } | Record::Did { sid, .. } => *sid,
+        }
+    }
+    /// The action, if `sid` did it.
+    pub fn action_of(&self, of: u64) -> Option<&Action> {
+        match self {
+            Record::Did { sid, action, .. } if sid.0 == of => Some(action),
+            _ => None,
+        }
+    }
+    /// The event, if it was fed to `sid`.
+    pub fn event_of(&self, of: u64) -> Option<&Event> {
+        match self {
+            Record::Fed { sid, ev, .. } if sid.0 == of => Some(ev),
+            _ => None,
+        }
+    }
+    /// The packet, if `sid` sent it to `to`.
+    pub fn sent(&self, sid: u64, to: u64) -> Option<&QuorumPacket> {
+        match self.action_of(sid)? {
+            Action::Send { to: t, msg } if t.0 == to => Some(msg),
+            _ => None,
+        }
+    }
+    /// The packet, if `sid` received it.
+    pub fn received(&self, sid: u64) -> Option<&QuorumPacket> {
+        match self.event_of(sid)? {
+            Event::Received { msg, .. } => Some(msg),
+            _ => None,
+        }
+    }
+}
+
+type ActionWatch = Box<dyn FnMut(ServerId, &Action) -> bool>;
+
 /// An action executed by a peer, as seen by [`Sim::run_until_action`].
 pub type Seen = (ServerId, Action);
 
@@ -209,9 +312,13 @@ pub struct Sim {
     pub leaders: BTreeMap<Epoch, ServerId>,
     pub faults: bool,
     next_txn: u64,
-    trace: VecDeque<String>,
-    watch: Option<Box<dyn FnMut(ServerId, &Action) -> bool>>,
+    /// The last [`TRACE_LEN`] events and actions, formatted only when a run fails.
+    trace: VecDeque<TraceEntry>,
+    watch: Option<ActionWatch>,
     seen: Option<Seen>,
+    /// Directions whose messages stay in flight until released ([`Sim::hold`]).
+    held: BTreeSet<(ServerId, ServerId)>,
+    recording: Option<Vec<Record>>,
     /// Count of events fed to peers.
     pub events: u64,
     pub stats: SimStats,
@@ -252,6 +359,9 @@ impl Sim {
                 tick_phase: rng.below(STEPS_PER_TICK),
                 status: None,
                 durable_match: 0,
+                disk_stalled: false,
+                newleader_len: None,
+                leaderinfo_epoch: None,
             })
             .collect();
         Sim {
@@ -272,6 +382,8 @@ impl Sim {
             trace: VecDeque::new(),
             watch: None,
             seen: None,
+            held: BTreeSet::new(),
+            recording: None,
             events: 0,
             stats: SimStats::default(),
         }
@@ -307,19 +419,29 @@ impl Sim {
     }
 
     fn note(&mut self, s: String) {
-        if self.trace.len() >= 400 {
+        self.remember(TraceEntry::Note(s));
+    }
+
+    fn remember(&mut self, t: TraceEntry) {
+        if self.trace.len() >= TRACE_LEN {
             self.trace.pop_front();
         }
-        self.trace.push_back(s);
+        self.trace.push_back(t);
+    }
+
+    /// The last events, actions and notes, one a line, oldest first.
+    pub fn trace(&self) -> String {
+        let mut s = String::new();
+        for t in &self.trace {
+            s.push_str(&t.to_string());
+            s.push('\n');
+        }
+        s
     }
 
     /// Fails the run with its seed, the way to replay it and the last events.
     pub fn fail(&self, why: &str) -> ! {
-        let mut s = String::new();
-        for t in &self.trace {
-            s.push_str(t);
-            s.push('\n');
-        }
+        let s = self.trace();
         panic!(
             "{s}\nINVARIANT VIOLATED at step {} (seed {}): {why}\nreplay: ZAB_SEED={} cargo test -p zab-core --test sim sim_replay -- --nocapture",
             self.now, self.seed, self.seed
@@ -379,6 +501,8 @@ impl Sim {
         n.status = None;
         n.disk.clear();
         n.pending_snapshot = None;
+        n.newleader_len = None;
+        n.leaderinfo_epoch = None;
         let old_committed: Vec<(Zxid, Bytes)> = n.mem[..n.applied].to_vec();
         if let Some(d) = n.durable_override.take() {
             n.mem = d;
@@ -401,11 +525,19 @@ impl Sim {
             self.break_conn(s, p, true);
         }
         self.recompute_match(i);
+        // What a crash keeps must still hold everything committed on a quorum.
+        self.check_durable_quorum();
     }
 
     pub fn restart(&mut self, sid: u64) {
         self.crash(sid);
         self.start(sid);
+    }
+
+    /// Resets the quorum connection between `a` and `b`; both ends are told.
+    pub fn reset(&mut self, a: u64, b: u64) {
+        self.note(format!("{} reset {a}-{b}", self.now));
+        self.break_conn(ServerId(a), ServerId(b), true);
     }
 
     /// Blocks `from -> to`.
@@ -435,6 +567,56 @@ impl Sim {
         self.blocked.clear();
     }
 
+    /// Holds `from -> to`: its notifications and quorum packets stay in flight, undelivered
+    /// and unbroken (a stalled TCP connection), until [`Sim::release`].
+    pub fn hold(&mut self, from: u64, to: u64) {
+        self.note(format!("{} hold {from}->{to}", self.now));
+        self.held.insert((ServerId(from), ServerId(to)));
+    }
+
+    /// Delivers `from -> to` again, in order, starting with what was held.
+    pub fn release(&mut self, from: u64, to: u64) {
+        self.note(format!("{} release {from}->{to}", self.now));
+        self.held.remove(&(ServerId(from), ServerId(to)));
+    }
+
+    pub fn release_all(&mut self) {
+        self.note(format!("{} release all", self.now));
+        self.held.clear();
+    }
+
+    /// Stops completing `sid`'s disk writes (log fsyncs, epoch files) until [`Sim::unstall_disk`].
+    pub fn stall_disk(&mut self, sid: u64) {
+        self.note(format!("{} stall disk of {sid}", self.now));
+        self.nodes[sid as usize - 1].disk_stalled = true;
+    }
+
+    pub fn unstall_disk(&mut self, sid: u64) {
+        self.note(format!("{} unstall disk of {sid}", self.now));
+        self.nodes[sid as usize - 1].disk_stalled = false;
+    }
+
+    /// Starts keeping every event fed and every action executed (dropping what was kept).
+    pub fn record(&mut self) {
+        self.recording = Some(Vec::new());
+    }
+
+    /// What was kept since [`Sim::record`].
+    pub fn recorded(&self) -> &[Record] {
+        self.recording.as_deref().unwrap_or(&[])
+    }
+
+    /// Proposes a transaction at `sid`, established leader or not (the core ignores it
+    /// unless it is one). Returns the zxid it was logged under, if it was.
+    pub fn propose_at(&mut self, sid: u64) -> Option<Zxid> {
+        let before = self.peer(sid)?.last_zxid();
+        self.next_txn += 1;
+        let data = Bytes::from(format!("txn-{}", self.next_txn).into_bytes());
+        self.feed(ServerId(sid), Event::Propose(data));
+        let after = self.peer(sid)?.last_zxid();
+        (after > before).then_some(after)
+    }
+
     /// The established leader everyone alive agrees on, if any.
     pub fn leader(&self) -> Option<u64> {
         self.nodes
@@ -446,9 +628,7 @@ impl Sim {
     /// Proposes at the established leader; false if there is none.
     pub fn propose(&mut self) -> bool {
         let Some(l) = self.leader() else { return false };
-        self.next_txn += 1;
-        let data = Bytes::from(format!("txn-{}", self.next_txn).into_bytes());
-        self.feed(ServerId(l), Event::Propose(data));
+        self.propose_at(l);
         true
     }
 
@@ -466,6 +646,35 @@ impl Sim {
         }
         self.watch = None;
         self.seen.take()
+    }
+
+    /// Stops right after the first event fed that matches `f` has been handled.
+    pub fn run_until_event(
+        &mut self,
+        max_ticks: u64,
+        mut f: impl FnMut(ServerId, &Event) -> bool,
+    ) -> Option<(ServerId, Event)> {
+        let from = self.recording.as_ref().map(|r| r.len());
+        let was_recording = from.is_some();
+        if !was_recording {
+            self.recording = Some(Vec::new());
+        }
+        let mut scanned = from.unwrap_or(0);
+        let end = self.now + max_ticks * STEPS_PER_TICK;
+        let mut found = None;
+        while self.now < end && found.is_none() {
+            self.step();
+            let r = self.recording.as_ref().expect("recording");
+            found = r[scanned..].iter().find_map(|x| match x {
+                Record::Fed { sid, ev, .. } if f(*sid, ev) => Some((*sid, ev.clone())),
+                _ => None,
+            });
+            scanned = r.len();
+        }
+        if !was_recording {
+            self.recording = None;
+        }
+        found
     }
 
     /// Runs until `f` holds (checked every step); false if `max_ticks` pass first.
@@ -515,6 +724,7 @@ impl Sim {
         for i in 0..self.nodes.len() {
             if self.nodes[i].alive()
                 && !self.nodes[i].disk.is_empty()
+                && !self.nodes[i].disk_stalled
                 && self.rng.chance(self.opts.fsync)
             {
                 self.complete_disk_op(i);
@@ -677,7 +887,8 @@ impl Sim {
         let mut due = Vec::new();
         let mut i = 0;
         while i < self.election_net.len() {
-            if self.election_net[i].at <= now {
+            let f = &self.election_net[i];
+            if f.at <= now && !self.held.contains(&(f.from, f.to)) {
                 due.push(self.election_net.swap_remove(i));
             } else {
                 i += 1;
@@ -702,10 +913,10 @@ impl Sim {
         let now = self.now;
         let keys: Vec<(ServerId, ServerId)> = self.quorum_net.keys().copied().collect();
         for k in keys {
-            loop {
-                let Some(q) = self.quorum_net.get_mut(&k) else {
-                    break;
-                };
+            if self.held.contains(&k) {
+                continue;
+            }
+            while let Some(q) = self.quorum_net.get_mut(&k) {
                 match q.front() {
                     Some(f) if f.at <= now => {}
                     _ => break,
@@ -771,10 +982,15 @@ impl Sim {
         match op {
             DiskOp::Fsync => {
                 let n = &mut self.nodes[i];
-                n.durable_override = None;
+                // Without a snapshot in between, the durable log only grew: extend the match.
+                let replaced = n.durable_override.take().is_some();
                 n.durable_len = n.mem.len();
                 let upto = n.mem.last().map(|e| e.0).unwrap_or(Zxid::ZERO);
-                self.recompute_match(i);
+                if replaced {
+                    self.recompute_match(i);
+                } else {
+                    self.extend_match(i);
+                }
                 self.check_durable_quorum();
                 self.feed(s, Event::Persisted { upto });
             }
@@ -792,18 +1008,44 @@ impl Sim {
     /// Feeds one event to a peer, executes its actions, checks the invariants.
     pub fn feed(&mut self, sid: ServerId, ev: Event) {
         let i = Self::idx(sid);
-        let Some(p) = self.nodes[i].peer.as_mut() else {
+        if !self.nodes[i].alive() {
             return;
-        };
+        }
         self.events += 1;
-        let evs = format!("{} {sid} <- {}", self.now, short_event(&ev));
-        let actions = p.step(ev);
-        self.note(evs);
+        let traced = ev.clone();
+        match &ev {
+            Event::Received {
+                msg: QuorumPacket::NewLeader { .. },
+                ..
+            } => self.nodes[i].newleader_len = Some(self.nodes[i].mem.len()),
+            Event::Received {
+                msg: QuorumPacket::LeaderInfo { epoch, .. },
+                ..
+            } => self.nodes[i].leaderinfo_epoch = Some(*epoch),
+            _ => {}
+        }
+        let actions = self.nodes[i].peer.as_mut().expect("alive").step(ev);
+        if let Some(r) = self.recording.as_mut() {
+            r.push(Record::Fed {
+                at: self.now,
+                sid,
+                ev: traced.clone(),
+            });
+        }
+        self.remember(TraceEntry::Event(self.now, sid, traced));
         for a in actions {
             if !self.nodes[i].alive() {
                 break;
             }
-            self.note(format!("    {sid} -> {}", short_action(&a)));
+            if let Some(r) = self.recording.as_mut() {
+                r.push(Record::Did {
+                    at: self.now,
+                    sid,
+                    action: a.clone(),
+                });
+            }
+            self.remember(TraceEntry::Action(sid, a.clone()));
+            self.check_action(i, &a);
             if let Some(w) = self.watch.as_mut() {
                 if self.seen.is_none() && w(sid, &a) {
                     self.seen = Some((sid, a.clone()));
@@ -910,6 +1152,52 @@ impl Sim {
                     }
                 }
             }
+        }
+    }
+
+    /// The order rules of the driver's contract, checked as each action leaves the core.
+    fn check_action(&self, i: usize, a: &Action) {
+        let n = &self.nodes[i];
+        let sid = n.sid;
+        let looking = match n.status {
+            None => true,
+            Some(s) => s.state == ServerState::Looking,
+        };
+        if looking && !matches!(a, Action::SendNotification { .. } | Action::StateChanged(_)) {
+            // ZOOKEEPER-4712: a server that left its role writes and sends nothing for it.
+            self.fail(&format!(
+                "{sid} is LOOKING and still does {}",
+                short_action(a)
+            ));
+        }
+        let Action::Send { msg, .. } = a else { return };
+        match msg {
+            QuorumPacket::AckEpoch { .. } => {
+                let e = n.leaderinfo_epoch.unwrap_or_default();
+                if n.accepted_epoch < e {
+                    self.fail(&format!(
+                        "{sid} sends ACKEPOCH for epoch {e} with accepted epoch {} on disk",
+                        n.accepted_epoch
+                    ));
+                }
+            }
+            QuorumPacket::Ack { zxid } if zxid.counter() == 0 => {
+                // The ACK of NEWLEADER vouches for the synced log and the new current epoch
+                // (ZOOKEEPER-3911, -4643, -4646, -4785).
+                let len = n.newleader_len.unwrap_or(0);
+                let synced = n.durable_override.is_none() && n.durable_len >= len;
+                if !synced || n.current_epoch < zxid.epoch() {
+                    self.fail(&format!(
+                        "{sid} ACKs NEWLEADER {zxid}: synced log of {len} entries durable: {synced}, current epoch on disk {}",
+                        n.current_epoch
+                    ));
+                }
+            }
+            // `None` (a snapshot not yet durable) sorts below every zxid.
+            QuorumPacket::Ack { zxid } if n.durable_last_of_mem() < Some(*zxid) => {
+                self.fail(&format!("{sid} ACKs {zxid} before it is durable"));
+            }
+            _ => {}
         }
     }
 

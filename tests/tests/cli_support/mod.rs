@@ -1,12 +1,13 @@
-//! Helpers shared by the `cli_*` tests (included with `#[path]`; on its own this
-//! file is an empty test target): the zk-cli binary, running `zkCli.sh`'s main
-//! class, and the normalisation of shell output for golden comparison.
+//! Helpers shared by the `cli_*` tests (`mod cli_support;` in each; a module in
+//! a directory is not a test target of its own): the zk-cli binary, running
+//! `zkCli.sh`'s main class, the normalisation of shell output for golden
+//! comparison, and a tmux server to drive the interactive shell.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zk_tests::{apache_classpath, crate_dir, java, run_with_timeout, workspace_root};
 
@@ -161,4 +162,166 @@ pub fn tmux() -> PathBuf {
          install it with `apt-get install tmux` (CI: add tmux to the packages of .ci/run)"
     );
     PathBuf::from("tmux")
+}
+
+/// How long a tmux-driven step may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One tmux server on a socket of its own, killed (only it) on drop.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn new(tag: &str) -> Tmux {
+        tmux();
+        Tmux {
+            socket: format!("zkcli-test-{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(tmux());
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> bool {
+        self.cmd()
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// Start `zk-cli -server hosts` in a fresh session named `name`.
+    pub fn start_shell(&self, name: &str, hosts: &str, history: &Path) {
+        self.start_shell_with(name, &["-server", hosts], history);
+    }
+
+    /// Start `zk-cli args...` in a fresh session named `name`.
+    pub fn start_shell_with(&self, name: &str, args: &[&str], history: &Path) {
+        let shell = format!(
+            "env TERM=xterm ZKCLI_HISTORY={} {} {}",
+            history.display(),
+            cli_binary().display(),
+            args.join(" ")
+        );
+        assert!(
+            self.run(&[
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                "200",
+                "-y",
+                "50",
+                &shell
+            ]),
+            "tmux new-session failed"
+        );
+    }
+
+    pub fn send(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args), "tmux send-keys {keys:?} failed");
+    }
+
+    /// Type literally (no key-name interpretation).
+    pub fn type_text(&self, name: &str, text: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", name, "-l", text]),
+            "tmux send-keys -l {text:?} failed"
+        );
+    }
+
+    /// Type a command line and press Enter.
+    pub fn command(&self, name: &str, line: &str) {
+        self.type_text(name, line);
+        self.send(name, &["Enter"]);
+    }
+
+    pub fn screen(&self, name: &str) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-J", "-S", "-1000", "-t", name])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn alive(&self, name: &str) -> bool {
+        self.run(&["has-session", "-t", name])
+    }
+
+    /// Wait (bounded) until the screen satisfies `pred`.
+    pub fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = self.screen(name);
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("waited {WAIT:?} for {what}; the screen shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_text(&self, name: &str, text: &str) -> String {
+        self.wait_for(name, &format!("{text:?}"), |s| s.contains(text))
+    }
+
+    /// Wait until `text` shows `n` times (events that repeat: a second
+    /// SyncConnected after a reconnect).
+    pub fn wait_count(&self, name: &str, text: &str, n: usize) -> String {
+        self.wait_for(name, &format!("{n} x {text:?}"), |s| {
+            s.matches(text).count() >= n
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // Only our own tmux server (its own socket) and the shells it runs.
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The last non-empty line of the screen: the line being edited.
+pub fn current_line(screen: &str) -> String {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim_end()
+        .to_owned()
+}
+
+/// `zk-cli -server hosts args...`: one command, its output and exit status.
+pub fn one_shot(hosts: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(cli_binary());
+    cmd.args(["-server", hosts])
+        .args(args)
+        .env("ZKCLI_HISTORY", "/dev/null")
+        .stdin(Stdio::null());
+    run_with_timeout(&mut cmd, Duration::from_secs(60))
+}
+
+/// `zkCli.sh -server hosts args...` (its main class): one command, its output
+/// and exit status.
+pub fn zkcli_sh_one_shot(hosts: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(java());
+    cmd.args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+        .arg("-cp")
+        .arg(apache_classpath(false))
+        .arg("org.apache.zookeeper.ZooKeeperMain")
+        .args(["-server", hosts])
+        .args(args)
+        .stdin(Stdio::null());
+    run_with_timeout(&mut cmd, Duration::from_secs(120))
 }
