@@ -48,7 +48,11 @@ fn a_session_moves_between_servers_and_the_old_connection_is_cut() {
     let r = c1.create("/s/eph", b"e", EPHEMERAL).unwrap();
     assert_eq!(r.err, 0);
 
-    // The client moves to follower b with its id and password.
+    // The client moves to follower b with its id and password. It has seen r.zxid, and a
+    // server that has not is refused (as ZooKeeper refuses it): wait until b has it.
+    assert!(zk_tests::wait_until(Duration::from_secs(10), || ens
+        .zxid(b)
+        .is_some_and(|z| z >= r.zxid as u64)));
     let passwd = c1.session.passwd.clone();
     let mut c2 = RawClient::resume(ens.member(b).addr(), sid, &passwd, 30_000, r.zxid).unwrap();
     assert_eq!(
