@@ -172,3 +172,62 @@ fn read_only_mode_serves_reads_without_a_quorum() {
     assert_eq!(ens.four(1, "isro").as_deref(), Some("rw"));
     try_write(&ens.member(1).hosts(), "/ro/b").expect("write after the quorum is back");
 }
+
+/// The leader's `mntr` value of `key`.
+fn mntr(ens: &Ensemble, id: u64, key: &str) -> Option<String> {
+    ens.four(id, "mntr")?
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}\t")).map(str::to_string))
+}
+
+#[test]
+fn a_follower_silent_for_sync_limit_is_dropped_and_rejoins() {
+    let mut ens = Ensemble::new(spec(3, 0));
+    ens.start_all();
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(30));
+    let follower = ens.ids().into_iter().find(|i| *i != leader).unwrap();
+    assert!(zk_tests::wait_until(Duration::from_secs(10), || mntr(
+        &ens,
+        leader,
+        "zk_synced_followers"
+    )
+    .as_deref()
+        == Some("2")));
+
+    // SIGSTOP: the follower neither reads nor answers pings. syncLimit is 5 ticks of 200 ms.
+    ens.pause(follower, true);
+    let t = Instant::now();
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(10), || mntr(
+            &ens,
+            leader,
+            "zk_synced_followers"
+        )
+        .as_deref()
+            == Some("1")),
+        "the leader kept a silent follower\n{}",
+        ens.logs(&[leader])
+    );
+    let dropped = t.elapsed();
+    assert!(
+        dropped >= Duration::from_millis(800),
+        "dropped after {dropped:?}"
+    );
+    // The other follower and the leader still make a quorum.
+    try_write(&ens.member(leader).hosts(), "/paused/w")
+        .expect("write while one follower is paused");
+
+    ens.pause(follower, false);
+    ens.wait_mode(follower, "follower", Duration::from_secs(30));
+    assert!(zk_tests::wait_until(Duration::from_secs(20), || mntr(
+        &ens,
+        leader,
+        "zk_synced_followers"
+    )
+    .as_deref()
+        == Some("2")));
+    assert_eq!(
+        children(&ens.member(follower).hosts(), "/paused"),
+        vec!["w".to_string()]
+    );
+}

@@ -388,7 +388,7 @@ impl Core {
                 >= Duration::from_millis(self.cfg.tick_time_ms.max(2000) as u64)
     }
 
-    fn to_driver(&mut self, m: DriverMsg) {
+    fn send_to_driver(&mut self, m: DriverMsg) {
         if let Some(d) = &self.driver {
             if d.try_send(m).is_err() {
                 tracing::warn!("peer driver is not keeping up; dropping a message");
@@ -568,7 +568,7 @@ impl Core {
                 // The leader creates sessions; we answer once its txn commits here.
                 self.connecting.insert(id, (conn_id, legacy));
                 let pkt = request_packet(id, 0, op::CREATE_SESSION, &timeout.to_be_bytes(), &[]);
-                self.to_driver(DriverMsg::Forward(pkt));
+                self.send_to_driver(DriverMsg::Forward(pkt));
                 return;
             }
             let zxid = self.next_zxid();
@@ -614,7 +614,7 @@ impl Core {
                 let msg = zab_core::wire::QuorumPacket::Revalidate {
                     data: Bytes::from(data),
                 };
-                self.to_driver(DriverMsg::Forward(msg));
+                self.send_to_driver(DriverMsg::Forward(msg));
                 return;
             }
             if self.role == Role::Leading {
@@ -705,7 +705,7 @@ impl Core {
                     zxid: self.tree.last_processed_zxid(),
                     data: Bytes::from(data),
                 };
-                self.to_driver(DriverMsg::Forward(pkt));
+                self.send_to_driver(DriverMsg::Forward(pkt));
             }
             return;
         }
@@ -817,7 +817,7 @@ impl Core {
                 None => (n, n, n),
                 Some((_, lo, hi)) => (n, lo.min(n), hi.max(n)),
             });
-            self.to_driver(DriverMsg::Propose(Bytes::from(bytes)));
+            self.send_to_driver(DriverMsg::Propose(Bytes::from(bytes)));
         } else {
             self.replicator.propose(txn.header.zxid, bytes);
         }
@@ -949,7 +949,7 @@ impl Core {
                 self.forwarded
                     .insert((req.session_id, req.xid), (req, received));
             }
-            self.to_driver(DriverMsg::Forward(pkt));
+            self.send_to_driver(DriverMsg::Forward(pkt));
             return;
         }
         if req.op.is_write() {
@@ -1648,7 +1648,7 @@ impl Core {
         let mut out = Vec::with_capacity(9);
         out.put_i64(id);
         out.put_u8(valid as u8);
-        self.to_driver(DriverMsg::Reply {
+        self.send_to_driver(DriverMsg::Reply {
             to: from,
             msg: zab_core::wire::QuorumPacket::Revalidate {
                 data: Bytes::from(out),
@@ -1714,7 +1714,7 @@ impl Core {
                 self.owners.insert(session_id, from);
                 self.propose(txn, Origin::Remote);
             }
-            op::SYNC => self.to_driver(DriverMsg::Sync { learner: from }),
+            op::SYNC => self.send_to_driver(DriverMsg::Sync { learner: from }),
             _ => {
                 let op_ = match Op::parse(op_type, &body) {
                     Ok(o) if o.is_write() => o,

@@ -340,6 +340,8 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         core_tx.clone(),
     ));
 
+    let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
+    let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),
@@ -358,6 +360,9 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         expect_snapshot: None,
         snapshot: None,
         tree_last: last,
+        read_limit: tokio::sync::watch::channel(Some(init_limit)).0,
+        init_limit,
+        sync_limit,
         learners: Default::default(),
         early_learners: Vec::new(),
         _quorum_listener: quorum_listener,
@@ -391,6 +396,11 @@ struct Driver {
     snapshot: Option<(Zxid, Bytes)>,
     /// The last zxid applied to the core's tree (to know when a TRUNC needs a reload).
     tree_last: Zxid,
+    /// The read timeout of quorum connections: initLimit until synchronised, then
+    /// syncLimit (ZooKeeper's socket timeouts on the learner connection).
+    read_limit: tokio::sync::watch::Sender<Option<Duration>>,
+    init_limit: Duration,
+    sync_limit: Duration,
     /// What the core was last told of the learners.
     learners: zab_core::peer::LearnerSummary,
     /// Learners that connected while we were still looking.
@@ -477,17 +487,28 @@ impl Driver {
             drop(old);
         }
         let tx = in_tx.clone();
+        let mut limit = self.read_limit.subscribe();
+        conn.set_read_timeout(*limit.borrow_and_update());
         tokio::spawn(async move {
-            while let Some(r) = conn.recv().await {
-                match r {
-                    Ok(p) => {
-                        if tx.send(Inbound::Packet(sid, gen, p)).await.is_err() {
-                            return;
+            loop {
+                tokio::select! {
+                    r = conn.recv() => match r {
+                        Some(Ok(p)) => {
+                            if tx.send(Inbound::Packet(sid, gen, p)).await.is_err() {
+                                return;
+                            }
                         }
-                    }
-                    Err(e) => {
-                        tracing::info!("quorum connection with {sid} failed: {e}");
-                        break;
+                        Some(Err(e)) => {
+                            tracing::info!("quorum connection with {sid} failed: {e}");
+                            break;
+                        }
+                        None => break,
+                    },
+                    changed = limit.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        conn.set_read_timeout(*limit.borrow_and_update());
                     }
                 }
             }
@@ -786,6 +807,16 @@ impl Driver {
             }
             ServerState::Leading => {}
         }
+        let limit = if st.phase == ZabPhase::Broadcast {
+            self.sync_limit
+        } else {
+            self.init_limit
+        };
+        self.read_limit.send_if_modified(|l| {
+            let changed = *l != Some(limit);
+            *l = Some(limit);
+            changed
+        });
         let role = match (st.state, st.phase) {
             (ServerState::Leading, ZabPhase::Broadcast) => Role::Leading,
             (ServerState::Following, ZabPhase::Broadcast) => Role::Following,
