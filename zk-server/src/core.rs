@@ -137,6 +137,8 @@ pub struct ConnHandle {
     pub tx: mpsc::Sender<Out>,
     /// Cancelled to drop the connection at once (a client that stopped reading).
     pub kill: CancellationToken,
+    /// Bytes queued in `tx` and not yet written (see [`ConnHandle::queue_frame`]).
+    pub queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 struct Conn {
@@ -399,12 +401,12 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn_id) else {
             return;
         };
-        match c.handle.tx.try_send(Out::Frame(f)) {
+        match c.handle.queue_frame(f) {
             Ok(()) => {
                 c.sent += 1;
                 self.stats.packets_sent += 1;
             }
-            Err(_) => {
+            Err(()) => {
                 tracing::warn!(
                     "closing connection from {}: client is not reading its replies",
                     c.handle.addr
