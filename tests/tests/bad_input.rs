@@ -200,7 +200,12 @@ fn random_bytes_close_only_that_connection() {
     let mut bad = TcpStream::connect(server.addr()).unwrap();
     bad.write_all(&raw::frame(&rng.bytes(45))).unwrap();
     refused(&mut bad, "random ConnectRequest");
-    for op in [raw::OP_CREATE, raw::OP_SET_DATA, raw::OP_GET_DATA, raw::OP_SET_WATCHES] {
+    for op in [
+        raw::OP_CREATE,
+        raw::OP_SET_DATA,
+        raw::OP_GET_DATA,
+        raw::OP_SET_WATCHES,
+    ] {
         let mut bad = connected(&server);
         let mut p = Vec::new();
         raw::put_i32(&mut p, 1);
@@ -304,9 +309,8 @@ fn client_that_stops_reading_does_not_stall_others() {
     // replies would otherwise pin two gigabytes. (Apache ZooKeeper 3.8 keeps it open.)
     // `cons` lists connections as ` /127.0.0.1:PORT[1](...)`; the good one must be listed,
     // so that an empty answer cannot pass for the slow one being gone.
-    let listed = |cons: &str, s: &TcpStream| {
-        cons.contains(&format!(":{}[", s.local_addr().unwrap().port()))
-    };
+    let listed =
+        |cons: &str, s: &TcpStream| cons.contains(&format!(":{}[", s.local_addr().unwrap().port()));
     let gone = zk_tests::wait_until(Duration::from_secs(30), || {
         zk_tests::four_letter_word(server.addr(), "cons")
             .is_ok_and(|c| listed(&c, &good.stream) && !listed(&c, &slow.stream))

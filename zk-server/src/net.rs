@@ -329,7 +329,9 @@ mod tests {
         };
         let mb = Bytes::from(vec![0u8; 1 << 20]);
         // One frame larger than the cap still goes: a reply may be that large.
-        assert!(h.queue_frame(Bytes::from(vec![0u8; CONN_QUEUE_BYTES + 1])).is_ok());
+        assert!(h
+            .queue_frame(Bytes::from(vec![0u8; CONN_QUEUE_BYTES + 1]))
+            .is_ok());
         assert!(h.queue_frame(mb.clone()).is_err());
         let Some(Out::Frame(f)) = rx.try_recv().ok() else {
             panic!("the big frame was queued")
