@@ -1224,11 +1224,9 @@ impl Core {
                 body(&MultiResponse { results })
             }
             Op::CheckWatches(r) | Op::RemoveWatches(r) => {
-                let kind = match r.watcher_type {
-                    watcher_type::CHILDREN => WatcherKind::Children,
-                    watcher_type::DATA => WatcherKind::Data,
-                    _ => WatcherKind::Any,
-                };
+                // ZooKeeper fails to read a type it does not know.
+                let kind =
+                    WatcherKind::from_wire(r.watcher_type).ok_or(ErrorCode::MarshallingError)?;
                 let found = if matches!(req.op, Op::CheckWatches(_)) {
                     self.watches.contains(&r.path, sid, kind)
                 } else {
