@@ -332,6 +332,21 @@ impl RawClient {
         self.call(OP_GET_DATA, &b)
     }
 
+    pub fn get_children(&mut self, path: &str, watch: bool) -> io::Result<Reply> {
+        let mut b = Vec::new();
+        put_str(&mut b, path);
+        b.push(watch as u8);
+        self.call(OP_GET_CHILDREN, &b)
+    }
+
+    /// checkWatches(path, watcherType): 1 children, 2 data, 3 any (4, 5: ZooKeeper 3.9).
+    pub fn check_watches(&mut self, path: &str, watcher_type: i32) -> io::Result<Reply> {
+        let mut b = Vec::new();
+        put_str(&mut b, path);
+        put_i32(&mut b, watcher_type);
+        self.call(OP_CHECK_WATCHES, &b)
+    }
+
     pub fn exists(&mut self, path: &str, watch: bool) -> io::Result<Reply> {
         let mut b = Vec::new();
         put_str(&mut b, path);

@@ -151,6 +151,44 @@ fn script(s: &TestServer) -> Vec<String> {
     out.push(json!({"step": "one-shot and recursive on one node",
         "events": w.events.drain(..).map(|e| event_json(&e)).collect::<Vec<_>>()}));
 
+    // A one-shot child watch next to a recursive watch on the same node: the child watch fires
+    // NodeChildrenChanged once, the recursive watch goes on.
+    out.push(reply_json(
+        "getChildren /rw watch",
+        &w.get_children("/rw", true).unwrap(),
+    ));
+    for (step, r) in [
+        ("create /rw/k", c.create("/rw/k", b"", 0)),
+        ("create /rw/k2", c.create("/rw/k2", b"", 0)),
+    ] {
+        out.push(reply_json(step, &r.unwrap()));
+    }
+    w.wait_events(3, EVENT_WAIT).unwrap();
+    out.push(json!({"step": "child watch and recursive on one node",
+        "events": w.events.drain(..).map(|e| event_json(&e)).collect::<Vec<_>>()}));
+
+    // checkWatches of one-shot watches, by type.
+    out.push(reply_json(
+        "exists /cw watch",
+        &w.exists("/cw", true).unwrap(),
+    ));
+    out.push(reply_json(
+        "getChildren /rw/k watch",
+        &w.get_children("/rw/k", true).unwrap(),
+    ));
+    for (path, t) in [
+        ("/cw", 1),
+        ("/cw", 2),
+        ("/cw", 3),
+        ("/rw/k", 1),
+        ("/rw/k", 2),
+    ] {
+        out.push(reply_json(
+            &format!("checkWatches {path} type {t}"),
+            &w.check_watches(path, t).unwrap(),
+        ));
+    }
+
     // removeWatches: the persistent watch goes (type 3 = any); a second removal finds none.
     out.push(reply_json(
         "removeWatches /pw any",

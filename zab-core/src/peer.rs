@@ -197,6 +197,9 @@ pub struct PersistentState {
     pub last_committed: Zxid,
 }
 
+/// `Log::durable` after a snapshot was installed and before its `Persisted`.
+const NOTHING_DURABLE: Zxid = Zxid(-1);
+
 /// The in-memory window of the transaction log.
 #[derive(Debug, Clone)]
 pub(crate) struct Log {
@@ -259,8 +262,9 @@ impl Log {
         self.entries.clear();
         self.base = z;
         self.committed = z;
-        // Nothing of the new state is durable until the driver says so.
-        self.durable = Zxid::ZERO;
+        // Nothing of the new state is durable until the driver says so, not even an
+        // empty snapshot at zxid 0: below every zxid.
+        self.durable = NOTHING_DURABLE;
     }
 
     pub fn on_persisted(&mut self, upto: Zxid) {

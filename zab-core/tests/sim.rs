@@ -8,43 +8,19 @@
 //! A failing seed, whether an invariant check or the core itself panicked, is reported
 //! with its number, the replay command and the last events before the failure.
 
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 
-use zab_core::sim::{Sim, SimOptions, SimStats};
+use zab_core::sim::{reported, Sim, SimOptions, SimStats};
 
 const CHAOS_TICKS: u64 = 400;
 const LIVENESS_TICKS: u64 = 300;
 
 fn run_seed(seed: u64) -> Sim {
     let mut sim = Sim::new(seed, SimOptions::chaos(seed));
-    run_reported(&mut sim, |sim| {
+    reported(&mut sim, |sim| {
         sim.chaos_then_liveness(CHAOS_TICKS, LIVENESS_TICKS)
     });
     sim
-}
-
-/// Runs `body`; any panic inside, of an invariant check or of the core itself, is
-/// re-raised naming the seed, how to replay it and (for the core's) the last events.
-fn run_reported(sim: &mut Sim, body: impl FnOnce(&mut Sim)) {
-    let seed = sim.seed;
-    let Err(e) = panic::catch_unwind(AssertUnwindSafe(|| body(sim))) else {
-        return;
-    };
-    let why = e
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| e.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    // An invariant failure already carries the trace.
-    let trace = if why.contains("INVARIANT VIOLATED") {
-        String::new()
-    } else {
-        format!("last events:\n{}", sim.trace())
-    };
-    panic!(
-        "{trace}\nseed {seed} failed at step {}: {why}\nreplay: ZAB_SEED={seed} cargo test -p zab-core --test sim sim_replay -- --nocapture",
-        sim.now
-    );
 }
 
 fn run_range(from: u64, to: u64) {
@@ -137,7 +113,7 @@ fn same_seed_same_run() {
 fn a_panicking_run_names_its_seed() {
     let got = panic::catch_unwind(|| {
         let mut sim = Sim::new(3, SimOptions::new(3, 0));
-        run_reported(&mut sim, |sim| {
+        reported(&mut sim, |sim| {
             sim.start_all();
             sim.run_ticks(5);
             // What a broken assert! of the core looks like from here.

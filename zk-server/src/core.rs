@@ -149,6 +149,8 @@ pub struct ConnHandle {
     pub tx: mpsc::Sender<Out>,
     /// Cancelled to drop the connection at once (a client that stopped reading).
     pub kill: CancellationToken,
+    /// Bytes queued in `tx` and not yet written (see [`ConnHandle::queue_frame`]).
+    pub queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 struct Conn {
@@ -455,12 +457,12 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn_id) else {
             return;
         };
-        match c.handle.tx.try_send(Out::Frame(f)) {
+        match c.handle.queue_frame(f) {
             Ok(()) => {
                 c.sent += 1;
                 self.stats.packets_sent += 1;
             }
-            Err(_) => {
+            Err(()) => {
                 tracing::warn!(
                     "closing connection from {}: client is not reading its replies",
                     c.handle.addr
@@ -1393,11 +1395,9 @@ impl Core {
                 body(&MultiResponse { results })
             }
             Op::CheckWatches(r) | Op::RemoveWatches(r) => {
-                let kind = match r.watcher_type {
-                    watcher_type::CHILDREN => WatcherKind::Children,
-                    watcher_type::DATA => WatcherKind::Data,
-                    _ => WatcherKind::Any,
-                };
+                // ZooKeeper fails to read a type it does not know.
+                let kind =
+                    WatcherKind::from_wire(r.watcher_type).ok_or(ErrorCode::MarshallingError)?;
                 let found = if matches!(req.op, Op::CheckWatches(_)) {
                     self.watches.contains(&r.path, sid, kind)
                 } else {

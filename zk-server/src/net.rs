@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -92,6 +92,29 @@ impl Decoder for ClientCodec {
         src.advance(4);
         self.first = false;
         Ok(Some(Inbound::Frame(src.split_to(len))))
+    }
+}
+
+/// Most bytes queued to one connection before it counts as not reading its
+/// replies (besides `CONN_QUEUE` frames): a client that asks for a large node
+/// again and again without reading must not pin gigabytes of replies.
+pub const CONN_QUEUE_BYTES: usize = 64 << 20;
+
+impl ConnHandle {
+    /// Queue a frame for the writer. `Err` when the connection's queue is
+    /// full, in frames or in bytes: its client stopped reading, and the core
+    /// drops the connection instead of buffering without end.
+    pub fn queue_frame(&self, frame: Bytes) -> Result<(), ()> {
+        let len = frame.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        // One frame may always be queued, however large (a reply up to jute.maxbuffer).
+        if before > 0 && before + len > CONN_QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(());
+        }
+        self.tx.try_send(Out::Frame(frame)).map_err(|_| {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        })
     }
 }
 
@@ -194,11 +217,13 @@ async fn serve_connection(
 
     let (tx, mut rx) = mpsc::channel::<Out>(CONN_QUEUE);
     let kill = CancellationToken::new();
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     let handle = ConnHandle {
         id,
         addr,
         tx,
         kill: kill.clone(),
+        queued_bytes: queued_bytes.clone(),
     };
     let writer_kill = kill.clone();
     let writer = tokio::spawn(async move {
@@ -213,6 +238,7 @@ async fn serve_connection(
                     if w.write_all(&f).await.is_err() {
                         break;
                     }
+                    queued_bytes.fetch_sub(f.len(), Ordering::AcqRel);
                     if rx.is_empty() && w.flush().await.is_err() {
                         break;
                     }
@@ -290,6 +316,33 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_queue_is_bounded_in_bytes() {
+        let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
+        let h = ConnHandle {
+            id: 1,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            tx,
+            kill: CancellationToken::new(),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        let mb = Bytes::from(vec![0u8; 1 << 20]);
+        // One frame larger than the cap still goes: a reply may be that large.
+        assert!(h
+            .queue_frame(Bytes::from(vec![0u8; CONN_QUEUE_BYTES + 1]))
+            .is_ok());
+        assert!(h.queue_frame(mb.clone()).is_err());
+        let Some(Out::Frame(f)) = rx.try_recv().ok() else {
+            panic!("the big frame was queued")
+        };
+        h.queued_bytes.fetch_sub(f.len(), Ordering::AcqRel);
+        for _ in 0..64 {
+            assert!(h.queue_frame(mb.clone()).is_ok());
+        }
+        assert!(h.queue_frame(Bytes::from_static(b"x")).is_err());
+        assert_eq!(h.queued_bytes.load(Ordering::Acquire), 64 << 20);
+    }
 
     #[test]
     fn incomplete_input_is_not_an_error() {

@@ -70,6 +70,10 @@ pub mod watcher_type {
     pub const CHILDREN: i32 = 1;
     pub const DATA: i32 = 2;
     pub const ANY: i32 = 3;
+    /// ZooKeeper 3.9.
+    pub const PERSISTENT: i32 = 4;
+    /// ZooKeeper 3.9.
+    pub const PERSISTENT_RECURSIVE: i32 = 5;
 }
 
 /// addWatch modes (`AddWatchMode`).

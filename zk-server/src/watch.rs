@@ -2,80 +2,124 @@
 //! persistent-recursive watches (ZooKeeper's `WatchManager`, one table for
 //! data and exist watches, one for child watches).
 //!
-//! Watchers are sessions. Firing a trigger returns who gets which event; the
-//! caller filters by ACL and delivers.
+//! Watchers are sessions. A session may hold several modes on one path (a
+//! one-shot getChildren watch next to a recursive watch, as ZooKeeper 3.9's
+//! `WatchStats`); each fires by its own rules. Firing a trigger returns who
+//! gets which event; the caller filters by ACL and delivers.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::proto::event_type;
 use crate::tree::{parent_of, Trigger};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum WatchMode {
-    Standard,
-    Persistent,
-    PersistentRecursive,
+/// The modes one session holds on one path of one table, as bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Modes(u8);
+
+impl Modes {
+    pub const NONE: Modes = Modes(0);
+    /// A one-shot watch (getData, exists, getChildren).
+    pub const STANDARD: Modes = Modes(1);
+    pub const PERSISTENT: Modes = Modes(2);
+    pub const PERSISTENT_RECURSIVE: Modes = Modes(4);
+    pub const ALL: Modes = Modes(7);
+
+    pub fn has(self, m: Modes) -> bool {
+        self.0 & m.0 != 0
+    }
+
+    fn with(self, m: Modes) -> Modes {
+        Modes(self.0 | m.0)
+    }
+
+    fn without(self, m: Modes) -> Modes {
+        Modes(self.0 & !m.0)
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
 #[derive(Default, Debug)]
 struct WatchTable {
-    by_path: HashMap<String, HashMap<i64, WatchMode>>,
+    by_path: HashMap<String, HashMap<i64, Modes>>,
     by_session: HashMap<i64, HashSet<String>>,
+    /// Number of (path, session) entries with a recursive watch: while it is
+    /// zero, a trigger looks at its own path only.
     recursive: usize,
 }
 
 impl WatchTable {
-    fn add(&mut self, path: &str, session: i64, mode: WatchMode) {
-        let w = self.by_path.entry(path.to_owned()).or_default();
-        match w.get(&session) {
-            // A persistent watch is not downgraded by a one-shot one.
-            Some(old) if *old >= mode && *old != WatchMode::Standard => return,
-            Some(WatchMode::PersistentRecursive) => self.recursive -= 1,
+    /// Set `session`'s modes on `path` to `f(old)`; returns the old modes.
+    fn update(&mut self, path: &str, session: i64, f: impl FnOnce(Modes) -> Modes) -> Modes {
+        let old = self
+            .by_path
+            .get(path)
+            .and_then(|w| w.get(&session))
+            .copied()
+            .unwrap_or_default();
+        let new = f(old);
+        if new == old {
+            return old;
+        }
+        let r = Modes::PERSISTENT_RECURSIVE;
+        match (old.has(r), new.has(r)) {
+            (false, true) => self.recursive += 1,
+            (true, false) => self.recursive -= 1,
             _ => {}
         }
-        if mode == WatchMode::PersistentRecursive {
-            self.recursive += 1;
-        }
-        w.insert(session, mode);
-        self.by_session
-            .entry(session)
-            .or_default()
-            .insert(path.to_owned());
-    }
-
-    fn remove(&mut self, path: &str, session: i64) -> bool {
-        let Some(w) = self.by_path.get_mut(path) else {
-            return false;
-        };
-        let Some(mode) = w.remove(&session) else {
-            return false;
-        };
-        if mode == WatchMode::PersistentRecursive {
-            self.recursive -= 1;
-        }
-        if w.is_empty() {
-            self.by_path.remove(path);
-        }
-        if let Some(s) = self.by_session.get_mut(&session) {
-            s.remove(path);
-            if s.is_empty() {
-                self.by_session.remove(&session);
+        if new.is_empty() {
+            if let Some(w) = self.by_path.get_mut(path) {
+                w.remove(&session);
+                if w.is_empty() {
+                    self.by_path.remove(path);
+                }
+            }
+            if let Some(ps) = self.by_session.get_mut(&session) {
+                ps.remove(path);
+                if ps.is_empty() {
+                    self.by_session.remove(&session);
+                }
+            }
+        } else {
+            self.by_path
+                .entry(path.to_owned())
+                .or_default()
+                .insert(session, new);
+            if old.is_empty() {
+                self.by_session
+                    .entry(session)
+                    .or_default()
+                    .insert(path.to_owned());
             }
         }
-        true
+        old
     }
 
-    fn contains(&self, path: &str, session: i64) -> bool {
+    fn add(&mut self, path: &str, session: i64, mode: Modes) {
+        self.update(path, session, |m| m.with(mode));
+    }
+
+    /// Remove the given modes; true if the session held any of them.
+    fn remove(&mut self, path: &str, session: i64, modes: Modes) -> bool {
+        self.update(path, session, |m| m.without(modes)).has(modes)
+    }
+
+    fn contains(&self, path: &str, session: i64, modes: Modes) -> bool {
         self.by_path
             .get(path)
-            .is_some_and(|w| w.contains_key(&session))
+            .and_then(|w| w.get(&session))
+            .is_some_and(|m| m.has(modes))
     }
 
     fn remove_session(&mut self, session: i64) {
         if let Some(paths) = self.by_session.remove(&session) {
             for p in paths {
                 if let Some(w) = self.by_path.get_mut(&p) {
-                    if w.remove(&session) == Some(WatchMode::PersistentRecursive) {
+                    if w.remove(&session)
+                        .is_some_and(|m| m.has(Modes::PERSISTENT_RECURSIVE))
+                    {
                         self.recursive -= 1;
                     }
                     if w.is_empty() {
@@ -86,44 +130,29 @@ impl WatchTable {
         }
     }
 
-    /// ZooKeeper's `triggerWatch`: the sessions to notify, one-shot watches removed.
+    /// ZooKeeper's `triggerWatch`: the sessions to notify. On the path itself
+    /// every watch fires (a recursive one not for NodeChildrenChanged) and
+    /// one-shot watches go; above it only recursive watches fire.
     fn trigger(&mut self, path: &str, ev: i32, out: &mut HashSet<i64>) {
         let mut local = path.to_owned();
         let mut at_parent = false;
+        let child_event = ev == event_type::NODE_CHILDREN_CHANGED;
         loop {
-            let mut emptied = false;
-            if let Some(w) = self.by_path.get_mut(&local) {
-                let mut fired_once = Vec::new();
-                for (&s, &mode) in w.iter() {
-                    match mode {
-                        WatchMode::PersistentRecursive
-                            if ev != event_type::NODE_CHILDREN_CHANGED =>
-                        {
-                            out.insert(s);
-                        }
-                        WatchMode::PersistentRecursive => {}
-                        _ if !at_parent => {
-                            out.insert(s);
-                            if mode == WatchMode::Standard {
-                                fired_once.push(s);
-                            }
-                        }
-                        _ => {}
+            let mut fired_once = Vec::new();
+            if let Some(w) = self.by_path.get(&local) {
+                for (&s, &modes) in w {
+                    let recursive = modes.has(Modes::PERSISTENT_RECURSIVE) && !child_event;
+                    let here = !at_parent && modes.has(Modes::STANDARD.with(Modes::PERSISTENT));
+                    if recursive || here {
+                        out.insert(s);
+                    }
+                    if !at_parent && modes.has(Modes::STANDARD) {
+                        fired_once.push(s);
                     }
                 }
-                for s in fired_once {
-                    w.remove(&s);
-                    if let Some(ps) = self.by_session.get_mut(&s) {
-                        ps.remove(&local);
-                        if ps.is_empty() {
-                            self.by_session.remove(&s);
-                        }
-                    }
-                }
-                emptied = w.is_empty();
             }
-            if emptied {
-                self.by_path.remove(&local);
+            for s in fired_once {
+                self.remove(&local, s, Modes::STANDARD);
             }
             if self.recursive == 0 || local == "/" {
                 break;
@@ -153,52 +182,85 @@ pub struct WatchManager {
     child: WatchTable,
 }
 
-/// Which tables a checkWatches / removeWatches request names.
+/// What a checkWatches / removeWatches request names (`Watcher.WatcherType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatcherKind {
+    /// One-shot child watches.
     Children,
+    /// One-shot data and exist watches.
     Data,
+    /// Every watch of the path, in both tables.
     Any,
+    /// ZooKeeper 3.9: persistent watches.
+    Persistent,
+    /// ZooKeeper 3.9: persistent recursive watches.
+    PersistentRecursive,
+}
+
+impl WatcherKind {
+    /// `WatcherType.fromInt`; `None` for a type ZooKeeper does not know.
+    pub fn from_wire(t: i32) -> Option<WatcherKind> {
+        use crate::proto::watcher_type as w;
+        Some(match t {
+            w::CHILDREN => WatcherKind::Children,
+            w::DATA => WatcherKind::Data,
+            w::ANY => WatcherKind::Any,
+            w::PERSISTENT => WatcherKind::Persistent,
+            w::PERSISTENT_RECURSIVE => WatcherKind::PersistentRecursive,
+            _ => return None,
+        })
+    }
 }
 
 impl WatchManager {
     pub fn add_data_watch(&mut self, path: &str, session: i64) {
-        self.data.add(path, session, WatchMode::Standard);
+        self.data.add(path, session, Modes::STANDARD);
     }
 
     pub fn add_child_watch(&mut self, path: &str, session: i64) {
-        self.child.add(path, session, WatchMode::Standard);
+        self.child.add(path, session, Modes::STANDARD);
     }
 
     /// addWatch: a persistent watch goes into both tables, as in ZooKeeper.
     pub fn add_persistent(&mut self, path: &str, session: i64, recursive: bool) {
         let mode = if recursive {
-            WatchMode::PersistentRecursive
+            Modes::PERSISTENT_RECURSIVE
         } else {
-            WatchMode::Persistent
+            Modes::PERSISTENT
         };
         self.data.add(path, session, mode);
         self.child.add(path, session, mode);
     }
 
+    /// removeWatches, as ZooKeeper 3.9's `DataTree.removeWatch`.
     pub fn remove(&mut self, path: &str, session: i64, kind: WatcherKind) -> bool {
+        let both = |w: &mut Self, m: Modes| {
+            let c = w.child.remove(path, session, m);
+            let d = w.data.remove(path, session, m);
+            c || d
+        };
         match kind {
-            WatcherKind::Children => self.child.remove(path, session),
-            WatcherKind::Data => self.data.remove(path, session),
-            WatcherKind::Any => {
-                let c = self.child.remove(path, session);
-                let d = self.data.remove(path, session);
-                c || d
-            }
+            WatcherKind::Children => self.child.remove(path, session, Modes::STANDARD),
+            WatcherKind::Data => self.data.remove(path, session, Modes::STANDARD),
+            WatcherKind::Any => both(self, Modes::ALL),
+            WatcherKind::Persistent => both(self, Modes::PERSISTENT),
+            WatcherKind::PersistentRecursive => both(self, Modes::PERSISTENT_RECURSIVE),
         }
     }
 
+    /// checkWatches, as ZooKeeper 3.9's `DataTree.containsWatcher`.
     pub fn contains(&self, path: &str, session: i64, kind: WatcherKind) -> bool {
         match kind {
-            WatcherKind::Children => self.child.contains(path, session),
-            WatcherKind::Data => self.data.contains(path, session),
+            WatcherKind::Children => self.child.contains(path, session, Modes::STANDARD),
+            WatcherKind::Data => self.data.contains(path, session, Modes::STANDARD),
             WatcherKind::Any => {
-                self.child.contains(path, session) || self.data.contains(path, session)
+                self.child.contains(path, session, Modes::ALL)
+                    || self.data.contains(path, session, Modes::ALL)
+            }
+            WatcherKind::Persistent => self.child.contains(path, session, Modes::PERSISTENT),
+            WatcherKind::PersistentRecursive => {
+                self.child
+                    .contains(path, session, Modes::PERSISTENT_RECURSIVE)
             }
         }
     }
@@ -354,6 +416,73 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].0.event_type, event_type::NODE_CHILDREN_CHANGED);
         assert_eq!(ev[0].0.path, "/a");
+    }
+
+    fn children_changed(ev: &[(Notification, bool)]) -> Vec<&str> {
+        ev.iter()
+            .filter(|(n, _)| n.event_type == event_type::NODE_CHILDREN_CHANGED)
+            .map(|(n, _)| n.path.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn one_shot_child_watch_fires_next_to_a_recursive_watch() {
+        let mut w = WatchManager::default();
+        w.add_persistent("/a", 1, true);
+        w.add_child_watch("/a", 1);
+        let ev = w.fire(&created("/a/x"));
+        assert_eq!(children_changed(&ev), vec!["/a"]);
+        assert_eq!(
+            ev.len(),
+            2,
+            "NodeCreated /a/x from the recursive watch: {ev:?}"
+        );
+        // The one-shot watch is gone; the recursive one stays.
+        let ev = w.fire(&created("/a/y"));
+        assert!(children_changed(&ev).is_empty());
+        assert_eq!(ev.len(), 1);
+        assert!(w.contains("/a", 1, WatcherKind::PersistentRecursive));
+        assert!(!w.contains("/a", 1, WatcherKind::Children));
+    }
+
+    #[test]
+    fn persistent_watch_survives_a_one_shot_watch_on_the_same_path() {
+        let mut w = WatchManager::default();
+        w.add_persistent("/a", 1, false);
+        w.add_data_watch("/a", 1);
+        let changed = || Trigger::DataChanged {
+            path: "/a".into(),
+            acl: crate::tree::detached_acl(vec![]),
+        };
+        assert_eq!(w.fire(&changed()).len(), 1, "one event per session");
+        assert_eq!(w.fire(&changed()).len(), 1);
+        assert!(!w.contains("/a", 1, WatcherKind::Data));
+    }
+
+    #[test]
+    fn remove_and_check_by_type_as_zookeeper_3_9() {
+        let mut w = WatchManager::default();
+        w.add_persistent("/a", 1, false);
+        w.add_persistent("/a", 1, true);
+        w.add_data_watch("/a", 1);
+        assert!(!w.contains("/a", 1, WatcherKind::Children));
+        assert!(w.contains("/a", 1, WatcherKind::Data));
+        assert!(!w.contains("/a", 2, WatcherKind::Any));
+        assert!(w.remove("/a", 1, WatcherKind::PersistentRecursive));
+        assert!(!w.remove("/a", 1, WatcherKind::PersistentRecursive));
+        assert!(w.contains("/a", 1, WatcherKind::Persistent));
+        // Only the recursive watch saw the grandchild.
+        assert!(w.fire(&created("/a/b/c")).is_empty());
+        assert!(w.remove("/a", 1, WatcherKind::Persistent));
+        assert!(
+            w.contains("/a", 1, WatcherKind::Any),
+            "the data watch is left"
+        );
+        assert!(w.remove("/a", 1, WatcherKind::Any));
+        assert!(!w.contains("/a", 1, WatcherKind::Any));
+        assert_eq!(w.watch_count(), 0);
+        assert_eq!(WatcherKind::from_wire(0), None);
+        assert_eq!(WatcherKind::from_wire(6), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod rng;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -49,8 +50,10 @@ pub struct SimOptions {
     pub election_loss: u32,
     /// Loss of a quorum packet (breaks its connection).
     pub quorum_loss: u32,
-    /// Chance per step and peer that its oldest disk write completes.
+    /// Chance per step and peer that a disk write completes.
     pub fsync: u32,
+    /// Chance that a completing write is an epoch file overtaking pending log fsyncs.
+    pub disk_reorder: u32,
     /// Chance per step of each fault kind while faults are on.
     pub crash: u32,
     pub restart: u32,
@@ -74,6 +77,7 @@ impl SimOptions {
             election_loss: 0,
             quorum_loss: 0,
             fsync: 300,
+            disk_reorder: 0,
             crash: 0,
             restart: 0,
             partition: 0,
@@ -103,13 +107,15 @@ impl SimOptions {
         o.heal = r.range(2, 20) as u32;
         o.reset = r.below(3) as u32;
         o.propose = r.range(20, 400) as u32;
+        o.disk_reorder = r.below(500) as u32;
         o
     }
 }
 
 #[derive(Debug)]
 enum DiskOp {
-    Fsync,
+    /// Makes `mem[..len]` durable: the writes issued before this fsync started.
+    Fsync(usize),
     Accepted(Epoch),
     Current(Epoch),
 }
@@ -137,6 +143,8 @@ pub struct Node {
     durable_match: usize,
     /// While set, no disk write of this server completes ([`Sim::stall_disk`]).
     pub disk_stalled: bool,
+    /// While set, no log fsync completes; epoch files still do ([`Sim::stall_log`]).
+    pub log_stalled: bool,
     /// `mem.len()` when the last NEWLEADER arrived: what its ACK vouches for.
     newleader_len: Option<usize>,
     /// The epoch of the last LEADERINFO received: what ACKEPOCH vouches for.
@@ -322,6 +330,8 @@ pub struct Sim {
     /// Count of events fed to peers.
     pub events: u64,
     pub stats: SimStats,
+    /// How to run this again, printed with a failure (the chaos seeds' replay by default).
+    pub replay: String,
 }
 
 impl Sim {
@@ -360,6 +370,7 @@ impl Sim {
                 status: None,
                 durable_match: 0,
                 disk_stalled: false,
+                log_stalled: false,
                 newleader_len: None,
                 leaderinfo_epoch: None,
             })
@@ -385,6 +396,9 @@ impl Sim {
             held: BTreeSet::new(),
             recording: None,
             events: 0,
+            replay: format!(
+                "ZAB_SEED={seed} cargo test -p zab-core --test sim sim_replay -- --nocapture"
+            ),
             stats: SimStats::default(),
         }
     }
@@ -443,8 +457,8 @@ impl Sim {
     pub fn fail(&self, why: &str) -> ! {
         let s = self.trace();
         panic!(
-            "{s}\nINVARIANT VIOLATED at step {} (seed {}): {why}\nreplay: ZAB_SEED={} cargo test -p zab-core --test sim sim_replay -- --nocapture",
-            self.now, self.seed, self.seed
+            "{s}\nINVARIANT VIOLATED at step {} (seed {}): {why}\nreplay: {}",
+            self.now, self.seed, self.replay
         );
     }
 
@@ -591,9 +605,19 @@ impl Sim {
         self.nodes[sid as usize - 1].disk_stalled = true;
     }
 
+    /// Stops completing `sid`'s log fsyncs until [`Sim::unstall_disk`]; its epoch files
+    /// are still written (they are other files: the core must not count on an order).
+    pub fn stall_log(&mut self, sid: u64) {
+        self.note(format!("{} stall log of {sid}", self.now));
+        self.nodes[sid as usize - 1].log_stalled = true;
+    }
+
+    /// Ends [`Sim::stall_disk`] and [`Sim::stall_log`].
     pub fn unstall_disk(&mut self, sid: u64) {
         self.note(format!("{} unstall disk of {sid}", self.now));
-        self.nodes[sid as usize - 1].disk_stalled = false;
+        let n = &mut self.nodes[sid as usize - 1];
+        n.disk_stalled = false;
+        n.log_stalled = false;
     }
 
     /// Starts keeping every event fed and every action executed (dropping what was kept).
@@ -722,12 +746,10 @@ impl Sim {
         self.deliver_election();
         self.deliver_quorum();
         for i in 0..self.nodes.len() {
-            if self.nodes[i].alive()
-                && !self.nodes[i].disk.is_empty()
-                && !self.nodes[i].disk_stalled
-                && self.rng.chance(self.opts.fsync)
-            {
-                self.complete_disk_op(i);
+            if self.nodes[i].alive() && self.rng.chance(self.opts.fsync) {
+                if let Some(k) = self.next_disk_op(i) {
+                    self.complete_disk_op(i, k);
+                }
             }
         }
         if self.opts.propose > 0 && self.rng.chance(self.opts.propose) {
@@ -976,16 +998,50 @@ impl Sim {
         }
     }
 
-    fn complete_disk_op(&mut self, i: usize) {
+    /// Completes every pending disk write of `sid` now, in order (stalled or not).
+    pub fn flush_disk(&mut self, sid: u64) {
+        let i = sid as usize - 1;
+        while self.nodes[i].alive() && !self.nodes[i].disk.is_empty() {
+            self.complete_disk_op(i, 0);
+        }
+    }
+
+    /// Which pending disk write of node `i` completes next: the oldest, except that an
+    /// epoch file may overtake log fsyncs (they are different files).
+    fn next_disk_op(&mut self, i: usize) -> Option<usize> {
+        let n = &self.nodes[i];
+        if n.disk_stalled || n.disk.is_empty() {
+            return None;
+        }
+        let first_epoch = n.disk.iter().position(|op| !matches!(op, DiskOp::Fsync(_)));
+        if n.log_stalled {
+            return first_epoch;
+        }
+        match first_epoch {
+            Some(k) if k > 0 && self.rng.chance(self.opts.disk_reorder) => Some(k),
+            _ => Some(0),
+        }
+    }
+
+    fn complete_disk_op(&mut self, i: usize, k: usize) {
         let s = self.nodes[i].sid;
-        let op = self.nodes[i].disk.pop_front().expect("op");
+        let op = self.nodes[i].disk.remove(k).expect("op");
         match op {
-            DiskOp::Fsync => {
+            DiskOp::Fsync(len) => {
                 let n = &mut self.nodes[i];
                 // Without a snapshot in between, the durable log only grew: extend the match.
+                // (Fsyncs queued before a snapshot were dropped when it was installed.)
                 let replaced = n.durable_override.take().is_some();
-                n.durable_len = n.mem.len();
-                let upto = n.mem.last().map(|e| e.0).unwrap_or(Zxid::ZERO);
+                let len = len.min(n.mem.len());
+                n.durable_len = if replaced {
+                    len
+                } else {
+                    n.durable_len.max(len)
+                };
+                let upto = match n.durable_len {
+                    0 => Zxid::ZERO,
+                    k => n.mem[k - 1].0,
+                };
                 if replaced {
                     self.recompute_match(i);
                 } else {
@@ -1102,6 +1158,11 @@ impl Sim {
                 }
                 n.mem.truncate(k);
                 n.durable_len = n.durable_len.min(k);
+                for op in n.disk.iter_mut() {
+                    if let DiskOp::Fsync(len) = op {
+                        *len = (*len).min(k);
+                    }
+                }
                 if let Some(d) = n.durable_override.as_mut() {
                     let k = d.partition_point(|e| e.0 <= to);
                     d.truncate(k);
@@ -1120,6 +1181,8 @@ impl Sim {
                 if n.durable_override.is_none() {
                     n.durable_override = Some(n.mem[..n.durable_len].to_vec());
                 }
+                // Writes of the replaced log that were not durable yet never will be.
+                n.disk.retain(|op| !matches!(op, DiskOp::Fsync(_)));
                 n.mem = snap;
                 n.applied = n.mem.len();
                 self.check_committed(i, 0);
@@ -1201,11 +1264,18 @@ impl Sim {
         }
     }
 
+    /// Group commit: an fsync queued but not yet started (not the oldest write) also takes
+    /// the new writes; one under way covers only what was written before it.
     fn queue_fsync(&mut self, i: usize) {
+        let len = self.nodes[i].mem.len();
         let d = &mut self.nodes[i].disk;
-        if !matches!(d.back(), Some(DiskOp::Fsync)) {
-            d.push_back(DiskOp::Fsync);
+        if d.len() > 1 {
+            if let Some(DiskOp::Fsync(l)) = d.back_mut() {
+                *l = len;
+                return;
+            }
         }
+        d.push_back(DiskOp::Fsync(len));
     }
 
     // ---- invariants ----
@@ -1318,6 +1388,33 @@ impl Sim {
             ));
         }
         self.opts.propose = propose;
+    }
+}
+
+/// Runs `body` on `sim`. A panic inside it (an invariant of the simulator, an assert of
+/// the test, an `assert!` of the core) is re-raised with the seed, the way to replay the
+/// run and, unless the invariant check already printed them, the last events.
+pub fn reported<R>(sim: &mut Sim, body: impl FnOnce(&mut Sim) -> R) -> R {
+    match panic::catch_unwind(AssertUnwindSafe(|| body(sim))) {
+        Ok(r) => r,
+        Err(e) => {
+            let why = e
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| e.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            if why.contains("INVARIANT VIOLATED") {
+                // Sim::fail's message already names the seed, the replay and the trace.
+                panic::resume_unwind(e);
+            }
+            panic!(
+                "last events:\n{}\nseed {} failed at step {}: {why}\nreplay: {}",
+                sim.trace(),
+                sim.seed,
+                sim.now,
+                sim.replay
+            );
+        }
     }
 }
 
