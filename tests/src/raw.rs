@@ -167,16 +167,49 @@ pub struct Reply {
 
 /// The body of a ConnectRequest; `legacy` leaves out the readOnly byte (44 bytes instead of 45).
 pub fn connect_request(timeout_ms: i32, legacy: bool) -> Vec<u8> {
-    let mut b = Vec::new();
-    put_i32(&mut b, 0);
-    put_i64(&mut b, 0);
-    put_i32(&mut b, timeout_ms);
-    put_i64(&mut b, 0);
-    put_buf(&mut b, &[0u8; 16]);
-    if !legacy {
-        b.push(0);
+    Handshake {
+        timeout_ms,
+        legacy,
+        ..Handshake::default()
     }
-    b
+    .body()
+}
+
+/// What a ConnectRequest asks for: a new session (`session_id` 0) or an existing one.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    pub timeout_ms: i32,
+    pub session_id: i64,
+    pub passwd: Vec<u8>,
+    pub last_zxid_seen: i64,
+    pub legacy: bool,
+}
+
+impl Default for Handshake {
+    fn default() -> Self {
+        Handshake {
+            timeout_ms: 30_000,
+            session_id: 0,
+            passwd: vec![0u8; 16],
+            last_zxid_seen: 0,
+            legacy: false,
+        }
+    }
+}
+
+impl Handshake {
+    pub fn body(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        put_i32(&mut b, 0);
+        put_i64(&mut b, self.last_zxid_seen);
+        put_i32(&mut b, self.timeout_ms);
+        put_i64(&mut b, self.session_id);
+        put_buf(&mut b, &self.passwd);
+        if !self.legacy {
+            b.push(0);
+        }
+        b
+    }
 }
 
 pub fn frame(payload: &[u8]) -> Vec<u8> {
@@ -199,10 +232,22 @@ impl RawClient {
     }
 
     pub fn connect_with(addr: SocketAddr, legacy: bool) -> io::Result<RawClient> {
+        Self::handshake(
+            addr,
+            &Handshake {
+                legacy,
+                ..Handshake::default()
+            },
+        )
+    }
+
+    /// Connects with any ConnectRequest. A refused session (expired, wrong password) still
+    /// returns a client: its `session` has id 0, and the server closes the connection.
+    pub fn handshake(addr: SocketAddr, h: &Handshake) -> io::Result<RawClient> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_nodelay(true)?;
-        stream.write_all(&frame(&connect_request(30_000, legacy)))?;
+        stream.write_all(&frame(&h.body()))?;
         let payload = read_frame(&mut stream)?;
         let session = parse_connect_response(&payload);
         Ok(RawClient {
@@ -384,9 +429,62 @@ impl RawClient {
         self.call(OP_MULTI, &b)
     }
 
+    /// setWatches (101): the paths a client watched, to restore after a reconnect.
+    pub fn set_watches(
+        &mut self,
+        relative_zxid: i64,
+        data: &[&str],
+        exist: &[&str],
+        child: &[&str],
+    ) -> io::Result<Reply> {
+        self.call(
+            OP_SET_WATCHES,
+            &watches_body(relative_zxid, &[data, exist, child]),
+        )
+    }
+
+    /// setWatches2 (105): setWatches plus persistent and persistent-recursive watches.
+    pub fn set_watches2(&mut self, relative_zxid: i64, lists: [&[&str]; 5]) -> io::Result<Reply> {
+        self.call(OP_SET_WATCHES2, &watches_body(relative_zxid, &lists))
+    }
+
+    /// Whether the server closes the connection within `timeout`, reading (and queueing)
+    /// whatever arrives before.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            match self.read_reply() {
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
     pub fn close(&mut self) -> io::Result<Reply> {
         self.call(OP_CLOSE, &[])
     }
+}
+
+fn watches_body(relative_zxid: i64, lists: &[&[&str]]) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_i64(&mut b, relative_zxid);
+    for l in lists {
+        put_i32(&mut b, l.len() as i32);
+        for p in *l {
+            put_str(&mut b, p);
+        }
+    }
+    b
 }
 
 /// A CreateRequest body (CreateTTLRequest with `ttl`); `data: None` is the null buffer.

@@ -592,6 +592,12 @@ impl Core {
             }
             self.propose(txn, Origin::CreateSession { conn_id, legacy });
         } else {
+            // ZooKeeper closes the session's current connection before it
+            // looks at the password (`closeSession(.., CLIENT_RECONNECT)`).
+            let current = self.sessions.get(&req.session_id).and_then(|s| s.conn);
+            if let Some(old) = current.filter(|c| *c != conn_id) {
+                self.close_conn(old);
+            }
             let valid = self
                 .sessions
                 .get(&req.session_id)
