@@ -1,13 +1,15 @@
 //! Byte layouts of the quorum and election channels, as Apache ZooKeeper 3.8 writes them.
 //!
-//! Owns pure encoders and decoders; framing on the socket (a 4-byte big-endian length
-//! before each election message and each quorum packet) and the snapshot stream that
-//! follows a SNAP packet belong to the driver (`zab-net`).
+//! Owns pure encoders and decoders; the socket side (a 4-byte big-endian length before
+//! each election message, bare back-to-back records on the quorum port, the snapshot
+//! stream that follows a SNAP packet) belongs to `zab-net` and the driver; see
+//! docs/net.md. Every layout is documented with its origin in docs/protocol.md.
 //!
 //! ```text
-//! ; quorum channel (leader <-> learner), one jute record per frame
+//! ; quorum channel (leader <-> learner): jute records back to back, no outer length
 //! QuorumPacket   := int(type) long(zxid) buffer(data) vector<Id>(authinfo)
 //! Id             := ustring(scheme) ustring(id)
+//! authinfo       := -1 (null) from ZooKeeper except in REQUEST; we write count 0
 //! FOLLOWERINFO   := type=11 zxid=(acceptedEpoch << 32) data=LearnerInfo
 //! OBSERVERINFO   := type=16 zxid=(acceptedEpoch << 32) data=LearnerInfo
 //! LearnerInfo    := long(serverid) int(protocolVersion=0x10000) long(configVersion)
@@ -16,21 +18,27 @@
 //! DIFF|TRUNC|SNAP:= type=13|14|15 zxid data=null        ; SNAP is followed by the snapshot stream
 //! NEWLEADER      := type=10 zxid=(newEpoch << 32) data=config bytes
 //! UPTODATE       := type=12 zxid=leader's commit point (ZooKeeper writes -1) data=null
-//! PROPOSAL|INFORM:= type=2|8 zxid data=serialized Txn
+//! PROPOSAL|INFORM:= type=2|8 zxid data=serialized Txn (crate::txn)
 //! ACK|COMMIT     := type=3|4 zxid data=null
-//! PING           := type=5 zxid data=session touches (opaque here)
-//! REQUEST        := type=1 zxid=-1 data=long(sessionId) int(cxid) int(type) request
-//! REVALIDATE     := type=6 zxid=-1 data=long(sessionId) int(timeout) [bool(valid)]
-//! SYNC           := type=7 zxid data=null                ; leader's answer to a sync()
-//! COMMITANDACTIVATE|INFORMANDACTIVATE := type=9|19       ; reconfig, decoded, not acted on
+//! PING           := type=5 zxid data=null                ; leader -> learner
+//!                 | type=5 zxid data={long(sessionId) int(timeout)}*   ; learner's answer (opaque here)
+//! REQUEST        := type=1 zxid=-1 data=long(sessionId) int(cxid) int(type) request-bytes
+//!                   authinfo=the session's ids
+//! REVALIDATE     := type=6 zxid=-1 data=long(sessionId) int(timeout)  ; learner -> leader
+//!                 | type=6 zxid=-1 data=long(sessionId) boolean(valid) ; the leader's answer
+//! SYNC           := type=7 zxid data=null   ; answer to a learner's sync(); ZooKeeper zxid=0
+//! COMMITANDACTIVATE := type=9 zxid data=long(designatedLeader)        ; reconfig, not acted on
+//! INFORMANDACTIVATE := type=19 zxid data=long(designatedLeader) Txn   ; reconfig, not acted on
 //!
 //! ; election channel (QuorumCnxManager)
 //! InitialMessage := long(protocolVersion = -65536 | -65535) long(sid) int(len) utf8{len}
 //!                   ; "host:port", or "host:port|host:port|..." for -65535
 //!                 | long(sid >= 0)                       ; before 3.4.6, no address
 //! Notification   := int(state) long(leader) long(zxid) long(electionEpoch)
-//!                   long(peerEpoch) int(version=2) int(len) config{len}
-//!                 | the first 28 or 40 bytes of it         ; versions 0 and 1
+//!                   long(peerEpoch) int(version=2) int(len) config{len}  ; 44 + len bytes
+//!                 | int(state) long(leader) long(zxid) long(electionEpoch)
+//!                   long(peerEpoch) int(version=1)                      ; 40 bytes
+//!                 | int(state) long(leader) long(zxid) long(electionEpoch) ; 28 bytes, version 0
 //! state          := 0 LOOKING | 1 FOLLOWING | 2 LEADING | 3 OBSERVING
 //! ```
 //!
@@ -529,7 +537,8 @@ mod tests {
         };
         let b = p.encode();
         let mut want = vec![0, 0, 0, 17, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0];
-        want.extend_from_slice(&[0, 0, 0, 0]); // empty authinfo
+        // An empty authinfo; ZooKeeper writes -1 (null) here and reads both.
+        want.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(b, want);
         assert_eq!(QuorumPacket::decode(&b).unwrap(), p);
     }
