@@ -31,6 +31,7 @@ pub const OP_CHECK: i32 = 13;
 pub const OP_MULTI: i32 = 14;
 pub const OP_CREATE_CONTAINER: i32 = 19;
 pub const OP_CREATE_TTL: i32 = 21;
+pub const OP_AUTH: i32 = 100;
 pub const OP_SET_WATCHES: i32 = 101;
 pub const OP_SET_WATCHES2: i32 = 105;
 pub const OP_CLOSE: i32 = -11;
@@ -61,11 +62,21 @@ pub fn put_str(b: &mut Vec<u8>, v: &str) {
 
 /// The ACL `world:anyone` with all permissions, as a jute vector.
 pub fn put_open_acl(b: &mut Vec<u8>) {
-    put_i32(b, 1);
-    put_i32(b, 31);
-    put_str(b, "world");
-    put_str(b, "anyone");
+    put_acl(b, &[(31, "world", "anyone")]);
 }
+
+/// An ACL vector of `(perms, scheme, id)`.
+pub fn put_acl(b: &mut Vec<u8>, acl: &[(i32, &str, &str)]) {
+    put_i32(b, acl.len() as i32);
+    for (perms, scheme, id) in acl {
+        put_i32(b, *perms);
+        put_str(b, scheme);
+        put_str(b, id);
+    }
+}
+
+/// `digest` id of `u:pw`: `u:base64(sha1("u:pw"))`.
+pub const DIGEST_U_PW: &str = "u:BvFaefuhWURhnvpD7ipe45CKTpk=";
 
 /// Reads jute values from a reply body; panics on a short body (a test failure).
 pub struct Reader<'a> {
@@ -427,6 +438,51 @@ impl RawClient {
         b.push(1);
         put_i32(&mut b, -1);
         self.call(OP_MULTI, &b)
+    }
+
+    /// auth (100, xid -4): `addauth scheme auth`. ZooKeeper closes the connection after a
+    /// failure.
+    pub fn auth(&mut self, scheme: &str, auth: &[u8]) -> io::Result<Reply> {
+        let mut p = Vec::new();
+        put_i32(&mut p, -4);
+        put_i32(&mut p, OP_AUTH);
+        put_i32(&mut p, 0);
+        put_str(&mut p, scheme);
+        put_buf(&mut p, auth);
+        self.stream.write_all(&frame(&p))?;
+        loop {
+            let r = self.read_reply()?;
+            if r.xid == -4 {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// create with any ACL (`put_acl` writes the jute vector).
+    pub fn create_with_acl(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        flags: i32,
+        acl: &[(i32, &str, &str)],
+    ) -> io::Result<Reply> {
+        let mut b = Vec::new();
+        put_str(&mut b, path);
+        put_buf(&mut b, data);
+        put_acl(&mut b, acl);
+        put_i32(&mut b, flags);
+        self.call(OP_CREATE, &b)
+    }
+
+    /// whoAmI (107): `(scheme, id)` pairs, sorted (ZooKeeper keeps them in a set).
+    pub fn who_am_i(&mut self) -> io::Result<Vec<(String, String)>> {
+        let r = self.call(OP_WHO_AM_I, &[])?;
+        let mut rd = Reader::new(&r.body);
+        let n = rd.i32();
+        let mut v: Vec<(String, String)> =
+            (0..n.max(0)).map(|_| (rd.string(), rd.string())).collect();
+        v.sort();
+        Ok(v)
     }
 
     /// setWatches (101): the paths a client watched, to restore after a reconnect.

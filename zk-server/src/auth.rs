@@ -19,8 +19,9 @@ pub fn digest_id(user_password: &str) -> String {
 
 /// Whether a scheme's authenticated ids may stand in for an `auth` ACL.
 fn is_authenticated_scheme(scheme: &str) -> bool {
-    // ZooKeeper: digest and sasl say yes; ip and world say no.
-    matches!(scheme, "digest" | "sasl" | "super")
+    // ZooKeeper's providers: digest and sasl say yes, ip says no; `super`
+    // has no provider, so it is skipped.
+    matches!(scheme, "digest" | "sasl")
 }
 
 fn valid_ip_id(id: &str) -> bool {
@@ -41,12 +42,12 @@ fn valid_ip_id(id: &str) -> bool {
 }
 
 /// Whether an ACL id is well formed for its scheme (ZooKeeper's `isValid`).
+/// `super` is no scheme an ACL may name: ZooKeeper has no provider for it.
 pub fn is_valid_id(id: &Id) -> bool {
     match id.scheme.as_str() {
         "world" => id.id == "anyone",
         "digest" => id.id.split(':').count() == 2,
         "ip" => valid_ip_id(&id.id),
-        "super" => true,
         _ => false,
     }
 }
@@ -157,21 +158,28 @@ pub enum AuthOutcome {
     Failed,
 }
 
-/// Handle `addauth scheme auth`.
-pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> AuthOutcome {
+/// Handle `addauth scheme auth` from a client at `client_ip`.
+pub fn authenticate(
+    scheme: &str,
+    auth: &[u8],
+    super_digest: Option<&str>,
+    client_ip: IpAddr,
+) -> AuthOutcome {
     match scheme {
         "digest" => {
             let Ok(s) = std::str::from_utf8(auth) else {
                 return AuthOutcome::Failed;
             };
             let id = digest_id(s);
-            let mut ids = Vec::new();
+            let mut ids = vec![Id::new("digest", &id)];
             if super_digest == Some(id.as_str()) {
                 ids.push(Id::new("super", ""));
             }
-            ids.push(Id::new("digest", &id));
             AuthOutcome::Added(ids)
         }
+        // ZooKeeper's IPAuthenticationProvider ignores what the client sends
+        // and adds the address it connects from.
+        "ip" => AuthOutcome::Added(vec![Id::new("ip", &client_ip.to_string())]),
         _ => AuthOutcome::Failed,
     }
 }
@@ -215,6 +223,37 @@ mod tests {
             Err(ErrorCode::NoAuth)
         );
         assert!(check_acl(&acl, perms::WRITE, &[Id::new("super", "")]).is_ok());
+    }
+
+    #[test]
+    fn addauth_ip_adds_the_client_address_and_super_is_no_acl_scheme() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let AuthOutcome::Added(ids) = authenticate("ip", b"10.9.8.7", None, ip) else {
+            panic!("addauth ip was refused")
+        };
+        assert_eq!(ids, vec![Id::new("ip", "127.0.0.1")]);
+        assert!(matches!(
+            authenticate("world", b"anyone", None, ip),
+            AuthOutcome::Failed
+        ));
+        let sup = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("super", ""),
+        }];
+        assert_eq!(fixup_acl(&sup, &[]), Err(ErrorCode::InvalidAcl));
+        // A super user's `auth` ACL names its digest, not `super`.
+        let auth = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("auth", ""),
+        }];
+        let ids = [Id::new("digest", "super:h"), Id::new("super", "")];
+        assert_eq!(
+            fixup_acl(&auth, &ids),
+            Ok(vec![Acl {
+                perms: perms::ALL,
+                id: Id::new("digest", "super:h")
+            }])
+        );
     }
 
     #[test]

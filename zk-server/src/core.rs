@@ -1237,7 +1237,10 @@ impl Core {
     }
 
     fn on_auth(&mut self, req: &Request, a: AuthPacket) {
-        let outcome = auth::authenticate(&a.scheme, &a.auth, self.cfg.super_digest.as_deref());
+        let Some(ip) = self.conns.get(&req.conn_id).map(|c| c.handle.addr.ip()) else {
+            return;
+        };
+        let outcome = auth::authenticate(&a.scheme, &a.auth, self.cfg.super_digest.as_deref(), ip);
         match outcome {
             AuthOutcome::Added(ids) => {
                 if let Some(s) = self.sessions.get_mut(&req.session_id) {
@@ -1450,13 +1453,18 @@ impl Core {
 
     /// ZooKeeper's `DataTree.setWatches`: re-register watches after a
     /// reconnect and fire at once what changed since `relative_zxid`.
+    /// An event about a node the session may not read is not sent (a
+    /// watcher never learns about such a node); its watch is armed instead.
     fn set_watches(&mut self, conn: u64, sid: i64, w: &SetWatches2) {
         let rz = w.relative_zxid;
+        let auth = self.auth_of(sid).to_vec();
+        let readable =
+            |n: &crate::tree::NodeRef<'_>| check_acl(n.acl(), perms::READ, &auth).is_ok();
         let mut events: Vec<(i32, String)> = Vec::new();
         for p in &w.data_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.persisted().mzxid > rz => {
+                Some(n) if n.persisted().mzxid > rz && readable(&n) => {
                     events.push((event_type::NODE_DATA_CHANGED, p.clone()))
                 }
                 Some(_) => self.watches.add_data_watch(p, sid),
@@ -1464,14 +1472,14 @@ impl Core {
         }
         for p in &w.exist_watches {
             match self.tree.get(p) {
-                Some(_) => events.push((event_type::NODE_CREATED, p.clone())),
-                None => self.watches.add_data_watch(p, sid),
+                Some(n) if readable(&n) => events.push((event_type::NODE_CREATED, p.clone())),
+                _ => self.watches.add_data_watch(p, sid),
             }
         }
         for p in &w.child_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.persisted().pzxid > rz => {
+                Some(n) if n.persisted().pzxid > rz && readable(&n) => {
                     events.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
                 }
                 Some(_) => self.watches.add_child_watch(p, sid),
