@@ -1,0 +1,591 @@
+//! `zk-compare`: ours against Apache ZooKeeper 3.8 on this machine, one after the other,
+//! with the same load generator (`zk-load`), and a table of the ratios.
+//!
+//! For each system and topology (a 3-server ensemble on 127.0.0.1, a standalone server) it
+//! writes the same `zoo.cfg` (tickTime=2000, initLimit=10, syncLimit=5, forceSync=yes, data
+//! under one directory, so on the same disk), starts the servers, waits until `srvr` reports
+//! a leader and followers (or standalone), runs each workload with `zk-load` (sessions spread
+//! over every server of the connect string), and stops them (SIGKILL, by the pid of the
+//! child it started). Then, unless `--footprint 0`, it measures per system a standalone
+//! server's resident memory per znode after creating `--footprint` znodes of 100 bytes
+//! through the client port, and the time from starting it again on that data to its first
+//! answer.
+//!
+//! ```text
+//! cargo build --release -p zk-server -p zk-benches
+//! target/release/zk-compare --dir target/zk-compare          # everything (about 15 minutes)
+//! target/release/zk-compare --topologies ensemble --workloads set,get --footprint 0
+//! ```
+//! The results go to `<dir>/results.json` and the table to stdout (markdown).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zk-compare",
+    about = "Ours against Apache ZooKeeper 3.8, same machine, same load"
+)]
+struct Args {
+    /// Where the servers' data, configurations, logs and results go (one disk for all).
+    #[arg(long, default_value = "target/zk-compare")]
+    dir: PathBuf,
+    /// Systems, in the order they run.
+    #[arg(long, value_delimiter = ',', default_value = "ours,apache")]
+    systems: Vec<String>,
+    /// `ensemble` (3 servers) and/or `standalone`.
+    #[arg(long, value_delimiter = ',', default_value = "ensemble,standalone")]
+    topologies: Vec<String>,
+    /// zk-load workloads: create, set, get, mixed (90% reads).
+    #[arg(long, value_delimiter = ',', default_value = "create,set,get,mixed")]
+    workloads: Vec<String>,
+    #[arg(long, default_value_t = 4)]
+    sessions: usize,
+    #[arg(long, default_value_t = 32)]
+    outstanding: usize,
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    #[arg(long, default_value_t = 10_000)]
+    keys: usize,
+    /// Seconds measured per workload.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of load before each measurement (the JVM's JIT needs them).
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Znodes for the memory and restart measurement (0: skip it).
+    #[arg(long, default_value_t = 1_000_000)]
+    footprint: u64,
+    /// Maximum heap of each Apache ZooKeeper JVM.
+    #[arg(long, default_value = "2g")]
+    java_heap: String,
+    /// zk-server binary (default: next to this program).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// zk-load binary (default: next to this program).
+    #[arg(long)]
+    load_bin: Option<PathBuf>,
+}
+
+fn sibling(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().expect("exe dir").join(name)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+fn four_letter(port: u16, word: &str) -> Option<String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(word.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn mode(port: u16) -> Option<String> {
+    let s = four_letter(port, "srvr")?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(|m| m.trim().to_string())
+}
+
+/// Resident set size of a process, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// One server process.
+struct Server {
+    id: u64,
+    client_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+struct Cluster {
+    system: String,
+    servers: Vec<Server>,
+    java_heap: String,
+    server_bin: PathBuf,
+}
+
+impl Cluster {
+    /// Writes the configuration of `n` servers (1: standalone) under `dir`.
+    fn new(args: &Args, system: &str, dir: &Path, n: usize, server_bin: &Path) -> Cluster {
+        let _ = std::fs::remove_dir_all(dir);
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let mut servers = Vec::new();
+        for (i, (client, quorum, election)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let sdir = dir.join(format!("s{id}"));
+            let data = sdir.join("data");
+            std::fs::create_dir_all(&data).expect("create the data directory");
+            let mut cfg = format!(
+                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
+                 clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n\
+                 4lw.commands.whitelist=*\nadmin.enableServer=false\n",
+                data.display()
+            );
+            if n > 1 {
+                std::fs::write(data.join("myid"), format!("{id}\n")).unwrap();
+                for (j, (_, q, e)) in ports.iter().enumerate() {
+                    cfg.push_str(&format!("server.{}=127.0.0.1:{q}:{e}\n", j + 1));
+                }
+                let _ = (quorum, election);
+            }
+            std::fs::write(sdir.join("zoo.cfg"), cfg).unwrap();
+            servers.push(Server {
+                id,
+                client_port: *client,
+                dir: sdir,
+                child: None,
+            });
+        }
+        Cluster {
+            system: system.to_string(),
+            servers,
+            java_heap: args.java_heap.clone(),
+            server_bin: server_bin.to_path_buf(),
+        }
+    }
+
+    fn start(&mut self, i: usize) {
+        let ensemble = self.servers.len() > 1;
+        let s = &mut self.servers[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(s.dir.join("server.log"))
+            .unwrap();
+        let cfg = s.dir.join("zoo.cfg");
+        let mut cmd = if self.system == "apache" {
+            let main = if ensemble {
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+            } else {
+                "org.apache.zookeeper.server.ZooKeeperServerMain"
+            };
+            let mut cp = "/usr/share/java/zookeeper.jar".to_string();
+            if Path::new("/usr/share/java/slf4j-simple.jar").exists() {
+                cp.push_str(":/usr/share/java/slf4j-simple.jar");
+            }
+            let mut c = Command::new(std::env::var_os("JAVA").unwrap_or_else(|| "java".into()));
+            c.arg(format!("-Xmx{}", self.java_heap))
+                .arg(format!("-Dzookeeper.log.dir={}", s.dir.display()))
+                .arg("-Dzookeeper.admin.enableServer=false")
+                .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+                .arg("-cp")
+                .arg(cp)
+                .arg(main)
+                .arg(&cfg);
+            c
+        } else {
+            let mut c = Command::new(&self.server_bin);
+            c.arg(&cfg).env("RUST_LOG", "warn");
+            c
+        };
+        cmd.current_dir(&s.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        s.child = Some(cmd.spawn().expect("start a server"));
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..self.servers.len() {
+            self.start(i);
+        }
+    }
+
+    /// Waits until every server serves (one leader, the rest following; or standalone).
+    fn wait_serving(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let modes: Vec<Option<String>> =
+                self.servers.iter().map(|s| mode(s.client_port)).collect();
+            let ok = if modes.len() == 1 {
+                modes[0].as_deref() == Some("standalone")
+            } else {
+                modes
+                    .iter()
+                    .filter(|m| m.as_deref() == Some("leader"))
+                    .count()
+                    == 1
+                    && modes
+                        .iter()
+                        .all(|m| matches!(m.as_deref(), Some("leader" | "follower")))
+            };
+            if ok {
+                return Ok(());
+            }
+            for s in &mut self.servers {
+                if let Some(c) = &mut s.child {
+                    if let Ok(Some(st)) = c.try_wait() {
+                        return Err(format!("server {} exited: {st}", s.id));
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not serving after {timeout:?}: {modes:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn hosts(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn pid(&self, i: usize) -> Option<u32> {
+        self.servers[i].child.as_ref().map(|c| c.id())
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.servers[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// Runs zk-load; returns its JSON result.
+fn load(
+    args: &Args,
+    load_bin: &Path,
+    hosts: &str,
+    workload: &str,
+    out: &Path,
+    extra: &[String],
+) -> Result<Value, String> {
+    let mut cmd = Command::new(load_bin);
+    cmd.arg("--hosts")
+        .arg(hosts)
+        .arg("--sessions")
+        .arg(args.sessions.to_string())
+        .arg("--outstanding")
+        .arg(args.outstanding.to_string())
+        .arg("--value-size")
+        .arg(args.value_size.to_string())
+        .arg("--keys")
+        .arg(args.keys.to_string())
+        .arg("--json")
+        .arg(out)
+        .args(extra);
+    if workload == "mixed" {
+        cmd.args(["--workload", "mixed", "--read-ratio", "0.9"]);
+    } else {
+        cmd.args(["--workload", workload]);
+    }
+    eprintln!("+ {cmd:?}");
+    let st = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", load_bin.display()))?;
+    let text = std::fs::read_to_string(out).map_err(|e| format!("zk-load ({st}): {e}"))?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Connects and reads `path` with a minimal blocking client: `Ok` once the server answers.
+fn probe(port: u16, path: &str) -> bool {
+    use zab_core::jute::{self, Record};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = zk_server::proto::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 10_000,
+        session_id: 0,
+        passwd: bytes::Bytes::from_static(&[0; 16]),
+        read_only: Some(false),
+    }
+    .to_bytes();
+    let mut b = Vec::new();
+    b.extend_from_slice(&(req.len() as i32).to_be_bytes());
+    b.extend_from_slice(&req);
+    let mut body = Vec::new();
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&zk_server::proto::op::EXISTS.to_be_bytes());
+    jute::write_string(&mut body, path);
+    body.push(0);
+    b.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    b.extend_from_slice(&body);
+    if s.write_all(&b).is_err() {
+        return false;
+    }
+    let mut frame = || -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).ok()?;
+        let mut f = vec![0u8; i32::from_be_bytes(len).clamp(0, 1 << 16) as usize];
+        s.read_exact(&mut f).ok()?;
+        Some(f)
+    };
+    let Some(connect) = frame() else { return false };
+    if connect.len() < 16 || connect[8..16] == [0; 8] {
+        return false;
+    }
+    let Some(reply) = frame() else { return false };
+    reply.len() >= 16 && reply[12..16] == [0; 4]
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let server_bin = args
+        .server_bin
+        .clone()
+        .unwrap_or_else(|| sibling("zk-server"));
+    let load_bin = args.load_bin.clone().unwrap_or_else(|| sibling("zk-load"));
+    for b in [&server_bin, &load_bin] {
+        assert!(
+            b.exists(),
+            "{} is missing: cargo build --release -p zk-server -p zk-benches",
+            b.display()
+        );
+    }
+    std::fs::create_dir_all(&args.dir).expect("create --dir");
+    let dir = std::fs::canonicalize(&args.dir).unwrap();
+    let mut results: BTreeMap<String, Value> = BTreeMap::new();
+
+    for topo in &args.topologies {
+        let n = if topo == "ensemble" { 3 } else { 1 };
+        for system in &args.systems {
+            let key = format!("{system}/{topo}");
+            eprintln!("=== {key}");
+            let cdir = dir.join(format!("{system}-{topo}"));
+            let mut c = Cluster::new(&args, system, &cdir, n, &server_bin);
+            c.start_all();
+            if let Err(e) = c.wait_serving(Duration::from_secs(120)) {
+                eprintln!("{key}: {e}; skipped (logs under {})", cdir.display());
+                continue;
+            }
+            let hosts = c.hosts();
+            let mut per = serde_json::Map::new();
+            for w in &args.workloads {
+                let out = cdir.join(format!("{w}.json"));
+                let extra = vec![
+                    "--duration".to_string(),
+                    args.duration.to_string(),
+                    "--warmup".to_string(),
+                    args.warmup.to_string(),
+                    "--prefix".to_string(),
+                    "/zk-load".to_string(),
+                ];
+                match load(&args, &load_bin, &hosts, w, &out, &extra) {
+                    Ok(v) => {
+                        per.insert(w.clone(), v);
+                    }
+                    Err(e) => eprintln!("{key} {w}: {e}"),
+                }
+            }
+            let rss: Vec<u64> = (0..n).filter_map(|i| c.pid(i)).map(rss_bytes).collect();
+            per.insert("rss_bytes".into(), json!(rss));
+            c.kill_all();
+            results.insert(key, Value::Object(per));
+        }
+    }
+
+    if args.footprint > 0 {
+        for system in &args.systems {
+            let key = format!("{system}/footprint");
+            eprintln!("=== {key} ({} znodes)", args.footprint);
+            let cdir = dir.join(format!("{system}-footprint"));
+            let mut c = Cluster::new(&args, system, &cdir, 1, &server_bin);
+            c.start_all();
+            if let Err(e) = c.wait_serving(Duration::from_secs(120)) {
+                eprintln!("{key}: {e}; skipped");
+                continue;
+            }
+            let port = c.servers[0].client_port;
+            // Settle, then the baseline: an empty server that has served a client.
+            assert!(probe(port, "/"), "{key}: the fresh server does not answer");
+            std::thread::sleep(Duration::from_secs(2));
+            let pid = c.pid(0).unwrap();
+            let before = rss_bytes(pid);
+            let out = cdir.join("create.json");
+            let extra = vec![
+                "--count".to_string(),
+                args.footprint.to_string(),
+                "--prefix".to_string(),
+                "/fp".to_string(),
+                "--progress".to_string(),
+                "10".to_string(),
+            ];
+            let created = load(&args, &load_bin, &c.hosts(), "create", &out, &extra);
+            std::thread::sleep(Duration::from_secs(2));
+            let after = rss_bytes(pid);
+            let mut v = serde_json::Map::new();
+            v.insert("znodes".into(), json!(args.footprint));
+            v.insert("rss_before".into(), json!(before));
+            v.insert("rss_after".into(), json!(after));
+            v.insert(
+                "rss_per_znode".into(),
+                json!((after.saturating_sub(before)) as f64 / args.footprint as f64),
+            );
+            if let Ok(cr) = &created {
+                v.insert("create".into(), cr.clone());
+            }
+            if system == "apache" {
+                // The JVM keeps garbage until it collects: also the figure after a full GC.
+                let _ = Command::new("jcmd")
+                    .arg(pid.to_string())
+                    .arg("GC.run")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                std::thread::sleep(Duration::from_secs(2));
+                let gc = rss_bytes(pid);
+                v.insert("rss_after_gc".into(), json!(gc));
+                v.insert(
+                    "rss_per_znode_after_gc".into(),
+                    json!((gc.saturating_sub(before)) as f64 / args.footprint as f64),
+                );
+            }
+            // Restart: kill -9, start on the same data, time until the first answer.
+            c.kill(0);
+            let t0 = Instant::now();
+            c.start(0);
+            let deadline = t0 + Duration::from_secs(600);
+            let mut restart = None;
+            while Instant::now() < deadline {
+                if probe(port, "/fp") {
+                    restart = Some(t0.elapsed().as_secs_f64());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            v.insert("restart_s".into(), json!(restart));
+            if let Some(pid) = c.pid(0) {
+                v.insert("rss_after_restart".into(), json!(rss_bytes(pid)));
+            }
+            c.kill_all();
+            eprintln!("{key}: {v:?}");
+            results.insert(key, Value::Object(v));
+        }
+    }
+
+    let all = json!({
+        "args": format!("{args:?}"),
+        "results": results,
+    });
+    let out = dir.join("results.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&all).unwrap() + "\n").unwrap();
+    eprintln!("results in {}", out.display());
+    print_table(&args, &results);
+}
+
+fn get(v: &Value, path: &[&str]) -> f64 {
+    let mut v = v;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn print_table(args: &Args, results: &BTreeMap<String, Value>) {
+    println!(
+        "| topology | workload | ours ops/s | apache ops/s | ratio | ours p99 ms | apache p99 ms | p99 ratio | errors (ours/apache) |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for topo in &args.topologies {
+        for w in &args.workloads {
+            let o = results
+                .get(&format!("ours/{topo}"))
+                .map(|v| v[w.as_str()].clone())
+                .unwrap_or(Value::Null);
+            let a = results
+                .get(&format!("apache/{topo}"))
+                .map(|v| v[w.as_str()].clone())
+                .unwrap_or(Value::Null);
+            let (ot, at) = (get(&o, &["ops_per_s"]), get(&a, &["ops_per_s"]));
+            let (op, ap) = (
+                get(&o, &["latency_ms", "p99"]),
+                get(&a, &["latency_ms", "p99"]),
+            );
+            let name = if w == "mixed" { "mixed 90/10" } else { w };
+            println!(
+                "| {topo} | {name} | {ot:.0} | {at:.0} | {:.2}x | {op:.2} | {ap:.2} | {:.2} | {}/{} |",
+                ratio(ot, at),
+                ratio(op, ap),
+                o["errors"],
+                a["errors"]
+            );
+        }
+    }
+    if args.footprint > 0 {
+        let o = results
+            .get("ours/footprint")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let a = results
+            .get("apache/footprint")
+            .cloned()
+            .unwrap_or(Value::Null);
+        println!();
+        println!(
+            "| {} znodes of {} B | ours | apache | ratio |",
+            args.footprint, args.value_size
+        );
+        println!("| --- | ---: | ---: | ---: |");
+        let (om, am) = (get(&o, &["rss_per_znode"]), get(&a, &["rss_per_znode"]));
+        println!(
+            "| resident bytes per znode | {om:.0} | {am:.0} | {:.2} |",
+            ratio(om, am)
+        );
+        let agc = get(&a, &["rss_per_znode_after_gc"]);
+        println!(
+            "| resident bytes per znode (apache after a full GC) | {om:.0} | {agc:.0} | {:.2} |",
+            ratio(om, agc)
+        );
+        let (or, ar) = (get(&o, &["restart_s"]), get(&a, &["restart_s"]));
+        println!(
+            "| restart to serving, s | {or:.2} | {ar:.2} | {:.2} |",
+            ratio(or, ar)
+        );
+    }
+}
