@@ -41,7 +41,7 @@ pub mod snapshot;
 pub use digest::TreeDigest;
 pub use epoch::{read_epoch_file, write_epoch_file, ACCEPTED_EPOCH, CURRENT_EPOCH};
 pub use error::{Result, StorageError};
-pub use log::{LogEntry, LogIter, LogOptions, RecoveryInfo, TxnLog};
+pub use log::{LogEntry, LogIter, LogOptions, PendingSync, RecoveryInfo, TxnLog};
 pub use purge::{purge, Purged};
 pub use snapshot::{
     latest_valid_snapshot, list_snapshots, should_snapshot, SnapEntry, SnapshotReader,

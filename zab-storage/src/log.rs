@@ -134,6 +134,29 @@ pub struct TxnLog {
     poisoned: bool,
 }
 
+/// Records written to the page cache by [`TxnLog::start_flush`] and not yet synced.
+/// `Send`, so that the `fdatasync` can run on another thread.
+pub struct PendingSync {
+    files: Vec<(File, PathBuf)>,
+    upto: Zxid,
+}
+
+impl PendingSync {
+    /// Everything appended up to this zxid is durable once [`PendingSync::sync`] succeeds.
+    pub fn upto(&self) -> Zxid {
+        self.upto
+    }
+
+    /// `fdatasync` every segment written since the last flush (none with
+    /// `force_sync: false`); returns [`PendingSync::upto`].
+    pub fn sync(self) -> Result<Zxid> {
+        for (f, path) in &self.files {
+            fsutil::fdatasync(f, path)?;
+        }
+        Ok(self.upto)
+    }
+}
+
 /// One record read back from the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogEntry<'a> {
@@ -242,6 +265,49 @@ impl TxnLog {
         }
         self.durable = self.last;
         Ok(self.durable)
+    }
+
+    /// The first half of [`TxnLog::flush`] for a caller that syncs on another thread
+    /// while it goes on appending: writes the buffered records out (page cache, no
+    /// sync) and returns what must be synced. Nothing becomes durable here; pass
+    /// the result of [`PendingSync::sync`] to [`TxnLog::finish_flush`].
+    pub fn start_flush(&mut self) -> Result<PendingSync> {
+        self.check_usable()?;
+        self.write_pending()?;
+        let mut files = Vec::new();
+        for s in self.segments.iter_mut().filter(|s| s.dirty) {
+            if self.opts.force_sync {
+                match s.file.try_clone() {
+                    Ok(f) => files.push((f, s.path.clone())),
+                    Err(e) => {
+                        self.poisoned = true;
+                        return Err(io_err(&s.path)(e));
+                    }
+                }
+            }
+            // Appends after this point dirty the segment again for the next flush.
+            s.dirty = false;
+        }
+        Ok(PendingSync {
+            files,
+            upto: self.last,
+        })
+    }
+
+    /// The second half: record the outcome of a [`PendingSync::sync`]. After an
+    /// error the log refuses further work, as after a failed [`TxnLog::flush`].
+    pub fn finish_flush(&mut self, synced: Result<Zxid>) -> Result<Zxid> {
+        match synced {
+            Ok(z) => {
+                // A truncation may have happened meanwhile: never claim beyond the log.
+                self.durable = self.durable.max(z.min(self.last));
+                Ok(self.durable)
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
     }
 
     /// The zxid the next append must follow: the last appended (durable or not),

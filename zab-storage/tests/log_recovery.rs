@@ -515,3 +515,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_split_flush_is_durable_up_to_what_was_written_before_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = TxnLog::open(dir.path(), opts(4 << 10)).unwrap();
+    for z in 1..=3 {
+        log.append(Zxid(z), &payload(z)).unwrap();
+    }
+    let pending = log.start_flush().unwrap();
+    assert_eq!(pending.upto(), Zxid(3));
+    // Appends while the sync runs elsewhere (crossing into a new segment) are not covered.
+    let mut z = 4;
+    while log.segment_paths().len() < 2 {
+        log.append(Zxid(z), &payload(z)).unwrap();
+        z += 1;
+    }
+    let synced = std::thread::spawn(move || pending.sync()).join().unwrap();
+    assert_eq!(log.finish_flush(synced).unwrap(), Zxid(3));
+    assert_eq!(log.durable_zxid(), Zxid(3));
+    let second = log.start_flush().unwrap();
+    assert_eq!(second.upto(), Zxid(z - 1));
+    assert_eq!(log.finish_flush(second.sync()).unwrap(), Zxid(z - 1));
+    drop(log);
+    let (log, _) = TxnLog::open(dir.path(), opts(4 << 10)).unwrap();
+    assert_eq!(zxids(&log, 1), (1..z).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_failed_split_flush_poisons_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = TxnLog::open(dir.path(), opts(64 << 10)).unwrap();
+    log.append(Zxid(1), &payload(1)).unwrap();
+    let _ = log.start_flush().unwrap();
+    let failed = Err(StorageError::Poisoned);
+    assert!(log.finish_flush(failed).is_err());
+    assert_eq!(log.durable_zxid(), Zxid(0));
+    assert!(matches!(
+        log.append(Zxid(2), &payload(2)),
+        Err(StorageError::Poisoned)
+    ));
+}

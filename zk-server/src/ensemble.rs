@@ -9,10 +9,12 @@
 //!  Core --Propose/Forward/Sync---+        |            +--StateChanged--> Core role
 //!                                         +-- Persisted / EpochSaved (after fsync)
 //! ```
-//! The driver executes a step's actions in order. Appends are flushed once
-//! per step (group commit) and reported as `Persisted`; the core holds back
-//! every ACK until then. The core's clients are served only while the peer is
-//! an established leader, follower or observer (phase Broadcast).
+//! The driver executes a step's actions in order. Appends only buffer; a sync
+//! thread makes them durable (`fdatasync`) while the driver goes on with the next
+//! events, and whatever was appended meanwhile shares the next sync (group commit
+//! across steps). Each finished sync is reported as `Persisted`; the core holds
+//! back every ACK until then. The core's clients are served only while the peer
+//! is an established leader, follower or observer (phase Broadcast).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -29,7 +31,9 @@ use zab_net::{
     connect_to_leader, ElectionConfig, ElectionNet, LeaderConnectConfig, PeerConn, QuorumConfig,
     QuorumListener,
 };
-use zab_storage::{read_epoch_file, write_epoch_file, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
+use zab_storage::{
+    read_epoch_file, write_epoch_file, PendingSync, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH,
+};
 
 use crate::config::{Config, PeerType};
 use crate::core::{Core, CoreMsg, DriverMsg, PeerMsg, Role};
@@ -342,11 +346,15 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
+    let (sync_tx, synced_rx) = start_sync_thread(my_id);
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),
         peer,
         log: rec.log,
+        sync_tx,
+        synced_rx,
+        syncing: false,
         election,
         quorum_peers,
         qcfg,
@@ -372,11 +380,40 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     Ok(crate::Server { local_addr })
 }
 
+/// The sync thread: `fdatasync`s what the driver wrote out, one batch at a time, and
+/// reports how far the log is durable. A blocking call, so not on the runtime's workers.
+fn start_sync_thread(
+    my_id: u64,
+) -> (
+    std::sync::mpsc::Sender<PendingSync>,
+    mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<PendingSync>();
+    // Unbounded but holding at most one result: the driver has one sync in flight.
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name(format!("log-sync-{my_id}"))
+        .spawn(move || {
+            while let Ok(p) = rx.recv() {
+                if done_tx.send(p.sync()).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the log sync thread");
+    (tx, done_rx)
+}
+
 struct Driver {
     cfg: Arc<Config>,
     my_id: ServerId,
     peer: Peer,
     log: TxnLog,
+    /// To the sync thread, and its answers: the zxid the log is durable up to.
+    sync_tx: std::sync::mpsc::Sender<PendingSync>,
+    synced_rx: mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+    /// A sync is running on the sync thread.
+    syncing: bool,
     election: ElectionNet,
     quorum_peers: HashMap<ServerId, SocketAddr>,
     qcfg: QuorumConfig,
@@ -420,7 +457,14 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.step(Event::Start, &in_tx).await;
         loop {
+            // Appends of the steps so far go to disk together, while the next events run.
+            self.start_sync();
             tokio::select! {
+                Some(r) = self.synced_rx.recv(), if self.syncing => {
+                    self.syncing = false;
+                    let upto = self.finish_sync(r);
+                    self.step(Event::Persisted { upto }, &in_tx).await;
+                }
                 _ = ticker.tick() => self.step(Event::Tick, &in_tx).await,
                 Some((from, b)) = election_rx.recv() => match Notification::decode(&b) {
                     Ok(n) => self.step(Event::Notification { from, n }, &in_tx).await,
@@ -476,6 +520,43 @@ impl Driver {
                 }
                 else => break,
             }
+        }
+    }
+
+    /// Hands what was appended since the last sync to the sync thread, unless a
+    /// sync is running (then it waits for the next round, with whatever else comes).
+    fn start_sync(&mut self) {
+        if self.syncing || self.log.durable_zxid() >= self.log.last_zxid() {
+            return;
+        }
+        match self.log.start_flush() {
+            Ok(p) => {
+                if self.sync_tx.send(p).is_err() {
+                    fatal("the log sync thread is gone");
+                }
+                self.syncing = true;
+            }
+            Err(e) => fatal(&format!("cannot write the log: {e}")),
+        }
+    }
+
+    fn finish_sync(&mut self, r: zab_storage::Result<Zxid>) -> Zxid {
+        match self.log.finish_flush(r) {
+            Ok(z) => z,
+            Err(e) => fatal(&format!("cannot flush the log: {e}")),
+        }
+    }
+
+    /// Waits for a running sync (before the log is cut or restarted under it); returns
+    /// how far it made the log durable.
+    async fn wait_sync(&mut self) -> Option<Zxid> {
+        if !self.syncing {
+            return None;
+        }
+        self.syncing = false;
+        match self.synced_rx.recv().await {
+            Some(r) => Some(self.finish_sync(r)),
+            None => fatal("the log sync thread is gone"),
         }
     }
 
@@ -586,7 +667,6 @@ impl Driver {
         let mut queue = vec![ev];
         while let Some(ev) = queue.pop() {
             let actions = self.peer.step(ev);
-            let mut appended = false;
             let mut follow_up = Vec::new();
             for a in actions {
                 match a {
@@ -625,9 +705,12 @@ impl Driver {
                             }
                             self.uncommitted.insert(z, b);
                         }
-                        appended = true;
                     }
                     Action::Truncate { to } => {
+                        // What a running sync covered below the cut stays durable.
+                        if let Some(z) = self.wait_sync().await {
+                            follow_up.push(Event::Persisted { upto: z.min(to) });
+                        }
                         if let Err(e) = self.log.truncate_to(to) {
                             fatal(&format!("cannot truncate the log to {to}: {e}"));
                         }
@@ -656,6 +739,8 @@ impl Driver {
                             fatal("InstallSnapshot without a snapshot");
                         };
                         debug_assert_eq!(z, zxid);
+                        // The log restarts at the snapshot: a running sync no longer matters.
+                        self.wait_sync().await;
                         match install_snapshot(&self.cfg, &mut self.log, zxid, &bytes) {
                             Ok((tree, sessions)) => {
                                 self.uncommitted.clear();
@@ -722,14 +807,6 @@ impl Driver {
                         self.on_state(st, in_tx).await;
                     }
                 }
-            }
-            if appended {
-                if let Err(e) = self.log.flush() {
-                    fatal(&format!("cannot flush the log: {e}"));
-                }
-                follow_up.push(Event::Persisted {
-                    upto: self.log.last_zxid(),
-                });
             }
             let learners = self.peer.learners();
             if learners != self.learners {
