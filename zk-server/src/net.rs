@@ -193,7 +193,11 @@ async fn serve_connection(
             let text = if cfg.four_letter_allowed(&word) {
                 let (tx, rx) = oneshot::channel();
                 if core
-                    .send(CoreMsg::Command { word, reply: tx })
+                    .send(CoreMsg::Command {
+                        word,
+                        from: addr,
+                        reply: tx,
+                    })
                     .await
                     .is_err()
                 {
