@@ -2,6 +2,8 @@
 //! Values that depend on the machine or the clock (latencies, versions, paths, pids) are not
 //! compared; keys, modes, counts of a fresh server and configured values are.
 
+mod bare;
+
 use std::collections::BTreeMap;
 
 use zk_tests::{four_letter_word, start_pair, Options, TestServer};
@@ -464,78 +466,15 @@ fn four_letter_words_about_sessions_and_watches_match_apache() {
     );
 }
 
-/// A server started from a zoo.cfg without `4lw.commands.whitelist`: ZooKeeper then serves
-/// `srvr` only. (The harness always writes the key, so this test writes its own file.)
-struct Bare {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Bare {
-    fn drop(&mut self) {
-        // Only the process this test started, by its pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_bare(kind: zk_tests::Kind) -> Bare {
-    use std::process::{Command, Stdio};
-    let dir = tempfile::tempdir().unwrap();
-    let port = zk_tests::free_port();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             admin.enableServer=false\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut cmd = match kind {
-        zk_tests::Kind::Ours => Command::new(zk_tests::server_binary()),
-        zk_tests::Kind::Apache => {
-            let mut c = Command::new(zk_tests::java());
-            c.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-                .arg("-Dzookeeper.admin.enableServer=false")
-                .arg("-cp")
-                .arg(zk_tests::apache_classpath(false))
-                .arg("org.apache.zookeeper.server.ZooKeeperServerMain");
-            c
-        }
-    };
-    let child = cmd
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut b = Bare {
-        child,
-        addr,
-        _dir: dir,
-    };
-    let ready = zk_tests::wait_until(std::time::Duration::from_secs(60), || {
-        b.child.try_wait().unwrap().is_none()
-            && four_letter_word(addr, "srvr").is_ok_and(|r| r.starts_with("Zookeeper version:"))
-    });
-    assert!(
-        ready,
-        "the {kind:?} server without a whitelist did not start"
-    );
-    b
-}
-
 #[test]
 fn default_whitelist_is_srvr_only_like_apache() {
+    // No `4lw.commands.whitelist` line at all (the harness always writes one).
     let (apache, ours) = std::thread::scope(|s| {
-        let a = s.spawn(|| start_bare(zk_tests::Kind::Apache));
-        (a.join().unwrap(), start_bare(zk_tests::Kind::Ours))
+        let a = s.spawn(|| bare::start_bare(zk_tests::Kind::Apache, ""));
+        (
+            a.join().unwrap(),
+            bare::start_bare(zk_tests::Kind::Ours, ""),
+        )
     });
     let mut failures = Vec::new();
     for w in [
