@@ -1384,11 +1384,13 @@ impl Core {
                 })
             }
             Op::GetEphemerals(r) => {
-                let prefix = r.path.trim();
+                // As ZooKeeper: a blank or "/" prefix (trimmed) means all; any
+                // other is matched as sent, untrimmed.
+                let all = matches!(r.path.trim(), "" | "/");
                 let children: Vec<String> = self
                     .tree
                     .ephemerals(sid)
-                    .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(prefix))
+                    .filter(|p| all || p.starts_with(r.path.as_str()))
                     .cloned()
                     .collect();
                 body(&ChildrenResponse { children })

@@ -25,12 +25,19 @@ impl Drop for Bare {
 
 /// The command that runs a server of `kind` on the zoo.cfg at `cfg`.
 pub fn server_command(kind: Kind, cfg: &Path) -> Command {
+    server_command_with(kind, cfg, &[])
+}
+
+/// The same, with Java system properties (`key=value`) for Apache ZooKeeper: some of its
+/// settings are read from properties only (`znode.container.checkIntervalMs`).
+pub fn server_command_with(kind: Kind, cfg: &Path, props: &[&str]) -> Command {
     let mut cmd = match kind {
         Kind::Ours => Command::new(server_binary()),
         Kind::Apache => {
             let mut c = Command::new(java());
             c.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
                 .arg("-Dzookeeper.admin.enableServer=false")
+                .args(props.iter().map(|p| format!("-D{p}")))
                 .arg("-cp")
                 .arg(apache_classpath(false))
                 .arg("org.apache.zookeeper.server.ZooKeeperServerMain");
@@ -48,6 +55,11 @@ pub fn server_command(kind: Kind, cfg: &Path) -> Command {
 /// (unless `extra` names a clientPortAddress) and the `extra` lines, and waits (bounded) until
 /// `srvr` answers on 127.0.0.1.
 pub fn start_bare(kind: Kind, extra: &str) -> Bare {
+    start_bare_with(kind, extra, &[])
+}
+
+/// [`start_bare`] with Java system properties for Apache ZooKeeper.
+pub fn start_bare_with(kind: Kind, extra: &str, props: &[&str]) -> Bare {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = dir.path().join("zoo.cfg");
@@ -64,7 +76,7 @@ pub fn start_bare(kind: Kind, extra: &str) -> Bare {
         ),
     )
     .unwrap();
-    let child = server_command(kind, &cfg)
+    let child = server_command_with(kind, &cfg, props)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
