@@ -467,7 +467,7 @@ impl Core {
                 c.sent += 1;
                 self.stats.packets_sent += 1;
             }
-            Err(()) => {
+            Err(crate::net::QueueFull) => {
                 tracing::warn!(
                     "closing connection from {}: client is not reading its replies",
                     c.handle.addr

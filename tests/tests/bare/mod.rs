@@ -1,6 +1,8 @@
 //! Servers started from a zoo.cfg written by the test itself, for what the harness's
 //! `TestServer` cannot express: a file without `4lw.commands.whitelist`, a host name as
 //! clientPortAddress, files that must be refused. Each process is killed by its pid on drop.
+//! Shared by several test crates, each of which uses part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
