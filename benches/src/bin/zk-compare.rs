@@ -6,15 +6,15 @@
 //! under one directory, so on the same disk), starts the servers, waits until `srvr` reports
 //! a leader and followers (or standalone), runs each workload with `zk-load` (sessions spread
 //! over every server of the connect string), and stops them (SIGKILL, by the pid of the
-//! child it started). Then, unless `--footprint 0`, it measures per system a standalone
-//! server's resident memory per znode after creating `--footprint` znodes of 100 bytes
-//! through the client port, and the time from starting it again on that data to its first
-//! answer.
+//! child it started). With `--rounds R` it does all of that R times, the systems taking
+//! turns, and reports the median of each figure: this machine is shared and noisy.
+//! Memory per znode and restart time with 1M znodes, for both systems, are the
+//! `footprint` binary's (`benches/footprint.sh`).
 //!
 //! ```text
 //! cargo build --release -p zk-server -p zk-benches
-//! target/release/zk-compare --dir target/zk-compare          # everything (about 15 minutes)
-//! target/release/zk-compare --topologies ensemble --workloads set,get --footprint 0
+//! target/release/zk-compare --dir target/zk-compare --rounds 3   # about 25 minutes
+//! target/release/zk-compare --topologies ensemble --workloads set,get --rounds 1
 //! ```
 //! The results go to `<dir>/results.json` and the table to stdout (markdown).
 
@@ -60,9 +60,9 @@ struct Args {
     /// Seconds of load before each measurement (the JVM's JIT needs them).
     #[arg(long, default_value_t = 3.0)]
     warmup: f64,
-    /// Znodes for the memory and restart measurement (0: skip it).
-    #[arg(long, default_value_t = 1_000_000)]
-    footprint: u64,
+    /// Times to run everything, the systems taking turns; medians are reported.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Maximum heap of each Apache ZooKeeper JVM.
     #[arg(long, default_value = "2g")]
     java_heap: String,
@@ -321,57 +321,75 @@ fn load(
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
-/// Connects and reads `path` with a minimal blocking client: `Ok` once the server answers.
-fn probe(port: u16, path: &str) -> bool {
-    use zab_core::jute::{self, Record};
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let req = zk_server::proto::ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        timeout_ms: 10_000,
-        session_id: 0,
-        passwd: bytes::Bytes::from_static(&[0; 16]),
-        read_only: Some(false),
-    }
-    .to_bytes();
-    let mut b = Vec::new();
-    b.extend_from_slice(&(req.len() as i32).to_be_bytes());
-    b.extend_from_slice(&req);
-    let mut body = Vec::new();
-    body.extend_from_slice(&1i32.to_be_bytes());
-    body.extend_from_slice(&zk_server::proto::op::EXISTS.to_be_bytes());
-    jute::write_string(&mut body, path);
-    body.push(0);
-    b.extend_from_slice(&(body.len() as i32).to_be_bytes());
-    b.extend_from_slice(&body);
-    if s.write_all(&b).is_err() {
-        return false;
-    }
-    let mut frame = || -> Option<Vec<u8>> {
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len).ok()?;
-        let mut f = vec![0u8; i32::from_be_bytes(len).clamp(0, 1 << 16) as usize];
-        s.read_exact(&mut f).ok()?;
-        Some(f)
-    };
-    let Some(connect) = frame() else { return false };
-    if connect.len() < 16 || connect[8..16] == [0; 8] {
-        return false;
-    }
-    let Some(reply) = frame() else { return false };
-    reply.len() >= 16 && reply[12..16] == [0; 4]
-}
-
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 {
         a / b
     } else {
         f64::NAN
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs one system in one topology through every workload; results by workload.
+fn run_one(
+    args: &Args,
+    dir: &Path,
+    system: &str,
+    topo: &str,
+    round: usize,
+    server_bin: &Path,
+    load_bin: &Path,
+) -> serde_json::Map<String, Value> {
+    let n = if topo == "ensemble" { 3 } else { 1 };
+    let key = format!("{system}/{topo} round {round}");
+    eprintln!("=== {key}");
+    let cdir = dir.join(format!("{system}-{topo}"));
+    let mut c = Cluster::new(args, system, &cdir, n, server_bin);
+    c.start_all();
+    let mut per = serde_json::Map::new();
+    if let Err(e) = c.wait_serving(Duration::from_secs(120)) {
+        eprintln!("{key}: {e}; skipped (logs under {})", cdir.display());
+        return per;
+    }
+    let hosts = c.hosts();
+    for w in &args.workloads {
+        let out = cdir.join(format!("{w}.json"));
+        let extra = vec![
+            "--duration".to_string(),
+            args.duration.to_string(),
+            "--warmup".to_string(),
+            args.warmup.to_string(),
+        ];
+        match load(args, load_bin, &hosts, w, &out, &extra) {
+            Ok(v) => {
+                eprintln!(
+                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, {} errors",
+                    get(&v, &["ops_per_s"]),
+                    get(&v, &["latency_ms", "p99"]),
+                    v["errors"]
+                );
+                per.insert(w.clone(), v);
+            }
+            Err(e) => eprintln!("{key} {w}: {e}"),
+        }
+    }
+    let rss: Vec<u64> = (0..n).filter_map(|i| c.pid(i)).map(rss_bytes).collect();
+    per.insert("rss_bytes".into(), json!(rss));
+    c.kill_all();
+    per
 }
 
 fn main() {
@@ -390,125 +408,26 @@ fn main() {
     }
     std::fs::create_dir_all(&args.dir).expect("create --dir");
     let dir = std::fs::canonicalize(&args.dir).unwrap();
-    let mut results: BTreeMap<String, Value> = BTreeMap::new();
-
-    for topo in &args.topologies {
-        let n = if topo == "ensemble" { 3 } else { 1 };
-        for system in &args.systems {
-            let key = format!("{system}/{topo}");
-            eprintln!("=== {key}");
-            let cdir = dir.join(format!("{system}-{topo}"));
-            let mut c = Cluster::new(&args, system, &cdir, n, &server_bin);
-            c.start_all();
-            if let Err(e) = c.wait_serving(Duration::from_secs(120)) {
-                eprintln!("{key}: {e}; skipped (logs under {})", cdir.display());
-                continue;
+    // results[topology][system] = one map of workload results per round
+    let mut results: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for round in 1..=args.rounds.max(1) {
+        for topo in &args.topologies {
+            // Alternate which system goes first, so neither always gets the quieter slot.
+            let mut systems = args.systems.clone();
+            if round % 2 == 0 {
+                systems.reverse();
             }
-            let hosts = c.hosts();
-            let mut per = serde_json::Map::new();
-            for w in &args.workloads {
-                let out = cdir.join(format!("{w}.json"));
-                let extra = vec![
-                    "--duration".to_string(),
-                    args.duration.to_string(),
-                    "--warmup".to_string(),
-                    args.warmup.to_string(),
-                    "--prefix".to_string(),
-                    "/zk-load".to_string(),
-                ];
-                match load(&args, &load_bin, &hosts, w, &out, &extra) {
-                    Ok(v) => {
-                        per.insert(w.clone(), v);
-                    }
-                    Err(e) => eprintln!("{key} {w}: {e}"),
-                }
+            for system in &systems {
+                let per = run_one(&args, &dir, system, topo, round, &server_bin, &load_bin);
+                results
+                    .entry(topo.clone())
+                    .or_default()
+                    .entry(system.clone())
+                    .or_default()
+                    .push(Value::Object(per));
             }
-            let rss: Vec<u64> = (0..n).filter_map(|i| c.pid(i)).map(rss_bytes).collect();
-            per.insert("rss_bytes".into(), json!(rss));
-            c.kill_all();
-            results.insert(key, Value::Object(per));
         }
     }
-
-    if args.footprint > 0 {
-        for system in &args.systems {
-            let key = format!("{system}/footprint");
-            eprintln!("=== {key} ({} znodes)", args.footprint);
-            let cdir = dir.join(format!("{system}-footprint"));
-            let mut c = Cluster::new(&args, system, &cdir, 1, &server_bin);
-            c.start_all();
-            if let Err(e) = c.wait_serving(Duration::from_secs(120)) {
-                eprintln!("{key}: {e}; skipped");
-                continue;
-            }
-            let port = c.servers[0].client_port;
-            // Settle, then the baseline: an empty server that has served a client.
-            assert!(probe(port, "/"), "{key}: the fresh server does not answer");
-            std::thread::sleep(Duration::from_secs(2));
-            let pid = c.pid(0).unwrap();
-            let before = rss_bytes(pid);
-            let out = cdir.join("create.json");
-            let extra = vec![
-                "--count".to_string(),
-                args.footprint.to_string(),
-                "--prefix".to_string(),
-                "/fp".to_string(),
-                "--progress".to_string(),
-                "10".to_string(),
-            ];
-            let created = load(&args, &load_bin, &c.hosts(), "create", &out, &extra);
-            std::thread::sleep(Duration::from_secs(2));
-            let after = rss_bytes(pid);
-            let mut v = serde_json::Map::new();
-            v.insert("znodes".into(), json!(args.footprint));
-            v.insert("rss_before".into(), json!(before));
-            v.insert("rss_after".into(), json!(after));
-            v.insert(
-                "rss_per_znode".into(),
-                json!((after.saturating_sub(before)) as f64 / args.footprint as f64),
-            );
-            if let Ok(cr) = &created {
-                v.insert("create".into(), cr.clone());
-            }
-            if system == "apache" {
-                // The JVM keeps garbage until it collects: also the figure after a full GC.
-                let _ = Command::new("jcmd")
-                    .arg(pid.to_string())
-                    .arg("GC.run")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-                std::thread::sleep(Duration::from_secs(2));
-                let gc = rss_bytes(pid);
-                v.insert("rss_after_gc".into(), json!(gc));
-                v.insert(
-                    "rss_per_znode_after_gc".into(),
-                    json!((gc.saturating_sub(before)) as f64 / args.footprint as f64),
-                );
-            }
-            // Restart: kill -9, start on the same data, time until the first answer.
-            c.kill(0);
-            let t0 = Instant::now();
-            c.start(0);
-            let deadline = t0 + Duration::from_secs(600);
-            let mut restart = None;
-            while Instant::now() < deadline {
-                if probe(port, "/fp") {
-                    restart = Some(t0.elapsed().as_secs_f64());
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            v.insert("restart_s".into(), json!(restart));
-            if let Some(pid) = c.pid(0) {
-                v.insert("rss_after_restart".into(), json!(rss_bytes(pid)));
-            }
-            c.kill_all();
-            eprintln!("{key}: {v:?}");
-            results.insert(key, Value::Object(v));
-        }
-    }
-
     let all = json!({
         "args": format!("{args:?}"),
         "results": results,
@@ -527,65 +446,65 @@ fn get(v: &Value, path: &[&str]) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-fn print_table(args: &Args, results: &BTreeMap<String, Value>) {
+fn print_table(args: &Args, results: &BTreeMap<String, BTreeMap<String, Vec<Value>>>) {
+    let med = |topo: &str, system: &str, w: &str, path: &[&str]| -> f64 {
+        let runs = results.get(topo).and_then(|t| t.get(system));
+        median(
+            runs.map(|r| r.iter().map(|v| get(&v[w], path)).collect())
+                .unwrap_or_default(),
+        )
+    };
+    let errors = |topo: &str, system: &str, w: &str| -> u64 {
+        results
+            .get(topo)
+            .and_then(|t| t.get(system))
+            .map(|r| r.iter().map(|v| v[w]["errors"].as_u64().unwrap_or(0)).sum())
+            .unwrap_or(0)
+    };
     println!(
-        "| topology | workload | ours ops/s | apache ops/s | ratio | ours p99 ms | apache p99 ms | p99 ratio | errors (ours/apache) |"
+        "| topology | workload | ours ops/s | apache ops/s | throughput ratio | ours p99 ms | apache p99 ms | p99 ratio | errors ours/apache |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for topo in &args.topologies {
         for w in &args.workloads {
-            let o = results
-                .get(&format!("ours/{topo}"))
-                .map(|v| v[w.as_str()].clone())
-                .unwrap_or(Value::Null);
-            let a = results
-                .get(&format!("apache/{topo}"))
-                .map(|v| v[w.as_str()].clone())
-                .unwrap_or(Value::Null);
-            let (ot, at) = (get(&o, &["ops_per_s"]), get(&a, &["ops_per_s"]));
+            let (ot, at) = (
+                med(topo, "ours", w, &["ops_per_s"]),
+                med(topo, "apache", w, &["ops_per_s"]),
+            );
             let (op, ap) = (
-                get(&o, &["latency_ms", "p99"]),
-                get(&a, &["latency_ms", "p99"]),
+                med(topo, "ours", w, &["latency_ms", "p99"]),
+                med(topo, "apache", w, &["latency_ms", "p99"]),
             );
             let name = if w == "mixed" { "mixed 90/10" } else { w };
             println!(
-                "| {topo} | {name} | {ot:.0} | {at:.0} | {:.2}x | {op:.2} | {ap:.2} | {:.2} | {}/{} |",
+                "| {topo} | {name} | {ot:.0} | {at:.0} | {:.1}x | {op:.1} | {ap:.1} | {:.2} | {}/{} |",
                 ratio(ot, at),
                 ratio(op, ap),
-                o["errors"],
-                a["errors"]
+                errors(topo, "ours", w),
+                errors(topo, "apache", w)
             );
         }
     }
-    if args.footprint > 0 {
-        let o = results
-            .get("ours/footprint")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let a = results
-            .get("apache/footprint")
-            .cloned()
-            .unwrap_or(Value::Null);
+    if args.rounds > 1 {
         println!();
-        println!(
-            "| {} znodes of {} B | ours | apache | ratio |",
-            args.footprint, args.value_size
-        );
-        println!("| --- | ---: | ---: | ---: |");
-        let (om, am) = (get(&o, &["rss_per_znode"]), get(&a, &["rss_per_znode"]));
-        println!(
-            "| resident bytes per znode | {om:.0} | {am:.0} | {:.2} |",
-            ratio(om, am)
-        );
-        let agc = get(&a, &["rss_per_znode_after_gc"]);
-        println!(
-            "| resident bytes per znode (apache after a full GC) | {om:.0} | {agc:.0} | {:.2} |",
-            ratio(om, agc)
-        );
-        let (or, ar) = (get(&o, &["restart_s"]), get(&a, &["restart_s"]));
-        println!(
-            "| restart to serving, s | {or:.2} | {ar:.2} | {:.2} |",
-            ratio(or, ar)
-        );
+        println!("Throughput ratio (ours/apache) per round:");
+        for topo in &args.topologies {
+            for w in &args.workloads {
+                let per: Vec<String> = (0..args.rounds)
+                    .map(|r| {
+                        let one = |system: &str| {
+                            results
+                                .get(topo)
+                                .and_then(|t| t.get(system))
+                                .and_then(|v| v.get(r))
+                                .map(|v| get(&v[w.as_str()], &["ops_per_s"]))
+                                .unwrap_or(f64::NAN)
+                        };
+                        format!("{:.1}x", ratio(one("ours"), one("apache")))
+                    })
+                    .collect();
+                println!("  {topo} {w}: {}", per.join(" "));
+            }
+        }
     }
 }
