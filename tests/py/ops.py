@@ -96,6 +96,9 @@ def main():
     step("createTTL zero ttl", call, zk, CreateTTL("/e2e/ttl0", b"", OPEN_ACL_UNSAFE, 5, 0))
     step("createTTL plain mode", call, zk, CreateTTL("/e2e/ttlp", b"", OPEN_ACL_UNSAFE, 0, 1000))
     step("get ttl", zk.get, "/e2e/ttl")
+    # Java's path check walks UTF-16 units: outside the BMP is a surrogate pair, refused
+    step("create non-BMP name", zk.create, "/e2e/x\U0001F600", b"")
+    step("create BMP name", zk.create, "/e2e/\u00e9\u4e2d", b"")
 
     # --- multi (kazoo transaction)
     t = zk.transaction()
@@ -139,6 +142,10 @@ def main():
     step("getEphemerals /", call, zk, GetEphemerals("/"))
     step("getEphemerals /e2e/seq", call, zk, GetEphemerals("/e2e/seq"))
     step("getEphemerals none", call, zk, GetEphemerals("/zookeeper"))
+    # a blank or "/" prefix means all; any other is matched untrimmed
+    step("getEphemerals untrimmed prefix", call, zk, GetEphemerals(" /e2e"))
+    step("getEphemerals blank", call, zk, GetEphemerals("  "))
+    step("getEphemerals / padded", call, zk, GetEphemerals(" / "))
     step("getAllChildrenNumber /e2e", call, zk, GetAllChildrenNumber("/e2e"))
     step("getAllChildrenNumber /e2e/seq", call, zk, GetAllChildrenNumber("/e2e/seq"))
     step("getAllChildrenNumber missing", call, zk, GetAllChildrenNumber("/e2e/nope"))

@@ -16,7 +16,7 @@ pub enum Op {
     },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
-    /// deleteContainer's body is the bare path bytes.
+    /// deleteContainer: a DeleteContainerRequest (3.9) or the bare path bytes (3.8).
     DeleteContainer {
         path: String,
     },
@@ -60,9 +60,15 @@ impl Op {
             },
             op::CREATE_TTL => Op::CreateTtl(CreateTtlRequest::read(r)?),
             op::DELETE => Op::Delete(DeleteRequest::read(r)?),
-            op::DELETE_CONTAINER => Op::DeleteContainer {
+            // ZooKeeper 3.9 sends a DeleteContainerRequest (a ustring); 3.8's
+            // own container manager passed the bare path bytes, which start
+            // with '/' where a ustring starts with its length.
+            op::DELETE_CONTAINER if body.first() == Some(&b'/') => Op::DeleteContainer {
                 path: String::from_utf8(body.to_vec())
                     .map_err(|_| JuteError::InvalidUtf8 { offset: 0 })?,
+            },
+            op::DELETE_CONTAINER => Op::DeleteContainer {
+                path: PathRequest::read(r)?.path,
             },
             op::SET_DATA => Op::SetData(SetDataRequest::read(r)?),
             op::SET_ACL => Op::SetAcl(SetAclRequest::read(r)?),
@@ -130,4 +136,21 @@ pub struct Request {
     pub op: Op,
     /// The raw body (kept for the log of a write and for `cons`).
     pub body: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_container_reads_both_body_forms() {
+        let jute = PathRequest { path: "/c".into() }.to_bytes();
+        for body in [&b"/c"[..], &jute[..]] {
+            assert_eq!(
+                Op::parse(op::DELETE_CONTAINER, body).unwrap(),
+                Op::DeleteContainer { path: "/c".into() }
+            );
+        }
+        assert!(Op::parse(op::DELETE_CONTAINER, &[0, 0, 0, 9, b'/']).is_err());
+    }
 }
