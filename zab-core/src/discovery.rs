@@ -75,6 +75,10 @@ pub(crate) struct LeaderState {
     pub last_proposed: Zxid,
     pub pending_syncs: Vec<(Zxid, ServerId)>,
     pub next_ping: u64,
+    /// Reused by `try_commit` (it runs on every ACK): acknowledged zxids, and the servers
+    /// counted so far.
+    pub scratch_acks: Vec<(Zxid, ServerId)>,
+    pub scratch_set: Vec<ServerId>,
 }
 
 impl LeaderState {
@@ -117,6 +121,8 @@ impl Peer {
             last_proposed: self.log.last(),
             pending_syncs: Vec::new(),
             next_ping: 0,
+            scratch_acks: Vec::new(),
+            scratch_set: Vec::new(),
         }));
         self.status(
             ServerState::Leading,
