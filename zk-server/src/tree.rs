@@ -198,8 +198,8 @@ impl Node {
     }
 
     fn set_data(&mut self, data: &[u8]) {
-        let name = self.name().to_vec();
-        self.bytes = encode_bytes(&name, data);
+        let bytes = encode_bytes(self.name(), data);
+        self.bytes = bytes;
     }
 
     fn set_stat(&mut self, s: &StatPersisted) {
