@@ -408,19 +408,26 @@ impl<'a> NodeRef<'a> {
         self.tree.persisted(self.id)
     }
 
-    /// The Stat a client sees.
+    /// The Stat a client sees, as ZooKeeper's `DataNode.copyStat` makes it:
+    /// the stored cversion counts creates only, the client's counts creates and
+    /// deletes (`2 * creates - children`); ephemeralOwner is 0 for containers
+    /// and TTL nodes, whose stored owner is a marker.
     pub fn stat(&self) -> Stat {
         let s = self.persisted();
         let n = self.node();
+        let owner = match EphemeralKind::of(s.ephemeral_owner, self.tree.extended_types) {
+            EphemeralKind::Ephemeral => s.ephemeral_owner,
+            _ => 0,
+        };
         Stat {
             czxid: s.czxid,
             mzxid: s.mzxid,
             ctime: s.ctime,
             mtime: s.mtime,
             version: s.version,
-            cversion: s.cversion,
+            cversion: s.cversion * 2 - n.child_count as i32,
             aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
+            ephemeral_owner: owner,
             data_length: n.data().len() as i32,
             num_children: n.child_count as i32,
             pzxid: s.pzxid,
@@ -721,7 +728,6 @@ impl DataTree {
         let mut t = DataTree::empty(extended_types);
         let open = Acl::open_unsafe();
         let read = Acl::read_unsafe();
-        let empty = StatPersisted::default();
         for (path, acl) in [
             (ROOT, &open),
             (PROC_ZOOKEEPER, &open),
@@ -731,9 +737,15 @@ impl DataTree {
             let Ok(Place::New { parent, h }) = t.place(path) else {
                 unreachable!("system nodes are new and their parents exist")
             };
+            // ZooKeeper gives /zookeeper/config its read-only ACL with
+            // setACL(.., version -1), which leaves aversion at -1.
+            let stat = StatPersisted {
+                aversion: if path == CONFIG_ZOOKEEPER { -1 } else { 0 },
+                ..StatPersisted::default()
+            };
             let slot = t.acls.acquire(acl);
-            let hash = TreeDigest::node_hash(path, &[], &empty);
-            t.insert_node(path, parent, h, &[], slot, &empty, hash);
+            let hash = TreeDigest::node_hash(path, &[], &stat);
+            t.insert_node(path, parent, h, &[], slot, &stat, hash);
         }
         t
     }
@@ -1825,7 +1837,10 @@ mod tests {
             assert!(t.get(p).is_some(), "{p}");
         }
         assert_eq!(t.get("/").unwrap().stat().num_children, 1);
-        assert_eq!(t.get("/").unwrap().stat().cversion, 0);
+        // As Apache ZooKeeper's: no create counted yet, one child.
+        assert_eq!(t.get("/").unwrap().stat().cversion, -1);
+        assert_eq!(t.get("/zookeeper").unwrap().stat().cversion, -2);
+        assert_eq!(t.get("/zookeeper/config").unwrap().stat().aversion, -1);
         assert_eq!(t.all_children_number("/"), 3);
     }
 
@@ -1841,15 +1856,20 @@ mod tests {
             (2, 2, 2, 1002, 1002)
         );
         assert_eq!((s.version, s.cversion, s.data_length), (0, 0, 1));
-        let root = t.get("/").unwrap().stat();
-        assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 2, 2));
+        let root = t.get("/").unwrap();
+        assert_eq!(root.persisted().cversion, 1);
+        let root = root.stat();
+        assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 2, 2));
         assert_eq!(tr.len(), 1);
-        // Delete moves pzxid but not cversion.
+        // Delete moves pzxid; the stored cversion counts creates only, the
+        // client's goes up with the delete too.
         t.apply(
             &txn(3, op::DELETE, TxnBody::Delete { path: "/a".into() }),
             &mut tr,
         );
-        let root = t.get("/").unwrap().stat();
+        let root = t.get("/").unwrap();
+        assert_eq!(root.persisted().cversion, 1);
+        let root = root.stat();
         assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 3, 1));
     }
 
@@ -1861,7 +1881,7 @@ mod tests {
         t.apply(&c, &mut tr);
         let rc = t.apply(&c, &mut tr);
         assert_eq!(rc.err, ErrorCode::NodeExists.code());
-        assert_eq!(t.get("/").unwrap().stat().cversion, 1);
+        assert_eq!(t.get("/").unwrap().persisted().cversion, 1);
     }
 
     #[test]
