@@ -11,7 +11,8 @@
 //! Deviation from ZooKeeper: a learner that had already accepted the proposed epoch
 //! answers with its real current epoch instead of -1, and a leader past discovery still
 //! checks late ACKEPOCHs: a learner that acknowledged another NEWLEADER of the same
-//! epoch proves a rival leader, and this leader steps down (see docs/decisions).
+//! epoch proves a rival leader, and this leader steps down
+//! (docs/decisions/0002-zab-deviations.md).
 
 use std::collections::BTreeMap;
 
