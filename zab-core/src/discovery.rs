@@ -1,6 +1,6 @@
 //! Discovery: FOLLOWERINFO -> LEADERINFO -> ACKEPOCH.
 //!
-//! Owns the leader's bookkeeping of connecting learners ([`LeaderState`], [`Handler`]) and
+//! Owns the leader's bookkeeping of connecting learners (`LeaderState`, `Handler`) and
 //! both sides of the epoch handshake. A prospective leader collects FOLLOWERINFO (each
 //! learner's accepted epoch) until a quorum including itself is connected, proposes
 //! `max + 1`, persists it as its own accepted epoch and sends LEADERINFO. A learner
