@@ -48,10 +48,11 @@ use crate::proto::{event_type, op};
 
 /// `ephemeralOwner` of container nodes.
 pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;
-/// High byte of `ephemeralOwner` marking a TTL node (the low 56 bits are the TTL).
+/// High byte of `ephemeralOwner` marking a TTL node; 16 reserved bits (0 for
+/// a TTL) follow, then the TTL in the low 40 bits (ZooKeeper's `EphemeralType`).
 const TTL_MASK: i64 = 0xff << 56;
-/// The largest TTL ZooKeeper accepts.
-pub const MAX_TTL: i64 = 0x00ff_ffff_ffff_ffff;
+/// The largest TTL ZooKeeper accepts: 40 bits.
+pub const MAX_TTL: i64 = (1 << 40) - 1;
 
 /// What kind of node an `ephemeralOwner` denotes (ZooKeeper's `EphemeralType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
