@@ -187,6 +187,26 @@ def main():
     step("get after super setACL", zk.get, "/e2e/hidden")
     step("getACL missing", zk.get_acls, "/e2e/nope")
 
+    # --- quotas: zkCli's setquota writes zookeeper_limits and zookeeper_stats; the server keeps
+    # the usage of the subtree in zookeeper_stats without a transaction of its own
+    step("create /e2e/qt", zk.create, "/e2e/qt", b"abc")
+    step("create /e2e/qt/x", zk.create, "/e2e/qt/x", b"12")
+    step("create quota parent", zk.create, "/zookeeper/quota/e2e/qt", b"", makepath=True)
+    step("create limits", zk.create, "/zookeeper/quota/e2e/qt/zookeeper_limits", b"count=5,bytes=-1")
+    step("create stats", zk.create, "/zookeeper/quota/e2e/qt/zookeeper_stats", b"count=0,bytes=0")
+    stats = "/zookeeper/quota/e2e/qt/zookeeper_stats"
+    step("stats counted at creation", zk.get, stats)
+    step("create /e2e/qt/y", zk.create, "/e2e/qt/y", b"1234")
+    step("stats after create", zk.get, stats)
+    step("set /e2e/qt/x", zk.set, "/e2e/qt/x", b"1")
+    step("set /e2e/qt itself", zk.set, "/e2e/qt", b"abcdef")
+    step("stats after sets", zk.get, stats)
+    step("delete /e2e/qt/y", zk.delete, "/e2e/qt/y")
+    step("stats after delete", zk.get, stats)
+    step("delete limits", zk.delete, "/zookeeper/quota/e2e/qt/zookeeper_limits")
+    step("create /e2e/qt/z", zk.create, "/e2e/qt/z", b"zz")
+    step("stats after the quota is gone", zk.get, stats)
+
     # --- the /zookeeper subtree
     step("get /zookeeper", zk.get, "/zookeeper")
     step("children /zookeeper", zk.get_children, "/zookeeper")

@@ -19,6 +19,7 @@
 
 pub mod diff;
 pub mod ensemble;
+pub mod jepsen;
 pub mod kazoo;
 pub mod proxy;
 pub mod raw;

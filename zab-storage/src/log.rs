@@ -241,7 +241,7 @@ impl TxnLog {
                 actual: zxid,
             });
         }
-        let rec_len = (RECORD_HEADER_LEN + txn.len()) as u64;
+        let rec_len = record::record_len(txn.len()) as u64;
         let fits = self.active_open
             && self
                 .segments
@@ -700,6 +700,7 @@ fn fault_error(fault: Fault, path: &Path, offset: usize) -> StorageError {
             actual,
         },
         Fault::EmptyPayload => StorageError::EmptyRecord { file, offset },
+        Fault::MissingEnd => StorageError::MissingRecordEnd { file, offset },
     }
 }
 

@@ -517,7 +517,8 @@ impl Core {
             return;
         }
         if !self.role.serving() && !read_only {
-            tracing::info!(
+            // Clients retry quickly; at info level this would drown the log.
+            tracing::debug!(
                 "refusing client {}: this server is not serving (no quorum)",
                 self.conns[&conn_id].handle.addr
             );

@@ -282,8 +282,11 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
         );
     }
     let mut skipped: Vec<String> = Vec::new();
+    // The state must reach at least as far as any snapshot skipped: its
+    // transactions may be in no other file.
+    let mut must_reach = Zxid::ZERO;
     let mut loaded = None;
-    for (_, file) in list_snapshots(&sdir)?.into_iter().rev() {
+    for (zxid, file) in list_snapshots(&sdir)?.into_iter().rev() {
         match load_snapshot(cfg, &file) {
             Ok(l) => {
                 loaded = Some(l);
@@ -293,6 +296,7 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
             Err(e) => {
                 tracing::warn!("skipping a snapshot: {e}; trying an older one");
                 skipped.push(e.to_string());
+                must_reach = must_reach.max(zxid);
             }
         }
     }
@@ -329,6 +333,19 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
         }
         Err(e) => return Err(e),
     };
+    if tree.last_processed_zxid() < must_reach {
+        skipped.push(format!(
+            "{} reaches only zxid {}",
+            match &snapshot_file {
+                Some(f) => format!("snapshot {} plus the log", f.display()),
+                None => "the log alone".to_owned(),
+            },
+            tree.last_processed_zxid()
+        ));
+        return Err(PersistError::Incomplete {
+            tried: skipped.join("; then "),
+        });
+    }
     if log.last_zxid() < snapshot_zxid {
         // The log ends before the snapshot (purged, or a SNAP sync): continue after it.
         log.restart_at(snapshot_zxid)?;
@@ -777,6 +794,32 @@ mod tests {
         assert!(
             msg.contains("snapshot.6") && msg.contains("digest") && msg.contains("log.5"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn recovery_refuses_to_fall_back_to_less_than_a_skipped_snapshot_held() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..8], Some(7));
+        // The log ends at 5: transactions 6..=8 were only in the broken snapshot.
+        log_txns(&d.cfg, None, &h[..5]);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, PersistError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("snapshot.8") && msg.contains("reaches only zxid 0x5"),
+            "{msg}"
+        );
+        // With no log at all, not even the empty tree will do.
+        let d = data_dir();
+        snapshot_after(&d.cfg, &h[..2], Some(7));
+        let err = recover(&d.cfg).err().expect("must refuse");
+        assert!(
+            err.to_string()
+                .contains("the log alone reaches only zxid 0x0"),
+            "{err}"
         );
     }
 

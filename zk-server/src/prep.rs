@@ -23,13 +23,9 @@ use crate::path::validate_path;
 use crate::proto::{create_mode, op, CreateRequest, MultiOp};
 use crate::request::Op;
 use crate::tree::{
-    parent_of, DataTree, EphemeralKind, CONFIG_ZOOKEEPER, CONTAINER_EPHEMERAL_OWNER,
+    parent_of, DataTree, EphemeralKind, CONFIG_ZOOKEEPER, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
     PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT,
 };
-
-/// The largest TTL ZooKeeper accepts (`EphemeralType.TTL.maxValue()`): the
-/// 40 bits below the extended-type byte and the 16 reserved bits.
-pub const MAX_TTL: i64 = (1 << 40) - 1;
 
 /// The state of a path once prepared transactions apply (ZooKeeper's `ChangeRecord`).
 #[derive(Clone, Debug)]

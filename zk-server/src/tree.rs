@@ -48,10 +48,11 @@ use crate::proto::{event_type, op};
 
 /// `ephemeralOwner` of container nodes.
 pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;
-/// High byte of `ephemeralOwner` marking a TTL node (the low 56 bits are the TTL).
+/// High byte of `ephemeralOwner` marking a TTL node; 16 reserved bits (0 for
+/// a TTL) follow, then the TTL in the low 40 bits (ZooKeeper's `EphemeralType`).
 const TTL_MASK: i64 = 0xff << 56;
-/// The largest TTL ZooKeeper accepts.
-pub const MAX_TTL: i64 = 0x00ff_ffff_ffff_ffff;
+/// The largest TTL ZooKeeper accepts: 40 bits.
+pub const MAX_TTL: i64 = (1 << 40) - 1;
 
 /// What kind of node an `ephemeralOwner` denotes (ZooKeeper's `EphemeralType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,8 +199,8 @@ impl Node {
     }
 
     fn set_data(&mut self, data: &[u8]) {
-        let name = self.name().to_vec();
-        self.bytes = encode_bytes(&name, data);
+        let bytes = encode_bytes(self.name(), data);
+        self.bytes = bytes;
     }
 
     fn set_stat(&mut self, s: &StatPersisted) {
@@ -408,19 +409,26 @@ impl<'a> NodeRef<'a> {
         self.tree.persisted(self.id)
     }
 
-    /// The Stat a client sees.
+    /// The Stat a client sees, as ZooKeeper's `DataNode.copyStat` makes it:
+    /// the stored cversion counts creates only, the client's counts creates and
+    /// deletes (`2 * creates - children`); ephemeralOwner is 0 for containers
+    /// and TTL nodes, whose stored owner is a marker.
     pub fn stat(&self) -> Stat {
         let s = self.persisted();
         let n = self.node();
+        let owner = match EphemeralKind::of(s.ephemeral_owner, self.tree.extended_types) {
+            EphemeralKind::Ephemeral => s.ephemeral_owner,
+            _ => 0,
+        };
         Stat {
             czxid: s.czxid,
             mzxid: s.mzxid,
             ctime: s.ctime,
             mtime: s.mtime,
             version: s.version,
-            cversion: s.cversion,
+            cversion: s.cversion * 2 - n.child_count as i32,
             aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
+            ephemeral_owner: owner,
             data_length: n.data().len() as i32,
             num_children: n.child_count as i32,
             pzxid: s.pzxid,
@@ -659,6 +667,41 @@ pub struct DataTree {
     last_parent: Option<(String, NodeId)>,
     /// While loading: the last ACL id resolved and its slot.
     last_acl: Option<(i64, u32)>,
+    /// Paths with a quota: a `zookeeper_limits` node under `/zookeeper/quota`
+    /// (ZooKeeper's `PathTrie`).
+    quotas: BTreeSet<String>,
+}
+
+/// The node under `/zookeeper/quota/<path>` that sets a quota.
+const QUOTA_LIMITS: &str = "zookeeper_limits";
+/// The node under `/zookeeper/quota/<path>` the server keeps the usage in.
+const QUOTA_STATS: &str = "zookeeper_stats";
+
+/// The path a quota node's parent stands for: `/zookeeper/quota/a/b` -> `/a/b`.
+fn quota_target(parent: &str) -> Option<&str> {
+    parent
+        .strip_prefix(QUOTA_ZOOKEEPER)
+        .filter(|p| p.starts_with('/'))
+}
+
+/// `count` and `bytes` of a StatsTrack string (`count=2,bytes=5`, maybe
+/// followed by limits); what is missing or malformed counts as 0.
+fn parse_stats(data: &[u8]) -> (i64, i64) {
+    let text = String::from_utf8_lossy(data);
+    let mut count = 0;
+    let mut bytes = 0;
+    for field in text.split([',', ';']) {
+        let mut kv = field.split('=');
+        let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+            continue;
+        };
+        match k.trim() {
+            "count" => count = v.trim().parse().unwrap_or(0),
+            "bytes" => bytes = v.trim().parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    (count, bytes)
 }
 
 /// Where a node at some path goes.
@@ -721,7 +764,6 @@ impl DataTree {
         let mut t = DataTree::empty(extended_types);
         let open = Acl::open_unsafe();
         let read = Acl::read_unsafe();
-        let empty = StatPersisted::default();
         for (path, acl) in [
             (ROOT, &open),
             (PROC_ZOOKEEPER, &open),
@@ -731,9 +773,15 @@ impl DataTree {
             let Ok(Place::New { parent, h }) = t.place(path) else {
                 unreachable!("system nodes are new and their parents exist")
             };
+            // ZooKeeper gives /zookeeper/config its read-only ACL with
+            // setACL(.., version -1), which leaves aversion at -1.
+            let stat = StatPersisted {
+                aversion: if path == CONFIG_ZOOKEEPER { -1 } else { 0 },
+                ..StatPersisted::default()
+            };
             let slot = t.acls.acquire(acl);
-            let hash = TreeDigest::node_hash(path, &[], &empty);
-            t.insert_node(path, parent, h, &[], slot, &empty, hash);
+            let hash = TreeDigest::node_hash(path, &[], &stat);
+            t.insert_node(path, parent, h, &[], slot, &stat, hash);
         }
         t
     }
@@ -757,6 +805,7 @@ impl DataTree {
             digest: TreeDigest::new(),
             last_parent: None,
             last_acl: None,
+            quotas: BTreeSet::new(),
         }
     }
 
@@ -848,6 +897,7 @@ impl DataTree {
         if self.nodes.is_empty() {
             return Err("snapshot has no root node".into());
         }
+        self.setup_quotas();
         self.last_processed_zxid = zxid;
         Ok(())
     }
@@ -1428,6 +1478,16 @@ impl DataTree {
         let stat = new_stat(zxid, time, ephemeral_owner);
         let hash = TreeDigest::node_hash(path, data, &stat);
         let id = self.insert_node(path, pid, h, data, slot, &stat, hash);
+        if let Some(target) = quota_target(parent_path) {
+            if name == QUOTA_LIMITS {
+                self.quotas.insert(target.to_owned());
+            } else if name == QUOTA_STATS {
+                self.update_quota_for_path(target);
+            }
+        }
+        if let Some(q) = self.quota_of(path) {
+            self.update_quota_stat(&q, data.len() as i64, 1);
+        }
         let parent_acl = self.acls.get(self.nodes[pid as usize].acl).clone();
         triggers.push(Trigger::Created {
             path: path.to_owned(),
@@ -1464,8 +1524,17 @@ impl DataTree {
             // path map until then).
             self.remove_descendants(path, id);
         }
+        if name == QUOTA_LIMITS {
+            if let Some(target) = quota_target(parent_path) {
+                self.quotas.remove(target);
+            }
+        }
+        let len = self.nodes[id as usize].data().len() as i64;
         let acl = self.acls.get(self.nodes[id as usize].acl).clone();
         self.remove_leaf(path, id);
+        if let Some(q) = self.quota_of(path) {
+            self.update_quota_stat(&q, -len, -1);
+        }
         let parent_acl = self.acls.get(self.nodes[pid as usize].acl).clone();
         triggers.push(Trigger::Deleted {
             path: path.to_owned(),
@@ -1488,6 +1557,7 @@ impl DataTree {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         let before = self.persisted(id);
         let n = &mut self.nodes[id as usize];
+        let growth = data.len() as i64 - n.data().len() as i64;
         self.digest.remove(path, n.data(), &before);
         self.data_size = self.data_size - n.data().len() as u64 + data.len() as u64;
         n.set_data(data);
@@ -1496,11 +1566,107 @@ impl DataTree {
         n.version = version;
         let after = self.persisted(id);
         self.digest.add(path, data, &after);
+        if let Some(q) = self.quota_of(path) {
+            self.update_quota_stat(&q, growth, 0);
+        }
         triggers.push(Trigger::DataChanged {
             path: path.to_owned(),
             acl: self.acls.get(self.nodes[id as usize].acl).clone(),
         });
         Ok(NodeRef { tree: self, id }.stat())
+    }
+
+    // ---- quotas (ZooKeeper's updateQuotaStat, updateQuotaForPath, setupQuota) ----
+
+    /// The quota `path` counts toward: the longest path with a quota that is
+    /// `path` or one of its ancestors (a quota on `/` counts for nothing).
+    fn quota_of(&self, path: &str) -> Option<String> {
+        if self.quotas.is_empty() {
+            return None;
+        }
+        let mut p = path;
+        while p != ROOT {
+            if self.quotas.contains(p) {
+                return Some(p.to_owned());
+            }
+            p = parent_of(p);
+        }
+        None
+    }
+
+    /// Replace a node's data without a transaction (the server's own
+    /// bookkeeping): its Stat stays, the digest and data size follow.
+    fn set_data_in_place(&mut self, path: &str, id: NodeId, data: &[u8]) {
+        let stat = self.persisted(id);
+        let n = &mut self.nodes[id as usize];
+        self.digest.remove(path, n.data(), &stat);
+        self.data_size = self.data_size - n.data().len() as u64 + data.len() as u64;
+        n.set_data(data);
+        self.digest.add(path, data, &stat);
+    }
+
+    /// Add to the usage `zookeeper_stats` of `quota` records; nothing if that
+    /// node is missing (ZooKeeper logs and goes on).
+    fn update_quota_stat(&mut self, quota: &str, bytes: i64, count: i64) {
+        let stats = format!("{QUOTA_ZOOKEEPER}{quota}/{QUOTA_STATS}");
+        let Some(id) = self.lookup(&stats) else {
+            tracing::debug!("quota of {quota} has no {stats}");
+            return;
+        };
+        let (c, b) = parse_stats(self.nodes[id as usize].data());
+        let data = format!("count={},bytes={}", c + count, b + bytes);
+        self.set_data_in_place(&stats, id, data.as_bytes());
+    }
+
+    /// Count the nodes and data bytes of `target`'s subtree into its
+    /// `zookeeper_stats`, as ZooKeeper does when that node is created.
+    fn update_quota_for_path(&mut self, target: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        if let Some(id) = self.lookup(target) {
+            let mut stack = vec![id];
+            while let Some(id) = stack.pop() {
+                let n = &self.nodes[id as usize];
+                count += 1;
+                bytes += n.data().len() as i64;
+                let mut c = n.first_child;
+                while c != NIL {
+                    stack.push(c);
+                    c = self.nodes[c as usize].next;
+                }
+            }
+        }
+        let stats = format!("{QUOTA_ZOOKEEPER}{target}/{QUOTA_STATS}");
+        if let Some(id) = self.lookup(&stats) {
+            let data = format!("count={count},bytes={bytes}");
+            self.set_data_in_place(&stats, id, data.as_bytes());
+        }
+    }
+
+    /// After loading a snapshot: every leaf `zookeeper_limits` under
+    /// `/zookeeper/quota` sets a quota, whose usage is counted afresh.
+    fn setup_quotas(&mut self) {
+        let Some(qid) = self.lookup(QUOTA_ZOOKEEPER) else {
+            return;
+        };
+        let mut targets = Vec::new();
+        let mut stack = vec![(qid, QUOTA_ZOOKEEPER.to_owned())];
+        while let Some((id, path)) = stack.pop() {
+            let n = &self.nodes[id as usize];
+            if n.child_count == 0 && n.name() == QUOTA_LIMITS.as_bytes() {
+                if let Some(t) = quota_target(parent_of(&path)) {
+                    targets.push(t.to_owned());
+                }
+            }
+            let mut c = n.first_child;
+            while c != NIL {
+                stack.push((c, child_path(&path, self.nodes[c as usize].name())));
+                c = self.nodes[c as usize].next;
+            }
+        }
+        for t in targets {
+            self.update_quota_for_path(&t);
+            self.quotas.insert(t);
+        }
     }
 
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
@@ -1825,7 +1991,10 @@ mod tests {
             assert!(t.get(p).is_some(), "{p}");
         }
         assert_eq!(t.get("/").unwrap().stat().num_children, 1);
-        assert_eq!(t.get("/").unwrap().stat().cversion, 0);
+        // As Apache ZooKeeper's: no create counted yet, one child.
+        assert_eq!(t.get("/").unwrap().stat().cversion, -1);
+        assert_eq!(t.get("/zookeeper").unwrap().stat().cversion, -2);
+        assert_eq!(t.get("/zookeeper/config").unwrap().stat().aversion, -1);
         assert_eq!(t.all_children_number("/"), 3);
     }
 
@@ -1841,16 +2010,112 @@ mod tests {
             (2, 2, 2, 1002, 1002)
         );
         assert_eq!((s.version, s.cversion, s.data_length), (0, 0, 1));
-        let root = t.get("/").unwrap().stat();
-        assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 2, 2));
+        let root = t.get("/").unwrap();
+        assert_eq!(root.persisted().cversion, 1);
+        let root = root.stat();
+        assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 2, 2));
         assert_eq!(tr.len(), 1);
-        // Delete moves pzxid but not cversion.
+        // Delete moves pzxid; the stored cversion counts creates only, the
+        // client's goes up with the delete too.
         t.apply(
             &txn(3, op::DELETE, TxnBody::Delete { path: "/a".into() }),
             &mut tr,
         );
-        let root = t.get("/").unwrap().stat();
+        let root = t.get("/").unwrap();
+        assert_eq!(root.persisted().cversion, 1);
+        let root = root.stat();
         assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 3, 1));
+    }
+
+    fn set(path: &str, data: &'static [u8]) -> TxnBody {
+        TxnBody::SetData(SetDataTxn {
+            path: path.into(),
+            data: Bytes::from_static(data),
+            version: 1,
+        })
+    }
+
+    fn stats_of(t: &DataTree, path: &str) -> String {
+        let p = format!("{QUOTA_ZOOKEEPER}{path}/{QUOTA_STATS}");
+        String::from_utf8(t.get(&p).unwrap().data().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn quota_stats_follow_the_subtree_as_zookeeper_keeps_them() {
+        let mut t = DataTree::new(false);
+        let mut tr = Vec::new();
+        let mut z = 1;
+        let mut apply = |t: &mut DataTree, ty: i32, b: TxnBody| {
+            z += 1;
+            let rc = t.apply(&txn(z, ty, b), &mut tr);
+            assert_eq!(rc.err, 0, "zxid {z}");
+        };
+        apply(&mut t, op::CREATE, create("/q", -1, false)); // data "d"
+        apply(&mut t, op::CREATE, create("/q/a", -1, false));
+        // zkCli's setquota: the limits node, then the stats node (count=0).
+        for p in ["/zookeeper/quota/q", "/zookeeper/quota/q/zookeeper_limits"] {
+            apply(&mut t, op::CREATE, create(p, -1, false));
+        }
+        let stats = TxnBody::Create(CreateTxn {
+            path: "/zookeeper/quota/q/zookeeper_stats".into(),
+            data: Bytes::from_static(b"count=0,bytes=0"),
+            acl: Acl::open_unsafe(),
+            ephemeral: false,
+            parent_cversion: -1,
+        });
+        apply(&mut t, op::CREATE, stats);
+        assert_eq!(stats_of(&t, "/q"), "count=2,bytes=2");
+        apply(&mut t, op::CREATE, create("/q/a/b", -1, false));
+        apply(&mut t, op::SET_DATA, set("/q/a", b"12345"));
+        assert_eq!(stats_of(&t, "/q"), "count=3,bytes=7");
+        apply(
+            &mut t,
+            op::DELETE,
+            TxnBody::Delete {
+                path: "/q/a/b".into(),
+            },
+        );
+        assert_eq!(stats_of(&t, "/q"), "count=2,bytes=6");
+        // Outside the quota: nothing changes.
+        apply(&mut t, op::CREATE, create("/qq", -1, false));
+        assert_eq!(stats_of(&t, "/q"), "count=2,bytes=6");
+        // The stats node keeps its Stat; the digest follows its data.
+        let n = t.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
+        assert_eq!((n.stat().version, n.stat().data_length), (0, 15));
+        let mut d = TreeDigest::new();
+        for (p, n) in t.iter() {
+            d.add(&p, n.data(), &n.persisted());
+        }
+        assert_eq!(d.value(), t.digest());
+        // A tree loaded from these nodes counts the usage afresh.
+        let mut back = DataTree::empty(false);
+        for a in t.acl_entries() {
+            back.load_acl(a.id, a.acl.clone());
+        }
+        let nodes: Vec<(String, Vec<u8>, i64, StatPersisted)> = t
+            .iter()
+            .map(|(p, n)| (p, n.data().to_vec(), n.acl().id, n.persisted()))
+            .collect();
+        for (p, data, acl, stat) in &nodes {
+            let data = if p.ends_with(QUOTA_STATS) {
+                &b"count=9,bytes=9"[..]
+            } else {
+                data
+            };
+            back.load_node(p, data, *acl, *stat).unwrap();
+        }
+        back.finish_load(t.last_processed_zxid()).unwrap();
+        assert_eq!(stats_of(&back, "/q"), "count=2,bytes=6");
+        // Deleting the limits node ends the quota.
+        apply(
+            &mut t,
+            op::DELETE,
+            TxnBody::Delete {
+                path: "/zookeeper/quota/q/zookeeper_limits".into(),
+            },
+        );
+        apply(&mut t, op::CREATE, create("/q/c", -1, false));
+        assert_eq!(stats_of(&t, "/q"), "count=2,bytes=6");
     }
 
     #[test]
@@ -1861,7 +2126,7 @@ mod tests {
         t.apply(&c, &mut tr);
         let rc = t.apply(&c, &mut tr);
         assert_eq!(rc.err, ErrorCode::NodeExists.code());
-        assert_eq!(t.get("/").unwrap().stat().cversion, 1);
+        assert_eq!(t.get("/").unwrap().persisted().cversion, 1);
     }
 
     #[test]
