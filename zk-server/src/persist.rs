@@ -115,11 +115,15 @@ pub struct LoadedSnapshot {
 /// Load one snapshot file into a fresh tree: crc, entries, digest, and the
 /// tree's own checks (every node's parent and ACL present).
 ///
-/// Two threads: one parses the mapped file and hashes each node (the digest
-/// check), the other builds the tree; they meet in batches of entries that
-/// borrow the map.
+/// Two threads: one parses the mapped file, hashes each node (the digest
+/// check) and then checks the crc, the other builds the tree; they meet in
+/// batches of entries that borrow the map. Whatever fails, the tree is
+/// dropped.
 pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, PersistError> {
-    let r = SnapshotReader::open(file)?;
+    // The crc is checked on the parser thread once it has parsed everything
+    // (it is idle then, waiting for the builder); until it passes, the tree
+    // is only a candidate.
+    let r = SnapshotReader::open_unverified(file)?;
     let zxid = r.zxid();
     if Some(zxid) != zab_storage::snapshot::zxid_of_name(file) {
         return Err(PersistError::BadSnapshot {
@@ -145,16 +149,20 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                 let tx = tx;
                 let mut batch = Vec::with_capacity(BATCH);
                 for item in r.entries() {
-                    batch.push(item?);
+                    // A file that fails its crc is reported as that, rather
+                    // than as whatever its damage looks like.
+                    batch.push(item.or_else(|e| r.verify_crc().and(Err(e)))?);
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         if tx.send(full).is_err() {
-                            return Ok(()); // the builder gave up
+                            // The builder gave up; its error may be the crc's doing.
+                            return r.verify_crc();
                         }
                     }
                 }
                 let _ = tx.send(batch);
-                Ok(())
+                drop(tx);
+                r.verify_crc()
             })
             .expect("spawn snapshot parser");
         let built = (|| {
@@ -710,7 +718,14 @@ mod tests {
         else {
             panic!("expected LogGap, got {err}");
         };
-        assert_eq!((*zxid, *prev, *offset), (Zxid(8), Zxid(7), 32));
+        assert_eq!(
+            (*zxid, *prev, *offset),
+            (
+                Zxid(8),
+                Zxid(7),
+                zab_storage::record::FILE_HEADER_LEN as u64
+            )
+        );
         assert_eq!(file, &log_dir(&d.cfg).join("log.8"));
         let msg = err.to_string();
         assert!(msg.contains("snapshot.5") && msg.contains("wipe"), "{msg}");
@@ -833,7 +848,8 @@ mod tests {
         log.flush().unwrap();
         drop(log);
         let err = recover(&d.cfg).err().expect("must refuse");
-        let want = 32 + 20 + h[0].to_bytes().len() as u64;
+        let want = (zab_storage::record::FILE_HEADER_LEN
+            + zab_storage::record::record_len(h[0].to_bytes().len())) as u64;
         assert!(
             matches!(&err, PersistError::TxnDecode { offset, zxid: Zxid(2), file, .. }
                 if *offset == want && file.ends_with("log.1")),
