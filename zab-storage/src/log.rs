@@ -106,7 +106,17 @@ struct Segment {
     last_zxid: Zxid,
     /// Written since the last fdatasync.
     dirty: bool,
+    /// Every byte before this offset has been written (records or zeros). Writing
+    /// over such bytes changes no metadata, so an `fdatasync` flushes data only;
+    /// writing into the preallocated (unwritten) space makes the file system
+    /// record the conversion in its journal at the next sync. Appends therefore
+    /// write zeros [`ZERO_AHEAD`] bytes ahead: one journal commit per that many
+    /// bytes instead of one per flush.
+    zeroed: u64,
 }
+
+/// How far ahead of the records a segment is zero-filled (see `Segment::zeroed`).
+const ZERO_AHEAD: u64 = 1 << 20;
 
 impl Segment {
     fn bytes(&self) -> &[u8] {
@@ -482,6 +492,15 @@ impl TxnLog {
             .last_mut()
             .expect("pending records have a segment");
         assert!(s.end + self.pending.len() as u64 <= s.capacity);
+        let need = s.end + self.pending.len() as u64;
+        if need > s.zeroed {
+            let to = (need + ZERO_AHEAD).min(s.capacity);
+            if let Err(e) = fsutil::zero_range(&s.file, need, to, &s.path) {
+                self.poisoned = true;
+                return Err(e);
+            }
+            s.zeroed = to;
+        }
         if let Err(e) = fsutil::pwrite_all(&s.file, &self.pending, s.end, &s.path) {
             self.poisoned = true;
             return Err(e);
@@ -527,6 +546,7 @@ impl TxnLog {
                 end: FILE_HEADER_LEN as u64,
                 last_zxid: self.last,
                 dirty: true,
+                zeroed: FILE_HEADER_LEN as u64,
             })
         })();
         match r {
@@ -665,6 +685,7 @@ fn recover_segment(
         end: off as u64,
         last_zxid: last,
         dirty: false,
+        zeroed: off as u64,
     }))
 }
 
