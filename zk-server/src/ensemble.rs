@@ -47,6 +47,8 @@ const TICK_MS: u64 = 100;
 const LOG_WINDOW: usize = 10_000;
 /// Largest quorum packet accepted (a SNAP carries the whole tree).
 const MAX_QUORUM_PACKET: usize = 1 << 30;
+/// Events the driver takes in one batch (one sync and one commit message to the core).
+const BATCH_EVENTS: usize = 256;
 /// Learner connections held while this server's election is still running.
 const MAX_EARLY_LEARNERS: usize = 64;
 
@@ -355,6 +357,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         sync_tx,
         synced_rx,
         syncing: false,
+        committed: Vec::new(),
         election,
         quorum_peers,
         qcfg,
@@ -414,6 +417,8 @@ struct Driver {
     synced_rx: mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
     /// A sync is running on the sync thread.
     syncing: bool,
+    /// Committed entries not yet handed to the core (one message per batch of events).
+    committed: Vec<(Zxid, Bytes)>,
     election: ElectionNet,
     quorum_peers: HashMap<ServerId, SocketAddr>,
     qcfg: QuorumConfig,
@@ -485,42 +490,87 @@ impl Driver {
                         }
                     }
                 }
-                Some(m) = in_rx.recv() => match m {
-                    Inbound::Packet(sid, gen, rec) => {
-                        if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
-                            self.on_packet(sid, rec, &in_tx).await;
-                        }
-                    }
-                    Inbound::Closed(sid, gen) => {
-                        if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
-                            self.conns.remove(&sid);
-                            self.step(Event::Disconnected { peer: sid }, &in_tx).await;
-                        }
-                    }
-                    Inbound::Connected(sid, Ok(conn)) => {
-                        self.register(sid, conn, &in_tx);
-                        for p in self.pending_sends.remove(&sid).unwrap_or_default() {
-                            self.send_record(sid, p);
-                        }
-                    }
-                    Inbound::Connected(sid, Err(e)) => {
-                        tracing::info!("cannot reach leader {sid}: {e}");
-                        self.pending_sends.remove(&sid);
-                        self.step(Event::Disconnected { peer: sid }, &in_tx).await;
-                    }
-                },
-                Some(m) = core_rx.recv() => {
-                    let ev = match m {
-                        DriverMsg::Propose(b) => Event::Propose(b),
-                        DriverMsg::Forward(p) => Event::Forward(p),
-                        DriverMsg::Sync { learner } => Event::SyncRequest { learner: ServerId(learner) },
-                        DriverMsg::Reply { to, msg } => Event::Reply { to: ServerId(to), msg },
-                    };
-                    self.step(ev, &in_tx).await;
-                }
+                Some(m) = in_rx.recv() => self.on_inbound(m, &in_tx).await,
+                Some(m) = core_rx.recv() => self.on_core(m, &in_tx).await,
                 else => break,
             }
+            // Whatever else is ready joins this batch: its appends share the next sync
+            // and its commits one message to the core.
+            for _ in 0..BATCH_EVENTS {
+                let mut more = false;
+                if let Ok(m) = in_rx.try_recv() {
+                    self.on_inbound(m, &in_tx).await;
+                    more = true;
+                }
+                if let Ok(m) = core_rx.try_recv() {
+                    self.on_core(m, &in_tx).await;
+                    more = true;
+                }
+                if !more {
+                    break;
+                }
+            }
+            self.flush_committed().await;
         }
+    }
+
+    async fn on_inbound(&mut self, m: Inbound, in_tx: &mpsc::Sender<Inbound>) {
+        match m {
+            Inbound::Packet(sid, gen, rec) => {
+                if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
+                    self.on_packet(sid, rec, &in_tx).await;
+                }
+            }
+            Inbound::Closed(sid, gen) => {
+                if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
+                    self.conns.remove(&sid);
+                    self.step(Event::Disconnected { peer: sid }, &in_tx).await;
+                }
+            }
+            Inbound::Connected(sid, Ok(conn)) => {
+                self.register(sid, conn, &in_tx);
+                for p in self.pending_sends.remove(&sid).unwrap_or_default() {
+                    self.send_record(sid, p);
+                }
+            }
+            Inbound::Connected(sid, Err(e)) => {
+                tracing::info!("cannot reach leader {sid}: {e}");
+                self.pending_sends.remove(&sid);
+                self.step(Event::Disconnected { peer: sid }, &in_tx).await;
+            }
+        }
+    }
+
+    async fn on_core(&mut self, m: DriverMsg, in_tx: &mpsc::Sender<Inbound>) {
+        let ev = match m {
+            DriverMsg::Propose(b) => Event::Propose(b),
+            DriverMsg::Forward(p) => Event::Forward(p),
+            DriverMsg::Sync { learner } => Event::SyncRequest {
+                learner: ServerId(learner),
+            },
+            DriverMsg::Reply { to, msg } => Event::Reply {
+                to: ServerId(to),
+                msg,
+            },
+        };
+        self.step(ev, in_tx).await;
+    }
+
+    /// Hands the committed entries gathered so far to the core, in zxid order.
+    async fn flush_committed(&mut self) {
+        if !self.committed.is_empty() {
+            let entries = std::mem::take(&mut self.committed);
+            let _ = self
+                .core
+                .send(CoreMsg::Peer(PeerMsg::Committed(entries)))
+                .await;
+        }
+    }
+
+    /// Every message to the core goes after the commits before it.
+    async fn to_core(&mut self, m: CoreMsg) {
+        self.flush_committed().await;
+        let _ = self.core.send(m).await;
     }
 
     /// Hands what was appended since the last sync to the sync thread, unless a
@@ -679,9 +729,7 @@ impl Driver {
                     Action::Send { to, msg } => self.send_record(to, msg.to_record()),
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
-                        let _ = self
-                            .core
-                            .send(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
+                        self.to_core(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
                             .await;
                         let bytes = rx.await.unwrap_or_default();
                         self.send_record(to, QuorumPacket::Snap { zxid }.to_record());
@@ -717,13 +765,11 @@ impl Driver {
                             match load_tree(&self.cfg, &self.log) {
                                 Ok((tree, sessions)) => {
                                     self.tree_last = tree.last_processed_zxid();
-                                    let _ = self
-                                        .core
-                                        .send(CoreMsg::Peer(PeerMsg::ReplaceTree {
-                                            tree: Box::new(tree),
-                                            sessions,
-                                        }))
-                                        .await;
+                                    self.to_core(CoreMsg::Peer(PeerMsg::ReplaceTree {
+                                        tree: Box::new(tree),
+                                        sessions,
+                                    }))
+                                    .await;
                                 }
                                 Err(e) => {
                                     fatal(&format!("cannot reload the tree after TRUNC: {e}"))
@@ -742,13 +788,11 @@ impl Driver {
                             Ok((tree, sessions)) => {
                                 self.uncommitted.clear();
                                 self.tree_last = tree.last_processed_zxid();
-                                let _ = self
-                                    .core
-                                    .send(CoreMsg::Peer(PeerMsg::ReplaceTree {
-                                        tree: Box::new(tree),
-                                        sessions,
-                                    }))
-                                    .await;
+                                self.to_core(CoreMsg::Peer(PeerMsg::ReplaceTree {
+                                    tree: Box::new(tree),
+                                    sessions,
+                                }))
+                                .await;
                                 follow_up.push(Event::Persisted { upto: zxid });
                             }
                             Err(e) => {
@@ -770,13 +814,8 @@ impl Driver {
                         if let Some((z, _)) = done.iter().next_back() {
                             self.tree_last = self.tree_last.max(*z);
                         }
-                        if !done.is_empty() {
-                            let entries: Vec<(Zxid, Bytes)> = done.into_iter().collect();
-                            let _ = self
-                                .core
-                                .send(CoreMsg::Peer(PeerMsg::Committed(entries)))
-                                .await;
-                        }
+                        // Handed to the core with the next message, or after this batch of events.
+                        self.committed.extend(done);
                     }
                     Action::Deliver { from, msg } => {
                         let m = match msg {
@@ -797,7 +836,7 @@ impl Driver {
                             _ => None,
                         };
                         if let Some(m) = m {
-                            let _ = self.core.send(CoreMsg::Peer(m)).await;
+                            self.to_core(CoreMsg::Peer(m)).await;
                         }
                     }
                     Action::StateChanged(st) => {
@@ -808,9 +847,7 @@ impl Driver {
             let learners = self.peer.learners();
             if learners != self.learners {
                 self.learners = learners;
-                let _ = self
-                    .core
-                    .send(CoreMsg::Peer(PeerMsg::Learners(learners)))
+                self.to_core(CoreMsg::Peer(PeerMsg::Learners(learners)))
                     .await;
             }
             match self.peer.state() {
@@ -900,13 +937,11 @@ impl Driver {
         if role != self.role || st.epoch.0 != self.status_epoch {
             self.role = role;
             self.status_epoch = st.epoch.0;
-            let _ = self
-                .core
-                .send(CoreMsg::Peer(PeerMsg::Role {
-                    role,
-                    epoch: st.epoch.0,
-                }))
-                .await;
+            self.to_core(CoreMsg::Peer(PeerMsg::Role {
+                role,
+                epoch: st.epoch.0,
+            }))
+            .await;
         }
     }
 }
