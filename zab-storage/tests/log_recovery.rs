@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use zab_core::Zxid;
-use zab_storage::record::{
-    encode_record, record_len, FileHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN,
-};
+use zab_storage::record::{encode_record, record_len, FileHeader, FILE_HEADER_LEN};
 use zab_storage::{LogOptions, StorageError, TxnLog};
 
 fn opts(prealloc: u64) -> LogOptions {
