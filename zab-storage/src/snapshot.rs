@@ -242,7 +242,42 @@ impl SnapshotReader {
         }
         // Safety: snapshots are immutable once renamed into place.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
+        let r = Self::from_map(path, map)?;
+        r.verify_crc()?;
+        Ok(r)
+    }
+
+    /// Like [`SnapshotReader::open`], but without the crc check over the
+    /// whole file: the caller must call [`SnapshotReader::verify_crc`] and
+    /// throw away whatever it built from the entries if that fails. Lets a
+    /// loader check the crc on another thread while it parses. The trailer's
+    /// counts and digest are not trustworthy until then.
+    pub fn open_unverified(path: impl AsRef<Path>) -> Result<SnapshotReader> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+            return Err(StorageError::SnapshotTruncated { file: path, len });
+        }
+        // Safety: as in `open`.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
         Self::from_map(path, map)
+    }
+
+    /// Check the crc over the whole file (done by `open`).
+    pub fn verify_crc(&self) -> Result<()> {
+        let b = &self.map[..];
+        let crc_at = b.len() - 4;
+        let expected = u32::from_be_bytes(b[crc_at..].try_into().unwrap());
+        let actual = crc32fast::hash(&b[..crc_at]);
+        if expected != actual {
+            return Err(StorageError::SnapshotChecksumMismatch {
+                file: self.path.clone(),
+                expected,
+                actual,
+            });
+        }
+        Ok(())
     }
 
     fn from_map(path: PathBuf, map: Mmap) -> Result<SnapshotReader> {
@@ -264,16 +299,6 @@ impl SnapshotReader {
             return Err(StorageError::SnapshotBadHeader {
                 file: path,
                 reason: format!("unsupported version {version}"),
-            });
-        }
-        let crc_at = b.len() - 4;
-        let expected = u32::from_be_bytes(b[crc_at..].try_into().unwrap());
-        let actual = crc32fast::hash(&b[..crc_at]);
-        if expected != actual {
-            return Err(StorageError::SnapshotChecksumMismatch {
-                file: path,
-                expected,
-                actual,
             });
         }
         let t = b.len() - TRAILER_LEN;

@@ -117,11 +117,15 @@ pub struct LoadedSnapshot {
 /// Load one snapshot file into a fresh tree: crc, entries, digest, and the
 /// tree's own checks (every node's parent and ACL present).
 ///
-/// Two threads: one parses the mapped file and hashes each node (the digest
-/// check), the other builds the tree; they meet in batches of entries that
-/// borrow the map.
+/// Two threads: one parses the mapped file, hashes each node (the digest
+/// check) and then checks the crc, the other builds the tree; they meet in
+/// batches of entries that borrow the map. Whatever fails, the tree is
+/// dropped.
 pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, PersistError> {
-    let r = SnapshotReader::open(file)?;
+    // The crc is checked on the parser thread once it has parsed everything
+    // (it is idle then, waiting for the builder); until it passes, the tree
+    // is only a candidate.
+    let r = SnapshotReader::open_unverified(file)?;
     let zxid = r.zxid();
     if Some(zxid) != zab_storage::snapshot::zxid_of_name(file) {
         return Err(PersistError::BadSnapshot {
@@ -147,16 +151,20 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                 let tx = tx;
                 let mut batch = Vec::with_capacity(BATCH);
                 for item in r.entries() {
-                    batch.push(item?);
+                    // A file that fails its crc is reported as that, rather
+                    // than as whatever its damage looks like.
+                    batch.push(item.or_else(|e| r.verify_crc().and(Err(e)))?);
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         if tx.send(full).is_err() {
-                            return Ok(()); // the builder gave up
+                            // The builder gave up; its error may be the crc's doing.
+                            return r.verify_crc();
                         }
                     }
                 }
                 let _ = tx.send(batch);
-                Ok(())
+                drop(tx);
+                r.verify_crc()
             })
             .expect("spawn snapshot parser");
         let built = (|| {
@@ -308,8 +316,11 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
         );
     }
     let mut skipped: Vec<String> = Vec::new();
+    // The state must reach at least as far as any snapshot skipped: its
+    // transactions may be in no other file.
+    let mut must_reach = Zxid::ZERO;
     let mut loaded = None;
-    for (_, file) in list_snapshots(&sdir)?.into_iter().rev() {
+    for (zxid, file) in list_snapshots(&sdir)?.into_iter().rev() {
         match load_snapshot(cfg, &file) {
             Ok(l) => {
                 loaded = Some(l);
@@ -319,6 +330,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
             Err(e) => {
                 tracing::warn!("skipping a snapshot: {e}; trying an older one");
                 skipped.push(e.to_string());
+                must_reach = must_reach.max(zxid);
             }
         }
     }
@@ -369,6 +381,19 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
         }
         Err(e) => return Err(e),
     };
+    if tree.last_processed_zxid() < must_reach {
+        skipped.push(format!(
+            "{} reaches only zxid {}",
+            match &snapshot_file {
+                Some(f) => format!("snapshot {} plus the log", f.display()),
+                None => "the log alone".to_owned(),
+            },
+            tree.last_processed_zxid()
+        ));
+        return Err(PersistError::Incomplete {
+            tried: skipped.join("; then "),
+        });
+    }
     if log.last_zxid() < snapshot_zxid {
         // The log ends before the snapshot (purged, or a SNAP sync): continue after it.
         log.restart_at(snapshot_zxid)?;
@@ -741,7 +766,14 @@ mod tests {
         else {
             panic!("expected LogGap, got {err}");
         };
-        assert_eq!((*zxid, *prev, *offset), (Zxid(8), Zxid(7), 32));
+        assert_eq!(
+            (*zxid, *prev, *offset),
+            (
+                Zxid(8),
+                Zxid(7),
+                zab_storage::record::FILE_HEADER_LEN as u64
+            )
+        );
         assert_eq!(file, &log_dir(&d.cfg).join("log.8"));
         let msg = err.to_string();
         assert!(msg.contains("snapshot.5") && msg.contains("wipe"), "{msg}");
@@ -825,6 +857,32 @@ mod tests {
         assert!(
             msg.contains("snapshot.6") && msg.contains("digest") && msg.contains("log.5"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn recovery_refuses_to_fall_back_to_less_than_a_skipped_snapshot_held() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..8], Some(7));
+        // The log ends at 5: transactions 6..=8 were only in the broken snapshot.
+        log_txns(&d.cfg, None, &h[..5]);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, PersistError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("snapshot.8") && msg.contains("reaches only zxid 0x5"),
+            "{msg}"
+        );
+        // With no log at all, not even the empty tree will do.
+        let d = data_dir();
+        snapshot_after(&d.cfg, &h[..2], Some(7));
+        let err = recover(&d.cfg).err().expect("must refuse");
+        assert!(
+            err.to_string()
+                .contains("the log alone reaches only zxid 0x0"),
+            "{err}"
         );
     }
 

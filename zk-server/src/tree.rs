@@ -736,6 +736,15 @@ pub fn parent_of(path: &str) -> &str {
     }
 }
 
+/// [`parent_of`] and [`name_of`] with one search.
+fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("/", path),
+    }
+}
+
 /// The last component of an absolute path.
 pub fn name_of(path: &str) -> &str {
     match path.rfind('/') {
@@ -1096,7 +1105,7 @@ impl DataTree {
         if path == ROOT {
             return self.place(path);
         }
-        let parent_path = parent_of(path);
+        let (parent_path, name) = split(path);
         let parent = match &self.last_parent {
             Some((p, id)) if p == parent_path => *id,
             _ => {
@@ -1105,7 +1114,7 @@ impl DataTree {
                 id
             }
         };
-        Ok(self.place_under(parent, name_of(path)))
+        Ok(self.place_under(parent, name))
     }
 
     /// Add a node under `parent` (`NIL` for the root of an empty tree);
@@ -1124,7 +1133,7 @@ impl DataTree {
         stat: &StatPersisted,
         node_hash: u64,
     ) -> NodeId {
-        let name = if parent == NIL { "" } else { name_of(path) };
+        let name = if parent == NIL { "" } else { split(path).1 };
         let node = Node::new(
             name.as_bytes(),
             data,
