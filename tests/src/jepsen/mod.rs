@@ -8,7 +8,11 @@
 //! log tail on a minority. At the end it heals everything, reads the final state, and checks:
 //!
 //! - per-key compare-and-set registers (`getData`, then `setData` with the read version):
-//!   linearizable, by the WGL search in [`wgl`], one history per key;
+//!   the compare-and-set writes and the final reads are linearizable, by the WGL search in
+//!   [`wgl`], one history per key; reads during the run are checked for what ZooKeeper
+//!   promises of them: a server answers from its own copy, so a read may lag other clients'
+//!   writes (sequential consistency, not linearizability), but a session never sees a key go
+//!   back to an older version than it has already seen or written;
 //! - a grow-only set (read-modify-write with version): every acknowledged element is in the
 //!   final read ([`checkers::set`]);
 //! - unique ids from sequential creates: no duplicates ([`checkers::unique_ids`]);
@@ -95,27 +99,12 @@ impl Report {
     }
 }
 
-/// splitmix64: the run's only source of randomness.
-#[derive(Clone)]
-pub struct Rng(u64);
+/// The run's only source of randomness (the simulator's SplitMix64), with a helper for
+/// random durations.
+pub use zab_core::sim::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.below(hi - lo + 1))
-    }
+fn millis(rng: &mut Rng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.range(lo, hi))
 }
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
@@ -162,6 +151,8 @@ async fn call<T>(f: impl std::future::Future<Output = Result<T, ClientError>>) -
 struct Process {
     hosts: String,
     client: Option<Client>,
+    /// Counts sessions, so that per-session checks start over with a new one.
+    sessions: u64,
 }
 
 impl Process {
@@ -169,6 +160,7 @@ impl Process {
         Process {
             hosts: hosts.to_string(),
             client: None,
+            sessions: 0,
         }
     }
 
@@ -182,7 +174,10 @@ impl Process {
             match tokio::time::timeout(Duration::from_secs(6), Client::start(&self.hosts, opts))
                 .await
             {
-                Ok(Ok((c, _events))) => self.client = Some(c),
+                Ok(Ok((c, _events))) => {
+                    self.client = Some(c);
+                    self.sessions += 1;
+                }
                 _ => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     return None;
@@ -212,6 +207,8 @@ struct Recorded {
     queue_attempted: BTreeSet<i64>,
     queue_delivered: Vec<i64>,
     queue_maybe: BTreeSet<i64>,
+    /// Reads that went back in time within one session.
+    session_violations: Vec<String>,
     operations: usize,
     acknowledged_writes: usize,
     indeterminate: usize,
@@ -241,14 +238,20 @@ async fn registers_process(
 ) {
     let mut proc_ = Process::new(&hosts);
     let mut seq = 0i64;
+    // The newest version of each key this session has seen or written.
+    let mut seen: BTreeMap<usize, i32> = BTreeMap::new();
+    let mut session = 0;
     while Instant::now() < end {
         let Some(c) = proc_.client().await else {
             continue;
         };
         let c = c.clone();
+        if proc_.sessions != session {
+            session = proc_.sessions;
+            seen.clear();
+        }
         let key = rng.below(keys as u64) as usize;
         let path = format!("/jepsen/reg/{key}");
-        let t0 = micros(start);
         match call(c.get_data(&path, false)).await {
             Outcome::Ok((data, stat)) => {
                 let t1 = micros(start);
@@ -256,14 +259,14 @@ async fn registers_process(
                 {
                     let mut r = rec.lock().unwrap();
                     r.operations += 1;
-                    r.registers.entry(key).or_default().push(Operation {
-                        op: RegisterOp::Read {
-                            value,
-                            version: stat.version,
-                        },
-                        call: t0,
-                        ret: Some(t1),
-                    });
+                    let newest = seen.entry(key).or_insert(stat.version);
+                    if stat.version < *newest {
+                        r.session_violations.push(format!(
+                            "register {key}: process {p} read version {} (value {value}) at {t1} us after its session had seen version {}",
+                            stat.version, *newest
+                        ));
+                    }
+                    *newest = (*newest).max(stat.version);
                 }
                 if rng.below(2) == 0 {
                     continue;
@@ -281,6 +284,8 @@ async fn registers_process(
                     let entry = match out {
                         Outcome::Ok(_) => {
                             r.acknowledged_writes += 1;
+                            let newest = seen.entry(key).or_insert(0);
+                            *newest = (*newest).max(stat.version + 1);
                             Some((
                                 RegisterOp::Write {
                                     expected: stat.version,
@@ -768,7 +773,7 @@ pub fn run(cfg: &RunConfig) -> Report {
     let mut rng = Rng::new(cfg.seed);
     let mut tasks = Vec::new();
     for p in 0..4 {
-        let r = Rng::new(rng.next());
+        let r = Rng::new(rng.next_u64());
         tasks.push(rt.spawn(registers_process(
             p,
             hosts.clone(),
@@ -790,7 +795,7 @@ pub fn run(cfg: &RunConfig) -> Report {
     let mut notes = Vec::new();
     let mut faults = Faults::default();
     while Instant::now() + Duration::from_secs(2) < end {
-        std::thread::sleep(rng.millis(500, 1500));
+        std::thread::sleep(millis(&mut rng, 500, 1500));
         if cfg.faults.is_empty() {
             continue;
         }
@@ -798,9 +803,9 @@ pub fn run(cfg: &RunConfig) -> Report {
         let what = inject(&mut ens, fault, &mut rng, &mut faults);
         notes.push(format!("{:.1}s {what}", start.elapsed().as_secs_f64()));
         let hold = if fault == Fault::Pause {
-            SESSION_TIMEOUT + rng.millis(500, 2000)
+            SESSION_TIMEOUT + millis(&mut rng, 500, 2000)
         } else {
-            rng.millis(1000, 3000)
+            millis(&mut rng, 1000, 3000)
         };
         std::thread::sleep(hold);
         heal(&mut ens, &mut faults, &mut notes);
@@ -878,6 +883,9 @@ pub fn run(cfg: &RunConfig) -> Report {
                 .push(format!("register {k}: {v:?} ({} operations)", h.len())),
         }
     }
+    report
+        .violations
+        .extend(rec.session_violations.iter().cloned());
     let f = checkers::set(&rec.set_acked, &rec.set_attempted, &final_set);
     let g = checkers::unique_ids(&rec.ids_acked, &final_ids);
     let q = checkers::queue(
