@@ -7,15 +7,15 @@
 //! a leader and followers (or standalone), runs each workload with `zk-load` (sessions spread
 //! over every server of the connect string), and stops them (SIGKILL, by the pid of the
 //! child it started). With `--rounds R` it does all of that R times, the systems taking
-//! turns, and reports the median of each figure: this machine is shared and noisy. With
-//! `--paired` both systems' servers stay up (the idle one waits) and the systems alternate
-//! workload by workload, so each pair of runs sees the same background load.
+//! turns, and reports the median of each figure: this machine is shared and noisy. Only
+//! one system runs at a time: an idle JVM right after a load still compiles, collects and
+//! writes back its snapshot, which would slow whichever system ran next.
 //! Memory per znode and restart time with 1M znodes, for both systems, are the
 //! `footprint` binary's (`benches/footprint.sh`).
 //!
 //! ```text
 //! cargo build --release -p zk-server -p zk-benches
-//! target/release/zk-compare --dir target/zk-compare --paired --rounds 5 --duration 5 --warmup 2
+//! target/release/zk-compare --dir target/zk-compare --rounds 3 --duration 5 --warmup 2
 //! target/release/zk-compare --topologies ensemble --workloads set,get --rounds 1
 //! ```
 //! The results go to `<dir>/results.json` and the table to stdout (markdown).
@@ -65,10 +65,6 @@ struct Args {
     /// Times to run everything, the systems taking turns; medians are reported.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// Keep both systems' servers up (the idle one waits) and alternate them workload by
-    /// workload, so that each pair of runs sees the same background load.
-    #[arg(long)]
-    paired: bool,
     /// Maximum heap of each Apache ZooKeeper JVM.
     #[arg(long, default_value = "2g")]
     java_heap: String,
@@ -351,94 +347,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// `--paired`: both systems up at once, each workload run by one system and at once by
-/// the other (the order alternating), `--rounds` times.
-fn run_paired(
-    args: &Args,
-    dir: &Path,
-    topo: &str,
-    server_bin: &Path,
-    load_bin: &Path,
-    results: &mut BTreeMap<String, BTreeMap<String, Vec<Value>>>,
-) {
-    let n = if topo == "ensemble" { 3 } else { 1 };
-    let mut clusters = Vec::new();
-    for system in &args.systems {
-        let cdir = dir.join(format!("{system}-{topo}"));
-        let mut c = Cluster::new(args, system, &cdir, n, server_bin);
-        c.start_all();
-        if let Err(e) = c.wait_serving(Duration::from_secs(120)) {
-            eprintln!(
-                "{system}/{topo}: {e}; skipped (logs under {})",
-                cdir.display()
-            );
-            continue;
-        }
-        clusters.push((system.clone(), cdir, c, false));
-    }
-    let rounds = args.rounds.max(1);
-    let mut per_round: Vec<BTreeMap<String, serde_json::Map<String, Value>>> =
-        vec![BTreeMap::new(); rounds];
-    let mut turn = 0;
-    for (round, per) in per_round.iter_mut().enumerate() {
-        for w in &args.workloads {
-            let mut order: Vec<usize> = (0..clusters.len()).collect();
-            if turn % 2 == 1 {
-                order.reverse();
-            }
-            turn += 1;
-            for i in order {
-                let (system, cdir, c, keys_ready) = &mut clusters[i];
-                let out = cdir.join(format!("{w}.json"));
-                let mut extra = vec![
-                    "--duration".to_string(),
-                    args.duration.to_string(),
-                    "--warmup".to_string(),
-                    args.warmup.to_string(),
-                ];
-                if *keys_ready && w != "create" {
-                    extra.push("--no-setup".into());
-                }
-                match load(args, load_bin, &c.hosts(), w, &out, &extra) {
-                    Ok(v) => {
-                        eprintln!(
-                            "{system}/{topo} round {} {w}: {:.0} ops/s, p99 {:.2} ms, {} errors",
-                            round + 1,
-                            get(&v, &["ops_per_s"]),
-                            get(&v, &["latency_ms", "p99"]),
-                            v["errors"]
-                        );
-                        if w != "create" {
-                            *keys_ready = true;
-                        }
-                        per.entry(system.clone()).or_default().insert(w.clone(), v);
-                    }
-                    Err(e) => eprintln!("{system}/{topo} {w}: {e}"),
-                }
-            }
-        }
-    }
-    for (system, _, c, _) in &mut clusters {
-        let rss: Vec<u64> = (0..n).filter_map(|i| c.pid(i)).map(rss_bytes).collect();
-        for per in per_round.iter_mut() {
-            per.entry(system.clone())
-                .or_default()
-                .insert("rss_bytes".into(), json!(rss));
-        }
-        c.kill_all();
-    }
-    for per in per_round {
-        for (system, m) in per {
-            results
-                .entry(topo.to_string())
-                .or_default()
-                .entry(system)
-                .or_default()
-                .push(Value::Object(m));
-        }
-    }
-}
-
 /// Runs one system in one topology through every workload; results by workload.
 fn run_one(
     args: &Args,
@@ -506,12 +414,7 @@ fn main() {
     let dir = std::fs::canonicalize(&args.dir).unwrap();
     // results[topology][system] = one map of workload results per round
     let mut results: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
-    if args.paired {
-        for topo in &args.topologies {
-            run_paired(&args, &dir, topo, &server_bin, &load_bin, &mut results);
-        }
-    }
-    for round in (1..=args.rounds.max(1)).filter(|_| !args.paired) {
+    for round in 1..=args.rounds.max(1) {
         for topo in &args.topologies {
             // Alternate which system goes first, so neither always gets the quieter slot.
             let mut systems = args.systems.clone();
