@@ -441,17 +441,17 @@ impl Driver {
         match m {
             Inbound::Packet(sid, gen, rec) => {
                 if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
-                    self.on_packet(sid, rec, &in_tx).await;
+                    self.on_packet(sid, rec, in_tx).await;
                 }
             }
             Inbound::Closed(sid, gen) => {
                 if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
                     self.conns.remove(&sid);
-                    self.step(Event::Disconnected { peer: sid }, &in_tx).await;
+                    self.step(Event::Disconnected { peer: sid }, in_tx).await;
                 }
             }
             Inbound::Connected(sid, Ok(conn)) => {
-                self.register(sid, conn, &in_tx);
+                self.register(sid, conn, in_tx);
                 for p in self.pending_sends.remove(&sid).unwrap_or_default() {
                     self.send_record(sid, p);
                 }
@@ -459,7 +459,7 @@ impl Driver {
             Inbound::Connected(sid, Err(e)) => {
                 tracing::info!("cannot reach leader {sid}: {e}");
                 self.pending_sends.remove(&sid);
-                self.step(Event::Disconnected { peer: sid }, &in_tx).await;
+                self.step(Event::Disconnected { peer: sid }, in_tx).await;
             }
         }
     }
@@ -491,7 +491,7 @@ impl Driver {
     }
 
     /// Every message to the core goes after the commits before it.
-    async fn to_core(&mut self, m: CoreMsg) {
+    async fn send_core(&mut self, m: CoreMsg) {
         self.flush_committed().await;
         let _ = self.core.send(m).await;
     }
@@ -652,7 +652,7 @@ impl Driver {
                     Action::Send { to, msg } => self.send_record(to, msg.to_record()),
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
-                        self.to_core(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
+                        self.send_core(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
                             .await;
                         let bytes = rx.await.unwrap_or_default();
                         self.send_record(to, QuorumPacket::Snap { zxid }.to_record());
@@ -702,7 +702,7 @@ impl Driver {
                             Ok((tree, sessions)) => {
                                 self.uncommitted.clear();
                                 self.tree_last = tree.last_processed_zxid();
-                                self.to_core(CoreMsg::Peer(PeerMsg::ReplaceTree {
+                                self.send_core(CoreMsg::Peer(PeerMsg::ReplaceTree {
                                     tree: Box::new(tree),
                                     sessions,
                                 }))
@@ -750,7 +750,7 @@ impl Driver {
                             _ => None,
                         };
                         if let Some(m) = m {
-                            self.to_core(CoreMsg::Peer(m)).await;
+                            self.send_core(CoreMsg::Peer(m)).await;
                         }
                     }
                     Action::StateChanged(st) => {
@@ -761,7 +761,7 @@ impl Driver {
             let learners = self.peer.learners();
             if learners != self.learners {
                 self.learners = learners;
-                self.to_core(CoreMsg::Peer(PeerMsg::Learners(learners)))
+                self.send_core(CoreMsg::Peer(PeerMsg::Learners(learners)))
                     .await;
             }
             match self.peer.state() {
@@ -851,7 +851,7 @@ impl Driver {
         if role != self.role || st.epoch.0 != self.status_epoch {
             self.role = role;
             self.status_epoch = st.epoch.0;
-            self.to_core(CoreMsg::Peer(PeerMsg::Role {
+            self.send_core(CoreMsg::Peer(PeerMsg::Role {
                 role,
                 epoch: st.epoch.0,
             }))
