@@ -18,6 +18,10 @@
 //!   multi            -> MultiTxn           := vector<Txn>,  Txn := int(type) buffer(body)
 //! TxnDigest          := int(version) long(treeDigest)
 //! ```
+//!
+//! `buffer(data)` may be null (length -1): a node created or set with null
+//! data keeps null, which a client reads back as null, apart from empty data
+//! (Apache ZooKeeper's `DataNode` keeps the `byte[]` reference as it came).
 
 use bytes::BufMut;
 
@@ -63,7 +67,7 @@ pub struct TxnDigest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub acl: Vec<Acl>,
     pub ephemeral: bool,
     pub parent_cversion: i32,
@@ -72,7 +76,7 @@ pub struct CreateTxn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateContainerTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub acl: Vec<Acl>,
     pub parent_cversion: i32,
 }
@@ -80,7 +84,7 @@ pub struct CreateContainerTxn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTtlTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub acl: Vec<Acl>,
     pub parent_cversion: i32,
     pub ttl: i64,
@@ -89,7 +93,7 @@ pub struct CreateTtlTxn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetDataTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub version: i32,
 }
 
@@ -128,20 +132,20 @@ impl TxnBody {
         match self {
             TxnBody::Create(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 write_acls(out, &t.acl);
                 jute::write_bool(out, t.ephemeral);
                 out.put_i32(t.parent_cversion);
             }
             TxnBody::CreateContainer(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 write_acls(out, &t.acl);
                 out.put_i32(t.parent_cversion);
             }
             TxnBody::CreateTtl(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 write_acls(out, &t.acl);
                 out.put_i32(t.parent_cversion);
                 out.put_i64(t.ttl);
@@ -149,7 +153,7 @@ impl TxnBody {
             TxnBody::Delete { path } => jute::write_string(out, path),
             TxnBody::SetData(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 out.put_i32(t.version);
             }
             TxnBody::SetAcl(t) => {
@@ -182,20 +186,20 @@ impl TxnBody {
         Ok(match txn_type {
             op::CREATE | op::CREATE2 => TxnBody::Create(CreateTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 acl: read_acls(r)?,
                 ephemeral: r.read_bool()?,
                 parent_cversion: r.read_i32()?,
             }),
             op::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 acl: read_acls(r)?,
                 parent_cversion: r.read_i32()?,
             }),
             op::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 acl: read_acls(r)?,
                 parent_cversion: r.read_i32()?,
                 ttl: r.read_i64()?,
@@ -205,7 +209,7 @@ impl TxnBody {
             },
             op::SET_DATA | op::RECONFIG => TxnBody::SetData(SetDataTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 version: r.read_i32()?,
             }),
             op::SET_ACL => TxnBody::SetAcl(SetAclTxn {
@@ -312,10 +316,35 @@ mod tests {
                 op::CREATE2,
                 TxnBody::Create(CreateTxn {
                     path: "/a".into(),
-                    data: bytes::Bytes::from_static(b"x"),
+                    data: Some(bytes::Bytes::from_static(b"x")),
                     acl: Acl::open_unsafe(),
                     ephemeral: true,
                     parent_cversion: 3,
+                }),
+            ),
+            (
+                op::CREATE_CONTAINER,
+                TxnBody::CreateContainer(CreateContainerTxn {
+                    path: "/c".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    parent_cversion: 4,
+                }),
+            ),
+            (
+                op::SET_DATA,
+                TxnBody::SetData(SetDataTxn {
+                    path: "/a".into(),
+                    data: Some(bytes::Bytes::new()),
+                    version: 2,
+                }),
+            ),
+            (
+                op::SET_DATA,
+                TxnBody::SetData(SetDataTxn {
+                    path: "/a".into(),
+                    data: None,
+                    version: 3,
                 }),
             ),
             (op::DELETE, TxnBody::Delete { path: "/a".into() }),
@@ -357,6 +386,24 @@ mod tests {
                 assert_eq!(Txn::from_bytes(&txn.to_bytes()).unwrap(), txn);
             }
         }
+    }
+
+    /// Null data is written as length -1, as ZooKeeper's jute writes a null
+    /// `byte[]`; empty data as length 0.
+    #[test]
+    fn null_data_is_length_minus_one_and_empty_is_zero() {
+        let body = |data| {
+            let mut out = Vec::new();
+            TxnBody::SetData(SetDataTxn {
+                path: "/a".into(),
+                data,
+                version: 0,
+            })
+            .write(&mut out);
+            out
+        };
+        assert_eq!(&body(None)[6..10], &[0xff; 4]);
+        assert_eq!(&body(Some(bytes::Bytes::new()))[6..10], &[0; 4]);
     }
 
     #[test]

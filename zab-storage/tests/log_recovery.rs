@@ -438,7 +438,7 @@ fn zookeeper_transactions_come_back_byte_for_byte_and_decode() {
             },
             body: TxnBody::Create(CreateTxn {
                 path: format!("/n{c}"),
-                data: bytes::Bytes::from_static(b"hello"),
+                data: Some(bytes::Bytes::from_static(b"hello")),
                 acl: Acl::open_unsafe(),
                 ephemeral: false,
                 parent_cversion: c,

@@ -314,7 +314,7 @@ record!(
     /// exists, setData and setACL answer with a Stat alone.
     StatResponse { stat: Stat => w_stat, r_stat; }
 );
-record!(GetDataResponse { data: Bytes => w_buf, r_buf; stat: Stat => w_stat, r_stat; });
+record!(GetDataResponse { data: Option<Bytes> => w_opt_buf, r_opt_buf; stat: Stat => w_stat, r_stat; });
 record!(GetAclResponse { acl: Vec<Acl> => w_acls, read_acls; stat: Stat => w_stat, r_stat; });
 record!(
     /// getChildren, and getEphemerals (whose field is named `ephemerals`).
@@ -476,7 +476,8 @@ pub enum OpResult {
         children: Vec<String>,
     },
     GetData {
-        data: Bytes,
+        /// `None`: the node's data is null.
+        data: Option<Bytes>,
         stat: Stat,
     },
     Error {
@@ -518,7 +519,7 @@ impl Record for MultiResponse {
                 OpResult::SetData { stat } => stat.write(out),
                 OpResult::GetChildren { children } => jute::write_string_vec(out, children),
                 OpResult::GetData { data, stat } => {
-                    jute::write_buffer(out, data);
+                    jute::write_opt_buffer(out, data.as_deref());
                     stat.write(out);
                 }
                 OpResult::Error { err } => out.put_i32(*err),
@@ -557,7 +558,7 @@ impl Record for MultiResponse {
                     children: r.read_string_vec()?,
                 },
                 op::GET_DATA => OpResult::GetData {
-                    data: r.read_buffer()?,
+                    data: r.read_opt_buffer()?,
                     stat: Stat::read(r)?,
                 },
                 op::ERROR => OpResult::Error { err: r.read_i32()? },
@@ -677,6 +678,14 @@ mod tests {
                 },
                 OpResult::Delete,
                 OpResult::Check,
+                OpResult::GetData {
+                    data: None,
+                    stat: Stat::default(),
+                },
+                OpResult::GetData {
+                    data: Some(Bytes::new()),
+                    stat: Stat::default(),
+                },
             ],
         };
         assert_eq!(MultiResponse::from_bytes(&m.to_bytes()).unwrap(), m);
