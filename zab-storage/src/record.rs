@@ -291,6 +291,12 @@ mod tests {
         }
 
         #[test]
+        fn file_headers_round_trip(first: i64, base: i64) {
+            let h = FileHeader { first_zxid: Zxid(first), base_zxid: Zxid(base) };
+            prop_assert_eq!(FileHeader::decode(&h.encode()), Ok(h));
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic_the_record_decoder(
             bytes in prop::collection::vec(any::<u8>(), 0..400), offset in 0usize..450
         ) {
