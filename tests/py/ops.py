@@ -96,6 +96,9 @@ def main():
     step("createTTL zero ttl", call, zk, CreateTTL("/e2e/ttl0", b"", OPEN_ACL_UNSAFE, 5, 0))
     step("createTTL plain mode", call, zk, CreateTTL("/e2e/ttlp", b"", OPEN_ACL_UNSAFE, 0, 1000))
     step("get ttl", zk.get, "/e2e/ttl")
+    # Java's path check walks UTF-16 units: outside the BMP is a surrogate pair, refused
+    step("create non-BMP name", zk.create, "/e2e/x\U0001F600", b"")
+    step("create BMP name", zk.create, "/e2e/\u00e9\u4e2d", b"")
 
     # --- multi (kazoo transaction)
     t = zk.transaction()
@@ -139,6 +142,10 @@ def main():
     step("getEphemerals /", call, zk, GetEphemerals("/"))
     step("getEphemerals /e2e/seq", call, zk, GetEphemerals("/e2e/seq"))
     step("getEphemerals none", call, zk, GetEphemerals("/zookeeper"))
+    # a blank or "/" prefix means all; any other is matched untrimmed
+    step("getEphemerals untrimmed prefix", call, zk, GetEphemerals(" /e2e"))
+    step("getEphemerals blank", call, zk, GetEphemerals("  "))
+    step("getEphemerals / padded", call, zk, GetEphemerals(" / "))
     step("getAllChildrenNumber /e2e", call, zk, GetAllChildrenNumber("/e2e"))
     step("getAllChildrenNumber /e2e/seq", call, zk, GetAllChildrenNumber("/e2e/seq"))
     step("getAllChildrenNumber missing", call, zk, GetAllChildrenNumber("/e2e/nope"))
@@ -179,6 +186,26 @@ def main():
     step("setACL as super", s.zk.set_acls, "/e2e/hidden", OPEN_ACL_UNSAFE)
     step("get after super setACL", zk.get, "/e2e/hidden")
     step("getACL missing", zk.get_acls, "/e2e/nope")
+
+    # --- quotas: zkCli's setquota writes zookeeper_limits and zookeeper_stats; the server keeps
+    # the usage of the subtree in zookeeper_stats without a transaction of its own
+    step("create /e2e/qt", zk.create, "/e2e/qt", b"abc")
+    step("create /e2e/qt/x", zk.create, "/e2e/qt/x", b"12")
+    step("create quota parent", zk.create, "/zookeeper/quota/e2e/qt", b"", makepath=True)
+    step("create limits", zk.create, "/zookeeper/quota/e2e/qt/zookeeper_limits", b"count=5,bytes=-1")
+    step("create stats", zk.create, "/zookeeper/quota/e2e/qt/zookeeper_stats", b"count=0,bytes=0")
+    stats = "/zookeeper/quota/e2e/qt/zookeeper_stats"
+    step("stats counted at creation", zk.get, stats)
+    step("create /e2e/qt/y", zk.create, "/e2e/qt/y", b"1234")
+    step("stats after create", zk.get, stats)
+    step("set /e2e/qt/x", zk.set, "/e2e/qt/x", b"1")
+    step("set /e2e/qt itself", zk.set, "/e2e/qt", b"abcdef")
+    step("stats after sets", zk.get, stats)
+    step("delete /e2e/qt/y", zk.delete, "/e2e/qt/y")
+    step("stats after delete", zk.get, stats)
+    step("delete limits", zk.delete, "/zookeeper/quota/e2e/qt/zookeeper_limits")
+    step("create /e2e/qt/z", zk.create, "/e2e/qt/z", b"zz")
+    step("stats after the quota is gone", zk.get, stats)
 
     # --- the /zookeeper subtree
     step("get /zookeeper", zk.get, "/zookeeper")

@@ -409,6 +409,33 @@ impl Ensemble {
         }
     }
 
+    /// Cuts the links between each pair, both ways.
+    pub fn cut_links(&self, pairs: &[(u64, u64)]) {
+        assert!(self.spec.proxied, "cutting links needs Spec::proxied");
+        for (a, b) in pairs {
+            for key in [(*a, *b), (*b, *a)] {
+                let (q, e) = &self.proxies[&key];
+                q.cut();
+                e.cut();
+            }
+        }
+    }
+
+    /// One-way isolation: nothing `id` sends reaches anyone, while it still hears everyone
+    /// (connections stay up; its bytes are silently discarded).
+    pub fn isolate_outbound(&self, id: u64) {
+        assert!(self.spec.proxied, "isolation needs Spec::proxied");
+        for ((a, b), (q, e)) in &self.proxies {
+            if *a == id {
+                q.drop_bytes(true);
+                e.drop_bytes(true);
+            } else if *b == id {
+                q.drop_bytes(false);
+                e.drop_bytes(false);
+            }
+        }
+    }
+
     /// Lets every link carry traffic again.
     pub fn heal(&self) {
         for (q, e) in self.proxies.values() {

@@ -19,6 +19,7 @@
 
 pub mod diff;
 pub mod ensemble;
+pub mod jepsen;
 pub mod kazoo;
 pub mod proxy;
 pub mod raw;
@@ -473,4 +474,43 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("cannot restart our server: {e}"));
         self.wait_ready("srvr");
     }
+}
+
+// ---- Crash and restart (used by tests/tests/crash_recovery.rs) ----------------------------------
+// Kept in one block: a server is killed with SIGKILL by its own pid (and started again with
+// `TestServer::restart` above), its files are looked at, `zk-server purge` is run.
+
+impl TestServer {
+    /// `dataDir` of this server (`version-2/` below it holds snapshots and, by default, logs).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// This server's `zoo.cfg`.
+    pub fn cfg_path(&self) -> PathBuf {
+        self.dir.path().join("zoo.cfg")
+    }
+
+    /// `kill -9` the server process (by the pid of the child this harness started) and reap it;
+    /// unlike [`TestServer::kill`], checks that it was running and died of the signal.
+    pub fn kill9(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on the pid of our own, not yet reaped, child.
+        let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill -9 {pid}: {}", std::io::Error::last_os_error());
+        let status = self.child.wait().expect("reap the killed server");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the server did not die of kill -9: {status}"
+        );
+    }
+}
+
+/// Runs `zk-server <args...>` (e.g. `purge <zoo.cfg> -n 3`) to completion.
+pub fn run_zk_server(args: &[&std::ffi::OsStr]) -> Output {
+    let mut cmd = Command::new(server_binary());
+    cmd.args(args);
+    run_with_timeout(&mut cmd, Duration::from_secs(60))
 }

@@ -6,6 +6,8 @@
 //! dead network looks to a peer that reconnects); [`Proxy::heal`] lets traffic through again.
 //! Because a TCP connection carries both directions, cutting a link between two servers means
 //! cutting both proxies (A->B and B->A): see [`crate::ensemble::Ensemble::partition`].
+//! [`Proxy::drop_bytes`] instead keeps connections up and silently discards what flows in one
+//! direction (the dialler's bytes, or the target's): a one-way network failure.
 //!
 //! Threads, not an async runtime: each connection has two copy threads that end when either
 //! side closes or the proxy cuts it. Every thread stops when the proxy is dropped.
@@ -18,6 +20,8 @@ use std::time::Duration;
 
 struct Shared {
     cut: AtomicBool,
+    /// Discard what the dialling side sends (`[0]`) or what the target sends back (`[1]`).
+    drop: [AtomicBool; 2],
     stopped: AtomicBool,
     /// Both ends of every live connection, so a cut can shut them down.
     live: Mutex<Vec<(TcpStream, TcpStream)>>,
@@ -37,6 +41,7 @@ impl Proxy {
         listener.set_nonblocking(true).unwrap();
         let shared = Arc::new(Shared {
             cut: AtomicBool::new(false),
+            drop: [AtomicBool::new(false), AtomicBool::new(false)],
             stopped: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
         });
@@ -58,8 +63,17 @@ impl Proxy {
         }
     }
 
+    /// Keep connections up but discard the bytes the dialler sends (`from_dialler`) or the
+    /// bytes the target sends back (`!from_dialler`).
+    pub fn drop_bytes(&self, from_dialler: bool) {
+        self.shared.drop[!from_dialler as usize].store(true, Ordering::SeqCst);
+    }
+
     pub fn heal(&self) {
         self.shared.cut.store(false, Ordering::SeqCst);
+        for d in &self.shared.drop {
+            d.store(false, Ordering::SeqCst);
+        }
     }
 
     pub fn is_cut(&self) -> bool {
@@ -104,13 +118,15 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, s: Arc<Shared>) {
         copy_thread(
             client.try_clone().unwrap(),
             server.try_clone().unwrap(),
+            0,
             s.clone(),
         );
-        copy_thread(server, client, s.clone());
+        copy_thread(server, client, 1, s.clone());
     }
 }
 
-fn copy_thread(mut from: TcpStream, mut to: TcpStream, s: Arc<Shared>) {
+/// Copies `from` to `to`; `dir` 0 carries the dialler's bytes, 1 the target's.
+fn copy_thread(mut from: TcpStream, mut to: TcpStream, dir: usize, s: Arc<Shared>) {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -120,7 +136,13 @@ fn copy_thread(mut from: TcpStream, mut to: TcpStream, s: Arc<Shared>) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if s.cut.load(Ordering::SeqCst) || to.write_all(&buf[..n]).is_err() {
+                    if s.cut.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if s.drop[dir].load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    if to.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }

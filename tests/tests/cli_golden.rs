@@ -143,9 +143,8 @@ fn cli_golden_against_ours() {
 }
 
 /// Quotas: zkCli keeps them client side, but `listquota` shows the usage the
-/// server counts in `zookeeper_stats`, which our server does not maintain yet.
+/// server counts in `zookeeper_stats`.
 #[test]
-#[ignore = "our server does not update /zookeeper/quota/<path>/zookeeper_stats yet"]
 fn cli_golden_quota_against_ours() {
     let server = TestServer::start(Kind::Ours, &Options::default());
     assert_none(run_all(&server, "zk-cli/ours", &["quota"], run_zk_cli));
@@ -160,9 +159,8 @@ fn cli_golden_null_data_against_ours() {
     assert_none(run_all(&server, "zk-cli/ours", &["nulldata"], run_zk_cli));
 }
 
-/// `config -s`: the Stat of `/zookeeper/config` differs.
+/// `config -s`: the Stat of `/zookeeper/config` (aclVersion -1, as Apache's).
 #[test]
-#[ignore = "our server's /zookeeper/config has aclVersion 0; Apache ZooKeeper's has -1"]
 fn cli_golden_config_stat_against_ours() {
     let server = TestServer::start(Kind::Ours, &Options::default());
     assert_none(run_all(

@@ -2,6 +2,8 @@
 //! Values that depend on the machine or the clock (latencies, versions, paths, pids) are not
 //! compared; keys, modes, counts of a fresh server and configured values are.
 
+mod bare;
+
 use std::collections::BTreeMap;
 
 use zk_tests::{four_letter_word, start_pair, Options, TestServer};
@@ -218,6 +220,279 @@ fn four_letter_words_outside_the_whitelist_are_refused_like_apache() {
         if a != o {
             failures.push(format!("{w}: apache={a:?} ours={o:?}"));
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Session ids as names, so that two servers' answers compare.
+struct Names(Vec<(i64, &'static str)>);
+
+impl Names {
+    fn of(&self, hex: &str) -> String {
+        let id = i64::from_str_radix(hex.trim().trim_start_matches("0x"), 16).unwrap_or(-1) as u64;
+        self.0
+            .iter()
+            .find(|(s, _)| *s as u64 == id)
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_else(|| {
+                if id == 0 {
+                    "0".into()
+                } else {
+                    format!("unknown {hex}")
+                }
+            })
+    }
+}
+
+/// `0x<session>` lines each followed by `\t<path>` lines (wchc), or the reverse (wchp), as a
+/// sorted map with names for session ids.
+fn grouped(text: &str, names: &Names, sessions_first: bool) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut key = String::new();
+    for l in text.lines().filter(|l| !l.is_empty()) {
+        match l.strip_prefix('\t') {
+            Some(v) => {
+                let v = if sessions_first {
+                    v.to_string()
+                } else {
+                    names.of(v)
+                };
+                m.entry(key.clone()).or_default().push(v);
+            }
+            None => {
+                key = if sessions_first {
+                    names.of(l)
+                } else {
+                    l.to_string()
+                };
+            }
+        }
+    }
+    for v in m.values_mut() {
+        v.sort();
+    }
+    m
+}
+
+/// `Mon Nov 30 13:07:47 UTC 2026`, as Java's Date prints.
+fn is_java_date(s: &str) -> bool {
+    let p: Vec<&str> = s.split(' ').collect();
+    p.len() == 6
+        && p[0].len() == 3
+        && p[1].len() == 3
+        && p[2].len() == 2
+        && p[3].len() == 8
+        && p[3].split(':').count() == 3
+        && p[5].parse::<u32>().is_ok()
+}
+
+/// The shape of `dump`: section headers, bucket lines with dates, and the sessions, their
+/// ephemerals and the connections by name. Bucket counts depend on timing and are left out.
+fn dump_shape(text: &str, names: &Names) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section = "";
+    let mut eph_owner = String::new();
+    let mut eph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut sessions = Vec::new();
+    let mut conns = Vec::new();
+    for l in text.lines() {
+        if let Some((n, rest)) = l.split_once(" expire at ") {
+            let ok = n.parse::<u32>().is_ok() && rest.ends_with(':');
+            let date = rest.trim_end_matches(':');
+            if !ok || !is_java_date(date) {
+                out.push(format!("bad bucket line {l:?}"));
+            }
+            continue;
+        }
+        match l {
+            "SessionTracker dump:" => section = "sessions",
+            "ephemeral nodes dump:" => section = "ephemerals",
+            "Connections dump:" => section = "connections",
+            _ => {}
+        }
+        if let Some(rest) = l.strip_prefix("Session Sets (") {
+            out.push(format!(
+                "sessions: {}",
+                rest.split("/(").nth(1).unwrap_or("?")
+            ));
+        } else if let Some(rest) = l.strip_prefix("Connections Sets (") {
+            out.push(format!(
+                "connections: {}",
+                rest.split("/(").nth(1).unwrap_or("?")
+            ));
+        } else if l.starts_with("Sessions with Ephemerals") || !l.starts_with('\t') {
+            if section == "ephemerals" && l.ends_with(':') && l.starts_with("0x") {
+                eph_owner = names.of(l.trim_end_matches(':'));
+            } else {
+                out.push(l.to_string());
+            }
+        } else {
+            let v = &l[1..];
+            match section {
+                "sessions" => sessions.push(names.of(v)),
+                "ephemerals" => eph.entry(eph_owner.clone()).or_default().push(v.into()),
+                _ => {
+                    let sid = v.rsplit("sessionId: ").next().unwrap_or("?");
+                    conns.push(format!(
+                        "{} from {}",
+                        names.of(sid),
+                        v.starts_with("ip: /127.0.0.1:")
+                    ));
+                }
+            }
+        }
+    }
+    sessions.sort();
+    conns.sort();
+    for v in eph.values_mut() {
+        v.sort();
+    }
+    out.push(format!("sessions {sessions:?}"));
+    out.push(format!("ephemerals {eph:?}"));
+    out.push(format!("connections {conns:?}"));
+    out
+}
+
+/// `cons` lines as `(session name, keys in order, selected values)`; the asking connection
+/// is the one without a session.
+fn cons_shape(text: &str, names: &Names) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let Some((_, fields)) = l.split_once('(') else {
+                return format!("bad line {l:?}");
+            };
+            let kv: Vec<(&str, &str)> = fields
+                .trim_end_matches(')')
+                .split(',')
+                .filter_map(|f| f.split_once('='))
+                .collect();
+            let get = |k: &str| kv.iter().find(|(x, _)| *x == k).map(|(_, v)| *v);
+            let who = get("sid")
+                .map(|s| names.of(s))
+                .unwrap_or_else(|| "asker".into());
+            let keys: Vec<&str> = kv.iter().map(|(k, _)| *k).collect();
+            let fixed: Vec<String> = ["queued", "recved", "sent", "lop", "to", "lzxid", "lresp"]
+                .iter()
+                .filter_map(|k| get(k).map(|v| (k, v)))
+                .map(|(k, v)| match *k {
+                    // Only whether a reply was ever sent counts.
+                    "lresp" => format!("lresp>0={}", v != "0"),
+                    "lzxid" => format!("lzxid_reset={}", v == "0xffffffffffffffff"),
+                    _ => format!("{k}={v}"),
+                })
+                .collect();
+            format!("{who}: {keys:?} {fixed:?} interest={}", l.contains("[1]("))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn four_letter_words_about_sessions_and_watches_match_apache() {
+    use zk_tests::raw::{Handshake, RawClient};
+    let (apache, ours) = start_pair(&Options::default());
+    let mut failures = Vec::new();
+    let run = |s: &TestServer| -> Vec<(String, Vec<String>)> {
+        let mut a = RawClient::connect(s.addr()).unwrap();
+        let hb = Handshake {
+            timeout_ms: 10_000,
+            ..Handshake::default()
+        };
+        let mut b = RawClient::handshake(s.addr(), &hb).unwrap();
+        let names = Names(vec![
+            (a.session.session_id, "a"),
+            (b.session.session_id, "b"),
+        ]);
+        assert_eq!(a.create("/d4", b"", 0).unwrap().err, 0);
+        for p in ["/d4/e1", "/d4/e2"] {
+            assert_eq!(a.create(p, b"", 1).unwrap().err, 0);
+        }
+        assert_eq!(b.create("/d4/e3", b"", 1).unwrap().err, 0);
+        assert_eq!(a.get_data("/d4", true).unwrap().err, 0);
+        assert_eq!(a.get_children("/d4", true).unwrap().err, 0);
+        // A child watch alone: ZooKeeper's wchs/wchc/wchp do not show it.
+        assert_eq!(a.get_children("/d4/e1", true).unwrap().err, 0);
+        assert_eq!(b.exists("/d4/x", true).unwrap().err, -101);
+        assert_eq!(b.add_watch("/d4", 1).unwrap().err, 0);
+        let mut got = vec![
+            ("wchs".to_string(), vec![word(s, "wchs")]),
+            (
+                "wchc".into(),
+                vec![format!("{:?}", grouped(&word(s, "wchc"), &names, true))],
+            ),
+            (
+                "wchp".into(),
+                vec![format!("{:?}", grouped(&word(s, "wchp"), &names, false))],
+            ),
+            ("dump".into(), dump_shape(&word(s, "dump"), &names)),
+            ("cons".into(), cons_shape(&word(s, "cons"), &names)),
+            ("crst".into(), vec![word(s, "crst")]),
+            (
+                "cons after crst".into(),
+                cons_shape(&word(s, "cons"), &names),
+            ),
+            ("srst".into(), vec![word(s, "srst")]),
+        ];
+        let dirs = pairs(&word(s, "dirs"), ':');
+        got.push((
+            "dirs keys".into(),
+            dirs.iter()
+                .map(|(k, v)| format!("{k} numeric={}", v.parse::<u64>().is_ok()))
+                .collect(),
+        ));
+        let srvr = pairs(&word(s, "srvr"), ':');
+        got.push((
+            "srvr Connections (a, b and the asker)".into(),
+            vec![srvr.get("Connections").cloned().unwrap_or_default()],
+        ));
+        got
+    };
+    let (a, o) = std::thread::scope(|sc| {
+        let a = sc.spawn(|| run(&apache));
+        (a.join().unwrap(), run(&ours))
+    });
+    for ((what, va), (_, vo)) in a.iter().zip(&o) {
+        if va != vo {
+            failures.push(format!("{what}:\n  apache {va:?}\n  ours   {vo:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "four-letter words differ:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn default_whitelist_is_srvr_only_like_apache() {
+    // No `4lw.commands.whitelist` line at all (the harness always writes one).
+    let (apache, ours) = std::thread::scope(|s| {
+        let a = s.spawn(|| bare::start_bare(zk_tests::Kind::Apache, ""));
+        (
+            a.join().unwrap(),
+            bare::start_bare(zk_tests::Kind::Ours, ""),
+        )
+    });
+    let mut failures = Vec::new();
+    for w in [
+        "ruok", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
+        "dump", "isro", "dirs",
+    ] {
+        let a = four_letter_word(apache.addr, w).unwrap();
+        let o = four_letter_word(ours.addr, w).unwrap();
+        if a != o {
+            failures.push(format!("{w}: apache={a:?} ours={o:?}"));
+        }
+        if !o.contains("not in the whitelist") {
+            failures.push(format!("{w} was served without being whitelisted: {o:?}"));
+        }
+    }
+    let o = four_letter_word(ours.addr, "srvr").unwrap();
+    if !o.starts_with("Zookeeper version:") {
+        failures.push(format!("srvr: {o:?}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -89,27 +89,32 @@ impl Peer {
     /// Commits the longest prefix a quorum has durably acknowledged.
     pub(crate) fn try_commit(&mut self) {
         let me = self.cfg.my_id;
-        let quorum = self.cfg.quorum.clone();
         let durable = self.log.durable;
         let committed = self.log.committed;
-        let l = self.leader_mut();
-        let mut acks: Vec<(Zxid, ServerId)> = Vec::with_capacity(l.handlers.len() + 1);
-        acks.push((durable.min(l.last_proposed), me));
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        // Runs on every ACK: no allocation, no reference counting.
+        let quorum = &*self.cfg.quorum;
+        let acks = &mut l.scratch_acks;
+        acks.clear();
+        let own = durable.min(l.last_proposed);
+        if own > committed {
+            acks.push((own, me));
+        }
         for (s, h) in l.handlers.iter() {
             if !h.observer && h.phase >= HandlerPhase::Synced && h.acked > committed {
                 acks.push((h.acked, *s));
             }
         }
         acks.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
-        let mut set: Vec<ServerId> = Vec::with_capacity(acks.len());
+        let set = &mut l.scratch_set;
+        set.clear();
         let mut candidate = committed;
-        for (z, s) in acks {
-            if z <= committed {
-                break;
-            }
-            set.push(s);
-            if quorum.contains_quorum(&set) {
-                candidate = z;
+        for (z, s) in acks.iter() {
+            set.push(*s);
+            if quorum.contains_quorum(set) {
+                candidate = *z;
                 break;
             }
         }

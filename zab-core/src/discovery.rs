@@ -1,6 +1,6 @@
 //! Discovery: FOLLOWERINFO -> LEADERINFO -> ACKEPOCH.
 //!
-//! Owns the leader's bookkeeping of connecting learners ([`LeaderState`], [`Handler`]) and
+//! Owns the leader's bookkeeping of connecting learners (`LeaderState`, `Handler`) and
 //! both sides of the epoch handshake. A prospective leader collects FOLLOWERINFO (each
 //! learner's accepted epoch) until a quorum including itself is connected, proposes
 //! `max + 1`, persists it as its own accepted epoch and sends LEADERINFO. A learner
@@ -11,7 +11,8 @@
 //! Deviation from ZooKeeper: a learner that had already accepted the proposed epoch
 //! answers with its real current epoch instead of -1, and a leader past discovery still
 //! checks late ACKEPOCHs: a learner that acknowledged another NEWLEADER of the same
-//! epoch proves a rival leader, and this leader steps down (see docs/decisions).
+//! epoch proves a rival leader, and this leader steps down
+//! (docs/decisions/0002-zab-deviations.md).
 
 use std::collections::BTreeMap;
 
@@ -75,6 +76,10 @@ pub(crate) struct LeaderState {
     pub last_proposed: Zxid,
     pub pending_syncs: Vec<(Zxid, ServerId)>,
     pub next_ping: u64,
+    /// Reused by `try_commit` (it runs on every ACK): acknowledged zxids, and the servers
+    /// counted so far.
+    pub scratch_acks: Vec<(Zxid, ServerId)>,
+    pub scratch_set: Vec<ServerId>,
 }
 
 impl LeaderState {
@@ -117,6 +122,8 @@ impl Peer {
             last_proposed: self.log.last(),
             pending_syncs: Vec::new(),
             next_ping: 0,
+            scratch_acks: Vec::new(),
+            scratch_set: Vec::new(),
         }));
         self.status(
             ServerState::Leading,

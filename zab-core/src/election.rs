@@ -14,7 +14,7 @@
 //!
 //! Deviation from ZooKeeper: while finalizing, ZooKeeper restarts its wait on every
 //! non-better notification; we keep one deadline so that steady resends cannot delay
-//! the decision forever.
+//! the decision forever (docs/decisions/0002-zab-deviations.md).
 
 use std::collections::BTreeMap;
 

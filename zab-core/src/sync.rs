@@ -1,6 +1,6 @@
 //! Synchronisation: DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE.
 //!
-//! Owns the learner's side of the connection ([`LearnerState`]) and the leader's choice
+//! Owns the learner's side of the connection (`LearnerState`) and the leader's choice
 //! of how to bring one learner to its history (`LearnerHandler.syncFollower`):
 //!
 //! * the learner's last zxid is ours: empty DIFF;

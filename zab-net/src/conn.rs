@@ -82,6 +82,11 @@ impl<T> PeerSender<T> {
     pub fn is_closed(&self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    /// Close the connection (as [`PeerConn::close`]); its reader reports the end.
+    pub fn close(&self) {
+        self.cancel.cancel();
+    }
 }
 
 /// An established connection carrying frames of type `T`.

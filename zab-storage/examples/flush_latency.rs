@@ -1,7 +1,7 @@
 //! Measures the cost of making a small append durable, five ways, on the disk
 //! that holds the directory given as the first argument (default: a temp dir
 //! under the current directory). The numbers behind
-//! `docs/decisions/0001-log-flush.md`.
+//! `docs/decisions/0001-log-flush-fsync.md`.
 //!
 //! ```text
 //! cargo run --release -p zab-storage --example flush_latency -- [dir] [iterations] [record_bytes]

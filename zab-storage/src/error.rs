@@ -44,6 +44,11 @@ pub enum StorageError {
     EmptyRecord { file: PathBuf, offset: u64 },
 
     #[error(
+        "{file}: record at byte offset {offset} lacks its end byte although data follows it (damaged, not a torn write); {WIPE}"
+    )]
+    MissingRecordEnd { file: PathBuf, offset: u64 },
+
+    #[error(
         "{file}: zxid gap at byte offset {offset}: expected {expected}, found {actual}; {WIPE}"
     )]
     ZxidGap {

@@ -44,7 +44,7 @@ pub use error::{Result, StorageError};
 pub use log::{LogEntry, LogIter, LogOptions, RecoveryInfo, TxnLog};
 pub use purge::{purge, Purged};
 pub use snapshot::{
-    latest_valid_snapshot, list_snapshots, should_snapshot, SnapEntry, SnapshotReader,
+    latest_valid_snapshot, list_snapshots, should_snapshot, Entries, SnapEntry, SnapshotReader,
     SnapshotSummary, SnapshotWriter,
 };
 

@@ -18,7 +18,7 @@
 //! * [`TxnLog::append`] only buffers. Nothing is durable until [`TxnLog::flush`]
 //!   returns `Ok(z)`: then every record up to and including `z` is on disk.
 //!   Many appends followed by one flush is the group commit: one `pwrite` and one
-//!   `fdatasync` for the whole batch (see `docs/decisions/0001-log-flush.md`).
+//!   `fdatasync` for the whole batch (see `docs/decisions/0001-log-flush-fsync.md`).
 //! * With `force_sync: false` (ZooKeeper's `forceSync=no`) flush skips the
 //!   `fdatasync`: a power failure can then lose transactions that were
 //!   acknowledged to the leader. That breaks ZAB's guarantees; use it only for
@@ -140,6 +140,15 @@ pub struct LogEntry<'a> {
     pub zxid: Zxid,
     /// The serialized `Txn`, borrowed from the mapped segment.
     pub txn: &'a [u8],
+    /// The zxid this record follows in the log: the record before it, or for
+    /// the first record of a segment the segment's `base_zxid`. A replay that
+    /// starts after zxid S is complete only if its first record's
+    /// `prev_zxid <= S` and every later one's `prev_zxid` is the zxid replayed
+    /// just before it (a segment started by `restart_at` breaks the chain).
+    pub prev_zxid: Zxid,
+    /// The segment the record is in, and the record's byte offset there.
+    pub file: &'a Path,
+    pub offset: u64,
 }
 
 impl LogEntry<'_> {
@@ -209,7 +218,7 @@ impl TxnLog {
                 actual: zxid,
             });
         }
-        let rec_len = (RECORD_HEADER_LEN + txn.len()) as u64;
+        let rec_len = record::record_len(txn.len()) as u64;
         let fits = self.active_open
             && self
                 .segments
@@ -284,6 +293,10 @@ impl TxnLog {
             log: self,
             seg,
             offset: FILE_HEADER_LEN,
+            prev: self
+                .segments
+                .get(seg)
+                .map_or(Zxid::ZERO, |s| s.header.base_zxid),
             from,
         }
     }
@@ -621,6 +634,7 @@ fn fault_error(fault: Fault, path: &Path, offset: usize) -> StorageError {
             actual,
         },
         Fault::EmptyPayload => StorageError::EmptyRecord { file, offset },
+        Fault::MissingEnd => StorageError::MissingRecordEnd { file, offset },
     }
 }
 
@@ -629,6 +643,8 @@ pub struct LogIter<'a> {
     log: &'a TxnLog,
     seg: usize,
     offset: usize,
+    /// The zxid of the record before `offset` (or the segment's base).
+    prev: Zxid,
     from: Zxid,
 }
 
@@ -645,6 +661,7 @@ impl<'a> Iterator for LogIter<'a> {
                 if z >= self.from {
                     break;
                 }
+                self.prev = z;
                 self.offset = next;
             }
             match record::decode_record(bytes, self.offset) {
@@ -653,12 +670,23 @@ impl<'a> Iterator for LogIter<'a> {
                     payload,
                     next,
                 }) => {
+                    let entry = LogEntry {
+                        zxid,
+                        txn: payload,
+                        prev_zxid: self.prev,
+                        file: &s.path,
+                        offset: self.offset as u64,
+                    };
+                    self.prev = zxid;
                     self.offset = next;
-                    return Some(Ok(LogEntry { zxid, txn: payload }));
+                    return Some(Ok(entry));
                 }
                 Ok(_) => {
                     self.seg += 1;
                     self.offset = FILE_HEADER_LEN;
+                    if let Some(s) = self.log.segments.get(self.seg) {
+                        self.prev = s.header.base_zxid;
+                    }
                 }
                 Err(fault) => {
                     let e = fault_error(fault, &s.path, self.offset);

@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! segment      := file_header record* tail
-//! file_header  := magic:"ZBLG" version:u32(=1) first_zxid:i64 base_zxid:i64
+//! file_header  := magic:"ZBLG" version:u32(=2) first_zxid:i64 base_zxid:i64
 //!                 reserved:u32(=0) header_crc:u32                      ; 32 bytes
 //! record       := record_crc:u32 len:u32 zxid:i64 payload_crc:u32 payload:byte{len}
-//!                                                                      ; 20 + len bytes
+//!                 end:u8(=0x5a)                                        ; 21 + len bytes
 //! tail         := zero*                ; preallocated space, reads as zeros
 //!               | torn zero*           ; the unsynced remains of the last write
 //! torn         := a prefix of a record, possibly followed by zeros
@@ -29,20 +29,36 @@
 //! 2. `record_crc` mismatch: torn if the 64 bytes after the header are zero
 //!    (nothing was written after it), else corruption.
 //! 3. `len` = 0: corruption (the header checksum says this was written so).
-//! 4. the payload runs past the end of the file: torn (the file was cut).
-//! 5. `payload_crc` mismatch: torn if the next record header is all zeros or
-//!    missing (this was the last write), else corruption.
+//! 4. the payload and its end byte run past the end of the file: torn (the file
+//!    was cut).
+//! 5. `end` is 0 (the record's last byte was never written) and the next record
+//!    header is all zeros or missing: torn; with data after it, corruption.
+//! 6. `end` is neither 0 nor 0x5a, or `payload_crc` does not match although
+//!    `end` is there: corruption. The record was written to its last byte, so a
+//!    bad checksum is damage, not a write the crash cut short.
 //!
-//! The header checksum is what makes rule 4 and 5 trustworthy: a flipped bit in
-//! `len` cannot make an earlier record look like a torn tail.
+//! The header checksum is what makes rules 4 and 5 trustworthy: a flipped bit in
+//! `len` cannot make an earlier record look like a torn tail. The end byte is
+//! what tells a torn last record (its unwritten bytes are the preallocated
+//! zeros) from a damaged one. What this gives up: if a crash wrote a record's
+//! last page but not an earlier one, the log is refused as corrupt instead of
+//! being cut there; the operator wipes the node and it resyncs (see
+//! docs/formats.md).
 
 use zab_core::Zxid;
 
 /// `"ZBLG"`: zab log.
 pub const LOG_MAGIC: [u8; 4] = *b"ZBLG";
-pub const LOG_VERSION: u32 = 1;
+pub const LOG_VERSION: u32 = 2;
 pub const FILE_HEADER_LEN: usize = 32;
 pub const RECORD_HEADER_LEN: usize = 20;
+/// The byte that closes every record.
+pub const RECORD_END: u8 = 0x5a;
+
+/// The length of a record with a payload of `payload_len` bytes.
+pub const fn record_len(payload_len: usize) -> usize {
+    RECORD_HEADER_LEN + payload_len + 1
+}
 /// How many bytes after a bad record header must be zero for it to count as torn.
 const TORN_HEADER_PROBE: usize = 64;
 
@@ -105,6 +121,7 @@ pub fn encode_record(out: &mut Vec<u8>, zxid: Zxid, payload: &[u8]) {
     h[0..4].copy_from_slice(&record_crc.to_be_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(payload);
+    out.push(RECORD_END);
 }
 
 /// What the bytes at a record position are.
@@ -125,9 +142,17 @@ pub enum Decoded<'a> {
 /// Why the bytes at a record position are corrupt rather than torn.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fault {
-    HeaderChecksum { expected: u32, actual: u32 },
-    PayloadChecksum { expected: u32, actual: u32 },
+    HeaderChecksum {
+        expected: u32,
+        actual: u32,
+    },
+    PayloadChecksum {
+        expected: u32,
+        actual: u32,
+    },
     EmptyPayload,
+    /// The record's end byte is missing or wrong although data follows it.
+    MissingEnd,
 }
 
 /// Decode the record at `offset` of `file` (the whole segment, from byte 0).
@@ -167,20 +192,27 @@ pub fn decode_record(file: &[u8], offset: usize) -> Result<Decoded<'_>, Fault> {
     if len == 0 {
         return Err(Fault::EmptyPayload);
     }
-    let Some(payload) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
+    let Some(end) = rest.get(record_len(len) - 1).copied() else {
         return Ok(Decoded::Torn {
             reason: "record runs past the end of the file",
         });
     };
-    let computed = crc32fast::hash(payload);
-    if computed != payload_crc {
-        let after = &rest[RECORD_HEADER_LEN + len..];
+    let payload = &rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
+    if end == 0 {
+        let after = &rest[record_len(len)..];
         let next_header = &after[..after.len().min(RECORD_HEADER_LEN)];
         if crate::fsutil::all_zero(next_header) {
             return Ok(Decoded::Torn {
                 reason: "partly written last record",
             });
         }
+        return Err(Fault::MissingEnd);
+    }
+    if end != RECORD_END {
+        return Err(Fault::MissingEnd);
+    }
+    let computed = crc32fast::hash(payload);
+    if computed != payload_crc {
         return Err(Fault::PayloadChecksum {
             expected: payload_crc,
             actual: computed,
@@ -189,7 +221,7 @@ pub fn decode_record(file: &[u8], offset: usize) -> Result<Decoded<'_>, Fault> {
     Ok(Decoded::Record {
         zxid,
         payload,
-        next: offset + RECORD_HEADER_LEN + len,
+        next: offset + record_len(len),
     })
 }
 
@@ -201,7 +233,7 @@ pub(crate) fn peek(file: &[u8], offset: usize) -> Option<(Zxid, usize)> {
     if len == 0 {
         return None;
     }
-    Some((Zxid(be64(h, 8)), offset + RECORD_HEADER_LEN + len))
+    Some((Zxid(be64(h, 8)), offset + record_len(len)))
 }
 
 /// The rule for consecutive zxids in the log: strictly increasing, and within

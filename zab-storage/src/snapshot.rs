@@ -14,8 +14,11 @@
 //! file name: snapshot.<zxid in lower-case hex>, written as snapshot.<hex>.tmp first
 //! ```
 //!
-//! Entries may come in any order; the writer's caller normally writes sessions,
-//! then the ACL table, then the nodes parents-first (the order a tree is rebuilt in).
+//! This module reads and writes entries in any order. The data tree that loads
+//! them (zk-server's `DataTree::load_node`) needs a node's parent and its ACL
+//! row before the node, as ZooKeeper's loader does; the server's writer
+//! (`FuzzySnapshot`) writes sessions, then walks the tree depth-first, writing
+//! each ACL row just before the first node that uses it.
 //!
 //! # Fuzzy snapshots
 //! A snapshot is named by the last zxid applied when it *started*; the tree keeps
@@ -24,13 +27,25 @@
 //! (`TxnLog::iter_from(zxid.next())`), and applying a transaction whose effect is
 //! already in the tree must be harmless (create of an existing node, delete of a
 //! missing node: ignored; set: same end state). Making replay idempotent is the
-//! data tree's contract, not this module's. The stored digest is computed by the
-//! caller over what it wrote, so it checks the file, not the live tree.
+//! data tree's contract, not this module's.
 //!
 //! Loading verifies the crc over the whole file before yielding anything, and
 //! the digest (recomputed over the nodes as they are read) at the end.
 //! [`latest_valid_snapshot`] falls back to older snapshots when the newest is
-//! truncated or fails its crc.
+//! truncated or fails its crc; zk-server's recovery also falls back when the
+//! entries are malformed or the digest does not match.
+//!
+//! # What the digest guards
+//! The stored digest is computed by the writer's caller over the nodes *as it
+//! wrote them*, so it is a second check of the file next to the crc, computed
+//! differently: the crc is over bytes as written by `SnapshotWriter`, the
+//! digest over the decoded (path, data, Stat) of each node. It catches a caller
+//! that wrote a node twice or skipped one relative to what it hashed, and a
+//! codec bug that turns good bytes into different nodes. It cannot say whether
+//! the *live* tree was right: a fuzzy snapshot is no single state of the tree,
+//! so its digest matches no live digest. Checking the tree after replay needs
+//! digests carried by the transactions (ZooKeeper's `TxnDigest`); see
+//! docs/formats.md.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -213,11 +228,8 @@ pub struct SnapshotReader {
     path: PathBuf,
     map: Mmap,
     summary: SnapshotSummary,
-    pos: usize,
     body_end: usize,
-    digest: TreeDigest,
-    seen: [u64; 3],
-    done: bool,
+    cursor: Cursor,
 }
 
 impl SnapshotReader {
@@ -230,7 +242,42 @@ impl SnapshotReader {
         }
         // Safety: snapshots are immutable once renamed into place.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
+        let r = Self::from_map(path, map)?;
+        r.verify_crc()?;
+        Ok(r)
+    }
+
+    /// Like [`SnapshotReader::open`], but without the crc check over the
+    /// whole file: the caller must call [`SnapshotReader::verify_crc`] and
+    /// throw away whatever it built from the entries if that fails. Lets a
+    /// loader check the crc on another thread while it parses. The trailer's
+    /// counts and digest are not trustworthy until then.
+    pub fn open_unverified(path: impl AsRef<Path>) -> Result<SnapshotReader> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+            return Err(StorageError::SnapshotTruncated { file: path, len });
+        }
+        // Safety: as in `open`.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
         Self::from_map(path, map)
+    }
+
+    /// Check the crc over the whole file (done by `open`).
+    pub fn verify_crc(&self) -> Result<()> {
+        let b = &self.map[..];
+        let crc_at = b.len() - 4;
+        let expected = u32::from_be_bytes(b[crc_at..].try_into().unwrap());
+        let actual = crc32fast::hash(&b[..crc_at]);
+        if expected != actual {
+            return Err(StorageError::SnapshotChecksumMismatch {
+                file: self.path.clone(),
+                expected,
+                actual,
+            });
+        }
+        Ok(())
     }
 
     fn from_map(path: PathBuf, map: Mmap) -> Result<SnapshotReader> {
@@ -254,16 +301,6 @@ impl SnapshotReader {
                 reason: format!("unsupported version {version}"),
             });
         }
-        let crc_at = b.len() - 4;
-        let expected = u32::from_be_bytes(b[crc_at..].try_into().unwrap());
-        let actual = crc32fast::hash(&b[..crc_at]);
-        if expected != actual {
-            return Err(StorageError::SnapshotChecksumMismatch {
-                file: path,
-                expected,
-                actual,
-            });
-        }
         let t = b.len() - TRAILER_LEN;
         if b[t] != TAG_END {
             return Err(StorageError::SnapshotMalformed {
@@ -283,12 +320,9 @@ impl SnapshotReader {
         Ok(SnapshotReader {
             path,
             summary,
-            pos: HEADER_LEN,
             body_end: t,
             map,
-            digest: TreeDigest::new(),
-            seen: [0; 3],
-            done: false,
+            cursor: Cursor::new(),
         })
     }
 
@@ -316,21 +350,95 @@ impl SnapshotReader {
 
     /// The next entry, or `None` after the last one once counts and digest check out.
     pub fn next_entry(&mut self) -> Result<Option<SnapEntry<'_>>> {
-        if self.pos >= self.body_end {
+        Ok(self.next_entry_hashed()?.map(|(e, _)| e))
+    }
+
+    /// [`SnapshotReader::next_entry`] with, for a node, its
+    /// [`TreeDigest::node_hash`] (computed anyway for the digest check, so a
+    /// loader need not compute it again); 0 for other entries.
+    pub fn next_entry_hashed(&mut self) -> Result<Option<(SnapEntry<'_>, u64)>> {
+        self.cursor
+            .next(&self.map, self.body_end, &self.path, &self.summary)
+    }
+
+    /// The entries from the first, independently of `next_entry` (which this
+    /// does not move), each with its node hash as in `next_entry_hashed`. The
+    /// last item is an error if the counts or the digest do not check out.
+    /// Entries borrow only the mapped file, so a loader may hand them to
+    /// another thread while this one goes on parsing.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries {
+            reader: self,
+            cursor: Cursor::new(),
+        }
+    }
+}
+
+/// Iterator returned by [`SnapshotReader::entries`].
+pub struct Entries<'a> {
+    reader: &'a SnapshotReader,
+    cursor: Cursor,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<(SnapEntry<'a>, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.reader;
+        let item = self
+            .cursor
+            .next(&r.map, r.body_end, &r.path, &r.summary)
+            .transpose();
+        if matches!(item, Some(Err(_))) {
+            // Nothing more after an error.
+            self.cursor.pos = r.body_end;
+            self.cursor.done = true;
+        }
+        item
+    }
+}
+
+/// How far a walk over the entries has come, and what it has counted.
+struct Cursor {
+    pos: usize,
+    digest: TreeDigest,
+    seen: [u64; 3],
+    done: bool,
+}
+
+impl Cursor {
+    fn new() -> Cursor {
+        Cursor {
+            pos: HEADER_LEN,
+            digest: TreeDigest::new(),
+            seen: [0; 3],
+            done: false,
+        }
+    }
+
+    fn next<'a>(
+        &mut self,
+        map: &'a [u8],
+        body_end: usize,
+        file: &Path,
+        summary: &SnapshotSummary,
+    ) -> Result<Option<(SnapEntry<'a>, u64)>> {
+        if self.pos >= body_end {
             if !self.done {
                 self.done = true;
-                self.check_end()?;
+                self.check_end(body_end, file, summary)?;
             }
             return Ok(None);
         }
         let at = self.pos;
-        let body = &self.map[at..self.body_end];
+        let body = &map[at..body_end];
         let malformed = |offset: usize, reason: String| StorageError::SnapshotMalformed {
-            file: self.path.clone(),
+            file: file.to_owned(),
             offset: offset as u64,
             reason,
         };
         let mut r = JuteReader::new(&body[1..]);
+        let mut hash = 0;
         let jute_err = |e: jute::JuteError| malformed(at, e.to_string());
         let (entry, kind) = match body[0] {
             TAG_SESSION => {
@@ -356,7 +464,8 @@ impl SnapshotReader {
                 let data = r.read_buffer_slice().map_err(jute_err)?;
                 let acl_ref = r.read_i64().map_err(jute_err)?;
                 let stat = StatPersisted::read(&mut r).map_err(jute_err)?;
-                self.digest.add(path, data, &stat);
+                hash = TreeDigest::node_hash(path, data, &stat);
+                self.digest.add_hash(hash);
                 (
                     SnapEntry::Node {
                         path,
@@ -371,15 +480,14 @@ impl SnapshotReader {
         };
         self.seen[kind] += 1;
         self.pos = at + 1 + r.position();
-        Ok(Some(entry))
+        Ok(Some((entry, hash)))
     }
 
-    fn check_end(&self) -> Result<()> {
-        let s = &self.summary;
+    fn check_end(&self, body_end: usize, file: &Path, s: &SnapshotSummary) -> Result<()> {
         if self.seen != [s.sessions, s.acls, s.nodes] {
             return Err(StorageError::SnapshotMalformed {
-                file: self.path.clone(),
-                offset: self.body_end as u64,
+                file: file.to_owned(),
+                offset: body_end as u64,
                 reason: format!(
                     "trailer counts {}/{}/{} sessions/acls/nodes, file holds {}/{}/{}",
                     s.sessions, s.acls, s.nodes, self.seen[0], self.seen[1], self.seen[2]
@@ -388,13 +496,19 @@ impl SnapshotReader {
         }
         if self.digest.value() != s.digest {
             return Err(StorageError::DigestMismatch {
-                file: self.path.clone(),
+                file: file.to_owned(),
                 expected: s.digest,
                 actual: self.digest.value(),
             });
         }
         Ok(())
     }
+}
+
+/// The zxid in a snapshot's file name (`snapshot.<zxid hex>`), if it is one.
+pub fn zxid_of_name(path: &Path) -> Option<Zxid> {
+    let name = path.file_name()?.to_str()?;
+    fsutil::parse_zxid_file_name(SNAPSHOT_PREFIX, name)
 }
 
 /// Every snapshot in `dir`, oldest first (unfinished `.tmp` files excluded).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use zab_core::Zxid;
-use zab_storage::record::{encode_record, FileHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use zab_storage::record::{encode_record, record_len, FileHeader, FILE_HEADER_LEN};
 use zab_storage::{LogOptions, StorageError, TxnLog};
 
 fn opts(prealloc: u64) -> LogOptions {
@@ -30,7 +30,7 @@ fn one_segment(dir: &Path, n: i64) -> (PathBuf, Vec<(usize, usize)>) {
     let mut off = FILE_HEADER_LEN;
     for z in 1..=n {
         log.append(Zxid(z), &payload(z)).unwrap();
-        let end = off + RECORD_HEADER_LEN + payload(z).len();
+        let end = off + record_len(payload(z).len());
         ranges.push((off, end));
         off = end;
     }
@@ -108,11 +108,13 @@ fn zeroing_the_last_record_from_every_byte_offset_is_the_end_of_the_log() {
 }
 
 #[test]
-fn a_flipped_byte_in_an_earlier_record_refuses_to_open_naming_file_and_offset() {
+fn a_flipped_byte_in_any_record_refuses_to_open_naming_file_and_offset() {
+    // The last record too: it was written to its end byte, so a bad checksum there is
+    // damage, not a torn write.
     let src = tempfile::tempdir().unwrap();
     let (seg, ranges) = one_segment(src.path(), 3);
     let original = fs::read(&seg).unwrap();
-    for (i, &(start, end)) in ranges[..2].iter().enumerate() {
+    for (i, &(start, end)) in ranges.iter().enumerate() {
         for at in start..end {
             let mut bytes = original.clone();
             bytes[at] ^= 0x10;
@@ -124,7 +126,8 @@ fn a_flipped_byte_in_an_earlier_record_refuses_to_open_naming_file_and_offset() 
             };
             match &err {
                 StorageError::HeaderChecksumMismatch { file, offset, .. }
-                | StorageError::ChecksumMismatch { file, offset, .. } => {
+                | StorageError::ChecksumMismatch { file, offset, .. }
+                | StorageError::MissingRecordEnd { file, offset } => {
                     assert_eq!(file, &path);
                     assert_eq!(*offset, start as u64);
                 }
@@ -173,7 +176,7 @@ fn write_segment(dir: &Path, base: i64, zxids: &[i64]) -> PathBuf {
 fn a_zxid_gap_within_an_epoch_is_an_error_with_file_and_offset() {
     let d = tempfile::tempdir().unwrap();
     let p = write_segment(d.path(), 0, &[1, 2, 4]);
-    let gap_at = FILE_HEADER_LEN + 2 * RECORD_HEADER_LEN + payload(1).len() + payload(2).len();
+    let gap_at = FILE_HEADER_LEN + record_len(payload(1).len()) + record_len(payload(2).len());
     match TxnLog::open(d.path(), opts(8192)) {
         Err(StorageError::ZxidGap {
             file,
@@ -333,8 +336,9 @@ fn a_torn_record_in_a_sealed_segment_is_an_error() {
     let first = log.segment_paths()[0].clone();
     drop(log);
     let mut bytes = fs::read(&first).unwrap();
-    let last_start = FILE_HEADER_LEN + 2 * RECORD_HEADER_LEN + payload(1).len() + payload(2).len();
-    bytes[last_start + 25..last_start + 40].fill(0);
+    let last_start = FILE_HEADER_LEN + record_len(payload(1).len()) + record_len(payload(2).len());
+    // The record's last bytes never reached the disk: a torn write, in a sealed segment.
+    bytes[last_start + 25..last_start + record_len(payload(3).len())].fill(0);
     fs::write(&first, bytes).unwrap();
     match TxnLog::open(d.path(), opts(8192)) {
         Err(StorageError::TornSealedSegment { file, offset }) => {

@@ -5,7 +5,7 @@
 //! key and the line. Without `server.N` lines the server runs standalone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 /// Why a configuration could not be used.
@@ -196,8 +196,10 @@ impl Config {
     /// Parse the text of a zoo.cfg; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        let mut min_to: Option<i32> = None;
-        let mut max_to: Option<i32> = None;
+        // Each with the line it came from, to name it in errors.
+        let mut min_to: Option<(i32, usize)> = None;
+        let mut max_to: Option<(i32, usize)> = None;
+        let mut data_dir: Option<PathBuf> = None;
         let mut data_log_dir: Option<PathBuf> = None;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -221,6 +223,11 @@ impl Config {
                 v.parse::<u64>()
                     .map_err(|_| bad("not a non-negative number"))
             };
+            // ZooKeeper: -1 stands for the default (2 and 20 ticks).
+            let timeout = |v: &str| match v.parse::<i32>() {
+                Ok(t) if t >= -1 => Ok((t, i + 1)),
+                _ => Err(bad("expected milliseconds, or -1 for the default")),
+            };
             let boolean = |v: &str| match v.to_ascii_lowercase().as_str() {
                 "true" | "yes" => Ok(true),
                 "false" | "no" => Ok(false),
@@ -240,24 +247,30 @@ impl Config {
                 "syncLimit" => {
                     c.sync_limit = num(value)?.try_into().map_err(|_| bad("too large"))?
                 }
-                "dataDir" => c.data_dir = PathBuf::from(value),
+                "dataDir" => data_dir = Some(PathBuf::from(value)),
                 "dataLogDir" => data_log_dir = Some(PathBuf::from(value)),
                 "clientPort" => {
                     c.client_port = value.parse().map_err(|_| bad("not a port number"))?
                 }
+                // An address or a host name, resolved now as ZooKeeper does.
                 "clientPortAddress" => {
-                    c.client_port_address =
-                        Some(value.parse().map_err(|_| bad("not an IP address"))?)
+                    let ip = match value.parse::<IpAddr>() {
+                        Ok(ip) => ip,
+                        // Java's InetAddress.getByName prefers IPv4.
+                        Err(_) => (value, 0)
+                            .to_socket_addrs()
+                            .ok()
+                            .and_then(|a| a.min_by_key(|a| a.is_ipv6()))
+                            .map(|a| a.ip())
+                            .ok_or_else(|| bad("not an IP address or a host name that resolves"))?,
+                    };
+                    c.client_port_address = Some(ip)
                 }
                 "maxClientCnxns" => {
                     c.max_client_cnxns = num(value)?.try_into().map_err(|_| bad("too large"))?
                 }
-                "minSessionTimeout" => {
-                    min_to = Some(value.parse().map_err(|_| bad("not a number"))?)
-                }
-                "maxSessionTimeout" => {
-                    max_to = Some(value.parse().map_err(|_| bad("not a number"))?)
-                }
+                "minSessionTimeout" => min_to = Some(timeout(value)?),
+                "maxSessionTimeout" => max_to = Some(timeout(value)?),
                 "4lw.commands.whitelist" => {
                     let words: BTreeSet<String> = value
                         .split(',')
@@ -367,12 +380,27 @@ impl Config {
                 _ => tracing::warn!("{file}:{}: unknown key {key:?} ignored", i + 1),
             }
         }
+        // As ZooKeeper's QuorumPeerConfig: there is no default data directory.
+        c.data_dir =
+            data_dir.ok_or_else(|| ConfigError::Invalid(format!("{file}: dataDir is not set")))?;
         c.data_log_dir = data_log_dir.unwrap_or_else(|| c.data_dir.clone());
-        c.min_session_timeout_ms = min_to.unwrap_or(2 * c.tick_time_ms as i32);
-        c.max_session_timeout_ms = max_to.unwrap_or(20 * c.tick_time_ms as i32);
+        let tick = c.tick_time_ms as i32;
+        let or_default = |t: Option<(i32, usize)>, d: i32| match t {
+            None | Some((-1, _)) => d,
+            Some((t, _)) => t,
+        };
+        c.min_session_timeout_ms = or_default(min_to, 2 * tick);
+        c.max_session_timeout_ms = or_default(max_to, 20 * tick);
         if c.min_session_timeout_ms > c.max_session_timeout_ms {
+            // Name the line that set one of them (the later one if both).
+            let (key, line) = match (min_to, max_to) {
+                (Some((_, l)), Some((_, m))) if m > l => ("maxSessionTimeout", m),
+                (Some((_, l)), _) => ("minSessionTimeout", l),
+                (None, Some((_, m))) => ("maxSessionTimeout", m),
+                (None, None) => unreachable!("the defaults are ordered"),
+            };
             return Err(ConfigError::Invalid(format!(
-                "{file}: minSessionTimeout {} must not be larger than maxSessionTimeout {}",
+                "{file}:{line}: {key}: minSessionTimeout {} must not be larger than maxSessionTimeout {}",
                 c.min_session_timeout_ms, c.max_session_timeout_ms
             )));
         }
@@ -417,13 +445,66 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_not_fatal() {
-        assert!(Config::parse("fooBar=1\n", "zoo.cfg").is_ok());
+        assert!(Config::parse("dataDir=/d\nfooBar=1\n", "zoo.cfg").is_ok());
+    }
+
+    #[test]
+    fn data_dir_must_be_set() {
+        let err = Config::parse("tickTime=2000\nclientPort=2181\n", "zoo.cfg").unwrap_err();
+        assert_eq!(err.to_string(), "zoo.cfg: dataDir is not set");
+    }
+
+    #[test]
+    fn minus_one_session_timeouts_mean_the_defaults() {
+        let c = Config::parse(
+            "tickTime=1000\ndataDir=/d\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (2000, 20000)
+        );
+        let err = Config::parse("dataDir=/d\nminSessionTimeout=-2\n", "zoo.cfg").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("zoo.cfg:2: bad value for minSessionTimeout"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn min_above_max_names_the_line() {
+        let text = "dataDir=/d\nminSessionTimeout=50000\nmaxSessionTimeout=40000\n";
+        let err = Config::parse(text, "zoo.cfg").unwrap_err().to_string();
+        assert!(err.starts_with("zoo.cfg:3: maxSessionTimeout:"), "{err}");
+        // Only max set, below the default min (2 ticks).
+        let err = Config::parse("dataDir=/d\n#\nmaxSessionTimeout=10\n", "zoo.cfg")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("zoo.cfg:3: maxSessionTimeout:"), "{err}");
+    }
+
+    #[test]
+    fn client_port_address_may_be_a_host_name() {
+        let c = Config::parse("dataDir=/d\nclientPortAddress=localhost\n", "zoo.cfg").unwrap();
+        assert!(c.client_port_address.unwrap().is_loopback());
+        let err = Config::parse(
+            "dataDir=/d\nclientPortAddress=no.such.host.invalid\n",
+            "zoo.cfg",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("zoo.cfg:2: bad value for clientPortAddress"),
+            "{err}"
+        );
     }
 
     #[test]
     fn server_lines_parse_with_type_and_client_address() {
         let c = Config::parse(
-            "server.1=localhost:2887:3887\nserver.2=h2:2888:3888:observer;127.0.0.1:2182\nserver.3=h3:1:2;2183\n4lw.commands.whitelist=*\n",
+            "dataDir=/d\nserver.1=localhost:2887:3887\nserver.2=h2:2888:3888:observer;127.0.0.1:2182\nserver.3=h3:1:2;2183\n4lw.commands.whitelist=*\n",
             "zoo.cfg",
         )
         .unwrap();

@@ -49,6 +49,8 @@ pub enum CoreMsg {
     },
     Command {
         word: String,
+        /// The connection that asked (four-letter words list it as ZooKeeper does).
+        from: SocketAddr,
         reply: oneshot::Sender<String>,
     },
     Peer(PeerMsg),
@@ -166,6 +168,9 @@ struct Conn {
     min_latency_ms: u64,
     max_latency_ms: u64,
     total_latency_ms: u64,
+    /// When the last reply went out, in ms of `Core::started`'s clock (0: none since
+    /// the stats were reset), as `cons` prints `lresp`.
+    last_response_ms: u64,
 }
 
 impl Session {
@@ -444,8 +449,8 @@ impl Core {
             CoreMsg::Connect { conn, req } => self.on_connect(conn, req),
             CoreMsg::Request(r) => self.on_request(r),
             CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
-            CoreMsg::Command { word, reply } => {
-                let _ = reply.send(crate::fourlw::run(self, &word));
+            CoreMsg::Command { word, from, reply } => {
+                let _ = reply.send(crate::fourlw::run(self, &word, from));
             }
             CoreMsg::Peer(m) => self.on_peer(m),
         }
@@ -462,7 +467,7 @@ impl Core {
                 c.sent += 1;
                 self.stats.packets_sent += 1;
             }
-            Err(()) => {
+            Err(crate::net::QueueFull) => {
                 tracing::warn!(
                     "closing connection from {}: client is not reading its replies",
                     c.handle.addr
@@ -498,6 +503,7 @@ impl Core {
                 min_latency_ms: 0,
                 max_latency_ms: 0,
                 total_latency_ms: 0,
+                last_response_ms: 0,
             },
         );
         let legacy = req.read_only.is_none();
@@ -511,7 +517,8 @@ impl Core {
             return;
         }
         if !self.role.serving() && !read_only {
-            tracing::info!(
+            // Clients retry quickly; at info level this would drown the log.
+            tracing::debug!(
                 "refusing client {}: this server is not serving (no quorum)",
                 self.conns[&conn_id].handle.addr
             );
@@ -1050,6 +1057,7 @@ impl Core {
             }
             c.max_latency_ms = c.max_latency_ms.max(latency);
             c.total_latency_ms += latency;
+            c.last_response_ms = self.started.elapsed().as_millis() as u64;
         }
         self.send(req.conn_id, Bytes::from(out));
     }
@@ -1377,11 +1385,13 @@ impl Core {
                 })
             }
             Op::GetEphemerals(r) => {
-                let prefix = r.path.trim();
+                // As ZooKeeper: a blank or "/" prefix (trimmed) means all; any
+                // other is matched as sent, untrimmed.
+                let all = matches!(r.path.trim(), "" | "/");
                 let children: Vec<String> = self
                     .tree
                     .ephemerals(sid)
-                    .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(prefix))
+                    .filter(|p| all || p.starts_with(r.path.as_str()))
                     .cloned()
                     .collect();
                 body(&ChildrenResponse { children })
@@ -1930,6 +1940,7 @@ impl Core {
             c.last_cxid = -1;
             c.last_zxid = -1;
             c.last_latency_ms = 0;
+            c.last_response_ms = 0;
         }
     }
 
@@ -1956,15 +1967,23 @@ impl Core {
                     } else {
                         0
                     };
+                    let est = now_ms() - c.established.elapsed().as_millis() as i64;
                     s.push_str(&format!(
-                        ",sid=0x{:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
-                        c.session_id,
-                        c.last_op,
-                        now_ms() - c.established.elapsed().as_millis() as i64,
-                        timeout,
-                        c.last_cxid,
+                        ",sid=0x{:x},lop={},est={est}",
+                        c.session_id, c.last_op
+                    ));
+                    // As ZooKeeper's dumpConnectionInfo: no timeout before the
+                    // session has one, no lcxid after a reset.
+                    if timeout != 0 {
+                        s.push_str(&format!(",to={timeout}"));
+                    }
+                    if c.last_cxid >= 0 {
+                        s.push_str(&format!(",lcxid=0x{:x}", c.last_cxid));
+                    }
+                    s.push_str(&format!(
+                        ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
                         c.last_zxid,
-                        now_ms(),
+                        c.last_response_ms,
                         c.last_latency_ms,
                         c.min_latency_ms,
                         avg,
@@ -1977,12 +1996,33 @@ impl Core {
             .collect()
     }
 
-    /// Sessions with their ephemerals (dump).
-    pub(crate) fn session_timeouts(&self) -> Vec<(i64, i32)> {
-        let mut v: Vec<(i64, i32)> = self
+    /// Every session with the wall-clock time (ms) it expires at unless it
+    /// hears from its client (dump).
+    pub(crate) fn session_expiries(&self) -> Vec<(i64, i64)> {
+        let (now, wall) = (Instant::now(), now_ms());
+        let mut v: Vec<(i64, i64)> = self
             .sessions
             .iter()
-            .map(|(id, s)| (*id, s.timeout_ms))
+            .map(|(id, s)| {
+                let left = s.expires_at.saturating_duration_since(now).as_millis() as i64;
+                (*id, wall + left)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every connection with its session (0: none yet) and when that session
+    /// expires (dump).
+    pub(crate) fn connection_sessions(&self) -> Vec<(SocketAddr, i64, i64)> {
+        let expiries: HashMap<i64, i64> = self.session_expiries().into_iter().collect();
+        let mut v: Vec<(SocketAddr, i64, i64)> = self
+            .conns
+            .values()
+            .map(|c| {
+                let at = expiries.get(&c.session_id).copied().unwrap_or_else(now_ms);
+                (c.handle.addr, c.session_id, at)
+            })
             .collect();
         v.sort();
         v

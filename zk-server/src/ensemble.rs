@@ -456,7 +456,7 @@ impl Driver {
                     Inbound::Connected(sid, Ok(conn)) => {
                         self.register(sid, conn, &in_tx);
                         for p in self.pending_sends.remove(&sid).unwrap_or_default() {
-                            self.send_record(sid, p, &in_tx);
+                            self.send_record(sid, p);
                         }
                     }
                     Inbound::Connected(sid, Err(e)) => {
@@ -559,17 +559,15 @@ impl Driver {
         }
     }
 
-    fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord, in_tx: &mpsc::Sender<Inbound>) {
+    fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord) {
         match self.conns.get(&to) {
-            Some((gen, s)) => {
-                if s.try_send(p).is_err() {
+            Some((_, s)) => {
+                if !s.is_closed() && s.try_send(p).is_err() {
+                    // Closing it makes its reader report the end (Inbound::Closed with this
+                    // connection's generation), which tells the core: the entry stays
+                    // until then so that the report is not mistaken for a stale one.
                     tracing::warn!("quorum connection with {to} is full or closed; dropping it");
-                    let gen = *gen;
-                    self.conns.remove(&to);
-                    let tx = in_tx.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(Inbound::Closed(to, gen)).await;
-                    });
+                    s.close();
                 }
             }
             None => {
@@ -598,7 +596,7 @@ impl Driver {
                             tracing::debug!("election send to {to}: {e}");
                         }
                     }
-                    Action::Send { to, msg } => self.send_record(to, msg.to_record(), in_tx),
+                    Action::Send { to, msg } => self.send_record(to, msg.to_record()),
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
                         let _ = self
@@ -606,7 +604,7 @@ impl Driver {
                             .send(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
                             .await;
                         let bytes = rx.await.unwrap_or_default();
-                        self.send_record(to, QuorumPacket::Snap { zxid }.to_record(), in_tx);
+                        self.send_record(to, QuorumPacket::Snap { zxid }.to_record());
                         self.send_record(
                             to,
                             QuorumPacketRecord {
@@ -615,7 +613,6 @@ impl Driver {
                                 data: Some(Bytes::from(bytes)),
                                 authinfo: vec![],
                             },
-                            in_tx,
                         );
                     }
                     Action::Append(entries) => {

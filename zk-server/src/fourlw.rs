@@ -1,6 +1,7 @@
 //! The four-letter words, in Apache ZooKeeper 3.8's output formats.
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 
 use crate::config::PeerType;
 use crate::core::{Core, Role};
@@ -53,6 +54,56 @@ fn node_count(core: &Core) -> usize {
     core.tree.node_count() + 1
 }
 
+/// `Date.toString()` of a JVM running in UTC: `Mon Nov 30 13:07:47 UTC 2026`.
+fn java_date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {year}",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
+}
+
+/// ZooKeeper's ExpiryQueue groups by expiry time rounded up to the next tick.
+fn expiry_buckets<T: Clone>(tick_ms: i64, items: &[(T, i64)]) -> Vec<(i64, Vec<T>)> {
+    let tick = tick_ms.max(1);
+    let mut buckets: std::collections::BTreeMap<i64, Vec<T>> = Default::default();
+    for (item, at) in items {
+        let bucket = (at / tick + 1) * tick;
+        buckets.entry(bucket).or_default().push(item.clone());
+    }
+    buckets.into_iter().collect()
+}
+
+/// The line `cons` and `stat` print for the connection a four-letter word came on.
+fn asking_connection(from: SocketAddr) -> String {
+    format!(
+        " /{}:{}[0](queued=0,recved=1,sent=0)",
+        from.ip(),
+        from.port()
+    )
+}
+
 fn server_stats(core: &Core, out: &mut String) {
     let s = &core.stats;
     let avg = java_avg(s.total_latency_ms, s.latency_count);
@@ -63,7 +114,8 @@ fn server_stats(core: &Core, out: &mut String) {
     );
     let _ = writeln!(out, "Received: {}", s.packets_received);
     let _ = writeln!(out, "Sent: {}", s.packets_sent);
-    let _ = writeln!(out, "Connections: {}", core.connection_count());
+    // As ZooKeeper's, the count includes the connection that asks.
+    let _ = writeln!(out, "Connections: {}", core.connection_count() + 1);
     let _ = writeln!(out, "Outstanding: {}", core.outstanding());
     let _ = writeln!(out, "Zxid: 0x{:x}", core.zxid_for_stats().0);
     let _ = writeln!(out, "Mode: {}", mode(core));
@@ -115,8 +167,8 @@ fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
     }
 }
 
-/// Run a four-letter word against the core's state.
-pub fn run(core: &mut Core, word: &str) -> String {
+/// Run a four-letter word, asked on a connection from `from`, against the core's state.
+pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
     let mut out = String::new();
     if !core.role.serving() && !core.read_only() {
         match word {
@@ -139,6 +191,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
             for l in core.connection_lines(true) {
                 let _ = writeln!(out, "{l}");
             }
+            let _ = writeln!(out, "{}", asking_connection(from));
             out.push('\n');
             server_stats(core, &mut out);
         }
@@ -146,6 +199,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
             for l in core.connection_lines(false) {
                 let _ = writeln!(out, "{l}");
             }
+            let _ = writeln!(out, "{}", asking_connection(from));
             out.push('\n');
         }
         "crst" => {
@@ -258,7 +312,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
             kv("zk_packets_sent", s.packets_sent.to_string());
             kv(
                 "zk_num_alive_connections",
-                core.connection_count().to_string(),
+                (core.connection_count() + 1).to_string(),
             );
             kv("zk_outstanding_requests", core.outstanding().to_string());
             kv("zk_znode_count", znodes.to_string());
@@ -285,17 +339,17 @@ pub fn run(core: &mut Core, word: &str) -> String {
             kv("zk_min_proposal_size", min.to_string());
             ensemble_mntr(core, &mut kv);
         }
+        // As ZooKeeper's, wchs, wchc and wchp show the data watch table
+        // (getData, exists, and persistent watches).
         "wchs" => {
+            let (sessions, paths, total) = core.watches.data_summary();
             let _ = writeln!(
                 out,
-                "{} connections watching {} paths\nTotal watches:{}",
-                core.watches.by_session().len(),
-                core.watches.path_count(),
-                core.watches.watch_count()
+                "{sessions} connections watching {paths} paths\nTotal watches:{total}"
             );
         }
         "wchc" => {
-            for (sid, paths) in core.watches.by_session() {
+            for (sid, paths) in core.watches.data_by_session() {
                 let _ = writeln!(out, "0x{sid:x}");
                 for p in paths {
                     let _ = writeln!(out, "\t{p}");
@@ -304,7 +358,7 @@ pub fn run(core: &mut Core, word: &str) -> String {
             out.push('\n');
         }
         "wchp" => {
-            for (p, sids) in core.watches.by_path() {
+            for (p, sids) in core.watches.data_by_path() {
                 let _ = writeln!(out, "{p}");
                 for s in sids {
                     let _ = writeln!(out, "\t0x{s:x}");
@@ -313,16 +367,21 @@ pub fn run(core: &mut Core, word: &str) -> String {
             out.push('\n');
         }
         "dump" => {
-            let sessions = core.session_timeouts();
+            let tick = core.cfg.tick_time_ms as i64;
+            let sessions = core.session_expiries();
             out.push_str("SessionTracker dump:\n");
+            let buckets = expiry_buckets(tick, &sessions);
             let _ = writeln!(
                 out,
                 "Session Sets ({})/({}):",
-                sessions.len(),
+                buckets.len(),
                 sessions.len()
             );
-            for (id, to) in &sessions {
-                let _ = writeln!(out, "1 expire within {to}ms:\n\t0x{id:x}");
+            for (at, ids) in &buckets {
+                let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*at));
+                for id in ids {
+                    let _ = writeln!(out, "\t0x{id:x}");
+                }
             }
             out.push_str("ephemeral nodes dump:\n");
             let mut eph: Vec<(i64, Vec<String>)> = core
@@ -339,7 +398,31 @@ pub fn run(core: &mut Core, word: &str) -> String {
                 }
             }
             out.push_str("Connections dump:\n");
-            let _ = writeln!(out, "Connections Sets (0)/(0):");
+            let mut conns: Vec<((SocketAddr, i64), i64)> = core
+                .connection_sessions()
+                .into_iter()
+                .map(|(addr, sid, at)| ((addr, sid), at))
+                .collect();
+            // The asking connection has no session; ZooKeeper lists it too.
+            conns.push(((from, 0), now_ms() + tick));
+            let buckets = expiry_buckets(tick, &conns);
+            let _ = writeln!(
+                out,
+                "Connections Sets ({})/({}):",
+                buckets.len(),
+                conns.len()
+            );
+            for (at, cs) in &buckets {
+                let _ = writeln!(out, "{} expire at {}:", cs.len(), java_date(*at));
+                for (addr, sid) in cs {
+                    let _ = writeln!(
+                        out,
+                        "\tip: /{}:{} sessionId: 0x{sid:x}",
+                        addr.ip(),
+                        addr.port()
+                    );
+                }
+            }
         }
         "dirs" => {
             let c = &core.cfg;
@@ -376,4 +459,30 @@ fn max_fds() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_print_as_java_does_in_utc() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        // As Apache ZooKeeper's dump printed it.
+        assert_eq!(java_date(1_796_044_067_000), "Mon Nov 30 13:07:47 UTC 2026");
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+    }
+
+    #[test]
+    fn expiries_are_grouped_by_the_next_tick() {
+        let b = expiry_buckets(2000, &[(1, 3999), (2, 2000), (3, 4100)]);
+        assert_eq!(b, vec![(4000, vec![1, 2]), (6000, vec![3])]);
+    }
 }

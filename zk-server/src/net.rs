@@ -100,20 +100,25 @@ impl Decoder for ClientCodec {
 /// again and again without reading must not pin gigabytes of replies.
 pub const CONN_QUEUE_BYTES: usize = 64 << 20;
 
+/// A connection's outbound queue is full: its client stopped reading.
+#[derive(Debug, PartialEq, Eq)]
+pub struct QueueFull;
+
 impl ConnHandle {
     /// Queue a frame for the writer. `Err` when the connection's queue is
     /// full, in frames or in bytes: its client stopped reading, and the core
     /// drops the connection instead of buffering without end.
-    pub fn queue_frame(&self, frame: Bytes) -> Result<(), ()> {
+    pub fn queue_frame(&self, frame: Bytes) -> Result<(), QueueFull> {
         let len = frame.len();
         let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
         // One frame may always be queued, however large (a reply up to jute.maxbuffer).
         if before > 0 && before + len > CONN_QUEUE_BYTES {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            return Err(());
+            return Err(QueueFull);
         }
         self.tx.try_send(Out::Frame(frame)).map_err(|_| {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            QueueFull
         })
     }
 }
@@ -193,7 +198,11 @@ async fn serve_connection(
             let text = if cfg.four_letter_allowed(&word) {
                 let (tx, rx) = oneshot::channel();
                 if core
-                    .send(CoreMsg::Command { word, reply: tx })
+                    .send(CoreMsg::Command {
+                        word,
+                        from: addr,
+                        reply: tx,
+                    })
                     .await
                     .is_err()
                 {

@@ -14,30 +14,34 @@ pub fn validate_path(path: &str) -> Result<(), String> {
     if path.ends_with('/') {
         return Err("path must not end with / character".into());
     }
-    let chars: Vec<char> = path.chars().collect();
-    let mut last = '/';
+    // Java walks UTF-16 code units: a character outside the Basic Multilingual
+    // Plane is a surrogate pair, and surrogates are refused with the private
+    // use area (`\ud800`..=`\uf8ff`). Positions in messages count units too.
+    let chars: Vec<u16> = path.encode_utf16().collect();
+    let unit = |c: char| c as u32 as u16;
+    let mut last = unit('/');
     for i in 1..chars.len() {
         let c = chars[i];
-        let reason = if c == '\0' {
+        let reason = if c == 0 {
             Some(format!("null character not allowed @{i}"))
-        } else if c == '/' && last == '/' {
+        } else if c == unit('/') && last == unit('/') {
             Some(format!("empty node name specified @{i}"))
-        } else if c == '.' && last == '.' {
-            if chars[i - 2] == '/' && (i + 1 == chars.len() || chars[i + 1] == '/') {
+        } else if c == unit('.') && last == unit('.') {
+            if chars[i - 2] == unit('/') && (i + 1 == chars.len() || chars[i + 1] == unit('/')) {
                 Some(format!("relative paths not allowed @{i}"))
             } else {
                 None
             }
-        } else if c == '.' {
-            if chars[i - 1] == '/' && (i + 1 == chars.len() || chars[i + 1] == '/') {
+        } else if c == unit('.') {
+            if chars[i - 1] == unit('/') && (i + 1 == chars.len() || chars[i + 1] == unit('/')) {
                 Some(format!("relative paths not allowed @{i}"))
             } else {
                 None
             }
-        } else if ('\u{0001}'..='\u{001f}').contains(&c)
-            || ('\u{007f}'..='\u{009F}').contains(&c)
-            || ('\u{e000}'..='\u{f8ff}').contains(&c)
-            || ('\u{fff0}'..='\u{ffff}').contains(&c)
+        } else if (0x0001..=0x001f).contains(&c)
+            || (0x007f..=0x009f).contains(&c)
+            || (0xd800..=0xf8ff).contains(&c)
+            || (0xfff0..=0xffff).contains(&c)
         {
             Some(format!("invalid character @{i}"))
         } else {
@@ -86,8 +90,24 @@ mod tests {
             "/a\u{0}b",
             "/a\u{1}",
             "/\u{fff5}",
+            "/\u{e000}",
+            // Outside the BMP: a surrogate pair in Java, refused.
+            "/a\u{1F600}",
         ] {
             assert!(validate_path(p).is_err(), "{p:?}");
         }
+    }
+
+    #[test]
+    fn positions_count_utf16_units_as_java() {
+        assert_eq!(
+            validate_path("/\u{1F600}/\u{1}").unwrap_err(),
+            "Invalid path string \"/\u{1F600}/\u{1}\" caused by invalid character @1"
+        );
+        assert_eq!(
+            validate_path("/\u{e9}\u{4e2d}//x").unwrap_err(),
+            "Invalid path string \"/\u{e9}\u{4e2d}//x\" caused by empty node name specified @4"
+        );
+        assert!(validate_path("/\u{e9}\u{4e2d}\u{ffef}").is_ok());
     }
 }

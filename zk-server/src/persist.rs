@@ -19,7 +19,8 @@ use zab_core::records::{Acl, StatPersisted};
 use zab_core::txn::{Txn, TxnBody};
 use zab_core::Zxid;
 use zab_storage::{
-    latest_valid_snapshot, LogOptions, SnapEntry, SnapshotWriter, StorageError, TreeDigest, TxnLog,
+    list_snapshots, LogOptions, SnapEntry, SnapshotReader, SnapshotWriter, StorageError,
+    TreeDigest, TxnLog,
 };
 
 use crate::config::Config;
@@ -31,20 +32,44 @@ use crate::tree::DataTree;
 pub enum PersistError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("{file}: transaction {zxid} does not decode: {why}; wipe this node's data directory and let it resync, or restore a backup")]
+    /// Kept for callers that replay without positions; [`replay`] reports
+    /// [`PersistError::TxnDecode`].
+    #[error("{file}: transaction {zxid} does not decode: {why}; {WIPE}")]
     BadTxn {
         file: PathBuf,
         zxid: Zxid,
         why: String,
     },
+    #[error("{file}: the transaction at byte offset {offset} (zxid {zxid}) does not decode: {why}; {WIPE}")]
+    TxnDecode {
+        file: PathBuf,
+        offset: u64,
+        zxid: Zxid,
+        why: String,
+    },
     #[error("{file}: {why}; an older snapshot may be used by moving this one away")]
     BadSnapshot { file: PathBuf, why: String },
+    #[error("{file}: the log has a gap: the record at byte offset {offset} (zxid {zxid}) follows {prev}, but replay {after}; transactions between them are missing. Restore the missing log segments, or {WIPE}")]
+    LogGap {
+        file: PathBuf,
+        offset: u64,
+        zxid: Zxid,
+        prev: Zxid,
+        /// What the replay had reached: "starts after snapshot F at zxid S",
+        /// or "had reached zxid Z".
+        after: String,
+    },
+    #[error("no snapshot and log combination is complete: {tried}; {WIPE}")]
+    Incomplete { tried: String },
     #[error("cannot create {dir}: {source}")]
     Dir {
         dir: PathBuf,
         source: std::io::Error,
     },
 }
+
+/// What the operator can do about a data directory that cannot be recovered.
+const WIPE: &str = "wipe this node's data directories and let it resync from the leader (a standalone server: restore them from a backup)";
 
 /// Where ZooKeeper keeps snapshots and logs: `<dir>/version-2`.
 pub fn snap_dir(cfg: &Config) -> PathBuf {
@@ -79,67 +104,144 @@ pub fn log_options(cfg: &Config) -> LogOptions {
     }
 }
 
-/// Load the newest valid snapshot and replay the log over it.
-pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
-    let sdir = snap_dir(cfg);
-    let ldir = log_dir(cfg);
-    mkdir(&sdir)?;
-    mkdir(&ldir)?;
+/// A snapshot loaded into a tree.
+pub struct LoadedSnapshot {
+    pub tree: DataTree,
+    pub sessions: HashMap<i64, i32>,
+    pub zxid: Zxid,
+    pub file: PathBuf,
+}
+
+/// Load one snapshot file into a fresh tree: crc, entries, digest, and the
+/// tree's own checks (every node's parent and ACL present).
+///
+/// Two threads: one parses the mapped file, hashes each node (the digest
+/// check) and then checks the crc, the other builds the tree; they meet in
+/// batches of entries that borrow the map. Whatever fails, the tree is
+/// dropped.
+pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, PersistError> {
+    // The crc is checked on the parser thread once it has parsed everything
+    // (it is idle then, waiting for the builder); until it passes, the tree
+    // is only a candidate.
+    let r = SnapshotReader::open_unverified(file)?;
+    let zxid = r.zxid();
+    if Some(zxid) != zab_storage::snapshot::zxid_of_name(file) {
+        return Err(PersistError::BadSnapshot {
+            file: file.to_owned(),
+            why: format!("its header says zxid {zxid}, its name does not"),
+        });
+    }
+    // The trailer's count passed the crc; still, never reserve more than the
+    // file could hold (a node entry takes at least 78 bytes).
+    let nodes = (r.summary().nodes as usize).min(r.len() as usize / 78);
+    let mut tree = DataTree::with_capacity(cfg.extended_types_enabled, nodes);
     let mut sessions = HashMap::new();
-    let (mut tree, snapshot_zxid) = match latest_valid_snapshot(&sdir)? {
-        None => (DataTree::new(cfg.extended_types_enabled), Zxid::ZERO),
-        Some(mut r) => {
-            let file = r.path().to_owned();
-            let zxid = r.zxid();
-            let mut tree = DataTree::empty(cfg.extended_types_enabled);
-            while let Some(e) = r.next_entry()? {
-                match e {
-                    SnapEntry::Session {
-                        session_id,
-                        timeout_ms,
-                    } => {
-                        sessions.insert(session_id, timeout_ms);
-                    }
-                    SnapEntry::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
-                    SnapEntry::Node {
-                        path,
-                        data,
-                        acl_ref,
-                        stat,
-                    } => tree.load_node(path, data, acl_ref, stat).map_err(|why| {
-                        PersistError::BadSnapshot {
-                            file: file.clone(),
-                            why,
+    let bad = |why: String| PersistError::BadSnapshot {
+        file: file.to_owned(),
+        why,
+    };
+    const BATCH: usize = 2048;
+    std::thread::scope(|scope| -> Result<(), PersistError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(SnapEntry<'_>, u64)>>(16);
+        let parser = std::thread::Builder::new()
+            .name("snapshot-parse".into())
+            .spawn_scoped(scope, || -> Result<(), StorageError> {
+                let tx = tx;
+                let mut batch = Vec::with_capacity(BATCH);
+                for item in r.entries() {
+                    // A file that fails its crc is reported as that, rather
+                    // than as whatever its damage looks like.
+                    batch.push(item.or_else(|e| r.verify_crc().and(Err(e)))?);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if tx.send(full).is_err() {
+                            // The builder gave up; its error may be the crc's doing.
+                            return r.verify_crc();
                         }
-                    })?,
+                    }
+                }
+                let _ = tx.send(batch);
+                drop(tx);
+                r.verify_crc()
+            })
+            .expect("spawn snapshot parser");
+        let built = (|| {
+            for batch in rx {
+                for (e, hash) in batch {
+                    match e {
+                        SnapEntry::Session {
+                            session_id,
+                            timeout_ms,
+                        } => {
+                            sessions.insert(session_id, timeout_ms);
+                        }
+                        SnapEntry::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
+                        SnapEntry::Node {
+                            path,
+                            data,
+                            acl_ref,
+                            stat,
+                        } => tree
+                            .load_hashed_node(path, data, acl_ref, stat, hash)
+                            .map_err(bad)?,
+                    }
                 }
             }
-            tree.finish_load(zxid)
-                .map_err(|why| PersistError::BadSnapshot { file, why })?;
-            tracing::info!(
-                "loaded snapshot at zxid {zxid}: {} nodes",
-                tree.node_count()
-            );
-            (tree, zxid)
-        }
-    };
-    let (mut log, info) = TxnLog::open(&ldir, log_options(cfg))?;
-    if log.last_zxid() < snapshot_zxid {
-        // The log ends before the snapshot (purged or wiped): continue after it.
-        log.restart_at(snapshot_zxid)?;
-    }
-    if let Some((file, offset, why)) = &info.torn_tail {
-        tracing::warn!(
-            "{}: the last record at byte offset {offset} was torn ({why}); the log ends before it",
-            file.display()
-        );
-    }
+            Ok(())
+        })();
+        // The parser's error (crc, digest, a malformed entry) explains a
+        // builder's error too, so it comes first.
+        parser.join().expect("snapshot parser panicked")?;
+        built
+    })?;
+    tree.finish_load(zxid).map_err(bad)?;
+    Ok(LoadedSnapshot {
+        tree,
+        sessions,
+        zxid,
+        file: file.to_owned(),
+    })
+}
+
+/// Apply the log's transactions after `after` to `tree` and `sessions`;
+/// returns how many. Refuses a log whose records do not continue from
+/// `after` without a gap (see [`zab_storage::LogEntry::prev_zxid`]);
+/// `snapshot` names the file `after` came from, for the message.
+pub fn replay(
+    tree: &mut DataTree,
+    sessions: &mut HashMap<i64, i32>,
+    log: &TxnLog,
+    after: Zxid,
+    snapshot: Option<&Path>,
+) -> Result<u64, PersistError> {
     let mut replayed = 0;
+    let mut last = after;
     let mut scratch = Vec::new();
-    for e in log.iter_from(snapshot_zxid.next()) {
+    for e in log.iter_from(after.next()) {
         let e = e?;
-        let txn = Txn::from_bytes(e.txn).map_err(|err| PersistError::BadTxn {
-            file: ldir.clone(),
+        let continues = if replayed == 0 {
+            e.prev_zxid <= after
+        } else {
+            e.prev_zxid == last
+        };
+        if !continues {
+            return Err(PersistError::LogGap {
+                file: e.file.to_owned(),
+                offset: e.offset,
+                zxid: e.zxid,
+                prev: e.prev_zxid,
+                after: match (replayed, snapshot) {
+                    (0, Some(f)) => {
+                        format!("starts after snapshot {} at zxid {after}", f.display())
+                    }
+                    (0, None) => format!("starts from an empty tree at zxid {after}"),
+                    _ => format!("had reached zxid {last}"),
+                },
+            });
+        }
+        let txn = Txn::from_bytes(e.txn).map_err(|err| PersistError::TxnDecode {
+            file: e.file.to_owned(),
+            offset: e.offset,
             zxid: e.zxid,
             why: err.to_string(),
         })?;
@@ -154,7 +256,107 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
         }
         tree.apply(&txn, &mut scratch);
         scratch.clear();
+        last = e.zxid;
         replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// Load the newest snapshot that loads cleanly and replay the log over it.
+///
+/// A snapshot that is truncated, fails its crc or digest, or holds a
+/// malformed entry is skipped (with a warning) for the next older one, whose
+/// replay is longer. Without any usable snapshot the log is replayed over an
+/// empty tree, which is complete only if the log starts at the beginning of
+/// history. A log that does not continue from the chosen snapshot stops
+/// start-up: an older snapshot would need even more of the log.
+pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
+    let sdir = snap_dir(cfg);
+    let ldir = log_dir(cfg);
+    mkdir(&sdir)?;
+    mkdir(&ldir)?;
+    tracing::info!("recovering from {} and {}", sdir.display(), ldir.display());
+    if !cfg.force_sync {
+        tracing::warn!(
+            "forceSync=no: the log is not synced to disk before writes are acknowledged; \
+             a power failure or kernel crash can lose acknowledged writes (unsafe outside tests)"
+        );
+    }
+    let (mut log, info) = TxnLog::open(&ldir, log_options(cfg))?;
+    if let Some((file, offset, why)) = &info.torn_tail {
+        tracing::warn!(
+            "{}: the last record at byte offset {offset} was torn ({why}); the log ends before it",
+            file.display()
+        );
+    }
+    let mut skipped: Vec<String> = Vec::new();
+    // The state must reach at least as far as any snapshot skipped: its
+    // transactions may be in no other file.
+    let mut must_reach = Zxid::ZERO;
+    let mut loaded = None;
+    for (zxid, file) in list_snapshots(&sdir)?.into_iter().rev() {
+        match load_snapshot(cfg, &file) {
+            Ok(l) => {
+                loaded = Some(l);
+                break;
+            }
+            Err(PersistError::Storage(e @ StorageError::Io { .. })) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!("skipping a snapshot: {e}; trying an older one");
+                skipped.push(e.to_string());
+                must_reach = must_reach.max(zxid);
+            }
+        }
+    }
+    let (mut tree, mut sessions, snapshot_zxid, snapshot_file) = match loaded {
+        Some(l) => {
+            tracing::info!(
+                "loaded snapshot {} at zxid {}: {} nodes",
+                l.file.display(),
+                l.zxid,
+                l.tree.node_count()
+            );
+            (l.tree, l.sessions, l.zxid, Some(l.file))
+        }
+        None => (
+            DataTree::new(cfg.extended_types_enabled),
+            HashMap::new(),
+            Zxid::ZERO,
+            None,
+        ),
+    };
+    let replayed = match replay(
+        &mut tree,
+        &mut sessions,
+        &log,
+        snapshot_zxid,
+        snapshot_file.as_deref(),
+    ) {
+        Ok(n) => n,
+        Err(e @ PersistError::LogGap { .. }) if !skipped.is_empty() => {
+            skipped.push(e.to_string());
+            return Err(PersistError::Incomplete {
+                tried: skipped.join("; then "),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    if tree.last_processed_zxid() < must_reach {
+        skipped.push(format!(
+            "{} reaches only zxid {}",
+            match &snapshot_file {
+                Some(f) => format!("snapshot {} plus the log", f.display()),
+                None => "the log alone".to_owned(),
+            },
+            tree.last_processed_zxid()
+        ));
+        return Err(PersistError::Incomplete {
+            tried: skipped.join("; then "),
+        });
+    }
+    if log.last_zxid() < snapshot_zxid {
+        // The log ends before the snapshot (purged, or a SNAP sync): continue after it.
+        log.restart_at(snapshot_zxid)?;
     }
     tracing::info!(
         "recovered to zxid {} ({} transactions replayed after the snapshot, {} sessions)",
@@ -329,7 +531,7 @@ pub struct SnapshotJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zab_core::records::{op, Acl};
+    use zab_core::records::{op, Acl, StatPersisted};
     use zab_core::txn::{CreateTxn, SetDataTxn, TxnHeader};
 
     fn txn(zxid: i64, t: i32, body: TxnBody) -> Txn {
@@ -404,6 +606,258 @@ mod tests {
         }
     }
 
+    fn create_txn(zxid: i64, path: &str) -> Txn {
+        txn(
+            zxid,
+            op::CREATE,
+            TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: Bytes::from(format!("d{zxid}")),
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_cversion: -1,
+            }),
+        )
+    }
+
+    /// A data directory and its config.
+    struct Dir {
+        _tmp: tempfile::TempDir,
+        cfg: Config,
+    }
+
+    fn data_dir() -> Dir {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Config::parse(
+            &format!("dataDir={}\npreAllocSize=64\n", tmp.path().display()),
+            "test",
+        )
+        .unwrap();
+        std::fs::create_dir_all(snap_dir(&cfg)).unwrap();
+        Dir { _tmp: tmp, cfg }
+    }
+
+    /// Creates of /n1 .. /n<count>, zxids 1..=count.
+    fn history(count: i64) -> Vec<Txn> {
+        (1..=count)
+            .map(|z| create_txn(z, &format!("/n{z}")))
+            .collect()
+    }
+
+    /// Write a snapshot of the tree after `txns`, with `digest` in place of
+    /// the right one if given. Returns the file.
+    fn snapshot_after(cfg: &Config, txns: &[Txn], digest: Option<u64>) -> PathBuf {
+        let mut tree = DataTree::new(false);
+        for t in txns {
+            tree.apply(t, &mut Vec::new());
+        }
+        let mut snap = FuzzySnapshot::start(&tree, vec![(9, 4000)]);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
+        while !snap.done() {
+            let mut items = snap.step(&tree, 1000);
+            if let (Some(d), Some(SnapItem::Finish { digest })) = (digest, items.last_mut()) {
+                *digest = d;
+            }
+            tx.send(items).unwrap();
+        }
+        drop(tx);
+        write_snapshot(&snap_dir(cfg), snap.zxid, rx).unwrap()
+    }
+
+    /// Append `txns` to the log, after a restart at `base` if given.
+    fn log_txns(cfg: &Config, base: Option<i64>, txns: &[Txn]) {
+        let (mut log, _) = TxnLog::open(log_dir(cfg), log_options(cfg)).unwrap();
+        if let Some(b) = base {
+            log.restart_at(Zxid(b)).unwrap();
+        }
+        for t in txns {
+            log.append(t.header.zxid, &t.to_bytes()).unwrap();
+        }
+        log.flush().unwrap();
+    }
+
+    fn assert_has_nodes(tree: &DataTree, upto: i64) {
+        for z in 1..=upto {
+            let n = tree
+                .get(&format!("/n{z}"))
+                .unwrap_or_else(|| panic!("/n{z} missing"));
+            assert_eq!(n.data(), format!("d{z}").as_bytes());
+        }
+        assert!(tree.get(&format!("/n{}", upto + 1)).is_none());
+        assert_eq!(tree.last_processed_zxid(), Zxid(upto));
+    }
+
+    #[test]
+    fn recovery_replays_the_log_over_the_newest_snapshot() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..6], None);
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(6), 2));
+        assert_has_nodes(&r.tree, 8);
+        assert_eq!(r.sessions.get(&9), Some(&4000));
+    }
+
+    #[test]
+    fn recovery_refuses_a_log_that_resumes_after_a_gap() {
+        let d = data_dir();
+        let h = history(9);
+        snapshot_after(&d.cfg, &h[..5], None);
+        // The log restarts at 7: transactions 6 and 7 are in no file.
+        log_txns(&d.cfg, Some(7), &h[7..]);
+        let err = recover(&d.cfg).err().expect("a gap must stop recovery");
+        let PersistError::LogGap {
+            file,
+            offset,
+            zxid,
+            prev,
+            ..
+        } = &err
+        else {
+            panic!("expected LogGap, got {err}");
+        };
+        assert_eq!(
+            (*zxid, *prev, *offset),
+            (
+                Zxid(8),
+                Zxid(7),
+                zab_storage::record::FILE_HEADER_LEN as u64
+            )
+        );
+        assert_eq!(file, &log_dir(&d.cfg).join("log.8"));
+        let msg = err.to_string();
+        assert!(msg.contains("snapshot.5") && msg.contains("wipe"), "{msg}");
+    }
+
+    #[test]
+    fn recovery_refuses_a_log_whose_start_was_purged() {
+        let d = data_dir();
+        let h = history(10);
+        // Two segments; the first (zxids 1..=5) is lost.
+        log_txns(&d.cfg, None, &h[..5]);
+        let (mut log, _) = TxnLog::open(log_dir(&d.cfg), log_options(&d.cfg)).unwrap();
+        log.roll().unwrap();
+        for t in &h[5..] {
+            log.append(t.header.zxid, &t.to_bytes()).unwrap();
+        }
+        log.flush().unwrap();
+        drop(log);
+        std::fs::remove_file(log_dir(&d.cfg).join("log.1")).unwrap();
+        // With no snapshot at all, the replay would start from an empty tree.
+        let err = recover(&d.cfg).err().expect("a gap must stop recovery");
+        assert!(
+            matches!(
+                err,
+                PersistError::LogGap {
+                    zxid: Zxid(6),
+                    prev: Zxid(5),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A snapshot at 5 bridges it.
+        snapshot_after(&d.cfg, &h[..5], None);
+        assert_has_nodes(&recover(&d.cfg).unwrap().tree, 10);
+    }
+
+    #[test]
+    fn a_newest_snapshot_with_a_bad_digest_falls_back_to_the_previous_one() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..6], Some(12345));
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(3), 5));
+        assert_has_nodes(&r.tree, 8);
+    }
+
+    #[test]
+    fn a_newest_snapshot_with_an_orphan_node_falls_back_to_the_previous_one() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        // A well-formed file (crc and digest right) whose node has no parent.
+        let mut w = SnapshotWriter::create(snap_dir(&d.cfg), Zxid(6)).unwrap();
+        let stat = StatPersisted::default();
+        w.write_acl(1, &Acl::open_unsafe()).unwrap();
+        w.write_node("/", b"", 1, &stat).unwrap();
+        w.write_node("/a/b", b"x", 1, &stat).unwrap();
+        let mut dg = TreeDigest::new();
+        dg.add("/", b"", &stat);
+        dg.add("/a/b", b"x", &stat);
+        w.finish(dg.value()).unwrap();
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!(r.snapshot_zxid, Zxid(3));
+        assert_has_nodes(&r.tree, 8);
+    }
+
+    #[test]
+    fn recovery_refuses_when_no_snapshot_and_log_combination_is_complete() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..6], Some(1));
+        // The log starts after 4: only the broken snapshot could bridge it.
+        log_txns(&d.cfg, Some(4), &h[4..]);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, PersistError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("snapshot.6") && msg.contains("digest") && msg.contains("log.5"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn recovery_refuses_to_fall_back_to_less_than_a_skipped_snapshot_held() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..8], Some(7));
+        // The log ends at 5: transactions 6..=8 were only in the broken snapshot.
+        log_txns(&d.cfg, None, &h[..5]);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, PersistError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("snapshot.8") && msg.contains("reaches only zxid 0x5"),
+            "{msg}"
+        );
+        // With no log at all, not even the empty tree will do.
+        let d = data_dir();
+        snapshot_after(&d.cfg, &h[..2], Some(7));
+        let err = recover(&d.cfg).err().expect("must refuse");
+        assert!(
+            err.to_string()
+                .contains("the log alone reaches only zxid 0x0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_undecodable_transaction_is_reported_with_its_file_and_offset() {
+        let d = data_dir();
+        let h = history(3);
+        let (mut log, _) = TxnLog::open(log_dir(&d.cfg), log_options(&d.cfg)).unwrap();
+        log.append(Zxid(1), &h[0].to_bytes()).unwrap();
+        log.append(Zxid(2), b"not a transaction").unwrap();
+        log.flush().unwrap();
+        drop(log);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let want = (zab_storage::record::FILE_HEADER_LEN
+            + zab_storage::record::record_len(h[0].to_bytes().len())) as u64;
+        assert!(
+            matches!(&err, PersistError::TxnDecode { offset, zxid: Zxid(2), file, .. }
+                if *offset == want && file.ends_with("log.1")),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("byte offset {want}")));
+    }
+
     #[test]
     fn fuzzy_snapshot_under_writes_then_replay_gives_the_live_digest() {
         for seed0 in 1..20u64 {
@@ -455,7 +909,7 @@ mod tests {
             assert_eq!(back.node_count(), live.node_count(), "seed {seed0}");
             for (p, n) in live.iter() {
                 let b = back
-                    .get(p)
+                    .get(&p)
                     .unwrap_or_else(|| panic!("seed {seed0}: {p} missing"));
                 assert_eq!(
                     (b.data(), b.persisted(), b.acl().id),
@@ -466,7 +920,7 @@ mod tests {
             let full = |t: &DataTree| {
                 let mut d = TreeDigest::new();
                 for (p, n) in t.iter() {
-                    d.add(p, n.data(), &n.persisted());
+                    d.add(&p, n.data(), &n.persisted());
                 }
                 d.value()
             };

@@ -16,7 +16,7 @@ pub enum Op {
     },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
-    /// deleteContainer's body is the bare path bytes.
+    /// deleteContainer: a DeleteContainerRequest (3.9) or the bare path bytes (3.8).
     DeleteContainer {
         path: String,
     },
@@ -60,9 +60,15 @@ impl Op {
             },
             op::CREATE_TTL => Op::CreateTtl(CreateTtlRequest::read(r)?),
             op::DELETE => Op::Delete(DeleteRequest::read(r)?),
-            op::DELETE_CONTAINER => Op::DeleteContainer {
+            // ZooKeeper 3.9 sends a DeleteContainerRequest (a ustring); 3.8's
+            // own container manager passed the bare path bytes, which start
+            // with '/' where a ustring starts with its length.
+            op::DELETE_CONTAINER if body.first() == Some(&b'/') => Op::DeleteContainer {
                 path: String::from_utf8(body.to_vec())
                     .map_err(|_| JuteError::InvalidUtf8 { offset: 0 })?,
+            },
+            op::DELETE_CONTAINER => Op::DeleteContainer {
+                path: PathRequest::read(r)?.path,
             },
             op::SET_DATA => Op::SetData(SetDataRequest::read(r)?),
             op::SET_ACL => Op::SetAcl(SetAclRequest::read(r)?),
@@ -216,9 +222,16 @@ mod tests {
             prop_assert_eq!(parse(op::CREATE_TTL, &|b| ttl.write(b)), Ok(Op::CreateTtl(ttl.clone())));
             let del = DeleteRequest { path: path.clone(), version };
             prop_assert_eq!(parse(op::DELETE, &|b| del.write(b)), Ok(Op::Delete(del.clone())));
+            // ZooKeeper 3.9's DeleteContainerRequest, and 3.8's bare path bytes.
+            let dc = PathRequest { path: path.clone() };
             prop_assert_eq!(
-                Op::parse(op::DELETE_CONTAINER, path.as_bytes()),
+                parse(op::DELETE_CONTAINER, &|b| dc.write(b)),
                 Ok(Op::DeleteContainer { path: path.clone() })
+            );
+            let bare = format!("/{path}");
+            prop_assert_eq!(
+                Op::parse(op::DELETE_CONTAINER, bare.as_bytes()),
+                Ok(Op::DeleteContainer { path: bare.clone() })
             );
             let check = CheckVersionRequest { path: path.clone(), version };
             prop_assert_eq!(parse(op::CHECK, &|b| check.write(b)), Ok(Op::Check(check.clone())));
@@ -283,5 +296,17 @@ mod tests {
             prop_assert_eq!(Op::parse(op::WHO_AM_I, &[]), Ok(Op::WhoAmI));
             prop_assert_eq!(Op::parse(op::CLOSE_SESSION, &[]), Ok(Op::CloseSession));
         }
+    }
+
+    #[test]
+    fn delete_container_reads_both_body_forms() {
+        let jute = PathRequest { path: "/c".into() }.to_bytes();
+        for body in [&b"/c"[..], &jute[..]] {
+            assert_eq!(
+                Op::parse(op::DELETE_CONTAINER, body).unwrap(),
+                Op::DeleteContainer { path: "/c".into() }
+            );
+        }
+        assert!(Op::parse(op::DELETE_CONTAINER, &[0, 0, 0, 9, b'/']).is_err());
     }
 }

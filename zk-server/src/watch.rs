@@ -323,51 +323,47 @@ impl WatchManager {
         out
     }
 
-    /// Number of watches (wchs).
+    /// Number of watches in both tables (mntr's `zk_watch_count`).
     pub fn watch_count(&self) -> usize {
         self.data.count() + self.child.count()
     }
 
-    pub fn path_count(&self) -> usize {
-        let mut paths: HashSet<&String> = self.data.by_path.keys().collect();
-        paths.extend(self.child.by_path.keys());
-        paths.len()
+    /// wchs: sessions, paths and watches of the data table, as ZooKeeper's
+    /// `getWatchesSummary`.
+    pub fn data_summary(&self) -> (usize, usize, usize) {
+        (
+            self.data.by_session.len(),
+            self.data.by_path.len(),
+            self.data.count(),
+        )
     }
 
-    /// Paths watched by each session (wchc).
-    pub fn by_session(&self) -> Vec<(i64, Vec<String>)> {
-        let mut m: HashMap<i64, HashSet<String>> = HashMap::new();
-        for t in [&self.data, &self.child] {
-            for (s, ps) in &t.by_session {
-                m.entry(*s).or_default().extend(ps.iter().cloned());
-            }
-        }
-        let mut v: Vec<(i64, Vec<String>)> = m
-            .into_iter()
+    /// wchc: the paths each session watches in the data table.
+    pub fn data_by_session(&self) -> Vec<(i64, Vec<String>)> {
+        let mut v: Vec<(i64, Vec<String>)> = self
+            .data
+            .by_session
+            .iter()
             .map(|(s, ps)| {
-                let mut ps: Vec<String> = ps.into_iter().collect();
+                let mut ps: Vec<String> = ps.iter().cloned().collect();
                 ps.sort();
-                (s, ps)
+                (*s, ps)
             })
             .collect();
         v.sort();
         v
     }
 
-    /// Sessions watching each path (wchp).
-    pub fn by_path(&self) -> Vec<(String, Vec<i64>)> {
-        let mut m: HashMap<String, HashSet<i64>> = HashMap::new();
-        for t in [&self.data, &self.child] {
-            for (p, w) in &t.by_path {
-                m.entry(p.clone()).or_default().extend(w.keys().copied());
-            }
-        }
-        let mut v: Vec<(String, Vec<i64>)> = m
-            .into_iter()
-            .map(|(p, s)| {
-                let mut s: Vec<i64> = s.into_iter().collect();
+    /// wchp: the sessions watching each path in the data table.
+    pub fn data_by_path(&self) -> Vec<(String, Vec<i64>)> {
+        let mut v: Vec<(String, Vec<i64>)> = self
+            .data
+            .by_path
+            .iter()
+            .map(|(p, w)| {
+                let mut s: Vec<i64> = w.keys().copied().collect();
                 s.sort();
-                (p, s)
+                (p.clone(), s)
             })
             .collect();
         v.sort();

@@ -9,14 +9,27 @@
 //! * Quorum channel: a FIFO connection per pair, opened by FOLLOWERINFO/OBSERVERINFO.
 //!   A lost packet breaks the connection (TCP does not skip packets): everything after
 //!   it is dropped until the learner reconnects. A reset also tells both ends.
-//! * Disk: appends reach memory at once and become durable at a later fsync; epoch
-//!   files likewise. A crash keeps only what was durable. Truncation is synchronous.
+//! * Disk: appends reach memory at once and become durable at a later fsync, which
+//!   covers the writes issued before it started (group commit), so `Persisted` may be
+//!   partial. Epoch files are other files: they may become durable before earlier log
+//!   writes (`disk_reorder`). A crash keeps only what was durable. Truncation is
+//!   synchronous; a snapshot install replaces the log, durable at its fsync.
 //! * Partitions block directions between peers, one-way or both.
 //!
 //! Checked after every event fed to a peer: at most one established leader per epoch;
 //! every peer's committed sequence is a prefix of one global sequence, which only grows
 //! (nothing committed is lost); zxids are continuous within an epoch in every log; the
-//! global sequence is durable on a quorum of voters; nothing committed is truncated.
+//! global sequence is durable on a quorum of voters, also after every crash; nothing
+//! committed is truncated. Checked on every action: ACKEPOCH only with the accepted
+//! epoch on disk, the ACK of NEWLEADER only with the synced log and the new current
+//! epoch on disk, a proposal's ACK only once it is durable, and nothing but election
+//! messages from a LOOKING peer.
+//!
+//! For scripted scenarios: [`Sim::hold`] / [`Sim::release`] a direction,
+//! [`Sim::stall_disk`], [`Sim::stall_log`], [`Sim::flush_disk`], [`Sim::reset`] a
+//! connection, [`Sim::record`] what happens, [`Sim::run_until_event`],
+//! [`Sim::run_until_action`], [`Sim::propose_at`]; [`reported`] names the seed of any
+//! panic inside a run.
 
 mod rng;
 

@@ -1,0 +1,904 @@
+//! Jepsen-style runs against a real multi-process ensemble on 127.0.0.1.
+//!
+//! A run starts an ensemble of `zk-server` processes whose peer links go through the harness's
+//! TCP proxies, runs four workloads through the client protocol (the project's Rust client,
+//! one session per process), and meanwhile lets a nemesis break things: kill -9 of the leader,
+//! of a random server or of all of them, SIGSTOP longer than the session timeout, partitions
+//! (random halves, a bridge, one-way isolation of the leader), and corruption of the newest
+//! log tail on a minority. At the end it heals everything, reads the final state, and checks:
+//!
+//! - per-key compare-and-set registers (`getData`, then `setData` with the read version):
+//!   linearizable, by the WGL search in [`wgl`], one history per key;
+//! - a grow-only set (read-modify-write with version): every acknowledged element is in the
+//!   final read ([`checkers::set`]);
+//! - unique ids from sequential creates: no duplicates ([`checkers::unique_ids`]);
+//! - a queue (sequential create to enqueue, `multi {check, delete}` to dequeue): nothing lost,
+//!   nothing delivered twice ([`checkers::queue`]).
+//!
+//! An operation that timed out or lost its connection is indeterminate, never counted as
+//! failed. The run is seeded: the seed decides the nemesis schedule and the workloads' choices
+//! (the interleaving with real processes is not reproducible, the schedule is).
+
+pub mod checkers;
+pub mod wgl;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zab_core::records::Acl;
+use zk_server::client::{Client, ClientError, ConnectOptions};
+use zk_server::proto::{
+    create_mode, CheckVersionRequest, DeleteRequest, ErrorCode, MultiOp, OpResult,
+};
+
+use crate::ensemble::{Ensemble, Spec};
+use wgl::{Operation, RegisterOp};
+
+/// The faults a run may inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    KillLeader,
+    KillRandom,
+    KillAll,
+    /// SIGSTOP of a random server for longer than the session timeout.
+    Pause,
+    PartitionHalves,
+    /// Two halves that only one server connects.
+    Bridge,
+    /// Nothing the leader sends arrives; it still hears everyone.
+    IsolateLeaderOneWay,
+    /// A minority loses the tail of its newest log segment (zeroed: torn) or has a byte
+    /// flipped in it (corrupt: the server must refuse to start, naming the file).
+    CorruptTail,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub name: String,
+    pub seed: u64,
+    pub voters: usize,
+    pub duration: Duration,
+    pub faults: Vec<Fault>,
+    pub registers: usize,
+}
+
+/// What a run found.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub name: String,
+    pub seed: u64,
+    pub duration_secs: f64,
+    pub histories: usize,
+    pub operations: usize,
+    pub acknowledged_writes: usize,
+    pub indeterminate: usize,
+    pub violations: Vec<String>,
+    pub lost: usize,
+    pub faults: Vec<String>,
+}
+
+impl Report {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "seed": self.seed,
+            "duration_secs": self.duration_secs,
+            "histories_checked": self.histories,
+            "operations": self.operations,
+            "acknowledged_writes": self.acknowledged_writes,
+            "indeterminate": self.indeterminate,
+            "violations": self.violations,
+            "acknowledged_writes_lost": self.lost,
+            "faults": self.faults,
+        })
+    }
+}
+
+/// splitmix64: the run's only source of randomness.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.below(hi - lo + 1))
+    }
+}
+
+const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
+/// A request that takes longer than this is indeterminate.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn spec(voters: usize) -> Spec {
+    // A short tick so that failures are noticed within a second; small snapCount so that
+    // snapshots are taken (and synced by SNAP) under faults.
+    Spec::new(voters, 0)
+        .ticks(200, 10, 5)
+        .proxied()
+        .extra("snapCount", "500")
+}
+
+/// How one request ended.
+enum Outcome<T> {
+    Ok(T),
+    /// The server answered with this result code: the request did not take effect.
+    Failed(ErrorCode),
+    /// Timed out or lost its connection: it may or may not have taken effect.
+    Unknown,
+    /// The session is gone: make a new one.
+    Expired,
+}
+
+async fn call<T>(f: impl std::future::Future<Output = Result<T, ClientError>>) -> Outcome<T> {
+    match tokio::time::timeout(OP_TIMEOUT, f).await {
+        Err(_) => Outcome::Unknown,
+        Ok(Ok(v)) => Outcome::Ok(v),
+        Ok(Err(ClientError::SessionExpired | ClientError::Closed | ClientError::AuthFailed)) => {
+            Outcome::Expired
+        }
+        Ok(Err(ClientError::Server { code, .. })) => match code {
+            ErrorCode::ConnectionLoss | ErrorCode::OperationTimeout => Outcome::Unknown,
+            ErrorCode::SessionExpired | ErrorCode::SessionMoved => Outcome::Expired,
+            c => Outcome::Failed(c),
+        },
+        Ok(Err(_)) => Outcome::Unknown,
+    }
+}
+
+/// A client process: one session at a time, replaced when it expires.
+struct Process {
+    hosts: String,
+    client: Option<Client>,
+}
+
+impl Process {
+    fn new(hosts: &str) -> Process {
+        Process {
+            hosts: hosts.to_string(),
+            client: None,
+        }
+    }
+
+    async fn client(&mut self) -> Option<&Client> {
+        if self.client.is_none() {
+            let opts = ConnectOptions {
+                session_timeout: SESSION_TIMEOUT,
+                connect_timeout: Duration::from_secs(5),
+                read_only: false,
+            };
+            match tokio::time::timeout(Duration::from_secs(6), Client::start(&self.hosts, opts))
+                .await
+            {
+                Ok(Ok((c, _events))) => self.client = Some(c),
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return None;
+                }
+            }
+        }
+        self.client.as_ref()
+    }
+
+    fn expired(&mut self) {
+        if let Some(c) = self.client.take() {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
+            });
+        }
+    }
+}
+
+/// Everything the workloads recorded.
+#[derive(Default)]
+struct Recorded {
+    registers: BTreeMap<usize, Vec<Operation<RegisterOp>>>,
+    set_acked: BTreeSet<i64>,
+    set_attempted: BTreeSet<i64>,
+    ids_acked: Vec<String>,
+    queue_acked: BTreeSet<i64>,
+    queue_attempted: BTreeSet<i64>,
+    queue_delivered: Vec<i64>,
+    queue_maybe: BTreeSet<i64>,
+    operations: usize,
+    acknowledged_writes: usize,
+    indeterminate: usize,
+}
+
+type Shared = Arc<Mutex<Recorded>>;
+
+fn micros(start: Instant) -> u64 {
+    start.elapsed().as_micros() as u64
+}
+
+fn parse_i64(b: &[u8]) -> i64 {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(i64::MIN)
+}
+
+async fn registers_process(
+    p: usize,
+    hosts: String,
+    keys: usize,
+    mut rng: Rng,
+    start: Instant,
+    end: Instant,
+    rec: Shared,
+) {
+    let mut proc_ = Process::new(&hosts);
+    let mut seq = 0i64;
+    while Instant::now() < end {
+        let Some(c) = proc_.client().await else {
+            continue;
+        };
+        let c = c.clone();
+        let key = rng.below(keys as u64) as usize;
+        let path = format!("/jepsen/reg/{key}");
+        let t0 = micros(start);
+        match call(c.get_data(&path, false)).await {
+            Outcome::Ok((data, stat)) => {
+                let t1 = micros(start);
+                let value = parse_i64(&data);
+                {
+                    let mut r = rec.lock().unwrap();
+                    r.operations += 1;
+                    r.registers.entry(key).or_default().push(Operation {
+                        op: RegisterOp::Read {
+                            value,
+                            version: stat.version,
+                        },
+                        call: t0,
+                        ret: Some(t1),
+                    });
+                }
+                if rng.below(2) == 0 {
+                    continue;
+                }
+                // Compare-and-set with the version just read.
+                seq += 1;
+                let new = (p as i64 + 1) * 1_000_000 + seq;
+                let w0 = micros(start);
+                let out = call(c.set_data(&path, new.to_string().as_bytes(), stat.version)).await;
+                let w1 = micros(start);
+                let was_expired = matches!(out, Outcome::Expired);
+                {
+                    let mut r = rec.lock().unwrap();
+                    r.operations += 1;
+                    let entry = match out {
+                        Outcome::Ok(_) => {
+                            r.acknowledged_writes += 1;
+                            Some((
+                                RegisterOp::Write {
+                                    expected: stat.version,
+                                    value: new,
+                                },
+                                Some(w1),
+                            ))
+                        }
+                        Outcome::Failed(ErrorCode::BadVersion) => Some((
+                            RegisterOp::WriteRefused {
+                                expected: stat.version,
+                            },
+                            Some(w1),
+                        )),
+                        Outcome::Failed(_) => None,
+                        Outcome::Unknown | Outcome::Expired => {
+                            r.indeterminate += 1;
+                            Some((
+                                RegisterOp::WriteUnknown {
+                                    expected: stat.version,
+                                    value: new,
+                                },
+                                None,
+                            ))
+                        }
+                    };
+                    if let Some((op, ret)) = entry {
+                        r.registers
+                            .entry(key)
+                            .or_default()
+                            .push(Operation { op, call: w0, ret });
+                    }
+                }
+                if was_expired {
+                    proc_.expired();
+                }
+            }
+            Outcome::Expired => proc_.expired(),
+            Outcome::Failed(_) | Outcome::Unknown => {}
+        }
+    }
+}
+
+async fn set_process(p: usize, hosts: String, end: Instant, rec: Shared) {
+    let mut proc_ = Process::new(&hosts);
+    let mut n = 0i64;
+    'elements: while Instant::now() < end {
+        n += 1;
+        let e = (p as i64 + 1) * 1_000_000 + n;
+        rec.lock().unwrap().set_attempted.insert(e);
+        // Read-modify-write with the version until it sticks or its fate is unknown.
+        for _ in 0..20 {
+            if Instant::now() >= end {
+                break 'elements;
+            }
+            let Some(c) = proc_.client().await else {
+                continue;
+            };
+            let c = c.clone();
+            let (data, stat) = match call(c.get_data("/jepsen/set", false)).await {
+                Outcome::Ok(v) => v,
+                Outcome::Expired => {
+                    proc_.expired();
+                    continue;
+                }
+                _ => continue,
+            };
+            let mut text = String::from_utf8_lossy(&data).into_owned();
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str(&e.to_string());
+            let out = call(c.set_data("/jepsen/set", text.as_bytes(), stat.version)).await;
+            let mut r = rec.lock().unwrap();
+            r.operations += 2;
+            match out {
+                Outcome::Ok(_) => {
+                    r.set_acked.insert(e);
+                    r.acknowledged_writes += 1;
+                    continue 'elements;
+                }
+                Outcome::Failed(ErrorCode::BadVersion) => continue,
+                Outcome::Failed(_) => continue 'elements,
+                Outcome::Unknown | Outcome::Expired => {
+                    r.indeterminate += 1;
+                    continue 'elements;
+                }
+            }
+        }
+    }
+}
+
+async fn ids_process(hosts: String, end: Instant, rec: Shared) {
+    let mut proc_ = Process::new(&hosts);
+    let acl = Acl::open_unsafe();
+    while Instant::now() < end {
+        let Some(c) = proc_.client().await else {
+            continue;
+        };
+        let c = c.clone();
+        let out = call(c.create(
+            "/jepsen/ids/id-",
+            b"",
+            &acl,
+            create_mode::PERSISTENT_SEQUENTIAL,
+            0,
+        ))
+        .await;
+        let mut r = rec.lock().unwrap();
+        r.operations += 1;
+        match out {
+            Outcome::Ok((name, _)) => {
+                r.ids_acked.push(name);
+                r.acknowledged_writes += 1;
+            }
+            Outcome::Unknown => r.indeterminate += 1,
+            Outcome::Expired => {
+                r.indeterminate += 1;
+                drop(r);
+                proc_.expired();
+            }
+            Outcome::Failed(_) => {}
+        }
+    }
+}
+
+async fn enqueue_process(p: usize, hosts: String, end: Instant, rec: Shared) {
+    let mut proc_ = Process::new(&hosts);
+    let acl = Acl::open_unsafe();
+    let mut n = 0i64;
+    while Instant::now() < end {
+        let Some(c) = proc_.client().await else {
+            continue;
+        };
+        let c = c.clone();
+        n += 1;
+        let v = (p as i64 + 1) * 1_000_000 + n;
+        rec.lock().unwrap().queue_attempted.insert(v);
+        let out = call(c.create(
+            "/jepsen/queue/q-",
+            v.to_string().as_bytes(),
+            &acl,
+            create_mode::PERSISTENT_SEQUENTIAL,
+            0,
+        ))
+        .await;
+        let expired = matches!(out, Outcome::Expired);
+        {
+            let mut r = rec.lock().unwrap();
+            r.operations += 1;
+            match out {
+                Outcome::Ok(_) => {
+                    r.queue_acked.insert(v);
+                    r.acknowledged_writes += 1;
+                }
+                Outcome::Unknown | Outcome::Expired => r.indeterminate += 1,
+                Outcome::Failed(_) => {}
+            }
+        }
+        if expired {
+            proc_.expired();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Takes the head of the queue: `multi {check(version), delete}` on the oldest item.
+/// `Some(Ok(v))` delivered, `Some(Err(v))` maybe delivered, `None` nothing taken.
+async fn dequeue_one(c: &Client, rec: &Shared) -> Result<Option<Result<i64, i64>>, bool> {
+    let mut children = match call(c.get_children("/jepsen/queue", false)).await {
+        Outcome::Ok(v) => v,
+        Outcome::Expired => return Err(true),
+        _ => return Err(false),
+    };
+    children.sort();
+    let Some(first) = children.first() else {
+        return Ok(None);
+    };
+    let path = format!("/jepsen/queue/{first}");
+    let (data, stat) = match call(c.get_data(&path, false)).await {
+        Outcome::Ok(v) => v,
+        Outcome::Failed(ErrorCode::NoNode) => return Ok(None),
+        Outcome::Expired => return Err(true),
+        _ => return Err(false),
+    };
+    let v = parse_i64(&data);
+    let ops = vec![
+        MultiOp::Check(CheckVersionRequest {
+            path: path.clone(),
+            version: stat.version,
+        }),
+        MultiOp::Delete(DeleteRequest { path, version: -1 }),
+    ];
+    let out = call(c.multi(ops)).await;
+    let mut r = rec.lock().unwrap();
+    r.operations += 3;
+    Ok(match out {
+        Outcome::Ok(results) => {
+            if results.iter().all(|x| !matches!(x, OpResult::Error { .. })) {
+                Some(Ok(v))
+            } else {
+                None
+            }
+        }
+        Outcome::Failed(_) => None,
+        Outcome::Unknown | Outcome::Expired => {
+            r.indeterminate += 1;
+            Some(Err(v))
+        }
+    })
+}
+
+async fn dequeue_process(hosts: String, end: Instant, rec: Shared) {
+    let mut proc_ = Process::new(&hosts);
+    while Instant::now() < end {
+        let Some(c) = proc_.client().await else {
+            continue;
+        };
+        let c = c.clone();
+        match dequeue_one(&c, &rec).await {
+            Ok(Some(Ok(v))) => rec.lock().unwrap().queue_delivered.push(v),
+            Ok(Some(Err(v))) => {
+                rec.lock().unwrap().queue_maybe.insert(v);
+            }
+            Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(true) => proc_.expired(),
+            Err(false) => {}
+        }
+    }
+}
+
+/// What the nemesis has broken and [`heal`] must mend.
+#[derive(Default)]
+struct Faults {
+    killed: BTreeSet<u64>,
+    paused: BTreeSet<u64>,
+    /// Servers whose log tail was damaged: `true` for a flipped byte (a complete record with
+    /// a bad checksum, which must stop the server), `false` for a zeroed (torn) tail.
+    corrupted: BTreeMap<u64, bool>,
+    /// Corruptions so far: they alternate between a torn tail and a flipped byte.
+    corruptions: u64,
+}
+
+/// Applies one fault; returns what it did, for the report. Faults that need undoing are undone
+/// by [`heal`].
+fn inject(ens: &mut Ensemble, fault: Fault, rng: &mut Rng, faults: &mut Faults) -> String {
+    let Faults {
+        killed,
+        paused,
+        corrupted,
+        corruptions,
+    } = faults;
+    let ids = ens.ids();
+    let n = ids.len();
+    let leader = ens.leaders().first().copied();
+    match fault {
+        Fault::KillLeader => match leader {
+            Some(l) => {
+                ens.kill(l);
+                killed.insert(l);
+                format!("kill -9 leader {l}")
+            }
+            None => "kill leader: no leader".into(),
+        },
+        Fault::KillRandom => {
+            let v = ids[rng.below(n as u64) as usize];
+            ens.kill(v);
+            killed.insert(v);
+            format!("kill -9 server {v}")
+        }
+        Fault::KillAll => {
+            for v in &ids {
+                ens.kill(*v);
+                killed.insert(*v);
+            }
+            "kill -9 every server".into()
+        }
+        Fault::Pause => {
+            let v = ids[rng.below(n as u64) as usize];
+            ens.pause(v, true);
+            paused.insert(v);
+            format!("SIGSTOP server {v}")
+        }
+        Fault::PartitionHalves => {
+            let mut a: Vec<u64> = Vec::new();
+            let mut b: Vec<u64> = Vec::new();
+            for v in &ids {
+                if rng.below(2) == 0 {
+                    a.push(*v)
+                } else {
+                    b.push(*v)
+                }
+            }
+            ens.partition(&[&a, &b]);
+            format!("partition {a:?} / {b:?}")
+        }
+        Fault::Bridge => {
+            let bridge = ids[rng.below(n as u64) as usize];
+            let rest: Vec<u64> = ids.iter().copied().filter(|v| *v != bridge).collect();
+            let (a, b) = rest.split_at(rest.len() / 2);
+            let pairs: Vec<(u64, u64)> = a
+                .iter()
+                .flat_map(|x| b.iter().map(move |y| (*x, *y)))
+                .collect();
+            ens.cut_links(&pairs);
+            format!("bridge: {a:?} / {b:?} connected only through {bridge}")
+        }
+        Fault::IsolateLeaderOneWay => match leader {
+            Some(l) => {
+                ens.isolate_outbound(l);
+                format!("one-way isolation of leader {l}")
+            }
+            None => "isolate leader: no leader".into(),
+        },
+        Fault::CorruptTail => {
+            let minority = (n - 1) / 2;
+            let k = 1 + rng.below(minority.max(1) as u64) as usize;
+            let mut out = Vec::new();
+            let mut pool = ids.clone();
+            for _ in 0..k {
+                let v = pool.remove(rng.below(pool.len() as u64) as usize);
+                ens.kill(v);
+                *corruptions += 1;
+                let torn = *corruptions % 2 == 1;
+                let how = corrupt_newest_log(ens, v, torn);
+                killed.insert(v);
+                corrupted.insert(v, !torn);
+                out.push(format!("server {v}: {how}"));
+            }
+            format!("corrupt log tail on a minority: {}", out.join("; "))
+        }
+    }
+}
+
+/// Zeroes the last bytes of the newest log segment (`torn`), or flips one of them.
+fn corrupt_newest_log(ens: &Ensemble, id: u64, torn: bool) -> String {
+    let dir = ens.member(id).data_dir().join("version-2");
+    let newest = std::fs::read_dir(&dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let z = u64::from_str_radix(name.strip_prefix("log.")?, 16).ok()?;
+            Some((z, e.path()))
+        })
+        .max();
+    let Some((_, path)) = newest else {
+        return "no log segment".into();
+    };
+    // Segments are preallocated and written from the start: the first all-zero chunk after
+    // the records is found by bisection, then the last written byte before it.
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    else {
+        return "unreadable log".into();
+    };
+    const CHUNK: u64 = 1 << 16;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let chunks = len.div_ceil(CHUNK);
+    let mut buf = vec![0u8; CHUNK as usize];
+    let read_chunk = |i: u64, buf: &mut Vec<u8>| -> usize {
+        let from = i * CHUNK;
+        let n = (len - from).min(CHUNK) as usize;
+        let _ = f.read_exact_at(&mut buf[..n], from);
+        n
+    };
+    let (mut lo, mut hi) = (0u64, chunks);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let n = read_chunk(mid, &mut buf);
+        if buf[..n].iter().all(|b| *b == 0) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if lo == 0 {
+        return "empty log".into();
+    }
+    let n = read_chunk(lo - 1, &mut buf);
+    let Some(i) = buf[..n].iter().rposition(|b| *b != 0) else {
+        return "empty log".into();
+    };
+    let end = (lo - 1) * CHUNK + i as u64;
+    let what = if torn {
+        let from = end.saturating_sub(24);
+        let _ = f.write_all_at(&vec![0u8; (end + 1 - from) as usize], from);
+        format!("zeroed {}..{}", from, end + 1)
+    } else {
+        let at = end.saturating_sub(6);
+        let mut b = [0u8; 1];
+        let _ = f.read_exact_at(&mut b, at);
+        let _ = f.write_all_at(&[b[0] ^ 0x5a], at);
+        format!("flipped byte {at}")
+    };
+    let _ = f.sync_all();
+    format!("{} of {}", what, path.display())
+}
+
+/// Undoes every fault: resumes paused servers, heals links, restarts killed servers (a server
+/// that refuses its corrupted log is wiped and restarted, as an operator would).
+fn heal(ens: &mut Ensemble, faults: &mut Faults, notes: &mut Vec<String>) {
+    let Faults {
+        killed,
+        paused,
+        corrupted,
+        ..
+    } = faults;
+    for v in std::mem::take(paused) {
+        ens.pause(v, false);
+    }
+    ens.heal();
+    for v in std::mem::take(killed) {
+        ens.start(v);
+        // Only a server whose log was damaged may refuse to start; one with a flipped byte
+        // in a complete record must.
+        let flipped = corrupted.remove(&v);
+        let refused = flipped.is_some()
+            && crate::wait_until(Duration::from_secs(3), || ens.exit_status(v).is_some());
+        if flipped == Some(true) && !refused {
+            notes.push(format!(
+                "VIOLATION: server {v} started on a log whose last complete record has a bad checksum"
+            ));
+        }
+        if refused {
+            let status = ens.exit_status(v);
+            let log = ens.log(v);
+            let named = log.contains("version-2/log.");
+            notes.push(format!(
+                "server {v} refused to start ({status:?}; names the log file: {named}); wiped and restarted"
+            ));
+            if !named || status.and_then(|s| s.code()) != Some(zk_server::EXIT_STORAGE) {
+                notes.push(format!(
+                    "VIOLATION: server {v} stopped without naming the corrupted file with exit code {}",
+                    zk_server::EXIT_STORAGE
+                ));
+            }
+            ens.kill(v);
+            ens.wipe(v);
+            ens.start(v);
+        }
+    }
+}
+
+/// Runs one configuration to completion and checks it.
+pub fn run(cfg: &RunConfig) -> Report {
+    let started = Instant::now();
+    let mut ens = Ensemble::new(spec(cfg.voters));
+    ens.start_all();
+    ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    let hosts = ens.connect_string();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The objects the workloads use.
+    let keys = cfg.registers;
+    rt.block_on(async {
+        let (c, _) = Client::connect(&hosts).await.expect("setup client");
+        let acl = Acl::open_unsafe();
+        for p in ["/jepsen", "/jepsen/reg", "/jepsen/ids", "/jepsen/queue"] {
+            c.create(p, b"", &acl, 0, 0).await.expect("setup");
+        }
+        c.create("/jepsen/set", b"", &acl, 0, 0)
+            .await
+            .expect("setup");
+        for k in 0..keys {
+            c.create(&format!("/jepsen/reg/{k}"), b"0", &acl, 0, 0)
+                .await
+                .expect("setup");
+        }
+        let _ = c.close().await;
+    });
+
+    let rec: Shared = Arc::new(Mutex::new(Recorded::default()));
+    let start = Instant::now();
+    let end = start + cfg.duration;
+    let mut rng = Rng::new(cfg.seed);
+    let mut tasks = Vec::new();
+    for p in 0..4 {
+        let r = Rng::new(rng.next());
+        tasks.push(rt.spawn(registers_process(
+            p,
+            hosts.clone(),
+            keys,
+            r,
+            start,
+            end,
+            rec.clone(),
+        )));
+    }
+    for p in 0..2 {
+        tasks.push(rt.spawn(set_process(p, hosts.clone(), end, rec.clone())));
+        tasks.push(rt.spawn(ids_process(hosts.clone(), end, rec.clone())));
+        tasks.push(rt.spawn(enqueue_process(p, hosts.clone(), end, rec.clone())));
+        tasks.push(rt.spawn(dequeue_process(hosts.clone(), end, rec.clone())));
+    }
+
+    // The nemesis: fault, hold, heal, rest.
+    let mut notes = Vec::new();
+    let mut faults = Faults::default();
+    while Instant::now() + Duration::from_secs(2) < end {
+        std::thread::sleep(rng.millis(500, 1500));
+        if cfg.faults.is_empty() {
+            continue;
+        }
+        let fault = cfg.faults[rng.below(cfg.faults.len() as u64) as usize];
+        let what = inject(&mut ens, fault, &mut rng, &mut faults);
+        notes.push(format!("{:.1}s {what}", start.elapsed().as_secs_f64()));
+        let hold = if fault == Fault::Pause {
+            SESSION_TIMEOUT + rng.millis(500, 2000)
+        } else {
+            rng.millis(1000, 3000)
+        };
+        std::thread::sleep(hold);
+        heal(&mut ens, &mut faults, &mut notes);
+        notes.push(format!("{:.1}s healed", start.elapsed().as_secs_f64()));
+    }
+    rt.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    heal(&mut ens, &mut faults, &mut notes);
+    ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+
+    // Final reads through a fresh session, after a sync.
+    let mut rec = std::mem::take(&mut *rec.lock().unwrap());
+    let (final_set, final_ids, drained) = rt.block_on(async {
+        let (c, _) = Client::connect(&hosts).await.expect("final client");
+        c.sync("/jepsen").await.expect("sync");
+        for k in 0..keys {
+            let t0 = micros(start);
+            let (data, stat) = c
+                .get_data(&format!("/jepsen/reg/{k}"), false)
+                .await
+                .expect("final read");
+            rec.registers.entry(k).or_default().push(Operation {
+                op: RegisterOp::Read {
+                    value: parse_i64(&data),
+                    version: stat.version,
+                },
+                call: t0,
+                ret: Some(micros(start)),
+            });
+        }
+        let (set_data, _) = c.get_data("/jepsen/set", false).await.expect("final set");
+        let final_set: BTreeSet<i64> = String::from_utf8_lossy(&set_data)
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap_or(i64::MIN))
+            .collect();
+        let ids: BTreeSet<String> = c
+            .get_children("/jepsen/ids", false)
+            .await
+            .expect("final ids")
+            .into_iter()
+            .map(|n| format!("/jepsen/ids/{n}"))
+            .collect();
+        let mut drained = Vec::new();
+        let shared: Shared = Arc::new(Mutex::new(Recorded::default()));
+        loop {
+            match dequeue_one(&c, &shared).await {
+                Ok(Some(Ok(v))) => drained.push(v),
+                Ok(None) => break,
+                other => panic!("final drain failed: {:?}", other.err()),
+            }
+        }
+        let _ = c.close().await;
+        (final_set, ids, drained)
+    });
+
+    let mut report = Report {
+        name: cfg.name.clone(),
+        seed: cfg.seed,
+        operations: rec.operations,
+        acknowledged_writes: rec.acknowledged_writes,
+        indeterminate: rec.indeterminate,
+        ..Report::default()
+    };
+    for (k, h) in &rec.registers {
+        report.histories += 1;
+        let m = wgl::Register { initial: (0, 0) };
+        match wgl::check(&m, h, 50_000_000) {
+            wgl::Verdict::Linearizable => {}
+            v => report
+                .violations
+                .push(format!("register {k}: {v:?} ({} operations)", h.len())),
+        }
+    }
+    let f = checkers::set(&rec.set_acked, &rec.set_attempted, &final_set);
+    let g = checkers::unique_ids(&rec.ids_acked, &final_ids);
+    let q = checkers::queue(
+        &rec.queue_acked,
+        &rec.queue_attempted,
+        &rec.queue_delivered,
+        &rec.queue_maybe,
+        &drained,
+    );
+    report.histories += 3;
+    for x in [f, g, q] {
+        report.violations.extend(x.violations);
+        report.lost += x.lost;
+    }
+    report
+        .violations
+        .extend(notes.iter().filter(|n| n.starts_with("VIOLATION")).cloned());
+    report.faults = notes;
+    report.duration_secs = started.elapsed().as_secs_f64();
+    if !report.violations.is_empty() {
+        eprintln!("{}", ens.logs(&ens.ids()));
+    }
+    report
+}
