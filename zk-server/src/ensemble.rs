@@ -131,75 +131,44 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("cannot resolve {host}")))
 }
 
-/// Load a tree from one snapshot file.
-fn tree_from_snapshot(
-    cfg: &Config,
-    r: &mut zab_storage::SnapshotReader,
-) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
-    let file = r.path().to_owned();
-    let zxid = r.zxid();
-    let mut tree = DataTree::empty(cfg.extended_types_enabled);
-    let mut sessions = HashMap::new();
-    while let Some(e) = r.next_entry()? {
-        match e {
-            zab_storage::SnapEntry::Session {
-                session_id,
-                timeout_ms,
-            } => {
-                sessions.insert(session_id, timeout_ms);
-            }
-            zab_storage::SnapEntry::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
-            zab_storage::SnapEntry::Node {
-                path,
-                data,
-                acl_ref,
-                stat,
-            } => tree.load_node(path, data, acl_ref, stat).map_err(|why| {
-                PersistError::BadSnapshot {
-                    file: file.clone(),
-                    why,
-                }
-            })?,
-        }
-    }
-    tree.finish_load(zxid)
-        .map_err(|why| PersistError::BadSnapshot { file, why })?;
-    Ok((tree, sessions))
-}
-
-/// Load the tree from the newest snapshot and the log as it is now (after a TRUNC).
+/// The tree as of `upto`, from the newest snapshot that loads and the log (after a TRUNC:
+/// the log was cut back, and the tree had gone past the cut).
 pub fn load_tree(
     cfg: &Config,
     log: &TxnLog,
+    upto: Zxid,
 ) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
-    let (mut tree, mut sessions) =
-        match zab_storage::latest_valid_snapshot(&persist::snap_dir(cfg))? {
-            Some(mut r) => tree_from_snapshot(cfg, &mut r)?,
-            None => (DataTree::new(cfg.extended_types_enabled), HashMap::new()),
-        };
-    let mut scratch = Vec::new();
-    for e in log.iter_from(tree.last_processed_zxid().next()) {
-        let e = e?;
-        let txn =
-            <zab_core::txn::Txn as zab_core::jute::Record>::from_bytes(e.txn).map_err(|err| {
-                PersistError::BadTxn {
-                    file: persist::log_dir(cfg),
-                    zxid: e.zxid,
-                    why: err.to_string(),
-                }
-            })?;
-        match &txn.body {
-            zab_core::txn::TxnBody::CreateSession { timeout_ms } => {
-                sessions.insert(txn.header.client_id, *timeout_ms);
+    let mut loaded = None;
+    for (_, file) in zab_storage::list_snapshots(&persist::snap_dir(cfg))?
+        .into_iter()
+        .rev()
+    {
+        match persist::load_snapshot(cfg, &file) {
+            Ok(l) if l.zxid <= upto => {
+                loaded = Some(l);
+                break;
             }
-            zab_core::txn::TxnBody::CloseSession { .. } => {
-                sessions.remove(&txn.header.client_id);
-            }
-            _ => {}
+            Ok(_) => {}
+            Err(e) => tracing::warn!("skipping a snapshot: {e}"),
         }
-        tree.apply(&txn, &mut scratch);
-        scratch.clear();
     }
+    let (mut tree, mut sessions, after, file) = match loaded {
+        Some(l) => (l.tree, l.sessions, l.zxid, Some(l.file)),
+        None => (
+            DataTree::new(cfg.extended_types_enabled),
+            HashMap::new(),
+            Zxid::ZERO,
+            None,
+        ),
+    };
+    persist::replay_upto(
+        &mut tree,
+        &mut sessions,
+        log,
+        after,
+        file.as_deref(),
+        Some(upto),
+    )?;
     Ok((tree, sessions))
 }
 
@@ -231,10 +200,11 @@ fn install_snapshot(
     std::fs::File::open(&dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io(e, &dir))?;
-    let mut r = zab_storage::SnapshotReader::open(&fin)?;
-    let loaded = tree_from_snapshot(cfg, &mut r)?;
+    // The leader's snapshot must be of the state at the SNAP's zxid; loading checks that
+    // the file's header says so.
+    let loaded = persist::load_snapshot(cfg, &fin)?;
     log.restart_at(zxid)?;
-    Ok(loaded)
+    Ok((loaded.tree, loaded.sessions))
 }
 
 /// Start an ensemble member: recover, bind the ports, run the driver.
@@ -244,34 +214,28 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let me = cfg.servers[&my_id].clone();
     tracing::info!("server {my_id}: {}", describe_quorum(&cfg));
 
-    let rec = persist::recover(&cfg)?;
+    // The newest entries of the log may be proposals that were never committed: they stay
+    // out of the tree until the protocol commits them, so that the tree (and every
+    // snapshot, and every SNAP sent to a learner) holds committed state only. Older
+    // entries (beyond the window, more than the pipeline ever has in flight) are committed.
+    let mut rec = persist::recover_holding_back(&cfg, LOG_WINDOW)?;
     let sdir = persist::snap_dir(&cfg);
-    let last = rec.tree.last_processed_zxid();
+    let applied = rec.tree.last_processed_zxid();
+    let last = rec.held_back.last().map(|e| e.0).unwrap_or(applied);
     let current = read_epoch_file(&sdir, CURRENT_EPOCH)
         .map_err(PersistError::from)?
         .unwrap_or(last.epoch());
     let accepted = read_epoch_file(&sdir, ACCEPTED_EPOCH)
         .map_err(PersistError::from)?
         .unwrap_or(current);
-    let mut recent: Vec<(Zxid, Bytes)> = Vec::new();
-    for e in rec.log.iter_from(rec.snapshot_zxid.next()) {
-        let e = e.map_err(PersistError::from)?;
-        recent.push((e.zxid, Bytes::copy_from_slice(e.txn)));
-        if recent.len() > 2 * LOG_WINDOW {
-            recent.drain(..LOG_WINDOW);
-        }
-    }
-    let base = match recent.first() {
-        Some((z, _)) if recent.len() > LOG_WINDOW => *z,
-        _ => rec.snapshot_zxid,
-    };
-    recent.retain(|(z, _)| *z > base);
+    let recent = std::mem::take(&mut rec.held_back);
+    let uncommitted: BTreeMap<Zxid, Bytes> = recent.iter().cloned().collect();
     let state = PersistentState {
         accepted_epoch: accepted,
         current_epoch: current,
-        base,
+        base: applied,
         recent,
-        last_committed: base,
+        last_committed: applied,
     };
 
     let mut pcfg = zab_core::peer::Config::new(ServerId(my_id), verifier(&cfg));
@@ -353,13 +317,13 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         conns: HashMap::new(),
         next_conn: 1,
         pending_sends: HashMap::new(),
-        uncommitted: BTreeMap::new(),
+        uncommitted,
         core: core_tx,
         role: Role::Looking,
         status_epoch: 0,
         expect_snapshot: None,
         snapshot: None,
-        tree_last: last,
+        tree_last: applied,
         read_limit: tokio::sync::watch::channel(Some(init_limit)).0,
         init_limit,
         sync_limit,
@@ -631,7 +595,7 @@ impl Driver {
                         self.uncommitted.split_off(&to.next());
                         if self.tree_last > to {
                             // Our tree holds transactions the leader does not: reload it.
-                            match load_tree(&self.cfg, &self.log) {
+                            match load_tree(&self.cfg, &self.log, self.peer.last_committed()) {
                                 Ok((tree, sessions)) => {
                                     self.tree_last = tree.last_processed_zxid();
                                     let _ = self

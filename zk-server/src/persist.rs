@@ -87,6 +87,8 @@ pub struct Recovered {
     pub log: TxnLog,
     pub snapshot_zxid: Zxid,
     pub replayed: u64,
+    /// The newest log entries, not applied to `tree` (see [`recover_holding_back`]).
+    pub held_back: Vec<(Zxid, Bytes)>,
 }
 
 fn mkdir(dir: &Path) -> Result<(), PersistError> {
@@ -214,11 +216,26 @@ pub fn replay(
     after: Zxid,
     snapshot: Option<&Path>,
 ) -> Result<u64, PersistError> {
+    replay_upto(tree, sessions, log, after, snapshot, None)
+}
+
+/// [`replay`], stopping after `upto` when given.
+pub fn replay_upto(
+    tree: &mut DataTree,
+    sessions: &mut HashMap<i64, i32>,
+    log: &TxnLog,
+    after: Zxid,
+    snapshot: Option<&Path>,
+    upto: Option<Zxid>,
+) -> Result<u64, PersistError> {
     let mut replayed = 0;
     let mut last = after;
     let mut scratch = Vec::new();
     for e in log.iter_from(after.next()) {
         let e = e?;
+        if upto.is_some_and(|u| e.zxid > u) {
+            break;
+        }
         let continues = if replayed == 0 {
             e.prev_zxid <= after
         } else {
@@ -271,6 +288,15 @@ pub fn replay(
 /// history. A log that does not continue from the chosen snapshot stops
 /// start-up: an older snapshot would need even more of the log.
 pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
+    recover_holding_back(cfg, 0)
+}
+
+/// [`recover`], leaving the newest `hold_back` log entries unapplied (in
+/// [`Recovered::held_back`]). An ensemble member does this: its newest entries
+/// may be proposals that were never committed, which it applies only once the
+/// protocol says they are (ZooKeeper instead applies them and reloads its tree
+/// when the new leader truncates them).
+pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered, PersistError> {
     let sdir = snap_dir(cfg);
     let ldir = log_dir(cfg);
     mkdir(&sdir)?;
@@ -325,12 +351,26 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
             None,
         ),
     };
-    let replayed = match replay(
+    let upto = if hold_back == 0 {
+        None
+    } else {
+        let zxids: Vec<Zxid> = log
+            .iter_from(snapshot_zxid.next())
+            .filter_map(|e| e.ok().map(|e| e.zxid))
+            .collect();
+        Some(if zxids.len() > hold_back {
+            zxids[zxids.len() - hold_back - 1]
+        } else {
+            snapshot_zxid
+        })
+    };
+    let replayed = match replay_upto(
         &mut tree,
         &mut sessions,
         &log,
         snapshot_zxid,
         snapshot_file.as_deref(),
+        upto,
     ) {
         Ok(n) => n,
         Err(e @ PersistError::LogGap { .. }) if !skipped.is_empty() => {
@@ -358,6 +398,13 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
         // The log ends before the snapshot (purged, or a SNAP sync): continue after it.
         log.restart_at(snapshot_zxid)?;
     }
+    let mut held_back = Vec::new();
+    if let Some(u) = upto {
+        for e in log.iter_from(u.next()) {
+            let e = e?;
+            held_back.push((e.zxid, Bytes::copy_from_slice(e.txn)));
+        }
+    }
     tracing::info!(
         "recovered to zxid {} ({} transactions replayed after the snapshot, {} sessions)",
         tree.last_processed_zxid(),
@@ -370,6 +417,7 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
         log,
         snapshot_zxid,
         replayed,
+        held_back,
     })
 }
 

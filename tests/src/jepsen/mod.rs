@@ -8,7 +8,11 @@
 //! log tail on a minority. At the end it heals everything, reads the final state, and checks:
 //!
 //! - per-key compare-and-set registers (`getData`, then `setData` with the read version):
-//!   linearizable, by the WGL search in [`wgl`], one history per key;
+//!   the compare-and-set writes and the final reads are linearizable, by the WGL search in
+//!   [`wgl`], one history per key; reads during the run are checked for what ZooKeeper
+//!   promises of them: a server answers from its own copy, so a read may lag other clients'
+//!   writes (sequential consistency, not linearizability), but a session never sees a key go
+//!   back to an older version than it has already seen or written;
 //! - a grow-only set (read-modify-write with version): every acknowledged element is in the
 //!   final read ([`checkers::set`]);
 //! - unique ids from sequential creates: no duplicates ([`checkers::unique_ids`]);
@@ -162,6 +166,8 @@ async fn call<T>(f: impl std::future::Future<Output = Result<T, ClientError>>) -
 struct Process {
     hosts: String,
     client: Option<Client>,
+    /// Counts sessions, so that per-session checks start over with a new one.
+    sessions: u64,
 }
 
 impl Process {
@@ -169,6 +175,7 @@ impl Process {
         Process {
             hosts: hosts.to_string(),
             client: None,
+            sessions: 0,
         }
     }
 
@@ -182,7 +189,10 @@ impl Process {
             match tokio::time::timeout(Duration::from_secs(6), Client::start(&self.hosts, opts))
                 .await
             {
-                Ok(Ok((c, _events))) => self.client = Some(c),
+                Ok(Ok((c, _events))) => {
+                    self.client = Some(c);
+                    self.sessions += 1;
+                }
                 _ => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     return None;
@@ -212,6 +222,8 @@ struct Recorded {
     queue_attempted: BTreeSet<i64>,
     queue_delivered: Vec<i64>,
     queue_maybe: BTreeSet<i64>,
+    /// Reads that went back in time within one session.
+    session_violations: Vec<String>,
     operations: usize,
     acknowledged_writes: usize,
     indeterminate: usize,
@@ -241,14 +253,20 @@ async fn registers_process(
 ) {
     let mut proc_ = Process::new(&hosts);
     let mut seq = 0i64;
+    // The newest version of each key this session has seen or written.
+    let mut seen: BTreeMap<usize, i32> = BTreeMap::new();
+    let mut session = 0;
     while Instant::now() < end {
         let Some(c) = proc_.client().await else {
             continue;
         };
         let c = c.clone();
+        if proc_.sessions != session {
+            session = proc_.sessions;
+            seen.clear();
+        }
         let key = rng.below(keys as u64) as usize;
         let path = format!("/jepsen/reg/{key}");
-        let t0 = micros(start);
         match call(c.get_data(&path, false)).await {
             Outcome::Ok((data, stat)) => {
                 let t1 = micros(start);
@@ -256,14 +274,14 @@ async fn registers_process(
                 {
                     let mut r = rec.lock().unwrap();
                     r.operations += 1;
-                    r.registers.entry(key).or_default().push(Operation {
-                        op: RegisterOp::Read {
-                            value,
-                            version: stat.version,
-                        },
-                        call: t0,
-                        ret: Some(t1),
-                    });
+                    let newest = seen.entry(key).or_insert(stat.version);
+                    if stat.version < *newest {
+                        r.session_violations.push(format!(
+                            "register {key}: process {p} read version {} (value {value}) at {t1} us after its session had seen version {}",
+                            stat.version, *newest
+                        ));
+                    }
+                    *newest = (*newest).max(stat.version);
                 }
                 if rng.below(2) == 0 {
                     continue;
@@ -281,6 +299,8 @@ async fn registers_process(
                     let entry = match out {
                         Outcome::Ok(_) => {
                             r.acknowledged_writes += 1;
+                            let newest = seen.entry(key).or_insert(0);
+                            *newest = (*newest).max(stat.version + 1);
                             Some((
                                 RegisterOp::Write {
                                     expected: stat.version,
@@ -878,6 +898,9 @@ pub fn run(cfg: &RunConfig) -> Report {
                 .push(format!("register {k}: {v:?} ({} operations)", h.len())),
         }
     }
+    report
+        .violations
+        .extend(rec.session_violations.iter().cloned());
     let f = checkers::set(&rec.set_acked, &rec.set_attempted, &final_set);
     let g = checkers::unique_ids(&rec.ids_acked, &final_ids);
     let q = checkers::queue(
