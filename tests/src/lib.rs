@@ -247,17 +247,31 @@ pub fn start_pair(opts: &Options) -> (TestServer, TestServer) {
 
 /// A free port on 127.0.0.1. Ports handed out once in this process are never handed out again,
 /// so parallel tests cannot pick the same one between the probe and the server's bind.
+///
+/// The ports come from below the kernel's ephemeral range (`ip_local_port_range`, usually from
+/// 32768): a port the kernel hands out as the local end of some outgoing connection could be
+/// taken while a test has its server stopped, and the restart would fail to bind. Each process
+/// starts at its own offset, so concurrent test processes rarely probe the same ports.
 pub fn free_port() -> u16 {
+    const FROM: u32 = 10_000;
+    const TO: u32 = 32_000;
     static TAKEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let taken = TAKEN.get_or_init(|| Mutex::new(HashSet::new()));
-    for _ in 0..100 {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = l.local_addr().unwrap().port();
-        if taken.lock().unwrap().insert(port) {
+    let span = TO - FROM;
+    let offset = (std::process::id() * 7919) % span;
+    for _ in 0..span {
+        let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (FROM + (offset + i) % span) as u16;
+        if taken.lock().unwrap().contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.lock().unwrap().insert(port);
             return port;
         }
     }
-    panic!("no free port found");
+    panic!("no free port found between {FROM} and {TO}");
 }
 
 /// Sends a four-letter word on a fresh connection and reads the reply until the server closes.

@@ -580,24 +580,8 @@ impl Core {
                 self.send_to_driver(DriverMsg::Forward(pkt));
                 return;
             }
-            let zxid = self.next_zxid();
-            let txn = Txn {
-                header: TxnHeader {
-                    client_id: id,
-                    cxid: 0,
-                    zxid,
-                    time: now_ms(),
-                    txn_type: op::CREATE_SESSION,
-                },
-                body: TxnBody::CreateSession {
-                    timeout_ms: timeout,
-                },
-                digest: None,
-            };
-            if self.role == Role::Leading {
-                self.owners.insert(id, self.my_id);
-            }
-            self.propose(txn, Origin::CreateSession { conn_id, legacy });
+            let me = self.my_id;
+            self.propose_create_session(id, timeout, me, Origin::CreateSession { conn_id, legacy });
         } else {
             // ZooKeeper closes the session's current connection before it
             // looks at the password (`closeSession(.., CLIENT_RECONNECT)`).
@@ -822,6 +806,27 @@ impl Core {
     fn next_zxid(&mut self) -> Zxid {
         self.last_zxid = self.last_zxid.next();
         self.last_zxid
+    }
+
+    /// A `createSession` transaction for a session whose client is connected to server
+    /// `owner` (recorded when leading).
+    fn propose_create_session(&mut self, id: i64, timeout_ms: i32, owner: u64, origin: Origin) {
+        let zxid = self.next_zxid();
+        let txn = Txn {
+            header: TxnHeader {
+                client_id: id,
+                cxid: 0,
+                zxid,
+                time: now_ms(),
+                txn_type: op::CREATE_SESSION,
+            },
+            body: TxnBody::CreateSession { timeout_ms },
+            digest: None,
+        };
+        if self.role == Role::Leading {
+            self.owners.insert(id, owner);
+        }
+        self.propose(txn, origin);
     }
 
     fn propose(&mut self, txn: Txn, origin: Origin) {
@@ -1721,22 +1726,7 @@ impl Core {
                 } else {
                     self.cfg.min_session_timeout_ms
                 };
-                let zxid = self.next_zxid();
-                let txn = Txn {
-                    header: TxnHeader {
-                        client_id: session_id,
-                        cxid: 0,
-                        zxid,
-                        time: now_ms(),
-                        txn_type: op::CREATE_SESSION,
-                    },
-                    body: TxnBody::CreateSession {
-                        timeout_ms: timeout,
-                    },
-                    digest: None,
-                };
-                self.owners.insert(session_id, from);
-                self.propose(txn, Origin::Remote);
+                self.propose_create_session(session_id, timeout, from, Origin::Remote);
             }
             op::SYNC => self.send_to_driver(DriverMsg::Sync { learner: from }),
             _ => {

@@ -131,47 +131,6 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("cannot resolve {host}")))
 }
 
-/// The tree as of `upto`, from the newest snapshot that loads and the log (after a TRUNC:
-/// the log was cut back, and the tree had gone past the cut).
-pub fn load_tree(
-    cfg: &Config,
-    log: &TxnLog,
-    upto: Zxid,
-) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
-    let mut loaded = None;
-    for (_, file) in zab_storage::list_snapshots(&persist::snap_dir(cfg))?
-        .into_iter()
-        .rev()
-    {
-        match persist::load_snapshot(cfg, &file) {
-            Ok(l) if l.zxid <= upto => {
-                loaded = Some(l);
-                break;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("skipping a snapshot: {e}"),
-        }
-    }
-    let (mut tree, mut sessions, after, file) = match loaded {
-        Some(l) => (l.tree, l.sessions, l.zxid, Some(l.file)),
-        None => (
-            DataTree::new(cfg.extended_types_enabled),
-            HashMap::new(),
-            Zxid::ZERO,
-            None,
-        ),
-    };
-    persist::replay_upto(
-        &mut tree,
-        &mut sessions,
-        log,
-        after,
-        file.as_deref(),
-        Some(upto),
-    )?;
-    Ok((tree, sessions))
-}
-
 /// Learner: keep the leader's snapshot as our newest, restart the log after
 /// it, and load the tree from it. The order is crash-safe: the snapshot is
 /// durable before the log forgets what came before it.
@@ -593,24 +552,13 @@ impl Driver {
                             fatal(&format!("cannot truncate the log to {to}: {e}"));
                         }
                         self.uncommitted.split_off(&to.next());
-                        if self.tree_last > to {
-                            // Our tree holds transactions the leader does not: reload it.
-                            match load_tree(&self.cfg, &self.log, self.peer.last_committed()) {
-                                Ok((tree, sessions)) => {
-                                    self.tree_last = tree.last_processed_zxid();
-                                    let _ = self
-                                        .core
-                                        .send(CoreMsg::Peer(PeerMsg::ReplaceTree {
-                                            tree: Box::new(tree),
-                                            sessions,
-                                        }))
-                                        .await;
-                                }
-                                Err(e) => {
-                                    fatal(&format!("cannot reload the tree after TRUNC: {e}"))
-                                }
-                            }
-                        }
+                        // The tree holds committed transactions only, and zab-core never
+                        // truncates below its commit point.
+                        assert!(
+                            self.tree_last <= to,
+                            "TRUNC to {to} below the applied state {}",
+                            self.tree_last
+                        );
                     }
                     Action::InstallSnapshot { zxid } => {
                         let Some((z, bytes)) = self.snapshot.take() else {

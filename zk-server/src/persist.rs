@@ -32,14 +32,6 @@ use crate::tree::DataTree;
 pub enum PersistError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Kept for callers that replay without positions; [`replay`] reports
-    /// [`PersistError::TxnDecode`].
-    #[error("{file}: transaction {zxid} does not decode: {why}; {WIPE}")]
-    BadTxn {
-        file: PathBuf,
-        zxid: Zxid,
-        why: String,
-    },
     #[error("{file}: the transaction at byte offset {offset} (zxid {zxid}) does not decode: {why}; {WIPE}")]
     TxnDecode {
         file: PathBuf,
@@ -220,7 +212,7 @@ pub fn replay(
 }
 
 /// [`replay`], stopping after `upto` when given.
-pub fn replay_upto(
+fn replay_upto(
     tree: &mut DataTree,
     sessions: &mut HashMap<i64, i32>,
     log: &TxnLog,

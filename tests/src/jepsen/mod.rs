@@ -99,27 +99,12 @@ impl Report {
     }
 }
 
-/// splitmix64: the run's only source of randomness.
-#[derive(Clone)]
-pub struct Rng(u64);
+/// The run's only source of randomness (the simulator's SplitMix64), with a helper for
+/// random durations.
+pub use zab_core::sim::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.below(hi - lo + 1))
-    }
+fn millis(rng: &mut Rng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.range(lo, hi))
 }
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
@@ -788,7 +773,7 @@ pub fn run(cfg: &RunConfig) -> Report {
     let mut rng = Rng::new(cfg.seed);
     let mut tasks = Vec::new();
     for p in 0..4 {
-        let r = Rng::new(rng.next());
+        let r = Rng::new(rng.next_u64());
         tasks.push(rt.spawn(registers_process(
             p,
             hosts.clone(),
@@ -810,7 +795,7 @@ pub fn run(cfg: &RunConfig) -> Report {
     let mut notes = Vec::new();
     let mut faults = Faults::default();
     while Instant::now() + Duration::from_secs(2) < end {
-        std::thread::sleep(rng.millis(500, 1500));
+        std::thread::sleep(millis(&mut rng, 500, 1500));
         if cfg.faults.is_empty() {
             continue;
         }
@@ -818,9 +803,9 @@ pub fn run(cfg: &RunConfig) -> Report {
         let what = inject(&mut ens, fault, &mut rng, &mut faults);
         notes.push(format!("{:.1}s {what}", start.elapsed().as_secs_f64()));
         let hold = if fault == Fault::Pause {
-            SESSION_TIMEOUT + rng.millis(500, 2000)
+            SESSION_TIMEOUT + millis(&mut rng, 500, 2000)
         } else {
-            rng.millis(1000, 3000)
+            millis(&mut rng, 1000, 3000)
         };
         std::thread::sleep(hold);
         heal(&mut ens, &mut faults, &mut notes);
