@@ -1759,10 +1759,12 @@ mod tests {
 
     /// The tree as a plain map from paths, with ZooKeeper's rules spelled out
     /// one by one: the reference the compact tree is checked against.
+    /// Data (`None`: null), Stat, ACL.
+    type ModelNode = (Option<Vec<u8>>, StatPersisted, Vec<Acl>);
+
     #[derive(Default)]
     struct Model {
-        /// Data (`None`: null), Stat, ACL.
-        nodes: std::collections::BTreeMap<String, (Option<Vec<u8>>, StatPersisted, Vec<Acl>)>,
+        nodes: std::collections::BTreeMap<String, ModelNode>,
     }
 
     impl Model {
