@@ -87,7 +87,7 @@ fn create_txn(data_len: usize) -> Txn {
         header: header(op::CREATE, 1),
         body: TxnBody::Create(CreateTxn {
             path: "/app/config/node-0000000042".into(),
-            data: Bytes::from(vec![7u8; data_len]),
+            data: Some(Bytes::from(vec![7u8; data_len])),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: 42,
@@ -105,7 +105,7 @@ fn multi_txn(ops: usize) -> Txn {
             txn_type: op::SET_DATA,
             body: TxnBody::SetData(SetDataTxn {
                 path: format!("/app/items/item-{i:04}"),
-                data: Bytes::from(vec![1u8; 64]),
+                data: Some(Bytes::from(vec![1u8; 64])),
                 version: i as i32,
             }),
         })
@@ -174,7 +174,7 @@ fn cases() -> Vec<Case> {
                     err: 0,
                 },
                 GetDataResponse {
-                    data: Bytes::from(vec![7u8; 1024]),
+                    data: Some(Bytes::from(vec![7u8; 1024])),
                     stat: stat(),
                 },
             ),

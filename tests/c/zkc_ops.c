@@ -192,6 +192,12 @@ int main(int argc, char **argv) {
     emit_rc("create /c/p", rc, out, NULL);
     create2("create null data", "/c/null", NULL, -1, ZOO_PERSISTENT);
     get("get null data", "/c/null", 0);
+    rc = zoo_set2(zh, "/c/null", "", 0, -1, &st);
+    emit_rc("set empty over null", rc, NULL, &st);
+    get("get empty after null", "/c/null", 0);
+    rc = zoo_set2(zh, "/c/null", NULL, -1, -1, &st);
+    emit_rc("set null data", rc, NULL, &st);
+    get("get null after set", "/c/null", 0);
     create2("create existing", "/c/p", "x", 1, ZOO_PERSISTENT);
     create2("create no parent", "/c/none/x", "x", 1, ZOO_PERSISTENT);
     create2("create ephemeral", "/c/e", "e", 1, ZOO_EPHEMERAL);
@@ -247,7 +253,8 @@ int main(int argc, char **argv) {
                            sizeof p0);
         zoo_set_op_init(&ops[1], "/c/m", "b", 1, 0, &s1);
         zoo_check_op_init(&ops[2], "/c/p", 1);
-        zoo_create_op_init(&ops[3], "/c/m/s-", "", 0, &ZOO_OPEN_ACL_UNSAFE,
+        /* null data (length -1) inside a multi */
+        zoo_create_op_init(&ops[3], "/c/m/s-", NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
                            ZOO_PERSISTENT_SEQUENTIAL, p3, sizeof p3);
         rc = zoo_multi(zh, 4, ops, res);
         printf("{\"step\":\"multi ok\",\"rc\":%d,\"results\":[", rc);
@@ -255,6 +262,7 @@ int main(int argc, char **argv) {
         printf("],\"paths\":[\"%s\",\"%s\"],\"set_stat\":", p0, p3);
         print_stat(&s1);
         printf("}\n");
+        get("get null data from multi", p3, 0);
 
         zoo_create_op_init(&ops[0], "/c/m2", "a", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, p0,
                            sizeof p0);

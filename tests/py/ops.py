@@ -79,6 +79,23 @@ def main():
     step("get after sets", zk.get, "/e2e/p")
     step("set missing", zk.set, "/e2e/nope", b"x")
 
+    # --- null data (a jute buffer of length -1) stays apart from empty data
+    step("create null data", zk.create, "/e2e/null", None, include_data=True)
+    step("get null data", zk.get, "/e2e/null")
+    step("set empty over null", zk.set, "/e2e/null", b"")
+    step("get empty after null", zk.get, "/e2e/null")
+    step("set null data", zk.set, "/e2e/null", None)
+    step("get null after set", zk.get, "/e2e/null")
+    step("createContainer null data", call, zk, CreateContainer("/e2e/nullc", None, OPEN_ACL_UNSAFE, 4))
+    step("createTTL null data", call, zk, CreateTTL("/e2e/nullt", None, OPEN_ACL_UNSAFE, 5, 60000))
+    # (kazoo's transactions refuse None, so no multi here)
+    step(
+        "multiRead null data",
+        call,
+        zk,
+        MultiRead([("get", "/e2e/null"), ("get", "/e2e/nullc"), ("get", "/e2e/nullt")]),
+    )
+
     # --- delete with versions and errors
     step("delete bad version", zk.delete, "/e2e/p", version=7)
     step("delete not empty", zk.delete, "/e2e/seq")

@@ -33,6 +33,7 @@ from kazoo.protocol.serialization import (
     read_buffer,
     read_string,
     stat_struct,
+    write_buffer,
     write_string,
 )
 from kazoo.protocol.states import ZnodeStat as _ZS  # noqa: F401
@@ -89,6 +90,8 @@ def convert(r):
         return err_dict(r)
     if isinstance(r, tuple) and len(r) == 2 and isinstance(r[1], ZnodeStat):
         first = r[0]
+        if first is None:  # getData of null data
+            return {"data": None, "stat": stat_dict(r[1])}
         if isinstance(first, (bytes, bytearray)):
             return {"data": data_value(bytes(first)), "stat": stat_dict(r[1])}
         if isinstance(first, list):
@@ -193,7 +196,7 @@ class CreateTTL(namedtuple("CreateTTL", "path data acl flags ttl")):
     def serialize(self):
         b = bytearray()
         b.extend(write_string(self.path))
-        b.extend(int_struct.pack(len(self.data)) + self.data)
+        b.extend(write_buffer(self.data))  # None: null data
         b.extend(acl_bytes(self.acl))
         b.extend(int_struct.pack(self.flags))
         b.extend(long_struct.pack(self.ttl))

@@ -150,10 +150,9 @@ fn cli_golden_quota_against_ours() {
     assert_none(run_all(&server, "zk-cli/ours", &["quota"], run_zk_cli));
 }
 
-/// A node created without data reads back as `null` from Apache ZooKeeper;
-/// our server stores null data as empty.
+/// A node created without data reads back as `null` (apart from one created
+/// with empty data), as from Apache ZooKeeper.
 #[test]
-#[ignore = "our server does not keep null data apart from empty data yet"]
 fn cli_golden_null_data_against_ours() {
     let server = TestServer::start(Kind::Ours, &Options::default());
     assert_none(run_all(&server, "zk-cli/ours", &["nulldata"], run_zk_cli));

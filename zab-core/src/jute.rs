@@ -143,6 +143,14 @@ impl<'a> JuteReader<'a> {
         }
     }
 
+    /// A buffer as a borrowed slice, distinguishing null (`None`) from empty.
+    pub fn read_opt_buffer_slice(&mut self) -> Result<Option<&'a [u8]>, JuteError> {
+        match self.read_len(1)? {
+            None => Ok(None),
+            Some(n) => self.take(n).map(Some),
+        }
+    }
+
     /// A buffer, distinguishing null (`None`) from empty.
     pub fn read_opt_buffer(&mut self) -> Result<Option<Bytes>, JuteError> {
         match self.read_len(1)? {

@@ -18,6 +18,10 @@
 //!   multi            -> MultiTxn           := vector<Txn>,  Txn := int(type) buffer(body)
 //! TxnDigest          := int(version) long(treeDigest)
 //! ```
+//!
+//! `buffer(data)` may be null (length -1): a node created or set with null
+//! data keeps null, which a client reads back as null, apart from empty data
+//! (Apache ZooKeeper's `DataNode` keeps the `byte[]` reference as it came).
 
 use bytes::BufMut;
 
@@ -63,7 +67,7 @@ pub struct TxnDigest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub acl: Vec<Acl>,
     pub ephemeral: bool,
     pub parent_cversion: i32,
@@ -72,7 +76,7 @@ pub struct CreateTxn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateContainerTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub acl: Vec<Acl>,
     pub parent_cversion: i32,
 }
@@ -80,7 +84,7 @@ pub struct CreateContainerTxn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTtlTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub acl: Vec<Acl>,
     pub parent_cversion: i32,
     pub ttl: i64,
@@ -89,7 +93,7 @@ pub struct CreateTtlTxn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetDataTxn {
     pub path: String,
-    pub data: bytes::Bytes,
+    pub data: Option<bytes::Bytes>,
     pub version: i32,
 }
 
@@ -128,20 +132,20 @@ impl TxnBody {
         match self {
             TxnBody::Create(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 write_acls(out, &t.acl);
                 jute::write_bool(out, t.ephemeral);
                 out.put_i32(t.parent_cversion);
             }
             TxnBody::CreateContainer(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 write_acls(out, &t.acl);
                 out.put_i32(t.parent_cversion);
             }
             TxnBody::CreateTtl(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 write_acls(out, &t.acl);
                 out.put_i32(t.parent_cversion);
                 out.put_i64(t.ttl);
@@ -149,7 +153,7 @@ impl TxnBody {
             TxnBody::Delete { path } => jute::write_string(out, path),
             TxnBody::SetData(t) => {
                 jute::write_string(out, &t.path);
-                jute::write_buffer(out, &t.data);
+                jute::write_opt_buffer(out, t.data.as_deref());
                 out.put_i32(t.version);
             }
             TxnBody::SetAcl(t) => {
@@ -182,20 +186,20 @@ impl TxnBody {
         Ok(match txn_type {
             op::CREATE | op::CREATE2 => TxnBody::Create(CreateTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 acl: read_acls(r)?,
                 ephemeral: r.read_bool()?,
                 parent_cversion: r.read_i32()?,
             }),
             op::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 acl: read_acls(r)?,
                 parent_cversion: r.read_i32()?,
             }),
             op::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 acl: read_acls(r)?,
                 parent_cversion: r.read_i32()?,
                 ttl: r.read_i64()?,
@@ -205,7 +209,7 @@ impl TxnBody {
             },
             op::SET_DATA | op::RECONFIG => TxnBody::SetData(SetDataTxn {
                 path: r.read_string()?,
-                data: r.read_buffer()?,
+                data: r.read_opt_buffer()?,
                 version: r.read_i32()?,
             }),
             op::SET_ACL => TxnBody::SetAcl(SetAclTxn {
@@ -232,6 +236,15 @@ impl TxnBody {
             op::MULTI => {
                 let subs = r.read_vec(8, |r| {
                     let txn_type = r.read_i32()?;
+                    // ZooKeeper's DataTree refuses a multi inside a multi. Reading
+                    // one would recurse once per 12 input bytes: a crafted record
+                    // of a megabyte overflows the stack.
+                    if txn_type == op::MULTI {
+                        return Err(JuteError::Unknown {
+                            what: "transaction type inside multi",
+                            value: txn_type,
+                        });
+                    }
                     let inner = r.read_buffer_slice()?;
                     let body = TxnBody::read(txn_type, &mut JuteReader::new(inner))?;
                     Ok(SubTxn { txn_type, body })
@@ -293,7 +306,8 @@ impl Record for Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::Acl;
+    use crate::records::{Acl, Id};
+    use proptest::prelude::*;
 
     fn header(t: i32) -> TxnHeader {
         TxnHeader {
@@ -312,10 +326,35 @@ mod tests {
                 op::CREATE2,
                 TxnBody::Create(CreateTxn {
                     path: "/a".into(),
-                    data: bytes::Bytes::from_static(b"x"),
+                    data: Some(bytes::Bytes::from_static(b"x")),
                     acl: Acl::open_unsafe(),
                     ephemeral: true,
                     parent_cversion: 3,
+                }),
+            ),
+            (
+                op::CREATE_CONTAINER,
+                TxnBody::CreateContainer(CreateContainerTxn {
+                    path: "/c".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    parent_cversion: 4,
+                }),
+            ),
+            (
+                op::SET_DATA,
+                TxnBody::SetData(SetDataTxn {
+                    path: "/a".into(),
+                    data: Some(bytes::Bytes::new()),
+                    version: 2,
+                }),
+            ),
+            (
+                op::SET_DATA,
+                TxnBody::SetData(SetDataTxn {
+                    path: "/a".into(),
+                    data: None,
+                    version: 3,
                 }),
             ),
             (op::DELETE, TxnBody::Delete { path: "/a".into() }),
@@ -359,6 +398,48 @@ mod tests {
         }
     }
 
+    /// Null data is written as length -1, as ZooKeeper's jute writes a null
+    /// `byte[]`; empty data as length 0.
+    #[test]
+    fn null_data_is_length_minus_one_and_empty_is_zero() {
+        let body = |data| {
+            let mut out = Vec::new();
+            TxnBody::SetData(SetDataTxn {
+                path: "/a".into(),
+                data,
+                version: 0,
+            })
+            .write(&mut out);
+            out
+        };
+        assert_eq!(&body(None)[6..10], &[0xff; 4]);
+        assert_eq!(&body(Some(bytes::Bytes::new()))[6..10], &[0; 4]);
+    }
+
+    /// Found with the `log_record` fuzz target: a multi nested 100 000 deep
+    /// (1.2 MB, within a log record's and a PROPOSAL's size limits) overflowed
+    /// the stack of the recursive decoder.
+    #[test]
+    fn fuzz_nested_multi_txn_overflows_the_stack() {
+        // Level k: count 1, type multi, and a buffer holding level k - 1;
+        // level 0 is an empty multi (count 0).
+        const DEPTH: i32 = 100_000;
+        let mut b = header(op::MULTI).to_bytes();
+        for level in (1..=DEPTH).rev() {
+            b.put_i32(1);
+            b.put_i32(op::MULTI);
+            b.put_i32(12 * (level - 1) + 4);
+        }
+        b.put_i32(0);
+        assert!(matches!(
+            Txn::from_bytes(&b),
+            Err(JuteError::Unknown {
+                value: op::MULTI,
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn close_session_without_body_reads_as_empty() {
         let h = header(op::CLOSE_SESSION);
@@ -370,5 +451,144 @@ mod tests {
                 paths_to_delete: vec![]
             }
         );
+    }
+
+    fn arb_acls() -> impl Strategy<Value = Vec<Acl>> {
+        proptest::collection::vec(
+            (any::<i32>(), "\\PC{0,8}", "\\PC{0,8}").prop_map(|(perms, s, i)| Acl {
+                perms,
+                id: Id::new(&s, &i),
+            }),
+            0..3,
+        )
+    }
+
+    /// Data, null (`None`) now and then.
+    fn arb_data() -> impl Strategy<Value = Option<bytes::Bytes>> {
+        proptest::option::of(
+            proptest::collection::vec(any::<u8>(), 0..32).prop_map(bytes::Bytes::from),
+        )
+    }
+
+    /// A body of every kind but multi, with a type number that reads it back.
+    fn arb_simple_body() -> impl Strategy<Value = (i32, TxnBody)> {
+        let path = "/\\PC{0,12}";
+        prop_oneof![
+            (
+                prop_oneof![Just(op::CREATE), Just(op::CREATE2)],
+                path,
+                arb_data(),
+                arb_acls(),
+                any::<bool>(),
+                any::<i32>()
+            )
+                .prop_map(|(t, path, data, acl, ephemeral, parent_cversion)| (
+                    t,
+                    TxnBody::Create(CreateTxn {
+                        path,
+                        data,
+                        acl,
+                        ephemeral,
+                        parent_cversion
+                    })
+                )),
+            (path, arb_data(), arb_acls(), any::<i32>()).prop_map(
+                |(path, data, acl, parent_cversion)| (
+                    op::CREATE_CONTAINER,
+                    TxnBody::CreateContainer(CreateContainerTxn {
+                        path,
+                        data,
+                        acl,
+                        parent_cversion
+                    })
+                )
+            ),
+            (path, arb_data(), arb_acls(), any::<i32>(), any::<i64>()).prop_map(
+                |(path, data, acl, parent_cversion, ttl)| (
+                    op::CREATE_TTL,
+                    TxnBody::CreateTtl(CreateTtlTxn {
+                        path,
+                        data,
+                        acl,
+                        parent_cversion,
+                        ttl
+                    })
+                )
+            ),
+            (
+                prop_oneof![Just(op::DELETE), Just(op::DELETE_CONTAINER)],
+                path
+            )
+                .prop_map(|(t, path)| (t, TxnBody::Delete { path })),
+            (
+                prop_oneof![Just(op::SET_DATA), Just(op::RECONFIG)],
+                path,
+                arb_data(),
+                any::<i32>()
+            )
+                .prop_map(|(t, path, data, version)| (
+                    t,
+                    TxnBody::SetData(SetDataTxn {
+                        path,
+                        data,
+                        version
+                    })
+                )),
+            (path, arb_acls(), any::<i32>()).prop_map(|(path, acl, version)| (
+                op::SET_ACL,
+                TxnBody::SetAcl(SetAclTxn { path, acl, version })
+            )),
+            (path, any::<i32>())
+                .prop_map(|(path, version)| (op::CHECK, TxnBody::CheckVersion { path, version })),
+            any::<i32>()
+                .prop_map(|timeout_ms| (op::CREATE_SESSION, TxnBody::CreateSession { timeout_ms })),
+            proptest::collection::vec(path, 0..3).prop_map(|paths_to_delete| (
+                op::CLOSE_SESSION,
+                TxnBody::CloseSession { paths_to_delete }
+            )),
+            any::<i32>().prop_map(|err| (op::ERROR, TxnBody::Error { err })),
+        ]
+    }
+
+    fn arb_body() -> impl Strategy<Value = (i32, TxnBody)> {
+        prop_oneof![
+            3 => arb_simple_body(),
+            1 => proptest::collection::vec(arb_simple_body(), 0..4).prop_map(|subs| (
+                op::MULTI,
+                TxnBody::Multi(
+                    subs.into_iter()
+                        .map(|(txn_type, body)| SubTxn { txn_type, body })
+                        .collect()
+                )
+            )),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn txns_of_every_type_round_trip(
+            (txn_type, body) in arb_body(),
+            client_id: i64,
+            cxid: i32,
+            zxid: i64,
+            time: i64,
+            digest in proptest::option::of((any::<i32>(), any::<i64>())),
+        ) {
+            let txn = Txn {
+                header: TxnHeader { client_id, cxid, zxid: Zxid(zxid), time, txn_type },
+                body,
+                digest: digest.map(|(version, tree_digest)| TxnDigest { version, tree_digest }),
+            };
+            prop_assert_eq!(Txn::from_bytes(&txn.to_bytes()), Ok(txn));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_txn_decoder(
+            b in proptest::collection::vec(any::<u8>(), 0..200),
+            txn_type in prop_oneof![Just(op::MULTI), Just(op::CREATE), any::<i32>()],
+        ) {
+            let _ = Txn::from_bytes(&b);
+            let _ = TxnBody::read(txn_type, &mut JuteReader::new(&b));
+        }
     }
 }

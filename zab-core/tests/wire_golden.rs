@@ -120,7 +120,7 @@ fn create_txn() -> Txn {
         },
         body: TxnBody::Create(CreateTxn {
             path: "/app".into(),
-            data: Bytes::from_static(b"hello"),
+            data: Some(Bytes::from_static(b"hello")),
             acl: vec![Acl {
                 perms: 31,
                 id: Id::new("world", "anyone"),

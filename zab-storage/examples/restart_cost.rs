@@ -45,7 +45,7 @@ fn main() {
             pzxid: i as i64,
             ..StatPersisted::default()
         };
-        w.write_node(&path, &data, 1, &stat).unwrap();
+        w.write_node(&path, Some(&data), 1, &stat).unwrap();
         digest.add(&path, &data, &stat);
     }
     let p = w.finish(digest.value()).unwrap();

@@ -37,8 +37,9 @@
 //! # Recovery
 //! A torn last record (cut short, or partly zeros) is the end of the log; its
 //! remains are zeroed so later appends start from clean space. A complete record
-//! with a bad checksum, a zxid gap, or a torn record in a segment that newer
-//! segments follow is an error naming the file and byte offset. Nothing is
+//! with a bad checksum, a zxid gap, a torn record in a segment that newer
+//! segments follow, or a zeroed record header with data after it is an error
+//! naming the file and byte offset. Nothing is
 //! repaired silently.
 //!
 //! The log is `Send`: the server's sync thread owns it and feeds it batches.
@@ -646,7 +647,19 @@ fn recover_segment(
                 count += 1;
                 off = next;
             }
-            Ok(Decoded::End) => break,
+            Ok(Decoded::End) => {
+                // Zeros where a record header should be, with data after them:
+                // pages of a batch written out of order before a crash, or a
+                // zeroed sector in front of acknowledged records; no way to tell.
+                // Taken for the end, the data stayed behind the next append, to
+                // be refused at the next start or read back as records.
+                if last_nonzero_end(&bytes[off..]) > 0 {
+                    return Err(bad(format!(
+                        "zeros at byte offset {off} where a record header should be, with data after them"
+                    )));
+                }
+                break;
+            }
             Ok(Decoded::Torn { reason }) => {
                 if !newest {
                     return Err(StorageError::TornSealedSegment {

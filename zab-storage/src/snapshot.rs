@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! snapshot := header entry* trailer
-//! header   := magic:"ZBSN" version:u32(=1) zxid:i64                     ; 16 bytes
+//! header   := magic:"ZBSN" version:u32(=2) zxid:i64                     ; 16 bytes
 //! entry    := 0x01 session_id:i64 timeout_ms:i32                       ; a session
 //!           | 0x02 acl_ref:i64 vector<ACL>                             ; an ACL table row
 //!           | 0x03 path:ustring data:buffer acl_ref:i64 StatPersisted  ; a znode
@@ -11,8 +11,11 @@
 //! crc      = crc32 of every byte of the file before it
 //! digest   = TreeDigest (crate::digest) of the nodes, as the writer's caller computed it
 //! integers big-endian; ustring, buffer, vector and ACL in jute encoding
+//! data     : length -1 for a node whose data is null (version 1 wrote null as empty)
 //! file name: snapshot.<zxid in lower-case hex>, written as snapshot.<hex>.tmp first
 //! ```
+//!
+//! Version 1 files (no null data) are read too; this version is written.
 //!
 //! This module reads and writes entries in any order. The data tree that loads
 //! them (zk-server's `DataTree::load_node`) needs a node's parent and its ACL
@@ -65,7 +68,11 @@ use crate::fsutil::{self, io_err};
 pub const SNAPSHOT_PREFIX: &str = "snapshot";
 /// `"ZBSN"`: zab snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"ZBSN";
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version 2: a node's data may be null (length -1). Version 1 files are read too.
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// The versions this reader understands (the grammar is the same; version 1
+/// never wrote null data).
+const READABLE_VERSIONS: [u32; 2] = [1, 2];
 const HEADER_LEN: usize = 16;
 const TRAILER_LEN: usize = 37;
 const TAG_SESSION: u8 = 0x01;
@@ -140,13 +147,13 @@ impl SnapshotWriter {
     pub fn write_node(
         &mut self,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl_ref: i64,
         stat: &StatPersisted,
     ) -> Result<()> {
         self.scratch.push(TAG_NODE);
         jute::write_string(&mut self.scratch, path);
-        jute::write_buffer(&mut self.scratch, data);
+        jute::write_opt_buffer(&mut self.scratch, data);
         jute::write_i64(&mut self.scratch, acl_ref);
         stat.write(&mut self.scratch);
         self.nodes += 1;
@@ -206,7 +213,8 @@ pub enum SnapEntry<'a> {
     },
     Node {
         path: &'a str,
-        data: &'a [u8],
+        /// `None`: the node's data is null.
+        data: Option<&'a [u8]>,
         acl_ref: i64,
         stat: StatPersisted,
     },
@@ -295,7 +303,7 @@ impl SnapshotReader {
             });
         }
         let version = u32::from_be_bytes(b[4..8].try_into().unwrap());
-        if version != SNAPSHOT_VERSION {
+        if !READABLE_VERSIONS.contains(&version) {
             return Err(StorageError::SnapshotBadHeader {
                 file: path,
                 reason: format!("unsupported version {version}"),
@@ -461,10 +469,10 @@ impl Cursor {
                 let path_at = at + 1 + r.position();
                 let path = std::str::from_utf8(r.read_buffer_slice().map_err(jute_err)?)
                     .map_err(|_| malformed(path_at, "node path is not utf-8".into()))?;
-                let data = r.read_buffer_slice().map_err(jute_err)?;
+                let data = r.read_opt_buffer_slice().map_err(jute_err)?;
                 let acl_ref = r.read_i64().map_err(jute_err)?;
                 let stat = StatPersisted::read(&mut r).map_err(jute_err)?;
-                hash = TreeDigest::node_hash(path, data, &stat);
+                hash = TreeDigest::node_hash(path, data.unwrap_or_default(), &stat);
                 self.digest.add_hash(hash);
                 (
                     SnapEntry::Node {

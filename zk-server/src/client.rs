@@ -722,7 +722,7 @@ impl Client {
             .watch_read(op::GET_DATA, path, watch, WatchKind::Data)
             .await?;
         let r = GetDataResponse::from_bytes(&b)?;
-        Ok((r.data, r.stat))
+        Ok((r.data.unwrap_or_default(), r.stat))
     }
 
     /// As [`Client::get_data`], telling null data (`None`) from empty.
@@ -734,9 +734,8 @@ impl Client {
         let b = self
             .watch_read(op::GET_DATA, path, watch, WatchKind::Data)
             .await?;
-        let mut r = zab_core::jute::JuteReader::new(&b);
-        let data = r.read_opt_buffer()?;
-        Ok((data, Stat::read(&mut r)?))
+        let r = GetDataResponse::from_bytes(&b)?;
+        Ok((r.data, r.stat))
     }
 
     pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
@@ -1008,7 +1007,7 @@ impl Client {
         let w = watch.then(|| (WatchKind::Data, CONFIG_NODE.to_owned()));
         let b = self.request(op::GET_DATA, f, CONFIG_NODE, w).await?;
         let r = GetDataResponse::from_bytes(&b)?;
-        Ok((r.data, r.stat))
+        Ok((r.data.unwrap_or_default(), r.stat))
     }
 
     /// Reconfigure the ensemble; returns the new configuration and its Stat.
@@ -1030,7 +1029,7 @@ impl Client {
         );
         let b = self.request(op::RECONFIG, f, "", None).await?;
         let r = GetDataResponse::from_bytes(&b)?;
-        Ok((r.data, r.stat))
+        Ok((r.data.unwrap_or_default(), r.stat))
     }
 
     /// Close the session and the connection. Every clone becomes unusable.

@@ -1303,10 +1303,10 @@ impl Core {
         session_id: i64,
         path: &str,
         watch: bool,
-    ) -> Result<(Bytes, Stat), ErrorCode> {
+    ) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
-        let out = (Bytes::copy_from_slice(n.data()), n.stat());
+        let out = (n.data_opt().map(Bytes::copy_from_slice), n.stat());
         if watch {
             self.watches.add_data_watch(path, session_id);
         }

@@ -439,7 +439,8 @@ pub enum SnapItem {
     },
     Node {
         path: String,
-        data: Bytes,
+        /// `None`: null data.
+        data: Option<Bytes>,
         acl_id: i64,
         stat: StatPersisted,
     },
@@ -518,7 +519,7 @@ impl FuzzySnapshot {
             self.digest.add(&path, n.data(), &stat);
             out.push(SnapItem::Node {
                 path,
-                data: Bytes::copy_from_slice(n.data()),
+                data: n.data_opt().map(Bytes::copy_from_slice),
                 acl_id: acl.id,
                 stat,
             });
@@ -549,7 +550,7 @@ pub fn write_snapshot(
                     data,
                     acl_id,
                     stat,
-                } => w.write_node(&path, &data, acl_id, &stat)?,
+                } => w.write_node(&path, data.as_deref(), acl_id, &stat)?,
                 SnapItem::Finish { digest } => return w.finish(digest),
             }
         }
@@ -602,7 +603,8 @@ mod tests {
                 op::CREATE,
                 TxnBody::Create(CreateTxn {
                     path,
-                    data: Bytes::from(format!("v{zxid}")),
+                    // Some null data, so that snapshots and replay carry null.
+                    data: (!k.is_multiple_of(7)).then(|| Bytes::from(format!("v{zxid}"))),
                     acl: if k.is_multiple_of(3) {
                         Acl::read_unsafe()
                     } else {
@@ -622,7 +624,7 @@ mod tests {
                     op::CREATE,
                     TxnBody::Create(CreateTxn {
                         path: child,
-                        data: Bytes::new(),
+                        data: Some(Bytes::new()),
                         acl: Acl::open_unsafe(),
                         ephemeral: false,
                         parent_cversion: tree.get(&path).unwrap().persisted().cversion + 1,
@@ -634,7 +636,7 @@ mod tests {
                 op::SET_DATA,
                 TxnBody::SetData(SetDataTxn {
                     path: path.clone(),
-                    data: Bytes::from(format!("s{zxid}")),
+                    data: (zxid % 5 != 0).then(|| Bytes::from(format!("s{zxid}"))),
                     version: tree.get(&path).unwrap().persisted().version + 1,
                 }),
             ),
@@ -652,7 +654,7 @@ mod tests {
             op::CREATE,
             TxnBody::Create(CreateTxn {
                 path: path.into(),
-                data: Bytes::from(format!("d{zxid}")),
+                data: Some(Bytes::from(format!("d{zxid}"))),
                 acl: Acl::open_unsafe(),
                 ephemeral: false,
                 parent_cversion: -1,
@@ -740,6 +742,59 @@ mod tests {
         assert_eq!(r.sessions.get(&9), Some(&4000));
     }
 
+    /// Null data stays null, apart from empty data, through a snapshot and
+    /// through the log (as ZooKeeper keeps it: getData answers null).
+    #[test]
+    fn null_data_survives_a_snapshot_and_the_log() {
+        let d = data_dir();
+        let create = |z: i64, path: &str, data: Option<&'static [u8]>| {
+            txn(
+                z,
+                op::CREATE,
+                TxnBody::Create(CreateTxn {
+                    path: path.into(),
+                    data: data.map(Bytes::from_static),
+                    acl: Acl::open_unsafe(),
+                    ephemeral: false,
+                    parent_cversion: -1,
+                }),
+            )
+        };
+        let set = |z: i64, path: &str, data: Option<&'static [u8]>| {
+            txn(
+                z,
+                op::SET_DATA,
+                TxnBody::SetData(SetDataTxn {
+                    path: path.into(),
+                    data: data.map(Bytes::from_static),
+                    version: 1,
+                }),
+            )
+        };
+        let h = vec![
+            create(1, "/null", None),
+            create(2, "/empty", Some(b"")),
+            create(3, "/x", Some(b"x")),
+            create(4, "/later-null", None),
+            set(5, "/x", None),
+            set(6, "/later-null", Some(b"")),
+        ];
+        snapshot_after(&d.cfg, &h[..4], None);
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(4), 2));
+        for (path, want) in [
+            ("/null", None),
+            ("/empty", Some(&b""[..])),
+            ("/x", None),
+            ("/later-null", Some(&b""[..])),
+        ] {
+            let n = r.tree.get(path).unwrap();
+            assert_eq!(n.data_opt(), want, "{path}");
+            assert_eq!(n.stat().data_length, 0, "{path}");
+        }
+    }
+
     #[test]
     fn recovery_refuses_a_log_that_resumes_after_a_gap() {
         let d = data_dir();
@@ -824,8 +879,8 @@ mod tests {
         let mut w = SnapshotWriter::create(snap_dir(&d.cfg), Zxid(6)).unwrap();
         let stat = StatPersisted::default();
         w.write_acl(1, &Acl::open_unsafe()).unwrap();
-        w.write_node("/", b"", 1, &stat).unwrap();
-        w.write_node("/a/b", b"x", 1, &stat).unwrap();
+        w.write_node("/", Some(b""), 1, &stat).unwrap();
+        w.write_node("/a/b", Some(b"x"), 1, &stat).unwrap();
         let mut dg = TreeDigest::new();
         dg.add("/", b"", &stat);
         dg.add("/a/b", b"x", &stat);
@@ -952,8 +1007,8 @@ mod tests {
                     .get(&p)
                     .unwrap_or_else(|| panic!("seed {seed0}: {p} missing"));
                 assert_eq!(
-                    (b.data(), b.persisted(), b.acl().id),
-                    (n.data(), n.persisted(), n.acl().id),
+                    (b.data_opt(), b.persisted(), b.acl().id),
+                    (n.data_opt(), n.persisted(), n.acl().id),
                     "seed {seed0}: {p} differs"
                 );
             }

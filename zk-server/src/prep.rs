@@ -318,7 +318,7 @@ impl Prep {
                 self.add(&r.path, node);
                 Ok(TxnBody::SetData(SetDataTxn {
                     path: r.path.clone(),
-                    data: r.data.clone().unwrap_or_default(),
+                    data: r.data.clone(),
                     version,
                 }))
             }
@@ -431,7 +431,7 @@ impl Prep {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = pstat.cversion + 1;
-        let data = req.data.clone().unwrap_or_default();
+        let data = req.data.clone();
         let body = if op_type == op::CREATE_CONTAINER {
             TxnBody::CreateContainer(CreateContainerTxn {
                 path: path.clone(),

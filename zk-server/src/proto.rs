@@ -314,7 +314,7 @@ record!(
     /// exists, setData and setACL answer with a Stat alone.
     StatResponse { stat: Stat => w_stat, r_stat; }
 );
-record!(GetDataResponse { data: Bytes => w_buf, r_buf; stat: Stat => w_stat, r_stat; });
+record!(GetDataResponse { data: Option<Bytes> => w_opt_buf, r_opt_buf; stat: Stat => w_stat, r_stat; });
 record!(GetAclResponse { acl: Vec<Acl> => w_acls, read_acls; stat: Stat => w_stat, r_stat; });
 record!(
     /// getChildren, and getEphemerals (whose field is named `ephemerals`).
@@ -476,7 +476,8 @@ pub enum OpResult {
         children: Vec<String>,
     },
     GetData {
-        data: Bytes,
+        /// `None`: the node's data is null.
+        data: Option<Bytes>,
         stat: Stat,
     },
     Error {
@@ -518,7 +519,7 @@ impl Record for MultiResponse {
                 OpResult::SetData { stat } => stat.write(out),
                 OpResult::GetChildren { children } => jute::write_string_vec(out, children),
                 OpResult::GetData { data, stat } => {
-                    jute::write_buffer(out, data);
+                    jute::write_opt_buffer(out, data.as_deref());
                     stat.write(out);
                 }
                 OpResult::Error { err } => out.put_i32(*err),
@@ -557,7 +558,7 @@ impl Record for MultiResponse {
                     children: r.read_string_vec()?,
                 },
                 op::GET_DATA => OpResult::GetData {
-                    data: r.read_buffer()?,
+                    data: r.read_opt_buffer()?,
                     stat: Stat::read(r)?,
                 },
                 op::ERROR => OpResult::Error { err: r.read_i32()? },
@@ -677,21 +678,185 @@ mod tests {
                 },
                 OpResult::Delete,
                 OpResult::Check,
+                OpResult::GetData {
+                    data: None,
+                    stat: Stat::default(),
+                },
+                OpResult::GetData {
+                    data: Some(Bytes::new()),
+                    stat: Stat::default(),
+                },
             ],
         };
         assert_eq!(MultiResponse::from_bytes(&m.to_bytes()).unwrap(), m);
     }
 
+    /// decode(encode(x)) == x for one record.
+    fn round_trips<R: Record + PartialEq + std::fmt::Debug>(x: R) -> Result<(), TestCaseError> {
+        prop_assert_eq!(R::from_bytes(&x.to_bytes()), Ok(x));
+        Ok(())
+    }
+
+    /// Every decoder of this module, on the same bytes.
+    fn decode_with_every_record(b: &[u8]) {
+        macro_rules! all {
+            ($($t:ty),*) => { $( let _ = <$t>::from_bytes(b); )* };
+        }
+        all!(
+            ConnectRequest,
+            ConnectResponse,
+            RequestHeader,
+            ReplyHeader,
+            MultiHeader,
+            WatcherEvent,
+            CreateRequest,
+            CreateTtlRequest,
+            DeleteRequest,
+            PathWatchRequest,
+            PathRequest,
+            SetDataRequest,
+            SetAclRequest,
+            CheckVersionRequest,
+            ReconfigRequest,
+            WatchesRequest,
+            AuthPacket,
+            SetWatches,
+            SetWatches2,
+            AddWatchRequest,
+            SaslRequest,
+            CreateResponse,
+            Create2Response,
+            StatResponse,
+            GetDataResponse,
+            GetAclResponse,
+            ChildrenResponse,
+            GetChildren2Response,
+            PathResponse,
+            IntResponse,
+            ClientInfo,
+            WhoAmIResponse,
+            MultiRequest,
+            MultiResponse
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic_any_decoder(b: Vec<u8>) {
-            let _ = ConnectRequest::from_bytes(&b);
-            let _ = MultiRequest::from_bytes(&b);
-            let _ = MultiResponse::from_bytes(&b);
-            let _ = CreateRequest::from_bytes(&b);
-            let _ = SetWatches2::from_bytes(&b);
-            let _ = SetAclRequest::from_bytes(&b);
-            let _ = AuthPacket::from_bytes(&b);
+            decode_with_every_record(&b);
+        }
+
+        /// Bytes that start like a real record reach deeper than random ones.
+        #[test]
+        fn mutated_records_never_panic_any_decoder(
+            m in arb::multi_request(),
+            flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let mut b = m.to_bytes();
+            for (i, v) in flips {
+                let at = i.index(b.len());
+                b[at] = v;
+            }
+            b.truncate(cut.index(b.len() + 1));
+            decode_with_every_record(&b);
+        }
+
+        #[test]
+        fn handshake_records_round_trip(c in arb::connect_request(), r in arb::connect_response()) {
+            round_trips(c)?;
+            round_trips(r)?;
+        }
+
+        #[test]
+        fn headers_and_events_round_trip(
+            xid: i32, op_type: i32, zxid: i64, err: i32, done: bool, path in arb::string(),
+        ) {
+            round_trips(RequestHeader { xid, op_type })?;
+            round_trips(ReplyHeader { xid, zxid, err })?;
+            round_trips(MultiHeader { op_type, done, err })?;
+            round_trips(WatcherEvent { event_type: op_type, state: err, path })?;
+        }
+
+        #[test]
+        fn request_records_round_trip(
+            create in arb::create_request(),
+            ttl in arb::create_ttl_request(),
+            path in arb::string(),
+            version: i32,
+            watch: bool,
+            data in arb::opt_bytes(),
+            acl in arb::acls(),
+            reconfig in proptest::collection::vec(proptest::option::of(arb::string()), 3),
+            config_id: i64,
+            auth in (any::<i32>(), arb::string(), arb::bytes()),
+            watches in proptest::collection::vec(arb::strings(), 5),
+        ) {
+            round_trips(create)?;
+            round_trips(ttl)?;
+            round_trips(DeleteRequest { path: path.clone(), version })?;
+            round_trips(PathWatchRequest { path: path.clone(), watch })?;
+            round_trips(PathRequest { path: path.clone() })?;
+            round_trips(SetDataRequest { path: path.clone(), data, version })?;
+            round_trips(SetAclRequest { path: path.clone(), acl, version })?;
+            round_trips(CheckVersionRequest { path: path.clone(), version })?;
+            round_trips(ReconfigRequest {
+                joining_servers: reconfig[0].clone(),
+                leaving_servers: reconfig[1].clone(),
+                new_members: reconfig[2].clone(),
+                cur_config_id: config_id,
+            })?;
+            round_trips(WatchesRequest { path: path.clone(), watcher_type: version })?;
+            round_trips(AuthPacket { auth_type: auth.0, scheme: auth.1, auth: auth.2.clone() })?;
+            round_trips(SetWatches {
+                relative_zxid: config_id,
+                data_watches: watches[0].clone(),
+                exist_watches: watches[1].clone(),
+                child_watches: watches[2].clone(),
+            })?;
+            round_trips(SetWatches2 {
+                relative_zxid: config_id,
+                data_watches: watches[0].clone(),
+                exist_watches: watches[1].clone(),
+                child_watches: watches[2].clone(),
+                persistent_watches: watches[3].clone(),
+                persistent_recursive_watches: watches[4].clone(),
+            })?;
+            round_trips(AddWatchRequest { path, mode: version })?;
+            round_trips(SaslRequest { token: auth.2 })?;
+        }
+
+        #[test]
+        fn response_records_round_trip(
+            path in arb::string(),
+            stat in arb::stat(),
+            data in arb::opt_bytes(),
+            acl in arb::acls(),
+            children in arb::strings(),
+            value: i32,
+            infos in proptest::collection::vec((arb::string(), arb::string()), 0..3),
+        ) {
+            round_trips(CreateResponse { path: path.clone() })?;
+            round_trips(Create2Response { path: path.clone(), stat })?;
+            round_trips(StatResponse { stat })?;
+            round_trips(GetDataResponse { data, stat })?;
+            round_trips(GetAclResponse { acl, stat })?;
+            round_trips(ChildrenResponse { children: children.clone() })?;
+            round_trips(GetChildren2Response { children, stat })?;
+            round_trips(PathResponse { path })?;
+            round_trips(IntResponse { value })?;
+            round_trips(WhoAmIResponse {
+                client_info: infos
+                    .into_iter()
+                    .map(|(auth_scheme, user)| ClientInfo { auth_scheme, user })
+                    .collect(),
+            })?;
+        }
+
+        #[test]
+        fn multi_records_round_trip(m in arb::multi_request(), r in arb::multi_response()) {
+            round_trips(m)?;
+            round_trips(r)?;
         }
 
         #[test]
@@ -699,5 +864,160 @@ mod tests {
             let c = CreateRequest { path, data: Some(Bytes::from(data)), acl: Acl::open_unsafe(), flags };
             prop_assert_eq!(CreateRequest::from_bytes(&c.to_bytes()).unwrap(), c);
         }
+    }
+}
+
+/// Strategies for the records of this module, shared with the request parser's tests.
+#[cfg(test)]
+pub(crate) mod arb {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    pub fn string() -> impl Strategy<Value = String> {
+        "\\PC{0,12}"
+    }
+    pub fn strings() -> impl Strategy<Value = Vec<String>> {
+        vec(string(), 0..4)
+    }
+    pub fn bytes() -> impl Strategy<Value = Bytes> {
+        vec(any::<u8>(), 0..32).prop_map(Bytes::from)
+    }
+    pub fn opt_bytes() -> impl Strategy<Value = Option<Bytes>> {
+        proptest::option::of(bytes())
+    }
+    pub fn acls() -> impl Strategy<Value = Vec<Acl>> {
+        vec(
+            (any::<i32>(), string(), string()).prop_map(|(perms, s, i)| Acl {
+                perms,
+                id: Id::new(&s, &i),
+            }),
+            0..3,
+        )
+    }
+    pub fn stat() -> impl Strategy<Value = Stat> {
+        (any::<[i64; 6]>(), any::<[i32; 5]>()).prop_map(|(l, i)| Stat {
+            czxid: l[0],
+            mzxid: l[1],
+            ctime: l[2],
+            mtime: l[3],
+            version: i[0],
+            cversion: i[1],
+            aversion: i[2],
+            ephemeral_owner: l[4],
+            data_length: i[3],
+            num_children: i[4],
+            pzxid: l[5],
+        })
+    }
+    pub fn connect_request() -> impl Strategy<Value = ConnectRequest> {
+        (
+            any::<i32>(),
+            any::<i64>(),
+            any::<i32>(),
+            any::<i64>(),
+            bytes(),
+            proptest::option::of(any::<bool>()),
+        )
+            .prop_map(
+                |(protocol_version, last_zxid_seen, timeout_ms, session_id, passwd, read_only)| {
+                    ConnectRequest {
+                        protocol_version,
+                        last_zxid_seen,
+                        timeout_ms,
+                        session_id,
+                        passwd,
+                        read_only,
+                    }
+                },
+            )
+    }
+    pub fn connect_response() -> impl Strategy<Value = ConnectResponse> {
+        (
+            any::<i32>(),
+            any::<i32>(),
+            any::<i64>(),
+            bytes(),
+            proptest::option::of(any::<bool>()),
+        )
+            .prop_map(
+                |(protocol_version, timeout_ms, session_id, passwd, read_only)| ConnectResponse {
+                    protocol_version,
+                    timeout_ms,
+                    session_id,
+                    passwd,
+                    read_only,
+                },
+            )
+    }
+    pub fn create_request() -> impl Strategy<Value = CreateRequest> {
+        (string(), opt_bytes(), acls(), 0..7i32).prop_map(|(path, data, acl, flags)| {
+            CreateRequest {
+                path,
+                data,
+                acl,
+                flags,
+            }
+        })
+    }
+    pub fn create_ttl_request() -> impl Strategy<Value = CreateTtlRequest> {
+        (string(), opt_bytes(), acls(), any::<i32>(), any::<i64>()).prop_map(
+            |(path, data, acl, flags, ttl)| CreateTtlRequest {
+                path,
+                data,
+                acl,
+                flags,
+                ttl,
+            },
+        )
+    }
+    pub fn path_watch() -> impl Strategy<Value = PathWatchRequest> {
+        (string(), any::<bool>()).prop_map(|(path, watch)| PathWatchRequest { path, watch })
+    }
+    /// One operation of a multi, as the parser produces it: a create's type
+    /// follows its flags, as Java's `MultiOperationRecord` has it.
+    pub fn multi_op() -> impl Strategy<Value = MultiOp> {
+        prop_oneof![
+            create_request().prop_map(|req| MultiOp::Create {
+                op_type: if req.flags == create_mode::CONTAINER {
+                    op::CREATE_CONTAINER
+                } else {
+                    op::CREATE
+                },
+                req,
+            }),
+            create_ttl_request().prop_map(MultiOp::CreateTtl),
+            (string(), any::<i32>())
+                .prop_map(|(path, version)| MultiOp::Delete(DeleteRequest { path, version })),
+            (string(), opt_bytes(), any::<i32>()).prop_map(|(path, data, version)| {
+                MultiOp::SetData(SetDataRequest {
+                    path,
+                    data,
+                    version,
+                })
+            }),
+            (string(), any::<i32>())
+                .prop_map(|(path, version)| MultiOp::Check(CheckVersionRequest { path, version })),
+            path_watch().prop_map(MultiOp::GetChildren),
+            path_watch().prop_map(MultiOp::GetData),
+        ]
+    }
+    pub fn multi_request() -> impl Strategy<Value = MultiRequest> {
+        vec(multi_op(), 0..5).prop_map(|ops| MultiRequest { ops })
+    }
+    pub fn op_result() -> impl Strategy<Value = OpResult> {
+        prop_oneof![
+            string().prop_map(|path| OpResult::Create { path }),
+            (string(), stat()).prop_map(|(path, stat)| OpResult::Create2 { path, stat }),
+            Just(OpResult::Delete),
+            stat().prop_map(|stat| OpResult::SetData { stat }),
+            Just(OpResult::Check),
+            strings().prop_map(|children| OpResult::GetChildren { children }),
+            (opt_bytes(), stat()).prop_map(|(data, stat)| OpResult::GetData { data, stat }),
+            any::<i32>().prop_map(|err| OpResult::Error { err }),
+        ]
+    }
+    pub fn multi_response() -> impl Strategy<Value = MultiResponse> {
+        vec(op_result(), 0..5).prop_map(|results| MultiResponse { results })
     }
 }

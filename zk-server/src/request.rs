@@ -141,6 +141,162 @@ pub struct Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::arb;
+    use proptest::prelude::*;
+
+    /// Every op code the parser knows, and some it does not.
+    const OP_CODES: &[i32] = &[
+        op::NOTIFICATION,
+        op::CREATE,
+        op::DELETE,
+        op::EXISTS,
+        op::GET_DATA,
+        op::SET_DATA,
+        op::GET_ACL,
+        op::SET_ACL,
+        op::GET_CHILDREN,
+        op::SYNC,
+        op::PING,
+        op::GET_CHILDREN2,
+        op::CHECK,
+        op::MULTI,
+        op::CREATE2,
+        op::RECONFIG,
+        op::CHECK_WATCHES,
+        op::REMOVE_WATCHES,
+        op::CREATE_CONTAINER,
+        op::DELETE_CONTAINER,
+        op::CREATE_TTL,
+        op::MULTI_READ,
+        op::AUTH,
+        op::SET_WATCHES,
+        op::SASL,
+        op::GET_EPHEMERALS,
+        op::GET_ALL_CHILDREN_NUMBER,
+        op::SET_WATCHES2,
+        op::ADD_WATCH,
+        op::WHO_AM_I,
+        op::CREATE_SESSION,
+        op::CLOSE_SESSION,
+        op::ERROR,
+        10,
+        23,
+        999,
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic_the_parser_of_any_op(
+            op_type in prop_oneof![proptest::sample::select(OP_CODES), any::<i32>()],
+            body: Vec<u8>,
+        ) {
+            let _ = Op::parse(op_type, &body);
+        }
+
+        /// What a client's record encodes, the parser reads back, op by op.
+        #[test]
+        fn each_op_parses_the_record_a_client_writes(
+            create in arb::create_request(),
+            ttl in arb::create_ttl_request(),
+            pw in arb::path_watch(),
+            path in arb::string(),
+            version: i32,
+            multi in arb::multi_request(),
+            watches in proptest::collection::vec(arb::strings(), 5),
+            zxid: i64,
+            data in arb::opt_bytes(),
+            acl in arb::acls(),
+            token in arb::bytes(),
+        ) {
+            let parse = |op_type: i32, r: &dyn Fn(&mut Vec<u8>)| {
+                let mut b = Vec::new();
+                r(&mut b);
+                Op::parse(op_type, &b)
+            };
+            for t in [op::CREATE, op::CREATE2, op::CREATE_CONTAINER] {
+                prop_assert_eq!(
+                    parse(t, &|b| create.write(b)),
+                    Ok(Op::Create { op_type: t, req: create.clone() })
+                );
+            }
+            prop_assert_eq!(parse(op::CREATE_TTL, &|b| ttl.write(b)), Ok(Op::CreateTtl(ttl.clone())));
+            let del = DeleteRequest { path: path.clone(), version };
+            prop_assert_eq!(parse(op::DELETE, &|b| del.write(b)), Ok(Op::Delete(del.clone())));
+            // ZooKeeper 3.9's DeleteContainerRequest, and 3.8's bare path bytes.
+            let dc = PathRequest { path: path.clone() };
+            prop_assert_eq!(
+                parse(op::DELETE_CONTAINER, &|b| dc.write(b)),
+                Ok(Op::DeleteContainer { path: path.clone() })
+            );
+            let bare = format!("/{path}");
+            prop_assert_eq!(
+                Op::parse(op::DELETE_CONTAINER, bare.as_bytes()),
+                Ok(Op::DeleteContainer { path: bare.clone() })
+            );
+            let check = CheckVersionRequest { path: path.clone(), version };
+            prop_assert_eq!(parse(op::CHECK, &|b| check.write(b)), Ok(Op::Check(check.clone())));
+            let set = SetDataRequest { path: path.clone(), data, version };
+            prop_assert_eq!(parse(op::SET_DATA, &|b| set.write(b)), Ok(Op::SetData(set.clone())));
+            let set_acl = SetAclRequest { path: path.clone(), acl, version };
+            prop_assert_eq!(parse(op::SET_ACL, &|b| set_acl.write(b)), Ok(Op::SetAcl(set_acl.clone())));
+            let reconfig = ReconfigRequest {
+                joining_servers: Some(path.clone()),
+                leaving_servers: None,
+                new_members: Some(String::new()),
+                cur_config_id: zxid,
+            };
+            prop_assert_eq!(parse(op::RECONFIG, &|b| reconfig.write(b)), Ok(Op::Reconfig(reconfig.clone())));
+            let auth = AuthPacket { auth_type: version, scheme: path.clone(), auth: token.clone() };
+            prop_assert_eq!(parse(op::AUTH, &|b| auth.write(b)), Ok(Op::Auth(auth.clone())));
+            let sasl = SaslRequest { token };
+            prop_assert_eq!(parse(op::SASL, &|b| sasl.write(b)), Ok(Op::Sasl(sasl.clone())));
+            prop_assert_eq!(parse(op::MULTI, &|b| multi.write(b)), Ok(Op::Multi(multi.clone())));
+            prop_assert_eq!(parse(op::MULTI_READ, &|b| multi.write(b)), Ok(Op::MultiRead(multi.clone())));
+            prop_assert_eq!(parse(op::EXISTS, &|b| pw.write(b)), Ok(Op::Exists(pw.clone())));
+            prop_assert_eq!(parse(op::GET_DATA, &|b| pw.write(b)), Ok(Op::GetData(pw.clone())));
+            prop_assert_eq!(parse(op::GET_CHILDREN, &|b| pw.write(b)), Ok(Op::GetChildren(pw.clone())));
+            prop_assert_eq!(parse(op::GET_CHILDREN2, &|b| pw.write(b)), Ok(Op::GetChildren2(pw.clone())));
+            let p = PathRequest { path: path.clone() };
+            prop_assert_eq!(parse(op::GET_ACL, &|b| p.write(b)), Ok(Op::GetAcl(p.clone())));
+            prop_assert_eq!(parse(op::SYNC, &|b| p.write(b)), Ok(Op::Sync(p.clone())));
+            prop_assert_eq!(parse(op::GET_EPHEMERALS, &|b| p.write(b)), Ok(Op::GetEphemerals(p.clone())));
+            prop_assert_eq!(
+                parse(op::GET_ALL_CHILDREN_NUMBER, &|b| p.write(b)),
+                Ok(Op::GetAllChildrenNumber(p.clone()))
+            );
+            let w = WatchesRequest { path: path.clone(), watcher_type: version };
+            prop_assert_eq!(parse(op::CHECK_WATCHES, &|b| w.write(b)), Ok(Op::CheckWatches(w.clone())));
+            prop_assert_eq!(parse(op::REMOVE_WATCHES, &|b| w.write(b)), Ok(Op::RemoveWatches(w.clone())));
+            let old = SetWatches {
+                relative_zxid: zxid,
+                data_watches: watches[0].clone(),
+                exist_watches: watches[1].clone(),
+                child_watches: watches[2].clone(),
+            };
+            let new = SetWatches2 {
+                relative_zxid: zxid,
+                data_watches: watches[0].clone(),
+                exist_watches: watches[1].clone(),
+                child_watches: watches[2].clone(),
+                persistent_watches: watches[3].clone(),
+                persistent_recursive_watches: watches[4].clone(),
+            };
+            prop_assert_eq!(
+                parse(op::SET_WATCHES, &|b| old.write(b)),
+                Ok(Op::SetWatches(SetWatches2 {
+                    persistent_watches: vec![],
+                    persistent_recursive_watches: vec![],
+                    ..new.clone()
+                }))
+            );
+            prop_assert_eq!(parse(op::SET_WATCHES2, &|b| new.write(b)), Ok(Op::SetWatches(new.clone())));
+            let add = AddWatchRequest { path, mode: version };
+            prop_assert_eq!(parse(op::ADD_WATCH, &|b| add.write(b)), Ok(Op::AddWatch(add.clone())));
+            prop_assert_eq!(Op::parse(op::PING, &[]), Ok(Op::Ping));
+            prop_assert_eq!(Op::parse(op::WHO_AM_I, &[]), Ok(Op::WhoAmI));
+            prop_assert_eq!(Op::parse(op::CLOSE_SESSION, &[]), Ok(Op::CloseSession));
+        }
+    }
 
     #[test]
     fn delete_container_reads_both_body_forms() {

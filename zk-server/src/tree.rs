@@ -19,6 +19,7 @@
 //!             parent, first_child, next, prev: NodeId   ; children as a linked list
 //!             child_count, Stat without ephemeralOwner  ; packed, 96 bytes in all
 //!             owner: none | container | other           ; "other" owners in a side map
+//!             data_null: bool                            ; null data (stored as empty)
 //! index    := open-addressing table of NodeIds keyed by hash(parent id, name)
 //! ```
 //!
@@ -38,7 +39,6 @@ use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use zab_core::records::{Acl, ErrorCode, Stat, StatPersisted};
 use zab_core::txn::{Txn, TxnBody};
 use zab_core::Zxid;
@@ -124,6 +124,9 @@ struct Node {
     cversion: i32,
     aversion: i32,
     owner: Owner,
+    /// The data is null, not empty (created or set with a null buffer); it
+    /// is stored as empty. Fits in the padding after `owner`.
+    data_null: bool,
 }
 
 // The footprint target (docs/performance.md) is budgeted on this.
@@ -169,9 +172,9 @@ fn decode_bytes(b: &[u8]) -> (&[u8], &[u8]) {
 }
 
 impl Node {
-    fn new(name: &[u8], data: &[u8], acl: u32, stat: &StatPersisted, owner: Owner) -> Node {
+    fn new(name: &[u8], data: Option<&[u8]>, acl: u32, stat: &StatPersisted, owner: Owner) -> Node {
         Node {
-            bytes: encode_bytes(name, data),
+            bytes: encode_bytes(name, data.unwrap_or_default()),
             acl,
             parent: NIL,
             first_child: NIL,
@@ -187,6 +190,7 @@ impl Node {
             cversion: stat.cversion,
             aversion: stat.aversion,
             owner,
+            data_null: data.is_none(),
         }
     }
 
@@ -194,13 +198,19 @@ impl Node {
         decode_bytes(&self.bytes).0
     }
 
+    /// The data; null reads as empty (as its length, its digest and quotas count it).
     fn data(&self) -> &[u8] {
         decode_bytes(&self.bytes).1
     }
 
-    fn set_data(&mut self, data: &[u8]) {
-        let bytes = encode_bytes(self.name(), data);
+    fn data_opt(&self) -> Option<&[u8]> {
+        (!self.data_null).then(|| self.data())
+    }
+
+    fn set_data(&mut self, data: Option<&[u8]>) {
+        let bytes = encode_bytes(self.name(), data.unwrap_or_default());
         self.bytes = bytes;
+        self.data_null = data.is_none();
     }
 
     fn set_stat(&mut self, s: &StatPersisted) {
@@ -396,8 +406,14 @@ impl<'a> NodeRef<'a> {
         &self.tree.nodes[self.id as usize]
     }
 
+    /// The data; null data reads as empty.
     pub fn data(&self) -> &'a [u8] {
         self.node().data()
+    }
+
+    /// The data, `None` if it is null (what getData answers).
+    pub fn data_opt(&self) -> Option<&'a [u8]> {
+        self.node().data_opt()
     }
 
     pub fn acl(&self) -> &'a AclRef {
@@ -790,7 +806,7 @@ impl DataTree {
             };
             let slot = t.acls.acquire(acl);
             let hash = TreeDigest::node_hash(path, &[], &stat);
-            t.insert_node(path, parent, h, &[], slot, &stat, hash);
+            t.insert_node(path, parent, h, Some(&[]), slot, &stat, hash);
         }
         t
     }
@@ -837,11 +853,11 @@ impl DataTree {
     pub fn load_node(
         &mut self,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl_id: i64,
         stat: StatPersisted,
     ) -> Result<(), String> {
-        let hash = TreeDigest::node_hash(path, data, &stat);
+        let hash = TreeDigest::node_hash(path, data.unwrap_or_default(), &stat);
         self.load_hashed_node(path, data, acl_id, stat, hash)
     }
 
@@ -850,7 +866,7 @@ impl DataTree {
     pub fn load_hashed_node(
         &mut self,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl_id: i64,
         stat: StatPersisted,
         node_hash: u64,
@@ -892,7 +908,7 @@ impl DataTree {
                 n.set_stat(&stat);
                 self.set_owner(id, stat.ephemeral_owner);
                 self.digest.add_hash(node_hash);
-                self.data_size += data.len() as u64;
+                self.data_size += data.map_or(0, <[u8]>::len) as u64;
                 self.track(path, stat.ephemeral_owner);
             }
         }
@@ -1128,7 +1144,7 @@ impl DataTree {
         path: &str,
         parent: NodeId,
         h: u64,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: u32,
         stat: &StatPersisted,
         node_hash: u64,
@@ -1166,7 +1182,7 @@ impl DataTree {
         }
         self.live += 1;
         self.digest.add_hash(node_hash);
-        self.data_size += (path.len() + data.len()) as u64;
+        self.data_size += (path.len() + data.map_or(0, <[u8]>::len)) as u64;
         self.track(path, stat.ephemeral_owner);
         id
     }
@@ -1331,7 +1347,7 @@ impl DataTree {
                 let owner = if t.ephemeral { session_id } else { 0 };
                 self.create_node(
                     &t.path,
-                    &t.data,
+                    t.data.as_deref(),
                     &t.acl,
                     owner,
                     t.parent_cversion,
@@ -1345,7 +1361,7 @@ impl DataTree {
                 rc.path = t.path.clone();
                 self.create_node(
                     &t.path,
-                    &t.data,
+                    t.data.as_deref(),
                     &t.acl,
                     CONTAINER_EPHEMERAL_OWNER,
                     t.parent_cversion,
@@ -1359,7 +1375,7 @@ impl DataTree {
                 rc.path = t.path.clone();
                 self.create_node(
                     &t.path,
-                    &t.data,
+                    t.data.as_deref(),
                     &t.acl,
                     EphemeralKind::ttl_owner(t.ttl),
                     t.parent_cversion,
@@ -1375,7 +1391,7 @@ impl DataTree {
             }
             TxnBody::SetData(t) => {
                 rc.path = t.path.clone();
-                self.set_data(&t.path, &t.data, t.version, zxid, time, triggers)
+                self.set_data(&t.path, t.data.as_deref(), t.version, zxid, time, triggers)
                     .map(|s| rc.stat = Some(s))
             }
             TxnBody::SetAcl(t) => {
@@ -1444,7 +1460,7 @@ impl DataTree {
     fn create_node(
         &mut self,
         path: &str,
-        data: &Bytes,
+        data: Option<&[u8]>,
         acl: &[Acl],
         ephemeral_owner: i64,
         parent_cversion: i32,
@@ -1485,7 +1501,7 @@ impl DataTree {
         });
         let slot = self.acls.acquire(acl);
         let stat = new_stat(zxid, time, ephemeral_owner);
-        let hash = TreeDigest::node_hash(path, data, &stat);
+        let hash = TreeDigest::node_hash(path, data.unwrap_or_default(), &stat);
         let id = self.insert_node(path, pid, h, data, slot, &stat, hash);
         if let Some(target) = quota_target(parent_path) {
             if name == QUOTA_LIMITS {
@@ -1495,7 +1511,7 @@ impl DataTree {
             }
         }
         if let Some(q) = self.quota_of(path) {
-            self.update_quota_stat(&q, data.len() as i64, 1);
+            self.update_quota_stat(&q, data.map_or(0, <[u8]>::len) as i64, 1);
         }
         let parent_acl = self.acls.get(self.nodes[pid as usize].acl).clone();
         triggers.push(Trigger::Created {
@@ -1557,7 +1573,7 @@ impl DataTree {
     fn set_data(
         &mut self,
         path: &str,
-        data: &Bytes,
+        data: Option<&[u8]>,
         version: i32,
         zxid: i64,
         time: i64,
@@ -1566,15 +1582,17 @@ impl DataTree {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         let before = self.persisted(id);
         let n = &mut self.nodes[id as usize];
-        let growth = data.len() as i64 - n.data().len() as i64;
+        let len = data.map_or(0, <[u8]>::len);
+        let growth = len as i64 - n.data().len() as i64;
         self.digest.remove(path, n.data(), &before);
-        self.data_size = self.data_size - n.data().len() as u64 + data.len() as u64;
+        self.data_size = self.data_size - n.data().len() as u64 + len as u64;
         n.set_data(data);
         n.mtime = time;
         n.mzxid = zxid;
         n.version = version;
         let after = self.persisted(id);
-        self.digest.add(path, data, &after);
+        self.digest
+            .add(path, self.nodes[id as usize].data(), &after);
         if let Some(q) = self.quota_of(path) {
             self.update_quota_stat(&q, growth, 0);
         }
@@ -1610,7 +1628,7 @@ impl DataTree {
         let n = &mut self.nodes[id as usize];
         self.digest.remove(path, n.data(), &stat);
         self.data_size = self.data_size - n.data().len() as u64 + data.len() as u64;
-        n.set_data(data);
+        n.set_data(Some(data));
         self.digest.add(path, data, &stat);
     }
 
@@ -1712,6 +1730,7 @@ pub fn trigger_event_type(t: &Trigger) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use zab_core::txn::{CreateTxn, SetDataTxn, SubTxn, TxnHeader};
 
     fn txn(zxid: i64, t: i32, body: TxnBody) -> Txn {
@@ -1731,7 +1750,7 @@ mod tests {
     fn create(path: &str, cv: i32, eph: bool) -> TxnBody {
         TxnBody::Create(CreateTxn {
             path: path.into(),
-            data: Bytes::from_static(b"d"),
+            data: Some(Bytes::from_static(b"d")),
             acl: Acl::open_unsafe(),
             ephemeral: eph,
             parent_cversion: cv,
@@ -1740,17 +1759,26 @@ mod tests {
 
     /// The tree as a plain map from paths, with ZooKeeper's rules spelled out
     /// one by one: the reference the compact tree is checked against.
+    /// Data (`None`: null), Stat, ACL.
+    type ModelNode = (Option<Vec<u8>>, StatPersisted, Vec<Acl>);
+
     #[derive(Default)]
     struct Model {
-        nodes: std::collections::BTreeMap<String, (Vec<u8>, StatPersisted, Vec<Acl>)>,
+        nodes: std::collections::BTreeMap<String, ModelNode>,
     }
 
     impl Model {
         fn of(t: &DataTree) -> Model {
             let mut m = Model::default();
             for (p, n) in t.iter() {
-                m.nodes
-                    .insert(p, (n.data().to_vec(), n.persisted(), n.acl().acl.clone()));
+                m.nodes.insert(
+                    p,
+                    (
+                        n.data_opt().map(<[u8]>::to_vec),
+                        n.persisted(),
+                        n.acl().acl.clone(),
+                    ),
+                );
             }
             m
         }
@@ -1763,7 +1791,14 @@ mod tests {
                 .collect()
         }
 
-        fn create(&mut self, path: &str, owner: i64, cv: i32, zxid: i64) -> i32 {
+        fn create(
+            &mut self,
+            path: &str,
+            data: Option<&[u8]>,
+            owner: i64,
+            cv: i32,
+            zxid: i64,
+        ) -> i32 {
             if path == ROOT {
                 return ErrorCode::NodeExists.code();
             }
@@ -1788,7 +1823,7 @@ mod tests {
             let stat = new_stat(zxid, 1000 + zxid, owner);
             self.nodes.insert(
                 path.to_owned(),
-                (format!("d{zxid}").into_bytes(), stat, Acl::open_unsafe()),
+                (data.map(<[u8]>::to_vec), stat, Acl::open_unsafe()),
             );
             0
         }
@@ -1819,7 +1854,14 @@ mod tests {
             let n = t
                 .get(p)
                 .unwrap_or_else(|| panic!("step {step}: {p} missing"));
-            assert_eq!(n.data(), &data[..], "step {step}: {p}");
+            assert_eq!(n.data_opt(), data.as_deref(), "step {step}: {p}");
+            let data = data.as_deref().unwrap_or_default();
+            assert_eq!(n.data(), data, "step {step}: {p}");
+            assert_eq!(
+                n.stat().data_length as usize,
+                data.len(),
+                "step {step}: {p}"
+            );
             assert_eq!(n.persisted(), *stat, "step {step}: {p}");
             assert_eq!(&n.acl().acl, acl, "step {step}: {p}");
             let kids: BTreeSet<String> = n.children().map(str::to_owned).collect();
@@ -1868,7 +1910,8 @@ mod tests {
     }
 
     /// Random creates, deletes (also of non-empty nodes, as a replay over a
-    /// fuzzy snapshot may do), sets, ACL changes and session closes on a
+    /// fuzzy snapshot may do), sets (some with null or empty data), ACL
+    /// changes and session closes on a
     /// small name space, so that slots and index entries are reused many
     /// times; after every step the tree matches the model.
     #[test]
@@ -1899,8 +1942,12 @@ mod tests {
                             _ => (0, op::CREATE),
                         };
                         let cv = if rnd(8) == 0 { rnd(5) as i32 } else { -1 };
-                        let want = m.create(&path, owner, cv, zxid);
-                        let data = Bytes::from(format!("d{zxid}"));
+                        let data = match rnd(6) {
+                            0 => None,
+                            1 => Some(Bytes::new()),
+                            _ => Some(Bytes::from(format!("d{zxid}"))),
+                        };
+                        let want = m.create(&path, data.as_deref(), owner, cv, zxid);
                         let acl = Acl::open_unsafe();
                         let body = match ty {
                             op::CREATE_CONTAINER => {
@@ -1933,9 +1980,14 @@ mod tests {
                         (TxnBody::Delete { path: path.clone() }, op::DELETE, want)
                     }
                     7 => {
+                        let data = match rnd(4) {
+                            0 => None,
+                            1 => Some(Bytes::new()),
+                            _ => Some(Bytes::from(format!("s{zxid}"))),
+                        };
                         let want = match m.nodes.get_mut(&path) {
                             Some(n) => {
-                                n.0 = format!("s{zxid}").into_bytes();
+                                n.0 = data.as_deref().map(<[u8]>::to_vec);
                                 (n.1.mtime, n.1.mzxid, n.1.version) = (1000 + zxid, zxid, 7);
                                 0
                             }
@@ -1943,7 +1995,7 @@ mod tests {
                         };
                         let body = TxnBody::SetData(SetDataTxn {
                             path: path.clone(),
-                            data: Bytes::from(format!("s{zxid}")),
+                            data,
                             version: 7,
                         });
                         (body, op::SET_DATA, want)
@@ -2039,7 +2091,7 @@ mod tests {
     fn set(path: &str, data: &'static [u8]) -> TxnBody {
         TxnBody::SetData(SetDataTxn {
             path: path.into(),
-            data: Bytes::from_static(data),
+            data: Some(Bytes::from_static(data)),
             version: 1,
         })
     }
@@ -2067,7 +2119,7 @@ mod tests {
         }
         let stats = TxnBody::Create(CreateTxn {
             path: "/zookeeper/quota/q/zookeeper_stats".into(),
-            data: Bytes::from_static(b"count=0,bytes=0"),
+            data: Some(Bytes::from_static(b"count=0,bytes=0")),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: -1,
@@ -2111,7 +2163,7 @@ mod tests {
             } else {
                 data
             };
-            back.load_node(p, data, *acl, *stat).unwrap();
+            back.load_node(p, Some(data), *acl, *stat).unwrap();
         }
         back.finish_load(t.last_processed_zxid()).unwrap();
         assert_eq!(stats_of(&back, "/q"), "count=2,bytes=6");
@@ -2193,7 +2245,7 @@ mod tests {
                 op::SET_DATA,
                 TxnBody::SetData(SetDataTxn {
                     path: "/a".into(),
-                    data: Bytes::from_static(b"xyz"),
+                    data: Some(Bytes::from_static(b"xyz")),
                     version: 1,
                 }),
             ),

@@ -138,7 +138,7 @@ fn create(zxid: i64, path: String, data: Bytes) -> Txn {
         op::CREATE,
         TxnBody::Create(CreateTxn {
             path,
-            data,
+            data: Some(data),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: -1,
@@ -153,7 +153,7 @@ fn set_data(zxid: i64, i: usize, znodes: usize) -> Txn {
         op::SET_DATA,
         TxnBody::SetData(SetDataTxn {
             path: format!("/k/{:014}", i % znodes),
-            data: Bytes::from(vec![b'w'; VALUE_LEN]),
+            data: Some(Bytes::from(vec![b'w'; VALUE_LEN])),
             version: (i / znodes) as i32 + 1,
         }),
     )
@@ -592,9 +592,13 @@ mod apache {
         }
         for (path, n) in tree.iter() {
             jute_string(&mut b, if path == "/" { "" } else { &path });
-            let data = n.data();
-            b.extend_from_slice(&(data.len() as i32).to_be_bytes());
-            b.extend_from_slice(data);
+            match n.data_opt() {
+                Some(data) => {
+                    b.extend_from_slice(&(data.len() as i32).to_be_bytes());
+                    b.extend_from_slice(data);
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
             b.extend_from_slice(&n.acl().id.to_be_bytes());
             let s = n.persisted();
             for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
