@@ -25,7 +25,7 @@ use zab_storage::{
 
 use crate::config::Config;
 use crate::replicate::TxnSink;
-use crate::tree::DataTree;
+use crate::tree::{DataTree, LoadingNode};
 
 /// Why the server could not recover its state.
 #[derive(Debug, thiserror::Error)]
@@ -135,8 +135,17 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         why,
     };
     const BATCH: usize = 2048;
+    // The parser thread also prepares each node for the tree (its
+    // allocation, its path split and hashed), which leaves the builder the
+    // index and the links.
+    enum Prepared<'a> {
+        Session { session_id: i64, timeout_ms: i32 },
+        Acl { acl_ref: i64, acls: Vec<Acl> },
+        Node(LoadingNode<'a>),
+    }
+    let preparer = tree.node_preparer();
     std::thread::scope(|scope| -> Result<(), PersistError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(SnapEntry<'_>, u64)>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Prepared<'_>>>(16);
         let parser = std::thread::Builder::new()
             .name("snapshot-parse".into())
             .spawn_scoped(scope, || -> Result<(), StorageError> {
@@ -145,7 +154,23 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                 for item in r.entries() {
                     // A file that fails its crc is reported as that, rather
                     // than as whatever its damage looks like.
-                    batch.push(item.or_else(|e| r.verify_crc().and(Err(e)))?);
+                    let (entry, hash) = item.or_else(|e| r.verify_crc().and(Err(e)))?;
+                    batch.push(match entry {
+                        SnapEntry::Session {
+                            session_id,
+                            timeout_ms,
+                        } => Prepared::Session {
+                            session_id,
+                            timeout_ms,
+                        },
+                        SnapEntry::Acl { acl_ref, acls } => Prepared::Acl { acl_ref, acls },
+                        SnapEntry::Node {
+                            path,
+                            data,
+                            acl_ref,
+                            stat,
+                        } => Prepared::Node(preparer.prepare(path, data, acl_ref, stat, hash)),
+                    });
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         if tx.send(full).is_err() {
@@ -160,24 +185,30 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
             })
             .expect("spawn snapshot parser");
         let built = (|| {
+            // How many entries ahead the builder announces a node to the
+            // tree, so that its index slot is in the cache when it comes
+            // (see `DataTree::prefetch_loading`).
+            const AHEAD: usize = 12;
             for batch in rx {
-                for (e, hash) in batch {
+                let mut batch = std::collections::VecDeque::from(batch);
+                for e in batch.iter().take(AHEAD) {
+                    if let Prepared::Node(n) = e {
+                        tree.prefetch_loading(n);
+                    }
+                }
+                while let Some(e) = batch.pop_front() {
+                    if let Some(Prepared::Node(n)) = batch.get(AHEAD - 1) {
+                        tree.prefetch_loading(n);
+                    }
                     match e {
-                        SnapEntry::Session {
+                        Prepared::Session {
                             session_id,
                             timeout_ms,
                         } => {
                             sessions.insert(session_id, timeout_ms);
                         }
-                        SnapEntry::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
-                        SnapEntry::Node {
-                            path,
-                            data,
-                            acl_ref,
-                            stat,
-                        } => tree
-                            .load_hashed_node(path, data, acl_ref, stat, hash)
-                            .map_err(bad)?,
+                        Prepared::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
+                        Prepared::Node(n) => tree.load_prepared(n).map_err(bad)?,
                     }
                 }
             }

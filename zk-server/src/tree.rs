@@ -173,8 +173,25 @@ fn decode_bytes(b: &[u8]) -> (&[u8], &[u8]) {
 
 impl Node {
     fn new(name: &[u8], data: Option<&[u8]>, acl: u32, stat: &StatPersisted, owner: Owner) -> Node {
+        Node::with_bytes(
+            encode_bytes(name, data.unwrap_or_default()),
+            data.is_none(),
+            acl,
+            stat,
+            owner,
+        )
+    }
+
+    /// A node whose name and data are already encoded (by [`encode_bytes`]).
+    fn with_bytes(
+        bytes: Box<[u8]>,
+        data_null: bool,
+        acl: u32,
+        stat: &StatPersisted,
+        owner: Owner,
+    ) -> Node {
         Node {
-            bytes: encode_bytes(name, data.unwrap_or_default()),
+            bytes,
             acl,
             parent: NIL,
             first_child: NIL,
@@ -190,7 +207,7 @@ impl Node {
             cversion: stat.cversion,
             aversion: stat.aversion,
             owner,
-            data_null: data.is_none(),
+            data_null,
         }
     }
 
@@ -225,6 +242,53 @@ impl Node {
     }
 }
 
+/// A snapshot's node made ready for [`DataTree::load_prepared`], by a
+/// [`NodePreparer`] on another thread than the one building the tree: its
+/// path split, the name's part of the index hash, and the name and data
+/// already in the allocation the tree keeps.
+pub struct LoadingNode<'a> {
+    path: &'a str,
+    parent: &'a str,
+    name: &'a str,
+    name_hash: u64,
+    bytes: Box<[u8]>,
+    data_null: bool,
+    acl_id: i64,
+    stat: StatPersisted,
+    node_hash: u64,
+}
+
+/// Prepares snapshot nodes for one tree ([`DataTree::node_preparer`]).
+#[derive(Clone)]
+pub struct NodePreparer {
+    keys: [u64; 3],
+}
+
+impl NodePreparer {
+    /// `node_hash` is the node's digest hash.
+    pub fn prepare<'a>(
+        &self,
+        path: &'a str,
+        data: Option<&[u8]>,
+        acl_id: i64,
+        stat: StatPersisted,
+        node_hash: u64,
+    ) -> LoadingNode<'a> {
+        let (parent, name) = if path == ROOT { ("", "") } else { split(path) };
+        LoadingNode {
+            path,
+            parent,
+            name,
+            name_hash: name_hash(&self.keys, name.as_bytes()),
+            bytes: encode_bytes(name.as_bytes(), data.unwrap_or_default()),
+            data_null: data.is_none(),
+            acl_id,
+            stat,
+            node_hash,
+        }
+    }
+}
+
 fn owner_kind(owner: i64) -> Owner {
     match owner {
         0 => Owner::None,
@@ -236,6 +300,37 @@ fn owner_kind(owner: i64) -> Owner {
 fn folded_multiply(x: u64, y: u64) -> u64 {
     let full = (x as u128) * (y as u128);
     (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// The name's part of [`ChildIndex::hash`], under the index's keys.
+fn name_hash(keys: &[u64; 3], name: &[u8]) -> u64 {
+    let [k0, k1, _] = *keys;
+    let mut h = k0 ^ ((name.len() as u64) << 32);
+    let mut words = name.chunks_exact(8);
+    for w in &mut words {
+        h = folded_multiply(h ^ u64::from_le_bytes(w.try_into().unwrap()), k1);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = folded_multiply(h ^ u64::from_le_bytes(w), k1);
+    }
+    h
+}
+
+/// A hint that `x` is about to be read; no effect on what the program does.
+#[inline(always)]
+fn prefetch_read<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint to the cache; it never faults and
+    // reads nothing the program sees, and `x` is a valid reference anyway.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// Control bytes of [`ChildIndex`]: empty, deleted, or `0x80 | 7 bits of hash`.
@@ -275,20 +370,15 @@ impl ChildIndex {
     /// A keyed folded-multiply hash (the construction of foldhash and
     /// ahash's fallback): several times faster than SipHash on short names,
     /// and with per-tree random keys a client cannot aim names at one slot.
+    /// The name is hashed on its own ([`name_hash`]), so that a snapshot's
+    /// loader can do that part on another thread, then mixed with the parent.
     fn hash(&self, parent: NodeId, name: &[u8]) -> u64 {
-        let [k0, k1, k2] = self.keys;
-        let mut h = k0 ^ parent as u64 ^ ((name.len() as u64) << 32);
-        let mut words = name.chunks_exact(8);
-        for w in &mut words {
-            h = folded_multiply(h ^ u64::from_le_bytes(w.try_into().unwrap()), k1);
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = folded_multiply(h ^ u64::from_le_bytes(w), k1);
-        }
-        folded_multiply(h, k2)
+        self.combine(parent, name_hash(&self.keys, name))
+    }
+
+    /// The hash of `(parent, name)` from the name's [`name_hash`].
+    fn combine(&self, parent: NodeId, name_hash: u64) -> u64 {
+        folded_multiply(name_hash ^ parent as u64, self.keys[2])
     }
 
     fn find(&self, nodes: &[Node], parent: NodeId, name: &[u8], h: u64) -> Option<NodeId> {
@@ -312,6 +402,19 @@ impl ChildIndex {
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// Ask the CPU to bring the slots that a probe for `h` starts at into
+    /// the cache. Loading a snapshot looks up each node's slot once, at
+    /// random in a table of megabytes: one cache miss per node, which the
+    /// loader hides by announcing a node several entries ahead.
+    fn prefetch(&self, h: u64) {
+        if self.ids.is_empty() {
+            return;
+        }
+        let i = h as usize & (self.ids.len() - 1);
+        prefetch_read(&self.ctrl[i]);
+        prefetch_read(&self.ids[i]);
     }
 
     /// Add `id`, whose `(parent, name)` hashes to `h` and is not in the index yet.
@@ -871,6 +974,33 @@ impl DataTree {
         stat: StatPersisted,
         node_hash: u64,
     ) -> Result<(), String> {
+        let n = self
+            .node_preparer()
+            .prepare(path, data, acl_id, stat, node_hash);
+        self.load_prepared(n)
+    }
+
+    /// What prepares snapshot nodes for this tree on another thread.
+    pub fn node_preparer(&self) -> NodePreparer {
+        NodePreparer {
+            keys: self.index.keys,
+        }
+    }
+
+    /// [`DataTree::load_hashed_node`] of a node prepared by this tree's
+    /// [`NodePreparer`].
+    pub fn load_prepared(&mut self, n: LoadingNode<'_>) -> Result<(), String> {
+        let LoadingNode {
+            path,
+            parent: parent_path,
+            name,
+            name_hash,
+            bytes,
+            data_null,
+            acl_id,
+            stat,
+            node_hash,
+        } = n;
         let slot = match self.last_acl {
             Some((id, slot)) if id == acl_id => slot,
             _ => {
@@ -883,12 +1013,33 @@ impl DataTree {
                 slot
             }
         };
-        let place = self
-            .place_loading(path)
-            .map_err(|()| format!("node {path} has no parent {}", parent_of(path)))?;
+        let place = if path == ROOT {
+            self.place(path)
+        } else {
+            let parent = match &self.last_parent {
+                Some((p, id)) if p == parent_path => Ok(*id),
+                _ => match self.lookup(parent_path) {
+                    Some(id) => {
+                        self.last_parent = Some((parent_path.to_owned(), id));
+                        Ok(id)
+                    }
+                    None => Err(()),
+                },
+            };
+            parent.map(|parent| {
+                let h = self.index.combine(parent, name_hash);
+                match self.index.find(&self.nodes, parent, name.as_bytes(), h) {
+                    Some(id) => Place::Exists(id),
+                    None => Place::New { parent, h },
+                }
+            })
+        }
+        .map_err(|()| format!("node {path} has no parent {}", parent_of(path)))?;
         match place {
             Place::New { parent, h } => {
-                self.insert_node(path, parent, h, data, slot, &stat, node_hash);
+                let owner = owner_kind(stat.ephemeral_owner);
+                let node = Node::with_bytes(bytes, data_null, slot, &stat, owner);
+                self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash);
                 self.acls.add_user(slot);
             }
             Place::Exists(id) => {
@@ -904,11 +1055,13 @@ impl DataTree {
                 self.last_acl = None;
                 let n = &mut self.nodes[id as usize];
                 n.acl = slot;
-                n.set_data(data);
+                n.bytes = bytes;
+                n.data_null = data_null;
                 n.set_stat(&stat);
+                let data_len = n.data().len() as u64;
                 self.set_owner(id, stat.ephemeral_owner);
                 self.digest.add_hash(node_hash);
-                self.data_size += data.map_or(0, <[u8]>::len) as u64;
+                self.data_size += data_len;
                 self.track(path, stat.ephemeral_owner);
             }
         }
@@ -1116,21 +1269,15 @@ impl DataTree {
         }
     }
 
-    /// [`DataTree::place`] for loading, remembering the last parent resolved.
-    fn place_loading(&mut self, path: &str) -> Result<Place, ()> {
-        if path == ROOT {
-            return self.place(path);
-        }
-        let (parent_path, name) = split(path);
-        let parent = match &self.last_parent {
-            Some((p, id)) if p == parent_path => *id,
-            _ => {
-                let id = self.lookup(parent_path).ok_or(())?;
-                self.last_parent = Some((parent_path.to_owned(), id));
-                id
+    /// A hint, while loading a snapshot, that node `n` comes soon: when its
+    /// parent is the last parent resolved (siblings come together in a
+    /// snapshot), its index slot is fetched into the cache.
+    pub fn prefetch_loading(&self, n: &LoadingNode<'_>) {
+        if let Some((p, id)) = &self.last_parent {
+            if p == n.parent {
+                self.index.prefetch(self.index.combine(*id, n.name_hash));
             }
-        };
-        Ok(self.place_under(parent, name))
+        }
     }
 
     /// Add a node under `parent` (`NIL` for the root of an empty tree);
@@ -1157,6 +1304,21 @@ impl DataTree {
             stat,
             owner_kind(stat.ephemeral_owner),
         );
+        self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash)
+    }
+
+    /// [`DataTree::insert_node`] of a node already built; `owner` is its
+    /// ephemeral owner (the session id, or ZooKeeper's marks).
+    fn insert_built(
+        &mut self,
+        path: &str,
+        parent: NodeId,
+        h: u64,
+        node: Node,
+        owner: i64,
+        node_hash: u64,
+    ) -> NodeId {
+        let data_len = node.data().len();
         let id = if parent == NIL {
             assert!(self.nodes.is_empty(), "the root goes into an empty tree");
             self.nodes.push(node);
@@ -1171,8 +1333,8 @@ impl DataTree {
             self.nodes.push(node);
             (self.nodes.len() - 1) as NodeId
         };
-        if stat.ephemeral_owner != 0 && stat.ephemeral_owner != CONTAINER_EPHEMERAL_OWNER {
-            self.owners.insert(id, stat.ephemeral_owner);
+        if owner != 0 && owner != CONTAINER_EPHEMERAL_OWNER {
+            self.owners.insert(id, owner);
         }
         if parent != NIL {
             // Index first: a rehash walks the arena and skips this node while
@@ -1182,8 +1344,8 @@ impl DataTree {
         }
         self.live += 1;
         self.digest.add_hash(node_hash);
-        self.data_size += (path.len() + data.map_or(0, <[u8]>::len)) as u64;
-        self.track(path, stat.ephemeral_owner);
+        self.data_size += (path.len() + data_len) as u64;
+        self.track(path, owner);
         id
     }
 
@@ -2255,6 +2417,58 @@ mod tests {
         assert_eq!(
             (s.version, s.mzxid, s.czxid, s.data_length, s.mtime),
             (1, 3, 2, 3, 1003)
+        );
+    }
+
+    /// A node a snapshot lists twice takes the later entry, as a map would:
+    /// data, Stat, ACL, digest and counts as if only that one were listed.
+    #[test]
+    fn snapshot_node_listed_twice_takes_the_later_entry() {
+        let mut t = DataTree::new(false);
+        let mut tr = Vec::new();
+        for (z, p) in [(2, "/a"), (3, "/a/b")] {
+            let rc = t.apply(&txn(z, op::CREATE, create(p, -1, false)), &mut tr);
+            assert_eq!(rc.err, 0);
+        }
+        let nodes: Vec<(String, Option<Vec<u8>>, i64, StatPersisted)> = t
+            .iter()
+            .map(|(p, n)| {
+                (
+                    p,
+                    n.data_opt().map(<[u8]>::to_vec),
+                    n.acl().id,
+                    n.persisted(),
+                )
+            })
+            .collect();
+        let acls: Vec<_> = t.acl_entries().cloned().collect();
+        let load = |twice: bool| {
+            let mut back = DataTree::with_capacity(false, 8);
+            for a in &acls {
+                back.load_acl(a.id, a.acl.clone());
+            }
+            for (p, data, acl, stat) in &nodes {
+                if twice && p == "/a" {
+                    let mut older = *stat;
+                    older.version = 7;
+                    back.load_node(p, Some(b"older and longer"), *acl, older)
+                        .unwrap();
+                }
+                back.load_node(p, data.as_deref(), *acl, *stat).unwrap();
+            }
+            back.finish_load(t.last_processed_zxid()).unwrap();
+            back
+        };
+        let (once, twice) = (load(false), load(true));
+        assert_eq!(twice.node_count(), once.node_count());
+        assert_eq!(twice.digest(), once.digest());
+        assert_eq!(twice.digest(), t.digest());
+        let a = twice.get("/a").unwrap();
+        assert_eq!((a.data(), a.stat().version), (&b"d"[..], 0));
+        assert_eq!(twice.get("/a/b").unwrap().stat().version, 0);
+        assert_eq!(
+            twice.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            once.iter().map(|(p, _)| p).collect::<Vec<_>>()
         );
     }
 }
