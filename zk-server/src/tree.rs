@@ -319,6 +319,33 @@ fn name_hash(keys: &[u64; 3], name: &[u8]) -> u64 {
     h
 }
 
+/// Ask the kernel to back `buf` with transparent huge pages where it can
+/// (where THP is in `madvise` mode, as on most distributions). A snapshot's
+/// load fills the arena and the index at random: with 2 MiB pages it takes
+/// a fault per 2 MiB instead of per 4 KiB and far fewer TLB misses. Only a
+/// hint; nothing changes when the kernel says no.
+fn advise_huge_pages<T>(buf: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(buf);
+        // Whole huge pages inside the buffer only: the advice must not reach
+        // memory the buffer does not own.
+        let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+        if from < to {
+            // SAFETY: madvise with MADV_HUGEPAGE changes how the kernel backs
+            // this range, never its contents, and the range lies inside
+            // `buf`, which we hold mutably.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
 /// A hint that `x` is about to be read; no effect on what the program does.
 #[inline(always)]
 fn prefetch_read<T>(x: &T) {
@@ -943,6 +970,9 @@ impl DataTree {
         let mut t = DataTree::empty(extended_types);
         t.nodes.reserve_exact(nodes);
         t.index.reserve(&t.nodes, nodes);
+        advise_huge_pages(t.nodes.spare_capacity_mut());
+        advise_huge_pages(&mut t.index.ctrl[..]);
+        advise_huge_pages(&mut t.index.ids[..]);
         t
     }
 
