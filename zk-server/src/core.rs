@@ -9,7 +9,8 @@
 //!                               reply <-- watches <-- apply (final) <--+
 //! ```
 //! Reads are answered at once unless the same session has a write in flight:
-//! a session's replies always come back in the order it sent its requests.
+//! then they wait for the writes sent before them, while later writes go in flight
+//! at once. A session's replies always come back in the order it sent its requests.
 //! Watch events for a change are queued to every connection before the reply
 //! of the write that caused it, so a client sees the event first.
 
