@@ -129,6 +129,21 @@ impl<T> PeerConn<T> {
         self.inbound.recv().await
     }
 
+    /// [`PeerConn::recv`] as a poll, for a task that waits on several connections at
+    /// once without a task (and a wake-up) per connection in between.
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<T, NetError>>> {
+        self.inbound.poll_recv(cx)
+    }
+
+    /// The next frame if one is waiting (`Err` when none is, or the connection ended
+    /// and its end was already taken).
+    pub fn try_recv(&mut self) -> Result<Result<T, NetError>, mpsc::error::TryRecvError> {
+        self.inbound.try_recv()
+    }
+
     /// Set the read timeout (`None`: no timeout). Applies to the wait in
     /// progress, restarting it.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {

@@ -9,7 +9,8 @@
 //!                               reply <-- watches <-- apply (final) <--+
 //! ```
 //! Reads are answered at once unless the same session has a write in flight:
-//! a session's replies always come back in the order it sent its requests.
+//! then they wait for the writes sent before them, while later writes go in flight
+//! at once. A session's replies always come back in the order it sent its requests.
 //! Watch events for a change are queued to every connection before the reply
 //! of the write that caused it, so a client sees the event first.
 
@@ -185,9 +186,24 @@ impl Session {
             auth: Vec::new(),
             conn: None,
             queue: VecDeque::new(),
-            writes_in_flight: 0,
+            writes_started: 0,
+            writes_done: 0,
             local: false,
         }
+    }
+
+    /// A write of this session goes in flight (proposed, or forwarded to the leader).
+    fn start_write(&mut self) {
+        self.writes_started += 1;
+    }
+
+    /// The oldest write in flight is answered (writes of a session finish in order).
+    fn finish_write(&mut self) {
+        self.writes_done = (self.writes_done + 1).min(self.writes_started);
+    }
+
+    fn writes_in_flight(&self) -> bool {
+        self.writes_done < self.writes_started
     }
 }
 
@@ -198,11 +214,22 @@ struct Session {
     closing: bool,
     auth: Vec<Id>,
     conn: Option<u64>,
-    /// Requests waiting behind a write of the same session.
-    queue: VecDeque<(Request, Instant)>,
-    writes_in_flight: u32,
+    /// Reads waiting for the writes of the same session sent before them.
+    queue: VecDeque<Held>,
+    /// Writes gone in flight and writes answered, counted since the session began
+    /// (or since the last role change); both only grow.
+    writes_started: u64,
+    writes_done: u64,
     /// Created by this server in read-only mode: known nowhere else, gone with the mode.
     local: bool,
+}
+
+/// A read held until the writes its session sent before it are answered.
+struct Held {
+    req: Request,
+    received: Instant,
+    /// Answer once `writes_done` reaches this.
+    after: u64,
 }
 
 enum Origin {
@@ -552,7 +579,9 @@ impl Core {
                 auth: vec![Id::new("ip", &addr.ip().to_string())],
                 conn: Some(conn_id),
                 queue: VecDeque::new(),
-                writes_in_flight: 1,
+                // The createSession transaction.
+                writes_started: 1,
+                writes_done: 0,
                 local: false,
             };
             session.auth.dedup();
@@ -562,7 +591,7 @@ impl Core {
             if read_only {
                 // No quorum to commit a session: it lives here until the mode ends.
                 let s = self.sessions.get_mut(&id).unwrap();
-                s.writes_in_flight = 0;
+                s.finish_write();
                 let resp = ConnectResponse {
                     protocol_version: 0,
                     timeout_ms: timeout,
@@ -880,29 +909,38 @@ impl Core {
             }
             _ => {}
         }
+        // A write goes in flight at once, as ZooKeeper proposes (or forwards) it before
+        // the session's earlier reads are answered; a read waits for the writes its
+        // session sent before it. Writes are answered in order, and each held read as
+        // soon as the writes before it are, so replies still follow the requests' order.
         match self.sessions.get_mut(&session_id) {
-            Some(s) if s.writes_in_flight > 0 || !s.queue.is_empty() => {
-                s.queue.push_back((req, received));
-                self.drain_session(session_id);
+            Some(s)
+                if !is_ordered_write(&req, self.role)
+                    && (s.writes_in_flight() || !s.queue.is_empty()) =>
+            {
+                let after = s.writes_started;
+                s.queue.push_back(Held {
+                    req,
+                    received,
+                    after,
+                });
             }
             _ => self.process(req, received),
         }
     }
 
-    /// Run what a session has queued, in order, as far as its writes allow.
+    /// Answer the reads a session holds whose earlier writes are answered, in order.
     fn drain_session(&mut self, session_id: i64) {
         loop {
             let Some(s) = self.sessions.get_mut(&session_id) else {
                 return;
             };
-            let Some((front, _)) = s.queue.front() else {
-                return;
-            };
-            if !is_ordered_write(front, self.role) && s.writes_in_flight > 0 {
-                return;
+            match s.queue.front() {
+                Some(h) if h.after <= s.writes_done => {}
+                _ => return,
             }
-            let (req, received) = s.queue.pop_front().unwrap();
-            self.process(req, received);
+            let h = s.queue.pop_front().unwrap();
+            self.process(h.req, h.received);
         }
     }
 
@@ -958,7 +996,7 @@ impl Core {
                 .unwrap_or_default();
             let pkt = request_packet(req.session_id, req.xid, req.op_type, &req.body, &auth);
             if let Some(s) = self.sessions.get_mut(&req.session_id) {
-                s.writes_in_flight += 1;
+                s.start_write();
                 if req.op == Op::CloseSession {
                     s.closing = true;
                 }
@@ -1011,7 +1049,7 @@ impl Core {
                 self.prep.prep(&ctx, req.op_type, &req.op)
             };
             if let Some(s) = self.sessions.get_mut(&req.session_id) {
-                s.writes_in_flight += 1;
+                s.start_write();
                 if req.op == Op::CloseSession {
                     s.closing = true;
                 }
@@ -1124,7 +1162,7 @@ impl Core {
                 }
                 if req.op != Op::CloseSession {
                     if let Some(s) = self.sessions.get_mut(&session_id) {
-                        s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+                        s.finish_write();
                         self.drain_session(session_id);
                     }
                 }
@@ -1134,7 +1172,7 @@ impl Core {
                 let Some(s) = self.sessions.get_mut(&session_id) else {
                     return;
                 };
-                s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+                s.finish_write();
                 let resp = ConnectResponse {
                     protocol_version: 0,
                     timeout_ms: s.timeout_ms,
@@ -1543,7 +1581,7 @@ impl Core {
                     let zxid = self.tree.last_processed_zxid().0;
                     self.finish(&req, received, req.xid, zxid, reply);
                     if let Some(s) = self.sessions.get_mut(&req.session_id) {
-                        s.writes_in_flight = s.writes_in_flight.saturating_sub(1);
+                        s.finish_write();
                     }
                     self.drain_session(req.session_id);
                 }
@@ -1598,7 +1636,7 @@ impl Core {
             let now = Instant::now();
             for s in self.sessions.values_mut() {
                 s.queue.clear();
-                s.writes_in_flight = 0;
+                s.writes_done = s.writes_started;
                 s.closing = false;
                 s.conn = None;
                 s.expires_at = now + Duration::from_millis(s.timeout_ms as u64);

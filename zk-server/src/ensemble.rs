@@ -54,11 +54,27 @@ const MAX_EARLY_LEARNERS: usize = 64;
 
 type Conn = PeerConn<QuorumPacketRecord>;
 
-/// What arrives from quorum connections, tagged with the peer.
+/// A connection to the leader, established by a task of its own.
 enum Inbound {
-    Packet(ServerId, u64, QuorumPacketRecord),
-    Closed(ServerId, u64),
     Connected(ServerId, Result<Conn, String>),
+}
+
+/// What one of the quorum connections gave: a packet, its failure, or its end.
+type ConnItem = Option<Result<QuorumPacketRecord, zab_net::NetError>>;
+
+/// The first quorum connection with something to read. The driver polls its connections
+/// itself: no task between a connection's reader and the driver (one wake-up less per
+/// PROPOSAL, ACK and COMMIT).
+fn poll_conns(
+    conns: &mut HashMap<ServerId, Conn>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<(ServerId, ConnItem)> {
+    for (sid, c) in conns.iter_mut() {
+        if let std::task::Poll::Ready(item) = c.poll_recv(cx) {
+            return std::task::Poll::Ready((*sid, item));
+        }
+    }
+    std::task::Poll::Pending
 }
 
 /// How many voters the configuration has and what they tolerate.
@@ -285,7 +301,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         quorum_peers,
         qcfg,
         conns: HashMap::new(),
-        next_conn: 1,
+        ready_sids: Vec::new(),
         pending_sends: HashMap::new(),
         uncommitted,
         core: core_tx,
@@ -294,7 +310,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         expect_snapshot: None,
         snapshot: None,
         tree_last: applied,
-        read_limit: tokio::sync::watch::channel(Some(init_limit)).0,
+        read_limit: Some(init_limit),
         init_limit,
         sync_limit,
         learners: Default::default(),
@@ -345,9 +361,10 @@ struct Driver {
     election: ElectionNet,
     quorum_peers: HashMap<ServerId, SocketAddr>,
     qcfg: QuorumConfig,
-    /// Quorum connections by peer, with a generation to tell old ones apart.
-    conns: HashMap<ServerId, (u64, zab_net::PeerSender<QuorumPacketRecord>)>,
-    next_conn: u64,
+    /// Quorum connections by peer; dropping one closes it.
+    conns: HashMap<ServerId, Conn>,
+    /// Scratch list of the connections' sids (taking one packet from each in a batch).
+    ready_sids: Vec<ServerId>,
     /// Packets for a leader we are still connecting to.
     pending_sends: HashMap<ServerId, Vec<QuorumPacketRecord>>,
     /// Logged entries not yet committed, to hand to the core on COMMIT.
@@ -363,7 +380,7 @@ struct Driver {
     tree_last: Zxid,
     /// The read timeout of quorum connections: initLimit until synchronised, then
     /// syncLimit (ZooKeeper's socket timeouts on the learner connection).
-    read_limit: tokio::sync::watch::Sender<Option<Duration>>,
+    read_limit: Option<Duration>,
     init_limit: Duration,
     sync_limit: Duration,
     /// What the core was last told of the learners.
@@ -402,7 +419,7 @@ impl Driver {
                     let Some(sid) = lc.sid else { continue };
                     if self.peer.state() == ServerState::Leading {
                         let first = lc.first;
-                        self.register(sid, lc.conn, &in_tx);
+                        self.register(sid, lc.conn);
                         self.on_packet(sid, first, &in_tx).await;
                     } else {
                         // A learner may decide faster than we do: keep its
@@ -412,6 +429,9 @@ impl Driver {
                             self.early_learners.push(lc);
                         }
                     }
+                }
+                (sid, item) = std::future::poll_fn(|cx| poll_conns(&mut self.conns, cx)) => {
+                    self.on_conn_item(sid, item, &in_tx).await;
                 }
                 Some(m) = in_rx.recv() => self.on_inbound(m, &in_tx).await,
                 Some(m) = core_rx.recv() => self.on_core(m, &in_tx).await,
@@ -425,6 +445,20 @@ impl Driver {
                     self.on_inbound(m, &in_tx).await;
                     more = true;
                 }
+                // One packet from each quorum connection per round, in turn.
+                let mut sids = std::mem::take(&mut self.ready_sids);
+                sids.clear();
+                sids.extend(self.conns.keys().copied());
+                for sid in &sids {
+                    let item = match self.conns.get_mut(sid).map(|c| c.try_recv()) {
+                        Some(Ok(r)) => Some(r),
+                        Some(Err(mpsc::error::TryRecvError::Disconnected)) => None,
+                        Some(Err(mpsc::error::TryRecvError::Empty)) | None => continue,
+                    };
+                    self.on_conn_item(*sid, item, &in_tx).await;
+                    more = true;
+                }
+                self.ready_sids = sids;
                 if let Ok(m) = core_rx.try_recv() {
                     self.on_core(m, &in_tx).await;
                     more = true;
@@ -437,21 +471,28 @@ impl Driver {
         }
     }
 
+    /// A packet from quorum connection `sid`, or its end.
+    async fn on_conn_item(&mut self, sid: ServerId, item: ConnItem, in_tx: &mpsc::Sender<Inbound>) {
+        match item {
+            Some(Ok(p)) => self.on_packet(sid, p, in_tx).await,
+            Some(Err(e)) => {
+                tracing::info!("quorum connection with {sid} failed: {e}");
+                self.conn_ended(sid, in_tx).await;
+            }
+            None => self.conn_ended(sid, in_tx).await,
+        }
+    }
+
+    async fn conn_ended(&mut self, sid: ServerId, in_tx: &mpsc::Sender<Inbound>) {
+        if self.conns.remove(&sid).is_some() {
+            self.step(Event::Disconnected { peer: sid }, in_tx).await;
+        }
+    }
+
     async fn on_inbound(&mut self, m: Inbound, in_tx: &mpsc::Sender<Inbound>) {
         match m {
-            Inbound::Packet(sid, gen, rec) => {
-                if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
-                    self.on_packet(sid, rec, in_tx).await;
-                }
-            }
-            Inbound::Closed(sid, gen) => {
-                if self.conns.get(&sid).is_some_and(|(g, _)| *g == gen) {
-                    self.conns.remove(&sid);
-                    self.step(Event::Disconnected { peer: sid }, in_tx).await;
-                }
-            }
             Inbound::Connected(sid, Ok(conn)) => {
-                self.register(sid, conn, in_tx);
+                self.register(sid, conn);
                 for p in self.pending_sends.remove(&sid).unwrap_or_default() {
                     self.send_record(sid, p);
                 }
@@ -533,42 +574,11 @@ impl Driver {
         }
     }
 
-    /// Own a quorum connection: its reader feeds `in_tx`.
-    fn register(&mut self, sid: ServerId, mut conn: Conn, in_tx: &mpsc::Sender<Inbound>) {
-        let gen = self.next_conn;
-        self.next_conn += 1;
-        if let Some((_, old)) = self.conns.insert(sid, (gen, conn.sender())) {
-            drop(old);
-        }
-        let tx = in_tx.clone();
-        let mut limit = self.read_limit.subscribe();
-        conn.set_read_timeout(*limit.borrow_and_update());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    r = conn.recv() => match r {
-                        Some(Ok(p)) => {
-                            if tx.send(Inbound::Packet(sid, gen, p)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(Err(e)) => {
-                            tracing::info!("quorum connection with {sid} failed: {e}");
-                            break;
-                        }
-                        None => break,
-                    },
-                    changed = limit.changed() => {
-                        if changed.is_err() {
-                            break;
-                        }
-                        conn.set_read_timeout(*limit.borrow_and_update());
-                    }
-                }
-            }
-            conn.close();
-            let _ = tx.send(Inbound::Closed(sid, gen)).await;
-        });
+    /// Own a quorum connection (replacing, and so closing, an older one with `sid`); the
+    /// driver reads it in its own loop.
+    fn register(&mut self, sid: ServerId, conn: Conn) {
+        conn.set_read_timeout(self.read_limit);
+        self.conns.insert(sid, conn);
     }
 
     async fn on_packet(
@@ -615,11 +625,10 @@ impl Driver {
 
     fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord) {
         match self.conns.get(&to) {
-            Some((_, s)) => {
+            Some(s) => {
                 if !s.is_closed() && s.try_send(p).is_err() {
-                    // Closing it makes its reader report the end (Inbound::Closed with this
-                    // connection's generation), which tells the core: the entry stays
-                    // until then so that the report is not mistaken for a stale one.
+                    // Closing it makes its reader report the end, which the driver's loop
+                    // takes as the peer's disconnection.
                     tracing::warn!("quorum connection with {to} is full or closed; dropping it");
                     s.close();
                 }
@@ -768,7 +777,7 @@ impl Driver {
                 ServerState::Leading => {
                     for lc in std::mem::take(&mut self.early_learners) {
                         let Some(sid) = lc.sid else { continue };
-                        self.register(sid, lc.conn, in_tx);
+                        self.register(sid, lc.conn);
                         match QuorumPacket::from_record(lc.first) {
                             Ok(msg) => follow_up.push(Event::Received { from: sid, msg }),
                             Err(e) => tracing::warn!("bad first quorum packet from {sid}: {e}"),
@@ -837,11 +846,12 @@ impl Driver {
         } else {
             self.init_limit
         };
-        self.read_limit.send_if_modified(|l| {
-            let changed = *l != Some(limit);
-            *l = Some(limit);
-            changed
-        });
+        if self.read_limit != Some(limit) {
+            self.read_limit = Some(limit);
+            for c in self.conns.values() {
+                c.set_read_timeout(Some(limit));
+            }
+        }
         let role = match (st.state, st.phase) {
             (ServerState::Leading, ZabPhase::Broadcast) => Role::Leading,
             (ServerState::Following, ZabPhase::Broadcast) => Role::Following,

@@ -10,6 +10,9 @@ use zk_server::config::Config;
     name = "zk-server",
     version,
     about = "A ZooKeeper-compatible server",
+    after_help = "Environment: TOKIO_WORKER_THREADS=N sets the runtime's worker threads (default: \
+one per CPU). Servers that share a machine with fewer CPUs than servers run better with 1 \
+(docs/performance.md).",
     args_conflicts_with_subcommands = true
 )]
 struct Args {
@@ -92,6 +95,11 @@ fn main() {
         std::process::exit(zk_server::EXIT_CONFIG);
     };
     let cfg = load(&config);
+    // One worker thread per CPU (tokio's default; TOKIO_WORKER_THREADS overrides it). A
+    // server with its machine to itself wants them: standalone `set` on 2 CPUs did 30-43 %
+    // less with one worker. Three servers sharing 2 CPUs did 4-41 % more with one each,
+    // since the workers of one server then wait for the CPU behind the others'
+    // (docs/performance.md, "Worker threads").
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
