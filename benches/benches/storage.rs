@@ -1,8 +1,8 @@
 //! zab-storage throughput: log append + flush by batch size and record size
 //! (group commit), and snapshot write / load in MB/s.
 //!
-//! `cargo bench -p zk-benches --bench storage`; CI only builds it
-//! (`cargo bench --no-run`) or runs each case once (`cargo test --benches`).
+//! `cargo bench -p zk-benches --bench storage`; CI's `cargo test --workspace`
+//! runs each case once (`test = true` in Cargo.toml).
 //! Files go under the system temp dir, which should be on the disk being measured
 //! (set TMPDIR).
 

@@ -6,7 +6,7 @@
 //! log, ACK, commit) for each proposal, everywhere.
 //!
 //! `cargo bench -p zk-benches --bench zab_core`; `cargo test -p zk-benches --bench zab_core`
-//! runs each case once (CI's `cargo test --workspace` does not build benches).
+//! runs each case once, as CI's `cargo test --workspace` does (`test = true` in Cargo.toml).
 
 use std::collections::VecDeque;
 use std::hint::black_box;
