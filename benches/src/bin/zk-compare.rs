@@ -74,6 +74,10 @@ struct Args {
     /// zk-load binary (default: next to this program).
     #[arg(long)]
     load_bin: Option<PathBuf>,
+    /// An extra `key=value` line for every server's zoo.cfg, both systems
+    /// (for example `snapCount=1000000`); may be given more than once.
+    #[arg(long = "cfg")]
+    extra_cfg: Vec<String>,
 }
 
 fn sibling(name: &str) -> PathBuf {
@@ -149,6 +153,10 @@ impl Cluster {
                  4lw.commands.whitelist=*\nadmin.enableServer=false\n",
                 data.display()
             );
+            for line in &args.extra_cfg {
+                cfg.push_str(line);
+                cfg.push('\n');
+            }
             if n > 1 {
                 std::fs::write(data.join("myid"), format!("{id}\n")).unwrap();
                 for (j, (_, q, e)) in ports.iter().enumerate() {
