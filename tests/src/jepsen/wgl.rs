@@ -258,68 +258,39 @@ mod tests {
         Operation { op, call, ret }
     }
 
+    fn read(value: i64, version: i32, call: u64, ret: Option<u64>) -> Operation<RegisterOp> {
+        op(RegisterOp::Read { value, version }, call, ret)
+    }
+
+    fn write(expected: i32, value: i64, call: u64, ret: Option<u64>) -> Operation<RegisterOp> {
+        op(RegisterOp::Write { expected, value }, call, ret)
+    }
+
+    fn unknown(expected: i32, value: i64, call: u64, ret: Option<u64>) -> Operation<RegisterOp> {
+        op(RegisterOp::WriteUnknown { expected, value }, call, ret)
+    }
+
+    fn refused(expected: i32, call: u64, ret: Option<u64>) -> Operation<RegisterOp> {
+        op(RegisterOp::WriteRefused { expected }, call, ret)
+    }
+
     const M: Register = Register { initial: (0, 0) };
 
     #[test]
     fn sequential_history_is_linearizable() {
         let h = vec![
-            op(
-                RegisterOp::Write {
-                    expected: 0,
-                    value: 5,
-                },
-                0,
-                Some(1),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 5,
-                    version: 1,
-                },
-                2,
-                Some(3),
-            ),
-            op(RegisterOp::WriteRefused { expected: 0 }, 4, Some(5)),
-            op(
-                RegisterOp::Write {
-                    expected: 1,
-                    value: 7,
-                },
-                6,
-                Some(7),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 7,
-                    version: 2,
-                },
-                8,
-                Some(9),
-            ),
+            write(0, 5, 0, Some(1)),
+            read(5, 1, 2, Some(3)),
+            refused(0, 4, Some(5)),
+            write(1, 7, 6, Some(7)),
+            read(7, 2, 8, Some(9)),
         ];
         assert_eq!(check(&M, &h, 1_000_000), Verdict::Linearizable);
     }
 
     #[test]
     fn stale_read_after_a_write_returned_is_not_linearizable() {
-        let h = vec![
-            op(
-                RegisterOp::Write {
-                    expected: 0,
-                    value: 5,
-                },
-                0,
-                Some(1),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 0,
-                    version: 0,
-                },
-                2,
-                Some(3),
-            ),
-        ];
+        let h = vec![write(0, 5, 0, Some(1)), read(0, 0, 2, Some(3))];
         assert!(matches!(
             check(&M, &h, 1_000_000),
             Verdict::NotLinearizable { .. }
@@ -330,58 +301,16 @@ mod tests {
     fn concurrent_operations_may_take_either_order() {
         // The read overlaps the write, so it may see the old or the new value.
         let h = vec![
-            op(
-                RegisterOp::Write {
-                    expected: 0,
-                    value: 5,
-                },
-                0,
-                Some(10),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 0,
-                    version: 0,
-                },
-                1,
-                Some(2),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 5,
-                    version: 1,
-                },
-                3,
-                Some(4),
-            ),
+            write(0, 5, 0, Some(10)),
+            read(0, 0, 1, Some(2)),
+            read(5, 1, 3, Some(4)),
         ];
         assert_eq!(check(&M, &h, 1_000_000), Verdict::Linearizable);
         // But not new then old, once the second read started after the first returned.
         let h = vec![
-            op(
-                RegisterOp::Write {
-                    expected: 0,
-                    value: 5,
-                },
-                0,
-                Some(10),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 5,
-                    version: 1,
-                },
-                1,
-                Some(2),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 0,
-                    version: 0,
-                },
-                3,
-                Some(4),
-            ),
+            write(0, 5, 0, Some(10)),
+            read(5, 1, 1, Some(2)),
+            read(0, 0, 3, Some(4)),
         ];
         assert!(matches!(
             check(&M, &h, 1_000_000),
@@ -391,71 +320,16 @@ mod tests {
 
     #[test]
     fn unknown_writes_may_or_may_not_take_effect() {
-        let took = vec![
-            op(
-                RegisterOp::WriteUnknown {
-                    expected: 0,
-                    value: 9,
-                },
-                0,
-                None,
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 9,
-                    version: 1,
-                },
-                5,
-                Some(6),
-            ),
-        ];
+        let took = vec![unknown(0, 9, 0, None), read(9, 1, 5, Some(6))];
         assert_eq!(check(&M, &took, 1_000_000), Verdict::Linearizable);
         let not = vec![
-            op(
-                RegisterOp::WriteUnknown {
-                    expected: 0,
-                    value: 9,
-                },
-                0,
-                None,
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 0,
-                    version: 0,
-                },
-                5,
-                Some(6),
-            ),
-            op(
-                RegisterOp::Write {
-                    expected: 0,
-                    value: 3,
-                },
-                7,
-                Some(8),
-            ),
+            unknown(0, 9, 0, None),
+            read(0, 0, 5, Some(6)),
+            write(0, 3, 7, Some(8)),
         ];
         assert_eq!(check(&M, &not, 1_000_000), Verdict::Linearizable);
         // A value nobody wrote is never linearizable.
-        let bad = vec![
-            op(
-                RegisterOp::WriteUnknown {
-                    expected: 0,
-                    value: 9,
-                },
-                0,
-                None,
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 4,
-                    version: 1,
-                },
-                5,
-                Some(6),
-            ),
-        ];
+        let bad = vec![unknown(0, 9, 0, None), read(4, 1, 5, Some(6))];
         assert!(matches!(
             check(&M, &bad, 1_000_000),
             Verdict::NotLinearizable { .. }
@@ -466,30 +340,9 @@ mod tests {
     fn lost_acknowledged_write_is_caught() {
         // Two acknowledged writes in sequence, then a read of the first: the second was lost.
         let h = vec![
-            op(
-                RegisterOp::Write {
-                    expected: 0,
-                    value: 1,
-                },
-                0,
-                Some(1),
-            ),
-            op(
-                RegisterOp::Write {
-                    expected: 1,
-                    value: 2,
-                },
-                2,
-                Some(3),
-            ),
-            op(
-                RegisterOp::Read {
-                    value: 1,
-                    version: 1,
-                },
-                4,
-                Some(5),
-            ),
+            write(0, 1, 0, Some(1)),
+            write(1, 2, 2, Some(3)),
+            read(1, 1, 4, Some(5)),
         ];
         assert!(matches!(
             check(&M, &h, 1_000_000),
@@ -502,26 +355,15 @@ mod tests {
         // 8 clients each write once concurrently (all expect version 0; one wins), then
         // everybody reads the winner.
         let mut h = Vec::new();
-        for c in 0..8i64 {
-            let o = if c == 3 {
-                RegisterOp::Write {
-                    expected: 0,
-                    value: c,
-                }
+        for c in 0..8u64 {
+            h.push(if c == 3 {
+                write(0, c as i64, c, Some(100 + c))
             } else {
-                RegisterOp::WriteRefused { expected: 0 }
-            };
-            h.push(op(o, c as u64, Some(100 + c as u64)));
+                refused(0, c, Some(100 + c))
+            });
         }
         for c in 0..8u64 {
-            h.push(op(
-                RegisterOp::Read {
-                    value: 3,
-                    version: 1,
-                },
-                200 + c,
-                Some(300),
-            ));
+            h.push(read(3, 1, 200 + c, Some(300)));
         }
         assert_eq!(check(&M, &h, 10_000_000), Verdict::Linearizable);
     }
