@@ -182,45 +182,22 @@ pub fn encode_op(op_type: i32, o: &Op) -> Vec<u8> {
 
 /// Every op code of the client protocol and the transaction log, and a few
 /// that are not: the client targets pick one with a byte of their input.
-pub const OP_CODES: &[i32] = &[
-    op::NOTIFICATION,
-    op::CREATE,
-    op::DELETE,
-    op::EXISTS,
-    op::GET_DATA,
-    op::SET_DATA,
-    op::GET_ACL,
-    op::SET_ACL,
-    op::GET_CHILDREN,
-    op::SYNC,
-    op::PING,
-    op::GET_CHILDREN2,
-    op::CHECK,
-    op::MULTI,
-    op::CREATE2,
-    op::RECONFIG,
-    op::CHECK_WATCHES,
-    op::REMOVE_WATCHES,
-    op::CREATE_CONTAINER,
-    op::DELETE_CONTAINER,
-    op::CREATE_TTL,
-    op::MULTI_READ,
-    op::AUTH,
-    op::SET_WATCHES,
-    op::SASL,
-    op::GET_EPHEMERALS,
-    op::GET_ALL_CHILDREN_NUMBER,
-    op::SET_WATCHES2,
-    op::ADD_WATCH,
-    op::WHO_AM_I,
-    op::CREATE_SESSION,
-    op::CLOSE_SESSION,
-    op::ERROR,
-    10,
-    23,
-    999,
-    i32::MIN,
-];
+pub const OP_CODES: [i32; op::ALL.len() + 4] = {
+    // The committed seeds' first byte indexes this table: regenerate them
+    // (examples/gen_seeds.rs) when it changes.
+    let extra = [10, 23, 999, i32::MIN];
+    let mut all = [0; op::ALL.len() + 4];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = if i < op::ALL.len() {
+            op::ALL[i]
+        } else {
+            extra[i - op::ALL.len()]
+        };
+        i += 1;
+    }
+    all
+};
 
 /// Rewrites the checksums of the log records in `file` from `offset` on, so
 /// that a mutated length, zxid or payload is judged by the record decoder's

@@ -227,6 +227,43 @@ pub mod op {
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
 
+    /// Every op code above, in this order (tests and fuzz targets pick from it).
+    pub const ALL: [i32; 33] = [
+        NOTIFICATION,
+        CREATE,
+        DELETE,
+        EXISTS,
+        GET_DATA,
+        SET_DATA,
+        GET_ACL,
+        SET_ACL,
+        GET_CHILDREN,
+        SYNC,
+        PING,
+        GET_CHILDREN2,
+        CHECK,
+        MULTI,
+        CREATE2,
+        RECONFIG,
+        CHECK_WATCHES,
+        REMOVE_WATCHES,
+        CREATE_CONTAINER,
+        DELETE_CONTAINER,
+        CREATE_TTL,
+        MULTI_READ,
+        AUTH,
+        SET_WATCHES,
+        SASL,
+        GET_EPHEMERALS,
+        GET_ALL_CHILDREN_NUMBER,
+        SET_WATCHES2,
+        ADD_WATCH,
+        WHO_AM_I,
+        CREATE_SESSION,
+        CLOSE_SESSION,
+        ERROR,
+    ];
+
     /// ZooKeeper's name for an op code, as `cons` and the logs print it.
     pub fn name(code: i32) -> &'static str {
         match code {
@@ -354,6 +391,15 @@ impl ErrorCode {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_op_code_is_listed_once_and_named() {
+        let mut seen = std::collections::HashSet::new();
+        for code in op::ALL {
+            assert!(seen.insert(code), "{code} listed twice");
+            assert_ne!(op::name(code), "unknown", "{code}");
+        }
+    }
 
     #[test]
     fn stat_is_68_bytes() {

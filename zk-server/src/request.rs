@@ -145,49 +145,14 @@ mod tests {
     use proptest::prelude::*;
 
     /// Every op code the parser knows, and some it does not.
-    const OP_CODES: &[i32] = &[
-        op::NOTIFICATION,
-        op::CREATE,
-        op::DELETE,
-        op::EXISTS,
-        op::GET_DATA,
-        op::SET_DATA,
-        op::GET_ACL,
-        op::SET_ACL,
-        op::GET_CHILDREN,
-        op::SYNC,
-        op::PING,
-        op::GET_CHILDREN2,
-        op::CHECK,
-        op::MULTI,
-        op::CREATE2,
-        op::RECONFIG,
-        op::CHECK_WATCHES,
-        op::REMOVE_WATCHES,
-        op::CREATE_CONTAINER,
-        op::DELETE_CONTAINER,
-        op::CREATE_TTL,
-        op::MULTI_READ,
-        op::AUTH,
-        op::SET_WATCHES,
-        op::SASL,
-        op::GET_EPHEMERALS,
-        op::GET_ALL_CHILDREN_NUMBER,
-        op::SET_WATCHES2,
-        op::ADD_WATCH,
-        op::WHO_AM_I,
-        op::CREATE_SESSION,
-        op::CLOSE_SESSION,
-        op::ERROR,
-        10,
-        23,
-        999,
-    ];
+    fn op_codes() -> Vec<i32> {
+        op::ALL.iter().copied().chain([10, 23, 999]).collect()
+    }
 
     proptest! {
         #[test]
         fn arbitrary_bodies_never_panic_the_parser_of_any_op(
-            op_type in prop_oneof![proptest::sample::select(OP_CODES), any::<i32>()],
+            op_type in prop_oneof![proptest::sample::select(op_codes()), any::<i32>()],
             body: Vec<u8>,
         ) {
             let _ = Op::parse(op_type, &body);
