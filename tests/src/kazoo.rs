@@ -1,14 +1,10 @@
 //! kazoo against an ensemble (`tests/py/ensemble.py`): one-shot modes and a writer that runs
 //! in the background while a test breaks servers.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-pub fn python() -> std::ffi::OsString {
-    std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into())
-}
+use crate::python;
 
 pub fn script() -> std::path::PathBuf {
     crate::crate_dir().join("py").join("ensemble.py")
@@ -23,77 +19,36 @@ pub fn now_secs() -> f64 {
 }
 
 /// The kazoo writer in the background; its JSON lines collected as they come.
-pub struct Writer {
-    child: Child,
-    lines: Arc<Mutex<Vec<serde_json::Value>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
+pub struct Writer(crate::Background<serde_json::Value>);
 
 impl Writer {
     pub fn start(hosts: &str, seconds: f64, prefix: &str) -> Writer {
-        let mut child = Command::new(python())
-            .arg(script())
+        let mut cmd = Command::new(python());
+        cmd.arg(script())
             .args(["writer", "--hosts", hosts, "--prefix", prefix])
-            .args(["--seconds", &seconds.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the kazoo writer");
-        let out = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l2 = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str(&line) {
-                    l2.lock().unwrap().push(v);
-                }
-            }
-        });
-        Writer {
-            child,
-            lines,
-            reader: Some(reader),
-        }
+            .args(["--seconds", &seconds.to_string()]);
+        Writer(crate::Background::spawn(
+            &mut cmd,
+            "the kazoo writer",
+            |l| serde_json::from_str(&l).ok(),
+        ))
     }
 
     /// `(k, started, acknowledged)` of every acknowledged write.
     pub fn acks(&self) -> Vec<(u64, f64, f64)> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|v| Some((v["ack"].as_u64()?, v["t0"].as_f64()?, v["t"].as_f64()?)))
-            .collect()
+        self.0.with_lines(|lines| {
+            lines
+                .iter()
+                .filter_map(|v| Some((v["ack"].as_u64()?, v["t0"].as_f64()?, v["t"].as_f64()?)))
+                .collect()
+        })
     }
 
     /// Waits for the writer to finish (bounded) and returns every line.
-    pub fn finish(mut self, timeout: Duration) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("the kazoo writer did not finish within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(
-            self.child.wait().unwrap().success(),
-            "the kazoo writer failed"
-        );
-        self.reader.take().unwrap().join().unwrap();
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn finish(self, timeout: Duration) -> Vec<serde_json::Value> {
+        let (status, lines) = self.0.finish(timeout);
+        assert!(status.success(), "the kazoo writer failed");
+        lines
     }
 }
 

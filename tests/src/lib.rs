@@ -416,10 +416,88 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     }
 }
 
+/// The Python interpreter the tests run kazoo scripts with: `$PYTHON`, else `python3`.
+pub fn python() -> std::ffi::OsString {
+    std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+/// A child process running in the background while a test goes on, its
+/// stdout read by a thread as it comes: each line that `parse` accepts is
+/// kept. Dropping it kills the process (only the one this test started).
+pub struct Background<T> {
+    child: Child,
+    lines: std::sync::Arc<Mutex<Vec<T>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    what: String,
+}
+
+impl<T: Clone + Send + 'static> Background<T> {
+    /// Spawns `cmd` with stdout piped and stdin closed; `what` names it in panics.
+    pub fn spawn(cmd: &mut Command, what: &str, parse: fn(String) -> Option<T>) -> Background<T> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Some(v) = parse(line) {
+                    l2.lock().unwrap().push(v);
+                }
+            }
+        });
+        Background {
+            child,
+            lines,
+            reader: Some(reader),
+            what: what.to_owned(),
+        }
+    }
+
+    /// `f` of the lines kept so far.
+    pub fn with_lines<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        f(&self.lines.lock().unwrap())
+    }
+
+    /// Waits up to `timeout` for the process to exit (else kills it and
+    /// panics); returns how it exited and every line kept.
+    pub fn finish(mut self, timeout: Duration) -> (std::process::ExitStatus, Vec<T>) {
+        let status = {
+            let child = &mut self.child;
+            let mut status = None;
+            wait_until(timeout, || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            });
+            status
+        };
+        let Some(status) = status else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("{} did not finish within {timeout:?}", self.what);
+        };
+        self.reader.take().unwrap().join().unwrap();
+        let lines = self.lines.lock().unwrap().clone();
+        (status, lines)
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs `tests/py/<script>` with `--hosts` pointing at `server`; returns its stdout lines.
 pub fn run_python(script: &str, server: &TestServer) -> Vec<String> {
-    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
-    let mut cmd = Command::new(python);
+    let mut cmd = Command::new(python());
     cmd.arg(crate_dir().join("py").join(script))
         .arg("--hosts")
         .arg(server.hosts())

@@ -4,31 +4,24 @@
 //! on after them. Also: automatic snapshots plus log replay across a restart, a corrupt newest
 //! snapshot falling back to the previous one, and `zk-server purge`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use zk_tests::{crate_dir, run_with_timeout, run_zk_server, wait_until, Kind, Options, TestServer};
-
-fn python() -> std::ffi::OsString {
-    std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into())
-}
+use zk_tests::{
+    crate_dir, python, run_with_timeout, run_zk_server, wait_until, Background, Kind, Options,
+    TestServer,
+};
 
 /// `crash_writer.py write` running in the background; its stdout lines are collected as
 /// they come.
-struct Writer {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
+struct Writer(Background<String>);
 
 impl Writer {
     fn start(server: &TestServer, root: &str, count: usize, window: usize) -> Writer {
-        let mut child = Command::new(python())
-            .arg(crate_dir().join("py").join("crash_writer.py"))
+        let mut cmd = Command::new(python());
+        cmd.arg(crate_dir().join("py").join("crash_writer.py"))
             .args(["write", "--hosts", &server.hosts(), "--root", root])
             .args([
                 "--count",
@@ -36,50 +29,18 @@ impl Writer {
                 "--window",
                 &window.to_string(),
             ])
-            .current_dir(crate_dir().join("py"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start crash_writer.py");
-        let out = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l2 = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                l2.lock().unwrap().push(line);
-            }
-        });
-        Writer {
-            child,
-            lines,
-            reader: Some(reader),
-        }
+            .current_dir(crate_dir().join("py"));
+        Writer(Background::spawn(&mut cmd, "crash_writer.py", Some))
     }
 
     fn acks(&self) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains("\"ack\""))
-            .count()
+        self.0
+            .with_lines(|lines| lines.iter().filter(|l| l.contains("\"ack\"")).count())
     }
 
     /// Waits (bounded) for the script to stop; returns its lines, the last being `stopped`.
-    fn finish(mut self) -> Vec<String> {
-        let done = wait_until(Duration::from_secs(90), || {
-            self.child.try_wait().unwrap().is_some()
-        });
-        if !done {
-            // Only the process this test started, by its pid.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            panic!("crash_writer.py did not stop");
-        }
-        self.reader.take().unwrap().join().unwrap();
-        let lines = self.lines.lock().unwrap().clone();
+    fn finish(self) -> Vec<String> {
+        let (_, lines) = self.0.finish(Duration::from_secs(90));
         assert!(
             lines.last().is_some_and(|l| l.contains("stopped")),
             "crash_writer.py ended without its last line: {lines:?}"
