@@ -326,6 +326,22 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A session's own transaction (createSession, closeSession on expiry): no
+/// request behind it, so cxid 0, and the time is now.
+fn session_txn(id: i64, zxid: Zxid, txn_type: i32, body: TxnBody) -> Txn {
+    Txn {
+        header: TxnHeader {
+            client_id: id,
+            cxid: 0,
+            zxid,
+            time: now_ms(),
+            txn_type,
+        },
+        body,
+        digest: None,
+    }
+}
+
 /// Writes a reply body after the header.
 type BodyWriter<'a> = &'a dyn Fn(&mut Vec<u8>);
 
@@ -770,18 +786,10 @@ impl Core {
             self.sessions.get_mut(&id).unwrap().closing = true;
             let zxid = self.next_zxid();
             let body = self.prep.prep_close_session(&self.tree, id, zxid);
-            let txn = Txn {
-                header: TxnHeader {
-                    client_id: id,
-                    cxid: 0,
-                    zxid,
-                    time: now_ms(),
-                    txn_type: op::CLOSE_SESSION,
-                },
-                body,
-                digest: None,
-            };
-            self.propose(txn, Origin::Expire);
+            self.propose(
+                session_txn(id, zxid, op::CLOSE_SESSION, body),
+                Origin::Expire,
+            );
         }
     }
 
@@ -841,17 +849,12 @@ impl Core {
     /// `owner` (recorded when leading).
     fn propose_create_session(&mut self, id: i64, timeout_ms: i32, owner: u64, origin: Origin) {
         let zxid = self.next_zxid();
-        let txn = Txn {
-            header: TxnHeader {
-                client_id: id,
-                cxid: 0,
-                zxid,
-                time: now_ms(),
-                txn_type: op::CREATE_SESSION,
-            },
-            body: TxnBody::CreateSession { timeout_ms },
-            digest: None,
-        };
+        let txn = session_txn(
+            id,
+            zxid,
+            op::CREATE_SESSION,
+            TxnBody::CreateSession { timeout_ms },
+        );
         if self.role == Role::Leading {
             self.owners.insert(id, owner);
         }
