@@ -242,15 +242,7 @@ pub struct SnapshotReader {
 
 impl SnapshotReader {
     pub fn open(path: impl AsRef<Path>) -> Result<SnapshotReader> {
-        let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(io_err(&path))?;
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
-            return Err(StorageError::SnapshotTruncated { file: path, len });
-        }
-        // Safety: snapshots are immutable once renamed into place.
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
-        let r = Self::from_map(path, map)?;
+        let r = Self::open_unverified(path)?;
         r.verify_crc()?;
         Ok(r)
     }
@@ -267,7 +259,7 @@ impl SnapshotReader {
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(StorageError::SnapshotTruncated { file: path, len });
         }
-        // Safety: as in `open`.
+        // Safety: snapshots are immutable once renamed into place.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
         Self::from_map(path, map)
     }
