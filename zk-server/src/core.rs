@@ -319,7 +319,8 @@ pub struct Core {
     extended_types: bool,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch: transaction times, as ZooKeeper stamps them.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

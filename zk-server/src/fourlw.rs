@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 use crate::config::PeerType;
-use crate::core::{Core, Role};
+use crate::core::{now_ms, Core, Role};
 
 /// The version we report. Clients such as kazoo parse the leading `3.8.x`.
 pub const ZK_VERSION: &str = concat!(
@@ -458,13 +458,6 @@ fn max_fds() -> u64 {
                 .find(|l| l.starts_with("Max open files"))
                 .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
         })
-        .unwrap_or(0)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
