@@ -1057,11 +1057,7 @@ impl DataTree {
                 },
             };
             parent.map(|parent| {
-                let h = self.index.combine(parent, name_hash);
-                match self.index.find(&self.nodes, parent, name.as_bytes(), h) {
-                    Some(id) => Place::Exists(id),
-                    None => Place::New { parent, h },
-                }
+                self.place_hashed(parent, name, self.index.combine(parent, name_hash))
             })
         }
         .map_err(|()| format!("node {path} has no parent {}", parent_of(path)))?;
@@ -1292,7 +1288,11 @@ impl DataTree {
     }
 
     fn place_under(&self, parent: NodeId, name: &str) -> Place {
-        let h = self.index.hash(parent, name.as_bytes());
+        self.place_hashed(parent, name, self.index.hash(parent, name.as_bytes()))
+    }
+
+    /// [`DataTree::place_under`] where `h` is the index hash of `(parent, name)`.
+    fn place_hashed(&self, parent: NodeId, name: &str, h: u64) -> Place {
         match self.index.find(&self.nodes, parent, name.as_bytes(), h) {
             Some(id) => Place::Exists(id),
             None => Place::New { parent, h },
