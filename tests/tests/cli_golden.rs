@@ -58,6 +58,24 @@ fn complete_closed_event(who: &str, ext: &str, text: String) -> String {
     }
 }
 
+/// zkCli.sh prints a watch event from its event thread while the main thread
+/// prints the next command's output, so after a `connect` the lines of the
+/// `SyncConnected` event (`WATCHER::`, a blank line, the event) can land in
+/// the middle of the next answer, now and then. For Apache's zkCli.sh only,
+/// that is not a difference: the outputs are the same when the same events
+/// come in the same order and everything else is the same lines in the same
+/// order. zk-cli is held to the goldens exactly.
+fn same_but_for_event_timing(who: &str, expected: &str, actual: &str) -> bool {
+    fn split(text: &str) -> (Vec<&str>, Vec<&str>) {
+        let (events, rest) = text
+            .lines()
+            .filter(|l| !l.is_empty() && *l != "WATCHER::")
+            .partition(|l| l.starts_with("WatchedEvent "));
+        (events, rest)
+    }
+    who == "zkCli.sh/apache" && split(expected) == split(actual)
+}
+
 fn check(script: &str, who: &str, out: &Output, mismatches: &mut Vec<String>) {
     let bless = std::env::var_os("ZK_CLI_BLESS").is_some();
     for (ext, text) in [("out", &out.stdout), ("err", &out.stderr)] {
@@ -72,7 +90,7 @@ fn check(script: &str, who: &str, out: &Output, mismatches: &mut Vec<String>) {
         }
         let expected = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (record it with ZK_CLI_BLESS=1)", path.display()));
-        if expected != actual {
+        if expected != actual && !same_but_for_event_timing(who, &expected, &actual) {
             mismatches.push(format!(
                 "{script}.{ext} differs for {who}:\n{}",
                 diff(&expected, &actual)
@@ -167,5 +185,25 @@ fn cli_golden_config_stat_against_ours() {
         "zk-cli/ours",
         &["config_stat"],
         run_zk_cli,
+    ));
+}
+
+/// The interleaving seen in CI is accepted for zkCli.sh only; a missing
+/// event or a different answer is still a difference.
+#[test]
+fn event_timing_is_forgiven_for_zkcli_sh_only() {
+    let golden = "x\n\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n[]\n";
+    let raced = "x\n\nWATCHER::\n[]\n\nWatchedEvent state:SyncConnected type:None path:null\n";
+    assert!(same_but_for_event_timing("zkCli.sh/apache", golden, raced));
+    assert!(!same_but_for_event_timing("zk-cli/ours", golden, raced));
+    assert!(!same_but_for_event_timing(
+        "zkCli.sh/apache",
+        golden,
+        "x\n\nWATCHER::\n[]\n"
+    ));
+    assert!(!same_but_for_event_timing(
+        "zkCli.sh/apache",
+        golden,
+        "x\n\nWATCHER::\n[a]\n\nWatchedEvent state:SyncConnected type:None path:null\n"
     ));
 }
