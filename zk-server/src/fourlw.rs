@@ -1,10 +1,14 @@
-//! The four-letter words, in Apache ZooKeeper 3.8's output formats.
+//! The four-letter words, in Apache ZooKeeper 3.8's output formats, over
+//! the core's read-only [`StatsView`]. [`ask`] runs one on the core's task;
+//! [`run`] is the text itself.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::config::PeerType;
-use crate::core::{now_ms, Core, Role};
+use crate::core::{now_ms, CoreMsg, Role, StatsReset, StatsView};
 
 /// The version we report. Clients such as kazoo parse the leading `3.8.x`.
 pub const ZK_VERSION: &str = concat!(
@@ -25,14 +29,6 @@ fn dir_size(p: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn mode(core: &Core) -> &'static str {
-    if core.read_only() {
-        "read-only"
-    } else {
-        core.role.name()
-    }
-}
-
 /// ZooKeeper's answer from a server without a quorum.
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
@@ -50,8 +46,8 @@ fn java_avg(total: u64, count: u64) -> String {
 }
 
 /// ZooKeeper counts the root twice (under "" and "/").
-fn node_count(core: &Core) -> usize {
-    core.tree.node_count() + 1
+fn node_count(core: &StatsView) -> usize {
+    core.tree().node_count() + 1
 }
 
 /// `Date.toString()` of a JVM running in UTC: `Mon Nov 30 13:07:47 UTC 2026`.
@@ -104,8 +100,8 @@ fn asking_connection(from: SocketAddr) -> String {
     )
 }
 
-fn server_stats(core: &Core, out: &mut String) {
-    let s = &core.stats;
+fn server_stats(core: &StatsView, out: &mut String) {
+    let s = core.stats();
     let avg = java_avg(s.total_latency_ms, s.latency_count);
     let _ = writeln!(
         out,
@@ -117,25 +113,25 @@ fn server_stats(core: &Core, out: &mut String) {
     // As ZooKeeper's, the count includes the connection that asks.
     let _ = writeln!(out, "Connections: {}", core.connection_count() + 1);
     let _ = writeln!(out, "Outstanding: {}", core.outstanding());
-    let _ = writeln!(out, "Zxid: 0x{:x}", core.zxid_for_stats().0);
-    let _ = writeln!(out, "Mode: {}", mode(core));
+    let _ = writeln!(out, "Zxid: 0x{:x}", core.zxid().0);
+    let _ = writeln!(out, "Mode: {}", core.mode());
     let _ = writeln!(out, "Node count: {}", node_count(core));
-    if core.role == Role::Leading {
+    if core.role() == Role::Leading {
         let _ = writeln!(out, "Proposal sizes last/min/max: {}", proposal_sizes(core));
     }
 }
 
 /// `last/min/max` of the proposals' sizes, `-1` each before the first.
-fn proposal_sizes(core: &Core) -> String {
-    match core.ensemble.proposal_sizes {
+fn proposal_sizes(core: &StatsView) -> String {
+    match core.ensemble().proposal_sizes {
         Some((l, lo, hi)) => format!("{l}/{lo}/{hi}"),
         None => "-1/-1/-1".into(),
     }
 }
 
 /// The ensemble figures of `mntr` (ZooKeeper's QuorumZooKeeperServer and leader gauges).
-fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
-    let state = match core.role {
+fn ensemble_mntr(core: &StatsView, kv: &mut dyn FnMut(&str, String)) {
+    let state = match core.role() {
         Role::Leading => "leading",
         Role::Following => "following",
         Role::Observing => "observing",
@@ -143,14 +139,14 @@ fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
     };
     kv("zk_peer_state", format!("{state} - broadcast"));
     let voters = core
-        .cfg
+        .cfg()
         .servers
         .values()
         .filter(|s| s.peer_type == PeerType::Participant)
         .count();
     kv("zk_quorum_size", (voters / 2 + 1).to_string());
-    if core.role == Role::Leading {
-        let l = core.ensemble.learners;
+    if core.role() == Role::Leading {
+        let l = core.ensemble().learners;
         kv("zk_learners", (l.followers + l.observers).to_string());
         // ZooKeeper 3.4's name, which monitoring scripts still parse.
         kv("zk_followers", (l.followers + l.observers).to_string());
@@ -159,7 +155,7 @@ fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
         kv("zk_synced_observers", l.observers.to_string());
         kv("zk_pending_syncs", l.pending_syncs.to_string());
         let up = core
-            .ensemble
+            .ensemble()
             .leading_since
             .map(|t| t.elapsed().as_millis())
             .unwrap_or(0);
@@ -167,10 +163,30 @@ fn ensemble_mntr(core: &Core, kv: &mut dyn FnMut(&str, String)) {
     }
 }
 
-/// Run a four-letter word, asked on a connection from `from`, against the core's state.
-pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
+/// Ask the core a four-letter word on behalf of a connection from `from`; `None`
+/// when the core is gone.
+pub async fn ask(core: &mpsc::Sender<CoreMsg>, word: &str, from: SocketAddr) -> Option<String> {
+    let reset = match word {
+        "srst" => Some(StatsReset::Server),
+        "crst" => Some(StatsReset::Connections),
+        _ => None,
+    };
+    if let Some(what) = reset {
+        core.send(CoreMsg::ResetStats(what)).await.ok()?;
+    }
+    let (tx, rx) = oneshot::channel();
+    let word = word.to_owned();
+    let inspect = move |view: &StatsView<'_>| {
+        let _ = tx.send(run(view, &word, from));
+    };
+    core.send(CoreMsg::Inspect(Box::new(inspect))).await.ok()?;
+    Some(rx.await.unwrap_or_default())
+}
+
+/// The text of a four-letter word asked on a connection from `from`.
+pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
     let mut out = String::new();
-    if !core.role.serving() && !core.read_only() {
+    if !core.serving() {
         match word {
             "ruok" => return "imok".into(),
             "isro" => return "null".into(),
@@ -202,16 +218,15 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             let _ = writeln!(out, "{}", asking_connection(from));
             out.push('\n');
         }
+        // The counters were reset before (see [`ask`]).
         "crst" => {
-            core.reset_conn_stats();
             out.push_str("Connection stats reset.\n");
         }
         "srst" => {
-            core.reset_stats();
             out.push_str("Server stats reset.\n");
         }
         "conf" => {
-            let c = &core.cfg;
+            let c = core.cfg();
             let data = c.data_dir.join("version-2");
             let log = c.data_log_dir.join("version-2");
             let _ = writeln!(out, "clientPort={}", c.client_port);
@@ -297,14 +312,14 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             let _ = writeln!(out, "os.memory.total=0MB");
         }
         "mntr" => {
-            let s = core.stats.clone();
+            let s = core.stats().clone();
             let avg = java_avg(s.total_latency_ms, s.latency_count);
             let znodes = node_count(core);
             let mut kv = |k: &str, v: String| {
                 let _ = writeln!(out, "{k}\t{v}");
             };
             kv("zk_version", ZK_VERSION.to_string());
-            kv("zk_server_state", mode(core).to_string());
+            kv("zk_server_state", core.mode().to_string());
             kv("zk_avg_latency", avg);
             kv("zk_max_latency", s.max_latency_ms.to_string());
             kv("zk_min_latency", s.min_latency_ms.to_string());
@@ -316,21 +331,21 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             );
             kv("zk_outstanding_requests", core.outstanding().to_string());
             kv("zk_znode_count", znodes.to_string());
-            kv("zk_watch_count", core.watches.watch_count().to_string());
+            kv("zk_watch_count", core.watches().watch_count().to_string());
             kv(
                 "zk_ephemerals_count",
-                core.tree.ephemeral_count().to_string(),
+                core.tree().ephemeral_count().to_string(),
             );
             kv(
                 "zk_approximate_data_size",
-                core.tree.approximate_data_size().to_string(),
+                core.tree().approximate_data_size().to_string(),
             );
             kv("zk_open_file_descriptor_count", open_fds().to_string());
             kv("zk_max_file_descriptor_count", max_fds().to_string());
             kv("zk_global_sessions", core.session_count().to_string());
             kv("zk_local_sessions", "0".into());
-            kv("zk_uptime", core.started.elapsed().as_millis().to_string());
-            let (last, min, max) = match core.ensemble.proposal_sizes {
+            kv("zk_uptime", core.uptime().as_millis().to_string());
+            let (last, min, max) = match core.ensemble().proposal_sizes {
                 Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
                 None => (-1, -1, -1),
             };
@@ -342,14 +357,14 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
         // As ZooKeeper's, wchs, wchc and wchp show the data watch table
         // (getData, exists, and persistent watches).
         "wchs" => {
-            let (sessions, paths, total) = core.watches.data_summary();
+            let (sessions, paths, total) = core.watches().data_summary();
             let _ = writeln!(
                 out,
                 "{sessions} connections watching {paths} paths\nTotal watches:{total}"
             );
         }
         "wchc" => {
-            for (sid, paths) in core.watches.data_by_session() {
+            for (sid, paths) in core.watches().data_by_session() {
                 let _ = writeln!(out, "0x{sid:x}");
                 for p in paths {
                     let _ = writeln!(out, "\t{p}");
@@ -358,7 +373,7 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             out.push('\n');
         }
         "wchp" => {
-            for (p, sids) in core.watches.data_by_path() {
+            for (p, sids) in core.watches().data_by_path() {
                 let _ = writeln!(out, "{p}");
                 for s in sids {
                     let _ = writeln!(out, "\t0x{s:x}");
@@ -367,7 +382,7 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             out.push('\n');
         }
         "dump" => {
-            let tick = core.cfg.tick_time_ms as i64;
+            let tick = core.cfg().tick_time_ms as i64;
             let sessions = core.session_expiries();
             out.push_str("SessionTracker dump:\n");
             let buckets = expiry_buckets(tick, &sessions);
@@ -385,7 +400,7 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             }
             out.push_str("ephemeral nodes dump:\n");
             let mut eph: Vec<(i64, Vec<String>)> = core
-                .tree
+                .tree()
                 .ephemeral_sessions()
                 .map(|(s, ps)| (*s, ps.iter().cloned().collect()))
                 .collect();
@@ -425,7 +440,7 @@ pub fn run(core: &mut Core, word: &str, from: SocketAddr) -> String {
             }
         }
         "dirs" => {
-            let c = &core.cfg;
+            let c = core.cfg();
             let _ = writeln!(
                 out,
                 "datadir_size: {}",

@@ -1,20 +1,26 @@
 //! zk-server: a ZooKeeper-compatible server.
 //!
 //! Layers, bottom up: [`proto`] (the client protocol's jute records),
-//! [`net`] (frames and connections), [`request`] (a decoded request),
-//! [`core`] (the pipeline: [`prep`] -> [`replicate`] -> apply to the
-//! [`tree`], [`watch`]es, replies), [`fourlw`] (four-letter words),
-//! [`config`] (zoo.cfg).
+//! [`request`] (a decoded request), [`tree`] and [`watch`] (the data),
+//! [`prep`] (writes become transactions), [`replicate`] (the one seam to
+//! durability and replication: [`replicate::StandaloneLog`] alone,
+//! [`peer`]'s driver in an ensemble), [`core`] (the task that runs the
+//! pipeline over them), [`conn`] (the core's handle on a connection),
+//! [`net`] (the client port: frames and connections), [`fourlw`]
+//! (four-letter words over [`core::StatsView`]), [`config`] (zoo.cfg),
+//! [`persist`] (recovery and snapshots), [`local_ensemble`] (the
+//! `zk-server ensemble` launcher).
 
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod conn;
 pub mod core;
-pub mod ensemble;
 pub mod fourlw;
-pub mod local;
+pub mod local_ensemble;
 pub mod net;
 pub mod path;
+pub mod peer;
 pub mod persist;
 pub mod prep;
 pub mod proto;
@@ -30,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::replicate::LocalLog;
+use crate::replicate::StandaloneLog;
 
 /// Exit code when storage makes going on unsafe.
 pub const EXIT_STORAGE: i32 = 3;
@@ -61,13 +67,12 @@ impl Server {
         let rec = persist::recover(&cfg)?;
         let listener = TcpListener::bind(SocketAddr::new(ip, cfg.client_port)).await?;
         let local_addr = listener.local_addr()?;
-        let start = rec.tree.last_processed_zxid();
-        let log = LocalLog::start(rec.log, start);
+        let replication = StandaloneLog::start(rec.log);
         let core = core::Core::new(
             cfg.clone(),
             rec.tree,
             rec.sessions,
-            Box::new(log),
+            replication,
             cfg.myid.unwrap_or(0),
         );
         let (tx, rx) = mpsc::channel(10_000);

@@ -69,7 +69,7 @@ fn main() {
             eprintln!("zk-server ensemble: between 1 and 9 servers");
             std::process::exit(zk_server::EXIT_CONFIG);
         }
-        std::process::exit(zk_server::local::run(dir, *servers));
+        std::process::exit(zk_server::local_ensemble::run(dir, *servers));
     }
     if let Some(Cmd::Purge { config, count }) = args.cmd {
         let cfg = load(&config);
@@ -108,7 +108,7 @@ fn main() {
         let started = if cfg.is_standalone() {
             zk_server::Server::start(cfg).await
         } else {
-            zk_server::ensemble::start(cfg).await
+            zk_server::peer::start(cfg).await
         };
         match started {
             Ok(_) => std::future::pending::<()>().await,

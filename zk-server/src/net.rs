@@ -7,20 +7,20 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead};
-use tokio_util::sync::CancellationToken;
 use zab_core::jute::{JuteReader, Record};
 
 use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
-use crate::core::{ConnHandle, CoreMsg, Out, CONN_QUEUE};
+use crate::conn::{ConnHandle, Out};
+use crate::core::CoreMsg;
 use crate::proto::{ConnectRequest, RequestHeader};
 use crate::request::{Op, Request};
 
@@ -92,34 +92,6 @@ impl Decoder for ClientCodec {
         src.advance(4);
         self.first = false;
         Ok(Some(Inbound::Frame(src.split_to(len))))
-    }
-}
-
-/// Most bytes queued to one connection before it counts as not reading its
-/// replies (besides `CONN_QUEUE` frames): a client that asks for a large node
-/// again and again without reading must not pin gigabytes of replies.
-pub const CONN_QUEUE_BYTES: usize = 64 << 20;
-
-/// A connection's outbound queue is full: its client stopped reading.
-#[derive(Debug, PartialEq, Eq)]
-pub struct QueueFull;
-
-impl ConnHandle {
-    /// Queue a frame for the writer. `Err` when the connection's queue is
-    /// full, in frames or in bytes: its client stopped reading, and the core
-    /// drops the connection instead of buffering without end.
-    pub fn queue_frame(&self, frame: Bytes) -> Result<(), QueueFull> {
-        let len = frame.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        // One frame may always be queued, however large (a reply up to jute.maxbuffer).
-        if before > 0 && before + len > CONN_QUEUE_BYTES {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            return Err(QueueFull);
-        }
-        self.tx.try_send(Out::Frame(frame)).map_err(|_| {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            QueueFull
-        })
     }
 }
 
@@ -196,19 +168,10 @@ async fn serve_connection(
     let connect = match first {
         Inbound::FourLetter(word) => {
             let text = if cfg.four_letter_allowed(&word) {
-                let (tx, rx) = oneshot::channel();
-                if core
-                    .send(CoreMsg::Command {
-                        word,
-                        from: addr,
-                        reply: tx,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
+                match crate::fourlw::ask(&core, &word, addr).await {
+                    Some(text) => text,
+                    None => return Ok(()),
                 }
-                rx.await.unwrap_or_default()
             } else {
                 format!("{word} is not executed because it is not in the whitelist.\n")
             };
@@ -224,16 +187,10 @@ async fn serve_connection(
         }
     };
 
-    let (tx, mut rx) = mpsc::channel::<Out>(CONN_QUEUE);
-    let kill = CancellationToken::new();
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let handle = ConnHandle {
-        id,
-        addr,
-        tx,
-        kill: kill.clone(),
-        queued_bytes: queued_bytes.clone(),
-    };
+    let (handle, mut rx) = ConnHandle::new(id, addr);
+    let kill = handle.kill.clone();
+    // The writer keeps only the byte count: no sender of its own queue.
+    let queued_bytes = handle.queued_bytes.clone();
     let writer_kill = kill.clone();
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::with_capacity(64 * 1024, wr);
@@ -325,33 +282,6 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_connection_queue_is_bounded_in_bytes() {
-        let (tx, mut rx) = mpsc::channel(CONN_QUEUE);
-        let h = ConnHandle {
-            id: 1,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            tx,
-            kill: CancellationToken::new(),
-            queued_bytes: Arc::new(AtomicUsize::new(0)),
-        };
-        let mb = Bytes::from(vec![0u8; 1 << 20]);
-        // One frame larger than the cap still goes: a reply may be that large.
-        assert!(h
-            .queue_frame(Bytes::from(vec![0u8; CONN_QUEUE_BYTES + 1]))
-            .is_ok());
-        assert!(h.queue_frame(mb.clone()).is_err());
-        let Some(Out::Frame(f)) = rx.try_recv().ok() else {
-            panic!("the big frame was queued")
-        };
-        h.queued_bytes.fetch_sub(f.len(), Ordering::AcqRel);
-        for _ in 0..64 {
-            assert!(h.queue_frame(mb.clone()).is_ok());
-        }
-        assert!(h.queue_frame(Bytes::from_static(b"x")).is_err());
-        assert_eq!(h.queued_bytes.load(Ordering::Acquire), 64 << 20);
-    }
 
     #[test]
     fn incomplete_input_is_not_an_error() {

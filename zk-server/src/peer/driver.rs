@@ -1,20 +1,13 @@
-//! The running peer of an ensemble: drives zab-core's [`Peer`] with real
-//! sockets (zab-net's election and quorum ports), the real log and epoch
-//! files (zab-storage), and this server's request pipeline ([`Core`]).
+//! The driver: executes what zab-core's [`Peer`] asks, in order, with real
+//! sockets (zab-net), the real log and epoch files (zab-storage), and tells the
+//! core what replication decided ([`ReplicationMsg`]).
 //!
-//! ```text
-//!  election port --Notification--+                     +--Send--> quorum connections
-//!  quorum conns  --Received------+--> Peer::step --->--+--Append/Truncate/Save*Epoch--> log, epoch files
-//!  tick (100 ms) ----------------+        ^            +--Commit--> Core (apply, reply)
-//!  Core --Propose/Forward/Sync---+        |            +--StateChanged--> Core role
-//!                                         +-- Persisted / EpochSaved (after fsync)
-//! ```
-//! The driver executes a step's actions in order. Appends only buffer; a sync
-//! thread makes them durable (`fdatasync`) while the driver goes on with the next
-//! events, and whatever was appended meanwhile shares the next sync (group commit
-//! across steps). Each finished sync is reported as `Persisted`; the core holds
-//! back every ACK until then. The core's clients are served only while the peer
-//! is an established leader, follower or observer (phase Broadcast).
+//! Appends only buffer; a sync thread makes them durable (`fdatasync`) while
+//! the driver goes on with the next events, and whatever was appended
+//! meanwhile shares the next sync (group commit across steps). Each finished
+//! sync is reported as `Persisted`; zab-core holds back every ACK until then.
+//! The core's clients are served only while the peer is an established
+//! leader, follower or observer (phase Broadcast).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -23,30 +16,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use zab_core::peer::{Action, Event, Peer, PersistentState, ZabPhase};
-use zab_core::quorum::{QuorumMaj, QuorumVerifier};
+use zab_core::peer::{Action, Event, Peer, ZabPhase};
 use zab_core::wire::{packet_type, Notification, QuorumPacket, QuorumPacketRecord, ServerState};
 use zab_core::{Epoch, ServerId, Zxid};
 use zab_net::{
-    connect_to_leader, ElectionConfig, ElectionNet, LeaderConnectConfig, PeerConn, QuorumConfig,
-    QuorumListener,
+    connect_to_leader, ElectionNet, LeaderConnectConfig, PeerConn, QuorumConfig, QuorumListener,
 };
-use zab_storage::{
-    read_epoch_file, write_epoch_file, PendingSync, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH,
-};
+use zab_storage::{write_epoch_file, PendingSync, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
 
-use crate::config::{Config, PeerType};
-use crate::core::{Core, CoreMsg, DriverMsg, PeerMsg, Role};
-use crate::persist::{self, PersistError};
-use crate::tree::DataTree;
-use crate::StartError;
+use super::{install_snapshot, TICK_MS};
+use crate::config::Config;
+use crate::persist;
+use crate::replicate::{DriverMsg, ReplicationMsg, Role};
 
-/// The driver's unit of time.
-const TICK_MS: u64 = 100;
-/// Committed proposals kept in memory for DIFF.
-const LOG_WINDOW: usize = 10_000;
-/// Largest quorum packet accepted (a SNAP carries the whole tree).
-const MAX_QUORUM_PACKET: usize = 1 << 30;
 /// Events the driver takes in one batch (one sync and one commit message to the core).
 const BATCH_EVENTS: usize = 256;
 /// Learner connections held while this server's election is still running.
@@ -77,254 +59,9 @@ fn poll_conns(
     std::task::Poll::Pending
 }
 
-/// How many voters the configuration has and what they tolerate.
-pub fn describe_quorum(cfg: &Config) -> String {
-    let voters = cfg
-        .servers
-        .values()
-        .filter(|s| s.peer_type == PeerType::Participant)
-        .count();
-    let observers = cfg.servers.len() - voters;
-    let quorum = voters / 2 + 1;
-    let tolerated = voters.saturating_sub(quorum);
-    let mut s = format!(
-        "{voters} voters and {observers} observers: a quorum is {quorum} voters, so the ensemble tolerates {tolerated} failed voter(s)"
-    );
-    if voters % 2 == 0 && voters > 0 {
-        s.push_str(&format!(
-            "; warning: an even number of voters tolerates no more failures than {} voters would, and a {}/{} split leaves no majority on either side",
-            voters - 1,
-            voters / 2,
-            voters / 2
-        ));
-    }
-    s
-}
-
-fn verifier(cfg: &Config) -> Arc<dyn QuorumVerifier> {
-    if !cfg.groups.is_empty() {
-        let mut props: Vec<(String, String)> = Vec::new();
-        for (id, s) in &cfg.servers {
-            let t = if s.peer_type == PeerType::Observer {
-                ":observer"
-            } else {
-                ""
-            };
-            props.push((
-                format!("server.{id}"),
-                format!("{}:{}:{}{t}", s.host, s.quorum_port, s.election_port),
-            ));
-        }
-        for (g, m) in &cfg.groups {
-            let members: Vec<String> = m.iter().map(|x| x.to_string()).collect();
-            props.push((format!("group.{g}"), members.join(":")));
-        }
-        for (sid, w) in &cfg.weights {
-            props.push((format!("weight.{sid}"), w.to_string()));
-        }
-        let refs: Vec<(&str, &str)> = props
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        match zab_core::quorum::from_properties(&refs) {
-            Ok(v) => return Arc::from(v),
-            Err(e) => {
-                tracing::error!("hierarchical quorum configuration refused ({e}); using majority")
-            }
-        }
-    }
-    let voters = cfg
-        .servers
-        .values()
-        .filter(|s| s.peer_type == PeerType::Participant)
-        .map(|s| ServerId(s.id));
-    let observers = cfg
-        .servers
-        .values()
-        .filter(|s| s.peer_type == PeerType::Observer)
-        .map(|s| ServerId(s.id));
-    Arc::new(QuorumMaj::new(voters, observers))
-}
-
-async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
-    tokio::net::lookup_host((host, port))
-        .await?
-        .find(|a| a.is_ipv4())
-        .ok_or_else(|| std::io::Error::other(format!("cannot resolve {host}")))
-}
-
-/// Learner: keep the leader's snapshot as our newest, restart the log after
-/// it, and load the tree from it. The order is crash-safe: the snapshot is
-/// durable before the log forgets what came before it.
-fn install_snapshot(
-    cfg: &Config,
-    log: &mut TxnLog,
-    zxid: Zxid,
-    bytes: &[u8],
-) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
-    use std::io::Write;
-    let dir = persist::snap_dir(cfg);
-    let tmp = dir.join(format!("snapshot.{:x}.tmp", zxid.0));
-    let fin = dir.join(format!("snapshot.{:x}", zxid.0));
-    let io = |source: std::io::Error, path: &std::path::Path| {
-        PersistError::Storage(zab_storage::StorageError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
-        f.write_all(bytes).map_err(|e| io(e, &tmp))?;
-        f.sync_all().map_err(|e| io(e, &tmp))?;
-    }
-    std::fs::rename(&tmp, &fin).map_err(|e| io(e, &fin))?;
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(e, &dir))?;
-    // The leader's snapshot must be of the state at the SNAP's zxid; loading checks that
-    // the file's header says so.
-    let loaded = persist::load_snapshot(cfg, &fin)?;
-    log.restart_at(zxid)?;
-    Ok((loaded.tree, loaded.sessions))
-}
-
-/// Start an ensemble member: recover, bind the ports, run the driver.
-pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
-    let cfg = Arc::new(cfg);
-    let my_id = cfg.myid.expect("ensemble configuration has a myid");
-    let me = cfg.servers[&my_id].clone();
-    tracing::info!("server {my_id}: {}", describe_quorum(&cfg));
-
-    // The newest entries of the log may be proposals that were never committed: they stay
-    // out of the tree until the protocol commits them, so that the tree (and every
-    // snapshot, and every SNAP sent to a learner) holds committed state only. Older
-    // entries (beyond the window, more than the pipeline ever has in flight) are committed.
-    let mut rec = persist::recover_holding_back(&cfg, LOG_WINDOW)?;
-    let sdir = persist::snap_dir(&cfg);
-    let applied = rec.tree.last_processed_zxid();
-    let last = rec.held_back.last().map(|e| e.0).unwrap_or(applied);
-    let current = read_epoch_file(&sdir, CURRENT_EPOCH)
-        .map_err(PersistError::from)?
-        .unwrap_or(last.epoch());
-    let accepted = read_epoch_file(&sdir, ACCEPTED_EPOCH)
-        .map_err(PersistError::from)?
-        .unwrap_or(current);
-    let recent = std::mem::take(&mut rec.held_back);
-    let uncommitted: BTreeMap<Zxid, Bytes> = recent.iter().cloned().collect();
-    let state = PersistentState {
-        accepted_epoch: accepted,
-        current_epoch: current,
-        base: applied,
-        recent,
-        last_committed: applied,
-    };
-
-    let mut pcfg = zab_core::peer::Config::new(ServerId(my_id), verifier(&cfg));
-    let tick = cfg.tick_time_ms as u64;
-    pcfg.init_limit_ticks = (cfg.init_limit as u64 * tick / TICK_MS).max(1);
-    pcfg.sync_limit_ticks = (cfg.sync_limit as u64 * tick / TICK_MS).max(1);
-    pcfg.ping_interval_ticks = (tick / 2 / TICK_MS).max(1);
-    pcfg.log_window = LOG_WINDOW;
-    let peer = Peer::new(pcfg, state);
-
-    // Ports: election and quorum from server.N, clients from clientPort or server.N's ;port.
-    let election_addr = resolve(&me.host, me.election_port).await?;
-    let quorum_addr = resolve(&me.host, me.quorum_port).await?;
-    let mut election_peers = HashMap::new();
-    let mut quorum_peers = HashMap::new();
-    for (id, s) in &cfg.servers {
-        election_peers.insert(ServerId(*id), resolve(&s.host, s.election_port).await?);
-        quorum_peers.insert(ServerId(*id), resolve(&s.host, s.quorum_port).await?);
-    }
-    let (election, election_rx) = ElectionNet::start(
-        ServerId(my_id),
-        election_addr,
-        election_peers,
-        ElectionConfig::default(),
-    )
-    .await
-    .map_err(std::io::Error::other)?;
-    let qcfg = QuorumConfig {
-        codec: zab_net::QuorumPacketCodec::new(MAX_QUORUM_PACKET, 64),
-        read_timeout: None,
-        // A sync sends up to the whole window (a PROPOSAL and a COMMIT each) at once,
-        // as ZooKeeper's LearnerHandler queues it; the entries are shared `Bytes`.
-        outbound_capacity: 2 * LOG_WINDOW + 1024,
-        ..QuorumConfig::default()
-    };
-    let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())
-        .await
-        .map_err(std::io::Error::other)?;
-
-    let client_ip = me
-        .client_addr
-        .as_deref()
-        .and_then(|a| a.parse().ok())
-        .or(cfg.client_port_address)
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let client_port = me.client_port.unwrap_or(cfg.client_port);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(client_ip, client_port)).await?;
-    let local_addr = listener.local_addr()?;
-
-    let (core_tx, core_rx) = mpsc::channel(10_000);
-    let (driver_tx, driver_rx) = mpsc::channel(100_000);
-    // The core does not use a local log in an ensemble: the driver replicates.
-    let replicator = crate::replicate::NoReplicator::default();
-    let mut core = Core::new(
-        cfg.clone(),
-        rec.tree,
-        rec.sessions,
-        Box::new(replicator),
-        my_id,
-    );
-    core.join_ensemble(driver_tx);
-    tokio::spawn(core.run(core_rx));
-    tokio::spawn(crate::net::accept_loop(
-        listener,
-        cfg.clone(),
-        core_tx.clone(),
-    ));
-
-    let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
-    let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
-    let (sync_tx, synced_rx) = start_sync_thread(my_id);
-    let driver = Driver {
-        cfg: cfg.clone(),
-        my_id: ServerId(my_id),
-        peer,
-        log: rec.log,
-        sync_tx,
-        synced_rx,
-        syncing: false,
-        committed: Vec::new(),
-        election,
-        quorum_peers,
-        qcfg,
-        conns: HashMap::new(),
-        ready_sids: Vec::new(),
-        pending_sends: HashMap::new(),
-        uncommitted,
-        core: core_tx,
-        role: Role::Looking,
-        status_epoch: 0,
-        expect_snapshot: None,
-        snapshot: None,
-        tree_last: applied,
-        read_limit: Some(init_limit),
-        init_limit,
-        sync_limit,
-        learners: Default::default(),
-        early_learners: Vec::new(),
-        _quorum_listener: quorum_listener,
-    };
-    tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
-    tracing::info!("server {my_id}: clients on {local_addr}, quorum port {quorum_addr}, election port {election_addr}");
-    Ok(crate::Server { local_addr })
-}
-
 /// The sync thread: `fdatasync`s what the driver wrote out, one batch at a time, and
 /// reports how far the log is durable. A blocking call, so not on the runtime's workers.
-fn start_sync_thread(
+pub(super) fn start_sync_thread(
     my_id: u64,
 ) -> (
     std::sync::mpsc::Sender<PendingSync>,
@@ -346,52 +83,53 @@ fn start_sync_thread(
     (tx, done_rx)
 }
 
-struct Driver {
-    cfg: Arc<Config>,
-    my_id: ServerId,
-    peer: Peer,
-    log: TxnLog,
+pub(super) struct Driver {
+    pub(super) cfg: Arc<Config>,
+    pub(super) my_id: ServerId,
+    pub(super) peer: Peer,
+    pub(super) log: TxnLog,
     /// To the sync thread, and its answers: the zxid the log is durable up to.
-    sync_tx: std::sync::mpsc::Sender<PendingSync>,
-    synced_rx: mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+    pub(super) sync_tx: std::sync::mpsc::Sender<PendingSync>,
+    pub(super) synced_rx: mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
     /// A sync is running on the sync thread.
-    syncing: bool,
+    pub(super) syncing: bool,
     /// Committed entries not yet handed to the core (one message per batch of events).
-    committed: Vec<(Zxid, Bytes)>,
-    election: ElectionNet,
-    quorum_peers: HashMap<ServerId, SocketAddr>,
-    qcfg: QuorumConfig,
+    pub(super) committed: Vec<(Zxid, Bytes)>,
+    pub(super) election: ElectionNet,
+    pub(super) quorum_peers: HashMap<ServerId, SocketAddr>,
+    pub(super) qcfg: QuorumConfig,
     /// Quorum connections by peer; dropping one closes it.
-    conns: HashMap<ServerId, Conn>,
+    pub(super) conns: HashMap<ServerId, Conn>,
     /// Scratch list of the connections' sids (taking one packet from each in a batch).
-    ready_sids: Vec<ServerId>,
+    pub(super) ready_sids: Vec<ServerId>,
     /// Packets for a leader we are still connecting to.
-    pending_sends: HashMap<ServerId, Vec<QuorumPacketRecord>>,
+    pub(super) pending_sends: HashMap<ServerId, Vec<QuorumPacketRecord>>,
     /// Logged entries not yet committed, to hand to the core on COMMIT.
-    uncommitted: BTreeMap<Zxid, Bytes>,
-    core: mpsc::Sender<CoreMsg>,
-    role: Role,
-    status_epoch: u64,
+    pub(super) uncommitted: BTreeMap<Zxid, Bytes>,
+    /// The core's replication channel: commits and everything else, in order.
+    pub(super) core: mpsc::Sender<ReplicationMsg>,
+    pub(super) role: Role,
+    pub(super) status_epoch: u64,
     /// Learner: a SNAP announced, waiting for the snapshot bytes.
-    expect_snapshot: Option<Zxid>,
+    pub(super) expect_snapshot: Option<Zxid>,
     /// Learner: the snapshot received, waiting for the core's InstallSnapshot.
-    snapshot: Option<(Zxid, Bytes)>,
+    pub(super) snapshot: Option<(Zxid, Bytes)>,
     /// The last zxid applied to the core's tree (to know when a TRUNC needs a reload).
-    tree_last: Zxid,
+    pub(super) tree_last: Zxid,
     /// The read timeout of quorum connections: initLimit until synchronised, then
     /// syncLimit (ZooKeeper's socket timeouts on the learner connection).
-    read_limit: Option<Duration>,
-    init_limit: Duration,
-    sync_limit: Duration,
+    pub(super) read_limit: Option<Duration>,
+    pub(super) init_limit: Duration,
+    pub(super) sync_limit: Duration,
     /// What the core was last told of the learners.
-    learners: zab_core::peer::LearnerSummary,
+    pub(super) learners: zab_core::peer::LearnerSummary,
     /// Learners that connected while we were still looking.
-    early_learners: Vec<zab_net::LearnerConn>,
-    _quorum_listener: QuorumListener,
+    pub(super) early_learners: Vec<zab_net::LearnerConn>,
+    pub(super) _quorum_listener: QuorumListener,
 }
 
 impl Driver {
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut election_rx: mpsc::Receiver<(ServerId, Bytes)>,
         mut learners_rx: mpsc::Receiver<zab_net::LearnerConn>,
@@ -524,15 +262,12 @@ impl Driver {
     async fn flush_committed(&mut self) {
         if !self.committed.is_empty() {
             let entries = std::mem::take(&mut self.committed);
-            let _ = self
-                .core
-                .send(CoreMsg::Peer(PeerMsg::Committed(entries)))
-                .await;
+            let _ = self.core.send(ReplicationMsg::Committed(entries)).await;
         }
     }
 
     /// Every message to the core goes after the commits before it.
-    async fn send_core(&mut self, m: CoreMsg) {
+    async fn send_core(&mut self, m: ReplicationMsg) {
         self.flush_committed().await;
         let _ = self.core.send(m).await;
     }
@@ -661,8 +396,7 @@ impl Driver {
                     Action::Send { to, msg } => self.send_record(to, msg.to_record()),
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
-                        self.send_core(CoreMsg::Peer(PeerMsg::Snapshot { reply: tx }))
-                            .await;
+                        self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
                         let bytes = rx.await.unwrap_or_default();
                         self.send_record(to, QuorumPacket::Snap { zxid }.to_record());
                         self.send_record(
@@ -711,10 +445,10 @@ impl Driver {
                             Ok((tree, sessions)) => {
                                 self.uncommitted.clear();
                                 self.tree_last = tree.last_processed_zxid();
-                                self.send_core(CoreMsg::Peer(PeerMsg::ReplaceTree {
+                                self.send_core(ReplicationMsg::ReplaceTree {
                                     tree: Box::new(tree),
                                     sessions,
-                                }))
+                                })
                                 .await;
                                 follow_up.push(Event::Persisted { upto: zxid });
                             }
@@ -742,24 +476,26 @@ impl Driver {
                     }
                     Action::Deliver { from, msg } => {
                         let m = match msg {
-                            QuorumPacket::Request { data, authinfo } => Some(PeerMsg::Remote {
-                                from: from.0,
-                                data,
-                                auth: authinfo,
-                            }),
-                            QuorumPacket::Ping { data, .. } => Some(PeerMsg::Touch(data)),
-                            QuorumPacket::Sync { .. } => Some(PeerMsg::SyncDone),
+                            QuorumPacket::Request { data, authinfo } => {
+                                Some(ReplicationMsg::Remote {
+                                    from: from.0,
+                                    data,
+                                    auth: authinfo,
+                                })
+                            }
+                            QuorumPacket::Ping { data, .. } => Some(ReplicationMsg::Touch(data)),
+                            QuorumPacket::Sync { .. } => Some(ReplicationMsg::SyncDone),
                             QuorumPacket::Revalidate { data } => {
                                 if self.peer.state() == ServerState::Leading {
-                                    Some(PeerMsg::Revalidate { from: from.0, data })
+                                    Some(ReplicationMsg::Revalidate { from: from.0, data })
                                 } else {
-                                    Some(PeerMsg::Revalidated(data))
+                                    Some(ReplicationMsg::Revalidated(data))
                                 }
                             }
                             _ => None,
                         };
                         if let Some(m) = m {
-                            self.send_core(CoreMsg::Peer(m)).await;
+                            self.send_core(m).await;
                         }
                     }
                     Action::StateChanged(st) => {
@@ -770,8 +506,7 @@ impl Driver {
             let learners = self.peer.learners();
             if learners != self.learners {
                 self.learners = learners;
-                self.send_core(CoreMsg::Peer(PeerMsg::Learners(learners)))
-                    .await;
+                self.send_core(ReplicationMsg::Learners(learners)).await;
             }
             match self.peer.state() {
                 ServerState::Leading => {
@@ -861,10 +596,10 @@ impl Driver {
         if role != self.role || st.epoch.0 != self.status_epoch {
             self.role = role;
             self.status_epoch = st.epoch.0;
-            self.send_core(CoreMsg::Peer(PeerMsg::Role {
+            self.send_core(ReplicationMsg::Role {
                 role,
                 epoch: st.epoch.0,
-            }))
+            })
             .await;
         }
     }

@@ -1,0 +1,251 @@
+//! The server core: one task that owns the data tree, the sessions and the
+//! watches, and runs ZooKeeper's request pipeline over them.
+//!
+//! ```text
+//! connection --Request--> [per-session queue] --write--> prep --> Replicator
+//!                                   |                                  |
+//!                                   +--read--> final (answer now)       | Committed
+//!                                                                      v
+//!                               reply <-- watches <-- apply (final) <--+
+//! ```
+//! Reads are answered at once unless the same session has a write in flight:
+//! then they wait for the writes sent before them, while later writes go in flight
+//! at once. A session's replies always come back in the order it sent its requests.
+//! Watch events for a change are queued to every connection before the reply
+//! of the write that caused it, so a client sees the event first.
+//!
+//! The rooms:
+//! - [`session`]: sessions and connections: the handshake, reconnects, expiry,
+//!   containers and TTL nodes;
+//! - [`pipeline`]: a request's way through prep, replication and the final stage;
+//! - [`read`]: reads and `auth`, answered from the tree;
+//! - [`role`]: what exists only while leading or following ([`role::RoleState`]);
+//! - [`ensemble`]: what replication tells the core besides commits (learners'
+//!   requests, REVALIDATE, role changes, a tree after SNAP);
+//! - [`snapshot`]: fuzzy snapshots taken while requests flow, and autopurge;
+//! - [`stats`]: the counters, and [`StatsView`], the read-only view the
+//!   four-letter words read.
+//!
+//! The core talks to connections through [`crate::conn::ConnHandle`] and to
+//! replication through [`crate::replicate`]; it depends on neither `net` nor
+//! the peer driver.
+
+mod ensemble;
+mod pipeline;
+mod read;
+mod role;
+mod session;
+mod snapshot;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use zab_core::Zxid;
+
+use crate::config::Config;
+use crate::conn::ConnHandle;
+use crate::prep::Prep;
+use crate::proto::ConnectRequest;
+use crate::replicate::{Replication, ReplicationMsg, Replicator};
+use crate::request::Request;
+use crate::tree::DataTree;
+use crate::watch::WatchManager;
+
+pub use crate::replicate::Role;
+pub use stats::{EnsembleStats, ServerStats, StatsReset, StatsView};
+
+use pipeline::InFlight;
+use role::RoleState;
+use session::{Conn, Session};
+
+/// What a connection (or an operator's command) may send the core.
+pub enum CoreMsg {
+    Connect {
+        conn: ConnHandle,
+        req: ConnectRequest,
+    },
+    Request(Request),
+    Closed {
+        conn_id: u64,
+    },
+    /// Read the core's figures: the closure runs on the core's task with a
+    /// read-only view (four-letter words; later the admin server and metrics).
+    Inspect(Box<dyn FnOnce(&StatsView<'_>) + Send>),
+    /// `srst` / `crst`: reset counters (only while serving, as every command
+    /// but ruok, isro, envi and dirs).
+    ResetStats(StatsReset),
+}
+
+/// Most proposals the pipeline keeps in flight before it stops reading requests.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+pub struct Core {
+    cfg: Arc<Config>,
+    tree: DataTree,
+    prep: Prep,
+    watches: WatchManager,
+    sessions: HashMap<i64, Session>,
+    conns: HashMap<u64, Conn>,
+    /// The last zxid issued (a leader's or standalone) or applied.
+    last_zxid: Zxid,
+    /// Transactions proposed and not yet applied, in zxid order.
+    in_flight: VecDeque<InFlight>,
+    replicator: Box<dyn Replicator>,
+    /// Taken by [`Core::run`].
+    replication_rx: Option<mpsc::Receiver<ReplicationMsg>>,
+    next_session_id: i64,
+    snapshots: snapshot::Snapshots,
+    role: RoleState,
+    /// This server's id (`myid`; 0 standalone).
+    my_id: u64,
+    stats: ServerStats,
+    ensemble: EnsembleStats,
+    started: Instant,
+    extended_types: bool,
+}
+
+/// Milliseconds since the epoch: transaction times, as ZooKeeper stamps them.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Core {
+    /// A core over a recovered tree and its sessions. With a peer driver in
+    /// `replication` it is an ensemble member and starts LOOKING; without, it
+    /// is standalone.
+    pub fn new(
+        cfg: Arc<Config>,
+        tree: DataTree,
+        sessions: HashMap<i64, i32>,
+        replication: Replication,
+        server_id: u64,
+    ) -> Core {
+        let last_zxid = tree.last_processed_zxid();
+        // ZooKeeper's session id layout: server id in the top byte (1 when
+        // standalone), time below.
+        let my_id = server_id;
+        let server_id = server_id.max(1);
+        let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
+        let extended_types = cfg.extended_types_enabled;
+        let now = Instant::now();
+        // Sessions found on disk live on until their timeout passes without
+        // their client coming back, as in ZooKeeper.
+        let sessions = sessions
+            .into_iter()
+            .map(|(id, timeout_ms)| (id, Session::restored(id, timeout_ms, now)))
+            .collect();
+        let Replication {
+            replicator,
+            rx,
+            driver,
+        } = replication;
+        Core {
+            cfg,
+            tree,
+            prep: Prep::default(),
+            watches: WatchManager::default(),
+            sessions,
+            conns: HashMap::new(),
+            last_zxid,
+            in_flight: VecDeque::new(),
+            replicator,
+            replication_rx: Some(rx),
+            next_session_id,
+            snapshots: snapshot::Snapshots::new(server_id),
+            role: RoleState::initial(driver),
+            my_id,
+            stats: ServerStats::default(),
+            ensemble: EnsembleStats::default(),
+            started: Instant::now(),
+            extended_types,
+        }
+    }
+
+    /// The role, without its state.
+    pub fn role(&self) -> Role {
+        self.role.role()
+    }
+
+    /// Read-only mode (`readonlymode.enabled`): a server without a quorum serves reads to
+    /// clients that asked for a read-only session, once ZooKeeper's grace period
+    /// (`max(2000 ms, tickTime)`) has passed since it lost its quorum.
+    fn read_only(&self) -> bool {
+        match self.role {
+            RoleState::Looking { since, .. } => {
+                self.cfg.read_only_mode
+                    && since.elapsed()
+                        >= Duration::from_millis(self.cfg.tick_time_ms.max(2000) as u64)
+            }
+            _ => false,
+        }
+    }
+
+    /// Run until the request channel (or replication) closes.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
+        let mut replication = self
+            .replication_rx
+            .take()
+            .expect("Core::run is called once");
+        let tick = Duration::from_millis((self.cfg.tick_time_ms as u64 / 2).clamp(10, 1000));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let container_every = Duration::from_millis(self.cfg.container_check_interval_ms.max(10));
+        let mut containers = tokio::time::interval(container_every);
+        containers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let purge_hours = self.cfg.autopurge_purge_interval_hours as u64;
+        let mut purge = tokio::time::interval(Duration::from_secs(purge_hours.max(1) * 3600));
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                // Replication first: commits free pipeline slots, and it is never
+                // gated by them.
+                m = replication.recv() => {
+                    let Some(m) = m else { break };
+                    self.on_replication(m);
+                    for _ in 0..256 {
+                        match replication.try_recv() {
+                            Ok(m) => self.on_replication(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                msg = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
+                    let Some(msg) = msg else { break };
+                    self.on_msg(msg);
+                    // Take what else is waiting, so that its writes share a flush.
+                    for _ in 0..256 {
+                        if self.in_flight.len() >= MAX_IN_FLIGHT { break; }
+                        match rx.try_recv() {
+                            Ok(m) => self.on_msg(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(1)), if self.snapshots.running() => {}
+                _ = ticker.tick() => self.expire_sessions(),
+                _ = containers.tick() => self.check_containers(),
+                _ = purge.tick(), if purge_hours > 0 => self.autopurge(),
+            }
+            self.snapshot_step();
+        }
+    }
+
+    fn on_msg(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect { conn, req } => self.on_connect(conn, req),
+            CoreMsg::Request(r) => self.on_request(r),
+            CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
+            CoreMsg::Inspect(f) => f(&self.view()),
+            CoreMsg::ResetStats(what) => self.reset_stats(what),
+        }
+    }
+}

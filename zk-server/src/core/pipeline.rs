@@ -1,0 +1,618 @@
+//! A request's way through the pipeline: per-session ordering, prep (a write
+//! becomes a transaction), the hand-over to replication, and the final stage
+//! that applies a committed transaction, fires watches and replies.
+//!
+//! ZooKeeper's `PrepRequestProcessor` is [`crate::prep`]; its
+//! `FinalRequestProcessor` is [`Core::apply`] here and [`super::read`] for
+//! requests without a transaction. On a learner, writes are forwarded to the
+//! leader instead of prepared, and answered when their transaction commits.
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes};
+use zab_core::jute::Record;
+use zab_core::records::{perms, ErrorCode, Id};
+use zab_core::txn::{Txn, TxnBody, TxnHeader};
+use zab_core::Zxid;
+
+use super::session::{session_txn, Session};
+use super::stats::short_op_name;
+use super::{now_ms, Core, Role};
+use crate::auth::check_acl;
+use crate::prep::PrepCtx;
+use crate::proto::*;
+use crate::replicate::DriverMsg;
+use crate::request::{Op, Request};
+use crate::tree::{Trigger, TxnResult};
+
+/// A read held until the writes its session sent before it are answered.
+pub(super) struct Held {
+    pub(super) req: Request,
+    pub(super) received: Instant,
+    /// Answer once `writes_done` reaches this.
+    pub(super) after: u64,
+}
+
+/// Who waits for a transaction's outcome.
+pub(super) enum Origin {
+    Client {
+        req: Request,
+        received: Instant,
+    },
+    CreateSession {
+        conn_id: u64,
+        legacy: bool,
+    },
+    Expire,
+    Internal,
+    /// Leader: a request a learner forwarded; the learner answers its client.
+    Remote,
+}
+
+/// A transaction proposed and not yet applied.
+pub(super) struct InFlight {
+    pub(super) txn: Txn,
+    pub(super) origin: Origin,
+}
+
+/// Writes a reply body after the header.
+type BodyWriter<'a> = &'a dyn Fn(&mut Vec<u8>);
+
+pub(super) fn frame(hdr: &ReplyHeader, body: Option<BodyWriter<'_>>) -> Bytes {
+    let mut out = Vec::with_capacity(64);
+    out.put_i32(0);
+    hdr.write(&mut out);
+    if let Some(b) = body {
+        b(&mut out);
+    }
+    let len = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Bytes::from(out)
+}
+
+/// A reply body, or an error code with no body.
+pub(super) type Reply = Result<Option<Vec<u8>>, ErrorCode>;
+
+pub(super) fn body<R: Record>(r: &R) -> Reply {
+    Ok(Some(r.to_bytes()))
+}
+
+impl Core {
+    pub(super) fn next_zxid(&mut self) -> Zxid {
+        self.last_zxid = self.last_zxid.next();
+        self.last_zxid
+    }
+
+    /// A `createSession` transaction for a session whose client is connected to server
+    /// `owner` (recorded when leading).
+    pub(super) fn propose_create_session(
+        &mut self,
+        id: i64,
+        timeout_ms: i32,
+        owner: u64,
+        origin: Origin,
+    ) {
+        let zxid = self.next_zxid();
+        let txn = session_txn(
+            id,
+            zxid,
+            op::CREATE_SESSION,
+            TxnBody::CreateSession { timeout_ms },
+        );
+        if let Some(l) = self.role.leader() {
+            l.owners.insert(id, owner);
+        }
+        self.propose(txn, origin);
+    }
+
+    /// Hand a prepared transaction to replication; it is applied when it comes
+    /// back committed ([`Core::on_committed`]).
+    pub(super) fn propose(&mut self, txn: Txn, origin: Origin) {
+        let bytes = txn.to_bytes();
+        if self.role() == Role::Leading {
+            let n = bytes.len();
+            self.ensemble.proposal_sizes = Some(match self.ensemble.proposal_sizes {
+                None => (n, n, n),
+                Some((_, lo, hi)) => (n, lo.min(n), hi.max(n)),
+            });
+        }
+        self.replicator.propose(txn.header.zxid, Bytes::from(bytes));
+        self.in_flight.push_back(InFlight { txn, origin });
+    }
+
+    pub(super) fn on_request(&mut self, req: Request) {
+        self.stats.packets_received += 1;
+        let received = Instant::now();
+        let session_id = match self.conns.get_mut(&req.conn_id) {
+            Some(c) => {
+                c.received += 1;
+                c.session_id
+            }
+            None => return,
+        };
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            s.expires_at = received + Duration::from_millis(s.timeout_ms as u64);
+            if let Some(l) = self.role.learner() {
+                l.touched.insert(session_id, s.timeout_ms);
+            }
+        }
+        let req = Request { session_id, ..req };
+        match &req.op {
+            // Handled at once, outside the pipeline, as ZooKeeper does.
+            Op::Auth(a) => return self.on_auth(&req, a.clone()),
+            Op::Sasl(_) => {
+                tracing::warn!("sasl authentication is not supported; closing the connection");
+                let f = frame(
+                    &ReplyHeader {
+                        xid: req.xid,
+                        zxid: 0,
+                        err: ErrorCode::AuthFailed.code(),
+                    },
+                    None,
+                );
+                self.send(req.conn_id, f);
+                self.close_conn(req.conn_id);
+                return;
+            }
+            _ => {}
+        }
+        // A write goes in flight at once, as ZooKeeper proposes (or forwards) it before
+        // the session's earlier reads are answered; a read waits for the writes its
+        // session sent before it. Writes are answered in order, and each held read as
+        // soon as the writes before it are, so replies still follow the requests' order.
+        match self.sessions.get_mut(&session_id) {
+            Some(s)
+                if !is_ordered_write(&req, self.role.role())
+                    && (s.writes_in_flight() || !s.queue.is_empty()) =>
+            {
+                let after = s.writes_started;
+                s.queue.push_back(Held {
+                    req,
+                    received,
+                    after,
+                });
+            }
+            _ => self.process(req, received),
+        }
+    }
+
+    /// Answer the reads a session holds whose earlier writes are answered, in order.
+    pub(super) fn drain_session(&mut self, session_id: i64) {
+        loop {
+            let Some(s) = self.sessions.get_mut(&session_id) else {
+                return;
+            };
+            match s.queue.front() {
+                Some(h) if h.after <= s.writes_done => {}
+                _ => return,
+            }
+            let h = s.queue.pop_front().unwrap();
+            self.process(h.req, h.received);
+        }
+    }
+
+    pub(super) fn session_ok(&self, session_id: i64) -> Result<(), ErrorCode> {
+        match self.sessions.get(&session_id) {
+            Some(s) if !s.closing => Ok(()),
+            _ => Err(ErrorCode::SessionExpired),
+        }
+    }
+
+    /// Leader: may a write for `session_id` come through `server`? The first server to
+    /// ask after an election owns the session (ZooKeeper's `checkSession`); a reconnect
+    /// moves it (REVALIDATE); anyone else gets SessionMoved.
+    pub(super) fn owner_ok(&mut self, session_id: i64, server: u64) -> Result<(), ErrorCode> {
+        let Some(l) = self.role.leader() else {
+            return Ok(());
+        };
+        if session_id == 0 {
+            return Ok(());
+        }
+        match l.owners.entry(session_id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(server);
+                Ok(())
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() == server => Ok(()),
+            std::collections::hash_map::Entry::Occupied(_) => Err(ErrorCode::SessionMoved),
+        }
+    }
+
+    fn process(&mut self, req: Request, received: Instant) {
+        let role = self.role();
+        if role == Role::Looking {
+            // Read-only mode: reads are served below; nothing is written.
+            if req.op == Op::CloseSession {
+                let conn = req.conn_id;
+                let reply = Ok(None);
+                let zxid = self.tree.last_processed_zxid().0;
+                self.finish(&req, received, req.xid, zxid, reply);
+                if self.sessions.get(&req.session_id).is_some_and(|s| s.local) {
+                    self.end_session(req.session_id);
+                }
+                self.close_conn(conn);
+                return;
+            }
+            if is_ordered_write(&req, role) {
+                let zxid = self.tree.last_processed_zxid().0;
+                self.finish(&req, received, req.xid, zxid, Err(ErrorCode::NotReadOnly));
+                return;
+            }
+        }
+        if role.learner() && is_ordered_write(&req, role) {
+            let auth = self
+                .sessions
+                .get(&req.session_id)
+                .map(|s| s.auth.clone())
+                .unwrap_or_default();
+            let pkt = request_packet(req.session_id, req.xid, req.op_type, &req.body, &auth);
+            if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                s.start_write();
+                if req.op == Op::CloseSession {
+                    s.closing = true;
+                }
+            }
+            let l = self.role.learner().expect("a learner");
+            if matches!(req.op, Op::Sync(_)) {
+                l.pending_syncs.push_back((req, received));
+            } else {
+                l.forwarded
+                    .insert((req.session_id, req.xid), (req, received));
+            }
+            l.driver.send(DriverMsg::Forward(pkt));
+            return;
+        }
+        if req.op.is_write() {
+            let owner_ok = self.owner_ok(req.session_id, self.my_id);
+            let zxid = self.next_zxid();
+            let empty = Vec::new();
+            let auth = self
+                .sessions
+                .get(&req.session_id)
+                .map(|s| &s.auth)
+                .unwrap_or(&empty);
+            let txn = if req.op == Op::CloseSession {
+                let body = self
+                    .prep
+                    .prep_close_session(&self.tree, req.session_id, zxid);
+                Txn {
+                    header: TxnHeader {
+                        client_id: req.session_id,
+                        cxid: req.xid,
+                        zxid,
+                        time: now_ms(),
+                        txn_type: op::CLOSE_SESSION,
+                    },
+                    body,
+                    digest: None,
+                }
+            } else {
+                let session_ok = self.session_ok(req.session_id).and(owner_ok);
+                let ctx = PrepCtx {
+                    tree: &self.tree,
+                    session_id: req.session_id,
+                    cxid: req.xid,
+                    zxid,
+                    time_ms: now_ms(),
+                    auth,
+                    session_ok,
+                    extended_types: self.extended_types,
+                };
+                self.prep.prep(&ctx, req.op_type, &req.op)
+            };
+            if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                s.start_write();
+                if req.op == Op::CloseSession {
+                    s.closing = true;
+                }
+            }
+            self.propose(txn, Origin::Client { req, received });
+        } else {
+            let reply = self.read(&req);
+            let zxid = self.tree.last_processed_zxid().0;
+            let xid = if req.op == Op::Ping {
+                xid::PING
+            } else {
+                req.xid
+            };
+            self.finish(&req, received, xid, zxid, reply);
+        }
+    }
+
+    pub(super) fn finish(
+        &mut self,
+        req: &Request,
+        received: Instant,
+        xid: i32,
+        zxid: i64,
+        reply: Reply,
+    ) {
+        let (err, b) = match reply {
+            Ok(b) => (0, b),
+            Err(e) => (e.code(), None),
+        };
+        let mut out = Vec::with_capacity(32 + b.as_ref().map_or(0, |v| v.len()));
+        out.put_i32(0);
+        ReplyHeader { xid, zxid, err }.write(&mut out);
+        if let Some(b) = b {
+            out.extend_from_slice(&b);
+        }
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        let latency = received.elapsed().as_millis() as u64;
+        if req.op != Op::Ping {
+            let st = &mut self.stats;
+            if st.latency_count == 0 || latency < st.min_latency_ms {
+                st.min_latency_ms = latency;
+            }
+            st.max_latency_ms = st.max_latency_ms.max(latency);
+            st.total_latency_ms += latency;
+            st.latency_count += 1;
+        }
+        if let Some(c) = self.conns.get_mut(&req.conn_id) {
+            c.last_op = short_op_name(req.op_type);
+            c.last_cxid = req.xid;
+            c.last_zxid = zxid;
+            c.last_latency_ms = latency;
+            if c.received <= 2 || latency < c.min_latency_ms {
+                c.min_latency_ms = latency;
+            }
+            c.max_latency_ms = c.max_latency_ms.max(latency);
+            c.total_latency_ms += latency;
+            c.last_response_ms = self.started.elapsed().as_millis() as u64;
+        }
+        self.send(req.conn_id, Bytes::from(out));
+    }
+
+    /// The one commit path, standalone and in an ensemble: transactions committed
+    /// by replication, in zxid order.
+    pub(super) fn on_committed(&mut self, entries: Vec<(Zxid, Bytes)>) {
+        for (z, data) in entries {
+            self.apply_committed(z, data);
+        }
+    }
+
+    /// A transaction proposed here is applied from the pipeline's copy; any other
+    /// (a learner's, or one replayed before this leader's epoch) from its bytes.
+    fn apply_committed(&mut self, z: Zxid, data: Bytes) {
+        if z <= self.tree.last_processed_zxid() {
+            // Already in the tree (replayed from our own log at start-up).
+            if self
+                .in_flight
+                .front()
+                .is_some_and(|f| f.txn.header.zxid == z)
+            {
+                self.in_flight.pop_front();
+            }
+            return;
+        }
+        if self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.txn.header.zxid == z)
+        {
+            let f = self.in_flight.pop_front().unwrap();
+            self.apply(f);
+            return;
+        }
+        let txn = match Txn::from_bytes(&data) {
+            Ok(t) => t,
+            Err(e) => {
+                // A committed transaction we cannot read: going on would fork the tree.
+                tracing::error!("committed transaction {z} does not decode: {e}");
+                eprintln!("zk-server: fatal: committed transaction {z} does not decode: {e}");
+                std::process::exit(crate::EXIT_STORAGE);
+            }
+        };
+        // A learner's own client is waiting for a transaction it forwarded.
+        let key = (txn.header.client_id, txn.header.cxid);
+        let waiting = self.role.learner().and_then(|l| {
+            if txn.header.txn_type == op::CREATE_SESSION {
+                l.connecting
+                    .remove(&txn.header.client_id)
+                    .map(|(conn_id, legacy)| Origin::CreateSession { conn_id, legacy })
+            } else {
+                l.forwarded
+                    .remove(&key)
+                    .map(|(req, received)| Origin::Client { req, received })
+            }
+        });
+        let origin = waiting.unwrap_or(Origin::Remote);
+        self.apply(InFlight { txn, origin });
+    }
+
+    /// The final stage: apply a committed transaction, fire watches, reply.
+    pub(super) fn apply(&mut self, f: InFlight) {
+        let mut triggers = Vec::new();
+        let rc = self.tree.apply(&f.txn, &mut triggers);
+        let zxid = f.txn.header.zxid;
+        self.maybe_snapshot();
+        self.prep.applied(zxid);
+        for t in &triggers {
+            self.deliver(t);
+        }
+        // Every server learns of sessions from the transactions that
+        // create and close them.
+        let closed_conn = match &f.txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                let id = f.txn.header.client_id;
+                let timeout_ms = *timeout_ms;
+                self.sessions
+                    .entry(id)
+                    .or_insert_with(|| Session::restored(id, timeout_ms, Instant::now()));
+                None
+            }
+            TxnBody::CloseSession { .. } => {
+                let id = f.txn.header.client_id;
+                let conn = self.sessions.get(&id).and_then(|s| s.conn);
+                self.end_session(id);
+                conn
+            }
+            _ => None,
+        };
+        match f.origin {
+            Origin::Client { req, received } => {
+                let session_id = req.session_id;
+                // ZooKeeper 3.8 answers a top-level check that passed with nothing.
+                let silent = matches!(req.op, Op::Check(_)) && f.txn.header.txn_type == op::CHECK;
+                let reply = self.write_reply(&req, &f.txn, rc);
+                if matches!(reply, Err(ErrorCode::SessionMoved)) {
+                    // A connection-level error: ZooKeeper closes the connection
+                    // without an answer, and so do we (ZOOKEEPER-710).
+                    tracing::info!("session 0x{:x} moved to another server", req.session_id);
+                    self.close_conn(req.conn_id);
+                } else if !silent {
+                    self.finish(&req, received, req.xid, zxid.0, reply);
+                }
+                if req.op != Op::CloseSession {
+                    if let Some(s) = self.sessions.get_mut(&session_id) {
+                        s.finish_write();
+                        self.drain_session(session_id);
+                    }
+                }
+            }
+            Origin::CreateSession { conn_id, legacy } => {
+                let session_id = f.txn.header.client_id;
+                let Some(s) = self.sessions.get_mut(&session_id) else {
+                    return;
+                };
+                s.finish_write();
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: s.timeout_ms,
+                    session_id,
+                    passwd: Bytes::copy_from_slice(&s.passwd),
+                    read_only: if legacy { None } else { Some(false) },
+                };
+                tracing::debug!(
+                    "established session 0x{session_id:x} with timeout {}",
+                    s.timeout_ms
+                );
+                self.send_connect_response(conn_id, &resp);
+                self.drain_session(session_id);
+            }
+            Origin::Expire | Origin::Internal | Origin::Remote => {}
+        }
+        if let Some(c) = closed_conn {
+            self.close_conn(c);
+        }
+    }
+
+    pub(super) fn end_session(&mut self, session_id: i64) {
+        self.sessions.remove(&session_id);
+        self.watches.remove_session(session_id);
+    }
+
+    fn deliver(&mut self, t: &Trigger) {
+        let (acl, parent_acl) = match t {
+            Trigger::Created {
+                acl, parent_acl, ..
+            }
+            | Trigger::Deleted {
+                acl, parent_acl, ..
+            } => (acl.clone(), Some(parent_acl.clone())),
+            Trigger::DataChanged { acl, .. } => (acl.clone(), None),
+        };
+        for (n, use_parent) in self.watches.fire(t) {
+            let Some(s) = self.sessions.get(&n.session_id) else {
+                continue;
+            };
+            let Some(conn) = s.conn else { continue };
+            let decide = if use_parent {
+                parent_acl.as_deref().unwrap_or(&acl)
+            } else {
+                &acl
+            };
+            // A watcher never learns about a node it may not read.
+            if check_acl(decide, perms::READ, &s.auth).is_err() {
+                continue;
+            }
+            self.send_event(conn, n.event_type, &n.path);
+        }
+    }
+
+    pub(super) fn send_event(&mut self, conn: u64, event_type: i32, path: &str) {
+        let ev = WatcherEvent {
+            event_type,
+            state: keeper_state::SYNC_CONNECTED,
+            path: path.to_owned(),
+        };
+        let f = frame(
+            &ReplyHeader {
+                xid: xid::NOTIFICATION,
+                zxid: -1,
+                err: 0,
+            },
+            Some(&|o: &mut Vec<u8>| ev.write(o)),
+        );
+        self.send(conn, f);
+    }
+
+    fn write_reply(&self, req: &Request, txn: &Txn, rc: TxnResult) -> Reply {
+        if txn.header.txn_type == op::ERROR {
+            return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
+        }
+        if rc.err != 0 {
+            return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
+        }
+        match &req.op {
+            Op::Create { op_type, .. } if *op_type == op::CREATE => {
+                body(&CreateResponse { path: rc.path })
+            }
+            Op::Create { .. } | Op::CreateTtl(_) => body(&Create2Response {
+                path: rc.path,
+                stat: rc.stat.unwrap_or_default(),
+            }),
+            Op::Delete(_) | Op::DeleteContainer { .. } | Op::CloseSession => Ok(None),
+            Op::SetData(_) | Op::SetAcl(_) => body(&StatResponse {
+                stat: rc.stat.unwrap_or_default(),
+            }),
+            Op::Multi(_) => {
+                let results = rc
+                    .multi
+                    .into_iter()
+                    .map(|sub| match sub.txn_type {
+                        op::CHECK => OpResult::Check,
+                        op::CREATE => OpResult::Create { path: sub.path },
+                        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2 {
+                            path: sub.path,
+                            stat: sub.stat.unwrap_or_default(),
+                        },
+                        op::DELETE | op::DELETE_CONTAINER => OpResult::Delete,
+                        op::SET_DATA => OpResult::SetData {
+                            stat: sub.stat.unwrap_or_default(),
+                        },
+                        _ => OpResult::Error { err: sub.err },
+                    })
+                    .collect();
+                body(&MultiResponse { results })
+            }
+            _ => Ok(None),
+        }
+    }
+}
+/// Whether a request must be ordered like a write on this server: writes,
+/// and on a learner also `sync` (answered by the leader).
+pub(super) fn is_ordered_write(req: &Request, role: Role) -> bool {
+    req.op.is_write() || (role.learner() && matches!(req.op, Op::Sync(_)))
+}
+
+/// A learner's REQUEST packet: `sessionId cxid type request-bytes`, with the
+/// session's identities so that the leader checks ACLs as we would.
+pub(super) fn request_packet(
+    session_id: i64,
+    cxid: i32,
+    op_type: i32,
+    body: &[u8],
+    auth: &[Id],
+) -> zab_core::wire::QuorumPacket {
+    let mut data = Vec::with_capacity(16 + body.len());
+    data.put_i64(session_id);
+    data.put_i32(cxid);
+    data.put_i32(op_type);
+    data.extend_from_slice(body);
+    zab_core::wire::QuorumPacket::Request {
+        data: Bytes::from(data),
+        authinfo: auth.to_vec(),
+    }
+}

@@ -1,0 +1,275 @@
+//! Requests without a transaction, answered from the tree at once (the final
+//! stage's read half, ZooKeeper's `FinalRequestProcessor` for reads), and
+//! `auth`, which changes only the session's identities.
+
+use bytes::Bytes;
+use zab_core::records::{perms, ErrorCode, Id, Stat};
+
+use super::pipeline::{body, frame, Reply};
+use super::Core;
+use crate::auth::{self, check_acl, AuthOutcome};
+use crate::proto::*;
+use crate::request::{Op, Request};
+use crate::watch::WatcherKind;
+
+impl Core {
+    pub(super) fn on_auth(&mut self, req: &Request, a: AuthPacket) {
+        let Some(ip) = self.conns.get(&req.conn_id).map(|c| c.handle.addr.ip()) else {
+            return;
+        };
+        let outcome = auth::authenticate(&a.scheme, &a.auth, self.cfg.super_digest.as_deref(), ip);
+        match outcome {
+            AuthOutcome::Added(ids) => {
+                if let Some(s) = self.sessions.get_mut(&req.session_id) {
+                    for id in ids {
+                        if !s.auth.contains(&id) {
+                            s.auth.push(id);
+                        }
+                    }
+                }
+                let f = frame(
+                    &ReplyHeader {
+                        xid: xid::AUTH,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    None,
+                );
+                self.send(req.conn_id, f);
+            }
+            AuthOutcome::Failed => {
+                tracing::warn!("authentication with scheme {:?} failed", a.scheme);
+                let f = frame(
+                    &ReplyHeader {
+                        xid: xid::AUTH,
+                        zxid: 0,
+                        err: ErrorCode::AuthFailed.code(),
+                    },
+                    None,
+                );
+                self.send(req.conn_id, f);
+                self.close_conn(req.conn_id);
+            }
+        }
+    }
+
+    pub(super) fn auth_of(&self, session_id: i64) -> &[Id] {
+        self.sessions
+            .get(&session_id)
+            .map(|s| s.auth.as_slice())
+            .unwrap_or(&[])
+    }
+
+    fn get_data(
+        &mut self,
+        session_id: i64,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Option<Bytes>, Stat), ErrorCode> {
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
+        let out = (n.data_opt().map(Bytes::copy_from_slice), n.stat());
+        if watch {
+            self.watches.add_data_watch(path, session_id);
+        }
+        Ok(out)
+    }
+
+    fn get_children(
+        &mut self,
+        session_id: i64,
+        path: &str,
+        watch: bool,
+    ) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
+        let out = (n.children().map(str::to_owned).collect(), n.stat());
+        if watch {
+            self.watches.add_child_watch(path, session_id);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn read(&mut self, req: &Request) -> Reply {
+        if req.op != Op::Ping {
+            self.session_ok(req.session_id)?;
+        }
+        let sid = req.session_id;
+        match &req.op {
+            Op::Ping => Ok(None),
+            Op::Exists(r) => {
+                if r.path.contains('\0') {
+                    return Err(ErrorCode::BadArguments);
+                }
+                if let Some(n) = self.tree.get(&r.path) {
+                    check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
+                }
+                if r.watch {
+                    self.watches.add_data_watch(&r.path, sid);
+                }
+                let stat = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?.stat();
+                body(&StatResponse { stat })
+            }
+            Op::GetData(r) => {
+                let (data, stat) = self.get_data(sid, &r.path, r.watch)?;
+                body(&GetDataResponse { data, stat })
+            }
+            Op::GetChildren(r) => {
+                let (children, _) = self.get_children(sid, &r.path, r.watch)?;
+                body(&ChildrenResponse { children })
+            }
+            Op::GetChildren2(r) => {
+                let (children, stat) = self.get_children(sid, &r.path, r.watch)?;
+                body(&GetChildren2Response { children, stat })
+            }
+            Op::GetAcl(r) => {
+                let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                let ids = self.auth_of(sid);
+                check_acl(n.acl(), perms::READ | perms::ADMIN, ids)?;
+                let mut acl = n.acl().acl.clone();
+                if check_acl(n.acl(), perms::ADMIN, ids).is_err() {
+                    // Without ADMIN a client does not see digest hashes.
+                    for a in &mut acl {
+                        if a.id.scheme == "digest" {
+                            let user = a.id.id.split(':').next().unwrap_or("").to_owned();
+                            a.id.id = format!("{user}:x");
+                        }
+                    }
+                }
+                body(&GetAclResponse {
+                    acl,
+                    stat: n.stat(),
+                })
+            }
+            Op::Sync(r) => body(&PathResponse {
+                path: r.path.clone(),
+            }),
+            Op::GetAllChildrenNumber(r) => {
+                let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
+                body(&IntResponse {
+                    value: self.tree.all_children_number(&r.path),
+                })
+            }
+            Op::GetEphemerals(r) => {
+                // As ZooKeeper: a blank or "/" prefix (trimmed) means all; any
+                // other is matched as sent, untrimmed.
+                let all = matches!(r.path.trim(), "" | "/");
+                let children: Vec<String> = self
+                    .tree
+                    .ephemerals(sid)
+                    .filter(|p| all || p.starts_with(r.path.as_str()))
+                    .cloned()
+                    .collect();
+                body(&ChildrenResponse { children })
+            }
+            Op::MultiRead(m) => {
+                let mut results = Vec::with_capacity(m.ops.len());
+                for o in &m.ops {
+                    let res = match o {
+                        MultiOp::GetChildren(r) => self
+                            .get_children(sid, &r.path, r.watch)
+                            .map(|(children, _)| OpResult::GetChildren { children }),
+                        MultiOp::GetData(r) => self
+                            .get_data(sid, &r.path, r.watch)
+                            .map(|(data, stat)| OpResult::GetData { data, stat }),
+                        // ZooKeeper fails the whole request on other ops.
+                        _ => return Err(ErrorCode::MarshallingError),
+                    };
+                    results.push(res.unwrap_or_else(|e| OpResult::Error { err: e.code() }));
+                }
+                body(&MultiResponse { results })
+            }
+            Op::CheckWatches(r) | Op::RemoveWatches(r) => {
+                // ZooKeeper fails to read a type it does not know.
+                let kind =
+                    WatcherKind::from_wire(r.watcher_type).ok_or(ErrorCode::MarshallingError)?;
+                let found = if matches!(req.op, Op::CheckWatches(_)) {
+                    self.watches.contains(&r.path, sid, kind)
+                } else {
+                    self.watches.remove(&r.path, sid, kind)
+                };
+                if found {
+                    Ok(None)
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            }
+            Op::SetWatches(w) => {
+                self.set_watches(req.conn_id, sid, w);
+                Ok(None)
+            }
+            Op::AddWatch(r) => {
+                let recursive = match r.mode {
+                    add_watch_mode::PERSISTENT => false,
+                    add_watch_mode::PERSISTENT_RECURSIVE => true,
+                    _ => return Err(ErrorCode::BadArguments),
+                };
+                self.watches.add_persistent(&r.path, sid, recursive);
+                body(&IntResponse { value: 0 })
+            }
+            Op::WhoAmI => {
+                let client_info = self
+                    .auth_of(sid)
+                    .iter()
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: if id.scheme == "digest" {
+                            id.id.split(':').next().unwrap_or("").to_owned()
+                        } else {
+                            id.id.clone()
+                        },
+                    })
+                    .collect();
+                body(&WhoAmIResponse { client_info })
+            }
+            Op::Unimplemented(_) => Err(ErrorCode::Unimplemented),
+            _ => Err(ErrorCode::Unimplemented),
+        }
+    }
+
+    /// ZooKeeper's `DataTree.setWatches`: re-register watches after a
+    /// reconnect and fire at once what changed since `relative_zxid`.
+    /// An event about a node the session may not read is not sent (a
+    /// watcher never learns about such a node); its watch is armed instead.
+    fn set_watches(&mut self, conn: u64, sid: i64, w: &SetWatches2) {
+        let rz = w.relative_zxid;
+        let auth = self.auth_of(sid).to_vec();
+        let readable =
+            |n: &crate::tree::NodeRef<'_>| check_acl(n.acl(), perms::READ, &auth).is_ok();
+        let mut events: Vec<(i32, String)> = Vec::new();
+        for p in &w.data_watches {
+            match self.tree.get(p) {
+                None => events.push((event_type::NODE_DELETED, p.clone())),
+                Some(n) if n.persisted().mzxid > rz && readable(&n) => {
+                    events.push((event_type::NODE_DATA_CHANGED, p.clone()))
+                }
+                Some(_) => self.watches.add_data_watch(p, sid),
+            }
+        }
+        for p in &w.exist_watches {
+            match self.tree.get(p) {
+                Some(n) if readable(&n) => events.push((event_type::NODE_CREATED, p.clone())),
+                _ => self.watches.add_data_watch(p, sid),
+            }
+        }
+        for p in &w.child_watches {
+            match self.tree.get(p) {
+                None => events.push((event_type::NODE_DELETED, p.clone())),
+                Some(n) if n.persisted().pzxid > rz && readable(&n) => {
+                    events.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
+                }
+                Some(_) => self.watches.add_child_watch(p, sid),
+            }
+        }
+        for p in &w.persistent_watches {
+            self.watches.add_persistent(p, sid, false);
+        }
+        for p in &w.persistent_recursive_watches {
+            self.watches.add_persistent(p, sid, true);
+        }
+        for (t, p) in events {
+            self.send_event(conn, t, &p);
+        }
+    }
+}

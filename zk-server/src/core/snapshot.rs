@@ -1,0 +1,145 @@
+//! Fuzzy snapshots taken while requests keep flowing (a slice of the tree per
+//! turn of the core's loop, written by a thread of its own), the tree as a
+//! snapshot for a learner's SNAP, and autopurge.
+
+use super::Core;
+use crate::persist::{write_snapshot, FuzzySnapshot, SnapshotJob};
+
+/// The snapshot in progress and when to take the next.
+pub(super) struct Snapshots {
+    txns_since_snapshot: u64,
+    job: Option<SnapshotJob>,
+    /// Spreads snapshot times (ZooKeeper's randomised snapCount), seeded per process.
+    rng: u64,
+}
+
+impl Snapshots {
+    pub fn new(server_id: u64) -> Snapshots {
+        let rng = (super::now_ms() as u64) ^ (server_id << 32) ^ 0x9e37_79b9_7f4a_7c15;
+        Snapshots {
+            txns_since_snapshot: 0,
+            job: None,
+            rng,
+        }
+    }
+
+    /// A snapshot is being written.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: seeded once per process; only spreads snapshot times.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+impl Core {
+    /// After each applied transaction: maybe start a snapshot.
+    pub(super) fn maybe_snapshot(&mut self) {
+        self.snapshots.txns_since_snapshot += 1;
+        if self.snapshots.job.is_some() || self.cfg.data_dir.as_os_str().is_empty() {
+            return;
+        }
+        let r = self.snapshots.next_random();
+        if !zab_storage::should_snapshot(self.snapshots.txns_since_snapshot, self.cfg.snap_count, r)
+        {
+            return;
+        }
+        self.snapshots.txns_since_snapshot = 0;
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
+        let snap = FuzzySnapshot::start(&self.tree, sessions);
+        let zxid = snap.zxid;
+        // The next transactions go to a new log segment.
+        self.replicator.roll_log();
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let dir = crate::persist::snap_dir(&self.cfg);
+        std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || match write_snapshot(&dir, zxid, rx) {
+                Ok(p) => tracing::info!("snapshot {} written", p.display()),
+                Err(e) => tracing::error!("snapshot at {zxid} failed: {e}"),
+            })
+            .expect("spawn snapshot thread");
+        tracing::info!("taking a snapshot at zxid {zxid}");
+        self.snapshots.job = Some(SnapshotJob {
+            snap,
+            tx,
+            pending: None,
+        });
+    }
+
+    /// Capture another slice of the tree for the snapshot in progress and
+    /// hand it to the writer, one slice per turn so requests keep flowing.
+    pub(super) fn snapshot_step(&mut self) {
+        let Some(job) = self.snapshots.job.as_mut() else {
+            return;
+        };
+        let batch = match job.pending.take() {
+            Some(b) => b,
+            None => job.snap.step(&self.tree, 2048),
+        };
+        match job.tx.try_send(batch) {
+            Ok(()) if job.snap.done() => self.snapshots.job = None,
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(b)) => job.pending = Some(b),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                tracing::error!("snapshot writer stopped; abandoning the snapshot");
+                self.snapshots.job = None;
+            }
+        }
+    }
+
+    pub(super) fn autopurge(&mut self) {
+        let sdir = crate::persist::snap_dir(&self.cfg);
+        let ldir = crate::persist::log_dir(&self.cfg);
+        let keep = self.cfg.autopurge_snap_retain_count.max(3) as usize;
+        tokio::task::spawn_blocking(move || match zab_storage::purge(&sdir, &ldir, keep) {
+            Ok(p) => tracing::info!("autopurge: {p:?}"),
+            Err(e) => tracing::warn!("autopurge failed: {e}"),
+        });
+    }
+
+    /// The whole tree as a snapshot file's bytes (for a SNAP sync).
+    pub(super) fn serialize_tree(&self) -> Vec<u8> {
+        let sessions: Vec<(i64, i32)> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
+        let dir = crate::persist::snap_dir(&self.cfg).join("transfer");
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::error!("cannot create {}: {e}", dir.display());
+            return Vec::new();
+        }
+        let mut snap = FuzzySnapshot::start(&self.tree, sessions);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let zxid = snap.zxid;
+        let d2 = dir.clone();
+        let writer = std::thread::spawn(move || write_snapshot(&d2, zxid, rx));
+        while !snap.done() {
+            if tx.send(snap.step(&self.tree, 4096)).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let bytes = match writer.join() {
+            Ok(Ok(p)) => std::fs::read(&p).unwrap_or_default(),
+            Ok(Err(e)) => {
+                tracing::error!("cannot serialize the tree for a learner: {e}");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        bytes
+    }
+}

@@ -1,0 +1,283 @@
+//! The figures behind the four-letter words: the server's and each
+//! connection's counters, the ensemble's, and [`StatsView`], the read-only view
+//! of the core that `fourlw` (and later the admin server and metrics) read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use zab_core::Zxid;
+
+use super::role::RoleState;
+use super::{now_ms, Core, Role};
+use crate::config::Config;
+use crate::proto::op;
+use crate::tree::DataTree;
+use crate::watch::WatchManager;
+
+/// Counters behind srvr, stat and mntr.
+#[derive(Default, Clone)]
+pub struct ServerStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub min_latency_ms: u64,
+    pub max_latency_ms: u64,
+    pub total_latency_ms: u64,
+    pub latency_count: u64,
+}
+
+/// What `srvr`, `mntr` and `conf` show of the ensemble.
+#[derive(Clone, Debug, Default)]
+pub struct EnsembleStats {
+    pub learners: zab_core::peer::LearnerSummary,
+    /// When this server became an established leader.
+    pub leading_since: Option<Instant>,
+    /// Sizes of the transactions proposed while leading: last, min, max (`-1` before any).
+    pub proposal_sizes: Option<(usize, usize, usize)>,
+}
+
+/// Which counters to reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsReset {
+    /// `srst`: the server's counters.
+    Server,
+    /// `crst`: every connection's counters.
+    Connections,
+}
+
+/// A read-only view of the core, for whoever reports on it. It lives only
+/// while a [`super::CoreMsg::Inspect`] closure runs, on the core's task.
+pub struct StatsView<'a> {
+    core: &'a Core,
+}
+
+impl<'a> StatsView<'a> {
+    pub fn cfg(&self) -> &'a Config {
+        &self.core.cfg
+    }
+
+    pub fn role(&self) -> Role {
+        self.core.role()
+    }
+
+    /// In read-only mode (see `readonlymode.enabled`).
+    pub fn read_only(&self) -> bool {
+        self.core.read_only()
+    }
+
+    /// Serving clients: a quorum, or read-only mode.
+    pub fn serving(&self) -> bool {
+        self.role().serving() || self.read_only()
+    }
+
+    /// `srvr`'s `Mode:`: `read-only`, or the role's name.
+    pub fn mode(&self) -> &'static str {
+        if self.read_only() {
+            "read-only"
+        } else {
+            self.role().name()
+        }
+    }
+
+    pub fn stats(&self) -> &'a ServerStats {
+        &self.core.stats
+    }
+
+    pub fn ensemble(&self) -> &'a EnsembleStats {
+        &self.core.ensemble
+    }
+
+    pub fn tree(&self) -> &'a DataTree {
+        &self.core.tree
+    }
+
+    pub fn watches(&self) -> &'a WatchManager {
+        &self.core.watches
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.core.started.elapsed()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.core.conns.len()
+    }
+
+    /// The zxid `srvr` shows: a leader's last issued (`epoch << 32` right after its
+    /// election, as ZooKeeper's), anyone else's last applied.
+    pub fn zxid(&self) -> Zxid {
+        let c = self.core;
+        if let RoleState::Leading(_) = c.role {
+            c.last_zxid.max(c.tree.last_processed_zxid())
+        } else {
+            c.tree.last_processed_zxid()
+        }
+    }
+
+    /// Requests in the pipeline: proposed and not applied, or held behind a write.
+    pub fn outstanding(&self) -> usize {
+        let c = self.core;
+        c.in_flight.len() + c.sessions.values().map(|s| s.queue.len()).sum::<usize>()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.core.sessions.len()
+    }
+
+    /// One line per connection, in ZooKeeper's `cons` format.
+    pub fn connection_lines(&self, brief: bool) -> Vec<String> {
+        let mut ids: Vec<&u64> = self.core.conns.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|id| {
+                let c = &self.core.conns[id];
+                let queued = c.handle.queued_frames();
+                let mut s = format!(
+                    " /{}:{}[1](queued={},recved={},sent={}",
+                    c.handle.addr.ip(),
+                    c.handle.addr.port(),
+                    queued,
+                    c.received,
+                    c.sent
+                );
+                if !brief && c.session_id != 0 {
+                    let timeout = self
+                        .core
+                        .sessions
+                        .get(&c.session_id)
+                        .map_or(0, |s| s.timeout_ms);
+                    let avg = if c.received > 1 {
+                        c.total_latency_ms / (c.received - 1).max(1)
+                    } else {
+                        0
+                    };
+                    let est = now_ms() - c.established.elapsed().as_millis() as i64;
+                    s.push_str(&format!(
+                        ",sid=0x{:x},lop={},est={est}",
+                        c.session_id, c.last_op
+                    ));
+                    // As ZooKeeper's dumpConnectionInfo: no timeout before the
+                    // session has one, no lcxid after a reset.
+                    if timeout != 0 {
+                        s.push_str(&format!(",to={timeout}"));
+                    }
+                    if c.last_cxid >= 0 {
+                        s.push_str(&format!(",lcxid=0x{:x}", c.last_cxid));
+                    }
+                    s.push_str(&format!(
+                        ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                        c.last_zxid,
+                        c.last_response_ms,
+                        c.last_latency_ms,
+                        c.min_latency_ms,
+                        avg,
+                        c.max_latency_ms
+                    ));
+                }
+                s.push(')');
+                s
+            })
+            .collect()
+    }
+
+    /// Every session with the wall-clock time (ms) it expires at unless it
+    /// hears from its client (dump).
+    pub fn session_expiries(&self) -> Vec<(i64, i64)> {
+        let (now, wall) = (Instant::now(), now_ms());
+        let mut v: Vec<(i64, i64)> = self
+            .core
+            .sessions
+            .iter()
+            .map(|(id, s)| {
+                let left = s.expires_at.saturating_duration_since(now).as_millis() as i64;
+                (*id, wall + left)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every connection with its session (0: none yet) and when that session
+    /// expires (dump).
+    pub fn connection_sessions(&self) -> Vec<(SocketAddr, i64, i64)> {
+        let expiries: HashMap<i64, i64> = self.session_expiries().into_iter().collect();
+        let mut v: Vec<(SocketAddr, i64, i64)> = self
+            .core
+            .conns
+            .values()
+            .map(|c| {
+                let at = expiries.get(&c.session_id).copied().unwrap_or_else(now_ms);
+                (c.handle.addr, c.session_id, at)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Core {
+    /// The read-only view of this core.
+    pub fn view(&self) -> StatsView<'_> {
+        StatsView { core: self }
+    }
+
+    /// `srst` and `crst`; like every command but ruok, isro, envi and dirs,
+    /// only while serving.
+    pub(super) fn reset_stats(&mut self, what: StatsReset) {
+        if !self.view().serving() {
+            return;
+        }
+        match what {
+            StatsReset::Server => {
+                self.stats = ServerStats {
+                    packets_received: 0,
+                    packets_sent: 0,
+                    ..Default::default()
+                }
+            }
+            StatsReset::Connections => {
+                for c in self.conns.values_mut() {
+                    c.received = 0;
+                    c.sent = 0;
+                    c.min_latency_ms = 0;
+                    c.max_latency_ms = 0;
+                    c.total_latency_ms = 0;
+                    c.last_op = "NA";
+                    c.last_cxid = -1;
+                    c.last_zxid = -1;
+                    c.last_latency_ms = 0;
+                    c.last_response_ms = 0;
+                }
+            }
+        }
+    }
+}
+
+/// ZooKeeper's short op names, as `cons` shows them in `lop`.
+pub(super) fn short_op_name(op_type: i32) -> &'static str {
+    match op_type {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => "CREA",
+        op::DELETE | op::DELETE_CONTAINER => "DELE",
+        op::EXISTS => "EXIS",
+        op::GET_DATA => "GETD",
+        op::SET_DATA => "SETD",
+        op::GET_ACL => "GETA",
+        op::SET_ACL => "SETA",
+        op::GET_CHILDREN => "GETC",
+        op::GET_CHILDREN2 => "GETC",
+        op::SYNC => "SYNC",
+        op::PING => "PING",
+        op::MULTI => "MULT",
+        op::MULTI_READ => "MLTR",
+        op::SET_WATCHES | op::SET_WATCHES2 => "SETW",
+        op::CHECK_WATCHES => "CHKW",
+        op::REMOVE_WATCHES => "REMW",
+        op::ADD_WATCH => "ADDW",
+        op::GET_EPHEMERALS => "GETE",
+        op::GET_ALL_CHILDREN_NUMBER => "GETACN",
+        op::WHO_AM_I => "HOMI",
+        op::CLOSE_SESSION => "CLOS",
+        op::RECONFIG => "RECO",
+        _ => "NA",
+    }
+}

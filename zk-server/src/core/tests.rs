@@ -1,0 +1,540 @@
+//! Unit tests of the core: a message in, then the exact frames each connection
+//! was sent, the transactions handed to replication, and the messages for the
+//! peer driver. No sockets, no runtime: the core is a plain struct.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes};
+use tokio::sync::mpsc;
+use zab_core::jute::{JuteReader, Record};
+use zab_core::records::{Acl, ErrorCode};
+use zab_core::txn::{CreateTxn, Txn, TxnBody, TxnHeader};
+use zab_core::wire::QuorumPacket;
+use zab_core::Zxid;
+
+use super::{Core, CoreMsg, Role, StatsReset};
+use crate::config::Config;
+use crate::conn::{ConnHandle, Out};
+use crate::proto::*;
+use crate::replicate::{DriverLink, DriverMsg, Replication, ReplicationMsg, Replicator};
+use crate::request::{Op, Request};
+use crate::tree::DataTree;
+
+/// Records what the pipeline proposes.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<(Zxid, Bytes)>>>);
+
+impl Replicator for Recorder {
+    fn propose(&mut self, zxid: Zxid, txn: Bytes) {
+        self.0.lock().unwrap().push((zxid, txn));
+    }
+    fn roll_log(&mut self) {}
+}
+
+/// One frame as a client reads it: the reply header, and the body after it.
+#[derive(Debug)]
+struct Frame {
+    xid: i32,
+    err: i32,
+    body: Bytes,
+}
+
+struct Harness {
+    core: Core,
+    proposed: Recorder,
+    /// In an ensemble: what the core asked of the driver.
+    driver_rx: Option<mpsc::Receiver<DriverMsg>>,
+    conns: HashMap<u64, mpsc::Receiver<Out>>,
+    next_conn: u64,
+}
+
+impl Harness {
+    fn new(ensemble: bool, sessions: HashMap<i64, i32>) -> Harness {
+        let proposed = Recorder::default();
+        let (_tx, rx) = mpsc::channel(16);
+        let (driver, driver_rx) = if ensemble {
+            let (tx, rx) = mpsc::channel(64);
+            (Some(DriverLink::new(tx)), Some(rx))
+        } else {
+            (None, None)
+        };
+        let replication = Replication {
+            replicator: Box::new(proposed.clone()),
+            rx,
+            driver,
+        };
+        let cfg = Arc::new(Config::default());
+        let core = Core::new(cfg, DataTree::new(false), sessions, replication, 1);
+        Harness {
+            core,
+            proposed,
+            driver_rx,
+            conns: HashMap::new(),
+            next_conn: 1,
+        }
+    }
+
+    fn standalone() -> Harness {
+        Harness::new(false, HashMap::new())
+    }
+
+    /// A new connection asking for a new session; returns the connection's id.
+    fn connect(&mut self) -> u64 {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let (handle, rx) = ConnHandle::new(id, "127.0.0.1:40000".parse().unwrap());
+        self.conns.insert(id, rx);
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 30_000,
+            session_id: 0,
+            passwd: Bytes::from(vec![0u8; 16]),
+            read_only: Some(false),
+        };
+        self.core.on_msg(CoreMsg::Connect { conn: handle, req });
+        id
+    }
+
+    fn request(&mut self, conn: u64, xid: i32, op_type: i32, body: Vec<u8>) {
+        let body = Bytes::from(body);
+        let op = Op::parse(op_type, &body).expect("a well-formed body");
+        self.core.on_msg(CoreMsg::Request(Request {
+            session_id: 0,
+            conn_id: conn,
+            xid,
+            op_type,
+            op,
+            body,
+        }));
+    }
+
+    fn create(&mut self, conn: u64, xid: i32, path: &str) {
+        let r = CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"v")),
+            acl: Acl::open_unsafe(),
+            flags: create_mode::PERSISTENT,
+        };
+        self.request(conn, xid, op::CREATE, r.to_bytes());
+    }
+
+    fn get_data(&mut self, conn: u64, xid: i32, path: &str, watch: bool) {
+        let r = PathWatchRequest {
+            path: path.into(),
+            watch,
+        };
+        self.request(conn, xid, op::GET_DATA, r.to_bytes());
+    }
+
+    /// Takes what was proposed since the last call.
+    fn proposals(&mut self) -> Vec<(Zxid, Bytes)> {
+        std::mem::take(&mut *self.proposed.0.lock().unwrap())
+    }
+
+    /// Replication reports everything proposed so far committed.
+    fn commit_all(&mut self) {
+        let p = self.proposals();
+        self.core.on_replication(ReplicationMsg::Committed(p));
+    }
+
+    /// Every frame queued to `conn` since the last call; `None` marks a close.
+    fn sent(&mut self, conn: u64) -> Vec<Option<Bytes>> {
+        let rx = self.conns.get_mut(&conn).unwrap();
+        let mut out = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            out.push(match o {
+                Out::Frame(f) => Some(f),
+                Out::Close => None,
+            });
+        }
+        out
+    }
+
+    /// Replies and events queued to `conn` since the last call (not the handshake).
+    fn replies(&mut self, conn: u64) -> Vec<Frame> {
+        self.sent(conn)
+            .into_iter()
+            .map(|f| {
+                let f = f.expect("a frame, not a close");
+                let mut r = JuteReader::new(&f[4..]);
+                let h = ReplyHeader::read(&mut r).unwrap();
+                Frame {
+                    xid: h.xid,
+                    err: h.err,
+                    body: f.slice(4 + 16..),
+                }
+            })
+            .collect()
+    }
+
+    /// A connection with an established standalone session.
+    fn session(&mut self) -> (u64, i64) {
+        let c = self.connect();
+        self.commit_all();
+        let hs = self.sent(c);
+        assert_eq!(hs.len(), 1, "one ConnectResponse");
+        let resp = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..]).unwrap();
+        (c, resp.session_id)
+    }
+
+    fn driver_msgs(&mut self) -> Vec<DriverMsg> {
+        let rx = self.driver_rx.as_mut().expect("an ensemble harness");
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(m);
+        }
+        out
+    }
+}
+
+fn txn(bytes: &Bytes) -> Txn {
+    Txn::from_bytes(bytes).unwrap()
+}
+
+#[test]
+fn a_new_session_is_answered_only_once_its_create_session_commits() {
+    let mut h = Harness::standalone();
+    let c = h.connect();
+    assert!(h.sent(c).is_empty(), "no answer before the commit");
+    let p = h.proposals();
+    assert_eq!(p.len(), 1);
+    let t = txn(&p[0].1);
+    assert_eq!(t.header.txn_type, op::CREATE_SESSION);
+    assert_eq!(t.body, TxnBody::CreateSession { timeout_ms: 30_000 });
+    h.core.on_replication(ReplicationMsg::Committed(p.clone()));
+    let hs = h.sent(c);
+    assert_eq!(hs.len(), 1);
+    let resp = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..]).unwrap();
+    assert_eq!(resp.session_id, t.header.client_id);
+    assert_eq!(resp.timeout_ms, 30_000);
+    assert_eq!(resp.read_only, Some(false));
+}
+
+#[test]
+fn a_read_waits_for_the_earlier_write_of_its_session() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/a");
+    h.get_data(c, 2, "/a", false);
+    assert!(h.replies(c).is_empty(), "the read waits behind the write");
+    h.commit_all();
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(1, 0), (2, 0)]
+    );
+    let d = GetDataResponse::from_bytes(&r[1].body).unwrap();
+    assert_eq!(d.data.as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn reads_of_other_sessions_do_not_wait() {
+    let mut h = Harness::standalone();
+    let (c1, _) = h.session();
+    let (c2, _) = h.session();
+    h.create(c1, 1, "/a");
+    h.get_data(c2, 7, "/a", false);
+    let r = h.replies(c2);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].xid, r[0].err), (7, ErrorCode::NoNode.code()));
+}
+
+#[test]
+fn a_watch_event_goes_before_the_reply_of_the_write_that_fired_it() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    let r = PathWatchRequest {
+        path: "/w".into(),
+        watch: true,
+    };
+    h.request(c, 1, op::EXISTS, r.to_bytes());
+    assert_eq!(h.replies(c)[0].err, ErrorCode::NoNode.code());
+    h.create(c, 2, "/w");
+    h.commit_all();
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| f.xid).collect::<Vec<_>>(),
+        vec![xid::NOTIFICATION, 2]
+    );
+    let ev = WatcherEvent::from_bytes(&r[0].body).unwrap();
+    assert_eq!(ev.event_type, event_type::NODE_CREATED);
+    assert_eq!(ev.path, "/w");
+}
+
+#[test]
+fn committed_transactions_apply_in_zxid_order_through_one_path() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/x");
+    h.create(c, 2, "/x");
+    let p = h.proposals();
+    assert_eq!(p.len(), 2);
+    // The first commit alone answers the first write only.
+    h.core
+        .on_replication(ReplicationMsg::Committed(vec![p[0].clone()]));
+    assert_eq!(
+        h.replies(c)
+            .iter()
+            .map(|f| (f.xid, f.err))
+            .collect::<Vec<_>>(),
+        vec![(1, 0)]
+    );
+    h.core
+        .on_replication(ReplicationMsg::Committed(vec![p[1].clone()]));
+    assert_eq!(
+        h.replies(c)
+            .iter()
+            .map(|f| (f.xid, f.err))
+            .collect::<Vec<_>>(),
+        vec![(2, ErrorCode::NodeExists.code())]
+    );
+    assert_eq!(h.core.tree.last_processed_zxid(), p[1].0);
+}
+
+/// A learner's harness: following in epoch 1.
+fn follower() -> Harness {
+    let mut h = Harness::new(true, HashMap::new());
+    assert_eq!(h.core.role(), Role::Looking);
+    h.core.on_replication(ReplicationMsg::Role {
+        role: Role::Following,
+        epoch: 1,
+    });
+    h
+}
+
+fn forwarded_request(m: &DriverMsg) -> (i64, i32, i32) {
+    let DriverMsg::Forward(QuorumPacket::Request { data, .. }) = m else {
+        panic!("a forwarded REQUEST");
+    };
+    let mut r = JuteReader::new(data);
+    (
+        r.read_i64().unwrap(),
+        r.read_i32().unwrap(),
+        r.read_i32().unwrap(),
+    )
+}
+
+/// A transaction as the leader would commit it.
+fn leader_txn(zxid: Zxid, client_id: i64, cxid: i32, txn_type: i32, body: TxnBody) -> Bytes {
+    Bytes::from(
+        Txn {
+            header: TxnHeader {
+                client_id,
+                cxid,
+                zxid,
+                time: 1,
+                txn_type,
+            },
+            body,
+            digest: None,
+        }
+        .to_bytes(),
+    )
+}
+
+#[test]
+fn a_learner_forwards_writes_and_answers_them_when_they_commit() {
+    let mut h = follower();
+    let c = h.connect();
+    let msgs = h.driver_msgs();
+    assert_eq!(msgs.len(), 1);
+    let (sid, cxid, op_type) = forwarded_request(&msgs[0]);
+    assert_eq!((cxid, op_type), (0, op::CREATE_SESSION));
+    assert!(h.proposals().is_empty(), "a learner proposes nothing");
+    let z1 = Zxid::new(zab_core::Epoch(1), 1);
+    let create_session = leader_txn(
+        z1,
+        sid,
+        0,
+        op::CREATE_SESSION,
+        TxnBody::CreateSession { timeout_ms: 30_000 },
+    );
+    h.core
+        .on_replication(ReplicationMsg::Committed(vec![(z1, create_session)]));
+    let hs = h.sent(c);
+    assert_eq!(hs.len(), 1, "the ConnectResponse");
+
+    h.create(c, 5, "/f");
+    let msgs = h.driver_msgs();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(forwarded_request(&msgs[0]), (sid, 5, op::CREATE));
+    assert!(h.replies(c).is_empty());
+    let z2 = Zxid::new(zab_core::Epoch(1), 2);
+    let body = TxnBody::Create(CreateTxn {
+        path: "/f".into(),
+        data: Some(Bytes::from_static(b"v")),
+        acl: Acl::open_unsafe(),
+        ephemeral: false,
+        parent_cversion: 1,
+    });
+    let create = leader_txn(z2, sid, 5, op::CREATE, body);
+    h.core
+        .on_replication(ReplicationMsg::Committed(vec![(z2, create)]));
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(5, 0)]
+    );
+    assert_eq!(
+        CreateResponse::from_bytes(&r[0].body).unwrap().path,
+        "/f".to_string()
+    );
+}
+
+#[test]
+fn a_learner_reports_session_activity_to_the_leader_on_its_tick() {
+    let sid = 0x77;
+    let mut sessions = HashMap::new();
+    sessions.insert(sid, 10_000);
+    let mut h2 = Harness::new(true, sessions);
+    h2.core.on_replication(ReplicationMsg::Role {
+        role: Role::Following,
+        epoch: 1,
+    });
+    // No activity: nothing to report.
+    h2.core.expire_sessions();
+    assert!(h2.driver_msgs().is_empty());
+    // A request of the session marks it active.
+    let c = h2.connect();
+    h2.driver_msgs();
+    let s = h2.core.sessions.get_mut(&sid).unwrap();
+    s.conn = Some(c);
+    h2.core.conns.get_mut(&c).unwrap().session_id = sid;
+    h2.request(c, 1, op::PING, Vec::new());
+    h2.core.expire_sessions();
+    let msgs = h2.driver_msgs();
+    let [DriverMsg::Forward(QuorumPacket::Ping { data, .. })] = &msgs[..] else {
+        panic!("one PING with the active sessions");
+    };
+    let mut expect = Vec::new();
+    expect.put_i64(sid);
+    expect.put_i32(10_000);
+    assert_eq!(&data[..], &expect[..]);
+}
+
+/// A leader's harness: leading in epoch 1.
+fn leader() -> Harness {
+    let mut h = Harness::new(true, HashMap::new());
+    h.core.on_replication(ReplicationMsg::Role {
+        role: Role::Leading,
+        epoch: 1,
+    });
+    h
+}
+
+/// A learner's REQUEST as the leader's driver delivers it.
+fn remote(from: u64, session_id: i64, cxid: i32, op_type: i32, body: &[u8]) -> ReplicationMsg {
+    let mut data = Vec::new();
+    data.put_i64(session_id);
+    data.put_i32(cxid);
+    data.put_i32(op_type);
+    data.extend_from_slice(body);
+    ReplicationMsg::Remote {
+        from,
+        data: Bytes::from(data),
+        auth: Vec::new(),
+    }
+}
+
+#[test]
+fn a_leader_numbers_its_proposals_from_its_epoch() {
+    let mut h = leader();
+    h.core.on_replication(remote(
+        2,
+        0x42,
+        0,
+        op::CREATE_SESSION,
+        &5000i32.to_be_bytes(),
+    ));
+    let p = h.proposals();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].0, Zxid::new(zab_core::Epoch(1), 1));
+    assert_eq!(txn(&p[0].1).header.client_id, 0x42);
+}
+
+#[test]
+fn a_write_for_a_session_owned_by_another_learner_is_session_moved() {
+    let mut h = leader();
+    h.core.on_replication(remote(
+        2,
+        0x42,
+        0,
+        op::CREATE_SESSION,
+        &5000i32.to_be_bytes(),
+    ));
+    h.commit_all();
+    let r = CreateRequest {
+        path: "/m".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: 0,
+    };
+    // Server 2 owns the session: its write goes through.
+    h.core
+        .on_replication(remote(2, 0x42, 1, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    assert_eq!(txn(&p[0].1).header.txn_type, op::CREATE);
+    // Server 3 does not.
+    h.core
+        .on_replication(remote(3, 0x42, 2, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    let t = txn(&p[0].1);
+    assert_eq!(t.header.txn_type, op::ERROR);
+    assert_eq!(
+        t.body,
+        TxnBody::Error {
+            err: ErrorCode::SessionMoved.code()
+        }
+    );
+}
+
+#[test]
+fn leaving_a_role_closes_connections_and_drops_what_was_in_flight() {
+    let mut h = leader();
+    let c = h.connect();
+    assert_eq!(h.proposals().len(), 1, "the createSession");
+    assert_eq!(h.core.in_flight.len(), 1);
+    h.core.on_replication(ReplicationMsg::Role {
+        role: Role::Looking,
+        epoch: 1,
+    });
+    assert_eq!(h.sent(c), vec![None], "closed, nothing answered");
+    assert!(h.core.in_flight.is_empty());
+    assert_eq!(h.core.role(), Role::Looking);
+}
+
+#[test]
+fn the_four_letter_words_read_the_view() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/a");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let from = "127.0.0.1:50000".parse().unwrap();
+    let inspect = move |v: &super::StatsView<'_>| {
+        tx.send((
+            v.mode(),
+            v.outstanding(),
+            crate::fourlw::run(v, "srvr", from),
+        ))
+        .unwrap();
+    };
+    h.core.on_msg(CoreMsg::Inspect(Box::new(inspect)));
+    let (mode, outstanding, srvr) = rx.try_recv().unwrap();
+    assert_eq!((mode, outstanding), ("standalone", 1));
+    assert!(srvr.contains("Mode: standalone\n"), "{srvr}");
+    assert!(srvr.contains("Outstanding: 1\n"), "{srvr}");
+}
+
+#[test]
+fn counters_reset_only_while_serving() {
+    let mut h = Harness::new(true, HashMap::new());
+    h.core.stats.packets_received = 5;
+    h.core.on_msg(CoreMsg::ResetStats(StatsReset::Server));
+    assert_eq!(h.core.stats.packets_received, 5, "looking: not serving");
+    let mut h = Harness::standalone();
+    h.core.stats.packets_received = 5;
+    h.core.on_msg(CoreMsg::ResetStats(StatsReset::Server));
+    assert_eq!(h.core.stats.packets_received, 0);
+}

@@ -1,0 +1,287 @@
+//! One ensemble member: recovery for an ensemble, the ports, and the driver
+//! that runs zab-core's [`Peer`] for this server.
+//!
+//! ```text
+//!  election port --Notification--+                     +--Send--> quorum connections
+//!  quorum conns  --Received------+--> Peer::step --->--+--Append/Truncate/Save*Epoch--> log, epoch files
+//!  tick (100 ms) ----------------+        ^            +--Commit--> core (ReplicationMsg::Committed)
+//!  core --DriverMsg--------------+        |            +--StateChanged--> core (ReplicationMsg::Role)
+//!                                         +-- Persisted / EpochSaved (after fsync)
+//! ```
+//! [`start`] builds the core with a [`DriverLink`] as its replicator: the
+//! ensemble's side of the same seam the standalone log fills
+//! ([`crate::replicate`]). The driver itself is in [`driver`].
+
+mod driver;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use zab_core::peer::{Peer, PersistentState};
+use zab_core::quorum::{QuorumMaj, QuorumVerifier};
+use zab_core::{ServerId, Zxid};
+use zab_net::{ElectionConfig, ElectionNet, QuorumConfig, QuorumListener};
+use zab_storage::{read_epoch_file, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
+
+use crate::config::{Config, PeerType};
+use crate::core::Core;
+use crate::persist::{self, PersistError};
+use crate::replicate::{DriverLink, Replication, Role, REPLICATION_QUEUE};
+use crate::tree::DataTree;
+use crate::StartError;
+use driver::Driver;
+
+/// The driver's unit of time.
+const TICK_MS: u64 = 100;
+/// Committed proposals kept in memory for DIFF.
+const LOG_WINDOW: usize = 10_000;
+/// Largest quorum packet accepted (a SNAP carries the whole tree).
+const MAX_QUORUM_PACKET: usize = 1 << 30;
+
+/// How many voters the configuration has and what they tolerate.
+pub fn describe_quorum(cfg: &Config) -> String {
+    let voters = cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Participant)
+        .count();
+    let observers = cfg.servers.len() - voters;
+    let quorum = voters / 2 + 1;
+    let tolerated = voters.saturating_sub(quorum);
+    let mut s = format!(
+        "{voters} voters and {observers} observers: a quorum is {quorum} voters, so the ensemble tolerates {tolerated} failed voter(s)"
+    );
+    if voters % 2 == 0 && voters > 0 {
+        s.push_str(&format!(
+            "; warning: an even number of voters tolerates no more failures than {} voters would, and a {}/{} split leaves no majority on either side",
+            voters - 1,
+            voters / 2,
+            voters / 2
+        ));
+    }
+    s
+}
+
+fn verifier(cfg: &Config) -> Arc<dyn QuorumVerifier> {
+    if !cfg.groups.is_empty() {
+        let mut props: Vec<(String, String)> = Vec::new();
+        for (id, s) in &cfg.servers {
+            let t = if s.peer_type == PeerType::Observer {
+                ":observer"
+            } else {
+                ""
+            };
+            props.push((
+                format!("server.{id}"),
+                format!("{}:{}:{}{t}", s.host, s.quorum_port, s.election_port),
+            ));
+        }
+        for (g, m) in &cfg.groups {
+            let members: Vec<String> = m.iter().map(|x| x.to_string()).collect();
+            props.push((format!("group.{g}"), members.join(":")));
+        }
+        for (sid, w) in &cfg.weights {
+            props.push((format!("weight.{sid}"), w.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = props
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match zab_core::quorum::from_properties(&refs) {
+            Ok(v) => return Arc::from(v),
+            Err(e) => {
+                tracing::error!("hierarchical quorum configuration refused ({e}); using majority")
+            }
+        }
+    }
+    let voters = cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Participant)
+        .map(|s| ServerId(s.id));
+    let observers = cfg
+        .servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Observer)
+        .map(|s| ServerId(s.id));
+    Arc::new(QuorumMaj::new(voters, observers))
+}
+
+async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| std::io::Error::other(format!("cannot resolve {host}")))
+}
+
+/// Learner: keep the leader's snapshot as our newest, restart the log after
+/// it, and load the tree from it. The order is crash-safe: the snapshot is
+/// durable before the log forgets what came before it.
+pub(super) fn install_snapshot(
+    cfg: &Config,
+    log: &mut TxnLog,
+    zxid: Zxid,
+    bytes: &[u8],
+) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
+    use std::io::Write;
+    let dir = persist::snap_dir(cfg);
+    let tmp = dir.join(format!("snapshot.{:x}.tmp", zxid.0));
+    let fin = dir.join(format!("snapshot.{:x}", zxid.0));
+    let io = |source: std::io::Error, path: &std::path::Path| {
+        PersistError::Storage(zab_storage::StorageError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
+        f.write_all(bytes).map_err(|e| io(e, &tmp))?;
+        f.sync_all().map_err(|e| io(e, &tmp))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(|e| io(e, &fin))?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(e, &dir))?;
+    // The leader's snapshot must be of the state at the SNAP's zxid; loading checks that
+    // the file's header says so.
+    let loaded = persist::load_snapshot(cfg, &fin)?;
+    log.restart_at(zxid)?;
+    Ok((loaded.tree, loaded.sessions))
+}
+
+/// Start an ensemble member: recover, bind the ports, run the driver.
+pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
+    let cfg = Arc::new(cfg);
+    let my_id = cfg.myid.expect("ensemble configuration has a myid");
+    let me = cfg.servers[&my_id].clone();
+    tracing::info!("server {my_id}: {}", describe_quorum(&cfg));
+
+    // The newest entries of the log may be proposals that were never committed: they stay
+    // out of the tree until the protocol commits them, so that the tree (and every
+    // snapshot, and every SNAP sent to a learner) holds committed state only. Older
+    // entries (beyond the window, more than the pipeline ever has in flight) are committed.
+    let mut rec = persist::recover_holding_back(&cfg, LOG_WINDOW)?;
+    let sdir = persist::snap_dir(&cfg);
+    let applied = rec.tree.last_processed_zxid();
+    let last = rec.held_back.last().map(|e| e.0).unwrap_or(applied);
+    let current = read_epoch_file(&sdir, CURRENT_EPOCH)
+        .map_err(PersistError::from)?
+        .unwrap_or(last.epoch());
+    let accepted = read_epoch_file(&sdir, ACCEPTED_EPOCH)
+        .map_err(PersistError::from)?
+        .unwrap_or(current);
+    let recent = std::mem::take(&mut rec.held_back);
+    let uncommitted: BTreeMap<Zxid, Bytes> = recent.iter().cloned().collect();
+    let state = PersistentState {
+        accepted_epoch: accepted,
+        current_epoch: current,
+        base: applied,
+        recent,
+        last_committed: applied,
+    };
+
+    let mut pcfg = zab_core::peer::Config::new(ServerId(my_id), verifier(&cfg));
+    let tick = cfg.tick_time_ms as u64;
+    pcfg.init_limit_ticks = (cfg.init_limit as u64 * tick / TICK_MS).max(1);
+    pcfg.sync_limit_ticks = (cfg.sync_limit as u64 * tick / TICK_MS).max(1);
+    pcfg.ping_interval_ticks = (tick / 2 / TICK_MS).max(1);
+    pcfg.log_window = LOG_WINDOW;
+    let peer = Peer::new(pcfg, state);
+
+    // Ports: election and quorum from server.N, clients from clientPort or server.N's ;port.
+    let election_addr = resolve(&me.host, me.election_port).await?;
+    let quorum_addr = resolve(&me.host, me.quorum_port).await?;
+    let mut election_peers = HashMap::new();
+    let mut quorum_peers = HashMap::new();
+    for (id, s) in &cfg.servers {
+        election_peers.insert(ServerId(*id), resolve(&s.host, s.election_port).await?);
+        quorum_peers.insert(ServerId(*id), resolve(&s.host, s.quorum_port).await?);
+    }
+    let (election, election_rx) = ElectionNet::start(
+        ServerId(my_id),
+        election_addr,
+        election_peers,
+        ElectionConfig::default(),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    let qcfg = QuorumConfig {
+        codec: zab_net::QuorumPacketCodec::new(MAX_QUORUM_PACKET, 64),
+        read_timeout: None,
+        // A sync sends up to the whole window (a PROPOSAL and a COMMIT each) at once,
+        // as ZooKeeper's LearnerHandler queues it; the entries are shared `Bytes`.
+        outbound_capacity: 2 * LOG_WINDOW + 1024,
+        ..QuorumConfig::default()
+    };
+    let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())
+        .await
+        .map_err(std::io::Error::other)?;
+
+    let client_ip = me
+        .client_addr
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .or(cfg.client_port_address)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let client_port = me.client_port.unwrap_or(cfg.client_port);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(client_ip, client_port)).await?;
+    let local_addr = listener.local_addr()?;
+
+    let (core_tx, core_rx) = mpsc::channel(10_000);
+    let (driver_tx, driver_rx) = mpsc::channel(100_000);
+    let (replication_tx, replication_rx) = mpsc::channel(REPLICATION_QUEUE);
+    // The driver replicates: the core's replicator is the link to it.
+    let link = DriverLink::new(driver_tx);
+    let replication = Replication {
+        replicator: Box::new(link.clone()),
+        rx: replication_rx,
+        driver: Some(link),
+    };
+    let core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
+    tokio::spawn(core.run(core_rx));
+    tokio::spawn(crate::net::accept_loop(
+        listener,
+        cfg.clone(),
+        core_tx.clone(),
+    ));
+
+    let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
+    let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
+    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id);
+    let driver = Driver {
+        cfg: cfg.clone(),
+        my_id: ServerId(my_id),
+        peer,
+        log: rec.log,
+        sync_tx,
+        synced_rx,
+        syncing: false,
+        committed: Vec::new(),
+        election,
+        quorum_peers,
+        qcfg,
+        conns: HashMap::new(),
+        ready_sids: Vec::new(),
+        pending_sends: HashMap::new(),
+        uncommitted,
+        core: replication_tx,
+        role: Role::Looking,
+        status_epoch: 0,
+        expect_snapshot: None,
+        snapshot: None,
+        tree_last: applied,
+        read_limit: Some(init_limit),
+        init_limit,
+        sync_limit,
+        learners: Default::default(),
+        early_learners: Vec::new(),
+        _quorum_listener: quorum_listener,
+    };
+    tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
+    tracing::info!("server {my_id}: clients on {local_addr}, quorum port {quorum_addr}, election port {election_addr}");
+    Ok(crate::Server { local_addr })
+}
