@@ -10,6 +10,7 @@
 //! The commands and their output live in [`shell`]; option parsing in
 //! [`opts`]; completion in [`complete`]. The client is `zk_server::client`.
 
+mod client;
 mod complete;
 mod opts;
 mod shell;

@@ -15,13 +15,11 @@ use bytes::Bytes;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use zab_core::records::{perms, Acl, Id, Stat};
-use zk_server::client::{
-    event_type_name, keeper_state_name, Client, ClientError, ConnectOptions, WatchedEvent,
-};
-use zk_server::proto::{
-    add_watch_mode, create_mode, watcher_type, DeleteRequest, ErrorCode, MultiOp,
-};
 
+use crate::client::{
+    add_watch_mode, create_mode, event_type_name, keeper_state_name, validate_path, watcher_type,
+    Client, ClientError, ConnectOptions, DeleteRequest, ErrorCode, MultiOp, State, WatchedEvent,
+};
 use crate::opts::{arg, flag, parse, split_words, Parsed, Spec};
 
 /// What zkCli prints for `version` after its own version string.
@@ -168,7 +166,7 @@ fn wrap(e: ClientError, path: &str) -> CliError {
 
 /// ZooKeeper's client-side path check; the message as Java's `PathUtils`.
 fn check_path(path: &str) -> CmdResult {
-    zk_server::path::validate_path(path).map_err(|m| {
+    validate_path(path).map_err(|m| {
         let mut c = m.chars();
         let m = match c.next() {
             Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
@@ -586,10 +584,7 @@ impl Shell {
             }
             _ => {}
         }
-        let Some(zk) = self
-            .zk()
-            .filter(|c| c.state() != zk_server::client::State::Closed)
-        else {
+        let Some(zk) = self.zk().filter(|c| c.state() != State::Closed) else {
             println!("Not connected");
             return Ok(());
         };
