@@ -12,6 +12,7 @@
 
 mod client;
 mod complete;
+mod errors;
 mod opts;
 mod shell;
 

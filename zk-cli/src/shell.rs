@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use zab_core::records::{perms, Acl, Id, Stat};
 
 use crate::client::{
-    add_watch_mode, create_mode, event_type_name, keeper_state_name, validate_path, watcher_type,
-    Client, ClientError, ConnectOptions, DeleteRequest, ErrorCode, MultiOp, State, WatchedEvent,
+    add_watch_mode, create_mode, event_type_name, keeper_state_name, watcher_type, Client,
+    ClientError, ConnectOptions, DeleteRequest, ErrorCode, MultiOp, State, WatchedEvent,
 };
+use crate::errors::{check_path, keeper_message, wrap, wrap_plain, CliError, CmdResult};
 use crate::opts::{arg, flag, parse, split_words, Parsed, Spec};
 
 /// What zkCli prints for `version` after its own version string.
@@ -57,24 +58,6 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("whoami", ""),
 ];
 
-/// A failed command: the message zkCli prints on stderr and its exit code.
-#[derive(Debug)]
-pub struct CliError {
-    pub message: String,
-    pub exit_code: i32,
-}
-
-impl CliError {
-    fn new(message: impl Into<String>) -> CliError {
-        CliError {
-            message: message.into(),
-            exit_code: 1,
-        }
-    }
-}
-
-type CmdResult = Result<(), CliError>;
-
 fn usage_of(cmd: &str) -> String {
     let opt = COMMANDS
         .iter()
@@ -82,98 +65,6 @@ fn usage_of(cmd: &str) -> String {
         .map(|(_, o)| *o)
         .unwrap_or("");
     format!("{cmd} {opt}")
-}
-
-/// Java's `KeeperException.getCodeMessage`.
-pub fn code_message(code: ErrorCode) -> String {
-    use ErrorCode::*;
-    match code {
-        Ok => "ok",
-        SystemError => "SystemError",
-        RuntimeInconsistency => "RuntimeInconsistency",
-        DataInconsistency => "DataInconsistency",
-        ConnectionLoss => "ConnectionLoss",
-        MarshallingError => "MarshallingError",
-        NewConfigNoQuorum => "NewConfigNoQuorum",
-        ReconfigInProgress => "ReconfigInProgress",
-        Unimplemented => "Unimplemented",
-        OperationTimeout => "OperationTimeout",
-        BadArguments => "BadArguments",
-        ApiError => "APIError",
-        NoNode => "NoNode",
-        NoAuth => "NoAuth",
-        BadVersion => "BadVersion",
-        NoChildrenForEphemerals => "NoChildrenForEphemerals",
-        NodeExists => "NodeExists",
-        InvalidAcl => "InvalidACL",
-        AuthFailed => "AuthFailed",
-        NotEmpty => "Directory not empty",
-        SessionExpired => "Session expired",
-        InvalidCallback => "Invalid callback",
-        SessionMoved => "Session moved",
-        NotReadOnly => "Not a read-only call",
-        EphemeralOnLocalSession => "Ephemeral node on local session",
-        NoWatcher => "No such watcher",
-        ReconfigDisabled => "Reconfig is disabled",
-        SessionClosedRequireSaslAuth => "Session closed because client failed to authenticate",
-        QuotaExceeded => "Quota has exceeded",
-        Throttled => "Op throttled due to high load",
-        other => return format!("Unknown error {}", other.code()),
-    }
-    .to_owned()
-}
-
-/// Java's `KeeperException.getMessage`.
-fn keeper_message(code: ErrorCode, path: &str) -> String {
-    if path.is_empty() {
-        format!("KeeperErrorCode = {}", code_message(code))
-    } else {
-        format!("KeeperErrorCode = {} for {path}", code_message(code))
-    }
-}
-
-/// The message of zkCli's `CliWrapperException` for a failed operation.
-fn wrap(e: ClientError, path: &str) -> CliError {
-    let (code, path) = match &e {
-        ClientError::Server { code, path } => (*code, path.as_str()),
-        ClientError::ConnectionLoss => (ErrorCode::ConnectionLoss, path),
-        ClientError::SessionExpired => (ErrorCode::SessionExpired, path),
-        ClientError::AuthFailed => (ErrorCode::AuthFailed, path),
-        ClientError::Closed => (ErrorCode::SessionExpired, path),
-        other => return CliError::new(other.to_string()),
-    };
-    use ErrorCode::*;
-    let m = match code {
-        NoNode => format!("Node does not exist: {path}"),
-        NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
-        NodeExists => format!("Node already exists: {path}"),
-        NotEmpty => format!("Node not empty: {path}"),
-        NotReadOnly => format!("Not a read-only call: {path}"),
-        InvalidAcl => format!("Acl is not valid : {path}"),
-        NoAuth => format!("Insufficient permission : {path}"),
-        BadArguments => format!("Arguments are not valid : {path}"),
-        BadVersion => format!("version No is not valid : {path}"),
-        ReconfigInProgress => {
-            "Another reconfiguration is in progress -- concurrent reconfigs not supported (yet)"
-                .to_owned()
-        }
-        NewConfigNoQuorum => "No quorum of new config is connected and up-to-date with the leader of last commmitted config - try invoking reconfiguration after new servers are connected and synced".to_owned(),
-        QuotaExceeded => format!("Quota has exceeded : {path}"),
-        _ => keeper_message(code, path),
-    };
-    CliError::new(m)
-}
-
-/// ZooKeeper's client-side path check; the message as Java's `PathUtils`.
-fn check_path(path: &str) -> CmdResult {
-    validate_path(path).map_err(|m| {
-        let mut c = m.chars();
-        let m = match c.next() {
-            Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-            None => m,
-        };
-        CliError::new(m)
-    })
 }
 
 fn print_stat(out: &mut impl Write, s: &Stat) {
@@ -1192,13 +1083,6 @@ impl Shell {
             }
             Err(e) => Err(wrap(e, &path)),
         }
-    }
-}
-
-fn wrap_plain(e: ClientError, path: &str) -> String {
-    match e.code() {
-        Some(c) => keeper_message(c, path),
-        None => e.to_string(),
     }
 }
 
