@@ -13,6 +13,7 @@
 mod client;
 mod complete;
 mod errors;
+mod format;
 mod opts;
 mod shell;
 
