@@ -11,6 +11,7 @@
 //! [`opts`]; completion in [`complete`]. The client is `zk_server::client`.
 
 mod client;
+mod commands;
 mod complete;
 mod errors;
 mod format;

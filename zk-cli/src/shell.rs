@@ -20,53 +20,13 @@ use crate::client::{
     add_watch_mode, create_mode, watcher_type, Client, ClientError, ConnectOptions, DeleteRequest,
     ErrorCode, MultiOp, State, WatchedEvent,
 };
+use crate::commands::{self, usage_of, version_opt, Ctx, Run, Then, COMMANDS};
 use crate::errors::{check_path, keeper_message, wrap, wrap_plain, CliError, CmdResult};
 use crate::format::{csv, event_text, perm_string, print_stat};
-use crate::opts::{arg, flag, parse, split_words, Parsed, Spec};
+use crate::opts::{split_words, Parsed};
 
 /// What zkCli prints for `version` after its own version string.
 pub const VERSION: &str = concat!("zk-cli ", env!("CARGO_PKG_VERSION"));
-
-/// The commands and their usage lines, exactly as zkCli 3.8 lists them.
-pub const COMMANDS: &[(&str, &str)] = &[
-    ("addWatch", "[-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE"),
-    ("addauth", "scheme auth"),
-    ("close", ""),
-    ("config", "[-c] [-w] [-s]"),
-    ("connect", "host:port"),
-    ("create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]"),
-    ("delete", "[-v version] path"),
-    ("deleteall", "path [-b batch size]"),
-    ("delquota", "[-n|-b|-N|-B] path"),
-    ("get", "[-s] [-w] path"),
-    ("getAcl", "[-s] path"),
-    ("getAllChildrenNumber", "path"),
-    ("getEphemerals", "path"),
-    ("history", ""),
-    ("listquota", "path"),
-    ("ls", "[-s] [-w] [-R] path"),
-    ("printwatches", "on|off"),
-    ("quit", ""),
-    ("reconfig", "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]"),
-    ("redo", "cmdno"),
-    ("removewatches", "path [-c|-d|-a] [-l]"),
-    ("set", "[-s] [-v version] path data"),
-    ("setAcl", "[-s] [-v version] [-R] path acl"),
-    ("setquota", "-n|-b|-N|-B val path"),
-    ("stat", "[-w] path"),
-    ("sync", "path"),
-    ("version", ""),
-    ("whoami", ""),
-];
-
-fn usage_of(cmd: &str) -> String {
-    let opt = COMMANDS
-        .iter()
-        .find(|(c, _)| *c == cmd)
-        .map(|(_, o)| *o)
-        .unwrap_or("");
-    format!("{cmd} {opt}")
-}
 
 /// zkCli's `AclParser.parse`: `scheme:id:perms[,...]`, bad entries reported and skipped.
 fn parse_acl(s: &str) -> Vec<Acl> {
@@ -306,703 +266,700 @@ impl Shell {
         }
     }
 
+    /// zkCli's usage, printed for a command it does not know.
     fn usage() {
         let mut s = String::from(
             "ZooKeeper -server host:port -client-configuration properties-file cmd args\n",
         );
-        for (c, o) in COMMANDS {
-            s.push_str(&format!("\t{c} {o}\n"));
+        for c in COMMANDS {
+            s.push_str(&format!("\t{} {}\n", c.name, c.usage));
         }
         eprint!("{s}");
     }
 
+    /// zkCli's `processZKCmd`: the commands of the shell itself first, then,
+    /// with a session, the others (`Not connected` without one).
     fn process_cmd(&mut self, words: Vec<String>) -> CmdResult {
-        let cmd = words[0].clone();
-        if !COMMANDS.iter().any(|(c, _)| *c == cmd) {
+        let Some(cmd) = commands::find(&words[0]) else {
             Self::usage();
             return Err(CliError {
-                message: format!("Command not found: Command not found {cmd}"),
+                message: format!("Command not found: Command not found {}", words[0]),
                 exit_code: 127,
             });
-        }
-        match cmd.as_str() {
-            "quit" => {
-                if let Some(c) = self.client.lock().expect("client lock").take() {
-                    let _ = self.rt.block_on(c.close());
-                }
-                self.quit = true;
+        };
+        if let Run::Shell(run) = cmd.run {
+            if let Then::Done = run(self, &words)? {
                 return Ok(());
             }
-            "redo" if words.len() >= 2 => {
-                let i = parse_java_int(&words[1])
-                    .ok_or_else(|| CliError::new(format!("For input string: \"{}\"", words[1])))?;
-                if self.command_count <= i || i < 0 {
-                    return Err(CliError::new("Command index out of range"));
-                }
-                let line = self.history.get(&i).cloned().unwrap_or_default();
-                let w = split_words(&line);
-                if w.first().map(String::as_str) == Some("redo") {
-                    return Err(CliError::new("No redoing redos"));
-                }
-                self.history.insert(self.command_count, line);
-                self.process(w);
-                return Ok(());
-            }
-            "history" => {
-                let mut out = std::io::stdout().lock();
-                for i in (self.command_count - 10).max(0)..=self.command_count {
-                    let _ = writeln!(
-                        out,
-                        "{i} - {}",
-                        self.history.get(&i).map(String::as_str).unwrap_or("null")
-                    );
-                }
-            }
-            "printwatches" => {
-                if words.len() == 1 {
-                    println!(
-                        "printwatches is {}",
-                        if self.print_watches.load(Ordering::Relaxed) {
-                            "on"
-                        } else {
-                            "off"
-                        }
-                    );
-                } else {
-                    self.print_watches
-                        .store(words[1] == "on", Ordering::Relaxed);
-                }
-            }
-            "connect" => {
-                let h = words.get(1).cloned().unwrap_or_else(|| self.host.clone());
-                self.connect(&h)?;
-            }
-            _ => {}
         }
         let Some(zk) = self.zk().filter(|c| c.state() != State::Closed) else {
             println!("Not connected");
             return Ok(());
         };
-        let mut out = std::io::stdout().lock();
-        match cmd.as_str() {
-            "ls" => {
-                let mut p = opts(&words, &[flag("?"), flag("s"), flag("w"), flag("R")])?;
-                if p.args.len() > 2 {
-                    eprintln!(
-                        "'ls path [watch]' has been deprecated. Please use 'ls [-w] path' instead."
-                    );
-                    p.opts.insert("w", None);
-                }
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("ls")));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let watch = p.has("w");
-                if p.has("R") {
-                    let tree = self
-                        .rt
-                        .block_on(subtree_bfs(&zk, &path, watch))
-                        .map_err(|e| wrap(e, &path))?;
-                    for n in tree {
-                        let _ = writeln!(out, "{n}");
-                    }
-                } else if p.has("s") {
-                    let (mut ch, st) = self
-                        .rt
-                        .block_on(zk.get_children2(&path, watch))
-                        .map_err(|e| wrap(e, &path))?;
-                    ch.sort();
-                    let _ = writeln!(out, "[{}]", ch.join(", "));
-                    print_stat(&mut out, &st);
-                } else {
-                    let mut ch = self
-                        .rt
-                        .block_on(zk.get_children(&path, watch))
-                        .map_err(|e| wrap(e, &path))?;
-                    ch.sort();
-                    let _ = writeln!(out, "[{}]", ch.join(", "));
-                }
-            }
-            "create" => {
-                let p = opts(&words, &[flag("e"), flag("s"), flag("c"), arg("t")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("create")));
-                }
-                let (e, s, c, t) = (p.has("e"), p.has("s"), p.has("c"), p.has("t"));
-                if c && (e || s) {
-                    return Err(CliError::new("-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential."));
-                }
-                let ttl: i64 = match p.value("t") {
-                    Some(v) => v
-                        .parse()
-                        .map_err(|_| CliError::new("-t argument must be a long value"))?,
-                    None => 0,
-                };
-                if t && e {
-                    return Err(CliError::new("TTLs cannot be used with Ephemeral znodes"));
-                }
-                if t && c {
-                    return Err(CliError::new("TTLs cannot be used with Container znodes"));
-                }
-                let flags = match (e, s, c, t) {
-                    (true, true, _, _) => create_mode::EPHEMERAL_SEQUENTIAL,
-                    (true, false, _, _) => create_mode::EPHEMERAL,
-                    (false, true, _, true) => create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL,
-                    (false, true, _, false) => create_mode::PERSISTENT_SEQUENTIAL,
-                    (false, false, true, _) => create_mode::CONTAINER,
-                    (false, false, false, true) => create_mode::PERSISTENT_WITH_TTL,
-                    _ => create_mode::PERSISTENT,
-                };
-                if t && (ttl <= 0 || ttl > 0xff_ffff_ffff) {
-                    return Err(CliError::new(
-                        "ttl must be positive and cannot be larger than: 1099511627775",
-                    ));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let data = p.args.get(2).map(|d| d.as_bytes().to_vec());
-                let acl = match p.args.get(3) {
-                    Some(a) => parse_acl(a),
-                    None => Acl::open_unsafe(),
-                };
-                if acl.is_empty() {
-                    // The Java client refuses an empty ACL before sending.
-                    eprintln!("KeeperErrorCode = InvalidACL");
-                    return Err(CliError::new("Acl is not valid : null"));
-                }
-                match self
-                    .rt
-                    .block_on(zk.create_nullable(&path, data.as_deref(), &acl, flags, ttl))
-                {
-                    Ok((created, _)) => eprintln!("Created {created}"),
-                    Err(ClientError::Server {
-                        code: ErrorCode::EphemeralOnLocalSession,
-                        path,
-                    }) => {
-                        eprintln!("Unable to create ephemeral node on a local session");
-                        return Err(wrap(
-                            ClientError::Server {
-                                code: ErrorCode::EphemeralOnLocalSession,
-                                path: path.clone(),
-                            },
-                            &path,
-                        ));
-                    }
-                    Err(ClientError::Server {
-                        code: ErrorCode::InvalidAcl,
-                        path,
-                    }) => {
-                        eprintln!("{}", keeper_message(ErrorCode::InvalidAcl, &path));
-                        return Err(wrap(
-                            ClientError::Server {
-                                code: ErrorCode::InvalidAcl,
-                                path: path.clone(),
-                            },
-                            &path,
-                        ));
-                    }
-                    Err(err) => return Err(wrap(err, &path)),
-                }
-            }
-            "get" => {
-                let mut p = opts(&words, &[flag("s"), flag("w")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("get")));
-                }
-                if p.args.len() > 2 {
-                    eprintln!("'get path [watch]' has been deprecated. Please use 'get [-s] [-w] path' instead.");
-                    p.opts.insert("w", None);
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let (data, st) = self
-                    .rt
-                    .block_on(zk.get_data_nullable(&path, p.has("w")))
-                    .map_err(|e| wrap(e, &path))?;
-                let text = match &data {
-                    Some(d) => String::from_utf8_lossy(d).into_owned(),
-                    None => "null".to_owned(),
-                };
-                let _ = writeln!(out, "{text}");
-                if p.has("s") {
-                    print_stat(&mut out, &st);
-                }
-            }
-            "set" => {
-                let p = opts(&words, &[flag("s"), arg("v")])?;
-                if p.args.len() < 3 {
-                    return Err(CliError::new(usage_of("set")));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let version = version_opt(&p)?;
-                let st = self
-                    .rt
-                    .block_on(zk.set_data(&path, p.args[2].as_bytes(), version))
-                    .map_err(|e| wrap(e, &path))?;
-                if p.has("s") {
-                    print_stat(&mut out, &st);
-                }
-            }
-            "stat" => {
-                let mut p = opts(&words, &[flag("w")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("stat")));
-                }
-                if p.args.len() > 2 {
-                    eprintln!("'stat path [watch]' has been deprecated. Please use 'stat [-w] path' instead.");
-                    p.opts.insert("w", None);
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                match self
-                    .rt
-                    .block_on(zk.exists(&path, p.has("w")))
-                    .map_err(|e| wrap(e, &path))?
-                {
-                    Some(st) => print_stat(&mut out, &st),
-                    None => return Err(CliError::new(format!("Node does not exist: {path}"))),
-                }
-            }
-            "delete" => {
-                let p = opts(&words, &[arg("v")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("delete")));
-                }
-                if p.args.len() > 2 {
-                    eprintln!("'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.");
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let version = version_opt(&p)?;
-                self.rt
-                    .block_on(zk.delete(&path, version))
-                    .map_err(|e| wrap(e, &path))?;
-            }
-            "deleteall" => {
-                let p = opts(&words, &[arg("b")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("deleteall")));
-                }
-                let batch: usize = match p.value("b") {
-                    Some(v) => v
-                        .parse::<i32>()
-                        .map_err(|_| CliError::new("-b argument must be an int value"))?
-                        .max(1) as usize,
-                    None => 1000,
-                };
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let ok = self
-                    .rt
-                    .block_on(delete_recursive(&zk, &path, batch))
-                    .map_err(|e| wrap(e, &path))?;
-                if !ok {
-                    eprintln!("Failed to delete some node(s) in the subtree!");
-                }
-            }
-            "getAcl" => {
-                let p = opts(&words, &[flag("s")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("getAcl")));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let (acl, st) = self
-                    .rt
-                    .block_on(zk.get_acl(&path))
-                    .map_err(|e| wrap(e, &path))?;
-                for a in acl {
-                    let _ = writeln!(
-                        out,
-                        "{},{}\n: {}",
-                        csv(&a.id.scheme),
-                        csv(&a.id.id),
-                        perm_string(a.perms)
-                    );
-                }
-                if p.has("s") {
-                    print_stat(&mut out, &st);
-                }
-            }
-            "setAcl" => {
-                let p = opts(&words, &[flag("s"), arg("v"), flag("R")])?;
-                if p.args.len() < 3 {
-                    return Err(CliError::new(usage_of("setAcl")));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let acl = parse_acl(&p.args[2]);
-                let version = version_opt(&p)?;
-                if acl.is_empty() {
-                    // The Java client refuses an empty ACL before sending.
-                    return Err(CliError::new("Acl is not valid : null"));
-                }
-                if p.has("R") {
-                    let tree = self
-                        .rt
-                        .block_on(subtree_bfs(&zk, &path, false))
-                        .map_err(|e| wrap(e, &path))?;
-                    for n in tree {
-                        if let Err(e) = self.rt.block_on(zk.set_acl(&n, &acl, version)) {
-                            let _ = write!(out, "{}", wrap_plain(e, &n));
-                        }
-                    }
-                } else {
-                    let st = self
-                        .rt
-                        .block_on(zk.set_acl(&path, &acl, version))
-                        .map_err(|e| wrap(e, &path))?;
-                    if p.has("s") {
-                        print_stat(&mut out, &st);
-                    }
-                }
-            }
-            "addauth" => {
-                let p = opts(&words, &[])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("addauth")));
-                }
-                let auth = p
-                    .args
-                    .get(2)
-                    .map(|s| s.as_bytes().to_vec())
-                    .unwrap_or_default();
-                self.rt
-                    .block_on(zk.add_auth(&p.args[1], &auth))
-                    .map_err(|e| wrap(e, ""))?;
-            }
-            "sync" => {
-                let p = opts(&words, &[])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("sync")));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                match self.rt.block_on(zk.sync(&path)) {
-                    Ok(_) => {
-                        let _ = writeln!(out, "Sync is OK");
-                    }
-                    Err(e) => {
-                        let code = e.code().map(|c| c.code()).unwrap_or(-1);
-                        let _ = writeln!(out, "Sync has failed. rc={code}");
-                    }
-                }
-            }
-            "getEphemerals" => {
-                let p = opts(&words, &[])?;
-                let path = p.args.get(1).cloned().unwrap_or_else(|| "/".to_owned());
-                check_path(&path)?;
-                let e = self
-                    .rt
-                    .block_on(zk.get_ephemerals(&path))
-                    .map_err(|e| wrap(e, &path))?;
-                let _ = writeln!(out, "[{}]", e.join(", "));
-            }
-            "getAllChildrenNumber" => {
-                let p = opts(&words, &[])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("getAllChildrenNumber")));
-                }
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                let n = self
-                    .rt
-                    .block_on(zk.get_all_children_number(&path))
-                    .map_err(|e| wrap(e, &path))?;
-                let _ = writeln!(out, "{n}");
-            }
-            "addWatch" => {
-                let p = opts(&words, &[arg("m")])?;
-                if p.args.len() != 2 {
-                    return Err(CliError::new(usage_of("addWatch")));
-                }
-                let mode = match p.value("m").map(str::to_uppercase).as_deref() {
-                    None | Some("PERSISTENT_RECURSIVE") => add_watch_mode::PERSISTENT_RECURSIVE,
-                    Some("PERSISTENT") => add_watch_mode::PERSISTENT,
-                    Some(_) => return Err(CliError::new(usage_of("addWatch"))),
-                };
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                self.rt
-                    .block_on(zk.add_watch(&path, mode))
-                    .map_err(|e| wrap(e, &path))?;
-            }
-            "removewatches" => {
-                let p = opts(&words, &[flag("c"), flag("d"), flag("a"), flag("l")])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("removewatches")));
-                }
-                let wt = if p.has("c") {
-                    watcher_type::CHILDREN
-                } else if p.has("d") {
-                    watcher_type::DATA
-                } else {
-                    watcher_type::ANY
-                };
-                let path = p.args[1].clone();
-                check_path(&path)?;
-                // With -l the watches go from the client even when the
-                // server cannot be asked (Java's `removeAllWatches(.., local)`).
-                self.rt
-                    .block_on(zk.remove_all_watches(&path, wt, p.has("l")))
-                    .map_err(|e| wrap(e, &path))?;
-            }
-            "whoami" => {
-                // Java's whoAmI ignores the reply's error: without a server
-                // zkCli prints the header alone and succeeds.
-                let infos = self.rt.block_on(zk.whoami()).unwrap_or_default();
-                let _ = writeln!(out, "Auth scheme: User");
-                for i in infos {
-                    let _ = writeln!(out, "{}: {}", i.auth_scheme, i.user);
-                }
-            }
-            "config" => {
-                let p = opts(&words, &[flag("s"), flag("w"), flag("c")])?;
-                let (data, st) = self
-                    .rt
-                    .block_on(zk.get_config(p.has("w")))
-                    .map_err(|e| wrap(e, "/zookeeper/config"))?;
-                let text = String::from_utf8_lossy(&data).into_owned();
-                if p.has("c") {
-                    let _ = writeln!(out, "{}", client_config_str(&text));
-                } else {
-                    let _ = writeln!(out, "{text}");
-                }
-                if p.has("s") {
-                    print_stat(&mut out, &st);
-                }
-            }
-            "reconfig" => {
-                let p = opts(
-                    &words,
-                    &[
-                        flag("s"),
-                        arg("v"),
-                        arg("file"),
-                        arg("members"),
-                        arg("add"),
-                        arg("remove"),
-                    ],
-                )?;
-                let (file, members, add, remove) = (
-                    p.has("file"),
-                    p.has("members"),
-                    p.has("add"),
-                    p.has("remove"),
-                );
-                if !(file || members || add || remove) {
-                    return Err(CliError::new(usage_of("reconfig")));
-                }
-                let version = match p.value("v") {
-                    Some(v) => i64::from_str_radix(v, 16).map_err(|_| {
-                        CliError::new("-v must be followed by a long (configuration version)")
-                    })?,
-                    None => -1,
-                };
-                if (file || members) && (add || remove) {
-                    return Err(CliError::new("Can't use -file or -members together with -add or -remove (mixing incremental and non-incremental modes is not allowed)"));
-                }
-                if file && members {
-                    return Err(CliError::new(
-                        "Can't use -file and -members together (conflicting non-incremental modes)",
-                    ));
-                }
-                let lower = |k: &str| p.value(k).map(str::to_lowercase);
-                let mut new_members = lower("members");
-                if let Some(f) = p.value("file") {
-                    let text = std::fs::read_to_string(f).map_err(|e| {
-                        CliError::new(format!("Error processing {f}{}", java_io_message(f, &e)))
-                    })?;
-                    let lines: Vec<_> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| {
-                            l.starts_with("server.")
-                                || l.starts_with("group")
-                                || l.starts_with("weight")
-                        })
-                        .collect();
-                    new_members = Some(lines.join("\n"));
-                }
-                let (cfg, st) = self
-                    .rt
-                    .block_on(zk.reconfig(
-                        lower("add").as_deref(),
-                        lower("remove").as_deref(),
-                        new_members.as_deref(),
-                        version,
-                    ))
-                    .map_err(|e| wrap(e, ""))?;
-                let _ = writeln!(
-                    out,
-                    "Committed new configuration:\n{}",
-                    String::from_utf8_lossy(&cfg)
-                );
-                if p.has("s") {
-                    print_stat(&mut out, &st);
-                }
-            }
-            "setquota" => {
-                drop(out);
-                return self.setquota(&zk, &words);
-            }
-            "listquota" => {
-                let p = opts(&words, &[])?;
-                if p.args.len() < 2 {
-                    return Err(CliError::new(usage_of("listquota")));
-                }
-                let path = p.args[1].clone();
-                eprintln!("absolute path is {QUOTA_ROOT}{path}/{LIMIT_NODE}");
-                let limit = self
-                    .rt
-                    .block_on(zk.get_data(&format!("{QUOTA_ROOT}{path}/{LIMIT_NODE}"), false));
-                let stat = self
-                    .rt
-                    .block_on(zk.get_data(&format!("{QUOTA_ROOT}{path}/{STAT_NODE}"), false));
-                match (limit, stat) {
-                    (Ok((l, _)), Ok((s, _))) => {
-                        let _ = writeln!(
-                            out,
-                            "Output quota for {path} {}",
-                            StatsTrack::parse(&String::from_utf8_lossy(&l)).render()
-                        );
-                        let _ = writeln!(
-                            out,
-                            "Output stat for {path} {}",
-                            StatsTrack::parse(&String::from_utf8_lossy(&s)).render()
-                        );
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        if e.code() == Some(ErrorCode::NoNode) {
-                            eprintln!("quota for {path} does not exist.");
-                        } else {
-                            return Err(wrap(e, &path));
-                        }
-                    }
-                }
-            }
-            "delquota" => {
-                drop(out);
-                return self.delquota(&zk, &words);
-            }
-            "close" => {
-                drop(out);
-                let _ = self.rt.block_on(zk.close());
-            }
-            "version" => {
-                let p = opts(&words, &[])?;
-                if p.args.len() > 1 {
-                    return Err(CliError::new(usage_of("version")));
-                }
-                let _ = writeln!(out, "ZooKeeper CLI version: {VERSION}");
-            }
-            _ => {}
-        }
-        Ok(())
+        let Run::Session {
+            options,
+            arity,
+            handler,
+        } = &cmd.run
+        else {
+            // A shell command that only wanted the connection checked.
+            return Ok(());
+        };
+        let mut cx = Ctx::new(&self.rt, zk);
+        let p = commands::read_words(cmd.name, options, *arity, &words)?;
+        handler(&mut cx, p)
     }
+}
 
-    fn setquota(&mut self, zk: &Client, words: &[String]) -> CmdResult {
-        let p = opts(words, &[arg("n"), arg("b"), arg("N"), arg("B")])?;
-        let given: Vec<_> = ["n", "b", "N", "B"]
-            .into_iter()
-            .filter(|k| p.has(k))
-            .collect();
-        if given.is_empty() {
-            return Err(CliError::new(
-                "org.apache.commons.cli.MissingOptionException: Missing required option: [-n num soft quota, -b bytes soft quota, -N num hard quota, -B bytes hard quota]",
+// ---- the commands, one handler each (moving to commands/ next) ----
+
+/// `quit`: close the session and end the shell.
+pub fn quit(sh: &mut Shell, _words: &[String]) -> Result<Then, CliError> {
+    if let Some(c) = sh.client.lock().expect("client lock").take() {
+        let _ = sh.rt.block_on(c.close());
+    }
+    sh.quit = true;
+    Ok(Then::Done)
+}
+
+/// `redo cmdno`: run a line of the history again, in its place.
+pub fn redo(sh: &mut Shell, words: &[String]) -> Result<Then, CliError> {
+    if words.len() < 2 {
+        return Ok(Then::CheckConnection);
+    }
+    let i = parse_java_int(&words[1])
+        .ok_or_else(|| CliError::new(format!("For input string: \"{}\"", words[1])))?;
+    if sh.command_count <= i || i < 0 {
+        return Err(CliError::new("Command index out of range"));
+    }
+    let line = sh.history.get(&i).cloned().unwrap_or_default();
+    let w = split_words(&line);
+    if w.first().map(String::as_str) == Some("redo") {
+        return Err(CliError::new("No redoing redos"));
+    }
+    sh.history.insert(sh.command_count, line);
+    sh.process(w);
+    Ok(Then::Done)
+}
+
+/// `history`: the last ten lines and this one.
+pub fn history(sh: &mut Shell, _words: &[String]) -> Result<Then, CliError> {
+    let mut out = std::io::stdout().lock();
+    for i in (sh.command_count - 10).max(0)..=sh.command_count {
+        let _ = writeln!(
+            out,
+            "{i} - {}",
+            sh.history.get(&i).map(String::as_str).unwrap_or("null")
+        );
+    }
+    Ok(Then::CheckConnection)
+}
+
+/// `printwatches [on|off]`: say or set whether watch events are printed.
+pub fn printwatches(sh: &mut Shell, words: &[String]) -> Result<Then, CliError> {
+    if words.len() == 1 {
+        println!(
+            "printwatches is {}",
+            if sh.print_watches.load(Ordering::Relaxed) {
+                "on"
+            } else {
+                "off"
+            }
+        );
+    } else {
+        sh.print_watches.store(words[1] == "on", Ordering::Relaxed);
+    }
+    Ok(Then::CheckConnection)
+}
+
+/// `connect [host:port]`: a new session, to the same hosts when none given.
+pub fn connect(sh: &mut Shell, words: &[String]) -> Result<Then, CliError> {
+    let h = words.get(1).cloned().unwrap_or_else(|| sh.host.clone());
+    sh.connect(&h)?;
+    Ok(Then::CheckConnection)
+}
+
+/// `ls [-s] [-w] [-R] path`: the children, sorted; with `-R` the subtree.
+pub fn ls(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
+    if p.args.len() > 2 {
+        eprintln!("'ls path [watch]' has been deprecated. Please use 'ls [-w] path' instead.");
+        p.opts.insert("w", None);
+    }
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let watch = p.has("w");
+    if p.has("R") {
+        let tree = cx
+            .block_on(subtree_bfs(&cx.zk, &path, watch))
+            .map_err(|e| wrap(e, &path))?;
+        for n in tree {
+            let _ = writeln!(cx.out(), "{n}");
+        }
+    } else if p.has("s") {
+        let (mut ch, st) = cx
+            .block_on(cx.zk.get_children2(&path, watch))
+            .map_err(|e| wrap(e, &path))?;
+        ch.sort();
+        let out = cx.out();
+        let _ = writeln!(out, "[{}]", ch.join(", "));
+        print_stat(out, &st);
+    } else {
+        let mut ch = cx
+            .block_on(cx.zk.get_children(&path, watch))
+            .map_err(|e| wrap(e, &path))?;
+        ch.sort();
+        let _ = writeln!(cx.out(), "[{}]", ch.join(", "));
+    }
+    Ok(())
+}
+
+/// `create [-s] [-e] [-c] [-t ttl] path [data] [acl]`: `Created` and the
+/// path on stderr, as zkCli.
+pub fn create(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let (flags, ttl) = create_mode_of(&p)?;
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let data = p.args.get(2).map(|d| d.as_bytes().to_vec());
+    let acl = match p.args.get(3) {
+        Some(a) => parse_acl(a),
+        None => Acl::open_unsafe(),
+    };
+    if acl.is_empty() {
+        // The Java client refuses an empty ACL before sending.
+        eprintln!("KeeperErrorCode = InvalidACL");
+        return Err(CliError::new("Acl is not valid : null"));
+    }
+    match cx.block_on(
+        cx.zk
+            .create_nullable(&path, data.as_deref(), &acl, flags, ttl),
+    ) {
+        Ok((created, _)) => eprintln!("Created {created}"),
+        Err(ClientError::Server {
+            code: ErrorCode::EphemeralOnLocalSession,
+            path,
+        }) => {
+            eprintln!("Unable to create ephemeral node on a local session");
+            return Err(wrap(
+                ClientError::Server {
+                    code: ErrorCode::EphemeralOnLocalSession,
+                    path: path.clone(),
+                },
+                &path,
             ));
         }
-        if given.len() > 1 {
-            return Err(CliError::new(format!(
-                "org.apache.commons.cli.AlreadySelectedException: The option '{}' was specified but an option from this group has already been selected: '{}'",
-                given[1], given[0]
-            )));
+        Err(ClientError::Server {
+            code: ErrorCode::InvalidAcl,
+            path,
+        }) => {
+            eprintln!("{}", keeper_message(ErrorCode::InvalidAcl, &path));
+            return Err(wrap(
+                ClientError::Server {
+                    code: ErrorCode::InvalidAcl,
+                    path: path.clone(),
+                },
+                &path,
+            ));
         }
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_of("setquota")));
-        }
-        let path = p.args[1].clone();
-        if path.starts_with(QUOTA_ROOT) {
-            eprintln!("cannot set a quota under the path: {QUOTA_ROOT}");
-            return Ok(());
-        }
-        let mut quota = StatsTrack::default();
-        for k in ["count", "bytes", "countHardLimit", "byteHardLimit"] {
-            quota.set(k, -1);
-        }
-        for (opt, key, is_count) in [
-            ("n", "count", true),
-            ("b", "bytes", false),
-            ("N", "countHardLimit", true),
-            ("B", "byteHardLimit", false),
-        ] {
-            if let Some(v) = p.value(opt) {
-                let Ok(n) = v.parse::<i64>() else {
-                    eprintln!("NumberFormatException happens when parsing the option value");
-                    return Ok(());
-                };
-                if is_count && n <= 0 {
-                    eprintln!("the num quota must be greater than zero");
-                    return Ok(());
-                }
-                if !is_count && n < 0 {
-                    eprintln!("the bytes quota must be greater than or equal to zero");
-                    return Ok(());
-                }
-                quota.set(key, n);
-            }
-        }
-        check_path(&path)?;
-        self.rt
-            .block_on(create_quota(zk, &path, quota))
-            .map_err(|e| match e {
-                QuotaError::Arg(m) => CliError::new(m),
-                QuotaError::Zk(e) => wrap(e, &path),
-            })
+        Err(err) => return Err(wrap(err, &path)),
     }
-
-    fn delquota(&mut self, zk: &Client, words: &[String]) -> CmdResult {
-        let p = opts(words, &[flag("n"), flag("b"), flag("N"), flag("B")])?;
-        if p.args.len() < 2 {
-            return Err(CliError::new(usage_of("delquota")));
-        }
-        let path = p.args[1].clone();
-        let keys: Vec<&str> = [
-            ("n", "count"),
-            ("b", "bytes"),
-            ("N", "countHardLimit"),
-            ("B", "byteHardLimit"),
-        ]
-        .into_iter()
-        .filter(|(o, _)| p.has(o))
-        .map(|(_, k)| k)
-        .collect();
-        match self.rt.block_on(del_quota(zk, &path, &keys)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                eprintln!("quota for {path} does not exist.");
-                Ok(())
-            }
-            Err(e) => Err(wrap(e, &path)),
-        }
-    }
+    Ok(())
 }
 
-fn opts(words: &[String], specs: &[Spec]) -> Result<Parsed, CliError> {
-    parse(words, specs).map_err(CliError::new)
-}
-
-fn version_opt(p: &Parsed) -> Result<i32, CliError> {
-    match p.value("v") {
+/// The create mode and TTL `create`'s flags ask for, or zkCli's message for
+/// flags that do not go together.
+fn create_mode_of(p: &Parsed) -> Result<(i32, i64), CliError> {
+    let (e, s, c, t) = (p.has("e"), p.has("s"), p.has("c"), p.has("t"));
+    if c && (e || s) {
+        return Err(CliError::new(
+            "-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential.",
+        ));
+    }
+    let ttl: i64 = match p.value("t") {
         Some(v) => v
             .parse()
-            .map_err(|_| CliError::new(format!("For input string: \"{v}\""))),
-        None => Ok(-1),
+            .map_err(|_| CliError::new("-t argument must be a long value"))?,
+        None => 0,
+    };
+    if t && e {
+        return Err(CliError::new("TTLs cannot be used with Ephemeral znodes"));
     }
+    if t && c {
+        return Err(CliError::new("TTLs cannot be used with Container znodes"));
+    }
+    let flags = match (e, s, c, t) {
+        (true, true, _, _) => create_mode::EPHEMERAL_SEQUENTIAL,
+        (true, false, _, _) => create_mode::EPHEMERAL,
+        (false, true, _, true) => create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL,
+        (false, true, _, false) => create_mode::PERSISTENT_SEQUENTIAL,
+        (false, false, true, _) => create_mode::CONTAINER,
+        (false, false, false, true) => create_mode::PERSISTENT_WITH_TTL,
+        _ => create_mode::PERSISTENT,
+    };
+    if t && (ttl <= 0 || ttl > 0xff_ffff_ffff) {
+        return Err(CliError::new(
+            "ttl must be positive and cannot be larger than: 1099511627775",
+        ));
+    }
+    Ok((flags, ttl))
 }
 
+/// `get [-s] [-w] path`: the data (`null` for none), then the Stat with `-s`.
+pub fn get(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
+    if p.args.len() > 2 {
+        eprintln!(
+            "'get path [watch]' has been deprecated. Please use 'get [-s] [-w] path' instead."
+        );
+        p.opts.insert("w", None);
+    }
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let (data, st) = cx
+        .block_on(cx.zk.get_data_nullable(&path, p.has("w")))
+        .map_err(|e| wrap(e, &path))?;
+    let text = match &data {
+        Some(d) => String::from_utf8_lossy(d).into_owned(),
+        None => "null".to_owned(),
+    };
+    let out = cx.out();
+    let _ = writeln!(out, "{text}");
+    if p.has("s") {
+        print_stat(out, &st);
+    }
+    Ok(())
+}
+
+/// `set [-s] [-v version] path data`.
+pub fn set(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let version = version_opt(&p)?;
+    let st = cx
+        .block_on(cx.zk.set_data(&path, p.args[2].as_bytes(), version))
+        .map_err(|e| wrap(e, &path))?;
+    if p.has("s") {
+        print_stat(cx.out(), &st);
+    }
+    Ok(())
+}
+
+/// `stat [-w] path`.
+pub fn stat(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
+    if p.args.len() > 2 {
+        eprintln!("'stat path [watch]' has been deprecated. Please use 'stat [-w] path' instead.");
+        p.opts.insert("w", None);
+    }
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    match cx
+        .block_on(cx.zk.exists(&path, p.has("w")))
+        .map_err(|e| wrap(e, &path))?
+    {
+        Some(st) => print_stat(cx.out(), &st),
+        None => return Err(CliError::new(format!("Node does not exist: {path}"))),
+    }
+    Ok(())
+}
+
+/// `delete [-v version] path`.
+pub fn delete(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    if p.args.len() > 2 {
+        eprintln!("'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.");
+    }
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let version = version_opt(&p)?;
+    cx.block_on(cx.zk.delete(&path, version))
+        .map_err(|e| wrap(e, &path))?;
+    Ok(())
+}
+
+/// `deleteall path [-b batch size]`: the subtree, deepest first.
+pub fn deleteall(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let batch: usize = match p.value("b") {
+        Some(v) => v
+            .parse::<i32>()
+            .map_err(|_| CliError::new("-b argument must be an int value"))?
+            .max(1) as usize,
+        None => 1000,
+    };
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let ok = cx
+        .block_on(delete_recursive(&cx.zk, &path, batch))
+        .map_err(|e| wrap(e, &path))?;
+    if !ok {
+        eprintln!("Failed to delete some node(s) in the subtree!");
+    }
+    Ok(())
+}
+
+/// `getAcl [-s] path`.
+pub fn get_acl(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let (acl, st) = cx
+        .block_on(cx.zk.get_acl(&path))
+        .map_err(|e| wrap(e, &path))?;
+    let out = cx.out();
+    for a in acl {
+        let _ = writeln!(
+            out,
+            "{},{}\n: {}",
+            csv(&a.id.scheme),
+            csv(&a.id.id),
+            perm_string(a.perms)
+        );
+    }
+    if p.has("s") {
+        print_stat(out, &st);
+    }
+    Ok(())
+}
+
+/// `setAcl [-s] [-v version] [-R] path acl`: with `-R` on the whole
+/// subtree, printing the failures and going on.
+pub fn set_acl(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let acl = parse_acl(&p.args[2]);
+    let version = version_opt(&p)?;
+    if acl.is_empty() {
+        // The Java client refuses an empty ACL before sending.
+        return Err(CliError::new("Acl is not valid : null"));
+    }
+    if p.has("R") {
+        let tree = cx
+            .block_on(subtree_bfs(&cx.zk, &path, false))
+            .map_err(|e| wrap(e, &path))?;
+        for n in tree {
+            if let Err(e) = cx.block_on(cx.zk.set_acl(&n, &acl, version)) {
+                let _ = write!(cx.out(), "{}", wrap_plain(e, &n));
+            }
+        }
+    } else {
+        let st = cx
+            .block_on(cx.zk.set_acl(&path, &acl, version))
+            .map_err(|e| wrap(e, &path))?;
+        if p.has("s") {
+            print_stat(cx.out(), &st);
+        }
+    }
+    Ok(())
+}
+
+/// `addauth scheme auth`.
+pub fn addauth(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let auth = p
+        .args
+        .get(2)
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default();
+    cx.block_on(cx.zk.add_auth(&p.args[1], &auth))
+        .map_err(|e| wrap(e, ""))?;
+    Ok(())
+}
+
+/// `sync path`: its outcome on stdout, never a failure.
+pub fn sync(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    match cx.block_on(cx.zk.sync(&path)) {
+        Ok(_) => {
+            let _ = writeln!(cx.out(), "Sync is OK");
+        }
+        Err(e) => {
+            let code = e.code().map(|c| c.code()).unwrap_or(-1);
+            let _ = writeln!(cx.out(), "Sync has failed. rc={code}");
+        }
+    }
+    Ok(())
+}
+
+/// `getEphemerals [path]`: the session's ephemeral nodes under `path` (`/`).
+pub fn get_ephemerals(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args.get(1).cloned().unwrap_or_else(|| "/".to_owned());
+    check_path(&path)?;
+    let e = cx
+        .block_on(cx.zk.get_ephemerals(&path))
+        .map_err(|e| wrap(e, &path))?;
+    let _ = writeln!(cx.out(), "[{}]", e.join(", "));
+    Ok(())
+}
+
+/// `getAllChildrenNumber path`: the number of nodes under `path`.
+pub fn get_all_children_number(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    let n = cx
+        .block_on(cx.zk.get_all_children_number(&path))
+        .map_err(|e| wrap(e, &path))?;
+    let _ = writeln!(cx.out(), "{n}");
+    Ok(())
+}
+
+/// `addWatch [-m mode] path`: a persistent watch, recursive unless asked.
+pub fn add_watch(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let mode = match p.value("m").map(str::to_uppercase).as_deref() {
+        None | Some("PERSISTENT_RECURSIVE") => add_watch_mode::PERSISTENT_RECURSIVE,
+        Some("PERSISTENT") => add_watch_mode::PERSISTENT,
+        Some(_) => return Err(CliError::new(usage_of("addWatch"))),
+    };
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    cx.block_on(cx.zk.add_watch(&path, mode))
+        .map_err(|e| wrap(e, &path))?;
+    Ok(())
+}
+
+/// `removewatches path [-c|-d|-a] [-l]`.
+pub fn removewatches(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let wt = if p.has("c") {
+        watcher_type::CHILDREN
+    } else if p.has("d") {
+        watcher_type::DATA
+    } else {
+        watcher_type::ANY
+    };
+    let path = p.args[1].clone();
+    check_path(&path)?;
+    // With -l the watches go from the client even when the
+    // server cannot be asked (Java's `removeAllWatches(.., local)`).
+    cx.block_on(cx.zk.remove_all_watches(&path, wt, p.has("l")))
+        .map_err(|e| wrap(e, &path))?;
+    Ok(())
+}
+
+/// `whoami`: the session's authenticated identities.
+pub fn whoami(cx: &mut Ctx<'_>, _p: Parsed) -> CmdResult {
+    // Java's whoAmI ignores the reply's error: without a server
+    // zkCli prints the header alone and succeeds.
+    let infos = cx.block_on(cx.zk.whoami()).unwrap_or_default();
+    let out = cx.out();
+    let _ = writeln!(out, "Auth scheme: User");
+    for i in infos {
+        let _ = writeln!(out, "{}: {}", i.auth_scheme, i.user);
+    }
+    Ok(())
+}
+
+/// `config [-c] [-w] [-s]`: the ensemble's configuration, or with `-c`
+/// only its version and client addresses.
+pub fn config(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let (data, st) = cx
+        .block_on(cx.zk.get_config(p.has("w")))
+        .map_err(|e| wrap(e, "/zookeeper/config"))?;
+    let text = String::from_utf8_lossy(&data).into_owned();
+    let out = cx.out();
+    if p.has("c") {
+        let _ = writeln!(out, "{}", client_config_str(&text));
+    } else {
+        let _ = writeln!(out, "{text}");
+    }
+    if p.has("s") {
+        print_stat(out, &st);
+    }
+    Ok(())
+}
+
+/// `reconfig`: incremental (`-add`, `-remove`) or whole (`-members`,
+/// `-file`), printing the configuration committed.
+pub fn reconfig(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let (file, members, add, remove) = (
+        p.has("file"),
+        p.has("members"),
+        p.has("add"),
+        p.has("remove"),
+    );
+    if !(file || members || add || remove) {
+        return Err(CliError::new(usage_of("reconfig")));
+    }
+    let version = match p.value("v") {
+        Some(v) => i64::from_str_radix(v, 16)
+            .map_err(|_| CliError::new("-v must be followed by a long (configuration version)"))?,
+        None => -1,
+    };
+    if (file || members) && (add || remove) {
+        return Err(CliError::new("Can't use -file or -members together with -add or -remove (mixing incremental and non-incremental modes is not allowed)"));
+    }
+    if file && members {
+        return Err(CliError::new(
+            "Can't use -file and -members together (conflicting non-incremental modes)",
+        ));
+    }
+    let lower = |k: &str| p.value(k).map(str::to_lowercase);
+    let mut new_members = lower("members");
+    if let Some(f) = p.value("file") {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            CliError::new(format!("Error processing {f}{}", java_io_message(f, &e)))
+        })?;
+        let lines: Vec<_> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                l.starts_with("server.") || l.starts_with("group") || l.starts_with("weight")
+            })
+            .collect();
+        new_members = Some(lines.join("\n"));
+    }
+    let (cfg, st) = cx
+        .block_on(cx.zk.reconfig(
+            lower("add").as_deref(),
+            lower("remove").as_deref(),
+            new_members.as_deref(),
+            version,
+        ))
+        .map_err(|e| wrap(e, ""))?;
+    let out = cx.out();
+    let _ = writeln!(
+        out,
+        "Committed new configuration:\n{}",
+        String::from_utf8_lossy(&cfg)
+    );
+    if p.has("s") {
+        print_stat(out, &st);
+    }
+    Ok(())
+}
+
+/// `listquota path`: the quota and the usage zkCli keeps under
+/// `/zookeeper/quota`.
+pub fn listquota(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    let path = p.args[1].clone();
+    eprintln!("absolute path is {QUOTA_ROOT}{path}/{LIMIT_NODE}");
+    let limit = cx.block_on(
+        cx.zk
+            .get_data(&format!("{QUOTA_ROOT}{path}/{LIMIT_NODE}"), false),
+    );
+    let stat = cx.block_on(
+        cx.zk
+            .get_data(&format!("{QUOTA_ROOT}{path}/{STAT_NODE}"), false),
+    );
+    match (limit, stat) {
+        (Ok((l, _)), Ok((s, _))) => {
+            let out = cx.out();
+            let _ = writeln!(
+                out,
+                "Output quota for {path} {}",
+                StatsTrack::parse(&String::from_utf8_lossy(&l)).render()
+            );
+            let _ = writeln!(
+                out,
+                "Output stat for {path} {}",
+                StatsTrack::parse(&String::from_utf8_lossy(&s)).render()
+            );
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            if e.code() == Some(ErrorCode::NoNode) {
+                eprintln!("quota for {path} does not exist.");
+            } else {
+                return Err(wrap(e, &path));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `close`: end the session; the shell stays.
+pub fn close(cx: &mut Ctx<'_>, _p: Parsed) -> CmdResult {
+    // The session's Closed event arrives before close() returns; stdout is
+    // let go so a live printer can print it meanwhile.
+    cx.release_stdout();
+    let _ = cx.block_on(cx.zk.close());
+    Ok(())
+}
+
+/// `version`: zk-cli's version where zkCli prints its own.
+pub fn version(cx: &mut Ctx<'_>, _p: Parsed) -> CmdResult {
+    let _ = writeln!(cx.out(), "ZooKeeper CLI version: {VERSION}");
+    Ok(())
+}
+
+/// `setquota -n|-b|-N|-B val path`: a soft or hard limit on the number of
+/// nodes or bytes under `path`, kept as zkCli keeps it.
+pub fn setquota(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    // The quota commands print through println!, between their many calls.
+    cx.release_stdout();
+    let given: Vec<_> = ["n", "b", "N", "B"]
+        .into_iter()
+        .filter(|k| p.has(k))
+        .collect();
+    if given.is_empty() {
+        return Err(CliError::new(
+            "org.apache.commons.cli.MissingOptionException: Missing required option: [-n num soft quota, -b bytes soft quota, -N num hard quota, -B bytes hard quota]",
+        ));
+    }
+    if given.len() > 1 {
+        return Err(CliError::new(format!(
+            "org.apache.commons.cli.AlreadySelectedException: The option '{}' was specified but an option from this group has already been selected: '{}'",
+            given[1], given[0]
+        )));
+    }
+    if p.args.len() < 2 {
+        return Err(CliError::new(usage_of("setquota")));
+    }
+    let path = p.args[1].clone();
+    if path.starts_with(QUOTA_ROOT) {
+        eprintln!("cannot set a quota under the path: {QUOTA_ROOT}");
+        return Ok(());
+    }
+    let mut quota = StatsTrack::default();
+    for k in ["count", "bytes", "countHardLimit", "byteHardLimit"] {
+        quota.set(k, -1);
+    }
+    for (opt, key, is_count) in [
+        ("n", "count", true),
+        ("b", "bytes", false),
+        ("N", "countHardLimit", true),
+        ("B", "byteHardLimit", false),
+    ] {
+        if let Some(v) = p.value(opt) {
+            let Ok(n) = v.parse::<i64>() else {
+                eprintln!("NumberFormatException happens when parsing the option value");
+                return Ok(());
+            };
+            if is_count && n <= 0 {
+                eprintln!("the num quota must be greater than zero");
+                return Ok(());
+            }
+            if !is_count && n < 0 {
+                eprintln!("the bytes quota must be greater than or equal to zero");
+                return Ok(());
+            }
+            quota.set(key, n);
+        }
+    }
+    check_path(&path)?;
+    cx.block_on(create_quota(&cx.zk, &path, quota))
+        .map_err(|e| match e {
+            QuotaError::Arg(m) => CliError::new(m),
+            QuotaError::Zk(e) => wrap(e, &path),
+        })
+}
+
+/// `delquota [-n|-b|-N|-B] path`: the whole quota, or only the named limits.
+pub fn delquota(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
+    // The quota commands print through println!, between their many calls.
+    cx.release_stdout();
+    let path = p.args[1].clone();
+    let keys: Vec<&str> = [
+        ("n", "count"),
+        ("b", "bytes"),
+        ("N", "countHardLimit"),
+        ("B", "byteHardLimit"),
+    ]
+    .into_iter()
+    .filter(|(o, _)| p.has(o))
+    .map(|(_, k)| k)
+    .collect();
+    match cx.block_on(del_quota(&cx.zk, &path, &keys)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some(ErrorCode::NoNode) => {
+            eprintln!("quota for {path} does not exist.");
+            Ok(())
+        }
+        Err(e) => Err(wrap(e, &path)),
+    }
+}
 /// `Integer.decode`: decimal, `0x` hex, `#` hex, leading-zero octal.
 fn parse_java_int(s: &str) -> Option<i64> {
     let (neg, s) = match s.strip_prefix('-') {
