@@ -6,6 +6,8 @@
 //! Reading lines, the history, the connection check and printing a failed
 //! command's message are `shell`'s; what each command does is its handler's.
 
+mod quota;
+
 use std::future::Future;
 use std::io::StdoutLock;
 
@@ -125,13 +127,13 @@ pub const COMMANDS: &[Command] = &[
     with_session("delete", "[-v version] path", Parse(&[arg("v")]), AtLeast(2), shell::delete),
     with_session("deleteall", "path [-b batch size]", Parse(&[arg("b")]), AtLeast(2), shell::deleteall),
     with_session("delquota", "[-n|-b|-N|-B] path",
-        Parse(&[flag("n"), flag("b"), flag("N"), flag("B")]), AtLeast(2), shell::delquota),
+        Parse(&[flag("n"), flag("b"), flag("N"), flag("B")]), AtLeast(2), quota::delquota),
     with_session("get", "[-s] [-w] path", Parse(&[flag("s"), flag("w")]), AtLeast(2), shell::get),
     with_session("getAcl", "[-s] path", Parse(&[flag("s")]), AtLeast(2), shell::get_acl),
     with_session("getAllChildrenNumber", "path", Parse(&[]), AtLeast(2), shell::get_all_children_number),
     with_session("getEphemerals", "path", Parse(&[]), Arity::Any, shell::get_ephemerals),
     on_shell("history", "", shell::history),
-    with_session("listquota", "path", Parse(&[]), AtLeast(2), shell::listquota),
+    with_session("listquota", "path", Parse(&[]), AtLeast(2), quota::listquota),
     with_session("ls", "[-s] [-w] [-R] path",
         Parse(&[flag("?"), flag("s"), flag("w"), flag("R")]), AtLeast(2), shell::ls),
     on_shell("printwatches", "on|off", shell::printwatches),
@@ -146,7 +148,7 @@ pub const COMMANDS: &[Command] = &[
         Parse(&[flag("s"), arg("v"), flag("R")]), AtLeast(3), shell::set_acl),
     // setquota checks its options before its arguments, so it counts them itself.
     with_session("setquota", "-n|-b|-N|-B val path",
-        Parse(&[arg("n"), arg("b"), arg("N"), arg("B")]), Arity::Any, shell::setquota),
+        Parse(&[arg("n"), arg("b"), arg("N"), arg("B")]), Arity::Any, quota::setquota),
     with_session("stat", "[-w] path", Parse(&[flag("w")]), AtLeast(2), shell::stat),
     with_session("sync", "path", Parse(&[]), AtLeast(2), shell::sync),
     with_session("version", "", Parse(&[]), AtMost(1), shell::version),
