@@ -5,7 +5,7 @@
 //! lines to stderr. Each command either succeeds or fails with the message
 //! zkCli prints and its exit code.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,50 +13,15 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use zab_core::records::{perms, Acl, Id};
 
-use crate::client::{
-    add_watch_mode, create_mode, watcher_type, Client, ClientError, ConnectOptions, DeleteRequest,
-    ErrorCode, MultiOp, State, WatchedEvent,
-};
-use crate::commands::{self, usage_of, version_opt, Ctx, Run, Then, COMMANDS};
-use crate::errors::{check_path, keeper_message, wrap, wrap_plain, CliError, CmdResult};
-use crate::format::{csv, event_text, perm_string, print_stat};
+use crate::client::{add_watch_mode, watcher_type, Client, ConnectOptions, State, WatchedEvent};
+use crate::commands::{self, usage_of, Ctx, Run, Then, COMMANDS};
+use crate::errors::{check_path, wrap, CliError, CmdResult};
+use crate::format::{event_text, print_stat};
 use crate::opts::{split_words, Parsed};
 
 /// What zkCli prints for `version` after its own version string.
 pub const VERSION: &str = concat!("zk-cli ", env!("CARGO_PKG_VERSION"));
-
-/// zkCli's `AclParser.parse`: `scheme:id:perms[,...]`, bad entries reported and skipped.
-fn parse_acl(s: &str) -> Vec<Acl> {
-    let mut acl = Vec::new();
-    for a in s.split(',') {
-        let (Some(first), Some(last)) = (a.find(':'), a.rfind(':')) else {
-            eprintln!("{a} does not have the form scheme:id:perm");
-            continue;
-        };
-        if first == last {
-            eprintln!("{a} does not have the form scheme:id:perm");
-            continue;
-        }
-        let mut p = 0;
-        for c in a[last + 1..].chars() {
-            match c {
-                'r' => p |= perms::READ,
-                'w' => p |= perms::WRITE,
-                'c' => p |= perms::CREATE,
-                'd' => p |= perms::DELETE,
-                'a' => p |= perms::ADMIN,
-                other => eprintln!("Unknown perm type: {other}"),
-            }
-        }
-        acl.push(Acl {
-            perms: p,
-            id: Id::new(&a[..first], &a[first + 1..last]),
-        });
-    }
-    acl
-}
 
 /// Prints one event's text without disturbing the line being edited.
 pub type Printer = Arc<Mutex<Box<dyn FnMut(String) + Send>>>;
@@ -329,274 +294,6 @@ pub fn connect(sh: &mut Shell, words: &[String]) -> Result<Then, CliError> {
     Ok(Then::CheckConnection)
 }
 
-/// `ls [-s] [-w] [-R] path`: the children, sorted; with `-R` the subtree.
-pub fn ls(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
-    if p.args.len() > 2 {
-        eprintln!("'ls path [watch]' has been deprecated. Please use 'ls [-w] path' instead.");
-        p.opts.insert("w", None);
-    }
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let watch = p.has("w");
-    if p.has("R") {
-        let tree = cx
-            .block_on(subtree_bfs(&cx.zk, &path, watch))
-            .map_err(|e| wrap(e, &path))?;
-        for n in tree {
-            let _ = writeln!(cx.out(), "{n}");
-        }
-    } else if p.has("s") {
-        let (mut ch, st) = cx
-            .block_on(cx.zk.get_children2(&path, watch))
-            .map_err(|e| wrap(e, &path))?;
-        ch.sort();
-        let out = cx.out();
-        let _ = writeln!(out, "[{}]", ch.join(", "));
-        print_stat(out, &st);
-    } else {
-        let mut ch = cx
-            .block_on(cx.zk.get_children(&path, watch))
-            .map_err(|e| wrap(e, &path))?;
-        ch.sort();
-        let _ = writeln!(cx.out(), "[{}]", ch.join(", "));
-    }
-    Ok(())
-}
-
-/// `create [-s] [-e] [-c] [-t ttl] path [data] [acl]`: `Created` and the
-/// path on stderr, as zkCli.
-pub fn create(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let (flags, ttl) = create_mode_of(&p)?;
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let data = p.args.get(2).map(|d| d.as_bytes().to_vec());
-    let acl = match p.args.get(3) {
-        Some(a) => parse_acl(a),
-        None => Acl::open_unsafe(),
-    };
-    if acl.is_empty() {
-        // The Java client refuses an empty ACL before sending.
-        eprintln!("KeeperErrorCode = InvalidACL");
-        return Err(CliError::new("Acl is not valid : null"));
-    }
-    match cx.block_on(
-        cx.zk
-            .create_nullable(&path, data.as_deref(), &acl, flags, ttl),
-    ) {
-        Ok((created, _)) => eprintln!("Created {created}"),
-        Err(ClientError::Server {
-            code: ErrorCode::EphemeralOnLocalSession,
-            path,
-        }) => {
-            eprintln!("Unable to create ephemeral node on a local session");
-            return Err(wrap(
-                ClientError::Server {
-                    code: ErrorCode::EphemeralOnLocalSession,
-                    path: path.clone(),
-                },
-                &path,
-            ));
-        }
-        Err(ClientError::Server {
-            code: ErrorCode::InvalidAcl,
-            path,
-        }) => {
-            eprintln!("{}", keeper_message(ErrorCode::InvalidAcl, &path));
-            return Err(wrap(
-                ClientError::Server {
-                    code: ErrorCode::InvalidAcl,
-                    path: path.clone(),
-                },
-                &path,
-            ));
-        }
-        Err(err) => return Err(wrap(err, &path)),
-    }
-    Ok(())
-}
-
-/// The create mode and TTL `create`'s flags ask for, or zkCli's message for
-/// flags that do not go together.
-fn create_mode_of(p: &Parsed) -> Result<(i32, i64), CliError> {
-    let (e, s, c, t) = (p.has("e"), p.has("s"), p.has("c"), p.has("t"));
-    if c && (e || s) {
-        return Err(CliError::new(
-            "-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential.",
-        ));
-    }
-    let ttl: i64 = match p.value("t") {
-        Some(v) => v
-            .parse()
-            .map_err(|_| CliError::new("-t argument must be a long value"))?,
-        None => 0,
-    };
-    if t && e {
-        return Err(CliError::new("TTLs cannot be used with Ephemeral znodes"));
-    }
-    if t && c {
-        return Err(CliError::new("TTLs cannot be used with Container znodes"));
-    }
-    let flags = match (e, s, c, t) {
-        (true, true, _, _) => create_mode::EPHEMERAL_SEQUENTIAL,
-        (true, false, _, _) => create_mode::EPHEMERAL,
-        (false, true, _, true) => create_mode::PERSISTENT_SEQUENTIAL_WITH_TTL,
-        (false, true, _, false) => create_mode::PERSISTENT_SEQUENTIAL,
-        (false, false, true, _) => create_mode::CONTAINER,
-        (false, false, false, true) => create_mode::PERSISTENT_WITH_TTL,
-        _ => create_mode::PERSISTENT,
-    };
-    if t && (ttl <= 0 || ttl > 0xff_ffff_ffff) {
-        return Err(CliError::new(
-            "ttl must be positive and cannot be larger than: 1099511627775",
-        ));
-    }
-    Ok((flags, ttl))
-}
-
-/// `get [-s] [-w] path`: the data (`null` for none), then the Stat with `-s`.
-pub fn get(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
-    if p.args.len() > 2 {
-        eprintln!(
-            "'get path [watch]' has been deprecated. Please use 'get [-s] [-w] path' instead."
-        );
-        p.opts.insert("w", None);
-    }
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let (data, st) = cx
-        .block_on(cx.zk.get_data_nullable(&path, p.has("w")))
-        .map_err(|e| wrap(e, &path))?;
-    let text = match &data {
-        Some(d) => String::from_utf8_lossy(d).into_owned(),
-        None => "null".to_owned(),
-    };
-    let out = cx.out();
-    let _ = writeln!(out, "{text}");
-    if p.has("s") {
-        print_stat(out, &st);
-    }
-    Ok(())
-}
-
-/// `set [-s] [-v version] path data`.
-pub fn set(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let version = version_opt(&p)?;
-    let st = cx
-        .block_on(cx.zk.set_data(&path, p.args[2].as_bytes(), version))
-        .map_err(|e| wrap(e, &path))?;
-    if p.has("s") {
-        print_stat(cx.out(), &st);
-    }
-    Ok(())
-}
-
-/// `stat [-w] path`.
-pub fn stat(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
-    if p.args.len() > 2 {
-        eprintln!("'stat path [watch]' has been deprecated. Please use 'stat [-w] path' instead.");
-        p.opts.insert("w", None);
-    }
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    match cx
-        .block_on(cx.zk.exists(&path, p.has("w")))
-        .map_err(|e| wrap(e, &path))?
-    {
-        Some(st) => print_stat(cx.out(), &st),
-        None => return Err(CliError::new(format!("Node does not exist: {path}"))),
-    }
-    Ok(())
-}
-
-/// `delete [-v version] path`.
-pub fn delete(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    if p.args.len() > 2 {
-        eprintln!("'delete path [version]' has been deprecated. Please use 'delete [-v version] path' instead.");
-    }
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let version = version_opt(&p)?;
-    cx.block_on(cx.zk.delete(&path, version))
-        .map_err(|e| wrap(e, &path))?;
-    Ok(())
-}
-
-/// `deleteall path [-b batch size]`: the subtree, deepest first.
-pub fn deleteall(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let batch: usize = match p.value("b") {
-        Some(v) => v
-            .parse::<i32>()
-            .map_err(|_| CliError::new("-b argument must be an int value"))?
-            .max(1) as usize,
-        None => 1000,
-    };
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let ok = cx
-        .block_on(delete_recursive(&cx.zk, &path, batch))
-        .map_err(|e| wrap(e, &path))?;
-    if !ok {
-        eprintln!("Failed to delete some node(s) in the subtree!");
-    }
-    Ok(())
-}
-
-/// `getAcl [-s] path`.
-pub fn get_acl(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let (acl, st) = cx
-        .block_on(cx.zk.get_acl(&path))
-        .map_err(|e| wrap(e, &path))?;
-    let out = cx.out();
-    for a in acl {
-        let _ = writeln!(
-            out,
-            "{},{}\n: {}",
-            csv(&a.id.scheme),
-            csv(&a.id.id),
-            perm_string(a.perms)
-        );
-    }
-    if p.has("s") {
-        print_stat(out, &st);
-    }
-    Ok(())
-}
-
-/// `setAcl [-s] [-v version] [-R] path acl`: with `-R` on the whole
-/// subtree, printing the failures and going on.
-pub fn set_acl(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let acl = parse_acl(&p.args[2]);
-    let version = version_opt(&p)?;
-    if acl.is_empty() {
-        // The Java client refuses an empty ACL before sending.
-        return Err(CliError::new("Acl is not valid : null"));
-    }
-    if p.has("R") {
-        let tree = cx
-            .block_on(subtree_bfs(&cx.zk, &path, false))
-            .map_err(|e| wrap(e, &path))?;
-        for n in tree {
-            if let Err(e) = cx.block_on(cx.zk.set_acl(&n, &acl, version)) {
-                let _ = write!(cx.out(), "{}", wrap_plain(e, &n));
-            }
-        }
-    } else {
-        let st = cx
-            .block_on(cx.zk.set_acl(&path, &acl, version))
-            .map_err(|e| wrap(e, &path))?;
-        if p.has("s") {
-            print_stat(cx.out(), &st);
-        }
-    }
-    Ok(())
-}
-
 /// `addauth scheme auth`.
 pub fn addauth(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
     let auth = p
@@ -606,44 +303,6 @@ pub fn addauth(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
         .unwrap_or_default();
     cx.block_on(cx.zk.add_auth(&p.args[1], &auth))
         .map_err(|e| wrap(e, ""))?;
-    Ok(())
-}
-
-/// `sync path`: its outcome on stdout, never a failure.
-pub fn sync(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    match cx.block_on(cx.zk.sync(&path)) {
-        Ok(_) => {
-            let _ = writeln!(cx.out(), "Sync is OK");
-        }
-        Err(e) => {
-            let code = e.code().map(|c| c.code()).unwrap_or(-1);
-            let _ = writeln!(cx.out(), "Sync has failed. rc={code}");
-        }
-    }
-    Ok(())
-}
-
-/// `getEphemerals [path]`: the session's ephemeral nodes under `path` (`/`).
-pub fn get_ephemerals(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let path = p.args.get(1).cloned().unwrap_or_else(|| "/".to_owned());
-    check_path(&path)?;
-    let e = cx
-        .block_on(cx.zk.get_ephemerals(&path))
-        .map_err(|e| wrap(e, &path))?;
-    let _ = writeln!(cx.out(), "[{}]", e.join(", "));
-    Ok(())
-}
-
-/// `getAllChildrenNumber path`: the number of nodes under `path`.
-pub fn get_all_children_number(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
-    let path = p.args[1].clone();
-    check_path(&path)?;
-    let n = cx
-        .block_on(cx.zk.get_all_children_number(&path))
-        .map_err(|e| wrap(e, &path))?;
-    let _ = writeln!(cx.out(), "{n}");
     Ok(())
 }
 
@@ -840,64 +499,9 @@ fn client_config_str(cfg: &str) -> String {
     format!("{version} {}", addrs.join(","))
 }
 
-/// The subtree under `path`, breadth first (ZooKeeper's `ZKUtil.listSubTreeBFS`),
-/// children of each node in sorted order.
-pub async fn subtree_bfs(zk: &Client, path: &str, watch: bool) -> Result<Vec<String>, ClientError> {
-    let mut queue = VecDeque::from([path.to_owned()]);
-    let mut tree = vec![path.to_owned()];
-    while let Some(node) = queue.pop_front() {
-        let mut children = match zk.get_children(&node, watch).await {
-            Ok(c) => c,
-            // A node removed while we walk is simply not there any more.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) && node != path => continue,
-            Err(e) => return Err(e),
-        };
-        children.sort();
-        for c in children {
-            let child = if node == "/" {
-                format!("/{c}")
-            } else {
-                format!("{node}/{c}")
-            };
-            queue.push_back(child.clone());
-            tree.push(child);
-        }
-    }
-    Ok(tree)
-}
-
-/// `ZKUtil.deleteRecursive`: delete the subtree deepest first, in multi batches.
-async fn delete_recursive(zk: &Client, path: &str, batch: usize) -> Result<bool, ClientError> {
-    let tree = subtree_bfs(zk, path, false).await?;
-    let mut ok = true;
-    let ops: Vec<MultiOp> = tree
-        .iter()
-        .rev()
-        .map(|p| {
-            MultiOp::Delete(DeleteRequest {
-                path: p.clone(),
-                version: -1,
-            })
-        })
-        .collect();
-    for chunk in ops.chunks(batch) {
-        if zk.multi(chunk.to_vec()).await.is_err() {
-            ok = false;
-        }
-    }
-    Ok(ok)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn acl_parser() {
-        let a = parse_acl("world:anyone:rw,digest:u:x=:cdrwa");
-        assert_eq!(a[1].id, Id::new("digest", "u:x="));
-        assert_eq!(a[1].perms, perms::ALL);
-    }
 
     #[test]
     fn java_integer_decode() {

@@ -6,6 +6,8 @@
 //! Reading lines, the history, the connection check and printing a failed
 //! command's message are `shell`'s; what each command does is its handler's.
 
+mod acl;
+mod nodes;
 mod quota;
 
 use std::future::Future;
@@ -123,19 +125,19 @@ pub const COMMANDS: &[Command] = &[
     with_session("config", "[-c] [-w] [-s]", Parse(&[flag("s"), flag("w"), flag("c")]), Arity::Any, shell::config),
     on_shell("connect", "host:port", shell::connect),
     with_session("create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]",
-        Parse(&[flag("e"), flag("s"), flag("c"), arg("t")]), AtLeast(2), shell::create),
-    with_session("delete", "[-v version] path", Parse(&[arg("v")]), AtLeast(2), shell::delete),
-    with_session("deleteall", "path [-b batch size]", Parse(&[arg("b")]), AtLeast(2), shell::deleteall),
+        Parse(&[flag("e"), flag("s"), flag("c"), arg("t")]), AtLeast(2), nodes::create),
+    with_session("delete", "[-v version] path", Parse(&[arg("v")]), AtLeast(2), nodes::delete),
+    with_session("deleteall", "path [-b batch size]", Parse(&[arg("b")]), AtLeast(2), nodes::deleteall),
     with_session("delquota", "[-n|-b|-N|-B] path",
         Parse(&[flag("n"), flag("b"), flag("N"), flag("B")]), AtLeast(2), quota::delquota),
-    with_session("get", "[-s] [-w] path", Parse(&[flag("s"), flag("w")]), AtLeast(2), shell::get),
-    with_session("getAcl", "[-s] path", Parse(&[flag("s")]), AtLeast(2), shell::get_acl),
-    with_session("getAllChildrenNumber", "path", Parse(&[]), AtLeast(2), shell::get_all_children_number),
-    with_session("getEphemerals", "path", Parse(&[]), Arity::Any, shell::get_ephemerals),
+    with_session("get", "[-s] [-w] path", Parse(&[flag("s"), flag("w")]), AtLeast(2), nodes::get),
+    with_session("getAcl", "[-s] path", Parse(&[flag("s")]), AtLeast(2), acl::get_acl),
+    with_session("getAllChildrenNumber", "path", Parse(&[]), AtLeast(2), nodes::get_all_children_number),
+    with_session("getEphemerals", "path", Parse(&[]), Arity::Any, nodes::get_ephemerals),
     on_shell("history", "", shell::history),
     with_session("listquota", "path", Parse(&[]), AtLeast(2), quota::listquota),
     with_session("ls", "[-s] [-w] [-R] path",
-        Parse(&[flag("?"), flag("s"), flag("w"), flag("R")]), AtLeast(2), shell::ls),
+        Parse(&[flag("?"), flag("s"), flag("w"), flag("R")]), AtLeast(2), nodes::ls),
     on_shell("printwatches", "on|off", shell::printwatches),
     on_shell("quit", "", shell::quit),
     with_session("reconfig", "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]",
@@ -143,14 +145,14 @@ pub const COMMANDS: &[Command] = &[
     on_shell("redo", "cmdno", shell::redo),
     with_session("removewatches", "path [-c|-d|-a] [-l]",
         Parse(&[flag("c"), flag("d"), flag("a"), flag("l")]), AtLeast(2), shell::removewatches),
-    with_session("set", "[-s] [-v version] path data", Parse(&[flag("s"), arg("v")]), AtLeast(3), shell::set),
+    with_session("set", "[-s] [-v version] path data", Parse(&[flag("s"), arg("v")]), AtLeast(3), nodes::set),
     with_session("setAcl", "[-s] [-v version] [-R] path acl",
-        Parse(&[flag("s"), arg("v"), flag("R")]), AtLeast(3), shell::set_acl),
+        Parse(&[flag("s"), arg("v"), flag("R")]), AtLeast(3), acl::set_acl),
     // setquota checks its options before its arguments, so it counts them itself.
     with_session("setquota", "-n|-b|-N|-B val path",
         Parse(&[arg("n"), arg("b"), arg("N"), arg("B")]), Arity::Any, quota::setquota),
-    with_session("stat", "[-w] path", Parse(&[flag("w")]), AtLeast(2), shell::stat),
-    with_session("sync", "path", Parse(&[]), AtLeast(2), shell::sync),
+    with_session("stat", "[-w] path", Parse(&[flag("w")]), AtLeast(2), nodes::stat),
+    with_session("sync", "path", Parse(&[]), AtLeast(2), nodes::sync),
     with_session("version", "", Parse(&[]), AtMost(1), shell::version),
     with_session("whoami", "", Raw, Arity::Any, shell::whoami),
 ];

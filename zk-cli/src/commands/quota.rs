@@ -15,11 +15,11 @@ use std::io::Write;
 use bytes::Bytes;
 use zab_core::records::Acl;
 
+use super::nodes::subtree_bfs;
 use super::{usage_of, Ctx};
 use crate::client::{create_mode, Client, ClientError, ErrorCode};
 use crate::errors::{check_path, wrap, CliError, CmdResult};
 use crate::opts::Parsed;
-use crate::shell::subtree_bfs;
 
 /// `listquota path`: the quota and the usage zkCli keeps under
 /// `/zookeeper/quota`.
