@@ -7,8 +7,12 @@
 //! command's message are `shell`'s; what each command does is its handler's.
 
 mod acl;
+mod config;
 mod nodes;
 mod quota;
+mod repl;
+mod session;
+mod watches;
 
 use std::future::Future;
 use std::io::StdoutLock;
@@ -18,7 +22,7 @@ use tokio::runtime::Runtime;
 use crate::client::Client;
 use crate::errors::{CliError, CmdResult};
 use crate::opts::{arg, flag, parse, Parsed, Spec};
-use crate::shell::{self, Shell};
+use crate::shell::Shell;
 
 use Arity::{AtLeast, AtMost, Exactly};
 use Options::{Parse, Raw};
@@ -119,11 +123,11 @@ const fn with_session(
 #[rustfmt::skip]
 pub const COMMANDS: &[Command] = &[
     with_session("addWatch", "[-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE",
-        Parse(&[arg("m")]), Exactly(2), shell::add_watch),
-    with_session("addauth", "scheme auth", Parse(&[]), AtLeast(2), shell::addauth),
-    with_session("close", "", Raw, Arity::Any, shell::close),
-    with_session("config", "[-c] [-w] [-s]", Parse(&[flag("s"), flag("w"), flag("c")]), Arity::Any, shell::config),
-    on_shell("connect", "host:port", shell::connect),
+        Parse(&[arg("m")]), Exactly(2), watches::add_watch),
+    with_session("addauth", "scheme auth", Parse(&[]), AtLeast(2), session::addauth),
+    with_session("close", "", Raw, Arity::Any, session::close),
+    with_session("config", "[-c] [-w] [-s]", Parse(&[flag("s"), flag("w"), flag("c")]), Arity::Any, config::config),
+    on_shell("connect", "host:port", session::connect),
     with_session("create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]",
         Parse(&[flag("e"), flag("s"), flag("c"), arg("t")]), AtLeast(2), nodes::create),
     with_session("delete", "[-v version] path", Parse(&[arg("v")]), AtLeast(2), nodes::delete),
@@ -134,17 +138,17 @@ pub const COMMANDS: &[Command] = &[
     with_session("getAcl", "[-s] path", Parse(&[flag("s")]), AtLeast(2), acl::get_acl),
     with_session("getAllChildrenNumber", "path", Parse(&[]), AtLeast(2), nodes::get_all_children_number),
     with_session("getEphemerals", "path", Parse(&[]), Arity::Any, nodes::get_ephemerals),
-    on_shell("history", "", shell::history),
+    on_shell("history", "", repl::history),
     with_session("listquota", "path", Parse(&[]), AtLeast(2), quota::listquota),
     with_session("ls", "[-s] [-w] [-R] path",
         Parse(&[flag("?"), flag("s"), flag("w"), flag("R")]), AtLeast(2), nodes::ls),
-    on_shell("printwatches", "on|off", shell::printwatches),
-    on_shell("quit", "", shell::quit),
+    on_shell("printwatches", "on|off", repl::printwatches),
+    on_shell("quit", "", session::quit),
     with_session("reconfig", "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]",
-        Parse(&[flag("s"), arg("v"), arg("file"), arg("members"), arg("add"), arg("remove")]), Arity::Any, shell::reconfig),
-    on_shell("redo", "cmdno", shell::redo),
+        Parse(&[flag("s"), arg("v"), arg("file"), arg("members"), arg("add"), arg("remove")]), Arity::Any, config::reconfig),
+    on_shell("redo", "cmdno", repl::redo),
     with_session("removewatches", "path [-c|-d|-a] [-l]",
-        Parse(&[flag("c"), flag("d"), flag("a"), flag("l")]), AtLeast(2), shell::removewatches),
+        Parse(&[flag("c"), flag("d"), flag("a"), flag("l")]), AtLeast(2), watches::removewatches),
     with_session("set", "[-s] [-v version] path data", Parse(&[flag("s"), arg("v")]), AtLeast(3), nodes::set),
     with_session("setAcl", "[-s] [-v version] [-R] path acl",
         Parse(&[flag("s"), arg("v"), flag("R")]), AtLeast(3), acl::set_acl),
@@ -153,8 +157,8 @@ pub const COMMANDS: &[Command] = &[
         Parse(&[arg("n"), arg("b"), arg("N"), arg("B")]), Arity::Any, quota::setquota),
     with_session("stat", "[-w] path", Parse(&[flag("w")]), AtLeast(2), nodes::stat),
     with_session("sync", "path", Parse(&[]), AtLeast(2), nodes::sync),
-    with_session("version", "", Parse(&[]), AtMost(1), shell::version),
-    with_session("whoami", "", Raw, Arity::Any, shell::whoami),
+    with_session("version", "", Parse(&[]), AtMost(1), repl::version),
+    with_session("whoami", "", Raw, Arity::Any, session::whoami),
 ];
 
 /// The command called `name` (case matters, as in zkCli).
