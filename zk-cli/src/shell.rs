@@ -1,10 +1,12 @@
-//! The shell: zkCli's commands, their output and error messages, its command
-//! history (`history`, `redo`), and where watch events are printed.
+//! The shell: its state (the session, the history, the last exit code),
+//! its prompt, running one line as zkCli's `executeLine` and `processZKCmd`
+//! do (find the command in the table, check for a session, print a failed
+//! command's message and keep its exit code), opening a session, and where
+//! the session's watch events are printed.
 //!
 //! Output goes where zkCli sends it: results to stdout, errors and `Created`
-//! lines to stderr. Each command either succeeds or fails with the message
-//! zkCli prints and its exit code.
-
+//! lines to stderr. What each command does is in `commands`; how output and
+//! failures read is in `format` and `errors`.
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
