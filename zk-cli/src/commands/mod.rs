@@ -24,7 +24,7 @@ use crate::errors::{CliError, CmdResult};
 use crate::opts::{arg, flag, parse, Parsed, Spec};
 use crate::shell::Shell;
 
-use Arity::{AtLeast, AtMost, Exactly};
+use Arity::{Any, AtLeast, AtMost, Exactly};
 use Options::{Parse, Raw};
 
 /// One command as the table lists it.
@@ -81,7 +81,7 @@ pub enum Arity {
 impl Arity {
     fn fits(self, n: usize) -> bool {
         match self {
-            Arity::Any => true,
+            Any => true,
             AtLeast(m) => n >= m,
             AtMost(m) => n <= m,
             Exactly(m) => n == m,
@@ -125,8 +125,8 @@ pub const COMMANDS: &[Command] = &[
     with_session("addWatch", "[-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is PERSISTENT_RECURSIVE",
         Parse(&[arg("m")]), Exactly(2), watches::add_watch),
     with_session("addauth", "scheme auth", Parse(&[]), AtLeast(2), session::addauth),
-    with_session("close", "", Raw, Arity::Any, session::close),
-    with_session("config", "[-c] [-w] [-s]", Parse(&[flag("s"), flag("w"), flag("c")]), Arity::Any, config::config),
+    with_session("close", "", Raw, Any, session::close),
+    with_session("config", "[-c] [-w] [-s]", Parse(&[flag("s"), flag("w"), flag("c")]), Any, config::config),
     on_shell("connect", "host:port", session::connect),
     with_session("create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]",
         Parse(&[flag("e"), flag("s"), flag("c"), arg("t")]), AtLeast(2), nodes::create),
@@ -137,7 +137,7 @@ pub const COMMANDS: &[Command] = &[
     with_session("get", "[-s] [-w] path", Parse(&[flag("s"), flag("w")]), AtLeast(2), nodes::get),
     with_session("getAcl", "[-s] path", Parse(&[flag("s")]), AtLeast(2), acl::get_acl),
     with_session("getAllChildrenNumber", "path", Parse(&[]), AtLeast(2), nodes::get_all_children_number),
-    with_session("getEphemerals", "path", Parse(&[]), Arity::Any, nodes::get_ephemerals),
+    with_session("getEphemerals", "path", Parse(&[]), Any, nodes::get_ephemerals),
     on_shell("history", "", repl::history),
     with_session("listquota", "path", Parse(&[]), AtLeast(2), quota::listquota),
     with_session("ls", "[-s] [-w] [-R] path",
@@ -145,7 +145,7 @@ pub const COMMANDS: &[Command] = &[
     on_shell("printwatches", "on|off", repl::printwatches),
     on_shell("quit", "", session::quit),
     with_session("reconfig", "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]",
-        Parse(&[flag("s"), arg("v"), arg("file"), arg("members"), arg("add"), arg("remove")]), Arity::Any, config::reconfig),
+        Parse(&[flag("s"), arg("v"), arg("file"), arg("members"), arg("add"), arg("remove")]), Any, config::reconfig),
     on_shell("redo", "cmdno", repl::redo),
     with_session("removewatches", "path [-c|-d|-a] [-l]",
         Parse(&[flag("c"), flag("d"), flag("a"), flag("l")]), AtLeast(2), watches::removewatches),
@@ -154,11 +154,11 @@ pub const COMMANDS: &[Command] = &[
         Parse(&[flag("s"), arg("v"), flag("R")]), AtLeast(3), acl::set_acl),
     // setquota checks its options before its arguments, so it counts them itself.
     with_session("setquota", "-n|-b|-N|-B val path",
-        Parse(&[arg("n"), arg("b"), arg("N"), arg("B")]), Arity::Any, quota::setquota),
+        Parse(&[arg("n"), arg("b"), arg("N"), arg("B")]), Any, quota::setquota),
     with_session("stat", "[-w] path", Parse(&[flag("w")]), AtLeast(2), nodes::stat),
     with_session("sync", "path", Parse(&[]), AtLeast(2), nodes::sync),
     with_session("version", "", Parse(&[]), AtMost(1), repl::version),
-    with_session("whoami", "", Raw, Arity::Any, session::whoami),
+    with_session("whoami", "", Raw, Any, session::whoami),
 ];
 
 /// The command called `name` (case matters, as in zkCli).
@@ -242,5 +242,49 @@ impl<'a> Ctx<'a> {
     /// while the command goes on; the command prints with `println!` after.
     pub fn release_stdout(&mut self) {
         self.out = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opts::split_words;
+
+    #[test]
+    fn the_table_lists_zkclis_commands_in_its_order() {
+        let names: Vec<_> = COMMANDS.iter().map(|c| c.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        assert_eq!(names.len(), 28);
+        assert_eq!(usage_of("ls"), "ls [-s] [-w] [-R] path");
+        assert_eq!(usage_of("close"), "close ");
+        assert!(find("LS").is_none());
+    }
+
+    /// The arguments of a session command's line, read as its table entry says.
+    fn read(line: &str) -> Result<Vec<String>, String> {
+        let words = split_words(line);
+        let Run::Session { options, arity, .. } = &find(&words[0]).expect("a command").run else {
+            panic!("{} is a shell command", words[0]);
+        };
+        read_words(&words[0], options, *arity, &words)
+            .map(|p| p.args)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn words_are_parsed_then_counted() {
+        assert_eq!(read("version x").unwrap_err(), "version ");
+        assert_eq!(read("whoami -x").unwrap(), ["whoami", "-x"]);
+        assert_eq!(
+            read("ls -q /").unwrap_err(),
+            "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: -q"
+        );
+        assert_eq!(read("ls -s").unwrap_err(), "ls [-s] [-w] [-R] path");
+        assert_eq!(read("set -s /a x -v 1").unwrap(), ["set", "/a", "x"]);
+        assert!(read("addWatch / /x").is_err());
+        assert!(read("setquota").is_ok(), "setquota counts its own words");
     }
 }
