@@ -13,7 +13,7 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 use zk_server::client::Client;
 
-use crate::shell::COMMANDS;
+use crate::commands::COMMANDS;
 
 pub struct ZkHelper {
     pub client: Arc<Mutex<Option<Client>>>,
@@ -64,7 +64,7 @@ impl Completer for ZkHelper {
         } else if first_word {
             let mut v: Vec<String> = COMMANDS
                 .iter()
-                .map(|(c, _)| *c)
+                .map(|c| c.name)
                 .filter(|c| c.starts_with(token))
                 .map(str::to_owned)
                 .collect();

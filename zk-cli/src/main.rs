@@ -7,10 +7,17 @@
 //! commands: interactively with line editing, history and completion when
 //! stdin is a terminal, otherwise line by line as a script.
 //!
-//! The commands and their output live in [`shell`]; option parsing in
-//! [`opts`]; completion in [`complete`]. The client is `zk_server::client`.
+//! Running lines, the history and watch events live in [`shell`]; the
+//! command table and the commands, one module per group, in [`commands`];
+//! how output and failures read in [`format`](mod@format) and [`errors`]; option
+//! parsing in [`opts`]; completion in [`complete`]. The client library
+//! (`zk_server::client`) is named in one place, [`client`].
 
+mod client;
+mod commands;
 mod complete;
+mod errors;
+mod format;
 mod opts;
 mod shell;
 
