@@ -8,10 +8,11 @@
 //! ```
 //!
 //! These are the only functions that add a node to the arena or take one
-//! out, and each keeps everything derived from the nodes in step: the path
-//! index (`index.rs`), the digest, the data size, the ACL users (`acl.rs`)
-//! and the ephemeral, container and TTL sets. Resolving a path goes through
-//! here too ([`DataTree::lookup`]). What a change means for a parent's Stat,
+//! out, and each keeps what is derived from the nodes in step: the path
+//! index (`index.rs`), the digest, the data size and the ephemeral,
+//! container and TTL sets. Removing a node releases its ACL slot (`acl.rs`);
+//! inserting one leaves counting it to the caller. Resolving a path goes
+//! through here too (`lookup`). What a change means for a parent's Stat,
 //! quotas or watches is left to the callers (`apply.rs`, `load.rs`).
 
 use zab_core::records::StatPersisted;
