@@ -157,7 +157,7 @@ fn ensemble_mntr(core: &StatsView, kv: &mut dyn FnMut(&str, String)) {
         let up = core
             .ensemble()
             .leading_since
-            .map(|t| t.elapsed().as_millis())
+            .map(|t| core.now().saturating_duration_since(t).as_millis())
             .unwrap_or(0);
         kv("zk_leader_uptime", up.to_string());
     }

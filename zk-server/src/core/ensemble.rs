@@ -4,7 +4,7 @@
 //! session activity and reconnects (REQUEST, PING, REVALIDATE), a learner's
 //! answers from the leader, and the tree going out by SNAP or coming in.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
 use zab_core::records::Id;
@@ -29,7 +29,7 @@ impl Core {
             ReplicationMsg::Committed(entries) => self.on_committed(entries),
             ReplicationMsg::Remote { from, data, auth } => self.on_remote(from, data, auth),
             ReplicationMsg::Touch(data) => {
-                let now = Instant::now();
+                let now = self.now;
                 let mut r = zab_core::jute::JuteReader::new(&data);
                 while let (Ok(id), Ok(_to)) = (r.read_i64(), r.read_i32()) {
                     if let Some(s) = self.sessions.get_mut(&id) {
@@ -62,7 +62,7 @@ impl Core {
                 self.tree = *tree;
                 self.prep = Prep::default();
                 self.last_zxid = self.tree.last_processed_zxid();
-                let now = Instant::now();
+                let now = self.now;
                 self.sessions.retain(|id, _| sessions.contains_key(id));
                 for (id, timeout_ms) in sessions {
                     self.sessions
@@ -83,7 +83,7 @@ impl Core {
         };
         let valid = match self.sessions.get_mut(&id) {
             Some(s) if !s.closing => {
-                s.expires_at = Instant::now() + Duration::from_millis(timeout.max(0) as u64);
+                s.expires_at = self.now + Duration::from_millis(timeout.max(0) as u64);
                 true
             }
             _ => false,
@@ -138,7 +138,7 @@ impl Core {
         let op_type = i32::from_be_bytes(data[12..16].try_into().unwrap());
         let body = data.slice(16..);
         if let Some(s) = self.sessions.get_mut(&session_id) {
-            s.expires_at = Instant::now() + Duration::from_millis(s.timeout_ms as u64);
+            s.expires_at = self.now + Duration::from_millis(s.timeout_ms as u64);
         }
         match op_type {
             op::CREATE_SESSION => {

@@ -106,6 +106,9 @@ pub struct Core {
     stats: ServerStats,
     ensemble: EnsembleStats,
     started: Instant,
+    /// The time of the event being handled: the clock is read once per event
+    /// (by [`Core::run`]), so one event sees one time, and tests set it.
+    now: Instant,
     extended_types: bool,
 }
 
@@ -160,11 +163,12 @@ impl Core {
             replication_rx: Some(rx),
             next_session_id,
             snapshots: snapshot::Snapshots::new(server_id),
-            role: RoleState::initial(driver),
+            role: RoleState::initial(driver, now),
             my_id,
             stats: ServerStats::default(),
             ensemble: EnsembleStats::default(),
-            started: Instant::now(),
+            started: now,
+            now,
             extended_types,
         }
     }
@@ -181,7 +185,7 @@ impl Core {
         match self.role {
             RoleState::Looking { since, .. } => {
                 self.cfg.read_only_mode
-                    && since.elapsed()
+                    && self.now.saturating_duration_since(since)
                         >= Duration::from_millis(self.cfg.tick_time_ms.max(2000) as u64)
             }
             _ => false,
@@ -210,29 +214,43 @@ impl Core {
                 // gated by them.
                 m = replication.recv() => {
                     let Some(m) = m else { break };
+                    self.now = Instant::now();
                     self.on_replication(m);
                     for _ in 0..256 {
                         match replication.try_recv() {
-                            Ok(m) => self.on_replication(m),
+                            Ok(m) => {
+                                self.now = Instant::now();
+                                self.on_replication(m);
+                            }
                             Err(_) => break,
                         }
                     }
                 }
                 msg = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
                     let Some(msg) = msg else { break };
+                    self.now = Instant::now();
                     self.on_msg(msg);
                     // Take what else is waiting, so that its writes share a flush.
                     for _ in 0..256 {
                         if self.in_flight.len() >= MAX_IN_FLIGHT { break; }
                         match rx.try_recv() {
-                            Ok(m) => self.on_msg(m),
+                            Ok(m) => {
+                                self.now = Instant::now();
+                                self.on_msg(m);
+                            }
                             Err(_) => break,
                         }
                     }
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if self.snapshots.running() => {}
-                _ = ticker.tick() => self.expire_sessions(),
-                _ = containers.tick() => self.check_containers(),
+                _ = ticker.tick() => {
+                    self.now = Instant::now();
+                    self.expire_sessions();
+                }
+                _ = containers.tick() => {
+                    self.now = Instant::now();
+                    self.check_containers();
+                }
                 _ = purge.tick(), if purge_hours > 0 => self.autopurge(),
             }
             self.snapshot_step();

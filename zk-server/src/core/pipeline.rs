@@ -122,7 +122,7 @@ impl Core {
 
     pub(super) fn on_request(&mut self, req: Request) {
         self.stats.packets_received += 1;
-        let received = Instant::now();
+        let received = self.now;
         let session_id = match self.conns.get_mut(&req.conn_id) {
             Some(c) => {
                 c.received += 1;
@@ -339,7 +339,7 @@ impl Core {
         }
         let len = (out.len() - 4) as i32;
         out[..4].copy_from_slice(&len.to_be_bytes());
-        let latency = received.elapsed().as_millis() as u64;
+        let latency = self.now.saturating_duration_since(received).as_millis() as u64;
         if req.op != Op::Ping {
             let st = &mut self.stats;
             if st.latency_count == 0 || latency < st.min_latency_ms {
@@ -359,7 +359,8 @@ impl Core {
             }
             c.max_latency_ms = c.max_latency_ms.max(latency);
             c.total_latency_ms += latency;
-            c.last_response_ms = self.started.elapsed().as_millis() as u64;
+            c.last_response_ms =
+                self.now.saturating_duration_since(self.started).as_millis() as u64;
         }
         self.send(req.conn_id, Bytes::from(out));
     }
@@ -436,10 +437,10 @@ impl Core {
         let closed_conn = match &f.txn.body {
             TxnBody::CreateSession { timeout_ms } => {
                 let id = f.txn.header.client_id;
-                let timeout_ms = *timeout_ms;
+                let (timeout_ms, now) = (*timeout_ms, self.now);
                 self.sessions
                     .entry(id)
-                    .or_insert_with(|| Session::restored(id, timeout_ms, Instant::now()));
+                    .or_insert_with(|| Session::restored(id, timeout_ms, now));
                 None
             }
             TxnBody::CloseSession { .. } => {

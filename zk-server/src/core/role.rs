@@ -68,12 +68,9 @@ impl LearnerState {
 
 impl RoleState {
     /// An ensemble member starts looking; without a driver the server is standalone.
-    pub fn initial(driver: Option<DriverLink>) -> RoleState {
+    pub fn initial(driver: Option<DriverLink>, now: Instant) -> RoleState {
         match driver {
-            Some(driver) => RoleState::Looking {
-                since: Instant::now(),
-                driver,
-            },
+            Some(driver) => RoleState::Looking { since: now, driver },
             None => RoleState::Standalone,
         }
     }
@@ -127,13 +124,13 @@ impl Core {
         if role != Role::Leading {
             self.ensemble = EnsembleStats::default();
         } else if was != Role::Leading {
-            self.ensemble.leading_since = Some(Instant::now());
+            self.ensemble.leading_since = Some(self.now);
         }
         let fresh = was != role || role == Role::Leading;
         if fresh {
             self.role = match role {
                 Role::Looking => RoleState::Looking {
-                    since: Instant::now(),
+                    since: self.now,
                     driver,
                 },
                 Role::Leading => RoleState::Leading(Box::new(LeaderState {
@@ -152,7 +149,7 @@ impl Core {
             }
             self.in_flight.clear();
             self.prep = Prep::default();
-            let now = Instant::now();
+            let now = self.now;
             for s in self.sessions.values_mut() {
                 s.queue.clear();
                 s.writes_done = s.writes_started;

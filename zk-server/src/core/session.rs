@@ -150,7 +150,7 @@ impl Core {
             Conn {
                 handle,
                 session_id: 0,
-                established: Instant::now(),
+                established: self.now,
                 received: 1,
                 sent: 0,
                 last_op: "NA",
@@ -204,7 +204,7 @@ impl Core {
             let mut session = Session {
                 timeout_ms: timeout,
                 passwd,
-                expires_at: Instant::now() + Duration::from_millis(timeout as u64),
+                expires_at: self.now + Duration::from_millis(timeout as u64),
                 closing: false,
                 auth: vec![Id::new("ip", &addr.ip().to_string())],
                 conn: Some(conn_id),
@@ -289,7 +289,7 @@ impl Core {
             let s = self.sessions.get_mut(&id).unwrap();
             let old = s.conn.replace(conn_id);
             s.timeout_ms = timeout;
-            s.expires_at = Instant::now() + Duration::from_millis(timeout as u64);
+            s.expires_at = self.now + Duration::from_millis(timeout as u64);
             let ip = Id::new("ip", &addr.ip().to_string());
             if !s.auth.contains(&ip) {
                 s.auth.retain(|i| i.scheme != "ip");
@@ -369,7 +369,7 @@ impl Core {
         }
         if let RoleState::Looking { .. } = self.role {
             // Read-only mode: only its own sessions expire, without a transaction.
-            let now = Instant::now();
+            let now = self.now;
             let expired: Vec<(i64, Option<u64>)> = self
                 .sessions
                 .iter()
@@ -388,7 +388,7 @@ impl Core {
         if !matches!(self.role, RoleState::Standalone | RoleState::Leading(_)) {
             return;
         }
-        let now = Instant::now();
+        let now = self.now;
         let expired: Vec<i64> = self
             .sessions
             .iter()

@@ -95,8 +95,13 @@ impl<'a> StatsView<'a> {
         &self.core.watches
     }
 
+    /// The time of the event being handled (see `Core::now`).
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
     pub fn uptime(&self) -> Duration {
-        self.core.started.elapsed()
+        self.core.now.saturating_duration_since(self.core.started)
     }
 
     pub fn connection_count(&self) -> usize {
@@ -151,7 +156,8 @@ impl<'a> StatsView<'a> {
                     } else {
                         0
                     };
-                    let est = now_ms() - c.established.elapsed().as_millis() as i64;
+                    let since = self.core.now.saturating_duration_since(c.established);
+                    let est = now_ms() - since.as_millis() as i64;
                     s.push_str(&format!(
                         ",sid=0x{:x},lop={},est={est}",
                         c.session_id, c.last_op
@@ -183,7 +189,7 @@ impl<'a> StatsView<'a> {
     /// Every session with the wall-clock time (ms) it expires at unless it
     /// hears from its client (dump).
     pub fn session_expiries(&self) -> Vec<(i64, i64)> {
-        let (now, wall) = (Instant::now(), now_ms());
+        let (now, wall) = (self.core.now, now_ms());
         let mut v: Vec<(i64, i64)> = self
             .core
             .sessions

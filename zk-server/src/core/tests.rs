@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
 use tokio::sync::mpsc;
@@ -537,4 +538,46 @@ fn counters_reset_only_while_serving() {
     h.core.stats.packets_received = 5;
     h.core.on_msg(CoreMsg::ResetStats(StatsReset::Server));
     assert_eq!(h.core.stats.packets_received, 0);
+}
+
+#[test]
+fn a_session_expires_once_its_timeout_passes_without_a_request() {
+    let mut h = Harness::standalone();
+    let (c, sid) = h.session();
+    h.core.now += Duration::from_millis(20_000);
+    h.request(c, 1, op::PING, Vec::new());
+    assert_eq!(h.replies(c)[0].xid, xid::PING);
+    // 30 s after the ping, not before.
+    h.core.now += Duration::from_millis(29_999);
+    h.core.expire_sessions();
+    assert!(h.proposals().is_empty());
+    h.core.now += Duration::from_millis(1);
+    h.core.expire_sessions();
+    let p = h.proposals();
+    assert_eq!(p.len(), 1);
+    let t = txn(&p[0].1);
+    assert_eq!(
+        (t.header.txn_type, t.header.client_id),
+        (op::CLOSE_SESSION, sid)
+    );
+    h.core.on_replication(ReplicationMsg::Committed(p));
+    assert_eq!(h.sent(c), vec![None], "closed once the close commits");
+    assert!(!h.core.sessions.contains_key(&sid));
+}
+
+#[test]
+fn read_only_mode_starts_after_the_grace_period() {
+    let mut h = Harness::new(true, HashMap::new());
+    h.core.cfg = Arc::new(Config {
+        read_only_mode: true,
+        ..Config::default()
+    });
+    assert!(!h.core.read_only());
+    // max(2000 ms, tickTime) after the quorum was lost.
+    let grace = Duration::from_millis(h.core.cfg.tick_time_ms.max(2000) as u64);
+    h.core.now += grace - Duration::from_millis(1);
+    assert!(!h.core.read_only());
+    h.core.now += Duration::from_millis(1);
+    assert!(h.core.read_only());
+    assert_eq!(h.core.view().mode(), "read-only");
 }

@@ -1,0 +1,579 @@
+//! Recovery at start-up: find the newest snapshot that loads cleanly (older
+//! ones are the fallback), replay the log over it, and say precisely why
+//! when no snapshot and log combination is complete.
+//!
+//! ```text
+//! recover := open log (a torn last record ends it)
+//!            newest snapshot that loads, else older, else the empty tree
+//!            replay the log after its zxid, refusing any gap
+//!            reach at least every skipped snapshot's zxid
+//! ```
+//!
+//! An ensemble member holds its newest log entries back
+//! ([`recover_holding_back`]). Loading one snapshot file is `load.rs`'s;
+//! the log itself is `zab-storage`'s.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use zab_core::jute::Record;
+use zab_core::txn::{Txn, TxnBody};
+use zab_core::Zxid;
+use zab_storage::{list_snapshots, StorageError, TxnLog};
+
+use super::{load_snapshot, log_dir, log_options, snap_dir, PersistError};
+use crate::config::Config;
+use crate::tree::DataTree;
+
+/// What start-up found on disk.
+pub struct Recovered {
+    pub tree: DataTree,
+    pub sessions: HashMap<i64, i32>,
+    pub log: TxnLog,
+    pub snapshot_zxid: Zxid,
+    pub replayed: u64,
+    /// The newest log entries, not applied to `tree` (see [`recover_holding_back`]).
+    pub held_back: Vec<(Zxid, Bytes)>,
+}
+
+fn mkdir(dir: &Path) -> Result<(), PersistError> {
+    std::fs::create_dir_all(dir).map_err(|source| PersistError::Dir {
+        dir: dir.to_owned(),
+        source,
+    })
+}
+
+/// Apply the log's transactions after `after` to `tree` and `sessions`;
+/// returns how many. Refuses a log whose records do not continue from
+/// `after` without a gap (see [`zab_storage::LogEntry::prev_zxid`]);
+/// `snapshot` names the file `after` came from, for the message.
+pub fn replay(
+    tree: &mut DataTree,
+    sessions: &mut HashMap<i64, i32>,
+    log: &TxnLog,
+    after: Zxid,
+    snapshot: Option<&Path>,
+) -> Result<u64, PersistError> {
+    replay_upto(tree, sessions, log, after, snapshot, None)
+}
+
+/// [`replay`], stopping after `upto` when given.
+fn replay_upto(
+    tree: &mut DataTree,
+    sessions: &mut HashMap<i64, i32>,
+    log: &TxnLog,
+    after: Zxid,
+    snapshot: Option<&Path>,
+    upto: Option<Zxid>,
+) -> Result<u64, PersistError> {
+    let mut replayed = 0;
+    let mut last = after;
+    let mut scratch = Vec::new();
+    for e in log.iter_from(after.next()) {
+        let e = e?;
+        if upto.is_some_and(|u| e.zxid > u) {
+            break;
+        }
+        let continues = if replayed == 0 {
+            e.prev_zxid <= after
+        } else {
+            e.prev_zxid == last
+        };
+        if !continues {
+            return Err(PersistError::LogGap {
+                file: e.file.to_owned(),
+                offset: e.offset,
+                zxid: e.zxid,
+                prev: e.prev_zxid,
+                after: match (replayed, snapshot) {
+                    (0, Some(f)) => {
+                        format!("starts after snapshot {} at zxid {after}", f.display())
+                    }
+                    (0, None) => format!("starts from an empty tree at zxid {after}"),
+                    _ => format!("had reached zxid {last}"),
+                },
+            });
+        }
+        let txn = Txn::from_bytes(e.txn).map_err(|err| PersistError::TxnDecode {
+            file: e.file.to_owned(),
+            offset: e.offset,
+            zxid: e.zxid,
+            why: err.to_string(),
+        })?;
+        match &txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                sessions.insert(txn.header.client_id, *timeout_ms);
+            }
+            TxnBody::CloseSession { .. } => {
+                sessions.remove(&txn.header.client_id);
+            }
+            _ => {}
+        }
+        tree.apply(&txn, &mut scratch);
+        scratch.clear();
+        last = e.zxid;
+        replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// Load the newest snapshot that loads cleanly and replay the log over it.
+///
+/// A snapshot that is truncated, fails its crc or digest, or holds a
+/// malformed entry is skipped (with a warning) for the next older one, whose
+/// replay is longer. Without any usable snapshot the log is replayed over an
+/// empty tree, which is complete only if the log starts at the beginning of
+/// history. A log that does not continue from the chosen snapshot stops
+/// start-up: an older snapshot would need even more of the log.
+pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
+    recover_holding_back(cfg, 0)
+}
+
+/// [`recover`], leaving the newest `hold_back` log entries unapplied (in
+/// [`Recovered::held_back`]). An ensemble member does this: its newest entries
+/// may be proposals that were never committed, which it applies only once the
+/// protocol says they are (ZooKeeper instead applies them and reloads its tree
+/// when the new leader truncates them).
+pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered, PersistError> {
+    let sdir = snap_dir(cfg);
+    let ldir = log_dir(cfg);
+    mkdir(&sdir)?;
+    mkdir(&ldir)?;
+    tracing::info!("recovering from {} and {}", sdir.display(), ldir.display());
+    if !cfg.force_sync {
+        tracing::warn!(
+            "forceSync=no: the log is not synced to disk before writes are acknowledged; \
+             a power failure or kernel crash can lose acknowledged writes (unsafe outside tests)"
+        );
+    }
+    let (mut log, info) = TxnLog::open(&ldir, log_options(cfg))?;
+    if let Some((file, offset, why)) = &info.torn_tail {
+        tracing::warn!(
+            "{}: the last record at byte offset {offset} was torn ({why}); the log ends before it",
+            file.display()
+        );
+    }
+    let mut skipped: Vec<String> = Vec::new();
+    // The state must reach at least as far as any snapshot skipped: its
+    // transactions may be in no other file.
+    let mut must_reach = Zxid::ZERO;
+    let mut loaded = None;
+    for (zxid, file) in list_snapshots(&sdir)?.into_iter().rev() {
+        match load_snapshot(cfg, &file) {
+            Ok(l) => {
+                loaded = Some(l);
+                break;
+            }
+            Err(PersistError::Storage(e @ StorageError::Io { .. })) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!("skipping a snapshot: {e}; trying an older one");
+                skipped.push(e.to_string());
+                must_reach = must_reach.max(zxid);
+            }
+        }
+    }
+    let (mut tree, mut sessions, snapshot_zxid, snapshot_file) = match loaded {
+        Some(l) => {
+            tracing::info!(
+                "loaded snapshot {} at zxid {}: {} nodes",
+                l.file.display(),
+                l.zxid,
+                l.tree.node_count()
+            );
+            (l.tree, l.sessions, l.zxid, Some(l.file))
+        }
+        None => (
+            DataTree::new(cfg.extended_types_enabled),
+            HashMap::new(),
+            Zxid::ZERO,
+            None,
+        ),
+    };
+    let upto = if hold_back == 0 {
+        None
+    } else {
+        let zxids: Vec<Zxid> = log
+            .iter_from(snapshot_zxid.next())
+            .filter_map(|e| e.ok().map(|e| e.zxid))
+            .collect();
+        Some(if zxids.len() > hold_back {
+            zxids[zxids.len() - hold_back - 1]
+        } else {
+            snapshot_zxid
+        })
+    };
+    let replayed = match replay_upto(
+        &mut tree,
+        &mut sessions,
+        &log,
+        snapshot_zxid,
+        snapshot_file.as_deref(),
+        upto,
+    ) {
+        Ok(n) => n,
+        Err(e @ PersistError::LogGap { .. }) if !skipped.is_empty() => {
+            skipped.push(e.to_string());
+            return Err(PersistError::Incomplete {
+                tried: skipped.join("; then "),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    if tree.last_processed_zxid() < must_reach {
+        skipped.push(format!(
+            "{} reaches only zxid {}",
+            match &snapshot_file {
+                Some(f) => format!("snapshot {} plus the log", f.display()),
+                None => "the log alone".to_owned(),
+            },
+            tree.last_processed_zxid()
+        ));
+        return Err(PersistError::Incomplete {
+            tried: skipped.join("; then "),
+        });
+    }
+    if log.last_zxid() < snapshot_zxid {
+        // The log ends before the snapshot (purged, or a SNAP sync): continue after it.
+        log.restart_at(snapshot_zxid)?;
+    }
+    let mut held_back = Vec::new();
+    if let Some(u) = upto {
+        for e in log.iter_from(u.next()) {
+            let e = e?;
+            held_back.push((e.zxid, Bytes::copy_from_slice(e.txn)));
+        }
+    }
+    tracing::info!(
+        "recovered to zxid {} ({} transactions replayed after the snapshot, {} sessions)",
+        tree.last_processed_zxid(),
+        replayed,
+        sessions.len()
+    );
+    Ok(Recovered {
+        tree,
+        sessions,
+        log,
+        snapshot_zxid,
+        replayed,
+        held_back,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use zab_core::records::{op, Acl, StatPersisted};
+    use zab_core::txn::{CreateTxn, SetDataTxn};
+    use zab_storage::{SnapshotWriter, TreeDigest};
+
+    use super::*;
+    use crate::persist::testutil::txn;
+    use crate::persist::{write_snapshot, FuzzySnapshot, SnapItem};
+
+    fn create_txn(zxid: i64, path: &str) -> Txn {
+        txn(
+            zxid,
+            op::CREATE,
+            TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: Some(Bytes::from(format!("d{zxid}"))),
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_cversion: -1,
+            }),
+        )
+    }
+
+    /// A data directory and its config.
+    struct Dir {
+        _tmp: tempfile::TempDir,
+        cfg: Config,
+    }
+
+    fn data_dir() -> Dir {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Config::parse(
+            &format!("dataDir={}\npreAllocSize=64\n", tmp.path().display()),
+            "test",
+        )
+        .unwrap();
+        std::fs::create_dir_all(snap_dir(&cfg)).unwrap();
+        Dir { _tmp: tmp, cfg }
+    }
+
+    /// Creates of /n1 .. /n<count>, zxids 1..=count.
+    fn history(count: i64) -> Vec<Txn> {
+        (1..=count)
+            .map(|z| create_txn(z, &format!("/n{z}")))
+            .collect()
+    }
+
+    /// Write a snapshot of the tree after `txns`, with `digest` in place of
+    /// the right one if given. Returns the file.
+    fn snapshot_after(cfg: &Config, txns: &[Txn], digest: Option<u64>) -> PathBuf {
+        let mut tree = DataTree::new(false);
+        for t in txns {
+            tree.apply(t, &mut Vec::new());
+        }
+        let mut snap = FuzzySnapshot::start(&tree, vec![(9, 4000)]);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
+        while !snap.done() {
+            let mut items = snap.step(&tree, 1000);
+            if let (Some(d), Some(SnapItem::Finish { digest })) = (digest, items.last_mut()) {
+                *digest = d;
+            }
+            tx.send(items).unwrap();
+        }
+        drop(tx);
+        write_snapshot(&snap_dir(cfg), snap.zxid, rx).unwrap()
+    }
+
+    /// Append `txns` to the log, after a restart at `base` if given.
+    fn log_txns(cfg: &Config, base: Option<i64>, txns: &[Txn]) {
+        let (mut log, _) = TxnLog::open(log_dir(cfg), log_options(cfg)).unwrap();
+        if let Some(b) = base {
+            log.restart_at(Zxid(b)).unwrap();
+        }
+        for t in txns {
+            log.append(t.header.zxid, &t.to_bytes()).unwrap();
+        }
+        log.flush().unwrap();
+    }
+
+    fn assert_has_nodes(tree: &DataTree, upto: i64) {
+        for z in 1..=upto {
+            let n = tree
+                .get(&format!("/n{z}"))
+                .unwrap_or_else(|| panic!("/n{z} missing"));
+            assert_eq!(n.data(), format!("d{z}").as_bytes());
+        }
+        assert!(tree.get(&format!("/n{}", upto + 1)).is_none());
+        assert_eq!(tree.last_processed_zxid(), Zxid(upto));
+    }
+
+    #[test]
+    fn recovery_replays_the_log_over_the_newest_snapshot() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..6], None);
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(6), 2));
+        assert_has_nodes(&r.tree, 8);
+        assert_eq!(r.sessions.get(&9), Some(&4000));
+    }
+
+    /// Null data stays null, apart from empty data, through a snapshot and
+    /// through the log (as ZooKeeper keeps it: getData answers null).
+    #[test]
+    fn null_data_survives_a_snapshot_and_the_log() {
+        let d = data_dir();
+        let create = |z: i64, path: &str, data: Option<&'static [u8]>| {
+            txn(
+                z,
+                op::CREATE,
+                TxnBody::Create(CreateTxn {
+                    path: path.into(),
+                    data: data.map(Bytes::from_static),
+                    acl: Acl::open_unsafe(),
+                    ephemeral: false,
+                    parent_cversion: -1,
+                }),
+            )
+        };
+        let set = |z: i64, path: &str, data: Option<&'static [u8]>| {
+            txn(
+                z,
+                op::SET_DATA,
+                TxnBody::SetData(SetDataTxn {
+                    path: path.into(),
+                    data: data.map(Bytes::from_static),
+                    version: 1,
+                }),
+            )
+        };
+        let h = vec![
+            create(1, "/null", None),
+            create(2, "/empty", Some(b"")),
+            create(3, "/x", Some(b"x")),
+            create(4, "/later-null", None),
+            set(5, "/x", None),
+            set(6, "/later-null", Some(b"")),
+        ];
+        snapshot_after(&d.cfg, &h[..4], None);
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(4), 2));
+        for (path, want) in [
+            ("/null", None),
+            ("/empty", Some(&b""[..])),
+            ("/x", None),
+            ("/later-null", Some(&b""[..])),
+        ] {
+            let n = r.tree.get(path).unwrap();
+            assert_eq!(n.data_opt(), want, "{path}");
+            assert_eq!(n.stat().data_length, 0, "{path}");
+        }
+    }
+
+    #[test]
+    fn recovery_refuses_a_log_that_resumes_after_a_gap() {
+        let d = data_dir();
+        let h = history(9);
+        snapshot_after(&d.cfg, &h[..5], None);
+        // The log restarts at 7: transactions 6 and 7 are in no file.
+        log_txns(&d.cfg, Some(7), &h[7..]);
+        let err = recover(&d.cfg).err().expect("a gap must stop recovery");
+        let PersistError::LogGap {
+            file,
+            offset,
+            zxid,
+            prev,
+            ..
+        } = &err
+        else {
+            panic!("expected LogGap, got {err}");
+        };
+        assert_eq!(
+            (*zxid, *prev, *offset),
+            (
+                Zxid(8),
+                Zxid(7),
+                zab_storage::record::FILE_HEADER_LEN as u64
+            )
+        );
+        assert_eq!(file, &log_dir(&d.cfg).join("log.8"));
+        let msg = err.to_string();
+        assert!(msg.contains("snapshot.5") && msg.contains("wipe"), "{msg}");
+    }
+
+    #[test]
+    fn recovery_refuses_a_log_whose_start_was_purged() {
+        let d = data_dir();
+        let h = history(10);
+        // Two segments; the first (zxids 1..=5) is lost.
+        log_txns(&d.cfg, None, &h[..5]);
+        let (mut log, _) = TxnLog::open(log_dir(&d.cfg), log_options(&d.cfg)).unwrap();
+        log.roll().unwrap();
+        for t in &h[5..] {
+            log.append(t.header.zxid, &t.to_bytes()).unwrap();
+        }
+        log.flush().unwrap();
+        drop(log);
+        std::fs::remove_file(log_dir(&d.cfg).join("log.1")).unwrap();
+        // With no snapshot at all, the replay would start from an empty tree.
+        let err = recover(&d.cfg).err().expect("a gap must stop recovery");
+        assert!(
+            matches!(
+                err,
+                PersistError::LogGap {
+                    zxid: Zxid(6),
+                    prev: Zxid(5),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A snapshot at 5 bridges it.
+        snapshot_after(&d.cfg, &h[..5], None);
+        assert_has_nodes(&recover(&d.cfg).unwrap().tree, 10);
+    }
+
+    #[test]
+    fn a_newest_snapshot_with_a_bad_digest_falls_back_to_the_previous_one() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..6], Some(12345));
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(3), 5));
+        assert_has_nodes(&r.tree, 8);
+    }
+
+    #[test]
+    fn a_newest_snapshot_with_an_orphan_node_falls_back_to_the_previous_one() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        // A well-formed file (crc and digest right) whose node has no parent.
+        let mut w = SnapshotWriter::create(snap_dir(&d.cfg), Zxid(6)).unwrap();
+        let stat = StatPersisted::default();
+        w.write_acl(1, &Acl::open_unsafe()).unwrap();
+        w.write_node("/", Some(b""), 1, &stat).unwrap();
+        w.write_node("/a/b", Some(b"x"), 1, &stat).unwrap();
+        let mut dg = TreeDigest::new();
+        dg.add("/", b"", &stat);
+        dg.add("/a/b", b"x", &stat);
+        w.finish(dg.value()).unwrap();
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!(r.snapshot_zxid, Zxid(3));
+        assert_has_nodes(&r.tree, 8);
+    }
+
+    #[test]
+    fn recovery_refuses_when_no_snapshot_and_log_combination_is_complete() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..6], Some(1));
+        // The log starts after 4: only the broken snapshot could bridge it.
+        log_txns(&d.cfg, Some(4), &h[4..]);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, PersistError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("snapshot.6") && msg.contains("digest") && msg.contains("log.5"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn recovery_refuses_to_fall_back_to_less_than_a_skipped_snapshot_held() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        snapshot_after(&d.cfg, &h[..8], Some(7));
+        // The log ends at 5: transactions 6..=8 were only in the broken snapshot.
+        log_txns(&d.cfg, None, &h[..5]);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, PersistError::Incomplete { .. }), "{msg}");
+        assert!(
+            msg.contains("snapshot.8") && msg.contains("reaches only zxid 0x5"),
+            "{msg}"
+        );
+        // With no log at all, not even the empty tree will do.
+        let d = data_dir();
+        snapshot_after(&d.cfg, &h[..2], Some(7));
+        let err = recover(&d.cfg).err().expect("must refuse");
+        assert!(
+            err.to_string()
+                .contains("the log alone reaches only zxid 0x0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_undecodable_transaction_is_reported_with_its_file_and_offset() {
+        let d = data_dir();
+        let h = history(3);
+        let (mut log, _) = TxnLog::open(log_dir(&d.cfg), log_options(&d.cfg)).unwrap();
+        log.append(Zxid(1), &h[0].to_bytes()).unwrap();
+        log.append(Zxid(2), b"not a transaction").unwrap();
+        log.flush().unwrap();
+        drop(log);
+        let err = recover(&d.cfg).err().expect("must refuse");
+        let want = (zab_storage::record::FILE_HEADER_LEN
+            + zab_storage::record::record_len(h[0].to_bytes().len())) as u64;
+        assert!(
+            matches!(&err, PersistError::TxnDecode { offset, zxid: Zxid(2), file, .. }
+                if *offset == want && file.ends_with("log.1")),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("byte offset {want}")));
+    }
+}

@@ -1,0 +1,311 @@
+//! Building a tree from a snapshot.
+//!
+//! A snapshot loads on two threads (`persist/load.rs` runs them): the parser
+//! prepares each node with the tree's [`NodePreparer`] (its path split, its
+//! name hashed under the index's keys, its name and data already in the
+//! allocation the tree keeps) and the builder hands the [`LoadingNode`]s to
+//! [`DataTree::load_prepared`], which is left only the parent lookup, the
+//! index and the links. [`DataTree::with_capacity`] sizes the arena and the
+//! index from the snapshot's count, on transparent huge pages, and
+//! [`DataTree::prefetch_loading`] brings a coming node's index slot into the
+//! cache. [`DataTree::finish_load`] ends the load: quotas are counted afresh
+//! (`quota.rs`) and the tree takes the snapshot's zxid.
+//!
+//! Reading and checking the file (crc, digest, entries) is `persist`'s and
+//! `zab-storage`'s; placing and inserting a node is the arena's (`arena.rs`).
+
+use zab_core::records::{Acl, StatPersisted};
+use zab_core::Zxid;
+use zab_storage::TreeDigest;
+
+use super::index::name_hash;
+use super::node::{encode_bytes, owner_kind, Node};
+use super::{parent_of, split, DataTree, Place, ROOT};
+
+/// A snapshot's node made ready for [`DataTree::load_prepared`], by a
+/// [`NodePreparer`] on another thread than the one building the tree: its
+/// path split, the name's part of the index hash, and the name and data
+/// already in the allocation the tree keeps.
+pub struct LoadingNode<'a> {
+    path: &'a str,
+    parent: &'a str,
+    name: &'a str,
+    name_hash: u64,
+    bytes: Box<[u8]>,
+    data_null: bool,
+    acl_id: i64,
+    stat: StatPersisted,
+    node_hash: u64,
+}
+
+/// Prepares snapshot nodes for one tree ([`DataTree::node_preparer`]).
+#[derive(Clone)]
+pub struct NodePreparer {
+    keys: [u64; 3],
+}
+
+impl NodePreparer {
+    /// `node_hash` is the node's digest hash.
+    pub fn prepare<'a>(
+        &self,
+        path: &'a str,
+        data: Option<&[u8]>,
+        acl_id: i64,
+        stat: StatPersisted,
+        node_hash: u64,
+    ) -> LoadingNode<'a> {
+        let (parent, name) = if path == ROOT { ("", "") } else { split(path) };
+        LoadingNode {
+            path,
+            parent,
+            name,
+            name_hash: name_hash(&self.keys, name.as_bytes()),
+            bytes: encode_bytes(name.as_bytes(), data.unwrap_or_default()),
+            data_null: data.is_none(),
+            acl_id,
+            stat,
+            node_hash,
+        }
+    }
+}
+
+/// Ask the kernel to back `buf` with transparent huge pages where it can
+/// (where THP is in `madvise` mode, as on most distributions). A snapshot's
+/// load fills the arena and the index at random: with 2 MiB pages it takes
+/// a fault per 2 MiB instead of per 4 KiB and far fewer TLB misses. Only a
+/// hint; nothing changes when the kernel says no.
+fn advise_huge_pages<T>(buf: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(buf);
+        // Whole huge pages inside the buffer only: the advice must not reach
+        // memory the buffer does not own.
+        let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+        if from < to {
+            // SAFETY: madvise with MADV_HUGEPAGE changes how the kernel backs
+            // this range, never its contents, and the range lies inside
+            // `buf`, which we hold mutably.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
+impl DataTree {
+    /// Like [`DataTree::empty`], with room for `nodes` nodes (a snapshot's
+    /// count), so that loading never grows the arena or the index.
+    pub fn with_capacity(extended_types: bool, nodes: usize) -> DataTree {
+        let mut t = DataTree::empty(extended_types);
+        t.nodes.reserve_exact(nodes);
+        t.index.reserve(&t.nodes, nodes);
+        advise_huge_pages(t.nodes.spare_capacity_mut());
+        advise_huge_pages(&mut t.index.ctrl[..]);
+        advise_huge_pages(&mut t.index.ids[..]);
+        t
+    }
+
+    pub fn load_acl(&mut self, id: i64, acl: Vec<Acl>) {
+        self.last_acl = None;
+        self.acls.load(id, acl);
+    }
+
+    /// Add a node read from a snapshot. Its ACL id must have been loaded and
+    /// its parent too (snapshots list parents first, as ZooKeeper's do).
+    pub fn load_node(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl_id: i64,
+        stat: StatPersisted,
+    ) -> Result<(), String> {
+        let hash = TreeDigest::node_hash(path, data.unwrap_or_default(), &stat);
+        self.load_hashed_node(path, data, acl_id, stat, hash)
+    }
+
+    /// [`DataTree::load_node`] with the node's digest hash already computed
+    /// (the snapshot reader computes it to check the file's digest).
+    pub fn load_hashed_node(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl_id: i64,
+        stat: StatPersisted,
+        node_hash: u64,
+    ) -> Result<(), String> {
+        let n = self
+            .node_preparer()
+            .prepare(path, data, acl_id, stat, node_hash);
+        self.load_prepared(n)
+    }
+
+    /// What prepares snapshot nodes for this tree on another thread.
+    pub fn node_preparer(&self) -> NodePreparer {
+        NodePreparer {
+            keys: self.index.keys,
+        }
+    }
+
+    /// [`DataTree::load_hashed_node`] of a node prepared by this tree's
+    /// [`NodePreparer`].
+    pub fn load_prepared(&mut self, n: LoadingNode<'_>) -> Result<(), String> {
+        let LoadingNode {
+            path,
+            parent: parent_path,
+            name,
+            name_hash,
+            bytes,
+            data_null,
+            acl_id,
+            stat,
+            node_hash,
+        } = n;
+        let slot = match self.last_acl {
+            Some((id, slot)) if id == acl_id => slot,
+            _ => {
+                let slot = *self
+                    .acls
+                    .by_id
+                    .get(&acl_id)
+                    .ok_or_else(|| format!("node {path} refers to unknown ACL {acl_id}"))?;
+                self.last_acl = Some((acl_id, slot));
+                slot
+            }
+        };
+        let place = if path == ROOT {
+            self.place(path)
+        } else {
+            let parent = match &self.last_parent {
+                Some((p, id)) if p == parent_path => Ok(*id),
+                _ => match self.lookup(parent_path) {
+                    Some(id) => {
+                        self.last_parent = Some((parent_path.to_owned(), id));
+                        Ok(id)
+                    }
+                    None => Err(()),
+                },
+            };
+            parent.map(|parent| {
+                self.place_hashed(parent, name, self.index.combine(parent, name_hash))
+            })
+        }
+        .map_err(|()| format!("node {path} has no parent {}", parent_of(path)))?;
+        match place {
+            Place::New { parent, h } => {
+                let owner = owner_kind(stat.ephemeral_owner);
+                let node = Node::with_bytes(bytes, data_null, slot, &stat, owner);
+                self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash);
+                self.acls.add_user(slot);
+            }
+            Place::Exists(id) => {
+                // Listed twice: the later entry wins, as it would in a map.
+                let old = self.persisted(id);
+                let n = &self.nodes[id as usize];
+                self.digest.remove(path, n.data(), &old);
+                self.data_size -= n.data().len() as u64;
+                let old_acl = n.acl;
+                self.untrack(path, id);
+                self.acls.add_user(slot);
+                self.acls.release(old_acl);
+                self.last_acl = None;
+                let n = &mut self.nodes[id as usize];
+                n.acl = slot;
+                n.bytes = bytes;
+                n.data_null = data_null;
+                n.set_stat(&stat);
+                let data_len = n.data().len() as u64;
+                self.set_owner(id, stat.ephemeral_owner);
+                self.digest.add_hash(node_hash);
+                self.data_size += data_len;
+                self.track(path, stat.ephemeral_owner);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish loading a snapshot taken at `zxid`.
+    pub fn finish_load(&mut self, zxid: Zxid) -> Result<(), String> {
+        self.last_parent = None;
+        self.last_acl = None;
+        if self.nodes.is_empty() {
+            return Err("snapshot has no root node".into());
+        }
+        self.setup_quotas();
+        self.last_processed_zxid = zxid;
+        Ok(())
+    }
+
+    /// A hint, while loading a snapshot, that node `n` comes soon: when its
+    /// parent is the last parent resolved (siblings come together in a
+    /// snapshot), its index slot is fetched into the cache.
+    pub fn prefetch_loading(&self, n: &LoadingNode<'_>) {
+        if let Some((p, id)) = &self.last_parent {
+            if p == n.parent {
+                self.index.prefetch(self.index.combine(*id, n.name_hash));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::op;
+    use crate::tree::testutil::{create, txn};
+
+    /// A node a snapshot lists twice takes the later entry, as a map would:
+    /// data, Stat, ACL, digest and counts as if only that one were listed.
+    #[test]
+    fn snapshot_node_listed_twice_takes_the_later_entry() {
+        let mut t = DataTree::new(false);
+        let mut tr = Vec::new();
+        for (z, p) in [(2, "/a"), (3, "/a/b")] {
+            let rc = t.apply(&txn(z, op::CREATE, create(p, -1, false)), &mut tr);
+            assert_eq!(rc.err, 0);
+        }
+        let nodes: Vec<(String, Option<Vec<u8>>, i64, StatPersisted)> = t
+            .iter()
+            .map(|(p, n)| {
+                (
+                    p,
+                    n.data_opt().map(<[u8]>::to_vec),
+                    n.acl().id,
+                    n.persisted(),
+                )
+            })
+            .collect();
+        let acls: Vec<_> = t.acl_entries().cloned().collect();
+        let load = |twice: bool| {
+            let mut back = DataTree::with_capacity(false, 8);
+            for a in &acls {
+                back.load_acl(a.id, a.acl.clone());
+            }
+            for (p, data, acl, stat) in &nodes {
+                if twice && p == "/a" {
+                    let mut older = *stat;
+                    older.version = 7;
+                    back.load_node(p, Some(b"older and longer"), *acl, older)
+                        .unwrap();
+                }
+                back.load_node(p, data.as_deref(), *acl, *stat).unwrap();
+            }
+            back.finish_load(t.last_processed_zxid()).unwrap();
+            back
+        };
+        let (once, twice) = (load(false), load(true));
+        assert_eq!(twice.node_count(), once.node_count());
+        assert_eq!(twice.digest(), once.digest());
+        assert_eq!(twice.digest(), t.digest());
+        let a = twice.get("/a").unwrap();
+        assert_eq!((a.data(), a.stat().version), (&b"d"[..], 0));
+        assert_eq!(twice.get("/a/b").unwrap().stat().version, 0);
+        assert_eq!(
+            twice.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            once.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        );
+    }
+}

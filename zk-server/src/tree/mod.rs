@@ -1,0 +1,328 @@
+//! The data tree: znodes with their data, ACLs and Stat, and the application
+//! of committed transactions to it (ZooKeeper's `DataTree.processTxn`).
+//!
+//! The tree knows nothing of sessions' connections or watches: applying a
+//! transaction returns the result the client sees and the watch triggers it
+//! causes, and the caller delivers them. Applying is deterministic (times come
+//! from the transaction header), so every replica and every replay of the log
+//! reaches the same tree; applying a transaction that the tree already
+//! reflects (a fuzzy snapshot's overlap with the log) is harmless.
+//!
+//! # Rooms
+//! ```text
+//! mod.rs      DataTree: its fields, new/empty, the public read API (get, iter,
+//!             counts, digest, ephemeral/container/TTL sets), path helpers
+//! node.rs     Node (96 bytes) and its name+data encoding, Owner, EphemeralKind,
+//!             the read-only NodeRef and Children
+//! arena.rs    the arena's operations: lookup, place, insert, remove, link,
+//!             track; each keeps index, digest, data size, sets in step
+//! index.rs    ChildIndex: open addressing keyed by (parent, name), keyed hash
+//! acl.rs      AclTable: interned, reference-counted ACL lists; AclRef
+//! apply.rs    DataTree::apply, TxnResult, Trigger
+//! quota.rs    zookeeper_limits / zookeeper_stats bookkeeping
+//! load.rs     building from a snapshot: NodePreparer, load_prepared, with_capacity
+//! ```
+//! Tests sit beside what they test; `model_test.rs` checks the whole tree
+//! against a plain map, and `testutil.rs` holds the tests' transactions.
+//! Other code reaches everything through this module's re-exports.
+//!
+//! # Storage
+//! A million znodes must fit in well under 250 bytes each (ZooKeeper 3.8 needs
+//! about 430), so the tree does not keep a map from full paths to nodes:
+//!
+//! ```text
+//! nodes    := Vec<Node>, indexed by NodeId (u32); freed slots are reused
+//! Node     := bytes: varint(name length) name data      ; one allocation
+//!             acl: slot in the ACL table                ; shared, reference counted
+//!             parent, first_child, next, prev: NodeId   ; children as a linked list
+//!             child_count, Stat without ephemeralOwner  ; packed, 96 bytes in all
+//!             owner: none | container | other           ; "other" owners in a side map
+//!             data_null: bool                            ; null data (stored as empty)
+//! index    := open-addressing table of NodeIds keyed by hash(parent id, name)
+//! ```
+//!
+//! Only the last path component is stored; a path is resolved one component
+//! at a time through the index, and a full path is rebuilt only when someone
+//! iterates the tree. The index keeps one control byte (7 bits of the hash)
+//! and one `u32` per slot, so a probe touches a node only when the tag
+//! matches. The hash is a folded multiply with per-tree random keys, so
+//! clients cannot choose names that collide. Children are listed in the order they
+//! were created (ZooKeeper promises no order).
+//!
+//! The digest, the ephemeral, container and TTL sets and the data size are
+//! kept up to date on every change, so none of them needs a walk of the tree.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use zab_core::records::{Acl, StatPersisted};
+use zab_core::Zxid;
+use zab_storage::TreeDigest;
+
+mod acl;
+mod apply;
+mod arena;
+mod index;
+mod load;
+#[cfg(test)]
+mod model_test;
+mod node;
+mod quota;
+#[cfg(test)]
+mod testutil;
+
+use acl::AclTable;
+pub use acl::{detached_acl, AclEntry, AclRef};
+pub use apply::{trigger_event_type, Trigger, TxnResult};
+use arena::Place;
+use index::ChildIndex;
+pub use load::{LoadingNode, NodePreparer};
+use node::{name_str, Node, NodeId, NIL, ROOT_ID};
+pub use node::{Children, EphemeralKind, NodeRef, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
+
+/// The znode tree.
+pub struct DataTree {
+    /// The arena; `ROOT_ID` is the root once the tree has one.
+    nodes: Vec<Node>,
+    /// Head of the list of free slots (linked through `Node::next`).
+    free: NodeId,
+    live: usize,
+    index: ChildIndex,
+    acls: AclTable,
+    /// `ephemeralOwner` of the nodes whose `owner` is `Owner::Other`.
+    owners: HashMap<NodeId, i64>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    /// Sum of path and data lengths (mntr's `zk_approximate_data_size`).
+    data_size: u64,
+    last_processed_zxid: Zxid,
+    extended_types: bool,
+    digest: TreeDigest,
+    /// While loading a snapshot: the last parent path resolved and its node
+    /// (consecutive entries mostly share a parent).
+    last_parent: Option<(String, NodeId)>,
+    /// While loading: the last ACL id resolved and its slot.
+    last_acl: Option<(i64, u32)>,
+    /// Paths with a quota: a `zookeeper_limits` node under `/zookeeper/quota`
+    /// (ZooKeeper's `PathTrie`).
+    quotas: BTreeSet<String>,
+}
+
+impl fmt::Debug for DataTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataTree")
+            .field("nodes", &self.live)
+            .field("acls", &self.acls.len())
+            .field("last_processed_zxid", &self.last_processed_zxid)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+pub const ROOT: &str = "/";
+pub const PROC_ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA_ZOOKEEPER: &str = "/zookeeper/quota";
+pub const CONFIG_ZOOKEEPER: &str = "/zookeeper/config";
+
+/// The parent of an absolute path ("/" for top-level nodes).
+pub fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// [`parent_of`] and [`name_of`] with one search.
+fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("/", path),
+    }
+}
+
+/// The last component of an absolute path.
+pub fn name_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
+    pub fn new(extended_types: bool) -> DataTree {
+        let mut t = DataTree::empty(extended_types);
+        let open = Acl::open_unsafe();
+        let read = Acl::read_unsafe();
+        for (path, acl) in [
+            (ROOT, &open),
+            (PROC_ZOOKEEPER, &open),
+            (QUOTA_ZOOKEEPER, &open),
+            (CONFIG_ZOOKEEPER, &read),
+        ] {
+            let Ok(Place::New { parent, h }) = t.place(path) else {
+                unreachable!("system nodes are new and their parents exist")
+            };
+            // ZooKeeper gives /zookeeper/config its read-only ACL with
+            // setACL(.., version -1), which leaves aversion at -1.
+            let stat = StatPersisted {
+                aversion: if path == CONFIG_ZOOKEEPER { -1 } else { 0 },
+                ..StatPersisted::default()
+            };
+            let slot = t.acls.acquire(acl);
+            let hash = TreeDigest::node_hash(path, &[], &stat);
+            t.insert_node(path, parent, h, Some(&[]), slot, &stat, hash);
+        }
+        t
+    }
+
+    /// A tree with no nodes at all, to be filled from a snapshot with
+    /// [`DataTree::load_acl`] and [`DataTree::load_node`], then [`DataTree::finish_load`].
+    pub fn empty(extended_types: bool) -> DataTree {
+        DataTree {
+            nodes: Vec::new(),
+            free: NIL,
+            live: 0,
+            index: ChildIndex::new(),
+            acls: AclTable::default(),
+            owners: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+            last_processed_zxid: Zxid::ZERO,
+            extended_types,
+            digest: TreeDigest::new(),
+            last_parent: None,
+            last_acl: None,
+            quotas: BTreeSet::new(),
+        }
+    }
+
+    /// The digest of the whole tree, kept up to date on every change.
+    pub fn digest(&self) -> u64 {
+        self.digest.value()
+    }
+
+    /// Every interned ACL list (for snapshots).
+    pub fn acl_entries(&self) -> impl Iterator<Item = &AclRef> {
+        self.acls.entries()
+    }
+
+    pub fn extended_types(&self) -> bool {
+        self.extended_types
+    }
+
+    pub fn get(&self, path: &str) -> Option<NodeRef<'_>> {
+        self.lookup(path).map(|id| NodeRef { tree: self, id })
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.live
+    }
+
+    pub fn acl_count(&self) -> usize {
+        self.acls.len()
+    }
+
+    pub fn last_processed_zxid(&self) -> Zxid {
+        self.last_processed_zxid
+    }
+
+    /// Total bytes of paths and data (mntr's `zk_approximate_data_size`).
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// The ephemeral nodes of a session.
+    pub fn ephemerals(&self, session_id: i64) -> impl Iterator<Item = &String> {
+        self.ephemerals.get(&session_id).into_iter().flatten()
+    }
+
+    pub fn ephemeral_sessions(&self) -> impl Iterator<Item = (&i64, &BTreeSet<String>)> {
+        self.ephemerals.iter()
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &String> {
+        self.containers.iter()
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &String> {
+        self.ttls.iter()
+    }
+
+    /// Number of nodes below `path` (ZooKeeper's getAllChildrenNumber).
+    pub fn all_children_number(&self, path: &str) -> i32 {
+        if path == ROOT {
+            return self.live as i32 - 1;
+        }
+        let Some(id) = self.lookup(path) else {
+            return 0;
+        };
+        let mut count = 0;
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            let mut c = self.nodes[id as usize].first_child;
+            while c != NIL {
+                count += 1;
+                stack.push(c);
+                c = self.nodes[c as usize].next;
+            }
+        }
+        count
+    }
+
+    /// Every node with its path, parents before their children.
+    pub fn iter(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
+        let mut stack: Vec<(NodeId, String)> = Vec::new();
+        if !self.nodes.is_empty() {
+            stack.push((ROOT_ID, ROOT.to_owned()));
+        }
+        std::iter::from_fn(move || {
+            let (id, path) = stack.pop()?;
+            let mut c = self.nodes[id as usize].first_child;
+            while c != NIL {
+                stack.push((c, child_path(&path, self.nodes[c as usize].name())));
+                c = self.nodes[c as usize].next;
+            }
+            Some((path, NodeRef { tree: self, id }))
+        })
+    }
+}
+
+/// `parent`'s path joined with a child's name.
+fn child_path(parent: &str, name: &[u8]) -> String {
+    let name = name_str(name);
+    let mut p = String::with_capacity(parent.len() + 1 + name.len());
+    if parent != ROOT {
+        p.push_str(parent);
+    }
+    p.push('/');
+    p.push_str(name);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_nodes_exist_with_zero_stats() {
+        let t = DataTree::new(false);
+        for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            assert!(t.get(p).is_some(), "{p}");
+        }
+        assert_eq!(t.get("/").unwrap().stat().num_children, 1);
+        // As Apache ZooKeeper's: no create counted yet, one child.
+        assert_eq!(t.get("/").unwrap().stat().cversion, -1);
+        assert_eq!(t.get("/zookeeper").unwrap().stat().cversion, -2);
+        assert_eq!(t.get("/zookeeper/config").unwrap().stat().aversion, -1);
+        assert_eq!(t.all_children_number("/"), 3);
+    }
+}
