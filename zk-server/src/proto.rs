@@ -18,8 +18,8 @@
 //! ```
 
 use bytes::{BufMut, Bytes};
-use zab_core::jute::{self, JuteError, JuteReader, Record};
-use zab_core::records::{read_acls, write_acls, Acl, Stat};
+use zab_core::jute::{self, record, JuteError, JuteReader, Record};
+use zab_core::records::{Acl, Stat, ACL_MIN_SIZE};
 
 pub use zab_core::records::{op, perms, ErrorCode, Id};
 
@@ -82,270 +82,160 @@ pub mod add_watch_mode {
     pub const PERSISTENT_RECURSIVE: i32 = 1;
 }
 
-/// Declares a jute record struct with its field codecs, in wire order.
-macro_rules! record {
-    ($(#[$m:meta])* $name:ident { $($field:ident : $ty:ty => $w:expr, $r:expr;)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Debug, PartialEq, Eq, Default)]
-        pub struct $name { $(pub $field: $ty,)* }
-
-        impl Record for $name {
-            #[allow(unused_variables)]
-            fn write<B: BufMut>(&self, out: &mut B) {
-                $( ($w)(out, &self.$field); )*
-            }
-            #[allow(unused_variables)]
-            fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-                Ok($name { $($field: ($r)(r)?,)* })
-            }
-        }
-    };
-}
-
-// Field codecs used by the record! macro (it passes `&field`, hence `&String`).
-fn w_i32<B: BufMut>(o: &mut B, v: &i32) {
-    o.put_i32(*v)
-}
-fn r_i32(r: &mut JuteReader<'_>) -> Result<i32, JuteError> {
-    r.read_i32()
-}
-fn w_i64<B: BufMut>(o: &mut B, v: &i64) {
-    o.put_i64(*v)
-}
-fn r_i64(r: &mut JuteReader<'_>) -> Result<i64, JuteError> {
-    r.read_i64()
-}
-fn w_bool<B: BufMut>(o: &mut B, v: &bool) {
-    jute::write_bool(o, *v)
-}
-fn r_bool(r: &mut JuteReader<'_>) -> Result<bool, JuteError> {
-    r.read_bool()
-}
-#[allow(clippy::ptr_arg)]
-fn w_str<B: BufMut>(o: &mut B, v: &String) {
-    jute::write_string(o, v)
-}
-fn r_str(r: &mut JuteReader<'_>) -> Result<String, JuteError> {
-    r.read_string()
-}
-fn w_opt_str<B: BufMut>(o: &mut B, v: &Option<String>) {
-    jute::write_opt_string(o, v.as_deref())
-}
-fn r_opt_str(r: &mut JuteReader<'_>) -> Result<Option<String>, JuteError> {
-    r.read_opt_string()
-}
-fn w_buf<B: BufMut>(o: &mut B, v: &Bytes) {
-    jute::write_buffer(o, v)
-}
-fn r_buf(r: &mut JuteReader<'_>) -> Result<Bytes, JuteError> {
-    r.read_buffer()
-}
-fn w_opt_buf<B: BufMut>(o: &mut B, v: &Option<Bytes>) {
-    jute::write_opt_buffer(o, v.as_deref())
-}
-fn r_opt_buf(r: &mut JuteReader<'_>) -> Result<Option<Bytes>, JuteError> {
-    r.read_opt_buffer()
-}
-#[allow(clippy::ptr_arg)]
-fn w_acls<B: BufMut>(o: &mut B, v: &Vec<Acl>) {
-    write_acls(o, v)
-}
-#[allow(clippy::ptr_arg)]
-fn w_strs<B: BufMut>(o: &mut B, v: &Vec<String>) {
-    jute::write_string_vec(o, v)
-}
-fn r_strs(r: &mut JuteReader<'_>) -> Result<Vec<String>, JuteError> {
-    r.read_string_vec()
-}
-fn w_stat<B: BufMut>(o: &mut B, v: &Stat) {
-    v.write(o)
-}
-fn r_stat(r: &mut JuteReader<'_>) -> Result<Stat, JuteError> {
-    Stat::read(r)
-}
-
-/// The handshake a client opens with. `read_only` is `None` for the 44-byte
-/// legacy form (go-zookeeper, node clients), which must get a reply without it.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ConnectRequest {
-    pub protocol_version: i32,
-    pub last_zxid_seen: i64,
-    pub timeout_ms: i32,
-    pub session_id: i64,
-    pub passwd: Bytes,
-    pub read_only: Option<bool>,
-}
-
-impl Record for ConnectRequest {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        out.put_i32(self.protocol_version);
-        out.put_i64(self.last_zxid_seen);
-        out.put_i32(self.timeout_ms);
-        out.put_i64(self.session_id);
-        jute::write_buffer(out, &self.passwd);
-        if let Some(ro) = self.read_only {
-            jute::write_bool(out, ro);
-        }
+record! {
+    /// The handshake a client opens with. `read_only` is `None` for the 44-byte
+    /// legacy form (go-zookeeper, node clients), which must get a reply without it.
+    ConnectRequest {
+        protocol_version: i32 = int,
+        last_zxid_seen: i64 = long,
+        timeout_ms: i32 = int,
+        session_id: i64 = long,
+        passwd: Bytes = buffer,
+        read_only: Option<bool> = trailing_boolean,
     }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(ConnectRequest {
-            protocol_version: r.read_i32()?,
-            last_zxid_seen: r.read_i64()?,
-            timeout_ms: r.read_i32()?,
-            session_id: r.read_i64()?,
-            passwd: r.read_buffer()?,
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
-        })
+
+    /// The server's answer to the handshake; `read_only` mirrors the request's form.
+    ConnectResponse {
+        protocol_version: i32 = int,
+        timeout_ms: i32 = int,
+        session_id: i64 = long,
+        passwd: Bytes = buffer,
+        read_only: Option<bool> = trailing_boolean,
     }
 }
 
-/// The server's answer to the handshake; `read_only` mirrors the request's form.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct ConnectResponse {
-    pub protocol_version: i32,
-    pub timeout_ms: i32,
-    pub session_id: i64,
-    pub passwd: Bytes,
-    pub read_only: Option<bool>,
+record! {
+    RequestHeader { xid: i32 = int, op_type: i32 = int }
+}
+record! {
+    ReplyHeader { xid: i32 = int, zxid: i64 = long, err: i32 = int }
+}
+record! {
+    MultiHeader { op_type: i32 = int, done: bool = boolean, err: i32 = int }
+}
+record! {
+    WatcherEvent { event_type: i32 = int, state: i32 = int, path: String = ustring }
 }
 
-impl Record for ConnectResponse {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        out.put_i32(self.protocol_version);
-        out.put_i32(self.timeout_ms);
-        out.put_i64(self.session_id);
-        jute::write_buffer(out, &self.passwd);
-        if let Some(ro) = self.read_only {
-            jute::write_bool(out, ro);
-        }
-    }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(ConnectResponse {
-            protocol_version: r.read_i32()?,
-            timeout_ms: r.read_i32()?,
-            session_id: r.read_i64()?,
-            passwd: r.read_buffer()?,
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
-        })
+record! {
+    CreateRequest {
+        path: String = ustring,
+        data: Option<Bytes> = opt_buffer,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        flags: i32 = int,
     }
 }
-
-record!(RequestHeader { xid: i32 => w_i32, r_i32; op_type: i32 => w_i32, r_i32; });
-record!(ReplyHeader { xid: i32 => w_i32, r_i32; zxid: i64 => w_i64, r_i64; err: i32 => w_i32, r_i32; });
-record!(MultiHeader { op_type: i32 => w_i32, r_i32; done: bool => w_bool, r_bool; err: i32 => w_i32, r_i32; });
-record!(WatcherEvent { event_type: i32 => w_i32, r_i32; state: i32 => w_i32, r_i32; path: String => w_str, r_str; });
-
-record!(CreateRequest {
-    path: String => w_str, r_str;
-    data: Option<Bytes> => w_opt_buf, r_opt_buf;
-    acl: Vec<Acl> => w_acls, read_acls;
-    flags: i32 => w_i32, r_i32;
-});
-record!(CreateTtlRequest {
-    path: String => w_str, r_str;
-    data: Option<Bytes> => w_opt_buf, r_opt_buf;
-    acl: Vec<Acl> => w_acls, read_acls;
-    flags: i32 => w_i32, r_i32;
-    ttl: i64 => w_i64, r_i64;
-});
-record!(DeleteRequest { path: String => w_str, r_str; version: i32 => w_i32, r_i32; });
-record!(
+record! {
+    CreateTtlRequest {
+        path: String = ustring,
+        data: Option<Bytes> = opt_buffer,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        flags: i32 = int,
+        ttl: i64 = long,
+    }
+}
+record! {
+    DeleteRequest { path: String = ustring, version: i32 = int }
+}
+record! {
     /// exists, getData, getChildren and getChildren2 share this layout.
-    PathWatchRequest { path: String => w_str, r_str; watch: bool => w_bool, r_bool; }
-);
-record!(
+    PathWatchRequest { path: String = ustring, watch: bool = boolean }
+}
+record! {
     /// getACL, sync, getAllChildrenNumber, getEphemerals and the body of deleteContainer's record share this layout.
-    PathRequest { path: String => w_str, r_str; }
-);
-record!(SetDataRequest {
-    path: String => w_str, r_str;
-    data: Option<Bytes> => w_opt_buf, r_opt_buf;
-    version: i32 => w_i32, r_i32;
-});
-record!(SetAclRequest {
-    path: String => w_str, r_str;
-    acl: Vec<Acl> => w_acls, read_acls;
-    version: i32 => w_i32, r_i32;
-});
-record!(CheckVersionRequest { path: String => w_str, r_str; version: i32 => w_i32, r_i32; });
-record!(ReconfigRequest {
-    joining_servers: Option<String> => w_opt_str, r_opt_str;
-    leaving_servers: Option<String> => w_opt_str, r_opt_str;
-    new_members: Option<String> => w_opt_str, r_opt_str;
-    cur_config_id: i64 => w_i64, r_i64;
-});
-record!(
+    PathRequest { path: String = ustring }
+}
+record! {
+    SetDataRequest { path: String = ustring, data: Option<Bytes> = opt_buffer, version: i32 = int }
+}
+record! {
+    SetAclRequest {
+        path: String = ustring,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        version: i32 = int,
+    }
+}
+record! {
+    CheckVersionRequest { path: String = ustring, version: i32 = int }
+}
+record! {
+    ReconfigRequest {
+        joining_servers: Option<String> = opt_ustring,
+        leaving_servers: Option<String> = opt_ustring,
+        new_members: Option<String> = opt_ustring,
+        cur_config_id: i64 = long,
+    }
+}
+record! {
     /// checkWatches and removeWatches.
-    WatchesRequest { path: String => w_str, r_str; watcher_type: i32 => w_i32, r_i32; }
-);
-record!(AuthPacket {
-    auth_type: i32 => w_i32, r_i32;
-    scheme: String => w_str, r_str;
-    auth: Bytes => w_buf, r_buf;
-});
-record!(SetWatches {
-    relative_zxid: i64 => w_i64, r_i64;
-    data_watches: Vec<String> => w_strs, r_strs;
-    exist_watches: Vec<String> => w_strs, r_strs;
-    child_watches: Vec<String> => w_strs, r_strs;
-});
-record!(SetWatches2 {
-    relative_zxid: i64 => w_i64, r_i64;
-    data_watches: Vec<String> => w_strs, r_strs;
-    exist_watches: Vec<String> => w_strs, r_strs;
-    child_watches: Vec<String> => w_strs, r_strs;
-    persistent_watches: Vec<String> => w_strs, r_strs;
-    persistent_recursive_watches: Vec<String> => w_strs, r_strs;
-});
-record!(AddWatchRequest { path: String => w_str, r_str; mode: i32 => w_i32, r_i32; });
-record!(SaslRequest { token: Bytes => w_buf, r_buf; });
-
-record!(CreateResponse { path: String => w_str, r_str; });
-record!(Create2Response { path: String => w_str, r_str; stat: Stat => w_stat, r_stat; });
-record!(
-    /// exists, setData and setACL answer with a Stat alone.
-    StatResponse { stat: Stat => w_stat, r_stat; }
-);
-record!(GetDataResponse { data: Option<Bytes> => w_opt_buf, r_opt_buf; stat: Stat => w_stat, r_stat; });
-record!(GetAclResponse { acl: Vec<Acl> => w_acls, read_acls; stat: Stat => w_stat, r_stat; });
-record!(
-    /// getChildren, and getEphemerals (whose field is named `ephemerals`).
-    ChildrenResponse { children: Vec<String> => w_strs, r_strs; }
-);
-record!(GetChildren2Response { children: Vec<String> => w_strs, r_strs; stat: Stat => w_stat, r_stat; });
-record!(
-    /// sync's answer.
-    PathResponse { path: String => w_str, r_str; }
-);
-record!(
-    /// An int alone: ErrorResponse, getAllChildrenNumber's answer.
-    IntResponse { value: i32 => w_i32, r_i32; }
-);
-record!(ClientInfo { auth_scheme: String => w_str, r_str; user: String => w_str, r_str; });
-
-/// whoAmI's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct WhoAmIResponse {
-    pub client_info: Vec<ClientInfo>,
+    WatchesRequest { path: String = ustring, watcher_type: i32 = int }
+}
+record! {
+    AuthPacket { auth_type: i32 = int, scheme: String = ustring, auth: Bytes = buffer }
+}
+record! {
+    SetWatches {
+        relative_zxid: i64 = long,
+        data_watches: Vec<String> = ustrings,
+        exist_watches: Vec<String> = ustrings,
+        child_watches: Vec<String> = ustrings,
+    }
+}
+record! {
+    SetWatches2 {
+        relative_zxid: i64 = long,
+        data_watches: Vec<String> = ustrings,
+        exist_watches: Vec<String> = ustrings,
+        child_watches: Vec<String> = ustrings,
+        persistent_watches: Vec<String> = ustrings,
+        persistent_recursive_watches: Vec<String> = ustrings,
+    }
+}
+record! {
+    AddWatchRequest { path: String = ustring, mode: i32 = int }
+}
+record! {
+    SaslRequest { token: Bytes = buffer }
 }
 
-impl Record for WhoAmIResponse {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        jute::write_vec(out, &self.client_info, |o, c| c.write(o));
-    }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(WhoAmIResponse {
-            client_info: r.read_vec(8, ClientInfo::read)?,
-        })
-    }
+record! {
+    CreateResponse { path: String = ustring }
+}
+record! {
+    Create2Response { path: String = ustring, stat: Stat = record }
+}
+record! {
+    /// exists, setData and setACL answer with a Stat alone.
+    StatResponse { stat: Stat = record }
+}
+record! {
+    GetDataResponse { data: Option<Bytes> = opt_buffer, stat: Stat = record }
+}
+record! {
+    GetAclResponse { acl: Vec<Acl> = vector(ACL_MIN_SIZE), stat: Stat = record }
+}
+record! {
+    /// getChildren, and getEphemerals (whose field is named `ephemerals`).
+    ChildrenResponse { children: Vec<String> = ustrings }
+}
+record! {
+    GetChildren2Response { children: Vec<String> = ustrings, stat: Stat = record }
+}
+record! {
+    /// sync's answer.
+    PathResponse { path: String = ustring }
+}
+record! {
+    /// An int alone: ErrorResponse, getAllChildrenNumber's answer.
+    IntResponse { value: i32 = int }
+}
+record! {
+    ClientInfo { auth_scheme: String = ustring, user: String = ustring }
+}
+
+record! {
+    /// whoAmI's answer.
+    WhoAmIResponse { client_info: Vec<ClientInfo> = vector(8) }
 }
 
 /// One operation of a multi or multiRead request.
