@@ -11,7 +11,7 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
-use zk_server::client::Client;
+use zk_cli::client::Client;
 
 use crate::shell::COMMANDS;
 

@@ -8,7 +8,8 @@
 //! stdin is a terminal, otherwise line by line as a script.
 //!
 //! The commands and their output live in [`shell`]; option parsing in
-//! [`opts`]; completion in [`complete`]. The client is `zk_server::client`.
+//! [`opts`]; completion in [`complete`]. The client is the library's
+//! [`zk_cli::client`].
 
 mod complete;
 mod opts;

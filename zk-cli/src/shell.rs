@@ -14,12 +14,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-use zab_core::records::{perms, Acl, Id, Stat};
-use zk_server::client::{
-    event_type_name, keeper_state_name, Client, ClientError, ConnectOptions, WatchedEvent,
-};
-use zk_server::proto::{
+use zab_core::proto::{
     add_watch_mode, create_mode, watcher_type, DeleteRequest, ErrorCode, MultiOp,
+};
+use zab_core::records::{perms, Acl, Id, Stat};
+use zk_cli::client::{
+    event_type_name, keeper_state_name, Client, ClientError, ConnectOptions, WatchedEvent,
 };
 
 use crate::opts::{arg, flag, parse, split_words, Parsed, Spec};
@@ -168,7 +168,7 @@ fn wrap(e: ClientError, path: &str) -> CliError {
 
 /// ZooKeeper's client-side path check; the message as Java's `PathUtils`.
 fn check_path(path: &str) -> CmdResult {
-    zk_server::path::validate_path(path).map_err(|m| {
+    zab_core::path::validate_path(path).map_err(|m| {
         let mut c = m.chars();
         let m = match c.next() {
             Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
@@ -588,7 +588,7 @@ impl Shell {
         }
         let Some(zk) = self
             .zk()
-            .filter(|c| c.state() != zk_server::client::State::Closed)
+            .filter(|c| c.state() != zk_cli::client::State::Closed)
         else {
             println!("Not connected");
             return Ok(());

@@ -7,7 +7,6 @@
 //! [`config`] (zoo.cfg).
 
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod core;
 pub mod ensemble;

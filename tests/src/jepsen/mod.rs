@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zab_core::records::Acl;
-use zk_server::client::{Client, ClientError, ConnectOptions};
+use zk_cli::client::{Client, ClientError, ConnectOptions};
 use zk_server::proto::{
     create_mode, CheckVersionRequest, DeleteRequest, ErrorCode, MultiOp, OpResult,
 };
