@@ -1,5 +1,5 @@
 //! Jute encode / decode of what every request touches: the client protocol's records
-//! (`zk_server::proto`, with `zab_core::records`' Stat and ACL), the transactions of the
+//! (`zab_core::proto`, with `zab_core::records`' Stat and ACL), the transactions of the
 //! log and of PROPOSALs (`zab_core::txn`), and the PROPOSAL packet around one.
 //!
 //! `cargo bench -p zk-benches --bench jute`; `cargo test -p zk-benches --bench jute`
@@ -12,12 +12,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use zab_core::jute::{JuteReader, Record};
+use zab_core::proto::{
+    ChildrenResponse, CreateRequest, GetDataResponse, ReplyHeader, RequestHeader,
+};
 use zab_core::records::{op, read_acls, write_acls, Acl, Id, Stat};
 use zab_core::txn::{CreateTxn, SetDataTxn, SubTxn, Txn, TxnBody, TxnDigest, TxnHeader};
 use zab_core::{QuorumPacket, Zxid};
-use zk_server::proto::{
-    ChildrenResponse, CreateRequest, GetDataResponse, ReplyHeader, RequestHeader,
-};
 
 type Encode = Box<dyn Fn(&mut Vec<u8>)>;
 type Decode = Box<dyn Fn(&[u8])>;

@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 
 use bytes::{BufMut, Bytes};
 use zab_core::jute::Record;
+use zab_core::proto::*;
 use zab_core::records::{Acl, Id, Stat, StatPersisted};
 use zab_core::txn::*;
 use zab_core::wire::*;
 use zab_core::{Epoch, ServerId, Zxid};
 use zab_storage::record::{encode_record, FileHeader};
 use zab_storage::{LogOptions, SnapshotWriter, TreeDigest, TxnLog};
-use zk_server::proto::*;
 
 struct Seeds {
     dir: PathBuf,

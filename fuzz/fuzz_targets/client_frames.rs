@@ -11,10 +11,9 @@
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 use zab_core::jute::{JuteReader, Record};
+use zab_core::proto::{ConnectRequest, Op, RequestHeader};
 use zk_server::config::ALL_FOUR_LETTER_WORDS;
 use zk_server::net::{ClientCodec, Inbound};
-use zk_server::proto::{ConnectRequest, RequestHeader};
-use zk_server::request::Op;
 
 const CAP: usize = 64 << 10;
 

@@ -9,10 +9,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use zab_core::jute::JuteReader;
+use zab_core::proto::*;
 use zab_core::txn::TxnBody;
 use zk_fuzz::round_trip;
-use zk_server::proto::*;
-use zk_server::request::Op;
 
 fn replies(op_type: i32, b: &[u8]) {
     match op_type {

@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use zab_core::jute::Record;
-use zk_server::proto::{op, PathRequest, SetWatches};
-use zk_server::request::Op;
+use zab_core::proto::{op, Op, PathRequest, SetWatches};
 
 /// The system allocator, counting live bytes, their peak and the largest
 /// single request. The targets run single-threaded, so one set of counters

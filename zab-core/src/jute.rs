@@ -11,8 +11,14 @@
 //!
 //! Decoding never trusts a length from the wire: a length or count larger than
 //! what is left in the input is an error before anything is allocated.
+//!
+//! A record that is a plain sequence of fields is declared once with
+//! [`record!`](crate::jute::record), naming each field's codec from [`field`];
+//! the struct, its writer and its reader then cannot disagree on the order.
 
-use bytes::{BufMut, Bytes};
+/// The buffer trait records write to (re-exported for [`record!`]'s expansions).
+pub use bytes::BufMut;
+use bytes::Bytes;
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,6 +261,226 @@ pub fn write_vec<B: BufMut, T>(out: &mut B, v: &[T], mut item: impl FnMut(&mut B
 pub fn write_string_vec<B: BufMut, S: AsRef<str>>(out: &mut B, v: &[S]) {
     write_vec(out, v, |o, s| write_string(o, s.as_ref()));
 }
+
+/// Field codecs for [`record!`]: one module per jute type, each with a `write`
+/// and a `read`, named as the grammars at the top of each file name them.
+pub mod field {
+    use bytes::{BufMut, Bytes};
+
+    use super::{JuteError, JuteReader, Record};
+    use crate::{ServerId, Zxid};
+
+    /// `int`: i32 big-endian.
+    pub mod int {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &i32) {
+            super::super::write_i32(o, *v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<i32, JuteError> {
+            r.read_i32()
+        }
+    }
+
+    /// `long`: i64 big-endian.
+    pub mod long {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &i64) {
+            super::super::write_i64(o, *v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<i64, JuteError> {
+            r.read_i64()
+        }
+    }
+
+    /// `boolean`: one byte.
+    pub mod boolean {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &bool) {
+            super::super::write_bool(o, *v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<bool, JuteError> {
+            r.read_bool()
+        }
+    }
+
+    /// An optional `boolean` that may only end a record: absent when the
+    /// input ends before it (the `readOnly` byte of the connect handshake,
+    /// which clients before 3.4 neither send nor expect).
+    pub mod trailing_boolean {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &Option<bool>) {
+            if let Some(b) = v {
+                super::super::write_bool(o, *b);
+            }
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<Option<bool>, JuteError> {
+            if r.is_empty() {
+                Ok(None)
+            } else {
+                r.read_bool().map(Some)
+            }
+        }
+    }
+
+    /// `ustring`; null reads as empty.
+    pub mod ustring {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &str) {
+            super::super::write_string(o, v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<String, JuteError> {
+            r.read_string()
+        }
+    }
+
+    /// `ustring` that may be null (`None`).
+    pub mod opt_ustring {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &Option<String>) {
+            super::super::write_opt_string(o, v.as_deref())
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<Option<String>, JuteError> {
+            r.read_opt_string()
+        }
+    }
+
+    /// `buffer`; null reads as empty.
+    pub mod buffer {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &[u8]) {
+            super::super::write_buffer(o, v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<Bytes, JuteError> {
+            r.read_buffer()
+        }
+    }
+
+    /// `buffer` that may be null (`None`, length -1).
+    pub mod opt_buffer {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &Option<Bytes>) {
+            super::super::write_opt_buffer(o, v.as_deref())
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<Option<Bytes>, JuteError> {
+            r.read_opt_buffer()
+        }
+    }
+
+    /// `vector<ustring>`; null reads as empty.
+    pub mod ustrings {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &[String]) {
+            super::super::write_string_vec(o, v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<Vec<String>, JuteError> {
+            r.read_string_vec()
+        }
+    }
+
+    /// `vector<record>`, written `vector(min_item)`: `min_item` is the
+    /// smallest encoding of one item, so that a count the input cannot hold
+    /// is refused before anything is allocated. Null reads as empty.
+    pub mod vector {
+        use super::*;
+        pub fn write<B: BufMut, T: Record>(o: &mut B, v: &[T]) {
+            super::super::write_vec(o, v, |o, x| x.write(o))
+        }
+        pub fn read<T: Record>(
+            r: &mut JuteReader<'_>,
+            min_item: usize,
+        ) -> Result<Vec<T>, JuteError> {
+            r.read_vec(min_item, T::read)
+        }
+    }
+
+    /// A nested record, written in place.
+    pub mod record {
+        use super::*;
+        pub fn write<B: BufMut, T: Record>(o: &mut B, v: &T) {
+            v.write(o)
+        }
+        pub fn read<T: Record>(r: &mut JuteReader<'_>) -> Result<T, JuteError> {
+            T::read(r)
+        }
+    }
+
+    /// A zxid: a `long`.
+    pub mod zxid {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &Zxid) {
+            super::super::write_i64(o, v.0)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<Zxid, JuteError> {
+            Ok(Zxid(r.read_i64()?))
+        }
+    }
+
+    /// A server id: a `long` (ZooKeeper's sids are Java longs; ours are `u64`).
+    pub mod sid {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &ServerId) {
+            super::super::write_i64(o, v.0 as i64)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<ServerId, JuteError> {
+            Ok(ServerId(r.read_i64()? as u64))
+        }
+    }
+}
+
+/// Declares jute records that are plain sequences of fields: each struct with
+/// public fields and its [`Record`] impl, which writes and reads the fields in
+/// the order given, each with the [`field`] codec named after `=` (with its
+/// argument, if it takes one: `vector(ACL_MIN_SIZE)`).
+///
+/// Every record derives `Clone, Debug, PartialEq, Eq, Default`; attributes
+/// before the name (docs, more derives) are kept.
+///
+/// ```
+/// # use zab_core::jute::{record, Record};
+/// record! {
+///     /// `Id := ustring(scheme) ustring(id)`
+///     #[derive(Hash)]
+///     Id { scheme: String = ustring, id: String = ustring }
+/// }
+/// let id = Id { scheme: "world".into(), id: "anyone".into() };
+/// assert_eq!(Id::from_bytes(&id.to_bytes()).unwrap(), id);
+/// ```
+///
+/// Records that are not a field sequence (multi's header-terminated lists, a
+/// transaction's body chosen by its header) keep a hand-written impl built
+/// from records declared here.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __jute_record {
+    ($(
+        $(#[$m:meta])*
+        $name:ident {
+            $( $(#[$fm:meta])* $field:ident : $ty:ty = $codec:ident $(($arg:expr))? ),* $(,)?
+        }
+    )*) => {$(
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq, Eq, Default)]
+        pub struct $name {
+            $( $(#[$fm])* pub $field: $ty, )*
+        }
+
+        impl $crate::jute::Record for $name {
+            fn write<B: $crate::jute::BufMut>(&self, out: &mut B) {
+                $( $crate::jute::field::$codec::write(out, &self.$field); )*
+            }
+            fn read(
+                r: &mut $crate::jute::JuteReader<'_>,
+            ) -> ::core::result::Result<Self, $crate::jute::JuteError> {
+                Ok($name {
+                    $( $field: $crate::jute::field::$codec::read(r $(, $arg)?)?, )*
+                })
+            }
+        }
+    )*};
+}
+
+#[doc(inline)]
+pub use crate::__jute_record as record;
 
 #[cfg(test)]
 mod tests {

@@ -2,11 +2,15 @@
 //!
 //! This crate owns the words of the protocol: [`Zxid`], [`Epoch`], [`ServerId`],
 //! the jute encoding ([`jute`]) with the records that travel both on the client
-//! port and in the transaction log ([`records`], [`txn`]).
+//! port and in the transaction log ([`records`], [`txn`]), the client
+//! protocol's records and request decoder ([`proto`]) and znode path
+//! validation ([`path`]).
 //! It performs no I/O, reads no clock and draws no unseeded randomness: disks,
 //! sockets and timers belong to `zab-storage`, `zab-net` and `zk-server`.
 
 pub mod jute;
+pub mod path;
+pub mod proto;
 pub mod records;
 pub mod txn;
 pub mod types;

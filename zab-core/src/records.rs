@@ -13,13 +13,12 @@
 
 use bytes::BufMut;
 
-use crate::jute::{self, JuteError, JuteReader, Record};
+use crate::jute::{self, record, JuteError, JuteReader, Record};
 
-/// An identity: an authentication scheme and an id within it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Id {
-    pub scheme: String,
-    pub id: String,
+record! {
+    /// An identity: an authentication scheme and an id within it.
+    #[derive(Hash, PartialOrd, Ord)]
+    Id { scheme: String = ustring, id: String = ustring }
 }
 
 impl Id {
@@ -28,19 +27,6 @@ impl Id {
             scheme: scheme.to_owned(),
             id: id.to_owned(),
         }
-    }
-}
-
-impl Record for Id {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        jute::write_string(out, &self.scheme);
-        jute::write_string(out, &self.id);
-    }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(Id {
-            scheme: r.read_string()?,
-            id: r.read_string()?,
-        })
     }
 }
 
@@ -54,11 +40,10 @@ pub mod perms {
     pub const ALL: i32 = READ | WRITE | CREATE | DELETE | ADMIN;
 }
 
-/// One ACL entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Acl {
-    pub perms: i32,
-    pub id: Id,
+record! {
+    /// One ACL entry.
+    #[derive(Hash, PartialOrd, Ord)]
+    Acl { perms: i32 = int, id: Id = record }
 }
 
 impl Acl {
@@ -79,19 +64,6 @@ impl Acl {
     }
 }
 
-impl Record for Acl {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        jute::write_i32(out, self.perms);
-        self.id.write(out);
-    }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(Acl {
-            perms: r.read_i32()?,
-            id: Id::read(r)?,
-        })
-    }
-}
-
 /// Minimum encoded size of an ACL (perms + two empty strings), used to bound vector counts.
 pub const ACL_MIN_SIZE: usize = 12;
 
@@ -103,91 +75,35 @@ pub fn read_acls(r: &mut JuteReader<'_>) -> Result<Vec<Acl>, JuteError> {
     r.read_vec(ACL_MIN_SIZE, Acl::read)
 }
 
-/// The metadata of a znode, as clients see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Stat {
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
-    pub data_length: i32,
-    pub num_children: i32,
-    pub pzxid: i64,
-}
-
-impl Record for Stat {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        out.put_i64(self.czxid);
-        out.put_i64(self.mzxid);
-        out.put_i64(self.ctime);
-        out.put_i64(self.mtime);
-        out.put_i32(self.version);
-        out.put_i32(self.cversion);
-        out.put_i32(self.aversion);
-        out.put_i64(self.ephemeral_owner);
-        out.put_i32(self.data_length);
-        out.put_i32(self.num_children);
-        out.put_i64(self.pzxid);
+record! {
+    /// The metadata of a znode, as clients see it.
+    #[derive(Copy)]
+    Stat {
+        czxid: i64 = long,
+        mzxid: i64 = long,
+        ctime: i64 = long,
+        mtime: i64 = long,
+        version: i32 = int,
+        cversion: i32 = int,
+        aversion: i32 = int,
+        ephemeral_owner: i64 = long,
+        data_length: i32 = int,
+        num_children: i32 = int,
+        pzxid: i64 = long,
     }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(Stat {
-            czxid: r.read_i64()?,
-            mzxid: r.read_i64()?,
-            ctime: r.read_i64()?,
-            mtime: r.read_i64()?,
-            version: r.read_i32()?,
-            cversion: r.read_i32()?,
-            aversion: r.read_i32()?,
-            ephemeral_owner: r.read_i64()?,
-            data_length: r.read_i32()?,
-            num_children: r.read_i32()?,
-            pzxid: r.read_i64()?,
-        })
-    }
-}
 
-/// The metadata of a znode as snapshots keep it (no data length, no child count).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct StatPersisted {
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
-    pub pzxid: i64,
-}
-
-impl Record for StatPersisted {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        out.put_i64(self.czxid);
-        out.put_i64(self.mzxid);
-        out.put_i64(self.ctime);
-        out.put_i64(self.mtime);
-        out.put_i32(self.version);
-        out.put_i32(self.cversion);
-        out.put_i32(self.aversion);
-        out.put_i64(self.ephemeral_owner);
-        out.put_i64(self.pzxid);
-    }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(StatPersisted {
-            czxid: r.read_i64()?,
-            mzxid: r.read_i64()?,
-            ctime: r.read_i64()?,
-            mtime: r.read_i64()?,
-            version: r.read_i32()?,
-            cversion: r.read_i32()?,
-            aversion: r.read_i32()?,
-            ephemeral_owner: r.read_i64()?,
-            pzxid: r.read_i64()?,
-        })
+    /// The metadata of a znode as snapshots keep it (no data length, no child count).
+    #[derive(Copy)]
+    StatPersisted {
+        czxid: i64 = long,
+        mzxid: i64 = long,
+        ctime: i64 = long,
+        mtime: i64 = long,
+        version: i32 = int,
+        cversion: i32 = int,
+        aversion: i32 = int,
+        ephemeral_owner: i64 = long,
+        pzxid: i64 = long,
     }
 }
 

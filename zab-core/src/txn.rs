@@ -23,85 +23,61 @@
 //! data keeps null, which a client reads back as null, apart from empty data
 //! (Apache ZooKeeper's `DataNode` keeps the `byte[]` reference as it came).
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 
-use crate::jute::{self, JuteError, JuteReader, Record};
-use crate::records::{op, read_acls, write_acls, Acl};
+use crate::jute::{self, record, JuteError, JuteReader, Record};
+use crate::records::{op, Acl, ACL_MIN_SIZE};
 use crate::Zxid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct TxnHeader {
-    pub client_id: i64,
-    pub cxid: i32,
-    pub zxid: Zxid,
-    pub time: i64,
-    pub txn_type: i32,
-}
-
-impl Record for TxnHeader {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        out.put_i64(self.client_id);
-        out.put_i32(self.cxid);
-        out.put_i64(self.zxid.0);
-        out.put_i64(self.time);
-        out.put_i32(self.txn_type);
+record! {
+    /// What every transaction starts with; `txn_type` chooses the body.
+    #[derive(Copy)]
+    TxnHeader {
+        client_id: i64 = long,
+        cxid: i32 = int,
+        zxid: Zxid = zxid,
+        time: i64 = long,
+        txn_type: i32 = int,
     }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(TxnHeader {
-            client_id: r.read_i64()?,
-            cxid: r.read_i32()?,
-            zxid: Zxid(r.read_i64()?),
-            time: r.read_i64()?,
-            txn_type: r.read_i32()?,
-        })
+
+    /// ZooKeeper's digest of the data tree after a transaction.
+    #[derive(Copy)]
+    TxnDigest { version: i32 = int, tree_digest: i64 = long }
+
+    CreateTxn {
+        path: String = ustring,
+        data: Option<Bytes> = opt_buffer,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        ephemeral: bool = boolean,
+        parent_cversion: i32 = int,
     }
-}
 
-/// ZooKeeper's digest of the data tree after a transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct TxnDigest {
-    pub version: i32,
-    pub tree_digest: i64,
-}
+    CreateContainerTxn {
+        path: String = ustring,
+        data: Option<Bytes> = opt_buffer,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        parent_cversion: i32 = int,
+    }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreateTxn {
-    pub path: String,
-    pub data: Option<bytes::Bytes>,
-    pub acl: Vec<Acl>,
-    pub ephemeral: bool,
-    pub parent_cversion: i32,
-}
+    CreateTtlTxn {
+        path: String = ustring,
+        data: Option<Bytes> = opt_buffer,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        parent_cversion: i32 = int,
+        ttl: i64 = long,
+    }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreateContainerTxn {
-    pub path: String,
-    pub data: Option<bytes::Bytes>,
-    pub acl: Vec<Acl>,
-    pub parent_cversion: i32,
-}
+    SetDataTxn {
+        path: String = ustring,
+        data: Option<Bytes> = opt_buffer,
+        version: i32 = int,
+    }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreateTtlTxn {
-    pub path: String,
-    pub data: Option<bytes::Bytes>,
-    pub acl: Vec<Acl>,
-    pub parent_cversion: i32,
-    pub ttl: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SetDataTxn {
-    pub path: String,
-    pub data: Option<bytes::Bytes>,
-    pub version: i32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SetAclTxn {
-    pub path: String,
-    pub acl: Vec<Acl>,
-    pub version: i32,
+    SetAclTxn {
+        path: String = ustring,
+        acl: Vec<Acl> = vector(ACL_MIN_SIZE),
+        version: i32 = int,
+    }
 }
 
 /// The body of a transaction; which one is decided by the header's type.
@@ -130,37 +106,12 @@ pub struct SubTxn {
 impl TxnBody {
     pub fn write<B: BufMut>(&self, out: &mut B) {
         match self {
-            TxnBody::Create(t) => {
-                jute::write_string(out, &t.path);
-                jute::write_opt_buffer(out, t.data.as_deref());
-                write_acls(out, &t.acl);
-                jute::write_bool(out, t.ephemeral);
-                out.put_i32(t.parent_cversion);
-            }
-            TxnBody::CreateContainer(t) => {
-                jute::write_string(out, &t.path);
-                jute::write_opt_buffer(out, t.data.as_deref());
-                write_acls(out, &t.acl);
-                out.put_i32(t.parent_cversion);
-            }
-            TxnBody::CreateTtl(t) => {
-                jute::write_string(out, &t.path);
-                jute::write_opt_buffer(out, t.data.as_deref());
-                write_acls(out, &t.acl);
-                out.put_i32(t.parent_cversion);
-                out.put_i64(t.ttl);
-            }
+            TxnBody::Create(t) => t.write(out),
+            TxnBody::CreateContainer(t) => t.write(out),
+            TxnBody::CreateTtl(t) => t.write(out),
             TxnBody::Delete { path } => jute::write_string(out, path),
-            TxnBody::SetData(t) => {
-                jute::write_string(out, &t.path);
-                jute::write_opt_buffer(out, t.data.as_deref());
-                out.put_i32(t.version);
-            }
-            TxnBody::SetAcl(t) => {
-                jute::write_string(out, &t.path);
-                write_acls(out, &t.acl);
-                out.put_i32(t.version);
-            }
+            TxnBody::SetData(t) => t.write(out),
+            TxnBody::SetAcl(t) => t.write(out),
             TxnBody::CheckVersion { path, version } => {
                 jute::write_string(out, path);
                 out.put_i32(*version);
@@ -184,39 +135,14 @@ impl TxnBody {
 
     pub fn read(txn_type: i32, r: &mut JuteReader<'_>) -> Result<TxnBody, JuteError> {
         Ok(match txn_type {
-            op::CREATE | op::CREATE2 => TxnBody::Create(CreateTxn {
-                path: r.read_string()?,
-                data: r.read_opt_buffer()?,
-                acl: read_acls(r)?,
-                ephemeral: r.read_bool()?,
-                parent_cversion: r.read_i32()?,
-            }),
-            op::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
-                path: r.read_string()?,
-                data: r.read_opt_buffer()?,
-                acl: read_acls(r)?,
-                parent_cversion: r.read_i32()?,
-            }),
-            op::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn {
-                path: r.read_string()?,
-                data: r.read_opt_buffer()?,
-                acl: read_acls(r)?,
-                parent_cversion: r.read_i32()?,
-                ttl: r.read_i64()?,
-            }),
+            op::CREATE | op::CREATE2 => TxnBody::Create(CreateTxn::read(r)?),
+            op::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn::read(r)?),
+            op::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn::read(r)?),
             op::DELETE | op::DELETE_CONTAINER => TxnBody::Delete {
                 path: r.read_string()?,
             },
-            op::SET_DATA | op::RECONFIG => TxnBody::SetData(SetDataTxn {
-                path: r.read_string()?,
-                data: r.read_opt_buffer()?,
-                version: r.read_i32()?,
-            }),
-            op::SET_ACL => TxnBody::SetAcl(SetAclTxn {
-                path: r.read_string()?,
-                acl: read_acls(r)?,
-                version: r.read_i32()?,
-            }),
+            op::SET_DATA | op::RECONFIG => TxnBody::SetData(SetDataTxn::read(r)?),
+            op::SET_ACL => TxnBody::SetAcl(SetAclTxn::read(r)?),
             op::CHECK => TxnBody::CheckVersion {
                 path: r.read_string()?,
                 version: r.read_i32()?,
@@ -275,23 +201,21 @@ impl Txn {
     }
 }
 
+// Hand-written: the body's layout is chosen by the header's type, and the
+// digest is there only when 12 more bytes are.
 impl Record for Txn {
     fn write<B: BufMut>(&self, out: &mut B) {
         self.header.write(out);
         self.body.write(out);
         if let Some(d) = self.digest {
-            out.put_i32(d.version);
-            out.put_i64(d.tree_digest);
+            d.write(out);
         }
     }
     fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
         let header = TxnHeader::read(r)?;
         let body = TxnBody::read(header.txn_type, r)?;
         let digest = if r.remaining() >= 12 {
-            Some(TxnDigest {
-                version: r.read_i32()?,
-                tree_digest: r.read_i64()?,
-            })
+            Some(TxnDigest::read(r)?)
         } else {
             None
         };

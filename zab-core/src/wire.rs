@@ -47,7 +47,7 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::jute::{self, JuteError, JuteReader, Record};
+use crate::jute::{self, record, JuteError, JuteReader, Record};
 use crate::records::Id;
 use crate::{Epoch, ServerId, Zxid};
 
@@ -101,53 +101,22 @@ pub enum WireError {
     AddressTooLong { len: usize, max: usize },
 }
 
-/// The jute record `QuorumPacket`, field for field.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct QuorumPacketRecord {
-    pub packet_type: i32,
-    pub zxid: i64,
-    pub data: Option<Bytes>,
-    pub authinfo: Vec<Id>,
-}
-
-impl Record for QuorumPacketRecord {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        jute::write_i32(out, self.packet_type);
-        jute::write_i64(out, self.zxid);
-        jute::write_opt_buffer(out, self.data.as_deref());
-        jute::write_vec(out, &self.authinfo, |o, id| id.write(o));
+record! {
+    /// The jute record `QuorumPacket`, field for field.
+    QuorumPacketRecord {
+        packet_type: i32 = int,
+        zxid: i64 = long,
+        data: Option<Bytes> = opt_buffer,
+        // An Id is two strings: at least 8 bytes each on the wire.
+        authinfo: Vec<Id> = vector(8),
     }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(QuorumPacketRecord {
-            packet_type: r.read_i32()?,
-            zxid: r.read_i64()?,
-            data: r.read_opt_buffer()?,
-            // An Id is two strings: at least 8 bytes each on the wire.
-            authinfo: r.read_vec(8, Id::read)?,
-        })
-    }
-}
 
-/// `LearnerInfo`, the payload of FOLLOWERINFO and OBSERVERINFO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LearnerInfo {
-    pub sid: ServerId,
-    pub protocol_version: i32,
-    pub config_version: i64,
-}
-
-impl Record for LearnerInfo {
-    fn write<B: BufMut>(&self, out: &mut B) {
-        jute::write_i64(out, self.sid.0 as i64);
-        jute::write_i32(out, self.protocol_version);
-        jute::write_i64(out, self.config_version);
-    }
-    fn read(r: &mut JuteReader<'_>) -> Result<Self, JuteError> {
-        Ok(LearnerInfo {
-            sid: ServerId(r.read_i64()? as u64),
-            protocol_version: r.read_i32()?,
-            config_version: r.read_i64()?,
-        })
+    /// `LearnerInfo`, the payload of FOLLOWERINFO and OBSERVERINFO.
+    #[derive(Copy)]
+    LearnerInfo {
+        sid: ServerId = sid,
+        protocol_version: i32 = int,
+        config_version: i64 = long,
     }
 }
 

@@ -11,8 +11,8 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
-use zk_server::client::Client;
 
+use crate::client_api::Client;
 use crate::commands::COMMANDS;
 
 pub struct ZkHelper {

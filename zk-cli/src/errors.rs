@@ -6,7 +6,7 @@
 //! Which error a command raises, and when, is the command's business; this
 //! module only says how each kind reads.
 
-use crate::client::{validate_path, ClientError, ErrorCode};
+use crate::client_api::{validate_path, ClientError, ErrorCode};
 
 /// A failed command: the message zkCli prints on stderr and its exit code.
 #[derive(Debug)]

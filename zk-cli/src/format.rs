@@ -9,7 +9,7 @@ use std::io::Write;
 
 use zab_core::records::{perms, Stat};
 
-use crate::client::{event_type_name, keeper_state_name, WatchedEvent};
+use crate::client_api::{event_type_name, keeper_state_name, WatchedEvent};
 
 /// zkCli's `printStat`: the eleven `name = value` lines of a `Stat`.
 pub fn print_stat(out: &mut impl Write, s: &Stat) {

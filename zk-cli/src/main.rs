@@ -11,9 +11,9 @@
 //! command table and the commands, one module per group, in [`commands`];
 //! how output and failures read in [`format`](mod@format) and [`errors`]; option
 //! parsing in [`opts`]; completion in [`complete`]. The client library
-//! (`zk_server::client`) is named in one place, [`client`].
+//! ([`zk_cli::client`], this crate's library) is named in one place, [`client_api`].
 
-mod client;
+mod client_api;
 mod commands;
 mod complete;
 mod errors;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
-use crate::client::{Client, ConnectOptions, State, WatchedEvent};
+use crate::client_api::{Client, ConnectOptions, State, WatchedEvent};
 use crate::commands::{self, Ctx, Run, Then, COMMANDS};
 use crate::errors::{check_path, wrap, CliError, CmdResult};
 use crate::format::event_text;

@@ -12,7 +12,6 @@
 //! `zk-server ensemble` launcher).
 
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod conn;
 pub mod core;

@@ -11,7 +11,7 @@
 //! ops/s, latency percentiles (from sending a request to reading its reply) and errors
 //! by result code, as text and, with `--json`, as JSON.
 //!
-//! A lean raw connection instead of `zk_server::client::Client`: the generator shares
+//! A lean raw connection instead of `zk_cli::client::Client`: the generator shares
 //! two cores with the servers it measures, so it encodes requests into one buffer per
 //! batch, writes each batch with one system call and parses replies in place, with no
 //! task, channel or allocation per request.
@@ -32,9 +32,9 @@ use clap::{Parser, ValueEnum};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zab_core::jute::{self, Record};
+use zab_core::proto::{op, xid, ConnectRequest, ConnectResponse};
 use zab_core::records::{write_acls, Acl, ErrorCode};
 use zk_benches::hist::Histogram;
-use zk_server::proto::{op, xid, ConnectRequest, ConnectResponse};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Workload {

@@ -31,11 +31,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zab_core::records::Acl;
-use zk_server::client::{Client, ClientError, ConnectOptions};
-use zk_server::proto::{
+use zab_core::proto::{
     create_mode, CheckVersionRequest, DeleteRequest, ErrorCode, MultiOp, OpResult,
 };
+use zab_core::records::Acl;
+use zk_cli::client::{Client, ClientError, ConnectOptions};
 
 use crate::ensemble::{Ensemble, Spec};
 use nemesis::{heal, inject, Faults};

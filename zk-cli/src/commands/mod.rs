@@ -19,7 +19,7 @@ use std::io::StdoutLock;
 
 use tokio::runtime::Runtime;
 
-use crate::client::Client;
+use crate::client_api::Client;
 use crate::errors::{CliError, CmdResult};
 use crate::opts::{arg, flag, parse, Parsed, Spec};
 use crate::shell::Shell;

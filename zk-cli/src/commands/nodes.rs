@@ -13,7 +13,7 @@ use zab_core::records::Acl;
 
 use super::acl::parse_acl;
 use super::{version_opt, Ctx};
-use crate::client::{create_mode, Client, ClientError, DeleteRequest, ErrorCode, MultiOp};
+use crate::client_api::{create_mode, Client, ClientError, DeleteRequest, ErrorCode, MultiOp};
 use crate::errors::{check_path, keeper_message, wrap, CliError, CmdResult};
 use crate::format::print_stat;
 use crate::opts::Parsed;

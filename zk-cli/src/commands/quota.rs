@@ -17,7 +17,7 @@ use zab_core::records::Acl;
 
 use super::nodes::subtree_bfs;
 use super::{usage_of, Ctx};
-use crate::client::{create_mode, Client, ClientError, ErrorCode};
+use crate::client_api::{create_mode, Client, ClientError, ErrorCode};
 use crate::errors::{check_path, wrap, CliError, CmdResult};
 use crate::opts::Parsed;
 

@@ -5,7 +5,7 @@
 //! printing the events, and `printwatches`, are the shell's.
 
 use super::{usage_of, Ctx};
-use crate::client::{add_watch_mode, watcher_type};
+use crate::client_api::{add_watch_mode, watcher_type};
 use crate::errors::{check_path, wrap, CliError, CmdResult};
 use crate::opts::Parsed;
 

@@ -6,10 +6,10 @@
 //! What the commands do with the client is theirs (`commands/`); how its
 //! answers are printed belongs to `format` and `errors`.
 
-pub use zk_server::client::{
-    event_type_name, keeper_state_name, Client, ClientError, ConnectOptions, State, WatchedEvent,
-};
-pub use zk_server::path::validate_path;
-pub use zk_server::proto::{
+pub use zab_core::path::validate_path;
+pub use zab_core::proto::{
     add_watch_mode, create_mode, watcher_type, DeleteRequest, ErrorCode, MultiOp,
+};
+pub use zk_cli::client::{
+    event_type_name, keeper_state_name, Client, ClientError, ConnectOptions, State, WatchedEvent,
 };
