@@ -24,6 +24,7 @@ use sha1::{Digest, Sha1};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use zab_core::jute::Record;
+use zab_core::proto::*;
 use zab_core::records::{perms, ErrorCode, Id, Stat};
 use zab_core::txn::{Txn, TxnBody, TxnHeader};
 use zab_core::Zxid;
@@ -32,9 +33,8 @@ use crate::auth::{self, check_acl, AuthOutcome};
 use crate::config::Config;
 use crate::persist::{write_snapshot, FuzzySnapshot, SnapshotJob};
 use crate::prep::{Prep, PrepCtx};
-use crate::proto::*;
 use crate::replicate::Replicator;
-use crate::request::{Op, Request};
+use crate::request::Request;
 use crate::tree::{DataTree, EphemeralKind, Trigger, TxnResult};
 use crate::watch::{WatchManager, WatcherKind};
 

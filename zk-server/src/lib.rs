@@ -1,7 +1,8 @@
 //! zk-server: a ZooKeeper-compatible server.
 //!
-//! Layers, bottom up: [`proto`] (the client protocol's jute records),
-//! [`net`] (frames and connections), [`request`] (a decoded request),
+//! Layers, bottom up: `zab_core::proto` (the client protocol's jute records
+//! and request decoder, shared with the client), [`net`] (frames and
+//! connections), [`request`] (a decoded request with its session),
 //! [`core`] (the pipeline: [`prep`] -> [`replicate`] -> apply to the
 //! [`tree`], [`watch`]es, replies), [`fourlw`] (four-letter words),
 //! [`config`] (zoo.cfg).
@@ -13,10 +14,8 @@ pub mod ensemble;
 pub mod fourlw;
 pub mod local;
 pub mod net;
-pub mod path;
 pub mod persist;
 pub mod prep;
-pub mod proto;
 pub mod replicate;
 pub mod request;
 pub mod tree;

@@ -18,11 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use zab_core::jute::{JuteReader, Record};
+use zab_core::proto::{ConnectRequest, Op, RequestHeader};
 
 use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
 use crate::core::{ConnHandle, CoreMsg, Out, CONN_QUEUE};
-use crate::proto::{ConnectRequest, RequestHeader};
-use crate::request::{Op, Request};
+use crate::request::Request;
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]

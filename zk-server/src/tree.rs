@@ -39,12 +39,11 @@ use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
+use zab_core::proto::{event_type, op};
 use zab_core::records::{Acl, ErrorCode, Stat, StatPersisted};
 use zab_core::txn::{Txn, TxnBody};
 use zab_core::Zxid;
 use zab_storage::TreeDigest;
-
-use crate::proto::{event_type, op};
 
 /// `ephemeralOwner` of container nodes.
 pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;
