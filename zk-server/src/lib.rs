@@ -1,7 +1,8 @@
 //! zk-server: a ZooKeeper-compatible server.
 //!
-//! Layers, bottom up: [`proto`] (the client protocol's jute records),
-//! [`request`] (a decoded request), [`tree`] and [`watch`] (the data),
+//! Layers, bottom up: `zab_core::proto` (the client protocol's jute records
+//! and request decoder, shared with the client), [`request`] (a decoded
+//! request with its session), [`tree`] and [`watch`] (the data),
 //! [`prep`] (writes become transactions), [`replicate`] (the one seam to
 //! durability and replication: [`replicate::StandaloneLog`] alone,
 //! [`peer`]'s driver in an ensemble), [`core`] (the task that runs the
@@ -18,11 +19,9 @@ pub mod core;
 pub mod fourlw;
 pub mod local_ensemble;
 pub mod net;
-pub mod path;
 pub mod peer;
 pub mod persist;
 pub mod prep;
-pub mod proto;
 pub mod replicate;
 pub mod request;
 pub mod tree;

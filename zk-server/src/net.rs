@@ -17,12 +17,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead};
 use zab_core::jute::{JuteReader, Record};
+use zab_core::proto::{ConnectRequest, Op, RequestHeader};
 
 use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
 use crate::conn::{ConnHandle, Out};
 use crate::core::CoreMsg;
-use crate::proto::{ConnectRequest, RequestHeader};
-use crate::request::{Op, Request};
+use crate::request::Request;
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]

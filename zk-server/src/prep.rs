@@ -11,6 +11,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use zab_core::path::validate_path;
+use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op};
 use zab_core::records::{perms, ErrorCode, Id, StatPersisted};
 use zab_core::txn::{
     CreateContainerTxn, CreateTtlTxn, CreateTxn, SetAclTxn, SetDataTxn, SubTxn, Txn, TxnBody,
@@ -19,9 +21,6 @@ use zab_core::txn::{
 use zab_core::Zxid;
 
 use crate::auth::{check_acl, fixup_acl};
-use crate::path::validate_path;
-use crate::proto::{create_mode, op, CreateRequest, MultiOp};
-use crate::request::Op;
 use crate::tree::{
     parent_of, DataTree, EphemeralKind, CONFIG_ZOOKEEPER, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
     PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT,
@@ -541,7 +540,7 @@ mod tests {
     use bytes::Bytes;
     use zab_core::records::Acl;
 
-    use crate::proto::MultiRequest;
+    use zab_core::proto::MultiRequest;
 
     fn ctx(tree: &DataTree, zxid: i64) -> PrepCtx<'_> {
         PrepCtx {
@@ -637,7 +636,7 @@ mod tests {
         // The multi deletes /a, created by zxid 1 and not applied yet, then
         // fails: /a must be back as zxid 1 left it.
         let m = multi(vec![
-            MultiOp::Delete(crate::proto::DeleteRequest {
+            MultiOp::Delete(zab_core::proto::DeleteRequest {
                 path: "/a".into(),
                 version: -1,
             }),

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-pub use zab_core::proto::Op;
+use zab_core::proto::Op;
 
 /// A request as it travels from a connection to the server core.
 #[derive(Clone, Debug)]

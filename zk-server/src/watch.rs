@@ -9,7 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::proto::event_type;
+use zab_core::proto::event_type;
+
 use crate::tree::{parent_of, Trigger};
 
 /// The modes one session holds on one path of one table, as bits.
@@ -200,7 +201,7 @@ pub enum WatcherKind {
 impl WatcherKind {
     /// `WatcherType.fromInt`; `None` for a type ZooKeeper does not know.
     pub fn from_wire(t: i32) -> Option<WatcherKind> {
-        use crate::proto::watcher_type as w;
+        use zab_core::proto::watcher_type as w;
         Some(match t {
             w::CHILDREN => WatcherKind::Children,
             w::DATA => WatcherKind::Data,

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
+use zab_core::proto::*;
 use zab_core::records::Id;
 use zab_core::txn::{Txn, TxnHeader};
 
@@ -15,9 +16,7 @@ use super::role::RoleState;
 use super::session::Session;
 use super::{now_ms, Core};
 use crate::prep::{Prep, PrepCtx};
-use crate::proto::*;
 use crate::replicate::{DriverMsg, ReplicationMsg};
-use crate::request::Op;
 
 impl Core {
     pub(super) fn on_replication(&mut self, m: ReplicationMsg) {

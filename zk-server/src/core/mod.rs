@@ -45,12 +45,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
+use zab_core::proto::ConnectRequest;
 use zab_core::Zxid;
 
 use crate::config::Config;
 use crate::conn::ConnHandle;
 use crate::prep::Prep;
-use crate::proto::ConnectRequest;
 use crate::replicate::{Replication, ReplicationMsg, Replicator};
 use crate::request::Request;
 use crate::tree::DataTree;

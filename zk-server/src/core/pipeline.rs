@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
 use zab_core::jute::Record;
+use zab_core::proto::*;
 use zab_core::records::{perms, ErrorCode, Id};
 use zab_core::txn::{Txn, TxnBody, TxnHeader};
 use zab_core::Zxid;
@@ -20,9 +21,8 @@ use super::stats::short_op_name;
 use super::{now_ms, Core, Role};
 use crate::auth::check_acl;
 use crate::prep::PrepCtx;
-use crate::proto::*;
 use crate::replicate::DriverMsg;
-use crate::request::{Op, Request};
+use crate::request::Request;
 use crate::tree::{Trigger, TxnResult};
 
 /// A read held until the writes its session sent before it are answered.

@@ -3,13 +3,13 @@
 //! `auth`, which changes only the session's identities.
 
 use bytes::Bytes;
+use zab_core::proto::*;
 use zab_core::records::{perms, ErrorCode, Id, Stat};
 
 use super::pipeline::{body, frame, Reply};
 use super::Core;
 use crate::auth::{self, check_acl, AuthOutcome};
-use crate::proto::*;
-use crate::request::{Op, Request};
+use crate::request::Request;
 use crate::watch::WatcherKind;
 
 impl Core {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes};
 use sha1::{Digest, Sha1};
 use zab_core::jute::Record;
+use zab_core::proto::*;
 use zab_core::records::Id;
 use zab_core::txn::{Txn, TxnBody, TxnHeader};
 use zab_core::Zxid;
@@ -21,9 +22,8 @@ use super::role::RoleState;
 use super::{now_ms, Core};
 use crate::conn::{ConnHandle, Out, QueueFull};
 use crate::prep::PrepCtx;
-use crate::proto::*;
 use crate::replicate::DriverMsg;
-use crate::request::Op;
+
 use crate::tree::EphemeralKind;
 
 /// A client connection as the core knows it, with the figures `cons` prints.

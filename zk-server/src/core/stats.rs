@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use zab_core::proto::op;
 use zab_core::Zxid;
 
 use super::role::RoleState;
 use super::{now_ms, Core, Role};
 use crate::config::Config;
-use crate::proto::op;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
 

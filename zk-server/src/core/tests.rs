@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes};
 use tokio::sync::mpsc;
 use zab_core::jute::{JuteReader, Record};
+use zab_core::proto::*;
 use zab_core::records::{Acl, ErrorCode};
 use zab_core::txn::{CreateTxn, Txn, TxnBody, TxnHeader};
 use zab_core::wire::QuorumPacket;
@@ -17,9 +18,8 @@ use zab_core::Zxid;
 use super::{Core, CoreMsg, Role, StatsReset};
 use crate::config::Config;
 use crate::conn::{ConnHandle, Out};
-use crate::proto::*;
 use crate::replicate::{DriverLink, DriverMsg, Replication, ReplicationMsg, Replicator};
-use crate::request::{Op, Request};
+use crate::request::Request;
 use crate::tree::DataTree;
 
 /// Records what the pipeline proposes.

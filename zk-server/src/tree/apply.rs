@@ -13,6 +13,7 @@
 //! linking and indexing nodes is the arena's (`arena.rs`); quota usage is
 //! `quota.rs`'s.
 
+use zab_core::proto::{event_type, op};
 use zab_core::records::{Acl, ErrorCode, Stat, StatPersisted};
 use zab_core::txn::{Txn, TxnBody};
 use zab_storage::TreeDigest;
@@ -22,7 +23,6 @@ use super::{
     name_of, parent_of, AclRef, DataTree, EphemeralKind, NodeRef, Place, CONTAINER_EPHEMERAL_OWNER,
     ROOT,
 };
-use crate::proto::{event_type, op};
 
 /// A change that fires watches, with the ACLs that decide who may see it.
 #[derive(Clone, Debug, PartialEq, Eq)]

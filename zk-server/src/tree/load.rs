@@ -254,8 +254,8 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::op;
     use crate::tree::testutil::{create, txn};
+    use zab_core::proto::op;
 
     /// A node a snapshot lists twice takes the later entry, as a map would:
     /// data, Stat, ACL, digest and counts as if only that one were listed.

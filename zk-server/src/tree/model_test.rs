@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
+use zab_core::proto::op;
 use zab_core::records::{Acl, ErrorCode, StatPersisted};
 use zab_core::txn::{CreateTxn, SetDataTxn, TxnBody};
 use zab_storage::TreeDigest;
@@ -15,7 +16,6 @@ use zab_storage::TreeDigest;
 use super::apply::new_stat;
 use super::testutil::txn;
 use super::{name_of, parent_of, DataTree, EphemeralKind, CONTAINER_EPHEMERAL_OWNER, ROOT};
-use crate::proto::op;
 
 /// The tree as a plain map from paths, with ZooKeeper's rules spelled out
 /// one by one: the reference the compact tree is checked against.

@@ -145,8 +145,8 @@ mod tests {
     use zab_storage::TreeDigest;
 
     use super::*;
-    use crate::proto::op;
     use crate::tree::testutil::{create, txn};
+    use zab_core::proto::op;
 
     fn set(path: &str, data: &'static [u8]) -> TxnBody {
         TxnBody::SetData(SetDataTxn {
