@@ -15,6 +15,7 @@ pub use types::{Epoch, ServerId, Zxid};
 pub mod broadcast;
 pub mod discovery;
 pub mod election;
+mod log;
 pub mod peer;
 pub mod quorum;
 pub mod sync;
