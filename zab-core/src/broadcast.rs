@@ -15,9 +15,8 @@
 
 use bytes::Bytes;
 
-use crate::discovery::{HandlerPhase, LeaderPhase};
-use crate::peer::{Action, Peer, Role};
-use crate::sync::LearnerPhase;
+use crate::peer::{Action, Peer};
+use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::QuorumPacket;
 use crate::{ServerId, Zxid};
 

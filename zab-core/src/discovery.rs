@@ -1,7 +1,8 @@
 //! Discovery: FOLLOWERINFO -> LEADERINFO -> ACKEPOCH.
 //!
-//! Owns the leader's bookkeeping of connecting learners (`LeaderState`, `Handler`) and
-//! both sides of the epoch handshake. A prospective leader collects FOLLOWERINFO (each
+//! Owns both sides of the epoch handshake and the role changes that begin it
+//! (`become_leading`, `become_learner`); the state it advances (`LeaderState`, one
+//! `Handler` per learner, `LearnerState`) is [`crate::role`]'s. A prospective leader collects FOLLOWERINFO (each
 //! learner's accepted epoch) until a quorum including itself is connected, proposes
 //! `max + 1`, persists it as its own accepted epoch and sends LEADERINFO. A learner
 //! persists the new accepted epoch before its ACKEPOCH, which reports its current epoch
@@ -14,79 +15,12 @@
 //! epoch proves a rival leader, and this leader steps down
 //! (docs/decisions/0002-zab-deviations.md).
 
-use std::collections::BTreeMap;
-
-use crate::peer::{Handlers, Peer, Role, ZabPhase};
-use crate::sync::{LearnerPhase, LearnerState};
+use crate::peer::{Peer, ZabPhase};
+use crate::role::{
+    Handler, HandlerPhase, LeaderPhase, LeaderState, LearnerPhase, LearnerState, Role,
+};
 use crate::wire::{LearnerInfo, QuorumPacket, ServerState, PROTOCOL_VERSION};
 use crate::{Epoch, ServerId, Zxid};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum LeaderPhase {
-    Discovery,
-    Synchronization,
-    Broadcast,
-}
-
-/// Where one learner's connection stands (a `LearnerHandler`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum HandlerPhase {
-    /// FOLLOWERINFO received.
-    Connected,
-    LeaderInfoSent,
-    EpochAcked,
-    /// DIFF/TRUNC/SNAP, proposals and NEWLEADER sent; proposals and commits are forwarded.
-    Syncing,
-    /// NEWLEADER acknowledged; its ACKs count.
-    Synced,
-    UpToDate,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Handler {
-    pub observer: bool,
-    pub phase: HandlerPhase,
-    /// The learner's last zxid, from ACKEPOCH.
-    pub peer_last: Zxid,
-    /// The leader's last zxid when this learner was synced.
-    pub sync_upto: Zxid,
-    /// Highest zxid durably acknowledged.
-    pub acked: Zxid,
-    /// Highest zxid a COMMIT (participant) or INFORM/synced proposal (observer) went out for.
-    pub commit_sent: Zxid,
-    pub last_heard: u64,
-}
-
-#[derive(Debug)]
-pub(crate) struct LeaderState {
-    pub phase: LeaderPhase,
-    pub epoch: Option<Epoch>,
-    pub accepted_saved: bool,
-    pub current_saved: bool,
-    /// Accepted epochs of connected participants (including ourselves).
-    pub connecting: BTreeMap<ServerId, Epoch>,
-    pub max_seen_epoch: Epoch,
-    pub epoch_acked: Vec<ServerId>,
-    /// Every learner that acknowledged our NEWLEADER during this leadership.
-    pub newleader_acked: Vec<ServerId>,
-    /// `(current_epoch, last_zxid)` when leadership began (`leaderStateSummary`).
-    pub summary: (Epoch, Zxid),
-    pub handlers: Handlers,
-    pub phase_deadline: u64,
-    pub last_proposed: Zxid,
-    pub pending_syncs: Vec<(Zxid, ServerId)>,
-    pub next_ping: u64,
-    /// Reused by `try_commit` (it runs on every ACK): acknowledged zxids, and the servers
-    /// counted so far.
-    pub scratch_acks: Vec<(Zxid, ServerId)>,
-    pub scratch_set: Vec<ServerId>,
-}
-
-impl LeaderState {
-    pub fn is_broadcasting(&self) -> bool {
-        self.phase == LeaderPhase::Broadcast
-    }
-}
 
 impl Peer {
     pub(crate) fn leader_mut(&mut self) -> &mut LeaderState {
@@ -105,26 +39,13 @@ impl Peer {
 
     /// LEADING: wait for a quorum of FOLLOWERINFO (`Leader.lead`, `getEpochToPropose`).
     pub(crate) fn become_leading(&mut self) {
-        let mut connecting = BTreeMap::new();
-        connecting.insert(self.cfg.my_id, self.accepted_epoch);
-        self.role = Role::Leading(Box::new(LeaderState {
-            phase: LeaderPhase::Discovery,
-            epoch: None,
-            accepted_saved: false,
-            current_saved: false,
-            connecting,
-            max_seen_epoch: self.accepted_epoch,
-            epoch_acked: Vec::new(),
-            newleader_acked: Vec::new(),
-            summary: (self.current_epoch, self.log.last()),
-            handlers: BTreeMap::new(),
-            phase_deadline: self.tick + self.cfg.init_limit_ticks,
-            last_proposed: self.log.last(),
-            pending_syncs: Vec::new(),
-            next_ping: 0,
-            scratch_acks: Vec::new(),
-            scratch_set: Vec::new(),
-        }));
+        self.role = Role::Leading(Box::new(LeaderState::new(
+            self.cfg.my_id,
+            self.accepted_epoch,
+            self.current_epoch,
+            self.log.last(),
+            self.tick + self.cfg.init_limit_ticks,
+        )));
         self.status(
             ServerState::Leading,
             ZabPhase::Discovery,
@@ -224,18 +145,7 @@ impl Peer {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
         let l = self.leader_mut();
-        l.handlers.insert(
-            from,
-            Handler {
-                observer: !participant,
-                phase: HandlerPhase::Connected,
-                peer_last: Zxid::ZERO,
-                sync_upto: Zxid::ZERO,
-                acked: Zxid::ZERO,
-                commit_sent: Zxid::ZERO,
-                last_heard: tick,
-            },
-        );
+        l.handlers.insert(from, Handler::new(!participant, tick));
         l.max_seen_epoch = l.max_seen_epoch.max(accepted_epoch);
         if participant && l.epoch.is_none() {
             l.connecting.insert(from, accepted_epoch);

@@ -18,6 +18,7 @@ pub mod election;
 mod log;
 pub mod peer;
 pub mod quorum;
+mod role;
 pub mod sync;
 pub mod wire;
 

@@ -35,16 +35,15 @@
 //!   leaves LEADING/FOLLOWING/OBSERVING ([`Action::StateChanged`]) close quorum
 //!   connections and drop whatever they still carry.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::discovery::LeaderState;
 use crate::election::{notification_of, Election, ElectionCtx, Vote};
 use crate::log::Log;
 use crate::quorum::QuorumVerifier;
-use crate::sync::LearnerState;
+use crate::role::{HandlerPhase, Role};
 use crate::wire::{Notification, QuorumPacket, ServerState};
 use crate::{Epoch, ServerId, Zxid};
 
@@ -196,14 +195,6 @@ pub struct PersistentState {
     pub recent: Vec<(Zxid, Bytes)>,
     /// The last zxid the driver knows committed (`base` if unknown).
     pub last_committed: Zxid,
-}
-
-#[derive(Debug)]
-pub(crate) enum Role {
-    Looking,
-    Leading(Box<LeaderState>),
-    /// Following or observing, depending on `LearnerState::observer`.
-    Learning(Box<LearnerState>),
 }
 
 /// One ZooKeeper server's protocol state.
@@ -480,11 +471,7 @@ impl Peer {
         let mut s = LearnerSummary::default();
         if let Role::Leading(l) = &self.role {
             for h in l.handlers.values() {
-                let synced = matches!(
-                    h.phase,
-                    crate::discovery::HandlerPhase::Synced
-                        | crate::discovery::HandlerPhase::UpToDate
-                );
+                let synced = matches!(h.phase, HandlerPhase::Synced | HandlerPhase::UpToDate);
                 if h.observer {
                     s.observers += 1;
                 } else {
@@ -514,6 +501,3 @@ pub struct LearnerSummary {
     pub observers: usize,
     pub pending_syncs: usize,
 }
-
-/// Learners known to a leader, by sid.
-pub(crate) type Handlers = BTreeMap<ServerId, crate::discovery::Handler>;

@@ -1,7 +1,8 @@
 //! Synchronisation: DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE.
 //!
-//! Owns the learner's side of the connection (`LearnerState`) and the leader's choice
-//! of how to bring one learner to its history (`LearnerHandler.syncFollower`):
+//! Owns both sides of synchronisation (the state it advances is [`crate::role`]'s) and
+//! the leader's choice of how to bring one learner to its history
+//! (`LearnerHandler.syncFollower`):
 //!
 //! * the learner's last zxid is ours: empty DIFF;
 //! * it is beyond our last: TRUNC to our last;
@@ -21,65 +22,10 @@
 
 use bytes::Bytes;
 
-use crate::discovery::{HandlerPhase, LeaderPhase};
 use crate::peer::{Action, Peer, ZabPhase};
+use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase};
 use crate::wire::{QuorumPacket, ServerState};
 use crate::{Epoch, ServerId, Zxid};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum LearnerPhase {
-    AwaitLeaderInfo,
-    AwaitAcceptedSave,
-    /// ACKEPOCH sent; waiting for DIFF / TRUNC / SNAP.
-    AwaitSyncMode,
-    Syncing,
-    /// NEWLEADER received; waiting for durability and the current epoch.
-    AwaitNewLeaderAck,
-    /// NEWLEADER acknowledged; waiting for UPTODATE.
-    AwaitUpToDate,
-    Broadcast,
-}
-
-#[derive(Debug)]
-pub(crate) struct LearnerState {
-    pub leader: ServerId,
-    pub observer: bool,
-    pub phase: LearnerPhase,
-    pub new_epoch: Option<Epoch>,
-    pub newleader_zxid: Zxid,
-    /// Our last zxid when NEWLEADER arrived: what its ACK vouches for.
-    pub sync_upto: Zxid,
-    /// Highest COMMIT received before UPTODATE.
-    pub pending_commit: Zxid,
-    pub saving_current_epoch: bool,
-    /// Our last zxid once DIFF / TRUNC / SNAP was applied: held by the leader too.
-    pub synced_from: Zxid,
-    /// Highest proposal acknowledged.
-    pub acked: Zxid,
-    pub last_heard: u64,
-}
-
-impl LearnerState {
-    pub fn new(leader: ServerId, observer: bool, tick: u64) -> LearnerState {
-        LearnerState {
-            leader,
-            observer,
-            phase: LearnerPhase::AwaitLeaderInfo,
-            new_epoch: None,
-            newleader_zxid: Zxid::ZERO,
-            sync_upto: Zxid::ZERO,
-            pending_commit: Zxid::ZERO,
-            saving_current_epoch: false,
-            synced_from: Zxid::ZERO,
-            acked: Zxid::ZERO,
-            last_heard: tick,
-        }
-    }
-
-    pub fn is_broadcasting(&self) -> bool {
-        self.phase == LearnerPhase::Broadcast
-    }
-}
 
 impl Peer {
     /// `syncFollower`: bring learner `to` to our history, then NEWLEADER.
