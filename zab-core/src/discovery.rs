@@ -15,7 +15,7 @@
 //! epoch proves a rival leader, and this leader steps down
 //! (docs/decisions/0002-zab-deviations.md).
 
-use crate::peer::{Peer, ZabPhase};
+use crate::peer::{Action, Peer, ZabPhase};
 use crate::role::{
     Handler, HandlerPhase, LeaderPhase, LeaderState, LearnerPhase, LearnerState, Role,
 };
@@ -23,20 +23,6 @@ use crate::wire::{LearnerInfo, QuorumPacket, ServerState, PROTOCOL_VERSION};
 use crate::{Epoch, ServerId, Zxid};
 
 impl Peer {
-    pub(crate) fn leader_mut(&mut self) -> &mut LeaderState {
-        match &mut self.role {
-            Role::Leading(l) => l,
-            _ => unreachable!("not leading"),
-        }
-    }
-
-    pub(crate) fn learner_mut(&mut self) -> &mut LearnerState {
-        match &mut self.role {
-            Role::Learning(l) => l,
-            _ => unreachable!("not learning"),
-        }
-    }
-
     /// LEADING: wait for a quorum of FOLLOWERINFO (`Leader.lead`, `getEpochToPropose`).
     pub(crate) fn become_leading(&mut self) {
         self.role = Role::Leading(Box::new(LeaderState::new(
@@ -82,66 +68,16 @@ impl Peer {
                 info,
             }
         };
-        self.out.push(crate::peer::Action::Send { to: leader, msg });
-    }
-
-    pub(crate) fn on_leader_received(&mut self, from: ServerId, msg: QuorumPacket) {
-        let tick = self.tick;
-        let known = match self.leader_mut().handlers.get_mut(&from) {
-            Some(h) => {
-                h.last_heard = tick;
-                true
-            }
-            None => false,
-        };
-        match msg {
-            QuorumPacket::FollowerInfo { accepted_epoch, .. } => {
-                self.on_follower_info(from, accepted_epoch, false)
-            }
-            QuorumPacket::ObserverInfo { accepted_epoch, .. } => {
-                self.on_follower_info(from, accepted_epoch, true)
-            }
-            QuorumPacket::AckEpoch {
-                last_zxid,
-                current_epoch,
-            } => self.on_ack_epoch(from, last_zxid, current_epoch),
-            QuorumPacket::Ack { zxid } => self.on_ack(from, zxid),
-            // For the request pipeline, from connected learners only; a PING matters to
-            // it only when it carries session touches.
-            QuorumPacket::Request { .. } | QuorumPacket::Revalidate { .. } if known => {
-                self.out.push(crate::peer::Action::Deliver { from, msg });
-            }
-            QuorumPacket::Ping { ref data, .. } if known && !data.is_empty() => {
-                self.out.push(crate::peer::Action::Deliver { from, msg });
-            }
-            _ => {}
-        }
-    }
-
-    pub(crate) fn on_learner_received(&mut self, msg: QuorumPacket) {
-        let tick = self.tick;
-        self.learner_mut().last_heard = tick;
-        match msg {
-            QuorumPacket::LeaderInfo { epoch, .. } => self.on_leader_info(epoch),
-            QuorumPacket::Diff { zxid } => self.on_diff(zxid),
-            QuorumPacket::Trunc { zxid } => self.on_trunc(zxid),
-            QuorumPacket::Snap { zxid } => self.on_snap(zxid),
-            QuorumPacket::Proposal { zxid, data } => self.on_proposal(zxid, data),
-            QuorumPacket::Commit { zxid } => self.on_commit(zxid),
-            QuorumPacket::Inform { zxid, data } => self.on_inform(zxid, data),
-            QuorumPacket::NewLeader { zxid, .. } => self.on_new_leader(zxid),
-            QuorumPacket::UpToDate { zxid } => self.on_up_to_date(zxid),
-            QuorumPacket::Ping { zxid, .. } => self.on_ping(zxid),
-            QuorumPacket::Sync { .. } | QuorumPacket::Revalidate { .. } => {
-                let from = self.learner_mut().leader;
-                self.out.push(crate::peer::Action::Deliver { from, msg });
-            }
-            _ => {}
-        }
+        self.out.push(Action::Send { to: leader, msg });
     }
 
     /// FOLLOWERINFO / OBSERVERINFO: a learner connects (a new connection replaces an old one).
-    fn on_follower_info(&mut self, from: ServerId, accepted_epoch: Epoch, observer: bool) {
+    pub(crate) fn on_follower_info(
+        &mut self,
+        from: ServerId,
+        accepted_epoch: Epoch,
+        observer: bool,
+    ) {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
         let l = self.leader_mut();
@@ -176,7 +112,7 @@ impl Peer {
             .max(l.max_seen_epoch);
         let e = Epoch(max.0 + 1);
         l.epoch = Some(e);
-        self.out.push(crate::peer::Action::SaveAcceptedEpoch(e));
+        self.out.push(Action::SaveAcceptedEpoch(e));
     }
 
     fn send_leader_info(&mut self, to: ServerId, e: Epoch) {
@@ -187,7 +123,7 @@ impl Peer {
                     epoch: e,
                     protocol_version: PROTOCOL_VERSION,
                 };
-                self.out.push(crate::peer::Action::Send { to, msg });
+                self.out.push(Action::Send { to, msg });
             }
         }
     }
@@ -213,7 +149,7 @@ impl Peer {
     }
 
     /// ACKEPOCH (`LearnerHandler` + `waitForEpochAck`).
-    fn on_ack_epoch(&mut self, from: ServerId, last_zxid: Zxid, current_epoch: i64) {
+    pub(crate) fn on_ack_epoch(&mut self, from: ServerId, last_zxid: Zxid, current_epoch: i64) {
         let (phase, summary, epoch, known) = {
             let l = self.leader_mut();
             let Some(h) = l.handlers.get_mut(&from) else {
@@ -280,7 +216,7 @@ impl Peer {
             .map(|(s, _)| *s)
             .collect();
         self.vote.peer_epoch = e;
-        self.out.push(crate::peer::Action::SaveCurrentEpoch(e));
+        self.out.push(Action::SaveCurrentEpoch(e));
         self.status(ServerState::Leading, ZabPhase::Synchronization, Some(me), e);
         for s in waiting {
             self.sync_learner(s);
@@ -288,7 +224,7 @@ impl Peer {
     }
 
     /// LEADERINFO (`Learner.registerWithLeader`).
-    fn on_leader_info(&mut self, e: Epoch) {
+    pub(crate) fn on_leader_info(&mut self, e: Epoch) {
         let accepted = self.accepted_epoch;
         let l = self.learner_mut();
         if l.phase != LearnerPhase::AwaitLeaderInfo {
@@ -302,7 +238,7 @@ impl Peer {
         l.new_epoch = Some(e);
         if e > accepted {
             l.phase = LearnerPhase::AwaitAcceptedSave;
-            self.out.push(crate::peer::Action::SaveAcceptedEpoch(e));
+            self.out.push(Action::SaveAcceptedEpoch(e));
         } else {
             self.send_ack_epoch();
         }
@@ -323,7 +259,7 @@ impl Peer {
         let leader = l.leader;
         let e = l.new_epoch.expect("epoch known");
         self.vote.peer_epoch = e; // updateElectionVote (ZOOKEEPER-1732)
-        self.out.push(crate::peer::Action::Send {
+        self.out.push(Action::Send {
             to: leader,
             msg: QuorumPacket::AckEpoch {
                 last_zxid,

@@ -14,6 +14,8 @@ pub mod types;
 pub use types::{Epoch, ServerId, Zxid};
 pub mod broadcast;
 pub mod discovery;
+mod dispatch;
+mod driver;
 pub mod election;
 mod log;
 pub mod peer;
