@@ -2,12 +2,16 @@
 //!
 //! Owns both sides of the epoch handshake and the role changes that begin it
 //! (`become_leading`, `become_learner`); the state it advances (`LeaderState`, one
-//! `Handler` per learner, `LearnerState`) is [`crate::role`]'s. A prospective leader collects FOLLOWERINFO (each
-//! learner's accepted epoch) until a quorum including itself is connected, proposes
-//! `max + 1`, persists it as its own accepted epoch and sends LEADERINFO. A learner
-//! persists the new accepted epoch before its ACKEPOCH, which reports its current epoch
-//! and last zxid. A leader that finds a learner ahead of itself goes back to election.
-//! Synchronisation is [`crate::sync`]'s.
+//! `Handler` per learner, `LearnerState`) is `crate::role`'s. A prospective leader
+//! collects FOLLOWERINFO (each learner's accepted epoch) until a quorum including itself
+//! is connected, proposes `max + 1`, persists it as its own accepted epoch and sends
+//! LEADERINFO. A learner persists the new accepted epoch before its ACKEPOCH, which
+//! reports its current epoch and last zxid. A leader that finds a learner ahead of
+//! itself goes back to election.
+//!
+//! Depends on the role state and the peer's helpers only, and hands each learner whose
+//! epoch is settled to [`crate::sync`] (`sync_learner`); nothing here calls back into
+//! election beyond `become_looking`.
 //!
 //! Deviation from ZooKeeper: a learner that had already accepted the proposed epoch
 //! answers with its real current epoch instead of -1, and a leader past discovery still

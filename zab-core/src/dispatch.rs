@@ -8,7 +8,7 @@
 
 use crate::election::{notification_of, Vote};
 use crate::peer::{Action, Event, Peer};
-use crate::role::Role;
+use crate::role::{LeaderPhase, LearnerPhase, Role};
 use crate::wire::{Notification, QuorumPacket, ServerState};
 use crate::ServerId;
 
@@ -28,6 +28,17 @@ impl Peer {
     }
 
     fn dispatch(&mut self, ev: Event) {
+        self.route(ev);
+        // An election decided while handling the event (a lone voter that needs no
+        // finalize wait decides as the round starts): the role it decides begins now,
+        // after the handler, which left the old role as its last act. So election code
+        // never calls into discovery.
+        if let Some(v) = self.decided.take() {
+            self.on_elected(v);
+        }
+    }
+
+    fn route(&mut self, ev: Event) {
         match ev {
             Event::Start => self.become_looking(),
             Event::Tick => {
@@ -61,10 +72,19 @@ impl Peer {
             },
             Event::Persisted { upto } => {
                 self.log.on_persisted(upto);
-                match self.role {
+                match &self.role {
                     Role::Looking => {}
-                    Role::Leading(_) => self.on_leader_persisted(),
-                    Role::Learning(_) => self.on_learner_persisted(),
+                    Role::Leading(l) => match l.phase {
+                        LeaderPhase::Discovery => {}
+                        // Our own NEWLEADER ACK counts once our log is durable.
+                        LeaderPhase::Synchronization => self.maybe_establish(),
+                        LeaderPhase::Broadcast => self.try_commit(),
+                    },
+                    Role::Learning(l) => match l.phase {
+                        LearnerPhase::AwaitNewLeaderAck => self.try_ack_new_leader(),
+                        LearnerPhase::AwaitUpToDate | LearnerPhase::Broadcast => self.send_acks(),
+                        _ => {}
+                    },
                 }
             }
             Event::AcceptedEpochSaved(e) => {
@@ -112,7 +132,8 @@ impl Peer {
         }
     }
 
-    pub(crate) fn on_elected(&mut self, v: Vote) {
+    /// The election decided `v`: lead, follow or observe.
+    fn on_elected(&mut self, v: Vote) {
         self.vote = v;
         match v.state {
             ServerState::Leading => self.become_leading(),
@@ -141,6 +162,9 @@ impl Peer {
                 last_zxid,
                 current_epoch,
             } => self.on_ack_epoch(from, last_zxid, current_epoch),
+            QuorumPacket::Ack { zxid } if matches!(&self.role, Role::Leading(l) if l.is_new_leader_ack(from, zxid)) => {
+                self.on_new_leader_ack(from)
+            }
             QuorumPacket::Ack { zxid } => self.on_ack(from, zxid),
             // For the request pipeline, from connected learners only; a PING matters to
             // it only when it carries session touches.

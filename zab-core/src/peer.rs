@@ -33,6 +33,8 @@ pub struct Peer {
     pub(crate) election: Election,
     pub(crate) vote: Vote,
     pub(crate) role: Role,
+    /// What the election decided during the current event; `dispatch` acts on it.
+    pub(crate) decided: Option<Vote>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -66,6 +68,7 @@ impl Peer {
                 state: ServerState::Looking,
             },
             role: Role::Looking,
+            decided: None,
             out: Vec::new(),
             cfg,
         }
@@ -87,7 +90,7 @@ impl Peer {
             max_notification_ticks: self.cfg.max_notification_ticks,
         };
         if let Some(v) = f(&mut self.election, &ctx, &mut self.out) {
-            self.on_elected(v);
+            self.decided = Some(v);
         }
     }
 

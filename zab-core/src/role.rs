@@ -138,6 +138,15 @@ impl LeaderState {
     pub fn is_broadcasting(&self) -> bool {
         self.phase == LeaderPhase::Broadcast
     }
+
+    /// Whether an ACK of `zxid` from `from` acknowledges our NEWLEADER (counter 0 of our
+    /// epoch, from a learner being synced) rather than proposals.
+    pub fn is_new_leader_ack(&self, from: ServerId, zxid: Zxid) -> bool {
+        match (self.epoch, self.handlers.get(&from)) {
+            (Some(e), Some(h)) => h.phase == HandlerPhase::Syncing && zxid == Zxid::new(e, 0),
+            _ => false,
+        }
+    }
 }
 
 /// Learners known to a leader, by sid.

@@ -1,6 +1,6 @@
 //! Synchronisation: DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE.
 //!
-//! Owns both sides of synchronisation (the state it advances is [`crate::role`]'s) and
+//! Owns both sides of synchronisation (the state it advances is `crate::role`'s) and
 //! the leader's choice of how to bring one learner to its history
 //! (`LearnerHandler.syncFollower`):
 //!
@@ -15,12 +15,14 @@
 //! on NEWLEADER, waits for the log (or installed snapshot) to be durable, persists its
 //! current epoch, and only then ACKs NEWLEADER (ZOOKEEPER-3911, -4643, -4646, -4785).
 //! PROPOSAL and COMMIT that arrive between NEWLEADER and UPTODATE are logged and queued
-//! (ZOOKEEPER-4394, -4685); UPTODATE, which carries the leader's commit point, commits
-//! them. With a quorum of NEWLEADER ACKs (its own counted once its epoch and log are
-//! durable) the leader is established, commits its whole initial history and starts
-//! broadcast ([`crate::broadcast`]).
-
-use bytes::Bytes;
+//! (ZOOKEEPER-4394, -4685) by [`crate::broadcast`]'s handlers, which serve every phase
+//! from DIFF on; UPTODATE, which carries the leader's commit point, commits them. With a
+//! quorum of NEWLEADER ACKs (its own counted once its epoch and log are durable) the
+//! leader is established, commits its whole initial history and starts broadcast.
+//!
+//! Depends on the role state, the peer's helpers and, at the hand-over to broadcast,
+//! on [`crate::broadcast`] (`try_commit`, `flush_pending_syncs`, `send_acks`); never on
+//! discovery.
 
 use crate::peer::{Action, Peer, ZabPhase};
 use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase};
@@ -243,29 +245,6 @@ impl Peer {
         l.synced_from = zxid;
         self.log.reset_to_snapshot(zxid);
         self.out.push(Action::InstallSnapshot { zxid });
-    }
-
-    /// A PROPOSAL before UPTODATE: log it (no ACK: the NEWLEADER ACK vouches for it).
-    pub(crate) fn on_sync_proposal(&mut self, zxid: Zxid, data: Bytes) {
-        if !self.check_next(zxid) {
-            return;
-        }
-        self.log.append(zxid, data.clone());
-        self.out.push(Action::Append(vec![(zxid, data)]));
-        if self.learner_mut().phase >= LearnerPhase::AwaitUpToDate {
-            self.send_acks();
-        }
-    }
-
-    /// Continuity: a proposal follows our last zxid, with the next counter within an epoch.
-    pub(crate) fn check_next(&mut self, zxid: Zxid) -> bool {
-        let last = self.log.last();
-        let ok =
-            zxid > last && (zxid.epoch() != last.epoch() || zxid.counter() == last.counter() + 1);
-        if !ok {
-            self.become_looking();
-        }
-        ok
     }
 
     /// NEWLEADER (`FollowerProcessNEWLEADER`).
