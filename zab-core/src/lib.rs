@@ -27,4 +27,5 @@ pub mod wire;
 pub use election::Vote;
 pub use peer::{Action, Config, Event, Peer, PeerStatus, PersistentState, ZabPhase};
 pub use wire::{Notification, QuorumPacket, ServerState};
+#[cfg(feature = "sim")]
 pub mod sim;
