@@ -345,3 +345,6 @@ impl Peer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

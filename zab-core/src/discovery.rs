@@ -278,3 +278,6 @@ impl Peer {
         self.status(state, ZabPhase::Synchronization, Some(leader), e);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -403,3 +403,6 @@ pub(crate) fn notification_of(vote: &Vote, config: &Bytes) -> Notification {
         config: config.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,6 +22,8 @@ pub mod peer;
 pub mod quorum;
 mod role;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 pub mod wire;
 
 pub use election::Vote;

@@ -320,3 +320,6 @@ impl Peer {
         self.status(state, ZabPhase::Broadcast, Some(leader), e);
     }
 }
+
+#[cfg(test)]
+mod tests;
