@@ -4,7 +4,9 @@
 //! LEARNING, which quorum packets a leader and a learner accept, and what follows an
 //! election's decision. The handlers are the phases' ([`crate::election`],
 //! [`crate::discovery`], [`crate::sync`], [`crate::broadcast`]); nothing here changes
-//! state beyond the bookkeeping of the event itself (tick, durable point, epochs).
+//! state beyond the bookkeeping of the event itself (tick, durable point, epochs, a
+//! learner's dropped connection) or decides more than where a packet goes (a learner's
+//! forwarded packets, a leader's replies).
 
 use crate::election::{notification_of, Vote};
 use crate::peer::{Action, Event, Peer};
