@@ -2,7 +2,8 @@
 //!
 //! Owns the steady state of an established epoch. The leader numbers each proposal
 //! `epoch << 32 | counter`, logs it, and sends it to every participant being synced or
-//! synced; a learner logs it and ACKs only once `Persisted` covers it. The leader counts
+//! synced; a learner logs it (from DIFF on, so also the proposals of its sync) and, once
+//! it has ACKed NEWLEADER, ACKs it only once `Persisted` covers it. The leader counts
 //! its own ACK once its own log is durable, commits in zxid order as soon as a quorum
 //! has ACKed (ACKs are cumulative: the channel is FIFO and logs are durable in order),
 //! sends COMMIT to participants and INFORM (with the data) to observers.
@@ -12,12 +13,13 @@
 //! a quorum; a learner goes back to election after `sync_limit_ticks` (`init_limit_ticks`
 //! before UPTODATE) without a packet from its leader. A leader that does not finish
 //! discovery or synchronisation within `init_limit_ticks` gives up too.
+//!
+//! Depends on the role state and the peer's helpers only: the last phase calls no other.
 
 use bytes::Bytes;
 
-use crate::discovery::{HandlerPhase, LeaderPhase};
-use crate::peer::{Action, Peer, Role};
-use crate::sync::LearnerPhase;
+use crate::peer::{Action, Peer};
+use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::QuorumPacket;
 use crate::{ServerId, Zxid};
 
@@ -58,31 +60,22 @@ impl Peer {
         self.out.push(Action::Append(vec![(zxid, data)]));
     }
 
-    /// ACK: of NEWLEADER (counter 0 of our epoch) or of proposals.
+    /// ACK of proposals, cumulative up to `zxid` (the ACK of NEWLEADER is
+    /// [`crate::sync`]'s `on_new_leader_ack`).
     pub(crate) fn on_ack(&mut self, from: ServerId, zxid: Zxid) {
         let l = self.leader_mut();
-        let Some(e) = l.epoch else { return };
+        if l.epoch.is_none() {
+            return;
+        }
         let Some(h) = l.handlers.get_mut(&from) else {
             return;
         };
-        if h.phase == HandlerPhase::Syncing && zxid == Zxid::new(e, 0) {
-            self.on_new_leader_ack(from);
-            return;
-        }
         if h.phase < HandlerPhase::Synced || h.observer || zxid <= h.acked {
             return;
         }
         h.acked = zxid.min(l.last_proposed);
         if l.phase == LeaderPhase::Broadcast {
             self.try_commit();
-        }
-    }
-
-    pub(crate) fn on_leader_persisted(&mut self) {
-        match self.leader_mut().phase {
-            LeaderPhase::Broadcast => self.try_commit(),
-            LeaderPhase::Synchronization => self.maybe_establish(),
-            LeaderPhase::Discovery => {}
         }
     }
 
@@ -238,13 +231,28 @@ impl Peer {
 
     // ---- learner side ----
 
-    /// PROPOSAL: log it; in broadcast it is ACKed once durable.
+    /// PROPOSAL: log it. During synchronisation it is not ACKed (the NEWLEADER ACK
+    /// vouches for it); after NEWLEADER's ACK it is ACKed once durable.
     pub(crate) fn on_proposal(&mut self, zxid: Zxid, data: Bytes) {
-        let phase = self.learner_mut().phase;
-        if phase < LearnerPhase::Syncing {
+        if self.learner_mut().phase < LearnerPhase::Syncing || !self.check_next(zxid) {
             return;
         }
-        self.on_sync_proposal(zxid, data);
+        self.log.append(zxid, data.clone());
+        self.out.push(Action::Append(vec![(zxid, data)]));
+        if self.learner_mut().phase >= LearnerPhase::AwaitUpToDate {
+            self.send_acks();
+        }
+    }
+
+    /// Continuity: a proposal follows our last zxid, with the next counter within an epoch.
+    fn check_next(&mut self, zxid: Zxid) -> bool {
+        let last = self.log.last();
+        let ok =
+            zxid > last && (zxid.epoch() != last.epoch() || zxid.counter() == last.counter() + 1);
+        if !ok {
+            self.become_looking();
+        }
+        ok
     }
 
     /// COMMIT: queued before UPTODATE, applied after.
@@ -301,14 +309,6 @@ impl Peer {
         }
     }
 
-    pub(crate) fn on_learner_persisted(&mut self) {
-        match self.learner_mut().phase {
-            LearnerPhase::AwaitNewLeaderAck => self.try_ack_new_leader(),
-            LearnerPhase::AwaitUpToDate | LearnerPhase::Broadcast => self.send_acks(),
-            _ => {}
-        }
-    }
-
     /// ACK every durable proposal received after NEWLEADER, one ACK per zxid as ZooKeeper leaders expect.
     pub(crate) fn send_acks(&mut self) {
         let durable = self.log.durable;
@@ -345,3 +345,6 @@ impl Peer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,17 @@
 //! Discovery: FOLLOWERINFO -> LEADERINFO -> ACKEPOCH.
 //!
-//! Owns the leader's bookkeeping of connecting learners (`LeaderState`, `Handler`) and
-//! both sides of the epoch handshake. A prospective leader collects FOLLOWERINFO (each
-//! learner's accepted epoch) until a quorum including itself is connected, proposes
-//! `max + 1`, persists it as its own accepted epoch and sends LEADERINFO. A learner
-//! persists the new accepted epoch before its ACKEPOCH, which reports its current epoch
-//! and last zxid. A leader that finds a learner ahead of itself goes back to election.
-//! Synchronisation is [`crate::sync`]'s.
+//! Owns both sides of the epoch handshake and the role changes that begin it
+//! (`become_leading`, `become_learner`); the state it advances (`LeaderState`, one
+//! `Handler` per learner, `LearnerState`) is `crate::role`'s. A prospective leader
+//! collects FOLLOWERINFO (each learner's accepted epoch) until a quorum including itself
+//! is connected, proposes `max + 1`, persists it as its own accepted epoch and sends
+//! LEADERINFO. A learner persists the new accepted epoch before its ACKEPOCH, which
+//! reports its current epoch and last zxid. A leader that finds a learner ahead of
+//! itself goes back to election.
+//!
+//! Depends on the role state and the peer's helpers only, and hands each learner whose
+//! epoch is settled to [`crate::sync`] (`sync_learner`); nothing here calls back into
+//! election beyond `become_looking`.
 //!
 //! Deviation from ZooKeeper: a learner that had already accepted the proposed epoch
 //! answers with its real current epoch instead of -1, and a leader past discovery still
@@ -14,117 +19,23 @@
 //! epoch proves a rival leader, and this leader steps down
 //! (docs/decisions/0002-zab-deviations.md).
 
-use std::collections::BTreeMap;
-
-use crate::peer::{Handlers, Peer, Role, ZabPhase};
-use crate::sync::{LearnerPhase, LearnerState};
+use crate::peer::{Action, Peer, ZabPhase};
+use crate::role::{
+    Handler, HandlerPhase, LeaderPhase, LeaderState, LearnerPhase, LearnerState, Role,
+};
 use crate::wire::{LearnerInfo, QuorumPacket, ServerState, PROTOCOL_VERSION};
 use crate::{Epoch, ServerId, Zxid};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum LeaderPhase {
-    Discovery,
-    Synchronization,
-    Broadcast,
-}
-
-/// Where one learner's connection stands (a `LearnerHandler`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum HandlerPhase {
-    /// FOLLOWERINFO received.
-    Connected,
-    LeaderInfoSent,
-    EpochAcked,
-    /// DIFF/TRUNC/SNAP, proposals and NEWLEADER sent; proposals and commits are forwarded.
-    Syncing,
-    /// NEWLEADER acknowledged; its ACKs count.
-    Synced,
-    UpToDate,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Handler {
-    pub observer: bool,
-    pub phase: HandlerPhase,
-    /// The learner's last zxid, from ACKEPOCH.
-    pub peer_last: Zxid,
-    /// The leader's last zxid when this learner was synced.
-    pub sync_upto: Zxid,
-    /// Highest zxid durably acknowledged.
-    pub acked: Zxid,
-    /// Highest zxid a COMMIT (participant) or INFORM/synced proposal (observer) went out for.
-    pub commit_sent: Zxid,
-    pub last_heard: u64,
-}
-
-#[derive(Debug)]
-pub(crate) struct LeaderState {
-    pub phase: LeaderPhase,
-    pub epoch: Option<Epoch>,
-    pub accepted_saved: bool,
-    pub current_saved: bool,
-    /// Accepted epochs of connected participants (including ourselves).
-    pub connecting: BTreeMap<ServerId, Epoch>,
-    pub max_seen_epoch: Epoch,
-    pub epoch_acked: Vec<ServerId>,
-    /// Every learner that acknowledged our NEWLEADER during this leadership.
-    pub newleader_acked: Vec<ServerId>,
-    /// `(current_epoch, last_zxid)` when leadership began (`leaderStateSummary`).
-    pub summary: (Epoch, Zxid),
-    pub handlers: Handlers,
-    pub phase_deadline: u64,
-    pub last_proposed: Zxid,
-    pub pending_syncs: Vec<(Zxid, ServerId)>,
-    pub next_ping: u64,
-    /// Reused by `try_commit` (it runs on every ACK): acknowledged zxids, and the servers
-    /// counted so far.
-    pub scratch_acks: Vec<(Zxid, ServerId)>,
-    pub scratch_set: Vec<ServerId>,
-}
-
-impl LeaderState {
-    pub fn is_broadcasting(&self) -> bool {
-        self.phase == LeaderPhase::Broadcast
-    }
-}
-
 impl Peer {
-    pub(crate) fn leader_mut(&mut self) -> &mut LeaderState {
-        match &mut self.role {
-            Role::Leading(l) => l,
-            _ => unreachable!("not leading"),
-        }
-    }
-
-    pub(crate) fn learner_mut(&mut self) -> &mut LearnerState {
-        match &mut self.role {
-            Role::Learning(l) => l,
-            _ => unreachable!("not learning"),
-        }
-    }
-
     /// LEADING: wait for a quorum of FOLLOWERINFO (`Leader.lead`, `getEpochToPropose`).
     pub(crate) fn become_leading(&mut self) {
-        let mut connecting = BTreeMap::new();
-        connecting.insert(self.cfg.my_id, self.accepted_epoch);
-        self.role = Role::Leading(Box::new(LeaderState {
-            phase: LeaderPhase::Discovery,
-            epoch: None,
-            accepted_saved: false,
-            current_saved: false,
-            connecting,
-            max_seen_epoch: self.accepted_epoch,
-            epoch_acked: Vec::new(),
-            newleader_acked: Vec::new(),
-            summary: (self.current_epoch, self.log.last()),
-            handlers: BTreeMap::new(),
-            phase_deadline: self.tick + self.cfg.init_limit_ticks,
-            last_proposed: self.log.last(),
-            pending_syncs: Vec::new(),
-            next_ping: 0,
-            scratch_acks: Vec::new(),
-            scratch_set: Vec::new(),
-        }));
+        self.role = Role::Leading(Box::new(LeaderState::new(
+            self.cfg.my_id,
+            self.accepted_epoch,
+            self.current_epoch,
+            self.log.last(),
+            self.tick + self.cfg.init_limit_ticks,
+        )));
         self.status(
             ServerState::Leading,
             ZabPhase::Discovery,
@@ -161,81 +72,20 @@ impl Peer {
                 info,
             }
         };
-        self.out.push(crate::peer::Action::Send { to: leader, msg });
-    }
-
-    pub(crate) fn on_leader_received(&mut self, from: ServerId, msg: QuorumPacket) {
-        let tick = self.tick;
-        let known = match self.leader_mut().handlers.get_mut(&from) {
-            Some(h) => {
-                h.last_heard = tick;
-                true
-            }
-            None => false,
-        };
-        match msg {
-            QuorumPacket::FollowerInfo { accepted_epoch, .. } => {
-                self.on_follower_info(from, accepted_epoch, false)
-            }
-            QuorumPacket::ObserverInfo { accepted_epoch, .. } => {
-                self.on_follower_info(from, accepted_epoch, true)
-            }
-            QuorumPacket::AckEpoch {
-                last_zxid,
-                current_epoch,
-            } => self.on_ack_epoch(from, last_zxid, current_epoch),
-            QuorumPacket::Ack { zxid } => self.on_ack(from, zxid),
-            // For the request pipeline, from connected learners only; a PING matters to
-            // it only when it carries session touches.
-            QuorumPacket::Request { .. } | QuorumPacket::Revalidate { .. } if known => {
-                self.out.push(crate::peer::Action::Deliver { from, msg });
-            }
-            QuorumPacket::Ping { ref data, .. } if known && !data.is_empty() => {
-                self.out.push(crate::peer::Action::Deliver { from, msg });
-            }
-            _ => {}
-        }
-    }
-
-    pub(crate) fn on_learner_received(&mut self, msg: QuorumPacket) {
-        let tick = self.tick;
-        self.learner_mut().last_heard = tick;
-        match msg {
-            QuorumPacket::LeaderInfo { epoch, .. } => self.on_leader_info(epoch),
-            QuorumPacket::Diff { zxid } => self.on_diff(zxid),
-            QuorumPacket::Trunc { zxid } => self.on_trunc(zxid),
-            QuorumPacket::Snap { zxid } => self.on_snap(zxid),
-            QuorumPacket::Proposal { zxid, data } => self.on_proposal(zxid, data),
-            QuorumPacket::Commit { zxid } => self.on_commit(zxid),
-            QuorumPacket::Inform { zxid, data } => self.on_inform(zxid, data),
-            QuorumPacket::NewLeader { zxid, .. } => self.on_new_leader(zxid),
-            QuorumPacket::UpToDate { zxid } => self.on_up_to_date(zxid),
-            QuorumPacket::Ping { zxid, .. } => self.on_ping(zxid),
-            QuorumPacket::Sync { .. } | QuorumPacket::Revalidate { .. } => {
-                let from = self.learner_mut().leader;
-                self.out.push(crate::peer::Action::Deliver { from, msg });
-            }
-            _ => {}
-        }
+        self.out.push(Action::Send { to: leader, msg });
     }
 
     /// FOLLOWERINFO / OBSERVERINFO: a learner connects (a new connection replaces an old one).
-    fn on_follower_info(&mut self, from: ServerId, accepted_epoch: Epoch, observer: bool) {
+    pub(crate) fn on_follower_info(
+        &mut self,
+        from: ServerId,
+        accepted_epoch: Epoch,
+        observer: bool,
+    ) {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
         let l = self.leader_mut();
-        l.handlers.insert(
-            from,
-            Handler {
-                observer: !participant,
-                phase: HandlerPhase::Connected,
-                peer_last: Zxid::ZERO,
-                sync_upto: Zxid::ZERO,
-                acked: Zxid::ZERO,
-                commit_sent: Zxid::ZERO,
-                last_heard: tick,
-            },
-        );
+        l.handlers.insert(from, Handler::new(!participant, tick));
         l.max_seen_epoch = l.max_seen_epoch.max(accepted_epoch);
         if participant && l.epoch.is_none() {
             l.connecting.insert(from, accepted_epoch);
@@ -266,7 +116,7 @@ impl Peer {
             .max(l.max_seen_epoch);
         let e = Epoch(max.0 + 1);
         l.epoch = Some(e);
-        self.out.push(crate::peer::Action::SaveAcceptedEpoch(e));
+        self.out.push(Action::SaveAcceptedEpoch(e));
     }
 
     fn send_leader_info(&mut self, to: ServerId, e: Epoch) {
@@ -277,7 +127,7 @@ impl Peer {
                     epoch: e,
                     protocol_version: PROTOCOL_VERSION,
                 };
-                self.out.push(crate::peer::Action::Send { to, msg });
+                self.out.push(Action::Send { to, msg });
             }
         }
     }
@@ -303,7 +153,7 @@ impl Peer {
     }
 
     /// ACKEPOCH (`LearnerHandler` + `waitForEpochAck`).
-    fn on_ack_epoch(&mut self, from: ServerId, last_zxid: Zxid, current_epoch: i64) {
+    pub(crate) fn on_ack_epoch(&mut self, from: ServerId, last_zxid: Zxid, current_epoch: i64) {
         let (phase, summary, epoch, known) = {
             let l = self.leader_mut();
             let Some(h) = l.handlers.get_mut(&from) else {
@@ -370,7 +220,7 @@ impl Peer {
             .map(|(s, _)| *s)
             .collect();
         self.vote.peer_epoch = e;
-        self.out.push(crate::peer::Action::SaveCurrentEpoch(e));
+        self.out.push(Action::SaveCurrentEpoch(e));
         self.status(ServerState::Leading, ZabPhase::Synchronization, Some(me), e);
         for s in waiting {
             self.sync_learner(s);
@@ -378,7 +228,7 @@ impl Peer {
     }
 
     /// LEADERINFO (`Learner.registerWithLeader`).
-    fn on_leader_info(&mut self, e: Epoch) {
+    pub(crate) fn on_leader_info(&mut self, e: Epoch) {
         let accepted = self.accepted_epoch;
         let l = self.learner_mut();
         if l.phase != LearnerPhase::AwaitLeaderInfo {
@@ -392,7 +242,7 @@ impl Peer {
         l.new_epoch = Some(e);
         if e > accepted {
             l.phase = LearnerPhase::AwaitAcceptedSave;
-            self.out.push(crate::peer::Action::SaveAcceptedEpoch(e));
+            self.out.push(Action::SaveAcceptedEpoch(e));
         } else {
             self.send_ack_epoch();
         }
@@ -413,7 +263,7 @@ impl Peer {
         let leader = l.leader;
         let e = l.new_epoch.expect("epoch known");
         self.vote.peer_epoch = e; // updateElectionVote (ZOOKEEPER-1732)
-        self.out.push(crate::peer::Action::Send {
+        self.out.push(Action::Send {
             to: leader,
             msg: QuorumPacket::AckEpoch {
                 last_zxid,
@@ -428,3 +278,6 @@ impl Peer {
         self.status(state, ZabPhase::Synchronization, Some(leader), e);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,9 +2,11 @@
 //!
 //! Owns the logical clock (election epoch), the proposal this peer currently backs,
 //! the votes received in this round (`recv_set`) and the votes of peers that have
-//! already settled (`out_of_election`). It decides "lead", "follow" or "observe"; what
-//! happens next (discovery) is [`crate::discovery`]'s business. Sending and timers are
-//! the peer's: notifications leave as [`Action::SendNotification`], time arrives as ticks.
+//! already settled (`out_of_election`). It decides "lead", "follow" or "observe" and
+//! returns the decision; acting on it (discovery) is [`crate::discovery`]'s business,
+//! reached through the dispatcher, and starting a round is the peer's `become_looking`.
+//! Sending and timers are the driver's: notifications leave as
+//! [`Action::SendNotification`], time arrives as ticks. Depends on no other phase.
 //!
 //! Votes are ordered by `(peer_epoch, zxid, sid)` (`totalOrderPredicate`); a candidate of
 //! weight 0 (an observer) never wins. A round ends when the votes in `recv_set` that equal
@@ -20,7 +22,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::peer::Action;
+use crate::driver::Action;
 use crate::quorum::QuorumVerifier;
 use crate::wire::{Notification, ServerState, NOTIFICATION_VERSION};
 use crate::{Epoch, ServerId, Zxid};
@@ -401,3 +403,6 @@ pub(crate) fn notification_of(vote: &Vote, config: &Bytes) -> Notification {
         config: config.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,22 @@
 //! validation ([`path`]).
 //! It performs no I/O, reads no clock and draws no unseeded randomness: disks,
 //! sockets and timers belong to `zab-storage`, `zab-net` and `zk-server`.
+//!
+//! The state machine, from the bottom up (each module depends only on those above it
+//! in this list; none on a later phase's):
+//!
+//! * [`wire`], [`quorum`]: packets and notifications; who forms a quorum.
+//! * `driver.rs`: [`Event`] in, [`Action`] out, [`Config`], [`PersistentState`],
+//!   [`PeerStatus`]: the contract with whoever runs the core.
+//! * `log.rs`: the in-memory window of the transaction log.
+//! * `role.rs`: each role's state: the leader's, one per learner it handles, the learner's.
+//! * [`election`]: FastLeaderElection, a state machine of its own.
+//! * [`peer`]: [`Peer`] with its state and the helpers of every phase (`become_looking`).
+//! * the phases: [`broadcast`]; [`sync`], which hands over to broadcast; [`discovery`],
+//!   which hands over to sync. Any of them may go back to election (`become_looking`).
+//! * `dispatch.rs`: [`Peer::step`], routing each event to its phase's handler.
+//!
+//! `sim` (feature `sim`, for tests only): a seeded simulator of a whole ensemble.
 
 pub mod jute;
 pub mod path;
@@ -16,15 +32,27 @@ pub mod txn;
 pub mod types;
 
 pub use types::{Epoch, ServerId, Zxid};
+
+pub mod quorum;
+pub mod wire;
+
+mod driver;
+mod log;
+mod role;
+
 pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod peer;
-pub mod quorum;
 pub mod sync;
-pub mod wire;
+
+mod dispatch;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+#[cfg(test)]
+mod testing;
 
 pub use election::Vote;
 pub use peer::{Action, Config, Event, Peer, PeerStatus, PersistentState, ZabPhase};
 pub use wire::{Notification, QuorumPacket, ServerState};
-pub mod sim;

@@ -1,314 +1,25 @@
 //! The peer: one ZooKeeper server's protocol state as a pure state machine.
 //!
-//! Owns the role (LOOKING, LEADING, FOLLOWING, OBSERVING), the in-memory window of the
-//! transaction log, the epochs, and the order in which things may happen. It performs
-//! no I/O: the driver feeds [`Event`]s to [`Peer::step`] and executes the returned
-//! [`Action`]s. The phases live in their own modules: [`crate::election`],
-//! [`crate::discovery`], [`crate::sync`], [`crate::broadcast`].
-//!
-//! # The driver's contract (like etcd raft's `Ready`)
-//!
-//! * **Order.** Execute the actions of one step in the order given. Storage actions
-//!   (`Append`, `Truncate`, `InstallSnapshot`, `Save*Epoch`) apply to the log in that
-//!   order; sends on one connection leave in that order (the quorum channel is FIFO).
-//! * **Persist, then report.** Writes may be batched and made durable later, but
-//!   durability must be reported: `Persisted { upto }` once every log entry with zxid
-//!   `<= upto` (as the log stands after the actions executed so far) is on disk, also
-//!   after `InstallSnapshot`; `AcceptedEpochSaved(e)` / `CurrentEpochSaved(e)` once the
-//!   epoch file is on disk. `Truncate` must be durable before the next action runs.
-//! * **The core waits; the driver need not.** Every message that promises durability
-//!   (ACKEPOCH after a new accepted epoch, the ACK of NEWLEADER, the ACK of a PROPOSAL)
-//!   is emitted only after the matching report, so a driver may send every `Send` at once.
-//! * **Apply.** `Commit { upto }` makes every logged entry `<= upto` committed; apply
-//!   them to the data tree in zxid order. They may not be durable yet on this peer.
-//! * **Snapshots.** `SendSnapshot { to, zxid }`: write a SNAP packet with `zxid` and then
-//!   the serialized state as of commit point `zxid` (all `Commit`s up to it came before).
-//!   A learner's driver reads that stream, hands `Received { Snap }` to the core, and
-//!   installs the snapshot (replacing data tree and log) only if the core answers
-//!   `InstallSnapshot`; otherwise it drops it.
-//! * **Restart.** After a crash build a new [`Peer`] from [`PersistentState`] (what is on
-//!   disk, nothing more) and feed [`Event::Start`].
-//! * **Connections.** A learner's first packet to its leader (FOLLOWERINFO/OBSERVERINFO)
-//!   opens a quorum connection. While the leader does not accept it yet (it may still be
-//!   finishing its election), retry connecting (ZooKeeper: 5 attempts a second apart)
-//!   before reporting `Disconnected`. Report a broken connection with `Disconnected`. When the role
-//!   leaves LEADING/FOLLOWING/OBSERVING ([`Action::StateChanged`]) close quorum
-//!   connections and drop whatever they still carry.
+//! Owns [`Peer`]: the configuration, the epochs, the in-memory window of the
+//! transaction log (kept by `crate::log`), the election (`crate::election`), the vote,
+//! the role and its state (`crate::role`), and the helpers every phase uses: leaving a
+//! role for election (`become_looking`), reporting status, committing. It performs no
+//! I/O: the driver feeds [`Event`]s to [`Peer::step`] and executes the returned
+//! [`Action`]s, under the contract written at the top of `driver.rs` (re-exported here).
+//! Routing events to handlers is `dispatch.rs`'s; the handlers live in one module per
+//! phase: [`crate::election`], [`crate::discovery`], [`crate::sync`], [`crate::broadcast`].
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::discovery::LeaderState;
-use crate::election::{notification_of, Election, ElectionCtx, Vote};
-use crate::quorum::QuorumVerifier;
-use crate::sync::LearnerState;
-use crate::wire::{Notification, QuorumPacket, ServerState};
+use crate::election::{Election, ElectionCtx, Vote};
+use crate::log::Log;
+use crate::role::{HandlerPhase, LeaderState, LearnerState, Role};
+use crate::wire::ServerState;
 use crate::{Epoch, ServerId, Zxid};
 
-/// What happens to a peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Begin (after construction or a restart): start an election.
-    Start,
-    /// One unit of time passed (the driver's `tick_ms`).
-    Tick,
-    /// An election notification arrived.
-    Notification {
-        from: ServerId,
-        n: Notification,
-    },
-    /// A quorum packet arrived on the connection with `from`.
-    Received {
-        from: ServerId,
-        msg: QuorumPacket,
-    },
-    /// The quorum connection with `peer` broke.
-    Disconnected {
-        peer: ServerId,
-    },
-    /// Every log entry `<= upto` is durable.
-    Persisted {
-        upto: Zxid,
-    },
-    AcceptedEpochSaved(Epoch),
-    CurrentEpochSaved(Epoch),
-    /// A transaction to replicate (a serialized `Txn`); honoured by an established leader only.
-    Propose(Bytes),
-    /// A learner's packet for its leader (REQUEST, REVALIDATE, PING with sessions).
-    Forward(QuorumPacket),
-    /// A leader's packet for one learner (an answer to REVALIDATE).
-    Reply {
-        to: ServerId,
-        msg: QuorumPacket,
-    },
-    /// The leader's pipeline reached a learner's `sync()`: answer once all proposals so far are committed.
-    SyncRequest {
-        learner: ServerId,
-    },
-}
-
-/// What the driver must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    SendNotification {
-        to: ServerId,
-        n: Notification,
-    },
-    Send {
-        to: ServerId,
-        msg: QuorumPacket,
-    },
-    /// SNAP packet followed by the snapshot stream as of commit point `zxid`.
-    SendSnapshot {
-        to: ServerId,
-        zxid: Zxid,
-    },
-    /// Append to the log, then report `Persisted`.
-    Append(Vec<(Zxid, Bytes)>),
-    /// Drop every log entry above `to`, durably, before going on.
-    Truncate {
-        to: Zxid,
-    },
-    /// Install the snapshot just received (state and log restart at `zxid`), then report `Persisted { upto: zxid }`.
-    InstallSnapshot {
-        zxid: Zxid,
-    },
-    SaveAcceptedEpoch(Epoch),
-    SaveCurrentEpoch(Epoch),
-    /// Everything logged up to `upto` is committed: apply it.
-    Commit {
-        upto: Zxid,
-    },
-    /// A packet for the server's request pipeline (REQUEST, REVALIDATE, SYNC, session PINGs).
-    Deliver {
-        from: ServerId,
-        msg: QuorumPacket,
-    },
-    StateChanged(PeerStatus),
-}
-
-/// ZooKeeper's `ZabState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ZabPhase {
-    Election,
-    Discovery,
-    Synchronization,
-    Broadcast,
-}
-
-/// Role and phase, reported on every change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerStatus {
-    pub state: ServerState,
-    pub phase: ZabPhase,
-    pub leader: Option<ServerId>,
-    pub epoch: Epoch,
-}
-
-/// Static configuration. Times are in ticks.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub my_id: ServerId,
-    pub quorum: Arc<dyn QuorumVerifier>,
-    /// Opaque configuration text sent in notifications and NEWLEADER.
-    pub config_data: Bytes,
-    pub config_version: i64,
-    pub finalize_wait_ticks: u32,
-    pub min_notification_ticks: u32,
-    pub max_notification_ticks: u32,
-    pub init_limit_ticks: u64,
-    pub sync_limit_ticks: u64,
-    pub ping_interval_ticks: u64,
-    /// How many committed proposals the window keeps for DIFF (`commitLogCount`).
-    pub log_window: usize,
-}
-
-impl Config {
-    /// Defaults for a 100 ms tick: ZooKeeper's tickTime 2000, initLimit 10, syncLimit 5, finalizeWait 200 ms.
-    pub fn new(my_id: ServerId, quorum: Arc<dyn QuorumVerifier>) -> Config {
-        Config {
-            my_id,
-            quorum,
-            config_data: Bytes::new(),
-            config_version: 0,
-            finalize_wait_ticks: 2,
-            min_notification_ticks: 2,
-            max_notification_ticks: 600,
-            init_limit_ticks: 200,
-            sync_limit_ticks: 100,
-            ping_interval_ticks: 10,
-            log_window: 500,
-        }
-    }
-}
-
-/// What a peer finds on disk when it starts.
-#[derive(Debug, Clone, Default)]
-pub struct PersistentState {
-    pub accepted_epoch: Epoch,
-    pub current_epoch: Epoch,
-    /// The snapshot point: everything up to it is committed and not in `recent`.
-    pub base: Zxid,
-    /// The tail of the log after `base`, ascending (may be cut short: older entries are then served by SNAP).
-    pub recent: Vec<(Zxid, Bytes)>,
-    /// The last zxid the driver knows committed (`base` if unknown).
-    pub last_committed: Zxid,
-}
-
-/// `Log::durable` after a snapshot was installed and before its `Persisted`.
-const NOTHING_DURABLE: Zxid = Zxid(-1);
-
-/// The in-memory window of the transaction log.
-#[derive(Debug, Clone)]
-pub(crate) struct Log {
-    /// The zxid just before `entries` (a snapshot point or a trimmed entry).
-    pub base: Zxid,
-    pub entries: VecDeque<(Zxid, Bytes)>,
-    pub durable: Zxid,
-    pub committed: Zxid,
-    pub window: usize,
-}
-
-impl Log {
-    pub fn last(&self) -> Zxid {
-        self.entries.back().map(|e| e.0).unwrap_or(self.base)
-    }
-
-    /// Index of the first entry above `z`.
-    pub fn index_after(&self, z: Zxid) -> usize {
-        // Hot (every ACK and COMMIT). Within the newest entry's epoch the counters are
-        // consecutive (the leader numbers them so, learners check it), so the position is
-        // arithmetic; it is verified against the entry found, else: binary search.
-        if let Some(&(last, _)) = self.entries.back() {
-            if z >= last {
-                return self.entries.len();
-            }
-            if z.epoch() == last.epoch() {
-                let after = (last.counter() - z.counter()) as usize;
-                if after < self.entries.len() {
-                    let i = self.entries.len() - after;
-                    if self.entries[i - 1].0 == z {
-                        return i;
-                    }
-                }
-            }
-        }
-        self.entries.partition_point(|e| e.0 <= z)
-    }
-
-    pub fn contains(&self, z: Zxid) -> bool {
-        z == self.base || self.entries.binary_search_by_key(&z, |e| e.0).is_ok()
-    }
-
-    /// The largest zxid held below `z` (`base` at worst).
-    pub fn prev(&self, z: Zxid) -> Zxid {
-        let i = self.entries.partition_point(|e| e.0 < z);
-        if i == 0 {
-            self.base
-        } else {
-            self.entries[i - 1].0
-        }
-    }
-
-    pub fn append(&mut self, z: Zxid, data: Bytes) {
-        assert!(
-            z > self.last(),
-            "log append out of order: {z} after {}",
-            self.last()
-        );
-        self.entries.push_back((z, data));
-    }
-
-    pub fn truncate(&mut self, to: Zxid) {
-        assert!(
-            to >= self.committed,
-            "truncating committed history: to {to}, committed {}",
-            self.committed
-        );
-        let i = self.index_after(to);
-        self.entries.truncate(i);
-        if to < self.base {
-            self.base = to;
-        }
-        self.durable = self.durable.min(to);
-    }
-
-    pub fn reset_to_snapshot(&mut self, z: Zxid) {
-        self.entries.clear();
-        self.base = z;
-        self.committed = z;
-        // Nothing of the new state is durable until the driver says so, not even an
-        // empty snapshot at zxid 0: below every zxid.
-        self.durable = NOTHING_DURABLE;
-    }
-
-    pub fn on_persisted(&mut self, upto: Zxid) {
-        self.durable = self.durable.max(upto.min(self.last()));
-    }
-
-    /// Forget committed entries beyond the window.
-    pub fn trim(&mut self) {
-        while self.entries.len() > self.window {
-            match self.entries.front() {
-                Some((z, _)) if *z <= self.committed => {
-                    self.base = *z;
-                    self.entries.pop_front();
-                }
-                _ => break,
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) enum Role {
-    Looking,
-    Leading(Box<LeaderState>),
-    /// Following or observing, depending on `LearnerState::observer`.
-    Learning(Box<LearnerState>),
-}
+pub use crate::driver::{Action, Config, Event, PeerStatus, PersistentState, ZabPhase};
 
 /// One ZooKeeper server's protocol state.
 #[derive(Debug)]
@@ -322,6 +33,8 @@ pub struct Peer {
     pub(crate) election: Election,
     pub(crate) vote: Vote,
     pub(crate) role: Role,
+    /// What the election decided during the current event; `dispatch` acts on it.
+    pub(crate) decided: Option<Vote>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -355,99 +68,13 @@ impl Peer {
                 state: ServerState::Looking,
             },
             role: Role::Looking,
+            decided: None,
             out: Vec::new(),
             cfg,
         }
     }
 
-    /// Feeds one event; returns the actions to execute, in order.
-    pub fn step(&mut self, ev: Event) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.step_into(ev, &mut out);
-        out
-    }
-
-    /// Like [`Peer::step`], appending to `out` (reuses its allocation).
-    pub fn step_into(&mut self, ev: Event, out: &mut Vec<Action>) {
-        std::mem::swap(&mut self.out, out);
-        self.dispatch(ev);
-        std::mem::swap(&mut self.out, out);
-    }
-
-    fn dispatch(&mut self, ev: Event) {
-        match ev {
-            Event::Start => self.become_looking(),
-            Event::Tick => {
-                self.tick += 1;
-                match self.role {
-                    Role::Looking => self.run_election(|e, ctx, out| e.on_tick(ctx, out)),
-                    Role::Leading(_) => self.on_leader_tick(),
-                    Role::Learning(_) => self.on_learner_tick(),
-                }
-            }
-            Event::Notification { from, n } => self.on_notification(from, n),
-            Event::Received { from, msg } => match self.role {
-                Role::Looking => {}
-                Role::Leading(_) => self.on_leader_received(from, msg),
-                Role::Learning(ref l) => {
-                    if l.leader == from {
-                        self.on_learner_received(msg);
-                    }
-                }
-            },
-            Event::Disconnected { peer } => match &mut self.role {
-                Role::Looking => {}
-                Role::Leading(l) => {
-                    l.handlers.remove(&peer);
-                }
-                Role::Learning(l) => {
-                    if l.leader == peer {
-                        self.become_looking();
-                    }
-                }
-            },
-            Event::Persisted { upto } => {
-                self.log.on_persisted(upto);
-                match self.role {
-                    Role::Looking => {}
-                    Role::Leading(_) => self.on_leader_persisted(),
-                    Role::Learning(_) => self.on_learner_persisted(),
-                }
-            }
-            Event::AcceptedEpochSaved(e) => {
-                self.accepted_epoch = self.accepted_epoch.max(e);
-                match self.role {
-                    Role::Looking => {}
-                    Role::Leading(_) => self.on_leader_accepted_epoch_saved(e),
-                    Role::Learning(_) => self.on_learner_accepted_epoch_saved(e),
-                }
-            }
-            Event::CurrentEpochSaved(e) => {
-                self.current_epoch = self.current_epoch.max(e);
-                match self.role {
-                    Role::Looking => {}
-                    Role::Leading(_) => self.on_leader_current_epoch_saved(e),
-                    Role::Learning(_) => self.on_learner_current_epoch_saved(e),
-                }
-            }
-            Event::Propose(data) => self.on_propose(data),
-            Event::Forward(msg) => {
-                if let Role::Learning(l) = &self.role {
-                    self.out.push(Action::Send { to: l.leader, msg });
-                }
-            }
-            Event::Reply { to, msg } => {
-                if let Role::Leading(l) = &self.role {
-                    if l.handlers.contains_key(&to) {
-                        self.out.push(Action::Send { to, msg });
-                    }
-                }
-            }
-            Event::SyncRequest { learner } => self.on_sync_request(learner),
-        }
-    }
-
-    fn run_election(
+    pub(crate) fn run_election(
         &mut self,
         f: impl FnOnce(&mut Election, &ElectionCtx<'_>, &mut Vec<Action>) -> Option<Vote>,
     ) {
@@ -463,28 +90,21 @@ impl Peer {
             max_notification_ticks: self.cfg.max_notification_ticks,
         };
         if let Some(v) = f(&mut self.election, &ctx, &mut self.out) {
-            self.on_elected(v);
+            self.decided = Some(v);
         }
     }
 
-    fn on_notification(&mut self, from: ServerId, n: Notification) {
-        if let Role::Looking = self.role {
-            self.run_election(|e, ctx, out| e.on_notification(ctx, from, &n, out));
-            return;
-        }
-        // WorkerReceiver while settled: tell a looking peer (or any non-voter) who leads.
-        if n.state == ServerState::Looking || !self.cfg.quorum.is_voter(from) {
-            let n = notification_of(&self.vote, &self.cfg.config_data);
-            self.out.push(Action::SendNotification { to: from, n });
+    pub(crate) fn leader_mut(&mut self) -> &mut LeaderState {
+        match &mut self.role {
+            Role::Leading(l) => l,
+            _ => unreachable!("not leading"),
         }
     }
 
-    fn on_elected(&mut self, v: Vote) {
-        self.vote = v;
-        match v.state {
-            ServerState::Leading => self.become_leading(),
-            ServerState::Following | ServerState::Observing => self.become_learner(v.leader),
-            ServerState::Looking => unreachable!("an election decides a settled state"),
+    pub(crate) fn learner_mut(&mut self) -> &mut LearnerState {
+        match &mut self.role {
+            Role::Learning(l) => l,
+            _ => unreachable!("not learning"),
         }
     }
 
@@ -584,11 +204,7 @@ impl Peer {
         let mut s = LearnerSummary::default();
         if let Role::Leading(l) = &self.role {
             for h in l.handlers.values() {
-                let synced = matches!(
-                    h.phase,
-                    crate::discovery::HandlerPhase::Synced
-                        | crate::discovery::HandlerPhase::UpToDate
-                );
+                let synced = matches!(h.phase, HandlerPhase::Synced | HandlerPhase::UpToDate);
                 if h.observer {
                     s.observers += 1;
                 } else {
@@ -617,41 +233,4 @@ pub struct LearnerSummary {
     pub synced_followers: usize,
     pub observers: usize,
     pub pending_syncs: usize,
-}
-
-/// Learners known to a leader, by sid.
-pub(crate) type Handlers = BTreeMap<ServerId, crate::discovery::Handler>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The arithmetic shortcut of `index_after` agrees with a binary search, gaps and
-        /// epoch changes included.
-        #[test]
-        fn index_after_agrees_with_binary_search(
-            steps in proptest::collection::vec((0u8..4, 1u32..3), 0..40),
-            probe_epoch in 0u64..6,
-            probe_counter in 0u32..50,
-        ) {
-            let mut entries = VecDeque::new();
-            let (mut e, mut c) = (1u64, 0u32);
-            for (bump, gap) in steps {
-                if bump == 0 {
-                    e += 1;
-                    c = 0;
-                }
-                c += gap;
-                entries.push_back((Zxid::new(Epoch(e), c), Bytes::new()));
-            }
-            let log = Log { base: Zxid::ZERO, entries, durable: Zxid::ZERO, committed: Zxid::ZERO, window: 1000 };
-            let z = Zxid::new(Epoch(probe_epoch), probe_counter);
-            prop_assert_eq!(log.index_after(z), log.entries.partition_point(|x| x.0 <= z));
-            for (x, _) in log.entries.iter() {
-                prop_assert_eq!(log.index_after(*x), log.entries.partition_point(|y| y.0 <= *x));
-            }
-        }
-    }
 }

@@ -1,7 +1,8 @@
 //! Synchronisation: DIFF / TRUNC / SNAP, NEWLEADER, UPTODATE.
 //!
-//! Owns the learner's side of the connection (`LearnerState`) and the leader's choice
-//! of how to bring one learner to its history (`LearnerHandler.syncFollower`):
+//! Owns both sides of synchronisation (the state it advances is `crate::role`'s) and
+//! the leader's choice of how to bring one learner to its history
+//! (`LearnerHandler.syncFollower`):
 //!
 //! * the learner's last zxid is ours: empty DIFF;
 //! * it is beyond our last: TRUNC to our last;
@@ -14,72 +15,19 @@
 //! on NEWLEADER, waits for the log (or installed snapshot) to be durable, persists its
 //! current epoch, and only then ACKs NEWLEADER (ZOOKEEPER-3911, -4643, -4646, -4785).
 //! PROPOSAL and COMMIT that arrive between NEWLEADER and UPTODATE are logged and queued
-//! (ZOOKEEPER-4394, -4685); UPTODATE, which carries the leader's commit point, commits
-//! them. With a quorum of NEWLEADER ACKs (its own counted once its epoch and log are
-//! durable) the leader is established, commits its whole initial history and starts
-//! broadcast ([`crate::broadcast`]).
+//! (ZOOKEEPER-4394, -4685) by [`crate::broadcast`]'s handlers, which serve every phase
+//! from DIFF on; UPTODATE, which carries the leader's commit point, commits them. With a
+//! quorum of NEWLEADER ACKs (its own counted once its epoch and log are durable) the
+//! leader is established, commits its whole initial history and starts broadcast.
+//!
+//! Depends on the role state, the peer's helpers and, at the hand-over to broadcast,
+//! on [`crate::broadcast`] (`try_commit`, `flush_pending_syncs`, `send_acks`); never on
+//! discovery.
 
-use bytes::Bytes;
-
-use crate::discovery::{HandlerPhase, LeaderPhase};
 use crate::peer::{Action, Peer, ZabPhase};
+use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase};
 use crate::wire::{QuorumPacket, ServerState};
 use crate::{Epoch, ServerId, Zxid};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum LearnerPhase {
-    AwaitLeaderInfo,
-    AwaitAcceptedSave,
-    /// ACKEPOCH sent; waiting for DIFF / TRUNC / SNAP.
-    AwaitSyncMode,
-    Syncing,
-    /// NEWLEADER received; waiting for durability and the current epoch.
-    AwaitNewLeaderAck,
-    /// NEWLEADER acknowledged; waiting for UPTODATE.
-    AwaitUpToDate,
-    Broadcast,
-}
-
-#[derive(Debug)]
-pub(crate) struct LearnerState {
-    pub leader: ServerId,
-    pub observer: bool,
-    pub phase: LearnerPhase,
-    pub new_epoch: Option<Epoch>,
-    pub newleader_zxid: Zxid,
-    /// Our last zxid when NEWLEADER arrived: what its ACK vouches for.
-    pub sync_upto: Zxid,
-    /// Highest COMMIT received before UPTODATE.
-    pub pending_commit: Zxid,
-    pub saving_current_epoch: bool,
-    /// Our last zxid once DIFF / TRUNC / SNAP was applied: held by the leader too.
-    pub synced_from: Zxid,
-    /// Highest proposal acknowledged.
-    pub acked: Zxid,
-    pub last_heard: u64,
-}
-
-impl LearnerState {
-    pub fn new(leader: ServerId, observer: bool, tick: u64) -> LearnerState {
-        LearnerState {
-            leader,
-            observer,
-            phase: LearnerPhase::AwaitLeaderInfo,
-            new_epoch: None,
-            newleader_zxid: Zxid::ZERO,
-            sync_upto: Zxid::ZERO,
-            pending_commit: Zxid::ZERO,
-            saving_current_epoch: false,
-            synced_from: Zxid::ZERO,
-            acked: Zxid::ZERO,
-            last_heard: tick,
-        }
-    }
-
-    pub fn is_broadcasting(&self) -> bool {
-        self.phase == LearnerPhase::Broadcast
-    }
-}
 
 impl Peer {
     /// `syncFollower`: bring learner `to` to our history, then NEWLEADER.
@@ -299,29 +247,6 @@ impl Peer {
         self.out.push(Action::InstallSnapshot { zxid });
     }
 
-    /// A PROPOSAL before UPTODATE: log it (no ACK: the NEWLEADER ACK vouches for it).
-    pub(crate) fn on_sync_proposal(&mut self, zxid: Zxid, data: Bytes) {
-        if !self.check_next(zxid) {
-            return;
-        }
-        self.log.append(zxid, data.clone());
-        self.out.push(Action::Append(vec![(zxid, data)]));
-        if self.learner_mut().phase >= LearnerPhase::AwaitUpToDate {
-            self.send_acks();
-        }
-    }
-
-    /// Continuity: a proposal follows our last zxid, with the next counter within an epoch.
-    pub(crate) fn check_next(&mut self, zxid: Zxid) -> bool {
-        let last = self.log.last();
-        let ok =
-            zxid > last && (zxid.epoch() != last.epoch() || zxid.counter() == last.counter() + 1);
-        if !ok {
-            self.become_looking();
-        }
-        ok
-    }
-
     /// NEWLEADER (`FollowerProcessNEWLEADER`).
     pub(crate) fn on_new_leader(&mut self, zxid: Zxid) {
         let last = self.log.last();
@@ -395,3 +320,6 @@ impl Peer {
         self.status(state, ZabPhase::Broadcast, Some(leader), e);
     }
 }
+
+#[cfg(test)]
+mod tests;

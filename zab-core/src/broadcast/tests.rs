@@ -1,0 +1,345 @@
+//! Broadcast, one event at a time: PROPOSAL / ACK / COMMIT / INFORM, SYNC, PING and the
+//! timers; a proposal's ACK only once it is durable.
+
+use bytes::Bytes;
+
+use crate::peer::{Action, Event, Peer};
+use crate::testing::*;
+use crate::wire::QuorumPacket;
+use crate::Zxid;
+
+// ---- leader ----
+
+/// Leader 1 of three voters, established in epoch 2 with follower 2 (3 is away); its
+/// history, entry (1,1), is committed.
+fn leader() -> PeerBuilder {
+    PeerBuilder::new(1)
+        .epochs(1, 1)
+        .log(Zxid::ZERO, &[zxid(1, 1)])
+        .committed(zxid(1, 1))
+}
+
+fn propose(z: Zxid) -> Event {
+    Event::Propose(data(z))
+}
+
+fn ack(from: u64, z: Zxid) -> Event {
+    received(from, QuorumPacket::Ack { zxid: z })
+}
+
+fn commit(to: u64, z: Zxid) -> Action {
+    send(to, QuorumPacket::Commit { zxid: z })
+}
+
+#[test]
+fn a_proposal_goes_to_the_followers_then_to_the_log() {
+    let mut p = leader().leader_established(&[2]);
+    assert_eq!(
+        p.step(propose(zxid(2, 1))),
+        vec![send(2, proposal(zxid(2, 1))), append(zxid(2, 1))]
+    );
+}
+
+#[test]
+fn a_proposal_before_establishment_is_ignored() {
+    let mut p = leader().leader_syncing(&[2]);
+    assert_eq!(p.step(propose(zxid(2, 1))), vec![]);
+}
+
+#[test]
+fn a_followers_ack_without_the_leaders_own_durability_commits_nothing() {
+    let mut p = leader().leader_established(&[2]);
+    drive(&mut p, [propose(zxid(2, 1))]);
+    assert_eq!(p.step(ack(2, zxid(2, 1))), vec![]);
+}
+
+#[test]
+fn the_leaders_own_durability_completes_the_quorum_and_commits() {
+    let mut p = leader().leader_established(&[2]);
+    drive(&mut p, [propose(zxid(2, 1)), ack(2, zxid(2, 1))]);
+    assert_eq!(
+        p.step(Event::Persisted { upto: zxid(2, 1) }),
+        vec![commit(2, zxid(2, 1)), Action::Commit { upto: zxid(2, 1) }]
+    );
+}
+
+#[test]
+fn acks_are_cumulative() {
+    let mut p = leader().leader_established(&[2]);
+    drive(
+        &mut p,
+        [
+            propose(zxid(2, 1)),
+            propose(zxid(2, 2)),
+            Event::Persisted { upto: zxid(2, 2) },
+        ],
+    );
+    assert_eq!(
+        p.step(ack(2, zxid(2, 2))),
+        vec![
+            commit(2, zxid(2, 1)),
+            commit(2, zxid(2, 2)),
+            Action::Commit { upto: zxid(2, 2) },
+        ]
+    );
+}
+
+#[test]
+fn a_commit_reaches_observers_as_inform() {
+    let mut p = leader().ensemble(3, 1).leader_established(&[2, 4]);
+    drive(
+        &mut p,
+        [propose(zxid(2, 1)), Event::Persisted { upto: zxid(2, 1) }],
+    );
+    assert_eq!(
+        p.step(ack(2, zxid(2, 1))),
+        vec![
+            commit(2, zxid(2, 1)),
+            send(
+                4,
+                QuorumPacket::Inform {
+                    zxid: zxid(2, 1),
+                    data: data(zxid(2, 1)),
+                }
+            ),
+            Action::Commit { upto: zxid(2, 1) },
+        ]
+    );
+}
+
+#[test]
+fn an_observers_ack_does_not_count() {
+    let mut p = leader().ensemble(3, 1).leader_established(&[2, 4]);
+    drive(
+        &mut p,
+        [propose(zxid(2, 1)), Event::Persisted { upto: zxid(2, 1) }],
+    );
+    assert_eq!(p.step(ack(4, zxid(2, 1))), vec![]);
+}
+
+#[test]
+fn a_sync_waits_for_the_proposals_before_it() {
+    let mut p = leader().leader_established(&[2]);
+    drive(&mut p, [propose(zxid(2, 1))]);
+    assert_eq!(p.step(Event::SyncRequest { learner: sid(2) }), vec![]);
+}
+
+#[test]
+fn a_sync_is_answered_when_the_proposals_before_it_commit() {
+    let mut p = leader().leader_established(&[2]);
+    drive(
+        &mut p,
+        [
+            propose(zxid(2, 1)),
+            Event::SyncRequest { learner: sid(2) },
+            ack(2, zxid(2, 1)),
+        ],
+    );
+    assert_eq!(
+        p.step(Event::Persisted { upto: zxid(2, 1) }),
+        vec![
+            commit(2, zxid(2, 1)),
+            Action::Commit { upto: zxid(2, 1) },
+            send(2, QuorumPacket::Sync { zxid: zxid(2, 1) }),
+        ]
+    );
+}
+
+#[test]
+fn a_sync_with_nothing_outstanding_is_answered_at_once() {
+    let mut p = leader().leader_established(&[2]);
+    assert_eq!(
+        p.step(Event::SyncRequest { learner: sid(2) }),
+        vec![send(2, QuorumPacket::Sync { zxid: zxid(1, 1) })]
+    );
+}
+
+fn ping(z: Zxid) -> QuorumPacket {
+    QuorumPacket::Ping {
+        zxid: z,
+        data: Bytes::new(),
+    }
+}
+
+#[test]
+fn the_leader_pings_its_learners() {
+    let mut p = leader().leader_established(&[2]);
+    assert_eq!(p.step(Event::Tick), vec![send(2, ping(zxid(1, 1)))]);
+}
+
+#[test]
+fn the_leader_steps_down_when_its_quorum_is_silent_past_the_sync_limit() {
+    let b = leader().sync_limit(3).ping_interval(1000);
+    let mut p = b.leader_established(&[2]);
+    drive(&mut p, [Event::Tick, Event::Tick, Event::Tick]);
+    assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 1, 2));
+}
+
+#[test]
+fn a_learners_packet_within_the_sync_limit_keeps_the_leader() {
+    let b = leader().sync_limit(3).ping_interval(1000);
+    let mut p = b.leader_established(&[2]);
+    drive(
+        &mut p,
+        [
+            Event::Tick,
+            Event::Tick,
+            Event::Tick,
+            received(2, ping(zxid(1, 1))),
+        ],
+    );
+    assert_eq!(p.step(Event::Tick), vec![]);
+}
+
+// ---- learner ----
+
+/// Follower 2 of leader 1, in broadcast of epoch 2; (1,1) logged and committed.
+fn follower() -> PeerBuilder {
+    PeerBuilder::new(2)
+        .epochs(1, 1)
+        .log(Zxid::ZERO, &[zxid(1, 1)])
+        .committed(zxid(1, 1))
+}
+
+fn in_broadcast(b: &PeerBuilder) -> Peer {
+    b.learner_in_broadcast(1, 2)
+}
+
+#[test]
+fn a_proposal_is_logged_not_yet_acknowledged() {
+    let mut p = in_broadcast(&follower());
+    assert_eq!(
+        p.step(received(1, proposal(zxid(2, 1)))),
+        vec![append(zxid(2, 1))]
+    );
+}
+
+#[test]
+fn a_proposal_is_acknowledged_once_durable() {
+    let mut p = in_broadcast(&follower());
+    drive(&mut p, [received(1, proposal(zxid(2, 1)))]);
+    assert_eq!(
+        p.step(Event::Persisted { upto: zxid(2, 1) }),
+        vec![send(1, QuorumPacket::Ack { zxid: zxid(2, 1) })]
+    );
+}
+
+#[test]
+fn each_durable_proposal_is_acknowledged_once() {
+    let mut p = in_broadcast(&follower());
+    drive(
+        &mut p,
+        [
+            received(1, proposal(zxid(2, 1))),
+            received(1, proposal(zxid(2, 2))),
+            received(1, proposal(zxid(2, 3))),
+            Event::Persisted { upto: zxid(2, 1) },
+        ],
+    );
+    assert_eq!(
+        p.step(Event::Persisted { upto: zxid(2, 3) }),
+        vec![
+            send(1, QuorumPacket::Ack { zxid: zxid(2, 2) }),
+            send(1, QuorumPacket::Ack { zxid: zxid(2, 3) }),
+        ]
+    );
+}
+
+#[test]
+fn a_proposal_out_of_sequence_sends_the_follower_back_to_election() {
+    let b = follower();
+    let mut p = in_broadcast(&b);
+    drive(&mut p, [received(1, proposal(zxid(2, 1)))]);
+    assert_eq!(
+        p.step(received(1, proposal(zxid(2, 3)))),
+        b.back_to_election(zxid(2, 1), 1, 2)
+    );
+}
+
+#[test]
+fn a_commit_is_applied() {
+    let mut p = in_broadcast(&follower());
+    drive(&mut p, [received(1, proposal(zxid(2, 1)))]);
+    assert_eq!(
+        p.step(received(1, QuorumPacket::Commit { zxid: zxid(2, 1) })),
+        vec![Action::Commit { upto: zxid(2, 1) }]
+    );
+}
+
+#[test]
+fn a_commit_of_an_unknown_proposal_sends_the_follower_back_to_election() {
+    let b = follower();
+    let mut p = in_broadcast(&b);
+    assert_eq!(
+        p.step(received(1, QuorumPacket::Commit { zxid: zxid(2, 5) })),
+        b.back_to_election(zxid(1, 1), 1, 2)
+    );
+}
+
+#[test]
+fn the_learner_answers_the_leaders_ping() {
+    let mut p = in_broadcast(&follower());
+    assert_eq!(
+        p.step(received(1, ping(zxid(2, 7)))),
+        vec![send(1, ping(zxid(2, 7)))]
+    );
+}
+
+#[test]
+fn the_learner_returns_to_election_after_the_sync_limit_of_silence() {
+    let b = follower().sync_limit(3);
+    let mut p = in_broadcast(&b);
+    drive(&mut p, [Event::Tick, Event::Tick, Event::Tick]);
+    assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 1, 2));
+}
+
+#[test]
+fn a_proposal_from_anyone_but_the_leader_is_ignored() {
+    let mut p = in_broadcast(&follower());
+    assert_eq!(p.step(received(3, proposal(zxid(2, 1)))), vec![]);
+}
+
+#[test]
+fn a_forwarded_request_goes_to_the_leader() {
+    let mut p = in_broadcast(&follower());
+    let request = QuorumPacket::Request {
+        data: Bytes::from_static(b"request"),
+        authinfo: Vec::new(),
+    };
+    assert_eq!(
+        p.step(Event::Forward(request.clone())),
+        vec![send(1, request)]
+    );
+}
+
+/// Observer 4 of leader 1, in broadcast of epoch 2.
+fn observer() -> PeerBuilder {
+    PeerBuilder::new(4)
+        .ensemble(3, 1)
+        .epochs(1, 1)
+        .log(Zxid::ZERO, &[zxid(1, 1)])
+        .committed(zxid(1, 1))
+}
+
+fn inform(z: Zxid) -> QuorumPacket {
+    QuorumPacket::Inform {
+        zxid: z,
+        data: data(z),
+    }
+}
+
+#[test]
+fn an_observer_logs_and_applies_an_inform() {
+    let mut p = in_broadcast(&observer());
+    assert_eq!(
+        p.step(received(1, inform(zxid(2, 1)))),
+        vec![append(zxid(2, 1)), Action::Commit { upto: zxid(2, 1) }]
+    );
+}
+
+#[test]
+fn an_observer_never_acknowledges() {
+    let mut p = in_broadcast(&observer());
+    drive(&mut p, [received(1, inform(zxid(2, 1)))]);
+    assert_eq!(p.step(Event::Persisted { upto: zxid(2, 1) }), vec![]);
+}

@@ -1,0 +1,204 @@
+//! Routing: every [`Event`] to the handler of the current role and phase.
+//!
+//! Owns [`Peer::step`]: which handler an event reaches while LOOKING, LEADING or
+//! LEARNING, which quorum packets a leader and a learner accept, and what follows an
+//! election's decision. The handlers are the phases' ([`crate::election`],
+//! [`crate::discovery`], [`crate::sync`], [`crate::broadcast`]); nothing here changes
+//! state beyond the bookkeeping of the event itself (tick, durable point, epochs, a
+//! learner's dropped connection) or decides more than where a packet goes (a learner's
+//! forwarded packets, a leader's replies).
+
+use crate::election::{notification_of, Vote};
+use crate::peer::{Action, Event, Peer};
+use crate::role::{LeaderPhase, LearnerPhase, Role};
+use crate::wire::{Notification, QuorumPacket, ServerState};
+use crate::ServerId;
+
+impl Peer {
+    /// Feeds one event; returns the actions to execute, in order.
+    pub fn step(&mut self, ev: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.step_into(ev, &mut out);
+        out
+    }
+
+    /// Like [`Peer::step`], appending to `out` (reuses its allocation).
+    pub fn step_into(&mut self, ev: Event, out: &mut Vec<Action>) {
+        std::mem::swap(&mut self.out, out);
+        self.dispatch(ev);
+        std::mem::swap(&mut self.out, out);
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        self.route(ev);
+        // An election decided while handling the event (a lone voter that needs no
+        // finalize wait decides as the round starts): the role it decides begins now,
+        // after the handler, which left the old role as its last act. So election code
+        // never calls into discovery.
+        if let Some(v) = self.decided.take() {
+            self.on_elected(v);
+        }
+    }
+
+    fn route(&mut self, ev: Event) {
+        match ev {
+            Event::Start => self.become_looking(),
+            Event::Tick => {
+                self.tick += 1;
+                match self.role {
+                    Role::Looking => self.run_election(|e, ctx, out| e.on_tick(ctx, out)),
+                    Role::Leading(_) => self.on_leader_tick(),
+                    Role::Learning(_) => self.on_learner_tick(),
+                }
+            }
+            Event::Notification { from, n } => self.on_notification(from, n),
+            Event::Received { from, msg } => match self.role {
+                Role::Looking => {}
+                Role::Leading(_) => self.on_leader_received(from, msg),
+                Role::Learning(ref l) => {
+                    if l.leader == from {
+                        self.on_learner_received(msg);
+                    }
+                }
+            },
+            Event::Disconnected { peer } => match &mut self.role {
+                Role::Looking => {}
+                Role::Leading(l) => {
+                    l.handlers.remove(&peer);
+                }
+                Role::Learning(l) => {
+                    if l.leader == peer {
+                        self.become_looking();
+                    }
+                }
+            },
+            Event::Persisted { upto } => {
+                self.log.on_persisted(upto);
+                match &self.role {
+                    Role::Looking => {}
+                    Role::Leading(l) => match l.phase {
+                        LeaderPhase::Discovery => {}
+                        // Our own NEWLEADER ACK counts once our log is durable.
+                        LeaderPhase::Synchronization => self.maybe_establish(),
+                        LeaderPhase::Broadcast => self.try_commit(),
+                    },
+                    Role::Learning(l) => match l.phase {
+                        LearnerPhase::AwaitNewLeaderAck => self.try_ack_new_leader(),
+                        LearnerPhase::AwaitUpToDate | LearnerPhase::Broadcast => self.send_acks(),
+                        _ => {}
+                    },
+                }
+            }
+            Event::AcceptedEpochSaved(e) => {
+                self.accepted_epoch = self.accepted_epoch.max(e);
+                match self.role {
+                    Role::Looking => {}
+                    Role::Leading(_) => self.on_leader_accepted_epoch_saved(e),
+                    Role::Learning(_) => self.on_learner_accepted_epoch_saved(e),
+                }
+            }
+            Event::CurrentEpochSaved(e) => {
+                self.current_epoch = self.current_epoch.max(e);
+                match self.role {
+                    Role::Looking => {}
+                    Role::Leading(_) => self.on_leader_current_epoch_saved(e),
+                    Role::Learning(_) => self.on_learner_current_epoch_saved(e),
+                }
+            }
+            Event::Propose(data) => self.on_propose(data),
+            Event::Forward(msg) => {
+                if let Role::Learning(l) = &self.role {
+                    self.out.push(Action::Send { to: l.leader, msg });
+                }
+            }
+            Event::Reply { to, msg } => {
+                if let Role::Leading(l) = &self.role {
+                    if l.handlers.contains_key(&to) {
+                        self.out.push(Action::Send { to, msg });
+                    }
+                }
+            }
+            Event::SyncRequest { learner } => self.on_sync_request(learner),
+        }
+    }
+
+    fn on_notification(&mut self, from: ServerId, n: Notification) {
+        if let Role::Looking = self.role {
+            self.run_election(|e, ctx, out| e.on_notification(ctx, from, &n, out));
+            return;
+        }
+        // WorkerReceiver while settled: tell a looking peer (or any non-voter) who leads.
+        if n.state == ServerState::Looking || !self.cfg.quorum.is_voter(from) {
+            let n = notification_of(&self.vote, &self.cfg.config_data);
+            self.out.push(Action::SendNotification { to: from, n });
+        }
+    }
+
+    /// The election decided `v`: lead, follow or observe.
+    fn on_elected(&mut self, v: Vote) {
+        self.vote = v;
+        match v.state {
+            ServerState::Leading => self.become_leading(),
+            ServerState::Following | ServerState::Observing => self.become_learner(v.leader),
+            ServerState::Looking => unreachable!("an election decides a settled state"),
+        }
+    }
+
+    fn on_leader_received(&mut self, from: ServerId, msg: QuorumPacket) {
+        let tick = self.tick;
+        let known = match self.leader_mut().handlers.get_mut(&from) {
+            Some(h) => {
+                h.last_heard = tick;
+                true
+            }
+            None => false,
+        };
+        match msg {
+            QuorumPacket::FollowerInfo { accepted_epoch, .. } => {
+                self.on_follower_info(from, accepted_epoch, false)
+            }
+            QuorumPacket::ObserverInfo { accepted_epoch, .. } => {
+                self.on_follower_info(from, accepted_epoch, true)
+            }
+            QuorumPacket::AckEpoch {
+                last_zxid,
+                current_epoch,
+            } => self.on_ack_epoch(from, last_zxid, current_epoch),
+            QuorumPacket::Ack { zxid } if matches!(&self.role, Role::Leading(l) if l.is_new_leader_ack(from, zxid)) => {
+                self.on_new_leader_ack(from)
+            }
+            QuorumPacket::Ack { zxid } => self.on_ack(from, zxid),
+            // For the request pipeline, from connected learners only; a PING matters to
+            // it only when it carries session touches.
+            QuorumPacket::Request { .. } | QuorumPacket::Revalidate { .. } if known => {
+                self.out.push(Action::Deliver { from, msg });
+            }
+            QuorumPacket::Ping { ref data, .. } if known && !data.is_empty() => {
+                self.out.push(Action::Deliver { from, msg });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_learner_received(&mut self, msg: QuorumPacket) {
+        let tick = self.tick;
+        self.learner_mut().last_heard = tick;
+        match msg {
+            QuorumPacket::LeaderInfo { epoch, .. } => self.on_leader_info(epoch),
+            QuorumPacket::Diff { zxid } => self.on_diff(zxid),
+            QuorumPacket::Trunc { zxid } => self.on_trunc(zxid),
+            QuorumPacket::Snap { zxid } => self.on_snap(zxid),
+            QuorumPacket::Proposal { zxid, data } => self.on_proposal(zxid, data),
+            QuorumPacket::Commit { zxid } => self.on_commit(zxid),
+            QuorumPacket::Inform { zxid, data } => self.on_inform(zxid, data),
+            QuorumPacket::NewLeader { zxid, .. } => self.on_new_leader(zxid),
+            QuorumPacket::UpToDate { zxid } => self.on_up_to_date(zxid),
+            QuorumPacket::Ping { zxid, .. } => self.on_ping(zxid),
+            QuorumPacket::Sync { .. } | QuorumPacket::Revalidate { .. } => {
+                let from = self.learner_mut().leader;
+                self.out.push(Action::Deliver { from, msg });
+            }
+            _ => {}
+        }
+    }
+}
