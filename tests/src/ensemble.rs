@@ -35,6 +35,9 @@ pub struct Spec {
     pub fixed_ports: BTreeMap<u64, (u16, u16)>,
     /// Extra `key=value` lines for every server.
     pub extra: Vec<(String, String)>,
+    /// The membership in `zoo.cfg.dynamic.100000000` beside each zoo.cfg, named by
+    /// `dynamicConfigFile` (Apache 3.5+'s layout), instead of in zoo.cfg.
+    pub dynamic_file: bool,
 }
 
 impl Spec {
@@ -50,6 +53,7 @@ impl Spec {
             host: "127.0.0.1".into(),
             fixed_ports: BTreeMap::new(),
             extra: Vec::new(),
+            dynamic_file: false,
         }
     }
 
@@ -62,6 +66,12 @@ impl Spec {
         self.tick_ms = tick_ms;
         self.init_limit = init_limit;
         self.sync_limit = sync_limit;
+        self
+    }
+
+    /// The membership goes to a dynamic configuration file.
+    pub fn dynamic_file(mut self) -> Spec {
+        self.dynamic_file = true;
         self
     }
 
@@ -192,13 +202,21 @@ impl Ensemble {
         if m.observer {
             cfg.push_str("peerType=observer\n");
         }
+        let mut membership = String::new();
         for (j, o) in &self.members {
             let (q, e) = match self.proxies.get(&(id, *j)) {
                 Some((pq, pe)) => (pq.port(), pe.port()),
                 None => (o.quorum_port, o.election_port),
             };
             let t = if o.observer { ":observer" } else { "" };
-            cfg.push_str(&format!("server.{j}={}:{q}:{e}{t}\n", s.host));
+            membership.push_str(&format!("server.{j}={}:{q}:{e}{t}\n", s.host));
+        }
+        if s.dynamic_file {
+            let path = m.dir.join("zoo.cfg.dynamic.100000000");
+            std::fs::write(&path, membership).unwrap();
+            cfg.push_str(&format!("dynamicConfigFile={}\n", path.display()));
+        } else {
+            cfg.push_str(&membership);
         }
         for (k, v) in &s.extra {
             cfg.push_str(&format!("{k}={v}\n"));

@@ -3,6 +3,10 @@
 //! The file is a Java properties file: `key=value` lines, `#` or `!` comments.
 //! Unknown keys are logged and ignored; a bad value is an error that names the
 //! key and the line. Without `server.N` lines the server runs standalone.
+//!
+//! The membership (`server.N`, `group.N`, `weight.N`) is either in zoo.cfg or,
+//! as Apache ZooKeeper 3.5+ writes it, in the file `dynamicConfigFile` names
+//! (`zoo.cfg.dynamic.<hex version>`); then zoo.cfg must not carry it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, ToSocketAddrs};
@@ -118,6 +122,11 @@ pub struct Config {
     pub myid: Option<u64>,
     /// Where the configuration came from (for `conf`).
     pub source: Option<PathBuf>,
+    /// `dynamicConfigFile`: the file that holds the membership.
+    pub dynamic_config_file: Option<PathBuf>,
+    /// The membership's version: the hex suffix of the dynamic file's name
+    /// (`zoo.cfg.dynamic.100000000`), as Apache reads it.
+    pub config_version: Option<u64>,
 }
 
 impl Default for Config {
@@ -151,8 +160,21 @@ impl Default for Config {
             weights: BTreeMap::new(),
             myid: None,
             source: None,
+            dynamic_config_file: None,
+            config_version: None,
         }
     }
+}
+
+/// One `key=value` (or `key:value`) line of a properties file, trimmed; `None`
+/// for blank lines, comments and lines without a separator.
+fn property(raw: &str) -> Option<(&str, &str)> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+        return None;
+    }
+    let (key, value) = line.split_once(['=', ':'])?;
+    Some((key.trim(), value.trim()))
 }
 
 /// Every four-letter word the server knows.
@@ -169,6 +191,9 @@ impl Config {
         })?;
         let mut c = Config::parse(&text, &path.display().to_string())?;
         c.source = Some(path.to_owned());
+        if let Some(dynamic) = c.dynamic_config_file.clone() {
+            c.load_dynamic(&dynamic)?;
+        }
         if !c.servers.is_empty() {
             let myid_path = c.data_dir.join("myid");
             let s = std::fs::read_to_string(&myid_path).map_err(|source| ConfigError::Read {
@@ -193,6 +218,84 @@ impl Config {
         Ok(c)
     }
 
+    /// Read the membership from the dynamic configuration file. As Apache's
+    /// `QuorumPeerConfig`, the path is used as written (a relative one from the
+    /// working directory), a `version` key inside is refused, and the version is
+    /// the file name's suffix after its last dot, in hex.
+    fn load_dynamic(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file = path.display().to_string();
+        for (i, raw) in text.lines().enumerate() {
+            let Some((key, value)) = property(raw) else {
+                continue;
+            };
+            let bad = |why: &str| ConfigError::BadValue {
+                file: file.clone(),
+                line: i + 1,
+                key: key.to_owned(),
+                value: value.to_owned(),
+                why: why.to_owned(),
+            };
+            if key == "version" {
+                return Err(bad("dynamic file shouldn't have version inside"));
+            }
+            if !self.membership(key, value).map_err(|e| bad(&e))? {
+                tracing::warn!(
+                    "{file}:{}: {key} does not belong in a dynamic file; ignored",
+                    i + 1
+                );
+            }
+        }
+        if self.servers.is_empty() {
+            // Running standalone from a file meant to list the ensemble would be
+            // split brain by configuration.
+            return Err(ConfigError::Invalid(format!(
+                "{file}: the dynamic configuration file has no server.N lines"
+            )));
+        }
+        self.config_version = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, v)| u64::from_str_radix(v, 16).ok());
+        Ok(())
+    }
+
+    /// A membership line (`server.N`, `group.N`, `weight.N`); `Ok(false)` for any
+    /// other key.
+    fn membership(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        if let Some(id) = key.strip_prefix("server.") {
+            let id = id
+                .parse::<u64>()
+                .map_err(|_| "server id is not a number".to_owned())?;
+            self.servers.insert(id, ServerSpec::parse(id, value)?);
+        } else if let Some(gid) = key.strip_prefix("group.") {
+            let gid = gid
+                .parse::<u64>()
+                .map_err(|_| "group id is not a number".to_owned())?;
+            let members = value
+                .split(':')
+                .map(|s| s.trim().parse::<u64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| "expected server ids separated by ':'".to_owned())?;
+            self.groups.insert(gid, members);
+        } else if let Some(sid) = key.strip_prefix("weight.") {
+            let sid = sid
+                .parse::<u64>()
+                .map_err(|_| "server id is not a number".to_owned())?;
+            let w = value
+                .parse::<u64>()
+                .map_err(|_| "not a non-negative number".to_owned())?;
+            self.weights.insert(sid, w);
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// Parse the text of a zoo.cfg; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let mut c = Config::default();
@@ -201,17 +304,17 @@ impl Config {
         let mut max_to: Option<(i32, usize)> = None;
         let mut data_dir: Option<PathBuf> = None;
         let mut data_log_dir: Option<PathBuf> = None;
+        // The first membership line, refused when the membership is in a dynamic file.
+        let mut membership_line: Option<(usize, String, String)> = None;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let Some((key, value)) = line.split_once(['=', ':']) else {
+            let Some((key, value)) = property(raw) else {
                 tracing::warn!("{file}:{}: ignoring line without '=': {line:?}", i + 1);
                 continue;
             };
-            let key = key.trim();
-            let value = value.trim();
             let bad = |why: &str| ConfigError::BadValue {
                 file: file.to_owned(),
                 line: i + 1,
@@ -335,30 +438,16 @@ impl Config {
                         _ => return Err(bad("expected observer or participant")),
                     }
                 }
-                k if k.starts_with("server.") => {
-                    let id = k["server.".len()..]
-                        .parse::<u64>()
-                        .map_err(|_| bad("server id is not a number"))?;
-                    let spec = ServerSpec::parse(id, value).map_err(|e| bad(&e))?;
-                    c.servers.insert(id, spec);
+                k if k.starts_with("server.")
+                    || k.starts_with("group.")
+                    || k.starts_with("weight.") =>
+                {
+                    c.membership(k, value).map_err(|e| bad(&e))?;
+                    if membership_line.is_none() {
+                        membership_line = Some((i + 1, k.to_owned(), value.to_owned()));
+                    }
                 }
-                k if k.starts_with("group.") => {
-                    let gid = k["group.".len()..]
-                        .parse::<u64>()
-                        .map_err(|_| bad("group id is not a number"))?;
-                    let members = value
-                        .split(':')
-                        .map(|s| s.trim().parse::<u64>())
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|_| bad("expected server ids separated by ':'"))?;
-                    c.groups.insert(gid, members);
-                }
-                k if k.starts_with("weight.") => {
-                    let sid = k["weight.".len()..]
-                        .parse::<u64>()
-                        .map_err(|_| bad("server id is not a number"))?;
-                    c.weights.insert(sid, num(value)?);
-                }
+                "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
                 // Keys ZooKeeper knows that we accept and do not need.
                 "admin.enableServer"
                 | "admin.serverPort"
@@ -373,12 +462,20 @@ impl Config {
                 | "cnxTimeout"
                 | "localSessionsEnabled"
                 | "localSessionsUpgradingEnabled"
-                | "dynamicConfigFile"
                 | "skipACL" => {
                     tracing::info!("{file}:{}: {key} accepted and not used", i + 1)
                 }
                 _ => tracing::warn!("{file}:{}: unknown key {key:?} ignored", i + 1),
             }
+        }
+        if let (Some(_), Some((line, key, value))) = (&c.dynamic_config_file, membership_line) {
+            return Err(ConfigError::BadValue {
+                file: file.to_owned(),
+                line,
+                key: key.clone(),
+                value,
+                why: format!("parameter: {key} must be in a separate dynamic config file"),
+            });
         }
         // As ZooKeeper's QuorumPeerConfig: there is no default data directory.
         c.data_dir =
@@ -514,5 +611,94 @@ mod tests {
         assert_eq!(c.servers[&2].client_addr.as_deref(), Some("127.0.0.1"));
         assert_eq!(c.servers[&3].client_port, Some(2183));
         assert!(c.four_letter_allowed("mntr"));
+    }
+
+    /// A data dir with `myid`, a zoo.cfg naming a dynamic file, and that file.
+    fn dynamic_layout(dir: &Path, static_extra: &str, dynamic: &str) -> PathBuf {
+        std::fs::write(dir.join("myid"), "2\n").unwrap();
+        let dyn_path = dir.join("zoo.cfg.dynamic.100000000");
+        std::fs::write(&dyn_path, dynamic).unwrap();
+        let cfg = dir.join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=2000\ndataDir={}\n{static_extra}dynamicConfigFile={}\n",
+                dir.display(),
+                dyn_path.display()
+            ),
+        )
+        .unwrap();
+        cfg
+    }
+
+    #[test]
+    fn the_membership_comes_from_the_dynamic_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dynamic_layout(
+            dir.path(),
+            "",
+            "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+             server.2=127.0.0.1:2889:3889:participant;2182\n\
+             server.3=127.0.0.1:2890:3890:observer;2183\n",
+        );
+        let c = Config::load(&cfg).unwrap();
+        assert!(
+            !c.is_standalone(),
+            "an ensemble, not three standalone servers"
+        );
+        assert_eq!(c.myid, Some(2));
+        assert_eq!(c.servers.len(), 3);
+        assert_eq!(c.servers[&2].client_port, Some(2182));
+        assert_eq!(c.servers[&3].peer_type, PeerType::Observer);
+        assert_eq!(c.config_version, Some(0x1_0000_0000));
+    }
+
+    #[test]
+    fn membership_in_both_files_is_refused_as_apache_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dynamic_layout(
+            dir.path(),
+            "server.1=127.0.0.1:2888:3888\n",
+            "server.2=127.0.0.1:2889:3889\n",
+        );
+        let msg = Config::load(&cfg).unwrap_err().to_string();
+        assert!(
+            msg.contains("parameter: server.1 must be in a separate dynamic config file"),
+            "{msg}"
+        );
+        assert!(msg.contains("zoo.cfg:3"), "{msg}");
+    }
+
+    #[test]
+    fn a_version_inside_the_dynamic_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dynamic_layout(
+            dir.path(),
+            "",
+            "server.2=127.0.0.1:2889:3889\nversion=100000000\n",
+        );
+        let msg = Config::load(&cfg).unwrap_err().to_string();
+        assert!(
+            msg.contains("dynamic file shouldn't have version inside"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_empty_dynamic_file_is_an_error_not_a_standalone_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dynamic_layout(dir.path(), "", "# nothing yet\n");
+        let msg = Config::load(&cfg).unwrap_err().to_string();
+        assert!(msg.contains("has no server.N lines"), "{msg}");
+    }
+
+    #[test]
+    fn a_missing_dynamic_file_is_an_error_not_a_standalone_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dynamic_layout(dir.path(), "", "");
+        std::fs::remove_file(dir.path().join("zoo.cfg.dynamic.100000000")).unwrap();
+        let msg = Config::load(&cfg).unwrap_err().to_string();
+        assert!(msg.contains("cannot read"), "{msg}");
+        assert!(msg.contains("zoo.cfg.dynamic.100000000"), "{msg}");
     }
 }

@@ -271,7 +271,7 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
                     }
                     out.push('\n');
                 }
-                out.push_str("version=0\n");
+                let _ = writeln!(out, "version={:x}", c.config_version.unwrap_or(0));
             }
         }
         "envi" => {
