@@ -1,0 +1,97 @@
+//! PING and syncLimit: who notices a silent peer, and when.
+
+use zab_core::sim::STEPS_PER_TICK;
+use zab_core::{ServerState, Zxid};
+
+use crate::support::*;
+
+/// A follower that hears nothing from its leader for syncLimit ticks goes back to
+/// election; the leader, still with a quorum, stays; released, the follower rejoins.
+#[test]
+fn learner_returns_to_election_after_sync_limit_of_silence() {
+    scenario(
+        "learner_returns_to_election_after_sync_limit_of_silence",
+        3,
+        0,
+        |sim| {
+            sim.start_all();
+            assert_eq!(settle(sim), 3);
+            let limit = sim.opts.sync_limit_ticks;
+            sim.hold(3, 1);
+            let held_at = sim.now;
+            if !sim.run_until(limit * 4, |s| state(s, 1) == ServerState::Looking) {
+                sim.fail("1 never noticed its silent leader");
+            }
+            let waited = (sim.now - held_at) / STEPS_PER_TICK;
+            assert!(
+                (limit - 1..=limit + 2).contains(&waited),
+                "1 gave up after {waited} ticks, syncLimit {limit}"
+            );
+            assert_eq!(role(sim, 3), (ServerState::Leading, Some(3)));
+            assert_eq!(role(sim, 2), (ServerState::Following, Some(3)));
+            assert!(sim.peer(3).expect("running").can_propose());
+            sim.release(3, 1);
+            assert_eq!(settle(sim), 3);
+            commit(sim, 1);
+        },
+    );
+}
+
+/// A leader that hears from no quorum of synced followers for syncLimit ticks steps
+/// down, without committing what it logged meanwhile.
+#[test]
+fn leader_steps_down_without_a_quorum_for_sync_limit() {
+    scenario(
+        "leader_steps_down_without_a_quorum_for_sync_limit",
+        3,
+        0,
+        |sim| {
+            sim.start_all();
+            assert_eq!(settle(sim), 3);
+            let limit = sim.opts.sync_limit_ticks;
+            let committed = sim.history.len();
+            sim.hold(1, 3);
+            sim.hold(2, 3);
+            let held_at = sim.now;
+            let t = sim.propose_at(3).expect("leads");
+            if !sim.run_until(limit * 4, |s| state(s, 3) == ServerState::Looking) {
+                sim.fail("the leader never stepped down");
+            }
+            let waited = (sim.now - held_at) / STEPS_PER_TICK;
+            assert!(
+                (limit - 1..=limit + 2).contains(&waited),
+                "stepped down after {waited} ticks, syncLimit {limit}"
+            );
+            assert_eq!(sim.history.len(), committed, "committed without a quorum");
+            assert!(!in_history(sim, t));
+            sim.release_all();
+            settle(sim);
+            commit(sim, 1);
+        },
+    );
+}
+
+/// The contrast: with two of four followers silent, a leader of five still hears a
+/// quorum and keeps leading.
+#[test]
+fn leader_keeps_leading_with_a_quorum_of_followers() {
+    scenario(
+        "leader_keeps_leading_with_a_quorum_of_followers",
+        5,
+        0,
+        |sim| {
+            sim.start_all();
+            assert_eq!(settle(sim), 5);
+            let limit = sim.opts.sync_limit_ticks;
+            sim.hold(1, 5);
+            sim.hold(2, 5);
+            run_checking(sim, limit * 4, |s| {
+                (state(s, 5) != ServerState::Leading).then(|| "5 stepped down".to_string())
+            });
+            let zs: Vec<Zxid> = (0..3).map(|_| sim.propose_at(5).expect("leads")).collect();
+            wait_applied(sim, &[3, 4, 5], *zs.last().expect("three"));
+            sim.release_all();
+            wait_applied(sim, &[1, 2], *zs.last().expect("three"));
+        },
+    );
+}
