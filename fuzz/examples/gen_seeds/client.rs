@@ -10,6 +10,7 @@ use zab_core::records::Acl;
 use crate::storage::txns;
 use crate::*;
 
+/// A request body for every op code the server parses, from the real records.
 pub fn request_bodies() -> Vec<(i32, Vec<u8>)> {
     let create = CreateRequest {
         path: "/a".into(),
@@ -196,7 +197,6 @@ pub fn request_bodies() -> Vec<(i32, Vec<u8>)> {
 }
 
 /// A reply body for the op codes the client target decodes replies for.
-
 pub fn reply_bodies() -> Vec<(i32, Vec<u8>)> {
     vec![
         (

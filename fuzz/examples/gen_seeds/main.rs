@@ -71,8 +71,6 @@ pub fn digest_acl() -> Vec<Acl> {
     }]
 }
 
-/// A request body for every op code the server parses, from the real records.
-
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     client::client_seeds(&root);
