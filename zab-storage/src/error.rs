@@ -64,6 +64,13 @@ pub enum StorageError {
     #[error("{file}: bad log segment: {reason}; {WIPE}")]
     BadSegment { file: PathBuf, reason: String },
 
+    #[error("{file}: Apache ZooKeeper log damaged at byte offset {offset}: {what}; {WIPE}")]
+    ApacheLog {
+        file: PathBuf,
+        offset: u64,
+        what: String,
+    },
+
     #[error("zxid {actual} cannot follow {last}: zxids must increase, and by exactly one within an epoch")]
     ZxidOutOfOrder { last: Zxid, actual: Zxid },
 

@@ -12,6 +12,8 @@
 //!   corrupt ones; [`should_snapshot`] is ZooKeeper's randomised trigger.
 //! * [`write_epoch_file`] / [`read_epoch_file`]: `acceptedEpoch` and `currentEpoch`.
 //! * [`purge()`]: retention of snapshots and the segments they need.
+//! * [`apache_log`]: Apache ZooKeeper's own log files (`FileTxnLog`), read so
+//!   that a server can take over the data directory Apache left behind.
 //!
 //! Restart, in the order the server should do it:
 //! ```text
@@ -29,6 +31,7 @@
 //! (`zab-core` owns that). Every corruption is an error naming the file and the
 //! byte offset; nothing is repaired silently. Formats: `docs/formats.md`.
 
+pub mod apache_log;
 pub mod digest;
 pub mod epoch;
 pub mod error;

@@ -240,3 +240,24 @@ pub fn storage_seeds(root: &Path) {
         .unwrap();
     s.with("snapshot-empty", &[0], &fs::read(p).unwrap());
 }
+
+/// Seeds of `apache_log`: records in Apache's `FileTxnLog` layout around our
+/// transactions (mode 1: the target writes the header and the checksums).
+pub fn apache_log_seeds(root: &Path) {
+    let mut records = Vec::new();
+    for t in &txns() {
+        records.extend(zab_storage::apache_log::encode_record(&t.to_bytes()));
+    }
+    let mut s = Seeds::new(root, "apache_log");
+    let mut file = b"ZKLG".to_vec();
+    file.extend_from_slice(&2i32.to_be_bytes());
+    file.extend_from_slice(&0i64.to_be_bytes());
+    file.extend_from_slice(&records);
+    let mut padded = file.clone();
+    padded.extend_from_slice(&[0; 64]);
+    s.with("segment-preallocated", &[0], &padded);
+    s.with("records-fixed-crcs", &[1], &records);
+    let mut torn = records.clone();
+    torn.truncate(torn.len() - 3);
+    s.with("records-torn", &[1], &torn);
+}
