@@ -504,6 +504,38 @@ impl Config {
         Ok(c)
     }
 
+    /// The membership as Apache's `QuorumVerifier.toString()` writes it, the
+    /// text of `/zookeeper/config` and of `conf`'s membership: one
+    /// `server.N=host:quorumPort:electionPort:participant|observer[;clientAddr:clientPort]`
+    /// line per server, then `version=<hex>` (no newline after it).
+    pub fn membership_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for s in self.servers.values() {
+            let t = match s.peer_type {
+                PeerType::Participant => "participant",
+                PeerType::Observer => "observer",
+            };
+            let _ = write!(
+                out,
+                "server.{}={}:{}:{}:{t}",
+                s.id, s.host, s.quorum_port, s.election_port
+            );
+            match (&s.client_addr, s.client_port) {
+                (Some(a), Some(p)) => {
+                    let _ = write!(out, ";{a}:{p}");
+                }
+                (None, Some(p)) => {
+                    let _ = write!(out, ";0.0.0.0:{p}");
+                }
+                _ => {}
+            }
+            out.push('\n');
+        }
+        let _ = write!(out, "version={:x}", self.config_version.unwrap_or(0));
+        out
+    }
+
     /// True without `server.N` lines.
     pub fn is_standalone(&self) -> bool {
         self.servers.is_empty()

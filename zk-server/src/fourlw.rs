@@ -250,28 +250,8 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
                 let observer = me.peer_type == PeerType::Observer;
                 let _ = writeln!(out, "peerType={}", observer as u8);
                 out.push_str("membership: \n");
-                for s in c.servers.values() {
-                    let t = match s.peer_type {
-                        PeerType::Participant => "participant",
-                        PeerType::Observer => "observer",
-                    };
-                    let _ = write!(
-                        out,
-                        "server.{}={}:{}:{}:{t}",
-                        s.id, s.host, s.quorum_port, s.election_port
-                    );
-                    match (&s.client_addr, s.client_port) {
-                        (Some(a), Some(p)) => {
-                            let _ = write!(out, ";{a}:{p}");
-                        }
-                        (None, Some(p)) => {
-                            let _ = write!(out, ";0.0.0.0:{p}");
-                        }
-                        _ => {}
-                    }
-                    out.push('\n');
-                }
-                let _ = writeln!(out, "version={:x}", c.config_version.unwrap_or(0));
+                out.push_str(&c.membership_text());
+                out.push('\n');
             }
         }
         "envi" => {

@@ -59,6 +59,8 @@ impl Core {
             }
             ReplicationMsg::ReplaceTree { tree, sessions } => {
                 self.tree = *tree;
+                // The leader's tree carries the leader's copy; each server keeps its own.
+                self.init_config();
                 self.prep = Prep::default();
                 self.last_zxid = self.tree.last_processed_zxid();
                 let now = self.now;

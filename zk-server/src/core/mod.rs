@@ -150,7 +150,7 @@ impl Core {
             rx,
             driver,
         } = replication;
-        Core {
+        let mut core = Core {
             cfg,
             tree,
             prep: Prep::default(),
@@ -170,6 +170,21 @@ impl Core {
             started: now,
             now,
             extended_types,
+        };
+        core.init_config();
+        core
+    }
+
+    /// An ensemble member's `/zookeeper/config`: the membership it runs with, as
+    /// ZooKeeper's `initConfigInZKDatabase` writes it (standalone: left empty).
+    fn init_config(&mut self) {
+        if self.cfg.servers.is_empty() {
+            return;
+        }
+        let text = self.cfg.membership_text();
+        let version = self.cfg.config_version.unwrap_or(0) as i64;
+        for t in self.tree.set_config(text.as_bytes(), version, now_ms()) {
+            self.deliver(&t);
         }
     }
 

@@ -504,7 +504,7 @@ impl Core {
         self.watches.remove_session(session_id);
     }
 
-    fn deliver(&mut self, t: &Trigger) {
+    pub(super) fn deliver(&mut self, t: &Trigger) {
         let (acl, parent_acl) = match t {
             Trigger::Created {
                 acl, parent_acl, ..

@@ -339,6 +339,24 @@ impl DataTree {
         Ok(())
     }
 
+    /// ZooKeeper's `ZKDatabase.initConfigInZKDatabase`: the membership text in
+    /// `/zookeeper/config`, written by each server itself (not by a transaction) at
+    /// start-up and after a SNAP, as `setData(config, data, -1, configVersion, now)`:
+    /// the node's version is -1 and its mzxid the configuration's version.
+    pub fn set_config(&mut self, data: &[u8], config_version: i64, time: i64) -> Vec<Trigger> {
+        let mut triggers = Vec::new();
+        self.set_data(
+            super::CONFIG_ZOOKEEPER,
+            Some(data),
+            -1,
+            config_version,
+            time,
+            &mut triggers,
+        )
+        .expect("/zookeeper/config is a system node");
+        triggers
+    }
+
     fn set_data(
         &mut self,
         path: &str,
