@@ -323,13 +323,40 @@ fn ensemble_admin_commands_match_apache_by_role() {
             ..Spec::new(2, 1).admin()
         })
     });
-    ours.start_all();
+    // One server alone has no quorum: what both answer then.
+    ours.start(1);
     if let Some(a) = apache.as_mut() {
-        a.start_all();
+        a.start(1);
     }
-    let our_roles = roles(&mut ours);
+    let not_serving = |ens: &Ensemble| {
+        zk_tests::wait_until(Duration::from_secs(60), || {
+            http_get(admin_addr(ens, 1), "/commands/ruok", HTTP_TIMEOUT)
+                .is_ok_and(|(_, b)| b.contains("not currently serving"))
+        })
+    };
+    assert!(not_serving(&ours), "{}", ours.log(1));
     let names = listed(admin_addr(&ours, 1));
     assert_eq!(names.len(), 26);
+    if let Some(a) = apache.as_ref() {
+        assert!(not_serving(a), "{}", a.log(1));
+        for p in paths(&names) {
+            // Apache's monitor fails there (HTTP 500, a NullPointerException); ours answers.
+            if p.ends_with("/monitor") || p.ends_with("/mntr") {
+                continue;
+            }
+            let a = get(admin_addr(a, 1), &p);
+            let o = get(admin_addr(&ours, 1), &p);
+            compare(&format!("looking {p}"), &a, &o);
+        }
+    }
+
+    for id in [2, 3] {
+        ours.start(id);
+        if let Some(a) = apache.as_mut() {
+            a.start(id);
+        }
+    }
+    let our_roles = roles(&mut ours);
     for (role, id) in &our_roles {
         let addr = admin_addr(&ours, *id);
         let lead = get(addr, "/commands/leader");

@@ -91,16 +91,18 @@ pub fn response(command: &str, data: BTreeMap<String, Value>, error: Option<Stri
     Value::Object(m)
 }
 
-/// Run `cmd` over the core's view.
+/// Run `cmd`, asked for as `asked` (one of its names), over the core's view.
 pub fn run(
     view: &StatsView,
     cmd: &Command,
+    asked: &str,
     kwargs: &BTreeMap<String, String>,
     ctx: &Context,
 ) -> Value {
     let name = cmd.primary();
     if cmd.server_required && !view.serving() {
-        return response(name, BTreeMap::new(), Some(NOT_SERVING.into()));
+        // As Apache's, this answer names the command as it was asked.
+        return response(asked, BTreeMap::new(), Some(NOT_SERVING.into()));
     }
     let mut d: BTreeMap<String, Value> = BTreeMap::new();
     let mut put = |k: &str, v: Value| {

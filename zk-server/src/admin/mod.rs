@@ -201,8 +201,9 @@ pub async fn run(
     // The command runs on the core's task, over its view.
     let inspect = {
         let ctx = ctx.clone();
+        let asked = name.to_owned();
         move |view: &crate::core::StatsView<'_>| {
-            let _ = tx.send(commands::run(view, cmd, &kwargs, &ctx));
+            let _ = tx.send(commands::run(view, cmd, &asked, &kwargs, &ctx));
         }
     };
     if core
