@@ -219,7 +219,9 @@ fn apache_admin_available() -> bool {
 #[test]
 fn standalone_admin_commands_match_apache() {
     let ours_port = free_port();
-    let ours = TestServer::start(Kind::Ours, &admin_options(ours_port));
+    let mut opts = admin_options(ours_port);
+    opts.extra.push(("admin.idleTimeout".into(), "1000".into()));
+    let ours = TestServer::start(Kind::Ours, &opts);
     let ours_addr = SocketAddr::from(([127, 0, 0, 1], ours_port));
     let _oc = populate(ours.addr());
     let names = listed(ours_addr);
