@@ -153,6 +153,8 @@ fn compare(what: &str, apache: &Value, ours: &Value) {
     assert_eq!(apache["error"], ours["error"], "{what}");
     if let (Some(a), Some(o)) = (apache.get("server_stats"), ours.get("server_stats")) {
         assert_eq!(a["server_state"], o["server_state"], "{what}: server_state");
+        // The same requests got replies of the same sizes.
+        assert_eq!(apache["client_response"], ours["client_response"], "{what}");
     }
 }
 

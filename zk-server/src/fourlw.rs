@@ -462,6 +462,13 @@ pub fn monitor(core: &StatsView) -> Vec<(String, String)> {
         Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
         None => (-1, -1, -1),
     };
+    let (c_last, c_min, c_max) = match s.client_response_sizes {
+        Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
+        None => (-1, -1, -1),
+    };
+    kv("zk_last_client_response_size", c_last.to_string());
+    kv("zk_max_client_response_size", c_max.to_string());
+    kv("zk_min_client_response_size", c_min.to_string());
     kv("zk_last_proposal_size", last.to_string());
     kv("zk_max_proposal_size", max.to_string());
     kv("zk_min_proposal_size", min.to_string());

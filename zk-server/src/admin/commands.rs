@@ -398,9 +398,11 @@ fn server_stats(view: &StatsView, ctx: &Context, put: &mut dyn FnMut(&str, Value
     } else {
         s.total_latency_ms as f64 / s.latency_count as f64
     };
-    // Apache tracks the sizes of the replies it sends; we do not (yet): -1 is
-    // its value before the first.
-    let buffers = json!({"last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1});
+    let (last, min, max) = match s.client_response_sizes {
+        Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
+        None => (-1, -1, -1),
+    };
+    let buffers = json!({"last_buffer_size": last, "min_buffer_size": min, "max_buffer_size": max});
     let state = if view.read_only() {
         "read-only"
     } else {

@@ -24,6 +24,10 @@ pub struct ServerStats {
     pub max_latency_ms: u64,
     pub total_latency_ms: u64,
     pub latency_count: u64,
+    /// Sizes of the replies to requests (pings aside), without the length
+    /// prefix: last, min, max; `None` before the first (ZooKeeper's
+    /// `clientResponseStats`, -1 each then).
+    pub client_response_sizes: Option<(usize, usize, usize)>,
 }
 
 /// What `srvr`, `mntr` and `conf` show of the ensemble.
