@@ -18,8 +18,8 @@ use crate::config::PeerType;
 use crate::core::{Role, StatsView};
 use crate::fourlw::{self, ZK_VERSION};
 
-/// `ZooTrace`'s default text trace mask (CLIENT_REQUEST | SERVER_PACKET |
-/// WARNING | CLIENT_PING's bits as Apache starts with: 306).
+/// `ZooTrace`'s default text trace mask: CLIENT_REQUEST (2) | SERVER_PACKET (16)
+/// | SESSION (32) | WARNING (256) = 306.
 pub const DEFAULT_TRACE_MASK: i64 = 306;
 
 /// Apache's answer when the server is not serving.
