@@ -402,3 +402,35 @@ fn ensemble_admin_commands_match_apache_by_role() {
         );
     }
 }
+
+/// Read-only mode (`readonlymode.enabled`, a lone member of a three-server ensemble), ours
+/// alone: Apache's takes the mode from a JVM flag that the harness does not pass. As
+/// Apache's ReadOnlyZooKeeperServer, it is no quorum server then.
+#[test]
+fn read_only_mode_shows_in_the_admin_server() {
+    let mut ens = Ensemble::new(
+        Spec::new(3, 0)
+            .admin()
+            .extra("readonlymode.enabled", "true"),
+    );
+    ens.start(1);
+    let addr = admin_addr(&ens, 1);
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(60), || http_get(
+            addr,
+            "/commands/is_read_only",
+            HTTP_TIMEOUT
+        )
+        .is_ok_and(|(_, b)| b.contains("\"read_only\": true"))),
+        "server 1 alone never went read-only\n{}",
+        ens.logs(&[1])
+    );
+    let srvr = get(addr, "/commands/srvr");
+    assert_eq!(srvr["read_only"], true, "{srvr}");
+    assert_eq!(srvr["server_stats"]["server_state"], "read-only", "{srvr}");
+    let lead = get(addr, "/commands/leader");
+    assert_eq!(lead["error"], "server is not initialized", "{lead}");
+    let zab = get(addr, "/commands/zabstate");
+    assert_eq!(zab["zabstate"], "", "{zab}");
+    assert_eq!(get(addr, "/commands/ruok")["error"], Value::Null);
+}

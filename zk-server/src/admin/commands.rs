@@ -109,7 +109,9 @@ pub fn run(
         d.insert(k.to_owned(), v);
     };
     let cfg = &ctx.cfg;
-    let in_ensemble = view.role() != Role::Standalone;
+    // A quorum member serving as such: Apache's QuorumZooKeeperServer. In read-only
+    // mode Apache's server is a plain ReadOnlyZooKeeperServer, and so is this one here.
+    let in_ensemble = view.role() != Role::Standalone && !view.read_only();
     match name {
         "configuration" => {
             put("client_port", json!(cfg.client_port));
