@@ -14,7 +14,8 @@ fn start_server(dir: &std::path::Path) -> (tokio::runtime::Runtime, std::net::So
         .unwrap();
     let cfg = Config::parse(
         &format!(
-            "tickTime=2000\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\npreAllocSize=1024\n",
+            "tickTime=2000\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\npreAllocSize=1024\n\
+             admin.enableServer=false\n",
             dir.display()
         ),
         "smoke",

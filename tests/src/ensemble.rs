@@ -38,6 +38,8 @@ pub struct Spec {
     /// The membership in `zoo.cfg.dynamic.100000000` beside each zoo.cfg, named by
     /// `dynamicConfigFile` (Apache 3.5+'s layout), instead of in zoo.cfg.
     pub dynamic_file: bool,
+    /// Run each server's AdminServer on 127.0.0.1 at its own free port.
+    pub admin: bool,
 }
 
 impl Spec {
@@ -54,7 +56,13 @@ impl Spec {
             fixed_ports: BTreeMap::new(),
             extra: Vec::new(),
             dynamic_file: false,
+            admin: false,
         }
+    }
+
+    pub fn admin(mut self) -> Spec {
+        self.admin = true;
+        self
     }
 
     pub fn proxied(mut self) -> Spec {
@@ -88,6 +96,8 @@ pub struct Member {
     pub client_port: u16,
     pub quorum_port: u16,
     pub election_port: u16,
+    /// The AdminServer's port (0 unless the spec asks for it).
+    pub admin_port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
     /// How many times it was started (each start appends to its log).
@@ -150,6 +160,7 @@ impl Ensemble {
                     client_port: free_port(),
                     quorum_port,
                     election_port,
+                    admin_port: if spec.admin { free_port() } else { 0 },
                     dir,
                     child: None,
                     starts: 0,
@@ -217,6 +228,12 @@ impl Ensemble {
             cfg.push_str(&format!("dynamicConfigFile={}\n", path.display()));
         } else {
             cfg.push_str(&membership);
+        }
+        if s.admin {
+            cfg.push_str(&format!(
+                "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n",
+                m.admin_port
+            ));
         }
         for (k, v) in &s.extra {
             cfg.push_str(&format!("{k}={v}\n"));

@@ -370,7 +370,40 @@ pub fn apache_classpath(logs: bool) -> String {
         cp.push(':');
         cp.push_str(simple);
     }
+    // The AdminServer's dependencies, when installed (see .ci/run); without them
+    // Apache's server runs as before, only without its AdminServer.
+    if let Some(jars) = apache_admin_jars() {
+        for j in jars {
+            cp.push(':');
+            cp.push_str(&j);
+        }
+    }
     cp
+}
+
+/// The jars Apache's AdminServer needs on the classpath (Jetty 9, the servlet
+/// API, Jackson), from Debian's `libjetty9-java`, `libservlet-api-java` and
+/// `libjackson2-*-java`; `None` when any is missing.
+pub fn apache_admin_jars() -> Option<Vec<String>> {
+    const JARS: &[&str] = &[
+        "jetty9-server",
+        "jetty9-servlet",
+        "jetty9-security",
+        "jetty9-http",
+        "jetty9-io",
+        "jetty9-util",
+        "jetty9-util-ajax",
+        "servlet-api",
+        "jackson-databind",
+        "jackson-core",
+        "jackson-annotations",
+    ];
+    JARS.iter()
+        .map(|j| {
+            let p = format!("/usr/share/java/{j}.jar");
+            Path::new(&p).exists().then_some(p)
+        })
+        .collect()
 }
 
 /// Runs a command to completion with a deadline; kills it (by its pid) if it overruns.
@@ -605,4 +638,50 @@ pub fn run_zk_server(args: &[&std::ffi::OsStr]) -> Output {
     let mut cmd = Command::new(server_binary());
     cmd.args(args);
     run_with_timeout(&mut cmd, Duration::from_secs(60))
+}
+
+/// `GET path` over HTTP/1.1 from 127.0.0.1's `addr`, bounded by `timeout`: the
+/// status and the body (read to the end: the request asks to close).
+pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of the response head"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }

@@ -216,6 +216,20 @@ impl Peer {
         }
         s
     }
+    /// Leader: the observers connected to it, by id.
+    pub fn observer_ids(&self) -> Vec<ServerId> {
+        let mut v: Vec<ServerId> = match &self.role {
+            Role::Leading(l) => l
+                .handlers
+                .iter()
+                .filter(|(_, h)| h.observer)
+                .map(|(sid, _)| *sid)
+                .collect(),
+            _ => Vec::new(),
+        };
+        v.sort();
+        v
+    }
     /// The epoch being established or led (leader) or followed (learner).
     pub fn epoch(&self) -> Option<Epoch> {
         match &self.role {

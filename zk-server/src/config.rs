@@ -127,6 +127,35 @@ pub struct Config {
     /// The membership's version: the hex suffix of the dynamic file's name
     /// (`zoo.cfg.dynamic.100000000`), as Apache reads it.
     pub config_version: Option<u64>,
+    /// The AdminServer (`admin.*`, also `zookeeper.admin.*`): see `crate::admin`.
+    pub admin: AdminConfig,
+}
+
+/// Apache's `admin.*` keys, with its defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `admin.enableServer` (default true).
+    pub enable_server: bool,
+    /// `admin.serverAddress` (default 0.0.0.0).
+    pub server_address: IpAddr,
+    /// `admin.serverPort` (default 8080).
+    pub server_port: u16,
+    /// `admin.commandURL` (default `/commands`).
+    pub command_url: String,
+    /// `admin.idleTimeout` in ms (default 30000): an idle connection is closed.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enable_server: true,
+            server_address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            server_port: 8080,
+            command_url: "/commands".into(),
+            idle_timeout_ms: 30_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -162,6 +191,7 @@ impl Default for Config {
             source: None,
             dynamic_config_file: None,
             config_version: None,
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -448,10 +478,31 @@ impl Config {
                     }
                 }
                 "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
+                "admin.enableServer" | "zookeeper.admin.enableServer" => {
+                    c.admin.enable_server = boolean(value)?
+                }
+                "admin.serverAddress" | "zookeeper.admin.serverAddress" => {
+                    c.admin.server_address =
+                        value.parse().map_err(|_| bad("expected an IP address"))?
+                }
+                "admin.serverPort" | "zookeeper.admin.serverPort" => {
+                    c.admin.server_port =
+                        num(value)?.try_into().map_err(|_| bad("expected a port"))?
+                }
+                "admin.commandURL" | "zookeeper.admin.commandURL" => {
+                    if !value.starts_with('/') {
+                        return Err(bad("must start with /"));
+                    }
+                    c.admin.command_url = value.trim_end_matches('/').to_owned();
+                    if c.admin.command_url.is_empty() {
+                        c.admin.command_url = "/".into();
+                    }
+                }
+                "admin.idleTimeout" | "zookeeper.admin.idleTimeout" => {
+                    c.admin.idle_timeout_ms = num(value)?
+                }
                 // Keys ZooKeeper knows that we accept and do not need.
-                "admin.enableServer"
-                | "admin.serverPort"
-                | "standaloneEnabled"
+                "standaloneEnabled"
                 | "reconfigEnabled"
                 | "metricsProvider.className"
                 | "electionAlg"
@@ -552,6 +603,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_server_keys_with_and_without_the_zookeeper_prefix() {
+        let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+        assert_eq!(c.admin, AdminConfig::default());
+        assert!(c.admin.enable_server);
+        assert_eq!(c.admin.server_port, 8080);
+        let c = Config::parse(
+            "dataDir=/d\nadmin.enableServer=false\nzookeeper.admin.serverPort=9090\n\
+             admin.serverAddress=127.0.0.1\nadmin.commandURL=/cmds/\nadmin.idleTimeout=500\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert!(!c.admin.enable_server);
+        assert_eq!(c.admin.server_port, 9090);
+        assert_eq!(c.admin.server_address.to_string(), "127.0.0.1");
+        assert_eq!(c.admin.command_url, "/cmds");
+        assert_eq!(c.admin.idle_timeout_ms, 500);
+        assert!(Config::parse("dataDir=/d\nadmin.serverPort=99999\n", "zoo.cfg").is_err());
+        assert!(Config::parse("dataDir=/d\nadmin.commandURL=x\n", "zoo.cfg").is_err());
+    }
 
     #[test]
     fn defaults_follow_tick_time() {

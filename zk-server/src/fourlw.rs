@@ -17,7 +17,7 @@ pub const ZK_VERSION: &str = concat!(
     ", built on 2026-11-25 00:00 UTC"
 );
 
-fn dir_size(p: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -33,7 +33,7 @@ fn dir_size(p: &std::path::Path) -> u64 {
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
 /// An average as ZooKeeper prints it: rounded to 4 decimals, Java's double format.
-fn java_avg(total: u64, count: u64) -> String {
+pub(crate) fn java_avg(total: u64, count: u64) -> String {
     if count == 0 {
         return "0.0".into();
     }
@@ -46,7 +46,7 @@ fn java_avg(total: u64, count: u64) -> String {
 }
 
 /// ZooKeeper counts the root twice (under "" and "/").
-fn node_count(core: &StatsView) -> usize {
+pub(crate) fn node_count(core: &StatsView) -> usize {
     core.tree().node_count() + 1
 }
 
@@ -81,7 +81,7 @@ fn java_date(ms: i64) -> String {
 }
 
 /// ZooKeeper's ExpiryQueue groups by expiry time rounded up to the next tick.
-fn expiry_buckets<T: Clone>(tick_ms: i64, items: &[(T, i64)]) -> Vec<(i64, Vec<T>)> {
+pub(crate) fn expiry_buckets<T: Clone>(tick_ms: i64, items: &[(T, i64)]) -> Vec<(i64, Vec<T>)> {
     let tick = tick_ms.max(1);
     let mut buckets: std::collections::BTreeMap<i64, Vec<T>> = Default::default();
     for (item, at) in items {
@@ -256,83 +256,14 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
         }
         "envi" => {
             out.push_str("Environment:\n");
-            let _ = writeln!(out, "zookeeper.version={ZK_VERSION}");
-            let host =
-                std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
-            let _ = writeln!(out, "host.name={}", host.trim());
-            let _ = writeln!(out, "java.version=none (zk-rs, Rust)");
-            let _ = writeln!(out, "java.vendor=none");
-            let _ = writeln!(out, "java.home=none");
-            let _ = writeln!(out, "java.class.path=none");
-            let _ = writeln!(out, "java.library.path=none");
-            let _ = writeln!(out, "java.io.tmpdir={}", std::env::temp_dir().display());
-            let _ = writeln!(out, "java.compiler=<NA>");
-            let _ = writeln!(out, "os.name={}", std::env::consts::OS);
-            let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-            let _ = writeln!(out, "os.version=unknown");
-            let _ = writeln!(
-                out,
-                "user.name={}",
-                std::env::var("USER").unwrap_or_default()
-            );
-            let _ = writeln!(
-                out,
-                "user.home={}",
-                std::env::var("HOME").unwrap_or_default()
-            );
-            let _ = writeln!(
-                out,
-                "user.dir={}",
-                std::env::current_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
-            );
-            let _ = writeln!(out, "os.memory.free=0MB");
-            let _ = writeln!(out, "os.memory.max=0MB");
-            let _ = writeln!(out, "os.memory.total=0MB");
+            for (k, v) in environment() {
+                let _ = writeln!(out, "{k}={v}");
+            }
         }
         "mntr" => {
-            let s = core.stats().clone();
-            let avg = java_avg(s.total_latency_ms, s.latency_count);
-            let znodes = node_count(core);
-            let mut kv = |k: &str, v: String| {
+            for (k, v) in monitor(core) {
                 let _ = writeln!(out, "{k}\t{v}");
-            };
-            kv("zk_version", ZK_VERSION.to_string());
-            kv("zk_server_state", core.mode().to_string());
-            kv("zk_avg_latency", avg);
-            kv("zk_max_latency", s.max_latency_ms.to_string());
-            kv("zk_min_latency", s.min_latency_ms.to_string());
-            kv("zk_packets_received", s.packets_received.to_string());
-            kv("zk_packets_sent", s.packets_sent.to_string());
-            kv(
-                "zk_num_alive_connections",
-                (core.connection_count() + 1).to_string(),
-            );
-            kv("zk_outstanding_requests", core.outstanding().to_string());
-            kv("zk_znode_count", znodes.to_string());
-            kv("zk_watch_count", core.watches().watch_count().to_string());
-            kv(
-                "zk_ephemerals_count",
-                core.tree().ephemeral_count().to_string(),
-            );
-            kv(
-                "zk_approximate_data_size",
-                core.tree().approximate_data_size().to_string(),
-            );
-            kv("zk_open_file_descriptor_count", open_fds().to_string());
-            kv("zk_max_file_descriptor_count", max_fds().to_string());
-            kv("zk_global_sessions", core.session_count().to_string());
-            kv("zk_local_sessions", "0".into());
-            kv("zk_uptime", core.uptime().as_millis().to_string());
-            let (last, min, max) = match core.ensemble().proposal_sizes {
-                Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
-                None => (-1, -1, -1),
-            };
-            kv("zk_last_proposal_size", last.to_string());
-            kv("zk_max_proposal_size", max.to_string());
-            kv("zk_min_proposal_size", min.to_string());
-            ensemble_mntr(core, &mut kv);
+            }
         }
         // As ZooKeeper's, wchs, wchc and wchp show the data watch table
         // (getData, exists, and persistent watches).
@@ -436,6 +367,92 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
             let _ = writeln!(out, "unknown command {other}");
         }
     }
+    out
+}
+
+/// `envi`'s figures (ZooKeeper's `Environment.list()`), also the AdminServer's
+/// `environment`. The JVM's keys are there, saying there is no JVM.
+pub fn environment() -> Vec<(&'static str, String)> {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    vec![
+        ("zookeeper.version", ZK_VERSION.to_string()),
+        ("host.name", host.trim().to_string()),
+        ("java.version", "none (zk-rs, Rust)".into()),
+        ("java.vendor", "none".into()),
+        ("java.home", "none".into()),
+        ("java.class.path", "none".into()),
+        ("java.library.path", "none".into()),
+        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+        ("java.compiler", "<NA>".into()),
+        ("os.name", std::env::consts::OS.into()),
+        ("os.arch", std::env::consts::ARCH.into()),
+        ("os.version", "unknown".into()),
+        ("user.name", env("USER")),
+        ("user.home", env("HOME")),
+        (
+            "user.dir",
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("os.memory.free", "0MB".into()),
+        ("os.memory.max", "0MB".into()),
+        ("os.memory.total", "0MB".into()),
+    ]
+}
+
+/// `mntr`'s keys and values, in its order; also the AdminServer's `monitor`
+/// (which drops the `zk_` prefix).
+pub fn monitor(core: &StatsView) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+
+    let s = core.stats().clone();
+    let avg = java_avg(s.total_latency_ms, s.latency_count);
+    let znodes = node_count(core);
+    let mut kv = |k: &str, v: String| out.push((k.to_owned(), v));
+    kv("zk_version", ZK_VERSION.to_string());
+    kv("zk_server_state", core.mode().to_string());
+    kv("zk_avg_latency", avg);
+    kv("zk_max_latency", s.max_latency_ms.to_string());
+    kv("zk_min_latency", s.min_latency_ms.to_string());
+    kv("zk_packets_received", s.packets_received.to_string());
+    kv("zk_packets_sent", s.packets_sent.to_string());
+    kv(
+        "zk_num_alive_connections",
+        (core.connection_count() + 1).to_string(),
+    );
+    kv("zk_outstanding_requests", core.outstanding().to_string());
+    kv("zk_znode_count", znodes.to_string());
+    kv("zk_watch_count", core.watches().watch_count().to_string());
+    kv(
+        "zk_ephemerals_count",
+        core.tree().ephemeral_count().to_string(),
+    );
+    kv(
+        "zk_approximate_data_size",
+        core.tree().approximate_data_size().to_string(),
+    );
+    kv("zk_open_file_descriptor_count", open_fds().to_string());
+    kv("zk_max_file_descriptor_count", max_fds().to_string());
+    kv("zk_global_sessions", core.session_count().to_string());
+    kv("zk_local_sessions", "0".into());
+    kv("zk_uptime", core.uptime().as_millis().to_string());
+    let (last, min, max) = match core.ensemble().proposal_sizes {
+        Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
+        None => (-1, -1, -1),
+    };
+    let (c_last, c_min, c_max) = match s.client_response_sizes {
+        Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
+        None => (-1, -1, -1),
+    };
+    kv("zk_last_client_response_size", c_last.to_string());
+    kv("zk_max_client_response_size", c_max.to_string());
+    kv("zk_min_client_response_size", c_min.to_string());
+    kv("zk_last_proposal_size", last.to_string());
+    kv("zk_max_proposal_size", max.to_string());
+    kv("zk_min_proposal_size", min.to_string());
+    ensemble_mntr(core, &mut kv);
     out
 }
 

@@ -8,10 +8,12 @@
 //! [`peer`]'s driver in an ensemble), [`core`] (the task that runs the
 //! pipeline over them), [`conn`] (the core's handle on a connection),
 //! [`net`] (the client port: frames and connections), [`fourlw`]
-//! (four-letter words over [`core::StatsView`]), [`config`] (zoo.cfg),
+//! (four-letter words over [`core::StatsView`]), [`admin`] (the AdminServer's
+//! HTTP commands over the same view), [`config`] (zoo.cfg),
 //! [`persist`] (recovery and snapshots), [`local_ensemble`] (the
 //! `zk-server ensemble` launcher).
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod conn;
@@ -53,6 +55,8 @@ pub enum StartError {
 /// A running standalone server.
 pub struct Server {
     pub local_addr: SocketAddr,
+    /// The AdminServer's address, when it runs (see [`admin`]).
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -75,8 +79,12 @@ impl Server {
         );
         let (tx, rx) = mpsc::channel(10_000);
         tokio::spawn(core.run(rx));
+        let admin_addr = admin::start(cfg.clone(), tx.clone(), local_addr).await;
         tokio::spawn(net::accept_loop(listener, cfg, tx));
         tracing::info!("serving clients on {local_addr}");
-        Ok(Server { local_addr })
+        Ok(Server {
+            local_addr,
+            admin_addr,
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! `zk-server ensemble`: a local ensemble on 127.0.0.1 in one command.
 //!
 //! Writes the seed's configuration (tickTime=2000, initLimit=10, syncLimit=5,
-//! `server.N=localhost:288(6+N):388(6+N)`, client ports 2181, 2182, ...) and a `myid` per
+//! `server.N=localhost:288(6+N):388(6+N)`, client ports 2181, 2182, ..., AdminServer ports
+//! 8080, 8081, ... on 127.0.0.1) and a `myid` per
 //! server under one directory, starts one `zk-server` process per server with it, prefixes
 //! their log lines with `[zkN]`, and stops them all when it is interrupted or when one of them
 //! exits. The files stay, so a second run resumes the same ensemble.
@@ -19,9 +20,11 @@ pub fn config_text(dir: &Path, id: usize, n: usize) -> String {
          tickTime=2000\ninitLimit=10\nsyncLimit=5\n\
          dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
          4lw.commands.whitelist=srvr,ruok,stat,mntr,conf,envi,isro,cons,wchs,dirs\n\
-         extendedTypesEnabled=true\n",
+         extendedTypesEnabled=true\n\
+         admin.serverAddress=127.0.0.1\nadmin.serverPort={}\n",
         dir.join(format!("zk{id}")).display(),
-        2180 + id
+        2180 + id,
+        8079 + id
     );
     for j in 1..=n {
         cfg.push_str(&format!("server.{j}=localhost:{}:{}\n", 2886 + j, 3886 + j));

@@ -23,6 +23,11 @@ impl Core {
         match m {
             ReplicationMsg::Role { role, epoch } => self.become_role(role, epoch),
             ReplicationMsg::Learners(l) => self.ensemble.learners = l,
+            ReplicationMsg::Observers(o) => self.ensemble.observers = o,
+            ReplicationMsg::Status { leader, zab_phase } => {
+                self.ensemble.leader_id = leader;
+                self.ensemble.zab_phase = zab_phase;
+            }
             ReplicationMsg::Revalidate { from, data } => self.on_revalidate(from, &data),
             ReplicationMsg::Revalidated(data) => self.on_revalidated(&data),
             ReplicationMsg::Committed(entries) => self.on_committed(entries),

@@ -57,7 +57,7 @@ use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
-pub use stats::{EnsembleStats, ServerStats, StatsReset, StatsView};
+pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
 use pipeline::InFlight;
 use role::RoleState;

@@ -348,6 +348,11 @@ impl Core {
             st.max_latency_ms = st.max_latency_ms.max(latency);
             st.total_latency_ms += latency;
             st.latency_count += 1;
+            let size = len as usize;
+            st.client_response_sizes = Some(match st.client_response_sizes {
+                Some((_, lo, hi)) => (size, lo.min(size), hi.max(size)),
+                None => (size, size, size),
+            });
         }
         if let Some(c) = self.conns.get_mut(&req.conn_id) {
             c.last_op = short_op_name(req.op_type);

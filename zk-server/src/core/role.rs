@@ -122,7 +122,14 @@ impl Core {
         // Read-only sessions do not outlive the mode.
         self.sessions.retain(|_, s| !s.local);
         if role != Role::Leading {
-            self.ensemble = EnsembleStats::default();
+            // What the driver reports of the peer on its own (ReplicationMsg::Status,
+            // ::Observers) stays: it may come before the role it belongs to.
+            self.ensemble = EnsembleStats {
+                leader_id: self.ensemble.leader_id,
+                zab_phase: self.ensemble.zab_phase,
+                observers: std::mem::take(&mut self.ensemble.observers),
+                ..EnsembleStats::default()
+            };
         } else if was != Role::Leading {
             self.ensemble.leading_since = Some(self.now);
         }

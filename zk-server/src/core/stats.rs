@@ -24,6 +24,10 @@ pub struct ServerStats {
     pub max_latency_ms: u64,
     pub total_latency_ms: u64,
     pub latency_count: u64,
+    /// Sizes of the replies to requests (pings aside), without the length
+    /// prefix: last, min, max; `None` before the first (ZooKeeper's
+    /// `clientResponseStats`, -1 each then).
+    pub client_response_sizes: Option<(usize, usize, usize)>,
 }
 
 /// What `srvr`, `mntr` and `conf` show of the ensemble.
@@ -34,6 +38,35 @@ pub struct EnsembleStats {
     pub leading_since: Option<Instant>,
     /// Sizes of the transactions proposed while leading: last, min, max (`-1` before any).
     pub proposal_sizes: Option<(usize, usize, usize)>,
+    /// The leader the driver last reported (see `ReplicationMsg::Status`).
+    pub leader_id: Option<u64>,
+    /// ZooKeeper's ZAB phase name; empty until the driver reports one.
+    pub zab_phase: &'static str,
+    /// Leader: the observers connected to it.
+    pub observers: Vec<crate::replicate::ObserverInfo>,
+}
+
+/// One client connection's figures, as the AdminServer's `connections` and
+/// `stats` show them (ZooKeeper's `ServerCnxn.getConnectionInfo`).
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    pub addr: SocketAddr,
+    pub queued: usize,
+    pub received: u64,
+    pub sent: u64,
+    /// 0 before the handshake.
+    pub session_id: i64,
+    pub session_timeout_ms: i32,
+    pub last_op: &'static str,
+    /// Wall-clock ms the connection was established at.
+    pub established_ms: i64,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_response_ms: u64,
+    pub last_latency_ms: u64,
+    pub min_latency_ms: u64,
+    pub avg_latency_ms: u64,
+    pub max_latency_ms: u64,
 }
 
 /// Which counters to reset.
@@ -182,6 +215,43 @@ impl<'a> StatsView<'a> {
                 }
                 s.push(')');
                 s
+            })
+            .collect()
+    }
+
+    /// Every client connection's figures, in the order connections were accepted.
+    pub fn connection_infos(&self) -> Vec<ConnectionInfo> {
+        let mut ids: Vec<&u64> = self.core.conns.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|id| {
+                let c = &self.core.conns[id];
+                let since = self.core.now.saturating_duration_since(c.established);
+                ConnectionInfo {
+                    addr: c.handle.addr,
+                    queued: c.handle.queued_frames(),
+                    received: c.received,
+                    sent: c.sent,
+                    session_id: c.session_id,
+                    session_timeout_ms: self
+                        .core
+                        .sessions
+                        .get(&c.session_id)
+                        .map_or(0, |s| s.timeout_ms),
+                    last_op: c.last_op,
+                    established_ms: now_ms() - since.as_millis() as i64,
+                    last_cxid: c.last_cxid,
+                    last_zxid: c.last_zxid,
+                    last_response_ms: c.last_response_ms,
+                    last_latency_ms: c.last_latency_ms,
+                    min_latency_ms: c.min_latency_ms,
+                    avg_latency_ms: if c.received > 1 {
+                        c.total_latency_ms / (c.received - 1).max(1)
+                    } else {
+                        0
+                    },
+                    max_latency_ms: c.max_latency_ms,
+                }
             })
             .collect()
     }

@@ -27,7 +27,7 @@ use zab_storage::{write_epoch_file, PendingSync, TxnLog, ACCEPTED_EPOCH, CURRENT
 use super::{install_snapshot, TICK_MS};
 use crate::config::Config;
 use crate::persist;
-use crate::replicate::{DriverMsg, ReplicationMsg, Role};
+use crate::replicate::{DriverMsg, ObserverInfo, ReplicationMsg, Role};
 
 /// Events the driver takes in one batch (one sync and one commit message to the core).
 const BATCH_EVENTS: usize = 256;
@@ -110,6 +110,10 @@ pub(super) struct Driver {
     pub(super) core: mpsc::Sender<ReplicationMsg>,
     pub(super) role: Role,
     pub(super) status_epoch: u64,
+    /// The leader and ZAB phase last reported to the core (`ReplicationMsg::Status`).
+    pub(super) status: (Option<u64>, &'static str),
+    /// Leader: the observers last reported to the core.
+    pub(super) observers: Vec<ObserverInfo>,
     /// Learner: a SNAP announced, waiting for the snapshot bytes.
     pub(super) expect_snapshot: Option<Zxid>,
     /// Learner: the snapshot received, waiting for the core's InstallSnapshot.
@@ -503,6 +507,29 @@ impl Driver {
                     }
                 }
             }
+            let observers = self.peer.observer_ids();
+            if observers
+                .iter()
+                .map(|s| s.0)
+                .ne(self.observers.iter().map(|o| o.sid))
+            {
+                let now = crate::core::now_ms();
+                let known: HashMap<u64, i64> = self
+                    .observers
+                    .iter()
+                    .map(|o| (o.sid, o.established_ms))
+                    .collect();
+                self.observers = observers
+                    .iter()
+                    .map(|sid| ObserverInfo {
+                        sid: sid.0,
+                        addr: self.conns.get(sid).map(|c| c.peer_addr()),
+                        established_ms: known.get(&sid.0).copied().unwrap_or(now),
+                    })
+                    .collect();
+                self.send_core(ReplicationMsg::Observers(self.observers.clone()))
+                    .await;
+            }
             let learners = self.peer.learners();
             if learners != self.learners {
                 self.learners = learners;
@@ -593,6 +620,21 @@ impl Driver {
             (ServerState::Observing, ZabPhase::Broadcast) => Role::Observing,
             _ => Role::Looking,
         };
+        let zab_phase = match st.phase {
+            ZabPhase::Election => "election",
+            ZabPhase::Discovery => "discovery",
+            ZabPhase::Synchronization => "synchronization",
+            ZabPhase::Broadcast => "broadcast",
+        };
+        let status = (self.peer.leader().or(st.leader).map(|l| l.0), zab_phase);
+        if status != self.status {
+            self.status = status;
+            self.send_core(ReplicationMsg::Status {
+                leader: status.0,
+                zab_phase,
+            })
+            .await;
+        }
         if role != self.role || st.epoch.0 != self.status_epoch {
             self.role = role;
             self.status_epoch = st.epoch.0;

@@ -243,6 +243,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     };
     let core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     tokio::spawn(core.run(core_rx));
+    let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     tokio::spawn(crate::net::accept_loop(
         listener,
         cfg.clone(),
@@ -271,6 +272,8 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         core: replication_tx,
         role: Role::Looking,
         status_epoch: 0,
+        status: (None, ""),
+        observers: Vec::new(),
         expect_snapshot: None,
         snapshot: None,
         tree_last: applied,
@@ -283,5 +286,8 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
     tracing::info!("server {my_id}: clients on {local_addr}, quorum port {quorum_addr}, election port {election_addr}");
-    Ok(crate::Server { local_addr })
+    Ok(crate::Server {
+        local_addr,
+        admin_addr,
+    })
 }

@@ -86,6 +86,16 @@ impl Role {
     }
 }
 
+/// An observer connected to this leader, as the AdminServer's `observers` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObserverInfo {
+    pub sid: u64,
+    /// Its quorum connection's remote address, when connected.
+    pub addr: Option<std::net::SocketAddr>,
+    /// Wall-clock ms when this leader first saw it.
+    pub established_ms: i64,
+}
+
 /// What replication tells the core.
 pub enum ReplicationMsg {
     /// Committed transactions, in zxid order: apply them. Those this server
@@ -94,6 +104,15 @@ pub enum ReplicationMsg {
     Committed(Vec<(Zxid, Bytes)>),
     /// The role changed; a leader's first proposal is `Zxid::new(epoch, 1)`.
     Role { role: Role, epoch: u64 },
+    /// What the admin server reports of the peer: the leader it knows (its vote's
+    /// leader while looking) and ZooKeeper's ZAB phase name (`election`, `discovery`,
+    /// `synchronization`, `broadcast`). Sent whenever either changes.
+    Status {
+        leader: Option<u64>,
+        zab_phase: &'static str,
+    },
+    /// Leader: the observers connected to it now (sent when the set changes).
+    Observers(Vec<ObserverInfo>),
     /// Leader: a learner forwarded a client request (REQUEST).
     Remote {
         from: u64,

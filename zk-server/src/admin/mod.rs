@@ -1,0 +1,266 @@
+//! The AdminServer: Apache ZooKeeper's HTTP interface to its commands
+//! (`http://host:8080/commands` lists them, `/commands/<name>` runs one and
+//! answers a JSON object). It owns the HTTP port and the request's path and
+//! query; the commands themselves are in [`commands`], and every figure they
+//! show is read on the core's task through `CoreMsg::Inspect` over the
+//! read-only [`crate::core::StatsView`]. The core knows nothing of this module.
+//!
+//! HTTP/1.1 comes from hyper 1 (with hyper-util's tokio glue): the HTTP
+//! library tokio's own projects use, on the runtime we already run. It is
+//! bounded here: at most [`MAX_CONNECTIONS`] connections at once (more wait in
+//! the kernel's backlog), request heads of at most 16 KiB, no request body
+//! read, and a connection that sends no complete request head for
+//! `admin.idleTimeout` is closed. A malformed request closes that one
+//! connection and nothing else.
+
+pub mod commands;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::config::Config;
+use crate::core::{CoreMsg, StatsReset};
+
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// What every command may need besides the core's view.
+pub struct Context {
+    pub cfg: Arc<Config>,
+    /// The configuration file's text as read at start-up (`initial_configuration`).
+    pub initial_config: String,
+    /// ZooKeeper's `ZooTrace` text trace mask (`get_trace_mask`, `set_trace_mask`).
+    pub trace_mask: AtomicI64,
+    /// Where the client port listens (`zabstate`'s `client_address`).
+    pub client_addr: SocketAddr,
+}
+
+/// Start the AdminServer if `admin.enableServer` says so; its address, or `None`
+/// when it is off or its port cannot be bound (logged: the ZooKeeper service
+/// goes on without it, where Apache's would exit).
+pub async fn start(
+    cfg: Arc<Config>,
+    core: mpsc::Sender<CoreMsg>,
+    client_addr: SocketAddr,
+) -> Option<SocketAddr> {
+    let a = &cfg.admin;
+    if !a.enable_server {
+        return None;
+    }
+    let addr = SocketAddr::new(a.server_address, a.server_port);
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("AdminServer: cannot bind {addr}: {e}; running without it");
+            return None;
+        }
+    };
+    let local = listener.local_addr().ok()?;
+    let initial_config = cfg
+        .source
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let ctx = Arc::new(Context {
+        cfg: cfg.clone(),
+        initial_config,
+        trace_mask: AtomicI64::new(commands::DEFAULT_TRACE_MASK),
+        client_addr,
+    });
+    tracing::info!(
+        "AdminServer on http://{local}{} (commands)",
+        cfg.admin.command_url
+    );
+    tokio::spawn(accept_loop(listener, ctx, core));
+    Some(local)
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, core: mpsc::Sender<CoreMsg>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let idle = Duration::from_millis(ctx.cfg.admin.idle_timeout_ms.max(1));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("AdminServer: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (ctx, core) = (ctx.clone(), core.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (ctx, core) = (ctx.clone(), core.clone());
+                async move { Ok::<_, Infallible>(handle(req, &ctx, &core).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(idle)
+                .max_buf_size(16 * 1024)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!("AdminServer: connection closed: {e}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("Content-Type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    ctx: &Arc<Context>,
+    core: &mpsc::Sender<CoreMsg>,
+) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    let base = ctx.cfg.admin.command_url.trim_end_matches('/');
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix(base) else {
+        return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into());
+    };
+    if rest.is_empty() || rest == "/" {
+        // As Apache's servlet: a link per command, one a line.
+        let mut body = String::new();
+        for c in commands::COMMANDS {
+            body.push_str(&format!(
+                "<a href=\"{base}/{0}\">{0}</a>\n<br/>\n",
+                c.primary()
+            ));
+        }
+        return reply(StatusCode::OK, "text/html", body);
+    }
+    let Some(name) = rest.strip_prefix('/') else {
+        return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into());
+    };
+    let kwargs = query_args(req.uri().query().unwrap_or(""));
+    let body = run(name, kwargs, ctx, core).await;
+    let text = serde_json::to_string_pretty(&body).expect("JSON") + "\n";
+    reply(StatusCode::OK, "application/json", text)
+}
+
+/// Run the command `name` (any of its names): the JSON object to answer.
+pub async fn run(
+    name: &str,
+    kwargs: BTreeMap<String, String>,
+    ctx: &Arc<Context>,
+    core: &mpsc::Sender<CoreMsg>,
+) -> serde_json::Value {
+    let Some(cmd) = commands::lookup(name) else {
+        return commands::response(
+            name,
+            BTreeMap::new(),
+            Some(format!("Unknown command: {name}")),
+        );
+    };
+    let reset = match cmd.primary() {
+        "stat_reset" => Some(StatsReset::Server),
+        "connection_stat_reset" => Some(StatsReset::Connections),
+        _ => None,
+    };
+    let gone = || {
+        commands::response(
+            cmd.primary(),
+            BTreeMap::new(),
+            Some("server is shutting down".into()),
+        )
+    };
+    if let Some(what) = reset {
+        if core.send(CoreMsg::ResetStats(what)).await.is_err() {
+            return gone();
+        }
+    }
+    let (tx, rx) = oneshot::channel();
+    // The command runs on the core's task, over its view.
+    let inspect = {
+        let ctx = ctx.clone();
+        let asked = name.to_owned();
+        move |view: &crate::core::StatsView<'_>| {
+            let _ = tx.send(commands::run(view, cmd, &asked, &kwargs, &ctx));
+        }
+    };
+    if core
+        .send(CoreMsg::Inspect(Box::new(inspect)))
+        .await
+        .is_err()
+    {
+        return gone();
+    }
+    rx.await.unwrap_or_else(|_| gone())
+}
+
+/// `a=1&b=x%20y`: the first value of each key, percent-decoded.
+fn query_args(q: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        m.entry(percent_decode(k))
+            .or_insert_with(|| percent_decode(v));
+    }
+    m
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_arguments_are_decoded_first_value_wins() {
+        let m = query_args("traceMask=5&x=a%20b+c&traceMask=7&flag");
+        assert_eq!(m["traceMask"], "5");
+        assert_eq!(m["x"], "a b c");
+        assert_eq!(m["flag"], "");
+        assert_eq!(query_args("bad=%zz%4")["bad"], "%zz%4");
+    }
+}
