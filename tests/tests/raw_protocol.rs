@@ -1,7 +1,8 @@
 //! The wire protocol spoken directly (tests/src/raw.rs), against Apache ZooKeeper 3.8 and ours:
 //! handshake shapes (44-byte legacy ConnectRequest vs 45-byte), session timeout clamping,
 //! persistent and persistent-recursive watches (kazoo 2.11 and the C client 3.8 have none),
-//! removeWatches, and opcodes that are illegal outside multi.
+//! removeWatches, opcodes that are illegal outside multi, and the xids of auth, sasl, setWatches
+//! and ping replies.
 
 use std::time::Duration;
 
@@ -273,4 +274,100 @@ fn raw_protocol_matches_apache() {
     let a = diff::normalise(&script(&apache));
     let o = diff::normalise(&script(&ours));
     diff::assert_same("raw protocol", &a, &o);
+}
+
+/// auth (100) and sasl (102) sent with ordinary xids, as go-zookeeper and the Rust
+/// `zookeeper-client` crate send them: Apache's `ZooKeeperServer.processPacket` answers with
+/// `new ReplyHeader(h.getXid(), ...)`, whatever the xid (the Java client happens to use -4).
+fn auth_script(s: &TestServer) -> Vec<String> {
+    let mut out: Vec<Value> = Vec::new();
+    let addr = s.addr();
+    let mut c = RawClient::connect(addr).expect("connect c");
+    let mut auth = Vec::new();
+    raw::put_i32(&mut auth, 0);
+    raw::put_str(&mut auth, "digest");
+    raw::put_buf(&mut auth, b"u:pw");
+    let r = c.call_with_xid(7, raw::OP_AUTH, &auth).unwrap();
+    out.push(
+        json!({"step": "auth digest xid 7", "xid": r.xid, "err": r.err,
+        "body_len": r.body.len()}),
+    );
+    // The Java client's own xid still works, and a second auth on the session too.
+    let r = c.call_with_xid(-4, raw::OP_AUTH, &auth).unwrap();
+    out.push(
+        json!({"step": "auth digest xid -4", "xid": r.xid, "err": r.err,
+        "body_len": r.body.len()}),
+    );
+    out.push(json!({"step": "whoAmI", "ids": c.who_am_i().unwrap()}));
+    let secret = [(31, "digest", raw::DIGEST_U_PW)];
+    let r = c.create_with_acl("/authx", b"s", 0, &secret).unwrap();
+    out.push(json!({"op": "base", "zxid": r.zxid}));
+    out.push(reply_json("create /authx (digest u:pw)", &r));
+    out.push(reply_json(
+        "getData /authx",
+        &c.get_data("/authx", false).unwrap(),
+    ));
+    // A session without the id may not read it.
+    let mut d = RawClient::connect(addr).expect("connect d");
+    out.push(reply_json(
+        "d: getData /authx",
+        &d.get_data("/authx", false).unwrap(),
+    ));
+    // A scheme the server has no provider for: AuthFailed with the request's xid, then close.
+    let mut bad = Vec::new();
+    raw::put_i32(&mut bad, 0);
+    raw::put_str(&mut bad, "nosuchscheme");
+    raw::put_buf(&mut bad, b"x");
+    let r = d.call_with_xid(12, raw::OP_AUTH, &bad).unwrap();
+    out.push(
+        json!({"step": "d: auth nosuchscheme xid 12", "xid": r.xid, "err": r.err,
+        "body_len": r.body.len()}),
+    );
+    out.push(json!({"step": "d: closed after failed auth",
+        "closed": d.closed_within(Duration::from_secs(5))}));
+    // setWatches with an ordinary xid is answered with it (FinalRequestProcessor's reply
+    // header carries request.cxid); ping with -2 whatever the client sent.
+    let r = c.call_with_xid(21, raw::OP_SET_WATCHES, &{
+        let mut b = Vec::new();
+        raw::put_i64(&mut b, 0);
+        for _ in 0..3 {
+            raw::put_i32(&mut b, 0);
+        }
+        b
+    });
+    let r = r.unwrap();
+    out.push(
+        json!({"step": "setWatches xid 21", "xid": r.xid, "err": r.err,
+        "body_len": r.body.len()}),
+    );
+    {
+        use std::io::Write;
+        let mut p = Vec::new();
+        raw::put_i32(&mut p, 22);
+        raw::put_i32(&mut p, raw::OP_PING);
+        c.stream.write_all(&raw::frame(&p)).unwrap();
+        let f = raw::read_frame(&mut c.stream).unwrap();
+        let mut rd = Reader::new(&f);
+        let (xid, _zxid, err) = (rd.i32(), rd.i64(), rd.i32());
+        out.push(json!({"step": "ping xid 22", "xid": xid, "err": err,
+            "body_len": rd.remaining()}));
+    }
+    // sasl (102) with an ordinary xid, on a server with no SASL configured: the reply carries
+    // the xid. Only the xid is compared: Apache 3.8 without a JAAS login catches the
+    // NullPointerException of its missing SASL server and answers OK with a null token,
+    // where we answer AuthFailed and close (docs/compatibility.md, op 102).
+    let mut e = RawClient::connect(addr).expect("connect e");
+    let mut token = Vec::new();
+    raw::put_buf(&mut token, b"");
+    let r = e.call_with_xid(9, raw::OP_SASL, &token).unwrap();
+    out.push(json!({"step": "e: sasl xid 9", "xid": r.xid}));
+    out.into_iter().map(|v| v.to_string()).collect()
+}
+
+#[test]
+fn auth_reply_carries_the_request_xid() {
+    let (apache, ours) = start_pair(&Default::default());
+    let a = diff::normalise(&auth_script(&apache));
+    let o = diff::normalise(&auth_script(&ours));
+    diff::assert_same("auth and special xids", &a, &o);
 }
