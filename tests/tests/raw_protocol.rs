@@ -469,3 +469,116 @@ fn one_event_per_session_per_change() {
     let o = diff::normalise(&watch_script(&ours));
     diff::assert_same("watch events per session", &a, &o);
 }
+
+/// Issue 16 item 3: requests malformed as a whole. Apache's `MultiOperationRecord` refuses a
+/// multi that mixes reads and writes while it is read (MarshallingError for the request), and
+/// `addWatch` with a mode `AddWatchMode` does not know likewise. Each is followed by a request
+/// that shows whether the connection is still open.
+fn malformed_script(s: &TestServer) -> Vec<String> {
+    let mut out: Vec<Value> = Vec::new();
+    let addr = s.addr();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let full = |step: &str, r: &raw::Reply| json!({"step": step, "err": r.err, "zxid": r.zxid, "body": hex(&r.body)});
+    let mut c = RawClient::connect(addr).expect("connect c");
+    let r = c.create("/mal", b"d", 0).unwrap();
+    out.push(json!({"op": "base", "zxid": r.zxid}));
+    let get_data = |p: &str| {
+        let mut b = Vec::new();
+        raw::put_str(&mut b, p);
+        b.push(0);
+        b
+    };
+    let get_children = get_data;
+
+    // multi (14) with a getData inside.
+    let r = c
+        .multi(&[
+            (
+                raw::OP_CREATE,
+                raw::create_body("/mal/x", Some(b""), 0, None),
+            ),
+            (raw::OP_GET_DATA, get_data("/mal")),
+        ])
+        .unwrap();
+    out.push(full("multi create + getData", &r));
+    out.push(reply_json(
+        "exists /mal/x",
+        &c.exists("/mal/x", false).unwrap(),
+    ));
+    // multi with only reads: a multi of reads is multiRead's job.
+    let r = c.multi(&[(raw::OP_GET_DATA, get_data("/mal"))]).unwrap();
+    out.push(full("multi getData only", &r));
+    out.push(reply_json("exists /mal", &c.exists("/mal", false).unwrap()));
+
+    // multiRead (22) with a write inside, then with a check (a write-kind op).
+    let multi_body = |ops: &[(i32, Vec<u8>)]| {
+        let mut b = Vec::new();
+        for (t, body) in ops {
+            raw::put_i32(&mut b, *t);
+            b.push(0);
+            raw::put_i32(&mut b, -1);
+            b.extend_from_slice(body);
+        }
+        raw::put_i32(&mut b, -1);
+        b.push(1);
+        raw::put_i32(&mut b, -1);
+        b
+    };
+    let r = c
+        .call(
+            raw::OP_MULTI_READ,
+            &multi_body(&[
+                (raw::OP_GET_CHILDREN, get_children("/mal")),
+                (
+                    raw::OP_CREATE,
+                    raw::create_body("/mal/y", Some(b""), 0, None),
+                ),
+            ]),
+        )
+        .unwrap();
+    out.push(full("multiRead getChildren + create", &r));
+    out.push(reply_json(
+        "exists /mal/y",
+        &c.exists("/mal/y", false).unwrap(),
+    ));
+    let mut check = Vec::new();
+    raw::put_str(&mut check, "/mal");
+    raw::put_i32(&mut check, 0);
+    let r = c
+        .call(
+            raw::OP_MULTI_READ,
+            &multi_body(&[(raw::OP_CHECK, check), (raw::OP_GET_DATA, get_data("/mal"))]),
+        )
+        .unwrap();
+    out.push(full("multiRead check + getData", &r));
+    // A well-formed multiRead still works on the same connection.
+    let r = c
+        .call(
+            raw::OP_MULTI_READ,
+            &multi_body(&[(raw::OP_GET_DATA, get_data("/mal"))]),
+        )
+        .unwrap();
+    out.push(reply_json("multiRead getData", &r));
+
+    // addWatch with modes AddWatchMode does not know.
+    for mode in [2, -1, 7] {
+        out.push(full(
+            &format!("addWatch /mal mode {mode}"),
+            &c.add_watch("/mal", mode).unwrap(),
+        ));
+    }
+    out.push(reply_json(
+        "checkWatches /mal any",
+        &c.check_watches("/mal", 3).unwrap(),
+    ));
+    out.push(reply_json("exists /mal", &c.exists("/mal", false).unwrap()));
+    out.into_iter().map(|v| v.to_string()).collect()
+}
+
+#[test]
+fn malformed_requests_refused_as_a_whole() {
+    let (apache, ours) = start_pair(&Default::default());
+    let a = diff::normalise(&malformed_script(&apache));
+    let o = diff::normalise(&malformed_script(&ours));
+    diff::assert_same("malformed requests", &a, &o);
+}

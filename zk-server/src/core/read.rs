@@ -207,7 +207,9 @@ impl Core {
                 let recursive = match r.mode {
                     add_watch_mode::PERSISTENT => false,
                     add_watch_mode::PERSISTENT_RECURSIVE => true,
-                    _ => return Err(ErrorCode::BadArguments),
+                    // ZooKeeper's AddWatchMode.fromZooDef throws, and its
+                    // FinalRequestProcessor answers MarshallingError.
+                    _ => return Err(ErrorCode::MarshallingError),
                 };
                 self.watches.add_persistent(&r.path, sid, recursive);
                 body(&IntResponse { value: 0 })
