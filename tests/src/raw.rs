@@ -31,7 +31,9 @@ pub const OP_CHECK: i32 = 13;
 pub const OP_MULTI: i32 = 14;
 pub const OP_CREATE_CONTAINER: i32 = 19;
 pub const OP_CREATE_TTL: i32 = 21;
+pub const OP_MULTI_READ: i32 = 22;
 pub const OP_AUTH: i32 = 100;
+pub const OP_SASL: i32 = 102;
 pub const OP_SET_WATCHES: i32 = 101;
 pub const OP_SET_WATCHES2: i32 = 105;
 pub const OP_CLOSE: i32 = -11;
@@ -317,6 +319,23 @@ impl RawClient {
             err,
             body,
         })
+    }
+
+    /// Sends one request with the xid given (auth and sasl carry the client's choice) and
+    /// returns the first frame after it that is not a watch event or a ping reply, whatever
+    /// its xid: the caller checks that the server echoed `xid`.
+    pub fn call_with_xid(&mut self, xid: i32, op: i32, body: &[u8]) -> io::Result<Reply> {
+        let mut p = Vec::with_capacity(body.len() + 8);
+        put_i32(&mut p, xid);
+        put_i32(&mut p, op);
+        p.extend_from_slice(body);
+        self.stream.write_all(&frame(&p))?;
+        loop {
+            let r = self.read_reply()?;
+            if r.xid != -1 && r.xid != -2 {
+                return Ok(r);
+            }
+        }
     }
 
     /// Waits until at least `n` watch events were received or `timeout` passes.

@@ -143,6 +143,16 @@ impl Prep {
     pub fn prep(&mut self, ctx: &PrepCtx<'_>, op_type: i32, op_: &Op) -> Txn {
         let mut txn_type = op_type;
         let body = match op_ {
+            // A read op makes the multi malformed as a whole: ZooKeeper's
+            // MultiOperationRecord refuses to mix reads and writes, and a multi of
+            // reads only fails in prep as well; either way the request becomes an
+            // error transaction (a zxid) with MarshallingError and no body.
+            Op::Multi(m) if m.ops.iter().any(MultiOp::is_read) => {
+                txn_type = op::ERROR;
+                TxnBody::Error {
+                    err: ErrorCode::MarshallingError.code(),
+                }
+            }
             Op::Multi(m) => self.prep_multi(ctx, &m.ops),
             _ => match self.prep_one(ctx, op_) {
                 Ok(b) => b,
@@ -204,14 +214,7 @@ impl Prep {
                     continue;
                 }
                 MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
-                    failed = true;
-                    subs.push(SubTxn {
-                        txn_type: op::ERROR,
-                        body: TxnBody::Error {
-                            err: ErrorCode::BadArguments.code(),
-                        },
-                    });
-                    continue;
+                    unreachable!("prep refuses a multi with a read op as a whole")
                 }
             };
             match self.prep_one(ctx, &as_op) {
@@ -626,6 +629,28 @@ mod tests {
         assert_eq!(created(&t), Ok("/s/n-0000000000".into()));
         let t = p.prep(&ctx(&tree, 4), op::CREATE, &again);
         assert_eq!(created(&t), Ok("/s/n-0000000001".into()));
+    }
+
+    /// A read op inside multi: the whole request is an error transaction with
+    /// MarshallingError, as ZooKeeper 3.8 answers it, and the create before the read
+    /// leaves no change record.
+    #[test]
+    fn multi_with_a_read_op_is_refused_as_a_whole() {
+        let tree = DataTree::new(true);
+        let mut p = Prep::default();
+        let m = multi(vec![
+            multi_create("/x", 0),
+            MultiOp::GetData(zab_core::proto::PathWatchRequest {
+                path: "/".into(),
+                watch: false,
+            }),
+        ]);
+        let t = p.prep(&ctx(&tree, 1), op::MULTI, &m);
+        assert_eq!(t.header.txn_type, op::ERROR);
+        assert_eq!(created(&t), Err(ErrorCode::MarshallingError.code()));
+        assert_eq!(p.outstanding(), 0);
+        let t = p.prep(&ctx(&tree, 2), op::CREATE, &create_op("/x", 0));
+        assert_eq!(created(&t), Ok("/x".into()));
     }
 
     #[test]

@@ -483,6 +483,37 @@ mod tests {
     }
 
     #[test]
+    fn nested_recursive_watches_tell_a_session_once() {
+        let mut w = WatchManager::default();
+        w.add_persistent("/n", 1, true);
+        w.add_persistent("/n/a", 1, true);
+        let ev = w.fire(&created("/n/a/b"));
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].0.event_type, event_type::NODE_CREATED);
+    }
+
+    /// ZooKeeper 3.9 (ZOOKEEPER-4466) keeps both modes; 3.8 would replace PERSISTENT by
+    /// PERSISTENT_RECURSIVE and send no NodeChildrenChanged (docs/compatibility.md, Watches).
+    #[test]
+    fn zookeeper_4466_a_recursive_watch_does_not_replace_a_persistent_one() {
+        let mut w = WatchManager::default();
+        w.add_persistent("/m", 1, false);
+        w.add_persistent("/m", 1, true);
+        let ev = w.fire(&created("/m/c"));
+        let got: Vec<(i32, &str)> = ev
+            .iter()
+            .map(|(n, _)| (n.event_type, n.path.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (event_type::NODE_CREATED, "/m/c"),
+                (event_type::NODE_CHILDREN_CHANGED, "/m")
+            ]
+        );
+    }
+
+    #[test]
     fn delete_tells_a_session_once() {
         let mut w = WatchManager::default();
         w.add_data_watch("/a", 1);

@@ -6,13 +6,15 @@
 //! RequestHeader := int(xid) int(type)          ; type: an op code (records::op)
 //! reply         := ReplyHeader [body]           ; none when err != 0, but a failed multi's
 //! ReplyHeader   := int(xid) long(zxid) int(err) ; err: a result code (ErrorCode)
-//! xid           := the client's number of the request it answers, or one of `xid`:
-//!                  -1 notification (a watch event), -2 ping, -4 auth, -8 setWatches
+//! xid           := the client's number of the request it answers (auth and sasl replies
+//!                  too, whatever the client chose), or one of `xid`: -1 notification
+//!                  (a watch event), -2 ping (whatever xid the ping carried)
 //! ```
 
 use crate::jute::{record, Record};
 
-/// Special xids of the client protocol.
+/// Special xids of the client protocol. AUTH and SET_WATCHES are what the Java client
+/// sends with auth and setWatches; the server echoes them like any other xid.
 pub mod xid {
     pub const NOTIFICATION: i32 = -1;
     pub const PING: i32 = -2;

@@ -48,6 +48,11 @@ pub enum MultiOp {
 }
 
 impl MultiOp {
+    /// getChildren and getData: the ops of a multiRead, which a multi may not carry.
+    pub fn is_read(&self) -> bool {
+        matches!(self, MultiOp::GetChildren(_) | MultiOp::GetData(_))
+    }
+
     pub fn op_type(&self) -> i32 {
         match self {
             MultiOp::Create { op_type, .. } => *op_type,

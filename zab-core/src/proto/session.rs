@@ -5,7 +5,7 @@
 //! ; operation (op code)                 request                 -> response body
 //! ping (11, xid -2)                     none                    -> none
 //! closeSession (-11)                    none                    -> none
-//! auth (100, xid -4)                    AuthPacket              -> none (AuthFailed ends the session)
+//! auth (100)                            AuthPacket              -> none (AuthFailed ends the session)
 //! sasl (102)                            SaslRequest             -> (not supported: the connection closes)
 //! whoAmI (107)                          none                    -> WhoAmIResponse
 //!
@@ -14,6 +14,9 @@
 //! ClientInfo     := ustring(authScheme) ustring(user)
 //! WhoAmIResponse := vector<ClientInfo>(clientInfo)
 //! ```
+//!
+//! The ping reply has xid -2 whatever the ping carried; the auth reply carries
+//! the request's xid (-4 from the Java client, an ordinary one from others).
 
 use bytes::Bytes;
 

@@ -13,6 +13,10 @@ use crate::request::Request;
 use crate::watch::WatcherKind;
 
 impl Core {
+    /// auth (100), answered at once outside the pipeline as ZooKeeper's
+    /// `processPacket` does, with the request's own xid (`new ReplyHeader(h.getXid(), ..)`):
+    /// the Java client sends -4, go-zookeeper and the Rust `zookeeper-client` crate an
+    /// ordinary xid, and a reply with another xid matches none of their pending requests.
     pub(super) fn on_auth(&mut self, req: &Request, a: AuthPacket) {
         let Some(ip) = self.conns.get(&req.conn_id).map(|c| c.handle.addr.ip()) else {
             return;
@@ -29,7 +33,7 @@ impl Core {
                 }
                 let f = frame(
                     &ReplyHeader {
-                        xid: xid::AUTH,
+                        xid: req.xid,
                         zxid: 0,
                         err: 0,
                     },
@@ -41,7 +45,7 @@ impl Core {
                 tracing::warn!("authentication with scheme {:?} failed", a.scheme);
                 let f = frame(
                     &ReplyHeader {
-                        xid: xid::AUTH,
+                        xid: req.xid,
                         zxid: 0,
                         err: ErrorCode::AuthFailed.code(),
                     },
@@ -203,7 +207,9 @@ impl Core {
                 let recursive = match r.mode {
                     add_watch_mode::PERSISTENT => false,
                     add_watch_mode::PERSISTENT_RECURSIVE => true,
-                    _ => return Err(ErrorCode::BadArguments),
+                    // ZooKeeper's AddWatchMode.fromZooDef throws, and its
+                    // FinalRequestProcessor answers MarshallingError.
+                    _ => return Err(ErrorCode::MarshallingError),
                 };
                 self.watches.add_persistent(&r.path, sid, recursive);
                 body(&IntResponse { value: 0 })

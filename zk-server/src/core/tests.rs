@@ -581,3 +581,70 @@ fn read_only_mode_starts_after_the_grace_period() {
     assert!(h.core.read_only());
     assert_eq!(h.core.view().mode(), "read-only");
 }
+
+/// Issue 16 item 0: auth is answered with the request's own xid (ZooKeeper's
+/// `new ReplyHeader(h.getXid(), ..)`), on success and on failure (then the close).
+#[test]
+fn auth_reply_carries_the_request_xid() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    let auth = |scheme: &str| {
+        AuthPacket {
+            auth_type: 0,
+            scheme: scheme.into(),
+            auth: Bytes::from_static(b"u:pw"),
+        }
+        .to_bytes()
+    };
+    h.request(c, 5, op::AUTH, auth("digest"));
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(5, 0)]
+    );
+    h.request(c, 6, op::AUTH, auth("nosuchscheme"));
+    let sent = h.sent(c);
+    assert_eq!(sent.len(), 2, "the reply, then the close: {sent:?}");
+    let f = sent[0].clone().unwrap();
+    let hdr = ReplyHeader::read(&mut JuteReader::new(&f[4..])).unwrap();
+    assert_eq!((hdr.xid, hdr.err), (6, ErrorCode::AuthFailed.code()));
+    assert!(sent[1].is_none());
+}
+
+/// `exists` checks READ on a node that is there (ZOOKEEPER-2590, in 3.8.4 and 3.9.2;
+/// 3.8.0 to 3.8.3 answer the Stat to anyone), and answers NoNode for a missing one
+/// without a check.
+#[test]
+fn zookeeper_2590_exists_checks_read() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    let r = CreateRequest {
+        path: "/private".into(),
+        data: Some(Bytes::from_static(b"v")),
+        acl: vec![Acl {
+            perms: zab_core::records::perms::ALL,
+            id: zab_core::records::Id::new("digest", "u:BvFaefuhWURhnvpD7ipe45CKTpk="),
+        }],
+        flags: create_mode::PERSISTENT,
+    };
+    h.request(c, 1, op::CREATE, r.to_bytes());
+    h.commit_all();
+    assert_eq!(
+        h.replies(c).iter().map(|f| f.err).collect::<Vec<_>>(),
+        vec![0]
+    );
+    let exists = |path: &str| {
+        PathWatchRequest {
+            path: path.into(),
+            watch: false,
+        }
+        .to_bytes()
+    };
+    h.request(c, 2, op::EXISTS, exists("/private"));
+    h.request(c, 3, op::EXISTS, exists("/private/missing"));
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(2, ErrorCode::NoAuth.code()), (3, ErrorCode::NoNode.code())]
+    );
+}
