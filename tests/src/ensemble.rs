@@ -454,6 +454,27 @@ impl Ensemble {
         }
     }
 
+    /// Arms the SNAP trap on every quorum link `learner` dials: its next connection to
+    /// whichever server leads closes right after the leader's SNAP packet, before the snapshot
+    /// ([`Proxy::cut_after_snap`]).
+    pub fn cut_after_snap(&self, learner: u64) {
+        assert!(self.spec.proxied, "the SNAP trap needs Spec::proxied");
+        for ((a, _), (q, _)) in &self.proxies {
+            if *a == learner {
+                q.cut_after_snap();
+            }
+        }
+    }
+
+    /// How many of `learner`'s quorum connections the SNAP trap has closed.
+    pub fn snap_trapped(&self, learner: u64) -> usize {
+        self.proxies
+            .iter()
+            .filter(|((a, _), _)| *a == learner)
+            .map(|(_, (q, _))| q.snap_trapped())
+            .sum()
+    }
+
     /// Lets every link carry traffic again.
     pub fn heal(&self) {
         for (q, e) in self.proxies.values() {
