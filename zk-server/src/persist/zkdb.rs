@@ -99,8 +99,11 @@ mod tests {
         }
     }
 
+    /// A node as the tests compare it: path, data, ACL by value, stat.
+    type Shown = (String, Option<Vec<u8>>, Vec<Acl>, String);
+
     /// Everything a node shows, by path, and the ACLs by value.
-    fn dump(t: &DataTree) -> Vec<(String, Option<Vec<u8>>, Vec<Acl>, String)> {
+    fn dump(t: &DataTree) -> Vec<Shown> {
         let mut v: Vec<_> = t
             .iter()
             .map(|(p, n)| {
