@@ -38,6 +38,10 @@ pub struct Spec {
     /// The membership in `zoo.cfg.dynamic.100000000` beside each zoo.cfg, named by
     /// `dynamicConfigFile` (Apache 3.5+'s layout), instead of in zoo.cfg.
     pub dynamic_file: bool,
+    /// Servers of another kind than `kind` (mixed ensembles), by id.
+    pub kinds: BTreeMap<u64, Kind>,
+    /// Extra `-Dkey=value` system properties for Apache servers.
+    pub java_props: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -54,7 +58,26 @@ impl Spec {
             fixed_ports: BTreeMap::new(),
             extra: Vec::new(),
             dynamic_file: false,
+            kinds: BTreeMap::new(),
+            java_props: Vec::new(),
         }
+    }
+
+    /// Server `id` runs `kind` (a mixed ensemble).
+    pub fn member_kind(mut self, id: u64, kind: Kind) -> Spec {
+        self.kinds.insert(id, kind);
+        self
+    }
+
+    /// `-Dkey=value` for every Apache server.
+    pub fn java_prop(mut self, k: &str, v: &str) -> Spec {
+        self.java_props.push((k.into(), v.into()));
+        self
+    }
+
+    /// What server `id` runs.
+    pub fn kind_of(&self, id: u64) -> Kind {
+        self.kinds.get(&id).copied().unwrap_or(self.kind)
     }
 
     pub fn proxied(mut self) -> Spec {
@@ -243,7 +266,13 @@ impl Ensemble {
 
     /// Starts server `id` (it must not be running).
     pub fn start(&mut self, id: u64) {
-        let kind = self.spec.kind;
+        let kind = self.spec.kind_of(id);
+        let props: Vec<String> = self
+            .spec
+            .java_props
+            .iter()
+            .map(|(k, v)| format!("-D{k}={v}"))
+            .collect();
         let m = self.members.get_mut(&id).expect("no such server");
         assert!(m.child.is_none(), "server {id} is already running");
         m.starts += 1;
@@ -263,6 +292,7 @@ impl Ensemble {
                 c.arg(format!("-Dzookeeper.log.dir={}", m.dir.display()))
                     .arg("-Dzookeeper.admin.enableServer=false")
                     .args(["-Xmx512m", "-XX:+UseSerialGC"])
+                    .args(&props)
                     .arg("-cp")
                     .arg(apache_classpath(true))
                     .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
