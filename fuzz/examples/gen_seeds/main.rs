@@ -77,6 +77,7 @@ fn main() {
     quorum::quorum_seeds(&root);
     quorum::election_seeds(&root);
     storage::storage_seeds(&root);
+    storage::zkdb_seeds(&root);
     for t in fs::read_dir(&root).unwrap() {
         let t = t.unwrap().path();
         println!(

@@ -195,4 +195,37 @@ mod tests {
         assert_eq!(t.get("/r").unwrap().acl().acl, Acl::read_unsafe());
         assert_eq!(t.get("/r").unwrap().data_opt(), None);
     }
+
+    /// Paths a peer may send that no client could create are refused or loaded, never
+    /// a panic.
+    #[test]
+    fn odd_paths_do_not_panic() {
+        let st = zab_core::records::StatPersisted::default();
+        for odd in [
+            "a",
+            "//",
+            "/a/",
+            "/a//b",
+            "/",
+            "/zookeeper/quota/x/y",
+            "/\0",
+            "/..",
+        ] {
+            for root_first in [true, false] {
+                let mut b = Vec::new();
+                zkdb::write_sessions(&mut b, &[]);
+                zkdb::write_acl_count(&mut b, 0);
+                if root_first {
+                    zkdb::write_node(&mut b, "/", None, -1, &st);
+                }
+                // Written raw: write_node would turn "/" into the root's "".
+                zab_core::jute::write_string(&mut b, odd);
+                zab_core::jute::write_opt_buffer(&mut b, None);
+                zab_core::jute::write_i64(&mut b, -1);
+                zab_core::jute::Record::write(&st, &mut b);
+                zkdb::write_end(&mut b);
+                let _ = load_db(&b, true, Zxid(1), 1 << 20);
+            }
+        }
+    }
 }
