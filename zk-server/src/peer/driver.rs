@@ -336,7 +336,7 @@ impl Driver {
         rec: QuorumPacketRecord,
         in_tx: &mpsc::Sender<Inbound>,
     ) {
-        // A SNAP is followed by one more SNAP record carrying the snapshot.
+        // The codec hands the database that follows a SNAP over as one more SNAP record.
         if rec.packet_type == packet_type::SNAP {
             match self.expect_snapshot.take() {
                 Some((from, z)) if from == sid => {
@@ -413,7 +413,16 @@ impl Driver {
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
                         self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
-                        let bytes = rx.await.unwrap_or_default();
+                        let Ok(bytes) = rx.await else {
+                            // The core is gone (shutting down): no state to send, so no SNAP
+                            // either; the learner retries with the next leader.
+                            if let Some(c) = self.conns.get(&to) {
+                                c.close();
+                            }
+                            continue;
+                        };
+                        // The codec writes the record after a SNAP raw: the database in
+                        // Apache's serialization, then its signature.
                         self.send_record(to, QuorumPacket::Snap { zxid }.to_record());
                         self.send_record(
                             to,
