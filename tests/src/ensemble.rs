@@ -40,6 +40,10 @@ pub struct Spec {
     pub dynamic_file: bool,
     /// Run each server's AdminServer on 127.0.0.1 at its own free port.
     pub admin: bool,
+    /// Servers of another kind than `kind` (mixed ensembles), by id.
+    pub kinds: BTreeMap<u64, Kind>,
+    /// Extra `-Dkey=value` system properties for Apache servers.
+    pub java_props: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -57,12 +61,31 @@ impl Spec {
             extra: Vec::new(),
             dynamic_file: false,
             admin: false,
+            kinds: BTreeMap::new(),
+            java_props: Vec::new(),
         }
     }
 
     pub fn admin(mut self) -> Spec {
         self.admin = true;
         self
+    }
+
+    /// Server `id` runs `kind` (a mixed ensemble).
+    pub fn member_kind(mut self, id: u64, kind: Kind) -> Spec {
+        self.kinds.insert(id, kind);
+        self
+    }
+
+    /// `-Dkey=value` for every Apache server.
+    pub fn java_prop(mut self, k: &str, v: &str) -> Spec {
+        self.java_props.push((k.into(), v.into()));
+        self
+    }
+
+    /// What server `id` runs.
+    pub fn kind_of(&self, id: u64) -> Kind {
+        self.kinds.get(&id).copied().unwrap_or(self.kind)
     }
 
     pub fn proxied(mut self) -> Spec {
@@ -260,7 +283,13 @@ impl Ensemble {
 
     /// Starts server `id` (it must not be running).
     pub fn start(&mut self, id: u64) {
-        let kind = self.spec.kind;
+        let kind = self.spec.kind_of(id);
+        let props: Vec<String> = self
+            .spec
+            .java_props
+            .iter()
+            .map(|(k, v)| format!("-D{k}={v}"))
+            .collect();
         let m = self.members.get_mut(&id).expect("no such server");
         assert!(m.child.is_none(), "server {id} is already running");
         m.starts += 1;
@@ -280,6 +309,7 @@ impl Ensemble {
                 c.arg(format!("-Dzookeeper.log.dir={}", m.dir.display()))
                     .arg("-Dzookeeper.admin.enableServer=false")
                     .args(["-Xmx512m", "-XX:+UseSerialGC"])
+                    .args(&props)
                     .arg("-cp")
                     .arg(apache_classpath(true))
                     .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
@@ -469,6 +499,27 @@ impl Ensemble {
                 e.drop_bytes(false);
             }
         }
+    }
+
+    /// Arms the SNAP trap on every quorum link `learner` dials: its next connection to
+    /// whichever server leads closes right after the leader's SNAP packet, before the snapshot
+    /// ([`Proxy::cut_after_snap`]).
+    pub fn cut_after_snap(&self, learner: u64) {
+        assert!(self.spec.proxied, "the SNAP trap needs Spec::proxied");
+        for ((a, _), (q, _)) in &self.proxies {
+            if *a == learner {
+                q.cut_after_snap();
+            }
+        }
+    }
+
+    /// How many of `learner`'s quorum connections the SNAP trap has closed.
+    pub fn snap_trapped(&self, learner: u64) -> usize {
+        self.proxies
+            .iter()
+            .filter(|((a, _), _)| *a == learner)
+            .map(|(_, (q, _))| q.snap_trapped())
+            .sum()
     }
 
     /// Lets every link carry traffic again.

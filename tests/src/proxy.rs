@@ -8,6 +8,10 @@
 //! cutting both proxies (A->B and B->A): see [`crate::ensemble::Ensemble::partition`].
 //! [`Proxy::drop_bytes`] instead keeps connections up and silently discards what flows in one
 //! direction (the dialler's bytes, or the target's): a one-way network failure.
+//! [`Proxy::cut_after_snap`] arms a one-shot trap for a quorum link: the next connection
+//! forwards the target's quorum packets up to and including the first SNAP packet, holds back
+//! everything after it (the snapshot), and then closes: a leader<->learner link that drops
+//! right after the SNAP header.
 //!
 //! Threads, not an async runtime: each connection has two copy threads that end when either
 //! side closes or the proxy cuts it. Every thread stops when the proxy is dropped.
@@ -23,6 +27,11 @@ struct Shared {
     /// Discard what the dialling side sends (`[0]`) or what the target sends back (`[1]`).
     drop: [AtomicBool; 2],
     stopped: AtomicBool,
+    /// A quorum link's one-shot trap: close the next connection right after the first SNAP
+    /// packet the target sends on it.
+    snap_trap: AtomicBool,
+    /// How many connections the trap has closed.
+    snap_trapped: std::sync::atomic::AtomicUsize,
     /// Both ends of every live connection, so a cut can shut them down.
     live: Mutex<Vec<(TcpStream, TcpStream)>>,
 }
@@ -43,6 +52,8 @@ impl Proxy {
             cut: AtomicBool::new(false),
             drop: [AtomicBool::new(false), AtomicBool::new(false)],
             stopped: AtomicBool::new(false),
+            snap_trap: AtomicBool::new(false),
+            snap_trapped: std::sync::atomic::AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -74,6 +85,18 @@ impl Proxy {
         for d in &self.shared.drop {
             d.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// Arms the SNAP trap (for a quorum link only: it parses the target's bytes as quorum
+    /// packets): the next connection accepted is closed right after the target's first SNAP
+    /// packet, the bytes after it withheld. The trap then disarms itself.
+    pub fn cut_after_snap(&self) {
+        self.shared.snap_trap.store(true, Ordering::SeqCst);
+    }
+
+    /// How many connections the SNAP trap has closed.
+    pub fn snap_trapped(&self) -> usize {
+        self.shared.snap_trapped.load(Ordering::SeqCst)
     }
 
     pub fn is_cut(&self) -> bool {
@@ -121,8 +144,61 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, s: Arc<Shared>) {
             0,
             s.clone(),
         );
-        copy_thread(server, client, 1, s.clone());
+        if s.snap_trap.swap(false, Ordering::SeqCst) {
+            snap_trap_thread(server, client, s.clone());
+        } else {
+            copy_thread(server, client, 1, s.clone());
+        }
     }
+}
+
+/// The length of the quorum packet at the start of `b`, if all of it is there:
+/// `int(type) long(zxid) buffer(data) vector<Id>(authinfo)`, `Id := ustring ustring`.
+fn quorum_packet_len(b: &[u8]) -> Option<usize> {
+    fn int(b: &[u8], at: usize) -> Option<i32> {
+        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+    let mut at = 12;
+    let data = int(b, at)?;
+    at += 4 + data.max(0) as usize;
+    let ids = int(b, at)?;
+    at += 4;
+    for _ in 0..ids.max(0) {
+        for _ in 0..2 {
+            let n = int(b, at)?;
+            at += 4 + n.max(0) as usize;
+        }
+    }
+    (b.len() >= at).then_some(at)
+}
+
+/// Copies the target's quorum packets to the dialler whole, up to and including the first
+/// SNAP (type 15); then closes both sides without forwarding anything after it.
+fn snap_trap_thread(mut from: TcpStream, mut to: TcpStream, s: Arc<Shared>) {
+    const SNAP: i32 = 15;
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pending: Vec<u8> = Vec::new();
+        'copy: loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+            while let Some(len) = quorum_packet_len(&pending) {
+                if to.write_all(&pending[..len]).is_err() {
+                    break 'copy;
+                }
+                let snap = pending[..4] == SNAP.to_be_bytes();
+                pending.drain(..len);
+                if snap {
+                    s.snap_trapped.fetch_add(1, Ordering::SeqCst);
+                    break 'copy;
+                }
+            }
+        }
+        let _ = from.shutdown(Shutdown::Both);
+        let _ = to.shutdown(Shutdown::Both);
+    });
 }
 
 /// Copies `from` to `to`; `dir` 0 carries the dialler's bytes, 1 the target's.

@@ -21,7 +21,8 @@
 //! * **Apply.** `Commit { upto }` makes every logged entry `<= upto` committed; apply
 //!   them to the data tree in zxid order. They may not be durable yet on this peer.
 //! * **Snapshots.** `SendSnapshot { to, zxid }`: write a SNAP packet with `zxid` and then
-//!   the serialized state as of commit point `zxid` (all `Commit`s up to it came before).
+//!   the state as of commit point `zxid` (all `Commit`s up to it came before) in Apache
+//!   ZooKeeper's serialization ([`crate::zkdb`]) and its signature.
 //!   A learner's driver reads that stream, hands `Received { Snap }` to the core, and
 //!   installs the snapshot (replacing data tree and log) only if the core answers
 //!   `InstallSnapshot`; otherwise it drops it.

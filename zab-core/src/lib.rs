@@ -30,6 +30,7 @@ pub mod proto;
 pub mod records;
 pub mod txn;
 pub mod types;
+pub mod zkdb;
 
 pub use types::{Epoch, ServerId, Zxid};
 

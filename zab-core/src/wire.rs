@@ -15,7 +15,7 @@
 //! LearnerInfo    := long(serverid) int(protocolVersion=0x10000) long(configVersion)
 //! LEADERINFO     := type=17 zxid=(newEpoch << 32) data=int(protocolVersion=0x10000)
 //! ACKEPOCH       := type=18 zxid=lastLoggedZxid data=int(currentEpoch | -1)
-//! DIFF|TRUNC|SNAP:= type=13|14|15 zxid data=null        ; SNAP is followed by the snapshot stream
+//! DIFF|TRUNC|SNAP:= type=13|14|15 zxid data=null        ; SNAP: the database follows (zkdb.rs)
 //! NEWLEADER      := type=10 zxid=(newEpoch << 32) data=config bytes
 //! UPTODATE       := type=12 zxid=leader's commit point (ZooKeeper writes -1) data=null
 //! PROPOSAL|INFORM:= type=2|8 zxid data=serialized Txn (crate::txn)

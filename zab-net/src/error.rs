@@ -19,6 +19,8 @@ pub enum NetError {
         len: u64,
         max: usize,
     },
+    #[error("the snapshot after SNAP: {0}")]
+    Snapshot(zab_core::zkdb::DbError),
     #[error("empty frame")]
     EmptyFrame,
     #[error("{field} is not utf-8")]

@@ -19,12 +19,28 @@
 //! `jute.maxbuffer.extrasize`, 2 * 0xfffff by default) and the authinfo
 //! vector may not hold more than `max_auth_entries` ids. Any other negative
 //! length is an error. The packet types and payloads are `zab-core`'s.
+//!
+//! One thing on the quorum port is not a packet: right after a SNAP packet the leader
+//! writes its database as Apache ZooKeeper serializes it, unframed, and the signature
+//! (`zab_core::zkdb`):
+//!
+//! ```text
+//! snap_sync := QuorumPacket(type SNAP) db ustring("BenWasHere") QuorumPacket*
+//! ```
+//!
+//! The codec carries it as a second SNAP record whose data is the database: the encoder
+//! writes the data of the record after a SNAP raw, then the signature; the decoder, after a
+//! SNAP, finds the database's end with `zkdb::DbScanner` (each path, data or ACL row
+//! capped like a packet; the whole database grows only with the bytes that arrive) and
+//! hands it over the same way, the signature checked and stripped.
 
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use zab_core::jute::Record;
 use zab_core::records::Id;
+use zab_core::wire::packet_type::SNAP;
+use zab_core::zkdb::{self, DbScanner};
 use zab_core::ServerId;
 
 use crate::error::NetError;
@@ -64,6 +80,11 @@ fn encoded_len(p: &QuorumPacketRecord) -> usize {
 pub struct QuorumPacketCodec {
     max_packet_len: usize,
     max_auth_entries: usize,
+    /// Decoder: a SNAP was read; the serialized database comes next (its zxid, how far
+    /// the scan got).
+    snap_body: Option<(i64, DbScanner)>,
+    /// Encoder: a SNAP was written; the next record's data goes out raw.
+    snap_body_next: bool,
 }
 
 impl Default for QuorumPacketCodec {
@@ -85,6 +106,8 @@ impl QuorumPacketCodec {
         QuorumPacketCodec {
             max_packet_len,
             max_auth_entries,
+            snap_body: None,
+            snap_body_next: false,
         }
     }
 
@@ -203,6 +226,21 @@ impl Decoder for QuorumPacketCodec {
     type Error = NetError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<QuorumPacketRecord>, NetError> {
+        if let Some((zxid, scanner)) = self.snap_body.as_mut() {
+            let zxid = *zxid;
+            let Some((db_len, total)) = scanner.scan(src).map_err(NetError::Snapshot)? else {
+                return Ok(None);
+            };
+            self.snap_body = None;
+            let mut whole = src.split_to(total).freeze();
+            whole.truncate(db_len);
+            return Ok(Some(QuorumPacketRecord {
+                packet_type: SNAP,
+                zxid,
+                data: Some(whole),
+                authinfo: Vec::new(),
+            }));
+        }
         let total = match self.scan(src)? {
             Scan::Complete(n) => n,
             Scan::Need(n) => {
@@ -229,6 +267,9 @@ impl Decoder for QuorumPacketCodec {
         }
         let mut whole = src.split_to(total).freeze();
         let data = data_range.map(|(start, len)| whole.split_off(start).split_to(len));
+        if packet_type == SNAP {
+            self.snap_body = Some((zxid, DbScanner::new(self.max_packet_len)));
+        }
         Ok(Some(QuorumPacketRecord {
             packet_type,
             zxid,
@@ -242,6 +283,15 @@ impl Encoder<QuorumPacketRecord> for QuorumPacketCodec {
     type Error = NetError;
 
     fn encode(&mut self, p: QuorumPacketRecord, dst: &mut BytesMut) -> Result<(), NetError> {
+        if std::mem::take(&mut self.snap_body_next) {
+            // The serialized database after a SNAP: raw, then the signature.
+            let db = p.data.unwrap_or_default();
+            dst.reserve(db.len() + 4 + zkdb::SIGNATURE.len());
+            dst.extend_from_slice(&db);
+            zkdb::write_signature(dst);
+            return Ok(());
+        }
+        self.snap_body_next = p.packet_type == SNAP;
         let n = encoded_len(&p);
         self.within_cap(n, "packet")?;
         if p.authinfo.len() > self.max_auth_entries {
@@ -278,6 +328,57 @@ mod tests {
             .encode(p.clone(), &mut b)
             .unwrap();
         b
+    }
+
+    /// SNAP, the serialized database unframed, "BenWasHere", then packets again: what
+    /// Apache's `LearnerHandler` writes. Decoded at every split of the input, encoded back
+    /// to the same bytes.
+    #[test]
+    fn snap_is_followed_by_the_raw_database_and_the_signature() {
+        use zab_core::zkdb;
+        let mut db = Vec::new();
+        zkdb::write_sessions(&mut db, &[(7, 3000)]);
+        zkdb::write_acl_count(&mut db, 0);
+        zkdb::write_node(&mut db, "/", None, -1, &Default::default());
+        zkdb::write_end(&mut db);
+        let snap = pkt(SNAP, 0x1_0000_0005, None);
+        let body = pkt(SNAP, 0x1_0000_0005, Some(Bytes::from(db.clone())));
+        let next = pkt(10, 0x2_0000_0000, Some(Bytes::from_static(b"cfg")));
+        let mut c = QuorumPacketCodec::default();
+        let mut wire = BytesMut::new();
+        for p in [&snap, &body, &next] {
+            c.encode(p.clone(), &mut wire).unwrap();
+        }
+        let mut want = encode(&snap).to_vec();
+        want.extend_from_slice(&db);
+        want.extend_from_slice(&10i32.to_be_bytes());
+        want.extend_from_slice(b"BenWasHere");
+        want.extend_from_slice(&encode(&next));
+        assert_eq!(&wire[..], &want[..]);
+        for cut in 0..want.len() {
+            let mut d = QuorumPacketCodec::default();
+            let mut buf = BytesMut::from(&want[..cut]);
+            let mut got = Vec::new();
+            while let Some(p) = d.decode(&mut buf).unwrap() {
+                got.push(p);
+            }
+            buf.extend_from_slice(&want[cut..]);
+            while let Some(p) = d.decode(&mut buf).unwrap() {
+                got.push(p);
+            }
+            assert_eq!(
+                got,
+                vec![snap.clone(), body.clone(), next.clone()],
+                "cut {cut}"
+            );
+        }
+        let mut bad = want.clone();
+        let sig = encode(&snap).len() + db.len() + 4;
+        bad[sig] = b'X';
+        let mut d = QuorumPacketCodec::default();
+        let mut buf = BytesMut::from(&bad[..]);
+        assert!(d.decode(&mut buf).unwrap().is_some());
+        assert!(matches!(d.decode(&mut buf), Err(NetError::Snapshot(_))));
     }
 
     #[test]

@@ -78,6 +78,7 @@ fn main() {
     quorum::election_seeds(&root);
     storage::storage_seeds(&root);
     storage::apache_log_seeds(&root);
+    storage::zkdb_seeds(&root);
     for t in fs::read_dir(&root).unwrap() {
         let t = t.unwrap().path();
         println!(

@@ -163,6 +163,14 @@ pub fn quorum_seeds(root: &Path) {
     huge.put_i64(1);
     huge.put_i32(i32::MAX);
     s.with("data-length-too-large", &[0], &huge);
+    // SNAP, the database unframed with its signature, then packets again.
+    let z = Zxid(0x1_0000_0005);
+    let mut snap = QuorumPacket::Snap { zxid: z }.encode();
+    snap.extend_from_slice(&crate::storage::sample_db());
+    zab_core::zkdb::write_signature(&mut snap);
+    snap.extend_from_slice(&QuorumPacket::Ack { zxid: z }.encode());
+    s.with("snap-database-then-ack", &[0], &snap);
+    s.with("snap-database-then-ack-9-byte-reads", &[9], &snap);
 }
 
 pub fn election_seeds(root: &Path) {

@@ -261,3 +261,56 @@ pub fn apache_log_seeds(root: &Path) {
     torn.truncate(torn.len() - 3);
     s.with("records-torn", &[1], &torn);
 }
+
+/// A database as Apache ZooKeeper serializes it (`zab_core::zkdb`): two sessions, two ACL
+/// rows, the root with Apache's OPEN_UNSAFE ref -1, a node with null data, an ephemeral.
+pub fn sample_db() -> Vec<u8> {
+    use zab_core::zkdb;
+    let st = |z: i64, owner: i64| StatPersisted {
+        czxid: z,
+        mzxid: z,
+        ctime: 1_700_000_000_000,
+        mtime: 1_700_000_000_000,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+        ephemeral_owner: owner,
+        pzxid: z,
+    };
+    let mut b = Vec::new();
+    zkdb::write_sessions(
+        &mut b,
+        &[(0x1000_0000_0001, 30_000), (0x1000_0000_0002, 4_000)],
+    );
+    zkdb::write_acl_count(&mut b, 2);
+    zkdb::write_acl_row(&mut b, 1, &Acl::open_unsafe());
+    zkdb::write_acl_row(&mut b, 2, &Acl::read_unsafe());
+    zkdb::write_node(&mut b, "/", Some(b""), -1, &st(0, 0));
+    zkdb::write_node(&mut b, "/zookeeper", Some(b""), -1, &st(0, 0));
+    zkdb::write_node(&mut b, "/a", None, 1, &st(0x1_0000_0001, 0));
+    zkdb::write_node(
+        &mut b,
+        "/a/e",
+        Some(b"eph"),
+        2,
+        &st(0x1_0000_0002, 0x1000_0000_0001),
+    );
+    zkdb::write_end(&mut b);
+    b
+}
+
+pub fn zkdb_seeds(root: &Path) {
+    let mut s = Seeds::new(root, "zkdb");
+    let db = sample_db();
+    s.with("database", &[0], &db);
+    let mut signed = db.clone();
+    zab_core::zkdb::write_signature(&mut signed);
+    s.with("database-signature", &[0], &signed);
+    s.with("database-signature-7-byte-reads", &[7], &signed);
+    s.with("truncated", &[0], &db[..db.len() / 2]);
+    let mut empty = Vec::new();
+    zab_core::zkdb::write_sessions(&mut empty, &[]);
+    zab_core::zkdb::write_acl_count(&mut empty, 0);
+    zab_core::zkdb::write_end(&mut empty);
+    s.with("empty", &[0], &empty);
+}

@@ -1,6 +1,6 @@
 //! Fuzzy snapshots taken while requests keep flowing (a slice of the tree per
-//! turn of the core's loop, written by a thread of its own), the tree as a
-//! snapshot for a learner's SNAP, and autopurge.
+//! turn of the core's loop, written by a thread of its own), the tree in Apache's
+//! serialization for a learner's SNAP, and autopurge.
 
 use super::Core;
 use crate::persist::{write_snapshot, FuzzySnapshot, SnapshotJob};
@@ -107,39 +107,15 @@ impl Core {
         });
     }
 
-    /// The whole tree as a snapshot file's bytes (for a SNAP sync).
+    /// The whole tree and the sessions as Apache ZooKeeper serializes its database, for a
+    /// SNAP sync (`ZKDatabase.serializeSnapshot`; the codec adds the signature). Taken on
+    /// the core's task, so it is exactly the state at the tree's last applied zxid.
     pub(super) fn serialize_tree(&self) -> Vec<u8> {
         let sessions: Vec<(i64, i32)> = self
             .sessions
             .iter()
             .map(|(id, s)| (*id, s.timeout_ms))
             .collect();
-        let dir = crate::persist::snap_dir(&self.cfg).join("transfer");
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            tracing::error!("cannot create {}: {e}", dir.display());
-            return Vec::new();
-        }
-        let mut snap = FuzzySnapshot::start(&self.tree, sessions);
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let zxid = snap.zxid;
-        let d2 = dir.clone();
-        let writer = std::thread::spawn(move || write_snapshot(&d2, zxid, rx));
-        while !snap.done() {
-            if tx.send(snap.step(&self.tree, 4096)).is_err() {
-                break;
-            }
-        }
-        drop(tx);
-        let bytes = match writer.join() {
-            Ok(Ok(p)) => std::fs::read(&p).unwrap_or_default(),
-            Ok(Err(e)) => {
-                tracing::error!("cannot serialize the tree for a learner: {e}");
-                Vec::new()
-            }
-            Err(_) => Vec::new(),
-        };
-        let _ = std::fs::remove_dir_all(&dir);
-        bytes
+        crate::persist::serialize_db(&self.tree, &sessions)
     }
 }

@@ -114,8 +114,10 @@ pub(super) struct Driver {
     pub(super) status: (Option<u64>, &'static str),
     /// Leader: the observers last reported to the core.
     pub(super) observers: Vec<ObserverInfo>,
-    /// Learner: a SNAP announced, waiting for the snapshot bytes.
-    pub(super) expect_snapshot: Option<Zxid>,
+    /// Learner: a SNAP announced by this leader on its current connection, waiting for
+    /// the snapshot bytes. Belongs to that connection: forgotten when it ends, when another
+    /// replaces it and when the peer goes back to election (`forget_snapshot`).
+    pub(super) expect_snapshot: Option<(ServerId, Zxid)>,
     /// Learner: the snapshot received, waiting for the core's InstallSnapshot.
     pub(super) snapshot: Option<(Zxid, Bytes)>,
     /// The last zxid applied to the core's tree (to know when a TRUNC needs a reload).
@@ -226,6 +228,7 @@ impl Driver {
     }
 
     async fn conn_ended(&mut self, sid: ServerId, in_tx: &mpsc::Sender<Inbound>) {
+        self.forget_snapshot(Some(sid));
         if self.conns.remove(&sid).is_some() {
             self.step(Event::Disconnected { peer: sid }, in_tx).await;
         }
@@ -316,8 +319,19 @@ impl Driver {
     /// Own a quorum connection (replacing, and so closing, an older one with `sid`); the
     /// driver reads it in its own loop.
     fn register(&mut self, sid: ServerId, conn: Conn) {
+        self.forget_snapshot(Some(sid));
         conn.set_read_timeout(self.read_limit);
         self.conns.insert(sid, conn);
+    }
+
+    /// A SNAP's state belongs to the connection it came on: a new connection (the same
+    /// leader again or another) starts its synchronisation from the beginning, with a new
+    /// SNAP packet of its own. `None`: whatever connection it was.
+    fn forget_snapshot(&mut self, conn: Option<ServerId>) {
+        if conn.is_none() || self.expect_snapshot.is_some_and(|(s, _)| Some(s) == conn) {
+            self.expect_snapshot = None;
+        }
+        self.snapshot = None;
     }
 
     async fn on_packet(
@@ -326,14 +340,10 @@ impl Driver {
         rec: QuorumPacketRecord,
         in_tx: &mpsc::Sender<Inbound>,
     ) {
-        // A SNAP is followed by one more SNAP record carrying the snapshot.
+        // The codec hands the database that follows a SNAP over as one more SNAP record.
         if rec.packet_type == packet_type::SNAP {
             match self.expect_snapshot.take() {
-                None => {
-                    self.expect_snapshot = Some(Zxid(rec.zxid));
-                    return;
-                }
-                Some(z) => {
+                Some((from, z)) if from == sid => {
                     tracing::info!("synchronising with leader {sid} by SNAP at {z}");
                     self.snapshot = Some((z, rec.data.clone().unwrap_or_default()));
                     let ev = Event::Received {
@@ -341,6 +351,12 @@ impl Driver {
                         msg: QuorumPacket::Snap { zxid: z },
                     };
                     self.step(ev, in_tx).await;
+                    // Installed by the step, or refused by the core (not in sync mode).
+                    self.snapshot = None;
+                    return;
+                }
+                _ => {
+                    self.expect_snapshot = Some((sid, Zxid(rec.zxid)));
                     return;
                 }
             }
@@ -401,7 +417,16 @@ impl Driver {
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
                         self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
-                        let bytes = rx.await.unwrap_or_default();
+                        let Ok(bytes) = rx.await else {
+                            // The core is gone (shutting down): no state to send, so no SNAP
+                            // either; the learner retries with the next leader.
+                            if let Some(c) = self.conns.get(&to) {
+                                c.close();
+                            }
+                            continue;
+                        };
+                        // The codec writes the record after a SNAP raw: the database in
+                        // Apache's serialization, then its signature.
                         self.send_record(to, QuorumPacket::Snap { zxid }.to_record());
                         self.send_record(
                             to,
@@ -576,6 +601,7 @@ impl Driver {
             ServerState::Looking => {
                 self.conns.clear();
                 self.pending_sends.clear();
+                self.forget_snapshot(None);
             }
             ServerState::Following | ServerState::Observing => {
                 if let Some(leader) = st.leader {

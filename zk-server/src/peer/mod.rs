@@ -118,39 +118,25 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("cannot resolve {host}")))
 }
 
-/// Learner: keep the leader's snapshot as our newest, restart the log after
-/// it, and load the tree from it. The order is crash-safe: the snapshot is
-/// durable before the log forgets what came before it.
+/// Learner: load the database the leader sent after SNAP (Apache ZooKeeper's
+/// serialization), keep it as our newest snapshot, and restart the log after it. The
+/// order is crash-safe: the snapshot is durable before the log forgets what came before.
 pub(super) fn install_snapshot(
     cfg: &Config,
     log: &mut TxnLog,
     zxid: Zxid,
     bytes: &[u8],
 ) -> Result<(DataTree, HashMap<i64, i32>), PersistError> {
-    use std::io::Write;
     let dir = persist::snap_dir(cfg);
-    let tmp = dir.join(format!("snapshot.{:x}.tmp", zxid.0));
-    let fin = dir.join(format!("snapshot.{:x}", zxid.0));
-    let io = |source: std::io::Error, path: &std::path::Path| {
-        PersistError::Storage(zab_storage::StorageError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(e, &tmp))?;
-        f.write_all(bytes).map_err(|e| io(e, &tmp))?;
-        f.sync_all().map_err(|e| io(e, &tmp))?;
-    }
-    std::fs::rename(&tmp, &fin).map_err(|e| io(e, &fin))?;
-    std::fs::File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(e, &dir))?;
-    // The leader's snapshot must be of the state at the SNAP's zxid; loading checks that
-    // the file's header says so.
-    let loaded = persist::load_snapshot(cfg, &fin)?;
+    let (tree, sessions) = persist::load_db(bytes, cfg.extended_types_enabled, zxid, bytes.len())
+        .map_err(|why| PersistError::BadSnapshot {
+        file: dir.join(format!("snapshot.{:x} (from the leader)", zxid.0)),
+        why,
+    })?;
+    let list: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
+    persist::write_tree_snapshot(&dir, &tree, list)?;
     log.restart_at(zxid)?;
-    Ok((loaded.tree, loaded.sessions))
+    Ok((tree, sessions))
 }
 
 /// Start an ensemble member: recover, bind the ports, run the driver.

@@ -157,6 +157,28 @@ pub fn write_snapshot(
     })
 }
 
+/// Write a snapshot of a tree that holds still (a learner's tree after SNAP) on this
+/// thread; returns the file written.
+pub fn write_tree_snapshot(
+    dir: &Path,
+    tree: &DataTree,
+    sessions: Vec<(i64, i32)>,
+) -> Result<PathBuf, StorageError> {
+    let mut snap = FuzzySnapshot::start(tree, sessions);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let zxid = snap.zxid;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_snapshot(dir, zxid, rx));
+        while !snap.done() {
+            if tx.send(snap.step(tree, 4096)).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        writer.join().expect("snapshot writer panicked")
+    })
+}
+
 /// A snapshot job running in the background: the core feeds `tx`.
 pub struct SnapshotJob {
     pub snap: FuzzySnapshot,

@@ -36,10 +36,12 @@ mod load;
 mod recover;
 #[cfg(test)]
 mod testutil;
+mod zkdb;
 
-pub use fuzzy::{write_snapshot, FuzzySnapshot, SnapItem, SnapshotJob};
+pub use fuzzy::{write_snapshot, write_tree_snapshot, FuzzySnapshot, SnapItem, SnapshotJob};
 pub use load::{load_snapshot, LoadedSnapshot};
 pub use recover::{recover, recover_holding_back, replay, Recovered};
+pub use zkdb::{load_db, serialize_db};
 
 /// Why the server could not recover its state.
 #[derive(Debug, thiserror::Error)]
