@@ -228,7 +228,11 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     let max_field = cfg.jute_max_buffer + (1 << 16);
     // The newest Apache snapshot that checks out, as Apache's FileSnap chooses.
     let mut loaded = None;
-    for (_, f) in list_snapshots(&snap_dir(cfg))?.into_iter().rev() {
+    // Why each newer snapshot was skipped, and the newest skipped zxid: the state must
+    // reach it, since its transactions may be in no other file.
+    let mut skipped: Vec<String> = Vec::new();
+    let mut must_reach = Zxid::ZERO;
+    for (zxid, f) in list_snapshots(&snap_dir(cfg))?.into_iter().rev() {
         if !is_apache_snapshot(&f)? {
             tracing::warn!("{}: not an Apache snapshot; skipped", f.display());
             continue;
@@ -249,25 +253,44 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
                 break;
             }
             Err(PersistError::Storage(e @ StorageError::Io { .. })) => return Err(e.into()),
-            Err(e) => tracing::warn!("skipping an Apache snapshot: {e}; trying an older one"),
+            Err(e) => {
+                tracing::warn!("skipping an Apache snapshot: {e}; trying an older one");
+                skipped.push(e.to_string());
+                must_reach = must_reach.max(zxid);
+            }
         }
     }
+    let Some((tree, sessions, after)) = loaded else {
+        // As Apache, which refuses a log without a snapshot ("No snapshot found, but
+        // there are log entries"): replaying over an empty tree is complete only if
+        // the log was never purged, which nothing here can tell.
+        skipped.push(format!(
+            "no Apache snapshot in {} checks out",
+            snap_dir(cfg).display()
+        ));
+        return Err(PersistError::Incomplete {
+            tried: skipped.join("; then "),
+        });
+    };
     let sdir = &swaps[0].staging;
     let ldir = &swaps.last().expect("one swap at least").staging;
-    let after = match &loaded {
-        Some((tree, sessions, zxid)) => {
-            let mut s: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
-            s.sort();
-            let f = write_tree_snapshot(sdir, tree, s)?;
-            tracing::info!("wrote {}", f.display());
-            *zxid
-        }
-        None => Zxid::ZERO,
-    };
-    drop(loaded);
+    let mut s: Vec<(i64, i32)> = sessions.into_iter().collect();
+    s.sort();
+    let f = write_tree_snapshot(sdir, &tree, s)?;
+    tracing::info!("wrote {}", f.display());
+    drop(tree);
     // Apache's log after the snapshot, record for record into ours. A bad checksum
     // stops here, naming the Apache file and offset.
     let entries = read_apache_log(&log_dir(cfg), after)?;
+    let reaches = entries.last().map_or(after, |e| e.zxid);
+    if reaches < must_reach {
+        skipped.push(format!(
+            "the older snapshot plus Apache's log reaches only zxid {reaches}"
+        ));
+        return Err(PersistError::Incomplete {
+            tried: skipped.join("; then "),
+        });
+    }
     let (mut log, _) = TxnLog::open(ldir, log_options(cfg))?;
     if after != Zxid::ZERO {
         log.restart_at(after)?;
@@ -504,6 +527,30 @@ mod tests {
         assert_eq!(std::fs::read(&f).unwrap(), b);
         assert!(!sibling(&snap_dir(&d.cfg), ".converting").exists());
         assert!(has_apache_files(&d.cfg).unwrap());
+    }
+
+    #[test]
+    fn no_usable_apache_snapshot_or_too_short_a_log_refuses_start_up() {
+        // Every snapshot damaged: Apache's log alone may have been purged.
+        let d = apache_dir(&[3], 5, false);
+        let f = snap_dir(&d.cfg).join("snapshot.3");
+        let mut b = std::fs::read(&f).unwrap();
+        b[40] ^= 1;
+        std::fs::write(&f, &b).unwrap();
+        let err = recover(&d.cfg).err().expect("must refuse").to_string();
+        assert!(
+            err.contains("snapshot.3") && err.contains("checks out"),
+            "{err}"
+        );
+        assert!(has_apache_files(&d.cfg).unwrap());
+        // The newest damaged, the older one fine, but the log ends before the newest.
+        let d = apache_dir(&[2, 6], 4, false);
+        let f = snap_dir(&d.cfg).join("snapshot.6");
+        let mut b = std::fs::read(&f).unwrap();
+        b[40] ^= 1;
+        std::fs::write(&f, &b).unwrap();
+        let err = recover(&d.cfg).err().expect("must refuse").to_string();
+        assert!(err.contains("reaches only zxid 0x4"), "{err}");
     }
 
     #[test]
