@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use zab_core::Zxid;
 use zab_storage::apache_log::{apache_log_segments, read_apache_log};
-use zab_storage::apache_snapshot::read_apache_snapshot;
+use zab_storage::apache_snapshot::{apache_snapshots, read_apache_snapshot, SnapshotKind};
 use zk_tests::raw::{self, RawClient, Reader};
 use zk_tests::{run_zk_server, Kind, Options, TestServer};
 
@@ -234,6 +234,50 @@ fn ours_starts_on_apache_s_data_dir_and_serves_what_apache_served() {
     assert_eq!(c2.session.session_id, session.session_id);
     assert_same(&ours, &view(server.addr()), "ours after a restart");
     drop(c);
+}
+
+#[test]
+fn ours_starts_on_apache_s_gzip_snapshots() {
+    let opts = Options {
+        extra: vec![
+            ("snapCount".into(), "10".into()),
+            ("snapshot.compression.method".into(), "gz".into()),
+        ],
+        ..Options::default()
+    };
+    let mut server = TestServer::start(Kind::Apache, &opts);
+    let v2 = server.data_dir().join("version-2");
+    let gz_after = |z: i64| {
+        apache_snapshots(&v2)
+            .unwrap()
+            .into_iter()
+            .any(|(s, kind, p)| {
+                kind == SnapshotKind::Gzip && s.0 > z && read_apache_snapshot(&p, 1 << 20).is_ok()
+            })
+    };
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    write_kinds(&mut c, "/k");
+    for i in 0..40 {
+        ok(c.create(&format!("/w{i}"), b"w", 0).unwrap(), "filler");
+        if gz_after(0) {
+            break;
+        }
+    }
+    assert!(
+        gz_after(0),
+        "no gzip snapshot after zxid 0: {:?}",
+        apache_snapshots(&v2)
+    );
+    ok(c.create("/k/late", b"l", 0).unwrap(), "after the snapshot");
+    let apache = view(server.addr());
+    server.kill9();
+    drop(c);
+    server
+        .start_as(Kind::Ours)
+        .unwrap_or_else(|s| panic!("ours refused Apache's dir ({s}):\n{}", server.log_tail()));
+    let ours = view(server.addr());
+    // The ephemeral's session was not resumed, but it is still within its timeout.
+    assert_same(&apache, &ours, "ours on Apache's gzip snapshots");
 }
 
 #[test]

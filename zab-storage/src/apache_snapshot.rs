@@ -15,8 +15,11 @@
 //! seal; what follows the seal (the digest, 3.9's `lastProcessedZxid`) is not needed,
 //! since the tree that loads computes its own digest. Apache reads a file without the
 //! digest part (`DataTree.deserializeZxidDigest` stops at the end of the file), so the
-//! writer leaves it out. Compressed snapshots (`snapshot.<zxid>.gz`, `.snappy`) are
-//! not read: [`compressed_snapshots`] lists them so that start-up can refuse them.
+//! writer leaves it out.
+//!
+//! With `zookeeper.snapshot.compression.method=gz` Apache writes `snapshot.<zxid>.gz`:
+//! the same bytes through gzip (the Adler-32 is over the uncompressed bytes), read here.
+//! `.snappy` files are listed but not read ([`SnapshotKind::Snappy`]).
 
 use std::path::{Path, PathBuf};
 
@@ -60,8 +63,29 @@ pub fn is_apache_snapshot(path: &Path) -> Result<bool> {
     }
 }
 
-/// The `snapshot.<hex>.gz` / `.snappy` files in `dir` (Apache's compressed snapshots).
-pub fn compressed_snapshots(dir: &Path) -> Result<Vec<PathBuf>> {
+/// How an Apache snapshot file is stored, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotKind {
+    Plain,
+    Gzip,
+    Snappy,
+}
+
+/// The zxid and kind of `snapshot.<hex>[.gz|.snappy]`, or None for any other name.
+pub fn parse_snapshot_name(name: &str) -> Option<(Zxid, SnapshotKind)> {
+    let (stem, kind) = if let Some(s) = name.strip_suffix(".gz") {
+        (s, SnapshotKind::Gzip)
+    } else if let Some(s) = name.strip_suffix(".snappy") {
+        (s, SnapshotKind::Snappy)
+    } else {
+        (name, SnapshotKind::Plain)
+    };
+    Some((fsutil::parse_zxid_file_name("snapshot", stem)?, kind))
+}
+
+/// Every `snapshot.<hex>[.gz|.snappy]` file in `dir`, oldest first. A plain one may be
+/// ours: see [`is_apache_snapshot`].
+pub fn apache_snapshots(dir: &Path) -> Result<Vec<(Zxid, SnapshotKind, PathBuf)>> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -71,21 +95,38 @@ pub fn compressed_snapshots(dir: &Path) -> Result<Vec<PathBuf>> {
     for ent in rd {
         let ent = ent.map_err(io_err(dir))?;
         let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with("snapshot.") && (name.ends_with(".gz") || name.ends_with(".snappy")) {
-            out.push(ent.path());
-        }
+        let Some((zxid, kind)) = name.to_str().and_then(parse_snapshot_name) else {
+            continue;
+        };
+        out.push((zxid, kind, ent.path()));
     }
-    out.sort();
+    out.sort_by_key(|(z, _, _)| *z);
     Ok(out)
 }
 
 /// Read and check one Apache snapshot file; `max_field` caps a single path, data or
 /// ACL row (jute.maxbuffer).
 pub fn read_apache_snapshot(file: &Path, max_field: usize) -> Result<ApacheSnapshot> {
-    let zxid = crate::snapshot::zxid_of_name(file)
-        .ok_or_else(|| bad(file, 0, "the name is not snapshot.<zxid hex>"))?;
-    let b = std::fs::read(file).map_err(io_err(file))?;
+    let (zxid, kind) = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_snapshot_name)
+        .ok_or_else(|| bad(file, 0, "the name is not snapshot.<zxid hex>[.gz]"))?;
+    let raw = std::fs::read(file).map_err(io_err(file))?;
+    let b = match kind {
+        SnapshotKind::Plain => raw,
+        SnapshotKind::Gzip => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .map_err(|e| bad(file, 0, format!("gzip: {e}")))?;
+            out
+        }
+        SnapshotKind::Snappy => {
+            return Err(bad(file, 0, "snappy-compressed snapshots are not read"));
+        }
+    };
     let body = decode_apache_snapshot(file, &b, max_field)?;
     Ok(ApacheSnapshot {
         zxid,
@@ -190,6 +231,38 @@ mod tests {
         b.extend_from_slice(&[1u8; 20]);
         b.extend_from_slice(&[2u8; 13]);
         assert_eq!(decode_apache_snapshot(&f, &b, 1 << 20).unwrap(), &db()[..]);
+    }
+
+    #[test]
+    fn gzip_snapshots_are_read_and_snappy_ones_named() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("snapshot.1f.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&encode_apache_snapshot(&db())).unwrap();
+        std::fs::write(&f, gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.path().join("snapshot.20.snappy"), b"x").unwrap();
+        std::fs::write(dir.path().join("snapshot.3"), encode_apache_snapshot(&db())).unwrap();
+        let s = read_apache_snapshot(&f, 1 << 20).unwrap();
+        assert_eq!((s.zxid, s.body), (Zxid(0x1f), db()));
+        let kinds: Vec<_> = apache_snapshots(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(z, k, _)| (z.0, k))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (3, SnapshotKind::Plain),
+                (0x1f, SnapshotKind::Gzip),
+                (0x20, SnapshotKind::Snappy)
+            ]
+        );
+        let msg = read_apache_snapshot(&dir.path().join("snapshot.20.snappy"), 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("snappy"), "{msg}");
     }
 
     #[test]

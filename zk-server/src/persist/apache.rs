@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 use zab_core::Zxid;
 use zab_storage::apache_log::{apache_log_segments, is_apache_log, read_apache_log};
 use zab_storage::apache_snapshot::{
-    compressed_snapshots, is_apache_snapshot, read_apache_snapshot, write_apache_snapshot,
+    apache_snapshots, is_apache_snapshot, read_apache_snapshot, write_apache_snapshot, SnapshotKind,
 };
-use zab_storage::{list_snapshots, read_epoch_file, write_epoch_file, StorageError, TxnLog};
+use zab_storage::{read_epoch_file, write_epoch_file, StorageError, TxnLog};
 use zab_storage::{ACCEPTED_EPOCH, CURRENT_EPOCH};
 
 use super::{load_db, log_dir, log_options, serialize_db, snap_dir, write_tree_snapshot};
@@ -160,8 +160,8 @@ fn copy_epochs(from: &Path, to: &Path) -> Result<(), PersistError> {
 
 /// Whether the data directories hold Apache ZooKeeper's files.
 pub fn has_apache_files(cfg: &Config) -> Result<bool, PersistError> {
-    for (_, f) in list_snapshots(&snap_dir(cfg))? {
-        if is_apache_snapshot(&f)? {
+    for (_, kind, f) in apache_snapshots(&snap_dir(cfg))? {
+        if kind != SnapshotKind::Plain || is_apache_snapshot(&f)? {
             return Ok(true);
         }
     }
@@ -191,14 +191,6 @@ pub fn take_over_apache_files(cfg: &Config) -> Result<bool, PersistError> {
             }
         }
         return Ok(false);
-    }
-    let compressed = compressed_snapshots(&snap_dir(cfg))?;
-    if let Some(f) = compressed.first() {
-        return Err(PersistError::Apache(format!(
-            "{}: compressed Apache snapshots are not read; start Apache once with \
-             zookeeper.snapshot.compression.method unset so that it writes a plain one",
-            f.display()
-        )));
     }
     tracing::info!(
         "{} holds Apache ZooKeeper's files: converting them to ours",
@@ -232,8 +224,8 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     // reach it, since its transactions may be in no other file.
     let mut skipped: Vec<String> = Vec::new();
     let mut must_reach = Zxid::ZERO;
-    for (zxid, f) in list_snapshots(&snap_dir(cfg))?.into_iter().rev() {
-        if !is_apache_snapshot(&f)? {
+    for (zxid, kind, f) in apache_snapshots(&snap_dir(cfg))?.into_iter().rev() {
+        if kind == SnapshotKind::Plain && !is_apache_snapshot(&f)? {
             tracing::warn!("{}: not an Apache snapshot; skipped", f.display());
             continue;
         }
