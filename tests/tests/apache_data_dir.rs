@@ -327,6 +327,50 @@ fn apache_starts_on_our_data_dir_after_export() {
     assert_same(&ours, &view(server.addr()), "Apache on our exported dir");
 }
 
+/// Where each record of an Apache log file starts: crc(8) len(4) txn byte('B').
+fn record_offsets(b: &[u8]) -> Vec<usize> {
+    let (mut off, mut out) = (16usize, Vec::new());
+    while off + 12 <= b.len() {
+        let len = i32::from_be_bytes(b[off + 8..off + 12].try_into().unwrap());
+        if len <= 0 {
+            break;
+        }
+        out.push(off);
+        off += 12 + len as usize + 1;
+    }
+    out
+}
+
+#[test]
+fn a_torn_last_record_of_apache_s_log_is_the_end_of_the_log() {
+    let mut server = TestServer::start(Kind::Apache, &Options::default());
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    for i in 0..5 {
+        ok(c.create(&format!("/n{i}"), b"data", 0).unwrap(), "create");
+    }
+    ok(c.close().unwrap(), "close");
+    server.kill9();
+    let v2 = server.data_dir().join("version-2");
+    let (_, log) = apache_log_segments(&v2).unwrap().pop().expect("a log file");
+    let b = std::fs::read(&log).unwrap();
+    // The closeSession is the last record, the create of /n4 the one before: cut that
+    // one in half (a write the process did not finish) and drop what follows.
+    let offs = record_offsets(&b);
+    let torn = offs[offs.len() - 2];
+    std::fs::write(&log, &b[..torn + 20]).unwrap();
+    server
+        .start_as(Kind::Ours)
+        .unwrap_or_else(|s| panic!("ours refused a torn tail ({s}):\n{}", server.log_tail()));
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    for i in 0..4 {
+        ok(
+            c.get_data(&format!("/n{i}"), false).unwrap(),
+            "the records before the tear",
+        );
+    }
+    assert_ne!(c.get_data("/n4", false).unwrap().err, 0, "/n4 was torn");
+}
+
 #[test]
 fn a_flipped_byte_in_apache_s_newest_log_record_refuses_start_up() {
     let mut server = TestServer::start(Kind::Apache, &Options::default());
@@ -338,17 +382,8 @@ fn a_flipped_byte_in_apache_s_newest_log_record_refuses_start_up() {
     drop(c);
     let v2 = server.data_dir().join("version-2");
     let (_, log) = apache_log_segments(&v2).unwrap().pop().expect("a log file");
-    // Walk the records to the last one: crc(8) len(4) txn byte('B').
     let mut b = std::fs::read(&log).unwrap();
-    let (mut off, mut newest) = (16usize, 0usize);
-    loop {
-        let len = i32::from_be_bytes(b[off + 8..off + 12].try_into().unwrap());
-        if len <= 0 {
-            break;
-        }
-        newest = off;
-        off += 12 + len as usize + 1;
-    }
+    let newest = *record_offsets(&b).last().unwrap();
     assert!(newest > 16, "more than one record");
     b[newest + 12 + 20] ^= 0x10;
     std::fs::write(&log, &b).unwrap();
