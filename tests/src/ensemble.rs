@@ -327,6 +327,12 @@ impl Ensemble {
         );
     }
 
+    /// Runs server `id` as `kind` from its next start on (one kind taking over the other's
+    /// data directory).
+    pub fn set_kind(&mut self, id: u64, kind: Kind) {
+        self.spec.kinds.insert(id, kind);
+    }
+
     pub fn start_all(&mut self) {
         for id in self.ids() {
             self.start(id);

@@ -82,6 +82,40 @@ pub struct TestServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Child,
+    opts: Options,
+}
+
+/// The command that runs `kind` on `<dir>/zoo.cfg`, its logs under `<dir>/logs`.
+fn server_command(kind: Kind, opts: &Options, dir: &Path) -> Command {
+    let log_dir = dir.join("logs");
+    let cfg_path = dir.join("zoo.cfg");
+    match kind {
+        Kind::Ours => {
+            let mut c = Command::new(server_binary());
+            c.arg(&cfg_path);
+            c
+        }
+        Kind::Apache => {
+            let mut c = Command::new(java());
+            c.arg(format!("-Dzookeeper.log.dir={}", log_dir.display()))
+                .arg("-Dzookeeper.admin.enableServer=false")
+                .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=info")
+                .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
+            if opts.extended_types {
+                c.arg("-Dzookeeper.extendedTypesEnabled=true");
+            }
+            if opts.super_digest {
+                c.arg(format!(
+                    "-Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+                ));
+            }
+            c.arg("-cp")
+                .arg(apache_classpath(true))
+                .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+                .arg(&cfg_path);
+            c
+        }
+    }
 }
 
 impl TestServer {
@@ -116,33 +150,7 @@ impl TestServer {
         std::fs::write(&cfg_path, &cfg).unwrap();
         let stdout = std::fs::File::create(log_dir.join("stdout.log")).unwrap();
         let stderr = std::fs::File::create(log_dir.join("stderr.log")).unwrap();
-        let mut cmd = match kind {
-            Kind::Ours => {
-                let mut c = Command::new(server_binary());
-                c.arg(&cfg_path);
-                c
-            }
-            Kind::Apache => {
-                let mut c = Command::new(java());
-                c.arg(format!("-Dzookeeper.log.dir={}", log_dir.display()))
-                    .arg("-Dzookeeper.admin.enableServer=false")
-                    .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=info")
-                    .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]);
-                if opts.extended_types {
-                    c.arg("-Dzookeeper.extendedTypesEnabled=true");
-                }
-                if opts.super_digest {
-                    c.arg(format!(
-                        "-Dzookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
-                    ));
-                }
-                c.arg("-cp")
-                    .arg(apache_classpath(true))
-                    .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-                    .arg(&cfg_path);
-                c
-            }
-        };
+        let mut cmd = server_command(kind, opts, dir.path());
         cmd.current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -155,6 +163,7 @@ impl TestServer {
             port,
             dir,
             child,
+            opts: opts.clone(),
         };
         let probe = if opts.four_letter_words == "*" || opts.four_letter_words.contains("ruok") {
             "ruok"
@@ -598,6 +607,52 @@ impl TestServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot restart our server: {e}"));
         self.wait_ready("srvr");
+    }
+}
+
+// ---- One kind taking over the other's data directory (tests/tests/apache_data_dir.rs) -----------
+
+impl TestServer {
+    /// Starts `kind` on this server's port, `zoo.cfg` and data directories (after
+    /// [`TestServer::kill`] or [`TestServer::kill9`]) and waits until it serves, or returns
+    /// its exit status if it exits first (within the ready timeout). Output is appended to
+    /// the logs.
+    pub fn start_as(&mut self, kind: Kind) -> Result<(), std::process::ExitStatus> {
+        assert!(!self.is_running(), "start_as on a server that still runs");
+        let log_dir = self.dir.path().join("logs");
+        let log = |name: &str| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log_dir.join(name))
+                .unwrap()
+        };
+        self.child = server_command(kind, &self.opts, self.dir.path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {} server: {e}", kind.name()));
+        self.kind = kind;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(status);
+            }
+            if four_letter_word(self.addr(), "srvr")
+                .is_ok_and(|r| r.starts_with("Zookeeper version:"))
+            {
+                return Ok(());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the {} server did not serve within {READY_TIMEOUT:?}; its log:\n{}",
+                kind.name(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -71,6 +71,13 @@ pub enum StorageError {
         what: String,
     },
 
+    #[error("{file}: Apache ZooKeeper snapshot damaged at byte offset {offset}: {what}")]
+    ApacheSnapshot {
+        file: PathBuf,
+        offset: u64,
+        what: String,
+    },
+
     #[error("zxid {actual} cannot follow {last}: zxids must increase, and by exactly one within an epoch")]
     ZxidOutOfOrder { last: Zxid, actual: Zxid },
 

@@ -32,6 +32,7 @@
 //! byte offset; nothing is repaired silently. Formats: `docs/formats.md`.
 
 pub mod apache_log;
+pub mod apache_snapshot;
 pub mod digest;
 pub mod epoch;
 pub mod error;

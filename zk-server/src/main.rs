@@ -32,6 +32,13 @@ enum Cmd {
         #[arg(short = 'n', long = "count", default_value_t = 3)]
         count: usize,
     },
+    /// Write a stopped server's state as Apache ZooKeeper's snapshot.<zxid> in a fresh
+    /// version-2 (ours moves to version-2.ours), so Apache ZooKeeper can start on the
+    /// data directory again (docs/operations.md, "Going back to Apache ZooKeeper").
+    ExportApache {
+        /// ZooKeeper's zoo.cfg (dataDir and dataLogDir are read from it)
+        config: PathBuf,
+    },
     /// Run a local ensemble on 127.0.0.1 in the foreground (the seed's configuration:
     /// server.N=localhost:288(6+N):388(6+N), client ports 2181, 2182, ...).
     Ensemble {
@@ -90,8 +97,21 @@ fn main() {
             }
         }
     }
+    if let Some(Cmd::ExportApache { config }) = args.cmd {
+        let cfg = load(&config);
+        match zk_server::persist::export_apache_snapshot(&cfg) {
+            Ok(f) => {
+                println!("{}", f.display());
+                return;
+            }
+            Err(e) => {
+                eprintln!("zk-server export-apache: {e}");
+                std::process::exit(zk_server::EXIT_STORAGE);
+            }
+        }
+    }
     let Some(config) = args.config else {
-        eprintln!("usage: zk-server <zoo.cfg> | zk-server ensemble [-n servers] | zk-server purge <zoo.cfg> [-n count]");
+        eprintln!("usage: zk-server <zoo.cfg> | zk-server ensemble [-n servers] | zk-server purge <zoo.cfg> [-n count] | zk-server export-apache <zoo.cfg>");
         std::process::exit(zk_server::EXIT_CONFIG);
     };
     let cfg = load(&config);

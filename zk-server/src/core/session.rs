@@ -10,7 +10,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
-use sha1::{Digest, Sha1};
 use zab_core::jute::Record;
 use zab_core::proto::*;
 use zab_core::records::Id;
@@ -456,15 +455,46 @@ impl Core {
 }
 
 /// A session's password. Every server of an ensemble must derive the same one
-/// (a client may reconnect anywhere), so it depends on the session id and a
-/// fixed secret only, as in ZooKeeper.
+/// (a client may reconnect anywhere, Apache ZooKeeper's servers included), so it is
+/// Apache's `ZooKeeperServer.generatePasswd`: 16 bytes of `java.util.Random` seeded
+/// with the session id xor a fixed secret.
 fn password(session_id: i64) -> [u8; 16] {
-    const SECRET: &[u8] = b"zk-rs session password v1";
-    let mut h = Sha1::new();
-    h.update(session_id.to_be_bytes());
-    h.update(SECRET);
-    let d = h.finalize();
+    const SUPER_SECRET: i64 = 0xB341_5C00;
+    const MULT: i64 = 0x5_DEEC_E66D;
+    const MASK: i64 = (1 << 48) - 1;
+    // java.util.Random: the seed scrambled, then next(32) per four bytes, low byte first.
+    let mut seed = ((session_id ^ SUPER_SECRET) ^ MULT) & MASK;
     let mut p = [0u8; 16];
-    p.copy_from_slice(&d[..16]);
+    for chunk in p.chunks_mut(4) {
+        seed = (seed.wrapping_mul(MULT).wrapping_add(0xB)) & MASK;
+        let mut rnd = (seed >> 16) as i32;
+        for b in chunk {
+            *b = rnd as u8;
+            rnd >>= 8;
+        }
+    }
     p
+}
+
+#[cfg(test)]
+mod password_tests {
+    /// Values from `java.util.Random(id ^ 0xB3415C00L).nextBytes(new byte[16])`, as Apache
+    /// ZooKeeper 3.8's `generatePasswd` computes them.
+    #[test]
+    fn session_passwords_are_apache_s() {
+        for (id, want) in [
+            (
+                72_057_933_725_433_856i64,
+                "2e850c35233af94cbcfe9d4aa4a6142b",
+            ),
+            (1, "054cc74a37327db215e702e20c73f005"),
+            (-5, "d47144b5e45e45c49c3b7fdcd66257ba"),
+        ] {
+            let got: String = super::password(id)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(got, want, "session {id:#x}");
+        }
+    }
 }

@@ -10,6 +10,8 @@
 //!             (recover, recover_holding_back, replay, Recovered)
 //! load.rs     one snapshot file into a fresh tree on two threads
 //!             (load_snapshot, LoadedSnapshot)
+//! apache.rs   Apache ZooKeeper's data directories: converted at start-up,
+//!             exported back (take_over_apache_files, export_apache_snapshot)
 //! fuzzy.rs    taking a snapshot while writes go on (FuzzySnapshot, SnapItem,
 //!             write_snapshot, SnapshotJob)
 //! ```
@@ -31,6 +33,7 @@ use zab_storage::{LogOptions, StorageError, TxnLog};
 use crate::config::Config;
 use crate::replicate::TxnSink;
 
+mod apache;
 mod fuzzy;
 mod load;
 mod recover;
@@ -38,6 +41,9 @@ mod recover;
 mod testutil;
 mod zkdb;
 
+pub use apache::{
+    export_apache_snapshot, has_apache_files, load_apache_snapshot, take_over_apache_files,
+};
 pub use fuzzy::{write_snapshot, write_tree_snapshot, FuzzySnapshot, SnapItem, SnapshotJob};
 pub use load::{load_snapshot, LoadedSnapshot};
 pub use recover::{recover, recover_holding_back, replay, Recovered};
@@ -69,6 +75,8 @@ pub enum PersistError {
     },
     #[error("no snapshot and log combination is complete: {tried}; {WIPE}")]
     Incomplete { tried: String },
+    #[error("Apache ZooKeeper's data files: {0}")]
+    Apache(String),
     #[error("cannot create {dir}: {source}")]
     Dir {
         dir: PathBuf,

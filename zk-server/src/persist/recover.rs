@@ -138,6 +138,7 @@ pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
 pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered, PersistError> {
     let sdir = snap_dir(cfg);
     let ldir = log_dir(cfg);
+    super::take_over_apache_files(cfg)?;
     mkdir(&sdir)?;
     mkdir(&ldir)?;
     tracing::info!("recovering from {} and {}", sdir.display(), ldir.display());

@@ -1,0 +1,110 @@
+//! Issue 12: an Apache ZooKeeper 3.8 ensemble replaced by ours one server at a time, each
+//! of ours starting on the data directory its Apache server left behind (followers first,
+//! the leader last), while a session holds an ephemeral: after every step the ensemble
+//! serves, the new member serves the same tree as the others, and at the end every node
+//! written along the way is there and the session never expired.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use zk_tests::ensemble::{Ensemble, Spec};
+use zk_tests::raw::{RawClient, Reader};
+use zk_tests::{wait_until, Kind};
+
+/// Every node outside /zookeeper (whose config node each kind words its own way): data
+/// and Stat as getData answers, and the children.
+fn view(addr: SocketAddr) -> BTreeMap<String, (Vec<u8>, Vec<String>)> {
+    let mut c = RawClient::connect(addr).unwrap();
+    let mut out = BTreeMap::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(p) = todo.pop() {
+        let d = c.get_data(&p, false).unwrap();
+        let ch = c.get_children(&p, false).unwrap();
+        assert_eq!((d.err, ch.err), (0, 0), "{p}");
+        let mut kids = Reader::new(&ch.body).strings();
+        kids.sort();
+        kids.retain(|k| !(p == "/" && k == "zookeeper"));
+        for k in &kids {
+            todo.push(if p == "/" {
+                format!("/{k}")
+            } else {
+                format!("{p}/{k}")
+            });
+        }
+        out.insert(p, (d.body, kids));
+    }
+    let _ = c.close();
+    out
+}
+
+#[test]
+fn apache_ensemble_rolled_onto_ours_on_apache_s_data_dirs() {
+    let spec = Spec::new(3, 0)
+        .ticks(500, 20, 10)
+        .member_kind(1, Kind::Apache)
+        .member_kind(2, Kind::Apache)
+        .member_kind(3, Kind::Apache)
+        .extra("snapCount", "10");
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    let mut c = RawClient::connect(ens.member(leader).addr()).unwrap();
+    assert_eq!(c.create("/roll", b"r", 0).unwrap().err, 0);
+    assert_eq!(c.create("/roll/eph", b"e", 1).unwrap().err, 0);
+    for i in 0..15 {
+        assert_eq!(c.create(&format!("/roll/a{i}"), b"a", 0).unwrap().err, 0);
+    }
+    let (sid, passwd) = (c.session.session_id, c.session.passwd.clone());
+    let mut order: Vec<u64> = ens.ids().into_iter().filter(|i| *i != leader).collect();
+    order.push(leader);
+    for (step, id) in order.into_iter().enumerate() {
+        // The session moves to a server that stays up during this step.
+        let other = ens.ids().into_iter().find(|i| *i != id).unwrap();
+        c = RawClient::resume(ens.member(other).addr(), sid, &passwd, 30_000, 0).unwrap();
+        assert_eq!(
+            c.session.session_id, sid,
+            "the session expired before step {step}"
+        );
+        ens.kill(id);
+        ens.set_kind(id, Kind::Ours);
+        ens.start(id);
+        let now = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+        eprintln!("step {step}: server {id} replaced; leader {now}, session on {other}");
+        // A new election (the leader's turn) drops client connections: the client
+        // reconnects, as ZooKeeper's clients do.
+        c = RawClient::resume(ens.member(other).addr(), sid, &passwd, 30_000, 0).unwrap();
+        assert_eq!(
+            c.session.session_id, sid,
+            "the session expired in step {step}"
+        );
+        assert!(
+            ens.member(id).data_dir().join("version-2.apache").is_dir(),
+            "server {id} did not take over Apache's files:\n{}",
+            ens.logs(&[id])
+        );
+        let r = c.create(&format!("/roll/step{step}"), b"s", 0).unwrap();
+        assert_eq!(r.err, 0, "write after step {step}");
+        let want = view(ens.member(other).addr());
+        assert!(
+            wait_until(Duration::from_secs(20), || view(ens.member(id).addr())
+                == want),
+            "server {id} (ours) does not serve the tree of server {other}:\n{}",
+            ens.logs(&[id])
+        );
+    }
+    // All ours now: everything written is there on every server, the ephemeral too.
+    let c = RawClient::resume(ens.member(1).addr(), sid, &passwd, 30_000, 0).unwrap();
+    assert_eq!(c.session.session_id, sid, "the session expired");
+    let want = view(ens.member(1).addr());
+    for p in ["/roll/eph", "/roll/a14", "/roll/step0", "/roll/step2"] {
+        assert!(want.contains_key(p), "{p} missing: {:?}", want.keys());
+    }
+    for id in [2, 3] {
+        assert!(
+            wait_until(Duration::from_secs(20), || view(ens.member(id).addr())
+                == want),
+            "server {id} differs"
+        );
+    }
+}
