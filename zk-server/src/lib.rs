@@ -20,6 +20,7 @@ pub mod conn;
 pub mod core;
 pub mod fourlw;
 pub mod local_ensemble;
+pub mod metrics;
 pub mod net;
 pub mod peer;
 pub mod persist;
@@ -80,6 +81,7 @@ impl Server {
         let (tx, rx) = mpsc::channel(10_000);
         tokio::spawn(core.run(rx));
         let admin_addr = admin::start(cfg.clone(), tx.clone(), local_addr).await;
+        metrics::prometheus::start(cfg.clone(), tx.clone()).await;
         tokio::spawn(net::accept_loop(listener, cfg, tx));
         tracing::info!("serving clients on {local_addr}");
         Ok(Server {

@@ -42,6 +42,7 @@ impl Core {
                 self.send(req.conn_id, f);
             }
             AuthOutcome::Failed => {
+                self.metrics.auth_failed += 1;
                 tracing::warn!("authentication with scheme {:?} failed", a.scheme);
                 let f = frame(
                     &ReplyHeader {

@@ -145,6 +145,7 @@ impl Core {
     pub(super) fn on_connect(&mut self, handle: ConnHandle, req: ConnectRequest) {
         let conn_id = handle.id;
         self.stats.packets_received += 1;
+        self.metrics.connection_requests += 1;
         self.conns.insert(
             conn_id,
             Conn {

@@ -64,6 +64,7 @@ impl Harness {
             replicator: Box::new(proposed.clone()),
             rx,
             driver,
+            fsync_time: Default::default(),
         };
         let cfg = Arc::new(Config::default());
         let core = Core::new(cfg, DataTree::new(false), sessions, replication, 1);

@@ -222,14 +222,17 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let (replication_tx, replication_rx) = mpsc::channel(REPLICATION_QUEUE);
     // The driver replicates: the core's replicator is the link to it.
     let link = DriverLink::new(driver_tx);
+    let fsync_time = Arc::new(crate::core::SharedSummary::default());
     let replication = Replication {
         replicator: Box::new(link.clone()),
         rx: replication_rx,
         driver: Some(link),
+        fsync_time: fsync_time.clone(),
     };
     let core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
+    crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
     tokio::spawn(crate::net::accept_loop(
         listener,
         cfg.clone(),
@@ -238,7 +241,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
-    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id);
+    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id, fsync_time);
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),
