@@ -270,7 +270,8 @@ fn gauge(v: &StatsView, name: &str) -> Value {
                 .values()
                 .filter(|s| s.peer_type == crate::config::PeerType::Participant)
                 .count();
-            (voters / 2 + 1) as i64
+            // Apache: the number of voting members, not a majority of them.
+            voters as i64
         }
         "learners" => (l.followers + l.observers) as i64,
         "synced_followers" => l.synced_followers as i64,
