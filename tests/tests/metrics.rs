@@ -318,7 +318,56 @@ fn family_of(key: &str, keys: &BTreeMap<String, String>) -> (String, &'static st
 fn scrape(addr: SocketAddr) -> BTreeMap<String, Family> {
     let (status, body) = http_get(addr, "/metrics", Duration::from_secs(10)).expect("GET /metrics");
     assert_eq!(status, 200, "{body}");
-    parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"))
+    let ours = parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    // A real parser agrees: the Prometheus Python client's, from Debian's
+    // python3-prometheus-client (for Debian's own python3; see .ci/run).
+    let theirs = python_parse(&body);
+    let mine: BTreeMap<String, (String, usize)> = ours
+        .iter()
+        .map(|(k, f)| {
+            // The client names a counter's family without its `_total`.
+            let k = match k.strip_suffix("_total") {
+                Some(base) if f.kind == "counter" => base.to_owned(),
+                _ => k.clone(),
+            };
+            (k, (f.kind.clone(), f.samples.len()))
+        })
+        .collect();
+    assert_eq!(
+        theirs, mine,
+        "prometheus_client parses the text differently"
+    );
+    ours
+}
+
+/// Families (type, number of samples) as `prometheus_client.parser` reads `text`.
+fn python_parse(text: &str) -> BTreeMap<String, (String, usize)> {
+    use std::io::Write;
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families as parse\n\
+        print(json.dumps({f.name: [f.type, len(f.samples)] for f in parse(sys.stdin.read())}))\n";
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client failed (apt-get install python3-prometheus-client): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: BTreeMap<String, (String, usize)> =
+        serde_json::from_slice(&out.stdout).expect("the parser's JSON");
+    v
 }
 
 fn value(f: &BTreeMap<String, Family>, family: &str, sample: &str) -> f64 {
