@@ -674,6 +674,36 @@ mod tests {
     }
 
     #[test]
+    fn metrics_provider_keys_as_apache_names_them() {
+        let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+        assert_eq!(c.metrics, MetricsConfig::default());
+        assert!(!c.metrics.prometheus);
+        let c = Config::parse(
+            &format!(
+                "dataDir=/d\nmetricsProvider.className={PROMETHEUS_PROVIDER}\n\
+                 metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7001\n\
+                 metricsProvider.exportJvmInfo=false\n"
+            ),
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert!(c.metrics.prometheus);
+        assert_eq!(c.metrics.http_host.to_string(), "127.0.0.1");
+        assert_eq!(c.metrics.http_port, 7001);
+        assert!(!c.metrics.export_jvm_info);
+        let default_provider =
+            "dataDir=/d\nmetricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n";
+        assert!(
+            !Config::parse(default_provider, "zoo.cfg")
+                .unwrap()
+                .metrics
+                .prometheus
+        );
+        assert!(Config::parse("dataDir=/d\nmetricsProvider.httpPort=70000\n", "zoo.cfg").is_err());
+        assert!(Config::parse("dataDir=/d\nmetricsProvider.httpHost=nohost\n", "zoo.cfg").is_err());
+    }
+
+    #[test]
     fn defaults_follow_tick_time() {
         let c = Config::parse("tickTime=2000\ndataDir=/d\nclientPort=2181\n", "zoo.cfg").unwrap();
         assert_eq!(c.min_session_timeout_ms, 4000);
