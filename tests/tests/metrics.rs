@@ -105,6 +105,9 @@ const AGREE: &[&str] = &[
     "zk_min_client_response_size",
     "zk_proposal_count",
     "zk_commit_count",
+    "zk_cnt_dbinittime",
+    "zk_looking_count",
+    "zk_stale_sessions_expired",
 ];
 
 #[test]
@@ -181,6 +184,10 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
             agree.extend(["zk_learners", "zk_synced_followers", "zk_pending_syncs"]);
         }
         failures.extend(same_values(role, &ma, &mo, &agree));
+        let looking: u64 = mo["zk_looking_count"].parse().unwrap();
+        if looking == 0 {
+            failures.push(format!("ours: the {role}'s zk_looking_count is 0"));
+        }
         if role == "leader" {
             let n: u64 = mo["zk_proposal_count"].parse().unwrap();
             if n == 0 {

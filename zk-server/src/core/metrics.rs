@@ -163,6 +163,12 @@ pub struct CoreMetrics {
     pub node_deleted_watches: Summary,
     pub node_changed_watches: Summary,
     pub node_children_watches: Summary,
+    /// `looking_count`: times this server started looking for a leader.
+    pub looking: u64,
+    /// `stale_sessions_expired`: sessions expired by this server (standalone or leader).
+    pub sessions_expired: u64,
+    /// `dbinittime`: ms to recover the tree from the snapshot and log at start-up.
+    pub db_init_time: Summary,
     /// `fsynctime`: ms per log sync, from the log's sync thread.
     pub fsync_time: Arc<SharedSummary>,
 }
@@ -185,6 +191,9 @@ impl Default for CoreMetrics {
             node_deleted_watches: Summary::default(),
             node_changed_watches: Summary::default(),
             node_children_watches: Summary::default(),
+            looking: 0,
+            sessions_expired: 0,
+            db_init_time: Summary::default(),
             fsync_time: Arc::new(SharedSummary::default()),
         }
     }

@@ -179,8 +179,16 @@ impl Core {
             now,
             extended_types,
         };
+        if core.role() == Role::Looking {
+            core.metrics.looking = 1;
+        }
         core.init_config();
         core
+    }
+
+    /// How long recovering the tree took before this core was made (`dbinittime`).
+    pub fn record_db_init(&mut self, took: Duration) {
+        self.metrics.db_init_time.add(took.as_millis() as u64);
     }
 
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as

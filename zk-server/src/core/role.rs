@@ -139,6 +139,9 @@ impl Core {
                 self.metrics.election_time.add(ms);
             }
         }
+        if role == Role::Looking && was != Role::Looking {
+            self.metrics.looking += 1;
+        }
         let fresh = was != role || role == Role::Leading;
         if fresh {
             self.role = match role {

@@ -398,6 +398,7 @@ impl Core {
             .collect();
         for id in expired {
             tracing::info!("expiring session 0x{id:x}");
+            self.metrics.sessions_expired += 1;
             self.sessions.get_mut(&id).unwrap().closing = true;
             let zxid = self.next_zxid();
             let body = self.prep.prep_close_session(&self.tree, id, zxid);

@@ -556,6 +556,10 @@ fn a_session_expires_once_its_timeout_passes_without_a_request() {
     h.core.expire_sessions();
     let p = h.proposals();
     assert_eq!(p.len(), 1);
+    assert_eq!(
+        h.core.metrics.sessions_expired, 1,
+        "mntr's stale_sessions_expired"
+    );
     let t = txn(&p[0].1);
     assert_eq!(
         (t.header.txn_type, t.header.client_id),

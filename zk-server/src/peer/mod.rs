@@ -150,7 +150,9 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     // out of the tree until the protocol commits them, so that the tree (and every
     // snapshot, and every SNAP sent to a learner) holds committed state only. Older
     // entries (beyond the window, more than the pipeline ever has in flight) are committed.
+    let recovery_started = std::time::Instant::now();
     let mut rec = persist::recover_holding_back(&cfg, LOG_WINDOW)?;
+    let db_init = recovery_started.elapsed();
     let sdir = persist::snap_dir(&cfg);
     let applied = rec.tree.last_processed_zxid();
     let last = rec.held_back.last().map(|e| e.0).unwrap_or(applied);
@@ -229,7 +231,8 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         driver: Some(link),
         fsync_time: fsync_time.clone(),
     };
-    let core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
+    let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
+    core.record_db_init(db_init);
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
