@@ -7,6 +7,7 @@
 //! core's. [`SharedSummary`] is the one a thread outside the core updates
 //! (the log's sync thread: fsync time).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -132,6 +133,29 @@ impl SharedSummary {
     }
 }
 
+/// Apache's `Stat` on the wire: six longs and five ints (`STAT_OVERHEAD_BYTES`).
+pub const STAT_BYTES: u64 = 6 * 8 + 5 * 4;
+
+/// The namespace of a path: its top-level znode (`/a/b` -> `a`); none for `/`
+/// (Apache's `PathUtils.getTopNamespace`).
+pub fn top_namespace(path: &str) -> Option<&str> {
+    path.split('/').nth(1).filter(|n| !n.is_empty())
+}
+
+/// Add `bytes` for `path`'s namespace to a per-namespace summary set.
+pub fn add_per_namespace(set: &mut BTreeMap<String, Summary>, path: &str, bytes: u64) {
+    if let Some(ns) = top_namespace(path) {
+        match set.get_mut(ns) {
+            Some(s) => s.add(bytes),
+            None => {
+                let mut s = Summary::default();
+                s.add(bytes);
+                set.insert(ns.to_owned(), s);
+            }
+        }
+    }
+}
+
 /// What the core measures (Apache's names in the comments where they differ).
 #[derive(Clone, Debug)]
 pub struct CoreMetrics {
@@ -163,6 +187,12 @@ pub struct CoreMetrics {
     pub node_deleted_watches: Summary,
     pub node_changed_watches: Summary,
     pub node_children_watches: Summary,
+    /// `read_per_namespace`: bytes read (path, data or child names, and a Stat's
+    /// 68 bytes) by getData, getChildren and exists, by top-level znode.
+    pub read_per_namespace: BTreeMap<String, Summary>,
+    /// `write_per_namespace`: bytes written (path and data) by each create,
+    /// setData and delete applied, by top-level znode.
+    pub write_per_namespace: BTreeMap<String, Summary>,
     /// `looking_count`: times this server started looking for a leader.
     pub looking: u64,
     /// `stale_sessions_expired`: sessions expired by this server (standalone or leader).
@@ -191,6 +221,8 @@ impl Default for CoreMetrics {
             node_deleted_watches: Summary::default(),
             node_changed_watches: Summary::default(),
             node_children_watches: Summary::default(),
+            read_per_namespace: BTreeMap::new(),
+            write_per_namespace: BTreeMap::new(),
             looking: 0,
             sessions_expired: 0,
             db_init_time: Summary::default(),

@@ -58,7 +58,7 @@ use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
-pub use metrics::{CoreMetrics, SharedSummary, Summary};
+pub use metrics::{top_namespace, CoreMetrics, SharedSummary, Summary};
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
 use pipeline::InFlight;

@@ -448,6 +448,16 @@ impl Core {
         let mut triggers = Vec::new();
         let rc = self.tree.apply(&f.txn, &mut triggers);
         let zxid = f.txn.header.zxid;
+        for t in &triggers {
+            let (path, data) = match t {
+                Trigger::Created { path, .. } | Trigger::DataChanged { path, .. } => {
+                    (path, self.tree.get(path).map_or(0, |n| n.data().len()))
+                }
+                Trigger::Deleted { path, .. } => (path, 0),
+            };
+            let bytes = (path.len() + data) as u64;
+            super::metrics::add_per_namespace(&mut self.metrics.write_per_namespace, path, bytes);
+        }
         self.maybe_snapshot();
         self.prep.applied(zxid);
         for t in &triggers {

@@ -33,19 +33,21 @@ pub enum Value {
     Summary(Summary),
 }
 
-/// One metric: Apache's name (without `zk_`), its type and value.
+/// One metric: Apache's name (without `zk_`), its type and value; in a
+/// labelled set (`write_per_namespace`), the label's value (Apache's `key`).
 #[derive(Clone, Debug)]
 pub struct Metric {
     pub name: &'static str,
     pub kind: Kind,
     pub value: Value,
+    pub label: Option<String>,
 }
 
 use Kind::{Counter, Summary as Basic, SummaryQ};
 
 /// Apache 3.8's `ServerMetrics`, in its order, without the JVM's
-/// (`jvm_pause_time_ms`) and the labelled sets (`*_per_namespace`,
-/// `learner_handler_qp_*`, `ack_latency`; see docs/compatibility.md).
+/// (`jvm_pause_time_ms`) and the labelled sets (`*_per_namespace` are in
+/// [`collect`]; `learner_handler_qp_*`, `ack_latency`: see docs/compatibility.md).
 pub const SERVER_METRICS: &[(&str, Kind)] = &[
     ("fsynctime", Basic),
     ("snapshottime", Basic),
@@ -302,6 +304,7 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
             name,
             kind: Kind::Gauge,
             value: gauge(v, name),
+            label: None,
         });
     }
     if matches!(v.role(), Role::Leading | Role::Following | Role::Observing) {
@@ -309,6 +312,7 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
             name: "quorum_size",
             kind: Kind::Gauge,
             value: gauge(v, "quorum_size"),
+            label: None,
         });
     }
     if v.role() == Role::Leading {
@@ -317,6 +321,7 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
                 name,
                 kind: Kind::Gauge,
                 value: gauge(v, name),
+                label: None,
             });
         }
     }
@@ -330,7 +335,23 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
             name,
             kind: *kind,
             value,
+            label: None,
         });
+    }
+    // Apache's labelled summary sets: one summary per namespace seen.
+    let m = v.metrics();
+    for (name, set) in [
+        ("write_per_namespace", &m.write_per_namespace),
+        ("read_per_namespace", &m.read_per_namespace),
+    ] {
+        for (ns, s) in set {
+            out.push(Metric {
+                name,
+                kind: Kind::Summary,
+                value: Value::Summary(s.clone()),
+                label: Some(ns.clone()),
+            });
+        }
     }
     out
 }
@@ -338,23 +359,32 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
 /// `mntr`'s lines for one metric (`zk_` prefixed), Apache's formats: an
 /// average to 4 decimals as a Java double, everything else an integer.
 pub fn mntr_lines(m: &Metric, out: &mut Vec<(String, String)>) {
+    // A labelled set's keys carry the label before the name: zk_avg_a_write_per_namespace.
+    let labelled;
+    let name = match &m.label {
+        Some(l) => {
+            labelled = format!("{l}_{}", m.name);
+            labelled.as_str()
+        }
+        None => m.name,
+    };
     match &m.value {
-        Value::Int(i) => out.push((format!("zk_{}", m.name), i.to_string())),
-        Value::Float(f) => out.push((format!("zk_{}", m.name), java_double4(*f))),
+        Value::Int(i) => out.push((format!("zk_{}", name), i.to_string())),
+        Value::Float(f) => out.push((format!("zk_{}", name), java_double4(*f))),
         Value::Summary(s) => {
             let avg = if s.count == 0 {
                 0.0
             } else {
                 s.sum as f64 / s.count as f64
             };
-            out.push((format!("zk_avg_{}", m.name), java_double4(avg)));
-            out.push((format!("zk_min_{}", m.name), s.min.to_string()));
-            out.push((format!("zk_max_{}", m.name), s.max.to_string()));
-            out.push((format!("zk_cnt_{}", m.name), s.count.to_string()));
-            out.push((format!("zk_sum_{}", m.name), s.sum.to_string()));
+            out.push((format!("zk_avg_{}", name), java_double4(avg)));
+            out.push((format!("zk_min_{}", name), s.min.to_string()));
+            out.push((format!("zk_max_{}", name), s.max.to_string()));
+            out.push((format!("zk_cnt_{}", name), s.count.to_string()));
+            out.push((format!("zk_sum_{}", name), s.sum.to_string()));
             if m.kind == Kind::SummaryQ {
                 for (p, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
-                    out.push((format!("zk_{p}_{}", m.name), s.quantile(q).to_string()));
+                    out.push((format!("zk_{p}_{}", name), s.quantile(q).to_string()));
                 }
             }
         }
@@ -421,6 +451,7 @@ mod tests {
             name: "readlatency",
             kind: SummaryQ,
             value: Value::Summary(s),
+            label: None,
         };
         let mut out = Vec::new();
         mntr_lines(&m, &mut out);

@@ -119,14 +119,30 @@ fn header(out: &mut String, name: &str, kind: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// The text of `metrics`, one family each.
+/// The text of `metrics`: a family per name (a labelled set's members follow
+/// each other), each sample of a set labelled `key` as Apache's.
 pub fn render(metrics: &[Metric]) -> String {
     let mut out = String::new();
+    let mut last: Option<&str> = None;
     for m in metrics {
         let name = m.name;
+        let first = last != Some(name);
+        last = Some(name);
+        let key = m
+            .label
+            .as_ref()
+            .map(|l| format!("key=\"{}\",", escape(l)))
+            .unwrap_or_default();
+        let labels = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{{{key}}}")
+        };
         match (&m.value, m.kind) {
             (Value::Summary(s), kind) => {
-                header(&mut out, name, "summary");
+                if first {
+                    header(&mut out, name, "summary");
+                }
                 let qs: &[f64] = if kind == Kind::SummaryQ {
                     &[0.5, 0.9, 0.99]
                 } else {
@@ -140,10 +156,10 @@ pub fn render(metrics: &[Metric]) -> String {
                     } else {
                         s.quantile(*q) as f64
                     };
-                    let _ = writeln!(out, "{name}{{quantile=\"{q}\",}} {}", go_double(v));
+                    let _ = writeln!(out, "{name}{{{key}quantile=\"{q}\",}} {}", go_double(v));
                 }
-                let _ = writeln!(out, "{name}_count {}", go_double(s.count as f64));
-                let _ = writeln!(out, "{name}_sum {}", go_double(s.sum as f64));
+                let _ = writeln!(out, "{name}_count{labels} {}", go_double(s.count as f64));
+                let _ = writeln!(out, "{name}_sum{labels} {}", go_double(s.sum as f64));
             }
             (v, kind) => {
                 let t = if kind == Kind::Counter {
@@ -151,17 +167,26 @@ pub fn render(metrics: &[Metric]) -> String {
                 } else {
                     "gauge"
                 };
-                header(&mut out, name, t);
+                if first {
+                    header(&mut out, name, t);
+                }
                 let x = match v {
                     Value::Int(i) => *i as f64,
                     Value::Float(f) => *f,
                     Value::Summary(_) => unreachable!(),
                 };
-                let _ = writeln!(out, "{name} {}", go_double(x));
+                let _ = writeln!(out, "{name}{labels} {}", go_double(x));
             }
         }
     }
     out
+}
+
+/// A label value as the text format wants it: `\\`, `\"` and `\n` escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// simpleclient's `StandardExports` on Linux, from `/proc/self`.
@@ -238,6 +263,29 @@ mod tests {
     }
 
     #[test]
+    fn a_labelled_set_is_one_family_with_a_key_label() {
+        let mut s = Summary::default();
+        s.add(12);
+        let m = |ns: &str| Metric {
+            name: "write_per_namespace",
+            kind: Kind::Summary,
+            value: Value::Summary(s.clone()),
+            label: Some(ns.into()),
+        };
+        let text = render(&[m("a"), m("b\"c")]);
+        let want = r#"# HELP write_per_namespace write_per_namespace
+# TYPE write_per_namespace summary
+write_per_namespace{key="a",quantile="0.5",} NaN
+write_per_namespace_count{key="a",} 1.0
+write_per_namespace_sum{key="a",} 12.0
+write_per_namespace{key="b\"c",quantile="0.5",} NaN
+write_per_namespace_count{key="b\"c",} 1.0
+write_per_namespace_sum{key="b\"c",} 12.0
+"#;
+        assert_eq!(text, want);
+    }
+
+    #[test]
     fn families_carry_apache_names_types_and_quantiles() {
         let mut s = Summary::with_quantiles();
         s.add(3);
@@ -246,21 +294,25 @@ mod tests {
                 name: "znode_count",
                 kind: Kind::Gauge,
                 value: Value::Int(5),
+                label: None,
             },
             Metric {
                 name: "commit_count",
                 kind: Kind::Counter,
                 value: Value::Int(2),
+                label: None,
             },
             Metric {
                 name: "readlatency",
                 kind: Kind::SummaryQ,
                 value: Value::Summary(s),
+                label: None,
             },
             Metric {
                 name: "fsynctime",
                 kind: Kind::Summary,
                 value: Value::Summary(Summary::default()),
+                label: None,
             },
         ]);
         let want = "\
