@@ -117,6 +117,14 @@ impl SharedSummary {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Back to no values (`srst`); a value added meanwhile may survive in part.
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> Summary {
         let count = self.count.load(Ordering::Relaxed);
         Summary {
@@ -262,5 +270,8 @@ mod tests {
         s.add(3);
         let g = s.get();
         assert_eq!((g.count, g.sum, g.min, g.max), (2, 8, 3, 5));
+        s.reset();
+        let g = s.get();
+        assert_eq!((g.count, g.sum, g.min, g.max), (0, 0, 0, 0));
     }
 }

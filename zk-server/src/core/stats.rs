@@ -311,6 +311,7 @@ impl Core {
         match what {
             StatsReset::Server => {
                 // As Apache's `srst` (`ServerMetrics.resetAll`): the metrics too.
+                self.metrics.fsync_time.reset();
                 self.metrics = super::CoreMetrics {
                     fsync_time: self.metrics.fsync_time.clone(),
                     ..Default::default()
