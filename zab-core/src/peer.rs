@@ -198,7 +198,7 @@ impl Peer {
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock
     }
-    /// A leader's learners, for monitoring (`mntr`'s zk_followers, zk_synced_followers,
+    /// A leader's learners, for monitoring (`mntr`'s zk_learners, zk_synced_followers,
     /// zk_pending_syncs): empty unless leading.
     pub fn learners(&self) -> LearnerSummary {
         let mut s = LearnerSummary::default();

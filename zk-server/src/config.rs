@@ -129,6 +129,38 @@ pub struct Config {
     pub config_version: Option<u64>,
     /// The AdminServer (`admin.*`, also `zookeeper.admin.*`): see `crate::admin`.
     pub admin: AdminConfig,
+    /// `metricsProvider.*`: see `crate::metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Apache's class name of its Prometheus metrics provider, the one
+/// `metricsProvider.className` that starts our `/metrics` endpoint.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+/// Apache's `metricsProvider.*` keys, with its defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `metricsProvider.className` names the Prometheus provider: serve `/metrics`.
+    pub prometheus: bool,
+    /// `metricsProvider.httpHost` (default 0.0.0.0).
+    pub http_host: IpAddr,
+    /// `metricsProvider.httpPort` (default 7000).
+    pub http_port: u16,
+    /// `metricsProvider.exportJvmInfo` (default true): here, the process figures
+    /// (`process_*`) the JVM's exporter would add; there is no JVM to report on.
+    pub export_jvm_info: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            prometheus: false,
+            http_host: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            http_port: 7000,
+            export_jvm_info: true,
+        }
+    }
 }
 
 /// Apache's `admin.*` keys, with its defaults.
@@ -192,6 +224,7 @@ impl Default for Config {
             dynamic_config_file: None,
             config_version: None,
             admin: AdminConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -501,10 +534,25 @@ impl Config {
                 "admin.idleTimeout" | "zookeeper.admin.idleTimeout" => {
                     c.admin.idle_timeout_ms = num(value)?
                 }
+                "metricsProvider.className" => {
+                    c.metrics.prometheus = value == PROMETHEUS_PROVIDER;
+                    if !c.metrics.prometheus && !value.ends_with("DefaultMetricsProvider") {
+                        tracing::warn!(
+                            "{file}:{}: metrics provider {value} unknown; mntr only",
+                            i + 1
+                        );
+                    }
+                }
+                "metricsProvider.httpHost" => {
+                    c.metrics.http_host = value.parse().map_err(|_| bad("not an IP address"))?
+                }
+                "metricsProvider.httpPort" => {
+                    c.metrics.http_port = num(value)?.try_into().map_err(|_| bad("not a port"))?
+                }
+                "metricsProvider.exportJvmInfo" => c.metrics.export_jvm_info = boolean(value)?,
                 // Keys ZooKeeper knows that we accept and do not need.
                 "standaloneEnabled"
                 | "reconfigEnabled"
-                | "metricsProvider.className"
                 | "electionAlg"
                 | "quorumListenOnAllIPs"
                 | "globalOutstandingLimit"
@@ -623,6 +671,36 @@ mod tests {
         assert_eq!(c.admin.idle_timeout_ms, 500);
         assert!(Config::parse("dataDir=/d\nadmin.serverPort=99999\n", "zoo.cfg").is_err());
         assert!(Config::parse("dataDir=/d\nadmin.commandURL=x\n", "zoo.cfg").is_err());
+    }
+
+    #[test]
+    fn metrics_provider_keys_as_apache_names_them() {
+        let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+        assert_eq!(c.metrics, MetricsConfig::default());
+        assert!(!c.metrics.prometheus);
+        let c = Config::parse(
+            &format!(
+                "dataDir=/d\nmetricsProvider.className={PROMETHEUS_PROVIDER}\n\
+                 metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7001\n\
+                 metricsProvider.exportJvmInfo=false\n"
+            ),
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert!(c.metrics.prometheus);
+        assert_eq!(c.metrics.http_host.to_string(), "127.0.0.1");
+        assert_eq!(c.metrics.http_port, 7001);
+        assert!(!c.metrics.export_jvm_info);
+        let default_provider =
+            "dataDir=/d\nmetricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n";
+        assert!(
+            !Config::parse(default_provider, "zoo.cfg")
+                .unwrap()
+                .metrics
+                .prometheus
+        );
+        assert!(Config::parse("dataDir=/d\nmetricsProvider.httpPort=70000\n", "zoo.cfg").is_err());
+        assert!(Config::parse("dataDir=/d\nmetricsProvider.httpHost=nohost\n", "zoo.cfg").is_err());
     }
 
     #[test]

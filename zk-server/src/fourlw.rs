@@ -129,37 +129,14 @@ fn proposal_sizes(core: &StatsView) -> String {
     }
 }
 
-/// The ensemble figures of `mntr` (ZooKeeper's QuorumZooKeeperServer and leader gauges).
-fn ensemble_mntr(core: &StatsView, kv: &mut dyn FnMut(&str, String)) {
-    let state = match core.role() {
-        Role::Leading => "leading",
-        Role::Following => "following",
-        Role::Observing => "observing",
-        Role::Standalone | Role::Looking => return,
-    };
-    kv("zk_peer_state", format!("{state} - broadcast"));
-    let voters = core
-        .cfg()
-        .servers
-        .values()
-        .filter(|s| s.peer_type == PeerType::Participant)
-        .count();
-    kv("zk_quorum_size", (voters / 2 + 1).to_string());
-    if core.role() == Role::Leading {
-        let l = core.ensemble().learners;
-        kv("zk_learners", (l.followers + l.observers).to_string());
-        // ZooKeeper 3.4's name, which monitoring scripts still parse.
-        kv("zk_followers", (l.followers + l.observers).to_string());
-        kv("zk_synced_followers", l.synced_followers.to_string());
-        kv("zk_synced_non_voting_followers", "0".into());
-        kv("zk_synced_observers", l.observers.to_string());
-        kv("zk_pending_syncs", l.pending_syncs.to_string());
-        let up = core
-            .ensemble()
-            .leading_since
-            .map(|t| core.now().saturating_duration_since(t).as_millis())
-            .unwrap_or(0);
-        kv("zk_leader_uptime", up.to_string());
+/// `zk_peer_state`: a string, so in `mntr` only (Apache's
+/// `QuorumZooKeeperServer.dumpMonitorValues`).
+fn peer_state(core: &StatsView) -> Option<&'static str> {
+    match core.role() {
+        Role::Leading => Some("leading - broadcast"),
+        Role::Following => Some("following - broadcast"),
+        Role::Observing => Some("observing - broadcast"),
+        Role::Standalone | Role::Looking => None,
     }
 }
 
@@ -403,74 +380,19 @@ pub fn environment() -> Vec<(&'static str, String)> {
 }
 
 /// `mntr`'s keys and values, in its order; also the AdminServer's `monitor`
-/// (which drops the `zk_` prefix).
+/// (which drops the `zk_` prefix). Every metric of [`crate::metrics`].
 pub fn monitor(core: &StatsView) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-
-    let s = core.stats().clone();
-    let avg = java_avg(s.total_latency_ms, s.latency_count);
-    let znodes = node_count(core);
-    let mut kv = |k: &str, v: String| out.push((k.to_owned(), v));
-    kv("zk_version", ZK_VERSION.to_string());
-    kv("zk_server_state", core.mode().to_string());
-    kv("zk_avg_latency", avg);
-    kv("zk_max_latency", s.max_latency_ms.to_string());
-    kv("zk_min_latency", s.min_latency_ms.to_string());
-    kv("zk_packets_received", s.packets_received.to_string());
-    kv("zk_packets_sent", s.packets_sent.to_string());
-    kv(
-        "zk_num_alive_connections",
-        (core.connection_count() + 1).to_string(),
-    );
-    kv("zk_outstanding_requests", core.outstanding().to_string());
-    kv("zk_znode_count", znodes.to_string());
-    kv("zk_watch_count", core.watches().watch_count().to_string());
-    kv(
-        "zk_ephemerals_count",
-        core.tree().ephemeral_count().to_string(),
-    );
-    kv(
-        "zk_approximate_data_size",
-        core.tree().approximate_data_size().to_string(),
-    );
-    kv("zk_open_file_descriptor_count", open_fds().to_string());
-    kv("zk_max_file_descriptor_count", max_fds().to_string());
-    kv("zk_global_sessions", core.session_count().to_string());
-    kv("zk_local_sessions", "0".into());
-    kv("zk_uptime", core.uptime().as_millis().to_string());
-    let (last, min, max) = match core.ensemble().proposal_sizes {
-        Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
-        None => (-1, -1, -1),
-    };
-    let (c_last, c_min, c_max) = match s.client_response_sizes {
-        Some((l, lo, hi)) => (l as i64, lo as i64, hi as i64),
-        None => (-1, -1, -1),
-    };
-    kv("zk_last_client_response_size", c_last.to_string());
-    kv("zk_max_client_response_size", c_max.to_string());
-    kv("zk_min_client_response_size", c_min.to_string());
-    kv("zk_last_proposal_size", last.to_string());
-    kv("zk_max_proposal_size", max.to_string());
-    kv("zk_min_proposal_size", min.to_string());
-    ensemble_mntr(core, &mut kv);
+    let mut out = vec![
+        ("zk_version".to_owned(), ZK_VERSION.to_string()),
+        ("zk_server_state".to_owned(), core.mode().to_string()),
+    ];
+    if let Some(p) = peer_state(core) {
+        out.push(("zk_peer_state".to_owned(), p.to_owned()));
+    }
+    for m in crate::metrics::collect(core) {
+        crate::metrics::mntr_lines(&m, &mut out);
+    }
     out
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn max_fds() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

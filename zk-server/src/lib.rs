@@ -20,6 +20,7 @@ pub mod conn;
 pub mod core;
 pub mod fourlw;
 pub mod local_ensemble;
+pub mod metrics;
 pub mod net;
 pub mod peer;
 pub mod persist;
@@ -66,20 +67,24 @@ impl Server {
         let ip = cfg
             .client_port_address
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let started = std::time::Instant::now();
         let rec = persist::recover(&cfg)?;
+        let db_init = started.elapsed();
         let listener = TcpListener::bind(SocketAddr::new(ip, cfg.client_port)).await?;
         let local_addr = listener.local_addr()?;
         let replication = StandaloneLog::start(rec.log);
-        let core = core::Core::new(
+        let mut core = core::Core::new(
             cfg.clone(),
             rec.tree,
             rec.sessions,
             replication,
             cfg.myid.unwrap_or(0),
         );
+        core.record_db_init(db_init);
         let (tx, rx) = mpsc::channel(10_000);
         tokio::spawn(core.run(rx));
         let admin_addr = admin::start(cfg.clone(), tx.clone(), local_addr).await;
+        metrics::prometheus::start(cfg.clone(), tx.clone()).await;
         tokio::spawn(net::accept_loop(listener, cfg, tx));
         tracing::info!("serving clients on {local_addr}");
         Ok(Server {

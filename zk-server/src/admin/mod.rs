@@ -88,8 +88,27 @@ pub async fn start(
 }
 
 async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, core: mpsc::Sender<CoreMsg>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let idle = Duration::from_millis(ctx.cfg.admin.idle_timeout_ms.max(1));
+    serve_http(listener, idle, "AdminServer", move |req| {
+        let (ctx, core) = (ctx.clone(), core.clone());
+        async move { handle(req, &ctx, &core).await }
+    })
+    .await
+}
+
+/// Serve HTTP/1.1 on `listener` with `handle` answering each request, within
+/// this module's bounds (connections, head size, `idle` for a request head);
+/// the Prometheus endpoint (`crate::metrics::prometheus`) runs on it too.
+pub async fn serve_http<F, Fut>(
+    listener: TcpListener,
+    idle: Duration,
+    what: &'static str,
+    handle: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
@@ -97,16 +116,16 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, core: mpsc::Sende
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!("AdminServer: accept: {e}");
+                tracing::warn!("{what}: accept: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let (ctx, core) = (ctx.clone(), core.clone());
+        let handle = handle.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let (ctx, core) = (ctx.clone(), core.clone());
-                async move { Ok::<_, Infallible>(handle(req, &ctx, &core).await) }
+                let fut = handle(req);
+                async move { Ok::<_, Infallible>(fut.await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -114,14 +133,14 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, core: mpsc::Sende
                 .max_buf_size(16 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
-                tracing::debug!("AdminServer: connection closed: {e}");
+                tracing::debug!("{what}: connection closed: {e}");
             }
             drop(permit);
         });
     }
 }
 
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+pub(crate) fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("Content-Type", content_type)

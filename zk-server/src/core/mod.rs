@@ -31,6 +31,7 @@
 //! the peer driver.
 
 mod ensemble;
+mod metrics;
 mod pipeline;
 mod read;
 mod role;
@@ -57,6 +58,7 @@ use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
+pub use metrics::{top_namespace, CoreMetrics, SharedSummary, Summary};
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
 use pipeline::InFlight;
@@ -105,6 +107,7 @@ pub struct Core {
     my_id: u64,
     stats: ServerStats,
     ensemble: EnsembleStats,
+    metrics: CoreMetrics,
     started: Instant,
     /// The time of the event being handled: the clock is read once per event
     /// (by [`Core::run`]), so one event sees one time, and tests set it.
@@ -149,6 +152,7 @@ impl Core {
             replicator,
             rx,
             driver,
+            fsync_time,
         } = replication;
         let mut core = Core {
             cfg,
@@ -167,12 +171,24 @@ impl Core {
             my_id,
             stats: ServerStats::default(),
             ensemble: EnsembleStats::default(),
+            metrics: CoreMetrics {
+                fsync_time,
+                ..CoreMetrics::default()
+            },
             started: now,
             now,
             extended_types,
         };
+        if core.role() == Role::Looking {
+            core.metrics.looking = 1;
+        }
         core.init_config();
         core
+    }
+
+    /// How long recovering the tree took before this core was made (`dbinittime`).
+    pub fn record_db_init(&mut self, took: Duration) {
+        self.metrics.db_init_time.add(took.as_millis() as u64);
     }
 
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as

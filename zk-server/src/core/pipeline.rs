@@ -110,6 +110,7 @@ impl Core {
     pub(super) fn propose(&mut self, txn: Txn, origin: Origin) {
         let bytes = txn.to_bytes();
         if self.role() == Role::Leading {
+            self.metrics.proposals += 1;
             let n = bytes.len();
             self.ensemble.proposal_sizes = Some(match self.ensemble.proposal_sizes {
                 None => (n, n, n),
@@ -122,6 +123,8 @@ impl Core {
 
     pub(super) fn on_request(&mut self, req: Request) {
         self.stats.packets_received += 1;
+        // The length prefix and the header (xid, type) besides the body.
+        self.metrics.bytes_received += 12 + req.body.len() as u64;
         let received = self.now;
         let session_id = match self.conns.get_mut(&req.conn_id) {
             Some(c) => {
@@ -341,6 +344,12 @@ impl Core {
         out[..4].copy_from_slice(&len.to_be_bytes());
         let latency = self.now.saturating_duration_since(received).as_millis() as u64;
         if req.op != Op::Ping {
+            if req.op.is_write() {
+                self.metrics.update_latency.add(latency);
+            } else {
+                self.metrics.read_latency.add(latency);
+            }
+            self.metrics.response_bytes += len as u64 + 4;
             let st = &mut self.stats;
             if st.latency_count == 0 || latency < st.min_latency_ms {
                 st.min_latency_ms = latency;
@@ -373,6 +382,13 @@ impl Core {
     /// The one commit path, standalone and in an ensemble: transactions committed
     /// by replication, in zxid order.
     pub(super) fn on_committed(&mut self, entries: Vec<(Zxid, Bytes)>) {
+        match self.role() {
+            Role::Leading => self.metrics.commits += entries.len() as u64,
+            Role::Following | Role::Observing => {
+                self.metrics.learner_commits_received += entries.len() as u64
+            }
+            Role::Standalone | Role::Looking => {}
+        }
         for (z, data) in entries {
             self.apply_committed(z, data);
         }
@@ -432,6 +448,16 @@ impl Core {
         let mut triggers = Vec::new();
         let rc = self.tree.apply(&f.txn, &mut triggers);
         let zxid = f.txn.header.zxid;
+        for t in &triggers {
+            let (path, data) = match t {
+                Trigger::Created { path, .. } | Trigger::DataChanged { path, .. } => {
+                    (path, self.tree.get(path).map_or(0, |n| n.data().len()))
+                }
+                Trigger::Deleted { path, .. } => (path, 0),
+            };
+            let bytes = (path.len() + data) as u64;
+            super::metrics::add_per_namespace(&mut self.metrics.write_per_namespace, path, bytes);
+        }
         self.maybe_snapshot();
         self.prep.applied(zxid);
         for t in &triggers {
@@ -519,7 +545,25 @@ impl Core {
             } => (acl.clone(), Some(parent_acl.clone())),
             Trigger::DataChanged { acl, .. } => (acl.clone(), None),
         };
-        for (n, use_parent) in self.watches.fire(t) {
+        let fired = self.watches.fire(t);
+        let mut per_type = [0u64; 5];
+        for (n, _) in &fired {
+            if let Some(c) = per_type.get_mut(n.event_type as usize) {
+                *c += 1;
+            }
+        }
+        let m = &mut self.metrics;
+        for (count, s) in per_type[1..].iter().zip([
+            &mut m.node_created_watches,
+            &mut m.node_deleted_watches,
+            &mut m.node_changed_watches,
+            &mut m.node_children_watches,
+        ]) {
+            if *count > 0 {
+                s.add(*count);
+            }
+        }
+        for (n, use_parent) in fired {
             let Some(s) = self.sessions.get(&n.session_id) else {
                 continue;
             };

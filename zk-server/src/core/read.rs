@@ -6,6 +6,7 @@ use bytes::Bytes;
 use zab_core::proto::*;
 use zab_core::records::{perms, ErrorCode, Id, Stat};
 
+use super::metrics::{add_per_namespace, STAT_BYTES};
 use super::pipeline::{body, frame, Reply};
 use super::Core;
 use crate::auth::{self, check_acl, AuthOutcome};
@@ -42,6 +43,7 @@ impl Core {
                 self.send(req.conn_id, f);
             }
             AuthOutcome::Failed => {
+                self.metrics.auth_failed += 1;
                 tracing::warn!("authentication with scheme {:?} failed", a.scheme);
                 let f = frame(
                     &ReplyHeader {
@@ -73,6 +75,8 @@ impl Core {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
         let out = (n.data_opt().map(Bytes::copy_from_slice), n.stat());
+        let bytes = path.len() as u64 + n.data().len() as u64 + STAT_BYTES;
+        add_per_namespace(&mut self.metrics.read_per_namespace, path, bytes);
         if watch {
             self.watches.add_data_watch(path, session_id);
         }
@@ -87,7 +91,10 @@ impl Core {
     ) -> Result<(Vec<String>, Stat), ErrorCode> {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
-        let out = (n.children().map(str::to_owned).collect(), n.stat());
+        let out: (Vec<String>, Stat) = (n.children().map(str::to_owned).collect(), n.stat());
+        let names: usize = out.0.iter().map(String::len).sum();
+        let bytes = (path.len() + names) as u64 + STAT_BYTES;
+        add_per_namespace(&mut self.metrics.read_per_namespace, path, bytes);
         if watch {
             self.watches.add_child_watch(path, session_id);
         }
@@ -112,6 +119,8 @@ impl Core {
                     self.watches.add_data_watch(&r.path, sid);
                 }
                 let stat = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?.stat();
+                let bytes = r.path.len() as u64 + STAT_BYTES;
+                add_per_namespace(&mut self.metrics.read_per_namespace, &r.path, bytes);
                 body(&StatResponse { stat })
             }
             Op::GetData(r) => {

@@ -133,6 +133,15 @@ impl Core {
         } else if was != Role::Leading {
             self.ensemble.leading_since = Some(self.now);
         }
+        if let RoleState::Looking { since, .. } = &self.role {
+            if matches!(role, Role::Leading | Role::Following | Role::Observing) {
+                let ms = self.now.saturating_duration_since(*since).as_millis() as u64;
+                self.metrics.election_time.add(ms);
+            }
+        }
+        if role == Role::Looking && was != Role::Looking {
+            self.metrics.looking += 1;
+        }
         let fresh = was != role || role == Role::Leading;
         if fresh {
             self.role = match role {

@@ -144,6 +144,7 @@ impl Core {
     pub(super) fn on_connect(&mut self, handle: ConnHandle, req: ConnectRequest) {
         let conn_id = handle.id;
         self.stats.packets_received += 1;
+        self.metrics.connection_requests += 1;
         self.conns.insert(
             conn_id,
             Conn {
@@ -396,6 +397,7 @@ impl Core {
             .collect();
         for id in expired {
             tracing::info!("expiring session 0x{id:x}");
+            self.metrics.sessions_expired += 1;
             self.sessions.get_mut(&id).unwrap().closing = true;
             let zxid = self.next_zxid();
             let body = self.prep.prep_close_session(&self.tree, id, zxid);

@@ -9,6 +9,8 @@ use crate::persist::{write_snapshot, FuzzySnapshot, SnapshotJob};
 pub(super) struct Snapshots {
     txns_since_snapshot: u64,
     job: Option<SnapshotJob>,
+    /// When the snapshot in progress started (`snapshottime`).
+    started: Option<std::time::Instant>,
     /// Spreads snapshot times (ZooKeeper's randomised snapCount), seeded per process.
     rng: u64,
 }
@@ -19,6 +21,7 @@ impl Snapshots {
         Snapshots {
             txns_since_snapshot: 0,
             job: None,
+            started: None,
             rng,
         }
     }
@@ -69,6 +72,7 @@ impl Core {
             })
             .expect("spawn snapshot thread");
         tracing::info!("taking a snapshot at zxid {zxid}");
+        self.snapshots.started = Some(self.now);
         self.snapshots.job = Some(SnapshotJob {
             snap,
             tx,
@@ -87,7 +91,13 @@ impl Core {
             None => job.snap.step(&self.tree, 2048),
         };
         match job.tx.try_send(batch) {
-            Ok(()) if job.snap.done() => self.snapshots.job = None,
+            Ok(()) if job.snap.done() => {
+                self.snapshots.job = None;
+                if let Some(t) = self.snapshots.started.take() {
+                    let ms = self.now.saturating_duration_since(t).as_millis() as u64;
+                    self.metrics.snapshot_time.add(ms);
+                }
+            }
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full(b)) => job.pending = Some(b),
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {

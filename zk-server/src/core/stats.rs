@@ -116,6 +116,11 @@ impl<'a> StatsView<'a> {
         &self.core.stats
     }
 
+    /// What the core measures for Apache's `ServerMetrics` (see `core/metrics.rs`).
+    pub fn metrics(&self) -> &'a super::CoreMetrics {
+        &self.core.metrics
+    }
+
     pub fn ensemble(&self) -> &'a EnsembleStats {
         &self.core.ensemble
     }
@@ -305,6 +310,12 @@ impl Core {
         }
         match what {
             StatsReset::Server => {
+                // As Apache's `srst` (`ServerMetrics.resetAll`): the metrics too.
+                self.metrics.fsync_time.reset();
+                self.metrics = super::CoreMetrics {
+                    fsync_time: self.metrics.fsync_time.clone(),
+                    ..Default::default()
+                };
                 self.stats = ServerStats {
                     packets_received: 0,
                     packets_sent: 0,

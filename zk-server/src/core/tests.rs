@@ -64,6 +64,7 @@ impl Harness {
             replicator: Box::new(proposed.clone()),
             rx,
             driver,
+            fsync_time: Default::default(),
         };
         let cfg = Arc::new(Config::default());
         let core = Core::new(cfg, DataTree::new(false), sessions, replication, 1);
@@ -555,6 +556,10 @@ fn a_session_expires_once_its_timeout_passes_without_a_request() {
     h.core.expire_sessions();
     let p = h.proposals();
     assert_eq!(p.len(), 1);
+    assert_eq!(
+        h.core.metrics.sessions_expired, 1,
+        "mntr's stale_sessions_expired"
+    );
     let t = txn(&p[0].1);
     assert_eq!(
         (t.header.txn_type, t.header.client_id),
@@ -646,5 +651,54 @@ fn zookeeper_2590_exists_checks_read() {
     assert_eq!(
         r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
         vec![(2, ErrorCode::NoAuth.code()), (3, ErrorCode::NoNode.code())]
+    );
+}
+
+/// What the core measures for `mntr`: reads and writes in their own latency
+/// summaries, the bytes either way, watchers fired by type, auth failures,
+/// connection requests; none of the leader's counts while standalone.
+#[test]
+fn the_core_counts_what_mntr_reports() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/a");
+    h.commit_all();
+    h.get_data(c, 2, "/a", true);
+    h.get_data(c, 3, "/missing", false);
+    let set = SetDataRequest {
+        path: "/a".into(),
+        data: Some(Bytes::from_static(b"w")),
+        version: -1,
+    };
+    h.request(c, 4, op::SET_DATA, set.to_bytes());
+    h.commit_all();
+    let replies = h.replies(c);
+    assert_eq!(replies.len(), 5, "four replies and the watch event");
+    let m = h.core.view().metrics().clone();
+    assert_eq!((m.read_latency.count, m.update_latency.count), (2, 2));
+    assert_eq!(m.connection_requests, 1);
+    assert_eq!(
+        (m.node_changed_watches.count, m.node_changed_watches.sum),
+        (1, 1)
+    );
+    assert_eq!(m.node_created_watches.count, 0);
+    assert!(m.response_bytes > 4 * 16, "{}", m.response_bytes);
+    assert!(m.bytes_received > 4 * 12, "{}", m.bytes_received);
+    assert_eq!((m.proposals, m.commits, m.auth_failed), (0, 0, 0));
+
+    let bad = AuthPacket {
+        auth_type: 0,
+        scheme: "nosuchscheme".into(),
+        auth: Bytes::from_static(b"x"),
+    };
+    h.request(c, 5, op::AUTH, bad.to_bytes());
+    assert_eq!(h.core.view().metrics().auth_failed, 1);
+
+    // srst resets them, as Apache's resets its ServerMetrics.
+    h.core.on_msg(CoreMsg::ResetStats(StatsReset::Server));
+    let m = h.core.view().metrics();
+    assert_eq!(
+        (m.read_latency.count, m.auth_failed, m.response_bytes),
+        (0, 0, 0)
     );
 }

@@ -63,6 +63,7 @@ fn poll_conns(
 /// reports how far the log is durable. A blocking call, so not on the runtime's workers.
 pub(super) fn start_sync_thread(
     my_id: u64,
+    fsync_time: Arc<crate::core::SharedSummary>,
 ) -> (
     std::sync::mpsc::Sender<PendingSync>,
     mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
@@ -74,7 +75,10 @@ pub(super) fn start_sync_thread(
         .name(format!("log-sync-{my_id}"))
         .spawn(move || {
             while let Ok(p) = rx.recv() {
-                if done_tx.send(p.sync()).is_err() {
+                let started = std::time::Instant::now();
+                let synced = p.sync();
+                fsync_time.add(started.elapsed().as_millis() as u64);
+                if done_tx.send(synced).is_err() {
                     break;
                 }
             }

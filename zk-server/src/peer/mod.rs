@@ -150,7 +150,9 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     // out of the tree until the protocol commits them, so that the tree (and every
     // snapshot, and every SNAP sent to a learner) holds committed state only. Older
     // entries (beyond the window, more than the pipeline ever has in flight) are committed.
+    let recovery_started = std::time::Instant::now();
     let mut rec = persist::recover_holding_back(&cfg, LOG_WINDOW)?;
+    let db_init = recovery_started.elapsed();
     let sdir = persist::snap_dir(&cfg);
     let applied = rec.tree.last_processed_zxid();
     let last = rec.held_back.last().map(|e| e.0).unwrap_or(applied);
@@ -222,14 +224,18 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let (replication_tx, replication_rx) = mpsc::channel(REPLICATION_QUEUE);
     // The driver replicates: the core's replicator is the link to it.
     let link = DriverLink::new(driver_tx);
+    let fsync_time = Arc::new(crate::core::SharedSummary::default());
     let replication = Replication {
         replicator: Box::new(link.clone()),
         rx: replication_rx,
         driver: Some(link),
+        fsync_time: fsync_time.clone(),
     };
-    let core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
+    let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
+    core.record_db_init(db_init);
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
+    crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
     tokio::spawn(crate::net::accept_loop(
         listener,
         cfg.clone(),
@@ -238,7 +244,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
-    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id);
+    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id, fsync_time);
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),

@@ -53,6 +53,8 @@ impl StandaloneLog {
     pub fn start(mut sink: impl TxnSink) -> Replication {
         let (tx, rx) = std_mpsc::channel::<SyncCmd>();
         let (ctx, crx) = mpsc::channel(REPLICATION_QUEUE);
+        let fsync_time = std::sync::Arc::new(crate::core::SharedSummary::default());
+        let fsync = fsync_time.clone();
         thread::Builder::new()
             .name("sync".into())
             .spawn(move || {
@@ -76,7 +78,9 @@ impl StandaloneLog {
                             Err(_) => break,
                         }
                     }
+                    let started = std::time::Instant::now();
                     let res = res.and_then(|_| sink.flush());
+                    fsync.add(started.elapsed().as_millis() as u64);
                     if let Err(e) = res {
                         // Going on would acknowledge writes that are not durable.
                         tracing::error!("cannot write the transaction log: {e}");
@@ -96,6 +100,7 @@ impl StandaloneLog {
             replicator: Box::new(StandaloneLog { tx }),
             rx: crx,
             driver: None,
+            fsync_time,
         }
     }
 }

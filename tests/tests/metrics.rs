@@ -1,0 +1,523 @@
+//! `mntr` against Apache ZooKeeper 3.8's, key by key (standalone and an
+//! ensemble's leader and follower), and our Prometheus `/metrics` parsed and
+//! checked against the `mntr` keys. Apache's JVM figures (`jvm_*`) and its
+//! per-learner sets (`<sid>_learner_handler_qp_*`) are left out of the
+//! comparison, and in an ensemble the per-namespace sets too:
+//! docs/compatibility.md says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use zk_tests::ensemble::{Ensemble, Spec};
+use zk_tests::raw::RawClient;
+use zk_tests::{four_letter_word, free_port, http_get, start_pair, Kind, Options, TestServer};
+
+fn mntr(addr: SocketAddr) -> BTreeMap<String, String> {
+    four_letter_word(addr, "mntr")
+        .expect("mntr")
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Whether Apache prints `key` from a labelled set per learner (`zk_avg_2_ack_latency`).
+fn per_learner(key: &str) -> bool {
+    let rest = [
+        "avg_", "min_", "max_", "cnt_", "sum_", "p50_", "p95_", "p99_", "p999_",
+    ]
+    .iter()
+    .find_map(|p| key.strip_prefix("zk_").and_then(|k| k.strip_prefix(p)));
+    rest.is_some_and(|r| {
+        r.split('_')
+            .next()
+            .is_some_and(|d| d.parse::<u64>().is_ok())
+    })
+}
+
+/// The keys Apache prints that we must print too. In an ensemble the
+/// per-namespace sets are left out: Apache's servers write `/zookeeper/config`
+/// through their trees while syncing, ours set it at start-up.
+fn comparable(m: &BTreeMap<String, String>, per_namespace: bool) -> BTreeSet<String> {
+    m.keys()
+        .filter(|k| !k.contains("jvm_") && !per_learner(k))
+        .filter(|k| per_namespace || !k.ends_with("_per_namespace"))
+        .cloned()
+        .collect()
+}
+
+fn diff(what: &str, a: &BTreeSet<String>, o: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let only_a: Vec<_> = a.difference(o).collect();
+    let only_o: Vec<_> = o.difference(a).collect();
+    if !only_a.is_empty() || !only_o.is_empty() {
+        out.push(format!(
+            "{what}: only Apache prints {only_a:?}; only ours prints {only_o:?}"
+        ));
+    }
+    out
+}
+
+fn same_values(
+    what: &str,
+    a: &BTreeMap<String, String>,
+    o: &BTreeMap<String, String>,
+    keys: &[&str],
+) -> Vec<String> {
+    keys.iter()
+        .filter(|k| a.get(**k) != o.get(**k))
+        .map(|k| format!("{what} {k}: apache={:?} ours={:?}", a.get(*k), o.get(*k)))
+        .collect()
+}
+
+/// The same requests against a server: a persistent node, an ephemeral, a data
+/// watch fired by a change, a child watch fired by a create, a read.
+fn workload(addr: SocketAddr) -> RawClient {
+    let mut c = RawClient::connect(addr).expect("connect");
+    assert_eq!(c.create("/m", b"0123456789", 0).unwrap().err, 0);
+    assert_eq!(c.create("/eph", b"", 1).unwrap().err, 0);
+    assert_eq!(c.get_data("/m", true).unwrap().err, 0);
+    assert_eq!(c.get_children("/m", true).unwrap().err, 0);
+    assert_eq!(c.set_data("/m", b"x", -1).unwrap().err, 0);
+    assert_eq!(c.create("/m/c", b"", 0).unwrap().err, 0);
+    c.wait_events(2, Duration::from_secs(10))
+        .expect("both watches fire");
+    assert_eq!(c.get_data("/m", true).unwrap().err, 0);
+    c
+}
+
+/// Values that mean the same on both servers after [`workload`].
+const AGREE: &[&str] = &[
+    "zk_server_state",
+    "zk_znode_count",
+    "zk_watch_count",
+    "zk_ephemerals_count",
+    "zk_global_sessions",
+    "zk_approximate_data_size",
+    "zk_num_alive_connections",
+    "zk_outstanding_requests",
+    "zk_cnt_node_changed_watch_count",
+    "zk_sum_node_changed_watch_count",
+    "zk_cnt_node_children_watch_count",
+    "zk_sum_node_children_watch_count",
+    "zk_cnt_node_created_watch_count",
+    "zk_cnt_node_deleted_watch_count",
+    "zk_connection_request_count",
+    "zk_auth_failed_count",
+    "zk_min_client_response_size",
+    "zk_proposal_count",
+    "zk_commit_count",
+    "zk_cnt_dbinittime",
+    "zk_looking_count",
+    "zk_stale_sessions_expired",
+];
+
+#[test]
+fn standalone_mntr_prints_apache_keys_with_the_same_values() {
+    let (apache, ours) = start_pair(&Options::default());
+    let (ma, mo) = (mntr(apache.addr()), mntr(ours.addr()));
+    let mut failures = diff(
+        "fresh standalone keys",
+        &comparable(&ma, true),
+        &mo.keys().cloned().collect(),
+    );
+    assert!(ma.len() > 470, "Apache printed {} keys", ma.len());
+
+    let (_ca, _co) = (workload(apache.addr()), workload(ours.addr()));
+    let (ma, mo) = (mntr(apache.addr()), mntr(ours.addr()));
+    let ours_keys: BTreeSet<String> = mo.keys().cloned().collect();
+    failures.extend(diff(
+        "standalone keys after requests",
+        &comparable(&ma, true),
+        &ours_keys,
+    ));
+    failures.extend(same_values("standalone", &ma, &mo, AGREE));
+    // Bytes read and written by namespace (top-level znode), as Apache counts them.
+    let per_namespace: Vec<&str> = ma
+        .keys()
+        .filter(|k| k.ends_with("_per_namespace"))
+        .map(String::as_str)
+        .collect();
+    assert!(per_namespace.len() >= 15, "{per_namespace:?}");
+    failures.extend(same_values("standalone", &ma, &mo, &per_namespace));
+
+    // Measured here, so no longer 0 after the requests.
+    for k in [
+        "zk_cnt_readlatency",
+        "zk_cnt_updatelatency",
+        "zk_cnt_fsynctime",
+        "zk_response_bytes",
+        "zk_bytes_received_count",
+        "zk_packets_received",
+    ] {
+        let v: f64 = mo[k].parse().unwrap();
+        if v <= 0.0 {
+            failures.push(format!("ours {k} = {v} after requests"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ensemble_mntr_prints_apache_keys_by_role() {
+    let mut apache = Ensemble::new(Spec {
+        kind: Kind::Apache,
+        ..Spec::new(3, 0)
+    });
+    let mut ours = Ensemble::new(Spec::new(3, 0));
+    apache.start_all();
+    ours.start_all();
+    let la = apache.wait_serving(&apache.ids(), Duration::from_secs(90));
+    let lo = ours.wait_serving(&ours.ids(), Duration::from_secs(90));
+    let follower =
+        |ens: &Ensemble, leader: u64| ens.ids().into_iter().find(|i| *i != leader).unwrap();
+    let (fa, fo) = (follower(&apache, la), follower(&ours, lo));
+    // A write through the follower, committed everywhere.
+    let (_ca, _co) = (
+        workload(apache.member(fa).addr()),
+        workload(ours.member(fo).addr()),
+    );
+
+    let mut failures = Vec::new();
+    for (role, ia, io) in [("leader", la, lo), ("follower", fa, fo)] {
+        let (ma, mo) = (mntr(apache.member(ia).addr()), mntr(ours.member(io).addr()));
+        let ours_keys = comparable(&mo, false);
+        failures.extend(diff(
+            &format!("{role} keys"),
+            &comparable(&ma, false),
+            &ours_keys,
+        ));
+        let mut agree = vec![
+            "zk_server_state",
+            "zk_peer_state",
+            "zk_quorum_size",
+            "zk_znode_count",
+            "zk_ephemerals_count",
+        ];
+        if role == "leader" {
+            agree.extend(["zk_learners", "zk_synced_followers", "zk_pending_syncs"]);
+        }
+        failures.extend(same_values(role, &ma, &mo, &agree));
+        let looking: u64 = mo["zk_looking_count"].parse().unwrap();
+        if looking == 0 {
+            failures.push(format!("ours: the {role}'s zk_looking_count is 0"));
+        }
+        if role == "leader" {
+            let n: u64 = mo["zk_proposal_count"].parse().unwrap();
+            if n == 0 {
+                failures.push("ours: the leader's zk_proposal_count is 0 after writes".into());
+            }
+            let e: u64 = mo["zk_cnt_election_time"].parse().unwrap();
+            if e == 0 {
+                failures.push("ours: the leader's zk_cnt_election_time is 0".into());
+            }
+        } else {
+            let n: u64 = mo["zk_learner_commit_received_count"].parse().unwrap();
+            if n == 0 {
+                failures.push("ours: the follower received no commit".into());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One family of the text format: its type and samples (name, labels, value).
+#[derive(Debug, Default)]
+struct Family {
+    kind: String,
+    samples: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+/// A parser of the Prometheus text format 0.0.4, strict about what Apache's
+/// simpleclient writes: every sample after the `# TYPE` of its family, a
+/// summary's samples `name{quantile=...}`, `name_count`, `name_sum`.
+fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("HELP"), Some(_), _) => {}
+                (Some("TYPE"), Some(name), Some(kind)) => {
+                    if !["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind) {
+                        return Err(format!("line {n}: unknown type {kind}"));
+                    }
+                    if families.contains_key(name) {
+                        return Err(format!("line {n}: {name} declared twice"));
+                    }
+                    families.insert(
+                        name.to_owned(),
+                        Family {
+                            kind: kind.to_owned(),
+                            ..Default::default()
+                        },
+                    );
+                    current = Some(name.to_owned());
+                }
+                _ => return Err(format!("line {n}: bad comment {line:?}")),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').ok_or(format!("line {n}: no value"))?;
+        let value: f64 = match value {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .map_err(|_| format!("line {n}: bad value {v:?}"))?,
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let body = rest
+                    .strip_suffix('}')
+                    .ok_or(format!("line {n}: unclosed labels"))?;
+                let mut labels = BTreeMap::new();
+                for pair in body.split(',').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').ok_or(format!("line {n}: bad label"))?;
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .ok_or(format!("line {n}: unquoted label"))?;
+                    labels.insert(k.to_owned(), v.to_owned());
+                }
+                (name, labels)
+            }
+            None => (series, BTreeMap::new()),
+        };
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
+            return Err(format!("line {n}: bad metric name {name:?}"));
+        }
+        let fam_name = current
+            .clone()
+            .ok_or(format!("line {n}: sample before any # TYPE"))?;
+        let fam = families.get_mut(&fam_name).unwrap();
+        let ok = match fam.kind.as_str() {
+            "summary" => {
+                (name == fam_name && labels.contains_key("quantile"))
+                    || name == format!("{fam_name}_count")
+                    || name == format!("{fam_name}_sum")
+            }
+            _ => name == fam_name,
+        };
+        if !ok {
+            return Err(format!(
+                "line {n}: sample {name} outside its family {fam_name} ({})",
+                fam.kind
+            ));
+        }
+        fam.samples.push((name.to_owned(), labels, value));
+    }
+    Ok(families)
+}
+
+/// The Prometheus family Apache's provider names for an mntr key, and whether
+/// it is a summary's (`zk_avg_X` is summary X's only when `zk_cnt_X` is there:
+/// `zk_avg_latency` is a gauge).
+fn family_of(key: &str, keys: &BTreeMap<String, String>) -> (String, &'static str) {
+    let k = key.strip_prefix("zk_").unwrap();
+    for p in [
+        "avg_", "min_", "max_", "cnt_", "sum_", "p50_", "p95_", "p99_", "p999_",
+    ] {
+        if let Some(rest) = k.strip_prefix(p) {
+            if keys.contains_key(&format!("zk_cnt_{rest}")) {
+                return (rest.to_owned(), "summary");
+            }
+        }
+    }
+    (k.to_owned(), "")
+}
+
+fn scrape(addr: SocketAddr) -> BTreeMap<String, Family> {
+    let (status, body) = http_get(addr, "/metrics", Duration::from_secs(10)).expect("GET /metrics");
+    assert_eq!(status, 200, "{body}");
+    let ours = parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    // A real parser agrees: the Prometheus Python client's, from Debian's
+    // python3-prometheus-client (for Debian's own python3; see .ci/run).
+    let theirs = python_parse(&body);
+    let mine: BTreeMap<String, (String, usize)> = ours
+        .iter()
+        .map(|(k, f)| {
+            // The client names a counter's family without its `_total`.
+            let k = match k.strip_suffix("_total") {
+                Some(base) if f.kind == "counter" => base.to_owned(),
+                _ => k.clone(),
+            };
+            (k, (f.kind.clone(), f.samples.len()))
+        })
+        .collect();
+    assert_eq!(
+        theirs, mine,
+        "prometheus_client parses the text differently"
+    );
+    ours
+}
+
+/// Families (type, number of samples) as `prometheus_client.parser` reads `text`.
+fn python_parse(text: &str) -> BTreeMap<String, (String, usize)> {
+    use std::io::Write;
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families as parse\n\
+        print(json.dumps({f.name: [f.type, len(f.samples)] for f in parse(sys.stdin.read())}))\n";
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client failed (apt-get install python3-prometheus-client): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: BTreeMap<String, (String, usize)> =
+        serde_json::from_slice(&out.stdout).expect("the parser's JSON");
+    v
+}
+
+fn value(f: &BTreeMap<String, Family>, family: &str, sample: &str) -> f64 {
+    f[family]
+        .samples
+        .iter()
+        .find(|s| s.0 == sample)
+        .unwrap_or_else(|| panic!("no {sample}"))
+        .2
+}
+
+#[test]
+fn prometheus_metrics_carry_apache_names_and_types() {
+    let port = free_port();
+    let ours = TestServer::start(
+        Kind::Ours,
+        &Options {
+            extra: vec![
+                (
+                    "metricsProvider.className".into(),
+                    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider".into(),
+                ),
+                ("metricsProvider.httpHost".into(), "127.0.0.1".into()),
+                ("metricsProvider.httpPort".into(), port.to_string()),
+            ],
+            ..Options::default()
+        },
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let before = scrape(addr);
+
+    // Every numeric mntr key is a family of the same name (a summary once), and
+    // every family but the process' is an mntr key.
+    let m = mntr(ours.addr());
+    let mut from_mntr: BTreeMap<String, &str> = BTreeMap::new();
+    for k in m
+        .keys()
+        .filter(|k| !["zk_version", "zk_server_state", "zk_peer_state"].contains(&k.as_str()))
+    {
+        let (fam, kind) = family_of(k, &m);
+        from_mntr.entry(fam).or_insert(kind);
+    }
+    let mut failures = Vec::new();
+    let exported: BTreeSet<&String> = before
+        .keys()
+        .filter(|k| !k.starts_with("process_"))
+        .collect();
+    let expected: BTreeSet<&String> = from_mntr.keys().collect();
+    if exported != expected {
+        failures.push(format!(
+            "families not from mntr: {:?}; mntr keys not exported: {:?}",
+            exported.difference(&expected).collect::<Vec<_>>(),
+            expected.difference(&exported).collect::<Vec<_>>()
+        ));
+    }
+    for (fam, kind) in &from_mntr {
+        let Some(f) = before.get(fam) else { continue };
+        if *kind == "summary" && f.kind != "summary" {
+            failures.push(format!("{fam} is a {} not a summary", f.kind));
+        }
+        if f.samples.is_empty() {
+            failures.push(format!("{fam} has no sample"));
+        }
+    }
+    // Apache's quantiles: 0.5/0.9/0.99 for an ADVANCED summary, 0.5 for a BASIC one.
+    let quantiles = |f: &str| -> Vec<String> {
+        before[f]
+            .samples
+            .iter()
+            .filter_map(|s| s.1.get("quantile").cloned())
+            .collect()
+    };
+    assert_eq!(quantiles("readlatency"), ["0.5", "0.9", "0.99"]);
+    assert_eq!(quantiles("fsynctime"), ["0.5"]);
+    for (f, kind) in [
+        ("commit_count", "counter"),
+        ("znode_count", "gauge"),
+        ("process_open_fds", "gauge"),
+    ] {
+        assert_eq!(before[f].kind, kind, "{f}");
+    }
+
+    // The values move with requests.
+    let _c = workload(ours.addr());
+    let after = scrape(addr);
+    for (fam, sample) in [
+        ("readlatency", "readlatency_count"),
+        ("updatelatency", "updatelatency_count"),
+        ("znode_count", "znode_count"),
+        ("response_bytes", "response_bytes"),
+        ("fsynctime", "fsynctime_count"),
+    ] {
+        let (b, a) = (value(&before, fam, sample), value(&after, fam, sample));
+        if a <= b {
+            failures.push(format!("{sample}: {b} before the requests, {a} after"));
+        }
+    }
+    assert_eq!(value(&after, "ephemerals_count", "ephemerals_count"), 1.0);
+    // A labelled set: one family, a `key` label per namespace.
+    let keys: BTreeSet<String> = after["write_per_namespace"]
+        .samples
+        .iter()
+        .filter_map(|s| s.1.get("key").cloned())
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["eph".to_owned(), "m".to_owned()]));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Only GET /metrics.
+    let (status, _) = http_get(addr, "/other", Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_parser_rejects_what_prometheus_rejects() {
+    assert!(parse("x 1\n").is_err(), "a sample without # TYPE");
+    assert!(
+        parse("# TYPE a gauge\nb 1\n").is_err(),
+        "a sample outside its family"
+    );
+    assert!(
+        parse("# TYPE a summary\na 1\n").is_err(),
+        "a summary sample without quantile"
+    );
+    assert!(parse("# TYPE a gauge\na one\n").is_err(), "a bad value");
+    assert!(
+        parse("# TYPE a gauge\n# TYPE a gauge\n").is_err(),
+        "declared twice"
+    );
+    let f = parse("# TYPE a summary\na{quantile=\"0.5\",} NaN\na_count 0.0\na_sum 0.0\n").unwrap();
+    assert_eq!(f["a"].samples.len(), 3);
+}

@@ -1,0 +1,277 @@
+//! The figures the core measures for Apache ZooKeeper's `ServerMetrics`
+//! (request latencies, proposals, commits, snapshots, elections, auth
+//! failures, response bytes, watches fired): plain counters and
+//! [`Summary`]s, updated on the core's task and read through
+//! [`super::StatsView::metrics`]. Which name each figure is printed under,
+//! and how (`mntr`, Prometheus), is `crate::metrics`'s business, not the
+//! core's. [`SharedSummary`] is the one a thread outside the core updates
+//! (the log's sync thread: fsync time).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// How many recent values a summary with quantiles keeps (Apache's
+/// `AvgMinMaxPercentileCounter` samples 1028 into its reservoir).
+pub const RESERVOIR: usize = 1028;
+
+/// Count, sum, min and max of the values added; with `quantiles`, also the
+/// last [`RESERVOIR`] values, for p50/p95/p99/p999 (Apache's
+/// `AvgMinMaxCounter` and `AvgMinMaxPercentileCounter`).
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub count: u64,
+    pub sum: u64,
+    pub min: u64,
+    pub max: u64,
+    recent: Option<Vec<u64>>,
+    next: usize,
+}
+
+impl Summary {
+    /// A summary that keeps the values behind its quantiles.
+    pub fn with_quantiles() -> Summary {
+        Summary {
+            recent: Some(Vec::new()),
+            ..Summary::default()
+        }
+    }
+
+    pub fn add(&mut self, v: u64) {
+        if self.count == 0 || v < self.min {
+            self.min = v;
+        }
+        self.max = self.max.max(v);
+        self.count += 1;
+        self.sum = self.sum.saturating_add(v);
+        if let Some(r) = &mut self.recent {
+            if r.len() < RESERVOIR {
+                r.push(v);
+            } else {
+                r[self.next] = v;
+            }
+            self.next = (self.next + 1) % RESERVOIR;
+        }
+    }
+
+    /// The `q` quantile (0..=1) of the recent values; 0 when empty.
+    /// Dropwizard's `UniformSnapshot.getValue` way: interpolate between the
+    /// neighbours of position `q * (n + 1)`, truncated to an integer.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let Some(r) = &self.recent else { return 0 };
+        if r.is_empty() {
+            return 0;
+        }
+        let mut v = r.clone();
+        v.sort_unstable();
+        let pos = q * (v.len() as f64 + 1.0);
+        let idx = pos as usize;
+        if idx < 1 {
+            return v[0];
+        }
+        if idx >= v.len() {
+            return v[v.len() - 1];
+        }
+        let (lo, hi) = (v[idx - 1] as f64, v[idx] as f64);
+        (lo + (pos - pos.floor()) * (hi - lo)) as u64
+    }
+
+    pub fn has_quantiles(&self) -> bool {
+        self.recent.is_some()
+    }
+
+    pub fn reset(&mut self) {
+        let q = self.has_quantiles();
+        *self = Summary::default();
+        if q {
+            self.recent = Some(Vec::new());
+        }
+    }
+}
+
+/// A count/sum/min/max summary updated from another thread.
+#[derive(Debug)]
+pub struct SharedSummary {
+    count: AtomicU64,
+    sum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Default for SharedSummary {
+    fn default() -> Self {
+        SharedSummary {
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+        }
+    }
+}
+
+impl SharedSummary {
+    pub fn add(&self, v: u64) {
+        self.min.fetch_min(v, Ordering::Relaxed);
+        self.max.fetch_max(v, Ordering::Relaxed);
+        self.sum.fetch_add(v, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Back to no values (`srst`); a value added meanwhile may survive in part.
+    pub fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Summary {
+        let count = self.count.load(Ordering::Relaxed);
+        Summary {
+            count,
+            sum: self.sum.load(Ordering::Relaxed),
+            min: if count == 0 {
+                0
+            } else {
+                self.min.load(Ordering::Relaxed)
+            },
+            max: self.max.load(Ordering::Relaxed),
+            ..Summary::default()
+        }
+    }
+}
+
+/// Apache's `Stat` on the wire: six longs and five ints (`STAT_OVERHEAD_BYTES`).
+pub const STAT_BYTES: u64 = 6 * 8 + 5 * 4;
+
+/// The namespace of a path: its top-level znode (`/a/b` -> `a`); none for `/`
+/// (Apache's `PathUtils.getTopNamespace`).
+pub fn top_namespace(path: &str) -> Option<&str> {
+    path.split('/').nth(1).filter(|n| !n.is_empty())
+}
+
+/// Add `bytes` for `path`'s namespace to a per-namespace summary set.
+pub fn add_per_namespace(set: &mut BTreeMap<String, Summary>, path: &str, bytes: u64) {
+    if let Some(ns) = top_namespace(path) {
+        match set.get_mut(ns) {
+            Some(s) => s.add(bytes),
+            None => {
+                let mut s = Summary::default();
+                s.add(bytes);
+                set.insert(ns.to_owned(), s);
+            }
+        }
+    }
+}
+
+/// What the core measures (Apache's names in the comments where they differ).
+#[derive(Clone, Debug)]
+pub struct CoreMetrics {
+    /// `readlatency`: ms from a read's arrival to its reply.
+    pub read_latency: Summary,
+    /// `updatelatency`: ms from a write's arrival to its reply.
+    pub update_latency: Summary,
+    /// `auth_failed_count`.
+    pub auth_failed: u64,
+    /// `response_bytes`: bytes of every reply (pings aside), length prefix included.
+    pub response_bytes: u64,
+    /// `bytes_received_count`: bytes of every request after the handshake
+    /// (length prefix, header and body).
+    pub bytes_received: u64,
+    /// `connection_request_count`: connection requests (handshakes).
+    pub connection_requests: u64,
+    /// `proposal_count`: proposals made while leading.
+    pub proposals: u64,
+    /// `commit_count`: transactions committed while leading.
+    pub commits: u64,
+    /// `learner_commit_received_count`: commits applied while following / observing.
+    pub learner_commits_received: u64,
+    /// `snapshottime`: ms to write a snapshot.
+    pub snapshot_time: Summary,
+    /// `election_time`: ms from LOOKING to leading or following.
+    pub election_time: Summary,
+    /// `node_created_watch_count` and its siblings: watchers fired per event.
+    pub node_created_watches: Summary,
+    pub node_deleted_watches: Summary,
+    pub node_changed_watches: Summary,
+    pub node_children_watches: Summary,
+    /// `read_per_namespace`: bytes read (path, data or child names, and a Stat's
+    /// 68 bytes) by getData, getChildren and exists, by top-level znode.
+    pub read_per_namespace: BTreeMap<String, Summary>,
+    /// `write_per_namespace`: bytes written (path and data) by each create,
+    /// setData and delete applied, by top-level znode.
+    pub write_per_namespace: BTreeMap<String, Summary>,
+    /// `looking_count`: times this server started looking for a leader.
+    pub looking: u64,
+    /// `stale_sessions_expired`: sessions expired by this server (standalone or leader).
+    pub sessions_expired: u64,
+    /// `dbinittime`: ms to recover the tree from the snapshot and log at start-up.
+    pub db_init_time: Summary,
+    /// `fsynctime`: ms per log sync, from the log's sync thread.
+    pub fsync_time: Arc<SharedSummary>,
+}
+
+impl Default for CoreMetrics {
+    fn default() -> Self {
+        CoreMetrics {
+            read_latency: Summary::with_quantiles(),
+            update_latency: Summary::with_quantiles(),
+            auth_failed: 0,
+            response_bytes: 0,
+            bytes_received: 0,
+            connection_requests: 0,
+            proposals: 0,
+            commits: 0,
+            learner_commits_received: 0,
+            snapshot_time: Summary::default(),
+            election_time: Summary::default(),
+            node_created_watches: Summary::default(),
+            node_deleted_watches: Summary::default(),
+            node_changed_watches: Summary::default(),
+            node_children_watches: Summary::default(),
+            read_per_namespace: BTreeMap::new(),
+            write_per_namespace: BTreeMap::new(),
+            looking: 0,
+            sessions_expired: 0,
+            db_init_time: Summary::default(),
+            fsync_time: Arc::new(SharedSummary::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_keeps_count_sum_min_max_and_quantiles() {
+        let mut s = Summary::with_quantiles();
+        assert_eq!((s.count, s.min, s.max, s.quantile(0.5)), (0, 0, 0, 0));
+        for v in 1..=100 {
+            s.add(v);
+        }
+        assert_eq!((s.count, s.sum, s.min, s.max), (100, 5050, 1, 100));
+        assert_eq!(s.quantile(0.5), 50);
+        assert_eq!(s.quantile(0.99), 99);
+        assert_eq!(s.quantile(0.999), 100);
+        for _ in 0..RESERVOIR {
+            s.add(7);
+        }
+        assert_eq!(s.quantile(0.5), 7, "old values leave the reservoir");
+        s.reset();
+        assert_eq!((s.count, s.quantile(0.5)), (0, 0));
+    }
+
+    #[test]
+    fn a_shared_summary_reports_zero_min_when_empty() {
+        let s = SharedSummary::default();
+        assert_eq!(s.get().min, 0);
+        s.add(5);
+        s.add(3);
+        let g = s.get();
+        assert_eq!((g.count, g.sum, g.min, g.max), (2, 8, 3, 5));
+        s.reset();
+        let g = s.get();
+        assert_eq!((g.count, g.sum, g.min, g.max), (0, 0, 0, 0));
+    }
+}
