@@ -1,0 +1,235 @@
+//! zoo.cfg parsing and the dynamic configuration file, key by key.
+
+use super::*;
+
+#[test]
+fn admin_server_keys_with_and_without_the_zookeeper_prefix() {
+    let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+    assert_eq!(c.admin, AdminConfig::default());
+    assert!(c.admin.enable_server);
+    assert_eq!(c.admin.server_port, 8080);
+    let c = Config::parse(
+        "dataDir=/d\nadmin.enableServer=false\nzookeeper.admin.serverPort=9090\n\
+         admin.serverAddress=127.0.0.1\nadmin.commandURL=/cmds/\nadmin.idleTimeout=500\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert!(!c.admin.enable_server);
+    assert_eq!(c.admin.server_port, 9090);
+    assert_eq!(c.admin.server_address.to_string(), "127.0.0.1");
+    assert_eq!(c.admin.command_url, "/cmds");
+    assert_eq!(c.admin.idle_timeout_ms, 500);
+    assert!(Config::parse("dataDir=/d\nadmin.serverPort=99999\n", "zoo.cfg").is_err());
+    assert!(Config::parse("dataDir=/d\nadmin.commandURL=x\n", "zoo.cfg").is_err());
+}
+
+#[test]
+fn metrics_provider_keys_as_apache_names_them() {
+    let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+    assert_eq!(c.metrics, MetricsConfig::default());
+    assert!(!c.metrics.prometheus);
+    let c = Config::parse(
+        &format!(
+            "dataDir=/d\nmetricsProvider.className={PROMETHEUS_PROVIDER}\n\
+             metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7001\n\
+             metricsProvider.exportJvmInfo=false\n"
+        ),
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert!(c.metrics.prometheus);
+    assert_eq!(c.metrics.http_host.to_string(), "127.0.0.1");
+    assert_eq!(c.metrics.http_port, 7001);
+    assert!(!c.metrics.export_jvm_info);
+    let default_provider =
+        "dataDir=/d\nmetricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n";
+    assert!(
+        !Config::parse(default_provider, "zoo.cfg")
+            .unwrap()
+            .metrics
+            .prometheus
+    );
+    assert!(Config::parse("dataDir=/d\nmetricsProvider.httpPort=70000\n", "zoo.cfg").is_err());
+    assert!(Config::parse("dataDir=/d\nmetricsProvider.httpHost=nohost\n", "zoo.cfg").is_err());
+}
+
+#[test]
+fn defaults_follow_tick_time() {
+    let c = Config::parse("tickTime=2000\ndataDir=/d\nclientPort=2181\n", "zoo.cfg").unwrap();
+    assert_eq!(c.min_session_timeout_ms, 4000);
+    assert_eq!(c.max_session_timeout_ms, 40000);
+    assert_eq!(c.data_log_dir, PathBuf::from("/d"));
+    assert!(c.is_standalone());
+    assert!(c.four_letter_allowed("srvr"));
+    assert!(!c.four_letter_allowed("mntr"));
+}
+
+#[test]
+fn bad_value_names_key_and_line() {
+    let err = Config::parse("# c\ntickTime=2000\nclientPort=abc\n", "zoo.cfg").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("zoo.cfg:3"), "{msg}");
+    assert!(msg.contains("clientPort"), "{msg}");
+}
+
+#[test]
+fn unknown_keys_are_not_fatal() {
+    assert!(Config::parse("dataDir=/d\nfooBar=1\n", "zoo.cfg").is_ok());
+}
+
+#[test]
+fn data_dir_must_be_set() {
+    let err = Config::parse("tickTime=2000\nclientPort=2181\n", "zoo.cfg").unwrap_err();
+    assert_eq!(err.to_string(), "zoo.cfg: dataDir is not set");
+}
+
+#[test]
+fn minus_one_session_timeouts_mean_the_defaults() {
+    let c = Config::parse(
+        "tickTime=1000\ndataDir=/d\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert_eq!(
+        (c.min_session_timeout_ms, c.max_session_timeout_ms),
+        (2000, 20000)
+    );
+    let err = Config::parse("dataDir=/d\nminSessionTimeout=-2\n", "zoo.cfg").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("zoo.cfg:2: bad value for minSessionTimeout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn min_above_max_names_the_line() {
+    let text = "dataDir=/d\nminSessionTimeout=50000\nmaxSessionTimeout=40000\n";
+    let err = Config::parse(text, "zoo.cfg").unwrap_err().to_string();
+    assert!(err.starts_with("zoo.cfg:3: maxSessionTimeout:"), "{err}");
+    // Only max set, below the default min (2 ticks).
+    let err = Config::parse("dataDir=/d\n#\nmaxSessionTimeout=10\n", "zoo.cfg")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("zoo.cfg:3: maxSessionTimeout:"), "{err}");
+}
+
+#[test]
+fn client_port_address_may_be_a_host_name() {
+    let c = Config::parse("dataDir=/d\nclientPortAddress=localhost\n", "zoo.cfg").unwrap();
+    assert!(c.client_port_address.unwrap().is_loopback());
+    let err = Config::parse(
+        "dataDir=/d\nclientPortAddress=no.such.host.invalid\n",
+        "zoo.cfg",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("zoo.cfg:2: bad value for clientPortAddress"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_lines_parse_with_type_and_client_address() {
+    let c = Config::parse(
+        "dataDir=/d\nserver.1=localhost:2887:3887\nserver.2=h2:2888:3888:observer;127.0.0.1:2182\nserver.3=h3:1:2;2183\n4lw.commands.whitelist=*\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert_eq!(c.servers.len(), 3);
+    assert_eq!(c.servers[&2].peer_type, PeerType::Observer);
+    assert_eq!(c.servers[&2].client_port, Some(2182));
+    assert_eq!(c.servers[&2].client_addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(c.servers[&3].client_port, Some(2183));
+    assert!(c.four_letter_allowed("mntr"));
+}
+
+/// A data dir with `myid`, a zoo.cfg naming a dynamic file, and that file.
+fn dynamic_layout(dir: &Path, static_extra: &str, dynamic: &str) -> PathBuf {
+    std::fs::write(dir.join("myid"), "2\n").unwrap();
+    let dyn_path = dir.join("zoo.cfg.dynamic.100000000");
+    std::fs::write(&dyn_path, dynamic).unwrap();
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\n{static_extra}dynamicConfigFile={}\n",
+            dir.display(),
+            dyn_path.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn the_membership_comes_from_the_dynamic_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dynamic_layout(
+        dir.path(),
+        "",
+        "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+         server.2=127.0.0.1:2889:3889:participant;2182\n\
+         server.3=127.0.0.1:2890:3890:observer;2183\n",
+    );
+    let c = Config::load(&cfg).unwrap();
+    assert!(
+        !c.is_standalone(),
+        "an ensemble, not three standalone servers"
+    );
+    assert_eq!(c.myid, Some(2));
+    assert_eq!(c.servers.len(), 3);
+    assert_eq!(c.servers[&2].client_port, Some(2182));
+    assert_eq!(c.servers[&3].peer_type, PeerType::Observer);
+    assert_eq!(c.config_version, Some(0x1_0000_0000));
+}
+
+#[test]
+fn membership_in_both_files_is_refused_as_apache_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dynamic_layout(
+        dir.path(),
+        "server.1=127.0.0.1:2888:3888\n",
+        "server.2=127.0.0.1:2889:3889\n",
+    );
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(
+        msg.contains("parameter: server.1 must be in a separate dynamic config file"),
+        "{msg}"
+    );
+    assert!(msg.contains("zoo.cfg:3"), "{msg}");
+}
+
+#[test]
+fn a_version_inside_the_dynamic_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dynamic_layout(
+        dir.path(),
+        "",
+        "server.2=127.0.0.1:2889:3889\nversion=100000000\n",
+    );
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(
+        msg.contains("dynamic file shouldn't have version inside"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_empty_dynamic_file_is_an_error_not_a_standalone_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dynamic_layout(dir.path(), "", "# nothing yet\n");
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(msg.contains("has no server.N lines"), "{msg}");
+}
+
+#[test]
+fn a_missing_dynamic_file_is_an_error_not_a_standalone_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dynamic_layout(dir.path(), "", "");
+    std::fs::remove_file(dir.path().join("zoo.cfg.dynamic.100000000")).unwrap();
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(msg.contains("cannot read"), "{msg}");
+    assert!(msg.contains("zoo.cfg.dynamic.100000000"), "{msg}");
+}
