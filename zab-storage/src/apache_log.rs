@@ -74,25 +74,7 @@ pub fn is_apache_log(path: &Path) -> Result<bool> {
 
 /// The Apache log segments in `dir` (`log.<hex>`), in zxid order.
 pub fn apache_log_segments(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    for ent in rd {
-        let ent = ent.map_err(io_err(dir))?;
-        let name = ent.file_name();
-        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix("log.")) else {
-            continue;
-        };
-        let Ok(z) = u64::from_str_radix(hex, 16) else {
-            continue;
-        };
-        out.push((Zxid(z as i64), ent.path()));
-    }
-    out.sort();
-    Ok(out)
+    crate::fsutil::list_zxid_files(dir, "log")
 }
 
 /// Every transaction of one segment, and how it ended.

@@ -64,7 +64,7 @@ pub fn is_apache_snapshot(path: &Path) -> Result<bool> {
 }
 
 /// How an Apache snapshot file is stored, by its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SnapshotKind {
     Plain,
     Gzip,
@@ -86,22 +86,8 @@ pub fn parse_snapshot_name(name: &str) -> Option<(Zxid, SnapshotKind)> {
 /// Every `snapshot.<hex>[.gz|.snappy]` file in `dir`, oldest first. A plain one may be
 /// ours: see [`is_apache_snapshot`].
 pub fn apache_snapshots(dir: &Path) -> Result<Vec<(Zxid, SnapshotKind, PathBuf)>> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    for ent in rd {
-        let ent = ent.map_err(io_err(dir))?;
-        let name = ent.file_name();
-        let Some((zxid, kind)) = name.to_str().and_then(parse_snapshot_name) else {
-            continue;
-        };
-        out.push((zxid, kind, ent.path()));
-    }
-    out.sort_by_key(|(z, _, _)| *z);
-    Ok(out)
+    let files = fsutil::list_files(dir, parse_snapshot_name)?;
+    Ok(files.into_iter().map(|((z, k), p)| (z, k, p)).collect())
 }
 
 /// Read and check one Apache snapshot file; `max_field` caps a single path, data or

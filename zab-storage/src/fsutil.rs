@@ -111,6 +111,15 @@ pub(crate) fn parse_zxid_file_name(prefix: &str, name: &str) -> Option<zab_core:
 
 /// `(zxid, path)` of every `prefix.<hex>` file in `dir`, oldest first.
 pub(crate) fn list_zxid_files(dir: &Path, prefix: &str) -> Result<Vec<(zab_core::Zxid, PathBuf)>> {
+    list_files(dir, |n| parse_zxid_file_name(prefix, n))
+}
+
+/// `(what parse says of its name, path)` of every file in `dir` whose name `parse`
+/// accepts, in the order of what it says (a missing `dir` has none).
+pub(crate) fn list_files<T: Ord>(
+    dir: &Path,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<(T, PathBuf)>> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -119,14 +128,10 @@ pub(crate) fn list_zxid_files(dir: &Path, prefix: &str) -> Result<Vec<(zab_core:
     };
     for ent in rd {
         let ent = ent.map_err(io_err(dir))?;
-        if let Some(z) = ent
-            .file_name()
-            .to_str()
-            .and_then(|n| parse_zxid_file_name(prefix, n))
-        {
-            out.push((z, ent.path()));
+        if let Some(t) = ent.file_name().to_str().and_then(&parse) {
+            out.push((t, ent.path()));
         }
     }
-    out.sort_by_key(|(z, _)| *z);
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }

@@ -200,25 +200,9 @@ impl Drop for SnapshotWriter {
     }
 }
 
-/// One entry of a snapshot, borrowed from the mapped file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SnapEntry<'a> {
-    Session {
-        session_id: i64,
-        timeout_ms: i32,
-    },
-    Acl {
-        acl_ref: i64,
-        acls: Vec<Acl>,
-    },
-    Node {
-        path: &'a str,
-        /// `None`: the node's data is null.
-        data: Option<&'a [u8]>,
-        acl_ref: i64,
-        stat: StatPersisted,
-    },
-}
+/// One entry of a snapshot, borrowed from the mapped file: the same entries as
+/// Apache's serialized database ([`zab_core::zkdb::DbEntry`]), in our file's layout.
+pub use zab_core::zkdb::DbEntry as SnapEntry;
 
 /// Counts and digest from a snapshot's trailer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
