@@ -145,16 +145,7 @@ impl Core {
             Op::Auth(a) => return self.on_auth(&req, a.clone()),
             Op::Sasl(_) => {
                 tracing::warn!("sasl authentication is not supported; closing the connection");
-                let f = frame(
-                    &ReplyHeader {
-                        xid: req.xid,
-                        zxid: 0,
-                        err: ErrorCode::AuthFailed.code(),
-                    },
-                    None,
-                );
-                self.send(req.conn_id, f);
-                self.close_conn(req.conn_id);
+                self.refuse_auth(&req);
                 return;
             }
             _ => {}

@@ -32,31 +32,33 @@ impl Core {
                         }
                     }
                 }
-                let f = frame(
-                    &ReplyHeader {
-                        xid: req.xid,
-                        zxid: 0,
-                        err: 0,
-                    },
-                    None,
-                );
-                self.send(req.conn_id, f);
+                self.auth_reply(req, 0);
             }
             AuthOutcome::Failed => {
                 self.metrics.auth_failed += 1;
                 tracing::warn!("authentication with scheme {:?} failed", a.scheme);
-                let f = frame(
-                    &ReplyHeader {
-                        xid: req.xid,
-                        zxid: 0,
-                        err: ErrorCode::AuthFailed.code(),
-                    },
-                    None,
-                );
-                self.send(req.conn_id, f);
-                self.close_conn(req.conn_id);
+                self.refuse_auth(req);
             }
         }
+    }
+
+    /// The answer to auth or sasl, with the request's xid and zxid 0.
+    fn auth_reply(&mut self, req: &Request, err: i32) {
+        let f = frame(
+            &ReplyHeader {
+                xid: req.xid,
+                zxid: 0,
+                err,
+            },
+            None,
+        );
+        self.send(req.conn_id, f);
+    }
+
+    /// AuthFailed, then the connection is closed, as ZooKeeper does.
+    pub(super) fn refuse_auth(&mut self, req: &Request) {
+        self.auth_reply(req, ErrorCode::AuthFailed.code());
+        self.close_conn(req.conn_id);
     }
 
     pub(super) fn auth_of(&self, session_id: i64) -> &[Id] {

@@ -350,35 +350,18 @@ pub fn load_apache_snapshot(
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
     use zab_core::jute::Record;
-    use zab_core::records::{op, Acl};
-    use zab_core::txn::{CreateTxn, Txn, TxnBody};
+    use zab_core::txn::Txn;
     use zab_core::Epoch;
     use zab_storage::apache_log::encode_record;
     use zab_storage::apache_snapshot::encode_apache_snapshot;
 
     use super::*;
     use crate::persist::recover_holding_back;
-    use crate::persist::testutil::txn;
+    use crate::persist::testutil::{create_txn, Dir};
 
     fn create(z: i64) -> Txn {
-        txn(
-            z,
-            op::CREATE,
-            TxnBody::Create(CreateTxn {
-                path: format!("/n{z}"),
-                data: Some(Bytes::from(format!("d{z}"))),
-                acl: Acl::open_unsafe(),
-                ephemeral: false,
-                parent_cversion: -1,
-            }),
-        )
-    }
-
-    struct Dir {
-        _tmp: tempfile::TempDir,
-        cfg: Config,
+        create_txn(z, &format!("/n{z}"))
     }
 
     /// Apache's files: a snapshot after each of `snaps` creates, the log of creates

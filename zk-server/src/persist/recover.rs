@@ -270,28 +270,8 @@ mod tests {
     use zab_storage::{SnapshotWriter, TreeDigest};
 
     use super::*;
-    use crate::persist::testutil::txn;
+    use crate::persist::testutil::{create_txn, txn, Dir};
     use crate::persist::{write_snapshot, FuzzySnapshot, SnapItem};
-
-    fn create_txn(zxid: i64, path: &str) -> Txn {
-        txn(
-            zxid,
-            op::CREATE,
-            TxnBody::Create(CreateTxn {
-                path: path.into(),
-                data: Some(Bytes::from(format!("d{zxid}"))),
-                acl: Acl::open_unsafe(),
-                ephemeral: false,
-                parent_cversion: -1,
-            }),
-        )
-    }
-
-    /// A data directory and its config.
-    struct Dir {
-        _tmp: tempfile::TempDir,
-        cfg: Config,
-    }
 
     fn data_dir() -> Dir {
         let tmp = tempfile::tempdir().unwrap();
