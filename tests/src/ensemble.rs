@@ -549,6 +549,20 @@ impl Ensemble {
     }
 
     /// The whole log of server `id`.
+    /// Every acknowledged write of the kazoo writer under `prefix` (`n<k>` nodes) is
+    /// readable through server `id` alone.
+    pub fn assert_all_present(&self, id: u64, prefix: &str, acked: &[u64]) {
+        let have = crate::kazoo::children(&self.member(id).hosts(), prefix);
+        let missing: Vec<&u64> = acked
+            .iter()
+            .filter(|k| !have.contains(&format!("n{k}")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "server {id} lacks acknowledged writes {missing:?} of {prefix}"
+        );
+    }
+
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(self.members[&id].log_path()).unwrap_or_default()
     }

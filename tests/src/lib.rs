@@ -589,24 +589,12 @@ impl TestServer {
     /// [`TestServer::kill`]) and waits until it serves. Its output is appended to the logs.
     pub fn restart(&mut self) {
         assert_eq!(self.kind, Kind::Ours, "only our server restarts in place");
-        assert!(!self.is_running(), "restart of a server that still runs");
-        let log_dir = self.dir.path().join("logs");
-        let log = |name: &str| {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(log_dir.join(name))
-                .unwrap()
-        };
-        self.child = Command::new(server_binary())
-            .arg(self.dir.path().join("zoo.cfg"))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log("stdout.log"))
-            .stderr(log("stderr.log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot restart our server: {e}"));
-        self.wait_ready("srvr");
+        if let Err(status) = self.start_as(Kind::Ours) {
+            panic!(
+                "our server exited on restart ({status}); its log:\n{}",
+                self.log_tail()
+            );
+        }
     }
 }
 

@@ -7,21 +7,8 @@
 use std::time::Duration;
 
 use zk_tests::ensemble::{Ensemble, Spec};
-use zk_tests::kazoo::{children, Writer};
+use zk_tests::kazoo::Writer;
 use zk_tests::Kind;
-
-/// Every acknowledged write under `prefix` is readable through server `id` alone.
-fn assert_all_present(ens: &Ensemble, id: u64, prefix: &str, acked: &[u64]) {
-    let have = children(&ens.member(id).hosts(), prefix);
-    let missing: Vec<&u64> = acked
-        .iter()
-        .filter(|k| !have.contains(&format!("n{k}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "server {id} lacks acknowledged writes {missing:?} of {prefix}"
-    );
-}
 
 fn write(hosts: &str, prefix: &str) -> Vec<u64> {
     let lines = Writer::start(hosts, 0.5, prefix).finish(Duration::from_secs(60));
@@ -56,12 +43,12 @@ fn learner_catches_up_by_diff(spec: Spec, synced: &str) {
         "server 1 did not catch up by DIFF ({synced:?}):\n{}",
         &log[log_len..]
     );
-    assert_all_present(&ens, 1, "/d1", &before);
-    assert_all_present(&ens, 1, "/d2", &while_down);
+    ens.assert_all_present(1, "/d1", &before);
+    ens.assert_all_present(1, "/d2", &while_down);
     // It follows on: a write through it reaches the others.
     let through = write(&ens.member(1).hosts(), "/d3");
     for id in [2, 3] {
-        assert_all_present(&ens, id, "/d3", &through);
+        ens.assert_all_present(id, "/d3", &through);
     }
 }
 

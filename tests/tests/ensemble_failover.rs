@@ -5,20 +5,8 @@
 use std::time::{Duration, Instant};
 
 use zk_tests::ensemble::{Ensemble, Spec};
-use zk_tests::kazoo::{children, now_secs, Writer};
+use zk_tests::kazoo::{now_secs, Writer};
 use zk_tests::wait_until;
-
-fn assert_all_present(ens: &Ensemble, id: u64, prefix: &str, acked: &[u64]) {
-    let have = children(&ens.member(id).hosts(), prefix);
-    let missing: Vec<&u64> = acked
-        .iter()
-        .filter(|k| !have.contains(&format!("n{k}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "server {id} lacks acknowledged writes {missing:?} of {prefix}"
-    );
-}
 
 #[test]
 fn leader_killed_under_writes_then_rejoins_and_wiped_follower_resyncs() {
@@ -73,7 +61,7 @@ fn leader_killed_under_writes_then_rejoins_and_wiped_follower_resyncs() {
     let acked: Vec<u64> = lines.iter().filter_map(|v| v["ack"].as_u64()).collect();
     assert!(acked.len() > 50, "{} acknowledged writes", acked.len());
     for id in &survivors {
-        assert_all_present(&ens, *id, "/fo", &acked);
+        ens.assert_all_present(*id, "/fo", &acked);
     }
 
     // The old leader comes back as a follower, synchronised by DIFF or TRUNC.
@@ -86,7 +74,7 @@ fn leader_killed_under_writes_then_rejoins_and_wiped_follower_resyncs() {
         ens.logs(&[old_leader])
     );
     assert!(!log.contains("by SNAP"), "the old leader needed a SNAP");
-    assert_all_present(&ens, old_leader, "/fo", &acked);
+    ens.assert_all_present(old_leader, "/fo", &acked);
     assert_eq!(ens.mode(new_leader).as_deref(), Some("leader"));
 
     // A follower whose data directory is wiped comes back by SNAP with everything.
@@ -100,7 +88,7 @@ fn leader_killed_under_writes_then_rejoins_and_wiped_follower_resyncs() {
         "the wiped follower did not rejoin by SNAP:\n{}",
         ens.logs(&[follower])
     );
-    assert_all_present(&ens, follower, "/fo", &acked);
+    ens.assert_all_present(follower, "/fo", &acked);
 }
 
 /// Restarted servers hold logged proposals they do not know to be committed. When one of
@@ -126,11 +114,11 @@ fn snap_from_a_restarted_leader_is_the_state_it_names() {
     ens.start_all();
     ens.wait_serving(&ens.ids(), Duration::from_secs(30));
     assert!(ens.log(1).contains("by SNAP"), "{}", ens.logs(&[1]));
-    assert_all_present(&ens, 1, "/snap", &acked);
+    ens.assert_all_present(1, "/snap", &acked);
 
     // Server 1 restarts from what the SNAP left on its disk.
     ens.kill(1);
     ens.start(1);
     ens.wait_serving(&ens.ids(), Duration::from_secs(30));
-    assert_all_present(&ens, 1, "/snap", &acked);
+    ens.assert_all_present(1, "/snap", &acked);
 }

@@ -6,21 +6,8 @@
 use std::time::Duration;
 
 use zk_tests::ensemble::{Ensemble, Spec};
-use zk_tests::kazoo::{children, Writer};
+use zk_tests::kazoo::Writer;
 use zk_tests::{wait_until, Kind};
-
-/// Every acknowledged write under `prefix` is readable through server `id` alone.
-fn assert_all_present(ens: &Ensemble, id: u64, prefix: &str, acked: &[u64]) {
-    let have = children(&ens.member(id).hosts(), prefix);
-    let missing: Vec<&u64> = acked
-        .iter()
-        .filter(|k| !have.contains(&format!("n{k}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "server {id} lacks acknowledged writes {missing:?} of {prefix}"
-    );
-}
 
 /// Servers 1 and 2 serve and take writes; then server 3, empty, joins and must be sent the
 /// state by SNAP; returns what was acknowledged.
@@ -51,7 +38,7 @@ fn apache_learner_syncs_from_our_leader_by_snap() {
         "the Apache learner was not sent a SNAP:\n{}",
         ens.logs(&[3])
     );
-    assert_all_present(&ens, 3, "/apsnap", &acked);
+    ens.assert_all_present(3, "/apsnap", &acked);
     // And it keeps following: a write through it reaches everyone.
     let lines =
         Writer::start(&ens.member(3).hosts(), 0.3, "/apsnap2").finish(Duration::from_secs(60));
@@ -61,7 +48,7 @@ fn apache_learner_syncs_from_our_leader_by_snap() {
         "no write through the Apache learner was acknowledged"
     );
     for id in [1, 2] {
-        assert_all_present(&ens, id, "/apsnap2", &more);
+        ens.assert_all_present(id, "/apsnap2", &more);
     }
 }
 
@@ -77,12 +64,12 @@ fn our_learner_syncs_from_an_apache_leader_by_snap() {
     let mut ens = Ensemble::new(spec);
     let acked = third_joins_empty(&mut ens, "/oursnap");
     assert!(ens.log(3).contains("by SNAP"), "{}", ens.logs(&[3]));
-    assert_all_present(&ens, 3, "/oursnap", &acked);
+    ens.assert_all_present(3, "/oursnap", &acked);
     // Restarted, it recovers from the snapshot it kept.
     ens.kill(3);
     ens.start(3);
     ens.wait_mode(3, "follower", Duration::from_secs(60));
-    assert_all_present(&ens, 3, "/oursnap", &acked);
+    ens.assert_all_present(3, "/oursnap", &acked);
 }
 
 /// Issue 12: the learner's "snapshot expected next" state outlived a dropped connection to
@@ -114,13 +101,5 @@ fn snap_state_reset_when_the_leader_link_drops_mid_sync() {
     let log = ens.log(3);
     assert!(!log.contains("fatal"), "{}", ens.logs(&[3]));
     assert!(log.contains("by SNAP"), "{}", ens.logs(&[3]));
-    let have = children(&ens.member(3).hosts(), "/snapdrop");
-    let missing: Vec<&u64> = acked
-        .iter()
-        .filter(|k| !have.contains(&format!("n{k}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "server 3 lacks acknowledged writes {missing:?}"
-    );
+    ens.assert_all_present(3, "/snapdrop", &acked);
 }
