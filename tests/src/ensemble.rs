@@ -195,14 +195,10 @@ impl Ensemble {
             for a in members.keys() {
                 for (b, mb) in &members {
                     if a != b {
-                        let q = Proxy::start(
-                            free_port(),
-                            SocketAddr::from(([127, 0, 0, 1], mb.quorum_port)),
-                        );
-                        let e = Proxy::start(
-                            free_port(),
-                            SocketAddr::from(([127, 0, 0, 1], mb.election_port)),
-                        );
+                        let q =
+                            Proxy::start_free(SocketAddr::from(([127, 0, 0, 1], mb.quorum_port)));
+                        let e =
+                            Proxy::start_free(SocketAddr::from(([127, 0, 0, 1], mb.election_port)));
                         proxies.insert((*a, *b), (q, e));
                     }
                 }

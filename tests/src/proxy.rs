@@ -43,10 +43,30 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Listens on a free port of 127.0.0.1 and forwards to `target`. A port that another
+    /// process takes between [`crate::free_port`]'s probe and this bind is skipped for the next
+    /// free one (bounded), since nothing else knows the proxy's port yet.
+    pub fn start_free(target: SocketAddr) -> Proxy {
+        let mut last = None;
+        for _ in 0..20 {
+            let port = crate::free_port();
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => return Proxy::serve(listener, port, target),
+                Err(e) => last = Some((port, e)),
+            }
+        }
+        let (port, e) = last.unwrap();
+        panic!("proxy cannot bind a free port (last 127.0.0.1:{port}: {e})")
+    }
+
     /// Listens on `127.0.0.1:port` and forwards to `target`.
     pub fn start(port: u16, target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("proxy cannot bind 127.0.0.1:{port}: {e}"));
+        Proxy::serve(listener, port, target)
+    }
+
+    fn serve(listener: TcpListener, port: u16, target: SocketAddr) -> Proxy {
         listener.set_nonblocking(true).unwrap();
         let shared = Arc::new(Shared {
             cut: AtomicBool::new(false),

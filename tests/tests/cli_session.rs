@@ -178,7 +178,7 @@ fn cli_reconnects_after_a_server_restart_keeping_its_session() {
 #[test]
 fn cli_reports_session_expiry() {
     let server = TestServer::start(Kind::Ours, &Options::default());
-    let proxy = Proxy::start(free_port(), server.addr());
+    let proxy = Proxy::start_free(server.addr());
     let via_proxy = format!("127.0.0.1:{}", proxy.port());
     let dir = tempfile::tempdir().expect("tempdir");
     let t = Tmux::new("expiry");
