@@ -343,6 +343,92 @@ fn ours_starts_on_apache_s_snappy_snapshots_and_checks_their_digest() {
     assert_same(&apache, &ours, "ours on Apache's snappy snapshots");
 }
 
+/// A fuzzy snapshot: Apache 3.8 serializes its tree in a thread of its own while writes
+/// go on being applied, and the digest it writes after the tree is of the last zxid
+/// applied when it finished, later than the file's. Large nodes make the serialization
+/// slow enough, writers on four connections keep applying meanwhile. Ours, started on
+/// that snapshot and Apache's log, replays the log up to the digest's zxid and finds the
+/// tree's digest equal to Apache's (its log says so), then serves what Apache served.
+#[test]
+fn ours_checks_the_digest_of_apache_s_fuzzy_snapshot_after_replaying_its_log() {
+    let opts = Options {
+        extra: vec![("snapCount".into(), "10".into())],
+        ..Options::default()
+    };
+    let mut server = TestServer::start(Kind::Apache, &opts);
+    let v2 = server.data_dir().join("version-2");
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    ok(c.create("/big", b"", 0).unwrap(), "create");
+    let fuzzy = || {
+        apache_snapshots(&v2)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find_map(|(z, _, p)| {
+                let s = read_apache_snapshot(&p, 1 << 20).ok()?;
+                (s.trailer.digest?.zxid > z).then_some((z, p))
+            })
+    };
+    let big = vec![b'x'; 900_000];
+    for i in 0..40 {
+        ok(
+            c.create(&format!("/big/b{i}"), &big, 0).unwrap(),
+            "big node",
+        );
+    }
+    let addr = server.addr();
+    let mut found = None;
+    for round in 0..10 {
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut w = RawClient::connect(addr).unwrap();
+                    for k in 0..150 {
+                        let r = w
+                            .create(&format!("/big/w{round}-{t}-{k}"), b"y", 0)
+                            .unwrap();
+                        assert_eq!(r.err, 0);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        found = fuzzy();
+        if found.is_some() {
+            break;
+        }
+    }
+    let (zxid, file) = found.expect("Apache wrote no fuzzy snapshot");
+    let apache = view(server.addr());
+    server.kill9();
+    drop(c);
+    // The fuzzy one is the newest: later snapshots go (the log still holds everything).
+    for (z, _, p) in apache_snapshots(&v2).unwrap() {
+        if z > zxid {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    server
+        .start_as(Kind::Ours)
+        .unwrap_or_else(|s| panic!("ours refused Apache's dir ({s}):\n{}", server.log_tail()));
+    let log = server.log_tail();
+    assert!(
+        log.contains(&format!("loaded Apache snapshot {}", file.display())),
+        "{log}"
+    );
+    assert!(
+        log.contains("the digest of Apache's snapshot matches the tree at zxid"),
+        "{log}"
+    );
+    assert_same(
+        &apache,
+        &view(server.addr()),
+        "ours on Apache's fuzzy snapshot",
+    );
+}
+
 /// `export-apache --compression snappy` (with the digest, as 3.8 writes it): Apache 3.8
 /// starts on it, reads the digest and finds it matches its own tree.
 #[test]
