@@ -413,7 +413,7 @@ fn ours_checks_the_digest_of_apache_s_fuzzy_snapshot_after_replaying_its_log() {
     server
         .start_as(Kind::Ours)
         .unwrap_or_else(|s| panic!("ours refused Apache's dir ({s}):\n{}", server.log_tail()));
-    let log = server.log_tail();
+    let log = full_log(&server);
     assert!(
         log.contains(&format!("loaded Apache snapshot {}", file.display())),
         "{log}"
@@ -429,10 +429,14 @@ fn ours_checks_the_digest_of_apache_s_fuzzy_snapshot_after_replaying_its_log() {
     );
 }
 
-/// `export-apache --compression snappy` (with the digest, as 3.8 writes it): Apache 3.8
-/// starts on it, reads the digest and finds it matches its own tree.
-#[test]
-fn apache_starts_on_our_snappy_export_and_its_digest_matches() {
+/// The whole log (stderr) of `server`, every start of it.
+fn full_log(server: &TestServer) -> String {
+    std::fs::read_to_string(server.dir.path().join("logs").join("stderr.log")).unwrap_or_default()
+}
+
+/// `export-apache --compression <compression> --apache-version <version>` (with the
+/// digest): Apache 3.8 starts on it, reads the digest and finds it matches its own tree.
+fn apache_starts_on_our_export(compression: &str, version: &str, suffix: &str) {
     let mut server = TestServer::start(Kind::Ours, &Options::default());
     let mut c = RawClient::connect(server.addr()).unwrap();
     write_kinds(&mut c, "/k");
@@ -446,7 +450,9 @@ fn apache_starts_on_our_snappy_export_and_its_digest_matches() {
         "export-apache".as_ref(),
         server.cfg_path().as_os_str(),
         "--compression".as_ref(),
-        "snappy".as_ref(),
+        compression.as_ref(),
+        "--apache-version".as_ref(),
+        version.as_ref(),
     ]);
     assert!(
         out.status.success(),
@@ -455,26 +461,42 @@ fn apache_starts_on_our_snappy_export_and_its_digest_matches() {
     );
     let file = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     assert!(
-        file.to_string_lossy().ends_with(".snappy"),
+        file.to_string_lossy().ends_with(suffix),
         "{}",
         file.display()
     );
     let s = read_apache_snapshot(&file, 1 << 20).unwrap();
     assert_eq!(s.trailer.digest.map(|d| d.zxid), Some(s.zxid));
+    assert_eq!(
+        s.trailer.last_processed_zxid,
+        (version == "3.9").then_some(s.zxid)
+    );
 
     server.start_as(Kind::Apache).unwrap_or_else(|s| {
         panic!(
-            "Apache refused our snappy export ({s}):\n{}",
+            "Apache refused our {compression} export ({s}):\n{}",
             server.log_tail()
         )
     });
-    assert_same(&ours, &view(server.addr()), "Apache on our snappy export");
-    let log = server.log_tail();
+    assert_same(&ours, &view(server.addr()), "Apache on our export");
+    let log = full_log(&server);
     assert!(
         log.contains("The digest in the snapshot has digest version of 2"),
         "Apache did not read the digest:\n{log}"
     );
     assert!(!log.contains("Digests are not matching"), "{log}");
+}
+
+#[test]
+fn apache_starts_on_our_snappy_export_and_its_digest_matches() {
+    apache_starts_on_our_export("snappy", "3.8", ".snappy");
+}
+
+/// 3.9's layout (the last processed zxid after the digest) is read by 3.8 too, which
+/// stops after the digest's seal.
+#[test]
+fn apache_3_8_starts_on_our_gzip_export_in_3_9_s_layout() {
+    apache_starts_on_our_export("gz", "3.9", ".gz");
 }
 
 #[test]
