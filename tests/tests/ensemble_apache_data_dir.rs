@@ -144,7 +144,7 @@ fn replace_under_load(
 /// server at a time on each one's data directory, followers first and the leader last,
 /// while a kazoo client keeps writing and each acknowledged write is recorded; then the
 /// reverse roll, each of ours stopped, its directory turned back into Apache's by
-/// `export-apache` (snappy too) and Apache started on it. After each roll every
+/// `export-apache` (snappy too, as zoo.cfg says) and Apache started on it. After each roll every
 /// acknowledged write is read back through every server alone.
 #[test]
 fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
@@ -207,14 +207,15 @@ fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
             let out = run_zk_server(&[
                 "export-apache".as_ref(),
                 ens.member(id).cfg_path().as_os_str(),
-                "--compression".as_ref(),
-                "snappy".as_ref(),
             ]);
             assert!(
                 out.status.success(),
                 "export-apache of server {id}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            // Compressed as zoo.cfg's snapshot.compression.method says.
+            let file = String::from_utf8_lossy(&out.stdout);
+            assert!(file.trim().ends_with(".snappy"), "{file}");
         });
         assert!(
             ens.member(id).data_dir().join("version-2.ours").is_dir(),

@@ -38,16 +38,18 @@ enum Cmd {
     ExportApache {
         /// ZooKeeper's zoo.cfg (dataDir and dataLogDir are read from it)
         config: PathBuf,
-        /// none, gz or snappy: as the Apache server's
-        /// zookeeper.snapshot.compression.method (it reads any of them regardless)
-        #[arg(long, default_value = "none")]
-        compression: String,
+        /// none, gz or snappy (default: what zoo.cfg's snapshot.compression.method, or
+        /// -Dzookeeper.snapshot.compression.method in SERVER_JVMFLAGS, says; Apache reads
+        /// any of them regardless)
+        #[arg(long)]
+        compression: Option<String>,
         /// 3.8 or 3.9: the version that will read it (3.9's snapshots end with its
         /// lastProcessedZxid after the digest)
         #[arg(long = "apache-version", default_value = "3.8")]
         apache_version: String,
         /// Leave the digest out, for an Apache server run with
-        /// zookeeper.digest.enabled=false
+        /// zookeeper.digest.enabled=false (default: as zoo.cfg's digest.enabled or the -D
+        /// flag says)
         #[arg(long)]
         no_digest: bool,
     },
@@ -118,16 +120,19 @@ fn main() {
     {
         use zab_storage::apache_snapshot::SnapshotKind;
         use zk_server::persist::{ApacheExport, ApacheVersion};
-        let compression = match compression.as_str() {
-            "none" | "" => SnapshotKind::Plain,
-            "gz" => SnapshotKind::Gzip,
-            "snappy" => SnapshotKind::Snappy,
-            other => {
+        let cfg = load(&config);
+        let mut how = ApacheExport::for_config(&cfg);
+        match compression.as_deref() {
+            None => {}
+            Some("none") => how.compression = SnapshotKind::Plain,
+            Some("gz") => how.compression = SnapshotKind::Gzip,
+            Some("snappy") => how.compression = SnapshotKind::Snappy,
+            Some(other) => {
                 eprintln!("zk-server export-apache: --compression {other}: none, gz or snappy");
                 std::process::exit(zk_server::EXIT_CONFIG);
             }
-        };
-        let version = match apache_version.as_str() {
+        }
+        how.version = match apache_version.as_str() {
             "3.6" | "3.7" | "3.8" => ApacheVersion::V3_8,
             "3.9" => ApacheVersion::V3_9,
             other => {
@@ -135,12 +140,9 @@ fn main() {
                 std::process::exit(zk_server::EXIT_CONFIG);
             }
         };
-        let how = ApacheExport {
-            compression,
-            version,
-            digest: !no_digest,
-        };
-        let cfg = load(&config);
+        if no_digest {
+            how.digest = false;
+        }
         match zk_server::persist::export_apache_snapshot(&cfg, &how) {
             Ok(f) => {
                 println!("{}", f.display());

@@ -246,7 +246,12 @@ impl Default for Config {
 /// The system properties some part of the server reads through [`Config::prop`]
 /// (besides the zoo.cfg keys `Config::parse` knows). A zoo.cfg key that maps to
 /// none of them is logged as unknown.
-pub const READ_PROPS: &[&str] = &[];
+pub const READ_PROPS: &[&str] = &[
+    // The format `zk-server export-apache` writes by default (persist/apache.rs):
+    // the compression Apache would write and whether it keeps digests.
+    "zookeeper.snapshot.compression.method",
+    "zookeeper.digest.enabled",
+];
 
 /// zoo.cfg keys Apache's QuorumPeerConfig does not know, so that it reads them
 /// as the system property `zookeeper.<key>`: `-Dzookeeper.<key>` sets them too.

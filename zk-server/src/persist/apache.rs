@@ -398,6 +398,30 @@ pub struct ApacheExport {
     pub digest: bool,
 }
 
+impl ApacheExport {
+    /// What the Apache server run on `cfg` would write: the compression of
+    /// `zookeeper.snapshot.compression.method` (a zoo.cfg key or a `-D` flag; "gz",
+    /// "snappy", anything else plain, as Apache's `SnapStream`), the digest unless
+    /// `zookeeper.digest.enabled` is false, 3.8's layout.
+    pub fn for_config(cfg: &Config) -> ApacheExport {
+        let compression = match cfg.prop("zookeeper.snapshot.compression.method") {
+            Some("gz") => SnapshotKind::Gzip,
+            Some("snappy") => SnapshotKind::Snappy,
+            _ => SnapshotKind::Plain,
+        };
+        // Boolean.parseBoolean: only "true" (any case) is true.
+        let digest = match cfg.prop("zookeeper.digest.enabled") {
+            None => true,
+            Some(v) => v.eq_ignore_ascii_case("true"),
+        };
+        ApacheExport {
+            compression,
+            version: ApacheVersion::V3_8,
+            digest,
+        }
+    }
+}
+
 impl Default for ApacheExport {
     fn default() -> Self {
         ApacheExport {
@@ -723,6 +747,33 @@ mod tests {
             );
             assert!(has_apache_files(&d.cfg).unwrap());
         }
+    }
+
+    #[test]
+    fn the_export_s_defaults_follow_apache_s_settings_in_zoo_cfg() {
+        let parse =
+            |extra: &str| Config::parse(&format!("dataDir=/tmp/x\n{extra}"), "test").unwrap();
+        assert_eq!(
+            ApacheExport::for_config(&parse("")),
+            ApacheExport::default()
+        );
+        let c = parse("snapshot.compression.method=snappy\ndigest.enabled=false\n");
+        assert_eq!(
+            ApacheExport::for_config(&c),
+            ApacheExport {
+                compression: SnapshotKind::Snappy,
+                version: ApacheVersion::V3_8,
+                digest: false,
+            }
+        );
+        let c = parse("snapshot.compression.method=gz\ndigest.enabled=TRUE\n");
+        assert_eq!(ApacheExport::for_config(&c).compression, SnapshotKind::Gzip);
+        assert!(ApacheExport::for_config(&c).digest);
+        let c = parse("snapshot.compression.method=lz4\n");
+        assert_eq!(
+            ApacheExport::for_config(&c).compression,
+            SnapshotKind::Plain
+        );
     }
 
     #[test]
