@@ -251,6 +251,8 @@ pub const READ_PROPS: &[&str] = &[
     // the compression Apache would write and whether it keeps digests.
     "zookeeper.snapshot.compression.method",
     "zookeeper.digest.enabled",
+    // Where the web console finds its peers' AdminServers (admin/console.rs).
+    "zookeeper.console.adminAddresses",
 ];
 
 /// zoo.cfg keys Apache's QuorumPeerConfig does not know, so that it reads them

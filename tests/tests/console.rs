@@ -1,0 +1,292 @@
+//! The web console (`/console` on the AdminServer's port) in a real headless browser:
+//! Debian's chromium loads the page of one of our servers in a running 3-server
+//! ensemble, runs its script against the live servers, and the DOM it leaves is
+//! checked (three servers, one leader, the node and ephemeral a kazoo client made, the
+//! charts' points), then a screenshot is taken for a person to look at
+//! (`target/tmp/console-ensemble.png`).
+//!
+//! chromium is driven from the command line (`--headless --dump-dom`, `--screenshot`)
+//! with `--virtual-time-budget`: the page's timers run for that much virtual time
+//! while its fetches go to the real servers, so the test is bounded and needs no
+//! WebDriver session. Without chromium the test fails and says how to install it
+//! (`.ci/run` does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use zk_tests::ensemble::{Ensemble, Spec};
+use zk_tests::{http_get, python, run_with_timeout, wait_until, Background};
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn chromium() -> PathBuf {
+    let bin = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("chromium"), PathBuf::from);
+    match Command::new(&bin).arg("--version").output() {
+        Ok(o) if o.status.success() => bin,
+        other => panic!(
+            "chromium is needed for the console test and {} cannot run ({other:?}): \
+             apt-get install chromium chromium-driver (as .ci/run does), or set CHROMIUM",
+            bin.display()
+        ),
+    }
+}
+
+/// chromium, headless, on a profile of its own under `dir`, for `budget_ms` of virtual time.
+fn browser(dir: &Path, budget_ms: u32) -> Command {
+    let mut c = Command::new(chromium());
+    c.args([
+        "--headless",
+        // As root (CI containers) chromium refuses to start with its sandbox.
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=1280,1700",
+    ])
+    .arg(format!("--user-data-dir={}", dir.display()))
+    .arg(format!("--virtual-time-budget={budget_ms}"));
+    c
+}
+
+fn get_json(addr: std::net::SocketAddr, path: &str) -> Value {
+    let (status, body) =
+        http_get(addr, path, HTTP_TIMEOUT).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// The kazoo client: a node with data and an ephemeral child under it, then reads
+/// (a few hundred a second, for the charts) for at most a minute.
+const CLIENT: &str = r#"
+import sys, time
+from kazoo.client import KazooClient
+k = KazooClient(hosts=sys.argv[1], timeout=10)
+k.start(timeout=20)
+k.create("/console-test", b"hello console")
+k.create("/console-test/eph", b"", ephemeral=True)
+print("session 0x%x" % k.client_id[0], flush=True)
+end = time.time() + 60
+while time.time() < end:
+    k.exists("/console-test")
+    time.sleep(0.001)
+"#;
+
+/// How many times `needle` occurs in `hay`.
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+/// The attribute `attr` of the chart figure `id`.
+fn chart_attr(dom: &str, id: &str, attr: &str) -> f64 {
+    let at = dom
+        .find(&format!("id=\"chart-{id}\""))
+        .unwrap_or_else(|| panic!("no chart {id} in the page:\n{dom}"));
+    let tag_end = at + dom[at..].find('>').unwrap();
+    let tag = &dom[dom[..at].rfind('<').unwrap()..tag_end];
+    tag.split(&format!("{attr}=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn the_console_shows_a_three_server_ensemble_in_headless_chromium() {
+    let chromium = chromium();
+    let mut ens = Ensemble::new(Spec::new(3, 0).admin().ticks(200, 10, 5));
+    // Our servers' AdminServers listen on ports of their own here: tell every console where.
+    let addrs: Vec<String> = ens
+        .ids()
+        .iter()
+        .map(|id| format!("{id}=127.0.0.1:{}", ens.member(*id).admin_port))
+        .collect();
+    for id in ens.ids() {
+        let mut cfg = std::fs::read_to_string(ens.member(id).cfg_path()).unwrap();
+        cfg.push_str(&format!("console.adminAddresses={}\n", addrs.join(",")));
+        std::fs::write(ens.member(id).cfg_path(), cfg).unwrap();
+    }
+    ens.start_all();
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    let follower = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], ens.member(follower).admin_port));
+
+    // The client talks to the server whose console is loaded: its connection, its requests.
+    let mut cmd = Command::new(python());
+    cmd.arg("-c").arg(CLIENT).arg(ens.member(follower).hosts());
+    let client = Background::spawn(&mut cmd, "the kazoo client", |l| {
+        l.strip_prefix("session ").map(str::to_owned)
+    });
+    assert!(
+        wait_until(Duration::from_secs(30), || client
+            .with_lines(|l| !l.is_empty())),
+        "the kazoo client did not connect\n{}",
+        ens.logs(&ens.ids())
+    );
+    let session = client.with_lines(|l| l[0].clone());
+
+    // The endpoints the page reads, as JSON, from a follower.
+    let mut servers = Value::Null;
+    let settled = wait_until(Duration::from_secs(20), || {
+        servers = get_json(admin, "/console/api/ensemble")["servers"].clone();
+        let zxids: Vec<&Value> = servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["zxid"])
+            .collect();
+        zxids.iter().all(|z| z.is_string())
+            && servers.as_array().unwrap().iter().all(|s| s["lag"] == 0)
+    });
+    assert!(
+        settled,
+        "the ensemble never showed every server caught up: {servers:#}"
+    );
+    let states: Vec<&str> = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 3, "{servers:#}");
+    assert_eq!(
+        states.iter().filter(|s| **s == "leader").count(),
+        1,
+        "{servers:#}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == "follower").count(),
+        2,
+        "{servers:#}"
+    );
+    assert_eq!(servers[(leader - 1) as usize]["state"], "leader");
+    assert_eq!(servers[(follower - 1) as usize]["this"], true);
+    let node = get_json(admin, "/console/api/node?path=/console-test");
+    assert_eq!(node["children"], serde_json::json!(["eph"]));
+    assert_eq!(node["data"]["text"], "hello console");
+    assert_eq!(node["stat"]["numChildren"], 1);
+    assert_eq!(node["acl"][0]["scheme"], "world");
+    let eph = get_json(admin, "/console/api/node?path=/console-test/eph");
+    assert_eq!(eph["stat"]["ephemeralOwner"], session.as_str());
+    let sessions = get_json(admin, "/console/api/sessions");
+    let mine = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == session.as_str())
+        .unwrap_or_else(|| panic!("session {session} not listed: {sessions:#}"));
+    assert_eq!(mine["ephemerals"], serde_json::json!(["/console-test/eph"]));
+    let (status, _) = http_get(admin, "/console/api/node?path=/nope", HTTP_TIMEOUT).unwrap();
+    assert_eq!(status, 404);
+
+    // The page itself, in chromium, against the live ensemble.
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{admin}/console/#/console-test");
+    let out = run_with_timeout(
+        browser(profile.path(), 8000).arg("--dump-dom").arg(&url),
+        BROWSER_TIMEOUT,
+    );
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "{} --dump-dom {url} failed ({}): {}",
+        chromium.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        count(&dom, "<tr class=\"server"),
+        3,
+        "three servers:\n{dom}"
+    );
+    assert_eq!(
+        count(&dom, "data-state=\"leader\""),
+        1,
+        "one leader:\n{dom}"
+    );
+    assert_eq!(
+        count(&dom, "data-state=\"follower\""),
+        2,
+        "two followers:\n{dom}"
+    );
+    assert!(
+        dom.contains(&format!("<tr class=\"server this\" data-id=\"{follower}\"")),
+        "the page's own server is marked:\n{dom}"
+    );
+    assert!(
+        dom.contains("<li data-path=\"/console-test/eph\">"),
+        "the tree browser lists the client's node:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-path=\"/console-test\">hello console</pre>"),
+        "the tree browser shows the node's data:\n{dom}"
+    );
+    assert!(
+        dom.contains("<td>world</td><td>anyone</td><td>cdrwa</td>"),
+        "the tree browser shows the node's ACL:\n{dom}"
+    );
+    let row = dom
+        .split(&format!("<tr data-session=\"{session}\">"))
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("session {session} is not listed:\n{dom}"));
+    assert!(
+        row.contains("<td>127.0.0.1:") && row.contains("<td class=\"eph\">/console-test/eph</td>"),
+        "the session's connection here and its ephemeral are listed: {row}"
+    );
+    for chart in ["requests", "latency", "fsync"] {
+        let n = chart_attr(&dom, chart, "data-points");
+        assert!(n >= 3.0, "chart {chart} has {n} points:\n{dom}");
+    }
+    // The client's reads are counted: the requests chart rises above zero.
+    let top = chart_attr(&dom, "requests", "data-max");
+    assert!(top > 0.0, "the requests chart stays at {top}:\n{dom}");
+    assert!(!dom.contains("last poll failed"), "a poll failed:\n{dom}");
+
+    // A screenshot for a person to look at.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-ensemble.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = run_with_timeout(
+        browser(profile.path(), 8000)
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(&url),
+        BROWSER_TIMEOUT,
+    );
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot at {} ({e}); chromium: {}",
+            shot.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "a real PNG"
+    );
+    eprintln!("console screenshot: {}", shot.display());
+
+    // A server that is down shows as unreachable on the others' consoles.
+    let other = *ens
+        .ids()
+        .iter()
+        .find(|i| **i != leader && **i != follower)
+        .unwrap();
+    ens.kill(other);
+    let mut down = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            down =
+                get_json(admin, "/console/api/ensemble")["servers"][(other - 1) as usize].clone();
+            down["state"] == "unreachable"
+        }),
+        "server {other} is down but shows {down:#}"
+    );
+    assert!(
+        down["error"].as_str().unwrap().contains("cannot connect"),
+        "{down:#}"
+    );
+    drop(client);
+}
