@@ -94,11 +94,8 @@ fn chart_attr(dom: &str, id: &str, attr: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[test]
-fn the_console_shows_a_three_server_ensemble_in_headless_chromium() {
-    let chromium = chromium();
-    let mut ens = Ensemble::new(Spec::new(3, 0).admin().ticks(200, 10, 5));
-    // Our servers' AdminServers listen on ports of their own here: tell every console where.
+/// Every member's AdminServer listens on a port of its own here: tell every console where.
+fn name_admin_addresses(ens: &Ensemble) {
     let addrs: Vec<String> = ens
         .ids()
         .iter()
@@ -109,6 +106,13 @@ fn the_console_shows_a_three_server_ensemble_in_headless_chromium() {
         cfg.push_str(&format!("console.adminAddresses={}\n", addrs.join(",")));
         std::fs::write(ens.member(id).cfg_path(), cfg).unwrap();
     }
+}
+
+#[test]
+fn the_console_shows_a_three_server_ensemble_in_headless_chromium() {
+    let chromium = chromium();
+    let mut ens = Ensemble::new(Spec::new(3, 0).admin().ticks(200, 10, 5));
+    name_admin_addresses(&ens);
     ens.start_all();
     let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
     let follower = *ens.ids().iter().find(|i| **i != leader).unwrap();
@@ -288,5 +292,55 @@ fn the_console_shows_a_three_server_ensemble_in_headless_chromium() {
         down["error"].as_str().unwrap().contains("cannot connect"),
         "{down:#}"
     );
+    drop(client);
+}
+
+/// An Apache ZooKeeper 3.8 member of a mixed ensemble (its own AdminServer on) shows on our
+/// console with its role and zxid, read from its `server_stats`, and so does its lag.
+#[test]
+fn the_console_shows_an_apache_member_of_a_mixed_ensemble() {
+    assert!(
+        zk_tests::apache_admin_jars().is_some(),
+        "Apache's AdminServer needs Jetty 9, the servlet API and Jackson: apt-get install \
+         libjetty9-java libservlet-api-java libjackson2-databind-java libjackson2-core-java \
+         libjackson2-annotations-java (as .ci/run does)"
+    );
+    let mut ens = Ensemble::new(
+        Spec::new(3, 0)
+            .admin()
+            .ticks(200, 10, 5)
+            .member_kind(3, zk_tests::Kind::Apache),
+    );
+    name_admin_addresses(&ens);
+    ens.start_all();
+    ens.wait_serving(&ens.ids(), Duration::from_secs(90));
+    let mut cmd = Command::new(python());
+    cmd.arg("-c").arg(CLIENT).arg(ens.member(3).hosts());
+    let client = Background::spawn(&mut cmd, "the kazoo client", |l| {
+        l.strip_prefix("session ").map(str::to_owned)
+    });
+    assert!(
+        wait_until(Duration::from_secs(30), || client
+            .with_lines(|l| !l.is_empty())),
+        "the kazoo client did not connect to Apache's server\n{}",
+        ens.logs(&ens.ids())
+    );
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], ens.member(1).admin_port));
+    let mut servers = Value::Null;
+    let ok = wait_until(Duration::from_secs(30), || {
+        servers = get_json(admin, "/console/api/ensemble")["servers"].clone();
+        let all = servers.as_array().unwrap();
+        // The client's two creates are in every member's zxid, and none is behind.
+        all.iter()
+            .all(|s| s["lag"] == 0 && s["zxid"].as_str().is_some_and(|z| !z.ends_with("x0")))
+            && all[2]["connections"].as_i64() >= Some(1)
+    });
+    assert!(ok, "the mixed ensemble never showed caught up: {servers:#}");
+    let apache = &servers[2];
+    let mode = ens.mode(3).unwrap();
+    assert_eq!(apache["state"], mode.as_str(), "Apache's role: {servers:#}");
+    let zxid = ens.zxid(3).unwrap();
+    assert_eq!(apache["zxid"], format!("0x{zxid:x}"), "{servers:#}");
+    assert_eq!(servers[0]["zxid"], apache["zxid"], "{servers:#}");
     drop(client);
 }
