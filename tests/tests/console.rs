@@ -344,3 +344,128 @@ fn the_console_shows_an_apache_member_of_a_mixed_ensemble() {
     assert_eq!(servers[0]["zxid"], apache["zxid"], "{servers:#}");
     drop(client);
 }
+
+fn admin_options(port: u16) -> zk_tests::Options {
+    zk_tests::Options {
+        extra: vec![
+            ("admin.enableServer".into(), "true".into()),
+            ("admin.serverAddress".into(), "127.0.0.1".into()),
+            ("admin.serverPort".into(), port.to_string()),
+        ],
+        ..zk_tests::Options::default()
+    }
+}
+
+/// A node only `digest:alice` may read, made by kazoo.
+const PRIVATE: &str = r#"
+import sys
+from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl
+k = KazooClient(hosts=sys.argv[1], timeout=10)
+k.start(timeout=20)
+k.add_auth("digest", "alice:secret")
+k.create("/private", b"the secret", acl=[make_digest_acl("alice", "secret", all=True)])
+k.stop()
+"#;
+
+/// Standalone, beside Apache 3.8's own AdminServer: the console's paths are ours alone (Apache
+/// answers them 404; the root answers the same on both), its files are served, a node only a
+/// digest user may read shows its Stat and ACL but neither its data nor the password hash,
+/// and a malformed request closes only its own connection.
+#[test]
+fn the_console_s_files_and_rules_in_standalone() {
+    use std::io::{Read, Write};
+    let (our_port, apache_port) = (zk_tests::free_port(), zk_tests::free_port());
+    let ours = zk_tests::TestServer::start(zk_tests::Kind::Ours, &admin_options(our_port));
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], our_port));
+    let page = http_get(admin, "/console/", HTTP_TIMEOUT).unwrap();
+    assert_eq!(page.0, 200);
+    assert!(
+        page.1
+            .contains("<script src=\"/console/console.js\"></script>"),
+        "{}",
+        page.1
+    );
+    for (path, text) in [
+        ("/console/console.js", "refreshEnsemble"),
+        ("/console/console.css", "polyline"),
+        ("/console", "<title>ZooKeeper console</title>"),
+    ] {
+        let (status, body) = http_get(admin, path, HTTP_TIMEOUT).unwrap();
+        assert_eq!(status, 200, "{path}");
+        assert!(body.contains(text), "{path}: {body}");
+    }
+    assert_eq!(
+        http_get(admin, "/console/nope", HTTP_TIMEOUT).unwrap().0,
+        404
+    );
+    let (status, body) = http_get(admin, "/console/api/node?path=%7A", HTTP_TIMEOUT).unwrap();
+    assert_eq!(
+        (status, body.trim()),
+        (400, "{\"error\":\"path must start with /\"}")
+    );
+
+    let servers = get_json(admin, "/console/api/ensemble")["servers"].clone();
+    assert_eq!(servers.as_array().unwrap().len(), 1, "{servers:#}");
+    assert_eq!(servers[0]["state"], "standalone");
+    assert_eq!(servers[0]["lag"], 0);
+
+    let mut cmd = Command::new(python());
+    cmd.arg("-c").arg(PRIVATE).arg(ours.hosts());
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node = get_json(admin, "/console/api/node?path=/private");
+    assert_eq!(
+        node["data"],
+        serde_json::json!({"readable": false}),
+        "{node:#}"
+    );
+    assert_eq!(
+        node["acl"],
+        serde_json::json!([{"scheme": "digest", "id": "alice:(hash withheld)", "perms": "cdrwa"}])
+    );
+    assert_eq!(node["stat"]["dataLength"], 10);
+    assert!(!node.to_string().contains("the secret"));
+
+    // A request that is not HTTP: that connection is closed, the console goes on.
+    let mut bad = std::net::TcpStream::connect(admin).unwrap();
+    bad.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    bad.write_all(b"\x00\x01 not http at all\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = bad.read_to_end(&mut rest);
+    assert_eq!(
+        http_get(admin, "/console/api/sessions", HTTP_TIMEOUT)
+            .unwrap()
+            .0,
+        200
+    );
+
+    // Apache's AdminServer: no console, and the same answer at the root.
+    assert!(
+        zk_tests::apache_admin_jars().is_some(),
+        "Apache's AdminServer needs Jetty 9, the servlet API and Jackson (see .ci/run)"
+    );
+    let apache = zk_tests::TestServer::start(zk_tests::Kind::Apache, &admin_options(apache_port));
+    let apache_admin = std::net::SocketAddr::from(([127, 0, 0, 1], apache_port));
+    assert!(
+        wait_until(Duration::from_secs(30), || http_get(
+            apache_admin,
+            "/commands/ruok",
+            HTTP_TIMEOUT
+        )
+        .is_ok_and(|(s, _)| s == 200)),
+        "Apache's AdminServer did not answer\n{}",
+        apache.log_tail()
+    );
+    for path in ["/console/", "/console/api/ensemble"] {
+        let (status, _) = http_get(apache_admin, path, HTTP_TIMEOUT).unwrap();
+        assert_eq!(status, 404, "Apache's {path}");
+    }
+    let (a, _) = http_get(apache_admin, "/", HTTP_TIMEOUT).unwrap();
+    let (o, _) = http_get(admin, "/", HTTP_TIMEOUT).unwrap();
+    assert_eq!(o, a, "the root: Apache answers {a}, ours {o}");
+}
