@@ -42,6 +42,8 @@ pub(super) struct Conn {
     /// When the last reply went out, in ms of `Core::started`'s clock (0: none since
     /// the stats were reset), as `cons` prints `lresp`.
     pub(super) last_response_ms: u64,
+    /// This connection's SASL exchange, from its first sasl request on.
+    pub(super) sasl: Option<Box<dyn crate::sasl::Mechanism>>,
 }
 
 /// A session: its identities, its connection (if any), and its requests in order.
@@ -161,6 +163,7 @@ impl Core {
                 max_latency_ms: 0,
                 total_latency_ms: 0,
                 last_response_ms: 0,
+                sasl: None,
             },
         );
         let legacy = req.read_only.is_none();
