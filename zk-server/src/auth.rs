@@ -56,6 +56,37 @@ pub fn valid_sasl_id(id: &str) -> bool {
     principal.matches('/').count() <= 1
 }
 
+/// Java's `String.hashCode` (over UTF-16 code units).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The order in which Apache lists a connection's ids (whoAmI): they are kept in a
+/// set over a `ConcurrentHashMap` (16 bins, doubled past three quarters full), walked
+/// bin by bin, each bin in insertion order; an `Id`'s hash is jute's
+/// `37 * (37 * 17 + scheme.hashCode()) + id.hashCode()`.
+pub fn apache_id_order(ids: &[Id]) -> Vec<&Id> {
+    let mut bins = 16usize;
+    while ids.len() > bins * 3 / 4 {
+        bins *= 2;
+    }
+    let bin = |id: &Id| {
+        let h = 37i32
+            .wrapping_mul(
+                37i32
+                    .wrapping_mul(17)
+                    .wrapping_add(java_string_hash(&id.scheme)),
+            )
+            .wrapping_add(java_string_hash(&id.id));
+        let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+        spread as usize & (bins - 1)
+    };
+    let mut out: Vec<&Id> = ids.iter().collect();
+    out.sort_by_key(|id| bin(id));
+    out
+}
+
 /// `user:base64(sha1("user:password"))`, the id a digest ACL names.
 pub fn digest_id(user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
@@ -276,6 +307,24 @@ mod tests {
         for bad in ["a@b@c", "a/b/c@R", "a@R/x"] {
             assert!(!valid_sasl_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn ids_listed_in_apaches_order() {
+        // As Apache 3.8's whoAmI lists them after SASL (sasl before ip).
+        let ids = [Id::new("ip", "127.0.0.1"), Id::new("sasl", "bob")];
+        let order: Vec<&str> = apache_id_order(&ids)
+            .iter()
+            .map(|i| i.scheme.as_str())
+            .collect();
+        assert_eq!(order, ["sasl", "ip"]);
+        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(
+            java_string_hash("127.0.0.1"),
+            "127.0.0.1"
+                .bytes()
+                .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+        );
     }
 
     #[test]
