@@ -337,7 +337,10 @@ fn auth_providers_and_super_users_are_read_by_prefix() {
             ),
         ]
     );
-    let supers: Vec<&str> = c.props_with_prefix("zookeeper.superUser").map(|(_, v)| v).collect();
+    let supers: Vec<&str> = c
+        .props_with_prefix("zookeeper.superUser")
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!(supers, vec!["admin", "root"]);
     assert_eq!(c.prop("zookeeper.enforce.auth.enabled"), Some("true"));
 }

@@ -33,7 +33,7 @@ pub const SERVER_NAME: &str = "zk-sasl-md5";
 pub const MAX_RESPONSE_LENGTH: usize = 4096;
 
 /// The directives a digest-response may carry (RFC 2831 2.1.2); others are ignored.
-const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 13] = [
     "username",
     "realm",
     "nonce",

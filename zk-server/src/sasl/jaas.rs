@@ -227,13 +227,15 @@ impl JaasConfig {
                         break;
                     }
                     Some((Tok::Word(w) | Tok::Quoted(w), l)) => (w, l),
-                    other => return Err(err(
-                        other.as_ref().map_or(last_line, |o| o.1),
-                        format!(
+                    other => {
+                        return Err(err(
+                            other.as_ref().map_or(last_line, |o| o.1),
+                            format!(
                             "in section {name:?}: expected a login module class or '}}', found {}",
                             describe(&other)
                         ),
-                    )),
+                        ))
+                    }
                 };
                 last_line = line;
                 let t = next(&mut lx)?;
