@@ -7,6 +7,7 @@ Modes:
             wrong password are refused; whoami of each.
   enforce   the server requires SASL: an unauthenticated client is refused with
             SessionClosedRequireSaslError, alice is served.
+  super     zookeeper.superUser=bob and zookeeper.letAnySaslUserDoX=any-sasl-user.
 """
 
 import argparse
@@ -155,12 +156,42 @@ def mode_enforce(hosts):
         wrong.close()
 
 
+def mode_super(hosts):
+    """Run with zookeeper.superUser=bob and zookeeper.letAnySaslUserDoX=any-sasl-user."""
+    alice = client(hosts, "alice", "alicepw")
+    if not start("alice", alice):
+        sys.exit(1)
+    emit(step="alice create /mine", **outcome(
+        alice.create, "/mine", b"m", acl=[make_acl("sasl", "alice", all=True)]))
+    emit(step="alice create /shared", **outcome(
+        alice.create, "/shared", b"sh",
+        acl=[make_acl("sasl", "any-sasl-user", read=True), make_acl("sasl", "bob", all=True)]))
+    emit(step="alice set /shared", **outcome(lambda: alice.set("/shared", b"a").version))
+    bob = client(hosts, "bob", "bobpw")
+    if start("bob (super)", bob):
+        emit(step="bob get /mine", **outcome(lambda: bob.get("/mine")[0]))
+        emit(step="bob set /mine", **outcome(lambda: bob.set("/mine", b"b").version))
+        emit(step="bob setAcl /mine", **outcome(
+            lambda: bob.set_acls("/mine", [make_acl("sasl", "bob", all=True)]).version))
+        bob.stop()
+        bob.close()
+    emit(step="alice get /mine now", **outcome(lambda: alice.get("/mine")[0]))
+    emit(step="alice get /shared", **outcome(lambda: alice.get("/shared")[0]))
+    anon = client(hosts)
+    if start("anonymous", anon):
+        emit(step="anonymous get /shared", **outcome(lambda: anon.get("/shared")[0]))
+        anon.stop()
+        anon.close()
+    alice.stop()
+    alice.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["acl", "enforce"])
+    p.add_argument("mode", choices=["acl", "enforce", "super"])
     p.add_argument("--hosts", required=True)
     a = p.parse_args()
-    {"acl": mode_acl, "enforce": mode_enforce}[a.mode](a.hosts)
+    {"acl": mode_acl, "enforce": mode_enforce, "super": mode_super}[a.mode](a.hosts)
 
 
 if __name__ == "__main__":

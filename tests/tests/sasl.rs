@@ -168,6 +168,29 @@ fn session_require_client_sasl_auth_as_apache() {
     ));
 }
 
+#[test]
+fn super_user_and_let_any_sasl_user_as_apache() {
+    let jaas = Jaas::new();
+    let props = [
+        "zookeeper.superUser=bob",
+        "zookeeper.letAnySaslUserDoX=any-sasl-user",
+    ];
+    let apache = start(Kind::Apache, &jaas, &props, "");
+    let a = kazoo("super", &apache);
+    let ours = start(Kind::Ours, &jaas, &props, "");
+    let o = kazoo("super", &ours);
+    assert_same("superUser and letAnySaslUserDoX", &a, &o);
+    for line in [
+        r#"{"ok": "m", "step": "bob get /mine"}"#,
+        r#"{"err": "NoAuthError", "step": "alice get /mine now"}"#,
+        r#"{"ok": "sh", "step": "alice get /shared"}"#,
+        r#"{"err": "NoAuthError", "step": "alice set /shared"}"#,
+        r#"{"err": "NoAuthError", "step": "anonymous get /shared"}"#,
+    ] {
+        assert!(has(&o, line), "missing {line} in\n{}", o.join("\n"));
+    }
+}
+
 fn sasl_body(token: &[u8]) -> Vec<u8> {
     let mut b = Vec::new();
     raw::put_buf(&mut b, token);
