@@ -353,6 +353,40 @@ fn garbage_sasl_tokens_close_that_connection_only_as_apache() {
     assert_eq!(o.last().unwrap(), "bystander get: err 0");
 }
 
+/// With `zookeeper.allowSaslFailedClients`, a failed exchange is answered OK with a null token
+/// and the connection stays, unauthenticated: a sasl ACL still refuses it.
+fn allow_failed_script(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut c = RawClient::connect(addr).unwrap();
+    c.call_with_xid(1, raw::OP_SASL, &sasl_body(b"")).unwrap();
+    let r = c
+        .call_with_xid(2, raw::OP_SASL, &sasl_body(b"username=\"bob\""))
+        .unwrap();
+    out.push(format!("garbage response: {}", describe(&r)));
+    let r = c
+        .create_with_acl("/only-bob", b"", 0, &[(31, "sasl", "bob")])
+        .unwrap();
+    out.push(format!("create with a sasl ACL: err {}", r.err));
+    let r = c.get_data("/only-bob", false).unwrap();
+    out.push(format!("get it: err {}", r.err));
+    let ids = c.who_am_i().unwrap();
+    out.push(format!("whoami: {ids:?}"));
+    out
+}
+
+#[test]
+fn allow_sasl_failed_clients_keeps_the_connection_as_apache() {
+    let jaas = Jaas::new();
+    let props = ["zookeeper.allowSaslFailedClients=true"];
+    let apache = start(Kind::Apache, &jaas, &props, "");
+    let a = allow_failed_script(apache.addr);
+    let ours = start(Kind::Ours, &jaas, &props, "");
+    let o = allow_failed_script(ours.addr);
+    assert_same("allowSaslFailedClients", &a, &o);
+    assert_eq!(o[0], "garbage response: xid 2 zxid 0 err 0 null");
+    assert_eq!(o[2], "get it: err -102");
+}
+
 /// Under enforcement a raw client's requests, pings and closeSession included, are answered
 /// -124 and its connection closed; each on a fresh connection.
 fn enforce_raw_script(addr: std::net::SocketAddr) -> Vec<String> {
