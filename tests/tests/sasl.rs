@@ -387,6 +387,49 @@ fn allow_sasl_failed_clients_keeps_the_connection_as_apache() {
     assert_eq!(o[2], "get it: err -102");
 }
 
+/// Ids belong to a connection in Apache: a session that reconnects has only its new
+/// connection's address until it authenticates again, and under enforcement (here with
+/// `digest`) it is refused until then.
+fn reconnect_script(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut c = RawClient::connect(addr).unwrap();
+    let r = c.auth("digest", b"u:pw").unwrap();
+    out.push(format!("auth: err {}", r.err));
+    out.push(format!("whoami: {:?}", c.who_am_i().unwrap()));
+    let h = raw::Handshake {
+        session_id: c.session.session_id,
+        passwd: c.session.passwd.clone(),
+        ..raw::Handshake::default()
+    };
+    let mut again = RawClient::handshake(addr, &h).unwrap();
+    out.push(format!(
+        "reconnected: {}",
+        again.session.session_id == c.session.session_id
+    ));
+    let r = again.call_with_xid(5, raw::OP_WHO_AM_I, &[]).unwrap();
+    out.push(format!("whoami without auth: err {}", r.err));
+    let mut third = RawClient::handshake(addr, &h).unwrap();
+    let r = third.auth("digest", b"u:pw").unwrap();
+    out.push(format!("auth again: err {}", r.err));
+    out.push(format!("whoami: {:?}", third.who_am_i().unwrap()));
+    out
+}
+
+#[test]
+fn a_reconnected_session_authenticates_again_as_apache() {
+    let jaas = Jaas::new();
+    let props = [
+        "zookeeper.enforce.auth.enabled=true",
+        "zookeeper.enforce.auth.schemes=digest",
+    ];
+    let apache = start(Kind::Apache, &jaas, &props, "");
+    let a = reconnect_script(apache.addr);
+    let ours = start(Kind::Ours, &jaas, &props, "");
+    let o = reconnect_script(ours.addr);
+    assert_same("a reconnected session", &a, &o);
+    assert_eq!(o[3], "whoami without auth: err -124");
+}
+
 /// Under enforcement a raw client's requests, pings and closeSession included, are answered
 /// -124 and its connection closed; each on a fresh connection.
 fn enforce_raw_script(addr: std::net::SocketAddr) -> Vec<String> {

@@ -293,11 +293,11 @@ impl Core {
             let old = s.conn.replace(conn_id);
             s.timeout_ms = timeout;
             s.expires_at = self.now + Duration::from_millis(timeout as u64);
-            let ip = Id::new("ip", &addr.ip().to_string());
-            if !s.auth.contains(&ip) {
-                s.auth.retain(|i| i.scheme != "ip");
-                s.auth.insert(0, ip);
-            }
+            // Ids belong to a connection in ZooKeeper (ServerCnxn.authInfo): the new one
+            // starts with its address only, and the client sends its auth packets and
+            // runs SASL again (the Java client, kazoo and ours do), or is refused where
+            // authentication is enforced.
+            s.auth = vec![Id::new("ip", &addr.ip().to_string())];
             let passwd = Bytes::copy_from_slice(&s.passwd);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
             // Watches belong to a connection; the client sets them again.
