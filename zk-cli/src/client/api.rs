@@ -345,6 +345,11 @@ impl Client {
                     MultiOp::SetData(r) => &mut r.path,
                     MultiOp::Check(r) => &mut r.path,
                     MultiOp::GetChildren(r) | MultiOp::GetData(r) => &mut r.path,
+                    MultiOp::CheckNotExists(r) => &mut r.path,
+                    MultiOp::CheckStat(r) => &mut r.path,
+                    MultiOp::CreateIfNotExists(r) => &mut r.path,
+                    MultiOp::RemoveRecursive(r) => &mut r.path,
+                    MultiOp::TryRemove(r) => &mut r.path,
                 };
                 *p = self.chroot.prepend(p);
             }

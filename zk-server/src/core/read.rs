@@ -107,6 +107,12 @@ impl Core {
         if req.op != Op::Ping {
             self.session_ok(req.session_id)?;
         }
+        if let Some(r) = self.system_read(req) {
+            return r;
+        }
+        if let Some(r) = self.keeper_read(req) {
+            return r;
+        }
         let sid = req.session_id;
         match &req.op {
             Op::Ping => Ok(None),

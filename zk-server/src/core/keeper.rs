@@ -1,0 +1,359 @@
+//! ClickHouse Keeper's extensions in the final stage: the reads
+//! (filteredList, filteredListWithStatsAndData, listRecursive, and
+//! checkNotExists / checkStat outside multi, which Keeper answers as reads),
+//! the answers to the writes [`crate::prep`] turned into Apache transactions,
+//! and the discovery nodes `/keeper/api_version` and `/keeper/feature_flags`
+//! that Keeper's client reads to learn what it may send.
+//!
+//! The discovery nodes are not in the tree: a getData or exists of exactly
+//! those paths is answered from here when the tree has no such node, so an
+//! Apache client listing `/` or taking a snapshot sees no difference.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use zab_core::proto::*;
+use zab_core::records::{perms, ErrorCode, Stat};
+use zab_core::txn::{Txn, TxnBody};
+
+use super::pipeline::{body, Reply};
+use super::Core;
+use crate::auth::check_acl;
+use crate::prep::stat_matches;
+use crate::request::Request;
+use crate::tree::TxnResult;
+
+/// The feature flags we offer: every extension op we serve, multiRead and
+/// persistent watches. Not offered: MULTI_WATCHES (watches set by a
+/// multiRead's reads) and CREATE_WITH_STATS (create2 inside multi answered
+/// with a Stat), which Apache's semantics we keep do not give.
+pub const FEATURE_FLAGS: &[usize] = &[
+    feature::FILTERED_LIST,
+    feature::MULTI_READ,
+    feature::CHECK_NOT_EXISTS,
+    feature::CREATE_IF_NOT_EXISTS,
+    feature::REMOVE_RECURSIVE,
+    feature::CHECK_STAT,
+    feature::PERSISTENT_WATCHES,
+    feature::TRY_REMOVE,
+    feature::LIST_WITH_STAT_AND_DATA,
+];
+
+/// The data of a discovery node, or `None` for any other path.
+pub fn system_node(path: &str) -> Option<Vec<u8>> {
+    match path {
+        API_VERSION_PATH => Some(API_VERSION.to_string().into_bytes()),
+        FEATURE_FLAGS_PATH => Some(feature::encode(FEATURE_FLAGS)),
+        _ => None,
+    }
+}
+
+/// `ftfl`: each flag Keeper defines, `name\t0|1`, one a line.
+pub fn ftfl() -> String {
+    feature::NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{n}\t{}\n", FEATURE_FLAGS.contains(&i) as u8))
+        .collect()
+}
+
+/// The Stat of a discovery node (Keeper's system nodes are never written).
+fn system_stat(data: &[u8]) -> Stat {
+    Stat {
+        data_length: data.len() as i32,
+        ..Stat::default()
+    }
+}
+
+fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+impl Core {
+    /// getData and exists of a discovery node the tree does not have.
+    pub(super) fn system_read(&mut self, req: &Request) -> Option<Reply> {
+        let (path, watch, get) = match &req.op {
+            Op::GetData(r) => (&r.path, r.watch, true),
+            Op::Exists(r) => (&r.path, r.watch, false),
+            _ => return None,
+        };
+        let data = system_node(path)?;
+        if self.tree.get(path).is_some() {
+            return None;
+        }
+        if let Err(e) = self.session_ok(req.session_id) {
+            return Some(Err(e));
+        }
+        if watch {
+            // Never fires: the node never changes.
+            self.watches.add_data_watch(path, req.session_id);
+        }
+        let stat = system_stat(&data);
+        Some(if get {
+            body(&GetDataResponse {
+                data: Some(Bytes::from(data)),
+                stat,
+            })
+        } else {
+            body(&StatResponse { stat })
+        })
+    }
+
+    /// The extension reads; `None` for any other op.
+    pub(super) fn keeper_read(&mut self, req: &Request) -> Option<Reply> {
+        let sid = req.session_id;
+        let reply = match &req.op {
+            Op::FilteredList(r) => self
+                .filtered_list(sid, &r.path, r.watch, r.list_type, false, false)
+                .and_then(|l| {
+                    body(&GetChildren2Response {
+                        children: l.children,
+                        stat: l.stat,
+                    })
+                }),
+            Op::FilteredListWithStats(r) => self
+                .filtered_list(sid, &r.path, r.watch, r.list_type, r.with_stat, r.with_data)
+                .and_then(|l| body(&l)),
+            Op::ListRecursive(r) => self
+                .list_recursive(sid, &r.path, r.limit)
+                .and_then(|paths| body(&ListRecursiveResponse { paths })),
+            Op::CheckNotExists(r) => self.check_not_exists(sid, r).map(|()| None),
+            Op::CheckStat(r) => self.check_stat(sid, r).map(|()| None),
+            _ => return None,
+        };
+        Some(self.session_ok(sid).and(reply))
+    }
+
+    /// Keeper's list: the node needs READ; when it filters, or reports stats
+    /// or data, every child listed needs READ too (NoAuth for the whole list).
+    fn filtered_list(
+        &mut self,
+        sid: i64,
+        path: &str,
+        watch: bool,
+        list_type: u8,
+        with_stat: bool,
+        with_data: bool,
+    ) -> Result<FilteredListWithStatsResponse, ErrorCode> {
+        let auth = self.auth_of(sid).to_vec();
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(n.acl(), perms::READ, &auth)?;
+        let mut out = FilteredListWithStatsResponse {
+            stat: n.stat(),
+            ..Default::default()
+        };
+        let plain = list_type == list_type::ALL && !with_stat && !with_data;
+        for name in n.children() {
+            if plain {
+                out.children.push(name.to_owned());
+                continue;
+            }
+            let c = self
+                .tree
+                .get(&child_path(path, name))
+                .expect("a listed child");
+            let s = c.stat();
+            let keep = match list_type {
+                list_type::PERSISTENT_ONLY => s.ephemeral_owner == 0,
+                list_type::EPHEMERAL_ONLY => s.ephemeral_owner != 0,
+                _ => true,
+            };
+            if !keep {
+                continue;
+            }
+            check_acl(c.acl(), perms::READ, &auth)?;
+            out.children.push(name.to_owned());
+            if with_stat {
+                out.stats.push(s);
+            }
+            if with_data {
+                out.data.push(Bytes::copy_from_slice(c.data()));
+            }
+        }
+        if watch {
+            self.watches.add_child_watch(path, sid);
+        }
+        Ok(out)
+    }
+
+    /// Keeper's listRecursive: every descendant's full path, breadth first,
+    /// skipping (and not descending into) the nodes the session may not
+    /// read; at most `limit` paths, and no more than `jute.maxbuffer` bytes of
+    /// them, without an error past either (Keeper truncates silently).
+    fn list_recursive(
+        &mut self,
+        sid: i64,
+        path: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, ErrorCode> {
+        let auth = self.auth_of(sid).to_vec();
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(n.acl(), perms::READ, &auth)?;
+        let max_bytes = self.cfg.jute_max_buffer;
+        let mut bytes = 0usize;
+        let mut out = Vec::new();
+        let mut queue = VecDeque::from([path.to_owned()]);
+        while let Some(p) = queue.pop_front() {
+            let Some(n) = self.tree.get(&p) else { continue };
+            for name in n.children() {
+                let c = child_path(&p, name);
+                let readable = self
+                    .tree
+                    .get(&c)
+                    .is_some_and(|cn| check_acl(cn.acl(), perms::READ, &auth).is_ok());
+                if !readable {
+                    continue;
+                }
+                bytes += 4 + c.len();
+                if out.len() >= limit as usize || bytes > max_bytes {
+                    return Ok(out);
+                }
+                out.push(c.clone());
+                queue.push_back(c);
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_not_exists(&self, sid: i64, r: &CheckVersionRequest) -> Result<(), ErrorCode> {
+        if let Some(n) = self.tree.get(&r.path) {
+            check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
+            if r.version == -1 || r.version == n.stat().version {
+                return Err(ErrorCode::NodeExists);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_stat(&self, sid: i64, r: &CheckStatRequest) -> Result<(), ErrorCode> {
+        let n = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
+        let s = n.stat();
+        if (r.version != -1 && r.version != s.version) || !stat_matches(&s, &r.stat) {
+            return Err(ErrorCode::BadVersion);
+        }
+        Ok(())
+    }
+}
+
+/// The answer to an extension write (or a multi carrying one); `None` for
+/// any other request.
+pub(super) fn keeper_write_reply(req: &Request, txn: &Txn, rc: &TxnResult) -> Option<Reply> {
+    let nothing_done = txn.header.txn_type == zab_core::proto::op::ERROR && rc.err == 0;
+    let failed = || Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
+    Some(match &req.op {
+        Op::CreateIfNotExists(r) => {
+            if nothing_done {
+                body(&CreateResponse {
+                    path: r.path.clone(),
+                })
+            } else if rc.err != 0 {
+                failed()
+            } else {
+                body(&CreateResponse {
+                    path: rc.path.clone(),
+                })
+            }
+        }
+        Op::TryRemove(_) | Op::RemoveRecursive(_) => {
+            if nothing_done {
+                Ok(None)
+            } else if rc.err != 0 {
+                failed()
+            } else if let Some(sub) = rc.multi.iter().find(|s| s.err != 0) {
+                Err(ErrorCode::from_code(sub.err).unwrap_or(ErrorCode::SystemError))
+            } else {
+                Ok(None)
+            }
+        }
+        Op::Multi(m) if m.ops.iter().any(MultiOp::is_keeper_extension) => {
+            if txn.header.txn_type == zab_core::proto::op::ERROR {
+                return Some(failed());
+            }
+            let TxnBody::Multi(subs) = &txn.body else {
+                return Some(Err(ErrorCode::SystemError));
+            };
+            body(&MultiResponse {
+                results: multi_results(&m.ops, subs, &rc.multi),
+            })
+        }
+        _ => return None,
+    })
+}
+
+/// One result per request op, from the sub-transactions prep made of them
+/// (one each, except a removeRecursive's deletes) and their results.
+fn multi_results(
+    ops: &[MultiOp],
+    subs: &[zab_core::txn::SubTxn],
+    results: &[TxnResult],
+) -> Vec<OpResult> {
+    let failed = subs
+        .iter()
+        .any(|s| s.txn_type == zab_core::proto::op::ERROR);
+    let mut out = Vec::with_capacity(ops.len());
+    let mut i = 0;
+    for o in ops {
+        let start = i;
+        let is_delete_under = |s: &zab_core::txn::SubTxn, root: &str| match &s.body {
+            TxnBody::Delete { path } => {
+                path == root || path.starts_with(&format!("{}/", root.trim_end_matches('/')))
+            }
+            _ => false,
+        };
+        match o {
+            MultiOp::RemoveRecursive(r)
+                if subs.get(i).is_some_and(|s| is_delete_under(s, &r.path)) =>
+            {
+                while subs.get(i).is_some_and(|s| is_delete_under(s, &r.path)) {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+        let Some(first) = results.get(start) else {
+            out.push(OpResult::Error {
+                err: ErrorCode::RuntimeInconsistency.code(),
+            });
+            continue;
+        };
+        if failed {
+            out.push(OpResult::Error { err: first.err });
+            continue;
+        }
+        out.push(match o {
+            MultiOp::Create { op_type, .. } if *op_type == zab_core::proto::op::CREATE => {
+                OpResult::Create {
+                    path: first.path.clone(),
+                }
+            }
+            MultiOp::Create { .. } | MultiOp::CreateTtl(_) => OpResult::Create2 {
+                path: first.path.clone(),
+                stat: first.stat.unwrap_or_default(),
+            },
+            MultiOp::Delete(_) | MultiOp::TryRemove(_) => OpResult::Delete,
+            MultiOp::SetData(_) => OpResult::SetData {
+                stat: first.stat.unwrap_or_default(),
+            },
+            MultiOp::Check(_) | MultiOp::CheckStat(_) => OpResult::Check,
+            MultiOp::CheckNotExists(_) => OpResult::CheckNotExists,
+            MultiOp::CreateIfNotExists(r) => OpResult::CreateIfNotExists {
+                // A check sub-transaction: the node was there.
+                path: if first.txn_type == zab_core::proto::op::CREATE {
+                    first.path.clone()
+                } else {
+                    r.path.clone()
+                },
+            },
+            MultiOp::RemoveRecursive(_) => OpResult::RemoveRecursive,
+            MultiOp::GetChildren(_) | MultiOp::GetData(_) => OpResult::Error {
+                err: ErrorCode::MarshallingError.code(),
+            },
+        });
+    }
+    out
+}
