@@ -21,7 +21,7 @@ use super::Core;
 use crate::auth::check_acl;
 use crate::prep::stat_matches;
 use crate::request::Request;
-use crate::tree::TxnResult;
+use crate::tree::{AclRef, DataTree, TxnResult};
 
 /// The feature flags we offer: every extension op we serve, multiRead and
 /// persistent watches. Not offered: MULTI_WATCHES (watches set by a
@@ -180,10 +180,7 @@ impl Core {
         Ok(out)
     }
 
-    /// Keeper's listRecursive: every descendant's full path, breadth first,
-    /// skipping (and not descending into) the nodes the session may not
-    /// read; at most `limit` paths, and no more than `jute.maxbuffer` bytes of
-    /// them, without an error past either (Keeper truncates silently).
+    /// Keeper's listRecursive for a session: the node needs READ.
     fn list_recursive(
         &mut self,
         sid: i64,
@@ -193,30 +190,13 @@ impl Core {
         let auth = self.auth_of(sid).to_vec();
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_acl(n.acl(), perms::READ, &auth)?;
-        let max_bytes = self.cfg.jute_max_buffer;
-        let mut bytes = 0usize;
-        let mut out = Vec::new();
-        let mut queue = VecDeque::from([path.to_owned()]);
-        while let Some(p) = queue.pop_front() {
-            let Some(n) = self.tree.get(&p) else { continue };
-            for name in n.children() {
-                let c = child_path(&p, name);
-                let readable = self
-                    .tree
-                    .get(&c)
-                    .is_some_and(|cn| check_acl(cn.acl(), perms::READ, &auth).is_ok());
-                if !readable {
-                    continue;
-                }
-                bytes += 4 + c.len();
-                if out.len() >= limit as usize || bytes > max_bytes {
-                    return Ok(out);
-                }
-                out.push(c.clone());
-                queue.push_back(c);
-            }
-        }
-        Ok(out)
+        Ok(list_recursive(
+            &self.tree,
+            path,
+            limit,
+            self.cfg.jute_max_buffer,
+            |acl| check_acl(acl, perms::READ, &auth).is_ok(),
+        ))
     }
 
     fn check_not_exists(&self, sid: i64, r: &CheckVersionRequest) -> Result<(), ErrorCode> {
@@ -238,6 +218,38 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// Keeper's listRecursive below `path`: every descendant's full path,
+/// breadth first, skipping (and not descending into) the nodes `readable`
+/// refuses; at most `limit` paths and `max_bytes` bytes of them, without an
+/// error past either (Keeper truncates silently).
+pub(crate) fn list_recursive(
+    tree: &DataTree,
+    path: &str,
+    limit: u32,
+    max_bytes: usize,
+    readable: impl Fn(&AclRef) -> bool,
+) -> Vec<String> {
+    let mut bytes = 0usize;
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([path.to_owned()]);
+    while let Some(p) = queue.pop_front() {
+        let Some(n) = tree.get(&p) else { continue };
+        for name in n.children() {
+            let c = child_path(&p, name);
+            if !tree.get(&c).is_some_and(|cn| readable(cn.acl())) {
+                continue;
+            }
+            bytes += 4 + c.len();
+            if out.len() >= limit as usize || bytes > max_bytes {
+                return out;
+            }
+            out.push(c.clone());
+            queue.push_back(c);
+        }
+    }
+    out
 }
 
 /// The answer to an extension write (or a multi carrying one); `None` for
@@ -356,4 +368,132 @@ fn multi_results(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! listRecursive against the same walk done op by op, a getChildren per
+    //! node, on random trees where some nodes may not be read.
+
+    use std::collections::BTreeSet;
+
+    use bytes::Bytes;
+    use proptest::prelude::*;
+    use zab_core::records::{Acl, Id};
+    use zab_core::txn::{CreateTxn, TxnHeader};
+    use zab_core::Zxid;
+
+    use super::*;
+
+    fn build(paths: &[(String, bool)]) -> DataTree {
+        let mut t = DataTree::new(true);
+        for (i, (p, locked)) in paths.iter().enumerate() {
+            let acl = if *locked {
+                vec![Acl {
+                    perms: perms::ALL & !perms::READ,
+                    id: Id {
+                        scheme: "world".into(),
+                        id: "anyone".into(),
+                    },
+                }]
+            } else {
+                Acl::open_unsafe()
+            };
+            let txn = Txn {
+                header: TxnHeader {
+                    client_id: 1,
+                    cxid: 1,
+                    zxid: Zxid(i as i64 + 1),
+                    time: 1,
+                    txn_type: zab_core::proto::op::CREATE,
+                },
+                body: TxnBody::Create(CreateTxn {
+                    path: p.clone(),
+                    data: Some(Bytes::new()),
+                    acl,
+                    ephemeral: false,
+                    parent_cversion: -1,
+                }),
+                digest: None,
+            };
+            let rc = t.apply(&txn, &mut Vec::new());
+            assert_eq!(rc.err, 0, "create {p}");
+        }
+        t
+    }
+
+    fn readable(acl: &AclRef) -> bool {
+        check_acl(acl, perms::READ, &[]).is_ok()
+    }
+
+    /// What a client gets with getChildren node by node, depth first,
+    /// never descending into a node it may not read.
+    fn walk(t: &DataTree, path: &str, out: &mut BTreeSet<String>) {
+        let Some(n) = t.get(path) else { return };
+        let names: Vec<String> = n.children().map(str::to_owned).collect();
+        for name in names {
+            let c = child_path(path, &name);
+            if t.get(&c).is_some_and(|cn| readable(cn.acl())) {
+                out.insert(c.clone());
+                walk(t, &c, out);
+            }
+        }
+    }
+
+    /// Distinct paths, parents first; some nodes without READ for anyone.
+    fn tree_paths() -> impl Strategy<Value = Vec<(String, bool)>> {
+        proptest::collection::vec(
+            (
+                proptest::collection::vec(0u8..3, 1..5),
+                prop::bool::weighted(0.15),
+            ),
+            1..40,
+        )
+        .prop_map(|raw| {
+            let mut set = std::collections::BTreeMap::new();
+            for (segs, locked) in &raw {
+                let mut p = String::new();
+                for s in segs {
+                    p.push('/');
+                    p.push((b'a' + s) as char);
+                    set.entry(p.clone()).or_insert(false);
+                }
+                *set.get_mut(&p).unwrap() |= *locked;
+            }
+            let mut v: Vec<(String, bool)> = set.into_iter().collect();
+            v.sort_by_key(|(p, _)| (p.matches('/').count(), p.clone()));
+            v
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn list_recursive_equals_get_children_node_by_node(
+            paths in tree_paths(),
+            pick in any::<prop::sample::Index>(),
+            root in any::<bool>(),
+            limit in 0u32..60,
+        ) {
+            let t = build(&paths);
+            let start = if root {
+                "/".to_owned()
+            } else {
+                paths[pick.index(paths.len())].0.clone()
+            };
+            let all = list_recursive(&t, &start, u32::MAX, usize::MAX, readable);
+            let mut want = BTreeSet::new();
+            walk(&t, &start, &mut want);
+            let got: BTreeSet<String> = all.iter().cloned().collect();
+            prop_assert_eq!(got.len(), all.len(), "no path twice");
+            prop_assert_eq!(&got, &want);
+            let depth = |p: &String| p.matches('/').count();
+            prop_assert!(all.windows(2).all(|w| depth(&w[0]) <= depth(&w[1])), "breadth first");
+            let some = list_recursive(&t, &start, limit, usize::MAX, readable);
+            prop_assert_eq!(&some[..], &all[..all.len().min(limit as usize)]);
+            // The byte bound truncates the same way.
+            let cut = list_recursive(&t, &start, u32::MAX, 40, readable);
+            prop_assert!(all.starts_with(&cut));
+            prop_assert!(cut.iter().map(|p| 4 + p.len()).sum::<usize>() <= 40);
+        }
+    }
 }

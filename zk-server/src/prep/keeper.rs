@@ -327,3 +327,221 @@ pub fn stat_matches(node: &Stat, want: &Stat) -> bool {
         && i(want.num_children, node.num_children)
         && l(want.pzxid, node.pzxid)
 }
+
+#[cfg(test)]
+mod tests {
+    //! removeRecursive against the same work done op by op: on random trees,
+    //! with some of the tree's creates still only prepared (pending) when the
+    //! removeRecursive is prepared, the tree it leaves, the ephemerals and
+    //! the nodes deleted equal those of deleting the subtree one node at a
+    //! time, children first, with plain deletes; past the limit nothing changes.
+
+    use std::collections::BTreeSet;
+
+    use bytes::Bytes;
+    use proptest::prelude::*;
+    use zab_core::proto::{DeleteRequest, RemoveRecursiveRequest};
+    use zab_core::records::Acl;
+    use zab_core::Zxid;
+
+    use super::*;
+    use crate::tree::Trigger;
+
+    const SESSION: i64 = 7;
+
+    /// A node as compared: path, data, version, cversion, aversion, owner, children.
+    type Shape = (String, Vec<u8>, i32, i32, i32, i64, usize);
+
+    struct Run {
+        tree: DataTree,
+        prep: Prep,
+        zxid: i64,
+        deleted: Vec<String>,
+    }
+
+    impl Run {
+        fn new() -> Run {
+            Run {
+                tree: DataTree::new(true),
+                prep: Prep::default(),
+                zxid: 0,
+                deleted: Vec::new(),
+            }
+        }
+
+        fn prep(&mut self, o: &Op) -> Txn {
+            self.zxid += 1;
+            let ctx = PrepCtx {
+                tree: &self.tree,
+                session_id: SESSION,
+                cxid: self.zxid as i32,
+                zxid: Zxid(self.zxid),
+                time_ms: 1000,
+                auth: &[],
+                session_ok: Ok(()),
+                extended_types: true,
+                max_txn_bytes: 0xfffff,
+            };
+            let op_type = match o {
+                Op::Create { op_type, .. } => *op_type,
+                Op::Delete(_) => op::DELETE,
+                _ => zab_core::proto::keeper_op::REMOVE_RECURSIVE,
+            };
+            self.prep.prep(&ctx, op_type, o)
+        }
+
+        fn apply(&mut self, t: &Txn) {
+            let mut triggers = Vec::new();
+            self.tree.apply(t, &mut triggers);
+            self.prep.applied(t.header.zxid);
+            for tr in triggers {
+                if let Trigger::Deleted { path, .. } = tr {
+                    self.deleted.push(path);
+                }
+            }
+        }
+
+        fn run(&mut self, o: &Op) -> Txn {
+            let t = self.prep(o);
+            self.apply(&t);
+            t
+        }
+
+        /// Every node: path, data, version, cversion, aversion, owner, children.
+        fn shape(&self) -> BTreeSet<Shape> {
+            self.tree
+                .iter()
+                .map(|(p, n)| {
+                    let s = n.persisted();
+                    (
+                        p,
+                        n.data().to_vec(),
+                        s.version,
+                        s.cversion,
+                        s.aversion,
+                        s.ephemeral_owner,
+                        n.child_count(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    fn create_op(path: &str, ephemeral: bool) -> Op {
+        Op::Create {
+            op_type: op::CREATE,
+            req: CreateRequest {
+                path: path.into(),
+                data: Some(Bytes::copy_from_slice(path.as_bytes())),
+                acl: Acl::open_unsafe(),
+                flags: if ephemeral {
+                    create_mode::EPHEMERAL
+                } else {
+                    create_mode::PERSISTENT
+                },
+            },
+        }
+    }
+
+    /// Distinct paths over a small name space, parents before children;
+    /// leaves may be ephemeral.
+    fn tree_paths() -> impl Strategy<Value = Vec<(String, bool)>> {
+        proptest::collection::vec(
+            (proptest::collection::vec(0u8..3, 1..5), any::<bool>()),
+            1..40,
+        )
+        .prop_map(|raw| {
+            let mut set = BTreeSet::new();
+            for (segs, _) in &raw {
+                let mut p = String::new();
+                for s in segs {
+                    p.push('/');
+                    p.push((b'a' + s) as char);
+                    set.insert(p.clone());
+                }
+            }
+            let mut v: Vec<String> = set.into_iter().collect();
+            v.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+            let leaves: Vec<bool> = v
+                .iter()
+                .map(|p| !v.iter().any(|q| q.starts_with(&format!("{p}/"))))
+                .collect();
+            v.into_iter()
+                .zip(leaves)
+                .enumerate()
+                .map(|(i, (p, leaf))| {
+                    let eph = leaf && raw.get(i).is_some_and(|r| r.1);
+                    (p, eph)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn remove_recursive_equals_deletes_one_by_one(
+            paths in tree_paths(),
+            target_pick in any::<prop::sample::Index>(),
+            missing in any::<bool>(),
+            limit in 0u32..50,
+            pending in 0usize..6,
+        ) {
+            let target = if missing {
+                "/zz".to_owned()
+            } else {
+                paths[target_pick.index(paths.len())].0.clone()
+            };
+
+            // A: the last `pending` creates only prepared when removeRecursive is.
+            let mut a = Run::new();
+            let split = paths.len().saturating_sub(pending);
+            for (p, e) in &paths[..split] {
+                a.run(&create_op(p, *e));
+            }
+            let held: Vec<Txn> = paths[split..].iter().map(|(p, e)| a.prep(&create_op(p, *e))).collect();
+            let rr = a.prep(&Op::RemoveRecursive(RemoveRecursiveRequest { path: target.clone(), limit }));
+            for t in &held {
+                a.apply(t);
+            }
+            a.apply(&rr);
+
+            // B: the whole tree, then the same by hand.
+            let mut b = Run::new();
+            for (p, e) in &paths {
+                b.run(&create_op(p, *e));
+            }
+            let before = b.shape();
+            let mut subtree: Vec<String> = paths
+                .iter()
+                .map(|(p, _)| p.clone())
+                .filter(|p| *p == target || p.starts_with(&format!("{target}/")))
+                .collect();
+            let n = subtree.len();
+            if n > (limit as usize).max(1) {
+                prop_assert_eq!(rr.header.txn_type, op::ERROR);
+                prop_assert_eq!(&rr.body, &TxnBody::Error { err: ErrorCode::NotEmpty.code() });
+                prop_assert_eq!(a.shape(), before);
+                return Ok(());
+            }
+            subtree.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+            for p in &subtree {
+                let t = b.run(&Op::Delete(DeleteRequest { path: p.clone(), version: -1 }));
+                prop_assert_eq!(t.header.txn_type, op::DELETE);
+            }
+            prop_assert_eq!(a.shape(), b.shape());
+            let mut da = a.deleted.clone();
+            let mut db = b.deleted.clone();
+            da.sort();
+            db.sort();
+            prop_assert_eq!(da, db);
+            let ea: Vec<_> = a.tree.ephemerals(SESSION).cloned().collect();
+            let eb: Vec<_> = b.tree.ephemerals(SESSION).cloned().collect();
+            prop_assert_eq!(ea, eb);
+            if n == 0 {
+                prop_assert_eq!(&rr.body, &TxnBody::Error { err: 0 });
+            } else {
+                prop_assert_eq!(rr.header.txn_type, op::MULTI);
+            }
+        }
+    }
+}
