@@ -21,7 +21,7 @@ use super::Core;
 use crate::auth::check_acl;
 use crate::prep::stat_matches;
 use crate::request::Request;
-use crate::tree::{AclRef, DataTree, TxnResult};
+use crate::tree::{AclRef, DataTree, EphemeralKind, TxnResult};
 
 /// The feature flags we offer: every extension op we serve, multiRead and
 /// persistent watches. Not offered: MULTI_WATCHES (watches set by a
@@ -157,9 +157,12 @@ impl Core {
                 .get(&child_path(path, name))
                 .expect("a listed child");
             let s = c.stat();
+            // Containers and TTL nodes are persistent here, as Keeper has them.
+            let ephemeral = EphemeralKind::of(c.persisted().ephemeral_owner, self.extended_types)
+                == EphemeralKind::Ephemeral;
             let keep = match list_type {
-                list_type::PERSISTENT_ONLY => s.ephemeral_owner == 0,
-                list_type::EPHEMERAL_ONLY => s.ephemeral_owner != 0,
+                list_type::PERSISTENT_ONLY => !ephemeral,
+                list_type::EPHEMERAL_ONLY => ephemeral,
                 _ => true,
             };
             if !keep {
