@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use zk_tests::keeper::{self, body, KeeperClient, MultiResult};
 use zk_tests::raw::{self, RawClient};
-use zk_tests::{four_letter_word, start_pair, Kind, Options, TestServer};
+use zk_tests::{diff, four_letter_word, run_python, start_pair, Kind, Options, TestServer};
 
 const EVENT_WAIT: Duration = Duration::from_secs(5);
 
@@ -439,4 +439,25 @@ fn apache_has_no_discovery_nodes_so_keeper_clients_fall_back() {
     let mut c = KeeperClient::connect(s.addr()).unwrap();
     assert_eq!(c.feature_flags().unwrap(), None);
     assert_eq!(c.api_version().unwrap(), None);
+}
+
+/// kazoo, an Apache client, on our server sees what it sees on Apache
+/// ZooKeeper: the tree from `/` (no `/keeper`), a multi, its own recursive
+/// delete and the events of it (tests/py/keeper_unaffected.py).
+#[test]
+fn kazoo_is_unaffected() {
+    let (apache, ours) = start_pair(&Options::default());
+    let (a, o) = std::thread::scope(|s| {
+        let a = s.spawn(|| run_python("keeper_unaffected.py", &apache));
+        (a.join().unwrap(), run_python("keeper_unaffected.py", &ours))
+    });
+    for want in ["tree from /", "exists /keeper", "tree after"] {
+        assert!(o.iter().any(|l| l.contains(want)), "no {want} line: {o:?}");
+    }
+    assert!(o.iter().any(|l| l.contains("\"DELETED\"")), "{o:?}");
+    diff::assert_same(
+        "keeper_unaffected.py",
+        &diff::normalise(&a),
+        &diff::normalise(&o),
+    );
 }
