@@ -461,3 +461,66 @@ fn kazoo_is_unaffected() {
         &diff::normalise(&o),
     );
 }
+
+/// In an ensemble of ours, the extensions sent through a follower reach the
+/// leader as its forwarded requests and every member applies the Apache
+/// transactions they became: the same tree everywhere, a watcher on another
+/// member hears the deletes.
+#[test]
+fn extensions_through_a_follower_reach_every_member() {
+    use zk_tests::ensemble::{Ensemble, Spec};
+    let mut ens = Ensemble::new(Spec::new(3, 0));
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let follower = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    let other = *ens
+        .ids()
+        .iter()
+        .find(|i| **i != leader && **i != follower)
+        .unwrap();
+
+    let mut c = KeeperClient::connect(ens.member(follower).addr()).unwrap();
+    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x60]));
+    small_tree(&mut c);
+    let mut w = RawClient::connect(ens.member(other).addr()).unwrap();
+    // Wait until the watcher's member has the tree, then watch it.
+    assert!(zk_tests::wait_until(Duration::from_secs(10), || {
+        w.exists("/t/b", false).unwrap().err == 0
+    }));
+    w.exists("/t/a/x", true).unwrap();
+
+    assert_eq!(c.create_if_not_exists("/t", b"").unwrap(), (0, "/t".into()));
+    assert_eq!(c.remove_recursive("/t/a", 1).unwrap(), keeper::ZNOTEMPTY);
+    let (err, results) = c
+        .multi(&[
+            (keeper::REMOVE_RECURSIVE, body::path_limit("/t/a", 10)),
+            (keeper::CREATE_IF_NOT_EXISTS, body::create("/t/c", b"", 0)),
+            (keeper::TRY_REMOVE, body::remove("/t/b", -1)),
+        ])
+        .unwrap();
+    assert_eq!(err, 0);
+    assert_eq!(
+        results,
+        vec![
+            res(503, 0, None),
+            res(502, 0, Some("/t/c")),
+            res(2, 0, None)
+        ]
+    );
+    w.wait_events(1, EVENT_WAIT).unwrap();
+    assert_eq!(
+        (w.events[0].event_type, w.events[0].path.as_str()),
+        (2, "/t/a/x")
+    );
+    for id in ens.ids() {
+        let mut m = KeeperClient::connect(ens.member(id).addr()).unwrap();
+        let ok = zk_tests::wait_until(Duration::from_secs(10), || {
+            m.list_recursive("/t", 100).unwrap().1 == vec!["/t/c".to_string()]
+        });
+        assert!(
+            ok,
+            "member {id}: {:?}",
+            m.list_recursive("/t", 100).unwrap()
+        );
+    }
+}
