@@ -524,3 +524,65 @@ fn extensions_through_a_follower_reach_every_member() {
         );
     }
 }
+
+/// ClickHouse's client batches exists, get and lists in a multiRead once the
+/// server offers MULTI_READ: exists (3) and filteredList (500) are answered
+/// there too, besides Apache's getData and getChildren.
+#[test]
+fn multi_read_with_clickhouse_reads() {
+    let s = ours();
+    let mut c = KeeperClient::connect(s.addr()).unwrap();
+    create(&mut c, "/m", 0);
+    create(&mut c, "/m/p", 0);
+    create(&mut c, "/m/e", 1);
+    let path_watch = |p: &str| {
+        let mut b = Vec::new();
+        raw::put_str(&mut b, p);
+        b.push(0);
+        b
+    };
+    let ops: Vec<(i32, Vec<u8>)> = vec![
+        (raw::OP_EXISTS, path_watch("/m")),
+        (raw::OP_EXISTS, path_watch("/missing")),
+        (raw::OP_GET_DATA, path_watch("/m")),
+        (raw::OP_GET_CHILDREN, path_watch("/m")),
+        (
+            keeper::FILTERED_LIST,
+            body::filtered_list("/m", false, keeper::LIST_EPHEMERAL),
+        ),
+    ];
+    let mut b = Vec::new();
+    for (t, body) in &ops {
+        raw::put_i32(&mut b, *t);
+        b.push(0);
+        raw::put_i32(&mut b, -1);
+        b.extend_from_slice(body);
+    }
+    raw::put_i32(&mut b, -1);
+    b.push(1);
+    raw::put_i32(&mut b, -1);
+    let r = c.call(raw::OP_MULTI_READ, &b).unwrap();
+    assert_eq!(r.err, 0);
+    let mut rd = raw::Reader::new(&r.body);
+    let head = |rd: &mut raw::Reader| (rd.i32(), rd.take(1)[0], rd.i32());
+    assert_eq!(head(&mut rd), (3, 0, 0));
+    assert_eq!(rd.stat()[9], 2, "exists /m: its Stat");
+    assert_eq!(head(&mut rd), (-1, 0, keeper::ZNONODE));
+    assert_eq!(rd.i32(), keeper::ZNONODE);
+    assert_eq!(head(&mut rd), (4, 0, 0));
+    assert_eq!(rd.buf(), b"d");
+    rd.stat();
+    assert_eq!(head(&mut rd), (8, 0, 0));
+    let mut ch = rd.strings();
+    ch.sort();
+    assert_eq!(ch, vec!["e", "p"]);
+    assert_eq!(
+        head(&mut rd),
+        (12, 0, 0),
+        "Keeper's list response names itself 12"
+    );
+    assert_eq!(rd.strings(), vec!["e"]);
+    rd.stat();
+    assert_eq!(head(&mut rd), (-1, 1, -1));
+    assert_eq!(rd.remaining(), 0);
+}

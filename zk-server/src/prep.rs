@@ -256,7 +256,10 @@ impl Prep {
                     }
                     continue;
                 }
-                MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
+                MultiOp::GetChildren(_)
+                | MultiOp::GetData(_)
+                | MultiOp::Exists(_)
+                | MultiOp::FilteredList(_) => {
                     unreachable!("prep refuses a multi with a read op as a whole")
                 }
                 MultiOp::CheckNotExists(_)

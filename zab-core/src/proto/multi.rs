@@ -36,7 +36,7 @@ use super::data::{
     create_mode, CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest,
     PathWatchRequest, SetDataRequest,
 };
-use super::keeper::{keeper_op, CheckStatRequest, RemoveRecursiveRequest};
+use super::keeper::{keeper_op, CheckStatRequest, FilteredListRequest, RemoveRecursiveRequest};
 use crate::jute::{self, record, JuteError, JuteReader, Record};
 use crate::records::{op, Stat};
 
@@ -63,12 +63,22 @@ pub enum MultiOp {
     CreateIfNotExists(CreateRequest),
     RemoveRecursive(RemoveRecursiveRequest),
     TryRemove(DeleteRequest),
+    /// Reads ClickHouse's client puts in a multiRead once the server
+    /// offers MULTI_READ (Apache's multiRead has only getChildren and getData).
+    Exists(PathWatchRequest),
+    FilteredList(FilteredListRequest),
 }
 
 impl MultiOp {
     /// getChildren and getData: the ops of a multiRead, which a multi may not carry.
     pub fn is_read(&self) -> bool {
-        matches!(self, MultiOp::GetChildren(_) | MultiOp::GetData(_))
+        matches!(
+            self,
+            MultiOp::GetChildren(_)
+                | MultiOp::GetData(_)
+                | MultiOp::Exists(_)
+                | MultiOp::FilteredList(_)
+        )
     }
 
     pub fn op_type(&self) -> i32 {
@@ -85,6 +95,8 @@ impl MultiOp {
             MultiOp::CreateIfNotExists(_) => keeper_op::CREATE_IF_NOT_EXISTS,
             MultiOp::RemoveRecursive(_) => keeper_op::REMOVE_RECURSIVE,
             MultiOp::TryRemove(_) => keeper_op::TRY_REMOVE,
+            MultiOp::Exists(_) => op::EXISTS,
+            MultiOp::FilteredList(_) => keeper_op::FILTERED_LIST,
         }
     }
 
@@ -101,6 +113,8 @@ impl MultiOp {
             MultiOp::CreateIfNotExists(r) => &r.path,
             MultiOp::RemoveRecursive(r) => &r.path,
             MultiOp::TryRemove(r) => &r.path,
+            MultiOp::Exists(r) => &r.path,
+            MultiOp::FilteredList(r) => &r.path,
         }
     }
 
@@ -139,6 +153,8 @@ impl Record for MultiRequest {
                 MultiOp::CreateIfNotExists(r) => r.write(out),
                 MultiOp::RemoveRecursive(r) => r.write(out),
                 MultiOp::TryRemove(r) => r.write(out),
+                MultiOp::Exists(r) => r.write(out),
+                MultiOp::FilteredList(r) => r.write(out),
             }
         }
         MultiHeader {
@@ -185,6 +201,8 @@ impl Record for MultiRequest {
                     MultiOp::RemoveRecursive(RemoveRecursiveRequest::read(r)?)
                 }
                 keeper_op::TRY_REMOVE => MultiOp::TryRemove(DeleteRequest::read(r)?),
+                op::EXISTS => MultiOp::Exists(PathWatchRequest::read(r)?),
+                keeper_op::FILTERED_LIST => MultiOp::FilteredList(FilteredListRequest::read(r)?),
                 other => {
                     return Err(JuteError::Unknown {
                         what: "multi operation",
@@ -232,6 +250,16 @@ pub enum OpResult {
         path: String,
     },
     RemoveRecursive,
+    /// exists inside a multiRead (ClickHouse's): header type exists (3), the Stat.
+    Exists {
+        stat: Stat,
+    },
+    /// filteredList inside a multiRead: header type getChildren2 (12), as
+    /// Keeper's list response names itself, children and the node's Stat.
+    List {
+        children: Vec<String>,
+        stat: Stat,
+    },
 }
 
 /// A multi response: the per-operation results.
@@ -256,6 +284,8 @@ impl Record for MultiResponse {
                 OpResult::CheckNotExists => (keeper_op::CHECK_NOT_EXISTS, 0),
                 OpResult::CreateIfNotExists { .. } => (keeper_op::CREATE_IF_NOT_EXISTS, 0),
                 OpResult::RemoveRecursive => (keeper_op::REMOVE_RECURSIVE, 0),
+                OpResult::Exists { .. } => (op::EXISTS, 0),
+                OpResult::List { .. } => (op::GET_CHILDREN2, 0),
             };
             MultiHeader {
                 op_type,
@@ -271,7 +301,11 @@ impl Record for MultiResponse {
                     jute::write_string(out, path);
                     stat.write(out);
                 }
-                OpResult::SetData { stat } => stat.write(out),
+                OpResult::SetData { stat } | OpResult::Exists { stat } => stat.write(out),
+                OpResult::List { children, stat } => {
+                    jute::write_string_vec(out, children);
+                    stat.write(out);
+                }
                 OpResult::GetChildren { children } => jute::write_string_vec(out, children),
                 OpResult::GetData { data, stat } => {
                     jute::write_opt_buffer(out, data.as_deref());
@@ -325,6 +359,13 @@ impl Record for MultiResponse {
                     path: r.read_string()?,
                 },
                 keeper_op::REMOVE_RECURSIVE => OpResult::RemoveRecursive,
+                op::EXISTS => OpResult::Exists {
+                    stat: Stat::read(r)?,
+                },
+                op::GET_CHILDREN2 => OpResult::List {
+                    children: r.read_string_vec()?,
+                    stat: Stat::read(r)?,
+                },
                 other => {
                     return Err(JuteError::Unknown {
                         what: "multi result",
@@ -436,6 +477,13 @@ mod tests {
                 OpResult::CheckNotExists,
                 OpResult::CreateIfNotExists { path: "/k".into() },
                 OpResult::RemoveRecursive,
+                OpResult::Exists {
+                    stat: Stat::default(),
+                },
+                OpResult::List {
+                    children: vec!["c".into()],
+                    stat: Stat::default(),
+                },
             ],
         };
         assert_eq!(MultiResponse::from_bytes(&m.to_bytes()).unwrap(), m);

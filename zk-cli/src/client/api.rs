@@ -414,6 +414,8 @@ impl Client {
                     MultiOp::CreateIfNotExists(r) => &mut r.path,
                     MultiOp::RemoveRecursive(r) => &mut r.path,
                     MultiOp::TryRemove(r) => &mut r.path,
+                    MultiOp::Exists(r) => &mut r.path,
+                    MultiOp::FilteredList(r) => &mut r.path,
                 };
                 *p = self.chroot.prepend(p);
             }

@@ -128,9 +128,25 @@ impl Core {
         Some(self.session_ok(sid).and(reply))
     }
 
+    /// exists inside a multiRead: as exists (3), a watch left on a missing node too.
+    pub(super) fn multi_exists(
+        &mut self,
+        sid: i64,
+        path: &str,
+        watch: bool,
+    ) -> Result<Stat, ErrorCode> {
+        if let Some(n) = self.tree.get(path) {
+            check_acl(n.acl(), perms::READ, self.auth_of(sid))?;
+        }
+        if watch {
+            self.watches.add_data_watch(path, sid);
+        }
+        Ok(self.tree.get(path).ok_or(ErrorCode::NoNode)?.stat())
+    }
+
     /// Keeper's list: the node needs READ; when it filters, or reports stats
     /// or data, every child listed needs READ too (NoAuth for the whole list).
-    fn filtered_list(
+    pub(super) fn filtered_list(
         &mut self,
         sid: i64,
         path: &str,
@@ -365,7 +381,10 @@ fn multi_results(
                 },
             },
             MultiOp::RemoveRecursive(_) => OpResult::RemoveRecursive,
-            MultiOp::GetChildren(_) | MultiOp::GetData(_) => OpResult::Error {
+            MultiOp::GetChildren(_)
+            | MultiOp::GetData(_)
+            | MultiOp::Exists(_)
+            | MultiOp::FilteredList(_) => OpResult::Error {
                 err: ErrorCode::MarshallingError.code(),
             },
         });

@@ -194,6 +194,16 @@ impl Core {
                         MultiOp::GetData(r) => self
                             .get_data(sid, &r.path, r.watch)
                             .map(|(data, stat)| OpResult::GetData { data, stat }),
+                        // ClickHouse's client, once we offer MULTI_READ.
+                        MultiOp::Exists(r) => self
+                            .multi_exists(sid, &r.path, r.watch)
+                            .map(|stat| OpResult::Exists { stat }),
+                        MultiOp::FilteredList(r) => self
+                            .filtered_list(sid, &r.path, r.watch, r.list_type, false, false)
+                            .map(|l| OpResult::List {
+                                children: l.children,
+                                stat: l.stat,
+                            }),
                         // ZooKeeper fails the whole request on other ops.
                         _ => return Err(ErrorCode::MarshallingError),
                     };
