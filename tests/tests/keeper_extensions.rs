@@ -586,3 +586,37 @@ fn multi_read_with_clickhouse_reads() {
     assert_eq!(head(&mut rd), (-1, 1, -1));
     assert_eq!(rd.remaining(), 0);
 }
+
+/// The extensions' transactions are Apache's types in our log: a server
+/// killed after them recovers the same tree from its log.
+#[test]
+fn extension_writes_survive_a_restart() {
+    let mut s = ours();
+    let mut c = KeeperClient::connect(s.addr()).unwrap();
+    small_tree(&mut c);
+    assert_eq!(
+        c.create_if_not_exists("/t", b"").unwrap().0,
+        0,
+        "nothing to do"
+    );
+    assert_eq!(c.create_if_not_exists("/u", b"u").unwrap().0, 0);
+    assert_eq!(c.try_remove("/t/b", -1).unwrap(), 0);
+    assert_eq!(c.remove_recursive("/t/a", 10).unwrap(), 0);
+    assert_eq!(c.remove_recursive("/gone", 10).unwrap(), 0, "nothing to do");
+    let before = c.list_recursive("/", 100).unwrap();
+    drop(c);
+    s.kill9();
+    s.restart();
+    let mut c = KeeperClient::connect(s.addr()).unwrap();
+    assert_eq!(c.list_recursive("/", 100).unwrap(), before);
+    let got: BTreeSet<&str> = before.1.iter().map(String::as_str).collect();
+    let want: BTreeSet<&str> = [
+        "/t",
+        "/u",
+        "/zookeeper",
+        "/zookeeper/config",
+        "/zookeeper/quota",
+    ]
+    .into();
+    assert_eq!(got, want);
+}
