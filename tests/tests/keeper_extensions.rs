@@ -620,3 +620,42 @@ fn extension_writes_survive_a_restart() {
     .into();
     assert_eq!(got, want);
 }
+
+/// Our leader, an Apache ZooKeeper 3.8 follower: the extensions' writes reach
+/// it as Apache's own transactions (a multi of deletes, a create, an error
+/// with code 0), which it applies; it then serves the same tree.
+#[test]
+fn an_apache_follower_applies_the_extensions_transactions() {
+    use zk_tests::ensemble::{Ensemble, Spec};
+    let mut ens = Ensemble::new(
+        Spec::new(3, 0)
+            .member_kind(1, Kind::Apache)
+            .ticks(500, 20, 10),
+    );
+    ens.start(3);
+    ens.start(2);
+    let leader = ens.wait_serving(&[2, 3], Duration::from_secs(60));
+    assert_eq!(leader, 3);
+    ens.start(1);
+    ens.wait_mode(1, "follower", Duration::from_secs(60));
+
+    let mut c = KeeperClient::connect(ens.member(3).addr()).unwrap();
+    small_tree(&mut c);
+    assert_eq!(c.create_if_not_exists("/t", b"").unwrap().0, 0);
+    assert_eq!(c.create_if_not_exists("/v", b"v").unwrap().0, 0);
+    assert_eq!(c.remove_recursive("/t/a", 10).unwrap(), 0);
+    assert_eq!(c.try_remove("/t/b", -1).unwrap(), 0);
+    assert_eq!(c.remove_recursive("/none", 10).unwrap(), 0);
+    create(&mut c, "/last", 0);
+
+    // Read through the Apache member alone, with Apache's own ops.
+    let mut a = KeeperClient::connect(ens.member(1).addr()).unwrap();
+    assert!(zk_tests::wait_until(Duration::from_secs(20), || exists(
+        &mut a, "/last"
+    )));
+    assert_eq!(children(&mut a, "/t"), Vec::<String>::new());
+    assert!(exists(&mut a, "/v"));
+    assert!(!exists(&mut a, "/t/a/x"));
+    // And Apache's member has no discovery nodes: not ours to serve there.
+    assert_eq!(a.feature_flags().unwrap(), None);
+}
