@@ -48,9 +48,9 @@ fn discovery_nodes_and_words_as_keeper_serves_them() {
     let s = ours();
     let mut c = KeeperClient::connect(s.addr()).unwrap();
     // filtered_list, multi_read, check_not_exists, create_if_not_exists,
-    // remove_recursive, check_stat, persistent_watches | try_remove,
-    // list_with_stat_and_data; not multi_watches (5), create_with_stats (8).
-    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x60]));
+    // remove_recursive, check_stat, persistent_watches | try_remove; not
+    // multi_watches (5), create_with_stats (8), list_with_stat_and_data (10).
+    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x40]));
     assert_eq!(c.api_version().unwrap().as_deref(), Some("3"));
     // The nodes are not in the tree: `ls /` is as Apache's.
     assert_eq!(children(&mut c, "/"), vec!["zookeeper"]);
@@ -71,7 +71,7 @@ fn discovery_nodes_and_words_as_keeper_serves_them() {
             "persistent_watches\t1",
             "create_with_stats\t0",
             "try_remove\t1",
-            "list_with_stat_and_data\t1",
+            "list_with_stat_and_data\t0",
         ]
     );
 }
@@ -480,7 +480,7 @@ fn extensions_through_a_follower_reach_every_member() {
         .unwrap();
 
     let mut c = KeeperClient::connect(ens.member(follower).addr()).unwrap();
-    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x60]));
+    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x40]));
     small_tree(&mut c);
     let mut w = RawClient::connect(ens.member(other).addr()).unwrap();
     // Wait until the watcher's member has the tree, then watch it.

@@ -23,10 +23,13 @@ use crate::prep::stat_matches;
 use crate::request::Request;
 use crate::tree::{AclRef, DataTree, EphemeralKind, TxnResult};
 
-/// The feature flags we offer: every extension op we serve, multiRead and
+/// The feature flags we offer: the extension ops we serve, multiRead and
 /// persistent watches. Not offered: MULTI_WATCHES (watches set by a
 /// multiRead's reads) and CREATE_WITH_STATS (create2 inside multi answered
-/// with a Stat), which Apache's semantics we keep do not give.
+/// with a Stat), which Apache's semantics we keep do not give; and
+/// LIST_WITH_STAT_AND_DATA, whose op (506) we serve but whose layout we
+/// inferred rather than read in ClickHouse's serializer: a client that
+/// trusts the flag must not be handed bytes it may misread.
 pub const FEATURE_FLAGS: &[usize] = &[
     feature::FILTERED_LIST,
     feature::MULTI_READ,
@@ -36,7 +39,6 @@ pub const FEATURE_FLAGS: &[usize] = &[
     feature::CHECK_STAT,
     feature::PERSISTENT_WATCHES,
     feature::TRY_REMOVE,
-    feature::LIST_WITH_STAT_AND_DATA,
 ];
 
 /// The data of a discovery node, or `None` for any other path.
