@@ -247,6 +247,10 @@ impl Default for Config {
 /// (besides the zoo.cfg keys `Config::parse` knows). A zoo.cfg key that maps to
 /// none of them is logged as unknown.
 pub const READ_PROPS: &[&str] = &[
+    // The format `zk-server export-apache` writes by default (persist/apache.rs):
+    // the compression Apache would write and whether it keeps digests.
+    "zookeeper.snapshot.compression.method",
+    "zookeeper.digest.enabled",
     // SASL and enforced authentication (crate::sasl)
     "java.security.auth.login.config",
     "zookeeper.sasl.serverconfig",
@@ -383,7 +387,7 @@ fn property(raw: &str) -> Option<(&str, &str)> {
 /// Every four-letter word the server knows.
 pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
-    "dump", "isro", "dirs",
+    "dump", "isro", "dirs", "apiv", "ftfl",
 ];
 
 impl Config {

@@ -290,6 +290,7 @@ impl Core {
                     auth,
                     session_ok,
                     extended_types: self.extended_types,
+                    max_txn_bytes: self.cfg.jute_max_buffer,
                 };
                 self.prep.prep(&ctx, req.op_type, &req.op)
             };
@@ -589,6 +590,9 @@ impl Core {
     }
 
     fn write_reply(&self, req: &Request, txn: &Txn, rc: TxnResult) -> Reply {
+        if let Some(r) = super::keeper::keeper_write_reply(req, txn, &rc) {
+            return r;
+        }
         if txn.header.txn_type == op::ERROR {
             return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
         }
