@@ -21,7 +21,7 @@ pub fn digest_id(user_password: &str) -> String {
 fn is_authenticated_scheme(scheme: &str) -> bool {
     // ZooKeeper's providers: digest and sasl say yes, ip says no; `super`
     // has no provider, so it is skipped.
-    matches!(scheme, "digest" | "sasl")
+    matches!(scheme, "digest" | "sasl" | "x509")
 }
 
 fn valid_ip_id(id: &str) -> bool {
@@ -48,6 +48,8 @@ pub fn is_valid_id(id: &Id) -> bool {
         "world" => id.id == "anyone",
         "digest" => id.id.split(':').count() == 2,
         "ip" => valid_ip_id(&id.id),
+        // ZooKeeper's X509AuthenticationProvider: whatever X500Principal accepts.
+        "x509" => crate::tls::dn::is_valid_x500_name(&id.id),
         _ => false,
     }
 }
@@ -84,7 +86,7 @@ fn ip_matches(client: &str, acl_id: &str) -> bool {
 fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
     match scheme {
         "ip" => ip_matches(auth_id, acl_id),
-        "digest" | "super" | "sasl" => auth_id == acl_id,
+        "digest" | "super" | "sasl" | "x509" => auth_id == acl_id,
         _ => false,
     }
 }

@@ -214,6 +214,9 @@ impl Core {
                 writes_done: 0,
                 local: false,
             };
+            session
+                .auth
+                .extend(self.conns[&conn_id].handle.auth.iter().cloned());
             session.auth.dedup();
             session.local = read_only;
             self.sessions.insert(id, session);
@@ -294,6 +297,11 @@ impl Core {
             if !s.auth.contains(&ip) {
                 s.auth.retain(|i| i.scheme != "ip");
                 s.auth.insert(0, ip);
+            }
+            for id in &self.conns[&conn_id].handle.auth {
+                if !s.auth.contains(id) {
+                    s.auth.push(id.clone());
+                }
             }
             let passwd = Bytes::copy_from_slice(&s.passwd);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
