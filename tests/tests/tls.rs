@@ -337,3 +337,56 @@ fn renewed_certificate_is_served_after_reload() {
     );
     assert!(server_log(&server).contains("reloaded the TLS key and trust stores"));
 }
+
+/// ssl.clientAuth=want serves a client without a certificate (and names one with it);
+/// without `authProvider.x509` a TLS port still registers Apache's x509 provider
+/// (QuorumPeerConfig.configureSSLAuth), so a client with a certificate is served.
+#[test]
+fn client_auth_want_and_the_default_x509_provider_like_apache() {
+    let pki = Pki::new();
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut lines = Vec::new();
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra.push(("ssl.clientAuth".into(), "want".into()));
+        let server = TestServer::start(kind, &opts);
+        let hosts = format!("127.0.0.1:{secure}");
+        lines.extend(kazoo(&pki, &hosts, None, &["createopen:/w", "get:/w"]));
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("alice"),
+            &[&format!("create:/a:{}", dn("alice")), "get:/a"],
+        ));
+        drop(server);
+
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra.retain(|(k, _)| k != "authProvider.x509");
+        let server = TestServer::start(kind, &opts);
+        let hosts = format!("127.0.0.1:{secure}");
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("alice"),
+            &[&format!("create:/n:{}", dn("alice")), "get:/n"],
+        ));
+        lines.extend(kazoo(&pki, &hosts, Some("bob"), &["get:/n"]));
+        drop(server);
+        eprintln!("{}: {lines:?}", kind.name());
+        outputs.push(lines);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Apache (left) and ours (right) differ"
+    );
+    let ours = &outputs[1];
+    assert!(ours.contains(&json!({"step": "get", "path": "/w", "ok": true, "data": "v"})));
+    assert!(ours.contains(&json!({"step": "get", "path": "/a", "ok": true, "data": "v"})));
+    assert!(ours.contains(&json!({"step": "get", "path": "/n", "ok": true, "data": "v"})));
+    assert_eq!(
+        ours.last().unwrap(),
+        &json!({"step": "get", "path": "/n", "ok": false, "error": "NoAuthError"})
+    );
+}

@@ -312,39 +312,49 @@ pub struct X509Auth {
     /// `zookeeper.ssl.authProvider` (default `x509`): the scheme whose provider
     /// authenticates a TLS client.
     pub scheme: String,
-    /// Whether that scheme has Apache's x509 provider (`zookeeper.authProvider.*`).
-    pub registered: bool,
     /// `zookeeper.X509AuthenticationProvider.superUser`.
     pub super_user: Option<String>,
 }
 
 impl X509Auth {
-    pub fn from_config(cfg: &Config) -> X509Auth {
+    /// As Apache's `QuorumPeerConfig.configureSSLAuth`, run whenever a TLS client
+    /// port is configured: the scheme `ssl.authProvider` names (default `x509`)
+    /// needs `zookeeper.authProvider.<scheme>`, which for `x509` defaults to Apache's
+    /// X509AuthenticationProvider. Other provider classes cannot be loaded here.
+    pub fn from_config(cfg: &Config) -> Result<X509Auth, String> {
         let scheme = cfg
             .prop("zookeeper.ssl.authProvider")
             .unwrap_or("x509")
             .trim()
             .to_owned();
-        let x509_registered = cfg.system_props.iter().any(|(k, v)| {
-            k.starts_with("zookeeper.authProvider.") && v.trim() == X509_PROVIDER_CLASS
-        });
-        X509Auth {
-            registered: scheme == "x509" && x509_registered,
+        let class = cfg
+            .system_props
+            .get(&format!("zookeeper.authProvider.{scheme}"))
+            .map(|c| c.trim());
+        match class {
+            None if scheme == "x509" => {}
+            Some(X509_PROVIDER_CLASS) if scheme == "x509" => {}
+            None => {
+                return Err(format!(
+                    "No auth provider configured for the SSL authentication scheme '{scheme}'"
+                ))
+            }
+            Some(c) => {
+                return Err(format!(
+                    "zookeeper.authProvider.{scheme}={c}: only {X509_PROVIDER_CLASS} authenticates TLS clients here"
+                ))
+            }
+        }
+        Ok(X509Auth {
             scheme,
             super_user: cfg
                 .prop("zookeeper.X509AuthenticationProvider.superUser")
                 .map(str::to_owned),
-        }
+        })
     }
 
     /// The ids of a client with this verified chain (leaf first).
     pub fn ids(&self, chain: &[rustls_pki_types::CertificateDer<'_>]) -> Result<Vec<Id>, String> {
-        if !self.registered {
-            return Err(format!(
-                "X509 Auth provider not found: {} (set authProvider.x509={X509_PROVIDER_CLASS})",
-                self.scheme
-            ));
-        }
         let leaf = chain.first().ok_or("no client certificate")?;
         let dn = dn::subject_rfc2253(leaf)?;
         let mut ids = Vec::new();
@@ -378,7 +388,7 @@ impl ServerTls {
         let stamps = settings.stamps();
         let sc = settings.server_config()?;
         Ok(Some(Arc::new(ServerTls {
-            x509: X509Auth::from_config(cfg),
+            x509: X509Auth::from_config(cfg)?,
             settings,
             current: RwLock::new(Arc::new(sc)),
             stamps: std::sync::Mutex::new(stamps),
