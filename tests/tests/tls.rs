@@ -130,10 +130,15 @@ fn openssl_handshake_four_letter_words_and_refused_certificates() {
         .unwrap();
     let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &[]);
     assert_eq!(out, "imok", "served beside a half handshake: {err}");
-    // The plain port goes on as before.
+    // The plain port goes on as before; conf names the secure port, as Apache's does.
     assert_eq!(
         zk_tests::four_letter_word(server.addr(), "ruok").unwrap(),
         "imok"
+    );
+    let conf = zk_tests::four_letter_word(server.addr(), "conf").unwrap();
+    assert!(
+        conf.contains(&format!("secureClientPort={secure}\n")),
+        "{conf}"
     );
     drop(half);
 }
