@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use zk_tests::tls::{kazoo, Pki, Store, CLIENTS, PASSWORD};
 use zk_tests::{
     apache_classpath, free_port, run_with_timeout, wait_until, Kind, Options, TestServer,
@@ -394,4 +394,46 @@ fn client_auth_want_and_the_default_x509_provider_like_apache() {
         ours.last().unwrap(),
         &json!({"step": "get", "path": "/n", "ok": false, "error": "NoAuthError"})
     );
+}
+
+/// What openssl, a plain four-letter word and kazoo see on Apache and on ours, both
+/// with a secure port and port unification on the plain one (JKS stores).
+#[test]
+fn tls_ports_like_apache() {
+    let pki = Pki::new();
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra
+            .push(("client.portUnification".into(), "true".into()));
+        let server = TestServer::start(kind, &opts);
+        let mut seen: Vec<Value> = Vec::new();
+        for client in ["alice", "mallory", "expired"] {
+            let (out, _) = s_client(&pki, secure, Some(client), "ruok", &[]);
+            seen.push(json!({"secure port": client, "answer": out}));
+        }
+        let (out, _) = s_client(&pki, server.port, Some("alice"), "ruok", &[]);
+        seen.push(json!({"unified port": "alice", "answer": out}));
+        let (out, _) = s_client(&pki, server.port, Some("mallory"), "ruok", &[]);
+        seen.push(json!({"unified port": "mallory", "answer": out}));
+        let plain = zk_tests::four_letter_word(server.addr(), "ruok").unwrap();
+        seen.push(json!({"unified port": "plain", "answer": plain}));
+        for l in kazoo(
+            &pki,
+            &server.hosts(),
+            Some("alice"),
+            &["createopen:/p", "get:/p"],
+        ) {
+            seen.push(l);
+        }
+        eprintln!("{}: {seen:?}", kind.name());
+        outputs.push(seen);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Apache (left) and ours (right) differ"
+    );
+    assert_eq!(outputs[1][0]["answer"], json!("imok"));
+    assert_eq!(outputs[1][1]["answer"], json!(""));
 }
