@@ -1,7 +1,8 @@
 //! Certificates and stores for the TLS tests (tests/tests/tls.rs), made in a temporary
 //! directory with `openssl` and JDK's `keytool`: a CA, a server certificate for
 //! 127.0.0.1/localhost, client certificates from the same CA (one expired), one from
-//! another CA, and the server's key and trust stores in PEM, PKCS12 and JKS.
+//! another CA, and the server's key and trust stores in PEM (the key encrypted with the
+//! store password, as Apache reads it), PKCS12 and JKS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -167,13 +168,29 @@ impl Pki {
         let _ = std::fs::remove_file(d.join("server-key.jks"));
         let _ = std::fs::remove_file(d.join("trust.p12"));
         let _ = std::fs::remove_file(d.join("trust.jks"));
+        // With a password, Apache's PEM key store holds an encrypted PKCS#8 key.
+        let pass = format!("pass:{PASSWORD}");
+        openssl(
+            d,
+            &[
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-in",
+                "server.key",
+                "-out",
+                "server-enc.key",
+                "-passout",
+                &pass,
+            ],
+        );
         let pem = [
             std::fs::read_to_string(d.join("server.pem")).unwrap(),
-            std::fs::read_to_string(d.join("server.key")).unwrap(),
+            std::fs::read_to_string(d.join("server-enc.key")).unwrap(),
         ]
         .concat();
         std::fs::write(d.join("server-key.pem"), pem).unwrap();
-        let pass = format!("pass:{PASSWORD}");
         openssl(
             d,
             &[

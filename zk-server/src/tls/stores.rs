@@ -58,13 +58,19 @@ pub fn load_key_store(path: &str, password: &str, ty: StoreType) -> Result<KeyMa
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&data)
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("{path}: bad PEM certificate: {e}"))?;
-            if std::str::from_utf8(&data).is_ok_and(|s| s.contains("ENCRYPTED PRIVATE KEY")) {
-                return Err(format!(
-                    "{path}: encrypted PEM private keys are not supported; store the key unencrypted or use PKCS12"
-                ));
-            }
-            let key = PrivateKeyDer::from_pem_slice(&data)
-                .map_err(|e| format!("{path}: no private key in PEM: {e}"))?;
+            let key = match encrypted_pem_key(&data) {
+                // As Apache's PemReader: with a password the key is encrypted PKCS#8.
+                Some(der) => {
+                    if password.is_empty() {
+                        return Err(format!(
+                            "{path}: the private key is encrypted and no keyStore.password is set"
+                        ));
+                    }
+                    decrypt_pkcs8(&der, password).map_err(|e| format!("{path}: {e}"))?
+                }
+                None => PrivateKeyDer::from_pem_slice(&data)
+                    .map_err(|e| format!("{path}: no private key in PEM: {e}"))?,
+            };
             if chain.is_empty() {
                 return Err(format!("{path}: no certificate in PEM"));
             }
@@ -115,6 +121,31 @@ pub fn load_key_store(path: &str, password: &str, ty: StoreType) -> Result<KeyMa
             Err(format!("{path}: no private key entry"))
         }
     }
+}
+
+/// The DER of the first `ENCRYPTED PRIVATE KEY` block of a PEM file.
+fn encrypted_pem_key(pem: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    const BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find(BEGIN)? + BEGIN.len();
+    let end = start + text[start..].find(END)?;
+    let b64: String = text[start..end].split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// Decrypt an EncryptedPrivateKeyInfo (PKCS#8 with PBES2, as openssl and Java write it).
+fn decrypt_pkcs8(der: &[u8], password: &str) -> Result<PrivateKeyDer<'static>, String> {
+    use pkcs8::der::Decode;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(der)
+        .map_err(|e| format!("bad encrypted private key: {e}"))?;
+    let plain = info
+        .decrypt(password)
+        .map_err(|e| format!("cannot decrypt the private key (wrong password?): {e}"))?;
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        plain.as_bytes().to_vec(),
+    )))
 }
 
 /// Load a trust store: every certificate in it.
@@ -169,6 +200,57 @@ pub fn load_trust_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key encrypted by `openssl pkcs8 -topk8 -v2 aes-256-cbc` (PBES2), as an
+    /// Apache PEM key store with a password holds it.
+    #[test]
+    fn encrypted_pem_key_with_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl is needed for this test");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&["genpkey", "-algorithm", "RSA", "-out", "k.pem"]);
+        run(&[
+            "req", "-x509", "-key", "k.pem", "-out", "c.pem", "-subj", "/CN=x", "-days", "1",
+        ]);
+        run(&[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            "k.pem",
+            "-out",
+            "e.pem",
+            "-passout",
+            "pass:pw",
+        ]);
+        let store = [
+            std::fs::read_to_string(d.join("c.pem")).unwrap(),
+            std::fs::read_to_string(d.join("e.pem")).unwrap(),
+        ]
+        .concat();
+        let path = d.join("store.pem");
+        std::fs::write(&path, store).unwrap();
+        let path = path.to_str().unwrap();
+        let m = load_key_store(path, "pw", StoreType::Pem).unwrap();
+        assert!(rustls::crypto::ring::sign::any_supported_type(&m.key).is_ok());
+        assert!(load_key_store(path, "wrong", StoreType::Pem)
+            .err()
+            .unwrap()
+            .contains("wrong password"));
+        assert!(load_key_store(path, "", StoreType::Pem).is_err());
+    }
 
     #[test]
     fn type_from_setting_or_extension() {
