@@ -168,15 +168,16 @@ impl Pki {
         let _ = std::fs::remove_file(d.join("server-key.jks"));
         let _ = std::fs::remove_file(d.join("trust.p12"));
         let _ = std::fs::remove_file(d.join("trust.jks"));
-        // With a password, Apache's PEM key store holds an encrypted PKCS#8 key.
+        // With a password, Apache's PEM key store holds an encrypted PKCS#8 key; its
+        // PemReader on Java 17 decrypts PKCS#12's PBE-SHA1-3DES (not PBES2).
         let pass = format!("pass:{PASSWORD}");
         openssl(
             d,
             &[
                 "pkcs8",
                 "-topk8",
-                "-v2",
-                "aes-256-cbc",
+                "-v1",
+                "PBE-SHA1-3DES",
                 "-in",
                 "server.key",
                 "-out",

@@ -164,7 +164,7 @@ impl JksStore {
 }
 
 /// Read one DER header at `pos`: (tag, content start, content length).
-fn der_header(b: &[u8], pos: usize) -> Option<(u8, usize, usize)> {
+pub(crate) fn der_header(b: &[u8], pos: usize) -> Option<(u8, usize, usize)> {
     let tag = *b.get(pos)?;
     let first = *b.get(pos + 1)? as usize;
     let (len, start) = if first < 0x80 {

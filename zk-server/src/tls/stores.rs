@@ -135,9 +135,69 @@ fn encrypted_pem_key(pem: &[u8]) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
-/// Decrypt an EncryptedPrivateKeyInfo (PKCS#8 with PBES2, as openssl and Java write it).
+/// pbeWithSHAAnd3-KeyTripleDES-CBC (1.2.840.113549.1.12.1.3), the PKCS#12 PBE that
+/// Apache's PemReader decrypts on Java 17 (`openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES`).
+const PBE_SHA1_3DES: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+
+/// An EncryptedPrivateKeyInfo with PKCS#12's PBE-SHA1-3DES: `Some(PKCS#8)` when it is one.
+fn decrypt_pbe_sha1_3des(der: &[u8], password: &str) -> Option<Result<Vec<u8>, String>> {
+    use super::jks::der_header;
+    use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
+    // SEQUENCE { SEQUENCE { OID, SEQUENCE { OCTET STRING salt, INTEGER iterations } }, OCTET STRING }
+    let (t, seq, _) = der_header(der, 0)?;
+    let (t2, alg, alg_len) = der_header(der, seq)?;
+    let (t3, oid, oid_len) = der_header(der, alg)?;
+    if t != 0x30 || t2 != 0x30 || t3 != 0x06 || &der[oid..oid + oid_len] != PBE_SHA1_3DES {
+        return None;
+    }
+    let bad = || Some(Err("bad PBE-SHA1-3DES parameters".to_owned()));
+    let Some((0x30, params, _)) = der_header(der, oid + oid_len) else {
+        return bad();
+    };
+    let Some((0x04, salt, salt_len)) = der_header(der, params) else {
+        return bad();
+    };
+    let Some((0x02, it, it_len)) = der_header(der, salt + salt_len) else {
+        return bad();
+    };
+    if it_len == 0 || it_len > 4 {
+        return bad();
+    }
+    let iterations = der[it..it + it_len]
+        .iter()
+        .fold(0i64, |a, b| (a << 8) | *b as i64);
+    let Ok(iterations) = i32::try_from(iterations) else {
+        return bad();
+    };
+    if iterations <= 0 {
+        return bad();
+    }
+    let Some((0x04, data, data_len)) = der_header(der, alg + alg_len) else {
+        return bad();
+    };
+    let salt = &der[salt..salt + salt_len];
+    let kdf = |ty, n| {
+        pkcs12::kdf::derive_key_utf8::<sha1_11::Sha1>(password, salt, ty, iterations, n)
+            .map_err(|e| format!("key derivation: {e}"))
+    };
+    Some((|| {
+        let key = kdf(pkcs12::kdf::Pkcs12KeyType::EncryptionKey, 24)?;
+        let iv = kdf(pkcs12::kdf::Pkcs12KeyType::Iv, 8)?;
+        let cipher = cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(|_| "bad 3DES key length".to_owned())?;
+        cipher
+            .decrypt_padded_vec::<Pkcs7>(&der[data..data + data_len])
+            .map_err(|_| "cannot decrypt the private key (wrong password?)".to_owned())
+    })())
+}
+
+/// Decrypt an EncryptedPrivateKeyInfo: PKCS#8 with PBES2 (openssl's default) or
+/// PKCS#12's PBE-SHA1-3DES (what Apache's PemReader reads on Java 17).
 fn decrypt_pkcs8(der: &[u8], password: &str) -> Result<PrivateKeyDer<'static>, String> {
     use pkcs8::der::Decode;
+    if let Some(plain) = decrypt_pbe_sha1_3des(der, password) {
+        return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain?)));
+    }
     let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(der)
         .map_err(|e| format!("bad encrypted private key: {e}"))?;
     let plain = info
@@ -250,6 +310,30 @@ mod tests {
             .unwrap()
             .contains("wrong password"));
         assert!(load_key_store(path, "", StoreType::Pem).is_err());
+        // PKCS#12's PBE with SHA-1 and 3DES, as Apache 3.8 reads on Java 17.
+        run(&[
+            "pkcs8",
+            "-topk8",
+            "-v1",
+            "PBE-SHA1-3DES",
+            "-in",
+            "k.pem",
+            "-out",
+            "e1.pem",
+            "-passout",
+            "pass:pw",
+        ]);
+        let store = [
+            std::fs::read_to_string(d.join("c.pem")).unwrap(),
+            std::fs::read_to_string(d.join("e1.pem")).unwrap(),
+        ]
+        .concat();
+        std::fs::write(d.join("store1.pem"), store).unwrap();
+        let path = d.join("store1.pem");
+        let path = path.to_str().unwrap();
+        let m = load_key_store(path, "pw", StoreType::Pem).unwrap();
+        assert!(rustls::crypto::ring::sign::any_supported_type(&m.key).is_ok());
+        assert!(load_key_store(path, "wrong", StoreType::Pem).is_err());
     }
 
     #[test]
