@@ -166,10 +166,16 @@ pub async fn start_client_ports(
     cfg: Arc<Config>,
     core: mpsc::Sender<CoreMsg>,
 ) -> Result<ClientPorts, PortError> {
-    let tls = ServerTls::client_from_config(&cfg).map_err(PortError::Tls)?;
     let unified = cfg
         .prop("zookeeper.client.portUnification")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    // As Apache, the stores are only read when a port serves TLS: ssl.* may be
+    // there for clients started with the same configuration.
+    let tls = if unified || cfg.secure_client_port.is_some() {
+        ServerTls::client_from_config(&cfg).map_err(PortError::Tls)?
+    } else {
+        None
+    };
     if let Some(t) = &tls {
         let reload = cfg
             .prop("zookeeper.client.certReload")
