@@ -298,6 +298,10 @@ impl Core {
                 s.auth.retain(|i| i.scheme != "ip");
                 s.auth.insert(0, ip);
             }
+            // A certificate proves who is on this connection, not on the last one
+            // (Apache keeps x509 ids per connection): the new connection's replace them.
+            s.auth
+                .retain(|i| i.scheme != "x509" && !(i.scheme == "super" && !i.id.is_empty()));
             for id in &self.conns[&conn_id].handle.auth {
                 if !s.auth.contains(id) {
                     s.auth.push(id.clone());
