@@ -300,8 +300,10 @@ impl Core {
             }
             // A certificate proves who is on this connection, not on the last one
             // (Apache keeps x509 ids per connection): the new connection's replace them.
-            s.auth
-                .retain(|i| i.scheme != "x509" && !(i.scheme == "super" && !i.id.is_empty()));
+            // A digest super user is `super` with an empty id; an x509 one names its DN.
+            let from_certificate =
+                |i: &Id| i.scheme == "x509" || (i.scheme == "super" && !i.id.is_empty());
+            s.auth.retain(|i| !from_certificate(i));
             for id in &self.conns[&conn_id].handle.auth {
                 if !s.auth.contains(id) {
                     s.auth.push(id.clone());
