@@ -233,3 +233,30 @@ fn a_missing_dynamic_file_is_an_error_not_a_standalone_server() {
     assert!(msg.contains("cannot read"), "{msg}");
     assert!(msg.contains("zoo.cfg.dynamic.100000000"), "{msg}");
 }
+
+#[test]
+fn reconfig_keys_default_as_apache_and_parse_as_java_booleans() {
+    let c = Config::parse("dataDir=/tmp/x\n", "zoo.cfg").unwrap();
+    assert!(
+        !c.reconfig_enabled,
+        "Apache 3.5.3+ disables reconfig by default"
+    );
+    assert!(c.standalone_enabled);
+    assert!(!c.skip_acl);
+    let c = Config::parse(
+        "dataDir=/tmp/x\nreconfigEnabled=TRUE\nstandaloneEnabled=false\nskipACL=yes\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert!(c.reconfig_enabled);
+    assert!(!c.standalone_enabled);
+    assert!(c.skip_acl);
+    // Boolean.parseBoolean: anything but "true" is false; skipACL wants "yes".
+    let c = Config::parse(
+        "dataDir=/tmp/x\nreconfigEnabled=yes\nskipACL=true\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert!(!c.reconfig_enabled);
+    assert!(!c.skip_acl);
+}
