@@ -85,7 +85,11 @@ impl Peer {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
         let l = self.leader_mut();
-        l.handlers.insert(from, Handler::new(!participant, tick));
+        // A follower outside the voting view (one joining by reconfig, or one a
+        // reconfig removed) is served as a follower, as Apache's non-voting
+        // followers are: it gets PROPOSALs and COMMITs; its ACKs count once a view
+        // makes it a voter.
+        l.handlers.insert(from, Handler::new(observer, tick));
         l.max_seen_epoch = l.max_seen_epoch.max(accepted_epoch);
         if participant && l.epoch.is_none() {
             l.connecting.insert(from, accepted_epoch);

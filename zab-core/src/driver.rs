@@ -123,6 +123,13 @@ pub enum Action {
         msg: QuorumPacket,
     },
     StateChanged(PeerStatus),
+    /// A committed reconfig made `config` (a membership text, `version=<hex>` last)
+    /// the quorum view: connect to its servers, write it where a restart finds it,
+    /// show it in `/zookeeper/config`. Follows the `Commit` that committed it.
+    Activate {
+        config: Bytes,
+        version: i64,
+    },
 }
 
 /// ZooKeeper's `ZabState`.

@@ -35,6 +35,12 @@ pub struct Peer {
     pub(crate) role: Role,
     /// What the election decided during the current event; `dispatch` acts on it.
     pub(crate) decided: Option<Vote>,
+    /// A reconfig logged and not yet committed (Apache's last seen verifier).
+    pub(crate) pending_config: Option<crate::reconfig::Pending>,
+    /// The leader a COMMITANDACTIVATE being handled designates.
+    pub(crate) designated: Option<ServerId>,
+    /// An activation asks for a new election; `dispatch` starts it after the handler.
+    pub(crate) reelect: bool,
     pub(crate) out: Vec<Action>,
 }
 
@@ -69,6 +75,9 @@ impl Peer {
             },
             role: Role::Looking,
             decided: None,
+            pending_config: None,
+            designated: None,
+            reelect: false,
             out: Vec::new(),
             cfg,
         }
@@ -111,6 +120,7 @@ impl Peer {
     /// Back to election: drop the role and everything it was waiting for (ZOOKEEPER-4712:
     /// nothing that arrives for the old role is logged or acknowledged afterwards).
     pub(crate) fn become_looking(&mut self) {
+        self.reelect = false;
         self.role = Role::Looking;
         self.vote.state = ServerState::Looking;
         self.status(
@@ -144,7 +154,71 @@ impl Peer {
             self.log.committed = upto;
             self.out.push(Action::Commit { upto });
             self.log.trim();
+            if self.pending_config.as_ref().is_some_and(|p| p.zxid <= upto) {
+                let p = self.pending_config.take().expect("pending");
+                self.activate(p);
+            }
         }
+    }
+
+    /// Remember a logged reconfig proposal (a no-op for any other transaction).
+    pub(crate) fn note_proposal(&mut self, zxid: Zxid, data: &[u8]) {
+        if let Some(p) = crate::reconfig::pending_of(zxid, data) {
+            self.pending_config = Some(p);
+        }
+    }
+
+    /// `QuorumPeer.processReconfig`: the committed configuration becomes the view.
+    /// A leader that no longer votes, and a learner whose leader is not the one
+    /// designated or whose kind (voter / observer) changed, go back to election.
+    pub(crate) fn activate(&mut self, p: crate::reconfig::Pending) {
+        let version = p.zxid.0;
+        if version <= self.cfg.config_version {
+            return;
+        }
+        let me = self.cfg.my_id;
+        self.cfg.quorum = p.quorum;
+        self.cfg.config_data = p.data.clone();
+        self.cfg.config_version = version;
+        self.participant = self.cfg.quorum.is_voter(me);
+        self.out.push(Action::Activate {
+            config: p.data,
+            version,
+        });
+        let designated = self.designated.take();
+        match &self.role {
+            Role::Looking => {}
+            Role::Leading(_) => self.reelect |= !self.participant,
+            Role::Learning(l) => {
+                let observer_now = self.cfg.quorum.is_observer(me);
+                self.reelect |= designated.is_some_and(|d| d != l.leader)
+                    || (l.observer && self.participant)
+                    || (!l.observer && observer_now);
+            }
+        }
+    }
+
+    /// A membership from NEWLEADER: adopted when newer than ours (a learner that
+    /// missed the reconfig's commit).
+    pub(crate) fn adopt_config(&mut self, data: &Bytes) {
+        let Some((quorum, version)) = crate::reconfig::parse_config(data) else {
+            return;
+        };
+        if version <= self.cfg.config_version {
+            return;
+        }
+        if self
+            .pending_config
+            .as_ref()
+            .is_some_and(|p| p.zxid.0 <= version)
+        {
+            self.pending_config = None;
+        }
+        self.activate(crate::reconfig::Pending {
+            zxid: Zxid(version),
+            quorum,
+            data: data.clone(),
+        });
     }
 
     // ---- read-only views for drivers and tests ----
@@ -215,6 +289,19 @@ impl Peer {
             s.pending_syncs = l.pending_syncs.len();
         }
         s
+    }
+    /// Leader: the followers that acknowledged its NEWLEADER (its synced
+    /// participants), by id; a reconfig needs a quorum of the new voters among them.
+    pub fn synced_follower_ids(&self) -> Vec<ServerId> {
+        match &self.role {
+            Role::Leading(l) => l
+                .handlers
+                .iter()
+                .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+                .map(|(sid, _)| *sid)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
     /// Leader: the observers connected to it, by id.
     pub fn observer_ids(&self) -> Vec<ServerId> {

@@ -229,6 +229,9 @@ impl Peer {
         }
         self.learner_mut().phase = LearnerPhase::Syncing;
         if zxid < self.log.last() {
+            if self.pending_config.as_ref().is_some_and(|p| p.zxid > zxid) {
+                self.pending_config = None;
+            }
             self.log.truncate(zxid);
             self.out.push(Action::Truncate { to: zxid });
         }
@@ -243,6 +246,8 @@ impl Peer {
         let l = self.learner_mut();
         l.phase = LearnerPhase::Syncing;
         l.synced_from = zxid;
+        // The snapshot holds whatever was committed; NEWLEADER brings the view.
+        self.pending_config = None;
         self.log.reset_to_snapshot(zxid);
         self.out.push(Action::InstallSnapshot { zxid });
     }

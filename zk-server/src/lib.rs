@@ -25,6 +25,7 @@ pub mod net;
 pub mod peer;
 pub mod persist;
 pub mod prep;
+pub mod reconfig;
 pub mod replicate;
 pub mod request;
 pub mod tree;

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use zab_core::path::validate_path;
-use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op};
+use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op, ReconfigRequest};
 use zab_core::records::{perms, ErrorCode, Id, StatPersisted};
 use zab_core::txn::{
     CreateContainerTxn, CreateTtlTxn, CreateTxn, SetAclTxn, SetDataTxn, SubTxn, Txn, TxnBody,
@@ -47,6 +47,8 @@ pub struct PrepCtx<'a> {
     /// `Err(SessionExpired)` when the session is gone or closing.
     pub session_ok: Result<(), ErrorCode>,
     pub extended_types: bool,
+    /// What a reconfig needs beyond the tree (the default: disabled).
+    pub reconfig: crate::reconfig::ReconfigCtx<'a>,
 }
 
 #[derive(Default, Debug)]
@@ -344,10 +346,62 @@ impl Prep {
                 }))
             }
             Op::Check(r) => self.prep_check(ctx, &r.path, r.version),
-            // Dynamic reconfiguration is disabled, as in ZooKeeper by default.
-            Op::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            Op::Reconfig(r) => self.prep_reconfig(ctx, r),
             _ => Err(ErrorCode::Unimplemented),
         }
+    }
+
+    /// `reconfig`, in Apache's order of checks (see [`crate::reconfig`]).
+    fn prep_reconfig(&mut self, ctx: &PrepCtx<'_>, r: &ReconfigRequest) -> PResult<TxnBody> {
+        use crate::reconfig;
+        let rc = &ctx.reconfig;
+        if !rc.enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        ctx.session_ok?;
+        let Some((me, synced)) = rc.leader else {
+            // Standalone: Apache's cast to LeaderZooKeeperServer fails.
+            return Err(ErrorCode::Unimplemented);
+        };
+        if rc.in_progress {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let current = ctx
+            .tree
+            .get(CONFIG_ZOOKEEPER)
+            .map(|n| String::from_utf8_lossy(n.data()).into_owned())
+            .unwrap_or_default();
+        let (servers, version) =
+            reconfig::parse_membership(&current).map_err(|_| ErrorCode::SystemError)?;
+        if r.cur_config_id != -1 && r.cur_config_id as u64 != version {
+            return Err(ErrorCode::BadVersion);
+        }
+        let next = reconfig::next_membership(&servers, r)?;
+        let voters = reconfig::voters(&next).len();
+        if (rc.standalone_enabled && voters < 2) || voters < 1 {
+            return Err(ErrorCode::BadArguments);
+        }
+        if !reconfig::quorum_synced(&next, me, synced) {
+            return Err(ErrorCode::NewConfigNoQuorum);
+        }
+        let mut node = self.record(ctx.tree, CONFIG_ZOOKEEPER)?;
+        if !rc.skip_acl {
+            check_acl(&node.acl, perms::WRITE, ctx.auth)?;
+        }
+        let zxid = ctx.zxid.0;
+        let text = reconfig::text(&next, zxid as u64);
+        if let Some(stat) = node.stat.as_mut() {
+            stat.version = -1;
+            stat.mtime = ctx.time_ms;
+            stat.mzxid = zxid;
+        }
+        node.zxid = zxid;
+        self.add(CONFIG_ZOOKEEPER, node);
+        Ok(TxnBody::SetData(SetDataTxn {
+            path: CONFIG_ZOOKEEPER.to_owned(),
+            data: Some(bytes::Bytes::from(text)),
+            version: -1,
+        }))
     }
 
     fn record_delete(
@@ -555,6 +609,7 @@ mod tests {
             auth: &[],
             session_ok: Ok(()),
             extended_types: true,
+            reconfig: Default::default(),
         }
     }
 

@@ -152,7 +152,8 @@ impl Sim {
                 n.applied = k;
                 self.check_committed(i, old);
             }
-            Action::Deliver { .. } => {}
+            // The simulated network reaches every node; the view lives in the peer.
+            Action::Deliver { .. } | Action::Activate { .. } => {}
             Action::StateChanged(st) => {
                 self.nodes[i].status = Some(st);
                 if st.state == ServerState::Leading && st.phase == ZabPhase::Broadcast {

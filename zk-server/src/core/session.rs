@@ -447,6 +447,7 @@ impl Core {
                 auth: &[],
                 session_ok: Ok(()),
                 extended_types: self.extended_types,
+                reconfig: Default::default(),
             };
             let txn = self.prep.prep(&ctx, op::DELETE_CONTAINER, &op_);
             self.propose(txn, Origin::Internal);
