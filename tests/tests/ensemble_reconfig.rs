@@ -1,0 +1,271 @@
+//! Dynamic reconfiguration (issue 14) with real processes and real clients: kazoo's
+//! `client.reconfig(joining=, leaving=, new_members=, from_config=)` against a 3-server
+//! ensemble of ours, and the same steps against Apache ZooKeeper 3.8 as the oracle (the
+//! answers, error for error, and the membership each reconfig leaves in
+//! `/zookeeper/config`). After each reconfig every running member shows the new membership,
+//! writes go on with the new quorum, a server added by reconfig serves, and a restart of
+//! the whole ensemble comes back with the last membership from each server's own files.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use zk_tests::ensemble::{Ensemble, Spec};
+use zk_tests::Kind;
+
+fn tool(args: &[&str]) -> Value {
+    let mut cmd = Command::new(zk_tests::python());
+    cmd.arg(zk_tests::crate_dir().join("py").join("reconfig.py"))
+        .args(args);
+    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "reconfig.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().expect("one line")).unwrap()
+}
+
+fn reconfig(hosts: &str, args: &[&str]) -> Value {
+    let mut a = vec!["reconfig", "--hosts", hosts];
+    a.extend_from_slice(args);
+    tool(&a)
+}
+
+fn config(hosts: &str) -> String {
+    tool(&["config", "--hosts", hosts])["data"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The server ids a membership text lists, with their kind.
+fn members(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("server."))
+        .map(|l| {
+            let (id, rest) = l.split_once('=').unwrap();
+            let kind = rest.split(';').next().unwrap().rsplit(':').next().unwrap();
+            format!("{id}:{kind}")
+        })
+        .collect()
+}
+
+fn version(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("version="))
+        .unwrap()
+        .to_string()
+}
+
+/// Every running server in `ids` shows `want` in /zookeeper/config (learners apply the
+/// commit a moment after the leader answers).
+fn all_show(ens: &Ensemble, ids: &[u64], want: &str) {
+    for id in ids {
+        let hosts = ens.member(*id).hosts();
+        let ok = zk_tests::wait_until(Duration::from_secs(20), || config(&hosts) == want);
+        assert!(ok, "server {id} shows {:?}, not {want:?}", config(&hosts));
+    }
+}
+
+fn spec(kind: Kind) -> Spec {
+    let mut spec = Spec::new(3, 0)
+        .ticks(500, 10, 5)
+        .extra("reconfigEnabled", "true")
+        .extra("skipACL", "yes");
+    spec.kind = kind;
+    spec
+}
+
+/// The steps, on either implementation; what each answered, for comparison.
+fn remove_add_join_restart(kind: Kind) -> Vec<String> {
+    let name = kind.name();
+    let mut ens = Ensemble::new(spec(kind));
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let hosts = ens.member(leader).hosts();
+    let mut seen = Vec::new();
+
+    // Remove server 3 (incremental). The answer is the new configuration.
+    let r = reconfig(&hosts, &["--leaving", "3"]);
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    assert_eq!(members(&text), ["1:participant", "2:participant"], "{name}");
+    seen.push(format!(
+        "remove 3: {:?} version {}",
+        members(&text),
+        r["version"]
+    ));
+    all_show(&ens, &[1, 2, 3], &text);
+    assert_eq!(
+        zk_tests::kazoo::try_write(&ens.member(1).hosts(), "/after-remove"),
+        Ok(()),
+        "{name}"
+    );
+    // The quorum is two of 1 and 2 now: without the other one, 3 (still running, no
+    // longer voting) does not make one, and nothing is written.
+    let other = if leader == 1 { 2 } else { 1 };
+    ens.kill(other);
+    assert!(
+        zk_tests::kazoo::try_write(&ens.member(leader).hosts(), "/without-quorum").is_err(),
+        "{name}: a write without a quorum of the new voters"
+    );
+    ens.start(other);
+    let leader = ens.wait_serving(&[1, 2], Duration::from_secs(60));
+    let hosts = ens.member(leader).hosts();
+    seen.push(format!("without {other}: no quorum"));
+
+    // A stale version is refused; the current one is accepted.
+    let stale = reconfig(&hosts, &["--leaving", "2", "--from-config", "1"]);
+    assert_eq!(stale["ok"], false, "{name}");
+    seen.push(format!("stale version: {}", stale["error"]));
+    let v = i64::from_str_radix(&version(&text), 16).unwrap();
+    let r = reconfig(
+        &hosts,
+        &["--joining", &ens.joiner(3), "--from-config", &v.to_string()],
+    );
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    assert_eq!(
+        members(&text),
+        ["1:participant", "2:participant", "3:participant"],
+        "{name}"
+    );
+    seen.push(format!("add 3: {:?}", members(&text)));
+    all_show(&ens, &[1, 2, 3], &text);
+
+    // A client writes through 1 and 2 from here to the last reconfig.
+    let writer = zk_tests::kazoo::Writer::start(
+        &format!("{},{}", ens.member(1).hosts(), ens.member(2).hosts()),
+        12.0,
+        "/w",
+    );
+
+    // Voters that are not up: NewConfigNoQuorum, nothing changes.
+    ens.add_member(5);
+    let r = reconfig(
+        &hosts,
+        &[
+            "--members",
+            &format!("{},{}", ens.joiner(5), ens.joiner(leader)),
+        ],
+    );
+    seen.push(format!("absent voters: {}", r["error"]));
+    assert_eq!(r["error"], "NewConfigNoQuorumError", "{name}: {r}");
+
+    // A new server 4 starts with the membership plus itself and is added: 4 voters.
+    ens.add_member(4);
+    ens.start(4);
+    zk_tests::wait_until(Duration::from_secs(60), || ens.mode(4).is_some());
+    let r = reconfig(&hosts, &["--joining", &ens.joiner(4)]);
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    assert_eq!(members(&text).len(), 4, "{name}: {text}");
+    seen.push(format!("add 4: {:?}", members(&text)));
+    all_show(&ens, &[1, 2, 3, 4], &text);
+    assert_eq!(
+        zk_tests::kazoo::try_write(&ens.member(4).hosts(), "/via-4"),
+        Ok(()),
+        "{name}"
+    );
+
+    // Non-incremental back to 1, 2, 4; then the whole ensemble restarts from its files.
+    let r = reconfig(
+        &hosts,
+        &[
+            "--members",
+            &format!("{},{},{}", ens.joiner(1), ens.joiner(2), ens.joiner(4)),
+        ],
+    );
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    seen.push(format!("members 1,2,4: {:?}", members(&text)));
+    all_show(&ens, &[1, 2, 4], &text);
+    let lines = writer.finish(Duration::from_secs(60));
+    let acked: Vec<u64> = lines.iter().filter_map(|v| v["ack"].as_u64()).collect();
+    assert!(
+        !acked.is_empty(),
+        "{name}: the writer got nothing acknowledged"
+    );
+    // Each server wrote the configuration where a restart reads it.
+    let file = format!("zoo.cfg.dynamic.{}", version(&text));
+    for id in [1, 2, 4] {
+        let dir = &ens.member(id).dir;
+        let cfg = std::fs::read_to_string(dir.join("zoo.cfg")).unwrap();
+        assert!(cfg.contains("dynamicConfigFile="), "{name} {id}: {cfg}");
+        assert!(cfg.trim_end().ends_with(&file), "{name} {id}: {cfg}");
+        let dynamic = std::fs::read_to_string(dir.join(&file)).unwrap();
+        assert_eq!(dynamic.lines().count(), 3, "{name} {id}: {dynamic}");
+    }
+    for id in [1, 2, 3, 4] {
+        ens.kill(id);
+    }
+    for id in [1, 2, 4] {
+        ens.start(id);
+    }
+    ens.wait_serving(&[1, 2, 4], Duration::from_secs(60));
+    all_show(&ens, &[1, 2, 4], &text);
+    for id in [1, 2, 4] {
+        let hosts = ens.member(id).hosts();
+        assert!(
+            zk_tests::kazoo::children(&hosts, "/").contains(&"via-4".to_string()),
+            "{name}: server {id} lost /via-4"
+        );
+        ens.assert_all_present(id, "/w", &acked);
+    }
+    seen
+}
+
+#[test]
+fn kazoo_reconfig_matches_apache() {
+    let apache = remove_add_join_restart(Kind::Apache);
+    let ours = remove_add_join_restart(Kind::Ours);
+    assert_eq!(ours, apache);
+}
+
+/// Without `reconfigEnabled` (Apache 3.5.3+'s default) reconfig is refused as Apache
+/// refuses it.
+#[test]
+fn reconfig_is_disabled_by_default_as_in_apache() {
+    let mut answers = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut spec = Spec::new(3, 0).ticks(500, 10, 5);
+        spec.kind = kind;
+        let mut ens = Ensemble::new(spec);
+        ens.start_all();
+        let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+        let r = reconfig(&ens.member(leader).hosts(), &["--leaving", "3"]);
+        answers.push(r);
+    }
+    assert_eq!(answers[0]["ok"], false, "{answers:?}");
+    assert_eq!(answers[1], answers[0]);
+}
+
+/// With reconfig enabled and no `skipACL`, only the super user may reconfigure:
+/// `/zookeeper/config` is read-only for everyone else (NoAuth), as in Apache.
+#[test]
+fn reconfig_needs_the_super_user_as_in_apache() {
+    let mut answers = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut spec = Spec::new(3, 0)
+            .ticks(500, 10, 5)
+            .extra("reconfigEnabled", "true")
+            .extra(
+                "DigestAuthenticationProvider.superDigest",
+                "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+            );
+        spec.kind = kind;
+        let mut ens = Ensemble::new(spec);
+        ens.start_all();
+        let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+        let hosts = ens.member(leader).hosts();
+        let anyone = reconfig(&hosts, &["--leaving", "3"]);
+        let as_super = reconfig(&hosts, &["--leaving", "3", "--auth", "digest:super:test"]);
+        answers.push((kind.name(), anyone["error"].clone(), as_super["ok"].clone()));
+    }
+    assert_eq!(answers[0].1, "NoAuthError", "{answers:?}");
+    assert_eq!(answers[0].2, true, "{answers:?}");
+    assert_eq!(answers[1].1, answers[0].1, "{answers:?}");
+    assert_eq!(answers[1].2, answers[0].2, "{answers:?}");
+}
