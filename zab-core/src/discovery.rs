@@ -47,7 +47,7 @@ impl Peer {
 
     /// FOLLOWING or OBSERVING `leader`: open the connection with FOLLOWERINFO / OBSERVERINFO.
     pub(crate) fn become_learner(&mut self, leader: ServerId) {
-        let observer = !self.participant;
+        let observer = self.observes();
         self.role = Role::Learning(Box::new(LearnerState::new(leader, observer, self.tick)));
         let state = if observer {
             ServerState::Observing
@@ -274,10 +274,10 @@ impl Peer {
                 current_epoch,
             },
         });
-        let state = if self.participant {
-            ServerState::Following
-        } else {
+        let state = if self.learner_mut().observer {
             ServerState::Observing
+        } else {
+            ServerState::Following
         };
         self.status(state, ZabPhase::Synchronization, Some(leader), e);
     }

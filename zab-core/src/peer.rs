@@ -90,6 +90,7 @@ impl Peer {
         let ctx = ElectionCtx {
             my_id: self.cfg.my_id,
             participant: self.participant,
+            observer: self.cfg.quorum.is_observer(self.cfg.my_id),
             last_zxid: self.log.last(),
             current_epoch: self.current_epoch,
             quorum: &*self.cfg.quorum,
@@ -119,6 +120,13 @@ impl Peer {
 
     /// Back to election: drop the role and everything it was waiting for (ZOOKEEPER-4712:
     /// nothing that arrives for the old role is logged or acknowledged afterwards).
+    /// Whether this server learns as an observer: one of the view's observers. A
+    /// server outside the view (removed by a reconfig) follows without a vote, as
+    /// Apache's keeps its learner type.
+    pub(crate) fn observes(&self) -> bool {
+        self.cfg.quorum.is_observer(self.cfg.my_id)
+    }
+
     pub(crate) fn become_looking(&mut self) {
         self.reelect = false;
         self.role = Role::Looking;
@@ -191,9 +199,8 @@ impl Peer {
             Role::Leading(_) => self.reelect |= !self.participant,
             Role::Learning(l) => {
                 let observer_now = self.cfg.quorum.is_observer(me);
-                self.reelect |= designated.is_some_and(|d| d != l.leader)
-                    || (l.observer && self.participant)
-                    || (!l.observer && observer_now);
+                self.reelect |=
+                    designated.is_some_and(|d| d != l.leader) || l.observer != observer_now;
             }
         }
     }
