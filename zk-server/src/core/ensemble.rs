@@ -31,6 +31,9 @@ impl Core {
             ReplicationMsg::ConfigActivated { text, version } => {
                 tracing::info!("configuration {version:x} active");
                 self.membership = Some((text, version));
+                // Apache's processReconfig rewrites the node too (initConfigInZKDatabase):
+                // a learner synced by SNAP before the view changed shows it only so.
+                self.init_config();
             }
             ReplicationMsg::Observers(o) => self.ensemble.observers = o,
             ReplicationMsg::Status { leader, zab_phase } => {
