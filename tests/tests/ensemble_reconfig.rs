@@ -451,3 +451,62 @@ fn three_to_five_to_three_while_writing_ours() {
 fn three_to_five_to_three_while_writing_apache() {
     three_five_three(Kind::Apache);
 }
+
+/// A mixed ensemble, servers 1 and 2 ours and 3 Apache 3.8's, reconfigured from either
+/// side: each implementation's leader proposes and activates, the other's learners follow
+/// (PROPOSAL of type 16, COMMITANDACTIVATE, NEWLEADER's view in each other's layouts).
+#[test]
+fn reconfig_in_a_mixed_ensemble_from_either_side() {
+    let mut ens = Ensemble::new(spec(Kind::Ours).member_kind(3, Kind::Apache));
+    ens.start_all();
+    let mut leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    // Make each side lead once: whoever leads first, then the other.
+    for round in 0..2 {
+        let kind = ens.spec.kind_of(leader);
+        let what = format!("round {round}, leader {leader} ({})", kind.name());
+        eprintln!("{what}");
+        // Remove a follower of the other kind if there is one, then add it back.
+        let victim = [1, 2, 3]
+            .into_iter()
+            .find(|i| *i != leader && ens.spec.kind_of(*i) != kind)
+            .unwrap_or_else(|| [1, 2, 3].into_iter().find(|i| *i != leader).unwrap());
+        let via = [1, 2, 3]
+            .into_iter()
+            .find(|i| *i != leader && *i != victim)
+            .unwrap();
+        let r = reconfig(
+            &ens.member(via).hosts(),
+            &["--leaving", &victim.to_string()],
+        );
+        assert_eq!(r["ok"], true, "{what}: {r}");
+        let two = r["data"].as_str().unwrap().to_string();
+        assert_eq!(members(&two).len(), 2, "{what}: {two}");
+        all_show(&ens, &[1, 2, 3], &two);
+        let r = reconfig(
+            &ens.member(victim).hosts(),
+            &["--joining", &ens.joiner(victim)],
+        );
+        assert_eq!(r["ok"], true, "{what}: {r}");
+        let three = r["data"].as_str().unwrap().to_string();
+        assert_eq!(members(&three).len(), 3, "{what}: {three}");
+        all_show(&ens, &[1, 2, 3], &three);
+        assert_eq!(
+            zk_tests::kazoo::try_write(&ens.member(victim).hosts(), &format!("/r{round}")),
+            Ok(()),
+            "{what}"
+        );
+        if round == 0 {
+            // Hand the lead to the other kind: stop this leader until the others elect.
+            ens.kill(leader);
+            let others: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
+            let next = ens.wait_serving(&others, Duration::from_secs(60));
+            ens.start(leader);
+            ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+            if ens.spec.kind_of(next) == kind {
+                // Both others are of the leader's kind: nothing more to show.
+                break;
+            }
+            leader = next;
+        }
+    }
+}
