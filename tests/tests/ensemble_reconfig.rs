@@ -185,6 +185,11 @@ fn remove_add_join_restart(kind: Kind) -> Vec<String> {
     let text = r["data"].as_str().unwrap().to_string();
     seen.push(format!("members 1,2,4: {:?}", members(&text)));
     all_show(&ens, &[1, 2, 4], &text);
+    // `conf` shows the membership in force.
+    for id in [1, 2, 4] {
+        let conf = ens.four(id, "conf").unwrap();
+        assert!(conf.contains(&text), "{name} {id}: {conf}");
+    }
     let lines = writer.finish(Duration::from_secs(60));
     let acked: Vec<u64> = lines.iter().filter_map(|v| v["ack"].as_u64()).collect();
     assert!(
