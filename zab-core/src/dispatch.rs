@@ -45,7 +45,17 @@ impl Peer {
 
     fn route(&mut self, ev: Event) {
         match ev {
-            Event::Start => self.become_looking(),
+            Event::Start => {
+                if self
+                    .pending_config
+                    .as_ref()
+                    .is_some_and(|p| p.zxid <= self.log.committed)
+                {
+                    let p = self.pending_config.take().expect("pending");
+                    self.activate(p);
+                }
+                self.become_looking()
+            }
             Event::Tick => {
                 self.tick += 1;
                 match self.role {

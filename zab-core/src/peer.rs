@@ -53,6 +53,13 @@ impl Peer {
         let committed = st.last_committed.max(st.base).min(last);
         let participant = cfg.quorum.is_voter(cfg.my_id);
         let window = cfg.log_window.max(1);
+        // A reconfig in the log newer than the view we start with: pending again (it
+        // was in memory only), activated at Start if it is known committed.
+        let pending_config = entries
+            .iter()
+            .rev()
+            .filter(|e| e.0 .0 > cfg.config_version)
+            .find_map(|(z, d)| crate::reconfig::pending_of(*z, d));
         Peer {
             participant,
             tick: 0,
@@ -75,7 +82,7 @@ impl Peer {
             },
             role: Role::Looking,
             decided: None,
-            pending_config: None,
+            pending_config,
             designated: None,
             reelect: false,
             out: Vec::new(),
@@ -275,6 +282,14 @@ impl Peer {
     }
     pub fn vote(&self) -> Vote {
         self.vote
+    }
+    /// The version of the view in force (the zxid of the reconfig that made it).
+    pub fn config_version(&self) -> i64 {
+        self.cfg.config_version
+    }
+    /// The voters of the view in force.
+    pub fn voting_members(&self) -> Vec<ServerId> {
+        self.cfg.quorum.voting_members().to_vec()
     }
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock

@@ -77,6 +77,29 @@ pub fn pending_of(zxid: Zxid, txn: &[u8]) -> Option<Pending> {
     Some(Pending { zxid, quorum, data })
 }
 
+/// A serialized reconfig transaction carrying `text` (for the simulator and tests;
+/// the server's prep builds its own).
+pub fn reconfig_txn(text: &str) -> Bytes {
+    Bytes::from(
+        Txn {
+            header: crate::txn::TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid: Zxid(0),
+                time: 0,
+                txn_type: op::RECONFIG,
+            },
+            body: TxnBody::SetData(crate::txn::SetDataTxn {
+                path: "/zookeeper/config".into(),
+                data: Some(Bytes::from(text.to_owned())),
+                version: -1,
+            }),
+            digest: None,
+        }
+        .to_bytes(),
+    )
+}
+
 /// COMMITANDACTIVATE's data: the designated leader.
 pub fn activate_data(leader: ServerId) -> Bytes {
     Bytes::copy_from_slice(&leader.0.to_be_bytes())
@@ -102,25 +125,9 @@ pub fn split_activate(data: &[u8]) -> Option<(ServerId, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::txn::{SetDataTxn, TxnHeader};
 
     fn reconfig_txn(text: &str) -> Vec<u8> {
-        Txn {
-            header: TxnHeader {
-                client_id: 1,
-                cxid: 2,
-                zxid: Zxid(0x1_0000_0005),
-                time: 3,
-                txn_type: op::RECONFIG,
-            },
-            body: TxnBody::SetData(SetDataTxn {
-                path: "/zookeeper/config".into(),
-                data: Some(Bytes::from(text.to_owned())),
-                version: -1,
-            }),
-            digest: None,
-        }
-        .to_bytes()
+        super::reconfig_txn(text).to_vec()
     }
 
     #[test]

@@ -152,8 +152,11 @@ impl Sim {
                 n.applied = k;
                 self.check_committed(i, old);
             }
-            // The simulated network reaches every node; the view lives in the peer.
-            Action::Deliver { .. } | Action::Activate { .. } => {}
+            Action::Deliver { .. } => {}
+            // The simulated network reaches every node; the view is kept for restarts.
+            Action::Activate { config, version } => {
+                self.nodes[i].view = Some((config, version));
+            }
             Action::StateChanged(st) => {
                 self.nodes[i].status = Some(st);
                 if st.state == ServerState::Leading && st.phase == ZabPhase::Broadcast {
