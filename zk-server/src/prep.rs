@@ -661,6 +661,107 @@ mod tests {
             .collect()
     }
 
+    fn reconfig_err(t: &Txn) -> Option<ErrorCode> {
+        match &t.body {
+            TxnBody::Error { err } => ErrorCode::from_code(*err),
+            _ => None,
+        }
+    }
+
+    /// Apache's order of checks, each one with the ones before it passed.
+    #[test]
+    fn reconfig_checks_in_apaches_order() {
+        let mut tree = DataTree::new(true);
+        let three = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                     server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+                     server.3=127.0.0.1:2890:3890:participant;0.0.0.0:2183\n\
+                     version=100000000";
+        tree.set_config(three.as_bytes(), 0x1_0000_0000, 0);
+        let remove = |leaving: &str, version: i64| {
+            Op::Reconfig(ReconfigRequest {
+                joining_servers: None,
+                leaving_servers: Some(leaving.into()),
+                new_members: None,
+                cur_config_id: version,
+            })
+        };
+        let synced = [2u64];
+        let enabled = crate::reconfig::ReconfigCtx {
+            enabled: true,
+            standalone_enabled: true,
+            skip_acl: false,
+            leader: Some((1, &synced[..])),
+            in_progress: false,
+        };
+        let super_user = [Id::new("super", "")];
+        let run = |rc: crate::reconfig::ReconfigCtx<'_>, op_: &Op, auth: &[Id]| {
+            let mut c = ctx(&tree, 0x1_0000_0005);
+            c.reconfig = rc;
+            c.auth = auth;
+            Prep::default().prep(&c, op::RECONFIG, op_)
+        };
+        let op_ = remove("3", -1);
+        let disabled = crate::reconfig::ReconfigCtx::default();
+        let cases = [
+            (disabled, ErrorCode::ReconfigDisabled),
+            (
+                crate::reconfig::ReconfigCtx {
+                    leader: None,
+                    ..enabled
+                },
+                ErrorCode::Unimplemented,
+            ),
+            (
+                crate::reconfig::ReconfigCtx {
+                    in_progress: true,
+                    ..enabled
+                },
+                ErrorCode::ReconfigInProgress,
+            ),
+        ];
+        for (rc, want) in cases {
+            assert_eq!(reconfig_err(&run(rc, &op_, &super_user)), Some(want));
+        }
+        assert_eq!(
+            reconfig_err(&run(enabled, &remove("3", 5), &super_user)),
+            Some(ErrorCode::BadVersion)
+        );
+        // Two voters at least while standaloneEnabled.
+        assert_eq!(
+            reconfig_err(&run(enabled, &remove("2,3", -1), &super_user)),
+            Some(ErrorCode::BadArguments)
+        );
+        // 1 and 3 stay; only 1 is synced: no quorum (before the permission check).
+        assert_eq!(
+            reconfig_err(&run(enabled, &remove("2", -1), &[])),
+            Some(ErrorCode::NewConfigNoQuorum)
+        );
+        assert_eq!(
+            reconfig_err(&run(enabled, &op_, &[])),
+            Some(ErrorCode::NoAuth)
+        );
+        let skip = crate::reconfig::ReconfigCtx {
+            skip_acl: true,
+            ..enabled
+        };
+        for t in [run(enabled, &op_, &super_user), run(skip, &op_, &[])] {
+            assert_eq!(t.header.txn_type, op::RECONFIG);
+            let TxnBody::SetData(s) = &t.body else {
+                panic!("{:?}", t.body)
+            };
+            assert_eq!(s.path, "/zookeeper/config");
+            assert_eq!(s.version, -1);
+            assert_eq!(
+                s.data.as_deref(),
+                Some(
+                    &b"server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                       server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+                       version=100000005"[..]
+                )
+            );
+        }
+    }
+
     #[test]
     fn failed_multi_leaves_no_phantom_sequential_node() {
         let tree = DataTree::new(true);
