@@ -515,3 +515,37 @@ fn reconfig_in_a_mixed_ensemble_from_either_side() {
         }
     }
 }
+
+/// An observer learns each new view (INFORMANDACTIVATE), and a reconfig asked through it
+/// reaches the leader; the same steps against Apache.
+fn observer_follows(kind: Kind) -> Vec<String> {
+    let name = kind.name();
+    let mut spec = Spec::new(3, 1)
+        .ticks(500, 10, 5)
+        .extra("reconfigEnabled", "true")
+        .extra("skipACL", "yes");
+    spec.kind = kind;
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3, 4], Duration::from_secs(60));
+    let victim = [1, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    let r = reconfig(&ens.member(4).hosts(), &["--leaving", &victim.to_string()]);
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    all_show(&ens, &[1, 2, 3, 4], &text);
+    let mut seen = vec![format!("{:?}", members(&text))];
+    let r = reconfig(&ens.member(4).hosts(), &["--joining", &ens.joiner(victim)]);
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    all_show(&ens, &[1, 2, 3, 4], &text);
+    seen.push(format!("{:?}", members(&text)));
+    assert_eq!(ens.mode(4).as_deref(), Some("observer"), "{name}");
+    seen
+}
+
+#[test]
+fn an_observer_follows_reconfigs_as_in_apache() {
+    let apache = observer_follows(Kind::Apache);
+    let ours = observer_follows(Kind::Ours);
+    assert_eq!(ours, apache);
+}
