@@ -137,6 +137,15 @@ impl Peer {
 
     fn on_notification(&mut self, from: ServerId, n: Notification) {
         if let Role::Looking = self.role {
+            // A view newer than ours (a reconfig we missed while down): adopt it and
+            // start the election again under it, as Apache's WorkerReceiver does.
+            let newer = crate::reconfig::parse_config(&n.config)
+                .is_some_and(|(_, v)| v > self.cfg.config_version);
+            if newer {
+                self.adopt_config(&n.config);
+                self.become_looking();
+                return;
+            }
             self.run_election(|e, ctx, out| e.on_notification(ctx, from, &n, out));
             return;
         }

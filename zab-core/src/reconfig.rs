@@ -328,4 +328,19 @@ mod tests {
         let out = p.step(received(1, new_leader(2)));
         assert_eq!(activated(&out), None);
     }
+
+    #[test]
+    fn a_looking_peer_adopts_a_newer_view_from_a_notification() {
+        let mut p = PeerBuilder::new(3).looking();
+        let text = format!("{}version=100000009", view(&[1, 2]));
+        let mut n = notification(ServerState::Following, 1, zxid(1, 9), 1, 1);
+        n.config = Bytes::from(text);
+        let out = p.step(Event::Notification {
+            from: ServerId(1),
+            n,
+        });
+        assert_eq!(activated(&out), Some(0x1_0000_0009));
+        assert_eq!(p.voting_members(), vec![ServerId(1), ServerId(2)]);
+        assert_eq!(p.state(), ServerState::Looking);
+    }
 }
