@@ -165,6 +165,9 @@ impl Peer {
     pub(crate) fn maybe_establish(&mut self) {
         let me = self.cfg.my_id;
         let quorum = self.cfg.quorum.clone();
+        // A reconfig in our history not known committed: the new voters must have
+        // acknowledged NEWLEADER too (Apache's newLeaderProposal.addQuorumVerifier).
+        let pending = self.pending_config.as_ref().map(|p| p.quorum.clone());
         let last = self.log.last();
         let durable = self.log.durable;
         let l = self.leader_mut();
@@ -181,7 +184,7 @@ impl Peer {
             .map(|(s, _)| *s)
             .collect();
         acked.push(me);
-        if !quorum.contains_quorum(&acked) {
+        if !quorum.contains_quorum(&acked) || pending.is_some_and(|q| !q.contains_quorum(&acked)) {
             return;
         }
         let e = l.epoch.expect("epoch");
