@@ -2,7 +2,8 @@
 
 reconfig: client.reconfig(joining, leaving, new_members, from_config) through --hosts, and
           print {"ok": true, "data": text, "version": v, "mzxid": z} or {"ok": false,
-          "error": kazoo's exception class}.
+          "error": kazoo's exception class}. With --watch-hosts, a second client there
+          watches /zookeeper/config first, and "event" is the event it saw (or null).
 config:   get_config() (getConfig, op 22 on /zookeeper/config) through --hosts:
           {"data": text, "mzxid": z}.
 """
@@ -10,6 +11,7 @@ config:   get_config() (getConfig, op 22 on /zookeeper/config) through --hosts:
 import argparse
 import json
 import sys
+import threading
 
 from kazoo.client import KazooClient
 
@@ -37,6 +39,7 @@ def main():
     p.add_argument("--members")
     p.add_argument("--from-config", type=int, default=-1)
     p.add_argument("--auth")
+    p.add_argument("--watch-hosts")
     a = p.parse_args()
     zk = connect(a.hosts, a.auth)
     try:
@@ -44,6 +47,16 @@ def main():
             data, stat = zk.get("/zookeeper/config")
             emit(data=data.decode(), mzxid=stat.mzxid, version=stat.version)
             return
+        watcher, seen = None, threading.Event()
+        events = []
+        if a.watch_hosts:
+            watcher = connect(a.watch_hosts, None)
+
+            def on_event(ev):
+                events.append(ev.type)
+                seen.set()
+
+            watcher.get("/zookeeper/config", watch=on_event)
         try:
             data, stat = zk.reconfig(
                 joining=a.joining,
@@ -51,7 +64,14 @@ def main():
                 new_members=a.members,
                 from_config=a.from_config,
             )
-            emit(ok=True, data=data.decode(), version=stat.version, mzxid=stat.mzxid)
+            if watcher:
+                seen.wait(10)
+                watcher.stop()
+                watcher.close()
+                emit(ok=True, data=data.decode(), version=stat.version, mzxid=stat.mzxid,
+                     event=events[0] if events else None)
+            else:
+                emit(ok=True, data=data.decode(), version=stat.version, mzxid=stat.mzxid)
         except Exception as e:  # the class name is what the test compares
             emit(ok=False, error=type(e).__name__)
     finally:

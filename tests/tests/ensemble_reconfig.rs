@@ -551,8 +551,19 @@ fn observer_follows(kind: Kind) -> Vec<String> {
     ens.start_all();
     let leader = ens.wait_serving(&[1, 2, 3, 4], Duration::from_secs(60));
     let victim = [1, 2, 3].into_iter().find(|i| *i != leader).unwrap();
-    let r = reconfig(&ens.member(4).hosts(), &["--leaving", &victim.to_string()]);
+    // A client watching /zookeeper/config on the observer (Curator's EnsembleTracker
+    // does) sees it change.
+    let r = reconfig(
+        &ens.member(4).hosts(),
+        &[
+            "--leaving",
+            &victim.to_string(),
+            "--watch-hosts",
+            &ens.member(4).hosts(),
+        ],
+    );
     assert_eq!(r["ok"], true, "{name}: {r}");
+    assert_eq!(r["event"], "CHANGED", "{name}: {r}");
     let text = r["data"].as_str().unwrap().to_string();
     all_show(&ens, &[1, 2, 3, 4], &text);
     let mut seen = vec![format!("{:?}", members(&text))];
