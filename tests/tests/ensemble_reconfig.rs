@@ -398,7 +398,11 @@ fn zkcli_reconfig_and_config_match_apache() {
 /// re-elect). No acknowledged write is lost, and the three that remain serve.
 fn three_five_three(kind: Kind) {
     let name = kind.name();
-    let mut ens = Ensemble::new(spec(kind));
+    let mut sp = spec(kind);
+    if kind == Kind::Ours {
+        sp = sp.admin();
+    }
+    let mut ens = Ensemble::new(sp);
     ens.start_all();
     let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
     let followers: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
@@ -457,6 +461,24 @@ fn three_five_three(kind: Kind) {
     );
     for id in &ids {
         ens.assert_all_present(*id, "/w", &acked);
+    }
+    if kind == Kind::Ours {
+        // The AdminServer's voting_view is the view in force.
+        for id in &ids {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ens.member(*id).admin_port));
+            let (status, body) =
+                zk_tests::http_get(addr, "/commands/voting_view", Duration::from_secs(10)).unwrap();
+            assert_eq!(status, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let mut voters: Vec<u64> = v["current_config"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{body}"))
+                .keys()
+                .map(|k| k.parse().unwrap())
+                .collect();
+            voters.sort();
+            assert_eq!(voters, ids, "server {id}: {body}");
+        }
     }
     // The two removed servers still serve their clients, without a vote.
     for id in [leader, f] {

@@ -250,7 +250,11 @@ pub fn run(
         "voting_view" => {
             let mut m = Map::new();
             if in_ensemble {
-                for s in cfg.servers.values() {
+                // The view in force (a reconfig may have changed zoo.cfg's).
+                let current = crate::reconfig::parse_membership(&view.membership_text())
+                    .map(|(servers, _)| servers)
+                    .unwrap_or_else(|_| cfg.servers.clone());
+                for s in current.values() {
                     if s.peer_type != PeerType::Participant {
                         continue;
                     }
