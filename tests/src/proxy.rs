@@ -146,7 +146,24 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, s: Arc<Shared>) {
             continue;
         }
         let _ = client.set_nonblocking(false);
-        let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
+        // A target that is not listening yet (a leader that has just been elected and has
+        // not bound its quorum port) is retried for up to a second: the proxy accepted on
+        // its behalf, which a real network does not do, so a dialler that would have retried
+        // a refused connect must not see an accepted one closed instead.
+        let mut server = None;
+        for _ in 0..10 {
+            match TcpStream::connect_timeout(&target, Duration::from_secs(2)) {
+                Ok(c) => {
+                    server = Some(c);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(server) = server else {
             let _ = client.shutdown(Shutdown::Both);
             continue;
         };

@@ -280,6 +280,225 @@ fn ours_starts_on_apache_s_gzip_snapshots() {
     assert_same(&apache, &ours, "ours on Apache's gzip snapshots");
 }
 
+/// Apache 3.8 run with `snapshot.compression.method=snappy` writes
+/// `snapshot.<zxid>.snappy` through snappy-java (Debian's libsnappy-java, on the
+/// classpath through zookeeper.jar's manifest); ours reads them on start, checking each
+/// seal and the digest Apache wrote after the tree against the tree's.
+#[test]
+fn ours_starts_on_apache_s_snappy_snapshots_and_checks_their_digest() {
+    let opts = Options {
+        extra: vec![
+            ("snapCount".into(), "10".into()),
+            ("snapshot.compression.method".into(), "snappy".into()),
+        ],
+        ..Options::default()
+    };
+    let mut server = TestServer::start(Kind::Apache, &opts);
+    let v2 = server.data_dir().join("version-2");
+    let snappy_after = |z: i64| {
+        apache_snapshots(&v2)
+            .unwrap()
+            .into_iter()
+            .any(|(s, kind, p)| {
+                kind == SnapshotKind::Snappy && s.0 > z && read_apache_snapshot(&p, 1 << 20).is_ok()
+            })
+    };
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    write_kinds(&mut c, "/k");
+    for i in 0..40 {
+        ok(c.create(&format!("/w{i}"), b"w", 0).unwrap(), "filler");
+        if snappy_after(0) {
+            break;
+        }
+    }
+    let snaps = apache_snapshots(&v2).unwrap();
+    assert!(
+        snappy_after(0),
+        "no snappy snapshot after zxid 0: {snaps:?}"
+    );
+    // Each one Apache wrote: snappy-java's header, and (Apache 3.8, digests on by
+    // default) a digest after the tree that is the tree's as ours computes it.
+    for (zxid, kind, p) in snaps.iter().filter(|(z, _, _)| z.0 > 0) {
+        assert_eq!(*kind, SnapshotKind::Snappy, "{}", p.display());
+        assert_eq!(&std::fs::read(p).unwrap()[..8], b"\x82SNAPPY\x00");
+        let s = read_apache_snapshot(p, 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+        let d = s.trailer.digest.expect("Apache 3.8 writes the digest");
+        assert!(d.zxid >= *zxid, "{d:?} at {zxid}");
+        assert_eq!(s.trailer.last_processed_zxid, None, "3.8 does not write it");
+        if d.zxid == *zxid {
+            assert_eq!(
+                d.digest,
+                zab_storage::apache_snapshot::apache_digest(&s.body, 1 << 20).unwrap()
+            );
+        }
+    }
+    ok(c.create("/k/late", b"l", 0).unwrap(), "after the snapshot");
+    let apache = view(server.addr());
+    server.kill9();
+    drop(c);
+    server
+        .start_as(Kind::Ours)
+        .unwrap_or_else(|s| panic!("ours refused Apache's dir ({s}):\n{}", server.log_tail()));
+    let ours = view(server.addr());
+    assert_same(&apache, &ours, "ours on Apache's snappy snapshots");
+}
+
+/// A fuzzy snapshot: Apache 3.8 serializes its tree in a thread of its own while writes
+/// go on being applied, and the digest it writes after the tree is of the last zxid
+/// applied when it finished, later than the file's. Large nodes make the serialization
+/// slow enough, writers on four connections keep applying meanwhile. Ours, started on
+/// that snapshot and Apache's log, replays the log up to the digest's zxid and finds the
+/// tree's digest equal to Apache's (its log says so), then serves what Apache served.
+#[test]
+fn ours_checks_the_digest_of_apache_s_fuzzy_snapshot_after_replaying_its_log() {
+    let opts = Options {
+        extra: vec![("snapCount".into(), "10".into())],
+        ..Options::default()
+    };
+    let mut server = TestServer::start(Kind::Apache, &opts);
+    let v2 = server.data_dir().join("version-2");
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    ok(c.create("/big", b"", 0).unwrap(), "create");
+    let fuzzy = || {
+        apache_snapshots(&v2)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find_map(|(z, _, p)| {
+                let s = read_apache_snapshot(&p, 1 << 20).ok()?;
+                (s.trailer.digest?.zxid > z).then_some((z, p))
+            })
+    };
+    let big = vec![b'x'; 900_000];
+    for i in 0..40 {
+        ok(
+            c.create(&format!("/big/b{i}"), &big, 0).unwrap(),
+            "big node",
+        );
+    }
+    let addr = server.addr();
+    let mut found = None;
+    for round in 0..10 {
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut w = RawClient::connect(addr).unwrap();
+                    for k in 0..150 {
+                        let r = w
+                            .create(&format!("/big/w{round}-{t}-{k}"), b"y", 0)
+                            .unwrap();
+                        assert_eq!(r.err, 0);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        found = fuzzy();
+        if found.is_some() {
+            break;
+        }
+    }
+    let (zxid, file) = found.expect("Apache wrote no fuzzy snapshot");
+    let apache = view(server.addr());
+    server.kill9();
+    drop(c);
+    // The fuzzy one is the newest: later snapshots go (the log still holds everything).
+    for (z, _, p) in apache_snapshots(&v2).unwrap() {
+        if z > zxid {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    server
+        .start_as(Kind::Ours)
+        .unwrap_or_else(|s| panic!("ours refused Apache's dir ({s}):\n{}", server.log_tail()));
+    let log = full_log(&server);
+    assert!(
+        log.contains(&format!("loaded Apache snapshot {}", file.display())),
+        "{log}"
+    );
+    assert!(
+        log.contains("the digest of Apache's snapshot matches the tree at zxid"),
+        "{log}"
+    );
+    assert_same(
+        &apache,
+        &view(server.addr()),
+        "ours on Apache's fuzzy snapshot",
+    );
+}
+
+/// The whole log (stderr) of `server`, every start of it.
+fn full_log(server: &TestServer) -> String {
+    std::fs::read_to_string(server.dir.path().join("logs").join("stderr.log")).unwrap_or_default()
+}
+
+/// `export-apache --compression <compression> --apache-version <version>` (with the
+/// digest): Apache 3.8 starts on it, reads the digest and finds it matches its own tree.
+fn apache_starts_on_our_export(compression: &str, version: &str, suffix: &str) {
+    let mut server = TestServer::start(Kind::Ours, &Options::default());
+    let mut c = RawClient::connect(server.addr()).unwrap();
+    write_kinds(&mut c, "/k");
+    for i in 0..5 {
+        ok(c.create(&format!("/w{i}"), b"w", 0).unwrap(), "filler");
+    }
+    let ours = view(server.addr());
+    server.kill9();
+    drop(c);
+    let out = run_zk_server(&[
+        "export-apache".as_ref(),
+        server.cfg_path().as_os_str(),
+        "--compression".as_ref(),
+        compression.as_ref(),
+        "--apache-version".as_ref(),
+        version.as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "export-apache: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        file.to_string_lossy().ends_with(suffix),
+        "{}",
+        file.display()
+    );
+    let s = read_apache_snapshot(&file, 1 << 20).unwrap();
+    assert_eq!(s.trailer.digest.map(|d| d.zxid), Some(s.zxid));
+    assert_eq!(
+        s.trailer.last_processed_zxid,
+        (version == "3.9").then_some(s.zxid)
+    );
+
+    server.start_as(Kind::Apache).unwrap_or_else(|s| {
+        panic!(
+            "Apache refused our {compression} export ({s}):\n{}",
+            server.log_tail()
+        )
+    });
+    assert_same(&ours, &view(server.addr()), "Apache on our export");
+    let log = full_log(&server);
+    assert!(
+        log.contains("The digest in the snapshot has digest version of 2"),
+        "Apache did not read the digest:\n{log}"
+    );
+    assert!(!log.contains("Digests are not matching"), "{log}");
+}
+
+#[test]
+fn apache_starts_on_our_snappy_export_and_its_digest_matches() {
+    apache_starts_on_our_export("snappy", "3.8", ".snappy");
+}
+
+/// 3.9's layout (the last processed zxid after the digest) is read by 3.8 too, which
+/// stops after the digest's seal.
+#[test]
+fn apache_3_8_starts_on_our_gzip_export_in_3_9_s_layout() {
+    apache_starts_on_our_export("gz", "3.9", ".gz");
+}
+
 #[test]
 fn apache_starts_on_our_data_dir_after_export() {
     let mut server = TestServer::start(Kind::Ours, &Options::default());

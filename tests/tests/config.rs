@@ -114,3 +114,24 @@ fn default_timeouts_and_host_name_address_like_apache() {
         }
     }
 }
+
+/// Settings Apache reads only as Java system properties, given the way zkServer.sh hands
+/// them over (`SERVER_JVMFLAGS`; `-D` flags on Apache's command line): a four-letter-word
+/// whitelist from `-Dzookeeper.4lw.commands.whitelist` and nothing in zoo.cfg. Both servers
+/// answer `ruok` and refuse `stat` with the same words.
+#[test]
+fn system_properties_from_server_jvmflags_configure_like_apache() {
+    let mut replies = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let b = bare::start_bare_with(kind, "", &["zookeeper.4lw.commands.whitelist=srvr,ruok"]);
+        let ruok = four_letter_word(b.addr, "ruok").unwrap();
+        let stat = four_letter_word(b.addr, "stat").unwrap();
+        replies.push((kind, ruok, stat));
+    }
+    let (_, a_ruok, a_stat) = &replies[0];
+    let (_, o_ruok, o_stat) = &replies[1];
+    assert_eq!(a_ruok, "imok");
+    assert!(a_stat.contains("not in the whitelist"), "{a_stat}");
+    assert_eq!(o_ruok, a_ruok);
+    assert_eq!(o_stat, a_stat);
+}

@@ -4,22 +4,30 @@
 //! `zab_core::zkdb`'s; mapping it to a tree is the server's.
 //!
 //! ```text
-//! snapshot.<zxid hex> := FileHeader db seal [ZxidDigest seal]
-//! FileHeader := int(magic = "ZKSN") int(version = 2) long(dbid = 0)
+//! snapshot.<zxid hex>[.gz|.snappy] := compress(FileHeader db seal trailer)
+//! FileHeader := int(magic = "ZKSN") int(version = 2) long(dbid = 0 or -1)
 //! db         := what ZKDatabase.serializeSnapshot writes (zab_core::zkdb)
-//! seal       := long(Adler-32 of every byte before it) ustring("/")
-//! ZxidDigest := long(zxid) int(digestVersion) long(digest)   ; with digests enabled
+//! seal       := long(Adler-32 of every byte before it, earlier seals included) ustring("/")
+//! trailer    := [ZxidDigest seal] [long(lastProcessedZxid) seal]
+//!                ; the digest with zookeeper.digest.enabled (default true, 3.6 on);
+//!                ; lastProcessedZxid with zookeeper.serializeLastProcessedZxid.enabled
+//!                ; (3.9 on, default true)
+//! ZxidDigest := long(zxid) int(digestVersion = 2) long(digest)
+//! compress   := identity | gzip | snappy-java's stream (crate::snappy_stream)
+//!                ; by the name's suffix; the Adler-32 is over the uncompressed bytes
 //! ```
 //!
-//! Reading checks the header, that the body parses to its end marker and the first
-//! seal; what follows the seal (the digest, 3.9's `lastProcessedZxid`) is not needed,
-//! since the tree that loads computes its own digest. Apache reads a file without the
-//! digest part (`DataTree.deserializeZxidDigest` stops at the end of the file), so the
-//! writer leaves it out.
+//! The trailer's parts are told apart by its length (0, 21, 33 or 54 bytes), since Apache
+//! writes what its own settings say and reads what they say. Reading checks every seal
+//! and, where the digest's zxid is the snapshot's own (nothing was applied while it was
+//! written), that the digest is the tree's as Apache's `DigestCalculator` computes it
+//! ([`apache_digest`]); a digest of a later zxid (a fuzzy snapshot) is left to whoever
+//! replays the log up to it. A mismatch names the file and the byte offset (of the
+//! uncompressed bytes, for a compressed file).
 //!
-//! With `zookeeper.snapshot.compression.method=gz` Apache writes `snapshot.<zxid>.gz`:
-//! the same bytes through gzip (the Adler-32 is over the uncompressed bytes), read here.
-//! `.snappy` files are listed but not read ([`SnapshotKind::Snappy`]).
+//! Writing ([`encode_apache_snapshot_with`]) lays out the trailer the reading version
+//! expects ([`Trailer`]); without one Apache also reads the file (its readers stop at the
+//! end of the file).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +37,7 @@ use zab_core::Zxid;
 use crate::apache_log::adler32;
 use crate::error::{Result, StorageError};
 use crate::fsutil::{self, io_err};
+use crate::snappy_stream;
 
 /// `"ZKSN"` as a big-endian int: the first four bytes of an Apache snapshot file.
 pub const APACHE_SNAP_MAGIC: u32 = u32::from_be_bytes(*b"ZKSN");
@@ -41,6 +50,78 @@ pub struct ApacheSnapshot {
     pub zxid: Zxid,
     pub file: PathBuf,
     pub body: Vec<u8>,
+    /// What followed the first seal.
+    pub trailer: Trailer,
+    /// Where the digest is in the (uncompressed) bytes, for errors.
+    pub digest_offset: u64,
+}
+
+/// `DigestCalculator.DIGEST_VERSION`: the only digest [`apache_digest`] computes.
+pub const DIGEST_VERSION: i32 = 2;
+
+/// Apache's `ZxidDigest`: the tree's digest after the transaction `zxid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZxidDigest {
+    pub zxid: Zxid,
+    pub version: i32,
+    pub digest: u64,
+}
+
+/// What follows the first seal: Apache 3.8 writes the digest, 3.9 the digest and its
+/// `lastProcessedZxid` (each part only with its setting on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trailer {
+    pub digest: Option<ZxidDigest>,
+    pub last_processed_zxid: Option<Zxid>,
+}
+
+/// A snapshot file's parts, as [`decode_apache_snapshot_parts`] finds them.
+pub struct Decoded<'a> {
+    pub body: &'a [u8],
+    pub trailer: Trailer,
+    pub digest_offset: u64,
+}
+
+/// The digest Apache's `DataTree` keeps (`DigestCalculator`, version 2, summed by
+/// `AdHash`) of the serialized database `body`: the wrapping sum over its nodes of
+/// CRC-32(path, data, czxid mzxid pzxid ctime mtime as longs, version cversion aversion
+/// as ints, ephemeralOwner as a long), the root's path "" and nodes under
+/// `/zookeeper/` left out.
+pub fn apache_digest(body: &[u8], max_field: usize) -> Result<u64, zab_core::zkdb::DbError> {
+    let mut sum = 0u64;
+    for e in DbReader::new(body, max_field) {
+        if let zab_core::zkdb::DbEntry::Node {
+            path, data, stat, ..
+        } = e?
+        {
+            sum = sum.wrapping_add(apache_node_digest(path, data.unwrap_or(b""), &stat));
+        }
+    }
+    Ok(sum)
+}
+
+/// One node's part of [`apache_digest`]; 0 under `/zookeeper/`.
+pub fn apache_node_digest(path: &str, data: &[u8], st: &zab_core::records::StatPersisted) -> u64 {
+    if path.starts_with("/zookeeper/") {
+        return 0;
+    }
+    let path = if path == "/" { "" } else { path };
+    let mut h = crc32fast::Hasher::new();
+    h.update(path.as_bytes());
+    h.update(data);
+    let mut b = [0u8; 60];
+    for (i, x) in [st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime]
+        .into_iter()
+        .enumerate()
+    {
+        b[i * 8..i * 8 + 8].copy_from_slice(&x.to_be_bytes());
+    }
+    b[40..44].copy_from_slice(&st.version.to_be_bytes());
+    b[44..48].copy_from_slice(&st.cversion.to_be_bytes());
+    b[48..52].copy_from_slice(&st.aversion.to_be_bytes());
+    b[52..60].copy_from_slice(&st.ephemeral_owner.to_be_bytes());
+    h.update(&b);
+    h.finalize() as u64
 }
 
 fn bad(file: &Path, offset: u64, what: impl Into<String>) -> StorageError {
@@ -97,7 +178,7 @@ pub fn read_apache_snapshot(file: &Path, max_field: usize) -> Result<ApacheSnaps
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(parse_snapshot_name)
-        .ok_or_else(|| bad(file, 0, "the name is not snapshot.<zxid hex>[.gz]"))?;
+        .ok_or_else(|| bad(file, 0, "the name is not snapshot.<zxid hex>[.gz|.snappy]"))?;
     let raw = std::fs::read(file).map_err(io_err(file))?;
     let b = match kind {
         SnapshotKind::Plain => raw,
@@ -109,20 +190,69 @@ pub fn read_apache_snapshot(file: &Path, max_field: usize) -> Result<ApacheSnaps
                 .map_err(|e| bad(file, 0, format!("gzip: {e}")))?;
             out
         }
-        SnapshotKind::Snappy => {
-            return Err(bad(file, 0, "snappy-compressed snapshots are not read"));
-        }
+        SnapshotKind::Snappy => snappy_stream::decode(&raw)
+            .map_err(|e| bad(file, e.offset, format!("snappy: {}", e.what)))?,
     };
-    let body = decode_apache_snapshot(file, &b, max_field)?;
+    let d = decode_apache_snapshot_parts(file, &b, max_field)?;
+    // Not fuzzy: the digest is the tree's as the file holds it (as Apache's FileSnap
+    // compares at once). A later zxid's digest needs the log replayed up to it. Zxid 0
+    // is Apache's empty digest (none computed yet), as in `deserializeZxidDigest`.
+    if let Some(dg) = d.trailer.digest {
+        if dg.zxid.0 > 0 && dg.zxid == zxid && dg.version == DIGEST_VERSION {
+            let ours = apache_digest(d.body, max_field)
+                .map_err(|e| bad(file, HEADER_LEN as u64, e.to_string()))?;
+            if ours != dg.digest {
+                return Err(bad(
+                    file,
+                    d.digest_offset,
+                    format!(
+                        "digest mismatch at zxid {zxid}: stored {:#x}, the tree's {ours:#x}",
+                        dg.digest
+                    ),
+                ));
+            }
+        }
+    }
     Ok(ApacheSnapshot {
         zxid,
         file: file.to_owned(),
-        body: body.to_vec(),
+        body: d.body.to_vec(),
+        trailer: d.trailer,
+        digest_offset: d.digest_offset,
     })
 }
 
 /// The database body of a whole Apache snapshot file's bytes (`file` names it in errors).
 pub fn decode_apache_snapshot<'a>(file: &Path, b: &'a [u8], max_field: usize) -> Result<&'a [u8]> {
+    decode_apache_snapshot_parts(file, b, max_field).map(|d| d.body)
+}
+
+/// Check `b[at..]` is a seal over `b[..at]`.
+fn check_seal(file: &Path, b: &[u8], at: usize) -> Result<()> {
+    let seal = b
+        .get(at..at + 13)
+        .ok_or_else(|| bad(file, at as u64, "the file ends before its checksum"))?;
+    let stored = u64::from_be_bytes(seal[..8].try_into().unwrap());
+    let actual = adler32(&b[..at]) as u64;
+    if stored != actual {
+        return Err(bad(
+            file,
+            at as u64,
+            format!("checksum mismatch: stored {stored:#x}, computed {actual:#x}"),
+        ));
+    }
+    if seal[8..] != SLASH {
+        return Err(bad(file, at as u64 + 8, "no \"/\" after the checksum"));
+    }
+    Ok(())
+}
+
+/// Header, body, every seal and the trailer of a whole (uncompressed) snapshot file.
+pub fn decode_apache_snapshot_parts<'a>(
+    file: &Path,
+    b: &'a [u8],
+    max_field: usize,
+) -> Result<Decoded<'a>> {
     if b.len() < HEADER_LEN {
         return Err(bad(file, 0, "shorter than the file header"));
     }
@@ -150,45 +280,109 @@ pub fn decode_apache_snapshot<'a>(file: &Path, b: &'a [u8], max_field: usize) ->
         }
     }
     let end = HEADER_LEN + r.position();
-    let seal = b
-        .get(end..end + 13)
-        .ok_or_else(|| bad(file, end as u64, "the file ends before its checksum"))?;
-    let stored = u64::from_be_bytes(seal[..8].try_into().unwrap());
-    let actual = adler32(&b[..end]) as u64;
-    if stored != actual {
-        return Err(bad(
-            file,
-            end as u64,
-            format!("checksum mismatch: stored {stored:#x}, computed {actual:#x}"),
-        ));
+    check_seal(file, b, end)?;
+    let at = end + 13;
+    let long = |i: usize| i64::from_be_bytes(b[i..i + 8].try_into().unwrap());
+    let mut trailer = Trailer::default();
+    let (digest_at, last_at) = match b.len() - at {
+        0 => (None, None),
+        33 => (Some(at), None),
+        21 => (None, Some(at)),
+        54 => (Some(at), Some(at + 33)),
+        n => {
+            return Err(bad(
+                file,
+                at as u64,
+                format!(
+                    "{n} bytes after the checksum: neither a digest (33), a last zxid (21) \
+                     nor both"
+                ),
+            ))
+        }
+    };
+    if let Some(d) = digest_at {
+        trailer.digest = Some(ZxidDigest {
+            zxid: Zxid(long(d)),
+            version: i32::from_be_bytes(b[d + 8..d + 12].try_into().unwrap()),
+            digest: long(d + 12) as u64,
+        });
+        check_seal(file, b, d + 20)?;
     }
-    if seal[8..] != SLASH {
-        return Err(bad(file, end as u64 + 8, "no \"/\" after the checksum"));
+    if let Some(l) = last_at {
+        trailer.last_processed_zxid = Some(Zxid(long(l)));
+        check_seal(file, b, l + 8)?;
     }
-    Ok(&body[..r.position()])
+    Ok(Decoded {
+        body: &body[..r.position()],
+        trailer,
+        digest_offset: digest_at.unwrap_or(at) as u64,
+    })
 }
 
-/// Apache's file bytes around a database body `db`.
+/// Apache's file bytes around a database body `db`, without a trailer.
 pub fn encode_apache_snapshot(db: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(HEADER_LEN + db.len() + 13);
-    b.extend_from_slice(b"ZKSN");
-    b.extend_from_slice(&2i32.to_be_bytes());
-    b.extend_from_slice(&0i64.to_be_bytes());
-    b.extend_from_slice(db);
-    let sum = adler32(&b) as u64;
+    encode_apache_snapshot_with(db, &Trailer::default())
+}
+
+fn seal(b: &mut Vec<u8>) {
+    let sum = adler32(b) as u64;
     b.extend_from_slice(&sum.to_be_bytes());
     b.extend_from_slice(&SLASH);
+}
+
+/// Apache's file bytes (uncompressed) around a database body `db`, with `trailer`.
+pub fn encode_apache_snapshot_with(db: &[u8], trailer: &Trailer) -> Vec<u8> {
+    let mut b = Vec::with_capacity(HEADER_LEN + db.len() + 54 + 13);
+    b.extend_from_slice(b"ZKSN");
+    b.extend_from_slice(&2i32.to_be_bytes());
+    // FileSnap's dbId.
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b.extend_from_slice(db);
+    seal(&mut b);
+    if let Some(d) = trailer.digest {
+        b.extend_from_slice(&d.zxid.0.to_be_bytes());
+        b.extend_from_slice(&d.version.to_be_bytes());
+        b.extend_from_slice(&d.digest.to_be_bytes());
+        seal(&mut b);
+    }
+    if let Some(z) = trailer.last_processed_zxid {
+        b.extend_from_slice(&z.0.to_be_bytes());
+        seal(&mut b);
+    }
     b
 }
 
 /// Write `dir/snapshot.<zxid hex>` in Apache's format around the database body `db`
 /// (written as `.tmp`, fsynced, renamed, directory fsynced); returns the file.
 pub fn write_apache_snapshot(dir: &Path, zxid: Zxid, db: &[u8]) -> Result<PathBuf> {
-    fsutil::write_atomically(
-        dir,
-        &fsutil::zxid_file_name("snapshot", zxid),
-        &encode_apache_snapshot(db),
-    )
+    write_apache_snapshot_as(dir, zxid, db, SnapshotKind::Plain, &Trailer::default())
+}
+
+/// [`write_apache_snapshot`] compressed as `kind` (named `.gz` / `.snappy` as Apache
+/// names them), with `trailer`.
+pub fn write_apache_snapshot_as(
+    dir: &Path,
+    zxid: Zxid,
+    db: &[u8],
+    kind: SnapshotKind,
+    trailer: &Trailer,
+) -> Result<PathBuf> {
+    let plain = encode_apache_snapshot_with(db, trailer);
+    let name = fsutil::zxid_file_name("snapshot", zxid);
+    let (name, bytes) = match kind {
+        SnapshotKind::Plain => (name, plain),
+        SnapshotKind::Gzip => {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&plain).expect("writing to memory");
+            (
+                format!("{name}.gz"),
+                gz.finish().expect("writing to memory"),
+            )
+        }
+        SnapshotKind::Snappy => (format!("{name}.snappy"), snappy_stream::encode(&plain)),
+    };
+    fsutil::write_atomically(dir, &name, &bytes)
 }
 
 #[cfg(test)]
@@ -206,28 +400,143 @@ mod tests {
     }
 
     #[test]
-    fn written_files_read_back_with_a_digest_part_or_without() {
+    fn written_files_read_back_with_each_trailer_and_compression() {
         let dir = tempfile::tempdir().unwrap();
         let f = write_apache_snapshot(dir.path(), Zxid(0x1_0000_0002), &db()).unwrap();
         assert_eq!(f.file_name().unwrap(), "snapshot.100000002");
         let s = read_apache_snapshot(&f, 1 << 20).unwrap();
-        assert_eq!((s.zxid, s.body), (Zxid(0x1_0000_0002), db()));
-        // What Apache appends with digests enabled is not needed.
-        let mut b = encode_apache_snapshot(&db());
-        b.extend_from_slice(&[1u8; 20]);
-        b.extend_from_slice(&[2u8; 13]);
-        assert_eq!(decode_apache_snapshot(&f, &b, 1 << 20).unwrap(), &db()[..]);
+        assert_eq!(
+            (s.zxid, s.body, s.trailer),
+            (Zxid(0x1_0000_0002), db(), Trailer::default())
+        );
+        let digest = apache_digest(&db(), 1 << 20).unwrap();
+        let dg = |zxid| ZxidDigest {
+            zxid: Zxid(zxid),
+            version: DIGEST_VERSION,
+            digest,
+        };
+        let trailers = [
+            // 3.8, 3.9, 3.9 with digests off.
+            Trailer {
+                digest: Some(dg(0x30)),
+                last_processed_zxid: None,
+            },
+            Trailer {
+                digest: Some(dg(0x30)),
+                last_processed_zxid: Some(Zxid(0x31)),
+            },
+            Trailer {
+                digest: None,
+                last_processed_zxid: Some(Zxid(0x30)),
+            },
+        ];
+        for t in trailers {
+            for kind in [
+                SnapshotKind::Plain,
+                SnapshotKind::Gzip,
+                SnapshotKind::Snappy,
+            ] {
+                let f = write_apache_snapshot_as(dir.path(), Zxid(0x30), &db(), kind, &t).unwrap();
+                let s = read_apache_snapshot(&f, 1 << 20).unwrap();
+                assert_eq!((s.body, s.trailer), (db(), t), "{}", f.display());
+            }
+        }
+        assert_eq!(
+            std::fs::read(dir.path().join("snapshot.30.snappy")).unwrap()[..8],
+            *b"\x82SNAPPY\x00"
+        );
     }
 
     #[test]
-    fn gzip_snapshots_are_read_and_snappy_ones_named() {
+    fn the_digest_is_apache_s() {
+        // CRC-32 of "" + data "" + the 60 stat bytes of an all-zero Stat, for the root.
+        let st = zab_core::records::StatPersisted::default();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[0u8; 60]);
+        let root = h.finalize() as u64;
+        assert_eq!(apache_node_digest("/", b"", &st), root);
+        assert_eq!(apache_node_digest("/zookeeper/quota", b"x", &st), 0);
+        assert_ne!(apache_node_digest("/zookeeper", b"", &st), 0);
+        assert_eq!(apache_digest(&db(), 1 << 20).unwrap(), root);
+    }
+
+    #[test]
+    fn a_wrong_digest_or_a_bad_second_seal_names_the_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Trailer {
+            digest: Some(ZxidDigest {
+                zxid: Zxid(7),
+                version: DIGEST_VERSION,
+                digest: 12345,
+            }),
+            last_processed_zxid: Some(Zxid(7)),
+        };
+        let f =
+            write_apache_snapshot_as(dir.path(), Zxid(7), &db(), SnapshotKind::Snappy, &t).unwrap();
+        let msg = read_apache_snapshot(&f, 1 << 20).err().unwrap().to_string();
+        let at = HEADER_LEN + db().len() + 13;
+        assert!(
+            msg.contains("snapshot.7.snappy")
+                && msg.contains("digest mismatch")
+                && msg.contains(&format!("offset {at}")),
+            "{msg}"
+        );
+        // Zxid 0 is Apache's empty digest (its snapshot.0): not compared.
+        let empty = Trailer {
+            digest: Some(ZxidDigest {
+                zxid: Zxid(0),
+                version: DIGEST_VERSION,
+                digest: 0,
+            }),
+            last_processed_zxid: None,
+        };
+        let f = write_apache_snapshot_as(dir.path(), Zxid(0), &db(), SnapshotKind::Plain, &empty)
+            .unwrap();
+        assert_eq!(read_apache_snapshot(&f, 1 << 20).unwrap().trailer, empty);
+        // A digest of a later zxid (a fuzzy snapshot) is left to the replay.
+        let later = Trailer {
+            digest: Some(ZxidDigest {
+                zxid: Zxid(9),
+                ..t.digest.unwrap()
+            }),
+            ..t
+        };
+        let f = write_apache_snapshot_as(dir.path(), Zxid(7), &db(), SnapshotKind::Plain, &later)
+            .unwrap();
+        assert_eq!(read_apache_snapshot(&f, 1 << 20).unwrap().trailer, later);
+        // A flipped byte in lastProcessedZxid: its seal refuses it.
+        let mut b = std::fs::read(&f).unwrap();
+        let n = b.len();
+        b[n - 14] ^= 1;
+        let msg = decode_apache_snapshot(&f, &b, 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("checksum mismatch") && msg.contains(&format!("offset {}", n - 13)),
+            "{msg}"
+        );
+        // A trailer of no known length.
+        let msg = decode_apache_snapshot(&f, &b[..n - 3], 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("bytes after the checksum"), "{msg}");
+    }
+
+    #[test]
+    fn gzip_and_snappy_snapshots_are_read() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("snapshot.1f.gz");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&encode_apache_snapshot(&db())).unwrap();
         std::fs::write(&f, gz.finish().unwrap()).unwrap();
-        std::fs::write(dir.path().join("snapshot.20.snappy"), b"x").unwrap();
+        std::fs::write(
+            dir.path().join("snapshot.20.snappy"),
+            snappy_stream::encode(&encode_apache_snapshot(&db())),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("snapshot.3"), encode_apache_snapshot(&db())).unwrap();
         let s = read_apache_snapshot(&f, 1 << 20).unwrap();
         assert_eq!((s.zxid, s.body), (Zxid(0x1f), db()));
@@ -244,11 +553,17 @@ mod tests {
                 (0x20, SnapshotKind::Snappy)
             ]
         );
-        let msg = read_apache_snapshot(&dir.path().join("snapshot.20.snappy"), 1 << 20)
+        let s = read_apache_snapshot(&dir.path().join("snapshot.20.snappy"), 1 << 20).unwrap();
+        assert_eq!((s.zxid, s.body), (Zxid(0x20), db()));
+        std::fs::write(dir.path().join("snapshot.21.snappy"), b"x").unwrap();
+        let msg = read_apache_snapshot(&dir.path().join("snapshot.21.snappy"), 1 << 20)
             .err()
             .unwrap()
             .to_string();
-        assert!(msg.contains("snappy"), "{msg}");
+        assert!(
+            msg.contains("snappy") && msg.contains("snapshot.21.snappy"),
+            "{msg}"
+        );
     }
 
     #[test]

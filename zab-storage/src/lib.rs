@@ -40,6 +40,7 @@ mod fsutil;
 pub mod log;
 pub mod purge;
 pub mod record;
+pub mod snappy_stream;
 pub mod snapshot;
 
 pub use digest::TreeDigest;

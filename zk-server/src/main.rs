@@ -38,6 +38,20 @@ enum Cmd {
     ExportApache {
         /// ZooKeeper's zoo.cfg (dataDir and dataLogDir are read from it)
         config: PathBuf,
+        /// none, gz or snappy (default: what zoo.cfg's snapshot.compression.method, or
+        /// -Dzookeeper.snapshot.compression.method in SERVER_JVMFLAGS, says; Apache reads
+        /// any of them regardless)
+        #[arg(long)]
+        compression: Option<String>,
+        /// 3.8 or 3.9: the version that will read it (3.9's snapshots end with its
+        /// lastProcessedZxid after the digest)
+        #[arg(long = "apache-version", default_value = "3.8")]
+        apache_version: String,
+        /// Leave the digest out, for an Apache server run with
+        /// zookeeper.digest.enabled=false (default: as zoo.cfg's digest.enabled or the -D
+        /// flag says)
+        #[arg(long)]
+        no_digest: bool,
     },
     /// Run a local ensemble on 127.0.0.1 in the foreground (the seed's configuration:
     /// server.N=localhost:288(6+N):388(6+N), client ports 2181, 2182, ...).
@@ -97,9 +111,39 @@ fn main() {
             }
         }
     }
-    if let Some(Cmd::ExportApache { config }) = args.cmd {
+    if let Some(Cmd::ExportApache {
+        config,
+        compression,
+        apache_version,
+        no_digest,
+    }) = args.cmd
+    {
+        use zab_storage::apache_snapshot::SnapshotKind;
+        use zk_server::persist::{ApacheExport, ApacheVersion};
         let cfg = load(&config);
-        match zk_server::persist::export_apache_snapshot(&cfg) {
+        let mut how = ApacheExport::for_config(&cfg);
+        match compression.as_deref() {
+            None => {}
+            Some("none") => how.compression = SnapshotKind::Plain,
+            Some("gz") => how.compression = SnapshotKind::Gzip,
+            Some("snappy") => how.compression = SnapshotKind::Snappy,
+            Some(other) => {
+                eprintln!("zk-server export-apache: --compression {other}: none, gz or snappy");
+                std::process::exit(zk_server::EXIT_CONFIG);
+            }
+        }
+        how.version = match apache_version.as_str() {
+            "3.6" | "3.7" | "3.8" => ApacheVersion::V3_8,
+            "3.9" => ApacheVersion::V3_9,
+            other => {
+                eprintln!("zk-server export-apache: --apache-version {other}: 3.8 or 3.9");
+                std::process::exit(zk_server::EXIT_CONFIG);
+            }
+        };
+        if no_digest {
+            how.digest = false;
+        }
+        match zk_server::persist::export_apache_snapshot(&cfg, &how) {
             Ok(f) => {
                 println!("{}", f.display());
                 return;
@@ -111,7 +155,7 @@ fn main() {
         }
     }
     let Some(config) = args.config else {
-        eprintln!("usage: zk-server <zoo.cfg> | zk-server ensemble [-n servers] | zk-server purge <zoo.cfg> [-n count] | zk-server export-apache <zoo.cfg>");
+        eprintln!("usage: zk-server <zoo.cfg> | zk-server ensemble [-n servers] | zk-server purge <zoo.cfg> [-n count] | zk-server export-apache <zoo.cfg> [--compression none|gz|snappy] [--apache-version 3.8|3.9] [--no-digest]");
         std::process::exit(zk_server::EXIT_CONFIG);
     };
     let cfg = load(&config);

@@ -30,11 +30,19 @@ pub fn server_command(kind: Kind, cfg: &Path) -> Command {
     server_command_with(kind, cfg, &[])
 }
 
-/// The same, with Java system properties (`key=value`) for Apache ZooKeeper: some of its
-/// settings are read from properties only (`znode.container.checkIntervalMs`).
+/// The same, with Java system properties (`key=value`): some of Apache's settings are read
+/// from properties only (`znode.container.checkIntervalMs`). Apache gets them as `-D` flags
+/// on its command line, ours in `SERVER_JVMFLAGS`, as zkServer.sh hands them over.
 pub fn server_command_with(kind: Kind, cfg: &Path, props: &[&str]) -> Command {
     let mut cmd = match kind {
-        Kind::Ours => Command::new(server_binary()),
+        Kind::Ours => {
+            let mut c = Command::new(server_binary());
+            if !props.is_empty() {
+                let flags: Vec<String> = props.iter().map(|p| format!("-D{p}")).collect();
+                c.env("SERVER_JVMFLAGS", flags.join(" "));
+            }
+            c
+        }
         Kind::Apache => {
             let mut c = Command::new(java());
             c.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])

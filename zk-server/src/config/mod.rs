@@ -7,6 +7,15 @@
 //! The membership (`server.N`, `group.N`, `weight.N`) is either in zoo.cfg or,
 //! as Apache ZooKeeper 3.5+ writes it, in the file `dynamicConfigFile` names
 //! (`zoo.cfg.dynamic.<hex version>`); then zoo.cfg must not carry it.
+//!
+//! Apache reads many settings only as Java system properties (`-Dzookeeper.*`,
+//! the JAAS file, `readonlymode.enabled`), which operators pass in
+//! `SERVER_JVMFLAGS` / `JVMFLAGS` (zkServer.sh and `java.env` do). We read the
+//! `-Dname=value` words of those two variables as Apache's JVM would see them
+//! (see [`jvm_flags_from_env`]), and, as Apache's QuorumPeerConfig does, turn a
+//! zoo.cfg key it does not know into the property `zookeeper.<key>` (zoo.cfg
+//! wins over the flags). All of them are in [`Config::system_props`]; settings
+//! that are system properties in Apache are read from there ([`Config::prop`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, ToSocketAddrs};
@@ -138,6 +147,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `metricsProvider.*`: see `crate::metrics`.
     pub metrics: MetricsConfig,
+    /// Java system properties as Apache's JVM would hold them: the `-D` words of
+    /// `SERVER_JVMFLAGS` and `JVMFLAGS`, then every zoo.cfg key Apache does not
+    /// know as `zookeeper.<key>`. Read with [`Config::prop`].
+    pub system_props: BTreeMap<String, String>,
 }
 
 /// Apache's class name of its Prometheus metrics provider, the one
@@ -235,8 +248,126 @@ impl Default for Config {
             config_version: None,
             admin: AdminConfig::default(),
             metrics: MetricsConfig::default(),
+            system_props: BTreeMap::new(),
         }
     }
+}
+
+/// The system properties some part of the server reads through [`Config::prop`]
+/// (besides the zoo.cfg keys `Config::parse` knows). A zoo.cfg key that maps to
+/// none of them is logged as unknown.
+pub const READ_PROPS: &[&str] = &[
+    // The format `zk-server export-apache` writes by default (persist/apache.rs):
+    // the compression Apache would write and whether it keeps digests.
+    "zookeeper.snapshot.compression.method",
+    "zookeeper.digest.enabled",
+];
+
+/// zoo.cfg keys Apache's QuorumPeerConfig does not know, so that it reads them
+/// as the system property `zookeeper.<key>`: `-Dzookeeper.<key>` sets them too.
+const CFG_KEYS_AS_PROPS: &[&str] = &[
+    "4lw.commands.whitelist",
+    "snapCount",
+    "preAllocSize",
+    "forceSync",
+    "extendedTypesEnabled",
+    "DigestAuthenticationProvider.superDigest",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.commandURL",
+    "admin.idleTimeout",
+];
+
+/// System properties Apache reads that do not start with `zookeeper.` and that
+/// configure something here when given as `-D` flags.
+const JVM_ONLY_SETTINGS: &[&str] = &[
+    "jute.maxbuffer",
+    "readonlymode.enabled",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
+];
+
+/// The `-Dname=value` words of `SERVER_JVMFLAGS` then `JVMFLAGS`, as zkServer.sh
+/// hands both to the JVM (a later `-D` of the same name wins, as in Java).
+pub fn jvm_flags_from_env() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for var in ["SERVER_JVMFLAGS", "JVMFLAGS"] {
+        if let Ok(v) = std::env::var(var) {
+            out.extend(jvm_system_props(&v));
+        }
+    }
+    out
+}
+
+/// The `-Dname=value` words of a JVM command line (`-Dname` alone is the empty
+/// value, as in Java). Words are split as a POSIX shell splits an unquoted
+/// variable's value, with '...' and "..." quoting and backslash escapes honoured
+/// for values with spaces (`java.env` files quote them).
+pub fn jvm_system_props(flags: &str) -> Vec<(String, String)> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = flags.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    word.push(c);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                word.push(n);
+                            }
+                        }
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+        .into_iter()
+        .filter_map(|w| {
+            let d = w.strip_prefix("-D")?;
+            if d.is_empty() {
+                return None;
+            }
+            Some(match d.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (d.to_owned(), String::new()),
+            })
+        })
+        .collect()
 }
 
 /// One `key=value` (or `key:value`) line of a properties file, trimmed; `None`
@@ -253,7 +384,7 @@ fn property(raw: &str) -> Option<(&str, &str)> {
 /// Every four-letter word the server knows.
 pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
-    "dump", "isro", "dirs",
+    "dump", "isro", "dirs", "apiv", "ftfl",
 ];
 
 impl Config {
@@ -262,7 +393,11 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let mut c = Config::parse(&text, &path.display().to_string())?;
+        let mut c = Config::parse_with_jvm_flags(
+            &text,
+            &path.display().to_string(),
+            &jvm_flags_from_env(),
+        )?;
         c.source = Some(path.to_owned());
         if let Some(dynamic) = c.dynamic_config_file.clone() {
             c.load_dynamic(&dynamic)?;
@@ -371,6 +506,16 @@ impl Config {
 
     /// Parse the text of a zoo.cfg; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::parse_with_jvm_flags(text, file, &[])
+    }
+
+    /// Parse the text of a zoo.cfg with the JVM's `-D` system properties
+    /// (see [`jvm_flags_from_env`]); zoo.cfg wins where both set a setting.
+    pub fn parse_with_jvm_flags(
+        text: &str,
+        file: &str,
+        jvm: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let mut c = Config::default();
         // Each with the line it came from, to name it in errors.
         let mut min_to: Option<(i32, usize)> = None;
@@ -379,6 +524,19 @@ impl Config {
         let mut data_log_dir: Option<PathBuf> = None;
         // The first membership line, refused when the membership is in a dynamic file.
         let mut membership_line: Option<(usize, String, String)> = None;
+        // (source, line or word number, key, value, from the JVM's flags)
+        let mut settings: Vec<(&str, usize, &str, &str, bool)> = Vec::new();
+        for (i, (k, v)) in jvm.iter().enumerate() {
+            c.system_props.insert(k.clone(), v.clone());
+            // Only the names Apache reads as system properties configure anything.
+            let key = match k.strip_prefix("zookeeper.") {
+                Some(x) if CFG_KEYS_AS_PROPS.contains(&x) => x,
+                _ => k.as_str(),
+            };
+            if key != k || k.starts_with("zookeeper.") || JVM_ONLY_SETTINGS.contains(&key) {
+                settings.push(("SERVER_JVMFLAGS/JVMFLAGS -D", i + 1, key, v, true));
+            }
+        }
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -388,9 +546,12 @@ impl Config {
                 tracing::warn!("{file}:{}: ignoring line without '=': {line:?}", i + 1);
                 continue;
             };
+            settings.push((file, i + 1, key, value, false));
+        }
+        for (src, line_no, key, value, from_jvm) in settings {
             let bad = |why: &str| ConfigError::BadValue {
-                file: file.to_owned(),
-                line: i + 1,
+                file: src.to_owned(),
+                line: line_no,
                 key: key.to_owned(),
                 value: value.to_owned(),
                 why: why.to_owned(),
@@ -401,7 +562,7 @@ impl Config {
             };
             // ZooKeeper: -1 stands for the default (2 and 20 ticks).
             let timeout = |v: &str| match v.parse::<i32>() {
-                Ok(t) if t >= -1 => Ok((t, i + 1)),
+                Ok(t) if t >= -1 => Ok((t, line_no)),
                 _ => Err(bad("expected milliseconds, or -1 for the default")),
             };
             let boolean = |v: &str| match v.to_ascii_lowercase().as_str() {
@@ -458,7 +619,7 @@ impl Config {
                     } else {
                         for w in &words {
                             if !ALL_FOUR_LETTER_WORDS.contains(&w.as_str()) {
-                                tracing::warn!("{file}:{}: unknown four-letter word {w:?}", i + 1);
+                                tracing::warn!("{src}:{line_no}: unknown four-letter word {w:?}");
                             }
                         }
                         c.four_letter_whitelist = Some(words);
@@ -524,7 +685,7 @@ impl Config {
                 {
                     c.membership(k, value).map_err(|e| bad(&e))?;
                     if membership_line.is_none() {
-                        membership_line = Some((i + 1, k.to_owned(), value.to_owned()));
+                        membership_line = Some((line_no, k.to_owned(), value.to_owned()));
                     }
                 }
                 "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
@@ -555,8 +716,7 @@ impl Config {
                     c.metrics.prometheus = value == PROMETHEUS_PROVIDER;
                     if !c.metrics.prometheus && !value.ends_with("DefaultMetricsProvider") {
                         tracing::warn!(
-                            "{file}:{}: metrics provider {value} unknown; mntr only",
-                            i + 1
+                            "{src}:{line_no}: metrics provider {value} unknown; mntr only"
                         );
                     }
                 }
@@ -576,9 +736,19 @@ impl Config {
                 | "cnxTimeout"
                 | "localSessionsEnabled"
                 | "localSessionsUpgradingEnabled" => {
-                    tracing::info!("{file}:{}: {key} accepted and not used", i + 1)
+                    tracing::info!("{src}:{line_no}: {key} accepted and not used")
                 }
-                _ => tracing::warn!("{file}:{}: unknown key {key:?} ignored", i + 1),
+                // Already kept as a system property.
+                _ if from_jvm => {}
+                // As Apache's QuorumPeerConfig: a key it does not know becomes the
+                // system property `zookeeper.<key>`.
+                _ => {
+                    let prop = format!("zookeeper.{key}");
+                    if !READ_PROPS.contains(&prop.as_str()) {
+                        tracing::warn!("{src}:{line_no}: unknown key {key:?} ignored");
+                    }
+                    c.system_props.insert(prop, value.to_owned());
+                }
             }
         }
         if let (Some(_), Some((line, key, value))) = (&c.dynamic_config_file, membership_line) {
@@ -623,6 +793,16 @@ impl Config {
     /// line per server, then `version=<hex>` (no newline after it).
     pub fn membership_text(&self) -> String {
         membership_text(&self.servers, self.config_version.unwrap_or(0))
+    }
+
+    /// A Java system property as Apache's server would see it (see
+    /// [`Config::system_props`]); add its name to [`READ_PROPS`].
+    pub fn prop(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            READ_PROPS.contains(&name) || !name.starts_with("zookeeper."),
+            "{name} is read but not in READ_PROPS"
+        );
+        self.system_props.get(name).map(String::as_str)
     }
 
     /// True without `server.N` lines.

@@ -260,3 +260,84 @@ fn reconfig_keys_default_as_apache_and_parse_as_java_booleans() {
     assert!(!c.reconfig_enabled);
     assert!(!c.skip_acl);
 }
+
+#[test]
+fn jvm_flags_are_split_as_the_shell_splits_them() {
+    let flags = r#"-Xmx512m -Dzookeeper.admin.serverPort=9090 -Djava.security.auth.login.config="/etc/zk/jaas file.conf" -Dreadonlymode.enabled -Dx='a b'\ c -D -cp /x"#;
+    assert_eq!(
+        jvm_system_props(flags),
+        vec![
+            ("zookeeper.admin.serverPort".into(), "9090".into()),
+            (
+                "java.security.auth.login.config".into(),
+                "/etc/zk/jaas file.conf".into()
+            ),
+            ("readonlymode.enabled".into(), String::new()),
+            ("x".into(), "a b c".into()),
+        ]
+    );
+}
+
+fn props(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn jvm_system_properties_configure_what_apache_reads_as_properties() {
+    let jvm = props(&[
+        ("zookeeper.4lw.commands.whitelist", "*"),
+        ("zookeeper.snapCount", "1000"),
+        ("zookeeper.admin.serverPort", "9090"),
+        ("readonlymode.enabled", "true"),
+        ("jute.maxbuffer", "4096"),
+        ("java.security.auth.login.config", "/etc/zk/jaas.conf"),
+        // Not a system property Apache reads: configures nothing.
+        ("tickTime", "5"),
+    ]);
+    let c = Config::parse_with_jvm_flags("dataDir=/d\n", "zoo.cfg", &jvm).unwrap();
+    assert_eq!(c.four_letter_whitelist, None);
+    assert_eq!(c.snap_count, 1000);
+    assert_eq!(c.admin.server_port, 9090);
+    assert!(c.read_only_mode);
+    assert_eq!(c.jute_max_buffer, 4096);
+    assert_eq!(c.tick_time_ms, 3000);
+    assert_eq!(
+        c.system_props
+            .get("java.security.auth.login.config")
+            .map(String::as_str),
+        Some("/etc/zk/jaas.conf")
+    );
+}
+
+#[test]
+fn zoo_cfg_wins_over_jvm_flags_and_unknown_keys_become_zookeeper_properties() {
+    let jvm = props(&[
+        ("zookeeper.admin.serverPort", "9090"),
+        ("zookeeper.ssl.keyStore.location", "/from/flags.jks"),
+    ]);
+    let c = Config::parse_with_jvm_flags(
+        "dataDir=/d\nadmin.serverPort=9191\nssl.keyStore.location=/from/cfg.jks\n",
+        "zoo.cfg",
+        &jvm,
+    )
+    .unwrap();
+    assert_eq!(c.admin.server_port, 9191);
+    assert_eq!(
+        c.system_props
+            .get("zookeeper.ssl.keyStore.location")
+            .map(String::as_str),
+        Some("/from/cfg.jks")
+    );
+}
+
+#[test]
+fn a_bad_jvm_flag_value_names_where_it_came_from() {
+    let jvm = props(&[("zookeeper.snapCount", "many")]);
+    let msg = Config::parse_with_jvm_flags("dataDir=/d\n", "zoo.cfg", &jvm)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("JVMFLAGS"), "{msg}");
+    assert!(msg.contains("snapCount"), "{msg}");
+}

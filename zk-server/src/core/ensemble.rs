@@ -210,6 +210,7 @@ impl Core {
                         auth: &auth,
                         session_ok,
                         extended_types: self.extended_types,
+                        max_txn_bytes: self.cfg.jute_max_buffer,
                         reconfig: super::reconfig_ctx(
                             &self.cfg,
                             &self.role,

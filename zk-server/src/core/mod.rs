@@ -19,6 +19,9 @@
 //!   containers and TTL nodes;
 //! - [`pipeline`]: a request's way through prep, replication and the final stage;
 //! - [`read`]: reads and `auth`, answered from the tree;
+//! - [`keeper`]: ClickHouse Keeper's extensions: their reads, the answers to
+//!   their writes, and the discovery nodes `/keeper/api_version` and
+//!   `/keeper/feature_flags`;
 //! - [`role`]: what exists only while leading or following ([`role::RoleState`]);
 //! - [`ensemble`]: what replication tells the core besides commits (learners'
 //!   requests, REVALIDATE, role changes, a tree after SNAP);
@@ -31,6 +34,7 @@
 //! the peer driver.
 
 mod ensemble;
+pub(crate) mod keeper;
 mod metrics;
 mod pipeline;
 mod read;

@@ -294,6 +294,7 @@ impl Core {
                     auth,
                     session_ok,
                     extended_types: self.extended_types,
+                    max_txn_bytes: self.cfg.jute_max_buffer,
                     reconfig: super::reconfig_ctx(
                         &self.cfg,
                         &self.role,
@@ -602,6 +603,9 @@ impl Core {
     }
 
     fn write_reply(&self, req: &Request, txn: &Txn, rc: TxnResult) -> Reply {
+        if let Some(r) = super::keeper::keeper_write_reply(req, txn, &rc) {
+            return r;
+        }
         if txn.header.txn_type == op::ERROR {
             return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
         }

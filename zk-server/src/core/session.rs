@@ -447,6 +447,7 @@ impl Core {
                 auth: &[],
                 session_ok: Ok(()),
                 extended_types: self.extended_types,
+                max_txn_bytes: self.cfg.jute_max_buffer,
                 reconfig: Default::default(),
             };
             let txn = self.prep.prep(&ctx, op::DELETE_CONTAINER, &op_);

@@ -29,10 +29,15 @@
 
 use std::path::{Path, PathBuf};
 
+use zab_core::jute::Record;
+use zab_core::txn::Txn;
 use zab_core::Zxid;
-use zab_storage::apache_log::{apache_log_segments, is_apache_log, read_apache_log};
+use zab_storage::apache_log::{
+    apache_log_segments, is_apache_log, read_apache_log, ApacheLogEntry,
+};
 use zab_storage::apache_snapshot::{
-    apache_snapshots, is_apache_snapshot, read_apache_snapshot, write_apache_snapshot, SnapshotKind,
+    apache_digest, apache_snapshots, is_apache_snapshot, read_apache_snapshot,
+    write_apache_snapshot_as, SnapshotKind, Trailer, ZxidDigest, DIGEST_VERSION,
 };
 use zab_storage::{read_epoch_file, write_epoch_file, StorageError, TxnLog};
 use zab_storage::{ACCEPTED_EPOCH, CURRENT_EPOCH};
@@ -233,7 +238,10 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
             .map_err(PersistError::from)
             .and_then(|s| {
                 load_db(&s.body, cfg.extended_types_enabled, s.zxid, max_field)
-                    .map(|(tree, sessions)| (tree, sessions, s.zxid))
+                    .map(|(tree, sessions)| {
+                        let at = (s.file.clone(), s.digest_offset);
+                        (tree, sessions, s.zxid, s.trailer, at)
+                    })
                     .map_err(|why| PersistError::BadSnapshot {
                         file: f.clone(),
                         why,
@@ -252,7 +260,7 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
             }
         }
     }
-    let Some((tree, sessions, after)) = loaded else {
+    let Some((mut tree, sessions, after, trailer, digest_at)) = loaded else {
         // As Apache, which refuses a log without a snapshot ("No snapshot found, but
         // there are log entries"): replaying over an empty tree is complete only if
         // the log was never purged, which nothing here can tell.
@@ -270,10 +278,21 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     s.sort();
     let f = write_tree_snapshot(sdir, &tree, s)?;
     tracing::info!("wrote {}", f.display());
-    drop(tree);
     // Apache's log after the snapshot, record for record into ours. A bad checksum
     // stops here, naming the Apache file and offset.
     let entries = read_apache_log(&log_dir(cfg), after)?;
+    check_fuzzy_digest(cfg, &mut tree, after, &trailer, &digest_at, &entries)?;
+    drop(tree);
+    if let Some(z) = trailer.last_processed_zxid {
+        let reaches = entries.last().map_or(after, |e| e.zxid);
+        tracing::info!("Apache's snapshot at zxid {after} was finished at zxid {z}");
+        if z > reaches {
+            // As Apache 3.9, which only reads it: the leader brings the rest.
+            tracing::warn!(
+                "Apache's log reaches zxid {reaches}, short of the snapshot's last processed zxid {z}"
+            );
+        }
+    }
     let reaches = entries.last().map_or(after, |e| e.zxid);
     if reaches < must_reach {
         skipped.push(format!(
@@ -303,10 +322,121 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     mark(sdir, CONVERTED)
 }
 
+/// A fuzzy Apache snapshot's digest is of a later zxid than its name's (writes went on
+/// while it was written): replay Apache's log up to that zxid on the loaded tree and
+/// compare there, as Apache's `DataTree.compareSnapshotDigests` does during its replay.
+/// A mismatch refuses, naming the snapshot file and the digest's offset.
+fn check_fuzzy_digest(
+    cfg: &Config,
+    tree: &mut DataTree,
+    after: Zxid,
+    trailer: &Trailer,
+    (file, offset): &(PathBuf, u64),
+    entries: &[ApacheLogEntry],
+) -> Result<(), PersistError> {
+    let Some(d) = trailer.digest else {
+        return Ok(());
+    };
+    if d.zxid <= after || d.version != DIGEST_VERSION {
+        return Ok(());
+    }
+    if !entries.iter().any(|e| e.zxid == d.zxid) {
+        tracing::warn!(
+            "the digest of Apache's snapshot at zxid {after} is of zxid {}, which its log does not hold; not compared",
+            d.zxid
+        );
+        return Ok(());
+    }
+    let mut scratch = Vec::new();
+    for e in entries.iter().take_while(|e| e.zxid <= d.zxid) {
+        let txn = Txn::from_bytes(&e.txn).map_err(|err| {
+            PersistError::Apache(format!(
+                "Apache's transaction {} does not decode: {err}",
+                e.zxid
+            ))
+        })?;
+        tree.apply(&txn, &mut scratch);
+        scratch.clear();
+    }
+    let max_field = cfg.jute_max_buffer + (1 << 16);
+    let ours = apache_digest(&serialize_db(tree, &[]), max_field)
+        .map_err(|e| PersistError::Apache(format!("the digest of the replayed tree: {e}")))?;
+    if ours != d.digest {
+        return Err(StorageError::ApacheSnapshot {
+            file: file.clone(),
+            offset: *offset,
+            what: format!(
+                "digest mismatch at zxid {} after replaying Apache's log: stored {:#x}, the tree's {ours:#x}",
+                d.zxid, d.digest
+            ),
+        }
+        .into());
+    }
+    tracing::info!(
+        "the digest of Apache's snapshot matches the tree at zxid {}",
+        d.zxid
+    );
+    Ok(())
+}
+
+/// Which Apache ZooKeeper reads an export: the trailer it expects after the data tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApacheVersion {
+    /// The digest (with `digest`), as 3.6-3.8 write it.
+    V3_8,
+    /// The digest (with `digest`), then `lastProcessedZxid`, as 3.9 writes them.
+    V3_9,
+}
+
+/// How `zk-server export-apache` writes Apache's snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApacheExport {
+    /// Plain, gz or snappy, as `zookeeper.snapshot.compression.method` names them.
+    pub compression: SnapshotKind,
+    pub version: ApacheVersion,
+    /// Whether the reader runs with `zookeeper.digest.enabled` (Apache's default).
+    pub digest: bool,
+}
+
+impl ApacheExport {
+    /// What the Apache server run on `cfg` would write: the compression of
+    /// `zookeeper.snapshot.compression.method` (a zoo.cfg key or a `-D` flag; "gz",
+    /// "snappy", anything else plain, as Apache's `SnapStream`), the digest unless
+    /// `zookeeper.digest.enabled` is false, 3.8's layout.
+    pub fn for_config(cfg: &Config) -> ApacheExport {
+        let compression = match cfg.prop("zookeeper.snapshot.compression.method") {
+            Some("gz") => SnapshotKind::Gzip,
+            Some("snappy") => SnapshotKind::Snappy,
+            _ => SnapshotKind::Plain,
+        };
+        // Boolean.parseBoolean: only "true" (any case) is true.
+        let digest = match cfg.prop("zookeeper.digest.enabled") {
+            None => true,
+            Some(v) => v.eq_ignore_ascii_case("true"),
+        };
+        ApacheExport {
+            compression,
+            version: ApacheVersion::V3_8,
+            digest,
+        }
+    }
+}
+
+impl Default for ApacheExport {
+    fn default() -> Self {
+        ApacheExport {
+            compression: SnapshotKind::Plain,
+            version: ApacheVersion::V3_8,
+            digest: true,
+        }
+    }
+}
+
 /// `zk-server export-apache`: the state of a stopped server's data directories as
-/// Apache's `snapshot.<zxid>`, in a fresh version-2 with the epoch files, ours moved
-/// to `version-2.ours` (see the module's grammar). Returns the snapshot file.
-pub fn export_apache_snapshot(cfg: &Config) -> Result<PathBuf, PersistError> {
+/// Apache's `snapshot.<zxid>[.gz|.snappy]` (`how`), in a fresh version-2 with the epoch
+/// files, ours moved to `version-2.ours` (see the module's grammar). Returns the
+/// snapshot file.
+pub fn export_apache_snapshot(cfg: &Config, how: &ApacheExport) -> Result<PathBuf, PersistError> {
     let swaps = swaps(cfg, ".export", ".ours");
     if roll_forward(&swaps, EXPORTED)? {
         return Err(PersistError::Apache(
@@ -321,9 +451,23 @@ pub fn export_apache_snapshot(cfg: &Config) -> Result<PathBuf, PersistError> {
     sessions.sort();
     let db = serialize_db(&r.tree, &sessions);
     drop(r);
+    // Not fuzzy: the digest and the last processed zxid are the snapshot's own zxid.
+    let max_field = cfg.jute_max_buffer + (1 << 16);
+    let trailer = Trailer {
+        digest: match how.digest {
+            true => Some(ZxidDigest {
+                zxid,
+                version: DIGEST_VERSION,
+                digest: apache_digest(&db, max_field)
+                    .map_err(|e| PersistError::Apache(format!("our own tree: {e}")))?,
+            }),
+            false => None,
+        },
+        last_processed_zxid: (how.version == ApacheVersion::V3_9).then_some(zxid),
+    };
     prepare(&swaps)?;
     let staging = &swaps[0].staging;
-    let f = write_apache_snapshot(staging, zxid, &db)?;
+    let f = write_apache_snapshot_as(staging, zxid, &db, how.compression, &trailer)?;
     copy_epochs(&snap_dir(cfg), staging)?;
     for s in &swaps {
         fsync_dir(&s.staging)?;
@@ -533,7 +677,7 @@ mod tests {
         let d = apache_dir(&[2], 5, true);
         let want = recover(&d.cfg).unwrap().tree.digest();
         // An export of ours: Apache's snapshot at zxid 5, ours kept aside.
-        let f = export_apache_snapshot(&d.cfg).unwrap();
+        let f = export_apache_snapshot(&d.cfg, &ApacheExport::default()).unwrap();
         assert_eq!(f, snap_dir(&d.cfg).join("snapshot.5"));
         let (tree, sessions) = load_apache_snapshot(&d.cfg, &f).unwrap();
         assert_eq!(tree.digest(), want);
@@ -551,5 +695,122 @@ mod tests {
         let r = recover(&d.cfg).unwrap();
         assert_nodes(&r.tree, 5);
         assert_eq!(r.tree.digest(), want);
+    }
+
+    /// Apache's snapshot at zxid 3 rewritten with a digest of zxid `at` (a fuzzy one when
+    /// `at` > 3) whose value is the tree's after `at` creates, plus `wrong`.
+    fn with_digest(d: &Dir, at: i64, wrong: u64) {
+        let mut tree = DataTree::new(false);
+        for z in 1..=at {
+            tree.apply(&create(z), &mut Vec::new());
+        }
+        let digest = apache_digest(&serialize_db(&tree, &[]), 1 << 20).unwrap() + wrong;
+        let mut snap = DataTree::new(false);
+        for z in 1..=3 {
+            snap.apply(&create(z), &mut Vec::new());
+        }
+        let t = Trailer {
+            digest: Some(ZxidDigest {
+                zxid: Zxid(at),
+                version: DIGEST_VERSION,
+                digest,
+            }),
+            last_processed_zxid: Some(Zxid(at)),
+        };
+        std::fs::remove_file(snap_dir(&d.cfg).join("snapshot.3")).unwrap();
+        write_apache_snapshot_as(
+            &snap_dir(&d.cfg),
+            Zxid(3),
+            &serialize_db(&snap, &[(7, 4000)]),
+            SnapshotKind::Snappy,
+            &t,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_fuzzy_snapshot_s_digest_is_checked_after_replaying_apache_s_log_to_it() {
+        for at in [3, 5] {
+            let d = apache_dir(&[3], 6, false);
+            with_digest(&d, at, 0);
+            let r = recover(&d.cfg).unwrap();
+            assert_nodes(&r.tree, 6);
+            assert_eq!(r.snapshot_zxid, Zxid(3));
+        }
+        for at in [3, 5] {
+            let d = apache_dir(&[3], 6, false);
+            with_digest(&d, at, 1);
+            let err = recover(&d.cfg).err().expect("must refuse").to_string();
+            assert!(
+                err.contains("snapshot.3.snappy") && err.contains("digest mismatch"),
+                "{err}"
+            );
+            assert!(has_apache_files(&d.cfg).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_export_s_defaults_follow_apache_s_settings_in_zoo_cfg() {
+        let parse =
+            |extra: &str| Config::parse(&format!("dataDir=/tmp/x\n{extra}"), "test").unwrap();
+        assert_eq!(
+            ApacheExport::for_config(&parse("")),
+            ApacheExport::default()
+        );
+        let c = parse("snapshot.compression.method=snappy\ndigest.enabled=false\n");
+        assert_eq!(
+            ApacheExport::for_config(&c),
+            ApacheExport {
+                compression: SnapshotKind::Snappy,
+                version: ApacheVersion::V3_8,
+                digest: false,
+            }
+        );
+        let c = parse("snapshot.compression.method=gz\ndigest.enabled=TRUE\n");
+        assert_eq!(ApacheExport::for_config(&c).compression, SnapshotKind::Gzip);
+        assert!(ApacheExport::for_config(&c).digest);
+        let c = parse("snapshot.compression.method=lz4\n");
+        assert_eq!(
+            ApacheExport::for_config(&c).compression,
+            SnapshotKind::Plain
+        );
+    }
+
+    #[test]
+    fn exports_for_each_version_and_compression_read_back() {
+        for (compression, version, digest, name) in [
+            (SnapshotKind::Plain, ApacheVersion::V3_9, true, "snapshot.5"),
+            (
+                SnapshotKind::Gzip,
+                ApacheVersion::V3_8,
+                false,
+                "snapshot.5.gz",
+            ),
+            (
+                SnapshotKind::Snappy,
+                ApacheVersion::V3_9,
+                true,
+                "snapshot.5.snappy",
+            ),
+        ] {
+            let d = apache_dir(&[2], 5, false);
+            let want = recover(&d.cfg).unwrap().tree.digest();
+            std::fs::remove_dir_all(sibling(&snap_dir(&d.cfg), ".apache")).unwrap();
+            let how = ApacheExport {
+                compression,
+                version,
+                digest,
+            };
+            let f = export_apache_snapshot(&d.cfg, &how).unwrap();
+            assert_eq!(f, snap_dir(&d.cfg).join(name));
+            let s = read_apache_snapshot(&f, 1 << 20).unwrap();
+            assert_eq!(s.trailer.digest.is_some(), digest);
+            assert_eq!(
+                s.trailer.last_processed_zxid,
+                (version == ApacheVersion::V3_9).then_some(Zxid(5))
+            );
+            let (tree, _) = load_apache_snapshot(&d.cfg, &f).unwrap();
+            assert_eq!(tree.digest(), want);
+        }
     }
 }

@@ -43,6 +43,7 @@ mod zkdb;
 
 pub use apache::{
     export_apache_snapshot, has_apache_files, load_apache_snapshot, take_over_apache_files,
+    ApacheExport, ApacheVersion,
 };
 pub use fuzzy::{write_snapshot, write_tree_snapshot, FuzzySnapshot, SnapItem, SnapshotJob};
 pub use load::{load_snapshot, LoadedSnapshot};
