@@ -139,8 +139,9 @@ impl Peer {
         if let Role::Looking = self.role {
             // A view newer than ours (a reconfig we missed while down): adopt it and
             // start the election again under it, as Apache's WorkerReceiver does.
-            let newer = crate::reconfig::parse_config(&n.config)
-                .is_some_and(|(_, v)| v > self.cfg.config_version);
+            let newer = self.cfg.reconfig_enabled
+                && crate::reconfig::parse_config(&n.config)
+                    .is_some_and(|(_, v)| v > self.cfg.config_version);
             if newer {
                 self.adopt_config(&n.config);
                 self.become_looking();

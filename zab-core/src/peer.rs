@@ -188,7 +188,7 @@ impl Peer {
     /// designated or whose kind (voter / observer) changed, go back to election.
     pub(crate) fn activate(&mut self, p: crate::reconfig::Pending) {
         let version = p.zxid.0;
-        if version <= self.cfg.config_version {
+        if !self.cfg.reconfig_enabled || version <= self.cfg.config_version {
             return;
         }
         let me = self.cfg.my_id;

@@ -343,4 +343,24 @@ mod tests {
         assert_eq!(p.voting_members(), vec![ServerId(1), ServerId(2)]);
         assert_eq!(p.state(), ServerState::Looking);
     }
+
+    #[test]
+    fn without_reconfig_enabled_nothing_changes_the_view() {
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        p.cfg.reconfig_enabled = false;
+        let text = format!("{}version=100000007", view(&[1, 2]));
+        let out = p.step(received(
+            1,
+            QuorumPacket::NewLeader {
+                zxid: zxid(2, 0),
+                config: Bytes::from(text),
+            },
+        ));
+        assert_eq!(activated(&out), None);
+        assert_eq!(p.config_version(), 0);
+    }
 }

@@ -178,6 +178,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     pcfg.sync_limit_ticks = (cfg.sync_limit as u64 * tick / TICK_MS).max(1);
     pcfg.ping_interval_ticks = (tick / 2 / TICK_MS).max(1);
     pcfg.log_window = LOG_WINDOW;
+    pcfg.reconfig_enabled = cfg.reconfig_enabled;
     if cfg.reconfig_enabled {
         // The view travels in NEWLEADER (and notifications), so that a learner
         // that missed a reconfig adopts it; without reconfig nothing changes it.
