@@ -39,6 +39,7 @@ mod metrics;
 mod pipeline;
 mod read;
 mod role;
+mod sasl;
 mod session;
 mod snapshot;
 mod stats;
@@ -117,6 +118,8 @@ pub struct Core {
     /// (by [`Core::run`]), so one event sees one time, and tests set it.
     now: Instant,
     extended_types: bool,
+    /// SASL and enforced authentication (see [`crate::sasl`]).
+    security: Arc<crate::sasl::Security>,
     /// The zxid of a reconfig proposed here and not yet applied (ReconfigInProgress).
     reconfig_pending: Option<i64>,
     /// The membership activated by the last reconfig (text, version), which
@@ -170,6 +173,14 @@ impl Core {
         let server_id = server_id.max(1);
         let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
         let extended_types = cfg.extended_types_enabled;
+        // The binary checks these settings before it starts (`main`); a server started
+        // otherwise with unusable ones refuses every SASL client and, when
+        // authentication is to be enforced, every request.
+        let security = crate::sasl::Security::from_config(&cfg).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            crate::sasl::Security::refuse_all()
+        });
+        crate::auth::register_sasl_provider(security.sasl_provider.clone());
         let now = Instant::now();
         // Sessions found on disk live on until their timeout passes without
         // their client coming back, as in ZooKeeper.
@@ -207,6 +218,7 @@ impl Core {
             started: now,
             now,
             extended_types,
+            security: Arc::new(security),
             reconfig_pending: None,
             membership: None,
         };

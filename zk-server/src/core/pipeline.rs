@@ -146,12 +146,11 @@ impl Core {
         match &req.op {
             // Handled at once, outside the pipeline, as ZooKeeper does.
             Op::Auth(a) => return self.on_auth(&req, a.clone()),
-            Op::Sasl(_) => {
-                tracing::warn!("sasl authentication is not supported; closing the connection");
-                self.refuse_auth(&req);
-                return;
-            }
+            Op::Sasl(r) => return self.on_sasl(&req, r),
             _ => {}
+        }
+        if self.refuse_unauthenticated(&req) {
+            return;
         }
         // A write goes in flight at once, as ZooKeeper proposes (or forwards) it before
         // the session's earlier reads are answered; a read waits for the writes its

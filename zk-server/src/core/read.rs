@@ -242,9 +242,8 @@ impl Core {
                 body(&IntResponse { value: 0 })
             }
             Op::WhoAmI => {
-                let client_info = self
-                    .auth_of(sid)
-                    .iter()
+                let client_info = auth::apache_id_order(self.auth_of(sid))
+                    .into_iter()
                     .map(|id| ClientInfo {
                         auth_scheme: id.scheme.clone(),
                         user: if id.scheme == "digest" {
