@@ -260,6 +260,40 @@ impl Ensemble {
         std::fs::write(m.cfg_path(), cfg).unwrap();
     }
 
+    /// A new server `id` for a reconfig to add: its directory, ports and a zoo.cfg that
+    /// lists every member known so far and itself (how Apache's reconfig guide starts a
+    /// joiner). Nothing is started, and the other members' files are left alone.
+    pub fn add_member(&mut self, id: u64) {
+        assert!(!self.spec.proxied, "add_member does not set up proxies");
+        let dir = self.root.path().join(format!("s{id}"));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
+        self.members.insert(
+            id,
+            Member {
+                id,
+                observer: false,
+                client_port: free_port(),
+                quorum_port: free_port(),
+                election_port: free_port(),
+                admin_port: if self.spec.admin { free_port() } else { 0 },
+                dir,
+                child: None,
+                starts: 0,
+            },
+        );
+        self.write_config(id);
+    }
+
+    /// `server.N=host:quorum:election:participant;clientPort`, a reconfig's joiner.
+    pub fn joiner(&self, id: u64) -> String {
+        let m = &self.members[&id];
+        format!(
+            "server.{id}={}:{}:{}:participant;{}",
+            self.spec.host, m.quorum_port, m.election_port, m.client_port
+        )
+    }
+
     pub fn ids(&self) -> Vec<u64> {
         self.members.keys().copied().collect()
     }

@@ -45,6 +45,12 @@ impl Peer {
             Zxid::new(e, 1)
         };
         l.last_proposed = zxid;
+        if let Some(p) = crate::reconfig::pending_of(zxid, &data) {
+            self.pending_config = Some(p);
+        }
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
         for (s, h) in l.handlers.iter() {
             if !h.observer && h.phase >= HandlerPhase::Syncing {
                 self.out.push(Action::Send {
@@ -111,12 +117,44 @@ impl Peer {
                 break;
             }
         }
+        // A pending reconfig, and everything after it, also needs a quorum of the
+        // new voters (Apache's Proposal.qvAcksetPairs).
+        if let Some(p) = &self.pending_config {
+            if candidate >= p.zxid {
+                let mut new_candidate = committed;
+                set.clear();
+                for (z, s) in acks.iter() {
+                    set.push(*s);
+                    if p.quorum.contains_quorum(set) {
+                        new_candidate = *z;
+                        break;
+                    }
+                }
+                candidate = if new_candidate >= p.zxid {
+                    candidate.min(new_candidate)
+                } else {
+                    self.log
+                        .entries
+                        .iter()
+                        .take_while(|e| e.0 < p.zxid)
+                        .last()
+                        .map_or(committed, |e| e.0)
+                        .max(committed)
+                };
+            }
+        }
         if candidate > committed {
             self.leader_commit(candidate);
         }
     }
 
     fn leader_commit(&mut self, upto: Zxid) {
+        let me = self.cfg.my_id;
+        let reconfig = self
+            .pending_config
+            .as_ref()
+            .filter(|p| p.zxid <= upto)
+            .map(|p| (p.zxid, p.quorum.clone()));
         let old = self.log.committed;
         let start = self.log.index_after(old);
         let end = self.log.index_after(upto);
@@ -130,13 +168,32 @@ impl Peer {
                     continue;
                 }
                 h.commit_sent = z;
-                let msg = if h.observer {
-                    QuorumPacket::Inform {
+                let msg = match &reconfig {
+                    Some((rz, q)) if *rz == z => {
+                        // The designated leader: this one if it still votes, else the
+                        // lowest voter of the new view (which then gets elected).
+                        let designated = if q.is_voter(me) {
+                            me
+                        } else {
+                            q.voting_members().first().copied().unwrap_or(me)
+                        };
+                        if h.observer {
+                            QuorumPacket::InformAndActivate {
+                                zxid: z,
+                                data: crate::reconfig::inform_activate_data(designated, d),
+                            }
+                        } else {
+                            QuorumPacket::CommitAndActivate {
+                                zxid: z,
+                                data: crate::reconfig::activate_data(designated),
+                            }
+                        }
+                    }
+                    _ if h.observer => QuorumPacket::Inform {
                         zxid: z,
                         data: d.clone(),
-                    }
-                } else {
-                    QuorumPacket::Commit { zxid: z }
+                    },
+                    _ => QuorumPacket::Commit { zxid: z },
                 };
                 self.out.push(Action::Send { to: *s, msg });
             }
@@ -237,6 +294,7 @@ impl Peer {
         if self.learner_mut().phase < LearnerPhase::Syncing || !self.check_next(zxid) {
             return;
         }
+        self.note_proposal(zxid, &data);
         self.log.append(zxid, data.clone());
         self.out.push(Action::Append(vec![(zxid, data)]));
         if self.learner_mut().phase >= LearnerPhase::AwaitUpToDate {
@@ -285,6 +343,7 @@ impl Peer {
         if !self.check_next(zxid) {
             return;
         }
+        self.note_proposal(zxid, &data);
         self.log.append(zxid, data.clone());
         self.out.push(Action::Append(vec![(zxid, data)]));
         if phase == LearnerPhase::Broadcast {

@@ -47,7 +47,7 @@ impl Peer {
 
     /// FOLLOWING or OBSERVING `leader`: open the connection with FOLLOWERINFO / OBSERVERINFO.
     pub(crate) fn become_learner(&mut self, leader: ServerId) {
-        let observer = !self.participant;
+        let observer = self.observes();
         self.role = Role::Learning(Box::new(LearnerState::new(leader, observer, self.tick)));
         let state = if observer {
             ServerState::Observing
@@ -85,7 +85,11 @@ impl Peer {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
         let l = self.leader_mut();
-        l.handlers.insert(from, Handler::new(!participant, tick));
+        // A follower outside the voting view (one joining by reconfig, or one a
+        // reconfig removed) is served as a follower, as Apache's non-voting
+        // followers are: it gets PROPOSALs and COMMITs; its ACKs count once a view
+        // makes it a voter.
+        l.handlers.insert(from, Handler::new(observer, tick));
         l.max_seen_epoch = l.max_seen_epoch.max(accepted_epoch);
         if participant && l.epoch.is_none() {
             l.connecting.insert(from, accepted_epoch);
@@ -270,10 +274,10 @@ impl Peer {
                 current_epoch,
             },
         });
-        let state = if self.participant {
-            ServerState::Following
-        } else {
+        let state = if self.learner_mut().observer {
             ServerState::Observing
+        } else {
+            ServerState::Following
         };
         self.status(state, ZabPhase::Synchronization, Some(leader), e);
     }

@@ -31,6 +31,9 @@ impl Peer {
 
     fn dispatch(&mut self, ev: Event) {
         self.route(ev);
+        if self.reelect {
+            self.become_looking();
+        }
         // An election decided while handling the event (a lone voter that needs no
         // finalize wait decides as the round starts): the role it decides begins now,
         // after the handler, which left the old role as its last act. So election code
@@ -42,7 +45,17 @@ impl Peer {
 
     fn route(&mut self, ev: Event) {
         match ev {
-            Event::Start => self.become_looking(),
+            Event::Start => {
+                if self
+                    .pending_config
+                    .as_ref()
+                    .is_some_and(|p| p.zxid <= self.log.committed)
+                {
+                    let p = self.pending_config.take().expect("pending");
+                    self.activate(p);
+                }
+                self.become_looking()
+            }
             Event::Tick => {
                 self.tick += 1;
                 match self.role {
@@ -124,6 +137,16 @@ impl Peer {
 
     fn on_notification(&mut self, from: ServerId, n: Notification) {
         if let Role::Looking = self.role {
+            // A view newer than ours (a reconfig we missed while down): adopt it and
+            // start the election again under it, as Apache's WorkerReceiver does.
+            let newer = self.cfg.reconfig_enabled
+                && crate::reconfig::parse_config(&n.config)
+                    .is_some_and(|(_, v)| v > self.cfg.config_version);
+            if newer {
+                self.adopt_config(&n.config);
+                self.become_looking();
+                return;
+            }
             self.run_election(|e, ctx, out| e.on_notification(ctx, from, &n, out));
             return;
         }
@@ -191,7 +214,23 @@ impl Peer {
             QuorumPacket::Proposal { zxid, data } => self.on_proposal(zxid, data),
             QuorumPacket::Commit { zxid } => self.on_commit(zxid),
             QuorumPacket::Inform { zxid, data } => self.on_inform(zxid, data),
-            QuorumPacket::NewLeader { zxid, .. } => self.on_new_leader(zxid),
+            QuorumPacket::NewLeader { zxid, config } => {
+                self.adopt_config(&config);
+                self.on_new_leader(zxid)
+            }
+            QuorumPacket::CommitAndActivate { zxid, data } => {
+                self.designated = crate::reconfig::split_activate(&data).map(|(d, _)| d);
+                self.on_commit(zxid);
+                self.designated = None;
+            }
+            QuorumPacket::InformAndActivate { zxid, data } => {
+                if let Some((d, txn)) = crate::reconfig::split_activate(&data) {
+                    let txn = bytes::Bytes::copy_from_slice(txn);
+                    self.designated = Some(d);
+                    self.on_inform(zxid, txn);
+                    self.designated = None;
+                }
+            }
             QuorumPacket::UpToDate { zxid } => self.on_up_to_date(zxid),
             QuorumPacket::Ping { zxid, .. } => self.on_ping(zxid),
             QuorumPacket::Sync { .. } | QuorumPacket::Revalidate { .. } => {

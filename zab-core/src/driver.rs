@@ -123,6 +123,13 @@ pub enum Action {
         msg: QuorumPacket,
     },
     StateChanged(PeerStatus),
+    /// A committed reconfig made `config` (a membership text, `version=<hex>` last)
+    /// the quorum view: connect to its servers, write it where a restart finds it,
+    /// show it in `/zookeeper/config`. Follows the `Commit` that committed it.
+    Activate {
+        config: Bytes,
+        version: i64,
+    },
 }
 
 /// ZooKeeper's `ZabState`.
@@ -151,6 +158,9 @@ pub struct Config {
     /// Opaque configuration text sent in notifications and NEWLEADER.
     pub config_data: Bytes,
     pub config_version: i64,
+    /// `reconfigEnabled`: whether a committed reconfig, or a newer view from NEWLEADER or a
+    /// notification, changes the view (Apache's `processReconfig` does nothing otherwise).
+    pub reconfig_enabled: bool,
     pub finalize_wait_ticks: u32,
     pub min_notification_ticks: u32,
     pub max_notification_ticks: u32,
@@ -169,6 +179,7 @@ impl Config {
             quorum,
             config_data: Bytes::new(),
             config_version: 0,
+            reconfig_enabled: true,
             finalize_wait_ticks: 2,
             min_notification_ticks: 2,
             max_notification_ticks: 600,

@@ -70,6 +70,8 @@ pub(crate) const NO_CANDIDATE: Candidate = Candidate {
 pub(crate) struct ElectionCtx<'a> {
     pub my_id: ServerId,
     pub participant: bool,
+    /// An observer of the view; a server outside it follows (as a non-voting follower).
+    pub observer: bool,
     pub last_zxid: Zxid,
     pub current_epoch: Epoch,
     pub quorum: &'a dyn QuorumVerifier,
@@ -198,7 +200,7 @@ impl Election {
         self.finalize_left = None;
         let state = if self.proposal.leader == ctx.my_id {
             ServerState::Leading
-        } else if ctx.participant {
+        } else if !ctx.observer {
             ServerState::Following
         } else {
             ServerState::Observing
@@ -378,7 +380,7 @@ impl Election {
         };
         let state = if v.leader == ctx.my_id {
             ServerState::Leading
-        } else if ctx.participant {
+        } else if !ctx.observer {
             ServerState::Following
         } else {
             ServerState::Observing

@@ -45,6 +45,7 @@ pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod peer;
+pub mod reconfig;
 pub mod sync;
 
 mod dispatch;

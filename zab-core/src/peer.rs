@@ -35,6 +35,12 @@ pub struct Peer {
     pub(crate) role: Role,
     /// What the election decided during the current event; `dispatch` acts on it.
     pub(crate) decided: Option<Vote>,
+    /// A reconfig logged and not yet committed (Apache's last seen verifier).
+    pub(crate) pending_config: Option<crate::reconfig::Pending>,
+    /// The leader a COMMITANDACTIVATE being handled designates.
+    pub(crate) designated: Option<ServerId>,
+    /// An activation asks for a new election; `dispatch` starts it after the handler.
+    pub(crate) reelect: bool,
     pub(crate) out: Vec<Action>,
 }
 
@@ -47,6 +53,13 @@ impl Peer {
         let committed = st.last_committed.max(st.base).min(last);
         let participant = cfg.quorum.is_voter(cfg.my_id);
         let window = cfg.log_window.max(1);
+        // A reconfig in the log newer than the view we start with: pending again (it
+        // was in memory only), activated at Start if it is known committed.
+        let pending_config = entries
+            .iter()
+            .rev()
+            .filter(|e| e.0 .0 > cfg.config_version)
+            .find_map(|(z, d)| crate::reconfig::pending_of(*z, d));
         Peer {
             participant,
             tick: 0,
@@ -69,6 +82,9 @@ impl Peer {
             },
             role: Role::Looking,
             decided: None,
+            pending_config,
+            designated: None,
+            reelect: false,
             out: Vec::new(),
             cfg,
         }
@@ -81,6 +97,7 @@ impl Peer {
         let ctx = ElectionCtx {
             my_id: self.cfg.my_id,
             participant: self.participant,
+            observer: self.cfg.quorum.is_observer(self.cfg.my_id),
             last_zxid: self.log.last(),
             current_epoch: self.current_epoch,
             quorum: &*self.cfg.quorum,
@@ -110,7 +127,15 @@ impl Peer {
 
     /// Back to election: drop the role and everything it was waiting for (ZOOKEEPER-4712:
     /// nothing that arrives for the old role is logged or acknowledged afterwards).
+    /// Whether this server learns as an observer: one of the view's observers. A
+    /// server outside the view (removed by a reconfig) follows without a vote, as
+    /// Apache's keeps its learner type.
+    pub(crate) fn observes(&self) -> bool {
+        self.cfg.quorum.is_observer(self.cfg.my_id)
+    }
+
     pub(crate) fn become_looking(&mut self) {
+        self.reelect = false;
         self.role = Role::Looking;
         self.vote.state = ServerState::Looking;
         self.status(
@@ -144,7 +169,70 @@ impl Peer {
             self.log.committed = upto;
             self.out.push(Action::Commit { upto });
             self.log.trim();
+            if self.pending_config.as_ref().is_some_and(|p| p.zxid <= upto) {
+                let p = self.pending_config.take().expect("pending");
+                self.activate(p);
+            }
         }
+    }
+
+    /// Remember a logged reconfig proposal (a no-op for any other transaction).
+    pub(crate) fn note_proposal(&mut self, zxid: Zxid, data: &[u8]) {
+        if let Some(p) = crate::reconfig::pending_of(zxid, data) {
+            self.pending_config = Some(p);
+        }
+    }
+
+    /// `QuorumPeer.processReconfig`: the committed configuration becomes the view.
+    /// A leader that no longer votes, and a learner whose leader is not the one
+    /// designated or whose kind (voter / observer) changed, go back to election.
+    pub(crate) fn activate(&mut self, p: crate::reconfig::Pending) {
+        let version = p.zxid.0;
+        if !self.cfg.reconfig_enabled || version <= self.cfg.config_version {
+            return;
+        }
+        let me = self.cfg.my_id;
+        self.cfg.quorum = p.quorum;
+        self.cfg.config_data = p.data.clone();
+        self.cfg.config_version = version;
+        self.participant = self.cfg.quorum.is_voter(me);
+        self.out.push(Action::Activate {
+            config: p.data,
+            version,
+        });
+        let designated = self.designated.take();
+        match &self.role {
+            Role::Looking => {}
+            Role::Leading(_) => self.reelect |= !self.participant,
+            Role::Learning(l) => {
+                let observer_now = self.cfg.quorum.is_observer(me);
+                self.reelect |=
+                    designated.is_some_and(|d| d != l.leader) || l.observer != observer_now;
+            }
+        }
+    }
+
+    /// A membership from NEWLEADER: adopted when newer than ours (a learner that
+    /// missed the reconfig's commit).
+    pub(crate) fn adopt_config(&mut self, data: &Bytes) {
+        let Some((quorum, version)) = crate::reconfig::parse_config(data) else {
+            return;
+        };
+        if version <= self.cfg.config_version {
+            return;
+        }
+        if self
+            .pending_config
+            .as_ref()
+            .is_some_and(|p| p.zxid.0 <= version)
+        {
+            self.pending_config = None;
+        }
+        self.activate(crate::reconfig::Pending {
+            zxid: Zxid(version),
+            quorum,
+            data: data.clone(),
+        });
     }
 
     // ---- read-only views for drivers and tests ----
@@ -195,6 +283,14 @@ impl Peer {
     pub fn vote(&self) -> Vote {
         self.vote
     }
+    /// The version of the view in force (the zxid of the reconfig that made it).
+    pub fn config_version(&self) -> i64 {
+        self.cfg.config_version
+    }
+    /// The voters of the view in force.
+    pub fn voting_members(&self) -> Vec<ServerId> {
+        self.cfg.quorum.voting_members().to_vec()
+    }
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock
     }
@@ -215,6 +311,19 @@ impl Peer {
             s.pending_syncs = l.pending_syncs.len();
         }
         s
+    }
+    /// Leader: the followers that acknowledged its NEWLEADER (its synced
+    /// participants), by id; a reconfig needs a quorum of the new voters among them.
+    pub fn synced_follower_ids(&self) -> Vec<ServerId> {
+        match &self.role {
+            Role::Leading(l) => l
+                .handlers
+                .iter()
+                .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+                .map(|(sid, _)| *sid)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
     /// Leader: the observers connected to it, by id.
     pub fn observer_ids(&self) -> Vec<ServerId> {

@@ -133,9 +133,11 @@ impl Peer {
         h.phase = HandlerPhase::Synced;
         if !h.observer {
             h.acked = h.sync_upto;
-            if !l.newleader_acked.contains(&from) {
-                l.newleader_acked.push(from);
-            }
+        }
+        // Observers too: one that a reconfig makes a voter reconnects as a follower
+        // with this epoch as its current one, and is no rival's.
+        if !l.newleader_acked.contains(&from) {
+            l.newleader_acked.push(from);
         }
         if l.phase == LeaderPhase::Broadcast {
             h.phase = HandlerPhase::UpToDate;
@@ -163,6 +165,9 @@ impl Peer {
     pub(crate) fn maybe_establish(&mut self) {
         let me = self.cfg.my_id;
         let quorum = self.cfg.quorum.clone();
+        // A reconfig in our history not known committed: the new voters must have
+        // acknowledged NEWLEADER too (Apache's newLeaderProposal.addQuorumVerifier).
+        let pending = self.pending_config.as_ref().map(|p| p.quorum.clone());
         let last = self.log.last();
         let durable = self.log.durable;
         let l = self.leader_mut();
@@ -179,7 +184,7 @@ impl Peer {
             .map(|(s, _)| *s)
             .collect();
         acked.push(me);
-        if !quorum.contains_quorum(&acked) {
+        if !quorum.contains_quorum(&acked) || pending.is_some_and(|q| !q.contains_quorum(&acked)) {
             return;
         }
         let e = l.epoch.expect("epoch");
@@ -229,6 +234,9 @@ impl Peer {
         }
         self.learner_mut().phase = LearnerPhase::Syncing;
         if zxid < self.log.last() {
+            if self.pending_config.as_ref().is_some_and(|p| p.zxid > zxid) {
+                self.pending_config = None;
+            }
             self.log.truncate(zxid);
             self.out.push(Action::Truncate { to: zxid });
         }
@@ -243,6 +251,8 @@ impl Peer {
         let l = self.learner_mut();
         l.phase = LearnerPhase::Syncing;
         l.synced_from = zxid;
+        // The snapshot holds whatever was committed; NEWLEADER brings the view.
+        self.pending_config = None;
         self.log.reset_to_snapshot(zxid);
         self.out.push(Action::InstallSnapshot { zxid });
     }

@@ -112,7 +112,9 @@ struct Inner {
     my_id: ServerId,
     my_addr: SocketAddr,
     cfg: ElectionConfig,
-    peers: HashMap<ServerId, Arc<Peer>>,
+    /// Grows when a reconfiguration adds servers ([`ElectionNet::add_peer`]) or a
+    /// server we do not know yet connects (a joiner, as ZooKeeper 3.5+ accepts it).
+    peers: std::sync::RwLock<HashMap<ServerId, Arc<Peer>>>,
     recv_tx: mpsc::Sender<(ServerId, Bytes)>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -183,7 +185,7 @@ impl ElectionNet {
     ) -> Result<(ElectionNet, mpsc::Receiver<(ServerId, Bytes)>), NetError> {
         let my_addr = listener.local_addr()?;
         let (recv_tx, recv_rx) = mpsc::channel(cfg.recv_queue_capacity.max(1));
-        let peers = peers
+        let peers: HashMap<ServerId, Arc<Peer>> = peers
             .into_iter()
             .filter(|(sid, _)| *sid != my_id)
             .map(|(sid, addr)| {
@@ -200,15 +202,15 @@ impl ElectionNet {
             my_id,
             my_addr,
             cfg,
-            peers,
+            peers: std::sync::RwLock::new(peers),
             recv_tx,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_conn_id: AtomicU64::new(1),
         });
         inner.tasks.spawn(inner.clone().listen(listener));
-        for peer in inner.peers.values() {
-            inner.tasks.spawn(inner.clone().supervise(peer.clone()));
+        for peer in inner.peer_list() {
+            inner.tasks.spawn(inner.clone().supervise(peer));
         }
         info!(sid = %my_id, addr = %my_addr, "election port open");
         Ok((ElectionNet { inner }, recv_rx))
@@ -231,31 +233,36 @@ impl ElectionNet {
     /// Send `msg` to every peer and to ourselves.
     pub fn broadcast(&self, msg: Bytes) {
         let _ = self.inner.send(self.inner.my_id, msg.clone());
-        for sid in self.inner.peers.keys() {
-            let _ = self.inner.send(*sid, msg.clone());
+        for peer in self.inner.peer_list() {
+            let _ = self.inner.send(peer.sid, msg.clone());
         }
     }
 
     /// Connect to every peer we have ever sent to and are not connected to
     /// (ZooKeeper's `connectAll`).
     pub fn connect_all(&self) {
-        for peer in self.inner.peers.values() {
+        for peer in self.inner.peer_list() {
             if peer.wants_connection() {
-                self.inner.connect_one(peer);
+                self.inner.connect_one(&peer);
             }
         }
     }
 
     pub fn is_connected(&self, sid: ServerId) -> bool {
-        self.inner.peers.get(&sid).is_some_and(|p| p.connected())
+        self.inner.peer(sid).is_some_and(|p| p.connected())
+    }
+
+    /// A server added by a reconfiguration: its election address (replaced if known).
+    pub fn add_peer(&self, sid: ServerId, addr: SocketAddr) {
+        self.inner.add_peer(sid, addr);
     }
 
     /// The established connections, one per connected peer.
     pub fn connections(&self) -> Vec<ConnInfo> {
         let mut v: Vec<ConnInfo> = self
             .inner
-            .peers
-            .values()
+            .peer_list()
+            .iter()
             .filter_map(|p| p.lock().conn.as_ref().map(|c| c.info.clone()))
             .collect();
         v.sort_by_key(|c| c.peer);
@@ -278,6 +285,43 @@ impl Drop for ElectionNet {
 }
 
 impl Inner {
+    fn peer(&self, sid: ServerId) -> Option<Arc<Peer>> {
+        self.peers.read().expect("peers lock").get(&sid).cloned()
+    }
+
+    fn peer_list(&self) -> Vec<Arc<Peer>> {
+        self.peers
+            .read()
+            .expect("peers lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn add_peer(self: &Arc<Self>, sid: ServerId, addr: SocketAddr) -> Arc<Peer> {
+        let mut peers = self.peers.write().expect("peers lock");
+        if let Some(p) = peers.get(&sid) {
+            if p.addr == addr {
+                return p.clone();
+            }
+        }
+        let peer = Arc::new(Peer {
+            sid,
+            addr,
+            state: Mutex::new(PeerState::default()),
+            changed: Notify::new(),
+        });
+        if let Some(old) = peers.insert(sid, peer.clone()) {
+            if let Some(c) = old.lock().conn.take() {
+                c.cancel.cancel();
+            }
+            old.changed.notify_waiters();
+        }
+        drop(peers);
+        self.tasks.spawn(self.clone().supervise(peer.clone()));
+        peer
+    }
+
     fn send(self: &Arc<Self>, to: ServerId, msg: Bytes) -> Result<(), NetError> {
         if msg.len() > self.cfg.max_message_len {
             return Err(NetError::TooLarge {
@@ -294,10 +338,8 @@ impl Inner {
             }
             return Ok(());
         }
-        let peer = self
-            .peers
-            .get(&to)
-            .ok_or(NetError::UnknownPeer { sid: to })?;
+        let peer = self.peer(to).ok_or(NetError::UnknownPeer { sid: to })?;
+        let peer = &peer;
         {
             let mut st = peer.lock();
             while st.queue.len() >= self.cfg.send_queue_capacity.max(1) {
@@ -433,9 +475,23 @@ impl Inner {
             warn!(%from, "connection from a server with our own id: a configuration error");
             return Ok(());
         }
-        let Some(peer) = self.peers.get(&sid) else {
-            return Err(NetError::UnknownPeer { sid });
+        let peer = match self.peer(sid) {
+            Some(p) => p,
+            // A server not in our view yet (one joining by reconfig): known from now
+            // on by the address it announces.
+            None => match hello
+                .addresses
+                .iter()
+                .find_map(|a| a.parse::<SocketAddr>().ok())
+            {
+                Some(addr) => {
+                    info!(%sid, %addr, "election connection from a server not in the view");
+                    self.add_peer(sid, addr)
+                }
+                None => return Err(NetError::UnknownPeer { sid }),
+            },
         };
+        let peer = &peer;
         if sid < self.my_id {
             // We win: close theirs and connect ourselves, first dropping the
             // connection we have (it may be half-open after a restart of

@@ -231,7 +231,7 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
                 let observer = me.peer_type == PeerType::Observer;
                 let _ = writeln!(out, "peerType={}", observer as u8);
                 out.push_str("membership: \n");
-                out.push_str(&c.membership_text());
+                out.push_str(&core.membership_text());
                 out.push('\n');
             }
         }

@@ -26,6 +26,7 @@ pub mod net;
 pub mod peer;
 pub mod persist;
 pub mod prep;
+pub mod reconfig;
 pub mod replicate;
 pub mod request;
 pub mod sasl;

@@ -16,7 +16,7 @@ use keeper::KeeperWrite;
 pub use keeper::{stat_matches, REMOVE_RECURSIVE_MAX_NODES};
 
 use zab_core::path::validate_path;
-use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op};
+use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op, ReconfigRequest};
 use zab_core::records::{perms, ErrorCode, Id, StatPersisted};
 use zab_core::txn::{
     CreateContainerTxn, CreateTtlTxn, CreateTxn, SetAclTxn, SetDataTxn, SubTxn, Txn, TxnBody,
@@ -53,6 +53,8 @@ pub struct PrepCtx<'a> {
     pub extended_types: bool,
     /// The largest transaction learners can read (`jute.maxbuffer`): bounds removeRecursive.
     pub max_txn_bytes: usize,
+    /// What a reconfig needs beyond the tree (the default: disabled).
+    pub reconfig: crate::reconfig::ReconfigCtx<'a>,
 }
 
 #[derive(Default, Debug)]
@@ -395,10 +397,62 @@ impl Prep {
                 }))
             }
             Op::Check(r) => self.prep_check(ctx, &r.path, r.version),
-            // Dynamic reconfiguration is disabled, as in ZooKeeper by default.
-            Op::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            Op::Reconfig(r) => self.prep_reconfig(ctx, r),
             _ => Err(ErrorCode::Unimplemented),
         }
+    }
+
+    /// `reconfig`, in Apache's order of checks (see [`crate::reconfig`]).
+    fn prep_reconfig(&mut self, ctx: &PrepCtx<'_>, r: &ReconfigRequest) -> PResult<TxnBody> {
+        use crate::reconfig;
+        let rc = &ctx.reconfig;
+        if !rc.enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        ctx.session_ok?;
+        let Some((me, synced)) = rc.leader else {
+            // Standalone: Apache's cast to LeaderZooKeeperServer fails.
+            return Err(ErrorCode::Unimplemented);
+        };
+        if rc.in_progress {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let current = ctx
+            .tree
+            .get(CONFIG_ZOOKEEPER)
+            .map(|n| String::from_utf8_lossy(n.data()).into_owned())
+            .unwrap_or_default();
+        let (servers, version) =
+            reconfig::parse_membership(&current).map_err(|_| ErrorCode::SystemError)?;
+        if r.cur_config_id != -1 && r.cur_config_id as u64 != version {
+            return Err(ErrorCode::BadVersion);
+        }
+        let next = reconfig::next_membership(&servers, r)?;
+        let voters = reconfig::voters(&next).len();
+        if (rc.standalone_enabled && voters < 2) || voters < 1 {
+            return Err(ErrorCode::BadArguments);
+        }
+        if !reconfig::quorum_synced(&next, me, synced) {
+            return Err(ErrorCode::NewConfigNoQuorum);
+        }
+        let mut node = self.record(ctx.tree, CONFIG_ZOOKEEPER)?;
+        if !rc.skip_acl {
+            check_acl(&node.acl, perms::WRITE, ctx.auth)?;
+        }
+        let zxid = ctx.zxid.0;
+        let text = reconfig::text(&next, zxid as u64);
+        if let Some(stat) = node.stat.as_mut() {
+            stat.version = -1;
+            stat.mtime = ctx.time_ms;
+            stat.mzxid = zxid;
+        }
+        node.zxid = zxid;
+        self.add(CONFIG_ZOOKEEPER, node);
+        Ok(TxnBody::SetData(SetDataTxn {
+            path: CONFIG_ZOOKEEPER.to_owned(),
+            data: Some(bytes::Bytes::from(text)),
+            version: -1,
+        }))
     }
 
     fn record_delete(
@@ -607,6 +661,7 @@ mod tests {
             session_ok: Ok(()),
             extended_types: true,
             max_txn_bytes: 0xfffff,
+            reconfig: Default::default(),
         }
     }
 
@@ -656,6 +711,107 @@ mod tests {
                 _ => 0,
             })
             .collect()
+    }
+
+    fn reconfig_err(t: &Txn) -> Option<ErrorCode> {
+        match &t.body {
+            TxnBody::Error { err } => ErrorCode::from_code(*err),
+            _ => None,
+        }
+    }
+
+    /// Apache's order of checks, each one with the ones before it passed.
+    #[test]
+    fn reconfig_checks_in_apaches_order() {
+        let mut tree = DataTree::new(true);
+        let three = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                     server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+                     server.3=127.0.0.1:2890:3890:participant;0.0.0.0:2183\n\
+                     version=100000000";
+        tree.set_config(three.as_bytes(), 0x1_0000_0000, 0);
+        let remove = |leaving: &str, version: i64| {
+            Op::Reconfig(ReconfigRequest {
+                joining_servers: None,
+                leaving_servers: Some(leaving.into()),
+                new_members: None,
+                cur_config_id: version,
+            })
+        };
+        let synced = [2u64];
+        let enabled = crate::reconfig::ReconfigCtx {
+            enabled: true,
+            standalone_enabled: true,
+            skip_acl: false,
+            leader: Some((1, &synced[..])),
+            in_progress: false,
+        };
+        let super_user = [Id::new("super", "")];
+        let run = |rc: crate::reconfig::ReconfigCtx<'_>, op_: &Op, auth: &[Id]| {
+            let mut c = ctx(&tree, 0x1_0000_0005);
+            c.reconfig = rc;
+            c.auth = auth;
+            Prep::default().prep(&c, op::RECONFIG, op_)
+        };
+        let op_ = remove("3", -1);
+        let disabled = crate::reconfig::ReconfigCtx::default();
+        let cases = [
+            (disabled, ErrorCode::ReconfigDisabled),
+            (
+                crate::reconfig::ReconfigCtx {
+                    leader: None,
+                    ..enabled
+                },
+                ErrorCode::Unimplemented,
+            ),
+            (
+                crate::reconfig::ReconfigCtx {
+                    in_progress: true,
+                    ..enabled
+                },
+                ErrorCode::ReconfigInProgress,
+            ),
+        ];
+        for (rc, want) in cases {
+            assert_eq!(reconfig_err(&run(rc, &op_, &super_user)), Some(want));
+        }
+        assert_eq!(
+            reconfig_err(&run(enabled, &remove("3", 5), &super_user)),
+            Some(ErrorCode::BadVersion)
+        );
+        // Two voters at least while standaloneEnabled.
+        assert_eq!(
+            reconfig_err(&run(enabled, &remove("2,3", -1), &super_user)),
+            Some(ErrorCode::BadArguments)
+        );
+        // 1 and 3 stay; only 1 is synced: no quorum (before the permission check).
+        assert_eq!(
+            reconfig_err(&run(enabled, &remove("2", -1), &[])),
+            Some(ErrorCode::NewConfigNoQuorum)
+        );
+        assert_eq!(
+            reconfig_err(&run(enabled, &op_, &[])),
+            Some(ErrorCode::NoAuth)
+        );
+        let skip = crate::reconfig::ReconfigCtx {
+            skip_acl: true,
+            ..enabled
+        };
+        for t in [run(enabled, &op_, &super_user), run(skip, &op_, &[])] {
+            assert_eq!(t.header.txn_type, op::RECONFIG);
+            let TxnBody::SetData(s) = &t.body else {
+                panic!("{:?}", t.body)
+            };
+            assert_eq!(s.path, "/zookeeper/config");
+            assert_eq!(s.version, -1);
+            assert_eq!(
+                s.data.as_deref(),
+                Some(
+                    &b"server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                       server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+                       version=100000005"[..]
+                )
+            );
+        }
     }
 
     #[test]

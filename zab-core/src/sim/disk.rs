@@ -50,6 +50,9 @@ pub struct Node {
     pub(super) newleader_len: Option<usize>,
     /// The epoch of the last LEADERINFO received: what ACKEPOCH vouches for.
     pub(super) leaderinfo_epoch: Option<Epoch>,
+    /// The view a committed reconfig activated (its text and version): what the
+    /// server's dynamic configuration file holds, read again at a restart.
+    pub view: Option<(Bytes, i64)>,
 }
 
 impl Node {

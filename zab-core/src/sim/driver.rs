@@ -153,6 +153,10 @@ impl Sim {
                 self.check_committed(i, old);
             }
             Action::Deliver { .. } => {}
+            // The simulated network reaches every node; the view is kept for restarts.
+            Action::Activate { config, version } => {
+                self.nodes[i].view = Some((config, version));
+            }
             Action::StateChanged(st) => {
                 self.nodes[i].status = Some(st);
                 if st.state == ServerState::Leading && st.phase == ZabPhase::Broadcast {

@@ -236,6 +236,7 @@ impl Sim {
                 log_stalled: false,
                 newleader_len: None,
                 leaderinfo_epoch: None,
+                view: None,
             })
             .collect();
         Sim {
@@ -285,6 +286,12 @@ impl Sim {
     fn config(&self, sid: ServerId) -> Config {
         let mut c = Config::new(sid, self.quorum.clone());
         c.config_data = Bytes::from_static(b"version=0");
+        if let Some((data, version)) = &self.nodes[Self::idx(sid)].view {
+            let (quorum, _) = crate::reconfig::parse_config(data).expect("an activated view");
+            c.quorum = quorum;
+            c.config_data = data.clone();
+            c.config_version = *version;
+        }
         c.finalize_wait_ticks = self.opts.finalize_wait_ticks;
         c.min_notification_ticks = 2;
         c.max_notification_ticks = 20;

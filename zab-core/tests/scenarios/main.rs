@@ -11,6 +11,7 @@
 
 mod learner_requests;
 mod liveness;
+mod reconfig;
 mod regressions;
 mod splits;
 mod support;

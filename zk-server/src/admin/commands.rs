@@ -191,8 +191,11 @@ pub fn run(
                 let leader = view.ensemble().leader_id;
                 put("is_leader", json!(view.role() == Role::Leading));
                 put("leader_id", json!(leader.map_or(-1, |l| l as i64)));
+                let current = crate::reconfig::parse_membership(&view.membership_text())
+                    .map(|(servers, _)| servers)
+                    .unwrap_or_else(|_| cfg.servers.clone());
                 let ip = leader
-                    .and_then(|l| cfg.servers.get(&l))
+                    .and_then(|l| current.get(&l))
                     .map(|s| s.host.clone())
                     .unwrap_or_default();
                 put("leader_ip", json!(ip));
@@ -250,7 +253,11 @@ pub fn run(
         "voting_view" => {
             let mut m = Map::new();
             if in_ensemble {
-                for s in cfg.servers.values() {
+                // The view in force (a reconfig may have changed zoo.cfg's).
+                let current = crate::reconfig::parse_membership(&view.membership_text())
+                    .map(|(servers, _)| servers)
+                    .unwrap_or_else(|_| cfg.servers.clone());
+                for s in current.values() {
                     if s.peer_type != PeerType::Participant {
                         continue;
                     }

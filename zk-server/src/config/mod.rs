@@ -128,6 +128,13 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
     pub read_only_mode: bool,
+    /// `reconfigEnabled` (default false, as Apache 3.5.3+): whether `reconfig` is served.
+    pub reconfig_enabled: bool,
+    /// `standaloneEnabled` (default true): a reconfig must then leave at least two voters.
+    pub standalone_enabled: bool,
+    /// `skipACL=yes` (Apache's `zookeeper.skipACL`): ACLs are not checked; here only
+    /// `reconfig`'s permission check honours it.
+    pub skip_acl: bool,
     pub peer_type: PeerType,
     pub servers: BTreeMap<u64, ServerSpec>,
     pub groups: BTreeMap<u64, Vec<u64>>,
@@ -234,6 +241,9 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             read_only_mode: false,
+            reconfig_enabled: false,
+            standalone_enabled: true,
+            skip_acl: false,
             peer_type: PeerType::Participant,
             servers: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -705,6 +715,13 @@ impl Config {
                         num(value)?.try_into().map_err(|_| bad("too large"))?
                 }
                 "readonlymode.enabled" => c.read_only_mode = boolean(value)?,
+                // Java's Boolean.parseBoolean, as Apache reads these two: anything but
+                // "true" is false.
+                "reconfigEnabled" => c.reconfig_enabled = value.eq_ignore_ascii_case("true"),
+                "standaloneEnabled" => c.standalone_enabled = value.eq_ignore_ascii_case("true"),
+                // Apache turns an unknown zoo.cfg key into the system property
+                // zookeeper.<key>; zookeeper.skipACL is on only when it is "yes".
+                "skipACL" | "zookeeper.skipACL" => c.skip_acl = value == "yes",
                 "peerType" => {
                     c.peer_type = match value {
                         "observer" => PeerType::Observer,
@@ -761,9 +778,7 @@ impl Config {
                 }
                 "metricsProvider.exportJvmInfo" => c.metrics.export_jvm_info = boolean(value)?,
                 // Keys ZooKeeper knows that we accept and do not need.
-                "standaloneEnabled"
-                | "reconfigEnabled"
-                | "electionAlg"
+                "electionAlg"
                 | "quorumListenOnAllIPs"
                 | "globalOutstandingLimit"
                 | "syncEnabled"
@@ -771,7 +786,6 @@ impl Config {
                 | "cnxTimeout"
                 | "localSessionsEnabled"
                 | "localSessionsUpgradingEnabled"
-                | "skipACL"
                 // Apache needs NettyServerCnxnFactory for TLS; one kind of port here.
                 | "serverCnxnFactory" => {
                     tracing::info!("{src}:{line_no}: {key} accepted and not used")
@@ -832,31 +846,7 @@ impl Config {
     /// `server.N=host:quorumPort:electionPort:participant|observer[;clientAddr:clientPort]`
     /// line per server, then `version=<hex>` (no newline after it).
     pub fn membership_text(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        for s in self.servers.values() {
-            let t = match s.peer_type {
-                PeerType::Participant => "participant",
-                PeerType::Observer => "observer",
-            };
-            let _ = write!(
-                out,
-                "server.{}={}:{}:{}:{t}",
-                s.id, s.host, s.quorum_port, s.election_port
-            );
-            match (&s.client_addr, s.client_port) {
-                (Some(a), Some(p)) => {
-                    let _ = write!(out, ";{a}:{p}");
-                }
-                (None, Some(p)) => {
-                    let _ = write!(out, ";0.0.0.0:{p}");
-                }
-                _ => {}
-            }
-            out.push('\n');
-        }
-        let _ = write!(out, "version={:x}", self.config_version.unwrap_or(0));
-        out
+        membership_text(&self.servers, self.config_version.unwrap_or(0))
     }
 
     /// A Java system property as Apache's server would see it (see
@@ -896,6 +886,41 @@ impl Config {
             None => true,
             Some(set) => set.contains(word),
         }
+    }
+}
+
+/// The text of a membership as Apache's `QuorumVerifier.toString()` writes it
+/// (see [`Config::membership_text`]).
+pub fn membership_text(servers: &BTreeMap<u64, ServerSpec>, version: u64) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for s in servers.values() {
+        out.push_str(&s.line());
+        out.push('\n');
+    }
+    let _ = write!(out, "version={version:x}");
+    out
+}
+
+impl ServerSpec {
+    /// `server.N=host:quorumPort:electionPort:participant|observer[;clientAddr:clientPort]`,
+    /// as Apache's `QuorumServer.toString()` writes it (a client port without an
+    /// address is on 0.0.0.0).
+    pub fn line(&self) -> String {
+        let t = match self.peer_type {
+            PeerType::Participant => "participant",
+            PeerType::Observer => "observer",
+        };
+        let mut out = format!(
+            "server.{}={}:{}:{}:{t}",
+            self.id, self.host, self.quorum_port, self.election_port
+        );
+        match (&self.client_addr, self.client_port) {
+            (Some(a), Some(p)) => out.push_str(&format!(";{a}:{p}")),
+            (None, Some(p)) => out.push_str(&format!(";0.0.0.0:{p}")),
+            _ => {}
+        }
+        out
     }
 }
 

@@ -235,6 +235,33 @@ fn a_missing_dynamic_file_is_an_error_not_a_standalone_server() {
 }
 
 #[test]
+fn reconfig_keys_default_as_apache_and_parse_as_java_booleans() {
+    let c = Config::parse("dataDir=/tmp/x\n", "zoo.cfg").unwrap();
+    assert!(
+        !c.reconfig_enabled,
+        "Apache 3.5.3+ disables reconfig by default"
+    );
+    assert!(c.standalone_enabled);
+    assert!(!c.skip_acl);
+    let c = Config::parse(
+        "dataDir=/tmp/x\nreconfigEnabled=TRUE\nstandaloneEnabled=false\nskipACL=yes\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert!(c.reconfig_enabled);
+    assert!(!c.standalone_enabled);
+    assert!(c.skip_acl);
+    // Boolean.parseBoolean: anything but "true" is false; skipACL wants "yes".
+    let c = Config::parse(
+        "dataDir=/tmp/x\nreconfigEnabled=yes\nskipACL=true\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    assert!(!c.reconfig_enabled);
+    assert!(!c.skip_acl);
+}
+
+#[test]
 fn jvm_flags_are_split_as_the_shell_splits_them() {
     let flags = r#"-Xmx512m -Dzookeeper.admin.serverPort=9090 -Djava.security.auth.login.config="/etc/zk/jaas file.conf" -Dreadonlymode.enabled -Dx='a b'\ c -D -cp /x"#;
     assert_eq!(

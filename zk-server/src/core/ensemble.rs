@@ -23,6 +23,18 @@ impl Core {
         match m {
             ReplicationMsg::Role { role, epoch } => self.become_role(role, epoch),
             ReplicationMsg::Learners(l) => self.ensemble.learners = l,
+            ReplicationMsg::SyncedFollowers(s) => {
+                if let Some(l) = self.role.leader() {
+                    l.synced = s;
+                }
+            }
+            ReplicationMsg::ConfigActivated { text, version } => {
+                tracing::info!("configuration {version:x} active");
+                self.membership = Some((text, version));
+                // Apache's processReconfig rewrites the node too (initConfigInZKDatabase):
+                // a learner synced by SNAP before the view changed shows it only so.
+                self.init_config();
+            }
             ReplicationMsg::Observers(o) => self.ensemble.observers = o,
             ReplicationMsg::Status { leader, zab_phase } => {
                 self.ensemble.leader_id = leader;
@@ -199,6 +211,12 @@ impl Core {
                         session_ok,
                         extended_types: self.extended_types,
                         max_txn_bytes: self.cfg.jute_max_buffer,
+                        reconfig: super::reconfig_ctx(
+                            &self.cfg,
+                            &self.role,
+                            self.my_id,
+                            self.reconfig_pending.is_some(),
+                        ),
                     };
                     self.prep.prep(&ctx, op_type, &op_)
                 };

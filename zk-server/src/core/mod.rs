@@ -120,6 +120,31 @@ pub struct Core {
     extended_types: bool,
     /// SASL and enforced authentication (see [`crate::sasl`]).
     security: Arc<crate::sasl::Security>,
+    /// The zxid of a reconfig proposed here and not yet applied (ReconfigInProgress).
+    reconfig_pending: Option<i64>,
+    /// The membership activated by the last reconfig (text, version), which
+    /// `/zookeeper/config` shows again after a SNAP; `None`: the one in zoo.cfg.
+    membership: Option<(String, i64)>,
+}
+
+/// What prep needs for a reconfig: the configuration's switches and, on an
+/// established leader, its synced followers.
+fn reconfig_ctx<'a>(
+    cfg: &Config,
+    role: &'a RoleState,
+    my_id: u64,
+    in_progress: bool,
+) -> crate::reconfig::ReconfigCtx<'a> {
+    crate::reconfig::ReconfigCtx {
+        enabled: cfg.reconfig_enabled,
+        standalone_enabled: cfg.standalone_enabled,
+        skip_acl: cfg.skip_acl,
+        leader: match role {
+            RoleState::Leading(l) => Some((my_id, &l.synced[..])),
+            _ => None,
+        },
+        in_progress,
+    }
 }
 
 /// Milliseconds since the epoch: transaction times, as ZooKeeper stamps them.
@@ -194,6 +219,8 @@ impl Core {
             now,
             extended_types,
             security: Arc::new(security),
+            reconfig_pending: None,
+            membership: None,
         };
         if core.role() == Role::Looking {
             core.metrics.looking = 1;
@@ -213,8 +240,13 @@ impl Core {
         if self.cfg.servers.is_empty() {
             return;
         }
-        let text = self.cfg.membership_text();
-        let version = self.cfg.config_version.unwrap_or(0) as i64;
+        let (text, version) = match &self.membership {
+            Some((t, v)) => (t.clone(), *v),
+            None => (
+                self.cfg.membership_text(),
+                self.cfg.config_version.unwrap_or(0) as i64,
+            ),
+        };
         for t in self.tree.set_config(text.as_bytes(), version, now_ms()) {
             self.deliver(&t);
         }

@@ -117,6 +117,9 @@ impl Core {
                 Some((_, lo, hi)) => (n, lo.min(n), hi.max(n)),
             });
         }
+        if txn.header.txn_type == op::RECONFIG {
+            self.reconfig_pending = Some(txn.header.zxid.0);
+        }
         self.replicator.propose(txn.header.zxid, Bytes::from(bytes));
         self.in_flight.push_back(InFlight { txn, origin });
     }
@@ -291,6 +294,12 @@ impl Core {
                     session_ok,
                     extended_types: self.extended_types,
                     max_txn_bytes: self.cfg.jute_max_buffer,
+                    reconfig: super::reconfig_ctx(
+                        &self.cfg,
+                        &self.role,
+                        self.my_id,
+                        self.reconfig_pending.is_some(),
+                    ),
                 };
                 self.prep.prep(&ctx, req.op_type, &req.op)
             };
@@ -451,6 +460,9 @@ impl Core {
         }
         self.maybe_snapshot();
         self.prep.applied(zxid);
+        if self.reconfig_pending.is_some_and(|z| z <= zxid.0) {
+            self.reconfig_pending = None;
+        }
         for t in &triggers {
             self.deliver(t);
         }
@@ -609,6 +621,14 @@ impl Core {
             }),
             Op::Delete(_) | Op::DeleteContainer { .. } | Op::CloseSession => Ok(None),
             Op::SetData(_) | Op::SetAcl(_) => body(&StatResponse {
+                stat: rc.stat.unwrap_or_default(),
+            }),
+            // Apache answers with the configuration now active and the node's Stat.
+            Op::Reconfig(_) => body(&GetDataResponse {
+                data: self
+                    .tree
+                    .get(crate::tree::CONFIG_ZOOKEEPER)
+                    .map(|n| Bytes::copy_from_slice(n.data())),
                 stat: rc.stat.unwrap_or_default(),
             }),
             Op::Multi(_) => {

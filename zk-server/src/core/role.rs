@@ -35,6 +35,9 @@ pub(super) struct LeaderState {
     /// The server each session's client is connected to (ZooKeeper's session
     /// owner); a request for the session from any other server is SessionMoved.
     pub owners: HashMap<i64, u64>,
+    /// The followers synced with us (`ReplicationMsg::SyncedFollowers`), for a
+    /// reconfig's quorum check.
+    pub synced: Vec<u64>,
 }
 
 /// Follower and observer.
@@ -144,6 +147,8 @@ impl Core {
         }
         let fresh = was != role || role == Role::Leading;
         if fresh {
+            // A reconfig proposed under the old role is decided by the protocol now.
+            self.reconfig_pending = None;
             self.role = match role {
                 Role::Looking => RoleState::Looking {
                     since: self.now,
@@ -152,6 +157,7 @@ impl Core {
                 Role::Leading => RoleState::Leading(Box::new(LeaderState {
                     driver,
                     owners: HashMap::new(),
+                    synced: Vec::new(),
                 })),
                 Role::Following => RoleState::Following(LearnerState::new(driver)),
                 Role::Observing => RoleState::Observing(LearnerState::new(driver)),

@@ -460,6 +460,7 @@ impl Core {
                 session_ok: Ok(()),
                 extended_types: self.extended_types,
                 max_txn_bytes: self.cfg.jute_max_buffer,
+                reconfig: Default::default(),
             };
             let txn = self.prep.prep(&ctx, op::DELETE_CONTAINER, &op_);
             self.propose(txn, Origin::Internal);

@@ -89,6 +89,14 @@ impl<'a> StatsView<'a> {
         &self.core.cfg
     }
 
+    /// The membership in force: the last one a reconfig activated, else zoo.cfg's.
+    pub fn membership_text(&self) -> String {
+        match &self.core.membership {
+            Some((text, _)) => text.clone(),
+            None => self.core.cfg.membership_text(),
+        }
+    }
+
     pub fn role(&self) -> Role {
         self.core.role()
     }

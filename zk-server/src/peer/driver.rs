@@ -133,6 +133,8 @@ pub(super) struct Driver {
     pub(super) sync_limit: Duration,
     /// What the core was last told of the learners.
     pub(super) learners: zab_core::peer::LearnerSummary,
+    /// Leader: the synced followers last reported to the core.
+    pub(super) synced: Vec<u64>,
     /// Learners that connected while we were still looking.
     pub(super) early_learners: Vec<zab_net::LearnerConn>,
     pub(super) _quorum_listener: QuorumListener,
@@ -278,6 +280,49 @@ impl Driver {
     }
 
     /// Every message to the core goes after the commits before it.
+    /// A reconfig committed: reach the new servers, write the new membership where a
+    /// restart reads it (`zoo.cfg.dynamic.<hex>` and zoo.cfg's `dynamicConfigFile`),
+    /// and tell the core (after the commit that carried it).
+    async fn on_activate(&mut self, config: &[u8], version: i64) {
+        let text = String::from_utf8_lossy(config).into_owned();
+        tracing::info!(
+            "server {}: activating configuration {version:x}",
+            self.my_id
+        );
+        let servers = match crate::reconfig::parse_membership(&text) {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::error!("activated configuration {version:x} does not parse: {e}");
+                return;
+            }
+        };
+        for (id, s) in &servers {
+            let sid = ServerId(*id);
+            match super::resolve(&s.host, s.election_port).await {
+                Ok(a) if sid != self.my_id => self.election.add_peer(sid, a),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("server {id} of configuration {version:x}: {e}"),
+            }
+            if let Ok(a) = super::resolve(&s.host, s.quorum_port).await {
+                self.quorum_peers.insert(sid, a);
+            }
+        }
+        if let Some(zoo_cfg) = &self.cfg.source {
+            let has_client = servers
+                .get(&self.my_id.0)
+                .is_some_and(|s| s.client_port.is_some());
+            match crate::reconfig::write_config_files(zoo_cfg, &text, has_client) {
+                Ok(p) => tracing::info!("configuration {version:x} written to {}", p.display()),
+                Err(e) => tracing::error!(
+                    "cannot write configuration {version:x} next to {}: {e}",
+                    zoo_cfg.display()
+                ),
+            }
+        }
+        self.send_core(ReplicationMsg::ConfigActivated { text, version })
+            .await;
+    }
+
     async fn send_core(&mut self, m: ReplicationMsg) {
         self.flush_committed().await;
         let _ = self.core.send(m).await;
@@ -534,6 +579,9 @@ impl Driver {
                     Action::StateChanged(st) => {
                         self.on_state(st, in_tx).await;
                     }
+                    Action::Activate { config, version } => {
+                        self.on_activate(&config, version).await;
+                    }
                 }
             }
             let observers = self.peer.observer_ids();
@@ -557,6 +605,17 @@ impl Driver {
                     })
                     .collect();
                 self.send_core(ReplicationMsg::Observers(self.observers.clone()))
+                    .await;
+            }
+            let synced: Vec<u64> = self
+                .peer
+                .synced_follower_ids()
+                .iter()
+                .map(|s| s.0)
+                .collect();
+            if synced != self.synced {
+                self.synced = synced.clone();
+                self.send_core(ReplicationMsg::SyncedFollowers(synced))
                     .await;
             }
             let learners = self.peer.learners();

@@ -111,7 +111,7 @@ fn verifier(cfg: &Config) -> Arc<dyn QuorumVerifier> {
     Arc::new(QuorumMaj::new(voters, observers))
 }
 
-async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+pub(super) async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
     tokio::net::lookup_host((host, port))
         .await?
         .find(|a| a.is_ipv4())
@@ -178,6 +178,13 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     pcfg.sync_limit_ticks = (cfg.sync_limit as u64 * tick / TICK_MS).max(1);
     pcfg.ping_interval_ticks = (tick / 2 / TICK_MS).max(1);
     pcfg.log_window = LOG_WINDOW;
+    pcfg.reconfig_enabled = cfg.reconfig_enabled;
+    if cfg.reconfig_enabled {
+        // The view travels in NEWLEADER (and notifications), so that a learner
+        // that missed a reconfig adopts it; without reconfig nothing changes it.
+        pcfg.config_data = Bytes::from(cfg.membership_text());
+        pcfg.config_version = cfg.config_version.unwrap_or(0) as i64;
+    }
     let peer = Peer::new(pcfg, state);
 
     // Ports: election and quorum from server.N, clients from clientPort or server.N's ;port.
@@ -269,6 +276,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         init_limit,
         sync_limit,
         learners: Default::default(),
+        synced: Vec::new(),
         early_learners: Vec::new(),
         _quorum_listener: quorum_listener,
     };

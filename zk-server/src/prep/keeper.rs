@@ -381,6 +381,7 @@ mod tests {
                 session_ok: Ok(()),
                 extended_types: true,
                 max_txn_bytes: 0xfffff,
+                reconfig: Default::default(),
             };
             let op_type = match o {
                 Op::Create { op_type, .. } => *op_type,

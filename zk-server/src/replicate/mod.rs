@@ -130,6 +130,10 @@ pub enum ReplicationMsg {
     Revalidate { from: u64, data: Bytes },
     /// Learner: the leader's answer to our REVALIDATE (`sessionId valid`).
     Revalidated(Bytes),
+    /// Leader: the followers synced with it now (sent when the set changes).
+    SyncedFollowers(Vec<u64>),
+    /// The membership a committed reconfig activated (its text, with `version=`).
+    ConfigActivated { text: String, version: i64 },
     /// Leader: what is known of the learners (for `mntr`).
     Learners(zab_core::peer::LearnerSummary),
     /// Leader: the whole tree, serialized as a snapshot, for a SNAP sync.

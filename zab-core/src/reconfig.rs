@@ -1,0 +1,366 @@
+//! Dynamic reconfiguration in the protocol: a reconfig is an ordinary proposal whose
+//! commit switches the quorum view (ZooKeeper's `Leader.tryToCommit` /
+//! `commitAndActivate` / `informAndActivate`, `Follower.processPacket`,
+//! `QuorumPeer.processReconfig`).
+//!
+//! * A transaction of type 16 (reconfig) carries the new membership as the data of a
+//!   `SetDataTxn` on `/zookeeper/config`: the text `QuorumVerifier.toString()` writes,
+//!   `server.N=...` lines and `version=<hex>`. Leader and learners remember it when
+//!   they log the proposal ([`Pending`], Apache's last seen verifier).
+//! * While it is pending, the leader commits it (and anything after it) only with a
+//!   quorum of the old *and* of the new voters.
+//! * Its commit goes out as COMMITANDACTIVATE (data: the designated leader's id, 8
+//!   bytes) to followers and INFORMANDACTIVATE (the id, then the proposal's data) to
+//!   observers; every server then activates the new view ([`Action::Activate`]).
+//! * A learner that missed it adopts the view NEWLEADER carries when it is newer.
+//!
+//! What is left out: the designated leader takes no part in the handover (a leader
+//! that is no longer a voter, and learners told of another leader, go back to
+//! election, where the new voters choose); observers are not promoted in place (a
+//! learner whose kind changes re-elects as well).
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes};
+
+use crate::jute::Record;
+use crate::proto::op;
+use crate::quorum::{from_properties, QuorumVerifier};
+use crate::txn::{Txn, TxnBody};
+use crate::{ServerId, Zxid};
+
+/// A configuration proposed (and logged) but not yet committed.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub zxid: Zxid,
+    pub quorum: Arc<dyn QuorumVerifier>,
+    /// The membership text, as it travels in NEWLEADER and notifications.
+    pub data: Bytes,
+}
+
+/// The membership text of a serialized reconfig transaction; `None` for any other.
+pub fn config_of_txn(data: &[u8]) -> Option<Bytes> {
+    // The header's type sits after clientId (8), cxid (4), zxid (8) and time (8).
+    let t = data.get(28..32)?;
+    if i32::from_be_bytes(t.try_into().ok()?) != op::RECONFIG {
+        return None;
+    }
+    match Txn::from_bytes(data).ok()?.body {
+        TxnBody::SetData(s) => s.data,
+        _ => None,
+    }
+}
+
+/// The voting view and version of a membership text; `None` if it is not one.
+pub fn parse_config(data: &[u8]) -> Option<(Arc<dyn QuorumVerifier>, i64)> {
+    let text = std::str::from_utf8(data).ok()?;
+    let mut props = Vec::new();
+    let mut version = None;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        if k.trim() == "version" {
+            version = i64::from_str_radix(v.trim(), 16).ok();
+        } else {
+            props.push((k, v));
+        }
+    }
+    let q = from_properties(&props).ok()?;
+    Some((Arc::from(q), version?))
+}
+
+/// A pending configuration from a logged proposal, if it is a reconfig.
+pub fn pending_of(zxid: Zxid, txn: &[u8]) -> Option<Pending> {
+    let data = config_of_txn(txn)?;
+    let (quorum, _) = parse_config(&data)?;
+    Some(Pending { zxid, quorum, data })
+}
+
+/// A serialized reconfig transaction carrying `text` (for the simulator and tests;
+/// the server's prep builds its own).
+pub fn reconfig_txn(text: &str) -> Bytes {
+    Bytes::from(
+        Txn {
+            header: crate::txn::TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid: Zxid(0),
+                time: 0,
+                txn_type: op::RECONFIG,
+            },
+            body: TxnBody::SetData(crate::txn::SetDataTxn {
+                path: "/zookeeper/config".into(),
+                data: Some(Bytes::from(text.to_owned())),
+                version: -1,
+            }),
+            digest: None,
+        }
+        .to_bytes(),
+    )
+}
+
+/// COMMITANDACTIVATE's data: the designated leader.
+pub fn activate_data(leader: ServerId) -> Bytes {
+    Bytes::copy_from_slice(&leader.0.to_be_bytes())
+}
+
+/// INFORMANDACTIVATE's data: the designated leader, then the proposal's data.
+pub fn inform_activate_data(leader: ServerId, proposal: &[u8]) -> Bytes {
+    let mut b = Vec::with_capacity(8 + proposal.len());
+    b.put_u64(leader.0);
+    b.extend_from_slice(proposal);
+    Bytes::from(b)
+}
+
+/// The designated leader of an activate packet, and what follows it.
+pub fn split_activate(data: &[u8]) -> Option<(ServerId, &[u8])> {
+    let id = data.get(..8)?;
+    Some((
+        ServerId(u64::from_be_bytes(id.try_into().ok()?)),
+        &data[8..],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reconfig_txn(text: &str) -> Vec<u8> {
+        super::reconfig_txn(text).to_vec()
+    }
+
+    #[test]
+    fn a_reconfig_txn_carries_its_view() {
+        let text = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                    server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+                    server.4=127.0.0.1:2891:3891:observer;0.0.0.0:2184\n\
+                    version=100000005";
+        let p = pending_of(Zxid(0x1_0000_0005), &reconfig_txn(text)).unwrap();
+        assert_eq!(p.quorum.voting_members(), &[ServerId(1), ServerId(2)]);
+        assert_eq!(p.quorum.observers(), &[ServerId(4)]);
+        assert_eq!(parse_config(&p.data).unwrap().1, 0x1_0000_0005);
+    }
+
+    #[test]
+    fn activate_layouts_are_apaches() {
+        assert_eq!(&activate_data(ServerId(3))[..], &[0, 0, 0, 0, 0, 0, 0, 3]);
+        let d = inform_activate_data(ServerId(2), b"txn");
+        assert_eq!(split_activate(&d), Some((ServerId(2), &b"txn"[..])));
+    }
+
+    // ---- the protocol, one event at a time (crate::testing) ----
+
+    use crate::peer::{Action, Event, Peer};
+    use crate::testing::*;
+    use crate::wire::{QuorumPacket, ServerState};
+
+    fn view(ids: &[u64]) -> String {
+        let mut t = String::new();
+        for id in ids {
+            t.push_str(&format!(
+                "server.{id}=127.0.0.1:{}:{}:participant;0.0.0.0:{}\n",
+                2887 + id,
+                3887 + id,
+                2180 + id
+            ));
+        }
+        t
+    }
+
+    /// A reconfig transaction proposed at `z` for voters `ids`, version `z`.
+    fn reconfig_at(z: Zxid, ids: &[u64]) -> Bytes {
+        let text = format!("{}version={:x}", view(ids), z.0);
+        let mut t = Txn::from_bytes(&reconfig_txn(&text)).unwrap();
+        t.header.zxid = z;
+        Bytes::from(t.to_bytes())
+    }
+
+    fn leader_of_three_with(learners: &[u64]) -> Peer {
+        PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1))
+            .leader_established(learners)
+    }
+
+    fn ack(from: u64, z: Zxid) -> Event {
+        received(from, QuorumPacket::Ack { zxid: z })
+    }
+
+    fn activated(actions: &[Action]) -> Option<i64> {
+        actions.iter().find_map(|a| match a {
+            Action::Activate { version, .. } => Some(*version),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_reconfig_commits_with_a_quorum_of_the_old_and_of_the_new_voters() {
+        // Old voters 1, 2, 3; new voters 1, 3, 4 (4 is not connected).
+        let mut p = leader_of_three_with(&[2, 3]);
+        let z = zxid(2, 1);
+        drive(
+            &mut p,
+            [
+                Event::Propose(reconfig_at(z, &[1, 3, 4])),
+                Event::Persisted { upto: z },
+            ],
+        );
+        // 1 and 2 are a quorum of the old voters only.
+        assert_eq!(p.step(ack(2, z)), vec![]);
+        assert_eq!(p.last_committed(), zxid(1, 1));
+        // With 3, a quorum of both: COMMITANDACTIVATE names this leader, then the view.
+        let out = p.step(ack(3, z));
+        let designated = activate_data(ServerId(1));
+        assert_eq!(
+            out[..3],
+            [
+                send(
+                    2,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: designated.clone()
+                    }
+                ),
+                send(
+                    3,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: designated
+                    }
+                ),
+                Action::Commit { upto: z },
+            ]
+        );
+        assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(p.state(), ServerState::Leading);
+        // The next proposal needs a quorum of 1, 3, 4: server 2's ACK no longer counts.
+        let z2 = zxid(2, 2);
+        drive(
+            &mut p,
+            [Event::Propose(data(z2)), Event::Persisted { upto: z2 }],
+        );
+        assert_eq!(p.step(ack(2, z2)), vec![]);
+        assert!(p.step(ack(3, z2)).contains(&Action::Commit { upto: z2 }));
+    }
+
+    #[test]
+    fn a_leader_the_reconfig_removes_goes_back_to_election() {
+        let mut p = leader_of_three_with(&[2, 3]);
+        let z = zxid(2, 1);
+        drive(
+            &mut p,
+            [
+                Event::Propose(reconfig_at(z, &[2, 3])),
+                Event::Persisted { upto: z },
+                ack(2, z),
+            ],
+        );
+        let out = p.step(ack(3, z));
+        assert_eq!(
+            out[0],
+            send(
+                2,
+                QuorumPacket::CommitAndActivate {
+                    zxid: z,
+                    data: activate_data(ServerId(2))
+                }
+            )
+        );
+        assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(p.state(), ServerState::Looking);
+    }
+
+    #[test]
+    fn a_follower_activates_on_commitandactivate_and_follows_the_designated_leader() {
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let z = zxid(2, 1);
+        for (designated, stays) in [(1, true), (3, false)] {
+            let mut p = b.learner_in_broadcast(1, 2);
+            drive(
+                &mut p,
+                [
+                    received(
+                        1,
+                        QuorumPacket::Proposal {
+                            zxid: z,
+                            data: reconfig_at(z, &[1, 2, 3, 4]),
+                        },
+                    ),
+                    Event::Persisted { upto: z },
+                ],
+            );
+            let out = p.step(received(
+                1,
+                QuorumPacket::CommitAndActivate {
+                    zxid: z,
+                    data: activate_data(ServerId(designated)),
+                },
+            ));
+            assert_eq!(out[0], Action::Commit { upto: z });
+            assert_eq!(activated(&out), Some(z.0));
+            assert_eq!(p.state() == ServerState::Following, stays, "{designated}");
+        }
+    }
+
+    #[test]
+    fn a_learner_adopts_a_newer_view_from_newleader() {
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        let text = format!("{}version=100000007", view(&[1, 2]));
+        let out = p.step(received(
+            1,
+            QuorumPacket::NewLeader {
+                zxid: zxid(2, 0),
+                config: Bytes::from(text),
+            },
+        ));
+        assert_eq!(activated(&out), Some(0x1_0000_0007));
+        // An older one (or none) is not.
+        let mut p = b.learner_syncing(1, 2);
+        let out = p.step(received(1, new_leader(2)));
+        assert_eq!(activated(&out), None);
+    }
+
+    #[test]
+    fn a_looking_peer_adopts_a_newer_view_from_a_notification() {
+        let mut p = PeerBuilder::new(3).looking();
+        let text = format!("{}version=100000009", view(&[1, 2]));
+        let mut n = notification(ServerState::Following, 1, zxid(1, 9), 1, 1);
+        n.config = Bytes::from(text);
+        let out = p.step(Event::Notification {
+            from: ServerId(1),
+            n,
+        });
+        assert_eq!(activated(&out), Some(0x1_0000_0009));
+        assert_eq!(p.voting_members(), vec![ServerId(1), ServerId(2)]);
+        assert_eq!(p.state(), ServerState::Looking);
+    }
+
+    #[test]
+    fn without_reconfig_enabled_nothing_changes_the_view() {
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        p.cfg.reconfig_enabled = false;
+        let text = format!("{}version=100000007", view(&[1, 2]));
+        let out = p.step(received(
+            1,
+            QuorumPacket::NewLeader {
+                zxid: zxid(2, 0),
+                config: Bytes::from(text),
+            },
+        ));
+        assert_eq!(activated(&out), None);
+        assert_eq!(p.config_version(), 0);
+    }
+}

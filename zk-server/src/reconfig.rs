@@ -1,0 +1,333 @@
+//! Dynamic reconfiguration (`reconfig`, op 16): what the leader's prep decides, as
+//! Apache ZooKeeper's `PrepRequestProcessor` decides it, and the files a server
+//! writes when a new membership is activated (`QuorumPeerConfig.writeDynamicConfig`
+//! and `editStaticConfig`).
+//!
+//! The order of checks is Apache's: `reconfigEnabled` (ReconfigDisabled), a
+//! standalone server (Unimplemented), a reconfig already proposed and not yet
+//! committed (ReconfigInProgress), `curConfigId` (BadVersion), the new membership
+//! (BadArguments), at least two voters while `standaloneEnabled`, a quorum of the
+//! new voters synced with this leader (NewConfigNoQuorum), and only then the WRITE
+//! permission on `/zookeeper/config` (NoAuth; its ACL is read-only, so only the
+//! super user or `skipACL=yes` pass). The transaction is a `SetDataTxn` of the new
+//! membership text on `/zookeeper/config` with version -1, under the header type
+//! 16; the new configuration's version is the reconfig's own zxid.
+//!
+//! Activation (switching the quorum when the reconfig commits) is zab-core's
+//! (`crate::peer` drives it); this module only turns texts into memberships and
+//! memberships into files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use zab_core::proto::ReconfigRequest;
+use zab_core::records::ErrorCode;
+
+use crate::config::{membership_text, PeerType, ServerSpec};
+
+/// What prep needs to know to decide a reconfig, beyond the tree.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReconfigCtx<'a> {
+    /// `reconfigEnabled`.
+    pub enabled: bool,
+    /// `standaloneEnabled`.
+    pub standalone_enabled: bool,
+    /// `skipACL=yes`.
+    pub skip_acl: bool,
+    /// This server's id, and the followers synced with it: `Some` only on an
+    /// established leader (Apache's `LeaderZooKeeperServer`).
+    pub leader: Option<(u64, &'a [u64])>,
+    /// A reconfig was proposed and has not been applied yet.
+    pub in_progress: bool,
+}
+
+/// The membership written in a `/zookeeper/config` text (or a dynamic file):
+/// its `server.N` lines and its `version=<hex>`.
+pub fn parse_membership(text: &str) -> Result<(BTreeMap<u64, ServerSpec>, u64), String> {
+    let mut servers = BTreeMap::new();
+    let mut version = 0;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!("line without '=': {line:?}"));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k == "version" {
+            version = u64::from_str_radix(v, 16).map_err(|_| format!("bad version {v:?}"))?;
+        } else if let Some(id) = k.strip_prefix("server.") {
+            let id: u64 = id.parse().map_err(|_| format!("bad server id in {k:?}"))?;
+            servers.insert(id, ServerSpec::parse(id, v)?);
+        } else {
+            return Err(format!("unexpected key {k:?}"));
+        }
+    }
+    Ok((servers, version))
+}
+
+/// `server.x=spec` (a joiner) as Apache's `QuorumServer(sid, spec)` reads it in an
+/// incremental reconfig: the client port is required.
+fn joiner(s: &str) -> Result<ServerSpec, ErrorCode> {
+    let (k, v) = s.split_once('=').ok_or(ErrorCode::BadArguments)?;
+    let id = k.trim();
+    let id = id[id.rfind('.').map_or(0, |i| i + 1)..]
+        .parse::<u64>()
+        .map_err(|_| ErrorCode::BadArguments)?;
+    let spec = ServerSpec::parse(id, v).map_err(|_| ErrorCode::BadArguments)?;
+    if spec.client_port.is_none() {
+        // "Wrong format of server string - each server should have 3 ports specified"
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(spec)
+}
+
+/// Two servers may not share a quorum or election address (`checkAddressDuplicate`).
+fn check_duplicates(servers: &BTreeMap<u64, ServerSpec>) -> Result<(), ErrorCode> {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in servers.values() {
+        for p in [s.quorum_port, s.election_port] {
+            if !seen.insert((s.host.clone(), p)) {
+                return Err(ErrorCode::BadArguments);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The membership a reconfig asks for, from the last one seen: non-incremental when
+/// `newMembers` is set (commas or newlines between `server.N=` lines), else the
+/// current one minus `leavingServers` (ids, comma-separated) plus `joiningServers`
+/// (`server.N=` entries, comma-separated; one with a known id replaces it).
+pub fn next_membership(
+    current: &BTreeMap<u64, ServerSpec>,
+    req: &ReconfigRequest,
+) -> Result<BTreeMap<u64, ServerSpec>, ErrorCode> {
+    if let Some(members) = &req.new_members {
+        let mut next = BTreeMap::new();
+        for line in members.split([',', '\n']) {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (k, v) = line.split_once(['=', ':']).ok_or(ErrorCode::BadArguments)?;
+            let id = k
+                .trim()
+                .strip_prefix("server.")
+                .and_then(|i| i.parse::<u64>().ok())
+                .ok_or(ErrorCode::BadArguments)?;
+            let spec = ServerSpec::parse(id, v).map_err(|_| ErrorCode::BadArguments)?;
+            next.insert(id, spec);
+        }
+        check_duplicates(&next)?;
+        return Ok(next);
+    }
+    let mut next = current.clone();
+    if let Some(leaving) = &req.leaving_servers {
+        for id in leaving.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            // Apache's Long.parseLong throws outside its KeeperException handling.
+            let id: u64 = id.parse().map_err(|_| ErrorCode::MarshallingError)?;
+            next.remove(&id);
+        }
+    }
+    if let Some(joining) = &req.joining_servers {
+        for j in joining.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let spec = joiner(j)?;
+            next.insert(spec.id, spec);
+        }
+    }
+    check_duplicates(&next)?;
+    Ok(next)
+}
+
+/// The voters of a membership.
+pub fn voters(servers: &BTreeMap<u64, ServerSpec>) -> Vec<u64> {
+    servers
+        .values()
+        .filter(|s| s.peer_type == PeerType::Participant)
+        .map(|s| s.id)
+        .collect()
+}
+
+/// Apache's `Leader.isQuorumSynced`: the leader (if it votes in the new membership)
+/// and its synced followers that vote in it are a majority of its voters.
+pub fn quorum_synced(servers: &BTreeMap<u64, ServerSpec>, me: u64, synced: &[u64]) -> bool {
+    let voters = voters(servers);
+    let n = voters
+        .iter()
+        .filter(|v| **v == me || synced.contains(v))
+        .count();
+    n > voters.len() / 2
+}
+
+/// The text of the membership a reconfig with zxid `version` commits.
+pub fn text(servers: &BTreeMap<u64, ServerSpec>, version: u64) -> String {
+    membership_text(servers, version)
+}
+
+/// `<zoo.cfg>.dynamic.<hex version>`, next to zoo.cfg.
+pub fn dynamic_file_path(zoo_cfg: &Path, version: u64) -> PathBuf {
+    let mut p = zoo_cfg.as_os_str().to_owned();
+    p.push(format!(".dynamic.{version:x}"));
+    PathBuf::from(p)
+}
+
+/// Write the activated membership where a restart finds it, as Apache does: the
+/// server lines into `<zoo.cfg>.dynamic.<hex version>` (older dynamic files are
+/// kept), then zoo.cfg rewritten without its membership, `dynamicConfigFile` and
+/// (when this server's line carries its client port) `clientPort` /
+/// `clientPortAddress` lines, with `dynamicConfigFile=` last. Each file is written
+/// to a temporary name and renamed, so a crash leaves the old or the new one.
+pub fn write_config_files(
+    zoo_cfg: &Path,
+    membership: &str,
+    my_line_has_client: bool,
+) -> std::io::Result<PathBuf> {
+    let (servers, version) = parse_membership(membership).map_err(std::io::Error::other)?;
+    let dynamic = dynamic_file_path(zoo_cfg, version);
+    let mut body = String::new();
+    for s in servers.values() {
+        body.push_str(&s.line());
+        body.push('\n');
+    }
+    replace_file(&dynamic, &body)?;
+    let old = std::fs::read_to_string(zoo_cfg)?;
+    let mut out = String::new();
+    for raw in old.lines() {
+        let key = raw
+            .trim()
+            .split_once(['=', ':'])
+            .map(|(k, _)| k.trim())
+            .unwrap_or("");
+        let drop = key == "dynamicConfigFile"
+            || key.starts_with("server.")
+            || key.starts_with("group.")
+            || key.starts_with("weight.")
+            || (my_line_has_client && (key == "clientPort" || key == "clientPortAddress"));
+        if !drop {
+            out.push_str(raw);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!("dynamicConfigFile={}\n", dynamic.display()));
+    replace_file(zoo_cfg, &out)?;
+    Ok(dynamic)
+}
+
+fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREE: &str = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+        server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+        server.3=127.0.0.1:2890:3890:participant;0.0.0.0:2183\n\
+        version=100000000";
+
+    fn req(j: Option<&str>, l: Option<&str>, m: Option<&str>) -> ReconfigRequest {
+        ReconfigRequest {
+            joining_servers: j.map(str::to_owned),
+            leaving_servers: l.map(str::to_owned),
+            new_members: m.map(str::to_owned),
+            cur_config_id: -1,
+        }
+    }
+
+    #[test]
+    fn membership_text_round_trips() {
+        let (s, v) = parse_membership(THREE).unwrap();
+        assert_eq!(v, 0x100000000);
+        assert_eq!(text(&s, v), THREE);
+    }
+
+    #[test]
+    fn incremental_add_and_remove() {
+        let (cur, _) = parse_membership(THREE).unwrap();
+        let next = next_membership(
+            &cur,
+            &req(Some("server.4=127.0.0.1:2891:3891;2184"), Some("3"), None),
+        )
+        .unwrap();
+        assert_eq!(next.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
+        assert_eq!(
+            text(&next, 0x100000003).lines().nth(2).unwrap(),
+            "server.4=127.0.0.1:2891:3891:participant;0.0.0.0:2184"
+        );
+        // A joiner needs its client port; addresses may not be shared.
+        assert_eq!(
+            next_membership(&cur, &req(Some("server.4=127.0.0.1:2891:3891"), None, None)),
+            Err(ErrorCode::BadArguments)
+        );
+        assert_eq!(
+            next_membership(
+                &cur,
+                &req(Some("server.4=127.0.0.1:2888:3891;2184"), None, None)
+            ),
+            Err(ErrorCode::BadArguments)
+        );
+    }
+
+    #[test]
+    fn non_incremental_with_commas() {
+        let (cur, _) = parse_membership(THREE).unwrap();
+        let next = next_membership(
+            &cur,
+            &req(
+                None,
+                None,
+                Some("server.1=127.0.0.1:2888:3888;2181,server.2=127.0.0.1:2889:3889;2182"),
+            ),
+        )
+        .unwrap();
+        assert_eq!(next.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn quorum_synced_counts_voters_only() {
+        let (cur, _) = parse_membership(THREE).unwrap();
+        assert!(quorum_synced(&cur, 1, &[2]));
+        assert!(!quorum_synced(&cur, 1, &[]));
+        assert!(!quorum_synced(&cur, 9, &[2]));
+    }
+
+    #[test]
+    fn config_files_as_apache_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            "tickTime=2000\nclientPort=2181\ndynamicConfigFile=/old/zoo.cfg.dynamic.100000000\ndataDir=/d\n",
+        )
+        .unwrap();
+        let t = THREE.replace("version=100000000", "version=100000004");
+        let dynamic = write_config_files(&cfg, &t, true).unwrap();
+        assert_eq!(dynamic, dir.path().join("zoo.cfg.dynamic.100000004"));
+        let d = std::fs::read_to_string(&dynamic).unwrap();
+        assert_eq!(d.lines().count(), 3);
+        assert!(!d.contains("version"));
+        let z = std::fs::read_to_string(&cfg).unwrap();
+        assert_eq!(
+            z,
+            format!(
+                "tickTime=2000\ndataDir=/d\ndynamicConfigFile={}\n",
+                dynamic.display()
+            )
+        );
+        let c = crate::config::Config::load(&cfg);
+        // myid is missing, but the membership was read from the new file.
+        assert!(c.unwrap_err().to_string().contains("myid"));
+    }
+}
