@@ -251,6 +251,11 @@ pub const READ_PROPS: &[&str] = &[
     // the compression Apache would write and whether it keeps digests.
     "zookeeper.snapshot.compression.method",
     "zookeeper.digest.enabled",
+    // The AdminServer's snapshot and restore commands (admin/backup.rs), as 3.9's.
+    "zookeeper.admin.snapshot.enabled",
+    "zookeeper.admin.restore.enabled",
+    "zookeeper.admin.rateLimiterIntervalInMS",
+    "zookeeper.serializeLastProcessedZxid.enabled",
 ];
 
 /// zoo.cfg keys Apache's QuorumPeerConfig does not know, so that it reads them
@@ -374,7 +379,7 @@ fn property(raw: &str) -> Option<(&str, &str)> {
 /// Every four-letter word the server knows.
 pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
-    "dump", "isro", "dirs",
+    "dump", "isro", "dirs", "csnp", "lgif",
 ];
 
 impl Config {

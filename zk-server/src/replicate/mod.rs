@@ -40,6 +40,9 @@ pub trait Replicator: Send {
     fn propose(&mut self, zxid: Zxid, txn: Bytes);
     /// A snapshot starts: later transactions may go to a new log segment.
     fn roll_log(&mut self);
+    /// Standalone, after a restore wrote the restored tree as a snapshot at `zxid`:
+    /// the next transaction follows `zxid` in the log.
+    fn restart_log_at(&mut self, _zxid: Zxid) {}
 }
 
 /// How the core reaches replication, and how replication reaches it.

@@ -1,0 +1,53 @@
+"""kazoo's side of the backup tests (tests/tests/admin_backup.rs).
+
+write:   creates /backup/n<000000..> one after another and prints "ok <i>" once each
+         create is acknowledged, until --stop names an existing file (at most --max).
+check:   prints "child <name>" for every child of /backup, then "data <name> <data>" for
+         --data-of if given.
+rootacl: authenticates as digest --user and sets the root's ACL to that user's ALL.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["write", "check", "rootacl"])
+    p.add_argument("--hosts", required=True)
+    p.add_argument("--stop")
+    p.add_argument("--max", type=int, default=20000)
+    p.add_argument("--user", default="root:pw")
+    a = p.parse_args()
+    zk = KazooClient(hosts=a.hosts, timeout=10.0)
+    zk.start(timeout=30)
+    if a.mode == "write":
+        zk.ensure_path("/backup")
+        deadline = time.time() + 120
+        i = 0
+        while i < a.max and time.time() < deadline:
+            if a.stop and os.path.exists(a.stop):
+                break
+            zk.create("/backup/n%06d" % i, b"v%d" % i)
+            print("ok %d" % i, flush=True)
+            i += 1
+    elif a.mode == "check":
+        for c in sorted(zk.get_children("/backup")):
+            print("child %s" % c)
+    elif a.mode == "rootacl":
+        user, pw = a.user.split(":", 1)
+        zk.add_auth("digest", a.user)
+        zk.set_acls("/", [make_digest_acl(user, pw, all=True)])
+        print("done", flush=True)
+    zk.stop()
+    zk.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+//! What an operator asks of the core besides figures: a snapshot now (ClickHouse
+//! Keeper's `csnp`) and a restore from a backup (Apache 3.9's `restore` admin
+//! command). The HTTP and four-letter-word sides are `crate::admin::backup` and
+//! `crate::fourlw`; this module only changes the core's state.
+//!
+//! A restore replaces the tree as Apache's `ZooKeeperServer.restoreFromSnapshot`
+//! does (a new database, a new session table from the snapshot's sessions), and
+//! then, unlike Apache's, makes it durable: the restored tree is written as our
+//! own snapshot named by a zxid no older than any transaction in the log, and
+//! the log continues after it in a new segment, so a restart recovers the restored state
+//! instead of the one it replaced. Apache's guide asks the operator to move the
+//! data directories away first for the same reason.
+
+use zab_core::Zxid;
+
+use super::{Core, Role};
+use crate::persist::{load_db, write_tree_snapshot};
+use crate::prep::Prep;
+use crate::watch::WatchManager;
+
+use super::session::Session;
+
+impl Core {
+    /// `csnp`: start a fuzzy snapshot now; its zxid, or `None` when one is already
+    /// being written or the server keeps no data directory.
+    pub(super) fn take_snapshot_now(&mut self) -> Option<Zxid> {
+        if self.snapshots.running() || self.cfg.data_dir.as_os_str().is_empty() {
+            return None;
+        }
+        Some(self.start_snapshot())
+    }
+
+    /// Replace the tree and the sessions by Apache's serialized database `body`
+    /// (checked by the caller: seals and digest). Standalone only, with no write in
+    /// flight and no snapshot being written; the zxid the restored tree is known
+    /// by (the newer of the backup's and the last one this server issued, so that
+    /// later transactions keep increasing).
+    pub(super) fn restore(&mut self, body: &[u8], backup_zxid: Zxid) -> Result<Zxid, String> {
+        if self.role() != Role::Standalone {
+            return Err(
+                "restore is only supported on a standalone server (see docs/operations.md)".into(),
+            );
+        }
+        if !self.in_flight.is_empty() {
+            return Err(format!(
+                "{} writes are in flight; block client traffic first and retry",
+                self.in_flight.len()
+            ));
+        }
+        if self.snapshots.running() {
+            return Err("a snapshot is being written; retry when it is done".into());
+        }
+        let zxid = backup_zxid.max(self.last_zxid);
+        let max_field = self.cfg.jute_max_buffer + (1 << 16);
+        let (tree, sessions) = load_db(body, self.extended_types, zxid, max_field)?;
+        tracing::info!(
+            "restore: replacing the tree at zxid {} ({} nodes, {} sessions) by the backup's at {backup_zxid} ({} nodes, {} sessions)",
+            self.tree.last_processed_zxid(),
+            self.tree.node_count(),
+            self.sessions.len(),
+            tree.node_count(),
+            sessions.len()
+        );
+        // Every client reconnects and finds the restored state; nothing half-done
+        // (queued requests, watches on the old tree) survives.
+        let conns: Vec<u64> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.close_conn(c);
+        }
+        self.tree = tree;
+        self.watches = WatchManager::default();
+        self.prep = Prep::default();
+        self.last_zxid = zxid;
+        let now = self.now;
+        self.sessions = sessions
+            .iter()
+            .map(|(id, timeout_ms)| (*id, Session::restored(*id, *timeout_ms, now)))
+            .collect();
+        if !self.cfg.data_dir.as_os_str().is_empty() {
+            let mut list: Vec<(i64, i32)> = sessions.into_iter().collect();
+            list.sort();
+            let dir = crate::persist::snap_dir(&self.cfg);
+            let f = write_tree_snapshot(&dir, &self.tree, list)
+                .map_err(|e| format!("the restored tree could not be written: {e}"))?;
+            tracing::info!("restore: the restored tree is {}", f.display());
+        }
+        // The snapshot first, then the log goes on after it (as after a SNAP): a crash
+        // between the two leaves a log that ends before the snapshot, which start-up
+        // continues after the snapshot.
+        self.replicator.restart_log_at(zxid);
+        Ok(zxid)
+    }
+}
