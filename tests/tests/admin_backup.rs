@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use zk_tests::ensemble::{Ensemble, Spec};
 use zk_tests::{
     crate_dir, four_letter_word, free_port, python, run_with_timeout, wait_until, Background, Kind,
     Options, TestServer,
@@ -86,17 +87,22 @@ fn curl(port: u16, path: &str, auth: Option<&str>, args: &[&str]) -> Http {
 }
 
 fn kazoo(server: &TestServer, args: &[&str]) -> Vec<String> {
+    kazoo_on(&server.hosts(), args, &|| server.log_tail())
+}
+
+/// backup_writer.py `args` against `hosts`; `log` says what the server logged.
+fn kazoo_on(hosts: &str, args: &[&str], log: &dyn Fn() -> String) -> Vec<String> {
     let mut c = Command::new(python());
     c.arg(crate_dir().join("py").join("backup_writer.py"))
         .args(args)
         .arg("--hosts")
-        .arg(server.hosts());
+        .arg(hosts);
     let out = run_with_timeout(&mut c, Duration::from_secs(120));
     assert!(
         out.status.success(),
         "backup_writer.py {args:?}: {}\nserver log:\n{}",
         String::from_utf8_lossy(&out.stderr),
-        server.log_tail()
+        log()
     );
     String::from_utf8(out.stdout)
         .unwrap()
@@ -378,4 +384,54 @@ fn csnp_takes_a_snapshot_now_and_lgif_reports_it() {
             format!("{w} is not executed because it is not in the whitelist.\n")
         );
     }
+}
+
+/// In an ensemble any serving member streams the backup (here a follower, after writes
+/// through it, so that it has applied them); restoring into a member is refused (not
+/// done yet) and leaves it serving; the backup restores into a standalone server.
+#[test]
+fn an_ensemble_member_streams_a_backup_and_refuses_a_restore() {
+    let mut ens = Ensemble::new(Spec::new(3, 0).admin());
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let follower = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    let log = || ens.logs(&[1, 2, 3]);
+    kazoo_on(
+        &ens.member(follower).hosts(),
+        &["write", "--max", "50"],
+        &log,
+    );
+    let admin = ens.member(follower).admin_port;
+    let r = curl(admin, "/commands/snapshot", None, &[]);
+    assert_eq!(r.status, 401);
+    let backup = curl(admin, "/commands/snapshot", Some(ROOT), &[]);
+    assert_eq!(
+        backup.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&backup.body)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("backup.snap");
+    std::fs::write(&file, &backup.body).unwrap();
+    let data = format!("@{}", file.display());
+    let post = ["-X", "POST", "--data-binary", data.as_str()];
+
+    let r = curl(
+        ens.member(leader).admin_port,
+        "/commands/restore",
+        Some(ROOT),
+        &post,
+    );
+    assert_eq!(r.status, 500);
+    let e = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(e.contains("standalone"), "{e}");
+    assert_eq!(ens.mode(leader).as_deref(), Some("leader"));
+
+    let dst_admin = free_port();
+    let dst = TestServer::start(Kind::Ours, &admin_options(dst_admin, &[]));
+    let r = curl(dst_admin, "/commands/restore", Some(ROOT), &post);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let want: Vec<String> = (0..50).map(name).collect();
+    assert_eq!(children(&dst), want);
 }
