@@ -435,3 +435,81 @@ fn an_ensemble_member_streams_a_backup_and_refuses_a_restore() {
     let want: Vec<String> = (0..50).map(name).collect();
     assert_eq!(children(&dst), want);
 }
+
+/// `ydld` on the leader hands leadership to another member while kazoo writes through
+/// the ensemble (retrying a create whose connection closed); every acknowledged write
+/// is on every member afterwards, and the old leader follows. A follower refuses.
+#[test]
+fn ydld_hands_leadership_over_without_losing_an_acknowledged_write() {
+    let mut ens = Ensemble::new(Spec::new(3, 0));
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let follower = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    assert_eq!(
+        ens.four(follower, "ydld").as_deref(),
+        Some("Not the leader: only the leader can yield leadership.")
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let stop = tmp.path().join("stop");
+    let mut cmd = Command::new(python());
+    cmd.arg(crate_dir().join("py").join("backup_writer.py"))
+        .args(["write", "--retry", "--hosts"])
+        .arg(ens.connect_string())
+        .arg("--stop")
+        .arg(&stop);
+    let writer = Background::spawn(&mut cmd, "kazoo writer", |l| {
+        l.strip_prefix("ok ").and_then(|n| n.parse::<usize>().ok())
+    });
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= 200)),
+        "{}",
+        ens.logs(&[1, 2, 3])
+    );
+    assert_eq!(
+        ens.four(leader, "ydld").as_deref(),
+        Some("Sent yield leadership request to leader.")
+    );
+    let mut new_leader = None;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let l = ens.leaders();
+            new_leader = l.first().copied();
+            l.len() == 1 && l[0] != leader
+        }),
+        "no other leader: {}",
+        ens.logs(&[1, 2, 3])
+    );
+    let new_leader = new_leader.unwrap();
+    assert_eq!(
+        ens.wait_serving(&[1, 2, 3], Duration::from_secs(60)),
+        new_leader
+    );
+    ens.wait_mode(leader, "follower", Duration::from_secs(60));
+    let after = writer.with_lines(|l| l.len());
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= after + 200)),
+        "writes did not resume: {}",
+        ens.logs(&[1, 2, 3])
+    );
+    std::fs::write(&stop, b"").unwrap();
+    let (status, acked) = writer.finish(Duration::from_secs(60));
+    assert!(status.success(), "writer: {status}");
+    for id in ens.ids() {
+        let log = || ens.logs(&[id]);
+        let have: std::collections::BTreeSet<String> =
+            kazoo_on(&ens.member(id).hosts(), &["check"], &log)
+                .into_iter()
+                .filter_map(|l| l.strip_prefix("child ").map(str::to_owned))
+                .collect();
+        let missing: Vec<&usize> = acked
+            .iter()
+            .filter(|i| !have.contains(&name(**i)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "server {id} lacks acknowledged writes {missing:?}"
+        );
+    }
+}

@@ -35,6 +35,8 @@ pub struct Peer {
     pub(crate) role: Role,
     /// What the election decided during the current event; `dispatch` acts on it.
     pub(crate) decided: Option<Vote>,
+    /// After a leadership yield: the tick until which this peer does not back itself.
+    pub(crate) yield_until: Option<u64>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -69,6 +71,7 @@ impl Peer {
             },
             role: Role::Looking,
             decided: None,
+            yield_until: None,
             out: Vec::new(),
             cfg,
         }
@@ -88,9 +91,11 @@ impl Peer {
             finalize_wait_ticks: self.cfg.finalize_wait_ticks,
             min_notification_ticks: self.cfg.min_notification_ticks,
             max_notification_ticks: self.cfg.max_notification_ticks,
+            yielding: self.yield_until.is_some(),
         };
         if let Some(v) = f(&mut self.election, &ctx, &mut self.out) {
             self.decided = Some(v);
+            self.yield_until = None;
         }
     }
 

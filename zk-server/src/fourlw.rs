@@ -151,6 +151,12 @@ pub async fn ask(core: &mpsc::Sender<CoreMsg>, word: &str, from: SocketAddr) -> 
     if let Some(what) = reset {
         core.send(CoreMsg::ResetStats(what)).await.ok()?;
     }
+    if word == "ydld" {
+        return Some(match crate::admin::ops::yield_leadership(core).await? {
+            true => crate::admin::ops::YDLD_SENT.to_owned(),
+            false => crate::admin::ops::YDLD_NOT_LEADER.to_owned(),
+        });
+    }
     if word == "csnp" {
         // ClickHouse Keeper's: the snapshot's index (here its zxid, as a number).
         return Some(match crate::admin::ops::take_snapshot(core).await? {

@@ -7,8 +7,9 @@
 //!   may be switched off (`admin.snapshot.enabled`, `admin.restore.enabled`) and
 //!   each is rate limited (`admin.rateLimiterIntervalInMS`, 5 minutes by default).
 //! - ClickHouse Keeper's `csnp` (here also `create_snapshot`: a snapshot on disk
-//!   now, same authorization as `snapshot`) and `lgif` (`log_info`: where the log
-//!   and the snapshots stand).
+//!   now, same authorization as `snapshot`), `lgif` (`log_info`: where the log
+//!   and the snapshots stand) and `ydld` (`yield_leadership`: a leader hands over,
+//!   same authorization).
 //!
 //! ```text
 //! GET  /commands/snapshot[?streaming=true|false]
@@ -57,6 +58,7 @@ pub const COMMANDS: &[&[&str]] = &[
     &["restore", "rest"],
     &["create_snapshot", "csnp"],
     &["log_info", "lgif"],
+    &["yield_leadership", "ydld"],
 ];
 
 /// The largest restore body read (a snapshot is held in memory once read).
@@ -238,6 +240,14 @@ pub async fn handle(
         "snapshot" => snapshot(req, ctx, core).await,
         "restore" => restore(req, ctx, core).await,
         "create_snapshot" => create_snapshot(core).await,
+        "yield_leadership" => {
+            const NAME: &str = "yield_leadership";
+            match yield_leadership(core).await {
+                None => refuse(StatusCode::OK, NAME, Some("server is shutting down")),
+                Some(false) => refuse(StatusCode::OK, NAME, Some(YDLD_NOT_LEADER)),
+                Some(true) => json_answer(StatusCode::OK, &response(NAME, BTreeMap::new(), None)),
+            }
+        }
         other => unreachable!("admin command {other} has no body"),
     }
 }
@@ -485,6 +495,18 @@ async fn restore(
 pub async fn take_snapshot(core: &mpsc::Sender<CoreMsg>) -> Option<Option<Zxid>> {
     let (tx, rx) = oneshot::channel();
     core.send(CoreMsg::TakeSnapshot(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+/// ClickHouse Keeper's answer to `ydld`.
+pub const YDLD_SENT: &str = "Sent yield leadership request to leader.";
+/// Ours when the server asked does not lead (ClickHouse's answers as above, and does nothing).
+pub const YDLD_NOT_LEADER: &str = "Not the leader: only the leader can yield leadership.";
+
+/// Ask the core to hand leadership over: whether it leads (and so yields).
+pub async fn yield_leadership(core: &mpsc::Sender<CoreMsg>) -> Option<bool> {
+    let (tx, rx) = oneshot::channel();
+    core.send(CoreMsg::YieldLeadership(tx)).await.ok()?;
     rx.await.ok()
 }
 

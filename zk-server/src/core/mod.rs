@@ -87,6 +87,8 @@ pub enum CoreMsg {
     TakeSnapshot(oneshot::Sender<Option<Zxid>>),
     /// The AdminServer's `restore`: replace the tree by Apache's serialized
     /// database `body` (see [`ops`]).
+    /// `ydld`: a leader hands leadership over; whether this server was leading.
+    YieldLeadership(oneshot::Sender<bool>),
     Restore {
         body: Vec<u8>,
         /// The backup's last processed zxid.
@@ -309,6 +311,9 @@ impl Core {
             CoreMsg::ResetStats(what) => self.reset_stats(what),
             CoreMsg::TakeSnapshot(reply) => {
                 let _ = reply.send(self.take_snapshot_now());
+            }
+            CoreMsg::YieldLeadership(reply) => {
+                let _ = reply.send(self.yield_leadership());
             }
             CoreMsg::Restore { body, zxid, reply } => {
                 let _ = reply.send(self.restore(&body, zxid));

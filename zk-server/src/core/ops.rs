@@ -1,5 +1,5 @@
 //! What an operator asks of the core besides figures: a snapshot now (ClickHouse
-//! Keeper's `csnp`) and a restore from a backup (Apache 3.9's `restore` admin
+//! Keeper's `csnp`), a leader's hand-over (`ydld`) and a restore from a backup (Apache 3.9's `restore` admin
 //! command). The HTTP and four-letter-word sides are `crate::admin::backup` and
 //! `crate::fourlw`; this module only changes the core's state.
 //!
@@ -28,6 +28,24 @@ impl Core {
             return None;
         }
         Some(self.start_snapshot())
+    }
+
+    /// `ydld`: ask the driver to hand leadership over, if this server leads; the
+    /// others elect a leader among those as up to date as this one (for twice
+    /// `syncLimit`, after which this server stands again). Client connections close
+    /// as on any change of role; writes a quorum acknowledged survive on it.
+    pub(super) fn yield_leadership(&mut self) -> bool {
+        if self.role() != Role::Leading {
+            return false;
+        }
+        let Some(d) = self.role.driver() else {
+            return false;
+        };
+        let yield_ms = 2 * self.cfg.sync_limit as u64 * self.cfg.tick_time_ms as u64;
+        d.send(crate::replicate::DriverMsg::YieldLeadership {
+            yield_ms: yield_ms.max(1000),
+        });
+        true
     }
 
     /// Replace the tree and the sessions by Apache's serialized database `body`

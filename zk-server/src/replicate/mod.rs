@@ -157,6 +157,8 @@ pub enum DriverMsg {
         to: u64,
         msg: zab_core::wire::QuorumPacket,
     },
+    /// Leader: hand leadership over (`ydld`), backing others for `yield_ms`.
+    YieldLeadership { yield_ms: u64 },
 }
 
 /// The core's end of the channel to the peer driver: the ensemble's
