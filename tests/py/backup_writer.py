@@ -1,6 +1,6 @@
 """kazoo's side of the backup tests (tests/tests/admin_backup.rs).
 
-write:   creates /backup/n<000000..> one after another and prints "ok <i>" once each
+write:   creates /backup/n<start..max> (six digits) one after another and prints "ok <i>" once each
          create is acknowledged, until --stop names an existing file (at most --max).
          With --retry a create that lost its connection is sent again until answered
          (NodeExists then means the first one was applied).
@@ -42,6 +42,7 @@ def main():
     p.add_argument("--hosts", required=True)
     p.add_argument("--stop")
     p.add_argument("--max", type=int, default=20000)
+    p.add_argument("--start", type=int, default=0)
     p.add_argument("--user", default="root:pw")
     p.add_argument("--retry", action="store_true")
     a = p.parse_args()
@@ -50,7 +51,7 @@ def main():
     if a.mode == "write":
         zk.ensure_path("/backup")
         deadline = time.time() + 120
-        i = 0
+        i = a.start
         while i < a.max and time.time() < deadline:
             if a.stop and os.path.exists(a.stop):
                 break

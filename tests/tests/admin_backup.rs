@@ -387,10 +387,9 @@ fn csnp_takes_a_snapshot_now_and_lgif_reports_it() {
 }
 
 /// In an ensemble any serving member streams the backup (here a follower, after writes
-/// through it, so that it has applied them); restoring into a member is refused (not
-/// done yet) and leaves it serving; the backup restores into a standalone server.
+/// through it, so that it has applied them); it restores into a standalone server.
 #[test]
-fn an_ensemble_member_streams_a_backup_and_refuses_a_restore() {
+fn a_follower_streams_a_backup_a_standalone_server_restores() {
     let mut ens = Ensemble::new(Spec::new(3, 0).admin());
     ens.start_all();
     let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
@@ -417,23 +416,87 @@ fn an_ensemble_member_streams_a_backup_and_refuses_a_restore() {
     let data = format!("@{}", file.display());
     let post = ["-X", "POST", "--data-binary", data.as_str()];
 
-    let r = curl(
-        ens.member(leader).admin_port,
-        "/commands/restore",
-        Some(ROOT),
-        &post,
-    );
-    assert_eq!(r.status, 500);
-    let e = r.json()["error"].as_str().unwrap().to_owned();
-    assert!(e.contains("standalone"), "{e}");
-    assert_eq!(ens.mode(leader).as_deref(), Some("leader"));
-
     let dst_admin = free_port();
     let dst = TestServer::start(Kind::Ours, &admin_options(dst_admin, &[]));
     let r = curl(dst_admin, "/commands/restore", Some(ROOT), &post);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let want: Vec<String> = (0..50).map(name).collect();
     assert_eq!(children(&dst), want);
+}
+
+/// Apache's RestoreQuorumTest: a backup from the leader, more writes, then every
+/// member restores the same backup (one POST each, client traffic stopped): each has
+/// exactly the backup's writes, later writes reach every member on top of it, and a
+/// restart of the whole ensemble keeps it all.
+#[test]
+fn every_member_of_an_ensemble_restores_the_same_backup() {
+    let mut ens = Ensemble::new(
+        Spec::new(3, 0)
+            .admin()
+            .extra("admin.rateLimiterIntervalInMS", "0"),
+    );
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let hosts = ens.member(leader).hosts();
+    let logs = |ens: &Ensemble| ens.logs(&[1, 2, 3]);
+    kazoo_on(&hosts, &["write", "--max", "30"], &|| logs(&ens));
+    let admin = ens.member(leader).admin_port;
+    assert_eq!(curl(admin, "/commands/snapshot", None, &[]).status, 401);
+    let backup = curl(admin, "/commands/snapshot", Some(ROOT), &[]);
+    assert_eq!(
+        backup.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&backup.body)
+    );
+    kazoo_on(&hosts, &["write", "--start", "30", "--max", "60"], &|| {
+        logs(&ens)
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("backup.snap");
+    std::fs::write(&file, &backup.body).unwrap();
+    let data = format!("@{}", file.display());
+    let post = ["-X", "POST", "--data-binary", data.as_str()];
+    for id in ens.ids() {
+        let r = curl(
+            ens.member(id).admin_port,
+            "/commands/restore",
+            Some(ROOT),
+            &post,
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "server {id}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let on = |ens: &Ensemble, id: u64| -> Vec<String> {
+        kazoo_on(&ens.member(id).hosts(), &["check"], &|| logs(ens))
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("child ").map(str::to_owned))
+            .collect()
+    };
+    let upto = |n: usize| -> Vec<String> { (0..n).map(name).collect() };
+    for id in ens.ids() {
+        assert_eq!(on(&ens, id), upto(30), "server {id} after the restore");
+    }
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let hosts = ens.member(leader).hosts();
+    kazoo_on(&hosts, &["write", "--start", "30", "--max", "50"], &|| {
+        logs(&ens)
+    });
+    for id in ens.ids() {
+        assert_eq!(on(&ens, id), upto(50), "server {id} after later writes");
+    }
+    for id in ens.ids() {
+        ens.kill(id);
+    }
+    ens.start_all();
+    ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    for id in ens.ids() {
+        assert_eq!(on(&ens, id), upto(50), "server {id} after a restart");
+    }
 }
 
 /// `ydld` on the leader hands leadership to another member while kazoo writes through

@@ -49,15 +49,17 @@ impl Core {
     }
 
     /// Replace the tree and the sessions by Apache's serialized database `body`
-    /// (checked by the caller: seals and digest). Standalone only, with no write in
-    /// flight and no snapshot being written; the zxid the restored tree is known
-    /// by (the newer of the backup's and the last one this server issued, so that
-    /// later transactions keep increasing).
+    /// (checked by the caller: seals and digest), with no write in flight and no
+    /// snapshot being written. Standalone, the restored tree is known by the newer of
+    /// the backup's zxid and the last one this server issued, so that later
+    /// transactions keep increasing. An ensemble member restores locally, as Apache's
+    /// does: every member must restore the same backup, with client traffic blocked;
+    /// the tree keeps the zxid this member had applied (the ensemble's zxids go on
+    /// from the leader's), and transactions committed later apply on top of it.
     pub(super) fn restore(&mut self, body: &[u8], backup_zxid: Zxid) -> Result<Zxid, String> {
-        if self.role() != Role::Standalone {
-            return Err(
-                "restore is only supported on a standalone server (see docs/operations.md)".into(),
-            );
+        let standalone = self.role() == Role::Standalone;
+        if !self.role().serving() {
+            return Err("this server is not serving (no quorum)".into());
         }
         if !self.in_flight.is_empty() {
             return Err(format!(
@@ -68,7 +70,11 @@ impl Core {
         if self.snapshots.running() {
             return Err("a snapshot is being written; retry when it is done".into());
         }
-        let zxid = backup_zxid.max(self.last_zxid);
+        let zxid = if standalone {
+            backup_zxid.max(self.last_zxid)
+        } else {
+            self.tree.last_processed_zxid()
+        };
         let max_field = self.cfg.jute_max_buffer + (1 << 16);
         let (tree, sessions) = load_db(body, self.extended_types, zxid, max_field)?;
         tracing::info!(
@@ -86,9 +92,13 @@ impl Core {
             self.close_conn(c);
         }
         self.tree = tree;
+        // The backup's /zookeeper/config is another server's: ours is this membership.
+        self.init_config();
         self.watches = WatchManager::default();
         self.prep = Prep::default();
-        self.last_zxid = zxid;
+        if standalone {
+            self.last_zxid = zxid;
+        }
         let now = self.now;
         self.sessions = sessions
             .iter()
@@ -105,7 +115,9 @@ impl Core {
         // The snapshot first, then the log goes on after it (as after a SNAP): a crash
         // between the two leaves a log that ends before the snapshot, which start-up
         // continues after the snapshot.
-        self.replicator.restart_log_at(zxid);
+        if standalone {
+            self.replicator.restart_log_at(zxid);
+        }
         Ok(zxid)
     }
 }
