@@ -1,15 +1,15 @@
 //! What an operator asks of the core besides figures: a snapshot now (ClickHouse
-//! Keeper's `csnp`), a leader's hand-over (`ydld`) and a restore from a backup (Apache 3.9's `restore` admin
-//! command). The HTTP and four-letter-word sides are `crate::admin::backup` and
-//! `crate::fourlw`; this module only changes the core's state.
+//! Keeper's `csnp`), a leader's hand-over (`ydld`) and a restore from a backup
+//! (Apache 3.9's `restore` admin command). The HTTP and four-letter-word sides are
+//! `crate::admin::ops` and `crate::fourlw`; this module only changes the core's state.
 //!
 //! A restore replaces the tree as Apache's `ZooKeeperServer.restoreFromSnapshot`
 //! does (a new database, a new session table from the snapshot's sessions), and
 //! then, unlike Apache's, makes it durable: the restored tree is written as our
-//! own snapshot named by a zxid no older than any transaction in the log, and
-//! the log continues after it in a new segment, so a restart recovers the restored state
-//! instead of the one it replaced. Apache's guide asks the operator to move the
-//! data directories away first for the same reason.
+//! own snapshot named by a zxid no older than any transaction in the log (a
+//! standalone server's log then continues after it in a new segment), so a restart
+//! recovers the restored state instead of the one it replaced. Apache's guide asks
+//! the operator to move the data directories away first for the same reason.
 
 use zab_core::Zxid;
 
