@@ -42,6 +42,20 @@ fn replies(op_type: i32, b: &[u8]) {
         op::CREATE_SESSION => drop(round_trip::<ConnectResponse>("ConnectResponse", b)),
         op::CLOSE_SESSION => drop(round_trip::<ConnectRequest>("ConnectRequest", b)),
         op::ERROR => drop(round_trip::<MultiHeader>("MultiHeader", b)),
+        keeper_op::FILTERED_LIST => drop(round_trip::<GetChildren2Response>(
+            "GetChildren2Response",
+            b,
+        )),
+        keeper_op::CREATE_IF_NOT_EXISTS => drop(round_trip::<CreateResponse>("CreateResponse", b)),
+        keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA => drop(round_trip::<
+            FilteredListWithStatsResponse,
+        >(
+            "FilteredListWithStatsResponse", b
+        )),
+        keeper_op::LIST_RECURSIVE => drop(round_trip::<ListRecursiveResponse>(
+            "ListRecursiveResponse",
+            b,
+        )),
         _ => {}
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use zab_core::jute::Record;
-use zab_core::proto::{op, Op, PathRequest, SetWatches};
+use zab_core::proto::{keeper_op, op, Op, PathRequest, SetWatches};
 
 /// The system allocator, counting live bytes, their peak and the largest
 /// single request. The targets run single-threaded, so one set of counters
@@ -175,23 +175,35 @@ pub fn encode_op(op_type: i32, o: &Op) -> Vec<u8> {
         Op::Auth(r) => r.write(&mut out),
         Op::Sasl(r) => r.write(&mut out),
         Op::CloseSession | Op::WhoAmI | Op::Ping | Op::Unimplemented(_) => {}
+        // ClickHouse Keeper's extensions.
+        Op::FilteredList(r) => r.write(&mut out),
+        Op::FilteredListWithStats(r) => r.write(&mut out),
+        Op::CheckNotExists(r) => r.write(&mut out),
+        Op::CheckStat(r) => r.write(&mut out),
+        Op::CreateIfNotExists(r) => r.write(&mut out),
+        Op::RemoveRecursive(r) => r.write(&mut out),
+        Op::TryRemove(r) => r.write(&mut out),
+        Op::ListRecursive(r) => r.write(&mut out),
     }
     out
 }
 
 /// Every op code of the client protocol and the transaction log, and a few
 /// that are not: the client targets pick one with a byte of their input.
-pub const OP_CODES: [i32; op::ALL.len() + 4] = {
+pub const OP_CODES: [i32; op::ALL.len() + 4 + keeper_op::ALL.len()] = {
     // The committed seeds' first byte indexes this table: regenerate them
-    // (examples/gen_seeds.rs) when it changes.
+    // (examples/gen_seeds.rs) when it changes. ClickHouse Keeper's codes come
+    // last, so that the indexes of the seeds before them stay what they were.
     let extra = [10, 23, 999, i32::MIN];
-    let mut all = [0; op::ALL.len() + 4];
+    let mut all = [0; op::ALL.len() + 4 + keeper_op::ALL.len()];
     let mut i = 0;
     while i < all.len() {
         all[i] = if i < op::ALL.len() {
             op::ALL[i]
-        } else {
+        } else if i < op::ALL.len() + 4 {
             extra[i - op::ALL.len()]
+        } else {
+            keeper_op::ALL[i - op::ALL.len() - 4]
         };
         i += 1;
     }

@@ -42,7 +42,7 @@ pub struct Spec {
     pub admin: bool,
     /// Servers of another kind than `kind` (mixed ensembles), by id.
     pub kinds: BTreeMap<u64, Kind>,
-    /// Extra `-Dkey=value` system properties for Apache servers.
+    /// Extra `-Dkey=value` system properties: on Apache's command line, in ours' SERVER_JVMFLAGS.
     pub java_props: Vec<(String, String)>,
 }
 
@@ -298,6 +298,10 @@ impl Ensemble {
             Kind::Ours => {
                 let mut c = Command::new(server_binary());
                 c.arg(m.cfg_path());
+                // The same -D flags, as zkServer.sh would hand them over.
+                if !props.is_empty() {
+                    c.env("SERVER_JVMFLAGS", props.join(" "));
+                }
                 c
             }
             Kind::Apache => {

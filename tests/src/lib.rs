@@ -21,6 +21,7 @@ pub mod diff;
 pub mod ensemble;
 pub mod jepsen;
 pub mod kazoo;
+pub mod keeper;
 pub mod proxy;
 pub mod raw;
 

@@ -91,7 +91,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
-    fn take(&mut self, n: usize) -> &'a [u8] {
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
         assert!(
             self.pos + n <= self.buf.len(),
             "reply too short: need {n} bytes at {} of {}",

@@ -119,6 +119,11 @@ impl<'a> JuteReader<'a> {
         Ok(self.take(1)?[0] != 0)
     }
 
+    /// One byte as it is.
+    pub fn read_u8(&mut self) -> Result<u8, JuteError> {
+        Ok(self.take(1)?[0])
+    }
+
     /// A length prefix: `None` for -1 (null), an error for other negatives or
     /// for a length that the input cannot hold.
     fn read_len(&mut self, min_item: usize) -> Result<Option<usize>, JuteError> {
@@ -319,6 +324,28 @@ pub mod field {
             } else {
                 r.read_bool().map(Some)
             }
+        }
+    }
+
+    /// `byte`: one unsigned byte (ClickHouse Keeper's list filter).
+    pub mod byte {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &u8) {
+            o.put_u8(*v)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<u8, JuteError> {
+            r.read_u8()
+        }
+    }
+
+    /// An `int` read as unsigned (ClickHouse Keeper's node limits are `uint32`).
+    pub mod uint {
+        use super::*;
+        pub fn write<B: BufMut>(o: &mut B, v: &u32) {
+            super::super::write_i32(o, *v as i32)
+        }
+        pub fn read(r: &mut JuteReader<'_>) -> Result<u32, JuteError> {
+            Ok(r.read_i32()? as u32)
         }
     }
 

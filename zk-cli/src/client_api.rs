@@ -8,7 +8,8 @@
 
 pub use zab_core::path::validate_path;
 pub use zab_core::proto::{
-    add_watch_mode, create_mode, watcher_type, DeleteRequest, ErrorCode, MultiOp,
+    add_watch_mode, create_mode, feature as keeper_feature, list_type as keeper_list_type,
+    watcher_type, DeleteRequest, ErrorCode, MultiOp,
 };
 pub use zk_cli::client::{
     event_type_name, keeper_state_name, Client, ClientError, ConnectOptions, State, WatchedEvent,

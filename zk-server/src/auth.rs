@@ -1,11 +1,91 @@
 //! Authentication schemes and ACL checks, as ZooKeeper's providers do them:
 //! `world`, `auth`, `digest` (`user:base64(sha1(user:password))`), `ip` (with
-//! CIDR) and a `super` identity configured with a digest.
+//! CIDR), a `super` identity configured with a digest, and `sasl` when its provider
+//! is registered ([`register_sasl_provider`]; the exchange is [`crate::sasl`]'s).
 
 use base64::Engine;
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
+use std::sync::RwLock;
 use zab_core::records::{Acl, ErrorCode, Id};
+
+/// The `sasl` scheme's provider, Apache's `SASLAuthenticationProvider`, which exists
+/// only when `zookeeper.authProvider.N` names it: without it a `sasl` ACL is invalid
+/// and a `sasl` id neither matches nor stands in for `auth`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SaslProvider {
+    /// `zookeeper.letAnySaslUserDoX`: an ACL id every SASL-authenticated user matches.
+    pub let_any_user_do_x: Option<String>,
+}
+
+/// Apache's provider registry is process-wide (and reads system properties); so is
+/// this one, set once as the server starts.
+static SASL_PROVIDER: RwLock<Option<SaslProvider>> = RwLock::new(None);
+
+/// Registers (or with `None` removes) the `sasl` scheme.
+pub fn register_sasl_provider(p: Option<SaslProvider>) {
+    *SASL_PROVIDER.write().unwrap_or_else(|e| e.into_inner()) = p;
+}
+
+fn sasl_registered() -> bool {
+    SASL_PROVIDER
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+}
+
+/// `SASLAuthenticationProvider.matches`: the same name, an authenticated name `super`,
+/// or the ACL id `zookeeper.letAnySaslUserDoX` names.
+pub fn sasl_matches(p: Option<&SaslProvider>, auth_id: &str, acl_id: &str) -> bool {
+    let Some(p) = p else {
+        return false;
+    };
+    auth_id == "super" || auth_id == acl_id || p.let_any_user_do_x.as_deref() == Some(acl_id)
+}
+
+/// `SASLAuthenticationProvider.isValid`: a name Java's `KerberosName` accepts, that is
+/// `name[/host]@realm` (no further '/' or '@') or anything without '@'.
+pub fn valid_sasl_id(id: &str) -> bool {
+    if !id.contains('@') {
+        return true;
+    }
+    let (principal, realm) = id.rsplit_once('@').unwrap_or((id, ""));
+    if realm.contains('/') || principal.contains('@') {
+        return false;
+    }
+    principal.matches('/').count() <= 1
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The order in which Apache lists a connection's ids (whoAmI): they are kept in a
+/// set over a `ConcurrentHashMap` (16 bins, doubled past three quarters full), walked
+/// bin by bin, each bin in insertion order; an `Id`'s hash is jute's
+/// `37 * (37 * 17 + scheme.hashCode()) + id.hashCode()`.
+pub fn apache_id_order(ids: &[Id]) -> Vec<&Id> {
+    let mut bins = 16usize;
+    while ids.len() > bins * 3 / 4 {
+        bins *= 2;
+    }
+    let bin = |id: &Id| {
+        let h = 37i32
+            .wrapping_mul(
+                37i32
+                    .wrapping_mul(17)
+                    .wrapping_add(java_string_hash(&id.scheme)),
+            )
+            .wrapping_add(java_string_hash(&id.id));
+        let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+        spread as usize & (bins - 1)
+    };
+    let mut out: Vec<&Id> = ids.iter().collect();
+    out.sort_by_key(|id| bin(id));
+    out
+}
 
 /// `user:base64(sha1("user:password"))`, the id a digest ACL names.
 pub fn digest_id(user_password: &str) -> String {
@@ -21,7 +101,11 @@ pub fn digest_id(user_password: &str) -> String {
 fn is_authenticated_scheme(scheme: &str) -> bool {
     // ZooKeeper's providers: digest and sasl say yes, ip says no; `super`
     // has no provider, so it is skipped.
-    matches!(scheme, "digest" | "sasl")
+    match scheme {
+        "digest" => true,
+        "sasl" => sasl_registered(),
+        _ => false,
+    }
 }
 
 fn valid_ip_id(id: &str) -> bool {
@@ -48,6 +132,7 @@ pub fn is_valid_id(id: &Id) -> bool {
         "world" => id.id == "anyone",
         "digest" => id.id.split(':').count() == 2,
         "ip" => valid_ip_id(&id.id),
+        "sasl" => sasl_registered() && valid_sasl_id(&id.id),
         _ => false,
     }
 }
@@ -84,7 +169,15 @@ fn ip_matches(client: &str, acl_id: &str) -> bool {
 fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
     match scheme {
         "ip" => ip_matches(auth_id, acl_id),
-        "digest" | "super" | "sasl" => auth_id == acl_id,
+        "digest" | "super" => auth_id == acl_id,
+        "sasl" => sasl_matches(
+            SASL_PROVIDER
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref(),
+            auth_id,
+            acl_id,
+        ),
         _ => false,
     }
 }
@@ -195,6 +288,42 @@ mod tests {
         assert_eq!(
             digest_id("super:superpw"),
             "super:g9oN2HttPfn8MMWJZ2r45Np/LIA="
+        );
+    }
+
+    #[test]
+    fn sasl_ids_as_apache_matches_and_validates_them() {
+        let p = SaslProvider {
+            let_any_user_do_x: Some("anysasl".into()),
+        };
+        assert!(sasl_matches(Some(&p), "bob", "bob"));
+        assert!(sasl_matches(Some(&p), "super", "bob"));
+        assert!(sasl_matches(Some(&p), "eve", "anysasl"));
+        assert!(!sasl_matches(Some(&p), "eve", "bob"));
+        assert!(!sasl_matches(None, "bob", "bob"));
+        for ok in ["bob", "a/b", "zk/host@EXAMPLE.COM", "bob@R", "@", "a/b/c"] {
+            assert!(valid_sasl_id(ok), "{ok}");
+        }
+        for bad in ["a@b@c", "a/b/c@R", "a@R/x"] {
+            assert!(!valid_sasl_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_listed_in_apaches_order() {
+        // As Apache 3.8's whoAmI lists them after SASL (sasl before ip).
+        let ids = [Id::new("ip", "127.0.0.1"), Id::new("sasl", "bob")];
+        let order: Vec<&str> = apache_id_order(&ids)
+            .iter()
+            .map(|i| i.scheme.as_str())
+            .collect();
+        assert_eq!(order, ["sasl", "ip"]);
+        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(
+            java_string_hash("127.0.0.1"),
+            "127.0.0.1"
+                .bytes()
+                .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
         );
     }
 

@@ -180,13 +180,16 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
         match word {
             "ruok" => return "imok".into(),
             "isro" => return "null".into(),
-            "envi" | "dirs" => {}
+            "envi" | "dirs" | "apiv" | "ftfl" => {}
             _ => return NOT_SERVING.into(),
         }
     }
     match word {
         "ruok" => out.push_str("imok"),
         "isro" => out.push_str(if core.read_only() { "ro" } else { "rw" }),
+        // ClickHouse Keeper's words: its API version and its feature flags.
+        "apiv" => out.push_str(&zab_core::proto::APIV_WORD.to_string()),
+        "ftfl" => out.push_str(&crate::core::keeper::ftfl()),
         "srvr" => {
             let _ = writeln!(out, "Zookeeper version: {ZK_VERSION}");
             server_stats(core, &mut out);

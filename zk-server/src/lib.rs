@@ -10,7 +10,8 @@
 //! [`net`] (the client port: frames and connections), [`fourlw`]
 //! (four-letter words over [`core::StatsView`]), [`admin`] (the AdminServer's
 //! HTTP commands over the same view), [`config`] (zoo.cfg),
-//! [`persist`] (recovery and snapshots), [`local_ensemble`] (the
+//! [`persist`] (recovery and snapshots), [`sasl`] (SASL and enforced
+//! authentication), [`local_ensemble`] (the
 //! `zk-server ensemble` launcher).
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod persist;
 pub mod prep;
 pub mod replicate;
 pub mod request;
+pub mod sasl;
 pub mod tree;
 pub mod watch;
 

@@ -11,6 +11,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+mod keeper;
+use keeper::KeeperWrite;
+pub use keeper::{stat_matches, REMOVE_RECURSIVE_MAX_NODES};
+
 use zab_core::path::validate_path;
 use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op};
 use zab_core::records::{perms, ErrorCode, Id, StatPersisted};
@@ -47,6 +51,8 @@ pub struct PrepCtx<'a> {
     /// `Err(SessionExpired)` when the session is gone or closing.
     pub session_ok: Result<(), ErrorCode>,
     pub extended_types: bool,
+    /// The largest transaction learners can read (`jute.maxbuffer`): bounds removeRecursive.
+    pub max_txn_bytes: usize,
 }
 
 #[derive(Default, Debug)]
@@ -154,6 +160,30 @@ impl Prep {
                 }
             }
             Op::Multi(m) => self.prep_multi(ctx, &m.ops),
+            // ClickHouse Keeper's writes become Apache's transaction types.
+            Op::CreateIfNotExists(_) | Op::TryRemove(_) | Op::RemoveRecursive(_) => {
+                let w = match op_ {
+                    Op::CreateIfNotExists(r) => self.prep_create_if_not_exists(ctx, r),
+                    Op::TryRemove(r) => self.prep_try_remove(ctx, r),
+                    Op::RemoveRecursive(r) => self.prep_remove_recursive(ctx, &r.path, r.limit),
+                    _ => unreachable!(),
+                };
+                let (t, b) = match w {
+                    Ok(KeeperWrite::Txns(mut subs))
+                        if subs.len() == 1 && !matches!(op_, Op::RemoveRecursive(_)) =>
+                    {
+                        let s = subs.pop().expect("one");
+                        (s.txn_type, s.body)
+                    }
+                    Ok(KeeperWrite::Txns(subs)) if !subs.is_empty() => {
+                        (op::MULTI, TxnBody::Multi(subs))
+                    }
+                    Ok(_) => (op::ERROR, TxnBody::Error { err: 0 }),
+                    Err(e) => (op::ERROR, TxnBody::Error { err: e.code() }),
+                };
+                txn_type = t;
+                b
+            }
             _ => match self.prep_one(ctx, op_) {
                 Ok(b) => b,
                 Err(e) => {
@@ -189,6 +219,19 @@ impl Prep {
                 });
                 continue;
             }
+            if o.is_keeper_extension() {
+                match self.prep_keeper_sub(ctx, o) {
+                    Ok(mut v) => subs.append(&mut v),
+                    Err(e) => {
+                        failed = true;
+                        subs.push(SubTxn {
+                            txn_type: op::ERROR,
+                            body: TxnBody::Error { err: e.code() },
+                        });
+                    }
+                }
+                continue;
+            }
             let as_op = match o {
                 MultiOp::Create { op_type, req } => Op::Create {
                     op_type: *op_type,
@@ -213,9 +256,17 @@ impl Prep {
                     }
                     continue;
                 }
-                MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
+                MultiOp::GetChildren(_)
+                | MultiOp::GetData(_)
+                | MultiOp::Exists(_)
+                | MultiOp::FilteredList(_) => {
                     unreachable!("prep refuses a multi with a read op as a whole")
                 }
+                MultiOp::CheckNotExists(_)
+                | MultiOp::CheckStat(_)
+                | MultiOp::CreateIfNotExists(_)
+                | MultiOp::RemoveRecursive(_)
+                | MultiOp::TryRemove(_) => unreachable!("prepared above"),
             };
             match self.prep_one(ctx, &as_op) {
                 Ok(b) => subs.push(SubTxn {
@@ -555,6 +606,7 @@ mod tests {
             auth: &[],
             session_ok: Ok(()),
             extended_types: true,
+            max_txn_bytes: 0xfffff,
         }
     }
 

@@ -196,6 +196,86 @@ pub fn request_bodies() -> Vec<(i32, Vec<u8>)> {
     ]
 }
 
+/// A request body for each of ClickHouse Keeper's extension ops (seeded
+/// after the others, so that the older seeds keep their numbers).
+pub fn keeper_request_bodies() -> Vec<(i32, Vec<u8>)> {
+    let create = CreateRequest {
+        path: "/k".into(),
+        data: Some(Bytes::from_static(b"data")),
+        acl: Acl::open_unsafe(),
+        flags: create_mode::PERSISTENT,
+    };
+    vec![
+        (
+            keeper_op::FILTERED_LIST,
+            FilteredListRequest {
+                path: "/f".into(),
+                watch: true,
+                list_type: list_type::EPHEMERAL_ONLY,
+            }
+            .to_bytes(),
+        ),
+        (
+            keeper_op::CHECK_NOT_EXISTS,
+            CheckVersionRequest {
+                path: "/c".into(),
+                version: -1,
+            }
+            .to_bytes(),
+        ),
+        (keeper_op::CREATE_IF_NOT_EXISTS, create.to_bytes()),
+        (
+            keeper_op::REMOVE_RECURSIVE,
+            RemoveRecursiveRequest {
+                path: "/r".into(),
+                limit: u32::MAX,
+            }
+            .to_bytes(),
+        ),
+        (
+            keeper_op::CHECK_STAT,
+            CheckStatRequest {
+                path: "/c".into(),
+                version: 2,
+                stat: zab_core::records::Stat::default(),
+            }
+            .to_bytes(),
+        ),
+        (
+            keeper_op::TRY_REMOVE,
+            DeleteRequest {
+                path: "/t".into(),
+                version: 1,
+            }
+            .to_bytes(),
+        ),
+        (
+            keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA,
+            FilteredListWithStatsRequest {
+                path: "/f".into(),
+                watch: false,
+                list_type: list_type::ALL,
+                with_stat: true,
+                with_data: true,
+            }
+            .to_bytes(),
+        ),
+        (
+            keeper_op::LIST_RECURSIVE,
+            ListRecursiveRequest {
+                path: "/".into(),
+                limit: 100,
+            }
+            .to_bytes(),
+        ),
+    ]
+}
+
+/// An op code's name for a seed file: ZooKeeper's, or ClickHouse Keeper's.
+fn op_name(code: i32) -> &'static str {
+    keeper_op::name(code).unwrap_or_else(|| op::name(code))
+}
+
 /// A reply body for the op codes the client target decodes replies for.
 pub fn reply_bodies() -> Vec<(i32, Vec<u8>)> {
     vec![
@@ -347,6 +427,13 @@ pub fn client_seeds(root: &Path) {
     s.with("length-too-large", &[0], &[0x7f, 0xff, 0xff, 0xff, 1, 2]);
     s.with("length-negative", &[0], &[0xff, 0xff, 0xff, 0xfe]);
     s.with("empty-frame", &[0], &[0, 0, 0, 0]);
+    for (op_type, body) in keeper_request_bodies() {
+        let mut req = RequestHeader { xid: 1, op_type }.to_bytes();
+        req.extend_from_slice(&body);
+        let mut one = frame(&legacy.to_bytes());
+        one.extend_from_slice(&frame(&req));
+        s.with(op_name(op_type), &[0], &one);
+    }
 
     let mut s = Seeds::new(root, "client_op");
     let index = |op_type: i32| {
@@ -382,4 +469,11 @@ pub fn client_seeds(root: &Path) {
         &[0xff, 0xff, 0xff, 0xff, 1, 0xff, 0xff, 0xff, 0xff],
     );
     s.with("unknown-op", &[index(999)], b"anything");
+    for (op_type, body) in keeper_request_bodies() {
+        s.with(
+            &format!("request-{}", op_name(op_type)),
+            &[index(op_type)],
+            &body,
+        );
+    }
 }

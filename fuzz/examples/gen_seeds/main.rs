@@ -10,6 +10,7 @@
 
 mod client;
 mod quorum;
+mod sasl;
 mod storage;
 
 use std::fs;
@@ -79,6 +80,7 @@ fn main() {
     storage::storage_seeds(&root);
     storage::apache_log_seeds(&root);
     storage::zkdb_seeds(&root);
+    sasl::sasl_seeds(&root);
     for t in fs::read_dir(&root).unwrap() {
         let t = t.unwrap().path();
         println!(

@@ -20,12 +20,14 @@
 //! sync, ...), [`watches`] (events, setWatches, addWatch, checkWatches,
 //! removeWatches), [`multi`] (multi and multiRead), [`session`] (ping,
 //! closeSession, auth, sasl, whoAmI), and [`request`] (a request body
-//! decoded by its op code: [`Op`]).
+//! decoded by its op code: [`Op`]), and [`keeper`] (ClickHouse Keeper's
+//! extension operations, op codes 500-507).
 //! Everything is re-exported here: `zab_core::proto::CreateRequest`.
 
 pub mod connect;
 pub mod data;
 pub mod header;
+pub mod keeper;
 pub mod multi;
 pub mod request;
 pub mod session;
@@ -34,6 +36,7 @@ pub mod watches;
 pub use connect::*;
 pub use data::*;
 pub use header::*;
+pub use keeper::*;
 pub use multi::*;
 pub use request::Op;
 pub use session::*;

@@ -20,6 +20,14 @@
 //!                   | int(err) (error, -1)
 //! ```
 //!
+//! A multi may also carry ClickHouse Keeper's write extensions
+//! ([`keeper`](super::keeper)): checkNotExists (501, CheckVersionRequest),
+//! createIfNotExists (502, CreateRequest), removeRecursive (503,
+//! RemoveRecursiveRequest), checkStat (504, CheckStatRequest) and tryRemove
+//! (505, DeleteRequest). Their results: checkNotExists (501) none,
+//! createIfNotExists (502) ustring(path), removeRecursive (503) none;
+//! tryRemove answers as delete (2) and checkStat as check (13).
+//!
 //! The records of the operations are in [`data`](super::data).
 
 use bytes::{BufMut, Bytes};
@@ -28,6 +36,7 @@ use super::data::{
     create_mode, CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest,
     PathWatchRequest, SetDataRequest,
 };
+use super::keeper::{keeper_op, CheckStatRequest, FilteredListRequest, RemoveRecursiveRequest};
 use crate::jute::{self, record, JuteError, JuteReader, Record};
 use crate::records::{op, Stat};
 
@@ -38,19 +47,38 @@ record! {
 /// One operation of a multi or multiRead request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MultiOp {
-    Create { op_type: i32, req: CreateRequest },
+    Create {
+        op_type: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
     Check(CheckVersionRequest),
     GetChildren(PathWatchRequest),
     GetData(PathWatchRequest),
+    /// ClickHouse Keeper's write extensions.
+    CheckNotExists(CheckVersionRequest),
+    CheckStat(CheckStatRequest),
+    CreateIfNotExists(CreateRequest),
+    RemoveRecursive(RemoveRecursiveRequest),
+    TryRemove(DeleteRequest),
+    /// Reads ClickHouse's client puts in a multiRead once the server
+    /// offers MULTI_READ (Apache's multiRead has only getChildren and getData).
+    Exists(PathWatchRequest),
+    FilteredList(FilteredListRequest),
 }
 
 impl MultiOp {
     /// getChildren and getData: the ops of a multiRead, which a multi may not carry.
     pub fn is_read(&self) -> bool {
-        matches!(self, MultiOp::GetChildren(_) | MultiOp::GetData(_))
+        matches!(
+            self,
+            MultiOp::GetChildren(_)
+                | MultiOp::GetData(_)
+                | MultiOp::Exists(_)
+                | MultiOp::FilteredList(_)
+        )
     }
 
     pub fn op_type(&self) -> i32 {
@@ -62,6 +90,13 @@ impl MultiOp {
             MultiOp::Check(_) => op::CHECK,
             MultiOp::GetChildren(_) => op::GET_CHILDREN,
             MultiOp::GetData(_) => op::GET_DATA,
+            MultiOp::CheckNotExists(_) => keeper_op::CHECK_NOT_EXISTS,
+            MultiOp::CheckStat(_) => keeper_op::CHECK_STAT,
+            MultiOp::CreateIfNotExists(_) => keeper_op::CREATE_IF_NOT_EXISTS,
+            MultiOp::RemoveRecursive(_) => keeper_op::REMOVE_RECURSIVE,
+            MultiOp::TryRemove(_) => keeper_op::TRY_REMOVE,
+            MultiOp::Exists(_) => op::EXISTS,
+            MultiOp::FilteredList(_) => keeper_op::FILTERED_LIST,
         }
     }
 
@@ -73,7 +108,19 @@ impl MultiOp {
             MultiOp::SetData(r) => &r.path,
             MultiOp::Check(r) => &r.path,
             MultiOp::GetChildren(r) | MultiOp::GetData(r) => &r.path,
+            MultiOp::CheckNotExists(r) => &r.path,
+            MultiOp::CheckStat(r) => &r.path,
+            MultiOp::CreateIfNotExists(r) => &r.path,
+            MultiOp::RemoveRecursive(r) => &r.path,
+            MultiOp::TryRemove(r) => &r.path,
+            MultiOp::Exists(r) => &r.path,
+            MultiOp::FilteredList(r) => &r.path,
         }
+    }
+
+    /// Whether this is one of ClickHouse Keeper's extensions.
+    pub fn is_keeper_extension(&self) -> bool {
+        keeper_op::ALL.contains(&self.op_type())
     }
 }
 
@@ -101,6 +148,13 @@ impl Record for MultiRequest {
                 MultiOp::SetData(r) => r.write(out),
                 MultiOp::Check(r) => r.write(out),
                 MultiOp::GetChildren(r) | MultiOp::GetData(r) => r.write(out),
+                MultiOp::CheckNotExists(r) => r.write(out),
+                MultiOp::CheckStat(r) => r.write(out),
+                MultiOp::CreateIfNotExists(r) => r.write(out),
+                MultiOp::RemoveRecursive(r) => r.write(out),
+                MultiOp::TryRemove(r) => r.write(out),
+                MultiOp::Exists(r) => r.write(out),
+                MultiOp::FilteredList(r) => r.write(out),
             }
         }
         MultiHeader {
@@ -136,6 +190,19 @@ impl Record for MultiRequest {
                 op::CHECK => MultiOp::Check(CheckVersionRequest::read(r)?),
                 op::GET_CHILDREN => MultiOp::GetChildren(PathWatchRequest::read(r)?),
                 op::GET_DATA => MultiOp::GetData(PathWatchRequest::read(r)?),
+                keeper_op::CHECK_NOT_EXISTS => {
+                    MultiOp::CheckNotExists(CheckVersionRequest::read(r)?)
+                }
+                keeper_op::CHECK_STAT => MultiOp::CheckStat(CheckStatRequest::read(r)?),
+                keeper_op::CREATE_IF_NOT_EXISTS => {
+                    MultiOp::CreateIfNotExists(CreateRequest::read(r)?)
+                }
+                keeper_op::REMOVE_RECURSIVE => {
+                    MultiOp::RemoveRecursive(RemoveRecursiveRequest::read(r)?)
+                }
+                keeper_op::TRY_REMOVE => MultiOp::TryRemove(DeleteRequest::read(r)?),
+                op::EXISTS => MultiOp::Exists(PathWatchRequest::read(r)?),
+                keeper_op::FILTERED_LIST => MultiOp::FilteredList(FilteredListRequest::read(r)?),
                 other => {
                     return Err(JuteError::Unknown {
                         what: "multi operation",
@@ -177,6 +244,22 @@ pub enum OpResult {
     Error {
         err: i32,
     },
+    /// Keeper's extensions whose results name their own op code.
+    CheckNotExists,
+    CreateIfNotExists {
+        path: String,
+    },
+    RemoveRecursive,
+    /// exists inside a multiRead (ClickHouse's): header type exists (3), the Stat.
+    Exists {
+        stat: Stat,
+    },
+    /// filteredList inside a multiRead: header type getChildren2 (12), as
+    /// Keeper's list response names itself, children and the node's Stat.
+    List {
+        children: Vec<String>,
+        stat: Stat,
+    },
 }
 
 /// A multi response: the per-operation results.
@@ -198,6 +281,11 @@ impl Record for MultiResponse {
                 OpResult::GetChildren { .. } => (op::GET_CHILDREN, 0),
                 OpResult::GetData { .. } => (op::GET_DATA, 0),
                 OpResult::Error { err } => (op::ERROR, *err),
+                OpResult::CheckNotExists => (keeper_op::CHECK_NOT_EXISTS, 0),
+                OpResult::CreateIfNotExists { .. } => (keeper_op::CREATE_IF_NOT_EXISTS, 0),
+                OpResult::RemoveRecursive => (keeper_op::REMOVE_RECURSIVE, 0),
+                OpResult::Exists { .. } => (op::EXISTS, 0),
+                OpResult::List { .. } => (op::GET_CHILDREN2, 0),
             };
             MultiHeader {
                 op_type,
@@ -206,19 +294,28 @@ impl Record for MultiResponse {
             }
             .write(out);
             match res {
-                OpResult::Create { path } => jute::write_string(out, path),
+                OpResult::Create { path } | OpResult::CreateIfNotExists { path } => {
+                    jute::write_string(out, path)
+                }
                 OpResult::Create2 { path, stat, .. } => {
                     jute::write_string(out, path);
                     stat.write(out);
                 }
-                OpResult::SetData { stat } => stat.write(out),
+                OpResult::SetData { stat } | OpResult::Exists { stat } => stat.write(out),
+                OpResult::List { children, stat } => {
+                    jute::write_string_vec(out, children);
+                    stat.write(out);
+                }
                 OpResult::GetChildren { children } => jute::write_string_vec(out, children),
                 OpResult::GetData { data, stat } => {
                     jute::write_opt_buffer(out, data.as_deref());
                     stat.write(out);
                 }
                 OpResult::Error { err } => out.put_i32(*err),
-                OpResult::Delete | OpResult::Check => {}
+                OpResult::Delete
+                | OpResult::Check
+                | OpResult::CheckNotExists
+                | OpResult::RemoveRecursive => {}
             }
         }
         MultiHeader {
@@ -257,6 +354,18 @@ impl Record for MultiResponse {
                     stat: Stat::read(r)?,
                 },
                 op::ERROR => OpResult::Error { err: r.read_i32()? },
+                keeper_op::CHECK_NOT_EXISTS => OpResult::CheckNotExists,
+                keeper_op::CREATE_IF_NOT_EXISTS => OpResult::CreateIfNotExists {
+                    path: r.read_string()?,
+                },
+                keeper_op::REMOVE_RECURSIVE => OpResult::RemoveRecursive,
+                op::EXISTS => OpResult::Exists {
+                    stat: Stat::read(r)?,
+                },
+                op::GET_CHILDREN2 => OpResult::List {
+                    children: r.read_string_vec()?,
+                    stat: Stat::read(r)?,
+                },
                 other => {
                     return Err(JuteError::Unknown {
                         what: "multi result",
@@ -295,6 +404,23 @@ mod tests {
                 MultiOp::Delete(DeleteRequest {
                     path: "/c".into(),
                     version: -1,
+                }),
+                MultiOp::CheckNotExists(CheckVersionRequest {
+                    path: "/d".into(),
+                    version: -1,
+                }),
+                MultiOp::CheckStat(CheckStatRequest {
+                    path: "/d".into(),
+                    version: 1,
+                    stat: Stat::default(),
+                }),
+                MultiOp::RemoveRecursive(RemoveRecursiveRequest {
+                    path: "/e".into(),
+                    limit: 10,
+                }),
+                MultiOp::TryRemove(DeleteRequest {
+                    path: "/f".into(),
+                    version: 3,
                 }),
             ],
         };
@@ -346,6 +472,16 @@ mod tests {
                 },
                 OpResult::GetData {
                     data: Some(Bytes::new()),
+                    stat: Stat::default(),
+                },
+                OpResult::CheckNotExists,
+                OpResult::CreateIfNotExists { path: "/k".into() },
+                OpResult::RemoveRecursive,
+                OpResult::Exists {
+                    stat: Stat::default(),
+                },
+                OpResult::List {
+                    children: vec!["c".into()],
                     stat: Stat::default(),
                 },
             ],

@@ -55,6 +55,15 @@ pub enum Op {
     Ping,
     Auth(AuthPacket),
     Sasl(SaslRequest),
+    /// ClickHouse Keeper's extensions ([`keeper`](super::keeper)).
+    FilteredList(FilteredListRequest),
+    FilteredListWithStats(FilteredListWithStatsRequest),
+    CheckNotExists(CheckVersionRequest),
+    CheckStat(CheckStatRequest),
+    CreateIfNotExists(CreateRequest),
+    RemoveRecursive(RemoveRecursiveRequest),
+    TryRemove(DeleteRequest),
+    ListRecursive(ListRecursiveRequest),
     /// An op code this server does not know.
     Unimplemented(i32),
 }
@@ -99,6 +108,16 @@ impl Op {
             op::PING => Op::Ping,
             op::AUTH => Op::Auth(AuthPacket::read(r)?),
             op::SASL => Op::Sasl(SaslRequest::read(r)?),
+            keeper_op::FILTERED_LIST => Op::FilteredList(FilteredListRequest::read(r)?),
+            keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA => {
+                Op::FilteredListWithStats(FilteredListWithStatsRequest::read(r)?)
+            }
+            keeper_op::CHECK_NOT_EXISTS => Op::CheckNotExists(CheckVersionRequest::read(r)?),
+            keeper_op::CHECK_STAT => Op::CheckStat(CheckStatRequest::read(r)?),
+            keeper_op::CREATE_IF_NOT_EXISTS => Op::CreateIfNotExists(CreateRequest::read(r)?),
+            keeper_op::REMOVE_RECURSIVE => Op::RemoveRecursive(RemoveRecursiveRequest::read(r)?),
+            keeper_op::TRY_REMOVE => Op::TryRemove(DeleteRequest::read(r)?),
+            keeper_op::LIST_RECURSIVE => Op::ListRecursive(ListRecursiveRequest::read(r)?),
             other => Op::Unimplemented(other),
         })
     }
@@ -117,6 +136,9 @@ impl Op {
                 | Op::Reconfig(_)
                 | Op::Multi(_)
                 | Op::CloseSession
+                | Op::CreateIfNotExists(_)
+                | Op::RemoveRecursive(_)
+                | Op::TryRemove(_)
         )
     }
 }
@@ -129,7 +151,12 @@ mod tests {
 
     /// Every op code the parser knows, and some it does not.
     fn op_codes() -> Vec<i32> {
-        op::ALL.iter().copied().chain([10, 23, 999]).collect()
+        op::ALL
+            .iter()
+            .copied()
+            .chain(keeper_op::ALL)
+            .chain([10, 23, 999])
+            .collect()
     }
 
     proptest! {

@@ -12,10 +12,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use zab_core::jute::Record;
 use zab_core::proto::{
-    add_watch_mode, create_mode, op, AddWatchRequest, ChildrenResponse, ClientInfo,
-    Create2Response, ErrorCode, GetAclResponse, GetChildren2Response, GetDataResponse, IntResponse,
-    MultiOp, MultiRequest, MultiResponse, OpResult, PathRequest, PathResponse, ReconfigRequest,
-    SetAclRequest, StatResponse, WatchesRequest, WhoAmIResponse,
+    add_watch_mode, create_mode, keeper_op, op, AddWatchRequest, ChildrenResponse, ClientInfo,
+    Create2Response, ErrorCode, FilteredListRequest, GetAclResponse, GetChildren2Response,
+    GetDataResponse, IntResponse, MultiOp, MultiRequest, MultiResponse, OpResult, PathRequest,
+    PathResponse, ReconfigRequest, RemoveRecursiveRequest, SetAclRequest, StatResponse,
+    WatchesRequest, WhoAmIResponse, FEATURE_FLAGS_PATH,
 };
 use zab_core::records::{Acl, Stat};
 
@@ -328,6 +329,69 @@ impl Client {
         Ok((r.children, r.stat))
     }
 
+    /// ClickHouse Keeper's feature flags as the server offers them
+    /// (`/keeper/feature_flags`, read without the chroot), or `None` from a
+    /// server without them (Apache ZooKeeper answers NoNode).
+    pub async fn keeper_feature_flags(&self) -> Result<Option<Vec<u8>>> {
+        let f = path_watch_frame(op::GET_DATA, FEATURE_FLAGS_PATH, false);
+        match self.call(op::GET_DATA, f, None).await {
+            Ok(b) => Ok(Some(
+                GetDataResponse::from_bytes(&b)?
+                    .data
+                    .unwrap_or_default()
+                    .to_vec(),
+            )),
+            Err(ReplyError::Code(c)) if c == ErrorCode::NoNode.code() => Ok(None),
+            Err(ReplyError::Code(c)) => Err(server_error(c, FEATURE_FLAGS_PATH)),
+            Err(ReplyError::Client(c)) => Err(c),
+        }
+    }
+
+    /// Keeper's removeRecursive (503): the node and its subtree in one
+    /// request, refused with NotEmpty when it holds more than `limit` nodes.
+    /// Ok when there is no such node, as Keeper answers.
+    pub async fn remove_recursive(&self, path: &str, limit: u32) -> Result<()> {
+        let op = keeper_op::REMOVE_RECURSIVE;
+        let f = record_frame(
+            op,
+            &RemoveRecursiveRequest {
+                path: self.chroot.prepend(path),
+                limit,
+            },
+        );
+        self.request(op, f, path, None).await.map(|_| ())
+    }
+
+    /// Keeper's filteredList (500): the children that are persistent or
+    /// ephemeral ([`list_type`]), with the node's Stat; `watch` leaves a
+    /// child watch as getChildren does.
+    pub async fn filtered_list(
+        &self,
+        path: &str,
+        list_type: u8,
+        watch: bool,
+    ) -> Result<(Vec<String>, Stat)> {
+        let op = keeper_op::FILTERED_LIST;
+        let server_path = self.chroot.prepend(path);
+        let f = record_frame(
+            op,
+            &FilteredListRequest {
+                path: server_path.clone(),
+                watch,
+                list_type,
+            },
+        );
+        let b = self
+            .call(op, f, watch.then_some((WatchKind::Child, server_path)))
+            .await
+            .map_err(|e| match e {
+                ReplyError::Code(c) => server_error(c, path),
+                ReplyError::Client(c) => c,
+            })?;
+        let r = GetChildren2Response::from_bytes(&b)?;
+        Ok((r.children, r.stat))
+    }
+
     /// Returns the path the server synced.
     pub async fn sync(&self, path: &str) -> Result<String> {
         let b = self.path_request(op::SYNC, path).await?;
@@ -345,6 +409,13 @@ impl Client {
                     MultiOp::SetData(r) => &mut r.path,
                     MultiOp::Check(r) => &mut r.path,
                     MultiOp::GetChildren(r) | MultiOp::GetData(r) => &mut r.path,
+                    MultiOp::CheckNotExists(r) => &mut r.path,
+                    MultiOp::CheckStat(r) => &mut r.path,
+                    MultiOp::CreateIfNotExists(r) => &mut r.path,
+                    MultiOp::RemoveRecursive(r) => &mut r.path,
+                    MultiOp::TryRemove(r) => &mut r.path,
+                    MultiOp::Exists(r) => &mut r.path,
+                    MultiOp::FilteredList(r) => &mut r.path,
                 };
                 *p = self.chroot.prepend(p);
             }

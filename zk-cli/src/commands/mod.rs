@@ -141,7 +141,9 @@ pub const COMMANDS: &[Command] = &[
     on_shell("history", "", repl::history),
     with_session("listquota", "path", Parse(&[]), AtLeast(2), quota::listquota),
     with_session("ls", "[-s] [-w] [-R] path",
-        Parse(&[flag("?"), flag("s"), flag("w"), flag("R")]), AtLeast(2), nodes::ls),
+        // -p / -e (persistent / ephemeral children only) are ours, not zkCli's: kept out
+        // of the usage line, which stays zkCli's word for word.
+        Parse(&[flag("?"), flag("s"), flag("w"), flag("R"), flag("p"), flag("e")]), AtLeast(2), nodes::ls),
     on_shell("printwatches", "on|off", repl::printwatches),
     on_shell("quit", "", session::quit),
     with_session("reconfig", "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]",

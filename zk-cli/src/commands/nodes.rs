@@ -13,7 +13,10 @@ use zab_core::records::Acl;
 
 use super::acl::parse_acl;
 use super::{version_opt, Ctx};
-use crate::client_api::{create_mode, Client, ClientError, DeleteRequest, ErrorCode, MultiOp};
+use crate::client_api::{
+    create_mode, keeper_feature, keeper_list_type, Client, ClientError, DeleteRequest, ErrorCode,
+    MultiOp,
+};
 use crate::errors::{check_path, keeper_message, wrap, CliError, CmdResult};
 use crate::format::print_stat;
 use crate::opts::Parsed;
@@ -166,6 +169,10 @@ pub fn stat(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
 }
 
 /// `ls [-s] [-w] [-R] path`: the children, sorted; with `-R` the subtree.
+/// Ours besides zkCli's: `ls -p path` lists only the persistent children,
+/// `ls -e path` only the ephemeral ones (with `-s`, the Stat too): one
+/// ClickHouse Keeper filteredList (500) when the server offers it, otherwise
+/// a getChildren and an exists per child.
 pub fn ls(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
     if p.args.len() > 2 {
         eprintln!("'ls path [watch]' has been deprecated. Please use 'ls [-w] path' instead.");
@@ -174,7 +181,21 @@ pub fn ls(cx: &mut Ctx<'_>, mut p: Parsed) -> CmdResult {
     let path = p.args[1].clone();
     check_path(&path)?;
     let watch = p.has("w");
-    if p.has("R") {
+    if p.has("p") || p.has("e") {
+        if p.has("p") && p.has("e") {
+            return Err(CliError::new("ls: -p and -e exclude each other"));
+        }
+        let ephemeral = p.has("e");
+        let (mut ch, st) = cx
+            .block_on(filtered_children(&cx.zk, &path, ephemeral, watch))
+            .map_err(|e| wrap(e, &path))?;
+        ch.sort();
+        let out = cx.out();
+        let _ = writeln!(out, "[{}]", ch.join(", "));
+        if p.has("s") {
+            print_stat(out, &st);
+        }
+    } else if p.has("R") {
         let tree = cx
             .block_on(subtree_bfs(&cx.zk, &path, watch))
             .map_err(|e| wrap(e, &path))?;
@@ -212,7 +233,12 @@ pub fn delete(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
     Ok(())
 }
 
-/// `deleteall path [-b batch size]`: the subtree, deepest first.
+/// `deleteall path [-b batch size]`: the subtree, deepest first. When the
+/// server offers ClickHouse Keeper's removeRecursive (its feature flags say
+/// so) and the node exists, one removeRecursive request does it; if the
+/// server refuses it (a subtree past its bound, a node this session may not
+/// delete) or does not offer it, zkCli's way: the subtree listed, then
+/// deleted in batches of multi (`-b`).
 pub fn deleteall(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
     let batch: usize = match p.value("b") {
         Some(v) => v
@@ -223,6 +249,9 @@ pub fn deleteall(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
     };
     let path = p.args[1].clone();
     check_path(&path)?;
+    if cx.block_on(remove_recursive_on_server(&cx.zk, &path)) {
+        return Ok(());
+    }
     let ok = cx
         .block_on(delete_recursive(&cx.zk, &path, batch))
         .map_err(|e| wrap(e, &path))?;
@@ -268,6 +297,58 @@ pub fn get_all_children_number(cx: &mut Ctx<'_>, p: Parsed) -> CmdResult {
         .map_err(|e| wrap(e, &path))?;
     let _ = writeln!(cx.out(), "{n}");
     Ok(())
+}
+
+/// deleteall in one request, when the server offers removeRecursive and the
+/// node is there; false when the shell must do it itself.
+async fn remove_recursive_on_server(zk: &Client, path: &str) -> bool {
+    let offered = matches!(
+        zk.keeper_feature_flags().await,
+        Ok(Some(f)) if keeper_feature::is_set(&f, keeper_feature::REMOVE_RECURSIVE)
+    );
+    if !offered || !matches!(zk.exists(path, false).await, Ok(Some(_))) {
+        return false;
+    }
+    zk.remove_recursive(path, u32::MAX).await.is_ok()
+}
+
+/// The children of `path` that are ephemeral (or persistent), with its Stat.
+async fn filtered_children(
+    zk: &Client,
+    path: &str,
+    ephemeral: bool,
+    watch: bool,
+) -> Result<(Vec<String>, zab_core::records::Stat), ClientError> {
+    let offered = matches!(
+        zk.keeper_feature_flags().await,
+        Ok(Some(f)) if keeper_feature::is_set(&f, keeper_feature::FILTERED_LIST)
+    );
+    if offered {
+        let t = if ephemeral {
+            keeper_list_type::EPHEMERAL_ONLY
+        } else {
+            keeper_list_type::PERSISTENT_ONLY
+        };
+        return zk.filtered_list(path, t, watch).await;
+    }
+    let (children, st) = zk.get_children2(path, watch).await?;
+    let mut out = Vec::new();
+    for c in children {
+        let child = if path == "/" {
+            format!("/{c}")
+        } else {
+            format!("{path}/{c}")
+        };
+        if let Ok(Some(s)) = zk.exists(&child, false).await {
+            // Containers (0x80..) and TTL nodes (0xff..) are persistent, as the server says.
+            let top = (s.ephemeral_owner as u64) >> 56;
+            let is_ephemeral = s.ephemeral_owner != 0 && top != 0x80 && top != 0xff;
+            if is_ephemeral == ephemeral {
+                out.push(c);
+            }
+        }
+    }
+    Ok((out, st))
 }
 
 /// The subtree under `path`, breadth first (ZooKeeper's `ZKUtil.listSubTreeBFS`),

@@ -251,12 +251,27 @@ pub const READ_PROPS: &[&str] = &[
     // the compression Apache would write and whether it keeps digests.
     "zookeeper.snapshot.compression.method",
     "zookeeper.digest.enabled",
-    // The AdminServer's snapshot and restore commands (admin/backup.rs), as 3.9's.
+    // SASL and enforced authentication (crate::sasl)
+    "java.security.auth.login.config",
+    "zookeeper.sasl.serverconfig",
+    "zookeeper.SASLAuthenticationProvider.superPassword",
+    "zookeeper.superUser",
+    "zookeeper.letAnySaslUserDoX",
+    "zookeeper.allowSaslFailedClients",
+    "zookeeper.enforce.auth.enabled",
+    "zookeeper.enforce.auth.schemes",
+    "zookeeper.sessionRequireClientSASLAuth",
+    // Where the web console finds its peers' AdminServers (admin/console.rs).
+    "zookeeper.console.adminAddresses",
+    // The AdminServer's snapshot and restore commands (admin/ops.rs), as 3.9's.
     "zookeeper.admin.snapshot.enabled",
     "zookeeper.admin.restore.enabled",
     "zookeeper.admin.rateLimiterIntervalInMS",
     "zookeeper.serializeLastProcessedZxid.enabled",
 ];
+
+/// Families of system properties read by prefix ([`Config::props_with_prefix`]).
+pub const READ_PROP_PREFIXES: &[&str] = &["zookeeper.authProvider.", "zookeeper.superUser."];
 
 /// zoo.cfg keys Apache's QuorumPeerConfig does not know, so that it reads them
 /// as the system property `zookeeper.<key>`: `-Dzookeeper.<key>` sets them too.
@@ -379,7 +394,7 @@ fn property(raw: &str) -> Option<(&str, &str)> {
 /// Every four-letter word the server knows.
 pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
-    "dump", "isro", "dirs", "csnp", "lgif", "ydld",
+    "dump", "isro", "dirs", "apiv", "ftfl", "csnp", "lgif", "ydld",
 ];
 
 impl Config {
@@ -735,7 +750,9 @@ impl Config {
                 // system property `zookeeper.<key>`.
                 _ => {
                     let prop = format!("zookeeper.{key}");
-                    if !READ_PROPS.contains(&prop.as_str()) {
+                    if !READ_PROPS.contains(&prop.as_str())
+                        && !READ_PROP_PREFIXES.iter().any(|p| prop.starts_with(p))
+                    {
                         tracing::warn!("{src}:{line_no}: unknown key {key:?} ignored");
                     }
                     c.system_props.insert(prop, value.to_owned());
@@ -818,6 +835,23 @@ impl Config {
             "{name} is read but not in READ_PROPS"
         );
         self.system_props.get(name).map(String::as_str)
+    }
+
+    /// The system properties whose names start with `prefix` (one of
+    /// [`READ_PROP_PREFIXES`], or a name of [`READ_PROPS`] that also has variants),
+    /// in name order.
+    pub fn props_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        debug_assert!(
+            READ_PROP_PREFIXES.contains(&prefix) || READ_PROPS.contains(&prefix),
+            "{prefix} is read but not in READ_PROP_PREFIXES"
+        );
+        self.system_props
+            .range(prefix.to_owned()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// True without `server.N` lines.

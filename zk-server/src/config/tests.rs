@@ -314,3 +314,33 @@ fn a_bad_jvm_flag_value_names_where_it_came_from() {
     assert!(msg.contains("JVMFLAGS"), "{msg}");
     assert!(msg.contains("snapCount"), "{msg}");
 }
+
+#[test]
+fn auth_providers_and_super_users_are_read_by_prefix() {
+    let jvm = jvm_system_props(
+        "-Dzookeeper.authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider -Dzookeeper.superUser.2=root",
+    );
+    let c = Config::parse_with_jvm_flags(
+        "dataDir=/d\nauthProvider.1=org.example.Provider\nsuperUser=admin\nenforce.auth.enabled=true\n",
+        "zoo.cfg",
+        &jvm,
+    )
+    .unwrap();
+    let providers: Vec<(&str, &str)> = c.props_with_prefix("zookeeper.authProvider.").collect();
+    assert_eq!(
+        providers,
+        vec![
+            ("zookeeper.authProvider.1", "org.example.Provider"),
+            (
+                "zookeeper.authProvider.sasl",
+                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+            ),
+        ]
+    );
+    let supers: Vec<&str> = c
+        .props_with_prefix("zookeeper.superUser")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(supers, vec!["admin", "root"]);
+    assert_eq!(c.prop("zookeeper.enforce.auth.enabled"), Some("true"));
+}

@@ -198,6 +198,7 @@ impl Core {
                         auth: &auth,
                         session_ok,
                         extended_types: self.extended_types,
+                        max_txn_bytes: self.cfg.jute_max_buffer,
                     };
                     self.prep.prep(&ctx, op_type, &op_)
                 };

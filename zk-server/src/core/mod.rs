@@ -19,6 +19,9 @@
 //!   containers and TTL nodes;
 //! - [`pipeline`]: a request's way through prep, replication and the final stage;
 //! - [`read`]: reads and `auth`, answered from the tree;
+//! - [`keeper`]: ClickHouse Keeper's extensions: their reads, the answers to
+//!   their writes, and the discovery nodes `/keeper/api_version` and
+//!   `/keeper/feature_flags`;
 //! - [`role`]: what exists only while leading or following ([`role::RoleState`]);
 //! - [`ensemble`]: what replication tells the core besides commits (learners'
 //!   requests, REVALIDATE, role changes, a tree after SNAP);
@@ -32,11 +35,13 @@
 //! the peer driver.
 
 mod ensemble;
+pub(crate) mod keeper;
 mod metrics;
 mod ops;
 mod pipeline;
 mod read;
 mod role;
+mod sasl;
 mod session;
 mod snapshot;
 mod stats;
@@ -127,6 +132,8 @@ pub struct Core {
     /// (by [`Core::run`]), so one event sees one time, and tests set it.
     now: Instant,
     extended_types: bool,
+    /// SASL and enforced authentication (see [`crate::sasl`]).
+    security: Arc<crate::sasl::Security>,
 }
 
 /// Milliseconds since the epoch: transaction times, as ZooKeeper stamps them.
@@ -155,6 +162,14 @@ impl Core {
         let server_id = server_id.max(1);
         let next_session_id = ((now_ms() << 24) as u64 >> 8) as i64 | ((server_id as i64) << 56);
         let extended_types = cfg.extended_types_enabled;
+        // The binary checks these settings before it starts (`main`); a server started
+        // otherwise with unusable ones refuses every SASL client and, when
+        // authentication is to be enforced, every request.
+        let security = crate::sasl::Security::from_config(&cfg).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            crate::sasl::Security::refuse_all()
+        });
+        crate::auth::register_sasl_provider(security.sasl_provider.clone());
         let now = Instant::now();
         // Sessions found on disk live on until their timeout passes without
         // their client coming back, as in ZooKeeper.
@@ -192,6 +207,7 @@ impl Core {
             started: now,
             now,
             extended_types,
+            security: Arc::new(security),
         };
         if core.role() == Role::Looking {
             core.metrics.looking = 1;

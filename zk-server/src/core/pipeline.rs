@@ -143,12 +143,11 @@ impl Core {
         match &req.op {
             // Handled at once, outside the pipeline, as ZooKeeper does.
             Op::Auth(a) => return self.on_auth(&req, a.clone()),
-            Op::Sasl(_) => {
-                tracing::warn!("sasl authentication is not supported; closing the connection");
-                self.refuse_auth(&req);
-                return;
-            }
+            Op::Sasl(r) => return self.on_sasl(&req, r),
             _ => {}
+        }
+        if self.refuse_unauthenticated(&req) {
+            return;
         }
         // A write goes in flight at once, as ZooKeeper proposes (or forwards) it before
         // the session's earlier reads are answered; a read waits for the writes its
@@ -291,6 +290,7 @@ impl Core {
                     auth,
                     session_ok,
                     extended_types: self.extended_types,
+                    max_txn_bytes: self.cfg.jute_max_buffer,
                 };
                 self.prep.prep(&ctx, req.op_type, &req.op)
             };
@@ -590,6 +590,9 @@ impl Core {
     }
 
     fn write_reply(&self, req: &Request, txn: &Txn, rc: TxnResult) -> Reply {
+        if let Some(r) = super::keeper::keeper_write_reply(req, txn, &rc) {
+            return r;
+        }
         if txn.header.txn_type == op::ERROR {
             return Err(ErrorCode::from_code(rc.err).unwrap_or(ErrorCode::SystemError));
         }

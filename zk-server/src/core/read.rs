@@ -107,6 +107,12 @@ impl Core {
         if req.op != Op::Ping {
             self.session_ok(req.session_id)?;
         }
+        if let Some(r) = self.system_read(req) {
+            return r;
+        }
+        if let Some(r) = self.keeper_read(req) {
+            return r;
+        }
         let sid = req.session_id;
         match &req.op {
             Op::Ping => Ok(None),
@@ -188,6 +194,16 @@ impl Core {
                         MultiOp::GetData(r) => self
                             .get_data(sid, &r.path, r.watch)
                             .map(|(data, stat)| OpResult::GetData { data, stat }),
+                        // ClickHouse's client, once we offer MULTI_READ.
+                        MultiOp::Exists(r) => self
+                            .multi_exists(sid, &r.path, r.watch)
+                            .map(|stat| OpResult::Exists { stat }),
+                        MultiOp::FilteredList(r) => self
+                            .filtered_list(sid, &r.path, r.watch, r.list_type, false, false)
+                            .map(|l| OpResult::List {
+                                children: l.children,
+                                stat: l.stat,
+                            }),
                         // ZooKeeper fails the whole request on other ops.
                         _ => return Err(ErrorCode::MarshallingError),
                     };
@@ -226,9 +242,8 @@ impl Core {
                 body(&IntResponse { value: 0 })
             }
             Op::WhoAmI => {
-                let client_info = self
-                    .auth_of(sid)
-                    .iter()
+                let client_info = auth::apache_id_order(self.auth_of(sid))
+                    .into_iter()
                     .map(|id| ClientInfo {
                         auth_scheme: id.scheme.clone(),
                         user: if id.scheme == "digest" {

@@ -42,6 +42,8 @@ pub(super) struct Conn {
     /// When the last reply went out, in ms of `Core::started`'s clock (0: none since
     /// the stats were reset), as `cons` prints `lresp`.
     pub(super) last_response_ms: u64,
+    /// This connection's SASL exchange, from its first sasl request on.
+    pub(super) sasl: Option<Box<dyn crate::sasl::Mechanism>>,
 }
 
 /// A session: its identities, its connection (if any), and its requests in order.
@@ -161,6 +163,7 @@ impl Core {
                 max_latency_ms: 0,
                 total_latency_ms: 0,
                 last_response_ms: 0,
+                sasl: None,
             },
         );
         let legacy = req.read_only.is_none();
@@ -290,11 +293,11 @@ impl Core {
             let old = s.conn.replace(conn_id);
             s.timeout_ms = timeout;
             s.expires_at = self.now + Duration::from_millis(timeout as u64);
-            let ip = Id::new("ip", &addr.ip().to_string());
-            if !s.auth.contains(&ip) {
-                s.auth.retain(|i| i.scheme != "ip");
-                s.auth.insert(0, ip);
-            }
+            // Ids belong to a connection in ZooKeeper (ServerCnxn.authInfo): the new one
+            // starts with its address only, and the client sends its auth packets and
+            // runs SASL again (the Java client, kazoo and ours do), or is refused where
+            // authentication is enforced.
+            s.auth = vec![Id::new("ip", &addr.ip().to_string())];
             let passwd = Bytes::copy_from_slice(&s.passwd);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
             // Watches belong to a connection; the client sets them again.
@@ -447,6 +450,7 @@ impl Core {
                 auth: &[],
                 session_ok: Ok(()),
                 extended_types: self.extended_types,
+                max_txn_bytes: self.cfg.jute_max_buffer,
             };
             let txn = self.prep.prep(&ctx, op::DELETE_CONTAINER, &op_);
             self.propose(txn, Origin::Internal);

@@ -702,3 +702,139 @@ fn the_core_counts_what_mntr_reports() {
         (0, 0, 0)
     );
 }
+
+/// A standalone core whose JAAS section lists bob, with `enforce` as its enforcement.
+fn sasl_harness(enforce: bool) -> Harness {
+    use crate::sasl::{Credentials, EnforceAuth, Login, Security};
+    let mut h = Harness::standalone();
+    let creds = Credentials::from_users([("bob".to_string(), "bobsecret".to_string())]);
+    h.core.security = Arc::new(Security {
+        login: Some(Login::DigestMd5(Arc::new(creds))),
+        enforce: EnforceAuth {
+            enabled: enforce,
+            schemes: vec!["sasl".into()],
+        },
+        super_users: vec!["bob".into()],
+        ..Security::default()
+    });
+    h
+}
+
+fn sasl(h: &mut Harness, conn: u64, xid: i32, token: &[u8]) {
+    let r = SaslRequest {
+        token: Bytes::copy_from_slice(token),
+    };
+    h.request(conn, xid, op::SASL, r.to_bytes());
+}
+
+/// The token of a SetSASLResponse body; `None` for the null token.
+fn sasl_token(body: &[u8]) -> Option<Vec<u8>> {
+    let n = i32::from_be_bytes(body[..4].try_into().unwrap());
+    (n >= 0).then(|| body[4..4 + n as usize].to_vec())
+}
+
+/// bob's digest-response to `challenge`, as a client computes it.
+fn bob_response(challenge: &[u8], password: &str) -> Vec<u8> {
+    use crate::sasl::digest_md5::response_value;
+    let c = String::from_utf8(challenge.to_vec()).unwrap();
+    let nonce = c
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let uri = b"zookeeper/zk-sasl-md5";
+    let resp = response_value(
+        "bob",
+        "zk-sasl-md5",
+        password,
+        nonce.as_bytes(),
+        b"cn",
+        None,
+        uri,
+        "AUTHENTICATE",
+    );
+    format!(
+        "username=\"bob\",realm=\"zk-sasl-md5\",nonce=\"{nonce}\",cnonce=\"cn\",nc=00000001,qop=auth,digest-uri=\"zookeeper/zk-sasl-md5\",response={}",
+        String::from_utf8(resp).unwrap()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_sasl_exchange_gives_the_session_its_id_and_super() {
+    let mut h = sasl_harness(false);
+    let (c, sid) = h.session();
+    sasl(&mut h, c, 7, b"");
+    let r = h.replies(c);
+    assert_eq!((r.len(), r[0].xid, r[0].err), (1, 7, 0));
+    let challenge = sasl_token(&r[0].body).unwrap();
+    assert!(challenge.starts_with(b"realm=\"zk-sasl-md5\",nonce=\""));
+    sasl(&mut h, c, 8, &bob_response(&challenge, "bobsecret"));
+    let r = h.replies(c);
+    assert_eq!((r.len(), r[0].xid, r[0].err), (1, 8, 0));
+    assert!(sasl_token(&r[0].body).unwrap().starts_with(b"rspauth="));
+    let ids = &h.core.sessions[&sid].auth;
+    assert!(ids.contains(&zab_core::records::Id::new("sasl", "bob")));
+    assert!(ids.contains(&zab_core::records::Id::new("super", "")));
+}
+
+#[test]
+fn a_wrong_password_is_auth_failed_with_a_null_token_then_the_close() {
+    let mut h = sasl_harness(false);
+    let (c, sid) = h.session();
+    sasl(&mut h, c, 1, b"");
+    let challenge = sasl_token(&h.replies(c)[0].body).unwrap();
+    sasl(&mut h, c, 2, &bob_response(&challenge, "wrong"));
+    let sent = h.sent(c);
+    assert_eq!(sent.len(), 2, "the answer, then the close");
+    assert!(sent[1].is_none());
+    let f = sent[0].clone().unwrap();
+    let hdr = ReplyHeader::read(&mut JuteReader::new(&f[4..])).unwrap();
+    assert_eq!(
+        (hdr.xid, hdr.zxid, hdr.err),
+        (2, 0, ErrorCode::AuthFailed.code())
+    );
+    assert_eq!(&f[4 + 16..], &(-1i32).to_be_bytes());
+    assert!(!h.core.sessions[&sid]
+        .auth
+        .iter()
+        .any(|i| i.scheme == "sasl"));
+}
+
+#[test]
+fn enforced_auth_answers_minus_124_and_closes_until_sasl_succeeds() {
+    let mut h = sasl_harness(true);
+    let (c, _) = h.session();
+    h.get_data(c, 3, "/", false);
+    let sent = h.sent(c);
+    assert_eq!(sent.len(), 2, "the answer, then the close");
+    assert!(sent[1].is_none());
+    let f = sent[0].clone().unwrap();
+    let hdr = ReplyHeader::read(&mut JuteReader::new(&f[4..])).unwrap();
+    assert_eq!(
+        (hdr.xid, hdr.zxid, hdr.err),
+        (3, 0, ErrorCode::SessionClosedRequireSaslAuth.code())
+    );
+    assert_eq!(f.len(), 4 + 16, "no body");
+    // A failed exchange is -124 too when SASL is required.
+    let (c, _) = h.session();
+    sasl(&mut h, c, 1, b"");
+    h.replies(c);
+    sasl(&mut h, c, 2, b"garbage");
+    let sent = h.sent(c);
+    let f = sent[0].clone().unwrap();
+    let hdr = ReplyHeader::read(&mut JuteReader::new(&f[4..])).unwrap();
+    assert_eq!(hdr.err, ErrorCode::SessionClosedRequireSaslAuth.code());
+    assert!(sent[1].is_none());
+    // Authenticated, the same session is served.
+    let (c, _) = h.session();
+    sasl(&mut h, c, 1, b"");
+    let challenge = sasl_token(&h.replies(c)[0].body).unwrap();
+    sasl(&mut h, c, 2, &bob_response(&challenge, "bobsecret"));
+    h.replies(c);
+    h.get_data(c, 3, "/", false);
+    let r = h.replies(c);
+    assert_eq!((r.len(), r[0].xid, r[0].err), (1, 3, 0));
+}
