@@ -576,3 +576,27 @@ fn ydld_hands_leadership_over_without_losing_an_acknowledged_write() {
         );
     }
 }
+
+/// As Apache's: a server without a quorum says so (HTTP 200) before it asks for
+/// credentials.
+#[test]
+fn without_a_quorum_snapshot_says_not_serving_before_asking_for_credentials() {
+    let mut ens = Ensemble::new(Spec::new(3, 0).admin());
+    ens.start(1);
+    let admin = ens.member(1).admin_port;
+    let mut last = None;
+    let answered = wait_until(Duration::from_secs(60), || {
+        let ok = std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok();
+        if ok {
+            last = Some(curl(admin, "/commands/snapshot", None, &[]));
+        }
+        ok
+    });
+    assert!(answered, "{}", ens.logs(&[1]));
+    let r = last.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["error"],
+        "This ZooKeeper instance is not currently serving requests"
+    );
+}

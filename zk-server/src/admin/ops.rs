@@ -186,6 +186,11 @@ pub async fn handle(
     }
     // Apache's order: a serving server, then authentication and authorization,
     // then the command's own checks.
+    match inspect(core, |v| v.serving()).await {
+        None => return refuse(StatusCode::OK, asked, Some("server is shutting down")),
+        Some(false) => return refuse(StatusCode::OK, asked, Some(NOT_SERVING)),
+        Some(true) => {}
+    }
     let remote = req
         .extensions()
         .get::<RemoteAddr>()
