@@ -91,9 +91,10 @@ impl Ensemble {
                         self.committed[i] = upto;
                         continue;
                     }
-                    Action::Truncate { .. } | Action::Deliver { .. } | Action::StateChanged(_) => {
-                        continue
-                    }
+                    Action::Truncate { .. }
+                    | Action::Deliver { .. }
+                    | Action::StateChanged(_)
+                    | Action::Activate { .. } => continue,
                 };
                 self.queue.push_back((to.0 as usize - 1, ev));
             }

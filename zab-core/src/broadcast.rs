@@ -217,6 +217,21 @@ impl Peer {
         }
     }
 
+    /// An operator's leadership yield (ClickHouse Keeper's `ydld`): an established leader
+    /// steps down and, for `yield_ticks`, backs only others at least as up to date. What a
+    /// quorum acknowledged is on that quorum, so the next leader commits it; what it did
+    /// not was never answered to a client.
+    pub(crate) fn on_yield_leadership(&mut self, yield_ticks: u32) {
+        let Role::Leading(l) = &self.role else {
+            return;
+        };
+        if l.phase != LeaderPhase::Broadcast {
+            return;
+        }
+        self.yield_until = Some(self.tick + u64::from(yield_ticks.max(1)));
+        self.become_looking();
+    }
+
     pub(crate) fn flush_pending_syncs(&mut self) {
         let committed = self.log.committed;
         let Role::Leading(l) = &mut self.role else {

@@ -59,6 +59,11 @@ impl Peer {
             Event::Tick => {
                 self.tick += 1;
                 match self.role {
+                    Role::Looking if self.yield_until.is_some_and(|t| self.tick >= t) => {
+                        // No one took over in time: stand again as any peer.
+                        self.yield_until = None;
+                        self.become_looking();
+                    }
                     Role::Looking => self.run_election(|e, ctx, out| e.on_tick(ctx, out)),
                     Role::Leading(_) => self.on_leader_tick(),
                     Role::Learning(_) => self.on_learner_tick(),
@@ -132,6 +137,7 @@ impl Peer {
                 }
             }
             Event::SyncRequest { learner } => self.on_sync_request(learner),
+            Event::YieldLeadership { yield_ticks } => self.on_yield_leadership(yield_ticks),
         }
     }
 

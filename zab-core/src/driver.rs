@@ -83,6 +83,12 @@ pub enum Event {
     SyncRequest {
         learner: ServerId,
     },
+    /// An operator asks an established leader to hand over (ClickHouse Keeper's `ydld`):
+    /// it goes back to election and, for `yield_ticks`, backs only peers at least as
+    /// up to date as itself, never itself. Ignored by any other role.
+    YieldLeadership {
+        yield_ticks: u32,
+    },
 }
 
 /// What the driver must do.

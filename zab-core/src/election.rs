@@ -14,6 +14,10 @@
 //! peer that arrives late learns the leader from FOLLOWING/LEADING notifications, once a
 //! quorum of them agree and the leader itself says LEADING (`checkLeader`).
 //!
+//! Beyond ZooKeeper: a leader that yields (`Event::YieldLeadership`) starts its round
+//! backing no one and adopts only candidates other than itself that are at least as up
+//! to date, until the yield expires and it runs as any peer again.
+//!
 //! Deviation from ZooKeeper: while finalizing, ZooKeeper restarts its wait on every
 //! non-better notification; we keep one deadline so that steady resends cannot delay
 //! the decision forever (docs/decisions/0002-zab-deviations.md).
@@ -79,11 +83,13 @@ pub(crate) struct ElectionCtx<'a> {
     pub finalize_wait_ticks: u32,
     pub min_notification_ticks: u32,
     pub max_notification_ticks: u32,
+    /// This peer yielded its leadership: it backs neither itself nor a peer behind it.
+    pub yielding: bool,
 }
 
 impl ElectionCtx<'_> {
     fn init_candidate(&self) -> Candidate {
-        if self.participant {
+        if self.participant && !self.yielding {
             Candidate {
                 leader: self.my_id,
                 zxid: self.last_zxid,
@@ -97,6 +103,15 @@ impl ElectionCtx<'_> {
     /// `totalOrderPredicate`: is `new` a better leader than `cur`?
     fn better(&self, new: Candidate, cur: Candidate) -> bool {
         if self.quorum.weight(new.leader) == 0 {
+            return false;
+        }
+        // A yielding leader hands over only to a peer that has all it has: a peer
+        // behind it would truncate what it committed.
+        if self.yielding
+            && (new.leader == self.my_id
+                || (new.peer_epoch.0 as i64, new.zxid.0)
+                    < (self.current_epoch.0 as i64, self.last_zxid.0))
+        {
             return false;
         }
         let n = (new.peer_epoch.0 as i64, new.zxid.0, new.leader.0 as i64);

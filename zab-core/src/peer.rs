@@ -41,6 +41,8 @@ pub struct Peer {
     pub(crate) designated: Option<ServerId>,
     /// An activation asks for a new election; `dispatch` starts it after the handler.
     pub(crate) reelect: bool,
+    /// After a leadership yield: the tick until which this peer does not back itself.
+    pub(crate) yield_until: Option<u64>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -85,6 +87,7 @@ impl Peer {
             pending_config,
             designated: None,
             reelect: false,
+            yield_until: None,
             out: Vec::new(),
             cfg,
         }
@@ -105,9 +108,11 @@ impl Peer {
             finalize_wait_ticks: self.cfg.finalize_wait_ticks,
             min_notification_ticks: self.cfg.min_notification_ticks,
             max_notification_ticks: self.cfg.max_notification_ticks,
+            yielding: self.yield_until.is_some(),
         };
         if let Some(v) = f(&mut self.election, &ctx, &mut self.out) {
             self.decided = Some(v);
+            self.yield_until = None;
         }
     }
 

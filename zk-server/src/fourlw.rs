@@ -151,6 +151,19 @@ pub async fn ask(core: &mpsc::Sender<CoreMsg>, word: &str, from: SocketAddr) -> 
     if let Some(what) = reset {
         core.send(CoreMsg::ResetStats(what)).await.ok()?;
     }
+    if word == "ydld" {
+        return Some(match crate::admin::ops::yield_leadership(core).await? {
+            true => crate::admin::ops::YDLD_SENT.to_owned(),
+            false => crate::admin::ops::YDLD_NOT_LEADER.to_owned(),
+        });
+    }
+    if word == "csnp" {
+        // ClickHouse Keeper's: the snapshot's index (here its zxid, as a number).
+        return Some(match crate::admin::ops::take_snapshot(core).await? {
+            Some(zxid) => zxid.0.to_string(),
+            None => crate::admin::ops::CSNP_FAILED.to_owned(),
+        });
+    }
     let (tx, rx) = oneshot::channel();
     let word = word.to_owned();
     let inspect = move |view: &StatsView<'_>| {
@@ -331,6 +344,7 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
                 }
             }
         }
+        "lgif" => out.push_str(&crate::admin::ops::log_info_text(core)),
         "dirs" => {
             let c = core.cfg();
             let _ = writeln!(

@@ -3,9 +3,10 @@
 
 use bytes::Bytes;
 
+use crate::peer::ZabPhase;
 use crate::peer::{Action, Event, Peer};
 use crate::testing::*;
-use crate::wire::QuorumPacket;
+use crate::wire::{QuorumPacket, ServerState};
 use crate::Zxid;
 
 // ---- leader ----
@@ -342,4 +343,82 @@ fn an_observer_never_acknowledges() {
     let mut p = in_broadcast(&observer());
     drive(&mut p, [received(1, inform(zxid(2, 1)))]);
     assert_eq!(p.step(Event::Persisted { upto: zxid(2, 1) }), vec![]);
+}
+
+// ---- an operator's leadership yield (ydld) ----
+
+/// The notification of a peer that backs no one (ClickHouse-style yield, or an observer).
+fn backing_no_one(election_epoch: u64) -> crate::wire::Notification {
+    notification(
+        ServerState::Looking,
+        i64::MIN as u64,
+        Zxid(i64::MIN),
+        election_epoch,
+        i64::MIN as u64,
+    )
+}
+
+fn notify(to: u64, n: crate::wire::Notification) -> Action {
+    Action::SendNotification { to: sid(to), n }
+}
+
+#[test]
+fn a_yielding_leader_goes_back_to_election_backing_no_one() {
+    let mut p = leader().leader_established(&[2]);
+    assert_eq!(
+        p.step(Event::YieldLeadership { yield_ticks: 10 }),
+        vec![
+            status(ServerState::Looking, ZabPhase::Election, None, 2),
+            notify(2, backing_no_one(1)),
+            notify(3, backing_no_one(1)),
+        ]
+    );
+}
+
+#[test]
+fn a_yielding_leader_backs_a_peer_as_up_to_date_as_itself_and_no_peer_behind_it() {
+    let mut p = leader().finalize_wait(5).leader_established(&[2]);
+    drive(&mut p, [Event::YieldLeadership { yield_ticks: 10 }]);
+    let behind = notification(ServerState::Looking, 3, Zxid::ZERO, 1, 1);
+    assert_eq!(
+        p.step(Event::Notification {
+            from: sid(3),
+            n: behind
+        }),
+        vec![]
+    );
+    let up_to_date = notification(ServerState::Looking, 2, zxid(1, 1), 1, 2);
+    assert_eq!(
+        p.step(Event::Notification {
+            from: sid(2),
+            n: up_to_date.clone()
+        }),
+        vec![notify(2, up_to_date.clone()), notify(3, up_to_date)]
+    );
+}
+
+#[test]
+fn a_yield_nobody_takes_up_expires_and_the_peer_stands_again() {
+    let b = leader();
+    let mut p = b.leader_established(&[2]);
+    drive(
+        &mut p,
+        [
+            Event::YieldLeadership { yield_ticks: 3 },
+            Event::Tick,
+            Event::Tick,
+        ],
+    );
+    assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 2, 2));
+}
+
+#[test]
+fn only_an_established_leader_yields() {
+    let mut p = leader().leader_syncing(&[2]);
+    assert_eq!(p.step(Event::YieldLeadership { yield_ticks: 3 }), vec![]);
+    let mut f = PeerBuilder::new(2)
+        .epochs(1, 1)
+        .log(Zxid::ZERO, &[zxid(1, 1)])
+        .learner_in_broadcast(1, 2);
+    assert_eq!(f.step(Event::YieldLeadership { yield_ticks: 3 }), vec![]);
 }

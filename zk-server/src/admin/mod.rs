@@ -9,12 +9,13 @@
 //! library tokio's own projects use, on the runtime we already run. It is
 //! bounded here: at most [`MAX_CONNECTIONS`] connections at once (more wait in
 //! the kernel's backlog), request heads of at most 16 KiB, no request body
-//! read, and a connection that sends no complete request head for
+//! read but `restore`'s (authorized first, at most [`ops::MAX_RESTORE_BYTES`]), and a connection that sends no complete request head for
 //! `admin.idleTimeout` is closed. A malformed request closes that one
 //! connection and nothing else.
 
 pub mod commands;
 pub mod console;
+pub mod ops;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -46,6 +47,8 @@ pub struct Context {
     pub trace_mask: AtomicI64,
     /// Where the client port listens (`zabstate`'s `client_address`).
     pub client_addr: SocketAddr,
+    /// The rate limits of `snapshot` and `restore` ([`ops`]).
+    pub ops: ops::Limits,
 }
 
 /// Start the AdminServer if `admin.enableServer` says so; its address, or `None`
@@ -79,6 +82,7 @@ pub async fn start(
         initial_config,
         trace_mask: AtomicI64::new(commands::DEFAULT_TRACE_MASK),
         client_addr,
+        ops: ops::Limits::for_config(&cfg),
     });
     tracing::info!(
         "AdminServer on http://{local}{} (commands)",
@@ -114,7 +118,7 @@ pub async fn serve_http<F, Fut>(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("{what}: accept: {e}");
@@ -124,7 +128,8 @@ pub async fn serve_http<F, Fut>(
         };
         let handle = handle.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ops::RemoteAddr(peer));
                 let fut = handle(req);
                 async move { Ok::<_, Infallible>(fut.await) }
             });
@@ -154,6 +159,20 @@ async fn handle(
     ctx: &Arc<Context>,
     core: &mpsc::Sender<CoreMsg>,
 ) -> Response<Full<Bytes>> {
+    // 3.9's snapshot and restore, ClickHouse's csnp and lgif: their own methods,
+    // authorization and answers.
+    let base = ctx.cfg.admin.command_url.trim_end_matches('/');
+    if let Some(name) = req
+        .uri()
+        .path()
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix('/'))
+    {
+        if let Some(primary) = ops::lookup(name) {
+            let name = name.to_owned();
+            return ops::handle(primary, &name, req, ctx, core).await;
+        }
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -166,13 +185,14 @@ async fn handle(
     if let Some(r) = console::handle(path, req.uri().query().unwrap_or(""), ctx, core).await {
         return r;
     }
-    let base = ctx.cfg.admin.command_url.trim_end_matches('/');
     let Some(rest) = path.strip_prefix(base) else {
         return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into());
     };
     if rest.is_empty() || rest == "/" {
         // As Apache's servlet: a link per command, one a line.
         let mut body = String::new();
+        // Apache 3.8's list (operators' tools compare it); the commands of
+        // [`ops`] answer without being listed.
         for c in commands::COMMANDS {
             body.push_str(&format!(
                 "<a href=\"{base}/{0}\">{0}</a>\n<br/>\n",

@@ -298,6 +298,11 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.client.portUnification",
     "zookeeper.client.certReload",
+    // The AdminServer's snapshot and restore commands (admin/ops.rs), as 3.9's.
+    "zookeeper.admin.snapshot.enabled",
+    "zookeeper.admin.restore.enabled",
+    "zookeeper.admin.rateLimiterIntervalInMS",
+    "zookeeper.serializeLastProcessedZxid.enabled",
 ];
 
 /// Families of system properties read by prefix ([`Config::props_with_prefix`]).
@@ -424,7 +429,7 @@ fn property(raw: &str) -> Option<(&str, &str)> {
 /// Every four-letter word the server knows.
 pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
-    "dump", "isro", "dirs", "apiv", "ftfl",
+    "dump", "isro", "dirs", "apiv", "ftfl", "csnp", "lgif", "ydld",
 ];
 
 impl Config {

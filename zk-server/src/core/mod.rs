@@ -26,6 +26,7 @@
 //! - [`ensemble`]: what replication tells the core besides commits (learners'
 //!   requests, REVALIDATE, role changes, a tree after SNAP);
 //! - [`snapshot`]: fuzzy snapshots taken while requests flow, and autopurge;
+//! - [`ops`]: an operator's snapshot now (`csnp`) and restore from a backup;
 //! - [`stats`]: the counters, and [`StatsView`], the read-only view the
 //!   four-letter words read.
 //!
@@ -36,6 +37,7 @@
 mod ensemble;
 pub(crate) mod keeper;
 mod metrics;
+mod ops;
 mod pipeline;
 mod read;
 mod role;
@@ -50,7 +52,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use zab_core::proto::ConnectRequest;
 use zab_core::Zxid;
 
@@ -86,6 +88,18 @@ pub enum CoreMsg {
     /// `srst` / `crst`: reset counters (only while serving, as every command
     /// but ruok, isro, envi and dirs).
     ResetStats(StatsReset),
+    /// `csnp`: start a snapshot now (see [`ops`]).
+    TakeSnapshot(oneshot::Sender<Option<Zxid>>),
+    /// The AdminServer's `restore`: replace the tree by Apache's serialized
+    /// database `body` (see [`ops`]).
+    /// `ydld`: a leader hands leadership over; whether this server was leading.
+    YieldLeadership(oneshot::Sender<bool>),
+    Restore {
+        body: Vec<u8>,
+        /// The backup's last processed zxid.
+        zxid: Zxid,
+        reply: oneshot::Sender<Result<Zxid, String>>,
+    },
 }
 
 /// Most proposals the pipeline keeps in flight before it stops reading requests.
@@ -343,6 +357,15 @@ impl Core {
             CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
             CoreMsg::Inspect(f) => f(&self.view()),
             CoreMsg::ResetStats(what) => self.reset_stats(what),
+            CoreMsg::TakeSnapshot(reply) => {
+                let _ = reply.send(self.take_snapshot_now());
+            }
+            CoreMsg::YieldLeadership(reply) => {
+                let _ = reply.send(self.yield_leadership());
+            }
+            CoreMsg::Restore { body, zxid, reply } => {
+                let _ = reply.send(self.restore(&body, zxid));
+            }
         }
     }
 }

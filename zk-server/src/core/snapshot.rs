@@ -52,6 +52,12 @@ impl Core {
         {
             return;
         }
+        self.start_snapshot();
+    }
+
+    /// Start a fuzzy snapshot at the tree's last applied zxid (the caller checked that
+    /// none is running and that there is a data directory); its zxid.
+    pub(super) fn start_snapshot(&mut self) -> zab_core::Zxid {
         self.snapshots.txns_since_snapshot = 0;
         let sessions = self
             .sessions
@@ -78,6 +84,7 @@ impl Core {
             tx,
             pending: None,
         });
+        zxid
     }
 
     /// Capture another slice of the tree for the snapshot in progress and

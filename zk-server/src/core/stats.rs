@@ -133,6 +133,12 @@ impl<'a> StatsView<'a> {
         &self.core.ensemble
     }
 
+    /// The tree and the sessions in Apache's serialization, exactly as of the
+    /// tree's last applied zxid (the AdminServer's `snapshot`).
+    pub fn serialized_db(&self) -> Vec<u8> {
+        self.core.serialize_tree()
+    }
+
     pub fn tree(&self) -> &'a DataTree {
         &self.core.tree
     }

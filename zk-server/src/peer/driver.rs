@@ -267,6 +267,12 @@ impl Driver {
                 to: ServerId(to),
                 msg,
             },
+            DriverMsg::YieldLeadership { yield_ms } => {
+                tracing::info!("yielding leadership (an operator's ydld)");
+                Event::YieldLeadership {
+                    yield_ticks: (yield_ms / TICK_MS).clamp(1, u32::MAX as u64) as u32,
+                }
+            }
         };
         self.step(ev, in_tx).await;
     }

@@ -117,4 +117,7 @@ impl TxnSink for TxnLog {
     fn roll(&mut self) -> std::io::Result<()> {
         TxnLog::roll(self).map_err(std::io::Error::other)
     }
+    fn restart_at(&mut self, zxid: Zxid) -> std::io::Result<()> {
+        TxnLog::restart_at(self, zxid).map_err(std::io::Error::other)
+    }
 }

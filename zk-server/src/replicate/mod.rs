@@ -40,6 +40,9 @@ pub trait Replicator: Send {
     fn propose(&mut self, zxid: Zxid, txn: Bytes);
     /// A snapshot starts: later transactions may go to a new log segment.
     fn roll_log(&mut self);
+    /// Standalone, after a restore wrote the restored tree as a snapshot at `zxid`:
+    /// the next transaction follows `zxid` in the log.
+    fn restart_log_at(&mut self, _zxid: Zxid) {}
 }
 
 /// How the core reaches replication, and how replication reaches it.
@@ -158,6 +161,8 @@ pub enum DriverMsg {
         to: u64,
         msg: zab_core::wire::QuorumPacket,
     },
+    /// Leader: hand leadership over (`ydld`), backing others for `yield_ms`.
+    YieldLeadership { yield_ms: u64 },
 }
 
 /// The core's end of the channel to the peer driver: the ensemble's

@@ -24,6 +24,11 @@ pub trait TxnSink: Send + 'static {
     fn roll(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+    /// Continue after a snapshot at `zxid` that replaced the tree (a restore): the
+    /// next append follows `zxid`.
+    fn restart_at(&mut self, _zxid: Zxid) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Keeps nothing: the data tree lives only in memory.
@@ -41,6 +46,7 @@ impl TxnSink for MemorySink {
 enum SyncCmd {
     Append(Zxid, Bytes),
     Roll,
+    RestartAt(Zxid),
 }
 
 /// The standalone [`Replicator`]: a sync thread with group commit.
@@ -67,6 +73,7 @@ impl StandaloneLog {
                         r
                     }
                     SyncCmd::Roll => sink.roll(),
+                    SyncCmd::RestartAt(z) => sink.restart_at(z),
                 };
                 while let Ok(first) = rx.recv() {
                     let mut done = Vec::new();
@@ -112,5 +119,8 @@ impl Replicator for StandaloneLog {
     }
     fn roll_log(&mut self) {
         let _ = self.tx.send(SyncCmd::Roll);
+    }
+    fn restart_log_at(&mut self, zxid: Zxid) {
+        let _ = self.tx.send(SyncCmd::RestartAt(zxid));
     }
 }
