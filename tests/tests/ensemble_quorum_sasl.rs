@@ -117,6 +117,13 @@ fn wrong_password_stays_out(spec: Spec, dir: &Path) {
             || l.contains("Failed to authenticate using SASL")
     });
     assert!(refused, "no refusal logged:\n{}", ens.logs(&[1, 2]));
+    if ens.spec.kind_of(3) == Kind::Ours {
+        let l = ens.log(3);
+        assert!(
+            l.contains("quorum authentication as learner failed"),
+            "server 3 does not say why it is out:\n{l}"
+        );
+    }
 }
 
 #[test]
