@@ -35,10 +35,17 @@ fn jaas(dir: &Path, name: &str, learner_password: &str) -> String {
 
 /// Every server requires quorum SASL; the JAAS file lives in `dir`.
 fn sasl_spec(spec: Spec, dir: &Path) -> Spec {
+    sasl_spec_requiring(spec, dir, true)
+}
+
+/// Quorum SASL enabled; learners and servers require it or not (the first step of
+/// Apache's rolling upgrade to quorum SASL requires nothing).
+fn sasl_spec_requiring(spec: Spec, dir: &Path, require: bool) -> Spec {
+    let require = if require { "true" } else { "false" };
     spec.ticks(500, 20, 10)
         .extra("quorum.auth.enableSasl", "true")
-        .extra("quorum.auth.learnerRequireSasl", "true")
-        .extra("quorum.auth.serverRequireSasl", "true")
+        .extra("quorum.auth.learnerRequireSasl", require)
+        .extra("quorum.auth.serverRequireSasl", require)
         .extra("quorum.auth.learner.saslLoginContext", "QuorumLearner")
         .extra("quorum.auth.server.saslLoginContext", "QuorumServer")
         .java_prop(
@@ -148,6 +155,24 @@ fn two_of_ours_and_one_apache_with_quorum_sasl() {
         apache.contains("Successfully completed the authentication using SASL"),
         "Apache logs no quorum SASL:\n{apache}"
     );
+}
+
+#[test]
+fn sasl_enabled_and_not_required_in_a_mixed_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ens = Ensemble::new(sasl_spec_requiring(
+        Spec::new(3, 0).member_kind(2, Kind::Apache),
+        dir.path(),
+        false,
+    ));
+    forms_a_quorum_and_replicates(&mut ens);
+    for id in [1, 3] {
+        let log = ens.log(id);
+        assert!(
+            !log.contains("quorum authentication"),
+            "server {id} refused or failed a peer:\n{log}"
+        );
+    }
 }
 
 #[test]
