@@ -44,6 +44,8 @@ pub struct Spec {
     pub kinds: BTreeMap<u64, Kind>,
     /// Extra `-Dkey=value` system properties: on Apache's command line, in ours' SERVER_JVMFLAGS.
     pub java_props: Vec<(String, String)>,
+    /// `-Dkey=value` for one server only, after `java_props` (a later `-D` wins).
+    pub member_java_props: BTreeMap<u64, Vec<(String, String)>>,
 }
 
 impl Spec {
@@ -63,6 +65,7 @@ impl Spec {
             admin: false,
             kinds: BTreeMap::new(),
             java_props: Vec::new(),
+            member_java_props: BTreeMap::new(),
         }
     }
 
@@ -80,6 +83,15 @@ impl Spec {
     /// `-Dkey=value` for every Apache server.
     pub fn java_prop(mut self, k: &str, v: &str) -> Spec {
         self.java_props.push((k.into(), v.into()));
+        self
+    }
+
+    /// `-Dkey=value` for server `id` only, after those of every server.
+    pub fn member_java_prop(mut self, id: u64, k: &str, v: &str) -> Spec {
+        self.member_java_props
+            .entry(id)
+            .or_default()
+            .push((k.into(), v.into()));
         self
     }
 
@@ -318,6 +330,7 @@ impl Ensemble {
             .spec
             .java_props
             .iter()
+            .chain(self.spec.member_java_props.get(&id).into_iter().flatten())
             .map(|(k, v)| format!("-D{k}={v}"))
             .collect();
         let m = self.members.get_mut(&id).expect("no such server");

@@ -73,6 +73,8 @@ pub struct ElectionConfig {
     pub reconnect_backoff_max: Duration,
     /// Accepted connections whose initial message is still awaited.
     pub max_pending_handshakes: usize,
+    /// Quorum SASL after the initial message (`quorum.auth.*`).
+    pub auth: crate::quorum_auth::QuorumAuth,
 }
 
 impl Default for ElectionConfig {
@@ -86,6 +88,7 @@ impl Default for ElectionConfig {
             reconnect_backoff_min: Duration::from_millis(100),
             reconnect_backoff_max: Duration::from_secs(5),
             max_pending_handshakes: 64,
+            auth: crate::quorum_auth::QuorumAuth::default(),
         }
     }
 }
@@ -379,18 +382,30 @@ impl Inner {
 
     /// ZooKeeper's `initiateConnection` + `startConnection`.
     async fn initiate(self: Arc<Self>, peer: Arc<Peer>) {
-        let stream = match self.dial(&peer).await {
+        let mut stream = match self.dial(&peer).await {
             Ok(s) => s,
             Err(e) => {
                 debug!(sid = %peer.sid, addr = %peer.addr, error = %e, "cannot open election connection");
                 return;
             }
         };
+        // As Apache's startConnection: authenticate even a connection about to be
+        // dropped, since the larger server will not connect back otherwise.
+        let mut read_buf = BytesMut::new();
+        if let Err(e) = self
+            .cfg
+            .auth
+            .authenticate_learner(&mut stream, &mut read_buf, peer.addr)
+            .await
+        {
+            warn!(sid = %peer.sid, addr = %peer.addr, error = %e, "election connection closed: quorum authentication as learner failed");
+            return;
+        }
         if peer.sid > self.my_id {
             debug!(sid = %peer.sid, "have smaller server identifier, so dropping the connection");
             return;
         }
-        self.install(&peer, stream, BytesMut::new(), true);
+        self.install(&peer, stream, read_buf, true);
     }
 
     async fn dial(&self, peer: &Peer) -> Result<TcpStream, NetError> {
@@ -471,6 +486,16 @@ impl Inner {
             Ok(Some(r)) => r?,
         };
         let sid = hello.sid;
+        let mut parts = framed.into_parts();
+        if let Err(e) = self
+            .cfg
+            .auth
+            .authenticate_server(&mut parts.io, &mut parts.read_buf, from)
+            .await
+        {
+            warn!(%from, %sid, error = %e, "election connection closed: quorum authentication of the peer failed");
+            return Ok(());
+        }
         if sid == self.my_id {
             warn!(%from, "connection from a server with our own id: a configuration error");
             return Ok(());
@@ -499,7 +524,7 @@ impl Inner {
             // request is stale and the connection already answers it.
             // ZooKeeper always drops it, which makes the pair churn when
             // both ends dial at once.
-            drop(framed);
+            drop(parts);
             let old = {
                 let mut st = peer.lock();
                 match &st.conn {
@@ -518,7 +543,6 @@ impl Inner {
             self.connect_one(peer);
             return Ok(());
         }
-        let parts = framed.into_parts();
         self.install(peer, parts.io, parts.read_buf, false);
         Ok(())
     }

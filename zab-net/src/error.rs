@@ -51,6 +51,8 @@ pub enum NetError {
     UnknownPeer { sid: ServerId },
     #[error("outbound queue is full")]
     QueueFull,
+    #[error("quorum authentication failed: {reason}")]
+    QuorumAuth { reason: String },
     #[error("connection is closed")]
     Closed,
 }

@@ -11,6 +11,9 @@
 //! * [`election`]: [`ElectionNet`], the election port with ZooKeeper 3.8's
 //!   `QuorumCnxManager` connection rules (one connection per pair, kept by
 //!   the larger sid; a send queue of one message per peer).
+//! * [`quorum_auth`]: quorum SASL, the exchange of `QuorumAuthPacket`s that
+//!   opens election and quorum connections when `quorum.auth.enableSasl` is
+//!   set; the mechanism is the caller's, behind [`QuorumSasl`].
 //! * [`quorum`]: the leader-side listener and the learner-side connector of
 //!   the quorum port, each connection a [`PeerConn`] with a bounded outbound
 //!   queue and a read timeout the driver sets.
@@ -25,6 +28,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod quorum;
+pub mod quorum_auth;
 pub mod quorum_packet;
 
 pub use conn::{PeerConn, PeerSender};
@@ -35,4 +39,5 @@ pub use handshake::{InitialMessage, InitialMessageCodec};
 pub use quorum::{
     connect_to_leader, LeaderConnectConfig, LearnerConn, QuorumConfig, QuorumListener,
 };
+pub use quorum_auth::{QuorumAuth, QuorumSasl, SaslClientExchange, SaslServerExchange, ServerStep};
 pub use quorum_packet::{learner_sid, QuorumPacketCodec, QuorumPacketRecord};

@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -45,6 +45,9 @@ pub struct QuorumConfig {
     pub max_pending_learners: usize,
     /// Leader side: identified learners not yet taken by the driver.
     pub accept_queue: usize,
+    /// Quorum SASL before the first packet (`quorum.auth.*`): the leader is the
+    /// server side, a learner the learner side.
+    pub auth: crate::quorum_auth::QuorumAuth,
 }
 
 impl Default for QuorumConfig {
@@ -58,6 +61,7 @@ impl Default for QuorumConfig {
             first_packet_timeout: Duration::from_secs(20),
             max_pending_learners: 64,
             accept_queue: 16,
+            auth: crate::quorum_auth::QuorumAuth::default(),
         }
     }
 }
@@ -194,7 +198,15 @@ async fn accept_loop(
 async fn accept_learner(stream: TcpStream, cfg: &QuorumConfig) -> Result<LearnerConn, NetError> {
     let peer = stream.peer_addr()?;
     stream.set_nodelay(true)?;
-    let mut framed = Framed::new(stream, cfg.codec.clone());
+    // LearnerHandler's constructor: authenticate before the first packet.
+    let mut stream = stream;
+    let mut read_buf = BytesMut::new();
+    cfg.auth
+        .authenticate_server(&mut stream, &mut read_buf, peer)
+        .await?;
+    let mut parts = FramedParts::new::<QuorumPacketRecord>(stream, cfg.codec.clone());
+    parts.read_buf = read_buf;
+    let mut framed = Framed::from_parts(parts);
     let first = match tokio::time::timeout(cfg.first_packet_timeout, framed.next()).await {
         Err(_) => {
             return Err(NetError::Timeout {
@@ -279,11 +291,17 @@ pub async fn connect_to_leader(
         let attempt =
             tokio::time::timeout(retry.connect_timeout.min(left), TcpStream::connect(addr));
         let err = match attempt.await {
-            Ok(Ok(stream)) => {
+            Ok(Ok(mut stream)) => {
                 stream.set_nodelay(true)?;
+                // Learner.connectToLeader: authenticate before FOLLOWERINFO. A
+                // failure is not retried: the peer goes back to looking.
+                let mut read_buf = BytesMut::new();
+                cfg.auth
+                    .authenticate_learner(&mut stream, &mut read_buf, addr)
+                    .await?;
                 return spawn_conn(
                     stream,
-                    BytesMut::new(),
+                    read_buf,
                     cfg.codec.clone(),
                     &cfg.limits(),
                     CancellationToken::new(),

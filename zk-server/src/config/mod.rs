@@ -151,6 +151,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `metricsProvider.*`: see `crate::metrics`.
     pub metrics: MetricsConfig,
+    /// `quorum.auth.*`: quorum SASL, see `crate::sasl::quorum`.
+    pub quorum_auth: QuorumAuthConfig,
     /// Java system properties as Apache's JVM would hold them: the `-D` words of
     /// `SERVER_JVMFLAGS` and `JVMFLAGS`, then every zoo.cfg key Apache does not
     /// know as `zookeeper.<key>`. Read with [`Config::prop`].
@@ -183,6 +185,37 @@ impl Default for MetricsConfig {
             http_host: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             http_port: 7000,
             export_jvm_info: true,
+        }
+    }
+}
+
+/// Apache's `quorum.auth.*` keys (QuorumPeerConfig), with its defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumAuthConfig {
+    /// `quorum.auth.enableSasl` (default false).
+    pub enable_sasl: bool,
+    /// `quorum.auth.learnerRequireSasl` (default false).
+    pub learner_require_sasl: bool,
+    /// `quorum.auth.serverRequireSasl` (default false).
+    pub server_require_sasl: bool,
+    /// `quorum.auth.learner.saslLoginContext` (default `QuorumLearner`).
+    pub learner_login_context: String,
+    /// `quorum.auth.server.saslLoginContext` (default `QuorumServer`).
+    pub server_login_context: String,
+    /// `quorum.auth.kerberos.servicePrincipal` (default `zkquorum/localhost`):
+    /// only Kerberos uses it; kept for `conf`.
+    pub kerberos_service_principal: String,
+}
+
+impl Default for QuorumAuthConfig {
+    fn default() -> Self {
+        QuorumAuthConfig {
+            enable_sasl: false,
+            learner_require_sasl: false,
+            server_require_sasl: false,
+            learner_login_context: "QuorumLearner".into(),
+            server_login_context: "QuorumServer".into(),
+            kerberos_service_principal: "zkquorum/localhost".into(),
         }
     }
 }
@@ -254,6 +287,7 @@ impl Default for Config {
             config_version: None,
             admin: AdminConfig::default(),
             metrics: MetricsConfig::default(),
+            quorum_auth: QuorumAuthConfig::default(),
             system_props: BTreeMap::new(),
         }
     }
@@ -332,6 +366,11 @@ const JVM_ONLY_SETTINGS: &[&str] = &[
     "znode.container.checkIntervalMs",
     "znode.container.maxPerMinute",
 ];
+
+/// Java's `Boolean.parseBoolean`, which QuorumPeerConfig uses for `quorum.auth.*`.
+fn java_bool(v: &str) -> bool {
+    v.trim().eq_ignore_ascii_case("true")
+}
 
 /// The `-Dname=value` words of `SERVER_JVMFLAGS` then `JVMFLAGS`, as zkServer.sh
 /// hands both to the JVM (a later `-D` of the same name wins, as in Java).
@@ -782,6 +821,25 @@ impl Config {
                     c.metrics.http_port = num(value)?.try_into().map_err(|_| bad("not a port"))?
                 }
                 "metricsProvider.exportJvmInfo" => c.metrics.export_jvm_info = boolean(value)?,
+                "quorum.auth.enableSasl" => c.quorum_auth.enable_sasl = java_bool(value),
+                "quorum.auth.learnerRequireSasl" => {
+                    c.quorum_auth.learner_require_sasl = java_bool(value)
+                }
+                "quorum.auth.serverRequireSasl" => {
+                    c.quorum_auth.server_require_sasl = java_bool(value)
+                }
+                "quorum.auth.learner.saslLoginContext" => {
+                    c.quorum_auth.learner_login_context = value.to_owned()
+                }
+                "quorum.auth.server.saslLoginContext" => {
+                    c.quorum_auth.server_login_context = value.to_owned()
+                }
+                "quorum.auth.kerberos.servicePrincipal" => {
+                    c.quorum_auth.kerberos_service_principal = value.to_owned()
+                }
+                "quorum.cnxn.threads.size" => {
+                    tracing::info!("{src}:{line_no}: {key} accepted and not used")
+                }
                 // Keys ZooKeeper knows that we accept and do not need.
                 "electionAlg"
                 | "quorumListenOnAllIPs"
@@ -818,6 +876,24 @@ impl Config {
                 value,
                 why: format!("parameter: {key} must be in a separate dynamic config file"),
             });
+        }
+        // QuorumPeerConfig's checks of the quorum.auth.* combination.
+        let qa = &c.quorum_auth;
+        for (on, name) in [
+            (qa.server_require_sasl, "quorum.auth.serverRequireSasl"),
+            (qa.learner_require_sasl, "quorum.auth.learnerRequireSasl"),
+        ] {
+            if on && !qa.enable_sasl {
+                return Err(ConfigError::Invalid(format!(
+                    "{file}: quorum.auth.enableSasl is disabled, so cannot enable {name}"
+                )));
+            }
+        }
+        if qa.server_require_sasl && !qa.learner_require_sasl {
+            return Err(ConfigError::Invalid(format!(
+                "{file}: quorum.auth.learnerRequireSasl is disabled, so cannot enable \
+                 quorum.auth.serverRequireSasl"
+            )));
         }
         // As ZooKeeper's QuorumPeerConfig: there is no default data directory.
         c.data_dir =

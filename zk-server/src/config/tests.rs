@@ -403,3 +403,35 @@ fn secure_client_port_and_client_tls_settings() {
     let e = crate::tls::TlsSettings::from_props(&bad, "zookeeper.ssl.").unwrap_err();
     assert!(e.contains("unknown cipher suite"), "{e}");
 }
+
+#[test]
+fn quorum_auth_keys_and_quorum_peer_config_s_checks() {
+    let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+    assert_eq!(c.quorum_auth, QuorumAuthConfig::default());
+    let c = Config::parse(
+        "dataDir=/d\nquorum.auth.enableSasl=TRUE\nquorum.auth.learnerRequireSasl=true\n\
+         quorum.auth.serverRequireSasl=true\nquorum.auth.learner.saslLoginContext=L\n\
+         quorum.auth.server.saslLoginContext=S\nquorum.auth.kerberos.servicePrincipal=zk/h\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    let q = &c.quorum_auth;
+    assert!(q.enable_sasl && q.learner_require_sasl && q.server_require_sasl);
+    assert_eq!(
+        (
+            q.learner_login_context.as_str(),
+            q.server_login_context.as_str()
+        ),
+        ("L", "S")
+    );
+    assert_eq!(q.kerberos_service_principal, "zk/h");
+    assert!(!c.system_props.keys().any(|k| k.contains("quorum.auth")));
+    for bad in [
+        "quorum.auth.serverRequireSasl=true\nquorum.auth.learnerRequireSasl=true\n",
+        "quorum.auth.learnerRequireSasl=true\n",
+        "quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n",
+    ] {
+        let e = Config::parse(&format!("dataDir=/d\n{bad}"), "zoo.cfg").unwrap_err();
+        assert!(e.to_string().contains("so cannot enable"), "{e}");
+    }
+}

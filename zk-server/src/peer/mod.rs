@@ -196,11 +196,17 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         election_peers.insert(ServerId(*id), resolve(&s.host, s.election_port).await?);
         quorum_peers.insert(ServerId(*id), resolve(&s.host, s.quorum_port).await?);
     }
+    // quorum.auth.*: the exchange runs within initLimit ticks, Apache's socket timeout.
+    let mut auth = crate::sasl::quorum::quorum_auth(&cfg).map_err(std::io::Error::other)?;
+    auth.timeout = std::time::Duration::from_millis(tick * cfg.init_limit.max(1) as u64);
     let (election, election_rx) = ElectionNet::start(
         ServerId(my_id),
         election_addr,
         election_peers,
-        ElectionConfig::default(),
+        ElectionConfig {
+            auth: auth.clone(),
+            ..ElectionConfig::default()
+        },
     )
     .await
     .map_err(std::io::Error::other)?;
@@ -210,6 +216,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         // A sync sends up to the whole window (a PROPOSAL and a COMMIT each) at once,
         // as ZooKeeper's LearnerHandler queues it; the entries are shared `Bytes`.
         outbound_capacity: 2 * LOG_WINDOW + 1024,
+        auth,
         ..QuorumConfig::default()
     };
     let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())

@@ -271,13 +271,29 @@ enum State {
 pub struct DigestMd5Server {
     credentials: Arc<Credentials>,
     state: State,
+    /// The service's protocol and server name (also the realm): ZooKeeper's client
+    /// port uses [`PROTOCOL`] / [`SERVER_NAME`], its quorum `zookeeper-quorum` /
+    /// `zk-quorum-sasl-md5`.
+    protocol: &'static str,
+    server_name: &'static str,
 }
 
 impl DigestMd5Server {
     pub fn new(credentials: Arc<Credentials>) -> DigestMd5Server {
+        Self::for_service(credentials, PROTOCOL, SERVER_NAME)
+    }
+
+    /// A server for another service than the client port (the quorum's).
+    pub fn for_service(
+        credentials: Arc<Credentials>,
+        protocol: &'static str,
+        server_name: &'static str,
+    ) -> DigestMd5Server {
         DigestMd5Server {
             credentials,
             state: State::Start,
+            protocol,
+            server_name,
         }
     }
 
@@ -293,7 +309,7 @@ impl DigestMd5Server {
     }
 
     fn challenge_with(&mut self, nonce: Vec<u8>) -> Vec<u8> {
-        let mut out = format!("realm=\"{SERVER_NAME}\",nonce=\"").into_bytes();
+        let mut out = format!("realm=\"{}\",nonce=\"", self.server_name).into_bytes();
         out.extend_from_slice(&nonce);
         out.extend_from_slice(b"\",charset=utf-8,algorithm=md5-sess");
         self.state = State::Challenged { nonce };
@@ -329,7 +345,7 @@ impl DigestMd5Server {
                 .ok_or_else(|| violation("Missing username."))?,
         );
         let realm = d.get("realm").map(text).unwrap_or_default();
-        if realm != SERVER_NAME {
+        if realm != self.server_name {
             return Err(violation(&format!("Nonexistent realm: {realm}")));
         }
         if d.get("nonce") != Some(nonce) {
@@ -349,7 +365,7 @@ impl DigestMd5Server {
         let uri = d
             .get("digest-uri")
             .ok_or_else(|| violation("Missing digest-uri."))?;
-        let expected_uri = format!("{PROTOCOL}/{SERVER_NAME}");
+        let expected_uri = format!("{}/{}", self.protocol, self.server_name);
         if !text(uri).eq_ignore_ascii_case(&expected_uri) {
             return Err(violation(&format!(
                 "Mismatched URI: {}; expecting: {expected_uri}",

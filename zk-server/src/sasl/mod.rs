@@ -28,6 +28,7 @@
 
 pub mod digest_md5;
 pub mod jaas;
+pub mod quorum;
 
 use std::collections::HashMap;
 use std::sync::Arc;
