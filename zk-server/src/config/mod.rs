@@ -261,6 +261,9 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.enforce.auth.enabled",
     "zookeeper.enforce.auth.schemes",
     "zookeeper.sessionRequireClientSASLAuth",
+    "zookeeper.kerberos.removeHostFromPrincipal",
+    "zookeeper.kerberos.removeRealmFromPrincipal",
+    "java.security.krb5.conf",
 ];
 
 /// Families of system properties read by prefix ([`Config::props_with_prefix`]).
