@@ -426,3 +426,57 @@ fn garbage_gssapi_tokens_close_that_connection_only_as_apache() {
     assert_eq!(o[1], "closed: true");
     assert_eq!(o.last().unwrap(), "bystander get: err 0");
 }
+
+/// A keytab without the configured principal stops both servers at start-up; ours
+/// names the keytab and the principal.
+#[test]
+fn a_keytab_without_the_principal_stops_both_servers() {
+    let alice = "alice@ZK.TEST";
+    let realm = Realm::new(&[alice]);
+    let jaas = realm.dir.path().join("wrong.jaas");
+    let keytab = realm.keytab(alice);
+    std::fs::write(
+        &jaas,
+        format!(
+            "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
+             useKeyTab=true\n  keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  \
+             principal=\"{SERVER_PRINCIPAL}\";\n}};\n",
+            keytab.display()
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+            dir.path().join("data").display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let login = format!("java.security.auth.login.config={}", jaas.display());
+    let krb5 = format!("java.security.krb5.conf={}", realm.krb5_conf().display());
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut cmd = bare::server_command_with(kind, &cfg, &[&login, &krb5, SASL_PROVIDER]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        assert!(
+            !out.status.success(),
+            "{kind:?} started with a keytab without its principal"
+        );
+        // Exited by itself (Apache with 1), not killed at the timeout.
+        assert!(out.status.code().is_some(), "{kind:?}: {}", out.status);
+        if kind == Kind::Ours {
+            assert_eq!(out.status.code(), Some(2));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("Kerberos login failed")
+                    && err.contains(SERVER_PRINCIPAL)
+                    && err.contains(&keytab.display().to_string()),
+                "{err}"
+            );
+        }
+    }
+}
