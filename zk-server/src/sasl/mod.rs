@@ -337,8 +337,9 @@ impl Security {
     ) -> Result<Login, String> {
         if let Some(conf) = cfg.prop(KRB5_CONF) {
             if std::env::var_os("KRB5_CONFIG").is_none() {
-                // libkrb5 reads its configuration from the environment; this runs while
-                // the configuration is read at start-up, before Kerberos is used.
+                // libkrb5 reads its configuration from the environment only. The
+                // first call is main's check, before the runtime's threads exist; later
+                // calls find the variable set and leave it.
                 std::env::set_var("KRB5_CONFIG", conf);
             }
         }
