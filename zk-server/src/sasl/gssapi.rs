@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! client: gss-token (AP-REQ)                 ... until the context is established
-//! server: gss-token (AP-REP) | empty         (Java sends an empty token when GSS-API has none)
-//! client: (any token, usually empty)
+//! server: gss-token (AP-REP)                 (when GSS-API has none, the offer at once)
+//! client: empty                              (anything else fails, as in Java)
 //! server: wrap(offer)        offer  := layers:u8 max-size:u24   layers 0x01: no security layer
 //!                                      max-size 65536 (Java's javax.security.sasl.maxbuffer default)
 //! client: wrap(choice)       choice := layer:u8 max-size:u24 authzid:utf8*
@@ -161,7 +161,8 @@ impl GssapiServer {
             Err(e) => return Err(self.fail(format!("GSS initiate failed: {e}"))),
         };
         let out = out.map(|b| b.to_vec()).unwrap_or_default();
-        if ctx.is_complete() {
+        let complete = ctx.is_complete();
+        if complete {
             let peer = ctx
                 .source_name()
                 .map(|n| n.to_string())
@@ -171,11 +172,18 @@ impl GssapiServer {
                 Err(e) => return Err(self.fail(e)),
             }
             self.state = State::Offer;
+            if out.is_empty() {
+                // Java's GssKrb5Server: no last context token, so the offer now.
+                return self.offer(&[]);
+            }
         }
         Ok(Step::Challenge(out))
     }
 
-    fn offer(&mut self) -> Result<Step, SaslError> {
+    fn offer(&mut self, token: &[u8]) -> Result<Step, SaslError> {
+        if !token.is_empty() {
+            return Err(self.fail("Handshake expecting no response data from server".into()));
+        }
         let size = MAX_RECEIVE_SIZE.to_be_bytes();
         let offer = [NO_SECURITY_LAYER, size[1], size[2], size[3]];
         let ctx = self.ctx.as_mut().expect("established context");
@@ -192,11 +200,11 @@ impl GssapiServer {
         let ctx = self.ctx.as_mut().expect("established context");
         let choice = match ctx.unwrap(token) {
             Ok(c) => c.to_vec(),
-            Err(e) => return Err(self.fail(format!("Final handshake failed: {e}"))),
+            Err(e) => return Err(self.fail(format!("Final handshake step failed: {e}"))),
         };
         if choice.len() < 4 {
             return Err(self.fail(format!(
-                "Final handshake failed: the client's choice has {} bytes, 4 at least are needed",
+                "Final handshake step failed: the client's choice has {} bytes, 4 at least are needed",
                 choice.len()
             )));
         }
@@ -229,7 +237,7 @@ impl Mechanism for GssapiServer {
     fn evaluate(&mut self, token: &[u8]) -> Result<Step, SaslError> {
         match self.state {
             State::Context => self.accept(token),
-            State::Offer => self.offer(),
+            State::Offer => self.offer(token),
             State::Choice => self.choice(token),
             State::Done => Err(self.fail("GSSAPI authentication already complete".into())),
             State::Failed => Err(SaslError::new("GSSAPI exchange already failed".into())),
