@@ -480,3 +480,59 @@ fn a_keytab_without_the_principal_stops_both_servers() {
         }
     }
 }
+
+/// tests/py/gssapi_raw.py in `mode` as alice against `server`: its lines.
+fn raw_exchange(realm: &Realm, server: &Bare, mode: &str) -> Vec<String> {
+    let alice = "alice@ZK.TEST";
+    let cache = realm.kinit(alice);
+    let mut cmd = Command::new(python());
+    cmd.arg(crate_dir().join("py").join("gssapi_raw.py"))
+        .arg("--port")
+        .arg(server.addr.port().to_string())
+        .arg("--principal")
+        .arg(alice)
+        .arg("--mode")
+        .arg(mode)
+        .env("KRB5_CONFIG", realm.krb5_conf())
+        .env("KRB5CCNAME", format!("FILE:{}", cache.display()));
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "gssapi_raw.py {mode} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{mode}: {l}"))
+        .collect()
+}
+
+/// The security-layer negotiation byte by byte (RFC 4752): the offer (no security layer,
+/// max size 65536), the final reply, and what a client that breaks the rules gets.
+#[test]
+fn security_layer_negotiation_as_apache() {
+    let realm = Realm::new(&["alice@ZK.TEST"]);
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let server = realm.server(kind, &[], "");
+        let mut lines = Vec::new();
+        for mode in ["ok", "nonempty", "layer4", "layer0"] {
+            lines.extend(raw_exchange(&realm, &server, mode));
+        }
+        outputs.push(lines);
+    }
+    assert_same("the GSSAPI security layer", &outputs[0], &outputs[1]);
+    let o = &outputs[1];
+    for line in [
+        "ok: offer: 01010000",
+        "ok: choice: xid 3 err 0 token -1",
+        "ok: whoami: ip:127.0.0.1 sasl:alice@ZK.TEST",
+        "nonempty: after the context: xid 2 err -115 token -1",
+        "layer4: choice: xid 3 err -115 token -1",
+        "layer4: closed: True",
+    ] {
+        assert!(has(o, line), "missing {line} in\n{}", o.join("\n"));
+    }
+}
