@@ -24,6 +24,7 @@ pub mod kazoo;
 pub mod keeper;
 pub mod proxy;
 pub mod raw;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -379,6 +380,12 @@ pub fn apache_classpath(logs: bool) -> String {
     if logs && Path::new(simple).exists() {
         cp.push(':');
         cp.push_str(simple);
+    }
+    // Netty, for NettyServerCnxnFactory (TLS client ports) and ClientCnxnSocketNetty,
+    // when installed (Debian's libnetty-java, see .ci/run).
+    for j in tls::netty_jars() {
+        cp.push(':');
+        cp.push_str(&j);
     }
     // The AdminServer's dependencies, when installed (see .ci/run); without them
     // Apache's server runs as before, only without its AdminServer.

@@ -102,7 +102,7 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
     // ZooKeeper's providers: digest and sasl say yes, ip says no; `super`
     // has no provider, so it is skipped.
     match scheme {
-        "digest" => true,
+        "digest" | "x509" => true,
         "sasl" => sasl_registered(),
         _ => false,
     }
@@ -133,6 +133,8 @@ pub fn is_valid_id(id: &Id) -> bool {
         "digest" => id.id.split(':').count() == 2,
         "ip" => valid_ip_id(&id.id),
         "sasl" => sasl_registered() && valid_sasl_id(&id.id),
+        // ZooKeeper's X509AuthenticationProvider: whatever X500Principal accepts.
+        "x509" => crate::tls::dn::is_valid_x500_name(&id.id),
         _ => false,
     }
 }
@@ -169,7 +171,7 @@ fn ip_matches(client: &str, acl_id: &str) -> bool {
 fn matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
     match scheme {
         "ip" => ip_matches(auth_id, acl_id),
-        "digest" | "super" => auth_id == acl_id,
+        "digest" | "super" | "x509" => auth_id == acl_id,
         "sasl" => sasl_matches(
             SASL_PROVIDER
                 .read()

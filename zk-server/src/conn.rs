@@ -40,6 +40,9 @@ pub struct ConnHandle {
     pub kill: CancellationToken,
     /// Bytes queued in `tx` and not yet written (see [`ConnHandle::queue_frame`]).
     pub queued_bytes: Arc<AtomicUsize>,
+    /// Ids the connection itself proves (a verified TLS client's `x509:<DN>`,
+    /// see `crate::tls`); its session carries them besides `ip`.
+    pub auth: Vec<zab_core::records::Id>,
 }
 
 /// A connection's outbound queue is full: its client stopped reading.
@@ -56,6 +59,7 @@ impl ConnHandle {
             tx,
             kill: CancellationToken::new(),
             queued_bytes: Arc::new(AtomicUsize::new(0)),
+            auth: Vec::new(),
         };
         (h, rx)
     }

@@ -210,7 +210,8 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
             let data = c.data_dir.join("version-2");
             let log = c.data_log_dir.join("version-2");
             let _ = writeln!(out, "clientPort={}", c.client_port);
-            let _ = writeln!(out, "secureClientPort=-1");
+            let secure = c.secure_client_port.map_or(-1, i32::from);
+            let _ = writeln!(out, "secureClientPort={secure}");
             let _ = writeln!(out, "dataDir={}", data.display());
             let _ = writeln!(out, "dataDirSize={}", dir_size(&data));
             let _ = writeln!(out, "dataLogDir={}", log.display());

@@ -29,6 +29,7 @@ pub mod prep;
 pub mod replicate;
 pub mod request;
 pub mod sasl;
+pub mod tls;
 pub mod tree;
 pub mod watch;
 
@@ -53,6 +54,8 @@ pub enum StartError {
     Recover(#[from] persist::PersistError),
     #[error("cannot bind the client port: {0}")]
     Bind(#[from] std::io::Error),
+    #[error("client TLS: {0}")]
+    Tls(#[from] net::PortError),
 }
 
 /// A running standalone server.
@@ -60,6 +63,8 @@ pub struct Server {
     pub local_addr: SocketAddr,
     /// The AdminServer's address, when it runs (see [`admin`]).
     pub admin_addr: Option<SocketAddr>,
+    /// The TLS client port's address (`secureClientPort`), when it is served.
+    pub secure_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -87,11 +92,12 @@ impl Server {
         tokio::spawn(core.run(rx));
         let admin_addr = admin::start(cfg.clone(), tx.clone(), local_addr).await;
         metrics::prometheus::start(cfg.clone(), tx.clone()).await;
-        tokio::spawn(net::accept_loop(listener, cfg, tx));
+        let ports = net::start_client_ports(listener, cfg, tx).await?;
         tracing::info!("serving clients on {local_addr}");
         Ok(Server {
             local_addr,
             admin_addr,
+            secure_addr: ports.secure_addr,
         })
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Writes the seed's configuration (tickTime=2000, initLimit=10, syncLimit=5,
 //! `server.N=localhost:288(6+N):388(6+N)`, client ports 2181, 2182, ..., AdminServer ports
-//! 8080, 8081, ... on 127.0.0.1) and a `myid` per
-//! server under one directory, starts one `zk-server` process per server with it, prefixes
+//! 8080, 8081, ... on 127.0.0.1, named to the web console by `console.adminAddresses`) and a
+//! `myid` per server under one directory, starts one `zk-server` process per server with it, prefixes
 //! their log lines with `[zkN]`, and stops them all when it is interrupted or when one of them
 //! exits. The files stay, so a second run resumes the same ensemble.
 
@@ -29,6 +29,11 @@ pub fn config_text(dir: &Path, id: usize, n: usize) -> String {
     for j in 1..=n {
         cfg.push_str(&format!("server.{j}=localhost:{}:{}\n", 2886 + j, 3886 + j));
     }
+    // Each AdminServer has a port of its own here: the web console must be told.
+    let admins: Vec<String> = (1..=n)
+        .map(|j| format!("{j}=127.0.0.1:{}", 8079 + j))
+        .collect();
+    cfg.push_str(&format!("console.adminAddresses={}\n", admins.join(",")));
     cfg
 }
 
@@ -151,6 +156,8 @@ mod tests {
             assert_eq!(c.servers[&2].quorum_port, 2888);
             assert_eq!(c.servers[&2].election_port, 3888);
             assert_eq!(c.servers[&1].host, "localhost");
+            let admins = crate::admin::console::admin_addresses(&c);
+            assert_eq!(admins[&3], "127.0.0.1:8082");
         }
     }
 }

@@ -189,6 +189,10 @@ fn main() {
                 eprintln!("zk-server: cannot bind the client port: {e}");
                 std::process::exit(1);
             }
+            Err(zk_server::StartError::Tls(e)) => {
+                eprintln!("zk-server: client TLS: {e}");
+                std::process::exit(zk_server::EXIT_CONFIG);
+            }
         }
     });
 }

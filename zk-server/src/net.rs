@@ -4,6 +4,10 @@
 //! A connection knows frames, not operations: it decodes the request header
 //! and body, hands the request to the core and writes back the frames the
 //! core queues for it. Anything malformed closes that one connection.
+//!
+//! A port is plain, TLS (`secureClientPort`) or both (`client.portUnification`:
+//! the first bytes tell, see [`crate::tls::sniff`]); after the handshake the same
+//! connection code runs over the TLS stream, with the client's x509 ids.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead};
 use zab_core::jute::{JuteReader, Record};
@@ -23,6 +27,7 @@ use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
 use crate::conn::{ConnHandle, Out};
 use crate::core::CoreMsg;
 use crate::request::Request;
+use crate::tls::{ServerTls, Sniff};
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,18 @@ pub enum FrameError {
     },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// What a client port serves.
+#[derive(Clone)]
+pub enum PortKind {
+    Plain,
+    /// TLS only (`secureClientPort`).
+    Secure(Arc<ServerTls>),
+    /// TLS and plain, told apart by the first bytes (`client.portUnification`).
+    Unified(Arc<ServerTls>),
 }
 
 /// What arrives on a client connection.
@@ -95,6 +112,8 @@ impl Decoder for ClientCodec {
     }
 }
 
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Counts connections per client address (maxClientCnxns).
 #[derive(Default)]
 struct PerIp(Mutex<HashMap<IpAddr, u32>>);
@@ -113,10 +132,214 @@ impl Drop for IpGuard {
     }
 }
 
-/// Accept clients until the listener fails.
+/// Accept plain clients until the listener fails.
 pub async fn accept_loop(listener: TcpListener, cfg: Arc<Config>, core: mpsc::Sender<CoreMsg>) {
+    accept_loop_on(
+        listener,
+        PortKind::Plain,
+        cfg,
+        core,
+        Arc::new(PerIp::default()),
+    )
+    .await
+}
+
+/// The client ports a server opens: the plain one (`clientPort`, TLS too with
+/// `client.portUnification`) and the TLS one (`secureClientPort`).
+pub struct ClientPorts {
+    pub secure_addr: Option<SocketAddr>,
+}
+
+/// Why the TLS client port cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("{0}")]
+    Tls(String),
+    #[error("cannot bind the secure client port: {0}")]
+    Bind(std::io::Error),
+}
+
+/// Serve the plain listener and, when configured, bind and serve the secure
+/// client port; both count connections per address together (maxClientCnxns).
+pub async fn start_client_ports(
+    plain: TcpListener,
+    cfg: Arc<Config>,
+    core: mpsc::Sender<CoreMsg>,
+) -> Result<ClientPorts, PortError> {
+    let unified = cfg
+        .prop("zookeeper.client.portUnification")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    // As Apache, the stores are only read when a port serves TLS: ssl.* may be
+    // there for clients started with the same configuration.
+    let tls = if unified || cfg.secure_client_port.is_some() {
+        ServerTls::client_from_config(&cfg).map_err(PortError::Tls)?
+    } else {
+        None
+    };
+    if let Some(t) = &tls {
+        let reload = cfg
+            .prop("zookeeper.client.certReload")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        tracing::info!("zookeeper.client.certReload={reload}");
+        if reload {
+            t.spawn_reloader(std::time::Duration::from_secs(1));
+        }
+    }
+    if (unified || cfg.secure_client_port.is_some()) && tls.is_none() {
+        return Err(PortError::Tls(
+            "secureClientPort or client.portUnification needs zookeeper.ssl.keyStore.location"
+                .into(),
+        ));
+    }
     let per_ip = Arc::new(PerIp::default());
-    let ids = AtomicU64::new(1);
+    let mut secure_addr = None;
+    if let (Some(port), Some(t)) = (cfg.secure_client_port, &tls) {
+        let ip = cfg
+            .secure_client_port_address
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let l = TcpListener::bind(SocketAddr::new(ip, port))
+            .await
+            .map_err(PortError::Bind)?;
+        let addr = l.local_addr().map_err(PortError::Bind)?;
+        tracing::info!("serving TLS clients on {addr}");
+        secure_addr = Some(addr);
+        tokio::spawn(accept_loop_on(
+            l,
+            PortKind::Secure(t.clone()),
+            cfg.clone(),
+            core.clone(),
+            per_ip.clone(),
+        ));
+    }
+    let kind = match (&tls, unified) {
+        (Some(t), true) => {
+            tracing::info!("client port serves TLS and plain clients (client.portUnification)");
+            PortKind::Unified(t.clone())
+        }
+        _ => PortKind::Plain,
+    };
+    tokio::spawn(accept_loop_on(plain, kind, cfg, core, per_ip));
+    Ok(ClientPorts { secure_addr })
+}
+
+/// A stream that first yields bytes already read from it (the sniffed prefix).
+pub struct Prefixed<S> {
+    prefix: BytesMut,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix.split_to(n));
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Read until the first bytes tell TLS from plain (bounded by the handshake timeout).
+async fn sniff_stream<S: AsyncRead + Unpin>(
+    mut stream: S,
+) -> Result<(Sniff, Prefixed<S>), FrameError> {
+    let mut prefix = BytesMut::with_capacity(8);
+    let deadline = tokio::time::Instant::now() + crate::tls::HANDSHAKE_TIMEOUT;
+    loop {
+        match crate::tls::sniff(&prefix) {
+            Sniff::NeedMore => {}
+            s => {
+                return Ok((
+                    s,
+                    Prefixed {
+                        prefix,
+                        inner: stream,
+                    },
+                ))
+            }
+        }
+        let mut b = [0u8; 5];
+        let want = 5 - prefix.len();
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut b[..want]))
+            .await
+            .map_err(|_| {
+                FrameError::Tls("nothing to tell TLS from plain before the timeout".into())
+            })??;
+        if n == 0 {
+            return Ok((
+                Sniff::Plain,
+                Prefixed {
+                    prefix,
+                    inner: stream,
+                },
+            ));
+        }
+        prefix.extend_from_slice(&b[..n]);
+    }
+}
+
+/// One accepted connection on a port of `kind`: the handshake if it is TLS, then
+/// the connection.
+async fn serve_accepted<S>(
+    stream: S,
+    kind: PortKind,
+    addr: SocketAddr,
+    id: u64,
+    cfg: Arc<Config>,
+    core: mpsc::Sender<CoreMsg>,
+) -> Result<(), FrameError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match kind {
+        PortKind::Plain => serve_connection(stream, addr, id, Vec::new(), cfg, core).await,
+        PortKind::Secure(tls) => {
+            let (s, ids) = tls.accept(stream).await.map_err(FrameError::Tls)?;
+            serve_connection(s, addr, id, ids, cfg, core).await
+        }
+        PortKind::Unified(tls) => match sniff_stream(stream).await? {
+            (Sniff::Tls, s) => {
+                let (s, ids) = tls.accept(s).await.map_err(FrameError::Tls)?;
+                serve_connection(s, addr, id, ids, cfg, core).await
+            }
+            (_, s) => serve_connection(s, addr, id, Vec::new(), cfg, core).await,
+        },
+    }
+}
+
+async fn accept_loop_on(
+    listener: TcpListener,
+    kind: PortKind,
+    cfg: Arc<Config>,
+    core: mpsc::Sender<CoreMsg>,
+    per_ip: Arc<PerIp>,
+) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -140,26 +363,36 @@ pub async fn accept_loop(listener: TcpListener, cfg: Arc<Config>, core: mpsc::Se
             IpGuard(per_ip.clone(), addr.ip())
         };
         let _ = stream.set_nodelay(true);
-        let id = ids.fetch_add(1, Ordering::Relaxed);
+        // One counter for every port: the core keys connections by it.
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
         let core = core.clone();
         let cfg = cfg.clone();
+        let kind = kind.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, addr, id, cfg, core).await {
-                tracing::info!("closed connection from {addr}: {e}");
+            match serve_accepted(stream, kind, addr, id, cfg, core).await {
+                Ok(()) => {}
+                Err(FrameError::Tls(e)) => {
+                    tracing::warn!("closed TLS connection from {addr}: {e}")
+                }
+                Err(e) => tracing::info!("closed connection from {addr}: {e}"),
             }
             drop(guard);
         });
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     addr: SocketAddr,
     id: u64,
+    auth: Vec<zab_core::records::Id>,
     cfg: Arc<Config>,
     core: mpsc::Sender<CoreMsg>,
-) -> Result<(), FrameError> {
-    let (rd, mut wr) = stream.into_split();
+) -> Result<(), FrameError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut frames = FramedRead::new(rd, ClientCodec::new(cfg.jute_max_buffer));
     let first = match frames.next().await {
         None => return Ok(()),
@@ -187,7 +420,8 @@ async fn serve_connection(
         }
     };
 
-    let (handle, mut rx) = ConnHandle::new(id, addr);
+    let (mut handle, mut rx) = ConnHandle::new(id, addr);
+    handle.auth = auth;
     let kill = handle.kill.clone();
     // The writer keeps only the byte count: no sender of its own queue.
     let queued_bytes = handle.queued_bytes.clone();

@@ -14,6 +14,7 @@
 //! connection and nothing else.
 
 pub mod commands;
+pub mod console;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -160,8 +161,12 @@ async fn handle(
             "GET only\n".into(),
         );
     }
-    let base = ctx.cfg.admin.command_url.trim_end_matches('/');
     let path = req.uri().path();
+    // The web console (console.rs) has its own paths beside Apache's.
+    if let Some(r) = console::handle(path, req.uri().query().unwrap_or(""), ctx, core).await {
+        return r;
+    }
+    let base = ctx.cfg.admin.command_url.trim_end_matches('/');
     let Some(rest) = path.strip_prefix(base) else {
         return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into());
     };
@@ -236,7 +241,7 @@ pub async fn run(
 }
 
 /// `a=1&b=x%20y`: the first value of each key, percent-decoded.
-fn query_args(q: &str) -> BTreeMap<String, String> {
+pub(crate) fn query_args(q: &str) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

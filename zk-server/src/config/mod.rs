@@ -108,6 +108,10 @@ pub struct Config {
     pub data_log_dir: PathBuf,
     pub client_port: u16,
     pub client_port_address: Option<IpAddr>,
+    /// `secureClientPort`: the TLS client port (see `crate::tls`), none by default.
+    pub secure_client_port: Option<u16>,
+    /// `secureClientPortAddress` (default: all addresses).
+    pub secure_client_port_address: Option<IpAddr>,
     pub max_client_cnxns: u32,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
@@ -213,6 +217,8 @@ impl Default for Config {
             data_log_dir: PathBuf::from("/tmp/zookeeper"),
             client_port: 2181,
             client_port_address: None,
+            secure_client_port: None,
+            secure_client_port_address: None,
             max_client_cnxns: 60,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 60000,
@@ -264,6 +270,27 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.kerberos.removeHostFromPrincipal",
     "zookeeper.kerberos.removeRealmFromPrincipal",
     "java.security.krb5.conf",
+    // Where the web console finds its peers' AdminServers (admin/console.rs).
+    "zookeeper.console.adminAddresses",
+    // crate::tls, for the client port (Apache's ClientX509Util, X509AuthenticationProvider,
+    // NettyServerCnxnFactory).
+    "zookeeper.ssl.keyStore.location",
+    "zookeeper.ssl.keyStore.password",
+    "zookeeper.ssl.keyStore.passwordPath",
+    "zookeeper.ssl.keyStore.type",
+    "zookeeper.ssl.trustStore.location",
+    "zookeeper.ssl.trustStore.password",
+    "zookeeper.ssl.trustStore.passwordPath",
+    "zookeeper.ssl.trustStore.type",
+    "zookeeper.ssl.clientAuth",
+    "zookeeper.ssl.protocol",
+    "zookeeper.ssl.enabledProtocols",
+    "zookeeper.ssl.ciphersuites",
+    "zookeeper.ssl.hostnameVerification",
+    "zookeeper.ssl.authProvider",
+    "zookeeper.X509AuthenticationProvider.superUser",
+    "zookeeper.client.portUnification",
+    "zookeeper.client.certReload",
 ];
 
 /// Families of system properties read by prefix ([`Config::props_with_prefix`]).
@@ -609,6 +636,16 @@ impl Config {
                     };
                     c.client_port_address = Some(ip)
                 }
+                "secureClientPort" => {
+                    c.secure_client_port = Some(value.parse().map_err(|_| bad("not a port number"))?)
+                }
+                "secureClientPortAddress" => {
+                    c.secure_client_port_address = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("not an IP address"))?,
+                    )
+                }
                 "maxClientCnxns" => {
                     c.max_client_cnxns = num(value)?.try_into().map_err(|_| bad("too large"))?
                 }
@@ -737,7 +774,9 @@ impl Config {
                 | "cnxTimeout"
                 | "localSessionsEnabled"
                 | "localSessionsUpgradingEnabled"
-                | "skipACL" => {
+                | "skipACL"
+                // Apache needs NettyServerCnxnFactory for TLS; one kind of port here.
+                | "serverCnxnFactory" => {
                     tracing::info!("{src}:{line_no}: {key} accepted and not used")
                 }
                 // Already kept as a system property.

@@ -344,3 +344,35 @@ fn auth_providers_and_super_users_are_read_by_prefix() {
     assert_eq!(supers, vec!["admin", "root"]);
     assert_eq!(c.prop("zookeeper.enforce.auth.enabled"), Some("true"));
 }
+
+#[test]
+fn secure_client_port_and_client_tls_settings() {
+    let jvm = props(&[("zookeeper.ssl.clientAuth", "want")]);
+    let c = Config::parse_with_jvm_flags(
+        "dataDir=/d\nsecureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n\
+         ssl.protocol=TLSv1.2\nssl.keyStore.location=/k.p12\nclient.portUnification=true\n",
+        "zoo.cfg",
+        &jvm,
+    )
+    .unwrap();
+    assert_eq!(c.secure_client_port, Some(2281));
+    assert_eq!(
+        c.secure_client_port_address,
+        Some("127.0.0.1".parse().unwrap())
+    );
+    assert_eq!(c.prop("zookeeper.client.portUnification"), Some("true"));
+    let t = crate::tls::TlsSettings::from_props(&c, "zookeeper.ssl.").unwrap();
+    assert_eq!(t.client_auth, crate::tls::ClientAuth::Want);
+    assert_eq!(t.versions, vec![&rustls::version::TLS12]);
+    assert_eq!(
+        t.key_store.unwrap().ty,
+        crate::tls::stores::StoreType::Pkcs12
+    );
+    assert!(Config::parse("dataDir=/d\nsecureClientPort=x\n", "zoo.cfg").is_err());
+    let bad = Config::parse("dataDir=/d\nssl.clientAuth=maybe\n", "zoo.cfg").unwrap();
+    let e = crate::tls::TlsSettings::from_props(&bad, "zookeeper.ssl.").unwrap_err();
+    assert!(e.contains("zookeeper.ssl.clientAuth"), "{e}");
+    let bad = Config::parse("dataDir=/d\nssl.ciphersuites=NOPE\n", "zoo.cfg").unwrap();
+    let e = crate::tls::TlsSettings::from_props(&bad, "zookeeper.ssl.").unwrap_err();
+    assert!(e.contains("unknown cipher suite"), "{e}");
+}

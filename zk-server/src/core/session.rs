@@ -217,6 +217,9 @@ impl Core {
                 writes_done: 0,
                 local: false,
             };
+            session
+                .auth
+                .extend(self.conns[&conn_id].handle.auth.iter().cloned());
             session.auth.dedup();
             session.local = read_only;
             self.sessions.insert(id, session);
@@ -294,10 +297,16 @@ impl Core {
             s.timeout_ms = timeout;
             s.expires_at = self.now + Duration::from_millis(timeout as u64);
             // Ids belong to a connection in ZooKeeper (ServerCnxn.authInfo): the new one
-            // starts with its address only, and the client sends its auth packets and
+            // starts with its address and what its TLS certificate proves (x509, and
+            // `super` for the x509 super user), and the client sends its auth packets and
             // runs SASL again (the Java client, kazoo and ours do), or is refused where
             // authentication is enforced.
             s.auth = vec![Id::new("ip", &addr.ip().to_string())];
+            for id in &self.conns[&conn_id].handle.auth {
+                if !s.auth.contains(id) {
+                    s.auth.push(id.clone());
+                }
+            }
             let passwd = Bytes::copy_from_slice(&s.passwd);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
             // Watches belong to a connection; the client sets them again.

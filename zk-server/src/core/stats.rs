@@ -278,6 +278,23 @@ impl<'a> StatsView<'a> {
         v
     }
 
+    /// Every session: its id, negotiated timeout (ms) and the wall-clock time
+    /// (ms) it expires at unless it hears from its client (the web console).
+    pub fn sessions(&self) -> Vec<(i64, i32, i64)> {
+        let (now, wall) = (self.core.now, now_ms());
+        let mut v: Vec<(i64, i32, i64)> = self
+            .core
+            .sessions
+            .iter()
+            .map(|(id, s)| {
+                let left = s.expires_at.saturating_duration_since(now).as_millis() as i64;
+                (*id, s.timeout_ms, wall + left)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Every connection with its session (0: none yet) and when that session
     /// expires (dump).
     pub fn connection_sessions(&self) -> Vec<(SocketAddr, i64, i64)> {

@@ -83,16 +83,28 @@ impl Harness {
 
     /// A new connection asking for a new session; returns the connection's id.
     fn connect(&mut self) -> u64 {
+        self.connect_as(Vec::new(), 0, Bytes::from(vec![0u8; 16]))
+    }
+
+    /// A new connection that proves `auth` itself (a TLS client's x509 ids), asking
+    /// for session `session_id` (0: a new one).
+    fn connect_as(
+        &mut self,
+        auth: Vec<zab_core::records::Id>,
+        session_id: i64,
+        passwd: Bytes,
+    ) -> u64 {
         let id = self.next_conn;
         self.next_conn += 1;
-        let (handle, rx) = ConnHandle::new(id, "127.0.0.1:40000".parse().unwrap());
+        let (mut handle, rx) = ConnHandle::new(id, "127.0.0.1:40000".parse().unwrap());
+        handle.auth = auth;
         self.conns.insert(id, rx);
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
             timeout_ms: 30_000,
-            session_id: 0,
-            passwd: Bytes::from(vec![0u8; 16]),
+            session_id,
+            passwd,
             read_only: Some(false),
         };
         self.core.on_msg(CoreMsg::Connect { conn: handle, req });
@@ -837,4 +849,27 @@ fn enforced_auth_answers_minus_124_and_closes_until_sasl_succeeds() {
     h.get_data(c, 3, "/", false);
     let r = h.replies(c);
     assert_eq!((r.len(), r[0].xid, r[0].err), (1, 3, 0));
+}
+
+#[test]
+fn x509_ids_belong_to_the_connection_that_proved_them() {
+    use zab_core::records::Id;
+    let mut h = Harness::standalone();
+    let ids = vec![Id::new("super", "CN=admin"), Id::new("x509", "CN=admin")];
+    let c = h.connect_as(ids.clone(), 0, Bytes::from(vec![0u8; 16]));
+    h.commit_all();
+    let resp = ConnectResponse::from_bytes(&h.sent(c)[0].clone().unwrap()[4..]).unwrap();
+    let sid = resp.session_id;
+    let ip = Id::new("ip", "127.0.0.1");
+    let mut want = vec![ip.clone()];
+    want.extend(ids.clone());
+    assert_eq!(h.core.sessions[&sid].auth, want);
+    // The same session over a connection without a certificate: no x509 ids left.
+    let c2 = h.connect_as(Vec::new(), sid, resp.passwd.clone());
+    assert_eq!(h.sent(c2).len(), 1, "reconnected");
+    assert_eq!(h.core.sessions[&sid].auth, vec![ip.clone()]);
+    // And over one with another certificate: that one's.
+    let bob = Id::new("x509", "CN=bob");
+    h.connect_as(vec![bob.clone()], sid, resp.passwd);
+    assert_eq!(h.core.sessions[&sid].auth, vec![ip, bob]);
 }

@@ -236,11 +236,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
-    tokio::spawn(crate::net::accept_loop(
-        listener,
-        cfg.clone(),
-        core_tx.clone(),
-    ));
+    let ports = crate::net::start_client_ports(listener, cfg.clone(), core_tx.clone()).await?;
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
@@ -281,5 +277,6 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     Ok(crate::Server {
         local_addr,
         admin_addr,
+        secure_addr: ports.secure_addr,
     })
 }

@@ -1,0 +1,447 @@
+//! Client TLS and x509 authentication, as Apache ZooKeeper configures them
+//! (`secureClientPort`, `ssl.*`, `authProvider.x509`), with real clients:
+//! `openssl s_client`, kazoo with `use_ssl`, zkCli.sh over Netty, against our
+//! server and against Apache 3.8 (NettyServerCnxnFactory) configured the same way.
+//! Certificates and stores are made by the test (zk_tests::tls::Pki).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zk_tests::tls::{kazoo, Pki, Store, CLIENTS, PASSWORD};
+use zk_tests::{
+    apache_classpath, free_port, run_with_timeout, wait_until, Kind, Options, TestServer,
+};
+
+fn dn(name: &str) -> &'static str {
+    CLIENTS.iter().find(|c| c.0 == name).unwrap().2
+}
+
+fn options(pki: &Pki, store: Store, secure_port: u16) -> Options {
+    Options {
+        extra: pki.server_options(store, secure_port),
+        ..Options::default()
+    }
+}
+
+/// `openssl s_client` to `port` with the client `name`'s certificate (or none), sends
+/// `input`, returns what the server answered (empty when the handshake or the
+/// client certificate was refused) and s_client's stderr.
+fn s_client(
+    pki: &Pki,
+    port: u16,
+    client: Option<&str>,
+    input: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-quiet",
+    ])
+    .args(["-verify_return_error", "-CAfile"])
+    .arg(pki.path("ca.pem"))
+    .args(extra);
+    if let Some(c) = client {
+        cmd.arg("-cert")
+            .arg(pki.path(&format!("{c}.pem")))
+            .arg("-key")
+            .arg(pki.path(&format!("{c}.key")));
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("openssl s_client");
+    // s_client -quiet ignores EOF on stdin: the server closes after a four-letter word.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !waiter.is_finished() {
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kill(2) on the pid of the s_client this test started, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = waiter.join().unwrap().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn server_log(s: &TestServer) -> String {
+    let mut t = String::new();
+    for f in ["stdout.log", "stderr.log"] {
+        t.push_str(&std::fs::read_to_string(s.dir.path().join("logs").join(f)).unwrap_or_default());
+    }
+    t
+}
+
+#[test]
+fn openssl_handshake_four_letter_words_and_refused_certificates() {
+    let pki = Pki::new();
+    let secure = free_port();
+    let server = TestServer::start(Kind::Ours, &options(&pki, Store::Pem, secure));
+
+    let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &[]);
+    assert_eq!(out, "imok", "a trusted client: {err}");
+    // TLS 1.2 alone, as a client that cannot do 1.3.
+    let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &["-tls1_2"]);
+    assert_eq!(out, "imok", "TLS 1.2: {err}");
+
+    for (client, reason) in [
+        (Some("mallory"), "UnknownIssuer"),
+        (Some("expired"), "Expired"),
+        (None, "peer sent no certificates"),
+    ] {
+        let (out, _) = s_client(&pki, secure, client, "ruok", &[]);
+        assert_eq!(out, "", "{client:?} must be refused");
+        let log = server_log(&server);
+        assert!(
+            wait_until(Duration::from_secs(5), || server_log(&server)
+                .contains(reason)),
+            "no log line with {reason} for {client:?}:\n{log}"
+        );
+    }
+    assert!(server_log(&server).contains("closed TLS connection from 127.0.0.1:"));
+
+    // Garbage, and a handshake that stops halfway, on the TLS port: others are served.
+    let addr: SocketAddr = format!("127.0.0.1:{secure}").parse().unwrap();
+    let mut garbage = TcpStream::connect(addr).unwrap();
+    garbage.write_all(&[0xde; 64]).unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = garbage.read_to_end(&mut buf);
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.write_all(&[22, 3, 1, 0x02, 0x00, 1, 0, 1, 0xfc, 3, 3])
+        .unwrap();
+    let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &[]);
+    assert_eq!(out, "imok", "served beside a half handshake: {err}");
+    // The plain port goes on as before; conf names the secure port, as Apache's does.
+    assert_eq!(
+        zk_tests::four_letter_word(server.addr(), "ruok").unwrap(),
+        "imok"
+    );
+    let conf = zk_tests::four_letter_word(server.addr(), "conf").unwrap();
+    assert!(
+        conf.contains(&format!("secureClientPort={secure}\n")),
+        "{conf}"
+    );
+    drop(half);
+}
+
+/// kazoo over TLS with x509 ACLs, on Apache and on ours: alice's node lets alice
+/// and the x509 super user in and keeps bob out; the `auth` ACL names the x509 id.
+#[test]
+fn kazoo_x509_acls_like_apache() {
+    let pki = Pki::new();
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra.push((
+            "X509AuthenticationProvider.superUser".into(),
+            dn("admin").into(),
+        ));
+        let server = TestServer::start(kind, &opts);
+        let hosts = format!("127.0.0.1:{secure}");
+        let mut lines = Vec::new();
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("alice"),
+            &[
+                &format!("create:/alice:{}", dn("alice")),
+                "get:/alice",
+                "getacl:/alice",
+            ],
+        ));
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("bob"),
+            &["get:/alice", "set:/alice:x"],
+        ));
+        lines.extend(kazoo(&pki, &hosts, Some("admin"), &["get:/alice"]));
+        // An ACL naming bob's DN (with its escapes and the e-mail OID) lets bob in.
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("bob"),
+            &[&format!("create:/bob:{}", dn("bob")), "get:/bob"],
+        ));
+        eprintln!("{}: {lines:?}", kind.name());
+        if kind == Kind::Ours {
+            assert!(
+                server_log(&server).contains("Authenticated Id 'CN=alice,OU=clients,O=Example'")
+            );
+        }
+        outputs.push(lines);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Apache (left) and ours (right) differ"
+    );
+    let ours = &outputs[1];
+    assert!(ours.contains(&json!({"step": "get", "path": "/alice", "ok": true, "data": "v"})));
+    assert!(ours
+        .contains(&json!({"step": "get", "path": "/alice", "ok": false, "error": "NoAuthError"})));
+    assert!(ours.contains(&json!({"step": "get", "path": "/bob", "ok": true, "data": "v"})));
+    assert!(ours.contains(
+        &json!({"step": "getacl", "path": "/alice", "ok": true, "acl": [[31, "x509", dn("alice")]]})
+    ));
+}
+
+/// The same server key and trust stores as PEM, PKCS12 and JKS (type from the file name,
+/// and once from ssl.*.type with a name that does not tell), on Apache and on ours.
+/// The PEM key is encrypted with the password (PBE-SHA1-3DES, which Apache 3.8's
+/// PemReader decrypts on Java 17).
+#[test]
+fn key_and_trust_stores_in_every_format() {
+    let pki = Pki::new();
+    for store in [Store::Pem, Store::Pkcs12, Store::Jks] {
+        let mut outputs = Vec::new();
+        for kind in [Kind::Apache, Kind::Ours] {
+            let secure = free_port();
+            let server = TestServer::start(kind, &options(&pki, store, secure));
+            let lines = kazoo(
+                &pki,
+                &format!("127.0.0.1:{secure}"),
+                Some("alice"),
+                &["createopen:/s", "get:/s"],
+            );
+            assert_eq!(
+                lines.last().unwrap(),
+                &json!({"step": "get", "path": "/s", "ok": true, "data": "v"}),
+                "{store:?} on {}: {lines:?}\n{}",
+                kind.name(),
+                server.log_tail()
+            );
+            outputs.push(lines);
+        }
+        assert_eq!(outputs[0], outputs[1], "{store:?}");
+    }
+    // A JKS store under a name that says nothing, typed by ssl.keyStore.type.
+    std::fs::copy(pki.path("server-key.jks"), pki.path("server-store.bin")).unwrap();
+    let secure = free_port();
+    let mut opts = options(&pki, Store::Pem, secure);
+    for (k, v) in opts.extra.iter_mut() {
+        if k == "ssl.keyStore.location" {
+            *v = pki.path("server-store.bin").display().to_string();
+        }
+    }
+    opts.extra.push(("ssl.keyStore.type".into(), "JKS".into()));
+    let _server = TestServer::start(Kind::Ours, &opts);
+    let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &[]);
+    assert_eq!(out, "imok", "{err}");
+}
+
+/// zkCli.sh over TLS: ClientCnxnSocketNetty with zookeeper.client.secure and JKS stores.
+#[test]
+fn zkcli_over_tls() {
+    let pki = Pki::new();
+    let secure = free_port();
+    let server = TestServer::start(Kind::Ours, &options(&pki, Store::Pem, secure));
+    let (ks, ts) = pki.client_jks("alice");
+    let flags = format!(
+        "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty \
+         -Dzookeeper.client.secure=true -Dzookeeper.ssl.keyStore.location={} \
+         -Dzookeeper.ssl.keyStore.password={PASSWORD} -Dzookeeper.ssl.trustStore.location={} \
+         -Dzookeeper.ssl.trustStore.password={PASSWORD}",
+        ks.display(),
+        ts.display()
+    );
+    let zkcli = |args: &[&str]| {
+        let mut cmd = Command::new(zk_tests::java());
+        cmd.args(flags.split_whitespace())
+            .arg("-cp")
+            .arg(apache_classpath(false))
+            .arg("org.apache.zookeeper.ZooKeeperMain")
+            .args(["-server", &format!("127.0.0.1:{secure}")])
+            .args(args);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let out = zkcli(&["create", "/cli", "over-tls"]);
+    assert!(out.contains("Created /cli"), "{out}\n{}", server.log_tail());
+    let out = zkcli(&["get", "/cli"]);
+    assert!(out.contains("over-tls"), "{out}");
+}
+
+/// client.portUnification: a TLS client and a plain one on the one client port.
+#[test]
+fn port_unification_serves_tls_and_plain_on_one_port() {
+    let pki = Pki::new();
+    let mut extra = pki.server_options(Store::Pem, 0);
+    extra.retain(|(k, _)| k != "secureClientPort" && k != "secureClientPortAddress");
+    extra.push(("client.portUnification".into(), "true".into()));
+    let server = TestServer::start(
+        Kind::Ours,
+        &Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let lines = kazoo(
+        &pki,
+        &server.hosts(),
+        Some("alice"),
+        &["createopen:/u", "get:/u"],
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &json!({"step": "get", "path": "/u", "ok": true, "data": "v"}),
+        "{lines:?}\n{}",
+        server.log_tail()
+    );
+    // Plain: four-letter words and a plain kazoo session on the same port.
+    assert_eq!(
+        zk_tests::four_letter_word(server.addr(), "ruok").unwrap(),
+        "imok"
+    );
+    let script = format!(
+        "from kazoo.client import KazooClient\nzk = KazooClient(hosts='{}')\nzk.start(timeout=15)\nprint(zk.get('/u')[0].decode())\nzk.stop()\n",
+        server.hosts()
+    );
+    let out = run_with_timeout(
+        Command::new(zk_tests::python()).args(["-c", &script]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v");
+    // Over TLS, four-letter words work too.
+    let (out, err) = s_client(&pki, server.port, Some("alice"), "ruok", &[]);
+    assert_eq!(out, "imok", "{err}");
+}
+
+/// zookeeper.client.certReload: a renewed server certificate is served without a restart.
+#[test]
+fn renewed_certificate_is_served_after_reload() {
+    let pki = Pki::new();
+    let secure = free_port();
+    let mut opts = options(&pki, Store::Pem, secure);
+    opts.extra.push(("client.certReload".into(), "true".into()));
+    let server = TestServer::start(Kind::Ours, &opts);
+    let subject = || {
+        let (_, err) = s_client(&pki, secure, Some("alice"), "ruok", &["-showcerts"]);
+        err
+    };
+    let cn = |s: String| s.contains("CN = localhost");
+    assert!(cn(subject()));
+    pki.issue("server", "/O=Example/CN=renewed", "ca", "server.ext", 30);
+    pki.server_stores();
+    assert!(
+        wait_until(Duration::from_secs(15), || subject()
+            .contains("CN = renewed")),
+        "the renewed certificate is not served:\n{}",
+        server.log_tail()
+    );
+    assert!(server_log(&server).contains("reloaded the TLS key and trust stores"));
+}
+
+/// ssl.clientAuth=want serves a client without a certificate (and names one with it);
+/// without `authProvider.x509` a TLS port still registers Apache's x509 provider
+/// (QuorumPeerConfig.configureSSLAuth), so a client with a certificate is served.
+#[test]
+fn client_auth_want_and_the_default_x509_provider_like_apache() {
+    let pki = Pki::new();
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut lines = Vec::new();
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra.push(("ssl.clientAuth".into(), "want".into()));
+        let server = TestServer::start(kind, &opts);
+        let hosts = format!("127.0.0.1:{secure}");
+        lines.extend(kazoo(&pki, &hosts, None, &["createopen:/w", "get:/w"]));
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("alice"),
+            &[&format!("create:/a:{}", dn("alice")), "get:/a"],
+        ));
+        drop(server);
+
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra.retain(|(k, _)| k != "authProvider.x509");
+        let server = TestServer::start(kind, &opts);
+        let hosts = format!("127.0.0.1:{secure}");
+        lines.extend(kazoo(
+            &pki,
+            &hosts,
+            Some("alice"),
+            &[&format!("create:/n:{}", dn("alice")), "get:/n"],
+        ));
+        lines.extend(kazoo(&pki, &hosts, Some("bob"), &["get:/n"]));
+        drop(server);
+        eprintln!("{}: {lines:?}", kind.name());
+        outputs.push(lines);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Apache (left) and ours (right) differ"
+    );
+    let ours = &outputs[1];
+    assert!(ours.contains(&json!({"step": "get", "path": "/w", "ok": true, "data": "v"})));
+    assert!(ours.contains(&json!({"step": "get", "path": "/a", "ok": true, "data": "v"})));
+    assert!(ours.contains(&json!({"step": "get", "path": "/n", "ok": true, "data": "v"})));
+    assert_eq!(
+        ours.last().unwrap(),
+        &json!({"step": "get", "path": "/n", "ok": false, "error": "NoAuthError"})
+    );
+}
+
+/// What openssl, a plain four-letter word and kazoo see on Apache and on ours, both
+/// with a secure port and port unification on the plain one (JKS stores).
+#[test]
+fn tls_ports_like_apache() {
+    let pki = Pki::new();
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let secure = free_port();
+        let mut opts = options(&pki, Store::Jks, secure);
+        opts.extra
+            .push(("client.portUnification".into(), "true".into()));
+        let server = TestServer::start(kind, &opts);
+        let mut seen: Vec<Value> = Vec::new();
+        for client in ["alice", "mallory", "expired"] {
+            let (out, _) = s_client(&pki, secure, Some(client), "ruok", &[]);
+            seen.push(json!({"secure port": client, "answer": out}));
+        }
+        let (out, _) = s_client(&pki, server.port, Some("alice"), "ruok", &[]);
+        seen.push(json!({"unified port": "alice", "answer": out}));
+        let (out, _) = s_client(&pki, server.port, Some("mallory"), "ruok", &[]);
+        seen.push(json!({"unified port": "mallory", "answer": out}));
+        let plain = zk_tests::four_letter_word(server.addr(), "ruok").unwrap();
+        seen.push(json!({"unified port": "plain", "answer": plain}));
+        for l in kazoo(
+            &pki,
+            &server.hosts(),
+            Some("alice"),
+            &["createopen:/p", "get:/p"],
+        ) {
+            seen.push(l);
+        }
+        eprintln!("{}: {seen:?}", kind.name());
+        outputs.push(seen);
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Apache (left) and ours (right) differ"
+    );
+    assert_eq!(outputs[1][0]["answer"], json!("imok"));
+    assert_eq!(outputs[1][1]["answer"], json!(""));
+}
