@@ -481,6 +481,50 @@ fn a_keytab_without_the_principal_stops_both_servers() {
     }
 }
 
+/// Without MIT's GSS-API library (here: the file it is loaded from is missing), a
+/// Kerberos section stops our server at start-up with exit code 2, naming the library
+/// and the Debian package; building needed neither.
+#[test]
+fn without_libgssapi_krb5_a_kerberos_section_stops_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let jaas = dir.path().join("server.jaas");
+    std::fs::write(
+        &jaas,
+        format!(
+            "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
+             useKeyTab=true\n  keyTab=\"{}\"\n  principal=\"{SERVER_PRINCIPAL}\";\n}};\n",
+            dir.path().join("zk.keytab").display()
+        ),
+    )
+    .unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+            dir.path().join("data").display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let login = format!("java.security.auth.login.config={}", jaas.display());
+    let mut cmd = bare::server_command_with(Kind::Ours, &cfg, &[&login, SASL_PROVIDER]);
+    let missing = dir.path().join("libgssapi_krb5.so.2");
+    cmd.env("ZK_GSSAPI_LIBRARY", &missing)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", out.status);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot load")
+            && err.contains(&missing.display().to_string())
+            && err.contains("libgssapi_krb5.so.2")
+            && err.contains("libgssapi-krb5-2"),
+        "{err}"
+    );
+}
+
 /// tests/py/gssapi_raw.py in `mode` as alice against `server`: its lines.
 fn raw_exchange(realm: &Realm, server: &Bare, mode: &str) -> Vec<String> {
     let alice = "alice@ZK.TEST";

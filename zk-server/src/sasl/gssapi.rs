@@ -19,17 +19,15 @@
 //! DEFAULT `auth_to_local` rule, then `/host` unless `kerberos.removeHostFromPrincipal`
 //! and `@REALM` unless `kerberos.removeRealmFromPrincipal`.
 //!
-//! GSS-API itself is MIT Kerberos' (`libgssapi_krb5`) through the `libgssapi` crate.
+//! GSS-API itself is MIT Kerberos' (`libgssapi_krb5.so.2`), loaded at run time by
+//! [`super::gss_ffi`]; a Kerberos section without the library stops the server.
 //! The keytab is the process's acceptor keytab (MIT's
 //! `krb5_gss_register_acceptor_identity`): one server section, one keytab.
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use libgssapi::context::{SecurityContext, ServerCtx};
-use libgssapi::credential::{Cred, CredUsage};
-use libgssapi::name::Name;
-use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_KRB5_PRINCIPAL};
+use super::gss_ffi::{self, GssCred, GssName, ServerContext};
 
 use super::{Mechanism, SaslError, Step};
 
@@ -40,12 +38,6 @@ pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModul
 pub const NO_SECURITY_LAYER: u8 = 0x01;
 /// The largest message Java's server says it can receive (its default maxbuffer).
 pub const MAX_RECEIVE_SIZE: u32 = 65536;
-
-extern "C" {
-    /// MIT krb5 (libgssapi_krb5, already linked by libgssapi): the keytab the acceptor
-    /// uses from now on, for the whole process.
-    fn krb5_gss_register_acceptor_identity(keytab: *const libc::c_char) -> u32;
-}
 
 /// What the server logged in with: its principal, and the settings that map a
 /// client's principal to its `sasl` id.
@@ -69,15 +61,14 @@ impl KerberosLogin {
     /// Registers the keytab and acquires the acceptor credentials once, so that a
     /// missing keytab or principal stops the server at start-up, as Java's login does.
     pub fn start(&self) -> Result<(), String> {
+        gss_ffi::ensure_loaded()?;
         if let Some(kt) = &self.keytab {
             if !kt.exists() {
                 return Err(format!("keyTab {} does not exist", kt.display()));
             }
             let c = CString::new(kt.display().to_string())
                 .map_err(|_| format!("keyTab {}: NUL in the path", kt.display()))?;
-            // SAFETY: a valid NUL-terminated string; MIT copies it.
-            let major = unsafe { krb5_gss_register_acceptor_identity(c.as_ptr()) };
-            if major != 0 {
+            if let Err(major) = gss_ffi::register_acceptor_identity(&c) {
                 return Err(format!(
                     "keyTab {}: cannot register it as the acceptor keytab (GSS major status {major:#x})",
                     kt.display()
@@ -88,17 +79,15 @@ impl KerberosLogin {
     }
 
     /// Acceptor credentials for the configured principal.
-    fn acquire(&self) -> Result<Cred, String> {
-        let mut mechs = OidSet::new().map_err(|e| e.to_string())?;
-        mechs.add(&GSS_MECH_KRB5).map_err(|e| e.to_string())?;
+    fn acquire(&self) -> Result<GssCred, String> {
+        gss_ffi::ensure_loaded()?;
         let name = match &self.principal {
-            Some(p) => Some(
-                Name::new(p.as_bytes(), Some(&GSS_NT_KRB5_PRINCIPAL))
-                    .map_err(|e| format!("principal {p:?}: {e}"))?,
-            ),
+            Some(p) => {
+                Some(GssName::krb5_principal(p).map_err(|e| format!("principal {p:?}: {e}"))?)
+            }
             None => None,
         };
-        Cred::acquire(name.as_ref(), None, CredUsage::Accept, Some(&mechs)).map_err(|e| {
+        GssCred::acquire_accept(name.as_ref()).map_err(|e| {
             format!(
                 "cannot acquire Kerberos credentials for {} from {}: {e}",
                 self.principal.as_deref().unwrap_or("(any principal)"),
@@ -125,7 +114,7 @@ enum State {
 /// One connection's GSSAPI exchange.
 pub struct GssapiServer {
     login: std::sync::Arc<KerberosLogin>,
-    ctx: Option<ServerCtx>,
+    ctx: Option<ServerContext>,
     state: State,
     /// The client's principal, once the context is established.
     peer: String,
@@ -153,19 +142,17 @@ impl GssapiServer {
                 .login
                 .acquire()
                 .map_err(|e| self.fail(format!("GSS initiate failed: {e}")))?;
-            self.ctx = Some(ServerCtx::new(Some(cred)));
+            self.ctx = Some(ServerContext::new(cred));
         }
         let ctx = self.ctx.as_mut().expect("context just made");
         let out = match ctx.step(token) {
             Ok(out) => out,
             Err(e) => return Err(self.fail(format!("GSS initiate failed: {e}"))),
         };
-        let out = out.map(|b| b.to_vec()).unwrap_or_default();
         let complete = ctx.is_complete();
         if complete {
             let peer = ctx
                 .source_name()
-                .map(|n| n.to_string())
                 .map_err(|e| format!("GSS initiate failed: no source name: {e}"));
             match peer {
                 Ok(p) => self.peer = p,
@@ -190,7 +177,7 @@ impl GssapiServer {
         match ctx.wrap(false, &offer) {
             Ok(w) => {
                 self.state = State::Choice;
-                Ok(Step::Challenge(w.to_vec()))
+                Ok(Step::Challenge(w))
             }
             Err(e) => Err(self.fail(format!("Problem wrapping handshake1: {e}"))),
         }
@@ -199,7 +186,7 @@ impl GssapiServer {
     fn choice(&mut self, token: &[u8]) -> Result<Step, SaslError> {
         let ctx = self.ctx.as_mut().expect("established context");
         let choice = match ctx.unwrap(token) {
-            Ok(c) => c.to_vec(),
+            Ok(c) => c,
             Err(e) => return Err(self.fail(format!("Final handshake step failed: {e}"))),
         };
         if choice.len() < 4 {

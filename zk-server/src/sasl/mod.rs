@@ -33,6 +33,7 @@
 //! module knows neither sessions nor connections.
 
 pub mod digest_md5;
+pub mod gss_ffi;
 pub mod gssapi;
 pub mod jaas;
 
