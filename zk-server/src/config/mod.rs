@@ -311,6 +311,9 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.enforce.auth.enabled",
     "zookeeper.enforce.auth.schemes",
     "zookeeper.sessionRequireClientSASLAuth",
+    "zookeeper.kerberos.removeHostFromPrincipal",
+    "zookeeper.kerberos.removeRealmFromPrincipal",
+    "java.security.krb5.conf",
     // Where the web console finds its peers' AdminServers (admin/console.rs).
     "zookeeper.console.adminAddresses",
     // crate::tls, for the client port (Apache's ClientX509Util, X509AuthenticationProvider,

@@ -18,15 +18,23 @@
 //! - `zookeeper.allowSaslFailedClients`: a failed exchange keeps its connection
 //!   (unless SASL is required).
 //!
+//! - a `Krb5LoginModule` entry in that section (`keyTab`, `principal`) makes GSSAPI
+//!   (Kerberos) the mechanism instead ([`gssapi`]), with the client's principal mapped
+//!   by `zookeeper.kerberos.removeHostFromPrincipal` /
+//!   `zookeeper.kerberos.removeRealmFromPrincipal`; `java.security.krb5.conf` names the
+//!   krb5 configuration when `KRB5_CONFIG` does not.
+//!
 //! Each connection runs its own exchange through a [`Mechanism`]: tokens in, tokens
-//! out, then the authenticated name. DIGEST-MD5 is the one mechanism here; GSSAPI
-//! (Kerberos) is meant to be a second implementation of the same trait, chosen by
-//! [`Login`] from the JAAS section's login module.
+//! out, then the authenticated name. The ZooKeeper protocol does not negotiate the
+//! mechanism: as in Apache, a server section with Kerberos principals serves GSSAPI,
+//! one without serves DIGEST-MD5 ([`Login`]).
 //!
 //! The core ([`crate::core`]) holds one [`Security`] and asks it what to do; this
 //! module knows neither sessions nor connections.
 
 pub mod digest_md5;
+pub mod gss_ffi;
+pub mod gssapi;
 pub mod jaas;
 pub mod quorum;
 
@@ -111,6 +119,7 @@ impl Credentials {
 #[derive(Debug)]
 pub enum Login {
     DigestMd5(Arc<Credentials>),
+    Gssapi(Arc<gssapi::KerberosLogin>),
 }
 
 impl Login {
@@ -118,6 +127,7 @@ impl Login {
     pub fn new_mechanism(&self) -> Box<dyn Mechanism> {
         match self {
             Login::DigestMd5(c) => Box::new(digest_md5::DigestMd5Server::new(c.clone())),
+            Login::Gssapi(k) => Box::new(gssapi::GssapiServer::new(k.clone())),
         }
     }
 }
@@ -136,6 +146,9 @@ pub const AUTH_PROVIDER_PREFIX: &str = "zookeeper.authProvider.";
 pub const ENFORCE_AUTH_ENABLED: &str = "zookeeper.enforce.auth.enabled";
 pub const ENFORCE_AUTH_SCHEMES: &str = "zookeeper.enforce.auth.schemes";
 pub const SESSION_REQUIRE_CLIENT_SASL_AUTH: &str = "zookeeper.sessionRequireClientSASLAuth";
+pub const REMOVE_HOST: &str = "zookeeper.kerberos.removeHostFromPrincipal";
+pub const REMOVE_REALM: &str = "zookeeper.kerberos.removeRealmFromPrincipal";
+pub const KRB5_CONF: &str = "java.security.krb5.conf";
 
 /// Java's `Boolean.parseBoolean`: "true" in any case, anything else false.
 fn java_bool(v: Option<&str>) -> bool {
@@ -283,13 +296,20 @@ impl Security {
             tracing::warn!("{file}: no JAAS section {section:?}: SASL is not configured");
             return Ok(None);
         };
+        if let Some(krb) = entries
+            .iter()
+            .find(|e| e.class == gssapi::KRB5_LOGIN_MODULE)
+        {
+            return Self::kerberos_login(cfg, file, section, krb).map(Some);
+        }
         let mut users = Vec::new();
         for e in entries {
             if e.class != DIGEST_LOGIN_MODULE {
                 return Err(format!(
                     "{file}: section {section:?}: login module {} is not supported \
-                     (only {DIGEST_LOGIN_MODULE}, for DIGEST-MD5; Kerberos is not done yet)",
-                    e.class
+                     (only {DIGEST_LOGIN_MODULE}, for DIGEST-MD5, and {}, for Kerberos)",
+                    e.class,
+                    gssapi::KRB5_LOGIN_MODULE
                 ));
             }
             // Apache takes the users from every entry of the section.
@@ -306,6 +326,55 @@ impl Security {
             creds.len()
         );
         Ok(Some(Login::DigestMd5(Arc::new(creds))))
+    }
+
+    /// A `Krb5LoginModule` entry: the server's keytab and principal (Java's options
+    /// `keyTab`, `principal`; `useKeyTab` and `storeKey` are what a server sets and
+    /// change nothing here), checked at once so that a bad keytab stops the server.
+    fn kerberos_login(
+        cfg: &Config,
+        file: &str,
+        section: &str,
+        e: &jaas::Entry,
+    ) -> Result<Login, String> {
+        if let Some(conf) = cfg.prop(KRB5_CONF) {
+            if std::env::var_os("KRB5_CONFIG").is_none() {
+                // libkrb5 reads its configuration from the environment only. The
+                // first call is main's check, before the runtime's threads exist; later
+                // calls find the variable set and leave it.
+                std::env::set_var("KRB5_CONFIG", conf);
+            }
+        }
+        if !java_bool(e.option("useKeyTab")) {
+            tracing::warn!(
+                "{file}: section {section:?}: useKeyTab is not true; the keytab is still                  read (the server has no ticket cache or password to log in with)"
+            );
+        }
+        let default_realm = std::fs::read_to_string(gssapi::krb5_config_path())
+            .ok()
+            .and_then(|c| gssapi::default_realm_of(&c))
+            .unwrap_or_default();
+        let login = gssapi::KerberosLogin {
+            principal: e.option("principal").map(str::to_owned),
+            keytab: e.option("keyTab").map(std::path::PathBuf::from),
+            remove_host: java_bool(cfg.prop(REMOVE_HOST)),
+            remove_realm: java_bool(cfg.prop(REMOVE_REALM)),
+            default_realm,
+        };
+        login
+            .start()
+            .map_err(|m| format!("{file}: section {section:?}: Kerberos login failed: {m}"))?;
+        tracing::info!(
+            "SASL GSSAPI (Kerberos) from section {section:?} of {file}: principal {}, keytab {}, \
+             default realm {:?}",
+            login.principal.as_deref().unwrap_or("(any in the keytab)"),
+            login
+                .keytab
+                .as_ref()
+                .map_or("(default)".into(), |k| k.display().to_string()),
+            login.default_realm
+        );
+        Ok(Login::Gssapi(Arc::new(login)))
     }
 
     /// The ids a connection gets once `authentication_id` completed an exchange:
@@ -403,7 +472,7 @@ mod tests {
         assert!(s.login.is_none());
         let e = Security::from_config(&cfg(&[(JAAS_FILE, &path), (SERVER_SECTION, "Other")]))
             .unwrap_err();
-        assert!(e.contains("Krb5LoginModule is not supported"), "{e}");
+        assert!(e.contains("Kerberos login failed"), "{e}");
         let e = Security::from_config(&cfg(&[(JAAS_FILE, "/nonexistent/jaas.conf")])).unwrap_err();
         assert!(e.contains("/nonexistent/jaas.conf"), "{e}");
     }
