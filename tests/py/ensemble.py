@@ -18,10 +18,17 @@ Modes (one JSON line per result on stdout):
                            "data": <P's data>, "write": <error name of a create, or "ok">}.
   read --hosts h --prefix P
                            from server h alone: sync, then {"children": [...]} of P.
+  hold --hosts CS --path P --stop F --seconds S
+                           one session creates the ephemeral P ({"held": session id}) and keeps
+                           it until file F exists (at most S seconds), printing {"state": ...}
+                           on each change of connection state (LOST: the session expired);
+                           then {"done": true, "ephemeral": <P still there, owned by this
+                           session>, "expired": <LOST seen or SessionExpiredError raised>}.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -142,13 +149,43 @@ def read_only(hosts, path):
     zk.close()
 
 
+def hold(hosts, path, stop, seconds):
+    zk = client(hosts, timeout=10.0)
+    seen = []
+    def listener(st):
+        seen.append(str(st))
+        emit(state=str(st), t=time.time())
+
+    zk.add_listener(listener)
+    zk.create(path, b"held", ephemeral=True, makepath=True)
+    sid = zk.client_id[0]
+    emit(held=sid)
+    end = time.time() + seconds
+    while time.time() < end and not os.path.exists(stop):
+        time.sleep(0.1)
+    expired = "LOST" in seen
+    ephemeral = False
+    try:
+        # Retried through connection losses; a session expiry raises.
+        st = zk.retry(zk.exists, path)
+        ephemeral = st is not None and st.ephemeralOwner == sid
+    except SessionExpiredError:
+        expired = True
+    emit(done=True, ephemeral=ephemeral, expired=expired or "LOST" in seen, session=sid)
+    # Closing the session is LOST to kazoo too: not an expiry.
+    zk.remove_listener(listener)
+    zk.stop()
+    zk.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["rw", "writer", "read", "try-write", "ro"])
+    p.add_argument("mode", choices=["rw", "writer", "read", "try-write", "ro", "hold"])
     p.add_argument("--hosts", required=True)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--prefix", default="/fo")
     p.add_argument("--path", default="/x")
+    p.add_argument("--stop", default="")
     a = p.parse_args()
     if a.mode == "rw":
         rw(a.hosts)
@@ -158,6 +195,8 @@ def main():
         read_only(a.hosts, a.path)
     elif a.mode == "try-write":
         try_write(a.hosts, a.path)
+    elif a.mode == "hold":
+        hold(a.hosts, a.path, a.stop, a.seconds)
     else:
         read(a.hosts, a.prefix)
 

@@ -52,6 +52,55 @@ impl Writer {
     }
 }
 
+/// A kazoo session holding an ephemeral in the background (`hold` mode) until [`Holder::finish`].
+pub struct Holder {
+    proc: crate::Background<serde_json::Value>,
+    stop: tempfile::TempDir,
+}
+
+impl Holder {
+    /// Creates the ephemeral `path` through `hosts` and holds it for at most `max_seconds`.
+    pub fn start(hosts: &str, path: &str, max_seconds: f64) -> Holder {
+        let stop = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(python());
+        cmd.arg(script())
+            .args(["hold", "--hosts", hosts, "--path", path])
+            .arg("--stop")
+            .arg(stop.path().join("stop"))
+            .args(["--seconds", &max_seconds.to_string()]);
+        Holder {
+            proc: crate::Background::spawn(&mut cmd, "the kazoo holder", |l| {
+                serde_json::from_str(&l).ok()
+            }),
+            stop,
+        }
+    }
+
+    /// Whether the ephemeral was created (its session's first line came).
+    pub fn holding(&self) -> bool {
+        self.proc
+            .with_lines(|lines| lines.iter().any(|v| v.get("held").is_some()))
+    }
+
+    /// Stops holding; returns the connection states it saw and its last line
+    /// (`{"done", "ephemeral", "expired", "session"}`).
+    pub fn finish(self, timeout: Duration) -> (Vec<String>, serde_json::Value) {
+        std::fs::write(self.stop.path().join("stop"), b"").unwrap();
+        let (status, lines) = self.proc.finish(timeout);
+        assert!(status.success(), "the kazoo holder failed: {lines:?}");
+        let states = lines
+            .iter()
+            .filter_map(|v| v["state"].as_str().map(String::from))
+            .collect();
+        let done = lines
+            .iter()
+            .find(|v| v.get("done").is_some())
+            .cloned()
+            .unwrap_or_else(|| panic!("the kazoo holder never finished: {lines:?}"));
+        (states, done)
+    }
+}
+
 /// Children of `prefix` read through server `hosts` alone after a sync.
 pub fn children(hosts: &str, prefix: &str) -> Vec<String> {
     let mut cmd = Command::new(python());

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_tests::ensemble::{Ensemble, Spec};
-use zk_tests::kazoo::Writer;
+use zk_tests::kazoo::{Holder, Writer};
 use zk_tests::raw::{RawClient, Reader};
 use zk_tests::{run_zk_server, wait_until, Kind};
 
@@ -145,7 +145,8 @@ fn replace_under_load(
 /// while a kazoo client keeps writing and each acknowledged write is recorded; then the
 /// reverse roll, each of ours stopped, its directory turned back into Apache's by
 /// `export-apache` (snappy too, as zoo.cfg says) and Apache started on it. After each roll every
-/// acknowledged write is read back through every server alone.
+/// acknowledged write is read back through every server alone; a second kazoo session holds an
+/// ephemeral through both rolls and never sees its session expire.
 #[test]
 fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
     let spec = Spec::new(3, 0)
@@ -158,6 +159,13 @@ fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
     let mut ens = Ensemble::new(spec);
     ens.start_all();
     let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    // One kazoo session (10 s, tickTime 500's maximum) holds an ephemeral through both
+    // rolls: it must never expire.
+    let holder = Holder::start(&ens.connect_string(), "/held/eph", 900.0);
+    assert!(
+        wait_until(Duration::from_secs(30), || holder.holding()),
+        "the kazoo holder never created its ephemeral"
+    );
     let leader_last = |ens: &mut Ensemble, leader: u64| {
         let mut order: Vec<u64> = ens.ids().into_iter().filter(|i| *i != leader).collect();
         order.push(leader);
@@ -235,4 +243,18 @@ fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
             ens.assert_all_present(id, prefix, a);
         }
     }
+    let (states, done) = holder.finish(Duration::from_secs(60));
+    assert!(
+        !states.iter().any(|s| s == "LOST") && done["expired"] == false,
+        "the holder's session expired during the rolls: {states:?} {done}"
+    );
+    // Its server was replaced (twice): the session moved, it did not end.
+    assert!(
+        states.iter().any(|s| s == "SUSPENDED"),
+        "the holder was never disconnected: {states:?}"
+    );
+    assert!(
+        done["ephemeral"] == true,
+        "the holder's ephemeral is gone after the rolls: {states:?} {done}"
+    );
 }

@@ -13,11 +13,12 @@
 //! epoch is settled to [`crate::sync`] (`sync_learner`); nothing here calls back into
 //! election beyond `become_looking`.
 //!
-//! Deviation from ZooKeeper: a learner that had already accepted the proposed epoch
-//! answers with its real current epoch instead of -1, and a leader past discovery still
-//! checks late ACKEPOCHs: a learner that acknowledged another NEWLEADER of the same
-//! epoch proves a rival leader, and this leader steps down
-//! (docs/decisions/0002-zab-deviations.md).
+//! As in ZooKeeper, a learner that had already accepted the proposed epoch answers with
+//! -1 instead of its current epoch ("this reply should not count as an ack for the new
+//! epoch", `Learner.registerWithLeader`), and a leader counts such an ACKEPOCH towards
+//! nothing and checks ACKEPOCHs only during discovery (`Leader.waitForEpochAck`). This
+//! was a deviation once (docs/decisions/0002-zab-deviations.md, item 1): the real epoch
+//! let an Apache leader count our learner where it counts none of its own.
 
 use crate::peer::{Action, Peer, ZabPhase};
 use crate::role::{
@@ -158,7 +159,7 @@ impl Peer {
 
     /// ACKEPOCH (`LearnerHandler` + `waitForEpochAck`).
     pub(crate) fn on_ack_epoch(&mut self, from: ServerId, last_zxid: Zxid, current_epoch: i64) {
-        let (phase, summary, epoch, known) = {
+        let (phase, summary) = {
             let l = self.leader_mut();
             let Some(h) = l.handlers.get_mut(&from) else {
                 return;
@@ -168,22 +169,18 @@ impl Peer {
             }
             h.phase = HandlerPhase::EpochAcked;
             h.peer_last = last_zxid;
-            (
-                l.phase,
-                l.summary,
-                l.epoch.expect("LEADERINFO sent"),
-                l.newleader_acked.contains(&from),
-            )
+            (l.phase, l.summary)
         };
-        if current_epoch >= 0 {
+        // -1: the learner had accepted this epoch already (from us before a reconnect, or
+        // from a rival): it is synchronised but never counts as an ack of the epoch, and
+        // there is nothing to compare. After discovery nothing is checked, as in
+        // ZooKeeper: a learner that accepted an epoch above ours when we proposed it
+        // would have answered LEADERINFO by leaving.
+        let counts = current_epoch >= 0;
+        if counts && phase == LeaderPhase::Discovery {
             let theirs = (Epoch(current_epoch as u64), last_zxid);
-            let ahead = if phase == LeaderPhase::Discovery {
-                theirs > summary
-            } else {
-                // Late: only a learner that holds this epoch from a rival NEWLEADER (or a later one) stops us.
-                theirs.0 > epoch || (theirs.0 == epoch && !known)
-            };
-            if ahead {
+            if theirs > summary {
+                // "Follower is ahead of the leader": back to election.
                 self.become_looking();
                 return;
             }
@@ -191,7 +188,7 @@ impl Peer {
         let participant =
             self.cfg.quorum.is_voter(from) && !self.leader_mut().handlers[&from].observer;
         let l = self.leader_mut();
-        if participant && !l.epoch_acked.contains(&from) {
+        if counts && participant && !l.epoch_acked.contains(&from) {
             l.epoch_acked.push(from);
         }
         if l.phase == LeaderPhase::Discovery {
@@ -248,20 +245,22 @@ impl Peer {
             l.phase = LearnerPhase::AwaitAcceptedSave;
             self.out.push(Action::SaveAcceptedEpoch(e));
         } else {
-            self.send_ack_epoch();
+            // Accepted before: ZooKeeper's -1, "do not count this as an ack".
+            self.send_ack_epoch(-1);
         }
     }
 
     pub(crate) fn on_learner_accepted_epoch_saved(&mut self, e: Epoch) {
         let l = self.learner_mut();
         if l.phase == LearnerPhase::AwaitAcceptedSave && l.new_epoch == Some(e) {
-            self.send_ack_epoch();
+            let current_epoch = self.current_epoch.0 as i64;
+            self.send_ack_epoch(current_epoch);
         }
     }
 
-    fn send_ack_epoch(&mut self) {
+    /// ACKEPOCH with `current_epoch`: ours, or -1 when the epoch was accepted before.
+    fn send_ack_epoch(&mut self, current_epoch: i64) {
         let last_zxid = self.log.last();
-        let current_epoch = self.current_epoch.0 as i64;
         let l = self.learner_mut();
         l.phase = LearnerPhase::AwaitSyncMode;
         let leader = l.leader;

@@ -73,8 +73,6 @@ pub(crate) struct LeaderState {
     pub connecting: BTreeMap<ServerId, Epoch>,
     pub max_seen_epoch: Epoch,
     pub epoch_acked: Vec<ServerId>,
-    /// Every learner that acknowledged our NEWLEADER during this leadership.
-    pub newleader_acked: Vec<ServerId>,
     /// `(current_epoch, last_zxid)` when leadership began (`leaderStateSummary`).
     pub summary: (Epoch, Zxid),
     pub handlers: Handlers,
@@ -123,7 +121,6 @@ impl LeaderState {
             connecting,
             max_seen_epoch: accepted_epoch,
             epoch_acked: Vec::new(),
-            newleader_acked: Vec::new(),
             summary: (current_epoch, last),
             handlers: BTreeMap::new(),
             phase_deadline: deadline,

@@ -134,11 +134,6 @@ impl Peer {
         if !h.observer {
             h.acked = h.sync_upto;
         }
-        // Observers too: one that a reconfig makes a voter reconnects as a follower
-        // with this epoch as its current one, and is no rival's.
-        if !l.newleader_acked.contains(&from) {
-            l.newleader_acked.push(from);
-        }
         if l.phase == LeaderPhase::Broadcast {
             h.phase = HandlerPhase::UpToDate;
             self.out.push(Action::Send {

@@ -116,16 +116,42 @@ fn ackepoch_without_leaderinfo_is_ignored() {
     assert_eq!(p.step(received(2, ack_epoch(zxid(3, 2), 3))), vec![]);
 }
 
-/// Deviation 0002: a learner that acknowledged another NEWLEADER of our epoch proves a
-/// rival leader; a late ACKEPOCH saying so ends this leadership.
+/// ZooKeeper's `waitForEpochAck`: a -1 ACKEPOCH (the learner had accepted our epoch
+/// already, perhaps from a rival) is no ack of the epoch; discovery waits on.
 #[test]
-fn late_ackepoch_of_our_epoch_from_a_learner_we_never_synced_ends_leadership() {
+fn ackepoch_of_minus_one_does_not_count_towards_the_epoch_quorum() {
+    let b = leader();
+    let mut p = b.leader_awaiting_ack_epoch(&[2]);
+    assert_eq!(p.step(received(2, ack_epoch(zxid(3, 2), -1))), vec![]);
+}
+
+/// ... but the learner is synchronised with the others once a quorum did acknowledge.
+#[test]
+fn a_learner_that_sent_minus_one_is_synchronised_once_discovery_ends() {
+    let b = leader();
+    let mut p = b.leader_awaiting_ack_epoch(&[2, 3]);
+    drive(&mut p, [received(2, ack_epoch(zxid(3, 2), -1))]);
+    let out = p.step(received(3, ack_epoch(zxid(3, 2), 3)));
+    assert_eq!(out[0], Action::SaveCurrentEpoch(Epoch(4)));
+    for to in [2, 3] {
+        assert!(
+            out.contains(&send(to, new_leader(4))),
+            "no NEWLEADER for {to}: {out:?}"
+        );
+    }
+}
+
+/// After discovery nothing is checked, as in ZooKeeper (`electionFinished`): a late
+/// ACKEPOCH is synchronised whatever epoch it reports.
+#[test]
+fn late_ackepoch_is_synchronised_without_a_check() {
     let b = leader();
     let mut p = b.leader_established(&[2]);
     drive(&mut p, [received(3, b.learner_info(3, 0))]);
-    assert_eq!(
-        p.step(received(3, ack_epoch(zxid(4, 7), 4))),
-        b.back_to_election(zxid(3, 2), 1, 4)
+    let out = p.step(received(3, ack_epoch(zxid(3, 2), -1)));
+    assert!(
+        out.contains(&send(3, new_leader(4))),
+        "late learner not synchronised: {out:?}"
     );
 }
 
@@ -172,13 +198,15 @@ fn an_older_epoch_on_disk_does_not_release_ackepoch() {
     assert_eq!(p.step(Event::AcceptedEpochSaved(Epoch(4))), vec![]);
 }
 
+/// `Learner.registerWithLeader`: an epoch accepted before is answered with -1, "this
+/// reply should not count as an ack for the new epoch" (no longer deviation 0002 item 1).
 #[test]
-fn leaderinfo_of_the_epoch_already_accepted_is_acknowledged_at_once() {
+fn leaderinfo_of_the_epoch_already_accepted_is_acknowledged_at_once_with_minus_one() {
     let mut p = learner().epochs(4, 3).learning(1);
     assert_eq!(
         p.step(received(1, leader_info(4))),
         vec![
-            send(1, ack_epoch(zxid(3, 2), 3)),
+            send(1, ack_epoch(zxid(3, 2), -1)),
             status(
                 ServerState::Following,
                 ZabPhase::Synchronization,
@@ -206,10 +234,11 @@ fn an_observer_acknowledges_the_epoch_as_observer() {
         .epochs(4, 3)
         .log(Zxid::ZERO, &[zxid(3, 1)])
         .learning(1);
+    // Epoch 4 accepted before: -1, as `Observer` (`registerWithLeader`) sends it.
     assert_eq!(
         p.step(received(1, leader_info(4))),
         vec![
-            send(1, ack_epoch(zxid(3, 1), 3)),
+            send(1, ack_epoch(zxid(3, 1), -1)),
             status(
                 ServerState::Observing,
                 ZabPhase::Synchronization,
