@@ -7,55 +7,11 @@ credential cache KRB5CCNAME names (the test runs kinit first).
 """
 
 import argparse
-import json
-import logging
 
 from kazoo.client import KazooClient
 from kazoo.security import ACL, Id
 
-logging.basicConfig(level=logging.CRITICAL)
-
-
-class Seen(logging.Handler):
-    """kazoo's own warnings, kept: "AUTH_FAILED closing" is how it reports a failed exchange."""
-
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-SEEN = Seen()
-_kazoo_log = logging.getLogger("kazoo")
-_kazoo_log.setLevel(logging.WARNING)
-_kazoo_log.addHandler(SEEN)
-_kazoo_log.propagate = False
-
-
-def emit(**kw):
-    print(json.dumps(kw, sort_keys=True), flush=True)
-
-
-def outcome(f, *a, **kw):
-    try:
-        r = f(*a, **kw)
-        return {"ok": convert(r)}
-    except Exception as e:  # the class is the answer compared
-        return {"err": type(e).__name__}
-
-
-def convert(r):
-    if isinstance(r, (list, tuple)):
-        return [convert(x) for x in r]
-    if isinstance(r, bytes):
-        return r.decode("utf-8", "replace")
-    if isinstance(r, ACL):
-        return "%s:%s:%d" % (r.id.scheme, r.id.id, r.perms)
-    if hasattr(r, "czxid"):
-        return "stat"
-    return r
+from sasl_steps import SEEN, emit, outcome
 
 
 def client(hosts, principal=None):

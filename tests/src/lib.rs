@@ -552,21 +552,50 @@ pub fn run_python(script: &str, server: &TestServer) -> Vec<String> {
         .arg("--hosts")
         .arg(server.hosts())
         .current_dir(crate_dir().join("py"));
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    let what = format!("{script} against the {} server", server.kind.name());
+    output_lines(&mut cmd, &what, Duration::from_secs(120), || {
+        format!("server log:\n{}", server.log_tail())
+    })
+}
+
+/// Runs `cmd` (killed after `timeout`), asserts it succeeded, and returns its stdout lines.
+/// A failure names `what` and shows stderr, stdout and `context()` (a server's log, say).
+pub fn output_lines(
+    cmd: &mut Command,
+    what: &str,
+    timeout: Duration,
+    context: impl FnOnce() -> String,
+) -> Vec<String> {
+    let out = run_with_timeout(cmd, timeout);
     assert!(
         out.status.success(),
-        "{script} against the {} server failed ({}):\n{}\nstdout:\n{}\nserver log:\n{}",
-        server.kind.name(),
+        "{what} failed ({}):\n{}\nstdout:\n{}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout),
-        server.log_tail()
+        context()
     );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// Asserts that two transcripts of the same steps, one per server kind, are equal line for line.
+pub fn assert_same_lines(what: &str, apache: &[String], ours: &[String]) {
+    assert_eq!(
+        apache,
+        ours,
+        "{what}: ours differs from Apache ZooKeeper\napache:\n{}\nours:\n{}",
+        apache.join("\n"),
+        ours.join("\n")
+    );
+}
+
+/// Whether one of `lines` is exactly `needle`.
+pub fn has_line(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l == needle)
 }
 
 /// Polls `cond` until it holds or `timeout` passes.

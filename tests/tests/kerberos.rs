@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use bare::{start_bare_with, Bare};
 use zk_tests::raw::{self, RawClient};
-use zk_tests::{apache_classpath, crate_dir, free_port, java, python, run_with_timeout, Kind};
+use zk_tests::{
+    apache_classpath, assert_same_lines, crate_dir, free_port, has_line, java, output_lines,
+    python, run_with_timeout, Kind,
+};
 
 const REALM: &str = "ZK.TEST";
 const SERVER_PRINCIPAL: &str = "zookeeper/localhost@ZK.TEST";
@@ -210,33 +213,12 @@ fn kazoo(realm: &Realm, principal: &str, server: &Bare) -> Vec<String> {
         .arg(principal)
         .env("KRB5_CONFIG", realm.krb5_conf())
         .env("KRB5CCNAME", format!("FILE:{}", cache.display()));
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sasl_gssapi.py failed ({}):\n{}\nstdout:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn assert_same(what: &str, apache: &[String], ours: &[String]) {
-    assert_eq!(
-        apache,
-        ours,
-        "{what}: ours differs from Apache ZooKeeper\napache:\n{}\nours:\n{}",
-        apache.join("\n"),
-        ours.join("\n")
-    );
-}
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l == needle)
+    output_lines(
+        &mut cmd,
+        "sasl_gssapi.py",
+        Duration::from_secs(120),
+        String::new,
+    )
 }
 
 #[test]
@@ -247,14 +229,14 @@ fn kazoo_gssapi_and_sasl_acls_as_apache() {
     drop(apache);
     let ours = realm.server(Kind::Ours, &[], "");
     let o = kazoo(&realm, "alice@ZK.TEST", &ours);
-    assert_same("kazoo with GSSAPI", &a, &o);
+    assert_same_lines("kazoo with GSSAPI", &a, &o);
     for line in [
         r#"{"ok": true, "step": "connect alice@ZK.TEST"}"#,
         r#"{"ok": [[31, ["sasl", "alice@ZK.TEST"]]], "step": "getAcl"}"#,
         r#"{"ok": "kdata", "step": "get"}"#,
         r#"{"err": "NoAuthError", "step": "anonymous get"}"#,
     ] {
-        assert!(has(&o, line), "missing {line} in\n{}", o.join("\n"));
+        assert!(has_line(&o, line), "missing {line} in\n{}", o.join("\n"));
     }
 }
 
@@ -270,9 +252,9 @@ fn principal_mapping_as_apache() {
     drop(apache);
     let ours = realm.server(Kind::Ours, &[], extra);
     let o = kazoo(&realm, svc, &ours);
-    assert_same("kazoo with a mapped principal", &a, &o);
+    assert_same_lines("kazoo with a mapped principal", &a, &o);
     assert!(
-        has(&o, r#"{"ok": [[31, ["sasl", "svc"]]], "step": "getAcl"}"#),
+        has_line(&o, r#"{"ok": [[31, ["sasl", "svc"]]], "step": "getAcl"}"#),
         "{}",
         o.join("\n")
     );
@@ -280,7 +262,7 @@ fn principal_mapping_as_apache() {
     let ours = realm.server(Kind::Ours, &[], "");
     let o = kazoo(&realm, svc, &ours);
     assert!(
-        has(
+        has_line(
             &o,
             r#"{"ok": [[31, ["sasl", "svc/localhost@ZK.TEST"]]], "step": "getAcl"}"#
         ),
@@ -421,7 +403,7 @@ fn garbage_gssapi_tokens_close_that_connection_only_as_apache() {
     drop(apache);
     let ours = realm.server(Kind::Ours, &[], "");
     let o = garbage_script(ours.addr);
-    assert_same("garbage GSSAPI tokens", &a, &o);
+    assert_same_lines("garbage GSSAPI tokens", &a, &o);
     assert_eq!(o[0], "garbage: xid 5 zxid 0 err -115 token length Some(-1)");
     assert_eq!(o[1], "closed: true");
     assert_eq!(o.last().unwrap(), "bystander get: err 0");
@@ -567,7 +549,7 @@ fn security_layer_negotiation_as_apache() {
         }
         outputs.push(lines);
     }
-    assert_same("the GSSAPI security layer", &outputs[0], &outputs[1]);
+    assert_same_lines("the GSSAPI security layer", &outputs[0], &outputs[1]);
     let o = &outputs[1];
     for line in [
         "ok: offer: 01010000",
@@ -577,6 +559,6 @@ fn security_layer_negotiation_as_apache() {
         "layer4: choice: xid 3 err -115 token -1",
         "layer4: closed: True",
     ] {
-        assert!(has(o, line), "missing {line} in\n{}", o.join("\n"));
+        assert!(has_line(o, line), "missing {line} in\n{}", o.join("\n"));
     }
 }

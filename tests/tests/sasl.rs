@@ -13,7 +13,10 @@ use std::time::Duration;
 use bare::{server_command_with, start_bare_with, Bare};
 use zk_tests::ensemble::{Ensemble, Spec};
 use zk_tests::raw::{self, RawClient, Reader};
-use zk_tests::{apache_classpath, crate_dir, java, python, run_with_timeout, Kind};
+use zk_tests::{
+    apache_classpath, assert_same_lines, crate_dir, has_line, java, output_lines, python,
+    run_with_timeout, Kind,
+};
 
 const SASL_PROVIDER: &str =
     "zookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
@@ -84,33 +87,8 @@ fn kazoo(mode: &str, server: &Bare) -> Vec<String> {
         .arg(mode)
         .arg("--hosts")
         .arg(hosts(server));
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sasl.py {mode} failed ({}):\n{}\nstdout:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn assert_same(what: &str, apache: &[String], ours: &[String]) {
-    assert_eq!(
-        apache,
-        ours,
-        "{what}: ours differs from Apache ZooKeeper\napache:\n{}\nours:\n{}",
-        apache.join("\n"),
-        ours.join("\n")
-    );
-}
-
-fn has(lines: &[String], needle: &str) -> bool {
-    lines.iter().any(|l| l == needle)
+    let what = format!("sasl.py {mode}");
+    output_lines(&mut cmd, &what, Duration::from_secs(120), String::new)
 }
 
 #[test]
@@ -120,7 +98,7 @@ fn kazoo_digest_md5_and_sasl_acls_as_apache() {
     let a = kazoo("acl", &apache);
     let ours = start(Kind::Ours, &jaas, &[], "");
     let o = kazoo("acl", &ours);
-    assert_same("kazoo with DIGEST-MD5", &a, &o);
+    assert_same_lines("kazoo with DIGEST-MD5", &a, &o);
     // What the comparison holds, stated plainly.
     for line in [
         r#"{"ok": [[31, ["sasl", "alice"]]], "step": "alice getAcl /s"}"#,
@@ -133,7 +111,7 @@ fn kazoo_digest_md5_and_sasl_acls_as_apache() {
         r#"{"kazoo": "AUTH_FAILED closing", "step": "connect unknown user"}"#,
         r#"{"ok": "secret", "step": "alice get /s again"}"#,
     ] {
-        assert!(has(&o, line), "missing {line} in\n{}", o.join("\n"));
+        assert!(has_line(&o, line), "missing {line} in\n{}", o.join("\n"));
     }
 }
 
@@ -180,7 +158,7 @@ fn sasl_acls_through_a_follower_as_apache_standalone() {
     let leader = ens.wait_serving(&ids, Duration::from_secs(60));
     let follower = ids.iter().copied().find(|&i| i != leader).unwrap();
     let o = kazoo_hosts("acl", &ens.member(follower).hosts());
-    assert_same("kazoo with DIGEST-MD5 through a follower", &a, &o);
+    assert_same_lines("kazoo with DIGEST-MD5 through a follower", &a, &o);
 }
 
 #[test]
@@ -192,7 +170,7 @@ fn enforce_auth_refuses_an_unauthenticated_kazoo_as_apache() {
     let a = kazoo("enforce", &apache);
     let ours = start(Kind::Ours, &jaas, &[], extra);
     let o = kazoo("enforce", &ours);
-    assert_same("enforce.auth with kazoo", &a, &o);
+    assert_same_lines("enforce.auth with kazoo", &a, &o);
     for line in [
         r#"{"err": "SessionClosedRequireSaslError", "step": "anonymous get_children /"}"#,
         r#"{"ok": "x", "step": "alice get /e"}"#,
@@ -200,7 +178,7 @@ fn enforce_auth_refuses_an_unauthenticated_kazoo_as_apache() {
         // not handle: its connection thread ends.
         r#"{"kazoo": "Unhandled exception in connection loop", "step": "connect alice with a wrong password"}"#,
     ] {
-        assert!(has(&o, line), "missing {line} in\n{}", o.join("\n"));
+        assert!(has_line(&o, line), "missing {line} in\n{}", o.join("\n"));
     }
 }
 
@@ -212,8 +190,8 @@ fn session_require_client_sasl_auth_as_apache() {
     let a = kazoo("enforce", &apache);
     let ours = start(Kind::Ours, &jaas, &prop, "");
     let o = kazoo("enforce", &ours);
-    assert_same("sessionRequireClientSASLAuth with kazoo", &a, &o);
-    assert!(has(
+    assert_same_lines("sessionRequireClientSASLAuth with kazoo", &a, &o);
+    assert!(has_line(
         &o,
         r#"{"err": "SessionClosedRequireSaslError", "step": "anonymous get_children /"}"#
     ));
@@ -230,7 +208,7 @@ fn super_user_and_let_any_sasl_user_as_apache() {
     let a = kazoo("super", &apache);
     let ours = start(Kind::Ours, &jaas, &props, "");
     let o = kazoo("super", &ours);
-    assert_same("superUser and letAnySaslUserDoX", &a, &o);
+    assert_same_lines("superUser and letAnySaslUserDoX", &a, &o);
     for line in [
         r#"{"ok": "m", "step": "bob get /mine"}"#,
         r#"{"err": "NoAuthError", "step": "alice get /mine now"}"#,
@@ -238,7 +216,7 @@ fn super_user_and_let_any_sasl_user_as_apache() {
         r#"{"err": "NoAuthError", "step": "alice set /shared"}"#,
         r#"{"err": "NoAuthError", "step": "anonymous get /shared"}"#,
     ] {
-        assert!(has(&o, line), "missing {line} in\n{}", o.join("\n"));
+        assert!(has_line(&o, line), "missing {line} in\n{}", o.join("\n"));
     }
 }
 
@@ -343,7 +321,7 @@ fn garbage_sasl_tokens_close_that_connection_only_as_apache() {
     let a = raw_script(apache.addr);
     let ours = start(Kind::Ours, &jaas, &[], "");
     let o = raw_script(ours.addr);
-    assert_same("raw SASL tokens", &a, &o);
+    assert_same_lines("raw SASL tokens", &a, &o);
     assert_eq!(
         o[0],
         "challenge: xid 5 zxid 0 err 0 realm=\"zk-sasl-md5\",nonce=<40 chars>,charset=utf-8,algorithm=md5-sess"
@@ -382,7 +360,7 @@ fn allow_sasl_failed_clients_keeps_the_connection_as_apache() {
     let a = allow_failed_script(apache.addr);
     let ours = start(Kind::Ours, &jaas, &props, "");
     let o = allow_failed_script(ours.addr);
-    assert_same("allowSaslFailedClients", &a, &o);
+    assert_same_lines("allowSaslFailedClients", &a, &o);
     assert_eq!(o[0], "garbage response: xid 2 zxid 0 err 0 null");
     assert_eq!(o[2], "get it: err -102");
 }
@@ -426,7 +404,7 @@ fn a_reconnected_session_authenticates_again_as_apache() {
     let a = reconnect_script(apache.addr);
     let ours = start(Kind::Ours, &jaas, &props, "");
     let o = reconnect_script(ours.addr);
-    assert_same("a reconnected session", &a, &o);
+    assert_same_lines("a reconnected session", &a, &o);
     assert_eq!(o[3], "whoami without auth: err -124");
 }
 
@@ -481,7 +459,7 @@ fn enforce_auth_answers_every_request_but_auth_and_sasl_as_apache() {
     let a = enforce_raw_script(apache.addr);
     let ours = start(Kind::Ours, &jaas, &props, "");
     let o = enforce_raw_script(ours.addr);
-    assert_same("enforce.auth with a raw client", &a, &o);
+    assert_same_lines("enforce.auth with a raw client", &a, &o);
     assert_eq!(o[0], "ping: xid 3 zxid 0 err -124 body 0; closed true");
 }
 
