@@ -236,38 +236,47 @@ fn ours_starts_on_apache_s_data_dir_and_serves_what_apache_served() {
     drop(c);
 }
 
-#[test]
-fn ours_starts_on_apache_s_gzip_snapshots() {
+/// Apache 3.8 with `snapshot.compression.method=<method>` and snapCount 10, written to (the
+/// kinds under `/k`, then fillers) until a valid snapshot of `kind` after zxid 0 is on disk.
+/// The server, a client, and Apache's `version-2` directory.
+fn apache_with_a_snapshot(
+    method: &str,
+    kind: SnapshotKind,
+) -> (TestServer, RawClient, std::path::PathBuf) {
     let opts = Options {
         extra: vec![
             ("snapCount".into(), "10".into()),
-            ("snapshot.compression.method".into(), "gz".into()),
+            ("snapshot.compression.method".into(), method.into()),
         ],
         ..Options::default()
     };
-    let mut server = TestServer::start(Kind::Apache, &opts);
+    let server = TestServer::start(Kind::Apache, &opts);
     let v2 = server.data_dir().join("version-2");
-    let gz_after = |z: i64| {
+    let written = || {
         apache_snapshots(&v2)
             .unwrap()
             .into_iter()
-            .any(|(s, kind, p)| {
-                kind == SnapshotKind::Gzip && s.0 > z && read_apache_snapshot(&p, 1 << 20).is_ok()
-            })
+            .any(|(s, k, p)| k == kind && s.0 > 0 && read_apache_snapshot(&p, 1 << 20).is_ok())
     };
     let mut c = RawClient::connect(server.addr()).unwrap();
     write_kinds(&mut c, "/k");
     for i in 0..40 {
         ok(c.create(&format!("/w{i}"), b"w", 0).unwrap(), "filler");
-        if gz_after(0) {
+        if written() {
             break;
         }
     }
     assert!(
-        gz_after(0),
-        "no gzip snapshot after zxid 0: {:?}",
+        written(),
+        "no {method} snapshot after zxid 0: {:?}",
         apache_snapshots(&v2)
     );
+    (server, c, v2)
+}
+
+#[test]
+fn ours_starts_on_apache_s_gzip_snapshots() {
+    let (mut server, mut c, _) = apache_with_a_snapshot("gz", SnapshotKind::Gzip);
     ok(c.create("/k/late", b"l", 0).unwrap(), "after the snapshot");
     let apache = view(server.addr());
     server.kill9();
@@ -286,36 +295,8 @@ fn ours_starts_on_apache_s_gzip_snapshots() {
 /// seal and the digest Apache wrote after the tree against the tree's.
 #[test]
 fn ours_starts_on_apache_s_snappy_snapshots_and_checks_their_digest() {
-    let opts = Options {
-        extra: vec![
-            ("snapCount".into(), "10".into()),
-            ("snapshot.compression.method".into(), "snappy".into()),
-        ],
-        ..Options::default()
-    };
-    let mut server = TestServer::start(Kind::Apache, &opts);
-    let v2 = server.data_dir().join("version-2");
-    let snappy_after = |z: i64| {
-        apache_snapshots(&v2)
-            .unwrap()
-            .into_iter()
-            .any(|(s, kind, p)| {
-                kind == SnapshotKind::Snappy && s.0 > z && read_apache_snapshot(&p, 1 << 20).is_ok()
-            })
-    };
-    let mut c = RawClient::connect(server.addr()).unwrap();
-    write_kinds(&mut c, "/k");
-    for i in 0..40 {
-        ok(c.create(&format!("/w{i}"), b"w", 0).unwrap(), "filler");
-        if snappy_after(0) {
-            break;
-        }
-    }
+    let (mut server, mut c, v2) = apache_with_a_snapshot("snappy", SnapshotKind::Snappy);
     let snaps = apache_snapshots(&v2).unwrap();
-    assert!(
-        snappy_after(0),
-        "no snappy snapshot after zxid 0: {snaps:?}"
-    );
     // Each one Apache wrote: snappy-java's header, and (Apache 3.8, digests on by
     // default) a digest after the tree that is the tree's as ours computes it.
     for (zxid, kind, p) in snaps.iter().filter(|(z, _, _)| z.0 > 0) {
