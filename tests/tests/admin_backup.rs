@@ -123,6 +123,21 @@ fn name(i: usize) -> String {
     format!("n{i:06}")
 }
 
+/// tests/py/backup_writer.py writing to `hosts` until the file `stop` exists (retrying
+/// through connection loss with `retry`); its lines are the numbers of acknowledged writes.
+fn kazoo_writer(hosts: &str, retry: bool, stop: &std::path::Path) -> Background<usize> {
+    let mut cmd = Command::new(python());
+    cmd.arg(crate_dir().join("py").join("backup_writer.py"))
+        .arg("write");
+    if retry {
+        cmd.arg("--retry");
+    }
+    cmd.arg("--hosts").arg(hosts).arg("--stop").arg(stop);
+    Background::spawn(&mut cmd, "kazoo writer", |l| {
+        l.strip_prefix("ok ").and_then(|n| n.parse::<usize>().ok())
+    })
+}
+
 /// A backup taken over HTTP while kazoo writes holds every write acknowledged before
 /// it was asked for, and a consistent state: a prefix of the writes, in order.
 #[test]
@@ -134,16 +149,7 @@ fn backup_taken_while_kazoo_writes_restores_every_acknowledged_write() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let stop = tmp.path().join("stop");
-    let mut cmd = Command::new(python());
-    cmd.arg(crate_dir().join("py").join("backup_writer.py"))
-        .arg("write")
-        .arg("--hosts")
-        .arg(src.hosts())
-        .arg("--stop")
-        .arg(&stop);
-    let writer = Background::spawn(&mut cmd, "kazoo writer", |l| {
-        l.strip_prefix("ok ").and_then(|n| n.parse::<usize>().ok())
-    });
+    let writer = kazoo_writer(&src.hosts(), false, &stop);
     assert!(
         wait_until(Duration::from_secs(60), || writer
             .with_lines(|l| l.len() >= 300)),
@@ -514,15 +520,7 @@ fn ydld_hands_leadership_over_without_losing_an_acknowledged_write() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let stop = tmp.path().join("stop");
-    let mut cmd = Command::new(python());
-    cmd.arg(crate_dir().join("py").join("backup_writer.py"))
-        .args(["write", "--retry", "--hosts"])
-        .arg(ens.connect_string())
-        .arg("--stop")
-        .arg(&stop);
-    let writer = Background::spawn(&mut cmd, "kazoo writer", |l| {
-        l.strip_prefix("ok ").and_then(|n| n.parse::<usize>().ok())
-    });
+    let writer = kazoo_writer(&ens.connect_string(), true, &stop);
     assert!(
         wait_until(Duration::from_secs(60), || writer
             .with_lines(|l| l.len() >= 200)),
