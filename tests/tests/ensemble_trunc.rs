@@ -39,8 +39,8 @@ fn some_file_contains(dir: &Path, needle: &[u8]) -> bool {
     })
 }
 
-/// Server 3 (`learner`'s kind) leads first; 1 and 2 are `leader`'s kind, and 2 (the
-/// higher id) leads after 3 is gone. `truncated` is the line 3's log shows for a TRUNC.
+/// Server 3 (`learner`'s kind) leads first; 1 and 2 are `leader`'s kind, and one of them
+/// leads after 3 is gone (2 unless 1 holds a later zxid: election prefers the zxid). `truncated` is the line 3's log shows for a TRUNC.
 /// With `writes_between`, the new leader commits writes of its new epoch before 3 comes
 /// back: ours then sends TRUNC and a DIFF of them; Apache's sends a SNAP instead
 /// (`LearnerHandler.queueCommittedProposals`: no TRUNC when the leader's next proposal
@@ -87,8 +87,8 @@ fn old_leader_is_truncated(learner: Kind, leader: Kind, writes_between: bool, tr
         "the lost write was acknowledged"
     );
 
-    let second = ens.wait_serving(&[1, 2], Duration::from_secs(60));
-    assert_eq!(second, 2, "{}", ens.logs(&[1, 2]));
+    // Either of 1 and 2, both of `leader`'s kind, serves as the new leader.
+    ens.wait_serving(&[1, 2], Duration::from_secs(60));
     let up = format!("{},{}", ens.member(1).hosts(), ens.member(2).hosts());
     let mut after = Vec::new();
     if writes_between {
