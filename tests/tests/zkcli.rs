@@ -109,8 +109,19 @@ fn zkcli_output_matches_apache() {
         let o = run_with_timeout(&mut zkcli(&ours, &["ls", "/"]), Duration::from_secs(60));
         (t.join().unwrap(), o)
     });
-    let a1 = normalise(&String::from_utf8_lossy(&a1.stdout), apache.port);
-    let o1 = normalise(&String::from_utf8_lossy(&o1.stdout), ours.port);
+    // zkCli.sh prints the SyncConnected event from its event thread, so its lines may land
+    // before or after `ls`'s answer in either run: compare the events and the other lines
+    // each in their own order.
+    let events_apart = |lines: Vec<String>| -> Vec<String> {
+        let (mut events, rest): (Vec<String>, Vec<String>) = lines
+            .into_iter()
+            .filter(|l| !l.is_empty() && l != "WATCHER::")
+            .partition(|l| l.starts_with("WatchedEvent "));
+        events.extend(rest);
+        events
+    };
+    let a1 = events_apart(normalise(&String::from_utf8_lossy(&a1.stdout), apache.port));
+    let o1 = events_apart(normalise(&String::from_utf8_lossy(&o1.stdout), ours.port));
 
     if let Some(dir) = option_env!("CARGO_TARGET_TMPDIR") {
         let _ = std::fs::write(Path::new(dir).join("zkcli-apache.txt"), a.join("\n"));
