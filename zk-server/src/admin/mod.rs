@@ -11,10 +11,12 @@
 //! the kernel's backlog), request heads of at most 16 KiB, no request body
 //! read but `restore`'s (authorized first, at most [`ops::MAX_RESTORE_BYTES`]), and a connection that sends no complete request head for
 //! `admin.idleTimeout` is closed. A malformed request closes that one
-//! connection and nothing else.
+//! connection and nothing else. HTTPS (`admin.forceHttps`,
+//! `admin.portUnification`) is [`https`]'s.
 
 pub mod commands;
 pub mod console;
+pub mod https;
 pub mod ops;
 
 use std::collections::BTreeMap;
@@ -72,6 +74,16 @@ pub async fn start(
         }
     };
     let local = listener.local_addr().ok()?;
+    let tls = match https::AdminTls::from_config(&cfg) {
+        Ok(t) => t.map(Arc::new),
+        Err(e) => {
+            // As Apache's, whose AdminServer does not start when its stores fail.
+            tracing::error!(
+                "AdminServer: cannot set up HTTPS ({e}); running without the AdminServer"
+            );
+            return None;
+        }
+    };
     let initial_config = cfg
         .source
         .as_deref()
@@ -84,17 +96,29 @@ pub async fn start(
         client_addr,
         ops: ops::Limits::for_config(&cfg),
     });
-    tracing::info!(
-        "AdminServer on http://{local}{} (commands)",
-        cfg.admin.command_url
-    );
-    tokio::spawn(accept_loop(listener, ctx, core));
+    match &tls {
+        None => tracing::info!(
+            "AdminServer on http://{local}{} (commands)",
+            cfg.admin.command_url
+        ),
+        Some(t) => tracing::info!(
+            "AdminServer on https://{local}{} (commands), {}",
+            cfg.admin.command_url,
+            t.describe()
+        ),
+    }
+    tokio::spawn(accept_loop(listener, tls, ctx, core));
     Some(local)
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, core: mpsc::Sender<CoreMsg>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<https::AdminTls>>,
+    ctx: Arc<Context>,
+    core: mpsc::Sender<CoreMsg>,
+) {
     let idle = Duration::from_millis(ctx.cfg.admin.idle_timeout_ms.max(1));
-    serve_http(listener, idle, "AdminServer", move |req| {
+    serve_http(listener, tls, idle, "AdminServer", move |req| {
         let (ctx, core) = (ctx.clone(), core.clone());
         async move { handle(req, &ctx, &core).await }
     })
@@ -102,10 +126,13 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Context>, core: mpsc::Sende
 }
 
 /// Serve HTTP/1.1 on `listener` with `handle` answering each request, within
-/// this module's bounds (connections, head size, `idle` for a request head);
-/// the Prometheus endpoint (`crate::metrics::prometheus`) runs on it too.
+/// this module's bounds (connections, head size, `idle` for a request head),
+/// over TLS as `tls` says ([`https`]); each request carries its connection's
+/// [`https::Peer`] and [`ops::RemoteAddr`]. The Prometheus endpoint
+/// (`crate::metrics::prometheus`) runs on it too, without TLS.
 pub async fn serve_http<F, Fut>(
     listener: TcpListener,
+    tls: Option<Arc<https::AdminTls>>,
     idle: Duration,
     what: &'static str,
     handle: F,
@@ -127,11 +154,42 @@ pub async fn serve_http<F, Fut>(
             }
         };
         let handle = handle.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let (stream, peer) = match tls {
+                None => {
+                    let p = https::Peer {
+                        addr: peer,
+                        secure: false,
+                        chain: Vec::new(),
+                    };
+                    (https::Stream::Plain(stream), p)
+                }
+                Some(t) => match t.accept(stream, peer, idle).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("{what}: closing the connection from {peer}: {e}");
+                        drop(permit);
+                        return;
+                    }
+                },
+            };
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ops::RemoteAddr(peer));
+                req.extensions_mut().insert(ops::RemoteAddr(peer.addr));
+                let secure = peer.secure;
+                req.extensions_mut().insert(peer.clone());
                 let fut = handle(req);
-                async move { Ok::<_, Infallible>(fut.await) }
+                async move {
+                    let mut r = fut.await;
+                    if secure {
+                        // As Jetty's SecureRequestCustomizer in Apache's AdminServer.
+                        r.headers_mut().insert(
+                            hyper::header::STRICT_TRANSPORT_SECURITY,
+                            hyper::header::HeaderValue::from_static(https::STS_HEADER),
+                        );
+                    }
+                    Ok::<_, Infallible>(r)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

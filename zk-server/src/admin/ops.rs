@@ -3,7 +3,8 @@
 //! - Apache 3.9's `snapshot` (`snap`, GET) and `restore` (`rest`, POST): a backup is
 //!   one HTTP call, and so is putting it back (ZOOKEEPER-4570). Both need an
 //!   `Authorization: <scheme> [<auth>]` header whose ids the root's ACL grants ALL
-//!   (`digest user:password` or `ip`; x509 once the admin port speaks TLS), each
+//!   (`digest user:password`, `ip`, or `x509` over HTTPS with a client
+//!   certificate, see [`super::https::x509_ids`]), each
 //!   may be switched off (`admin.snapshot.enabled`, `admin.restore.enabled`) and
 //!   each is rate limited (`admin.rateLimiterIntervalInMS`, 5 minutes by default).
 //! - ClickHouse Keeper's `csnp` (here also `create_snapshot`: a snapshot on disk
@@ -47,6 +48,7 @@ use zab_storage::apache_snapshot::{
 };
 
 use super::commands::{response, NOT_SERVING};
+use super::https::Peer;
 use super::Context;
 use crate::auth::{self, AuthOutcome};
 use crate::config::Config;
@@ -209,7 +211,7 @@ pub async fn handle(
                 Some("Auth info is missing for the command"),
             );
         }
-        Some(h) => match authenticate(&h, cfg, remote) {
+        Some(h) => match authenticate(&h, cfg, remote, req.extensions().get::<Peer>()) {
             Some(ids) => ids,
             None => {
                 tracing::warn!("admin {asked} from {remote}: not authenticated");
@@ -259,7 +261,12 @@ pub async fn handle(
 
 /// Apache's `handleAuthentication` over an `Authorization` header: `<scheme>` or
 /// `<scheme> <auth>`; the ids, or `None` when not authenticated.
-fn authenticate(header: &str, cfg: &Config, remote: IpAddr) -> Option<Vec<Id>> {
+fn authenticate(
+    header: &str,
+    cfg: &Config,
+    remote: IpAddr,
+    peer: Option<&Peer>,
+) -> Option<Vec<Id>> {
     // Java's split(" "): trailing empty parts dropped.
     let mut parts: Vec<&str> = header.split(' ').collect();
     while parts.len() > 1 && parts.last() == Some(&"") {
@@ -285,7 +292,16 @@ fn authenticate(header: &str, cfg: &Config, remote: IpAddr) -> Option<Vec<Id>> {
             }
         }
         "ip" => Some(vec![Id::new("ip", &remote.to_string())]),
-        // x509 needs the client's certificate: no TLS on this port (yet).
+        // The certificate of the HTTPS connection; an <auth> part is ignored, as
+        // Apache's provider ignores it.
+        "x509" => match super::https::x509_ids(cfg, peer) {
+            Ok(ids) if !ids.is_empty() => Some(ids),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("admin: x509 authentication from {remote} failed: {e}");
+                None
+            }
+        },
         _ => None,
     }
 }
@@ -603,6 +619,7 @@ mod tests {
     fn authorization_headers_as_apache_splits_them() {
         let cfg = Config::default();
         let ip = IpAddr::from([127, 0, 0, 1]);
+        let authenticate = |h: &str, cfg: &Config, ip: IpAddr| authenticate(h, cfg, ip, None);
         let ids = authenticate("digest root:pw", &cfg, ip).unwrap();
         assert_eq!(ids, vec![Id::new("digest", &auth::digest_id("root:pw"))]);
         assert_eq!(

@@ -233,6 +233,15 @@ pub struct AdminConfig {
     pub command_url: String,
     /// `admin.idleTimeout` in ms (default 30000): an idle connection is closed.
     pub idle_timeout_ms: u64,
+    /// `admin.portUnification` (3.7+, default false): HTTPS and plain HTTP on the
+    /// one port, told apart by the first bytes (see `crate::admin::https`).
+    pub port_unification: bool,
+    /// `admin.forceHttps` (3.7+, default false): HTTPS only; wins over
+    /// `admin.portUnification`.
+    pub force_https: bool,
+    /// `admin.needClientAuth` (3.9, default false): the HTTPS handshake requires a
+    /// client certificate; without it none is asked for.
+    pub need_client_auth: bool,
 }
 
 impl Default for AdminConfig {
@@ -243,6 +252,9 @@ impl Default for AdminConfig {
             server_port: 8080,
             command_url: "/commands".into(),
             idle_timeout_ms: 30_000,
+            port_unification: false,
+            force_https: false,
+            need_client_auth: false,
         }
     }
 }
@@ -340,6 +352,21 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.admin.restore.enabled",
     "zookeeper.admin.rateLimiterIntervalInMS",
     "zookeeper.serializeLastProcessedZxid.enabled",
+    // The AdminServer's HTTPS (admin/https.rs) reads its stores as Apache's
+    // JettyAdminServer does, through QuorumX509Util: `zookeeper.ssl.quorum.*`.
+    "zookeeper.ssl.quorum.keyStore.location",
+    "zookeeper.ssl.quorum.keyStore.password",
+    "zookeeper.ssl.quorum.keyStore.passwordPath",
+    "zookeeper.ssl.quorum.keyStore.type",
+    "zookeeper.ssl.quorum.trustStore.location",
+    "zookeeper.ssl.quorum.trustStore.password",
+    "zookeeper.ssl.quorum.trustStore.passwordPath",
+    "zookeeper.ssl.quorum.trustStore.type",
+    "zookeeper.ssl.quorum.clientAuth",
+    "zookeeper.ssl.quorum.protocol",
+    "zookeeper.ssl.quorum.enabledProtocols",
+    "zookeeper.ssl.quorum.ciphersuites",
+    "zookeeper.ssl.quorum.hostnameVerification",
 ];
 
 /// Families of system properties read by prefix ([`Config::props_with_prefix`]).
@@ -359,6 +386,9 @@ const CFG_KEYS_AS_PROPS: &[&str] = &[
     "admin.serverPort",
     "admin.commandURL",
     "admin.idleTimeout",
+    "admin.portUnification",
+    "admin.forceHttps",
+    "admin.needClientAuth",
 ];
 
 /// System properties Apache reads that do not start with `zookeeper.` and that
@@ -808,6 +838,16 @@ impl Config {
                 }
                 "admin.idleTimeout" | "zookeeper.admin.idleTimeout" => {
                     c.admin.idle_timeout_ms = num(value)?
+                }
+                // Java's Boolean.getBoolean, as JettyAdminServer reads them.
+                "admin.portUnification" | "zookeeper.admin.portUnification" => {
+                    c.admin.port_unification = java_bool(value)
+                }
+                "admin.forceHttps" | "zookeeper.admin.forceHttps" => {
+                    c.admin.force_https = java_bool(value)
+                }
+                "admin.needClientAuth" | "zookeeper.admin.needClientAuth" => {
+                    c.admin.need_client_auth = java_bool(value)
                 }
                 "metricsProvider.className" => {
                     c.metrics.prometheus = value == PROMETHEUS_PROVIDER;

@@ -24,6 +24,34 @@ fn admin_server_keys_with_and_without_the_zookeeper_prefix() {
 }
 
 #[test]
+fn admin_https_keys_read_as_java_booleans_from_zoo_cfg_and_jvm_flags() {
+    let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+    assert!(!c.admin.port_unification && !c.admin.force_https && !c.admin.need_client_auth);
+    let c = Config::parse(
+        "dataDir=/d\nadmin.portUnification=TRUE\nadmin.forceHttps=yes\n\
+         ssl.quorum.keyStore.location=/k.p12\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    // Boolean.getBoolean: only "true", in any case.
+    assert!(c.admin.port_unification);
+    assert!(!c.admin.force_https);
+    assert_eq!(
+        c.prop("zookeeper.ssl.quorum.keyStore.location"),
+        Some("/k.p12")
+    );
+    let jvm = vec![
+        ("zookeeper.admin.forceHttps".to_owned(), "true".to_owned()),
+        (
+            "zookeeper.admin.needClientAuth".to_owned(),
+            "true".to_owned(),
+        ),
+    ];
+    let c = Config::parse_with_jvm_flags("dataDir=/d\n", "zoo.cfg", &jvm).unwrap();
+    assert!(c.admin.force_https && c.admin.need_client_auth);
+}
+
+#[test]
 fn metrics_provider_keys_as_apache_names_them() {
     let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
     assert_eq!(c.metrics, MetricsConfig::default());

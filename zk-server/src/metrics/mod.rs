@@ -227,6 +227,9 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "connection_request_count" => int(m.connection_requests),
         "bytes_received_count" => int(m.bytes_received),
         "response_bytes" => int(m.response_bytes),
+        "insecure_admin_count" => {
+            int(crate::admin::https::INSECURE_ADMIN.load(std::sync::atomic::Ordering::Relaxed))
+        }
         _ => None,
     }
 }

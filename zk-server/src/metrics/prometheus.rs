@@ -48,6 +48,7 @@ pub async fn start(cfg: Arc<Config>, core: mpsc::Sender<CoreMsg>) -> Option<Sock
     let idle = Duration::from_millis(cfg.admin.idle_timeout_ms.max(1));
     tokio::spawn(crate::admin::serve_http(
         listener,
+        None,
         idle,
         "Prometheus /metrics",
         move |req| {
