@@ -469,3 +469,104 @@ fn the_console_s_files_and_rules_in_standalone() {
     let (o, _) = http_get(admin, "/", HTTP_TIMEOUT).unwrap();
     assert_eq!(o, a, "the root: Apache answers {a}, ours {o}");
 }
+
+/// Every member's live charts (their `monitor` read through the page's server), and the
+/// members following a reconfig: the ensemble and the chart blocks come from the
+/// membership in force (`/zookeeper/config`), re-read on every poll.
+#[test]
+fn the_console_charts_every_member_and_follows_a_reconfig() {
+    let _ = chromium();
+    let mut ens = Ensemble::new(
+        Spec::new(3, 0)
+            .admin()
+            .ticks(200, 10, 5)
+            .extra("reconfigEnabled", "true")
+            .extra("skipACL", "yes"),
+    );
+    name_admin_addresses(&ens);
+    ens.start_all();
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    let page = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    let gone = *ens
+        .ids()
+        .iter()
+        .find(|i| **i != leader && **i != page)
+        .unwrap();
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], ens.member(page).admin_port));
+
+    // Another member's figures through this server's console.
+    let m = get_json(admin, &format!("/console/api/metrics?member={leader}"));
+    assert_eq!(m["command"], "monitor", "{m:#}");
+    assert_eq!(m["server_state"], "leader", "{m:#}");
+    let (status, _) = http_get(admin, "/console/api/metrics?member=99", HTTP_TIMEOUT).unwrap();
+    assert_eq!(status, 404);
+    let e = get_json(admin, "/console/api/ensemble");
+    let before = e["version"].as_str().unwrap_or("").to_owned();
+    assert_eq!(e["servers"].as_array().unwrap().len(), 3, "{e:#}");
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{admin}/console/");
+    let dump = |what: &str| -> String {
+        let out = run_with_timeout(
+            browser(profile.path(), 8000).arg("--dump-dom").arg(&url),
+            BROWSER_TIMEOUT,
+        );
+        let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && dom.contains("</html>"),
+            "{what}: chromium --dump-dom {url} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dom
+    };
+    let dom = dump("three members");
+    assert_eq!(count(&dom, "class=\"member-charts\""), 2, "{dom}");
+    for id in ens.ids().into_iter().filter(|i| *i != page) {
+        for chart in ["requests", "latency", "fsync"] {
+            let n = chart_attr(&dom, &format!("{id}-{chart}"), "data-points");
+            assert!(
+                n >= 3.0,
+                "server {id}'s chart {chart} has {n} points:\n{dom}"
+            );
+        }
+    }
+    assert!(
+        !dom.contains("data-error"),
+        "a member's figures failed:\n{dom}"
+    );
+
+    // Server `gone` leaves by reconfig: the console drops it without a reload.
+    let mut cmd = Command::new(python());
+    cmd.arg(zk_tests::crate_dir().join("py").join("reconfig.py"))
+        .args(["reconfig", "--hosts", &ens.member(leader).hosts()])
+        .args(["--leaving", &gone.to_string()]);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    let last = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && last.contains("\"ok\": true"),
+        "reconfig failed: {last}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut e = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            e = get_json(admin, "/console/api/ensemble");
+            e["servers"].as_array().unwrap().len() == 2
+        }),
+        "the console still lists {e:#}"
+    );
+    assert_ne!(e["version"].as_str().unwrap_or(""), before, "{e:#}");
+    assert!(
+        e["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["id"] != gone),
+        "{e:#}"
+    );
+    let dom = dump("after the reconfig");
+    assert_eq!(count(&dom, "<tr class=\"server"), 2, "{dom}");
+    assert_eq!(count(&dom, "class=\"member-charts\""), 1, "{dom}");
+    assert!(!dom.contains(&format!("data-member=\"{gone}\"")), "{dom}");
+}

@@ -11,7 +11,12 @@
 //! GET /console/api/sessions       sessions, their timeouts, expiry, connection, ephemerals
 //! GET /console/api/node?path=/a   one znode: Stat, ACL, children, data (when world-readable)
 //! GET /console/api/metrics        this server's `monitor` (mntr) figures
+//! GET /console/api/metrics?member=N  member N's, through its AdminServer's `monitor`
 //! ```
+//!
+//! The members are the membership in force (`/zookeeper/config`, as the core
+//! holds it: a committed reconfig changes it), read again on every call, so the
+//! page follows a reconfig without a reload; `version` is the configuration's.
 //!
 //! Nothing here writes: every figure is read on the core's task through
 //! `CoreMsg::Inspect` over the read-only `StatsView`.
@@ -90,8 +95,21 @@ pub async fn handle(
         "/api/ensemble" => json_reply(ensemble(ctx, core).await),
         "/api/sessions" => json_reply(inspect(core, sessions).await),
         "/api/metrics" => {
-            let v = super::run("monitor", BTreeMap::new(), ctx, core).await;
-            json_reply(Some(v))
+            let args = super::query_args(query);
+            let me = ctx.cfg.myid.unwrap_or(0);
+            match args.get("member").map(|m| m.parse::<u64>()) {
+                None => json_reply(Some(
+                    super::run("monitor", BTreeMap::new(), ctx, core).await,
+                )),
+                Some(Ok(id)) if id == me => json_reply(Some(
+                    super::run("monitor", BTreeMap::new(), ctx, core).await,
+                )),
+                Some(Ok(id)) => member_metrics(id, ctx, core).await,
+                Some(Err(_)) => json_status(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "member must be a server id"}),
+                ),
+            }
         }
         "/api/node" => {
             let args = super::query_args(query);
@@ -169,8 +187,15 @@ pub struct Member {
 
 /// Each member's AdminServer address: `console.adminAddresses`, else its host and our port.
 pub fn admin_addresses(cfg: &Config) -> BTreeMap<u64, String> {
-    let mut m: BTreeMap<u64, String> = cfg
-        .servers
+    admin_addresses_of(cfg, &cfg.servers)
+}
+
+/// [`admin_addresses`] for the members `servers` (the membership in force).
+pub fn admin_addresses_of(
+    cfg: &Config,
+    servers: &BTreeMap<u64, crate::config::ServerSpec>,
+) -> BTreeMap<u64, String> {
+    let mut m: BTreeMap<u64, String> = servers
         .values()
         .map(|s| (s.id, format!("{}:{}", s.host, cfg.admin.server_port)))
         .collect();
@@ -189,30 +214,71 @@ pub fn admin_addresses(cfg: &Config) -> BTreeMap<u64, String> {
     m
 }
 
+/// The membership in force (see the module's note), and its version; zoo.cfg's
+/// when the core's text cannot be read.
+fn membership(cfg: &Config, text: &str) -> (BTreeMap<u64, crate::config::ServerSpec>, Option<u64>) {
+    match crate::reconfig::parse_membership(text) {
+        Ok((servers, version)) if !servers.is_empty() => (servers, Some(version)),
+        _ => (cfg.servers.clone(), None),
+    }
+}
+
+/// Member `id`'s `monitor`, from its AdminServer.
+async fn member_metrics(
+    id: u64,
+    ctx: &Arc<Context>,
+    core: &mpsc::Sender<CoreMsg>,
+) -> Response<Full<Bytes>> {
+    let cfg = ctx.cfg.clone();
+    let Some(text) = inspect(core, |v| v.membership_text()).await else {
+        return json_reply(None);
+    };
+    let (servers, _) = membership(&cfg, &text);
+    let Some(addr) = servers
+        .contains_key(&id)
+        .then(|| admin_addresses_of(&cfg, &servers).remove(&id))
+        .flatten()
+    else {
+        return json_status(StatusCode::NOT_FOUND, json!({"error": "no such member"}));
+    };
+    let url = format!("{}/monitor", cfg.admin.command_url.trim_end_matches('/'));
+    let got = tokio::time::timeout(PEER_TIMEOUT, http_get_json(&addr, &url)).await;
+    match got.unwrap_or_else(|_| Err("no answer in time".into())) {
+        Ok(v) => json_status(StatusCode::OK, v),
+        Err(e) => json_status(StatusCode::BAD_GATEWAY, json!({"error": e})),
+    }
+}
+
 async fn ensemble(ctx: &Arc<Context>, core: &mpsc::Sender<CoreMsg>) -> Option<Value> {
     let cfg = ctx.cfg.clone();
     let me = cfg.myid.unwrap_or(0);
     let local = SocketAddr::new(cfg.admin.server_address, cfg.admin.server_port);
-    let mine = inspect(core, move |v| Member {
-        id: me,
-        learner_type: "",
-        admin: local.to_string(),
-        state: v.mode().to_owned(),
-        zxid: Some(v.tree().last_processed_zxid().0),
-        connections: Some(v.connection_count() as i64),
-        outstanding: Some(v.outstanding() as i64),
-        error: None,
+    let (mine, text) = inspect(core, move |v| {
+        let m = Member {
+            id: me,
+            learner_type: "",
+            admin: local.to_string(),
+            state: v.mode().to_owned(),
+            zxid: Some(v.tree().last_processed_zxid().0),
+            connections: Some(v.connection_count() as i64),
+            outstanding: Some(v.outstanding() as i64),
+            error: None,
+        };
+        (m, v.membership_text())
     })
     .await?;
     let mut members = Vec::new();
+    let mut version = None;
     if cfg.is_standalone() {
         members.push(Member {
             learner_type: "standalone",
             ..mine
         });
     } else {
-        let addrs = admin_addresses(&cfg);
-        let asks = cfg.servers.values().map(|s| {
+        let (servers, v) = membership(&cfg, &text);
+        version = v;
+        let addrs = admin_addresses_of(&cfg, &servers);
+        let asks = servers.values().map(|s| {
             let addr = addrs.get(&s.id).cloned().unwrap_or_default();
             let learner_type = match s.peer_type {
                 PeerType::Participant => "participant",
@@ -256,7 +322,8 @@ async fn ensemble(ctx: &Arc<Context>, core: &mpsc::Sender<CoreMsg>) -> Option<Va
             })
         })
         .collect();
-    Some(json!({"myid": me, "servers": list}))
+    let version = version.map(|v| format!("{v:x}"));
+    Some(json!({"myid": me, "version": version, "servers": list}))
 }
 
 /// A peer's entry from its `server_stats` answer (or why there is none).
@@ -619,5 +686,29 @@ mod tests {
         assert_eq!(m[&1], "a:9090");
         assert_eq!(m[&2], "127.0.0.1:8082");
         assert_eq!(m[&3], "127.0.0.1:8083");
+    }
+
+    #[test]
+    fn members_come_from_the_membership_in_force() {
+        let text = "dataDir=/tmp/x\nclientPort=2181\nadmin.serverPort=9090\n\
+                    server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n\
+                    console.adminAddresses=2=127.0.0.1:8082\n";
+        let cfg = Config::parse(text, "zoo.cfg").unwrap();
+        // A reconfig removed 3 and added 4 (an observer).
+        let now = "server.1=a:1:2:participant;0.0.0.0:2181\n\
+                   server.2=b:1:2:participant;0.0.0.0:2181\n\
+                   server.4=d:1:2:observer;0.0.0.0:2181\nversion=10000000a";
+        let (servers, version) = membership(&cfg, now);
+        assert_eq!(servers.keys().copied().collect::<Vec<_>>(), [1, 2, 4]);
+        assert_eq!(servers[&4].peer_type, PeerType::Observer);
+        assert_eq!(version, Some(0x1_0000_000a));
+        let m = admin_addresses_of(&cfg, &servers);
+        assert_eq!(m[&2], "127.0.0.1:8082");
+        assert_eq!(m[&4], "d:9090");
+        assert!(!m.contains_key(&3));
+        // Unreadable: zoo.cfg's.
+        let (servers, version) = membership(&cfg, "garbage");
+        assert_eq!(servers.len(), 3);
+        assert_eq!(version, None);
     }
 }

@@ -43,6 +43,7 @@ async function refreshEnsemble() {
     return tr;
   });
   body.replaceChildren(...rows);
+  syncMemberCharts(e);
   const me = e.servers.find((s) => s.this);
   document.getElementById("whoami").textContent =
     (e.myid ? "server " + e.myid : "standalone server") + (me ? ", " + me.state : "");
@@ -50,15 +51,17 @@ async function refreshEnsemble() {
 
 // ---- live charts ---------------------------------------------------------
 
-const series = { requests: [], latency: [], fsync: [] };
-let last = null;
+const CHARTS = ["requests", "latency", "fsync"];
+// This server's charts (chart-<name>) and each other member's (chart-<id>-<name>).
+const mine = { series: { requests: [], latency: [], fsync: [] }, last: null, prefix: "" };
+const members = new Map();
 
-function perSecond(m, t) {
+function perSecond(state, m, t) {
   const cnt = (m.cnt_readlatency || 0) + (m.cnt_updatelatency || 0);
   const sum = (m.sum_readlatency || 0) + (m.sum_updatelatency || 0);
   const now = { t, cnt, sum, fcnt: m.cnt_fsynctime || 0, fsum: m.sum_fsynctime || 0 };
-  const prev = last;
-  last = now;
+  const prev = state.last;
+  state.last = now;
   // A reset (srst) or the first sample: nothing to compare with.
   if (!prev || now.cnt < prev.cnt || now.fcnt < prev.fcnt || now.t <= prev.t) return null;
   const dt = (now.t - prev.t) / 1000;
@@ -103,16 +106,57 @@ function draw(name, values) {
   fig.setAttribute("data-max", values.length ? Math.max(...values).toFixed(2) : "");
 }
 
-async function refreshMetrics() {
-  const m = await getJSON("metrics");
-  const d = perSecond(m, performance.now());
+function addSample(state, m) {
+  const d = perSecond(state, m, performance.now());
   if (d) {
-    for (const k of Object.keys(series)) {
-      series[k].push(d[k]);
-      if (series[k].length > SAMPLES) series[k].shift();
+    for (const k of CHARTS) {
+      state.series[k].push(d[k]);
+      if (state.series[k].length > SAMPLES) state.series[k].shift();
     }
   }
-  for (const k of Object.keys(series)) draw(k, series[k]);
+  for (const k of CHARTS) draw(state.prefix + k, state.series[k]);
+}
+
+// One block of charts per other member of the membership in force: the
+// ensemble answer follows a reconfig, and so do the blocks.
+function syncMemberCharts(e) {
+  const box = document.getElementById("member-charts");
+  const others = e.servers.filter((s) => !s.this);
+  const ids = new Set(others.map((s) => String(s.id)));
+  for (const id of [...members.keys()]) {
+    if (!ids.has(id)) { members.get(id).block.remove(); members.delete(id); }
+  }
+  for (const s of others) {
+    const id = String(s.id);
+    let st = members.get(id);
+    if (!st) {
+      const figs = CHARTS.map((k) => el("figure", { class: "chart", id: `chart-${id}-${k}` },
+        el("figcaption", {}, { requests: "requests / s", latency: "latency, ms", fsync: "fsync, ms" }[k])));
+      const block = el("div", { class: "member-charts", "data-member": id },
+        el("h3", {}, "server " + id, el("span", { class: "muted member-state" }, "")),
+        el("div", { class: "charts" }, ...figs));
+      box.append(block);
+      st = { series: { requests: [], latency: [], fsync: [] }, last: null, prefix: id + "-", block };
+      members.set(id, st);
+    }
+    st.block.querySelector(".member-state").textContent = " " + s.state;
+    st.block.setAttribute("data-role", s.state);
+  }
+}
+
+async function refreshMetrics() {
+  addSample(mine, await getJSON("metrics"));
+  // Every other member's through this server; one that does not answer is
+  // marked, and the others go on.
+  await Promise.all([...members.entries()].map(async ([id, st]) => {
+    try {
+      addSample(st, await getJSON("metrics?member=" + encodeURIComponent(id)));
+      st.block.removeAttribute("data-error");
+    } catch (e) {
+      st.last = null;
+      st.block.setAttribute("data-error", e.message);
+    }
+  }));
 }
 
 // ---- the tree browser ----------------------------------------------------
