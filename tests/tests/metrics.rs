@@ -1,8 +1,8 @@
 //! `mntr` against Apache ZooKeeper 3.8's, key by key (standalone and an
 //! ensemble's leader and follower), and our Prometheus `/metrics` parsed and
 //! checked against the `mntr` keys. Apache's JVM figures (`jvm_*`) and its
-//! per-learner sets (`<sid>_learner_handler_qp_*`) are left out of the
-//! comparison, and in an ensemble the per-namespace sets too:
+//! per-learner sets but `<sid>_learner_handler_qp_size` (`ack_latency`,
+//! `learner_handler_qp_time_ms`) are left out of the comparison, and in an ensemble the per-namespace sets too:
 //! docs/compatibility.md says why.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,14 +36,36 @@ fn per_learner(key: &str) -> bool {
     })
 }
 
-/// The keys Apache prints that we must print too. In an ensemble the
-/// per-namespace sets are left out: Apache's servers write `/zookeeper/config`
-/// through their trees while syncing, ours set it at start-up.
+/// The per-learner set both servers print: `learner_handler_qp_size`, a leader's
+/// (`ack_latency` and `learner_handler_qp_time_ms` are not: docs/compatibility.md).
+const QP_SIZE: &str = "_learner_handler_qp_size";
+
+/// `zk_avg_2_learner_handler_qp_size` as `zk_avg_<sid>_learner_handler_qp_size`: the
+/// two ensembles' leaders differ, and so do their learners' sids.
+fn without_sid(key: &str) -> String {
+    let mut parts: Vec<&str> = key.splitn(4, '_').collect();
+    if parts.len() == 4 && parts[2].parse::<u64>().is_ok() {
+        parts[2] = "<sid>";
+    }
+    parts.join("_")
+}
+
+/// The learners' sids of the per-learner keys in `m`.
+fn learner_sids(m: &BTreeMap<String, String>) -> BTreeSet<String> {
+    m.keys()
+        .filter(|k| per_learner(k) && k.ends_with(QP_SIZE))
+        .filter_map(|k| k.split('_').nth(2).map(str::to_owned))
+        .collect()
+}
+
+/// The keys Apache prints that we must print too (a per-learner key without its
+/// sid). In an ensemble the per-namespace sets are left out: Apache's servers write
+/// `/zookeeper/config` through their trees while syncing, ours set it at start-up.
 fn comparable(m: &BTreeMap<String, String>, per_namespace: bool) -> BTreeSet<String> {
     m.keys()
-        .filter(|k| !k.contains("jvm_") && !per_learner(k))
+        .filter(|k| !k.contains("jvm_") && (!per_learner(k) || k.ends_with(QP_SIZE)))
         .filter(|k| per_namespace || !k.ends_with("_per_namespace"))
-        .cloned()
+        .map(|k| without_sid(k))
         .collect()
 }
 
@@ -197,6 +219,19 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
         ];
         if role == "leader" {
             agree.extend(["zk_learners", "zk_synced_followers", "zk_pending_syncs"]);
+            // One learner_handler_qp_size summary per learner, named by its sid.
+            let (sa, so) = (learner_sids(&ma), learner_sids(&mo));
+            let want: BTreeSet<String> = ours
+                .ids()
+                .into_iter()
+                .filter(|i| *i != io)
+                .map(|i| i.to_string())
+                .collect();
+            if sa.len() != 2 || so != want {
+                failures.push(format!(
+                    "learner_handler_qp_size sets: Apache's leader has {sa:?}, ours {so:?} (its learners: {want:?})"
+                ));
+            }
         }
         failures.extend(same_values(role, &ma, &mo, &agree));
         let looking: u64 = mo["zk_looking_count"].parse().unwrap();

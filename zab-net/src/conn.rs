@@ -83,6 +83,12 @@ impl<T> PeerSender<T> {
         self.cancel.is_cancelled()
     }
 
+    /// Frames queued and not yet taken by the writer (a leader's
+    /// `learner_handler_qp_size`).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Close the connection (as [`PeerConn::close`]); its reader reports the end.
     pub fn close(&self) {
         self.cancel.cancel();
@@ -122,6 +128,11 @@ impl<T> PeerConn<T> {
     /// See [`PeerSender::try_send`].
     pub fn try_send(&self, frame: T) -> Result<(), NetError> {
         self.sender.try_send(frame)
+    }
+
+    /// See [`PeerSender::queued`].
+    pub fn queued(&self) -> usize {
+        self.sender.queued()
     }
 
     /// The next frame; `Some(Err(..))` once if the connection failed, then `None`.

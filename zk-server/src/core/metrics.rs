@@ -89,6 +89,34 @@ impl Summary {
     }
 }
 
+/// A labelled set of count/sum/min/max summaries updated from another task
+/// (the driver's `learner_handler_qp_size`, one per learner's sid).
+#[derive(Debug, Default)]
+pub struct SharedSummarySet(std::sync::Mutex<BTreeMap<String, Summary>>);
+
+impl SharedSummarySet {
+    pub fn add(&self, key: &str, v: u64) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(key) {
+            Some(s) => s.add(v),
+            None => {
+                let mut s = Summary::default();
+                s.add(v);
+                m.insert(key.to_owned(), s);
+            }
+        }
+    }
+
+    /// Back to no members (`srst`).
+    pub fn reset(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    pub fn get(&self) -> BTreeMap<String, Summary> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// A count/sum/min/max summary updated from another thread.
 #[derive(Debug)]
 pub struct SharedSummary {
@@ -209,6 +237,9 @@ pub struct CoreMetrics {
     pub db_init_time: Summary,
     /// `fsynctime`: ms per log sync, from the log's sync thread.
     pub fsync_time: Arc<SharedSummary>,
+    /// `learner_handler_qp_size` (leader): packets queued for a learner, by its
+    /// sid, sampled by the driver as it queues each one.
+    pub learner_qp_size: Arc<SharedSummarySet>,
 }
 
 impl Default for CoreMetrics {
@@ -235,6 +266,7 @@ impl Default for CoreMetrics {
             sessions_expired: 0,
             db_init_time: Summary::default(),
             fsync_time: Arc::new(SharedSummary::default()),
+            learner_qp_size: Arc::new(SharedSummarySet::default()),
         }
     }
 }

@@ -65,7 +65,7 @@ use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
-pub use metrics::{top_namespace, CoreMetrics, SharedSummary, Summary};
+pub use metrics::{top_namespace, CoreMetrics, SharedSummary, SharedSummarySet, Summary};
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
 use pipeline::InFlight;
@@ -246,6 +246,11 @@ impl Core {
     /// How long recovering the tree took before this core was made (`dbinittime`).
     pub fn record_db_init(&mut self, took: Duration) {
         self.metrics.db_init_time.add(took.as_millis() as u64);
+    }
+
+    /// The per-learner queue sizes the driver samples (`learner_handler_qp_size`).
+    pub fn learner_queue_sizes(&self) -> Arc<SharedSummarySet> {
+        self.metrics.learner_qp_size.clone()
     }
 
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as

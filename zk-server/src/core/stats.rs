@@ -343,8 +343,10 @@ impl Core {
             StatsReset::Server => {
                 // As Apache's `srst` (`ServerMetrics.resetAll`): the metrics too.
                 self.metrics.fsync_time.reset();
+                self.metrics.learner_qp_size.reset();
                 self.metrics = super::CoreMetrics {
                     fsync_time: self.metrics.fsync_time.clone(),
+                    learner_qp_size: self.metrics.learner_qp_size.clone(),
                     ..Default::default()
                 };
                 self.stats = ServerStats {

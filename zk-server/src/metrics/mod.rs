@@ -47,7 +47,8 @@ use Kind::{Counter, Summary as Basic, SummaryQ};
 
 /// Apache 3.8's `ServerMetrics`, in its order, without the JVM's
 /// (`jvm_pause_time_ms`) and the labelled sets (`*_per_namespace` are in
-/// [`collect`]; `learner_handler_qp_*`, `ack_latency`: see docs/compatibility.md).
+/// [`collect`], with `learner_handler_qp_size`; `learner_handler_qp_time_ms`,
+/// `ack_latency`: see docs/compatibility.md).
 pub const SERVER_METRICS: &[(&str, Kind)] = &[
     ("fsynctime", Basic),
     ("snapshottime", Basic),
@@ -343,9 +344,12 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
     }
     // Apache's labelled summary sets: one summary per namespace seen.
     let m = v.metrics();
+    let learner_qp_size = m.learner_qp_size.get();
     for (name, set) in [
         ("write_per_namespace", &m.write_per_namespace),
         ("read_per_namespace", &m.read_per_namespace),
+        // A leader's, one per learner's sid (kept after leading, as Apache's).
+        ("learner_handler_qp_size", &learner_qp_size),
     ] {
         for (ns, s) in set {
             out.push(Metric {

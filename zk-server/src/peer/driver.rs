@@ -137,6 +137,9 @@ pub(super) struct Driver {
     pub(super) synced: Vec<u64>,
     /// Learners that connected while we were still looking.
     pub(super) early_learners: Vec<zab_net::LearnerConn>,
+    /// Leader: each learner's queued packets as a packet is queued for it
+    /// (`learner_handler_qp_size`; Apache samples as its LearnerHandler takes one).
+    pub(super) learner_qp_size: Arc<crate::core::SharedSummarySet>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -436,6 +439,10 @@ impl Driver {
     fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord) {
         match self.conns.get(&to) {
             Some(s) => {
+                if self.role == Role::Leading {
+                    self.learner_qp_size
+                        .add(&to.0.to_string(), s.queued() as u64);
+                }
                 if !s.is_closed() && s.try_send(p).is_err() {
                     // Closing it makes its reader report the end, which the driver's loop
                     // takes as the peer's disconnection.

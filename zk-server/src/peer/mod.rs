@@ -247,6 +247,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     };
     let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     core.record_db_init(db_init);
+    let learner_qp_size = core.learner_queue_sizes();
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
@@ -285,6 +286,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         learners: Default::default(),
         synced: Vec::new(),
         early_learners: Vec::new(),
+        learner_qp_size,
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
