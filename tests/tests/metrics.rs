@@ -436,6 +436,117 @@ fn value(f: &BTreeMap<String, Family>, family: &str, sample: &str) -> f64 {
         .2
 }
 
+/// Every numeric mntr key of `m` is a family of the same name in `families` (a
+/// summary once; a labelled set's keys one family), and every family but the
+/// process' is an mntr key: what does not hold.
+fn families_match_mntr(
+    families: &BTreeMap<String, Family>,
+    m: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut from_mntr: BTreeMap<String, &str> = BTreeMap::new();
+    for k in m
+        .keys()
+        .filter(|k| !["zk_version", "zk_server_state", "zk_peer_state"].contains(&k.as_str()))
+    {
+        // A labelled set's keys (zk_avg_2_learner_handler_qp_size,
+        // zk_avg_app_write_per_namespace) are one family, its name without the label.
+        let (fam, kind) = match LABELLED.iter().find(|n| k.ends_with(&format!("_{n}"))) {
+            Some(n) => (n.to_string(), "summary"),
+            None => family_of(k, m),
+        };
+        from_mntr.entry(fam).or_insert(kind);
+    }
+    let mut failures = Vec::new();
+    let exported: BTreeSet<&String> = families
+        .keys()
+        .filter(|k| !k.starts_with("process_"))
+        .collect();
+    let expected: BTreeSet<&String> = from_mntr.keys().collect();
+    if exported != expected {
+        failures.push(format!(
+            "families not from mntr: {:?}; mntr keys not exported: {:?}",
+            exported.difference(&expected).collect::<Vec<_>>(),
+            expected.difference(&exported).collect::<Vec<_>>()
+        ));
+    }
+    for (fam, kind) in &from_mntr {
+        let Some(f) = families.get(fam) else { continue };
+        if *kind == "summary" && f.kind != "summary" {
+            failures.push(format!("{fam} is a {} not a summary", f.kind));
+        }
+        if f.samples.is_empty() {
+            failures.push(format!("{fam} has no sample"));
+        }
+    }
+    failures
+}
+
+/// Apache's labelled summary sets we print (their keys carry a label before the name).
+const LABELLED: &[&str] = &[
+    "learner_handler_qp_size",
+    "write_per_namespace",
+    "read_per_namespace",
+];
+
+/// A leader's `/metrics`: every mntr key it prints has its family, the per-learner
+/// `learner_handler_qp_size` as one summary family with a `key` label per learner
+/// (as Apache's provider exports a labelled SummarySet), read by prometheus_client.
+#[test]
+fn a_leader_exports_its_learners_queue_sizes_to_prometheus() {
+    let mut ens = Ensemble::new(Spec::new(3, 0));
+    let mut ports = BTreeMap::new();
+    for id in ens.ids() {
+        let port = free_port();
+        ports.insert(id, port);
+        let mut cfg = std::fs::read_to_string(ens.member(id).cfg_path()).unwrap();
+        cfg.push_str(&format!(
+            "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+             metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={port}\n"
+        ));
+        std::fs::write(ens.member(id).cfg_path(), cfg).unwrap();
+    }
+    ens.start_all();
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(90));
+    let follower = ens.ids().into_iter().find(|i| *i != leader).unwrap();
+    let _c = workload(ens.member(follower).addr());
+    let addr = SocketAddr::from(([127, 0, 0, 1], ports[&leader]));
+    let families = scrape(addr);
+    let m = mntr(ens.member(leader).addr());
+    let failures = families_match_mntr(&families, &m);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let qp = &families["learner_handler_qp_size"];
+    assert_eq!(qp.kind, "summary");
+    let keys: BTreeSet<String> = qp
+        .samples
+        .iter()
+        .filter_map(|s| s.1.get("key").cloned())
+        .collect();
+    let learners: BTreeSet<String> = ens
+        .ids()
+        .into_iter()
+        .filter(|i| *i != leader)
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(keys, learners, "{:?}", qp.samples);
+    let count = |sid: &str| {
+        qp.samples
+            .iter()
+            .find(|s| {
+                s.0 == "learner_handler_qp_size_count"
+                    && s.1.get("key").map(String::as_str) == Some(sid)
+            })
+            .map(|s| s.2)
+            .unwrap_or(0.0)
+    };
+    for sid in &learners {
+        assert!(
+            count(sid) > 0.0,
+            "no packet counted for learner {sid}: {:?}",
+            qp.samples
+        );
+    }
+}
+
 #[test]
 fn prometheus_metrics_carry_apache_names_and_types() {
     let port = free_port();
@@ -456,39 +567,8 @@ fn prometheus_metrics_carry_apache_names_and_types() {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let before = scrape(addr);
 
-    // Every numeric mntr key is a family of the same name (a summary once), and
-    // every family but the process' is an mntr key.
     let m = mntr(ours.addr());
-    let mut from_mntr: BTreeMap<String, &str> = BTreeMap::new();
-    for k in m
-        .keys()
-        .filter(|k| !["zk_version", "zk_server_state", "zk_peer_state"].contains(&k.as_str()))
-    {
-        let (fam, kind) = family_of(k, &m);
-        from_mntr.entry(fam).or_insert(kind);
-    }
-    let mut failures = Vec::new();
-    let exported: BTreeSet<&String> = before
-        .keys()
-        .filter(|k| !k.starts_with("process_"))
-        .collect();
-    let expected: BTreeSet<&String> = from_mntr.keys().collect();
-    if exported != expected {
-        failures.push(format!(
-            "families not from mntr: {:?}; mntr keys not exported: {:?}",
-            exported.difference(&expected).collect::<Vec<_>>(),
-            expected.difference(&exported).collect::<Vec<_>>()
-        ));
-    }
-    for (fam, kind) in &from_mntr {
-        let Some(f) = before.get(fam) else { continue };
-        if *kind == "summary" && f.kind != "summary" {
-            failures.push(format!("{fam} is a {} not a summary", f.kind));
-        }
-        if f.samples.is_empty() {
-            failures.push(format!("{fam} has no sample"));
-        }
-    }
+    let mut failures = families_match_mntr(&before, &m);
     // Apache's quantiles: 0.5/0.9/0.99 for an ADVANCED summary, 0.5 for a BASIC one.
     let quantiles = |f: &str| -> Vec<String> {
         before[f]
