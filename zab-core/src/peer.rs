@@ -304,13 +304,16 @@ impl Peer {
     pub fn learners(&self) -> LearnerSummary {
         let mut s = LearnerSummary::default();
         if let Role::Leading(l) = &self.role {
-            for h in l.handlers.values() {
+            let voters = self.cfg.quorum.voting_members();
+            for (sid, h) in &l.handlers {
                 let synced = matches!(h.phase, HandlerPhase::Synced | HandlerPhase::UpToDate);
                 if h.observer {
                     s.observers += 1;
                 } else {
                     s.followers += 1;
                     s.synced_followers += synced as usize;
+                    // Apache's getNonVotingFollowers: a follower outside the voters.
+                    s.synced_non_voting_followers += (synced && !voters.contains(sid)) as usize;
                 }
             }
             s.pending_syncs = l.pending_syncs.len();
@@ -359,6 +362,9 @@ impl Peer {
 pub struct LearnerSummary {
     pub followers: usize,
     pub synced_followers: usize,
+    /// Synced followers that are not voters of the view in force (`mntr`'s
+    /// zk_synced_non_voting_followers).
+    pub synced_non_voting_followers: usize,
     pub observers: usize,
     pub pending_syncs: usize,
 }

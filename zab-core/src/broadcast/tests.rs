@@ -422,3 +422,37 @@ fn only_an_established_leader_yields() {
         .learner_in_broadcast(1, 2);
     assert_eq!(f.step(Event::YieldLeadership { yield_ticks: 3 }), vec![]);
 }
+
+#[test]
+fn a_synced_follower_outside_the_voters_counts_as_non_voting() {
+    use crate::wire::{LearnerInfo, PROTOCOL_VERSION};
+    let b = leader().ensemble(3, 1);
+    let mut p = b.leader_established(&[2, 3]);
+    let s = p.learners();
+    assert_eq!((s.synced_followers, s.synced_non_voting_followers), (2, 0));
+    // Server 4 is the view's observer, yet connects as a follower (FOLLOWERINFO).
+    let info = LearnerInfo {
+        sid: sid(4),
+        protocol_version: PROTOCOL_VERSION,
+        config_version: 0,
+    };
+    let e = b.next_epoch();
+    drive(
+        &mut p,
+        [
+            received(
+                4,
+                QuorumPacket::FollowerInfo {
+                    accepted_epoch: crate::Epoch(e),
+                    info,
+                },
+            ),
+            received(4, b.ack_epoch_at_our_last()),
+            received(4, QuorumPacket::Ack { zxid: zxid(e, 0) }),
+        ],
+    );
+    let s = p.learners();
+    assert_eq!(s.followers, 3, "{s:?}");
+    assert_eq!(s.synced_followers, 3, "{s:?}");
+    assert_eq!(s.synced_non_voting_followers, 1, "{s:?}");
+}

@@ -284,6 +284,7 @@ fn gauge(v: &StatsView, name: &str) -> Value {
         }
         "learners" => (l.followers + l.observers) as i64,
         "synced_followers" => l.synced_followers as i64,
+        "synced_non_voting_followers" => l.synced_non_voting_followers as i64,
         "synced_observers" => l.observers as i64,
         "pending_syncs" => l.pending_syncs as i64,
         "leader_uptime" => v
