@@ -400,3 +400,66 @@ fn run_python_with(cmd: &mut Command, server: &TestServer, args: &[&str]) -> Vec
         server.log_tail()
     })
 }
+
+/// With `admin.forceHttps` on every member, the web console asks its peers over HTTPS
+/// (the quorum trust store verifying them, the quorum key store as its client
+/// certificate, which 3.9's `admin.needClientAuth` requires): every member shows with
+/// its role, none unreachable, and another member's figures come through.
+#[test]
+fn the_console_reaches_https_only_peers() {
+    use zk_tests::ensemble::{Ensemble, Spec};
+    let pki = Pki::new();
+    let p = |f: &str| pki.path(f).display().to_string();
+    let mut spec = Spec::new(3, 0).admin().ticks(200, 10, 5);
+    for (k, v) in [
+        ("admin.forceHttps", "true".to_owned()),
+        ("admin.needClientAuth", "true".to_owned()),
+        ("ssl.quorum.keyStore.location", p("server-key.p12")),
+        ("ssl.quorum.keyStore.password", PASSWORD.to_owned()),
+        ("ssl.quorum.trustStore.location", p("trust.p12")),
+        ("ssl.quorum.trustStore.password", PASSWORD.to_owned()),
+    ] {
+        spec = spec.extra(k, &v);
+    }
+    let mut ens = Ensemble::new(spec);
+    let addrs: Vec<String> = ens
+        .ids()
+        .iter()
+        .map(|id| format!("{id}=127.0.0.1:{}", ens.member(*id).admin_port))
+        .collect();
+    for id in ens.ids() {
+        let mut cfg = std::fs::read_to_string(ens.member(id).cfg_path()).unwrap();
+        cfg.push_str(&format!("console.adminAddresses={}\n", addrs.join(",")));
+        std::fs::write(ens.member(id).cfg_path(), cfg).unwrap();
+    }
+    ens.start_all();
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    let page = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    let base = format!("https://127.0.0.1:{}", ens.member(page).admin_port);
+    // The browser's side needs a certificate too (needClientAuth).
+    let get = |path: &str| -> Value {
+        let r = curl(&pki, &format!("{base}{path}"), Some("alice"), None, &[])
+            .unwrap_or_else(|e| panic!("{path}: {e}\n{}", ens.logs(&ens.ids())));
+        assert_eq!(r.status, 200, "{path}");
+        r.json()
+    };
+    let mut e = Value::Null;
+    let settled = zk_tests::wait_until(Duration::from_secs(30), || {
+        e = get("/console/api/ensemble");
+        e["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "leader" || s["state"] == "follower")
+    });
+    assert!(settled, "a member is not shown over HTTPS: {e:#}");
+    let leaders = e["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "leader")
+        .count();
+    assert_eq!(leaders, 1, "{e:#}");
+    let m = get(&format!("/console/api/metrics?member={leader}"));
+    assert_eq!(m["server_state"], "leader", "{m:#}");
+}

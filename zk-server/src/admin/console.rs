@@ -242,7 +242,8 @@ async fn member_metrics(
         return json_status(StatusCode::NOT_FOUND, json!({"error": "no such member"}));
     };
     let url = format!("{}/monitor", cfg.admin.command_url.trim_end_matches('/'));
-    let got = tokio::time::timeout(PEER_TIMEOUT, http_get_json(&addr, &url)).await;
+    let tls = ctx.peer_tls.as_ref();
+    let got = tokio::time::timeout(PEER_TIMEOUT, http_get_json(&addr, &url, tls)).await;
     match got.unwrap_or_else(|_| Err("no answer in time".into())) {
         Ok(v) => json_status(StatusCode::OK, v),
         Err(e) => json_status(StatusCode::BAD_GATEWAY, json!({"error": e})),
@@ -285,6 +286,7 @@ async fn ensemble(ctx: &Arc<Context>, core: &mpsc::Sender<CoreMsg>) -> Option<Va
                 PeerType::Observer => "observer",
             };
             let mine = mine.clone();
+            let tls = ctx.peer_tls.clone();
             let url = format!(
                 "{}/server_stats",
                 cfg.admin.command_url.trim_end_matches('/')
@@ -296,7 +298,9 @@ async fn ensemble(ctx: &Arc<Context>, core: &mpsc::Sender<CoreMsg>) -> Option<Va
                         ..mine
                     };
                 }
-                let got = tokio::time::timeout(PEER_TIMEOUT, http_get_json(&addr, &url)).await;
+                let got =
+                    tokio::time::timeout(PEER_TIMEOUT, http_get_json(&addr, &url, tls.as_ref()))
+                        .await;
                 let got = got.unwrap_or_else(|_| Err("no answer in time".into()));
                 peer_member(s.id, learner_type, addr, got)
             }
@@ -380,22 +384,53 @@ pub fn lags(members: &[Member]) -> Vec<Option<i64>> {
 }
 
 /// GET `path` from the AdminServer at `addr` (HTTP/1.0, so the answer is the
-/// bytes up to the close, never chunked) and parse its JSON.
-async fn http_get_json(addr: &str, path: &str) -> Result<Value, String> {
-    let mut s = tokio::net::TcpStream::connect(addr)
+/// bytes up to the close, never chunked) and parse its JSON; over TLS with
+/// `tls` (peers with `admin.forceHttps`, see `super::https::peer_client_config`).
+async fn http_get_json(
+    addr: &str,
+    path: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Value, String> {
+    let s = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let buf = match tls {
+        None => exchange(s, addr, path).await?,
+        Some(config) => {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|e| format!("{addr}: {e}"))?;
+            let s = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name, s)
+                .await
+                .map_err(|e| format!("{addr}: TLS handshake failed: {e}"))?;
+            exchange(s, addr, path).await?
+        }
+    };
+    parse_http_json(&buf).map_err(|e| format!("{addr}: {e}"))
+}
+
+/// Send the request for `path` and read the answer up to the close.
+async fn exchange<S>(mut s: S, addr: &str, path: &str) -> Result<Vec<u8>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n");
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
     let mut buf = Vec::new();
-    (&mut s)
+    match (&mut s)
         .take(PEER_MAX_BYTES as u64)
         .read_to_end(&mut buf)
         .await
-        .map_err(|e| format!("{addr}: {e}"))?;
-    parse_http_json(&buf).map_err(|e| format!("{addr}: {e}"))
+    {
+        Ok(_) => Ok(buf),
+        // A TLS peer that closes without close_notify: the answer is what came.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => Ok(buf),
+        Err(e) => Err(format!("{addr}: {e}")),
+    }
 }
 
 /// The JSON body of a complete HTTP answer with status 200.

@@ -197,6 +197,43 @@ impl tokio::io::AsyncWrite for Stream {
     }
 }
 
+/// How the web console reaches its peers' AdminServers when they speak HTTPS only
+/// (`admin.forceHttps`): the quorum's stores again, the trust store to verify a
+/// peer (by the host of its address) and the key store as this server's client
+/// certificate (for peers with `admin.needClientAuth`). `None` when this port is
+/// not HTTPS-only: the console then asks its peers over plain HTTP.
+pub fn peer_client_config(cfg: &Config) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    if !cfg.admin.force_https {
+        return Ok(None);
+    }
+    let s = TlsSettings::from_props(cfg, "zookeeper.ssl.quorum.")?;
+    let ts = s
+        .trust_store
+        .as_ref()
+        .ok_or("zookeeper.ssl.quorum.trustStore.location is not set: no way to verify peers")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in crate::tls::stores::load_trust_store(&ts.location, &ts.password, ts.ty)? {
+        roots
+            .add(c)
+            .map_err(|e| format!("{}: bad trusted certificate: {e}", ts.location))?;
+    }
+    #[allow(deprecated)] // ring: see crate::tls on why
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&s.versions)
+        .map_err(|e| format!("zookeeper.ssl.quorum.protocol: {e}"))?
+        .with_root_certificates(roots);
+    let config = match &s.key_store {
+        Some(ks) => {
+            let key = crate::tls::stores::load_key_store(&ks.location, &ks.password, ks.ty)?;
+            b.with_client_auth_cert(key.chain, key.key)
+                .map_err(|e| format!("{}: {e}", ks.location))?
+        }
+        None => b.with_no_client_auth(),
+    };
+    Ok(Some(Arc::new(config)))
+}
+
 /// Whether the x509 scheme has a provider, as Apache's `ProviderRegistry` has
 /// one: some `authProvider.<name>` names X509AuthenticationProvider, or a TLS
 /// client port is configured (`QuorumPeerConfig.configureSSLAuth` then

@@ -51,6 +51,8 @@ pub struct Context {
     pub client_addr: SocketAddr,
     /// The rate limits of `snapshot` and `restore` ([`ops`]).
     pub ops: ops::Limits,
+    /// How the console reaches HTTPS-only peers ([`https::peer_client_config`]).
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Start the AdminServer if `admin.enableServer` says so; its address, or `None`
@@ -95,6 +97,10 @@ pub async fn start(
         trace_mask: AtomicI64::new(commands::DEFAULT_TRACE_MASK),
         client_addr,
         ops: ops::Limits::for_config(&cfg),
+        peer_tls: https::peer_client_config(&cfg).unwrap_or_else(|e| {
+            tracing::warn!("console: cannot reach peers over HTTPS ({e}); asking over HTTP");
+            None
+        }),
     });
     match &tls {
         None => tracing::info!(
