@@ -81,7 +81,8 @@ impl Core {
                 self.prep = Prep::default();
                 self.last_zxid = self.tree.last_processed_zxid();
                 let now = self.now;
-                self.sessions.retain(|id, _| sessions.contains_key(id));
+                self.sessions
+                    .retain(|id, s| s.local || sessions.contains_key(id));
                 for (id, timeout_ms) in sessions {
                     self.sessions
                         .entry(id)
@@ -100,7 +101,8 @@ impl Core {
             return;
         };
         let valid = match self.sessions.get_mut(&id) {
-            Some(s) if !s.closing => {
+            // A local session is valid on its own server only.
+            Some(s) if !s.closing && !s.local => {
                 s.expires_at = self.now + Duration::from_millis(timeout.max(0) as u64);
                 true
             }
@@ -200,7 +202,7 @@ impl Core {
                         digest: None,
                     }
                 } else {
-                    let session_ok = self.session_ok(session_id).and(owner_ok);
+                    let session_ok = self.remote_session_ok(session_id).and(owner_ok);
                     let ctx = PrepCtx {
                         tree: &self.tree,
                         session_id,

@@ -138,7 +138,8 @@ impl Core {
         };
         if let Some(s) = self.sessions.get_mut(&session_id) {
             s.expires_at = received + Duration::from_millis(s.timeout_ms as u64);
-            if let Some(l) = self.role.learner() {
+            // The leader knows nothing of a local session: not reported.
+            if let (Some(l), false) = (self.role.learner(), s.local) {
                 l.touched.insert(session_id, s.timeout_ms);
             }
         }
@@ -156,9 +157,12 @@ impl Core {
         // the session's earlier reads are answered; a read waits for the writes its
         // session sent before it. Writes are answered in order, and each held read as
         // soon as the writes before it are, so replies still follow the requests' order.
+        // A local session's close and a refused ephemeral are answered here, after the
+        // writes sent before them, as a read is.
+        let answered_here = self.local_action(&req).answered_here();
         match self.sessions.get_mut(&session_id) {
             Some(s)
-                if !is_ordered_write(&req, self.role.role())
+                if (answered_here || !is_ordered_write(&req, self.role.role()))
                     && (s.writes_in_flight() || !s.queue.is_empty()) =>
             {
                 let after = s.writes_started;
@@ -234,6 +238,9 @@ impl Core {
                 self.finish(&req, received, req.xid, zxid, Err(ErrorCode::NotReadOnly));
                 return;
             }
+        }
+        if self.handle_local(&req, received) {
+            return;
         }
         if role.learner() && is_ordered_write(&req, role) {
             let auth = self
