@@ -344,6 +344,66 @@ mod tests {
         assert_eq!(p.state(), ServerState::Looking);
     }
 
+    /// A previous leader's reconfig, logged here and never known committed (Apache's
+    /// last seen verifier newer than the current one): as leader of the next epoch this
+    /// server needs NEWLEADER acknowledged by a quorum of the old voters *and* of the new
+    /// ones (Leader.lead's `newLeaderProposal.addQuorumVerifier(lastSeenQV)`); until then
+    /// it is not established, so it takes no request and no other reconfig (Apache: no
+    /// server, so no ReconfigInProgress to give either). Established, it commits its
+    /// history and activates that view (`processReconfig(lastSeenQV, ...)` after
+    /// `waitForNewLeaderAck`), so a reconfig after it starts from the new view.
+    #[test]
+    fn a_new_leader_finishes_the_previous_leaders_pending_reconfig() {
+        let z = zxid(1, 2);
+        // Old voters 1, 2, 3; the pending view: 1, 2, 4.
+        let b = PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[1, 2, 4]))
+            .committed(zxid(1, 1));
+        let mut p = b.leader_syncing(&[2, 3]);
+        assert_eq!(p.config_version(), 0, "not active before it commits");
+        let e = b.next_epoch();
+        // 3 makes a quorum of the old voters only: not established.
+        let out = p.step(received(3, QuorumPacket::Ack { zxid: zxid(e, 0) }));
+        assert!(
+            !p.can_propose(),
+            "established without the new voters: {out:?}"
+        );
+        assert_eq!(activated(&out), None);
+        // 2 makes one of the new voters too: established, the reconfig committed and
+        // its view active.
+        let out = p.step(received(2, QuorumPacket::Ack { zxid: zxid(e, 0) }));
+        assert!(p.can_propose());
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(
+            p.voting_members(),
+            vec![ServerId(1), ServerId(2), ServerId(4)]
+        );
+        assert_eq!(p.state(), ServerState::Leading);
+    }
+
+    /// The same with the new leader left out of the pending view: established, it
+    /// activates the view in which it no longer votes, and goes back to election
+    /// (Apache's designated leader takes over instead: see the module's header).
+    #[test]
+    fn a_new_leader_the_pending_reconfig_removes_activates_it_then_steps_down() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[2, 3]))
+            .committed(zxid(1, 1));
+        let mut p = b.leader_syncing(&[2, 3]);
+        let e = b.next_epoch();
+        let mut out = p.step(received(2, QuorumPacket::Ack { zxid: zxid(e, 0) }));
+        out.extend(p.step(received(3, QuorumPacket::Ack { zxid: zxid(e, 0) })));
+        assert_eq!(activated(&out), Some(z.0), "{out:?}");
+        assert_eq!(p.voting_members(), vec![ServerId(2), ServerId(3)]);
+        assert_eq!(p.state(), ServerState::Looking);
+    }
+
     #[test]
     fn without_reconfig_enabled_nothing_changes_the_view() {
         let b = PeerBuilder::new(2)
