@@ -14,7 +14,11 @@
 //!   observers; every server then activates the new view ([`Action::Activate`]).
 //! * A learner that missed it adopts the view NEWLEADER carries when it is newer.
 //!
-//! What is left out: the designated leader takes no part in the handover (a leader
+//! * A leader the reconfig leaves out of the voters names a successor in
+//!   COMMITANDACTIVATE as Apache's `getDesignatedLeader` does: the new voter that
+//!   acknowledged the most after the reconfig (Apache followers go straight to it).
+//!
+//! What is left out: the designated leader takes no part in the handover here (a leader
 //! that is no longer a voter, and learners told of another leader, go back to
 //! election, where the new voters choose); observers are not promoted in place (a
 //! learner whose kind changes re-elects as well).
@@ -269,6 +273,41 @@ mod tests {
             )
         );
         assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(p.state(), ServerState::Looking);
+    }
+
+    /// The successor COMMITANDACTIVATE names is the new voter that acknowledged the most
+    /// after the reconfig (Apache's getDesignatedLeader): an Apache follower goes straight
+    /// to it, so it had better be up to date.
+    #[test]
+    fn the_successor_is_the_most_up_to_date_new_voter() {
+        let mut p = leader_of_three_with(&[2, 3]);
+        let z = zxid(2, 1);
+        let z2 = zxid(2, 2);
+        drive(
+            &mut p,
+            [
+                Event::Propose(reconfig_at(z, &[2, 3])),
+                Event::Propose(data(z2)),
+                Event::Persisted { upto: z2 },
+                ack(2, z),
+            ],
+        );
+        // 3 acknowledges past the reconfig: a quorum of both views has it, and 3, having
+        // acknowledged more than 2, is the successor.
+        let out = p.step(ack(3, z2));
+        for to in [2, 3] {
+            assert!(
+                out.contains(&send(
+                    to,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: activate_data(ServerId(3))
+                    }
+                )),
+                "{out:?}"
+            );
+        }
         assert_eq!(p.state(), ServerState::Looking);
     }
 
