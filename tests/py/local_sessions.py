@@ -7,7 +7,7 @@ what upgrades it, and what the servers count (mntr's zk_local_sessions / zk_glob
       began (a local session is no transaction), mntr's session counts on H, a reconnect of
       the same session through server O alone (a local session is known on H only), then
       an ephemeral create (upgrading: the session becomes global; upgrading disabled:
-      EphemeralOnLocalSession), a reconnect through O after it, and the counts again.
+      EphemeralOnLocalSession; a multi with an ephemeral first), and the counts again.
 
 One JSON line per step on stdout: {"step": name, ...}.
 """
@@ -134,6 +134,18 @@ def run(server, other, prefix):
     alive = zk.exists(prefix + "/p") is not None
     emit(step="after_resume", alive=alive, session_unchanged=zk.client_id[0] == sid,
          sessions=sessions(server))
+
+    # A multi with an ephemeral in it: upgraded first, or refused in its results.
+    tx = zk.transaction()
+    tx.create(prefix + "/mp", b"")
+    tx.create(prefix + "/me", b"", ephemeral=True)
+    try:
+        multi_e = [type(r).__name__ if isinstance(r, Exception) else "ok" for r in tx.commit()]
+    except KazooException as e:
+        multi_e = error_name(e)
+    other_zk.sync(prefix)
+    emit(step="multi_ephemeral", outcome=multi_e, created=other_zk.exists(prefix + "/me") is not None,
+         persistent=other_zk.exists(prefix + "/mp") is not None, sessions=sessions(server))
 
     # An ephemeral: upgraded to a global session, or EphemeralOnLocalSession.
     try:

@@ -138,6 +138,10 @@ fn local_sessions_upgrade_on_an_ephemeral_as_apache_s() {
         assert_eq!(step(lines, "replicated")["data"], "v3");
         assert_eq!(step(lines, "resume_elsewhere_local")["outcome"], "expired");
         assert_eq!(step(lines, "after_resume")["alive"], true);
+        let m = step(lines, "multi_ephemeral");
+        assert_eq!(m["outcome"], serde_json::json!(["ok", "ok"]));
+        assert_eq!(m["created"], true);
+        assert_eq!(m["sessions"], serde_json::json!({"local": 0, "global": 1}));
         let e = step(lines, "ephemeral");
         assert_eq!(e["outcome"], "ok");
         assert_eq!(e["seen_elsewhere"], "this session");
@@ -156,6 +160,24 @@ fn upgrading_disabled_refuses_ephemerals_on_local_sessions_as_apache_does() {
     let (_, of, ol, _) = &runs[1];
     assert_eq!(of, af, "on a follower: ours, then Apache's");
     assert_eq!(ol, al, "on the leader: ours, then Apache's");
+    // A multi is answered with its results, as the leader's prep decides them: a follower's
+    // local session is unknown there (SessionExpired), the leader's own is local
+    // (EphemeralOnLocalSession); nothing of it is created.
+    for (lines, err) in [
+        (of, "SessionExpiredError"),
+        (ol, "EphemeralOnLocalSessionError"),
+    ] {
+        let m = step(lines, "multi_ephemeral");
+        assert_eq!(
+            m["outcome"],
+            serde_json::json!(["RolledBackError", err]),
+            "{m:?}"
+        );
+        assert_eq!(
+            (m["created"].clone(), m["persistent"].clone()),
+            (false.into(), false.into())
+        );
+    }
     for lines in [of, ol] {
         let e = step(lines, "ephemeral");
         assert!(

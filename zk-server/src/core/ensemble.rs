@@ -167,6 +167,12 @@ impl Core {
                 } else {
                     self.cfg.min_session_timeout_ms
                 };
+                // Known from now on, as Apache's prep tracks it (trackSession): a
+                // learner's upgraded local session sends its ephemeral right behind.
+                let now = self.now;
+                self.sessions
+                    .entry(session_id)
+                    .or_insert_with(|| Session::restored(session_id, timeout, now));
                 self.propose_create_session(session_id, timeout, from, Origin::Remote);
             }
             op::SYNC => {
@@ -203,6 +209,7 @@ impl Core {
                     }
                 } else {
                     let session_ok = self.remote_session_ok(session_id).and(owner_ok);
+                    let ephemeral_ok = self.remote_ephemeral_ok(session_id).and(owner_ok);
                     let ctx = PrepCtx {
                         tree: &self.tree,
                         session_id,
@@ -211,6 +218,7 @@ impl Core {
                         time_ms: now_ms(),
                         auth: &auth,
                         session_ok,
+                        ephemeral_ok,
                         extended_types: self.extended_types,
                         max_txn_bytes: self.cfg.jute_max_buffer,
                         reconfig: super::reconfig_ctx(

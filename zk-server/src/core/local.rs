@@ -93,6 +93,11 @@ impl Core {
         } else if creates_ephemeral(&req.op) {
             if self.cfg.local_sessions_upgrading_enabled {
                 LocalAction::Upgrade
+            } else if matches!(req.op, Op::Multi(_)) {
+                // Apache answers a multi with its results: it goes its way, and its
+                // ephemeral fails in prep ([`Core::ephemeral_ok`] on the leader,
+                // [`Core::remote_ephemeral_ok`] for a learner's).
+                LocalAction::None
             } else {
                 LocalAction::Refuse
             }
@@ -155,6 +160,31 @@ impl Core {
         match self.sessions.get(&session_id) {
             None if self.cfg.local_sessions_enabled && creator(session_id) != self.my_id => Ok(()),
             _ => self.session_ok(session_id),
+        }
+    }
+
+    /// What creating an ephemeral checks for this server's own request: a local session
+    /// (upgrading disabled, or it would be global by now) gets EphemeralOnLocalSession,
+    /// the exception Apache's LeaderRequestProcessor sets and validateCreateRequest throws.
+    pub(super) fn ephemeral_ok(&self, session_id: i64) -> Result<(), ErrorCode> {
+        match self.sessions.get(&session_id) {
+            Some(s) if s.local && self.local_sessions_on() => {
+                Err(ErrorCode::EphemeralOnLocalSession)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Leader: what creating an ephemeral checks for a learner's request: with local
+    /// sessions on, the session must be a global one known here
+    /// (`LeaderSessionTracker.checkGlobalSession`), else SessionExpired.
+    pub(super) fn remote_ephemeral_ok(&self, session_id: i64) -> Result<(), ErrorCode> {
+        if !self.cfg.local_sessions_enabled {
+            return self.session_ok(session_id);
+        }
+        match self.sessions.get(&session_id) {
+            Some(s) if !s.closing && !s.local => Ok(()),
+            _ => Err(ErrorCode::SessionExpired),
         }
     }
 

@@ -291,6 +291,7 @@ impl Core {
                 }
             } else {
                 let session_ok = self.session_ok(req.session_id).and(owner_ok);
+                let ephemeral_ok = self.ephemeral_ok(req.session_id).and(session_ok);
                 let ctx = PrepCtx {
                     tree: &self.tree,
                     session_id: req.session_id,
@@ -299,6 +300,7 @@ impl Core {
                     time_ms: now_ms(),
                     auth,
                     session_ok,
+                    ephemeral_ok,
                     extended_types: self.extended_types,
                     max_txn_bytes: self.cfg.jute_max_buffer,
                     reconfig: super::reconfig_ctx(

@@ -463,6 +463,7 @@ impl Core {
                 time_ms: now,
                 auth: &[],
                 session_ok: Ok(()),
+                ephemeral_ok: Ok(()),
                 extended_types: self.extended_types,
                 max_txn_bytes: self.cfg.jute_max_buffer,
                 reconfig: Default::default(),

@@ -1078,3 +1078,40 @@ fn the_leader_upgrades_its_own_local_session_and_passes_other_servers_ones() {
     let types: Vec<i32> = p.iter().map(|(_, b)| txn(b).header.txn_type).collect();
     assert_eq!(types, vec![op::CREATE, op::ERROR]);
 }
+
+#[test]
+fn a_learners_upgrade_and_its_ephemeral_reach_the_leader_back_to_back() {
+    let mut h = local_sessions(Role::Leading, true);
+    let sid = (2i64 << 56) | 9;
+    let r = CreateRequest {
+        path: "/e".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: create_mode::EPHEMERAL,
+    };
+    h.core.on_replication(remote(
+        2,
+        sid,
+        0,
+        op::CREATE_SESSION,
+        &30_000i32.to_be_bytes(),
+    ));
+    // The createSession is not committed yet; the ephemeral is prepared as the session's.
+    h.core
+        .on_replication(remote(2, sid, 3, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    let types: Vec<(i64, i32)> = p
+        .iter()
+        .map(|(_, b)| {
+            let t = txn(b);
+            (t.header.client_id, t.header.txn_type)
+        })
+        .collect();
+    assert_eq!(types, vec![(sid, op::CREATE_SESSION), (sid, op::CREATE)]);
+    // A learner's local session (never upgraded) may not hold one: SessionExpired.
+    let other = (3i64 << 56) | 1;
+    h.core
+        .on_replication(remote(3, other, 1, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    assert_eq!(txn(&p[0].1).header.txn_type, op::ERROR);
+}
