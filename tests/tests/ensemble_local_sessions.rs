@@ -189,3 +189,39 @@ fn upgrading_disabled_refuses_ephemerals_on_local_sessions_as_apache_does() {
         assert_eq!(step(lines, "closed")["zxid_unchanged"], true);
     }
 }
+
+/// The same on an observer: three voters and observer 4, the session made on the
+/// observer. Apache 3.8's observer does not upgrade (localSessionsUpgradingEnabled left at
+/// its default, true): its ephemerals get EphemeralOnLocalSession, and a multi holding one
+/// SessionExpired from the leader.
+#[test]
+fn local_sessions_on_an_observer_as_apache_s() {
+    let mut seen = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut spec = Spec::new(3, 1)
+            .ticks(200, 10, 5)
+            .extra("localSessionsEnabled", "true");
+        spec.kind = kind;
+        let mut ens = Ensemble::new(spec);
+        ens.start_all();
+        let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+        let on_observer = outcome(&scenario(&ens, 4, leader, "/lo"));
+        eprintln!("{kind:?} observer: {on_observer:?}");
+        seen.push(on_observer);
+    }
+    assert_eq!(seen[1], seen[0], "on an observer: ours, then Apache's");
+    let lines = &seen[1];
+    assert_eq!(
+        step(lines, "connected")["sessions"],
+        serde_json::json!({"local": 1, "global": 0})
+    );
+    assert_eq!(step(lines, "resume_elsewhere_local")["outcome"], "expired");
+    let e = step(lines, "ephemeral");
+    assert_eq!(e["outcome"], "EphemeralOnLocalSessionError(-120)");
+    assert_eq!(e["sessions"], serde_json::json!({"local": 1, "global": 0}));
+    let m = step(lines, "multi_ephemeral");
+    assert_eq!(
+        m["outcome"],
+        serde_json::json!(["RolledBackError", "SessionExpiredError"])
+    );
+}

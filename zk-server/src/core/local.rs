@@ -11,10 +11,11 @@
 //! unknown session another server made, as `LeaderSessionTracker.checkSession` does).
 //!
 //! A local session that creates an ephemeral (create, create2, or a multi with such a
-//! create) is upgraded first (`ZooKeeperServer.checkUpgradeSession`): a createSession
+//! create) on a leader or a follower is upgraded first (`ZooKeeperServer.checkUpgradeSession`): a createSession
 //! transaction for the same id and timeout goes to the quorum ahead of the create, and
-//! from then on the session is global. With `localSessionsUpgradingEnabled=false` that
-//! create is answered EphemeralOnLocalSession instead.
+//! from then on the session is global. With `localSessionsUpgradingEnabled=false`, and
+//! always on an observer (as Apache 3.8 answers there), that create is answered
+//! EphemeralOnLocalSession instead.
 //!
 //! Read-only mode's sessions are local in the same sense ([`super::session`]).
 
@@ -91,7 +92,10 @@ impl Core {
         if req.op == Op::CloseSession {
             LocalAction::Close
         } else if creates_ephemeral(&req.op) {
-            if self.cfg.local_sessions_upgrading_enabled {
+            // An observer never upgrades (measured on Apache 3.8: its local sessions get
+            // EphemeralOnLocalSession whatever localSessionsUpgradingEnabled says).
+            let observer = matches!(self.role, RoleState::Observing(_));
+            if self.cfg.local_sessions_upgrading_enabled && !observer {
                 LocalAction::Upgrade
             } else if matches!(req.op, Op::Multi(_)) {
                 // Apache answers a multi with its results: it goes its way, and its
