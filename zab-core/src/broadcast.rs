@@ -155,6 +155,9 @@ impl Peer {
             .as_ref()
             .filter(|p| p.zxid <= upto)
             .map(|p| (p.zxid, p.quorum.clone()));
+        let designated = reconfig
+            .as_ref()
+            .map(|(rz, q)| self.designated_leader(*rz, &**q));
         let old = self.log.committed;
         let start = self.log.index_after(old);
         let end = self.log.index_after(upto);
@@ -169,14 +172,8 @@ impl Peer {
                 }
                 h.commit_sent = z;
                 let msg = match &reconfig {
-                    Some((rz, q)) if *rz == z => {
-                        // The designated leader: this one if it still votes, else the
-                        // lowest voter of the new view (which then gets elected).
-                        let designated = if q.is_voter(me) {
-                            me
-                        } else {
-                            q.voting_members().first().copied().unwrap_or(me)
-                        };
+                    Some((rz, _)) if *rz == z => {
+                        let designated = designated.unwrap_or(me);
                         if h.observer {
                             QuorumPacket::InformAndActivate {
                                 zxid: z,
@@ -198,8 +195,37 @@ impl Peer {
                 self.out.push(Action::Send { to: *s, msg });
             }
         }
+        // The activation in commit_to hands over to the successor named above.
+        self.designated = designated;
         self.commit_to(upto);
+        self.designated = None;
         self.flush_pending_syncs();
+    }
+
+    /// Apache's `Leader.getDesignatedLeader`: this leader if it still votes in view `q`;
+    /// else, of the new voters that acknowledged the reconfig at `rz`, the one that
+    /// acknowledged the most after it (the most up to date, so the fewest proposals are
+    /// lost), the lowest id among equals; the lowest new voter if none did.
+    pub(crate) fn designated_leader(
+        &self,
+        rz: Zxid,
+        q: &dyn crate::quorum::QuorumVerifier,
+    ) -> ServerId {
+        let me = self.cfg.my_id;
+        if q.is_voter(me) {
+            return me;
+        }
+        let Role::Leading(l) = &self.role else {
+            return me;
+        };
+        l.handlers
+            .iter()
+            .filter(|(s, h)| !h.observer && h.acked >= rz && q.is_voter(**s))
+            .map(|(s, h)| (std::cmp::Reverse(h.acked), *s))
+            .min()
+            .map(|(_, s)| s)
+            .or_else(|| q.voting_members().first().copied())
+            .unwrap_or(me)
     }
 
     /// `processSync`: answer at once if nothing is outstanding, else after the last proposal commits.

@@ -14,7 +14,11 @@
 //!   observers; every server then activates the new view ([`Action::Activate`]).
 //! * A learner that missed it adopts the view NEWLEADER carries when it is newer.
 //!
-//! What is left out: the designated leader takes no part in the handover (a leader
+//! * A leader the reconfig leaves out of the voters names a successor in
+//!   COMMITANDACTIVATE as Apache's `getDesignatedLeader` does: the new voter that
+//!   acknowledged the most after the reconfig (Apache followers go straight to it).
+//!
+//! What is left out: the designated leader takes no part in the handover here (a leader
 //! that is no longer a voter, and learners told of another leader, go back to
 //! election, where the new voters choose); observers are not promoted in place (a
 //! learner whose kind changes re-elects as well).
@@ -272,6 +276,41 @@ mod tests {
         assert_eq!(p.state(), ServerState::Looking);
     }
 
+    /// The successor COMMITANDACTIVATE names is the new voter that acknowledged the most
+    /// after the reconfig (Apache's getDesignatedLeader): an Apache follower goes straight
+    /// to it, so it had better be up to date.
+    #[test]
+    fn the_successor_is_the_most_up_to_date_new_voter() {
+        let mut p = leader_of_three_with(&[2, 3]);
+        let z = zxid(2, 1);
+        let z2 = zxid(2, 2);
+        drive(
+            &mut p,
+            [
+                Event::Propose(reconfig_at(z, &[2, 3])),
+                Event::Propose(data(z2)),
+                Event::Persisted { upto: z2 },
+                ack(2, z),
+            ],
+        );
+        // 3 acknowledges past the reconfig: a quorum of both views has it, and 3, having
+        // acknowledged more than 2, is the successor.
+        let out = p.step(ack(3, z2));
+        for to in [2, 3] {
+            assert!(
+                out.contains(&send(
+                    to,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: activate_data(ServerId(3))
+                    }
+                )),
+                "{out:?}"
+            );
+        }
+        assert_eq!(p.state(), ServerState::Looking);
+    }
+
     #[test]
     fn a_follower_activates_on_commitandactivate_and_follows_the_designated_leader() {
         let b = PeerBuilder::new(2)
@@ -341,6 +380,66 @@ mod tests {
         });
         assert_eq!(activated(&out), Some(0x1_0000_0009));
         assert_eq!(p.voting_members(), vec![ServerId(1), ServerId(2)]);
+        assert_eq!(p.state(), ServerState::Looking);
+    }
+
+    /// A previous leader's reconfig, logged here and never known committed (Apache's
+    /// last seen verifier newer than the current one): as leader of the next epoch this
+    /// server needs NEWLEADER acknowledged by a quorum of the old voters *and* of the new
+    /// ones (Leader.lead's `newLeaderProposal.addQuorumVerifier(lastSeenQV)`); until then
+    /// it is not established, so it takes no request and no other reconfig (Apache: no
+    /// server, so no ReconfigInProgress to give either). Established, it commits its
+    /// history and activates that view (`processReconfig(lastSeenQV, ...)` after
+    /// `waitForNewLeaderAck`), so a reconfig after it starts from the new view.
+    #[test]
+    fn a_new_leader_finishes_the_previous_leaders_pending_reconfig() {
+        let z = zxid(1, 2);
+        // Old voters 1, 2, 3; the pending view: 1, 2, 4.
+        let b = PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[1, 2, 4]))
+            .committed(zxid(1, 1));
+        let mut p = b.leader_syncing(&[2, 3]);
+        assert_eq!(p.config_version(), 0, "not active before it commits");
+        let e = b.next_epoch();
+        // 3 makes a quorum of the old voters only: not established.
+        let out = p.step(received(3, QuorumPacket::Ack { zxid: zxid(e, 0) }));
+        assert!(
+            !p.can_propose(),
+            "established without the new voters: {out:?}"
+        );
+        assert_eq!(activated(&out), None);
+        // 2 makes one of the new voters too: established, the reconfig committed and
+        // its view active.
+        let out = p.step(received(2, QuorumPacket::Ack { zxid: zxid(e, 0) }));
+        assert!(p.can_propose());
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(
+            p.voting_members(),
+            vec![ServerId(1), ServerId(2), ServerId(4)]
+        );
+        assert_eq!(p.state(), ServerState::Leading);
+    }
+
+    /// The same with the new leader left out of the pending view: established, it
+    /// activates the view in which it no longer votes, and goes back to election
+    /// (Apache's designated leader takes over instead: see the module's header).
+    #[test]
+    fn a_new_leader_the_pending_reconfig_removes_activates_it_then_steps_down() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[2, 3]))
+            .committed(zxid(1, 1));
+        let mut p = b.leader_syncing(&[2, 3]);
+        let e = b.next_epoch();
+        let mut out = p.step(received(2, QuorumPacket::Ack { zxid: zxid(e, 0) }));
+        out.extend(p.step(received(3, QuorumPacket::Ack { zxid: zxid(e, 0) })));
+        assert_eq!(activated(&out), Some(z.0), "{out:?}");
+        assert_eq!(p.voting_members(), vec![ServerId(2), ServerId(3)]);
         assert_eq!(p.state(), ServerState::Looking);
     }
 

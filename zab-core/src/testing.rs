@@ -47,6 +47,8 @@ pub(crate) struct PeerBuilder {
     finalize_wait_ticks: u32,
     sync_limit_ticks: u64,
     ping_interval_ticks: u64,
+    /// Log entries whose bytes are given (a reconfig); the others carry [`data`].
+    payloads: Vec<(Zxid, Bytes)>,
 }
 
 impl PeerBuilder {
@@ -64,6 +66,7 @@ impl PeerBuilder {
             finalize_wait_ticks: 2,
             sync_limit_ticks: 100,
             ping_interval_ticks: 10,
+            payloads: Vec::new(),
         }
     }
 
@@ -84,6 +87,12 @@ impl PeerBuilder {
     pub fn log(mut self, base: Zxid, zxids: &[Zxid]) -> Self {
         self.base = base;
         self.log = zxids.to_vec();
+        self
+    }
+
+    /// The logged entry `z` (already in [`PeerBuilder::log`]) carries `bytes`.
+    pub fn payload(mut self, z: Zxid, bytes: Bytes) -> Self {
+        self.payloads.push((z, bytes));
         self
     }
 
@@ -122,7 +131,14 @@ impl PeerBuilder {
             accepted_epoch: Epoch(self.accepted_epoch),
             current_epoch: Epoch(self.current_epoch),
             base: self.base,
-            recent: self.log.iter().map(|z| (*z, data(*z))).collect(),
+            recent: self
+                .log
+                .iter()
+                .map(|z| {
+                    let given = self.payloads.iter().find(|(p, _)| p == z);
+                    (*z, given.map_or_else(|| data(*z), |(_, b)| b.clone()))
+                })
+                .collect(),
             last_committed: self.committed,
         };
         Peer::new(cfg, st)

@@ -50,6 +50,10 @@ pub struct PrepCtx<'a> {
     pub auth: &'a [Id],
     /// `Err(SessionExpired)` when the session is gone or closing.
     pub session_ok: Result<(), ErrorCode>,
+    /// What creating an ephemeral checks instead (Apache's `checkGlobalSession` in
+    /// `validateCreateRequest`): `session_ok` unless local sessions are on, where a
+    /// local session gets EphemeralOnLocalSession and one unknown here SessionExpired.
+    pub ephemeral_ok: Result<(), ErrorCode>,
     pub extended_types: bool,
     /// The largest transaction learners can read (`jute.maxbuffer`): bounds removeRecursive.
     pub max_txn_bytes: usize,
@@ -518,7 +522,11 @@ impl Prep {
         } else if ttl >= 0 {
             return Err(ErrorCode::BadArguments);
         }
-        ctx.session_ok?;
+        if ephemeral {
+            ctx.ephemeral_ok?;
+        } else {
+            ctx.session_ok?;
+        }
         let parent_path = parent_for_create(&req.path)?;
         let acl = fixup_acl(&req.acl, ctx.auth)?;
         let mut parent = self.record(ctx.tree, parent_path)?;
@@ -659,6 +667,7 @@ mod tests {
             time_ms: 1000,
             auth: &[],
             session_ok: Ok(()),
+            ephemeral_ok: Ok(()),
             extended_types: true,
             max_txn_bytes: 0xfffff,
             reconfig: Default::default(),

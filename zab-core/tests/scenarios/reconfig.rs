@@ -144,3 +144,44 @@ fn reconfig_racing_a_leader_crash() {
         commit(sim, 1);
     });
 }
+
+/// The leader removes itself: after the reconfig commits a new voter leads a later epoch
+/// (the servers re-elect; the successor COMMITANDACTIVATE names is one of the new voters),
+/// the old leader follows it without a vote, and writes go on with the two voters left.
+#[test]
+fn reconfig_removing_the_leader_leaves_a_new_voter_leading() {
+    scenario(
+        "reconfig_removing_the_leader_leaves_a_new_voter_leading",
+        3,
+        0,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            let (x, y) = others(l);
+            let voters = vec![x, y];
+            let epoch = sim.peer(l).expect("alive").current_epoch();
+            let z = propose_reconfig(sim, l, &voters);
+            let ok = sim.run_until(400, |s| {
+                s.settled()
+                    && s.leader().is_some_and(|n| n != l)
+                    && state(s, l) != zab_core::ServerState::Looking
+            });
+            if !ok {
+                sim.fail("no new leader after the leader removed itself");
+            }
+            let l2 = sim.leader().expect("settled");
+            if !voters.contains(&l2) {
+                sim.fail(&format!("{l2} leads without a vote"));
+            }
+            if sim.peer(l2).expect("alive").current_epoch() <= epoch {
+                sim.fail("the successor leads in the old epoch");
+            }
+            if role(sim, l) != (zab_core::ServerState::Following, Some(l2)) {
+                sim.fail(&format!("the old leader is {:?}", role(sim, l)));
+            }
+            wait_view(sim, z, &voters);
+            commit(sim, 2);
+        },
+    );
+}

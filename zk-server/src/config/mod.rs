@@ -128,6 +128,13 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
     pub read_only_mode: bool,
+    /// `localSessionsEnabled` (default false): in an ensemble, a new session is local to
+    /// the server it connected to (no createSession transaction) until it upgrades.
+    pub local_sessions_enabled: bool,
+    /// `localSessionsUpgradingEnabled` (default true): a local session that creates an
+    /// ephemeral becomes global first; otherwise that create fails with
+    /// EphemeralOnLocalSession.
+    pub local_sessions_upgrading_enabled: bool,
     /// `reconfigEnabled` (default false, as Apache 3.5.3+): whether `reconfig` is served.
     pub reconfig_enabled: bool,
     /// `standaloneEnabled` (default true): a reconfig must then leave at least two voters.
@@ -286,6 +293,8 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             read_only_mode: false,
+            local_sessions_enabled: false,
+            local_sessions_upgrading_enabled: true,
             reconfig_enabled: false,
             standalone_enabled: true,
             skip_acl: false,
@@ -796,6 +805,12 @@ impl Config {
                 // "true" is false.
                 "reconfigEnabled" => c.reconfig_enabled = value.eq_ignore_ascii_case("true"),
                 "standaloneEnabled" => c.standalone_enabled = value.eq_ignore_ascii_case("true"),
+                "localSessionsEnabled" => {
+                    c.local_sessions_enabled = value.eq_ignore_ascii_case("true")
+                }
+                "localSessionsUpgradingEnabled" => {
+                    c.local_sessions_upgrading_enabled = value.eq_ignore_ascii_case("true")
+                }
                 // Apache turns an unknown zoo.cfg key into the system property
                 // zookeeper.<key>; zookeeper.skipACL is on only when it is "yes".
                 "skipACL" | "zookeeper.skipACL" => c.skip_acl = value == "yes",
@@ -890,8 +905,6 @@ impl Config {
                 | "syncEnabled"
                 | "leaderServes"
                 | "cnxTimeout"
-                | "localSessionsEnabled"
-                | "localSessionsUpgradingEnabled"
                 // Apache needs NettyServerCnxnFactory for TLS; one kind of port here.
                 | "serverCnxnFactory" => {
                     tracing::info!("{src}:{line_no}: {key} accepted and not used")

@@ -81,7 +81,8 @@ impl Core {
                 self.prep = Prep::default();
                 self.last_zxid = self.tree.last_processed_zxid();
                 let now = self.now;
-                self.sessions.retain(|id, _| sessions.contains_key(id));
+                self.sessions
+                    .retain(|id, s| s.local || sessions.contains_key(id));
                 for (id, timeout_ms) in sessions {
                     self.sessions
                         .entry(id)
@@ -100,7 +101,8 @@ impl Core {
             return;
         };
         let valid = match self.sessions.get_mut(&id) {
-            Some(s) if !s.closing => {
+            // A local session is valid on its own server only.
+            Some(s) if !s.closing && !s.local => {
                 s.expires_at = self.now + Duration::from_millis(timeout.max(0) as u64);
                 true
             }
@@ -165,6 +167,12 @@ impl Core {
                 } else {
                     self.cfg.min_session_timeout_ms
                 };
+                // Known from now on, as Apache's prep tracks it (trackSession): a
+                // learner's upgraded local session sends its ephemeral right behind.
+                let now = self.now;
+                self.sessions
+                    .entry(session_id)
+                    .or_insert_with(|| Session::restored(session_id, timeout, now));
                 self.propose_create_session(session_id, timeout, from, Origin::Remote);
             }
             op::SYNC => {
@@ -200,7 +208,8 @@ impl Core {
                         digest: None,
                     }
                 } else {
-                    let session_ok = self.session_ok(session_id).and(owner_ok);
+                    let session_ok = self.remote_session_ok(session_id).and(owner_ok);
+                    let ephemeral_ok = self.remote_ephemeral_ok(session_id).and(owner_ok);
                     let ctx = PrepCtx {
                         tree: &self.tree,
                         session_id,
@@ -209,6 +218,7 @@ impl Core {
                         time_ms: now_ms(),
                         auth: &auth,
                         session_ok,
+                        ephemeral_ok,
                         extended_types: self.extended_types,
                         max_txn_bytes: self.cfg.jute_max_buffer,
                         reconfig: super::reconfig_ctx(

@@ -22,6 +22,8 @@
 //! - [`keeper`]: ClickHouse Keeper's extensions: their reads, the answers to
 //!   their writes, and the discovery nodes `/keeper/api_version` and
 //!   `/keeper/feature_flags`;
+//! - [`local`]: local sessions (`localSessionsEnabled`): known to one server only,
+//!   upgraded to global ones by an ephemeral;
 //! - [`role`]: what exists only while leading or following ([`role::RoleState`]);
 //! - [`ensemble`]: what replication tells the core besides commits (learners'
 //!   requests, REVALIDATE, role changes, a tree after SNAP);
@@ -36,6 +38,7 @@
 
 mod ensemble;
 pub(crate) mod keeper;
+mod local;
 mod metrics;
 mod ops;
 mod pipeline;

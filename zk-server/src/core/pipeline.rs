@@ -138,7 +138,8 @@ impl Core {
         };
         if let Some(s) = self.sessions.get_mut(&session_id) {
             s.expires_at = received + Duration::from_millis(s.timeout_ms as u64);
-            if let Some(l) = self.role.learner() {
+            // The leader knows nothing of a local session: not reported.
+            if let (Some(l), false) = (self.role.learner(), s.local) {
                 l.touched.insert(session_id, s.timeout_ms);
             }
         }
@@ -156,9 +157,12 @@ impl Core {
         // the session's earlier reads are answered; a read waits for the writes its
         // session sent before it. Writes are answered in order, and each held read as
         // soon as the writes before it are, so replies still follow the requests' order.
+        // A local session's close and a refused ephemeral are answered here, after the
+        // writes sent before them, as a read is.
+        let answered_here = self.local_action(&req).answered_here();
         match self.sessions.get_mut(&session_id) {
             Some(s)
-                if !is_ordered_write(&req, self.role.role())
+                if (answered_here || !is_ordered_write(&req, self.role.role()))
                     && (s.writes_in_flight() || !s.queue.is_empty()) =>
             {
                 let after = s.writes_started;
@@ -235,6 +239,9 @@ impl Core {
                 return;
             }
         }
+        if self.handle_local(&req, received) {
+            return;
+        }
         if role.learner() && is_ordered_write(&req, role) {
             let auth = self
                 .sessions
@@ -284,6 +291,7 @@ impl Core {
                 }
             } else {
                 let session_ok = self.session_ok(req.session_id).and(owner_ok);
+                let ephemeral_ok = self.ephemeral_ok(req.session_id).and(session_ok);
                 let ctx = PrepCtx {
                     tree: &self.tree,
                     session_id: req.session_id,
@@ -292,6 +300,7 @@ impl Core {
                     time_ms: now_ms(),
                     auth,
                     session_ok,
+                    ephemeral_ok,
                     extended_types: self.extended_types,
                     max_txn_bytes: self.cfg.jute_max_buffer,
                     reconfig: super::reconfig_ctx(

@@ -122,8 +122,6 @@ impl Core {
             tracing::error!("a standalone server was told it is {}", role.name());
             return;
         };
-        // Read-only sessions do not outlive the mode.
-        self.sessions.retain(|_, s| !s.local);
         if role != Role::Leading {
             // What the driver reports of the peer on its own (ReplicationMsg::Status,
             // ::Observers) stays: it may come before the role it belongs to.
@@ -147,6 +145,10 @@ impl Core {
         }
         let fresh = was != role || role == Role::Leading;
         if fresh {
+            // Sessions known only here do not outlive the role: read-only mode's, and
+            // local sessions (Apache starts a new server, and a new session tracker, on
+            // every change of role).
+            self.sessions.retain(|_, s| !s.local);
             // A reconfig proposed under the old role is decided by the protocol now.
             self.reconfig_pending = None;
             self.role = match role {

@@ -60,7 +60,9 @@ pub(super) struct Session {
     /// (or since the last role change); both only grow.
     pub(super) writes_started: u64,
     pub(super) writes_done: u64,
-    /// Created by this server in read-only mode: known nowhere else, gone with the mode.
+    /// Known to this server only, with no createSession transaction: made in read-only
+    /// mode (gone with the mode), or a local session (`localSessionsEnabled`, see
+    /// [`super::local`]; gone with the role, global once upgraded).
     pub(super) local: bool,
 }
 
@@ -221,19 +223,32 @@ impl Core {
                 .auth
                 .extend(self.conns[&conn_id].handle.auth.iter().cloned());
             session.auth.dedup();
-            session.local = read_only;
+            // Read-only mode's sessions and, with localSessionsEnabled, every new one:
+            // known here only, no createSession transaction (see [`super::local`]).
+            let local = !read_only && self.local_sessions_on();
+            session.local = read_only || local;
             self.sessions.insert(id, session);
             self.conns.get_mut(&conn_id).unwrap().session_id = id;
-            if read_only {
-                // No quorum to commit a session: it lives here until the mode ends.
+            if read_only || local {
+                // No quorum to commit a session (read-only mode), or none asked
+                // (a local session): it lives here until it ends, expires or upgrades.
                 let s = self.sessions.get_mut(&id).unwrap();
                 s.finish_write();
+                if local {
+                    tracing::debug!("established local session 0x{id:x} with timeout {timeout}");
+                }
                 let resp = ConnectResponse {
                     protocol_version: 0,
                     timeout_ms: timeout,
                     session_id: id,
                     passwd: Bytes::copy_from_slice(&passwd),
-                    read_only: Some(true),
+                    read_only: if read_only {
+                        Some(true)
+                    } else if legacy {
+                        None
+                    } else {
+                        Some(false)
+                    },
                 };
                 self.send_connect_response(conn_id, &resp);
                 return;
@@ -268,6 +283,12 @@ impl Core {
                 return;
             }
             let id = req.session_id;
+            if self.sessions.get(&id).is_some_and(|s| s.local) {
+                // A local session is this server's alone (LearnerZooKeeperServer's
+                // revalidateSession): no one else to ask.
+                self.finish_reconnect(conn_id, id, timeout, legacy);
+                return;
+            }
             if let Some(l) = self.role.learner() {
                 // Only the leader knows whether the session still lives; it also
                 // records that the client is with us now.
@@ -363,6 +384,8 @@ impl Core {
     }
 
     pub(super) fn expire_sessions(&mut self) {
+        // Sessions known only here end here, in every role.
+        self.expire_local_sessions();
         if let Some(l) = self.role.learner() {
             // Only the leader expires sessions; tell it which ones are alive.
             if !l.touched.is_empty() {
@@ -379,24 +402,6 @@ impl Core {
             }
             return;
         }
-        if let RoleState::Looking { .. } = self.role {
-            // Read-only mode: only its own sessions expire, without a transaction.
-            let now = self.now;
-            let expired: Vec<(i64, Option<u64>)> = self
-                .sessions
-                .iter()
-                .filter(|(_, s)| s.local && s.expires_at <= now)
-                .map(|(id, s)| (*id, s.conn))
-                .collect();
-            for (id, conn) in expired {
-                tracing::info!("expiring read-only session 0x{id:x}");
-                self.end_session(id);
-                if let Some(c) = conn {
-                    self.close_conn(c);
-                }
-            }
-            return;
-        }
         if !matches!(self.role, RoleState::Standalone | RoleState::Leading(_)) {
             return;
         }
@@ -404,7 +409,7 @@ impl Core {
         let expired: Vec<i64> = self
             .sessions
             .iter()
-            .filter(|(_, s)| !s.closing && s.expires_at <= now)
+            .filter(|(_, s)| !s.closing && !s.local && s.expires_at <= now)
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
@@ -458,6 +463,7 @@ impl Core {
                 time_ms: now,
                 auth: &[],
                 session_ok: Ok(()),
+                ephemeral_ok: Ok(()),
                 extended_types: self.extended_types,
                 max_txn_bytes: self.cfg.jute_max_buffer,
                 reconfig: Default::default(),

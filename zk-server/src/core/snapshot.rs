@@ -62,6 +62,8 @@ impl Core {
         let sessions = self
             .sessions
             .iter()
+            // Local sessions are no part of the database.
+            .filter(|(_, s)| !s.local)
             .map(|(id, s)| (*id, s.timeout_ms))
             .collect();
         let snap = FuzzySnapshot::start(&self.tree, sessions);
@@ -131,6 +133,8 @@ impl Core {
         let sessions: Vec<(i64, i32)> = self
             .sessions
             .iter()
+            // Local sessions are no part of the database.
+            .filter(|(_, s)| !s.local)
             .map(|(id, s)| (*id, s.timeout_ms))
             .collect();
         crate::persist::serialize_db(&self.tree, &sessions)

@@ -181,6 +181,12 @@ impl<'a> StatsView<'a> {
         self.core.sessions.len()
     }
 
+    /// Sessions known to this server only (local sessions, read-only mode's): mntr's
+    /// `local_sessions`; the others are `global_sessions`.
+    pub fn local_session_count(&self) -> usize {
+        self.core.sessions.values().filter(|s| s.local).count()
+    }
+
     /// One line per connection, in ZooKeeper's `cons` format.
     pub fn connection_lines(&self, brief: bool) -> Vec<String> {
         let mut ids: Vec<&u64> = self.core.conns.keys().collect();

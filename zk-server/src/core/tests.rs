@@ -52,6 +52,10 @@ struct Harness {
 
 impl Harness {
     fn new(ensemble: bool, sessions: HashMap<i64, i32>) -> Harness {
+        Harness::with_config(ensemble, sessions, Config::default())
+    }
+
+    fn with_config(ensemble: bool, sessions: HashMap<i64, i32>, cfg: Config) -> Harness {
         let proposed = Recorder::default();
         let (_tx, rx) = mpsc::channel(16);
         let (driver, driver_rx) = if ensemble {
@@ -66,7 +70,7 @@ impl Harness {
             driver,
             fsync_time: Default::default(),
         };
-        let cfg = Arc::new(Config::default());
+        let cfg = Arc::new(cfg);
         let core = Core::new(cfg, DataTree::new(false), sessions, replication, 1);
         Harness {
             core,
@@ -872,4 +876,242 @@ fn x509_ids_belong_to_the_connection_that_proved_them() {
     let bob = Id::new("x509", "CN=bob");
     h.connect_as(vec![bob.clone()], sid, resp.passwd);
     assert_eq!(h.core.sessions[&sid].auth, vec![ip, bob]);
+}
+
+// ---- local sessions (localSessionsEnabled) ----
+
+/// Server 1 in `role` with local sessions on; `upgrading`: localSessionsUpgradingEnabled.
+fn local_sessions(role: Role, upgrading: bool) -> Harness {
+    let cfg = Config {
+        local_sessions_enabled: true,
+        local_sessions_upgrading_enabled: upgrading,
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(true, HashMap::new(), cfg);
+    h.core
+        .on_replication(ReplicationMsg::Role { role, epoch: 1 });
+    h
+}
+
+fn create_with(h: &mut Harness, conn: u64, xid: i32, path: &str, flags: i32) {
+    let r = CreateRequest {
+        path: path.into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags,
+    };
+    h.request(conn, xid, op::CREATE, r.to_bytes());
+}
+
+fn session_counts(h: &Harness) -> (usize, usize) {
+    let v = h.core.view();
+    (
+        v.local_session_count(),
+        v.session_count() - v.local_session_count(),
+    )
+}
+
+#[test]
+fn a_local_session_is_answered_at_once_and_upgrades_on_its_first_ephemeral() {
+    let mut h = local_sessions(Role::Following, true);
+    let c = h.connect();
+    let hs = h.sent(c);
+    assert_eq!(hs.len(), 1, "the ConnectResponse, with no transaction");
+    let sid = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..])
+        .unwrap()
+        .session_id;
+    assert!(h.driver_msgs().is_empty(), "nothing asked of the leader");
+    assert_eq!(session_counts(&h), (1, 0));
+
+    // A persistent create goes to the leader as any write.
+    create_with(&mut h, c, 1, "/p", create_mode::PERSISTENT);
+    let msgs = h.driver_msgs();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(forwarded_request(&msgs[0]), (sid, 1, op::CREATE));
+
+    // An ephemeral: the session's createSession first, then the create.
+    create_with(&mut h, c, 2, "/e", create_mode::EPHEMERAL);
+    let msgs = h.driver_msgs();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(forwarded_request(&msgs[0]), (sid, 0, op::CREATE_SESSION));
+    assert_eq!(forwarded_request(&msgs[1]), (sid, 2, op::CREATE));
+    assert_eq!(session_counts(&h), (0, 1), "global from now on");
+
+    // A second ephemeral: no second upgrade.
+    create_with(&mut h, c, 3, "/e2", create_mode::EPHEMERAL_SEQUENTIAL);
+    let msgs = h.driver_msgs();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(forwarded_request(&msgs[0]), (sid, 3, op::CREATE));
+}
+
+#[test]
+fn without_upgrading_an_ephemeral_is_refused_and_the_close_stays_local() {
+    let mut h = local_sessions(Role::Following, false);
+    let c = h.connect();
+    h.sent(c);
+    create_with(&mut h, c, 1, "/e", create_mode::EPHEMERAL);
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(1, ErrorCode::EphemeralOnLocalSession.code())]
+    );
+    assert!(h.driver_msgs().is_empty());
+    assert_eq!(session_counts(&h), (1, 0));
+
+    h.request(c, 2, op::CLOSE_SESSION, Vec::new());
+    let sent = h.sent(c);
+    assert_eq!(
+        sent.len(),
+        2,
+        "the close's reply, then the connection closed"
+    );
+    assert!(sent[1].is_none());
+    assert!(
+        h.driver_msgs().is_empty(),
+        "no closeSession through the quorum"
+    );
+    assert_eq!(session_counts(&h), (0, 0));
+}
+
+#[test]
+fn a_refused_ephemeral_is_answered_after_the_writes_sent_before_it() {
+    let mut h = local_sessions(Role::Following, false);
+    let c = h.connect();
+    let hs = h.sent(c);
+    let sid = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..])
+        .unwrap()
+        .session_id;
+    create_with(&mut h, c, 1, "/p", create_mode::PERSISTENT);
+    create_with(&mut h, c, 2, "/e", create_mode::EPHEMERAL);
+    assert!(h.replies(c).is_empty(), "held behind the create in flight");
+    h.driver_msgs();
+    let z = Zxid::new(zab_core::Epoch(1), 1);
+    let body = TxnBody::Create(CreateTxn {
+        path: "/p".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        ephemeral: false,
+        parent_cversion: 1,
+    });
+    let t = leader_txn(z, sid, 1, op::CREATE, body);
+    h.core
+        .on_replication(ReplicationMsg::Committed(vec![(z, t)]));
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(1, 0), (2, ErrorCode::EphemeralOnLocalSession.code())]
+    );
+}
+
+#[test]
+fn a_local_session_is_unknown_to_other_servers_and_ends_with_the_role() {
+    let mut h = local_sessions(Role::Following, true);
+    let c = h.connect();
+    let hs = h.sent(c);
+    let resp = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..]).unwrap();
+    // A reconnect here: no REVALIDATE, answered at once.
+    let c2 = h.connect_as(Vec::new(), resp.session_id, resp.passwd.clone());
+    let hs = h.sent(c2);
+    let again = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..]).unwrap();
+    assert_eq!(again.session_id, resp.session_id);
+    assert!(h.driver_msgs().is_empty());
+    // Its requests are not reported to the leader.
+    h.request(c2, 1, op::PING, Vec::new());
+    h.core.expire_sessions();
+    assert!(h.driver_msgs().is_empty());
+    // A new role: gone (a reconnect is SessionExpired).
+    h.core.on_replication(ReplicationMsg::Role {
+        role: Role::Looking,
+        epoch: 1,
+    });
+    assert_eq!(session_counts(&h), (0, 0));
+}
+
+#[test]
+fn a_local_session_expires_on_its_own_server_without_a_transaction() {
+    let mut h = local_sessions(Role::Leading, true);
+    let c = h.connect();
+    h.sent(c);
+    assert_eq!(session_counts(&h), (1, 0));
+    h.core.now += Duration::from_secs(31);
+    h.core.expire_sessions();
+    assert!(h.proposals().is_empty(), "no closeSession proposed");
+    assert_eq!(session_counts(&h), (0, 0));
+    assert_eq!(h.sent(c).last(), Some(&None), "its connection closed");
+}
+
+#[test]
+fn the_leader_upgrades_its_own_local_session_and_passes_other_servers_ones() {
+    let mut h = local_sessions(Role::Leading, true);
+    let c = h.connect();
+    let hs = h.sent(c);
+    let sid = ConnectResponse::from_bytes(&hs[0].clone().unwrap()[4..])
+        .unwrap()
+        .session_id;
+    assert!(h.proposals().is_empty());
+    create_with(&mut h, c, 1, "/e", create_mode::EPHEMERAL);
+    let p = h.proposals();
+    let types: Vec<(i64, i32)> = p
+        .iter()
+        .map(|(_, b)| {
+            let t = txn(b);
+            (t.header.client_id, t.header.txn_type)
+        })
+        .collect();
+    assert_eq!(types, vec![(sid, op::CREATE_SESSION), (sid, op::CREATE)]);
+
+    // A write for a session server 2 made (local there, unknown here) goes through; one
+    // for an unknown session this server made is SessionExpired.
+    let r = CreateRequest {
+        path: "/from2".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: create_mode::PERSISTENT,
+    };
+    let theirs = (2i64 << 56) | 7;
+    let mine = (1i64 << 56) | 0x7777;
+    h.core
+        .on_replication(remote(2, theirs, 1, op::CREATE, &r.to_bytes()));
+    h.core
+        .on_replication(remote(2, mine, 1, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    let types: Vec<i32> = p.iter().map(|(_, b)| txn(b).header.txn_type).collect();
+    assert_eq!(types, vec![op::CREATE, op::ERROR]);
+}
+
+#[test]
+fn a_learners_upgrade_and_its_ephemeral_reach_the_leader_back_to_back() {
+    let mut h = local_sessions(Role::Leading, true);
+    let sid = (2i64 << 56) | 9;
+    let r = CreateRequest {
+        path: "/e".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: create_mode::EPHEMERAL,
+    };
+    h.core.on_replication(remote(
+        2,
+        sid,
+        0,
+        op::CREATE_SESSION,
+        &30_000i32.to_be_bytes(),
+    ));
+    // The createSession is not committed yet; the ephemeral is prepared as the session's.
+    h.core
+        .on_replication(remote(2, sid, 3, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    let types: Vec<(i64, i32)> = p
+        .iter()
+        .map(|(_, b)| {
+            let t = txn(b);
+            (t.header.client_id, t.header.txn_type)
+        })
+        .collect();
+    assert_eq!(types, vec![(sid, op::CREATE_SESSION), (sid, op::CREATE)]);
+    // A learner's local session (never upgraded) may not hold one: SessionExpired.
+    let other = (3i64 << 56) | 1;
+    h.core
+        .on_replication(remote(3, other, 1, op::CREATE, &r.to_bytes()));
+    let p = h.proposals();
+    assert_eq!(txn(&p[0].1).header.txn_type, op::ERROR);
 }

@@ -266,7 +266,8 @@ fn gauge(v: &StatsView, name: &str) -> Value {
         "approximate_data_size" => v.tree().approximate_data_size() as i64,
         "open_file_descriptor_count" => open_fds() as i64,
         "max_file_descriptor_count" => max_fds() as i64,
-        "global_sessions" => v.session_count() as i64,
+        "global_sessions" => (v.session_count() - v.local_session_count()) as i64,
+        "local_sessions" => v.local_session_count() as i64,
         "uptime" => v.uptime().as_millis() as i64,
         "last_client_response_size" => c_last,
         "max_client_response_size" => c_max,
@@ -295,7 +296,7 @@ fn gauge(v: &StatsView, name: &str) -> Value {
         "last_proposal_size" => p_last,
         "max_proposal_size" => p_max,
         "min_proposal_size" => p_min,
-        // local_sessions, connection_drop_probability, the TLS counts: none here.
+        // connection_drop_probability, the TLS counts: none here.
         _ => 0,
     })
 }

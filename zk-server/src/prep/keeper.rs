@@ -379,6 +379,7 @@ mod tests {
                 time_ms: 1000,
                 auth: &[],
                 session_ok: Ok(()),
+                ephemeral_ok: Ok(()),
                 extended_types: true,
                 max_txn_bytes: 0xfffff,
                 reconfig: Default::default(),
