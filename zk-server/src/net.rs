@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BytesMut};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -463,54 +463,80 @@ where
     {
         return Ok(());
     }
+    // Every complete frame the last read brought goes to the core in one message: one
+    // wakeup of the core per read, not per request (a client with many requests
+    // outstanding often has several in the socket by the time this task runs).
     let result = loop {
         let item = tokio::select! {
             _ = kill.cancelled() => break Ok(()),
             item = frames.next() => item,
         };
-        let f = match item {
-            None => break Ok(()),
-            Some(Err(e)) => break Err(e),
-            Some(Ok(Inbound::Frame(f))) => f,
-            Some(Ok(Inbound::FourLetter(_))) => unreachable!("only first"),
+        let mut batch = Vec::new();
+        let mut end = match item {
+            None => Some(Ok(())),
+            Some(item) => push_request(&mut batch, item, id).err().map(Err),
         };
-        let f = f.freeze();
-        let mut r = JuteReader::new(&f);
-        let hdr = match RequestHeader::read(&mut r) {
-            Ok(h) => h,
-            Err(source) => {
-                break Err(FrameError::Malformed {
-                    what: "request header",
-                    source,
-                })
+        while end.is_none() && batch.len() < MAX_BATCH {
+            // Frames already read, or readable without waiting; no await.
+            match frames.next().now_or_never() {
+                None => break,
+                Some(None) => end = Some(Ok(())),
+                Some(Some(item)) => end = push_request(&mut batch, item, id).err().map(Err),
             }
+        }
+        let msg = match batch.len() {
+            0 => None,
+            1 => batch.pop().map(CoreMsg::Request),
+            _ => Some(CoreMsg::Requests(batch)),
         };
-        let body = f.slice(8..);
-        let op = match Op::parse(hdr.op_type, &body) {
-            Ok(op) => op,
-            Err(source) => {
-                break Err(FrameError::Malformed {
-                    what: zab_core::records::op::name(hdr.op_type),
-                    source,
-                })
+        if let Some(msg) = msg {
+            if core.send(msg).await.is_err() {
+                break Ok(());
             }
-        };
-        let req = Request {
-            session_id: 0,
-            conn_id: id,
-            xid: hdr.xid,
-            op_type: hdr.op_type,
-            op,
-            body,
-        };
-        if core.send(CoreMsg::Request(req)).await.is_err() {
-            break Ok(());
+        }
+        if let Some(end) = end {
+            break end;
         }
     };
     kill.cancel();
     let _ = core.send(CoreMsg::Closed { conn_id: id }).await;
     let _ = writer.await;
     result
+}
+
+/// Most requests one message to the core carries (see `serve_connection`).
+const MAX_BATCH: usize = 64;
+
+/// Decodes one inbound frame of an established connection into `batch`; an error
+/// closes the connection.
+fn push_request(
+    batch: &mut Vec<Request>,
+    item: Result<Inbound, FrameError>,
+    conn_id: u64,
+) -> Result<(), FrameError> {
+    let f = match item? {
+        Inbound::Frame(f) => f.freeze(),
+        Inbound::FourLetter(_) => unreachable!("only first"),
+    };
+    let mut r = JuteReader::new(&f);
+    let hdr = RequestHeader::read(&mut r).map_err(|source| FrameError::Malformed {
+        what: "request header",
+        source,
+    })?;
+    let body = f.slice(8..);
+    let op = Op::parse(hdr.op_type, &body).map_err(|source| FrameError::Malformed {
+        what: zab_core::records::op::name(hdr.op_type),
+        source,
+    })?;
+    batch.push(Request {
+        session_id: 0,
+        conn_id,
+        xid: hdr.xid,
+        op_type: hdr.op_type,
+        op,
+        body,
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -74,6 +74,17 @@ struct Args {
     /// zk-load binary (default: next to this program).
     #[arg(long)]
     load_bin: Option<PathBuf>,
+    /// The load generator: `zk-load` (ours: a window of requests per system call) or
+    /// `cload` (Apache's C client, one request per system call: `benches/cload.sh` builds it).
+    #[arg(long, default_value = "zk-load")]
+    generator: String,
+    /// cload binary (default: next to this program).
+    #[arg(long)]
+    cload_bin: Option<PathBuf>,
+    /// Which servers of an ensemble the sessions connect to: `all` (spread over every
+    /// server), `leader`, or `follower` (one follower).
+    #[arg(long, default_value = "all")]
+    target: String,
     /// An extra `key=value` line for every server's zoo.cfg, both systems
     /// (for example `snapCount=1000000`); may be given more than once.
     #[arg(long = "cfg")]
@@ -270,6 +281,20 @@ impl Cluster {
             .join(",")
     }
 
+    /// The connect string for `target`: every server, the leader, or one follower.
+    fn hosts_for(&self, target: &str) -> String {
+        let want = match target {
+            "leader" => "leader",
+            "follower" => "follower",
+            _ => return self.hosts(),
+        };
+        self.servers
+            .iter()
+            .find(|s| mode(s.client_port).as_deref() == Some(want))
+            .map(|s| format!("127.0.0.1:{}", s.client_port))
+            .unwrap_or_else(|| self.hosts())
+    }
+
     fn pid(&self, i: usize) -> Option<u32> {
         self.servers[i].child.as_ref().map(|c| c.id())
     }
@@ -294,7 +319,37 @@ impl Drop for Cluster {
     }
 }
 
-/// Runs zk-load; returns its JSON result.
+/// CPU time (user + system, every thread) of a process so far, in seconds, from
+/// `/proc/<pid>/stat` (fields 14 and 15, in clock ticks).
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces: the fields are counted after its closing paren.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): utime is field 14, stime 15.
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+fn cpu_sum(pids: &[u32]) -> f64 {
+    pids.iter().map(|p| cpu_seconds(*p)).sum()
+}
+
+/// Runs the load generator; returns its JSON result, with `server_cpu_s` (the servers'
+/// CPU time, summed, over the generator's measured window: it prints "measuring" and
+/// "measured" on stderr) and `server_cpu_us_per_op` added.
 fn load(
     args: &Args,
     load_bin: &Path,
@@ -302,6 +357,7 @@ fn load(
     workload: &str,
     out: &Path,
     extra: &[String],
+    pids: &[u32],
 ) -> Result<Value, String> {
     let mut cmd = Command::new(load_bin);
     cmd.arg("--hosts")
@@ -323,14 +379,36 @@ fn load(
         cmd.args(["--workload", workload]);
     }
     eprintln!("+ {cmd:?}");
+    let _ = std::fs::remove_file(out);
     // Its report goes to stderr with the progress lines; stdout is the table's.
-    let st = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::from(std::io::stderr()))
-        .status()
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run {}: {e}", load_bin.display()))?;
-    let text = std::fs::read_to_string(out).map_err(|e| format!("zk-load ({st}): {e}"))?;
-    serde_json::from_str(&text).map_err(|e| e.to_string())
+    let mut cpu = (None, None);
+    let err = child.stderr.take().expect("piped stderr");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(err)) {
+        let Ok(line) = line else { break };
+        if line.ends_with(": measuring") {
+            cpu.0 = Some(cpu_sum(pids));
+        } else if line.ends_with(": measured") {
+            cpu.1 = Some(cpu_sum(pids));
+        }
+        eprintln!("{line}");
+    }
+    let st = child.wait().map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(out).map_err(|e| format!("{workload} ({st}): {e}"))?;
+    let mut v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    if let (Some(a), Some(b)) = cpu {
+        let ops = v["ops"].as_f64().unwrap_or(0.0);
+        v["server_cpu_s"] = json!(b - a);
+        if ops > 0.0 {
+            v["server_cpu_us_per_op"] = json!((b - a) * 1e6 / ops);
+        }
+    }
+    Ok(v)
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -376,7 +454,8 @@ fn run_one(
         eprintln!("{key}: {e}; skipped (logs under {})", cdir.display());
         return per;
     }
-    let hosts = c.hosts();
+    let hosts = c.hosts_for(&args.target);
+    let pids: Vec<u32> = (0..n).filter_map(|i| c.pid(i)).collect();
     for w in &args.workloads {
         let out = cdir.join(format!("{w}.json"));
         let extra = vec![
@@ -385,12 +464,13 @@ fn run_one(
             "--warmup".to_string(),
             args.warmup.to_string(),
         ];
-        match load(args, load_bin, &hosts, w, &out, &extra) {
+        match load(args, load_bin, &hosts, w, &out, &extra, &pids) {
             Ok(v) => {
                 eprintln!(
-                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, {} errors",
+                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, servers' CPU {:.1} us/op, {} errors",
                     get(&v, &["ops_per_s"]),
                     get(&v, &["latency_ms", "p99"]),
+                    get(&v, &["server_cpu_us_per_op"]),
                     v["errors"]
                 );
                 per.insert(w.clone(), v);
@@ -410,11 +490,15 @@ fn main() {
         .server_bin
         .clone()
         .unwrap_or_else(|| sibling("zk-server"));
-    let load_bin = args.load_bin.clone().unwrap_or_else(|| sibling("zk-load"));
+    let load_bin = if args.generator == "cload" {
+        args.cload_bin.clone().unwrap_or_else(|| sibling("cload"))
+    } else {
+        args.load_bin.clone().unwrap_or_else(|| sibling("zk-load"))
+    };
     for b in [&server_bin, &load_bin] {
         assert!(
             b.exists(),
-            "{} is missing: cargo build --release -p zk-server -p zk-benches",
+            "{} is missing: cargo build --release -p zk-server -p zk-benches (cload: benches/cload.sh)",
             b.display()
         );
     }
@@ -474,9 +558,9 @@ fn print_table(args: &Args, results: &BTreeMap<String, BTreeMap<String, Vec<Valu
             .unwrap_or(0)
     };
     println!(
-        "| topology | workload | ours ops/s | apache ops/s | throughput ratio | ours p99 ms | apache p99 ms | p99 ratio | errors ours/apache |"
+        "| topology | workload | ours ops/s | apache ops/s | throughput ratio | ours p99 ms | apache p99 ms | p99 ratio | servers' CPU us/op ours / apache | errors ours/apache |"
     );
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for topo in &args.topologies {
         for w in &args.workloads {
             let (ot, at) = (
@@ -487,11 +571,16 @@ fn print_table(args: &Args, results: &BTreeMap<String, BTreeMap<String, Vec<Valu
                 med(topo, "ours", w, &["latency_ms", "p99"]),
                 med(topo, "apache", w, &["latency_ms", "p99"]),
             );
+            let (oc, ac) = (
+                med(topo, "ours", w, &["server_cpu_us_per_op"]),
+                med(topo, "apache", w, &["server_cpu_us_per_op"]),
+            );
             let name = if w == "mixed" { "mixed 90/10" } else { w };
             println!(
-                "| {topo} | {name} | {ot:.0} | {at:.0} | {:.1}x | {op:.1} | {ap:.1} | {:.2} | {}/{} |",
+                "| {topo} | {name} | {ot:.0} | {at:.0} | {:.1}x | {op:.1} | {ap:.1} | {:.2} | {oc:.1} / {ac:.1} ({:.1}x) | {}/{} |",
                 ratio(ot, at),
                 ratio(op, ap),
+                ratio(ac, oc),
                 errors(topo, "ours", w),
                 errors(topo, "apache", w)
             );

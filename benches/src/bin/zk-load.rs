@@ -656,9 +656,12 @@ async fn run(args: Args) -> Result<serde_json::Value, String> {
     } else {
         tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
         shared.recording.store(true, Ordering::Relaxed);
+        // The measured window's edges, for whoever samples the servers' CPU (zk-compare).
+        eprintln!("zk-load: measuring");
         let start = Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
         shared.recording.store(false, Ordering::Relaxed);
+        eprintln!("zk-load: measured");
         shared.stop.store(true, Ordering::Relaxed);
         let elapsed = start.elapsed();
         let mut stats = Vec::new();

@@ -82,6 +82,8 @@ pub enum CoreMsg {
         req: ConnectRequest,
     },
     Request(Request),
+    /// Requests of one connection in the order they came (one read's worth).
+    Requests(Vec<Request>),
     Closed {
         conn_id: u64,
     },
@@ -115,6 +117,8 @@ pub struct Core {
     watches: WatchManager,
     sessions: HashMap<i64, Session>,
     conns: HashMap<u64, Conn>,
+    /// Connections with replies pending in this turn of the loop (`flush_replies`).
+    dirty: Vec<u64>,
     /// The last zxid issued (a leader's or standalone) or applied.
     last_zxid: Zxid,
     /// Transactions proposed and not yet applied, in zxid order.
@@ -218,6 +222,7 @@ impl Core {
             watches: WatchManager::default(),
             sessions,
             conns: HashMap::new(),
+            dirty: Vec::new(),
             last_zxid,
             in_flight: VecDeque::new(),
             replicator,
@@ -354,6 +359,8 @@ impl Core {
                 }
                 _ = purge.tick(), if purge_hours > 0 => self.autopurge(),
             }
+            // What this turn answered goes out: one buffer, one wakeup per connection.
+            self.flush_replies();
             self.snapshot_step();
         }
     }
@@ -362,6 +369,7 @@ impl Core {
         match msg {
             CoreMsg::Connect { conn, req } => self.on_connect(conn, req),
             CoreMsg::Request(r) => self.on_request(r),
+            CoreMsg::Requests(rs) => rs.into_iter().for_each(|r| self.on_request(r)),
             CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
             CoreMsg::Inspect(f) => f(&self.view()),
             CoreMsg::ResetStats(what) => self.reset_stats(what),

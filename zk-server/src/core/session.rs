@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use zab_core::jute::Record;
 use zab_core::proto::*;
 use zab_core::records::Id;
@@ -19,7 +19,7 @@ use zab_core::Zxid;
 use super::pipeline::{request_packet, Held, Origin};
 use super::role::RoleState;
 use super::{now_ms, Core};
-use crate::conn::{ConnHandle, Out, QueueFull};
+use crate::conn::{ConnHandle, Out};
 use crate::prep::PrepCtx;
 use crate::replicate::DriverMsg;
 
@@ -44,7 +44,14 @@ pub(super) struct Conn {
     pub(super) last_response_ms: u64,
     /// This connection's SASL exchange, from its first sasl request on.
     pub(super) sasl: Option<Box<dyn crate::sasl::Mechanism>>,
+    /// Replies and events of this turn of the core's loop, not yet queued to the
+    /// writer: they go as one buffer, one wakeup of the writer and one write
+    /// (`Core::flush_replies`).
+    pub(super) pending: BytesMut,
 }
+
+/// Pending replies of one connection past this many bytes go to its writer at once.
+const PENDING_FLUSH: usize = 256 << 10;
 
 /// A session: its identities, its connection (if any), and its requests in order.
 pub(super) struct Session {
@@ -118,26 +125,57 @@ pub(super) fn session_txn(id: i64, zxid: Zxid, txn_type: i32, body: TxnBody) -> 
 impl Core {
     // ---- connections and sessions ----
 
+    /// Queues a frame to a connection: appended to what this turn of the core's loop
+    /// already has for it, handed to the writer by `flush_replies` at the end of the
+    /// turn (or at once past `PENDING_FLUSH` bytes, so that the connection's limits in
+    /// `ConnHandle::queue_frame` still apply).
     pub(super) fn send(&mut self, conn_id: u64, f: Bytes) {
         let Some(c) = self.conns.get_mut(&conn_id) else {
             return;
         };
-        match c.handle.queue_frame(f) {
-            Ok(()) => {
-                c.sent += 1;
-                self.stats.packets_sent += 1;
-            }
-            Err(QueueFull) => {
-                tracing::warn!(
-                    "closing connection from {}: client is not reading its replies",
-                    c.handle.addr
-                );
-                c.handle.kill.cancel();
-            }
+        c.sent += 1;
+        self.stats.packets_sent += 1;
+        if c.pending.is_empty() {
+            self.dirty.push(conn_id);
+        }
+        c.pending.extend_from_slice(&f);
+        if c.pending.len() >= PENDING_FLUSH {
+            self.flush_conn(conn_id);
+        }
+    }
+
+    /// Hands every connection's pending replies to its writer: called once per turn of
+    /// the core's loop, and before a connection is told to close.
+    pub(super) fn flush_replies(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for id in dirty.drain(..) {
+            self.flush_conn(id);
+        }
+        // Keep the allocation for the next turn.
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    fn flush_conn(&mut self, conn_id: u64) {
+        let Some(c) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        if c.pending.is_empty() {
+            return;
+        }
+        let f = c.pending.split().freeze();
+        if c.handle.queue_frame(f).is_err() {
+            tracing::warn!(
+                "closing connection from {}: client is not reading its replies",
+                c.handle.addr
+            );
+            c.handle.kill.cancel();
         }
     }
 
     pub(super) fn close_conn(&mut self, conn_id: u64) {
+        self.flush_conn(conn_id);
         if let Some(c) = self.conns.get(&conn_id) {
             if c.handle.tx.try_send(Out::Close).is_err() {
                 c.handle.kill.cancel();
@@ -166,6 +204,7 @@ impl Core {
                 total_latency_ms: 0,
                 last_response_ms: 0,
                 sasl: None,
+                pending: BytesMut::new(),
             },
         );
         let legacy = req.read_only.is_none();

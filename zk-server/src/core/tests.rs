@@ -158,14 +158,22 @@ impl Harness {
     }
 
     /// Every frame queued to `conn` since the last call; `None` marks a close.
+    /// (The core hands a turn's replies to a connection as one buffer; they are split
+    /// into frames here.)
     fn sent(&mut self, conn: u64) -> Vec<Option<Bytes>> {
+        self.core.flush_replies();
         let rx = self.conns.get_mut(&conn).unwrap();
         let mut out = Vec::new();
         while let Ok(o) = rx.try_recv() {
-            out.push(match o {
-                Out::Frame(f) => Some(f),
-                Out::Close => None,
-            });
+            match o {
+                Out::Frame(mut f) => {
+                    while !f.is_empty() {
+                        let len = i32::from_be_bytes(f[..4].try_into().unwrap()) as usize;
+                        out.push(Some(f.split_to(4 + len)));
+                    }
+                }
+                Out::Close => out.push(None),
+            }
         }
         out
     }
@@ -1114,4 +1122,63 @@ fn a_learners_upgrade_and_its_ephemeral_reach_the_leader_back_to_back() {
         .on_replication(remote(3, other, 1, op::CREATE, &r.to_bytes()));
     let p = h.proposals();
     assert_eq!(txn(&p[0].1).header.txn_type, op::ERROR);
+}
+
+#[test]
+fn a_batch_of_requests_is_answered_in_order_in_one_buffer() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/a");
+    h.commit_all();
+    assert_eq!(h.replies(c).len(), 1);
+    // One read's worth of requests from the connection: three reads around a write.
+    let req = |xid: i32, op_type: i32, body: Vec<u8>| {
+        let body = Bytes::from(body);
+        Request {
+            session_id: 0,
+            conn_id: c,
+            xid,
+            op_type,
+            op: Op::parse(op_type, &body).unwrap(),
+            body,
+        }
+    };
+    let get = PathWatchRequest {
+        path: "/a".into(),
+        watch: false,
+    }
+    .to_bytes();
+    let set = SetDataRequest {
+        path: "/a".into(),
+        data: Some(Bytes::from_static(b"w")),
+        version: -1,
+    }
+    .to_bytes();
+    h.core.on_msg(CoreMsg::Requests(vec![
+        req(2, op::GET_DATA, get.clone()),
+        req(3, op::GET_DATA, get.clone()),
+        req(4, op::SET_DATA, set),
+        req(5, op::GET_DATA, get),
+    ]));
+    h.core.flush_replies();
+    // The two reads before the write are answered; they go to the writer as one buffer.
+    let rx = h.conns.get_mut(&c).unwrap();
+    let Ok(Out::Frame(buf)) = rx.try_recv() else {
+        panic!("one buffer queued")
+    };
+    assert!(rx.try_recv().is_err(), "and only one");
+    let len = |b: &[u8]| 4 + i32::from_be_bytes(b[..4].try_into().unwrap()) as usize;
+    let first = len(&buf);
+    assert_eq!(first + len(&buf[first..]), buf.len(), "two frames");
+    let xid = |b: &[u8]| i32::from_be_bytes(b[4..8].try_into().unwrap());
+    assert_eq!((xid(&buf), xid(&buf[first..])), (2, 3));
+    // The read after the write waits for it, then comes after its reply.
+    h.commit_all();
+    let r = h.replies(c);
+    assert_eq!(
+        r.iter().map(|f| (f.xid, f.err)).collect::<Vec<_>>(),
+        vec![(4, 0), (5, 0)]
+    );
+    let d = GetDataResponse::from_bytes(&r[1].body).unwrap();
+    assert_eq!(d.data.as_deref(), Some(&b"w"[..]));
 }
