@@ -266,7 +266,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 }
 
 /// Read until the first bytes tell TLS from plain (bounded by the handshake timeout).
-async fn sniff_stream<S: AsyncRead + Unpin>(
+pub(crate) async fn sniff_stream<S: AsyncRead + Unpin>(
     mut stream: S,
 ) -> Result<(Sniff, Prefixed<S>), FrameError> {
     let mut prefix = BytesMut::with_capacity(8);

@@ -11,6 +11,7 @@
 
 pub mod dn;
 pub mod jks;
+pub mod quorum;
 pub mod stores;
 
 use std::sync::{Arc, RwLock};
