@@ -227,6 +227,7 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "connection_request_count" => int(m.connection_requests),
         "bytes_received_count" => int(m.bytes_received),
         "response_bytes" => int(m.response_bytes),
+        "unsuccessful_handshake" => int(m.unsuccessful_handshake),
         _ => None,
     }
 }
