@@ -173,6 +173,115 @@ fn untrusted_stays_out(spec: Spec, pki: &Pki) {
     }
 }
 
+/// Waits up to `secs` seconds, asserting that server 3 never serves.
+fn stays_out(ens: &mut Ensemble, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        assert_eq!(
+            ens.mode(3),
+            None,
+            "server 3 joined:\n{}",
+            ens.logs(&[1, 2, 3])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ens.is_running(3), "server 3 exited:\n{}", ens.log(3));
+}
+
+/// Server 3's certificate is from the trusted CA but names another host
+/// (zk.example.com, no IP subjectAltName): with host name verification on (Apache's
+/// default on the quorum) the others refuse it, saying why; with
+/// `ssl.quorum.hostnameVerification=false` everywhere it joins.
+#[test]
+fn a_certificate_for_another_host_is_refused_unless_hostname_verification_is_off() {
+    let pki = Pki::new();
+    std::fs::write(
+        pki.path("other-host.ext"),
+        "subjectAltName=DNS:zk.example.com\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    pki.issue(
+        "other-host",
+        "/O=Example/CN=zk.example.com",
+        "ca",
+        "other-host.ext",
+        30,
+    );
+    let (jks, _) = pki.client_jks("other-host");
+    let spec = tls_spec(Spec::new(3, 0), &pki, Store::Jks).member_java_prop(
+        3,
+        "zookeeper.ssl.quorum.keyStore.location",
+        &jks.display().to_string(),
+    );
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    ens.wait_serving(&[1, 2], TIMEOUT);
+    stays_out(&mut ens, 5);
+    let refused = [1, 2]
+        .iter()
+        .any(|id| ens.log(*id).contains("hostname verification"));
+    assert!(
+        refused,
+        "no host name refusal logged:\n{}",
+        ens.logs(&[1, 2, 3])
+    );
+    for id in ens.ids() {
+        ens.kill(id);
+    }
+    ens.spec.java_props.push((
+        "zookeeper.ssl.quorum.hostnameVerification".into(),
+        "false".into(),
+    ));
+    ens.start_all();
+    ens.wait_serving(&ens.ids(), TIMEOUT);
+    let acked = write(&ens.connect_string(), "/nohv");
+    for id in ens.ids() {
+        ens.assert_all_present(id, "/nohv", &acked);
+    }
+}
+
+/// `sslQuorumReloadCertFiles=true`: server 3 starts with an untrusted certificate and
+/// stays out; once its key store file is replaced by one the others trust, it reloads
+/// it and joins without a restart.
+#[test]
+fn a_replaced_key_store_is_reloaded_and_the_server_joins() {
+    let pki = Pki::new();
+    pki.issue(
+        "rogue-server",
+        "/O=Example/CN=localhost",
+        "rogue-ca",
+        "server.ext",
+        30,
+    );
+    let (rogue_jks, _) = pki.client_jks("rogue-server");
+    let spec = tls_spec(Spec::new(3, 0), &pki, Store::Jks)
+        .extra("sslQuorumReloadCertFiles", "true")
+        .member_java_prop(
+            3,
+            "zookeeper.ssl.quorum.keyStore.location",
+            &rogue_jks.display().to_string(),
+        );
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    ens.wait_serving(&[1, 2], TIMEOUT);
+    stays_out(&mut ens, 3);
+    // Written aside and renamed over, as an operator's tooling replaces a store.
+    let tmp = pki.path("replacement.jks");
+    std::fs::copy(pki.path("server-key.jks"), &tmp).unwrap();
+    std::fs::rename(&tmp, &rogue_jks).unwrap();
+    ens.wait_serving(&ens.ids(), TIMEOUT);
+    assert!(
+        ens.log(3)
+            .contains("reloaded the quorum TLS key and trust stores"),
+        "server 3 does not log the reload:\n{}",
+        ens.log(3)
+    );
+    let acked = write(&ens.member(3).hosts(), "/reloaded");
+    for id in ens.ids() {
+        ens.assert_all_present(id, "/reloaded", &acked);
+    }
+}
+
 #[test]
 fn a_server_of_ours_with_an_untrusted_certificate_stays_out() {
     let pki = Pki::new();
