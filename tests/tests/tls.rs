@@ -501,3 +501,31 @@ fn handshake_metrics_in_mntr_like_apache() {
         "{after:?}"
     );
 }
+
+/// EC (P-256) keys made by keytool, in JKS and in PKCS12: Java stores them without
+/// their public key, which ours derives. Apache and ours both serve TLS with them.
+#[test]
+fn keytool_ec_keys_in_jks_and_pkcs12_like_apache() {
+    let pki = Pki::new();
+    pki.ec_key_stores();
+    for kind in [Kind::Apache, Kind::Ours] {
+        for file in ["ec-key.jks", "ec-key.p12"] {
+            let secure = free_port();
+            let mut opts = options(&pki, Store::Jks, secure);
+            for (k, v) in opts.extra.iter_mut() {
+                if k == "ssl.keyStore.location" {
+                    *v = pki.path(file).display().to_string();
+                }
+            }
+            let server = TestServer::start(kind, &opts);
+            let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &[]);
+            assert_eq!(
+                out,
+                "imok",
+                "{} with {file}: {err}\n{}",
+                kind.name(),
+                server_log(&server)
+            );
+        }
+    }
+}
