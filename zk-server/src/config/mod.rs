@@ -328,6 +328,7 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.sessionRequireClientSASLAuth",
     "zookeeper.kerberos.removeHostFromPrincipal",
     "zookeeper.kerberos.removeRealmFromPrincipal",
+    "zookeeper.security.auth_to_local",
     "java.security.krb5.conf",
     // Where the web console finds its peers' AdminServers (admin/console.rs).
     "zookeeper.console.adminAddresses",
