@@ -35,6 +35,26 @@ fn tls_spec(spec: Spec, pki: &Pki, store: Store) -> Spec {
         .java_prop("zookeeper.ssl.quorum.trustStore.password", PASSWORD)
 }
 
+/// Quorum SASL (DIGEST-MD5) required everywhere, its JAAS file in `dir`.
+fn with_quorum_sasl(spec: Spec, dir: &std::path::Path) -> Spec {
+    let jaas = dir.join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        "QuorumServer {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+         user_test=\"test\";\n};\n\
+         QuorumLearner {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+         username=\"test\"\n  password=\"test\";\n};\n",
+    )
+    .unwrap();
+    spec.extra("quorum.auth.enableSasl", "true")
+        .extra("quorum.auth.learnerRequireSasl", "true")
+        .extra("quorum.auth.serverRequireSasl", "true")
+        .java_prop(
+            "java.security.auth.login.config",
+            &jaas.display().to_string(),
+        )
+}
+
 fn write(hosts: &str, prefix: &str) -> Vec<u64> {
     let lines = Writer::start(hosts, 0.5, prefix).finish(Duration::from_secs(60));
     let acked: Vec<u64> = lines.iter().filter_map(|v| v["ack"].as_u64()).collect();
@@ -305,6 +325,27 @@ fn two_of_ours_and_one_apache_over_quorum_tls_with_pkcs12_stores() {
     forms_a_quorum_and_replicates(&mut ens);
     for id in [1, 3] {
         ours_log_quorum_tls(&ens, id);
+    }
+}
+
+/// Quorum SASL inside quorum TLS, as Apache runs both: 2 of ours and 1 Apache.
+#[test]
+fn quorum_sasl_inside_quorum_tls_in_a_mixed_ensemble() {
+    let pki = Pki::new();
+    let spec = tls_spec(
+        Spec::new(3, 0).member_kind(2, Kind::Apache),
+        &pki,
+        Store::Jks,
+    );
+    let mut ens = Ensemble::new(with_quorum_sasl(spec, pki.dir.path()));
+    forms_a_quorum_and_replicates(&mut ens);
+    for id in [1, 3] {
+        ours_log_quorum_tls(&ens, id);
+        let log = ens.log(id);
+        assert!(
+            log.contains("quorum SASL authentication completed"),
+            "server {id} logs no quorum SASL exchange:\n{log}"
+        );
     }
 }
 
