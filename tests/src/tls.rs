@@ -303,6 +303,103 @@ impl Pki {
         (d.join(jks), d.join("trust.jks"))
     }
 
+    /// An EC (P-256) server key made by keytool as an operator makes one, signed by the
+    /// CA for 127.0.0.1/localhost: `ec-key.jks`, and `ec-key.p12` converted by keytool.
+    /// Java writes such keys without their public key.
+    pub fn ec_key_stores(&self) {
+        let d = self.dir.path();
+        let store = |f: &str, ty: &str, args: &[&str]| {
+            let mut v = vec!["-keystore", f, "-storetype", ty, "-storepass", PASSWORD];
+            v.extend_from_slice(args);
+            keytool(d, &v);
+        };
+        store(
+            "ec-key.jks",
+            "JKS",
+            &[
+                "-genkeypair",
+                "-alias",
+                "ec",
+                "-keyalg",
+                "EC",
+                "-groupname",
+                "secp256r1",
+                "-dname",
+                "CN=localhost,O=Example",
+                "-keypass",
+                PASSWORD,
+            ],
+        );
+        store(
+            "ec-key.jks",
+            "JKS",
+            &["-certreq", "-alias", "ec", "-file", "ec.csr"],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "ec.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "ec.pem",
+                "-days",
+                "30",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        store(
+            "ec-key.jks",
+            "JKS",
+            &[
+                "-importcert",
+                "-alias",
+                "ca",
+                "-file",
+                "ca.pem",
+                "-noprompt",
+            ],
+        );
+        store(
+            "ec-key.jks",
+            "JKS",
+            &[
+                "-importcert",
+                "-alias",
+                "ec",
+                "-file",
+                "ec.pem",
+                "-noprompt",
+            ],
+        );
+        keytool(
+            d,
+            &[
+                "-importkeystore",
+                "-srckeystore",
+                "ec-key.jks",
+                "-srcstoretype",
+                "JKS",
+                "-srcstorepass",
+                PASSWORD,
+                "-destkeystore",
+                "ec-key.p12",
+                "-deststoretype",
+                "PKCS12",
+                "-deststorepass",
+                PASSWORD,
+                "-noprompt",
+            ],
+        );
+    }
+
     pub fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }

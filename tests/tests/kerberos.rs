@@ -271,6 +271,33 @@ fn principal_mapping_as_apache() {
     );
 }
 
+/// `security.auth_to_local` rules beyond DEFAULT (Apache turns the zoo.cfg key into
+/// `zookeeper.security.auth_to_local`, read by its KerberosName): a two-component rule
+/// renames the service principal, then the host and realm are removed as configured; a
+/// principal no rule applies to keeps its whole name (and is not the node's owner).
+/// Apache's and ours give the same answers.
+#[test]
+fn auth_to_local_rules_as_apache() {
+    let svc = "svc/localhost@ZK.TEST";
+    let realm = Realm::new(&[svc, "alice@ZK.TEST"]);
+    let extra = "security.auth_to_local=RULE:[2:$1_$2@$0](svc_.*)s/@.*//\n\
+                 kerberos.removeHostFromPrincipal=true\nkerberos.removeRealmFromPrincipal=true\n";
+    let mut seen = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let server = realm.server(kind, &[], extra);
+        let mut lines = kazoo(&realm, svc, &server);
+        lines.extend(kazoo(&realm, "alice@ZK.TEST", &server));
+        seen.push(lines);
+    }
+    assert_same_lines("kazoo with auth_to_local rules", &seen[0], &seen[1]);
+    let o = &seen[1];
+    let line = r#"{"ok": [[31, ["sasl", "svc_localhost"]]], "step": "getAcl"}"#;
+    assert!(has_line(o, line), "missing {line} in\n{}", o.join("\n"));
+    // alice (one component, no rule for it) is not the owner svc_localhost: kept out.
+    let line = r#"{"err": "NoAuthError", "step": "get"}"#;
+    assert!(has_line(o, line), "missing {line} in\n{}", o.join("\n"));
+}
+
 /// zkCli.sh logged in from a client JAAS section with its keytab; its output from the
 /// first command on, log lines left out.
 fn zkcli(realm: &Realm, server: &Bare, principal: &str, cmds: &str) -> String {

@@ -445,3 +445,87 @@ fn tls_ports_like_apache() {
     assert_eq!(outputs[1][0]["answer"], json!("imok"));
     assert_eq!(outputs[1][1]["answer"], json!(""));
 }
+
+/// `mntr`'s handshake figures after refused and accepted TLS clients, on Apache and on
+/// ours: a failed client handshake counts in `unsuccessful_handshake` and in
+/// `auth_failed_count` (Apache's NettyServerCnxnFactory.CertificateVerifier);
+/// `tls_handshake_exceeded` stays 0 without a handshake limit.
+#[test]
+fn handshake_metrics_in_mntr_like_apache() {
+    let pki = Pki::new();
+    let figures = |server: &TestServer| -> Vec<(String, String)> {
+        let mntr = zk_tests::four_letter_word(server.addr(), "mntr").unwrap();
+        let mut v: Vec<(String, String)> = mntr
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(k, _)| {
+                matches!(
+                    *k,
+                    "zk_unsuccessful_handshake"
+                        | "zk_auth_failed_count"
+                        | "zk_tls_handshake_exceeded"
+                )
+            })
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut outputs = Vec::new();
+    for kind in [Kind::Apache, Kind::Ours] {
+        let secure = free_port();
+        let server = TestServer::start(kind, &options(&pki, Store::Pkcs12, secure));
+        let before = figures(&server);
+        for client in [Some("alice"), Some("mallory"), Some("expired"), None] {
+            let _ = s_client(&pki, secure, client, "ruok", &[]);
+        }
+        // The count follows the closed connection; give it a moment on a loaded machine.
+        let want = |f: &Vec<(String, String)>| {
+            f.iter()
+                .any(|(k, v)| k == "zk_unsuccessful_handshake" && v == "3")
+        };
+        wait_until(Duration::from_secs(10), || want(&figures(&server)));
+        let after = figures(&server);
+        eprintln!("{}: before {before:?} after {after:?}", kind.name());
+        outputs.push((before, after));
+    }
+    assert_eq!(
+        outputs[0], outputs[1],
+        "Apache (left) and ours (right) differ"
+    );
+    let after = &outputs[1].1;
+    assert!(
+        after.contains(&("zk_unsuccessful_handshake".into(), "3".into()))
+            && after.contains(&("zk_auth_failed_count".into(), "3".into()))
+            && after.contains(&("zk_tls_handshake_exceeded".into(), "0".into())),
+        "{after:?}"
+    );
+}
+
+/// EC (P-256) keys made by keytool, in JKS and in PKCS12: Java stores them without
+/// their public key, which ours derives. Apache and ours both serve TLS with them.
+#[test]
+fn keytool_ec_keys_in_jks_and_pkcs12_like_apache() {
+    let pki = Pki::new();
+    pki.ec_key_stores();
+    for kind in [Kind::Apache, Kind::Ours] {
+        for file in ["ec-key.jks", "ec-key.p12"] {
+            let secure = free_port();
+            let mut opts = options(&pki, Store::Jks, secure);
+            for (k, v) in opts.extra.iter_mut() {
+                if k == "ssl.keyStore.location" {
+                    *v = pki.path(file).display().to_string();
+                }
+            }
+            let server = TestServer::start(kind, &opts);
+            let (out, err) = s_client(&pki, secure, Some("alice"), "ruok", &[]);
+            assert_eq!(
+                out,
+                "imok",
+                "{} with {file}: {err}\n{}",
+                kind.name(),
+                server_log(&server)
+            );
+        }
+    }
+}

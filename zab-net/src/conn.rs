@@ -22,14 +22,13 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, Chain};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::error::NetError;
+use crate::stream::{PeerRead, PeerStream};
 
 /// Queue sizes and the first read timeout of a [`PeerConn`].
 #[derive(Debug, Clone)]
@@ -183,20 +182,23 @@ impl<T> Drop for PeerConn<T> {
 
 /// The read half of a connection, starting with the bytes a handshake
 /// decoder had already read past its message.
-pub(crate) type ReadHalf = Chain<Cursor<BytesMut>, OwnedReadHalf>;
+pub(crate) type ReadHalf = Chain<Cursor<BytesMut>, PeerRead>;
 
 /// Feeding those bytes through the reader (rather than into a new
 /// `FramedRead`'s buffer, which it would not decode before the socket gives
 /// more) keeps a frame that arrived with the handshake from waiting.
-pub(crate) fn prepend(read_buf: BytesMut, rd: OwnedReadHalf) -> ReadHalf {
+pub(crate) fn prepend(read_buf: BytesMut, rd: PeerRead) -> ReadHalf {
     Cursor::new(read_buf).chain(rd)
 }
 
 /// Start the reader and writer of an established stream. `read_buf` holds
 /// bytes already read past the handshake. The tasks are spawned on `tasks`
 /// and stop when `cancel` fires, the peer closes, or an error occurs.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_conn<T, C>(
-    stream: TcpStream,
+    stream: PeerStream,
+    peer_addr: SocketAddr,
+    local_addr: SocketAddr,
     read_buf: BytesMut,
     codec: C,
     limits: &ConnLimits,
@@ -207,8 +209,6 @@ where
     T: Send + 'static,
     C: Decoder<Item = T, Error = NetError> + Encoder<T, Error = NetError> + Clone + Send + 'static,
 {
-    let peer_addr = stream.peer_addr()?;
-    let local_addr = stream.local_addr()?;
     let (rd, wr) = stream.into_split();
     let mut reader = FramedRead::new(prepend(read_buf, rd), codec.clone());
     let mut writer = FramedWrite::new(wr, codec);

@@ -53,6 +53,7 @@ use crate::conn::{prepend, ReadHalf};
 use crate::error::NetError;
 use crate::frame::{LengthCodec, ELECTION_MAX_FRAME_LEN};
 use crate::handshake::{self, InitialMessageCodec};
+use crate::stream::{PeerStream, PeerWrite};
 
 /// Limits and timers of the election port.
 #[derive(Debug, Clone)]
@@ -75,6 +76,8 @@ pub struct ElectionConfig {
     pub max_pending_handshakes: usize,
     /// Quorum SASL after the initial message (`quorum.auth.*`).
     pub auth: crate::quorum_auth::QuorumAuth,
+    /// Quorum TLS (`sslQuorum`, `portUnification`): `None` is plain TCP.
+    pub tls: Option<Arc<dyn crate::stream::QuorumTls>>,
 }
 
 impl Default for ElectionConfig {
@@ -89,6 +92,7 @@ impl Default for ElectionConfig {
             reconnect_backoff_max: Duration::from_secs(5),
             max_pending_handshakes: 64,
             auth: crate::quorum_auth::QuorumAuth::default(),
+            tls: None,
         }
     }
 }
@@ -382,8 +386,12 @@ impl Inner {
 
     /// ZooKeeper's `initiateConnection` + `startConnection`.
     async fn initiate(self: Arc<Self>, peer: Arc<Peer>) {
-        let mut stream = match self.dial(&peer).await {
+        let (mut stream, local_addr, peer_addr) = match self.dial(&peer).await {
             Ok(s) => s,
+            Err(e @ NetError::Tls { .. }) => {
+                warn!(sid = %peer.sid, addr = %peer.addr, error = %e, "election connection closed");
+                return;
+            }
             Err(e) => {
                 debug!(sid = %peer.sid, addr = %peer.addr, error = %e, "cannot open election connection");
                 return;
@@ -405,11 +413,13 @@ impl Inner {
             debug!(sid = %peer.sid, "have smaller server identifier, so dropping the connection");
             return;
         }
-        self.install(&peer, stream, read_buf, true);
+        self.install(&peer, (stream, local_addr, peer_addr), read_buf, true);
     }
 
-    async fn dial(&self, peer: &Peer) -> Result<TcpStream, NetError> {
-        let mut stream =
+    /// `initiateConnection`: connect, the TLS handshake when `sslQuorum` is on, then
+    /// the initial message (inside TLS).
+    async fn dial(&self, peer: &Peer) -> Result<(PeerStream, SocketAddr, SocketAddr), NetError> {
+        let stream =
             match tokio::time::timeout(self.cfg.connect_timeout, TcpStream::connect(peer.addr))
                 .await
             {
@@ -423,10 +433,26 @@ impl Inner {
                 }
             };
         stream.set_nodelay(true)?;
+        let addrs = (stream.local_addr()?, stream.peer_addr()?);
+        let mut stream = match tokio::time::timeout(
+            self.cfg.handshake_timeout,
+            crate::stream::connect(&self.cfg.tls, stream, peer.addr),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(NetError::Timeout {
+                    what: "TLS handshake",
+                    peer: peer.addr,
+                    timeout: self.cfg.handshake_timeout,
+                })
+            }
+        };
         let hello = handshake::v1(self.my_id, &self.my_addr.to_string()).encode();
         stream.write_all(&hello).await?;
         stream.flush().await?;
-        Ok(stream)
+        Ok((stream, addrs.0, addrs.1))
     }
 
     async fn listen(self: Arc<Self>, listener: TcpListener) {
@@ -468,9 +494,28 @@ impl Inner {
         accepted_at: Instant,
     ) -> Result<(), NetError> {
         let from = stream.peer_addr()?;
+        let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
+        let deadline = accepted_at + self.cfg.handshake_timeout;
+        // The Listener's UnifiedServerSocket: TLS (or plain with port unification)
+        // before the initial message.
+        let stream = match tokio::time::timeout_at(
+            deadline,
+            crate::stream::accept(&self.cfg.tls, stream, from),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(NetError::Timeout {
+                    what: "TLS handshake",
+                    peer: from,
+                    timeout: self.cfg.handshake_timeout,
+                })
+            }
+        };
         let mut framed = Framed::new(stream, InitialMessageCodec);
-        let hello = match tokio::time::timeout(self.cfg.handshake_timeout, framed.next()).await {
+        let hello = match tokio::time::timeout_at(deadline, framed.next()).await {
             Err(_) => {
                 return Err(NetError::Timeout {
                     what: "initial message",
@@ -543,7 +588,7 @@ impl Inner {
             self.connect_one(peer);
             return Ok(());
         }
-        self.install(peer, parts.io, parts.read_buf, false);
+        self.install(peer, (parts.io, local, from), parts.read_buf, false);
         Ok(())
     }
 
@@ -551,13 +596,10 @@ impl Inner {
     fn install(
         self: &Arc<Self>,
         peer: &Arc<Peer>,
-        stream: TcpStream,
+        (stream, local_addr, peer_addr): (PeerStream, SocketAddr, SocketAddr),
         read_buf: BytesMut,
         ours: bool,
     ) {
-        let (Ok(local_addr), Ok(peer_addr)) = (stream.local_addr(), stream.peer_addr()) else {
-            return;
-        };
         let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let cancel = self.shutdown.child_token();
         let info = ConnInfo {
@@ -636,7 +678,7 @@ impl Inner {
     /// ZooKeeper's `SendWorker.run`.
     async fn send_worker(
         peer: &Peer,
-        mut writer: FramedWrite<tokio::net::tcp::OwnedWriteHalf, LengthCodec>,
+        mut writer: FramedWrite<PeerWrite, LengthCodec>,
         cancel: &CancellationToken,
     ) {
         let resend = {

@@ -53,6 +53,8 @@ pub enum NetError {
     QueueFull,
     #[error("quorum authentication failed: {reason}")]
     QuorumAuth { reason: String },
+    #[error("quorum TLS with {peer} failed: {reason}")]
+    Tls { peer: SocketAddr, reason: String },
     #[error("connection is closed")]
     Closed,
 }

@@ -14,6 +14,8 @@
 //! * [`quorum_auth`]: quorum SASL, the exchange of `QuorumAuthPacket`s that
 //!   opens election and quorum connections when `quorum.auth.enableSasl` is
 //!   set; the mechanism is the caller's, behind [`QuorumSasl`].
+//! * [`stream`]: the bytes under a connection, plain or wrapped by the
+//!   caller's quorum TLS ([`QuorumTls`], `sslQuorum`), and when they are wrapped.
 //! * [`quorum`]: the leader-side listener and the learner-side connector of
 //!   the quorum port, each connection a [`PeerConn`] with a bounded outbound
 //!   queue and a read timeout the driver sets.
@@ -30,6 +32,7 @@ pub mod handshake;
 pub mod quorum;
 pub mod quorum_auth;
 pub mod quorum_packet;
+pub mod stream;
 
 pub use conn::{PeerConn, PeerSender};
 pub use election::{ConnInfo, ElectionConfig, ElectionNet};
@@ -41,3 +44,4 @@ pub use quorum::{
 };
 pub use quorum_auth::{QuorumAuth, QuorumSasl, SaslClientExchange, SaslServerExchange, ServerStep};
 pub use quorum_packet::{learner_sid, QuorumPacketCodec, QuorumPacketRecord};
+pub use stream::{PeerStream, QuorumTls, TlsFuture};

@@ -28,6 +28,7 @@ use crate::error::NetError;
 use crate::quorum_packet::{
     learner_sid, QuorumPacketCodec, QuorumPacketRecord, FOLLOWERINFO, OBSERVERINFO,
 };
+use crate::stream;
 
 /// Limits of the quorum port, on either side.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct QuorumConfig {
     /// Quorum SASL before the first packet (`quorum.auth.*`): the leader is the
     /// server side, a learner the learner side.
     pub auth: crate::quorum_auth::QuorumAuth,
+    /// Quorum TLS (`sslQuorum`, `portUnification`): `None` is plain TCP.
+    pub tls: Option<Arc<dyn crate::stream::QuorumTls>>,
 }
 
 impl Default for QuorumConfig {
@@ -62,6 +65,7 @@ impl Default for QuorumConfig {
             max_pending_learners: 64,
             accept_queue: 16,
             auth: crate::quorum_auth::QuorumAuth::default(),
+            tls: None,
         }
     }
 }
@@ -197,9 +201,26 @@ async fn accept_loop(
 
 async fn accept_learner(stream: TcpStream, cfg: &QuorumConfig) -> Result<LearnerConn, NetError> {
     let peer = stream.peer_addr()?;
+    let local = stream.local_addr()?;
     stream.set_nodelay(true)?;
+    // Leader's UnifiedServerSocket: TLS (or plain, with port unification) is settled
+    // on accepting, before anything is read; the handshake gets the first packet's time.
+    let mut stream = match tokio::time::timeout(
+        cfg.first_packet_timeout,
+        stream::accept(&cfg.tls, stream, peer),
+    )
+    .await
+    {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(NetError::Timeout {
+                what: "TLS handshake",
+                peer,
+                timeout: cfg.first_packet_timeout,
+            })
+        }
+    };
     // LearnerHandler's constructor: authenticate before the first packet.
-    let mut stream = stream;
     let mut read_buf = BytesMut::new();
     cfg.auth
         .authenticate_server(&mut stream, &mut read_buf, peer)
@@ -231,6 +252,8 @@ async fn accept_learner(stream: TcpStream, cfg: &QuorumConfig) -> Result<Learner
     let parts = framed.into_parts();
     let conn = spawn_conn(
         parts.io,
+        peer,
+        local,
         parts.read_buf,
         parts.codec,
         &cfg.limits(),
@@ -291,16 +314,32 @@ pub async fn connect_to_leader(
         let attempt =
             tokio::time::timeout(retry.connect_timeout.min(left), TcpStream::connect(addr));
         let err = match attempt.await {
-            Ok(Ok(mut stream)) => {
+            Ok(Ok(stream)) => {
                 stream.set_nodelay(true)?;
-                // Learner.connectToLeader: authenticate before FOLLOWERINFO. A
-                // failure is not retried: the peer goes back to looking.
+                let local = stream.local_addr()?;
+                // Learner.createSocket / connectToLeader: with sslQuorum the TLS
+                // handshake follows the connect; then authenticate before
+                // FOLLOWERINFO. A failure of either is not retried: the peer goes
+                // back to looking.
+                let handshake = stream::connect(&cfg.tls, stream, addr);
+                let mut stream = match tokio::time::timeout(left, handshake).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(NetError::Timeout {
+                            what: "TLS handshake",
+                            peer: addr,
+                            timeout: left,
+                        })
+                    }
+                };
                 let mut read_buf = BytesMut::new();
                 cfg.auth
                     .authenticate_learner(&mut stream, &mut read_buf, addr)
                     .await?;
                 return spawn_conn(
                     stream,
+                    addr,
+                    local,
                     read_buf,
                     cfg.codec.clone(),
                     &cfg.limits(),

@@ -266,7 +266,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 }
 
 /// Read until the first bytes tell TLS from plain (bounded by the handshake timeout).
-async fn sniff_stream<S: AsyncRead + Unpin>(
+pub(crate) async fn sniff_stream<S: AsyncRead + Unpin>(
     mut stream: S,
 ) -> Result<(Sniff, Prefixed<S>), FrameError> {
     let mut prefix = BytesMut::with_capacity(8);
@@ -304,6 +304,14 @@ async fn sniff_stream<S: AsyncRead + Unpin>(
     }
 }
 
+/// A client's TLS handshake failed (or its certificate gave no identity): counted as
+/// Apache's `CertificateVerifier` counts it, in `unsuccessful_handshake` and
+/// `auth_failed_count`. A full core queue loses the count, not the connection's log line.
+fn handshake_failed(core: &mpsc::Sender<CoreMsg>, e: String) -> FrameError {
+    let _ = core.try_send(CoreMsg::HandshakeFailed);
+    FrameError::Tls(e)
+}
+
 /// One accepted connection on a port of `kind`: the handshake if it is TLS, then
 /// the connection.
 async fn serve_accepted<S>(
@@ -320,12 +328,18 @@ where
     match kind {
         PortKind::Plain => serve_connection(stream, addr, id, Vec::new(), cfg, core).await,
         PortKind::Secure(tls) => {
-            let (s, ids) = tls.accept(stream).await.map_err(FrameError::Tls)?;
+            let (s, ids) = tls
+                .accept(stream)
+                .await
+                .map_err(|e| handshake_failed(&core, e))?;
             serve_connection(s, addr, id, ids, cfg, core).await
         }
         PortKind::Unified(tls) => match sniff_stream(stream).await? {
             (Sniff::Tls, s) => {
-                let (s, ids) = tls.accept(s).await.map_err(FrameError::Tls)?;
+                let (s, ids) = tls
+                    .accept(s)
+                    .await
+                    .map_err(|e| handshake_failed(&core, e))?;
                 serve_connection(s, addr, id, ids, cfg, core).await
             }
             (_, s) => serve_connection(s, addr, id, Vec::new(), cfg, core).await,

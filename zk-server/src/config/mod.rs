@@ -160,6 +160,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `quorum.auth.*`: quorum SASL, see `crate::sasl::quorum`.
     pub quorum_auth: QuorumAuthConfig,
+    /// `sslQuorum`, `portUnification`, `sslQuorumReloadCertFiles`: see `crate::tls::quorum`.
+    pub quorum_tls: QuorumTlsConfig,
     /// Java system properties as Apache's JVM would hold them: the `-D` words of
     /// `SERVER_JVMFLAGS` and `JVMFLAGS`, then every zoo.cfg key Apache does not
     /// know as `zookeeper.<key>`. Read with [`Config::prop`].
@@ -225,6 +227,18 @@ impl Default for QuorumAuthConfig {
             kerberos_service_principal: "zkquorum/localhost".into(),
         }
     }
+}
+
+/// Apache's quorum TLS keys (QuorumPeerConfig), all false by default; the stores and
+/// the rest are the `ssl.quorum.*` properties.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuorumTlsConfig {
+    /// `sslQuorum`: quorum and election connections over TLS.
+    pub ssl_quorum: bool,
+    /// `portUnification`: the quorum and election ports also accept plain peers.
+    pub port_unification: bool,
+    /// `sslQuorumReloadCertFiles`: reload the stores when their files change.
+    pub reload_cert_files: bool,
 }
 
 /// Apache's `admin.*` keys, with its defaults.
@@ -309,6 +323,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             metrics: MetricsConfig::default(),
             quorum_auth: QuorumAuthConfig::default(),
+            quorum_tls: QuorumTlsConfig::default(),
             system_props: BTreeMap::new(),
         }
     }
@@ -334,6 +349,7 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.sessionRequireClientSASLAuth",
     "zookeeper.kerberos.removeHostFromPrincipal",
     "zookeeper.kerberos.removeRealmFromPrincipal",
+    "zookeeper.security.auth_to_local",
     "java.security.krb5.conf",
     // Where the web console finds its peers' AdminServers (admin/console.rs).
     "zookeeper.console.adminAddresses",
@@ -356,6 +372,20 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.client.portUnification",
     "zookeeper.client.certReload",
+    // crate::tls::quorum: quorum TLS (Apache's QuorumX509Util).
+    "zookeeper.ssl.quorum.keyStore.location",
+    "zookeeper.ssl.quorum.keyStore.password",
+    "zookeeper.ssl.quorum.keyStore.passwordPath",
+    "zookeeper.ssl.quorum.keyStore.type",
+    "zookeeper.ssl.quorum.trustStore.location",
+    "zookeeper.ssl.quorum.trustStore.password",
+    "zookeeper.ssl.quorum.trustStore.passwordPath",
+    "zookeeper.ssl.quorum.trustStore.type",
+    "zookeeper.ssl.quorum.clientAuth",
+    "zookeeper.ssl.quorum.protocol",
+    "zookeeper.ssl.quorum.enabledProtocols",
+    "zookeeper.ssl.quorum.ciphersuites",
+    "zookeeper.ssl.quorum.hostnameVerification",
     // The AdminServer's snapshot and restore commands (admin/ops.rs), as 3.9's.
     "zookeeper.admin.snapshot.enabled",
     "zookeeper.admin.restore.enabled",
@@ -895,6 +925,9 @@ impl Config {
                 "quorum.auth.kerberos.servicePrincipal" => {
                     c.quorum_auth.kerberos_service_principal = value.to_owned()
                 }
+                "sslQuorum" => c.quorum_tls.ssl_quorum = java_bool(value),
+                "portUnification" => c.quorum_tls.port_unification = java_bool(value),
+                "sslQuorumReloadCertFiles" => c.quorum_tls.reload_cert_files = java_bool(value),
                 "quorum.cnxn.threads.size" => {
                     tracing::info!("{src}:{line_no}: {key} accepted and not used")
                 }

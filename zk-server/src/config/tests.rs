@@ -463,3 +463,38 @@ fn quorum_auth_keys_and_quorum_peer_config_s_checks() {
         assert!(e.to_string().contains("so cannot enable"), "{e}");
     }
 }
+
+#[test]
+fn quorum_tls_keys_and_ssl_quorum_settings() {
+    let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+    assert_eq!(c.quorum_tls, super::QuorumTlsConfig::default());
+    assert!(crate::tls::quorum::QuorumTlsPort::from_config(&c)
+        .unwrap()
+        .is_none());
+    let jvm = props(&[("zookeeper.ssl.quorum.hostnameVerification", "false")]);
+    let c = Config::parse_with_jvm_flags(
+        "dataDir=/d\nsslQuorum=TRUE\nportUnification=true\nsslQuorumReloadCertFiles=yes\n\
+         ssl.quorum.keyStore.location=/k.jks\nssl.quorum.clientAuth=none\n\
+         ssl.quorum.enabledProtocols=TLSv1.3\n",
+        "zoo.cfg",
+        &jvm,
+    )
+    .unwrap();
+    // Java's Boolean.parseBoolean: "yes" is false.
+    assert_eq!(
+        c.quorum_tls,
+        super::QuorumTlsConfig {
+            ssl_quorum: true,
+            port_unification: true,
+            reload_cert_files: false,
+        }
+    );
+    let t = crate::tls::TlsSettings::from_props(&c, crate::tls::quorum::PREFIX).unwrap();
+    assert_eq!(t.client_auth, crate::tls::ClientAuth::None);
+    assert_eq!(t.versions, vec![&rustls::version::TLS13]);
+    assert!(!t.hostname_verification);
+    assert_eq!(t.key_store.unwrap().ty, crate::tls::stores::StoreType::Jks);
+    // sslQuorum without a trust store cannot verify peers: the server does not start.
+    let e = crate::tls::quorum::QuorumTlsPort::from_config(&c).unwrap_err();
+    assert!(e.contains("trustStore.location"), "{e}");
+}

@@ -201,6 +201,8 @@ pub struct CoreMetrics {
     pub update_latency: Summary,
     /// `auth_failed_count`.
     pub auth_failed: u64,
+    /// `unsuccessful_handshake`: client TLS handshakes that failed.
+    pub unsuccessful_handshake: u64,
     /// `response_bytes`: bytes of every reply (pings aside), length prefix included.
     pub response_bytes: u64,
     /// `bytes_received_count`: bytes of every request after the handshake
@@ -248,6 +250,7 @@ impl Default for CoreMetrics {
             read_latency: Summary::with_quantiles(),
             update_latency: Summary::with_quantiles(),
             auth_failed: 0,
+            unsuccessful_handshake: 0,
             response_bytes: 0,
             bytes_received: 0,
             connection_requests: 0,

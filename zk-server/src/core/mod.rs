@@ -99,6 +99,8 @@ pub enum CoreMsg {
     /// database `body` (see [`ops`]).
     /// `ydld`: a leader hands leadership over; whether this server was leading.
     YieldLeadership(oneshot::Sender<bool>),
+    /// A client's TLS handshake failed on the client port (`unsuccessful_handshake`).
+    HandshakeFailed,
     Restore {
         body: Vec<u8>,
         /// The backup's last processed zxid.
@@ -373,6 +375,11 @@ impl Core {
             CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
             CoreMsg::Inspect(f) => f(&self.view()),
             CoreMsg::ResetStats(what) => self.reset_stats(what),
+            CoreMsg::HandshakeFailed => {
+                // NettyServerCnxnFactory.CertificateVerifier counts both.
+                self.metrics.unsuccessful_handshake += 1;
+                self.metrics.auth_failed += 1;
+            }
             CoreMsg::TakeSnapshot(reply) => {
                 let _ = reply.send(self.take_snapshot_now());
             }

@@ -231,6 +231,7 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "insecure_admin_count" => {
             int(crate::admin::https::INSECURE_ADMIN.load(std::sync::atomic::Ordering::Relaxed))
         }
+        "unsuccessful_handshake" => int(m.unsuccessful_handshake),
         _ => None,
     }
 }

@@ -199,12 +199,22 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     // quorum.auth.*: the exchange runs within initLimit ticks, Apache's socket timeout.
     let mut auth = crate::sasl::quorum::quorum_auth(&cfg).map_err(std::io::Error::other)?;
     auth.timeout = std::time::Duration::from_millis(tick * cfg.init_limit.max(1) as u64);
+    // sslQuorum / portUnification: TLS on both ports (ssl.quorum.*).
+    let tls =
+        crate::tls::quorum::QuorumTlsPort::from_config(&cfg).map_err(std::io::Error::other)?;
+    if let Some(t) = &tls {
+        if cfg.quorum_tls.reload_cert_files {
+            t.spawn_reloader(Duration::from_secs(1));
+        }
+    }
+    let tls = tls.map(|t| t as Arc<dyn zab_net::QuorumTls>);
     let (election, election_rx) = ElectionNet::start(
         ServerId(my_id),
         election_addr,
         election_peers,
         ElectionConfig {
             auth: auth.clone(),
+            tls: tls.clone(),
             ..ElectionConfig::default()
         },
     )
@@ -217,6 +227,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         // as ZooKeeper's LearnerHandler queues it; the entries are shared `Bytes`.
         outbound_capacity: 2 * LOG_WINDOW + 1024,
         auth,
+        tls,
         ..QuorumConfig::default()
     };
     let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())

@@ -55,6 +55,8 @@ pub struct KerberosLogin {
     /// The default realm of the krb5 configuration (the DEFAULT rule's realm);
     /// empty when it has none, as Apache's `KerberosName` leaves it.
     pub default_realm: String,
+    /// `zookeeper.security.auth_to_local` (default `DEFAULT`).
+    pub rules: super::auth_to_local::Rules,
 }
 
 impl KerberosLogin {
@@ -205,6 +207,7 @@ impl GssapiServer {
         self.ctx = None;
         let id = map_principal(
             &self.peer,
+            &self.login.rules,
             &self.login.default_realm,
             self.login.remove_host,
             self.login.remove_realm,
@@ -259,26 +262,28 @@ impl KerberosName<'_> {
     }
 }
 
-/// Apache's `SaslServerCallbackHandler.handleAuthorizeCallback` with the DEFAULT
-/// `zookeeper.security.auth_to_local` rule: a principal of the default realm (or
-/// without a realm) gets its service name as the short name, then `/host` and
-/// `@realm` unless removed. A principal of another realm matches no rule: Apache then
-/// keeps the client's authorization id, which here is the whole principal, so that a
-/// client cannot choose its identity.
+/// Apache's `SaslServerCallbackHandler.handleAuthorizeCallback`: the short name under
+/// the `zookeeper.security.auth_to_local` rules (DEFAULT: a principal of the default
+/// realm, or without a realm, gets its service name), then `/host` and `@realm` unless
+/// removed. When no rule applies Apache keeps the client's authorization id, which
+/// here is the whole principal, so that a client cannot choose its identity.
 pub fn map_principal(
     principal: &str,
+    rules: &super::auth_to_local::Rules,
     default_realm: &str,
     remove_host: bool,
     remove_realm: bool,
 ) -> String {
-    let k = KerberosName::parse(principal);
-    let short = match (k.host, k.realm) {
-        (None, None) => k.service,
-        (_, realm) if realm.unwrap_or("") == default_realm => k.service,
-        _ => return principal.to_owned(),
+    let short = match rules.short_name(principal, default_realm) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("Failed to set name based on Kerberos authentication rules: {e}");
+            return principal.to_owned();
+        }
     };
-    let mut out = short.to_owned();
-    if let (false, Some(h)) = (remove_host, k.host) {
+    let k = KerberosName::parse(principal);
+    let mut out = short;
+    if let (false, Some(h), Some(_)) = (remove_host, k.host, k.realm) {
         out.push('/');
         out.push_str(h);
     }
@@ -330,7 +335,8 @@ mod tests {
     #[test]
     fn principals_map_as_apache_maps_them() {
         let r = "EXAMPLE.COM";
-        let m = |p, h, rl| map_principal(p, r, h, rl);
+        let rules = crate::sasl::auth_to_local::Rules::default();
+        let m = |p, h, rl| map_principal(p, &rules, r, h, rl);
         assert_eq!(m("bob@EXAMPLE.COM", false, false), "bob@EXAMPLE.COM");
         assert_eq!(m("bob@EXAMPLE.COM", false, true), "bob");
         assert_eq!(
@@ -360,6 +366,7 @@ mod tests {
             remove_host: false,
             remove_realm: false,
             default_realm: String::new(),
+            rules: Default::default(),
         });
         let mut s = GssapiServer::new(login);
         let e = s.evaluate(b"\x60\x01garbage").unwrap_err();

@@ -32,6 +32,7 @@
 //! The core ([`crate::core`]) holds one [`Security`] and asks it what to do; this
 //! module knows neither sessions nor connections.
 
+pub mod auth_to_local;
 pub mod digest_md5;
 pub mod gss_ffi;
 pub mod gssapi;
@@ -147,6 +148,8 @@ pub const ENFORCE_AUTH_ENABLED: &str = "zookeeper.enforce.auth.enabled";
 pub const ENFORCE_AUTH_SCHEMES: &str = "zookeeper.enforce.auth.schemes";
 pub const SESSION_REQUIRE_CLIENT_SASL_AUTH: &str = "zookeeper.sessionRequireClientSASLAuth";
 pub const REMOVE_HOST: &str = "zookeeper.kerberos.removeHostFromPrincipal";
+/// `zookeeper.security.auth_to_local`: the principal-to-short-name rules (`DEFAULT`).
+pub const AUTH_TO_LOCAL: &str = "zookeeper.security.auth_to_local";
 pub const REMOVE_REALM: &str = "zookeeper.kerberos.removeRealmFromPrincipal";
 pub const KRB5_CONF: &str = "java.security.krb5.conf";
 
@@ -360,6 +363,12 @@ impl Security {
             remove_host: java_bool(cfg.prop(REMOVE_HOST)),
             remove_realm: java_bool(cfg.prop(REMOVE_REALM)),
             default_realm,
+            rules: match cfg.prop(AUTH_TO_LOCAL) {
+                None => auth_to_local::Rules::default(),
+                Some(r) => {
+                    auth_to_local::Rules::parse(r).map_err(|m| format!("{AUTH_TO_LOCAL}: {m}"))?
+                }
+            },
         };
         login
             .start()

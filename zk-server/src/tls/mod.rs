@@ -10,7 +10,9 @@
 //! carries (`x509:<DN>`, `super:<DN>`).
 
 pub mod dn;
+pub mod ec_key;
 pub mod jks;
+pub mod quorum;
 pub mod stores;
 
 use std::sync::{Arc, RwLock};

@@ -94,7 +94,10 @@ pub fn load_key_store(path: &str, password: &str, ty: StoreType) -> Result<KeyMa
             if chain.is_empty() {
                 return Err(format!("{path}: the private key has no certificate"));
             }
-            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(kc.key().as_der().to_vec()));
+            // Java leaves an EC key's public key out; ring needs it.
+            let der = super::ec_key::with_public_key(kc.key().as_der().to_vec())
+                .map_err(|e| format!("{path}: {e}"))?;
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der));
             Ok(KeyMaterial { chain, key })
         }
         StoreType::Jks => {
@@ -109,6 +112,9 @@ pub fn load_key_store(path: &str, password: &str, ty: StoreType) -> Result<KeyMa
                 {
                     let key = jks::recover_key(&alias, &encrypted_key, password)
                         .map_err(|e| format!("{path}: {e}"))?;
+                    // Java leaves an EC key's public key out; ring needs it.
+                    let key =
+                        super::ec_key::with_public_key(key).map_err(|e| format!("{path}: {e}"))?;
                     if chain.is_empty() {
                         return Err(format!("{path}: key {alias:?} has no certificate"));
                     }
