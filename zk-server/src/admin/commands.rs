@@ -437,7 +437,7 @@ fn server_stats(view: &StatsView, ctx: &Context, put: &mut dyn FnMut(&str, Value
             "min_latency": s.min_latency_ms,
             "num_alive_client_connections": view.connection_count(),
             "uptime": view.uptime().as_millis() as u64,
-            "auth_failed_count": 0,
+            "auth_failed_count": view.metrics().auth_failed,
             "non_mtlsremote_conn_count": 0,
             "non_mtlslocal_conn_count": 0,
         }),
