@@ -32,7 +32,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -397,6 +397,8 @@ struct Conn {
 }
 
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
+/// Attempts per session in a connect storm.
+const CONNECT_TRIES: usize = 20;
 
 impl Conn {
     /// Opens a new session (`resume`: None) or reconnects to one (id, password, last zxid).
@@ -634,18 +636,33 @@ async fn connect_storm(
     hosts: &[String],
     n: usize,
     timeout_ms: i32,
-) -> Result<(Vec<Conn>, Vec<Duration>), String> {
+) -> Result<(Vec<Conn>, Vec<Duration>, usize), String> {
     let start = Instant::now();
     let mut set = JoinSet::new();
     for i in 0..n {
         let host = hosts[i % hosts.len()].clone();
-        set.spawn(async move { (i, Conn::open(&host, timeout_ms, None).await) });
+        set.spawn(async move {
+            // As ZooKeeper's clients do, try again after a pause when the server drops
+            // the connection (an overflowing accept queue resets some).
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match Conn::open(&host, timeout_ms, None).await {
+                    Err(_) if tries < CONNECT_TRIES => {
+                        tokio::time::sleep(Duration::from_millis(100 + (i % 100) as u64)).await
+                    }
+                    r => return (i, tries, r),
+                }
+            }
+        });
     }
     let mut conns: Vec<Option<Conn>> = (0..n).map(|_| None).collect();
     let mut times = Vec::with_capacity(n);
+    let mut retries = 0;
     let mut failures = Vec::new();
     while let Some(r) = set.join_next().await {
-        let (i, c) = r.map_err(|e| e.to_string())?;
+        let (i, tries, c) = r.map_err(|e| e.to_string())?;
+        retries += tries - 1;
         match c {
             Ok(c) => {
                 times.push(start.elapsed());
@@ -662,7 +679,29 @@ async fn connect_storm(
         ));
     }
     times.sort();
-    Ok((conns.into_iter().flatten().collect(), times))
+    Ok((conns.into_iter().flatten().collect(), times, retries))
+}
+
+/// Keeps idle sessions alive: each pings every 5 s until `stop`; gives them back.
+fn keepalive(conns: Vec<Conn>, stop: Arc<AtomicBool>) -> JoinSet<Result<Conn, String>> {
+    let mut set = JoinSet::new();
+    for mut c in conns {
+        let stop = stop.clone();
+        set.spawn(async move {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if last.elapsed() >= Duration::from_secs(5) {
+                    c.push_xid(xid::PING, op::PING, |_| {});
+                    c.flush().await?;
+                    while c.read_frame(IO_TIMEOUT).await?.0 != xid::PING {}
+                    last = Instant::now();
+                }
+            }
+            Ok(c)
+        });
+    }
+    set
 }
 
 /// Runs `f` on every connection concurrently (each in its own task); gives them back in order.
@@ -742,10 +781,188 @@ async fn standalone_scenarios(
     let to = args.session_timeout_ms;
     let mut ctl = Conn::open(&hosts[0], to, None).await?;
 
+    if !(want("sessions") || want("watches") || want("fire")) {
+        return data_scenarios(args, system, &mut ctl, out).await;
+    }
+    let n = args.sessions;
+    let before = measure_mem(system, pid);
+    let (conns, times, retries) = connect_storm(&hosts, n, to).await?;
+    let storm = *times.last().unwrap();
+    eprintln!(
+        "[{system}] {n} sessions connected in {:.2} s ({retries} connections tried again)",
+        storm.as_secs_f64()
+    );
+    out.push((
+        format!("connect storm: {n} sessions, connections tried again"),
+        retries as f64,
+        "",
+    ));
+    out.push((
+        format!("connect storm: {n} sessions, until all connected"),
+        ms(storm),
+        "ms",
+    ));
+    out.push((
+        format!("connect storm: {n} sessions, half connected"),
+        ms(times[n / 2]),
+        "ms",
+    ));
+    let after = measure_mem(system, pid);
+    mem_figures(out, "sessions", before, after, n);
+    // Every session answers a request after the memory is measured (and stays alive).
+    let mut conns = on_all(conns, |_, mut c| async move {
+        c.call(op::EXISTS, |o| put_path_watch(o, "/", false))
+            .await
+            .map(|_| c)
+    })
+    .await?;
+
+    if want("watches") {
+        let (ws, wn) = (
+            args.watch_sessions.min(conns.len()),
+            args.watches_per_session,
+        );
+        let t = Instant::now();
+        create_children(&mut ctl, "/w", wn, |i| format!("n{i:06}"), b"x").await?;
+        eprintln!(
+            "[{system}] {wn} watch nodes created in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let before = measure_mem(system, pid);
+        let t = Instant::now();
+        // The other sessions ping while the registration runs (Apache expires idle ones).
+        let stop = Arc::new(AtomicBool::new(false));
+        let rest = keepalive(conns.split_off(ws), stop.clone());
+        conns = on_all(conns, move |_, mut c| async move {
+            for i in 0..wn {
+                let p = format!("/w/n{i:06}");
+                c.push(op::GET_DATA, |o| put_path_watch(o, &p, true));
+            }
+            let errors = c.replies(wn).await?;
+            if errors > 0 {
+                return Err(format!("{errors} getData with a watch failed"));
+            }
+            Ok(c)
+        })
+        .await?;
+        let took = t.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        let mut rest_back = Vec::new();
+        let mut rest = rest;
+        while let Some(r) = rest.join_next().await {
+            rest_back.push(r.map_err(|e| e.to_string())??);
+        }
+        conns.extend(rest_back);
+        eprintln!(
+            "[{system}] {} watches registered in {:.1} s",
+            ws * wn,
+            took.as_secs_f64()
+        );
+        out.push((
+            format!(
+                "{} watches: registration ({ws} sessions pipelined)",
+                ws * wn
+            ),
+            ms(took),
+            "ms",
+        ));
+        let after = measure_mem(system, pid);
+        mem_figures(out, "watches", before, after, ws * wn);
+        conns = on_all(conns, |_, mut c| async move {
+            c.call(op::EXISTS, |o| put_path_watch(o, "/", false))
+                .await
+                .map(|_| c)
+        })
+        .await?;
+    }
+
+    if want("fire") {
+        // A fresh control session: the first one was idle while the watches were set.
+        ctl = Conn::open(&hosts[0], to, None).await?;
+        ctl.call(op::CREATE, |o| put_create(o, "/fire", b"0"))
+            .await?;
+        let ready = Arc::new(AtomicUsize::new(0));
+        let mut set = JoinSet::new();
+        for c in conns {
+            let ready = ready.clone();
+            set.spawn(async move {
+                let mut c = c;
+                let r = c
+                    .call(op::GET_DATA, |o| put_path_watch(o, "/fire", true))
+                    .await?;
+                if r.err != 0 {
+                    return Err(format!("getData /fire: err {}", r.err));
+                }
+                let seen = c.events.len();
+                ready.fetch_add(1, Ordering::SeqCst);
+                c.wait_events(seen + 1).await?;
+                Ok::<Instant, String>(*c.events.last().unwrap())
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(args.scenario_timeout);
+        while ready.load(Ordering::SeqCst) < n {
+            if Instant::now() > deadline {
+                return Err("watchers not ready in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sent = Instant::now();
+        let r = ctl
+            .call(op::SET_DATA, |o| put_set(o, "/fire", b"1"))
+            .await?;
+        let replied = Instant::now();
+        if r.err != 0 {
+            return Err(format!("setData /fire: err {}", r.err));
+        }
+        let mut last = sent;
+        let mut got = 0;
+        while let Some(r) = set.join_next().await {
+            let at = r.map_err(|e| e.to_string())??;
+            last = last.max(at);
+            got += 1;
+        }
+        // Servers queue the events before the reply, so the last event may come first:
+        // then this figure is negative.
+        let after_reply = if last >= replied {
+            ms(last - replied)
+        } else {
+            -ms(replied - last)
+        };
+        eprintln!("[{system}] {got} events, the last {after_reply:.1} ms after the setData reply");
+        out.push((
+            format!("fire one event to {n} watchers: setData sent to last event"),
+            ms(last - sent),
+            "ms",
+        ));
+        out.push((
+            format!("fire one event to {n} watchers: setData reply to last event"),
+            after_reply,
+            "ms",
+        ));
+        out.push((
+            format!("fire one event to {n} watchers: setData round trip"),
+            ms(replied - sent),
+            "ms",
+        ));
+    }
+    // Last: Apache keeps its latest 500 transactions in memory (committedLog), and 1 MB
+    // values there would be freed during a later memory measurement.
+    let mut ctl = Conn::open(&hosts[0], to, None).await?;
+    data_scenarios(args, system, &mut ctl, out).await
+}
+
+/// children and values, from the control session.
+async fn data_scenarios(
+    args: &Args,
+    system: &str,
+    ctl: &mut Conn,
+    out: &mut Figures,
+) -> Result<(), String> {
+    let want = |s: &str| args.scenarios.iter().any(|x| x == s);
     if want("children") {
         let n = args.children;
         let t = Instant::now();
-        create_children(&mut ctl, "/children", n, |i| format!("{i:05}"), b"").await?;
+        create_children(ctl, "/children", n, |i| format!("{i:05}"), b"").await?;
         eprintln!(
             "[{system}] {n} children created in {:.1} s",
             t.elapsed().as_secs_f64()
@@ -828,155 +1045,6 @@ async fn standalone_scenarios(
             ));
         }
     }
-
-    if !(want("sessions") || want("watches") || want("fire")) {
-        return Ok(());
-    }
-    let n = args.sessions;
-    let before = measure_mem(system, pid);
-    let (conns, times) = connect_storm(&hosts, n, to).await?;
-    let storm = *times.last().unwrap();
-    eprintln!(
-        "[{system}] {n} sessions connected in {:.2} s",
-        storm.as_secs_f64()
-    );
-    out.push((
-        format!("connect storm: {n} sessions, until all connected"),
-        ms(storm),
-        "ms",
-    ));
-    out.push((
-        format!("connect storm: {n} sessions, half connected"),
-        ms(times[n / 2]),
-        "ms",
-    ));
-    let after = measure_mem(system, pid);
-    mem_figures(out, "sessions", before, after, n);
-    // Every session answers a request after the memory is measured (and stays alive).
-    let mut conns = on_all(conns, |_, mut c| async move {
-        c.call(op::EXISTS, |o| put_path_watch(o, "/", false))
-            .await
-            .map(|_| c)
-    })
-    .await?;
-
-    if want("watches") {
-        let (ws, wn) = (
-            args.watch_sessions.min(conns.len()),
-            args.watches_per_session,
-        );
-        let t = Instant::now();
-        create_children(&mut ctl, "/w", wn, |i| format!("n{i:06}"), b"x").await?;
-        eprintln!(
-            "[{system}] {wn} watch nodes created in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-        let before = measure_mem(system, pid);
-        let t = Instant::now();
-        let rest = conns.split_off(ws);
-        conns = on_all(conns, move |_, mut c| async move {
-            for i in 0..wn {
-                let p = format!("/w/n{i:06}");
-                c.push(op::GET_DATA, |o| put_path_watch(o, &p, true));
-            }
-            let errors = c.replies(wn).await?;
-            if errors > 0 {
-                return Err(format!("{errors} getData with a watch failed"));
-            }
-            Ok(c)
-        })
-        .await?;
-        conns.extend(rest);
-        eprintln!(
-            "[{system}] {} watches registered in {:.1} s",
-            ws * wn,
-            t.elapsed().as_secs_f64()
-        );
-        out.push((
-            format!(
-                "{} watches: registration ({ws} sessions pipelined)",
-                ws * wn
-            ),
-            ms(t.elapsed()),
-            "ms",
-        ));
-        let after = measure_mem(system, pid);
-        mem_figures(out, "watches", before, after, ws * wn);
-        conns = on_all(conns, |_, mut c| async move {
-            c.call(op::EXISTS, |o| put_path_watch(o, "/", false))
-                .await
-                .map(|_| c)
-        })
-        .await?;
-    }
-
-    if want("fire") {
-        ctl.call(op::CREATE, |o| put_create(o, "/fire", b"0"))
-            .await?;
-        let ready = Arc::new(AtomicUsize::new(0));
-        let mut set = JoinSet::new();
-        for c in conns {
-            let ready = ready.clone();
-            set.spawn(async move {
-                let mut c = c;
-                let r = c
-                    .call(op::GET_DATA, |o| put_path_watch(o, "/fire", true))
-                    .await?;
-                if r.err != 0 {
-                    return Err(format!("getData /fire: err {}", r.err));
-                }
-                let seen = c.events.len();
-                ready.fetch_add(1, Ordering::SeqCst);
-                c.wait_events(seen + 1).await?;
-                Ok::<Instant, String>(*c.events.last().unwrap())
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(args.scenario_timeout);
-        while ready.load(Ordering::SeqCst) < n {
-            if Instant::now() > deadline {
-                return Err("watchers not ready in time".into());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let sent = Instant::now();
-        let r = ctl
-            .call(op::SET_DATA, |o| put_set(o, "/fire", b"1"))
-            .await?;
-        let replied = Instant::now();
-        if r.err != 0 {
-            return Err(format!("setData /fire: err {}", r.err));
-        }
-        let mut last = sent;
-        let mut got = 0;
-        while let Some(r) = set.join_next().await {
-            let at = r.map_err(|e| e.to_string())??;
-            last = last.max(at);
-            got += 1;
-        }
-        // Servers queue the events before the reply, so the last event may come first:
-        // then this figure is negative.
-        let after_reply = if last >= replied {
-            ms(last - replied)
-        } else {
-            -ms(replied - last)
-        };
-        eprintln!("[{system}] {got} events, the last {after_reply:.1} ms after the setData reply");
-        out.push((
-            format!("fire one event to {n} watchers: setData sent to last event"),
-            ms(last - sent),
-            "ms",
-        ));
-        out.push((
-            format!("fire one event to {n} watchers: setData reply to last event"),
-            after_reply,
-            "ms",
-        ));
-        out.push((
-            format!("fire one event to {n} watchers: setData round trip"),
-            ms(replied - sent),
-            "ms",
-        ));
-    }
     Ok(())
 }
 
@@ -993,7 +1061,7 @@ async fn failover(
     let mut ctl = Conn::open(&hosts[0], to, None).await?;
     create_children(&mut ctl, "/f", w, |i| format!("n{i:04}"), b"x").await?;
     drop(ctl);
-    let (conns, times) = connect_storm(&hosts, n, to).await?;
+    let (conns, times, _) = connect_storm(&hosts, n, to).await?;
     let storm = *times.last().unwrap();
     eprintln!(
         "[{system}] ensemble: {n} sessions connected in {:.2} s",
