@@ -20,6 +20,7 @@ pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
+pub mod listen;
 pub mod local_ensemble;
 pub mod metrics;
 pub mod net;
@@ -37,7 +38,6 @@ pub mod watch;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -78,7 +78,10 @@ impl Server {
         let started = std::time::Instant::now();
         let rec = persist::recover(&cfg)?;
         let db_init = started.elapsed();
-        let listener = TcpListener::bind(SocketAddr::new(ip, cfg.client_port)).await?;
+        let listener = listen::bind(
+            SocketAddr::new(ip, cfg.client_port),
+            cfg.client_port_listen_backlog,
+        )?;
         let local_addr = listener.local_addr()?;
         let replication = StandaloneLog::start(rec.log);
         let mut core = core::Core::new(

@@ -197,8 +197,7 @@ pub async fn start_client_ports(
         let ip = cfg
             .secure_client_port_address
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let l = TcpListener::bind(SocketAddr::new(ip, port))
-            .await
+        let l = crate::listen::bind(SocketAddr::new(ip, port), cfg.client_port_listen_backlog)
             .map_err(PortError::Bind)?;
         let addr = l.local_addr().map_err(PortError::Bind)?;
         tracing::info!("serving TLS clients on {addr}");

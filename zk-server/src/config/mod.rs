@@ -113,6 +113,9 @@ pub struct Config {
     /// `secureClientPortAddress` (default: all addresses).
     pub secure_client_port_address: Option<IpAddr>,
     pub max_client_cnxns: u32,
+    /// `clientPortListenBacklog`: the client port's listen backlog; `None` (Apache's -1,
+    /// the default) means [`crate::listen::DEFAULT_BACKLOG`].
+    pub client_port_listen_backlog: Option<u32>,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
     /// Four-letter words allowed; `None` means all (`*`).
@@ -293,6 +296,7 @@ impl Default for Config {
             secure_client_port: None,
             secure_client_port_address: None,
             max_client_cnxns: 60,
+            client_port_listen_backlog: None,
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 60000,
             four_letter_whitelist: Some(["srvr".to_string()].into_iter().collect()),
@@ -771,6 +775,13 @@ impl Config {
                 }
                 "maxClientCnxns" => {
                     c.max_client_cnxns = num(value)?.try_into().map_err(|_| bad("too large"))?
+                }
+                "clientPortListenBacklog" => {
+                    let v: i64 = value.trim().parse().map_err(|_| bad("not a number"))?;
+                    c.client_port_listen_backlog = match v {
+                        ..=0 => None,
+                        v => Some(v.min(u32::MAX as i64) as u32),
+                    };
                 }
                 "minSessionTimeout" => min_to = Some(timeout(value)?),
                 "maxSessionTimeout" => max_to = Some(timeout(value)?),

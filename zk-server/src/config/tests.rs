@@ -498,3 +498,14 @@ fn quorum_tls_keys_and_ssl_quorum_settings() {
     let e = crate::tls::quorum::QuorumTlsPort::from_config(&c).unwrap_err();
     assert!(e.contains("trustStore.location"), "{e}");
 }
+
+#[test]
+fn client_port_listen_backlog_is_apaches_key_and_minus_one_is_the_default() {
+    let c = Config::parse("dataDir=/d\nclientPortListenBacklog=1000\n", "zoo.cfg").unwrap();
+    assert_eq!(c.client_port_listen_backlog, Some(1000));
+    let c = Config::parse("dataDir=/d\nclientPortListenBacklog=-1\n", "zoo.cfg").unwrap();
+    assert_eq!(c.client_port_listen_backlog, None);
+    let c = Config::parse("dataDir=/d\n", "zoo.cfg").unwrap();
+    assert_eq!(c.client_port_listen_backlog, None);
+    assert!(Config::parse("dataDir=/d\nclientPortListenBacklog=many\n", "zoo.cfg").is_err());
+}

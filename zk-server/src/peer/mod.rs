@@ -241,7 +241,10 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         .or(cfg.client_port_address)
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let client_port = me.client_port.unwrap_or(cfg.client_port);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(client_ip, client_port)).await?;
+    let listener = crate::listen::bind(
+        SocketAddr::new(client_ip, client_port),
+        cfg.client_port_listen_backlog,
+    )?;
     let local_addr = listener.local_addr()?;
 
     let (core_tx, core_rx) = mpsc::channel(10_000);
