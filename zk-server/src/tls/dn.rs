@@ -213,7 +213,10 @@ pub fn is_valid_x500_name(id: &str) -> bool {
 
 /// Whether `hex` is the hex of exactly one DER value (as Java decodes `#...`).
 fn is_one_der_value(hex: &str) -> bool {
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+    // Hex digits only before slicing it in pairs: a multi-byte character there has no
+    // char boundary in the middle of a pair (and `from_str_radix` would take a sign).
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return false;
     }
     let Ok(bytes) = (0..hex.len())
@@ -268,5 +271,16 @@ mod tests {
         assert!(is_valid_x500_name(""));
         assert!(!is_valid_x500_name("client"));
         assert!(!is_valid_x500_name("FOO=bar"));
+    }
+
+    /// Found by the jks_store fuzz target: a `#` value with a multi-byte character at an
+    /// odd byte offset was sliced inside the character and panicked. This is also the
+    /// check of an `x509` ACL id a client sends with setACL or create.
+    #[test]
+    fn fuzz_jks_store_non_hex_after_hash_is_refused_without_a_panic() {
+        assert!(!is_valid_x500_name("CN=#\u{FFFD}0"));
+        assert!(!is_valid_x500_name("CN=#1\u{e9}2"));
+        assert!(!is_valid_x500_name("1.2.840.113549.1.9.1=#+60161"));
+        assert!(is_valid_x500_name("1.2.840.113549.1.9.1=#160161"));
     }
 }
