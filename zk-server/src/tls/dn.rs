@@ -31,6 +31,15 @@ const KEYWORDS: &[(&str, &str)] = &[
 pub fn subject_rfc2253(cert_der: &[u8]) -> Result<String, String> {
     let (_, cert) =
         X509Certificate::from_der(cert_der).map_err(|e| format!("bad certificate: {e}"))?;
+    // An empty OBJECT IDENTIFIER as an attribute type has no RFC 2253 form (it would print
+    // as `=value`, a DN nothing accepts back); Java's ObjectIdentifier refuses to decode it.
+    if cert
+        .subject()
+        .iter_attributes()
+        .any(|a| a.attr_type().as_bytes().is_empty())
+    {
+        return Err("bad certificate: an empty attribute type in the subject".into());
+    }
     Ok(name_rfc2253(cert.subject()))
 }
 
@@ -282,5 +291,16 @@ mod tests {
         assert!(!is_valid_x500_name("CN=#1\u{e9}2"));
         assert!(!is_valid_x500_name("1.2.840.113549.1.9.1=#+60161"));
         assert!(is_valid_x500_name("1.2.840.113549.1.9.1=#160161"));
+    }
+
+    /// Found by the jks_store fuzz target: a certificate whose subject has an attribute with
+    /// an empty OBJECT IDENTIFIER was printed as `=#0000,CN=...`, which `is_valid_x500_name`
+    /// (rightly) refuses: a client's x509 id that no ACL can name. Now refused as a bad
+    /// certificate. The input is the fuzzer's (its first byte is the target's mode byte).
+    #[test]
+    fn fuzz_jks_store_empty_attribute_type_is_a_bad_certificate() {
+        let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-empty-oid");
+        let r = subject_rfc2253(&input[1..]);
+        assert!(r.is_err(), "{r:?}");
     }
 }
