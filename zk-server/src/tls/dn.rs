@@ -31,14 +31,21 @@ const KEYWORDS: &[(&str, &str)] = &[
 pub fn subject_rfc2253(cert_der: &[u8]) -> Result<String, String> {
     let (_, cert) =
         X509Certificate::from_der(cert_der).map_err(|e| format!("bad certificate: {e}"))?;
-    // An empty OBJECT IDENTIFIER as an attribute type has no RFC 2253 form (it would print
-    // as `=value`, a DN nothing accepts back); Java's ObjectIdentifier refuses to decode it.
+    // An attribute type that is not an OBJECT IDENTIFIER of at least two arcs (empty, or
+    // one arc) has no RFC 2253 form: it would print as `=value` or `0=value`, a DN nothing
+    // accepts back. Java's ObjectIdentifier refuses to decode such an OID.
+    let well_formed = |oid: &str| {
+        oid.split('.').count() >= 2
+            && oid
+                .split('.')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     if cert
         .subject()
         .iter_attributes()
-        .any(|a| a.attr_type().as_bytes().is_empty())
+        .any(|a| !well_formed(&a.attr_type().to_id_string()))
     {
-        return Err("bad certificate: an empty attribute type in the subject".into());
+        return Err("bad certificate: a malformed attribute type in the subject".into());
     }
     Ok(name_rfc2253(cert.subject()))
 }
@@ -300,6 +307,10 @@ mod tests {
     #[test]
     fn fuzz_jks_store_empty_attribute_type_is_a_bad_certificate() {
         let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-empty-oid");
+        let r = subject_rfc2253(&input[1..]);
+        assert!(r.is_err(), "{r:?}");
+        // The third finding: an OID of one arc, printed as `0=#0000`.
+        let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-one-arc-oid");
         let r = subject_rfc2253(&input[1..]);
         assert!(r.is_err(), "{r:?}");
     }
