@@ -12,43 +12,6 @@
 //! Memory stays linear in the input.
 #![no_main]
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use zab_net::quorum_auth::AuthPacket;
-use zab_net::SaslClientExchange;
-use zk_server::sasl::quorum::{DigestMd5Client, PROTOCOL, SERVER_NAME};
 
-fn packets(data: &[u8]) {
-    let mut buf = BytesMut::from(data);
-    loop {
-        let before = buf.clone();
-        match AuthPacket::decode(&mut buf) {
-            Ok(Some(p)) => {
-                let used = before.len() - buf.len();
-                let mut again = BytesMut::new();
-                p.encode(&mut again);
-                assert_eq!(&again[..], &before[..used], "auth packet round trip");
-            }
-            Ok(None) | Err(_) => return,
-        }
-    }
-}
-
-fn client(data: &[u8]) {
-    let mut c = DigestMd5Client::new("test", "test", PROTOCOL, SERVER_NAME);
-    if let Ok(Some(_)) = c.evaluate(data) {
-        let _ = c.evaluate(data);
-        assert!(!c.is_complete(), "random bytes passed as the server's rspauth");
-    }
-}
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else {
-        return;
-    };
-    let ((), stats) = zk_fuzz::measure(|| match pick % 2 {
-        0 => packets(rest),
-        _ => client(rest),
-    });
-    zk_fuzz::assert_bounded("quorum_auth", stats, rest.len(), 1024, 32);
-});
+fuzz_target!(|data: &[u8]| zk_fuzz::checks::quorum_auth::run(data));

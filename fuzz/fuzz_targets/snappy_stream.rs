@@ -8,24 +8,5 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zab_storage::snappy_stream::{decode, encode, MAGIC};
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
-    let ((), stats) = zk_fuzz::measure(|| {
-        let file = if mode & 1 != 0 {
-            let mut f = MAGIC.to_vec();
-            f.extend([0, 0, 0, 1, 0, 0, 0, 1]);
-            f.extend_from_slice(rest);
-            f
-        } else {
-            rest.to_vec()
-        };
-        if let Ok(out) = decode(&file) {
-            assert_eq!(decode(&encode(&out)).unwrap(), out);
-        }
-    });
-    zk_fuzz::assert_bounded("snappy stream", stats, rest.len(), 1 << 16, 128);
-});
+fuzz_target!(|data: &[u8]| zk_fuzz::checks::snappy_stream::run(data));

@@ -7,24 +7,5 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zk_server::tls::{sniff, Sniff};
 
-fuzz_target!(|data: &[u8]| {
-    let at5 = (data.len() >= 5).then(|| sniff(&data[..5]));
-    for n in 0..=data.len().min(64) {
-        let s = sniff(&data[..n]);
-        if n == 0 || (n < 5 && data[0] == 22) {
-            assert_eq!(s, Sniff::NeedMore, "{:?}", &data[..n]);
-        } else {
-            assert_ne!(s, Sniff::NeedMore, "{:?}", &data[..n]);
-        }
-        if n >= 5 {
-            assert_eq!(Some(s), at5, "bytes after the fifth changed the answer");
-        }
-    }
-    // A ConnectRequest: its length (44 or 45), then protocol version 0.
-    assert_eq!(sniff(&[0, 0, 0, 45, 0, 0, 0, 0]), Sniff::Plain);
-    for w in zk_server::config::ALL_FOUR_LETTER_WORDS {
-        assert_eq!(sniff(w.as_bytes()), Sniff::Plain);
-    }
-});
+fuzz_target!(|data: &[u8]| zk_fuzz::checks::tls_sniff::run(data));

@@ -14,6 +14,8 @@ use bytes::BytesMut;
 use zab_core::jute::Record;
 use zab_core::proto::{keeper_op, op, Op, PathRequest, SetWatches};
 
+pub mod checks;
+
 /// The system allocator, counting live bytes, their peak and the largest
 /// single request. The targets run single-threaded, so one set of counters
 /// describes one input.

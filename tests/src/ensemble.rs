@@ -539,6 +539,14 @@ impl Ensemble {
         }
     }
 
+    /// Holds the quorum link `from` dials to `to`, its election link staying up: `from` still
+    /// votes, and its connection to `to` as its leader is accepted but reaches `to` only after
+    /// [`Ensemble::heal`] ([`crate::proxy::Proxy::hold`]).
+    pub fn hold_quorum_link(&self, from: u64, to: u64) {
+        assert!(self.spec.proxied, "holding links needs Spec::proxied");
+        self.proxies[&(from, to)].0.hold();
+    }
+
     /// One-way isolation: nothing `id` sends reaches anyone, while it still hears everyone
     /// (connections stay up; its bytes are silently discarded).
     pub fn isolate_outbound(&self, id: u64) {

@@ -8,6 +8,7 @@
 //! cutting both proxies (A->B and B->A): see [`crate::ensemble::Ensemble::partition`].
 //! [`Proxy::drop_bytes`] instead keeps connections up and silently discards what flows in one
 //! direction (the dialler's bytes, or the target's): a one-way network failure.
+//! [`Proxy::hold`] accepts new connections but connects them to the target only once healed.
 //! [`Proxy::cut_after_snap`] arms a one-shot trap for a quorum link: the next connection
 //! forwards the target's quorum packets up to and including the first SNAP packet, holds back
 //! everything after it (the snapshot), and then closes: a leader<->learner link that drops
@@ -27,6 +28,8 @@ struct Shared {
     /// Discard what the dialling side sends (`[0]`) or what the target sends back (`[1]`).
     drop: [AtomicBool; 2],
     stopped: AtomicBool,
+    /// Accept new connections but connect them to the target only after [`Proxy::heal`].
+    hold: AtomicBool,
     /// A quorum link's one-shot trap: close the next connection right after the first SNAP
     /// packet the target sends on it.
     snap_trap: AtomicBool,
@@ -72,6 +75,7 @@ impl Proxy {
             cut: AtomicBool::new(false),
             drop: [AtomicBool::new(false), AtomicBool::new(false)],
             stopped: AtomicBool::new(false),
+            hold: AtomicBool::new(false),
             snap_trap: AtomicBool::new(false),
             snap_trapped: std::sync::atomic::AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
@@ -100,7 +104,15 @@ impl Proxy {
         self.shared.drop[!from_dialler as usize].store(true, Ordering::SeqCst);
     }
 
+    /// Accept new connections but connect them to the target only after [`Proxy::heal`]: the
+    /// dialler's connect succeeds and what it sends waits, as on a network that is slow to
+    /// deliver, instead of failing (a learner whose connection fails gives its leader up).
+    pub fn hold(&self) {
+        self.shared.hold.store(true, Ordering::SeqCst);
+    }
+
     pub fn heal(&self) {
+        self.shared.hold.store(false, Ordering::SeqCst);
         self.shared.cut.store(false, Ordering::SeqCst);
         for d in &self.shared.drop {
             d.store(false, Ordering::SeqCst);
@@ -146,6 +158,9 @@ fn accept_loop(listener: TcpListener, target: SocketAddr, s: Arc<Shared>) {
             continue;
         }
         let _ = client.set_nonblocking(false);
+        while s.hold.load(Ordering::SeqCst) && !s.stopped.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         // A target that is not listening yet (a leader that has just been elected and has
         // not bound its quorum port) is retried for up to a second: the proxy accepted on
         // its behalf, which a real network does not do, so a dialler that would have retried

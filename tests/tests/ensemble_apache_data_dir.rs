@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_tests::ensemble::{Ensemble, Spec};
-use zk_tests::kazoo::{Holder, Writer};
+use zk_tests::kazoo::Holder;
 use zk_tests::raw::{RawClient, Reader};
+use zk_tests::roll::{leader_last, replace_under_load};
 use zk_tests::{run_zk_server, wait_until, Kind};
 
 /// Every node outside /zookeeper (whose config node each kind words its own way): data
@@ -111,34 +112,6 @@ fn apache_ensemble_rolled_onto_ours_on_apache_s_data_dirs() {
     }
 }
 
-/// Replaces server `id` by one of `kind` on its data directory while a kazoo client writes
-/// through the whole ensemble; `before_start` runs between the kill and the start (the
-/// export back to Apache's files). Returns the writes acknowledged during the step.
-fn replace_under_load(
-    ens: &mut Ensemble,
-    id: u64,
-    kind: Kind,
-    prefix: &str,
-    before_start: impl FnOnce(&Ensemble),
-) -> Vec<u64> {
-    let writer = Writer::start(&ens.connect_string(), 8.0, prefix);
-    // Some writes land before the server goes.
-    assert!(
-        wait_until(Duration::from_secs(20), || !writer.acks().is_empty()),
-        "no write acknowledged before replacing server {id}"
-    );
-    ens.kill(id);
-    before_start(ens);
-    ens.set_kind(id, kind);
-    ens.start(id);
-    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
-    eprintln!("{prefix}: server {id} is {kind:?} now; leader {leader}");
-    let lines = writer.finish(Duration::from_secs(90));
-    let acked: Vec<u64> = lines.iter().filter_map(|v| v["ack"].as_u64()).collect();
-    assert!(!acked.is_empty(), "no acknowledged writes under {prefix}");
-    acked
-}
-
 /// Issue 12's rolling replacement under load: a 3-server Apache 3.8 ensemble (snapCount 10,
 /// so its snapshots are taken while writes go on; snappy-compressed) replaced by ours one
 /// server at a time on each one's data directory, followers first and the leader last,
@@ -166,15 +139,10 @@ fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
         wait_until(Duration::from_secs(30), || holder.holding()),
         "the kazoo holder never created its ephemeral"
     );
-    let leader_last = |ens: &mut Ensemble, leader: u64| {
-        let mut order: Vec<u64> = ens.ids().into_iter().filter(|i| *i != leader).collect();
-        order.push(leader);
-        order
-    };
     let mut acked: Vec<(String, Vec<u64>)> = Vec::new();
-    for (step, id) in leader_last(&mut ens, leader).into_iter().enumerate() {
+    for (step, id) in leader_last(&ens, leader).into_iter().enumerate() {
         let prefix = format!("/onto{step}");
-        let a = replace_under_load(&mut ens, id, Kind::Ours, &prefix, |_| {});
+        let a = replace_under_load(&mut ens, id, Kind::Ours, &prefix, 8.0, |_| {});
         assert!(
             ens.member(id).data_dir().join("version-2.apache").is_dir(),
             "server {id} did not take over Apache's files:\n{}",
@@ -209,9 +177,9 @@ fn apache_ensemble_rolled_onto_ours_and_back_under_client_load() {
 
     // And back: ours to Apache's files, one at a time, the leader last.
     let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(60));
-    for (step, id) in leader_last(&mut ens, leader).into_iter().enumerate() {
+    for (step, id) in leader_last(&ens, leader).into_iter().enumerate() {
         let prefix = format!("/back{step}");
-        let a = replace_under_load(&mut ens, id, Kind::Apache, &prefix, |ens| {
+        let a = replace_under_load(&mut ens, id, Kind::Apache, &prefix, 8.0, |ens| {
             let out = run_zk_server(&[
                 "export-apache".as_ref(),
                 ens.member(id).cfg_path().as_os_str(),

@@ -48,9 +48,9 @@ fn discovery_nodes_and_words_as_keeper_serves_them() {
     let s = ours();
     let mut c = KeeperClient::connect(s.addr()).unwrap();
     // filtered_list, multi_read, check_not_exists, create_if_not_exists,
-    // remove_recursive, check_stat, persistent_watches | try_remove; not
-    // multi_watches (5), create_with_stats (8), list_with_stat_and_data (10).
-    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x40]));
+    // remove_recursive, check_stat, persistent_watches | try_remove,
+    // list_with_stat_and_data (10); not multi_watches (5), create_with_stats (8).
+    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x60]));
     assert_eq!(c.api_version().unwrap().as_deref(), Some("3"));
     // The nodes are not in the tree: `ls /` is as Apache's.
     assert_eq!(children(&mut c, "/"), vec!["zookeeper"]);
@@ -71,7 +71,7 @@ fn discovery_nodes_and_words_as_keeper_serves_them() {
             "persistent_watches\t1",
             "create_with_stats\t0",
             "try_remove\t1",
-            "list_with_stat_and_data\t0",
+            "list_with_stat_and_data\t1",
         ]
     );
 }
@@ -480,7 +480,7 @@ fn extensions_through_a_follower_reach_every_member() {
         .unwrap();
 
     let mut c = KeeperClient::connect(ens.member(follower).addr()).unwrap();
-    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x40]));
+    assert_eq!(c.feature_flags().unwrap(), Some(vec![0xFB, 0x60]));
     small_tree(&mut c);
     let mut w = RawClient::connect(ens.member(other).addr()).unwrap();
     // Wait until the watcher's member has the tree, then watch it.
@@ -585,6 +585,118 @@ fn multi_read_with_clickhouse_reads() {
     rd.stat();
     assert_eq!(head(&mut rd), (-1, 1, -1));
     assert_eq!(rd.remaining(), 0);
+}
+
+/// ClickHouse's `getChildren(paths, type, with_stat, with_data)` (its
+/// Replicated database reads metadata this way once Keeper offers
+/// LIST_WITH_STAT_AND_DATA): one filteredListWithStatsAndData (506) per path
+/// in a multiRead. Each result is the op's own response body after its
+/// header; a missing path is an error result, the others still answered.
+#[test]
+fn multi_read_with_list_with_stat_and_data() {
+    let s = ours();
+    let mut c = KeeperClient::connect(s.addr()).unwrap();
+    create(&mut c, "/w", 0);
+    for (p, d) in [("/w/a", b"1".as_slice()), ("/w/b", b"22".as_slice())] {
+        let r = c.raw.create(p, d, 0).unwrap();
+        assert_eq!(r.err, 0);
+    }
+    let ops: Vec<(i32, Vec<u8>)> = vec![
+        (
+            keeper::FILTERED_LIST_WITH_STATS_AND_DATA,
+            body::filtered_list_with_stats("/w", keeper::LIST_ALL, false, true),
+        ),
+        (
+            keeper::FILTERED_LIST_WITH_STATS_AND_DATA,
+            body::filtered_list_with_stats("/gone", keeper::LIST_ALL, false, true),
+        ),
+        (
+            keeper::FILTERED_LIST_WITH_STATS_AND_DATA,
+            body::filtered_list_with_stats("/w", keeper::LIST_PERSISTENT, true, false),
+        ),
+    ];
+    let mut b = Vec::new();
+    for (t, body) in &ops {
+        raw::put_i32(&mut b, *t);
+        b.push(0);
+        raw::put_i32(&mut b, -1);
+        b.extend_from_slice(body);
+    }
+    raw::put_i32(&mut b, -1);
+    b.push(1);
+    raw::put_i32(&mut b, -1);
+    let r = c.call(raw::OP_MULTI_READ, &b).unwrap();
+    assert_eq!(r.err, 0);
+    let mut rd = raw::Reader::new(&r.body);
+    let head = |rd: &mut raw::Reader| (rd.i32(), rd.take(1)[0], rd.i32());
+    // names, the listed node's Stat, the (empty) stats vector, the data.
+    assert_eq!(head(&mut rd), (506, 0, 0));
+    let names = rd.strings();
+    let stat = rd.stat();
+    assert_eq!(stat[9], 2, "the listed node's Stat: numChildren");
+    assert_eq!(rd.i32(), 0, "no stats asked for: an empty vector");
+    assert_eq!(rd.i32(), 2);
+    let data = [rd.buf(), rd.buf()];
+    let mut pairs: Vec<(String, Vec<u8>)> = names.into_iter().zip(data).collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![("a".into(), b"1".to_vec()), ("b".into(), b"22".to_vec())]
+    );
+    assert_eq!(head(&mut rd), (-1, 0, keeper::ZNONODE));
+    assert_eq!(rd.i32(), keeper::ZNONODE);
+    assert_eq!(head(&mut rd), (506, 0, 0));
+    assert_eq!(rd.strings().len(), 2);
+    rd.stat();
+    assert_eq!(rd.i32(), 2, "a Stat per child");
+    let mut lens: Vec<i64> = (0..2).map(|_| rd.stat()[8]).collect();
+    lens.sort();
+    assert_eq!(lens, vec![1, 2], "each child's Stat: dataLength");
+    assert_eq!(rd.i32(), 0, "no data asked for: an empty vector");
+    assert_eq!(head(&mut rd), (-1, 1, -1));
+    assert_eq!(rd.remaining(), 0);
+}
+
+/// ClickHouse's client with `use_xid_64` (or `use_compression`) asks for
+/// Keeper's own framing in the handshake: protocol version 11 and an extra
+/// byte, 46 bytes behind a length of 45. We do not serve it: that one
+/// connection is closed without an answer and a log line says which
+/// setting to turn off; the server goes on serving other clients.
+#[test]
+fn keeper_xid64_handshake_is_refused_with_a_clear_log_line() {
+    use std::io::{Read, Write};
+    let s = ours();
+    let mut hs = Vec::new();
+    raw::put_i32(&mut hs, 45); // ClickHouse writes 45 whatever follows
+    raw::put_i32(&mut hs, 11); // ZOOKEEPER_PROTOCOL_VERSION_WITH_XID_64
+    hs.push(0); // use_compression
+    raw::put_i64(&mut hs, 0); // last_zxid_seen
+    raw::put_i32(&mut hs, 30_000); // timeout
+    raw::put_i64(&mut hs, 0); // previous session id
+    raw::put_buf(&mut hs, &[0; 16]); // password
+    hs.push(1); // read_only
+    assert_eq!(hs.len(), 4 + 46);
+    let mut sock = std::net::TcpStream::connect(s.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.write_all(&hs).unwrap();
+    let mut got = Vec::new();
+    // EOF (or a reset) and no ConnectResponse.
+    let _ = sock.read_to_end(&mut got);
+    assert!(got.is_empty(), "no handshake answer: {got:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !s.log_tail().contains("protocol version 11: 64-bit xids") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line: {}",
+            s.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Others are served as before.
+    let mut c = KeeperClient::connect(s.addr()).unwrap();
+    create(&mut c, "/after", 0);
+    assert!(exists(&mut c, "/after"));
 }
 
 /// The extensions' transactions are Apache's types in our log: a server

@@ -43,6 +43,30 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Tls(String),
+    #[error(
+        "ClickHouse Keeper handshake variant (protocol version {version}: {what}) is not \
+         served; set use_xid_64 and use_compression off in ClickHouse's <zookeeper> section"
+    )]
+    KeeperHandshake { version: i32, what: &'static str },
+}
+
+/// ClickHouse Keeper's handshake variants (`ZooKeeperConstants.h`): a
+/// ClickHouse client with `use_compression` or `use_xid_64` on asks for
+/// them in the ConnectRequest's protocol version, and with xid64 also adds a
+/// byte after it that the 45 of the frame length does not count. Keeper
+/// answers with the same version and then frames every packet its own way
+/// (LZ4 blocks, 8-byte xids); Apache ignores the field. We refuse them
+/// before reading further, since the rest of the frame is not Apache's
+/// layout and the client rejects an answer with version 0 anyway.
+fn keeper_handshake_variant(frame: &[u8]) -> Option<(i32, &'static str)> {
+    let version = i32::from_be_bytes(frame.get(..4)?.try_into().ok()?);
+    let what = match version {
+        10 => "compressed packets",
+        11 => "64-bit xids",
+        12 => "tracing",
+        _ => return None,
+    };
+    Some((version, what))
 }
 
 /// What a client port serves.
@@ -426,6 +450,9 @@ where
             return Ok(());
         }
         Inbound::Frame(f) => {
+            if let Some((version, what)) = keeper_handshake_variant(&f) {
+                return Err(FrameError::KeeperHandshake { version, what });
+            }
             ConnectRequest::from_bytes(&f).map_err(|source| FrameError::Malformed {
                 what: "ConnectRequest",
                 source,
@@ -595,5 +622,26 @@ mod tests {
             c.decode(&mut b),
             Err(FrameError::BadLength { .. })
         ));
+    }
+
+    #[test]
+    fn keeper_handshake_variants_are_recognised() {
+        // ClickHouse's client with use_xid_64: version 11, then its extra
+        // use_compression byte, then the usual fields.
+        let mut xid64 = vec![0, 0, 0, 11, 0];
+        xid64.extend_from_slice(&[0; 41]);
+        assert_eq!(keeper_handshake_variant(&xid64), Some((11, "64-bit xids")));
+        assert_eq!(
+            keeper_handshake_variant(&[0, 0, 0, 10, 0]),
+            Some((10, "compressed packets"))
+        );
+        assert_eq!(
+            keeper_handshake_variant(&[0, 0, 0, 12]),
+            Some((12, "tracing"))
+        );
+        // Apache's clients send 0; other values are left to Apache's rule (ignored).
+        assert_eq!(keeper_handshake_variant(&[0; 45]), None);
+        assert_eq!(keeper_handshake_variant(&[0, 0, 0, 1]), None);
+        assert_eq!(keeper_handshake_variant(&[0, 0]), None);
     }
 }

@@ -265,7 +265,8 @@ impl Prep {
                 MultiOp::GetChildren(_)
                 | MultiOp::GetData(_)
                 | MultiOp::Exists(_)
-                | MultiOp::FilteredList(_) => {
+                | MultiOp::FilteredList(_)
+                | MultiOp::FilteredListWithStats(_) => {
                     unreachable!("prep refuses a multi with a read op as a whole")
                 }
                 MultiOp::CheckNotExists(_)

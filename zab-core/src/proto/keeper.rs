@@ -33,6 +33,8 @@
 //! checkNotExists (501), createIfNotExists (502, body: the path) and
 //! removeRecursive (503), and Apache's codes for tryRemove (delete, 2) and
 //! checkStat (check, 13), as Keeper's response records name themselves.
+//! A multiRead may carry filteredList (result type 12) and
+//! filteredListWithStatsAndData (result type 506, its response body).
 //!
 //! Discovery: Keeper's client reads `/keeper/feature_flags` (a bit set:
 //! flag `n` is bit `7 - n % 8` of byte `n / 8`), and when that node is
@@ -244,5 +246,52 @@ mod tests {
             list_type: list_type::EPHEMERAL_ONLY,
         };
         assert_eq!(f.to_bytes(), vec![0, 0, 0, 1, b'/', 1, 2]);
+    }
+
+    /// The bytes ClickHouse's client writes and reads for 506 and 507, field
+    /// by field (`ZooKeeperCommon.cpp`: path as int32 length + bytes, bools
+    /// and the list type as one byte, the limit as uint32; the response
+    /// vectors as int32 count + items, Stats as 11 big-endian fields).
+    #[test]
+    fn list_with_stats_and_list_recursive_bytes() {
+        let req = FilteredListWithStatsRequest {
+            path: "/a".into(),
+            watch: true,
+            list_type: list_type::PERSISTENT_ONLY,
+            with_stat: false,
+            with_data: true,
+        };
+        assert_eq!(req.to_bytes(), vec![0, 0, 0, 2, b'/', b'a', 1, 1, 0, 1]);
+        let stat = Stat {
+            czxid: 1,
+            data_length: 2,
+            ..Stat::default()
+        };
+        let resp = FilteredListWithStatsResponse {
+            children: vec!["x".into()],
+            stat,
+            stats: vec![],
+            data: vec![Bytes::from_static(b"hi")],
+        };
+        let mut want = vec![0, 0, 0, 1, 0, 0, 0, 1, b'x'];
+        want.extend_from_slice(&stat.to_bytes());
+        want.extend_from_slice(&[0, 0, 0, 0]); // stats: none
+        want.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']);
+        assert_eq!(resp.to_bytes(), want);
+        assert_eq!(stat.to_bytes().len(), STAT_SIZE);
+        assert_eq!(&stat.to_bytes()[..8], &[0, 0, 0, 0, 0, 0, 0, 1]);
+
+        let l = ListRecursiveRequest {
+            path: "/".into(),
+            limit: 0x0102_0304,
+        };
+        assert_eq!(l.to_bytes(), vec![0, 0, 0, 1, b'/', 1, 2, 3, 4]);
+        let r = ListRecursiveResponse {
+            paths: vec!["/a".into(), "/a/b".into()],
+        };
+        assert_eq!(
+            r.to_bytes(),
+            vec![0, 0, 0, 2, 0, 0, 0, 2, b'/', b'a', 0, 0, 0, 4, b'/', b'a', b'/', b'b']
+        );
     }
 }

@@ -27,6 +27,9 @@
 //! (505, DeleteRequest). Their results: checkNotExists (501) none,
 //! createIfNotExists (502) ustring(path), removeRecursive (503) none;
 //! tryRemove answers as delete (2) and checkStat as check (13).
+//! A multiRead may carry exists (3), filteredList (500, result type 12:
+//! vector<ustring> Stat) and filteredListWithStatsAndData (506, result type
+//! 506: FilteredListWithStatsResponse), as ClickHouse's client sends them.
 //!
 //! The records of the operations are in [`data`](super::data).
 
@@ -36,7 +39,10 @@ use super::data::{
     create_mode, CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest,
     PathWatchRequest, SetDataRequest,
 };
-use super::keeper::{keeper_op, CheckStatRequest, FilteredListRequest, RemoveRecursiveRequest};
+use super::keeper::{
+    keeper_op, CheckStatRequest, FilteredListRequest, FilteredListWithStatsRequest,
+    FilteredListWithStatsResponse, RemoveRecursiveRequest,
+};
 use crate::jute::{self, record, JuteError, JuteReader, Record};
 use crate::records::{op, Stat};
 
@@ -67,6 +73,9 @@ pub enum MultiOp {
     /// offers MULTI_READ (Apache's multiRead has only getChildren and getData).
     Exists(PathWatchRequest),
     FilteredList(FilteredListRequest),
+    /// filteredListWithStatsAndData (506) inside a multiRead: ClickHouse's
+    /// `getChildren(paths, type, with_stat, with_data)` sends one per path.
+    FilteredListWithStats(FilteredListWithStatsRequest),
 }
 
 impl MultiOp {
@@ -78,6 +87,7 @@ impl MultiOp {
                 | MultiOp::GetData(_)
                 | MultiOp::Exists(_)
                 | MultiOp::FilteredList(_)
+                | MultiOp::FilteredListWithStats(_)
         )
     }
 
@@ -97,6 +107,7 @@ impl MultiOp {
             MultiOp::TryRemove(_) => keeper_op::TRY_REMOVE,
             MultiOp::Exists(_) => op::EXISTS,
             MultiOp::FilteredList(_) => keeper_op::FILTERED_LIST,
+            MultiOp::FilteredListWithStats(_) => keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA,
         }
     }
 
@@ -115,6 +126,7 @@ impl MultiOp {
             MultiOp::TryRemove(r) => &r.path,
             MultiOp::Exists(r) => &r.path,
             MultiOp::FilteredList(r) => &r.path,
+            MultiOp::FilteredListWithStats(r) => &r.path,
         }
     }
 
@@ -155,6 +167,7 @@ impl Record for MultiRequest {
                 MultiOp::TryRemove(r) => r.write(out),
                 MultiOp::Exists(r) => r.write(out),
                 MultiOp::FilteredList(r) => r.write(out),
+                MultiOp::FilteredListWithStats(r) => r.write(out),
             }
         }
         MultiHeader {
@@ -203,6 +216,9 @@ impl Record for MultiRequest {
                 keeper_op::TRY_REMOVE => MultiOp::TryRemove(DeleteRequest::read(r)?),
                 op::EXISTS => MultiOp::Exists(PathWatchRequest::read(r)?),
                 keeper_op::FILTERED_LIST => MultiOp::FilteredList(FilteredListRequest::read(r)?),
+                keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA => {
+                    MultiOp::FilteredListWithStats(FilteredListWithStatsRequest::read(r)?)
+                }
                 other => {
                     return Err(JuteError::Unknown {
                         what: "multi operation",
@@ -260,6 +276,12 @@ pub enum OpResult {
         children: Vec<String>,
         stat: Stat,
     },
+    /// filteredListWithStatsAndData inside a multiRead: header type 506,
+    /// then the op's own response body. ClickHouse's client reads a result
+    /// by the request it sent and looks at the header's type only for -1
+    /// (error), so the type is for readers like ours that have no request
+    /// at hand: 12 would be ambiguous with filteredList's result.
+    ListWithStats(FilteredListWithStatsResponse),
 }
 
 /// A multi response: the per-operation results.
@@ -286,6 +308,7 @@ impl Record for MultiResponse {
                 OpResult::RemoveRecursive => (keeper_op::REMOVE_RECURSIVE, 0),
                 OpResult::Exists { .. } => (op::EXISTS, 0),
                 OpResult::List { .. } => (op::GET_CHILDREN2, 0),
+                OpResult::ListWithStats(_) => (keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA, 0),
             };
             MultiHeader {
                 op_type,
@@ -307,6 +330,7 @@ impl Record for MultiResponse {
                     stat.write(out);
                 }
                 OpResult::GetChildren { children } => jute::write_string_vec(out, children),
+                OpResult::ListWithStats(l) => l.write(out),
                 OpResult::GetData { data, stat } => {
                     jute::write_opt_buffer(out, data.as_deref());
                     stat.write(out);
@@ -366,6 +390,9 @@ impl Record for MultiResponse {
                     children: r.read_string_vec()?,
                     stat: Stat::read(r)?,
                 },
+                keeper_op::FILTERED_LIST_WITH_STATS_AND_DATA => {
+                    OpResult::ListWithStats(FilteredListWithStatsResponse::read(r)?)
+                }
                 other => {
                     return Err(JuteError::Unknown {
                         what: "multi result",

@@ -416,6 +416,7 @@ impl Client {
                     MultiOp::TryRemove(r) => &mut r.path,
                     MultiOp::Exists(r) => &mut r.path,
                     MultiOp::FilteredList(r) => &mut r.path,
+                    MultiOp::FilteredListWithStats(r) => &mut r.path,
                 };
                 *p = self.chroot.prepend(p);
             }

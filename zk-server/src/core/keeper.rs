@@ -26,10 +26,11 @@ use crate::tree::{AclRef, DataTree, EphemeralKind, TxnResult};
 /// The feature flags we offer: the extension ops we serve, multiRead and
 /// persistent watches. Not offered: MULTI_WATCHES (watches set by a
 /// multiRead's reads) and CREATE_WITH_STATS (create2 inside multi answered
-/// with a Stat), which Apache's semantics we keep do not give; and
-/// LIST_WITH_STAT_AND_DATA, whose op (506) we serve but whose layout we
-/// inferred rather than read in ClickHouse's serializer: a client that
-/// trusts the flag must not be handed bytes it may misread.
+/// with a Stat), which Apache's semantics we keep do not give.
+/// LIST_WITH_STAT_AND_DATA (506) is offered: ClickHouse's Keeper turns it on
+/// by default, and ClickHouse's transactions and Replicated databases refuse
+/// to start without it; its request and response layouts are in
+/// [`zab_core::proto::keeper`], alone and inside multiRead.
 pub const FEATURE_FLAGS: &[usize] = &[
     feature::FILTERED_LIST,
     feature::MULTI_READ,
@@ -39,6 +40,7 @@ pub const FEATURE_FLAGS: &[usize] = &[
     feature::CHECK_STAT,
     feature::PERSISTENT_WATCHES,
     feature::TRY_REMOVE,
+    feature::LIST_WITH_STAT_AND_DATA,
 ];
 
 /// The data of a discovery node, or `None` for any other path.
@@ -386,7 +388,8 @@ fn multi_results(
             MultiOp::GetChildren(_)
             | MultiOp::GetData(_)
             | MultiOp::Exists(_)
-            | MultiOp::FilteredList(_) => OpResult::Error {
+            | MultiOp::FilteredList(_)
+            | MultiOp::FilteredListWithStats(_) => OpResult::Error {
                 err: ErrorCode::MarshallingError.code(),
             },
         });

@@ -224,6 +224,16 @@ impl Core {
                                 children: l.children,
                                 stat: l.stat,
                             }),
+                        MultiOp::FilteredListWithStats(r) => self
+                            .filtered_list(
+                                sid,
+                                &r.path,
+                                r.watch,
+                                r.list_type,
+                                r.with_stat,
+                                r.with_data,
+                            )
+                            .map(OpResult::ListWithStats),
                         // ZooKeeper fails the whole request on other ops.
                         _ => return Err(ErrorCode::MarshallingError),
                     };

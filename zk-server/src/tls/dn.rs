@@ -31,6 +31,22 @@ const KEYWORDS: &[(&str, &str)] = &[
 pub fn subject_rfc2253(cert_der: &[u8]) -> Result<String, String> {
     let (_, cert) =
         X509Certificate::from_der(cert_der).map_err(|e| format!("bad certificate: {e}"))?;
+    // An attribute type that is not an OBJECT IDENTIFIER of at least two arcs (empty, or
+    // one arc) has no RFC 2253 form: it would print as `=value` or `0=value`, a DN nothing
+    // accepts back. Java's ObjectIdentifier refuses to decode such an OID.
+    let well_formed = |oid: &str| {
+        oid.split('.').count() >= 2
+            && oid
+                .split('.')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if cert
+        .subject()
+        .iter_attributes()
+        .any(|a| !well_formed(&a.attr_type().to_id_string()))
+    {
+        return Err("bad certificate: a malformed attribute type in the subject".into());
+    }
     Ok(name_rfc2253(cert.subject()))
 }
 
@@ -213,7 +229,10 @@ pub fn is_valid_x500_name(id: &str) -> bool {
 
 /// Whether `hex` is the hex of exactly one DER value (as Java decodes `#...`).
 fn is_one_der_value(hex: &str) -> bool {
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+    // Hex digits only before slicing it in pairs: a multi-byte character there has no
+    // char boundary in the middle of a pair (and `from_str_radix` would take a sign).
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return false;
     }
     let Ok(bytes) = (0..hex.len())
@@ -268,5 +287,31 @@ mod tests {
         assert!(is_valid_x500_name(""));
         assert!(!is_valid_x500_name("client"));
         assert!(!is_valid_x500_name("FOO=bar"));
+    }
+
+    /// Found by the jks_store fuzz target: a `#` value with a multi-byte character at an
+    /// odd byte offset was sliced inside the character and panicked. This is also the
+    /// check of an `x509` ACL id a client sends with setACL or create.
+    #[test]
+    fn fuzz_jks_store_non_hex_after_hash_is_refused_without_a_panic() {
+        assert!(!is_valid_x500_name("CN=#\u{FFFD}0"));
+        assert!(!is_valid_x500_name("CN=#1\u{e9}2"));
+        assert!(!is_valid_x500_name("1.2.840.113549.1.9.1=#+60161"));
+        assert!(is_valid_x500_name("1.2.840.113549.1.9.1=#160161"));
+    }
+
+    /// Found by the jks_store fuzz target: a certificate whose subject has an attribute with
+    /// an empty OBJECT IDENTIFIER was printed as `=#0000,CN=...`, which `is_valid_x500_name`
+    /// (rightly) refuses: a client's x509 id that no ACL can name. Now refused as a bad
+    /// certificate. The input is the fuzzer's (its first byte is the target's mode byte).
+    #[test]
+    fn fuzz_jks_store_empty_attribute_type_is_a_bad_certificate() {
+        let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-empty-oid");
+        let r = subject_rfc2253(&input[1..]);
+        assert!(r.is_err(), "{r:?}");
+        // The third finding: an OID of one arc, printed as `0=#0000`.
+        let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-one-arc-oid");
+        let r = subject_rfc2253(&input[1..]);
+        assert!(r.is_err(), "{r:?}");
     }
 }
