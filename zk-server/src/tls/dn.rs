@@ -47,6 +47,16 @@ pub fn subject_rfc2253(cert_der: &[u8]) -> Result<String, String> {
     {
         return Err("bad certificate: a malformed attribute type in the subject".into());
     }
+    // A value whose tag is in DER's high-tag-number form (tag 31 and up): Java's DerValue
+    // reads a tag of one byte, so Java refuses the certificate, and `is_valid_x500_name`
+    // would refuse the `#hex` id it prints as.
+    if cert
+        .subject()
+        .iter_attributes()
+        .any(|a| a.attr_value().header.tag().0 >= 31)
+    {
+        return Err("bad certificate: a subject value with a multi-byte DER tag".into());
+    }
     Ok(name_rfc2253(cert.subject()))
 }
 
@@ -100,21 +110,8 @@ fn ava_rfc2253(ava: &AttributeTypeAndValue<'_>) -> String {
             let mut der = Vec::new();
             let class_bits = (hdr.class() as u8) << 6;
             let cons = if hdr.is_constructed() { 0x20 } else { 0 };
-            let tag = hdr.tag().0;
-            if tag < 31 {
-                der.push(class_bits | cons | tag as u8);
-            } else {
-                der.push(class_bits | cons | 0x1f);
-                let mut t = Vec::new();
-                let mut n = tag;
-                t.push((n & 0x7f) as u8);
-                n >>= 7;
-                while n > 0 {
-                    t.push(0x80 | (n & 0x7f) as u8);
-                    n >>= 7;
-                }
-                der.extend(t.iter().rev());
-            }
+            // One-byte tags only: subject_rfc2253 refuses the others.
+            der.push(class_bits | cons | hdr.tag().0 as u8);
             der_len(value.data.len(), &mut der);
             der.extend(value.data);
             let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
@@ -313,5 +310,18 @@ mod tests {
         let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-one-arc-oid");
         let r = subject_rfc2253(&input[1..]);
         assert!(r.is_err(), "{r:?}");
+    }
+
+    /// The fourth jks_store finding: a subject value whose DER tag is in the high-tag-number
+    /// form (here private class, tag 127: `df 7f`) was printed as `CN=#df7f03...`, which
+    /// `is_valid_x500_name` refuses. Java's DerValue reads a tag of one byte only, so Java
+    /// refuses such a certificate; so do we. The input is openssl's self-signed `CN=seed`
+    /// with the subject's value patched to that form (the issuer's is left as it was).
+    #[test]
+    fn fuzz_jks_store_high_tag_number_value_is_a_bad_certificate() {
+        let input = include_bytes!("../../../fuzz/seeds/jks_store/regression-dn-high-tag");
+        let r = subject_rfc2253(&input[1..]);
+        assert!(r.is_err(), "{r:?}");
+        assert!(!is_valid_x500_name("CN=#df7f03736565"));
     }
 }
