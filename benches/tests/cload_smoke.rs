@@ -7,27 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use zk_server::config::Config;
-
-fn start_server(dir: &Path) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cfg = Config::parse(
-        &format!(
-            "tickTime=2000\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\npreAllocSize=1024\n\
-             admin.enableServer=false\n",
-            dir.display()
-        ),
-        "smoke",
-    )
-    .unwrap();
-    let server = rt.block_on(zk_server::Server::start(cfg)).unwrap();
-    (rt, server.local_addr)
-}
-
 /// Builds cload as benches/cload.sh does.
 fn build_cload(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("cload/cload.c");
@@ -75,7 +54,7 @@ fn cload_builds_and_runs_every_workload_without_errors() {
     let bin = build_cload(dir.path());
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let (_rt, addr) = start_server(&data);
+    let (_rt, addr) = zk_benches::smoke::start_standalone(&data);
     for w in ["set", "get", "mixed"] {
         let v = cload(&bin, addr, &["--workload", w, "--count", "300"]);
         assert_eq!(v["generator"], "cload", "{v}");

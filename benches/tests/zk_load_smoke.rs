@@ -4,27 +4,6 @@
 
 use std::process::Command;
 
-use zk_server::config::Config;
-
-fn start_server(dir: &std::path::Path) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cfg = Config::parse(
-        &format!(
-            "tickTime=2000\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\npreAllocSize=1024\n\
-             admin.enableServer=false\n",
-            dir.display()
-        ),
-        "smoke",
-    )
-    .unwrap();
-    let server = rt.block_on(zk_server::Server::start(cfg)).unwrap();
-    (rt, server.local_addr)
-}
-
 fn zk_load(addr: std::net::SocketAddr, json: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_zk-load"))
         .arg("--hosts")
@@ -49,7 +28,7 @@ fn zk_load(addr: std::net::SocketAddr, json: &std::path::Path, args: &[&str]) ->
 #[test]
 fn zk_load_runs_every_workload_without_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let (_rt, addr) = start_server(dir.path());
+    let (_rt, addr) = zk_benches::smoke::start_standalone(dir.path());
     let json = dir.path().join("out.json");
     for w in ["create", "set", "get", "mixed"] {
         let v = zk_load(addr, &json, &["--workload", w, "--duration", "1"]);
@@ -69,7 +48,7 @@ fn zk_load_runs_every_workload_without_errors() {
 #[test]
 fn zk_load_count_mode_does_exactly_that_many() {
     let dir = tempfile::tempdir().unwrap();
-    let (_rt, addr) = start_server(dir.path());
+    let (_rt, addr) = zk_benches::smoke::start_standalone(dir.path());
     let json = dir.path().join("out.json");
     let v = zk_load(addr, &json, &["--workload", "create", "--count", "500"]);
     assert_eq!(v["ops"].as_u64(), Some(500), "{v}");
