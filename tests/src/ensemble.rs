@@ -446,6 +446,23 @@ impl Ensemble {
             .map(|m| m.trim().to_string())
     }
 
+    /// Watches server `id` for `secs` seconds (time for several election rounds), asserting
+    /// that it never serves (`why` says what keeps it out) and that it is still running.
+    pub fn assert_stays_out(&mut self, id: u64, secs: u64, why: &str) {
+        let others: Vec<u64> = self.members.keys().copied().collect();
+        let until = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < until {
+            assert_eq!(
+                self.mode(id),
+                None,
+                "server {id} joined {why}:\n{}",
+                self.logs(&others)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(self.is_running(id), "server {id} exited:\n{}", self.log(id));
+    }
+
     /// The `Zxid:` that `srvr` reports.
     pub fn zxid(&self, id: u64) -> Option<u64> {
         let s = self.srvr(id)?;

@@ -162,17 +162,7 @@ fn untrusted_stays_out(spec: Spec, pki: &Pki) {
     for id in [1, 2] {
         ens.assert_all_present(id, "/w", &acked);
     }
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        assert_eq!(
-            ens.mode(3),
-            None,
-            "server 3 joined with an untrusted certificate:\n{}",
-            ens.logs(&[1, 2, 3])
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(ens.is_running(3), "server 3 exited:\n{}", ens.log(3));
+    ens.assert_stays_out(3, 5, "with an untrusted certificate");
     for id in [1, 2] {
         if ens.spec.kind_of(id) == Kind::Ours {
             let l = ens.log(id);
@@ -191,21 +181,6 @@ fn untrusted_stays_out(spec: Spec, pki: &Pki) {
             "server 3 does not say why it is out:\n{l}"
         );
     }
-}
-
-/// Waits up to `secs` seconds, asserting that server 3 never serves.
-fn stays_out(ens: &mut Ensemble, secs: u64) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        assert_eq!(
-            ens.mode(3),
-            None,
-            "server 3 joined:\n{}",
-            ens.logs(&[1, 2, 3])
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(ens.is_running(3), "server 3 exited:\n{}", ens.log(3));
 }
 
 /// Server 3's certificate is from the trusted CA but names another host
@@ -236,7 +211,7 @@ fn a_certificate_for_another_host_is_refused_unless_hostname_verification_is_off
     let mut ens = Ensemble::new(spec);
     ens.start_all();
     ens.wait_serving(&[1, 2], TIMEOUT);
-    stays_out(&mut ens, 5);
+    ens.assert_stays_out(3, 5, "with a certificate for another host");
     let refused = [1, 2]
         .iter()
         .any(|id| ens.log(*id).contains("hostname verification"));
@@ -284,7 +259,7 @@ fn a_replaced_key_store_is_reloaded_and_the_server_joins() {
     let mut ens = Ensemble::new(spec);
     ens.start_all();
     ens.wait_serving(&[1, 2], TIMEOUT);
-    stays_out(&mut ens, 3);
+    ens.assert_stays_out(3, 3, "before its key store was replaced");
     // Written aside and renamed over, as an operator's tooling replaces a store.
     let tmp = pki.path("replacement.jks");
     std::fs::copy(pki.path("server-key.jks"), &tmp).unwrap();
