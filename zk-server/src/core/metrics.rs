@@ -90,21 +90,16 @@ impl Summary {
 }
 
 /// A labelled set of count/sum/min/max summaries updated from another task
-/// (the driver's `learner_handler_qp_size`, one per learner's sid).
+/// (the driver's `learner_handler_qp_size`, one per learner's sid). Keyed by the sid,
+/// so that the driver's update on every packet to a learner allocates nothing; the
+/// labels are written when the metrics are read.
 #[derive(Debug, Default)]
-pub struct SharedSummarySet(std::sync::Mutex<BTreeMap<String, Summary>>);
+pub struct SharedSummarySet(std::sync::Mutex<BTreeMap<u64, Summary>>);
 
 impl SharedSummarySet {
-    pub fn add(&self, key: &str, v: u64) {
+    pub fn add(&self, sid: u64, v: u64) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match m.get_mut(key) {
-            Some(s) => s.add(v),
-            None => {
-                let mut s = Summary::default();
-                s.add(v);
-                m.insert(key.to_owned(), s);
-            }
-        }
+        m.entry(sid).or_default().add(v);
     }
 
     /// Back to no members (`srst`).
@@ -112,8 +107,12 @@ impl SharedSummarySet {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// The summaries by label (the sid in decimal).
     pub fn get(&self) -> BTreeMap<String, Summary> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .map(|(sid, s)| (sid.to_string(), s.clone()))
+            .collect()
     }
 }
 

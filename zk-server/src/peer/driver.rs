@@ -440,8 +440,7 @@ impl Driver {
         match self.conns.get(&to) {
             Some(s) => {
                 if self.role == Role::Leading {
-                    self.learner_qp_size
-                        .add(&to.0.to_string(), s.queued() as u64);
+                    self.learner_qp_size.add(to.0, s.queued() as u64);
                 }
                 if !s.is_closed() && s.try_send(p).is_err() {
                     // Closing it makes its reader report the end, which the driver's loop
