@@ -111,6 +111,30 @@ pub mod body {
         check(path, version)
     }
 
+    /// multi's body: each op's header (type, done = false, err = -1) and body,
+    /// then the footer (-1, true, -1).
+    pub fn multi(ops: &[(i32, Vec<u8>)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (t, body) in ops {
+            put_i32(&mut b, *t);
+            b.push(0);
+            put_i32(&mut b, -1);
+            b.extend_from_slice(body);
+        }
+        put_i32(&mut b, -1);
+        b.push(1);
+        put_i32(&mut b, -1);
+        b
+    }
+
+    /// getData's and exists' layout: the path and the watch flag.
+    pub fn path_watch(path: &str, watch: bool) -> Vec<u8> {
+        let mut b = Vec::new();
+        put_str(&mut b, path);
+        b.push(watch as u8);
+        b
+    }
+
     /// removeRecursive and listRecursive: the path and an unsigned limit.
     pub fn path_limit(path: &str, limit: u32) -> Vec<u8> {
         let mut b = Vec::new();
@@ -281,5 +305,156 @@ impl KeeperClient {
         assert_eq!((t, done, e), (-1, 1, -1), "multi footer");
         assert_eq!(rd.remaining(), 0);
         Ok((r.err, out))
+    }
+}
+
+/// ClickHouse's client with `use_xid_64` (ClickHouse's `ZooKeeperImpl.cpp`,
+/// `sendHandshake` / `receiveHandshake` / `receiveEvent`): protocol version
+/// 11 and its compression byte in the handshake, 46 bytes behind a length of
+/// 45, then every request and reply header with an 8-byte xid.
+pub struct Xid64Client {
+    pub stream: std::net::TcpStream,
+    /// The handshake answer's payload (Keeper's is 36 bytes).
+    pub handshake: Vec<u8>,
+    pub session_id: i64,
+    pub next_xid: i64,
+    /// Watch events received while waiting for replies: (type, state, path).
+    pub events: Vec<(i32, i32, String)>,
+}
+
+/// A reply as the xid64 client reads it.
+#[derive(Debug, Clone)]
+pub struct Reply64 {
+    pub xid: i64,
+    pub zxid: i64,
+    pub err: i32,
+    pub body: Vec<u8>,
+}
+
+/// ClickHouse's handshake bytes, length prefix included.
+pub fn xid64_handshake(version: i32, compression: bool) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_i32(&mut b, 45); // what ClickHouse writes, whatever follows
+    put_i32(&mut b, version);
+    if version == 11 {
+        b.push(compression as u8);
+    }
+    put_i64(&mut b, 0); // last_zxid_seen
+    put_i32(&mut b, 30_000); // timeout
+    put_i64(&mut b, 0); // previous session id
+    put_buf(&mut b, &[0; 16]); // password
+    b.push(1); // read_only
+    b
+}
+
+impl Xid64Client {
+    /// Connects; xids start at `first_xid` (ClickHouse starts at 1; a test
+    /// starts past 2^31 to see that nothing is cut to 32 bits).
+    pub fn connect(addr: SocketAddr, first_xid: i64) -> io::Result<Xid64Client> {
+        use std::io::Write;
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        stream.write_all(&xid64_handshake(11, false))?;
+        let handshake = raw::read_frame(&mut stream)?;
+        let mut r = Reader::new(&handshake);
+        let version = r.i32();
+        if version != 11 {
+            // ClickHouse: "Unexpected protocol version with 64bit XID"
+            return Err(io::Error::other(format!("protocol version {version}")));
+        }
+        r.i32();
+        let session_id = r.i64();
+        Ok(Xid64Client {
+            stream,
+            handshake,
+            session_id,
+            next_xid: first_xid,
+            events: Vec::new(),
+        })
+    }
+
+    /// Sends a request with the xid given, as `ZooKeeperRequest::write` with
+    /// use_xid_64 does: length, long xid, int op, body.
+    pub fn send(&mut self, xid: i64, op: i32, body: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let mut p = Vec::new();
+        put_i32(&mut p, (8 + 4 + body.len()) as i32);
+        put_i64(&mut p, xid);
+        put_i32(&mut p, op);
+        p.extend_from_slice(body);
+        self.stream.write_all(&p)
+    }
+
+    /// Reads one reply: length, long xid, long zxid, int err, body. Watch
+    /// events (xid -1) are also kept in `events`.
+    pub fn read_reply(&mut self) -> io::Result<Reply64> {
+        let payload = raw::read_frame(&mut self.stream)?;
+        let mut r = Reader::new(&payload);
+        let xid = r.i64();
+        let zxid = r.i64();
+        let err = r.i32();
+        let body = payload[r.pos..].to_vec();
+        if xid == -1 {
+            let mut e = Reader::new(&body);
+            let t = e.i32();
+            let s = e.i32();
+            let p = e.string();
+            self.events.push((t, s, p));
+        }
+        Ok(Reply64 {
+            xid,
+            zxid,
+            err,
+            body,
+        })
+    }
+
+    /// One request with the next xid; its reply (watch events before it are kept).
+    pub fn call(&mut self, op: i32, body: &[u8]) -> io::Result<Reply64> {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        self.call_with_xid(xid, op, body)
+    }
+
+    /// One request with the xid given; the first reply that is not a watch event.
+    pub fn call_with_xid(&mut self, xid: i64, op: i32, body: &[u8]) -> io::Result<Reply64> {
+        self.send(xid, op, body)?;
+        loop {
+            let r = self.read_reply()?;
+            if r.xid != -1 {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// Waits for `n` watch events at most `timeout`.
+    pub fn wait_events(&mut self, n: usize, timeout: std::time::Duration) -> io::Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.events.len() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.read_reply() {
+                Ok(r) if r.xid != -1 => {
+                    return Err(io::Error::other(format!("unexpected reply xid {}", r.xid)))
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
     }
 }

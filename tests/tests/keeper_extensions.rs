@@ -657,41 +657,174 @@ fn multi_read_with_list_with_stat_and_data() {
     assert_eq!(rd.remaining(), 0);
 }
 
-/// ClickHouse's client with `use_xid_64` (or `use_compression`) asks for
-/// Keeper's own framing in the handshake: protocol version 11 and an extra
-/// byte, 46 bytes behind a length of 45. We do not serve it: that one
-/// connection is closed without an answer and a log line says which
+/// ClickHouse's client with `use_xid_64` asks for Keeper's 64-bit xids in
+/// the handshake (protocol version 11 and an extra byte, 46 bytes behind a
+/// length of 45) and gets them: Keeper's 36-byte answer with version 11,
+/// then every reply header with an 8-byte xid, the client's own even past
+/// 2^31, watch events with xid -1 and pings with -2 in 8 bytes. The
+/// request bodies and replies are the usual ones, multi and the extensions
+/// included; a plain client on the same server sees the same tree.
+#[test]
+fn keeper_xid64_connection_serves_requests_multi_and_watches() {
+    use zk_tests::keeper::Xid64Client;
+    let s = ours();
+    let first = (1i64 << 40) + 7; // past any 32-bit xid
+    let mut c = Xid64Client::connect(s.addr(), first).unwrap();
+    assert_eq!(
+        c.handshake.len(),
+        36,
+        "Keeper's answer has no readOnly byte"
+    );
+    let mut r = raw::Reader::new(&c.handshake);
+    assert_eq!(r.i32(), 11);
+    assert_eq!(r.i32(), 30_000, "the timeout asked for, within the bounds");
+    assert_ne!(r.i64(), 0, "a session");
+    assert_eq!(r.buf().len(), 16);
+
+    // create: the reply carries the client's 64-bit xid and the path.
+    let reply = c
+        .call(raw::OP_CREATE, &body::create("/x", b"v0", 0))
+        .unwrap();
+    assert_eq!((reply.xid, reply.err), (first, 0));
+    assert_eq!(raw::Reader::new(&reply.body).string(), "/x");
+    assert!(reply.zxid > 0);
+
+    // getData with a watch, then a plain client changes the node.
+    let reply = c
+        .call(raw::OP_GET_DATA, &body::path_watch("/x", true))
+        .unwrap();
+    assert_eq!((reply.xid, reply.err), (first + 1, 0));
+    let mut rd = raw::Reader::new(&reply.body);
+    assert_eq!(rd.buf(), b"v0");
+    rd.stat();
+    assert_eq!(rd.remaining(), 0);
+    let mut plain = KeeperClient::connect(s.addr()).unwrap();
+    assert_eq!(plain.raw.set_data("/x", b"v1", -1).unwrap().err, 0);
+    c.wait_events(1, EVENT_WAIT).unwrap();
+    assert_eq!(c.events, vec![(3, 3, "/x".to_string())], "NodeDataChanged");
+
+    // ping: ClickHouse sends xid -2 and reads the 8-byte -2 back.
+    let reply = c.call_with_xid(-2, raw::OP_PING, &[]).unwrap();
+    assert_eq!((reply.xid, reply.err), (-2, 0));
+
+    // multi with Apache's ops and Keeper's: create, createIfNotExists on an
+    // existing node, check, checkNotExists.
+    let ops = vec![
+        (raw::OP_CREATE, body::create("/x/a", b"", 0)),
+        (keeper::CREATE_IF_NOT_EXISTS, body::create("/x", b"", 0)),
+        (raw::OP_CHECK, body::check("/x", 1)),
+        (keeper::CHECK_NOT_EXISTS, body::check("/x/b", -1)),
+    ];
+    let xid = c.next_xid;
+    let reply = c.call(raw::OP_MULTI, &body::multi(&ops)).unwrap();
+    assert_eq!((reply.xid, reply.err), (xid, 0));
+    let mut rd = raw::Reader::new(&reply.body);
+    let mut results = Vec::new();
+    for (t, _) in &ops {
+        let (op, done, err) = (rd.i32(), rd.take(1)[0], rd.i32());
+        assert_eq!(done, 0);
+        if err == 0 && matches!(*t, raw::OP_CREATE | keeper::CREATE_IF_NOT_EXISTS) {
+            results.push((op, err, Some(rd.string())));
+        } else {
+            results.push((op, err, None));
+        }
+    }
+    assert_eq!((rd.i32(), rd.take(1)[0], rd.i32()), (-1, 1, -1));
+    assert_eq!(rd.remaining(), 0);
+    assert_eq!(
+        results,
+        vec![
+            (raw::OP_CREATE, 0, Some("/x/a".to_string())),
+            (keeper::CREATE_IF_NOT_EXISTS, 0, Some("/x".to_string())),
+            (raw::OP_CHECK, 0, None),
+            (keeper::CHECK_NOT_EXISTS, 0, None),
+        ]
+    );
+
+    // An extension read and an error reply keep the 64-bit xid too.
+    let xid = c.next_xid;
+    let reply = c
+        .call(
+            keeper::FILTERED_LIST,
+            &body::filtered_list("/x", true, keeper::LIST_PERSISTENT),
+        )
+        .unwrap();
+    assert_eq!((reply.xid, reply.err), (xid, 0));
+    assert_eq!(raw::Reader::new(&reply.body).strings(), vec!["a"]);
+    let xid = c.next_xid;
+    let reply = c
+        .call(raw::OP_GET_DATA, &body::path_watch("/missing", false))
+        .unwrap();
+    assert_eq!(
+        (reply.xid, reply.err, reply.body.len()),
+        (xid, keeper::ZNONODE, 0)
+    );
+
+    // The child watch FilteredList left fires for a plain client's create.
+    assert_eq!(plain.raw.create("/x/b", b"", 0).unwrap().err, 0);
+    c.wait_events(2, EVENT_WAIT).unwrap();
+    assert_eq!(c.events[1], (4, 3, "/x".to_string()), "NodeChildrenChanged");
+
+    // Pipelined requests come back in order, each with its own xid.
+    let base = c.next_xid;
+    for i in 0..20 {
+        c.send(base + i, raw::OP_EXISTS, &body::path_watch("/x/a", false))
+            .unwrap();
+    }
+    for i in 0..20 {
+        let reply = c.read_reply().unwrap();
+        assert_eq!((reply.xid, reply.err), (base + i, 0));
+    }
+    c.next_xid = base + 20;
+
+    // The plain client sees what the xid64 one wrote.
+    assert_eq!(children(&mut plain, "/x"), vec!["a", "b"]);
+
+    // close: ClickHouse sends xid i64::MAX (CLOSE_XID_64); the reply echoes it.
+    let reply = c.call_with_xid(i64::MAX, raw::OP_CLOSE, &[]).unwrap();
+    assert_eq!((reply.xid, reply.err), (i64::MAX, 0));
+}
+
+/// ClickHouse's compressed connection (version 10, or 11 with its
+/// compression byte set) and its tracing connection (12) are not served:
+/// that one connection is closed without an answer and a log line names the
 /// setting to turn off; the server goes on serving other clients.
 #[test]
-fn keeper_xid64_handshake_is_refused_with_a_clear_log_line() {
+fn keeper_compression_and_tracing_handshakes_are_refused_with_a_clear_log_line() {
     use std::io::{Read, Write};
     let s = ours();
-    let mut hs = Vec::new();
-    raw::put_i32(&mut hs, 45); // ClickHouse writes 45 whatever follows
-    raw::put_i32(&mut hs, 11); // ZOOKEEPER_PROTOCOL_VERSION_WITH_XID_64
-    hs.push(0); // use_compression
-    raw::put_i64(&mut hs, 0); // last_zxid_seen
-    raw::put_i32(&mut hs, 30_000); // timeout
-    raw::put_i64(&mut hs, 0); // previous session id
-    raw::put_buf(&mut hs, &[0; 16]); // password
-    hs.push(1); // read_only
-    assert_eq!(hs.len(), 4 + 46);
-    let mut sock = std::net::TcpStream::connect(s.addr()).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    sock.write_all(&hs).unwrap();
-    let mut got = Vec::new();
-    // EOF (or a reset) and no ConnectResponse.
-    let _ = sock.read_to_end(&mut got);
-    assert!(got.is_empty(), "no handshake answer: {got:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !s.log_tail().contains("protocol version 11: 64-bit xids") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line: {}",
-            s.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let cases = [
+        (
+            keeper::xid64_handshake(11, true),
+            "protocol version 11: 64-bit xids with compressed packets",
+        ),
+        (
+            keeper::xid64_handshake(10, false),
+            "protocol version 10: compressed packets",
+        ),
+        (
+            keeper::xid64_handshake(12, false),
+            "protocol version 12: tracing",
+        ),
+    ];
+    for (hs, line) in cases {
+        let mut sock = std::net::TcpStream::connect(s.addr()).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        sock.write_all(&hs).unwrap();
+        let mut got = Vec::new();
+        // EOF (or a reset) and no ConnectResponse.
+        let _ = sock.read_to_end(&mut got);
+        assert!(got.is_empty(), "no handshake answer: {got:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !s.log_tail().contains(line) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line {line:?}: {}",
+                s.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     // Others are served as before.
     let mut c = KeeperClient::connect(s.addr()).unwrap();

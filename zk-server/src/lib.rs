@@ -34,6 +34,7 @@ pub mod sasl;
 pub mod tls;
 pub mod tree;
 pub mod watch;
+pub mod xid64;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -45,28 +45,12 @@ pub enum FrameError {
     Tls(String),
     #[error(
         "ClickHouse Keeper handshake variant (protocol version {version}: {what}) is not \
-         served; set use_xid_64 and use_compression off in ClickHouse's <zookeeper> section"
+         served; set use_compression and pass_opentelemetry_tracing_context off in \
+         ClickHouse's <zookeeper> section (use_xid_64 alone is served)"
     )]
     KeeperHandshake { version: i32, what: &'static str },
-}
-
-/// ClickHouse Keeper's handshake variants (`ZooKeeperConstants.h`): a
-/// ClickHouse client with `use_compression` or `use_xid_64` on asks for
-/// them in the ConnectRequest's protocol version, and with xid64 also adds a
-/// byte after it that the 45 of the frame length does not count. Keeper
-/// answers with the same version and then frames every packet its own way
-/// (LZ4 blocks, 8-byte xids); Apache ignores the field. We refuse them
-/// before reading further, since the rest of the frame is not Apache's
-/// layout and the client rejects an answer with version 0 anyway.
-fn keeper_handshake_variant(frame: &[u8]) -> Option<(i32, &'static str)> {
-    let version = i32::from_be_bytes(frame.get(..4)?.try_into().ok()?);
-    let what = match version {
-        10 => "compressed packets",
-        11 => "64-bit xids",
-        12 => "tracing",
-        _ => return None,
-    };
-    Some((version, what))
+    #[error("{0}")]
+    Xid64(#[from] crate::xid64::ShortHeader),
 }
 
 /// What a client port serves.
@@ -128,6 +112,15 @@ impl Decoder for ClientCodec {
         if src.len() < 4 + len {
             // Bounded by jute.maxbuffer, checked above.
             src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        // ClickHouse's 64-bit xid handshake carries one byte more than its length.
+        let len = if self.first {
+            len + crate::xid64::first_frame_extra(src)
+        } else {
+            len
+        };
+        if src.len() < 4 + len {
             return Ok(None);
         }
         src.advance(4);
@@ -435,6 +428,8 @@ where
         None => return Ok(()),
         Some(x) => x?,
     };
+    // Set for ClickHouse Keeper's 64-bit xid connection (see crate::xid64).
+    let mut xid64 = None;
     let connect = match first {
         Inbound::FourLetter(word) => {
             let text = if cfg.four_letter_allowed(&word) {
@@ -450,9 +445,17 @@ where
             return Ok(());
         }
         Inbound::Frame(f) => {
-            if let Some((version, what)) = keeper_handshake_variant(&f) {
-                return Err(FrameError::KeeperHandshake { version, what });
-            }
+            let f = match crate::xid64::classify(&f) {
+                crate::xid64::Handshake::Apache => f.freeze(),
+                crate::xid64::Handshake::Xid64(apache) => {
+                    tracing::debug!("{addr}: ClickHouse Keeper's 64-bit xid connection");
+                    xid64 = Some(Arc::new(crate::xid64::Xid64::new()));
+                    apache
+                }
+                crate::xid64::Handshake::Refused { version, what } => {
+                    return Err(FrameError::KeeperHandshake { version, what })
+                }
+            };
             ConnectRequest::from_bytes(&f).map_err(|source| FrameError::Malformed {
                 what: "ConnectRequest",
                 source,
@@ -466,6 +469,7 @@ where
     // The writer keeps only the byte count: no sender of its own queue.
     let queued_bytes = handle.queued_bytes.clone();
     let writer_kill = kill.clone();
+    let writer_xid64 = xid64.clone();
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::with_capacity(64 * 1024, wr);
         loop {
@@ -475,7 +479,11 @@ where
             };
             match out {
                 Some(Out::Frame(f)) => {
-                    if w.write_all(&f).await.is_err() {
+                    let wire = match &writer_xid64 {
+                        None => f.clone(),
+                        Some(x) => x.outbound(&f),
+                    };
+                    if w.write_all(&wire).await.is_err() {
                         break;
                     }
                     queued_bytes.fetch_sub(f.len(), Ordering::AcqRel);
@@ -514,14 +522,20 @@ where
         let mut batch = Vec::new();
         let mut end = match item {
             None => Some(Ok(())),
-            Some(item) => push_request(&mut batch, item, id).err().map(Err),
+            Some(item) => push_request(&mut batch, item, id, xid64.as_deref())
+                .err()
+                .map(Err),
         };
         while end.is_none() && batch.len() < MAX_BATCH {
             // Frames already read, or readable without waiting; no await.
             match frames.next().now_or_never() {
                 None => break,
                 Some(None) => end = Some(Ok(())),
-                Some(Some(item)) => end = push_request(&mut batch, item, id).err().map(Err),
+                Some(Some(item)) => {
+                    end = push_request(&mut batch, item, id, xid64.as_deref())
+                        .err()
+                        .map(Err)
+                }
             }
         }
         let msg = match batch.len() {
@@ -553,17 +567,26 @@ fn push_request(
     batch: &mut Vec<Request>,
     item: Result<Inbound, FrameError>,
     conn_id: u64,
+    xid64: Option<&crate::xid64::Xid64>,
 ) -> Result<(), FrameError> {
     let f = match item? {
         Inbound::Frame(f) => f.freeze(),
         Inbound::FourLetter(_) => unreachable!("only first"),
     };
-    let mut r = JuteReader::new(&f);
-    let hdr = RequestHeader::read(&mut r).map_err(|source| FrameError::Malformed {
-        what: "request header",
-        source,
-    })?;
-    let body = f.slice(8..);
+    let (hdr, body) = match xid64 {
+        None => {
+            let mut r = JuteReader::new(&f);
+            let hdr = RequestHeader::read(&mut r).map_err(|source| FrameError::Malformed {
+                what: "request header",
+                source,
+            })?;
+            (hdr, f.slice(8..))
+        }
+        Some(x) => {
+            let (xid, op_type, body) = x.inbound(&f)?;
+            (RequestHeader { xid, op_type }, body)
+        }
+    };
     let op = Op::parse(hdr.op_type, &body).map_err(|source| FrameError::Malformed {
         what: zab_core::records::op::name(hdr.op_type),
         source,
@@ -625,23 +648,20 @@ mod tests {
     }
 
     #[test]
-    fn keeper_handshake_variants_are_recognised() {
-        // ClickHouse's client with use_xid_64: version 11, then its extra
-        // use_compression byte, then the usual fields.
-        let mut xid64 = vec![0, 0, 0, 11, 0];
-        xid64.extend_from_slice(&[0; 41]);
-        assert_eq!(keeper_handshake_variant(&xid64), Some((11, "64-bit xids")));
-        assert_eq!(
-            keeper_handshake_variant(&[0, 0, 0, 10, 0]),
-            Some((10, "compressed packets"))
-        );
-        assert_eq!(
-            keeper_handshake_variant(&[0, 0, 0, 12]),
-            Some((12, "tracing"))
-        );
-        // Apache's clients send 0; other values are left to Apache's rule (ignored).
-        assert_eq!(keeper_handshake_variant(&[0; 45]), None);
-        assert_eq!(keeper_handshake_variant(&[0, 0, 0, 1]), None);
-        assert_eq!(keeper_handshake_variant(&[0, 0]), None);
+    fn the_xid64_handshake_frame_takes_its_extra_byte() {
+        // ClickHouse's use_xid_64 handshake: 46 bytes behind a length of 45,
+        // then the first request.
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&45i32.to_be_bytes());
+        b.extend_from_slice(&11i32.to_be_bytes());
+        b.extend_from_slice(&[0; 41]);
+        let mut c = ClientCodec::new(1 << 20);
+        assert_eq!(c.decode(&mut b).unwrap(), None, "one byte short");
+        b.extend_from_slice(&[1, 0, 0, 0, 12]);
+        let Some(Inbound::Frame(f)) = c.decode(&mut b).unwrap() else {
+            panic!("no handshake frame")
+        };
+        assert_eq!(f.len(), 46);
+        assert_eq!(&b[..], &[0, 0, 0, 12], "the next frame's length is next");
     }
 }
