@@ -308,10 +308,13 @@ impl KeeperClient {
     }
 }
 
-/// ClickHouse's client with `use_xid_64` (ClickHouse's `ZooKeeperImpl.cpp`,
-/// `sendHandshake` / `receiveHandshake` / `receiveEvent`): protocol version
-/// 11 and its compression byte in the handshake, 46 bytes behind a length of
-/// 45, then every request and reply header with an 8-byte xid.
+/// ClickHouse's client with `use_xid_64` and/or `use_compression`
+/// (ClickHouse's `ZooKeeperImpl.cpp`, `sendHandshake` / `receiveHandshake` /
+/// `receiveEvent`): protocol version 11 and its compression byte in the
+/// handshake, 46 bytes behind a length of 45, or version 10 for compression
+/// alone; then every request and reply header with an 8-byte xid (11), and
+/// every byte after the handshake in ClickHouse's compressed blocks when
+/// compression is on, one block per request as ClickHouse's flush writes it.
 pub struct Xid64Client {
     pub stream: std::net::TcpStream,
     /// The handshake answer's payload (Keeper's is 36 bytes).
@@ -320,6 +323,10 @@ pub struct Xid64Client {
     pub next_xid: i64,
     /// Watch events received while waiting for replies: (type, state, path).
     pub events: Vec<(i32, i32, String)>,
+    pub xid64: bool,
+    pub compression: bool,
+    /// Decompressed bytes not read yet.
+    plain: Vec<u8>,
 }
 
 /// A reply as the xid64 client reads it.
@@ -347,22 +354,57 @@ pub fn xid64_handshake(version: i32, compression: bool) -> Vec<u8> {
     b
 }
 
+/// ClickHouse's block checksum: CityHash128 v1.0.2 of the header and data,
+/// its first (low) half first, little-endian.
+fn block_checksum(b: &[u8]) -> [u8; 16] {
+    cityhash_rs::cityhash_102_128(b)
+        .rotate_right(64)
+        .to_le_bytes()
+}
+
+/// One compressed block as `CompressedWriteBuffer` writes it: checksum,
+/// method 0x82 (LZ4), compressed size with the 9-byte header, plain size,
+/// the LZ4 block.
+pub fn compressed_block(plain: &[u8]) -> Vec<u8> {
+    let data = lz4_flex::block::compress(plain);
+    let mut hd = vec![0x82];
+    hd.extend_from_slice(&((9 + data.len()) as u32).to_le_bytes());
+    hd.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+    hd.extend_from_slice(&data);
+    let mut b = block_checksum(&hd).to_vec();
+    b.extend_from_slice(&hd);
+    b
+}
+
 impl Xid64Client {
-    /// Connects; xids start at `first_xid` (ClickHouse starts at 1; a test
-    /// starts past 2^31 to see that nothing is cut to 32 bits).
+    /// Connects with 64-bit xids and no compression; xids start at
+    /// `first_xid` (ClickHouse starts at 1; a test starts past 2^31 to see
+    /// that nothing is cut to 32 bits).
     pub fn connect(addr: SocketAddr, first_xid: i64) -> io::Result<Xid64Client> {
+        Self::connect_with(addr, first_xid, true, false)
+    }
+
+    /// Connects as ClickHouse does with `use_xid_64` = `xid64` and
+    /// `use_compression` = `compression` (at least one of them).
+    pub fn connect_with(
+        addr: SocketAddr,
+        first_xid: i64,
+        xid64: bool,
+        compression: bool,
+    ) -> io::Result<Xid64Client> {
         use std::io::Write;
         let mut stream =
             std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))?;
         stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
         stream.set_nodelay(true)?;
-        stream.write_all(&xid64_handshake(11, false))?;
+        let version = if xid64 { 11 } else { 10 };
+        stream.write_all(&xid64_handshake(version, compression))?;
         let handshake = raw::read_frame(&mut stream)?;
         let mut r = Reader::new(&handshake);
-        let version = r.i32();
-        if version != 11 {
-            // ClickHouse: "Unexpected protocol version with 64bit XID"
-            return Err(io::Error::other(format!("protocol version {version}")));
+        let got = r.i32();
+        // ClickHouse: "Unexpected protocol version with 64bit XID" / "with compression"
+        if (xid64 && got < 11) || (!xid64 && got != 10) {
+            return Err(io::Error::other(format!("protocol version {got}")));
         }
         r.i32();
         let session_id = r.i64();
@@ -372,27 +414,101 @@ impl Xid64Client {
             session_id,
             next_xid: first_xid,
             events: Vec::new(),
+            xid64,
+            compression,
+            plain: Vec::new(),
         })
     }
 
-    /// Sends a request with the xid given, as `ZooKeeperRequest::write` with
-    /// use_xid_64 does: length, long xid, int op, body.
+    /// Sends a request with the xid given, as `ZooKeeperRequest::write` does:
+    /// length, xid (a long with use_xid_64), int op, body; in one block when
+    /// compressed.
     pub fn send(&mut self, xid: i64, op: i32, body: &[u8]) -> io::Result<()> {
         use std::io::Write;
+        let xid_len = if self.xid64 { 8 } else { 4 };
         let mut p = Vec::new();
-        put_i32(&mut p, (8 + 4 + body.len()) as i32);
-        put_i64(&mut p, xid);
+        put_i32(&mut p, (xid_len + 4 + body.len()) as i32);
+        if self.xid64 {
+            put_i64(&mut p, xid);
+        } else {
+            put_i32(&mut p, xid as i32);
+        }
         put_i32(&mut p, op);
         p.extend_from_slice(body);
+        if self.compression {
+            p = compressed_block(&p);
+        }
         self.stream.write_all(&p)
     }
 
-    /// Reads one reply: length, long xid, long zxid, int err, body. Watch
-    /// events (xid -1) are also kept in `events`.
+    /// Sends several requests in one write (one block when compressed).
+    pub fn send_batch(&mut self, reqs: &[(i64, i32, Vec<u8>)]) -> io::Result<()> {
+        use std::io::Write;
+        let mut all = Vec::new();
+        for (xid, op, body) in reqs {
+            if self.xid64 {
+                put_i32(&mut all, (12 + body.len()) as i32);
+                put_i64(&mut all, *xid);
+            } else {
+                put_i32(&mut all, (8 + body.len()) as i32);
+                put_i32(&mut all, *xid as i32);
+            }
+            put_i32(&mut all, *op);
+            all.extend_from_slice(body);
+        }
+        if self.compression {
+            all = compressed_block(&all);
+        }
+        self.stream.write_all(&all)
+    }
+
+    /// Reads `n` plain bytes: from the socket, or from its blocks.
+    fn read_plain(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        if !self.compression {
+            let mut b = vec![0u8; n];
+            self.stream.read_exact(&mut b)?;
+            return Ok(b);
+        }
+        while self.plain.len() < n {
+            let mut meta = [0u8; 25];
+            self.stream.read_exact(&mut meta)?;
+            if meta[16] != 0x82 {
+                return Err(io::Error::other(format!("method byte {:#x}", meta[16])));
+            }
+            let compressed = u32::from_le_bytes(meta[17..21].try_into().unwrap()) as usize;
+            let size = u32::from_le_bytes(meta[21..25].try_into().unwrap()) as usize;
+            if !(9..=64 << 20).contains(&compressed) || size > 64 << 20 {
+                return Err(io::Error::other("bad block sizes"));
+            }
+            let mut hd = meta[16..].to_vec();
+            hd.resize(compressed, 0);
+            self.stream.read_exact(&mut hd[9..])?;
+            if block_checksum(&hd) != meta[..16] {
+                // ClickHouse: "Checksum doesn't match: corrupted data"
+                return Err(io::Error::other("block checksum mismatch"));
+            }
+            let data = lz4_flex::block::decompress(&hd[9..], size)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            self.plain.extend_from_slice(&data);
+        }
+        Ok(self.plain.drain(..n).collect())
+    }
+
+    /// Reads one reply: length, xid (long with use_xid_64), long zxid, int
+    /// err, body. Watch events (xid -1) are also kept in `events`.
     pub fn read_reply(&mut self) -> io::Result<Reply64> {
-        let payload = raw::read_frame(&mut self.stream)?;
+        let len = i32::from_be_bytes(self.read_plain(4)?.try_into().unwrap());
+        if !(0..=16 << 20).contains(&len) {
+            return Err(io::Error::other(format!("bad frame length {len}")));
+        }
+        let payload = self.read_plain(len as usize)?;
         let mut r = Reader::new(&payload);
-        let xid = r.i64();
+        let xid = if self.xid64 {
+            r.i64()
+        } else {
+            i64::from(r.i32())
+        };
         let zxid = r.i64();
         let err = r.i32();
         let body = payload[r.pos..].to_vec();

@@ -20,6 +20,8 @@ pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
+pub mod keeper_compress;
+pub mod keeper_conn;
 pub mod listen;
 pub mod local_ensemble;
 pub mod metrics;
@@ -34,7 +36,6 @@ pub mod sasl;
 pub mod tls;
 pub mod tree;
 pub mod watch;
-pub mod xid64;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

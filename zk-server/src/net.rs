@@ -45,12 +45,14 @@ pub enum FrameError {
     Tls(String),
     #[error(
         "ClickHouse Keeper handshake variant (protocol version {version}: {what}) is not \
-         served; set use_compression and pass_opentelemetry_tracing_context off in \
-         ClickHouse's <zookeeper> section (use_xid_64 alone is served)"
+         served; set pass_opentelemetry_tracing_context off in ClickHouse's <zookeeper> \
+         section (use_xid_64 and use_compression are served)"
     )]
     KeeperHandshake { version: i32, what: &'static str },
     #[error("{0}")]
-    Xid64(#[from] crate::xid64::ShortHeader),
+    KeeperHeader(#[from] crate::keeper_conn::ShortHeader),
+    #[error("{0}")]
+    KeeperBlock(#[from] crate::keeper_compress::BlockError),
 }
 
 /// What a client port serves.
@@ -75,11 +77,23 @@ pub enum Inbound {
 pub struct ClientCodec {
     max: usize,
     first: bool,
+    /// On a compressed Keeper connection (see crate::keeper_compress): what
+    /// its blocks held and was not framed yet.
+    plain: Option<BytesMut>,
 }
 
 impl ClientCodec {
     pub fn new(max: usize) -> ClientCodec {
-        ClientCodec { max, first: true }
+        ClientCodec {
+            max,
+            first: true,
+            plain: None,
+        }
+    }
+
+    /// From now on the bytes arrive in ClickHouse's compressed blocks.
+    pub fn set_compressed(&mut self) {
+        self.plain = Some(BytesMut::new());
     }
 }
 
@@ -88,6 +102,21 @@ impl Decoder for ClientCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
+        if let Some(mut plain) = self.plain.take() {
+            // A block holds at most a frame's worth and ClickHouse's 1 MiB buffer.
+            let block_max = self.max.max(1 << 20) + 4;
+            let got = crate::keeper_compress::decompress_from(src, &mut plain, block_max)
+                .map_err(FrameError::from)
+                .and_then(|()| self.decode_plain(&mut plain));
+            self.plain = Some(plain);
+            return got;
+        }
+        self.decode_plain(src)
+    }
+}
+
+impl ClientCodec {
+    fn decode_plain(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
         if src.len() < 4 {
             return Ok(None);
         }
@@ -116,7 +145,7 @@ impl Decoder for ClientCodec {
         }
         // ClickHouse's 64-bit xid handshake carries one byte more than its length.
         let len = if self.first {
-            len + crate::xid64::first_frame_extra(src)
+            len + crate::keeper_conn::first_frame_extra(src)
         } else {
             len
         };
@@ -428,8 +457,8 @@ where
         None => return Ok(()),
         Some(x) => x?,
     };
-    // Set for ClickHouse Keeper's 64-bit xid connection (see crate::xid64).
-    let mut xid64 = None;
+    // Set for ClickHouse Keeper's connection variants (see crate::keeper_conn).
+    let mut keeper = None;
     let connect = match first {
         Inbound::FourLetter(word) => {
             let text = if cfg.four_letter_allowed(&word) {
@@ -445,14 +474,20 @@ where
             return Ok(());
         }
         Inbound::Frame(f) => {
-            let f = match crate::xid64::classify(&f) {
-                crate::xid64::Handshake::Apache => f.freeze(),
-                crate::xid64::Handshake::Xid64(apache) => {
-                    tracing::debug!("{addr}: ClickHouse Keeper's 64-bit xid connection");
-                    xid64 = Some(Arc::new(crate::xid64::Xid64::new()));
-                    apache
+            let f = match crate::keeper_conn::classify(&f) {
+                crate::keeper_conn::Handshake::Apache => f.freeze(),
+                crate::keeper_conn::Handshake::Keeper { connect, framing } => {
+                    tracing::debug!(
+                        "{addr}: ClickHouse Keeper's connection ({})",
+                        framing.name()
+                    );
+                    if framing.compression {
+                        frames.decoder_mut().set_compressed();
+                    }
+                    keeper = Some(Arc::new(crate::keeper_conn::KeeperConn::new(framing)));
+                    connect
                 }
-                crate::xid64::Handshake::Refused { version, what } => {
+                crate::keeper_conn::Handshake::Refused { version, what } => {
                     return Err(FrameError::KeeperHandshake { version, what })
                 }
             };
@@ -469,7 +504,7 @@ where
     // The writer keeps only the byte count: no sender of its own queue.
     let queued_bytes = handle.queued_bytes.clone();
     let writer_kill = kill.clone();
-    let writer_xid64 = xid64.clone();
+    let writer_keeper = keeper.clone();
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::with_capacity(64 * 1024, wr);
         loop {
@@ -479,9 +514,9 @@ where
             };
             match out {
                 Some(Out::Frame(f)) => {
-                    let wire = match &writer_xid64 {
+                    let wire = match &writer_keeper {
                         None => f.clone(),
-                        Some(x) => x.outbound(&f),
+                        Some(k) => k.outbound(&f),
                     };
                     if w.write_all(&wire).await.is_err() {
                         break;
@@ -522,7 +557,7 @@ where
         let mut batch = Vec::new();
         let mut end = match item {
             None => Some(Ok(())),
-            Some(item) => push_request(&mut batch, item, id, xid64.as_deref())
+            Some(item) => push_request(&mut batch, item, id, keeper.as_deref())
                 .err()
                 .map(Err),
         };
@@ -532,7 +567,7 @@ where
                 None => break,
                 Some(None) => end = Some(Ok(())),
                 Some(Some(item)) => {
-                    end = push_request(&mut batch, item, id, xid64.as_deref())
+                    end = push_request(&mut batch, item, id, keeper.as_deref())
                         .err()
                         .map(Err)
                 }
@@ -567,13 +602,13 @@ fn push_request(
     batch: &mut Vec<Request>,
     item: Result<Inbound, FrameError>,
     conn_id: u64,
-    xid64: Option<&crate::xid64::Xid64>,
+    keeper: Option<&crate::keeper_conn::KeeperConn>,
 ) -> Result<(), FrameError> {
     let f = match item? {
         Inbound::Frame(f) => f.freeze(),
         Inbound::FourLetter(_) => unreachable!("only first"),
     };
-    let (hdr, body) = match xid64 {
+    let (hdr, body) = match keeper.filter(|k| k.framing.xid64) {
         None => {
             let mut r = JuteReader::new(&f);
             let hdr = RequestHeader::read(&mut r).map_err(|source| FrameError::Malformed {

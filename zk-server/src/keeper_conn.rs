@@ -1,26 +1,34 @@
-//! ClickHouse Keeper's handshake variants, and the one we serve: 64-bit xids.
+//! ClickHouse Keeper's connection variants: 64-bit xids and compression.
 //!
 //! ClickHouse's client (`src/Common/ZooKeeper/ZooKeeperImpl.cpp`) asks for
 //! Keeper's own framing in the ConnectRequest's protocol version
-//! (`ZooKeeperConstants.h`): 10 compressed packets, 11 64-bit xids, 12
-//! OpenTelemetry tracing. Apache's clients always send 0, and Apache ignores
-//! the field. This module owns recognising them, and the translation that
-//! lets a 64-bit xid connection run over the ordinary request pipeline: the
-//! core keeps speaking 32-bit xids, the connection rewrites headers both ways.
-//! It leaves the socket to `net` and every operation to the core.
+//! (`ZooKeeperConstants.h`): 10 compressed packets, 11 64-bit xids (with a
+//! byte that turns compression on too), 12 OpenTelemetry tracing. Apache's
+//! clients always send 0, and Apache ignores the field. This module owns
+//! recognising them, and the translation that lets such a connection run
+//! over the ordinary request pipeline: the core keeps speaking Apache's
+//! packets with 32-bit xids, the connection rewrites headers both ways and
+//! (with compression) wraps the bytes in ClickHouse's blocks
+//! ([`crate::keeper_compress`]). It leaves the socket to `net` and every
+//! operation to the core.
 //!
 //! ```text
-//! ; what ClickHouse's client sends with use_xid_64 (ZooKeeper::sendHandshake)
+//! ; ClickHouse's handshake (ZooKeeper::sendHandshake); Apache's has version 0
 //! Xid64Connect    := int(length = 45) int(protocolVersion = 11) boolean(useCompression)
 //!                    long(lastZxidSeen) int(timeOut) long(sessionId) buffer(passwd)
 //!                    boolean(readOnly)          ; 46 bytes follow a length of 45
-//! ; Keeper's answer (KeeperTCPHandler::sendHandshake): 36 bytes, no readOnly byte
-//! Xid64ConnectResp := int(length = 36) int(protocolVersion = 11) int(timeOut)
+//! ZipConnect      := int(length = 45) int(protocolVersion = 10) long(lastZxidSeen)
+//!                    int(timeOut) long(sessionId) buffer(passwd) boolean(readOnly)
+//! ; Keeper's answer (KeeperTCPHandler::sendHandshake): 36 bytes, no readOnly byte,
+//! ; the version asked for (11 whenever xids are 64-bit)
+//! KeeperConnectResp := int(length = 36) int(protocolVersion) int(timeOut)
 //!                    long(sessionId) buffer(passwd)
-//! ; every later packet: the xid is 8 bytes, in requests and replies alike
+//! ; every later packet, with 64-bit xids: the xid is 8 bytes both ways
 //! Xid64Request    := int(length) long(xid) int(type) body
 //! Xid64Reply      := int(length) long(xid) long(zxid) int(err) body
 //!                    ; xid -1 watch event, -2 ping, -4 auth: the usual values, 8 bytes wide
+//! ; with compression, every byte after the handshake answer, both ways, inside
+//! ; ClickHouse's compressed blocks (keeper_compress), whatever the packet boundaries
 //! ```
 //!
 //! The core hands out 32-bit xids: a request's 64-bit xid is swapped for a
@@ -29,8 +37,7 @@
 //! counts xids up from 1 for the life of a session, so a long one passes 2^31:
 //! that is why Keeper widened them, and the swap keeps such sessions working.
 //!
-//! Compression (10, or 11 with its byte set) and tracing (12) are refused:
-//! see docs/compatibility.md for what their layouts need and why not yet.
+//! Tracing (12) is refused: see docs/compatibility.md for why.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -49,11 +56,32 @@ pub const VERSION_WITH_TRACING: i32 = 12;
 pub enum Handshake {
     /// Apache's handshake (protocol version 0, or any other value Apache ignores).
     Apache,
-    /// Keeper's 64-bit xid connection without compression: the ConnectRequest
-    /// as Apache lays it out, the compression byte taken out.
-    Xid64(Bytes),
+    /// One of Keeper's variants we serve: the ConnectRequest as Apache lays
+    /// it out (version 0, the xid64 compression byte taken out), and the
+    /// connection's framing.
+    Keeper { connect: Bytes, framing: Framing },
     /// A variant this server does not serve, with a name for the log line.
     Refused { version: i32, what: &'static str },
+}
+
+/// How a Keeper variant frames its packets after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    /// The protocol version the answer carries (10 or 11).
+    pub version: i32,
+    pub xid64: bool,
+    pub compression: bool,
+}
+
+impl Framing {
+    /// What the log calls it.
+    pub fn name(&self) -> &'static str {
+        match (self.xid64, self.compression) {
+            (true, true) => "64-bit xids, compressed",
+            (true, false) => "64-bit xids",
+            _ => "compressed",
+        }
+    }
 }
 
 /// Whether the first frame of a connection (length prefix stripped) is
@@ -74,27 +102,34 @@ pub fn classify(frame: &[u8]) -> Handshake {
         return Handshake::Apache;
     };
     let version = i32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+    // Apache's ConnectRequest: version 0, then the fields from `rest` on.
+    let apache = |rest: usize| {
+        let mut b = BytesMut::with_capacity(frame.len());
+        b.put_i32(0);
+        b.put_slice(&frame[rest..]);
+        b.freeze()
+    };
     match version {
-        VERSION_WITH_COMPRESSION => Handshake::Refused {
-            version,
-            what: "compressed packets",
+        VERSION_WITH_COMPRESSION => Handshake::Keeper {
+            connect: apache(4),
+            framing: Framing {
+                version,
+                xid64: false,
+                compression: true,
+            },
         },
         VERSION_WITH_TRACING => Handshake::Refused {
             version,
             what: "tracing",
         },
         VERSION_WITH_XID_64 => match frame.get(4) {
-            Some(0) => {
-                // Apache's ConnectRequest: version 0, then the fields after the
-                // compression byte.
-                let mut b = BytesMut::with_capacity(frame.len() - 1);
-                b.put_i32(0);
-                b.put_slice(&frame[5..]);
-                Handshake::Xid64(b.freeze())
-            }
-            Some(_) => Handshake::Refused {
-                version,
-                what: "64-bit xids with compressed packets",
+            Some(&c) => Handshake::Keeper {
+                connect: apache(5),
+                framing: Framing {
+                    version,
+                    xid64: true,
+                    compression: c != 0,
+                },
             },
             None => Handshake::Refused {
                 version,
@@ -112,9 +147,11 @@ pub struct ShortHeader {
     pub len: usize,
 }
 
-/// One 64-bit xid connection's swap of xids, shared by its reader and writer.
-#[derive(Debug, Default)]
-pub struct Xid64 {
+/// One Keeper variant connection's state, shared by its reader and writer:
+/// the swap of xids and whether the handshake was answered.
+#[derive(Debug)]
+pub struct KeeperConn {
+    pub framing: Framing,
     inner: Mutex<Swap>,
 }
 
@@ -128,9 +165,12 @@ struct Swap {
     answered: bool,
 }
 
-impl Xid64 {
-    pub fn new() -> Xid64 {
-        Xid64::default()
+impl KeeperConn {
+    pub fn new(framing: Framing) -> KeeperConn {
+        KeeperConn {
+            framing,
+            inner: Mutex::new(Swap::default()),
+        }
     }
 
     /// A request frame (length prefix stripped) as the core reads it: the
@@ -169,21 +209,32 @@ impl Xid64 {
     /// in one buffer) as the client reads it.
     pub fn outbound(&self, buf: &[u8]) -> Bytes {
         let mut s = self.inner.lock().unwrap();
-        let mut out = BytesMut::with_capacity(buf.len() + 64);
         let mut rest = buf;
-        while rest.len() >= 4 {
-            let len = i32::from_be_bytes(rest[..4].try_into().expect("4 bytes"));
-            let end = usize::try_from(len).map_or(rest.len(), |l| (4 + l).min(rest.len()));
-            let (frame, next) = rest.split_at(end);
-            if !s.answered {
-                s.answered = true;
-                connect_response(frame, &mut out);
-            } else {
-                s.reply(frame, &mut out);
-            }
-            rest = next;
+        // The handshake's answer goes as it is, compressed or not.
+        let mut out = BytesMut::with_capacity(buf.len() + 64);
+        if !s.answered && rest.len() >= 4 {
+            s.answered = true;
+            let end = frame_end(rest);
+            connect_response(&rest[..end], self.framing.version, &mut out);
+            rest = &rest[end..];
         }
-        out.put_slice(rest);
+        if rest.is_empty() {
+            return out.freeze();
+        }
+        let mut packets = BytesMut::with_capacity(rest.len() + 64);
+        if self.framing.xid64 {
+            while rest.len() >= 4 {
+                let end = frame_end(rest);
+                s.reply(&rest[..end], &mut packets);
+                rest = &rest[end..];
+            }
+        }
+        packets.put_slice(rest);
+        if self.framing.compression {
+            crate::keeper_compress::compress_into(&packets, &mut out);
+        } else {
+            out.put_slice(&packets);
+        }
         out.freeze()
     }
 }
@@ -209,9 +260,16 @@ impl Swap {
     }
 }
 
+/// Where the frame at the front of `buf` (length prefix included) ends.
+fn frame_end(buf: &[u8]) -> usize {
+    let len = i32::from_be_bytes(buf[..4].try_into().expect("4 bytes"));
+    usize::try_from(len).map_or(buf.len(), |l| (4 + l).min(buf.len()))
+}
+
 /// Keeper's 36-byte answer from ours (Apache's layout, 36 or 37 bytes): the
-/// protocol version 11 that ClickHouse's client insists on, no readOnly byte.
-fn connect_response(frame: &[u8], out: &mut BytesMut) {
+/// protocol version asked for, which ClickHouse's client insists on, no
+/// readOnly byte.
+fn connect_response(frame: &[u8], version: i32, out: &mut BytesMut) {
     // length, version, timeout, session id, passwd length and 16 bytes.
     const KEEPER_LEN: usize = 36;
     if frame.len() < 4 + KEEPER_LEN {
@@ -219,13 +277,19 @@ fn connect_response(frame: &[u8], out: &mut BytesMut) {
         return;
     }
     out.put_i32(KEEPER_LEN as i32);
-    out.put_i32(VERSION_WITH_XID_64);
+    out.put_i32(version);
     out.put_slice(&frame[8..4 + KEEPER_LEN]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const XID64: Framing = Framing {
+        version: 11,
+        xid64: true,
+        compression: false,
+    };
 
     /// The handshake as ClickHouse's `ZooKeeper::sendHandshake` writes it.
     fn clickhouse_handshake(version: i32, compression: Option<bool>) -> Vec<u8> {
@@ -255,28 +319,34 @@ mod tests {
             first_frame_extra(&clickhouse_handshake(VERSION_WITH_COMPRESSION, None)),
             0
         );
-        let Handshake::Xid64(apache) = classify(&hs[4..]) else {
+        let Handshake::Keeper { connect, framing } = classify(&hs[4..]) else {
             panic!("xid64 handshake not recognised")
         };
-        assert_eq!(&apache[..], &clickhouse_handshake(0, None)[4..]);
+        assert_eq!(&connect[..], &clickhouse_handshake(0, None)[4..]);
+        assert_eq!(framing, XID64);
     }
 
     #[test]
-    fn the_variants_we_do_not_serve_are_named() {
+    fn the_variants_are_told_apart() {
         let hs = clickhouse_handshake(VERSION_WITH_XID_64, Some(true));
+        let Handshake::Keeper { connect, framing } = classify(&hs[4..]) else {
+            panic!("xid64 with compression not recognised")
+        };
+        assert_eq!(&connect[..], &clickhouse_handshake(0, None)[4..]);
+        assert!(framing.xid64 && framing.compression && framing.version == 11);
+        let hs = clickhouse_handshake(VERSION_WITH_COMPRESSION, None);
+        let Handshake::Keeper { connect, framing } = classify(&hs[4..]) else {
+            panic!("compression not recognised")
+        };
+        assert_eq!(&connect[..], &clickhouse_handshake(0, None)[4..]);
+        assert!(!framing.xid64 && framing.compression && framing.version == 10);
         assert_eq!(
-            classify(&hs[4..]),
+            classify(&clickhouse_handshake(VERSION_WITH_TRACING, None)[4..]),
             Handshake::Refused {
-                version: 11,
-                what: "64-bit xids with compressed packets"
+                version: 12,
+                what: "tracing"
             }
         );
-        for (v, what) in [(10, "compressed packets"), (12, "tracing")] {
-            assert_eq!(
-                classify(&clickhouse_handshake(v, None)[4..]),
-                Handshake::Refused { version: v, what }
-            );
-        }
         assert_eq!(
             classify(&clickhouse_handshake(0, None)[4..]),
             Handshake::Apache
@@ -287,7 +357,7 @@ mod tests {
 
     #[test]
     fn the_connect_response_becomes_keepers_36_bytes() {
-        let x = Xid64::new();
+        let x = KeeperConn::new(XID64);
         let mut ours = Vec::new();
         ours.extend_from_slice(&37i32.to_be_bytes());
         ours.extend_from_slice(&0i32.to_be_bytes());
@@ -306,7 +376,7 @@ mod tests {
 
     #[test]
     fn xids_are_swapped_and_restored() {
-        let x = Xid64::new();
+        let x = KeeperConn::new(XID64);
         x.outbound(&[0; 41]); // the ConnectResponse
         let big = (1i64 << 40) + 5;
         let mut req = BytesMut::new();
@@ -358,7 +428,7 @@ mod tests {
 
     #[test]
     fn every_frame_of_a_buffer_is_rewritten() {
-        let x = Xid64::new();
+        let x = KeeperConn::new(XID64);
         // The ConnectResponse and two replies in one buffer, as one turn of
         // the core may queue them.
         let mut buf = vec![0, 0, 0, 36];
@@ -387,8 +457,33 @@ mod tests {
     }
 
     #[test]
+    fn with_compression_all_but_the_handshake_answer_is_in_blocks() {
+        let x = KeeperConn::new(Framing {
+            version: 10,
+            xid64: false,
+            compression: true,
+        });
+        let mut buf = vec![0, 0, 0, 36];
+        buf.extend_from_slice(&[0; 36]);
+        let reply = core_reply(3, 5, b"aa");
+        buf.extend_from_slice(&reply);
+        let out = x.outbound(&buf);
+        assert_eq!(&out[..8], &[0, 0, 0, 36, 0, 0, 0, 10]);
+        let mut src = BytesMut::from(&out[40..]);
+        let mut plain = BytesMut::new();
+        crate::keeper_compress::decompress_from(&mut src, &mut plain, 1 << 20).unwrap();
+        assert!(src.is_empty());
+        assert_eq!(&plain[..], &reply[..], "32-bit xids stay as they are");
+        let later = x.outbound(&reply);
+        let mut src = BytesMut::from(&later[..]);
+        let mut plain = BytesMut::new();
+        crate::keeper_compress::decompress_from(&mut src, &mut plain, 1 << 20).unwrap();
+        assert_eq!(&plain[..], &reply[..]);
+    }
+
+    #[test]
     fn local_xids_wrap_and_skip_the_ones_in_flight() {
-        let x = Xid64::new();
+        let x = KeeperConn::new(XID64);
         x.inner.lock().unwrap().last = i32::MAX - 1;
         assert_eq!(x.local(100), i32::MAX);
         assert_eq!(x.local(101), 1);
