@@ -65,14 +65,16 @@ pub fn compress_into(plain: &[u8], out: &mut BytesMut) {
     }
 }
 
-/// Takes every complete block at the front of `src` and appends what it
-/// holds to `plain`. A block may hold at most `max` bytes.
+/// Takes the complete blocks at the front of `src` and appends what they
+/// hold to `plain`, until `plain` holds `max` bytes or more: blocks beyond
+/// wait in `src`, so that a burst of small blocks of zeros cannot inflate
+/// past that. A block may hold at most `max` bytes.
 pub fn decompress_from(
     src: &mut BytesMut,
     plain: &mut BytesMut,
     max: usize,
 ) -> Result<(), BlockError> {
-    while src.len() >= CHECKSUM_LEN + HEADER_LEN {
+    while plain.len() < max && src.len() >= CHECKSUM_LEN + HEADER_LEN {
         let header = &src[CHECKSUM_LEN..CHECKSUM_LEN + HEADER_LEN];
         if header[0] != LZ4 {
             return Err(BlockError::Method(header[0]));
@@ -144,13 +146,30 @@ mod tests {
         for cut in [1, 16, 25, 30, whole.len() - 1] {
             let mut src = BytesMut::from(&whole[..cut]);
             let mut plain = BytesMut::new();
-            decompress_from(&mut src, &mut plain, 1 << 20).unwrap();
+            decompress_from(&mut src, &mut plain, 4 << 20).unwrap();
             src.put_slice(&whole[cut..]);
-            decompress_from(&mut src, &mut plain, 1 << 20).unwrap();
+            decompress_from(&mut src, &mut plain, 4 << 20).unwrap();
             assert!(src.is_empty());
             assert_eq!(&plain[..11], b"first frame");
             assert_eq!(plain.len(), 11 + (3 << 20));
         }
+    }
+
+    #[test]
+    fn blocks_wait_while_enough_is_decompressed() {
+        let mut src = BytesMut::new();
+        for _ in 0..10 {
+            compress_into(&[0u8; 1000], &mut src);
+        }
+        let mut plain = BytesMut::new();
+        decompress_from(&mut src, &mut plain, 2500).unwrap();
+        assert_eq!(plain.len(), 3000, "three blocks, then it waits");
+        plain.clear();
+        decompress_from(&mut src, &mut plain, 2500).unwrap();
+        assert_eq!(plain.len(), 3000);
+        decompress_from(&mut src, &mut plain, 1 << 20).unwrap();
+        assert_eq!(plain.len(), 7000);
+        assert!(src.is_empty());
     }
 
     #[test]
