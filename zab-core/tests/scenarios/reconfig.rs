@@ -185,3 +185,39 @@ fn reconfig_removing_the_leader_leaves_a_new_voter_leading() {
         },
     );
 }
+
+/// Found by the reconfig seeds (soak seed 1000408): a reconfig whose new quorum needs a
+/// server that is not a voter yet (here the spare 4, a non-voting follower) is pending
+/// when that server drops out; it comes back and is synced by DIFF, the reconfig among
+/// the DIFF's proposals, and acknowledges NEWLEADER. That ACK is the last one the
+/// reconfig waits for, and no later proposal brings another: the leader must count it,
+/// although the server is a voter of the pending view only (it once did not, and the
+/// reconfig and every write after it stayed uncommitted for good).
+#[test]
+fn a_pending_reconfig_commits_on_the_newleader_ack_of_a_new_voter() {
+    scenario_with_spares(
+        "a_pending_reconfig_commits_on_the_newleader_ack_of_a_new_voter",
+        3,
+        1,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            // 4 stops hearing from the leader; the reconfig {l, 4} needs 4's ACK.
+            sim.hold(l, 4);
+            let voters = vec![l, 4];
+            let z = propose_reconfig(sim, l, &voters);
+            sim.run_ticks(5);
+            if sim.peer(l).expect("leads").last_committed() >= z {
+                sim.fail("committed without the new voter");
+            }
+            sim.crash(4);
+            sim.release_all();
+            sim.start(4);
+            wait_view(sim, z, &voters);
+            if !in_history(sim, z) {
+                sim.fail("the reconfig is active but not in the committed history");
+            }
+        },
+    );
+}
