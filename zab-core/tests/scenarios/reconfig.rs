@@ -221,3 +221,47 @@ fn a_pending_reconfig_commits_on_the_newleader_ack_of_a_new_voter() {
         },
     );
 }
+
+/// Issue 14: a server restarted after a reconfig comes back with the new membership from
+/// its own dynamic file, also when the reconfig is no longer in the part of its log a
+/// restart reads (a log window of 4 entries, 10 writes after the reconfig). Here a spare
+/// server joins as a fourth voter, then every server restarts at once.
+#[test]
+fn a_restart_long_after_a_reconfig_reads_the_view_from_the_dynamic_file() {
+    for seed in SEEDS {
+        let mut opts = zab_core::sim::SimOptions::new(3, 0);
+        opts.propose = 0;
+        opts.spares = 1;
+        opts.log_window = 4;
+        let mut sim = Sim::new(seed, opts);
+        sim.replay = "cargo test -p zab-core --test scenarios a_restart_long_after_a_reconfig_reads_the_view_from_the_dynamic_file -- --exact".into();
+        zab_core::sim::reported(&mut sim, |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            let voters = vec![1, 2, 3, 4];
+            let z = propose_reconfig(sim, l, &voters);
+            wait_view(sim, z, &voters);
+            commit(sim, 10);
+            for s in 1..=4 {
+                sim.flush_disk(s);
+            }
+            for s in 1..=4 {
+                sim.crash(s);
+            }
+            sim.start_all();
+            for s in 1..=4u64 {
+                let p = sim.peer(s).expect("started");
+                if p.config_version() != z.0 || p.voting_members().len() != 4 {
+                    sim.fail(&format!(
+                        "{s} restarts with view {:x} of {:?}",
+                        p.config_version(),
+                        p.voting_members()
+                    ));
+                }
+            }
+            settle(sim);
+            commit(sim, 1);
+        });
+    }
+}
