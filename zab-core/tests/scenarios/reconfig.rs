@@ -265,3 +265,48 @@ fn a_restart_long_after_a_reconfig_reads_the_view_from_the_dynamic_file() {
         });
     }
 }
+
+/// Apache's ReconfigRecoveryTest.testNextConfigCompletion, on the simulator: a reconfig
+/// from {1, 2, 3} to {1, 2, 3, 4, 5} is logged by every server, old and new, and no ACK
+/// reaches the leader before it crashes, so nobody committed it. Every server then
+/// restarts: whoever leads next finds it pending, establishes only with a quorum of the
+/// old and of the new voters, commits it, and every server ends in the new view.
+#[test]
+fn a_reconfig_logged_everywhere_is_completed_after_every_server_restarts() {
+    scenario_with_spares(
+        "a_reconfig_logged_everywhere_is_completed_after_every_server_restarts",
+        3,
+        2,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            for s in 1..=5 {
+                if s != l {
+                    sim.hold(s, l);
+                }
+            }
+            let voters = vec![1, 2, 3, 4, 5];
+            let z = propose_reconfig(sim, l, &voters);
+            let everywhere = sim.run_until(100, |s| (1..=5).all(|x| s.node(x).is_durable(z)));
+            if !everywhere {
+                sim.fail("the reconfig never durable on every server");
+            }
+            if in_history(sim, z) {
+                sim.fail("committed although no ACK reached the leader");
+            }
+            sim.crash(l);
+            sim.release_all();
+            for s in 1..=5 {
+                sim.crash(s);
+            }
+            sim.start_all();
+            settle(sim);
+            wait_view(sim, z, &voters);
+            if !in_history(sim, z) {
+                sim.fail("the view is active but the reconfig is not committed");
+            }
+            commit(sim, 1);
+        },
+    );
+}
