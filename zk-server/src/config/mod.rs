@@ -1025,9 +1025,14 @@ impl Config {
     /// The membership as Apache's `QuorumVerifier.toString()` writes it, the
     /// text of `/zookeeper/config` and of `conf`'s membership: one
     /// `server.N=host:quorumPort:electionPort:participant|observer[;clientAddr:clientPort]`
-    /// line per server, then `version=<hex>` (no newline after it).
+    /// line per server, the `group.N` / `weight.N` lines of a hierarchical view, then
+    /// `version=<hex>` (no newline after it).
     pub fn membership_text(&self) -> String {
-        membership_text(&self.servers, self.config_version.unwrap_or(0))
+        let hierarchy = crate::reconfig::Hierarchy {
+            groups: self.groups.clone(),
+            weights: self.weights.clone(),
+        };
+        crate::reconfig::text(&self.servers, &hierarchy, self.config_version.unwrap_or(0))
     }
 
     /// A Java system property as Apache's server would see it (see
