@@ -372,6 +372,8 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.ssl.enabledProtocols",
     "zookeeper.ssl.ciphersuites",
     "zookeeper.ssl.hostnameVerification",
+    "zookeeper.ssl.crl",
+    "zookeeper.ssl.ocsp",
     "zookeeper.ssl.authProvider",
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.client.portUnification",
@@ -390,6 +392,8 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.ssl.quorum.enabledProtocols",
     "zookeeper.ssl.quorum.ciphersuites",
     "zookeeper.ssl.quorum.hostnameVerification",
+    "zookeeper.ssl.quorum.crl",
+    "zookeeper.ssl.quorum.ocsp",
     // The AdminServer's snapshot and restore commands (admin/ops.rs), as 3.9's.
     "zookeeper.admin.snapshot.enabled",
     "zookeeper.admin.restore.enabled",
