@@ -64,6 +64,9 @@ impl RevokingCa {
                  crlDistributionPoints = URI:{base}/ca.crl\n\
                  [ ocsp_only ]\nextendedKeyUsage = clientAuth,serverAuth\n\
                  authorityInfoAccess = OCSP;URI:{base}/ocsp\n\
+                 [ crl_server ]\nextendedKeyUsage = clientAuth,serverAuth\n\
+                 subjectAltName = DNS:localhost,IP:127.0.0.1\n\
+                 crlDistributionPoints = URI:{base}/ca.crl\n\
                  [ none ]\nextendedKeyUsage = clientAuth,serverAuth\n"
             ),
         )
@@ -96,7 +99,8 @@ impl RevokingCa {
     }
 
     /// Issue `<name>.pem` / `<name>.key` for `subj` with the extensions section
-    /// `ext` of ca.cnf: `crl_only`, `ocsp_only` or `none`.
+    /// `ext` of ca.cnf: `crl_only`, `ocsp_only`, `none`, or `crl_server` (a quorum
+    /// peer's: for localhost and 127.0.0.1, with a CRL distribution point).
     pub fn issue(&self, name: &str, subj: &str, ext: &str) {
         let d = &self.dir;
         run(

@@ -1,14 +1,16 @@
 //! Certificate revocation on the TLS client port as Apache configures it
 //! (`ssl.crl`, `ssl.ocsp`), against Apache 3.8 on the same files: the test's CA
 //! publishes a CRL and answers OCSP on 127.0.0.1 (zk_tests::revoke), clients
-//! connect with `openssl s_client`.
+//! connect with `openssl s_client`; and `ssl.quorum.crl` between quorum peers, in an
+//! ensemble with an Apache server.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use zk_tests::ensemble::{Ensemble, Spec};
 use zk_tests::revoke::RevokingCa;
-use zk_tests::tls::{s_client, Pki, Store};
+use zk_tests::tls::{s_client, Pki, Store, PASSWORD};
 use zk_tests::{free_port, wait_until, Kind, Options, TestServer};
 
 fn server_log(s: &TestServer) -> String {
@@ -127,4 +129,50 @@ fn ocsp_revoked_client_is_refused_like_apache() {
         ca.ocsp_requests.load(Ordering::Relaxed) > before,
         "ours asked no OCSP responder"
     );
+}
+
+/// `ssl.quorum.crl=true` on every server of a mixed ensemble (two of ours, Apache as
+/// server 2), each with a certificate naming the CA's CRL: servers 1 and 2 form a
+/// quorum over TLS, checking each other's certificates against the CRL; server 3's
+/// certificate is revoked, and it stays out.
+#[test]
+fn quorum_peer_with_a_revoked_certificate_stays_out_of_a_mixed_ensemble() {
+    let pki = Pki::new();
+    let ca = RevokingCa::new(&pki);
+    ca.issue("peer-good", "/O=Example/CN=localhost", "crl_server");
+    ca.issue("peer-revoked", "/O=Example/CN=localhost", "crl_server");
+    ca.revoke("peer-revoked");
+    let (good, trust) = pki.client_jks("peer-good");
+    let (revoked, _) = pki.client_jks("peer-revoked");
+    let spec = Spec::new(3, 0)
+        .member_kind(2, Kind::Apache)
+        .ticks(500, 20, 10)
+        .extra("sslQuorum", "true")
+        .java_prop(
+            "zookeeper.ssl.quorum.keyStore.location",
+            &good.display().to_string(),
+        )
+        .java_prop("zookeeper.ssl.quorum.keyStore.password", PASSWORD)
+        .java_prop(
+            "zookeeper.ssl.quorum.trustStore.location",
+            &trust.display().to_string(),
+        )
+        .java_prop("zookeeper.ssl.quorum.trustStore.password", PASSWORD)
+        .java_prop("zookeeper.ssl.quorum.crl", "true")
+        .member_java_prop(
+            3,
+            "zookeeper.ssl.quorum.keyStore.location",
+            &revoked.display().to_string(),
+        );
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    ens.wait_serving(&[1, 2], Duration::from_secs(90));
+    ens.assert_stays_out(3, 5, "with a revoked certificate");
+    let l = ens.log(1);
+    assert!(
+        l.contains("'CN=localhost,O=Example' (serial") && l.contains("revoked (CRL)"),
+        "server 1 does not say the peer's certificate is revoked:\n{}",
+        ens.logs(&[1, 3])
+    );
+    assert!(ca.crl_requests.load(Ordering::Relaxed) > 0);
 }

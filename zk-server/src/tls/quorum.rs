@@ -16,7 +16,9 @@
 //!   (DNS subjectAltNames, or the CN when there are none). Apache finds the host name by
 //!   a reverse lookup; here only a loopback address has one (`localhost`).
 //!
-//! The chain is verified against `ssl.quorum.trustStore.*` by rustls's webpki verifiers.
+//! The chain is verified against `ssl.quorum.trustStore.*` by rustls's webpki verifiers,
+//! and with `ssl.quorum.crl` / `ssl.quorum.ocsp` checked for revocation
+//! ([`super::revocation`]) right after the handshake, both ways.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
@@ -32,6 +34,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use zab_net::{PeerStream, QuorumTls, TlsFuture};
 
+use super::revocation::{Peer, Revocation};
 use super::{ring_provider, Sniff, TlsSettings, HANDSHAKE_TIMEOUT};
 use crate::config::Config;
 
@@ -44,6 +47,8 @@ struct Configs {
     server: Option<Arc<ServerConfig>>,
     /// `None` unless `sslQuorum`.
     client: Option<Arc<ClientConfig>>,
+    /// The trust store for `ssl.quorum.crl` / `ssl.quorum.ocsp` checks.
+    trust: Option<Arc<super::revocation::Trust>>,
 }
 
 /// One server's quorum TLS: what it connects with and what its ports accept.
@@ -53,6 +58,9 @@ pub struct QuorumTlsPort {
     port_unification: bool,
     current: RwLock<Arc<Configs>>,
     stamps: Mutex<Vec<Option<(SystemTime, u64)>>>,
+    /// `ssl.quorum.crl` / `ssl.quorum.ocsp`: a peer's chain is checked after the
+    /// handshake, both ways, before anything else is sent.
+    revocation: Option<Arc<Revocation>>,
 }
 
 impl std::fmt::Debug for QuorumTlsPort {
@@ -84,6 +92,7 @@ impl QuorumTlsPort {
             ));
         }
         let port = QuorumTlsPort {
+            revocation: Revocation::new(settings.crl, settings.ocsp),
             stamps: Mutex::new(settings.stamps()),
             current: RwLock::new(Arc::new(build(&settings, q.ssl_quorum)?)),
             settings,
@@ -91,16 +100,37 @@ impl QuorumTlsPort {
             port_unification: q.port_unification,
         };
         tracing::info!(
-            "quorum TLS: sslQuorum={}, portUnification={}, hostnameVerification={}",
+            "quorum TLS: sslQuorum={}, portUnification={}, hostnameVerification={}, crl={}, ocsp={}",
             port.ssl_quorum,
             port.port_unification,
-            port.settings.hostname_verification
+            port.settings.hostname_verification,
+            port.settings.crl,
+            port.settings.ocsp
         );
         Ok(Some(Arc::new(port)))
     }
 
     fn configs(&self) -> Arc<Configs> {
         self.current.read().unwrap().clone()
+    }
+
+    /// The peer's chain against `ssl.quorum.crl` / `ssl.quorum.ocsp`, when on.
+    async fn check_revocation(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        peer: Peer,
+    ) -> Result<(), String> {
+        let (Some(r), Some(chain)) = (&self.revocation, chain) else {
+            return Ok(());
+        };
+        let Some(trust) = self.configs().trust.clone() else {
+            return Ok(());
+        };
+        let chain: Vec<CertificateDer<'static>> =
+            chain.iter().map(|c| c.clone().into_owned()).collect();
+        r.check(&chain, &trust, peer)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))
     }
 
     /// Re-read the stores if their files changed; on an error the previous ones stay.
@@ -153,6 +183,8 @@ impl QuorumTlsPort {
             Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
             Ok(Ok(s)) => s,
         };
+        self.check_revocation(tls.get_ref().1.peer_certificates(), Peer::Server)
+            .await?;
         if let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
             tracing::debug!(%peer, subject = ?super::dn::subject_rfc2253(leaf), "quorum TLS up (we connected)");
         }
@@ -178,6 +210,8 @@ impl QuorumTlsPort {
             Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
             Ok(Ok(s)) => s,
         };
+        self.check_revocation(tls.get_ref().1.peer_certificates(), Peer::Client)
+            .await?;
         let leaf = tls
             .get_ref()
             .1
@@ -233,7 +267,11 @@ fn build(settings: &TlsSettings, ssl_quorum: bool) -> Result<Configs, String> {
     } else {
         None
     };
-    Ok(Configs { server, client })
+    Ok(Configs {
+        server,
+        client,
+        trust: settings.trust()?,
+    })
 }
 
 /// The connecting side: our certificate for the peer, the peer's verified against the
