@@ -14,6 +14,7 @@ pub mod ec_key;
 pub mod jks;
 pub mod ocsp;
 pub mod quorum;
+pub mod reverse_dns;
 pub mod revocation;
 pub mod stores;
 
