@@ -378,6 +378,8 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.client.portUnification",
     "zookeeper.client.certReload",
+    // crate::tls::throttle (NettyServerCnxnFactory's handshake limit).
+    "zookeeper.netty.server.outstandingHandshake.limit",
     // crate::tls::quorum: quorum TLS (Apache's QuorumX509Util).
     "zookeeper.ssl.quorum.keyStore.location",
     "zookeeper.ssl.quorum.keyStore.password",

@@ -17,6 +17,7 @@ pub mod quorum;
 pub mod reverse_dns;
 pub mod revocation;
 pub mod stores;
+pub mod throttle;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
