@@ -592,6 +592,7 @@ pub fn sniff(b: &[u8]) -> Sniff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
 
     #[test]
     fn sniffing_as_netty() {
@@ -603,6 +604,21 @@ mod tests {
         // A ConnectRequest's length then protocol version 0.
         assert_eq!(sniff(&[0, 0, 0, 45, 0, 0, 0, 0]), Sniff::Plain);
         assert_eq!(sniff(&[]), Sniff::NeedMore);
+    }
+
+    #[test]
+    fn revocation_settings_from_zoo_cfg_and_jvm_flags() {
+        let base = "tickTime=2000\ndataDir=/tmp/x\nclientPort=2181\n";
+        let cfg =
+            Config::parse(&format!("{base}ssl.crl=true\nssl.quorum.ocsp=TRUE\n"), "z").unwrap();
+        let client = TlsSettings::from_props(&cfg, "zookeeper.ssl.").unwrap();
+        assert!(client.crl && !client.ocsp);
+        let quorum = TlsSettings::from_props(&cfg, quorum::PREFIX).unwrap();
+        assert!(!quorum.crl && quorum.ocsp);
+        let flags = config::jvm_system_props("-Dzookeeper.ssl.ocsp=true -Dzookeeper.ssl.crl=false");
+        let cfg = Config::parse_with_jvm_flags(base, "z", &flags).unwrap();
+        let client = TlsSettings::from_props(&cfg, "zookeeper.ssl.").unwrap();
+        assert!(client.ocsp && !client.crl);
     }
 
     #[test]
