@@ -27,6 +27,7 @@ use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
 use crate::conn::{ConnHandle, Out};
 use crate::core::CoreMsg;
 use crate::request::Request;
+use crate::tls::throttle::{Slot, Throttle, LIMIT_PROP};
 use crate::tls::{ServerTls, Sniff};
 
 /// Why a connection was closed.
@@ -183,6 +184,7 @@ pub async fn accept_loop(listener: TcpListener, cfg: Arc<Config>, core: mpsc::Se
     accept_loop_on(
         listener,
         PortKind::Plain,
+        None,
         cfg,
         core,
         Arc::new(PerIp::default()),
@@ -251,6 +253,7 @@ pub async fn start_client_ports(
         tokio::spawn(accept_loop_on(
             l,
             PortKind::Secure(t.clone()),
+            Throttle::new(cfg.prop(LIMIT_PROP), true, false),
             cfg.clone(),
             core.clone(),
             per_ip.clone(),
@@ -263,7 +266,12 @@ pub async fn start_client_ports(
         }
         _ => PortKind::Plain,
     };
-    tokio::spawn(accept_loop_on(plain, kind, cfg, core, per_ip));
+    let throttle = Throttle::new(
+        cfg.prop(LIMIT_PROP),
+        matches!(kind, PortKind::Unified(_)),
+        true,
+    );
+    tokio::spawn(accept_loop_on(plain, kind, throttle, cfg, core, per_ip));
     Ok(ClientPorts { secure_addr })
 }
 
@@ -358,10 +366,12 @@ fn handshake_failed(core: &mpsc::Sender<CoreMsg>, e: String) -> FrameError {
 }
 
 /// One accepted connection on a port of `kind`: the handshake if it is TLS, then
-/// the connection.
+/// the connection. `slot` (the handshake throttle's) is given back when the handshake
+/// is over or the connection turns out plain.
 async fn serve_accepted<S>(
     stream: S,
     kind: PortKind,
+    slot: Option<Slot>,
     addr: SocketAddr,
     id: u64,
     cfg: Arc<Config>,
@@ -371,23 +381,28 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match kind {
-        PortKind::Plain => serve_connection(stream, addr, id, Vec::new(), cfg, core).await,
+        PortKind::Plain => {
+            drop(slot);
+            serve_connection(stream, addr, id, Vec::new(), cfg, core).await
+        }
         PortKind::Secure(tls) => {
-            let (s, ids) = tls
-                .accept(stream)
-                .await
-                .map_err(|e| handshake_failed(&core, e))?;
+            let accepted = tls.accept(stream).await;
+            drop(slot);
+            let (s, ids) = accepted.map_err(|e| handshake_failed(&core, e))?;
             serve_connection(s, addr, id, ids, cfg, core).await
         }
-        PortKind::Unified(tls) => match sniff_stream(stream).await? {
-            (Sniff::Tls, s) => {
-                let (s, ids) = tls
-                    .accept(s)
-                    .await
-                    .map_err(|e| handshake_failed(&core, e))?;
+        PortKind::Unified(tls) => match sniff_stream(stream).await {
+            Err(e) => Err(e),
+            Ok((Sniff::Tls, s)) => {
+                let accepted = tls.accept(s).await;
+                drop(slot);
+                let (s, ids) = accepted.map_err(|e| handshake_failed(&core, e))?;
                 serve_connection(s, addr, id, ids, cfg, core).await
             }
-            (_, s) => serve_connection(s, addr, id, Vec::new(), cfg, core).await,
+            Ok((_, s)) => {
+                drop(slot);
+                serve_connection(s, addr, id, Vec::new(), cfg, core).await
+            }
         },
     }
 }
@@ -395,6 +410,7 @@ where
 async fn accept_loop_on(
     listener: TcpListener,
     kind: PortKind,
+    throttle: Option<Throttle>,
     cfg: Arc<Config>,
     core: mpsc::Sender<CoreMsg>,
     per_ip: Arc<PerIp>,
@@ -421,6 +437,24 @@ async fn accept_loop_on(
             *n += 1;
             IpGuard(per_ip.clone(), addr.ip())
         };
+        // NettyServerCnxnFactory checks the handshake limit right after the per-host one.
+        let slot = match &throttle {
+            None => None,
+            Some(t) => match t.try_start() {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(
+                        "closed connection from {addr} before its TLS handshake: {LIMIT_PROP} handshakes are in progress"
+                    );
+                    // On the secure port Apache's handshake listener then sees a
+                    // failed handshake and counts it as one.
+                    if matches!(kind, PortKind::Secure(_)) {
+                        let _ = core.try_send(CoreMsg::HandshakeFailed);
+                    }
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         // One counter for every port: the core keys connections by it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -428,7 +462,7 @@ async fn accept_loop_on(
         let cfg = cfg.clone();
         let kind = kind.clone();
         tokio::spawn(async move {
-            match serve_accepted(stream, kind, addr, id, cfg, core).await {
+            match serve_accepted(stream, kind, slot, addr, id, cfg, core).await {
                 Ok(()) => {}
                 Err(FrameError::Tls(e)) => {
                     tracing::warn!("closed TLS connection from {addr}: {e}")

@@ -372,10 +372,14 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.ssl.enabledProtocols",
     "zookeeper.ssl.ciphersuites",
     "zookeeper.ssl.hostnameVerification",
+    "zookeeper.ssl.crl",
+    "zookeeper.ssl.ocsp",
     "zookeeper.ssl.authProvider",
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.client.portUnification",
     "zookeeper.client.certReload",
+    // crate::tls::throttle (NettyServerCnxnFactory's handshake limit).
+    "zookeeper.netty.server.outstandingHandshake.limit",
     // crate::tls::quorum: quorum TLS (Apache's QuorumX509Util).
     "zookeeper.ssl.quorum.keyStore.location",
     "zookeeper.ssl.quorum.keyStore.password",
@@ -390,6 +394,8 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.ssl.quorum.enabledProtocols",
     "zookeeper.ssl.quorum.ciphersuites",
     "zookeeper.ssl.quorum.hostnameVerification",
+    "zookeeper.ssl.quorum.crl",
+    "zookeeper.ssl.quorum.ocsp",
     // The AdminServer's snapshot and restore commands (admin/ops.rs), as 3.9's.
     "zookeeper.admin.snapshot.enabled",
     "zookeeper.admin.restore.enabled",
