@@ -90,14 +90,15 @@ impl DataTree {
 
     pub(super) fn persisted(&self, id: NodeId) -> StatPersisted {
         let n = &self.nodes[id as usize];
+        let c = n.cold();
         StatPersisted {
-            czxid: n.czxid,
-            mzxid: n.mzxid,
-            ctime: n.ctime,
-            mtime: n.mtime,
-            version: n.version,
+            czxid: c.czxid,
+            mzxid: c.mzxid,
+            ctime: c.ctime,
+            mtime: c.mtime,
+            version: c.version,
             cversion: n.cversion,
-            aversion: n.aversion,
+            aversion: c.aversion,
             ephemeral_owner: self.owner(id),
             pzxid: n.pzxid,
         }
@@ -215,7 +216,7 @@ impl DataTree {
         self.owners.remove(&id);
         self.acls.release(acl);
         let n = &mut self.nodes[id as usize];
-        n.bytes = Box::new([]);
+        n.rec = None;
         n.owner = Owner::Free;
         n.parent = NIL;
         n.next = self.free;

@@ -19,19 +19,20 @@ use zab_core::Zxid;
 use zab_storage::TreeDigest;
 
 use super::index::name_hash;
-use super::node::{encode_bytes, owner_kind, Node};
+use super::node::{cold_of, owner_kind, Node};
+use super::record::Record;
 use super::{parent_of, split, DataTree, Place, ROOT};
 
 /// A snapshot's node made ready for [`DataTree::load_prepared`], by a
 /// [`NodePreparer`] on another thread than the one building the tree: its
 /// path split, the name's part of the index hash, and the name and data
-/// already in the allocation the tree keeps.
+/// already in the record the tree keeps.
 pub struct LoadingNode<'a> {
     path: &'a str,
     parent: &'a str,
     name: &'a str,
     name_hash: u64,
-    bytes: Box<[u8]>,
+    rec: Record,
     data_null: bool,
     acl_id: i64,
     stat: StatPersisted,
@@ -60,7 +61,7 @@ impl NodePreparer {
             parent,
             name,
             name_hash: name_hash(&self.keys, name.as_bytes()),
-            bytes: encode_bytes(name.as_bytes(), data.unwrap_or_default()),
+            rec: Record::new(name.as_bytes(), data.unwrap_or_default(), &cold_of(&stat)),
             data_null: data.is_none(),
             acl_id,
             stat,
@@ -158,7 +159,7 @@ impl DataTree {
             parent: parent_path,
             name,
             name_hash,
-            bytes,
+            rec,
             data_null,
             acl_id,
             stat,
@@ -197,7 +198,7 @@ impl DataTree {
         match place {
             Place::New { parent, h } => {
                 let owner = owner_kind(stat.ephemeral_owner);
-                let node = Node::with_bytes(bytes, data_null, slot, &stat, owner);
+                let node = Node::with_record(rec, data_null, slot, &stat, owner);
                 self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash);
                 self.acls.add_user(slot);
             }
@@ -214,9 +215,7 @@ impl DataTree {
                 self.last_acl = None;
                 let n = &mut self.nodes[id as usize];
                 n.acl = slot;
-                n.bytes = bytes;
-                n.data_null = data_null;
-                n.set_stat(&stat);
+                n.replace(rec, data_null, &stat);
                 let data_len = n.data().len() as u64;
                 self.set_owner(id, stat.ephemeral_owner);
                 self.digest.add_hash(node_hash);
