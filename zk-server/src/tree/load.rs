@@ -32,7 +32,11 @@ pub struct LoadingNode<'a> {
     parent: &'a str,
     name: &'a str,
     name_hash: u64,
+    /// Its parent is the previous node's parent (as snapshots list siblings
+    /// together): the builder reuses that parent without comparing paths.
+    same_parent: bool,
     rec: Record,
+    data_len: usize,
     data_null: bool,
     acl_id: i64,
     stat: StatPersisted,
@@ -45,8 +49,17 @@ pub struct NodePreparer {
     keys: [u64; 3],
 }
 
+impl<'a> LoadingNode<'a> {
+    /// The parent's path ("" for the root).
+    pub fn parent(&self) -> &'a str {
+        self.parent
+    }
+}
+
 impl NodePreparer {
-    /// `node_hash` is the node's digest hash.
+    /// `node_hash` is the node's digest hash; `prev_parent` the parent path of
+    /// the node prepared before this one, if any (its [`LoadingNode::parent`]):
+    /// comparing them here, where the path was just read, spares the builder.
     pub fn prepare<'a>(
         &self,
         path: &'a str,
@@ -54,6 +67,7 @@ impl NodePreparer {
         acl_id: i64,
         stat: StatPersisted,
         node_hash: u64,
+        prev_parent: Option<&str>,
     ) -> LoadingNode<'a> {
         let (parent, name) = if path == ROOT { ("", "") } else { split(path) };
         LoadingNode {
@@ -61,7 +75,9 @@ impl NodePreparer {
             parent,
             name,
             name_hash: name_hash(&self.keys, name.as_bytes()),
+            same_parent: path != ROOT && prev_parent == Some(parent),
             rec: Record::new(name.as_bytes(), data.unwrap_or_default(), &cold_of(&stat)),
+            data_len: data.map_or(0, <[u8]>::len),
             data_null: data.is_none(),
             acl_id,
             stat,
@@ -140,7 +156,7 @@ impl DataTree {
     ) -> Result<(), String> {
         let n = self
             .node_preparer()
-            .prepare(path, data, acl_id, stat, node_hash);
+            .prepare(path, data, acl_id, stat, node_hash, None);
         self.load_prepared(n)
     }
 
@@ -159,7 +175,9 @@ impl DataTree {
             parent: parent_path,
             name,
             name_hash,
+            same_parent,
             rec,
+            data_len,
             data_null,
             acl_id,
             stat,
@@ -181,6 +199,7 @@ impl DataTree {
             self.place(path)
         } else {
             let parent = match &self.last_parent {
+                Some((_, id)) if same_parent => Ok(*id),
                 Some((p, id)) if p == parent_path => Ok(*id),
                 _ => match self.lookup(parent_path) {
                     Some(id) => {
@@ -197,9 +216,10 @@ impl DataTree {
         .map_err(|()| format!("node {path} has no parent {}", parent_of(path)))?;
         match place {
             Place::New { parent, h } => {
-                let owner = owner_kind(stat.ephemeral_owner);
-                let node = Node::with_record(rec, data_null, slot, &stat, owner);
-                self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash);
+                let kind = owner_kind(stat.ephemeral_owner);
+                let node = Node::with_record(rec, data_null, slot, &stat, kind);
+                let owner = stat.ephemeral_owner;
+                self.insert_built(path, parent, h, node, data_len, owner, node_hash);
                 self.acls.add_user(slot);
             }
             Place::Exists(id) => {
@@ -242,10 +262,8 @@ impl DataTree {
     /// parent is the last parent resolved (siblings come together in a
     /// snapshot), its index slot is fetched into the cache.
     pub fn prefetch_loading(&self, n: &LoadingNode<'_>) {
-        if let Some((p, id)) = &self.last_parent {
-            if p == n.parent {
-                self.index.prefetch(self.index.combine(*id, n.name_hash));
-            }
+        if let (Some((_, id)), true) = (&self.last_parent, n.same_parent) {
+            self.index.prefetch(self.index.combine(*id, n.name_hash));
         }
     }
 }
