@@ -42,7 +42,7 @@ pub(super) fn name_hash(keys: &[u64; 3], name: &[u8]) -> u64 {
 
 /// A hint that `x` is about to be read; no effect on what the program does.
 #[inline(always)]
-fn prefetch_read<T>(x: &T) {
+pub(super) fn prefetch_read<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint to the cache; it never faults and
     // reads nothing the program sees, and `x` is a valid reference anyway.

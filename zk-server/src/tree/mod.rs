@@ -321,6 +321,38 @@ fn child_path(parent: &str, name: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::testutil::{create, txn};
+    use zab_core::proto::op;
+
+    /// getChildren's encoding straight from the tree lists what `children`
+    /// does, after a delete in the middle of the list too.
+    #[test]
+    fn write_children_encodes_the_child_list() {
+        let mut t = DataTree::new(false);
+        let mut tr = Vec::new();
+        let names = ["a", "bb", "ccc", "d-é", "e"];
+        for (z, name) in names.iter().enumerate() {
+            let path = format!("/{name}");
+            let rc = t.apply(
+                &txn(z as i64 + 2, op::CREATE, create(&path, -1, false)),
+                &mut tr,
+            );
+            assert_eq!(rc.err, 0);
+        }
+        let del = zab_core::txn::TxnBody::Delete {
+            path: "/ccc".into(),
+        };
+        assert_eq!(t.apply(&txn(9, op::DELETE, del), &mut tr).err, 0);
+        let root = t.get("/").unwrap();
+        let mut out = Vec::new();
+        let len = root.write_children(&mut out);
+        let mut want = Vec::new();
+        let listed: Vec<&str> = root.children().collect();
+        zab_core::jute::write_string_vec(&mut want, &listed);
+        assert_eq!(out, want);
+        assert_eq!(len, listed.iter().map(|n| n.len()).sum::<usize>());
+        assert_eq!(listed.len(), 5);
+    }
 
     #[test]
     fn system_nodes_exist_with_zero_stats() {

@@ -269,6 +269,32 @@ impl<'a> NodeRef<'a> {
         self.node().child_count as usize
     }
 
+    /// Append the children's names as jute's `vector<ustring>` (the count,
+    /// then each name's length and bytes), in [`NodeRef::children`]'s order;
+    /// returns the names' total length. getChildren's reply for a node with
+    /// 100,000s of children: no String and no UTF-8 check per name, and the
+    /// next child's record is fetched into the cache while this one is copied.
+    pub fn write_children(&self, out: &mut Vec<u8>) -> usize {
+        let nodes = &self.tree.nodes;
+        out.extend_from_slice(&(self.node().child_count as i32).to_be_bytes());
+        let mut names = 0;
+        let mut c = self.node().first_child;
+        while c != NIL {
+            let n = &nodes[c as usize];
+            if n.next != NIL {
+                if let Some(r) = &nodes[n.next as usize].rec {
+                    r.prefetch();
+                }
+            }
+            let name = n.name();
+            out.extend_from_slice(&(name.len() as i32).to_be_bytes());
+            out.extend_from_slice(name);
+            names += name.len();
+            c = n.next;
+        }
+        names
+    }
+
     /// Child names, in no particular order (as ZooKeeper's; here: the order
     /// they were created in).
     pub fn children(&self) -> Children<'a> {
