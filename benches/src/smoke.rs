@@ -1,7 +1,9 @@
-//! What the benches' smoke tests share: a standalone server in the test's own process.
+//! What the benches' smoke tests share: a standalone server in the test's own process, and
+//! our server's binary for those that start processes.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use zk_server::config::Config;
 
@@ -24,4 +26,36 @@ pub fn start_standalone(dir: &Path) -> (tokio::runtime::Runtime, SocketAddr) {
     .unwrap();
     let server = rt.block_on(zk_server::Server::start(cfg)).unwrap();
     (rt, server.local_addr)
+}
+
+/// Our server's binary: `$ZK_SERVER_BIN`, or built into this test's target directory.
+pub fn server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("ZK_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    // Test executables live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let profile = profile_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let target = profile_dir.parent().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "-p", "zk-server", "--bin", "zk-server"])
+        .env("CARGO_TARGET_DIR", target);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build -p zk-server failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join(&profile).join("zk-server")
 }

@@ -21,14 +21,13 @@
 //! The results go to `<dir>/results.json` and the table to stdout (markdown).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use clap::Parser;
 use serde_json::{json, Value};
+use zk_benches::cluster::Cluster;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -96,31 +95,6 @@ fn sibling(name: &str) -> PathBuf {
     exe.parent().expect("exe dir").join(name)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-fn four_letter(port: u16, word: &str) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(word.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn mode(port: u16) -> Option<String> {
-    let s = four_letter(port, "srvr")?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(|m| m.trim().to_string())
-}
-
-/// Resident set size of a process, from /proc.
 fn rss_bytes(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -128,195 +102,6 @@ fn rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .unwrap_or(0)
         * 1024
-}
-
-/// One server process.
-struct Server {
-    id: u64,
-    client_port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-struct Cluster {
-    system: String,
-    servers: Vec<Server>,
-    java_heap: String,
-    server_bin: PathBuf,
-}
-
-impl Cluster {
-    /// Writes the configuration of `n` servers (1: standalone) under `dir`.
-    fn new(args: &Args, system: &str, dir: &Path, n: usize, server_bin: &Path) -> Cluster {
-        let _ = std::fs::remove_dir_all(dir);
-        let ports: Vec<(u16, u16, u16)> = (0..n)
-            .map(|_| (free_port(), free_port(), free_port()))
-            .collect();
-        let mut servers = Vec::new();
-        for (i, (client, quorum, election)) in ports.iter().enumerate() {
-            let id = i as u64 + 1;
-            let sdir = dir.join(format!("s{id}"));
-            let data = sdir.join("data");
-            std::fs::create_dir_all(&data).expect("create the data directory");
-            let mut cfg = format!(
-                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
-                 clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n\
-                 4lw.commands.whitelist=*\nadmin.enableServer=false\n",
-                data.display()
-            );
-            for line in &args.extra_cfg {
-                cfg.push_str(line);
-                cfg.push('\n');
-            }
-            if n > 1 {
-                std::fs::write(data.join("myid"), format!("{id}\n")).unwrap();
-                for (j, (_, q, e)) in ports.iter().enumerate() {
-                    cfg.push_str(&format!("server.{}=127.0.0.1:{q}:{e}\n", j + 1));
-                }
-                let _ = (quorum, election);
-            }
-            std::fs::write(sdir.join("zoo.cfg"), cfg).unwrap();
-            servers.push(Server {
-                id,
-                client_port: *client,
-                dir: sdir,
-                child: None,
-            });
-        }
-        Cluster {
-            system: system.to_string(),
-            servers,
-            java_heap: args.java_heap.clone(),
-            server_bin: server_bin.to_path_buf(),
-        }
-    }
-
-    fn start(&mut self, i: usize) {
-        let ensemble = self.servers.len() > 1;
-        let s = &mut self.servers[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(s.dir.join("server.log"))
-            .unwrap();
-        let cfg = s.dir.join("zoo.cfg");
-        let mut cmd = if self.system == "apache" {
-            let main = if ensemble {
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-            } else {
-                "org.apache.zookeeper.server.ZooKeeperServerMain"
-            };
-            let mut cp = "/usr/share/java/zookeeper.jar".to_string();
-            if Path::new("/usr/share/java/slf4j-simple.jar").exists() {
-                cp.push_str(":/usr/share/java/slf4j-simple.jar");
-            }
-            let mut c = Command::new(std::env::var_os("JAVA").unwrap_or_else(|| "java".into()));
-            c.arg(format!("-Xmx{}", self.java_heap))
-                .arg(format!("-Dzookeeper.log.dir={}", s.dir.display()))
-                .arg("-Dzookeeper.admin.enableServer=false")
-                .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
-                .arg("-cp")
-                .arg(cp)
-                .arg(main)
-                .arg(&cfg);
-            c
-        } else {
-            let mut c = Command::new(&self.server_bin);
-            c.arg(&cfg).env("RUST_LOG", "warn");
-            c
-        };
-        cmd.current_dir(&s.dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        s.child = Some(cmd.spawn().expect("start a server"));
-    }
-
-    fn start_all(&mut self) {
-        for i in 0..self.servers.len() {
-            self.start(i);
-        }
-    }
-
-    /// Waits until every server serves (one leader, the rest following; or standalone).
-    fn wait_serving(&mut self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let modes: Vec<Option<String>> =
-                self.servers.iter().map(|s| mode(s.client_port)).collect();
-            let ok = if modes.len() == 1 {
-                modes[0].as_deref() == Some("standalone")
-            } else {
-                modes
-                    .iter()
-                    .filter(|m| m.as_deref() == Some("leader"))
-                    .count()
-                    == 1
-                    && modes
-                        .iter()
-                        .all(|m| matches!(m.as_deref(), Some("leader" | "follower")))
-            };
-            if ok {
-                return Ok(());
-            }
-            for s in &mut self.servers {
-                if let Some(c) = &mut s.child {
-                    if let Ok(Some(st)) = c.try_wait() {
-                        return Err(format!("server {} exited: {st}", s.id));
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not serving after {timeout:?}: {modes:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn hosts(&self) -> String {
-        self.servers
-            .iter()
-            .map(|s| format!("127.0.0.1:{}", s.client_port))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// The connect string for `target`: every server, the leader, or one follower.
-    fn hosts_for(&self, target: &str) -> String {
-        let want = match target {
-            "leader" => "leader",
-            "follower" => "follower",
-            _ => return self.hosts(),
-        };
-        self.servers
-            .iter()
-            .find(|s| mode(s.client_port).as_deref() == Some(want))
-            .map(|s| format!("127.0.0.1:{}", s.client_port))
-            .unwrap_or_else(|| self.hosts())
-    }
-
-    fn pid(&self, i: usize) -> Option<u32> {
-        self.servers[i].child.as_ref().map(|c| c.id())
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.servers[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn kill_all(&mut self) {
-        for i in 0..self.servers.len() {
-            self.kill(i);
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.kill_all();
-    }
 }
 
 /// CPU time (user + system, every thread) of a process so far, in seconds, from
@@ -447,7 +232,14 @@ fn run_one(
     let key = format!("{system}/{topo} round {round}");
     eprintln!("=== {key}");
     let cdir = dir.join(format!("{system}-{topo}"));
-    let mut c = Cluster::new(args, system, &cdir, n, server_bin);
+    let mut c = Cluster::new(
+        system,
+        &cdir,
+        n,
+        server_bin,
+        &args.java_heap,
+        &args.extra_cfg,
+    );
     c.start_all();
     let mut per = serde_json::Map::new();
     if let Err(e) = c.wait_serving(Duration::from_secs(120)) {

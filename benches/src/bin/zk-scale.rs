@@ -28,10 +28,8 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +42,7 @@ use tokio::task::JoinSet;
 use zab_core::jute::{self, Record};
 use zab_core::proto::{op, xid, ConnectRequest, ConnectResponse, SetWatches};
 use zab_core::records::{write_acls, Acl};
+use zk_benches::cluster::Cluster;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -111,13 +110,6 @@ struct Args {
 
 // ---- process helpers ----------------------------------------------------------------------
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns (soft, hard) after.
 fn raise_nofile() -> (libc::rlim_t, libc::rlim_t) {
     let mut r = libc::rlimit {
@@ -132,23 +124,6 @@ fn raise_nofile() -> (libc::rlim_t, libc::rlim_t) {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
     }
     (r.rlim_cur, r.rlim_max)
-}
-
-fn four_letter(port: u16, word: &str) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(word.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn mode(port: u16) -> Option<String> {
-    let s = four_letter(port, "srvr")?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(|m| m.trim().to_string())
 }
 
 /// (VmRSS, RssAnon) of a process in bytes, from /proc/<pid>/status.
@@ -197,183 +172,28 @@ fn measure_mem(system: &str, pid: u32) -> Mem {
     Mem { rss, anon, heap }
 }
 
-struct Server {
-    id: usize,
-    client_port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-/// One system's servers: one standalone, or a 3-server ensemble.
-struct Cluster {
-    system: String,
-    servers: Vec<Server>,
-    java_heap: String,
-    server_bin: PathBuf,
-}
-
-impl Cluster {
-    fn new(args: &Args, system: &str, dir: &Path, n: usize, server_bin: &Path) -> Cluster {
-        let _ = std::fs::remove_dir_all(dir);
-        let ports: Vec<(u16, u16, u16)> = (0..n)
-            .map(|_| (free_port(), free_port(), free_port()))
-            .collect();
-        let mut servers = Vec::new();
-        for (i, (client, _, _)) in ports.iter().enumerate() {
-            let id = i + 1;
-            let sdir = dir.join(format!("s{id}"));
-            let data = sdir.join("data");
-            std::fs::create_dir_all(&data).expect("create the data directory");
-            let mut cfg = format!(
-                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
-                 clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n\
-                 maxSessionTimeout={}\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
-                 jute.maxbuffer={JUTE_MAX_BUFFER}\n",
-                data.display(),
-                args.session_timeout_ms.max(4000) * 2,
-            );
-            for line in &args.extra_cfg {
-                cfg.push_str(line);
-                cfg.push('\n');
-            }
-            if n > 1 {
-                std::fs::write(data.join("myid"), format!("{id}\n")).unwrap();
-                for (j, (_, q, e)) in ports.iter().enumerate() {
-                    cfg.push_str(&format!("server.{}=127.0.0.1:{q}:{e}\n", j + 1));
-                }
-            }
-            std::fs::write(sdir.join("zoo.cfg"), cfg).unwrap();
-            servers.push(Server {
-                id,
-                client_port: *client,
-                dir: sdir,
-                child: None,
-            });
-        }
-        Cluster {
-            system: system.to_string(),
-            servers,
-            java_heap: args.java_heap.clone(),
-            server_bin: server_bin.to_path_buf(),
-        }
-    }
-
-    fn start(&mut self, i: usize) {
-        let ensemble = self.servers.len() > 1;
-        let s = &mut self.servers[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(s.dir.join("server.log"))
-            .unwrap();
-        let cfg = s.dir.join("zoo.cfg");
-        let mut cmd = if self.system == "apache" {
-            let main = if ensemble {
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-            } else {
-                "org.apache.zookeeper.server.ZooKeeperServerMain"
-            };
-            let mut cp = std::env::var("ZK_APACHE_CLASSPATH")
-                .unwrap_or_else(|_| "/usr/share/java/zookeeper.jar".into());
-            if Path::new("/usr/share/java/slf4j-simple.jar").exists() {
-                cp.push_str(":/usr/share/java/slf4j-simple.jar");
-            }
-            let mut c = Command::new(std::env::var_os("JAVA").unwrap_or_else(|| "java".into()));
-            c.arg(format!("-Xmx{}", self.java_heap))
-                .arg(format!("-Dzookeeper.log.dir={}", s.dir.display()))
-                .arg("-Dzookeeper.admin.enableServer=false")
-                // Apache reads jute.maxbuffer from the system property only.
-                .arg(format!("-Djute.maxbuffer={JUTE_MAX_BUFFER}"))
-                .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
-                .arg("-cp")
-                .arg(cp)
-                .arg(main)
-                .arg(&cfg);
-            c
-        } else {
-            let mut c = Command::new(&self.server_bin);
-            c.arg(&cfg).env("RUST_LOG", "warn");
-            c
-        };
-        cmd.current_dir(&s.dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        s.child = Some(cmd.spawn().expect("start a server"));
-    }
-
-    /// Starts every server and waits until they serve (one leader, the rest following).
-    fn start_all(&mut self, timeout: Duration) -> Result<(), String> {
-        for i in 0..self.servers.len() {
-            self.start(i);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let modes: Vec<Option<String>> =
-                self.servers.iter().map(|s| mode(s.client_port)).collect();
-            let ok = if modes.len() == 1 {
-                modes[0].as_deref() == Some("standalone")
-            } else {
-                modes
-                    .iter()
-                    .filter(|m| m.as_deref() == Some("leader"))
-                    .count()
-                    == 1
-                    && modes
-                        .iter()
-                        .all(|m| matches!(m.as_deref(), Some("leader" | "follower")))
-            };
-            if ok {
-                return Ok(());
-            }
-            for s in &mut self.servers {
-                if let Some(c) = &mut s.child {
-                    if let Ok(Some(st)) = c.try_wait() {
-                        return Err(format!("server {} exited: {st}", s.id));
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not serving after {timeout:?}: {modes:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn leader(&self) -> Option<usize> {
-        (0..self.servers.len())
-            .find(|&i| mode(self.servers[i].client_port).as_deref() == Some("leader"))
-    }
-
-    fn hosts(&self) -> Vec<String> {
-        self.servers
-            .iter()
-            .map(|s| format!("127.0.0.1:{}", s.client_port))
-            .collect()
-    }
-
-    fn pid(&self, i: usize) -> u32 {
-        self.servers[i].child.as_ref().map(|c| c.id()).unwrap_or(0)
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.servers[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 0..self.servers.len() {
-            self.kill(i);
-        }
-    }
-}
-
 /// Apache's default `jute.maxbuffer` (0xfffff), set explicitly on both servers.
 const JUTE_MAX_BUFFER: usize = 0xfffff;
+
+/// One system's servers (`zk_benches::cluster`) with what every scenario here needs in
+/// `zoo.cfg`: room for the sessions' timeout and an explicit `jute.maxbuffer`.
+fn cluster(args: &Args, system: &str, dir: &Path, n: usize, server_bin: &Path) -> Cluster {
+    let mut cfg = vec![
+        format!(
+            "maxSessionTimeout={}",
+            args.session_timeout_ms.max(4000) * 2
+        ),
+        format!("jute.maxbuffer={JUTE_MAX_BUFFER}"),
+    ];
+    cfg.extend(args.extra_cfg.iter().cloned());
+    Cluster::new(system, dir, n, server_bin, &args.java_heap, &cfg)
+}
+
+/// Starts every server of `c` and waits until they serve.
+fn start_all(c: &mut Cluster, timeout: Duration) -> Result<(), String> {
+    c.start_all();
+    c.wait_serving(timeout)
+}
 
 // ---- the client ---------------------------------------------------------------------------
 
@@ -776,7 +596,7 @@ async fn standalone_scenarios(
     out: &mut Figures,
 ) -> Result<(), String> {
     let hosts = cluster.hosts();
-    let pid = cluster.pid(0);
+    let pid = cluster.pid(0).unwrap_or(0);
     let want = |s: &str| args.scenarios.iter().any(|x| x == s);
     let to = args.session_timeout_ms;
     let mut ctl = Conn::open(&hosts[0], to, None).await?;
@@ -1195,14 +1015,14 @@ fn run_system(
         .iter()
         .any(|s| standalone.contains(&s.as_str()))
     {
-        let mut c = Cluster::new(
+        let mut c = cluster(
             args,
             system,
             &args.dir.join(format!("{system}-standalone")),
             1,
             server_bin,
         );
-        let r = c.start_all(Duration::from_secs(120)).and_then(|_| {
+        let r = start_all(&mut c, Duration::from_secs(120)).and_then(|_| {
             rt.block_on(async {
                 tokio::time::timeout(
                     timeout * 3,
@@ -1218,14 +1038,14 @@ fn run_system(
         }
     }
     if args.scenarios.iter().any(|s| s == "failover") {
-        let mut c = Cluster::new(
+        let mut c = cluster(
             args,
             system,
             &args.dir.join(format!("{system}-ensemble")),
             3,
             server_bin,
         );
-        let r = c.start_all(Duration::from_secs(120)).and_then(|_| {
+        let r = start_all(&mut c, Duration::from_secs(120)).and_then(|_| {
             rt.block_on(async {
                 tokio::time::timeout(timeout * 2, failover(args, system, &mut c, &mut out))
                     .await

@@ -2,7 +2,7 @@
 //! stage's read half, ZooKeeper's `FinalRequestProcessor` for reads), and
 //! `auth`, which changes only the session's identities.
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use zab_core::proto::*;
 use zab_core::records::{perms, ErrorCode, Id, Stat};
 
@@ -110,14 +110,7 @@ impl Core {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
         let mut out = Vec::with_capacity(4 + n.child_count() * 16 + 80);
-        out.put_i32(0);
-        let (mut count, mut names) = (0i32, 0usize);
-        for name in n.children() {
-            zab_core::jute::write_string(&mut out, name);
-            count += 1;
-            names += name.len();
-        }
-        out[..4].copy_from_slice(&count.to_be_bytes());
+        let names = n.write_children(&mut out);
         if stat {
             zab_core::jute::Record::write(&n.stat(), &mut out);
         }

@@ -76,6 +76,7 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
             .spawn_scoped(scope, || -> Result<(), StorageError> {
                 let tx = tx;
                 let mut batch = Vec::with_capacity(BATCH);
+                let mut prev_parent: Option<&str> = None;
                 for item in r.entries() {
                     // A file that fails its crc is reported as that, rather
                     // than as whatever its damage looks like.
@@ -94,7 +95,11 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                             data,
                             acl_ref,
                             stat,
-                        } => Prepared::Node(preparer.prepare(path, data, acl_ref, stat, hash)),
+                        } => {
+                            let n = preparer.prepare(path, data, acl_ref, stat, hash, prev_parent);
+                            prev_parent = Some(n.parent());
+                            Prepared::Node(n)
+                        }
                     });
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));

@@ -126,6 +126,21 @@ fn replay_upto(
 /// empty tree, which is complete only if the log starts at the beginning of
 /// history. A log that does not continue from the chosen snapshot stops
 /// start-up: an older snapshot would need even more of the log.
+/// Give the allocator's free pages back to the kernel once the tree is built.
+/// A snapshot's records are allocated on the parser thread, so in its malloc
+/// arena, and the log's replay frees the ones it replaces there while it
+/// allocates the new values in the main thread's arena: without this, every
+/// value replaced during the replay stays resident (14 MB for 100,000
+/// setData of 100 bytes), as do the parser's batches. A few milliseconds.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only hands free memory of the allocator's arenas
+    // back to the kernel; nothing in use moves.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
     recover_holding_back(cfg, 0)
 }
@@ -245,6 +260,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
             held_back.push((e.zxid, Bytes::copy_from_slice(e.txn)));
         }
     }
+    release_free_memory();
     tracing::info!(
         "recovered to zxid {} ({} transactions replayed after the snapshot, {} sessions)",
         tree.last_processed_zxid(),

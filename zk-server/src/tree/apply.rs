@@ -373,10 +373,7 @@ impl DataTree {
         let growth = len as i64 - n.data().len() as i64;
         self.digest.remove(path, n.data(), &before);
         self.data_size = self.data_size - n.data().len() as u64 + len as u64;
-        n.set_data(data);
-        n.mtime = time;
-        n.mzxid = zxid;
-        n.version = version;
+        n.set_data(data, zxid, time, version);
         let after = self.persisted(id);
         self.digest
             .add(path, self.nodes[id as usize].data(), &after);
@@ -395,7 +392,7 @@ impl DataTree {
         let new = self.acls.acquire(acl);
         let old = std::mem::replace(&mut self.nodes[id as usize].acl, new);
         self.acls.release(old);
-        self.update_stat(path, id, |n| n.aversion = version);
+        self.update_stat(path, id, |n| n.set_aversion(version));
         Ok(NodeRef { tree: self, id }.stat())
     }
 }

@@ -90,14 +90,15 @@ impl DataTree {
 
     pub(super) fn persisted(&self, id: NodeId) -> StatPersisted {
         let n = &self.nodes[id as usize];
+        let c = n.cold();
         StatPersisted {
-            czxid: n.czxid,
-            mzxid: n.mzxid,
-            ctime: n.ctime,
-            mtime: n.mtime,
-            version: n.version,
+            czxid: c.czxid,
+            mzxid: c.mzxid,
+            ctime: c.ctime,
+            mtime: c.mtime,
+            version: c.version,
             cversion: n.cversion,
-            aversion: n.aversion,
+            aversion: c.aversion,
             ephemeral_owner: self.owner(id),
             pzxid: n.pzxid,
         }
@@ -152,21 +153,34 @@ impl DataTree {
             stat,
             owner_kind(stat.ephemeral_owner),
         );
-        self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash)
+        let data_len = data.map_or(0, <[u8]>::len);
+        self.insert_built(
+            path,
+            parent,
+            h,
+            node,
+            data_len,
+            stat.ephemeral_owner,
+            node_hash,
+        )
     }
 
-    /// [`DataTree::insert_node`] of a node already built; `owner` is its
+    /// [`DataTree::insert_node`] of a node already built; `data_len` is its
+    /// data's length (known to the caller: reading it back from the record
+    /// would be a cache miss per node while loading a snapshot), `owner` its
     /// ephemeral owner (the session id, or ZooKeeper's marks).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn insert_built(
         &mut self,
         path: &str,
         parent: NodeId,
         h: u64,
         node: Node,
+        data_len: usize,
         owner: i64,
         node_hash: u64,
     ) -> NodeId {
-        let data_len = node.data().len();
+        debug_assert_eq!(data_len, node.data().len());
         let id = if parent == NIL {
             assert!(self.nodes.is_empty(), "the root goes into an empty tree");
             self.nodes.push(node);
@@ -215,7 +229,7 @@ impl DataTree {
         self.owners.remove(&id);
         self.acls.release(acl);
         let n = &mut self.nodes[id as usize];
-        n.bytes = Box::new([]);
+        n.rec = None;
         n.owner = Owner::Free;
         n.parent = NIL;
         n.next = self.free;

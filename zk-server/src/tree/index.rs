@@ -42,7 +42,7 @@ pub(super) fn name_hash(keys: &[u64; 3], name: &[u8]) -> u64 {
 
 /// A hint that `x` is about to be read; no effect on what the program does.
 #[inline(always)]
-fn prefetch_read<T>(x: &T) {
+pub(super) fn prefetch_read<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint to the cache; it never faults and
     // reads nothing the program sees, and `x` is a valid reference anyway.
@@ -56,15 +56,29 @@ fn prefetch_read<T>(x: &T) {
 
 /// Control bytes of [`ChildIndex`]: empty, deleted, or `0x80 | 7 bits of hash`.
 const EMPTY: u8 = 0;
+
+/// The slot after `i` in a table of `slots`, wrapping.
+fn next(i: usize, slots: usize) -> usize {
+    if i + 1 == slots {
+        0
+    } else {
+        i + 1
+    }
+}
 const DELETED: u8 = 1;
 
+/// The tag is the hash's low 7 bits: the slot comes from its high bits
+/// ([`ChildIndex::start`]), so neighbours in the table still differ in tags.
 fn tag_of(h: u64) -> u8 {
-    0x80 | (h >> 57) as u8
+    0x80 | (h & 0x7f) as u8
 }
 
 /// The path index: an open-addressing hash table (linear probing, tombstones)
 /// of node ids keyed by `(parent id, name)`, the key being read from the node
-/// itself. At most 7/8 full, counting tombstones.
+/// itself. At most 7/8 full, counting tombstones. Any number of slots, not
+/// only a power of two (a slot is picked by multiplying, not masking): a
+/// million nodes need 1.3 million slots (6.4 bytes a node) rather than two
+/// million (10.5).
 pub(super) struct ChildIndex {
     pub(super) ctrl: Vec<u8>,
     pub(super) ids: Vec<NodeId>,
@@ -102,6 +116,12 @@ impl ChildIndex {
         folded_multiply(name_hash ^ parent as u64, self.keys[2])
     }
 
+    /// The first slot a probe for `h` looks at: `h` scaled to the table
+    /// (Lemire's multiply-shift), from the hash's high bits.
+    fn start(&self, h: u64) -> usize {
+        ((h as u128 * self.ids.len() as u128) >> 64) as usize
+    }
+
     pub(super) fn find(
         &self,
         nodes: &[Node],
@@ -112,9 +132,9 @@ impl ChildIndex {
         if self.ids.is_empty() {
             return None;
         }
-        let mask = self.ids.len() - 1;
+        let slots = self.ids.len();
         let tag = tag_of(h);
-        let mut i = h as usize & mask;
+        let mut i = self.start(h);
         loop {
             match self.ctrl[i] {
                 EMPTY => return None,
@@ -127,7 +147,7 @@ impl ChildIndex {
                 }
                 _ => {}
             }
-            i = (i + 1) & mask;
+            i = next(i, slots);
         }
     }
 
@@ -139,7 +159,7 @@ impl ChildIndex {
         if self.ids.is_empty() {
             return;
         }
-        let i = h as usize & (self.ids.len() - 1);
+        let i = self.start(h);
         prefetch_read(&self.ctrl[i]);
         prefetch_read(&self.ids[i]);
     }
@@ -147,10 +167,11 @@ impl ChildIndex {
     /// Add `id`, whose `(parent, name)` hashes to `h` and is not in the index yet.
     pub(super) fn insert(&mut self, nodes: &[Node], id: NodeId, h: u64) {
         if (self.items + self.deleted + 1) * 8 > self.ids.len() * 7 {
-            self.rehash(nodes, self.items + 1);
+            // Grow by half of what is live: amortised, and tombstones go.
+            self.rehash(nodes, (self.items + 1) * 3 / 2);
         }
-        let mask = self.ids.len() - 1;
-        let mut i = h as usize & mask;
+        let slots = self.ids.len();
+        let mut i = self.start(h);
         loop {
             match self.ctrl[i] {
                 EMPTY => break,
@@ -158,7 +179,7 @@ impl ChildIndex {
                     self.deleted -= 1;
                     break;
                 }
-                _ => i = (i + 1) & mask,
+                _ => i = next(i, slots),
             }
         }
         self.ctrl[i] = tag_of(h);
@@ -168,20 +189,20 @@ impl ChildIndex {
 
     /// Remove `id`, whose key hashes to `h`.
     pub(super) fn remove(&mut self, id: NodeId, h: u64) {
-        let mask = self.ids.len() - 1;
+        let slots = self.ids.len();
         let tag = tag_of(h);
-        let mut i = h as usize & mask;
+        let mut i = self.start(h);
         loop {
             let c = self.ctrl[i];
             assert!(c != EMPTY, "node {id} is missing from the path index");
             if c == tag && self.ids[i] == id {
                 break;
             }
-            i = (i + 1) & mask;
+            i = next(i, slots);
         }
         // A probe that reaches this slot goes on to the next one; if that one
         // is empty, no probe needs this slot any more.
-        if self.ctrl[(i + 1) & mask] == EMPTY {
+        if self.ctrl[next(i, slots)] == EMPTY {
             self.ctrl[i] = EMPTY;
         } else {
             self.ctrl[i] = DELETED;
@@ -192,10 +213,9 @@ impl ChildIndex {
 
     /// Make room for `want` entries without tombstones.
     fn rehash(&mut self, nodes: &[Node], want: usize) {
-        let slots = (want * 8 / 7 + 1).next_power_of_two().max(16);
+        let slots = (want * 8 / 7 + 1).max(16);
         let mut ctrl = vec![EMPTY; slots];
         let mut ids = vec![NIL; slots];
-        let mask = slots - 1;
         // Walk the arena in order (not the old table) so that reading the
         // keys streams through memory.
         for (id, n) in nodes.iter().enumerate() {
@@ -204,9 +224,9 @@ impl ChildIndex {
             }
             let id = id as NodeId;
             let h = self.hash(n.parent, n.name());
-            let mut i = h as usize & mask;
+            let mut i = ((h as u128 * slots as u128) >> 64) as usize;
             while ctrl[i] != EMPTY {
-                i = (i + 1) & mask;
+                i = next(i, slots);
             }
             ctrl[i] = tag_of(h);
             ids[i] = id;
@@ -216,10 +236,12 @@ impl ChildIndex {
         self.deleted = 0;
     }
 
+    /// Room for `additional` more entries (a snapshot's count), and an
+    /// eighth more so that the creates after a load do not rehash at once.
     pub(super) fn reserve(&mut self, nodes: &[Node], additional: usize) {
         let want = self.items + additional;
         if (want + self.deleted) * 8 > self.ids.len() * 7 {
-            self.rehash(nodes, want);
+            self.rehash(nodes, want + want / 8);
         }
     }
 }

@@ -19,19 +19,24 @@ use zab_core::Zxid;
 use zab_storage::TreeDigest;
 
 use super::index::name_hash;
-use super::node::{encode_bytes, owner_kind, Node};
+use super::node::{cold_of, owner_kind, Node};
+use super::record::Record;
 use super::{parent_of, split, DataTree, Place, ROOT};
 
 /// A snapshot's node made ready for [`DataTree::load_prepared`], by a
 /// [`NodePreparer`] on another thread than the one building the tree: its
 /// path split, the name's part of the index hash, and the name and data
-/// already in the allocation the tree keeps.
+/// already in the record the tree keeps.
 pub struct LoadingNode<'a> {
     path: &'a str,
     parent: &'a str,
     name: &'a str,
     name_hash: u64,
-    bytes: Box<[u8]>,
+    /// Its parent is the previous node's parent (as snapshots list siblings
+    /// together): the builder reuses that parent without comparing paths.
+    same_parent: bool,
+    rec: Record,
+    data_len: usize,
     data_null: bool,
     acl_id: i64,
     stat: StatPersisted,
@@ -44,8 +49,17 @@ pub struct NodePreparer {
     keys: [u64; 3],
 }
 
+impl<'a> LoadingNode<'a> {
+    /// The parent's path ("" for the root).
+    pub fn parent(&self) -> &'a str {
+        self.parent
+    }
+}
+
 impl NodePreparer {
-    /// `node_hash` is the node's digest hash.
+    /// `node_hash` is the node's digest hash; `prev_parent` the parent path of
+    /// the node prepared before this one, if any (its [`LoadingNode::parent`]):
+    /// comparing them here, where the path was just read, spares the builder.
     pub fn prepare<'a>(
         &self,
         path: &'a str,
@@ -53,6 +67,7 @@ impl NodePreparer {
         acl_id: i64,
         stat: StatPersisted,
         node_hash: u64,
+        prev_parent: Option<&str>,
     ) -> LoadingNode<'a> {
         let (parent, name) = if path == ROOT { ("", "") } else { split(path) };
         LoadingNode {
@@ -60,7 +75,9 @@ impl NodePreparer {
             parent,
             name,
             name_hash: name_hash(&self.keys, name.as_bytes()),
-            bytes: encode_bytes(name.as_bytes(), data.unwrap_or_default()),
+            same_parent: path != ROOT && prev_parent == Some(parent),
+            rec: Record::new(name.as_bytes(), data.unwrap_or_default(), &cold_of(&stat)),
+            data_len: data.map_or(0, <[u8]>::len),
             data_null: data.is_none(),
             acl_id,
             stat,
@@ -139,7 +156,7 @@ impl DataTree {
     ) -> Result<(), String> {
         let n = self
             .node_preparer()
-            .prepare(path, data, acl_id, stat, node_hash);
+            .prepare(path, data, acl_id, stat, node_hash, None);
         self.load_prepared(n)
     }
 
@@ -158,7 +175,9 @@ impl DataTree {
             parent: parent_path,
             name,
             name_hash,
-            bytes,
+            same_parent,
+            rec,
+            data_len,
             data_null,
             acl_id,
             stat,
@@ -180,6 +199,7 @@ impl DataTree {
             self.place(path)
         } else {
             let parent = match &self.last_parent {
+                Some((_, id)) if same_parent => Ok(*id),
                 Some((p, id)) if p == parent_path => Ok(*id),
                 _ => match self.lookup(parent_path) {
                     Some(id) => {
@@ -196,9 +216,10 @@ impl DataTree {
         .map_err(|()| format!("node {path} has no parent {}", parent_of(path)))?;
         match place {
             Place::New { parent, h } => {
-                let owner = owner_kind(stat.ephemeral_owner);
-                let node = Node::with_bytes(bytes, data_null, slot, &stat, owner);
-                self.insert_built(path, parent, h, node, stat.ephemeral_owner, node_hash);
+                let kind = owner_kind(stat.ephemeral_owner);
+                let node = Node::with_record(rec, data_null, slot, &stat, kind);
+                let owner = stat.ephemeral_owner;
+                self.insert_built(path, parent, h, node, data_len, owner, node_hash);
                 self.acls.add_user(slot);
             }
             Place::Exists(id) => {
@@ -214,9 +235,7 @@ impl DataTree {
                 self.last_acl = None;
                 let n = &mut self.nodes[id as usize];
                 n.acl = slot;
-                n.bytes = bytes;
-                n.data_null = data_null;
-                n.set_stat(&stat);
+                n.replace(rec, data_null, &stat);
                 let data_len = n.data().len() as u64;
                 self.set_owner(id, stat.ephemeral_owner);
                 self.digest.add_hash(node_hash);
@@ -243,10 +262,8 @@ impl DataTree {
     /// parent is the last parent resolved (siblings come together in a
     /// snapshot), its index slot is fetched into the cache.
     pub fn prefetch_loading(&self, n: &LoadingNode<'_>) {
-        if let Some((p, id)) = &self.last_parent {
-            if p == n.parent {
-                self.index.prefetch(self.index.combine(*id, n.name_hash));
-            }
+        if let (Some((_, id)), true) = (&self.last_parent, n.same_parent) {
+            self.index.prefetch(self.index.combine(*id, n.name_hash));
         }
     }
 }

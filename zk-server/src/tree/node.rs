@@ -1,11 +1,7 @@
-//! One znode in memory: the packed [`Node`] (96 bytes) with its name and data
-//! in one allocation, how its `ephemeralOwner` is kept ([`Owner`],
-//! [`EphemeralKind`]), and the read-only view the rest of the server gets
-//! ([`NodeRef`], [`Children`]).
-//!
-//! ```text
-//! Node.bytes := varint(name length) name data   ; one allocation, exact size
-//! ```
+//! One znode in memory: the packed [`Node`] (48 bytes) with its name, data
+//! and most of its Stat in one record (`record.rs`), how its
+//! `ephemeralOwner` is kept ([`Owner`], [`EphemeralKind`]), and the
+//! read-only view the rest of the server gets ([`NodeRef`], [`Children`]).
 //!
 //! Where nodes live, how they are linked to their parents and found by path
 //! is the arena's business (`arena.rs`, `index.rs`); the ACL a node holds a
@@ -15,6 +11,7 @@ use std::fmt;
 
 use zab_core::records::{Stat, StatPersisted};
 
+use super::record::{Cold, Record};
 use super::{AclRef, DataTree};
 
 /// `ephemeralOwner` of container nodes.
@@ -73,9 +70,9 @@ pub(super) enum Owner {
 
 /// One znode (read it through [`NodeRef`]).
 pub(super) struct Node {
-    /// `varint(name length) ++ name ++ data`: the last path component and the
-    /// data in one allocation.
-    pub(super) bytes: Box<[u8]>,
+    /// The name, the data and the Stat fields that change only with them
+    /// or the ACL (`record.rs`); `None` in a free slot.
+    pub(super) rec: Option<Record>,
     /// Slot in the ACL table.
     pub(super) acl: u32,
     pub(super) parent: NodeId,
@@ -86,14 +83,10 @@ pub(super) struct Node {
     /// appending a child needs no extra field.
     pub(super) prev: NodeId,
     pub(super) child_count: u32,
-    pub(super) czxid: i64,
-    pub(super) mzxid: i64,
-    pub(super) ctime: i64,
-    pub(super) mtime: i64,
-    pub(super) pzxid: i64,
-    pub(super) version: i32,
+    /// cversion and pzxid change whenever a child comes or goes, so they
+    /// stay here rather than in the record with the data.
     pub(super) cversion: i32,
-    pub(super) aversion: i32,
+    pub(super) pzxid: i64,
     pub(super) owner: Owner,
     /// The data is null, not empty (created or set with a null buffer); it
     /// is stored as empty. Fits in the padding after `owner`.
@@ -101,45 +94,18 @@ pub(super) struct Node {
 }
 
 // The footprint target (docs/performance.md) is budgeted on this.
-const _: () = assert!(std::mem::size_of::<Node>() <= 96);
+const _: () = assert!(std::mem::size_of::<Node>() <= 48);
 
-fn varint_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
+/// The part of `s` a record keeps.
+pub(super) fn cold_of(s: &StatPersisted) -> Cold {
+    Cold {
+        czxid: s.czxid,
+        mzxid: s.mzxid,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        aversion: s.aversion,
     }
-    n
-}
-
-/// The name and the data of a node as one boxed slice, allocated at its exact size.
-pub(super) fn encode_bytes(name: &[u8], data: &[u8]) -> Box<[u8]> {
-    let mut v = Vec::with_capacity(varint_len(name.len()) + name.len() + data.len());
-    let mut n = name.len();
-    while n >= 0x80 {
-        v.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    v.push(n as u8);
-    v.extend_from_slice(name);
-    v.extend_from_slice(data);
-    debug_assert_eq!(v.len(), v.capacity());
-    v.into_boxed_slice()
-}
-
-/// Split [`encode_bytes`]'s output into name and data.
-fn decode_bytes(b: &[u8]) -> (&[u8], &[u8]) {
-    let (mut len, mut shift, mut i) = (0usize, 0, 0);
-    loop {
-        let byte = b[i];
-        len |= ((byte & 0x7f) as usize) << shift;
-        i += 1;
-        if byte < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
-    b[i..].split_at(len)
 }
 
 impl Node {
@@ -150,8 +116,8 @@ impl Node {
         stat: &StatPersisted,
         owner: Owner,
     ) -> Node {
-        Node::with_bytes(
-            encode_bytes(name, data.unwrap_or_default()),
+        Node::with_record(
+            Record::new(name, data.unwrap_or_default(), &cold_of(stat)),
             data.is_none(),
             acl,
             stat,
@@ -159,63 +125,78 @@ impl Node {
         )
     }
 
-    /// A node whose name and data are already encoded (by [`encode_bytes`]).
-    pub(super) fn with_bytes(
-        bytes: Box<[u8]>,
+    /// A node whose record is built already (its cold Stat from `stat`).
+    pub(super) fn with_record(
+        rec: Record,
         data_null: bool,
         acl: u32,
         stat: &StatPersisted,
         owner: Owner,
     ) -> Node {
         Node {
-            bytes,
+            rec: Some(rec),
             acl,
             parent: NIL,
             first_child: NIL,
             next: NIL,
             prev: NIL,
             child_count: 0,
-            czxid: stat.czxid,
-            mzxid: stat.mzxid,
-            ctime: stat.ctime,
-            mtime: stat.mtime,
-            pzxid: stat.pzxid,
-            version: stat.version,
             cversion: stat.cversion,
-            aversion: stat.aversion,
+            pzxid: stat.pzxid,
             owner,
             data_null,
         }
     }
 
+    fn rec(&self) -> &Record {
+        self.rec.as_ref().expect("a live node has a record")
+    }
+
     pub(super) fn name(&self) -> &[u8] {
-        decode_bytes(&self.bytes).0
+        self.rec().name()
     }
 
     /// The data; null reads as empty (as its length, its digest and quotas count it).
     pub(super) fn data(&self) -> &[u8] {
-        decode_bytes(&self.bytes).1
+        self.rec().data()
     }
 
     pub(super) fn data_opt(&self) -> Option<&[u8]> {
         (!self.data_null).then(|| self.data())
     }
 
-    pub(super) fn set_data(&mut self, data: Option<&[u8]>) {
-        let bytes = encode_bytes(self.name(), data.unwrap_or_default());
-        self.bytes = bytes;
+    pub(super) fn cold(&self) -> Cold {
+        self.rec().cold()
+    }
+
+    /// New data, with the Stat fields a setData moves.
+    pub(super) fn set_data(&mut self, data: Option<&[u8]>, mzxid: i64, mtime: i64, version: i32) {
+        let cold = Cold {
+            mzxid,
+            mtime,
+            version,
+            ..self.cold()
+        };
+        let rec = self.rec().with(data.unwrap_or_default(), &cold);
+        self.rec = Some(rec);
         self.data_null = data.is_none();
     }
 
-    pub(super) fn set_stat(&mut self, s: &StatPersisted) {
-        self.czxid = s.czxid;
-        self.mzxid = s.mzxid;
-        self.ctime = s.ctime;
-        self.mtime = s.mtime;
-        self.pzxid = s.pzxid;
-        self.version = s.version;
+    pub(super) fn set_aversion(&mut self, aversion: i32) {
+        let cold = Cold {
+            aversion,
+            ..self.cold()
+        };
+        let rec = self.rec().with(self.data(), &cold);
+        self.rec = Some(rec);
+    }
+
+    /// Replace the record and the Stat (a snapshot listing a node twice).
+    pub(super) fn replace(&mut self, rec: Record, data_null: bool, s: &StatPersisted) {
+        self.rec = Some(rec);
+        self.data_null = data_null;
         self.cversion = s.cversion;
-        self.aversion = s.aversion;
+        self.pzxid = s.pzxid;
     }
 }
 
@@ -286,6 +267,32 @@ impl<'a> NodeRef<'a> {
 
     pub fn child_count(&self) -> usize {
         self.node().child_count as usize
+    }
+
+    /// Append the children's names as jute's `vector<ustring>` (the count,
+    /// then each name's length and bytes), in [`NodeRef::children`]'s order;
+    /// returns the names' total length. getChildren's reply for a node with
+    /// 100,000s of children: no String and no UTF-8 check per name, and the
+    /// next child's record is fetched into the cache while this one is copied.
+    pub fn write_children(&self, out: &mut Vec<u8>) -> usize {
+        let nodes = &self.tree.nodes;
+        out.extend_from_slice(&(self.node().child_count as i32).to_be_bytes());
+        let mut names = 0;
+        let mut c = self.node().first_child;
+        while c != NIL {
+            let n = &nodes[c as usize];
+            if n.next != NIL {
+                if let Some(r) = &nodes[n.next as usize].rec {
+                    r.prefetch();
+                }
+            }
+            let name = n.name();
+            out.extend_from_slice(&(name.len() as i32).to_be_bytes());
+            out.extend_from_slice(name);
+            names += name.len();
+            c = n.next;
+        }
+        names
     }
 
     /// Child names, in no particular order (as ZooKeeper's; here: the order

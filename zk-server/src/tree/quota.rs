@@ -68,7 +68,7 @@ impl DataTree {
         let n = &mut self.nodes[id as usize];
         self.digest.remove(path, n.data(), &stat);
         self.data_size = self.data_size - n.data().len() as u64 + data.len() as u64;
-        n.set_data(Some(data));
+        n.set_data(Some(data), stat.mzxid, stat.mtime, stat.version);
         self.digest.add(path, data, &stat);
     }
 
