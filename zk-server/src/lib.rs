@@ -18,6 +18,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod conn_io;
 pub mod core;
 pub mod fourlw;
 pub mod keeper_compress;

@@ -14,17 +14,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use bytes::{Buf, BytesMut};
-use futures::{FutureExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Decoder, FramedRead};
+use tokio_util::codec::Decoder;
 use zab_core::jute::{JuteReader, Record};
 use zab_core::proto::{ConnectRequest, Op, RequestHeader};
 
 use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
 use crate::conn::{ConnHandle, Out};
+use crate::conn_io::{self, FrameReader};
 use crate::core::CoreMsg;
 use crate::request::Request;
 use crate::tls::throttle::{Slot, Throttle, LIMIT_PROP};
@@ -155,6 +156,11 @@ impl ClientCodec {
         }
         src.advance(4);
         self.first = false;
+        if src.len() == len {
+            // The buffer holds just this frame (one request per read, the usual case):
+            // it is handed over whole, with no shared allocation for a split.
+            return Ok(Some(Inbound::Frame(std::mem::take(src))));
+        }
         Ok(Some(Inbound::Frame(src.split_to(len))))
     }
 }
@@ -380,21 +386,23 @@ async fn serve_accepted<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // The TLS handshake's and the sniffing's futures are boxed: inline, they would make
+    // every connection's task as large as the largest of them, plain ones too.
     match kind {
         PortKind::Plain => {
             drop(slot);
             serve_connection(stream, addr, id, Vec::new(), cfg, core).await
         }
         PortKind::Secure(tls) => {
-            let accepted = tls.accept(stream).await;
+            let accepted = Box::pin(tls.accept(stream)).await;
             drop(slot);
             let (s, ids) = accepted.map_err(|e| handshake_failed(&core, e))?;
             serve_connection(s, addr, id, ids, cfg, core).await
         }
-        PortKind::Unified(tls) => match sniff_stream(stream).await {
+        PortKind::Unified(tls) => match Box::pin(sniff_stream(stream)).await {
             Err(e) => Err(e),
             Ok((Sniff::Tls, s)) => {
-                let accepted = tls.accept(s).await;
+                let accepted = Box::pin(tls.accept(s)).await;
                 drop(slot);
                 let (s, ids) = accepted.map_err(|e| handshake_failed(&core, e))?;
                 serve_connection(s, addr, id, ids, cfg, core).await
@@ -486,7 +494,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (rd, mut wr) = tokio::io::split(stream);
-    let mut frames = FramedRead::new(rd, ClientCodec::new(cfg.jute_max_buffer));
+    let mut frames = FrameReader::new(rd, ClientCodec::new(cfg.jute_max_buffer));
     let first = match frames.next().await {
         None => return Ok(()),
         Some(x) => x?,
@@ -496,7 +504,7 @@ where
     let connect = match first {
         Inbound::FourLetter(word) => {
             let text = if cfg.four_letter_allowed(&word) {
-                match crate::fourlw::ask(&core, &word, addr).await {
+                match Box::pin(crate::fourlw::ask(&core, &word, addr)).await {
                     Some(text) => text,
                     None => return Ok(()),
                 }
@@ -516,7 +524,7 @@ where
                         framing.name()
                     );
                     if framing.compression {
-                        frames.decoder_mut().set_compressed();
+                        frames.codec_mut().set_compressed();
                     }
                     keeper = Some(Arc::new(crate::keeper_conn::KeeperConn::new(framing)));
                     connect
@@ -540,31 +548,46 @@ where
     let writer_kill = kill.clone();
     let writer_keeper = keeper.clone();
     let writer = tokio::spawn(async move {
-        let mut w = BufWriter::with_capacity(64 * 1024, wr);
+        // What one wakeup took from the queue; no buffer of the connection's own: the
+        // frames are written as the core queued them (see `conn_io`).
+        let mut frames: Vec<Bytes> = Vec::new();
         loop {
             let out = tokio::select! {
                 _ = writer_kill.cancelled() => break,
                 o = rx.recv() => o,
             };
-            match out {
-                Some(Out::Frame(f)) => {
-                    let wire = match &writer_keeper {
-                        None => f.clone(),
-                        Some(k) => k.outbound(&f),
-                    };
-                    if w.write_all(&wire).await.is_err() {
-                        break;
-                    }
-                    queued_bytes.fetch_sub(f.len(), Ordering::AcqRel);
-                    if rx.is_empty() && w.flush().await.is_err() {
-                        break;
-                    }
+            let mut close = true;
+            if let Some(Out::Frame(f)) = out {
+                frames.push(f);
+                close = false;
+            }
+            while !close && frames.len() < MAX_WRITE_FRAMES {
+                match rx.try_recv() {
+                    Ok(Out::Frame(f)) => frames.push(f),
+                    Ok(Out::Close) => close = true,
+                    Err(_) => break,
                 }
-                Some(Out::Close) | None => {
-                    let _ = w.flush().await;
-                    let _ = w.shutdown().await;
-                    break;
+            }
+            let bytes: usize = frames.iter().map(Bytes::len).sum();
+            if let Some(k) = &writer_keeper {
+                // ClickHouse Keeper's variants: 64-bit xids, compressed blocks.
+                for f in frames.iter_mut() {
+                    *f = k.outbound(f);
                 }
+            }
+            if conn_io::write_frames(&mut wr, &mut frames).await.is_err() {
+                break;
+            }
+            queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            if wr.flush().await.is_err() {
+                break;
+            }
+            if close {
+                let _ = wr.shutdown().await;
+                break;
+            }
+            if frames.capacity() > 4 {
+                frames = Vec::new();
             }
         }
         writer_kill.cancel();
@@ -597,7 +620,7 @@ where
         };
         while end.is_none() && batch.len() < MAX_BATCH {
             // Frames already read, or readable without waiting; no await.
-            match frames.next().now_or_never() {
+            match frames.next_now() {
                 None => break,
                 Some(None) => end = Some(Ok(())),
                 Some(Some(item)) => {
@@ -629,6 +652,9 @@ where
 
 /// Most requests one message to the core carries (see `serve_connection`).
 const MAX_BATCH: usize = 64;
+
+/// Most queued frames the writer takes for one vectored write.
+const MAX_WRITE_FRAMES: usize = 64;
 
 /// Decodes one inbound frame of an established connection into `batch`; an error
 /// closes the connection.
@@ -714,6 +740,25 @@ mod tests {
             c.decode(&mut b),
             Err(FrameError::BadLength { .. })
         ));
+    }
+
+    /// Every connection's task holds this future for its life: the TLS handshake and a
+    /// four-letter word's exchange are boxed so that a plain idle connection does not
+    /// carry their room (10,000 idle sessions, issue 17).
+    #[tokio::test]
+    async fn a_connection_task_is_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (stream, addr) = accepted.unwrap();
+        let cfg = Arc::new(Config::default());
+        let (core, _rx) = mpsc::channel(1);
+        let task = serve_accepted(stream, PortKind::Plain, None, addr, 1, cfg, core);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("a connection's task future: {size} bytes");
+        // Unoptimised builds lay futures out more loosely than release builds.
+        assert!(size < 3072, "a connection's task future is {size} bytes");
+        drop((task, client));
     }
 
     #[test]

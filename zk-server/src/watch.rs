@@ -173,7 +173,9 @@ impl WatchTable {
 pub struct Notification {
     pub session_id: i64,
     pub event_type: i32,
-    pub path: String,
+    /// Shared by every notification of one event: firing to 10,000 watchers does not
+    /// copy the path 10,000 times.
+    pub path: std::sync::Arc<str>,
 }
 
 /// Both watch tables.
@@ -277,14 +279,18 @@ impl WatchManager {
     pub fn fire(&mut self, t: &Trigger) -> Vec<(Notification, bool)> {
         let mut out = Vec::new();
         let mut push = |set: HashSet<i64>, ev: i32, path: &str, parent_acl: bool| {
+            if set.is_empty() {
+                return;
+            }
             let mut v: Vec<i64> = set.into_iter().collect();
             v.sort_unstable();
+            let path: std::sync::Arc<str> = path.into();
             for s in v {
                 out.push((
                     Notification {
                         session_id: s,
                         event_type: ev,
-                        path: path.to_owned(),
+                        path: path.clone(),
                     },
                     parent_acl,
                 ));
@@ -400,7 +406,7 @@ mod tests {
         let ev = w.fire(&created("/a/b/c"));
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].0.event_type, event_type::NODE_CREATED);
-        assert_eq!(ev[0].0.path, "/a/b/c");
+        assert_eq!(&*ev[0].0.path, "/a/b/c");
         // Still there.
         assert_eq!(w.fire(&created("/a/x")).len(), 1);
     }
@@ -412,13 +418,13 @@ mod tests {
         let ev = w.fire(&created("/a/b"));
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].0.event_type, event_type::NODE_CHILDREN_CHANGED);
-        assert_eq!(ev[0].0.path, "/a");
+        assert_eq!(&*ev[0].0.path, "/a");
     }
 
     fn children_changed(ev: &[(Notification, bool)]) -> Vec<&str> {
         ev.iter()
             .filter(|(n, _)| n.event_type == event_type::NODE_CHILDREN_CHANGED)
-            .map(|(n, _)| n.path.as_str())
+            .map(|(n, _)| &*n.path)
             .collect()
     }
 
@@ -500,10 +506,7 @@ mod tests {
         w.add_persistent("/m", 1, false);
         w.add_persistent("/m", 1, true);
         let ev = w.fire(&created("/m/c"));
-        let got: Vec<(i32, &str)> = ev
-            .iter()
-            .map(|(n, _)| (n.event_type, n.path.as_str()))
-            .collect();
+        let got: Vec<(i32, &str)> = ev.iter().map(|(n, _)| (n.event_type, &*n.path)).collect();
         assert_eq!(
             got,
             vec![

@@ -121,6 +121,8 @@ pub struct Core {
     conns: HashMap<u64, Conn>,
     /// Connections with replies pending in this turn of the loop (`flush_replies`).
     dirty: Vec<u64>,
+    /// Of those, the connections with a reply pending: flushed first.
+    urgent: Vec<u64>,
     /// The last zxid issued (a leader's or standalone) or applied.
     last_zxid: Zxid,
     /// Transactions proposed and not yet applied, in zxid order.
@@ -225,6 +227,7 @@ impl Core {
             sessions,
             conns: HashMap::new(),
             dirty: Vec::new(),
+            urgent: Vec::new(),
             last_zxid,
             in_flight: VecDeque::new(),
             replicator,

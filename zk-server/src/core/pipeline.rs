@@ -575,6 +575,8 @@ impl Core {
                 s.add(*count);
             }
         }
+        // One encoding per event, shared by all its watchers' connections.
+        let mut encoded: Option<(i32, std::sync::Arc<str>, Bytes)> = None;
         for (n, use_parent) in fired {
             let Some(s) = self.sessions.get(&n.session_id) else {
                 continue;
@@ -589,25 +591,22 @@ impl Core {
             if check_acl(decide, perms::READ, &s.auth).is_err() {
                 continue;
             }
-            self.send_event(conn, n.event_type, &n.path);
+            let f = match &encoded {
+                Some((t, p, f)) if *t == n.event_type && std::sync::Arc::ptr_eq(p, &n.path) => {
+                    f.clone()
+                }
+                _ => {
+                    let f = event_frame(n.event_type, &n.path);
+                    encoded = Some((n.event_type, n.path.clone(), f.clone()));
+                    f
+                }
+            };
+            self.send_event_frame(conn, f);
         }
     }
 
     pub(super) fn send_event(&mut self, conn: u64, event_type: i32, path: &str) {
-        let ev = WatcherEvent {
-            event_type,
-            state: keeper_state::SYNC_CONNECTED,
-            path: path.to_owned(),
-        };
-        let f = frame(
-            &ReplyHeader {
-                xid: xid::NOTIFICATION,
-                zxid: -1,
-                err: 0,
-            },
-            Some(&|o: &mut Vec<u8>| ev.write(o)),
-        );
-        self.send(conn, f);
+        self.send_event_frame(conn, event_frame(event_type, path));
     }
 
     fn write_reply(&self, req: &Request, txn: &Txn, rc: TxnResult) -> Reply {
@@ -688,4 +687,21 @@ pub(super) fn request_packet(
         data: Bytes::from(data),
         authinfo: auth.to_vec(),
     }
+}
+
+/// A watch event's whole frame (xid -1, zxid -1).
+fn event_frame(event_type: i32, path: &str) -> Bytes {
+    let ev = WatcherEvent {
+        event_type,
+        state: keeper_state::SYNC_CONNECTED,
+        path: path.to_owned(),
+    };
+    frame(
+        &ReplyHeader {
+            xid: xid::NOTIFICATION,
+            zxid: -1,
+            err: 0,
+        },
+        Some(&|o: &mut Vec<u8>| ev.write(o)),
+    )
 }

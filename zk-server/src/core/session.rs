@@ -47,11 +47,63 @@ pub(super) struct Conn {
     /// Replies and events of this turn of the core's loop, not yet queued to the
     /// writer: they go as one buffer, one wakeup of the writer and one write
     /// (`Core::flush_replies`).
-    pub(super) pending: BytesMut,
+    pub(super) pending: Pending,
+    /// Listed in `Core::urgent` this turn: a reply is pending, so this connection's
+    /// writer is woken before those that only have watch events.
+    pub(super) urgent: bool,
 }
 
 /// Pending replies of one connection past this many bytes go to its writer at once.
 const PENDING_FLUSH: usize = 256 << 10;
+
+/// What one connection has pending in this turn. A lone frame (the usual case: one
+/// reply, or one watch event whose encoding all its watchers share) is queued as it
+/// is, without a copy; a second frame starts a buffer that the rest are appended to.
+#[derive(Default)]
+pub(super) enum Pending {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        matches!(self, Pending::Empty)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Pending::Empty => 0,
+            Pending::One(b) => b.len(),
+            Pending::Many(b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, f: Bytes) {
+        match std::mem::take(self) {
+            Pending::Empty => *self = Pending::One(f),
+            Pending::One(first) => {
+                let mut b = BytesMut::with_capacity(first.len() + f.len());
+                b.extend_from_slice(&first);
+                b.extend_from_slice(&f);
+                *self = Pending::Many(b);
+            }
+            Pending::Many(mut b) => {
+                b.extend_from_slice(&f);
+                *self = Pending::Many(b);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        match std::mem::take(self) {
+            Pending::Empty => None,
+            Pending::One(b) => Some(b),
+            Pending::Many(b) => Some(b.freeze()),
+        }
+    }
+}
 
 /// A session: its identities, its connection (if any), and its requests in order.
 pub(super) struct Session {
@@ -129,42 +181,64 @@ impl Core {
     /// already has for it, handed to the writer by `flush_replies` at the end of the
     /// turn (or at once past `PENDING_FLUSH` bytes, so that the connection's limits in
     /// `ConnHandle::queue_frame` still apply).
+    ///
+    /// A reply (anything but a watch event, see [`Core::send_event_frame`]) marks its
+    /// connection urgent: its writer is woken before the writers that only carry
+    /// events, so a setData that fires 10,000 watches is not answered after all of them.
     pub(super) fn send(&mut self, conn_id: u64, f: Bytes) {
+        self.send_frame(conn_id, f, true);
+    }
+
+    /// Queues a watch event (see [`Core::send`]): it does not make its connection urgent.
+    pub(super) fn send_event_frame(&mut self, conn_id: u64, f: Bytes) {
+        self.send_frame(conn_id, f, false);
+    }
+
+    fn send_frame(&mut self, conn_id: u64, f: Bytes, urgent: bool) {
         let Some(c) = self.conns.get_mut(&conn_id) else {
             return;
         };
         c.sent += 1;
         self.stats.packets_sent += 1;
-        if c.pending.is_empty() {
+        if urgent {
+            if !c.urgent {
+                c.urgent = true;
+                self.urgent.push(conn_id);
+            }
+        } else if c.pending.is_empty() {
             self.dirty.push(conn_id);
         }
-        c.pending.extend_from_slice(&f);
+        c.pending.push(f);
         if c.pending.len() >= PENDING_FLUSH {
             self.flush_conn(conn_id);
         }
     }
 
     /// Hands every connection's pending replies to its writer: called once per turn of
-    /// the core's loop, and before a connection is told to close.
+    /// the core's loop, and before a connection is told to close. Connections with a
+    /// reply go first; a connection's own frames stay in the order they were sent.
     pub(super) fn flush_replies(&mut self) {
+        let mut urgent = std::mem::take(&mut self.urgent);
+        for id in urgent.drain(..) {
+            self.flush_conn(id);
+        }
         let mut dirty = std::mem::take(&mut self.dirty);
         for id in dirty.drain(..) {
             self.flush_conn(id);
         }
-        // Keep the allocation for the next turn.
-        if self.dirty.is_empty() {
-            self.dirty = dirty;
-        }
+        // Keep the allocations for the next turn.
+        self.urgent = urgent;
+        self.dirty = dirty;
     }
 
     fn flush_conn(&mut self, conn_id: u64) {
         let Some(c) = self.conns.get_mut(&conn_id) else {
             return;
         };
-        if c.pending.is_empty() {
+        c.urgent = false;
+        let Some(f) = c.pending.take() else {
             return;
-        }
-        let f = c.pending.split().freeze();
+        };
         if c.handle.queue_frame(f).is_err() {
             tracing::warn!(
                 "closing connection from {}: client is not reading its replies",
@@ -204,7 +278,8 @@ impl Core {
                 total_latency_ms: 0,
                 last_response_ms: 0,
                 sasl: None,
-                pending: BytesMut::new(),
+                pending: Pending::Empty,
+                urgent: false,
             },
         );
         let legacy = req.read_only.is_none();

@@ -46,7 +46,7 @@ struct Harness {
     proposed: Recorder,
     /// In an ensemble: what the core asked of the driver.
     driver_rx: Option<mpsc::Receiver<DriverMsg>>,
-    conns: HashMap<u64, mpsc::Receiver<Out>>,
+    conns: HashMap<u64, crate::conn::OutRx>,
     next_conn: u64,
 }
 
