@@ -14,6 +14,7 @@ pub mod ec_key;
 pub mod jks;
 pub mod quorum;
 pub mod stores;
+pub mod v1;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -272,7 +273,8 @@ impl TlsSettings {
                     )
                 })?;
                 let mut roots = RootCertStore::empty();
-                for c in stores::load_trust_store(&ts.location, &ts.password, ts.ty)? {
+                let trusted = stores::load_trust_store(&ts.location, &ts.password, ts.ty)?;
+                for c in trusted.clone() {
                     roots
                         .add(c)
                         .map_err(|e| format!("{}: bad trusted certificate: {e}", ts.location))?;
@@ -284,15 +286,22 @@ impl TlsSettings {
                 } else {
                     b
                 };
-                b.build().map_err(|e| format!("{}: {e}", ts.location))?
+                let inner = b.build().map_err(|e| format!("{}: {e}", ts.location))?;
+                Arc::new(v1::V1ClientVerifier {
+                    inner,
+                    roots: trusted,
+                    algs: provider.signature_verification_algorithms,
+                })
             }
         };
-        ServerConfig::builder_with_provider(provider)
+        Ok(ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("{}protocol: {e}", self.prefix))?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(key.chain, key.key)
-            .map_err(|e| format!("{}: key and certificate do not fit: {e}", ks.location))
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                certified_key(&provider, key.chain, key.key)
+                    .map_err(|e| format!("{}: key and certificate do not fit: {e}", ks.location))?,
+            ))))
     }
 
     /// What identifies the store files' contents now (for reloading).
@@ -304,6 +313,46 @@ impl TlsSettings {
                 Some((m.modified().ok()?, m.len()))
             })
             .collect()
+    }
+}
+
+/// The server's certificate chain with its key, checked to fit. Java serves X.509 v1
+/// certificates (kazoo's test harness makes its server one), which webpki does not
+/// parse: then the key's SubjectPublicKeyInfo must appear in the certificate as it
+/// is, which a certificate of any version carries verbatim.
+pub(crate) fn certified_key(
+    provider: &CryptoProvider,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<rustls::sign::CertifiedKey, String> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| e.to_string())?;
+    let ck = rustls::sign::CertifiedKey::new(chain, signing);
+    match ck.keys_match() {
+        Ok(()) => Ok(ck),
+        Err(rustls::Error::InvalidCertificate(why)) => {
+            let spki = ck
+                .key
+                .public_key()
+                .ok_or("the key's public key is unknown")?;
+            let cert = ck.end_entity_cert().map_err(|e| e.to_string())?;
+            let found = cert
+                .as_ref()
+                .windows(spki.len())
+                .any(|w| w == spki.as_ref());
+            if found {
+                tracing::info!(
+                    "the server certificate is not one webpki parses ({why:?}; an X.509 v1 \
+                     certificate?); its key fits and it is served as Java serves it"
+                );
+                Ok(ck)
+            } else {
+                Err(format!("{why:?}, and its public key is not the key's"))
+            }
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
