@@ -31,6 +31,14 @@ impl Realm {
     /// Creates the realm with the server principal and `clients`, each with its keytab,
     /// and starts the KDC; waits (bounded) until it accepts connections.
     pub fn new(clients: &[&str]) -> Realm {
+        let mut all = vec![SERVER_PRINCIPAL];
+        all.extend_from_slice(clients);
+        Realm::named(REALM, &all, "")
+    }
+
+    /// The realm `name` with `principals`, each with its keytab; `libdefaults` are
+    /// more `[libdefaults]` lines of its krb5.conf (`rdns = false`, ...).
+    pub fn named(name: &str, principals: &[&str], libdefaults: &str) -> Realm {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let port = free_port();
@@ -38,7 +46,7 @@ impl Realm {
             d.join("kdc.conf"),
             format!(
                 "[kdcdefaults]\n kdc_ports = {port}\n kdc_tcp_ports = {port}\n\
-                 [realms]\n {REALM} = {{\n  database_name = {db}\n  key_stash_file = {stash}\n  \
+                 [realms]\n {name} = {{\n  database_name = {db}\n  key_stash_file = {stash}\n  \
                  acl_file = {acl}\n  kdc_ports = {port}\n  kdc_tcp_ports = {port}\n  max_life = 1h\n  \
                  supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal\n }}\n\
                  [logging]\n kdc = FILE:{log}\n",
@@ -55,10 +63,10 @@ impl Realm {
         std::fs::write(
             d.join("krb5.conf"),
             format!(
-                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n \
-                 dns_lookup_realm = false\n udp_preference_limit = 1\n\
-                 [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n\
-                 [domain_realm]\n localhost = {REALM}\n"
+                "[libdefaults]\n default_realm = {name}\n dns_lookup_kdc = false\n \
+                 dns_lookup_realm = false\n udp_preference_limit = 1\n{libdefaults}\
+                 [realms]\n {name} = {{\n  kdc = 127.0.0.1:{port}\n }}\n\
+                 [domain_realm]\n localhost = {name}\n"
             ),
         )
         .unwrap();
@@ -81,23 +89,21 @@ impl Realm {
         };
         run(
             "/usr/sbin/kdb5_util",
-            &["create", "-s", "-r", REALM, "-P", "master-pw"],
+            &["create", "-s", "-r", name, "-P", "master-pw"],
         );
-        let mut principals = vec![SERVER_PRINCIPAL];
-        principals.extend_from_slice(clients);
-        for p in principals {
+        for &p in principals {
             run(
                 "/usr/sbin/kadmin.local",
-                &["-r", REALM, "-q", &format!("addprinc -randkey {p}")],
+                &["-r", name, "-q", &format!("addprinc -randkey {p}")],
             );
             let kt = Self::keytab_in(d, p).display().to_string();
             run(
                 "/usr/sbin/kadmin.local",
-                &["-r", REALM, "-q", &format!("ktadd -k {kt} {p}")],
+                &["-r", name, "-q", &format!("ktadd -k {kt} {p}")],
             );
         }
         let mut cmd = Command::new("/usr/sbin/krb5kdc");
-        cmd.args(["-n", "-r", REALM, "-P"])
+        cmd.args(["-n", "-r", name, "-P"])
             .arg(d.join("kdc.pid"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
