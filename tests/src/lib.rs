@@ -22,6 +22,7 @@ pub mod ensemble;
 pub mod jepsen;
 pub mod kazoo;
 pub mod keeper;
+pub mod krb;
 pub mod proxy;
 pub mod raw;
 pub mod revoke;

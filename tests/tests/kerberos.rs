@@ -9,197 +9,32 @@
 
 mod bare;
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bare::{start_bare_with, Bare};
+use zk_tests::krb::{Realm, SERVER_PRINCIPAL};
 use zk_tests::raw::{self, RawClient};
 use zk_tests::{
     apache_classpath, assert_same_lines, crate_dir, free_port, has_line, java, output_lines,
     python, run_with_timeout, Kind,
 };
 
-const REALM: &str = "ZK.TEST";
-const SERVER_PRINCIPAL: &str = "zookeeper/localhost@ZK.TEST";
 const SASL_PROVIDER: &str =
     "zookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
 
-/// A Kerberos realm of its own: database, KDC process and keytabs under a temporary
-/// directory. The KDC is killed (by its pid) on drop.
-struct Realm {
-    dir: tempfile::TempDir,
-    kdc: Child,
-}
-
-impl Drop for Realm {
-    fn drop(&mut self) {
-        let _ = self.kdc.kill();
-        let _ = self.kdc.wait();
-    }
-}
-
-impl Realm {
-    /// Creates the realm with the server principal and `clients`, each with its keytab,
-    /// and starts the KDC; waits (bounded) until it accepts connections.
-    fn new(clients: &[&str]) -> Realm {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let port = free_port();
-        std::fs::write(
-            d.join("kdc.conf"),
-            format!(
-                "[kdcdefaults]\n kdc_ports = {port}\n kdc_tcp_ports = {port}\n\
-                 [realms]\n {REALM} = {{\n  database_name = {db}\n  key_stash_file = {stash}\n  \
-                 acl_file = {acl}\n  kdc_ports = {port}\n  kdc_tcp_ports = {port}\n  max_life = 1h\n  \
-                 supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal\n }}\n\
-                 [logging]\n kdc = FILE:{log}\n",
-                db = d.join("principal").display(),
-                stash = d.join("stash").display(),
-                acl = d.join("kadm5.acl").display(),
-                log = d.join("kdc.log").display(),
-            ),
-        )
-        .unwrap();
-        std::fs::write(d.join("kadm5.acl"), "").unwrap();
-        // rdns stays on (MIT's default): a client given 127.0.0.1 asks for
-        // zookeeper/localhost, as Java's client canonicalises 127.0.0.1 to localhost.
-        std::fs::write(
-            d.join("krb5.conf"),
-            format!(
-                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n \
-                 dns_lookup_realm = false\n udp_preference_limit = 1\n\
-                 [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n\
-                 [domain_realm]\n localhost = {REALM}\n"
-            ),
-        )
-        .unwrap();
-        let realm = |cmd: &mut Command| {
-            cmd.env("KRB5_CONFIG", d.join("krb5.conf"))
-                .env("KRB5_KDC_PROFILE", d.join("kdc.conf"))
-                .stdin(Stdio::null());
-        };
-        let run = |program: &str, args: &[&str]| {
-            let mut cmd = Command::new(program);
-            cmd.args(args);
-            realm(&mut cmd);
-            let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
-            assert!(
-                out.status.success(),
-                "{program} {args:?}: {}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(
-            "/usr/sbin/kdb5_util",
-            &["create", "-s", "-r", REALM, "-P", "master-pw"],
-        );
-        let mut principals = vec![SERVER_PRINCIPAL];
-        principals.extend_from_slice(clients);
-        for p in principals {
-            run(
-                "/usr/sbin/kadmin.local",
-                &["-r", REALM, "-q", &format!("addprinc -randkey {p}")],
-            );
-            let kt = Self::keytab_in(d, p).display().to_string();
-            run(
-                "/usr/sbin/kadmin.local",
-                &["-r", REALM, "-q", &format!("ktadd -k {kt} {p}")],
-            );
-        }
-        let mut cmd = Command::new("/usr/sbin/krb5kdc");
-        cmd.args(["-n", "-r", REALM, "-P"])
-            .arg(d.join("kdc.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        realm(&mut cmd);
-        let kdc = cmd.spawn().expect("krb5kdc (Debian's krb5-kdc) runs");
-        let mut r = Realm { dir, kdc };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let up = zk_tests::wait_until(Duration::from_secs(30), || {
-            r.kdc.try_wait().unwrap().is_none()
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        });
-        assert!(up, "the KDC did not start: {}", r.kdc_log());
-        r
-    }
-
-    fn kdc_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("kdc.log")).unwrap_or_default()
-    }
-
-    fn keytab_in(dir: &Path, principal: &str) -> PathBuf {
-        let name: String = principal
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        dir.join(format!("{name}.keytab"))
-    }
-
-    fn keytab(&self, principal: &str) -> PathBuf {
-        Self::keytab_in(self.dir.path(), principal)
-    }
-
-    fn krb5_conf(&self) -> PathBuf {
-        self.dir.path().join("krb5.conf")
-    }
-
-    /// A JAAS file with one `section` logging `principal` in from its keytab.
-    fn jaas(&self, section: &str, principal: &str) -> PathBuf {
-        let p = self
-            .dir
-            .path()
-            .join(format!("{section}-{}.jaas", principal.replace('/', "_")));
-        std::fs::write(
-            &p,
-            format!(
-                "{section} {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
-                 useKeyTab=true\n  keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  \
-                 principal=\"{principal}\";\n}};\n",
-                self.keytab(principal).display()
-            ),
-        )
-        .unwrap();
-        p
-    }
-
-    /// A credential cache holding `principal`'s ticket (kinit from its keytab).
-    fn kinit(&self, principal: &str) -> PathBuf {
-        let cache = self
-            .dir
-            .path()
-            .join(format!("cc-{}", principal.replace('/', "_")));
-        let mut cmd = Command::new("kinit");
-        cmd.arg("-k")
-            .arg("-t")
-            .arg(self.keytab(principal))
-            .arg(principal)
-            .env("KRB5_CONFIG", self.krb5_conf())
-            .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
-            .stdin(Stdio::null());
-        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "kinit {principal}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.kdc_log()
-        );
-        cache
-    }
-
-    /// A server of `kind` logged in as zookeeper/localhost, with `props` and zoo.cfg `extra`.
-    fn server(&self, kind: Kind, props: &[&str], extra: &str) -> Bare {
-        let login = format!(
-            "java.security.auth.login.config={}",
-            self.jaas("Server", SERVER_PRINCIPAL).display()
-        );
-        let krb5 = format!("java.security.krb5.conf={}", self.krb5_conf().display());
-        let mut all = vec![login.as_str(), krb5.as_str(), SASL_PROVIDER];
-        all.extend_from_slice(props);
-        start_bare_with(kind, extra, &all)
-    }
+/// A server of `kind` logged in as zookeeper/localhost, with `props` and zoo.cfg `extra`.
+fn server(realm: &Realm, kind: Kind, props: &[&str], extra: &str) -> Bare {
+    let login = format!(
+        "java.security.auth.login.config={}",
+        realm.jaas("Server", SERVER_PRINCIPAL).display()
+    );
+    let krb5 = format!("java.security.krb5.conf={}", realm.krb5_conf().display());
+    let mut all = vec![login.as_str(), krb5.as_str(), SASL_PROVIDER];
+    all.extend_from_slice(props);
+    start_bare_with(kind, extra, &all)
 }
 
 /// tests/py/sasl_gssapi.py as `principal` against `server`: its JSON lines.
@@ -224,10 +59,10 @@ fn kazoo(realm: &Realm, principal: &str, server: &Bare) -> Vec<String> {
 #[test]
 fn kazoo_gssapi_and_sasl_acls_as_apache() {
     let realm = Realm::new(&["alice@ZK.TEST"]);
-    let apache = realm.server(Kind::Apache, &[], "");
+    let apache = server(&realm, Kind::Apache, &[], "");
     let a = kazoo(&realm, "alice@ZK.TEST", &apache);
     drop(apache);
-    let ours = realm.server(Kind::Ours, &[], "");
+    let ours = server(&realm, Kind::Ours, &[], "");
     let o = kazoo(&realm, "alice@ZK.TEST", &ours);
     assert_same_lines("kazoo with GSSAPI", &a, &o);
     for line in [
@@ -247,10 +82,10 @@ fn principal_mapping_as_apache() {
     let svc = "svc/localhost@ZK.TEST";
     let realm = Realm::new(&[svc]);
     let extra = "kerberos.removeHostFromPrincipal=true\nkerberos.removeRealmFromPrincipal=true\n";
-    let apache = realm.server(Kind::Apache, &[], extra);
+    let apache = server(&realm, Kind::Apache, &[], extra);
     let a = kazoo(&realm, svc, &apache);
     drop(apache);
-    let ours = realm.server(Kind::Ours, &[], extra);
+    let ours = server(&realm, Kind::Ours, &[], extra);
     let o = kazoo(&realm, svc, &ours);
     assert_same_lines("kazoo with a mapped principal", &a, &o);
     assert!(
@@ -259,7 +94,7 @@ fn principal_mapping_as_apache() {
         o.join("\n")
     );
     // Without the settings, the whole principal.
-    let ours = realm.server(Kind::Ours, &[], "");
+    let ours = server(&realm, Kind::Ours, &[], "");
     let o = kazoo(&realm, svc, &ours);
     assert!(
         has_line(
@@ -284,7 +119,7 @@ fn auth_to_local_rules_as_apache() {
                  kerberos.removeHostFromPrincipal=true\nkerberos.removeRealmFromPrincipal=true\n";
     let mut seen = Vec::new();
     for kind in [Kind::Apache, Kind::Ours] {
-        let server = realm.server(kind, &[], extra);
+        let server = server(&realm, kind, &[], extra);
         let mut lines = kazoo(&realm, svc, &server);
         lines.extend(kazoo(&realm, "alice@ZK.TEST", &server));
         seen.push(lines);
@@ -363,7 +198,7 @@ fn zkcli_with_a_kerberos_client_section_as_apache() {
     let as_bob = "getAcl /z\nget /z\nwhoami\n";
     let mut outputs = Vec::new();
     for kind in [Kind::Apache, Kind::Ours] {
-        let server = realm.server(kind, &[], "");
+        let server = server(&realm, kind, &[], "");
         let a = zkcli(&realm, &server, alice, as_alice);
         let b = zkcli(&realm, &server, bob, as_bob);
         outputs.push((a, b));
@@ -425,10 +260,10 @@ fn garbage_script(addr: SocketAddr) -> Vec<String> {
 #[test]
 fn garbage_gssapi_tokens_close_that_connection_only_as_apache() {
     let realm = Realm::new(&[]);
-    let apache = realm.server(Kind::Apache, &[], "");
+    let apache = server(&realm, Kind::Apache, &[], "");
     let a = garbage_script(apache.addr);
     drop(apache);
-    let ours = realm.server(Kind::Ours, &[], "");
+    let ours = server(&realm, Kind::Ours, &[], "");
     let o = garbage_script(ours.addr);
     assert_same_lines("garbage GSSAPI tokens", &a, &o);
     assert_eq!(o[0], "garbage: xid 5 zxid 0 err -115 token length Some(-1)");
@@ -442,7 +277,7 @@ fn garbage_gssapi_tokens_close_that_connection_only_as_apache() {
 fn a_keytab_without_the_principal_stops_both_servers() {
     let alice = "alice@ZK.TEST";
     let realm = Realm::new(&[alice]);
-    let jaas = realm.dir.path().join("wrong.jaas");
+    let jaas = realm.dir().join("wrong.jaas");
     let keytab = realm.keytab(alice);
     std::fs::write(
         &jaas,
@@ -569,7 +404,7 @@ fn security_layer_negotiation_as_apache() {
     let realm = Realm::new(&["alice@ZK.TEST"]);
     let mut outputs = Vec::new();
     for kind in [Kind::Apache, Kind::Ours] {
-        let server = realm.server(kind, &[], "");
+        let server = server(&realm, kind, &[], "");
         let mut lines = Vec::new();
         for mode in ["ok", "nonempty", "layer4", "layer0"] {
             lines.extend(raw_exchange(&realm, &server, mode));

@@ -23,7 +23,7 @@
 //! is set. A failed exchange is answered ERROR and closes the connection when
 //! the server requires SASL; otherwise the connection goes on, as Apache's does.
 //!
-//! The mechanism itself (DIGEST-MD5 from the JAAS sections `QuorumServer` and
+//! The mechanism itself (DIGEST-MD5 or Kerberos from the JAAS sections `QuorumServer` and
 //! `QuorumLearner`) is behind [`QuorumSasl`], so that this crate knows no JAAS.
 
 use std::fmt;
@@ -153,7 +153,8 @@ pub trait SaslClientExchange: Send {
 /// `QuorumServer` login, the client side from the `QuorumLearner` login.
 pub trait QuorumSasl: Send + Sync + fmt::Debug {
     fn server(&self) -> Result<Box<dyn SaslServerExchange>, String>;
-    fn client(&self) -> Result<Box<dyn SaslClientExchange>, String>;
+    /// The client side towards `peer` (Kerberos names the service by the peer's host).
+    fn client(&self, peer: SocketAddr) -> Result<Box<dyn SaslClientExchange>, String>;
 }
 
 /// The quorum authentication settings of one server. The default is no SASL
@@ -243,7 +244,7 @@ impl QuorumAuth {
             return Ok(());
         }
         let exchange = async {
-            let mut client = sasl.client().map_err(failed)?;
+            let mut client = sasl.client(peer).map_err(failed)?;
             let first = client.initial_response().map_err(failed)?;
             write_packet(
                 stream,
@@ -465,7 +466,7 @@ mod tests {
         fn server(&self) -> Result<Box<dyn SaslServerExchange>, String> {
             Ok(Box::new(ToyServer(self.expected, false)))
         }
-        fn client(&self) -> Result<Box<dyn SaslClientExchange>, String> {
+        fn client(&self, _: SocketAddr) -> Result<Box<dyn SaslClientExchange>, String> {
             Ok(Box::new(ToyClient(self.password, false)))
         }
     }

@@ -164,6 +164,15 @@ fn main() {
         eprintln!("zk-server: {e}");
         std::process::exit(zk_server::EXIT_CONFIG);
     }
+    // Quorum SASL's logins too (a Kerberos keytab the KDC refuses stops the server, as
+    // Java's Login does).
+    if !cfg.is_standalone() {
+        let hosts = Default::default();
+        if let Err(e) = zk_server::sasl::quorum::quorum_auth(&cfg, hosts) {
+            eprintln!("zk-server: {e}");
+            std::process::exit(zk_server::EXIT_CONFIG);
+        }
+    }
     // One worker thread per CPU (tokio's default; TOKIO_WORKER_THREADS overrides it). A
     // server with its machine to itself wants them: standalone `set` on 2 CPUs did 30-43 %
     // less with one worker. Three servers sharing 2 CPUs did 4-41 % more with one each,

@@ -349,6 +349,8 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.letAnySaslUserDoX",
     "zookeeper.allowSaslFailedClients",
     "zookeeper.enforce.auth.enabled",
+    // quorum SASL with Kerberos (crate::sasl::quorum)
+    "zookeeper.server.realm",
     "zookeeper.enforce.auth.schemes",
     "zookeeper.sessionRequireClientSASLAuth",
     "zookeeper.kerberos.removeHostFromPrincipal",

@@ -192,12 +192,21 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let quorum_addr = resolve(&me.host, me.quorum_port).await?;
     let mut election_peers = HashMap::new();
     let mut quorum_peers = HashMap::new();
+    // Each address back to its server.N host: quorum Kerberos names the peer by it.
+    let mut peer_hosts = HashMap::new();
     for (id, s) in &cfg.servers {
-        election_peers.insert(ServerId(*id), resolve(&s.host, s.election_port).await?);
-        quorum_peers.insert(ServerId(*id), resolve(&s.host, s.quorum_port).await?);
+        let (e, q) = (
+            resolve(&s.host, s.election_port).await?,
+            resolve(&s.host, s.quorum_port).await?,
+        );
+        election_peers.insert(ServerId(*id), e);
+        quorum_peers.insert(ServerId(*id), q);
+        peer_hosts.insert(e, s.host.clone());
+        peer_hosts.insert(q, s.host.clone());
     }
     // quorum.auth.*: the exchange runs within initLimit ticks, Apache's socket timeout.
-    let mut auth = crate::sasl::quorum::quorum_auth(&cfg).map_err(std::io::Error::other)?;
+    let mut auth =
+        crate::sasl::quorum::quorum_auth(&cfg, peer_hosts).map_err(std::io::Error::other)?;
     auth.timeout = std::time::Duration::from_millis(tick * cfg.init_limit.max(1) as u64);
     // sslQuorum / portUnification: TLS on both ports (ssl.quorum.*).
     let tls =

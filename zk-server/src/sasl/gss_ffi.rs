@@ -7,7 +7,7 @@
 //! `u32`, buffers and OIDs are `{length, pointer}`, names, credentials and contexts
 //! are opaque pointers. Every handle is wrapped in an owner that releases it on drop.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -29,7 +29,11 @@ const GSS_S_CONTINUE_NEEDED: u32 = 1;
 /// The calling and routine error fields of a major status.
 const GSS_ERROR_MASK: u32 = 0xffff_0000;
 const GSS_C_INDEFINITE: u32 = 0xffff_ffff;
+const GSS_C_INITIATE: c_int = 1;
 const GSS_C_ACCEPT: c_int = 2;
+/// What Java's `GssKrb5Client` asks of a context: mutual authentication, replay and
+/// sequence detection, confidentiality and integrity (`GSS_C_*_FLAG`).
+const CLIENT_FLAGS: u32 = 2 | 4 | 8 | 16 | 32;
 const GSS_C_GSS_CODE: c_int = 1;
 const GSS_C_MECH_CODE: c_int = 2;
 
@@ -148,6 +152,48 @@ type ReleaseCred = unsafe extern "C" fn(*mut u32, *mut CredId) -> u32;
 type ReleaseBuffer = unsafe extern "C" fn(*mut u32, *mut BufferDesc) -> u32;
 type DeleteSecContext = unsafe extern "C" fn(*mut u32, *mut CtxId, *mut BufferDesc) -> u32;
 type RegisterAcceptorIdentity = unsafe extern "C" fn(*const c_char) -> u32;
+type AcquireCredFrom = unsafe extern "C" fn(
+    *mut u32,
+    Name,
+    u32,
+    *const OidSetDesc,
+    c_int,
+    *const KeyValueSet,
+    *mut CredId,
+    *mut *mut OidSetDesc,
+    *mut u32,
+) -> u32;
+type InitSecContext = unsafe extern "C" fn(
+    *mut u32,
+    CredId,
+    *mut CtxId,
+    Name,
+    *const OidDesc,
+    u32,
+    u32,
+    *mut c_void,
+    *const BufferDesc,
+    *mut *mut OidDesc,
+    *mut BufferDesc,
+    *mut u32,
+    *mut u32,
+) -> u32;
+type InquireCred =
+    unsafe extern "C" fn(*mut u32, CredId, *mut Name, *mut u32, *mut c_int, *mut c_void) -> u32;
+
+/// `gss_key_value_element_desc`: one entry of an MIT credential store.
+#[repr(C)]
+struct KeyValueElement {
+    key: *const c_char,
+    value: *const c_char,
+}
+
+/// `gss_key_value_set_desc`: the credential store of `gss_acquire_cred_from`.
+#[repr(C)]
+struct KeyValueSet {
+    count: u32,
+    elements: *const KeyValueElement,
+}
 
 /// The library's entry points. The library itself stays loaded for the process.
 struct Gss {
@@ -163,6 +209,9 @@ struct Gss {
     release_buffer: ReleaseBuffer,
     delete_sec_context: DeleteSecContext,
     register_acceptor_identity: RegisterAcceptorIdentity,
+    acquire_cred_from: AcquireCredFrom,
+    init_sec_context: InitSecContext,
+    inquire_cred: InquireCred,
 }
 
 static GSS: OnceLock<Result<Gss, String>> = OnceLock::new();
@@ -210,6 +259,9 @@ fn load() -> Result<Gss, String> {
         release_buffer: sym!("gss_release_buffer"),
         delete_sec_context: sym!("gss_delete_sec_context"),
         register_acceptor_identity: sym!("krb5_gss_register_acceptor_identity"),
+        acquire_cred_from: sym!("gss_acquire_cred_from"),
+        init_sec_context: sym!("gss_init_sec_context"),
+        inquire_cred: sym!("gss_inquire_cred"),
     })
 }
 
@@ -390,6 +442,82 @@ impl GssCred {
         check(major, minor)?;
         Ok(GssCred(cred))
     }
+
+    /// Credentials of the Kerberos mechanism for `name` from an MIT credential store
+    /// (`keytab`, `client_keytab`, `ccache`: MIT's `gss_acquire_cred_from`), for
+    /// accepting (`initiate` false) or initiating contexts. Initiator credentials are
+    /// resolved at once (`gss_inquire_cred`), so that a keytab the KDC refuses fails
+    /// here and not at the first connection.
+    pub fn acquire_from(
+        name: Option<&GssName>,
+        initiate: bool,
+        store: &[(&str, &str)],
+    ) -> Result<GssCred, String> {
+        let g = gss()?;
+        let owned: Vec<(CString, CString)> = store
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    CString::new(*k).map_err(|_| format!("NUL in {k:?}"))?,
+                    CString::new(*v).map_err(|_| format!("NUL in the {k} {v:?}"))?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        let elements: Vec<KeyValueElement> = owned
+            .iter()
+            .map(|(k, v)| KeyValueElement {
+                key: k.as_ptr(),
+                value: v.as_ptr(),
+            })
+            .collect();
+        let set = KeyValueSet {
+            count: elements.len() as u32,
+            elements: elements.as_ptr(),
+        };
+        let mut mech = OidDesc::of(MECH_KRB5);
+        let mechs = OidSetDesc {
+            count: 1,
+            elements: &mut mech,
+        };
+        let usage = if initiate {
+            GSS_C_INITIATE
+        } else {
+            GSS_C_ACCEPT
+        };
+        let (mut minor, mut cred) = (0, ptr::null_mut());
+        // SAFETY: the name, mechanism set and store (with its strings) outlive the call.
+        let major = unsafe {
+            (g.acquire_cred_from)(
+                &mut minor,
+                name.map_or(ptr::null_mut(), |n| n.0),
+                GSS_C_INDEFINITE,
+                &mechs,
+                usage,
+                &set,
+                &mut cred,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        check(major, minor).map_err(|e| e.to_string())?;
+        let cred = GssCred(cred);
+        if initiate {
+            let (mut minor, mut lifetime) = (0, 0u32);
+            // SAFETY: a live credential; only the lifetime is asked for.
+            let major = unsafe {
+                (g.inquire_cred)(
+                    &mut minor,
+                    cred.0,
+                    ptr::null_mut(),
+                    &mut lifetime,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+            check(major, minor).map_err(|e| e.to_string())?;
+        }
+        Ok(cred)
+    }
 }
 
 impl Drop for GssCred {
@@ -476,46 +604,12 @@ impl ServerContext {
 
     /// `gss_wrap` with the default quality of protection; `encrypt` asks confidentiality.
     pub fn wrap(&mut self, encrypt: bool, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        let g = gss().map_err(|_| GssError {
-            major: u32::MAX,
-            minor: 0,
-        })?;
-        let input = BufferDesc::borrowing(msg);
-        let mut out = OwnedBuffer::new();
-        let (mut minor, mut conf) = (0, 0);
-        // SAFETY: an established context; out-parameters valid.
-        let major = unsafe {
-            (g.wrap)(
-                &mut minor,
-                self.ctx,
-                c_int::from(encrypt),
-                0,
-                &input,
-                &mut conf,
-                &mut out.0,
-            )
-        };
-        check(major, minor)?;
-        Ok(out.bytes().to_vec())
+        wrap(self.ctx, encrypt, msg)
     }
 
     /// `gss_unwrap`.
     pub fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
-        let g = gss().map_err(|_| GssError {
-            major: u32::MAX,
-            minor: 0,
-        })?;
-        let input = BufferDesc::borrowing(token);
-        let mut out = OwnedBuffer::new();
-        let (mut minor, mut conf, mut qop) = (0, 0, 0);
-        // SAFETY: an established context; out-parameters valid.
-        let major = unsafe {
-            (g.unwrap)(
-                &mut minor, self.ctx, &input, &mut out.0, &mut conf, &mut qop,
-            )
-        };
-        check(major, minor)?;
-        Ok(out.bytes().to_vec())
+        unwrap(self.ctx, token)
     }
 }
 
@@ -527,6 +621,127 @@ impl Drop for ServerContext {
             unsafe { (g.delete_sec_context)(&mut minor, &mut self.ctx, ptr::null_mut()) };
         }
     }
+}
+
+/// The initiator's side of a security context (Java's `GssKrb5Client` underneath).
+pub struct ClientContext {
+    ctx: CtxId,
+    cred: GssCred,
+    target: GssName,
+    complete: bool,
+}
+
+// SAFETY: as for names.
+unsafe impl Send for ClientContext {}
+
+impl ClientContext {
+    pub fn new(cred: GssCred, target: GssName) -> ClientContext {
+        ClientContext {
+            ctx: ptr::null_mut(),
+            cred,
+            target,
+            complete: false,
+        }
+    }
+
+    /// The next context token for the acceptor's `token` (empty at first); empty
+    /// when GSS-API has nothing to send.
+    pub fn step(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
+        let g = gss().map_err(|_| GssError {
+            major: u32::MAX,
+            minor: 0,
+        })?;
+        let input = BufferDesc::borrowing(token);
+        let mut out = OwnedBuffer::new();
+        let mech = OidDesc::of(MECH_KRB5);
+        let (mut minor, mut flags) = (0, 0u32);
+        // SAFETY: the context, credential and target are ours; out-parameters valid.
+        let major = unsafe {
+            (g.init_sec_context)(
+                &mut minor,
+                self.cred.0,
+                &mut self.ctx,
+                self.target.0,
+                &mech,
+                CLIENT_FLAGS,
+                0,
+                ptr::null_mut(),
+                &input,
+                ptr::null_mut(),
+                &mut out.0,
+                &mut flags,
+                ptr::null_mut(),
+            )
+        };
+        let major = check(major, minor)?;
+        if major & GSS_S_CONTINUE_NEEDED == 0 {
+            self.complete = true;
+        }
+        Ok(out.bytes().to_vec())
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    pub fn wrap(&mut self, encrypt: bool, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+        wrap(self.ctx, encrypt, msg)
+    }
+
+    pub fn unwrap(&mut self, token: &[u8]) -> Result<Vec<u8>, GssError> {
+        unwrap(self.ctx, token)
+    }
+}
+
+impl Drop for ClientContext {
+    fn drop(&mut self) {
+        if let (false, Ok(g)) = (self.ctx.is_null(), gss()) {
+            let mut minor = 0;
+            // SAFETY: deleted once; no output token wanted.
+            unsafe { (g.delete_sec_context)(&mut minor, &mut self.ctx, ptr::null_mut()) };
+        }
+    }
+}
+
+/// `gss_wrap` on an established context with the default quality of protection;
+/// `encrypt` asks confidentiality.
+fn wrap(ctx: CtxId, encrypt: bool, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+    let g = gss().map_err(|_| GssError {
+        major: u32::MAX,
+        minor: 0,
+    })?;
+    let input = BufferDesc::borrowing(msg);
+    let mut out = OwnedBuffer::new();
+    let (mut minor, mut conf) = (0, 0);
+    // SAFETY: an established context; out-parameters valid.
+    let major = unsafe {
+        (g.wrap)(
+            &mut minor,
+            ctx,
+            c_int::from(encrypt),
+            0,
+            &input,
+            &mut conf,
+            &mut out.0,
+        )
+    };
+    check(major, minor)?;
+    Ok(out.bytes().to_vec())
+}
+
+/// `gss_unwrap` on an established context.
+fn unwrap(ctx: CtxId, token: &[u8]) -> Result<Vec<u8>, GssError> {
+    let g = gss().map_err(|_| GssError {
+        major: u32::MAX,
+        minor: 0,
+    })?;
+    let input = BufferDesc::borrowing(token);
+    let mut out = OwnedBuffer::new();
+    let (mut minor, mut conf, mut qop) = (0, 0, 0);
+    // SAFETY: an established context; out-parameters valid.
+    let major = unsafe { (g.unwrap)(&mut minor, ctx, &input, &mut out.0, &mut conf, &mut qop) };
+    check(major, minor)?;
+    Ok(out.bytes().to_vec())
 }
 
 /// The DER contents of a dotted object identifier (`1.2.840.113554.1.2.2`).

@@ -27,7 +27,7 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use super::gss_ffi::{self, GssCred, GssName, ServerContext};
+use super::gss_ffi::{self, ClientContext, GssCred, GssName, ServerContext};
 
 use super::{Mechanism, SaslError, Step};
 
@@ -57,6 +57,9 @@ pub struct KerberosLogin {
     pub default_realm: String,
     /// `zookeeper.security.auth_to_local` (default `DEFAULT`).
     pub rules: super::auth_to_local::Rules,
+    /// The keytab is this login's own (MIT's credential store), not the process's
+    /// acceptor keytab: quorum SASL's `QuorumServer` beside the client port's `Server`.
+    pub own_keytab: bool,
 }
 
 impl KerberosLogin {
@@ -67,6 +70,9 @@ impl KerberosLogin {
         if let Some(kt) = &self.keytab {
             if !kt.exists() {
                 return Err(format!("keyTab {} does not exist", kt.display()));
+            }
+            if self.own_keytab {
+                return self.acquire().map(drop);
             }
             let c = CString::new(kt.display().to_string())
                 .map_err(|_| format!("keyTab {}: NUL in the path", kt.display()))?;
@@ -89,7 +95,15 @@ impl KerberosLogin {
             }
             None => None,
         };
-        GssCred::acquire_accept(name.as_ref()).map_err(|e| {
+        let cred = match (&self.keytab, self.own_keytab) {
+            (Some(kt), true) => GssCred::acquire_from(
+                name.as_ref(),
+                false,
+                &[("keytab", &kt.display().to_string())],
+            ),
+            _ => GssCred::acquire_accept(name.as_ref()).map_err(|e| e.to_string()),
+        };
+        cred.map_err(|e| {
             format!(
                 "cannot acquire Kerberos credentials for {} from {}: {e}",
                 self.principal.as_deref().unwrap_or("(any principal)"),
@@ -120,6 +134,8 @@ pub struct GssapiServer {
     state: State,
     /// The client's principal, once the context is established.
     peer: String,
+    /// The authorization id the client chose (empty: none).
+    authzid: String,
 }
 
 impl GssapiServer {
@@ -129,6 +145,7 @@ impl GssapiServer {
             ctx: None,
             state: State::Context,
             peer: String::new(),
+            authzid: String::new(),
         }
     }
 
@@ -203,6 +220,7 @@ impl GssapiServer {
                 choice[0]
             )));
         }
+        self.authzid = String::from_utf8_lossy(&choice[4..]).into_owned();
         self.state = State::Done;
         self.ctx = None;
         let id = map_principal(
@@ -216,6 +234,114 @@ impl GssapiServer {
             token: None,
             authentication_id: id,
         })
+    }
+}
+
+impl GssapiServer {
+    /// The client's principal, once the context is established (Java's
+    /// authentication id).
+    pub fn principal(&self) -> &str {
+        &self.peer
+    }
+
+    /// The authorization id the client asked for, its principal when it named none
+    /// (as Java's `GssKrb5Server` has it).
+    pub fn authorization_id(&self) -> &str {
+        if self.authzid.is_empty() {
+            &self.peer
+        } else {
+            &self.authzid
+        }
+    }
+}
+
+/// The client side of SASL GSSAPI as Java's `GssKrb5Client` runs it: context tokens
+/// until the context is established (an empty response when GSS-API has none left),
+/// then the server's wrapped offer is answered with "no security layer", a maximum
+/// size of 0 and the authorization id, and the exchange is complete.
+pub struct GssapiClient {
+    ctx: ClientContext,
+    authzid: String,
+    state: ClientState,
+}
+
+enum ClientState {
+    Context,
+    Offer,
+    Done,
+    Failed,
+}
+
+impl GssapiClient {
+    /// Initiates a context to `target` (`service/host@REALM`) with `cred`.
+    pub fn new(cred: GssCred, target: &str, authzid: &str) -> Result<GssapiClient, String> {
+        let name = GssName::krb5_principal(target)
+            .map_err(|e| format!("service principal {target:?}: {e}"))?;
+        Ok(GssapiClient {
+            ctx: ClientContext::new(cred, name),
+            authzid: authzid.to_owned(),
+            state: ClientState::Context,
+        })
+    }
+
+    /// The first token (Java's `hasInitialResponse` is true for GSSAPI).
+    pub fn initial(&mut self) -> Result<Vec<u8>, String> {
+        self.context(&[])
+    }
+
+    fn context(&mut self, token: &[u8]) -> Result<Vec<u8>, String> {
+        match self.ctx.step(token) {
+            Ok(out) => {
+                if self.ctx.is_complete() {
+                    self.state = ClientState::Offer;
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                self.state = ClientState::Failed;
+                Err(format!("GSS initiate failed: {e}"))
+            }
+        }
+    }
+
+    /// The answer to the server's `challenge`.
+    pub fn evaluate(&mut self, challenge: &[u8]) -> Result<Vec<u8>, String> {
+        match self.state {
+            ClientState::Context => self.context(challenge),
+            ClientState::Offer => {
+                self.state = ClientState::Failed;
+                let offer = self
+                    .ctx
+                    .unwrap(challenge)
+                    .map_err(|e| format!("Final handshake failed: {e}"))?;
+                if offer.len() != 4 {
+                    return Err(format!(
+                        "Final handshake failed: the server's offer has {} bytes, not 4",
+                        offer.len()
+                    ));
+                }
+                if offer[0] & NO_SECURITY_LAYER == 0 {
+                    return Err(format!(
+                        "No common protection layer between client and server (offered {:#x})",
+                        offer[0]
+                    ));
+                }
+                let mut choice = vec![NO_SECURITY_LAYER, 0, 0, 0];
+                choice.extend_from_slice(self.authzid.as_bytes());
+                let out = self
+                    .ctx
+                    .wrap(false, &choice)
+                    .map_err(|e| format!("Problem wrapping the final handshake: {e}"))?;
+                self.state = ClientState::Done;
+                Ok(out)
+            }
+            ClientState::Done => Err("GSSAPI authentication already complete".into()),
+            ClientState::Failed => Err("GSSAPI exchange already failed".into()),
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        matches!(self.state, ClientState::Done)
     }
 }
 
@@ -367,6 +493,7 @@ mod tests {
             remove_realm: false,
             default_realm: String::new(),
             rules: Default::default(),
+            own_keytab: false,
         });
         let mut s = GssapiServer::new(login);
         let e = s.evaluate(b"\x60\x01garbage").unwrap_err();

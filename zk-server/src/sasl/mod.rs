@@ -153,6 +153,18 @@ pub const AUTH_TO_LOCAL: &str = "zookeeper.security.auth_to_local";
 pub const REMOVE_REALM: &str = "zookeeper.kerberos.removeRealmFromPrincipal";
 pub const KRB5_CONF: &str = "java.security.krb5.conf";
 
+/// `-Djava.security.krb5.conf` becomes `KRB5_CONFIG` unless that is set: libkrb5
+/// reads its configuration from the environment only. The first call is main's
+/// check, before the runtime's threads exist; later calls find the variable set and
+/// leave it.
+pub fn use_krb5_conf(cfg: &Config) {
+    if let Some(conf) = cfg.prop(KRB5_CONF) {
+        if std::env::var_os("KRB5_CONFIG").is_none() {
+            std::env::set_var("KRB5_CONFIG", conf);
+        }
+    }
+}
+
 /// Java's `Boolean.parseBoolean`: "true" in any case, anything else false.
 fn java_bool(v: Option<&str>) -> bool {
     v.is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -340,14 +352,7 @@ impl Security {
         section: &str,
         e: &jaas::Entry,
     ) -> Result<Login, String> {
-        if let Some(conf) = cfg.prop(KRB5_CONF) {
-            if std::env::var_os("KRB5_CONFIG").is_none() {
-                // libkrb5 reads its configuration from the environment only. The
-                // first call is main's check, before the runtime's threads exist; later
-                // calls find the variable set and leave it.
-                std::env::set_var("KRB5_CONFIG", conf);
-            }
-        }
+        use_krb5_conf(cfg);
         if !java_bool(e.option("useKeyTab")) {
             tracing::warn!(
                 "{file}: section {section:?}: useKeyTab is not true; the keytab is still                  read (the server has no ticket cache or password to log in with)"
@@ -369,6 +374,7 @@ impl Security {
                     auth_to_local::Rules::parse(r).map_err(|m| format!("{AUTH_TO_LOCAL}: {m}"))?
                 }
             },
+            own_keytab: false,
         };
         login
             .start()

@@ -20,9 +20,35 @@
 //! server:  rspauth=<32 hex>                      (status SUCCESS)
 //! ```
 //!
-//! Kerberos (`quorum.auth.kerberos.servicePrincipal`) is not done.
+//! With `com.sun.security.auth.module.Krb5LoginModule` in both sections the
+//! mechanism is GSSAPI, as Apache's `SecurityUtils` chooses it when the login has a
+//! principal ([`QuorumKerberos`]):
+//!
+//! - the server side accepts with the `QuorumServer` section's `keyTab` and
+//!   `principal` (that keytab only: MIT's credential store, not the process's acceptor
+//!   keytab that a client-port `Server` section registers);
+//! - the learner logs in as the `QuorumLearner` section's `principal` from its
+//!   `keyTab` (the ticket is kept in a `MEMORY:` cache of the process) and asks for
+//!   `quorum.auth.kerberos.servicePrincipal` (default `zkquorum/localhost`), where a
+//!   host part `_HOST` becomes the peer's host as its `server.N` line gives it, in
+//!   lower case (`SecurityUtils.getServerPrincipal`); without `@REALM` the learner's
+//!   realm (or `zookeeper.server.realm`) is added;
+//! - the server authorizes a learner whose authorization id is its principal and,
+//!   for a `service/host@REALM` principal, whose host is the host of one of the
+//!   `server.N` lines (`SaslQuorumServerCallbackHandler`'s authorized hosts).
+//!
+//! ```text
+//! learner: AP-REQ                        (Java: hasInitialResponse)
+//! server:  AP-REP                        (mutual authentication)
+//! learner: (empty)
+//! server:  wrap(01 00 00 00 | 01 01 00 00)   security layer offer: none, 65536
+//! learner: wrap(01 00 00 00 principal)       no security layer, authzid
+//! server:  (null token)                  (status SUCCESS)
+//! ```
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -30,6 +56,8 @@ use zab_net::quorum_auth::{QuorumAuth, QuorumSasl, SaslClientExchange, SaslServe
 use zab_net::ServerStep;
 
 use super::digest_md5::{parse_directives, response_value, DigestMd5Server};
+use super::gss_ffi::{GssCred, GssName};
+use super::gssapi::{self, GssapiClient, GssapiServer, KerberosLogin, KRB5_LOGIN_MODULE};
 use super::{jaas, Credentials, Mechanism, Step, DIGEST_LOGIN_MODULE, JAAS_FILE};
 use crate::config::Config;
 
@@ -203,7 +231,7 @@ impl QuorumSasl for QuorumDigest {
         }))
     }
 
-    fn client(&self) -> Result<Box<dyn SaslClientExchange>, String> {
+    fn client(&self, _: SocketAddr) -> Result<Box<dyn SaslClientExchange>, String> {
         Ok(Box::new(DigestMd5Client::new(
             &self.learner_user,
             &self.learner_password,
@@ -213,9 +241,188 @@ impl QuorumSasl for QuorumDigest {
     }
 }
 
+/// `zookeeper.server.realm`: the realm of the quorum's service principal when
+/// `quorum.auth.kerberos.servicePrincipal` names none (default: the learner's).
+pub const SERVER_REALM: &str = "zookeeper.server.realm";
+/// The host part of a service principal that stands for the peer's host.
+pub const HOST_PATTERN: &str = "_HOST";
+/// The credential cache of the learner's tickets, one per process.
+const LEARNER_CCACHE: &str = "MEMORY:zk-quorum-learner";
+
+/// Apache's `SecurityUtils.getServerPrincipal`: `service/_HOST` (3.8, which replaces
+/// only that form) or `service/_HOST@REALM` (3.9) with the peer's host in lower case
+/// (this host's name when the peer's is empty or 0.0.0.0); any other principal as it is.
+pub fn server_principal(template: &str, host: &str) -> String {
+    let Some((service, rest)) = template.split_once('/') else {
+        return template.to_owned();
+    };
+    let realm = match rest.split_once('@') {
+        None if rest == HOST_PATTERN => None,
+        Some((HOST_PATTERN, r)) if !r.contains(['/', '@']) => Some(r),
+        _ => return template.to_owned(),
+    };
+    if service.contains('@') {
+        return template.to_owned();
+    }
+    let host = if host.is_empty() || host == "0.0.0.0" {
+        local_host_name()
+    } else {
+        host.to_owned()
+    };
+    match realm {
+        None => format!("{service}/{}", host.to_lowercase()),
+        Some(r) => format!("{service}/{}@{r}", host.to_lowercase()),
+    }
+}
+
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Quorum SASL with Kerberos (GSSAPI): the `QuorumServer` login accepts, the
+/// `QuorumLearner` login initiates.
+#[derive(Debug)]
+pub struct QuorumKerberos {
+    server: Arc<KerberosLogin>,
+    learner_principal: String,
+    learner_keytab: PathBuf,
+    /// `quorum.auth.kerberos.servicePrincipal`, before `_HOST` is replaced.
+    service_principal: String,
+    /// The realm added to a service principal without one.
+    server_realm: String,
+    /// The host of each peer's `server.N` line, by the addresses it resolved to.
+    hosts: HashMap<SocketAddr, String>,
+    /// The hosts of the `server.N` lines: a learner's principal must name one.
+    authz_hosts: HashSet<String>,
+}
+
+impl QuorumKerberos {
+    /// The learner's credentials, from its keytab (a ticket from the KDC if the
+    /// cache has none that is valid).
+    fn learner_cred(&self) -> Result<GssCred, String> {
+        let name = GssName::krb5_principal(&self.learner_principal)
+            .map_err(|e| format!("principal {:?}: {e}", self.learner_principal))?;
+        GssCred::acquire_from(
+            Some(&name),
+            true,
+            &[
+                ("client_keytab", &self.learner_keytab.display().to_string()),
+                ("ccache", LEARNER_CCACHE),
+            ],
+        )
+        .map_err(|e| {
+            format!(
+                "cannot log in as {} from keyTab {}: {e}",
+                self.learner_principal,
+                self.learner_keytab.display()
+            )
+        })
+    }
+
+    /// The service principal to ask for when connecting to `peer`.
+    pub fn target(&self, peer: SocketAddr) -> String {
+        let host = self
+            .hosts
+            .get(&peer)
+            .cloned()
+            .unwrap_or_else(|| peer.ip().to_string());
+        let p = server_principal(&self.service_principal, &host);
+        if p.contains('@') {
+            p
+        } else {
+            format!("{p}@{}", self.server_realm)
+        }
+    }
+
+    /// `SaslQuorumServerCallbackHandler.handleAuthorizeCallback`.
+    fn authorize(&self, authentication_id: &str, authorization_id: &str) -> Result<(), String> {
+        if authentication_id != authorization_id {
+            return Err(format!(
+                "SASL authorization failed: {authentication_id} asked to act as \
+                 {authorization_id}"
+            ));
+        }
+        let parts: Vec<&str> = authorization_id.split(['/', '@']).collect();
+        if parts.len() == 3 && !self.authz_hosts.contains(parts[1]) {
+            return Err(format!(
+                "SASL authorization completed, {} is not authorized to connect \
+                 (not a host of the server.N lines)",
+                parts[1]
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct KerberosServerExchange {
+    mech: GssapiServer,
+    quorum: Arc<QuorumKerberos>,
+    user: Option<String>,
+}
+
+impl SaslServerExchange for KerberosServerExchange {
+    fn evaluate(&mut self, token: &[u8]) -> Result<ServerStep, String> {
+        match self.mech.evaluate(token).map_err(|e| e.0)? {
+            Step::Challenge(c) => Ok(ServerStep::Challenge(c)),
+            Step::Complete { token, .. } => {
+                let authn = self.mech.principal().to_owned();
+                self.quorum
+                    .authorize(&authn, self.mech.authorization_id())?;
+                self.user = Some(authn);
+                Ok(ServerStep::Complete(token))
+            }
+        }
+    }
+
+    fn authorized_id(&self) -> Option<String> {
+        self.user.clone()
+    }
+}
+
+struct KerberosClientExchange(GssapiClient);
+
+impl SaslClientExchange for KerberosClientExchange {
+    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, String> {
+        self.0.initial().map(Some)
+    }
+
+    fn evaluate(&mut self, challenge: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.0.evaluate(challenge).map(Some)
+    }
+
+    fn is_complete(&self) -> bool {
+        self.0.is_complete()
+    }
+}
+
+/// The [`QuorumSasl`] of Kerberos (an `Arc` inside, as each exchange needs it).
+#[derive(Debug)]
+pub struct QuorumGssapi(Arc<QuorumKerberos>);
+
+impl QuorumSasl for QuorumGssapi {
+    fn server(&self) -> Result<Box<dyn SaslServerExchange>, String> {
+        Ok(Box::new(KerberosServerExchange {
+            mech: GssapiServer::new(self.0.server.clone()),
+            quorum: self.0.clone(),
+            user: None,
+        }))
+    }
+
+    fn client(&self, peer: SocketAddr) -> Result<Box<dyn SaslClientExchange>, String> {
+        let cred = self.0.learner_cred()?;
+        let target = self.0.target(peer);
+        let client = GssapiClient::new(cred, &target, &self.0.learner_principal)?;
+        Ok(Box::new(KerberosClientExchange(client)))
+    }
+}
+
 /// The quorum authentication the configuration asks for; an error (missing JAAS
-/// file or section, a login module other than DigestLoginModule) stops the server.
-pub fn quorum_auth(cfg: &Config) -> Result<QuorumAuth, String> {
+/// file or section, a login module that is not DigestLoginModule or
+/// Krb5LoginModule, a Kerberos login that fails) stops the server. `hosts` maps the
+/// resolved addresses of the `server.N` lines back to their hosts (for `_HOST`).
+pub fn quorum_auth(cfg: &Config, hosts: HashMap<SocketAddr, String>) -> Result<QuorumAuth, String> {
     let qa = &cfg.quorum_auth;
     let mut auth = QuorumAuth {
         learner_require: qa.learner_require_sasl,
@@ -232,6 +439,7 @@ pub fn quorum_auth(cfg: &Config) -> Result<QuorumAuth, String> {
         )
     })?;
     let jaas = jaas::JaasConfig::load(Path::new(file)).map_err(|e| e.to_string())?;
+    // Whether a section is Kerberos (true) or DIGEST-MD5 (false).
     let section = |name: &str| {
         let entries = jaas.section(name).ok_or_else(|| {
             format!(
@@ -239,26 +447,59 @@ pub fn quorum_auth(cfg: &Config) -> Result<QuorumAuth, String> {
                  section '{name}' could not be found in {file}"
             )
         })?;
+        let mut kerberos = None;
         for e in entries {
-            if e.class != DIGEST_LOGIN_MODULE {
+            let k = match e.class.as_str() {
+                DIGEST_LOGIN_MODULE => false,
+                KRB5_LOGIN_MODULE => true,
+                other => {
+                    return Err(format!(
+                        "{file}: section {name:?}: login module {other} is not supported for \
+                         quorum SASL (only {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE})"
+                    ))
+                }
+            };
+            if kerberos.is_some_and(|was| was != k) {
                 return Err(format!(
-                    "{file}: section {name:?}: login module {} is not supported for quorum \
-                     SASL (only {DIGEST_LOGIN_MODULE}; Kerberos is not done)",
-                    e.class
+                    "{file}: section {name:?} mixes {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE}"
                 ));
             }
+            kerberos = Some(k);
         }
-        Ok(entries)
+        Ok((entries, kerberos.unwrap_or(false)))
     };
+    let (server_entries, server_krb) = section(&qa.server_login_context)?;
+    let (learner, learner_krb) = section(&qa.learner_login_context)?;
+    if server_krb != learner_krb {
+        return Err(format!(
+            "{file}: sections {:?} and {:?} must both use {KRB5_LOGIN_MODULE} (Kerberos) or \
+             both {DIGEST_LOGIN_MODULE}",
+            qa.server_login_context, qa.learner_login_context
+        ));
+    }
+    if server_krb {
+        let q = kerberos(cfg, file, server_entries, learner, hosts)?;
+        tracing::info!(
+            server_section = %qa.server_login_context,
+            learner_section = %qa.learner_login_context,
+            learner_require = qa.learner_require_sasl,
+            server_require = qa.server_require_sasl,
+            "quorum SASL (GSSAPI): accepting as {}, learner {}, service principal {}, from {file}",
+            q.server.principal.as_deref().unwrap_or("(any in the keytab)"),
+            q.learner_principal,
+            q.service_principal,
+        );
+        auth.sasl = Some(Arc::new(QuorumGssapi(Arc::new(q))));
+        return Ok(auth);
+    }
     let mut users = Vec::new();
-    for e in section(&qa.server_login_context)? {
+    for e in server_entries {
         for (k, v) in &e.options {
             if let Some(u) = k.strip_prefix("user_") {
                 users.push((u.to_owned(), v.clone()));
             }
         }
     }
-    let learner = section(&qa.learner_login_context)?;
     let (user, password) = learner
         .iter()
         .find_map(|e| Some((e.option("username")?, e.option("password")?)))
@@ -282,6 +523,83 @@ pub fn quorum_auth(cfg: &Config) -> Result<QuorumAuth, String> {
         learner_password: password.to_owned(),
     }));
     Ok(auth)
+}
+
+/// The two Kerberos logins, each checked as Java's `Login` checks it at start-up:
+/// the server's keytab must hold its principal, and the learner's keytab must get a
+/// ticket from the KDC.
+fn kerberos(
+    cfg: &Config,
+    file: &str,
+    server: &[jaas::Entry],
+    learner: &[jaas::Entry],
+    hosts: HashMap<SocketAddr, String>,
+) -> Result<QuorumKerberos, String> {
+    let qa = &cfg.quorum_auth;
+    super::use_krb5_conf(cfg);
+    let option = |entries: &[jaas::Entry], k: &str| {
+        entries.iter().find_map(|e| e.option(k)).map(str::to_owned)
+    };
+    let default_realm = std::fs::read_to_string(gssapi::krb5_config_path())
+        .ok()
+        .and_then(|c| gssapi::default_realm_of(&c))
+        .unwrap_or_default();
+    let keytab = |entries: &[jaas::Entry], section: &str| {
+        option(entries, "keyTab").map(PathBuf::from).ok_or_else(|| {
+            format!("{file}: section {section:?}: Kerberos needs keyTab (and useKeyTab=true)")
+        })
+    };
+    let server_login = KerberosLogin {
+        principal: option(server, "principal"),
+        keytab: Some(keytab(server, &qa.server_login_context)?),
+        remove_host: false,
+        remove_realm: false,
+        default_realm: default_realm.clone(),
+        rules: Default::default(),
+        own_keytab: true,
+    };
+    server_login.start().map_err(|m| {
+        format!(
+            "{file}: section {:?}: Kerberos login failed: {m}",
+            qa.server_login_context
+        )
+    })?;
+    let learner_principal = option(learner, "principal").ok_or_else(|| {
+        format!(
+            "{file}: section {:?}: Kerberos needs principal",
+            qa.learner_login_context
+        )
+    })?;
+    let learner_realm = gssapi::KerberosName::parse(&learner_principal)
+        .realm
+        .map(str::to_owned)
+        .unwrap_or(default_realm);
+    let q = QuorumKerberos {
+        server: Arc::new(server_login),
+        learner_keytab: keytab(learner, &qa.learner_login_context)?,
+        learner_principal,
+        service_principal: qa.kerberos_service_principal.clone(),
+        server_realm: cfg
+            .prop(SERVER_REALM)
+            .map(str::to_owned)
+            .unwrap_or(learner_realm),
+        authz_hosts: cfg.servers.values().map(|s| s.host.clone()).collect(),
+        hosts,
+    };
+    if !q.learner_keytab.exists() {
+        return Err(format!(
+            "{file}: section {:?}: keyTab {} does not exist",
+            qa.learner_login_context,
+            q.learner_keytab.display()
+        ));
+    }
+    q.learner_cred().map_err(|m| {
+        format!(
+            "{file}: section {:?}: Kerberos login failed: {m}",
+            qa.learner_login_context
+        )
+    })?;
+    Ok(q)
 }
 
 #[cfg(test)]
@@ -354,15 +672,79 @@ mod tests {
         let mut cfg = Config::default();
         cfg.quorum_auth.enable_sasl = true;
         cfg.quorum_auth.learner_require_sasl = true;
-        assert!(quorum_auth(&cfg).unwrap_err().contains("no JAAS file"));
+        let q = |cfg: &Config| quorum_auth(cfg, HashMap::new());
+        assert!(q(&cfg).unwrap_err().contains("no JAAS file"));
         cfg.system_props
             .insert(JAAS_FILE.into(), f.display().to_string());
-        let a = quorum_auth(&cfg).unwrap();
+        let a = q(&cfg).unwrap();
         assert!(a.sasl.is_some() && a.learner_require && !a.server_require);
         cfg.quorum_auth.learner_login_context = "Nope".into();
-        let e = quorum_auth(&cfg).unwrap_err();
+        let e = q(&cfg).unwrap_err();
         assert!(e.contains("'Nope' could not be found"), "{e}");
         cfg.quorum_auth.enable_sasl = false;
-        assert!(quorum_auth(&cfg).unwrap().sasl.is_none());
+        assert!(q(&cfg).unwrap().sasl.is_none());
+    }
+
+    #[test]
+    fn host_patterns_are_replaced_as_apache_replaces_them() {
+        assert_eq!(
+            server_principal("zkquorum/_HOST@EXAMPLE.COM", "ZK1.example.com"),
+            "zkquorum/zk1.example.com@EXAMPLE.COM"
+        );
+        // Apache 3.8's form, without a realm.
+        assert_eq!(server_principal("zkquorum/_HOST", "ZK1"), "zkquorum/zk1");
+        // Only a principal whose host is _HOST.
+        for p in [
+            "zkquorum/localhost",
+            "zkquorum/h@R",
+            "a@_HOST",
+            "a@_HOST@R",
+            "_HOST",
+        ] {
+            assert_eq!(server_principal(p, "h2"), p);
+        }
+        assert!(!server_principal("s/_HOST@R", "0.0.0.0").contains("0.0.0.0"));
+    }
+
+    #[test]
+    fn learners_are_authorized_by_their_principal_s_host() {
+        let login = KerberosLogin {
+            principal: None,
+            keytab: None,
+            remove_host: false,
+            remove_realm: false,
+            default_realm: String::new(),
+            rules: Default::default(),
+            own_keytab: true,
+        };
+        let addr: SocketAddr = "127.0.0.1:3888".parse().unwrap();
+        let q = QuorumKerberos {
+            server: Arc::new(login),
+            learner_principal: "zkquorum/zk1@R".into(),
+            learner_keytab: PathBuf::from("/nonexistent"),
+            service_principal: "zkquorum/_HOST@R".into(),
+            server_realm: "R".into(),
+            hosts: [(addr, "ZK2".to_string())].into_iter().collect(),
+            authz_hosts: ["zk1".to_string(), "zk2".to_string()].into_iter().collect(),
+        };
+        // _HOST: the server.N host, in lower case.
+        assert_eq!(q.target(addr), "zkquorum/zk2@R");
+        assert_eq!(
+            q.target("127.0.0.2:3888".parse().unwrap()),
+            "zkquorum/127.0.0.2@R"
+        );
+        // Without a realm in the setting, the learner's.
+        let q = QuorumKerberos {
+            service_principal: "zkquorum/localhost".into(),
+            ..q
+        };
+        assert_eq!(q.target(addr), "zkquorum/localhost@R");
+        assert!(q.authorize("zkquorum/zk1@R", "zkquorum/zk1@R").is_ok());
+        assert!(q.authorize("peer@R", "peer@R").is_ok());
+        let e = q
+            .authorize("zkquorum/rogue@R", "zkquorum/rogue@R")
+            .unwrap_err();
+        assert!(e.contains("rogue is not authorized to connect"), "{e}");
+        assert!(q.authorize("zkquorum/zk1@R", "zkquorum/zk2@R").is_err());
     }
 }

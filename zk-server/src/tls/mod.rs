@@ -18,6 +18,7 @@ pub mod reverse_dns;
 pub mod revocation;
 pub mod stores;
 pub mod throttle;
+pub mod v1;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -286,22 +287,29 @@ impl TlsSettings {
                         self.prefix, self.prefix
                     )
                 })?;
-                let (roots, _) = load_roots(ts)?;
+                let (roots, trusted) = load_roots(ts)?;
                 let b = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
                 let b = if auth == ClientAuth::Want {
                     b.allow_unauthenticated()
                 } else {
                     b
                 };
-                b.build().map_err(|e| format!("{}: {e}", ts.location))?
+                let inner = b.build().map_err(|e| format!("{}: {e}", ts.location))?;
+                Arc::new(v1::V1ClientVerifier {
+                    inner,
+                    roots: trusted,
+                    algs: provider.signature_verification_algorithms,
+                })
             }
         };
-        ServerConfig::builder_with_provider(provider)
+        Ok(ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("{}protocol: {e}", self.prefix))?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(key.chain, key.key)
-            .map_err(|e| format!("{}: key and certificate do not fit: {e}", ks.location))
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                certified_key(&provider, key.chain, key.key)
+                    .map_err(|e| format!("{}: key and certificate do not fit: {e}", ks.location))?,
+            ))))
     }
 
     /// The trust store as revocation checks need it; `None` without one or when
@@ -352,6 +360,46 @@ fn load_roots(
             .map_err(|e| format!("{}: bad trusted certificate: {e}", ts.location))?;
     }
     Ok((Arc::new(roots), certs))
+}
+
+/// The server's certificate chain with its key, checked to fit. Java serves X.509 v1
+/// certificates (kazoo's test harness makes its server one), which webpki does not
+/// parse: then the key's SubjectPublicKeyInfo must appear in the certificate as it
+/// is, which a certificate of any version carries verbatim.
+pub(crate) fn certified_key(
+    provider: &CryptoProvider,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<rustls::sign::CertifiedKey, String> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| e.to_string())?;
+    let ck = rustls::sign::CertifiedKey::new(chain, signing);
+    match ck.keys_match() {
+        Ok(()) => Ok(ck),
+        Err(rustls::Error::InvalidCertificate(why)) => {
+            let spki = ck
+                .key
+                .public_key()
+                .ok_or("the key's public key is unknown")?;
+            let cert = ck.end_entity_cert().map_err(|e| e.to_string())?;
+            let found = cert
+                .as_ref()
+                .windows(spki.len())
+                .any(|w| w == spki.as_ref());
+            if found {
+                tracing::info!(
+                    "the server certificate is not one webpki parses ({why:?}; an X.509 v1 \
+                     certificate?); its key fits and it is served as Java serves it"
+                );
+                Ok(ck)
+            } else {
+                Err(format!("{why:?}, and its public key is not the key's"))
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// How a verified client certificate becomes an identity (Apache's
