@@ -152,7 +152,7 @@ impl Sim {
                 n.applied = k;
                 self.check_committed(i, old);
             }
-            Action::Deliver { .. } => {}
+            Action::Deliver { .. } | Action::RqldAnswer(_) => {}
             // The simulated network reaches every node; the view is kept for restarts.
             Action::Activate { config, version } => {
                 self.nodes[i].view = Some((config, version));

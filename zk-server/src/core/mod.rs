@@ -99,6 +99,8 @@ pub enum CoreMsg {
     /// database `body` (see [`ops`]).
     /// `ydld`: a leader hands leadership over; whether this server was leading.
     YieldLeadership(oneshot::Sender<bool>),
+    /// `rqld`: ask for leadership for this server; dropped unanswered when standalone.
+    RequestLeadership(oneshot::Sender<zab_core::peer::RqldAnswer>),
     /// A client's TLS handshake failed on the client port (`unsuccessful_handshake`).
     HandshakeFailed,
     Restore {
@@ -385,6 +387,12 @@ impl Core {
             }
             CoreMsg::YieldLeadership(reply) => {
                 let _ = reply.send(self.yield_leadership());
+            }
+            CoreMsg::RequestLeadership(reply) => {
+                // Standalone: no driver, the dropped sender answers "not in an ensemble".
+                if let Some(d) = self.role.driver() {
+                    d.send(crate::replicate::DriverMsg::RequestLeadership { reply });
+                }
             }
             CoreMsg::Restore { body, zxid, reply } => {
                 let _ = reply.send(self.restore(&body, zxid));

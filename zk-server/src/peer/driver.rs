@@ -135,6 +135,8 @@ pub(super) struct Driver {
     pub(super) learners: zab_core::peer::LearnerSummary,
     /// Leader: the synced followers last reported to the core.
     pub(super) synced: Vec<u64>,
+    /// An operator's `rqld` waiting for its answer (a newer one replaces it).
+    pub(super) rqld_reply: Option<oneshot::Sender<zab_core::peer::RqldAnswer>>,
     /// Learners that connected while we were still looking.
     pub(super) early_learners: Vec<zab_net::LearnerConn>,
     /// Leader: each learner's queued packets as a packet is queued for it
@@ -270,6 +272,11 @@ impl Driver {
                 to: ServerId(to),
                 msg,
             },
+            DriverMsg::RequestLeadership { reply } => {
+                tracing::info!("an operator's rqld: asking for leadership for this server");
+                self.rqld_reply = Some(reply);
+                Event::RequestLeadership
+            }
             DriverMsg::YieldLeadership { yield_ms } => {
                 tracing::info!("yielding leadership (an operator's ydld)");
                 Event::YieldLeadership {
@@ -474,7 +481,21 @@ impl Driver {
                             tracing::debug!("election send to {to}: {e}");
                         }
                     }
-                    Action::Send { to, msg } => self.send_record(to, msg.to_record()),
+                    Action::Send { to, msg } => {
+                        if let QuorumPacket::HandOver {
+                            requester, outcome, ..
+                        } = &msg
+                        {
+                            handover_log(to, *requester, *outcome);
+                        }
+                        self.send_record(to, msg.to_record())
+                    }
+                    Action::RqldAnswer(a) => {
+                        tracing::info!("rqld: {a:?}");
+                        if let Some(reply) = self.rqld_reply.take() {
+                            let _ = reply.send(a);
+                        }
+                    }
                     Action::SendSnapshot { to, zxid } => {
                         let (tx, rx) = oneshot::channel();
                         self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
@@ -752,4 +773,30 @@ fn fatal(msg: &str) -> ! {
     tracing::error!("{msg}");
     eprintln!("zk-server: fatal: {msg}");
     std::process::exit(crate::EXIT_STORAGE);
+}
+
+/// The leader's log line for each HANDOVER it sends (once per outcome, to the requester).
+fn handover_log(to: ServerId, requester: ServerId, outcome: zab_core::wire::HandOverOutcome) {
+    use zab_core::wire::HandOverOutcome::*;
+    if to != requester {
+        return;
+    }
+    match outcome {
+        Preferred => tracing::info!(
+            "rqld from server {requester}: every voter connected is a zk-rs server; they \
+             prefer {requester} among equally up-to-date candidates; yielding once it has \
+             every proposal"
+        ),
+        PlainYield => tracing::warn!(
+            "rqld from server {requester}: a voter is not a zk-rs server (Apache ZooKeeper \
+             knows no preference); falling back to ydld: yielding to any up-to-date member"
+        ),
+        NotUpToDate => tracing::warn!(
+            "rqld from server {requester}: it did not catch up within syncLimit; not yielding"
+        ),
+        Refused => tracing::warn!(
+            "rqld from server {requester}: not a synced voter, or a hand-over is already \
+             running; refused"
+        ),
+    }
 }

@@ -299,6 +299,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         sync_limit,
         learners: Default::default(),
         synced: Vec::new(),
+        rqld_reply: None,
         early_learners: Vec::new(),
         learner_qp_size,
         _quorum_listener: quorum_listener,
