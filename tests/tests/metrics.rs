@@ -1,8 +1,9 @@
 //! `mntr` against Apache ZooKeeper 3.8's, key by key (standalone and an
 //! ensemble's leader and follower), and our Prometheus `/metrics` parsed and
 //! checked against the `mntr` keys. Apache's JVM figures (`jvm_*`) and its
-//! per-learner sets but `<sid>_learner_handler_qp_size` (`ack_latency`,
-//! `learner_handler_qp_time_ms`) are left out of the comparison, and in an ensemble the per-namespace sets too:
+//! per-learner sets but `<sid>_learner_handler_qp_size` and
+//! `<sid>_learner_handler_qp_time_ms` (that is, `ack_latency`) are left out of the
+//! comparison, and in an ensemble the per-namespace sets too:
 //! docs/compatibility.md says why.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,9 +37,10 @@ fn per_learner(key: &str) -> bool {
     })
 }
 
-/// The per-learner set both servers print: `learner_handler_qp_size`, a leader's
-/// (`ack_latency` and `learner_handler_qp_time_ms` are not: docs/compatibility.md).
+/// The per-learner sets both servers print, a leader's: `learner_handler_qp_size`,
+/// and `learner_handler_qp_time_ms` (`ack_latency` is not: docs/compatibility.md).
 const QP_SIZE: &str = "_learner_handler_qp_size";
+const QP_TIME: &str = "_learner_handler_qp_time_ms";
 
 /// `zk_avg_2_learner_handler_qp_size` as `zk_avg_<sid>_learner_handler_qp_size`: the
 /// two ensembles' leaders differ, and so do their learners' sids.
@@ -50,10 +52,10 @@ fn without_sid(key: &str) -> String {
     parts.join("_")
 }
 
-/// The learners' sids of the per-learner keys in `m`.
-fn learner_sids(m: &BTreeMap<String, String>) -> BTreeSet<String> {
+/// The learners' sids of the per-learner keys of the set `set` in `m`.
+fn learner_sids(m: &BTreeMap<String, String>, set: &str) -> BTreeSet<String> {
     m.keys()
-        .filter(|k| per_learner(k) && k.ends_with(QP_SIZE))
+        .filter(|k| per_learner(k) && k.ends_with(set))
         .filter_map(|k| k.split('_').nth(2).map(str::to_owned))
         .collect()
 }
@@ -63,7 +65,9 @@ fn learner_sids(m: &BTreeMap<String, String>) -> BTreeSet<String> {
 /// `/zookeeper/config` through their trees while syncing, ours set it at start-up.
 fn comparable(m: &BTreeMap<String, String>, per_namespace: bool) -> BTreeSet<String> {
     m.keys()
-        .filter(|k| !k.contains("jvm_") && (!per_learner(k) || k.ends_with(QP_SIZE)))
+        .filter(|k| {
+            !k.contains("jvm_") && (!per_learner(k) || k.ends_with(QP_SIZE) || k.ends_with(QP_TIME))
+        })
         .filter(|k| per_namespace || !k.ends_with("_per_namespace"))
         .map(|k| without_sid(k))
         .collect()
@@ -219,18 +223,33 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
         ];
         if role == "leader" {
             agree.extend(["zk_learners", "zk_synced_followers", "zk_pending_syncs"]);
-            // One learner_handler_qp_size summary per learner, named by its sid.
-            let (sa, so) = (learner_sids(&ma), learner_sids(&mo));
+            // One learner_handler_qp_size and one learner_handler_qp_time_ms summary per
+            // learner, named by its sid (Apache times its first packet to each at once).
             let want: BTreeSet<String> = ours
                 .ids()
                 .into_iter()
                 .filter(|i| *i != io)
                 .map(|i| i.to_string())
                 .collect();
-            if sa.len() != 2 || so != want {
-                failures.push(format!(
-                    "learner_handler_qp_size sets: Apache's leader has {sa:?}, ours {so:?} (its learners: {want:?})"
-                ));
+            for set in [QP_SIZE, QP_TIME] {
+                let (sa, so) = (learner_sids(&ma, set), learner_sids(&mo, set));
+                if sa.len() != 2 || so != want {
+                    failures.push(format!(
+                        "{set} sets: Apache's leader has {sa:?}, ours {so:?} (its learners: {want:?})"
+                    ));
+                }
+            }
+            // A queue wait is a few ms at most on an idle loopback ensemble, on both.
+            for (who, m) in [("Apache", &ma), ("ours", &mo)] {
+                for (k, v) in m
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("zk_max_") && k.ends_with(QP_TIME))
+                {
+                    let ms: u64 = v.parse().unwrap_or(u64::MAX);
+                    if ms > 1000 {
+                        failures.push(format!("{who}'s {k} = {v}"));
+                    }
+                }
             }
         }
         failures.extend(same_values(role, &ma, &mo, &agree));
@@ -484,6 +503,7 @@ fn families_match_mntr(
 /// Apache's labelled summary sets we print (their keys carry a label before the name).
 const LABELLED: &[&str] = &[
     "learner_handler_qp_size",
+    "learner_handler_qp_time_ms",
     "write_per_namespace",
     "read_per_namespace",
 ];
@@ -543,6 +563,23 @@ fn a_leader_exports_its_learners_queue_sizes_to_prometheus() {
             count(sid) > 0.0,
             "no packet counted for learner {sid}: {:?}",
             qp.samples
+        );
+    }
+    // The queue waits: an ADVANCED summary (0.5, 0.9, 0.99) per learner.
+    let qt = &families["learner_handler_qp_time_ms"];
+    assert_eq!(qt.kind, "summary");
+    for sid in &learners {
+        let quantiles: BTreeSet<String> = qt
+            .samples
+            .iter()
+            .filter(|s| s.1.get("key") == Some(sid))
+            .filter_map(|s| s.1.get("quantile").cloned())
+            .collect();
+        assert_eq!(
+            quantiles,
+            ["0.5", "0.9", "0.99"].map(String::from).into(),
+            "{:?}",
+            qt.samples
         );
     }
 }

@@ -102,6 +102,13 @@ impl SharedSummarySet {
         m.entry(sid).or_default().add(v);
     }
 
+    /// [`SharedSummarySet::add`] to a summary that keeps its quantiles (Apache's
+    /// ADVANCED sets).
+    pub fn add_q(&self, sid: u64, v: u64) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(sid).or_insert_with(Summary::with_quantiles).add(v);
+    }
+
     /// Back to no members (`srst`).
     pub fn reset(&self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -241,6 +248,10 @@ pub struct CoreMetrics {
     /// `learner_handler_qp_size` (leader): packets queued for a learner, by its
     /// sid, sampled by the driver as it queues each one.
     pub learner_qp_size: Arc<SharedSummarySet>,
+    /// `learner_handler_qp_time_ms` (leader): how long the first and every 1000th
+    /// packet queued for a learner waited before its connection's writer took it, by
+    /// the learner's sid (Apache's marker packets; zab-net's `try_send_marking`).
+    pub learner_qp_time: Arc<SharedSummarySet>,
 }
 
 impl Default for CoreMetrics {
@@ -269,6 +280,7 @@ impl Default for CoreMetrics {
             db_init_time: Summary::default(),
             fsync_time: Arc::new(SharedSummary::default()),
             learner_qp_size: Arc::new(SharedSummarySet::default()),
+            learner_qp_time: Arc::new(SharedSummarySet::default()),
         }
     }
 }

@@ -265,6 +265,11 @@ impl Core {
         self.metrics.learner_qp_size.clone()
     }
 
+    /// The per-learner queue waits the driver collects (`learner_handler_qp_time_ms`).
+    pub fn learner_queue_times(&self) -> Arc<SharedSummarySet> {
+        self.metrics.learner_qp_time.clone()
+    }
+
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as
     /// ZooKeeper's `initConfigInZKDatabase` writes it (standalone: left empty).
     fn init_config(&mut self) {

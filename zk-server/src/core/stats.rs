@@ -350,9 +350,11 @@ impl Core {
                 // As Apache's `srst` (`ServerMetrics.resetAll`): the metrics too.
                 self.metrics.fsync_time.reset();
                 self.metrics.learner_qp_size.reset();
+                self.metrics.learner_qp_time.reset();
                 self.metrics = super::CoreMetrics {
                     fsync_time: self.metrics.fsync_time.clone(),
                     learner_qp_size: self.metrics.learner_qp_size.clone(),
+                    learner_qp_time: self.metrics.learner_qp_time.clone(),
                     ..Default::default()
                 };
                 self.stats = ServerStats {

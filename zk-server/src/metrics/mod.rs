@@ -47,7 +47,7 @@ use Kind::{Counter, Summary as Basic, SummaryQ};
 
 /// Apache 3.8's `ServerMetrics`, in its order, without the JVM's
 /// (`jvm_pause_time_ms`) and the labelled sets (`*_per_namespace` are in
-/// [`collect`], with `learner_handler_qp_size`; `learner_handler_qp_time_ms`,
+/// [`collect`], with `learner_handler_qp_size` and `learner_handler_qp_time_ms`;
 /// `ack_latency`: see docs/compatibility.md).
 pub const SERVER_METRICS: &[(&str, Kind)] = &[
     ("fsynctime", Basic),
@@ -348,16 +348,23 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
     // Apache's labelled summary sets: one summary per namespace seen.
     let m = v.metrics();
     let learner_qp_size = m.learner_qp_size.get();
-    for (name, set) in [
-        ("write_per_namespace", &m.write_per_namespace),
-        ("read_per_namespace", &m.read_per_namespace),
+    let learner_qp_time = m.learner_qp_time.get();
+    for (name, kind, set) in [
+        ("write_per_namespace", Kind::Summary, &m.write_per_namespace),
+        ("read_per_namespace", Kind::Summary, &m.read_per_namespace),
         // A leader's, one per learner's sid (kept after leading, as Apache's).
-        ("learner_handler_qp_size", &learner_qp_size),
+        ("learner_handler_qp_size", Kind::Summary, &learner_qp_size),
+        // ADVANCED in Apache: with quantiles.
+        (
+            "learner_handler_qp_time_ms",
+            Kind::SummaryQ,
+            &learner_qp_time,
+        ),
     ] {
         for (ns, s) in set {
             out.push(Metric {
                 name,
-                kind: Kind::Summary,
+                kind,
                 value: Value::Summary(s.clone()),
                 label: Some(ns.clone()),
             });

@@ -36,6 +36,10 @@ const MAX_EARLY_LEARNERS: usize = 64;
 
 type Conn = PeerConn<QuorumPacketRecord>;
 
+/// A leader times the first and every 1000th packet queued for each learner
+/// (`learner_handler_qp_time_ms`; Apache's `markerPacketInterval`).
+const QP_TIME_MARKER_EVERY: u64 = 1000;
+
 /// A connection to the leader, established by a task of its own.
 enum Inbound {
     Connected(ServerId, Result<Conn, String>),
@@ -142,6 +146,9 @@ pub(super) struct Driver {
     /// Leader: each learner's queued packets as a packet is queued for it
     /// (`learner_handler_qp_size`; Apache samples as its LearnerHandler takes one).
     pub(super) learner_qp_size: Arc<crate::core::SharedSummarySet>,
+    /// Leader: how long marked packets waited in a learner's queue
+    /// (`learner_handler_qp_time_ms`), collected as packets are queued.
+    pub(super) learner_qp_time: Arc<crate::core::SharedSummarySet>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -446,10 +453,22 @@ impl Driver {
     fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord) {
         match self.conns.get(&to) {
             Some(s) => {
+                // Apache's LearnerHandler queues a marker after every 1000th packet
+                // (the first included) and times how long it waited.
+                // From the first packet on (LEADERINFO, in discovery), as Apache's
+                // LearnerHandler counts every packet it queues.
                 if self.role == Role::Leading {
                     self.learner_qp_size.add(to.0, s.queued() as u64);
                 }
-                if !s.is_closed() && s.try_send(p).is_err() {
+                let mark = if self.peer.state() == ServerState::Leading {
+                    for w in s.take_queue_waits() {
+                        self.learner_qp_time.add_q(to.0, w);
+                    }
+                    QP_TIME_MARKER_EVERY
+                } else {
+                    0
+                };
+                if !s.is_closed() && s.try_send_marking(p, mark).is_err() {
                     // Closing it makes its reader report the end, which the driver's loop
                     // takes as the peer's disconnection.
                     tracing::warn!("quorum connection with {to} is full or closed; dropping it");

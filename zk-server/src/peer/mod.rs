@@ -262,6 +262,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     core.record_db_init(db_init);
     let learner_qp_size = core.learner_queue_sizes();
+    let learner_qp_time = core.learner_queue_times();
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
@@ -302,6 +303,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         rqld_reply: None,
         early_learners: Vec::new(),
         learner_qp_size,
+        learner_qp_time,
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
