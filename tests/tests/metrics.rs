@@ -1,8 +1,8 @@
 //! `mntr` against Apache ZooKeeper 3.8's, key by key (standalone and an
 //! ensemble's leader and follower), and our Prometheus `/metrics` parsed and
 //! checked against the `mntr` keys. Apache's JVM figures (`jvm_*`) and its
-//! per-learner sets but `<sid>_learner_handler_qp_size` and
-//! `<sid>_learner_handler_qp_time_ms` (that is, `ack_latency`) are left out of the
+//! per-learner sets but `<sid>_learner_handler_qp_size`,
+//! `<sid>_learner_handler_qp_time_ms` and `<sid>_ack_latency` are left out of the
 //! comparison, and in an ensemble the per-namespace sets too:
 //! docs/compatibility.md says why.
 
@@ -37,10 +37,12 @@ fn per_learner(key: &str) -> bool {
     })
 }
 
-/// The per-learner sets both servers print, a leader's: `learner_handler_qp_size`,
-/// and `learner_handler_qp_time_ms` (`ack_latency` is not: docs/compatibility.md).
+/// The per-server sets both servers print, a leader's: `learner_handler_qp_size`,
+/// `learner_handler_qp_time_ms`, and `ack_latency` once a zxid that is a multiple of
+/// 1000 was acknowledged.
 const QP_SIZE: &str = "_learner_handler_qp_size";
 const QP_TIME: &str = "_learner_handler_qp_time_ms";
+const ACK_LATENCY: &str = "_ack_latency";
 
 /// `zk_avg_2_learner_handler_qp_size` as `zk_avg_<sid>_learner_handler_qp_size`: the
 /// two ensembles' leaders differ, and so do their learners' sids.
@@ -66,7 +68,11 @@ fn learner_sids(m: &BTreeMap<String, String>, set: &str) -> BTreeSet<String> {
 fn comparable(m: &BTreeMap<String, String>, per_namespace: bool) -> BTreeSet<String> {
     m.keys()
         .filter(|k| {
-            !k.contains("jvm_") && (!per_learner(k) || k.ends_with(QP_SIZE) || k.ends_with(QP_TIME))
+            !k.contains("jvm_")
+                && (!per_learner(k)
+                    || k.ends_with(QP_SIZE)
+                    || k.ends_with(QP_TIME)
+                    || k.ends_with(ACK_LATENCY))
         })
         .filter(|k| per_namespace || !k.ends_with("_per_namespace"))
         .map(|k| without_sid(k))
@@ -276,6 +282,48 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `ack_latency`: Apache's leader samples the ACKs of zxids that are multiples of 1000
+/// that arrive before their commit, by sid (its own log sync included). After 1100
+/// writes through each leader both print the set, for servers of their ensembles only.
+#[test]
+fn a_leader_samples_ack_latency_as_apache_does() {
+    let mut apache = Ensemble::new(Spec {
+        kind: Kind::Apache,
+        ..Spec::new(3, 0)
+    });
+    let mut ours = Ensemble::new(Spec::new(3, 0));
+    apache.start_all();
+    ours.start_all();
+    let la = apache.wait_serving(&apache.ids(), Duration::from_secs(90));
+    let lo = ours.wait_serving(&ours.ids(), Duration::from_secs(90));
+    let mut failures = Vec::new();
+    for (who, ens, leader) in [("Apache", &apache, la), ("ours", &ours, lo)] {
+        let mut c = RawClient::connect(ens.member(leader).addr()).expect("connect");
+        for i in 0..1100 {
+            assert_eq!(c.create(&format!("/a{i}"), b"", 0).unwrap().err, 0);
+        }
+        let m = mntr(ens.member(leader).addr());
+        let sids = learner_sids(&m, ACK_LATENCY);
+        let members: BTreeSet<String> = ens.ids().iter().map(|i| i.to_string()).collect();
+        if sids.is_empty() || !sids.is_subset(&members) {
+            failures.push(format!(
+                "{who}: ack_latency sets for {sids:?} (members {members:?})"
+            ));
+        }
+        for s in &sids {
+            for p in [
+                "avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999",
+            ] {
+                let k = format!("zk_{p}_{s}{ACK_LATENCY}");
+                if !m.contains_key(&k) {
+                    failures.push(format!("{who}: no {k}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// One family of the text format: its type and samples (name, labels, value).
 #[derive(Debug, Default)]
 struct Family {
@@ -469,7 +517,11 @@ fn families_match_mntr(
     {
         // A labelled set's keys (zk_avg_2_learner_handler_qp_size,
         // zk_avg_app_write_per_namespace) are one family, its name without the label.
-        let (fam, kind) = match LABELLED.iter().find(|n| k.ends_with(&format!("_{n}"))) {
+        // (`quorum_ack_latency` is no member of `ack_latency`.)
+        let (fam, kind) = match LABELLED
+            .iter()
+            .find(|n| k.ends_with(&format!("_{n}")) && !k.ends_with("_quorum_ack_latency"))
+        {
             Some(n) => (n.to_string(), "summary"),
             None => family_of(k, m),
         };
@@ -504,6 +556,7 @@ fn families_match_mntr(
 const LABELLED: &[&str] = &[
     "learner_handler_qp_size",
     "learner_handler_qp_time_ms",
+    "ack_latency",
     "write_per_namespace",
     "read_per_namespace",
 ];

@@ -252,6 +252,9 @@ pub struct CoreMetrics {
     /// packet queued for a learner waited before its connection's writer took it, by
     /// the learner's sid (Apache's marker packets; zab-net's `try_send_marking`).
     pub learner_qp_time: Arc<SharedSummarySet>,
+    /// `ack_latency` (leader): ms from a sampled proposal to each ACK before its
+    /// commit, by the acknowledging server's sid (peer/ack_latency.rs).
+    pub ack_latency: Arc<SharedSummarySet>,
 }
 
 impl Default for CoreMetrics {
@@ -281,6 +284,7 @@ impl Default for CoreMetrics {
             fsync_time: Arc::new(SharedSummary::default()),
             learner_qp_size: Arc::new(SharedSummarySet::default()),
             learner_qp_time: Arc::new(SharedSummarySet::default()),
+            ack_latency: Arc::new(SharedSummarySet::default()),
         }
     }
 }

@@ -270,6 +270,11 @@ impl Core {
         self.metrics.learner_qp_time.clone()
     }
 
+    /// The per-server ACK latencies the driver samples (`ack_latency`).
+    pub fn ack_latencies(&self) -> Arc<SharedSummarySet> {
+        self.metrics.ack_latency.clone()
+    }
+
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as
     /// ZooKeeper's `initConfigInZKDatabase` writes it (standalone: left empty).
     fn init_config(&mut self) {

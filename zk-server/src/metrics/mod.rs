@@ -47,8 +47,8 @@ use Kind::{Counter, Summary as Basic, SummaryQ};
 
 /// Apache 3.8's `ServerMetrics`, in its order, without the JVM's
 /// (`jvm_pause_time_ms`) and the labelled sets (`*_per_namespace` are in
-/// [`collect`], with `learner_handler_qp_size` and `learner_handler_qp_time_ms`;
-/// `ack_latency`: see docs/compatibility.md).
+/// [`collect`], with `learner_handler_qp_size`, `learner_handler_qp_time_ms` and
+/// `ack_latency`).
 pub const SERVER_METRICS: &[(&str, Kind)] = &[
     ("fsynctime", Basic),
     ("snapshottime", Basic),
@@ -349,6 +349,7 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
     let m = v.metrics();
     let learner_qp_size = m.learner_qp_size.get();
     let learner_qp_time = m.learner_qp_time.get();
+    let ack_latency = m.ack_latency.get();
     for (name, kind, set) in [
         ("write_per_namespace", Kind::Summary, &m.write_per_namespace),
         ("read_per_namespace", Kind::Summary, &m.read_per_namespace),
@@ -360,6 +361,8 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
             Kind::SummaryQ,
             &learner_qp_time,
         ),
+        // A leader's, by the acknowledging server's sid (its own included).
+        ("ack_latency", Kind::SummaryQ, &ack_latency),
     ] {
         for (ns, s) in set {
             out.push(Metric {

@@ -149,6 +149,8 @@ pub(super) struct Driver {
     /// Leader: how long marked packets waited in a learner's queue
     /// (`learner_handler_qp_time_ms`), collected as packets are queued.
     pub(super) learner_qp_time: Arc<crate::core::SharedSummarySet>,
+    /// Leader: `ack_latency`, per acknowledging server.
+    pub(super) ack_latency: super::ack_latency::AckLatency,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -170,6 +172,9 @@ impl Driver {
                 Some(r) = self.synced_rx.recv(), if self.syncing => {
                     self.syncing = false;
                     let upto = self.finish_sync(r);
+                    if self.peer.state() == ServerState::Leading {
+                        self.ack_latency.on_ack(self.my_id, upto);
+                    }
                     self.step(Event::Persisted { upto }, &in_tx).await;
                 }
                 _ = ticker.tick() => self.step(Event::Tick, &in_tx).await,
@@ -270,7 +275,10 @@ impl Driver {
 
     async fn on_core(&mut self, m: DriverMsg, in_tx: &mpsc::Sender<Inbound>) {
         let ev = match m {
-            DriverMsg::Propose(b) => Event::Propose(b),
+            DriverMsg::Propose(b) => {
+                self.ack_latency.on_propose(&b);
+                Event::Propose(b)
+            }
             DriverMsg::Forward(p) => Event::Forward(p),
             DriverMsg::Sync { learner } => Event::SyncRequest {
                 learner: ServerId(learner),
@@ -439,6 +447,9 @@ impl Driver {
                     QuorumPacket::Diff { zxid } => {
                         tracing::info!("synchronising with leader {sid} by DIFF up to {zxid}")
                     }
+                    QuorumPacket::Ack { zxid } if self.peer.state() == ServerState::Leading => {
+                        self.ack_latency.on_ack(sid, *zxid)
+                    }
                     QuorumPacket::Trunc { zxid } => {
                         tracing::info!("synchronising with leader {sid} by TRUNC to {zxid}")
                     }
@@ -596,6 +607,7 @@ impl Driver {
                         follow_up.push(Event::CurrentEpochSaved(e));
                     }
                     Action::Commit { upto } => {
+                        self.ack_latency.on_commit(upto);
                         let rest = self.uncommitted.split_off(&upto.next());
                         let done = std::mem::replace(&mut self.uncommitted, rest);
                         if let Some((z, _)) = done.iter().next_back() {
@@ -714,6 +726,7 @@ impl Driver {
         // Leave old quorum connections behind when we are no longer part of that leadership.
         match st.state {
             ServerState::Looking => {
+                self.ack_latency.clear();
                 self.conns.clear();
                 self.pending_sends.clear();
                 self.forget_snapshot(None);

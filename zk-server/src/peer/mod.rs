@@ -12,6 +12,7 @@
 //! ensemble's side of the same seam the standalone log fills
 //! ([`crate::replicate`]). The driver itself is in [`driver`].
 
+mod ack_latency;
 mod driver;
 
 use std::collections::{BTreeMap, HashMap};
@@ -263,6 +264,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     core.record_db_init(db_init);
     let learner_qp_size = core.learner_queue_sizes();
     let learner_qp_time = core.learner_queue_times();
+    let ack_latency = ack_latency::AckLatency::new(core.ack_latencies());
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
@@ -304,6 +306,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         early_learners: Vec::new(),
         learner_qp_size,
         learner_qp_time,
+        ack_latency,
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
