@@ -263,6 +263,37 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
         if looking == 0 {
             failures.push(format!("ours: the {role}'s zk_looking_count is 0"));
         }
+        // Measured by both, on both: each learner synced once at least (a DIFF, TRUNC or
+        // SNAP); the write committed by a quorum; the follower synced and received it.
+        let at_least = |m: &BTreeMap<String, String>, keys: &[&str], min: u64| -> u64 {
+            let total: u64 = keys.iter().map(|k| m[*k].parse::<u64>().unwrap()).sum();
+            if total < min {
+                0
+            } else {
+                total
+            }
+        };
+        let checks: &[(&[&str], u64)] = if role == "leader" {
+            &[
+                (&["zk_diff_count", "zk_snap_count"], 2),
+                (&["zk_cnt_quorum_ack_latency"], 1),
+            ]
+        } else {
+            &[
+                (&["zk_cnt_follower_sync_time"], 1),
+                (&["zk_learner_proposal_received_count"], 1),
+            ]
+        };
+        for (keys, min) in checks {
+            for (who, m) in [("Apache", &ma), ("ours", &mo)] {
+                if at_least(m, keys, *min) == 0 {
+                    let got: Vec<(&str, &String)> = keys.iter().map(|k| (*k, &m[*k])).collect();
+                    failures.push(format!(
+                        "{who}'s {role}: {got:?}, want a total of {min} or more"
+                    ));
+                }
+            }
+        }
         if role == "leader" {
             let n: u64 = mo["zk_proposal_count"].parse().unwrap();
             if n == 0 {

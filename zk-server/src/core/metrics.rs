@@ -123,6 +123,73 @@ impl SharedSummarySet {
     }
 }
 
+/// What the peer driver measures for Apache's `ServerMetrics`, updated from its task:
+/// a leader's syncs (`diff_count`: DIFF or TRUNC, `snap_count`), REVALIDATEs and
+/// `quorum_ack_latency`; a learner's proposals received in broadcast and its sync time.
+#[derive(Debug)]
+pub struct DriverMetrics {
+    pub diff_count: AtomicU64,
+    pub snap_count: AtomicU64,
+    pub revalidate_count: AtomicU64,
+    pub learner_proposal_received: AtomicU64,
+    pub follower_sync_time: SharedSummary,
+    pub observer_sync_time: SharedSummary,
+    /// ms from a proposal to its commit (Apache: from the request's creation).
+    pub quorum_ack_latency: std::sync::Mutex<Summary>,
+}
+
+impl Default for DriverMetrics {
+    fn default() -> Self {
+        DriverMetrics {
+            diff_count: AtomicU64::new(0),
+            snap_count: AtomicU64::new(0),
+            revalidate_count: AtomicU64::new(0),
+            learner_proposal_received: AtomicU64::new(0),
+            follower_sync_time: SharedSummary::default(),
+            observer_sync_time: SharedSummary::default(),
+            quorum_ack_latency: std::sync::Mutex::new(Summary::with_quantiles()),
+        }
+    }
+}
+
+impl DriverMetrics {
+    pub fn count(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_quorum_ack_latency(&self, ms: u64) {
+        self.quorum_ack_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(ms);
+    }
+
+    pub fn quorum_ack_latency(&self) -> Summary {
+        self.quorum_ack_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Back to zero (`srst`).
+    pub fn reset(&self) {
+        for c in [
+            &self.diff_count,
+            &self.snap_count,
+            &self.revalidate_count,
+            &self.learner_proposal_received,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.follower_sync_time.reset();
+        self.observer_sync_time.reset();
+        self.quorum_ack_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset();
+    }
+}
+
 /// A count/sum/min/max summary updated from another thread.
 #[derive(Debug)]
 pub struct SharedSummary {
@@ -255,6 +322,8 @@ pub struct CoreMetrics {
     /// `ack_latency` (leader): ms from a sampled proposal to each ACK before its
     /// commit, by the acknowledging server's sid (peer/ack_latency.rs).
     pub ack_latency: Arc<SharedSummarySet>,
+    /// What the peer driver measures (syncs, REVALIDATEs, proposals received, ...).
+    pub driver: Arc<DriverMetrics>,
 }
 
 impl Default for CoreMetrics {
@@ -285,6 +354,7 @@ impl Default for CoreMetrics {
             learner_qp_size: Arc::new(SharedSummarySet::default()),
             learner_qp_time: Arc::new(SharedSummarySet::default()),
             ack_latency: Arc::new(SharedSummarySet::default()),
+            driver: Arc::new(DriverMetrics::default()),
         }
     }
 }

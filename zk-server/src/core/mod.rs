@@ -68,7 +68,9 @@ use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
-pub use metrics::{top_namespace, CoreMetrics, SharedSummary, SharedSummarySet, Summary};
+pub use metrics::{
+    top_namespace, CoreMetrics, DriverMetrics, SharedSummary, SharedSummarySet, Summary,
+};
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
 use pipeline::InFlight;
@@ -273,6 +275,11 @@ impl Core {
     /// The per-server ACK latencies the driver samples (`ack_latency`).
     pub fn ack_latencies(&self) -> Arc<SharedSummarySet> {
         self.metrics.ack_latency.clone()
+    }
+
+    /// What the driver measures for Apache's `ServerMetrics`.
+    pub fn driver_metrics(&self) -> Arc<DriverMetrics> {
+        self.metrics.driver.clone()
     }
 
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as

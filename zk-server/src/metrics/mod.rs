@@ -206,11 +206,19 @@ pub const LEADER_GAUGES: &[&str] = &[
 
 /// The metrics the core measures, by Apache's name; `None` for the others.
 fn measured(v: &StatsView, name: &str) -> Option<Value> {
+    use std::sync::atomic::Ordering::Relaxed;
     let m = v.metrics();
     let int = |n: u64| Some(Value::Int(n as i64));
     let sum = |s: &Summary| Some(Value::Summary(s.clone()));
     match name {
         "fsynctime" => Some(Value::Summary(m.fsync_time.get())),
+        "diff_count" => int(m.driver.diff_count.load(Relaxed)),
+        "snap_count" => int(m.driver.snap_count.load(Relaxed)),
+        "revalidate_count" => int(m.driver.revalidate_count.load(Relaxed)),
+        "learner_proposal_received_count" => int(m.driver.learner_proposal_received.load(Relaxed)),
+        "follower_sync_time" => Some(Value::Summary(m.driver.follower_sync_time.get())),
+        "observer_sync_time" => Some(Value::Summary(m.driver.observer_sync_time.get())),
+        "quorum_ack_latency" => Some(Value::Summary(m.driver.quorum_ack_latency())),
         "snapshottime" => sum(&m.snapshot_time),
         "readlatency" => sum(&m.read_latency),
         "updatelatency" => sum(&m.update_latency),

@@ -34,6 +34,8 @@ const BATCH_EVENTS: usize = 256;
 /// Learner connections held while this server's election is still running.
 const MAX_EARLY_LEARNERS: usize = 64;
 
+use crate::core::DriverMetrics;
+
 type Conn = PeerConn<QuorumPacketRecord>;
 
 /// A leader times the first and every 1000th packet queued for each learner
@@ -151,6 +153,10 @@ pub(super) struct Driver {
     pub(super) learner_qp_time: Arc<crate::core::SharedSummarySet>,
     /// Leader: `ack_latency`, per acknowledging server.
     pub(super) ack_latency: super::ack_latency::AckLatency,
+    /// Apache's `ServerMetrics` measured here (syncs, REVALIDATEs, proposals received).
+    pub(super) metrics: Arc<crate::core::DriverMetrics>,
+    /// Learner: when synchronisation with the leader began (`follower_sync_time`).
+    pub(super) sync_started: Option<(std::time::Instant, bool)>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -450,6 +456,15 @@ impl Driver {
                     QuorumPacket::Ack { zxid } if self.peer.state() == ServerState::Leading => {
                         self.ack_latency.on_ack(sid, *zxid)
                     }
+                    QuorumPacket::Revalidate { .. }
+                        if self.peer.state() == ServerState::Leading =>
+                    {
+                        DriverMetrics::count(&self.metrics.revalidate_count)
+                    }
+                    // Apache's Follower.processPacket: proposals in broadcast only.
+                    QuorumPacket::Proposal { .. } if self.role == Role::Following => {
+                        DriverMetrics::count(&self.metrics.learner_proposal_received)
+                    }
                     QuorumPacket::Trunc { zxid } => {
                         tracing::info!("synchronising with leader {sid} by TRUNC to {zxid}")
                     }
@@ -512,6 +527,10 @@ impl Driver {
                         }
                     }
                     Action::Send { to, msg } => {
+                        // Apache's LearnerHandler counts a sync that is not a SNAP as a diff.
+                        if matches!(msg, QuorumPacket::Diff { .. } | QuorumPacket::Trunc { .. }) {
+                            DriverMetrics::count(&self.metrics.diff_count);
+                        }
                         if let QuorumPacket::HandOver {
                             requester, outcome, ..
                         } = &msg
@@ -527,6 +546,7 @@ impl Driver {
                         }
                     }
                     Action::SendSnapshot { to, zxid } => {
+                        DriverMetrics::count(&self.metrics.snap_count);
                         let (tx, rx) = oneshot::channel();
                         self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
                         let Ok(bytes) = rx.await else {
@@ -723,6 +743,26 @@ impl Driver {
             st.leader,
             st.epoch
         );
+        // Apache's Follower / Observer: ms from LEADERINFO's epoch accepted to UPTODATE.
+        match (st.state, st.phase) {
+            (ServerState::Following | ServerState::Observing, ZabPhase::Synchronization) => {
+                if self.sync_started.is_none() {
+                    let observer = st.state == ServerState::Observing;
+                    self.sync_started = Some((std::time::Instant::now(), observer));
+                }
+            }
+            (ServerState::Following | ServerState::Observing, ZabPhase::Broadcast) => {
+                if let Some((at, observer)) = self.sync_started.take() {
+                    let ms = at.elapsed().as_millis() as u64;
+                    if observer {
+                        self.metrics.observer_sync_time.add(ms);
+                    } else {
+                        self.metrics.follower_sync_time.add(ms);
+                    }
+                }
+            }
+            _ => self.sync_started = None,
+        }
         // Leave old quorum connections behind when we are no longer part of that leadership.
         match st.state {
             ServerState::Looking => {

@@ -264,7 +264,8 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     core.record_db_init(db_init);
     let learner_qp_size = core.learner_queue_sizes();
     let learner_qp_time = core.learner_queue_times();
-    let ack_latency = ack_latency::AckLatency::new(core.ack_latencies());
+    let driver_metrics = core.driver_metrics();
+    let ack_latency = ack_latency::AckLatency::new(core.ack_latencies(), driver_metrics.clone());
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
@@ -307,6 +308,8 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         learner_qp_size,
         learner_qp_time,
         ack_latency,
+        metrics: driver_metrics,
+        sync_started: None,
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
