@@ -141,6 +141,10 @@ const AGREE: &[&str] = &[
     "zk_proposal_count",
     "zk_commit_count",
     "zk_cnt_dbinittime",
+    "zk_cnt_startup_snap_load_time",
+    "zk_cnt_startup_txns_loaded",
+    "zk_sum_startup_txns_loaded",
+    "zk_cnt_startup_txns_load_time",
     "zk_looking_count",
     "zk_stale_sessions_expired",
 ];

@@ -310,6 +310,11 @@ pub struct CoreMetrics {
     pub sessions_expired: u64,
     /// `dbinittime`: ms to recover the tree from the snapshot and log at start-up.
     pub db_init_time: Summary,
+    /// `startup_snap_load_time`, `startup_txns_loaded`, `startup_txns_load_time`:
+    /// recovery's parts (ms to load the snapshot; transactions replayed and ms).
+    pub startup_snap_load_time: Summary,
+    pub startup_txns_loaded: Summary,
+    pub startup_txns_load_time: Summary,
     /// `fsynctime`: ms per log sync, from the log's sync thread.
     pub fsync_time: Arc<SharedSummary>,
     /// `learner_handler_qp_size` (leader): packets queued for a learner, by its
@@ -350,6 +355,9 @@ impl Default for CoreMetrics {
             looking: 0,
             sessions_expired: 0,
             db_init_time: Summary::default(),
+            startup_snap_load_time: Summary::default(),
+            startup_txns_loaded: Summary::default(),
+            startup_txns_load_time: Summary::default(),
             fsync_time: Arc::new(SharedSummary::default()),
             learner_qp_size: Arc::new(SharedSummarySet::default()),
             learner_qp_time: Arc::new(SharedSummarySet::default()),

@@ -262,6 +262,17 @@ impl Core {
         self.metrics.db_init_time.add(took.as_millis() as u64);
     }
 
+    /// What recovery took (Apache's `FileTxnSnapLog.restore`: `startup_snap_load_time`
+    /// always; `startup_txns_loaded` and `startup_txns_load_time` after a snapshot
+    /// loaded, as Apache replays the log (`fastForwardFromEdits`) only then).
+    pub fn record_startup(&mut self, snapshot_ms: u64, replay: Option<(u64, u64)>) {
+        self.metrics.startup_snap_load_time.add(snapshot_ms);
+        if let Some((txns, txns_ms)) = replay {
+            self.metrics.startup_txns_loaded.add(txns);
+            self.metrics.startup_txns_load_time.add(txns_ms);
+        }
+    }
+
     /// The per-learner queue sizes the driver samples (`learner_handler_qp_size`).
     pub fn learner_queue_sizes(&self) -> Arc<SharedSummarySet> {
         self.metrics.learner_qp_size.clone()

@@ -260,8 +260,13 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         driver: Some(link),
         fsync_time: fsync_time.clone(),
     };
+    let rec_times = (
+        rec.snapshot_load_ms,
+        rec.snapshot_loaded.then_some((rec.replayed, rec.replay_ms)),
+    );
     let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     core.record_db_init(db_init);
+    core.record_startup(rec_times.0, rec_times.1);
     let learner_qp_size = core.learner_queue_sizes();
     let learner_qp_time = core.learner_queue_times();
     let driver_metrics = core.driver_metrics();
