@@ -281,10 +281,13 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
             &[
                 (&["zk_diff_count", "zk_snap_count"], 2),
                 (&["zk_cnt_quorum_ack_latency"], 1),
+                (&["zk_cnt_unavailable_time"], 1),
+                (&["zk_cnt_leader_unavailable_time"], 1),
             ]
         } else {
             &[
                 (&["zk_cnt_follower_sync_time"], 1),
+                (&["zk_cnt_unavailable_time"], 1),
                 (&["zk_learner_proposal_received_count"], 1),
             ]
         };

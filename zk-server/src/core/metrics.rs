@@ -134,6 +134,9 @@ pub struct DriverMetrics {
     pub learner_proposal_received: AtomicU64,
     pub follower_sync_time: SharedSummary,
     pub observer_sync_time: SharedSummary,
+    /// ms from leaving broadcast (or starting) to broadcast again; the leader's too.
+    pub unavailable_time: SharedSummary,
+    pub leader_unavailable_time: SharedSummary,
     /// ms from a proposal to its commit (Apache: from the request's creation).
     pub quorum_ack_latency: std::sync::Mutex<Summary>,
 }
@@ -147,6 +150,8 @@ impl Default for DriverMetrics {
             learner_proposal_received: AtomicU64::new(0),
             follower_sync_time: SharedSummary::default(),
             observer_sync_time: SharedSummary::default(),
+            unavailable_time: SharedSummary::default(),
+            leader_unavailable_time: SharedSummary::default(),
             quorum_ack_latency: std::sync::Mutex::new(Summary::with_quantiles()),
         }
     }
@@ -183,6 +188,8 @@ impl DriverMetrics {
         }
         self.follower_sync_time.reset();
         self.observer_sync_time.reset();
+        self.unavailable_time.reset();
+        self.leader_unavailable_time.reset();
         self.quorum_ack_latency
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -218,6 +218,8 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "learner_proposal_received_count" => int(m.driver.learner_proposal_received.load(Relaxed)),
         "follower_sync_time" => Some(Value::Summary(m.driver.follower_sync_time.get())),
         "observer_sync_time" => Some(Value::Summary(m.driver.observer_sync_time.get())),
+        "unavailable_time" => Some(Value::Summary(m.driver.unavailable_time.get())),
+        "leader_unavailable_time" => Some(Value::Summary(m.driver.leader_unavailable_time.get())),
         "quorum_ack_latency" => Some(Value::Summary(m.driver.quorum_ack_latency())),
         "snapshottime" => sum(&m.snapshot_time),
         "readlatency" => sum(&m.read_latency),

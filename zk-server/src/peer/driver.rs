@@ -157,6 +157,8 @@ pub(super) struct Driver {
     pub(super) metrics: Arc<crate::core::DriverMetrics>,
     /// Learner: when synchronisation with the leader began (`follower_sync_time`).
     pub(super) sync_started: Option<(std::time::Instant, bool)>,
+    /// Since when this server has not been in broadcast (`unavailable_time`).
+    pub(super) unavailable_since: Option<std::time::Instant>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -743,6 +745,18 @@ impl Driver {
             st.leader,
             st.epoch
         );
+        // Apache's QuorumPeer: from the start, or the end of a role, to the next broadcast.
+        if st.phase == ZabPhase::Broadcast {
+            if let Some(at) = self.unavailable_since.take() {
+                let ms = at.elapsed().as_millis() as u64;
+                self.metrics.unavailable_time.add(ms);
+                if st.state == ServerState::Leading {
+                    self.metrics.leader_unavailable_time.add(ms);
+                }
+            }
+        } else if self.unavailable_since.is_none() {
+            self.unavailable_since = Some(std::time::Instant::now());
+        }
         // Apache's Follower / Observer: ms from LEADERINFO's epoch accepted to UPTODATE.
         match (st.state, st.phase) {
             (ServerState::Following | ServerState::Observing, ZabPhase::Synchronization) => {

@@ -315,6 +315,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         ack_latency,
         metrics: driver_metrics,
         sync_started: None,
+        unavailable_since: Some(std::time::Instant::now()),
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
