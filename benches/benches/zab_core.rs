@@ -94,7 +94,8 @@ impl Ensemble {
                     Action::Truncate { .. }
                     | Action::Deliver { .. }
                     | Action::StateChanged(_)
-                    | Action::Activate { .. } => continue,
+                    | Action::Activate { .. }
+                    | Action::RqldAnswer(_) => continue,
                 };
                 self.queue.push_back((to.0 as usize - 1, ev));
             }

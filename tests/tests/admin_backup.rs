@@ -598,3 +598,194 @@ fn without_a_quorum_snapshot_says_not_serving_before_asking_for_credentials() {
         "This ZooKeeper instance is not currently serving requests"
     );
 }
+
+/// Every write `acked` is on every running member of `ens`.
+fn assert_acked_everywhere(ens: &Ensemble, acked: &[usize]) {
+    for id in ens.ids() {
+        let log = || ens.logs(&[id]);
+        let have: std::collections::BTreeSet<String> =
+            kazoo_on(&ens.member(id).hosts(), &["check"], &log)
+                .into_iter()
+                .filter_map(|l| l.strip_prefix("child ").map(str::to_owned))
+                .collect();
+        let missing: Vec<&usize> = acked
+            .iter()
+            .filter(|i| !have.contains(&name(**i)))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "server {id} lacks acknowledged writes {missing:?}"
+        );
+    }
+}
+
+/// Waits until `want` leads and every member serves under it.
+fn wait_leader(ens: &mut Ensemble, want: u64, why: &str) {
+    assert!(
+        wait_until(Duration::from_secs(60), || ens.leaders() == vec![want]),
+        "{why}: {want} does not lead ({:?}): {}",
+        ens.leaders(),
+        ens.logs(&ens.ids())
+    );
+    assert_eq!(ens.wait_serving(&ens.ids(), Duration::from_secs(60)), want);
+}
+
+/// `rqld` (ClickHouse Keeper's four-letter word) on a follower, then the admin command
+/// `request_leadership` on another, while kazoo writes through the ensemble: each time
+/// the asking server becomes the leader, and no acknowledged write is lost. The leader
+/// itself answers as ClickHouse does (already leader counts as sent).
+#[test]
+fn rqld_makes_the_asking_follower_leader_without_losing_an_acknowledged_write() {
+    let mut ens = Ensemble::new(Spec::new(3, 0).admin());
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let x = *ens.ids().iter().find(|i| **i != leader).unwrap();
+    let y = *ens
+        .ids()
+        .iter()
+        .find(|i| **i != leader && **i != x)
+        .unwrap();
+    assert_eq!(
+        ens.four(leader, "rqld").as_deref(),
+        Some("Sent leadership request to leader. This server is the leader already.")
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let stop = tmp.path().join("stop");
+    let writer = kazoo_writer(&ens.connect_string(), true, &stop);
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= 100)),
+        "{}",
+        ens.logs(&[1, 2, 3])
+    );
+    let answer = ens.four(x, "rqld").unwrap_or_default();
+    assert_eq!(
+        answer,
+        "Sent leadership request to leader. The leader hands over to this server once it \
+         has every proposal."
+    );
+    wait_leader(&mut ens, x, "after rqld");
+    ens.wait_mode(leader, "follower", Duration::from_secs(60));
+    let after = writer.with_lines(|l| l.len());
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= after + 100)),
+        "writes did not resume: {}",
+        ens.logs(&[1, 2, 3])
+    );
+    // The admin command, on another follower.
+    let r = curl(
+        ens.member(y).admin_port,
+        "/commands/request_leadership",
+        Some(ROOT),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["command"], "request_leadership");
+    assert_eq!(j["error"], Value::Null, "{j}");
+    assert!(
+        j["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sent leadership request to leader."),
+        "{j}"
+    );
+    wait_leader(&mut ens, y, "after request_leadership");
+    let after = writer.with_lines(|l| l.len());
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= after + 100)),
+        "writes did not resume: {}",
+        ens.logs(&[1, 2, 3])
+    );
+    std::fs::write(&stop, b"").unwrap();
+    let (status, acked) = writer.finish(Duration::from_secs(60));
+    assert!(status.success(), "writer: {status}");
+    assert_acked_everywhere(&ens, &acked);
+}
+
+/// With an Apache ZooKeeper 3.8 member: while it leads, our follower never sends it the
+/// request and says so; with one of ours leading and the Apache server following, the
+/// leader falls back to ydld's yield (the answer and its log say so), some up-to-date
+/// member leads, and no acknowledged write is lost.
+#[test]
+fn rqld_with_an_apache_member_degrades_as_documented() {
+    let mut ens = Ensemble::new(Spec::new(3, 0).member_kind(3, Kind::Apache));
+    ens.start_all();
+    let mut leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(90));
+    if leader != 3 {
+        // Make the Apache server lead: ours step aside one at a time.
+        for _ in 0..4 {
+            if leader == 3 {
+                break;
+            }
+            assert!(ens.four(leader, "ydld").is_some());
+            assert!(
+                wait_until(Duration::from_secs(60), || {
+                    let l = ens.leaders();
+                    l.len() == 1 && l[0] != leader
+                }),
+                "{}",
+                ens.logs(&[1, 2, 3])
+            );
+            leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+        }
+    }
+    assert_eq!(leader, 3, "the Apache server never led");
+    let answer = ens.four(1, "rqld").unwrap_or_default();
+    assert!(
+        answer.starts_with("Failed to send leadership request to leader. The leader (server 3) is an Apache ZooKeeper server"),
+        "{answer}"
+    );
+    assert_eq!(ens.leaders(), vec![3], "the Apache leader was disturbed");
+    // One of ours leads, the Apache server follows.
+    ens.kill(3);
+    let ours = ens.wait_serving(&[1, 2], Duration::from_secs(60));
+    ens.start(3);
+    assert_eq!(ens.wait_serving(&[1, 2, 3], Duration::from_secs(90)), ours);
+    let x = if ours == 1 { 2 } else { 1 };
+    let tmp = tempfile::tempdir().unwrap();
+    let stop = tmp.path().join("stop");
+    let writer = kazoo_writer(&ens.connect_string(), true, &stop);
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= 100)),
+        "{}",
+        ens.logs(&[1, 2, 3])
+    );
+    let answer = ens.four(x, "rqld").unwrap_or_default();
+    assert!(
+        answer.starts_with(
+            "Sent leadership request to leader. Some voter is an Apache ZooKeeper server"
+        ),
+        "{answer}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || ens
+            .log(ours)
+            .contains("falling back to ydld")),
+        "{}",
+        ens.logs(&[ours])
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let l = ens.leaders();
+            l.len() == 1 && l[0] != ours
+        }),
+        "no other leader after the fallback: {}",
+        ens.logs(&[1, 2, 3])
+    );
+    ens.wait_serving(&[1, 2, 3], Duration::from_secs(90));
+    let after = writer.with_lines(|l| l.len());
+    assert!(
+        wait_until(Duration::from_secs(60), || writer
+            .with_lines(|l| l.len() >= after + 100)),
+        "writes did not resume: {}",
+        ens.logs(&[1, 2, 3])
+    );
+    std::fs::write(&stop, b"").unwrap();
+    let (status, acked) = writer.finish(Duration::from_secs(60));
+    assert!(status.success(), "writer: {status}");
+    assert_acked_everywhere(&ens, &acked);
+}

@@ -224,6 +224,7 @@ impl ScriptedLearner {
                     protocol_version: 0x10000,
                     config_version: 0,
                 },
+                zk_rs: false,
             };
             if sock.write_all(&info.encode()).is_err() {
                 continue;

@@ -1,8 +1,9 @@
 //! `mntr` against Apache ZooKeeper 3.8's, key by key (standalone and an
 //! ensemble's leader and follower), and our Prometheus `/metrics` parsed and
 //! checked against the `mntr` keys. Apache's JVM figures (`jvm_*`) and its
-//! per-learner sets but `<sid>_learner_handler_qp_size` (`ack_latency`,
-//! `learner_handler_qp_time_ms`) are left out of the comparison, and in an ensemble the per-namespace sets too:
+//! per-learner sets but `<sid>_learner_handler_qp_size`,
+//! `<sid>_learner_handler_qp_time_ms` and `<sid>_ack_latency` are left out of the
+//! comparison, and in an ensemble the per-namespace sets too:
 //! docs/compatibility.md says why.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,9 +37,12 @@ fn per_learner(key: &str) -> bool {
     })
 }
 
-/// The per-learner set both servers print: `learner_handler_qp_size`, a leader's
-/// (`ack_latency` and `learner_handler_qp_time_ms` are not: docs/compatibility.md).
+/// The per-server sets both servers print, a leader's: `learner_handler_qp_size`,
+/// `learner_handler_qp_time_ms`, and `ack_latency` once a zxid that is a multiple of
+/// 1000 was acknowledged.
 const QP_SIZE: &str = "_learner_handler_qp_size";
+const QP_TIME: &str = "_learner_handler_qp_time_ms";
+const ACK_LATENCY: &str = "_ack_latency";
 
 /// `zk_avg_2_learner_handler_qp_size` as `zk_avg_<sid>_learner_handler_qp_size`: the
 /// two ensembles' leaders differ, and so do their learners' sids.
@@ -50,10 +54,10 @@ fn without_sid(key: &str) -> String {
     parts.join("_")
 }
 
-/// The learners' sids of the per-learner keys in `m`.
-fn learner_sids(m: &BTreeMap<String, String>) -> BTreeSet<String> {
+/// The learners' sids of the per-learner keys of the set `set` in `m`.
+fn learner_sids(m: &BTreeMap<String, String>, set: &str) -> BTreeSet<String> {
     m.keys()
-        .filter(|k| per_learner(k) && k.ends_with(QP_SIZE))
+        .filter(|k| per_learner(k) && k.ends_with(set))
         .filter_map(|k| k.split('_').nth(2).map(str::to_owned))
         .collect()
 }
@@ -63,7 +67,13 @@ fn learner_sids(m: &BTreeMap<String, String>) -> BTreeSet<String> {
 /// `/zookeeper/config` through their trees while syncing, ours set it at start-up.
 fn comparable(m: &BTreeMap<String, String>, per_namespace: bool) -> BTreeSet<String> {
     m.keys()
-        .filter(|k| !k.contains("jvm_") && (!per_learner(k) || k.ends_with(QP_SIZE)))
+        .filter(|k| {
+            !k.contains("jvm_")
+                && (!per_learner(k)
+                    || k.ends_with(QP_SIZE)
+                    || k.ends_with(QP_TIME)
+                    || k.ends_with(ACK_LATENCY))
+        })
         .filter(|k| per_namespace || !k.ends_with("_per_namespace"))
         .map(|k| without_sid(k))
         .collect()
@@ -131,6 +141,10 @@ const AGREE: &[&str] = &[
     "zk_proposal_count",
     "zk_commit_count",
     "zk_cnt_dbinittime",
+    "zk_cnt_startup_snap_load_time",
+    "zk_cnt_startup_txns_loaded",
+    "zk_sum_startup_txns_loaded",
+    "zk_cnt_startup_txns_load_time",
     "zk_looking_count",
     "zk_stale_sessions_expired",
 ];
@@ -219,24 +233,73 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
         ];
         if role == "leader" {
             agree.extend(["zk_learners", "zk_synced_followers", "zk_pending_syncs"]);
-            // One learner_handler_qp_size summary per learner, named by its sid.
-            let (sa, so) = (learner_sids(&ma), learner_sids(&mo));
+            // One learner_handler_qp_size and one learner_handler_qp_time_ms summary per
+            // learner, named by its sid (Apache times its first packet to each at once).
             let want: BTreeSet<String> = ours
                 .ids()
                 .into_iter()
                 .filter(|i| *i != io)
                 .map(|i| i.to_string())
                 .collect();
-            if sa.len() != 2 || so != want {
-                failures.push(format!(
-                    "learner_handler_qp_size sets: Apache's leader has {sa:?}, ours {so:?} (its learners: {want:?})"
-                ));
+            for set in [QP_SIZE, QP_TIME] {
+                let (sa, so) = (learner_sids(&ma, set), learner_sids(&mo, set));
+                if sa.len() != 2 || so != want {
+                    failures.push(format!(
+                        "{set} sets: Apache's leader has {sa:?}, ours {so:?} (its learners: {want:?})"
+                    ));
+                }
+            }
+            // A queue wait is a few ms at most on an idle loopback ensemble, on both.
+            for (who, m) in [("Apache", &ma), ("ours", &mo)] {
+                for (k, v) in m
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("zk_max_") && k.ends_with(QP_TIME))
+                {
+                    let ms: u64 = v.parse().unwrap_or(u64::MAX);
+                    if ms > 1000 {
+                        failures.push(format!("{who}'s {k} = {v}"));
+                    }
+                }
             }
         }
         failures.extend(same_values(role, &ma, &mo, &agree));
         let looking: u64 = mo["zk_looking_count"].parse().unwrap();
         if looking == 0 {
             failures.push(format!("ours: the {role}'s zk_looking_count is 0"));
+        }
+        // Measured by both, on both: each learner synced once at least (a DIFF, TRUNC or
+        // SNAP); the write committed by a quorum; the follower synced and received it.
+        let at_least = |m: &BTreeMap<String, String>, keys: &[&str], min: u64| -> u64 {
+            let total: u64 = keys.iter().map(|k| m[*k].parse::<u64>().unwrap()).sum();
+            if total < min {
+                0
+            } else {
+                total
+            }
+        };
+        let checks: &[(&[&str], u64)] = if role == "leader" {
+            &[
+                (&["zk_diff_count", "zk_snap_count"], 2),
+                (&["zk_cnt_quorum_ack_latency"], 1),
+                (&["zk_cnt_unavailable_time"], 1),
+                (&["zk_cnt_leader_unavailable_time"], 1),
+            ]
+        } else {
+            &[
+                (&["zk_cnt_follower_sync_time"], 1),
+                (&["zk_cnt_unavailable_time"], 1),
+                (&["zk_learner_proposal_received_count"], 1),
+            ]
+        };
+        for (keys, min) in checks {
+            for (who, m) in [("Apache", &ma), ("ours", &mo)] {
+                if at_least(m, keys, *min) == 0 {
+                    let got: Vec<(&str, &String)> = keys.iter().map(|k| (*k, &m[*k])).collect();
+                    failures.push(format!(
+                        "{who}'s {role}: {got:?}, want a total of {min} or more"
+                    ));
+                }
+            }
         }
         if role == "leader" {
             let n: u64 = mo["zk_proposal_count"].parse().unwrap();
@@ -251,6 +314,48 @@ fn ensemble_mntr_prints_apache_keys_by_role() {
             let n: u64 = mo["zk_learner_commit_received_count"].parse().unwrap();
             if n == 0 {
                 failures.push("ours: the follower received no commit".into());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `ack_latency`: Apache's leader samples the ACKs of zxids that are multiples of 1000
+/// that arrive before their commit, by sid (its own log sync included). After 1100
+/// writes through each leader both print the set, for servers of their ensembles only.
+#[test]
+fn a_leader_samples_ack_latency_as_apache_does() {
+    let mut apache = Ensemble::new(Spec {
+        kind: Kind::Apache,
+        ..Spec::new(3, 0)
+    });
+    let mut ours = Ensemble::new(Spec::new(3, 0));
+    apache.start_all();
+    ours.start_all();
+    let la = apache.wait_serving(&apache.ids(), Duration::from_secs(90));
+    let lo = ours.wait_serving(&ours.ids(), Duration::from_secs(90));
+    let mut failures = Vec::new();
+    for (who, ens, leader) in [("Apache", &apache, la), ("ours", &ours, lo)] {
+        let mut c = RawClient::connect(ens.member(leader).addr()).expect("connect");
+        for i in 0..1100 {
+            assert_eq!(c.create(&format!("/a{i}"), b"", 0).unwrap().err, 0);
+        }
+        let m = mntr(ens.member(leader).addr());
+        let sids = learner_sids(&m, ACK_LATENCY);
+        let members: BTreeSet<String> = ens.ids().iter().map(|i| i.to_string()).collect();
+        if sids.is_empty() || !sids.is_subset(&members) {
+            failures.push(format!(
+                "{who}: ack_latency sets for {sids:?} (members {members:?})"
+            ));
+        }
+        for s in &sids {
+            for p in [
+                "avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999",
+            ] {
+                let k = format!("zk_{p}_{s}{ACK_LATENCY}");
+                if !m.contains_key(&k) {
+                    failures.push(format!("{who}: no {k}"));
+                }
             }
         }
     }
@@ -450,7 +555,11 @@ fn families_match_mntr(
     {
         // A labelled set's keys (zk_avg_2_learner_handler_qp_size,
         // zk_avg_app_write_per_namespace) are one family, its name without the label.
-        let (fam, kind) = match LABELLED.iter().find(|n| k.ends_with(&format!("_{n}"))) {
+        // (`quorum_ack_latency` is no member of `ack_latency`.)
+        let (fam, kind) = match LABELLED
+            .iter()
+            .find(|n| k.ends_with(&format!("_{n}")) && !k.ends_with("_quorum_ack_latency"))
+        {
             Some(n) => (n.to_string(), "summary"),
             None => family_of(k, m),
         };
@@ -484,6 +593,8 @@ fn families_match_mntr(
 /// Apache's labelled summary sets we print (their keys carry a label before the name).
 const LABELLED: &[&str] = &[
     "learner_handler_qp_size",
+    "learner_handler_qp_time_ms",
+    "ack_latency",
     "write_per_namespace",
     "read_per_namespace",
 ];
@@ -543,6 +654,23 @@ fn a_leader_exports_its_learners_queue_sizes_to_prometheus() {
             count(sid) > 0.0,
             "no packet counted for learner {sid}: {:?}",
             qp.samples
+        );
+    }
+    // The queue waits: an ADVANCED summary (0.5, 0.9, 0.99) per learner.
+    let qt = &families["learner_handler_qp_time_ms"];
+    assert_eq!(qt.kind, "summary");
+    for sid in &learners {
+        let quantiles: BTreeSet<String> = qt
+            .samples
+            .iter()
+            .filter(|s| s.1.get("key") == Some(sid))
+            .filter_map(|s| s.1.get("quantile").cloned())
+            .collect();
+        assert_eq!(
+            quantiles,
+            ["0.5", "0.9", "0.99"].map(String::from).into(),
+            "{:?}",
+            qt.samples
         );
     }
 }

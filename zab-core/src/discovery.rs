@@ -66,11 +66,13 @@ impl Peer {
             QuorumPacket::ObserverInfo {
                 accepted_epoch,
                 info,
+                zk_rs: true,
             }
         } else {
             QuorumPacket::FollowerInfo {
                 accepted_epoch,
                 info,
+                zk_rs: true,
             }
         };
         self.out.push(Action::Send { to: leader, msg });
@@ -82,6 +84,7 @@ impl Peer {
         from: ServerId,
         accepted_epoch: Epoch,
         observer: bool,
+        zk_rs: bool,
     ) {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
@@ -90,7 +93,9 @@ impl Peer {
         // reconfig removed) is served as a follower, as Apache's non-voting
         // followers are: it gets PROPOSALs and COMMITs; its ACKs count once a view
         // makes it a voter.
-        l.handlers.insert(from, Handler::new(observer, tick));
+        let mut h = Handler::new(observer, tick);
+        h.zk_rs = zk_rs;
+        l.handlers.insert(from, h);
         l.max_seen_epoch = l.max_seen_epoch.max(accepted_epoch);
         if participant && l.epoch.is_none() {
             l.connecting.insert(from, accepted_epoch);
@@ -131,6 +136,7 @@ impl Peer {
                 let msg = QuorumPacket::LeaderInfo {
                     epoch: e,
                     protocol_version: PROTOCOL_VERSION,
+                    zk_rs: true,
                 };
                 self.out.push(Action::Send { to, msg });
             }
@@ -229,12 +235,13 @@ impl Peer {
     }
 
     /// LEADERINFO (`Learner.registerWithLeader`).
-    pub(crate) fn on_leader_info(&mut self, e: Epoch) {
+    pub(crate) fn on_leader_info(&mut self, e: Epoch, zk_rs: bool) {
         let accepted = self.accepted_epoch;
         let l = self.learner_mut();
         if l.phase != LearnerPhase::AwaitLeaderInfo {
             return;
         }
+        l.leader_zk_rs = zk_rs;
         if e < accepted {
             // The leader proposes an epoch we already moved past.
             self.become_looking();

@@ -58,6 +58,9 @@ impl Peer {
             }
             Event::Tick => {
                 self.tick += 1;
+                if self.prefer.is_some_and(|(_, until)| self.tick >= until) {
+                    self.prefer = None;
+                }
                 match self.role {
                     Role::Looking if self.yield_until.is_some_and(|t| self.tick >= t) => {
                         // No one took over in time: stand again as any peer.
@@ -65,7 +68,10 @@ impl Peer {
                         self.become_looking();
                     }
                     Role::Looking => self.run_election(|e, ctx, out| e.on_tick(ctx, out)),
-                    Role::Leading(_) => self.on_leader_tick(),
+                    Role::Leading(_) => {
+                        self.on_leader_tick();
+                        self.check_handover();
+                    }
                     Role::Learning(_) => self.on_learner_tick(),
                 }
             }
@@ -138,6 +144,7 @@ impl Peer {
             }
             Event::SyncRequest { learner } => self.on_sync_request(learner),
             Event::YieldLeadership { yield_ticks } => self.on_yield_leadership(yield_ticks),
+            Event::RequestLeadership => self.on_rqld(),
         }
     }
 
@@ -183,12 +190,16 @@ impl Peer {
             None => false,
         };
         match msg {
-            QuorumPacket::FollowerInfo { accepted_epoch, .. } => {
-                self.on_follower_info(from, accepted_epoch, false)
-            }
-            QuorumPacket::ObserverInfo { accepted_epoch, .. } => {
-                self.on_follower_info(from, accepted_epoch, true)
-            }
+            QuorumPacket::FollowerInfo {
+                accepted_epoch,
+                zk_rs,
+                ..
+            } => self.on_follower_info(from, accepted_epoch, false, zk_rs),
+            QuorumPacket::ObserverInfo {
+                accepted_epoch,
+                zk_rs,
+                ..
+            } => self.on_follower_info(from, accepted_epoch, true, zk_rs),
             QuorumPacket::AckEpoch {
                 last_zxid,
                 current_epoch,
@@ -196,7 +207,10 @@ impl Peer {
             QuorumPacket::Ack { zxid } if matches!(&self.role, Role::Leading(l) if l.is_new_leader_ack(from, zxid)) => {
                 self.on_new_leader_ack(from)
             }
-            QuorumPacket::Ack { zxid } => self.on_ack(from, zxid),
+            QuorumPacket::Ack { zxid } => {
+                self.on_ack(from, zxid);
+                self.check_handover();
+            }
             // For the request pipeline, from connected learners only; a PING matters to
             // it only when it carries session touches.
             QuorumPacket::Request { .. } | QuorumPacket::Revalidate { .. } if known => {
@@ -205,6 +219,7 @@ impl Peer {
             QuorumPacket::Ping { ref data, .. } if known && !data.is_empty() => {
                 self.out.push(Action::Deliver { from, msg });
             }
+            QuorumPacket::RequestLeadership { .. } if known => self.on_request_leadership(from),
             _ => {}
         }
     }
@@ -213,7 +228,7 @@ impl Peer {
         let tick = self.tick;
         self.learner_mut().last_heard = tick;
         match msg {
-            QuorumPacket::LeaderInfo { epoch, .. } => self.on_leader_info(epoch),
+            QuorumPacket::LeaderInfo { epoch, zk_rs, .. } => self.on_leader_info(epoch, zk_rs),
             QuorumPacket::Diff { zxid } => self.on_diff(zxid),
             QuorumPacket::Trunc { zxid } => self.on_trunc(zxid),
             QuorumPacket::Snap { zxid } => self.on_snap(zxid),
@@ -238,6 +253,11 @@ impl Peer {
                 }
             }
             QuorumPacket::UpToDate { zxid } => self.on_up_to_date(zxid),
+            QuorumPacket::HandOver {
+                requester,
+                outcome,
+                ticks,
+            } => self.on_hand_over(requester, outcome, ticks),
             QuorumPacket::Ping { zxid, .. } => self.on_ping(zxid),
             QuorumPacket::Sync { .. } | QuorumPacket::Revalidate { .. } => {
                 let from = self.learner_mut().leader;

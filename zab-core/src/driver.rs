@@ -89,6 +89,22 @@ pub enum Event {
     YieldLeadership {
         yield_ticks: u32,
     },
+    /// An operator asks for leadership for this server (ClickHouse Keeper's `rqld`):
+    /// a synced follower asks its leader, if the leader is ours ([`crate::handover`]).
+    /// Answered by [`Action::RqldAnswer`], at once or when the leader's answer comes.
+    RequestLeadership,
+}
+
+/// The answer to [`Event::RequestLeadership`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RqldAnswer {
+    AlreadyLeader,
+    /// Not a synced follower (looking, observing, or still syncing).
+    NotFollowing,
+    /// The leader is not a zk-rs server: it would not understand the request.
+    LeaderNotZkRs(ServerId),
+    /// What the leader answered.
+    Leader(crate::wire::HandOverOutcome),
 }
 
 /// What the driver must do.
@@ -136,6 +152,8 @@ pub enum Action {
         config: Bytes,
         version: i64,
     },
+    /// The answer to the operator's `rqld` on this server.
+    RqldAnswer(RqldAnswer),
 }
 
 /// ZooKeeper's `ZabState`.

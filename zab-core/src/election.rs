@@ -85,6 +85,9 @@ pub(crate) struct ElectionCtx<'a> {
     pub max_notification_ticks: u32,
     /// This peer yielded its leadership: it backs neither itself nor a peer behind it.
     pub yielding: bool,
+    /// A leader's HANDOVER (`rqld`) named this server: among candidates with the same
+    /// `(peer_epoch, zxid)` it beats any sid.
+    pub preferred: Option<ServerId>,
 }
 
 impl ElectionCtx<'_> {
@@ -114,8 +117,21 @@ impl ElectionCtx<'_> {
         {
             return false;
         }
-        let n = (new.peer_epoch.0 as i64, new.zxid.0, new.leader.0 as i64);
-        let c = (cur.peer_epoch.0 as i64, cur.zxid.0, cur.leader.0 as i64);
+        // The preference is a tie-break after `(peer_epoch, zxid)`, ahead of the sid:
+        // safety rests on the first two alone (docs/decisions/0002, rqld).
+        let pref = |s: ServerId| self.preferred == Some(s);
+        let n = (
+            new.peer_epoch.0 as i64,
+            new.zxid.0,
+            pref(new.leader),
+            new.leader.0 as i64,
+        );
+        let c = (
+            cur.peer_epoch.0 as i64,
+            cur.zxid.0,
+            pref(cur.leader),
+            cur.leader.0 as i64,
+        );
         n > c
     }
 }
@@ -235,8 +251,14 @@ impl Election {
         self.idle_ticks += 1;
         if self.idle_ticks >= self.not_timeout_ticks {
             self.idle_ticks = 0;
-            self.not_timeout_ticks =
-                (self.not_timeout_ticks * 2).min(ctx.max_notification_ticks.max(1));
+            // While a hand-over preference holds, peers may go looking at different times
+            // (each notices the old leader's departure on its own); resending without
+            // backoff lets the late ones hear the preferred candidate before a quorum
+            // settles on another. Bounded by the preference's expiry.
+            if ctx.preferred.is_none() {
+                self.not_timeout_ticks =
+                    (self.not_timeout_ticks * 2).min(ctx.max_notification_ticks.max(1));
+            }
             return self.send_notifications(ctx, out);
         }
         None

@@ -44,6 +44,7 @@ mod role;
 pub mod broadcast;
 pub mod discovery;
 pub mod election;
+mod handover;
 pub mod peer;
 pub mod reconfig;
 pub mod sync;
@@ -56,5 +57,5 @@ pub mod sim;
 mod testing;
 
 pub use election::Vote;
-pub use peer::{Action, Config, Event, Peer, PeerStatus, PersistentState, ZabPhase};
+pub use peer::{Action, Config, Event, Peer, PeerStatus, PersistentState, RqldAnswer, ZabPhase};
 pub use wire::{Notification, QuorumPacket, ServerState};

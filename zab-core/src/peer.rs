@@ -19,7 +19,7 @@ use crate::role::{HandlerPhase, LeaderState, LearnerState, Role};
 use crate::wire::ServerState;
 use crate::{Epoch, ServerId, Zxid};
 
-pub use crate::driver::{Action, Config, Event, PeerStatus, PersistentState, ZabPhase};
+pub use crate::driver::{Action, Config, Event, PeerStatus, PersistentState, RqldAnswer, ZabPhase};
 
 /// One ZooKeeper server's protocol state.
 #[derive(Debug)]
@@ -43,6 +43,9 @@ pub struct Peer {
     pub(crate) reelect: bool,
     /// After a leadership yield: the tick until which this peer does not back itself.
     pub(crate) yield_until: Option<u64>,
+    /// After a leader's HANDOVER (`rqld`): the server this peer prefers among equally
+    /// up-to-date candidates, until the tick given.
+    pub(crate) prefer: Option<(ServerId, u64)>,
     pub(crate) out: Vec<Action>,
 }
 
@@ -88,6 +91,7 @@ impl Peer {
             designated: None,
             reelect: false,
             yield_until: None,
+            prefer: None,
             out: Vec::new(),
             cfg,
         }
@@ -109,10 +113,12 @@ impl Peer {
             min_notification_ticks: self.cfg.min_notification_ticks,
             max_notification_ticks: self.cfg.max_notification_ticks,
             yielding: self.yield_until.is_some(),
+            preferred: self.prefer.map(|(s, _)| s),
         };
         if let Some(v) = f(&mut self.election, &ctx, &mut self.out) {
             self.decided = Some(v);
             self.yield_until = None;
+            self.prefer = None;
         }
     }
 

@@ -60,6 +60,9 @@ pub(crate) struct Handler {
     /// Highest zxid a COMMIT (participant) or INFORM/synced proposal (observer) went out for.
     pub commit_sent: Zxid,
     pub last_heard: u64,
+    /// The learner is a zk-rs server (its LearnerInfo carried the mark): it understands
+    /// HANDOVER and holds a leadership preference.
+    pub zk_rs: bool,
 }
 
 /// A leader's state (ZooKeeper's `Leader`), from election to stepping down.
@@ -84,6 +87,8 @@ pub(crate) struct LeaderState {
     /// counted so far.
     pub scratch_acks: Vec<(Zxid, ServerId)>,
     pub scratch_set: Vec<ServerId>,
+    /// An `rqld` being served ([`crate::handover`]).
+    pub handover: Option<crate::handover::PendingHandOver>,
 }
 
 impl Handler {
@@ -97,6 +102,7 @@ impl Handler {
             acked: Zxid::ZERO,
             commit_sent: Zxid::ZERO,
             last_heard: tick,
+            zk_rs: false,
         }
     }
 }
@@ -129,6 +135,7 @@ impl LeaderState {
             next_ping: 0,
             scratch_acks: Vec::new(),
             scratch_set: Vec::new(),
+            handover: None,
         }
     }
 
@@ -184,6 +191,8 @@ pub(crate) struct LearnerState {
     /// Highest proposal acknowledged.
     pub acked: Zxid,
     pub last_heard: u64,
+    /// The leader is a zk-rs server (its LEADERINFO carried the mark): `rqld` may ask it.
+    pub leader_zk_rs: bool,
 }
 
 impl LearnerState {
@@ -201,6 +210,7 @@ impl LearnerState {
             synced_from: Zxid::ZERO,
             acked: Zxid::ZERO,
             last_heard: tick,
+            leader_zk_rs: false,
         }
     }
 

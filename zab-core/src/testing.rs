@@ -298,11 +298,13 @@ impl PeerBuilder {
             QuorumPacket::FollowerInfo {
                 accepted_epoch,
                 info,
+                zk_rs: true,
             }
         } else {
             QuorumPacket::ObserverInfo {
                 accepted_epoch,
                 info,
+                zk_rs: true,
             }
         }
     }
@@ -402,6 +404,7 @@ pub(crate) fn leader_info(e: u64) -> QuorumPacket {
     QuorumPacket::LeaderInfo {
         epoch: Epoch(e),
         protocol_version: PROTOCOL_VERSION,
+        zk_rs: true,
     }
 }
 

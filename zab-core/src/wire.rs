@@ -30,6 +30,15 @@
 //! COMMITANDACTIVATE := type=9 zxid data=long(designatedLeader)        ; reconfig, not acted on
 //! INFORMANDACTIVATE := type=19 zxid data=long(designatedLeader) Txn   ; reconfig, not acted on
 //!
+//! ; zk-rs only (docs/decisions/0002-zab-deviations.md, rqld); Apache reads its own
+//! ; payloads by position and ignores what follows them, and never sees the two new types
+//! FOLLOWERINFO/OBSERVERINFO of ours := LearnerInfo int(0x7a6b7273 "zkrs")
+//! LEADERINFO of ours := int(protocolVersion=0x10000) int(0x7a6b7273 "zkrs")
+//! RQLD           := type=0x7a6b0001 zxid=lastLoggedZxid data=null  ; learner -> a leader of ours
+//! HANDOVER       := type=0x7a6b0002 zxid=-1 data=long(requester) int(outcome) int(ticks)
+//!                   ; leader -> learners of ours; outcome 0 prefer requester, 1 plain yield,
+//!                   ; 2 requester not up to date, 3 requester refused
+//!
 //! ; election channel (QuorumCnxManager)
 //! InitialMessage := long(protocolVersion = -65536 | -65535) long(sid) int(len) utf8{len}
 //!                   ; "host:port", or "host:port|host:port|..." for -65535
@@ -72,6 +81,40 @@ pub mod packet_type {
     pub const LEADERINFO: i32 = 17;
     pub const ACKEPOCH: i32 = 18;
     pub const INFORMANDACTIVATE: i32 = 19;
+    /// zk-rs only: a learner asks its leader (one of ours) for leadership (`rqld`).
+    pub const ZKRS_RQLD: i32 = 0x7a6b_0001;
+    /// zk-rs only: the leader's answer to `rqld`, to learners of ours.
+    pub const ZKRS_HANDOVER: i32 = 0x7a6b_0002;
+}
+
+/// The word a zk-rs server appends to LEADERINFO's and LearnerInfo's payload ("zkrs"):
+/// the other end is ours and understands [`packet_type::ZKRS_RQLD`] / `ZKRS_HANDOVER`.
+pub const ZK_RS_MARK: i32 = 0x7a6b_7273;
+
+/// What a leader answers to `rqld` (HANDOVER's outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOverOutcome {
+    /// Every peer told prefers the requester among equally up-to-date candidates for
+    /// the ticks given; the leader yields.
+    Preferred = 0,
+    /// Some voter is not ours (knows no preference): the leader yields as `ydld` does.
+    PlainYield = 1,
+    /// The requester did not catch up with the leader within syncLimit.
+    NotUpToDate = 2,
+    /// The requester is not a synced voter, or the leader is handing over already.
+    Refused = 3,
+}
+
+impl HandOverOutcome {
+    fn from_i32(v: i32) -> Option<HandOverOutcome> {
+        Some(match v {
+            0 => HandOverOutcome::Preferred,
+            1 => HandOverOutcome::PlainYield,
+            2 => HandOverOutcome::NotUpToDate,
+            3 => HandOverOutcome::Refused,
+            _ => return None,
+        })
+    }
 }
 
 /// The quorum protocol version learners and leaders announce (`0x10000`).
@@ -91,6 +134,8 @@ pub enum WireError {
     Jute(#[from] JuteError),
     #[error("unknown quorum packet type {0}")]
     UnknownPacketType(i32),
+    #[error("unknown hand-over outcome {0}")]
+    UnknownOutcome(i32),
     #[error("unknown server state {0}")]
     UnknownState(i32),
     #[error("election message of {len} bytes is shorter than {min}")]
@@ -160,9 +205,11 @@ pub enum QuorumPacket {
         zxid: Zxid,
         config: Bytes,
     },
+    /// `zk_rs`: the learner is ours (its payload ends with [`ZK_RS_MARK`]).
     FollowerInfo {
         accepted_epoch: Epoch,
         info: LearnerInfo,
+        zk_rs: bool,
     },
     /// `zxid` is the leader's commit point; ZooKeeper leaders send -1.
     UpToDate {
@@ -180,10 +227,13 @@ pub enum QuorumPacket {
     ObserverInfo {
         accepted_epoch: Epoch,
         info: LearnerInfo,
+        zk_rs: bool,
     },
+    /// `zk_rs`: the leader is ours (its payload ends with [`ZK_RS_MARK`]).
     LeaderInfo {
         epoch: Epoch,
         protocol_version: i32,
+        zk_rs: bool,
     },
     /// `current_epoch` is -1 when a ZooKeeper learner had already accepted the epoch.
     AckEpoch {
@@ -194,6 +244,32 @@ pub enum QuorumPacket {
         zxid: Zxid,
         data: Bytes,
     },
+    /// zk-rs only: `rqld`, a learner asks for leadership; `last_zxid` is its last logged.
+    RequestLeadership {
+        last_zxid: Zxid,
+    },
+    /// zk-rs only: the leader's answer to `rqld` from `requester`; with `Preferred`, every
+    /// learner of ours prefers `requester` among equals for `ticks`.
+    HandOver {
+        requester: ServerId,
+        outcome: HandOverOutcome,
+        ticks: u32,
+    },
+}
+
+/// A payload with [`ZK_RS_MARK`] appended when `zk_rs`.
+fn marked(mut b: Vec<u8>, zk_rs: bool) -> Option<Bytes> {
+    if zk_rs {
+        b.put_i32(ZK_RS_MARK);
+    }
+    Some(Bytes::from(b))
+}
+
+/// Whether the payload continues with [`ZK_RS_MARK`] after its first `at` bytes.
+fn has_mark(data: &Option<Bytes>, at: usize) -> bool {
+    data.as_deref()
+        .and_then(|d| d.get(at..at + 4))
+        .is_some_and(|m| m == ZK_RS_MARK.to_be_bytes())
 }
 
 fn int_payload(v: i32) -> Option<Bytes> {
@@ -229,6 +305,8 @@ impl QuorumPacket {
             QuorumPacket::LeaderInfo { .. } => LEADERINFO,
             QuorumPacket::AckEpoch { .. } => ACKEPOCH,
             QuorumPacket::InformAndActivate { .. } => INFORMANDACTIVATE,
+            QuorumPacket::RequestLeadership { .. } => ZKRS_RQLD,
+            QuorumPacket::HandOver { .. } => ZKRS_HANDOVER,
         }
     }
 
@@ -255,23 +333,38 @@ impl QuorumPacket {
             QuorumPacket::FollowerInfo {
                 accepted_epoch,
                 info,
+                zk_rs,
             }
             | QuorumPacket::ObserverInfo {
                 accepted_epoch,
                 info,
+                zk_rs,
             } => (
                 Zxid::new(*accepted_epoch, 0).0,
-                Some(Bytes::from(info.to_bytes())),
+                marked(info.to_bytes(), *zk_rs),
                 vec![],
             ),
             QuorumPacket::LeaderInfo {
                 epoch,
                 protocol_version,
+                zk_rs,
             } => (
                 Zxid::new(*epoch, 0).0,
-                int_payload(*protocol_version),
+                marked(protocol_version.to_be_bytes().to_vec(), *zk_rs),
                 vec![],
             ),
+            QuorumPacket::RequestLeadership { last_zxid } => (last_zxid.0, None, vec![]),
+            QuorumPacket::HandOver {
+                requester,
+                outcome,
+                ticks,
+            } => {
+                let mut b = Vec::with_capacity(16);
+                b.put_i64(requester.0 as i64);
+                b.put_i32(*outcome as i32);
+                b.put_i32(*ticks as i32);
+                (-1, Some(Bytes::from(b)), vec![])
+            }
             QuorumPacket::AckEpoch {
                 last_zxid,
                 current_epoch,
@@ -310,15 +403,19 @@ impl QuorumPacket {
             FOLLOWERINFO | OBSERVERINFO => {
                 let info = LearnerInfo::from_bytes(r.data.as_deref().unwrap_or(&[]))?;
                 let accepted_epoch = zxid.epoch();
+                // LearnerInfo is 20 bytes: sid, protocol version, config version.
+                let zk_rs = has_mark(&r.data, 20);
                 if r.packet_type == FOLLOWERINFO {
                     QuorumPacket::FollowerInfo {
                         accepted_epoch,
                         info,
+                        zk_rs,
                     }
                 } else {
                     QuorumPacket::ObserverInfo {
                         accepted_epoch,
                         info,
+                        zk_rs,
                     }
                 }
             }
@@ -329,12 +426,27 @@ impl QuorumPacket {
             LEADERINFO => QuorumPacket::LeaderInfo {
                 epoch: zxid.epoch(),
                 protocol_version: read_int_payload(&r.data)?,
+                zk_rs: has_mark(&r.data, 4),
             },
             ACKEPOCH => QuorumPacket::AckEpoch {
                 last_zxid: zxid,
                 current_epoch: read_int_payload(&r.data)? as i64,
             },
             INFORMANDACTIVATE => QuorumPacket::InformAndActivate { zxid, data: data() },
+            ZKRS_RQLD => QuorumPacket::RequestLeadership { last_zxid: zxid },
+            ZKRS_HANDOVER => {
+                let d = data();
+                let mut rd = JuteReader::new(&d);
+                let requester = ServerId(rd.read_i64()? as u64);
+                let code = rd.read_i32()?;
+                let outcome =
+                    HandOverOutcome::from_i32(code).ok_or(WireError::UnknownOutcome(code))?;
+                QuorumPacket::HandOver {
+                    requester,
+                    outcome,
+                    ticks: rd.read_i32()?.max(0) as u32,
+                }
+            }
             t => return Err(WireError::UnknownPacketType(t)),
         })
     }
@@ -503,12 +615,51 @@ mod tests {
         let p = QuorumPacket::LeaderInfo {
             epoch: Epoch(5),
             protocol_version: PROTOCOL_VERSION,
+            zk_rs: false,
         };
         let b = p.encode();
         let mut want = vec![0, 0, 0, 17, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0];
         // An empty authinfo; ZooKeeper writes -1 (null) here and reads both.
         want.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(b, want);
+        assert_eq!(QuorumPacket::decode(&b).unwrap(), p);
+    }
+
+    /// Ours appends "zkrs" after the 4 bytes Apache's `Learner.registerWithLeader` reads
+    /// (`ByteBuffer.wrap(data).getInt()`), so an Apache learner sees the same version.
+    #[test]
+    fn our_leaderinfo_carries_the_mark_after_apache_s_int() {
+        let p = QuorumPacket::LeaderInfo {
+            epoch: Epoch(5),
+            protocol_version: PROTOCOL_VERSION,
+            zk_rs: true,
+        };
+        let b = p.encode();
+        assert_eq!(
+            &b[12..24],
+            &[0, 0, 0, 8, 0, 1, 0, 0, b'z', b'k', b'r', b's']
+        );
+        assert_eq!(QuorumPacket::decode(&b).unwrap(), p);
+    }
+
+    /// Apache's `LearnerHandler` reads sid, version and config version by position from
+    /// the first 20 bytes; the mark follows them.
+    #[test]
+    fn our_learnerinfo_carries_the_mark_after_its_20_bytes() {
+        let info = LearnerInfo {
+            sid: ServerId(2),
+            protocol_version: PROTOCOL_VERSION,
+            config_version: 7,
+        };
+        let p = QuorumPacket::FollowerInfo {
+            accepted_epoch: Epoch(1),
+            info,
+            zk_rs: true,
+        };
+        let b = p.encode();
+        assert_eq!(&b[12..16], &[0, 0, 0, 24]);
+        assert_eq!(&b[16..36], &info.to_bytes()[..]);
+        assert_eq!(&b[36..40], b"zkrs");
         assert_eq!(QuorumPacket::decode(&b).unwrap(), p);
     }
 
@@ -583,26 +734,39 @@ mod tests {
                 .prop_map(|(zxid, data)| QuorumPacket::CommitAndActivate { zxid, data }),
             (arb_zxid(), arb_bytes())
                 .prop_map(|(zxid, config)| QuorumPacket::NewLeader { zxid, config }),
-            (arb_epoch32(), arb_info()).prop_map(|(accepted_epoch, info)| {
+            (arb_epoch32(), arb_info(), any::<bool>()).prop_map(|(accepted_epoch, info, zk_rs)| {
                 QuorumPacket::FollowerInfo {
                     accepted_epoch,
                     info,
+                    zk_rs,
                 }
             }),
-            (arb_epoch32(), arb_info()).prop_map(|(accepted_epoch, info)| {
+            (arb_epoch32(), arb_info(), any::<bool>()).prop_map(|(accepted_epoch, info, zk_rs)| {
                 QuorumPacket::ObserverInfo {
                     accepted_epoch,
                     info,
+                    zk_rs,
                 }
             }),
             arb_zxid().prop_map(|zxid| QuorumPacket::UpToDate { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Diff { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Trunc { zxid }),
             arb_zxid().prop_map(|zxid| QuorumPacket::Snap { zxid }),
-            (arb_epoch32(), any::<i32>()).prop_map(|(epoch, protocol_version)| {
-                QuorumPacket::LeaderInfo {
-                    epoch,
-                    protocol_version,
+            (arb_epoch32(), any::<i32>(), any::<bool>()).prop_map(
+                |(epoch, protocol_version, zk_rs)| {
+                    QuorumPacket::LeaderInfo {
+                        epoch,
+                        protocol_version,
+                        zk_rs,
+                    }
+                }
+            ),
+            arb_zxid().prop_map(|last_zxid| QuorumPacket::RequestLeadership { last_zxid }),
+            (any::<u64>(), 0i32..4, 0u32..=i32::MAX as u32).prop_map(|(r, o, ticks)| {
+                QuorumPacket::HandOver {
+                    requester: ServerId(r),
+                    outcome: HandOverOutcome::from_i32(o).unwrap(),
+                    ticks,
                 }
             }),
             (arb_zxid(), any::<i32>()).prop_map(|(last_zxid, e)| QuorumPacket::AckEpoch {

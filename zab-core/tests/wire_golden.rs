@@ -81,6 +81,7 @@ fn followerinfo_with_learnerinfo() {
             protocol_version: PROTOCOL_VERSION,
             config_version: 0x1_0000_0000,
         },
+        zk_rs: false,
     };
     same_but_authinfo(&p, &hex(FOLLOWERINFO));
 }

@@ -12,12 +12,19 @@
 //! The end of a connection is reported once on the inbound stream: an error
 //! (read timeout, decode error, i/o error) as `Some(Err(..))`, then `None`; a
 //! clean close (end of stream, or [`PeerConn::close`]) as `None` only.
+//!
+//! Queue time: [`PeerSender::try_send_marking`] marks every n-th frame queued, and the
+//! writer notes how long each marked frame waited before it took it (a leader's
+//! `learner_handler_qp_time_ms`: Apache's LearnerHandler queues a marker packet after
+//! every 1000th and times it the same way); [`PeerSender::take_queue_waits`] collects.
 
+use std::collections::VecDeque;
 use std::io::Cursor;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
@@ -39,11 +46,67 @@ pub struct ConnLimits {
     pub read_timeout: Option<Duration>,
 }
 
+/// How long marked frames waited in the outbound queue (see the module's header).
+#[derive(Debug)]
+struct QueueClock {
+    /// Frames queued (through `try_send_marking`) and taken by the writer so far.
+    queued: AtomicU64,
+    taken: AtomicU64,
+    /// The position of the oldest marked frame not yet taken; `u64::MAX` if none, so
+    /// that the writer takes no lock for unmarked frames.
+    next_mark: AtomicU64,
+    /// Marked frames' positions and when they were queued, oldest first.
+    marks: Mutex<VecDeque<(u64, Instant)>>,
+    /// Waits (ms) measured and not yet collected; bounded by [`MAX_WAITS`].
+    waits: Mutex<Vec<u64>>,
+}
+
+/// Uncollected queue waits kept at most (a sender that never collects loses the oldest).
+const MAX_WAITS: usize = 1024;
+
+impl Default for QueueClock {
+    fn default() -> Self {
+        QueueClock {
+            queued: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            next_mark: AtomicU64::new(u64::MAX),
+            marks: Mutex::new(VecDeque::new()),
+            waits: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl QueueClock {
+    /// The writer took one frame.
+    fn on_taken(&self) {
+        let n = self.taken.fetch_add(1, Ordering::Relaxed);
+        if n < self.next_mark.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let mut marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(&(at, queued)) = marks.front() {
+            if at > n {
+                break;
+            }
+            marks.pop_front();
+            if waits.len() >= MAX_WAITS {
+                waits.remove(0);
+            }
+            waits.push(now.duration_since(queued).as_millis() as u64);
+        }
+        let next = marks.front().map_or(u64::MAX, |m| m.0);
+        self.next_mark.store(next, Ordering::Release);
+    }
+}
+
 /// A handle that queues frames on a connection; cheap to clone.
 #[derive(Debug)]
 pub struct PeerSender<T> {
     tx: mpsc::Sender<T>,
     cancel: CancellationToken,
+    clock: Arc<QueueClock>,
 }
 
 impl<T> Clone for PeerSender<T> {
@@ -51,6 +114,7 @@ impl<T> Clone for PeerSender<T> {
         PeerSender {
             tx: self.tx.clone(),
             cancel: self.cancel.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -61,6 +125,7 @@ impl<T> PeerSender<T> {
         if self.cancel.is_cancelled() {
             return Err(NetError::Closed);
         }
+        self.clock.queued.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
             r = self.tx.send(frame) => r.map_err(|_| NetError::Closed),
             _ = self.cancel.cancelled() => Err(NetError::Closed),
@@ -69,6 +134,10 @@ impl<T> PeerSender<T> {
 
     /// Queue a frame if there is room; a full queue is [`NetError::QueueFull`].
     pub fn try_send(&self, frame: T) -> Result<(), NetError> {
+        self.try_send_marking(frame, 0)
+    }
+
+    fn try_queue(&self, frame: T) -> Result<(), NetError> {
         if self.cancel.is_cancelled() {
             return Err(NetError::Closed);
         }
@@ -80,6 +149,28 @@ impl<T> PeerSender<T> {
 
     pub fn is_closed(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// [`PeerSender::try_send`], marking the frame if it is the first or every `every`-th
+    /// queued this way (0: never): the writer notes how long it waited in the queue.
+    /// The one sender of a connection should queue through this only, so that
+    /// positions match the writer's count.
+    pub fn try_send_marking(&self, frame: T, every: u64) -> Result<(), NetError> {
+        let at = self.clock.queued.fetch_add(1, Ordering::Relaxed);
+        if every > 0 && at.is_multiple_of(every) {
+            let mut marks = self.clock.marks.lock().unwrap_or_else(|e| e.into_inner());
+            if marks.is_empty() {
+                self.clock.next_mark.store(at, Ordering::Release);
+            }
+            marks.push_back((at, Instant::now()));
+        }
+        self.try_queue(frame)
+    }
+
+    /// The queue waits (ms) of the marked frames the writer took since the last call.
+    pub fn take_queue_waits(&self) -> Vec<u64> {
+        let mut w = self.clock.waits.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *w)
     }
 
     /// Frames queued and not yet taken by the writer (a leader's
@@ -127,6 +218,16 @@ impl<T> PeerConn<T> {
     /// See [`PeerSender::try_send`].
     pub fn try_send(&self, frame: T) -> Result<(), NetError> {
         self.sender.try_send(frame)
+    }
+
+    /// See [`PeerSender::try_send_marking`].
+    pub fn try_send_marking(&self, frame: T, every: u64) -> Result<(), NetError> {
+        self.sender.try_send_marking(frame, every)
+    }
+
+    /// See [`PeerSender::take_queue_waits`].
+    pub fn take_queue_waits(&self) -> Vec<u64> {
+        self.sender.take_queue_waits()
     }
 
     /// See [`PeerSender::queued`].
@@ -285,6 +386,8 @@ where
         }
     });
 
+    let clock = Arc::new(QueueClock::default());
+    let w_clock = clock.clone();
     let w_cancel = cancel.clone();
     tasks.spawn(async move {
         loop {
@@ -293,11 +396,13 @@ where
                 f = out_rx.recv() => f,
             };
             let Some(first) = first else { break };
+            w_clock.on_taken();
             // Write what is queued, then flush once: ZooKeeper's
             // BufferedOutputStream flushes when its queue runs empty.
             let batch = async {
                 writer.feed(first).await?;
                 while let Ok(f) = out_rx.try_recv() {
+                    w_clock.on_taken();
                     writer.feed(f).await?;
                 }
                 writer.flush().await
@@ -316,7 +421,11 @@ where
     Ok(PeerConn {
         peer_addr,
         local_addr,
-        sender: PeerSender { tx: out_tx, cancel },
+        sender: PeerSender {
+            tx: out_tx,
+            cancel,
+            clock,
+        },
         inbound: in_rx,
         read_timeout: timeout_tx,
     })

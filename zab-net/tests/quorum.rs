@@ -246,3 +246,61 @@ async fn bytes_of_a_packet_split_across_writes_are_reassembled() {
     assert_eq!(p.zxid, 9);
     listener.shutdown().await;
 }
+
+/// `try_send_marking` marks the first and every n-th frame; once the writer takes a
+/// marked frame its queue wait can be collected (a leader's
+/// `learner_handler_qp_time_ms`). A wait is as long as the frames ahead of it took.
+#[tokio::test]
+async fn marked_frames_report_how_long_they_waited_in_the_queue() {
+    let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
+        .await
+        .unwrap();
+    let mut learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
+        .await
+        .unwrap();
+    learner.send(follower_info(2)).await.unwrap();
+    let at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    let conn = at_leader.conn;
+    assert!(conn.take_queue_waits().is_empty());
+    // Frames 0, 10, 20 of 25 are marked.
+    for i in 0..25 {
+        conn.try_send_marking(pkt(packet_type::PING, i, None), 10)
+            .unwrap();
+    }
+    for i in 0..25 {
+        let p = timeout(WAIT, learner.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.zxid, i);
+    }
+    let waits = conn.take_queue_waits();
+    assert_eq!(waits.len(), 3, "{waits:?}");
+    assert!(waits.iter().all(|w| *w < 5_000), "{waits:?}");
+    assert!(conn.take_queue_waits().is_empty(), "collected once");
+    // Unmarked sends keep the count: the next mark is the 30th frame queued.
+    for i in 25..31 {
+        conn.try_send(pkt(packet_type::PING, i, None)).unwrap();
+    }
+    for _ in 25..31 {
+        timeout(WAIT, learner.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    assert!(conn.take_queue_waits().is_empty());
+    conn.try_send_marking(pkt(packet_type::PING, 31, None), 10)
+        .unwrap();
+    timeout(WAIT, learner.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        conn.take_queue_waits().is_empty(),
+        "31 is not a multiple of 10"
+    );
+    listener.shutdown().await;
+}

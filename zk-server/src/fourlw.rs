@@ -157,6 +157,9 @@ pub async fn ask(core: &mpsc::Sender<CoreMsg>, word: &str, from: SocketAddr) -> 
             false => crate::admin::ops::YDLD_NOT_LEADER.to_owned(),
         });
     }
+    if word == "rqld" {
+        return Some(crate::admin::ops::request_leadership(core).await.1);
+    }
     if word == "csnp" {
         // ClickHouse Keeper's: the snapshot's index (here its zxid, as a number).
         return Some(match crate::admin::ops::take_snapshot(core).await? {

@@ -86,6 +86,10 @@ impl Server {
             cfg.client_port_listen_backlog,
         )?;
         let local_addr = listener.local_addr()?;
+        let rec_times = (
+            rec.snapshot_load_ms,
+            rec.snapshot_loaded.then_some((rec.replayed, rec.replay_ms)),
+        );
         let replication = StandaloneLog::start(rec.log);
         let mut core = core::Core::new(
             cfg.clone(),
@@ -95,6 +99,7 @@ impl Server {
             cfg.myid.unwrap_or(0),
         );
         core.record_db_init(db_init);
+        core.record_startup(rec_times.0, rec_times.1);
         let (tx, rx) = mpsc::channel(10_000);
         tokio::spawn(core.run(rx));
         let admin_addr = admin::start(cfg.clone(), tx.clone(), local_addr).await;

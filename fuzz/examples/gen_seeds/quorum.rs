@@ -89,6 +89,7 @@ pub fn packets() -> Vec<(&'static str, QuorumPacket)> {
             QuorumPacket::FollowerInfo {
                 accepted_epoch: Epoch(1),
                 info,
+                zk_rs: false,
             },
         ),
         ("uptodate", QuorumPacket::UpToDate { zxid: Zxid(-1) }),
@@ -100,6 +101,7 @@ pub fn packets() -> Vec<(&'static str, QuorumPacket)> {
             QuorumPacket::ObserverInfo {
                 accepted_epoch: Epoch(1),
                 info,
+                zk_rs: false,
             },
         ),
         (
@@ -107,6 +109,7 @@ pub fn packets() -> Vec<(&'static str, QuorumPacket)> {
             QuorumPacket::LeaderInfo {
                 epoch: Epoch(2),
                 protocol_version: PROTOCOL_VERSION,
+                zk_rs: false,
             },
         ),
         (

@@ -445,6 +445,7 @@ fn a_synced_follower_outside_the_voters_counts_as_non_voting() {
                 QuorumPacket::FollowerInfo {
                     accepted_epoch: crate::Epoch(e),
                     info,
+                    zk_rs: true,
                 },
             ),
             received(4, b.ack_epoch_at_our_last()),

@@ -157,6 +157,7 @@ fn a_quorum_of_settled_votes_with_the_leaders_own_is_followed() {
                         protocol_version: PROTOCOL_VERSION,
                         config_version: 0,
                     },
+                    zk_rs: true,
                 }
             ),
         ]

@@ -162,7 +162,7 @@ impl Sim {
                 }
                 self.check_committed(i, old);
             }
-            Action::Deliver { .. } => {}
+            Action::Deliver { .. } | Action::RqldAnswer(_) => {}
             // The simulated network reaches every node; the view's file is written for
             // restarts, durable before the next action (see disk.rs).
             Action::Activate { config, version } => {

@@ -25,12 +25,16 @@ impl Sim {
             Some(s) => s.state == ServerState::Looking,
         };
         // A LOOKING peer may adopt a newer committed view a notification carries (and
-        // write its configuration file), as Apache's FastLeaderElection does.
-        let election = matches!(
+        // write its configuration file), as Apache's FastLeaderElection does; an answer
+        // to the operator's rqld is no write and no packet.
+        let quiet = matches!(
             a,
-            Action::SendNotification { .. } | Action::StateChanged(_) | Action::Activate { .. }
+            Action::SendNotification { .. }
+                | Action::StateChanged(_)
+                | Action::Activate { .. }
+                | Action::RqldAnswer(_)
         );
-        if looking && !election {
+        if looking && !quiet {
             // ZOOKEEPER-4712: a server that left its role writes and sends nothing for it.
             self.fail(&format!(
                 "{sid} is LOOKING and still does {}",

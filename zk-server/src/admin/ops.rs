@@ -9,8 +9,9 @@
 //!   each is rate limited (`admin.rateLimiterIntervalInMS`, 5 minutes by default).
 //! - ClickHouse Keeper's `csnp` (here also `create_snapshot`: a snapshot on disk
 //!   now, same authorization as `snapshot`), `lgif` (`log_info`: where the log
-//!   and the snapshots stand) and `ydld` (`yield_leadership`: a leader hands over,
-//!   same authorization).
+//!   and the snapshots stand), `ydld` (`yield_leadership`: a leader hands over,
+//!   same authorization) and `rqld` (`request_leadership`: a follower asks the leader
+//!   to hand over to it, zab-core's `handover`; same authorization).
 //!
 //! ```text
 //! GET  /commands/snapshot[?streaming=true|false]
@@ -61,6 +62,7 @@ pub const COMMANDS: &[&[&str]] = &[
     &["create_snapshot", "csnp"],
     &["log_info", "lgif"],
     &["yield_leadership", "ydld"],
+    &["request_leadership", "rqld"],
 ];
 
 /// The largest restore body read (a snapshot is held in memory once read).
@@ -254,6 +256,14 @@ pub async fn handle(
                 Some(false) => refuse(StatusCode::OK, NAME, Some(YDLD_NOT_LEADER)),
                 Some(true) => json_answer(StatusCode::OK, &response(NAME, BTreeMap::new(), None)),
             }
+        }
+        "request_leadership" => {
+            const NAME: &str = "request_leadership";
+            let (sent, text) = request_leadership(core).await;
+            let mut extra = BTreeMap::new();
+            extra.insert("answer".to_owned(), Value::from(text.clone()));
+            let error = (!sent).then(|| text.clone());
+            json_answer(StatusCode::OK, &response(NAME, extra, error))
         }
         other => unreachable!("admin command {other} has no body"),
     }
@@ -529,6 +539,82 @@ pub async fn yield_leadership(core: &mpsc::Sender<CoreMsg>) -> Option<bool> {
     let (tx, rx) = oneshot::channel();
     core.send(CoreMsg::YieldLeadership(tx)).await.ok()?;
     rx.await.ok()
+}
+
+/// ClickHouse Keeper's answer to `rqld` when the request went out (or this server leads).
+pub const RQLD_SENT: &str = "Sent leadership request to leader.";
+/// ClickHouse Keeper's answer when it did not; ours adds why.
+pub const RQLD_FAILED: &str = "Failed to send leadership request to leader.";
+
+/// How long `rqld` waits for the leader's answer.
+const RQLD_ANSWER_WAIT: Duration = Duration::from_secs(10);
+
+/// `rqld` here: whether the request went out (ClickHouse's "sent"), and the answer
+/// text: ClickHouse's sentence first (scripts grep for it), then what happened.
+pub async fn request_leadership(core: &mpsc::Sender<CoreMsg>) -> (bool, String) {
+    use zab_core::peer::RqldAnswer;
+    use zab_core::wire::HandOverOutcome;
+    let (tx, rx) = oneshot::channel();
+    if core.send(CoreMsg::RequestLeadership(tx)).await.is_err() {
+        return (false, format!("{RQLD_FAILED} The server is shutting down."));
+    }
+    let answer = match tokio::time::timeout(RQLD_ANSWER_WAIT, rx).await {
+        Err(_) => {
+            return (
+                false,
+                format!(
+                    "{RQLD_FAILED} No answer from the leader within {} s.",
+                    RQLD_ANSWER_WAIT.as_secs()
+                ),
+            )
+        }
+        Ok(Err(_)) => {
+            return (
+                false,
+                format!("{RQLD_FAILED} This server is not a member of an ensemble."),
+            )
+        }
+        Ok(Ok(a)) => a,
+    };
+    let (sent, why) = match answer {
+        RqldAnswer::AlreadyLeader => (true, "This server is the leader already.".to_owned()),
+        RqldAnswer::Leader(HandOverOutcome::Preferred) => (
+            true,
+            "The leader hands over to this server once it has every proposal.".to_owned(),
+        ),
+        RqldAnswer::Leader(HandOverOutcome::PlainYield) => (
+            true,
+            "Some voter is an Apache ZooKeeper server, which knows no preference: the \
+             leader yields as with ydld and any up-to-date member may take over."
+                .to_owned(),
+        ),
+        RqldAnswer::Leader(HandOverOutcome::NotUpToDate) => (
+            false,
+            "This server did not catch up with the leader within syncLimit; the leader \
+             goes on leading."
+                .to_owned(),
+        ),
+        RqldAnswer::Leader(HandOverOutcome::Refused) => (
+            false,
+            "The leader refused: this server is not a synced voter, or a hand-over is \
+             already under way."
+                .to_owned(),
+        ),
+        RqldAnswer::NotFollowing => (
+            false,
+            "This server is not a synced follower (looking, observing or syncing).".to_owned(),
+        ),
+        RqldAnswer::LeaderNotZkRs(l) => (
+            false,
+            format!(
+                "The leader (server {l}) is an Apache ZooKeeper server and knows no such \
+                 request; run ydld on it instead for a hand-over to any up-to-date member."
+            ),
+        ),
+    };
+    tracing::info!("rqld: {why}");
+    let head = if sent { RQLD_SENT } else { RQLD_FAILED };
+    (sent, format!("{head} {why}"))
 }
 
 /// ClickHouse Keeper's answer when no snapshot could be started.

@@ -102,6 +102,13 @@ impl SharedSummarySet {
         m.entry(sid).or_default().add(v);
     }
 
+    /// [`SharedSummarySet::add`] to a summary that keeps its quantiles (Apache's
+    /// ADVANCED sets).
+    pub fn add_q(&self, sid: u64, v: u64) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(sid).or_insert_with(Summary::with_quantiles).add(v);
+    }
+
     /// Back to no members (`srst`).
     pub fn reset(&self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -113,6 +120,80 @@ impl SharedSummarySet {
         m.iter()
             .map(|(sid, s)| (sid.to_string(), s.clone()))
             .collect()
+    }
+}
+
+/// What the peer driver measures for Apache's `ServerMetrics`, updated from its task:
+/// a leader's syncs (`diff_count`: DIFF or TRUNC, `snap_count`), REVALIDATEs and
+/// `quorum_ack_latency`; a learner's proposals received in broadcast and its sync time.
+#[derive(Debug)]
+pub struct DriverMetrics {
+    pub diff_count: AtomicU64,
+    pub snap_count: AtomicU64,
+    pub revalidate_count: AtomicU64,
+    pub learner_proposal_received: AtomicU64,
+    pub follower_sync_time: SharedSummary,
+    pub observer_sync_time: SharedSummary,
+    /// ms from leaving broadcast (or starting) to broadcast again; the leader's too.
+    pub unavailable_time: SharedSummary,
+    pub leader_unavailable_time: SharedSummary,
+    /// ms from a proposal to its commit (Apache: from the request's creation).
+    pub quorum_ack_latency: std::sync::Mutex<Summary>,
+}
+
+impl Default for DriverMetrics {
+    fn default() -> Self {
+        DriverMetrics {
+            diff_count: AtomicU64::new(0),
+            snap_count: AtomicU64::new(0),
+            revalidate_count: AtomicU64::new(0),
+            learner_proposal_received: AtomicU64::new(0),
+            follower_sync_time: SharedSummary::default(),
+            observer_sync_time: SharedSummary::default(),
+            unavailable_time: SharedSummary::default(),
+            leader_unavailable_time: SharedSummary::default(),
+            quorum_ack_latency: std::sync::Mutex::new(Summary::with_quantiles()),
+        }
+    }
+}
+
+impl DriverMetrics {
+    pub fn count(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_quorum_ack_latency(&self, ms: u64) {
+        self.quorum_ack_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(ms);
+    }
+
+    pub fn quorum_ack_latency(&self) -> Summary {
+        self.quorum_ack_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Back to zero (`srst`).
+    pub fn reset(&self) {
+        for c in [
+            &self.diff_count,
+            &self.snap_count,
+            &self.revalidate_count,
+            &self.learner_proposal_received,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.follower_sync_time.reset();
+        self.observer_sync_time.reset();
+        self.unavailable_time.reset();
+        self.leader_unavailable_time.reset();
+        self.quorum_ack_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset();
     }
 }
 
@@ -236,11 +317,25 @@ pub struct CoreMetrics {
     pub sessions_expired: u64,
     /// `dbinittime`: ms to recover the tree from the snapshot and log at start-up.
     pub db_init_time: Summary,
+    /// `startup_snap_load_time`, `startup_txns_loaded`, `startup_txns_load_time`:
+    /// recovery's parts (ms to load the snapshot; transactions replayed and ms).
+    pub startup_snap_load_time: Summary,
+    pub startup_txns_loaded: Summary,
+    pub startup_txns_load_time: Summary,
     /// `fsynctime`: ms per log sync, from the log's sync thread.
     pub fsync_time: Arc<SharedSummary>,
     /// `learner_handler_qp_size` (leader): packets queued for a learner, by its
     /// sid, sampled by the driver as it queues each one.
     pub learner_qp_size: Arc<SharedSummarySet>,
+    /// `learner_handler_qp_time_ms` (leader): how long the first and every 1000th
+    /// packet queued for a learner waited before its connection's writer took it, by
+    /// the learner's sid (Apache's marker packets; zab-net's `try_send_marking`).
+    pub learner_qp_time: Arc<SharedSummarySet>,
+    /// `ack_latency` (leader): ms from a sampled proposal to each ACK before its
+    /// commit, by the acknowledging server's sid (peer/ack_latency.rs).
+    pub ack_latency: Arc<SharedSummarySet>,
+    /// What the peer driver measures (syncs, REVALIDATEs, proposals received, ...).
+    pub driver: Arc<DriverMetrics>,
 }
 
 impl Default for CoreMetrics {
@@ -267,8 +362,14 @@ impl Default for CoreMetrics {
             looking: 0,
             sessions_expired: 0,
             db_init_time: Summary::default(),
+            startup_snap_load_time: Summary::default(),
+            startup_txns_loaded: Summary::default(),
+            startup_txns_load_time: Summary::default(),
             fsync_time: Arc::new(SharedSummary::default()),
             learner_qp_size: Arc::new(SharedSummarySet::default()),
+            learner_qp_time: Arc::new(SharedSummarySet::default()),
+            ack_latency: Arc::new(SharedSummarySet::default()),
+            driver: Arc::new(DriverMetrics::default()),
         }
     }
 }

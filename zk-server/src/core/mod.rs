@@ -68,7 +68,9 @@ use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
-pub use metrics::{top_namespace, CoreMetrics, SharedSummary, SharedSummarySet, Summary};
+pub use metrics::{
+    top_namespace, CoreMetrics, DriverMetrics, SharedSummary, SharedSummarySet, Summary,
+};
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
 use pipeline::InFlight;
@@ -99,6 +101,8 @@ pub enum CoreMsg {
     /// database `body` (see [`ops`]).
     /// `ydld`: a leader hands leadership over; whether this server was leading.
     YieldLeadership(oneshot::Sender<bool>),
+    /// `rqld`: ask for leadership for this server; dropped unanswered when standalone.
+    RequestLeadership(oneshot::Sender<zab_core::peer::RqldAnswer>),
     /// A client's TLS handshake failed on the client port (`unsuccessful_handshake`).
     HandshakeFailed,
     Restore {
@@ -261,9 +265,35 @@ impl Core {
         self.metrics.db_init_time.add(took.as_millis() as u64);
     }
 
+    /// What recovery took (Apache's `FileTxnSnapLog.restore`: `startup_snap_load_time`
+    /// always; `startup_txns_loaded` and `startup_txns_load_time` after a snapshot
+    /// loaded, as Apache replays the log (`fastForwardFromEdits`) only then).
+    pub fn record_startup(&mut self, snapshot_ms: u64, replay: Option<(u64, u64)>) {
+        self.metrics.startup_snap_load_time.add(snapshot_ms);
+        if let Some((txns, txns_ms)) = replay {
+            self.metrics.startup_txns_loaded.add(txns);
+            self.metrics.startup_txns_load_time.add(txns_ms);
+        }
+    }
+
     /// The per-learner queue sizes the driver samples (`learner_handler_qp_size`).
     pub fn learner_queue_sizes(&self) -> Arc<SharedSummarySet> {
         self.metrics.learner_qp_size.clone()
+    }
+
+    /// The per-learner queue waits the driver collects (`learner_handler_qp_time_ms`).
+    pub fn learner_queue_times(&self) -> Arc<SharedSummarySet> {
+        self.metrics.learner_qp_time.clone()
+    }
+
+    /// The per-server ACK latencies the driver samples (`ack_latency`).
+    pub fn ack_latencies(&self) -> Arc<SharedSummarySet> {
+        self.metrics.ack_latency.clone()
+    }
+
+    /// What the driver measures for Apache's `ServerMetrics`.
+    pub fn driver_metrics(&self) -> Arc<DriverMetrics> {
+        self.metrics.driver.clone()
     }
 
     /// An ensemble member's `/zookeeper/config`: the membership it runs with, as
@@ -388,6 +418,12 @@ impl Core {
             }
             CoreMsg::YieldLeadership(reply) => {
                 let _ = reply.send(self.yield_leadership());
+            }
+            CoreMsg::RequestLeadership(reply) => {
+                // Standalone: no driver, the dropped sender answers "not in an ensemble".
+                if let Some(d) = self.role.driver() {
+                    d.send(crate::replicate::DriverMsg::RequestLeadership { reply });
+                }
             }
             CoreMsg::Restore { body, zxid, reply } => {
                 let _ = reply.send(self.restore(&body, zxid));

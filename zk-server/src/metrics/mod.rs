@@ -47,8 +47,8 @@ use Kind::{Counter, Summary as Basic, SummaryQ};
 
 /// Apache 3.8's `ServerMetrics`, in its order, without the JVM's
 /// (`jvm_pause_time_ms`) and the labelled sets (`*_per_namespace` are in
-/// [`collect`], with `learner_handler_qp_size`; `learner_handler_qp_time_ms`,
-/// `ack_latency`: see docs/compatibility.md).
+/// [`collect`], with `learner_handler_qp_size`, `learner_handler_qp_time_ms` and
+/// `ack_latency`).
 pub const SERVER_METRICS: &[(&str, Kind)] = &[
     ("fsynctime", Basic),
     ("snapshottime", Basic),
@@ -206,11 +206,21 @@ pub const LEADER_GAUGES: &[&str] = &[
 
 /// The metrics the core measures, by Apache's name; `None` for the others.
 fn measured(v: &StatsView, name: &str) -> Option<Value> {
+    use std::sync::atomic::Ordering::Relaxed;
     let m = v.metrics();
     let int = |n: u64| Some(Value::Int(n as i64));
     let sum = |s: &Summary| Some(Value::Summary(s.clone()));
     match name {
         "fsynctime" => Some(Value::Summary(m.fsync_time.get())),
+        "diff_count" => int(m.driver.diff_count.load(Relaxed)),
+        "snap_count" => int(m.driver.snap_count.load(Relaxed)),
+        "revalidate_count" => int(m.driver.revalidate_count.load(Relaxed)),
+        "learner_proposal_received_count" => int(m.driver.learner_proposal_received.load(Relaxed)),
+        "follower_sync_time" => Some(Value::Summary(m.driver.follower_sync_time.get())),
+        "observer_sync_time" => Some(Value::Summary(m.driver.observer_sync_time.get())),
+        "unavailable_time" => Some(Value::Summary(m.driver.unavailable_time.get())),
+        "leader_unavailable_time" => Some(Value::Summary(m.driver.leader_unavailable_time.get())),
+        "quorum_ack_latency" => Some(Value::Summary(m.driver.quorum_ack_latency())),
         "snapshottime" => sum(&m.snapshot_time),
         "readlatency" => sum(&m.read_latency),
         "updatelatency" => sum(&m.update_latency),
@@ -220,6 +230,9 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "node_changed_watch_count" => sum(&m.node_changed_watches),
         "node_children_watch_count" => sum(&m.node_children_watches),
         "dbinittime" => sum(&m.db_init_time),
+        "startup_snap_load_time" => sum(&m.startup_snap_load_time),
+        "startup_txns_loaded" => sum(&m.startup_txns_loaded),
+        "startup_txns_load_time" => sum(&m.startup_txns_load_time),
         "looking_count" => int(m.looking),
         "stale_sessions_expired" => int(m.sessions_expired),
         "commit_count" => int(m.commits),
@@ -350,16 +363,26 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
     // Apache's labelled summary sets: one summary per namespace seen.
     let m = v.metrics();
     let learner_qp_size = m.learner_qp_size.get();
-    for (name, set) in [
-        ("write_per_namespace", &m.write_per_namespace),
-        ("read_per_namespace", &m.read_per_namespace),
+    let learner_qp_time = m.learner_qp_time.get();
+    let ack_latency = m.ack_latency.get();
+    for (name, kind, set) in [
+        ("write_per_namespace", Kind::Summary, &m.write_per_namespace),
+        ("read_per_namespace", Kind::Summary, &m.read_per_namespace),
         // A leader's, one per learner's sid (kept after leading, as Apache's).
-        ("learner_handler_qp_size", &learner_qp_size),
+        ("learner_handler_qp_size", Kind::Summary, &learner_qp_size),
+        // ADVANCED in Apache: with quantiles.
+        (
+            "learner_handler_qp_time_ms",
+            Kind::SummaryQ,
+            &learner_qp_time,
+        ),
+        // A leader's, by the acknowledging server's sid (its own included).
+        ("ack_latency", Kind::SummaryQ, &ack_latency),
     ] {
         for (ns, s) in set {
             out.push(Metric {
                 name,
-                kind: Kind::Summary,
+                kind,
                 value: Value::Summary(s.clone()),
                 label: Some(ns.clone()),
             });

@@ -34,7 +34,13 @@ const BATCH_EVENTS: usize = 256;
 /// Learner connections held while this server's election is still running.
 const MAX_EARLY_LEARNERS: usize = 64;
 
+use crate::core::DriverMetrics;
+
 type Conn = PeerConn<QuorumPacketRecord>;
+
+/// A leader times the first and every 1000th packet queued for each learner
+/// (`learner_handler_qp_time_ms`; Apache's `markerPacketInterval`).
+const QP_TIME_MARKER_EVERY: u64 = 1000;
 
 /// A connection to the leader, established by a task of its own.
 enum Inbound {
@@ -135,11 +141,24 @@ pub(super) struct Driver {
     pub(super) learners: zab_core::peer::LearnerSummary,
     /// Leader: the synced followers last reported to the core.
     pub(super) synced: Vec<u64>,
+    /// An operator's `rqld` waiting for its answer (a newer one replaces it).
+    pub(super) rqld_reply: Option<oneshot::Sender<zab_core::peer::RqldAnswer>>,
     /// Learners that connected while we were still looking.
     pub(super) early_learners: Vec<zab_net::LearnerConn>,
     /// Leader: each learner's queued packets as a packet is queued for it
     /// (`learner_handler_qp_size`; Apache samples as its LearnerHandler takes one).
     pub(super) learner_qp_size: Arc<crate::core::SharedSummarySet>,
+    /// Leader: how long marked packets waited in a learner's queue
+    /// (`learner_handler_qp_time_ms`), collected as packets are queued.
+    pub(super) learner_qp_time: Arc<crate::core::SharedSummarySet>,
+    /// Leader: `ack_latency`, per acknowledging server.
+    pub(super) ack_latency: super::ack_latency::AckLatency,
+    /// Apache's `ServerMetrics` measured here (syncs, REVALIDATEs, proposals received).
+    pub(super) metrics: Arc<crate::core::DriverMetrics>,
+    /// Learner: when synchronisation with the leader began (`follower_sync_time`).
+    pub(super) sync_started: Option<(std::time::Instant, bool)>,
+    /// Since when this server has not been in broadcast (`unavailable_time`).
+    pub(super) unavailable_since: Option<std::time::Instant>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -161,6 +180,9 @@ impl Driver {
                 Some(r) = self.synced_rx.recv(), if self.syncing => {
                     self.syncing = false;
                     let upto = self.finish_sync(r);
+                    if self.peer.state() == ServerState::Leading {
+                        self.ack_latency.on_ack(self.my_id, upto);
+                    }
                     self.step(Event::Persisted { upto }, &in_tx).await;
                 }
                 _ = ticker.tick() => self.step(Event::Tick, &in_tx).await,
@@ -261,7 +283,10 @@ impl Driver {
 
     async fn on_core(&mut self, m: DriverMsg, in_tx: &mpsc::Sender<Inbound>) {
         let ev = match m {
-            DriverMsg::Propose(b) => Event::Propose(b),
+            DriverMsg::Propose(b) => {
+                self.ack_latency.on_propose(&b);
+                Event::Propose(b)
+            }
             DriverMsg::Forward(p) => Event::Forward(p),
             DriverMsg::Sync { learner } => Event::SyncRequest {
                 learner: ServerId(learner),
@@ -270,6 +295,11 @@ impl Driver {
                 to: ServerId(to),
                 msg,
             },
+            DriverMsg::RequestLeadership { reply } => {
+                tracing::info!("an operator's rqld: asking for leadership for this server");
+                self.rqld_reply = Some(reply);
+                Event::RequestLeadership
+            }
             DriverMsg::YieldLeadership { yield_ms } => {
                 tracing::info!("yielding leadership (an operator's ydld)");
                 Event::YieldLeadership {
@@ -425,6 +455,18 @@ impl Driver {
                     QuorumPacket::Diff { zxid } => {
                         tracing::info!("synchronising with leader {sid} by DIFF up to {zxid}")
                     }
+                    QuorumPacket::Ack { zxid } if self.peer.state() == ServerState::Leading => {
+                        self.ack_latency.on_ack(sid, *zxid)
+                    }
+                    QuorumPacket::Revalidate { .. }
+                        if self.peer.state() == ServerState::Leading =>
+                    {
+                        DriverMetrics::count(&self.metrics.revalidate_count)
+                    }
+                    // Apache's Follower.processPacket: proposals in broadcast only.
+                    QuorumPacket::Proposal { .. } if self.role == Role::Following => {
+                        DriverMetrics::count(&self.metrics.learner_proposal_received)
+                    }
                     QuorumPacket::Trunc { zxid } => {
                         tracing::info!("synchronising with leader {sid} by TRUNC to {zxid}")
                     }
@@ -439,10 +481,22 @@ impl Driver {
     fn send_record(&mut self, to: ServerId, p: QuorumPacketRecord) {
         match self.conns.get(&to) {
             Some(s) => {
+                // Apache's LearnerHandler queues a marker after every 1000th packet
+                // (the first included) and times how long it waited.
+                // From the first packet on (LEADERINFO, in discovery), as Apache's
+                // LearnerHandler counts every packet it queues.
                 if self.role == Role::Leading {
                     self.learner_qp_size.add(to.0, s.queued() as u64);
                 }
-                if !s.is_closed() && s.try_send(p).is_err() {
+                let mark = if self.peer.state() == ServerState::Leading {
+                    for w in s.take_queue_waits() {
+                        self.learner_qp_time.add_q(to.0, w);
+                    }
+                    QP_TIME_MARKER_EVERY
+                } else {
+                    0
+                };
+                if !s.is_closed() && s.try_send_marking(p, mark).is_err() {
                     // Closing it makes its reader report the end, which the driver's loop
                     // takes as the peer's disconnection.
                     tracing::warn!("quorum connection with {to} is full or closed; dropping it");
@@ -474,8 +528,27 @@ impl Driver {
                             tracing::debug!("election send to {to}: {e}");
                         }
                     }
-                    Action::Send { to, msg } => self.send_record(to, msg.to_record()),
+                    Action::Send { to, msg } => {
+                        // Apache's LearnerHandler counts a sync that is not a SNAP as a diff.
+                        if matches!(msg, QuorumPacket::Diff { .. } | QuorumPacket::Trunc { .. }) {
+                            DriverMetrics::count(&self.metrics.diff_count);
+                        }
+                        if let QuorumPacket::HandOver {
+                            requester, outcome, ..
+                        } = &msg
+                        {
+                            handover_log(to, *requester, *outcome);
+                        }
+                        self.send_record(to, msg.to_record())
+                    }
+                    Action::RqldAnswer(a) => {
+                        tracing::info!("rqld: {a:?}");
+                        if let Some(reply) = self.rqld_reply.take() {
+                            let _ = reply.send(a);
+                        }
+                    }
                     Action::SendSnapshot { to, zxid } => {
+                        DriverMetrics::count(&self.metrics.snap_count);
                         let (tx, rx) = oneshot::channel();
                         self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
                         let Ok(bytes) = rx.await else {
@@ -556,6 +629,7 @@ impl Driver {
                         follow_up.push(Event::CurrentEpochSaved(e));
                     }
                     Action::Commit { upto } => {
+                        self.ack_latency.on_commit(upto);
                         let rest = self.uncommitted.split_off(&upto.next());
                         let done = std::mem::replace(&mut self.uncommitted, rest);
                         if let Some((z, _)) = done.iter().next_back() {
@@ -671,9 +745,42 @@ impl Driver {
             st.leader,
             st.epoch
         );
+        // Apache's QuorumPeer: from the start, or the end of a role, to the next broadcast.
+        if st.phase == ZabPhase::Broadcast {
+            if let Some(at) = self.unavailable_since.take() {
+                let ms = at.elapsed().as_millis() as u64;
+                self.metrics.unavailable_time.add(ms);
+                if st.state == ServerState::Leading {
+                    self.metrics.leader_unavailable_time.add(ms);
+                }
+            }
+        } else if self.unavailable_since.is_none() {
+            self.unavailable_since = Some(std::time::Instant::now());
+        }
+        // Apache's Follower / Observer: ms from LEADERINFO's epoch accepted to UPTODATE.
+        match (st.state, st.phase) {
+            (ServerState::Following | ServerState::Observing, ZabPhase::Synchronization) => {
+                if self.sync_started.is_none() {
+                    let observer = st.state == ServerState::Observing;
+                    self.sync_started = Some((std::time::Instant::now(), observer));
+                }
+            }
+            (ServerState::Following | ServerState::Observing, ZabPhase::Broadcast) => {
+                if let Some((at, observer)) = self.sync_started.take() {
+                    let ms = at.elapsed().as_millis() as u64;
+                    if observer {
+                        self.metrics.observer_sync_time.add(ms);
+                    } else {
+                        self.metrics.follower_sync_time.add(ms);
+                    }
+                }
+            }
+            _ => self.sync_started = None,
+        }
         // Leave old quorum connections behind when we are no longer part of that leadership.
         match st.state {
             ServerState::Looking => {
+                self.ack_latency.clear();
                 self.conns.clear();
                 self.pending_sends.clear();
                 self.forget_snapshot(None);
@@ -752,4 +859,30 @@ fn fatal(msg: &str) -> ! {
     tracing::error!("{msg}");
     eprintln!("zk-server: fatal: {msg}");
     std::process::exit(crate::EXIT_STORAGE);
+}
+
+/// The leader's log line for each HANDOVER it sends (once per outcome, to the requester).
+fn handover_log(to: ServerId, requester: ServerId, outcome: zab_core::wire::HandOverOutcome) {
+    use zab_core::wire::HandOverOutcome::*;
+    if to != requester {
+        return;
+    }
+    match outcome {
+        Preferred => tracing::info!(
+            "rqld from server {requester}: every voter connected is a zk-rs server; they \
+             prefer {requester} among equally up-to-date candidates; yielding once it has \
+             every proposal"
+        ),
+        PlainYield => tracing::warn!(
+            "rqld from server {requester}: a voter is not a zk-rs server (Apache ZooKeeper \
+             knows no preference); falling back to ydld: yielding to any up-to-date member"
+        ),
+        NotUpToDate => tracing::warn!(
+            "rqld from server {requester}: it did not catch up within syncLimit; not yielding"
+        ),
+        Refused => tracing::warn!(
+            "rqld from server {requester}: not a synced voter, or a hand-over is already \
+             running; refused"
+        ),
+    }
 }

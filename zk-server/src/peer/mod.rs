@@ -12,6 +12,7 @@
 //! ensemble's side of the same seam the standalone log fills
 //! ([`crate::replicate`]). The driver itself is in [`driver`].
 
+mod ack_latency;
 mod driver;
 
 use std::collections::{BTreeMap, HashMap};
@@ -268,9 +269,17 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         driver: Some(link),
         fsync_time: fsync_time.clone(),
     };
+    let rec_times = (
+        rec.snapshot_load_ms,
+        rec.snapshot_loaded.then_some((rec.replayed, rec.replay_ms)),
+    );
     let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     core.record_db_init(db_init);
+    core.record_startup(rec_times.0, rec_times.1);
     let learner_qp_size = core.learner_queue_sizes();
+    let learner_qp_time = core.learner_queue_times();
+    let driver_metrics = core.driver_metrics();
+    let ack_latency = ack_latency::AckLatency::new(core.ack_latencies(), driver_metrics.clone());
     tokio::spawn(core.run(core_rx));
     let admin_addr = crate::admin::start(cfg.clone(), core_tx.clone(), local_addr).await;
     crate::metrics::prometheus::start(cfg.clone(), core_tx.clone()).await;
@@ -308,8 +317,14 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         sync_limit,
         learners: Default::default(),
         synced: Vec::new(),
+        rqld_reply: None,
         early_learners: Vec::new(),
         learner_qp_size,
+        learner_qp_time,
+        ack_latency,
+        metrics: driver_metrics,
+        sync_started: None,
+        unavailable_since: Some(std::time::Instant::now()),
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));

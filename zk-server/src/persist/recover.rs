@@ -33,6 +33,12 @@ pub struct Recovered {
     pub log: TxnLog,
     pub snapshot_zxid: Zxid,
     pub replayed: u64,
+    /// ms to load the snapshot, and to replay the log after it (Apache's
+    /// `startup_snap_load_time`, `startup_txns_load_time`).
+    pub snapshot_load_ms: u64,
+    pub replay_ms: u64,
+    /// A snapshot was loaded (Apache counts the replay only then).
+    pub snapshot_loaded: bool,
     /// The newest log entries, not applied to `tree` (see [`recover_holding_back`]).
     pub held_back: Vec<(Zxid, Bytes)>,
 }
@@ -175,6 +181,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
     // transactions may be in no other file.
     let mut must_reach = Zxid::ZERO;
     let mut loaded = None;
+    let snapshot_started = std::time::Instant::now();
     for (zxid, file) in list_snapshots(&sdir)?.into_iter().rev() {
         match load_snapshot(cfg, &file) {
             Ok(l) => {
@@ -206,6 +213,8 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
             None,
         ),
     };
+    let snapshot_load_ms = snapshot_started.elapsed().as_millis() as u64;
+    let replay_started = std::time::Instant::now();
     let upto = if hold_back == 0 {
         None
     } else {
@@ -236,6 +245,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
         }
         Err(e) => return Err(e),
     };
+    let replay_ms = replay_started.elapsed().as_millis() as u64;
     if tree.last_processed_zxid() < must_reach {
         skipped.push(format!(
             "{} reaches only zxid {}",
@@ -273,6 +283,9 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
         log,
         snapshot_zxid,
         replayed,
+        snapshot_load_ms,
+        replay_ms,
+        snapshot_loaded: snapshot_file.is_some(),
         held_back,
     })
 }

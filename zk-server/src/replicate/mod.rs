@@ -163,6 +163,11 @@ pub enum DriverMsg {
     },
     /// Leader: hand leadership over (`ydld`), backing others for `yield_ms`.
     YieldLeadership { yield_ms: u64 },
+    /// Any member: ask for leadership for this server (`rqld`); answered on `reply`
+    /// at once or when the leader answers (zab-core's `handover`).
+    RequestLeadership {
+        reply: tokio::sync::oneshot::Sender<zab_core::peer::RqldAnswer>,
+    },
 }
 
 /// The core's end of the channel to the peer driver: the ensemble's
