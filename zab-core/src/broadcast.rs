@@ -93,6 +93,10 @@ impl Peer {
         let Role::Leading(l) = &mut self.role else {
             return;
         };
+        if l.handover.is_some() {
+            // Apache's allowedToCommit: the designated leader commits from here on.
+            return;
+        }
         // Runs on every ACK: no allocation, no reference counting.
         let quorum = &*self.cfg.quorum;
         let acks = &mut l.scratch_acks;
@@ -158,6 +162,12 @@ impl Peer {
         let designated = reconfig
             .as_ref()
             .map(|(rz, q)| self.designated_leader(*rz, &**q));
+        // A reconfig that designates another leader is the last commit of this one
+        // (Apache's tryToCommit sets allowedToCommit = false on it).
+        let upto = match (&reconfig, designated) {
+            (Some((rz, _)), Some(d)) if d != me => upto.min(*rz),
+            _ => upto,
+        };
         let old = self.log.committed;
         let start = self.log.index_after(old);
         let end = self.log.index_after(upto);
@@ -322,6 +332,22 @@ impl Peer {
             .map(|(s, _)| *s)
             .collect();
         synced.push(me);
+        let l = self.leader_mut();
+        if let Some((to, deadline)) = l.handover {
+            // Handing over: the learners leave for the designated leader as they hear
+            // COMMITANDACTIVATE; once none is left (or the wait is over), follow it.
+            // Going as soon as the quorum is lost, as Apache's leader does, would close
+            // connections whose COMMITANDACTIVATE is still on its way, and send those
+            // learners to an election.
+            let staying = l
+                .handlers
+                .values()
+                .any(|h| h.phase >= HandlerPhase::Syncing && tick - h.last_heard <= sync_limit);
+            if !staying || tick >= deadline {
+                self.switch_to = Some(to);
+            }
+            return;
+        }
         if !quorum.contains_quorum(&synced) {
             self.become_looking();
         }

@@ -84,6 +84,10 @@ pub(crate) struct LeaderState {
     /// counted so far.
     pub scratch_acks: Vec<(Zxid, ServerId)>,
     pub scratch_set: Vec<ServerId>,
+    /// A reconfig committed under this leader designated another (Apache's
+    /// `allowedToCommit = false`): that server, and the tick by which this leader
+    /// follows it even if its learners have not all left.
+    pub handover: Option<(ServerId, u64)>,
 }
 
 impl Handler {
@@ -129,6 +133,7 @@ impl LeaderState {
             next_ping: 0,
             scratch_acks: Vec::new(),
             scratch_set: Vec::new(),
+            handover: None,
         }
     }
 

@@ -21,7 +21,14 @@ impl Sim {
             None => true,
             Some(s) => s.state == ServerState::Looking,
         };
-        if looking && !matches!(a, Action::SendNotification { .. } | Action::StateChanged(_)) {
+        // A looking peer may adopt a newer view a notification carries (Apache's
+        // FastLeaderElection does, and writes it): Activate is election business too.
+        if looking
+            && !matches!(
+                a,
+                Action::SendNotification { .. } | Action::StateChanged(_) | Action::Activate { .. }
+            )
+        {
             // ZOOKEEPER-4712: a server that left its role writes and sends nothing for it.
             self.fail(&format!(
                 "{sid} is LOOKING and still does {}",
@@ -81,6 +88,11 @@ impl Sim {
                     let why = format!("committed sequence jumps from {prev} to {}", e.0);
                     self.fail(&why);
                 }
+                if let Some(p) = crate::reconfig::pending_of(e.0, &e.1) {
+                    // A committed reconfig: from here on the history must be durable on
+                    // a quorum of its voters.
+                    self.committed_view = Some(p.quorum);
+                }
                 self.history.push(e.clone());
             }
         }
@@ -112,13 +124,14 @@ impl Sim {
     /// Everything committed is durable on a quorum of voters.
     pub(super) fn check_durable_quorum(&self) {
         let g = self.history.len();
+        let quorum = self.committed_view.as_ref().unwrap_or(&self.quorum);
         let holders: Vec<ServerId> = self
             .nodes
             .iter()
-            .filter(|n| n.voter && n.durable_match >= g)
+            .filter(|n| quorum.is_voter(n.sid) && n.durable_match >= g)
             .map(|n| n.sid)
             .collect();
-        if !self.quorum.contains_quorum(&holders) {
+        if !quorum.contains_quorum(&holders) {
             self.fail(&format!(
                 "committed history of {g} entries is durable only on {holders:?}"
             ));

@@ -179,6 +179,9 @@ pub struct Sim {
     blocked: BTreeSet<(ServerId, ServerId)>,
     /// The global committed sequence.
     pub history: Vec<(Zxid, Bytes)>,
+    /// The voters of the last reconfig in `history`, once one committed: the quorum the
+    /// history must stay durable on.
+    pub committed_view: Option<Arc<dyn QuorumVerifier>>,
     /// Established leaders by epoch.
     pub leaders: BTreeMap<Epoch, ServerId>,
     pub faults: bool,
@@ -251,6 +254,7 @@ impl Sim {
             conns: BTreeMap::new(),
             blocked: BTreeSet::new(),
             history: Vec::new(),
+            committed_view: None,
             leaders: BTreeMap::new(),
             faults: false,
             next_txn: 0,

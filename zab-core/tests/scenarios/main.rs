@@ -9,6 +9,7 @@
 //!
 //! The regressions are named after the Apache ZooKeeper bugs they guard against.
 
+mod handover;
 mod learner_requests;
 mod liveness;
 mod reconfig;
