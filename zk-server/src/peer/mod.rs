@@ -300,6 +300,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         learners: Default::default(),
         synced: Vec::new(),
         early_learners: Vec::new(),
+        last_state: None,
         learner_qp_size,
         _quorum_listener: quorum_listener,
     };
