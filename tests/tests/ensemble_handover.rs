@@ -155,3 +155,88 @@ fn removing_the_leader_hands_over_in_place_as_apache_does() {
         "ours {ours:?}, Apache {apache:?}"
     );
 }
+
+/// An observer promoted to participant by `reconfig -add server.4=...:participant;port`,
+/// then made an observer again, while kazoo writes; on Apache 3.8 (the oracle) and ours.
+/// Returns what each step showed, for comparison: the membership, 4's mode, and whether
+/// 4's vote counts (with two of the three original voters down, 4 and the third make
+/// the quorum of four only while 4 votes).
+fn promote_and_demote(kind: Kind) -> Vec<String> {
+    let name = kind.name();
+    let mut spec = Spec::new(3, 1)
+        .ticks(500, 10, 5)
+        .extra("reconfigEnabled", "true")
+        .extra("skipACL", "yes");
+    spec.kind = kind;
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    let leader = ens.wait_serving(&[1, 2, 3, 4], Duration::from_secs(60));
+    let mut seen = vec![format!("4 starts as {:?}", ens.mode(4))];
+    let writer = zk_tests::kazoo::Writer::start(&ens.connect_string(), 15.0, "/w");
+    let log_len = ens.log(4).len();
+
+    let r = reconfig(&ens.member(leader).hosts(), &["--joining", &ens.joiner(4)]);
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    seen.push(format!("promoted: voters {:?}", voters(&text)));
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(30), || ens.mode(4).as_deref()
+            == Some("follower")),
+        "{name}: 4 is {:?} after its promotion",
+        ens.mode(4)
+    );
+    seen.push(format!("4 is {:?}", ens.mode(4)));
+    if kind == Kind::Ours {
+        let log = ens.log(4);
+        let since = &log[log_len.min(log.len())..];
+        assert!(
+            !since.contains(": Looking /"),
+            "{name}: 4 went through an election:\n{since}"
+        );
+    }
+    // 4 votes: with 4 and one other voter down, the leader and the third are two of
+    // four, not a quorum (were 4 still an observer, they would be two of three).
+    let down = [1, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    ens.kill(down);
+    ens.kill(4);
+    let h = ens.member(leader).hosts();
+    let refused = zk_tests::kazoo::try_write(&h, "/without-4").is_err();
+    seen.push(format!("no write without 4 and one voter: {refused}"));
+    ens.start(down);
+    ens.start(4);
+    ens.wait_serving(&[1, 2, 3, 4], Duration::from_secs(60));
+
+    // Back to observer: the same server line with the observer role.
+    let leader = ens.wait_serving(&[1, 2, 3, 4], Duration::from_secs(60));
+    let observer = ens.joiner(4).replace(":participant;", ":observer;");
+    let r = reconfig(&ens.member(leader).hosts(), &["--joining", &observer]);
+    assert_eq!(r["ok"], true, "{name}: {r}");
+    let text = r["data"].as_str().unwrap().to_string();
+    seen.push(format!("demoted: voters {:?}", voters(&text)));
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(30), || ens.mode(4).as_deref()
+            == Some("observer")),
+        "{name}: 4 is {:?} after its demotion",
+        ens.mode(4)
+    );
+    seen.push(format!("4 is {:?}", ens.mode(4)));
+
+    let lines = writer.finish(Duration::from_secs(60));
+    let acked: Vec<u64> = lines.iter().filter_map(|v| v["ack"].as_u64()).collect();
+    assert!(
+        acked.len() > 10,
+        "{name}: only {} acknowledged",
+        acked.len()
+    );
+    for id in [1, 2, 3, 4] {
+        ens.assert_all_present(id, "/w", &acked);
+    }
+    seen
+}
+
+#[test]
+fn an_observer_is_promoted_and_demoted_in_place_as_in_apache() {
+    let apache = promote_and_demote(Kind::Apache);
+    let ours = promote_and_demote(Kind::Ours);
+    assert_eq!(ours, apache);
+}

@@ -201,8 +201,9 @@ impl Peer {
     /// that designated another keeps leading, commits nothing more, and follows the
     /// designated one once its learners have left (`on_leader_tick`). Without a
     /// designated leader (a view activated from NEWLEADER, or at a new leader's
-    /// establishment), a leader that no longer votes and a learner whose kind (voter /
-    /// observer) changed go back to election, as Apache's do.
+    /// establishment), a leader that no longer votes goes back to election, as Apache's
+    /// does. A learner whose kind changed (an observer promoted to voter, or a voter
+    /// made an observer) reconnects to its leader as the new kind.
     pub(crate) fn activate(&mut self, p: crate::reconfig::Pending) {
         let version = p.zxid.0;
         if !self.cfg.reconfig_enabled || version <= self.cfg.config_version {
@@ -228,7 +229,13 @@ impl Peer {
             },
             Role::Learning(l) => match designated {
                 Some(d) if d != l.leader => self.switch_to = Some(d),
-                _ => self.reelect |= l.observer != self.cfg.quorum.is_observer(me),
+                // Promoted to voter or made an observer: reconnect to the same leader as
+                // the new kind (FOLLOWERINFO / OBSERVERINFO) without an election. Apache's
+                // learner re-elects here and finds the same leader; the end is the same.
+                _ if l.observer != self.cfg.quorum.is_observer(me) => {
+                    self.switch_to = Some(l.leader)
+                }
+                _ => {}
             },
         }
     }

@@ -18,10 +18,17 @@
 //!   COMMITANDACTIVATE as Apache's `getDesignatedLeader` does: the new voter that
 //!   acknowledged the most after the reconfig (Apache followers go straight to it).
 //!
-//! What is left out: the designated leader takes no part in the handover here (a leader
-//! that is no longer a voter, and learners told of another leader, go back to
-//! election, where the new voters choose); observers are not promoted in place (a
-//! learner whose kind changes re-elects as well).
+//! * The handover in place (Apache's `allowedToCommit`, `reconfigFlag`): that commit is
+//!   the old leader's last; it keeps leading until its learners have left for the
+//!   successor (or `syncLimit` passed), then follows it. A learner told of another
+//!   leader goes straight to it, and the designated server starts leading, with no
+//!   election ([`crate::peer::Peer::activate`], `hand_over_to`).
+//! * An observer the reconfig makes a voter, or a voter it makes an observer, reconnects
+//!   to its leader as the new kind (OBSERVERINFO / FOLLOWERINFO) without an election.
+//!
+//! What is left out: a COMMITANDACTIVATE a learner receives while it is still being
+//! synchronised activates the view at UPTODATE without its designated leader (the old
+//! leader's handover then ends that learner's connection and it re-elects).
 
 use std::sync::Arc;
 

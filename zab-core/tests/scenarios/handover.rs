@@ -425,3 +425,52 @@ fn the_old_leader_commits_nothing_after_the_reconfig() {
         },
     );
 }
+
+/// An observer promoted to voter by reconfig, then made an observer again: each time it
+/// reconnects to the same leader as its new kind with no election, its vote counts
+/// after the promotion (a commit needs it once two voters are down) and not after the
+/// demotion.
+#[test]
+fn an_observer_is_promoted_and_demoted_in_place() {
+    scenario(
+        "an_observer_is_promoted_and_demoted_in_place",
+        3,
+        1,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            sim.record();
+            let z = propose_view(sim, l, &[1, 2, 3, 4], &[]).expect("the leader takes it");
+            ends_in_view(sim, z, &[1, 2, 3, 4], 200);
+            if role(sim, 4) != (ServerState::Following, Some(l)) {
+                sim.fail(&format!("the promoted observer is {:?}", role(sim, 4)));
+            }
+            let looking = went_looking(sim);
+            if !looking.is_empty() {
+                sim.fail(&format!("{looking:?} went back to election"));
+            }
+            // 4 votes now: with one other voter down, l and 4 and the third make three of
+            // four.
+            let (x, _) = {
+                let o: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != l).collect();
+                (o[0], o[1])
+            };
+            sim.crash(x);
+            commit(sim, 1);
+            sim.start(x);
+            ends_in_view(sim, z, &[1, 2, 3, 4], 200);
+            // Back to observer.
+            sim.record();
+            let z2 = propose_view(sim, l, &[1, 2, 3], &[4]).expect("the leader takes it");
+            ends_in_view(sim, z2, &[1, 2, 3], 200);
+            if role(sim, 4) != (ServerState::Observing, Some(l)) {
+                sim.fail(&format!("the demoted voter is {:?}", role(sim, 4)));
+            }
+            let looking = went_looking(sim);
+            if !looking.is_empty() {
+                sim.fail(&format!("{looking:?} went back to election"));
+            }
+        },
+    );
+}

@@ -702,6 +702,17 @@ impl Driver {
                     self.pending_sends.clear();
                     self.forget_snapshot(None);
                 }
+                if let Some((was, Some(old))) = before {
+                    let learner = matches!(was, ServerState::Following | ServerState::Observing);
+                    if learner && was != st.state && st.leader == Some(old) {
+                        // Promoted to voter or made an observer: a new connection to the
+                        // same leader, opened by FOLLOWERINFO / OBSERVERINFO.
+                        tracing::info!("now {:?} of server {old}: reconnecting", st.state);
+                        self.conns.remove(&old);
+                        self.pending_sends.remove(&old);
+                        self.forget_snapshot(Some(old));
+                    }
+                }
                 if let Some(leader) = st.leader {
                     self.conns.retain(|sid, _| *sid == leader);
                     if !self.conns.contains_key(&leader)
