@@ -54,17 +54,39 @@ fn voters(text: &str) -> Vec<u64> {
 }
 
 /// Removes the leader while a client writes; returns how long the remaining two took to
-/// serve writes again, counted from the reconfig request.
-fn remove_the_leader(kind: Kind) -> Duration {
-    let name = kind.name();
+/// serve writes again, counted from the reconfig request. `apache`: servers of an
+/// ensemble of ours that run Apache 3.8 instead (a mixed ensemble).
+fn remove_the_leader(kind: Kind, apache: &[u64], leader_kind: Option<Kind>) -> Duration {
+    let name = if apache.is_empty() {
+        kind.name().to_string()
+    } else {
+        format!("mixed, Apache {apache:?}")
+    };
     let mut spec = Spec::new(3, 0)
         .ticks(500, 10, 5)
         .extra("reconfigEnabled", "true")
         .extra("skipACL", "yes");
     spec.kind = kind;
+    for id in apache {
+        spec = spec.member_kind(*id, Kind::Apache);
+    }
     let mut ens = Ensemble::new(spec);
     ens.start_all();
-    let leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    let mut leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    // Move the lead to the wanted kind: stop the leader until the others elect.
+    for _ in 0..4 {
+        if leader_kind.is_none_or(|k| ens.spec.kind_of(leader) == k) {
+            break;
+        }
+        ens.kill(leader);
+        let others: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
+        ens.wait_serving(&others, Duration::from_secs(60));
+        ens.start(leader);
+        leader = ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    }
+    if let Some(k) = leader_kind {
+        assert_eq!(ens.spec.kind_of(leader), k, "{name}: {leader} leads");
+    }
     let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
     let log_len: Vec<usize> = [1, 2, 3].iter().map(|i| ens.log(*i).len()).collect();
     let writer = zk_tests::kazoo::Writer::start(&ens.connect_string(), 12.0, "/w");
@@ -120,7 +142,7 @@ fn remove_the_leader(kind: Kind) -> Duration {
         "{name}: the removed leader is {:?}",
         ens.mode(leader)
     );
-    if kind == Kind::Ours {
+    if kind == Kind::Ours && apache.is_empty() {
         // No election: neither remaining voter went back to LOOKING, and the successor
         // says it leads after a handover.
         for id in &rest {
@@ -146,14 +168,25 @@ fn remove_the_leader(kind: Kind) -> Duration {
 
 #[test]
 fn removing_the_leader_hands_over_in_place_as_apache_does() {
-    let apache = remove_the_leader(Kind::Apache);
-    let ours = remove_the_leader(Kind::Ours);
+    let apache = remove_the_leader(Kind::Apache, &[], None);
+    let ours = remove_the_leader(Kind::Ours, &[], None);
     eprintln!("time to serving after removing the leader: ours {ours:?}, Apache 3.8 {apache:?}");
     // Ours takes no election; it must not be much slower than Apache's handover.
     assert!(
         ours <= apache * 2 + Duration::from_secs(5),
         "ours {ours:?}, Apache {apache:?}"
     );
+}
+
+/// The same in mixed ensembles: Apache's server 3 leads and is removed (its
+/// COMMITANDACTIVATE designates one of ours, which our other server and the old Apache
+/// leader follow), then our server leads with Apache's 1 among the two that remain
+/// (designated or following the designated one of ours). No acknowledged write is lost, both
+/// remaining servers take writes, the removed leader follows without a vote.
+#[test]
+fn removing_the_leader_of_a_mixed_ensemble_hands_over() {
+    remove_the_leader(Kind::Ours, &[3], Some(Kind::Apache));
+    remove_the_leader(Kind::Ours, &[1], Some(Kind::Ours));
 }
 
 /// An observer promoted to participant by `reconfig -add server.4=...:participant;port`,
