@@ -382,12 +382,15 @@ impl Peer {
 
     /// COMMIT: queued before UPTODATE, applied after.
     pub(crate) fn on_commit(&mut self, zxid: Zxid) {
+        let designated = self.designated;
         let l = self.learner_mut();
         match l.phase {
             LearnerPhase::Syncing
             | LearnerPhase::AwaitNewLeaderAck
             | LearnerPhase::AwaitUpToDate => {
                 l.pending_commit = l.pending_commit.max(zxid);
+                // A COMMITANDACTIVATE's successor, for when UPTODATE commits it.
+                l.designated = designated.or(l.designated);
             }
             LearnerPhase::Broadcast => {
                 if zxid > self.log.last() {
@@ -416,8 +419,10 @@ impl Peer {
         if phase == LearnerPhase::Broadcast {
             self.commit_to(zxid);
         } else {
+            let designated = self.designated;
             let l = self.learner_mut();
             l.pending_commit = l.pending_commit.max(zxid);
+            l.designated = designated.or(l.designated);
         }
     }
 

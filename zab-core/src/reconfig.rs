@@ -26,9 +26,9 @@
 //! * An observer the reconfig makes a voter, or a voter it makes an observer, reconnects
 //!   to its leader as the new kind (OBSERVERINFO / FOLLOWERINFO) without an election.
 //!
-//! What is left out: a COMMITANDACTIVATE a learner receives while it is still being
-//! synchronised activates the view at UPTODATE without its designated leader (the old
-//! leader's handover then ends that learner's connection and it re-elects).
+//! * A COMMITANDACTIVATE a learner receives while it is still being synchronised is
+//!   kept with its successor; the learner hands over when UPTODATE commits it (Apache's
+//!   `syncWithLeader` leaves at once).
 
 use std::sync::Arc;
 
@@ -409,6 +409,44 @@ mod tests {
                 "{out:?}"
             );
         }
+    }
+
+    /// COMMITANDACTIVATE before UPTODATE (a learner still being synchronised): its
+    /// successor is kept, and UPTODATE's commit hands over to it.
+    #[test]
+    fn commitandactivate_before_uptodate_hands_over_at_uptodate() {
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_awaiting_up_to_date(1, 2);
+        let z = zxid(2, 1);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::Proposal {
+                        zxid: z,
+                        data: reconfig_at(z, &[2, 3]),
+                    },
+                ),
+                Event::Persisted { upto: z },
+                received(
+                    1,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: activate_data(ServerId(3)),
+                    },
+                ),
+            ],
+        );
+        assert_eq!(p.leader(), Some(ServerId(1)));
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: z }));
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(p.state(), ServerState::Following);
+        assert_eq!(p.leader(), Some(ServerId(3)), "{out:?}");
     }
 
     #[test]

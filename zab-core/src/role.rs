@@ -189,6 +189,9 @@ pub(crate) struct LearnerState {
     /// Highest proposal acknowledged.
     pub acked: Zxid,
     pub last_heard: u64,
+    /// The successor a COMMITANDACTIVATE / INFORMANDACTIVATE named before UPTODATE: the
+    /// handover happens when UPTODATE commits it.
+    pub designated: Option<ServerId>,
 }
 
 impl LearnerState {
@@ -206,6 +209,7 @@ impl LearnerState {
             synced_from: Zxid::ZERO,
             acked: Zxid::ZERO,
             last_heard: tick,
+            designated: None,
         }
     }
 
