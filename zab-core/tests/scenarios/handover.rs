@@ -427,9 +427,8 @@ fn the_old_leader_commits_nothing_after_the_reconfig() {
 }
 
 /// An observer promoted to voter by reconfig, then made an observer again: each time it
-/// reconnects to the same leader as its new kind with no election, its vote counts
-/// after the promotion (a commit needs it once two voters are down) and not after the
-/// demotion.
+/// reconnects to the same leader as its new kind with no election, and after the
+/// promotion a commit needs its ACK once another voter is down.
 #[test]
 fn an_observer_is_promoted_and_demoted_in_place() {
     scenario(
@@ -450,14 +449,19 @@ fn an_observer_is_promoted_and_demoted_in_place() {
             if !looking.is_empty() {
                 sim.fail(&format!("{looking:?} went back to election"));
             }
-            // 4 votes now: with one other voter down, l and 4 and the third make three of
-            // four.
-            let (x, _) = {
-                let o: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != l).collect();
-                (o[0], o[1])
-            };
+            // 4 votes now: with one other voter down, nothing commits without 4's ACK
+            // (l and the third are two of four; were 4 an observer, two of three).
+            let x = [1, 2, 3].into_iter().find(|i| *i != l).expect("a follower");
             sim.crash(x);
-            commit(sim, 1);
+            sim.hold(4, l);
+            let zp = sim.propose_at(l).expect("the leader takes it");
+            sim.run_ticks(3);
+            if sim.history.iter().any(|e| e.0 == zp) {
+                sim.fail(&format!("{zp} committed without 4's ACK"));
+            }
+            sim.release(4, l);
+            let alive: Vec<u64> = (1..=4).filter(|i| *i != x).collect();
+            wait_applied(sim, &alive, zp);
             sim.start(x);
             ends_in_view(sim, z, &[1, 2, 3, 4], 200);
             // Back to observer.
