@@ -32,8 +32,9 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn seed_corpora_pass_their_targets_checks() {
-    let targets: [(&str, Check); 4] = [
+    let targets: [(&str, Check); 5] = [
         ("jks_store", checks::jks_store::run),
+        ("ocsp_response", checks::ocsp_response::run),
         ("tls_sniff", checks::tls_sniff::run),
         ("sasl_digest", checks::sasl_digest::run),
         ("quorum_auth", checks::quorum_auth::run),

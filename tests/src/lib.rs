@@ -24,6 +24,7 @@ pub mod kazoo;
 pub mod keeper;
 pub mod proxy;
 pub mod raw;
+pub mod revoke;
 pub mod roll;
 pub mod tls;
 

@@ -4,7 +4,10 @@
 //! and write without a createSession transaction, are known only where they were made (a
 //! reconnect through another server expires), are counted by mntr's `zk_local_sessions`, and
 //! become global when they create an ephemeral (or get EphemeralOnLocalSession with upgrading
-//! disabled). Each step's outcome is compared with Apache's, and asserted.
+//! disabled). Each step's outcome is compared with Apache's, and asserted. With
+//! `readonlymode.enabled` as well, a server cut off from its quorum serves read-only clients
+//! (`tests/py/local_read_only.py`), and the session they keep once it has a quorum again is
+//! compared with Apache's.
 
 use std::process::Command;
 use std::time::Duration;
@@ -224,4 +227,125 @@ fn local_sessions_on_an_observer_as_apache_s() {
         m["outcome"],
         serde_json::json!(["RolledBackError", "SessionExpiredError"])
     );
+}
+
+/// localSessionsEnabled together with readonlymode.enabled: server 1 alone (its peers
+/// killed) goes read-only; a client that did not ask for read-only gets no session; a
+/// read-only kazoo session reads, and its writes, ephemerals and setData are refused
+/// (NotReadOnlyCall); when the peers come back the same client writes again. Each step as
+/// Apache 3.8 answers it.
+fn local_read_only(kind: Kind) -> Vec<Value> {
+    let mut spec = Spec::new(3, 0)
+        .ticks(200, 10, 5)
+        .extra("localSessionsEnabled", "true")
+        // A Java system property for Apache; ours reads it from SERVER_JVMFLAGS alike.
+        .java_prop("readonlymode.enabled", "true");
+    spec.kind = kind;
+    let mut ens = Ensemble::new(spec);
+    ens.start_all();
+    ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+    let server = ens.member(1).hosts();
+    let seeded = run_local_ro(&["seed", "--server", &server, "--path", "/ro"]);
+    assert_eq!(seeded[0]["step"], "seeded");
+    ens.kill(2);
+    ens.kill(3);
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(30), || ens.four(1, "isro").as_deref()
+            == Some("ro")),
+        "{kind:?}: server 1 alone never went read-only\n{}",
+        ens.logs(&[1])
+    );
+    let healed = ens.dir().join("healed");
+    let mut child = Command::new(zk_tests::python())
+        .arg(zk_tests::crate_dir().join("py").join("local_read_only.py"))
+        .args([
+            "partitioned",
+            "--server",
+            &server,
+            "--path",
+            "/ro",
+            "--healed",
+        ])
+        .arg(&healed)
+        .args(["--seconds", "90"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines: Vec<Value> = Vec::new();
+    let mut healed_done = false;
+    let end = std::time::Instant::now() + Duration::from_secs(150);
+    while std::time::Instant::now() < end {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(l) => lines.push(serde_json::from_str(&l).expect("a JSON line")),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if !healed_done && lines.iter().any(|l| l["step"] == "ro_session") {
+            ens.start(2);
+            ens.start(3);
+            ens.wait_serving(&ens.ids(), Duration::from_secs(60));
+            std::fs::write(&healed, b"").unwrap();
+            healed_done = true;
+        }
+    }
+    if child.try_wait().ok().flatten().is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("the script ends");
+    let _ = reader.join();
+    assert!(
+        lines.iter().any(|l| l["step"] == "after_quorum"),
+        "{kind:?}: {lines:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{kind:?} local sessions + read-only: {lines:?}");
+    lines
+}
+
+fn run_local_ro(args: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new(zk_tests::python());
+    cmd.arg(zk_tests::crate_dir().join("py").join("local_read_only.py"))
+        .args(args);
+    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "local_read_only.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn local_sessions_with_read_only_mode_as_apache_s() {
+    let apache = local_read_only(Kind::Apache);
+    let ours = local_read_only(Kind::Ours);
+    assert_eq!(ours, apache);
+    assert_eq!(step(&ours, "isro")["isro"], "ro");
+    assert_ne!(step(&ours, "rw_client")["outcome"], "ok");
+    let ro = step(&ours, "ro_session");
+    assert_eq!(ro["data"], "x");
+    for op in ["write", "ephemeral", "set"] {
+        assert_eq!(ro[op], "NotReadOnlyCallError", "{op}: {ro:?}");
+    }
+    // The read-only session does not survive: the client gets a new one once the server
+    // has its quorum again (Apache's read-only server's sessions are its own).
+    let after = step(&ours, "after_quorum");
+    assert_eq!(after["write"], "ok");
+    assert_eq!(after["same_session"], false);
 }

@@ -380,3 +380,42 @@ fn port_unification_rolls_a_mixed_ensemble_from_plain_to_tls() {
         ours_log_quorum_tls(&ens, id);
     }
 }
+
+/// Certificates naming only `DNS:localhost` (no IP subjectAltName) on every server of a
+/// mixed ensemble: Apache's ZKTrustManager finds the name of 127.0.0.1 by a reverse
+/// lookup, `localhost`, and accepts them; ours does the same (tls::reverse_dns), both
+/// ways, so the quorum forms and replicates.
+#[test]
+fn localhost_only_certificates_are_accepted_by_reverse_lookup_in_a_mixed_ensemble() {
+    let pki = Pki::new();
+    std::fs::write(
+        pki.path("localhost-only.ext"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    pki.issue(
+        "localhost-only",
+        "/O=Example/CN=localhost",
+        "ca",
+        "localhost-only.ext",
+        30,
+    );
+    let (jks, _) = pki.client_jks("localhost-only");
+    let mut spec = tls_spec(
+        Spec::new(3, 0).member_kind(2, Kind::Apache),
+        &pki,
+        Store::Jks,
+    );
+    for id in [1, 2, 3] {
+        spec = spec.member_java_prop(
+            id,
+            "zookeeper.ssl.quorum.keyStore.location",
+            &jks.display().to_string(),
+        );
+    }
+    let mut ens = Ensemble::new(spec);
+    forms_a_quorum_and_replicates(&mut ens);
+    for id in [1, 3] {
+        ours_log_quorum_tls(&ens, id);
+    }
+}

@@ -657,38 +657,203 @@ fn multi_read_with_list_with_stat_and_data() {
     assert_eq!(rd.remaining(), 0);
 }
 
-/// ClickHouse's client with `use_xid_64` (or `use_compression`) asks for
-/// Keeper's own framing in the handshake: protocol version 11 and an extra
-/// byte, 46 bytes behind a length of 45. We do not serve it: that one
-/// connection is closed without an answer and a log line says which
-/// setting to turn off; the server goes on serving other clients.
+/// ClickHouse's client with `use_xid_64` asks for Keeper's 64-bit xids in
+/// the handshake (protocol version 11 and an extra byte, 46 bytes behind a
+/// length of 45) and gets them: Keeper's 36-byte answer with version 11,
+/// then every reply header with an 8-byte xid, the client's own even past
+/// 2^31, watch events with xid -1 and pings with -2 in 8 bytes. The
+/// request bodies and replies are the usual ones, multi and the extensions
+/// included; a plain client on the same server sees the same tree.
 #[test]
-fn keeper_xid64_handshake_is_refused_with_a_clear_log_line() {
+fn keeper_xid64_connection_serves_requests_multi_and_watches() {
+    keeper_variant_session(true, false);
+}
+
+/// `use_compression` with `use_xid_64`: the same, with every byte after the
+/// handshake answer in ClickHouse's compressed blocks both ways (LZ4,
+/// CityHash128 v1.0.2 checksums, checked by the client as ClickHouse's
+/// `CompressedReadBuffer` checks them).
+#[test]
+fn keeper_xid64_compressed_connection_serves_the_same() {
+    keeper_variant_session(true, true);
+}
+
+/// `use_compression` alone: protocol version 10, 32-bit xids in blocks.
+#[test]
+fn keeper_compressed_connection_serves_the_same() {
+    keeper_variant_session(false, true);
+}
+
+fn keeper_variant_session(xid64: bool, compression: bool) {
+    use zk_tests::keeper::Xid64Client;
+    let s = ours();
+    // Past any 32-bit xid when the xids are 64-bit.
+    let first = if xid64 { (1i64 << 40) + 7 } else { 1 };
+    let mut c = Xid64Client::connect_with(s.addr(), first, xid64, compression).unwrap();
+    assert_eq!(
+        c.handshake.len(),
+        36,
+        "Keeper's answer has no readOnly byte"
+    );
+    let mut r = raw::Reader::new(&c.handshake);
+    assert_eq!(r.i32(), if xid64 { 11 } else { 10 });
+    assert_eq!(r.i32(), 30_000, "the timeout asked for, within the bounds");
+    assert_ne!(r.i64(), 0, "a session");
+    assert_eq!(r.buf().len(), 16);
+    // create: the reply carries the client's xid and the path.
+    let reply = c
+        .call(raw::OP_CREATE, &body::create("/x", b"v0", 0))
+        .unwrap();
+    assert_eq!((reply.xid, reply.err), (first, 0));
+    assert_eq!(raw::Reader::new(&reply.body).string(), "/x");
+    assert!(reply.zxid > 0);
+
+    // getData with a watch, then a plain client changes the node.
+    let reply = c
+        .call(raw::OP_GET_DATA, &body::path_watch("/x", true))
+        .unwrap();
+    assert_eq!((reply.xid, reply.err), (first + 1, 0));
+    let mut rd = raw::Reader::new(&reply.body);
+    assert_eq!(rd.buf(), b"v0");
+    rd.stat();
+    assert_eq!(rd.remaining(), 0);
+    let mut plain = KeeperClient::connect(s.addr()).unwrap();
+    assert_eq!(plain.raw.set_data("/x", b"v1", -1).unwrap().err, 0);
+    c.wait_events(1, EVENT_WAIT).unwrap();
+    assert_eq!(c.events, vec![(3, 3, "/x".to_string())], "NodeDataChanged");
+
+    // ping: ClickHouse sends xid -2 and reads -2 back.
+    let reply = c.call_with_xid(-2, raw::OP_PING, &[]).unwrap();
+    assert_eq!((reply.xid, reply.err), (-2, 0));
+
+    // multi with Apache's ops and Keeper's: create, createIfNotExists on an
+    // existing node, check, checkNotExists.
+    let ops = vec![
+        (raw::OP_CREATE, body::create("/x/a", b"", 0)),
+        (keeper::CREATE_IF_NOT_EXISTS, body::create("/x", b"", 0)),
+        (raw::OP_CHECK, body::check("/x", 1)),
+        (keeper::CHECK_NOT_EXISTS, body::check("/x/b", -1)),
+    ];
+    let xid = c.next_xid;
+    let reply = c.call(raw::OP_MULTI, &body::multi(&ops)).unwrap();
+    assert_eq!((reply.xid, reply.err), (xid, 0));
+    let mut rd = raw::Reader::new(&reply.body);
+    let mut results = Vec::new();
+    for (t, _) in &ops {
+        let (op, done, err) = (rd.i32(), rd.take(1)[0], rd.i32());
+        assert_eq!(done, 0);
+        if err == 0 && matches!(*t, raw::OP_CREATE | keeper::CREATE_IF_NOT_EXISTS) {
+            results.push((op, err, Some(rd.string())));
+        } else {
+            results.push((op, err, None));
+        }
+    }
+    assert_eq!((rd.i32(), rd.take(1)[0], rd.i32()), (-1, 1, -1));
+    assert_eq!(rd.remaining(), 0);
+    assert_eq!(
+        results,
+        vec![
+            (raw::OP_CREATE, 0, Some("/x/a".to_string())),
+            (keeper::CREATE_IF_NOT_EXISTS, 0, Some("/x".to_string())),
+            (raw::OP_CHECK, 0, None),
+            (keeper::CHECK_NOT_EXISTS, 0, None),
+        ]
+    );
+
+    // An extension read and an error reply keep the client's xid too.
+    let xid = c.next_xid;
+    let reply = c
+        .call(
+            keeper::FILTERED_LIST,
+            &body::filtered_list("/x", true, keeper::LIST_PERSISTENT),
+        )
+        .unwrap();
+    assert_eq!((reply.xid, reply.err), (xid, 0));
+    assert_eq!(raw::Reader::new(&reply.body).strings(), vec!["a"]);
+    let xid = c.next_xid;
+    let reply = c
+        .call(raw::OP_GET_DATA, &body::path_watch("/missing", false))
+        .unwrap();
+    assert_eq!(
+        (reply.xid, reply.err, reply.body.len()),
+        (xid, keeper::ZNONODE, 0)
+    );
+
+    // The child watch FilteredList left fires for a plain client's create.
+    assert_eq!(plain.raw.create("/x/b", b"", 0).unwrap().err, 0);
+    c.wait_events(2, EVENT_WAIT).unwrap();
+    assert_eq!(c.events[1], (4, 3, "/x".to_string()), "NodeChildrenChanged");
+
+    // Pipelined requests come back in order, each with its own xid.
+    let base = c.next_xid;
+    for i in 0..20 {
+        c.send(base + i, raw::OP_EXISTS, &body::path_watch("/x/a", false))
+            .unwrap();
+    }
+    for i in 0..20 {
+        let reply = c.read_reply().unwrap();
+        assert_eq!((reply.xid, reply.err), (base + i, 0));
+    }
+    c.next_xid = base + 20;
+
+    // The plain client sees what the xid64 one wrote.
+    assert_eq!(children(&mut plain, "/x"), vec!["a", "b"]);
+
+    // Twenty requests in one write (one block when compressed) come back
+    // in order too.
+    let base = c.next_xid;
+    let reqs: Vec<_> = (0..20)
+        .map(|i| (base + i, raw::OP_EXISTS, body::path_watch("/x/b", false)))
+        .collect();
+    c.send_batch(&reqs).unwrap();
+    for i in 0..20 {
+        let reply = c.read_reply().unwrap();
+        assert_eq!((reply.xid, reply.err), (base + i, 0));
+    }
+    c.next_xid = base + 20;
+
+    // A large node both ways: 600 KB of data in a block each way.
+    let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let mut set = Vec::new();
+    raw::put_str(&mut set, "/x/a");
+    raw::put_buf(&mut set, &big);
+    raw::put_i32(&mut set, -1);
+    assert_eq!(c.call(raw::OP_SET_DATA, &set).unwrap().err, 0);
+    let reply = c
+        .call(raw::OP_GET_DATA, &body::path_watch("/x/a", false))
+        .unwrap();
+    assert_eq!(raw::Reader::new(&reply.body).buf(), big);
+
+    // close: ClickHouse sends CLOSE_XID (i32::MAX; i64::MAX with 64-bit
+    // xids); the reply echoes it.
+    let close = if xid64 { i64::MAX } else { i64::from(i32::MAX) };
+    let reply = c.call_with_xid(close, raw::OP_CLOSE, &[]).unwrap();
+    assert_eq!((reply.xid, reply.err), (close, 0));
+}
+
+/// ClickHouse's tracing connection (protocol version 12,
+/// `pass_opentelemetry_tracing_context`) is not served: that one connection
+/// is closed without an answer and a log line names the setting to turn
+/// off; the server goes on serving other clients.
+#[test]
+fn keeper_tracing_handshake_is_refused_with_a_clear_log_line() {
     use std::io::{Read, Write};
     let s = ours();
-    let mut hs = Vec::new();
-    raw::put_i32(&mut hs, 45); // ClickHouse writes 45 whatever follows
-    raw::put_i32(&mut hs, 11); // ZOOKEEPER_PROTOCOL_VERSION_WITH_XID_64
-    hs.push(0); // use_compression
-    raw::put_i64(&mut hs, 0); // last_zxid_seen
-    raw::put_i32(&mut hs, 30_000); // timeout
-    raw::put_i64(&mut hs, 0); // previous session id
-    raw::put_buf(&mut hs, &[0; 16]); // password
-    hs.push(1); // read_only
-    assert_eq!(hs.len(), 4 + 46);
     let mut sock = std::net::TcpStream::connect(s.addr()).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    sock.write_all(&hs).unwrap();
+    sock.write_all(&keeper::xid64_handshake(12, false)).unwrap();
     let mut got = Vec::new();
     // EOF (or a reset) and no ConnectResponse.
     let _ = sock.read_to_end(&mut got);
     assert!(got.is_empty(), "no handshake answer: {got:?}");
+    let line =
+        "protocol version 12: tracing) is not served; set pass_opentelemetry_tracing_context off";
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !s.log_tail().contains("protocol version 11: 64-bit xids") {
+    while !s.log_tail().contains(line) {
         assert!(
             std::time::Instant::now() < deadline,
-            "no log line: {}",
+            "no log line {line:?}: {}",
             s.log_tail()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -697,6 +862,38 @@ fn keeper_xid64_handshake_is_refused_with_a_clear_log_line() {
     let mut c = KeeperClient::connect(s.addr()).unwrap();
     create(&mut c, "/after", 0);
     assert!(exists(&mut c, "/after"));
+}
+
+/// A compressed connection whose block fails its checksum is closed with a
+/// log line, as ClickHouse's `CompressedReadBuffer` refuses it; others go on.
+#[test]
+fn keeper_compressed_block_with_a_bad_checksum_closes_that_connection() {
+    use std::io::{Read, Write};
+    use zk_tests::keeper::Xid64Client;
+    let s = ours();
+    let mut c = Xid64Client::connect_with(s.addr(), 1, true, true).unwrap();
+    let mut p = Vec::new();
+    raw::put_i32(&mut p, 12 + 6);
+    raw::put_i64(&mut p, 1);
+    raw::put_i32(&mut p, raw::OP_EXISTS);
+    p.extend_from_slice(&body::path_watch("/", false));
+    let mut block = keeper::compressed_block(&p);
+    block[3] ^= 0x40;
+    c.stream.write_all(&block).unwrap();
+    let mut got = Vec::new();
+    let _ = c.stream.read_to_end(&mut got);
+    assert!(got.is_empty(), "no reply: {got:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !s.log_tail().contains("compressed block checksum mismatch") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line: {}",
+            s.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut other = KeeperClient::connect(s.addr()).unwrap();
+    assert!(exists(&mut other, "/zookeeper"));
 }
 
 /// The extensions' transactions are Apache's types in our log: a server

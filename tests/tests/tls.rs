@@ -6,11 +6,11 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use zk_tests::tls::{kazoo, Pki, Store, CLIENTS, PASSWORD};
+use zk_tests::tls::{kazoo, s_client, Pki, Store, CLIENTS, PASSWORD};
 use zk_tests::{
     apache_classpath, free_port, run_with_timeout, wait_until, Kind, Options, TestServer,
 };
@@ -24,60 +24,6 @@ fn options(pki: &Pki, store: Store, secure_port: u16) -> Options {
         extra: pki.server_options(store, secure_port),
         ..Options::default()
     }
-}
-
-/// `openssl s_client` to `port` with the client `name`'s certificate (or none), sends
-/// `input`, returns what the server answered (empty when the handshake or the
-/// client certificate was refused) and s_client's stderr.
-fn s_client(
-    pki: &Pki,
-    port: u16,
-    client: Option<&str>,
-    input: &str,
-    extra: &[&str],
-) -> (String, String) {
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        &format!("127.0.0.1:{port}"),
-        "-quiet",
-    ])
-    .args(["-verify_return_error", "-CAfile"])
-    .arg(pki.path("ca.pem"))
-    .args(extra);
-    if let Some(c) = client {
-        cmd.arg("-cert")
-            .arg(pki.path(&format!("{c}.pem")))
-            .arg("-key")
-            .arg(pki.path(&format!("{c}.key")));
-    }
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("openssl s_client");
-    // s_client -quiet ignores EOF on stdin: the server closes after a four-letter word.
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let pid = child.id();
-    let waiter = std::thread::spawn(move || child.wait_with_output());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !waiter.is_finished() {
-        if std::time::Instant::now() > deadline {
-            // SAFETY: kill(2) on the pid of the s_client this test started, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = waiter.join().unwrap().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn server_log(s: &TestServer) -> String {

@@ -345,6 +345,15 @@ impl Peer {
     pub fn voting_members(&self) -> Vec<ServerId> {
         self.cfg.quorum.voting_members().to_vec()
     }
+    /// The observers of the view in force.
+    pub fn observer_members(&self) -> Vec<ServerId> {
+        self.cfg.quorum.observers().to_vec()
+    }
+    /// The zxid of a reconfig logged and not yet known committed (Apache's last seen
+    /// verifier newer than the one in force): a leader takes no other reconfig meanwhile.
+    pub fn pending_reconfig(&self) -> Option<Zxid> {
+        self.pending_config.as_ref().map(|p| p.zxid)
+    }
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock
     }

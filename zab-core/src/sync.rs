@@ -140,7 +140,13 @@ impl Peer {
                 to: from,
                 msg: QuorumPacket::UpToDate { zxid: committed },
             });
-            if quorum.is_voter(from) {
+            // A voter of a pending view counts too: its ACK may be the one the reconfig
+            // (and all after it) waits for, with no later proposal to bring another.
+            let pending_voter = self
+                .pending_config
+                .as_ref()
+                .is_some_and(|p| p.quorum.is_voter(from));
+            if quorum.is_voter(from) || pending_voter {
                 self.try_commit();
             }
         } else {

@@ -20,6 +20,8 @@ pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
+pub mod keeper_compress;
+pub mod keeper_conn;
 pub mod listen;
 pub mod local_ensemble;
 pub mod metrics;

@@ -27,6 +27,7 @@ use crate::config::{Config, ALL_FOUR_LETTER_WORDS};
 use crate::conn::{ConnHandle, Out};
 use crate::core::CoreMsg;
 use crate::request::Request;
+use crate::tls::throttle::{Slot, Throttle, LIMIT_PROP};
 use crate::tls::{ServerTls, Sniff};
 
 /// Why a connection was closed.
@@ -45,28 +46,14 @@ pub enum FrameError {
     Tls(String),
     #[error(
         "ClickHouse Keeper handshake variant (protocol version {version}: {what}) is not \
-         served; set use_xid_64 and use_compression off in ClickHouse's <zookeeper> section"
+         served; set pass_opentelemetry_tracing_context off in ClickHouse's <zookeeper> \
+         section (use_xid_64 and use_compression are served)"
     )]
     KeeperHandshake { version: i32, what: &'static str },
-}
-
-/// ClickHouse Keeper's handshake variants (`ZooKeeperConstants.h`): a
-/// ClickHouse client with `use_compression` or `use_xid_64` on asks for
-/// them in the ConnectRequest's protocol version, and with xid64 also adds a
-/// byte after it that the 45 of the frame length does not count. Keeper
-/// answers with the same version and then frames every packet its own way
-/// (LZ4 blocks, 8-byte xids); Apache ignores the field. We refuse them
-/// before reading further, since the rest of the frame is not Apache's
-/// layout and the client rejects an answer with version 0 anyway.
-fn keeper_handshake_variant(frame: &[u8]) -> Option<(i32, &'static str)> {
-    let version = i32::from_be_bytes(frame.get(..4)?.try_into().ok()?);
-    let what = match version {
-        10 => "compressed packets",
-        11 => "64-bit xids",
-        12 => "tracing",
-        _ => return None,
-    };
-    Some((version, what))
+    #[error("{0}")]
+    KeeperHeader(#[from] crate::keeper_conn::ShortHeader),
+    #[error("{0}")]
+    KeeperBlock(#[from] crate::keeper_compress::BlockError),
 }
 
 /// What a client port serves.
@@ -91,11 +78,23 @@ pub enum Inbound {
 pub struct ClientCodec {
     max: usize,
     first: bool,
+    /// On a compressed Keeper connection (see crate::keeper_compress): what
+    /// its blocks held and was not framed yet.
+    plain: Option<BytesMut>,
 }
 
 impl ClientCodec {
     pub fn new(max: usize) -> ClientCodec {
-        ClientCodec { max, first: true }
+        ClientCodec {
+            max,
+            first: true,
+            plain: None,
+        }
+    }
+
+    /// From now on the bytes arrive in ClickHouse's compressed blocks.
+    pub fn set_compressed(&mut self) {
+        self.plain = Some(BytesMut::new());
     }
 }
 
@@ -104,6 +103,21 @@ impl Decoder for ClientCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
+        if let Some(mut plain) = self.plain.take() {
+            // A block holds at most a frame's worth and ClickHouse's 1 MiB buffer.
+            let block_max = self.max.max(1 << 20) + 4;
+            let got = crate::keeper_compress::decompress_from(src, &mut plain, block_max)
+                .map_err(FrameError::from)
+                .and_then(|()| self.decode_plain(&mut plain));
+            self.plain = Some(plain);
+            return got;
+        }
+        self.decode_plain(src)
+    }
+}
+
+impl ClientCodec {
+    fn decode_plain(&mut self, src: &mut BytesMut) -> Result<Option<Inbound>, FrameError> {
         if src.len() < 4 {
             return Ok(None);
         }
@@ -128,6 +142,15 @@ impl Decoder for ClientCodec {
         if src.len() < 4 + len {
             // Bounded by jute.maxbuffer, checked above.
             src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        // ClickHouse's 64-bit xid handshake carries one byte more than its length.
+        let len = if self.first {
+            len + crate::keeper_conn::first_frame_extra(src)
+        } else {
+            len
+        };
+        if src.len() < 4 + len {
             return Ok(None);
         }
         src.advance(4);
@@ -161,6 +184,7 @@ pub async fn accept_loop(listener: TcpListener, cfg: Arc<Config>, core: mpsc::Se
     accept_loop_on(
         listener,
         PortKind::Plain,
+        None,
         cfg,
         core,
         Arc::new(PerIp::default()),
@@ -229,6 +253,7 @@ pub async fn start_client_ports(
         tokio::spawn(accept_loop_on(
             l,
             PortKind::Secure(t.clone()),
+            Throttle::new(cfg.prop(LIMIT_PROP), true, false),
             cfg.clone(),
             core.clone(),
             per_ip.clone(),
@@ -241,7 +266,12 @@ pub async fn start_client_ports(
         }
         _ => PortKind::Plain,
     };
-    tokio::spawn(accept_loop_on(plain, kind, cfg, core, per_ip));
+    let throttle = Throttle::new(
+        cfg.prop(LIMIT_PROP),
+        matches!(kind, PortKind::Unified(_)),
+        true,
+    );
+    tokio::spawn(accept_loop_on(plain, kind, throttle, cfg, core, per_ip));
     Ok(ClientPorts { secure_addr })
 }
 
@@ -336,10 +366,12 @@ fn handshake_failed(core: &mpsc::Sender<CoreMsg>, e: String) -> FrameError {
 }
 
 /// One accepted connection on a port of `kind`: the handshake if it is TLS, then
-/// the connection.
+/// the connection. `slot` (the handshake throttle's) is given back when the handshake
+/// is over or the connection turns out plain.
 async fn serve_accepted<S>(
     stream: S,
     kind: PortKind,
+    slot: Option<Slot>,
     addr: SocketAddr,
     id: u64,
     cfg: Arc<Config>,
@@ -349,23 +381,28 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match kind {
-        PortKind::Plain => serve_connection(stream, addr, id, Vec::new(), cfg, core).await,
+        PortKind::Plain => {
+            drop(slot);
+            serve_connection(stream, addr, id, Vec::new(), cfg, core).await
+        }
         PortKind::Secure(tls) => {
-            let (s, ids) = tls
-                .accept(stream)
-                .await
-                .map_err(|e| handshake_failed(&core, e))?;
+            let accepted = tls.accept(stream).await;
+            drop(slot);
+            let (s, ids) = accepted.map_err(|e| handshake_failed(&core, e))?;
             serve_connection(s, addr, id, ids, cfg, core).await
         }
-        PortKind::Unified(tls) => match sniff_stream(stream).await? {
-            (Sniff::Tls, s) => {
-                let (s, ids) = tls
-                    .accept(s)
-                    .await
-                    .map_err(|e| handshake_failed(&core, e))?;
+        PortKind::Unified(tls) => match sniff_stream(stream).await {
+            Err(e) => Err(e),
+            Ok((Sniff::Tls, s)) => {
+                let accepted = tls.accept(s).await;
+                drop(slot);
+                let (s, ids) = accepted.map_err(|e| handshake_failed(&core, e))?;
                 serve_connection(s, addr, id, ids, cfg, core).await
             }
-            (_, s) => serve_connection(s, addr, id, Vec::new(), cfg, core).await,
+            Ok((_, s)) => {
+                drop(slot);
+                serve_connection(s, addr, id, Vec::new(), cfg, core).await
+            }
         },
     }
 }
@@ -373,6 +410,7 @@ where
 async fn accept_loop_on(
     listener: TcpListener,
     kind: PortKind,
+    throttle: Option<Throttle>,
     cfg: Arc<Config>,
     core: mpsc::Sender<CoreMsg>,
     per_ip: Arc<PerIp>,
@@ -399,6 +437,24 @@ async fn accept_loop_on(
             *n += 1;
             IpGuard(per_ip.clone(), addr.ip())
         };
+        // NettyServerCnxnFactory checks the handshake limit right after the per-host one.
+        let slot = match &throttle {
+            None => None,
+            Some(t) => match t.try_start() {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(
+                        "closed connection from {addr} before its TLS handshake: {LIMIT_PROP} handshakes are in progress"
+                    );
+                    // On the secure port Apache's handshake listener then sees a
+                    // failed handshake and counts it as one.
+                    if matches!(kind, PortKind::Secure(_)) {
+                        let _ = core.try_send(CoreMsg::HandshakeFailed);
+                    }
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         // One counter for every port: the core keys connections by it.
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -406,7 +462,7 @@ async fn accept_loop_on(
         let cfg = cfg.clone();
         let kind = kind.clone();
         tokio::spawn(async move {
-            match serve_accepted(stream, kind, addr, id, cfg, core).await {
+            match serve_accepted(stream, kind, slot, addr, id, cfg, core).await {
                 Ok(()) => {}
                 Err(FrameError::Tls(e)) => {
                     tracing::warn!("closed TLS connection from {addr}: {e}")
@@ -435,6 +491,8 @@ where
         None => return Ok(()),
         Some(x) => x?,
     };
+    // Set for ClickHouse Keeper's connection variants (see crate::keeper_conn).
+    let mut keeper = None;
     let connect = match first {
         Inbound::FourLetter(word) => {
             let text = if cfg.four_letter_allowed(&word) {
@@ -450,9 +508,23 @@ where
             return Ok(());
         }
         Inbound::Frame(f) => {
-            if let Some((version, what)) = keeper_handshake_variant(&f) {
-                return Err(FrameError::KeeperHandshake { version, what });
-            }
+            let f = match crate::keeper_conn::classify(&f) {
+                crate::keeper_conn::Handshake::Apache => f.freeze(),
+                crate::keeper_conn::Handshake::Keeper { connect, framing } => {
+                    tracing::debug!(
+                        "{addr}: ClickHouse Keeper's connection ({})",
+                        framing.name()
+                    );
+                    if framing.compression {
+                        frames.decoder_mut().set_compressed();
+                    }
+                    keeper = Some(Arc::new(crate::keeper_conn::KeeperConn::new(framing)));
+                    connect
+                }
+                crate::keeper_conn::Handshake::Refused { version, what } => {
+                    return Err(FrameError::KeeperHandshake { version, what })
+                }
+            };
             ConnectRequest::from_bytes(&f).map_err(|source| FrameError::Malformed {
                 what: "ConnectRequest",
                 source,
@@ -466,6 +538,7 @@ where
     // The writer keeps only the byte count: no sender of its own queue.
     let queued_bytes = handle.queued_bytes.clone();
     let writer_kill = kill.clone();
+    let writer_keeper = keeper.clone();
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::with_capacity(64 * 1024, wr);
         loop {
@@ -475,7 +548,11 @@ where
             };
             match out {
                 Some(Out::Frame(f)) => {
-                    if w.write_all(&f).await.is_err() {
+                    let wire = match &writer_keeper {
+                        None => f.clone(),
+                        Some(k) => k.outbound(&f),
+                    };
+                    if w.write_all(&wire).await.is_err() {
                         break;
                     }
                     queued_bytes.fetch_sub(f.len(), Ordering::AcqRel);
@@ -514,14 +591,20 @@ where
         let mut batch = Vec::new();
         let mut end = match item {
             None => Some(Ok(())),
-            Some(item) => push_request(&mut batch, item, id).err().map(Err),
+            Some(item) => push_request(&mut batch, item, id, keeper.as_deref())
+                .err()
+                .map(Err),
         };
         while end.is_none() && batch.len() < MAX_BATCH {
             // Frames already read, or readable without waiting; no await.
             match frames.next().now_or_never() {
                 None => break,
                 Some(None) => end = Some(Ok(())),
-                Some(Some(item)) => end = push_request(&mut batch, item, id).err().map(Err),
+                Some(Some(item)) => {
+                    end = push_request(&mut batch, item, id, keeper.as_deref())
+                        .err()
+                        .map(Err)
+                }
             }
         }
         let msg = match batch.len() {
@@ -553,17 +636,26 @@ fn push_request(
     batch: &mut Vec<Request>,
     item: Result<Inbound, FrameError>,
     conn_id: u64,
+    keeper: Option<&crate::keeper_conn::KeeperConn>,
 ) -> Result<(), FrameError> {
     let f = match item? {
         Inbound::Frame(f) => f.freeze(),
         Inbound::FourLetter(_) => unreachable!("only first"),
     };
-    let mut r = JuteReader::new(&f);
-    let hdr = RequestHeader::read(&mut r).map_err(|source| FrameError::Malformed {
-        what: "request header",
-        source,
-    })?;
-    let body = f.slice(8..);
+    let (hdr, body) = match keeper.filter(|k| k.framing.xid64) {
+        None => {
+            let mut r = JuteReader::new(&f);
+            let hdr = RequestHeader::read(&mut r).map_err(|source| FrameError::Malformed {
+                what: "request header",
+                source,
+            })?;
+            (hdr, f.slice(8..))
+        }
+        Some(x) => {
+            let (xid, op_type, body) = x.inbound(&f)?;
+            (RequestHeader { xid, op_type }, body)
+        }
+    };
     let op = Op::parse(hdr.op_type, &body).map_err(|source| FrameError::Malformed {
         what: zab_core::records::op::name(hdr.op_type),
         source,
@@ -625,23 +717,20 @@ mod tests {
     }
 
     #[test]
-    fn keeper_handshake_variants_are_recognised() {
-        // ClickHouse's client with use_xid_64: version 11, then its extra
-        // use_compression byte, then the usual fields.
-        let mut xid64 = vec![0, 0, 0, 11, 0];
-        xid64.extend_from_slice(&[0; 41]);
-        assert_eq!(keeper_handshake_variant(&xid64), Some((11, "64-bit xids")));
-        assert_eq!(
-            keeper_handshake_variant(&[0, 0, 0, 10, 0]),
-            Some((10, "compressed packets"))
-        );
-        assert_eq!(
-            keeper_handshake_variant(&[0, 0, 0, 12]),
-            Some((12, "tracing"))
-        );
-        // Apache's clients send 0; other values are left to Apache's rule (ignored).
-        assert_eq!(keeper_handshake_variant(&[0; 45]), None);
-        assert_eq!(keeper_handshake_variant(&[0, 0, 0, 1]), None);
-        assert_eq!(keeper_handshake_variant(&[0, 0]), None);
+    fn the_xid64_handshake_frame_takes_its_extra_byte() {
+        // ClickHouse's use_xid_64 handshake: 46 bytes behind a length of 45,
+        // then the first request.
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&45i32.to_be_bytes());
+        b.extend_from_slice(&11i32.to_be_bytes());
+        b.extend_from_slice(&[0; 41]);
+        let mut c = ClientCodec::new(1 << 20);
+        assert_eq!(c.decode(&mut b).unwrap(), None, "one byte short");
+        b.extend_from_slice(&[1, 0, 0, 0, 12]);
+        let Some(Inbound::Frame(f)) = c.decode(&mut b).unwrap() else {
+            panic!("no handshake frame")
+        };
+        assert_eq!(f.len(), 46);
+        assert_eq!(&b[..], &[0, 0, 0, 12], "the next frame's length is next");
     }
 }

@@ -432,12 +432,13 @@ impl Prep {
         if r.cur_config_id != -1 && r.cur_config_id as u64 != version {
             return Err(ErrorCode::BadVersion);
         }
-        let next = reconfig::next_membership(&servers, r)?;
+        let hierarchy = reconfig::parse_hierarchy(&current).map_err(|_| ErrorCode::SystemError)?;
+        let (next, next_hierarchy) = reconfig::next_membership(&servers, &hierarchy, r)?;
         let voters = reconfig::voters(&next).len();
         if (rc.standalone_enabled && voters < 2) || voters < 1 {
             return Err(ErrorCode::BadArguments);
         }
-        if !reconfig::quorum_synced(&next, me, synced) {
+        if !reconfig::quorum_synced(&next, &next_hierarchy, me, synced) {
             return Err(ErrorCode::NewConfigNoQuorum);
         }
         let mut node = self.record(ctx.tree, CONFIG_ZOOKEEPER)?;
@@ -445,7 +446,7 @@ impl Prep {
             check_acl(&node.acl, perms::WRITE, ctx.auth)?;
         }
         let zxid = ctx.zxid.0;
-        let text = reconfig::text(&next, zxid as u64);
+        let text = reconfig::text(&next, &next_hierarchy, zxid as u64);
         if let Some(stat) = node.stat.as_mut() {
             stat.version = -1;
             stat.mtime = ctx.time_ms;

@@ -13,6 +13,15 @@
 //! membership text on `/zookeeper/config` with version -1, under the header type
 //! 16; the new configuration's version is the reconfig's own zxid.
 //!
+//! Hierarchical quorums as Apache takes them: `-members` is read as a dynamic file, so
+//! its `group.N=a:b` and `weight.N=w` lines (comma-separated like the servers) make
+//! the new view hierarchical; the text written back is `QuorumHierarchical.toString()`'s
+//! (server lines, group lines by group id with their members by id, a weight line for
+//! every grouped server, 1 unless given, then the version); an incremental reconfig of a
+//! hierarchical view is BadArguments ("non-majority quorum system"), as is a group naming
+//! a server the list does not have; NewConfigNoQuorum is decided by the new view's own
+//! quorum rule.
+//!
 //! Activation (switching the quorum when the reconfig commits) is zab-core's
 //! (`crate::peer` drives it); this module only turns texts into memberships and
 //! memberships into files.
@@ -41,8 +50,78 @@ pub struct ReconfigCtx<'a> {
     pub in_progress: bool,
 }
 
+/// The `group.N` / `weight.N` lines of a hierarchical view; empty for a majority one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Group id -> its servers, by id.
+    pub groups: BTreeMap<u64, Vec<u64>>,
+    /// Server id -> weight, as given.
+    pub weights: BTreeMap<u64, u64>,
+}
+
+impl Hierarchy {
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Takes a `group.N` or `weight.N` line; `Ok(false)` for any other key.
+    fn take(&mut self, k: &str, v: &str) -> Result<bool, String> {
+        if let Some(g) = k.strip_prefix("group.") {
+            let g: u64 = g.parse().map_err(|_| format!("bad group id in {k:?}"))?;
+            let mut members = v
+                .split(':')
+                .map(|m| m.trim().parse::<u64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| format!("bad member in {k}={v}"))?;
+            members.sort_unstable();
+            self.groups.insert(g, members);
+            Ok(true)
+        } else if let Some(sid) = k.strip_prefix("weight.") {
+            let sid: u64 = sid.parse().map_err(|_| format!("bad server id in {k:?}"))?;
+            let w: u64 = v.parse().map_err(|_| format!("bad weight in {k}={v}"))?;
+            self.weights.insert(sid, w);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// The lines `QuorumHierarchical.toString()` writes between the servers and the
+    /// version: groups by id, then a weight for every grouped server (1 unless given).
+    pub fn lines(&self) -> String {
+        let mut out = String::new();
+        let mut weights = self.weights.clone();
+        for (g, members) in &self.groups {
+            let mut members = members.clone();
+            members.sort_unstable();
+            let m: Vec<String> = members.iter().map(u64::to_string).collect();
+            out.push_str(&format!("group.{g}={}\n", m.join(":")));
+            for s in &members {
+                weights.entry(*s).or_insert(1);
+            }
+        }
+        for (s, w) in &weights {
+            out.push_str(&format!("weight.{s}={w}\n"));
+        }
+        out
+    }
+}
+
+/// The hierarchy of a `/zookeeper/config` text (or a dynamic file): its `group.N` and
+/// `weight.N` lines; empty for a majority view.
+pub fn parse_hierarchy(text: &str) -> Result<Hierarchy, String> {
+    let mut h = Hierarchy::default();
+    for line in text.lines() {
+        if let Some((k, v)) = line.trim().split_once('=') {
+            h.take(k.trim(), v.trim())?;
+        }
+    }
+    Ok(h)
+}
+
 /// The membership written in a `/zookeeper/config` text (or a dynamic file):
-/// its `server.N` lines and its `version=<hex>`.
+/// its `server.N` lines and its `version=<hex>` (`group.N` / `weight.N` lines are
+/// [`parse_hierarchy`]'s).
 pub fn parse_membership(text: &str) -> Result<(BTreeMap<u64, ServerSpec>, u64), String> {
     let mut servers = BTreeMap::new();
     let mut version = 0;
@@ -60,7 +139,7 @@ pub fn parse_membership(text: &str) -> Result<(BTreeMap<u64, ServerSpec>, u64), 
         } else if let Some(id) = k.strip_prefix("server.") {
             let id: u64 = id.parse().map_err(|_| format!("bad server id in {k:?}"))?;
             servers.insert(id, ServerSpec::parse(id, v)?);
-        } else {
+        } else if !Hierarchy::default().take(k, v)? {
             return Err(format!("unexpected key {k:?}"));
         }
     }
@@ -102,14 +181,24 @@ fn check_duplicates(servers: &BTreeMap<u64, ServerSpec>) -> Result<(), ErrorCode
 /// (`server.N=` entries, comma-separated; one with a known id replaces it).
 pub fn next_membership(
     current: &BTreeMap<u64, ServerSpec>,
+    current_hierarchy: &Hierarchy,
     req: &ReconfigRequest,
-) -> Result<BTreeMap<u64, ServerSpec>, ErrorCode> {
+) -> Result<(BTreeMap<u64, ServerSpec>, Hierarchy), ErrorCode> {
     if let Some(members) = &req.new_members {
         let mut next = BTreeMap::new();
+        let mut hierarchy = Hierarchy::default();
         for line in members.split([',', '\n']) {
             let line = line.trim();
             if line.is_empty() {
                 continue;
+            }
+            if let Some((k, v)) = line.split_once('=') {
+                if hierarchy
+                    .take(k.trim(), v.trim())
+                    .map_err(|_| ErrorCode::BadArguments)?
+                {
+                    continue;
+                }
             }
             let (k, v) = line.split_once(['=', ':']).ok_or(ErrorCode::BadArguments)?;
             let id = k
@@ -121,7 +210,16 @@ pub fn next_membership(
             next.insert(id, spec);
         }
         check_duplicates(&next)?;
-        return Ok(next);
+        // The view must be one a quorum can be decided in (a group names listed voters).
+        if zab_core::reconfig::parse_config(text(&next, &hierarchy, 0).as_bytes()).is_none() {
+            return Err(ErrorCode::BadArguments);
+        }
+        return Ok((next, hierarchy));
+    }
+    if !current_hierarchy.is_empty() {
+        // "Incremental reconfiguration requested but last configuration seen has a
+        // non-majority quorum system"
+        return Err(ErrorCode::BadArguments);
     }
     let mut next = current.clone();
     if let Some(leaving) = &req.leaving_servers {
@@ -138,7 +236,7 @@ pub fn next_membership(
         }
     }
     check_duplicates(&next)?;
-    Ok(next)
+    Ok((next, Hierarchy::default()))
 }
 
 /// The voters of a membership.
@@ -150,20 +248,31 @@ pub fn voters(servers: &BTreeMap<u64, ServerSpec>) -> Vec<u64> {
         .collect()
 }
 
-/// Apache's `Leader.isQuorumSynced`: the leader (if it votes in the new membership)
-/// and its synced followers that vote in it are a majority of its voters.
-pub fn quorum_synced(servers: &BTreeMap<u64, ServerSpec>, me: u64, synced: &[u64]) -> bool {
-    let voters = voters(servers);
-    let n = voters
-        .iter()
-        .filter(|v| **v == me || synced.contains(v))
-        .count();
-    n > voters.len() / 2
+/// Apache's `Leader.isQuorumSynced`: the leader and its synced followers contain a
+/// quorum of the new view (a majority of its voters, or its hierarchical rule).
+pub fn quorum_synced(
+    servers: &BTreeMap<u64, ServerSpec>,
+    hierarchy: &Hierarchy,
+    me: u64,
+    synced: &[u64],
+) -> bool {
+    let Some((q, _)) = zab_core::reconfig::parse_config(text(servers, hierarchy, 0).as_bytes())
+    else {
+        return false;
+    };
+    let mut ids: Vec<zab_core::ServerId> = synced.iter().copied().map(zab_core::ServerId).collect();
+    ids.push(zab_core::ServerId(me));
+    q.contains_quorum(&ids)
 }
 
 /// The text of the membership a reconfig with zxid `version` commits.
-pub fn text(servers: &BTreeMap<u64, ServerSpec>, version: u64) -> String {
-    membership_text(servers, version)
+pub fn text(servers: &BTreeMap<u64, ServerSpec>, hierarchy: &Hierarchy, version: u64) -> String {
+    let base = membership_text(servers, version);
+    if hierarchy.is_empty() {
+        return base;
+    }
+    let at = base.rfind("version=").unwrap_or(base.len());
+    format!("{}{}{}", &base[..at], hierarchy.lines(), &base[at..])
 }
 
 /// `<zoo.cfg>.dynamic.<hex version>`, next to zoo.cfg.
@@ -185,12 +294,14 @@ pub fn write_config_files(
     my_line_has_client: bool,
 ) -> std::io::Result<PathBuf> {
     let (servers, version) = parse_membership(membership).map_err(std::io::Error::other)?;
+    let hierarchy = parse_hierarchy(membership).map_err(std::io::Error::other)?;
     let dynamic = dynamic_file_path(zoo_cfg, version);
     let mut body = String::new();
     for s in servers.values() {
         body.push_str(&s.line());
         body.push('\n');
     }
+    body.push_str(&hierarchy.lines());
     replace_file(&dynamic, &body)?;
     let old = std::fs::read_to_string(zoo_cfg)?;
     let mut out = String::new();
@@ -225,7 +336,13 @@ fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is: without it a power loss may bring
+    // the server back with its previous membership (zab-core's simulator, sim/disk.rs).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,30 +367,37 @@ mod tests {
     fn membership_text_round_trips() {
         let (s, v) = parse_membership(THREE).unwrap();
         assert_eq!(v, 0x100000000);
-        assert_eq!(text(&s, v), THREE);
+        assert_eq!(text(&s, &Hierarchy::default(), v), THREE);
     }
 
     #[test]
     fn incremental_add_and_remove() {
         let (cur, _) = parse_membership(THREE).unwrap();
-        let next = next_membership(
+        let flat = Hierarchy::default();
+        let (next, _) = next_membership(
             &cur,
+            &flat,
             &req(Some("server.4=127.0.0.1:2891:3891;2184"), Some("3"), None),
         )
         .unwrap();
         assert_eq!(next.keys().copied().collect::<Vec<_>>(), vec![1, 2, 4]);
         assert_eq!(
-            text(&next, 0x100000003).lines().nth(2).unwrap(),
+            text(&next, &flat, 0x100000003).lines().nth(2).unwrap(),
             "server.4=127.0.0.1:2891:3891:participant;0.0.0.0:2184"
         );
         // A joiner needs its client port; addresses may not be shared.
         assert_eq!(
-            next_membership(&cur, &req(Some("server.4=127.0.0.1:2891:3891"), None, None)),
+            next_membership(
+                &cur,
+                &flat,
+                &req(Some("server.4=127.0.0.1:2891:3891"), None, None)
+            ),
             Err(ErrorCode::BadArguments)
         );
         assert_eq!(
             next_membership(
                 &cur,
+                &flat,
                 &req(Some("server.4=127.0.0.1:2888:3891;2184"), None, None)
             ),
             Err(ErrorCode::BadArguments)
@@ -283,8 +407,9 @@ mod tests {
     #[test]
     fn non_incremental_with_commas() {
         let (cur, _) = parse_membership(THREE).unwrap();
-        let next = next_membership(
+        let (next, h) = next_membership(
             &cur,
+            &Hierarchy::default(),
             &req(
                 None,
                 None,
@@ -293,14 +418,62 @@ mod tests {
         )
         .unwrap();
         assert_eq!(next.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(h.is_empty());
     }
 
     #[test]
     fn quorum_synced_counts_voters_only() {
         let (cur, _) = parse_membership(THREE).unwrap();
-        assert!(quorum_synced(&cur, 1, &[2]));
-        assert!(!quorum_synced(&cur, 1, &[]));
-        assert!(!quorum_synced(&cur, 9, &[2]));
+        let flat = Hierarchy::default();
+        assert!(quorum_synced(&cur, &flat, 1, &[2]));
+        assert!(!quorum_synced(&cur, &flat, 1, &[]));
+        assert!(!quorum_synced(&cur, &flat, 9, &[2]));
+    }
+
+    /// `-members` with group and weight lines, as Apache 3.8 answered them
+    /// (tests/ensemble_reconfig.rs `hierarchical_reconfig_matches_apache`).
+    #[test]
+    fn hierarchical_members_as_apache_writes_them() {
+        let (cur, _) = parse_membership(THREE).unwrap();
+        let members = "server.1=127.0.0.1:2888:3888;2181,server.2=127.0.0.1:2889:3889;2182,\
+                       server.3=127.0.0.1:2890:3890;2183,group.1=2:1,group.2=3,weight.3=2";
+        let (next, h) =
+            next_membership(&cur, &Hierarchy::default(), &req(None, None, Some(members))).unwrap();
+        let t = text(&next, &h, 0x100000005);
+        let tail: Vec<&str> = t.lines().skip(3).collect();
+        assert_eq!(
+            tail,
+            [
+                "group.1=1:2",
+                "group.2=3",
+                "weight.1=1",
+                "weight.2=1",
+                "weight.3=2",
+                "version=100000005"
+            ]
+        );
+        // The text reads back to the same membership and hierarchy.
+        assert_eq!(
+            parse_membership(&t).unwrap().0.keys().collect::<Vec<_>>(),
+            next.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(parse_hierarchy(&t).unwrap().groups, h.groups);
+        // Two groups: a quorum needs both, each with more than half its weight, so
+        // {1, 2} (one group) and {1, 3} (half of group 1's weight) are not quorums.
+        assert!(!quorum_synced(&next, &h, 1, &[2]));
+        assert!(!quorum_synced(&next, &h, 1, &[3]));
+        assert!(quorum_synced(&next, &h, 1, &[2, 3]));
+        // Incremental on a hierarchical view, and a group naming an unlisted server: refused.
+        assert_eq!(
+            next_membership(&next, &h, &req(None, Some("3"), None)),
+            Err(ErrorCode::BadArguments)
+        );
+        let bad = "server.1=127.0.0.1:2888:3888;2181,server.2=127.0.0.1:2889:3889;2182,\
+                   group.1=1:2,group.2=4";
+        assert_eq!(
+            next_membership(&cur, &Hierarchy::default(), &req(None, None, Some(bad))),
+            Err(ErrorCode::BadArguments)
+        );
     }
 
     #[test]

@@ -176,11 +176,23 @@ impl Sim {
                 }
                 let old = n.applied;
                 n.applied = k;
+                // Only the established leader of its epoch commits as leader: a second one
+                // (an old and a new view's quorum each electing one) would be caught here.
+                if let Some(st) = n.status.filter(|st| st.state == ServerState::Leading) {
+                    if let Some(other) = self.leaders.get(&st.epoch).filter(|o| **o != sid) {
+                        self.fail(&format!(
+                            "{sid} commits {upto} as leader of epoch {}, established by {other}",
+                            st.epoch
+                        ));
+                    }
+                }
                 self.check_committed(i, old);
             }
             Action::Deliver { .. } => {}
-            // The simulated network reaches every node; the view is kept for restarts.
+            // The simulated network reaches every node; the view's file is written for
+            // restarts, durable before the next action (see disk.rs).
             Action::Activate { config, version } => {
+                self.stats.activations += 1;
                 self.nodes[i].view = Some((config, version));
             }
             Action::StateChanged(st) => {

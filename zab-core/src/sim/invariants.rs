@@ -2,13 +2,16 @@
 //!
 //! Owns the safety checks: at most one established leader per epoch (in `driver.rs`, on
 //! `StateChanged`); every committed sequence a prefix of one global sequence that only
-//! grows; zxids continuous; the global sequence durable on a quorum of voters; and the
+//! grows; zxids continuous; the global sequence durable on a quorum of the voters of the
+//! last committed view (a reconfig entering it: on a quorum of the old view's voters and
+//! of the new one's); and the
 //! order rules of the driver's contract (persist before ACKEPOCH, the ACK of NEWLEADER
 //! and a proposal's ACK; nothing but election from a LOOKING peer).
 
 use super::trace::short_action;
 use super::Sim;
 use crate::peer::Action;
+use crate::quorum::QuorumVerifier;
 use crate::wire::{QuorumPacket, ServerState};
 use crate::{ServerId, Zxid};
 
@@ -21,14 +24,13 @@ impl Sim {
             None => true,
             Some(s) => s.state == ServerState::Looking,
         };
-        // A looking peer may adopt a newer view a notification carries (Apache's
-        // FastLeaderElection does, and writes it): Activate is election business too.
-        if looking
-            && !matches!(
-                a,
-                Action::SendNotification { .. } | Action::StateChanged(_) | Action::Activate { .. }
-            )
-        {
+        // A LOOKING peer may adopt a newer committed view a notification carries (and
+        // write its configuration file), as Apache's FastLeaderElection does.
+        let election = matches!(
+            a,
+            Action::SendNotification { .. } | Action::StateChanged(_) | Action::Activate { .. }
+        );
+        if looking && !election {
             // ZOOKEEPER-4712: a server that left its role writes and sends nothing for it.
             self.fail(&format!(
                 "{sid} is LOOKING and still does {}",
@@ -88,11 +90,6 @@ impl Sim {
                     let why = format!("committed sequence jumps from {prev} to {}", e.0);
                     self.fail(&why);
                 }
-                if let Some(p) = crate::reconfig::pending_of(e.0, &e.1) {
-                    // A committed reconfig: from here on the history must be durable on
-                    // a quorum of its voters.
-                    self.committed_view = Some(p.quorum);
-                }
                 self.history.push(e.clone());
             }
         }
@@ -102,7 +99,40 @@ impl Sim {
                     self.extend_match(j);
                 }
             }
+            // A reconfig that entered the sequence: its prefix must be durable on a quorum
+            // of the view before it and of its own view (no two disjoint quorums, old and
+            // new, can each commit), and its view is then the one later commits need.
+            for k in grew_from..self.history.len() {
+                let Some(text) = crate::reconfig::config_of_txn(&self.history[k].1) else {
+                    continue;
+                };
+                let Some((view, _)) = crate::reconfig::parse_config(&text) else {
+                    continue;
+                };
+                self.check_prefix_durable_on(k + 1, &*self.committed_view.clone(), "old");
+                self.check_prefix_durable_on(k + 1, &*view, "new");
+                self.committed_view = view;
+                self.committed_version = self.history[k].0 .0;
+                self.stats.reconfigs_committed += 1;
+            }
             self.check_durable_quorum();
+        }
+    }
+
+    /// `history[..len]` is durable on a quorum of `view`'s voters.
+    fn check_prefix_durable_on(&self, len: usize, view: &dyn QuorumVerifier, which: &str) {
+        let holders: Vec<ServerId> = self
+            .nodes
+            .iter()
+            .filter(|n| n.durable_match >= len)
+            .map(|n| n.sid)
+            .collect();
+        if !view.contains_quorum(&holders) {
+            self.fail(&format!(
+                "a reconfig committed at position {} is durable only on {holders:?}, no quorum of the {which} voters {:?}",
+                len - 1,
+                view.voting_members()
+            ));
         }
     }
 
@@ -121,17 +151,16 @@ impl Sim {
         self.extend_match(j);
     }
 
-    /// Everything committed is durable on a quorum of voters.
+    /// Everything committed is durable on a quorum of the last committed view's voters.
     pub(super) fn check_durable_quorum(&self) {
         let g = self.history.len();
-        let quorum = self.committed_view.as_ref().unwrap_or(&self.quorum);
         let holders: Vec<ServerId> = self
             .nodes
             .iter()
-            .filter(|n| quorum.is_voter(n.sid) && n.durable_match >= g)
+            .filter(|n| n.durable_match >= g)
             .map(|n| n.sid)
             .collect();
-        if !quorum.contains_quorum(&holders) {
+        if !self.committed_view.contains_quorum(&holders) {
             self.fail(&format!(
                 "committed history of {g} entries is durable only on {holders:?}"
             ));

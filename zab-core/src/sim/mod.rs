@@ -46,6 +46,7 @@ mod disk;
 mod driver;
 mod invariants;
 mod network;
+mod reconfig;
 mod rng;
 mod trace;
 
@@ -95,6 +96,14 @@ pub struct SimOptions {
     pub heal: u32,
     pub reset: u32,
     pub propose: u32,
+    /// Servers outside the initial view (numbered after the observers): a reconfig may
+    /// add them. They run from the start, as non-voting followers until a view names them.
+    pub spares: u64,
+    /// Chance per step that the established leader is asked for a reconfig (when none
+    /// is pending and a quorum of the new voters is synced with it, as zk-server's prep
+    /// requires): incremental (one server added or removed, the leader included) or a
+    /// new member list, now and then with hierarchical groups and weights.
+    pub reconfig: u32,
     pub init_limit_ticks: u64,
     pub sync_limit_ticks: u64,
     pub finalize_wait_ticks: u32,
@@ -118,6 +127,8 @@ impl SimOptions {
             heal: 0,
             reset: 0,
             propose: 100,
+            spares: 0,
+            reconfig: 0,
             init_limit_ticks: 10,
             sync_limit_ticks: 5,
             finalize_wait_ticks: 2,
@@ -144,6 +155,16 @@ impl SimOptions {
         o.disk_reorder = r.below(500) as u32;
         o
     }
+
+    /// [`SimOptions::chaos`] with reconfigs in the workload and up to two spare servers a
+    /// reconfig may add (a pool of up to ten sids). The chaos seeds' worlds are unchanged.
+    pub fn chaos_reconfig(seed: u64) -> SimOptions {
+        let mut o = SimOptions::chaos(seed);
+        let mut r = Rng::new(seed ^ 0x07ec_0f16);
+        o.spares = r.below(3);
+        o.reconfig = r.range(2, 30) as u32;
+        o
+    }
 }
 
 /// What happened during a run: evidence that the faults and sync modes were exercised.
@@ -158,6 +179,11 @@ pub struct SimStats {
     pub snaps: u64,
     pub established: u64,
     pub proposals: u64,
+    /// Reconfigs proposed by the workload, and committed (entered the global sequence).
+    pub reconfigs: u64,
+    pub reconfigs_committed: u64,
+    /// Views activated by any server (each writes its configuration file).
+    pub activations: u64,
 }
 
 type ActionWatch = Box<dyn FnMut(ServerId, &Action) -> bool>;
@@ -172,16 +198,18 @@ pub struct Sim {
     pub rng: Rng,
     pub now: u64,
     pub nodes: Vec<Node>,
+    /// The view the run starts with (every server's static configuration).
     pub quorum: Arc<dyn QuorumVerifier>,
+    /// The view of the last reconfig in the global committed sequence (`quorum` until
+    /// one commits) and its version: what the committed history must be durable on.
+    pub committed_view: Arc<dyn QuorumVerifier>,
+    pub committed_version: i64,
     election_net: Vec<Flight<Notification>>,
     quorum_net: BTreeMap<(ServerId, ServerId), VecDeque<Flight<QMsg>>>,
     conns: BTreeMap<(ServerId, ServerId), Conn>,
     blocked: BTreeSet<(ServerId, ServerId)>,
     /// The global committed sequence.
     pub history: Vec<(Zxid, Bytes)>,
-    /// The voters of the last reconfig in `history`, once one committed: the quorum the
-    /// history must stay durable on.
-    pub committed_view: Option<Arc<dyn QuorumVerifier>>,
     /// Established leaders by epoch.
     pub leaders: BTreeMap<Epoch, ServerId>,
     pub faults: bool,
@@ -219,7 +247,7 @@ impl Sim {
             Arc::new(QuorumMaj::with_counts(opts.voters, opts.observers))
         };
         let mut rng = Rng::new(seed);
-        let nodes = (1..=opts.voters + opts.observers)
+        let nodes = (1..=opts.voters + opts.observers + opts.spares)
             .map(|i| Node {
                 sid: ServerId(i),
                 voter: quorum.is_voter(ServerId(i)),
@@ -248,13 +276,14 @@ impl Sim {
             rng,
             now: 0,
             nodes,
+            committed_view: quorum.clone(),
+            committed_version: 0,
             quorum,
             election_net: Vec::new(),
             quorum_net: BTreeMap::new(),
             conns: BTreeMap::new(),
             blocked: BTreeSet::new(),
             history: Vec::new(),
-            committed_view: None,
             leaders: BTreeMap::new(),
             faults: false,
             next_txn: 0,
@@ -599,6 +628,9 @@ impl Sim {
         if self.opts.propose > 0 && self.rng.chance(self.opts.propose) {
             self.propose();
         }
+        if self.opts.reconfig > 0 && self.rng.chance(self.opts.reconfig) {
+            self.propose_random_reconfig();
+        }
     }
 
     fn inject_faults(&mut self) {
@@ -662,6 +694,16 @@ impl Sim {
         self.run_ticks(chaos_ticks);
         self.faults = false;
         self.check_liveness(liveness_ticks);
+        if self.opts.reconfig > 0 {
+            // Without load, so that every server can catch up with the leader.
+            let (propose, reconfig) = (self.opts.propose, self.opts.reconfig);
+            self.opts.propose = 0;
+            self.opts.reconfig = 0;
+            self.check_views_converged(liveness_ticks);
+            self.check_views_survive_restart(liveness_ticks);
+            self.opts.propose = propose;
+            self.opts.reconfig = reconfig;
+        }
     }
 
     /// Heals the world and requires every server in broadcast and new proposals committed everywhere.
@@ -671,6 +713,8 @@ impl Sim {
         self.opts.quorum_loss = 0;
         let propose = self.opts.propose;
         self.opts.propose = 0;
+        let reconfig = self.opts.reconfig;
+        self.opts.reconfig = 0;
         self.start_all();
         if !self.run_until(within_ticks, |s| s.settled()) {
             self.fail(&format!(
@@ -697,6 +741,7 @@ impl Sim {
             ));
         }
         self.opts.propose = propose;
+        self.opts.reconfig = reconfig;
     }
 }
 

@@ -185,3 +185,128 @@ fn reconfig_removing_the_leader_leaves_a_new_voter_leading() {
         },
     );
 }
+
+/// Found by the reconfig seeds (soak seed 1000408): a reconfig whose new quorum needs a
+/// server that is not a voter yet (here the spare 4, a non-voting follower) is pending
+/// when that server drops out; it comes back and is synced by DIFF, the reconfig among
+/// the DIFF's proposals, and acknowledges NEWLEADER. That ACK is the last one the
+/// reconfig waits for, and no later proposal brings another: the leader must count it,
+/// although the server is a voter of the pending view only (it once did not, and the
+/// reconfig and every write after it stayed uncommitted for good).
+#[test]
+fn a_pending_reconfig_commits_on_the_newleader_ack_of_a_new_voter() {
+    scenario_with_spares(
+        "a_pending_reconfig_commits_on_the_newleader_ack_of_a_new_voter",
+        3,
+        1,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            // 4 stops hearing from the leader; the reconfig {l, 4} needs 4's ACK.
+            sim.hold(l, 4);
+            let voters = vec![l, 4];
+            let z = propose_reconfig(sim, l, &voters);
+            sim.run_ticks(5);
+            if sim.peer(l).expect("leads").last_committed() >= z {
+                sim.fail("committed without the new voter");
+            }
+            sim.crash(4);
+            sim.release_all();
+            sim.start(4);
+            wait_view(sim, z, &voters);
+            if !in_history(sim, z) {
+                sim.fail("the reconfig is active but not in the committed history");
+            }
+        },
+    );
+}
+
+/// Issue 14: a server restarted after a reconfig comes back with the new membership from
+/// its own dynamic file, also when the reconfig is no longer in the part of its log a
+/// restart reads (a log window of 4 entries, 10 writes after the reconfig). Here a spare
+/// server joins as a fourth voter, then every server restarts at once.
+#[test]
+fn a_restart_long_after_a_reconfig_reads_the_view_from_the_dynamic_file() {
+    for seed in SEEDS {
+        let mut opts = zab_core::sim::SimOptions::new(3, 0);
+        opts.propose = 0;
+        opts.spares = 1;
+        opts.log_window = 4;
+        let mut sim = Sim::new(seed, opts);
+        sim.replay = "cargo test -p zab-core --test scenarios a_restart_long_after_a_reconfig_reads_the_view_from_the_dynamic_file -- --exact".into();
+        zab_core::sim::reported(&mut sim, |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            let voters = vec![1, 2, 3, 4];
+            let z = propose_reconfig(sim, l, &voters);
+            wait_view(sim, z, &voters);
+            commit(sim, 10);
+            for s in 1..=4 {
+                sim.flush_disk(s);
+            }
+            for s in 1..=4 {
+                sim.crash(s);
+            }
+            sim.start_all();
+            for s in 1..=4u64 {
+                let p = sim.peer(s).expect("started");
+                if p.config_version() != z.0 || p.voting_members().len() != 4 {
+                    sim.fail(&format!(
+                        "{s} restarts with view {:x} of {:?}",
+                        p.config_version(),
+                        p.voting_members()
+                    ));
+                }
+            }
+            settle(sim);
+            commit(sim, 1);
+        });
+    }
+}
+
+/// Apache's ReconfigRecoveryTest.testNextConfigCompletion, on the simulator: a reconfig
+/// from {1, 2, 3} to {1, 2, 3, 4, 5} is logged by every server, old and new, and no ACK
+/// reaches the leader before it crashes, so nobody committed it. Every server then
+/// restarts: whoever leads next finds it pending, establishes only with a quorum of the
+/// old and of the new voters, commits it, and every server ends in the new view.
+#[test]
+fn a_reconfig_logged_everywhere_is_completed_after_every_server_restarts() {
+    scenario_with_spares(
+        "a_reconfig_logged_everywhere_is_completed_after_every_server_restarts",
+        3,
+        2,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            for s in 1..=5 {
+                if s != l {
+                    sim.hold(s, l);
+                }
+            }
+            let voters = vec![1, 2, 3, 4, 5];
+            let z = propose_reconfig(sim, l, &voters);
+            let everywhere = sim.run_until(100, |s| (1..=5).all(|x| s.node(x).is_durable(z)));
+            if !everywhere {
+                sim.fail("the reconfig never durable on every server");
+            }
+            if in_history(sim, z) {
+                sim.fail("committed although no ACK reached the leader");
+            }
+            sim.crash(l);
+            sim.release_all();
+            for s in 1..=5 {
+                sim.crash(s);
+            }
+            sim.start_all();
+            settle(sim);
+            wait_view(sim, z, &voters);
+            if !in_history(sim, z) {
+                sim.fail("the view is active but the reconfig is not committed");
+            }
+            commit(sim, 1);
+        },
+    );
+}

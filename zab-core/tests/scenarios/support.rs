@@ -23,6 +23,20 @@ pub fn scenario(name: &str, voters: u64, observers: u64, script: impl Fn(&mut Si
     }
 }
 
+/// [`scenario`] with `spares` more servers outside the initial view (numbered after the
+/// observers), running as non-voting followers until a reconfig names them.
+pub fn scenario_with_spares(name: &str, voters: u64, spares: u64, script: impl Fn(&mut Sim)) {
+    for seed in SEEDS {
+        let mut opts = SimOptions::new(voters, 0);
+        opts.propose = 0;
+        opts.disk_reorder = 300;
+        opts.spares = spares;
+        let mut sim = Sim::new(seed, opts);
+        sim.replay = format!("cargo test -p zab-core --test scenarios {name} -- --exact");
+        reported(&mut sim, &script);
+    }
+}
+
 // ---- helpers ----
 
 /// Waits until every running server is in broadcast under one leader; returns it.

@@ -372,10 +372,14 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.ssl.enabledProtocols",
     "zookeeper.ssl.ciphersuites",
     "zookeeper.ssl.hostnameVerification",
+    "zookeeper.ssl.crl",
+    "zookeeper.ssl.ocsp",
     "zookeeper.ssl.authProvider",
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.client.portUnification",
     "zookeeper.client.certReload",
+    // crate::tls::throttle (NettyServerCnxnFactory's handshake limit).
+    "zookeeper.netty.server.outstandingHandshake.limit",
     // crate::tls::quorum: quorum TLS (Apache's QuorumX509Util).
     "zookeeper.ssl.quorum.keyStore.location",
     "zookeeper.ssl.quorum.keyStore.password",
@@ -390,6 +394,8 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.ssl.quorum.enabledProtocols",
     "zookeeper.ssl.quorum.ciphersuites",
     "zookeeper.ssl.quorum.hostnameVerification",
+    "zookeeper.ssl.quorum.crl",
+    "zookeeper.ssl.quorum.ocsp",
     // The AdminServer's snapshot and restore commands (admin/ops.rs), as 3.9's.
     "zookeeper.admin.snapshot.enabled",
     "zookeeper.admin.restore.enabled",
@@ -1025,9 +1031,14 @@ impl Config {
     /// The membership as Apache's `QuorumVerifier.toString()` writes it, the
     /// text of `/zookeeper/config` and of `conf`'s membership: one
     /// `server.N=host:quorumPort:electionPort:participant|observer[;clientAddr:clientPort]`
-    /// line per server, then `version=<hex>` (no newline after it).
+    /// line per server, the `group.N` / `weight.N` lines of a hierarchical view, then
+    /// `version=<hex>` (no newline after it).
     pub fn membership_text(&self) -> String {
-        membership_text(&self.servers, self.config_version.unwrap_or(0))
+        let hierarchy = crate::reconfig::Hierarchy {
+            groups: self.groups.clone(),
+            weights: self.weights.clone(),
+        };
+        crate::reconfig::text(&self.servers, &hierarchy, self.config_version.unwrap_or(0))
     }
 
     /// A Java system property as Apache's server would see it (see

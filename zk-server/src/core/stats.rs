@@ -348,6 +348,7 @@ impl Core {
         match what {
             StatsReset::Server => {
                 // As Apache's `srst` (`ServerMetrics.resetAll`): the metrics too.
+                crate::tls::throttle::reset_exceeded();
                 self.metrics.fsync_time.reset();
                 self.metrics.learner_qp_size.reset();
                 self.metrics = super::CoreMetrics {

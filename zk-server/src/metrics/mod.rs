@@ -232,6 +232,7 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
             int(crate::admin::https::INSECURE_ADMIN.load(std::sync::atomic::Ordering::Relaxed))
         }
         "unsuccessful_handshake" => int(m.unsuccessful_handshake),
+        "tls_handshake_exceeded" => int(crate::tls::throttle::exceeded()),
         _ => None,
     }
 }
@@ -274,6 +275,7 @@ fn gauge(v: &StatsView, name: &str) -> Value {
         "max_client_response_size" => c_max,
         "min_client_response_size" => c_min,
         "auth_failed_count" => v.metrics().auth_failed as i64,
+        "outstanding_tls_handshake" => crate::tls::throttle::outstanding() as i64,
         "quorum_size" => {
             let voters = v
                 .cfg()
@@ -297,7 +299,7 @@ fn gauge(v: &StatsView, name: &str) -> Value {
         "last_proposal_size" => p_last,
         "max_proposal_size" => p_max,
         "min_proposal_size" => p_min,
-        // connection_drop_probability, the TLS counts: none here.
+        // connection_drop_probability, the non-mTLS counts: none here.
         _ => 0,
     })
 }

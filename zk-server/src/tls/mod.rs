@@ -12,8 +12,12 @@
 pub mod dn;
 pub mod ec_key;
 pub mod jks;
+pub mod ocsp;
 pub mod quorum;
+pub mod reverse_dns;
+pub mod revocation;
 pub mod stores;
+pub mod throttle;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -66,6 +70,11 @@ pub struct TlsSettings {
     /// client's host name only on the quorum ports (`QuorumX509Util`); on the
     /// client port it is read and has no effect there, as in Apache.
     pub hostname_verification: bool,
+    /// `<prefix>crl` (default false): check the peer's chain against the CRLs its
+    /// certificates name ([`revocation`]).
+    pub crl: bool,
+    /// `<prefix>ocsp` (default false): ask the OCSP responders first.
+    pub ocsp: bool,
 }
 
 /// The names of the properties read under `prefix` (for `Config`'s READ_PROPS).
@@ -83,6 +92,8 @@ pub const PROP_SUFFIXES: &[&str] = &[
     "enabledProtocols",
     "ciphersuites",
     "hostnameVerification",
+    "crl",
+    "ocsp",
 ];
 
 /// rustls over ring. rustls 0.23.48 deprecates ring's provider because it offers
@@ -240,7 +251,11 @@ impl TlsSettings {
             None => true,
             Some(v) => v.eq_ignore_ascii_case("true"),
         };
+        // Java's Boolean.parseBoolean, as ZKConfig.getBoolean reads them.
+        let flag = |s: &str| get(s).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         Ok(TlsSettings {
+            crl: flag("crl"),
+            ocsp: flag("ocsp"),
             prefix: prefix.to_owned(),
             key_store: store("keyStore")?,
             trust_store: store("trustStore")?,
@@ -271,14 +286,8 @@ impl TlsSettings {
                         self.prefix, self.prefix
                     )
                 })?;
-                let mut roots = RootCertStore::empty();
-                for c in stores::load_trust_store(&ts.location, &ts.password, ts.ty)? {
-                    roots
-                        .add(c)
-                        .map_err(|e| format!("{}: bad trusted certificate: {e}", ts.location))?;
-                }
-                let b =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+                let (roots, _) = load_roots(ts)?;
+                let b = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
                 let b = if auth == ClientAuth::Want {
                     b.allow_unauthenticated()
                 } else {
@@ -295,6 +304,23 @@ impl TlsSettings {
             .map_err(|e| format!("{}: key and certificate do not fit: {e}", ks.location))
     }
 
+    /// The trust store as revocation checks need it; `None` without one or when
+    /// neither `crl` nor `ocsp` is on.
+    pub fn trust(&self) -> Result<Option<Arc<revocation::Trust>>, String> {
+        let Some(ts) = self.trust_store.as_ref().filter(|_| self.crl || self.ocsp) else {
+            return Ok(None);
+        };
+        let (roots, certs) = load_roots(ts)?;
+        Ok(Some(Arc::new(revocation::Trust {
+            roots,
+            certs,
+            provider: Arc::new(CryptoProvider {
+                cipher_suites: self.suites.clone(),
+                ..ring_provider()
+            }),
+        })))
+    }
+
     /// What identifies the store files' contents now (for reloading).
     fn stamps(&self) -> Vec<Option<(SystemTime, u64)>> {
         [&self.key_store, &self.trust_store]
@@ -305,6 +331,27 @@ impl TlsSettings {
             })
             .collect()
     }
+}
+
+/// The trusted certificates of a trust store, and webpki's roots made of them.
+#[allow(clippy::type_complexity)]
+fn load_roots(
+    ts: &StoreSpec,
+) -> Result<
+    (
+        Arc<RootCertStore>,
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+    ),
+    String,
+> {
+    let certs = stores::load_trust_store(&ts.location, &ts.password, ts.ty)?;
+    let mut roots = RootCertStore::empty();
+    for c in &certs {
+        roots
+            .add(c.clone())
+            .map_err(|e| format!("{}: bad trusted certificate: {e}", ts.location))?;
+    }
+    Ok((Arc::new(roots), certs))
 }
 
 /// How a verified client certificate becomes an identity (Apache's
@@ -377,6 +424,10 @@ pub struct ServerTls {
     current: RwLock<Arc<ServerConfig>>,
     x509: X509Auth,
     stamps: std::sync::Mutex<Vec<Option<(SystemTime, u64)>>>,
+    /// `ssl.crl` / `ssl.ocsp`: checked after the handshake, before the client is served.
+    revocation: Option<Arc<revocation::Revocation>>,
+    /// The trust store for those checks, replaced with the configuration.
+    trust: RwLock<Option<Arc<revocation::Trust>>>,
 }
 
 impl ServerTls {
@@ -389,7 +440,17 @@ impl ServerTls {
         }
         let stamps = settings.stamps();
         let sc = settings.server_config()?;
+        let revocation = revocation::Revocation::new(settings.crl, settings.ocsp);
+        if let Some(r) = &revocation {
+            tracing::info!(
+                "client TLS: revocation checking on (ssl.crl={}, ssl.ocsp={})",
+                r.crl,
+                r.ocsp
+            );
+        }
         Ok(Some(Arc::new(ServerTls {
+            trust: RwLock::new(settings.trust()?),
+            revocation,
             x509: X509Auth::from_config(cfg)?,
             settings,
             current: RwLock::new(Arc::new(sc)),
@@ -418,7 +479,9 @@ impl ServerTls {
             *s = now;
         }
         let sc = self.settings.server_config()?;
+        let trust = self.settings.trust()?;
         *self.current.write().unwrap() = Arc::new(sc);
+        *self.trust.write().unwrap() = trust;
         Ok(true)
     }
 
@@ -464,6 +527,15 @@ impl ServerTls {
             Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
             Ok(Ok(s)) => s,
         };
+        if let (Some(r), Some(chain)) = (&self.revocation, tls.get_ref().1.peer_certificates()) {
+            let trust = self.trust.read().unwrap().clone();
+            if let Some(trust) = trust {
+                let chain: Vec<_> = chain.iter().map(|c| c.clone().into_owned()).collect();
+                r.check(&chain, &trust, revocation::Peer::Client)
+                    .await
+                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            }
+        }
         let ids = match (
             self.settings.client_auth,
             tls.get_ref().1.peer_certificates(),
@@ -520,6 +592,7 @@ pub fn sniff(b: &[u8]) -> Sniff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
 
     #[test]
     fn sniffing_as_netty() {
@@ -531,6 +604,21 @@ mod tests {
         // A ConnectRequest's length then protocol version 0.
         assert_eq!(sniff(&[0, 0, 0, 45, 0, 0, 0, 0]), Sniff::Plain);
         assert_eq!(sniff(&[]), Sniff::NeedMore);
+    }
+
+    #[test]
+    fn revocation_settings_from_zoo_cfg_and_jvm_flags() {
+        let base = "tickTime=2000\ndataDir=/tmp/x\nclientPort=2181\n";
+        let cfg =
+            Config::parse(&format!("{base}ssl.crl=true\nssl.quorum.ocsp=TRUE\n"), "z").unwrap();
+        let client = TlsSettings::from_props(&cfg, "zookeeper.ssl.").unwrap();
+        assert!(client.crl && !client.ocsp);
+        let quorum = TlsSettings::from_props(&cfg, quorum::PREFIX).unwrap();
+        assert!(!quorum.crl && quorum.ocsp);
+        let flags = config::jvm_system_props("-Dzookeeper.ssl.ocsp=true -Dzookeeper.ssl.crl=false");
+        let cfg = Config::parse_with_jvm_flags(base, "z", &flags).unwrap();
+        let client = TlsSettings::from_props(&cfg, "zookeeper.ssl.").unwrap();
+        assert!(client.ocsp && !client.crl);
     }
 
     #[test]

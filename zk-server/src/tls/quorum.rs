@@ -13,10 +13,12 @@
 //! * host names, as Apache's `ZKTrustManager` checks them on the quorum (both ways,
 //!   `ssl.quorum.hostnameVerification`, default true): the peer's certificate must be
 //!   valid for the peer's IP address (an IP subjectAltName), or else for its host name
-//!   (DNS subjectAltNames, or the CN when there are none). Apache finds the host name by
-//!   a reverse lookup; here only a loopback address has one (`localhost`).
+//!   (DNS subjectAltNames, or the CN when there are none), found as Apache finds it by
+//!   a reverse lookup ([`super::reverse_dns`]; on 127.0.0.1, `localhost`).
 //!
-//! The chain is verified against `ssl.quorum.trustStore.*` by rustls's webpki verifiers.
+//! The chain is verified against `ssl.quorum.trustStore.*` by rustls's webpki verifiers,
+//! and with `ssl.quorum.crl` / `ssl.quorum.ocsp` checked for revocation
+//! ([`super::revocation`]) right after the handshake, both ways.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
@@ -32,6 +34,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use zab_net::{PeerStream, QuorumTls, TlsFuture};
 
+use super::revocation::{Peer, Revocation};
 use super::{ring_provider, Sniff, TlsSettings, HANDSHAKE_TIMEOUT};
 use crate::config::Config;
 
@@ -44,6 +47,8 @@ struct Configs {
     server: Option<Arc<ServerConfig>>,
     /// `None` unless `sslQuorum`.
     client: Option<Arc<ClientConfig>>,
+    /// The trust store for `ssl.quorum.crl` / `ssl.quorum.ocsp` checks.
+    trust: Option<Arc<super::revocation::Trust>>,
 }
 
 /// One server's quorum TLS: what it connects with and what its ports accept.
@@ -53,6 +58,9 @@ pub struct QuorumTlsPort {
     port_unification: bool,
     current: RwLock<Arc<Configs>>,
     stamps: Mutex<Vec<Option<(SystemTime, u64)>>>,
+    /// `ssl.quorum.crl` / `ssl.quorum.ocsp`: a peer's chain is checked after the
+    /// handshake, both ways, before anything else is sent.
+    revocation: Option<Arc<Revocation>>,
 }
 
 impl std::fmt::Debug for QuorumTlsPort {
@@ -84,6 +92,7 @@ impl QuorumTlsPort {
             ));
         }
         let port = QuorumTlsPort {
+            revocation: Revocation::new(settings.crl, settings.ocsp),
             stamps: Mutex::new(settings.stamps()),
             current: RwLock::new(Arc::new(build(&settings, q.ssl_quorum)?)),
             settings,
@@ -91,16 +100,37 @@ impl QuorumTlsPort {
             port_unification: q.port_unification,
         };
         tracing::info!(
-            "quorum TLS: sslQuorum={}, portUnification={}, hostnameVerification={}",
+            "quorum TLS: sslQuorum={}, portUnification={}, hostnameVerification={}, crl={}, ocsp={}",
             port.ssl_quorum,
             port.port_unification,
-            port.settings.hostname_verification
+            port.settings.hostname_verification,
+            port.settings.crl,
+            port.settings.ocsp
         );
         Ok(Some(Arc::new(port)))
     }
 
     fn configs(&self) -> Arc<Configs> {
         self.current.read().unwrap().clone()
+    }
+
+    /// The peer's chain against `ssl.quorum.crl` / `ssl.quorum.ocsp`, when on.
+    async fn check_revocation(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        peer: Peer,
+    ) -> Result<(), String> {
+        let (Some(r), Some(chain)) = (&self.revocation, chain) else {
+            return Ok(());
+        };
+        let Some(trust) = self.configs().trust.clone() else {
+            return Ok(());
+        };
+        let chain: Vec<CertificateDer<'static>> =
+            chain.iter().map(|c| c.clone().into_owned()).collect();
+        r.check(&chain, &trust, peer)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))
     }
 
     /// Re-read the stores if their files changed; on an error the previous ones stay.
@@ -141,6 +171,10 @@ impl QuorumTlsPort {
         let Some(client) = self.configs().client.clone() else {
             return Ok(PeerStream::Plain(tcp));
         };
+        if self.settings.hostname_verification {
+            // For the certificate check inside the handshake (reverse_dns::cached).
+            super::reverse_dns::lookup(peer.ip()).await;
+        }
         let connector = tokio_rustls::TlsConnector::from(client);
         let name = ServerName::IpAddress(peer.ip().into());
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp)).await
@@ -153,6 +187,8 @@ impl QuorumTlsPort {
             Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
             Ok(Ok(s)) => s,
         };
+        self.check_revocation(tls.get_ref().1.peer_certificates(), Peer::Server)
+            .await?;
         if let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
             tracing::debug!(%peer, subject = ?super::dn::subject_rfc2253(leaf), "quorum TLS up (we connected)");
         }
@@ -178,6 +214,8 @@ impl QuorumTlsPort {
             Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
             Ok(Ok(s)) => s,
         };
+        self.check_revocation(tls.get_ref().1.peer_certificates(), Peer::Client)
+            .await?;
         let leaf = tls
             .get_ref()
             .1
@@ -188,8 +226,12 @@ impl QuorumTlsPort {
             Some(leaf) => {
                 // ZKTrustManager.checkClientTrusted: on the quorum the client's host is
                 // checked too.
-                if self.settings.hostname_verification {
-                    host_matches(&leaf, peer.ip())?;
+                // The address first; the host name only when that fails, as Apache.
+                if self.settings.hostname_verification
+                    && host_matches(&leaf, peer.ip(), None).is_err()
+                {
+                    let host = super::reverse_dns::lookup(peer.ip()).await;
+                    host_matches(&leaf, peer.ip(), host.as_deref())?;
                 }
                 tracing::debug!(%peer, subject = ?super::dn::subject_rfc2253(&leaf), "quorum TLS up (peer connected)");
             }
@@ -233,7 +275,11 @@ fn build(settings: &TlsSettings, ssl_quorum: bool) -> Result<Configs, String> {
     } else {
         None
     };
-    Ok(Configs { server, client })
+    Ok(Configs {
+        server,
+        client,
+        trust: settings.trust()?,
+    })
 }
 
 /// The connecting side: our certificate for the peer, the peer's verified against the
@@ -305,7 +351,10 @@ impl ServerCertVerifier for PeerVerifier {
                             CertificateError::NotValidForName,
                         ));
                     };
-                    host_matches(end_entity, IpAddr::from(*ip)).map_err(|e| {
+                    let ip = IpAddr::from(*ip);
+                    // tls_connect looked the name up just before the handshake.
+                    let host = super::reverse_dns::cached(ip);
+                    host_matches(end_entity, ip, host.as_deref()).map_err(|e| {
                         rustls::Error::InvalidCertificate(CertificateError::Other(
                             rustls::OtherError(Arc::new(std::io::Error::other(e))),
                         ))
@@ -341,17 +390,21 @@ impl ServerCertVerifier for PeerVerifier {
 }
 
 /// Apache's `ZKTrustManager.performHostVerification` with `ZKHostnameVerifier`: the
-/// certificate names the peer's IP address (IP subjectAltNames only), or else its
-/// host name (DNS subjectAltNames; the CN when there is none). Only a loopback address
-/// has a host name here (`localhost`, what a reverse lookup gives on most systems).
-pub fn host_matches(cert: &[u8], ip: IpAddr) -> Result<(), String> {
+/// certificate names the peer's IP address, or else its host name `host` (what a
+/// forward-confirmed reverse lookup gave, [`super::reverse_dns`]). As Apache's
+/// verifier (HttpClient's rules): an address matches IP subjectAltNames, a name DNS
+/// subjectAltNames (a `*` in the left-most label matches within that label); only a
+/// certificate with no subjectAltNames at all is matched by its CN.
+pub fn host_matches(cert: &[u8], ip: IpAddr, host: Option<&str>) -> Result<(), String> {
     use x509_parser::extensions::GeneralName;
     let (_, x) = x509_parser::parse_x509_certificate(cert)
         .map_err(|e| format!("the peer's certificate does not parse: {e}"))?;
     let mut ips = Vec::new();
     let mut dns = Vec::new();
+    let mut any_san = false;
     if let Ok(Some(san)) = x.subject_alternative_name() {
         for n in &san.value.general_names {
+            any_san = true;
             match n {
                 GeneralName::IPAddress(b) => match b.len() {
                     4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap())),
@@ -363,27 +416,66 @@ pub fn host_matches(cert: &[u8], ip: IpAddr) -> Result<(), String> {
             }
         }
     }
-    if ips.contains(&ip) {
+    let cns: Vec<String> = x
+        .subject()
+        .iter_common_name()
+        .filter_map(|c| c.as_str().ok().map(str::to_ascii_lowercase))
+        .take(1)
+        .collect();
+    if any_san {
+        if ips.contains(&ip) {
+            return Ok(());
+        }
+    } else if cns.first().and_then(|c| c.parse::<IpAddr>().ok()) == Some(ip) {
         return Ok(());
     }
-    let host = ip.is_loopback().then_some("localhost");
     if let Some(h) = host {
-        let names: Vec<String> = if dns.is_empty() {
-            x.subject()
-                .iter_common_name()
-                .filter_map(|c| c.as_str().ok().map(str::to_ascii_lowercase))
-                .collect()
-        } else {
-            dns.clone()
-        };
-        if names.iter().any(|n| n == h) {
+        let h = h.to_ascii_lowercase();
+        let names = if any_san { &dns } else { &cns };
+        if names.iter().any(|n| dns_name_matches(n, &h)) {
             return Ok(());
         }
     }
     Err(format!(
         "hostname verification: the peer's certificate is valid neither for its address {ip} \
-         (IP subjectAltNames {ips:?}) nor for its host name {} (DNS names {dns:?}); \
+         (IP subjectAltNames {ips:?}) nor for its host name {} (DNS names {dns:?}{}); \
          ssl.quorum.hostnameVerification=false turns this check off",
-        host.unwrap_or("(no reverse lookup)")
+        host.unwrap_or("(none: no reverse lookup of the address)"),
+        if any_san {
+            String::new()
+        } else {
+            format!(", CN {cns:?}")
+        }
     ))
+}
+
+/// HttpClient's `matchIdentityStrict` as ZKHostnameVerifier uses it: equal ignoring
+/// case, or a `*` in the left-most label of `pattern` standing for part of one label.
+fn dns_name_matches(pattern: &str, host: &str) -> bool {
+    let (p_first, p_rest) = pattern.split_once('.').unwrap_or((pattern, ""));
+    if !p_first.contains('*') {
+        return pattern == host;
+    }
+    let (h_first, h_rest) = host.split_once('.').unwrap_or((host, ""));
+    if p_rest.is_empty() || p_rest != h_rest {
+        return false;
+    }
+    let (pre, post) = p_first.split_once('*').unwrap();
+    h_first.len() >= pre.len() + post.len() && h_first.starts_with(pre) && h_first.ends_with(post)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_as_zk_hostname_verifier() {
+        assert!(dns_name_matches("localhost", "localhost"));
+        assert!(dns_name_matches("*.example.com", "zk1.example.com"));
+        assert!(dns_name_matches("zk*.example.com", "zk1.example.com"));
+        assert!(!dns_name_matches("*.example.com", "a.b.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("zk*.example.com", "web.example.com"));
+        assert!(!dns_name_matches("*", "localhost"));
+    }
 }
