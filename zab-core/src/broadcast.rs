@@ -164,11 +164,12 @@ impl Peer {
             .map(|(rz, q)| self.designated_leader(*rz, &**q));
         // A reconfig that designates another leader is the last commit of this one
         // (Apache's tryToCommit sets allowedToCommit = false on it).
+        let old = self.log.committed;
         let upto = match (&reconfig, designated) {
-            (Some((rz, _)), Some(d)) if d != me => upto.min(*rz),
+            // (A pending view at or below the commit point is not this commit's to cap.)
+            (Some((rz, _)), Some(d)) if d != me && *rz > old => upto.min(*rz),
             _ => upto,
         };
-        let old = self.log.committed;
         let start = self.log.index_after(old);
         let end = self.log.index_after(upto);
         let Role::Leading(l) = &mut self.role else {
