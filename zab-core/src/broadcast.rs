@@ -29,7 +29,10 @@ impl Peer {
         let Role::Leading(l) = &mut self.role else {
             return;
         };
-        if l.phase != LeaderPhase::Broadcast {
+        if l.phase != LeaderPhase::Broadcast || l.handover.is_some() {
+            // Handing over, it could never commit it: the write waits for the role change
+            // and fails with it, as on any change of leader, instead of sitting in a log
+            // the successor may truncate.
             return;
         }
         let e = l.epoch.expect("epoch");

@@ -310,9 +310,9 @@ impl Peer {
             Role::Learning(l) => Some(l.leader),
         }
     }
-    /// An established leader in broadcast: `Propose` is honoured.
+    /// An established leader in broadcast, not handing over: `Propose` is honoured.
     pub fn can_propose(&self) -> bool {
-        matches!(&self.role, Role::Leading(l) if l.is_broadcasting())
+        matches!(&self.role, Role::Leading(l) if l.is_broadcasting() && l.handover.is_none())
     }
     /// In the broadcast phase, as leader or learner.
     pub fn is_broadcasting(&self) -> bool {
