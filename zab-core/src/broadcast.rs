@@ -411,7 +411,19 @@ impl Peer {
     /// INFORM (observers): log and commit in one go.
     pub(crate) fn on_inform(&mut self, zxid: Zxid, data: Bytes) {
         let phase = self.learner_mut().phase;
-        if phase < LearnerPhase::Syncing || zxid <= self.log.last() {
+        if phase < LearnerPhase::Syncing {
+            return;
+        }
+        if zxid <= self.log.last() {
+            // Already logged (a voter made an observer keeps the proposals it logged as
+            // a follower beyond the commit point its new sync starts from): the INFORM
+            // still says it is committed.
+            if phase == LearnerPhase::Broadcast {
+                self.commit_to(zxid);
+            } else {
+                let l = self.learner_mut();
+                l.pending_commit = l.pending_commit.max(zxid);
+            }
             return;
         }
         if !self.check_next(zxid) {
