@@ -75,7 +75,7 @@ def rw(hosts):
 
 def writer(hosts, seconds, prefix):
     zk = client(hosts, timeout=4.0)
-    zk.ensure_path(prefix)
+    zk.retry(zk.ensure_path, prefix)
     end = time.time() + seconds
     k = 0
     while time.time() < end:

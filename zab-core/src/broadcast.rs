@@ -29,7 +29,10 @@ impl Peer {
         let Role::Leading(l) = &mut self.role else {
             return;
         };
-        if l.phase != LeaderPhase::Broadcast {
+        if l.phase != LeaderPhase::Broadcast || l.handover.is_some() {
+            // Handing over, it could never commit it: the write waits for the role change
+            // and fails with it, as on any change of leader, instead of sitting in a log
+            // the successor may truncate.
             return;
         }
         let e = l.epoch.expect("epoch");
@@ -93,6 +96,10 @@ impl Peer {
         let Role::Leading(l) = &mut self.role else {
             return;
         };
+        if l.handover.is_some() {
+            // Apache's allowedToCommit: the designated leader commits from here on.
+            return;
+        }
         // Runs on every ACK: no allocation, no reference counting.
         let quorum = &*self.cfg.quorum;
         let acks = &mut l.scratch_acks;
@@ -158,7 +165,14 @@ impl Peer {
         let designated = reconfig
             .as_ref()
             .map(|(rz, q)| self.designated_leader(*rz, &**q));
+        // A reconfig that designates another leader is the last commit of this one
+        // (Apache's tryToCommit sets allowedToCommit = false on it).
         let old = self.log.committed;
+        let upto = match (&reconfig, designated) {
+            // (A pending view at or below the commit point is not this commit's to cap.)
+            (Some((rz, _)), Some(d)) if d != me && *rz > old => upto.min(*rz),
+            _ => upto,
+        };
         let start = self.log.index_after(old);
         let end = self.log.index_after(upto);
         let Role::Leading(l) = &mut self.role else {
@@ -322,6 +336,22 @@ impl Peer {
             .map(|(s, _)| *s)
             .collect();
         synced.push(me);
+        let l = self.leader_mut();
+        if let Some((to, deadline)) = l.handover {
+            // Handing over: the learners leave for the designated leader as they hear
+            // COMMITANDACTIVATE; once none is left (or the wait is over), follow it.
+            // Going as soon as the quorum is lost, as Apache's leader does, would close
+            // connections whose COMMITANDACTIVATE is still on its way, and send those
+            // learners to an election.
+            let staying = l
+                .handlers
+                .values()
+                .any(|h| h.phase >= HandlerPhase::Syncing && tick - h.last_heard <= sync_limit);
+            if !staying || tick >= deadline {
+                self.switch_to = Some(to);
+            }
+            return;
+        }
         if !quorum.contains_quorum(&synced) {
             self.become_looking();
         }
@@ -356,12 +386,15 @@ impl Peer {
 
     /// COMMIT: queued before UPTODATE, applied after.
     pub(crate) fn on_commit(&mut self, zxid: Zxid) {
+        let designated = self.designated;
         let l = self.learner_mut();
         match l.phase {
             LearnerPhase::Syncing
             | LearnerPhase::AwaitNewLeaderAck
             | LearnerPhase::AwaitUpToDate => {
                 l.pending_commit = l.pending_commit.max(zxid);
+                // A COMMITANDACTIVATE's successor, for when UPTODATE commits it.
+                l.designated = designated.or(l.designated);
             }
             LearnerPhase::Broadcast => {
                 if zxid > self.log.last() {
@@ -378,7 +411,19 @@ impl Peer {
     /// INFORM (observers): log and commit in one go.
     pub(crate) fn on_inform(&mut self, zxid: Zxid, data: Bytes) {
         let phase = self.learner_mut().phase;
-        if phase < LearnerPhase::Syncing || zxid <= self.log.last() {
+        if phase < LearnerPhase::Syncing {
+            return;
+        }
+        if zxid <= self.log.last() {
+            // Already logged (a voter made an observer keeps the proposals it logged as
+            // a follower beyond the commit point its new sync starts from): the INFORM
+            // still says it is committed.
+            if phase == LearnerPhase::Broadcast {
+                self.commit_to(zxid);
+            } else {
+                let l = self.learner_mut();
+                l.pending_commit = l.pending_commit.max(zxid);
+            }
             return;
         }
         if !self.check_next(zxid) {
@@ -390,8 +435,10 @@ impl Peer {
         if phase == LearnerPhase::Broadcast {
             self.commit_to(zxid);
         } else {
+            let designated = self.designated;
             let l = self.learner_mut();
             l.pending_commit = l.pending_commit.max(zxid);
+            l.designated = designated.or(l.designated);
         }
     }
 

@@ -33,6 +33,8 @@ impl Peer {
         self.route(ev);
         if self.reelect {
             self.become_looking();
+        } else if let Some(to) = self.switch_to.take() {
+            self.hand_over_to(to);
         }
         // An election decided while handling the event (a lone voter that needs no
         // finalize wait decides as the round starts): the role it decides begins now,

@@ -79,7 +79,7 @@ impl Peer {
             && l.handlers
                 .get(&from)
                 .is_some_and(|h| !h.observer && h.phase == HandlerPhase::UpToDate);
-        if l.phase != LeaderPhase::Broadcast || l.handover.is_some() || !synced_voter {
+        if l.phase != LeaderPhase::Broadcast || l.rqld.is_some() || !synced_voter {
             self.out.push(Action::Send {
                 to: from,
                 msg: QuorumPacket::HandOver {
@@ -99,7 +99,7 @@ impl Peer {
         } else {
             HandOverOutcome::PlainYield
         };
-        l.handover = Some(PendingHandOver {
+        l.rqld = Some(PendingHandOver {
             to: from,
             outcome,
             announced: tick,
@@ -137,7 +137,7 @@ impl Peer {
         let Role::Leading(l) = &mut self.role else {
             return;
         };
-        let Some(p) = l.handover else {
+        let Some(p) = l.rqld else {
             return;
         };
         if tick < p.announced + ANNOUNCE_TICKS {
@@ -148,12 +148,12 @@ impl Peer {
             .get(&p.to)
             .is_some_and(|h| h.acked >= l.last_proposed);
         if p.outcome == HandOverOutcome::PlainYield || caught_up {
-            l.handover = None;
+            l.rqld = None;
             self.on_yield_leadership(yield_ticks);
             return;
         }
         if tick >= p.deadline || !l.handlers.contains_key(&p.to) {
-            l.handover = None;
+            l.rqld = None;
             let ours: Vec<ServerId> = l
                 .handlers
                 .iter()

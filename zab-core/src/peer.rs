@@ -41,6 +41,10 @@ pub struct Peer {
     pub(crate) designated: Option<ServerId>,
     /// An activation asks for a new election; `dispatch` starts it after the handler.
     pub(crate) reelect: bool,
+    /// A handover in place: the designated leader this peer leads as (itself) or
+    /// follows next, without an election; `dispatch` switches after the handler
+    /// (Apache's `reconfigFlag` with the vote `updateVote` set).
+    pub(crate) switch_to: Option<ServerId>,
     /// After a leadership yield: the tick until which this peer does not back itself.
     pub(crate) yield_until: Option<u64>,
     /// After a leader's HANDOVER (`rqld`): the server this peer prefers among equally
@@ -90,6 +94,7 @@ impl Peer {
             pending_config,
             designated: None,
             reelect: false,
+            switch_to: None,
             yield_until: None,
             prefer: None,
             out: Vec::new(),
@@ -147,6 +152,7 @@ impl Peer {
 
     pub(crate) fn become_looking(&mut self) {
         self.reelect = false;
+        self.switch_to = None;
         self.role = Role::Looking;
         self.vote.state = ServerState::Looking;
         self.status(
@@ -195,8 +201,15 @@ impl Peer {
     }
 
     /// `QuorumPeer.processReconfig`: the committed configuration becomes the view.
-    /// A leader that no longer votes, and a learner whose leader is not the one
-    /// designated or whose kind (voter / observer) changed, go back to election.
+    ///
+    /// The handover in place: a learner told of a designated leader other than its own
+    /// goes straight to it (leads, if it is this server) without an election; a leader
+    /// that designated another keeps leading, commits nothing more, and follows the
+    /// designated one once its learners have left (`on_leader_tick`). Without a
+    /// designated leader (a view activated from NEWLEADER, or at a new leader's
+    /// establishment), a leader that no longer votes goes back to election, as Apache's
+    /// does. A learner whose kind changed (an observer promoted to voter, or a voter
+    /// made an observer) reconnects to its leader as the new kind.
     pub(crate) fn activate(&mut self, p: crate::reconfig::Pending) {
         let version = p.zxid.0;
         if !self.cfg.reconfig_enabled || version <= self.cfg.config_version {
@@ -212,14 +225,50 @@ impl Peer {
             version,
         });
         let designated = self.designated.take();
-        match &self.role {
+        let tick = self.tick;
+        let sync_limit = self.cfg.sync_limit_ticks;
+        match &mut self.role {
             Role::Looking => {}
-            Role::Leading(_) => self.reelect |= !self.participant,
-            Role::Learning(l) => {
-                let observer_now = self.cfg.quorum.is_observer(me);
-                self.reelect |=
-                    designated.is_some_and(|d| d != l.leader) || l.observer != observer_now;
-            }
+            Role::Leading(l) => match designated {
+                Some(d) if d != me => l.handover = Some((d, tick + sync_limit)),
+                _ => self.reelect |= !self.participant,
+            },
+            Role::Learning(l) => match designated {
+                Some(d) if d != l.leader => self.switch_to = Some(d),
+                // Promoted to voter or made an observer: reconnect to the same leader as
+                // the new kind (FOLLOWERINFO / OBSERVERINFO) without an election. Apache's
+                // learner re-elects here and finds the same leader; the end is the same.
+                _ if l.observer != self.cfg.quorum.is_observer(me) => {
+                    self.switch_to = Some(l.leader)
+                }
+                _ => {}
+            },
+        }
+    }
+
+    /// The handover in place (Apache's `updateServerState` after `updateVote`): lead if
+    /// `to` is this server, else follow or observe it, with no election. The vote names
+    /// `to` with our current epoch, the same on every server that was in broadcast under
+    /// the old leader, so a peer that is still looking joins through their notifications.
+    pub(crate) fn hand_over_to(&mut self, to: ServerId) {
+        let me = self.cfg.my_id;
+        self.vote = Vote {
+            leader: to,
+            zxid: self.log.last(),
+            election_epoch: self.vote.election_epoch,
+            peer_epoch: self.current_epoch,
+            state: if to == me {
+                ServerState::Leading
+            } else if self.observes() {
+                ServerState::Observing
+            } else {
+                ServerState::Following
+            },
+        };
+        if to == me {
+            self.become_leading();
+        } else {
+            self.become_learner(to);
         }
     }
 
@@ -267,9 +316,9 @@ impl Peer {
             Role::Learning(l) => Some(l.leader),
         }
     }
-    /// An established leader in broadcast: `Propose` is honoured.
+    /// An established leader in broadcast, not handing over: `Propose` is honoured.
     pub fn can_propose(&self) -> bool {
-        matches!(&self.role, Role::Leading(l) if l.is_broadcasting())
+        matches!(&self.role, Role::Leading(l) if l.is_broadcasting() && l.handover.is_none())
     }
     /// In the broadcast phase, as leader or learner.
     pub fn is_broadcasting(&self) -> bool {

@@ -18,10 +18,17 @@
 //!   COMMITANDACTIVATE as Apache's `getDesignatedLeader` does: the new voter that
 //!   acknowledged the most after the reconfig (Apache followers go straight to it).
 //!
-//! What is left out: the designated leader takes no part in the handover here (a leader
-//! that is no longer a voter, and learners told of another leader, go back to
-//! election, where the new voters choose); observers are not promoted in place (a
-//! learner whose kind changes re-elects as well).
+//! * The handover in place (Apache's `allowedToCommit`, `reconfigFlag`): that commit is
+//!   the old leader's last; it keeps leading until its learners have left for the
+//!   successor (or `syncLimit` passed), then follows it. A learner told of another
+//!   leader goes straight to it, and the designated server starts leading, with no
+//!   election ([`crate::peer::Peer::activate`], `hand_over_to`).
+//! * An observer the reconfig makes a voter, or a voter it makes an observer, reconnects
+//!   to its leader as the new kind (OBSERVERINFO / FOLLOWERINFO) without an election.
+//!
+//! * A COMMITANDACTIVATE a learner receives while it is still being synchronised is
+//!   kept with its successor; the learner hands over when UPTODATE commits it (Apache's
+//!   `syncWithLeader` leaves at once).
 
 use std::sync::Arc;
 
@@ -249,8 +256,12 @@ mod tests {
         assert!(p.step(ack(3, z2)).contains(&Action::Commit { upto: z2 }));
     }
 
+    /// The handover in place (Apache's `allowedToCommit`): the leader the reconfig
+    /// removes commits it, naming its successor, keeps leading without committing
+    /// anything more, and follows the successor once its learners have left, without
+    /// an election.
     #[test]
-    fn a_leader_the_reconfig_removes_goes_back_to_election() {
+    fn a_leader_the_reconfig_removes_hands_over_in_place() {
         let mut p = leader_of_three_with(&[2, 3]);
         let z = zxid(2, 1);
         drive(
@@ -273,7 +284,46 @@ mod tests {
             )
         );
         assert_eq!(activated(&out), Some(z.0));
-        assert_eq!(p.state(), ServerState::Looking);
+        assert_eq!(p.state(), ServerState::Leading);
+        // Still leading, but nothing more commits under it.
+        let z2 = zxid(2, 2);
+        drive(
+            &mut p,
+            [Event::Propose(data(z2)), Event::Persisted { upto: z2 }],
+        );
+        let mut out = p.step(ack(2, z2));
+        out.extend(p.step(ack(3, z2)));
+        assert!(
+            !out.iter().any(|a| matches!(a, Action::Commit { .. })),
+            "{out:?}"
+        );
+        assert_eq!(p.last_committed(), z);
+        // One learner left: the other may still have its COMMITANDACTIVATE on the way.
+        drive(
+            &mut p,
+            [Event::Disconnected { peer: ServerId(2) }, Event::Tick],
+        );
+        assert_eq!(p.state(), ServerState::Leading);
+        // Both gone: follow the successor, no election on the way.
+        p.step(Event::Disconnected { peer: ServerId(3) });
+        let out = p.step(Event::Tick);
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::StateChanged(s) if s.state == ServerState::Looking)),
+            "{out:?}"
+        );
+        assert_eq!(p.state(), ServerState::Following);
+        assert_eq!(p.leader(), Some(ServerId(2)));
+        assert!(
+            out.iter().any(|a| matches!(
+                a,
+                Action::Send {
+                    to: ServerId(2),
+                    msg: QuorumPacket::FollowerInfo { .. }
+                }
+            )),
+            "{out:?}"
+        );
     }
 
     /// The successor COMMITANDACTIVATE names is the new voter that acknowledged the most
@@ -294,8 +344,11 @@ mod tests {
             ],
         );
         // 3 acknowledges past the reconfig: a quorum of both views has it, and 3, having
-        // acknowledged more than 2, is the successor.
+        // acknowledged more than 2, is the successor. The reconfig is this leader's last
+        // commit: z2 is left to the successor.
         let out = p.step(ack(3, z2));
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert!(!out.contains(&Action::Commit { upto: z2 }), "{out:?}");
         for to in [2, 3] {
             assert!(
                 out.contains(&send(
@@ -308,11 +361,11 @@ mod tests {
                 "{out:?}"
             );
         }
-        assert_eq!(p.state(), ServerState::Looking);
+        assert_eq!(p.state(), ServerState::Leading);
     }
 
     #[test]
-    fn a_follower_activates_on_commitandactivate_and_follows_the_designated_leader() {
+    fn a_follower_activates_on_commitandactivate_and_goes_to_the_designated_leader() {
         let b = PeerBuilder::new(2)
             .epochs(1, 1)
             .log(Zxid::ZERO, &[zxid(1, 1)])
@@ -342,8 +395,58 @@ mod tests {
             ));
             assert_eq!(out[0], Action::Commit { upto: z });
             assert_eq!(activated(&out), Some(z.0));
-            assert_eq!(p.state() == ServerState::Following, stays, "{designated}");
+            // Following either way: the designated leader at once, without an election.
+            assert_eq!(p.state(), ServerState::Following);
+            assert_eq!(p.leader(), Some(ServerId(designated)));
+            let connects = out.iter().any(|a| {
+                matches!(a, Action::Send { to, msg: QuorumPacket::FollowerInfo { .. } } if *to == ServerId(designated))
+            });
+            assert_eq!(connects, !stays, "{designated}: {out:?}");
+            assert!(
+                !out.iter().any(
+                    |a| matches!(a, Action::StateChanged(s) if s.state == ServerState::Looking)
+                ),
+                "{out:?}"
+            );
         }
+    }
+
+    /// COMMITANDACTIVATE before UPTODATE (a learner still being synchronised): its
+    /// successor is kept, and UPTODATE's commit hands over to it.
+    #[test]
+    fn commitandactivate_before_uptodate_hands_over_at_uptodate() {
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_awaiting_up_to_date(1, 2);
+        let z = zxid(2, 1);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::Proposal {
+                        zxid: z,
+                        data: reconfig_at(z, &[2, 3]),
+                    },
+                ),
+                Event::Persisted { upto: z },
+                received(
+                    1,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: activate_data(ServerId(3)),
+                    },
+                ),
+            ],
+        );
+        assert_eq!(p.leader(), Some(ServerId(1)));
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: z }));
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert_eq!(activated(&out), Some(z.0));
+        assert_eq!(p.state(), ServerState::Following);
+        assert_eq!(p.leader(), Some(ServerId(3)), "{out:?}");
     }
 
     #[test]

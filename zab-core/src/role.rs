@@ -88,7 +88,11 @@ pub(crate) struct LeaderState {
     pub scratch_acks: Vec<(Zxid, ServerId)>,
     pub scratch_set: Vec<ServerId>,
     /// An `rqld` being served ([`crate::handover`]).
-    pub handover: Option<crate::handover::PendingHandOver>,
+    pub rqld: Option<crate::handover::PendingHandOver>,
+    /// A reconfig committed under this leader designated another (Apache's
+    /// `allowedToCommit = false`): that server, and the tick by which this leader
+    /// follows it even if its learners have not all left.
+    pub handover: Option<(ServerId, u64)>,
 }
 
 impl Handler {
@@ -136,6 +140,7 @@ impl LeaderState {
             scratch_acks: Vec::new(),
             scratch_set: Vec::new(),
             handover: None,
+            rqld: None,
         }
     }
 
@@ -193,6 +198,9 @@ pub(crate) struct LearnerState {
     pub last_heard: u64,
     /// The leader is a zk-rs server (its LEADERINFO carried the mark): `rqld` may ask it.
     pub leader_zk_rs: bool,
+    /// The successor a COMMITANDACTIVATE / INFORMANDACTIVATE named before UPTODATE: the
+    /// handover happens when UPTODATE commits it.
+    pub designated: Option<ServerId>,
 }
 
 impl LearnerState {
@@ -211,6 +219,7 @@ impl LearnerState {
             acked: Zxid::ZERO,
             last_heard: tick,
             leader_zk_rs: false,
+            designated: None,
         }
     }
 

@@ -322,7 +322,10 @@ impl Peer {
         let upto = l
             .pending_commit
             .max(if zxid.0 >= 0 { zxid } else { l.synced_from });
+        let designated = l.designated.take();
+        self.designated = designated;
         self.commit_to(upto);
+        self.designated = None;
         let state = if observer {
             ServerState::Observing
         } else {

@@ -8,11 +8,37 @@ use super::disk::DiskOp;
 use super::invariants::continuous;
 use super::trace::{Record, TraceEntry};
 use super::Sim;
-use crate::peer::{Action, Event, ZabPhase};
+use crate::peer::{Action, Event, PeerStatus, ZabPhase};
 use crate::wire::{QuorumPacket, ServerState};
 use crate::{ServerId, Zxid};
 
 impl Sim {
+    /// A handover in place moves a server from one leadership to another without
+    /// LOOKING in between: like zk-server's driver, it closes the connection to the
+    /// leader it followed, or, as the old leader, those to its learners.
+    fn leave_old_leadership(&mut self, sid: ServerId, before: Option<PeerStatus>, now: PeerStatus) {
+        let Some(before) = before else { return };
+        let learner = |s: ServerState| matches!(s, ServerState::Following | ServerState::Observing);
+        if learner(before.state) && now.state != ServerState::Looking && before.leader != now.leader
+        {
+            if let Some(old) = before.leader {
+                self.close_conn(sid, old);
+            }
+        } else if before.state == ServerState::Leading && learner(now.state) {
+            let peers: Vec<ServerId> = self
+                .nodes
+                .iter()
+                .map(|n| n.sid)
+                .filter(|s| *s != sid)
+                .collect();
+            for p in peers {
+                if Some(p) != now.leader {
+                    self.close_conn(sid, p);
+                }
+            }
+        }
+    }
+
     /// Feeds one event to a peer, executes its actions, checks the invariants.
     pub fn feed(&mut self, sid: ServerId, ev: Event) {
         let i = Self::idx(sid);
@@ -170,7 +196,8 @@ impl Sim {
                 self.nodes[i].view = Some((config, version));
             }
             Action::StateChanged(st) => {
-                self.nodes[i].status = Some(st);
+                let before = self.nodes[i].status.replace(st);
+                self.leave_old_leadership(sid, before, st);
                 if st.state == ServerState::Leading && st.phase == ZabPhase::Broadcast {
                     self.stats.established += 1;
                     if let Some(other) = self.leaders.insert(st.epoch, sid) {

@@ -61,6 +61,21 @@ impl Sim {
         }
     }
 
+    /// `a` closes its quorum connection with `b` (a real driver drops the connection
+    /// to a leader it no longer follows); only `b` hears of it, as `a` has moved on.
+    pub(super) fn close_conn(&mut self, a: ServerId, b: ServerId) {
+        let key = Self::pair(a, b);
+        match self.conns.get_mut(&key) {
+            Some(c) if !c.broken => c.broken = true,
+            _ => return,
+        }
+        self.quorum_net.remove(&(a, b));
+        self.quorum_net.remove(&(b, a));
+        if self.nodes[Self::idx(b)].alive() {
+            self.feed(b, Event::Disconnected { peer: a });
+        }
+    }
+
     pub(super) fn delay(&mut self) -> u64 {
         self.rng.range(1, self.opts.max_delay_steps.max(1))
     }

@@ -14,5 +14,6 @@ mod learner_requests;
 mod liveness;
 mod reconfig;
 mod regressions;
+mod rqld;
 mod splits;
 mod support;

@@ -33,6 +33,10 @@ use crate::replicate::{DriverMsg, ObserverInfo, ReplicationMsg, Role};
 const BATCH_EVENTS: usize = 256;
 /// Learner connections held while this server's election is still running.
 const MAX_EARLY_LEARNERS: usize = 64;
+/// How long a follower keeps a learner's connection that arrived for it to lead: in a
+/// handover in place (a reconfig's designated leader) the other learners may hear
+/// COMMITANDACTIVATE and connect before this server has heard it and started leading.
+const EARLY_LEARNER_GRACE: Duration = Duration::from_secs(2);
 
 use crate::core::DriverMetrics;
 
@@ -143,8 +147,12 @@ pub(super) struct Driver {
     pub(super) synced: Vec<u64>,
     /// An operator's `rqld` waiting for its answer (a newer one replaces it).
     pub(super) rqld_reply: Option<oneshot::Sender<zab_core::peer::RqldAnswer>>,
-    /// Learners that connected while we were still looking.
-    pub(super) early_learners: Vec<zab_net::LearnerConn>,
+    /// Learners that connected while we were still looking (or following, in a
+    /// handover in place), with when they did.
+    pub(super) early_learners: Vec<(std::time::Instant, zab_net::LearnerConn)>,
+    /// The state and leader of the last `StateChanged`: a handover in place goes from
+    /// one leadership to another without LOOKING, whose connections must go too.
+    pub(super) last_state: Option<(ServerState, Option<ServerId>)>,
     /// Leader: each learner's queued packets as a packet is queued for it
     /// (`learner_handler_qp_size`; Apache samples as its LearnerHandler takes one).
     pub(super) learner_qp_size: Arc<crate::core::SharedSummarySet>,
@@ -199,9 +207,9 @@ impl Driver {
                     } else {
                         // A learner may decide faster than we do: keep its
                         // connection until our election ends.
-                        self.early_learners.retain(|l| l.sid != Some(sid));
+                        self.early_learners.retain(|(_, l)| l.sid != Some(sid));
                         if self.early_learners.len() < MAX_EARLY_LEARNERS {
-                            self.early_learners.push(lc);
+                            self.early_learners.push((std::time::Instant::now(), lc));
                         }
                     }
                 }
@@ -711,7 +719,7 @@ impl Driver {
             }
             match self.peer.state() {
                 ServerState::Leading => {
-                    for lc in std::mem::take(&mut self.early_learners) {
+                    for (_, lc) in std::mem::take(&mut self.early_learners) {
                         let Some(sid) = lc.sid else { continue };
                         self.register(sid, lc.conn);
                         match QuorumPacket::from_record(lc.first) {
@@ -720,7 +728,9 @@ impl Driver {
                         }
                     }
                 }
-                ServerState::Following | ServerState::Observing => self.early_learners.clear(),
+                ServerState::Following | ServerState::Observing => self
+                    .early_learners
+                    .retain(|(at, _)| at.elapsed() < EARLY_LEARNER_GRACE),
                 ServerState::Looking => {}
             }
             // Events caused by this step run next, in order.
@@ -778,6 +788,7 @@ impl Driver {
             _ => self.sync_started = None,
         }
         // Leave old quorum connections behind when we are no longer part of that leadership.
+        let before = self.last_state.replace((st.state, st.leader));
         match st.state {
             ServerState::Looking => {
                 self.ack_latency.clear();
@@ -786,6 +797,29 @@ impl Driver {
                 self.forget_snapshot(None);
             }
             ServerState::Following | ServerState::Observing => {
+                if before.is_some_and(|(s, _)| s == ServerState::Leading) {
+                    // A leader handing over in place follows its successor: every
+                    // connection it holds is a learner's, the successor's included, and
+                    // none is the one to follow it by.
+                    tracing::info!(
+                        "handing over to server {:?}: closing the learners' connections",
+                        st.leader
+                    );
+                    self.conns.clear();
+                    self.pending_sends.clear();
+                    self.forget_snapshot(None);
+                }
+                if let Some((was, Some(old))) = before {
+                    let learner = matches!(was, ServerState::Following | ServerState::Observing);
+                    if learner && was != st.state && st.leader == Some(old) {
+                        // Promoted to voter or made an observer: a new connection to the
+                        // same leader, opened by FOLLOWERINFO / OBSERVERINFO.
+                        tracing::info!("now {:?} of server {old}: reconnecting", st.state);
+                        self.conns.remove(&old);
+                        self.pending_sends.remove(&old);
+                        self.forget_snapshot(Some(old));
+                    }
+                }
                 if let Some(leader) = st.leader {
                     self.conns.retain(|sid, _| *sid == leader);
                     if !self.conns.contains_key(&leader)
@@ -809,7 +843,17 @@ impl Driver {
                     }
                 }
             }
-            ServerState::Leading => {}
+            ServerState::Leading => {
+                // The designated leader of a handover in place leads straight from
+                // following: its connection to the old leader goes.
+                if let Some((ServerState::Following | ServerState::Observing, Some(old))) = before {
+                    if self.conns.remove(&old).is_some() {
+                        tracing::info!("leading after a handover: leaving server {old}");
+                    }
+                    self.pending_sends.remove(&old);
+                    self.forget_snapshot(Some(old));
+                }
+            }
         }
         let limit = if st.phase == ZabPhase::Broadcast {
             self.sync_limit

@@ -319,6 +319,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         synced: Vec::new(),
         rqld_reply: None,
         early_learners: Vec::new(),
+        last_state: None,
         learner_qp_size,
         learner_qp_time,
         ack_latency,
