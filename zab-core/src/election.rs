@@ -406,12 +406,23 @@ impl Election {
         votes: &BTreeMap<ServerId, Vote>,
         target: &Vote,
     ) -> bool {
-        let agreeing: Vec<ServerId> = votes
+        let mut agreeing: Vec<ServerId> = votes
             .iter()
             .filter(|(_, x)| x.same_as(target))
             .map(|(s, _)| *s)
             .collect();
-        ctx.contains_quorum(&agreeing)
+        if !ctx.quorum.contains_quorum(&agreeing) {
+            return false;
+        }
+        // Beyond Apache: towards the pending view this peer counts itself, as it is about to
+        // follow too. Else a voter of a small pending view (two voters: both needed) that
+        // lost its leader could never join it again, which still needs this peer's
+        // NEWLEADER ACK to establish (reconfig soak seed 3000553).
+        agreeing.push(ctx.my_id);
+        match ctx.pending {
+            Some(p) => p.contains_quorum(&agreeing),
+            None => true,
+        }
     }
 
     /// `checkLeader`: someone else leads only if it told us so itself.
