@@ -298,6 +298,7 @@ impl Peer {
         let tick = self.tick;
         let me = self.cfg.my_id;
         let quorum = self.cfg.quorum.clone();
+        let pending = self.pending_config.as_ref().map(|p| p.quorum.clone());
         let sync_limit = self.cfg.sync_limit_ticks;
         let ping_every = self.cfg.ping_interval_ticks.max(1);
         let l = self.leader_mut();
@@ -352,7 +353,10 @@ impl Peer {
             }
             return;
         }
-        if !quorum.contains_quorum(&synced) {
+        // Apache's `syncedAckSet`: while a reconfig is pending, the leader keeps a quorum
+        // of its view too, or re-elects (where the pending view's voters take part).
+        if !quorum.contains_quorum(&synced) || pending.is_some_and(|q| !q.contains_quorum(&synced))
+        {
             self.become_looking();
         }
     }

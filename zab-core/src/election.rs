@@ -14,6 +14,9 @@
 //! peer that arrives late learns the leader from FOLLOWING/LEADING notifications, once a
 //! quorum of them agree and the leader itself says LEADING (`checkLeader`).
 //!
+//! While this peer holds a reconfig as pending, its view counts too (Apache's last seen
+//! verifier): a vote set needs a quorum of both views, and the voters of both take part.
+//!
 //! Beyond ZooKeeper: a leader that yields (`Event::YieldLeadership`) starts its round
 //! backing no one and adopts only candidates other than itself that are at least as up
 //! to date, until the yield expires and it runs as any peer again.
@@ -79,6 +82,10 @@ pub(crate) struct ElectionCtx<'a> {
     pub last_zxid: Zxid,
     pub current_epoch: Epoch,
     pub quorum: &'a dyn QuorumVerifier,
+    /// The view of a reconfig this peer logged but has not seen committed (Apache's last
+    /// seen verifier, newer than the view in force). While there is one, a vote set must
+    /// hold a quorum of both views, and the voters of both take part in the round.
+    pub pending: Option<&'a dyn QuorumVerifier>,
     pub config: &'a Bytes,
     pub finalize_wait_ticks: u32,
     pub min_notification_ticks: u32,
@@ -91,6 +98,35 @@ pub(crate) struct ElectionCtx<'a> {
 }
 
 impl ElectionCtx<'_> {
+    /// `validVoter`: a voter of the view in force or of the pending one
+    /// (`getCurrentAndNextConfigVoters`).
+    fn is_voter(&self, sid: ServerId) -> bool {
+        self.quorum.is_voter(sid) || self.pending.is_some_and(|p| p.is_voter(sid))
+    }
+
+    /// The voters of both views, each once, in ascending order.
+    fn voters(&self) -> Vec<ServerId> {
+        let mut v = self.quorum.voting_members().to_vec();
+        if let Some(p) = self.pending {
+            v.extend_from_slice(p.voting_members());
+            v.sort();
+            v.dedup();
+        }
+        v
+    }
+
+    /// `termPredicate`'s `SyncedLearnerTracker`: a quorum of the view in force and, when a
+    /// reconfig is pending, of its view as well. Without the second, a quorum of the old
+    /// voters that missed the reconfig's commit could elect a leader whose learners take
+    /// its epoch on NEWLEADER although it can never establish (docs/reliability.md).
+    fn contains_quorum(&self, set: &[ServerId]) -> bool {
+        self.quorum.contains_quorum(set)
+            && match self.pending {
+                Some(p) => p.contains_quorum(set),
+                None => true,
+            }
+    }
+
     fn init_candidate(&self) -> Candidate {
         if self.participant && !self.yielding {
             Candidate {
@@ -185,15 +221,15 @@ impl Election {
 
     /// Sends our proposal to every voter; the copy to ourselves is counted at once.
     fn send_notifications(&mut self, ctx: &ElectionCtx<'_>, out: &mut Vec<Action>) -> Option<Vote> {
-        for v in ctx.quorum.voting_members() {
-            if *v != ctx.my_id {
+        for v in ctx.voters() {
+            if v != ctx.my_id {
                 out.push(Action::SendNotification {
-                    to: *v,
+                    to: v,
                     n: self.notification(ctx, ServerState::Looking),
                 });
             }
         }
-        if ctx.quorum.is_voter(ctx.my_id) {
+        if ctx.is_voter(ctx.my_id) {
             self.recv_set
                 .insert(ctx.my_id, self.vote(ServerState::Looking));
             return self.tally(ctx);
@@ -218,7 +254,7 @@ impl Election {
             .filter(|(_, v)| v.same_as(&target))
             .map(|(s, _)| *s)
             .collect();
-        if ctx.quorum.contains_quorum(&agreeing) {
+        if ctx.contains_quorum(&agreeing) {
             if ctx.finalize_wait_ticks == 0 {
                 return Some(self.decide(ctx));
             }
@@ -273,7 +309,7 @@ impl Election {
         out: &mut Vec<Action>,
     ) -> Option<Vote> {
         // WorkerReceiver: a non-voter learns our vote and is otherwise ignored.
-        if !ctx.quorum.is_voter(from) {
+        if !ctx.is_voter(from) {
             out.push(Action::SendNotification {
                 to: from,
                 n: self.notification(ctx, ServerState::Looking),
@@ -298,7 +334,16 @@ impl Election {
             }
             self.finalize_left = None;
         }
-        if !ctx.quorum.is_voter(n.leader) {
+        if !ctx.is_voter(n.leader) {
+            // A voter backing no one (a voter of the pending view only, where Apache's
+            // would back itself and be refused for its weight 0) still moves the round
+            // on, or the views' voters could sit in different rounds for good.
+            if n.state == ServerState::Looking && n.election_epoch > self.logical_clock {
+                self.logical_clock = n.election_epoch;
+                self.recv_set.clear();
+                self.proposal = ctx.init_candidate();
+                return self.send_notifications(ctx, out);
+            }
             return None;
         }
         match n.state {
@@ -383,12 +428,23 @@ impl Election {
         votes: &BTreeMap<ServerId, Vote>,
         target: &Vote,
     ) -> bool {
-        let agreeing: Vec<ServerId> = votes
+        let mut agreeing: Vec<ServerId> = votes
             .iter()
             .filter(|(_, x)| x.same_as(target))
             .map(|(s, _)| *s)
             .collect();
-        ctx.quorum.contains_quorum(&agreeing)
+        if !ctx.quorum.contains_quorum(&agreeing) {
+            return false;
+        }
+        // Beyond Apache: towards the pending view this peer counts itself, as it is about to
+        // follow too. Else a voter of a small pending view (two voters: both needed) that
+        // lost its leader could never join it again, which still needs this peer's
+        // NEWLEADER ACK to establish (reconfig soak seed 3000553).
+        agreeing.push(ctx.my_id);
+        match ctx.pending {
+            Some(p) => p.contains_quorum(&agreeing),
+            None => true,
+        }
     }
 
     /// `checkLeader`: someone else leads only if it told us so itself.

@@ -106,6 +106,7 @@ impl Peer {
         &mut self,
         f: impl FnOnce(&mut Election, &ElectionCtx<'_>, &mut Vec<Action>) -> Option<Vote>,
     ) {
+        let pending = self.pending_config.as_ref().map(|p| &*p.quorum);
         let ctx = ElectionCtx {
             my_id: self.cfg.my_id,
             participant: self.participant,
@@ -113,6 +114,7 @@ impl Peer {
             last_zxid: self.log.last(),
             current_epoch: self.current_epoch,
             quorum: &*self.cfg.quorum,
+            pending,
             config: &self.cfg.config_data,
             finalize_wait_ticks: self.cfg.finalize_wait_ticks,
             min_notification_ticks: self.cfg.min_notification_ticks,

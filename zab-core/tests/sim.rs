@@ -138,11 +138,16 @@ fn sim_reconfig_seeds_150_200() {
 }
 
 /// Reconfig seeds that once failed, replayed as they ran then: 1000408 (a reconfig waiting
-/// for a new voter's ACK of NEWLEADER, never counted). Seed 2001012 still fails (a safety
-/// finding, open: docs/reliability.md) and is not here.
+/// for a new voter's ACK of NEWLEADER, never counted); 2001012 (a quorum of the old view
+/// that missed a reconfig's commit elected a leader that could never establish, whose
+/// epoch its learners kept, and a later leader truncated writes committed under the new
+/// view: the election now needs a quorum of the pending view too, as Apache's does);
+/// 3000553 (after that, a voter of a two-voter pending view could not rejoin its leader).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
+    run_reconfig_seed(2_001_012);
+    run_reconfig_seed(3_000_553);
 }
 
 #[test]

@@ -222,6 +222,58 @@ fn a_pending_reconfig_commits_on_the_newleader_ack_of_a_new_voter() {
     );
 }
 
+/// Found by the reconfig seeds (soak seed 2001012): the old voters x and y hold a reconfig
+/// to {l, 4, 5} as pending, the leader l crashes before the new voters saw it, and x and y
+/// are cut off from 4 and 5. They are a quorum of the view in force but none of the
+/// pending one, so they must not elect a leader: one elected could never establish
+/// (NEWLEADER needs the pending view's quorum too), yet its follower would keep its epoch
+/// from NEWLEADER, and a later leader with that epoch and a shorter history truncated
+/// writes committed under the new view. As Apache's `termPredicate`, a vote set needs a
+/// quorum of both views. Healed, with l back, the reconfig commits.
+#[test]
+fn a_quorum_of_the_old_view_alone_elects_no_leader_while_a_reconfig_is_pending() {
+    scenario_with_spares(
+        "a_quorum_of_the_old_view_alone_elects_no_leader_while_a_reconfig_is_pending",
+        3,
+        2,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            let (x, y) = others(l);
+            sim.hold(l, 4);
+            sim.hold(l, 5);
+            let mut voters = vec![l, 4, 5];
+            voters.sort();
+            let z = propose_reconfig(sim, l, &voters);
+            if !sim.run_until(50, |s| s.node(x).is_durable(z) && s.node(y).is_durable(z)) {
+                sim.fail("the reconfig never durable on x and y");
+            }
+            sim.crash(l);
+            sim.release_all();
+            sim.partition(&[&[x, y], &[4, 5]]);
+            let epochs = |s: &Sim| [x, y].map(|i| s.peer(i).expect("alive").current_epoch());
+            let before = epochs(sim);
+            run_checking(sim, 150, |s| {
+                for i in [x, y] {
+                    let st = state(s, i);
+                    if st == zab_core::ServerState::Leading
+                        || st == zab_core::ServerState::Following
+                    {
+                        return Some(format!("{i} is {st:?} without the pending view's quorum"));
+                    }
+                }
+                (epochs(s) != before).then(|| "an old voter took a new epoch".to_string())
+            });
+            sim.heal();
+            sim.start(l);
+            settle(sim);
+            wait_view(sim, z, &voters);
+            commit(sim, 2);
+        },
+    );
+}
+
 /// Issue 14: a server restarted after a reconfig comes back with the new membership from
 /// its own dynamic file, also when the reconfig is no longer in the part of its log a
 /// restart reads (a log window of 4 entries, 10 writes after the reconfig). Here a spare
