@@ -25,6 +25,7 @@ pub mod keeper;
 pub mod krb;
 pub mod proxy;
 pub mod raw;
+pub mod reconfig_tool;
 pub mod revoke;
 pub mod roll;
 pub mod tls;

@@ -56,20 +56,7 @@ fn compile(dir: &std::path::Path) {
     );
 }
 
-fn reconfig(hosts: &str, args: &[&str]) -> Value {
-    let mut cmd = Command::new(zk_tests::python());
-    cmd.arg(zk_tests::crate_dir().join("py").join("reconfig.py"))
-        .args(["reconfig", "--hosts", hosts])
-        .args(args);
-    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "reconfig.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().expect("one line")).unwrap()
-}
+use zk_tests::reconfig_tool::reconfig;
 
 fn version_of(text: &str) -> String {
     text.lines()

@@ -9,38 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use std::process::Command;
 use zk_tests::ensemble::{Ensemble, Spec};
 use zk_tests::Kind;
 
-fn reconfig(hosts: &str, args: &[&str]) -> Value {
-    let mut cmd = Command::new(zk_tests::python());
-    cmd.arg(zk_tests::crate_dir().join("py").join("reconfig.py"))
-        .args(["reconfig", "--hosts", hosts])
-        .args(args);
-    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "reconfig.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().expect("one line")).unwrap()
-}
+use zk_tests::reconfig_tool::reconfig;
 
-fn config(hosts: &str) -> String {
-    let mut cmd = Command::new(zk_tests::python());
-    cmd.arg(zk_tests::crate_dir().join("py").join("reconfig.py"))
-        .args(["config", "--hosts", hosts]);
-    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(60));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let v: Value = match stdout.lines().last().map(serde_json::from_str) {
-        Some(Ok(v)) => v,
-        _ => return String::new(),
-    };
-    v["data"].as_str().unwrap_or_default().to_string()
-}
+use zk_tests::reconfig_tool::config_or_empty as config;
 
 fn voters(text: &str) -> Vec<u64> {
     let mut v: Vec<u64> = text

@@ -15,25 +15,7 @@ use zk_tests::Kind;
 
 mod cli_support;
 
-fn tool(args: &[&str]) -> Value {
-    let mut cmd = Command::new(zk_tests::python());
-    cmd.arg(zk_tests::crate_dir().join("py").join("reconfig.py"))
-        .args(args);
-    let out = zk_tests::run_with_timeout(&mut cmd, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "reconfig.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().expect("one line")).unwrap()
-}
-
-fn reconfig(hosts: &str, args: &[&str]) -> Value {
-    let mut a = vec!["reconfig", "--hosts", hosts];
-    a.extend_from_slice(args);
-    tool(&a)
-}
+use zk_tests::reconfig_tool::{reconfig, run as tool};
 
 fn config(hosts: &str) -> String {
     tool(&["config", "--hosts", hosts])["data"]
