@@ -114,18 +114,7 @@ impl Peer {
             self.out.push(Action::Send { to: from, msg });
             return;
         }
-        let ours: Vec<ServerId> = l
-            .handlers
-            .iter()
-            .filter(|(_, h)| h.zk_rs)
-            .map(|(s, _)| *s)
-            .collect();
-        for to in ours {
-            self.out.push(Action::Send {
-                to,
-                msg: msg.clone(),
-            });
-        }
+        self.send_to_our_learners(msg);
         self.prefer = Some((from, tick + u64::from(ticks)));
     }
 
@@ -154,23 +143,32 @@ impl Peer {
         }
         if tick >= p.deadline || !l.handlers.contains_key(&p.to) {
             l.rqld = None;
-            let ours: Vec<ServerId> = l
-                .handlers
-                .iter()
-                .filter(|(_, h)| h.zk_rs)
-                .map(|(s, _)| *s)
-                .collect();
-            for to in ours {
-                self.out.push(Action::Send {
-                    to,
-                    msg: QuorumPacket::HandOver {
-                        requester: p.to,
-                        outcome: HandOverOutcome::NotUpToDate,
-                        ticks: 0,
-                    },
-                });
-            }
+            self.send_to_our_learners(QuorumPacket::HandOver {
+                requester: p.to,
+                outcome: HandOverOutcome::NotUpToDate,
+                ticks: 0,
+            });
             self.prefer = None;
+        }
+    }
+
+    /// Leader: `msg` to every learner of ours (whose info carried the mark); Apache's
+    /// learners never see our packet types.
+    fn send_to_our_learners(&mut self, msg: QuorumPacket) {
+        let Role::Leading(l) = &self.role else {
+            return;
+        };
+        let ours: Vec<ServerId> = l
+            .handlers
+            .iter()
+            .filter(|(_, h)| h.zk_rs)
+            .map(|(s, _)| *s)
+            .collect();
+        for to in ours {
+            self.out.push(Action::Send {
+                to,
+                msg: msg.clone(),
+            });
         }
     }
 
