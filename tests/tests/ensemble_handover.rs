@@ -64,7 +64,8 @@ fn remove_the_leader(kind: Kind, apache: &[u64], leader_kind: Option<Kind>) -> D
     let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
     let log_len: Vec<usize> = [1, 2, 3].iter().map(|i| ens.log(*i).len()).collect();
     let writer = zk_tests::kazoo::Writer::start(&ens.connect_string(), 12.0, "/w");
-    std::thread::sleep(Duration::from_secs(2));
+    // Some writes acknowledged before the reconfig (the writer keeps going through it).
+    zk_tests::wait_until(Duration::from_secs(5), || writer.acks().len() >= 20);
 
     // Asked through a follower: its answer is not lost with the leader's connections.
     let started = Instant::now();
