@@ -43,6 +43,19 @@ fn kazoo_suite_in(
     expect_passed: &[&str],
     env: &[(&str, &Path)],
 ) -> String {
+    match kazoo_suite_run(kind, tests, expect_passed, env) {
+        Ok(summary) => summary,
+        Err(report) => panic!("{report}"),
+    }
+}
+
+/// One run of [`kazoo_suite_in`]: pytest's summary, or what failed and pytest's output.
+fn kazoo_suite_run(
+    kind: Kind,
+    tests: &[&str],
+    expect_passed: &[&str],
+    env: &[(&str, &Path)],
+) -> Result<String, String> {
     let mut cmd = Command::new(python());
     for (k, v) in env {
         cmd.env(k, v);
@@ -75,15 +88,16 @@ fn kazoo_suite_in(
         .iter()
         .filter(|t| !passed.iter().any(|p| p.ends_with(*t)))
         .collect();
-    assert!(
-        out.status.success() && missing.is_empty() && !summary.contains("failed"),
+    if out.status.success() && missing.is_empty() && !summary.contains("failed") {
+        return Ok(summary);
+    }
+    Err(format!(
         "kazoo's tests {tests:?} on {}: {summary} ({}); not passed: {missing:?}\n{}\n{}",
         kind.name(),
         out.status,
         stdout,
         String::from_utf8_lossy(&out.stderr)
-    );
-    summary
+    ))
 }
 
 #[test]
@@ -125,19 +139,39 @@ fn kazoo_s_gssapi_tests_pass_on_apache_and_ours() {
     let krb5 = realm.krb5_conf();
     let cache = realm.dir().join("kazoo-ccache");
     for kind in [Kind::Apache, Kind::Ours] {
-        kazoo_suite_in(
-            kind,
-            &["kazoo.tests.test_sasl::TestSASLGSSAPIAuthentication"],
-            &[
-                "TestSASLGSSAPIAuthentication::test_connect_gssapi_auth",
-                "TestSASLGSSAPIAuthentication::test_invalid_gssapi_auth",
-            ],
-            &[
-                ("KRB5_TEST_ENV", &env),
-                ("KRB5_CONFIG", &krb5),
-                ("KRB5CCNAME", &cache),
-            ],
-        );
+        let run = || {
+            kazoo_suite_run(
+                kind,
+                &["kazoo.tests.test_sasl::TestSASLGSSAPIAuthentication"],
+                &[
+                    "TestSASLGSSAPIAuthentication::test_connect_gssapi_auth",
+                    "TestSASLGSSAPIAuthentication::test_invalid_gssapi_auth",
+                ],
+                &[
+                    ("KRB5_TEST_ENV", &env),
+                    ("KRB5_CONFIG", &krb5),
+                    ("KRB5CCNAME", &cache),
+                ],
+            )
+        };
+        let mut result = run();
+        // kazoo's harness gives its cluster 15 s to answer after starting it; three
+        // Apache JVMs logging into Kerberos have missed that on a loaded machine (its
+        // setUp fails with "Connection time-out" before any test step). That is the
+        // oracle not starting, not an answer: Apache gets one more try.
+        if kind == Kind::Apache {
+            if let Err(report) = &result {
+                if report.contains("in setup_zookeeper")
+                    && report.contains("KazooTimeoutError: Connection time-out")
+                {
+                    eprintln!("Apache's cluster did not answer within kazoo's 15 s; again");
+                    result = run();
+                }
+            }
+        }
+        if let Err(report) = result {
+            panic!("{report}");
+        }
     }
 }
 
