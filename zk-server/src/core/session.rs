@@ -191,6 +191,10 @@ impl Core {
 
     /// Queues a watch event (see [`Core::send`]): it does not make its connection urgent.
     pub(super) fn send_event_frame(&mut self, conn_id: u64, f: Bytes) {
+        // Apache's ServerCnxn.process counts every event it sends (`watch_bytes`).
+        if self.conns.contains_key(&conn_id) {
+            self.metrics.pipeline.watch_bytes += f.len() as u64;
+        }
         self.send_frame(conn_id, f, false);
     }
 
@@ -315,6 +319,10 @@ impl Core {
             self.cfg.min_session_timeout_ms,
             self.cfg.max_session_timeout_ms,
         );
+        if req.session_id != 0 {
+            // Apache counts a reconnect as it reopens the session, valid or not.
+            self.metrics.pipeline.connection_revalidate += 1;
+        }
         if req.session_id == 0 {
             let id = self.next_session_id;
             self.next_session_id += 1;
