@@ -426,6 +426,27 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
             label: None,
         });
     }
+    // Apache's quota gauge sets (ZooKeeperServer registers them on every server),
+    // one value per namespace with a quota.
+    let quotas = v.tree().quota_figures();
+    for (name, get) in [
+        (
+            "quota_count_limit_per_namespace",
+            (|f| f.count_limit) as fn(&crate::tree::QuotaFigures) -> i64,
+        ),
+        ("quota_bytes_limit_per_namespace", |f| f.bytes_limit),
+        ("quota_count_usage_per_namespace", |f| f.count_usage),
+        ("quota_bytes_usage_per_namespace", |f| f.bytes_usage),
+    ] {
+        for (ns, f) in &quotas {
+            out.push(Metric {
+                name,
+                kind: Kind::Gauge,
+                value: Value::Int(get(f)),
+                label: Some(ns.clone()),
+            });
+        }
+    }
     // Apache's labelled summary sets: one summary per namespace seen.
     let m = v.metrics();
     let learner_qp_size = m.learner_qp_size.get();
