@@ -147,6 +147,13 @@ const AGREE: &[&str] = &[
     "zk_cnt_startup_txns_load_time",
     "zk_looking_count",
     "zk_stale_sessions_expired",
+    // Prep's change records (a create adds the node's and its parent's), the watch
+    // events' bytes, every transaction applied (propagation_latency).
+    "zk_outstanding_changes_queued",
+    "zk_outstanding_changes_removed",
+    "zk_watch_bytes",
+    "zk_cnt_propagation_latency",
+    "zk_connection_revalidate_count",
 ];
 
 #[test]
@@ -180,6 +187,13 @@ fn standalone_mntr_prints_apache_keys_with_the_same_values() {
 
     // Measured here, so no longer 0 after the requests.
     for k in [
+        "zk_prep_processor_request_queued",
+        "zk_cnt_prep_process_time",
+        "zk_cnt_request_throttle_queue_time_ms",
+        "zk_sync_processor_request_queued",
+        "zk_cnt_sync_processor_queue_and_flush_time_ms",
+        "zk_cnt_sync_processor_batch_size",
+        "zk_cnt_sync_process_time",
         "zk_cnt_readlatency",
         "zk_cnt_updatelatency",
         "zk_cnt_fsynctime",
@@ -358,6 +372,279 @@ fn a_leader_samples_ack_latency_as_apache_does() {
                 }
             }
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A failure unless `got` is `want`.
+fn expect(failures: &mut Vec<String>, who: &str, what: &str, got: u64, want: u64) {
+    if got != want {
+        failures.push(format!("{who}: {what} = {got}, want {want}"));
+    }
+}
+
+/// Writes through the leader while `restarted` is down, then once it is back.
+const WRITES: usize = 20;
+const SETS: usize = 10;
+
+/// `key`'s integer value in `m` (0 when absent).
+fn num(m: &BTreeMap<String, String>, key: &str) -> u64 {
+    m.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// `mntr` of `addr` once `keys` all have the same value (or after 20 s): commits and
+/// ACKs of the last writes may still be on their way to a follower.
+fn settled(addr: SocketAddr, keys: &[&str]) -> BTreeMap<String, String> {
+    let mut m = mntr(addr);
+    zk_tests::wait_until(Duration::from_secs(20), || {
+        m = mntr(addr);
+        keys.iter().all(|k| num(&m, k) == num(&m, keys[0]))
+    });
+    m
+}
+
+/// What each server of a 3-server ensemble printed after [`pipeline_workload`]: the
+/// leader, a follower up throughout, a follower restarted (and synced by DIFF).
+struct Printed {
+    leader: BTreeMap<String, String>,
+    other: BTreeMap<String, String>,
+    restarted: BTreeMap<String, String>,
+}
+
+/// Kill a follower; write through the leader (creates, sets) and through the other
+/// follower (a create, and a data watch there fired by the leader's client); restart
+/// the follower, write through it; reconnect a session on the leader.
+fn pipeline_workload(ens: &mut Ensemble) -> Printed {
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(90));
+    let followers: Vec<u64> = ens.ids().into_iter().filter(|i| *i != leader).collect();
+    let (restarted, other) = (followers[0], followers[1]);
+    ens.kill(restarted);
+    let mut c = RawClient::connect(ens.member(leader).addr()).expect("connect");
+    for i in 0..WRITES {
+        assert_eq!(c.create(&format!("/p{i}"), b"x", 0).unwrap().err, 0);
+    }
+    for i in 0..SETS {
+        assert_eq!(c.set_data(&format!("/p{i}"), b"yy", -1).unwrap().err, 0);
+    }
+    let mut f = RawClient::connect(ens.member(other).addr()).expect("connect");
+    assert_eq!(f.create("/f", b"", 0).unwrap().err, 0);
+    assert_eq!(f.get_data("/f", true).unwrap().err, 0);
+    assert_eq!(c.set_data("/f", b"z", -1).unwrap().err, 0);
+    f.wait_events(1, Duration::from_secs(10))
+        .expect("the watch fires");
+    ens.start(restarted);
+    assert_eq!(
+        ens.wait_serving(&ens.ids(), Duration::from_secs(90)),
+        leader
+    );
+    let mut r = RawClient::connect(ens.member(restarted).addr()).expect("connect");
+    assert_eq!(r.create("/r", b"", 0).unwrap().err, 0);
+    assert_eq!(r.get_data("/r", false).unwrap().err, 0);
+    // A second connection for an existing session: a reconnect (revalidated).
+    let s = RawClient::connect(ens.member(leader).addr()).expect("connect");
+    let again = zk_tests::raw::Handshake {
+        session_id: s.session.session_id,
+        passwd: s.session.passwd.clone(),
+        ..Default::default()
+    };
+    let s2 = RawClient::handshake(ens.member(leader).addr(), &again).expect("reconnect");
+    assert_eq!(s2.session.session_id, s.session.session_id);
+    let z = ens.zxid(leader);
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(20), || ens.zxid(other) == z
+            && ens.zxid(restarted) == z),
+        "the followers catch up"
+    );
+    let addr = |id: u64| ens.member(id).addr();
+    Printed {
+        leader: settled(
+            addr(leader),
+            &[
+                "zk_proposal_count",
+                "zk_cnt_proposal_ack_creation_latency",
+                "zk_request_commit_queued",
+            ],
+        ),
+        other: settled(
+            addr(other),
+            &[
+                "zk_learner_proposal_received_count",
+                "zk_cnt_proposal_ack_creation_latency",
+                "zk_request_commit_queued",
+            ],
+        ),
+        restarted: settled(
+            addr(restarted),
+            &[
+                "zk_learner_proposal_received_count",
+                "zk_cnt_proposal_latency",
+            ],
+        ),
+    }
+}
+
+/// Apache's request processors' metrics, measured at our pipeline's matching points,
+/// after the same workload on Apache's ensemble and ours: where a key counts the same
+/// thing on both (transactions logged, committed, applied, acknowledged; change
+/// records; a reconnect; the watch event's bytes; the restarted follower's sync), the
+/// values agree with each other and with the workload; the summaries are filled.
+#[test]
+fn ensemble_pipeline_metrics_follow_a_known_workload() {
+    let mut apache = Ensemble::new(Spec {
+        kind: Kind::Apache,
+        ..Spec::new(3, 0)
+    });
+    let mut ours = Ensemble::new(Spec::new(3, 0));
+    apache.start_all();
+    ours.start_all();
+    let a = pipeline_workload(&mut apache);
+    let o = pipeline_workload(&mut ours);
+    // Four sessions created, WRITES + 2 creates, SETS + 1 sets.
+    let txns = (WRITES + SETS + 7) as u64;
+    let mut failures = Vec::new();
+    for (who, p) in [("Apache", &a), ("ours", &o)] {
+        let l = &p.leader;
+        // Every transaction is logged, acknowledged by the leader, committed, applied.
+        for k in [
+            "zk_proposal_count",
+            "zk_sync_processor_request_queued",
+            "zk_cnt_sync_processor_queue_and_flush_time_ms",
+            "zk_sum_sync_processor_batch_size",
+            "zk_cnt_proposal_ack_creation_latency",
+            "zk_request_commit_queued",
+            "zk_cnt_propagation_latency",
+            "zk_cnt_write_final_proc_time_ms",
+        ] {
+            expect(
+                &mut failures,
+                who,
+                &format!("the leader's {k}"),
+                num(l, k),
+                txns,
+            );
+        }
+        let committed = num(l, "zk_cnt_local_write_committed_time_ms")
+            + num(l, "zk_cnt_server_write_committed_time_ms");
+        expect(
+            &mut failures,
+            who,
+            "the leader's local + server writes committed",
+            committed,
+            txns,
+        );
+        expect(
+            &mut failures,
+            who,
+            "the leader's outstanding changes removed",
+            num(l, "zk_outstanding_changes_removed"),
+            num(l, "zk_outstanding_changes_queued"),
+        );
+        expect(
+            &mut failures,
+            who,
+            "the leader's reconnects",
+            num(l, "zk_connection_revalidate_count"),
+            1,
+        );
+        // The restarted follower's DIFF: begun (itself in flight) and ended.
+        if num(l, "zk_cnt_inflight_diff_count") < 2 || num(l, "zk_max_inflight_diff_count") < 1 {
+            failures.push(format!(
+                "{who}: the leader's inflight_diff_count cnt {} max {}",
+                num(l, "zk_cnt_inflight_diff_count"),
+                num(l, "zk_max_inflight_diff_count")
+            ));
+        }
+        for (k, min) in [
+            ("zk_prep_processor_request_queued", txns),
+            ("zk_cnt_prep_process_time", 1),
+            ("zk_cnt_proposal_process_time", 1),
+            ("zk_cnt_request_throttle_queue_time_ms", WRITES as u64),
+            ("zk_cnt_write_commitproc_time_ms", WRITES as u64),
+            ("zk_cnt_sync_processor_queue_time_ms", txns),
+            ("zk_cnt_sync_process_time", txns),
+            ("zk_cnt_sync_processor_queue_size", 1),
+            ("zk_cnt_commit_process_time", 1),
+        ] {
+            if num(l, k) < min {
+                failures.push(format!(
+                    "{who}: the leader's {k} = {}, want {min} or more",
+                    num(l, k)
+                ));
+            }
+        }
+        // The follower up throughout received, logged, acknowledged and committed each.
+        let f = &p.other;
+        for k in [
+            "zk_learner_proposal_received_count",
+            "zk_sync_processor_request_queued",
+            "zk_cnt_proposal_latency",
+            "zk_cnt_proposal_ack_creation_latency",
+            "zk_request_commit_queued",
+            "zk_cnt_commit_propagation_latency",
+        ] {
+            expect(
+                &mut failures,
+                who,
+                &format!("the follower's {k}"),
+                num(f, k),
+                txns,
+            );
+        }
+        if num(f, "zk_cnt_read_commitproc_time_ms") < 1
+            || num(f, "zk_cnt_read_final_proc_time_ms") < 1
+        {
+            failures.push(format!("{who}: the follower timed no read"));
+        }
+        // The restarted follower synced once, then received the rest in broadcast.
+        let r = &p.restarted;
+        expect(
+            &mut failures,
+            who,
+            "the restarted follower's syncs",
+            num(r, "zk_cnt_follower_sync_time"),
+            1,
+        );
+        expect(
+            &mut failures,
+            who,
+            "the restarted follower's proposal latencies",
+            num(r, "zk_cnt_proposal_latency"),
+            num(r, "zk_learner_proposal_received_count"),
+        );
+        // What it missed came by DIFF, applied at NEWLEADER (compared with Apache's
+        // below); what came after, in broadcast, is logged.
+        let logged = num(r, "zk_sync_processor_request_queued");
+        if logged < num(r, "zk_learner_proposal_received_count") || logged == 0 {
+            failures.push(format!("{who}: the restarted follower logged {logged}"));
+        }
+    }
+    // The same things counted on both.
+    for (server, ka, ko) in [
+        ("leader", &a.leader, &o.leader),
+        ("follower", &a.other, &o.other),
+        ("restarted follower", &a.restarted, &o.restarted),
+    ] {
+        failures.extend(same_values(
+            server,
+            ka,
+            ko,
+            &[
+                "zk_outstanding_changes_queued",
+                "zk_sync_processor_request_queued",
+                "zk_cnt_local_write_committed_time_ms",
+                "zk_cnt_server_write_committed_time_ms",
+                "zk_diff_count",
+                "zk_snap_count",
+                "zk_cnt_inflight_diff_count",
+                "zk_max_inflight_diff_count",
+                "zk_cnt_inflight_snap_count",
+                "zk_watch_bytes",
+                "zk_connection_revalidate_count",
+                "zk_learner_proposal_received_count",
+                "zk_stale_requests",
+                "zk_connection_rejected",
+            ],
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -126,7 +126,7 @@ impl SharedSummarySet {
 /// What the peer driver measures for Apache's `ServerMetrics`, updated from its task:
 /// a leader's syncs (`diff_count`: DIFF or TRUNC, `snap_count`, those in flight),
 /// REVALIDATEs and `quorum_ack_latency`; a learner's proposals received in broadcast,
-/// their latency and processing, and its sync time; the ACKs' creation latency.
+/// their latency, and its sync time; the ACKs' creation latency.
 #[derive(Debug)]
 pub struct DriverMetrics {
     pub diff_count: AtomicU64,
@@ -146,10 +146,6 @@ pub struct DriverMetrics {
     /// `proposal_ack_creation_latency` (leader, follower): wall-clock ms from a
     /// transaction's time to the sync after which this server acknowledges it.
     pub proposal_ack_creation_latency: SharedSummaryQ,
-    /// `om_proposal_process_time_ms`, `om_commit_process_time_ms` (follower): ms the
-    /// driver spends on a PROPOSAL (logging it) and on a COMMIT in broadcast.
-    pub om_proposal_process_time: SharedSummaryQ,
-    pub om_commit_process_time: SharedSummaryQ,
     /// `inflight_snap_count`, `inflight_diff_count` (leader): learners synchronising by
     /// SNAP (by DIFF or TRUNC), sampled as one starts (itself included) and as one
     /// acknowledges NEWLEADER (itself no longer).
@@ -171,8 +167,6 @@ impl Default for DriverMetrics {
             quorum_ack_latency: std::sync::Mutex::new(Summary::with_quantiles()),
             proposal_latency: SharedSummaryQ::default(),
             proposal_ack_creation_latency: SharedSummaryQ::default(),
-            om_proposal_process_time: SharedSummaryQ::default(),
-            om_commit_process_time: SharedSummaryQ::default(),
             inflight_snap_count: SharedSummary::default(),
             inflight_diff_count: SharedSummary::default(),
         }
@@ -214,8 +208,6 @@ impl DriverMetrics {
         self.leader_unavailable_time.reset();
         self.proposal_latency.reset();
         self.proposal_ack_creation_latency.reset();
-        self.om_proposal_process_time.reset();
-        self.om_commit_process_time.reset();
         self.inflight_snap_count.reset();
         self.inflight_diff_count.reset();
         self.quorum_ack_latency

@@ -671,7 +671,8 @@ impl Core {
     /// wall-clock latency from the transaction's time (`propagation_latency`; on a
     /// learner also `commit_propagation_latency`), and in an ensemble the
     /// CommitProcessor's waits (`write_commitproc_time_ms` from a local client's
-    /// request, `local_` / `server_write_committed_time_ms` from the commit's arrival)
+    /// request, `local_` / `server_write_committed_time_ms` from the commit's arrival:
+    /// `server_` for a learner's transactions of other servers' clients)
     /// and the session queue the write leaves.
     fn count_apply(&mut self, f: &InFlight, now: Instant, in_ensemble: bool) {
         let role = self.role();
@@ -696,10 +697,10 @@ impl Core {
                     p.requests_in_session_queue.add(n);
                 }
             }
-            Origin::CreateSession { .. } | Origin::Expire | Origin::Internal => {
-                p.local_write_committed_time.add(committed)
-            }
-            Origin::Remote => p.server_write_committed_time.add(committed),
+            // A leader's learners' writes pass its CommitProcessor as requests too:
+            // Apache's leader counts them local.
+            Origin::Remote if role.learner() => p.server_write_committed_time.add(committed),
+            _ => p.local_write_committed_time.add(committed),
         }
     }
 

@@ -191,9 +191,10 @@ impl Core {
 
     /// Queues a watch event (see [`Core::send`]): it does not make its connection urgent.
     pub(super) fn send_event_frame(&mut self, conn_id: u64, f: Bytes) {
-        // Apache's ServerCnxn.process counts every event it sends (`watch_bytes`).
+        // Apache's ServerCnxn.process counts every event it sends (`watch_bytes`),
+        // without the length prefix.
         if self.conns.contains_key(&conn_id) {
-            self.metrics.pipeline.watch_bytes += f.len() as u64;
+            self.metrics.pipeline.watch_bytes += f.len().saturating_sub(4) as u64;
         }
         self.send_frame(conn_id, f, false);
     }

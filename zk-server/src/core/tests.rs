@@ -1250,9 +1250,10 @@ fn a_leader_measures_its_pipeline_as_apaches_processors_do() {
     assert_eq!(p.read_commitproc_time.count, 3);
     assert_eq!(p.read_final_proc_time.count, 3);
     assert_eq!(p.write_final_proc_time.count, 4);
-    // Our session's creation and our create are local; the learner's two are not.
-    assert_eq!(p.local_write_committed_time.count, 2);
-    assert_eq!(p.server_write_committed_time.count, 2);
+    // On a leader every write is local, a learner's too (Apache's leader passes
+    // them through its CommitProcessor as requests).
+    assert_eq!(p.local_write_committed_time.count, 4);
+    assert_eq!(p.server_write_committed_time.count, 0);
     assert_eq!(p.write_commitproc_time.count, 1);
     assert_eq!(p.propagation_latency.count, 4);
     assert_eq!(p.commit_propagation_latency.count, 0, "a learner's only");

@@ -225,10 +225,6 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "proposal_ack_creation_latency" => {
             Some(Value::Summary(m.driver.proposal_ack_creation_latency.get()))
         }
-        "om_proposal_process_time_ms" => {
-            Some(Value::Summary(m.driver.om_proposal_process_time.get()))
-        }
-        "om_commit_process_time_ms" => Some(Value::Summary(m.driver.om_commit_process_time.get())),
         "inflight_snap_count" => Some(Value::Summary(m.driver.inflight_snap_count.get())),
         "inflight_diff_count" => Some(Value::Summary(m.driver.inflight_diff_count.get())),
         "sync_processor_request_queued" => int(m.log.request_queued.load(Relaxed)),

@@ -500,25 +500,7 @@ impl Driver {
                     }
                     _ => {}
                 }
-                // Apache's Follower.processPacket times a PROPOSAL (logged) and a COMMIT
-                // (handed to the commit processor) in broadcast.
-                let timed = match &msg {
-                    QuorumPacket::Proposal { .. } => Some(true),
-                    QuorumPacket::Commit { .. } => Some(false),
-                    _ => None,
-                }
-                .filter(|_| self.role == Role::Following);
-                let started = std::time::Instant::now();
-                self.step(Event::Received { from: sid, msg }, in_tx).await;
-                if let Some(proposal) = timed {
-                    let m = &self.metrics;
-                    let s = if proposal {
-                        &m.om_proposal_process_time
-                    } else {
-                        &m.om_commit_process_time
-                    };
-                    s.add(started.elapsed().as_millis() as u64);
-                }
+                self.step(Event::Received { from: sid, msg }, in_tx).await
             }
             Err(e) => tracing::warn!("bad quorum packet from {sid}: {e}"),
         }
