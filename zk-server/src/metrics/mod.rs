@@ -5,9 +5,10 @@
 //! a counter, a gauge, or a summary (`_avg/_min/_max/_cnt/_sum` in `mntr`,
 //! with `_p50/_p95/_p99/_p999` for Apache's ADVANCED ones).
 //!
-//! Where the core measures the figure it is real; every other metric prints
-//! 0, and `docs/compatibility.md` lists those as "not measured yet". JVM
-//! figures (`jvm_pause_time_ms`) are left out. The core knows nothing of this
+//! Where the core, the driver or the log measures the figure it is real; every
+//! other metric prints 0, and `docs/compatibility.md` says why (machinery of
+//! Apache's we have no counterpart of: Netty, its response cache, its throttles'
+//! options). JVM figures (`jvm_pause_time_ms`) are left out. The core knows nothing of this
 //! module: it counts in `core/metrics.rs`, and this module names the counts.
 
 pub mod prometheus;
