@@ -104,7 +104,7 @@ fn same_values(
 }
 
 /// The same requests against a server: a persistent node, an ephemeral, a data
-/// watch fired by a change, a child watch fired by a create, a read.
+/// watch fired by a change, a child watch fired by a create, a read, a quota.
 fn workload(addr: SocketAddr) -> RawClient {
     let mut c = RawClient::connect(addr).expect("connect");
     assert_eq!(c.create("/m", b"0123456789", 0).unwrap().err, 0);
@@ -116,6 +116,14 @@ fn workload(addr: SocketAddr) -> RawClient {
     c.wait_events(2, Duration::from_secs(10))
         .expect("both watches fire");
     assert_eq!(c.get_data("/m", true).unwrap().err, 0);
+    // A quota on /m, as zkCli's setquota makes one: its limits, then its stats node.
+    for (p, d) in [
+        ("/zookeeper/quota/m", &b""[..]),
+        ("/zookeeper/quota/m/zookeeper_limits", b"count=10,bytes=-1"),
+        ("/zookeeper/quota/m/zookeeper_stats", b"count=0,bytes=0"),
+    ] {
+        assert_eq!(c.create(p, d, 0).unwrap().err, 0, "{p}");
+    }
     c
 }
 
@@ -183,6 +191,12 @@ fn standalone_mntr_prints_apache_keys_with_the_same_values() {
         .map(String::as_str)
         .collect();
     assert!(per_namespace.len() >= 15, "{per_namespace:?}");
+    // The quota gauges among them, one per figure for namespace m.
+    let quota: Vec<&&str> = per_namespace
+        .iter()
+        .filter(|k| k.contains("_quota_"))
+        .collect();
+    assert_eq!(quota.len(), 4, "{quota:?}");
     failures.extend(same_values("standalone", &ma, &mo, &per_namespace));
 
     // Measured here, so no longer 0 after the requests.
@@ -843,12 +857,18 @@ fn families_match_mntr(
         // A labelled set's keys (zk_avg_2_learner_handler_qp_size,
         // zk_avg_app_write_per_namespace) are one family, its name without the label.
         // (`quorum_ack_latency` is no member of `ack_latency`.)
+        let gauge_set = LABELLED_GAUGES
+            .iter()
+            .find(|n| k.ends_with(&format!("_{n}")));
         let (fam, kind) = match LABELLED
             .iter()
             .find(|n| k.ends_with(&format!("_{n}")) && !k.ends_with("_quorum_ack_latency"))
         {
             Some(n) => (n.to_string(), "summary"),
-            None => family_of(k, m),
+            None => match gauge_set {
+                Some(n) => (n.to_string(), "gauge"),
+                None => family_of(k, m),
+            },
         };
         from_mntr.entry(fam).or_insert(kind);
     }
@@ -884,6 +904,14 @@ const LABELLED: &[&str] = &[
     "ack_latency",
     "write_per_namespace",
     "read_per_namespace",
+];
+
+/// Apache's labelled gauge sets we print (`zk_<namespace>_<name>`): the quotas'.
+const LABELLED_GAUGES: &[&str] = &[
+    "quota_count_limit_per_namespace",
+    "quota_bytes_limit_per_namespace",
+    "quota_count_usage_per_namespace",
+    "quota_bytes_usage_per_namespace",
 ];
 
 /// A leader's `/metrics`: every mntr key it prints has its family, the per-learner
@@ -1024,7 +1052,16 @@ fn prometheus_metrics_carry_apache_names_and_types() {
         .iter()
         .filter_map(|s| s.1.get("key").cloned())
         .collect();
-    assert_eq!(keys, BTreeSet::from(["eph".to_owned(), "m".to_owned()]));
+    // The quota's nodes are written under /zookeeper.
+    let want = ["eph", "m", "zookeeper"].map(str::to_owned);
+    assert_eq!(keys, BTreeSet::from(want));
+    // A labelled gauge set: the quota on /m, whose subtree holds /m and /m/c.
+    let usage: Vec<(Option<&String>, f64)> = after["quota_count_usage_per_namespace"]
+        .samples
+        .iter()
+        .map(|s| (s.1.get("key"), s.2))
+        .collect();
+    assert_eq!(usage, [(Some(&"m".to_owned()), 2.0)]);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Only GET /metrics.
