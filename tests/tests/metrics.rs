@@ -595,6 +595,9 @@ fn ensemble_pipeline_metrics_follow_a_known_workload() {
             ("zk_cnt_sync_process_time", txns),
             ("zk_cnt_sync_processor_queue_size", 1),
             ("zk_cnt_commit_process_time", 1),
+            ("zk_cnt_pending_session_queue_size", WRITES as u64),
+            ("zk_max_pending_session_queue_size", 1),
+            ("zk_cnt_requests_in_session_queue", WRITES as u64),
         ] {
             if num(l, k) < min {
                 failures.push(format!(

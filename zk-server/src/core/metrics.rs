@@ -467,6 +467,9 @@ pub struct PipelineMetrics {
     /// `requests_in_session_queue`: a session's writes in flight and reads held, as
     /// one joins them and as its oldest write commits.
     pub requests_in_session_queue: Summary,
+    /// `pending_session_queue_size`: sessions with a write in flight or a read held,
+    /// as a write of this server's clients commits.
+    pub pending_session_queues: Summary,
     /// `reads_after_write_in_session_queue`: reads released by a session's write.
     pub reads_after_write: Summary,
     /// `session_queues_drained`, `reads_issued_from_session_queue`: per batch of
@@ -536,6 +539,7 @@ impl Default for PipelineMetrics {
             outstanding_changes_removed: 0,
             learner_queue_size: Summary::default(),
             requests_in_session_queue: Summary::default(),
+            pending_session_queues: Summary::default(),
             reads_after_write: Summary::default(),
             session_queues_drained: Summary::default(),
             reads_issued_from_session_queue: Summary::default(),

@@ -166,6 +166,8 @@ pub struct Core {
     inbound_waiting: usize,
     turn_reads: u64,
     held_reads: usize,
+    /// Sessions with a write in flight or a read held (`Core::note_pending`).
+    pending_sessions: std::collections::HashSet<i64>,
     commit_received: Instant,
     drained: (u64, u64),
     throttled: bool,
@@ -270,6 +272,7 @@ impl Core {
             inbound_waiting: 0,
             turn_reads: 0,
             held_reads: 0,
+            pending_sessions: Default::default(),
             commit_received: now,
             drained: (0, 0),
             throttled: false,

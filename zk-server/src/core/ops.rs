@@ -101,6 +101,7 @@ impl Core {
         }
         let now = self.now;
         self.held_reads = 0;
+        self.pending_sessions.clear();
         self.sessions = sessions
             .iter()
             .map(|(id, timeout_ms)| (*id, Session::restored(*id, *timeout_ms, now)))

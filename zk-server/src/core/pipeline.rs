@@ -235,6 +235,16 @@ impl Core {
         )
     }
 
+    /// Keeps `session_id` in the set of sessions with a queue if it has one now
+    /// (`pending_session_queue_size`); called wherever a write starts or ends.
+    pub(super) fn note_pending(&mut self, session_id: i64) {
+        if self.sessions.get(&session_id).is_some_and(|s| s.pending()) {
+            self.pending_sessions.insert(session_id);
+        } else {
+            self.pending_sessions.remove(&session_id);
+        }
+    }
+
     /// `requests_in_session_queue`: the session's writes in flight and reads held.
     fn sample_session_queue(&mut self, session_id: i64) {
         if !self.commit_processor() {
@@ -252,11 +262,16 @@ impl Core {
         let mut n = 0;
         loop {
             let Some(s) = self.sessions.get_mut(&session_id) else {
+                self.note_pending(session_id);
                 return n;
             };
             match s.queue.front() {
                 Some(h) if h.after <= s.writes_done => {}
-                _ => return n,
+                _ => {
+                    // Every answered write ends here: the session may have no queue now.
+                    self.note_pending(session_id);
+                    return n;
+                }
             }
             let h = s.queue.pop_front().unwrap();
             self.held_reads = self.held_reads.saturating_sub(1);
@@ -329,6 +344,7 @@ impl Core {
                     s.closing = true;
                 }
             }
+            self.note_pending(req.session_id);
             let l = self.role.learner().expect("a learner");
             if matches!(req.op, Op::Sync(_)) {
                 l.pending_syncs.push_back((req, received));
@@ -400,6 +416,7 @@ impl Core {
                     s.closing = true;
                 }
             }
+            self.note_pending(req.session_id);
             self.propose(txn, Origin::Client { req, received });
             self.metrics
                 .pipeline
@@ -687,6 +704,15 @@ impl Core {
             return;
         }
         let committed = ms(now.saturating_duration_since(self.commit_received));
+        // As a write of this server's clients (a session's creation too) commits,
+        // Apache samples how many sessions have a queue.
+        if matches!(
+            f.origin,
+            Origin::Client { .. } | Origin::CreateSession { .. }
+        ) {
+            p.pending_session_queues
+                .add(self.pending_sessions.len() as u64);
+        }
         match &f.origin {
             Origin::Client { req, received } => {
                 p.write_commitproc_time
@@ -708,6 +734,7 @@ impl Core {
         if let Some(s) = self.sessions.get(&session_id) {
             self.held_reads = self.held_reads.saturating_sub(s.queue.len());
         }
+        self.pending_sessions.remove(&session_id);
         self.sessions.remove(&session_id);
         self.watches.remove_session(session_id);
     }

@@ -156,6 +156,12 @@ impl Session {
     pub(super) fn writes_in_flight(&self) -> bool {
         self.writes_done < self.writes_started
     }
+
+    /// A write in flight or a read held: Apache's CommitProcessor would keep a queue
+    /// for this session (`pending_session_queue_size`).
+    pub(super) fn pending(&self) -> bool {
+        self.writes_in_flight() || !self.queue.is_empty()
+    }
 }
 
 /// A session's own transaction (createSession, closeSession on expiry): no
@@ -376,6 +382,8 @@ impl Core {
                 self.send_connect_response(conn_id, &resp);
                 return;
             }
+            // Its createSession is in flight.
+            self.note_pending(id);
             if let Some(l) = self.role.learner() {
                 // The leader creates sessions; we answer once its txn commits here.
                 l.connecting.insert(id, (conn_id, legacy));

@@ -1261,6 +1261,11 @@ fn a_leader_measures_its_pipeline_as_apaches_processors_do() {
     // the create was taken off it at its commit (3).
     let q = &p.requests_in_session_queue;
     assert_eq!((q.count, q.max), (4, 3));
+    // One session with a queue (ours) as its creation and as its create commit;
+    // none once the create is answered.
+    let s = &p.pending_session_queues;
+    assert_eq!((s.count, s.sum), (2, 2));
+    assert!(h.core.pending_sessions.is_empty());
     assert_eq!(p.stale_replies, 0);
 
     // srst resets them.

@@ -286,6 +286,7 @@ fn pipeline(p: &crate::core::PipelineMetrics, name: &str) -> Option<Value> {
         "outstanding_changes_removed" => int(p.outstanding_changes_removed),
         "learner_request_processor_queue_size" => sum(&p.learner_queue_size),
         "requests_in_session_queue" => sum(&p.requests_in_session_queue),
+        "pending_session_queue_size" => sum(&p.pending_session_queues),
         "reads_after_write_in_session_queue" => sum(&p.reads_after_write),
         "session_queues_drained" => sum(&p.session_queues_drained),
         "reads_issued_from_session_queue" => sum(&p.reads_issued_from_session_queue),
