@@ -104,7 +104,7 @@ fn same_values(
 }
 
 /// The same requests against a server: a persistent node, an ephemeral, a data
-/// watch fired by a change, a child watch fired by a create, a read.
+/// watch fired by a change, a child watch fired by a create, a read, a quota.
 fn workload(addr: SocketAddr) -> RawClient {
     let mut c = RawClient::connect(addr).expect("connect");
     assert_eq!(c.create("/m", b"0123456789", 0).unwrap().err, 0);
@@ -116,6 +116,14 @@ fn workload(addr: SocketAddr) -> RawClient {
     c.wait_events(2, Duration::from_secs(10))
         .expect("both watches fire");
     assert_eq!(c.get_data("/m", true).unwrap().err, 0);
+    // A quota on /m, as zkCli's setquota makes one: its limits, then its stats node.
+    for (p, d) in [
+        ("/zookeeper/quota/m", &b""[..]),
+        ("/zookeeper/quota/m/zookeeper_limits", b"count=10,bytes=-1"),
+        ("/zookeeper/quota/m/zookeeper_stats", b"count=0,bytes=0"),
+    ] {
+        assert_eq!(c.create(p, d, 0).unwrap().err, 0, "{p}");
+    }
     c
 }
 
@@ -147,6 +155,13 @@ const AGREE: &[&str] = &[
     "zk_cnt_startup_txns_load_time",
     "zk_looking_count",
     "zk_stale_sessions_expired",
+    // Prep's change records (a create adds the node's and its parent's), the watch
+    // events' bytes, every transaction applied (propagation_latency).
+    "zk_outstanding_changes_queued",
+    "zk_outstanding_changes_removed",
+    "zk_watch_bytes",
+    "zk_cnt_propagation_latency",
+    "zk_connection_revalidate_count",
 ];
 
 #[test]
@@ -176,10 +191,23 @@ fn standalone_mntr_prints_apache_keys_with_the_same_values() {
         .map(String::as_str)
         .collect();
     assert!(per_namespace.len() >= 15, "{per_namespace:?}");
+    // The quota gauges among them, one per figure for namespace m.
+    let quota: Vec<&&str> = per_namespace
+        .iter()
+        .filter(|k| k.contains("_quota_"))
+        .collect();
+    assert_eq!(quota.len(), 4, "{quota:?}");
     failures.extend(same_values("standalone", &ma, &mo, &per_namespace));
 
     // Measured here, so no longer 0 after the requests.
     for k in [
+        "zk_prep_processor_request_queued",
+        "zk_cnt_prep_process_time",
+        "zk_cnt_request_throttle_queue_time_ms",
+        "zk_sync_processor_request_queued",
+        "zk_cnt_sync_processor_queue_and_flush_time_ms",
+        "zk_cnt_sync_processor_batch_size",
+        "zk_cnt_sync_process_time",
         "zk_cnt_readlatency",
         "zk_cnt_updatelatency",
         "zk_cnt_fsynctime",
@@ -358,6 +386,293 @@ fn a_leader_samples_ack_latency_as_apache_does() {
                 }
             }
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A failure unless `got` is `want`.
+fn expect(failures: &mut Vec<String>, who: &str, what: &str, got: u64, want: u64) {
+    if got != want {
+        failures.push(format!("{who}: {what} = {got}, want {want}"));
+    }
+}
+
+/// Writes through the leader while `restarted` is down, then once it is back.
+const WRITES: usize = 20;
+const SETS: usize = 10;
+
+/// `key`'s integer value in `m` (0 when absent).
+fn num(m: &BTreeMap<String, String>, key: &str) -> u64 {
+    m.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// `mntr` of `addr` once `keys` all have the same value (or after 20 s): commits and
+/// ACKs of the last writes may still be on their way to a follower.
+fn settled(addr: SocketAddr, keys: &[&str]) -> BTreeMap<String, String> {
+    let mut m = mntr(addr);
+    zk_tests::wait_until(Duration::from_secs(20), || {
+        m = mntr(addr);
+        keys.iter().all(|k| num(&m, k) == num(&m, keys[0]))
+    });
+    m
+}
+
+/// What each server of a 3-server ensemble printed after [`pipeline_workload`]: the
+/// leader, a follower up throughout, a follower restarted (and synced by DIFF).
+struct Printed {
+    leader: BTreeMap<String, String>,
+    other: BTreeMap<String, String>,
+    restarted: BTreeMap<String, String>,
+}
+
+/// Kill a follower; write through the leader (creates, sets) and through the other
+/// follower (a create, and a data watch there fired by the leader's client); restart
+/// the follower, write through it; reconnect a session on the leader.
+fn pipeline_workload(ens: &mut Ensemble) -> Printed {
+    let leader = ens.wait_serving(&ens.ids(), Duration::from_secs(90));
+    let followers: Vec<u64> = ens.ids().into_iter().filter(|i| *i != leader).collect();
+    let (restarted, other) = (followers[0], followers[1]);
+    ens.kill(restarted);
+    let mut c = RawClient::connect(ens.member(leader).addr()).expect("connect");
+    for i in 0..WRITES {
+        assert_eq!(c.create(&format!("/p{i}"), b"x", 0).unwrap().err, 0);
+    }
+    for i in 0..SETS {
+        assert_eq!(c.set_data(&format!("/p{i}"), b"yy", -1).unwrap().err, 0);
+    }
+    let mut f = RawClient::connect(ens.member(other).addr()).expect("connect");
+    assert_eq!(f.create("/f", b"", 0).unwrap().err, 0);
+    assert_eq!(f.get_data("/f", true).unwrap().err, 0);
+    assert_eq!(c.set_data("/f", b"z", -1).unwrap().err, 0);
+    f.wait_events(1, Duration::from_secs(10))
+        .expect("the watch fires");
+    ens.start(restarted);
+    assert_eq!(
+        ens.wait_serving(&ens.ids(), Duration::from_secs(90)),
+        leader
+    );
+    let mut r = RawClient::connect(ens.member(restarted).addr()).expect("connect");
+    assert_eq!(r.create("/r", b"", 0).unwrap().err, 0);
+    assert_eq!(r.get_data("/r", false).unwrap().err, 0);
+    // A second connection for an existing session: a reconnect (revalidated).
+    let s = RawClient::connect(ens.member(leader).addr()).expect("connect");
+    let again = zk_tests::raw::Handshake {
+        session_id: s.session.session_id,
+        passwd: s.session.passwd.clone(),
+        ..Default::default()
+    };
+    let s2 = RawClient::handshake(ens.member(leader).addr(), &again).expect("reconnect");
+    assert_eq!(s2.session.session_id, s.session.session_id);
+    let z = ens.zxid(leader);
+    assert!(
+        zk_tests::wait_until(Duration::from_secs(20), || ens.zxid(other) == z
+            && ens.zxid(restarted) == z),
+        "the followers catch up"
+    );
+    let addr = |id: u64| ens.member(id).addr();
+    Printed {
+        leader: settled(
+            addr(leader),
+            &[
+                "zk_proposal_count",
+                "zk_cnt_proposal_ack_creation_latency",
+                "zk_request_commit_queued",
+            ],
+        ),
+        other: settled(
+            addr(other),
+            &[
+                "zk_learner_proposal_received_count",
+                "zk_cnt_proposal_ack_creation_latency",
+                "zk_request_commit_queued",
+            ],
+        ),
+        restarted: settled(
+            addr(restarted),
+            &[
+                "zk_learner_proposal_received_count",
+                "zk_cnt_proposal_latency",
+            ],
+        ),
+    }
+}
+
+/// Apache's request processors' metrics, measured at our pipeline's matching points,
+/// after the same workload on Apache's ensemble and ours: where a key counts the same
+/// thing on both (transactions logged, committed, applied, acknowledged; change
+/// records; a reconnect; the watch event's bytes; the restarted follower's sync), the
+/// values agree with each other and with the workload; the summaries are filled.
+/// (Syncs are checked on each alone: which are DIFFs and which SNAPs differs.)
+#[test]
+fn ensemble_pipeline_metrics_follow_a_known_workload() {
+    let mut apache = Ensemble::new(Spec {
+        kind: Kind::Apache,
+        ..Spec::new(3, 0)
+    });
+    let mut ours = Ensemble::new(Spec::new(3, 0));
+    apache.start_all();
+    ours.start_all();
+    let a = pipeline_workload(&mut apache);
+    let o = pipeline_workload(&mut ours);
+    // Four sessions created, WRITES + 2 creates, SETS + 1 sets.
+    let txns = (WRITES + SETS + 7) as u64;
+    let mut failures = Vec::new();
+    for (who, p) in [("Apache", &a), ("ours", &o)] {
+        let l = &p.leader;
+        // Every transaction is logged, acknowledged by the leader, committed, applied.
+        for k in [
+            "zk_proposal_count",
+            "zk_sync_processor_request_queued",
+            "zk_cnt_sync_processor_queue_and_flush_time_ms",
+            "zk_sum_sync_processor_batch_size",
+            "zk_cnt_proposal_ack_creation_latency",
+            "zk_request_commit_queued",
+            "zk_cnt_propagation_latency",
+            "zk_cnt_write_final_proc_time_ms",
+        ] {
+            expect(
+                &mut failures,
+                who,
+                &format!("the leader's {k}"),
+                num(l, k),
+                txns,
+            );
+        }
+        let committed = num(l, "zk_cnt_local_write_committed_time_ms")
+            + num(l, "zk_cnt_server_write_committed_time_ms");
+        expect(
+            &mut failures,
+            who,
+            "the leader's local + server writes committed",
+            committed,
+            txns,
+        );
+        expect(
+            &mut failures,
+            who,
+            "the leader's outstanding changes removed",
+            num(l, "zk_outstanding_changes_removed"),
+            num(l, "zk_outstanding_changes_queued"),
+        );
+        expect(
+            &mut failures,
+            who,
+            "the leader's reconnects",
+            num(l, "zk_connection_revalidate_count"),
+            1,
+        );
+        // Each learner's sync, the restarted one's too, sampled as it began (itself
+        // in flight) and as it ended. Which syncs are DIFFs and which SNAPs differs
+        // between the two (an empty learner gets SNAP here; Apache's choice depends
+        // on when each follower connects), so each is checked against its own.
+        let (diffs, snaps) = (num(l, "zk_diff_count"), num(l, "zk_snap_count"));
+        if diffs + snaps < 3 {
+            failures.push(format!(
+                "{who}: the leader counts {diffs} DIFFs, {snaps} SNAPs"
+            ));
+        }
+        for (kind, n) in [("diff", diffs), ("snap", snaps)] {
+            let k = format!("zk_cnt_inflight_{kind}_count");
+            expect(
+                &mut failures,
+                who,
+                &format!("the leader's {k}"),
+                num(l, &k),
+                2 * n,
+            );
+            let max = num(l, &format!("zk_max_inflight_{kind}_count"));
+            if n > 0 && max < 1 {
+                failures.push(format!("{who}: the leader's max in-flight {kind} is {max}"));
+            }
+        }
+        for (k, min) in [
+            ("zk_prep_processor_request_queued", txns),
+            ("zk_cnt_prep_process_time", 1),
+            ("zk_cnt_proposal_process_time", 1),
+            ("zk_cnt_request_throttle_queue_time_ms", WRITES as u64),
+            ("zk_cnt_write_commitproc_time_ms", WRITES as u64),
+            ("zk_cnt_sync_processor_queue_time_ms", txns),
+            ("zk_cnt_sync_process_time", txns),
+            ("zk_cnt_sync_processor_queue_size", 1),
+            ("zk_cnt_commit_process_time", 1),
+            ("zk_cnt_pending_session_queue_size", WRITES as u64),
+            ("zk_max_pending_session_queue_size", 1),
+            ("zk_cnt_requests_in_session_queue", WRITES as u64),
+        ] {
+            if num(l, k) < min {
+                failures.push(format!(
+                    "{who}: the leader's {k} = {}, want {min} or more",
+                    num(l, k)
+                ));
+            }
+        }
+        // The follower up throughout received, logged, acknowledged and committed each.
+        let f = &p.other;
+        for k in [
+            "zk_learner_proposal_received_count",
+            "zk_sync_processor_request_queued",
+            "zk_cnt_proposal_latency",
+            "zk_cnt_proposal_ack_creation_latency",
+            "zk_request_commit_queued",
+            "zk_cnt_commit_propagation_latency",
+        ] {
+            expect(
+                &mut failures,
+                who,
+                &format!("the follower's {k}"),
+                num(f, k),
+                txns,
+            );
+        }
+        if num(f, "zk_cnt_read_commitproc_time_ms") < 1
+            || num(f, "zk_cnt_read_final_proc_time_ms") < 1
+        {
+            failures.push(format!("{who}: the follower timed no read"));
+        }
+        // The restarted follower synced once, then received the rest in broadcast.
+        let r = &p.restarted;
+        expect(
+            &mut failures,
+            who,
+            "the restarted follower's syncs",
+            num(r, "zk_cnt_follower_sync_time"),
+            1,
+        );
+        expect(
+            &mut failures,
+            who,
+            "the restarted follower's proposal latencies",
+            num(r, "zk_cnt_proposal_latency"),
+            num(r, "zk_learner_proposal_received_count"),
+        );
+        // What came after its sync, in broadcast, is logged (what it missed may have
+        // come by SNAP, logged as a snapshot, not as transactions).
+        let logged = num(r, "zk_sync_processor_request_queued");
+        if logged < num(r, "zk_learner_proposal_received_count") || logged == 0 {
+            failures.push(format!("{who}: the restarted follower logged {logged}"));
+        }
+    }
+    // The same things counted on both.
+    for (server, ka, ko) in [
+        ("leader", &a.leader, &o.leader),
+        ("follower", &a.other, &o.other),
+        ("restarted follower", &a.restarted, &o.restarted),
+    ] {
+        failures.extend(same_values(
+            server,
+            ka,
+            ko,
+            &[
+                "zk_outstanding_changes_queued",
+                "zk_cnt_local_write_committed_time_ms",
+                "zk_cnt_server_write_committed_time_ms",
+                "zk_watch_bytes",
+                "zk_connection_revalidate_count",
+                "zk_learner_proposal_received_count",
+                "zk_stale_requests",
+                "zk_connection_rejected",
+            ],
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -556,12 +871,18 @@ fn families_match_mntr(
         // A labelled set's keys (zk_avg_2_learner_handler_qp_size,
         // zk_avg_app_write_per_namespace) are one family, its name without the label.
         // (`quorum_ack_latency` is no member of `ack_latency`.)
+        let gauge_set = LABELLED_GAUGES
+            .iter()
+            .find(|n| k.ends_with(&format!("_{n}")));
         let (fam, kind) = match LABELLED
             .iter()
             .find(|n| k.ends_with(&format!("_{n}")) && !k.ends_with("_quorum_ack_latency"))
         {
             Some(n) => (n.to_string(), "summary"),
-            None => family_of(k, m),
+            None => match gauge_set {
+                Some(n) => (n.to_string(), "gauge"),
+                None => family_of(k, m),
+            },
         };
         from_mntr.entry(fam).or_insert(kind);
     }
@@ -597,6 +918,14 @@ const LABELLED: &[&str] = &[
     "ack_latency",
     "write_per_namespace",
     "read_per_namespace",
+];
+
+/// Apache's labelled gauge sets we print (`zk_<namespace>_<name>`): the quotas'.
+const LABELLED_GAUGES: &[&str] = &[
+    "quota_count_limit_per_namespace",
+    "quota_bytes_limit_per_namespace",
+    "quota_count_usage_per_namespace",
+    "quota_bytes_usage_per_namespace",
 ];
 
 /// A leader's `/metrics`: every mntr key it prints has its family, the per-learner
@@ -737,7 +1066,16 @@ fn prometheus_metrics_carry_apache_names_and_types() {
         .iter()
         .filter_map(|s| s.1.get("key").cloned())
         .collect();
-    assert_eq!(keys, BTreeSet::from(["eph".to_owned(), "m".to_owned()]));
+    // The quota's nodes are written under /zookeeper.
+    let want = ["eph", "m", "zookeeper"].map(str::to_owned);
+    assert_eq!(keys, BTreeSet::from(want));
+    // A labelled gauge set: the quota on /m, whose subtree holds /m and /m/c.
+    let usage: Vec<(Option<&String>, f64)> = after["quota_count_usage_per_namespace"]
+        .samples
+        .iter()
+        .map(|s| (s.1.get("key"), s.2))
+        .collect();
+    assert_eq!(usage, [(Some(&"m".to_owned()), 2.0)]);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Only GET /metrics.

@@ -386,6 +386,17 @@ impl Peer {
         }
         s
     }
+    /// Leader: whether learner `sid` acknowledged NEWLEADER (is past its
+    /// synchronisation); `None` when it is not a learner of this leader.
+    pub fn learner_synced(&self, sid: ServerId) -> Option<bool> {
+        match &self.role {
+            Role::Leading(l) => l
+                .handlers
+                .get(&sid)
+                .map(|h| h.phase >= HandlerPhase::Synced),
+            _ => None,
+        }
+    }
     /// Leader: the followers that acknowledged its NEWLEADER (its synced
     /// participants), by id; a reconfig needs a quorum of the new voters among them.
     pub fn synced_follower_ids(&self) -> Vec<ServerId> {

@@ -440,6 +440,7 @@ async fn accept_loop_on(
                     addr.ip(),
                     cfg.max_client_cnxns
                 );
+                let _ = core.try_send(CoreMsg::ConnectionRejected);
                 continue;
             }
             *n += 1;
@@ -693,6 +694,7 @@ fn push_request(
         op_type: hdr.op_type,
         op,
         body,
+        read_at: std::time::Instant::now(),
     });
     Ok(())
 }

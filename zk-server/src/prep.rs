@@ -69,6 +69,10 @@ pub struct Prep {
     /// order, so that a failed multi leaves no trace (a sequential name
     /// included) in `pending`.
     undo: Option<Vec<(String, Option<ChangeRecord>)>>,
+    /// Change records added and removed since [`Prep::take_counts`] last asked
+    /// (`outstanding_changes_queued`, `outstanding_changes_removed`).
+    added: u64,
+    removed: u64,
 }
 
 type PResult<T> = Result<T, ErrorCode>;
@@ -113,6 +117,15 @@ impl Prep {
         self.order.len()
     }
 
+    /// Change records added and removed since the last call (Apache counts each
+    /// `addChangeRecord`, and each record `processTxn` takes off the list).
+    pub fn take_counts(&mut self) -> (u64, u64) {
+        (
+            std::mem::take(&mut self.added),
+            std::mem::take(&mut self.removed),
+        )
+    }
+
     /// Forget the changes of transactions up to `zxid`, now applied to the tree.
     pub fn applied(&mut self, zxid: Zxid) {
         while let Some((z, _)) = self.order.front() {
@@ -120,6 +133,7 @@ impl Prep {
                 break;
             }
             let (z, path) = self.order.pop_front().unwrap();
+            self.removed += 1;
             if self.pending.get(&path).is_some_and(|r| r.zxid == z) {
                 self.pending.remove(&path);
             }
@@ -145,6 +159,7 @@ impl Prep {
 
     fn add(&mut self, path: &str, rec: ChangeRecord) {
         self.order.push_back((rec.zxid, path.to_owned()));
+        self.added += 1;
         let old = self.pending.insert(path.to_owned(), rec);
         if let Some(undo) = self.undo.as_mut() {
             undo.push((path.to_owned(), old));

@@ -3,6 +3,8 @@
 //! code) with the session, connection and xid it came with. A body that does
 //! not decode closes the connection.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use zab_core::proto::Op;
@@ -17,4 +19,7 @@ pub struct Request {
     pub op: Op,
     /// The raw body (kept for the log of a write and for `cons`).
     pub body: Bytes,
+    /// When its connection read it (`request_throttle_queue_time_ms`: the wait
+    /// for the core).
+    pub read_at: Instant,
 }

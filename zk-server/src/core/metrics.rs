@@ -4,8 +4,8 @@
 //! [`Summary`]s, updated on the core's task and read through
 //! [`super::StatsView::metrics`]. Which name each figure is printed under,
 //! and how (`mntr`, Prometheus), is `crate::metrics`'s business, not the
-//! core's. [`SharedSummary`] is the one a thread outside the core updates
-//! (the log's sync thread: fsync time).
+//! core's. [`SharedSummary`] and [`SharedSummaryQ`] are the ones a thread outside
+//! the core updates (the log's writer: [`LogMetrics`]; the driver: [`DriverMetrics`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,8 +124,9 @@ impl SharedSummarySet {
 }
 
 /// What the peer driver measures for Apache's `ServerMetrics`, updated from its task:
-/// a leader's syncs (`diff_count`: DIFF or TRUNC, `snap_count`), REVALIDATEs and
-/// `quorum_ack_latency`; a learner's proposals received in broadcast and its sync time.
+/// a leader's syncs (`diff_count`: DIFF or TRUNC, `snap_count`, those in flight),
+/// REVALIDATEs and `quorum_ack_latency`; a learner's proposals received in broadcast,
+/// their latency, and its sync time; the ACKs' creation latency.
 #[derive(Debug)]
 pub struct DriverMetrics {
     pub diff_count: AtomicU64,
@@ -139,6 +140,17 @@ pub struct DriverMetrics {
     pub leader_unavailable_time: SharedSummary,
     /// ms from a proposal to its commit (Apache: from the request's creation).
     pub quorum_ack_latency: std::sync::Mutex<Summary>,
+    /// `proposal_latency` (follower): wall-clock ms from a transaction's time to the
+    /// arrival of its PROPOSAL in broadcast.
+    pub proposal_latency: SharedSummaryQ,
+    /// `proposal_ack_creation_latency` (leader, follower): wall-clock ms from a
+    /// transaction's time to the sync after which this server acknowledges it.
+    pub proposal_ack_creation_latency: SharedSummaryQ,
+    /// `inflight_snap_count`, `inflight_diff_count` (leader): learners synchronising by
+    /// SNAP (by DIFF or TRUNC), sampled as one starts (itself included) and as one
+    /// acknowledges NEWLEADER (itself no longer).
+    pub inflight_snap_count: SharedSummary,
+    pub inflight_diff_count: SharedSummary,
 }
 
 impl Default for DriverMetrics {
@@ -153,6 +165,10 @@ impl Default for DriverMetrics {
             unavailable_time: SharedSummary::default(),
             leader_unavailable_time: SharedSummary::default(),
             quorum_ack_latency: std::sync::Mutex::new(Summary::with_quantiles()),
+            proposal_latency: SharedSummaryQ::default(),
+            proposal_ack_creation_latency: SharedSummaryQ::default(),
+            inflight_snap_count: SharedSummary::default(),
+            inflight_diff_count: SharedSummary::default(),
         }
     }
 }
@@ -190,10 +206,79 @@ impl DriverMetrics {
         self.observer_sync_time.reset();
         self.unavailable_time.reset();
         self.leader_unavailable_time.reset();
+        self.proposal_latency.reset();
+        self.proposal_ack_creation_latency.reset();
+        self.inflight_snap_count.reset();
+        self.inflight_diff_count.reset();
         self.quorum_ack_latency
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .reset();
+    }
+}
+
+/// A summary with quantiles updated from another thread (Apache's ADVANCED summaries
+/// measured by the driver or the log's sync thread).
+#[derive(Debug)]
+pub struct SharedSummaryQ(std::sync::Mutex<Summary>);
+
+impl Default for SharedSummaryQ {
+    fn default() -> Self {
+        SharedSummaryQ(std::sync::Mutex::new(Summary::with_quantiles()))
+    }
+}
+
+impl SharedSummaryQ {
+    pub fn add(&self, v: u64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).add(v);
+    }
+
+    pub fn get(&self) -> Summary {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).reset();
+    }
+}
+
+/// What the log's writer measures, Apache's `SyncRequestProcessor` figures: standalone
+/// on the sync thread of `replicate::StandaloneLog`, in an ensemble on the driver (which
+/// writes each entry as zab-core appends it) and its sync thread (which flushes).
+#[derive(Debug, Default)]
+pub struct LogMetrics {
+    /// `fsynctime`: ms per log sync (write and `fdatasync` of a group commit).
+    pub fsync_time: SharedSummary,
+    /// `sync_processor_request_queued`: transactions handed to the log.
+    pub request_queued: AtomicU64,
+    /// `sync_processor_queue_size`: transactions waiting for the log's writer, sampled
+    /// as it takes one (standalone) or as one is appended (ensemble).
+    pub queue_size: SharedSummary,
+    /// `sync_processor_queue_time_ms`: ms from a transaction's hand-over to the log
+    /// until the writer takes it (standalone) or the sync covering it starts (ensemble).
+    pub queue_time: SharedSummaryQ,
+    /// `sync_process_time`: ms to write one transaction to the log (no flush).
+    pub process_time: SharedSummary,
+    /// `sync_processor_batch_size`: transactions made durable by one flush.
+    pub batch_size: SharedSummary,
+    /// `sync_processor_queue_flush_time_ms`: ms of one flush.
+    pub flush_time: SharedSummaryQ,
+    /// `sync_processor_queue_and_flush_time_ms`: ms from a transaction's hand-over to
+    /// the end of the flush that made it durable.
+    pub queue_and_flush_time: SharedSummaryQ,
+}
+
+impl LogMetrics {
+    /// Back to zero (`srst`).
+    pub fn reset(&self) {
+        self.fsync_time.reset();
+        self.request_queued.store(0, Ordering::Relaxed);
+        self.queue_size.reset();
+        self.queue_time.reset();
+        self.process_time.reset();
+        self.batch_size.reset();
+        self.flush_time.reset();
+        self.queue_and_flush_time.reset();
     }
 }
 
@@ -322,8 +407,8 @@ pub struct CoreMetrics {
     pub startup_snap_load_time: Summary,
     pub startup_txns_loaded: Summary,
     pub startup_txns_load_time: Summary,
-    /// `fsynctime`: ms per log sync, from the log's sync thread.
-    pub fsync_time: Arc<SharedSummary>,
+    /// `fsynctime` and the `sync_processor_*` figures, from the log's writer.
+    pub log: Arc<LogMetrics>,
     /// `learner_handler_qp_size` (leader): packets queued for a learner, by its
     /// sid, sampled by the driver as it queues each one.
     pub learner_qp_size: Arc<SharedSummarySet>,
@@ -336,6 +421,150 @@ pub struct CoreMetrics {
     pub ack_latency: Arc<SharedSummarySet>,
     /// What the peer driver measures (syncs, REVALIDATEs, proposals received, ...).
     pub driver: Arc<DriverMetrics>,
+    /// The pipeline's stages, by Apache's request processors.
+    pub pipeline: PipelineMetrics,
+}
+
+/// Apache's figures of its request processors, measured at our pipeline's matching
+/// points (core/pipeline.rs says where): the request throttler's queue (the core's
+/// inbound channel), prep (`PrepRequestProcessor`), the per-session ordering and the
+/// commit path (`CommitProcessor`, kept only in an ensemble, as Apache's exists only
+/// there), the final stage (`FinalRequestProcessor`).
+#[derive(Clone, Debug)]
+pub struct PipelineMetrics {
+    /// `request_throttle_queue_time_ms`: ms from a request's read off its socket to
+    /// the core taking it.
+    pub throttle_queue_time: Summary,
+    /// `request_throttle_wait_count`: times the core stopped taking requests because
+    /// 10,000 proposals were in flight.
+    pub throttle_waits: u64,
+    /// `stale_requests`, `stale_requests_dropped`: requests whose connection was gone
+    /// when the core took them (dropped).
+    pub stale_requests: u64,
+    /// `stale_replies`: replies to requests whose connection was gone.
+    pub stale_replies: u64,
+    /// `prep_processor_request_queued`: requests and transactions handed to prep
+    /// (standalone and leader).
+    pub prep_queued: u64,
+    /// `prep_processor_queue_size`: messages waiting in the core's inbound channel as
+    /// prep takes a request.
+    pub prep_queue_size: Summary,
+    /// `prep_processor_queue_time_ms`: ms from the core taking a request to prep.
+    pub prep_queue_time: Summary,
+    /// `prep_process_time`: ms to prepare a write's transaction.
+    pub prep_process_time: Summary,
+    /// `proposal_process_time`: ms to hand a prepared transaction to replication.
+    pub proposal_process_time: Summary,
+    /// `close_session_prep_time`: ms to prepare a closeSession.
+    pub close_session_prep_time: Summary,
+    /// `outstanding_changes_queued`, `outstanding_changes_removed`: prep's change
+    /// records of transactions not yet applied, added and removed.
+    pub outstanding_changes_queued: u64,
+    pub outstanding_changes_removed: u64,
+    /// `learner_request_processor_queue_size` (learner): messages waiting in the core's
+    /// inbound channel as a request is taken.
+    pub learner_queue_size: Summary,
+    /// `requests_in_session_queue`: a session's writes in flight and reads held, as
+    /// one joins them and as its oldest write commits.
+    pub requests_in_session_queue: Summary,
+    /// `pending_session_queue_size`: sessions with a write in flight or a read held,
+    /// as a write of this server's clients commits.
+    pub pending_session_queues: Summary,
+    /// `reads_after_write_in_session_queue`: reads released by a session's write.
+    pub reads_after_write: Summary,
+    /// `session_queues_drained`, `reads_issued_from_session_queue`: per batch of
+    /// commits, sessions whose write was applied, and the reads that released.
+    pub session_queues_drained: Summary,
+    pub reads_issued_from_session_queue: Summary,
+    /// `read_commit_proc_issued`: per turn of the core's loop, reads answered at once.
+    pub read_commit_proc_issued: Summary,
+    /// `write_commit_proc_issued`: transactions per batch of commits.
+    pub write_commit_proc_issued: Summary,
+    /// `write_batch_time_in_commit_processor`: ms to apply one batch of commits.
+    pub write_batch_time: Summary,
+    /// `time_waiting_empty_pool_in_commit_processor_read_ms`: ms a batch of commits
+    /// waits for reads being answered: always 0, reads run on the same task.
+    pub empty_pool_wait: Summary,
+    /// `commit_process_time`: ms of one turn of the core's loop that took requests
+    /// or commits.
+    pub commit_process_time: Summary,
+    /// `read_commit_proc_req_queued`, `write_commit_proc_req_queued`,
+    /// `commit_commit_proc_req_queued`: per such turn, reads held, local writes in
+    /// flight, and commit messages waiting in the replication channel.
+    pub reads_queued: Summary,
+    pub writes_queued: Summary,
+    pub commits_queued: Summary,
+    /// `request_commit_queued`: committed transactions received.
+    pub commits_received: u64,
+    /// `read_commitproc_time_ms`, `write_commitproc_time_ms`: ms from a request's
+    /// arrival on the core to its read, or to its write's apply.
+    pub read_commitproc_time: Summary,
+    pub write_commitproc_time: Summary,
+    /// `local_write_committed_time_ms`, `server_write_committed_time_ms`: ms from a
+    /// commit's arrival on the core to its apply, for a write of this server's
+    /// clients, and for the others'.
+    pub local_write_committed_time: Summary,
+    pub server_write_committed_time: Summary,
+    /// `read_final_proc_time_ms`, `write_final_proc_time_ms`: ms to answer a read, to
+    /// apply a transaction (watches and reply included).
+    pub read_final_proc_time: Summary,
+    pub write_final_proc_time: Summary,
+    /// `propagation_latency`: wall-clock ms from a transaction's time to its apply.
+    pub propagation_latency: Summary,
+    /// `commit_propagation_latency` (learner): the same to its commit's arrival.
+    pub commit_propagation_latency: Summary,
+    /// `watch_bytes`: bytes of the watch events sent, length prefix included.
+    pub watch_bytes: u64,
+    /// `connection_revalidate_count`: reconnects to an existing session.
+    pub connection_revalidate: u64,
+    /// `connection_rejected`: connections refused by maxClientCnxns.
+    pub connection_rejected: u64,
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        let q = Summary::with_quantiles;
+        PipelineMetrics {
+            throttle_queue_time: q(),
+            throttle_waits: 0,
+            stale_requests: 0,
+            stale_replies: 0,
+            prep_queued: 0,
+            prep_queue_size: Summary::default(),
+            prep_queue_time: q(),
+            prep_process_time: Summary::default(),
+            proposal_process_time: Summary::default(),
+            close_session_prep_time: q(),
+            outstanding_changes_queued: 0,
+            outstanding_changes_removed: 0,
+            learner_queue_size: Summary::default(),
+            requests_in_session_queue: Summary::default(),
+            pending_session_queues: Summary::default(),
+            reads_after_write: Summary::default(),
+            session_queues_drained: Summary::default(),
+            reads_issued_from_session_queue: Summary::default(),
+            read_commit_proc_issued: Summary::default(),
+            write_commit_proc_issued: Summary::default(),
+            write_batch_time: Summary::default(),
+            empty_pool_wait: Summary::default(),
+            commit_process_time: Summary::default(),
+            reads_queued: Summary::default(),
+            writes_queued: Summary::default(),
+            commits_queued: Summary::default(),
+            commits_received: 0,
+            read_commitproc_time: q(),
+            write_commitproc_time: q(),
+            local_write_committed_time: q(),
+            server_write_committed_time: q(),
+            read_final_proc_time: q(),
+            write_final_proc_time: q(),
+            propagation_latency: q(),
+            commit_propagation_latency: q(),
+            watch_bytes: 0,
+            connection_revalidate: 0,
+            connection_rejected: 0,
+        }
+    }
 }
 
 impl Default for CoreMetrics {
@@ -365,11 +594,12 @@ impl Default for CoreMetrics {
             startup_snap_load_time: Summary::default(),
             startup_txns_loaded: Summary::default(),
             startup_txns_load_time: Summary::default(),
-            fsync_time: Arc::new(SharedSummary::default()),
+            log: Arc::new(LogMetrics::default()),
             learner_qp_size: Arc::new(SharedSummarySet::default()),
             learner_qp_time: Arc::new(SharedSummarySet::default()),
             ack_latency: Arc::new(SharedSummarySet::default()),
             driver: Arc::new(DriverMetrics::default()),
+            pipeline: PipelineMetrics::default(),
         }
     }
 }

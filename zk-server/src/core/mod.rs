@@ -69,7 +69,8 @@ use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
 pub use metrics::{
-    top_namespace, CoreMetrics, DriverMetrics, SharedSummary, SharedSummarySet, Summary,
+    top_namespace, CoreMetrics, DriverMetrics, LogMetrics, PipelineMetrics, SharedSummary,
+    SharedSummaryQ, SharedSummarySet, Summary,
 };
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};
 
@@ -105,6 +106,9 @@ pub enum CoreMsg {
     RequestLeadership(oneshot::Sender<zab_core::peer::RqldAnswer>),
     /// A client's TLS handshake failed on the client port (`unsuccessful_handshake`).
     HandshakeFailed,
+    /// A connection refused at accept: maxClientCnxns from its address
+    /// (`connection_rejected`).
+    ConnectionRejected,
     Restore {
         body: Vec<u8>,
         /// The backup's last processed zxid.
@@ -154,6 +158,19 @@ pub struct Core {
     /// The membership activated by the last reconfig (text, version), which
     /// `/zookeeper/config` shows again after a SNAP; `None`: the one in zoo.cfg.
     membership: Option<(String, i64)>,
+    /// What the pipeline's figures need between events (`metrics::PipelineMetrics`):
+    /// messages left in the inbound channel when the last one was taken; reads
+    /// answered at once this turn; reads held in session queues; when the batch of
+    /// commits being applied arrived; sessions and reads it released; whether the
+    /// in-flight cap stopped the taking of requests.
+    inbound_waiting: usize,
+    turn_reads: u64,
+    held_reads: usize,
+    /// Sessions with a write in flight or a read held (`Core::note_pending`).
+    pending_sessions: std::collections::HashSet<i64>,
+    commit_received: Instant,
+    drained: (u64, u64),
+    throttled: bool,
 }
 
 /// What prep needs for a reconfig: the configuration's switches and, on an
@@ -221,7 +238,7 @@ impl Core {
             replicator,
             rx,
             driver,
-            fsync_time,
+            log_metrics,
         } = replication;
         let mut core = Core {
             cfg,
@@ -243,7 +260,7 @@ impl Core {
             stats: ServerStats::default(),
             ensemble: EnsembleStats::default(),
             metrics: CoreMetrics {
-                fsync_time,
+                log: log_metrics,
                 ..CoreMetrics::default()
             },
             started: now,
@@ -252,6 +269,13 @@ impl Core {
             security: Arc::new(security),
             reconfig_pending: None,
             membership: None,
+            inbound_waiting: 0,
+            turn_reads: 0,
+            held_reads: 0,
+            pending_sessions: Default::default(),
+            commit_received: now,
+            drained: (0, 0),
+            throttled: false,
         };
         if core.role() == Role::Looking {
             core.metrics.looking = 1;
@@ -356,6 +380,7 @@ impl Core {
                 m = replication.recv() => {
                     let Some(m) = m else { break };
                     self.now = Instant::now();
+                    let turn = self.turn_started(rx.len(), replication.len() + 1);
                     self.on_replication(m);
                     for _ in 0..256 {
                         match replication.try_recv() {
@@ -366,10 +391,13 @@ impl Core {
                             Err(_) => break,
                         }
                     }
+                    self.turn_ended(turn);
                 }
                 msg = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
                     let Some(msg) = msg else { break };
                     self.now = Instant::now();
+                    let turn = self.turn_started(rx.len(), replication.len());
+                    self.inbound_waiting = rx.len();
                     self.on_msg(msg);
                     // Take what else is waiting, so that its writes share a flush.
                     for _ in 0..256 {
@@ -377,11 +405,13 @@ impl Core {
                         match rx.try_recv() {
                             Ok(m) => {
                                 self.now = Instant::now();
+                                self.inbound_waiting = rx.len();
                                 self.on_msg(m);
                             }
                             Err(_) => break,
                         }
                     }
+                    self.turn_ended(turn);
                 }
                 _ = tokio::time::sleep(Duration::from_millis(1)), if self.snapshots.running() => {}
                 _ = ticker.tick() => {
@@ -394,9 +424,45 @@ impl Core {
                 }
                 _ = purge.tick(), if purge_hours > 0 => self.autopurge(),
             }
+            // Apache's RequestThrottler waits while too much is in process; ours stops
+            // taking requests at the in-flight cap (`request_throttle_wait_count`).
+            let gated = self.in_flight.len() >= MAX_IN_FLIGHT;
+            if gated && !self.throttled {
+                self.metrics.pipeline.throttle_waits += 1;
+            }
+            self.throttled = gated;
             // What this turn answered goes out: one buffer, one wakeup per connection.
             self.flush_replies();
             self.snapshot_step();
+        }
+    }
+
+    /// A turn of the loop that takes requests or commits begins: Apache's
+    /// CommitProcessor samples its queues as each of its iterations begins (reads held,
+    /// local writes waiting for their commit, commits waiting). Its time, if in an
+    /// ensemble, for [`Core::turn_ended`].
+    fn turn_started(&mut self, inbound: usize, commits: usize) -> Option<Instant> {
+        self.inbound_waiting = inbound;
+        self.turn_reads = 0;
+        if !self.commit_processor() {
+            return None;
+        }
+        let writes = match self.role.learner() {
+            Some(l) => l.forwarded.len() + l.pending_syncs.len(),
+            None => self.in_flight.len(),
+        };
+        let p = &mut self.metrics.pipeline;
+        p.reads_queued.add(self.held_reads as u64);
+        p.writes_queued.add(writes as u64);
+        p.commits_queued.add(commits as u64);
+        Some(Instant::now())
+    }
+
+    fn turn_ended(&mut self, started: Option<Instant>) {
+        if let Some(t) = started {
+            let p = &mut self.metrics.pipeline;
+            p.commit_process_time.add(t.elapsed().as_millis() as u64);
+            p.read_commit_proc_issued.add(self.turn_reads);
         }
     }
 
@@ -408,6 +474,7 @@ impl Core {
             CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
             CoreMsg::Inspect(f) => f(&self.view()),
             CoreMsg::ResetStats(what) => self.reset_stats(what),
+            CoreMsg::ConnectionRejected => self.metrics.pipeline.connection_rejected += 1,
             CoreMsg::HandshakeFailed => {
                 // NettyServerCnxnFactory.CertificateVerifier counts both.
                 self.metrics.unsuccessful_handshake += 1;

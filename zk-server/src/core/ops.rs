@@ -100,6 +100,8 @@ impl Core {
             self.last_zxid = zxid;
         }
         let now = self.now;
+        self.held_reads = 0;
+        self.pending_sessions.clear();
         self.sessions = sessions
             .iter()
             .map(|(id, timeout_ms)| (*id, Session::restored(*id, *timeout_ms, now)))

@@ -19,6 +19,10 @@ use zab_core::Zxid;
 use super::session::{session_txn, Session};
 use super::stats::short_op_name;
 use super::{now_ms, Core, Role};
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
 use crate::auth::check_acl;
 use crate::prep::PrepCtx;
 use crate::replicate::DriverMsg;
@@ -34,6 +38,8 @@ pub(super) struct Held {
 }
 
 /// Who waits for a transaction's outcome.
+// A client's request is most of them: boxing it would cost an allocation per write.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Origin {
     Client {
         req: Request,
@@ -108,6 +114,12 @@ impl Core {
     /// Hand a prepared transaction to replication; it is applied when it comes
     /// back committed ([`Core::on_committed`]).
     pub(super) fn propose(&mut self, txn: Txn, origin: Origin) {
+        let (added, _) = self.prep.take_counts();
+        self.metrics.pipeline.outstanding_changes_queued += added;
+        // A client's request was counted as prep took it; these reach prep here.
+        if !matches!(origin, Origin::Client { .. }) {
+            self.metrics.pipeline.prep_queued += 1;
+        }
         let bytes = txn.to_bytes();
         if self.role() == Role::Leading {
             self.metrics.proposals += 1;
@@ -134,7 +146,14 @@ impl Core {
                 c.received += 1;
                 c.session_id
             }
-            None => return,
+            None => {
+                // Its connection is gone (Apache's `Request.isStale`, which never
+                // holds for a closeSession): dropped.
+                if req.op != Op::CloseSession {
+                    self.metrics.pipeline.stale_requests += 1;
+                }
+                return;
+            }
         };
         if let Some(s) = self.sessions.get_mut(&session_id) {
             s.expires_at = received + Duration::from_millis(s.timeout_ms as u64);
@@ -153,6 +172,7 @@ impl Core {
         if self.refuse_unauthenticated(&req) {
             return;
         }
+        self.count_taken(&req, received);
         // A write goes in flight at once, as ZooKeeper proposes (or forwards) it before
         // the session's earlier reads are answered; a read waits for the writes its
         // session sent before it. Writes are answered in order, and each held read as
@@ -160,9 +180,10 @@ impl Core {
         // A local session's close and a refused ephemeral are answered here, after the
         // writes sent before them, as a read is.
         let answered_here = self.local_action(&req).answered_here();
+        let ordered_write = is_ordered_write(&req, self.role.role());
         match self.sessions.get_mut(&session_id) {
             Some(s)
-                if (answered_here || !is_ordered_write(&req, self.role.role()))
+                if (answered_here || !ordered_write)
                     && (s.writes_in_flight() || !s.queue.is_empty()) =>
             {
                 let after = s.writes_started;
@@ -171,22 +192,90 @@ impl Core {
                     received,
                     after,
                 });
+                self.held_reads += 1;
+                self.sample_session_queue(session_id);
             }
-            _ => self.process(req, received),
+            _ => {
+                if !ordered_write {
+                    self.turn_reads += 1;
+                }
+                self.process(req, received);
+                if ordered_write {
+                    self.sample_session_queue(session_id);
+                }
+            }
         }
     }
 
-    /// Answer the reads a session holds whose earlier writes are answered, in order.
-    pub(super) fn drain_session(&mut self, session_id: i64) {
+    /// The core took a request: the wait for it since its read
+    /// (`request_throttle_queue_time_ms`), and prep's queue on a leader or standalone
+    /// (Apache's PrepRequestProcessor sees every request there, reads too; ours takes
+    /// it at once) or a learner's request processor's.
+    fn count_taken(&mut self, req: &Request, received: Instant) {
+        let (role, waiting) = (self.role(), self.inbound_waiting as u64);
+        let p = &mut self.metrics.pipeline;
+        p.throttle_queue_time
+            .add(ms(received.saturating_duration_since(req.read_at)));
+        match role {
+            Role::Standalone | Role::Leading => {
+                p.prep_queued += 1;
+                p.prep_queue_size.add(waiting);
+                p.prep_queue_time.add(0);
+            }
+            Role::Following | Role::Observing => p.learner_queue_size.add(waiting),
+            Role::Looking => {}
+        }
+    }
+
+    /// Whether Apache would run a CommitProcessor here: in an ensemble's roles only.
+    pub(super) fn commit_processor(&self) -> bool {
+        matches!(
+            self.role(),
+            Role::Leading | Role::Following | Role::Observing
+        )
+    }
+
+    /// Keeps `session_id` in the set of sessions with a queue if it has one now
+    /// (`pending_session_queue_size`); called wherever a write starts or ends.
+    pub(super) fn note_pending(&mut self, session_id: i64) {
+        if self.sessions.get(&session_id).is_some_and(|s| s.pending()) {
+            self.pending_sessions.insert(session_id);
+        } else {
+            self.pending_sessions.remove(&session_id);
+        }
+    }
+
+    /// `requests_in_session_queue`: the session's writes in flight and reads held.
+    fn sample_session_queue(&mut self, session_id: i64) {
+        if !self.commit_processor() {
+            return;
+        }
+        if let Some(s) = self.sessions.get(&session_id) {
+            let n = s.writes_started - s.writes_done + s.queue.len() as u64;
+            self.metrics.pipeline.requests_in_session_queue.add(n);
+        }
+    }
+
+    /// Answer the reads a session holds whose earlier writes are answered, in order;
+    /// how many were.
+    pub(super) fn drain_session(&mut self, session_id: i64) -> u64 {
+        let mut n = 0;
         loop {
             let Some(s) = self.sessions.get_mut(&session_id) else {
-                return;
+                self.note_pending(session_id);
+                return n;
             };
             match s.queue.front() {
                 Some(h) if h.after <= s.writes_done => {}
-                _ => return,
+                _ => {
+                    // Every answered write ends here: the session may have no queue now.
+                    self.note_pending(session_id);
+                    return n;
+                }
             }
             let h = s.queue.pop_front().unwrap();
+            self.held_reads = self.held_reads.saturating_sub(1);
+            n += 1;
             self.process(h.req, h.received);
         }
     }
@@ -255,6 +344,7 @@ impl Core {
                     s.closing = true;
                 }
             }
+            self.note_pending(req.session_id);
             let l = self.role.learner().expect("a learner");
             if matches!(req.op, Op::Sync(_)) {
                 l.pending_syncs.push_back((req, received));
@@ -274,10 +364,13 @@ impl Core {
                 .get(&req.session_id)
                 .map(|s| &s.auth)
                 .unwrap_or(&empty);
+            let prep_started = Instant::now();
             let txn = if req.op == Op::CloseSession {
                 let body = self
                     .prep
                     .prep_close_session(&self.tree, req.session_id, zxid);
+                let t = ms(prep_started.elapsed());
+                self.metrics.pipeline.close_session_prep_time.add(t);
                 Txn {
                     header: TxnHeader {
                         client_id: req.session_id,
@@ -312,14 +405,25 @@ impl Core {
                 };
                 self.prep.prep(&ctx, req.op_type, &req.op)
             };
+            let proposing = Instant::now();
+            self.metrics
+                .pipeline
+                .prep_process_time
+                .add(ms(proposing - prep_started));
             if let Some(s) = self.sessions.get_mut(&req.session_id) {
                 s.start_write();
                 if req.op == Op::CloseSession {
                     s.closing = true;
                 }
             }
+            self.note_pending(req.session_id);
             self.propose(txn, Origin::Client { req, received });
+            self.metrics
+                .pipeline
+                .proposal_process_time
+                .add(ms(proposing.elapsed()));
         } else {
+            let started = Instant::now();
             let reply = self.read(&req);
             let zxid = self.tree.last_processed_zxid().0;
             let xid = if req.op == Op::Ping {
@@ -328,6 +432,12 @@ impl Core {
                 req.xid
             };
             self.finish(&req, received, xid, zxid, reply);
+            if self.commit_processor() {
+                let p = &mut self.metrics.pipeline;
+                p.read_commitproc_time
+                    .add(ms(self.now.saturating_duration_since(received)));
+                p.read_final_proc_time.add(ms(started.elapsed()));
+            }
         }
     }
 
@@ -372,6 +482,10 @@ impl Core {
                 None => (size, size, size),
             });
         }
+        if !self.conns.contains_key(&req.conn_id) {
+            // Apache's FinalRequestProcessor counts a reply to a closed connection.
+            self.metrics.pipeline.stale_replies += 1;
+        }
         if let Some(c) = self.conns.get_mut(&req.conn_id) {
             c.last_op = short_op_name(req.op_type);
             c.last_cxid = req.xid;
@@ -391,15 +505,29 @@ impl Core {
     /// The one commit path, standalone and in an ensemble: transactions committed
     /// by replication, in zxid order.
     pub(super) fn on_committed(&mut self, entries: Vec<(Zxid, Bytes)>) {
+        let n = entries.len() as u64;
         match self.role() {
-            Role::Leading => self.metrics.commits += entries.len() as u64,
-            Role::Following | Role::Observing => {
-                self.metrics.learner_commits_received += entries.len() as u64
-            }
+            Role::Leading => self.metrics.commits += n,
+            Role::Following | Role::Observing => self.metrics.learner_commits_received += n,
             Role::Standalone | Role::Looking => {}
         }
+        let started = Instant::now();
+        self.commit_received = self.now;
+        self.drained = (0, 0);
         for (z, data) in entries {
             self.apply_committed(z, data);
+        }
+        // Apache's CommitProcessor, once per batch of commits (it takes one at a time).
+        if self.commit_processor() {
+            let (sessions, reads) = self.drained;
+            let p = &mut self.metrics.pipeline;
+            p.commits_received += n;
+            p.write_commit_proc_issued.add(n);
+            p.write_batch_time.add(ms(started.elapsed()));
+            // Reads run on this task, before: none is left to wait for.
+            p.empty_pool_wait.add(0);
+            p.session_queues_drained.add(sessions);
+            p.reads_issued_from_session_queue.add(reads);
         }
     }
 
@@ -454,6 +582,9 @@ impl Core {
 
     /// The final stage: apply a committed transaction, fire watches, reply.
     pub(super) fn apply(&mut self, f: InFlight) {
+        let started = Instant::now();
+        let in_ensemble = self.commit_processor();
+        self.count_apply(&f, started, in_ensemble);
         let mut triggers = Vec::new();
         let rc = self.tree.apply(&f.txn, &mut triggers);
         let zxid = f.txn.header.zxid;
@@ -469,6 +600,8 @@ impl Core {
         }
         self.maybe_snapshot();
         self.prep.applied(zxid);
+        let (_, removed) = self.prep.take_counts();
+        self.metrics.pipeline.outstanding_changes_removed += removed;
         if self.reconfig_pending.is_some_and(|z| z <= zxid.0) {
             self.reconfig_pending = None;
         }
@@ -511,7 +644,12 @@ impl Core {
                 if req.op != Op::CloseSession {
                     if let Some(s) = self.sessions.get_mut(&session_id) {
                         s.finish_write();
-                        self.drain_session(session_id);
+                        let reads = self.drain_session(session_id);
+                        if in_ensemble {
+                            self.metrics.pipeline.reads_after_write.add(reads);
+                            self.drained.0 += 1;
+                            self.drained.1 += reads;
+                        }
                     }
                 }
             }
@@ -540,9 +678,63 @@ impl Core {
         if let Some(c) = closed_conn {
             self.close_conn(c);
         }
+        if in_ensemble {
+            let p = &mut self.metrics.pipeline;
+            p.write_final_proc_time.add(ms(started.elapsed()));
+        }
+    }
+
+    /// What Apache measures as a committed transaction reaches its final stage: the
+    /// wall-clock latency from the transaction's time (`propagation_latency`; on a
+    /// learner also `commit_propagation_latency`), and in an ensemble the
+    /// CommitProcessor's waits (`write_commitproc_time_ms` from a local client's
+    /// request, `local_` / `server_write_committed_time_ms` from the commit's arrival:
+    /// `server_` for a learner's transactions of other servers' clients)
+    /// and the session queue the write leaves.
+    fn count_apply(&mut self, f: &InFlight, now: Instant, in_ensemble: bool) {
+        let role = self.role();
+        let p = &mut self.metrics.pipeline;
+        if let Ok(l) = u64::try_from(now_ms() - f.txn.header.time) {
+            p.propagation_latency.add(l);
+            if role.learner() {
+                p.commit_propagation_latency.add(l);
+            }
+        }
+        if !in_ensemble {
+            return;
+        }
+        let committed = ms(now.saturating_duration_since(self.commit_received));
+        // As a write of this server's clients (a session's creation too) commits,
+        // Apache samples how many sessions have a queue.
+        if matches!(
+            f.origin,
+            Origin::Client { .. } | Origin::CreateSession { .. }
+        ) {
+            p.pending_session_queues
+                .add(self.pending_sessions.len() as u64);
+        }
+        match &f.origin {
+            Origin::Client { req, received } => {
+                p.write_commitproc_time
+                    .add(ms(now.saturating_duration_since(*received)));
+                p.local_write_committed_time.add(committed);
+                if let Some(s) = self.sessions.get(&req.session_id) {
+                    let n = s.writes_started - s.writes_done + s.queue.len() as u64;
+                    p.requests_in_session_queue.add(n);
+                }
+            }
+            // A leader's learners' writes pass its CommitProcessor as requests too:
+            // Apache's leader counts them local.
+            Origin::Remote if role.learner() => p.server_write_committed_time.add(committed),
+            _ => p.local_write_committed_time.add(committed),
+        }
     }
 
     pub(super) fn end_session(&mut self, session_id: i64) {
+        if let Some(s) = self.sessions.get(&session_id) {
+            self.held_reads = self.held_reads.saturating_sub(s.queue.len());
+        }
+        self.pending_sessions.remove(&session_id);
         self.sessions.remove(&session_id);
         self.watches.remove_session(session_id);
     }

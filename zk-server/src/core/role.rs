@@ -173,6 +173,8 @@ impl Core {
             }
             self.in_flight.clear();
             self.prep = Prep::default();
+            self.held_reads = 0;
+            self.pending_sessions.clear();
             let now = self.now;
             for s in self.sessions.values_mut() {
                 s.queue.clear();

@@ -156,6 +156,12 @@ impl Session {
     pub(super) fn writes_in_flight(&self) -> bool {
         self.writes_done < self.writes_started
     }
+
+    /// A write in flight or a read held: Apache's CommitProcessor would keep a queue
+    /// for this session (`pending_session_queue_size`).
+    pub(super) fn pending(&self) -> bool {
+        self.writes_in_flight() || !self.queue.is_empty()
+    }
 }
 
 /// A session's own transaction (createSession, closeSession on expiry): no
@@ -191,6 +197,11 @@ impl Core {
 
     /// Queues a watch event (see [`Core::send`]): it does not make its connection urgent.
     pub(super) fn send_event_frame(&mut self, conn_id: u64, f: Bytes) {
+        // Apache's ServerCnxn.process counts every event it sends (`watch_bytes`),
+        // without the length prefix.
+        if self.conns.contains_key(&conn_id) {
+            self.metrics.pipeline.watch_bytes += f.len().saturating_sub(4) as u64;
+        }
         self.send_frame(conn_id, f, false);
     }
 
@@ -315,6 +326,10 @@ impl Core {
             self.cfg.min_session_timeout_ms,
             self.cfg.max_session_timeout_ms,
         );
+        if req.session_id != 0 {
+            // Apache counts a reconnect as it reopens the session, valid or not.
+            self.metrics.pipeline.connection_revalidate += 1;
+        }
         if req.session_id == 0 {
             let id = self.next_session_id;
             self.next_session_id += 1;
@@ -367,6 +382,8 @@ impl Core {
                 self.send_connect_response(conn_id, &resp);
                 return;
             }
+            // Its createSession is in flight.
+            self.note_pending(id);
             if let Some(l) = self.role.learner() {
                 // The leader creates sessions; we answer once its txn commits here.
                 l.connecting.insert(id, (conn_id, legacy));

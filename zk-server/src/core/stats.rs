@@ -349,13 +349,13 @@ impl Core {
             StatsReset::Server => {
                 // As Apache's `srst` (`ServerMetrics.resetAll`): the metrics too.
                 crate::tls::throttle::reset_exceeded();
-                self.metrics.fsync_time.reset();
+                self.metrics.log.reset();
                 self.metrics.learner_qp_size.reset();
                 self.metrics.learner_qp_time.reset();
                 self.metrics.ack_latency.reset();
                 self.metrics.driver.reset();
                 self.metrics = super::CoreMetrics {
-                    fsync_time: self.metrics.fsync_time.clone(),
+                    log: self.metrics.log.clone(),
                     learner_qp_size: self.metrics.learner_qp_size.clone(),
                     learner_qp_time: self.metrics.learner_qp_time.clone(),
                     ack_latency: self.metrics.ack_latency.clone(),

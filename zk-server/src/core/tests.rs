@@ -68,7 +68,7 @@ impl Harness {
             replicator: Box::new(proposed.clone()),
             rx,
             driver,
-            fsync_time: Default::default(),
+            log_metrics: Default::default(),
         };
         let cfg = Arc::new(cfg);
         let core = Core::new(cfg, DataTree::new(false), sessions, replication, 1);
@@ -125,6 +125,7 @@ impl Harness {
             op_type,
             op,
             body,
+            read_at: std::time::Instant::now(),
         }));
     }
 
@@ -1141,6 +1142,7 @@ fn a_batch_of_requests_is_answered_in_order_in_one_buffer() {
             op_type,
             op: Op::parse(op_type, &body).unwrap(),
             body,
+            read_at: std::time::Instant::now(),
         }
     };
     let get = PathWatchRequest {
@@ -1181,4 +1183,107 @@ fn a_batch_of_requests_is_answered_in_order_in_one_buffer() {
     );
     let d = GetDataResponse::from_bytes(&r[1].body).unwrap();
     assert_eq!(d.data.as_deref(), Some(&b"w"[..]));
+}
+
+/// Apache's request processors' figures at our pipeline's matching points, on a
+/// leader: prep takes every request (the session's creation too) and records its
+/// change records; the commit path (an ensemble's only) counts each commit, the
+/// reads a write held and released, and which writes were this server's clients'.
+#[test]
+fn a_leader_measures_its_pipeline_as_apaches_processors_do() {
+    let mut h = leader();
+    // A learner's session, committed with ours in one batch.
+    let theirs = 0x99;
+    let create_session = 5000i32.to_be_bytes();
+    h.core
+        .on_replication(remote(2, theirs, 0, op::CREATE_SESSION, &create_session));
+    let (c, _) = h.session();
+    h.create(c, 1, "/a");
+    // Held behind the write, answered once it commits.
+    h.get_data(c, 2, "/a", false);
+    h.get_data(c, 3, "/a", false);
+    // The learner's write: another server's.
+    let r = CreateRequest {
+        path: "/b".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: 0,
+    };
+    h.core
+        .on_replication(remote(2, theirs, 1, op::CREATE, &r.to_bytes()));
+    h.commit_all();
+    assert_eq!(h.replies(c).len(), 3);
+    // A read with nothing in flight: answered at once.
+    h.get_data(c, 4, "/b", false);
+    let m = h.core.view().metrics().clone();
+    let p = &m.pipeline;
+    // Both createSessions, the creates, three reads.
+    assert_eq!(p.prep_queued, 7);
+    assert_eq!(
+        p.prep_queue_time.count, 4,
+        "a client's requests, as prep takes them"
+    );
+    assert_eq!(p.prep_process_time.count, 1);
+    assert_eq!(p.proposal_process_time.count, 1);
+    // Each create adds its node and its parent; applied, both go.
+    assert_eq!(
+        (p.outstanding_changes_queued, p.outstanding_changes_removed),
+        (4, 4)
+    );
+    // Two batches of two commits.
+    assert_eq!(p.commits_received, 4);
+    assert_eq!(
+        (
+            p.write_commit_proc_issued.count,
+            p.write_commit_proc_issued.sum
+        ),
+        (2, 4)
+    );
+    assert_eq!(p.empty_pool_wait.count, 2);
+    assert_eq!(
+        (p.reads_after_write.count, p.reads_after_write.sum),
+        (1, 2),
+        "the create released both reads"
+    );
+    assert_eq!(p.session_queues_drained.sum, 1);
+    assert_eq!(p.reads_issued_from_session_queue.sum, 2);
+    assert_eq!(p.read_commitproc_time.count, 3);
+    assert_eq!(p.read_final_proc_time.count, 3);
+    assert_eq!(p.write_final_proc_time.count, 4);
+    // On a leader every write is local, a learner's too (Apache's leader passes
+    // them through its CommitProcessor as requests).
+    assert_eq!(p.local_write_committed_time.count, 4);
+    assert_eq!(p.server_write_committed_time.count, 0);
+    assert_eq!(p.write_commitproc_time.count, 1);
+    assert_eq!(p.propagation_latency.count, 4);
+    assert_eq!(p.commit_propagation_latency.count, 0, "a learner's only");
+    // The create joined the session's queue (1), each read behind it (2, 3), and
+    // the create was taken off it at its commit (3).
+    let q = &p.requests_in_session_queue;
+    assert_eq!((q.count, q.max), (4, 3));
+    // One session with a queue (ours) as its creation and as its create commit;
+    // none once the create is answered.
+    let s = &p.pending_session_queues;
+    assert_eq!((s.count, s.sum), (2, 2));
+    assert!(h.core.pending_sessions.is_empty());
+    assert_eq!(p.stale_replies, 0);
+
+    // srst resets them.
+    h.core.on_msg(CoreMsg::ResetStats(StatsReset::Server));
+    let p = &h.core.view().metrics().pipeline;
+    assert_eq!((p.prep_queued, p.commits_received), (0, 0));
+}
+
+/// Standalone there is no CommitProcessor (Apache's pipeline is prep, sync, final):
+/// its figures stay empty, prep's and the final stage's latency do not.
+#[test]
+fn standalone_has_no_commit_processor_figures() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/a");
+    h.commit_all();
+    let p = &h.core.view().metrics().pipeline;
+    assert_eq!(p.prep_queued, 2);
+    assert_eq!(p.propagation_latency.count, 2);
+    assert_eq!((p.commits_received, p.write_final_proc_time.count), (0, 0));
 }

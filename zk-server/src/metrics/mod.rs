@@ -5,9 +5,10 @@
 //! a counter, a gauge, or a summary (`_avg/_min/_max/_cnt/_sum` in `mntr`,
 //! with `_p50/_p95/_p99/_p999` for Apache's ADVANCED ones).
 //!
-//! Where the core measures the figure it is real; every other metric prints
-//! 0, and `docs/compatibility.md` lists those as "not measured yet". JVM
-//! figures (`jvm_pause_time_ms`) are left out. The core knows nothing of this
+//! Where the core, the driver or the log measures the figure it is real; every
+//! other metric prints 0, and `docs/compatibility.md` says why (machinery of
+//! Apache's we have no counterpart of: Netty, its response cache, its throttles'
+//! options). JVM figures (`jvm_pause_time_ms`) are left out. The core knows nothing of this
 //! module: it counts in `core/metrics.rs`, and this module names the counts.
 
 pub mod prometheus;
@@ -211,7 +212,7 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
     let int = |n: u64| Some(Value::Int(n as i64));
     let sum = |s: &Summary| Some(Value::Summary(s.clone()));
     match name {
-        "fsynctime" => Some(Value::Summary(m.fsync_time.get())),
+        "fsynctime" => Some(Value::Summary(m.log.fsync_time.get())),
         "diff_count" => int(m.driver.diff_count.load(Relaxed)),
         "snap_count" => int(m.driver.snap_count.load(Relaxed)),
         "revalidate_count" => int(m.driver.revalidate_count.load(Relaxed)),
@@ -221,6 +222,21 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "unavailable_time" => Some(Value::Summary(m.driver.unavailable_time.get())),
         "leader_unavailable_time" => Some(Value::Summary(m.driver.leader_unavailable_time.get())),
         "quorum_ack_latency" => Some(Value::Summary(m.driver.quorum_ack_latency())),
+        "proposal_latency" => Some(Value::Summary(m.driver.proposal_latency.get())),
+        "proposal_ack_creation_latency" => {
+            Some(Value::Summary(m.driver.proposal_ack_creation_latency.get()))
+        }
+        "inflight_snap_count" => Some(Value::Summary(m.driver.inflight_snap_count.get())),
+        "inflight_diff_count" => Some(Value::Summary(m.driver.inflight_diff_count.get())),
+        "sync_processor_request_queued" => int(m.log.request_queued.load(Relaxed)),
+        "sync_processor_queue_size" => Some(Value::Summary(m.log.queue_size.get())),
+        "sync_processor_queue_time_ms" => Some(Value::Summary(m.log.queue_time.get())),
+        "sync_process_time" => Some(Value::Summary(m.log.process_time.get())),
+        "sync_processor_batch_size" => Some(Value::Summary(m.log.batch_size.get())),
+        "sync_processor_queue_flush_time_ms" => Some(Value::Summary(m.log.flush_time.get())),
+        "sync_processor_queue_and_flush_time_ms" => {
+            Some(Value::Summary(m.log.queue_and_flush_time.get()))
+        }
         "snapshottime" => sum(&m.snapshot_time),
         "readlatency" => sum(&m.read_latency),
         "updatelatency" => sum(&m.update_latency),
@@ -246,6 +262,54 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         }
         "unsuccessful_handshake" => int(m.unsuccessful_handshake),
         "tls_handshake_exceeded" => int(crate::tls::throttle::exceeded()),
+        _ => pipeline(&m.pipeline, name),
+    }
+}
+
+/// The pipeline's figures (`core::PipelineMetrics`), by Apache's name.
+fn pipeline(p: &crate::core::PipelineMetrics, name: &str) -> Option<Value> {
+    let int = |n: u64| Some(Value::Int(n as i64));
+    let sum = |s: &Summary| Some(Value::Summary(s.clone()));
+    match name {
+        "request_throttle_queue_time_ms" => sum(&p.throttle_queue_time),
+        "request_throttle_wait_count" => int(p.throttle_waits),
+        // Ours drops every stale request it counts.
+        "stale_requests" | "stale_requests_dropped" => int(p.stale_requests),
+        "stale_replies" => int(p.stale_replies),
+        "prep_processor_request_queued" => int(p.prep_queued),
+        "prep_processor_queue_size" => sum(&p.prep_queue_size),
+        "prep_processor_queue_time_ms" => sum(&p.prep_queue_time),
+        "prep_process_time" => sum(&p.prep_process_time),
+        "proposal_process_time" => sum(&p.proposal_process_time),
+        "close_session_prep_time" => sum(&p.close_session_prep_time),
+        "outstanding_changes_queued" => int(p.outstanding_changes_queued),
+        "outstanding_changes_removed" => int(p.outstanding_changes_removed),
+        "learner_request_processor_queue_size" => sum(&p.learner_queue_size),
+        "requests_in_session_queue" => sum(&p.requests_in_session_queue),
+        "pending_session_queue_size" => sum(&p.pending_session_queues),
+        "reads_after_write_in_session_queue" => sum(&p.reads_after_write),
+        "session_queues_drained" => sum(&p.session_queues_drained),
+        "reads_issued_from_session_queue" => sum(&p.reads_issued_from_session_queue),
+        "read_commit_proc_issued" => sum(&p.read_commit_proc_issued),
+        "write_commit_proc_issued" => sum(&p.write_commit_proc_issued),
+        "write_batch_time_in_commit_processor" => sum(&p.write_batch_time),
+        "time_waiting_empty_pool_in_commit_processor_read_ms" => sum(&p.empty_pool_wait),
+        "commit_process_time" => sum(&p.commit_process_time),
+        "read_commit_proc_req_queued" => sum(&p.reads_queued),
+        "write_commit_proc_req_queued" => sum(&p.writes_queued),
+        "commit_commit_proc_req_queued" => sum(&p.commits_queued),
+        "request_commit_queued" => int(p.commits_received),
+        "read_commitproc_time_ms" => sum(&p.read_commitproc_time),
+        "write_commitproc_time_ms" => sum(&p.write_commitproc_time),
+        "local_write_committed_time_ms" => sum(&p.local_write_committed_time),
+        "server_write_committed_time_ms" => sum(&p.server_write_committed_time),
+        "read_final_proc_time_ms" => sum(&p.read_final_proc_time),
+        "write_final_proc_time_ms" => sum(&p.write_final_proc_time),
+        "propagation_latency" => sum(&p.propagation_latency),
+        "commit_propagation_latency" => sum(&p.commit_propagation_latency),
+        "watch_bytes" => int(p.watch_bytes),
+        "connection_revalidate_count" => int(p.connection_revalidate),
+        "connection_rejected" => int(p.connection_rejected),
         _ => None,
     }
 }
@@ -359,6 +423,27 @@ pub fn collect(v: &StatsView) -> Vec<Metric> {
             value,
             label: None,
         });
+    }
+    // Apache's quota gauge sets (ZooKeeperServer registers them on every server),
+    // one value per namespace with a quota.
+    let quotas = v.tree().quota_figures();
+    for (name, get) in [
+        (
+            "quota_count_limit_per_namespace",
+            (|f| f.count_limit) as fn(&crate::tree::QuotaFigures) -> i64,
+        ),
+        ("quota_bytes_limit_per_namespace", |f| f.bytes_limit),
+        ("quota_count_usage_per_namespace", |f| f.count_usage),
+        ("quota_bytes_usage_per_namespace", |f| f.bytes_usage),
+    ] {
+        for (ns, f) in &quotas {
+            out.push(Metric {
+                name,
+                kind: Kind::Gauge,
+                value: Value::Int(get(f)),
+                label: Some(ns.clone()),
+            });
+        }
     }
     // Apache's labelled summary sets: one summary per namespace seen.
     let m = v.metrics();

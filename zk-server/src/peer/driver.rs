@@ -73,7 +73,7 @@ fn poll_conns(
 /// reports how far the log is durable. A blocking call, so not on the runtime's workers.
 pub(super) fn start_sync_thread(
     my_id: u64,
-    fsync_time: Arc<crate::core::SharedSummary>,
+    log_metrics: Arc<crate::core::LogMetrics>,
 ) -> (
     std::sync::mpsc::Sender<PendingSync>,
     mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
@@ -87,7 +87,9 @@ pub(super) fn start_sync_thread(
             while let Ok(p) = rx.recv() {
                 let started = std::time::Instant::now();
                 let synced = p.sync();
-                fsync_time.add(started.elapsed().as_millis() as u64);
+                log_metrics
+                    .fsync_time
+                    .add(started.elapsed().as_millis() as u64);
                 if done_tx.send(synced).is_err() {
                     break;
                 }
@@ -167,6 +169,11 @@ pub(super) struct Driver {
     pub(super) sync_started: Option<(std::time::Instant, bool)>,
     /// Since when this server has not been in broadcast (`unavailable_time`).
     pub(super) unavailable_since: Option<std::time::Instant>,
+    /// The log's entries between their write and their sync (`sync_processor_*`).
+    pub(super) log_times: super::log_times::LogTimes,
+    /// Leader: learners synchronising now, by sid: by SNAP (true) or DIFF / TRUNC
+    /// (`inflight_snap_count`, `inflight_diff_count`).
+    pub(super) syncs_in_flight: HashMap<ServerId, bool>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -386,6 +393,7 @@ impl Driver {
                 if self.sync_tx.send(p).is_err() {
                     fatal("the log sync thread is gone");
                 }
+                self.log_times.flush_started();
                 self.syncing = true;
             }
             Err(e) => fatal(&format!("cannot write the log: {e}")),
@@ -394,7 +402,14 @@ impl Driver {
 
     fn finish_sync(&mut self, r: zab_storage::Result<Zxid>) -> Zxid {
         match self.log.finish_flush(r) {
-            Ok(z) => z,
+            Ok(z) => {
+                let acks = matches!(
+                    self.peer.state(),
+                    ServerState::Leading | ServerState::Following
+                );
+                self.log_times.synced(z, acks);
+                z
+            }
             Err(e) => fatal(&format!("cannot flush the log: {e}")),
         }
     }
@@ -472,8 +487,13 @@ impl Driver {
                         DriverMetrics::count(&self.metrics.revalidate_count)
                     }
                     // Apache's Follower.processPacket: proposals in broadcast only.
-                    QuorumPacket::Proposal { .. } if self.role == Role::Following => {
-                        DriverMetrics::count(&self.metrics.learner_proposal_received)
+                    QuorumPacket::Proposal { data, .. } if self.role == Role::Following => {
+                        DriverMetrics::count(&self.metrics.learner_proposal_received);
+                        let latency = super::log_times::txn_time(data)
+                            .and_then(super::log_times::since_txn_time);
+                        if let Some(l) = latency {
+                            self.metrics.proposal_latency.add(l);
+                        }
                     }
                     QuorumPacket::Trunc { zxid } => {
                         tracing::info!("synchronising with leader {sid} by TRUNC to {zxid}")
@@ -540,6 +560,7 @@ impl Driver {
                         // Apache's LearnerHandler counts a sync that is not a SNAP as a diff.
                         if matches!(msg, QuorumPacket::Diff { .. } | QuorumPacket::Trunc { .. }) {
                             DriverMetrics::count(&self.metrics.diff_count);
+                            self.sync_began(to, false);
                         }
                         if let QuorumPacket::HandOver {
                             requester, outcome, ..
@@ -557,6 +578,7 @@ impl Driver {
                     }
                     Action::SendSnapshot { to, zxid } => {
                         DriverMetrics::count(&self.metrics.snap_count);
+                        self.sync_began(to, true);
                         let (tx, rx) = oneshot::channel();
                         self.send_core(ReplicationMsg::Snapshot { reply: tx }).await;
                         let Ok(bytes) = rx.await else {
@@ -582,9 +604,12 @@ impl Driver {
                     }
                     Action::Append(entries) => {
                         for (z, b) in entries {
+                            let at = std::time::Instant::now();
                             if let Err(e) = self.log.append(z, &b) {
                                 fatal(&format!("cannot append {z} to the log: {e}"));
                             }
+                            let write_ms = at.elapsed().as_millis() as u64;
+                            self.log_times.appended(z, &b, at, write_ms);
                             self.uncommitted.insert(z, b);
                         }
                     }
@@ -596,6 +621,7 @@ impl Driver {
                         if let Err(e) = self.log.truncate_to(to) {
                             fatal(&format!("cannot truncate the log to {to}: {e}"));
                         }
+                        self.log_times.truncated(to);
                         self.uncommitted.split_off(&to.next());
                         // The tree holds committed transactions only, and zab-core never
                         // truncates below its commit point.
@@ -612,6 +638,7 @@ impl Driver {
                         debug_assert_eq!(z, zxid);
                         // The log restarts at the snapshot: a running sync no longer matters.
                         self.wait_sync().await;
+                        self.log_times.cleared();
                         match install_snapshot(&self.cfg, &mut self.log, zxid, &bytes) {
                             Ok((tree, sessions)) => {
                                 self.uncommitted.clear();
@@ -712,6 +739,7 @@ impl Driver {
                 self.send_core(ReplicationMsg::SyncedFollowers(synced))
                     .await;
             }
+            self.syncs_ended();
             let learners = self.peer.learners();
             if learners != self.learners {
                 self.learners = learners;
@@ -737,6 +765,46 @@ impl Driver {
             for e in follow_up.into_iter().rev() {
                 queue.push(e);
             }
+        }
+    }
+
+    /// Leader: a learner's synchronisation began (Apache's `syncThrottler.beginSync`).
+    fn sync_began(&mut self, sid: ServerId, snap: bool) {
+        self.syncs_in_flight.insert(sid, snap);
+        self.sample_syncs_in_flight(snap);
+    }
+
+    /// Leader: learners that acknowledged NEWLEADER end their synchronisation
+    /// (`endSync`, sampled); those gone end it unsampled, as Apache's `finally`.
+    fn syncs_ended(&mut self) {
+        if self.syncs_in_flight.is_empty() {
+            return;
+        }
+        let mut ended = Vec::new();
+        self.syncs_in_flight
+            .retain(|sid, snap| match self.peer.learner_synced(*sid) {
+                Some(false) => true,
+                Some(true) => {
+                    ended.push(*snap);
+                    false
+                }
+                None => false,
+            });
+        for snap in ended {
+            self.sample_syncs_in_flight(snap);
+        }
+    }
+
+    fn sample_syncs_in_flight(&self, snap: bool) {
+        let n = self
+            .syncs_in_flight
+            .values()
+            .filter(|s| **s == snap)
+            .count() as u64;
+        if snap {
+            self.metrics.inflight_snap_count.add(n);
+        } else {
+            self.metrics.inflight_diff_count.add(n);
         }
     }
 

@@ -14,6 +14,7 @@
 
 mod ack_latency;
 mod driver;
+mod log_times;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -262,12 +263,12 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let (replication_tx, replication_rx) = mpsc::channel(REPLICATION_QUEUE);
     // The driver replicates: the core's replicator is the link to it.
     let link = DriverLink::new(driver_tx);
-    let fsync_time = Arc::new(crate::core::SharedSummary::default());
+    let log_metrics = Arc::new(crate::core::LogMetrics::default());
     let replication = Replication {
         replicator: Box::new(link.clone()),
         rx: replication_rx,
         driver: Some(link),
-        fsync_time: fsync_time.clone(),
+        log_metrics: log_metrics.clone(),
     };
     let rec_times = (
         rec.snapshot_load_ms,
@@ -287,7 +288,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
-    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id, fsync_time);
+    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id, log_metrics.clone());
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),
@@ -323,9 +324,11 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         learner_qp_size,
         learner_qp_time,
         ack_latency,
-        metrics: driver_metrics,
+        metrics: driver_metrics.clone(),
         sync_started: None,
         unavailable_since: Some(std::time::Instant::now()),
+        log_times: log_times::LogTimes::new(log_metrics, driver_metrics),
+        syncs_in_flight: HashMap::new(),
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));

@@ -52,8 +52,8 @@ pub struct Replication {
     pub rx: mpsc::Receiver<ReplicationMsg>,
     /// In an ensemble: the driver, for what is not a proposal.
     pub driver: Option<DriverLink>,
-    /// Where the log's sync thread records how long each sync took (`fsynctime`).
-    pub fsync_time: std::sync::Arc<crate::core::SharedSummary>,
+    /// What the log's writer measures (`fsynctime`, `sync_processor_*`).
+    pub log_metrics: std::sync::Arc<crate::core::LogMetrics>,
 }
 
 /// Messages of [`ReplicationMsg`] queued to the core at most (the driver waits when

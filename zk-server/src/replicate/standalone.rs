@@ -5,12 +5,17 @@
 //! [`TxnSink`] and flushes once for all of it (group commit), then reports the
 //! batch as [`ReplicationMsg::Committed`]. ZooKeeper's `SyncRequestProcessor`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use zab_core::Zxid;
+
+use crate::core::LogMetrics;
 
 use super::{Replication, ReplicationMsg, Replicator, REPLICATION_QUEUE};
 
@@ -44,7 +49,8 @@ impl TxnSink for MemorySink {
 }
 
 enum SyncCmd {
-    Append(Zxid, Bytes),
+    /// A transaction, with when it was handed over (Apache's `syncQueueStartTime`).
+    Append(Zxid, Bytes, Instant),
     Roll,
     RestartAt(Zxid),
 }
@@ -52,6 +58,14 @@ enum SyncCmd {
 /// The standalone [`Replicator`]: a sync thread with group commit.
 pub struct StandaloneLog {
     tx: std_mpsc::Sender<SyncCmd>,
+    /// Transactions handed over and not yet taken by the sync thread
+    /// (`sync_processor_queue_size`).
+    queued: Arc<AtomicU64>,
+    metrics: Arc<LogMetrics>,
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
 }
 
 impl StandaloneLog {
@@ -59,22 +73,32 @@ impl StandaloneLog {
     pub fn start(mut sink: impl TxnSink) -> Replication {
         let (tx, rx) = std_mpsc::channel::<SyncCmd>();
         let (ctx, crx) = mpsc::channel(REPLICATION_QUEUE);
-        let fsync_time = std::sync::Arc::new(crate::core::SharedSummary::default());
-        let fsync = fsync_time.clone();
+        let log_metrics = Arc::new(LogMetrics::default());
+        let m = log_metrics.clone();
+        let queued = Arc::new(AtomicU64::new(0));
+        let waiting = queued.clone();
         thread::Builder::new()
             .name("sync".into())
             .spawn(move || {
-                let apply = |sink: &mut dyn TxnSink,
-                             cmd: SyncCmd,
-                             done: &mut Vec<(Zxid, Bytes)>| match cmd {
-                    SyncCmd::Append(z, b) => {
-                        let r = sink.append(z, &b);
-                        done.push((z, b));
-                        r
-                    }
-                    SyncCmd::Roll => sink.roll(),
-                    SyncCmd::RestartAt(z) => sink.restart_at(z),
-                };
+                // Apache's SyncRequestProcessor measures as it takes each request: the
+                // queue behind it, how long it waited, how long its append took.
+                let apply =
+                    |sink: &mut dyn TxnSink,
+                     cmd: SyncCmd,
+                     done: &mut Vec<(Zxid, Bytes, Instant)>| match cmd {
+                        SyncCmd::Append(z, b, queued_at) => {
+                            // The queue as the writer polls it, this one included.
+                            m.queue_size.add(waiting.fetch_sub(1, Ordering::Relaxed));
+                            let taken = Instant::now();
+                            m.queue_time.add(ms(taken - queued_at));
+                            let r = sink.append(z, &b);
+                            m.process_time.add(ms(taken.elapsed()));
+                            done.push((z, b, queued_at));
+                            r
+                        }
+                        SyncCmd::Roll => sink.roll(),
+                        SyncCmd::RestartAt(z) => sink.restart_at(z),
+                    };
                 while let Ok(first) = rx.recv() {
                     let mut done = Vec::new();
                     let mut res = apply(&mut sink, first, &mut done);
@@ -85,9 +109,10 @@ impl StandaloneLog {
                             Err(_) => break,
                         }
                     }
-                    let started = std::time::Instant::now();
+                    let started = Instant::now();
                     let res = res.and_then(|_| sink.flush());
-                    fsync.add(started.elapsed().as_millis() as u64);
+                    let flushed = Instant::now();
+                    m.fsync_time.add(ms(flushed - started));
                     if let Err(e) = res {
                         // Going on would acknowledge writes that are not durable.
                         tracing::error!("cannot write the transaction log: {e}");
@@ -97,6 +122,15 @@ impl StandaloneLog {
                     if done.is_empty() {
                         continue;
                     }
+                    m.batch_size.add(done.len() as u64);
+                    m.flush_time.add(ms(flushed - started));
+                    let done = done
+                        .into_iter()
+                        .map(|(z, b, queued_at)| {
+                            m.queue_and_flush_time.add(ms(flushed - queued_at));
+                            (z, b)
+                        })
+                        .collect();
                     if ctx.blocking_send(ReplicationMsg::Committed(done)).is_err() {
                         break;
                     }
@@ -104,10 +138,14 @@ impl StandaloneLog {
             })
             .expect("spawn sync thread");
         Replication {
-            replicator: Box::new(StandaloneLog { tx }),
+            replicator: Box::new(StandaloneLog {
+                tx,
+                queued,
+                metrics: log_metrics.clone(),
+            }),
             rx: crx,
             driver: None,
-            fsync_time,
+            log_metrics,
         }
     }
 }
@@ -115,7 +153,9 @@ impl StandaloneLog {
 impl Replicator for StandaloneLog {
     fn propose(&mut self, zxid: Zxid, txn: Bytes) {
         // The pipeline bounds how many proposals are in flight.
-        let _ = self.tx.send(SyncCmd::Append(zxid, txn));
+        self.metrics.request_queued.fetch_add(1, Ordering::Relaxed);
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(SyncCmd::Append(zxid, txn, Instant::now()));
     }
     fn roll_log(&mut self) {
         let _ = self.tx.send(SyncCmd::Roll);

@@ -89,6 +89,7 @@ use index::ChildIndex;
 pub use load::{LoadingNode, NodePreparer};
 use node::{name_str, Node, NodeId, NIL, ROOT_ID};
 pub use node::{Children, EphemeralKind, NodeRef, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
+pub use quota::QuotaFigures;
 
 /// The znode tree.
 pub struct DataTree {

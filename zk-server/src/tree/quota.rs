@@ -44,6 +44,30 @@ fn parse_stats(data: &[u8]) -> (i64, i64) {
     (count, bytes)
 }
 
+/// One namespace's quota gauges (Apache's `quota_count_limit_per_namespace`,
+/// `quota_bytes_limit_per_namespace`, `quota_count_usage_per_namespace`,
+/// `quota_bytes_usage_per_namespace`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaFigures {
+    pub count_limit: i64,
+    pub bytes_limit: i64,
+    pub count_usage: i64,
+    pub bytes_usage: i64,
+}
+
+/// A StatsTrack string's fields (`count=2,bytes=5,countHardLimit=10`) by name, -1 for
+/// a missing or malformed one (Apache's `StatsTrack.getValue`).
+fn stats_fields(data: &[u8]) -> impl Fn(&str) -> i64 {
+    let text = String::from_utf8_lossy(data).into_owned();
+    move |name: &str| {
+        text.split([',', ';'])
+            .filter_map(|f| f.split_once('='))
+            .find(|(k, _)| k.trim() == name)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(-1)
+    }
+}
+
 impl DataTree {
     /// The quota `path` counts toward: the longest path with a quota that is
     /// `path` or one of its ancestors (a quota on `/` counts for nothing).
@@ -107,6 +131,53 @@ impl DataTree {
             let data = format!("count={count},bytes={bytes}");
             self.set_data_in_place(&stats, id, data.as_bytes());
         }
+    }
+
+    /// Apache's quota gauges (`QuotaMetricsUtils`), by namespace (the top-level znode
+    /// of the quota's path; a quota on `/` has none): every leaf `zookeeper_limits`
+    /// and `zookeeper_stats` under `/zookeeper/quota`, summed per namespace. A limit is
+    /// the hard one if set, else the soft one (`countHardLimit` / `count`); usage is
+    /// the stats node's `count` and `bytes`. A field the node lacks is -1, as in
+    /// Apache's `StatsTrack`.
+    pub fn quota_figures(&self) -> std::collections::BTreeMap<String, QuotaFigures> {
+        let mut out = std::collections::BTreeMap::<String, QuotaFigures>::new();
+        let Some(qid) = self.lookup(QUOTA_ZOOKEEPER) else {
+            return out;
+        };
+        let mut stack = vec![(qid, QUOTA_ZOOKEEPER.to_owned())];
+        while let Some((id, path)) = stack.pop() {
+            let n = &self.nodes[id as usize];
+            if n.child_count == 0 {
+                let limits = n.name() == QUOTA_LIMITS.as_bytes();
+                let stats = n.name() == QUOTA_STATS.as_bytes();
+                let ns = quota_target(parent_of(&path)).and_then(crate::core::top_namespace);
+                if let (true, Some(ns)) = (limits || stats, ns) {
+                    let field = stats_fields(n.data());
+                    let f = out.entry(ns.to_owned()).or_default();
+                    if limits {
+                        let hard_or = |hard: &str, soft: &str| {
+                            let h = field(hard);
+                            if h > -1 {
+                                h
+                            } else {
+                                field(soft)
+                            }
+                        };
+                        f.count_limit += hard_or("countHardLimit", "count");
+                        f.bytes_limit += hard_or("byteHardLimit", "bytes");
+                    } else {
+                        f.count_usage += field("count");
+                        f.bytes_usage += field("bytes");
+                    }
+                }
+            }
+            let mut c = n.first_child;
+            while c != NIL {
+                stack.push((c, child_path(&path, self.nodes[c as usize].name())));
+                c = self.nodes[c as usize].next;
+            }
+        }
+        out
     }
 
     /// After loading a snapshot: every leaf `zookeeper_limits` under
@@ -237,5 +308,60 @@ mod tests {
         );
         apply(&mut t, op::CREATE, create("/q/c", -1, false));
         assert_eq!(stats_of(&t, "/q"), "count=2,bytes=6");
+    }
+    /// Apache's QuotaMetricsUtils: per namespace, the sum of its quotas' limits (hard
+    /// before soft) and of their usage; a quota on `/` counts for no namespace.
+    #[test]
+    fn quota_figures_sum_each_namespaces_quotas_as_apache() {
+        let mut t = DataTree::new(false);
+        let mut tr = Vec::new();
+        let mut z = 1;
+        let mut put = |t: &mut DataTree, path: &str, data: &'static [u8]| {
+            z += 1;
+            let b = TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: Some(Bytes::from_static(data)),
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_cversion: -1,
+            });
+            assert_eq!(t.apply(&txn(z, op::CREATE, b), &mut tr).err, 0, "{path}");
+        };
+        for p in [
+            "/q",
+            "/q/a",
+            "/r",
+            "/zookeeper/quota/q",
+            "/zookeeper/quota/q/a",
+        ] {
+            put(&mut t, p, b"");
+        }
+        put(&mut t, "/zookeeper/quota/r", b"");
+        let quota = [
+            (
+                "/zookeeper/quota/q/zookeeper_limits",
+                &b"count=10,bytes=-1,countHardLimit=4"[..],
+            ),
+            ("/zookeeper/quota/q/zookeeper_stats", b"count=2,bytes=0"),
+            (
+                "/zookeeper/quota/q/a/zookeeper_limits",
+                b"count=-1,bytes=100",
+            ),
+            ("/zookeeper/quota/q/a/zookeeper_stats", b"count=1,bytes=0"),
+            ("/zookeeper/quota/r/zookeeper_limits", b"count=3,bytes=7"),
+            ("/zookeeper/quota/r/zookeeper_stats", b"count=1,bytes=0"),
+            ("/zookeeper/quota/zookeeper_limits", b"count=1,bytes=1"),
+        ];
+        for (p, d) in quota {
+            put(&mut t, p, d);
+        }
+        let f = t.quota_figures();
+        assert_eq!(f.keys().collect::<Vec<_>>(), ["q", "r"]);
+        let q = f["q"];
+        // /q's hard count limit (4) with /q/a's soft one (-1); -1 bytes with 100.
+        assert_eq!((q.count_limit, q.bytes_limit), (3, 99));
+        assert_eq!((q.count_usage, q.bytes_usage), (3, 0));
+        let r = f["r"];
+        assert_eq!((r.count_limit, r.bytes_limit, r.count_usage), (3, 7, 1));
     }
 }
