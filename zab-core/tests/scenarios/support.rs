@@ -27,8 +27,19 @@ pub fn scenario(name: &str, voters: u64, observers: u64, script: impl Fn(&mut Si
 /// [`scenario`] with `spares` more servers outside the initial view (numbered after the
 /// observers), running as non-voting followers until a reconfig names them.
 pub fn scenario_with_spares(name: &str, voters: u64, spares: u64, script: impl Fn(&mut Sim)) {
+    scenario_shaped(name, voters, 0, spares, script);
+}
+
+/// [`scenario`] with `voters`, then `observers`, then `spares` (see [`scenario_with_spares`]).
+pub fn scenario_shaped(
+    name: &str,
+    voters: u64,
+    observers: u64,
+    spares: u64,
+    script: impl Fn(&mut Sim),
+) {
     for seed in SEEDS {
-        let mut opts = SimOptions::new(voters, 0);
+        let mut opts = SimOptions::new(voters, observers);
         opts.propose = 0;
         opts.disk_reorder = 300;
         opts.spares = spares;
