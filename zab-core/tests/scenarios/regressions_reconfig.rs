@@ -377,15 +377,53 @@ fn reconfig_recovery_a_reconfig_only_the_crashed_leader_logged_never_activates()
     );
 }
 
-/// Apache's ReconfigRecoveryTest (a new leader finishing a pending reconfig) with the new
-/// leader left out of the view it finishes: the leader l proposes replacing m by the spare
-/// 4, every server but l logs it, no ACK reaches l, and l crashes. m, a voter of the view
-/// in force with the longest log and the highest id left, is elected; it establishes
-/// only once x and 4 (a quorum of the pending view) acknowledged NEWLEADER, and so
-/// commits the reconfig that removes it. As Apache's `startZkServer` does, it then names
-/// a successor among the new voters that acknowledged NEWLEADER, commits nothing more,
-/// and hands over in place: its learners go straight to the successor, which leads the
-/// next epoch, and m follows it. Nobody goes through an election after m established.
+/// A new leader left out of the view it finishes: the leader l proposes replacing m by
+/// the spare 4 in {1, 2, 3}, every server but l logs it, no ACK reaches l, and l
+/// crashes. m, a voter of the view in force with the longest log and the highest id
+/// left, is elected; it establishes only once x and 4 (a quorum of the pending view)
+/// acknowledged NEWLEADER, and so commits the reconfig that removes it. Runs until the
+/// step in which m established, recording from l's crash on.
+struct LeftOut {
+    l: u64,
+    m: u64,
+    z: Zxid,
+    voters: Vec<u64>,
+}
+
+fn a_new_leader_left_out_establishes(sim: &mut Sim) -> LeftOut {
+    sim.start_all();
+    let l = settle(sim);
+    commit(sim, 2);
+    let (x, m) = others(l);
+    for s in [x, m, 4] {
+        sim.hold(s, l);
+    }
+    let mut voters = vec![x, l, 4];
+    voters.sort();
+    let z = propose_view(sim, l, &voters, &[]).expect("the leader takes it");
+    wait_durable(sim, &[x, m, 4], z);
+    if in_history(sim, z) {
+        sim.fail("committed although no ACK reached the leader");
+    }
+    sim.crash(l);
+    sim.release_all();
+    sim.record();
+    let ok = sim.run_until(300, |s| s.recorded().iter().any(|r| establishes(r, m)));
+    if !ok {
+        sim.fail(&format!("{m} never established"));
+    }
+    if !in_history(sim, z) {
+        sim.fail(&format!("{m} established without committing {z}"));
+    }
+    LeftOut { l, m, z, voters }
+}
+
+/// Apache's ReconfigRecoveryTest (a new leader finishing a pending reconfig) with that
+/// leader left out of the view ([`a_new_leader_left_out_establishes`]). As Apache's
+/// `startZkServer` does, m names a successor among the new voters that acknowledged
+/// NEWLEADER and commits nothing more; as after a reconfig of its own, it hands over in
+/// place: its learners go straight to the successor, which leads the next epoch, and m
+/// follows it. Nobody goes through an election after m established.
 #[test]
 fn reconfig_recovery_a_new_leader_left_out_of_the_view_it_finishes_hands_over_in_place() {
     scenario_with_spares(
@@ -393,27 +431,7 @@ fn reconfig_recovery_a_new_leader_left_out_of_the_view_it_finishes_hands_over_in
         3,
         1,
         |sim| {
-            sim.start_all();
-            let l = settle(sim);
-            commit(sim, 2);
-            let (x, m) = others(l);
-            for s in [x, m, 4] {
-                sim.hold(s, l);
-            }
-            let mut voters = vec![x, l, 4];
-            voters.sort();
-            let z = propose_view(sim, l, &voters, &[]).expect("the leader takes it");
-            wait_durable(sim, &[x, m, 4], z);
-            if in_history(sim, z) {
-                sim.fail("committed although no ACK reached the leader");
-            }
-            sim.crash(l);
-            sim.release_all();
-            sim.record();
-            let ok = sim.run_until(300, |s| s.recorded().iter().any(|r| establishes(r, m)));
-            if !ok {
-                sim.fail(&format!("{m} never established"));
-            }
+            let LeftOut { l, m, z, voters } = a_new_leader_left_out_establishes(sim);
             let successor = ends_committed_in_view(sim, z, &voters, 300);
             if successor == m || designated_in(sim, m, z) != Some(successor) {
                 sim.fail(&format!(
@@ -444,6 +462,60 @@ fn reconfig_recovery_a_new_leader_left_out_of_the_view_it_finishes_hands_over_in
             }
             sim.start(l);
             ends_committed_in_view(sim, z, &voters, 300);
+        },
+    );
+}
+
+/// The same, with the successor crashing as m establishes (its COMMITANDACTIVATE and
+/// UPTODATE still in flight): m and the learners wait for it in vain, then elect among
+/// the new view's voters (with l back: the other new voter alone is no quorum). The
+/// reconfig m committed is kept, and m, which no longer votes, never leads again.
+#[test]
+fn reconfig_recovery_the_successor_of_a_new_leader_left_out_crashes() {
+    scenario_with_spares(
+        "reconfig_recovery_the_successor_of_a_new_leader_left_out_crashes",
+        3,
+        1,
+        |sim| {
+            let LeftOut { l, m, z, voters } = a_new_leader_left_out_establishes(sim);
+            let Some(successor) = designated_in(sim, m, z) else {
+                sim.fail(&format!("{m} named no successor"));
+            };
+            sim.crash(successor);
+            let epoch = sim.peer(m).expect("running").current_epoch();
+            run_checking(sim, 50, |s| {
+                s.peer(m)
+                    .is_some_and(|p| p.current_epoch() > epoch && p.state() == ServerState::Leading)
+                    .then(|| format!("{m} leads again without a vote"))
+            });
+            sim.start(l);
+            ends_committed_in_view(sim, z, &voters, 400);
+            sim.start(successor);
+            ends_committed_in_view(sim, z, &voters, 300);
+        },
+    );
+}
+
+/// The same, with m crashing as it establishes: it committed the reconfig, and its
+/// learners have it from the sync but heard neither COMMITANDACTIVATE nor UPTODATE. They
+/// elect (with l back), commit it again as pending in their logs, and everyone, m
+/// included once it returns, ends in the new view.
+#[test]
+fn reconfig_recovery_a_new_leader_left_out_crashes_as_it_establishes() {
+    scenario_with_spares(
+        "reconfig_recovery_a_new_leader_left_out_crashes_as_it_establishes",
+        3,
+        1,
+        |sim| {
+            let LeftOut { l, m, z, voters } = a_new_leader_left_out_establishes(sim);
+            sim.crash(m);
+            sim.start(l);
+            ends_committed_in_view(sim, z, &voters, 400);
+            sim.start(m);
+            ends_committed_in_view(sim, z, &voters, 300);
+            if sim.peer(m).expect("running").state() != ServerState::Following {
+                sim.fail(&format!("{m} does not follow"));
+            }
         },
     );
 }
