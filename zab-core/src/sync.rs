@@ -24,6 +24,8 @@
 //! on [`crate::broadcast`] (`try_commit`, `flush_pending_syncs`, `send_acks`); never on
 //! discovery.
 
+use bytes::Bytes;
+
 use crate::peer::{Action, Peer, ZabPhase};
 use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::{QuorumPacket, ServerState};
@@ -35,7 +37,13 @@ impl Peer {
         let last = self.log.last();
         let base = self.log.base;
         let committed = self.log.committed;
-        let config = self.cfg.config_data.clone();
+        // Apache's getQuorumVerifierBytes: the last seen view, so a pending reconfig this
+        // leader finishes at establishment reaches its learners (an Apache learner
+        // activates it at UPTODATE from here only).
+        let config = match &self.pending_config {
+            Some(p) => p.data.clone(),
+            None => self.cfg.config_data.clone(),
+        };
         let l = self.leader_mut();
         let e = l.epoch.expect("epoch chosen");
         let established = l.phase == LeaderPhase::Broadcast;
@@ -304,13 +312,14 @@ impl Peer {
         self.out.push(Action::InstallSnapshot { zxid });
     }
 
-    /// NEWLEADER (`FollowerProcessNEWLEADER`).
-    pub(crate) fn on_new_leader(&mut self, zxid: Zxid) {
+    /// NEWLEADER (`FollowerProcessNEWLEADER`). The view it carries is kept for UPTODATE.
+    pub(crate) fn on_new_leader(&mut self, zxid: Zxid, config: Bytes) {
         let last = self.log.last();
         let l = self.learner_mut();
         if l.phase != LearnerPhase::Syncing || Some(zxid.epoch()) != l.new_epoch {
             return;
         }
+        l.newleader_config = Some(config);
         l.phase = LearnerPhase::AwaitNewLeaderAck;
         l.newleader_zxid = zxid;
         l.sync_upto = last;
@@ -369,8 +378,21 @@ impl Peer {
             .pending_commit
             .max(if zxid.0 >= 0 { zxid } else { l.synced_from });
         let designated = l.designated.take();
+        let newleader_config = l.newleader_config.take();
         self.designated = designated;
         self.commit_to(upto);
+        // The view NEWLEADER carried, if newer than what the commits activated: a view
+        // this learner missed, or the pending view the leader finished as it established.
+        // Not a reconfig still pending here (logged, not committed): its commit activates it.
+        if let Some(c) = newleader_config {
+            let version = crate::reconfig::parse_config(&c).map(|(_, v)| v);
+            let pending = self.pending_config.as_ref().map(|p| p.zxid.0);
+            if version.is_some() && version == pending {
+                // Activated by its COMMITANDACTIVATE.
+            } else {
+                self.adopt_config(&c);
+            }
+        }
         // A successor the activation did not take (the view was already in force, from
         // NEWLEADER) still stands when our leader no longer votes in it.
         if let Some(d) = self.designated.take() {
