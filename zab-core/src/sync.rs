@@ -387,14 +387,12 @@ impl Peer {
         if let Some(c) = newleader_config {
             let version = crate::reconfig::parse_config(&c).map(|(_, v)| v);
             let pending = self.pending_config.as_ref().map(|p| p.zxid.0);
-            if version.is_some() && version == pending {
-                // Activated by its COMMITANDACTIVATE.
-            } else {
+            if version.is_none() || version != pending {
                 self.adopt_config(&c);
             }
         }
-        // A successor the activation did not take (the view was already in force, from
-        // NEWLEADER) still stands when our leader no longer votes in it.
+        // A successor no activation took (the view was in force here already) still
+        // stands when our leader no longer votes in it.
         if let Some(d) = self.designated.take() {
             if d != leader && !self.cfg.quorum.is_voter(leader) {
                 self.switch_to = Some(d);
