@@ -461,7 +461,7 @@ mod tests {
 
     /// The view NEWLEADER carries (a view this learner missed) is kept until UPTODATE, as
     /// Apache's `newLeaderQV`: the leader is not established before, and its view may be
-    /// one it is about to finish.
+    /// one it is about to finish. UPTODATE's commit point covers its reconfig: committed.
     #[test]
     fn a_learner_adopts_a_newer_view_from_newleader_at_uptodate() {
         let b = PeerBuilder::new(2)
@@ -479,7 +479,7 @@ mod tests {
         ));
         out.extend(p.step(Event::CurrentEpochSaved(crate::Epoch(2))));
         assert_eq!(activated(&out), None, "{out:?}");
-        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 7) }));
         assert_eq!(activated(&out), Some(0x1_0000_0007));
         // An older one (or none) is not.
         let mut p = b.learner_awaiting_up_to_date(1, 2);
@@ -516,8 +516,38 @@ mod tests {
         assert_eq!(q.voting_members(), &[ServerId(1), ServerId(2), ServerId(4)]);
     }
 
-    /// ... and a learner that holds that same reconfig pending (logged, not committed)
-    /// does not activate it at UPTODATE: only its commit does.
+    /// ... and a learner that does not hold the reconfig NEWLEADER's view comes from (an
+    /// observer is synced to the commit point only) does not adopt it at UPTODATE while
+    /// UPTODATE's commit point is below it: it is not committed.
+    #[test]
+    fn an_uncommitted_view_in_newleader_is_not_adopted() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        let text = format!("{}version={:x}", view(&[1, 2, 4]), z.0);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::NewLeader {
+                        zxid: zxid(2, 0),
+                        config: Bytes::from(text),
+                    },
+                ),
+                Event::CurrentEpochSaved(crate::Epoch(2)),
+            ],
+        );
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
+        assert_eq!(activated(&out), None, "{out:?}");
+        assert_eq!(p.config_version(), 0);
+    }
+
+    /// A learner that holds that same reconfig pending (logged, not committed) does not
+    /// activate it at UPTODATE either: only its commit does.
     #[test]
     fn a_pending_view_in_newleader_waits_for_its_commit() {
         let z = zxid(1, 2);
@@ -731,7 +761,7 @@ mod tests {
             },
         ));
         out.extend(p.step(Event::CurrentEpochSaved(crate::Epoch(2))));
-        out.extend(p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) })));
+        out.extend(p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 7) })));
         assert_eq!(activated(&out), None);
         assert_eq!(p.config_version(), 0);
     }

@@ -373,6 +373,7 @@ impl Peer {
         }
         l.phase = LearnerPhase::Broadcast;
         let (leader, e, observer) = (l.leader, l.new_epoch.expect("epoch"), l.observer);
+        let newleader_zxid = l.newleader_zxid;
         // A ZooKeeper leader sends -1: then only the COMMITs and what we already shared count.
         let upto = l
             .pending_commit
@@ -383,11 +384,14 @@ impl Peer {
         self.commit_to(upto);
         // The view NEWLEADER carried, if newer than what the commits activated: a view
         // this learner missed, or the pending view the leader finished as it established.
-        // Not a reconfig still pending here (logged, not committed): its commit activates it.
+        // Only a committed one: its reconfig within what UPTODATE commits (or Apache's
+        // first version, the NEWLEADER zxid itself). A reconfig of an established leader
+        // still in flight is in NEWLEADER too, and an observer, synced to the commit
+        // point only, does not even hold it: its commit activates it, never this.
         if let Some(c) = newleader_config {
-            let version = crate::reconfig::parse_config(&c).map(|(_, v)| v);
-            let pending = self.pending_config.as_ref().map(|p| p.zxid.0);
-            if version.is_none() || version != pending {
+            let committed = crate::reconfig::parse_config(&c)
+                .is_some_and(|(_, v)| v <= upto.0 || v == newleader_zxid.0);
+            if committed {
                 self.adopt_config(&c);
             }
         }
