@@ -12,10 +12,7 @@
 //! * Its commit goes out as COMMITANDACTIVATE (data: the designated leader's id, 8
 //!   bytes) to followers and INFORMANDACTIVATE (the id, then the proposal's data) to
 //!   observers; every server then activates the new view ([`Action::Activate`]).
-//! * NEWLEADER carries the leader's last seen view (the pending one, if any: Apache's
-//!   `getQuorumVerifierBytes`); a learner that missed a reconfig adopts it at UPTODATE,
-//!   once the leader is established, when it is newer than its own and not a reconfig
-//!   it holds uncommitted (`Learner.syncWithLeader`'s `newLeaderQV`).
+//! * A learner that missed it adopts the view NEWLEADER carries when it is newer.
 //!
 //! * A leader the reconfig leaves out of the voters names a successor in
 //!   COMMITANDACTIVATE as Apache's `getDesignatedLeader` does: the new voter that
@@ -459,129 +456,26 @@ mod tests {
         assert_eq!(p.leader(), Some(ServerId(3)), "{out:?}");
     }
 
-    /// The view NEWLEADER carries (a view this learner missed) is kept until UPTODATE, as
-    /// Apache's `newLeaderQV`: the leader is not established before, and its view may be
-    /// one it is about to finish. UPTODATE's commit point covers its reconfig: committed.
     #[test]
-    fn a_learner_adopts_a_newer_view_from_newleader_at_uptodate() {
+    fn a_learner_adopts_a_newer_view_from_newleader() {
         let b = PeerBuilder::new(2)
             .epochs(1, 1)
             .log(Zxid::ZERO, &[zxid(1, 1)])
             .committed(zxid(1, 1));
         let mut p = b.learner_syncing(1, 2);
         let text = format!("{}version=100000007", view(&[1, 2]));
-        let mut out = p.step(received(
+        let out = p.step(received(
             1,
             QuorumPacket::NewLeader {
                 zxid: zxid(2, 0),
                 config: Bytes::from(text),
             },
         ));
-        out.extend(p.step(Event::CurrentEpochSaved(crate::Epoch(2))));
-        assert_eq!(activated(&out), None, "{out:?}");
-        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 7) }));
         assert_eq!(activated(&out), Some(0x1_0000_0007));
         // An older one (or none) is not.
-        let mut p = b.learner_awaiting_up_to_date(1, 2);
-        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
+        let mut p = b.learner_syncing(1, 2);
+        let out = p.step(received(1, new_leader(2)));
         assert_eq!(activated(&out), None);
-    }
-
-    /// A leader holding a reconfig as pending sends its view in NEWLEADER (Apache's last
-    /// seen verifier), so that an Apache learner activates it at UPTODATE once this leader
-    /// finished it.
-    #[test]
-    fn newleader_carries_the_pending_view() {
-        let z = zxid(1, 2);
-        let pending = reconfig_at(z, &[1, 2, 4]);
-        let b = PeerBuilder::new(1)
-            .epochs(1, 1)
-            .log(Zxid::ZERO, &[zxid(1, 1), z])
-            .payload(z, pending)
-            .committed(zxid(1, 1));
-        let mut p = b.leader_awaiting_ack_epoch(&[2]);
-        let out = p.step(received(2, b.ack_epoch_at_our_last()));
-        let config = out
-            .iter()
-            .find_map(|a| match a {
-                Action::Send {
-                    msg: QuorumPacket::NewLeader { config, .. },
-                    ..
-                } => Some(config.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no NEWLEADER: {out:?}"));
-        let (q, version) = parse_config(&config).expect("a view");
-        assert_eq!(version, z.0);
-        assert_eq!(q.voting_members(), &[ServerId(1), ServerId(2), ServerId(4)]);
-    }
-
-    /// ... and a learner that does not hold the reconfig NEWLEADER's view comes from (an
-    /// observer is synced to the commit point only) does not adopt it at UPTODATE while
-    /// UPTODATE's commit point is below it: it is not committed.
-    #[test]
-    fn an_uncommitted_view_in_newleader_is_not_adopted() {
-        let z = zxid(1, 2);
-        let b = PeerBuilder::new(2)
-            .epochs(1, 1)
-            .log(Zxid::ZERO, &[zxid(1, 1)])
-            .committed(zxid(1, 1));
-        let mut p = b.learner_syncing(1, 2);
-        let text = format!("{}version={:x}", view(&[1, 2, 4]), z.0);
-        drive(
-            &mut p,
-            [
-                received(
-                    1,
-                    QuorumPacket::NewLeader {
-                        zxid: zxid(2, 0),
-                        config: Bytes::from(text),
-                    },
-                ),
-                Event::CurrentEpochSaved(crate::Epoch(2)),
-            ],
-        );
-        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
-        assert_eq!(activated(&out), None, "{out:?}");
-        assert_eq!(p.config_version(), 0);
-    }
-
-    /// A learner that holds that same reconfig pending (logged, not committed) does not
-    /// activate it at UPTODATE either: only its commit does.
-    #[test]
-    fn a_pending_view_in_newleader_waits_for_its_commit() {
-        let z = zxid(1, 2);
-        let b = PeerBuilder::new(2)
-            .epochs(1, 1)
-            .log(Zxid::ZERO, &[zxid(1, 1), z])
-            .payload(z, reconfig_at(z, &[1, 2, 4]))
-            .committed(zxid(1, 1));
-        let mut p = b.learner_syncing(1, 2);
-        let text = format!("{}version={:x}", view(&[1, 2, 4]), z.0);
-        drive(
-            &mut p,
-            [
-                received(
-                    1,
-                    QuorumPacket::NewLeader {
-                        zxid: zxid(2, 0),
-                        config: Bytes::from(text),
-                    },
-                ),
-                Event::CurrentEpochSaved(crate::Epoch(2)),
-            ],
-        );
-        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
-        assert_eq!(activated(&out), None, "{out:?}");
-        assert_eq!(p.pending_reconfig(), Some(z));
-        let out = p.step(received(
-            1,
-            QuorumPacket::CommitAndActivate {
-                zxid: z,
-                data: activate_data(ServerId(1)),
-            },
-        ));
-        assert_eq!(activated(&out), Some(z.0));
     }
 
     #[test]
@@ -753,15 +647,13 @@ mod tests {
         let mut p = b.learner_syncing(1, 2);
         p.cfg.reconfig_enabled = false;
         let text = format!("{}version=100000007", view(&[1, 2]));
-        let mut out = p.step(received(
+        let out = p.step(received(
             1,
             QuorumPacket::NewLeader {
                 zxid: zxid(2, 0),
                 config: Bytes::from(text),
             },
         ));
-        out.extend(p.step(Event::CurrentEpochSaved(crate::Epoch(2))));
-        out.extend(p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 7) })));
         assert_eq!(activated(&out), None);
         assert_eq!(p.config_version(), 0);
     }

@@ -24,8 +24,6 @@
 //! on [`crate::broadcast`] (`try_commit`, `flush_pending_syncs`, `send_acks`); never on
 //! discovery.
 
-use bytes::Bytes;
-
 use crate::peer::{Action, Peer, ZabPhase};
 use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::{QuorumPacket, ServerState};
@@ -37,13 +35,7 @@ impl Peer {
         let last = self.log.last();
         let base = self.log.base;
         let committed = self.log.committed;
-        // Apache's getQuorumVerifierBytes: the last seen view, so a pending reconfig this
-        // leader finishes at establishment reaches its learners (an Apache learner
-        // activates it at UPTODATE from here only).
-        let config = match &self.pending_config {
-            Some(p) => p.data.clone(),
-            None => self.cfg.config_data.clone(),
-        };
+        let config = self.cfg.config_data.clone();
         let l = self.leader_mut();
         let e = l.epoch.expect("epoch chosen");
         let established = l.phase == LeaderPhase::Broadcast;
@@ -312,14 +304,13 @@ impl Peer {
         self.out.push(Action::InstallSnapshot { zxid });
     }
 
-    /// NEWLEADER (`FollowerProcessNEWLEADER`). The view it carries is kept for UPTODATE.
-    pub(crate) fn on_new_leader(&mut self, zxid: Zxid, config: Bytes) {
+    /// NEWLEADER (`FollowerProcessNEWLEADER`).
+    pub(crate) fn on_new_leader(&mut self, zxid: Zxid) {
         let last = self.log.last();
         let l = self.learner_mut();
         if l.phase != LearnerPhase::Syncing || Some(zxid.epoch()) != l.new_epoch {
             return;
         }
-        l.newleader_config = Some(config);
         l.phase = LearnerPhase::AwaitNewLeaderAck;
         l.newleader_zxid = zxid;
         l.sync_upto = last;
@@ -373,30 +364,15 @@ impl Peer {
         }
         l.phase = LearnerPhase::Broadcast;
         let (leader, e, observer) = (l.leader, l.new_epoch.expect("epoch"), l.observer);
-        let newleader_zxid = l.newleader_zxid;
         // A ZooKeeper leader sends -1: then only the COMMITs and what we already shared count.
         let upto = l
             .pending_commit
             .max(if zxid.0 >= 0 { zxid } else { l.synced_from });
         let designated = l.designated.take();
-        let newleader_config = l.newleader_config.take();
         self.designated = designated;
         self.commit_to(upto);
-        // The view NEWLEADER carried, if newer than what the commits activated: a view
-        // this learner missed, or the pending view the leader finished as it established.
-        // Only a committed one: its reconfig within what UPTODATE commits (or Apache's
-        // first version, the NEWLEADER zxid itself). A reconfig of an established leader
-        // still in flight is in NEWLEADER too, and an observer, synced to the commit
-        // point only, does not even hold it: its commit activates it, never this.
-        if let Some(c) = newleader_config {
-            let committed = crate::reconfig::parse_config(&c)
-                .is_some_and(|(_, v)| v <= upto.0 || v == newleader_zxid.0);
-            if committed {
-                self.adopt_config(&c);
-            }
-        }
-        // A successor no activation took (the view was in force here already) still
-        // stands when our leader no longer votes in it.
+        // A successor the activation did not take (the view was already in force, from
+        // NEWLEADER) still stands when our leader no longer votes in it.
         if let Some(d) = self.designated.take() {
             if d != leader && !self.cfg.quorum.is_voter(leader) {
                 self.switch_to = Some(d);
