@@ -456,6 +456,52 @@ mod tests {
         assert_eq!(p.leader(), Some(ServerId(3)), "{out:?}");
     }
 
+    /// An observer's side of it: INFORMANDACTIVATE for the reconfig it already has from
+    /// the sync names the successor, which the observer follows once UPTODATE commits.
+    #[test]
+    fn an_observer_of_a_new_leader_left_out_goes_to_the_successor_at_uptodate() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(4)
+            .ensemble(3, 1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        assert_eq!(p.state(), ServerState::Observing);
+        let txn = reconfig_at(z, &[2, 3]);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::Proposal {
+                        zxid: z,
+                        data: txn.clone(),
+                    },
+                ),
+                received(1, QuorumPacket::Commit { zxid: z }),
+                received(1, new_leader(2)),
+                Event::Persisted { upto: z },
+                Event::CurrentEpochSaved(crate::Epoch(2)),
+                received(
+                    1,
+                    QuorumPacket::InformAndActivate {
+                        zxid: z,
+                        data: inform_activate_data(ServerId(2), &txn),
+                    },
+                ),
+            ],
+        );
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: z }));
+        assert_eq!(activated(&out), Some(z.0), "{out:?}");
+        assert_eq!(p.leader(), Some(ServerId(2)), "{out:?}");
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::StateChanged(s) if s.state == ServerState::Looking)),
+            "{out:?}"
+        );
+    }
+
     #[test]
     fn a_learner_adopts_a_newer_view_from_newleader() {
         let b = PeerBuilder::new(2)

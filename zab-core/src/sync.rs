@@ -136,7 +136,6 @@ impl Peer {
         }
         if l.phase == LeaderPhase::Broadcast {
             h.phase = HandlerPhase::UpToDate;
-            self.announce_successor(from);
             self.out.push(Action::Send {
                 to: from,
                 msg: QuorumPacket::UpToDate { zxid: committed },
@@ -226,12 +225,16 @@ impl Peer {
         self.flush_pending_syncs();
     }
 
-    /// Before UPTODATE to learner `to` while this leader hands over in place: the view
-    /// in force, which leaves this leader out, again as COMMITANDACTIVATE (INFORMANDACTIVATE
-    /// to an observer) naming the successor, so that the learner goes straight to it once
-    /// UPTODATE commits (`crate::reconfig`). To servers of ours only: an Apache learner
-    /// syncing finds no pending proposal to match it; it leaves at UPTODATE, whose view no
-    /// longer has its leader, and elects (Learner.syncWithLeader), as it would anyway.
+    /// At establishment, before UPTODATE to learner `to`, when this leader hands over in
+    /// place: the view in force, which leaves this leader out, again as COMMITANDACTIVATE
+    /// (INFORMANDACTIVATE to an observer) naming the successor, so that the learner goes
+    /// straight to it once UPTODATE commits (`crate::reconfig`). To servers of ours only:
+    /// an Apache learner syncing finds no pending proposal to match it; it leaves at
+    /// UPTODATE, whose view no longer has its leader, and elects (Learner.syncWithLeader),
+    /// as it would anyway. Not to learners that acknowledge NEWLEADER later: that would
+    /// change the handover after a reconfig of a leader's own too, and with it reconfig
+    /// seed 7000182 ended without a leader (a stale pending reconfig on the servers left
+    /// looking; not analysed), so they elect, as before.
     fn announce_successor(&mut self, to: ServerId) {
         let version = Zxid(self.cfg.config_version);
         let Role::Leading(l) = &self.role else {
@@ -371,13 +374,7 @@ impl Peer {
         let designated = l.designated.take();
         self.designated = designated;
         self.commit_to(upto);
-        // A successor the activation did not take (the view was already in force, from
-        // NEWLEADER) still stands when our leader no longer votes in it.
-        if let Some(d) = self.designated.take() {
-            if d != leader && !self.cfg.quorum.is_voter(leader) {
-                self.switch_to = Some(d);
-            }
-        }
+        self.designated = None;
         let state = if observer {
             ServerState::Observing
         } else {
