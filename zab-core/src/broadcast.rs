@@ -425,8 +425,10 @@ impl Peer {
             if phase == LearnerPhase::Broadcast {
                 self.commit_to(zxid);
             } else {
+                let designated = self.designated;
                 let l = self.learner_mut();
                 l.pending_commit = l.pending_commit.max(zxid);
+                l.designated = designated.or(l.designated);
             }
             return;
         }

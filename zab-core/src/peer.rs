@@ -207,11 +207,11 @@ impl Peer {
     /// The handover in place: a learner told of a designated leader other than its own
     /// goes straight to it (leads, if it is this server) without an election; a leader
     /// that designated another keeps leading, commits nothing more, and follows the
-    /// designated one once its learners have left (`on_leader_tick`). Without a
-    /// designated leader (a view activated from NEWLEADER, or at a new leader's
-    /// establishment), a leader that no longer votes goes back to election, as Apache's
-    /// does. A learner whose kind changed (an observer promoted to voter, or a voter
-    /// made an observer) reconnects to its leader as the new kind.
+    /// designated one once its learners have left (`on_leader_tick`); a new leader
+    /// finishing a previous leader's reconfig that leaves it out designates one too
+    /// (`maybe_establish`). Without a designated leader, a leader that no longer votes
+    /// goes back to election. A learner whose kind changed (an observer promoted to
+    /// voter, or a voter made an observer) reconnects to its leader as the new kind.
     pub(crate) fn activate(&mut self, p: crate::reconfig::Pending) {
         let version = p.zxid.0;
         if !self.cfg.reconfig_enabled || version <= self.cfg.config_version {

@@ -23,6 +23,13 @@
 //!   successor (or `syncLimit` passed), then follows it. A learner told of another
 //!   leader goes straight to it, and the designated server starts leading, with no
 //!   election ([`crate::peer::Peer::activate`], `hand_over_to`).
+//! * A new leader that finishes a previous leader's pending reconfig at establishment
+//!   (NEWLEADER acknowledged by a quorum of both views) and is left out by it does the
+//!   same (Apache's `startZkServer`): it names the successor among the new voters that
+//!   acknowledged NEWLEADER, commits nothing more, and tells its learners of ours with
+//!   COMMITANDACTIVATE right before UPTODATE, so they go straight to the successor
+//!   instead of electing (`crate::sync`'s `announce_successor`). Apache's learners elect,
+//!   as they do under an Apache leader.
 //! * An observer the reconfig makes a voter, or a voter it makes an observer, reconnects
 //!   to its leader as the new kind (OBSERVERINFO / FOLLOWERINFO) without an election.
 //!
@@ -449,6 +456,52 @@ mod tests {
         assert_eq!(p.leader(), Some(ServerId(3)), "{out:?}");
     }
 
+    /// An observer's side of it: INFORMANDACTIVATE for the reconfig it already has from
+    /// the sync names the successor, which the observer follows once UPTODATE commits.
+    #[test]
+    fn an_observer_of_a_new_leader_left_out_goes_to_the_successor_at_uptodate() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(4)
+            .ensemble(3, 1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        assert_eq!(p.state(), ServerState::Observing);
+        let txn = reconfig_at(z, &[2, 3]);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::Proposal {
+                        zxid: z,
+                        data: txn.clone(),
+                    },
+                ),
+                received(1, QuorumPacket::Commit { zxid: z }),
+                received(1, new_leader(2)),
+                Event::Persisted { upto: z },
+                Event::CurrentEpochSaved(crate::Epoch(2)),
+                received(
+                    1,
+                    QuorumPacket::InformAndActivate {
+                        zxid: z,
+                        data: inform_activate_data(ServerId(2), &txn),
+                    },
+                ),
+            ],
+        );
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: z }));
+        assert_eq!(activated(&out), Some(z.0), "{out:?}");
+        assert_eq!(p.leader(), Some(ServerId(2)), "{out:?}");
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::StateChanged(s) if s.state == ServerState::Looking)),
+            "{out:?}"
+        );
+    }
+
     #[test]
     fn a_learner_adopts_a_newer_view_from_newleader() {
         let b = PeerBuilder::new(2)
@@ -526,11 +579,14 @@ mod tests {
         assert_eq!(p.state(), ServerState::Leading);
     }
 
-    /// The same with the new leader left out of the pending view: established, it
-    /// activates the view in which it no longer votes, and goes back to election
-    /// (Apache's designated leader takes over instead: see the module's header).
+    /// The same with the new leader left out of the pending view (Apache's
+    /// `startZkServer`: `getDesignatedLeader(newLeaderProposal)`, `allowedToCommit =
+    /// false`): established, it activates the view in which it no longer votes, names
+    /// the successor among the new voters that acknowledged NEWLEADER, tells its learners
+    /// with COMMITANDACTIVATE before UPTODATE, commits nothing more and, once they have
+    /// left, follows the successor without an election.
     #[test]
-    fn a_new_leader_the_pending_reconfig_removes_activates_it_then_steps_down() {
+    fn a_new_leader_the_pending_reconfig_removes_hands_over_in_place() {
         let z = zxid(1, 2);
         let b = PeerBuilder::new(1)
             .epochs(1, 1)
@@ -543,7 +599,89 @@ mod tests {
         out.extend(p.step(received(3, QuorumPacket::Ack { zxid: zxid(e, 0) })));
         assert_eq!(activated(&out), Some(z.0), "{out:?}");
         assert_eq!(p.voting_members(), vec![ServerId(2), ServerId(3)]);
-        assert_eq!(p.state(), ServerState::Looking);
+        // 2 and 3 acknowledged as much: the lower id succeeds. Each learner hears it
+        // right before its UPTODATE.
+        for to in [2, 3] {
+            let i = out
+                .iter()
+                .position(|a| {
+                    *a == send(
+                        to,
+                        QuorumPacket::CommitAndActivate {
+                            zxid: z,
+                            data: activate_data(ServerId(2)),
+                        },
+                    )
+                })
+                .unwrap_or_else(|| panic!("no COMMITANDACTIVATE to {to}: {out:?}"));
+            assert!(
+                matches!(&out[i + 1], Action::Send { to: t, msg: QuorumPacket::UpToDate { .. } } if t.0 == to),
+                "{out:?}"
+            );
+        }
+        assert_eq!(p.state(), ServerState::Leading);
+        assert!(!p.can_propose(), "a leader handing over takes no writes");
+        // Its learners leave for 2: it follows 2, no election on the way.
+        drive(
+            &mut p,
+            [
+                Event::Disconnected { peer: ServerId(2) },
+                Event::Disconnected { peer: ServerId(3) },
+            ],
+        );
+        let out = p.step(Event::Tick);
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::StateChanged(s) if s.state == ServerState::Looking)),
+            "{out:?}"
+        );
+        assert_eq!(p.state(), ServerState::Following);
+        assert_eq!(p.leader(), Some(ServerId(2)));
+    }
+
+    /// The learner's side: the reconfig came in the DIFF, committed with it, and the
+    /// COMMITANDACTIVATE before UPTODATE names the successor; UPTODATE activates the view
+    /// and the learner goes to the successor (here itself: it leads).
+    #[test]
+    fn a_learner_of_a_new_leader_left_out_goes_to_the_successor_at_uptodate() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::Proposal {
+                        zxid: z,
+                        data: reconfig_at(z, &[2, 3]),
+                    },
+                ),
+                received(1, QuorumPacket::Commit { zxid: z }),
+                received(1, new_leader(2)),
+                Event::Persisted { upto: z },
+                Event::CurrentEpochSaved(crate::Epoch(2)),
+                received(
+                    1,
+                    QuorumPacket::CommitAndActivate {
+                        zxid: z,
+                        data: activate_data(ServerId(2)),
+                    },
+                ),
+            ],
+        );
+        assert_eq!(p.leader(), Some(ServerId(1)));
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: z }));
+        assert_eq!(activated(&out), Some(z.0), "{out:?}");
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::StateChanged(s) if s.state == ServerState::Looking)),
+            "{out:?}"
+        );
+        assert_eq!(p.state(), ServerState::Leading, "{out:?}");
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! discovery.
 
 use crate::peer::{Action, Peer, ZabPhase};
-use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase};
+use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::{QuorumPacket, ServerState};
 use crate::{Epoch, ServerId, Zxid};
 
@@ -194,8 +194,18 @@ impl Peer {
         l.next_ping = 0;
         self.vote.peer_epoch = e; // updateElectionVote
         self.status(ServerState::Leading, ZabPhase::Broadcast, Some(me), e);
+        // Apache's startZkServer: a previous leader's reconfig finished here that leaves
+        // this leader out names a successor among the new voters that acknowledged
+        // NEWLEADER (getDesignatedLeader over newLeaderProposal), and the activation in
+        // commit_to hands over to it in place, as after a reconfig of this leader's own.
+        self.designated = self
+            .pending_config
+            .as_ref()
+            .filter(|p| p.zxid <= last && !p.quorum.is_voter(me))
+            .map(|p| self.designated_leader(p.zxid, &*p.quorum));
         // The initial history is committed now; its COMMITs already went out with the DIFFs.
         self.commit_to(last);
+        self.designated = None;
         let committed = self.log.committed;
         let l = self.leader_mut();
         let mut uptodate = Vec::new();
@@ -206,12 +216,51 @@ impl Peer {
             }
         }
         for s in uptodate {
+            self.announce_successor(s);
             self.out.push(Action::Send {
                 to: s,
                 msg: QuorumPacket::UpToDate { zxid: committed },
             });
         }
         self.flush_pending_syncs();
+    }
+
+    /// At establishment, before UPTODATE to learner `to`, when this leader hands over in
+    /// place: the view in force, which leaves this leader out, again as COMMITANDACTIVATE
+    /// (INFORMANDACTIVATE to an observer) naming the successor, so that the learner goes
+    /// straight to it once UPTODATE commits (`crate::reconfig`). To servers of ours only:
+    /// an Apache learner syncing finds no pending proposal to match it; it leaves at
+    /// UPTODATE, whose view no longer has its leader, and elects (Learner.syncWithLeader),
+    /// as it would anyway. Not to learners that acknowledge NEWLEADER later: that would
+    /// change the handover after a reconfig of a leader's own too, and with it reconfig
+    /// seed 7000182 ended without a leader (a stale pending reconfig on the servers left
+    /// looking; not analysed), so they elect, as before.
+    fn announce_successor(&mut self, to: ServerId) {
+        let version = Zxid(self.cfg.config_version);
+        let Role::Leading(l) = &self.role else {
+            return;
+        };
+        let (Some((successor, _)), Some(h)) = (l.handover, l.handlers.get(&to)) else {
+            return;
+        };
+        if !h.zk_rs {
+            return;
+        }
+        let msg = if h.observer {
+            let Some(i) = self.log.entries.iter().position(|e| e.0 == version) else {
+                return;
+            };
+            QuorumPacket::InformAndActivate {
+                zxid: version,
+                data: crate::reconfig::inform_activate_data(successor, &self.log.entries[i].1),
+            }
+        } else {
+            QuorumPacket::CommitAndActivate {
+                zxid: version,
+                data: crate::reconfig::activate_data(successor),
+            }
+        };
+        self.out.push(Action::Send { to, msg });
     }
 
     // ---- learner side ----

@@ -14,6 +14,7 @@ mod learner_requests;
 mod liveness;
 mod reconfig;
 mod regressions;
+mod regressions_reconfig;
 mod rqld;
 mod splits;
 mod support;

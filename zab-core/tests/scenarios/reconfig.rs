@@ -35,35 +35,6 @@ fn propose_reconfig(sim: &mut Sim, leader: u64, voters: &[u64]) -> Zxid {
     after
 }
 
-/// Waits until every running server runs the view of version `z`.
-fn wait_view(sim: &mut Sim, z: Zxid, voters: &[u64]) {
-    let want: Vec<ServerId> = voters.iter().copied().map(ServerId).collect();
-    let ok = sim.run_until(200, |s| {
-        s.nodes.iter().filter(|n| n.alive()).all(|n| {
-            let p = n.peer.as_ref().expect("alive");
-            p.config_version() == z.0 && p.voting_members() == want
-        })
-    });
-    if !ok {
-        let views: Vec<String> = sim
-            .nodes
-            .iter()
-            .filter_map(|n| n.peer.as_ref())
-            .map(|p| {
-                format!(
-                    "{}: {:x} {:?}",
-                    p.id(),
-                    p.config_version(),
-                    p.voting_members()
-                )
-            })
-            .collect();
-        sim.fail(&format!(
-            "not every server runs view {z} of {voters:?}: {views:?}"
-        ));
-    }
-}
-
 fn others(leader: u64) -> (u64, u64) {
     let o: Vec<u64> = [1, 2, 3].into_iter().filter(|i| *i != leader).collect();
     (o[0], o[1])
