@@ -86,7 +86,7 @@ pub use acl::{detached_acl, AclEntry, AclRef};
 pub use apply::{trigger_event_type, Trigger, TxnResult};
 use arena::Place;
 use index::ChildIndex;
-pub use load::{LoadingNode, NodePreparer};
+pub use load::{FreshMemory, LoadingNode, NodePreparer};
 use node::{name_str, Node, NodeId, NIL, ROOT_ID};
 pub use node::{Children, EphemeralKind, NodeRef, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 
