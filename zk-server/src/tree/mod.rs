@@ -22,7 +22,8 @@
 //! acl.rs      AclTable: interned, reference-counted ACL lists; AclRef
 //! apply.rs    DataTree::apply, TxnResult, Trigger
 //! quota.rs    zookeeper_limits / zookeeper_stats bookkeeping
-//! load.rs     building from a snapshot: NodePreparer, load_prepared, with_capacity
+//! load.rs     building from a snapshot: NodePreparer, load_prepared, with_capacity,
+//!             FreshMemory
 //! ```
 //! Tests sit beside what they test; `model_test.rs` checks the whole tree
 //! against a plain map, and `testutil.rs` holds the tests' transactions.
