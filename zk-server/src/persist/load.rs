@@ -1,19 +1,23 @@
-//! Loading one snapshot file into a fresh tree, on two threads.
+//! Loading one snapshot file into a fresh tree, on three threads.
 //!
 //! ```text
 //! parser thread:  mapped file -> entries -> digest hash per node -> prepared
-//!                 node (path split, name hashed, name+data allocated) -> crc
+//!                 node (path split, name hashed, name+data allocated)
 //! builder thread: batches of prepared entries -> sessions, ACLs, nodes into
 //!                 the tree (index and links), prefetching a few entries ahead
+//! check thread:   the tree's fresh arena and index faulted in, then the crc
+//!                 over the whole file (which maps its pages ahead of the parser)
 //! ```
 //!
-//! The threads meet in bounded batches of entries that borrow the map.
-//! Whatever fails, the tree is dropped. The file format and its checks are
+//! The parser and the builder meet in bounded batches of entries that borrow
+//! the map. Whatever fails, the tree is dropped; a crc that fails is the
+//! error reported, whatever else failed. The file format and its checks are
 //! `zab-storage`'s; building the tree is `tree/load.rs`'s; choosing which
 //! snapshot to load is `recover.rs`'s.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use zab_core::records::Acl;
 use zab_core::Zxid;
@@ -34,14 +38,13 @@ pub struct LoadedSnapshot {
 /// Load one snapshot file into a fresh tree: crc, entries, digest, and the
 /// tree's own checks (every node's parent and ACL present).
 ///
-/// Two threads: one parses the mapped file, hashes each node (the digest
-/// check) and then checks the crc, the other builds the tree; they meet in
-/// batches of entries that borrow the map. Whatever fails, the tree is
-/// dropped.
+/// Three threads: one parses the mapped file and hashes each node (the
+/// digest check), another builds the tree, and they meet in batches of
+/// entries that borrow the map; the third faults in the tree's fresh memory
+/// and checks the crc meanwhile. Whatever fails, the tree is dropped.
 pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, PersistError> {
-    // The crc is checked on the parser thread once it has parsed everything
-    // (it is idle then, waiting for the builder); until it passes, the tree
-    // is only a candidate.
+    // The crc is checked on a thread of its own while the others parse and
+    // build; until it passes, the tree is only a candidate.
     let r = SnapshotReader::open_unverified(file)?;
     let zxid = r.zxid();
     if Some(zxid) != zab_storage::snapshot::zxid_of_name(file) {
@@ -69,18 +72,34 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         Node(LoadingNode<'a>),
     }
     let preparer = tree.node_preparer();
+    let fresh = tree.fresh_memory();
+    let started = Instant::now();
+    let builder_cpu = thread_cpu();
+    // What each thread spent (CPU) and waited for the other (wall), for the
+    // log line below: which of the two bounds the load.
+    let mut parser_stats = (Duration::ZERO, Duration::ZERO);
+    let mut builder_waited = Duration::ZERO;
+    let mut check_cpu = Duration::ZERO;
     std::thread::scope(|scope| -> Result<(), PersistError> {
+        let check = std::thread::Builder::new()
+            .name("snapshot-check".into())
+            .spawn_scoped(scope, || {
+                // The builder's pages first: it needs them soon, while the
+                // parser's first pages of the file are read by the parser.
+                fresh.populate();
+                r.verify_crc().map(|()| thread_cpu())
+            })
+            .expect("spawn snapshot check");
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Prepared<'_>>>(16);
         let parser = std::thread::Builder::new()
             .name("snapshot-parse".into())
-            .spawn_scoped(scope, || -> Result<(), StorageError> {
+            .spawn_scoped(scope, || -> Result<(Duration, Duration), StorageError> {
                 let tx = tx;
+                let mut waited = Duration::ZERO;
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut prev_parent: Option<&str> = None;
                 for item in r.entries() {
-                    // A file that fails its crc is reported as that, rather
-                    // than as whatever its damage looks like.
-                    let (entry, hash) = item.or_else(|e| r.verify_crc().and(Err(e)))?;
+                    let (entry, hash) = item?;
                     batch.push(match entry {
                         SnapEntry::Session {
                             session_id,
@@ -103,15 +122,17 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                     });
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        let t = Instant::now();
                         if tx.send(full).is_err() {
-                            // The builder gave up; its error may be the crc's doing.
-                            return r.verify_crc();
+                            // The builder gave up; its error is reported.
+                            return Ok((thread_cpu(), waited));
                         }
+                        waited += t.elapsed();
                     }
                 }
                 let _ = tx.send(batch);
                 drop(tx);
-                r.verify_crc()
+                Ok((thread_cpu(), waited))
             })
             .expect("spawn snapshot parser");
         let built = (|| {
@@ -119,7 +140,10 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
             // tree, so that its index slot is in the cache when it comes
             // (see `DataTree::prefetch_loading`).
             const AHEAD: usize = 12;
-            for batch in rx {
+            loop {
+                let t = Instant::now();
+                let Ok(batch) = rx.recv() else { break };
+                builder_waited += t.elapsed();
                 let mut batch = std::collections::VecDeque::from(batch);
                 for e in batch.iter().take(AHEAD) {
                     if let Prepared::Node(n) = e {
@@ -144,16 +168,47 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
             }
             Ok(())
         })();
-        // The parser's error (crc, digest, a malformed entry) explains a
-        // builder's error too, so it comes first.
-        parser.join().expect("snapshot parser panicked")?;
+        // A file that fails its crc is reported as that, rather than as
+        // whatever its damage looks like; then the parser's error (digest, a
+        // malformed entry), which explains a builder's error too.
+        let parsed = parser.join().expect("snapshot parser panicked");
+        check_cpu = check.join().expect("snapshot check panicked")?;
+        parser_stats = parsed?;
         built
     })?;
     tree.finish_load(zxid).map_err(bad)?;
+    let ms = |d: Duration| d.as_millis();
+    tracing::info!(
+        "loaded {} in {} ms: parser {} ms of CPU (waited {} ms for the builder), \
+         builder {} ms of CPU (waited {} ms for the parser), check {} ms of CPU",
+        file.display(),
+        ms(started.elapsed()),
+        ms(parser_stats.0),
+        ms(parser_stats.1),
+        ms(thread_cpu().saturating_sub(builder_cpu)),
+        ms(builder_waited),
+        ms(check_cpu),
+    );
     Ok(LoadedSnapshot {
         tree,
         sessions,
         zxid,
         file: file.to_owned(),
     })
+}
+
+/// CPU time used so far by the calling thread (zero where it cannot be read).
+pub(super) fn thread_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes only the timespec it is given.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
 }

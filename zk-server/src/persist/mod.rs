@@ -8,7 +8,7 @@
 //!             log_options, the log as the pipeline's TxnSink
 //! recover.rs  start-up: newest snapshot that loads, log replayed over it
 //!             (recover, recover_holding_back, replay, Recovered)
-//! load.rs     one snapshot file into a fresh tree on two threads
+//! load.rs     one snapshot file into a fresh tree on three threads
 //!             (load_snapshot, LoadedSnapshot)
 //! apache.rs   Apache ZooKeeper's data directories: converted at start-up,
 //!             exported back (take_over_apache_files, export_apache_snapshot)

@@ -22,7 +22,7 @@ use zab_core::txn::{Txn, TxnBody};
 use zab_core::Zxid;
 use zab_storage::{list_snapshots, StorageError, TxnLog};
 
-use super::{load_snapshot, log_dir, log_options, snap_dir, PersistError};
+use super::{load_snapshot, log_dir, log_options, snap_dir, LoadedSnapshot, PersistError};
 use crate::config::Config;
 use crate::tree::DataTree;
 
@@ -124,14 +124,6 @@ fn replay_upto(
     Ok(replayed)
 }
 
-/// Load the newest snapshot that loads cleanly and replay the log over it.
-///
-/// A snapshot that is truncated, fails its crc or digest, or holds a
-/// malformed entry is skipped (with a warning) for the next older one, whose
-/// replay is longer. Without any usable snapshot the log is replayed over an
-/// empty tree, which is complete only if the log starts at the beginning of
-/// history. A log that does not continue from the chosen snapshot stops
-/// start-up: an older snapshot would need even more of the log.
 /// Give the allocator's free pages back to the kernel once the tree is built.
 /// A snapshot's records are allocated on the parser thread, so in its malloc
 /// arena, and the log's replay frees the ones it replaces there while it
@@ -147,6 +139,54 @@ fn release_free_memory() {
     }
 }
 
+/// The snapshot [`load_newest_snapshot`] chose, and what it skipped.
+struct NewestSnapshot {
+    loaded: Option<LoadedSnapshot>,
+    /// Why each newer snapshot was skipped.
+    skipped: Vec<String>,
+    /// The newest skipped snapshot's zxid: the state must reach at least
+    /// that far, as its transactions may be in no other file.
+    must_reach: Zxid,
+    load_ms: u64,
+}
+
+/// Load the newest snapshot in `sdir` that loads cleanly, falling back to
+/// older ones (with a warning); an I/O error stops the search.
+fn load_newest_snapshot(cfg: &Config, sdir: &Path) -> Result<NewestSnapshot, PersistError> {
+    let mut skipped: Vec<String> = Vec::new();
+    let mut must_reach = Zxid::ZERO;
+    let mut loaded = None;
+    let started = std::time::Instant::now();
+    for (zxid, file) in list_snapshots(sdir)?.into_iter().rev() {
+        match load_snapshot(cfg, &file) {
+            Ok(l) => {
+                loaded = Some(l);
+                break;
+            }
+            Err(PersistError::Storage(e @ StorageError::Io { .. })) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!("skipping a snapshot: {e}; trying an older one");
+                skipped.push(e.to_string());
+                must_reach = must_reach.max(zxid);
+            }
+        }
+    }
+    Ok(NewestSnapshot {
+        loaded,
+        skipped,
+        must_reach,
+        load_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Load the newest snapshot that loads cleanly and replay the log over it.
+///
+/// A snapshot that is truncated, fails its crc or digest, or holds a
+/// malformed entry is skipped (with a warning) for the next older one, whose
+/// replay is longer. Without any usable snapshot the log is replayed over an
+/// empty tree, which is complete only if the log starts at the beginning of
+/// history. A log that does not continue from the chosen snapshot stops
+/// start-up: an older snapshot would need even more of the log.
 pub fn recover(cfg: &Config) -> Result<Recovered, PersistError> {
     recover_holding_back(cfg, 0)
 }
@@ -169,33 +209,31 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
              a power failure or kernel crash can lose acknowledged writes (unsafe outside tests)"
         );
     }
-    let (mut log, info) = TxnLog::open(&ldir, log_options(cfg))?;
+    // The log is opened (every record's crc checked, its end found) on a
+    // thread of its own while the snapshot loads: neither needs the other
+    // until the replay. The log's error comes first, as when it was opened
+    // first.
+    let (log, snapshots) = std::thread::scope(|scope| {
+        let log = std::thread::Builder::new()
+            .name("log-open".into())
+            .spawn_scoped(scope, || TxnLog::open(&ldir, log_options(cfg)))
+            .expect("spawn log-open");
+        let snapshots = load_newest_snapshot(cfg, &sdir);
+        (log.join().expect("log-open panicked"), snapshots)
+    });
+    let (mut log, info) = log?;
     if let Some((file, offset, why)) = &info.torn_tail {
         tracing::warn!(
             "{}: the last record at byte offset {offset} was torn ({why}); the log ends before it",
             file.display()
         );
     }
-    let mut skipped: Vec<String> = Vec::new();
-    // The state must reach at least as far as any snapshot skipped: its
-    // transactions may be in no other file.
-    let mut must_reach = Zxid::ZERO;
-    let mut loaded = None;
-    let snapshot_started = std::time::Instant::now();
-    for (zxid, file) in list_snapshots(&sdir)?.into_iter().rev() {
-        match load_snapshot(cfg, &file) {
-            Ok(l) => {
-                loaded = Some(l);
-                break;
-            }
-            Err(PersistError::Storage(e @ StorageError::Io { .. })) => return Err(e.into()),
-            Err(e) => {
-                tracing::warn!("skipping a snapshot: {e}; trying an older one");
-                skipped.push(e.to_string());
-                must_reach = must_reach.max(zxid);
-            }
-        }
-    }
+    let NewestSnapshot {
+        loaded,
+        mut skipped,
+        must_reach,
+        load_ms: snapshot_load_ms,
+    } = snapshots?;
     let (mut tree, mut sessions, snapshot_zxid, snapshot_file) = match loaded {
         Some(l) => {
             tracing::info!(
@@ -213,7 +251,6 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
             None,
         ),
     };
-    let snapshot_load_ms = snapshot_started.elapsed().as_millis() as u64;
     let replay_started = std::time::Instant::now();
     let upto = if hold_back == 0 {
         None
@@ -272,7 +309,8 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
     }
     release_free_memory();
     tracing::info!(
-        "recovered to zxid {} ({} transactions replayed after the snapshot, {} sessions)",
+        "recovered to zxid {} ({} transactions replayed after the snapshot in {replay_ms} ms, \
+         {} sessions)",
         tree.last_processed_zxid(),
         replayed,
         sessions.len()
@@ -490,6 +528,38 @@ mod tests {
         // A snapshot at 5 bridges it.
         snapshot_after(&d.cfg, &h[..5], None);
         assert_has_nodes(&recover(&d.cfg).unwrap().tree, 10);
+    }
+
+    /// The crc is checked on a thread of its own while the entries are
+    /// parsed (`load.rs`): a damaged byte is still reported as the crc
+    /// mismatch it is, naming the file, whether it breaks an entry's grammar
+    /// (the first entry's tag) or only changes a node (its data: a digest
+    /// mismatch too), and recovery falls back to the older snapshot.
+    #[test]
+    fn a_damaged_snapshot_is_reported_as_its_crc_mismatch() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        let file = snapshot_after(&d.cfg, &h[..6], None);
+        let good = std::fs::read(&file).unwrap();
+        let data_at = good.windows(2).position(|w| w == b"d5").unwrap();
+        for at in [16, data_at] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x40;
+            std::fs::write(&file, &bad).unwrap();
+            match load_snapshot(&d.cfg, &file) {
+                Err(PersistError::Storage(StorageError::SnapshotChecksumMismatch {
+                    file: f,
+                    ..
+                })) => assert_eq!(f, file),
+                Err(e) => panic!("byte {at}: {e}"),
+                Ok(_) => panic!("byte {at}: a damaged snapshot loaded"),
+            }
+        }
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!((r.snapshot_zxid, r.replayed), (Zxid(3), 5));
+        assert_has_nodes(&r.tree, 8);
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! acl.rs      AclTable: interned, reference-counted ACL lists; AclRef
 //! apply.rs    DataTree::apply, TxnResult, Trigger
 //! quota.rs    zookeeper_limits / zookeeper_stats bookkeeping
-//! load.rs     building from a snapshot: NodePreparer, load_prepared, with_capacity
+//! load.rs     building from a snapshot: NodePreparer, load_prepared, with_capacity,
+//!             FreshMemory
 //! ```
 //! Tests sit beside what they test; `model_test.rs` checks the whole tree
 //! against a plain map, and `testutil.rs` holds the tests' transactions.
@@ -86,7 +87,7 @@ pub use acl::{detached_acl, AclEntry, AclRef};
 pub use apply::{trigger_event_type, Trigger, TxnResult};
 use arena::Place;
 use index::ChildIndex;
-pub use load::{LoadingNode, NodePreparer};
+pub use load::{FreshMemory, LoadingNode, NodePreparer};
 use node::{name_str, Node, NodeId, NIL, ROOT_ID};
 pub use node::{Children, EphemeralKind, NodeRef, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 pub use quota::QuotaFigures;
