@@ -304,3 +304,59 @@ async fn marked_frames_report_how_long_they_waited_in_the_queue() {
     );
     listener.shutdown().await;
 }
+
+/// Held frames (`hold_marking`) wait for `flush`, then go out in order with any sent
+/// after them; what the socket cannot take at once (48 frames of 256 KiB, 12 MiB, sent
+/// in one go) is finished by the connection's writer, whole and in order.
+#[tokio::test]
+async fn held_frames_go_on_flush_and_a_full_socket_is_finished_by_the_writer() {
+    let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
+        .await
+        .unwrap();
+    let mut learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
+        .await
+        .unwrap();
+    learner.send(follower_info(2)).await.unwrap();
+    let at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    let conn = at_leader.conn;
+    for i in 0..3 {
+        conn.hold_marking(pkt(packet_type::PROPOSAL, i, None), 0)
+            .unwrap();
+    }
+    assert_eq!(conn.queued(), 3, "held, not written");
+    assert!(
+        timeout(Duration::from_millis(300), learner.recv())
+            .await
+            .is_err(),
+        "nothing arrives before the flush"
+    );
+    conn.flush();
+    assert_eq!(conn.queued(), 0);
+    conn.try_send(pkt(packet_type::COMMIT, 3, None)).unwrap();
+    for i in 0..4 {
+        let p = timeout(WAIT, learner.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.zxid, i);
+    }
+
+    // The first frame is written by this task until the socket is full; the rest
+    // waits in the queue for the connection's writer.
+    let big = vec![7u8; 256 << 10];
+    for i in 0..48 {
+        conn.try_send(pkt(packet_type::PROPOSAL, 100 + i, Some(&big)))
+            .unwrap();
+    }
+    for i in 0..48 {
+        let p = timeout(WAIT, learner.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.zxid, 100 + i);
+        assert_eq!(p.data.as_deref(), Some(&big[..]));
+    }
+    listener.shutdown().await;
+}
