@@ -613,10 +613,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
             let frames = &mut self.frames;
             tokio::select! {
                 _ = kill.cancelled() => return Ok(()),
-                r = async {
-                    conn_io::write_frames(wr, &mut out).await?;
-                    wr.flush().await
-                }, if writing => {
+                r = std::future::poll_fn(|cx| conn_io::poll_write_frames(wr, &mut out, cx)), if writing => {
                     if r.is_err() {
                         return Ok(());
                     }
@@ -694,15 +691,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
                 }
             }
         }
-        let msg = match batch.len() {
-            0 => None,
-            1 => batch.pop().map(CoreMsg::Request),
-            _ => Some(CoreMsg::Requests(batch)),
-        };
-        if let Some(msg) = msg {
-            if core.send(msg).await.is_err() {
+        if !batch.is_empty() {
+            // The message is made once there is room for it: only the batch (not a whole
+            // CoreMsg) waits in this task's state while the core's queue is full.
+            let Ok(permit) = core.reserve().await else {
                 return Some(Ok(()));
-            }
+            };
+            permit.send(match batch.len() {
+                1 => CoreMsg::Request(batch.pop().expect("one request")),
+                _ => CoreMsg::Requests(batch),
+            });
         }
         end
     }
