@@ -116,8 +116,6 @@ pub(super) struct Driver {
     pub(super) conns: HashMap<ServerId, Conn>,
     /// Scratch list of the connections' sids (taking one packet from each in a batch).
     pub(super) ready_sids: Vec<ServerId>,
-    /// Quorum connections with packets held since the last flush (`flush_sends`).
-    pub(super) held_sids: Vec<ServerId>,
     /// Packets for a leader we are still connecting to.
     pub(super) pending_sends: HashMap<ServerId, Vec<QuorumPacketRecord>>,
     /// Logged entries not yet committed, to hand to the core on COMMIT.
@@ -252,18 +250,7 @@ impl Driver {
                     break;
                 }
             }
-            // What this turn queued for each peer goes out in one write per peer.
-            self.flush_sends();
             self.flush_committed().await;
-        }
-    }
-
-    /// Writes the packets held for each quorum connection this turn (see `send_record`).
-    fn flush_sends(&mut self) {
-        for sid in self.held_sids.drain(..) {
-            if let Some(c) = self.conns.get(&sid) {
-                c.flush();
-            }
         }
     }
 
@@ -418,8 +405,6 @@ impl Driver {
         if !self.syncing {
             return None;
         }
-        // Nothing held for a peer waits for the disk.
-        self.flush_sends();
         self.syncing = false;
         match self.synced_rx.recv().await {
             Some(r) => Some(self.finish_sync(r)),
@@ -519,12 +504,7 @@ impl Driver {
                 } else {
                     0
                 };
-                // Held until the end of the driver's turn (`flush_sends`): a turn's
-                // PROPOSALs, COMMITs and ACKs for one peer go out in one write.
-                if !self.held_sids.contains(&to) {
-                    self.held_sids.push(to);
-                }
-                if !s.is_closed() && s.hold_marking(p, mark).is_err() {
+                if !s.is_closed() && s.try_send_marking(p, mark).is_err() {
                     // Closing it makes its reader report the end, which the driver's loop
                     // takes as the peer's disconnection.
                     tracing::warn!("quorum connection with {to} is full or closed; dropping it");

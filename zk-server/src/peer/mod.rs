@@ -302,7 +302,6 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         qcfg,
         conns: HashMap::new(),
         ready_sids: Vec::new(),
-        held_sids: Vec::new(),
         pending_sends: HashMap::new(),
         uncommitted,
         core: replication_tx,
