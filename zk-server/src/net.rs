@@ -817,6 +817,55 @@ mod tests {
         drop((task, client));
     }
 
+    /// One task reads and writes: while a write is stuck (the client does not read its
+    /// replies and the socket is full) the client's requests are still read and handed
+    /// to the core; once the client reads, the stuck frames arrive whole, in order.
+    #[tokio::test]
+    async fn a_stuck_write_does_not_stop_the_reading() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (rd, wr) = tokio::io::split(server);
+        let (h, rx) = ConnHandle::new(7, "127.0.0.1:1".parse().unwrap());
+        let (core, mut core_rx) = mpsc::channel(16);
+        let kill = h.kill.clone();
+        let mut io = ConnIo {
+            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
+            wr,
+            rx,
+            queued_bytes: h.queued_bytes.clone(),
+            keeper: None,
+            id: 7,
+        };
+        // Past the handshake, as in serve_connection.
+        io.frames.codec_mut().first = false;
+        let task = tokio::spawn(async move { io.run(&core, &kill).await });
+        // 64 KiB of replies against a 1 KiB pipe: the write cannot finish.
+        let replies: Vec<u8> = (0..64 * 1024).map(|i| i as u8).collect();
+        h.queue_frame(Bytes::from(replies.clone())).unwrap();
+        tokio::task::yield_now().await;
+        // A ping (xid 5, op 11) from the client, which reads nothing yet.
+        let mut ping = 8i32.to_be_bytes().to_vec();
+        ping.extend_from_slice(&5i32.to_be_bytes());
+        ping.extend_from_slice(&zab_core::records::op::PING.to_be_bytes());
+        client.write_all(&ping).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), core_rx.recv())
+            .await
+            .expect("the request reached the core while the write was stuck");
+        match got {
+            Some(CoreMsg::Request(r)) => assert_eq!((r.conn_id, r.xid), (7, 5)),
+            _ => panic!("expected the ping"),
+        }
+        assert!(
+            h.queued_bytes.load(Ordering::Acquire) > 0,
+            "the write is still stuck"
+        );
+        let mut back = vec![0u8; replies.len()];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, replies);
+        drop(client);
+        assert!(task.await.unwrap().is_ok());
+        assert_eq!(h.queued_bytes.load(Ordering::Acquire), 0);
+    }
+
     #[test]
     fn the_xid64_handshake_frame_takes_its_extra_byte() {
         // ClickHouse's use_xid_64 handshake: 46 bytes behind a length of 45,
