@@ -6,7 +6,7 @@
 //!   across an `await`) and keeps only the bytes of a frame not yet complete; a frame
 //!   whose length is known is read straight into a buffer of that size, and that
 //!   buffer goes with the frame, so nothing large stays behind after a big request.
-//! - [`write_frames`] writes what the core queued (whole frames, usually one buffer per
+//! - [`poll_write_frames`] writes what the core queued (whole frames, usually one buffer per
 //!   turn of the core's loop, see `Core::flush_replies`) as it is: several at once with
 //!   one vectored write, without copying them into a buffer of the connection's.
 //!
@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::codec::Decoder;
 
 use crate::net::{ClientCodec, FrameError, Inbound};
@@ -135,21 +135,36 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 const MAX_IOV: usize = 64;
 
 /// Writes `frames` in order, whole, as few system calls as the socket allows.
+#[cfg(test)]
 pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     w: &mut W,
     frames: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
-    let mut first = 0;
+    poll_fn(|cx| poll_write_frames(w, frames, cx)).await
+}
+
+/// [`write_frames`] as a poll, then a flush (a TLS stream holds its records until
+/// flushed): a connection's task polls it beside its reads with no future of its own
+/// to hold. Progress stays in `frames` (written bytes are advanced past, written frames
+/// dropped from the front as the vector is cleared at the end), so a poll that returns
+/// `Pending` loses nothing.
+pub(crate) fn poll_write_frames<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frames: &mut Vec<Bytes>,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<()>> {
+    // Frames already written are empty: skipped.
+    let mut first = frames.iter().take_while(|f| f.is_empty()).count();
     while first < frames.len() {
-        let slices: Vec<IoSlice<'_>> = frames[first..]
-            .iter()
-            .take(MAX_IOV)
-            .map(|f| IoSlice::new(f))
-            .collect();
-        let mut n = w.write_vectored(&slices).await?;
-        drop(slices);
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let mut k = 0;
+        for f in frames[first..].iter().take(MAX_IOV) {
+            slices[k] = IoSlice::new(f);
+            k += 1;
+        }
+        let mut n = ready!(Pin::new(&mut *w).poll_write_vectored(cx, &slices[..k]))?;
         if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
         }
         while n > 0 {
             let f = &mut frames[first];
@@ -161,13 +176,15 @@ pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
             }
         }
     }
+    ready!(Pin::new(&mut *w).poll_flush(cx))?;
     frames.clear();
-    Ok(())
+    Poll::Ready(Ok(()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     fn frame(body: &[u8]) -> Vec<u8> {
         let mut v = (body.len() as i32).to_be_bytes().to_vec();

@@ -147,7 +147,7 @@ pub struct ShortHeader {
     pub len: usize,
 }
 
-/// One Keeper variant connection's state, shared by its reader and writer:
+/// One Keeper variant connection's state, used by its reading and its writing:
 /// the swap of xids and whether the handshake was answered.
 #[derive(Debug)]
 pub struct KeeperConn {

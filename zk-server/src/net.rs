@@ -1,4 +1,4 @@
-//! The client port: the frame codec, one task pair per connection, and the
+//! The client port: the frame codec, one task per connection, and the
 //! accept loop with ZooKeeper's per-IP connection limit.
 //!
 //! A connection knows frames, not operations: it decodes the request header
@@ -541,59 +541,11 @@ where
         }
     };
 
-    let (mut handle, mut rx) = ConnHandle::new(id, addr);
+    let (mut handle, rx) = ConnHandle::new(id, addr);
     handle.auth = auth;
     let kill = handle.kill.clone();
-    // The writer keeps only the byte count: no sender of its own queue.
+    // The task keeps only the byte count: no sender of its own queue.
     let queued_bytes = handle.queued_bytes.clone();
-    let writer_kill = kill.clone();
-    let writer_keeper = keeper.clone();
-    let writer = tokio::spawn(async move {
-        // What one wakeup took from the queue; no buffer of the connection's own: the
-        // frames are written as the core queued them (see `conn_io`).
-        let mut frames: Vec<Bytes> = Vec::new();
-        loop {
-            let out = tokio::select! {
-                _ = writer_kill.cancelled() => break,
-                o = rx.recv() => o,
-            };
-            let mut close = true;
-            if let Some(Out::Frame(f)) = out {
-                frames.push(f);
-                close = false;
-            }
-            while !close && frames.len() < MAX_WRITE_FRAMES {
-                match rx.try_recv() {
-                    Ok(Out::Frame(f)) => frames.push(f),
-                    Ok(Out::Close) => close = true,
-                    Err(_) => break,
-                }
-            }
-            let bytes: usize = frames.iter().map(Bytes::len).sum();
-            if let Some(k) = &writer_keeper {
-                // ClickHouse Keeper's variants: 64-bit xids, compressed blocks.
-                for f in frames.iter_mut() {
-                    *f = k.outbound(f);
-                }
-            }
-            if conn_io::write_frames(&mut wr, &mut frames).await.is_err() {
-                break;
-            }
-            queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            if wr.flush().await.is_err() {
-                break;
-            }
-            if close {
-                let _ = wr.shutdown().await;
-                break;
-            }
-            if frames.capacity() > 4 {
-                frames = Vec::new();
-            }
-        }
-        writer_kill.cancel();
-    });
-
     if core
         .send(CoreMsg::Connect {
             conn: handle,
@@ -604,57 +556,161 @@ where
     {
         return Ok(());
     }
-    // Every complete frame the last read brought goes to the core in one message: one
-    // wakeup of the core per read, not per request (a client with many requests
-    // outstanding often has several in the socket by the time this task runs).
-    let result = loop {
-        let item = tokio::select! {
-            _ = kill.cancelled() => break Ok(()),
-            item = frames.next() => item,
-        };
+    let io = ConnIo {
+        frames,
+        wr,
+        rx,
+        queued_bytes,
+        keeper,
+        id,
+    };
+    let result = io.run(&core, &kill).await;
+    kill.cancel();
+    let _ = core.send(CoreMsg::Closed { conn_id: id }).await;
+    result
+}
+
+/// One established connection's socket, both ways, in one task: the requests it reads
+/// go to the core, the frames the core queues (`conn::OutRx`) go out. One task, not a
+/// reader and a writer: one wakeup serves whatever is ready on either side (requests
+/// in the socket, replies in the queue), and an idle connection holds one task.
+struct ConnIo<R, W> {
+    frames: FrameReader<R>,
+    wr: W,
+    rx: crate::conn::OutRx,
+    queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    keeper: Option<Arc<crate::keeper_conn::KeeperConn>>,
+    id: u64,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
+    /// Serves the connection until its client goes, the core closes it (`Out::Close`,
+    /// after the frames queued before it), a write fails or `kill` fires.
+    async fn run(
+        mut self,
+        core: &mpsc::Sender<CoreMsg>,
+        kill: &tokio_util::sync::CancellationToken,
+    ) -> Result<(), FrameError> {
+        // The frames being written (taken from the queue, at most MAX_WRITE_FRAMES), their
+        // bytes, and whether a close came after them. No buffer of the connection's own:
+        // the frames are written as the core queued them (see `conn_io`).
+        let mut out: Vec<Bytes> = Vec::new();
+        let mut out_bytes = 0;
+        let mut close = false;
+        loop {
+            if out.is_empty() && !close {
+                close = self.take_queued(&mut out, &mut out_bytes);
+            }
+            if out.is_empty() && close {
+                let _ = self.wr.shutdown().await;
+                return Ok(());
+            }
+            // Neither side waits for the other: a write in progress (a client slow to
+            // read) does not stop the reading, nor a read the writing. Both futures keep
+            // their progress in `self` and `out`, so the one not chosen loses nothing.
+            let writing = !out.is_empty();
+            let wr = &mut self.wr;
+            let rx = &mut self.rx;
+            let frames = &mut self.frames;
+            tokio::select! {
+                _ = kill.cancelled() => return Ok(()),
+                r = std::future::poll_fn(|cx| conn_io::poll_write_frames(wr, &mut out, cx)), if writing => {
+                    if r.is_err() {
+                        return Ok(());
+                    }
+                    self.queued_bytes.fetch_sub(out_bytes, Ordering::AcqRel);
+                    out_bytes = 0;
+                    if out.capacity() > 4 * MAX_WRITE_FRAMES {
+                        out = Vec::new();
+                    }
+                }
+                o = rx.recv(), if !writing && !close => match o {
+                    Some(Out::Frame(f)) => {
+                        self.push_out(&mut out, &mut out_bytes, f);
+                    }
+                    Some(Out::Close) => close = true,
+                    // Every handle is gone: the core forgot the connection.
+                    None => return Ok(()),
+                },
+                item = frames.next() => {
+                    if let Some(end) = self.read_requests(item, core).await {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes what the core queued, without waiting, up to MAX_WRITE_FRAMES frames;
+    /// `true` if a close came.
+    fn take_queued(&mut self, out: &mut Vec<Bytes>, out_bytes: &mut usize) -> bool {
+        while out.len() < MAX_WRITE_FRAMES {
+            match self.rx.try_recv() {
+                Ok(Out::Frame(f)) => self.push_out(out, out_bytes, f),
+                Ok(Out::Close) => return true,
+                Err(_) => break,
+            }
+        }
+        false
+    }
+
+    fn push_out(&self, out: &mut Vec<Bytes>, out_bytes: &mut usize, f: Bytes) {
+        *out_bytes += f.len();
+        out.push(match &self.keeper {
+            // ClickHouse Keeper's variants: 64-bit xids, compressed blocks.
+            Some(k) => k.outbound(&f),
+            None => f,
+        });
+    }
+
+    /// Every complete frame the last read brought goes to the core in one message: one
+    /// wakeup of the core per read, not per request (a client with many requests
+    /// outstanding often has several in the socket by the time this task runs).
+    /// `Some` when the connection ends (its client went, or sent something malformed).
+    async fn read_requests(
+        &mut self,
+        item: Option<Result<Inbound, FrameError>>,
+        core: &mpsc::Sender<CoreMsg>,
+    ) -> Option<Result<(), FrameError>> {
+        let keeper = self.keeper.as_deref();
         let mut batch = Vec::new();
         let mut end = match item {
             None => Some(Ok(())),
-            Some(item) => push_request(&mut batch, item, id, keeper.as_deref())
+            Some(item) => push_request(&mut batch, item, self.id, keeper)
                 .err()
                 .map(Err),
         };
         while end.is_none() && batch.len() < MAX_BATCH {
             // Frames already read, or readable without waiting; no await.
-            match frames.next_now() {
+            match self.frames.next_now() {
                 None => break,
                 Some(None) => end = Some(Ok(())),
                 Some(Some(item)) => {
-                    end = push_request(&mut batch, item, id, keeper.as_deref())
+                    end = push_request(&mut batch, item, self.id, keeper)
                         .err()
                         .map(Err)
                 }
             }
         }
-        let msg = match batch.len() {
-            0 => None,
-            1 => batch.pop().map(CoreMsg::Request),
-            _ => Some(CoreMsg::Requests(batch)),
-        };
-        if let Some(msg) = msg {
-            if core.send(msg).await.is_err() {
-                break Ok(());
-            }
+        if !batch.is_empty() {
+            // The message is made once there is room for it: only the batch (not a whole
+            // CoreMsg) waits in this task's state while the core's queue is full.
+            let Ok(permit) = core.reserve().await else {
+                return Some(Ok(()));
+            };
+            permit.send(match batch.len() {
+                1 => CoreMsg::Request(batch.pop().expect("one request")),
+                _ => CoreMsg::Requests(batch),
+            });
         }
-        if let Some(end) = end {
-            break end;
-        }
-    };
-    kill.cancel();
-    let _ = core.send(CoreMsg::Closed { conn_id: id }).await;
-    let _ = writer.await;
-    result
+        end
+    }
 }
 
 /// Most requests one message to the core carries (see `serve_connection`).
 const MAX_BATCH: usize = 64;
 
-/// Most queued frames the writer takes for one vectored write.
+/// Most queued frames one vectored write takes.
 const MAX_WRITE_FRAMES: usize = 64;
 
 /// Decodes one inbound frame of an established connection into `batch`; an error
@@ -761,6 +817,55 @@ mod tests {
         // Unoptimised builds lay futures out more loosely than release builds.
         assert!(size < 3072, "a connection's task future is {size} bytes");
         drop((task, client));
+    }
+
+    /// One task reads and writes: while a write is stuck (the client does not read its
+    /// replies and the socket is full) the client's requests are still read and handed
+    /// to the core; once the client reads, the stuck frames arrive whole, in order.
+    #[tokio::test]
+    async fn a_stuck_write_does_not_stop_the_reading() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (rd, wr) = tokio::io::split(server);
+        let (h, rx) = ConnHandle::new(7, "127.0.0.1:1".parse().unwrap());
+        let (core, mut core_rx) = mpsc::channel(16);
+        let kill = h.kill.clone();
+        let mut io = ConnIo {
+            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
+            wr,
+            rx,
+            queued_bytes: h.queued_bytes.clone(),
+            keeper: None,
+            id: 7,
+        };
+        // Past the handshake, as in serve_connection.
+        io.frames.codec_mut().first = false;
+        let task = tokio::spawn(async move { io.run(&core, &kill).await });
+        // 64 KiB of replies against a 1 KiB pipe: the write cannot finish.
+        let replies: Vec<u8> = (0..64 * 1024).map(|i| i as u8).collect();
+        h.queue_frame(Bytes::from(replies.clone())).unwrap();
+        tokio::task::yield_now().await;
+        // A ping (xid 5, op 11) from the client, which reads nothing yet.
+        let mut ping = 8i32.to_be_bytes().to_vec();
+        ping.extend_from_slice(&5i32.to_be_bytes());
+        ping.extend_from_slice(&zab_core::records::op::PING.to_be_bytes());
+        client.write_all(&ping).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), core_rx.recv())
+            .await
+            .expect("the request reached the core while the write was stuck");
+        match got {
+            Some(CoreMsg::Request(r)) => assert_eq!((r.conn_id, r.xid), (7, 5)),
+            _ => panic!("expected the ping"),
+        }
+        assert!(
+            h.queued_bytes.load(Ordering::Acquire) > 0,
+            "the write is still stuck"
+        );
+        let mut back = vec![0u8; replies.len()];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, replies);
+        drop(client);
+        assert!(task.await.unwrap().is_ok());
+        assert_eq!(h.queued_bytes.load(Ordering::Acquire), 0);
     }
 
     #[test]
