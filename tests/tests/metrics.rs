@@ -1102,3 +1102,56 @@ fn the_parser_rejects_what_prometheus_rejects() {
     let f = parse("# TYPE a summary\na{quantile=\"0.5\",} NaN\na_count 0.0\na_sum 0.0\n").unwrap();
     assert_eq!(f["a"].samples.len(), 3);
 }
+
+/// A connection that sends nothing is closed after `nio.sessionlessCnxnTimeout` (here 1 s;
+/// Apache's NIO factory, its default, expires it between one and two intervals) and
+/// counted in `sessionless_connections_expired`; a four-letter word and a session made on
+/// time are not. The same on both servers.
+#[test]
+fn a_connection_asking_no_session_expires_as_on_apache() {
+    use std::io::Read;
+    use std::time::Instant;
+    for kind in [Kind::Apache, Kind::Ours] {
+        let mut opts = Options::default();
+        opts.extra
+            .push(("nio.sessionlessCnxnTimeout".into(), "1000".into()));
+        let server = TestServer::start(kind, &opts);
+        let before = mntr(server.addr())["zk_sessionless_connections_expired"].clone();
+        // A session made at once and kept: not expired by this limit.
+        let mut session = RawClient::connect(server.addr()).expect("a session");
+        let mut idle = std::net::TcpStream::connect(server.addr()).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let start = Instant::now();
+        let mut b = [0u8; 1];
+        let read = idle.read(&mut b);
+        let waited = start.elapsed();
+        assert!(
+            matches!(read, Ok(0))
+                || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{}: the idle connection was not closed within 10 s: {read:?}",
+            kind.name()
+        );
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(6),
+            "{}: closed after {waited:?}",
+            kind.name()
+        );
+        let after = mntr(server.addr());
+        assert_eq!(before, "0", "{}", kind.name());
+        assert_eq!(
+            after["zk_sessionless_connections_expired"],
+            "1",
+            "{}",
+            kind.name()
+        );
+        // The session outlived the idle connection's limit and still answers.
+        std::thread::sleep(Duration::from_millis(1500));
+        let reply = session.exists("/zookeeper", false);
+        assert!(
+            matches!(&reply, Ok(r) if r.err == 0),
+            "{}: the session's connection was closed: {reply:?}",
+            kind.name()
+        );
+    }
+}

@@ -483,6 +483,30 @@ async fn accept_loop_on(
     }
 }
 
+/// How long a connection may go without its first request (a ConnectRequest or a
+/// four-letter word) before it is closed, as Apache's NIO connection factory (its
+/// default) closes it: `zookeeper.nio.sessionlessCnxnTimeout`, 10 s unless set (0: never).
+/// None where Apache would run its Netty factory, which has no such limit: when
+/// `serverCnxnFactory` names it, and with a TLS client port (`secureClientPort`,
+/// `client.portUnification`), which Apache serves only with Netty.
+fn sessionless_timeout(cfg: &Config) -> Option<std::time::Duration> {
+    let netty = cfg
+        .prop("zookeeper.serverCnxnFactory")
+        .is_some_and(|f| f.contains("Netty"));
+    let tls = cfg.secure_client_port.is_some()
+        || cfg
+            .prop("zookeeper.client.portUnification")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if netty || tls {
+        return None;
+    }
+    let ms = cfg
+        .prop("zookeeper.nio.sessionlessCnxnTimeout")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(10_000);
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
 async fn serve_connection<S>(
     stream: S,
     addr: SocketAddr,
@@ -496,7 +520,22 @@ where
 {
     let (rd, mut wr) = tokio::io::split(stream);
     let mut frames = FrameReader::new(rd, ClientCodec::new(cfg.jute_max_buffer));
-    let first = match frames.next().await {
+    let first = match sessionless_timeout(&cfg) {
+        None => frames.next().await,
+        Some(limit) => match tokio::time::timeout(limit, frames.next()).await {
+            Ok(first) => first,
+            Err(_) => {
+                tracing::info!(
+                    "{addr}: closed, no request within {} ms \
+                     (zookeeper.nio.sessionlessCnxnTimeout)",
+                    limit.as_millis()
+                );
+                let _ = core.try_send(CoreMsg::SessionlessExpired);
+                return Ok(());
+            }
+        },
+    };
+    let first = match first {
         None => return Ok(()),
         Some(x) => x?,
     };

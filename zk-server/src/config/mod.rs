@@ -357,6 +357,11 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.kerberos.removeRealmFromPrincipal",
     "zookeeper.security.auth_to_local",
     "java.security.krb5.conf",
+    // Which of Apache's connection factories the operator chose: NIO (the default)
+    // closes a connection that asks for no session within
+    // `nio.sessionlessCnxnTimeout` (net::sessionless_timeout).
+    "zookeeper.serverCnxnFactory",
+    "zookeeper.nio.sessionlessCnxnTimeout",
     // Where the web console finds its peers' AdminServers (admin/console.rs).
     "zookeeper.console.adminAddresses",
     // crate::tls, for the client port (Apache's ClientX509Util, X509AuthenticationProvider,
@@ -772,14 +777,12 @@ impl Config {
                     c.client_port_address = Some(ip)
                 }
                 "secureClientPort" => {
-                    c.secure_client_port = Some(value.parse().map_err(|_| bad("not a port number"))?)
+                    c.secure_client_port =
+                        Some(value.parse().map_err(|_| bad("not a port number"))?)
                 }
                 "secureClientPortAddress" => {
-                    c.secure_client_port_address = Some(
-                        value
-                            .parse()
-                            .map_err(|_| bad("not an IP address"))?,
-                    )
+                    c.secure_client_port_address =
+                        Some(value.parse().map_err(|_| bad("not an IP address"))?)
                 }
                 "maxClientCnxns" => {
                     c.max_client_cnxns = num(value)?.try_into().map_err(|_| bad("too large"))?
@@ -956,9 +959,7 @@ impl Config {
                 | "globalOutstandingLimit"
                 | "syncEnabled"
                 | "leaderServes"
-                | "cnxTimeout"
-                // Apache needs NettyServerCnxnFactory for TLS; one kind of port here.
-                | "serverCnxnFactory" => {
+                | "cnxTimeout" => {
                     tracing::info!("{src}:{line_no}: {key} accepted and not used")
                 }
                 // Already kept as a system property.

@@ -519,6 +519,9 @@ pub struct PipelineMetrics {
     pub connection_revalidate: u64,
     /// `connection_rejected`: connections refused by maxClientCnxns.
     pub connection_rejected: u64,
+    /// `sessionless_connections_expired`: connections closed for sending no request
+    /// within `zookeeper.nio.sessionlessCnxnTimeout`.
+    pub sessionless_expired: u64,
 }
 
 impl Default for PipelineMetrics {
@@ -563,6 +566,7 @@ impl Default for PipelineMetrics {
             watch_bytes: 0,
             connection_revalidate: 0,
             connection_rejected: 0,
+            sessionless_expired: 0,
         }
     }
 }

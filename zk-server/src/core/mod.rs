@@ -109,6 +109,9 @@ pub enum CoreMsg {
     /// A connection refused at accept: maxClientCnxns from its address
     /// (`connection_rejected`).
     ConnectionRejected,
+    /// A connection closed for asking no session in time
+    /// (`sessionless_connections_expired`; net::sessionless_timeout).
+    SessionlessExpired,
     Restore {
         body: Vec<u8>,
         /// The backup's last processed zxid.
@@ -475,6 +478,7 @@ impl Core {
             CoreMsg::Inspect(f) => f(&self.view()),
             CoreMsg::ResetStats(what) => self.reset_stats(what),
             CoreMsg::ConnectionRejected => self.metrics.pipeline.connection_rejected += 1,
+            CoreMsg::SessionlessExpired => self.metrics.pipeline.sessionless_expired += 1,
             CoreMsg::HandshakeFailed => {
                 // NettyServerCnxnFactory.CertificateVerifier counts both.
                 self.metrics.unsuccessful_handshake += 1;

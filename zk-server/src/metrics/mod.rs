@@ -310,6 +310,7 @@ fn pipeline(p: &crate::core::PipelineMetrics, name: &str) -> Option<Value> {
         "watch_bytes" => int(p.watch_bytes),
         "connection_revalidate_count" => int(p.connection_revalidate),
         "connection_rejected" => int(p.connection_rejected),
+        "sessionless_connections_expired" => int(p.sessionless_expired),
         _ => None,
     }
 }
