@@ -362,6 +362,16 @@ impl Peer {
     pub fn pending_reconfig(&self) -> Option<Zxid> {
         self.pending_config.as_ref().map(|p| p.zxid)
     }
+    /// The pending reconfig's zxid and its voters and observers, for diagnosis.
+    pub fn pending_view(&self) -> Option<(Zxid, Vec<u64>, Vec<u64>)> {
+        self.pending_config.as_ref().map(|p| {
+            (
+                p.zxid,
+                p.quorum.voting_members().iter().map(|s| s.0).collect(),
+                p.quorum.observers().iter().map(|s| s.0).collect(),
+            )
+        })
+    }
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock
     }
