@@ -23,7 +23,10 @@
 //!
 //! Deviation from ZooKeeper: while finalizing, ZooKeeper restarts its wait on every
 //! non-better notification; we keep one deadline so that steady resends cannot delay
-//! the decision forever (docs/decisions/0002-zab-deviations.md).
+//! the decision forever (docs/decisions/0002-zab-deviations.md). And ZooKeeper resends its
+//! vote only when no notification at all arrived within the timeout; here a notification
+//! that backs no voter (a peer outside the view in force, one yielding) does not put the
+//! resend off, or such peers could keep a voter from ever telling them its vote.
 
 use std::collections::BTreeMap;
 
@@ -322,7 +325,14 @@ impl Election {
                 n: self.notification(ctx, ServerState::Looking),
             });
         }
-        self.idle_ticks = 0;
+        // Only a notification that backs a voter counts as heard from (Apache's poll
+        // returning a notification). One backing no one carries no vote: were it to count,
+        // peers that back no one, resending on their own timers, could keep this peer from
+        // ever resending its proposal to them, and none of them would learn it (reconfig
+        // soak seed 4001025).
+        if ctx.is_voter(n.leader) {
+            self.idle_ticks = 0;
+        }
         let cand = Candidate {
             leader: n.leader,
             zxid: n.zxid,

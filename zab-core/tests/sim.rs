@@ -142,12 +142,15 @@ fn sim_reconfig_seeds_150_200() {
 /// that missed a reconfig's commit elected a leader that could never establish, whose
 /// epoch its learners kept, and a later leader truncated writes committed under the new
 /// view: the election now needs a quorum of the pending view too, as Apache's does);
-/// 3000553 (after that, a voter of a two-voter pending view could not rejoin its leader).
+/// 3000553 (after that, a voter of a two-voter pending view could not rejoin its leader);
+/// 4001025 (notifications backing no one kept the only voter from resending its vote to
+/// the pending view's voters).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
     run_reconfig_seed(2_001_012);
     run_reconfig_seed(3_000_553);
+    run_reconfig_seed(4_001_025);
 }
 
 #[test]
