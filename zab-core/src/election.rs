@@ -16,6 +16,8 @@
 //!
 //! While this peer holds a reconfig as pending, its view counts too (Apache's last seen
 //! verifier): a vote set needs a quorum of both views, and the voters of both take part.
+//! Joining a settled leader that can never hold the pending reconfig (elected with a log
+//! ending before it, in a later epoch), only the view in force counts.
 //!
 //! Beyond ZooKeeper: a leader that yields (`Event::YieldLeadership`) starts its round
 //! backing no one and adopts only candidates other than itself that are at least as up
@@ -89,6 +91,8 @@ pub(crate) struct ElectionCtx<'a> {
     /// seen verifier, newer than the view in force). While there is one, a vote set must
     /// hold a quorum of both views, and the voters of both take part in the round.
     pub pending: Option<&'a dyn QuorumVerifier>,
+    /// The zxid of that pending reconfig.
+    pub pending_zxid: Option<Zxid>,
     pub config: &'a Bytes,
     pub finalize_wait_ticks: u32,
     pub min_notification_ticks: u32,
@@ -128,6 +132,20 @@ impl ElectionCtx<'_> {
                 Some(p) => p.contains_quorum(set),
                 None => true,
             }
+    }
+
+    /// Whether the leader of a settled vote can never hold our pending reconfig: it was
+    /// elected (or took over) with a log ending before the reconfig, in a later epoch,
+    /// and a leader appends only proposals of its own epoch. Its sync will truncate the
+    /// reconfig from our log, so the pending view has no say in joining it: only the view
+    /// in force, as with no reconfig pending. Beyond Apache, whose last seen view is kept
+    /// in its own file and taken up by the next leader even when the proposal was lost;
+    /// ours lives in the log only, and without this, the voters of a reconfig their
+    /// leader lost unlogged in a crash each waited for the others to follow the leader it
+    /// elected alone, for good (reconfig soak seed 4000558).
+    fn settled_leader_lacks_pending(&self, v: &Vote) -> bool {
+        self.pending_zxid
+            .is_some_and(|z| v.zxid < z && v.peer_epoch.0 as i64 > z.epoch().0 as i64)
     }
 
     fn init_candidate(&self) -> Candidate {
@@ -446,15 +464,18 @@ impl Election {
         if !ctx.quorum.contains_quorum(&agreeing) {
             return false;
         }
+        let Some(p) = ctx.pending else {
+            return true;
+        };
+        if ctx.settled_leader_lacks_pending(target) {
+            return true;
+        }
         // Beyond Apache: towards the pending view this peer counts itself, as it is about to
         // follow too. Else a voter of a small pending view (two voters: both needed) that
         // lost its leader could never join it again, which still needs this peer's
         // NEWLEADER ACK to establish (reconfig soak seed 3000553).
         agreeing.push(ctx.my_id);
-        match ctx.pending {
-            Some(p) => p.contains_quorum(&agreeing),
-            None => true,
-        }
+        p.contains_quorum(&agreeing)
     }
 
     /// `checkLeader`: someone else leads only if it told us so itself.

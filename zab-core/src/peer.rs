@@ -115,6 +115,7 @@ impl Peer {
             current_epoch: self.current_epoch,
             quorum: &*self.cfg.quorum,
             pending,
+            pending_zxid: self.pending_config.as_ref().map(|p| p.zxid),
             config: &self.cfg.config_data,
             finalize_wait_ticks: self.cfg.finalize_wait_ticks,
             min_notification_ticks: self.cfg.min_notification_ticks,

@@ -143,6 +143,9 @@ fn sim_reconfig_seeds_150_200() {
 /// epoch its learners kept, and a later leader truncated writes committed under the new
 /// view: the election now needs a quorum of the pending view too, as Apache's does);
 /// 3000553 (after that, a voter of a two-voter pending view could not rejoin its leader);
+/// 4000558 (the voters of a reconfig its lone-voter leader lost in a crash never followed
+/// the leader it then elected alone, each waiting for the other; the scenario
+/// `the_voters_of_a_reconfig_the_leader_lost_follow_the_leader_it_elected_alone` pins it);
 /// 4001025 (notifications backing no one kept the only voter from resending its vote to
 /// the pending view's voters).
 #[test]
@@ -150,6 +153,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
     run_reconfig_seed(2_001_012);
     run_reconfig_seed(3_000_553);
+    run_reconfig_seed(4_000_558);
     run_reconfig_seed(4_001_025);
 }
 
