@@ -26,9 +26,10 @@
 //! Deviation from ZooKeeper: while finalizing, ZooKeeper restarts its wait on every
 //! non-better notification; we keep one deadline so that steady resends cannot delay
 //! the decision forever (docs/decisions/0002-zab-deviations.md). And ZooKeeper resends its
-//! vote only when no notification at all arrived within the timeout; here a notification
-//! that backs no voter (a peer outside the view in force, one yielding) does not put the
-//! resend off, or such peers could keep a voter from ever telling them its vote.
+//! vote only when no notification at all arrived within the timeout; here only news puts
+//! the resend off (a vote for a voter not yet held from its sender): repeats, and votes
+//! backing no one, could otherwise keep a peer from ever resending its vote to those that
+//! lost it.
 
 use std::collections::BTreeMap;
 
@@ -343,12 +344,12 @@ impl Election {
                 n: self.notification(ctx, ServerState::Looking),
             });
         }
-        // Only a notification that backs a voter counts as heard from (Apache's poll
-        // returning a notification). One backing no one carries no vote: were it to count,
-        // peers that back no one, resending on their own timers, could keep this peer from
-        // ever resending its proposal to them, and none of them would learn it (reconfig
-        // soak seed 4001025).
-        if ctx.is_voter(n.leader) {
+        // Only news puts off our resend: a vote for a voter that we do not hold yet from
+        // this sender. Apache's poll returns on any notification; but peers resending, on
+        // their own timers, a vote we already hold or one backing no one (which carries no
+        // vote) could then keep this peer from ever resending its own, and a peer that
+        // lost its copies would never learn it (reconfig soak seeds 4001025, 4002319).
+        if ctx.is_voter(n.leader) && !self.holds(from, n) {
             self.idle_ticks = 0;
         }
         let cand = Candidate {
@@ -378,6 +379,26 @@ impl Election {
             ServerState::Looking => self.on_looking_vote(ctx, from, n, cand, out),
             ServerState::Observing => None,
             ServerState::Following | ServerState::Leading => self.on_settled_vote(ctx, from, n),
+        }
+    }
+
+    /// Whether `n` is the vote we already hold from `from` (in this round, if LOOKING).
+    fn holds(&self, from: ServerId, n: &Notification) -> bool {
+        let same = |v: &Vote| {
+            v.leader == n.leader
+                && v.zxid == n.zxid
+                && v.election_epoch == n.election_epoch
+                && v.peer_epoch == n.peer_epoch
+                && v.state == n.state
+        };
+        match n.state {
+            // One of an older round is answered with ours; it tells us nothing new.
+            ServerState::Looking => {
+                n.election_epoch < self.logical_clock
+                    || (n.election_epoch == self.logical_clock
+                        && self.recv_set.get(&from).is_some_and(same))
+            }
+            _ => self.out_of_election.get(&from).is_some_and(same),
         }
     }
 

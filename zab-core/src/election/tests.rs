@@ -268,12 +268,28 @@ fn notifications_backing_no_one_do_not_put_off_our_resend() {
     );
 }
 
-/// A vote from a voter does put it off, as Apache's poll returning a notification does.
+/// A vote we already hold from its sender is no news either: peers repeating theirs could
+/// otherwise keep us from ever resending ours to a peer that lost it (reconfig soak seed
+/// 4002319: the leader-to-be heard its backers' repeats and never resent its vote to the
+/// other voter of the view in force).
 #[test]
-fn a_vote_puts_off_our_resend() {
+fn a_repeated_vote_does_not_put_off_our_resend() {
     let mut p = one_of_three().looking();
-    assert_eq!(p.step(looking_vote(2, 1, zxid(1, 1), 1)), vec![]);
+    assert_eq!(p.step(looking_vote(2, 2, zxid(1, 1), 1)), vec![]);
     assert_eq!(p.step(Event::Tick), vec![]);
-    assert_eq!(p.step(looking_vote(2, 1, zxid(1, 1), 1)), vec![]);
+    assert_eq!(p.step(looking_vote(2, 2, zxid(1, 1), 1)), vec![]);
+    assert_eq!(
+        p.step(Event::Tick),
+        vec![notify(2, 1, zxid(1, 2), 1), notify(3, 1, zxid(1, 2), 1)]
+    );
+}
+
+/// A vote that is news puts it off, as Apache's poll returning a notification does.
+#[test]
+fn a_new_vote_puts_off_our_resend() {
+    let mut p = one_of_three().looking();
+    assert_eq!(p.step(looking_vote(2, 2, zxid(1, 1), 1)), vec![]);
+    assert_eq!(p.step(Event::Tick), vec![]);
+    assert_eq!(p.step(looking_vote(3, 3, zxid(1, 1), 1)), vec![]);
     assert_eq!(p.step(Event::Tick), vec![]);
 }
