@@ -332,7 +332,7 @@ impl Peer {
             .handlers
             .iter()
             .filter(|(_, h)| {
-                !h.observer && h.phase >= HandlerPhase::Synced && tick - h.last_heard <= sync_limit
+                !h.observer && h.phase >= HandlerPhase::Synced && tick <= h.ack_deadline
             })
             .map(|(s, _)| *s)
             .collect();

@@ -148,7 +148,9 @@ fn sim_reconfig_seeds_150_200() {
 /// `the_voters_of_a_reconfig_the_leader_lost_follow_the_leader_it_elected_alone` pins it);
 /// 4001025 (notifications backing no one kept the only voter from resending its vote to
 /// the pending view's voters); 4002319 (its backers' repeated votes kept the leader-to-be
-/// from resending its vote to the other voter of the view in force, which had lost it).
+/// from resending its vote to the other voter of the view in force, which had lost it);
+/// 4010462 (a leader stepped down just after establishing: a follower slow to answer
+/// after its NEWLEADER ACK was held to syncLimit from the ACK, not to Apache's deadline).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -157,6 +159,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_000_558);
     run_reconfig_seed(4_001_025);
     run_reconfig_seed(4_002_319);
+    run_reconfig_seed(4_010_462);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut

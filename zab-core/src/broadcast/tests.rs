@@ -172,7 +172,23 @@ fn the_leader_pings_its_learners() {
 fn the_leader_steps_down_when_its_quorum_is_silent_past_the_sync_limit() {
     let b = leader().sync_limit(3).ping_interval(1000);
     let mut p = b.leader_established(&[2]);
+    drive(&mut p, [received(2, ping(zxid(1, 1)))]);
     drive(&mut p, [Event::Tick, Event::Tick, Event::Tick]);
+    assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 1, 2));
+}
+
+/// Apache's LearnerHandler: until a learner sends something after its NEWLEADER ACK, it
+/// counts as in touch for initLimit + syncLimit from its connecting (the UPTODATE and the
+/// first PING still have to reach it and be answered), not for syncLimit from the ACK.
+#[test]
+fn a_learner_silent_since_its_newleader_ack_counts_until_init_limit_plus_sync_limit() {
+    let b = leader().sync_limit(3).ping_interval(1000);
+    let mut p = b.leader_established(&[2]);
+    let init_limit = p.cfg.init_limit_ticks;
+    for _ in 0..init_limit + 3 {
+        p.step(Event::Tick);
+        assert!(p.can_propose(), "still leading at tick {}", p.tick);
+    }
     assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 1, 2));
 }
 
