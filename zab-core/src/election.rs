@@ -16,8 +16,9 @@
 //!
 //! While this peer holds a reconfig as pending, its view counts too (Apache's last seen
 //! verifier): a vote set needs a quorum of both views, and the voters of both take part.
-//! Joining a settled leader that can never hold the pending reconfig (elected with a log
-//! ending before it, in a later epoch), only the view in force counts.
+//! Joining a settled leader past the reconfig's epoch whose log did not reach the reconfig
+//! in that epoch (it never held it, or went on in a later epoch), only the view in force
+//! counts.
 //!
 //! Beyond ZooKeeper: a leader that yields (`Event::YieldLeadership`) starts its round
 //! backing no one and adopts only candidates other than itself that are at least as up
@@ -135,18 +136,24 @@ impl ElectionCtx<'_> {
             }
     }
 
-    /// Whether the leader of a settled vote can never hold our pending reconfig: it was
-    /// elected (or took over) with a log ending before the reconfig, in a later epoch,
-    /// and a leader appends only proposals of its own epoch. Its sync will truncate the
-    /// reconfig from our log, so the pending view has no say in joining it: only the view
-    /// in force, as with no reconfig pending. Beyond Apache, whose last seen view is kept
-    /// in its own file and taken up by the next leader even when the proposal was lost;
-    /// ours lives in the log only, and without this, the voters of a reconfig their
-    /// leader lost unlogged in a crash each waited for the others to follow the leader it
-    /// elected alone, for good (reconfig soak seed 4000558).
+    /// Whether the leader of a settled vote leaves our pending reconfig out of its say in
+    /// joining it: it backs a log that, at its election (or handover), did not end at or
+    /// after the reconfig within the reconfig's epoch, and it is past that epoch. Either
+    /// it never held the reconfig (a log ending before it: a leader appends only proposals
+    /// of its own epoch, and its sync truncates the reconfig from our log), or its log went
+    /// on in a later epoch, which a leader established; there the election, which counts
+    /// the pending view, already decided whether the reconfig lives. Only the view in
+    /// force counts then, as with no reconfig pending. Beyond Apache, whose last seen
+    /// view is kept in its own file and taken up by the next leader even when the proposal
+    /// was lost; ours lives in the log only, and without this, the voters of a reconfig a
+    /// lone voter lost unlogged in a crash each waited for the others to follow the leader
+    /// it then elected alone, for good (reconfig soak seeds 4000558, 4011928).
     fn settled_leader_lacks_pending(&self, v: &Vote) -> bool {
-        self.pending_zxid
-            .is_some_and(|z| v.zxid < z && v.peer_epoch.0 as i64 > z.epoch().0 as i64)
+        self.pending_zxid.is_some_and(|z| {
+            let e = z.epoch().0 as i64;
+            let holds_it = v.zxid.epoch().0 as i64 == e && v.zxid >= z;
+            v.peer_epoch.0 as i64 > e && !holds_it
+        })
     }
 
     fn init_candidate(&self) -> Candidate {

@@ -150,7 +150,9 @@ fn sim_reconfig_seeds_150_200() {
 /// the pending view's voters); 4002319 (its backers' repeated votes kept the leader-to-be
 /// from resending its vote to the other voter of the view in force, which had lost it);
 /// 4010462 (a leader stepped down just after establishing: a follower slow to answer
-/// after its NEWLEADER ACK was held to syncLimit from the ACK, not to Apache's deadline).
+/// after its NEWLEADER ACK was held to syncLimit from the ACK, not to Apache's deadline);
+/// 4011928 (as 4000558, with the lone voter re-elected after leading on without the
+/// reconfig, so that its vote names a log past the reconfig's epoch).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -160,6 +162,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_001_025);
     run_reconfig_seed(4_002_319);
     run_reconfig_seed(4_010_462);
+    run_reconfig_seed(4_011_928);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut
