@@ -12,7 +12,8 @@
 //! participants still in touch (itself included) are no longer a quorum. In touch is
 //! Apache's `tickOfNextAckDeadline`: heard from within `sync_limit_ticks`, and until its
 //! first packet after its NEWLEADER ACK a learner has `init_limit_ticks +
-//! sync_limit_ticks` from its connecting. A learner goes back to election after
+//! sync_limit_ticks` from its connecting or from the leader's establishment, whichever is
+//! later. A learner goes back to election after
 //! `sync_limit_ticks` (`init_limit_ticks` before UPTODATE) without a packet from its
 //! leader. A leader that does not finish discovery or synchronisation within
 //! `init_limit_ticks` gives up too.

@@ -61,8 +61,9 @@ pub(crate) struct Handler {
     pub commit_sent: Zxid,
     pub last_heard: u64,
     /// The tick until which a synced learner counts as in touch (Apache's
-    /// `tickOfNextAckDeadline`): `initLimit + syncLimit` after it connected, until the
-    /// first packet that follows its NEWLEADER ACK; then `syncLimit` after each packet.
+    /// `tickOfNextAckDeadline`): `initLimit + syncLimit` after it connected or after the
+    /// leader established, whichever is later, until the first packet that follows its
+    /// NEWLEADER ACK; then `syncLimit` after each packet.
     pub ack_deadline: u64,
     /// The learner is a zk-rs server (its LearnerInfo carried the mark): it understands
     /// HANDOVER and holds a leadership preference.

@@ -152,7 +152,9 @@ fn sim_reconfig_seeds_150_200() {
 /// 4010462 (a leader stepped down just after establishing: a follower slow to answer
 /// after its NEWLEADER ACK was held to syncLimit from the ACK, not to Apache's deadline);
 /// 4011928 (as 4000558, with the lone voter re-elected after leading on without the
-/// reconfig, so that its vote names a log past the reconfig's epoch).
+/// reconfig, so that its vote names a log past the reconfig's epoch); 4026601 (leaders of
+/// seven voters stepped down right after establishing: the initial deadline of learners
+/// synced during a long synchronisation ran from their connecting, not the establishment).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -163,6 +165,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_002_319);
     run_reconfig_seed(4_010_462);
     run_reconfig_seed(4_011_928);
+    run_reconfig_seed(4_026_601);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut
