@@ -8,11 +8,15 @@
 //! has ACKed (ACKs are cumulative: the channel is FIFO and logs are durable in order),
 //! sends COMMIT to participants and INFORM (with the data) to observers.
 //!
-//! Timers: the leader PINGs every `ping_interval_ticks` and steps down when the
-//! participants it heard from within `sync_limit_ticks` (itself included) are no longer
-//! a quorum; a learner goes back to election after `sync_limit_ticks` (`init_limit_ticks`
-//! before UPTODATE) without a packet from its leader. A leader that does not finish
-//! discovery or synchronisation within `init_limit_ticks` gives up too.
+//! Timers: the leader PINGs every `ping_interval_ticks` and steps down when the synced
+//! participants still in touch (itself included) are no longer a quorum. In touch is
+//! Apache's `tickOfNextAckDeadline`: heard from within `sync_limit_ticks`, and until its
+//! first packet after its NEWLEADER ACK a learner has `init_limit_ticks +
+//! sync_limit_ticks` from its connecting or from the leader's establishment, whichever is
+//! later. A learner goes back to election after
+//! `sync_limit_ticks` (`init_limit_ticks` before UPTODATE) without a packet from its
+//! leader. A leader that does not finish discovery or synchronisation within
+//! `init_limit_ticks` gives up too.
 //!
 //! Depends on the role state and the peer's helpers only: the last phase calls no other.
 
@@ -332,7 +336,7 @@ impl Peer {
             .handlers
             .iter()
             .filter(|(_, h)| {
-                !h.observer && h.phase >= HandlerPhase::Synced && tick - h.last_heard <= sync_limit
+                !h.observer && h.phase >= HandlerPhase::Synced && tick <= h.ack_deadline
             })
             .map(|(s, _)| *s)
             .collect();

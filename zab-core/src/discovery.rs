@@ -88,12 +88,13 @@ impl Peer {
     ) {
         let tick = self.tick;
         let participant = !observer && self.cfg.quorum.is_voter(from);
-        let l = self.leader_mut();
         // A follower outside the voting view (one joining by reconfig, or one a
         // reconfig removed) is served as a follower, as Apache's non-voting
         // followers are: it gets PROPOSALs and COMMITs; its ACKs count once a view
         // makes it a voter.
-        let mut h = Handler::new(observer, tick);
+        let initial_deadline = tick + self.cfg.init_limit_ticks + self.cfg.sync_limit_ticks;
+        let l = self.leader_mut();
+        let mut h = Handler::new(observer, tick, initial_deadline);
         h.zk_rs = zk_rs;
         l.handlers.insert(from, h);
         l.max_seen_epoch = l.max_seen_epoch.max(accepted_epoch);

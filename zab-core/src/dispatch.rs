@@ -10,7 +10,7 @@
 
 use crate::election::{notification_of, Vote};
 use crate::peer::{Action, Event, Peer};
-use crate::role::{LeaderPhase, LearnerPhase, Role};
+use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::{Notification, QuorumPacket, ServerState};
 use crate::ServerId;
 
@@ -184,9 +184,16 @@ impl Peer {
 
     fn on_leader_received(&mut self, from: ServerId, msg: QuorumPacket) {
         let tick = self.tick;
+        let sync_limit = self.cfg.sync_limit_ticks;
         let known = match self.leader_mut().handlers.get_mut(&from) {
             Some(h) => {
                 h.last_heard = tick;
+                // As Apache's LearnerHandler, whose loop after the NEWLEADER ACK moves
+                // `tickOfNextAckDeadline` on with every packet: the ACK itself (which
+                // arrives while syncing) leaves the initial deadline in place.
+                if h.phase >= HandlerPhase::Synced {
+                    h.ack_deadline = tick + sync_limit;
+                }
                 true
             }
             None => false,

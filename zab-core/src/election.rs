@@ -16,6 +16,9 @@
 //!
 //! While this peer holds a reconfig as pending, its view counts too (Apache's last seen
 //! verifier): a vote set needs a quorum of both views, and the voters of both take part.
+//! Joining a settled leader past the reconfig's epoch whose log did not reach the reconfig
+//! in that epoch (it never held it, or went on in a later epoch), only the view in force
+//! counts.
 //!
 //! Beyond ZooKeeper: a leader that yields (`Event::YieldLeadership`) starts its round
 //! backing no one and adopts only candidates other than itself that are at least as up
@@ -23,7 +26,11 @@
 //!
 //! Deviation from ZooKeeper: while finalizing, ZooKeeper restarts its wait on every
 //! non-better notification; we keep one deadline so that steady resends cannot delay
-//! the decision forever (docs/decisions/0002-zab-deviations.md).
+//! the decision forever (docs/decisions/0002-zab-deviations.md). And ZooKeeper resends its
+//! vote only when no notification at all arrived within the timeout; here only news puts
+//! the resend off (a vote for a voter not yet held from its sender): repeats, and votes
+//! backing no one, could otherwise keep a peer from ever resending its vote to those that
+//! lost it.
 
 use std::collections::BTreeMap;
 
@@ -86,6 +93,8 @@ pub(crate) struct ElectionCtx<'a> {
     /// seen verifier, newer than the view in force). While there is one, a vote set must
     /// hold a quorum of both views, and the voters of both take part in the round.
     pub pending: Option<&'a dyn QuorumVerifier>,
+    /// The zxid of that pending reconfig.
+    pub pending_zxid: Option<Zxid>,
     pub config: &'a Bytes,
     pub finalize_wait_ticks: u32,
     pub min_notification_ticks: u32,
@@ -125,6 +134,26 @@ impl ElectionCtx<'_> {
                 Some(p) => p.contains_quorum(set),
                 None => true,
             }
+    }
+
+    /// Whether the leader of a settled vote leaves our pending reconfig out of its say in
+    /// joining it: it backs a log that, at its election (or handover), did not end at or
+    /// after the reconfig within the reconfig's epoch, and it is past that epoch. Either
+    /// it never held the reconfig (a log ending before it: a leader appends only proposals
+    /// of its own epoch, and its sync truncates the reconfig from our log), or its log went
+    /// on in a later epoch, which a leader established; there the election, which counts
+    /// the pending view, already decided whether the reconfig lives. Only the view in
+    /// force counts then, as with no reconfig pending. Beyond Apache, whose last seen
+    /// view is kept in its own file and taken up by the next leader even when the proposal
+    /// was lost; ours lives in the log only, and without this, the voters of a reconfig a
+    /// lone voter lost unlogged in a crash each waited for the others to follow the leader
+    /// it then elected alone, for good (reconfig soak seeds 4000558, 4011928).
+    fn settled_leader_lacks_pending(&self, v: &Vote) -> bool {
+        self.pending_zxid.is_some_and(|z| {
+            let e = z.epoch().0 as i64;
+            let holds_it = v.zxid.epoch().0 as i64 == e && v.zxid >= z;
+            v.peer_epoch.0 as i64 > e && !holds_it
+        })
     }
 
     fn init_candidate(&self) -> Candidate {
@@ -322,7 +351,14 @@ impl Election {
                 n: self.notification(ctx, ServerState::Looking),
             });
         }
-        self.idle_ticks = 0;
+        // Only news puts off our resend: a vote for a voter that we do not hold yet from
+        // this sender. Apache's poll returns on any notification; but peers resending, on
+        // their own timers, a vote we already hold or one backing no one (which carries no
+        // vote) could then keep this peer from ever resending its own, and a peer that
+        // lost its copies would never learn it (reconfig soak seeds 4001025, 4002319).
+        if ctx.is_voter(n.leader) && !self.holds(from, n) {
+            self.idle_ticks = 0;
+        }
         let cand = Candidate {
             leader: n.leader,
             zxid: n.zxid,
@@ -350,6 +386,26 @@ impl Election {
             ServerState::Looking => self.on_looking_vote(ctx, from, n, cand, out),
             ServerState::Observing => None,
             ServerState::Following | ServerState::Leading => self.on_settled_vote(ctx, from, n),
+        }
+    }
+
+    /// Whether `n` is the vote we already hold from `from` (in this round, if LOOKING).
+    fn holds(&self, from: ServerId, n: &Notification) -> bool {
+        let same = |v: &Vote| {
+            v.leader == n.leader
+                && v.zxid == n.zxid
+                && v.election_epoch == n.election_epoch
+                && v.peer_epoch == n.peer_epoch
+                && v.state == n.state
+        };
+        match n.state {
+            // One of an older round is answered with ours; it tells us nothing new.
+            ServerState::Looking => {
+                n.election_epoch < self.logical_clock
+                    || (n.election_epoch == self.logical_clock
+                        && self.recv_set.get(&from).is_some_and(same))
+            }
+            _ => self.out_of_election.get(&from).is_some_and(same),
         }
     }
 
@@ -436,15 +492,18 @@ impl Election {
         if !ctx.quorum.contains_quorum(&agreeing) {
             return false;
         }
+        let Some(p) = ctx.pending else {
+            return true;
+        };
+        if ctx.settled_leader_lacks_pending(target) {
+            return true;
+        }
         // Beyond Apache: towards the pending view this peer counts itself, as it is about to
         // follow too. Else a voter of a small pending view (two voters: both needed) that
         // lost its leader could never join it again, which still needs this peer's
         // NEWLEADER ACK to establish (reconfig soak seed 3000553).
         agreeing.push(ctx.my_id);
-        match ctx.pending {
-            Some(p) => p.contains_quorum(&agreeing),
-            None => true,
-        }
+        p.contains_quorum(&agreeing)
     }
 
     /// `checkLeader`: someone else leads only if it told us so itself.

@@ -115,6 +115,7 @@ impl Peer {
             current_epoch: self.current_epoch,
             quorum: &*self.cfg.quorum,
             pending,
+            pending_zxid: self.pending_config.as_ref().map(|p| p.zxid),
             config: &self.cfg.config_data,
             finalize_wait_ticks: self.cfg.finalize_wait_ticks,
             min_notification_ticks: self.cfg.min_notification_ticks,
@@ -361,6 +362,16 @@ impl Peer {
     /// verifier newer than the one in force): a leader takes no other reconfig meanwhile.
     pub fn pending_reconfig(&self) -> Option<Zxid> {
         self.pending_config.as_ref().map(|p| p.zxid)
+    }
+    /// The pending reconfig's zxid and its voters and observers, for diagnosis.
+    pub fn pending_view(&self) -> Option<(Zxid, Vec<u64>, Vec<u64>)> {
+        self.pending_config.as_ref().map(|p| {
+            (
+                p.zxid,
+                p.quorum.voting_members().iter().map(|s| s.0).collect(),
+                p.quorum.observers().iter().map(|s| s.0).collect(),
+            )
+        })
     }
     pub fn logical_clock(&self) -> u64 {
         self.election.logical_clock

@@ -60,6 +60,11 @@ pub(crate) struct Handler {
     /// Highest zxid a COMMIT (participant) or INFORM/synced proposal (observer) went out for.
     pub commit_sent: Zxid,
     pub last_heard: u64,
+    /// The tick until which a synced learner counts as in touch (Apache's
+    /// `tickOfNextAckDeadline`): `initLimit + syncLimit` after it connected or after the
+    /// leader established, whichever is later, until the first packet that follows its
+    /// NEWLEADER ACK; then `syncLimit` after each packet.
+    pub ack_deadline: u64,
     /// The learner is a zk-rs server (its LearnerInfo carried the mark): it understands
     /// HANDOVER and holds a leadership preference.
     pub zk_rs: bool,
@@ -96,8 +101,9 @@ pub(crate) struct LeaderState {
 }
 
 impl Handler {
-    /// A learner that just sent FOLLOWERINFO / OBSERVERINFO.
-    pub fn new(observer: bool, tick: u64) -> Handler {
+    /// A learner that just sent FOLLOWERINFO / OBSERVERINFO; `initial_deadline` is Apache's
+    /// `getTickOfInitialAckDeadline` (now + initLimit + syncLimit).
+    pub fn new(observer: bool, tick: u64, initial_deadline: u64) -> Handler {
         Handler {
             observer,
             phase: HandlerPhase::Connected,
@@ -106,6 +112,7 @@ impl Handler {
             acked: Zxid::ZERO,
             commit_sent: Zxid::ZERO,
             last_heard: tick,
+            ack_deadline: initial_deadline,
             zk_rs: false,
         }
     }

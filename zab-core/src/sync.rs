@@ -171,6 +171,11 @@ impl Peer {
         let pending = self.pending_config.as_ref().map(|p| p.quorum.clone());
         let last = self.log.last();
         let durable = self.log.durable;
+        let (tick, init_limit, sync_limit) = (
+            self.tick,
+            self.cfg.init_limit_ticks,
+            self.cfg.sync_limit_ticks,
+        );
         let l = self.leader_mut();
         if l.phase != LeaderPhase::Synchronization
             || !l.current_saved
@@ -192,6 +197,13 @@ impl Peer {
         l.phase = LeaderPhase::Broadcast;
         l.last_proposed = last;
         l.next_ping = 0;
+        // Apache's leader counts ticks from here on only (`self.tick` is 0 until its main
+        // loop runs), so every learner already connected has initLimit + syncLimit from
+        // now to speak after its NEWLEADER ACK (`getTickOfInitialAckDeadline`).
+        let initial_deadline = tick + init_limit + sync_limit;
+        for h in l.handlers.values_mut() {
+            h.ack_deadline = h.ack_deadline.max(initial_deadline);
+        }
         self.vote.peer_epoch = e; // updateElectionVote
         self.status(ServerState::Leading, ZabPhase::Broadcast, Some(me), e);
         // Apache's startZkServer: a previous leader's reconfig finished here that leaves

@@ -172,8 +172,52 @@ fn the_leader_pings_its_learners() {
 fn the_leader_steps_down_when_its_quorum_is_silent_past_the_sync_limit() {
     let b = leader().sync_limit(3).ping_interval(1000);
     let mut p = b.leader_established(&[2]);
+    drive(&mut p, [received(2, ping(zxid(1, 1)))]);
     drive(&mut p, [Event::Tick, Event::Tick, Event::Tick]);
     assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 1, 2));
+}
+
+/// Apache's LearnerHandler: until a learner sends something after its NEWLEADER ACK, it
+/// counts as in touch for initLimit + syncLimit from the leader's establishment (the
+/// UPTODATE and the first PING still have to reach it and be answered), not for syncLimit
+/// from the ACK.
+#[test]
+fn a_learner_silent_since_its_newleader_ack_counts_until_init_limit_plus_sync_limit() {
+    let b = leader().sync_limit(3).ping_interval(1000);
+    let mut p = b.leader_established(&[2]);
+    let init_limit = p.cfg.init_limit_ticks;
+    for _ in 0..init_limit + 3 {
+        p.step(Event::Tick);
+        assert!(p.can_propose(), "still leading at tick {}", p.tick);
+    }
+    assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 1), 1, 2));
+}
+
+/// Apache's leader counts ticks from its establishment only: a learner that acked NEWLEADER
+/// during a long synchronisation still has initLimit + syncLimit from the establishment.
+#[test]
+fn the_initial_deadline_runs_from_the_establishment() {
+    let b = leader().sync_limit(3).ping_interval(1000);
+    let mut p = b.leader_syncing(&[2]);
+    let init_limit = p.cfg.init_limit_ticks;
+    let synced_at = init_limit / 2;
+    for _ in 0..synced_at {
+        p.step(Event::Tick);
+    }
+    let e = b.next_epoch();
+    drive(
+        &mut p,
+        [received(2, QuorumPacket::Ack { zxid: zxid(e, 0) })],
+    );
+    assert!(p.can_propose(), "established");
+    for _ in 0..init_limit + 3 {
+        p.step(Event::Tick);
+        assert!(p.can_propose(), "still leading at tick {}", p.tick);
+    }
+    assert_eq!(
+        p.step(Event::Tick),
+        b.back_to_election(zxid(1, 1), e - 1, 2)
+    );
 }
 
 #[test]

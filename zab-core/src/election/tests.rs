@@ -242,3 +242,54 @@ fn a_non_voter_is_sent_our_vote_and_otherwise_ignored() {
         vec![notify(4, 1, zxid(1, 2), 1)]
     );
 }
+
+/// A notification backing no one (here from a voter that yields) is no vote: it does not
+/// put off our resend. Else peers backing no one, each resending on its own timer, could
+/// keep us from ever resending our vote to them, and none of them would learn it
+/// (reconfig soak seed 4001025).
+#[test]
+fn notifications_backing_no_one_do_not_put_off_our_resend() {
+    let mut p = one_of_three().looking();
+    let nobody = Event::Notification {
+        from: sid(2),
+        n: crate::wire::Notification {
+            leader: ServerId(i64::MIN as u64),
+            zxid: Zxid(i64::MIN),
+            peer_epoch: Epoch(i64::MIN as u64),
+            ..notification(ServerState::Looking, 0, Zxid::ZERO, 1, 0)
+        },
+    };
+    assert_eq!(p.step(nobody.clone()), vec![]);
+    assert_eq!(p.step(Event::Tick), vec![]);
+    assert_eq!(p.step(nobody), vec![]);
+    assert_eq!(
+        p.step(Event::Tick),
+        vec![notify(2, 1, zxid(1, 2), 1), notify(3, 1, zxid(1, 2), 1)]
+    );
+}
+
+/// A vote we already hold from its sender is no news either: peers repeating theirs could
+/// otherwise keep us from ever resending ours to a peer that lost it (reconfig soak seed
+/// 4002319: the leader-to-be heard its backers' repeats and never resent its vote to the
+/// other voter of the view in force).
+#[test]
+fn a_repeated_vote_does_not_put_off_our_resend() {
+    let mut p = one_of_three().looking();
+    assert_eq!(p.step(looking_vote(2, 2, zxid(1, 1), 1)), vec![]);
+    assert_eq!(p.step(Event::Tick), vec![]);
+    assert_eq!(p.step(looking_vote(2, 2, zxid(1, 1), 1)), vec![]);
+    assert_eq!(
+        p.step(Event::Tick),
+        vec![notify(2, 1, zxid(1, 2), 1), notify(3, 1, zxid(1, 2), 1)]
+    );
+}
+
+/// A vote that is news puts it off, as Apache's poll returning a notification does.
+#[test]
+fn a_new_vote_puts_off_our_resend() {
+    let mut p = one_of_three().looking();
+    assert_eq!(p.step(looking_vote(2, 2, zxid(1, 1), 1)), vec![]);
+    assert_eq!(p.step(Event::Tick), vec![]);
+    assert_eq!(p.step(looking_vote(3, 3, zxid(1, 1), 1)), vec![]);
+    assert_eq!(p.step(Event::Tick), vec![]);
+}

@@ -723,14 +723,26 @@ impl Sim {
         }
         let target = self.history.len() + 5;
         let mut proposed = 0;
-        // propose five and wait for them everywhere
+        // The leader the writes went to: its sid and epoch.
+        let mut proposed_at = None;
+        // Propose five and wait for them everywhere. Writes a leader had not committed when
+        // it lost its leadership may be dropped with it (a leader partitioned just before the
+        // healing may not have noticed it was cut off yet: seed 5002120); as a client would,
+        // propose again at the next leader until five more are committed.
         let end = self.now + within_ticks * STEPS_PER_TICK;
         while self.now < end {
+            let leader = self
+                .leader()
+                .map(|l| (l, self.peer(l).and_then(|p| p.epoch())));
+            if leader.is_some() && leader != proposed_at && self.history.len() < target {
+                proposed_at = leader;
+                proposed = 0;
+            }
             if proposed < 5 && self.propose() {
                 proposed += 1;
             }
             self.step();
-            if proposed == 5 && self.nodes.iter().all(|n| n.applied >= target) {
+            if self.nodes.iter().all(|n| n.applied >= target) {
                 break;
             }
         }

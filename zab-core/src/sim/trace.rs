@@ -104,12 +104,51 @@ impl Sim {
         s
     }
 
-    /// Fails the run with its seed, the way to replay it and the last events.
+    /// Each server at this point, one a line: its role, epochs, log, and the view in force
+    /// and the pending one (what a stall is read from).
+    pub fn servers(&self) -> String {
+        let mut s = String::new();
+        for n in &self.nodes {
+            let Some(p) = n.peer.as_ref() else {
+                s.push_str(&format!("server {}: down\n", n.sid));
+                continue;
+            };
+            let v = p.vote();
+            s.push_str(&format!(
+                "server {}: {:?} leader {:?} epoch {:?} accepted {} current {} last {} \
+                 committed {} round {} vote ({} {} pe {}) view {:x} voters {:?} observers {:?} \
+                 pending {:?}\n",
+                n.sid,
+                p.state(),
+                p.leader().map(|l| l.0),
+                p.epoch().map(|e| e.0),
+                p.accepted_epoch().0,
+                p.current_epoch().0,
+                p.last_zxid(),
+                p.last_committed(),
+                p.logical_clock(),
+                v.leader.0 as i64,
+                v.zxid,
+                v.peer_epoch.0 as i64,
+                p.config_version(),
+                p.voting_members().iter().map(|x| x.0).collect::<Vec<_>>(),
+                p.observer_members().iter().map(|x| x.0).collect::<Vec<_>>(),
+                p.pending_view(),
+            ));
+        }
+        s
+    }
+
+    /// Fails the run with its seed, the way to replay it, the last events and each
+    /// server's state.
     pub fn fail(&self, why: &str) -> ! {
         let s = self.trace();
         panic!(
-            "{s}\nINVARIANT VIOLATED at step {} (seed {}): {why}\nreplay: {}",
-            self.now, self.seed, self.replay
+            "{s}\n{}\nINVARIANT VIOLATED at step {} (seed {}): {why}\nreplay: {}",
+            self.servers(),
+            self.now,
+            self.seed,
+            self.replay
         );
     }
 }

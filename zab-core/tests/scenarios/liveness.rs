@@ -38,7 +38,9 @@ fn learner_returns_to_election_after_sync_limit_of_silence() {
 }
 
 /// A leader that hears from no quorum of synced followers for syncLimit ticks steps
-/// down, without committing what it logged meanwhile.
+/// down, without committing what it logged meanwhile. (The followers have sent something
+/// since their NEWLEADER ACK, here the ACK of a commit: until then, as in Apache, a
+/// follower counts as in touch for initLimit + syncLimit from its connecting.)
 #[test]
 fn leader_steps_down_without_a_quorum_for_sync_limit() {
     scenario(
@@ -48,6 +50,7 @@ fn leader_steps_down_without_a_quorum_for_sync_limit() {
         |sim| {
             sim.start_all();
             assert_eq!(settle(sim), 3);
+            commit(sim, 1);
             let limit = sim.opts.sync_limit_ticks;
             let committed = sim.history.len();
             sim.hold(1, 3);

@@ -245,6 +245,110 @@ fn a_quorum_of_the_old_view_alone_elects_no_leader_while_a_reconfig_is_pending()
     );
 }
 
+/// Found by the reconfig soak (seed 4000558): l, the only voter of the view in force,
+/// proposes a reconfig to {x, y}; x and y log it, and l crashes before its own copy is
+/// durable, so the reconfig never commits. Back without it, l alone is a quorum of its
+/// view and leads a new epoch whose history can never hold the reconfig. x and y, each
+/// holding it as pending, waited for a quorum of the pending view ({x, y}: the other one)
+/// to follow l before following it themselves, and so never did. Joining a leader elected
+/// with a log ending before the pending reconfig, in a later epoch, only the view in force
+/// counts: x and y follow l, whose sync drops the reconfig from their logs.
+#[test]
+fn the_voters_of_a_reconfig_the_leader_lost_follow_the_leader_it_elected_alone() {
+    scenario(
+        "the_voters_of_a_reconfig_the_leader_lost_follow_the_leader_it_elected_alone",
+        3,
+        0,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            let alone = propose_reconfig(sim, l, &[l]);
+            wait_view(sim, alone, &[l]);
+            let (x, y) = others(l);
+            sim.stall_log(l);
+            let z = propose_reconfig(sim, l, &[x, y]);
+            if !sim.run_until(50, |s| s.node(x).is_durable(z) && s.node(y).is_durable(z)) {
+                sim.fail("the reconfig never durable on x and y");
+            }
+            sim.crash(l);
+            sim.unstall_disk(l);
+            if in_history(sim, z) {
+                sim.fail("committed without the ACK of the only voter in force");
+            }
+            sim.start(l);
+            if settle(sim) != l {
+                sim.fail("another server than the only voter leads");
+            }
+            for i in [x, y] {
+                let p = sim.peer(i).expect("running");
+                if p.pending_reconfig().is_some() || p.config_version() != alone.0 {
+                    sim.fail(&format!(
+                        "{i} still holds the lost reconfig or left the view in force"
+                    ));
+                }
+            }
+            commit(sim, 2);
+        },
+    );
+}
+
+/// Found by the reconfig soak (seed 4011928): as above, but x and y are cut off while l,
+/// back without the reconfig, leads and commits on alone, and l restarts once more before
+/// they hear from it. Its vote now names a log in a later epoch than the reconfig's; x and
+/// y, still holding the reconfig as pending, must follow it all the same.
+#[test]
+fn the_voters_of_a_reconfig_the_leader_lost_follow_it_after_it_led_on_without_them() {
+    scenario(
+        "the_voters_of_a_reconfig_the_leader_lost_follow_it_after_it_led_on_without_them",
+        3,
+        0,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 2);
+            let alone = propose_reconfig(sim, l, &[l]);
+            wait_view(sim, alone, &[l]);
+            let (x, y) = others(l);
+            sim.stall_log(l);
+            let z = propose_reconfig(sim, l, &[x, y]);
+            if !sim.run_until(50, |s| s.node(x).is_durable(z) && s.node(y).is_durable(z)) {
+                sim.fail("the reconfig never durable on x and y");
+            }
+            sim.partition(&[&[l], &[x, y]]);
+            sim.crash(l);
+            sim.unstall_disk(l);
+            sim.start(l);
+            if !sim.run_until(100, |s| s.leader() == Some(l)) {
+                sim.fail("l does not lead alone");
+            }
+            let w = sim.propose_at(l).expect("l takes writes");
+            if !sim.run_until(100, |s| s.node(l).is_durable(w) && in_history(s, w)) {
+                sim.fail("l alone does not commit");
+            }
+            sim.crash(l);
+            sim.start(l);
+            if !sim.run_until(100, |s| s.leader() == Some(l)) {
+                sim.fail("l does not lead alone again");
+            }
+            let v = sim.peer(l).expect("running").vote();
+            if v.zxid.epoch() <= z.epoch() {
+                sim.fail("l's vote does not name a log past the reconfig's epoch");
+            }
+            sim.heal();
+            if settle(sim) != l {
+                sim.fail("another server than the only voter leads");
+            }
+            for i in [x, y] {
+                if sim.peer(i).expect("running").pending_reconfig().is_some() {
+                    sim.fail(&format!("{i} still holds the lost reconfig"));
+                }
+            }
+            commit(sim, 2);
+        },
+    );
+}
+
 /// Issue 14: a server restarted after a reconfig comes back with the new membership from
 /// its own dynamic file, also when the reconfig is no longer in the part of its log a
 /// restart reads (a log window of 4 entries, 10 writes after the reconfig). Here a spare
