@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// A duration in whole milliseconds, the unit of Apache's `_ms` and latency summaries.
+pub fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
 /// How many recent values a summary with quantiles keeps (Apache's
 /// `AvgMinMaxPercentileCounter` samples 1028 into its reservoir).
 pub const RESERVOIR: usize = 1028;

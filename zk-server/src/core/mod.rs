@@ -69,7 +69,7 @@ use crate::watch::WatchManager;
 
 pub use crate::replicate::Role;
 pub use metrics::{
-    top_namespace, CoreMetrics, DriverMetrics, LogMetrics, PipelineMetrics, SharedSummary,
+    ms, top_namespace, CoreMetrics, DriverMetrics, LogMetrics, PipelineMetrics, SharedSummary,
     SharedSummaryQ, SharedSummarySet, Summary,
 };
 pub use stats::{ConnectionInfo, EnsembleStats, ServerStats, StatsReset, StatsView};

@@ -18,11 +18,7 @@ use zab_core::Zxid;
 
 use super::session::{session_txn, Session};
 use super::stats::short_op_name;
-use super::{now_ms, Core, Role};
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
-}
+use super::{ms, now_ms, Core, Role};
 use crate::auth::check_acl;
 use crate::prep::PrepCtx;
 use crate::replicate::DriverMsg;

@@ -15,11 +15,7 @@ use std::time::Instant;
 
 use zab_core::Zxid;
 
-use crate::core::{DriverMetrics, LogMetrics};
-
-fn ms(d: std::time::Duration) -> u64 {
-    d.as_millis() as u64
-}
+use crate::core::{ms, DriverMetrics, LogMetrics};
 
 /// The `time` of a serialized transaction's header (`clientId cxid zxid time type`):
 /// the leader's wall clock when it prepared it, ms since the epoch.

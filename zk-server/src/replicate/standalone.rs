@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use zab_core::Zxid;
 
-use crate::core::LogMetrics;
+use crate::core::{ms, LogMetrics};
 
 use super::{Replication, ReplicationMsg, Replicator, REPLICATION_QUEUE};
 
@@ -62,10 +62,6 @@ pub struct StandaloneLog {
     /// (`sync_processor_queue_size`).
     queued: Arc<AtomicU64>,
     metrics: Arc<LogMetrics>,
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    d.as_millis() as u64
 }
 
 impl StandaloneLog {
