@@ -441,20 +441,10 @@ fn reconfig_recovery_a_new_leader_left_out_of_the_view_it_finishes_hands_over_in
             }
             let r = sim.recorded();
             let at = r.iter().position(|r| establishes(r, m)).expect("seen");
-            let elected: Vec<u64> = r[at..]
-                .iter()
-                .filter_map(|x| match x {
-                    Record::Did {
-                        sid,
-                        action: Action::StateChanged(st),
-                        ..
-                    } if st.state == ServerState::Looking => Some(sid.0),
-                    _ => None,
-                })
-                .collect();
-            if !elected.is_empty() {
+            let looking = went_looking_in(&r[at..]);
+            if !looking.is_empty() {
                 sim.fail(&format!(
-                    "{elected:?} went back to election after {m} established"
+                    "{looking:?} went back to election after {m} established"
                 ));
             }
             if sim.peer(m).expect("running").leader().map(|s| s.0) != Some(successor) {

@@ -199,8 +199,12 @@ pub fn designated_in(sim: &Sim, from: u64, z: Zxid) -> Option<u64> {
 
 /// Servers that went through LOOKING in what was recorded.
 pub fn went_looking(sim: &Sim) -> Vec<u64> {
-    let mut v: Vec<u64> = sim
-        .recorded()
+    went_looking_in(sim.recorded())
+}
+
+/// Servers that went through LOOKING in `records` (a part of what was recorded).
+pub fn went_looking_in(records: &[Record]) -> Vec<u64> {
+    let mut v: Vec<u64> = records
         .iter()
         .filter_map(|r| match r {
             Record::Did {
