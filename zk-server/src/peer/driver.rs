@@ -2,13 +2,10 @@
 //! sockets (zab-net), the real log and epoch files (zab-storage), and tells the
 //! core what replication decided ([`ReplicationMsg`]).
 //!
-//! The driver runs on a thread of its own (`zab-driver-N`, a current-thread runtime,
-//! with the quorum connections' tasks), so that it may block: after each batch of
-//! events it makes what the batch appended durable itself (`fdatasync`), and whatever
-//! arrives meanwhile waits in its channel and forms the next batch (group commit
-//! across steps). Each sync is reported as `Persisted`; zab-core holds back every ACK
-//! until then. Syncing on the thread that appended saves the two thread switches of
-//! handing each sync to another thread and hearing back from it.
+//! Appends only buffer; a sync thread makes them durable (`fdatasync`) while
+//! the driver goes on with the next events, and whatever was appended
+//! meanwhile shares the next sync (group commit across steps). Each finished
+//! sync is reported as `Persisted`; zab-core holds back every ACK until then.
 //! The core's clients are served only while the peer is an established
 //! leader, follower or observer (phase Broadcast).
 
@@ -25,7 +22,7 @@ use zab_core::{Epoch, ServerId, Zxid};
 use zab_net::{
     connect_to_leader, ElectionNet, LeaderConnectConfig, PeerConn, QuorumConfig, QuorumListener,
 };
-use zab_storage::{write_epoch_file, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
+use zab_storage::{write_epoch_file, PendingSync, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
 
 use super::{install_snapshot, TICK_MS};
 use crate::config::Config;
@@ -72,13 +69,46 @@ fn poll_conns(
     std::task::Poll::Pending
 }
 
+/// The sync thread: `fdatasync`s what the driver wrote out, one batch at a time, and
+/// reports how far the log is durable. A blocking call, so not on the runtime's workers.
+pub(super) fn start_sync_thread(
+    my_id: u64,
+    log_metrics: Arc<crate::core::LogMetrics>,
+) -> (
+    std::sync::mpsc::Sender<PendingSync>,
+    mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<PendingSync>();
+    // Unbounded but holding at most one result: the driver has one sync in flight.
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name(format!("log-sync-{my_id}"))
+        .spawn(move || {
+            while let Ok(p) = rx.recv() {
+                let started = std::time::Instant::now();
+                let synced = p.sync();
+                log_metrics
+                    .fsync_time
+                    .add(started.elapsed().as_millis() as u64);
+                if done_tx.send(synced).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the log sync thread");
+    (tx, done_rx)
+}
+
 pub(super) struct Driver {
     pub(super) cfg: Arc<Config>,
     pub(super) my_id: ServerId,
     pub(super) peer: Peer,
     pub(super) log: TxnLog,
-    /// `fsync_time`, measured around each sync.
-    pub(super) log_metrics: Arc<crate::core::LogMetrics>,
+    /// To the sync thread, and its answers: the zxid the log is durable up to.
+    pub(super) sync_tx: std::sync::mpsc::Sender<PendingSync>,
+    pub(super) synced_rx: mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+    /// A sync is running on the sync thread.
+    pub(super) syncing: bool,
     /// Committed entries not yet handed to the core (one message per batch of events).
     pub(super) committed: Vec<(Zxid, Bytes)>,
     pub(super) election: ElectionNet,
@@ -159,13 +189,17 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.step(Event::Start, &in_tx).await;
         loop {
-            // The appends of the batch so far go to disk together; what arrives meanwhile
-            // forms the next batch.
-            let synced = self.sync_appended(&in_tx).await;
+            // Appends of the steps so far go to disk together, while the next events run.
+            self.start_sync();
             tokio::select! {
-                // In this order when several are ready; the loop below drains the
-                // connections, the core and in_rx whatever is taken here.
-                biased;
+                Some(r) = self.synced_rx.recv(), if self.syncing => {
+                    self.syncing = false;
+                    let upto = self.finish_sync(r);
+                    if self.peer.state() == ServerState::Leading {
+                        self.ack_latency.on_ack(self.my_id, upto);
+                    }
+                    self.step(Event::Persisted { upto }, &in_tx).await;
+                }
                 _ = ticker.tick() => self.step(Event::Tick, &in_tx).await,
                 Some((from, b)) = election_rx.recv() => match Notification::decode(&b) {
                     Ok(n) => self.step(Event::Notification { from, n }, &in_tx).await,
@@ -191,9 +225,6 @@ impl Driver {
                 }
                 Some(m) = in_rx.recv() => self.on_inbound(m, &in_tx).await,
                 Some(m) = core_rx.recv() => self.on_core(m, &in_tx).await,
-                // After a sync the driver does not wait: the ACKs and commits it allowed
-                // go out with whatever is ready now.
-                () = std::future::ready(()), if synced => {}
                 else => break,
             }
             // Whatever else is ready joins this batch: its appends share the next sync
@@ -351,35 +382,49 @@ impl Driver {
         let _ = self.core.send(m).await;
     }
 
-    /// Makes what was appended since the last sync durable, on this thread (blocking
-    /// it for the `fdatasync`), and steps `Persisted`; false if there was nothing to sync.
-    async fn sync_appended(&mut self, in_tx: &mpsc::Sender<Inbound>) -> bool {
-        if self.log.durable_zxid() >= self.log.last_zxid() {
-            return false;
+    /// Hands what was appended since the last sync to the sync thread, unless a
+    /// sync is running (then it waits for the next round, with whatever else comes).
+    fn start_sync(&mut self) {
+        if self.syncing || self.log.durable_zxid() >= self.log.last_zxid() {
+            return;
         }
-        // The packets the batch queued for connections whose tasks run on this thread
-        // (a leader's PROPOSALs, a follower's ACKs) are written before it blocks, so a
-        // follower syncs the proposal while its leader does.
-        tokio::task::yield_now().await;
-        self.log_times.flush_started();
-        let started = std::time::Instant::now();
-        let upto = match self.log.flush() {
-            Ok(z) => z,
+        match self.log.start_flush() {
+            Ok(p) => {
+                if self.sync_tx.send(p).is_err() {
+                    fatal("the log sync thread is gone");
+                }
+                self.log_times.flush_started();
+                self.syncing = true;
+            }
+            Err(e) => fatal(&format!("cannot write the log: {e}")),
+        }
+    }
+
+    fn finish_sync(&mut self, r: zab_storage::Result<Zxid>) -> Zxid {
+        match self.log.finish_flush(r) {
+            Ok(z) => {
+                let acks = matches!(
+                    self.peer.state(),
+                    ServerState::Leading | ServerState::Following
+                );
+                self.log_times.synced(z, acks);
+                z
+            }
             Err(e) => fatal(&format!("cannot flush the log: {e}")),
-        };
-        self.log_metrics
-            .fsync_time
-            .add(started.elapsed().as_millis() as u64);
-        let acks = matches!(
-            self.peer.state(),
-            ServerState::Leading | ServerState::Following
-        );
-        self.log_times.synced(upto, acks);
-        if self.peer.state() == ServerState::Leading {
-            self.ack_latency.on_ack(self.my_id, upto);
         }
-        self.step(Event::Persisted { upto }, in_tx).await;
-        true
+    }
+
+    /// Waits for a running sync (before the log is cut or restarted under it); returns
+    /// how far it made the log durable.
+    async fn wait_sync(&mut self) -> Option<Zxid> {
+        if !self.syncing {
+            return None;
+        }
+        self.syncing = false;
+        match self.synced_rx.recv().await {
+            Some(r) => Some(self.finish_sync(r)),
+            None => fatal("the log sync thread is gone"),
+        }
     }
 
     /// Own a quorum connection (replacing, and so closing, an older one with `sid`); the
@@ -569,6 +614,10 @@ impl Driver {
                         }
                     }
                     Action::Truncate { to } => {
+                        // What a running sync covered below the cut stays durable.
+                        if let Some(z) = self.wait_sync().await {
+                            follow_up.push(Event::Persisted { upto: z.min(to) });
+                        }
                         if let Err(e) = self.log.truncate_to(to) {
                             fatal(&format!("cannot truncate the log to {to}: {e}"));
                         }
@@ -587,6 +636,8 @@ impl Driver {
                             fatal("InstallSnapshot without a snapshot");
                         };
                         debug_assert_eq!(z, zxid);
+                        // The log restarts at the snapshot: a running sync no longer matters.
+                        self.wait_sync().await;
                         self.log_times.cleared();
                         match install_snapshot(&self.cfg, &mut self.log, zxid, &bytes) {
                             Ok((tree, sessions)) => {

@@ -241,22 +241,9 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         tls,
         ..QuorumConfig::default()
     };
-    // The driver's thread and runtime (below). The quorum port's connections run there,
-    // beside the driver that reads and writes them: a packet in and the packets it
-    // causes out wake that one thread, and nothing else waits while it syncs the log.
-    let driver_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let quorum_socket = std::net::TcpListener::bind(quorum_addr)?;
-    quorum_socket.set_nonblocking(true)?;
-    let (quorum_listener, learners_rx) = {
-        let _in_driver_rt = driver_rt.enter();
-        QuorumListener::from_listener(
-            tokio::net::TcpListener::from_std(quorum_socket)?,
-            qcfg.clone(),
-        )
-    }
-    .map_err(std::io::Error::other)?;
+    let (quorum_listener, learners_rx) = QuorumListener::bind(quorum_addr, qcfg.clone())
+        .await
+        .map_err(std::io::Error::other)?;
 
     let client_ip = me
         .client_addr
@@ -301,12 +288,15 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
+    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id, log_metrics.clone());
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),
         peer,
         log: rec.log,
-        log_metrics: log_metrics.clone(),
+        sync_tx,
+        synced_rx,
+        syncing: false,
         committed: Vec::new(),
         election,
         quorum_peers,
@@ -341,9 +331,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         syncs_in_flight: HashMap::new(),
         _quorum_listener: quorum_listener,
     };
-    std::thread::Builder::new()
-        .name(format!("zab-driver-{my_id}"))
-        .spawn(move || driver_rt.block_on(driver.run(election_rx, learners_rx, driver_rx)))?;
+    tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
     tracing::info!("server {my_id}: clients on {local_addr}, quorum port {quorum_addr}, election port {election_addr}");
     Ok(crate::Server {
         local_addr,
