@@ -33,6 +33,7 @@ pub mod prep;
 pub mod reconfig;
 pub mod replicate;
 pub mod request;
+pub mod runtime;
 pub mod sasl;
 pub mod tls;
 pub mod tree;

@@ -11,8 +11,8 @@ use zk_server::config::Config;
     version,
     about = "A ZooKeeper-compatible server",
     after_help = "Environment: TOKIO_WORKER_THREADS=N sets the runtime's worker threads (default: \
-one per CPU). Servers that share a machine with fewer CPUs than servers run better with 1 \
-(docs/performance.md).",
+one per CPU, divided among the ensemble's members whose quorum address is on this machine, at \
+least 1; docs/performance.md).",
     args_conflicts_with_subcommands = true
 )]
 struct Args {
@@ -173,15 +173,21 @@ fn main() {
             std::process::exit(zk_server::EXIT_CONFIG);
         }
     }
-    // One worker thread per CPU (tokio's default; TOKIO_WORKER_THREADS overrides it). A
-    // server with its machine to itself wants them: standalone `set` on 2 CPUs did 30-43 %
-    // less with one worker. Three servers sharing 2 CPUs did 4-41 % more with one each,
-    // since the workers of one server then wait for the CPU behind the others'
-    // (docs/performance.md, "Worker threads").
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // One worker thread per CPU, shared out among the ensemble's members on this machine
+    // (zk_server::runtime); TOKIO_WORKER_THREADS overrides it.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers =
+            zk_server::runtime::worker_threads(&cfg, cpus, zk_server::runtime::is_local_host);
+        if workers < cpus {
+            tracing::info!(
+                "{workers} worker thread(s): this machine's {cpus} CPUs are shared with other members of the ensemble"
+            );
+        }
+        builder.worker_threads(workers);
+    }
+    let rt = builder.enable_all().build().expect("tokio runtime");
     rt.block_on(async move {
         let started = if cfg.is_standalone() {
             zk_server::Server::start(cfg).await

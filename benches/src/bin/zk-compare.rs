@@ -132,9 +132,36 @@ fn cpu_sum(pids: &[u32]) -> f64 {
     pids.iter().map(|p| cpu_seconds(*p)).sum()
 }
 
+/// Context switches (voluntary + involuntary) of every thread of a process so far, from
+/// `/proc/<pid>/task/*/status`: a thread parking and being woken costs one each way.
+/// Threads that ended before the reading are not counted.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        for l in s.lines() {
+            if let Some(v) = l
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                n += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    n
+}
+
+fn cs_sum(pids: &[u32]) -> u64 {
+    pids.iter().map(|p| context_switches(*p)).sum()
+}
+
 /// Runs the load generator; returns its JSON result, with `server_cpu_s` (the servers'
 /// CPU time, summed, over the generator's measured window: it prints "measuring" and
-/// "measured" on stderr) and `server_cpu_us_per_op` added.
+/// "measured" on stderr) and `server_cpu_us_per_op` added, and the servers' context
+/// switches over the same window (`server_cs_per_op`).
 fn load(
     args: &Args,
     load_bin: &Path,
@@ -173,13 +200,16 @@ fn load(
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", load_bin.display()))?;
     let mut cpu = (None, None);
+    let mut cs = (0, 0);
     let err = child.stderr.take().expect("piped stderr");
     for line in std::io::BufRead::lines(std::io::BufReader::new(err)) {
         let Ok(line) = line else { break };
         if line.ends_with(": measuring") {
             cpu.0 = Some(cpu_sum(pids));
+            cs.0 = cs_sum(pids);
         } else if line.ends_with(": measured") {
             cpu.1 = Some(cpu_sum(pids));
+            cs.1 = cs_sum(pids);
         }
         eprintln!("{line}");
     }
@@ -191,6 +221,7 @@ fn load(
         v["server_cpu_s"] = json!(b - a);
         if ops > 0.0 {
             v["server_cpu_us_per_op"] = json!((b - a) * 1e6 / ops);
+            v["server_cs_per_op"] = json!(cs.1.saturating_sub(cs.0) as f64 / ops);
         }
     }
     Ok(v)
@@ -259,10 +290,11 @@ fn run_one(
         match load(args, load_bin, &hosts, w, &out, &extra, &pids) {
             Ok(v) => {
                 eprintln!(
-                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, servers' CPU {:.1} us/op, {} errors",
+                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, servers' CPU {:.1} us/op, {:.2} context switches/op, {} errors",
                     get(&v, &["ops_per_s"]),
                     get(&v, &["latency_ms", "p99"]),
                     get(&v, &["server_cpu_us_per_op"]),
+                    get(&v, &["server_cs_per_op"]),
                     v["errors"]
                 );
                 per.insert(w.clone(), v);
