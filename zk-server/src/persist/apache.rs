@@ -409,11 +409,7 @@ impl ApacheExport {
             Some("snappy") => SnapshotKind::Snappy,
             _ => SnapshotKind::Plain,
         };
-        // Boolean.parseBoolean: only "true" (any case) is true.
-        let digest = match cfg.prop("zookeeper.digest.enabled") {
-            None => true,
-            Some(v) => v.eq_ignore_ascii_case("true"),
-        };
+        let digest = cfg.digest_enabled();
         ApacheExport {
             compression,
             version: ApacheVersion::V3_8,
