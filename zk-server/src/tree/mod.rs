@@ -59,8 +59,10 @@
 //! clients cannot choose names that collide. Children are listed in the order they
 //! were created (ZooKeeper promises no order).
 //!
-//! The digest, the ephemeral, container and TTL sets and the data size are
-//! kept up to date on every change, so none of them needs a walk of the tree.
+//! The digests (ours, which our snapshots carry, and Apache's, which
+//! transactions carry), the ephemeral, container and TTL sets and the data
+//! size are kept up to date on every change, so none of them needs a walk of
+//! the tree.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
