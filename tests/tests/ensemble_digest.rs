@@ -144,9 +144,10 @@ async fn workload(hosts: &str, other: &str) {
     c.close().await.unwrap();
 }
 
-/// Servers 3 and 2 elect 3 (the higher id); 1 joins as a follower. The workload goes
-/// through follower 1 and leader 3; every server must end at the same zxid with no
-/// mismatch, and our learners in `compared_by` must have compared digests.
+/// Servers 3 and 2 elect 3 (the higher id); 1 joins as a follower and 4 as an observer
+/// (INFORM carries the digest as PROPOSAL does). The workload goes through follower 1
+/// and leader 3; every server must end at the same zxid with no mismatch, and our
+/// servers in `compared_by` must have compared digests.
 fn digests_agree(spec: Spec, compared_by: &[u64]) {
     let spec = spec
         .ticks(500, 20, 10)
@@ -158,7 +159,9 @@ fn digests_agree(spec: Spec, compared_by: &[u64]) {
     let leader = ens.wait_serving(&[2, 3], Duration::from_secs(60));
     assert_eq!(leader, 3, "{}", ens.logs(&[2, 3]));
     ens.start(1);
+    ens.start(4);
     ens.wait_mode(1, "follower", Duration::from_secs(60));
+    ens.wait_mode(4, "observer", Duration::from_secs(60));
     let (through_1, through_3) = (ens.member(1).hosts(), ens.member(3).hosts());
     tokio::runtime::Runtime::new()
         .unwrap()
@@ -168,12 +171,12 @@ fn digests_agree(spec: Spec, compared_by: &[u64]) {
     // deleteContainers among them.
     assert!(last & 0xffff_ffff >= 75, "the leader is at 0x{last:x}");
     assert!(
-        wait_until(Duration::from_secs(30), || [1, 2]
+        wait_until(Duration::from_secs(30), || [1, 2, 4]
             .iter()
             .all(|&id| ens.zxid(id) == Some(last))),
-        "the followers did not reach 0x{last:x}"
+        "the learners did not reach 0x{last:x}"
     );
-    for id in [1, 2, 3] {
+    for id in [1, 2, 3, 4] {
         assert_eq!(
             ens.mntr_number(id, "digest_mismatches_count"),
             0,
@@ -191,17 +194,23 @@ fn digests_agree(spec: Spec, compared_by: &[u64]) {
 }
 
 #[test]
-fn our_followers_compare_an_apache_leaders_digests() {
-    let mut spec = Spec::new(3, 0)
+fn our_learners_compare_an_apache_leaders_digests() {
+    let mut spec = Spec::new(3, 1)
         .member_kind(1, Kind::Ours)
-        .member_kind(2, Kind::Ours);
+        .member_kind(2, Kind::Ours)
+        .member_kind(4, Kind::Ours);
     spec.kind = Kind::Apache;
-    digests_agree(spec, &[1, 2]);
+    digests_agree(spec, &[1, 2, 4]);
 }
 
 #[test]
-fn an_apache_follower_compares_our_leaders_digests() {
-    // Our follower 2 shows that our leader attached digests; Apache's 1 that they
-    // are the ones it computes.
-    digests_agree(Spec::new(3, 0).member_kind(1, Kind::Apache), &[2, 3]);
+fn apache_learners_compare_our_leaders_digests() {
+    // Our follower 2 shows that our leader attached digests; Apache's follower 1 and
+    // observer 4 that they are the ones Apache computes.
+    digests_agree(
+        Spec::new(3, 1)
+            .member_kind(1, Kind::Apache)
+            .member_kind(4, Kind::Apache),
+        &[2, 3],
+    );
 }
