@@ -143,6 +143,9 @@ impl Prep {
     /// transaction up to this one applies. None with digests off, and for an
     /// error transaction outside a multi (Apache's prep throws before it sets
     /// one); a failed multi carries the digest of the tree it leaves unchanged.
+    /// Apache reads the running total of its last outstanding change record;
+    /// this is the tree's digest plus the unapplied records' parts, the same
+    /// number as long as every earlier prediction held.
     pub fn txn_digest(&self, tree: &DataTree, txn: &Txn) -> Option<TxnDigest> {
         if !self.digest_enabled || txn.header.txn_type == op::ERROR {
             return None;
