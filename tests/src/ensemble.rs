@@ -437,6 +437,16 @@ impl Ensemble {
         four_letter_word(self.members[&id].addr(), word).ok()
     }
 
+    /// `zk_<key>` of `id`'s mntr as a number; panics, showing the mntr, when it is missing.
+    pub fn mntr_number(&self, id: u64, key: &str) -> i64 {
+        let mntr = self.four(id, "mntr").unwrap_or_default();
+        let prefix = format!("zk_{key}\t");
+        mntr.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("server {id}'s mntr has no number zk_{key}:\n{mntr}"))
+    }
+
     /// The `Mode:` that `srvr` reports (`leader`, `follower`, `observer`), or `None` while the
     /// server does not serve.
     pub fn mode(&self, id: u64) -> Option<String> {

@@ -50,6 +50,15 @@ fn learner_catches_up_by_diff(spec: Spec, synced: &str) {
     for id in [2, 3] {
         ens.assert_all_present(id, "/d3", &through);
     }
+    // The proposals of the DIFF and after carried the leader's tree digest, and each
+    // learner found its own tree the same (issue 15; tests/tests/ensemble_digest.rs).
+    for id in [1, 2, 3] {
+        assert_eq!(
+            ens.mntr_number(id, "digest_mismatches_count"),
+            0,
+            "server {id}"
+        );
+    }
 }
 
 #[test]

@@ -102,26 +102,46 @@ pub fn apache_digest(body: &[u8], max_field: usize) -> Result<u64, zab_core::zkd
 
 /// One node's part of [`apache_digest`]; 0 under `/zookeeper/`.
 pub fn apache_node_digest(path: &str, data: &[u8], st: &zab_core::records::StatPersisted) -> u64 {
-    if path.starts_with("/zookeeper/") {
-        return 0;
+    ApacheNodePrefix::new(path, data).map_or(0, |p| p.digest(st))
+}
+
+/// A node's path and data absorbed into the CRC of [`apache_node_digest`], so that
+/// the digest of the node under another Stat costs 60 bytes of CRC, not its data
+/// again: what Apache's prep keeps as a change record's data and `precalculatedDigest`.
+/// `None` under `/zookeeper/`, whose nodes count 0.
+#[derive(Clone, Debug)]
+pub struct ApacheNodePrefix(crc32fast::Hasher);
+
+impl ApacheNodePrefix {
+    pub fn new(path: &str, data: &[u8]) -> Option<ApacheNodePrefix> {
+        if path.starts_with("/zookeeper/") {
+            return None;
+        }
+        // Apache's "" and "/" are one node, hashed as "".
+        let path = if path == "/" { "" } else { path };
+        let mut h = crc32fast::Hasher::new();
+        h.update(path.as_bytes());
+        h.update(data);
+        Some(ApacheNodePrefix(h))
     }
-    let path = if path == "/" { "" } else { path };
-    let mut h = crc32fast::Hasher::new();
-    h.update(path.as_bytes());
-    h.update(data);
-    let mut b = [0u8; 60];
-    for (i, x) in [st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime]
-        .into_iter()
-        .enumerate()
-    {
-        b[i * 8..i * 8 + 8].copy_from_slice(&x.to_be_bytes());
+
+    /// The node's digest with Stat `st`.
+    pub fn digest(&self, st: &zab_core::records::StatPersisted) -> u64 {
+        let mut h = self.0.clone();
+        let mut b = [0u8; 60];
+        for (i, x) in [st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime]
+            .into_iter()
+            .enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&x.to_be_bytes());
+        }
+        b[40..44].copy_from_slice(&st.version.to_be_bytes());
+        b[44..48].copy_from_slice(&st.cversion.to_be_bytes());
+        b[48..52].copy_from_slice(&st.aversion.to_be_bytes());
+        b[52..60].copy_from_slice(&st.ephemeral_owner.to_be_bytes());
+        h.update(&b);
+        h.finalize() as u64
     }
-    b[40..44].copy_from_slice(&st.version.to_be_bytes());
-    b[44..48].copy_from_slice(&st.cversion.to_be_bytes());
-    b[48..52].copy_from_slice(&st.aversion.to_be_bytes());
-    b[52..60].copy_from_slice(&st.ephemeral_owner.to_be_bytes());
-    h.update(&b);
-    h.finalize() as u64
 }
 
 fn bad(file: &Path, offset: u64, what: impl Into<String>) -> StorageError {

@@ -8,6 +8,11 @@
 //! pipeline proposals. A failed write still becomes a transaction (an error
 //! txn that consumes a zxid), exactly as in ZooKeeper, so zxids and replies
 //! match Apache ZooKeeper's field by field.
+//!
+//! Each change record also carries its node's part of Apache's tree digest
+//! (Apache's `precalculatedDigest`), so that [`Prep::txn_digest`] can say what
+//! the whole tree's digest will be once a transaction applies: the `TxnDigest`
+//! a leader attaches to its proposal and every replica compares after applying.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -20,14 +25,15 @@ use zab_core::proto::{create_mode, op, CreateRequest, MultiOp, Op, ReconfigReque
 use zab_core::records::{perms, ErrorCode, Id, StatPersisted};
 use zab_core::txn::{
     CreateContainerTxn, CreateTtlTxn, CreateTxn, SetAclTxn, SetDataTxn, SubTxn, Txn, TxnBody,
-    TxnHeader,
+    TxnDigest, TxnHeader,
 };
 use zab_core::Zxid;
+use zab_storage::apache_snapshot::ApacheNodePrefix;
 
 use crate::auth::{check_acl, fixup_acl};
 use crate::tree::{
-    parent_of, DataTree, EphemeralKind, CONFIG_ZOOKEEPER, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
-    PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT,
+    parent_of, DataTree, EphemeralKind, APACHE_DIGEST_VERSION, CONFIG_ZOOKEEPER,
+    CONTAINER_EPHEMERAL_OWNER, MAX_TTL, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT,
 };
 
 /// The state of a path once prepared transactions apply (ZooKeeper's `ChangeRecord`).
@@ -38,6 +44,12 @@ struct ChangeRecord {
     stat: Option<StatPersisted>,
     child_count: i32,
     acl: crate::tree::AclRef,
+    /// The node's path and data in Apache's digest (None under `/zookeeper/`,
+    /// for a deleted path, or with digests off).
+    prefix: Option<ApacheNodePrefix>,
+    /// The node's part of Apache's digest as it stood before this record's
+    /// change; [`Prep::add`] sets it to the node's part after.
+    node_digest: u64,
 }
 
 /// What prep needs to know about the request's session.
@@ -64,7 +76,8 @@ pub struct PrepCtx<'a> {
 #[derive(Default, Debug)]
 pub struct Prep {
     pending: HashMap<String, ChangeRecord>,
-    order: VecDeque<(i64, String)>,
+    /// Each change record's zxid, path and part of `digest_delta`, oldest first.
+    order: VecDeque<(i64, String, u64)>,
     /// While a multi is prepared: what each of its changes replaced, in
     /// order, so that a failed multi leaves no trace (a sequential name
     /// included) in `pending`.
@@ -73,6 +86,11 @@ pub struct Prep {
     /// (`outstanding_changes_queued`, `outstanding_changes_removed`).
     added: u64,
     removed: u64,
+    /// `zookeeper.digest.enabled`: transactions carry Apache's tree digest.
+    digest_enabled: bool,
+    /// What the prepared, unapplied changes add to the tree's Apache digest
+    /// (wrapping); each entry of `order` carries its own part.
+    digest_delta: u64,
 }
 
 type PResult<T> = Result<T, ErrorCode>;
@@ -112,6 +130,32 @@ fn check_version(current: i32, expected: i32) -> PResult<i32> {
 }
 
 impl Prep {
+    /// An empty prep stage; `digest_enabled` is `zookeeper.digest.enabled`.
+    pub fn new(digest_enabled: bool) -> Prep {
+        Prep {
+            digest_enabled,
+            ..Prep::default()
+        }
+    }
+
+    /// The `TxnDigest` Apache's `PrepRequestProcessor` attaches to `txn`, just
+    /// prepared by this stage: Apache's digest of the tree once every prepared
+    /// transaction up to this one applies. None with digests off, and for an
+    /// error transaction outside a multi (Apache's prep throws before it sets
+    /// one); a failed multi carries the digest of the tree it leaves unchanged.
+    /// Apache reads the running total of its last outstanding change record;
+    /// this is the tree's digest plus the unapplied records' parts, the same
+    /// number as long as every earlier prediction held.
+    pub fn txn_digest(&self, tree: &DataTree, txn: &Txn) -> Option<TxnDigest> {
+        if !self.digest_enabled || txn.header.txn_type == op::ERROR {
+            return None;
+        }
+        Some(TxnDigest {
+            version: APACHE_DIGEST_VERSION,
+            tree_digest: tree.apache_digest().wrapping_add(self.digest_delta) as i64,
+        })
+    }
+
     /// Number of prepared transactions not yet applied (their change records).
     pub fn outstanding(&self) -> usize {
         self.order.len()
@@ -128,11 +172,12 @@ impl Prep {
 
     /// Forget the changes of transactions up to `zxid`, now applied to the tree.
     pub fn applied(&mut self, zxid: Zxid) {
-        while let Some((z, _)) = self.order.front() {
+        while let Some((z, _, _)) = self.order.front() {
             if *z > zxid.0 {
                 break;
             }
-            let (z, path) = self.order.pop_front().unwrap();
+            let (z, path, delta) = self.order.pop_front().unwrap();
+            self.digest_delta = self.digest_delta.wrapping_sub(delta);
             self.removed += 1;
             if self.pending.get(&path).is_some_and(|r| r.zxid == z) {
                 self.pending.remove(&path);
@@ -149,16 +194,40 @@ impl Prep {
             };
         }
         let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let stat = n.persisted();
+        let prefix = self.digest_prefix(path, n.data());
         Ok(ChangeRecord {
             zxid: -1,
-            stat: Some(n.persisted()),
+            stat: Some(stat),
             child_count: n.child_count() as i32,
             acl: n.acl().clone(),
+            node_digest: prefix.as_ref().map_or(0, |p| p.digest(&stat)),
+            prefix,
         })
     }
 
-    fn add(&mut self, path: &str, rec: ChangeRecord) {
-        self.order.push_back((rec.zxid, path.to_owned()));
+    /// A node's path and data for its part of Apache's digest.
+    fn digest_prefix(&self, path: &str, data: &[u8]) -> Option<ApacheNodePrefix> {
+        if self.digest_enabled {
+            ApacheNodePrefix::new(path, data)
+        } else {
+            None
+        }
+    }
+
+    /// A new record for `path` (Apache's `addChangeRecord` after
+    /// `precalculateDigest`): the tree's digest loses the node's part before
+    /// the change (the record's `node_digest`, as it came from `record` or was
+    /// made) and gains its part after.
+    fn add(&mut self, path: &str, mut rec: ChangeRecord) {
+        let before = rec.node_digest;
+        rec.node_digest = match (&rec.prefix, &rec.stat) {
+            (Some(p), Some(stat)) => p.digest(stat),
+            _ => 0,
+        };
+        let delta = rec.node_digest.wrapping_sub(before);
+        self.digest_delta = self.digest_delta.wrapping_add(delta);
+        self.order.push_back((rec.zxid, path.to_owned(), delta));
         self.added += 1;
         let old = self.pending.insert(path.to_owned(), rec);
         if let Some(undo) = self.undo.as_mut() {
@@ -308,7 +377,14 @@ impl Prep {
         if failed {
             // ZooKeeper's rollbackPendingChanges: every change of this multi goes.
             let z = ctx.zxid.0;
-            self.order.retain(|(oz, _)| *oz != z);
+            let mut undone = 0u64;
+            self.order.retain(|(oz, _, delta)| {
+                if *oz == z {
+                    undone = undone.wrapping_add(*delta);
+                }
+                *oz != z
+            });
+            self.digest_delta = self.digest_delta.wrapping_sub(undone);
             for (p, old) in undo.into_iter().rev() {
                 match old {
                     Some(r) => {
@@ -359,7 +435,7 @@ impl Prep {
                 if node.child_count > 0 {
                     return Err(ErrorCode::NotEmpty);
                 }
-                self.record_delete(parent_path, parent, path, zxid);
+                self.record_delete(ctx.tree, parent_path, parent, path, zxid);
                 Ok(TxnBody::Delete {
                     path: path.to_owned(),
                 })
@@ -375,7 +451,7 @@ impl Prep {
                     return Err(ErrorCode::BadVersion);
                 }
                 let parent = self.record(ctx.tree, parent_path)?;
-                self.record_delete(parent_path, parent, path, zxid);
+                self.record_delete(ctx.tree, parent_path, parent, path, zxid);
                 Ok(TxnBody::Delete { path: path.clone() })
             }
             Op::SetData(r) => {
@@ -390,6 +466,7 @@ impl Prep {
                 stat.mzxid = zxid;
                 node.stat = Some(stat);
                 node.zxid = zxid;
+                node.prefix = self.digest_prefix(&r.path, r.data.as_deref().unwrap_or_default());
                 self.add(&r.path, node);
                 Ok(TxnBody::SetData(SetDataTxn {
                     path: r.path.clone(),
@@ -478,6 +555,7 @@ impl Prep {
 
     fn record_delete(
         &mut self,
+        tree: &DataTree,
         parent_path: &str,
         mut parent: ChangeRecord,
         path: &str,
@@ -489,15 +567,27 @@ impl Prep {
             s.pzxid = zxid;
         }
         self.add(parent_path, parent);
-        self.add(
-            path,
-            ChangeRecord {
-                zxid,
-                stat: None,
-                child_count: -1,
-                acl: crate::tree::detached_acl(vec![]),
-            },
-        );
+        let gone = self.removal(tree, path, zxid, -1);
+        self.add(path, gone);
+    }
+
+    /// The record of `path` deleted at `zxid`: its part of Apache's digest goes.
+    fn removal(&self, tree: &DataTree, path: &str, zxid: i64, child_count: i32) -> ChangeRecord {
+        let node_digest = match self.pending.get(path) {
+            Some(r) => r.node_digest,
+            None if self.digest_enabled => tree.get(path).map_or(0, |n| {
+                ApacheNodePrefix::new(path, n.data()).map_or(0, |p| p.digest(&n.persisted()))
+            }),
+            None => 0,
+        };
+        ChangeRecord {
+            zxid,
+            stat: None,
+            child_count,
+            acl: crate::tree::detached_acl(vec![]),
+            prefix: None,
+            node_digest,
+        }
     }
 
     fn prep_create(
@@ -603,6 +693,7 @@ impl Prep {
         parent.child_count += 1;
         parent.zxid = zxid;
         self.add(parent_path, parent);
+        let prefix = self.digest_prefix(&path, req.data.as_deref().unwrap_or_default());
         self.add(
             &path,
             ChangeRecord {
@@ -620,6 +711,8 @@ impl Prep {
                 }),
                 child_count: 0,
                 acl: crate::tree::detached_acl(acl),
+                prefix,
+                node_digest: 0,
             },
         );
         Ok(body)
@@ -651,15 +744,8 @@ impl Prep {
                 }
                 self.add(&parent_path, parent);
             }
-            self.add(
-                p,
-                ChangeRecord {
-                    zxid: zxid.0,
-                    stat: None,
-                    child_count: 0,
-                    acl: crate::tree::detached_acl(vec![]),
-                },
-            );
+            let gone = self.removal(tree, p, zxid.0, 0);
+            self.add(p, gone);
         }
         TxnBody::CloseSession {
             paths_to_delete: es.into_iter().collect(),
@@ -927,5 +1013,259 @@ mod tests {
         // Not applied to this tree: once forgotten, /m is unknown again.
         let t = p.prep(&ctx(&tree, 3), op::CREATE, &create_op("/m/x", 0));
         assert_eq!(created(&t), Err(ErrorCode::NoNode.code()));
+    }
+}
+
+/// The digest a transaction carries against Apache's digest of the tree once it applies.
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+    use bytes::Bytes;
+    use zab_core::proto::{
+        CheckVersionRequest, CreateTtlRequest, DeleteRequest, MultiRequest, SetAclRequest,
+        SetDataRequest,
+    };
+    use zab_core::records::Acl;
+
+    const SESSION: i64 = 0x77;
+
+    fn ctx(tree: &DataTree, zxid: i64) -> PrepCtx<'_> {
+        PrepCtx {
+            tree,
+            session_id: SESSION,
+            cxid: zxid as i32,
+            zxid: Zxid(zxid),
+            time_ms: 1_000 + zxid,
+            auth: &[],
+            session_ok: Ok(()),
+            ephemeral_ok: Ok(()),
+            extended_types: true,
+            max_txn_bytes: 0xfffff,
+            reconfig: Default::default(),
+        }
+    }
+
+    fn create(path: &str, data: &'static [u8], flags: i32) -> CreateRequest {
+        CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(data)),
+            acl: Acl::open_unsafe(),
+            flags,
+        }
+    }
+
+    fn set(path: &str, data: Option<&'static [u8]>) -> SetDataRequest {
+        SetDataRequest {
+            path: path.into(),
+            data: data.map(Bytes::from_static),
+            version: -1,
+        }
+    }
+
+    fn delete(path: &str) -> DeleteRequest {
+        DeleteRequest {
+            path: path.into(),
+            version: -1,
+        }
+    }
+
+    /// One request of every kind a transaction comes from, each touching what
+    /// an earlier one changed: ephemerals, sequential names, containers, TTL
+    /// nodes, setData (null data too), setACL, delete, the root, /zookeeper,
+    /// multis that pass and fail, error transactions, closeSession.
+    /// `None`: a closeSession of `SESSION`; `Some(None)`: a createSession.
+    fn workload() -> Vec<Option<Option<(i32, Op)>>> {
+        let c = |r: CreateRequest| {
+            Some(Some((
+                op::CREATE,
+                Op::Create {
+                    op_type: op::CREATE,
+                    req: r,
+                },
+            )))
+        };
+        let one = |t: i32, o: Op| Some(Some((t, o)));
+        vec![
+            Some(None),
+            c(create("/a", b"alpha", create_mode::PERSISTENT)),
+            c(create("/a/e", b"eph", create_mode::EPHEMERAL)),
+            c(create("/a/s-", b"seq", create_mode::PERSISTENT_SEQUENTIAL)),
+            c(create("/a/s-", b"seq", create_mode::EPHEMERAL_SEQUENTIAL)),
+            one(
+                op::CREATE_CONTAINER,
+                Op::Create {
+                    op_type: op::CREATE_CONTAINER,
+                    req: create("/box", b"", create_mode::CONTAINER),
+                },
+            ),
+            c(create("/box/in", b"x", create_mode::PERSISTENT)),
+            one(
+                op::CREATE_TTL,
+                Op::CreateTtl(CreateTtlRequest {
+                    path: "/ttl".into(),
+                    data: Some(Bytes::from_static(b"t")),
+                    acl: Acl::open_unsafe(),
+                    flags: create_mode::PERSISTENT_WITH_TTL,
+                    ttl: 60_000,
+                }),
+            ),
+            one(op::SET_DATA, Op::SetData(set("/a", Some(b"beta")))),
+            one(op::SET_DATA, Op::SetData(set("/a/e", None))),
+            one(op::SET_DATA, Op::SetData(set("/", Some(b"root")))),
+            one(op::SET_DATA, Op::SetData(set("/zookeeper", Some(b"z")))),
+            one(
+                op::SET_ACL,
+                Op::SetAcl(SetAclRequest {
+                    path: "/a".into(),
+                    // Anyone, without ADMIN.
+                    acl: vec![Acl {
+                        perms: perms::ALL & !perms::ADMIN,
+                        id: zab_core::records::Id::new("world", "anyone"),
+                    }],
+                    version: -1,
+                }),
+            ),
+            // A child's create and delete move the parent whose ACL just changed.
+            c(create("/a/k", b"k", create_mode::PERSISTENT)),
+            one(op::DELETE, Op::Delete(delete("/a/s-0000000002"))),
+            one(op::DELETE, Op::Delete(delete("/box/in"))),
+            one(
+                op::DELETE_CONTAINER,
+                Op::DeleteContainer {
+                    path: "/box".into(),
+                },
+            ),
+            one(
+                op::MULTI,
+                Op::Multi(MultiRequest {
+                    ops: vec![
+                        MultiOp::Create {
+                            op_type: op::CREATE,
+                            req: create("/m", b"m", create_mode::PERSISTENT),
+                        },
+                        MultiOp::SetData(set("/m", Some(b"mm"))),
+                        MultiOp::Create {
+                            op_type: op::CREATE,
+                            req: create("/m/e", b"", create_mode::EPHEMERAL),
+                        },
+                        MultiOp::Check(CheckVersionRequest {
+                            path: "/m".into(),
+                            version: 1,
+                        }),
+                        MultiOp::Delete(delete("/ttl")),
+                    ],
+                }),
+            ),
+            // Fails at its third op: nothing of it applies.
+            one(
+                op::MULTI,
+                Op::Multi(MultiRequest {
+                    ops: vec![
+                        MultiOp::Create {
+                            op_type: op::CREATE,
+                            req: create("/n", b"n", create_mode::PERSISTENT),
+                        },
+                        MultiOp::SetData(set("/a", Some(b"gamma"))),
+                        MultiOp::Delete(delete("/missing")),
+                    ],
+                }),
+            ),
+            // Error transactions.
+            c(create("/a", b"again", create_mode::PERSISTENT)),
+            one(op::DELETE, Op::Delete(delete("/a"))),
+            one(op::SET_DATA, Op::SetData(set("/missing", Some(b"x")))),
+            one(op::SET_DATA, Op::SetData(set("/a/k", Some(b"k2")))),
+            None,
+            c(create("/a/s-", b"seq", create_mode::PERSISTENT_SEQUENTIAL)),
+        ]
+    }
+
+    fn prepare(p: &mut Prep, tree: &DataTree, zxid: i64, step: &Option<Option<(i32, Op)>>) -> Txn {
+        let header = |txn_type| TxnHeader {
+            client_id: SESSION,
+            cxid: 0,
+            zxid: Zxid(zxid),
+            time: 1_000 + zxid,
+            txn_type,
+        };
+        let mut txn = match step {
+            Some(Some((t, o))) => p.prep(&ctx(tree, zxid), *t, o),
+            Some(None) => Txn {
+                header: header(op::CREATE_SESSION),
+                body: TxnBody::CreateSession { timeout_ms: 30_000 },
+                digest: None,
+            },
+            None => Txn {
+                header: header(op::CLOSE_SESSION),
+                body: p.prep_close_session(tree, SESSION, Zxid(zxid)),
+                digest: None,
+            },
+        };
+        txn.digest = p.txn_digest(tree, &txn);
+        txn
+    }
+
+    /// Apply `txns` in order, checking each one's digest against the tree's after it.
+    fn apply_all(p: &mut Prep, tree: &mut DataTree, txns: &[Txn]) {
+        for t in txns {
+            tree.apply(t, &mut Vec::new());
+            p.applied(t.header.zxid);
+            let single_error = t.header.txn_type == op::ERROR;
+            match t.digest {
+                Some(d) => {
+                    assert!(!single_error);
+                    assert_eq!(d.version, APACHE_DIGEST_VERSION);
+                    assert_eq!(d.tree_digest as u64, tree.apache_digest(), "{:?}", t.header);
+                }
+                None => assert!(single_error, "{:?} carries no digest", t.header),
+            }
+        }
+    }
+
+    #[test]
+    fn each_digest_is_the_tree_after_its_txn_with_everything_before_still_outstanding() {
+        let mut tree = DataTree::new(true);
+        let mut p = Prep::new(true);
+        let txns: Vec<Txn> = workload()
+            .iter()
+            .enumerate()
+            .map(|(i, step)| prepare(&mut p, &tree, i as i64 + 1, step))
+            .collect();
+        let errors = txns
+            .iter()
+            .filter(|t| t.header.txn_type == op::ERROR)
+            .count();
+        assert_eq!(errors, 3, "the workload's error transactions");
+        apply_all(&mut p, &mut tree, &txns);
+        assert_eq!(p.outstanding(), 0);
+        assert_eq!(p.digest_delta, 0);
+        // What the workload left: the close removed the session's ephemerals.
+        assert!(tree.get("/a/e").is_none() && tree.get("/m/e").is_none());
+        let seq = tree
+            .get("/a")
+            .unwrap()
+            .children()
+            .filter(|c| c.starts_with("s-"))
+            .count();
+        assert_eq!(seq, 2, "the persistent sequential nodes");
+    }
+
+    #[test]
+    fn each_digest_is_the_tree_after_its_txn_applied_one_at_a_time() {
+        let mut tree = DataTree::new(true);
+        let mut p = Prep::new(true);
+        for (i, step) in workload().iter().enumerate() {
+            let t = prepare(&mut p, &tree, i as i64 + 1, step);
+            apply_all(&mut p, &mut tree, &[t]);
+        }
+    }
+
+    #[test]
+    fn with_digests_off_no_txn_carries_one() {
+        let tree = DataTree::new(true);
+        let mut p = Prep::new(false);
+        for (i, step) in workload().iter().enumerate() {
+            assert_eq!(prepare(&mut p, &tree, i as i64 + 1, step).digest, None);
+        }
     }
 }

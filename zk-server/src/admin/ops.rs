@@ -368,7 +368,7 @@ async fn snapshot(
     else {
         return refuse(StatusCode::OK, NAME, Some("server is shutting down"));
     };
-    let digest = flag(&ctx.cfg, "zookeeper.digest.enabled");
+    let digest = ctx.cfg.digest_enabled();
     let max_field = ctx.cfg.jute_max_buffer + (1 << 16);
     let file = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let digest = match digest {

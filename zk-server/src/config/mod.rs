@@ -338,7 +338,8 @@ impl Default for Config {
 /// none of them is logged as unknown.
 pub const READ_PROPS: &[&str] = &[
     // The format `zk-server export-apache` writes by default (persist/apache.rs):
-    // the compression Apache would write and whether it keeps digests.
+    // the compression Apache would write and whether it keeps digests; the
+    // digests transactions carry and learners compare (core/digest.rs).
     "zookeeper.snapshot.compression.method",
     "zookeeper.digest.enabled",
     // SASL and enforced authentication (crate::sasl)
@@ -1046,6 +1047,15 @@ impl Config {
 
     /// A Java system property as Apache's server would see it (see
     /// [`Config::system_props`]); add its name to [`READ_PROPS`].
+    /// `zookeeper.digest.enabled` (a zoo.cfg `digest.enabled` or a `-D` flag), true
+    /// unless set: Boolean.parseBoolean, so only "true" in any case is true. Off,
+    /// Apache writes no digest in snapshots, attaches none to transactions and
+    /// compares none.
+    pub fn digest_enabled(&self) -> bool {
+        self.prop("zookeeper.digest.enabled")
+            .is_none_or(|v| v.eq_ignore_ascii_case("true"))
+    }
+
     pub fn prop(&self, name: &str) -> Option<&str> {
         debug_assert!(
             READ_PROPS.contains(&name) || !name.starts_with("zookeeper."),

@@ -78,7 +78,9 @@ impl Core {
                 self.tree = *tree;
                 // The leader's tree carries the leader's copy; each server keeps its own.
                 self.init_config();
-                self.prep = Prep::default();
+                self.prep = Prep::new(self.cfg.digest_enabled());
+                // A leader's SNAP is the state its zxid names.
+                self.digest_check.close_window();
                 self.last_zxid = self.tree.last_processed_zxid();
                 let now = self.now;
                 self.sessions

@@ -386,6 +386,9 @@ pub struct CoreMetrics {
     pub commits: u64,
     /// `learner_commit_received_count`: commits applied while following / observing.
     pub learner_commits_received: u64,
+    /// `digest_mismatches_count`: applied transactions whose digest differs from
+    /// the tree's (`core/digest.rs`).
+    pub digest_mismatches: u64,
     /// `snapshottime`: ms to write a snapshot.
     pub snapshot_time: Summary,
     /// `election_time`: ms from LOOKING to leading or following.
@@ -589,6 +592,7 @@ impl Default for CoreMetrics {
             proposals: 0,
             commits: 0,
             learner_commits_received: 0,
+            digest_mismatches: 0,
             snapshot_time: Summary::default(),
             election_time: Summary::default(),
             node_created_watches: Summary::default(),

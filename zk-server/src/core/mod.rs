@@ -36,6 +36,7 @@
 //! replication through [`crate::replicate`]; it depends on neither `net` nor
 //! the peer driver.
 
+mod digest;
 mod ensemble;
 pub(crate) mod keeper;
 mod local;
@@ -126,6 +127,8 @@ const MAX_IN_FLIGHT: usize = 10_000;
 pub struct Core {
     cfg: Arc<Config>,
     tree: DataTree,
+    /// Each applied transaction's digest against the tree's (`digest_mismatches_count`).
+    digest_check: digest::DigestCheck,
     prep: Prep,
     watches: WatchManager,
     sessions: HashMap<i64, Session>,
@@ -243,10 +246,12 @@ impl Core {
             driver,
             log_metrics,
         } = replication;
+        let digest_enabled = cfg.digest_enabled();
         let mut core = Core {
             cfg,
             tree,
-            prep: Prep::default(),
+            prep: Prep::new(digest_enabled),
+            digest_check: digest::DigestCheck::new(digest_enabled),
             watches: WatchManager::default(),
             sessions,
             conns: HashMap::new(),
@@ -285,6 +290,12 @@ impl Core {
         }
         core.init_config();
         core
+    }
+
+    /// Compare no transaction's digest at or below `zxid`: the log's last entry
+    /// when the tree was recovered from a snapshot and a log (see `core/digest.rs`).
+    pub fn skip_digests_through(&mut self, zxid: Zxid) {
+        self.digest_check.skip_through(zxid);
     }
 
     /// How long recovering the tree took before this core was made (`dbinittime`).

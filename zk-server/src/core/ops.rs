@@ -95,7 +95,7 @@ impl Core {
         // The backup's /zookeeper/config is another server's: ours is this membership.
         self.init_config();
         self.watches = WatchManager::default();
-        self.prep = Prep::default();
+        self.prep = Prep::new(self.cfg.digest_enabled());
         if standalone {
             self.last_zxid = zxid;
         }

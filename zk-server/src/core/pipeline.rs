@@ -16,6 +16,7 @@ use zab_core::records::{perms, ErrorCode, Id};
 use zab_core::txn::{Txn, TxnBody, TxnHeader};
 use zab_core::Zxid;
 
+use super::digest::Compared;
 use super::session::{session_txn, Session};
 use super::stats::short_op_name;
 use super::{ms, now_ms, Core, Role};
@@ -109,7 +110,9 @@ impl Core {
 
     /// Hand a prepared transaction to replication; it is applied when it comes
     /// back committed ([`Core::on_committed`]).
-    pub(super) fn propose(&mut self, txn: Txn, origin: Origin) {
+    pub(super) fn propose(&mut self, mut txn: Txn, origin: Origin) {
+        // Apache's PrepRequestProcessor sets the digest as it prepares a request.
+        txn.digest = self.prep.txn_digest(&self.tree, &txn);
         let (added, _) = self.prep.take_counts();
         self.metrics.pipeline.outstanding_changes_queued += added;
         // A client's request was counted as prep took it; these reach prep here.
@@ -584,6 +587,10 @@ impl Core {
         let mut triggers = Vec::new();
         let rc = self.tree.apply(&f.txn, &mut triggers);
         let zxid = f.txn.header.zxid;
+        // DataTree.processTxn(header, txn, digest): compared, never acted on.
+        if self.digest_check.check(&f.txn, self.tree.apache_digest()) == Compared::Mismatch {
+            self.metrics.digest_mismatches += 1;
+        }
         for t in &triggers {
             let (path, data) = match t {
                 Trigger::Created { path, .. } | Trigger::DataChanged { path, .. } => {

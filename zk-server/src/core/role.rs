@@ -172,7 +172,7 @@ impl Core {
                 self.close_conn(c);
             }
             self.in_flight.clear();
-            self.prep = Prep::default();
+            self.prep = Prep::new(self.cfg.digest_enabled());
             self.held_reads = 0;
             self.pending_sessions.clear();
             let now = self.now;

@@ -1287,3 +1287,199 @@ fn standalone_has_no_commit_processor_figures() {
     assert_eq!(p.propagation_latency.count, 2);
     assert_eq!((p.commits_received, p.write_final_proc_time.count), (0, 0));
 }
+
+/// What the tracing subscriber writes, for tests that check a log line.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `digest_mismatches_count` as mntr reports it.
+fn digest_mismatches(h: &Harness) -> i64 {
+    let m = crate::metrics::collect(&h.core.view());
+    let m = m
+        .iter()
+        .find(|m| m.name == "digest_mismatches_count")
+        .expect("the metric");
+    match m.value {
+        crate::metrics::Value::Int(n) => n,
+        ref v => panic!("{v:?}"),
+    }
+}
+
+/// `txn` with the digest `d` (version, value), as a leader would commit it.
+fn with_digest(mut txn: Txn, d: Option<(i32, u64)>) -> Bytes {
+    txn.digest = d.map(|(version, v)| zab_core::txn::TxnDigest {
+        version,
+        tree_digest: v as i64,
+    });
+    Bytes::from(txn.to_bytes())
+}
+
+fn create_txn(zxid: Zxid, path: &str) -> Txn {
+    Txn {
+        header: TxnHeader {
+            client_id: 0,
+            cxid: 0,
+            zxid,
+            time: 1,
+            txn_type: op::CREATE,
+        },
+        body: TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"v")),
+            acl: Acl::open_unsafe(),
+            ephemeral: false,
+            parent_cversion: -1,
+        }),
+        digest: None,
+    }
+}
+
+/// Apache's digest of a fresh tree after `txns`.
+fn digest_after(txns: &[&Txn]) -> u64 {
+    let mut t = DataTree::new(false);
+    for x in txns {
+        t.apply(x, &mut Vec::new());
+    }
+    t.apache_digest()
+}
+
+#[test]
+fn a_learner_counts_a_wrong_digest_once_logs_it_and_applies_the_txn_unchanged() {
+    let log = LogBuf::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let mut h = follower();
+    let z1 = Zxid::new(zab_core::Epoch(1), 1);
+    let z2 = Zxid::new(zab_core::Epoch(1), 2);
+    let (a, b) = (create_txn(z1, "/a"), create_txn(z2, "/b"));
+    let right = digest_after(&[&a]);
+    let wrong = digest_after(&[&a, &b]) ^ 1;
+    tracing::subscriber::with_default(subscriber, || {
+        h.core.on_replication(ReplicationMsg::Committed(vec![
+            (z1, with_digest(a.clone(), Some((2, right)))),
+            (z2, with_digest(b.clone(), Some((2, wrong)))),
+        ]));
+    });
+    assert_eq!(digest_mismatches(&h), 1);
+    assert_eq!(h.core.digest_check.compared, 2);
+    // Applied exactly as without a digest.
+    assert_eq!(h.core.tree.apache_digest(), digest_after(&[&a, &b]));
+    assert!(h.core.tree.get("/b").is_some());
+    assert_eq!(h.core.tree.last_processed_zxid(), z2);
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("digest mismatch"))
+        .expect("the mismatch is logged");
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains(&z2.to_string()), "{line}");
+    assert!(line.contains(&format!("{wrong:#x}")), "{line}");
+    assert!(
+        line.contains(&format!("{:#x}", digest_after(&[&a, &b]))),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_learner_compares_no_digest_through_the_snapshot_window_nor_of_another_version() {
+    let mut h = follower();
+    let z = |n| Zxid::new(zab_core::Epoch(1), n);
+    h.core.skip_digests_through(z(2));
+    let txns: Vec<Txn> = (1..=4)
+        .map(|n| create_txn(z(n), &format!("/n{n}")))
+        .collect();
+    let bad = |n: usize, version| {
+        let upto: Vec<&Txn> = txns[..n].iter().collect();
+        Some((version, digest_after(&upto) ^ 0xff))
+    };
+    h.core.on_replication(ReplicationMsg::Committed(vec![
+        (z(1), with_digest(txns[0].clone(), bad(1, 2))),
+        (z(2), with_digest(txns[1].clone(), bad(2, 2))),
+        (z(3), with_digest(txns[2].clone(), bad(3, 1))),
+    ]));
+    assert_eq!(digest_mismatches(&h), 0, "in the window, or version 1");
+    assert_eq!(h.core.digest_check.compared, 0);
+    // Past the window, version 2 is compared.
+    h.core.on_replication(ReplicationMsg::Committed(vec![(
+        z(4),
+        with_digest(txns[3].clone(), bad(4, 2)),
+    )]));
+    assert_eq!(digest_mismatches(&h), 1);
+    assert_eq!(
+        h.core.tree.node_count(),
+        4 + 4,
+        "the system nodes and /n1../n4"
+    );
+}
+
+/// Each proposal carries Apache's digest of the tree once it applies, and the
+/// server itself finds it so (as Apache's leader compares its own).
+#[test]
+fn proposals_carry_the_digest_of_the_tree_after_them_and_none_when_digests_are_off() {
+    let mut h = Harness::standalone();
+    let c = h.connect();
+    h.commit_all();
+    h.create(c, 1, "/x");
+    h.create(c, 2, "/x/y");
+    h.create(c, 3, "/x");
+    let p = h.proposals();
+    assert_eq!(p.len(), 3);
+    let digests: Vec<_> = p
+        .iter()
+        .map(|(_, b)| Txn::from_bytes(b).unwrap().digest)
+        .collect();
+    assert!(digests[0].is_some() && digests[1].is_some());
+    assert_eq!(digests[2], None, "NodeExists: an error txn carries none");
+    h.core
+        .on_replication(ReplicationMsg::Committed(p[..1].to_vec()));
+    assert_eq!(
+        digests[0].unwrap().tree_digest as u64,
+        h.core.tree.apache_digest()
+    );
+    h.core
+        .on_replication(ReplicationMsg::Committed(p[1..].to_vec()));
+    assert_eq!(
+        digests[1].unwrap().tree_digest as u64,
+        h.core.tree.apache_digest()
+    );
+    assert_eq!(
+        h.core.digest_check.compared, 3,
+        "the session and both creates"
+    );
+    assert_eq!(digest_mismatches(&h), 0);
+
+    let mut cfg = Config::default();
+    cfg.system_props
+        .insert("zookeeper.digest.enabled".into(), "false".into());
+    let mut h = Harness::with_config(false, HashMap::new(), cfg);
+    let c = h.connect();
+    h.create(c, 1, "/x");
+    let p = h.proposals();
+    assert_eq!(p.len(), 2);
+    assert!(p
+        .iter()
+        .all(|(_, b)| Txn::from_bytes(b).unwrap().digest.is_none()));
+    // Nor is a digest that comes compared.
+    let z = h.core.tree.last_processed_zxid();
+    let t = create_txn(Zxid(z.0 + 10), "/other");
+    h.core.on_replication(ReplicationMsg::Committed(p));
+    h.core.on_replication(ReplicationMsg::Committed(vec![(
+        t.header.zxid,
+        with_digest(t, Some((2, 1))),
+    )]));
+    assert_eq!(h.core.digest_check.compared, 0);
+    assert_eq!(digest_mismatches(&h), 0);
+}

@@ -254,6 +254,7 @@ fn measured(v: &StatsView, name: &str) -> Option<Value> {
         "commit_count" => int(m.commits),
         "proposal_count" => int(m.proposals),
         "learner_commit_received_count" => int(m.learner_commits_received),
+        "digest_mismatches_count" => int(m.digest_mismatches),
         "connection_request_count" => int(m.connection_requests),
         "bytes_received_count" => int(m.bytes_received),
         "response_bytes" => int(m.response_bytes),

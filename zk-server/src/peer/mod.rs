@@ -277,6 +277,9 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
     let mut core = Core::new(cfg.clone(), rec.tree, rec.sessions, replication, my_id);
     core.record_db_init(db_init);
     core.record_startup(rec_times.0, rec_times.1);
+    if rec.snapshot_loaded {
+        core.skip_digests_through(last);
+    }
     let learner_qp_size = core.learner_queue_sizes();
     let learner_qp_time = core.learner_queue_times();
     let driver_metrics = core.driver_metrics();

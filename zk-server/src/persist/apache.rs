@@ -281,7 +281,7 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     // Apache's log after the snapshot, record for record into ours. A bad checksum
     // stops here, naming the Apache file and offset.
     let entries = read_apache_log(&log_dir(cfg), after)?;
-    check_fuzzy_digest(cfg, &mut tree, after, &trailer, &digest_at, &entries)?;
+    check_fuzzy_digest(&mut tree, after, &trailer, &digest_at, &entries)?;
     drop(tree);
     if let Some(z) = trailer.last_processed_zxid {
         let reaches = entries.last().map_or(after, |e| e.zxid);
@@ -327,7 +327,6 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
 /// compare there, as Apache's `DataTree.compareSnapshotDigests` does during its replay.
 /// A mismatch refuses, naming the snapshot file and the digest's offset.
 fn check_fuzzy_digest(
-    cfg: &Config,
     tree: &mut DataTree,
     after: Zxid,
     trailer: &Trailer,
@@ -358,9 +357,8 @@ fn check_fuzzy_digest(
         tree.apply(&txn, &mut scratch);
         scratch.clear();
     }
-    let max_field = cfg.jute_max_buffer + (1 << 16);
-    let ours = apache_digest(&serialize_db(tree, &[]), max_field)
-        .map_err(|e| PersistError::Apache(format!("the digest of the replayed tree: {e}")))?;
+    // The tree keeps Apache's digest as it changes: no walk.
+    let ours = tree.apache_digest();
     if ours != d.digest {
         return Err(StorageError::ApacheSnapshot {
             file: file.clone(),
@@ -409,11 +407,7 @@ impl ApacheExport {
             Some("snappy") => SnapshotKind::Snappy,
             _ => SnapshotKind::Plain,
         };
-        // Boolean.parseBoolean: only "true" (any case) is true.
-        let digest = match cfg.prop("zookeeper.digest.enabled") {
-            None => true,
-            Some(v) => v.eq_ignore_ascii_case("true"),
-        };
+        let digest = cfg.digest_enabled();
         ApacheExport {
             compression,
             version: ApacheVersion::V3_8,

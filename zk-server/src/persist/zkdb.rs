@@ -170,6 +170,10 @@ mod tests {
             let (back, s) = load_db(&bytes, false, t.last_processed_zxid(), 1 << 20).unwrap();
             prop_assert_eq!(dump(&back), dump(&t));
             prop_assert_eq!(back.digest(), t.digest());
+            // Apache's digest, kept on every change and on load, is the full walk's.
+            let walked = zab_storage::apache_snapshot::apache_digest(&bytes, 1 << 20).unwrap();
+            prop_assert_eq!(t.apache_digest(), walked);
+            prop_assert_eq!(back.apache_digest(), walked);
             prop_assert_eq!(back.last_processed_zxid(), t.last_processed_zxid());
             let eph = |t: &DataTree| t.ephemeral_sessions().map(|(k, v)| (*k, v.clone())).collect::<std::collections::BTreeMap<_, _>>();
             prop_assert_eq!(eph(&back), eph(&t));

@@ -93,7 +93,7 @@ impl Prep {
         if (r.version != -1 && r.version != version) || node.child_count > 0 {
             return Ok(KeeperWrite::Nothing);
         }
-        self.record_delete(parent_path, parent, path, ctx.zxid.0);
+        self.record_delete(ctx.tree, parent_path, parent, path, ctx.zxid.0);
         Ok(KeeperWrite::Txns(vec![SubTxn {
             txn_type: op::DELETE,
             body: TxnBody::Delete {
@@ -132,15 +132,8 @@ impl Prep {
         let mut subs = Vec::with_capacity(order.len());
         let zxid = ctx.zxid.0;
         for p in order.iter().rev() {
-            self.add(
-                p,
-                ChangeRecord {
-                    zxid,
-                    stat: None,
-                    child_count: -1,
-                    acl: crate::tree::detached_acl(vec![]),
-                },
-            );
+            let gone = self.removal(ctx.tree, p, zxid, -1);
+            self.add(p, gone);
             subs.push(SubTxn {
                 txn_type: op::DELETE,
                 body: TxnBody::Delete { path: p.clone() },

@@ -287,6 +287,8 @@ impl DataTree {
                 let data_len = n.data().len() as u64;
                 self.set_owner(id, stat.ephemeral_owner);
                 self.digest.add_hash(node_hash);
+                self.digest
+                    .add_apache(path, self.nodes[id as usize].data(), &stat);
                 self.data_size += data_len;
                 self.track(path, stat.ephemeral_owner);
             }

@@ -59,14 +59,17 @@
 //! clients cannot choose names that collide. Children are listed in the order they
 //! were created (ZooKeeper promises no order).
 //!
-//! The digest, the ephemeral, container and TTL sets and the data size are
-//! kept up to date on every change, so none of them needs a walk of the tree.
+//! The digests (ours, which our snapshots carry, and Apache's, which
+//! transactions carry), the ephemeral, container and TTL sets and the data
+//! size are kept up to date on every change, so none of them needs a walk of
+//! the tree.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use zab_core::records::{Acl, StatPersisted};
 use zab_core::Zxid;
+use zab_storage::apache_snapshot::apache_node_digest;
 use zab_storage::TreeDigest;
 
 mod acl;
@@ -110,7 +113,7 @@ pub struct DataTree {
     data_size: u64,
     last_processed_zxid: Zxid,
     extended_types: bool,
-    digest: TreeDigest,
+    digest: Digests,
     /// While loading a snapshot: the last parent path resolved and its node
     /// (consecutive entries mostly share a parent).
     last_parent: Option<(String, NodeId)>,
@@ -129,6 +132,46 @@ impl fmt::Debug for DataTree {
             .field("last_processed_zxid", &self.last_processed_zxid)
             .field("digest", &self.digest)
             .finish()
+    }
+}
+
+/// The version of Apache's digest (`DigestCalculator.DIGEST_VERSION`) that
+/// [`DataTree::apache_digest`] computes; a `TxnDigest` of another version is
+/// not compared.
+pub const APACHE_DIGEST_VERSION: i32 = 2;
+
+/// The tree's two digests, moved together: ours (the one our snapshots carry,
+/// `zab_storage::TreeDigest`) and Apache's (`zab_storage::apache_snapshot::
+/// apache_node_digest` summed, as Apache's `NodeHashMapImpl` keeps it).
+#[derive(Clone, Copy, Debug, Default)]
+struct Digests {
+    ours: TreeDigest,
+    apache: u64,
+}
+
+impl Digests {
+    fn add(&mut self, path: &str, data: &[u8], stat: &StatPersisted) {
+        self.ours.add(path, data, stat);
+        self.add_apache(path, data, stat);
+    }
+
+    fn remove(&mut self, path: &str, data: &[u8], stat: &StatPersisted) {
+        self.ours.remove(path, data, stat);
+        self.apache = self
+            .apache
+            .wrapping_sub(apache_node_digest(path, data, stat));
+    }
+
+    /// Ours from a hash computed ahead (a snapshot's loader); Apache's is
+    /// [`Digests::add_apache`]'s.
+    fn add_hash(&mut self, node_hash: u64) {
+        self.ours.add_hash(node_hash);
+    }
+
+    fn add_apache(&mut self, path: &str, data: &[u8], stat: &StatPersisted) {
+        self.apache = self
+            .apache
+            .wrapping_add(apache_node_digest(path, data, stat));
     }
 }
 
@@ -206,7 +249,7 @@ impl DataTree {
             data_size: 0,
             last_processed_zxid: Zxid::ZERO,
             extended_types,
-            digest: TreeDigest::new(),
+            digest: Digests::default(),
             last_parent: None,
             last_acl: None,
             quotas: BTreeSet::new(),
@@ -215,7 +258,14 @@ impl DataTree {
 
     /// The digest of the whole tree, kept up to date on every change.
     pub fn digest(&self) -> u64 {
-        self.digest.value()
+        self.digest.ours.value()
+    }
+
+    /// Apache ZooKeeper's digest of the whole tree (`DataTree.getTreeDigest`,
+    /// version [`APACHE_DIGEST_VERSION`]), kept up to date on every change: what
+    /// a transaction's `TxnDigest` is compared with.
+    pub fn apache_digest(&self) -> u64 {
+        self.digest.apache
     }
 
     /// Every interned ACL list (for snapshots).

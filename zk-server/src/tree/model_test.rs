@@ -11,6 +11,7 @@ use bytes::Bytes;
 use zab_core::proto::op;
 use zab_core::records::{Acl, ErrorCode, StatPersisted};
 use zab_core::txn::{CreateTxn, SetDataTxn, TxnBody};
+use zab_storage::apache_snapshot::apache_node_digest;
 use zab_storage::TreeDigest;
 
 use super::apply::new_stat;
@@ -101,6 +102,7 @@ impl Model {
 fn check_same(t: &DataTree, m: &Model, step: usize) {
     assert_eq!(t.node_count(), m.nodes.len(), "step {step}");
     let mut digest = TreeDigest::new();
+    let mut apache = 0u64;
     let mut size = 0u64;
     let mut acls = std::collections::HashSet::new();
     for (p, (data, stat, acl)) in &m.nodes {
@@ -128,12 +130,14 @@ fn check_same(t: &DataTree, m: &Model, step: usize) {
             .count();
         assert_eq!(t.all_children_number(p) as usize, below, "step {step}: {p}");
         digest.add(p, data, stat);
+        apache = apache.wrapping_add(apache_node_digest(p, data, stat));
         size += (p.len() + data.len()) as u64;
         acls.insert(acl.clone());
     }
     let listed: BTreeSet<String> = t.iter().map(|(p, _)| p).collect();
     assert_eq!(listed.len(), m.nodes.len(), "step {step}: iter");
     assert_eq!(t.digest(), digest.value(), "step {step}: digest");
+    assert_eq!(t.apache_digest(), apache, "step {step}: Apache's digest");
     assert_eq!(t.approximate_data_size(), size, "step {step}: data size");
     // Lists no node uses any more are gone.
     let interned: std::collections::HashSet<Vec<Acl>> =
