@@ -1,17 +1,20 @@
 //! Loading one snapshot file into a fresh tree, on three threads.
 //!
 //! ```text
-//! parser thread:  mapped file -> entries -> digest hash per node -> prepared
-//!                 node (path split, name hashed, name+data allocated)
-//! builder thread: batches of prepared entries -> sessions, ACLs, nodes into
-//!                 the tree (index and links), prefetching a few entries ahead
+//! parser thread:  mapped file -> entries -> prepared node (path split, name
+//!                 hashed, name+data allocated)
+//! builder thread: batches of prepared entries -> digest hash per node, four
+//!                 at a time -> sessions, ACLs, nodes into the tree (index and
+//!                 links), prefetching a few entries ahead
 //! check thread:   the tree's fresh arena and index faulted in, then the crc
 //!                 over the whole file (which maps its pages ahead of the parser)
 //! ```
 //!
 //! The parser and the builder meet in bounded batches of entries that borrow
-//! the map. Whatever fails, the tree is dropped; a crc that fails is the
-//! error reported, whatever else failed. The file format and its checks are
+//! the map. The digest is hashed on the builder, which would otherwise wait
+//! for the parser, the longer of the two. Whatever fails, the tree is
+//! dropped; a crc that fails is the error reported, whatever else failed,
+//! then the parser's, then a digest that does not match, then the builder's. The file format and its checks are
 //! `zab-storage`'s; building the tree is `tree/load.rs`'s; choosing which
 //! snapshot to load is `recover.rs`'s.
 
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use zab_core::records::Acl;
 use zab_core::Zxid;
-use zab_storage::{SnapEntry, SnapshotReader, StorageError};
+use zab_storage::{SnapEntry, SnapshotReader, StorageError, TreeDigest};
 
 use super::PersistError;
 use crate::config::Config;
@@ -38,9 +41,9 @@ pub struct LoadedSnapshot {
 /// Load one snapshot file into a fresh tree: crc, entries, digest, and the
 /// tree's own checks (every node's parent and ACL present).
 ///
-/// Three threads: one parses the mapped file and hashes each node (the
-/// digest check), another builds the tree, and they meet in batches of
-/// entries that borrow the map; the third faults in the tree's fresh memory
+/// Three threads: one parses the mapped file, another hashes each node (the
+/// digest check) and builds the tree, and they meet in batches of entries
+/// that borrow the map; the third faults in the tree's fresh memory
 /// and checks the crc meanwhile. Whatever fails, the tree is dropped.
 pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, PersistError> {
     // The crc is checked on a thread of its own while the others parse and
@@ -98,8 +101,8 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                 let mut waited = Duration::ZERO;
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut prev_parent: Option<&str> = None;
-                for item in r.entries() {
-                    let (entry, hash) = item?;
+                for item in r.entries_unhashed() {
+                    let (entry, _) = item?;
                     batch.push(match entry {
                         SnapEntry::Session {
                             session_id,
@@ -115,7 +118,7 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                             acl_ref,
                             stat,
                         } => {
-                            let n = preparer.prepare(path, data, acl_ref, stat, hash, prev_parent);
+                            let n = preparer.prepare(path, data, acl_ref, stat, prev_parent);
                             prev_parent = Some(n.parent());
                             Prepared::Node(n)
                         }
@@ -135,15 +138,41 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                 Ok((thread_cpu(), waited))
             })
             .expect("spawn snapshot parser");
-        let built = (|| {
+        // The digest of every node entry of the file, and the builder's
+        // first error: after one, the builder only hashes the rest, so that
+        // a digest that does not match is still found (it explains the
+        // error) and the parser is never left waiting.
+        let mut digest = TreeDigest::new();
+        let mut failed = None;
+        {
             // How many entries ahead the builder announces a node to the
             // tree, so that its index slot is in the cache when it comes
             // (see `DataTree::prefetch_loading`).
             const AHEAD: usize = 12;
             loop {
                 let t = Instant::now();
-                let Ok(batch) = rx.recv() else { break };
+                let Ok(mut batch) = rx.recv() else { break };
                 builder_waited += t.elapsed();
+                let mut nodes: Vec<&mut LoadingNode<'_>> = batch
+                    .iter_mut()
+                    .filter_map(|e| match e {
+                        Prepared::Node(n) => Some(n),
+                        _ => None,
+                    })
+                    .collect();
+                let mut fours = nodes.chunks_exact_mut(4);
+                for four in &mut fours {
+                    let [a, b, c, d] = four else { unreachable!() };
+                    for h in LoadingNode::hash_together([&mut **a, &mut **b, &mut **c, &mut **d]) {
+                        digest.add_hash(h);
+                    }
+                }
+                for n in fours.into_remainder() {
+                    digest.add_hash(n.hash());
+                }
+                if failed.is_some() {
+                    continue;
+                }
                 let mut batch = std::collections::VecDeque::from(batch);
                 for e in batch.iter().take(AHEAD) {
                     if let Prepared::Node(n) = e {
@@ -162,19 +191,25 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                             sessions.insert(session_id, timeout_ms);
                         }
                         Prepared::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
-                        Prepared::Node(n) => tree.load_prepared(n).map_err(bad)?,
+                        Prepared::Node(n) => {
+                            if let Err(e) = tree.load_prepared(n) {
+                                failed = Some(bad(e));
+                                break;
+                            }
+                        }
                     }
                 }
             }
-            Ok(())
-        })();
+        }
         // A file that fails its crc is reported as that, rather than as
-        // whatever its damage looks like; then the parser's error (digest, a
-        // malformed entry), which explains a builder's error too.
+        // whatever its damage looks like; then the parser's error (a
+        // malformed entry, the counts) and the digest, which explain a
+        // builder's error too.
         let parsed = parser.join().expect("snapshot parser panicked");
         check_cpu = check.join().expect("snapshot check panicked")?;
         parser_stats = parsed?;
-        built
+        r.verify_digest(digest)?;
+        failed.map_or(Ok(()), Err)
     })?;
     tree.finish_load(zxid).map_err(bad)?;
     let ms = |d: Duration| d.as_millis();
