@@ -2,20 +2,19 @@
 //!
 //! ```text
 //! parser thread:  mapped file -> entries -> prepared node (path split, name
-//!                 hashed, name+data allocated)
-//! builder thread: batches of prepared entries -> digest hash per node, four
-//!                 at a time -> sessions, ACLs, nodes into the tree (index and
-//!                 links), prefetching a few entries ahead
+//!                 hashed, name+data allocated) -> digest hash per node, four
+//!                 at a time
+//! builder thread: batches of prepared entries -> sessions, ACLs, nodes into
+//!                 the tree (index and links), prefetching a few entries ahead
 //! check thread:   the tree's fresh arena and index faulted in, then the crc
 //!                 over the whole file (which maps its pages ahead of the parser)
 //! ```
 //!
 //! The parser and the builder meet in bounded batches of entries that borrow
-//! the map. The digest is hashed on the builder, which would otherwise wait
-//! for the parser, the longer of the two. Whatever fails, the tree is
-//! dropped; a crc that fails is the error reported, whatever else failed,
-//! then the parser's, then a digest that does not match, then the builder's. The file format and its checks are
-//! `zab-storage`'s; building the tree is `tree/load.rs`'s; choosing which
+//! the map. Whatever fails, the tree is dropped; a crc that fails is the
+//! error reported, whatever else failed, then the parser's, then a digest
+//! that does not match, then the builder's. The file format and its checks
+//! are `zab-storage`'s; building the tree is `tree/load.rs`'s; choosing which
 //! snapshot to load is `recover.rs`'s.
 
 use std::collections::HashMap;
@@ -30,6 +29,15 @@ use super::PersistError;
 use crate::config::Config;
 use crate::tree::{DataTree, LoadingNode};
 
+/// An entry as the parser hands it to the builder. The parser also prepares
+/// each node for the tree (its allocation, its path split and hashed) and
+/// hashes it for the digest, which leaves the builder the index and the links.
+enum Prepared<'a> {
+    Session { session_id: i64, timeout_ms: i32 },
+    Acl { acl_ref: i64, acls: Vec<Acl> },
+    Node(LoadingNode<'a>),
+}
+
 /// A snapshot loaded into a tree.
 pub struct LoadedSnapshot {
     pub tree: DataTree,
@@ -41,9 +49,9 @@ pub struct LoadedSnapshot {
 /// Load one snapshot file into a fresh tree: crc, entries, digest, and the
 /// tree's own checks (every node's parent and ACL present).
 ///
-/// Three threads: one parses the mapped file, another hashes each node (the
-/// digest check) and builds the tree, and they meet in batches of entries
-/// that borrow the map; the third faults in the tree's fresh memory
+/// Three threads: one parses the mapped file and hashes each node (the
+/// digest check), another builds the tree, and they meet in batches of
+/// entries that borrow the map; the third faults in the tree's fresh memory
 /// and checks the crc meanwhile. Whatever fails, the tree is dropped.
 pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, PersistError> {
     // The crc is checked on a thread of its own while the others parse and
@@ -66,14 +74,6 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         why,
     };
     const BATCH: usize = 2048;
-    // The parser thread also prepares each node for the tree (its
-    // allocation, its path split and hashed), which leaves the builder the
-    // index and the links.
-    enum Prepared<'a> {
-        Session { session_id: i64, timeout_ms: i32 },
-        Acl { acl_ref: i64, acls: Vec<Acl> },
-        Node(LoadingNode<'a>),
-    }
     let preparer = tree.node_preparer();
     let fresh = tree.fresh_memory();
     let started = Instant::now();
@@ -96,11 +96,16 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Prepared<'_>>>(16);
         let parser = std::thread::Builder::new()
             .name("snapshot-parse".into())
-            .spawn_scoped(scope, || -> Result<(Duration, Duration), StorageError> {
+            .spawn_scoped(scope, || -> Result<ParserStats, StorageError> {
                 let tx = tx;
                 let mut waited = Duration::ZERO;
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut prev_parent: Option<&str> = None;
+                let mut digest = TreeDigest::new();
+                // The batch's nodes not hashed yet: hashed four at a time,
+                // as soon as there are four, while their bytes are in the cache.
+                let mut unhashed = [0usize; 4];
+                let mut pending = 0;
                 for item in r.entries_unhashed() {
                     let (entry, _) = item?;
                     batch.push(match entry {
@@ -120,29 +125,51 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                         } => {
                             let n = preparer.prepare(path, data, acl_ref, stat, prev_parent);
                             prev_parent = Some(n.parent());
+                            unhashed[pending] = batch.len();
+                            pending += 1;
                             Prepared::Node(n)
                         }
                     });
+                    if pending == 4 {
+                        let Ok([a, b, c, d]) = batch.get_disjoint_mut(unhashed) else {
+                            unreachable!("four entries of the batch")
+                        };
+                        let (
+                            Prepared::Node(a),
+                            Prepared::Node(b),
+                            Prepared::Node(c),
+                            Prepared::Node(d),
+                        ) = (a, b, c, d)
+                        else {
+                            unreachable!("four nodes")
+                        };
+                        for h in LoadingNode::hash_together([a, b, c, d]) {
+                            digest.add_hash(h);
+                        }
+                        pending = 0;
+                    }
                     if batch.len() == BATCH {
+                        hash_each(&mut batch, &unhashed[..pending], &mut digest);
+                        pending = 0;
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         let t = Instant::now();
                         if tx.send(full).is_err() {
                             // The builder gave up; its error is reported.
-                            return Ok((thread_cpu(), waited));
+                            return Ok((thread_cpu(), waited, digest));
                         }
                         waited += t.elapsed();
                     }
                 }
+                hash_each(&mut batch, &unhashed[..pending], &mut digest);
                 let _ = tx.send(batch);
                 drop(tx);
-                Ok((thread_cpu(), waited))
+                Ok((thread_cpu(), waited, digest))
             })
             .expect("spawn snapshot parser");
-        // The digest of every node entry of the file, and the builder's
-        // first error: after one, the builder only hashes the rest, so that
-        // a digest that does not match is still found (it explains the
-        // error) and the parser is never left waiting.
-        let mut digest = TreeDigest::new();
+        // The builder's first error: after one, the builder only takes the
+        // rest of the batches, so that the parser is never left waiting and
+        // the digest of the whole file is still checked (a mismatch
+        // explains the error).
         let mut failed = None;
         {
             // How many entries ahead the builder announces a node to the
@@ -151,25 +178,8 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
             const AHEAD: usize = 12;
             loop {
                 let t = Instant::now();
-                let Ok(mut batch) = rx.recv() else { break };
+                let Ok(batch) = rx.recv() else { break };
                 builder_waited += t.elapsed();
-                let mut nodes: Vec<&mut LoadingNode<'_>> = batch
-                    .iter_mut()
-                    .filter_map(|e| match e {
-                        Prepared::Node(n) => Some(n),
-                        _ => None,
-                    })
-                    .collect();
-                let mut fours = nodes.chunks_exact_mut(4);
-                for four in &mut fours {
-                    let [a, b, c, d] = four else { unreachable!() };
-                    for h in LoadingNode::hash_together([&mut **a, &mut **b, &mut **c, &mut **d]) {
-                        digest.add_hash(h);
-                    }
-                }
-                for n in fours.into_remainder() {
-                    digest.add_hash(n.hash());
-                }
                 if failed.is_some() {
                     continue;
                 }
@@ -207,7 +217,8 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         // builder's error too.
         let parsed = parser.join().expect("snapshot parser panicked");
         check_cpu = check.join().expect("snapshot check panicked")?;
-        parser_stats = parsed?;
+        let (cpu, waited, digest) = parsed?;
+        parser_stats = (cpu, waited);
         r.verify_digest(digest)?;
         failed.map_or(Ok(()), Err)
     })?;
@@ -230,6 +241,19 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         zxid,
         file: file.to_owned(),
     })
+}
+
+/// The parser's CPU time, how long it waited for the builder, and the
+/// digest of the nodes it read.
+type ParserStats = (Duration, Duration, TreeDigest);
+
+/// Hash the nodes at `at` in `batch` one at a time, into `digest`.
+fn hash_each(batch: &mut [Prepared<'_>], at: &[usize], digest: &mut TreeDigest) {
+    for &i in at {
+        if let Prepared::Node(n) = &mut batch[i] {
+            digest.add_hash(n.hash());
+        }
+    }
 }
 
 /// CPU time used so far by the calling thread (zero where it cannot be read).

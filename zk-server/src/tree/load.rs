@@ -3,8 +3,8 @@
 //! A snapshot loads on three threads (`persist/load.rs` runs them): the parser
 //! prepares each node with the tree's [`NodePreparer`] (its path split, its
 //! name hashed under the index's keys, its name and data already in the
-//! allocation the tree keeps) and the builder hashes them for the digest,
-//! four at a time ([`LoadingNode::hash_together`]), and hands them to
+//! allocation the tree keeps) and hashes them for the digest, four at a
+//! time ([`LoadingNode::hash_together`]); the builder hands them to
 //! [`DataTree::load_prepared`], which is left only the parent lookup, the
 //! index and the links. [`DataTree::with_capacity`] sizes the arena and the
 //! index from the snapshot's count, on transparent huge pages, and
