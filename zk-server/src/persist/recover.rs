@@ -647,6 +647,36 @@ mod tests {
         assert_has_nodes(&r.tree, 8);
     }
 
+    /// The builder fails on the second node while the parser has 50,000
+    /// more to hand it, far more than the channel between them holds: the
+    /// builder takes the remaining batches (their digest is still checked),
+    /// so the parser never waits on a full channel and the load ends in the
+    /// error, which falls back to the previous snapshot.
+    #[test]
+    fn an_orphan_node_early_in_a_large_snapshot_ends_the_load_in_its_error() {
+        let d = data_dir();
+        let h = history(8);
+        snapshot_after(&d.cfg, &h[..3], None);
+        let mut w = SnapshotWriter::create(snap_dir(&d.cfg), Zxid(6)).unwrap();
+        let stat = StatPersisted::default();
+        let mut dg = TreeDigest::new();
+        w.write_acl(1, &Acl::open_unsafe()).unwrap();
+        let mut node = |w: &mut SnapshotWriter, path: &str| {
+            w.write_node(path, Some(b"x"), 1, &stat).unwrap();
+            dg.add(path, b"x", &stat);
+        };
+        node(&mut w, "/");
+        node(&mut w, "/a/b");
+        for i in 0..50_000 {
+            node(&mut w, &format!("/n{i}"));
+        }
+        w.finish(dg.value()).unwrap();
+        log_txns(&d.cfg, None, &h);
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!(r.snapshot_zxid, Zxid(3));
+        assert_has_nodes(&r.tree, 8);
+    }
+
     #[test]
     fn recovery_refuses_when_no_snapshot_and_log_combination_is_complete() {
         let d = data_dir();
