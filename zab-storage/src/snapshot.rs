@@ -356,6 +356,41 @@ impl SnapshotReader {
             cursor: Cursor::new(),
         }
     }
+
+    /// [`SnapshotReader::entries`] without the node hashes (0 for every
+    /// entry) and without the digest check at the end (the counts are still
+    /// checked): the caller hashes each node ([`TreeDigest::node_hash`], or
+    /// several at once with [`TreeDigest::node_hashes`]), sums the hashes of
+    /// every node entry and hands the sum to
+    /// [`SnapshotReader::verify_digest`], and throws away what it built if
+    /// that fails. Lets a loader hash on another thread than the one parsing.
+    pub fn entries_unhashed(&self) -> Entries<'_> {
+        Entries {
+            reader: self,
+            cursor: Cursor {
+                hashing: false,
+                ..Cursor::new()
+            },
+        }
+    }
+
+    /// Check the sum of the node hashes of every node entry (as
+    /// [`SnapshotReader::entries_unhashed`]' caller computed it) against the
+    /// trailer's digest.
+    pub fn verify_digest(&self, actual: TreeDigest) -> Result<()> {
+        check_digest(&self.path, &self.summary, actual)
+    }
+}
+
+fn check_digest(file: &Path, s: &SnapshotSummary, actual: TreeDigest) -> Result<()> {
+    if actual.value() != s.digest {
+        return Err(StorageError::DigestMismatch {
+            file: file.to_owned(),
+            expected: s.digest,
+            actual: actual.value(),
+        });
+    }
+    Ok(())
 }
 
 /// Iterator returned by [`SnapshotReader::entries`].
@@ -386,6 +421,9 @@ impl<'a> Iterator for Entries<'a> {
 struct Cursor {
     pos: usize,
     digest: TreeDigest,
+    /// Hash each node into `digest` and check it at the end (else the
+    /// caller does, see [`SnapshotReader::entries_unhashed`]).
+    hashing: bool,
     seen: [u64; 3],
     done: bool,
 }
@@ -395,6 +433,7 @@ impl Cursor {
         Cursor {
             pos: HEADER_LEN,
             digest: TreeDigest::new(),
+            hashing: true,
             seen: [0; 3],
             done: false,
         }
@@ -448,8 +487,10 @@ impl Cursor {
                 let data = r.read_opt_buffer_slice().map_err(jute_err)?;
                 let acl_ref = r.read_i64().map_err(jute_err)?;
                 let stat = StatPersisted::read(&mut r).map_err(jute_err)?;
-                hash = TreeDigest::node_hash(path, data.unwrap_or_default(), &stat);
-                self.digest.add_hash(hash);
+                if self.hashing {
+                    hash = TreeDigest::node_hash(path, data.unwrap_or_default(), &stat);
+                    self.digest.add_hash(hash);
+                }
                 (
                     SnapEntry::Node {
                         path,
@@ -478,12 +519,8 @@ impl Cursor {
                 ),
             });
         }
-        if self.digest.value() != s.digest {
-            return Err(StorageError::DigestMismatch {
-                file: file.to_owned(),
-                expected: s.digest,
-                actual: self.digest.value(),
-            });
+        if self.hashing {
+            check_digest(file, s, self.digest)?;
         }
         Ok(())
     }

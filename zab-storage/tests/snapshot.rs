@@ -152,6 +152,58 @@ fn a_wrong_digest_is_reported_after_the_last_entry() {
     ));
 }
 
+/// Entries read without hashing are the same entries; the digest is then
+/// the caller's to check, and a wrong one still fails there.
+#[test]
+fn unhashed_entries_leave_the_digest_to_the_caller() {
+    let d = tempfile::tempdir().unwrap();
+    let expect = write_snapshot(d.path(), 10, 50);
+    let r = SnapshotReader::open(d.path().join("snapshot.a")).unwrap();
+    let mut digest = TreeDigest::new();
+    let mut got = Vec::new();
+    for item in r.entries_unhashed() {
+        let (e, hash) = item.unwrap();
+        assert_eq!(hash, 0);
+        if let SnapEntry::Node {
+            path, data, stat, ..
+        } = &e
+        {
+            digest.add(path, data.unwrap_or_default(), stat);
+        }
+        got.push(e);
+    }
+    let hashed: Vec<_> = r.entries().map(|i| i.unwrap().0).collect();
+    assert_eq!(got, hashed);
+    assert_eq!(got.len(), expect.len());
+    r.verify_digest(digest).unwrap();
+    digest.add_hash(1);
+    assert!(matches!(
+        r.verify_digest(digest),
+        Err(StorageError::DigestMismatch { .. })
+    ));
+
+    let mut w = SnapshotWriter::create(d.path(), Zxid(5)).unwrap();
+    w.write_node("/", Some(b""), 0, &stat(0)).unwrap();
+    w.finish(12345).unwrap();
+    let r = SnapshotReader::open(d.path().join("snapshot.5")).unwrap();
+    let mut digest = TreeDigest::new();
+    for item in r.entries_unhashed() {
+        if let SnapEntry::Node {
+            path, data, stat, ..
+        } = item.unwrap().0
+        {
+            digest.add(path, data.unwrap_or_default(), &stat);
+        }
+    }
+    assert!(matches!(
+        r.verify_digest(digest),
+        Err(StorageError::DigestMismatch {
+            expected: 12345,
+            ..
+        })
+    ));
+}
+
 #[test]
 fn an_unfinished_snapshot_leaves_no_file_and_is_never_loaded() {
     let d = tempfile::tempdir().unwrap();

@@ -1,8 +1,9 @@
 //! Loading one snapshot file into a fresh tree, on three threads.
 //!
 //! ```text
-//! parser thread:  mapped file -> entries -> digest hash per node -> prepared
-//!                 node (path split, name hashed, name+data allocated)
+//! parser thread:  mapped file -> entries -> prepared node (path split, name
+//!                 hashed, name+data allocated) -> digest hash per node, four
+//!                 at a time
 //! builder thread: batches of prepared entries -> sessions, ACLs, nodes into
 //!                 the tree (index and links), prefetching a few entries ahead
 //! check thread:   the tree's fresh arena and index faulted in, then the crc
@@ -11,8 +12,9 @@
 //!
 //! The parser and the builder meet in bounded batches of entries that borrow
 //! the map. Whatever fails, the tree is dropped; a crc that fails is the
-//! error reported, whatever else failed. The file format and its checks are
-//! `zab-storage`'s; building the tree is `tree/load.rs`'s; choosing which
+//! error reported, whatever else failed, then the parser's, then a digest
+//! that does not match, then the builder's. The file format and its checks
+//! are `zab-storage`'s; building the tree is `tree/load.rs`'s; choosing which
 //! snapshot to load is `recover.rs`'s.
 
 use std::collections::HashMap;
@@ -21,11 +23,20 @@ use std::time::{Duration, Instant};
 
 use zab_core::records::Acl;
 use zab_core::Zxid;
-use zab_storage::{SnapEntry, SnapshotReader, StorageError};
+use zab_storage::{SnapEntry, SnapshotReader, StorageError, TreeDigest};
 
 use super::PersistError;
 use crate::config::Config;
 use crate::tree::{DataTree, LoadingNode};
+
+/// An entry as the parser hands it to the builder. The parser also prepares
+/// each node for the tree (its allocation, its path split and hashed) and
+/// hashes it for the digest, which leaves the builder the index and the links.
+enum Prepared<'a> {
+    Session { session_id: i64, timeout_ms: i32 },
+    Acl { acl_ref: i64, acls: Vec<Acl> },
+    Node(LoadingNode<'a>),
+}
 
 /// A snapshot loaded into a tree.
 pub struct LoadedSnapshot {
@@ -63,14 +74,6 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         why,
     };
     const BATCH: usize = 2048;
-    // The parser thread also prepares each node for the tree (its
-    // allocation, its path split and hashed), which leaves the builder the
-    // index and the links.
-    enum Prepared<'a> {
-        Session { session_id: i64, timeout_ms: i32 },
-        Acl { acl_ref: i64, acls: Vec<Acl> },
-        Node(LoadingNode<'a>),
-    }
     let preparer = tree.node_preparer();
     let fresh = tree.fresh_memory();
     let started = Instant::now();
@@ -93,13 +96,18 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Prepared<'_>>>(16);
         let parser = std::thread::Builder::new()
             .name("snapshot-parse".into())
-            .spawn_scoped(scope, || -> Result<(Duration, Duration), StorageError> {
+            .spawn_scoped(scope, || -> Result<ParserStats, StorageError> {
                 let tx = tx;
                 let mut waited = Duration::ZERO;
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut prev_parent: Option<&str> = None;
-                for item in r.entries() {
-                    let (entry, hash) = item?;
+                let mut digest = TreeDigest::new();
+                // The batch's nodes not hashed yet: hashed four at a time,
+                // as soon as there are four, while their bytes are in the cache.
+                let mut unhashed = [0usize; 4];
+                let mut pending = 0;
+                for item in r.entries_unhashed() {
+                    let (entry, _) = item?;
                     batch.push(match entry {
                         SnapEntry::Session {
                             session_id,
@@ -115,27 +123,55 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                             acl_ref,
                             stat,
                         } => {
-                            let n = preparer.prepare(path, data, acl_ref, stat, hash, prev_parent);
+                            let n = preparer.prepare(path, data, acl_ref, stat, prev_parent);
                             prev_parent = Some(n.parent());
+                            unhashed[pending] = batch.len();
+                            pending += 1;
                             Prepared::Node(n)
                         }
                     });
+                    if pending == 4 {
+                        let Ok([a, b, c, d]) = batch.get_disjoint_mut(unhashed) else {
+                            unreachable!("four entries of the batch")
+                        };
+                        let (
+                            Prepared::Node(a),
+                            Prepared::Node(b),
+                            Prepared::Node(c),
+                            Prepared::Node(d),
+                        ) = (a, b, c, d)
+                        else {
+                            unreachable!("four nodes")
+                        };
+                        for h in LoadingNode::hash_together([a, b, c, d]) {
+                            digest.add_hash(h);
+                        }
+                        pending = 0;
+                    }
                     if batch.len() == BATCH {
+                        hash_each(&mut batch, &unhashed[..pending], &mut digest);
+                        pending = 0;
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         let t = Instant::now();
                         if tx.send(full).is_err() {
                             // The builder gave up; its error is reported.
-                            return Ok((thread_cpu(), waited));
+                            return Ok((thread_cpu(), waited, digest));
                         }
                         waited += t.elapsed();
                     }
                 }
+                hash_each(&mut batch, &unhashed[..pending], &mut digest);
                 let _ = tx.send(batch);
                 drop(tx);
-                Ok((thread_cpu(), waited))
+                Ok((thread_cpu(), waited, digest))
             })
             .expect("spawn snapshot parser");
-        let built = (|| {
+        // The builder's first error: after one, the builder only takes the
+        // rest of the batches, so that the parser is never left waiting and
+        // the digest of the whole file is still checked (a mismatch
+        // explains the error).
+        let mut failed = None;
+        {
             // How many entries ahead the builder announces a node to the
             // tree, so that its index slot is in the cache when it comes
             // (see `DataTree::prefetch_loading`).
@@ -144,6 +180,9 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                 let t = Instant::now();
                 let Ok(batch) = rx.recv() else { break };
                 builder_waited += t.elapsed();
+                if failed.is_some() {
+                    continue;
+                }
                 let mut batch = std::collections::VecDeque::from(batch);
                 for e in batch.iter().take(AHEAD) {
                     if let Prepared::Node(n) = e {
@@ -162,19 +201,26 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
                             sessions.insert(session_id, timeout_ms);
                         }
                         Prepared::Acl { acl_ref, acls } => tree.load_acl(acl_ref, acls),
-                        Prepared::Node(n) => tree.load_prepared(n).map_err(bad)?,
+                        Prepared::Node(n) => {
+                            if let Err(e) = tree.load_prepared(n) {
+                                failed = Some(bad(e));
+                                break;
+                            }
+                        }
                     }
                 }
             }
-            Ok(())
-        })();
+        }
         // A file that fails its crc is reported as that, rather than as
-        // whatever its damage looks like; then the parser's error (digest, a
-        // malformed entry), which explains a builder's error too.
+        // whatever its damage looks like; then the parser's error (a
+        // malformed entry, the counts) and the digest, which explain a
+        // builder's error too.
         let parsed = parser.join().expect("snapshot parser panicked");
         check_cpu = check.join().expect("snapshot check panicked")?;
-        parser_stats = parsed?;
-        built
+        let (cpu, waited, digest) = parsed?;
+        parser_stats = (cpu, waited);
+        r.verify_digest(digest)?;
+        failed.map_or(Ok(()), Err)
     })?;
     tree.finish_load(zxid).map_err(bad)?;
     let ms = |d: Duration| d.as_millis();
@@ -195,6 +241,19 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
         zxid,
         file: file.to_owned(),
     })
+}
+
+/// The parser's CPU time, how long it waited for the builder, and the
+/// digest of the nodes it read.
+type ParserStats = (Duration, Duration, TreeDigest);
+
+/// Hash the nodes at `at` in `batch` one at a time, into `digest`.
+fn hash_each(batch: &mut [Prepared<'_>], at: &[usize], digest: &mut TreeDigest) {
+    for &i in at {
+        if let Prepared::Node(n) = &mut batch[i] {
+            digest.add_hash(n.hash());
+        }
+    }
 }
 
 /// CPU time used so far by the calling thread (zero where it cannot be read).

@@ -30,7 +30,57 @@ pub(super) enum Place {
     Exists(NodeId),
 }
 
+/// What [`DataTree::prefetch_path`] learnt of a path a replay comes to
+/// soon, for the later stages of its prefetch.
+#[derive(Clone, Copy, Debug)]
+pub struct PathPrefetch {
+    /// The path's index hash, when its parent was found.
+    h: Option<u64>,
+    /// The node the index slot names (from [`DataTree::prefetch_node`]).
+    id: NodeId,
+}
+
 impl DataTree {
+    /// The first of three prefetch stages for a log's replay, which reaches
+    /// nodes at random, each a chain of cache misses (index slot, node,
+    /// record): `path` is a few transactions ahead. Resolves its parent
+    /// (near the root, so in the cache) and fetches the index slot of the
+    /// name. Later stages: [`DataTree::prefetch_node`], then
+    /// [`DataTree::prefetch_record`]. Only hints: the transactions between
+    /// may change the tree, which makes a stage fetch the wrong line, never
+    /// read a wrong value.
+    pub fn prefetch_path(&self, path: &str) -> PathPrefetch {
+        let mut p = PathPrefetch { h: None, id: NIL };
+        if path == ROOT || !path.starts_with('/') {
+            return p;
+        }
+        let (parent, name) = split(path);
+        if let Some(parent) = self.lookup(parent) {
+            let h = self.index.hash(parent, name.as_bytes());
+            self.index.prefetch(h);
+            p.h = Some(h);
+        }
+        p
+    }
+
+    /// The second stage: the index slot is in the cache; fetch the node it names.
+    pub fn prefetch_node(&self, p: &mut PathPrefetch) {
+        if let Some(id) = p.h.and_then(|h| self.index.first_candidate(h)) {
+            if let Some(n) = self.nodes.get(id as usize) {
+                super::index::prefetch_read(n);
+                p.id = id;
+            }
+        }
+    }
+
+    /// The third stage: the node is in the cache; fetch its record (name,
+    /// Stat and the first 128 bytes or so of its data).
+    pub fn prefetch_record(&self, p: &PathPrefetch) {
+        if let Some(Some(r)) = self.nodes.get(p.id as usize).map(|n| &n.rec) {
+            r.prefetch_lines(3);
+        }
+    }
+
     /// The node at `path`, resolved one component at a time.
     pub(super) fn lookup(&self, path: &str) -> Option<NodeId> {
         if self.nodes.is_empty() {

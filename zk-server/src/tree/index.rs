@@ -41,6 +41,21 @@ pub(super) fn name_hash(keys: &[u64; 3], name: &[u8]) -> u64 {
 }
 
 /// A hint that `x` is about to be read; no effect on what the program does.
+/// Ask the CPU to bring the cache line at `p` into the cache; `p` need not
+/// point at anything (a prefetch never faults and reads nothing the program sees).
+#[inline(always)]
+pub(super) fn prefetch_addr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint to the cache; it never faults,
+    // whatever the address, and changes no memory.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[inline(always)]
 pub(super) fn prefetch_read<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
@@ -165,6 +180,24 @@ impl ChildIndex {
     }
 
     /// Add `id`, whose `(parent, name)` hashes to `h` and is not in the index yet.
+    /// The first node whose slot's tag matches `h` (the one `find` would
+    /// compare first), without reading any node: for a prefetch once the
+    /// slot is in the cache.
+    pub(super) fn first_candidate(&self, h: u64) -> Option<NodeId> {
+        if self.ids.is_empty() {
+            return None;
+        }
+        let (slots, tag) = (self.ids.len(), tag_of(h));
+        let mut i = self.start(h);
+        loop {
+            match self.ctrl[i] {
+                EMPTY => return None,
+                c if c == tag => return Some(self.ids[i]),
+                _ => i = next(i, slots),
+            }
+        }
+    }
+
     pub(super) fn insert(&mut self, nodes: &[Node], id: NodeId, h: u64) {
         if (self.items + self.deleted + 1) * 8 > self.ids.len() * 7 {
             // Grow by half of what is live: amortised, and tombstones go.

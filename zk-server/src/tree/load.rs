@@ -3,7 +3,8 @@
 //! A snapshot loads on three threads (`persist/load.rs` runs them): the parser
 //! prepares each node with the tree's [`NodePreparer`] (its path split, its
 //! name hashed under the index's keys, its name and data already in the
-//! allocation the tree keeps) and the builder hands the [`LoadingNode`]s to
+//! allocation the tree keeps) and hashes them for the digest, four at a
+//! time ([`LoadingNode::hash_together`]); the builder hands them to
 //! [`DataTree::load_prepared`], which is left only the parent lookup, the
 //! index and the links. [`DataTree::with_capacity`] sizes the arena and the
 //! index from the snapshot's count, on transparent huge pages, and
@@ -29,6 +30,8 @@ use super::{parent_of, split, DataTree, Place, ROOT};
 /// already in the record the tree keeps.
 pub struct LoadingNode<'a> {
     path: &'a str,
+    /// The data as the snapshot holds it (empty for null), for the digest hash.
+    data: &'a [u8],
     parent: &'a str,
     name: &'a str,
     name_hash: u64,
@@ -40,7 +43,9 @@ pub struct LoadingNode<'a> {
     data_null: bool,
     acl_id: i64,
     stat: StatPersisted,
-    node_hash: u64,
+    /// Its digest hash, once [`LoadingNode::hash`] or
+    /// [`LoadingNode::hash_together`] computed it.
+    node_hash: Option<u64>,
 }
 
 /// Prepares snapshot nodes for one tree ([`DataTree::node_preparer`]).
@@ -54,24 +59,45 @@ impl<'a> LoadingNode<'a> {
     pub fn parent(&self) -> &'a str {
         self.parent
     }
+
+    /// Compute the node's digest hash ([`TreeDigest::node_hash`]) and return it.
+    pub fn hash(&mut self) -> u64 {
+        let h = TreeDigest::node_hash(self.path, self.data, &self.stat);
+        self.node_hash = Some(h);
+        h
+    }
+
+    /// [`LoadingNode::hash`] of `N` nodes at once
+    /// ([`TreeDigest::node_hashes`]: four cost about as much as one).
+    pub fn hash_together<const N: usize>(nodes: [&mut LoadingNode<'_>; N]) -> [u64; N] {
+        let h = TreeDigest::node_hashes(std::array::from_fn(|k| {
+            let n = &nodes[k];
+            (n.path, n.data, &n.stat)
+        }));
+        for (n, h) in nodes.into_iter().zip(h) {
+            n.node_hash = Some(h);
+        }
+        h
+    }
 }
 
 impl NodePreparer {
-    /// `node_hash` is the node's digest hash; `prev_parent` the parent path of
-    /// the node prepared before this one, if any (its [`LoadingNode::parent`]):
-    /// comparing them here, where the path was just read, spares the builder.
+    /// `prev_parent` is the parent path of the node prepared before this
+    /// one, if any (its [`LoadingNode::parent`]): comparing them here, where
+    /// the path was just read, spares the builder. The node is yet to be
+    /// hashed ([`LoadingNode::hash`]) before it is loaded.
     pub fn prepare<'a>(
         &self,
         path: &'a str,
-        data: Option<&[u8]>,
+        data: Option<&'a [u8]>,
         acl_id: i64,
         stat: StatPersisted,
-        node_hash: u64,
         prev_parent: Option<&str>,
     ) -> LoadingNode<'a> {
         let (parent, name) = if path == ROOT { ("", "") } else { split(path) };
         LoadingNode {
             path,
+            data: data.unwrap_or_default(),
             parent,
             name,
             name_hash: name_hash(&self.keys, name.as_bytes()),
@@ -81,7 +107,7 @@ impl NodePreparer {
             data_null: data.is_none(),
             acl_id,
             stat,
-            node_hash,
+            node_hash: None,
         }
     }
 }
@@ -202,9 +228,8 @@ impl DataTree {
         stat: StatPersisted,
         node_hash: u64,
     ) -> Result<(), String> {
-        let n = self
-            .node_preparer()
-            .prepare(path, data, acl_id, stat, node_hash, None);
+        let mut n = self.node_preparer().prepare(path, data, acl_id, stat, None);
+        n.node_hash = Some(node_hash);
         self.load_prepared(n)
     }
 
@@ -216,10 +241,11 @@ impl DataTree {
     }
 
     /// [`DataTree::load_hashed_node`] of a node prepared by this tree's
-    /// [`NodePreparer`].
+    /// [`NodePreparer`] and hashed.
     pub fn load_prepared(&mut self, n: LoadingNode<'_>) -> Result<(), String> {
         let LoadingNode {
             path,
+            data: _,
             parent: parent_path,
             name,
             name_hash,
@@ -231,6 +257,7 @@ impl DataTree {
             stat,
             node_hash,
         } = n;
+        let node_hash = node_hash.expect("a snapshot's node is hashed before it is loaded");
         let slot = match self.last_acl {
             Some((id, slot)) if id == acl_id => slot,
             _ => {

@@ -88,6 +88,7 @@ mod testutil;
 use acl::AclTable;
 pub use acl::{detached_acl, AclEntry, AclRef};
 pub use apply::{trigger_event_type, Trigger, TxnResult};
+pub use arena::PathPrefetch;
 use arena::Place;
 use index::ChildIndex;
 pub use load::{FreshMemory, LoadingNode, NodePreparer};
@@ -375,6 +376,47 @@ mod tests {
     use super::*;
     use crate::tree::testutil::{create, txn};
     use zab_core::proto::op;
+
+    /// A replay's prefetch stages are hints only: taken before the tree
+    /// changes under them (the node deleted, its slot reused, the index
+    /// grown), for paths with no node or no parent, they read nothing
+    /// wrong and change nothing.
+    #[test]
+    fn replay_prefetch_hints_survive_changes_between_their_stages() {
+        let mut t = DataTree::new(false);
+        let mut tr = Vec::new();
+        let mut zxid = 1;
+        let mut apply = |t: &mut DataTree, body| {
+            zxid += 1;
+            assert_eq!(t.apply(&txn(zxid, op::CREATE, body), &mut tr).err, 0);
+        };
+        apply(&mut t, create("/a", -1, false));
+        apply(&mut t, create("/a/b", -1, false));
+        let paths = ["/a/b", "/a/c", "/x/y", "/", "/a", "a/b"];
+        let mut hints: Vec<_> = paths.iter().map(|p| t.prefetch_path(p)).collect();
+        let del = zab_core::txn::TxnBody::Delete {
+            path: "/a/b".into(),
+        };
+        assert_eq!(t.apply(&txn(10, op::DELETE, del), &mut Vec::new()).err, 0);
+        for h in &mut hints {
+            t.prefetch_node(h);
+        }
+        for i in 0..100 {
+            apply(&mut t, create(&format!("/a/n{i}"), -1, false));
+        }
+        for h in &hints {
+            t.prefetch_record(h);
+        }
+        let before = (t.node_count(), t.digest());
+        let fresh: Vec<_> = paths.iter().map(|p| t.prefetch_path(p)).collect();
+        for mut h in fresh {
+            t.prefetch_node(&mut h);
+            t.prefetch_record(&h);
+        }
+        assert_eq!((t.node_count(), t.digest()), before);
+        assert!(t.get("/a/b").is_none());
+        assert!(t.get("/a/n99").is_some());
+    }
 
     /// getChildren's encoding straight from the tree lists what `children`
     /// does, after a delete in the middle of the list too.

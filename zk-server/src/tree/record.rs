@@ -164,6 +164,16 @@ impl Record {
         super::index::prefetch_read(unsafe { &*self.0.as_ptr() });
     }
 
+    /// Ask the CPU to bring the record's first `lines` cache lines into the
+    /// cache, without reading it (its length is unknown until its start is
+    /// in the cache): lines past its end are only wasted hints.
+    pub(super) fn prefetch_lines(&self, lines: usize) {
+        let p = self.0.as_ptr();
+        for l in 0..lines {
+            super::index::prefetch_addr(p.wrapping_add(64 * l));
+        }
+    }
+
     /// Name, data and the stat's bytes, split.
     fn parts(&self) -> (&[u8], &[u8], &[u8]) {
         let b = self.bytes();
