@@ -562,6 +562,30 @@ mod tests {
         assert_eq!(q.voting_members(), &[ServerId(1), ServerId(2), ServerId(4)]);
     }
 
+    /// An observer the pending view makes a voter is synced to our last zxid before
+    /// establishment like a follower, so its ACK of NEWLEADER counts towards the pending
+    /// view's quorum (Apache's `Proposal.addAck`): here it is the one that completes it
+    /// (reconfig seed 8204969 timed out at every epoch without it).
+    #[test]
+    fn an_observer_the_pending_view_makes_a_voter_counts_for_establishment() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(1)
+            .ensemble(3, 1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[1, 3, 4]))
+            .committed(zxid(1, 1));
+        let mut p = b.leader_syncing(&[2, 4]);
+        let newleader = zxid(b.next_epoch(), 0);
+        // 1 and 2: a quorum of the view in force only.
+        p.step(received(2, QuorumPacket::Ack { zxid: newleader }));
+        assert!(!p.can_propose());
+        let out = p.step(received(4, QuorumPacket::Ack { zxid: newleader }));
+        assert!(p.can_propose(), "{out:?}");
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert_eq!(activated(&out), Some(z.0));
+    }
+
     /// Once established, NEWLEADER carries the view in force, not a reconfig of this
     /// leader's own still in flight: that one is activated by its COMMITANDACTIVATE, and
     /// an Apache learner would activate NEWLEADER's view at UPTODATE, uncommitted.

@@ -198,10 +198,15 @@ impl Peer {
         {
             return;
         }
+        // Observers too: before establishment they are synced to our last zxid like
+        // followers, so an ACK of NEWLEADER from one the pending view makes a voter vouches
+        // for the reconfig as a follower's does (Apache's `Proposal.addAck` counts any sid
+        // that votes in a view, whatever it connected as). They are not voters of the view
+        // in force, so its quorum is counted as before.
         let mut acked: Vec<ServerId> = l
             .handlers
             .iter()
-            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+            .filter(|(_, h)| h.phase >= HandlerPhase::Synced)
             .map(|(s, _)| *s)
             .collect();
         acked.push(me);
