@@ -666,3 +666,141 @@ fn an_observer_follows_reconfigs_as_in_apache() {
     let ours = observer_follows(Kind::Ours);
     assert_eq!(ours, apache);
 }
+
+/// The membership `conf` prints (`membership:` and the lines after it): its members and
+/// version, as [`members`] and [`version`] read a /zookeeper/config text.
+fn conf_membership(ens: &Ensemble, id: u64) -> Option<(Vec<String>, String)> {
+    let conf = ens.four(id, "conf")?;
+    let (_, text) = conf.split_once("membership:")?;
+    let text = text.trim_start();
+    Some((members(text), version(text)))
+}
+
+/// One `mntr` value of server `id`.
+fn mntr(ens: &Ensemble, id: u64, key: &str) -> Option<i64> {
+    ens.four(id, "mntr")?.lines().find_map(|l| {
+        let (k, v) = l.split_once('\t')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// A reconfig left pending by a leader that died, finished by the next leader as it
+/// establishes, when that leader and the follower that must activate the view are of
+/// different kinds (`new_leader` for servers 2 and 3, the other kind for server 1).
+///
+/// Leader 3 is asked to remove itself while follower 1 is stopped (SIGSTOP, its connection
+/// still counted synced): 2 logs the reconfig, but the new voters {1, 2} never both ACK it,
+/// so it does not commit. 3 is killed, 1 resumed; 2 has the longest log and is elected with
+/// a quorum of both views (the pending one's included), and finishes the reconfig at
+/// establishment. Follower 1 must then run the view {1, 2}: Apache's learner activates a
+/// reconfig it is sent in a sync only through NEWLEADER's view at UPTODATE
+/// (`Learner.syncWithLeader`'s newLeaderQV; the DIFF's plain COMMIT does not), so the
+/// leader's NEWLEADER must carry the pending view it finishes, as Apache's
+/// `getQuorumVerifierBytes` does. Checked on both servers: `conf`'s membership, mntr's
+/// `zk_quorum_size`, /zookeeper/config, and a write committing afterwards.
+fn new_leader_finishes_a_pending_reconfig(new_leader: Kind) {
+    let other = match new_leader {
+        Kind::Ours => Kind::Apache,
+        Kind::Apache => Kind::Ours,
+    };
+    let what = format!(
+        "new leader {}, follower {}",
+        new_leader.name(),
+        other.name()
+    );
+    let sp = spec(new_leader).ticks(500, 10, 10).member_kind(1, other);
+    let mut ens = Ensemble::new(sp);
+    // 3 leads: it has the highest id of the first two up.
+    ens.start(2);
+    ens.start(3);
+    let first = ens.wait_serving(&[2, 3], Duration::from_secs(60));
+    assert_eq!(first, 3, "{what}");
+    ens.start(1);
+    ens.wait_serving(&[1, 2, 3], Duration::from_secs(60));
+    // Read by a four-letter word: a client's session would be a proposal of its own.
+    let (initial, initial_version) = conf_membership(&ens, 2).expect("conf of 2");
+    assert_eq!(initial.len(), 3, "{what}: {initial:?}");
+
+    let key = "zk_cnt_proposal_ack_creation_latency";
+    let start = mntr(&ens, 2, key).unwrap_or_else(|| panic!("{what}: no {key} on 2"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (client, _events) = rt
+        .block_on(zk_cli::client::Client::connect(&ens.member(2).hosts()))
+        .expect("connect to 2");
+    let acl = zab_core::records::Acl::open_unsafe();
+    rt.block_on(client.create("/before", b"", &acl, 0, 0))
+        .expect("create /before");
+    // 2 has acknowledged the session's proposal and the create's: the next proposal it
+    // acknowledges is the reconfig.
+    let acks_before = start + 2;
+    let settled = zk_tests::wait_until(Duration::from_secs(10), || {
+        mntr(&ens, 2, key) == Some(acks_before)
+    });
+    assert!(
+        settled,
+        "{what}: 2 acknowledged {:?}, not {acks_before}",
+        mntr(&ens, 2, key)
+    );
+    ens.pause(1, true);
+    // Not awaited: its answer dies with leader 3.
+    let asked = rt.spawn(async move { client.reconfig(None, Some("3"), None, -1).await });
+    let logged = zk_tests::wait_until(Duration::from_secs(10), || {
+        mntr(&ens, 2, key).is_some_and(|n| n > acks_before)
+    });
+    if asked.is_finished() {
+        panic!(
+            "{what}: the reconfig was answered: {:?}\n{}",
+            rt.block_on(asked),
+            ens.logs(&[1, 2, 3])
+        );
+    }
+    assert!(logged, "{what}: 2 never acknowledged the reconfig proposal");
+    ens.kill(3);
+    ens.pause(1, false);
+
+    let leader = ens.wait_serving(&[1, 2], Duration::from_secs(60));
+    assert_eq!(leader, 2, "{what}");
+    let two = vec!["1:participant".to_string(), "2:participant".to_string()];
+    let finished = config(&ens.member(2).hosts());
+    assert_eq!(members(&finished), two, "{what}: 2's /zookeeper/config");
+    let v = version(&finished);
+    assert_ne!(v, initial_version, "{what}");
+    for id in [1, 2] {
+        let ok = zk_tests::wait_until(Duration::from_secs(20), || {
+            conf_membership(&ens, id) == Some((two.clone(), v.clone()))
+        });
+        assert!(
+            ok,
+            "{what}: server {id}'s conf shows {:?}, not {two:?} version {v}\n{}",
+            conf_membership(&ens, id),
+            ens.logs(&[1, 2])
+        );
+        assert_eq!(
+            mntr(&ens, id, "zk_quorum_size"),
+            Some(2),
+            "{what}: server {id}"
+        );
+        assert_eq!(
+            config(&ens.member(id).hosts()),
+            finished,
+            "{what}: server {id}"
+        );
+    }
+    assert_eq!(
+        zk_tests::kazoo::try_write(&ens.member(1).hosts(), "/after"),
+        Ok(()),
+        "{what}"
+    );
+    assert_eq!(ens.mode(1).as_deref(), Some("follower"), "{what}");
+    assert_eq!(ens.mode(2).as_deref(), Some("leader"), "{what}");
+}
+
+#[test]
+fn our_new_leader_finishes_a_pending_reconfig_for_an_apache_follower() {
+    new_leader_finishes_a_pending_reconfig(Kind::Ours);
+}
+
+#[test]
+fn an_apache_new_leader_finishes_a_pending_reconfig_for_our_follower() {
+    new_leader_finishes_a_pending_reconfig(Kind::Apache);
+}

@@ -244,10 +244,7 @@ impl Peer {
             QuorumPacket::Proposal { zxid, data } => self.on_proposal(zxid, data),
             QuorumPacket::Commit { zxid } => self.on_commit(zxid),
             QuorumPacket::Inform { zxid, data } => self.on_inform(zxid, data),
-            QuorumPacket::NewLeader { zxid, config } => {
-                self.adopt_config(&config);
-                self.on_new_leader(zxid)
-            }
+            QuorumPacket::NewLeader { zxid, config } => self.on_new_leader(zxid, config),
             QuorumPacket::CommitAndActivate { zxid, data } => {
                 self.designated = crate::reconfig::split_activate(&data).map(|(d, _)| d);
                 self.on_commit(zxid);

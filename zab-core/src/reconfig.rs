@@ -12,7 +12,10 @@
 //! * Its commit goes out as COMMITANDACTIVATE (data: the designated leader's id, 8
 //!   bytes) to followers and INFORMANDACTIVATE (the id, then the proposal's data) to
 //!   observers; every server then activates the new view ([`Action::Activate`]).
-//! * A learner that missed it adopts the view NEWLEADER carries when it is newer.
+//! * NEWLEADER carries the leader's last seen view (the pending one, if any: Apache's
+//!   `getQuorumVerifierBytes`); a learner that missed a reconfig adopts it at UPTODATE,
+//!   once the leader is established, when it is newer than its own and not a reconfig
+//!   it holds uncommitted (`Learner.syncWithLeader`'s `newLeaderQV`).
 //!
 //! * A leader the reconfig leaves out of the voters names a successor in
 //!   COMMITANDACTIVATE as Apache's `getDesignatedLeader` does: the new voter that
@@ -502,26 +505,198 @@ mod tests {
         );
     }
 
+    /// The view NEWLEADER carries (a view this learner missed) is kept until UPTODATE, as
+    /// Apache's `newLeaderQV`: the leader is not established before, and its view may be
+    /// one it is about to finish. UPTODATE's commit point covers its reconfig: committed.
     #[test]
-    fn a_learner_adopts_a_newer_view_from_newleader() {
+    fn a_learner_adopts_a_newer_view_from_newleader_at_uptodate() {
         let b = PeerBuilder::new(2)
             .epochs(1, 1)
             .log(Zxid::ZERO, &[zxid(1, 1)])
             .committed(zxid(1, 1));
         let mut p = b.learner_syncing(1, 2);
         let text = format!("{}version=100000007", view(&[1, 2]));
-        let out = p.step(received(
+        let mut out = p.step(received(
             1,
             QuorumPacket::NewLeader {
                 zxid: zxid(2, 0),
                 config: Bytes::from(text),
             },
         ));
+        out.extend(p.step(Event::CurrentEpochSaved(crate::Epoch(2))));
+        assert_eq!(activated(&out), None, "{out:?}");
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 7) }));
         assert_eq!(activated(&out), Some(0x1_0000_0007));
         // An older one (or none) is not.
-        let mut p = b.learner_syncing(1, 2);
-        let out = p.step(received(1, new_leader(2)));
+        let mut p = b.learner_awaiting_up_to_date(1, 2);
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
         assert_eq!(activated(&out), None);
+    }
+
+    /// A leader holding a reconfig as pending sends its view in NEWLEADER (Apache's last
+    /// seen verifier), so that an Apache learner activates it at UPTODATE once this leader
+    /// finished it.
+    #[test]
+    fn newleader_carries_the_pending_view() {
+        let z = zxid(1, 2);
+        let pending = reconfig_at(z, &[1, 2, 4]);
+        let b = PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, pending)
+            .committed(zxid(1, 1));
+        let mut p = b.leader_awaiting_ack_epoch(&[2]);
+        let out = p.step(received(2, b.ack_epoch_at_our_last()));
+        let config = out
+            .iter()
+            .find_map(|a| match a {
+                Action::Send {
+                    msg: QuorumPacket::NewLeader { config, .. },
+                    ..
+                } => Some(config.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no NEWLEADER: {out:?}"));
+        let (q, version) = parse_config(&config).expect("a view");
+        assert_eq!(version, z.0);
+        assert_eq!(q.voting_members(), &[ServerId(1), ServerId(2), ServerId(4)]);
+    }
+
+    /// An observer the pending view makes a voter is synced to our last zxid before
+    /// establishment like a follower, so its ACK of NEWLEADER counts towards the pending
+    /// view's quorum (Apache's `Proposal.addAck`): here it is the one that completes it
+    /// (reconfig seed 8204969 timed out at every epoch without it).
+    #[test]
+    fn an_observer_the_pending_view_makes_a_voter_counts_for_establishment() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(1)
+            .ensemble(3, 1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[1, 3, 4]))
+            .committed(zxid(1, 1));
+        let mut p = b.leader_syncing(&[2, 4]);
+        let newleader = zxid(b.next_epoch(), 0);
+        // 1 and 2: a quorum of the view in force only.
+        p.step(received(2, QuorumPacket::Ack { zxid: newleader }));
+        assert!(!p.can_propose());
+        let out = p.step(received(4, QuorumPacket::Ack { zxid: newleader }));
+        assert!(p.can_propose(), "{out:?}");
+        assert!(out.contains(&Action::Commit { upto: z }), "{out:?}");
+        assert_eq!(activated(&out), Some(z.0));
+    }
+
+    /// Once established, NEWLEADER carries the view in force, not a reconfig of this
+    /// leader's own still in flight: that one is activated by its COMMITANDACTIVATE, and
+    /// an Apache learner would activate NEWLEADER's view at UPTODATE, uncommitted.
+    #[test]
+    fn newleader_of_an_established_leader_carries_the_view_in_force() {
+        let b = PeerBuilder::new(1)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.leader_established(&[2]);
+        // New voters 1, 3, 4: with 2's ACK a quorum of the old voters only.
+        let z = zxid(2, 1);
+        drive(
+            &mut p,
+            [
+                Event::Propose(reconfig_at(z, &[1, 3, 4])),
+                Event::Persisted { upto: z },
+                ack(2, z),
+            ],
+        );
+        assert_eq!(p.pending_reconfig(), Some(z));
+        let mut out = p.step(received(3, b.learner_info(3, 1)));
+        out.extend(p.step(received(3, b.ack_epoch_at_our_last())));
+        let config = out
+            .iter()
+            .find_map(|a| match a {
+                Action::Send {
+                    to: ServerId(3),
+                    msg: QuorumPacket::NewLeader { config, .. },
+                } => Some(config.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no NEWLEADER: {out:?}"));
+        // The reconfig itself is in the DIFF, uncommitted.
+        assert!(out.contains(&send(
+            3,
+            QuorumPacket::Proposal {
+                zxid: z,
+                data: reconfig_at(z, &[1, 3, 4])
+            }
+        )));
+        assert!(!out.contains(&send(3, QuorumPacket::Commit { zxid: z })));
+        assert_eq!(config, p.cfg.config_data, "{out:?}");
+    }
+
+    /// ... and a learner that does not hold the reconfig NEWLEADER's view comes from (an
+    /// observer is synced to the commit point only) does not adopt it at UPTODATE while
+    /// UPTODATE's commit point is below it: it is not committed.
+    #[test]
+    fn an_uncommitted_view_in_newleader_is_not_adopted() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        let text = format!("{}version={:x}", view(&[1, 2, 4]), z.0);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::NewLeader {
+                        zxid: zxid(2, 0),
+                        config: Bytes::from(text),
+                    },
+                ),
+                Event::CurrentEpochSaved(crate::Epoch(2)),
+            ],
+        );
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
+        assert_eq!(activated(&out), None, "{out:?}");
+        assert_eq!(p.config_version(), 0);
+    }
+
+    /// A learner that holds that same reconfig pending (logged, not committed) does not
+    /// activate it at UPTODATE either: only its commit does.
+    #[test]
+    fn a_pending_view_in_newleader_waits_for_its_commit() {
+        let z = zxid(1, 2);
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1), z])
+            .payload(z, reconfig_at(z, &[1, 2, 4]))
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        let text = format!("{}version={:x}", view(&[1, 2, 4]), z.0);
+        drive(
+            &mut p,
+            [
+                received(
+                    1,
+                    QuorumPacket::NewLeader {
+                        zxid: zxid(2, 0),
+                        config: Bytes::from(text),
+                    },
+                ),
+                Event::CurrentEpochSaved(crate::Epoch(2)),
+            ],
+        );
+        let out = p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 1) }));
+        assert_eq!(activated(&out), None, "{out:?}");
+        assert_eq!(p.pending_reconfig(), Some(z));
+        let out = p.step(received(
+            1,
+            QuorumPacket::CommitAndActivate {
+                zxid: z,
+                data: activate_data(ServerId(1)),
+            },
+        ));
+        assert_eq!(activated(&out), Some(z.0));
     }
 
     #[test]
@@ -693,13 +868,15 @@ mod tests {
         let mut p = b.learner_syncing(1, 2);
         p.cfg.reconfig_enabled = false;
         let text = format!("{}version=100000007", view(&[1, 2]));
-        let out = p.step(received(
+        let mut out = p.step(received(
             1,
             QuorumPacket::NewLeader {
                 zxid: zxid(2, 0),
                 config: Bytes::from(text),
             },
         ));
+        out.extend(p.step(Event::CurrentEpochSaved(crate::Epoch(2))));
+        out.extend(p.step(received(1, QuorumPacket::UpToDate { zxid: zxid(1, 7) })));
         assert_eq!(activated(&out), None);
         assert_eq!(p.config_version(), 0);
     }

@@ -208,6 +208,9 @@ pub(crate) struct LearnerState {
     /// The successor a COMMITANDACTIVATE / INFORMANDACTIVATE named before UPTODATE: the
     /// handover happens when UPTODATE commits it.
     pub designated: Option<ServerId>,
+    /// The view NEWLEADER carried (the leader's last seen one): activated at UPTODATE when
+    /// newer than ours (Apache's `newLeaderQV`), not before the leader is established.
+    pub newleader_config: Option<bytes::Bytes>,
 }
 
 impl LearnerState {
@@ -227,6 +230,7 @@ impl LearnerState {
             last_heard: tick,
             leader_zk_rs: false,
             designated: None,
+            newleader_config: None,
         }
     }
 

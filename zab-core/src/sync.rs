@@ -24,6 +24,8 @@
 //! on [`crate::broadcast`] (`try_commit`, `flush_pending_syncs`, `send_acks`); never on
 //! discovery.
 
+use bytes::Bytes;
+
 use crate::peer::{Action, Peer, ZabPhase};
 use crate::role::{HandlerPhase, LeaderPhase, LearnerPhase, Role};
 use crate::wire::{QuorumPacket, ServerState};
@@ -35,10 +37,23 @@ impl Peer {
         let last = self.log.last();
         let base = self.log.base;
         let committed = self.log.committed;
-        let config = self.cfg.config_data.clone();
+        let pending = self.pending_config.as_ref().map(|p| p.data.clone());
+        let in_force = self.cfg.config_data.clone();
         let l = self.leader_mut();
         let e = l.epoch.expect("epoch chosen");
         let established = l.phase == LeaderPhase::Broadcast;
+        // Apache's getQuorumVerifierBytes, the last seen view, while this leader is not
+        // established: a pending reconfig in its history is the view it finishes at
+        // establishment, and an Apache learner activates it at UPTODATE from here only
+        // (`Learner.syncWithLeader`'s newLeaderQV; a plain COMMIT in the DIFF does not).
+        // Once established, the view in force: a pending reconfig is then one of this
+        // leader's own still in flight, which its COMMITANDACTIVATE activates, and an
+        // Apache learner would activate it at UPTODATE uncommitted (reconfig seed 7000369
+        // did so with an observer of ours before the learner's own check).
+        let config = match pending {
+            Some(p) if !established => p,
+            _ => in_force,
+        };
         let Some(h) = l.handlers.get(&to) else { return };
         let observer = h.observer;
         let peer_last = h.peer_last;
@@ -183,10 +198,15 @@ impl Peer {
         {
             return;
         }
+        // Observers too: before establishment they are synced to our last zxid like
+        // followers, so an ACK of NEWLEADER from one the pending view makes a voter vouches
+        // for the reconfig as a follower's does (Apache's `Proposal.addAck` counts any sid
+        // that votes in a view, whatever it connected as). They are not voters of the view
+        // in force, so its quorum is counted as before.
         let mut acked: Vec<ServerId> = l
             .handlers
             .iter()
-            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+            .filter(|(_, h)| h.phase >= HandlerPhase::Synced)
             .map(|(s, _)| *s)
             .collect();
         acked.push(me);
@@ -319,13 +339,14 @@ impl Peer {
         self.out.push(Action::InstallSnapshot { zxid });
     }
 
-    /// NEWLEADER (`FollowerProcessNEWLEADER`).
-    pub(crate) fn on_new_leader(&mut self, zxid: Zxid) {
+    /// NEWLEADER (`FollowerProcessNEWLEADER`). The view it carries is kept for UPTODATE.
+    pub(crate) fn on_new_leader(&mut self, zxid: Zxid, config: Bytes) {
         let last = self.log.last();
         let l = self.learner_mut();
         if l.phase != LearnerPhase::Syncing || Some(zxid.epoch()) != l.new_epoch {
             return;
         }
+        l.newleader_config = Some(config);
         l.phase = LearnerPhase::AwaitNewLeaderAck;
         l.newleader_zxid = zxid;
         l.sync_upto = last;
@@ -379,14 +400,31 @@ impl Peer {
         }
         l.phase = LearnerPhase::Broadcast;
         let (leader, e, observer) = (l.leader, l.new_epoch.expect("epoch"), l.observer);
+        let newleader_zxid = l.newleader_zxid;
         // A ZooKeeper leader sends -1: then only the COMMITs and what we already shared count.
         let upto = l
             .pending_commit
             .max(if zxid.0 >= 0 { zxid } else { l.synced_from });
         let designated = l.designated.take();
+        let newleader_config = l.newleader_config.take();
         self.designated = designated;
         self.commit_to(upto);
         self.designated = None;
+        // The view NEWLEADER carried, if newer than what the commits activated: a view
+        // this learner missed, or the pending view the leader finished as it established.
+        // Only a committed one: its reconfig within what UPTODATE commits (or Apache's
+        // first version, the NEWLEADER zxid itself). Our leader sends a pending view only
+        // before it is established, when it finishes it; an Apache leader sends its last
+        // seen view to every learner, a reconfig still in flight included, and an
+        // observer synced to the commit point does not even hold that: its commit
+        // activates it, never this.
+        if let Some(c) = newleader_config {
+            let committed = crate::reconfig::parse_config(&c)
+                .is_some_and(|(_, v)| v <= upto.0 || v == newleader_zxid.0);
+            if committed {
+                self.adopt_config(&c);
+            }
+        }
         let state = if observer {
             ServerState::Observing
         } else {

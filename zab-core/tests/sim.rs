@@ -154,7 +154,10 @@ fn sim_reconfig_seeds_150_200() {
 /// 4011928 (as 4000558, with the lone voter re-elected after leading on without the
 /// reconfig, so that its vote names a log past the reconfig's epoch); 4026601 (leaders of
 /// seven voters stepped down right after establishing: the initial deadline of learners
-/// synced during a long synchronisation ran from their connecting, not the establishment).
+/// synced during a long synchronisation ran from their connecting, not the establishment);
+/// 8204969 (a leader, the only voter of the view in force, finishing a reconfig that makes
+/// voters of observers, never counted their ACKs of NEWLEADER towards the pending view's
+/// quorum, and timed out at every epoch).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -166,6 +169,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_010_462);
     run_reconfig_seed(4_011_928);
     run_reconfig_seed(4_026_601);
+    run_reconfig_seed(8_204_969);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut

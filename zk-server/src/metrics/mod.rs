@@ -356,13 +356,15 @@ fn gauge(v: &StatsView, name: &str) -> Value {
         "auth_failed_count" => v.metrics().auth_failed as i64,
         "outstanding_tls_handshake" => crate::tls::throttle::outstanding() as i64,
         "quorum_size" => {
-            let voters = v
-                .cfg()
-                .servers
+            // Apache's getQuorumSize: the voting members of the view in force (a reconfig
+            // may have changed zoo.cfg's), not a majority of them.
+            let servers = crate::reconfig::parse_membership(&v.membership_text())
+                .map(|(servers, _)| servers)
+                .unwrap_or_else(|_| v.cfg().servers.clone());
+            let voters = servers
                 .values()
                 .filter(|s| s.peer_type == crate::config::PeerType::Participant)
                 .count();
-            // Apache: the number of voting members, not a majority of them.
             voters as i64
         }
         "learners" => (l.followers + l.observers) as i64,
