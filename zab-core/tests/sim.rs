@@ -154,7 +154,10 @@ fn sim_reconfig_seeds_150_200() {
 /// 4011928 (as 4000558, with the lone voter re-elected after leading on without the
 /// reconfig, so that its vote names a log past the reconfig's epoch); 4026601 (leaders of
 /// seven voters stepped down right after establishing: the initial deadline of learners
-/// synced during a long synchronisation ran from their connecting, not the establishment).
+/// synced during a long synchronisation ran from their connecting, not the establishment);
+/// 8054956 (a lone voter with a pending view of two voters, slow disks: its wait for both
+/// NEWLEADER ACKs ran from the end of discovery, not from its own epoch file as Apache's
+/// `waitForNewLeaderAck` does, and it re-elected for 300 ticks).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -166,6 +169,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_010_462);
     run_reconfig_seed(4_011_928);
     run_reconfig_seed(4_026_601);
+    run_reconfig_seed(8_054_956);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut
