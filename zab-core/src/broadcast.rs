@@ -15,8 +15,10 @@
 //! sync_limit_ticks` from its connecting or from the leader's establishment, whichever is
 //! later. A learner goes back to election after
 //! `sync_limit_ticks` (`init_limit_ticks` before UPTODATE) without a packet from its
-//! leader. A leader that does not finish discovery or synchronisation within
-//! `init_limit_ticks` gives up too.
+//! leader. A leader that does not finish discovery within `init_limit_ticks` gives up
+//! too, and so does one whose NEWLEADER lacks its quorum of ACKs `init_limit_ticks` after
+//! its own current epoch is durable (Apache's `waitForNewLeaderAck`, entered after
+//! `setCurrentEpoch`).
 //!
 //! Depends on the role state and the peer's helpers only: the last phase calls no other.
 

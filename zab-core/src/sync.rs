@@ -169,10 +169,21 @@ impl Peer {
         }
     }
 
+    /// Our current epoch is durable: `waitForNewLeaderAck` begins. Apache's leader writes
+    /// it (`setCurrentEpoch`, an fsync) before it enters that wait, whose `initLimit`
+    /// counts from there; the learners' NEWLEADERs already went out meanwhile. So the
+    /// learners have `init_limit_ticks` from this point, not from the end of discovery:
+    /// counted from there, a slow epoch file here ate into their time, and a leader
+    /// needing both voters of a two-voter pending view re-elected for 300 ticks
+    /// (reconfig soak seed 8054956, docs/reliability.md).
     pub(crate) fn on_leader_current_epoch_saved(&mut self, e: Epoch) {
+        let deadline = self.tick + self.cfg.init_limit_ticks;
         let l = self.leader_mut();
-        if l.epoch == Some(e) {
+        if l.epoch == Some(e) && !l.current_saved {
             l.current_saved = true;
+            if l.phase == LeaderPhase::Synchronization {
+                l.phase_deadline = l.phase_deadline.max(deadline);
+            }
             self.maybe_establish();
         }
     }

@@ -157,7 +157,10 @@ fn sim_reconfig_seeds_150_200() {
 /// synced during a long synchronisation ran from their connecting, not the establishment);
 /// 8204969 (a leader, the only voter of the view in force, finishing a reconfig that makes
 /// voters of observers, never counted their ACKs of NEWLEADER towards the pending view's
-/// quorum, and timed out at every epoch).
+/// quorum, and timed out at every epoch); 8054956 (a lone voter with a pending view of two
+/// voters, slow disks: its wait for both NEWLEADER ACKs ran from the end of discovery, not
+/// from its own epoch file as Apache's `waitForNewLeaderAck` does, and it re-elected for
+/// 300 ticks).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -170,6 +173,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_011_928);
     run_reconfig_seed(4_026_601);
     run_reconfig_seed(8_204_969);
+    run_reconfig_seed(8_054_956);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut

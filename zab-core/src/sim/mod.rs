@@ -58,6 +58,7 @@ use bytes::Bytes;
 
 pub use disk::Node;
 pub use invariants::continuous;
+pub use reconfig::INITIAL_VERSION;
 pub use rng::Rng;
 pub use trace::Record;
 
@@ -98,6 +99,10 @@ pub struct SimOptions {
     pub propose: u32,
     /// Servers outside the initial view (numbered after the observers): a reconfig may
     /// add them. They run from the start, as non-voting followers until a view names them.
+    /// Each starts, as Apache's joiner does (ZOOKEEPER-2172, ReconfigTest), with a partial
+    /// configuration of its own: the initial members and itself as a participant, version
+    /// 0; the members' initial view then has Apache's first established version, so that
+    /// the joiner takes the real view from the first notification or NEWLEADER it hears.
     pub spares: u64,
     /// Chance per step that the established leader is asked for a reconfig (when none
     /// is pending and a quorum of the new voters is synced with it, as zk-server's prep
@@ -246,6 +251,11 @@ impl Sim {
         } else {
             Arc::new(QuorumMaj::with_counts(opts.voters, opts.observers))
         };
+        let committed_version = if opts.spares > 0 {
+            reconfig::INITIAL_VERSION
+        } else {
+            0
+        };
         let mut rng = Rng::new(seed);
         let nodes = (1..=opts.voters + opts.observers + opts.spares)
             .map(|i| Node {
@@ -277,7 +287,7 @@ impl Sim {
             now: 0,
             nodes,
             committed_view: quorum.clone(),
-            committed_version: 0,
+            committed_version,
             quorum,
             election_net: Vec::new(),
             quorum_net: BTreeMap::new(),
@@ -319,11 +329,15 @@ impl Sim {
     fn config(&self, sid: ServerId) -> Config {
         let mut c = Config::new(sid, self.quorum.clone());
         c.config_data = Bytes::from_static(b"version=0");
-        if let Some((data, version)) = &self.nodes[Self::idx(sid)].view {
-            let (quorum, _) = crate::reconfig::parse_config(data).expect("an activated view");
+        let view = self.nodes[Self::idx(sid)]
+            .view
+            .clone()
+            .or_else(|| self.static_view(sid));
+        if let Some((data, version)) = view {
+            let (quorum, _) = crate::reconfig::parse_config(&data).expect("a valid view");
             c.quorum = quorum;
-            c.config_data = data.clone();
-            c.config_version = *version;
+            c.config_data = data;
+            c.config_version = version;
         }
         c.finalize_wait_ticks = self.opts.finalize_wait_ticks;
         c.min_notification_ticks = 2;

@@ -59,7 +59,57 @@ pub fn view_text(view: &View, version: Zxid) -> String {
     t
 }
 
+/// The version of the initial view in runs with spares: Apache's first established view
+/// takes the zxid of the first leader's NEWLEADER (ZOOKEEPER-1783), `100000000`, and
+/// that is what an ensemble a server joins has. A joiner's partial configuration has
+/// version 0 and gives way to it.
+pub const INITIAL_VERSION: i64 = 0x1_0000_0000;
+
 impl Sim {
+    /// The view the run starts with: voters `1..=voters`, then the observers; hierarchical
+    /// in three groups by `sid % 3`, as [`Sim::new`] builds its verifier.
+    fn initial_view(&self) -> View {
+        let voters: Vec<u64> = (1..=self.opts.voters).collect();
+        let observers = (self.opts.voters + 1..=self.opts.voters + self.opts.observers).collect();
+        let groups = if self.opts.hierarchical {
+            (0..3u64)
+                .map(|g| voters.iter().copied().filter(|s| s % 3 == g).collect())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        View {
+            voters,
+            observers,
+            groups,
+            weights: BTreeMap::new(),
+        }
+    }
+
+    /// What `sid`'s static configuration holds, in runs with spares: for a member, the
+    /// initial view with [`INITIAL_VERSION`]; for a spare, Apache's joining configuration
+    /// (ReconfigTest's joiner, ZOOKEEPER-2172): the initial members and itself as a
+    /// participant, version 0. It backs itself in that view, but no member counts it (it is
+    /// no voter of theirs), and the first answer it gets carries the newer view it then
+    /// takes (as Apache's `FastLeaderElection` does with a notification's newer config).
+    /// `None` without spares: every server starts from the unversioned initial view.
+    pub(super) fn static_view(&self, sid: ServerId) -> Option<(Bytes, i64)> {
+        if self.opts.spares == 0 {
+            return None;
+        }
+        let mut view = self.initial_view();
+        let member = view.voters.contains(&sid.0) || view.observers.contains(&sid.0);
+        if member {
+            let text = view_text(&view, Zxid(INITIAL_VERSION));
+            return Some((Bytes::from(text), INITIAL_VERSION));
+        }
+        view.voters.push(sid.0);
+        if let Some(g) = view.groups.get_mut((sid.0 % 3) as usize) {
+            g.push(sid.0);
+        }
+        Some((Bytes::from(view_text(&view, Zxid(0))), 0))
+    }
+
     /// The zxid the established leader `l` gives its next proposal.
     pub fn next_zxid_at(&self, l: u64) -> Option<Zxid> {
         let p = self.peer(l)?;

@@ -230,6 +230,88 @@ fn the_leaders_own_current_epoch_on_disk_completes_the_quorum() {
     );
 }
 
+/// Leader 1 with 2's ACKEPOCH in (NEWLEADER sent, discovery over at tick 0), whose own
+/// current epoch reaches its disk `saved_at` ticks later.
+fn syncing_with_the_current_epoch_saved_at(b: &PeerBuilder, saved_at: u64) -> Peer {
+    let mut p = b.leader_awaiting_ack_epoch(&[2]);
+    drive(&mut p, [received(2, b.ack_epoch_at_our_last())]);
+    for _ in 0..saved_at {
+        assert_eq!(p.step(Event::Tick), vec![], "waiting at tick {}", p.tick);
+    }
+    drive(
+        &mut p,
+        [Event::CurrentEpochSaved(crate::Epoch(b.next_epoch()))],
+    );
+    p
+}
+
+/// Apache's `Leader.lead` writes its current epoch (`setCurrentEpoch`) and only then enters
+/// `waitForNewLeaderAck`, whose `initLimit` counts from there: a slow epoch file of the
+/// leader's does not eat into the learners' time (reconfig soak seed 8054956).
+#[test]
+fn the_newleader_ack_wait_runs_from_the_leaders_current_epoch_on_disk() {
+    let b = leader();
+    let mut p = syncing_with_the_current_epoch_saved_at(&b, 150);
+    let init_limit = p.cfg.init_limit_ticks;
+    // Past initLimit from the end of discovery, within it from the epoch file.
+    for _ in 0..init_limit {
+        assert_eq!(
+            p.step(Event::Tick),
+            vec![],
+            "still waiting at tick {}",
+            p.tick
+        );
+    }
+    assert_eq!(
+        p.step(received(2, ack_of_new_leader(2))),
+        vec![
+            status(ServerState::Leading, ZabPhase::Broadcast, Some(1), 2),
+            Action::Commit { upto: zxid(1, 3) },
+            send(2, QuorumPacket::UpToDate { zxid: zxid(1, 3) }),
+        ]
+    );
+}
+
+#[test]
+fn without_a_quorum_of_newleader_acks_the_leader_gives_up_init_limit_after_its_epoch_file() {
+    let b = leader();
+    let mut p = syncing_with_the_current_epoch_saved_at(&b, 150);
+    let init_limit = p.cfg.init_limit_ticks;
+    for _ in 0..init_limit {
+        assert_eq!(
+            p.step(Event::Tick),
+            vec![],
+            "still waiting at tick {}",
+            p.tick
+        );
+    }
+    assert_eq!(p.step(Event::Tick), b.back_to_election(zxid(1, 3), 1, 2));
+}
+
+/// Until its own epoch file is written the leader keeps the deadline from the end of
+/// discovery: a disk that never completes it does not keep it leading for good.
+#[test]
+fn a_leader_whose_current_epoch_never_reaches_its_disk_gives_up_init_limit_after_discovery() {
+    let b = leader();
+    let mut p = b.leader_awaiting_ack_epoch(&[2]);
+    drive(&mut p, [received(2, b.ack_epoch_at_our_last())]);
+    let init_limit = p.cfg.init_limit_ticks;
+    for _ in 0..init_limit {
+        assert_eq!(
+            p.step(Event::Tick),
+            vec![],
+            "still waiting at tick {}",
+            p.tick
+        );
+    }
+    let out = p.step(Event::Tick);
+    assert_eq!(p.state(), ServerState::Looking, "{out:?}");
+    assert_eq!(
+        out[0],
+        status(ServerState::Looking, ZabPhase::Election, None, 1)
+    );
+}
+
 #[test]
 fn a_newleader_ack_after_establishment_is_answered_with_uptodate() {
     let b = leader();

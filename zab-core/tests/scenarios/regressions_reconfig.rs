@@ -10,7 +10,7 @@
 //! committed in it ([`ends_committed_in_view`]).
 
 use zab_core::peer::{Action, ZabPhase};
-use zab_core::sim::{Record, Sim};
+use zab_core::sim::{Record, Sim, INITIAL_VERSION};
 use zab_core::{QuorumPacket, ServerState, Zxid};
 
 use crate::support::*;
@@ -55,10 +55,10 @@ fn establishes(r: &Record, sid: u64) -> bool {
 ///
 /// Here the spare 4 joins as a non-voting follower with its log stalled, so that it
 /// cannot acknowledge NEWLEADER; the reconfig adding it commits with 1, 2 and 3 while it
-/// waits. Once its log moves, it must come out of the sync with the new view (the
-/// simulator's spares start from the initial view rather than Apache's partial joining
-/// config: what matters is the view it has after UPTODATE), and count as a voter: with
-/// one of the old voters down, writes commit only with its ACK.
+/// waits. Once its log moves, it must come out of the sync with the new view (it started,
+/// as Apache's joiner, from its partial joining config, and took the ensemble's view from
+/// the election: what matters is the view it has after UPTODATE), and count as a voter:
+/// with one of the old voters down, writes commit only with its ACK.
 #[test]
 fn zookeeper_2172_a_joiner_gets_the_reconfig_between_newleader_and_uptodate() {
     scenario_with_spares(
@@ -99,6 +99,58 @@ fn zookeeper_2172_a_joiner_gets_the_reconfig_between_newleader_and_uptodate() {
             commit(sim, 2);
             sim.start(down);
             ends_committed_in_view(sim, z, &[1, 2, 3, 4], 200);
+        },
+    );
+}
+
+/// ZOOKEEPER-2172's joiner, as Apache's ReconfigTest starts one: its configuration names
+/// the members and itself as a participant, with no version (0), while the ensemble's view
+/// has the version of its first establishment. It backs itself in its own view, which no
+/// member counts, takes the ensemble's view from the first answer it hears (as
+/// `FastLeaderElection` does with a notification's newer config) and writes it to its
+/// file, and joins as a non-voting follower; nobody else's view changes.
+#[test]
+fn zookeeper_2172_a_joiner_starts_from_its_partial_config_and_takes_the_ensembles_view() {
+    scenario_with_spares(
+        "zookeeper_2172_a_joiner_starts_from_its_partial_config_and_takes_the_ensembles_view",
+        3,
+        1,
+        |sim| {
+            for s in 1..=3 {
+                sim.start(s);
+            }
+            let l = settle(sim);
+            commit(sim, 2);
+            sim.start(4);
+            let p = sim.peer(4).expect("running");
+            let own: Vec<u64> = p.voting_members().iter().map(|s| s.0).collect();
+            if p.config_version() != 0 || own != [1, 2, 3, 4] {
+                sim.fail(&format!(
+                    "the joiner starts with view {:x} of {own:?}",
+                    p.config_version()
+                ));
+            }
+            settle(sim);
+            commit(sim, 2);
+            if sim.leader() != Some(l) {
+                sim.fail("the joiner changed the leader");
+            }
+            for s in 1..=4u64 {
+                let p = sim.peer(s).expect("running");
+                let voters: Vec<u64> = p.voting_members().iter().map(|v| v.0).collect();
+                if p.config_version() != INITIAL_VERSION || voters != [1, 2, 3] {
+                    sim.fail(&format!(
+                        "{s} runs view {:x} of {voters:?}",
+                        p.config_version()
+                    ));
+                }
+            }
+            if sim.view_file(4).is_none() || sim.view_file(1).is_some() {
+                sim.fail("only the joiner writes the view it took");
+            }
+            if state(sim, 4) != ServerState::Following {
+                sim.fail("the joiner does not follow");
+            }
         },
     );
 }
