@@ -478,3 +478,37 @@ fn read_only_mode_shows_in_the_admin_server() {
     assert_eq!(zab["zabstate"], "", "{zab}");
     assert_eq!(get(addr, "/commands/ruok")["error"], Value::Null);
 }
+
+/// With digests off Apache still logs an entry every 128 zxids, its digest 0 (its tree
+/// keeps no digest): ours answers the same.
+#[test]
+fn hash_with_digests_off_logs_zero_like_apache() {
+    let run = |kind: Kind| -> Value {
+        let port = free_port();
+        let mut opts = admin_options(port);
+        opts.extra.push(("digest.enabled".into(), "false".into()));
+        let s = TestServer::start(kind, &opts);
+        let admin = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            zk_tests::wait_until(Duration::from_secs(30), || http_get(
+                admin,
+                "/commands/ruok",
+                HTTP_TIMEOUT
+            )
+            .is_ok()),
+            "the AdminServer does not answer:\n{}",
+            s.log_tail()
+        );
+        let mut c = RawClient::connect(s.addr()).expect("connect");
+        assert_eq!(c.create("/h", b"", 0).unwrap().err, 0);
+        for i in 0..130u32 {
+            assert_eq!(c.set_data("/h", &i.to_be_bytes(), -1).unwrap().err, 0);
+        }
+        get(admin, "/commands/hash")["digests"].clone()
+    };
+    let expected = serde_json::json!([{"zxid": 128, "digest_version": 2, "digest": 0}]);
+    assert_eq!(run(Kind::Ours), expected, "ours");
+    if apache_admin_available() {
+        assert_eq!(run(Kind::Apache), expected, "Apache's");
+    }
+}
