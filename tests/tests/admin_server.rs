@@ -251,14 +251,18 @@ fn standalone_admin_commands_match_apache() {
     assert_eq!(get(ours_addr, "/commands/ruok")["error"], Value::Null);
 
     if apache_admin_available() {
-        compare_standalone_with_apache(ours_addr, &names);
+        compare_standalone_with_apache(ours_addr, ours.addr(), &names);
     }
     // The trace mask set is the one read back.
     assert_eq!(get(ours_addr, "/commands/stmk?traceMask=7")["tracemask"], 7);
     assert_eq!(get(ours_addr, "/commands/get_trace_mask")["tracemask"], 7);
 }
 
-fn compare_standalone_with_apache(ours_addr: SocketAddr, names: &[String]) {
+fn compare_standalone_with_apache(
+    ours_addr: SocketAddr,
+    ours_client: SocketAddr,
+    names: &[String],
+) {
     let apache_port = free_port();
     let apache = TestServer::start(Kind::Apache, &admin_options(apache_port));
     let apache_addr = SocketAddr::from(([127, 0, 0, 1], apache_port));
@@ -302,7 +306,47 @@ fn compare_standalone_with_apache(ours_addr: SocketAddr, names: &[String]) {
             .collect()
     };
     assert_eq!(watched(&a), watched(&o));
+
+    // The digest log (`hash`): after the same writes, the same entries (a digest
+    // after every zxid that is a multiple of 128) in the same JSON.
+    for addr in [apache.addr(), ours_client] {
+        let mut c = RawClient::connect(addr).expect("connect");
+        for i in 0..HASH_WRITES {
+            assert_eq!(c.set_data("/a", &i.to_be_bytes(), -1).unwrap().err, 0);
+        }
+    }
+    let a = get(apache_addr, "/commands/hash");
+    let o = get(ours_addr, "/commands/hash");
+    compare("standalone hash", &a, &o);
+    assert_eq!(keys(&a), keys(&o), "apache: {a}\nours: {o}");
+    let log = |v: &Value| -> Vec<(i64, i64, i64)> {
+        v["digests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|d| {
+                let n = |k: &str| d[k].as_i64().unwrap_or_else(|| panic!("{k}: {d}"));
+                (n("zxid"), n("digest_version"), n("digest"))
+            })
+            .collect()
+    };
+    let (a, o) = (log(&a), log(&o));
+    // Both: session 1, /a at 2, the writer's session at 3, then the writes.
+    let last = 3 + HASH_WRITES as i64;
+    let zxids: Vec<i64> = (1..=last).filter(|z| z % 128 == 0).collect();
+    assert_eq!(a.iter().map(|e| e.0).collect::<Vec<_>>(), zxids, "Apache's");
+    assert_eq!(o.iter().map(|e| e.0).collect::<Vec<_>>(), zxids, "ours");
+    for (a, o) in a.iter().zip(&o) {
+        assert_eq!((a.1, o.1), (2, 2), "digest version");
+        // The digests differ, as the trees do: ctime, mtime and the session ids in
+        // ephemeralOwner are each server's own. Each is a tree's digest, not 0.
+        assert_ne!(a.2, 0);
+        assert_ne!(o.2, 0);
+    }
 }
+
+/// Writes before `hash` is compared: past two of Apache's 128-zxid marks.
+const HASH_WRITES: u32 = 300;
 
 /// Server id by role (`leader`, `follower`, `observer`), once everyone serves.
 fn roles(ens: &mut Ensemble) -> BTreeMap<String, u64> {
@@ -433,4 +477,38 @@ fn read_only_mode_shows_in_the_admin_server() {
     let zab = get(addr, "/commands/zabstate");
     assert_eq!(zab["zabstate"], "", "{zab}");
     assert_eq!(get(addr, "/commands/ruok")["error"], Value::Null);
+}
+
+/// With digests off Apache still logs an entry every 128 zxids, its digest 0 (its tree
+/// keeps no digest): ours answers the same.
+#[test]
+fn hash_with_digests_off_logs_zero_like_apache() {
+    let run = |kind: Kind| -> Value {
+        let port = free_port();
+        let mut opts = admin_options(port);
+        opts.extra.push(("digest.enabled".into(), "false".into()));
+        let s = TestServer::start(kind, &opts);
+        let admin = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            zk_tests::wait_until(Duration::from_secs(30), || http_get(
+                admin,
+                "/commands/ruok",
+                HTTP_TIMEOUT
+            )
+            .is_ok()),
+            "the AdminServer does not answer:\n{}",
+            s.log_tail()
+        );
+        let mut c = RawClient::connect(s.addr()).expect("connect");
+        assert_eq!(c.create("/h", b"", 0).unwrap().err, 0);
+        for i in 0..130u32 {
+            assert_eq!(c.set_data("/h", &i.to_be_bytes(), -1).unwrap().err, 0);
+        }
+        get(admin, "/commands/hash")["digests"].clone()
+    };
+    let expected = serde_json::json!([{"zxid": 128, "digest_version": 2, "digest": 0}]);
+    assert_eq!(run(Kind::Ours), expected, "ours");
+    if apache_admin_available() {
+        assert_eq!(run(Kind::Apache), expected, "Apache's");
+    }
 }

@@ -192,6 +192,38 @@ fn four_letter_words_match_apache() {
         );
     }
 
+    // hash: the digest log, empty on a fresh server; after 130 more writes the
+    // digest after zxid 0x80 (the values differ: each tree has its own times).
+    check(
+        &mut failures,
+        "hash",
+        word(&apache, "hash"),
+        word(&ours, "hash"),
+    );
+    let logged = |s: &TestServer| -> Vec<String> {
+        let mut c = zk_tests::raw::RawClient::connect(s.addr()).expect("connect");
+        assert_eq!(c.create("/h", b"", 0).unwrap().err, 0);
+        for i in 0..130u32 {
+            assert_eq!(c.set_data("/h", &i.to_be_bytes(), -1).unwrap().err, 0);
+        }
+        word(s, "hash")
+            .lines()
+            .map(|l| {
+                let (zxid, digest) = l.split_once(": ").unwrap_or_else(|| panic!("{l}"));
+                assert!(digest.parse::<i64>().unwrap() != 0, "{l}");
+                zxid.to_owned()
+            })
+            .collect()
+    };
+    let (a, o) = (logged(&apache), logged(&ours));
+    assert_eq!(o, ["80"], "our hash after 130 writes");
+    check(
+        &mut failures,
+        "hash after 130 writes",
+        format!("{a:?}"),
+        format!("{o:?}"),
+    );
+
     // an unknown word: Apache closes the connection without a reply
     check(
         &mut failures,

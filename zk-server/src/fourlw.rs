@@ -348,6 +348,15 @@ pub fn run(core: &StatsView, word: &str, from: SocketAddr) -> String {
             }
         }
         "lgif" => out.push_str(&crate::admin::ops::log_info_text(core)),
+        // Apache's DigestCommand: the digest log, a line per entry, the zxid in hex
+        // and the digest as a Java long (0 with digests off, as Apache's stays).
+        "hash" => {
+            let enabled = core.cfg().digest_enabled();
+            for (zxid, digest) in core.tree().digest_log() {
+                let digest = if enabled { digest as i64 } else { 0 };
+                let _ = writeln!(out, "{:x}: {digest}", zxid.0);
+            }
+        }
         "dirs" => {
             let c = core.cfg();
             let _ = writeln!(

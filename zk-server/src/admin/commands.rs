@@ -17,6 +17,7 @@ use super::Context;
 use crate::config::PeerType;
 use crate::core::{Role, StatsView};
 use crate::fourlw::{self, ZK_VERSION};
+use crate::tree::APACHE_DIGEST_VERSION;
 
 /// `ZooTrace`'s default text trace mask: CLIENT_REQUEST (2) | SERVER_PACKET (16)
 /// | SESSION (32) | WARNING (256) = 306.
@@ -176,9 +177,24 @@ pub fn run(
                 ),
             },
         },
-        // Apache logs a digest of its tree every 128 transactions; ours keeps no such
-        // log, so the list is empty (as Apache's is before its first 128).
-        "hash" => put("digests", json!([])),
+        // Apache's DataTree.getDigestLog: the tree's digest after every zxid that is
+        // a multiple of 128, the newest 1024, as Apache's Jackson (snake_case) writes
+        // its ZxidDigest. With digests off Apache still logs, and its digest stays 0.
+        "hash" => {
+            let enabled = cfg.digest_enabled();
+            let log: Vec<Value> = view
+                .tree()
+                .digest_log()
+                .map(|(zxid, digest)| {
+                    json!({
+                        "zxid": zxid.0,
+                        "digest_version": APACHE_DIGEST_VERSION,
+                        "digest": if enabled { digest as i64 } else { 0 },
+                    })
+                })
+                .collect();
+            put("digests", Value::Array(log))
+        }
         "initial_configuration" => put("initial_configuration", json!(ctx.initial_config)),
         "is_read_only" => put("read_only", json!(view.read_only())),
         "last_snapshot" => {

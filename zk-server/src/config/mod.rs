@@ -558,7 +558,7 @@ fn property(raw: &str) -> Option<(&str, &str)> {
 /// Every four-letter word the server knows.
 pub const ALL_FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "srvr", "stat", "conf", "cons", "crst", "srst", "envi", "mntr", "wchs", "wchc", "wchp",
-    "dump", "isro", "dirs", "apiv", "ftfl", "csnp", "lgif", "ydld", "rqld",
+    "dump", "isro", "dirs", "hash", "apiv", "ftfl", "csnp", "lgif", "ydld", "rqld",
 ];
 
 impl Config {

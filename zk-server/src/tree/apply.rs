@@ -94,6 +94,7 @@ impl DataTree {
         if h.zxid > self.last_processed_zxid {
             self.last_processed_zxid = h.zxid;
         }
+        self.log_zxid_digest(h.zxid);
         rc
     }
 

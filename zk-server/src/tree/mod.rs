@@ -64,7 +64,7 @@
 //! size are kept up to date on every change, so none of them needs a walk of
 //! the tree.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 
 use zab_core::records::{Acl, StatPersisted};
@@ -123,6 +123,10 @@ pub struct DataTree {
     /// Paths with a quota: a `zookeeper_limits` node under `/zookeeper/quota`
     /// (ZooKeeper's `PathTrie`).
     quotas: BTreeSet<String>,
+    /// Apache's digest log (`DataTree.digestLog`): (zxid, [`DataTree::apache_digest`])
+    /// after every transaction whose zxid is a multiple of [`DIGEST_LOG_INTERVAL`],
+    /// the newest [`DIGEST_LOG_LIMIT`]; the AdminServer's `hash` answers it.
+    digest_log: VecDeque<(Zxid, u64)>,
 }
 
 impl fmt::Debug for DataTree {
@@ -140,6 +144,13 @@ impl fmt::Debug for DataTree {
 /// [`DataTree::apache_digest`] computes; a `TxnDigest` of another version is
 /// not compared.
 pub const APACHE_DIGEST_VERSION: i32 = 2;
+
+/// Apache's `DataTree.DIGEST_LOG_INTERVAL`: a transaction whose zxid is a
+/// multiple of it has the tree's digest after it logged.
+pub const DIGEST_LOG_INTERVAL: i64 = 128;
+
+/// Apache's `DataTree.DIGEST_LOG_LIMIT`: how many digests the log keeps (the oldest go).
+pub const DIGEST_LOG_LIMIT: usize = 1024;
 
 /// The tree's two digests, moved together: ours (the one our snapshots carry,
 /// `zab_storage::TreeDigest`) and Apache's (`zab_storage::apache_snapshot::
@@ -254,6 +265,7 @@ impl DataTree {
             last_parent: None,
             last_acl: None,
             quotas: BTreeSet::new(),
+            digest_log: VecDeque::new(),
         }
     }
 
@@ -267,6 +279,27 @@ impl DataTree {
     /// a transaction's `TxnDigest` is compared with.
     pub fn apache_digest(&self) -> u64 {
         self.digest.apache
+    }
+
+    /// Apache's digest log, oldest first (`DataTree.getDigestLog`): see
+    /// [`DataTree::log_zxid_digest`].
+    pub fn digest_log(&self) -> impl ExactSizeIterator<Item = (Zxid, u64)> + '_ {
+        self.digest_log.iter().copied()
+    }
+
+    /// Apache's `logZxidDigest`, after each whole transaction (not a multi's
+    /// parts): the digest after a zxid that is a multiple of
+    /// [`DIGEST_LOG_INTERVAL`] (the whole 64-bit zxid, epoch included, as
+    /// Apache tests it) joins the log, which keeps the newest [`DIGEST_LOG_LIMIT`].
+    /// Apache logs whether or not digests are enabled (its digest stays 0 when
+    /// they are not: the `hash` command says so).
+    fn log_zxid_digest(&mut self, zxid: Zxid) {
+        if zxid.0 % DIGEST_LOG_INTERVAL == 0 {
+            self.digest_log.push_back((zxid, self.apache_digest()));
+            if self.digest_log.len() > DIGEST_LOG_LIMIT {
+                self.digest_log.pop_front();
+            }
+        }
     }
 
     /// Every interned ACL list (for snapshots).
@@ -460,5 +493,68 @@ mod tests {
         assert_eq!(t.get("/zookeeper").unwrap().stat().cversion, -2);
         assert_eq!(t.get("/zookeeper/config").unwrap().stat().aversion, -1);
         assert_eq!(t.all_children_number("/"), 3);
+    }
+
+    /// Apache's `logZxidDigest`: the digest after every zxid that is a multiple
+    /// of 128 (epoch bits included), the newest 1024 kept.
+    #[test]
+    fn digest_log_keeps_every_128th_zxid_newest_1024() {
+        let mut t = DataTree::new(false);
+        let mut expected = Vec::new();
+        // An epoch's first zxid is not a multiple; its counter's 128th is.
+        let epoch = 3i64 << 32;
+        for zxid in (1..=300).chain(epoch + 1..=epoch + 130) {
+            let rc = t.apply(
+                &txn(zxid, op::CREATE, create(&format!("/n{zxid}"), -1, false)),
+                &mut Vec::new(),
+            );
+            assert_eq!(rc.err, 0);
+            if zxid % 128 == 0 {
+                expected.push((Zxid(zxid), t.apache_digest()));
+            }
+        }
+        assert_eq!(t.digest_log().collect::<Vec<_>>(), expected);
+        assert_eq!(
+            expected.iter().map(|e| e.0 .0).collect::<Vec<_>>(),
+            [128, 256, epoch + 128]
+        );
+        // A failed transaction is logged too: Apache logs every zxid it processes.
+        let z = epoch + 256;
+        assert_ne!(
+            t.apply(
+                &txn(
+                    z,
+                    op::DELETE,
+                    zab_core::txn::TxnBody::Delete {
+                        path: "/none".into()
+                    }
+                ),
+                &mut Vec::new()
+            )
+            .err,
+            0
+        );
+        assert_eq!(t.digest_log().last(), Some((Zxid(z), t.apache_digest())));
+
+        // Past the limit the oldest go.
+        for i in 0..DIGEST_LOG_LIMIT as i64 + 5 {
+            let z = epoch + 512 + i * DIGEST_LOG_INTERVAL;
+            let set = zab_core::txn::TxnBody::SetData(zab_core::txn::SetDataTxn {
+                path: "/n1".into(),
+                data: None,
+                version: i as i32 + 1,
+            });
+            assert_eq!(t.apply(&txn(z, op::SET_DATA, set), &mut Vec::new()).err, 0);
+        }
+        let log: Vec<_> = t.digest_log().collect();
+        assert_eq!(log.len(), DIGEST_LOG_LIMIT);
+        assert_eq!(log[0].0, Zxid(epoch + 512 + 5 * DIGEST_LOG_INTERVAL));
+        assert_eq!(
+            log[DIGEST_LOG_LIMIT - 1],
+            (
+                Zxid(epoch + 512 + (DIGEST_LOG_LIMIT as i64 + 4) * DIGEST_LOG_INTERVAL),
+                t.apache_digest()
+            )
+        );
     }
 }
