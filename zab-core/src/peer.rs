@@ -196,8 +196,16 @@ impl Peer {
         }
     }
 
-    /// Remember a logged reconfig proposal (a no-op for any other transaction).
+    /// Remember a logged reconfig proposal (a no-op for any other transaction, and for a
+    /// reconfig no newer than the view in force). A view in force of a later version was
+    /// made by a later reconfig, so this one is either committed and superseded in that
+    /// history or off it (the sync truncates it); pending, it made the election want a
+    /// quorum of a stale view. Apache's election counts its last seen view only when it
+    /// is newer than the one in force (`termPredicate`) (reconfig seed 8336346).
     pub(crate) fn note_proposal(&mut self, zxid: Zxid, data: &[u8]) {
+        if zxid.0 <= self.cfg.config_version {
+            return;
+        }
         if let Some(p) = crate::reconfig::pending_of(zxid, data) {
             self.pending_config = Some(p);
         }

@@ -661,6 +661,55 @@ mod tests {
         assert_eq!(p.config_version(), 0);
     }
 
+    /// Reconfig seed 8336346: a looking server took a later view from a notification,
+    /// then a DIFF brought it an earlier reconfig of the same history (or one off it, to
+    /// be truncated). That reconfig is not pending: the view in force supersedes it. It
+    /// was, and its election wanted a quorum of the stale view too, whose only voter was
+    /// an observer now (whose notifications do not count): it never joined the leader.
+    /// Apache's election counts its last seen view only when it is newer than the one in
+    /// force.
+    #[test]
+    fn a_reconfig_older_than_the_view_in_force_is_not_pending() {
+        let stale = zxid(1, 2);
+        let b = PeerBuilder::new(2)
+            .epochs(1, 1)
+            .log(Zxid::ZERO, &[zxid(1, 1)])
+            .committed(zxid(1, 1));
+        let mut p = b.learner_syncing(1, 2);
+        let later = format!("{}version={:x}", view(&[1, 2, 4]), zxid(1, 3).0);
+        p.adopt_config(&Bytes::from(later));
+        assert_eq!(p.config_version(), zxid(1, 3).0);
+        drive(
+            &mut p,
+            [received(
+                1,
+                QuorumPacket::Proposal {
+                    zxid: stale,
+                    data: reconfig_at(stale, &[3]),
+                },
+            )],
+        );
+        assert_eq!(p.last_zxid(), stale, "logged all the same");
+        assert_eq!(p.pending_reconfig(), None);
+        assert_eq!(p.config_version(), zxid(1, 3).0);
+        // A newer one is pending, as before.
+        let newer = zxid(1, 4);
+        drive(
+            &mut p,
+            [
+                received(1, proposal(zxid(1, 3))),
+                received(
+                    1,
+                    QuorumPacket::Proposal {
+                        zxid: newer,
+                        data: reconfig_at(newer, &[1, 2, 3]),
+                    },
+                ),
+            ],
+        );
+        assert_eq!(p.pending_reconfig(), Some(newer));
+    }
+
     /// A learner that holds that same reconfig pending (logged, not committed) does not
     /// activate it at UPTODATE either: only its commit does.
     #[test]

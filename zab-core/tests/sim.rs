@@ -160,7 +160,9 @@ fn sim_reconfig_seeds_150_200() {
 /// quorum, and timed out at every epoch); 8054956 (a lone voter with a pending view of two
 /// voters, slow disks: its wait for both NEWLEADER ACKs ran from the end of discovery, not
 /// from its own epoch file as Apache's `waitForNewLeaderAck` does, and it re-elected for
-/// 300 ticks).
+/// 300 ticks); 8336346 (a server that took a later view from a notification logged an
+/// earlier reconfig from a DIFF and held it pending, so its election wanted a quorum of
+/// that stale view, whose only voter was now an observer: it never joined the leader).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -174,6 +176,7 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(4_026_601);
     run_reconfig_seed(8_204_969);
     run_reconfig_seed(8_054_956);
+    run_reconfig_seed(8_336_346);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut
