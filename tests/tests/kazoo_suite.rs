@@ -18,7 +18,10 @@ use zk_tests::{
 
 /// The harness's ports: offset .. offset+25 (three servers, ten apart), all free.
 fn port_offset() -> u16 {
-    for _ in 0..200 {
+    // free_port hands out ports one after another from a point set by the pid, wrapping
+    // from 32,000 to 10,000: starting just above 31,000, up to 1,000 of them come before
+    // one that leaves room for 25 (200 tries did not always get there).
+    for _ in 0..2_000 {
         let base = free_port();
         if base > 31_000 {
             continue;
