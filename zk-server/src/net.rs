@@ -924,6 +924,64 @@ mod tests {
         assert_eq!(h.queued_bytes.load(Ordering::Acquire), 0);
     }
 
+    fn ping(xid: i32) -> Vec<u8> {
+        let mut f = 8i32.to_be_bytes().to_vec();
+        f.extend_from_slice(&xid.to_be_bytes());
+        f.extend_from_slice(&zab_core::records::op::PING.to_be_bytes());
+        f
+    }
+
+    fn xids(m: Option<CoreMsg>) -> Vec<i32> {
+        match m {
+            Some(CoreMsg::Request(r)) => vec![r.xid],
+            Some(CoreMsg::Requests(rs)) => {
+                assert!(rs.len() > 1, "a list of one request is sent as a Request");
+                rs.iter().map(|r| r.xid).collect()
+            }
+            _ => panic!("expected requests"),
+        }
+    }
+
+    /// A read's requests reach the core in their order: a lone one as a Request, also
+    /// when it had to wait for room in the core's queue, several read at once as one
+    /// Requests.
+    #[tokio::test]
+    async fn requests_reach_the_core_in_order_alone_or_together() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let (rd, wr) = tokio::io::split(server);
+        let (h, rx) = ConnHandle::new(7, "127.0.0.1:1".parse().unwrap());
+        // Room for one message: the second request waits for it.
+        let (core, mut core_rx) = mpsc::channel(1);
+        let kill = h.kill.clone();
+        let mut io = ConnIo {
+            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
+            wr,
+            rx,
+            queued_bytes: h.queued_bytes.clone(),
+            keeper: None,
+            id: 7,
+        };
+        io.frames.codec_mut().first = false;
+        let task = tokio::spawn(async move { io.run(&core, &kill).await });
+        client.write_all(&ping(1)).await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // The queue is full now: this one waits in the connection's task.
+        client.write_all(&ping(2)).await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(xids(core_rx.recv().await), vec![1]);
+        assert_eq!(xids(core_rx.recv().await), vec![2]);
+        let mut two = ping(3);
+        two.extend_from_slice(&ping(4));
+        client.write_all(&two).await.unwrap();
+        assert_eq!(xids(core_rx.recv().await), vec![3, 4]);
+        drop(client);
+        assert!(task.await.unwrap().is_ok());
+    }
+
     #[test]
     fn the_xid64_handshake_frame_takes_its_extra_byte() {
         // ClickHouse's use_xid_64 handshake: 46 bytes behind a length of 45,
