@@ -419,15 +419,20 @@ impl Peer {
     /// Leader: the followers that acknowledged its NEWLEADER (its synced
     /// participants), by id; a reconfig needs a quorum of the new voters among them.
     pub fn synced_follower_ids(&self) -> Vec<ServerId> {
-        match &self.role {
-            Role::Leading(l) => l
-                .handlers
-                .iter()
-                .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
-                .map(|(sid, _)| *sid)
-                .collect(),
-            _ => Vec::new(),
-        }
+        self.synced_followers().collect()
+    }
+    /// [`Peer::synced_follower_ids`] without collecting them (a driver compares them
+    /// after every event).
+    pub fn synced_followers(&self) -> impl Iterator<Item = ServerId> + '_ {
+        let handlers = match &self.role {
+            Role::Leading(l) => Some(&l.handlers),
+            _ => None,
+        };
+        handlers
+            .into_iter()
+            .flatten()
+            .filter(|(_, h)| !h.observer && h.phase >= HandlerPhase::Synced)
+            .map(|(sid, _)| *sid)
     }
     /// Leader: the observers connected to it, by id.
     pub fn observer_ids(&self) -> Vec<ServerId> {

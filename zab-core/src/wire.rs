@@ -310,6 +310,20 @@ impl QuorumPacket {
         }
     }
 
+    /// [`QuorumPacket::to_record`] of a packet no longer needed: a forwarded request's
+    /// authentication ids move into the record instead of being copied.
+    pub fn into_record(self) -> QuorumPacketRecord {
+        match self {
+            QuorumPacket::Request { data, authinfo } => QuorumPacketRecord {
+                packet_type: packet_type::REQUEST,
+                zxid: -1,
+                data: Some(data),
+                authinfo,
+            },
+            other => other.to_record(),
+        }
+    }
+
     /// The jute record this packet travels as.
     pub fn to_record(&self) -> QuorumPacketRecord {
         let (zxid, data, authinfo) = match self {
@@ -782,6 +796,11 @@ mod tests {
         #[test]
         fn quorum_packets_round_trip(p in arb_packet()) {
             prop_assert_eq!(QuorumPacket::decode(&p.encode()).unwrap(), p);
+        }
+
+        #[test]
+        fn into_record_is_to_record(p in arb_packet()) {
+            prop_assert_eq!(p.clone().into_record(), p.to_record());
         }
 
         #[test]

@@ -712,31 +712,50 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
         core: &mpsc::Sender<CoreMsg>,
     ) -> Option<Result<(), FrameError>> {
         let keeper = self.keeper.as_deref();
-        let mut batch = Vec::new();
-        let mut end = match item {
-            None => Some(Ok(())),
-            Some(item) => push_request(&mut batch, item, self.id, keeper)
-                .err()
-                .map(Err),
-        };
-        while end.is_none() && batch.len() < MAX_BATCH {
-            // Frames already read, or readable without waiting; no await.
-            match self.frames.next_now() {
-                None => break,
-                Some(None) => end = Some(Ok(())),
-                Some(Some(item)) => {
-                    end = push_request(&mut batch, item, self.id, keeper)
-                        .err()
-                        .map(Err)
+        let mut end = None;
+        // What must wait for room in the core's queue: only a list of requests (not a
+        // whole CoreMsg, nor a lone Request) waits in this task's state while the queue
+        // is full (the future stays small: `a_connection_task_is_small`).
+        let batch = {
+            // The first request alone needs no list: most reads bring one request.
+            let mut first = None;
+            let mut batch = Vec::new();
+            match item.map(|i| decode_request(i, self.id, keeper)) {
+                None => end = Some(Ok(())),
+                Some(Ok(r)) => first = Some(r),
+                Some(Err(e)) => end = Some(Err(e)),
+            }
+            while end.is_none() && batch.len() + usize::from(first.is_some()) < MAX_BATCH {
+                // Frames already read, or readable without waiting; no await.
+                match self.frames.next_now() {
+                    None => break,
+                    Some(None) => end = Some(Ok(())),
+                    Some(Some(item)) => match decode_request(item, self.id, keeper) {
+                        Ok(r) => {
+                            batch.extend(first.take());
+                            batch.push(r);
+                        }
+                        Err(e) => end = Some(Err(e)),
+                    },
                 }
             }
-        }
+            match first {
+                Some(r) => match core.try_reserve() {
+                    Ok(permit) => {
+                        permit.send(CoreMsg::Request(r));
+                        Vec::new()
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => return Some(Ok(())),
+                    Err(mpsc::error::TrySendError::Full(())) => vec![r],
+                },
+                None => batch,
+            }
+        };
         if !batch.is_empty() {
-            // The message is made once there is room for it: only the batch (not a whole
-            // CoreMsg) waits in this task's state while the core's queue is full.
             let Ok(permit) = core.reserve().await else {
                 return Some(Ok(()));
             };
+            let mut batch = batch;
             permit.send(match batch.len() {
                 1 => CoreMsg::Request(batch.pop().expect("one request")),
                 _ => CoreMsg::Requests(batch),
@@ -752,14 +771,13 @@ const MAX_BATCH: usize = 64;
 /// Most queued frames one vectored write takes.
 const MAX_WRITE_FRAMES: usize = 64;
 
-/// Decodes one inbound frame of an established connection into `batch`; an error
-/// closes the connection.
-fn push_request(
-    batch: &mut Vec<Request>,
+/// Decodes one inbound frame of an established connection; an error closes the
+/// connection.
+fn decode_request(
     item: Result<Inbound, FrameError>,
     conn_id: u64,
     keeper: Option<&crate::keeper_conn::KeeperConn>,
-) -> Result<(), FrameError> {
+) -> Result<Request, FrameError> {
     let f = match item? {
         Inbound::Frame(f) => f.freeze(),
         Inbound::FourLetter(_) => unreachable!("only first"),
@@ -782,7 +800,7 @@ fn push_request(
         what: zab_core::records::op::name(hdr.op_type),
         source,
     })?;
-    batch.push(Request {
+    Ok(Request {
         session_id: 0,
         conn_id,
         xid: hdr.xid,
@@ -790,8 +808,7 @@ fn push_request(
         op,
         body,
         read_at: std::time::Instant::now(),
-    });
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -905,6 +922,64 @@ mod tests {
         drop(client);
         assert!(task.await.unwrap().is_ok());
         assert_eq!(h.queued_bytes.load(Ordering::Acquire), 0);
+    }
+
+    fn ping(xid: i32) -> Vec<u8> {
+        let mut f = 8i32.to_be_bytes().to_vec();
+        f.extend_from_slice(&xid.to_be_bytes());
+        f.extend_from_slice(&zab_core::records::op::PING.to_be_bytes());
+        f
+    }
+
+    fn xids(m: Option<CoreMsg>) -> Vec<i32> {
+        match m {
+            Some(CoreMsg::Request(r)) => vec![r.xid],
+            Some(CoreMsg::Requests(rs)) => {
+                assert!(rs.len() > 1, "a list of one request is sent as a Request");
+                rs.iter().map(|r| r.xid).collect()
+            }
+            _ => panic!("expected requests"),
+        }
+    }
+
+    /// A read's requests reach the core in their order: a lone one as a Request, also
+    /// when it had to wait for room in the core's queue, several read at once as one
+    /// Requests.
+    #[tokio::test]
+    async fn requests_reach_the_core_in_order_alone_or_together() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let (rd, wr) = tokio::io::split(server);
+        let (h, rx) = ConnHandle::new(7, "127.0.0.1:1".parse().unwrap());
+        // Room for one message: the second request waits for it.
+        let (core, mut core_rx) = mpsc::channel(1);
+        let kill = h.kill.clone();
+        let mut io = ConnIo {
+            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
+            wr,
+            rx,
+            queued_bytes: h.queued_bytes.clone(),
+            keeper: None,
+            id: 7,
+        };
+        io.frames.codec_mut().first = false;
+        let task = tokio::spawn(async move { io.run(&core, &kill).await });
+        client.write_all(&ping(1)).await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // The queue is full now: this one waits in the connection's task.
+        client.write_all(&ping(2)).await.unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(xids(core_rx.recv().await), vec![1]);
+        assert_eq!(xids(core_rx.recv().await), vec![2]);
+        let mut two = ping(3);
+        two.extend_from_slice(&ping(4));
+        client.write_all(&two).await.unwrap();
+        assert_eq!(xids(core_rx.recv().await), vec![3, 4]);
+        drop(client);
+        assert!(task.await.unwrap().is_ok());
     }
 
     #[test]

@@ -135,12 +135,12 @@ impl WatchTable {
     /// every watch fires (a recursive one not for NodeChildrenChanged) and
     /// one-shot watches go; above it only recursive watches fire.
     fn trigger(&mut self, path: &str, ev: i32, out: &mut HashSet<i64>) {
-        let mut local = path.to_owned();
+        let mut local = path;
         let mut at_parent = false;
         let child_event = ev == event_type::NODE_CHILDREN_CHANGED;
         loop {
             let mut fired_once = Vec::new();
-            if let Some(w) = self.by_path.get(&local) {
+            if let Some(w) = self.by_path.get(local) {
                 for (&s, &modes) in w {
                     let recursive = modes.has(Modes::PERSISTENT_RECURSIVE) && !child_event;
                     let here = !at_parent && modes.has(Modes::STANDARD.with(Modes::PERSISTENT));
@@ -153,12 +153,12 @@ impl WatchTable {
                 }
             }
             for s in fired_once {
-                self.remove(&local, s, Modes::STANDARD);
+                self.remove(local, s, Modes::STANDARD);
             }
             if self.recursive == 0 || local == "/" {
                 break;
             }
-            local = parent_of(&local).to_owned();
+            local = parent_of(local);
             at_parent = true;
         }
     }

@@ -161,6 +161,9 @@ pub struct Core {
     security: Arc<crate::sasl::Security>,
     /// The zxid of a reconfig proposed here and not yet applied (ReconfigInProgress).
     reconfig_pending: Option<i64>,
+    /// The watch triggers of the transaction being applied, kept empty between
+    /// transactions for the allocation.
+    triggers: Vec<crate::tree::Trigger>,
     /// The membership activated by the last reconfig (text, version), which
     /// `/zookeeper/config` shows again after a SNAP; `None`: the one in zoo.cfg.
     membership: Option<(String, i64)>,
@@ -276,6 +279,7 @@ impl Core {
             extended_types,
             security: Arc::new(security),
             reconfig_pending: None,
+            triggers: Vec::new(),
             membership: None,
             inbound_waiting: 0,
             turn_reads: 0,

@@ -77,8 +77,15 @@ pub(super) fn frame(hdr: &ReplyHeader, body: Option<BodyWriter<'_>>) -> Bytes {
 pub(super) type Reply = Result<Option<Vec<u8>>, ErrorCode>;
 
 pub(super) fn body<R: Record>(r: &R) -> Reply {
-    Ok(Some(r.to_bytes()))
+    // Room for a Stat and a small value at once: `to_bytes`' 64 bytes would grow twice
+    // for a get's reply and once for every Stat (68 bytes). Freed as the frame is built.
+    let mut v = Vec::with_capacity(256);
+    r.write(&mut v);
+    Ok(Some(v))
 }
+
+/// A reply's length prefix and header (xid, zxid, err): 4 + 4 + 8 + 4 bytes.
+const REPLY_FRAME_HEADER: usize = 20;
 
 impl Core {
     pub(super) fn next_zxid(&mut self) -> Zxid {
@@ -452,7 +459,9 @@ impl Core {
             Ok(b) => (0, b),
             Err(e) => (e.code(), None),
         };
-        let mut out = Vec::with_capacity(32 + b.as_ref().map_or(0, |v| v.len()));
+        // Exactly the frame's size: `Bytes::from` a full Vec takes it as it is, where
+        // spare capacity would cost it an allocation of its own (bytes' shared header).
+        let mut out = Vec::with_capacity(REPLY_FRAME_HEADER + b.as_ref().map_or(0, |v| v.len()));
         out.put_i32(0);
         ReplyHeader { xid, zxid, err }.write(&mut out);
         if let Some(b) = b {
@@ -584,7 +593,7 @@ impl Core {
         let started = Instant::now();
         let in_ensemble = self.commit_processor();
         self.count_apply(&f, started, in_ensemble);
-        let mut triggers = Vec::new();
+        let mut triggers = std::mem::take(&mut self.triggers);
         let rc = self.tree.apply(&f.txn, &mut triggers);
         let zxid = f.txn.header.zxid;
         // DataTree.processTxn(header, txn, digest): compared, never acted on.
@@ -608,9 +617,10 @@ impl Core {
         if self.reconfig_pending.is_some_and(|z| z <= zxid.0) {
             self.reconfig_pending = None;
         }
-        for t in &triggers {
-            self.deliver(t);
+        for t in triggers.drain(..) {
+            self.deliver(&t);
         }
+        self.triggers = triggers;
         // Every server learns of sessions from the transactions that
         // create and close them.
         let closed_conn = match &f.txn.body {

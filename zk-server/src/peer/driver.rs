@@ -174,6 +174,9 @@ pub(super) struct Driver {
     /// Leader: learners synchronising now, by sid: by SNAP (true) or DIFF / TRUNC
     /// (`inflight_snap_count`, `inflight_diff_count`).
     pub(super) syncs_in_flight: HashMap<ServerId, bool>,
+    /// The actions of the event being stepped, kept between steps for its allocation
+    /// (a step per PROPOSAL, ACK and COMMIT would otherwise allocate a list each).
+    pub(super) actions: Vec<Action>,
     pub(super) _quorum_listener: QuorumListener,
 }
 
@@ -542,11 +545,15 @@ impl Driver {
 
     /// Feed one event and execute what the core asks, in order.
     async fn step(&mut self, ev: Event, in_tx: &mpsc::Sender<Inbound>) {
-        let mut queue = vec![ev];
-        while let Some(ev) = queue.pop() {
-            let actions = self.peer.step(ev);
+        // Events caused by a step run next, in order: `queue` is a stack, most events
+        // cause none, and so the first event needs no allocation.
+        let mut next = Some(ev);
+        let mut queue = Vec::new();
+        while let Some(ev) = next.take().or_else(|| queue.pop()) {
+            let mut actions = std::mem::take(&mut self.actions);
+            self.peer.step_into(ev, &mut actions);
             let mut follow_up = Vec::new();
-            for a in actions {
+            for a in actions.drain(..) {
                 match a {
                     Action::SendNotification { to, n } => {
                         let b = Bytes::from(n.encode());
@@ -568,7 +575,7 @@ impl Driver {
                         {
                             handover_log(to, *requester, *outcome);
                         }
-                        self.send_record(to, msg.to_record())
+                        self.send_record(to, msg.into_record())
                     }
                     Action::RqldAnswer(a) => {
                         tracing::info!("rqld: {a:?}");
@@ -665,13 +672,17 @@ impl Driver {
                     }
                     Action::Commit { upto } => {
                         self.ack_latency.on_commit(upto);
-                        let rest = self.uncommitted.split_off(&upto.next());
-                        let done = std::mem::replace(&mut self.uncommitted, rest);
-                        if let Some((z, _)) = done.iter().next_back() {
-                            self.tree_last = self.tree_last.max(*z);
+                        // Handed to the core with the next message, or after this batch of
+                        // events. Taken from the front one by one: `split_off` would build
+                        // a new map for the rest at every COMMIT.
+                        while let Some(e) = self.uncommitted.first_entry() {
+                            if *e.key() > upto {
+                                break;
+                            }
+                            let (z, b) = e.remove_entry();
+                            self.tree_last = self.tree_last.max(z);
+                            self.committed.push((z, b));
                         }
-                        // Handed to the core with the next message, or after this batch of events.
-                        self.committed.extend(done);
                     }
                     Action::Deliver { from, msg } => {
                         let m = match msg {
@@ -728,13 +739,14 @@ impl Driver {
                 self.send_core(ReplicationMsg::Observers(self.observers.clone()))
                     .await;
             }
-            let synced: Vec<u64> = self
+            // Compared without a list of its own: this runs after every event.
+            if self
                 .peer
-                .synced_follower_ids()
-                .iter()
+                .synced_followers()
                 .map(|s| s.0)
-                .collect();
-            if synced != self.synced {
+                .ne(self.synced.iter().copied())
+            {
+                let synced: Vec<u64> = self.peer.synced_followers().map(|s| s.0).collect();
                 self.synced = synced.clone();
                 self.send_core(ReplicationMsg::SyncedFollowers(synced))
                     .await;
@@ -761,6 +773,7 @@ impl Driver {
                     .retain(|(at, _)| at.elapsed() < EARLY_LEARNER_GRACE),
                 ServerState::Looking => {}
             }
+            self.actions = actions;
             // Events caused by this step run next, in order.
             for e in follow_up.into_iter().rev() {
                 queue.push(e);

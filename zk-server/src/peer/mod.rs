@@ -332,6 +332,7 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
         unavailable_since: Some(std::time::Instant::now()),
         log_times: log_times::LogTimes::new(log_metrics, driver_metrics),
         syncs_in_flight: HashMap::new(),
+        actions: Vec::new(),
         _quorum_listener: quorum_listener,
     };
     tokio::spawn(driver.run(election_rx, learners_rx, driver_rx));
