@@ -244,13 +244,15 @@ fn a_newest_snapshot_with_a_wrong_digest_falls_back_to_the_previous_one() {
         zxid_files(&v2, "snapshot").len() >= 2
     }));
     server.kill9();
-    // Change the digest in the newest snapshot's trailer (the 8 bytes before the crc) and
-    // make the crc match again: only the digest check can notice.
+    // Change our digest in the newest snapshot's trailer (version 3: the 8 bytes before
+    // Apache's digest, which is the 8 before the crc) and make the crc match again: only
+    // the digest check can notice.
     let snaps = zxid_files(&v2, "snapshot");
     let (newest_zxid, newest) = snaps.last().unwrap().clone();
     let mut b = std::fs::read(&newest).unwrap();
     let n = b.len();
-    b[n - 5] ^= 0x5a;
+    assert_eq!(&b[4..8], &3u32.to_be_bytes(), "a version 3 snapshot");
+    b[n - 13] ^= 0x5a;
     let crc = crc32(&b[..n - 4]);
     b[n - 4..].copy_from_slice(&crc.to_be_bytes());
     std::fs::write(&newest, &b).unwrap();

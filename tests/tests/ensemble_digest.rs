@@ -8,6 +8,9 @@
 //! mntr must report `digest_mismatches_count` 0, and our learner's log must show that
 //! it compared digests (the line it logs on its first comparison): a learner that
 //! skipped the comparison, or a leader that attached nothing, fails it.
+//!
+//! And our follower restarted from its own snapshot, whose Apache digest comes from
+//! the file's trailer rather than from every node (issue 17), against an Apache leader.
 
 use std::time::Duration;
 
@@ -213,4 +216,117 @@ fn apache_learners_compare_our_leaders_digests() {
             .member_kind(4, Kind::Apache),
         &[2, 3],
     );
+}
+
+/// Creates, sets and deletes under `/after`, through `hosts`.
+async fn more_writes(hosts: &str) {
+    let (c, _events) = Client::connect(hosts).await.expect("connect");
+    let acl = open();
+    c.create("/after", b"a", &acl, create_mode::PERSISTENT, 0)
+        .await
+        .unwrap();
+    for i in 0..20 {
+        let path = format!("/after/n{i}");
+        c.create(&path, b"v", &acl, create_mode::PERSISTENT, 0)
+            .await
+            .unwrap();
+        c.set_data(&path, format!("set {i}").as_bytes(), 0)
+            .await
+            .unwrap();
+        if i % 3 == 0 {
+            c.delete(&path, 1).await.unwrap();
+        }
+    }
+    c.set_data("/dg", b"after the restart", -1).await.unwrap();
+    c.close().await.unwrap();
+}
+
+/// Our follower restarted from its own snapshot (version 3: Apache's digest taken from
+/// the file, not computed per node) and its log, brought up to date by DIFF, compares
+/// an Apache leader's digests of the writes after it without a mismatch: Apache, which
+/// computes its digest over its whole tree, is the oracle for the one our follower
+/// started from its snapshot's trailer.
+#[test]
+fn our_follower_restarted_from_its_snapshot_matches_an_apache_leaders_digests() {
+    let mut spec = Spec::new(3, 0)
+        .member_kind(1, Kind::Ours)
+        .member_kind(2, Kind::Ours)
+        .extra("snapCount", "20")
+        .ticks(500, 20, 10)
+        .java_prop("zookeeper.extendedTypesEnabled", "true")
+        .java_prop("znode.container.checkIntervalMs", "200");
+    spec.kind = Kind::Apache;
+    let mut ens = Ensemble::new(spec);
+    ens.start(3);
+    ens.start(2);
+    let leader = ens.wait_serving(&[2, 3], Duration::from_secs(60));
+    assert_eq!(leader, 3, "{}", ens.logs(&[2, 3]));
+    ens.start(1);
+    ens.wait_mode(1, "follower", Duration::from_secs(60));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(workload(&ens.member(1).hosts(), &ens.member(3).hosts()));
+    let last = ens.zxid(3).expect("the leader's zxid");
+    assert!(
+        wait_until(Duration::from_secs(30), || ens.zxid(2) == Some(last)),
+        "follower 2 did not reach 0x{last:x}"
+    );
+    let snapshots = |ens: &Ensemble| -> Vec<std::path::PathBuf> {
+        let dir = ens.member(2).data_dir().join("version-2");
+        let mut s: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("snapshot.") && !n.ends_with(".tmp"))
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || !snapshots(&ens).is_empty()),
+        "follower 2 wrote no snapshot with snapCount=20"
+    );
+    for s in snapshots(&ens) {
+        let b = std::fs::read(&s).unwrap();
+        assert_eq!(
+            &b[4..8],
+            &3u32.to_be_bytes(),
+            "{} is not version 3",
+            s.display()
+        );
+    }
+
+    ens.kill(2);
+    let before = ens.log(2).len();
+    ens.start(2);
+    ens.wait_mode(2, "follower", Duration::from_secs(60));
+    rt.block_on(more_writes(&ens.member(2).hosts()));
+    let last = ens.zxid(3).expect("the leader's zxid");
+    assert!(
+        wait_until(Duration::from_secs(30), || [1, 2]
+            .iter()
+            .all(|&id| ens.zxid(id) == Some(last))),
+        "the followers did not reach 0x{last:x}"
+    );
+    let after = ens.log(2)[before..].to_owned();
+    assert!(
+        after.contains("loaded snapshot")
+            && after.contains("by DIFF")
+            && !after.contains("by SNAP"),
+        "follower 2 did not restart from its snapshot and a DIFF:\n{after}"
+    );
+    assert!(
+        after.contains(COMPARED),
+        "follower 2 compared no digest after its restart:\n{after}"
+    );
+    for id in [1, 2, 3] {
+        assert_eq!(
+            ens.mntr_number(id, "digest_mismatches_count"),
+            0,
+            "server {id}:\n{}",
+            ens.log(id)
+        );
+    }
 }

@@ -7,8 +7,8 @@
 //!   `truncate_to` serves TRUNC; `restart_at` continues the log after a SNAP.
 //!   Byte layout in [`record`].
 //! * [`SnapshotWriter`] / [`SnapshotReader`] (module [`snapshot`]): fuzzy
-//!   snapshots streamed entry by entry, with a crc over the file and a
-//!   [`TreeDigest`] over the nodes; [`latest_valid_snapshot`] falls back past
+//!   snapshots streamed entry by entry, with a crc over the file, a
+//!   [`TreeDigest`] over the nodes and Apache's digest of them (version 3); [`latest_valid_snapshot`] falls back past
 //!   corrupt ones; [`should_snapshot`] is ZooKeeper's randomised trigger.
 //! * [`write_epoch_file`] / [`read_epoch_file`]: `acceptedEpoch` and `currentEpoch`.
 //! * [`purge()`]: retention of snapshots and the segments they need.

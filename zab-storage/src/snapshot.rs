@@ -2,20 +2,27 @@
 //!
 //! ```text
 //! snapshot := header entry* trailer
-//! header   := magic:"ZBSN" version:u32(=2) zxid:i64                     ; 16 bytes
+//! header   := magic:"ZBSN" version:u32(=3) zxid:i64                     ; 16 bytes
 //! entry    := 0x01 session_id:i64 timeout_ms:i32                       ; a session
 //!           | 0x02 acl_ref:i64 vector<ACL>                             ; an ACL table row
 //!           | 0x03 path:ustring data:buffer acl_ref:i64 StatPersisted  ; a znode
-//! trailer  := 0xff sessions:u64 acls:u64 nodes:u64 digest:u64 crc:u32  ; 37 bytes
+//! trailer  := 0xff sessions:u64 acls:u64 nodes:u64 digest:u64
+//!             apache_digest:u64 crc:u32                                ; 45 bytes
+//!           | 0xff sessions:u64 acls:u64 nodes:u64 digest:u64 crc:u32  ; 37 bytes, versions 1, 2
 //!
 //! crc      = crc32 of every byte of the file before it
 //! digest   = TreeDigest (crate::digest) of the nodes, as the writer's caller computed it
+//! apache_digest = sum mod 2^64 of apache_node_digest (crate::apache_snapshot) over
+//!            exactly the node entries of the file, computed by SnapshotWriter as it
+//!            writes each one: Apache's tree digest of the tree the file loads into
 //! integers big-endian; ustring, buffer, vector and ACL in jute encoding
 //! data     : length -1 for a node whose data is null (version 1 wrote null as empty)
 //! file name: snapshot.<zxid in lower-case hex>, written as snapshot.<hex>.tmp first
 //! ```
 //!
-//! Version 1 files (no null data) are read too; this version is written.
+//! Versions 1 (no null data) and 2 (no Apache digest) are read too; version 3
+//! is written. A loader of a file without `apache_digest` computes Apache's
+//! digest node by node, as it did before version 3.
 //!
 //! This module reads and writes entries in any order. The data tree that loads
 //! them (zk-server's `DataTree::load_node`) needs a node's parent and its ACL
@@ -60,6 +67,7 @@ use zab_core::jute::{self, JuteReader, Record};
 use zab_core::records::{self, Acl, StatPersisted};
 use zab_core::Zxid;
 
+use crate::apache_snapshot::apache_node_digest;
 use crate::digest::TreeDigest;
 use crate::error::{Result, StorageError};
 use crate::fsutil::{self, io_err};
@@ -68,13 +76,16 @@ use crate::fsutil::{self, io_err};
 pub const SNAPSHOT_PREFIX: &str = "snapshot";
 /// `"ZBSN"`: zab snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"ZBSN";
-/// Version 2: a node's data may be null (length -1). Version 1 files are read too.
-pub const SNAPSHOT_VERSION: u32 = 2;
-/// The versions this reader understands (the grammar is the same; version 1
-/// never wrote null data).
-const READABLE_VERSIONS: [u32; 2] = [1, 2];
+/// Version 3: the trailer carries Apache's digest of the nodes written.
+/// Version 2 added null data (length -1). Versions 1 and 2 are read too.
+pub const SNAPSHOT_VERSION: u32 = 3;
+/// The versions this reader understands (the entries' grammar is the same;
+/// version 1 never wrote null data, versions 1 and 2 have the shorter trailer).
+const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
 const HEADER_LEN: usize = 16;
-const TRAILER_LEN: usize = 37;
+/// The trailer of version 3, and of versions 1 and 2 (no `apache_digest`).
+const TRAILER_LEN: usize = 45;
+const TRAILER_LEN_V2: usize = 37;
 const TAG_SESSION: u8 = 0x01;
 const TAG_ACL: u8 = 0x02;
 const TAG_NODE: u8 = 0x03;
@@ -91,6 +102,8 @@ pub struct SnapshotWriter {
     sessions: u64,
     acls: u64,
     nodes: u64,
+    /// Apache's digest of the nodes written so far (the trailer's `apache_digest`).
+    apache_digest: u64,
     finished: bool,
 }
 
@@ -119,6 +132,7 @@ impl SnapshotWriter {
             sessions: 0,
             acls: 0,
             nodes: 0,
+            apache_digest: 0,
             finished: false,
         };
         w.scratch.extend_from_slice(&SNAPSHOT_MAGIC);
@@ -157,14 +171,29 @@ impl SnapshotWriter {
         jute::write_i64(&mut self.scratch, acl_ref);
         stat.write(&mut self.scratch);
         self.nodes += 1;
+        // Over the very node this entry holds, so that the sum is Apache's
+        // digest of whatever tree the file loads into, fuzzy or not.
+        self.apache_digest = self.apache_digest.wrapping_add(apache_node_digest(
+            path,
+            data.unwrap_or_default(),
+            stat,
+        ));
         self.emit()
     }
 
     /// Seal the snapshot: trailer, fsync, rename to `snapshot.<zxid hex>`,
-    /// fsync the directory. Returns the final path.
+    /// fsync the directory. Returns the final path. `digest` is our
+    /// [`TreeDigest`] of the nodes written, as the caller computed it;
+    /// Apache's digest, which the writer summed itself, goes in next to it.
     pub fn finish(mut self, digest: u64) -> Result<PathBuf> {
         self.scratch.push(TAG_END);
-        for v in [self.sessions, self.acls, self.nodes, digest] {
+        for v in [
+            self.sessions,
+            self.acls,
+            self.nodes,
+            digest,
+            self.apache_digest,
+        ] {
             self.scratch.extend_from_slice(&v.to_be_bytes());
         }
         self.emit()?;
@@ -212,6 +241,9 @@ pub struct SnapshotSummary {
     pub acls: u64,
     pub nodes: u64,
     pub digest: u64,
+    /// Apache's digest of the node entries (`apache_snapshot::apache_node_digest`
+    /// summed), written by version 3 on; `None` in older files.
+    pub apache_digest: Option<u64>,
 }
 
 /// Reads one snapshot. `open` checks the header and the crc of the whole file;
@@ -240,7 +272,7 @@ impl SnapshotReader {
         let path = path.as_ref().to_path_buf();
         let file = File::open(&path).map_err(io_err(&path))?;
         let len = file.metadata().map_err(io_err(&path))?.len();
-        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+        if len < (HEADER_LEN + TRAILER_LEN_V2) as u64 {
             return Err(StorageError::SnapshotTruncated { file: path, len });
         }
         // Safety: snapshots are immutable once renamed into place.
@@ -266,7 +298,7 @@ impl SnapshotReader {
 
     fn from_map(path: PathBuf, map: Mmap) -> Result<SnapshotReader> {
         let b = &map[..];
-        if b.len() < HEADER_LEN + TRAILER_LEN {
+        if b.len() < HEADER_LEN + TRAILER_LEN_V2 {
             return Err(StorageError::SnapshotTruncated {
                 file: path,
                 len: b.len() as u64,
@@ -285,7 +317,18 @@ impl SnapshotReader {
                 reason: format!("unsupported version {version}"),
             });
         }
-        let t = b.len() - TRAILER_LEN;
+        let trailer_len = if version >= 3 {
+            TRAILER_LEN
+        } else {
+            TRAILER_LEN_V2
+        };
+        if b.len() < HEADER_LEN + trailer_len {
+            return Err(StorageError::SnapshotTruncated {
+                file: path,
+                len: b.len() as u64,
+            });
+        }
+        let t = b.len() - trailer_len;
         if b[t] != TAG_END {
             return Err(StorageError::SnapshotMalformed {
                 file: path,
@@ -300,6 +343,7 @@ impl SnapshotReader {
             acls: u(1),
             nodes: u(2),
             digest: u(3),
+            apache_digest: (version >= 3).then(|| u(4)),
         };
         Ok(SnapshotReader {
             path,

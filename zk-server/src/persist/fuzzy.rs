@@ -189,71 +189,11 @@ pub struct SnapshotJob {
 
 #[cfg(test)]
 mod tests {
-    use zab_core::records::op;
-    use zab_core::txn::{CreateTxn, SetDataTxn, Txn, TxnBody};
+    use zab_core::txn::Txn;
     use zab_storage::SnapEntry;
 
     use super::*;
-    use crate::persist::testutil::txn;
-
-    /// A deterministic mix of creates (some ephemeral), sets and deletes.
-    fn workload(tree: &DataTree, zxid: i64, seed: &mut u64) -> Txn {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let k = (*seed >> 33) % 40;
-        let path = format!("/k{k}");
-        let child = format!("/k{k}/c");
-        match (*seed >> 20) % 4 {
-            0 | 1 if tree.get(&path).is_none() => txn(
-                zxid,
-                op::CREATE,
-                TxnBody::Create(CreateTxn {
-                    path,
-                    // Some null data, so that snapshots and replay carry null.
-                    data: (!k.is_multiple_of(7)).then(|| Bytes::from(format!("v{zxid}"))),
-                    acl: if k.is_multiple_of(3) {
-                        Acl::read_unsafe()
-                    } else {
-                        Acl::open_unsafe()
-                    },
-                    ephemeral: k.is_multiple_of(5),
-                    parent_cversion: tree.get("/").unwrap().persisted().cversion + 1,
-                }),
-            ),
-            0 if tree.get(&child).is_none()
-                && tree
-                    .get(&path)
-                    .is_some_and(|n| n.persisted().ephemeral_owner == 0) =>
-            {
-                txn(
-                    zxid,
-                    op::CREATE,
-                    TxnBody::Create(CreateTxn {
-                        path: child,
-                        data: Some(Bytes::new()),
-                        acl: Acl::open_unsafe(),
-                        ephemeral: false,
-                        parent_cversion: tree.get(&path).unwrap().persisted().cversion + 1,
-                    }),
-                )
-            }
-            2 if tree.get(&path).is_some() => txn(
-                zxid,
-                op::SET_DATA,
-                TxnBody::SetData(SetDataTxn {
-                    path: path.clone(),
-                    data: (zxid % 5 != 0).then(|| Bytes::from(format!("s{zxid}"))),
-                    version: tree.get(&path).unwrap().persisted().version + 1,
-                }),
-            ),
-            _ if tree.get(&child).is_some() => {
-                txn(zxid, op::DELETE, TxnBody::Delete { path: child })
-            }
-            _ if tree.get(&path).is_some() => txn(zxid, op::DELETE, TxnBody::Delete { path }),
-            _ => txn(zxid, op::ERROR, TxnBody::Error { err: -101 }),
-        }
-    }
+    use crate::persist::testutil::workload;
 
     #[test]
     fn fuzzy_snapshot_under_writes_then_replay_gives_the_live_digest() {

@@ -10,6 +10,10 @@
 //!                 over the whole file (which maps its pages ahead of the parser)
 //! ```
 //!
+//! Apache's tree digest comes from the trailer (version 3 on: the writer's sum
+//! over the node entries, [`DataTree::preset_apache_digest`]); for an older
+//! file the builder computes each node's part as it inserts it.
+//!
 //! The parser and the builder meet in bounded batches of entries that borrow
 //! the map. Whatever fails, the tree is dropped; a crc that fails is the
 //! error reported, whatever else failed, then the parser's, then a digest
@@ -68,6 +72,12 @@ pub fn load_snapshot(cfg: &Config, file: &Path) -> Result<LoadedSnapshot, Persis
     // file could hold (a node entry takes at least 78 bytes).
     let nodes = (r.summary().nodes as usize).min(r.len() as usize / 78);
     let mut tree = DataTree::with_capacity(cfg.extended_types_enabled, nodes);
+    // Apache's digest of the nodes, summed by the writer (version 3 on): no
+    // node's CRC to compute here. Like the rest of the trailer it is only
+    // trusted once the crc passes, and the tree goes if it does not.
+    if let Some(sum) = r.summary().apache_digest {
+        tree.preset_apache_digest(sum);
+    }
     let mut sessions = HashMap::new();
     let bad = |why: String| PersistError::BadSnapshot {
         file: file.to_owned(),

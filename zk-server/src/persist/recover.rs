@@ -389,7 +389,9 @@ mod tests {
     use zab_storage::{SnapshotWriter, TreeDigest};
 
     use super::*;
-    use crate::persist::testutil::{create_txn, txn, Dir};
+    use crate::persist::testutil::{
+        apache_digest_walked, create_txn, downgrade_snapshot_to_v2, txn, workload, Dir,
+    };
     use crate::persist::{write_snapshot, FuzzySnapshot, SnapItem};
 
     fn data_dir() -> Dir {
@@ -517,6 +519,132 @@ mod tests {
             assert_eq!(n.data_opt(), want, "{path}");
             assert_eq!(n.stat().data_length, 0, "{path}");
         }
+    }
+
+    /// A fuzzy snapshot written while the tree changes under it (the seeded
+    /// `workload`: 200 transactions, then 5 more between every 3 nodes
+    /// written), and the log of every transaction. Returns the live tree
+    /// and the snapshot's file.
+    fn fuzzy_snapshot_under_writes(cfg: &Config, seed0: u64) -> (DataTree, PathBuf) {
+        let mut seed = seed0;
+        let mut live = DataTree::new(false);
+        let mut log = Vec::new();
+        let mut tr = Vec::new();
+        let mut zxid = 1;
+        let mut next = |live: &mut DataTree, log: &mut Vec<Txn>, seed: &mut u64| {
+            let t = workload(live, zxid, seed);
+            live.apply(&t, &mut tr);
+            log.push(t);
+            zxid += 1;
+        };
+        for _ in 0..200 {
+            next(&mut live, &mut log, &mut seed);
+        }
+        let mut snap = FuzzySnapshot::start(&live, vec![]);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
+        while !snap.done() {
+            tx.send(snap.step(&live, 3)).unwrap();
+            for _ in 0..5 {
+                next(&mut live, &mut log, &mut seed);
+            }
+        }
+        drop(tx);
+        let file = write_snapshot(&snap_dir(cfg), snap.zxid, rx).unwrap();
+        log_txns(cfg, None, &log);
+        (live, file)
+    }
+
+    /// The snapshot carries Apache's digest of the nodes it holds, summed
+    /// by the writer, and the load takes it instead of each node's CRC: after
+    /// a fuzzy snapshot and the log's replay, the recovered tree's Apache
+    /// digest is still exactly the one a walk over every node computes, and
+    /// the live tree's.
+    #[test]
+    fn a_fuzzy_snapshots_apache_digest_is_exact_after_recovery() {
+        for seed0 in 1..12u64 {
+            let d = data_dir();
+            let (live, file) = fuzzy_snapshot_under_writes(&d.cfg, seed0);
+            let summary = zab_storage::SnapshotReader::open(&file).unwrap().summary();
+            let mut r = zab_storage::SnapshotReader::open(&file).unwrap();
+            let mut in_file = 0u64;
+            while let Some(e) = r.next_entry().unwrap() {
+                if let zab_storage::SnapEntry::Node {
+                    path, data, stat, ..
+                } = e
+                {
+                    in_file =
+                        in_file.wrapping_add(zab_storage::apache_snapshot::apache_node_digest(
+                            path,
+                            data.unwrap_or_default(),
+                            &stat,
+                        ));
+                }
+            }
+            assert_eq!(summary.apache_digest, Some(in_file), "seed {seed0}");
+            let r = recover(&d.cfg).unwrap();
+            assert!(
+                r.replayed > 0,
+                "seed {seed0}: the log goes past the snapshot"
+            );
+            assert_eq!(r.tree.node_count(), live.node_count(), "seed {seed0}");
+            assert_eq!(
+                r.tree.apache_digest(),
+                apache_digest_walked(&r.tree),
+                "seed {seed0}: recovered Apache digest drifted"
+            );
+            assert_eq!(
+                apache_digest_walked(&live),
+                live.apache_digest(),
+                "seed {seed0}: live Apache digest drifted"
+            );
+            assert_eq!(r.tree.apache_digest(), live.apache_digest(), "seed {seed0}");
+            assert_eq!(r.tree.digest(), live.digest(), "seed {seed0}");
+        }
+    }
+
+    /// A snapshot of version 2 (no Apache digest in its trailer) still loads,
+    /// Apache's digest computed node by node as before version 3.
+    #[test]
+    fn a_version_2_snapshot_without_apaches_digest_still_loads() {
+        for seed0 in 1..6u64 {
+            let d = data_dir();
+            let (live, file) = fuzzy_snapshot_under_writes(&d.cfg, seed0);
+            downgrade_snapshot_to_v2(&file);
+            let summary = zab_storage::SnapshotReader::open(&file).unwrap().summary();
+            assert_eq!(summary.apache_digest, None, "seed {seed0}");
+            let r = recover(&d.cfg).unwrap();
+            assert_eq!(
+                r.snapshot_zxid, summary.zxid,
+                "seed {seed0}: loaded, no fallback"
+            );
+            assert_eq!(
+                r.tree.apache_digest(),
+                apache_digest_walked(&r.tree),
+                "seed {seed0}"
+            );
+            assert_eq!(r.tree.apache_digest(), live.apache_digest(), "seed {seed0}");
+            assert_eq!(r.tree.digest(), live.digest(), "seed {seed0}");
+        }
+    }
+
+    /// The loader takes Apache's digest from the trailer rather than from the
+    /// nodes (what makes it cheap): a file whose `apache_digest` was changed,
+    /// with its crc fixed up, loads with the changed digest. The crc is what
+    /// guards that field, as it guards the counts.
+    #[test]
+    fn the_loader_takes_apaches_digest_from_the_trailer() {
+        let d = data_dir();
+        let (live, file) = fuzzy_snapshot_under_writes(&d.cfg, 3);
+        let mut b = std::fs::read(&file).unwrap();
+        let n = b.len();
+        let at = n - 12..n - 4;
+        let stored = u64::from_be_bytes(b[at.clone()].try_into().unwrap());
+        b[at].copy_from_slice(&stored.wrapping_add(1).to_be_bytes());
+        let crc = crc32fast::hash(&b[..n - 4]);
+        b[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        std::fs::write(&file, &b).unwrap();
+        let r = recover(&d.cfg).unwrap();
+        assert_eq!(r.tree.apache_digest(), live.apache_digest().wrapping_add(1));
     }
 
     #[test]

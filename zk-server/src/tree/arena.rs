@@ -256,9 +256,11 @@ impl DataTree {
         }
         self.live += 1;
         self.digest.add_hash(node_hash);
-        let stat = self.persisted(id);
-        self.digest
-            .add_apache(path, self.nodes[id as usize].data(), &stat);
+        if !self.apache_preset {
+            let stat = self.persisted(id);
+            self.digest
+                .add_apache(path, self.nodes[id as usize].data(), &stat);
+        }
         self.data_size += (path.len() + data_len) as u64;
         self.track(path, owner);
         id

@@ -200,6 +200,21 @@ impl DataTree {
         ])
     }
 
+    /// Take Apache's digest of the nodes to be loaded from the snapshot
+    /// (its trailer's `apache_digest`, version 3 on: the writer's sum over
+    /// exactly the node entries of the file) instead of computing each
+    /// node's CRC while loading. Before the first node; until
+    /// [`DataTree::finish_load`], a node loaded adds nothing to Apache's
+    /// digest, and a node listed twice takes its earlier entry's part out.
+    pub fn preset_apache_digest(&mut self, sum: u64) {
+        assert!(
+            self.nodes.is_empty(),
+            "Apache's digest is preset before the first node"
+        );
+        self.digest.apache = sum;
+        self.apache_preset = true;
+    }
+
     pub fn load_acl(&mut self, id: i64, acl: Vec<Acl>) {
         self.last_acl = None;
         self.acls.load(id, acl);
@@ -314,8 +329,12 @@ impl DataTree {
                 let data_len = n.data().len() as u64;
                 self.set_owner(id, stat.ephemeral_owner);
                 self.digest.add_hash(node_hash);
-                self.digest
-                    .add_apache(path, self.nodes[id as usize].data(), &stat);
+                // A preset digest counts both entries: the earlier one's
+                // part went with `remove` above, the later one's is in it.
+                if !self.apache_preset {
+                    self.digest
+                        .add_apache(path, self.nodes[id as usize].data(), &stat);
+                }
                 self.data_size += data_len;
                 self.track(path, stat.ephemeral_owner);
             }
@@ -327,6 +346,7 @@ impl DataTree {
     pub fn finish_load(&mut self, zxid: Zxid) -> Result<(), String> {
         self.last_parent = None;
         self.last_acl = None;
+        self.apache_preset = false;
         if self.nodes.is_empty() {
             return Err("snapshot has no root node".into());
         }
@@ -373,27 +393,49 @@ mod tests {
             })
             .collect();
         let acls: Vec<_> = t.acl_entries().cloned().collect();
-        let load = |twice: bool| {
-            let mut back = DataTree::with_capacity(false, 8);
-            for a in &acls {
-                back.load_acl(a.id, a.acl.clone());
-            }
+        // `preset`: Apache's digest given as a version 3 file's writer sums
+        // it, over every entry, the earlier of the two included.
+        let load = |twice: bool, preset: bool| {
+            let mut entries = Vec::new();
             for (p, data, acl, stat) in &nodes {
                 if twice && p == "/a" {
                     let mut older = *stat;
                     older.version = 7;
-                    back.load_node(p, Some(b"older and longer"), *acl, older)
-                        .unwrap();
+                    entries.push((p, Some(&b"older and longer"[..]), *acl, older));
                 }
-                back.load_node(p, data.as_deref(), *acl, *stat).unwrap();
+                entries.push((p, data.as_deref(), *acl, *stat));
+            }
+            let mut back = DataTree::with_capacity(false, 8);
+            if preset {
+                back.preset_apache_digest(entries.iter().fold(0u64, |sum, (p, d, _, st)| {
+                    sum.wrapping_add(zab_storage::apache_snapshot::apache_node_digest(
+                        p,
+                        d.unwrap_or_default(),
+                        st,
+                    ))
+                }));
+            }
+            for a in &acls {
+                back.load_acl(a.id, a.acl.clone());
+            }
+            for (p, data, acl, stat) in entries {
+                back.load_node(p, data, acl, stat).unwrap();
             }
             back.finish_load(t.last_processed_zxid()).unwrap();
             back
         };
-        let (once, twice) = (load(false), load(true));
+        let (once, twice) = (load(false, false), load(true, false));
         assert_eq!(twice.node_count(), once.node_count());
         assert_eq!(twice.digest(), once.digest());
         assert_eq!(twice.digest(), t.digest());
+        assert_eq!(twice.apache_digest(), t.apache_digest());
+        for tw in [false, true] {
+            assert_eq!(
+                load(tw, true).apache_digest(),
+                t.apache_digest(),
+                "twice {tw}"
+            );
+        }
         let a = twice.get("/a").unwrap();
         assert_eq!((a.data(), a.stat().version), (&b"d"[..], 0));
         assert_eq!(twice.get("/a/b").unwrap().stat().version, 0);

@@ -120,6 +120,10 @@ pub struct DataTree {
     last_parent: Option<(String, NodeId)>,
     /// While loading: the last ACL id resolved and its slot.
     last_acl: Option<(i64, u32)>,
+    /// While loading a snapshot that carries Apache's digest of its nodes
+    /// ([`DataTree::preset_apache_digest`]): the digest holds that sum
+    /// already, so a node loaded does not add its own.
+    apache_preset: bool,
     /// Paths with a quota: a `zookeeper_limits` node under `/zookeeper/quota`
     /// (ZooKeeper's `PathTrie`).
     quotas: BTreeSet<String>,
@@ -264,6 +268,7 @@ impl DataTree {
             digest: Digests::default(),
             last_parent: None,
             last_acl: None,
+            apache_preset: false,
             quotas: BTreeSet::new(),
             digest_log: VecDeque::new(),
         }
