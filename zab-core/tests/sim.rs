@@ -3,7 +3,8 @@
 //! * `cargo test -p zab-core --test sim` runs the CI seeds (520 of them), and the reconfig
 //!   seeds (the same worlds with reconfigs in the workload and spare servers to add).
 //! * `ZAB_SEED=123 cargo test -p zab-core --test sim sim_replay -- --nocapture` replays one;
-//!   `ZAB_RECONFIG_SEED=123 ... sim_reconfig_replay` one reconfig seed.
+//!   `ZAB_RECONFIG_SEED=123 ... sim_reconfig_replay` one reconfig seed; with
+//!   `ZAB_TRACE_LEN=10000000` a failure prints the whole run, not its last 400 lines.
 //! * `ZAB_SOAK_SECS=600 cargo test --release -p zab-core --test sim soak -- --ignored --nocapture`
 //!   runs fresh seeds for that long (`ZAB_SOAK_START` picks the first seed; with
 //!   `ZAB_SOAK_RECONFIG=1`, reconfig seeds).

@@ -219,8 +219,10 @@ pub struct Sim {
     pub leaders: BTreeMap<Epoch, ServerId>,
     pub faults: bool,
     next_txn: u64,
-    /// The last [`TRACE_LEN`] events and actions, formatted only when a run fails.
+    /// The last `trace_len` events and actions (`TRACE_LEN` unless `ZAB_TRACE_LEN` says
+    /// otherwise), formatted only when a run fails.
     trace: VecDeque<TraceEntry>,
+    trace_len: usize,
     watch: Option<ActionWatch>,
     seen: Option<Seen>,
     /// Directions whose messages stay in flight until released ([`Sim::hold`]).
@@ -298,6 +300,7 @@ impl Sim {
             faults: false,
             next_txn: 0,
             trace: VecDeque::new(),
+            trace_len: trace::trace_len(),
             watch: None,
             seen: None,
             held: BTreeSet::new(),
