@@ -163,7 +163,11 @@ fn sim_reconfig_seeds_150_200() {
 /// from its own epoch file as Apache's `waitForNewLeaderAck` does, and it re-elected for
 /// 300 ticks); 8336346 (a server that took a later view from a notification logged an
 /// earlier reconfig from a DIFF and held it pending, so its election wanted a quorum of
-/// that stale view, whose only voter was now an observer: it never joined the leader).
+/// that stale view, whose only voter was now an observer: it never joined the leader);
+/// 8805088 and 8806159 (a lone voter re-elected for 300 ticks, needing the NEWLEADER ACKs
+/// of both groups of a hierarchical pending view: the simulator left a failed leader's
+/// learner connections open, so each attempt's learners looked again late, missed the
+/// next round's votes and stayed looking while the other group followed).
 #[test]
 fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(1_000_408);
@@ -178,6 +182,8 @@ fn sim_reconfig_regression_seeds() {
     run_reconfig_seed(8_204_969);
     run_reconfig_seed(8_054_956);
     run_reconfig_seed(8_336_346);
+    run_reconfig_seed(8_805_088);
+    run_reconfig_seed(8_806_159);
 }
 
 /// Chaos seeds that once failed: 5002120 (the liveness check's writes went to a leader cut
