@@ -1,12 +1,14 @@
 //! PING and syncLimit: who notices a silent peer, and when.
 
 use zab_core::sim::{Sim, STEPS_PER_TICK};
-use zab_core::{ServerState, Zxid};
+use zab_core::{ServerId, ServerState, Zxid};
 
 use crate::support::*;
 
 /// A follower that hears nothing from its leader for syncLimit ticks goes back to
-/// election; the leader, still with a quorum, stays; released, the follower rejoins.
+/// election, closing its connection, so the leader drops it at once (as zk-server's
+/// driver and Apache's `Learner.shutdown` close it); the leader, still with a quorum,
+/// stays; released, the follower rejoins.
 #[test]
 fn learner_returns_to_election_after_sync_limit_of_silence() {
     scenario(
@@ -29,6 +31,9 @@ fn learner_returns_to_election_after_sync_limit_of_silence() {
             );
             assert_eq!(role(sim, 3), (ServerState::Leading, Some(3)));
             assert_eq!(role(sim, 2), (ServerState::Following, Some(3)));
+            let leader = sim.peer(3).expect("running");
+            assert_eq!(leader.learner_synced(ServerId(1)), None, "3 still serves 1");
+            assert_eq!(leader.learner_synced(ServerId(2)), Some(true));
             assert!(sim.peer(3).expect("running").can_propose());
             sim.release(3, 1);
             assert_eq!(settle(sim), 3);
