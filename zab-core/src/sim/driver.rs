@@ -13,13 +13,30 @@ use crate::wire::{QuorumPacket, ServerState};
 use crate::{ServerId, Zxid};
 
 impl Sim {
-    /// A handover in place moves a server from one leadership to another without
-    /// LOOKING in between: like zk-server's driver, it closes the connection to the
-    /// leader it followed, or, as the old leader, those to its learners.
+    /// Leaving a leadership closes its quorum connections, as zk-server's driver does
+    /// (and Apache's `Leader.shutdown` / `Learner.shutdown`, the driver contract in
+    /// `driver.rs`): going back to LOOKING closes every connection this server holds,
+    /// so a failed leader's learners hear of it at once instead of after `initLimit` of
+    /// silence, and a learner that gives up leaves its leader's handler at once; a
+    /// handover in place, from one leadership to another without LOOKING in between,
+    /// closes the connection to the leader it followed, or, as the old leader, those to
+    /// its learners.
     fn leave_old_leadership(&mut self, sid: ServerId, before: Option<PeerStatus>, now: PeerStatus) {
         let Some(before) = before else { return };
         let learner = |s: ServerState| matches!(s, ServerState::Following | ServerState::Observing);
-        if learner(before.state) && now.state != ServerState::Looking && before.leader != now.leader
+        if now.state == ServerState::Looking && before.state != ServerState::Looking {
+            let peers: Vec<ServerId> = self
+                .nodes
+                .iter()
+                .map(|n| n.sid)
+                .filter(|s| *s != sid)
+                .collect();
+            for p in peers {
+                self.close_conn(sid, p);
+            }
+        } else if learner(before.state)
+            && now.state != ServerState::Looking
+            && before.leader != now.leader
         {
             if let Some(old) = before.leader {
                 self.close_conn(sid, old);

@@ -8,7 +8,9 @@
 //! * Election channel: every notification gets its own delay and may be lost.
 //! * Quorum channel: a FIFO connection per pair, opened by FOLLOWERINFO/OBSERVERINFO.
 //!   A lost packet breaks the connection (TCP does not skip packets): everything after
-//!   it is dropped until the learner reconnects. A reset also tells both ends.
+//!   it is dropped until the learner reconnects. A reset also tells both ends. A server
+//!   going back to LOOKING closes all its connections, dropping what they carry, and the
+//!   other ends hear of it (the driver contract in `driver.rs`, as zk-server's does).
 //! * Disk: appends reach memory at once and become durable at a later fsync, which
 //!   covers the writes issued before it started (group commit), so `Persisted` may be
 //!   partial. Epoch files are other files: they may become durable before earlier log
@@ -219,8 +221,10 @@ pub struct Sim {
     pub leaders: BTreeMap<Epoch, ServerId>,
     pub faults: bool,
     next_txn: u64,
-    /// The last [`TRACE_LEN`] events and actions, formatted only when a run fails.
+    /// The last `trace_len` events and actions (`TRACE_LEN` unless `ZAB_TRACE_LEN` says
+    /// otherwise), formatted only when a run fails.
     trace: VecDeque<TraceEntry>,
+    trace_len: usize,
     watch: Option<ActionWatch>,
     seen: Option<Seen>,
     /// Directions whose messages stay in flight until released ([`Sim::hold`]).
@@ -298,6 +302,7 @@ impl Sim {
             faults: false,
             next_txn: 0,
             trace: VecDeque::new(),
+            trace_len: trace::trace_len(),
             watch: None,
             seen: None,
             held: BTreeSet::new(),

@@ -1,7 +1,8 @@
 //! What a run remembers: the trace printed with a failure and the [`Record`] of a script.
 //!
 //! Owns the last `TRACE_LEN` events, actions and notes (kept unformatted until a run
-//! fails), the recording kept by [`Sim::record`], and how a failure is reported.
+//! fails; `ZAB_TRACE_LEN` in the environment keeps more, to read a whole replay), the
+//! recording kept by [`Sim::record`], and how a failure is reported.
 
 use std::fmt;
 
@@ -12,6 +13,15 @@ use crate::ServerId;
 
 /// How many recent events, actions and notes a failure prints.
 pub(super) const TRACE_LEN: usize = 400;
+
+/// [`TRACE_LEN`], or `ZAB_TRACE_LEN` from the environment: a replay read whole wants
+/// every step since the start, a soak wants the default.
+pub(super) fn trace_len() -> usize {
+    std::env::var("ZAB_TRACE_LEN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(TRACE_LEN)
+}
 
 /// One line of the trace, kept unformatted: formatting every event costs more than running it.
 #[derive(Debug)]
@@ -88,7 +98,7 @@ impl Sim {
     }
 
     pub(super) fn remember(&mut self, t: TraceEntry) {
-        if self.trace.len() >= TRACE_LEN {
+        if self.trace.len() >= self.trace_len {
             self.trace.pop_front();
         }
         self.trace.push_back(t);

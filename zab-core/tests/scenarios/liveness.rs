@@ -1,12 +1,14 @@
 //! PING and syncLimit: who notices a silent peer, and when.
 
-use zab_core::sim::STEPS_PER_TICK;
-use zab_core::{ServerState, Zxid};
+use zab_core::sim::{Sim, STEPS_PER_TICK};
+use zab_core::{ServerId, ServerState, Zxid};
 
 use crate::support::*;
 
 /// A follower that hears nothing from its leader for syncLimit ticks goes back to
-/// election; the leader, still with a quorum, stays; released, the follower rejoins.
+/// election, closing its connection, so the leader drops it at once (as zk-server's
+/// driver and Apache's `Learner.shutdown` close it); the leader, still with a quorum,
+/// stays; released, the follower rejoins.
 #[test]
 fn learner_returns_to_election_after_sync_limit_of_silence() {
     scenario(
@@ -29,6 +31,9 @@ fn learner_returns_to_election_after_sync_limit_of_silence() {
             );
             assert_eq!(role(sim, 3), (ServerState::Leading, Some(3)));
             assert_eq!(role(sim, 2), (ServerState::Following, Some(3)));
+            let leader = sim.peer(3).expect("running");
+            assert_eq!(leader.learner_synced(ServerId(1)), None, "3 still serves 1");
+            assert_eq!(leader.learner_synced(ServerId(2)), Some(true));
             assert!(sim.peer(3).expect("running").can_propose());
             sim.release(3, 1);
             assert_eq!(settle(sim), 3);
@@ -95,6 +100,63 @@ fn leader_keeps_leading_with_a_quorum_of_followers() {
             wait_applied(sim, &[3, 4, 5], *zs.last().expect("three"));
             sim.release_all();
             wait_applied(sim, &[1, 2], *zs.last().expect("three"));
+        },
+    );
+}
+
+/// A leader going back to election closes its learners' connections (zk-server's
+/// driver; Apache's `Leader.shutdown` closes every `LearnerHandler`'s socket): they look
+/// again in the same step, not after a timeout of silence. Here the leader of three
+/// stops hearing its followers and steps down at syncLimit while they still hear it.
+/// With the connections left open, a would-be leader that needed every voter of a
+/// hierarchical pending view re-elected for 300 ticks: the learners of each attempt
+/// that timed out on NEWLEADER ACKs joined the next round late, missed its votes and
+/// stayed looking while the others followed (reconfig seeds 8805088, 8806159).
+#[test]
+fn a_leader_going_back_to_election_drops_its_learners_at_once() {
+    scenario(
+        "a_leader_going_back_to_election_drops_its_learners_at_once",
+        3,
+        0,
+        |sim| {
+            sim.start_all();
+            let l = settle(sim);
+            commit(sim, 1);
+            let others: Vec<u64> = (1..=3).filter(|s| *s != l).collect();
+            for s in &others {
+                sim.hold(*s, l);
+            }
+            let limit = sim.opts.sync_limit_ticks;
+            let following = |s: &Sim| {
+                others
+                    .iter()
+                    .copied()
+                    .filter(|x| role(s, *x) == (ServerState::Following, Some(l)))
+                    .count()
+            };
+            // Its followers, still hearing its PINGs, follow it until it steps down.
+            let mut before = 0;
+            let stepped_down = sim.run_until(limit * 4, |s| {
+                if state(s, l) == ServerState::Looking {
+                    return true;
+                }
+                before = following(s);
+                false
+            });
+            if !stepped_down {
+                sim.fail("the leader never stepped down");
+            }
+            assert_eq!(before, 2, "a follower left {l} before it stepped down");
+            // In the step it went looking, both heard and left it.
+            assert_eq!(
+                following(sim),
+                0,
+                "followers of {l} still follow it after it went looking at step {}",
+                sim.now
+            );
+            sim.release_all();
+            settle(sim);
+            commit(sim, 1);
         },
     );
 }
