@@ -61,8 +61,73 @@ type IdHasher = BuildHasherDefault<DefaultHasher>;
 #[derive(Debug)]
 struct PathEntry {
     path: Arc<str>,
-    /// Session slot -> modes: 8 bytes a watcher.
-    watchers: HashMap<u32, Modes, IdHasher>,
+    watchers: Watchers,
+}
+
+/// A path's watchers: session slot -> modes. Many paths have one watcher (a
+/// session watching nodes no one else does), kept without a map of its own.
+#[derive(Debug)]
+enum Watchers {
+    One(u32, Modes),
+    /// 8 bytes a watcher. Empty only on its way out: a path leaves the table
+    /// with its last watcher.
+    Many(HashMap<u32, Modes, IdHasher>),
+}
+
+impl Watchers {
+    fn get(&self, slot: u32) -> Option<Modes> {
+        match self {
+            Watchers::One(s, m) => (*s == slot).then_some(*m),
+            Watchers::Many(h) => h.get(&slot).copied(),
+        }
+    }
+
+    fn insert(&mut self, slot: u32, modes: Modes) {
+        match self {
+            Watchers::One(s, m) if *s == slot => *m = modes,
+            Watchers::One(s, m) => {
+                let mut h = HashMap::default();
+                h.insert(*s, *m);
+                h.insert(slot, modes);
+                *self = Watchers::Many(h);
+            }
+            Watchers::Many(h) if h.is_empty() => *self = Watchers::One(slot, modes),
+            Watchers::Many(h) => {
+                h.insert(slot, modes);
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Modes> {
+        match self {
+            Watchers::One(s, m) if *s == slot => {
+                let m = *m;
+                *self = Watchers::Many(HashMap::default());
+                Some(m)
+            }
+            Watchers::One(..) => None,
+            Watchers::Many(h) => h.remove(&slot),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Watchers::One(..) => 1,
+            Watchers::Many(h) => h.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, Modes)> + '_ {
+        let (one, many) = match self {
+            Watchers::One(s, m) => (Some((*s, *m)), None),
+            Watchers::Many(h) => (None, Some(h.iter().map(|(&s, &m)| (s, m)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
 }
 
 /// A session holding watches in one table.
@@ -112,12 +177,7 @@ impl WatchTable {
         let id = self.path_ids.get(path).copied();
         let slot = self.session_slots.get(&session).copied();
         let modes = match (id, slot) {
-            (Some(id), Some(slot)) => self
-                .path_entry(id)
-                .watchers
-                .get(&slot)
-                .copied()
-                .unwrap_or_default(),
+            (Some(id), Some(slot)) => self.path_entry(id).watchers.get(slot).unwrap_or_default(),
             _ => Modes::NONE,
         };
         (id, slot, modes)
@@ -130,7 +190,7 @@ impl WatchTable {
         let path: Arc<str> = path.into();
         let entry = PathEntry {
             path: path.clone(),
-            watchers: HashMap::default(),
+            watchers: Watchers::Many(HashMap::default()),
         };
         let id = match self.free_paths.pop() {
             Some(id) => {
@@ -208,7 +268,7 @@ impl WatchTable {
     /// session's slot when that was their last watch.
     fn drop_watch(&mut self, id: u32, slot: u32) {
         let entry = self.path_entry_mut(id);
-        entry.watchers.remove(&slot);
+        entry.watchers.remove(slot);
         if entry.watchers.is_empty() {
             self.free_path(id);
         }
@@ -265,7 +325,7 @@ impl WatchTable {
         self.free_session(slot);
         for id in paths {
             let entry = self.path_entry_mut(id);
-            let modes = entry.watchers.remove(&slot).expect("the session's watch");
+            let modes = entry.watchers.remove(slot).expect("the session's watch");
             let empty = entry.watchers.is_empty();
             if modes.has(Modes::PERSISTENT_RECURSIVE) {
                 self.recursive -= 1;
@@ -286,7 +346,7 @@ impl WatchTable {
         loop {
             if let Some(&id) = self.path_ids.get(local) {
                 let mut fired_once = Vec::new();
-                for (&slot, &modes) in &self.path_entry(id).watchers {
+                for (slot, modes) in self.path_entry(id).watchers.iter() {
                     let recursive = modes.has(Modes::PERSISTENT_RECURSIVE) && !child_event;
                     let here = !at_parent && modes.has(Modes::STANDARD.with(Modes::PERSISTENT));
                     if recursive || here {
@@ -540,8 +600,8 @@ impl WatchManager {
             .map(|e| {
                 let mut s: Vec<i64> = e
                     .watchers
-                    .keys()
-                    .map(|&slot| {
+                    .iter()
+                    .map(|(slot, _)| {
                         t.sessions[slot as usize]
                             .as_ref()
                             .expect("a live session slot")
@@ -825,5 +885,40 @@ mod tests {
             assert_eq!(told, (1025..1050).collect::<Vec<i64>>());
         }
         assert_eq!(w.data.sizes(), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_path_keeps_one_watcher_inline_and_a_map_for_more() {
+        let mut w = Watchers::Many(HashMap::default());
+        assert!(w.is_empty());
+        w.insert(3, Modes::STANDARD);
+        assert!(matches!(w, Watchers::One(3, Modes::STANDARD)));
+        w.insert(3, Modes::STANDARD.with(Modes::PERSISTENT));
+        assert!(
+            matches!(w, Watchers::One(3, _)),
+            "the same watcher, new modes"
+        );
+        assert_eq!(w.get(3), Some(Modes::STANDARD.with(Modes::PERSISTENT)));
+        assert_eq!(w.get(4), None);
+        assert_eq!(w.remove(4), None);
+        w.insert(4, Modes::PERSISTENT_RECURSIVE);
+        assert!(matches!(w, Watchers::Many(_)));
+        let mut all: Vec<(u32, Modes)> = w.iter().collect();
+        all.sort_by_key(|&(s, _)| s);
+        assert_eq!(
+            all,
+            vec![
+                (3, Modes::STANDARD.with(Modes::PERSISTENT)),
+                (4, Modes::PERSISTENT_RECURSIVE)
+            ]
+        );
+        assert_eq!(w.remove(3), Some(Modes::STANDARD.with(Modes::PERSISTENT)));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w.remove(4), Some(Modes::PERSISTENT_RECURSIVE));
+        assert!(w.is_empty());
+        assert_eq!(w.iter().count(), 0);
+        let mut one = Watchers::One(7, Modes::STANDARD);
+        assert_eq!(one.remove(7), Some(Modes::STANDARD));
+        assert!(one.is_empty());
     }
 }
