@@ -6,8 +6,17 @@
 //! one-shot getChildren watch next to a recursive watch, as ZooKeeper 3.9's
 //! `WatchStats`); each fires by its own rules. Firing a trigger returns who
 //! gets which event; the caller filters by ACL and delivers.
+//!
+//! Memory: a table interns each watched path once (a path id) and each watching
+//! session once (a slot), so one watch is a `(slot, modes)` pair in its path's map
+//! and a path id in its session's set, about 14 bytes plus the maps' free room
+//! (docs/performance.md, "Memory per watch"). Only the fire path, `trigger`, and the
+//! four-letter words' lists turn ids back into paths and session ids.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 use zab_core::proto::event_type;
 
@@ -42,57 +51,254 @@ impl Modes {
     }
 }
 
+/// A hasher without per-map keys, for the tables keyed by ids this module hands out
+/// itself (path ids, session slots): dense numbers no client chooses, so no
+/// flooding to fear, and a map of them carries no 16-byte `RandomState`.
+type IdHasher = BuildHasherDefault<DefaultHasher>;
+
+/// A watched path of one table, interned: its text is stored once (shared with the
+/// path-to-id index), and the sessions watching it are named by their slot.
+#[derive(Debug)]
+struct PathEntry {
+    path: Arc<str>,
+    watchers: Watchers,
+}
+
+/// A path's watchers: session slot -> modes. Many paths have one watcher (a
+/// session watching nodes no one else does), kept without a map of its own.
+#[derive(Debug)]
+enum Watchers {
+    One(u32, Modes),
+    /// 8 bytes a watcher. Empty only on its way out: a path leaves the table
+    /// with its last watcher.
+    Many(HashMap<u32, Modes, IdHasher>),
+}
+
+impl Watchers {
+    fn get(&self, slot: u32) -> Option<Modes> {
+        match self {
+            Watchers::One(s, m) => (*s == slot).then_some(*m),
+            Watchers::Many(h) => h.get(&slot).copied(),
+        }
+    }
+
+    fn insert(&mut self, slot: u32, modes: Modes) {
+        match self {
+            Watchers::One(s, m) if *s == slot => *m = modes,
+            Watchers::One(s, m) => {
+                let mut h = HashMap::default();
+                h.insert(*s, *m);
+                h.insert(slot, modes);
+                *self = Watchers::Many(h);
+            }
+            Watchers::Many(h) if h.is_empty() => *self = Watchers::One(slot, modes),
+            Watchers::Many(h) => {
+                h.insert(slot, modes);
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Modes> {
+        match self {
+            Watchers::One(s, m) if *s == slot => {
+                let m = *m;
+                *self = Watchers::Many(HashMap::default());
+                Some(m)
+            }
+            Watchers::One(..) => None,
+            Watchers::Many(h) => h.remove(&slot),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Watchers::One(..) => 1,
+            Watchers::Many(h) => h.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, Modes)> + '_ {
+        let (one, many) = match self {
+            Watchers::One(s, m) => (Some((*s, *m)), None),
+            Watchers::Many(h) => (None, Some(h.iter().map(|(&s, &m)| (s, m)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+/// A session holding watches in one table.
+#[derive(Debug)]
+struct SessionEntry {
+    id: i64,
+    /// The ids of the paths it watches: 4 bytes a watch.
+    paths: HashSet<u32, IdHasher>,
+}
+
+/// One table (data or child). A watch is one `(slot, modes)` entry in its path's
+/// map and one path id in its session's set; the path's text and the session id
+/// are each stored once, however many watches name them. Ids and slots are
+/// indexes into `paths` and `sessions`, reused once freed; a path or a session
+/// leaves the table with its last watch.
 #[derive(Default, Debug)]
 struct WatchTable {
-    by_path: HashMap<String, HashMap<i64, Modes>>,
-    by_session: HashMap<i64, HashSet<String>>,
+    path_ids: HashMap<Arc<str>, u32>,
+    paths: Vec<Option<PathEntry>>,
+    free_paths: Vec<u32>,
+    session_slots: HashMap<i64, u32>,
+    sessions: Vec<Option<SessionEntry>>,
+    free_sessions: Vec<u32>,
     /// Number of (path, session) entries with a recursive watch: while it is
     /// zero, a trigger looks at its own path only.
     recursive: usize,
 }
 
 impl WatchTable {
-    /// Set `session`'s modes on `path` to `f(old)`; returns the old modes.
-    fn update(&mut self, path: &str, session: i64, f: impl FnOnce(Modes) -> Modes) -> Modes {
-        let old = self
-            .by_path
-            .get(path)
-            .and_then(|w| w.get(&session))
-            .copied()
-            .unwrap_or_default();
-        let new = f(old);
-        if new == old {
-            return old;
+    fn path_entry(&self, id: u32) -> &PathEntry {
+        self.paths[id as usize].as_ref().expect("a live path id")
+    }
+
+    fn path_entry_mut(&mut self, id: u32) -> &mut PathEntry {
+        self.paths[id as usize].as_mut().expect("a live path id")
+    }
+
+    fn session_entry_mut(&mut self, slot: u32) -> &mut SessionEntry {
+        self.sessions[slot as usize]
+            .as_mut()
+            .expect("a live session slot")
+    }
+
+    /// The modes `session` holds on `path`, with the path's id and the session's
+    /// slot when they are in the table.
+    fn lookup(&self, path: &str, session: i64) -> (Option<u32>, Option<u32>, Modes) {
+        let id = self.path_ids.get(path).copied();
+        let slot = self.session_slots.get(&session).copied();
+        let modes = match (id, slot) {
+            (Some(id), Some(slot)) => self.path_entry(id).watchers.get(slot).unwrap_or_default(),
+            _ => Modes::NONE,
+        };
+        (id, slot, modes)
+    }
+
+    fn intern_path(&mut self, path: &str) -> u32 {
+        if let Some(&id) = self.path_ids.get(path) {
+            return id;
         }
+        let path: Arc<str> = path.into();
+        let entry = PathEntry {
+            path: path.clone(),
+            watchers: Watchers::Many(HashMap::default()),
+        };
+        let id = match self.free_paths.pop() {
+            Some(id) => {
+                self.paths[id as usize] = Some(entry);
+                id
+            }
+            None => {
+                self.paths.push(Some(entry));
+                u32::try_from(self.paths.len() - 1).expect("fewer than 2^32 watched paths")
+            }
+        };
+        self.path_ids.insert(path, id);
+        id
+    }
+
+    fn intern_session(&mut self, session: i64) -> u32 {
+        if let Some(&slot) = self.session_slots.get(&session) {
+            return slot;
+        }
+        let entry = SessionEntry {
+            id: session,
+            paths: HashSet::default(),
+        };
+        let slot = match self.free_sessions.pop() {
+            Some(slot) => {
+                self.sessions[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                self.sessions.push(Some(entry));
+                u32::try_from(self.sessions.len() - 1).expect("fewer than 2^32 sessions")
+            }
+        };
+        self.session_slots.insert(session, slot);
+        slot
+    }
+
+    /// Frees a path nobody watches any more. The last one lets go of the slab too,
+    /// so a million watches gone leave no million empty slots behind.
+    fn free_path(&mut self, id: u32) {
+        let entry = self.paths[id as usize].take().expect("a live path id");
+        debug_assert!(entry.watchers.is_empty());
+        self.path_ids.remove(&entry.path);
+        if self.path_ids.is_empty() {
+            self.paths = Vec::new();
+            self.free_paths = Vec::new();
+        } else {
+            self.free_paths.push(id);
+        }
+    }
+
+    fn free_session(&mut self, slot: u32) {
+        let entry = self.sessions[slot as usize]
+            .take()
+            .expect("a live session slot");
+        self.session_slots.remove(&entry.id);
+        if self.session_slots.is_empty() {
+            self.sessions = Vec::new();
+            self.free_sessions = Vec::new();
+        } else {
+            self.free_sessions.push(slot);
+        }
+    }
+
+    fn count_recursive(&mut self, old: Modes, new: Modes) {
         let r = Modes::PERSISTENT_RECURSIVE;
         match (old.has(r), new.has(r)) {
             (false, true) => self.recursive += 1,
             (true, false) => self.recursive -= 1,
             _ => {}
         }
+    }
+
+    /// Takes a session's watch off an interned path, freeing the path and the
+    /// session's slot when that was their last watch.
+    fn drop_watch(&mut self, id: u32, slot: u32) {
+        let entry = self.path_entry_mut(id);
+        entry.watchers.remove(slot);
+        if entry.watchers.is_empty() {
+            self.free_path(id);
+        }
+        let s = self.session_entry_mut(slot);
+        s.paths.remove(&id);
+        if s.paths.is_empty() {
+            self.free_session(slot);
+        }
+    }
+
+    /// Set `session`'s modes on `path` to `f(old)`; returns the old modes.
+    fn update(&mut self, path: &str, session: i64, f: impl FnOnce(Modes) -> Modes) -> Modes {
+        let (id, slot, old) = self.lookup(path, session);
+        let new = f(old);
+        if new == old {
+            return old;
+        }
+        self.count_recursive(old, new);
         if new.is_empty() {
-            if let Some(w) = self.by_path.get_mut(path) {
-                w.remove(&session);
-                if w.is_empty() {
-                    self.by_path.remove(path);
-                }
-            }
-            if let Some(ps) = self.by_session.get_mut(&session) {
-                ps.remove(path);
-                if ps.is_empty() {
-                    self.by_session.remove(&session);
-                }
-            }
+            // `old` was not empty, so both are interned.
+            let (Some(id), Some(slot)) = (id, slot) else {
+                unreachable!("a watch without its path or session")
+            };
+            self.drop_watch(id, slot);
         } else {
-            self.by_path
-                .entry(path.to_owned())
-                .or_default()
-                .insert(session, new);
+            let id = id.unwrap_or_else(|| self.intern_path(path));
+            let slot = slot.unwrap_or_else(|| self.intern_session(session));
+            self.path_entry_mut(id).watchers.insert(slot, new);
             if old.is_empty() {
-                self.by_session
-                    .entry(session)
-                    .or_default()
-                    .insert(path.to_owned());
+                self.session_entry_mut(slot).paths.insert(id);
             }
         }
         old
@@ -108,25 +314,24 @@ impl WatchTable {
     }
 
     fn contains(&self, path: &str, session: i64, modes: Modes) -> bool {
-        self.by_path
-            .get(path)
-            .and_then(|w| w.get(&session))
-            .is_some_and(|m| m.has(modes))
+        self.lookup(path, session).2.has(modes)
     }
 
     fn remove_session(&mut self, session: i64) {
-        if let Some(paths) = self.by_session.remove(&session) {
-            for p in paths {
-                if let Some(w) = self.by_path.get_mut(&p) {
-                    if w.remove(&session)
-                        .is_some_and(|m| m.has(Modes::PERSISTENT_RECURSIVE))
-                    {
-                        self.recursive -= 1;
-                    }
-                    if w.is_empty() {
-                        self.by_path.remove(&p);
-                    }
-                }
+        let Some(&slot) = self.session_slots.get(&session) else {
+            return;
+        };
+        let paths = std::mem::take(&mut self.session_entry_mut(slot).paths);
+        self.free_session(slot);
+        for id in paths {
+            let entry = self.path_entry_mut(id);
+            let modes = entry.watchers.remove(slot).expect("the session's watch");
+            let empty = entry.watchers.is_empty();
+            if modes.has(Modes::PERSISTENT_RECURSIVE) {
+                self.recursive -= 1;
+            }
+            if empty {
+                self.free_path(id);
             }
         }
     }
@@ -139,21 +344,29 @@ impl WatchTable {
         let mut at_parent = false;
         let child_event = ev == event_type::NODE_CHILDREN_CHANGED;
         loop {
-            let mut fired_once = Vec::new();
-            if let Some(w) = self.by_path.get(local) {
-                for (&s, &modes) in w {
+            if let Some(&id) = self.path_ids.get(local) {
+                let mut fired_once = Vec::new();
+                for (slot, modes) in self.path_entry(id).watchers.iter() {
                     let recursive = modes.has(Modes::PERSISTENT_RECURSIVE) && !child_event;
                     let here = !at_parent && modes.has(Modes::STANDARD.with(Modes::PERSISTENT));
                     if recursive || here {
-                        out.insert(s);
+                        let s = self.sessions[slot as usize]
+                            .as_ref()
+                            .expect("a live session slot");
+                        out.insert(s.id);
                     }
                     if !at_parent && modes.has(Modes::STANDARD) {
-                        fired_once.push(s);
+                        fired_once.push((slot, modes));
                     }
                 }
-            }
-            for s in fired_once {
-                self.remove(local, s, Modes::STANDARD);
+                for (slot, modes) in fired_once {
+                    let rest = modes.without(Modes::STANDARD);
+                    if rest.is_empty() {
+                        self.drop_watch(id, slot);
+                    } else {
+                        self.path_entry_mut(id).watchers.insert(slot, rest);
+                    }
+                }
             }
             if self.recursive == 0 || local == "/" {
                 break;
@@ -164,7 +377,18 @@ impl WatchTable {
     }
 
     fn count(&self) -> usize {
-        self.by_path.values().map(|w| w.len()).sum()
+        self.paths.iter().flatten().map(|e| e.watchers.len()).sum()
+    }
+
+    /// (sessions, paths, slots in the two slabs): what the table holds, for tests
+    /// that check what is freed.
+    #[cfg(test)]
+    fn sizes(&self) -> (usize, usize, usize) {
+        (
+            self.session_slots.len(),
+            self.path_ids.len(),
+            self.sessions.len() + self.paths.len(),
+        )
     }
 }
 
@@ -339,22 +563,27 @@ impl WatchManager {
     /// `getWatchesSummary`.
     pub fn data_summary(&self) -> (usize, usize, usize) {
         (
-            self.data.by_session.len(),
-            self.data.by_path.len(),
+            self.data.session_slots.len(),
+            self.data.path_ids.len(),
             self.data.count(),
         )
     }
 
     /// wchc: the paths each session watches in the data table.
     pub fn data_by_session(&self) -> Vec<(i64, Vec<String>)> {
-        let mut v: Vec<(i64, Vec<String>)> = self
-            .data
-            .by_session
+        let t = &self.data;
+        let mut v: Vec<(i64, Vec<String>)> = t
+            .sessions
             .iter()
-            .map(|(s, ps)| {
-                let mut ps: Vec<String> = ps.iter().cloned().collect();
+            .flatten()
+            .map(|s| {
+                let mut ps: Vec<String> = s
+                    .paths
+                    .iter()
+                    .map(|&id| t.path_entry(id).path.to_string())
+                    .collect();
                 ps.sort();
-                (*s, ps)
+                (s.id, ps)
             })
             .collect();
         v.sort();
@@ -363,14 +592,24 @@ impl WatchManager {
 
     /// wchp: the sessions watching each path in the data table.
     pub fn data_by_path(&self) -> Vec<(String, Vec<i64>)> {
-        let mut v: Vec<(String, Vec<i64>)> = self
-            .data
-            .by_path
+        let t = &self.data;
+        let mut v: Vec<(String, Vec<i64>)> = t
+            .paths
             .iter()
-            .map(|(p, w)| {
-                let mut s: Vec<i64> = w.keys().copied().collect();
+            .flatten()
+            .map(|e| {
+                let mut s: Vec<i64> = e
+                    .watchers
+                    .iter()
+                    .map(|(slot, _)| {
+                        t.sessions[slot as usize]
+                            .as_ref()
+                            .expect("a live session slot")
+                            .id
+                    })
+                    .collect();
                 s.sort();
-                (p.clone(), s)
+                (e.path.to_string(), s)
             })
             .collect();
         v.sort();
@@ -535,5 +774,151 @@ mod tests {
             .map(|(n, _)| n.session_id)
             .collect();
         assert_eq!(deleted, vec![1, 2]);
+    }
+
+    fn data_changed(path: &str) -> Trigger {
+        Trigger::DataChanged {
+            path: path.into(),
+            acl: crate::tree::detached_acl(vec![]),
+        }
+    }
+
+    #[test]
+    fn a_closed_session_frees_its_slot_and_the_paths_only_it_watched() {
+        let mut w = WatchManager::default();
+        w.add_data_watch("/a", 1);
+        w.add_data_watch("/b", 1);
+        w.add_data_watch("/a", 2);
+        w.add_persistent("/c", 1, true);
+        assert_eq!(w.data.sizes(), (2, 3, 5));
+        assert_eq!(w.child.sizes(), (1, 1, 2));
+        w.remove_session(1);
+        assert_eq!(w.data.sizes(), (1, 1, 5), "/a stays for session 2");
+        assert_eq!(w.child.sizes(), (0, 0, 0));
+        assert_eq!(w.data.recursive, 0);
+        assert_eq!(w.data_by_path(), vec![("/a".to_string(), vec![2])]);
+        w.remove_session(2);
+        assert_eq!(w.data.sizes(), (0, 0, 0), "the slabs are let go of");
+        assert_eq!(w.watch_count(), 0);
+        // A session without watches is nothing to remove.
+        w.remove_session(3);
+        assert_eq!(w.data.sizes(), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_fired_one_shot_watch_frees_its_path_unless_another_watch_holds_it() {
+        let mut w = WatchManager::default();
+        w.add_data_watch("/a", 1);
+        w.add_persistent("/a", 2, false);
+        w.add_data_watch("/b", 2);
+        assert_eq!(w.data.sizes(), (2, 2, 4));
+        let ev = w.fire(&data_changed("/a"));
+        let told: Vec<i64> = ev.iter().map(|(n, _)| n.session_id).collect();
+        assert_eq!(told, vec![1, 2]);
+        assert_eq!(
+            w.data.sizes(),
+            (1, 2, 4),
+            "session 1 held one watch: its slot is free; /a stays for session 2"
+        );
+        let ev = w.fire(&data_changed("/b"));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(w.data.sizes(), (1, 1, 4), "/b is gone");
+        assert_eq!(w.data_by_path(), vec![("/a".to_string(), vec![2])]);
+        // The persistent watch keeps firing; a one-shot watch next to it goes alone.
+        w.add_data_watch("/a", 2);
+        assert_eq!(w.fire(&data_changed("/a")).len(), 1);
+        assert!(!w.contains("/a", 2, WatcherKind::Data));
+        assert!(w.contains("/a", 2, WatcherKind::Persistent));
+        assert_eq!(w.data.sizes(), (1, 1, 4));
+    }
+
+    #[test]
+    fn freed_path_ids_and_session_slots_are_reused() {
+        let mut w = WatchManager::default();
+        for p in ["/a", "/b", "/c"] {
+            w.add_data_watch(p, 1);
+        }
+        w.add_data_watch("/a", 2);
+        assert_eq!(w.data.sizes(), (2, 3, 5));
+        assert!(w.remove("/b", 1, WatcherKind::Data));
+        w.remove_session(2);
+        assert_eq!(w.data.sizes(), (1, 2, 5));
+        w.add_data_watch("/d", 3);
+        assert_eq!(w.data.sizes(), (2, 3, 5), "no slab grew");
+        assert_eq!(
+            w.data_by_session(),
+            vec![
+                (1, vec!["/a".to_string(), "/c".to_string()]),
+                (3, vec!["/d".to_string()])
+            ]
+        );
+        assert_eq!(
+            w.data_by_path(),
+            vec![
+                ("/a".to_string(), vec![1]),
+                ("/c".to_string(), vec![1]),
+                ("/d".to_string(), vec![3])
+            ]
+        );
+        assert_eq!(w.data_summary(), (2, 3, 3));
+    }
+
+    /// The scenario of docs/performance.md's Scale section, scaled down: many sessions
+    /// on the same paths, then everything fired or closed.
+    #[test]
+    fn many_sessions_on_many_paths_count_and_free_all() {
+        let mut w = WatchManager::default();
+        for s in 0..50 {
+            for p in 0..40 {
+                w.add_data_watch(&format!("/w/n{p}"), 1000 + s);
+            }
+        }
+        assert_eq!(w.watch_count(), 2000);
+        assert_eq!(w.data_summary(), (50, 40, 2000));
+        for s in 0..25 {
+            w.remove_session(1000 + s);
+        }
+        assert_eq!(w.data_summary(), (25, 40, 1000));
+        for p in 0..40 {
+            let ev = w.fire(&data_changed(&format!("/w/n{p}")));
+            let told: Vec<i64> = ev.iter().map(|(n, _)| n.session_id).collect();
+            assert_eq!(told, (1025..1050).collect::<Vec<i64>>());
+        }
+        assert_eq!(w.data.sizes(), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_path_keeps_one_watcher_inline_and_a_map_for_more() {
+        let mut w = Watchers::Many(HashMap::default());
+        assert!(w.is_empty());
+        w.insert(3, Modes::STANDARD);
+        assert!(matches!(w, Watchers::One(3, Modes::STANDARD)));
+        w.insert(3, Modes::STANDARD.with(Modes::PERSISTENT));
+        assert!(
+            matches!(w, Watchers::One(3, _)),
+            "the same watcher, new modes"
+        );
+        assert_eq!(w.get(3), Some(Modes::STANDARD.with(Modes::PERSISTENT)));
+        assert_eq!(w.get(4), None);
+        assert_eq!(w.remove(4), None);
+        w.insert(4, Modes::PERSISTENT_RECURSIVE);
+        assert!(matches!(w, Watchers::Many(_)));
+        let mut all: Vec<(u32, Modes)> = w.iter().collect();
+        all.sort_by_key(|&(s, _)| s);
+        assert_eq!(
+            all,
+            vec![
+                (3, Modes::STANDARD.with(Modes::PERSISTENT)),
+                (4, Modes::PERSISTENT_RECURSIVE)
+            ]
+        );
+        assert_eq!(w.remove(3), Some(Modes::STANDARD.with(Modes::PERSISTENT)));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w.remove(4), Some(Modes::PERSISTENT_RECURSIVE));
+        assert!(w.is_empty());
+        assert_eq!(w.iter().count(), 0);
+        let mut one = Watchers::One(7, Modes::STANDARD);
+        assert_eq!(one.remove(7), Some(Modes::STANDARD));
+        assert!(one.is_empty());
     }
 }
