@@ -881,30 +881,17 @@ mod tests {
     #[tokio::test]
     async fn a_stuck_write_does_not_stop_the_reading() {
         let (mut client, server) = tokio::io::duplex(1024);
-        let (rd, wr) = tokio::io::split(server);
         let (h, rx) = ConnHandle::new(7, "127.0.0.1:1".parse().unwrap());
         let (core, mut core_rx) = mpsc::channel(16);
         let kill = h.kill.clone();
-        let mut io = ConnIo {
-            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
-            wr,
-            rx,
-            queued_bytes: h.queued_bytes.clone(),
-            keeper: None,
-            id: 7,
-        };
-        // Past the handshake, as in serve_connection.
-        io.frames.codec_mut().first = false;
+        let io = conn_io(server, &h, rx);
         let task = tokio::spawn(async move { io.run(&core, &kill).await });
         // 64 KiB of replies against a 1 KiB pipe: the write cannot finish.
         let replies: Vec<u8> = (0..64 * 1024).map(|i| i as u8).collect();
         h.queue_frame(Bytes::from(replies.clone())).unwrap();
         tokio::task::yield_now().await;
         // A ping (xid 5, op 11) from the client, which reads nothing yet.
-        let mut ping = 8i32.to_be_bytes().to_vec();
-        ping.extend_from_slice(&5i32.to_be_bytes());
-        ping.extend_from_slice(&zab_core::records::op::PING.to_be_bytes());
-        client.write_all(&ping).await.unwrap();
+        client.write_all(&ping(5)).await.unwrap();
         let got = tokio::time::timeout(std::time::Duration::from_secs(10), core_rx.recv())
             .await
             .expect("the request reached the core while the write was stuck");
@@ -922,6 +909,29 @@ mod tests {
         drop(client);
         assert!(task.await.unwrap().is_ok());
         assert_eq!(h.queued_bytes.load(Ordering::Acquire), 0);
+    }
+
+    /// Connection 7's reading and writing over `server`, past the handshake (as in
+    /// serve_connection).
+    fn conn_io(
+        server: tokio::io::DuplexStream,
+        h: &ConnHandle,
+        rx: crate::conn::OutRx,
+    ) -> ConnIo<
+        tokio::io::ReadHalf<tokio::io::DuplexStream>,
+        tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    > {
+        let (rd, wr) = tokio::io::split(server);
+        let mut io = ConnIo {
+            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
+            wr,
+            rx,
+            queued_bytes: h.queued_bytes.clone(),
+            keeper: None,
+            id: 7,
+        };
+        io.frames.codec_mut().first = false;
+        io
     }
 
     fn ping(xid: i32) -> Vec<u8> {
@@ -948,20 +958,11 @@ mod tests {
     #[tokio::test]
     async fn requests_reach_the_core_in_order_alone_or_together() {
         let (mut client, server) = tokio::io::duplex(4096);
-        let (rd, wr) = tokio::io::split(server);
         let (h, rx) = ConnHandle::new(7, "127.0.0.1:1".parse().unwrap());
         // Room for one message: the second request waits for it.
         let (core, mut core_rx) = mpsc::channel(1);
         let kill = h.kill.clone();
-        let mut io = ConnIo {
-            frames: FrameReader::new(rd, ClientCodec::new(1 << 20)),
-            wr,
-            rx,
-            queued_bytes: h.queued_bytes.clone(),
-            keeper: None,
-            id: 7,
-        };
-        io.frames.codec_mut().first = false;
+        let io = conn_io(server, &h, rx);
         let task = tokio::spawn(async move { io.run(&core, &kill).await });
         client.write_all(&ping(1)).await.unwrap();
         for _ in 0..10 {

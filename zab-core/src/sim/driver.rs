@@ -25,15 +25,7 @@ impl Sim {
         let Some(before) = before else { return };
         let learner = |s: ServerState| matches!(s, ServerState::Following | ServerState::Observing);
         if now.state == ServerState::Looking && before.state != ServerState::Looking {
-            let peers: Vec<ServerId> = self
-                .nodes
-                .iter()
-                .map(|n| n.sid)
-                .filter(|s| *s != sid)
-                .collect();
-            for p in peers {
-                self.close_conn(sid, p);
-            }
+            self.close_conns_but(sid, None);
         } else if learner(before.state)
             && now.state != ServerState::Looking
             && before.leader != now.leader
@@ -42,17 +34,20 @@ impl Sim {
                 self.close_conn(sid, old);
             }
         } else if before.state == ServerState::Leading && learner(now.state) {
-            let peers: Vec<ServerId> = self
-                .nodes
-                .iter()
-                .map(|n| n.sid)
-                .filter(|s| *s != sid)
-                .collect();
-            for p in peers {
-                if Some(p) != now.leader {
-                    self.close_conn(sid, p);
-                }
-            }
+            self.close_conns_but(sid, now.leader);
+        }
+    }
+
+    /// Closes every quorum connection of `sid` but the one to `keep`.
+    fn close_conns_but(&mut self, sid: ServerId, keep: Option<ServerId>) {
+        let peers: Vec<ServerId> = self
+            .nodes
+            .iter()
+            .map(|n| n.sid)
+            .filter(|s| *s != sid && Some(*s) != keep)
+            .collect();
+        for p in peers {
+            self.close_conn(sid, p);
         }
     }
 

@@ -195,17 +195,23 @@ fn newleader_acks_do_not_establish_before_the_leaders_current_epoch_is_on_disk()
     assert_eq!(p.step(received(2, ack_of_new_leader(2))), vec![]);
 }
 
+/// What leader 1 does once 2's NEWLEADER ACK makes its quorum: it is established in
+/// epoch 2, commits its history and tells 2 UPTODATE.
+fn established_with_2() -> Vec<Action> {
+    vec![
+        status(ServerState::Leading, ZabPhase::Broadcast, Some(1), 2),
+        Action::Commit { upto: zxid(1, 3) },
+        send(2, QuorumPacket::UpToDate { zxid: zxid(1, 3) }),
+    ]
+}
+
 #[test]
 fn a_quorum_of_newleader_acks_establishes_the_leader_and_commits_its_history() {
     let b = leader();
     let mut p = b.leader_syncing(&[2]);
     assert_eq!(
         p.step(received(2, ack_of_new_leader(2))),
-        vec![
-            status(ServerState::Leading, ZabPhase::Broadcast, Some(1), 2),
-            Action::Commit { upto: zxid(1, 3) },
-            send(2, QuorumPacket::UpToDate { zxid: zxid(1, 3) }),
-        ]
+        established_with_2()
     );
 }
 
@@ -222,11 +228,7 @@ fn the_leaders_own_current_epoch_on_disk_completes_the_quorum() {
     );
     assert_eq!(
         p.step(Event::CurrentEpochSaved(crate::Epoch(2))),
-        vec![
-            status(ServerState::Leading, ZabPhase::Broadcast, Some(1), 2),
-            Action::Commit { upto: zxid(1, 3) },
-            send(2, QuorumPacket::UpToDate { zxid: zxid(1, 3) }),
-        ]
+        established_with_2()
     );
 }
 
@@ -264,11 +266,7 @@ fn the_newleader_ack_wait_runs_from_the_leaders_current_epoch_on_disk() {
     }
     assert_eq!(
         p.step(received(2, ack_of_new_leader(2))),
-        vec![
-            status(ServerState::Leading, ZabPhase::Broadcast, Some(1), 2),
-            Action::Commit { upto: zxid(1, 3) },
-            send(2, QuorumPacket::UpToDate { zxid: zxid(1, 3) }),
-        ]
+        established_with_2()
     );
 }
 
