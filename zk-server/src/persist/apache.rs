@@ -37,7 +37,7 @@ use zab_storage::apache_log::{
 };
 use zab_storage::apache_snapshot::{
     apache_digest, apache_snapshots, is_apache_snapshot, read_apache_snapshot,
-    write_apache_snapshot_as, SnapshotKind, Trailer, ZxidDigest, DIGEST_VERSION,
+    write_apache_snapshot_as, DigestCheck, SnapshotKind, Trailer, ZxidDigest, DIGEST_VERSION,
 };
 use zab_storage::{read_epoch_file, write_epoch_file, StorageError, TxnLog};
 use zab_storage::{ACCEPTED_EPOCH, CURRENT_EPOCH};
@@ -240,7 +240,7 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
                 load_db(&s.body, cfg.extended_types_enabled, s.zxid, max_field)
                     .map(|(tree, sessions)| {
                         let at = (s.file.clone(), s.digest_offset);
-                        (tree, sessions, s.zxid, s.trailer, at)
+                        (tree, sessions, s.zxid, (s.trailer, s.digest_check), at)
                     })
                     .map_err(|why| PersistError::BadSnapshot {
                         file: f.clone(),
@@ -260,7 +260,7 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
             }
         }
     }
-    let Some((mut tree, sessions, after, trailer, digest_at)) = loaded else {
+    let Some((mut tree, sessions, after, (trailer, check), digest_at)) = loaded else {
         // As Apache, which refuses a log without a snapshot ("No snapshot found, but
         // there are log entries"): replaying over an empty tree is complete only if
         // the log was never purged, which nothing here can tell.
@@ -281,7 +281,7 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     // Apache's log after the snapshot, record for record into ours. A bad checksum
     // stops here, naming the Apache file and offset.
     let entries = read_apache_log(&log_dir(cfg), after)?;
-    check_fuzzy_digest(&mut tree, after, &trailer, &digest_at, &entries)?;
+    check_snapshot_digest(&mut tree, after, &trailer, check, &digest_at, &entries)?;
     drop(tree);
     if let Some(z) = trailer.last_processed_zxid {
         let reaches = entries.last().map_or(after, |e| e.zxid);
@@ -322,59 +322,103 @@ fn convert(cfg: &Config, swaps: &[Swap]) -> Result<(), PersistError> {
     mark(sdir, CONVERTED)
 }
 
-/// A fuzzy Apache snapshot's digest is of a later zxid than its name's (writes went on
-/// while it was written): replay Apache's log up to that zxid on the loaded tree and
-/// compare there, as Apache's `DataTree.compareSnapshotDigests` does during its replay.
-/// A mismatch refuses, naming the snapshot file and the digest's offset.
-fn check_fuzzy_digest(
+/// Check the digest Apache wrote after the snapshot's tree, which may be fuzzy (see
+/// [`DigestCheck`]):
+/// - of a later zxid than the file's: replay Apache's log up to that zxid on the loaded
+///   tree and compare there, as Apache's `DataTree.compareSnapshotDigests` does during
+///   its replay;
+/// - of the file's own zxid and not its tree's: the tree may hold part of the next
+///   transactions (Apache applies a transaction before it records its digest), so replay
+///   the whole log and compare with the digest its last transaction carries. Apache
+///   compares at once and only counts a mismatch; refusing there would refuse a data
+///   directory Apache left in order.
+///
+/// A mismatch after the replay refuses, naming the snapshot file and the digest's offset.
+fn check_snapshot_digest(
     tree: &mut DataTree,
     after: Zxid,
     trailer: &Trailer,
+    check: DigestCheck,
     (file, offset): &(PathBuf, u64),
     entries: &[ApacheLogEntry],
 ) -> Result<(), PersistError> {
+    let refuse = |what: String| -> PersistError {
+        StorageError::ApacheSnapshot {
+            file: file.clone(),
+            offset: *offset,
+            what,
+        }
+        .into()
+    };
     let Some(d) = trailer.digest else {
         return Ok(());
     };
-    if d.zxid <= after || d.version != DIGEST_VERSION {
-        return Ok(());
-    }
-    if !entries.iter().any(|e| e.zxid == d.zxid) {
-        tracing::warn!(
-            "the digest of Apache's snapshot at zxid {after} is of zxid {}, which its log does not hold; not compared",
-            d.zxid
-        );
-        return Ok(());
-    }
+    // The zxid to replay to and the digest the tree must have there.
+    let (to, want) = match check {
+        DigestCheck::NotComparable | DigestCheck::Matches => return Ok(()),
+        DigestCheck::Later => {
+            if !entries.iter().any(|e| e.zxid == d.zxid) {
+                tracing::warn!(
+                    "the digest of Apache's snapshot at zxid {after} is of zxid {}, which its log does not hold; not compared",
+                    d.zxid
+                );
+                return Ok(());
+            }
+            (d.zxid, d.digest)
+        }
+        DigestCheck::Differs { tree: ours } => {
+            let mismatch = format!(
+                "digest mismatch at zxid {after}: stored {:#x}, the tree's {ours:#x}",
+                d.digest
+            );
+            // The newest transaction that carries a digest of this version.
+            let mut last = None;
+            for e in entries.iter().rev() {
+                if let Some(g) = decode(e)?.digest {
+                    if g.version == DIGEST_VERSION {
+                        last = Some((e.zxid, g.tree_digest as u64));
+                        break;
+                    }
+                }
+            }
+            let Some(last) = last else {
+                return Err(refuse(format!(
+                    "{mismatch}, and no transaction after it in Apache's log carries a digest to settle it"
+                )));
+            };
+            tracing::info!(
+                "{}: the digest of zxid {after} ({:#x}) is not the tree's ({ours:#x}); the file may hold part of later transactions: comparing after replaying Apache's log to zxid {}",
+                file.display(),
+                d.digest,
+                last.0
+            );
+            last
+        }
+    };
     let mut scratch = Vec::new();
-    for e in entries.iter().take_while(|e| e.zxid <= d.zxid) {
-        let txn = Txn::from_bytes(&e.txn).map_err(|err| {
-            PersistError::Apache(format!(
-                "Apache's transaction {} does not decode: {err}",
-                e.zxid
-            ))
-        })?;
-        tree.apply(&txn, &mut scratch);
+    for e in entries.iter().take_while(|e| e.zxid <= to) {
+        tree.apply(&decode(e)?, &mut scratch);
         scratch.clear();
     }
     // The tree keeps Apache's digest as it changes: no walk.
     let ours = tree.apache_digest();
-    if ours != d.digest {
-        return Err(StorageError::ApacheSnapshot {
-            file: file.clone(),
-            offset: *offset,
-            what: format!(
-                "digest mismatch at zxid {} after replaying Apache's log: stored {:#x}, the tree's {ours:#x}",
-                d.zxid, d.digest
-            ),
-        }
-        .into());
+    if ours != want {
+        return Err(refuse(format!(
+            "digest mismatch at zxid {to} after replaying Apache's log: stored {want:#x}, the tree's {ours:#x}"
+        )));
     }
-    tracing::info!(
-        "the digest of Apache's snapshot matches the tree at zxid {}",
-        d.zxid
-    );
+    tracing::info!("the digest of Apache's snapshot matches the tree at zxid {to}");
     Ok(())
+}
+
+/// One of Apache's logged transactions, decoded.
+fn decode(e: &ApacheLogEntry) -> Result<Txn, PersistError> {
+    Txn::from_bytes(&e.txn).map_err(|err| {
+        PersistError::Apache(format!(
+            "Apache's transaction {} does not decode: {err}",
+            e.zxid
+        ))
+    })
 }
 
 /// Which Apache ZooKeeper reads an export: the trailer it expects after the data tree.
@@ -741,6 +785,94 @@ mod tests {
             );
             assert!(has_apache_files(&d.cfg).unwrap());
         }
+    }
+
+    /// Apache's log of creates 1..=`upto` rewritten with each transaction's digest, as
+    /// Apache 3.6+ logs them (the last one's plus `wrong`).
+    fn log_with_digests(d: &Dir, upto: i64, wrong: u64) {
+        let mut tree = DataTree::new(false);
+        let mut log = b"ZKLG".to_vec();
+        log.extend(2i32.to_be_bytes());
+        log.extend(0i64.to_be_bytes());
+        for z in 1..=upto {
+            let mut t = create(z);
+            tree.apply(&t, &mut Vec::new());
+            let off = if z == upto { wrong } else { 0 };
+            t.digest = Some(zab_core::txn::TxnDigest {
+                version: DIGEST_VERSION,
+                tree_digest: tree.apache_digest().wrapping_add(off) as i64,
+            });
+            log.extend(encode_record(&t.to_bytes()));
+        }
+        log.extend([0u8; 64]);
+        std::fs::write(log_dir(&d.cfg).join("log.1"), log).unwrap();
+    }
+
+    /// The race of Apache's snapshot thread: a snapshot named after zxid 3, whose tree
+    /// already holds create 4 (applied while it was written, before Apache recorded
+    /// zxid 4's digest), and whose digest is zxid 3's.
+    fn fuzzy_at_its_own_zxid(d: &Dir) {
+        let mut at3 = DataTree::new(false);
+        for z in 1..=3 {
+            at3.apply(&create(z), &mut Vec::new());
+        }
+        let digest = apache_digest(&serialize_db(&at3, &[]), 1 << 20).unwrap();
+        at3.apply(&create(4), &mut Vec::new());
+        let t = Trailer {
+            digest: Some(ZxidDigest {
+                zxid: Zxid(3),
+                version: DIGEST_VERSION,
+                digest,
+            }),
+            last_processed_zxid: None,
+        };
+        std::fs::remove_file(snap_dir(&d.cfg).join("snapshot.3")).unwrap();
+        write_apache_snapshot_as(
+            &snap_dir(&d.cfg),
+            Zxid(3),
+            &serialize_db(&at3, &[(7, 4000)]),
+            SnapshotKind::Snappy,
+            &t,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_holding_part_of_a_later_transaction_under_its_own_digest_loads() {
+        let d = apache_dir(&[3], 6, false);
+        fuzzy_at_its_own_zxid(&d);
+        let f = snap_dir(&d.cfg).join("snapshot.3.snappy");
+        assert!(matches!(
+            read_apache_snapshot(&f, 1 << 20).unwrap().digest_check,
+            DigestCheck::Differs { .. }
+        ));
+        log_with_digests(&d, 6, 0);
+        let r = recover(&d.cfg).unwrap();
+        assert_nodes(&r.tree, 6);
+        assert_eq!(r.snapshot_zxid, Zxid(3), "not an older snapshot instead");
+
+        // The log's last digest disagreeing with the tree after the replay: refused,
+        // naming the snapshot and the digest's offset.
+        let d = apache_dir(&[3], 6, false);
+        fuzzy_at_its_own_zxid(&d);
+        log_with_digests(&d, 6, 1);
+        let err = recover(&d.cfg).err().expect("must refuse").to_string();
+        assert!(
+            err.contains("snapshot.3.snappy")
+                && err.contains("digest mismatch at zxid 0x6")
+                && err.contains("offset"),
+            "{err}"
+        );
+        assert!(has_apache_files(&d.cfg).unwrap());
+
+        // No digest in the log to settle it: refused.
+        let d = apache_dir(&[3], 6, false);
+        fuzzy_at_its_own_zxid(&d);
+        let err = recover(&d.cfg).err().expect("must refuse").to_string();
+        assert!(
+            err.contains("snapshot.3.snappy") && err.contains("carries a digest"),
+            "{err}"
+        );
     }
 
     #[test]
