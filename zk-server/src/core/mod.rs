@@ -488,7 +488,10 @@ impl Core {
         match msg {
             CoreMsg::Connect { conn, req } => self.on_connect(conn, req),
             CoreMsg::Request(r) => self.on_request(r),
-            CoreMsg::Requests(rs) => rs.into_iter().for_each(|r| self.on_request(r)),
+            CoreMsg::Requests(rs) => {
+                self.prefetch_reads(&rs);
+                rs.into_iter().for_each(|r| self.on_request(r))
+            }
             CoreMsg::Closed { conn_id } => self.on_closed(conn_id),
             CoreMsg::Inspect(f) => f(&self.view()),
             CoreMsg::ResetStats(what) => self.reset_stats(what),
