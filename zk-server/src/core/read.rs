@@ -85,6 +85,58 @@ impl Core {
         Ok(out)
     }
 
+    /// getData's body (`GetDataResponse`) encoded straight from the tree into a buffer
+    /// of its size: the data is not copied out first (what [`Core::get_data`] returns
+    /// for multiRead), one allocation and one copy less per get.
+    fn get_data_reply(&mut self, session_id: i64, path: &str, watch: bool) -> Reply {
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
+        let data = n.data_opt();
+        let mut out = Vec::with_capacity(4 + data.map_or(0, <[u8]>::len) + STAT_BYTES as usize);
+        zab_core::jute::write_opt_buffer(&mut out, data);
+        zab_core::jute::Record::write(&n.stat(), &mut out);
+        let bytes = path.len() as u64 + n.data().len() as u64 + STAT_BYTES;
+        add_per_namespace(&mut self.metrics.read_per_namespace, path, bytes);
+        if watch {
+            self.watches.add_data_watch(path, session_id);
+        }
+        Ok(Some(out))
+    }
+
+    /// Requests that came in one read of a connection: the path of each read among them
+    /// is a chain of cache misses in the tree (index slot, node, record) that its lookup
+    /// would wait on one after another, request after request. Fetched in three stages
+    /// over all of them first, the misses of different requests overlap. Only hints
+    /// (see [`crate::tree::DataTree::prefetch_path`]): nothing read here decides anything.
+    pub(super) fn prefetch_reads(&self, reqs: &[Request]) {
+        const MOST: usize = 64;
+        let mut hints = [None; MOST];
+        let mut k = 0;
+        for r in reqs {
+            let path = match &r.op {
+                Op::GetData(p) | Op::Exists(p) | Op::GetChildren(p) | Op::GetChildren2(p) => {
+                    &p.path
+                }
+                _ => continue,
+            };
+            if k == MOST {
+                break;
+            }
+            hints[k] = Some(self.tree.prefetch_path(path));
+            k += 1;
+        }
+        if k < 2 {
+            // One lookup has nothing to overlap with.
+            return;
+        }
+        for h in hints[..k].iter_mut().flatten() {
+            self.tree.prefetch_node(h);
+        }
+        for h in hints[..k].iter().flatten() {
+            self.tree.prefetch_record(h);
+        }
+    }
+
     fn get_children(
         &mut self,
         session_id: i64,
@@ -150,10 +202,7 @@ impl Core {
                 add_per_namespace(&mut self.metrics.read_per_namespace, &r.path, bytes);
                 body(&StatResponse { stat })
             }
-            Op::GetData(r) => {
-                let (data, stat) = self.get_data(sid, &r.path, r.watch)?;
-                body(&GetDataResponse { data, stat })
-            }
+            Op::GetData(r) => self.get_data_reply(sid, &r.path, r.watch),
             Op::GetChildren(r) => self.children_reply(sid, &r.path, r.watch, false),
             Op::GetChildren2(r) => self.children_reply(sid, &r.path, r.watch, true),
             Op::GetAcl(r) => {

@@ -53,7 +53,7 @@ pub(super) struct LearnerState {
     /// session -> (connection, timeout, legacy handshake).
     pub revalidating: HashMap<i64, (u64, i32, bool)>,
     /// Sessions active since the last report to the leader.
-    pub touched: HashMap<i64, i32>,
+    pub touched: super::IdMap<i64, i32>,
 }
 
 impl LearnerState {
@@ -64,7 +64,7 @@ impl LearnerState {
             connecting: HashMap::new(),
             pending_syncs: VecDeque::new(),
             revalidating: HashMap::new(),
-            touched: HashMap::new(),
+            touched: Default::default(),
         })
     }
 }

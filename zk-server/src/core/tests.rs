@@ -1483,3 +1483,85 @@ fn proposals_carry_the_digest_of_the_tree_after_them_and_none_when_digests_are_o
     assert_eq!(h.core.digest_check.compared, 0);
     assert_eq!(digest_mismatches(&h), 0);
 }
+
+/// Reads that arrive together (one `CoreMsg::Requests`, whose paths the core prefetches
+/// before answering) get exactly the replies they get one at a time; getData's reply,
+/// encoded straight from the tree, tells null data (length -1) from empty data.
+#[test]
+fn reads_that_arrive_together_are_answered_as_each_alone() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    let create = |path: &str, data: Option<&'static [u8]>| CreateRequest {
+        path: path.into(),
+        data: data.map(Bytes::from_static),
+        acl: Acl::open_unsafe(),
+        flags: create_mode::PERSISTENT,
+    };
+    let nodes: [(&str, Option<&'static [u8]>); 4] = [
+        ("/a", Some(b"one")),
+        ("/a/b", Some(b"")),
+        ("/n", None),
+        ("/z", Some(b"last")),
+    ];
+    for (i, (path, data)) in nodes.iter().enumerate() {
+        h.request(c, i as i32 + 1, op::CREATE, create(path, *data).to_bytes());
+    }
+    h.commit_all();
+    assert_eq!(h.replies(c).len(), nodes.len());
+    let reads: Vec<(i32, &str)> = vec![
+        (op::GET_DATA, "/a"),
+        (op::GET_DATA, "/a/b"),
+        (op::GET_DATA, "/n"),
+        (op::GET_DATA, "/missing"),
+        (op::EXISTS, "/z"),
+        (op::GET_CHILDREN, "/a"),
+        (op::GET_DATA, "/"),
+        (op::GET_DATA, "/z"),
+    ];
+    let req = |xid: i32, op_type: i32, path: &str| {
+        let body = Bytes::from(
+            PathWatchRequest {
+                path: path.into(),
+                watch: false,
+            }
+            .to_bytes(),
+        );
+        Request {
+            session_id: 0,
+            conn_id: c,
+            xid,
+            op_type,
+            op: Op::parse(op_type, &body).unwrap(),
+            body,
+            read_at: std::time::Instant::now(),
+        }
+    };
+    for (i, (op_type, path)) in reads.iter().enumerate() {
+        h.core
+            .on_msg(CoreMsg::Request(req(100 + i as i32, *op_type, path)));
+    }
+    let alone = h.replies(c);
+    let batch = reads
+        .iter()
+        .enumerate()
+        .map(|(i, (op_type, path))| req(100 + i as i32, *op_type, path))
+        .collect();
+    h.core.on_msg(CoreMsg::Requests(batch));
+    let together = h.replies(c);
+    let frames = |r: &[Frame]| {
+        r.iter()
+            .map(|f| (f.xid, f.err, f.body.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(frames(&together), frames(&alone));
+    assert_eq!(alone.len(), reads.len());
+    let data = |i: usize| GetDataResponse::from_bytes(&alone[i].body).unwrap().data;
+    assert_eq!(data(0).as_deref(), Some(&b"one"[..]));
+    assert_eq!(data(1).as_deref(), Some(&b""[..]), "empty, not null");
+    assert_eq!(data(2), None, "null data");
+    assert_eq!(&alone[2].body[..4], &(-1i32).to_be_bytes());
+    assert_eq!(alone[3].err, ErrorCode::NoNode.code());
+    assert_eq!(data(7).as_deref(), Some(&b"last"[..]));
+    let stat = GetDataResponse::from_bytes(&alone[7].body).unwrap().stat;
+    assert_eq!(stat.data_length, 4);
+}
