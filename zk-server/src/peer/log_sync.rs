@@ -35,7 +35,8 @@ pub const LOG_SYNC_ENV: &str = "ZK_LOG_SYNC";
 /// Where the log's syncs run.
 pub(crate) enum LogSync {
     Uring {
-        ring: AsyncFd<RingFd>,
+        /// Boxed: the ring's state is ten times the thread variant's.
+        ring: Box<AsyncFd<RingFd>>,
         /// When the batch in flight was submitted (`fsynctime`).
         started: Instant,
         metrics: Arc<LogMetrics>,
@@ -112,7 +113,7 @@ impl LogSync {
             AsyncFd::register_with_interest(RingFd(ring), tokio::io::Interest::READABLE)
         }?;
         Ok(LogSync::Uring {
-            ring,
+            ring: Box::new(ring),
             started: Instant::now(),
             metrics,
         })
