@@ -46,8 +46,6 @@ pub struct Spec {
     pub java_props: Vec<(String, String)>,
     /// `-Dkey=value` for one server only, after `java_props` (a later `-D` wins).
     pub member_java_props: BTreeMap<u64, Vec<(String, String)>>,
-    /// Environment variables for one of our servers (`ZK_LOG_SYNC`, ...).
-    pub member_env: BTreeMap<u64, Vec<(String, String)>>,
 }
 
 impl Spec {
@@ -68,7 +66,6 @@ impl Spec {
             kinds: BTreeMap::new(),
             java_props: Vec::new(),
             member_java_props: BTreeMap::new(),
-            member_env: BTreeMap::new(),
         }
     }
 
@@ -99,15 +96,6 @@ impl Spec {
     }
 
     /// What server `id` runs.
-    /// Sets an environment variable for server `id` when it is ours.
-    pub fn member_env(mut self, id: u64, k: &str, v: &str) -> Spec {
-        self.member_env
-            .entry(id)
-            .or_default()
-            .push((k.into(), v.into()));
-        self
-    }
-
     pub fn kind_of(&self, id: u64) -> Kind {
         self.kinds.get(&id).copied().unwrap_or(self.kind)
     }
@@ -361,7 +349,6 @@ impl Ensemble {
                 if !props.is_empty() {
                     c.env("SERVER_JVMFLAGS", props.join(" "));
                 }
-                c.envs(self.spec.member_env.get(&id).into_iter().flatten().cloned());
                 c
             }
             Kind::Apache => {

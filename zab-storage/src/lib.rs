@@ -12,8 +12,6 @@
 //!   corrupt ones; [`should_snapshot`] is ZooKeeper's randomised trigger.
 //! * [`write_epoch_file`] / [`read_epoch_file`]: `acceptedEpoch` and `currentEpoch`.
 //! * [`purge()`]: retention of snapshots and the segments they need.
-//! * [`SyncRing`] (module [`uring`]): the log's `fdatasync` submitted through
-//!   io_uring, its completion signalled on an eventfd the caller's event loop polls.
 //! * [`apache_log`]: Apache ZooKeeper's own log files (`FileTxnLog`), read so
 //!   that a server can take over the data directory Apache left behind.
 //!
@@ -44,7 +42,6 @@ pub mod purge;
 pub mod record;
 pub mod snappy_stream;
 pub mod snapshot;
-pub mod uring;
 
 pub use digest::TreeDigest;
 pub use epoch::{read_epoch_file, write_epoch_file, ACCEPTED_EPOCH, CURRENT_EPOCH};
@@ -55,7 +52,6 @@ pub use snapshot::{
     latest_valid_snapshot, list_snapshots, should_snapshot, Entries, SnapEntry, SnapshotReader,
     SnapshotSummary, SnapshotWriter,
 };
-pub use uring::SyncRing;
 
 #[cfg(test)]
 mod send_check {

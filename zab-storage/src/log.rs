@@ -148,8 +148,8 @@ pub struct TxnLog {
 /// Records written to the page cache by [`TxnLog::start_flush`] and not yet synced.
 /// `Send`, so that the `fdatasync` can run on another thread.
 pub struct PendingSync {
-    pub(crate) files: Vec<(File, PathBuf)>,
-    pub(crate) upto: Zxid,
+    files: Vec<(File, PathBuf)>,
+    upto: Zxid,
 }
 
 impl PendingSync {

@@ -2,9 +2,8 @@
 //! sockets (zab-net), the real log and epoch files (zab-storage), and tells the
 //! core what replication decided ([`ReplicationMsg`]).
 //!
-//! Appends only buffer; the log's sync ([`LogSync`]: io_uring, or a thread where
-//! io_uring is unavailable) makes them durable (`fdatasync`) while the driver goes
-//! on with the next events, and whatever was appended
+//! Appends only buffer; a sync thread makes them durable (`fdatasync`) while
+//! the driver goes on with the next events, and whatever was appended
 //! meanwhile shares the next sync (group commit across steps). Each finished
 //! sync is reported as `Persisted`; zab-core holds back every ACK until then.
 //! The core's clients are served only while the peer is an established
@@ -23,9 +22,8 @@ use zab_core::{Epoch, ServerId, Zxid};
 use zab_net::{
     connect_to_leader, ElectionNet, LeaderConnectConfig, PeerConn, QuorumConfig, QuorumListener,
 };
-use zab_storage::{write_epoch_file, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
+use zab_storage::{write_epoch_file, PendingSync, TxnLog, ACCEPTED_EPOCH, CURRENT_EPOCH};
 
-use super::log_sync::LogSync;
 use super::{install_snapshot, TICK_MS};
 use crate::config::Config;
 use crate::persist;
@@ -71,14 +69,46 @@ fn poll_conns(
     std::task::Poll::Pending
 }
 
+/// The sync thread: `fdatasync`s what the driver wrote out, one batch at a time, and
+/// reports how far the log is durable. A blocking call, so not on the runtime's workers.
+pub(super) fn start_sync_thread(
+    my_id: u64,
+    log_metrics: Arc<crate::core::LogMetrics>,
+) -> (
+    std::sync::mpsc::Sender<PendingSync>,
+    mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<PendingSync>();
+    // Unbounded but holding at most one result: the driver has one sync in flight.
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name(format!("log-sync-{my_id}"))
+        .spawn(move || {
+            while let Ok(p) = rx.recv() {
+                let started = std::time::Instant::now();
+                let synced = p.sync();
+                log_metrics
+                    .fsync_time
+                    .add(started.elapsed().as_millis() as u64);
+                if done_tx.send(synced).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the log sync thread");
+    (tx, done_rx)
+}
+
 pub(super) struct Driver {
     pub(super) cfg: Arc<Config>,
     pub(super) my_id: ServerId,
     pub(super) peer: Peer,
     pub(super) log: TxnLog,
-    /// Where the log's syncs run (io_uring, or a thread), and their outcomes: the
-    /// zxid the log is durable up to.
-    pub(super) log_sync: LogSync,
+    /// To the sync thread, and its answers: the zxid the log is durable up to.
+    pub(super) sync_tx: std::sync::mpsc::Sender<PendingSync>,
+    pub(super) synced_rx: mpsc::UnboundedReceiver<zab_storage::Result<Zxid>>,
+    /// A sync is running on the sync thread.
+    pub(super) syncing: bool,
     /// Committed entries not yet handed to the core (one message per batch of events).
     pub(super) committed: Vec<(Zxid, Bytes)>,
     pub(super) election: ElectionNet,
@@ -165,7 +195,8 @@ impl Driver {
             // Appends of the steps so far go to disk together, while the next events run.
             self.start_sync();
             tokio::select! {
-                r = self.log_sync.done(), if self.log_sync.busy() => {
+                Some(r) = self.synced_rx.recv(), if self.syncing => {
+                    self.syncing = false;
                     let upto = self.finish_sync(r);
                     if self.peer.state() == ServerState::Leading {
                         self.ack_latency.on_ack(self.my_id, upto);
@@ -354,19 +385,19 @@ impl Driver {
         let _ = self.core.send(m).await;
     }
 
-    /// Hands what was appended since the last sync to the log's sync, unless a
+    /// Hands what was appended since the last sync to the sync thread, unless a
     /// sync is running (then it waits for the next round, with whatever else comes).
     fn start_sync(&mut self) {
-        if self.log_sync.busy() || self.log.durable_zxid() >= self.log.last_zxid() {
+        if self.syncing || self.log.durable_zxid() >= self.log.last_zxid() {
             return;
         }
         match self.log.start_flush() {
             Ok(p) => {
-                if let Err(e) = self.log_sync.submit(p) {
-                    // Nothing of the batch counts as durable: the server stops.
-                    fatal(&format!("cannot flush the log: {e}"));
+                if self.sync_tx.send(p).is_err() {
+                    fatal("the log sync thread is gone");
                 }
                 self.log_times.flush_started();
+                self.syncing = true;
             }
             Err(e) => fatal(&format!("cannot write the log: {e}")),
         }
@@ -389,11 +420,14 @@ impl Driver {
     /// Waits for a running sync (before the log is cut or restarted under it); returns
     /// how far it made the log durable.
     async fn wait_sync(&mut self) -> Option<Zxid> {
-        if !self.log_sync.busy() {
+        if !self.syncing {
             return None;
         }
-        let r = self.log_sync.done().await;
-        Some(self.finish_sync(r))
+        self.syncing = false;
+        match self.synced_rx.recv().await {
+            Some(r) => Some(self.finish_sync(r)),
+            None => fatal("the log sync thread is gone"),
+        }
     }
 
     /// Own a quorum connection (replacing, and so closing, an older one with `sid`); the

@@ -14,7 +14,6 @@
 
 mod ack_latency;
 mod driver;
-mod log_sync;
 mod log_times;
 
 use std::collections::{BTreeMap, HashMap};
@@ -292,13 +291,15 @@ pub async fn start(cfg: Config) -> Result<crate::Server, StartError> {
 
     let init_limit = Duration::from_millis(cfg.init_limit as u64 * tick);
     let sync_limit = Duration::from_millis(cfg.sync_limit as u64 * tick);
-    let log_sync = log_sync::LogSync::start(my_id, log_metrics.clone());
+    let (sync_tx, synced_rx) = driver::start_sync_thread(my_id, log_metrics.clone());
     let driver = Driver {
         cfg: cfg.clone(),
         my_id: ServerId(my_id),
         peer,
         log: rec.log,
-        log_sync,
+        sync_tx,
+        synced_rx,
+        syncing: false,
         committed: Vec::new(),
         election,
         quorum_peers,
