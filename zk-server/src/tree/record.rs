@@ -89,7 +89,7 @@ unsafe fn raw_varint(p: *const u8, i: &mut usize) -> usize {
 /// Bytes of `v` as a varint: 1 to 10.
 fn varint_len(v: u64) -> usize {
     // 7 bits a byte; 0 still takes one.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// The stat's six values as they are written, in order (see the grammar).
