@@ -54,17 +54,6 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// Append a varint to `buf[*n..]`; moves `*n` past it.
-fn put_varint(buf: &mut [u8], n: &mut usize, mut v: u64) {
-    while v >= 0x80 {
-        buf[*n] = (v as u8) | 0x80;
-        *n += 1;
-        v >>= 7;
-    }
-    buf[*n] = v as u8;
-    *n += 1;
-}
-
 /// A varint at `b[*i..]`; moves `*i` past it.
 fn get_varint(b: &[u8], i: &mut usize) -> u64 {
     let (mut v, mut shift) = (0u64, 0);
@@ -97,38 +86,81 @@ unsafe fn raw_varint(p: *const u8, i: &mut usize) -> usize {
     }
 }
 
-/// The stat's varints: six of at most 10 bytes each.
-fn encode_stat(c: &Cold) -> ([u8; 60], usize) {
-    let (mut out, mut n) = ([0u8; 60], 0);
-    put_varint(&mut out, &mut n, c.czxid as u64);
-    put_varint(&mut out, &mut n, zigzag(c.mzxid.wrapping_sub(c.czxid)));
-    put_varint(&mut out, &mut n, c.ctime as u64);
-    put_varint(&mut out, &mut n, zigzag(c.mtime.wrapping_sub(c.ctime)));
-    put_varint(&mut out, &mut n, zigzag(c.version as i64));
-    put_varint(&mut out, &mut n, zigzag(c.aversion as i64));
-    (out, n)
+/// Bytes of `v` as a varint: 1 to 10.
+fn varint_len(v: u64) -> usize {
+    // 7 bits a byte; 0 still takes one.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The stat's six values as they are written, in order (see the grammar).
+fn stat_values(c: &Cold) -> [u64; 6] {
+    [
+        c.czxid as u64,
+        zigzag(c.mzxid.wrapping_sub(c.czxid)),
+        c.ctime as u64,
+        zigzag(c.mtime.wrapping_sub(c.ctime)),
+        zigzag(c.version as i64),
+        zigzag(c.aversion as i64),
+    ]
+}
+
+/// Write `v` as a varint at `p`; returns `p` just past it.
+///
+/// # Safety
+/// `p` has room for [`varint_len`]`(v)` bytes.
+unsafe fn write_varint(mut p: *mut u8, mut v: u64) -> *mut u8 {
+    while v >= 0x80 {
+        // SAFETY: the caller's promise: room for every byte of the varint.
+        unsafe {
+            p.write((v as u8) | 0x80);
+            p = p.add(1);
+        }
+        v >>= 7;
+    }
+    // SAFETY: as above, the last byte.
+    unsafe {
+        p.write(v as u8);
+        p.add(1)
+    }
 }
 
 impl Record {
+    /// One allocation of exactly the record's size, written in place: the
+    /// varints straight into it and one copy each of the name and the data
+    /// (a snapshot's load makes a million of these on its critical path).
     pub(super) fn new(name: &[u8], data: &[u8], cold: &Cold) -> Record {
-        let (stat, stat_len) = encode_stat(cold);
-        let (mut head, mut h) = ([0u8; 10], 0);
-        put_varint(&mut head, &mut h, name.len() as u64);
-        let (mut mid, mut m) = ([0u8; 11], 0);
-        put_varint(&mut mid, &mut m, data.len() as u64);
-        mid[m] = stat_len as u8;
-        m += 1;
-        let mut v = Vec::with_capacity(h + name.len() + m + stat_len + data.len());
-        v.extend_from_slice(&head[..h]);
-        v.extend_from_slice(name);
-        v.extend_from_slice(&mid[..m]);
-        v.extend_from_slice(&stat[..stat_len]);
-        v.extend_from_slice(data);
-        debug_assert_eq!(v.len(), v.capacity());
-        // Exact size: the allocation is what the footprint counts.
-        let b: Box<[u8]> = v.into_boxed_slice();
-        let p = Box::into_raw(b).cast::<u8>();
-        Record(NonNull::new(p).expect("a box is never null"))
+        let stat = stat_values(cold);
+        let stat_len: usize = stat.iter().map(|&v| varint_len(v)).sum();
+        let len = varint_len(name.len() as u64)
+            + name.len()
+            + varint_len(data.len() as u64)
+            + 1
+            + stat_len
+            + data.len();
+        // The layout of a Box<[u8]> of `len` bytes, which `drop` rebuilds
+        // (never zero-sized: the lengths take at least three bytes).
+        let layout = std::alloc::Layout::array::<u8>(len).expect("a record fits in memory");
+        // SAFETY: the layout is not zero-sized (above).
+        let start = unsafe { std::alloc::alloc(layout) };
+        let Some(start) = NonNull::new(start) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: the writes below add up to exactly `len` bytes (the sum
+        // above, part by part), so each lies inside the allocation, and the
+        // sources are slices that cannot overlap a fresh allocation.
+        unsafe {
+            let mut p = write_varint(start.as_ptr(), name.len() as u64);
+            std::ptr::copy_nonoverlapping(name.as_ptr(), p, name.len());
+            p = write_varint(p.add(name.len()), data.len() as u64);
+            p.write(stat_len as u8);
+            p = p.add(1);
+            for v in stat {
+                p = write_varint(p, v);
+            }
+            std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
+            debug_assert_eq!(p.add(data.len()), start.as_ptr().add(len));
+        }
+        Record(start)
     }
 
     /// The whole record.
@@ -278,6 +310,33 @@ mod tests {
                 let r2 = r.with(b"x", c);
                 assert_eq!((r2.name(), r2.data(), r2.cold()), (name, &b"x"[..], *c));
             }
+        }
+    }
+
+    /// `new` sizes the allocation from `varint_len` before writing: each
+    /// length must be the number of bytes the varint takes, at every step
+    /// of 7 bits (a wrong one writes past the allocation or leaves a gap).
+    #[test]
+    fn varint_len_is_the_bytes_written() {
+        let mut values = vec![0u64, 1, u64::MAX];
+        for bits in 1..64 {
+            values.extend([(1u64 << bits) - 1, 1u64 << bits, (1u64 << bits) + 1]);
+        }
+        for v in values {
+            let mut written = 1;
+            let mut w = v;
+            while w >= 0x80 {
+                written += 1;
+                w >>= 7;
+            }
+            assert_eq!(varint_len(v), written, "{v:#x}");
+            let mut buf = [0u8; 10];
+            // SAFETY: ten bytes hold any varint of a u64.
+            let end = unsafe { write_varint(buf.as_mut_ptr(), v) };
+            let n = end as usize - buf.as_ptr() as usize;
+            assert_eq!(n, written, "{v:#x}");
+            let mut i = 0;
+            assert_eq!((get_varint(&buf, &mut i), i), (v, n), "{v:#x}");
         }
     }
 
