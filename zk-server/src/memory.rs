@@ -295,7 +295,11 @@ impl Heap for ProcessHeap {
         tracing::debug!(
             "malloc_trim(0) {}: RSS {:.1} -> {:.1} MiB ({:.1} MiB given back) in {:.1} ms, \
              {:.1} MiB freed since the last trim",
-            if gave_back { "released memory" } else { "found nothing to release" },
+            if gave_back {
+                "released memory"
+            } else {
+                "found nothing to release"
+            },
             mib(before),
             mib(after),
             mib(before.saturating_sub(after)),
@@ -392,6 +396,14 @@ mod tests {
         }
     }
 
+    /// Counts of `live` and `peak` MB.
+    fn mb(live: isize, peak: isize) -> Counts {
+        Counts {
+            live: live * MB,
+            peak: peak * MB,
+        }
+    }
+
     fn at(start: Instant, ms: u64) -> Instant {
         start + Duration::from_millis(ms)
     }
@@ -401,37 +413,40 @@ mod tests {
         let t0 = Instant::now();
         let mut p = TrimPolicy::new(settings());
         // The burst: live grows to 300 MB, then its buffers are freed down to 100 MB.
-        assert!(!p.on_sample(at(t0, 0), Counts { live: 100 * MB, peak: 100 * MB }));
-        assert!(!p.on_sample(at(t0, 250), Counts { live: 300 * MB, peak: 300 * MB }));
+        assert!(!p.on_sample(at(t0, 0), mb(100, 100)));
+        assert!(!p.on_sample(at(t0, 250), mb(300, 300)));
         // Freed 20 MB: under the threshold.
-        assert!(!p.on_sample(at(t0, 500), Counts { live: 280 * MB, peak: 300 * MB }));
+        assert!(!p.on_sample(at(t0, 500), mb(280, 300)));
         // Freed 200 MB: trim.
-        assert!(p.on_sample(at(t0, 750), Counts { live: 100 * MB, peak: 300 * MB }));
+        assert!(p.on_sample(at(t0, 750), mb(100, 300)));
     }
 
     #[test]
     fn no_trim_while_the_bytes_live_grow() {
         let t0 = Instant::now();
         let mut p = TrimPolicy::new(settings());
-        assert!(!p.on_sample(at(t0, 0), Counts { live: 100 * MB, peak: 200 * MB }));
+        assert!(!p.on_sample(at(t0, 0), mb(100, 200)));
         // 100 MB freed since the peak, but live rose 10 MB in the last 250 ms (more than
         // an eighth of the threshold): the burst is still going.
-        assert!(!p.on_sample(at(t0, 250), Counts { live: 110 * MB, peak: 200 * MB }));
+        assert!(!p.on_sample(at(t0, 250), mb(110, 200)));
         // Rising by less than an eighth is not growing.
-        assert!(p.on_sample(at(t0, 500), Counts { live: 113 * MB, peak: 200 * MB }));
+        assert!(p.on_sample(at(t0, 500), mb(113, 200)));
     }
 
     #[test]
     fn trims_no_more_often_than_the_interval() {
         let t0 = Instant::now();
         let mut p = TrimPolicy::new(settings());
-        let freed = Counts { live: 100 * MB, peak: 200 * MB };
+        let freed = mb(100, 200);
         assert!(p.on_sample(at(t0, 0), freed));
         p.trimmed(at(t0, 0), Duration::from_millis(5));
         // Freed over the threshold again at once (the trimmer started a new peak, and a
         // new burst came and went): not before 10 s after the trim ended.
         for ms in (250..10_005).step_by(250) {
-            assert!(!p.on_sample(at(t0, ms), freed), "trimmed again after {ms} ms");
+            assert!(
+                !p.on_sample(at(t0, ms), freed),
+                "trimmed again after {ms} ms"
+            );
         }
         assert!(p.on_sample(at(t0, 10_005), freed));
     }
@@ -440,7 +455,7 @@ mod tests {
     fn a_slow_trim_keeps_the_next_a_hundred_times_as_long_away() {
         let t0 = Instant::now();
         let mut p = TrimPolicy::new(settings());
-        let freed = Counts { live: 100 * MB, peak: 200 * MB };
+        let freed = mb(100, 200);
         assert!(p.on_sample(at(t0, 0), freed));
         // 200 ms holding arena locks: the next trim waits 20 s, not the 10 s interval.
         p.trimmed(at(t0, 0), Duration::from_millis(200));
@@ -455,9 +470,8 @@ mod tests {
         let mut p = TrimPolicy::new(settings());
         // Requests allocate and free all the time: live moves around 100 MB by a few MB.
         for i in 0..1000u64 {
-            let live = 100 * MB + (i % 7) as isize * MB;
-            let c = Counts { live, peak: 107 * MB };
-            assert!(!p.on_sample(at(t0, i * 250), c));
+            let live = 100 + (i % 7) as isize;
+            assert!(!p.on_sample(at(t0, i * 250), mb(live, 107)));
         }
     }
 
@@ -468,7 +482,7 @@ mod tests {
             enabled: false,
             ..settings()
         });
-        assert!(!p.on_sample(at(t0, 0), Counts { live: 0, peak: 1000 * MB }));
+        assert!(!p.on_sample(at(t0, 0), mb(0, 1000)));
     }
 
     #[test]
