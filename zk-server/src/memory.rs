@@ -31,7 +31,7 @@
 //!
 //! Settings (ours, not Apache's; zoo.cfg keys, or `-Dzookeeper.<key>` in
 //! `SERVER_JVMFLAGS`): `memory.trim.enabled` (true), `memory.trim.thresholdMB` (32),
-//! `memory.trim.intervalMs` (1000, the least time between two trims). Only glibc has
+//! `memory.trim.intervalMs` (250, the least time between two trims). Only glibc has
 //! `malloc_trim`; elsewhere the allocator still counts and [`spawn`] is never called
 //! (see [`supported`]).
 
@@ -182,7 +182,7 @@ impl Default for TrimSettings {
         TrimSettings {
             enabled: true,
             threshold_bytes: 32 << 20,
-            min_interval: Duration::from_secs(1),
+            min_interval: Duration::from_millis(250),
             sample_every: Duration::from_millis(250),
         }
     }
@@ -493,7 +493,7 @@ mod tests {
         assert_eq!(s, TrimSettings::default());
         assert!(s.enabled);
         assert_eq!(s.threshold_bytes, 32 << 20);
-        assert_eq!(s.min_interval, Duration::from_secs(1));
+        assert_eq!(s.min_interval, Duration::from_millis(250));
         let cfg = format!(
             "{base}memory.trim.enabled=false\nmemory.trim.thresholdMB=4\n\
              memory.trim.intervalMs=1500\n"
