@@ -12,7 +12,8 @@
 //! HTTP commands over the same view), [`config`] (zoo.cfg),
 //! [`persist`] (recovery and snapshots), [`sasl`] (SASL and enforced
 //! authentication), [`local_ensemble`] (the
-//! `zk-server ensemble` launcher).
+//! `zk-server ensemble` launcher), [`memory`] (free memory given back to the
+//! kernel after a burst).
 
 pub mod admin;
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod keeper_compress;
 pub mod keeper_conn;
 pub mod listen;
 pub mod local_ensemble;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod peer;

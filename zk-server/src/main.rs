@@ -65,6 +65,11 @@ enum Cmd {
     },
 }
 
+/// The system allocator, counting the bytes live, so that the trimmer knows when a burst
+/// has been freed and gives the memory back to the kernel (zk_server::memory).
+#[global_allocator]
+static ALLOC: zk_server::memory::CountingAlloc = zk_server::memory::CountingAlloc;
+
 fn load(path: &std::path::Path) -> Config {
     match Config::load(path) {
         Ok(c) => c,
@@ -173,6 +178,8 @@ fn main() {
             std::process::exit(zk_server::EXIT_CONFIG);
         }
     }
+    // Free memory back to the kernel after bursts, from a thread of its own.
+    zk_server::memory::start_trimmer(&cfg);
     // One worker thread per CPU, shared out among the ensemble's members on this machine
     // (zk_server::runtime); TOKIO_WORKER_THREADS overrides it.
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -365,6 +365,10 @@ pub const READ_PROPS: &[&str] = &[
     "zookeeper.nio.sessionlessCnxnTimeout",
     // Where the web console finds its peers' AdminServers (admin/console.rs).
     "zookeeper.console.adminAddresses",
+    // Giving free memory back to the kernel after a burst (crate::memory); ours.
+    "zookeeper.memory.trim.enabled",
+    "zookeeper.memory.trim.thresholdMB",
+    "zookeeper.memory.trim.intervalMs",
     // crate::tls, for the client port (Apache's ClientX509Util, X509AuthenticationProvider,
     // NettyServerCnxnFactory).
     "zookeeper.ssl.keyStore.location",
