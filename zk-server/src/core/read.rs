@@ -11,6 +11,7 @@ use super::pipeline::{body, frame, Reply};
 use super::Core;
 use crate::auth::{self, check_acl, AuthOutcome};
 use crate::request::Request;
+use crate::tree::NodeRef;
 use crate::watch::WatcherKind;
 
 impl Core {
@@ -74,33 +75,42 @@ impl Core {
         path: &str,
         watch: bool,
     ) -> Result<(Option<Bytes>, Stat), ErrorCode> {
-        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
-        let out = (n.data_opt().map(Bytes::copy_from_slice), n.stat());
-        let bytes = path.len() as u64 + n.data().len() as u64 + STAT_BYTES;
-        add_per_namespace(&mut self.metrics.read_per_namespace, path, bytes);
-        if watch {
-            self.watches.add_data_watch(path, session_id);
-        }
-        Ok(out)
+        self.read_data(session_id, path, watch, |n| {
+            (n.data_opt().map(Bytes::copy_from_slice), n.stat())
+        })
     }
 
     /// getData's body (`GetDataResponse`) encoded straight from the tree into a buffer
     /// of its size: the data is not copied out first (what [`Core::get_data`] returns
     /// for multiRead), one allocation and one copy less per get.
     fn get_data_reply(&mut self, session_id: i64, path: &str, watch: bool) -> Reply {
+        self.read_data(session_id, path, watch, |n| {
+            let data = n.data_opt();
+            let mut out = Vec::with_capacity(4 + data.map_or(0, <[u8]>::len) + STAT_BYTES as usize);
+            zab_core::jute::write_opt_buffer(&mut out, data);
+            zab_core::jute::Record::write(&n.stat(), &mut out);
+            Some(out)
+        })
+    }
+
+    /// A getData of `path`: the node, its READ permission, the read's metrics and the
+    /// data watch; `answer` takes what the reply needs from the node.
+    fn read_data<T>(
+        &mut self,
+        session_id: i64,
+        path: &str,
+        watch: bool,
+        answer: impl FnOnce(&NodeRef<'_>) -> T,
+    ) -> Result<T, ErrorCode> {
         let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_acl(n.acl(), perms::READ, self.auth_of(session_id))?;
-        let data = n.data_opt();
-        let mut out = Vec::with_capacity(4 + data.map_or(0, <[u8]>::len) + STAT_BYTES as usize);
-        zab_core::jute::write_opt_buffer(&mut out, data);
-        zab_core::jute::Record::write(&n.stat(), &mut out);
+        let out = answer(&n);
         let bytes = path.len() as u64 + n.data().len() as u64 + STAT_BYTES;
         add_per_namespace(&mut self.metrics.read_per_namespace, path, bytes);
         if watch {
             self.watches.add_data_watch(path, session_id);
         }
-        Ok(Some(out))
+        Ok(out)
     }
 
     /// Requests that came in one read of a connection: the path of each read among them

@@ -1125,6 +1125,20 @@ fn a_learners_upgrade_and_its_ephemeral_reach_the_leader_back_to_back() {
     assert_eq!(txn(&p[0].1).header.txn_type, op::ERROR);
 }
 
+/// A request as connection `conn` hands it to the core, `body` its jute bytes.
+fn conn_request(conn: u64, xid: i32, op_type: i32, body: Vec<u8>) -> Request {
+    let body = Bytes::from(body);
+    Request {
+        session_id: 0,
+        conn_id: conn,
+        xid,
+        op_type,
+        op: Op::parse(op_type, &body).unwrap(),
+        body,
+        read_at: std::time::Instant::now(),
+    }
+}
+
 #[test]
 fn a_batch_of_requests_is_answered_in_order_in_one_buffer() {
     let mut h = Harness::standalone();
@@ -1133,18 +1147,7 @@ fn a_batch_of_requests_is_answered_in_order_in_one_buffer() {
     h.commit_all();
     assert_eq!(h.replies(c).len(), 1);
     // One read's worth of requests from the connection: three reads around a write.
-    let req = |xid: i32, op_type: i32, body: Vec<u8>| {
-        let body = Bytes::from(body);
-        Request {
-            session_id: 0,
-            conn_id: c,
-            xid,
-            op_type,
-            op: Op::parse(op_type, &body).unwrap(),
-            body,
-            read_at: std::time::Instant::now(),
-        }
-    };
+    let req = |xid: i32, op_type: i32, body: Vec<u8>| conn_request(c, xid, op_type, body);
     let get = PathWatchRequest {
         path: "/a".into(),
         watch: false,
@@ -1519,22 +1522,11 @@ fn reads_that_arrive_together_are_answered_as_each_alone() {
         (op::GET_DATA, "/z"),
     ];
     let req = |xid: i32, op_type: i32, path: &str| {
-        let body = Bytes::from(
-            PathWatchRequest {
-                path: path.into(),
-                watch: false,
-            }
-            .to_bytes(),
-        );
-        Request {
-            session_id: 0,
-            conn_id: c,
-            xid,
-            op_type,
-            op: Op::parse(op_type, &body).unwrap(),
-            body,
-            read_at: std::time::Instant::now(),
-        }
+        let body = PathWatchRequest {
+            path: path.into(),
+            watch: false,
+        };
+        conn_request(c, xid, op_type, body.to_bytes())
     };
     for (i, (op_type, path)) in reads.iter().enumerate() {
         h.core

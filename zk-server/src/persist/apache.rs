@@ -546,6 +546,18 @@ mod tests {
         create_txn(z, &format!("/n{z}"))
     }
 
+    /// Apache's log `log.1` of `txns`, preallocated zeros after them.
+    fn write_log(cfg: &Config, txns: impl Iterator<Item = Txn>) {
+        let mut log = b"ZKLG".to_vec();
+        log.extend(2i32.to_be_bytes());
+        log.extend(0i64.to_be_bytes());
+        for t in txns {
+            log.extend(encode_record(&t.to_bytes()));
+        }
+        log.extend([0u8; 64]);
+        std::fs::write(log_dir(cfg).join("log.1"), log).unwrap();
+    }
+
     /// Apache's files: a snapshot after each of `snaps` creates, the log of creates
     /// 1..=`upto`, the epoch files; dataLogDir apart if `apart`.
     fn apache_dir(snaps: &[i64], upto: i64, apart: bool) -> Dir {
@@ -568,14 +580,7 @@ mod tests {
             )
             .unwrap();
         }
-        let mut log = b"ZKLG".to_vec();
-        log.extend(2i32.to_be_bytes());
-        log.extend(0i64.to_be_bytes());
-        for z in 1..=upto {
-            log.extend(encode_record(&create(z).to_bytes()));
-        }
-        log.extend([0u8; 64]);
-        std::fs::write(log_dir(&cfg).join("log.1"), log).unwrap();
+        write_log(&cfg, (1..=upto).map(create));
         write_epoch_file(&snap_dir(&cfg), ACCEPTED_EPOCH, Epoch(3)).unwrap();
         write_epoch_file(&snap_dir(&cfg), CURRENT_EPOCH, Epoch(2)).unwrap();
         Dir { _tmp: tmp, cfg }
@@ -791,10 +796,7 @@ mod tests {
     /// Apache 3.6+ logs them (the last one's plus `wrong`).
     fn log_with_digests(d: &Dir, upto: i64, wrong: u64) {
         let mut tree = DataTree::new(false);
-        let mut log = b"ZKLG".to_vec();
-        log.extend(2i32.to_be_bytes());
-        log.extend(0i64.to_be_bytes());
-        for z in 1..=upto {
+        let txns = (1..=upto).map(|z| {
             let mut t = create(z);
             tree.apply(&t, &mut Vec::new());
             let off = if z == upto { wrong } else { 0 };
@@ -802,10 +804,9 @@ mod tests {
                 version: DIGEST_VERSION,
                 tree_digest: tree.apache_digest().wrapping_add(off) as i64,
             });
-            log.extend(encode_record(&t.to_bytes()));
-        }
-        log.extend([0u8; 64]);
-        std::fs::write(log_dir(&d.cfg).join("log.1"), log).unwrap();
+            t
+        });
+        write_log(&d.cfg, txns);
     }
 
     /// The race of Apache's snapshot thread: a snapshot named after zxid 3, whose tree
