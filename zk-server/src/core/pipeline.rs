@@ -602,9 +602,8 @@ impl Core {
         }
         for t in &triggers {
             let (path, data) = match t {
-                Trigger::Created { path, .. } | Trigger::DataChanged { path, .. } => {
-                    (path, self.tree.get(path).map_or(0, |n| n.data().len()))
-                }
+                Trigger::Created { path, data_len, .. }
+                | Trigger::DataChanged { path, data_len, .. } => (path, *data_len),
                 Trigger::Deleted { path, .. } => (path, 0),
             };
             let bytes = (path.len() + data) as u64;

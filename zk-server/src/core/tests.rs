@@ -728,6 +728,44 @@ fn the_core_counts_what_mntr_reports() {
     );
 }
 
+#[test]
+fn write_per_namespace_counts_the_path_and_the_data_each_write_wrote() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/ns"); // "/ns" and "v"
+    h.commit_all();
+    let set = SetDataRequest {
+        path: "/ns".into(),
+        data: Some(Bytes::from_static(b"hello")),
+        version: -1,
+    };
+    h.request(c, 2, op::SET_DATA, set.to_bytes()); // "/ns" and "hello"
+    h.commit_all();
+    // A multi that creates a node and deletes it again: the create still wrote its data.
+    let multi = MultiRequest {
+        ops: vec![
+            MultiOp::Create {
+                op_type: op::CREATE,
+                req: CreateRequest {
+                    path: "/ns/b".into(),
+                    data: Some(Bytes::from_static(b"xyz")),
+                    acl: Acl::open_unsafe(),
+                    flags: create_mode::PERSISTENT,
+                },
+            },
+            MultiOp::Delete(DeleteRequest {
+                path: "/ns/b".into(),
+                version: -1,
+            }),
+        ],
+    };
+    h.request(c, 3, op::MULTI, multi.to_bytes()); // "/ns/b" and "xyz", then "/ns/b"
+    h.commit_all();
+    let m = h.core.view().metrics().clone();
+    let ns = &m.write_per_namespace["ns"];
+    assert_eq!((ns.count, ns.sum), (4, (3 + 1) + (3 + 5) + (5 + 3) + 5));
+}
+
 /// A standalone core whose JAAS section lists bob, with `enforce` as its enforcement.
 fn sasl_harness(enforce: bool) -> Harness {
     use crate::sasl::{Credentials, EnforceAuth, Login, Security};
