@@ -237,6 +237,9 @@ pub struct Core {
     /// The watch triggers of the transaction being applied, kept empty between
     /// transactions for the allocation.
     triggers: Vec<crate::tree::Trigger>,
+    /// Where `propose` encodes a transaction before copying it out, kept between
+    /// transactions for the allocation.
+    txn_buf: Vec<u8>,
     /// The membership activated by the last reconfig (text, version), which
     /// `/zookeeper/config` shows again after a SNAP; `None`: the one in zoo.cfg.
     membership: Option<(String, i64)>,
@@ -353,6 +356,7 @@ impl Core {
             security: Arc::new(security),
             reconfig_pending: None,
             triggers: Vec::new(),
+            txn_buf: Vec::new(),
             membership: None,
             inbound_waiting: 0,
             turn_reads: 0,

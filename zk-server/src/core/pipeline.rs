@@ -87,6 +87,10 @@ pub(super) fn body<R: Record>(r: &R) -> Reply {
 /// A reply's length prefix and header (xid, zxid, err): 4 + 4 + 8 + 4 bytes.
 const REPLY_FRAME_HEADER: usize = 20;
 
+/// The largest encoding buffer [`Core::propose`] keeps for the next transaction; one
+/// grown past it (a large multi or value) is let go.
+const TXN_BUF_KEPT: usize = 64 * 1024;
+
 impl Core {
     pub(super) fn next_zxid(&mut self) -> Zxid {
         self.last_zxid = self.last_zxid.next();
@@ -126,7 +130,16 @@ impl Core {
         if !matches!(origin, Origin::Client { .. }) {
             self.metrics.pipeline.prep_queued += 1;
         }
-        let bytes = txn.to_bytes();
+        // Encoded into a buffer kept for the next proposal, then copied once into one
+        // of exactly its size: a fresh Vec grew twice for a set's ~180 bytes, and
+        // `Bytes::from` a Vec with spare room allocates a header of its own besides.
+        let mut buf = std::mem::take(&mut self.txn_buf);
+        buf.clear();
+        txn.write(&mut buf);
+        let bytes = Bytes::copy_from_slice(&buf);
+        if buf.capacity() <= TXN_BUF_KEPT {
+            self.txn_buf = buf;
+        }
         if self.role() == Role::Leading {
             self.metrics.proposals += 1;
             let n = bytes.len();
@@ -138,7 +151,7 @@ impl Core {
         if txn.header.txn_type == op::RECONFIG {
             self.reconfig_pending = Some(txn.header.zxid.0);
         }
-        self.replicator.propose(txn.header.zxid, Bytes::from(bytes));
+        self.replicator.propose(txn.header.zxid, bytes);
         self.in_flight.push_back(InFlight { txn, origin });
     }
 
@@ -338,12 +351,12 @@ impl Core {
             return;
         }
         if role.learner() && is_ordered_write(&req, role) {
+            // The session's ids are copied once, into the packet.
             let auth = self
                 .sessions
                 .get(&req.session_id)
-                .map(|s| s.auth.clone())
-                .unwrap_or_default();
-            let pkt = request_packet(req.session_id, req.xid, req.op_type, &req.body, &auth);
+                .map_or(&[][..], |s| &s.auth);
+            let pkt = request_packet(req.session_id, req.xid, req.op_type, &req.body, auth);
             if let Some(s) = self.sessions.get_mut(&req.session_id) {
                 s.start_write();
                 if req.op == Op::CloseSession {
