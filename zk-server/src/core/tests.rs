@@ -362,6 +362,43 @@ fn leader_txn(zxid: Zxid, client_id: i64, cxid: i32, txn_type: i32, body: TxnBod
 }
 
 #[test]
+fn a_committed_batch_is_prefetched_by_the_path_each_transaction_names() {
+    use super::pipeline::txn_path_hint;
+    use zab_core::txn::SetDataTxn;
+    let set = leader_txn(
+        Zxid(7),
+        1,
+        1,
+        op::SET_DATA,
+        TxnBody::SetData(SetDataTxn {
+            path: "/zk-load/k1".into(),
+            data: Some(Bytes::from_static(b"v")),
+            version: 3,
+        }),
+    );
+    assert_eq!(txn_path_hint(&set), Some("/zk-load/k1"));
+    let delete = leader_txn(
+        Zxid(8),
+        1,
+        2,
+        op::DELETE,
+        TxnBody::Delete { path: "/a".into() },
+    );
+    assert_eq!(txn_path_hint(&delete), Some("/a"));
+    let session = leader_txn(
+        Zxid(9),
+        1,
+        0,
+        op::CREATE_SESSION,
+        TxnBody::CreateSession { timeout_ms: 5000 },
+    );
+    assert_eq!(txn_path_hint(&session), None, "no path in its body");
+    // Cut short: no hint, and no panic.
+    assert_eq!(txn_path_hint(&set[..40]), None);
+    assert_eq!(txn_path_hint(&set[..20]), None);
+}
+
+#[test]
 fn a_learner_forwards_writes_and_answers_them_when_they_commit() {
     let mut h = follower();
     let c = h.connect();
