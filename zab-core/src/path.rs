@@ -19,23 +19,33 @@ pub fn validate_path(path: &str) -> Result<(), String> {
     // Java walks UTF-16 code units: a character outside the Basic Multilingual
     // Plane is a surrogate pair, and surrogates are refused with the private
     // use area (`\ud800`..=`\uf8ff`). Positions in messages count units too.
+    // An ASCII path's bytes are its units: no copy (every write checks its path).
+    if path.is_ascii() {
+        let b = path.as_bytes();
+        return check_units(path, b.len(), |i| u16::from(b[i]));
+    }
     let chars: Vec<u16> = path.encode_utf16().collect();
+    check_units(path, chars.len(), |i| chars[i])
+}
+
+/// The checks of [`validate_path`] over a path's `n` UTF-16 units, `at(i)` the i-th.
+fn check_units(path: &str, n: usize, at: impl Fn(usize) -> u16) -> Result<(), String> {
     let unit = |c: char| c as u32 as u16;
     let mut last = unit('/');
-    for i in 1..chars.len() {
-        let c = chars[i];
+    for i in 1..n {
+        let c = at(i);
         let reason = if c == 0 {
             Some(format!("null character not allowed @{i}"))
         } else if c == unit('/') && last == unit('/') {
             Some(format!("empty node name specified @{i}"))
         } else if c == unit('.') && last == unit('.') {
-            if chars[i - 2] == unit('/') && (i + 1 == chars.len() || chars[i + 1] == unit('/')) {
+            if at(i - 2) == unit('/') && (i + 1 == n || at(i + 1) == unit('/')) {
                 Some(format!("relative paths not allowed @{i}"))
             } else {
                 None
             }
         } else if c == unit('.') {
-            if chars[i - 1] == unit('/') && (i + 1 == chars.len() || chars[i + 1] == unit('/')) {
+            if at(i - 1) == unit('/') && (i + 1 == n || at(i + 1) == unit('/')) {
                 Some(format!("relative paths not allowed @{i}"))
             } else {
                 None
@@ -111,5 +121,21 @@ mod tests {
             "Invalid path string \"/\u{e9}\u{4e2d}//x\" caused by empty node name specified @4"
         );
         assert!(validate_path("/\u{e9}\u{4e2d}\u{ffef}").is_ok());
+    }
+
+    #[test]
+    fn an_ascii_path_is_checked_as_its_units() {
+        assert_eq!(
+            validate_path("/ab//c").unwrap_err(),
+            "Invalid path string \"/ab//c\" caused by empty node name specified @4"
+        );
+        assert_eq!(
+            validate_path("/a/..").unwrap_err(),
+            "Invalid path string \"/a/..\" caused by relative paths not allowed @4"
+        );
+        assert_eq!(
+            validate_path("/a\u{7f}").unwrap_err(),
+            "Invalid path string \"/a\u{7f}\" caused by invalid character @2"
+        );
     }
 }

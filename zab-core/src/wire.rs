@@ -396,12 +396,15 @@ impl QuorumPacket {
     pub fn from_record(r: QuorumPacketRecord) -> Result<QuorumPacket, WireError> {
         use packet_type::*;
         let zxid = Zxid(r.zxid);
+        if r.packet_type == REQUEST {
+            // Moved, not cloned: a forwarded write's auth ids are two strings each.
+            return Ok(QuorumPacket::Request {
+                data: r.data.unwrap_or_default(),
+                authinfo: r.authinfo,
+            });
+        }
         let data = || r.data.clone().unwrap_or_default();
         Ok(match r.packet_type {
-            REQUEST => QuorumPacket::Request {
-                data: data(),
-                authinfo: r.authinfo.clone(),
-            },
             PROPOSAL => QuorumPacket::Proposal { zxid, data: data() },
             ACK => QuorumPacket::Ack { zxid },
             COMMIT => QuorumPacket::Commit { zxid },

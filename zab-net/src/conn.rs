@@ -340,47 +340,72 @@ where
     let r_cancel = cancel.clone();
     let r_report = report.clone();
     tasks.spawn(async move {
-        loop {
+        // The futures that wait for the end, for a new timeout and for the timeout
+        // itself live as long as the task, not one frame: made afresh per frame, each
+        // registered a waiter (a lock, a waker cloned) and took it back (another), for
+        // every frame of every connection.
+        let cancelled = r_cancel.cancelled();
+        tokio::pin!(cancelled);
+        // A second receiver is watched for changes; the first one reads the value.
+        let mut changes = timeout_rx.clone();
+        let deadline = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(deadline);
+        'timeout: loop {
             let timeout = *timeout_rx.borrow_and_update();
-            let next = async {
-                match timeout {
-                    Some(t) => tokio::time::timeout(t, reader.next()).await.map_err(|_| t),
-                    None => Ok(reader.next().await),
+            let changed = changes.changed();
+            tokio::pin!(changed);
+            loop {
+                if let Some(t) = timeout {
+                    // Counted from here: the reader starts waiting for the next frame.
+                    // Pushing a registered deadline later takes no lock.
+                    deadline.as_mut().reset(tokio::time::Instant::now() + t);
                 }
-            };
-            let frame = tokio::select! {
-                _ = r_cancel.cancelled() => break,
-                r = timeout_rx.changed() => {
-                    if r.is_err() {
-                        // The PeerConn is gone.
-                        break;
+                let frame = tokio::select! {
+                    _ = &mut cancelled => break 'timeout,
+                    r = &mut changed => {
+                        if r.is_err() {
+                            // The PeerConn is gone.
+                            break 'timeout;
+                        }
+                        continue 'timeout;
                     }
-                    continue;
-                }
-                r = next => r,
-            };
-            match frame {
-                Err(t) => {
-                    r_report(NetError::ReadTimeout {
-                        peer: peer_addr,
-                        timeout: t,
-                    })
-                    .await;
-                    break;
-                }
-                Ok(None) => {
-                    r_cancel.cancel();
-                    break;
-                }
-                Ok(Some(Err(e))) => {
-                    r_report(e).await;
-                    break;
-                }
-                Ok(Some(Ok(f))) => {
-                    tokio::select! {
-                        _ = r_cancel.cancelled() => break,
-                        r = in_tx.send(Ok(f)) => if r.is_err() { r_cancel.cancel(); break; },
+                    _ = &mut deadline, if timeout.is_some() => Err(timeout.unwrap_or_default()),
+                    r = reader.next() => Ok(r),
+                };
+                match frame {
+                    Err(t) => {
+                        r_report(NetError::ReadTimeout {
+                            peer: peer_addr,
+                            timeout: t,
+                        })
+                        .await;
+                        break 'timeout;
                     }
+                    Ok(None) => {
+                        r_cancel.cancel();
+                        break 'timeout;
+                    }
+                    Ok(Some(Err(e))) => {
+                        r_report(e).await;
+                        break 'timeout;
+                    }
+                    Ok(Some(Ok(f))) => match in_tx.try_send(Ok(f)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            r_cancel.cancel();
+                            break 'timeout;
+                        }
+                        Err(mpsc::error::TrySendError::Full(f)) => {
+                            // The driver is slow to take frames: wait for room.
+                            tokio::select! {
+                                _ = &mut cancelled => break 'timeout,
+                                r = in_tx.send(f) => if r.is_err() {
+                                    r_cancel.cancel();
+                                    break 'timeout;
+                                },
+                            }
+                        }
+                    },
                 }
             }
         }
@@ -390,9 +415,12 @@ where
     let w_clock = clock.clone();
     let w_cancel = cancel.clone();
     tasks.spawn(async move {
+        // One waiter on the end for the task's life, as the reader's.
+        let cancelled = w_cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let first = tokio::select! {
-                _ = w_cancel.cancelled() => break,
+                _ = &mut cancelled => break,
                 f = out_rx.recv() => f,
             };
             let Some(first) = first else { break };
@@ -408,7 +436,7 @@ where
                 writer.flush().await
             };
             let res = tokio::select! {
-                _ = w_cancel.cancelled() => break,
+                _ = &mut cancelled => break,
                 r = batch => r,
             };
             if let Err(e) = res {

@@ -636,6 +636,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
         let mut out: Vec<Bytes> = Vec::new();
         let mut out_bytes = 0;
         let mut close = false;
+        // One waiter on the kill switch for the connection's life: one made per turn
+        // registered and dropped a waiter (locks, a waker cloned) every turn.
+        let killed = kill.cancelled();
+        tokio::pin!(killed);
         loop {
             if out.is_empty() && !close {
                 close = self.take_queued(&mut out, &mut out_bytes);
@@ -652,7 +656,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
             let rx = &mut self.rx;
             let frames = &mut self.frames;
             tokio::select! {
-                _ = kill.cancelled() => return Ok(()),
+                _ = &mut killed => return Ok(()),
                 r = std::future::poll_fn(|cx| conn_io::poll_write_frames(wr, &mut out, cx)), if writing => {
                     if r.is_err() {
                         return Ok(());

@@ -15,6 +15,7 @@
 //! a leader attaches to its proposal and every replica compares after applying.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 mod keeper;
 use keeper::KeeperWrite;
@@ -75,13 +76,14 @@ pub struct PrepCtx<'a> {
 
 #[derive(Default, Debug)]
 pub struct Prep {
-    pending: HashMap<String, ChangeRecord>,
+    /// Keyed by the path that `order` holds too: one allocation per change.
+    pending: HashMap<Arc<str>, ChangeRecord>,
     /// Each change record's zxid, path and part of `digest_delta`, oldest first.
-    order: VecDeque<(i64, String, u64)>,
+    order: VecDeque<(i64, Arc<str>, u64)>,
     /// While a multi is prepared: what each of its changes replaced, in
     /// order, so that a failed multi leaves no trace (a sequential name
     /// included) in `pending`.
-    undo: Option<Vec<(String, Option<ChangeRecord>)>>,
+    undo: Option<Vec<(Arc<str>, Option<ChangeRecord>)>>,
     /// Change records added and removed since [`Prep::take_counts`] last asked
     /// (`outstanding_changes_queued`, `outstanding_changes_removed`).
     added: u64,
@@ -179,8 +181,8 @@ impl Prep {
             let (z, path, delta) = self.order.pop_front().unwrap();
             self.digest_delta = self.digest_delta.wrapping_sub(delta);
             self.removed += 1;
-            if self.pending.get(&path).is_some_and(|r| r.zxid == z) {
-                self.pending.remove(&path);
+            if self.pending.get(&*path).is_some_and(|r| r.zxid == z) {
+                self.pending.remove(&*path);
             }
         }
     }
@@ -227,11 +229,12 @@ impl Prep {
         };
         let delta = rec.node_digest.wrapping_sub(before);
         self.digest_delta = self.digest_delta.wrapping_add(delta);
-        self.order.push_back((rec.zxid, path.to_owned(), delta));
+        let path: Arc<str> = Arc::from(path);
+        self.order.push_back((rec.zxid, path.clone(), delta));
         self.added += 1;
-        let old = self.pending.insert(path.to_owned(), rec);
+        let old = self.pending.insert(path.clone(), rec);
         if let Some(undo) = self.undo.as_mut() {
-            undo.push((path.to_owned(), old));
+            undo.push((path, old));
         }
     }
 
@@ -391,7 +394,7 @@ impl Prep {
                         self.pending.insert(p, r);
                     }
                     None => {
-                        self.pending.remove(&p);
+                        self.pending.remove(&*p);
                     }
                 }
             }
@@ -726,10 +729,10 @@ impl Prep {
         for (path, rec) in &self.pending {
             match &rec.stat {
                 None => {
-                    es.remove(path);
+                    es.remove(&**path);
                 }
                 Some(s) if s.ephemeral_owner == session_id => {
-                    es.insert(path.clone());
+                    es.insert(path.to_string());
                 }
                 _ => {}
             }

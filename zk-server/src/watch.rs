@@ -340,6 +340,10 @@ impl WatchTable {
     /// every watch fires (a recursive one not for NodeChildrenChanged) and
     /// one-shot watches go; above it only recursive watches fire.
     fn trigger(&mut self, path: &str, ev: i32, out: &mut HashSet<i64>) {
+        if self.path_ids.is_empty() {
+            // No watch in this table: nothing to hash the path for.
+            return;
+        }
         let mut local = path;
         let mut at_parent = false;
         let child_event = ev == event_type::NODE_CHILDREN_CHANGED;
@@ -627,6 +631,7 @@ mod tests {
             acl: crate::tree::detached_acl(vec![]),
             parent: parent_of(path).into(),
             parent_acl: crate::tree::detached_acl(vec![]),
+            data_len: 0,
         }
     }
 
@@ -695,6 +700,7 @@ mod tests {
         let changed = || Trigger::DataChanged {
             path: "/a".into(),
             acl: crate::tree::detached_acl(vec![]),
+            data_len: 0,
         };
         assert_eq!(w.fire(&changed()).len(), 1, "one event per session");
         assert_eq!(w.fire(&changed()).len(), 1);
@@ -780,6 +786,7 @@ mod tests {
         Trigger::DataChanged {
             path: path.into(),
             acl: crate::tree::detached_acl(vec![]),
+            data_len: 0,
         }
     }
 

@@ -238,6 +238,11 @@ impl SharedSummaryQ {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).add(v);
     }
 
+    /// The summary itself, locked: for adding a batch's values under one lock.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Summary> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn get(&self) -> Summary {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

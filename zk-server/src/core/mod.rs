@@ -84,7 +84,14 @@ use session::{Conn, Session};
 /// the flush), and std's SipHash, built to resist keys chosen by an attacker, was ~2 %
 /// of a get's CPU on a follower. One multiply, keyed per map, mixes an id well enough
 /// for hashbrown (which takes its slot from the low bits and its tag from the high).
+/// Also the sessions, a leader's session owners, a learner's writes forwarded (by
+/// session and the client's cxid: with keys random per map, a client cannot aim its
+/// cxids at one slot) and the driver's maps by server id: each set looked several of
+/// them up with SipHash on every server.
 pub(crate) type IdMap<K, V> = HashMap<K, V, IdHash>;
+
+/// The set of [`IdMap`].
+pub(crate) type IdSet<K> = std::collections::HashSet<K, IdHash>;
 
 /// The [`IdMap`]'s hasher: a folded multiply of the id with per-map random keys.
 #[derive(Clone)]
@@ -130,6 +137,14 @@ impl std::hash::Hasher for IdHasher {
 
     fn write_i64(&mut self, x: i64) {
         self.write_u64(x as u64);
+    }
+
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+
+    fn write_i32(&mut self, x: i32) {
+        self.write_u64(x as u32 as u64);
     }
 
     fn finish(&self) -> u64 {
@@ -189,7 +204,7 @@ pub struct Core {
     digest_check: digest::DigestCheck,
     prep: Prep,
     watches: WatchManager,
-    sessions: HashMap<i64, Session>,
+    sessions: IdMap<i64, Session>,
     conns: IdMap<u64, Conn>,
     /// Connections with replies pending in this turn of the loop (`flush_replies`).
     dirty: Vec<u64>,
@@ -222,6 +237,9 @@ pub struct Core {
     /// The watch triggers of the transaction being applied, kept empty between
     /// transactions for the allocation.
     triggers: Vec<crate::tree::Trigger>,
+    /// Where `propose` encodes a transaction before copying it out, kept between
+    /// transactions for the allocation.
+    txn_buf: Vec<u8>,
     /// The membership activated by the last reconfig (text, version), which
     /// `/zookeeper/config` shows again after a SNAP; `None`: the one in zoo.cfg.
     membership: Option<(String, i64)>,
@@ -234,7 +252,7 @@ pub struct Core {
     turn_reads: u64,
     held_reads: usize,
     /// Sessions with a write in flight or a read held (`Core::note_pending`).
-    pending_sessions: std::collections::HashSet<i64>,
+    pending_sessions: IdSet<i64>,
     commit_received: Instant,
     drained: (u64, u64),
     throttled: bool,
@@ -338,6 +356,7 @@ impl Core {
             security: Arc::new(security),
             reconfig_pending: None,
             triggers: Vec::new(),
+            txn_buf: Vec::new(),
             membership: None,
             inbound_waiting: 0,
             turn_reads: 0,

@@ -119,19 +119,21 @@ impl Core {
     /// over all of them first, the misses of different requests overlap. Only hints
     /// (see [`crate::tree::DataTree::prefetch_path`]): nothing read here decides anything.
     pub(super) fn prefetch_reads(&self, reqs: &[Request]) {
+        self.prefetch_paths(reqs.iter().filter_map(|r| match &r.op {
+            Op::GetData(p) | Op::Exists(p) | Op::GetChildren(p) | Op::GetChildren2(p) => {
+                Some(p.path.as_str())
+            }
+            _ => None,
+        }));
+    }
+
+    /// Paths about to be looked up one after another (at most the first 64), prefetched
+    /// in the tree's three stages over all of them: see [`Core::prefetch_reads`].
+    pub(super) fn prefetch_paths<'a>(&self, paths: impl Iterator<Item = &'a str>) {
         const MOST: usize = 64;
         let mut hints = [None; MOST];
         let mut k = 0;
-        for r in reqs {
-            let path = match &r.op {
-                Op::GetData(p) | Op::Exists(p) | Op::GetChildren(p) | Op::GetChildren2(p) => {
-                    &p.path
-                }
-                _ => continue,
-            };
-            if k == MOST {
-                break;
-            }
+        for path in paths.take(MOST) {
             hints[k] = Some(self.tree.prefetch_path(path));
             k += 1;
         }

@@ -5,7 +5,7 @@
 //!
 //! [`Core::become_role`] is the one place the role changes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use zab_core::Zxid;
@@ -34,7 +34,7 @@ pub(super) struct LeaderState {
     pub driver: DriverLink,
     /// The server each session's client is connected to (ZooKeeper's session
     /// owner); a request for the session from any other server is SessionMoved.
-    pub owners: HashMap<i64, u64>,
+    pub owners: super::IdMap<i64, u64>,
     /// The followers synced with us (`ReplicationMsg::SyncedFollowers`), for a
     /// reconfig's quorum check.
     pub synced: Vec<u64>,
@@ -44,14 +44,14 @@ pub(super) struct LeaderState {
 pub(super) struct LearnerState {
     pub driver: DriverLink,
     /// Writes forwarded to the leader, by (session, cxid).
-    pub forwarded: HashMap<(i64, i32), (Request, Instant)>,
+    pub forwarded: super::IdMap<(i64, i32), (Request, Instant)>,
     /// Sessions being created through the leader: session -> (connection, legacy handshake).
-    pub connecting: HashMap<i64, (u64, bool)>,
+    pub connecting: super::IdMap<i64, (u64, bool)>,
     /// Syncs forwarded to the leader, oldest first.
     pub pending_syncs: VecDeque<(Request, Instant)>,
     /// Reconnects waiting for the leader's REVALIDATE answer:
     /// session -> (connection, timeout, legacy handshake).
-    pub revalidating: HashMap<i64, (u64, i32, bool)>,
+    pub revalidating: super::IdMap<i64, (u64, i32, bool)>,
     /// Sessions active since the last report to the leader.
     pub touched: super::IdMap<i64, i32>,
 }
@@ -60,10 +60,10 @@ impl LearnerState {
     fn new(driver: DriverLink) -> Box<LearnerState> {
         Box::new(LearnerState {
             driver,
-            forwarded: HashMap::new(),
-            connecting: HashMap::new(),
+            forwarded: Default::default(),
+            connecting: Default::default(),
             pending_syncs: VecDeque::new(),
-            revalidating: HashMap::new(),
+            revalidating: Default::default(),
             touched: Default::default(),
         })
     }
@@ -158,7 +158,7 @@ impl Core {
                 },
                 Role::Leading => RoleState::Leading(Box::new(LeaderState {
                     driver,
-                    owners: HashMap::new(),
+                    owners: Default::default(),
                     synced: Vec::new(),
                 })),
                 Role::Following => RoleState::Following(LearnerState::new(driver)),

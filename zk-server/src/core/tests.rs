@@ -362,6 +362,43 @@ fn leader_txn(zxid: Zxid, client_id: i64, cxid: i32, txn_type: i32, body: TxnBod
 }
 
 #[test]
+fn a_committed_batch_is_prefetched_by_the_path_each_transaction_names() {
+    use super::pipeline::txn_path_hint;
+    use zab_core::txn::SetDataTxn;
+    let set = leader_txn(
+        Zxid(7),
+        1,
+        1,
+        op::SET_DATA,
+        TxnBody::SetData(SetDataTxn {
+            path: "/zk-load/k1".into(),
+            data: Some(Bytes::from_static(b"v")),
+            version: 3,
+        }),
+    );
+    assert_eq!(txn_path_hint(&set), Some("/zk-load/k1"));
+    let delete = leader_txn(
+        Zxid(8),
+        1,
+        2,
+        op::DELETE,
+        TxnBody::Delete { path: "/a".into() },
+    );
+    assert_eq!(txn_path_hint(&delete), Some("/a"));
+    let session = leader_txn(
+        Zxid(9),
+        1,
+        0,
+        op::CREATE_SESSION,
+        TxnBody::CreateSession { timeout_ms: 5000 },
+    );
+    assert_eq!(txn_path_hint(&session), None, "no path in its body");
+    // Cut short: no hint, and no panic.
+    assert_eq!(txn_path_hint(&set[..40]), None);
+    assert_eq!(txn_path_hint(&set[..20]), None);
+}
+
+#[test]
 fn a_learner_forwards_writes_and_answers_them_when_they_commit() {
     let mut h = follower();
     let c = h.connect();
@@ -726,6 +763,44 @@ fn the_core_counts_what_mntr_reports() {
         (m.read_latency.count, m.auth_failed, m.response_bytes),
         (0, 0, 0)
     );
+}
+
+#[test]
+fn write_per_namespace_counts_the_path_and_the_data_each_write_wrote() {
+    let mut h = Harness::standalone();
+    let (c, _) = h.session();
+    h.create(c, 1, "/ns"); // "/ns" and "v"
+    h.commit_all();
+    let set = SetDataRequest {
+        path: "/ns".into(),
+        data: Some(Bytes::from_static(b"hello")),
+        version: -1,
+    };
+    h.request(c, 2, op::SET_DATA, set.to_bytes()); // "/ns" and "hello"
+    h.commit_all();
+    // A multi that creates a node and deletes it again: the create still wrote its data.
+    let multi = MultiRequest {
+        ops: vec![
+            MultiOp::Create {
+                op_type: op::CREATE,
+                req: CreateRequest {
+                    path: "/ns/b".into(),
+                    data: Some(Bytes::from_static(b"xyz")),
+                    acl: Acl::open_unsafe(),
+                    flags: create_mode::PERSISTENT,
+                },
+            },
+            MultiOp::Delete(DeleteRequest {
+                path: "/ns/b".into(),
+                version: -1,
+            }),
+        ],
+    };
+    h.request(c, 3, op::MULTI, multi.to_bytes()); // "/ns/b" and "xyz", then "/ns/b"
+    h.commit_all();
+    let m = h.core.view().metrics().clone();
+    let ns = &m.write_per_namespace["ns"];
+    assert_eq!((ns.count, ns.sum), (4, (3 + 1) + (3 + 5) + (5 + 3) + 5));
 }
 
 /// A standalone core whose JAAS section lists bob, with `enforce` as its enforcement.

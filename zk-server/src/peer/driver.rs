@@ -58,7 +58,7 @@ type ConnItem = Option<Result<QuorumPacketRecord, zab_net::NetError>>;
 /// itself: no task between a connection's reader and the driver (one wake-up less per
 /// PROPOSAL, ACK and COMMIT).
 fn poll_conns(
-    conns: &mut HashMap<ServerId, Conn>,
+    conns: &mut crate::core::IdMap<ServerId, Conn>,
     cx: &mut std::task::Context<'_>,
 ) -> std::task::Poll<(ServerId, ConnItem)> {
     for (sid, c) in conns.iter_mut() {
@@ -115,11 +115,11 @@ pub(super) struct Driver {
     pub(super) quorum_peers: HashMap<ServerId, SocketAddr>,
     pub(super) qcfg: QuorumConfig,
     /// Quorum connections by peer; dropping one closes it.
-    pub(super) conns: HashMap<ServerId, Conn>,
+    pub(super) conns: crate::core::IdMap<ServerId, Conn>,
     /// Scratch list of the connections' sids (taking one packet from each in a batch).
     pub(super) ready_sids: Vec<ServerId>,
     /// Packets for a leader we are still connecting to.
-    pub(super) pending_sends: HashMap<ServerId, Vec<QuorumPacketRecord>>,
+    pub(super) pending_sends: crate::core::IdMap<ServerId, Vec<QuorumPacketRecord>>,
     /// Logged entries not yet committed, to hand to the core on COMMIT.
     pub(super) uncommitted: BTreeMap<Zxid, Bytes>,
     /// The core's replication channel: commits and everything else, in order.

@@ -158,10 +158,7 @@ impl Prep {
         let mut pending_children: HashMap<&str, Vec<&str>> = HashMap::new();
         for (p, rec) in &self.pending {
             if rec.stat.is_some() && p.starts_with(&prefix) {
-                pending_children
-                    .entry(parent_of(p))
-                    .or_default()
-                    .push(p.as_str());
+                pending_children.entry(parent_of(p)).or_default().push(&**p);
             }
         }
         let max_bytes = ctx.max_txn_bytes;
@@ -181,7 +178,11 @@ impl Prep {
                         format!("{p}/{name}")
                     };
                     // Deleted by a prepared transaction?
-                    if self.pending.get(&c).is_some_and(|r| r.stat.is_none()) {
+                    if self
+                        .pending
+                        .get(c.as_str())
+                        .is_some_and(|r| r.stat.is_none())
+                    {
                         continue;
                     }
                     seen.insert(c.clone());
@@ -235,7 +236,10 @@ impl Prep {
         r: &CheckStatRequest,
     ) -> PResult<TxnBody> {
         let body = self.prep_check(ctx, &r.path, r.version)?;
-        let stat = match (self.pending.contains_key(&r.path), ctx.tree.get(&r.path)) {
+        let stat = match (
+            self.pending.contains_key(r.path.as_str()),
+            ctx.tree.get(&r.path),
+        ) {
             (false, Some(n)) => n.stat(),
             _ => record_stat(&self.record(ctx.tree, &r.path)?),
         };

@@ -27,12 +27,13 @@ use super::{
 /// A change that fires watches, with the ACLs that decide who may see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
-    /// `path` was created under `parent`.
+    /// `path` was created under `parent`, with `data_len` bytes of data.
     Created {
         path: String,
         acl: AclRef,
         parent: String,
         parent_acl: AclRef,
+        data_len: usize,
     },
     /// `path` was deleted from `parent`.
     Deleted {
@@ -41,8 +42,14 @@ pub enum Trigger {
         parent: String,
         parent_acl: AclRef,
     },
-    /// `path`'s data changed.
-    DataChanged { path: String, acl: AclRef },
+    /// `path`'s data changed, to `data_len` bytes. (The length travels with the
+    /// trigger for `write_per_namespace`: looking the node up again to read it cost
+    /// a path lookup per write, with its cache misses.)
+    DataChanged {
+        path: String,
+        acl: AclRef,
+        data_len: usize,
+    },
 }
 
 /// The outcome of applying one transaction (ZooKeeper's `ProcessTxnResult`).
@@ -289,6 +296,7 @@ impl DataTree {
             acl: self.acls.get(slot).clone(),
             parent: parent_path.to_owned(),
             parent_acl,
+            data_len: data.map_or(0, <[u8]>::len),
         });
         Ok(NodeRef { tree: self, id }.stat())
     }
@@ -384,6 +392,7 @@ impl DataTree {
         triggers.push(Trigger::DataChanged {
             path: path.to_owned(),
             acl: self.acls.get(self.nodes[id as usize].acl).clone(),
+            data_len: len,
         });
         Ok(NodeRef { tree: self, id }.stat())
     }
