@@ -146,7 +146,7 @@ fn load_snapshot_split(
     // log line below: which of the two bounds the load.
     let mut parser_stats = (Duration::ZERO, Duration::ZERO);
     let mut builder_waited = Duration::ZERO;
-    let mut check_cpu = Duration::ZERO;
+    let mut check_cpu = (Duration::ZERO, Duration::ZERO);
     std::thread::scope(|scope| -> Result<(), PersistError> {
         let check = std::thread::Builder::new()
             .name("snapshot-check".into())
@@ -154,7 +154,8 @@ fn load_snapshot_split(
                 // The builder's pages first: it needs them soon, while the
                 // parser's first pages of the file are read by the parser.
                 fresh.populate();
-                r.verify_crc().map(|()| thread_cpu())
+                let populated = thread_cpu();
+                r.verify_crc().map(|()| (thread_cpu(), populated))
             })
             .expect("spawn snapshot check");
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<'_>>(16);
@@ -288,14 +289,16 @@ fn load_snapshot_split(
     let ms = |d: Duration| d.as_millis();
     tracing::info!(
         "loaded {} in {} ms: parser {} ms of CPU (waited {} ms for the builder), \
-         builder {} ms of CPU (waited {} ms for the parser), check {} ms of CPU",
+         builder {} ms of CPU (waited {} ms for the parser), check {} ms of CPU \
+         ({} ms faulting in the tree's memory)",
         file.display(),
         ms(started.elapsed()),
         ms(parser_stats.0),
         ms(parser_stats.1),
         ms(thread_cpu().saturating_sub(builder_cpu)),
         ms(builder_waited),
-        ms(check_cpu),
+        ms(check_cpu.0),
+        ms(check_cpu.1),
     );
     unmap_aside(r);
     Ok(LoadedSnapshot {
