@@ -3,8 +3,9 @@
 //! ```text
 //! parser thread:  mapped file -> entries -> prepared node (path split, name
 //!                 hashed, name+data allocated) -> digest hash per node, four
-//!                 at a time; two batches in five only located (tags and
-//!                 lengths read), for the builder to decode and prepare
+//!                 at a time; a batch whenever the builder is about to run
+//!                 out only located (tags and lengths read), for it to
+//!                 decode and prepare
 //! builder thread: batches in file order -> (the located ones decoded and
 //!                 prepared as the parser does) -> sessions, ACLs, nodes into
 //!                 the tree (index and links), prefetching a few entries ahead
@@ -14,8 +15,9 @@
 //!
 //! Preparing a node costs about three times what inserting it does, so the
 //! builder, which would otherwise wait for the parser most of the load, takes
-//! a share of the preparing ([`SPLIT`]); it still inserts every entry in the
-//! file's order.
+//! a share of the preparing ([`SPLIT`]: whenever fewer than two batches wait
+//! for it, so that the share follows what CPU each thread gets); it still
+//! inserts every entry in the file's order.
 //!
 //! Apache's tree digest comes from the trailer (version 3 on: the writer's sum
 //! over the node entries, [`DataTree::preset_apache_digest`]); for an older
@@ -30,6 +32,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use zab_core::records::Acl;
@@ -59,32 +62,49 @@ enum Batch<'a> {
 }
 
 /// How the parser and the builder share the entries' decoding and
-/// preparation: of every `period` batches of `batch` entries, the first
-/// `builder` are only located by the parser ([`Entries::skip_span`], which
-/// reads an entry's tag and lengths and counts it) and decoded, prepared and
-/// hashed by the builder, which otherwise waits for the parser; the parser
-/// prepares the others.
+/// preparation, in batches of `batch` entries: a batch the builder takes is
+/// only located by the parser ([`Entries::skip_span`], which reads an entry's
+/// tag and lengths and counts it) and decoded, prepared and hashed by the
+/// builder; the parser prepares the others.
 #[derive(Clone, Copy, Debug)]
 struct Split {
     batch: usize,
-    builder: usize,
-    period: usize,
+    share: Share,
+}
+
+/// Which batches the builder takes.
+#[derive(Clone, Copy, Debug)]
+enum Share {
+    /// Of every `period` batches, the first `builder`: the tests' way to put
+    /// the builder's batches at every place, whatever the timing.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Fixed { builder: usize, period: usize },
+    /// Each batch for which fewer than `waiting` batches wait for the
+    /// builder: it takes work whenever it is about to run out, and the
+    /// parser keeps the rest. The share follows what each thread gets of
+    /// the CPU, which a fixed share cannot.
+    Idle { waiting: usize },
 }
 
 impl Split {
-    /// Whether the builder decodes the `chunk`th batch.
-    fn builders(&self, chunk: usize) -> bool {
-        chunk % self.period < self.builder
+    /// Whether the builder decodes the `chunk`th batch, `queued` batches
+    /// waiting for it.
+    fn builders(&self, chunk: usize, queued: usize) -> bool {
+        match self.share {
+            Share::Fixed { builder, period } => chunk % period < builder,
+            Share::Idle { waiting } => queued < waiting,
+        }
     }
 }
 
-/// Two batches in five to the builder: before the split the parser took
-/// ~190 ms of CPU for 1M nodes and the builder ~50 ms; with it, ~125 ms each
-/// (docs/performance.md, "Restart: the load's threads balanced").
+/// Preparing a node costs the parser about three times what inserting it
+/// costs the builder (~190 and ~50 ms of CPU for 1M nodes, when the parser
+/// prepared them all); shared by [`Share::Idle`], each takes ~125 ms on a
+/// quiet machine (docs/performance.md, "Restart: the load's threads
+/// balanced").
 const SPLIT: Split = Split {
     batch: 2048,
-    builder: 2,
-    period: 5,
+    share: Share::Idle { waiting: 2 },
 };
 
 /// A snapshot loaded into a tree.
@@ -147,6 +167,8 @@ fn load_snapshot_split(
     let mut parser_stats = (Duration::ZERO, Duration::ZERO);
     let mut builder_waited = Duration::ZERO;
     let mut check_cpu = (Duration::ZERO, Duration::ZERO);
+    // Batches sent and not yet taken by the builder.
+    let queued = AtomicUsize::new(0);
     std::thread::scope(|scope| -> Result<(), PersistError> {
         let check = std::thread::Builder::new()
             .name("snapshot-check".into())
@@ -170,7 +192,7 @@ fn load_snapshot_split(
                 let mut p = Preparing::new(&preparer);
                 let mut chunk = 0;
                 loop {
-                    if batch.is_empty() && split.builders(chunk) {
+                    if batch.is_empty() && split.builders(chunk, queued.load(Relaxed)) {
                         // Only located here; the builder decodes it. The
                         // next node prepared here follows one it did not see.
                         p.prev_parent = None;
@@ -180,6 +202,7 @@ fn load_snapshot_split(
                             None => break,
                         };
                         let t = Instant::now();
+                        queued.fetch_add(1, Relaxed);
                         if tx.send(Batch::Span(span)).is_err() {
                             return Ok((thread_cpu(), waited, digest));
                         }
@@ -193,6 +216,7 @@ fn load_snapshot_split(
                         chunk += 1;
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(split.batch));
                         let t = Instant::now();
+                        queued.fetch_add(1, Relaxed);
                         if tx.send(Batch::Prepared(full)).is_err() {
                             // The builder gave up; its error is reported.
                             return Ok((thread_cpu(), waited, digest));
@@ -221,6 +245,7 @@ fn load_snapshot_split(
                 let t = Instant::now();
                 let Ok(batch) = rx.recv() else { break };
                 builder_waited += t.elapsed();
+                queued.fetch_sub(1, Relaxed);
                 if span_failed.is_some() {
                     continue;
                 }
@@ -579,14 +604,36 @@ mod tests {
         let mut v = Vec::new();
         for batch in [1, 2, 3, 5, 2048] {
             for (builder, period) in [(0, 1), (1, 1), (1, 2), (1, 3), (2, 3), (2, 5)] {
-                v.push(Split {
-                    batch,
-                    builder,
-                    period,
-                });
+                let share = Share::Fixed { builder, period };
+                v.push(Split { batch, share });
+            }
+            for waiting in [1, 2, 4] {
+                let share = Share::Idle { waiting };
+                v.push(Split { batch, share });
             }
         }
         v
+    }
+
+    /// The builder takes a batch when fewer than `waiting` wait for it,
+    /// wherever the batch is; a fixed share goes by the batch's place.
+    #[test]
+    fn the_builder_takes_a_batch_when_it_is_about_to_run_out() {
+        let idle = Split {
+            batch: 2048,
+            share: Share::Idle { waiting: 2 },
+        };
+        let took: Vec<bool> = [0, 1, 2, 3, 16].map(|q| idle.builders(7, q)).into();
+        assert_eq!(took, [true, true, false, false, false]);
+        let fixed = Split {
+            batch: 2048,
+            share: Share::Fixed {
+                builder: 2,
+                period: 5,
+            },
+        };
+        let took: Vec<bool> = (0..6).map(|c| fixed.builders(c, 0)).collect();
+        assert_eq!(took, [true, true, false, false, false, true]);
     }
 
     /// However the entries are shared between the parser and the builder
