@@ -204,6 +204,7 @@ fn load_snapshot_split(
                         let t = Instant::now();
                         queued.fetch_add(1, Relaxed);
                         if tx.send(Batch::Span(span)).is_err() {
+                            // The builder gave up; its error is reported.
                             return Ok((thread_cpu(), waited, digest));
                         }
                         waited += t.elapsed();
@@ -225,6 +226,7 @@ fn load_snapshot_split(
                     }
                 }
                 p.finish(&mut batch, &mut digest);
+                queued.fetch_add(1, Relaxed);
                 let _ = tx.send(Batch::Prepared(batch));
                 drop(tx);
                 Ok((thread_cpu(), waited, digest))
