@@ -40,7 +40,10 @@
 //! data tree's contract, not this module's.
 //!
 //! Loading verifies the crc over the whole file before yielding anything, and
-//! the digest (recomputed over the nodes as they are read) at the end.
+//! the digest (recomputed over the nodes as they are read) at the end. A loader
+//! may pass over entries ([`Entries::skip_span`], which still counts them) and
+//! decode them on another thread ([`SnapshotReader::span_entries`]), summing the
+//! node hashes itself.
 //! [`latest_valid_snapshot`] falls back to older snapshots when the newest is
 //! truncated or fails its crc; zk-server's recovery also falls back when the
 //! entries are malformed or the digest does not match.
