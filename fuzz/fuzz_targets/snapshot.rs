@@ -7,7 +7,10 @@
 //! crc is checked, so any bytes reach the parser).
 //!
 //! Asserts: `next_entry` and the `entries` iterator read the same entries and
-//! agree on how the file ends; the entries read before the end (or the first
+//! agree on how the file ends; a walk that passes over entries in spans
+//! (`Entries::skip_span`, as the server's loader does) and decodes each span
+//! (`span_entries`) reads the same entries as one that decodes them one by one,
+//! or fails where that one fails; the entries read before the end (or the first
 //! error) written again with `SnapshotWriter` read back as the same entries,
 //! and that snapshot ends cleanly (counts and digest check out); a snapshot
 //! that itself ended cleanly has the same summary as its rewrite (but for
@@ -20,7 +23,7 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use zab_core::records::{Acl, StatPersisted};
 use zab_storage::snapshot::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
-use zab_storage::{SnapEntry, SnapshotReader, SnapshotWriter, TreeDigest};
+use zab_storage::{SnapEntry, SnapshotReader, SnapshotWriter, StorageError, TreeDigest};
 
 #[derive(Debug, PartialEq)]
 enum Owned {
@@ -72,6 +75,38 @@ fn read_all(r: &mut SnapshotReader) -> (Vec<Owned>, bool) {
     (out, clean)
 }
 
+/// The entries without the digest check, decoded one by one, and walked with
+/// a span of `n` entries passed over (and decoded from the span) then one
+/// decoded by the walk, and so on: the same entries, or both an error.
+fn check_spans(r: &SnapshotReader, n: usize) {
+    let one_by_one: Result<Vec<Owned>, StorageError> = r
+        .entries_unhashed()
+        .map(|e| e.map(|(e, _)| owned(e)))
+        .collect();
+    let in_spans = (|| -> Result<Vec<Owned>, StorageError> {
+        let mut got = Vec::new();
+        let mut walk = r.entries_unhashed();
+        loop {
+            let Some(span) = walk.skip_span(n) else {
+                return Ok(got);
+            };
+            for e in r.span_entries(span?, false) {
+                got.push(owned(e?.0));
+            }
+            match walk.next() {
+                None => return Ok(got),
+                Some(e) => got.push(owned(e?.0)),
+            }
+        }
+    })();
+    match (one_by_one, in_spans) {
+        (Ok(all), Ok(spans)) => assert_eq!(all, spans),
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => panic!("only the walk in spans fails: {e}"),
+        (Err(e), Ok(_)) => panic!("only the walk one by one fails: {e}"),
+    }
+}
+
 fn rewrite(dir: &Path, r: &SnapshotReader, entries: &[Owned]) -> std::path::PathBuf {
     let mut w = SnapshotWriter::create(dir, r.zxid()).expect("create snapshot");
     let mut digest = TreeDigest::new();
@@ -114,6 +149,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         };
         let (entries, clean) = read_all(&mut r);
+        check_spans(&r, 1 + (mode >> 3) as usize % 4);
         let again_dir = dir.path().join("again");
         let again = rewrite(&again_dir, &r, &entries);
         let mut r2 = SnapshotReader::open(&again).expect("open the rewritten snapshot");
@@ -124,20 +160,19 @@ fuzz_target!(|data: &[u8]| {
         // the input's trailer may hold any value there (only the crc guards
         // it) or none (versions 1 and 2), so it is not compared.
         let apache = entries.iter().fold(0u64, |sum, e| match e {
-            Owned::Node(path, data, _, stat) => sum.wrapping_add(
-                zab_storage::apache_snapshot::apache_node_digest(
+            Owned::Node(path, data, _, stat) => {
+                sum.wrapping_add(zab_storage::apache_snapshot::apache_node_digest(
                     path,
                     data.as_deref().unwrap_or_default(),
                     stat,
-                ),
-            ),
+                ))
+            }
             _ => sum,
         });
         assert_eq!(r2.summary().apache_digest, Some(apache));
         if clean {
-            let ignoring_apache = |s: zab_storage::SnapshotSummary| {
-                (s.zxid, s.sessions, s.acls, s.nodes, s.digest)
-            };
+            let ignoring_apache =
+                |s: zab_storage::SnapshotSummary| (s.zxid, s.sessions, s.acls, s.nodes, s.digest);
             assert_eq!(ignoring_apache(r2.summary()), ignoring_apache(r.summary()));
         }
     });

@@ -90,6 +90,11 @@ impl<'a> JuteReader<'a> {
         &self.buf[self.pos..]
     }
 
+    /// Pass over `n` bytes, as reading them would (the same error if fewer are left).
+    pub fn skip(&mut self, n: usize) -> Result<(), JuteError> {
+        self.take(n).map(drop)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], JuteError> {
         if self.remaining() < n {
             return Err(JuteError::UnexpectedEof {

@@ -50,7 +50,7 @@ pub use log::{LogEntry, LogIter, LogOptions, PendingSync, RecoveryInfo, TxnLog};
 pub use purge::{purge, Purged};
 pub use snapshot::{
     latest_valid_snapshot, list_snapshots, should_snapshot, Entries, SnapEntry, SnapshotReader,
-    SnapshotSummary, SnapshotWriter,
+    SnapshotSummary, SnapshotWriter, Span,
 };
 
 #[cfg(test)]

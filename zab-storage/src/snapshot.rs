@@ -40,7 +40,10 @@
 //! data tree's contract, not this module's.
 //!
 //! Loading verifies the crc over the whole file before yielding anything, and
-//! the digest (recomputed over the nodes as they are read) at the end.
+//! the digest (recomputed over the nodes as they are read) at the end. A loader
+//! may pass over entries ([`Entries::skip_span`], which still counts them) and
+//! decode them on another thread ([`SnapshotReader::span_entries`]), summing the
+//! node hashes itself.
 //! [`latest_valid_snapshot`] falls back to older snapshots when the newest is
 //! truncated or fails its crc; zk-server's recovery also falls back when the
 //! entries are malformed or the digest does not match.
@@ -90,6 +93,9 @@ const TAG_SESSION: u8 = 0x01;
 const TAG_ACL: u8 = 0x02;
 const TAG_NODE: u8 = 0x03;
 const TAG_END: u8 = 0xff;
+/// A node entry's fixed part after its path and data: acl_ref and the
+/// StatPersisted (four longs, three ints, two longs).
+const NODE_FIXED_LEN: usize = 8 + 4 * 8 + 3 * 4 + 2 * 8;
 
 /// Writes one snapshot; see the module docs for the format.
 pub struct SnapshotWriter {
@@ -350,7 +356,7 @@ impl SnapshotReader {
             summary,
             body_end: t,
             map,
-            cursor: Cursor::new(),
+            cursor: Cursor::new(t),
         })
     }
 
@@ -385,8 +391,7 @@ impl SnapshotReader {
     /// [`TreeDigest::node_hash`] (computed anyway for the digest check, so a
     /// loader need not compute it again); 0 for other entries.
     pub fn next_entry_hashed(&mut self) -> Result<Option<(SnapEntry<'_>, u64)>> {
-        self.cursor
-            .next(&self.map, self.body_end, &self.path, &self.summary)
+        self.cursor.next(&self.map, &self.path, &self.summary)
     }
 
     /// The entries from the first, independently of `next_entry` (which this
@@ -397,7 +402,7 @@ impl SnapshotReader {
     pub fn entries(&self) -> Entries<'_> {
         Entries {
             reader: self,
-            cursor: Cursor::new(),
+            cursor: Cursor::new(self.body_end),
         }
     }
 
@@ -413,7 +418,26 @@ impl SnapshotReader {
             reader: self,
             cursor: Cursor {
                 hashing: false,
-                ..Cursor::new()
+                ..Cursor::new(self.body_end)
+            },
+        }
+    }
+
+    /// The entries of `span` (found by [`Entries::skip_span`]), decoded as
+    /// [`SnapshotReader::entries_unhashed`] decodes them, without node hashes
+    /// unless `hashing` (then each node's [`TreeDigest::node_hash`], as
+    /// [`SnapshotReader::entries`] gives it, but no digest check). Neither
+    /// counts nor the digest are checked here: the walk that skipped the span
+    /// counted it, and its caller sums the hashes.
+    pub fn span_entries(&self, span: Span, hashing: bool) -> Entries<'_> {
+        Entries {
+            reader: self,
+            cursor: Cursor {
+                pos: span.from,
+                end: span.to,
+                hashing,
+                partial: true,
+                ..Cursor::new(self.body_end)
             },
         }
     }
@@ -448,22 +472,72 @@ impl<'a> Iterator for Entries<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let r = self.reader;
-        let item = self
-            .cursor
-            .next(&r.map, r.body_end, &r.path, &r.summary)
-            .transpose();
+        let item = self.cursor.next(&r.map, &r.path, &r.summary).transpose();
         if matches!(item, Some(Err(_))) {
-            // Nothing more after an error.
-            self.cursor.pos = r.body_end;
-            self.cursor.done = true;
+            self.stop();
         }
         item
+    }
+}
+
+/// Consecutive entries of a snapshot, located by [`Entries::skip_span`] but not
+/// decoded: [`SnapshotReader::span_entries`] decodes them (on another thread,
+/// say, than the walk that found them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    from: usize,
+    to: usize,
+}
+
+impl Entries<'_> {
+    /// Pass over up to `n` entries without decoding them, and return where
+    /// they lie; `None` once there are no more (as `next` would, so the counts
+    /// and digest are still checked after the last entry, the skipped ones
+    /// counted). Only each entry's tag and lengths are read, enough to find
+    /// where it ends and what it is: a length that runs past the body is the
+    /// same error as in `next`, but a path that is not UTF-8 (or an ACL's
+    /// contents, or anything else inside an entry) is only found by decoding
+    /// the span. Only for a walk that leaves the digest to its caller
+    /// ([`SnapshotReader::entries_unhashed`]): nodes skipped are not hashed.
+    pub fn skip_span(&mut self, n: usize) -> Option<Result<Span>> {
+        assert!(
+            !self.cursor.hashing,
+            "a walk that checks the digest skips no node"
+        );
+        let r = self.reader;
+        let c = &mut self.cursor;
+        if c.pos >= c.end {
+            return self
+                .next()
+                .map(|item| item.map(|_| unreachable!("no entry after the end")));
+        }
+        let from = c.pos;
+        for _ in 0..n {
+            if c.pos >= c.end {
+                break;
+            }
+            if let Err(e) = c.skip(&r.map, &r.path) {
+                self.stop();
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(Span { from, to: c.pos }))
+    }
+
+    /// Nothing more after an error.
+    fn stop(&mut self) {
+        self.cursor.pos = self.cursor.end;
+        self.cursor.done = true;
     }
 }
 
 /// How far a walk over the entries has come, and what it has counted.
 struct Cursor {
     pos: usize,
+    /// Where its entries end: the body's end, or a span's.
+    end: usize,
+    /// A span's walk: neither counts nor digest are checked at its end.
+    partial: bool,
     digest: TreeDigest,
     /// Hash each node into `digest` and check it at the end (else the
     /// caller does, see [`SnapshotReader::entries_unhashed`]).
@@ -473,9 +547,11 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn new() -> Cursor {
+    fn new(body_end: usize) -> Cursor {
         Cursor {
             pos: HEADER_LEN,
+            end: body_end,
+            partial: false,
             digest: TreeDigest::new(),
             hashing: true,
             seen: [0; 3],
@@ -486,19 +562,20 @@ impl Cursor {
     fn next<'a>(
         &mut self,
         map: &'a [u8],
-        body_end: usize,
         file: &Path,
         summary: &SnapshotSummary,
     ) -> Result<Option<(SnapEntry<'a>, u64)>> {
-        if self.pos >= body_end {
+        if self.pos >= self.end {
             if !self.done {
                 self.done = true;
-                self.check_end(body_end, file, summary)?;
+                if !self.partial {
+                    self.check_end(self.end, file, summary)?;
+                }
             }
             return Ok(None);
         }
         let at = self.pos;
-        let body = &map[at..body_end];
+        let body = &map[at..self.end];
         let malformed = |offset: usize, reason: String| StorageError::SnapshotMalformed {
             file: file.to_owned(),
             offset: offset as u64,
@@ -550,6 +627,42 @@ impl Cursor {
         self.seen[kind] += 1;
         self.pos = at + 1 + r.position();
         Ok(Some((entry, hash)))
+    }
+
+    /// Pass over the entry at `pos`, reading only its tag and lengths (an
+    /// ACL row, rare and short, is decoded), and count it.
+    fn skip(&mut self, map: &[u8], file: &Path) -> Result<()> {
+        let at = self.pos;
+        let body = &map[at..self.end];
+        let mut r = JuteReader::new(&body[1..]);
+        let malformed = |e: jute::JuteError| StorageError::SnapshotMalformed {
+            file: file.to_owned(),
+            offset: at as u64,
+            reason: e.to_string(),
+        };
+        let kind = match body[0] {
+            TAG_SESSION => r.skip(12).map(|()| 0),
+            TAG_ACL => r
+                .read_i64()
+                .and_then(|_| records::read_acls(&mut r))
+                .map(|_| 1),
+            TAG_NODE => r
+                .read_buffer_slice()
+                .and_then(|_| r.read_opt_buffer_slice())
+                .and_then(|_| r.skip(NODE_FIXED_LEN))
+                .map(|()| 2),
+            tag => {
+                return Err(StorageError::SnapshotMalformed {
+                    file: file.to_owned(),
+                    offset: at as u64,
+                    reason: format!("unknown entry tag {tag:#04x}"),
+                })
+            }
+        }
+        .map_err(malformed)?;
+        self.seen[kind] += 1;
+        self.pos = at + 1 + r.position();
+        Ok(())
     }
 
     fn check_end(&self, body_end: usize, file: &Path, s: &SnapshotSummary) -> Result<()> {

@@ -74,21 +74,50 @@ fn write_snapshot(dir: &Path, zxid: i64, nodes: i64) -> Vec<Owned> {
 fn read_all(r: &mut SnapshotReader) -> Result<Vec<Owned>, StorageError> {
     let mut got = Vec::new();
     while let Some(e) = r.next_entry()? {
-        got.push(match e {
-            SnapEntry::Session {
-                session_id,
-                timeout_ms,
-            } => Owned::Session(session_id, timeout_ms),
-            SnapEntry::Acl { acl_ref, acls } => Owned::Acl(acl_ref, acls),
-            SnapEntry::Node {
-                path,
-                data,
-                acl_ref,
-                stat,
-            } => Owned::Node(path.to_string(), data.map(<[u8]>::to_vec), acl_ref, stat),
-        });
+        got.push(owned(e));
     }
     Ok(got)
+}
+
+/// Every entry, `skip` at a time passed over by the walk and then decoded
+/// from their span, then `decode` decoded by the walk itself, and so on.
+fn read_all_in_spans(
+    r: &SnapshotReader,
+    skip: usize,
+    decode: usize,
+) -> Result<Vec<Owned>, StorageError> {
+    let mut got = Vec::new();
+    let mut walk = r.entries_unhashed();
+    loop {
+        let Some(span) = walk.skip_span(skip) else {
+            return Ok(got);
+        };
+        for e in r.span_entries(span?, false) {
+            got.push(owned(e?.0));
+        }
+        for _ in 0..decode {
+            match walk.next() {
+                Some(e) => got.push(owned(e?.0)),
+                None => return Ok(got),
+            }
+        }
+    }
+}
+
+fn owned(e: SnapEntry<'_>) -> Owned {
+    match e {
+        SnapEntry::Session {
+            session_id,
+            timeout_ms,
+        } => Owned::Session(session_id, timeout_ms),
+        SnapEntry::Acl { acl_ref, acls } => Owned::Acl(acl_ref, acls),
+        SnapEntry::Node {
+            path,
+            data,
+            acl_ref,
+            stat,
+        } => Owned::Node(path.to_string(), data.map(<[u8]>::to_vec), acl_ref, stat),
+    }
 }
 
 #[test]
@@ -244,6 +273,52 @@ fn unhashed_entries_leave_the_digest_to_the_caller() {
     ));
 }
 
+/// Entries passed over by a walk (`Entries::skip_span`) and decoded from their
+/// span are the same entries, with the same hashes when asked; the walk
+/// still counts them (a trailer whose counts are wrong fails after the
+/// last, skipped or not).
+#[test]
+fn skipped_spans_decode_to_the_same_entries_and_are_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let expect = write_snapshot(d.path(), 10, 50);
+    let r = SnapshotReader::open(d.path().join("snapshot.a")).unwrap();
+    for (skip, decode) in [(1, 0), (1, 1), (7, 3), (0, 5), (1000, 0)] {
+        assert_eq!(
+            read_all_in_spans(&r, skip, decode).unwrap(),
+            expect,
+            "{skip}/{decode}"
+        );
+    }
+    let mut walk = r.entries_unhashed();
+    let span = walk.skip_span(20).unwrap().unwrap();
+    let hashed: Vec<_> = r.span_entries(span, true).map(Result::unwrap).collect();
+    let whole: Vec<_> = r.entries().take(20).map(Result::unwrap).collect();
+    assert_eq!(hashed, whole);
+    assert!(hashed.iter().any(|(_, h)| *h != 0));
+
+    // One node more than the trailer says, in the last span.
+    let mut w = SnapshotWriter::create(d.path(), Zxid(5)).unwrap();
+    let mut digest = TreeDigest::new();
+    for p in ["/", "/a"] {
+        w.write_node(p, Some(b""), 0, &stat(0)).unwrap();
+        digest.add(p, b"", &stat(0));
+    }
+    w.finish(digest.value()).unwrap();
+    let p = d.path().join("snapshot.5");
+    let mut b = fs::read(&p).unwrap();
+    let nodes_at = b.len() - 4 - 8 * 5 + 8 * 2;
+    b[nodes_at + 7] = 1;
+    let n = b.len() - 4;
+    let crc = crc32fast::hash(&b[..n]);
+    b[n..].copy_from_slice(&crc.to_be_bytes());
+    fs::write(&p, &b).unwrap();
+    let r = SnapshotReader::open(&p).unwrap();
+    assert!(matches!(
+        read_all_in_spans(&r, 1, 0),
+        Err(StorageError::SnapshotMalformed { reason, .. }) if reason.contains("trailer counts")
+    ));
+}
+
 #[test]
 fn an_unfinished_snapshot_leaves_no_file_and_is_never_loaded() {
     let d = tempfile::tempdir().unwrap();
@@ -396,6 +471,15 @@ proptest! {
         b[n..].copy_from_slice(&crc.to_be_bytes());
         fs::write(&p, &b).unwrap();
         if let Ok(mut r) = SnapshotReader::open(&p) {
+            // Walked in spans, the same entries or an error, as decoded one
+            // by one (without the digest, which neither walk checks).
+            let spans = read_all_in_spans(&r, 2, 1);
+            let one_by_one: Result<Vec<_>, _> =
+                r.entries_unhashed().map(|e| e.map(|(e, _)| owned(e))).collect();
+            match one_by_one {
+                Ok(all) => prop_assert_eq!(spans.unwrap(), all),
+                Err(_) => prop_assert!(spans.is_err()),
+            }
             let _ = read_all(&mut r);
         }
     }

@@ -1,7 +1,8 @@
 //! Building a tree from a snapshot.
 //!
 //! A snapshot loads on three threads (`persist/load.rs` runs them): the parser
-//! prepares each node with the tree's [`NodePreparer`] (its path split, its
+//! (and, for a share of the entries, the builder itself) prepares each node
+//! with the tree's [`NodePreparer`] (its path split, its
 //! name hashed under the index's keys, its name and data already in the
 //! allocation the tree keeps) and hashes them for the digest, four at a
 //! time ([`LoadingNode::hash_together`]); the builder hands them to
