@@ -1,0 +1,82 @@
+//! CI does not time benchmarks; it checks that `floor` (`benches/floor/floor.c`: the
+//! kernel's least CPU per request for a server over loopback TCP) still builds with gcc
+//! against Debian's liburing-dev and that both of its server loops answer every request,
+//! one at a time and in batches.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn build_floor(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("floor/floor.c");
+    let bin = dir.join("floor");
+    let out = Command::new("gcc")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .args(["-luring", "-lpthread"])
+        .output()
+        .expect("gcc (installed by .ci/run with liburing-dev)");
+    assert!(
+        out.status.success(),
+        "gcc {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// The figures of floor's one line: round trip, server and client CPU per request.
+fn run(bin: &Path, args: &[&str]) -> (String, [f64; 3]) {
+    let out = Command::new(bin).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "floor {args:?} failed ({}): {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figure = |after: &str| -> f64 {
+        let rest = &stdout[stdout
+            .find(after)
+            .unwrap_or_else(|| panic!("{after}: {stdout}"))
+            + after.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let figures = [
+        figure("round trip "),
+        figure("server CPU "),
+        figure("client CPU "),
+    ];
+    (stdout, figures)
+}
+
+#[test]
+fn floor_builds_and_both_loops_answer_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_floor(dir.path());
+    for mode in ["epoll", "uring"] {
+        for batch in ["1", "4"] {
+            let (line, [round_trip, server, client]) = run(
+                &bin,
+                &["--mode", mode, "--batch", batch, "--requests", "2002"],
+            );
+            // The requests are rounded down to whole batches; the program fails if the
+            // server answered any other number.
+            let requests = if batch == "1" { 2002 } else { 2000 };
+            assert!(
+                line.starts_with(&format!(
+                    "mode {mode} batch {batch} requests {requests} size 100:"
+                )),
+                "{line}"
+            );
+            assert!(round_trip > 0.0 && server > 0.0 && client > 0.0, "{line}");
+        }
+    }
+    // Bad arguments are refused with the usage line.
+    let out = Command::new(&bin)
+        .args(["--mode", "poll"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: floor"));
+}
