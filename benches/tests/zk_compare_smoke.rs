@@ -42,6 +42,10 @@ fn zk_compare_runs_both_topologies_against_our_server() {
         let get = &v["results"][topo]["ours"][0]["get"];
         let ops = get["ops_per_s"].as_f64().unwrap_or(0.0);
         assert!(ops > 0.0, "{topo}: no get throughput in {get}");
+        // The generator's own CPU over the measured window (a second of gets at full
+        // speed: well over the clock's tick).
+        let client = get["client_cpu_us_per_op"].as_f64().unwrap_or(0.0);
+        assert!(client > 0.0, "{topo}: no generator CPU in {get}");
         let rss = v["results"][topo]["ours"][0]["rss_bytes"]
             .as_array()
             .unwrap();

@@ -160,8 +160,10 @@ fn cs_sum(pids: &[u32]) -> u64 {
 
 /// Runs the load generator; returns its JSON result, with `server_cpu_s` (the servers'
 /// CPU time, summed, over the generator's measured window: it prints "measuring" and
-/// "measured" on stderr) and `server_cpu_us_per_op` added, and the servers' context
-/// switches over the same window (`server_cs_per_op`).
+/// "measured" on stderr) and `server_cpu_us_per_op` added, the servers' context
+/// switches over the same window (`server_cs_per_op`), and the generator's own CPU per
+/// operation over it (`client_cpu_us_per_op`: on a machine the client shares with the
+/// servers, what bounds the client).
 fn load(
     args: &Args,
     load_bin: &Path,
@@ -201,15 +203,18 @@ fn load(
         .map_err(|e| format!("cannot run {}: {e}", load_bin.display()))?;
     let mut cpu = (None, None);
     let mut cs = (0, 0);
+    let mut client_cpu = (0.0, 0.0);
     let err = child.stderr.take().expect("piped stderr");
     for line in std::io::BufRead::lines(std::io::BufReader::new(err)) {
         let Ok(line) = line else { break };
         if line.ends_with(": measuring") {
             cpu.0 = Some(cpu_sum(pids));
             cs.0 = cs_sum(pids);
+            client_cpu.0 = cpu_seconds(child.id());
         } else if line.ends_with(": measured") {
             cpu.1 = Some(cpu_sum(pids));
             cs.1 = cs_sum(pids);
+            client_cpu.1 = cpu_seconds(child.id());
         }
         eprintln!("{line}");
     }
@@ -222,6 +227,7 @@ fn load(
         if ops > 0.0 {
             v["server_cpu_us_per_op"] = json!((b - a) * 1e6 / ops);
             v["server_cs_per_op"] = json!(cs.1.saturating_sub(cs.0) as f64 / ops);
+            v["client_cpu_us_per_op"] = json!((client_cpu.1 - client_cpu.0) * 1e6 / ops);
         }
     }
     Ok(v)
@@ -290,11 +296,12 @@ fn run_one(
         match load(args, load_bin, &hosts, w, &out, &extra, &pids) {
             Ok(v) => {
                 eprintln!(
-                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, servers' CPU {:.1} us/op, {:.2} context switches/op, {} errors",
+                    "{key} {w}: {:.0} ops/s, p99 {:.2} ms, servers' CPU {:.1} us/op, {:.2} context switches/op, generator's CPU {:.1} us/op, {} errors",
                     get(&v, &["ops_per_s"]),
                     get(&v, &["latency_ms", "p99"]),
                     get(&v, &["server_cpu_us_per_op"]),
                     get(&v, &["server_cs_per_op"]),
+                    get(&v, &["client_cpu_us_per_op"]),
                     v["errors"]
                 );
                 per.insert(w.clone(), v);
