@@ -199,6 +199,21 @@ const MAX_IN_FLIGHT: usize = 10_000;
 /// Messages the core's loop takes from one of its channels in one turn, at most.
 const TAKE_AT_ONCE: usize = 256;
 
+/// Requests one message from a connection carries at most (one read's worth).
+pub(crate) const REQUESTS_PER_MESSAGE: usize = 64;
+
+/// How many messages the core's loop takes from its inbox at once with `in_flight`
+/// proposals in flight: as many as the cap has room for at [`REQUESTS_PER_MESSAGE`]
+/// each, so the cap is passed by less than one message's worth, as when they were taken
+/// one by one; at least 1 (a limit of 0 reads as a closed channel), and computed without
+/// overflow past the cap (select! evaluates it even when the branch is off).
+fn inbox_lot(in_flight: usize) -> usize {
+    MAX_IN_FLIGHT
+        .saturating_sub(in_flight)
+        .div_ceil(REQUESTS_PER_MESSAGE)
+        .clamp(1, TAKE_AT_ONCE)
+}
+
 pub struct Core {
     cfg: Arc<Config>,
     tree: DataTree,
@@ -488,13 +503,8 @@ impl Core {
                     }
                     self.turn_ended(turn);
                 }
-                // At most as many messages as the in-flight cap has room for at 64
-                // requests each (a connection's read), so the cap is passed by less than
-                // one message's worth, as when they were taken one by one.
-                n = rx.recv_many(
-                    &mut inbox,
-                    TAKE_AT_ONCE.min((MAX_IN_FLIGHT - self.in_flight.len()).div_ceil(64)),
-                ), if self.in_flight.len() < MAX_IN_FLIGHT => {
+                n = rx.recv_many(&mut inbox, inbox_lot(self.in_flight.len())),
+                    if self.in_flight.len() < MAX_IN_FLIGHT => {
                     if n == 0 { break };
                     let waiting = rx.len();
                     let turn = self.turn_started(waiting + n - 1, replication.len());
