@@ -17,8 +17,14 @@
 //! writer notes how long each marked frame waited before it took it (a leader's
 //! `learner_handler_qp_time_ms`: Apache's LearnerHandler queues a marker packet after
 //! every 1000th and times it the same way); [`PeerSender::take_queue_waits`] collects.
+//!
+//! The hot path takes no lock per frame: whether the connection is closed is an atomic
+//! flag (`CancellationToken::is_cancelled` locks a mutex), and both queues are drained
+//! a batch at a time (`recv_many`: the channel's semaphore, whose permits go back under
+//! its mutex, is touched once per batch, not once per frame).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,6 +65,8 @@ struct QueueClock {
     marks: Mutex<VecDeque<(u64, Instant)>>,
     /// Waits (ms) measured and not yet collected; bounded by [`MAX_WAITS`].
     waits: Mutex<Vec<u64>>,
+    /// `waits` is not empty (so that collecting takes no lock when there is nothing).
+    has_waits: AtomicBool,
 }
 
 /// Uncollected queue waits kept at most (a sender that never collects loses the oldest).
@@ -72,14 +80,15 @@ impl Default for QueueClock {
             next_mark: AtomicU64::new(u64::MAX),
             marks: Mutex::new(VecDeque::new()),
             waits: Mutex::new(Vec::new()),
+            has_waits: AtomicBool::new(false),
         }
     }
 }
 
 impl QueueClock {
-    /// The writer took one frame.
-    fn on_taken(&self) {
-        let n = self.taken.fetch_add(1, Ordering::Relaxed);
+    /// The writer took `count` frames (at least one).
+    fn on_taken(&self, count: u64) {
+        let n = self.taken.fetch_add(count, Ordering::Relaxed) + count - 1;
         if n < self.next_mark.load(Ordering::Acquire) {
             return;
         }
@@ -95,6 +104,7 @@ impl QueueClock {
                 waits.remove(0);
             }
             waits.push(now.duration_since(queued).as_millis() as u64);
+            self.has_waits.store(true, Ordering::Release);
         }
         let next = marks.front().map_or(u64::MAX, |m| m.0);
         self.next_mark.store(next, Ordering::Release);
@@ -106,6 +116,9 @@ impl QueueClock {
 pub struct PeerSender<T> {
     tx: mpsc::Sender<T>,
     cancel: CancellationToken,
+    /// Set as the connection is closed through a handle, and by the writer as it stops
+    /// (whoever cancelled: its token may be a child of a shutdown token).
+    closed: Arc<AtomicBool>,
     clock: Arc<QueueClock>,
 }
 
@@ -114,6 +127,7 @@ impl<T> Clone for PeerSender<T> {
         PeerSender {
             tx: self.tx.clone(),
             cancel: self.cancel.clone(),
+            closed: self.closed.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -122,7 +136,7 @@ impl<T> Clone for PeerSender<T> {
 impl<T> PeerSender<T> {
     /// Queue a frame, waiting while the queue is full.
     pub async fn send(&self, frame: T) -> Result<(), NetError> {
-        if self.cancel.is_cancelled() {
+        if self.is_closed() {
             return Err(NetError::Closed);
         }
         self.clock.queued.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +152,7 @@ impl<T> PeerSender<T> {
     }
 
     fn try_queue(&self, frame: T) -> Result<(), NetError> {
-        if self.cancel.is_cancelled() {
+        if self.closed.load(Ordering::Acquire) {
             return Err(NetError::Closed);
         }
         self.tx.try_send(frame).map_err(|e| match e {
@@ -147,8 +161,11 @@ impl<T> PeerSender<T> {
         })
     }
 
+    /// Closed through a handle, or its writer has stopped (a frame queued between the
+    /// token firing and the writer seeing it is dropped with the queue, as one queued
+    /// just before the close would be).
     pub fn is_closed(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.closed.load(Ordering::Acquire) || self.tx.is_closed()
     }
 
     /// [`PeerSender::try_send`], marking the frame if it is the first or every `every`-th
@@ -169,7 +186,11 @@ impl<T> PeerSender<T> {
 
     /// The queue waits (ms) of the marked frames the writer took since the last call.
     pub fn take_queue_waits(&self) -> Vec<u64> {
+        if !self.clock.has_waits.load(Ordering::Acquire) {
+            return Vec::new();
+        }
         let mut w = self.clock.waits.lock().unwrap_or_else(|e| e.into_inner());
+        self.clock.has_waits.store(false, Ordering::Release);
         std::mem::take(&mut *w)
     }
 
@@ -181,6 +202,7 @@ impl<T> PeerSender<T> {
 
     /// Close the connection (as [`PeerConn::close`]); its reader reports the end.
     pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         self.cancel.cancel();
     }
 }
@@ -255,6 +277,18 @@ impl<T> PeerConn<T> {
         self.inbound.try_recv()
     }
 
+    /// Up to `limit` waiting frames appended to `buf`, without waiting: how many, or
+    /// `None` when the connection ended and nothing is left (its end, if a failure, is
+    /// the last item taken before). One return of permits to the inbound queue for the
+    /// lot, where [`PeerConn::try_recv`] returns them frame by frame, under a lock.
+    pub fn try_recv_many(
+        &mut self,
+        buf: &mut Vec<Result<T, NetError>>,
+        limit: usize,
+    ) -> Option<usize> {
+        try_recv_many(&mut self.inbound, buf, limit)
+    }
+
     /// Set the read timeout (`None`: no timeout). Applies to the wait in
     /// progress, restarting it.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {
@@ -267,7 +301,7 @@ impl<T> PeerConn<T> {
 
     /// Close the connection; queued frames not yet written are dropped.
     pub fn close(&self) {
-        self.sender.cancel.cancel();
+        self.sender.close();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -277,9 +311,46 @@ impl<T> PeerConn<T> {
 
 impl<T> Drop for PeerConn<T> {
     fn drop(&mut self) {
-        self.sender.cancel.cancel();
+        self.sender.close();
     }
 }
+
+/// Up to `limit` values already in `rx` appended to `buf`, without waiting: how many
+/// (0: none waiting), or `None` when the channel is closed and empty. A receive of many
+/// returns the channel's permits once (a lock on its semaphore), where `try_recv` does
+/// so per value.
+///
+/// Polled with a waker that does nothing: a task that finds nothing here must poll
+/// `rx` again (its `recv`) before it parks, which registers its own waker and looks
+/// once more, so no value is missed.
+pub fn try_recv_many<T>(
+    rx: &mut mpsc::Receiver<T>,
+    buf: &mut Vec<T>,
+    limit: usize,
+) -> Option<usize> {
+    if limit == 0 {
+        return Some(0);
+    }
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match rx.poll_recv_many(&mut cx, buf, limit) {
+        std::task::Poll::Ready(0) => None,
+        std::task::Poll::Ready(n) => Some(n),
+        std::task::Poll::Pending => Some(0),
+    }
+}
+
+/// What the reader's wait for the next frame ended with.
+enum Wait<F> {
+    Frame(Option<F>),
+    /// The connection was closed or cancelled (or its `PeerConn` is gone).
+    End,
+    /// The driver set a new read timeout: the wait starts again with it.
+    NewTimeout,
+    TimedOut(Duration),
+}
+
+/// Frames the writer takes from its queue at once.
+const WRITE_BATCH: usize = 64;
 
 /// The read half of a connection, starting with the bytes a handshake
 /// decoder had already read past its message.
@@ -317,6 +388,7 @@ where
     let (in_tx, in_rx) = mpsc::channel(limits.inbound_capacity.max(1));
     let (timeout_tx, mut timeout_rx) = watch::channel(limits.read_timeout);
     let reported = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicBool::new(false));
 
     // Closes the connection, then reports the first failure only (waiting
     // for room: the driver either reads it or drops the connection).
@@ -324,9 +396,11 @@ where
         let in_tx = in_tx.clone();
         let cancel = cancel.clone();
         let reported = reported.clone();
+        let closed = closed.clone();
         move |e: NetError| {
             let in_tx = in_tx.clone();
             let first = !reported.swap(true, Ordering::SeqCst);
+            closed.store(true, Ordering::Release);
             cancel.cancel();
             async move {
                 if first {
@@ -339,6 +413,7 @@ where
 
     let r_cancel = cancel.clone();
     let r_report = report.clone();
+    let r_closed = closed.clone();
     tasks.spawn(async move {
         // The futures that wait for the end, for a new timeout and for the timeout
         // itself live as long as the task, not one frame: made afresh per frame, each
@@ -355,22 +430,50 @@ where
             let changed = changes.changed();
             tokio::pin!(changed);
             loop {
-                if let Some(t) = timeout {
-                    // Counted from here: the reader starts waiting for the next frame.
-                    // Pushing a registered deadline later takes no lock.
-                    deadline.as_mut().reset(tokio::time::Instant::now() + t);
-                }
-                let frame = tokio::select! {
-                    _ = &mut cancelled => break 'timeout,
-                    r = &mut changed => {
-                        if r.is_err() {
-                            // The PeerConn is gone.
-                            break 'timeout;
-                        }
-                        continue 'timeout;
+                // The next frame first: one already read (a read often brings several)
+                // needs no clock reading for its deadline and no look at the end or the
+                // timeout, each of which locks (the token's mutex, the waiter lists).
+                // The deadline is armed when the reader finds no frame and starts
+                // waiting: the timeout counts from there.
+                let mut armed = false;
+                let frame = std::future::poll_fn(|cx| {
+                    use std::task::Poll;
+                    // Closed through a handle (an atomic load, not the token's lock).
+                    if r_closed.load(Ordering::Acquire) {
+                        return Poll::Ready(Wait::End);
                     }
-                    _ = &mut deadline, if timeout.is_some() => Err(timeout.unwrap_or_default()),
-                    r = reader.next() => Ok(r),
+                    if let Poll::Ready(r) = reader.poll_next_unpin(cx) {
+                        return Poll::Ready(Wait::Frame(r));
+                    }
+                    if cancelled.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wait::End);
+                    }
+                    if let Poll::Ready(r) = changed.as_mut().poll(cx) {
+                        // An error: the PeerConn is gone.
+                        return Poll::Ready(if r.is_ok() {
+                            Wait::NewTimeout
+                        } else {
+                            Wait::End
+                        });
+                    }
+                    if let Some(t) = timeout {
+                        if !armed {
+                            // Pushing a registered deadline later takes no lock.
+                            deadline.as_mut().reset(tokio::time::Instant::now() + t);
+                            armed = true;
+                        }
+                        if deadline.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Wait::TimedOut(t));
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+                let frame = match frame {
+                    Wait::Frame(r) => Ok(r),
+                    Wait::End => break 'timeout,
+                    Wait::NewTimeout => continue 'timeout,
+                    Wait::TimedOut(t) => Err(t),
                 };
                 match frame {
                     Err(t) => {
@@ -409,41 +512,56 @@ where
                 }
             }
         }
+        // However it ended, the connection is over: its senders stop queueing.
+        r_closed.store(true, Ordering::Release);
     });
 
     let clock = Arc::new(QueueClock::default());
     let w_clock = clock.clone();
     let w_cancel = cancel.clone();
+    let w_closed = closed.clone();
     tasks.spawn(async move {
-        // One waiter on the end for the task's life, as the reader's.
+        // One waiter on the end for the task's life, as the reader's. Polled after the
+        // queue (biased): each poll of it locks the token's mutex and its waiter list,
+        // and a queue with frames in it is the common case; a closed connection's
+        // senders stop queueing (the flag), so the queue runs dry and the end is seen.
         let cancelled = w_cancel.cancelled();
         tokio::pin!(cancelled);
+        let mut frames = Vec::with_capacity(WRITE_BATCH);
         loop {
-            let first = tokio::select! {
+            let n = tokio::select! {
+                biased;
+                n = out_rx.recv_many(&mut frames, WRITE_BATCH) => n,
                 _ = &mut cancelled => break,
-                f = out_rx.recv() => f,
             };
-            let Some(first) = first else { break };
-            w_clock.on_taken();
+            if n == 0 {
+                break;
+            }
             // Write what is queued, then flush once: ZooKeeper's
             // BufferedOutputStream flushes when its queue runs empty.
             let batch = async {
-                writer.feed(first).await?;
-                while let Ok(f) = out_rx.try_recv() {
-                    w_clock.on_taken();
-                    writer.feed(f).await?;
+                loop {
+                    w_clock.on_taken(frames.len() as u64);
+                    for f in frames.drain(..) {
+                        writer.feed(f).await?;
+                    }
+                    if try_recv_many(&mut out_rx, &mut frames, WRITE_BATCH).unwrap_or(0) == 0 {
+                        break;
+                    }
                 }
                 writer.flush().await
             };
             let res = tokio::select! {
-                _ = &mut cancelled => break,
+                biased;
                 r = batch => r,
+                _ = &mut cancelled => break,
             };
             if let Err(e) = res {
                 report(e).await;
                 break;
             }
         }
+        w_closed.store(true, Ordering::Release);
     });
 
     Ok(PeerConn {
@@ -452,9 +570,81 @@ where
         sender: PeerSender {
             tx: out_tx,
             cancel,
+            closed,
             clock,
         },
         inbound: in_rx,
         read_timeout: timeout_tx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn try_recv_many_takes_what_waits_up_to_the_limit_then_reports_the_end() {
+        let (tx, mut rx) = mpsc::channel::<u32>(64);
+        let mut buf = Vec::new();
+        assert_eq!(
+            try_recv_many(&mut rx, &mut buf, 16),
+            Some(0),
+            "nothing waits"
+        );
+        for i in 0..20 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(try_recv_many(&mut rx, &mut buf, 0), Some(0));
+        assert_eq!(try_recv_many(&mut rx, &mut buf, 16), Some(16));
+        assert_eq!(try_recv_many(&mut rx, &mut buf, 16), Some(4));
+        assert_eq!(buf, (0..20).collect::<Vec<_>>(), "in order, appended");
+        // The permits came back: the queue takes 64 again.
+        for i in 0..64 {
+            tx.try_send(i).unwrap();
+        }
+        buf.clear();
+        assert_eq!(try_recv_many(&mut rx, &mut buf, 100), Some(64));
+        tx.try_send(7).unwrap();
+        drop(tx);
+        assert_eq!(
+            try_recv_many(&mut rx, &mut buf, 100),
+            Some(1),
+            "what is left first"
+        );
+        assert_eq!(try_recv_many(&mut rx, &mut buf, 100), None, "then the end");
+    }
+
+    /// Polling with a waker that does nothing must not lose the task's own wakeup: a
+    /// `recv` after it registers the task's waker again and sees what came meanwhile.
+    #[tokio::test]
+    async fn a_recv_after_an_empty_try_recv_many_is_woken() {
+        let (tx, mut rx) = mpsc::channel::<u32>(4);
+        let mut buf = Vec::new();
+        assert_eq!(try_recv_many(&mut rx, &mut buf, 4), Some(0));
+        let sender = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send(1).await.unwrap();
+            tx
+        });
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert_eq!(got.unwrap(), Some(1));
+        drop(sender.await.unwrap());
+    }
+
+    #[test]
+    fn a_batch_taken_passes_the_marks_inside_it() {
+        let clock = QueueClock::default();
+        // Frames 0 and 5 marked (as try_send_marking does), then the writer takes 0..4,
+        // then 4..8 at once.
+        clock.next_mark.store(0, Ordering::Release);
+        let now = Instant::now();
+        clock.marks.lock().unwrap().extend([(0, now), (5, now)]);
+        clock.on_taken(4);
+        assert_eq!(clock.waits.lock().unwrap().len(), 1);
+        assert_eq!(clock.next_mark.load(Ordering::Acquire), 5);
+        assert!(clock.has_waits.load(Ordering::Acquire));
+        clock.on_taken(4);
+        assert_eq!(clock.waits.lock().unwrap().len(), 2);
+        assert_eq!(clock.next_mark.load(Ordering::Acquire), u64::MAX);
+    }
 }

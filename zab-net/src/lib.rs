@@ -34,7 +34,7 @@ pub mod quorum_auth;
 pub mod quorum_packet;
 pub mod stream;
 
-pub use conn::{PeerConn, PeerSender};
+pub use conn::{try_recv_many, PeerConn, PeerSender};
 pub use election::{ConnInfo, ElectionConfig, ElectionNet};
 pub use error::NetError;
 pub use frame::LengthCodec;

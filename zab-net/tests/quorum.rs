@@ -304,3 +304,56 @@ async fn marked_frames_report_how_long_they_waited_in_the_queue() {
     );
     listener.shutdown().await;
 }
+
+/// The driver takes what waits on a connection a lot at a time (`try_recv_many`): in
+/// order, up to its limit, and the connection's end once everything before it is taken.
+/// Closing through a handle stops queueing at once.
+#[tokio::test]
+async fn packets_are_taken_a_lot_at_a_time_then_the_end() {
+    let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
+        .await
+        .unwrap();
+    let mut learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
+        .await
+        .unwrap();
+    learner.send(follower_info(2)).await.unwrap();
+    let at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    let sender = at_leader.conn.sender();
+    for i in 0..40 {
+        sender
+            .try_send(pkt(packet_type::PROPOSAL, i, Some(b"txn")))
+            .unwrap();
+    }
+    drop(sender);
+    let first = timeout(WAIT, learner.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.zxid, 0);
+    let mut got = vec![first.zxid];
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match learner.try_recv_many(&mut buf, 16) {
+            None => break,
+            Some(n) => {
+                assert!(n <= 16);
+                got.extend(buf.drain(..).map(|p| p.unwrap().zxid));
+                if got.len() == 40 {
+                    // Everything came: the leader closes, the learner reads the end.
+                    at_leader.conn.close();
+                }
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(got, (0..40).collect::<Vec<_>>());
+    assert!(learner.is_closed());
+    assert!(matches!(
+        learner.try_send(pkt(packet_type::ACK, 1, None)),
+        Err(NetError::Closed)
+    ));
+    listener.shutdown().await;
+}

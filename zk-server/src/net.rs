@@ -770,7 +770,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ConnIo<R, W> {
 }
 
 /// Most requests one message to the core carries (see `serve_connection`).
-const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = crate::core::REQUESTS_PER_MESSAGE;
 
 /// Most queued frames one vectored write takes.
 const MAX_WRITE_FRAMES: usize = 64;

@@ -196,6 +196,23 @@ pub enum CoreMsg {
 
 /// Most proposals the pipeline keeps in flight before it stops reading requests.
 const MAX_IN_FLIGHT: usize = 10_000;
+/// Messages the core's loop takes from one of its channels in one turn, at most.
+const TAKE_AT_ONCE: usize = 256;
+
+/// Requests one message from a connection carries at most (one read's worth).
+pub(crate) const REQUESTS_PER_MESSAGE: usize = 64;
+
+/// How many messages the core's loop takes from its inbox at once with `in_flight`
+/// proposals in flight: as many as the cap has room for at [`REQUESTS_PER_MESSAGE`]
+/// each, so the cap is passed by less than one message's worth, as when they were taken
+/// one by one; at least 1 (a limit of 0 reads as a closed channel), and computed without
+/// overflow past the cap (select! evaluates it even when the branch is off).
+fn inbox_lot(in_flight: usize) -> usize {
+    MAX_IN_FLIGHT
+        .saturating_sub(in_flight)
+        .div_ceil(REQUESTS_PER_MESSAGE)
+        .clamp(1, TAKE_AT_ONCE)
+}
 
 pub struct Core {
     cfg: Arc<Config>,
@@ -467,44 +484,35 @@ impl Core {
         let purge_hours = self.cfg.autopurge_purge_interval_hours as u64;
         let mut purge = tokio::time::interval(Duration::from_secs(purge_hours.max(1) * 3600));
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // What one turn takes from the replication channel and from connections.
+        let mut from_replication = Vec::with_capacity(TAKE_AT_ONCE);
+        let mut inbox = Vec::with_capacity(TAKE_AT_ONCE);
         loop {
             tokio::select! {
                 biased;
                 // Replication first: commits free pipeline slots, and it is never
                 // gated by them.
-                m = replication.recv() => {
-                    let Some(m) = m else { break };
-                    self.now = Instant::now();
-                    let turn = self.turn_started(rx.len(), replication.len() + 1);
-                    self.on_replication(m);
-                    for _ in 0..256 {
-                        match replication.try_recv() {
-                            Ok(m) => {
-                                self.now = Instant::now();
-                                self.on_replication(m);
-                            }
-                            Err(_) => break,
-                        }
+                // What is waiting is taken at once (`recv_many`): the channel's permits
+                // go back under its semaphore's lock once per lot, not per message.
+                n = replication.recv_many(&mut from_replication, TAKE_AT_ONCE) => {
+                    if n == 0 { break };
+                    let turn = self.turn_started(rx.len(), replication.len() + n);
+                    for m in from_replication.drain(..) {
+                        self.now = Instant::now();
+                        self.on_replication(m);
                     }
                     self.turn_ended(turn);
                 }
-                msg = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => {
-                    let Some(msg) = msg else { break };
-                    self.now = Instant::now();
-                    let turn = self.turn_started(rx.len(), replication.len());
-                    self.inbound_waiting = rx.len();
-                    self.on_msg(msg);
+                n = rx.recv_many(&mut inbox, inbox_lot(self.in_flight.len())),
+                    if self.in_flight.len() < MAX_IN_FLIGHT => {
+                    if n == 0 { break };
+                    let waiting = rx.len();
+                    let turn = self.turn_started(waiting + n - 1, replication.len());
                     // Take what else is waiting, so that its writes share a flush.
-                    for _ in 0..256 {
-                        if self.in_flight.len() >= MAX_IN_FLIGHT { break; }
-                        match rx.try_recv() {
-                            Ok(m) => {
-                                self.now = Instant::now();
-                                self.inbound_waiting = rx.len();
-                                self.on_msg(m);
-                            }
-                            Err(_) => break,
-                        }
+                    for (i, m) in inbox.drain(..).enumerate() {
+                        self.now = Instant::now();
+                        self.inbound_waiting = waiting + (n - 1 - i);
+                        self.on_msg(m);
                     }
                     self.turn_ended(turn);
                 }

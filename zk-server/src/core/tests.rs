@@ -1632,3 +1632,25 @@ fn reads_that_arrive_together_are_answered_as_each_alone() {
     let stat = GetDataResponse::from_bytes(&alone[7].body).unwrap().stat;
     assert_eq!(stat.data_length, 4);
 }
+
+/// The core's loop takes several messages from its inbox at once, but never so many
+/// that the in-flight cap is passed by a message's worth of requests or more.
+#[test]
+fn the_inbox_is_taken_in_lots_the_in_flight_cap_has_room_for() {
+    use super::{inbox_lot, MAX_IN_FLIGHT, REQUESTS_PER_MESSAGE, TAKE_AT_ONCE};
+    // With nothing in flight, as many as the cap has room for: 10,000 / 64.
+    assert_eq!(inbox_lot(0), 157);
+    for in_flight in (0..MAX_IN_FLIGHT)
+        .step_by(7)
+        .chain(MAX_IN_FLIGHT - 70..MAX_IN_FLIGHT)
+    {
+        let lot = inbox_lot(in_flight);
+        assert!((1..=TAKE_AT_ONCE).contains(&lot), "{in_flight}: {lot}");
+        assert!(
+            in_flight + lot * REQUESTS_PER_MESSAGE < MAX_IN_FLIGHT + REQUESTS_PER_MESSAGE,
+            "{in_flight}: {lot}"
+        );
+    }
+    // Past the cap (the branch is off, but its limit is still computed): no overflow.
+    assert_eq!(inbox_lot(MAX_IN_FLIGHT + 63), 1);
+}

@@ -29,8 +29,13 @@ use crate::config::Config;
 use crate::persist;
 use crate::replicate::{DriverMsg, ObserverInfo, ReplicationMsg, Role};
 
-/// Events the driver takes in one batch (one sync and one commit message to the core).
-const BATCH_EVENTS: usize = 256;
+/// Events the driver takes in one batch (one sync and one commit message to the core),
+/// at most: the batch ends sooner when nothing more is waiting.
+const BATCH_EVENTS: usize = 1024;
+/// Packets taken from one quorum connection, or messages from the core, at once, in
+/// turn with the others: one return of the channel's permits (a lock) per lot, not per
+/// message (`zab_net::try_recv_many`).
+const TAKE_AT_ONCE: usize = 16;
 /// Learner connections held while this server's election is still running.
 const MAX_EARLY_LEARNERS: usize = 64;
 /// How long a follower keeps a learner's connection that arrived for it to lead: in a
@@ -188,6 +193,9 @@ impl Driver {
         mut core_rx: mpsc::Receiver<DriverMsg>,
     ) {
         let (in_tx, mut in_rx) = mpsc::channel::<Inbound>(10_000);
+        // Scratch lists for what is taken from a quorum connection or the core at once.
+        let mut packets = Vec::with_capacity(TAKE_AT_ONCE);
+        let mut from_core = Vec::with_capacity(TAKE_AT_ONCE);
         let mut ticker = tokio::time::interval(Duration::from_millis(TICK_MS));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.step(Event::Start, &in_tx).await;
@@ -232,31 +240,49 @@ impl Driver {
             }
             // Whatever else is ready joins this batch: its appends share the next sync
             // and its commits one message to the core.
-            for _ in 0..BATCH_EVENTS {
-                let mut more = false;
+            let mut taken = 0;
+            while taken < BATCH_EVENTS {
+                let before = taken;
                 if let Ok(m) = in_rx.try_recv() {
                     self.on_inbound(m, &in_tx).await;
-                    more = true;
+                    taken += 1;
                 }
-                // One packet from each quorum connection per round, in turn.
+                // A few packets from each quorum connection per round, in turn.
                 let mut sids = std::mem::take(&mut self.ready_sids);
                 sids.clear();
                 sids.extend(self.conns.keys().copied());
                 for sid in &sids {
-                    let item = match self.conns.get_mut(sid).map(|c| c.try_recv()) {
-                        Some(Ok(r)) => Some(r),
-                        Some(Err(mpsc::error::TryRecvError::Disconnected)) => None,
-                        Some(Err(mpsc::error::TryRecvError::Empty)) | None => continue,
+                    let got = match self.conns.get_mut(sid) {
+                        Some(c) => c.try_recv_many(&mut packets, TAKE_AT_ONCE),
+                        None => continue,
                     };
-                    self.on_conn_item(*sid, item, &in_tx).await;
-                    more = true;
+                    match got {
+                        Some(n) => {
+                            taken += n;
+                            for p in packets.drain(..) {
+                                // A failure is the connection's last item.
+                                let end = p.is_err();
+                                self.on_conn_item(*sid, Some(p), &in_tx).await;
+                                if end {
+                                    break;
+                                }
+                            }
+                            packets.clear();
+                        }
+                        None => {
+                            taken += 1;
+                            self.on_conn_item(*sid, None, &in_tx).await;
+                        }
+                    }
                 }
                 self.ready_sids = sids;
-                if let Ok(m) = core_rx.try_recv() {
+                // None: the core is gone; the select above sees it too.
+                taken +=
+                    zab_net::try_recv_many(&mut core_rx, &mut from_core, TAKE_AT_ONCE).unwrap_or(0);
+                for m in from_core.drain(..) {
                     self.on_core(m, &in_tx).await;
-                    more = true;
                 }
-                if !more {
+                if taken == before {
                     break;
                 }
             }
