@@ -9,6 +9,17 @@
 //!            reach at least every skipped snapshot's zxid
 //! ```
 //!
+//! The replay runs on two threads:
+//!
+//! ```text
+//! helper (log-replay-help):  log records -> crc, zxid chain, decoded Txn -> batches
+//!                            of 1,024 (the error that ends the reading last);
+//!                            the applying thread's digest work summed, the
+//!                            applied transactions dropped
+//! this thread:               batches in the log's order -> prefetch, apply (the
+//!                            digests' changes written down, `tree/deferred.rs`)
+//! ```
+//!
 //! An ensemble member holds its newest log entries back
 //! ([`recover_holding_back`]). Loading one snapshot file is `load.rs`'s;
 //! the log itself is `zab-storage`'s.
