@@ -252,11 +252,13 @@ struct Spent {
 }
 
 impl Spent {
-    /// Sum the work, and drop the transactions.
-    fn sum_into(self, sums: &mut DigestSums) {
-        let Spent { work, txns } = self;
+    /// Sum the work and drop the transactions; returns the work emptied.
+    fn sum_into(self, sums: &mut DigestSums) -> DigestWork {
+        let Spent { mut work, txns } = self;
         work.sum_into(sums);
         drop(txns);
+        work.clear();
+        work
     }
 }
 
@@ -272,12 +274,14 @@ struct ReplayStats {
 /// The replay's helper thread: reads, checks and decodes the log's
 /// transactions into batches for the applying thread, and sums the digests'
 /// work the applying thread hands back ([`DataTree::defer_digests`]), that
-/// first, as the applying thread waits when its channel is full. Ends when
-/// the applying thread drops its ends of both channels, with the sums.
+/// first, as the applying thread waits when its channel is full, handing the
+/// emptied work back on `back`. Ends when the applying thread drops its ends
+/// of both channels, with the sums.
 fn replay_helper(
     mut reading: Option<CheckedTxns<'_>>,
     txns: std::sync::mpsc::SyncSender<Batch>,
     work: std::sync::mpsc::Receiver<Spent>,
+    back: std::sync::mpsc::SyncSender<DigestWork>,
 ) -> (DigestSums, std::time::Duration) {
     use std::sync::mpsc::{TryRecvError, TrySendError};
     let mut txns = Some(txns);
@@ -286,7 +290,7 @@ fn replay_helper(
     loop {
         match work.try_recv() {
             Ok(spent) => {
-                spent.sum_into(&mut sums);
+                let _ = back.try_send(spent.sum_into(&mut sums));
                 continue;
             }
             Err(TryRecvError::Disconnected) => break,
@@ -310,7 +314,9 @@ fn replay_helper(
         // Nothing to read, or no room for it: wait for the next work (the
         // applying thread hands some over after every batch it applies).
         match work.recv() {
-            Ok(spent) => spent.sum_into(&mut sums),
+            Ok(spent) => {
+                let _ = back.try_send(spent.sum_into(&mut sums));
+            }
             Err(_) => break,
         }
     }
@@ -346,10 +352,14 @@ fn replay_upto(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
         let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Spent>(BATCHES_AHEAD);
+        // The digests' work handed back, summed and emptied, to be filled again.
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<DigestWork>(BATCHES_AHEAD + 1);
         let reading = CheckedTxns::new(log, after, snapshot, upto);
         let helper = std::thread::Builder::new()
             .name("log-replay-help".into())
-            .spawn_scoped(scope, move || replay_helper(Some(reading), tx, work_rx))
+            .spawn_scoped(scope, move || {
+                replay_helper(Some(reading), tx, work_rx, back_tx)
+            })
             .expect("spawn log-replay-help");
         tree.defer_digests();
         let mut source = Handed {
@@ -360,8 +370,9 @@ fn replay_upto(
         };
         let applied = apply_all(tree, sessions, &mut source, |tree, txns| {
             // A failed send means the helper panicked: its join says so.
+            let empty = back_rx.try_recv().unwrap_or_default();
             let _ = work_tx.send(Spent {
-                work: tree.take_digest_work(),
+                work: tree.swap_digest_work(empty),
                 txns,
             });
         });
