@@ -9,6 +9,17 @@
 //!            reach at least every skipped snapshot's zxid
 //! ```
 //!
+//! The replay runs on two threads:
+//!
+//! ```text
+//! helper (log-replay-help):  log records -> crc, zxid chain, decoded Txn -> batches
+//!                            of 1,024 (the error that ends the reading last);
+//!                            the applying thread's digest work summed, the
+//!                            applied transactions dropped
+//! this thread:               batches in the log's order -> prefetch, apply (the
+//!                            digests' changes written down, `tree/deferred.rs`)
+//! ```
+//!
 //! An ensemble member holds its newest log entries back
 //! ([`recover_holding_back`]). Loading one snapshot file is `load.rs`'s;
 //! the log itself is `zab-storage`'s.
@@ -24,7 +35,7 @@ use zab_storage::{list_snapshots, StorageError, TxnLog};
 
 use super::{load_snapshot, log_dir, log_options, snap_dir, LoadedSnapshot, PersistError};
 use crate::config::Config;
-use crate::tree::{DataTree, PathPrefetch};
+use crate::tree::{DataTree, DigestSums, DigestWork, PathPrefetch};
 
 /// What start-up found on disk.
 pub struct Recovered {
@@ -61,7 +72,7 @@ pub fn replay(
     after: Zxid,
     snapshot: Option<&Path>,
 ) -> Result<u64, PersistError> {
-    replay_upto(tree, sessions, log, after, snapshot, None)
+    replay_upto(tree, sessions, log, after, snapshot, None).map(|s| s.replayed)
 }
 
 /// The node a transaction's replay reaches first, if it names one.
@@ -77,16 +88,259 @@ fn txn_path(body: &TxnBody) -> Option<&str> {
     }
 }
 
+/// The log's transactions after `after` (up to `upto` when given), read,
+/// checked and decoded in the log's order: each record's crc (again: the
+/// segments are mapped, and the open checked them before the replay), the
+/// chain of zxids (see [`zab_storage::LogEntry::prev_zxid`]; `snapshot`
+/// names the file `after` came from, for the message) and the transaction's
+/// grammar. The first error, naming file and offset, is the last item.
+struct CheckedTxns<'a> {
+    entries: zab_storage::LogIter<'a>,
+    after: Zxid,
+    snapshot: Option<&'a Path>,
+    upto: Option<Zxid>,
+    /// How many were checked, and the last one's zxid (the log's continuity).
+    checked: u64,
+    last: Zxid,
+    ended: bool,
+}
+
+impl<'a> CheckedTxns<'a> {
+    fn new(log: &'a TxnLog, after: Zxid, snapshot: Option<&'a Path>, upto: Option<Zxid>) -> Self {
+        CheckedTxns {
+            entries: log.iter_from(after.next()),
+            after,
+            snapshot,
+            upto,
+            checked: 0,
+            last: after,
+            ended: false,
+        }
+    }
+
+    fn check(&mut self, e: zab_storage::LogEntry<'_>) -> Result<Txn, PersistError> {
+        let after = self.after;
+        let continues = if self.checked == 0 {
+            e.prev_zxid <= after
+        } else {
+            e.prev_zxid == self.last
+        };
+        if !continues {
+            return Err(PersistError::LogGap {
+                file: e.file.to_owned(),
+                offset: e.offset,
+                zxid: e.zxid,
+                prev: e.prev_zxid,
+                after: match (self.checked, self.snapshot) {
+                    (0, Some(f)) => {
+                        format!("starts after snapshot {} at zxid {after}", f.display())
+                    }
+                    (0, None) => format!("starts from an empty tree at zxid {after}"),
+                    _ => format!("had reached zxid {}", self.last),
+                },
+            });
+        }
+        let txn = Txn::from_bytes(e.txn).map_err(|err| PersistError::TxnDecode {
+            file: e.file.to_owned(),
+            offset: e.offset,
+            zxid: e.zxid,
+            why: err.to_string(),
+        })?;
+        self.last = e.zxid;
+        self.checked += 1;
+        Ok(txn)
+    }
+}
+
+impl Iterator for CheckedTxns<'_> {
+    type Item = Result<Txn, PersistError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        let item = match self.entries.next() {
+            None => None,
+            Some(Err(e)) => Some(Err(e.into())),
+            Some(Ok(e)) if self.upto.is_some_and(|u| e.zxid > u) => None,
+            Some(Ok(e)) => Some(self.check(e)),
+        };
+        self.ended = !matches!(item, Some(Ok(_)));
+        item
+    }
+}
+
+/// Transactions the helper hands the applying thread at a time (and the
+/// applying thread the digests' work of), and how many such batches each
+/// channel holds: deep enough that the helper, which needs about half the
+/// applying thread's CPU, can run ahead while it has the other core.
+const BATCH: usize = 1024;
+const BATCHES_AHEAD: usize = 16;
+
+/// What the helper hands the applying thread, in the log's order: checked
+/// and decoded transactions, then, in the last batch, the error that ended
+/// the reading if one did.
+struct Batch {
+    /// Boxed: each is moved four or five times on the way to being applied,
+    /// 8 bytes instead of a `Txn`'s 152 (the copies were a tenth of the
+    /// applying thread's CPU).
+    #[allow(clippy::vec_box)]
+    txns: Vec<Box<Txn>>,
+    error: Option<PersistError>,
+}
+
+/// The next batch of `reading`'s items; `None` and `reading` ended once they
+/// are all taken (after an error's batch, at once).
+fn read_batch(reading: &mut Option<CheckedTxns<'_>>) -> Option<Batch> {
+    let checked = reading.as_mut()?;
+    let mut txns = Vec::with_capacity(BATCH);
+    let mut error = None;
+    for item in checked.by_ref() {
+        match item {
+            Ok(t) => txns.push(Box::new(t)),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+        if txns.len() == BATCH {
+            return Some(Batch { txns, error });
+        }
+    }
+    *reading = None;
+    (!txns.is_empty() || error.is_some()).then_some(Batch { txns, error })
+}
+
+/// The applying thread's side of the helper: [`CheckedTxns`]' items again,
+/// in the same order, the last one the error if there was one.
+struct Handed {
+    rx: std::sync::mpsc::Receiver<Batch>,
+    txns: std::vec::IntoIter<Box<Txn>>,
+    error: Option<PersistError>,
+    /// Wall time spent waiting for the helper.
+    waited: std::time::Duration,
+}
+
+impl Iterator for Handed {
+    type Item = Result<Box<Txn>, PersistError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(t) = self.txns.next() {
+                return Some(Ok(t));
+            }
+            if let Some(e) = self.error.take() {
+                return Some(Err(e));
+            }
+            let started = std::time::Instant::now();
+            let batch = self.rx.recv().ok()?;
+            self.waited += started.elapsed();
+            self.txns = batch.txns.into_iter();
+            self.error = batch.error;
+        }
+    }
+}
+
+/// What the applying thread hands the helper after each batch: the digests'
+/// work, and the transactions applied, to be dropped where they were
+/// allocated (freeing them here took the lock of the helper's malloc arena,
+/// which the helper's decoding takes too, for every path and value).
+struct Spent {
+    work: DigestWork,
+    #[allow(clippy::vec_box)]
+    txns: Vec<Box<Txn>>,
+}
+
+impl Spent {
+    /// Sum the work and drop the transactions; returns the work emptied.
+    fn sum_into(self, sums: &mut DigestSums) -> DigestWork {
+        let Spent { mut work, txns } = self;
+        work.sum_into(sums);
+        drop(txns);
+        work.clear();
+        work
+    }
+}
+
+/// What a replay did, for the log line.
+#[derive(Default)]
+struct ReplayStats {
+    replayed: u64,
+    /// The helper's CPU, and the applying thread's wait for its batches.
+    helper_cpu: std::time::Duration,
+    waited: std::time::Duration,
+}
+
+/// The replay's helper thread: reads, checks and decodes the log's
+/// transactions into batches for the applying thread, and sums the digests'
+/// work the applying thread hands back ([`DataTree::defer_digests`]), that
+/// first, as the applying thread waits when its channel is full, handing the
+/// emptied work back on `back`. Ends when the applying thread drops its ends
+/// of both channels, with the sums.
+fn replay_helper(
+    mut reading: Option<CheckedTxns<'_>>,
+    txns: std::sync::mpsc::SyncSender<Batch>,
+    work: std::sync::mpsc::Receiver<Spent>,
+    back: std::sync::mpsc::SyncSender<DigestWork>,
+) -> (DigestSums, std::time::Duration) {
+    use std::sync::mpsc::{TryRecvError, TrySendError};
+    let mut txns = Some(txns);
+    let mut unsent: Option<Batch> = None;
+    let mut sums = DigestSums::default();
+    loop {
+        match work.try_recv() {
+            Ok(spent) => {
+                let _ = back.try_send(spent.sum_into(&mut sums));
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {}
+        }
+        if let Some(tx) = &txns {
+            match unsent.take().or_else(|| read_batch(&mut reading)) {
+                Some(batch) => match tx.try_send(batch) {
+                    Ok(()) => continue,
+                    Err(TrySendError::Full(batch)) => unsent = Some(batch),
+                    // The applying thread stopped reading.
+                    Err(TrySendError::Disconnected(_)) => {
+                        reading = None;
+                        txns = None;
+                    }
+                },
+                // All read: the applying thread sees the end.
+                None => txns = None,
+            }
+        }
+        // Nothing to read, or no room for it: wait for the next work (the
+        // applying thread hands some over after every batch it applies).
+        match work.recv() {
+            Ok(spent) => {
+                let _ = back.try_send(spent.sum_into(&mut sums));
+            }
+            Err(_) => break,
+        }
+    }
+    (sums, super::load::thread_cpu())
+}
+
 /// [`replay`], stopping after `upto` when given.
 ///
-/// The transactions are read, checked and decoded [`AHEAD`] before the one
-/// applied, so that the nodes each will reach are fetched into the cache in
-/// three stages while the ones before it apply
-/// ([`DataTree::prefetch_path`]): a replay reaches nodes at random, and each
-/// node is a chain of cache misses (index slot, node, record). The checks
-/// still run in the log's order and any error stops the replay; the caller
-/// then drops the tree, so that up to `AHEAD` transactions before the one in
-/// error were not applied changes nothing.
+/// A helper thread ([`replay_helper`], `log-replay-help`) reads, checks and
+/// decodes the log's transactions ([`CheckedTxns`]: each record's crc, the
+/// chain of zxids, the transaction's grammar) and hands them over in
+/// batches, in the log's order, while this thread applies them; and it
+/// hashes the digests' changes this thread writes down
+/// ([`DataTree::defer_digests`]). The replay runs after the snapshot's load,
+/// when the other core would otherwise idle. An error ends the helper's last
+/// batch and stops the replay when this thread reaches it, after applying
+/// every transaction before it (the tree's digests are summed either way);
+/// the caller then drops the tree.
+///
+/// The transactions are taken [`AHEAD`] of the one applied, so that the
+/// nodes each will reach are fetched into the cache in three stages while
+/// the ones before it apply ([`DataTree::prefetch_path`]): a replay reaches
+/// nodes at random, and each node is a chain of cache misses (index slot,
+/// node, record).
 fn replay_upto(
     tree: &mut DataTree,
     sessions: &mut HashMap<i64, i32>,
@@ -94,58 +348,83 @@ fn replay_upto(
     after: Zxid,
     snapshot: Option<&Path>,
     upto: Option<Zxid>,
+) -> Result<ReplayStats, PersistError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<Spent>(BATCHES_AHEAD);
+        // The digests' work handed back, summed and emptied, to be filled again.
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<DigestWork>(BATCHES_AHEAD + 1);
+        let reading = CheckedTxns::new(log, after, snapshot, upto);
+        let helper = std::thread::Builder::new()
+            .name("log-replay-help".into())
+            .spawn_scoped(scope, move || {
+                replay_helper(Some(reading), tx, work_rx, back_tx)
+            })
+            .expect("spawn log-replay-help");
+        tree.defer_digests();
+        let mut source = Handed {
+            rx,
+            txns: Vec::new().into_iter(),
+            error: None,
+            waited: std::time::Duration::ZERO,
+        };
+        let applied = apply_all(tree, sessions, &mut source, |tree, txns| {
+            // A failed send means the helper panicked: its join says so.
+            let empty = back_rx.try_recv().unwrap_or_default();
+            let _ = work_tx.send(Spent {
+                work: tree.swap_digest_work(empty),
+                txns,
+            });
+        });
+        // Stop the helper (its reading too, if an error here ended early).
+        let Handed { rx, waited, .. } = source;
+        drop(rx);
+        drop(work_tx);
+        let (sums, helper_cpu) = helper.join().expect("log-replay-help panicked");
+        // Also after an error: the tree's digests are whole again either way.
+        tree.finish_deferred_digests(sums);
+        Ok(ReplayStats {
+            replayed: applied?,
+            helper_cpu,
+            waited,
+        })
+    })
+}
+
+/// Apply `txns` in order to `tree` and `sessions`, prefetching, handing
+/// `every_batch` each [`BATCH`] applied. Returns how many were applied, or
+/// the first error, after applying every transaction before it.
+fn apply_all(
+    tree: &mut DataTree,
+    sessions: &mut HashMap<i64, i32>,
+    txns: &mut impl Iterator<Item = Result<Box<Txn>, PersistError>>,
+    mut every_batch: impl FnMut(&mut DataTree, Vec<Box<Txn>>),
 ) -> Result<u64, PersistError> {
     /// How many transactions ahead of the one applied a node's index slot is
     /// fetched; its node half as many ahead, its record a quarter.
     const AHEAD: usize = 16;
     let mut replayed = 0;
-    // How many were checked, and the last one's zxid (the log's continuity).
-    let (mut checked, mut last) = (0u64, after);
     let mut scratch = Vec::new();
-    let mut window: VecDeque<(Txn, Option<PathPrefetch>)> = VecDeque::with_capacity(AHEAD);
-    let mut entries = log.iter_from(after.next());
-    let mut ended = false;
+    let mut window: VecDeque<(Box<Txn>, Option<PathPrefetch>)> = VecDeque::with_capacity(AHEAD);
+    let mut spent = Vec::with_capacity(BATCH);
+    let (mut ended, mut error) = (false, None);
     loop {
         while !ended && window.len() < AHEAD {
-            let Some(e) = entries.next() else {
-                ended = true;
-                break;
+            let txn = match txns.next() {
+                Some(Ok(txn)) => txn,
+                Some(Err(e)) => {
+                    // The ones before it still apply.
+                    error = Some(e);
+                    ended = true;
+                    break;
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
             };
-            let e = e?;
-            if upto.is_some_and(|u| e.zxid > u) {
-                ended = true;
-                break;
-            }
-            let continues = if checked == 0 {
-                e.prev_zxid <= after
-            } else {
-                e.prev_zxid == last
-            };
-            if !continues {
-                return Err(PersistError::LogGap {
-                    file: e.file.to_owned(),
-                    offset: e.offset,
-                    zxid: e.zxid,
-                    prev: e.prev_zxid,
-                    after: match (checked, snapshot) {
-                        (0, Some(f)) => {
-                            format!("starts after snapshot {} at zxid {after}", f.display())
-                        }
-                        (0, None) => format!("starts from an empty tree at zxid {after}"),
-                        _ => format!("had reached zxid {last}"),
-                    },
-                });
-            }
-            let txn = Txn::from_bytes(e.txn).map_err(|err| PersistError::TxnDecode {
-                file: e.file.to_owned(),
-                offset: e.offset,
-                zxid: e.zxid,
-                why: err.to_string(),
-            })?;
             let prefetch = txn_path(&txn.body).map(|p| tree.prefetch_path(p));
             window.push_back((txn, prefetch));
-            last = e.zxid;
-            checked += 1;
         }
         let Some((txn, _)) = window.pop_front() else {
             break;
@@ -167,9 +446,19 @@ fn replay_upto(
         }
         tree.apply(&txn, &mut scratch);
         scratch.clear();
+        spent.push(txn);
         replayed += 1;
+        if spent.len() == BATCH {
+            every_batch(
+                tree,
+                std::mem::replace(&mut spent, Vec::with_capacity(BATCH)),
+            );
+        }
     }
-    Ok(replayed)
+    match error {
+        Some(e) => Err(e),
+        None => Ok(replayed),
+    }
 }
 
 /// Give the allocator's free pages back to the kernel once the tree is built.
@@ -313,7 +602,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
             snapshot_zxid
         })
     };
-    let replayed = match replay_upto(
+    let stats = match replay_upto(
         &mut tree,
         &mut sessions,
         &log,
@@ -321,7 +610,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
         snapshot_file.as_deref(),
         upto,
     ) {
-        Ok(n) => n,
+        Ok(s) => s,
         Err(e @ PersistError::LogGap { .. }) if !skipped.is_empty() => {
             skipped.push(e.to_string());
             return Err(PersistError::Incomplete {
@@ -330,6 +619,7 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
         }
         Err(e) => return Err(e),
     };
+    let replayed = stats.replayed;
     let replay_ms = replay_started.elapsed().as_millis() as u64;
     let replay_cpu_ms = super::load::thread_cpu()
         .saturating_sub(replay_cpu)
@@ -361,10 +651,12 @@ pub fn recover_holding_back(cfg: &Config, hold_back: usize) -> Result<Recovered,
     release_free_memory();
     tracing::info!(
         "recovered to zxid {} ({} transactions replayed after the snapshot in {replay_ms} ms, \
-         {replay_cpu_ms} ms of CPU, \
-         {} sessions)",
+         {replay_cpu_ms} ms of CPU applying (waited {} ms for the helper), \
+         the helper {} ms of CPU reading and hashing, {} sessions)",
         tree.last_processed_zxid(),
         replayed,
+        stats.waited.as_millis(),
+        stats.helper_cpu.as_millis(),
         sessions.len()
     );
     Ok(Recovered {
@@ -845,6 +1137,82 @@ mod tests {
                 .contains("the log alone reaches only zxid 0x0"),
             "{err}"
         );
+    }
+
+    /// The replay's helper thread hands the transactions over in batches of
+    /// [`BATCH`]: a transaction that does not decode, or a gap, in the middle
+    /// of a later batch is still reported as itself, naming its file, offset
+    /// and zxid, and the replay stops there, after applying every transaction
+    /// before it (the applying thread used to stop up to 16 short), with the
+    /// tree's digests and digest log those of applying them directly (the
+    /// helper hashed them).
+    #[test]
+    fn an_error_in_the_middle_of_a_handed_over_batch_stops_the_replay_there() {
+        let n = 2 * BATCH as i64 + 100;
+        let h = history(n + 5);
+        let mut direct = DataTree::new(false);
+        for t in &h[..n as usize] {
+            direct.apply(t, &mut Vec::new());
+        }
+        for gap in [false, true] {
+            let d = data_dir();
+            let (mut log, _) = TxnLog::open(log_dir(&d.cfg), log_options(&d.cfg)).unwrap();
+            for t in &h[..n as usize] {
+                log.append(t.header.zxid, &t.to_bytes()).unwrap();
+            }
+            if gap {
+                // Transaction n + 1 is in no file.
+                log.restart_at(Zxid(n + 1)).unwrap();
+            } else {
+                log.append(Zxid(n + 1), b"not a transaction").unwrap();
+            }
+            for t in &h[n as usize + 1..] {
+                log.append(t.header.zxid, &t.to_bytes()).unwrap();
+            }
+            log.flush().unwrap();
+            drop(log);
+            let (log, _) = TxnLog::open(log_dir(&d.cfg), log_options(&d.cfg)).unwrap();
+            // Where the record in error is (the log has rolled to several files).
+            let bad = log.iter_from(Zxid(n + 1)).next().unwrap().unwrap();
+            let (bad_file, bad_offset) = (bad.file.to_owned(), bad.offset);
+            let mut tree = DataTree::new(false);
+            let err = replay(&mut tree, &mut HashMap::new(), &log, Zxid::ZERO, None)
+                .expect_err("must refuse");
+            match (&err, gap) {
+                (
+                    PersistError::TxnDecode {
+                        file,
+                        offset: at,
+                        zxid,
+                        ..
+                    },
+                    false,
+                ) => {
+                    assert_eq!((*zxid, *at, file), (Zxid(n + 1), bad_offset, &bad_file));
+                }
+                (
+                    PersistError::LogGap {
+                        file,
+                        offset: at,
+                        zxid,
+                        prev,
+                        ..
+                    },
+                    true,
+                ) => {
+                    assert_eq!(
+                        (*zxid, *prev, *at, file),
+                        (Zxid(n + 2), Zxid(n + 1), bad_offset, &bad_file)
+                    );
+                }
+                _ => panic!("gap {gap}: {err}"),
+            }
+            assert_eq!(tree.last_processed_zxid(), Zxid(n), "gap {gap}");
+            assert_eq!(tree.node_count(), direct.node_count(), "gap {gap}");
+            assert_eq!(tree.digest(), direct.digest(), "gap {gap}");
+            assert_eq!(tree.apache_digest(), direct.apache_digest(), "gap {gap}");
+            assert!(tree.digest_log().eq(direct.digest_log()), "gap {gap}");
+        }
     }
 
     #[test]

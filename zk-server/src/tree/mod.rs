@@ -21,6 +21,8 @@
 //!             any number of slots
 //! acl.rs      AclTable: interned, reference-counted ACL lists; AclRef
 //! apply.rs    DataTree::apply, TxnResult, Trigger
+//! deferred.rs the digests' hashing written down for another thread while a
+//!             log is replayed (defer_digests, DigestWork, DigestSums)
 //! quota.rs    zookeeper_limits / zookeeper_stats bookkeeping
 //! load.rs     building from a snapshot: NodePreparer, load_prepared, with_capacity,
 //!             FreshMemory
@@ -75,6 +77,7 @@ use zab_storage::TreeDigest;
 mod acl;
 mod apply;
 mod arena;
+mod deferred;
 mod index;
 mod load;
 #[cfg(test)]
@@ -90,6 +93,8 @@ pub use acl::{detached_acl, AclEntry, AclRef};
 pub use apply::{trigger_event_type, Trigger, TxnResult};
 pub use arena::PathPrefetch;
 use arena::Place;
+use deferred::DigestChanges;
+pub use deferred::{DigestSums, DigestWork};
 use index::ChildIndex;
 pub use load::{FreshMemory, LoadingNode, NodePreparer};
 use node::{name_str, Node, NodeId, NIL, ROOT_ID};
@@ -159,19 +164,39 @@ pub const DIGEST_LOG_LIMIT: usize = 1024;
 /// The tree's two digests, moved together: ours (the one our snapshots carry,
 /// `zab_storage::TreeDigest`) and Apache's (`zab_storage::apache_snapshot::
 /// apache_node_digest` summed, as Apache's `NodeHashMapImpl` keeps it).
-#[derive(Clone, Copy, Debug, Default)]
+///
+/// While a log is replayed the hashing may be deferred to another thread
+/// (`deferred.rs`): `changes` then writes each change down instead.
+#[derive(Debug)]
 struct Digests {
     ours: TreeDigest,
     apache: u64,
+    changes: DigestChanges,
+}
+
+impl Default for Digests {
+    fn default() -> Self {
+        Digests {
+            ours: TreeDigest::default(),
+            apache: 0,
+            changes: DigestChanges::Now,
+        }
+    }
 }
 
 impl Digests {
     fn add(&mut self, path: &str, data: &[u8], stat: &StatPersisted) {
+        if self.defer(true, path, data, stat) {
+            return;
+        }
         self.ours.add(path, data, stat);
         self.add_apache(path, data, stat);
     }
 
     fn remove(&mut self, path: &str, data: &[u8], stat: &StatPersisted) {
+        if self.defer(false, path, data, stat) {
+            return;
+        }
         self.ours.remove(path, data, stat);
         self.apache = self
             .apache
@@ -185,6 +210,9 @@ impl Digests {
     }
 
     fn add_apache(&mut self, path: &str, data: &[u8], stat: &StatPersisted) {
+        if self.defer_apache(path, data, stat) {
+            return;
+        }
         self.apache = self
             .apache
             .wrapping_add(apache_node_digest(path, data, stat));
@@ -276,6 +304,7 @@ impl DataTree {
 
     /// The digest of the whole tree, kept up to date on every change.
     pub fn digest(&self) -> u64 {
+        assert!(!self.digest.deferred(), "the digests are deferred");
         self.digest.ours.value()
     }
 
@@ -283,6 +312,7 @@ impl DataTree {
     /// version [`APACHE_DIGEST_VERSION`]), kept up to date on every change: what
     /// a transaction's `TxnDigest` is compared with.
     pub fn apache_digest(&self) -> u64 {
+        assert!(!self.digest.deferred(), "the digests are deferred");
         self.digest.apache
     }
 
@@ -299,7 +329,7 @@ impl DataTree {
     /// Apache logs whether or not digests are enabled (its digest stays 0 when
     /// they are not: the `hash` command says so).
     fn log_zxid_digest(&mut self, zxid: Zxid) {
-        if zxid.0 % DIGEST_LOG_INTERVAL == 0 {
+        if zxid.0 % DIGEST_LOG_INTERVAL == 0 && !self.defer_log(zxid) {
             self.digest_log.push_back((zxid, self.apache_digest()));
             if self.digest_log.len() > DIGEST_LOG_LIMIT {
                 self.digest_log.pop_front();
