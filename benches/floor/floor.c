@@ -19,7 +19,14 @@
 //          and waits for both completions: one system call per wakeup instead
 //          of three.
 //
+// Where the two threads run matters as much on a VM: `--cpus same` pins both to
+// CPU 0 (a wakeup is a switch on that CPU), `--cpus apart` the client to CPU 0
+// and the server to CPU 1 (every wakeup reaches across: an inter-processor
+// interrupt to a CPU that may have halted), `--cpus free` (the default) leaves
+// it to the scheduler.
+//
 // usage: floor [--mode epoll|uring] [--batch K] [--requests N] [--size B]
+//              [--cpus free|same|apart]
 // prints one line: mode, batch, requests, round trip (wall, per batch), the
 // server thread's CPU per request and the client thread's.
 //
@@ -45,8 +52,10 @@
 #include <unistd.h>
 
 enum mode { EPOLL, URING };
+enum cpus { FREE, SAME, APART };
 
 static enum mode mode = EPOLL;
+static enum cpus cpus = FREE;
 static long batch = 1, requests = 100000, size = 100;
 static double server_cpu_us;
 static long server_served;
@@ -54,6 +63,14 @@ static long server_served;
 static void die(const char *what) {
     perror(what);
     exit(2);
+}
+
+// Pin the calling thread to one CPU.
+static void pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) die("pthread_setaffinity_np");
 }
 
 static double thread_cpu_us(void) {
@@ -151,6 +168,7 @@ static void serve_uring(int c, char *in, long cap, char *out) {
 
 static void *server(void *arg) {
     int listener = *(int *)arg;
+    if (cpus != FREE) pin(cpus == SAME ? 0 : 1);
     int c = accept(listener, NULL, NULL);
     if (c < 0) die("accept");
     int one = 1;
@@ -181,6 +199,11 @@ int main(int argc, char **argv) {
             if (!strcmp(v, "epoll")) mode = EPOLL;
             else if (!strcmp(v, "uring")) mode = URING;
             else goto usage;
+        } else if (!strcmp(a, "--cpus")) {
+            if (!strcmp(v, "free")) cpus = FREE;
+            else if (!strcmp(v, "same")) cpus = SAME;
+            else if (!strcmp(v, "apart")) cpus = APART;
+            else goto usage;
         } else if (!strcmp(a, "--batch")) batch = atol(v);
         else if (!strcmp(a, "--requests")) requests = atol(v);
         else if (!strcmp(a, "--size")) size = atol(v);
@@ -196,6 +219,7 @@ int main(int argc, char **argv) {
     if (listener < 0 || bind(listener, (void *)&addr, sizeof addr) != 0 || listen(listener, 1) != 0 ||
         getsockname(listener, (void *)&addr, &len) != 0)
         die("listen on 127.0.0.1");
+    if (cpus != FREE) pin(0);
     pthread_t t;
     if (pthread_create(&t, NULL, server, &listener) != 0) die("pthread_create");
     int c = socket(AF_INET, SOCK_STREAM, 0);
@@ -226,12 +250,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     double wall = (e.tv_sec - s.tv_sec) * 1e6 + (e.tv_nsec - s.tv_nsec) / 1e3;
-    printf("mode %s batch %ld requests %ld size %ld: round trip %.1f us, server CPU %.2f us "
+    printf("mode %s cpus %s batch %ld requests %ld size %ld: round trip %.1f us, server CPU %.2f us "
            "per request, client CPU %.2f us per request\n",
-           mode == EPOLL ? "epoll" : "uring", batch, requests, size, wall / (requests / batch),
+           mode == EPOLL ? "epoll" : "uring",
+           cpus == FREE ? "free" : cpus == SAME ? "same" : "apart", batch, requests, size, wall / (requests / batch),
            server_cpu_us / requests, client_cpu / requests);
     return 0;
 usage:
-    fprintf(stderr, "usage: floor [--mode epoll|uring] [--batch K] [--requests N] [--size B]\n");
+    fprintf(stderr, "usage: floor [--mode epoll|uring] [--batch K] [--requests N] [--size B] "
+                    "[--cpus free|same|apart]\n");
     return 2;
 }

@@ -1,7 +1,7 @@
 //! CI does not time benchmarks; it checks that `floor` (`benches/floor/floor.c`: the
 //! kernel's least CPU per request for a server over loopback TCP) still builds with gcc
 //! against Debian's liburing-dev and that both of its server loops answer every request,
-//! one at a time and in batches.
+//! one at a time and in batches, wherever the two threads are placed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,18 +54,37 @@ fn run(bin: &Path, args: &[&str]) -> (String, [f64; 3]) {
 fn floor_builds_and_both_loops_answer_every_request() {
     let dir = tempfile::tempdir().unwrap();
     let bin = build_floor(dir.path());
-    for mode in ["epoll", "uring"] {
+    // `apart` pins the two threads to two CPUs: only where there are two.
+    let two = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let placements: &[&str] = if two {
+        &["free", "same", "apart"]
+    } else {
+        &["free", "same"]
+    };
+    for (mode, cpus) in ["epoll", "uring"]
+        .into_iter()
+        .flat_map(|m| placements.iter().map(move |c| (m, *c)))
+    {
         for batch in ["1", "4"] {
             let (line, [round_trip, server, client]) = run(
                 &bin,
-                &["--mode", mode, "--batch", batch, "--requests", "2002"],
+                &[
+                    "--mode",
+                    mode,
+                    "--cpus",
+                    cpus,
+                    "--batch",
+                    batch,
+                    "--requests",
+                    "2002",
+                ],
             );
             // The requests are rounded down to whole batches; the program fails if the
             // server answered any other number.
             let requests = if batch == "1" { 2002 } else { 2000 };
             assert!(
                 line.starts_with(&format!(
-                    "mode {mode} batch {batch} requests {requests} size 100:"
+                    "mode {mode} cpus {cpus} batch {batch} requests {requests} size 100:"
                 )),
                 "{line}"
             );
@@ -74,7 +93,7 @@ fn floor_builds_and_both_loops_answer_every_request() {
     }
     // Bad arguments are refused with the usage line.
     let out = Command::new(&bin)
-        .args(["--mode", "poll"])
+        .args(["--cpus", "some"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
