@@ -1,5 +1,6 @@
-//! What the benches' smoke tests share: a standalone server in the test's own process, and
-//! our server's binary for those that start processes.
+//! What the benches' smoke tests share: a standalone server in the test's own process, our
+//! server's binary for those that start processes, and the C programs in benches built with
+//! gcc.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,28 @@ pub fn start_standalone(dir: &Path) -> (tokio::runtime::Runtime, SocketAddr) {
     .unwrap();
     let server = rt.block_on(zk_server::Server::start(cfg)).unwrap();
     (rt, server.local_addr)
+}
+
+/// `benches/<source>` (a C program) built with gcc as its bench script builds it, warnings
+/// as errors, linked with `libs` (`-l` names), into `dir`; the binary's path.
+pub fn build_c(source: &str, dir: &Path, libs: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
+    let name = src.file_stem().expect("a file name");
+    let bin = dir.join(name);
+    let out = Command::new("gcc")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .args(libs.iter().map(|l| format!("-l{l}")))
+        .output()
+        .expect("gcc (installed by .ci/run)");
+    assert!(
+        out.status.success(),
+        "gcc {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
 }
 
 /// Our server's binary: `$ZK_SERVER_BIN`, or built into this test's target directory.

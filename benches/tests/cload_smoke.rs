@@ -4,28 +4,8 @@
 //! standalone server started in this process, all answered without errors, reported in
 //! its one line of JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// Builds cload as benches/cload.sh does.
-fn build_cload(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("cload/cload.c");
-    let bin = dir.join("cload");
-    let out = Command::new("gcc")
-        .args(["-O2", "-Wall", "-Werror", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .args(["-lzookeeper_mt", "-lpthread"])
-        .output()
-        .expect("gcc (installed by .ci/run with libzookeeper-mt-dev)");
-    assert!(
-        out.status.success(),
-        "gcc {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
 
 fn cload(bin: &Path, addr: std::net::SocketAddr, args: &[&str]) -> serde_json::Value {
     let out = Command::new(bin)
@@ -51,7 +31,7 @@ fn cload(bin: &Path, addr: std::net::SocketAddr, args: &[&str]) -> serde_json::V
 #[test]
 fn cload_builds_and_runs_every_workload_without_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = build_cload(dir.path());
+    let bin = zk_benches::smoke::build_c("cload/cload.c", dir.path(), &["zookeeper_mt", "pthread"]);
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let (_rt, addr) = zk_benches::smoke::start_standalone(&data);

@@ -3,27 +3,8 @@
 //! against Debian's liburing-dev and that both of its server loops answer every request,
 //! one at a time and in batches, wherever the two threads are placed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn build_floor(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("floor/floor.c");
-    let bin = dir.join("floor");
-    let out = Command::new("gcc")
-        .args(["-O2", "-Wall", "-Werror", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .args(["-luring", "-lpthread"])
-        .output()
-        .expect("gcc (installed by .ci/run with liburing-dev)");
-    assert!(
-        out.status.success(),
-        "gcc {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
 
 /// The figures of floor's one line: round trip, server and client CPU per request.
 fn run(bin: &Path, args: &[&str]) -> (String, [f64; 3]) {
@@ -53,7 +34,7 @@ fn run(bin: &Path, args: &[&str]) -> (String, [f64; 3]) {
 #[test]
 fn floor_builds_and_both_loops_answer_every_request() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = build_floor(dir.path());
+    let bin = zk_benches::smoke::build_c("floor/floor.c", dir.path(), &["uring", "pthread"]);
     // `apart` pins the two threads to two CPUs: only where there are two.
     let two = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
     let placements: &[&str] = if two {

@@ -10,7 +10,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use zab_core::wire::{packet_type, QuorumPacketRecord};
 use zab_core::ServerId;
-use zab_net::{connect_to_leader, LeaderConnectConfig, NetError, QuorumConfig, QuorumListener};
+use zab_net::{
+    connect_to_leader, LeaderConnectConfig, LearnerConn, NetError, PeerConn, QuorumConfig,
+    QuorumListener,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -49,17 +52,25 @@ fn follower_info(sid: u64) -> QuorumPacketRecord {
     pkt(packet_type::FOLLOWERINFO, 1 << 32, Some(&d))
 }
 
-#[tokio::test]
-async fn learner_and_leader_exchange_packets_then_a_silent_leader_times_out() {
+/// A leader's quorum listener and a learner connected to it that sent FOLLOWERINFO
+/// from `sid`: the listener, the learner's end and the leader's.
+async fn leader_with_learner(
+    sid: u64,
+) -> (QuorumListener, PeerConn<QuorumPacketRecord>, LearnerConn) {
     let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
         .await
         .unwrap();
-    let mut learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
+    let learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
         .await
         .unwrap();
-    learner.send(follower_info(2)).await.unwrap();
+    learner.send(follower_info(sid)).await.unwrap();
+    let at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    (listener, learner, at_leader)
+}
 
-    let mut at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+#[tokio::test]
+async fn learner_and_leader_exchange_packets_then_a_silent_leader_times_out() {
+    let (listener, mut learner, mut at_leader) = leader_with_learner(2).await;
     assert_eq!(at_leader.sid, Some(ServerId(2)));
     assert_eq!(at_leader.first, follower_info(2));
     assert_eq!(at_leader.conn.peer_addr(), learner.local_addr());
@@ -128,14 +139,7 @@ async fn learner_and_leader_exchange_packets_then_a_silent_leader_times_out() {
 
 #[tokio::test]
 async fn leader_times_out_a_silent_learner() {
-    let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
-        .await
-        .unwrap();
-    let learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
-        .await
-        .unwrap();
-    learner.send(follower_info(7)).await.unwrap();
-    let mut at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    let (listener, learner, mut at_leader) = leader_with_learner(7).await;
     at_leader
         .conn
         .set_read_timeout(Some(Duration::from_millis(100)));
@@ -252,14 +256,7 @@ async fn bytes_of_a_packet_split_across_writes_are_reassembled() {
 /// `learner_handler_qp_time_ms`). A wait is as long as the frames ahead of it took.
 #[tokio::test]
 async fn marked_frames_report_how_long_they_waited_in_the_queue() {
-    let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
-        .await
-        .unwrap();
-    let mut learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
-        .await
-        .unwrap();
-    learner.send(follower_info(2)).await.unwrap();
-    let at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    let (listener, mut learner, at_leader) = leader_with_learner(2).await;
     let conn = at_leader.conn;
     assert!(conn.take_queue_waits().is_empty());
     // Frames 0, 10, 20 of 25 are marked.
@@ -310,14 +307,7 @@ async fn marked_frames_report_how_long_they_waited_in_the_queue() {
 /// Closing through a handle stops queueing at once.
 #[tokio::test]
 async fn packets_are_taken_a_lot_at_a_time_then_the_end() {
-    let (listener, mut learners) = QuorumListener::bind("127.0.0.1:0".parse().unwrap(), cfg())
-        .await
-        .unwrap();
-    let mut learner = connect_to_leader(listener.local_addr(), &retry(), &cfg())
-        .await
-        .unwrap();
-    learner.send(follower_info(2)).await.unwrap();
-    let at_leader = timeout(WAIT, learners.recv()).await.unwrap().unwrap();
+    let (listener, mut learner, at_leader) = leader_with_learner(2).await;
     let sender = at_leader.conn.sender();
     for i in 0..40 {
         sender
