@@ -67,11 +67,6 @@ pub struct DigestSums {
 }
 
 impl DigestWork {
-    /// Changes written down so far.
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -112,27 +107,17 @@ impl DigestWork {
             at += op.data_len as usize;
             // Written from a &str: the bytes are its UTF-8.
             let path = std::str::from_utf8(path).expect("a path written from a str");
+            let ours = || TreeDigest::node_hash(path, data, &op.stat);
+            let apache = || apache_node_digest(path, data, &op.stat);
             match op.kind {
                 Kind::Add => {
-                    sums.ours = sums
-                        .ours
-                        .wrapping_add(TreeDigest::node_hash(path, data, &op.stat));
-                    sums.apache = sums
-                        .apache
-                        .wrapping_add(apache_node_digest(path, data, &op.stat));
+                    sums.ours = sums.ours.wrapping_add(ours());
+                    sums.apache = sums.apache.wrapping_add(apache());
                 }
-                Kind::AddApache => {
-                    sums.apache = sums
-                        .apache
-                        .wrapping_add(apache_node_digest(path, data, &op.stat));
-                }
+                Kind::AddApache => sums.apache = sums.apache.wrapping_add(apache()),
                 Kind::Remove => {
-                    sums.ours = sums
-                        .ours
-                        .wrapping_sub(TreeDigest::node_hash(path, data, &op.stat));
-                    sums.apache = sums
-                        .apache
-                        .wrapping_sub(apache_node_digest(path, data, &op.stat));
+                    sums.ours = sums.ours.wrapping_sub(ours());
+                    sums.apache = sums.apache.wrapping_sub(apache());
                 }
                 Kind::Log(zxid) => sums.log.push((zxid, sums.apache)),
             }
